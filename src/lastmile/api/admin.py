@@ -1,0 +1,24 @@
+from django.contrib import admin, messages
+
+from lastmile.api.models import ApiToken
+from lastmile.api.services import token_create
+from lastmile.core.clock import utcnow
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "prefix", "agent", "created_at", "last_used_at", "revoked_at")
+    fields = ("name", "agent", "prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("prefix", "created_at", "last_used_at")
+    actions = ["revoke"]
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        if change:
+            return super().save_model(request, obj, form, change)
+        row, secret = token_create(name=obj.name, agent=obj.agent, now=utcnow())
+        obj.pk = row.pk
+        messages.warning(request, f"Token for {row.name}: {secret} — copy it now, it is not shown again.")
+
+    @admin.action(description="Revoke selected tokens")
+    def revoke(self, request, queryset):  # type: ignore[no-untyped-def]
+        queryset.filter(revoked_at__isnull=True).update(revoked_at=utcnow())

@@ -1,0 +1,82 @@
+"""The HTTP API: one NinjaAPI mounting each app's router, one error shape for everything.
+
+Errors are ``{"code", "detail", "errors": [{"index", "field", "reason"}]}`` with a 4xx.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from lastmile.api.auth import TokenAuth
+from lastmile.core.errors import DomainError
+
+api = NinjaAPI(
+    title="lastmile",
+    version="1",
+    description="Customers, timeline, cases and open loops. Every call needs `Authorization: Bearer <token>`.",
+    auth=TokenAuth(),
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+
+
+def error_response(status: int, code: str, detail: str, errors: list[dict[str, Any]] | None = None) -> HttpResponse:
+    body = {"code": code, "detail": detail, "errors": errors or []}
+    return HttpResponse(json.dumps(body), status=status, content_type="application/json")
+
+
+@api.exception_handler(DomainError)
+def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return error_response(exc.status, exc.code, exc.detail, [e.as_dict() for e in exc.errors])
+
+
+def _field_error(err: dict[str, Any]) -> dict[str, Any]:
+    loc = [p for p in err.get("loc", ()) if p not in ("body", "query", "path", "payload", "data")]
+    index = None
+    if len(loc) >= 2 and loc[0] == "items" and isinstance(loc[1], int):
+        index = loc[1]
+        loc = loc[2:]
+    field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
+    reason = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    return {"index": index, "field": field or "body", "reason": reason}
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors = [_field_error(e) for e in exc.errors]
+    first = errors[0] if errors else {"field": "body", "reason": "invalid"}
+    where = f"item {first['index']}: " if first.get("index") is not None else ""
+    return error_response(422, "invalid", f"{where}{first['field']}: {first['reason']}", errors)
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error_response(401, "unauthorized", "a valid 'Authorization: Bearer <token>' header is required",
+                          [{"index": None, "field": "Authorization", "reason": "missing or unknown token"}])
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(404, "not_found", str(exc) or "not found")
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return error_response(exc.status_code, "error", str(exc))
+
+
+from lastmile.cases.api import router as cases_router  # noqa: E402
+from lastmile.customers.api import interactions_router  # noqa: E402
+from lastmile.customers.api import router as customers_router  # noqa: E402
+from lastmile.loops.api import router as loops_router  # noqa: E402
+
+api.add_router("/v1/customers", customers_router)
+api.add_router("/v1/interactions", interactions_router)
+api.add_router("/v1/cases", cases_router)
+api.add_router("/v1/loops", loops_router)

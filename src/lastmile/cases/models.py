@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class CaseStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    PENDING = "pending", "Pending"
+    SOLVED = "solved", "Solved"
+    CLOSED = "closed", "Closed"
+
+
+class Priority(models.TextChoices):
+    LOW = "low", "Low"
+    NORMAL = "normal", "Normal"
+    HIGH = "high", "High"
+    URGENT = "urgent", "Urgent"
+
+
+class Case(models.Model):
+    """A conversation or piece of work for one customer, owned by a team.
+
+    A case is solved only when none of its loops is open (``cases.services.case_set_status``).
+    """
+
+    number = models.BigIntegerField(unique=True)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="cases")
+    subject = models.CharField(max_length=300)
+    status = models.CharField(max_length=10, choices=CaseStatus.choices, default=CaseStatus.OPEN)
+    priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
+    channel = models.CharField(max_length=40, blank=True, help_text="Where the case began.")
+    team = models.ForeignKey(
+        "people.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="cases"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_cases",
+    )
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    solved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-number"]
+        indexes = [models.Index(fields=["team", "status"], name="case_team_status")]
+
+    def __str__(self) -> str:
+        return f"{self.ref} {self.subject}"
+
+    @property
+    def ref(self) -> str:
+        return f"{settings.LASTMILE_CASE_PREFIX}-{self.number}"
+
+
+class CaseEvent(models.Model):
+    """Audit trail of a case: status changes, assignment."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=30)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField()
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]

@@ -1,0 +1,62 @@
+"""Reads of cases, scoped to a viewer (``None`` = a system caller that sees everything)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from lastmile.cases.models import Case
+from lastmile.core.errors import NotFound
+from lastmile.people.selectors import visible_team_ids
+
+
+def ref_number(ref: str) -> int | None:
+    """``LM-1042`` → 1042; None if it is not one of our references."""
+    m = re.fullmatch(rf"{re.escape(settings.LASTMILE_CASE_PREFIX)}-(\d{{1,15}})", (ref or "").strip().upper())
+    return int(m.group(1)) if m else None
+
+
+def cases_visible(*, viewer: Any) -> QuerySet[Case]:
+    qs = Case.objects.select_related("customer", "team", "assignee")
+    if viewer is None:
+        return qs
+    teams = visible_team_ids(viewer)
+    if teams is None:
+        return qs
+    return qs.filter(team_id__in=teams)
+
+
+def case_get(*, ref: str, viewer: Any) -> Case:
+    """The case called ``ref`` if ``viewer`` may see it; otherwise 404, the same as missing."""
+    number = ref_number(ref)
+    case = cases_visible(viewer=viewer).filter(number=number).first() if number is not None else None
+    if case is None:
+        raise NotFound(f"case {ref}")
+    return case
+
+
+def cases_by_ref(refs: Iterable[str]) -> dict[str, Case]:
+    numbers = {r: ref_number(r) for r in refs}
+    found = {c.number: c for c in Case.objects.filter(number__in=[n for n in numbers.values() if n is not None])}
+    return {r: found[n] for r, n in numbers.items() if n is not None and n in found}
+
+
+def case_list(
+    *, viewer: Any, status: str | None = None, team: str | None = None, assignee: str | None = None
+) -> QuerySet[Case]:
+    qs = cases_visible(viewer=viewer)
+    if status:
+        qs = qs.filter(status=status)
+    if team:
+        qs = qs.filter(team__slug=team)
+    if assignee:
+        qs = qs.filter(assignee__username=assignee)
+    return qs.order_by("-number")
+
+
+def customer_cases(*, customer: Any) -> QuerySet[Case]:
+    return Case.objects.filter(customer=customer).select_related("team").order_by("-number")

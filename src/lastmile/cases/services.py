@@ -1,0 +1,116 @@
+"""Every write to cases."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+
+from lastmile.cases.models import Case, CaseEvent, CaseStatus, Priority
+from lastmile.core.errors import Conflict, FieldError, InvalidInput
+from lastmile.core.ids import counter_next
+
+
+class LoopsStillOpen(Conflict):
+    """A case cannot be solved or closed while one of its loops is open."""
+
+    def __init__(self, loops: list[Any]) -> None:
+        names = "; ".join(f"#{lp.pk} {lp.get_kind_display().lower()} '{lp.title}'" for lp in loops)
+        super().__init__(
+            detail=f"{len(loops)} loop(s) still open: {names}",
+            code="loops_still_open",
+            errors=[FieldError(f"loops[{lp.pk}]", f"{lp.kind} '{lp.title}' is open") for lp in loops],
+        )
+        self.loops = loops
+
+
+@transaction.atomic
+def case_create(
+    *,
+    customer: Any,
+    subject: str,
+    now: datetime,
+    team: Any = None,
+    assignee: Any = None,
+    priority: str = Priority.NORMAL,
+    channel: str = "",
+    actor: Any = None,
+) -> Case:
+    subject = (subject or "").strip()
+    if not subject:
+        raise InvalidInput("a case needs a subject", [FieldError("subject", "must not be empty")])
+    if priority not in Priority.values:
+        raise InvalidInput(f"unknown priority {priority!r}", [FieldError("priority", f"one of {', '.join(Priority.values)}")])
+    case = Case.objects.create(
+        number=counter_next("case"),
+        customer=customer,
+        subject=subject[:300],
+        priority=priority,
+        channel=channel,
+        team=team,
+        assignee=assignee,
+        created_at=now,
+        updated_at=now,
+    )
+    CaseEvent.objects.create(case=case, kind="created", actor=actor, at=now, data={"team": team and team.slug})
+    return case
+
+
+@transaction.atomic
+def case_set_status(*, case: Case, status: str, actor: Any = None, now: datetime) -> Case:
+    """Change a case's status; solved and closed are refused while any of its loops is open."""
+    if status not in CaseStatus.values:
+        raise InvalidInput(f"unknown status {status!r}", [FieldError("status", f"one of {', '.join(CaseStatus.values)}")])
+    case = Case.objects.select_for_update().get(pk=case.pk)
+    if status in (CaseStatus.SOLVED, CaseStatus.CLOSED):
+        from lastmile.loops.selectors import loops_open_on_case
+
+        still_open = loops_open_on_case(case=case)
+        if still_open:
+            raise LoopsStillOpen(still_open)
+    if case.status == status:
+        return case
+    previous = case.status
+    case.status = status
+    case.updated_at = now
+    case.solved_at = now if status == CaseStatus.SOLVED else case.solved_at
+    case.save(update_fields=["status", "updated_at", "solved_at"])
+    CaseEvent.objects.create(case=case, kind="status", actor=actor, at=now, data={"from": previous, "to": status})
+    return case
+
+
+@transaction.atomic
+def case_assign(*, case: Case, team: Any = None, assignee: Any = None, actor: Any = None, now: datetime) -> Case:
+    case.team = team if team is not None else case.team
+    case.assignee = assignee
+    case.updated_at = now
+    case.save(update_fields=["team", "assignee", "updated_at"])
+    CaseEvent.objects.create(
+        case=case, kind="assigned", actor=actor, at=now,
+        data={"team": case.team and case.team.slug, "assignee": assignee and assignee.username},
+    )
+    return case
+
+
+@transaction.atomic
+def case_update(*, case: Case, subject: str | None = None, priority: str | None = None, actor: Any = None, now: datetime) -> Case:
+    if priority is not None and priority not in Priority.values:
+        raise InvalidInput(f"unknown priority {priority!r}", [FieldError("priority", f"one of {', '.join(Priority.values)}")])
+    if subject is not None:
+        if not subject.strip():
+            raise InvalidInput("a case needs a subject", [FieldError("subject", "must not be empty")])
+        case.subject = subject.strip()[:300]
+    if priority is not None:
+        case.priority = priority
+    case.updated_at = now
+    case.save(update_fields=["subject", "priority", "updated_at"])
+    return case
+
+
+def case_reopen_on_message(*, case: Case, now: datetime) -> Case:
+    """A customer writing again reopens a pending or solved case (a closed one stays closed)."""
+    status = Case.objects.values_list("status", flat=True).get(pk=case.pk)
+    if status in (CaseStatus.PENDING, CaseStatus.SOLVED):
+        return case_set_status(case=case, status=CaseStatus.OPEN, now=now)
+    return case

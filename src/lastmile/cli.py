@@ -1,0 +1,173 @@
+"""The ``lastmile`` command: serve, worker, migrate, seed-demo, createagent, token, sweep."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+
+def _django() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lastmile.settings")
+    import django
+
+    django.setup()
+
+
+def _fail(exc: Exception) -> None:
+    from lastmile.core.errors import DomainError
+
+    if isinstance(exc, DomainError):
+        reasons = "; ".join(f"{e.field}: {e.reason}" for e in exc.errors)
+        raise click.ClickException(f"{exc.detail}" + (f" ({reasons})" if reasons else "")) from None
+    raise exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """lastmile: one customer timeline, every obligation an open loop.
+
+    Configuration comes from LASTMILE_* environment variables (see the README).
+    """
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=int, default=lambda: int(os.environ.get("LASTMILE_PORT", "8000")),
+              show_default="LASTMILE_PORT or 8000", help="Port to bind.")
+@click.option("--workers", type=int, default=2, show_default=True, help="gunicorn worker processes.")
+@click.option("--threads", type=int, default=4, show_default=True, help="Threads per worker.")
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the web app and API with gunicorn (static files via whitenoise)."""
+    _django()
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)
+    args = [
+        sys.executable, "-m", "gunicorn", "lastmile.wsgi:application",
+        "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", str(threads),
+        "--worker-class", "gthread", "--access-logfile", "-", "--graceful-timeout", "5",
+    ]
+    os.execv(sys.executable, args)
+
+
+@main.command()
+@click.option("--workers", type=int, default=2, show_default=True, help="Worker threads.")
+def worker(workers: int) -> None:
+    """Run background jobs and the periodic sweeper (huey consumer)."""
+    _django()
+    from django.core.management import call_command
+
+    call_command("run_huey", workers=workers, worker_type="thread", periodic=True)
+
+
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    _django()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False)
+
+
+@main.command("seed-demo")
+@click.option("--seed", type=int, default=42, show_default=True, help="Random seed (the data is deterministic).")
+@click.option("--customers", type=int, default=300, show_default=True, help="How many customers.")
+def seed_demo(seed: int, customers: int) -> None:
+    """Fill the database with the demo (skipped when it is there already)."""
+    _django()
+    from django.core.management import call_command
+
+    call_command("seed_demo", seed=seed, customers=customers)
+
+
+@main.command()
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="Password (asked for when not given).")
+@click.option("--team", "teams", multiple=True, help="Team slug; repeat for several. Created if missing.")
+@click.option("--role", type=click.Choice(["agent", "lead", "admin"]), default="agent", show_default=True)
+@click.option("--email", default="", help="Email for notifications.")
+@click.option("--update", is_flag=True, help="Update the agent if the username exists.")
+def createagent(username: str, password: str, teams: tuple[str, ...], role: str, email: str, update: bool) -> None:
+    """Create a console login with an agent profile."""
+    _django()
+    from lastmile.people.services import agent_create, team_ensure
+
+    try:
+        team_rows = [team_ensure(name=t.replace("-", " ").title(), slug=t) for t in teams]
+        agent = agent_create(username=username, password=password, teams=team_rows, role=role,
+                             email=email, update=update)
+    except Exception as exc:
+        _fail(exc)
+    click.echo(f"agent {agent.user.username} ({role}) in {', '.join(t for t in teams) or 'no team'}", err=True)
+
+
+@main.group()
+def token() -> None:
+    """API tokens (stored hashed; shown once)."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.option("--agent", "agent_username", default=None, help="Act as this agent (sees only their teams).")
+def token_create_cmd(name: str, agent_username: str | None) -> None:
+    """Create a token; prints the token alone on stdout."""
+    _django()
+    from lastmile.api.services import token_create
+    from lastmile.core.clock import utcnow
+    from lastmile.people.models import Agent
+
+    agent = None
+    if agent_username:
+        agent = Agent.objects.filter(user__username=agent_username).first()
+        if agent is None:
+            raise click.ClickException(f"no agent {agent_username!r}")
+    try:
+        _, secret = token_create(name=name, agent=agent, now=utcnow())
+    except Exception as exc:
+        _fail(exc)
+    click.echo(secret)
+
+
+@token.command("revoke")
+@click.argument("name")
+def token_revoke_cmd(name: str) -> None:
+    """Revoke a token by name."""
+    _django()
+    from lastmile.api.models import ApiToken
+    from lastmile.api.services import token_revoke
+    from lastmile.core.clock import utcnow
+
+    row = ApiToken.objects.filter(name=name).first()
+    if row is None:
+        raise click.ClickException(f"no token {name!r}")
+    token_revoke(token=row, now=utcnow())
+    click.echo(f"revoked {name}", err=True)
+
+
+@main.command()
+@click.option("--batch-size", type=int, default=500, show_default=True)
+def sweep(batch_size: int) -> None:
+    """Run the escalation sweep once, now (the worker does this every minute)."""
+    _django()
+    from lastmile.core.clock import utcnow
+    from lastmile.loops.services import loops_sweep
+
+    r = loops_sweep(now=utcnow(), batch_size=batch_size)
+    click.echo(f"{r.loops} loops, {r.rungs} rungs, {r.breached} breached, {r.notifications} notifications")
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def manage(ctx: click.Context) -> None:
+    """Any Django management command, e.g. `lastmile manage createsuperuser`."""
+    _django()
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["lastmile manage", *ctx.args])
+
+
+if __name__ == "__main__":
+    main()

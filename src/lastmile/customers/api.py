@@ -1,0 +1,209 @@
+"""API for customers, identity resolution, the timeline and interaction ingest."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from django.http import HttpRequest
+from ninja import Query, Router, Schema
+from pydantic import Field, field_validator, model_validator
+
+from lastmile.core.clock import utcnow
+from lastmile.core.errors import PermissionDenied
+from lastmile.customers.identities import IdentityError, IdentityKey, identity_normalize
+from lastmile.customers.models import Channel, Customer, Interaction
+from lastmile.customers.selectors import customer_get, timeline
+from lastmile.customers.services import InteractionIn, customer_resolve, interactions_ingest
+
+router = Router(tags=["customers"])
+interactions_router = Router(tags=["interactions"])
+
+CHANNEL_RE = re.compile(r"^(?:" + "|".join(c for c in Channel.values if c != "social") + r"|social:[a-z0-9_.-]{1,30})$")
+
+
+class IdentitySchema(Schema):
+    kind: Literal["email", "phone", "social", "external", "anonymous"]
+    value: str = Field(min_length=1, max_length=320)
+    network: str | None = Field(default=None, max_length=50)
+
+    @model_validator(mode="after")
+    def _normalise(self) -> IdentitySchema:
+        try:
+            key = identity_normalize(self.kind, self.value, self.network or "")
+        except IdentityError as exc:
+            raise ValueError(f"{exc.field}: {exc.reason}") from None
+        self.value, self.network = key.value, key.network or None
+        return self
+
+    def key(self) -> IdentityKey:
+        return IdentityKey(self.kind, self.network or "", self.value)
+
+
+class CustomerRef(Schema):
+    """Either ``{"id": …}`` or ``{"identities": [...]}``."""
+
+    id: int | None = Field(default=None, ge=1, le=2**62)
+    identities: list[IdentitySchema] | None = Field(default=None, min_length=1, max_length=20)
+
+    @model_validator(mode="after")
+    def _one_of(self) -> CustomerRef:
+        if (self.id is None) == (self.identities is None):
+            raise ValueError("give either id or identities")
+        return self
+
+
+class ResolveIn(Schema):
+    identities: list[IdentitySchema] = Field(min_length=1, max_length=20)
+    display_name: str = Field(default="", max_length=200)
+
+
+class CustomerOut(Schema):
+    id: int
+    display_name: str
+    identities: list[dict[str, str]]
+    merged_from: list[int] = []
+
+
+def customer_out(customer: Customer, merged_from: list[int] | None = None) -> dict[str, Any]:
+    return {
+        "id": customer.pk,
+        "display_name": customer.display_name,
+        "identities": [
+            IdentityKey(i.kind, i.network, i.value).as_dict() for i in customer.identities.order_by("pk")
+        ],
+        "merged_from": merged_from or [],
+    }
+
+
+def resolve_ref(ref: CustomerRef, *, viewer: Any, now: datetime) -> Customer:
+    if ref.id is not None:
+        return customer_get(customer_id=ref.id, viewer=viewer)
+    assert ref.identities is not None
+    return customer_resolve(identities=[i.key() for i in ref.identities], now=now).customer
+
+
+@router.post("/resolve", response={200: CustomerOut}, summary="Find, create or merge the customer for these identities")
+def resolve(request: HttpRequest, payload: ResolveIn) -> dict[str, Any]:
+    resolved = customer_resolve(
+        identities=[i.key() for i in payload.identities], display_name=payload.display_name, now=utcnow()
+    )
+    return customer_out(resolved.customer, resolved.merged_from)
+
+
+@router.get("/{customer_id}", response=CustomerOut, summary="One customer")
+def get_customer(request: HttpRequest, customer_id: int) -> dict[str, Any]:
+    return customer_out(customer_get(customer_id=customer_id, viewer=request.viewer))  # type: ignore[attr-defined]
+
+
+class InteractionOut(Schema):
+    id: int
+    customer: int
+    channel: str
+    direction: str
+    occurred_at: datetime
+    body: str
+    case: str | None
+    source_id: str | None
+    actor: str | None
+    data: Any = None
+
+
+def interaction_out(row: Interaction) -> dict[str, Any]:
+    return {
+        "id": row.pk,
+        "customer": row.customer_id,
+        "channel": row.channel,
+        "direction": row.direction,
+        "occurred_at": row.occurred_at,
+        "body": row.body,
+        "case": row.case.ref if row.case_id else None,
+        "source_id": row.source_id,
+        "actor": row.actor.username if row.actor_id else None,
+        "data": row.data,
+    }
+
+
+class TimelineOut(Schema):
+    items: list[InteractionOut]
+    next: str | None
+
+
+class TimelineQuery(Schema):
+    before: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+@router.get("/{customer_id}/timeline", response=TimelineOut, summary="The customer's timeline, newest first")
+def get_timeline(request: HttpRequest, customer_id: int, q: Query[TimelineQuery]) -> dict[str, Any]:
+    customer = customer_get(customer_id=customer_id, viewer=request.viewer)  # type: ignore[attr-defined]
+    page = timeline(customer=customer, before=q.before, limit=q.limit)
+    return {"items": [interaction_out(r) for r in page.items], "next": page.next}
+
+
+class InteractionSchema(Schema):
+    source_id: str | None = Field(default=None, min_length=1, max_length=200)
+    channel: str = Field(max_length=40)
+    direction: Literal["inbound", "outbound", "note"]
+    occurred_at: datetime
+    customer: CustomerRef
+    body: str = Field(default="", max_length=100_000)
+    case: str | None = Field(default=None, max_length=30)
+    data: dict[str, Any] | None = None
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, v: str) -> str:
+        if not CHANNEL_RE.match(v):
+            raise ValueError("one of " + ", ".join(c for c in Channel.values if c != "social") + " or social:<network>")
+        return v
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _aware(cls, v: datetime) -> datetime:
+        if v.tzinfo is None:
+            raise ValueError("needs a timezone, e.g. 2026-11-25T10:00:00Z")
+        if not 1970 <= v.year <= 2200:
+            raise ValueError("year out of range")
+        return v
+
+    def to_service(self) -> InteractionIn:
+        return InteractionIn(
+            channel=self.channel,
+            direction=self.direction,
+            occurred_at=self.occurred_at,
+            body=self.body,
+            source_id=self.source_id,
+            customer_id=self.customer.id,
+            identities=[i.key() for i in self.customer.identities or []],
+            case_ref=self.case,
+            data=self.data,
+        )
+
+
+class BatchIn(Schema):
+    items: list[InteractionSchema] = Field(min_length=1, max_length=1000)
+
+
+class IdsOut(Schema):
+    ids: list[int]
+
+
+def _ingest(request: HttpRequest, items: list[InteractionSchema]) -> dict[str, Any]:
+    viewer = request.viewer  # type: ignore[attr-defined]
+    if viewer is not None:
+        raise PermissionDenied("ingest needs an integration token; this token acts as an agent")
+    return {"ids": interactions_ingest(items=[i.to_service() for i in items], now=utcnow())}
+
+
+@interactions_router.post("", response=IdsOut, summary="Record one interaction (idempotent on channel + source_id)")
+def post_interaction(request: HttpRequest, payload: InteractionSchema) -> dict[str, Any]:
+    return _ingest(request, [payload])
+
+
+@interactions_router.post("/batch", response=IdsOut, summary="Record up to 1,000 interactions atomically")
+def post_batch(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
+    return _ingest(request, payload.items)
+
+

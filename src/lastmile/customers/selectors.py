@@ -1,0 +1,89 @@
+"""Reads of customers and the timeline, scoped to a viewer."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Q
+
+from lastmile.core.errors import FieldError, InvalidInput, NotFound
+from lastmile.customers.models import Customer, Interaction
+from lastmile.people.selectors import visible_team_ids
+
+
+def customer_get(*, customer_id: int, viewer: Any = None) -> Customer:
+    """The live customer for ``customer_id`` (following merges), if ``viewer`` may see them.
+
+    ``viewer=None`` is a system caller (an integration token). An agent sees a customer who
+    has a case or a loop with one of their teams; not visible is the same 404 as missing.
+    """
+    customer = Customer.objects.filter(pk=customer_id).first() if 0 < customer_id < 2**63 else None
+    seen = set()
+    while customer is not None and customer.merged_into_id and customer.pk not in seen:
+        seen.add(customer.pk)
+        customer = Customer.objects.filter(pk=customer.merged_into_id).first()
+    if customer is None or not customer_visible(customer=customer, viewer=viewer):
+        raise NotFound(f"customer {customer_id}")
+    return customer
+
+
+def customer_visible(*, customer: Customer, viewer: Any) -> bool:
+    if viewer is None:
+        return True
+    teams = visible_team_ids(viewer)
+    if teams is None:
+        return True
+    if not teams:
+        return False
+    return customer.cases.filter(team_id__in=teams).exists() or customer.loops.filter(team_id__in=teams).exists()
+
+
+def customers_visible(*, viewer: Any):  # type: ignore[no-untyped-def]
+    teams = visible_team_ids(viewer) if viewer is not None else None
+    qs = Customer.objects.filter(merged_into__isnull=True)
+    if teams is not None:
+        qs = qs.filter(Q(cases__team_id__in=teams) | Q(loops__team_id__in=teams)).distinct()
+    return qs
+
+
+@dataclass
+class Page:
+    items: list[Interaction]
+    next: str | None
+
+
+def _cursor_encode(row: Interaction) -> str:
+    raw = f"{row.occurred_at.isoformat()}|{row.pk}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _cursor_decode(cursor: str) -> tuple[datetime, int]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        at, pk = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
+        when = datetime.fromisoformat(at)
+        if when.tzinfo is None:
+            raise ValueError("naive")
+        return when, int(pk)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("bad cursor", [FieldError("before", "not a cursor this API gave out")]) from None
+
+
+def timeline(*, customer: Customer, before: str | None = None, limit: int = 50) -> Page:
+    """The customer's interactions, newest first, keyset-paginated on (occurred_at, id).
+
+    ``before`` is the ``next`` cursor of the previous page. One indexed range scan per page,
+    however deep the page.
+    """
+    if not 1 <= limit <= 200:
+        raise InvalidInput("limit out of range", [FieldError("limit", "between 1 and 200")])
+    qs = Interaction.objects.filter(customer_id=customer.pk)
+    if before:
+        at, pk = _cursor_decode(before)
+        qs = qs.filter(Q(occurred_at__lt=at) | Q(occurred_at=at, id__lt=pk))
+    rows = list(qs.select_related("case", "actor").order_by("-occurred_at", "-id")[: limit + 1])
+    next_cursor = _cursor_encode(rows[limit - 1]) if len(rows) > limit else None
+    return Page(items=rows[:limit], next=next_cursor)

@@ -1,0 +1,217 @@
+"""API for open loops."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest
+from ninja import Query, Router, Schema
+from ninja.pagination import LimitOffsetPagination, paginate
+from pydantic import Field, field_validator
+
+from lastmile.cases.selectors import case_get
+from lastmile.core.clock import utcnow
+from lastmile.core.errors import FieldError, InvalidInput
+from lastmile.customers.api import CustomerRef, resolve_ref
+from lastmile.loops import services
+from lastmile.loops.models import Loop
+from lastmile.loops.selectors import loop_explain, loop_get, loop_list, loop_sla_state
+from lastmile.people.models import Team
+
+router = Router(tags=["loops"])
+
+
+class LoopOut(Schema):
+    id: int
+    kind: str
+    title: str
+    state: str
+    customer: int
+    case: str | None
+    team: str | None
+    assignee: str | None
+    opened_at: datetime
+    due_at: datetime | None
+    closed_at: datetime | None
+    paused: bool
+    escalation_level: int
+    breached: bool
+    sla_state: str
+    visible_to_customer: bool
+    policy: str | None
+    explanation: str
+
+
+def loop_out(loop: Loop, *, now: datetime | None = None) -> dict[str, Any]:
+    now = now or utcnow()
+    sla_state = loop_sla_state(loop, now=now) if loop.state == "open" else loop.state
+    return {
+        "id": loop.pk,
+        "kind": loop.kind,
+        "title": loop.title,
+        "state": loop.state,
+        "customer": loop.customer_id,
+        "case": loop.case.ref if loop.case_id else None,
+        "team": loop.team.slug if loop.team_id else None,
+        "assignee": loop.assignee.username if loop.assignee_id else None,
+        "opened_at": loop.opened_at,
+        "due_at": loop.due_at,
+        "closed_at": loop.closed_at,
+        "paused": loop.paused_at is not None,
+        "escalation_level": loop.escalation_level,
+        "breached": loop.breached_at is not None or sla_state == "breached",
+        "sla_state": sla_state,
+        "visible_to_customer": loop.visible_to_customer,
+        "policy": loop.sla_policy.name if loop.sla_policy_id else None,
+        "explanation": loop_explain(loop, now=now),
+    }
+
+
+def team_by_slug(slug: str | None, *, field: str = "team") -> Team | None:
+    if slug is None:
+        return None
+    team = Team.objects.filter(slug=slug).first()
+    if team is None:
+        raise InvalidInput(f"no team {slug!r}", [FieldError(field, f"no team with slug {slug!r}")])
+    return team
+
+
+def user_by_username(username: str | None, *, field: str = "assignee") -> Any:
+    if username is None:
+        return None
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise InvalidInput(f"no agent {username!r}", [FieldError(field, f"no agent {username!r}")])
+    return user
+
+
+class LoopIn(Schema):
+    kind: Literal["reply", "promise", "task", "visit", "recovery", "followup", "ack"]
+    title: str = Field(min_length=1, max_length=300)
+    case: str | None = Field(default=None, max_length=30)
+    customer: CustomerRef | None = None
+    team: str | None = Field(default=None, max_length=50)
+    assignee: str | None = Field(default=None, max_length=150)
+    due_at: datetime | None = None
+    visible_to_customer: bool = False
+
+    @field_validator("due_at")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("needs a timezone, e.g. 2026-11-25T10:00:00Z")
+        if v is not None and not 1970 <= v.year <= 2200:
+            raise ValueError("year out of range")
+        return v
+
+
+@router.post("", response={201: LoopOut}, summary="Open a loop on a case or for a customer")
+def open_loop(request: HttpRequest, payload: LoopIn) -> tuple[int, dict[str, Any]]:
+    viewer = request.viewer  # type: ignore[attr-defined]
+    now = utcnow()
+    if (payload.case is None) == (payload.customer is None):
+        raise InvalidInput("give either case or customer", [FieldError("case", "give either case or customer")])
+    case = case_get(ref=payload.case, viewer=viewer) if payload.case else None
+    team = team_by_slug(payload.team)
+    assignee = user_by_username(payload.assignee)
+    customer = case.customer if case else resolve_ref(payload.customer, viewer=viewer, now=now)  # type: ignore[arg-type]
+    loop = services.loop_open(
+        customer=customer, case=case, kind=payload.kind, title=payload.title, team=team, assignee=assignee,
+        due_at=payload.due_at, visible_to_customer=payload.visible_to_customer, actor=viewer, now=now,
+    )
+    return 201, loop_out(loop, now=now)
+
+
+class LoopsQuery(Schema):
+    state: Literal["open", "closed", "broken", "cancelled"] | None = None
+    team: str | None = Field(default=None, max_length=50)
+    kind: str | None = Field(default=None, max_length=16)
+    due_before: datetime | None = None
+    breached: bool | None = None
+
+    @field_validator("due_before")
+    @classmethod
+    def _aware(cls, v: datetime | None) -> datetime | None:
+        if v is not None and v.tzinfo is None:
+            raise ValueError("needs a timezone, e.g. 2026-11-25T10:00:00Z")
+        return v
+
+
+@router.get("", response=list[LoopOut], summary="Loops, most urgent first")
+@paginate(LimitOffsetPagination)
+def list_loops(request: HttpRequest, filters: Query[LoopsQuery]) -> Any:
+    now = utcnow()
+    qs = loop_list(
+        viewer=request.viewer, now=now, state=filters.state, team=filters.team,  # type: ignore[attr-defined]
+        kind=filters.kind, due_before=filters.due_before, breached=filters.breached,
+    )
+    return _LazyOut(qs, now)
+
+
+class _LazyOut:
+    """A sliceable view that serialises only the page ninja's paginator asks for."""
+
+    def __init__(self, qs: Any, now: datetime) -> None:
+        self.qs, self.now = qs, now
+
+    def __len__(self) -> int:
+        return self.qs.count()
+
+    def count(self) -> int:
+        return self.qs.count()
+
+    def __getitem__(self, item: slice) -> list[dict[str, Any]]:
+        return [loop_out(lp, now=self.now) for lp in self.qs[item]]
+
+
+@router.get("/{loop_id}", response=LoopOut, summary="One loop")
+def get_loop(request: HttpRequest, loop_id: int) -> dict[str, Any]:
+    return loop_out(loop_get(loop_id=loop_id, viewer=request.viewer))  # type: ignore[attr-defined]
+
+
+class ReasonIn(Schema):
+    reason: str = Field(default="", max_length=500)
+
+
+class ReassignIn(Schema):
+    team: str | None = Field(default=None, max_length=50)
+    assignee: str | None = Field(default=None, max_length=150)
+    reason: str = Field(default="", max_length=500)
+
+
+def _act(request: HttpRequest, loop_id: int, action: str, **kwargs: Any) -> dict[str, Any]:
+    viewer = request.viewer  # type: ignore[attr-defined]
+    loop = loop_get(loop_id=loop_id, viewer=viewer)
+    now = utcnow()
+    done = getattr(services, f"loop_{action}")(loop=loop, actor=viewer, now=now, **kwargs)
+    return loop_out(loop_get(loop_id=done.pk, viewer=None), now=now)
+
+
+@router.post("/{loop_id}/close", response=LoopOut, summary="Close a loop")
+def close_loop(request: HttpRequest, loop_id: int, payload: ReasonIn | None = None) -> dict[str, Any]:
+    return _act(request, loop_id, "close", reason=payload.reason if payload else "")
+
+
+@router.post("/{loop_id}/pause", response=LoopOut, summary="Stop a loop's clock")
+def pause_loop(request: HttpRequest, loop_id: int, payload: ReasonIn | None = None) -> dict[str, Any]:
+    return _act(request, loop_id, "pause", reason=payload.reason if payload else "")
+
+
+@router.post("/{loop_id}/resume", response=LoopOut, summary="Restart a loop's clock")
+def resume_loop(request: HttpRequest, loop_id: int, payload: ReasonIn | None = None) -> dict[str, Any]:
+    return _act(request, loop_id, "resume", reason=payload.reason if payload else "")
+
+
+@router.post("/{loop_id}/cancel", response=LoopOut, summary="Cancel a loop (reason required)")
+def cancel_loop(request: HttpRequest, loop_id: int, payload: ReasonIn) -> dict[str, Any]:
+    return _act(request, loop_id, "cancel", reason=payload.reason)
+
+
+@router.post("/{loop_id}/reassign", response=LoopOut, summary="Give a loop to another team or agent")
+def reassign_loop(request: HttpRequest, loop_id: int, payload: ReassignIn) -> dict[str, Any]:
+    return _act(
+        request, loop_id, "reassign", team=team_by_slug(payload.team),
+        assignee=user_by_username(payload.assignee), reason=payload.reason,
+    )

@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class LoopsConfig(AppConfig):
+    name = "lastmile.loops"
+    label = "loops"
+    verbose_name = "Open loops and SLAs"

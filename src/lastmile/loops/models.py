@@ -1,0 +1,213 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from lastmile.loops.business_time import Calendar
+
+
+class BusinessHours(models.Model):
+    """Opening hours in one timezone, with a country's holidays and manual closed dates."""
+
+    name = models.CharField(max_length=100, unique=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    weekly = models.JSONField(
+        default=dict,
+        help_text='Local opening hours per weekday, e.g. {"mon": [["09:00", "17:00"]], "sat": []}.',
+    )
+    holiday_country = models.CharField(
+        max_length=10, blank=True, help_text="ISO country code for public holidays, e.g. GB, DE, IN."
+    )
+    holiday_subdiv = models.CharField(max_length=10, blank=True)
+    extra_holidays = models.JSONField(
+        default=list, blank=True, help_text='Extra closed dates, e.g. ["2026-12-24"].'
+    )
+
+    class Meta:
+        verbose_name_plural = "business hours"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def calendar(self) -> Calendar:
+        return Calendar.from_config(
+            tz=self.timezone,
+            weekly=self.weekly,
+            holiday_country=self.holiday_country or None,
+            holiday_subdiv=self.holiday_subdiv or None,
+            extra_holidays=list(self.extra_holidays or []),
+        )
+
+
+class LoopKind(models.TextChoices):
+    REPLY = "reply", "Reply"
+    PROMISE = "promise", "Promise"
+    TASK = "task", "Task"
+    VISIT = "visit", "Visit"
+    RECOVERY = "recovery", "Recovery"
+    FOLLOWUP = "followup", "Follow-up"
+    ACK = "ack", "Acknowledgement"
+
+
+class SlaTarget(models.TextChoices):
+    FIRST_REPLY = "first_reply", "First reply"
+    NEXT_REPLY = "next_reply", "Next reply"
+    RESOLUTION = "resolution", "Resolution"
+
+
+class SlaPolicy(models.Model):
+    """Deadlines for loops that match its conditions, in business minutes, and an escalation ladder.
+
+    Policies are tried in ``position`` order; the first whose every set condition matches wins.
+    A blank condition matches anything.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    position = models.PositiveIntegerField(default=100)
+    active = models.BooleanField(default=True)
+    kind = models.CharField(max_length=16, choices=LoopKind.choices, blank=True)
+    channel = models.CharField(max_length=40, blank=True, help_text="e.g. email, chat, social:twitter; 'social' matches every network.")
+    priority = models.CharField(max_length=10, blank=True)
+    team = models.ForeignKey("people.Team", null=True, blank=True, on_delete=models.CASCADE)
+    first_reply_minutes = models.PositiveIntegerField(null=True, blank=True)
+    next_reply_minutes = models.PositiveIntegerField(null=True, blank=True)
+    resolution_minutes = models.PositiveIntegerField(null=True, blank=True)
+    business_hours = models.ForeignKey(
+        BusinessHours,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        help_text="Empty means the clock runs 24/7.",
+    )
+    escalation = models.JSONField(
+        default=list,
+        blank=True,
+        help_text=(
+            'Rungs in order, e.g. [{"at": 75, "action": "notify_owner"}, '
+            '{"at": 100, "action": "breach"}, {"at": 150, "action": "reassign_to_lead"}]. '
+            "Actions: notify_owner, notify_lead, breach, reassign_to_lead."
+        ),
+    )
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = "SLA policy"
+        verbose_name_plural = "SLA policies"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def minutes_for(self, target: str) -> int | None:
+        return {
+            SlaTarget.FIRST_REPLY: self.first_reply_minutes,
+            SlaTarget.NEXT_REPLY: self.next_reply_minutes,
+            SlaTarget.RESOLUTION: self.resolution_minutes,
+        }.get(target)  # type: ignore[call-overload]
+
+
+class LoopState(models.TextChoices):
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+    BROKEN = "broken", "Broken"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Loop(models.Model):
+    """Something the business owes a customer: an owner, a deadline, a way to close.
+
+    The deadline (``due_at``) and the next escalation instant (``next_check_at``) are stored
+    and indexed, recomputed by the services whenever their inputs change (open, pause,
+    resume); the sweeper only reads rows whose ``next_check_at`` has passed.
+    """
+
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="loops")
+    case = models.ForeignKey(
+        "cases.Case", null=True, blank=True, on_delete=models.CASCADE, related_name="loops"
+    )
+    kind = models.CharField(max_length=16, choices=LoopKind.choices)
+    title = models.CharField(max_length=300)
+    team = models.ForeignKey(
+        "people.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="loops"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="loops"
+    )
+    state = models.CharField(max_length=10, choices=LoopState.choices, default=LoopState.OPEN)
+    visible_to_customer = models.BooleanField(default=False)
+    channel = models.CharField(max_length=40, blank=True)
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # The SLA: which policy and target set the clock, and how long it is in business minutes.
+    sla_policy = models.ForeignKey(SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL)
+    sla_target = models.CharField(max_length=16, choices=SlaTarget.choices, blank=True)
+    sla_seconds = models.PositiveIntegerField(null=True, blank=True)
+    # A deadline given explicitly (API, journey step) instead of by a policy.
+    due_at_fixed = models.BooleanField(default=False)
+    # The clock: business seconds consumed before clock_started_at, and when it last (re)started.
+    clock_started_at = models.DateTimeField()
+    consumed_seconds = models.BigIntegerField(default=0)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_seconds = models.BigIntegerField(default=0, help_text="Wall-clock seconds spent paused.")
+    pause_reason = models.CharField(max_length=200, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    escalation_level = models.PositiveSmallIntegerField(default=0)
+    next_check_at = models.DateTimeField(null=True, blank=True)
+    breached_at = models.DateTimeField(null=True, blank=True)
+    opened_by = models.ForeignKey(
+        "customers.Interaction", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        indexes = [
+            # The sweeper's scan: only open loops with a pending rung are in this index.
+            models.Index(
+                fields=["next_check_at"],
+                name="loop_sweep",
+                condition=models.Q(state="open", next_check_at__isnull=False),
+            ),
+            models.Index(fields=["team", "state", "due_at"], name="loop_team_due"),
+            models.Index(fields=["case", "state"], name="loop_case_state"),
+            models.Index(fields=["customer", "state"], name="loop_customer_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk}: {self.title}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == LoopState.OPEN
+
+    @property
+    def is_paused(self) -> bool:
+        return self.paused_at is not None
+
+
+class LoopEventKind(models.TextChoices):
+    OPENED = "opened", "Opened"
+    ESCALATED = "escalated", "Escalated"
+    REASSIGNED = "reassigned", "Reassigned"
+    PAUSED = "paused", "Paused"
+    RESUMED = "resumed", "Resumed"
+    CLOSED = "closed", "Closed"
+    BREACHED = "breached", "Breached"
+    CANCELLED = "cancelled", "Cancelled"
+    BROKEN = "broken", "Broken"
+
+
+class LoopEvent(models.Model):
+    """Append-only trail of a loop: who did what, when and why."""
+
+    loop = models.ForeignKey(Loop, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=12, choices=LoopEventKind.choices)
+    at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reason = models.CharField(max_length=500, blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.at:%Y-%m-%d %H:%M}"

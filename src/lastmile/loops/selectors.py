@@ -1,0 +1,166 @@
+"""Reads of loops, scoped to a viewer, and the words that explain a deadline."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db.models import Case as When_, Count, F, Q, QuerySet, Value, When
+
+from lastmile.core.errors import NotFound
+from lastmile.loops.models import Loop, LoopState, SlaTarget
+from lastmile.loops.services import calendar_of
+from lastmile.people.selectors import visible_team_ids
+
+
+def loops_open_on_case(*, case: Any) -> list[Loop]:
+    return list(Loop.objects.filter(case=case, state=LoopState.OPEN).order_by("pk"))
+
+
+def loops_visible(*, viewer: Any) -> QuerySet[Loop]:
+    qs = Loop.objects.select_related("case", "team", "assignee", "customer", "sla_policy__business_hours")
+    if viewer is None:
+        return qs
+    teams = visible_team_ids(viewer)
+    if teams is None:
+        return qs
+    return qs.filter(team_id__in=teams)
+
+
+def loop_get(*, loop_id: int, viewer: Any) -> Loop:
+    loop = loops_visible(viewer=viewer).filter(pk=loop_id).first() if 0 < loop_id < 2**63 else None
+    if loop is None:
+        raise NotFound(f"loop {loop_id}")
+    return loop
+
+
+def loop_list(
+    *,
+    viewer: Any,
+    now: datetime,
+    state: str | None = None,
+    team: str | None = None,
+    kind: str | None = None,
+    due_before: datetime | None = None,
+    breached: bool | None = None,
+    assignee: Any = None,
+    customer: Any = None,
+    case: Any = None,
+) -> QuerySet[Loop]:
+    """Loops, most urgent first: earliest deadline first, no deadline last."""
+    qs = loops_visible(viewer=viewer)
+    if state:
+        qs = qs.filter(state=state)
+    if team:
+        qs = qs.filter(team__slug=team)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if due_before is not None:
+        qs = qs.filter(due_at__lt=due_before)
+    if breached is not None:
+        is_breached = Q(breached_at__isnull=False) | Q(state=LoopState.OPEN, due_at__lte=now)
+        qs = qs.filter(is_breached) if breached else qs.exclude(is_breached)
+    if assignee is not None:
+        qs = qs.filter(assignee=assignee)
+    if customer is not None:
+        qs = qs.filter(customer=customer)
+    if case is not None:
+        qs = qs.filter(case=case)
+    return qs.order_by(F("due_at").asc(nulls_last=True), "pk")
+
+
+SLA_STATES = ("breached", "at_risk", "ok", "paused", "none")
+
+
+def loop_sla_state(loop: Loop, *, now: datetime) -> str:
+    """breached, at_risk (past the first rung or in the last quarter), ok, paused, none."""
+    if loop.paused_at is not None:
+        return "paused"
+    if loop.breached_at is not None or (loop.due_at is not None and loop.due_at <= now):
+        return "breached"
+    if loop.due_at is None:
+        return "none"
+    span = (loop.due_at - loop.opened_at).total_seconds()
+    if loop.escalation_level > 0 or (span > 0 and (loop.due_at - now).total_seconds() < span / 4):
+        return "at_risk"
+    return "ok"
+
+
+def loop_state_counts(qs: QuerySet[Loop], *, now: datetime) -> dict[str, int]:
+    """How many open loops of ``qs`` are in each SLA state, in one query."""
+    annotated = qs.filter(state=LoopState.OPEN).order_by().annotate(
+        sla=When_(
+            When(paused_at__isnull=False, then=Value("paused")),
+            When(Q(breached_at__isnull=False) | Q(due_at__lte=now), then=Value("breached")),
+            When(due_at__isnull=True, then=Value("none")),
+            When(escalation_level__gt=0, then=Value("at_risk")),
+            default=Value("ok"),
+        )
+    )
+    counts = dict.fromkeys(SLA_STATES, 0)
+    for row in annotated.values("sla").annotate(n=Count("pk")):
+        counts[row["sla"]] = row["n"]
+    return counts
+
+
+def _local(at: datetime, tz: str) -> str:
+    return at.astimezone(ZoneInfo(tz)).strftime("%a %d %b %H:%M %Z")
+
+
+def duration_words(seconds: float) -> str:
+    """3 h 20 min, 2 days 4 h, 45 min — short words for an interval."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    days, minutes = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = []
+    if days:
+        parts.append(f"{days} day{'s' if days != 1 else ''}")
+    if hours:
+        parts.append(f"{hours} h")
+    if minutes and not days:
+        parts.append(f"{minutes} min")
+    return " ".join(parts) or "0 min"
+
+
+def loop_explain(loop: Loop, *, now: datetime | None = None) -> str:
+    """Why the loop is due when it is, in words an agent can repeat to a customer.
+
+    "due Tue 24 Nov 14:00 CET: 4 h of business hours from Mon 23 Nov 16:00 CET under
+    'Email — normal'; paused 2 h (waiting on customer)".
+    """
+    cal = calendar_of(loop)
+    tz = cal.tz
+    if loop.state != LoopState.OPEN:
+        when = _local(loop.closed_at, tz) if loop.closed_at else "?"
+        return f"{loop.get_state_display().lower()} {when}"
+    if loop.sla_seconds is None:
+        if loop.sla_policy is not None:
+            target = SlaTarget(loop.sla_target).label.lower() if loop.sla_target else "this"
+            return f"no deadline: policy '{loop.sla_policy.name}' sets no {target} target"
+        conditions = f"kind {loop.kind}, channel {loop.channel or '-'}, team {loop.team or '-'}"
+        return f"no deadline: no SLA policy matches ({conditions})"
+    total = duration_words(loop.sla_seconds)
+    clock = "of business hours " if not cal.always_open else ""
+    if loop.due_at_fixed:
+        basis = f"deadline set when opened {_local(loop.opened_at, tz)}"
+    else:
+        target = SlaTarget(loop.sla_target).label.lower() if loop.sla_target else "target"
+        basis = f"{total} {clock}from {_local(loop.opened_at, tz)} under '{loop.sla_policy}' ({target})"
+    if loop.paused_at is not None:
+        left = max(0, loop.sla_seconds - loop.consumed_seconds)
+        why = f" ({loop.pause_reason})" if loop.pause_reason else ""
+        return f"paused since {_local(loop.paused_at, tz)}{why}: {duration_words(left)} {clock}left; {basis}"
+    assert loop.due_at is not None
+    text = f"due {_local(loop.due_at, tz)}: {basis}"
+    if loop.paused_seconds:
+        why = f" ({loop.pause_reason})" if loop.pause_reason else ""
+        text += f"; paused {duration_words(loop.paused_seconds)}{why}"
+    return text
+
+
+def loop_remaining(loop: Loop, *, now: datetime) -> timedelta | None:
+    return loop.due_at - now if loop.due_at is not None and loop.paused_at is None else None

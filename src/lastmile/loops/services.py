@@ -1,0 +1,465 @@
+"""Every write to loops: open, close, pause, resume, reassign, cancel, and the sweeper.
+
+Deadlines: a loop's SLA is a number of business seconds (``sla_seconds``) on a calendar.
+The clock runs from ``clock_started_at`` with ``consumed_seconds`` already used; pausing
+banks what was used and stops the clock, resuming restarts it. ``due_at`` (100 %) and
+``next_check_at`` (the next rung of the escalation ladder) are stored and indexed, and
+recomputed here whenever those inputs change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from django.db import connection, transaction
+
+from lastmile.core.errors import Conflict, FieldError, InvalidInput
+from lastmile.loops.business_time import Calendar, add_business_time, business_time_between
+from lastmile.loops.models import (
+    Loop,
+    LoopEvent,
+    LoopEventKind,
+    LoopKind,
+    LoopState,
+    SlaPolicy,
+    SlaTarget,
+)
+
+ACTIONS = ("notify_owner", "notify_lead", "breach", "reassign_to_lead")
+DEFAULT_LADDER: list[dict[str, Any]] = [
+    {"at": 75, "action": "notify_owner"},
+    {"at": 100, "action": "breach"},
+]
+
+
+def ladder_validate(rungs: Any) -> list[dict[str, Any]]:
+    """A ladder as stored on a policy, checked; raises InvalidInput naming the bad rung."""
+    if not isinstance(rungs, list):
+        raise InvalidInput("escalation must be a list", [FieldError("escalation", "a list of rungs")])
+    out = []
+    for i, rung in enumerate(rungs):
+        if not isinstance(rung, dict) or rung.get("action") not in ACTIONS:
+            raise InvalidInput(
+                "bad escalation rung",
+                [FieldError(f"escalation[{i}].action", f"one of {', '.join(ACTIONS)}")],
+            )
+        at = rung.get("at")
+        if not isinstance(at, int | float) or isinstance(at, bool) or not 0 < at <= 1000:
+            raise InvalidInput(
+                "bad escalation rung",
+                [FieldError(f"escalation[{i}].at", "a percentage of the SLA, 1 to 1000")],
+            )
+        out.append({"at": at, "action": rung["action"]})
+    return out
+
+
+def ladder_of(policy: SlaPolicy | None) -> list[dict[str, Any]]:
+    """The policy's ladder in order, always with a breach rung at 100 %."""
+    rungs = list(policy.escalation) if policy is not None and policy.escalation else list(DEFAULT_LADDER)
+    if not any(r.get("action") == "breach" for r in rungs):
+        rungs.append({"at": 100, "action": "breach"})
+    return sorted(rungs, key=lambda r: (r["at"], r["action"] != "breach"))
+
+
+@lru_cache(maxsize=256)
+def _calendar(tz: str, weekly_json: str, country: str, subdiv: str, extra_json: str) -> Calendar:
+    return Calendar.from_config(
+        tz=tz,
+        weekly=json.loads(weekly_json),
+        holiday_country=country or None,
+        holiday_subdiv=subdiv or None,
+        extra_holidays=json.loads(extra_json),
+    )
+
+
+def calendar_of(loop: Loop) -> Calendar:
+    """The calendar the loop's clock runs on: its policy's business hours, else 24/7."""
+    policy = loop.sla_policy
+    if loop.due_at_fixed or policy is None or policy.business_hours is None:
+        return Calendar.twenty_four_seven()
+    bh = policy.business_hours
+    return _calendar(
+        bh.timezone,
+        json.dumps(bh.weekly, sort_keys=True),
+        bh.holiday_country,
+        bh.holiday_subdiv,
+        json.dumps(sorted(bh.extra_holidays or [])),
+    )
+
+
+def policy_match(*, kind: str, channel: str = "", priority: str = "", team_id: int | None = None) -> SlaPolicy | None:
+    """The first active policy, in position order, whose every set condition matches."""
+    for policy in SlaPolicy.objects.filter(active=True).select_related("business_hours"):
+        if policy.kind and policy.kind != kind:
+            continue
+        if policy.channel:
+            if policy.channel == "social":
+                if not channel.startswith("social"):
+                    continue
+            elif policy.channel != channel:
+                continue
+        if policy.priority and policy.priority != priority:
+            continue
+        if policy.team_id and policy.team_id != team_id:
+            continue
+        return policy
+    return None
+
+
+def _rung_time(loop: Loop, cal: Calendar, percent: float) -> datetime:
+    assert loop.sla_seconds is not None
+    needed = loop.sla_seconds * percent / 100 - loop.consumed_seconds
+    if needed <= 0:
+        return loop.clock_started_at
+    return add_business_time(loop.clock_started_at, timedelta(seconds=round(needed)), cal)
+
+
+def _schedule(loop: Loop) -> None:
+    """Recompute due_at and next_check_at from the clock (not while paused)."""
+    if loop.sla_seconds is None or loop.paused_at is not None:
+        loop.due_at = None
+        loop.next_check_at = None
+        return
+    cal = calendar_of(loop)
+    loop.due_at = _rung_time(loop, cal, 100)
+    ladder = ladder_of(loop.sla_policy)
+    loop.next_check_at = (
+        _rung_time(loop, cal, ladder[loop.escalation_level]["at"])
+        if loop.escalation_level < len(ladder)
+        else None
+    )
+
+
+def loop_open(
+    *,
+    customer: Any,
+    kind: str,
+    title: str,
+    now: datetime,
+    case: Any = None,
+    team: Any = None,
+    assignee: Any = None,
+    channel: str = "",
+    priority: str = "",
+    sla_target: str | None = None,
+    due_at: datetime | None = None,
+    visible_to_customer: bool = False,
+    actor: Any = None,
+    reason: str = "",
+    opened_by: Any = None,
+) -> Loop:
+    """Open a loop; its deadline comes from ``due_at`` or the first matching SLA policy.
+
+    No matching policy (or a policy with no target for this loop) means no deadline, and
+    the loop says so — never an invented one.
+    """
+    if kind not in LoopKind.values:
+        raise InvalidInput(f"unknown loop kind {kind!r}", [FieldError("kind", f"one of {', '.join(LoopKind.values)}")])
+    title = (title or "").strip()
+    if not title:
+        raise InvalidInput("a loop needs a title", [FieldError("title", "must not be empty")])
+    if sla_target is not None and sla_target not in SlaTarget.values:
+        raise InvalidInput("unknown SLA target", [FieldError("sla_target", f"one of {', '.join(SlaTarget.values)}")])
+    if due_at is not None and due_at <= now:
+        raise InvalidInput("due_at is in the past", [FieldError("due_at", "must be later than now")])
+    if case is not None:
+        team = team if team is not None else case.team
+        channel = channel or case.channel
+        priority = priority or case.priority
+        customer = case.customer
+    loop = Loop(
+        customer=customer,
+        case=case,
+        kind=kind,
+        title=title[:300],
+        team=team,
+        assignee=assignee,
+        channel=channel,
+        visible_to_customer=visible_to_customer,
+        opened_at=now,
+        clock_started_at=now,
+        opened_by=opened_by,
+    )
+    if due_at is not None:
+        loop.due_at_fixed = True
+        loop.sla_seconds = max(1, round((due_at - now).total_seconds()))
+    else:
+        target = sla_target or (SlaTarget.FIRST_REPLY if kind == LoopKind.REPLY else SlaTarget.RESOLUTION)
+        policy = policy_match(kind=kind, channel=channel, priority=priority, team_id=team.pk if team else None)
+        minutes = policy.minutes_for(target) if policy is not None else None
+        loop.sla_policy = policy
+        loop.sla_target = target
+        loop.sla_seconds = minutes * 60 if minutes is not None else None
+    _schedule(loop)
+    with transaction.atomic():
+        loop.save()
+        LoopEvent.objects.create(
+            loop=loop,
+            kind=LoopEventKind.OPENED,
+            at=now,
+            actor=actor,
+            reason=reason,
+            data={"due_at": loop.due_at.isoformat() if loop.due_at else None,
+                  "policy": loop.sla_policy.name if loop.sla_policy else None},
+        )
+    return loop
+
+
+def _claim_open(loop: Loop) -> Loop:
+    """The loop's row, locked for this transaction; Conflict unless it is open."""
+    fresh = Loop.objects.select_for_update(of=("self",)).select_related(
+        "sla_policy__business_hours", "team"
+    ).get(pk=loop.pk)
+    if fresh.state != LoopState.OPEN:
+        raise Conflict(f"loop #{fresh.pk} is {fresh.state}, not open", code="loop_not_open")
+    return fresh
+
+
+def _finish(*, loop: Loop, state: str, event: str, actor: Any, reason: str, now: datetime) -> Loop:
+    with transaction.atomic():
+        fresh = _claim_open(loop)
+        at = max(now, fresh.opened_at)
+        fresh.state = state
+        fresh.closed_at = at
+        fresh.next_check_at = None
+        fresh.save(update_fields=["state", "closed_at", "next_check_at"])
+        LoopEvent.objects.create(loop=fresh, kind=event, at=at, actor=actor, reason=reason)
+    return fresh
+
+
+def loop_close(*, loop: Loop, actor: Any = None, reason: str = "", now: datetime) -> Loop:
+    """Close an open loop (the obligation is met)."""
+    return _finish(loop=loop, state=LoopState.CLOSED, event=LoopEventKind.CLOSED, actor=actor, reason=reason, now=now)
+
+
+def loop_cancel(*, loop: Loop, actor: Any = None, reason: str, now: datetime) -> Loop:
+    """Cancel an open loop (no longer owed); a reason is required."""
+    if not (reason or "").strip():
+        raise InvalidInput("cancelling needs a reason", [FieldError("reason", "must not be empty")])
+    return _finish(loop=loop, state=LoopState.CANCELLED, event=LoopEventKind.CANCELLED, actor=actor, reason=reason, now=now)
+
+
+def loop_break(*, loop: Loop, actor: Any = None, reason: str, now: datetime) -> Loop:
+    """Mark an open loop broken (owed but will not be met); a reason is required."""
+    if not (reason or "").strip():
+        raise InvalidInput("breaking needs a reason", [FieldError("reason", "must not be empty")])
+    return _finish(loop=loop, state=LoopState.BROKEN, event=LoopEventKind.BROKEN, actor=actor, reason=reason, now=now)
+
+
+def loop_pause(*, loop: Loop, actor: Any = None, reason: str = "", now: datetime) -> Loop:
+    """Stop the clock (e.g. waiting on the customer); the used business time is banked."""
+    with transaction.atomic():
+        fresh = _claim_open(loop)
+        if fresh.paused_at is not None:
+            raise Conflict(f"loop #{fresh.pk} is already paused", code="loop_paused")
+        at = max(now, fresh.clock_started_at)
+        if fresh.sla_seconds is not None:
+            used = business_time_between(fresh.clock_started_at, at, calendar_of(fresh))
+            fresh.consumed_seconds += round(used.total_seconds())
+        fresh.paused_at = at
+        fresh.pause_reason = (reason or "")[:200]
+        _schedule(fresh)
+        fresh.save(update_fields=["consumed_seconds", "paused_at", "pause_reason", "due_at", "next_check_at"])
+        LoopEvent.objects.create(loop=fresh, kind=LoopEventKind.PAUSED, at=at, actor=actor, reason=reason)
+    return fresh
+
+
+def loop_resume(*, loop: Loop, actor: Any = None, reason: str = "", now: datetime) -> Loop:
+    """Restart the clock; the deadline moves by the time spent paused (in business time)."""
+    with transaction.atomic():
+        fresh = _claim_open(loop)
+        if fresh.paused_at is None:
+            raise Conflict(f"loop #{fresh.pk} is not paused", code="loop_not_paused")
+        at = max(now, fresh.paused_at)
+        fresh.paused_seconds += round((at - fresh.paused_at).total_seconds())
+        fresh.paused_at = None
+        fresh.clock_started_at = at
+        _schedule(fresh)
+        fresh.save(update_fields=["paused_seconds", "paused_at", "clock_started_at", "due_at", "next_check_at"])
+        LoopEvent.objects.create(loop=fresh, kind=LoopEventKind.RESUMED, at=at, actor=actor, reason=reason)
+    return fresh
+
+
+def loop_reassign(
+    *, loop: Loop, team: Any = None, assignee: Any = None, actor: Any = None, reason: str = "", now: datetime
+) -> Loop:
+    """Give the loop to another team and/or agent; the deadline stays."""
+    with transaction.atomic():
+        fresh = _claim_open(loop)
+        before = {"team": fresh.team_id, "assignee": fresh.assignee_id}
+        if team is not None:
+            fresh.team = team
+        fresh.assignee = assignee
+        fresh.save(update_fields=["team", "assignee"])
+        LoopEvent.objects.create(
+            loop=fresh, kind=LoopEventKind.REASSIGNED, at=now, actor=actor, reason=reason,
+            data={"from": before, "to": {"team": fresh.team_id, "assignee": fresh.assignee_id}},
+        )
+    return fresh
+
+
+def loops_react_to_interaction(*, interaction: Any, now: datetime) -> None:
+    """Reply loops follow the conversation on a case.
+
+    Inbound: keep the open reply loop, resume it if it was paused waiting on the customer,
+    or open one — first reply if nobody has answered on this case yet, else next reply.
+    Outbound (on any channel): close the case's open reply loops. Notes change nothing.
+    """
+    from lastmile.customers.models import Direction
+
+    case = interaction.case
+    if case is None:
+        return
+    at = min(interaction.occurred_at, now)
+    if interaction.direction == Direction.INBOUND:
+        from lastmile.cases.services import case_reopen_on_message
+
+        case_reopen_on_message(case=case, now=now)
+        current = Loop.objects.filter(case=case, kind=LoopKind.REPLY, state=LoopState.OPEN).first()
+        if current is not None:
+            if current.paused_at is not None:
+                loop_resume(loop=current, reason=f"customer wrote on {interaction.channel}", now=max(at, current.paused_at))
+            return
+        answered = case.interactions.filter(direction=Direction.OUTBOUND).exclude(pk=interaction.pk).exists()
+        name = str(case.customer) if case.customer_id else "the customer"
+        loop_open(
+            customer=case.customer,
+            case=case,
+            kind=LoopKind.REPLY,
+            title=f"{'Answer' if answered else 'First reply to'} {name} ({interaction.channel})",
+            sla_target=SlaTarget.NEXT_REPLY if answered else SlaTarget.FIRST_REPLY,
+            channel=interaction.channel,
+            assignee=case.assignee,
+            opened_by=interaction,
+            now=at,
+        )
+    elif interaction.direction == Direction.OUTBOUND:
+        for loop in Loop.objects.filter(case=case, kind=LoopKind.REPLY, state=LoopState.OPEN):
+            loop_close(loop=loop, actor=interaction.actor, reason=f"replied on {interaction.channel}", now=max(at, loop.opened_at))
+
+
+# --- the sweeper -------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    loops: int = 0
+    rungs: int = 0
+    breached: int = 0
+    notifications: int = 0
+    batches: int = 0
+    actions: dict[str, int] = field(default_factory=dict)
+
+
+def loops_sweep(*, now: datetime, batch_size: int = 500, max_batches: int | None = None) -> SweepResult:
+    """Run the escalation ladder over every loop whose next rung is due.
+
+    1. Pick up to ``batch_size`` due loops; claim them — on PostgreSQL
+       ``FOR UPDATE SKIP LOCKED`` in pk order, so concurrent sweepers split the work; on
+       SQLite the IMMEDIATE transaction holds the write lock, so there is one sweeper at a time.
+    2. Re-read each claimed row's state inside the transaction and apply every rung whose
+       time has come: events, the new level and next rung time, outbox notifications.
+    3. Commit the batch as one transaction: a sweeper killed mid-batch leaves nothing
+       half-done, and the next sweep finds those loops still due.
+    Running it twice changes nothing more: a rung moves ``next_check_at`` past itself.
+    """
+    result = SweepResult()
+    while max_batches is None or result.batches < max_batches:
+        with transaction.atomic():
+            claimed = _claim_due(now=now, batch_size=batch_size)
+            if not claimed:
+                break
+            _escalate(claimed, now=now, result=result)
+        result.batches += 1
+        if len(claimed) < batch_size and connection.vendor != "postgresql":
+            break
+    return result
+
+
+def _claim_due(*, now: datetime, batch_size: int) -> list[Loop]:
+    due = Loop.objects.filter(state=LoopState.OPEN, next_check_at__isnull=False, next_check_at__lte=now)
+    ids = list(due.order_by("next_check_at").values_list("pk", flat=True)[:batch_size])
+    if not ids:
+        return []
+    qs = due.filter(pk__in=ids).select_related("sla_policy__business_hours", "team__lead", "assignee").order_by("pk")
+    if connection.features.has_select_for_update_skip_locked:
+        qs = qs.select_for_update(skip_locked=True, of=("self",))
+    return list(qs)
+
+
+def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> None:
+    from lastmile.channels.services import outbox_message
+
+    events: list[LoopEvent] = []
+    messages = []
+    for loop in loops:
+        cal = calendar_of(loop)
+        ladder = ladder_of(loop.sla_policy)
+        result.loops += 1
+        while loop.escalation_level < len(ladder):
+            rung = ladder[loop.escalation_level]
+            at = _rung_time(loop, cal, rung["at"])
+            if at > now:
+                break
+            level = loop.escalation_level + 1
+            action = rung["action"]
+            reason = f"{rung['at']:g}% of the SLA: {action.replace('_', ' ')}"
+            data = {"level": level, "action": action, "at_percent": rung["at"]}
+            team = loop.team
+            lead = team.lead if team is not None else None
+            recipient = ""
+            if action == "breach":
+                loop.breached_at = loop.breached_at or at
+                events.append(LoopEvent(loop=loop, kind=LoopEventKind.BREACHED, at=at, reason=reason, data=data))
+                recipient = (lead.email if lead else "") or (team.email if team else "")
+                result.breached += 1
+            elif action == "reassign_to_lead":
+                if lead is not None and loop.assignee_id != lead.pk:
+                    data["from"] = loop.assignee_id
+                    data["to"] = lead.pk
+                    loop.assignee = lead
+                    events.append(LoopEvent(loop=loop, kind=LoopEventKind.REASSIGNED, at=at, reason=reason, data=data))
+                    recipient = lead.email
+                else:
+                    data["skipped"] = "no team lead" if lead is None else "already with the lead"
+                    events.append(LoopEvent(loop=loop, kind=LoopEventKind.ESCALATED, at=at, reason=reason, data=data))
+            else:
+                events.append(LoopEvent(loop=loop, kind=LoopEventKind.ESCALATED, at=at, reason=reason, data=data))
+                if action == "notify_owner":
+                    recipient = (loop.assignee.email if loop.assignee else "") or (team.email if team else "")
+                else:
+                    recipient = (lead.email if lead else "") or (team.email if team else "")
+            if recipient:
+                messages.append(
+                    outbox_message(
+                        key=f"loop:{loop.pk}:level:{level}",
+                        purpose="escalation",
+                        recipient=recipient,
+                        subject=f"[{action.replace('_', ' ')}] {loop.title}",
+                        body=(
+                            f"Loop #{loop.pk} ({loop.get_kind_display().lower()}) for {loop.customer_id} "
+                            f"reached {rung['at']:g}% of its SLA.\nDue: {loop.due_at:%Y-%m-%d %H:%M %Z}\n"
+                        ),
+                        data={"loop": loop.pk, **data},
+                        now=now,
+                    )
+                )
+            loop.escalation_level = level
+            result.rungs += 1
+            result.actions[action] = result.actions.get(action, 0) + 1
+        loop.next_check_at = (
+            _rung_time(loop, cal, ladder[loop.escalation_level]["at"])
+            if loop.escalation_level < len(ladder)
+            else None
+        )
+    Loop.objects.bulk_update(loops, ["escalation_level", "next_check_at", "breached_at", "assignee"])
+    LoopEvent.objects.bulk_create(events)
+    if messages:
+        from lastmile.channels.services import outbox_enqueue
+
+        result.notifications += outbox_enqueue(messages)

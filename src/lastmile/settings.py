@@ -1,0 +1,217 @@
+"""Django settings for lastmile.
+
+Every ``LASTMILE_*`` variable is read here through helpers that fail loudly on nonsense;
+the README lists them all with their defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import urlparse
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent
+
+
+def envbool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r}: expected one of 1/0, true/false, yes/no, on/off")
+
+
+def envint(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a whole number") from None
+
+
+def envstr(name: str, default: str) -> str:
+    return os.environ.get(name) or default
+
+
+VAR_DIR = Path(envstr("LASTMILE_VAR_DIR", str(Path.cwd() / "var"))).resolve()
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """Use LASTMILE_SECRET_KEY, or a key generated once and kept in var/."""
+    if key := os.environ.get("LASTMILE_SECRET_KEY"):
+        return key
+    path = VAR_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        key = secrets.token_urlsafe(50)
+        # O_EXCL: two processes starting at once agree on one key.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        return key
+
+
+SECRET_KEY = _secret_key()
+DEBUG = envbool("LASTMILE_DEBUG", False)
+ALLOWED_HOSTS = [h.strip() for h in envstr("LASTMILE_ALLOWED_HOSTS", "*").split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in os.environ.get("LASTMILE_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "huey.contrib.djhuey",
+    "lastmile.core",
+    "lastmile.people",
+    "lastmile.customers",
+    "lastmile.cases",
+    "lastmile.loops",
+    "lastmile.channels",
+    "lastmile.api",
+    "lastmile.console",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "lastmile.core.middleware.BodySizeLimitMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "lastmile.urls"
+WSGI_APPLICATION = "lastmile.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASE_URL = envstr("LASTMILE_DATABASE_URL", f"sqlite:///{VAR_DIR / 'lastmile.sqlite3'}")
+try:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+except Exception as exc:  # dj_database_url raises several types on a bad URL
+    raise ImproperlyConfigured(f"LASTMILE_DATABASE_URL={DATABASE_URL!r}: {exc}") from None
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        # IMMEDIATE: a writer takes the lock at BEGIN, so two writers never deadlock
+        # upgrading read locks; the busy timeout makes the loser wait instead of failing.
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": (
+            "PRAGMA journal_mode=WAL;"
+            "PRAGMA synchronous=NORMAL;"
+            "PRAGMA busy_timeout=20000;"
+            "PRAGMA foreign_keys=ON;"
+            "PRAGMA cache_size=-65536;"
+        ),
+    }
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+QUEUE_URL = envstr("LASTMILE_QUEUE_URL", f"sqlite:///{VAR_DIR / 'queue.sqlite3'}")
+_queue = urlparse(QUEUE_URL)
+if _queue.scheme == "sqlite":
+    HUEY = {
+        "huey_class": "huey.SqliteHuey",
+        "name": "lastmile",
+        # sqlite:///relative/path or sqlite:////absolute/path, as for the database URL.
+        "filename": QUEUE_URL.removeprefix("sqlite:///"),
+        "immediate": False,
+        "utc": True,
+        "consumer": {"workers": 2, "worker_type": "thread", "periodic": True},
+    }
+elif _queue.scheme in {"redis", "rediss"}:
+    HUEY = {
+        "huey_class": "huey.RedisHuey",
+        "name": "lastmile",
+        "url": QUEUE_URL,
+        "immediate": False,
+        "utc": True,
+        "consumer": {"workers": 2, "worker_type": "thread", "periodic": True},
+    }
+else:
+    raise ImproperlyConfigured(
+        f"LASTMILE_QUEUE_URL={QUEUE_URL!r}: expected sqlite:///path or redis://host:port/db"
+    )
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "console:login"
+LOGIN_REDIRECT_URL = "console:inbox"
+LOGOUT_REDIRECT_URL = "console:login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = envstr("LASTMILE_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+# Requests bigger than this get 413 before anything is parsed.
+LASTMILE_MAX_BODY_BYTES = envint("LASTMILE_MAX_BODY_BYTES", 5 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = LASTMILE_MAX_BODY_BYTES
+
+# Phone numbers without a country code are read in this region.
+LASTMILE_DEFAULT_REGION = envstr("LASTMILE_DEFAULT_REGION", "GB")
+LASTMILE_CASE_PREFIX = envstr("LASTMILE_CASE_PREFIX", "LM")
+
+EMAIL_BACKEND = envstr("LASTMILE_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = envstr("LASTMILE_EMAIL_HOST", "127.0.0.1")
+EMAIL_PORT = envint("LASTMILE_EMAIL_PORT", 25)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = envstr("LASTMILE_FROM_EMAIL", "lastmile@localhost")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": envstr("LASTMILE_LOG_LEVEL", "INFO")},
+    "loggers": {"huey": {"level": "WARNING"}},
+}

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.factories import AgentFactory, CaseFactory, CustomerFactory, TeamFactory
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs a loop
+
+
+def require(variant: str) -> bool:
+    """CI sets LASTMILE_REQUIRE_<VARIANT>=1: a missing service must fail, not skip."""
+    return os.environ.get(f"LASTMILE_REQUIRE_{variant.upper()}") == "1"
+
+
+@pytest.fixture
+def now() -> datetime:
+    # A Monday, 10:00 UTC.
+    return datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def team(db):
+    return TeamFactory(name="Front office", slug="front")
+
+
+@pytest.fixture
+def other_team(db):
+    return TeamFactory(name="Back office", slug="back")
+
+
+@pytest.fixture
+def alice(team):
+    """Agent in the team that owns the work."""
+    return AgentFactory(user__username="alice", teams=[team]).user
+
+
+@pytest.fixture
+def bob(team):
+    """Alice's teammate."""
+    return AgentFactory(user__username="bob", teams=[team]).user
+
+
+@pytest.fixture
+def charlie(other_team):
+    """An agent of another team: an outsider to the front office's work."""
+    return AgentFactory(user__username="charlie", teams=[other_team]).user
+
+
+@pytest.fixture
+def admin_user(db):
+    return AgentFactory(user__username="boss", role="admin").user
+
+
+@pytest.fixture
+def customer(db, now):
+    return CustomerFactory()
+
+
+@pytest.fixture
+def case(customer, team, now):
+    return CaseFactory(customer=customer, team=team)
