@@ -188,6 +188,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -215,3 +216,4 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": envstr("LASTMILE_LOG_LEVEL", "INFO")},
     "loggers": {"huey": {"level": "WARNING"}},
 }
+

@@ -15,7 +15,53 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from lastmile.api.auth import TokenAuth
 from lastmile.core.errors import DomainError
 
-api = NinjaAPI(
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["code", "detail", "errors"],
+    "properties": {
+        "code": {"type": "string"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "reason"],
+                "properties": {
+                    "index": {"type": ["integer", "null"]},
+                    "field": {"type": "string"},
+                    "reason": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+ERROR_STATUSES = {
+    "400": "Malformed request",
+    "401": "Missing or unknown token",
+    "403": "Not allowed for this token",
+    "404": "Not found (or not visible to this token)",
+    "409": "Conflicts with the current state (e.g. loops still open)",
+    "413": "Body too large",
+    "422": "Invalid input: each error names the item index and field",
+}
+
+
+class LastmileAPI(NinjaAPI):
+    """NinjaAPI whose schema documents the one error body every operation may answer with."""
+
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(*args, **kwargs)
+        schema.setdefault("components", {}).setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+        ref = {"$ref": "#/components/schemas/Error"}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for status, text in ERROR_STATUSES.items():
+                    responses.setdefault(status, {"description": text, "content": {"application/json": {"schema": ref}}})
+        return schema
+
+
+api = LastmileAPI(
     title="lastmile",
     version="1",
     description="Customers, timeline, cases and open loops. Every call needs `Authorization: Bearer <token>`.",

@@ -1,18 +1,18 @@
 """API for cases."""
 
-from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja import Query, Router, Schema, Status
+from ninja.pagination import paginate
 from pydantic import Field
 
 from lastmile.cases import services
 from lastmile.cases.models import Case
 from lastmile.cases.selectors import case_get, case_list
+from lastmile.api.pagination import BoundedLimitOffset
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import PermissionDenied
 from lastmile.customers.api import CustomerRef, resolve_ref
@@ -22,7 +22,7 @@ from lastmile.people.selectors import visible_team_ids
 
 router = Router(tags=["cases"])
 
-Status = Literal["open", "pending", "solved", "closed"]
+StatusName = Literal["open", "pending", "solved", "closed"]
 PriorityName = Literal["low", "normal", "high", "urgent"]
 
 
@@ -74,7 +74,7 @@ class CaseIn(Schema):
 
 
 @router.post("", response={201: CaseOut}, summary="Open a case")
-def create_case(request: HttpRequest, payload: CaseIn) -> tuple[int, dict[str, Any]]:
+def create_case(request: HttpRequest, payload: CaseIn) -> Status:
     viewer = request.viewer  # type: ignore[attr-defined]
     now = utcnow()
     team = team_by_slug(payload.team)
@@ -85,11 +85,11 @@ def create_case(request: HttpRequest, payload: CaseIn) -> tuple[int, dict[str, A
         customer=customer, subject=payload.subject, team=team, assignee=assignee,
         priority=payload.priority, channel=payload.channel, actor=viewer, now=now,
     )
-    return 201, case_out(case)
+    return Status(201, case_out(case))
 
 
 class CasesQuery(Schema):
-    status: Status | None = None
+    status: StatusName | None = None
     team: str | None = Field(default=None, max_length=50)
     assignee: str | None = Field(default=None, max_length=150)
 
@@ -106,7 +106,7 @@ class CaseSummary(Schema):
 
 
 @router.get("", response=list[CaseSummary], summary="Cases, newest first")
-@paginate(LimitOffsetPagination)
+@paginate(BoundedLimitOffset)
 def list_cases(request: HttpRequest, filters: Query[CasesQuery]) -> Any:
     qs = case_list(viewer=request.viewer, status=filters.status, team=filters.team, assignee=filters.assignee)  # type: ignore[attr-defined]
     return _Summaries(qs)
@@ -137,7 +137,7 @@ def get_case(request: HttpRequest, ref: str) -> dict[str, Any]:
 
 
 class CasePatch(Schema):
-    status: Status | None = None
+    status: StatusName | None = None
     subject: str | None = Field(default=None, min_length=1, max_length=300)
     priority: PriorityName | None = None
     team: str | None = Field(default=None, max_length=50)
@@ -150,20 +150,17 @@ def patch_case(request: HttpRequest, ref: str, payload: CasePatch) -> dict[str, 
     case = case_get(ref=ref, viewer=viewer)
     now = utcnow()
     fields = payload.model_dump(exclude_unset=True)
-    team = team_by_slug(payload.team) if "team" in fields and payload.team else None
-    assignee = user_by_username(payload.assignee) if payload.assignee else None
-    if team is not None:
-        _check_team(viewer, team)
-    # Validate everything before the first write; then apply in one transaction.
-    from django.db import transaction
-
-    with transaction.atomic():
-        if "subject" in fields or "priority" in fields:
-            case = services.case_update(case=case, subject=payload.subject, priority=payload.priority, actor=viewer, now=now)
-        if "team" in fields or "assignee" in fields:
-            case = services.case_assign(case=case, team=team, assignee=assignee, actor=viewer, now=now)
-        if payload.status is not None:
-            case = services.case_set_status(case=case, status=payload.status, actor=viewer, now=now)
+    changes: dict[str, Any] = {}
+    if "team" in fields:
+        changes["team"] = team_by_slug(payload.team) if payload.team else None
+        if changes["team"] is not None:
+            _check_team(viewer, changes["team"])
+    if "assignee" in fields:
+        changes["assignee"] = user_by_username(payload.assignee) if payload.assignee else None
+    case = services.case_change(
+        case=case, now=now, actor=viewer, subject=payload.subject, priority=payload.priority,
+        status=payload.status, **changes,
+    )
     return case_out(case_get(ref=case.ref, viewer=None))
 
 

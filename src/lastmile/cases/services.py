@@ -114,3 +114,37 @@ def case_reopen_on_message(*, case: Case, now: datetime) -> Case:
     if status in (CaseStatus.PENDING, CaseStatus.SOLVED):
         return case_set_status(case=case, status=CaseStatus.OPEN, now=now)
     return case
+
+
+_UNSET: Any = object()
+
+
+@transaction.atomic
+def case_change(
+    *,
+    case: Case,
+    now: datetime,
+    actor: Any = None,
+    subject: str | None = None,
+    priority: str | None = None,
+    team: Any = _UNSET,
+    assignee: Any = _UNSET,
+    status: str | None = None,
+) -> Case:
+    """Apply several changes at once, all or nothing (the API's PATCH).
+
+    Status goes last, so a refused solve (loops still open) rolls back the other changes too.
+    """
+    if subject is not None or priority is not None:
+        case = case_update(case=case, subject=subject, priority=priority, actor=actor, now=now)
+    if team is not _UNSET or assignee is not _UNSET:
+        case = case_assign(
+            case=case,
+            team=None if team is _UNSET else team,
+            assignee=case.assignee if assignee is _UNSET else assignee,
+            actor=actor,
+            now=now,
+        )
+    if status is not None:
+        case = case_set_status(case=case, status=status, actor=actor, now=now)
+    return case

@@ -1,6 +1,5 @@
 """API for customers, identity resolution, the timeline and interaction ingest."""
 
-from __future__ import annotations
 
 import re
 from datetime import datetime
@@ -10,6 +9,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from pydantic import Field, field_validator, model_validator
 
+from lastmile.api.types import UtcDatetime
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import PermissionDenied
 from lastmile.customers.identities import IdentityError, IdentityKey, identity_normalize
@@ -29,7 +29,7 @@ class IdentitySchema(Schema):
     network: str | None = Field(default=None, max_length=50)
 
     @model_validator(mode="after")
-    def _normalise(self) -> IdentitySchema:
+    def _normalise(self) -> "IdentitySchema":
         try:
             key = identity_normalize(self.kind, self.value, self.network or "")
         except IdentityError as exc:
@@ -48,7 +48,7 @@ class CustomerRef(Schema):
     identities: list[IdentitySchema] | None = Field(default=None, min_length=1, max_length=20)
 
     @model_validator(mode="after")
-    def _one_of(self) -> CustomerRef:
+    def _one_of(self) -> "CustomerRef":
         if (self.id is None) == (self.identities is None):
             raise ValueError("give either id or identities")
         return self
@@ -146,7 +146,7 @@ class InteractionSchema(Schema):
     source_id: str | None = Field(default=None, min_length=1, max_length=200)
     channel: str = Field(max_length=40)
     direction: Literal["inbound", "outbound", "note"]
-    occurred_at: datetime
+    occurred_at: UtcDatetime
     customer: CustomerRef
     body: str = Field(default="", max_length=100_000)
     case: str | None = Field(default=None, max_length=30)
@@ -159,14 +159,6 @@ class InteractionSchema(Schema):
             raise ValueError("one of " + ", ".join(c for c in Channel.values if c != "social") + " or social:<network>")
         return v
 
-    @field_validator("occurred_at")
-    @classmethod
-    def _aware(cls, v: datetime) -> datetime:
-        if v.tzinfo is None:
-            raise ValueError("needs a timezone, e.g. 2026-11-25T10:00:00Z")
-        if not 1970 <= v.year <= 2200:
-            raise ValueError("year out of range")
-        return v
 
     def to_service(self) -> InteractionIn:
         return InteractionIn(

@@ -1,17 +1,18 @@
 """API for open loops."""
 
-from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
 
 from django.contrib.auth import get_user_model
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
-from ninja.pagination import LimitOffsetPagination, paginate
-from pydantic import Field, field_validator
+from ninja import Query, Router, Schema, Status
+from ninja.pagination import paginate
+from pydantic import Field
 
 from lastmile.cases.selectors import case_get
+from lastmile.api.pagination import BoundedLimitOffset
+from lastmile.api.types import UtcDatetime
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.customers.api import CustomerRef, resolve_ref
@@ -94,26 +95,18 @@ class LoopIn(Schema):
     customer: CustomerRef | None = None
     team: str | None = Field(default=None, max_length=50)
     assignee: str | None = Field(default=None, max_length=150)
-    due_at: datetime | None = None
+    due_at: UtcDatetime | None = None
     visible_to_customer: bool = False
 
-    @field_validator("due_at")
-    @classmethod
-    def _aware(cls, v: datetime | None) -> datetime | None:
-        if v is not None and v.tzinfo is None:
-            raise ValueError("needs a timezone, e.g. 2026-11-25T10:00:00Z")
-        if v is not None and not 1970 <= v.year <= 2200:
-            raise ValueError("year out of range")
-        return v
 
 
 @router.post("", response={201: LoopOut}, summary="Open a loop on a case or for a customer")
-def open_loop(request: HttpRequest, payload: LoopIn) -> tuple[int, dict[str, Any]]:
+def open_loop(request: HttpRequest, payload: LoopIn) -> Status:
     viewer = request.viewer  # type: ignore[attr-defined]
     now = utcnow()
     if (payload.case is None) == (payload.customer is None):
         raise InvalidInput("give either case or customer", [FieldError("case", "give either case or customer")])
-    case = case_get(ref=payload.case, viewer=viewer) if payload.case else None
+    case = case_get(ref=payload.case, viewer=viewer) if payload.case is not None else None
     team = team_by_slug(payload.team)
     assignee = user_by_username(payload.assignee)
     customer = case.customer if case else resolve_ref(payload.customer, viewer=viewer, now=now)  # type: ignore[arg-type]
@@ -121,26 +114,20 @@ def open_loop(request: HttpRequest, payload: LoopIn) -> tuple[int, dict[str, Any
         customer=customer, case=case, kind=payload.kind, title=payload.title, team=team, assignee=assignee,
         due_at=payload.due_at, visible_to_customer=payload.visible_to_customer, actor=viewer, now=now,
     )
-    return 201, loop_out(loop, now=now)
+    return Status(201, loop_out(loop, now=now))
 
 
 class LoopsQuery(Schema):
     state: Literal["open", "closed", "broken", "cancelled"] | None = None
     team: str | None = Field(default=None, max_length=50)
     kind: str | None = Field(default=None, max_length=16)
-    due_before: datetime | None = None
+    due_before: UtcDatetime | None = None
     breached: bool | None = None
 
-    @field_validator("due_before")
-    @classmethod
-    def _aware(cls, v: datetime | None) -> datetime | None:
-        if v is not None and v.tzinfo is None:
-            raise ValueError("needs a timezone, e.g. 2026-11-25T10:00:00Z")
-        return v
 
 
 @router.get("", response=list[LoopOut], summary="Loops, most urgent first")
-@paginate(LimitOffsetPagination)
+@paginate(BoundedLimitOffset)
 def list_loops(request: HttpRequest, filters: Query[LoopsQuery]) -> Any:
     now = utcnow()
     qs = loop_list(

@@ -140,7 +140,7 @@ class Loop(models.Model):
     # The SLA: which policy and target set the clock, and how long it is in business minutes.
     sla_policy = models.ForeignKey(SlaPolicy, null=True, blank=True, on_delete=models.SET_NULL)
     sla_target = models.CharField(max_length=16, choices=SlaTarget.choices, blank=True)
-    sla_seconds = models.PositiveIntegerField(null=True, blank=True)
+    sla_seconds = models.PositiveBigIntegerField(null=True, blank=True)
     # A deadline given explicitly (API, journey step) instead of by a policy.
     due_at_fixed = models.BooleanField(default=False)
     # The clock: business seconds consumed before clock_started_at, and when it last (re)started.

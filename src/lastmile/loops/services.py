@@ -31,6 +31,7 @@ from lastmile.loops.models import (
 )
 
 ACTIONS = ("notify_owner", "notify_lead", "breach", "reassign_to_lead")
+MAX_DUE = timedelta(days=3660)
 DEFAULT_LADDER: list[dict[str, Any]] = [
     {"at": 75, "action": "notify_owner"},
     {"at": 100, "action": "breach"},
@@ -167,6 +168,8 @@ def loop_open(
         raise InvalidInput("unknown SLA target", [FieldError("sla_target", f"one of {', '.join(SlaTarget.values)}")])
     if due_at is not None and due_at <= now:
         raise InvalidInput("due_at is in the past", [FieldError("due_at", "must be later than now")])
+    if due_at is not None and due_at > now + MAX_DUE:
+        raise InvalidInput("due_at is too far ahead", [FieldError("due_at", "at most 10 years from now")])
     if case is not None:
         team = team if team is not None else case.team
         channel = channel or case.channel
