@@ -16,7 +16,7 @@ class BusinessHoursForm(ModelForm):
     def clean(self):  # type: ignore[no-untyped-def]
         data = super().clean()
         try:
-            Calendar.from_config(
+            cal = Calendar.from_config(
                 tz=data.get("timezone") or "UTC",
                 weekly=data.get("weekly") or {},
                 holiday_country=data.get("holiday_country") or None,
@@ -25,6 +25,8 @@ class BusinessHoursForm(ModelForm):
             )
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
+        if not cal.has_open_hours:
+            raise ValidationError("give at least one day with opening hours (leave the policy's business hours empty for 24/7)")
         return data
 
 

@@ -1,0 +1,69 @@
+"""The `lastmile` command, run as a real subprocess like an operator would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from django.db import connection
+
+from lastmile.api.models import ApiToken
+from lastmile.core.ids import token_hash
+from lastmile.people.models import Agent
+
+COMMANDS = [[], ["serve"], ["worker"], ["migrate"], ["seed-demo"], ["createagent"], ["token", "create"], ["sweep"]]
+
+
+def lastmile(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    settings_dict = connection.settings_dict
+    if connection.vendor == "sqlite":
+        env["LASTMILE_DATABASE_URL"] = f"sqlite:///{settings_dict['NAME']}"
+    else:
+        env["LASTMILE_DATABASE_URL"] = (
+            f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
+        )
+    return subprocess.run(
+        [sys.executable, "-m", "lastmile.cli", *args], capture_output=True, text=True, env=env, input=input, timeout=60
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "lastmile")
+def test_every_command_has_help(command):
+    result = lastmile(*command, "--help")
+    assert result.returncode == 0 and "Usage:" in result.stdout
+    assert len(result.stdout.splitlines()) > 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_token_create_prints_the_token_alone_and_stores_only_its_hash():
+    result = lastmile("token", "create", "crm")
+    assert result.returncode == 0, result.stderr
+    token = result.stdout.strip()
+    assert result.stdout == token + "\n" and token.startswith("lm_")
+    assert ApiToken.objects.get(name="crm").token_hash == token_hash(token)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_token_create_twice_with_one_name_is_a_clear_error():
+    lastmile("token", "create", "crm")
+    again = lastmile("token", "create", "crm")
+    assert again.returncode != 0 and "exists" in again.stderr and again.stdout == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_createagent_makes_a_login_in_its_teams():
+    result = lastmile("createagent", "maya", "--password", "s3cret-pass", "--team", "cards", "--role", "lead")
+    assert result.returncode == 0, result.stderr
+    agent = Agent.objects.get(user__username="maya")
+    assert agent.role == "lead" and [t.slug for t in agent.teams.all()] == ["cards"]
+    assert agent.user.check_password("s3cret-pass")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_createagent_refuses_an_existing_username_without_update():
+    lastmile("createagent", "maya", "--password", "x")
+    result = lastmile("createagent", "maya", "--password", "y")
+    assert result.returncode != 0 and "already taken" in result.stderr
