@@ -30,18 +30,25 @@ def api(client, token):
 
         def post(self, path, body=None, raw=None):
             data = raw if raw is not None else json.dumps(body if body is not None else {})
-            return client.post(f"/api/v1{path}", data, content_type="application/json", **self.headers)
+            return client.post(
+                f"/api/v1{path}", data, content_type="application/json", **self.headers
+            )
 
         def patch(self, path, body):
-            return client.patch(f"/api/v1{path}", json.dumps(body), content_type="application/json", **self.headers)
+            return client.patch(
+                f"/api/v1{path}", json.dumps(body), content_type="application/json", **self.headers
+            )
 
     return Api(token)
 
 
 def item(n, **kw):
     base = {
-        "source_id": f"msg-{n}", "channel": "chat", "direction": "inbound",
-        "occurred_at": "2026-11-20T10:00:00Z", "customer": {"identities": [{"kind": "email", "value": f"c{n}@example.com"}]},
+        "source_id": f"msg-{n}",
+        "channel": "chat",
+        "direction": "inbound",
+        "occurred_at": "2026-11-20T10:00:00Z",
+        "customer": {"identities": [{"kind": "email", "value": f"c{n}@example.com"}]},
         "body": f"hello {n}",
     }
     base.update(kw)
@@ -75,16 +82,30 @@ def test_tokens_are_stored_hashed(token):
 
 
 def test_resolve_creates_then_finds_then_merges(api):
-    a = api.post("/customers/resolve", {"identities": [{"kind": "email", "value": "Ana@Example.com"}]}).json()
-    b = api.post("/customers/resolve", {"identities": [{"kind": "phone", "value": "+44 7911 123456"}]}).json()
-    merged = api.post("/customers/resolve", {"identities": [
-        {"kind": "email", "value": "ana@example.com"}, {"kind": "phone", "value": "07911123456"}]}).json()
+    a = api.post(
+        "/customers/resolve", {"identities": [{"kind": "email", "value": "Ana@Example.com"}]}
+    ).json()
+    b = api.post(
+        "/customers/resolve", {"identities": [{"kind": "phone", "value": "+44 7911 123456"}]}
+    ).json()
+    merged = api.post(
+        "/customers/resolve",
+        {
+            "identities": [
+                {"kind": "email", "value": "ana@example.com"},
+                {"kind": "phone", "value": "07911123456"},
+            ]
+        },
+    ).json()
     assert merged["id"] == a["id"] and merged["merged_from"] == [b["id"]]
     assert {"kind": "phone", "value": "+447911123456"} in merged["identities"]
 
 
 def test_resolve_with_a_bad_identity_is_422_naming_the_field(api):
-    r = api.post("/customers/resolve", {"identities": [{"kind": "email", "value": "ok@x.io"}, {"kind": "phone", "value": "abc"}]})
+    r = api.post(
+        "/customers/resolve",
+        {"identities": [{"kind": "email", "value": "ok@x.io"}, {"kind": "phone", "value": "abc"}]},
+    )
     assert r.status_code == 422
     body = r.json()
     assert body["code"] == "invalid" and body["errors"][0]["field"].startswith("identities[1]")
@@ -113,7 +134,10 @@ def test_a_batch_returns_ids_in_order(api):
         ({"occurred_at": "2026-11-20T10:00:00"}, "occurred_at"),
         ({"occurred_at": "yesterday"}, "occurred_at"),
         ({"customer": {}}, "customer"),
-        ({"customer": {"identities": [{"kind": "email", "value": "nope"}]}}, "customer.identities[0]"),
+        (
+            {"customer": {"identities": [{"kind": "email", "value": "nope"}]}},
+            "customer.identities[0]",
+        ),
         ({"case": "LM-99999999"}, "case"),
     ],
 )
@@ -144,9 +168,19 @@ def test_a_body_over_the_limit_gets_413(api, settings):
 
 
 def test_timeline_pages_with_a_cursor(api):
-    api.post("/interactions/batch", {"items": [
-        item(n, customer={"identities": [{"kind": "email", "value": "same@example.com"}]},
-             occurred_at=(NOW - timedelta(minutes=n)).isoformat()) for n in range(5)]})
+    api.post(
+        "/interactions/batch",
+        {
+            "items": [
+                item(
+                    n,
+                    customer={"identities": [{"kind": "email", "value": "same@example.com"}]},
+                    occurred_at=(NOW - timedelta(minutes=n)).isoformat(),
+                )
+                for n in range(5)
+            ]
+        },
+    )
     cid = Customer.objects.get().pk
     page1 = api.get(f"/customers/{cid}/timeline", limit=2).json()
     page2 = api.get(f"/customers/{cid}/timeline", limit=2, before=page1["next"]).json()
@@ -161,12 +195,22 @@ def test_timeline_of_a_missing_customer_is_404(api):
 
 def test_case_lifecycle_and_409_naming_open_loops(api, team):
     SlaPolicy.objects.create(name="Chat", channel="chat", first_reply_minutes=30)
-    r = api.post("/cases", {"customer": {"identities": [{"kind": "email", "value": "x@example.com"}]},
-                            "subject": "Card blocked", "team": team.slug, "channel": "chat"})
+    r = api.post(
+        "/cases",
+        {
+            "customer": {"identities": [{"kind": "email", "value": "x@example.com"}]},
+            "subject": "Card blocked",
+            "team": team.slug,
+            "channel": "chat",
+        },
+    )
     assert r.status_code == 201
     ref = r.json()["ref"]
     assert ref.startswith("LM-")
-    api.post("/interactions", item(1, case=ref, customer={"identities": [{"kind": "email", "value": "x@example.com"}]}))
+    api.post(
+        "/interactions",
+        item(1, case=ref, customer={"identities": [{"kind": "email", "value": "x@example.com"}]}),
+    )
     case = api.get(f"/cases/{ref}").json()
     assert [lp["kind"] for lp in case["loops"]] == ["reply"]
     loop = case["loops"][0]
@@ -174,25 +218,44 @@ def test_case_lifecycle_and_409_naming_open_loops(api, team):
 
     refused = api.patch(f"/cases/{ref}", {"status": "solved", "priority": "high"})
     assert refused.status_code == 409
-    assert refused.json()["code"] == "loops_still_open" and f"#{loop['id']}" in refused.json()["detail"]
+    assert (
+        refused.json()["code"] == "loops_still_open"
+        and f"#{loop['id']}" in refused.json()["detail"]
+    )
     assert Case.objects.get().status == "open" and Case.objects.get().priority == "normal"
 
-    assert api.post(f"/loops/{loop['id']}/close", {"reason": "answered by phone"}).json()["state"] == "closed"
+    assert (
+        api.post(f"/loops/{loop['id']}/close", {"reason": "answered by phone"}).json()["state"]
+        == "closed"
+    )
     assert api.patch(f"/cases/{ref}", {"status": "solved"}).json()["status"] == "solved"
 
 
 def test_cases_filter_by_status_and_team(api, team, other_team):
     for t in (team, other_team):
-        api.post("/cases", {"customer": {"identities": [{"kind": "email", "value": f"{t.slug}@example.com"}]},
-                            "subject": "s", "team": t.slug})
+        api.post(
+            "/cases",
+            {
+                "customer": {"identities": [{"kind": "email", "value": f"{t.slug}@example.com"}]},
+                "subject": "s",
+                "team": t.slug,
+            },
+        )
     r = api.get("/cases", team=team.slug, status="open").json()
     assert r["count"] == 1 and r["items"][0]["team"] == team.slug
 
 
 def test_loops_open_pause_resume_and_filter(api, team):
-    r = api.post("/loops", {"kind": "task", "title": "Enable online access", "team": team.slug,
-                            "customer": {"identities": [{"kind": "email", "value": "y@example.com"}]},
-                            "due_at": "2030-01-01T00:00:00Z"})
+    r = api.post(
+        "/loops",
+        {
+            "kind": "task",
+            "title": "Enable online access",
+            "team": team.slug,
+            "customer": {"identities": [{"kind": "email", "value": "y@example.com"}]},
+            "due_at": "2030-01-01T00:00:00Z",
+        },
+    )
     assert r.status_code == 201
     loop = r.json()
     assert loop["explanation"].startswith("due ")
@@ -207,8 +270,14 @@ def test_loops_open_pause_resume_and_filter(api, team):
 
 
 def test_a_loop_without_policy_shows_no_deadline(api):
-    loop = api.post("/loops", {"kind": "followup", "title": "Call back",
-                               "customer": {"identities": [{"kind": "email", "value": "z@example.com"}]}}).json()
+    loop = api.post(
+        "/loops",
+        {
+            "kind": "followup",
+            "title": "Call back",
+            "customer": {"identities": [{"kind": "email", "value": "z@example.com"}]},
+        },
+    ).json()
     assert loop["due_at"] is None and loop["explanation"].startswith("no deadline")
 
 
@@ -222,19 +291,37 @@ def test_an_agent_token_sees_only_its_teams_cases(client, alice, charlie, team, 
 
     _, integration = token_create(name="integration", now=NOW)
     _, as_charlie = token_create(name="charlie", agent=Agent.objects.get(user=charlie), now=NOW)
-    r = client.post("/api/v1/cases", json.dumps({"customer": {"identities": [{"kind": "email", "value": "q@example.com"}]},
-                    "subject": "front office case", "team": team.slug}), content_type="application/json",
-                    HTTP_AUTHORIZATION=f"Bearer {integration}")
+    r = client.post(
+        "/api/v1/cases",
+        json.dumps(
+            {
+                "customer": {"identities": [{"kind": "email", "value": "q@example.com"}]},
+                "subject": "front office case",
+                "team": team.slug,
+            }
+        ),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {integration}",
+    )
     ref = r.json()["ref"]
-    assert client.get(f"/api/v1/cases/{ref}", HTTP_AUTHORIZATION=f"Bearer {as_charlie}").status_code == 404
+    assert (
+        client.get(f"/api/v1/cases/{ref}", HTTP_AUTHORIZATION=f"Bearer {as_charlie}").status_code
+        == 404
+    )
     listed = client.get("/api/v1/cases", HTTP_AUTHORIZATION=f"Bearer {as_charlie}").json()
     assert listed["count"] == 0
-    refused = client.patch(f"/api/v1/cases/{ref}", json.dumps({"status": "pending"}), content_type="application/json",
-                           HTTP_AUTHORIZATION=f"Bearer {as_charlie}")
+    refused = client.patch(
+        f"/api/v1/cases/{ref}",
+        json.dumps({"status": "pending"}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {as_charlie}",
+    )
     assert refused.status_code == 404 and Case.objects.get().status == "open"
 
 
 def test_openapi_schema_documents_the_error_body(client):
     schema = client.get("/api/openapi.json").json()
     op = schema["paths"]["/api/v1/interactions/batch"]["post"]
-    assert op["responses"]["422"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert op["responses"]["422"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Error"
+    }

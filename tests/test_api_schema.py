@@ -19,9 +19,9 @@ from schemathesis.checks import (
 )
 
 from lastmile.api.services import token_create
-from lastmile.customers.services import customer_resolve
-from lastmile.customers.identities import IdentityKey
 from lastmile.cases.services import case_create
+from lastmile.customers.identities import IdentityKey
+from lastmile.customers.services import customer_resolve
 from lastmile.loops.services import loop_open
 
 
@@ -37,7 +37,9 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 def bearer(transactional_db):
     now = datetime.now(UTC)
     # Some rows for the generated ids and refs to land on.
-    customer = customer_resolve(identities=[IdentityKey("email", "", "fuzz@example.com")], now=now).customer
+    customer = customer_resolve(
+        identities=[IdentityKey("email", "", "fuzz@example.com")], now=now
+    ).customer
     case = case_create(customer=customer, subject="Fuzzed case", now=now)
     loop_open(customer=customer, case=case, kind="task", title="Fuzzed loop", now=now)
     return {"Authorization": f"Bearer {token_create(name='fuzz', now=now)[1]}"}
@@ -48,5 +50,10 @@ def bearer(transactional_db):
 def test_api_answers_every_generated_request_without_5xx_and_within_schema(case, bearer):
     case.call_and_validate(
         headers=bearer,
-        checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance],
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
     )

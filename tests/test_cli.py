@@ -13,7 +13,16 @@ from lastmile.api.models import ApiToken
 from lastmile.core.ids import token_hash
 from lastmile.people.models import Agent
 
-COMMANDS = [[], ["serve"], ["worker"], ["migrate"], ["seed-demo"], ["createagent"], ["token", "create"], ["sweep"]]
+COMMANDS = [
+    [],
+    ["serve"],
+    ["worker"],
+    ["migrate"],
+    ["seed-demo"],
+    ["createagent"],
+    ["token", "create"],
+    ["sweep"],
+]
 
 
 def lastmile(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -26,7 +35,12 @@ def lastmile(*args: str, input: str | None = None) -> subprocess.CompletedProces
             f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
         )
     return subprocess.run(
-        [sys.executable, "-m", "lastmile.cli", *args], capture_output=True, text=True, env=env, input=input, timeout=60
+        [sys.executable, "-m", "lastmile.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        input=input,
+        timeout=60,
     )
 
 
@@ -55,7 +69,9 @@ def test_token_create_twice_with_one_name_is_a_clear_error():
 
 @pytest.mark.django_db(transaction=True)
 def test_createagent_makes_a_login_in_its_teams():
-    result = lastmile("createagent", "maya", "--password", "s3cret-pass", "--team", "cards", "--role", "lead")
+    result = lastmile(
+        "createagent", "maya", "--password", "s3cret-pass", "--team", "cards", "--role", "lead"
+    )
     assert result.returncode == 0, result.stderr
     agent = Agent.objects.get(user__username="maya")
     assert agent.role == "lead" and [t.slug for t in agent.teams.all()] == ["cards"]

@@ -40,12 +40,19 @@ def test_social_handles_need_a_network_and_lose_the_at_sign():
     with pytest.raises(IdentityError) as exc:
         identity_normalize("social", "@Ana")
     assert exc.value.field == "network"
-    assert identity_normalize("social", "@Ana", "Twitter") == IdentityKey("social", "twitter", "ana")
+    assert identity_normalize("social", "@Ana", "Twitter") == IdentityKey(
+        "social", "twitter", "ana"
+    )
 
 
 @pytest.mark.parametrize(
     ("kind", "value", "field"),
-    [("email", "not-an-email", "value"), ("phone", "12", "value"), ("fax", "1", "kind"), ("email", "  ", "value")],
+    [
+        ("email", "not-an-email", "value"),
+        ("phone", "12", "value"),
+        ("fax", "1", "kind"),
+        ("email", "  ", "value"),
+    ],
 )
 def test_bad_identities_name_the_field(kind, value, field):
     with pytest.raises(IdentityError) as exc:
@@ -55,7 +62,9 @@ def test_bad_identities_name_the_field(kind, value, field):
 
 def test_identities_normalize_reports_the_index_of_the_bad_one():
     with pytest.raises(InvalidInput) as exc:
-        identities_normalize([{"kind": "email", "value": "a@b.co"}, {"kind": "phone", "value": "x"}])
+        identities_normalize(
+            [{"kind": "email", "value": "a@b.co"}, {"kind": "phone", "value": "x"}]
+        )
     assert exc.value.errors[0].field == "identities[1].value"
 
 
@@ -76,7 +85,9 @@ def test_resolve_attaches_new_identities_to_the_known_customer(now):
 def test_identities_of_two_customers_given_together_merge_them(now):
     a = customer_resolve(identities=[EMAIL], now=now).customer
     b = customer_resolve(identities=[PHONE], now=now).customer
-    Interaction.objects.create(customer=b, channel="sms", direction="inbound", occurred_at=now, recorded_at=now)
+    Interaction.objects.create(
+        customer=b, channel="sms", direction="inbound", occurred_at=now, recorded_at=now
+    )
     case = case_create(customer=b, subject="Card", now=now)
 
     result = customer_resolve(identities=[EMAIL, PHONE], now=now)
@@ -93,9 +104,11 @@ def test_identities_of_two_customers_given_together_merge_them(now):
 
 
 def test_unmerge_moves_everything_back(now):
-    a = customer_resolve(identities=[EMAIL], now=now).customer
+    customer_resolve(identities=[EMAIL], now=now)
     b = customer_resolve(identities=[PHONE], now=now).customer
-    Interaction.objects.create(customer=b, channel="sms", direction="inbound", occurred_at=now, recorded_at=now)
+    Interaction.objects.create(
+        customer=b, channel="sms", direction="inbound", occurred_at=now, recorded_at=now
+    )
     loop = loop_open(customer=b, kind="task", title="Call back", now=now)
     customer_resolve(identities=[EMAIL, PHONE], now=now)
     merge = CustomerMerge.objects.get()
@@ -112,7 +125,9 @@ def test_unmerge_moves_everything_back(now):
     assert merge.undone_at == now
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(groups=st.lists(st.sets(st.integers(0, 6), min_size=1, max_size=3), min_size=1, max_size=6))
 def test_resolution_never_leaves_one_identity_on_two_live_customers(now, groups):
     """Whatever order identities arrive in, each lives on exactly one live customer, and
@@ -132,22 +147,53 @@ def test_resolution_never_leaves_one_identity_on_two_live_customers(now, groups)
 
 
 def test_recording_the_same_message_twice_stores_it_once(customer, now):
-    first = interaction_record(customer=customer, channel="email", direction="inbound", occurred_at=now,
-                               now=now, source_id="msg-1", body="hi")
-    again = interaction_record(customer=customer, channel="email", direction="inbound", occurred_at=now,
-                               now=now, source_id="msg-1", body="hi")
+    first = interaction_record(
+        customer=customer,
+        channel="email",
+        direction="inbound",
+        occurred_at=now,
+        now=now,
+        source_id="msg-1",
+        body="hi",
+    )
+    again = interaction_record(
+        customer=customer,
+        channel="email",
+        direction="inbound",
+        occurred_at=now,
+        now=now,
+        source_id="msg-1",
+        body="hi",
+    )
     assert first.pk == again.pk and Interaction.objects.count() == 1
 
 
 def test_the_same_source_id_on_another_channel_is_another_message(customer, now):
-    interaction_record(customer=customer, channel="email", direction="inbound", occurred_at=now, now=now, source_id="1")
-    interaction_record(customer=customer, channel="sms", direction="inbound", occurred_at=now, now=now, source_id="1")
+    interaction_record(
+        customer=customer,
+        channel="email",
+        direction="inbound",
+        occurred_at=now,
+        now=now,
+        source_id="1",
+    )
+    interaction_record(
+        customer=customer,
+        channel="sms",
+        direction="inbound",
+        occurred_at=now,
+        now=now,
+        source_id="1",
+    )
     assert Interaction.objects.count() == 2
 
 
 def _item(n, **kw):
     fields = dict(
-        channel="chat", direction="inbound", body=f"m{n}", source_id=f"s{n}",
+        channel="chat",
+        direction="inbound",
+        body=f"m{n}",
+        source_id=f"s{n}",
         occurred_at=datetime(2026, 11, 1, 12, n % 60, tzinfo=UTC),
         identities=[IdentityKey("email", "", f"c{n % 3}@example.com")],
     )
@@ -180,8 +226,14 @@ def test_a_batch_naming_a_missing_case_writes_nothing(now):
 def test_timeline_pages_newest_first_without_gaps_or_repeats(customer, now):
     for n in range(7):
         # Two interactions share each timestamp: the id breaks the tie.
-        Interaction.objects.create(customer=customer, channel="chat", direction="inbound",
-                                   occurred_at=now - timedelta(minutes=n // 2), recorded_at=now, body=str(n))
+        Interaction.objects.create(
+            customer=customer,
+            channel="chat",
+            direction="inbound",
+            occurred_at=now - timedelta(minutes=n // 2),
+            recorded_at=now,
+            body=str(n),
+        )
     seen, cursor = [], None
     while True:
         page = timeline(customer=customer, before=cursor, limit=3)
@@ -189,7 +241,9 @@ def test_timeline_pages_newest_first_without_gaps_or_repeats(customer, now):
         if not page.next:
             break
         cursor = page.next
-    expected = list(Interaction.objects.order_by("-occurred_at", "-id").values_list("pk", flat=True))
+    expected = list(
+        Interaction.objects.order_by("-occurred_at", "-id").values_list("pk", flat=True)
+    )
     assert seen == expected
 
 
@@ -201,7 +255,12 @@ def test_a_forged_cursor_is_a_clear_error(customer):
 
 def test_timeline_page_is_one_query(customer, now, django_assert_num_queries):
     for n in range(5):
-        Interaction.objects.create(customer=customer, channel="chat", direction="inbound",
-                                   occurred_at=now - timedelta(minutes=n), recorded_at=now)
+        Interaction.objects.create(
+            customer=customer,
+            channel="chat",
+            direction="inbound",
+            occurred_at=now - timedelta(minutes=n),
+            recorded_at=now,
+        )
     with django_assert_num_queries(1):
         timeline(customer=customer, limit=3)

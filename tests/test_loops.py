@@ -29,16 +29,25 @@ WEEKDAYS = {d: [["09:00", "17:00"]] for d in ("mon", "tue", "wed", "thu", "fri")
 
 @pytest.fixture
 def office_hours(db):
-    return BusinessHours.objects.create(name="Berlin office", timezone="Europe/Berlin", weekly=WEEKDAYS)
+    return BusinessHours.objects.create(
+        name="Berlin office", timezone="Europe/Berlin", weekly=WEEKDAYS
+    )
 
 
 @pytest.fixture
 def email_policy(office_hours):
     return SlaPolicy.objects.create(
-        name="Email — normal", channel="email", first_reply_minutes=240, next_reply_minutes=480,
-        resolution_minutes=2400, business_hours=office_hours,
-        escalation=[{"at": 75, "action": "notify_owner"}, {"at": 100, "action": "breach"},
-                    {"at": 150, "action": "reassign_to_lead"}],
+        name="Email — normal",
+        channel="email",
+        first_reply_minutes=240,
+        next_reply_minutes=480,
+        resolution_minutes=2400,
+        business_hours=office_hours,
+        escalation=[
+            {"at": 75, "action": "notify_owner"},
+            {"at": 100, "action": "breach"},
+            {"at": 150, "action": "reassign_to_lead"},
+        ],
     )
 
 
@@ -46,20 +55,43 @@ def email_policy(office_hours):
 def chat_policy(db):
     """24/7, 60 minutes for everything."""
     return SlaPolicy.objects.create(
-        name="Chat", channel="chat", first_reply_minutes=60, next_reply_minutes=60, resolution_minutes=60,
-        escalation=[{"at": 75, "action": "notify_owner"}, {"at": 100, "action": "breach"},
-                    {"at": 150, "action": "reassign_to_lead"}],
+        name="Chat",
+        channel="chat",
+        first_reply_minutes=60,
+        next_reply_minutes=60,
+        resolution_minutes=60,
+        escalation=[
+            {"at": 75, "action": "notify_owner"},
+            {"at": 100, "action": "breach"},
+            {"at": 150, "action": "reassign_to_lead"},
+        ],
     )
 
 
 def inbound(case, now, channel="chat", **kw):
-    return interaction_record(customer=case.customer, case=case, channel=channel, direction="inbound",
-                              occurred_at=now, now=now, body="help", **kw)
+    return interaction_record(
+        customer=case.customer,
+        case=case,
+        channel=channel,
+        direction="inbound",
+        occurred_at=now,
+        now=now,
+        body="help",
+        **kw,
+    )
 
 
 def outbound(case, now, actor=None, channel="chat"):
-    return interaction_record(customer=case.customer, case=case, channel=channel, direction="outbound",
-                              occurred_at=now, now=now, body="on it", actor=actor)
+    return interaction_record(
+        customer=case.customer,
+        case=case,
+        channel=channel,
+        direction="outbound",
+        occurred_at=now,
+        now=now,
+        body="on it",
+        actor=actor,
+    )
 
 
 # --- reply loops follow the conversation ---------------------------------------------------
@@ -92,13 +124,22 @@ def test_the_next_inbound_message_opens_a_next_reply_loop(case, now, chat_policy
     outbound(case, now + timedelta(minutes=10))
     inbound(case, now + timedelta(minutes=20))
     assert list(Loop.objects.order_by("pk").values_list("sla_target", "state")) == [
-        ("first_reply", "closed"), ("next_reply", "open")]
+        ("first_reply", "closed"),
+        ("next_reply", "open"),
+    ]
 
 
 def test_an_internal_note_changes_no_loop(case, now, chat_policy):
     inbound(case, now)
-    interaction_record(customer=case.customer, case=case, channel="chat", direction="note",
-                       occurred_at=now, now=now, body="checking with cards")
+    interaction_record(
+        customer=case.customer,
+        case=case,
+        channel="chat",
+        direction="note",
+        occurred_at=now,
+        now=now,
+        body="checking with cards",
+    )
     assert Loop.objects.get().state == "open"
 
 
@@ -199,15 +240,22 @@ def test_cancelling_needs_a_reason(customer, now):
 
 def test_an_explicit_due_at_in_the_past_is_refused(customer, now):
     with pytest.raises(InvalidInput) as exc:
-        loop_open(customer=customer, kind="task", title="x", due_at=now - timedelta(minutes=1), now=now)
+        loop_open(
+            customer=customer, kind="task", title="x", due_at=now - timedelta(minutes=1), now=now
+        )
     assert exc.value.errors[0].field == "due_at"
 
 
 def test_reassign_records_from_and_to(customer, team, other_team, alice, now):
     loop = loop_open(customer=customer, kind="task", title="x", team=team, now=now)
-    loop = loop_reassign(loop=loop, team=other_team, assignee=alice, actor=alice, reason="cards own this", now=now)
+    loop = loop_reassign(
+        loop=loop, team=other_team, assignee=alice, actor=alice, reason="cards own this", now=now
+    )
     event = loop.events.get(kind="reassigned")
-    assert event.data == {"from": {"team": team.pk, "assignee": None}, "to": {"team": other_team.pk, "assignee": alice.pk}}
+    assert event.data == {
+        "from": {"team": team.pk, "assignee": None},
+        "to": {"team": other_team.pk, "assignee": alice.pk},
+    }
 
 
 # --- the sweeper ---------------------------------------------------------------------------
@@ -221,8 +269,18 @@ def lead(team):
     return user
 
 
-def test_sweeper_at_the_minute_before_and_the_minute_of_each_rung(customer, team, alice, lead, chat_policy, now):
-    loop = loop_open(customer=customer, kind="task", title="Call back", team=team, assignee=alice, channel="chat", now=now)
+def test_sweeper_at_the_minute_before_and_the_minute_of_each_rung(
+    customer, team, alice, lead, chat_policy, now
+):
+    loop = loop_open(
+        customer=customer,
+        kind="task",
+        title="Call back",
+        team=team,
+        assignee=alice,
+        channel="chat",
+        now=now,
+    )
 
     assert loops_sweep(now=now + timedelta(minutes=44)).rungs == 0
     assert loops_sweep(now=now + timedelta(minutes=45)).actions == {"notify_owner": 1}
@@ -237,11 +295,22 @@ def test_sweeper_at_the_minute_before_and_the_minute_of_each_rung(customer, team
     kinds = list(loop.events.values_list("kind", flat=True))
     assert kinds == ["opened", "escalated", "breached", "reassigned"]
     assert sorted(OutboxMessage.objects.values_list("recipient", flat=True)) == [
-        "alice@example.com", "lena@example.com", "lena@example.com"]
+        "alice@example.com",
+        "lena@example.com",
+        "lena@example.com",
+    ]
 
 
 def test_a_late_sweep_applies_every_missed_rung_once(customer, team, alice, lead, chat_policy, now):
-    loop = loop_open(customer=customer, kind="task", title="x", team=team, assignee=alice, channel="chat", now=now)
+    loop = loop_open(
+        customer=customer,
+        kind="task",
+        title="x",
+        team=team,
+        assignee=alice,
+        channel="chat",
+        now=now,
+    )
     result = loops_sweep(now=now + timedelta(hours=5))
     assert result.rungs == 3 and result.breached == 1
     again = loops_sweep(now=now + timedelta(hours=5))
@@ -266,9 +335,25 @@ def test_sweeper_works_in_batches(customer, chat_policy, now):
 
 
 def test_inbox_orders_by_deadline_and_counts_sla_states(customer, team, chat_policy, now):
-    late = loop_open(customer=customer, kind="task", title="late", team=team, channel="chat", now=now - timedelta(hours=2))
-    soon = loop_open(customer=customer, kind="task", title="soon", team=team, channel="chat", now=now - timedelta(minutes=50))
-    fresh = loop_open(customer=customer, kind="task", title="fresh", team=team, channel="chat", now=now)
+    late = loop_open(
+        customer=customer,
+        kind="task",
+        title="late",
+        team=team,
+        channel="chat",
+        now=now - timedelta(hours=2),
+    )
+    soon = loop_open(
+        customer=customer,
+        kind="task",
+        title="soon",
+        team=team,
+        channel="chat",
+        now=now - timedelta(minutes=50),
+    )
+    fresh = loop_open(
+        customer=customer, kind="task", title="fresh", team=team, channel="chat", now=now
+    )
     none = loop_open(customer=customer, kind="task", title="none", team=team, now=now)
     loops_sweep(now=now)
     qs = loop_list(viewer=None, now=now, state="open")
@@ -281,7 +366,9 @@ def test_inbox_orders_by_deadline_and_counts_sla_states(customer, team, chat_pol
 # --- who sees what -------------------------------------------------------------------------
 
 
-def test_agents_see_their_teams_loops_and_admins_see_all(customer, team, other_team, alice, bob, charlie, admin_user, now):
+def test_agents_see_their_teams_loops_and_admins_see_all(
+    customer, team, other_team, alice, bob, charlie, admin_user, now
+):
     mine = loop_open(customer=customer, kind="task", title="front", team=team, now=now)
     theirs = loop_open(customer=customer, kind="task", title="back", team=other_team, now=now)
     assert {lp.pk for lp in loop_list(viewer=alice, now=now)} == {mine.pk}

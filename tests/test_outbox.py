@@ -40,7 +40,13 @@ def smtp(settings):
 
 
 def queue(key="loop:1:level:1"):
-    return outbox_enqueue([outbox_message(key=key, recipient="lead@example.com", subject="Breached", body="b", now=NOW)])
+    return outbox_enqueue(
+        [
+            outbox_message(
+                key=key, recipient="lead@example.com", subject="Breached", body="b", now=NOW
+            )
+        ]
+    )
 
 
 @pytest.mark.django_db
@@ -72,7 +78,9 @@ def test_a_failed_delivery_is_retried_with_backoff_then_given_up(settings):
         message = OutboxMessage.objects.get()
         assert message.attempts == attempt and message.last_error
         if attempt < MAX_ATTEMPTS:
-            assert message.status == "pending" and message.next_attempt_at == at + timedelta(minutes=2 ** (attempt - 1))
+            assert message.status == "pending" and message.next_attempt_at == at + timedelta(
+                minutes=2 ** (attempt - 1)
+            )
             assert outbox_deliver(now=message.next_attempt_at - timedelta(seconds=1)).retried == 0
             at = message.next_attempt_at
     assert OutboxMessage.objects.get().status == "failed"

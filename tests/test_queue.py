@@ -25,7 +25,8 @@ def redis_up() -> bool:
 
 
 needs_redis = pytest.mark.skipif(
-    not redis_up() and not require("redis"), reason="Redis not reachable on 127.0.0.1:6379: skipping the Redis variant"
+    not redis_up() and not require("redis"),
+    reason="Redis not reachable on 127.0.0.1:6379: skipping the Redis variant",
 )
 
 
@@ -54,18 +55,32 @@ def _env(queue_url: str, tmp_path) -> dict[str, str]:
 def test_a_worker_on_redis_delivers_a_queued_outbox_message(tmp_path):
     now = datetime.now(UTC)
     message = OutboxMessage.objects.create(
-        key=f"test:{uuid.uuid4()}", recipient="lead@example.com", subject="Loop breached", body="b",
-        created_at=now, next_attempt_at=now,
+        key=f"test:{uuid.uuid4()}",
+        recipient="lead@example.com",
+        subject="Loop breached",
+        body="b",
+        created_at=now,
+        next_attempt_at=now,
     )
     queue = f"redis://127.0.0.1:6379/{int(uuid.uuid4()) % 15 + 1}"
     env = _env(queue, tmp_path)
-    worker = subprocess.Popen([sys.executable, "-m", "lastmile.cli", "worker", "--workers", "1"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "lastmile.cli", "worker", "--workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         subprocess.run(
-            [sys.executable, "-c", "import django; django.setup(); "
-             "from lastmile.channels.tasks import outbox_deliver_task; outbox_deliver_task()"],
-            env={**env, "DJANGO_SETTINGS_MODULE": "lastmile.settings"}, check=True, timeout=60,
+            [
+                sys.executable,
+                "-c",
+                "import django; django.setup(); "
+                "from lastmile.channels.tasks import outbox_deliver_task; outbox_deliver_task()",
+            ],
+            env={**env, "DJANGO_SETTINGS_MODULE": "lastmile.settings"},
+            check=True,
+            timeout=60,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -83,8 +98,15 @@ def test_a_worker_on_redis_delivers_a_queued_outbox_message(tmp_path):
 def test_healthz_with_a_redis_queue_is_ok(tmp_path):
     env = _env("redis://127.0.0.1:6379/14", tmp_path)
     out = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); from lastmile.core.views import _queue_ok; "
-         "from huey.contrib.djhuey import HUEY; print(type(HUEY).__name__, _queue_ok())"],
-        env={**env, "DJANGO_SETTINGS_MODULE": "lastmile.settings"}, capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from lastmile.core.views import _queue_ok; "
+            "from huey.contrib.djhuey import HUEY; print(type(HUEY).__name__, _queue_ok())",
+        ],
+        env={**env, "DJANGO_SETTINGS_MODULE": "lastmile.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.split() == ["RedisHuey", "True"]

@@ -6,7 +6,9 @@ from django.core.exceptions import ImproperlyConfigured
 from lastmile import settings as lm_settings
 
 
-@pytest.mark.parametrize(("raw", "value"), [("1", True), ("yes", True), ("off", False), ("", False)])
+@pytest.mark.parametrize(
+    ("raw", "value"), [("1", True), ("yes", True), ("off", False), ("", False)]
+)
 def test_envbool_reads_common_spellings(monkeypatch, raw, value):
     monkeypatch.setenv("LASTMILE_X", raw)
     assert lm_settings.envbool("LASTMILE_X", False) is value

@@ -34,9 +34,16 @@ def main() -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", type=int, default=lambda: int(os.environ.get("LASTMILE_PORT", "8000")),
-              show_default="LASTMILE_PORT or 8000", help="Port to bind.")
-@click.option("--workers", type=int, default=2, show_default=True, help="gunicorn worker processes.")
+@click.option(
+    "--port",
+    type=int,
+    default=lambda: int(os.environ.get("LASTMILE_PORT", "8000")),
+    show_default="LASTMILE_PORT or 8000",
+    help="Port to bind.",
+)
+@click.option(
+    "--workers", type=int, default=2, show_default=True, help="gunicorn worker processes."
+)
 @click.option("--threads", type=int, default=4, show_default=True, help="Threads per worker.")
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the web app and API with gunicorn (static files via whitenoise)."""
@@ -45,9 +52,22 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 
     call_command("collectstatic", interactive=False, verbosity=0)
     args = [
-        sys.executable, "-m", "gunicorn", "lastmile.wsgi:application",
-        "--bind", f"{host}:{port}", "--workers", str(workers), "--threads", str(threads),
-        "--worker-class", "gthread", "--access-logfile", "-", "--graceful-timeout", "5",
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "lastmile.wsgi:application",
+        "--bind",
+        f"{host}:{port}",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--worker-class",
+        "gthread",
+        "--access-logfile",
+        "-",
+        "--graceful-timeout",
+        "5",
     ]
     os.execv(sys.executable, args)
 
@@ -72,7 +92,13 @@ def migrate() -> None:
 
 
 @main.command("seed-demo")
-@click.option("--seed", type=int, default=42, show_default=True, help="Random seed (the data is deterministic).")
+@click.option(
+    "--seed",
+    type=int,
+    default=42,
+    show_default=True,
+    help="Random seed (the data is deterministic).",
+)
 @click.option("--customers", type=int, default=300, show_default=True, help="How many customers.")
 def seed_demo(seed: int, customers: int) -> None:
     """Fill the database with the demo (skipped when it is there already)."""
@@ -84,24 +110,44 @@ def seed_demo(seed: int, customers: int) -> None:
 
 @main.command()
 @click.argument("username")
-@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
-              help="Password (asked for when not given).")
-@click.option("--team", "teams", multiple=True, help="Team slug; repeat for several. Created if missing.")
-@click.option("--role", type=click.Choice(["agent", "lead", "admin"]), default="agent", show_default=True)
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Password (asked for when not given).",
+)
+@click.option(
+    "--team", "teams", multiple=True, help="Team slug; repeat for several. Created if missing."
+)
+@click.option(
+    "--role", type=click.Choice(["agent", "lead", "admin"]), default="agent", show_default=True
+)
 @click.option("--email", default="", help="Email for notifications.")
 @click.option("--update", is_flag=True, help="Update the agent if the username exists.")
-def createagent(username: str, password: str, teams: tuple[str, ...], role: str, email: str, update: bool) -> None:
+def createagent(
+    username: str, password: str, teams: tuple[str, ...], role: str, email: str, update: bool
+) -> None:
     """Create a console login with an agent profile."""
     _django()
     from lastmile.people.services import agent_create, team_ensure
 
     try:
         team_rows = [team_ensure(name=t.replace("-", " ").title(), slug=t) for t in teams]
-        agent = agent_create(username=username, password=password, teams=team_rows, role=role,
-                             email=email, update=update)
+        agent = agent_create(
+            username=username,
+            password=password,
+            teams=team_rows,
+            role=role,
+            email=email,
+            update=update,
+        )
     except Exception as exc:
         _fail(exc)
-    click.echo(f"agent {agent.user.username} ({role}) in {', '.join(t for t in teams) or 'no team'}", err=True)
+    click.echo(
+        f"agent {agent.user.username} ({role}) in {', '.join(t for t in teams) or 'no team'}",
+        err=True,
+    )
 
 
 @main.group()
@@ -111,7 +157,9 @@ def token() -> None:
 
 @token.command("create")
 @click.argument("name")
-@click.option("--agent", "agent_username", default=None, help="Act as this agent (sees only their teams).")
+@click.option(
+    "--agent", "agent_username", default=None, help="Act as this agent (sees only their teams)."
+)
 def token_create_cmd(name: str, agent_username: str | None) -> None:
     """Create a token; prints the token alone on stdout."""
     _django()
@@ -156,7 +204,9 @@ def sweep(batch_size: int) -> None:
     from lastmile.loops.services import loops_sweep
 
     r = loops_sweep(now=utcnow(), batch_size=batch_size)
-    click.echo(f"{r.loops} loops, {r.rungs} rungs, {r.breached} breached, {r.notifications} notifications")
+    click.echo(
+        f"{r.loops} loops, {r.rungs} rungs, {r.breached} breached, {r.notifications} notifications"
+    )
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

@@ -17,7 +17,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
             return super().save_model(request, obj, form, change)
         row, secret = token_create(name=obj.name, agent=obj.agent, now=utcnow())
         obj.pk = row.pk
-        messages.warning(request, f"Token for {row.name}: {secret} — copy it now, it is not shown again.")
+        messages.warning(
+            request, f"Token for {row.name}: {secret} — copy it now, it is not shown again."
+        )
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):  # type: ignore[no-untyped-def]

@@ -57,7 +57,10 @@ class LastmileAPI(NinjaAPI):
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
                 for status, text in ERROR_STATUSES.items():
-                    responses.setdefault(status, {"description": text, "content": {"application/json": {"schema": ref}}})
+                    responses.setdefault(
+                        status,
+                        {"description": text, "content": {"application/json": {"schema": ref}}},
+                    )
         return schema
 
 
@@ -72,7 +75,9 @@ api = LastmileAPI(
 )
 
 
-def error_response(status: int, code: str, detail: str, errors: list[dict[str, Any]] | None = None) -> HttpResponse:
+def error_response(
+    status: int, code: str, detail: str, errors: list[dict[str, Any]] | None = None
+) -> HttpResponse:
     body = {"code": code, "detail": detail, "errors": errors or []}
     return HttpResponse(json.dumps(body), status=status, content_type="application/json")
 
@@ -103,8 +108,12 @@ def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespo
 
 @api.exception_handler(AuthenticationError)
 def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return error_response(401, "unauthorized", "a valid 'Authorization: Bearer <token>' header is required",
-                          [{"index": None, "field": "Authorization", "reason": "missing or unknown token"}])
+    return error_response(
+        401,
+        "unauthorized",
+        "a valid 'Authorization: Bearer <token>' header is required",
+        [{"index": None, "field": "Authorization", "reason": "missing or unknown token"}],
+    )
 
 
 @api.exception_handler(Http404)

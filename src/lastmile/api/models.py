@@ -8,7 +8,9 @@ class ApiToken(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
-    prefix = models.CharField(max_length=12, editable=False, help_text="First characters, to recognise it.")
+    prefix = models.CharField(
+        max_length=12, editable=False, help_text="First characters, to recognise it."
+    )
     agent = models.ForeignKey(
         "people.Agent",
         null=True,

@@ -1,6 +1,5 @@
 """API for cases."""
 
-
 from datetime import datetime
 from typing import Any, Literal
 
@@ -9,10 +8,10 @@ from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import Field
 
+from lastmile.api.pagination import BoundedLimitOffset
 from lastmile.cases import services
 from lastmile.cases.models import Case
 from lastmile.cases.selectors import case_get, case_list
-from lastmile.api.pagination import BoundedLimitOffset
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import PermissionDenied
 from lastmile.customers.api import CustomerRef, resolve_ref
@@ -82,8 +81,14 @@ def create_case(request: HttpRequest, payload: CaseIn) -> Status:
     assignee = user_by_username(payload.assignee)
     customer = resolve_ref(payload.customer, viewer=viewer, now=now)
     case = services.case_create(
-        customer=customer, subject=payload.subject, team=team, assignee=assignee,
-        priority=payload.priority, channel=payload.channel, actor=viewer, now=now,
+        customer=customer,
+        subject=payload.subject,
+        team=team,
+        assignee=assignee,
+        priority=payload.priority,
+        channel=payload.channel,
+        actor=viewer,
+        now=now,
     )
     return Status(201, case_out(case))
 
@@ -108,7 +113,9 @@ class CaseSummary(Schema):
 @router.get("", response=list[CaseSummary], summary="Cases, newest first")
 @paginate(BoundedLimitOffset)
 def list_cases(request: HttpRequest, filters: Query[CasesQuery]) -> Any:
-    qs = case_list(viewer=request.viewer, status=filters.status, team=filters.team, assignee=filters.assignee)  # type: ignore[attr-defined]
+    qs = case_list(
+        viewer=request.viewer, status=filters.status, team=filters.team, assignee=filters.assignee
+    )  # type: ignore[attr-defined]
     return _Summaries(qs)
 
 
@@ -144,7 +151,9 @@ class CasePatch(Schema):
     assignee: str | None = Field(default=None, max_length=150)
 
 
-@router.patch("/{ref}", response=CaseOut, summary="Change a case; solving with open loops is refused (409)")
+@router.patch(
+    "/{ref}", response=CaseOut, summary="Change a case; solving with open loops is refused (409)"
+)
 def patch_case(request: HttpRequest, ref: str, payload: CasePatch) -> dict[str, Any]:
     viewer = request.viewer  # type: ignore[attr-defined]
     case = case_get(ref=ref, viewer=viewer)
@@ -158,9 +167,12 @@ def patch_case(request: HttpRequest, ref: str, payload: CasePatch) -> dict[str, 
     if "assignee" in fields:
         changes["assignee"] = user_by_username(payload.assignee) if payload.assignee else None
     case = services.case_change(
-        case=case, now=now, actor=viewer, subject=payload.subject, priority=payload.priority,
-        status=payload.status, **changes,
+        case=case,
+        now=now,
+        actor=viewer,
+        subject=payload.subject,
+        priority=payload.priority,
+        status=payload.status,
+        **changes,
     )
     return case_out(case_get(ref=case.ref, viewer=None))
-
-

@@ -25,7 +25,9 @@ class Case(models.Model):
     """
 
     number = models.BigIntegerField(unique=True)
-    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="cases")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="cases"
+    )
     subject = models.CharField(max_length=300)
     status = models.CharField(max_length=10, choices=CaseStatus.choices, default=CaseStatus.OPEN)
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
@@ -69,3 +71,6 @@ class CaseEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} at {self.at:%Y-%m-%d %H:%M}"

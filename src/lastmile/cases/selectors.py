@@ -16,7 +16,9 @@ from lastmile.people.selectors import visible_team_ids
 
 def ref_number(ref: str) -> int | None:
     """``LM-1042`` → 1042; None if it is not one of our references."""
-    m = re.fullmatch(rf"{re.escape(settings.LASTMILE_CASE_PREFIX)}-(\d{{1,15}})", (ref or "").strip().upper())
+    m = re.fullmatch(
+        rf"{re.escape(settings.LASTMILE_CASE_PREFIX)}-(\d{{1,15}})", (ref or "").strip().upper()
+    )
     return int(m.group(1)) if m else None
 
 
@@ -33,7 +35,9 @@ def cases_visible(*, viewer: Any) -> QuerySet[Case]:
 def case_get(*, ref: str, viewer: Any) -> Case:
     """The case called ``ref`` if ``viewer`` may see it; otherwise 404, the same as missing."""
     number = ref_number(ref)
-    case = cases_visible(viewer=viewer).filter(number=number).first() if number is not None else None
+    case = (
+        cases_visible(viewer=viewer).filter(number=number).first() if number is not None else None
+    )
     if case is None:
         raise NotFound(f"case {ref}")
     return case
@@ -41,7 +45,10 @@ def case_get(*, ref: str, viewer: Any) -> Case:
 
 def cases_by_ref(refs: Iterable[str]) -> dict[str, Case]:
     numbers = {r: ref_number(r) for r in refs}
-    found = {c.number: c for c in Case.objects.filter(number__in=[n for n in numbers.values() if n is not None])}
+    found = {
+        c.number: c
+        for c in Case.objects.filter(number__in=[n for n in numbers.values() if n is not None])
+    }
     return {r: found[n] for r, n in numbers.items() if n is not None and n in found}
 
 

@@ -20,7 +20,9 @@ class LoopsStillOpen(Conflict):
         super().__init__(
             detail=f"{len(loops)} loop(s) still open: {names}",
             code="loops_still_open",
-            errors=[FieldError(f"loops[{lp.pk}]", f"{lp.kind} '{lp.title}' is open") for lp in loops],
+            errors=[
+                FieldError(f"loops[{lp.pk}]", f"{lp.kind} '{lp.title}' is open") for lp in loops
+            ],
         )
         self.loops = loops
 
@@ -41,7 +43,10 @@ def case_create(
     if not subject:
         raise InvalidInput("a case needs a subject", [FieldError("subject", "must not be empty")])
     if priority not in Priority.values:
-        raise InvalidInput(f"unknown priority {priority!r}", [FieldError("priority", f"one of {', '.join(Priority.values)}")])
+        raise InvalidInput(
+            f"unknown priority {priority!r}",
+            [FieldError("priority", f"one of {', '.join(Priority.values)}")],
+        )
     case = Case.objects.create(
         number=counter_next("case"),
         customer=customer,
@@ -53,7 +58,9 @@ def case_create(
         created_at=now,
         updated_at=now,
     )
-    CaseEvent.objects.create(case=case, kind="created", actor=actor, at=now, data={"team": team and team.slug})
+    CaseEvent.objects.create(
+        case=case, kind="created", actor=actor, at=now, data={"team": team and team.slug}
+    )
     return case
 
 
@@ -61,7 +68,10 @@ def case_create(
 def case_set_status(*, case: Case, status: str, actor: Any = None, now: datetime) -> Case:
     """Change a case's status; solved and closed are refused while any of its loops is open."""
     if status not in CaseStatus.values:
-        raise InvalidInput(f"unknown status {status!r}", [FieldError("status", f"one of {', '.join(CaseStatus.values)}")])
+        raise InvalidInput(
+            f"unknown status {status!r}",
+            [FieldError("status", f"one of {', '.join(CaseStatus.values)}")],
+        )
     case = Case.objects.select_for_update().get(pk=case.pk)
     if status in (CaseStatus.SOLVED, CaseStatus.CLOSED):
         from lastmile.loops.selectors import loops_open_on_case
@@ -76,30 +86,49 @@ def case_set_status(*, case: Case, status: str, actor: Any = None, now: datetime
     case.updated_at = now
     case.solved_at = now if status == CaseStatus.SOLVED else case.solved_at
     case.save(update_fields=["status", "updated_at", "solved_at"])
-    CaseEvent.objects.create(case=case, kind="status", actor=actor, at=now, data={"from": previous, "to": status})
+    CaseEvent.objects.create(
+        case=case, kind="status", actor=actor, at=now, data={"from": previous, "to": status}
+    )
     return case
 
 
 @transaction.atomic
-def case_assign(*, case: Case, team: Any = None, assignee: Any = None, actor: Any = None, now: datetime) -> Case:
+def case_assign(
+    *, case: Case, team: Any = None, assignee: Any = None, actor: Any = None, now: datetime
+) -> Case:
     case.team = team if team is not None else case.team
     case.assignee = assignee
     case.updated_at = now
     case.save(update_fields=["team", "assignee", "updated_at"])
     CaseEvent.objects.create(
-        case=case, kind="assigned", actor=actor, at=now,
+        case=case,
+        kind="assigned",
+        actor=actor,
+        at=now,
         data={"team": case.team and case.team.slug, "assignee": assignee and assignee.username},
     )
     return case
 
 
 @transaction.atomic
-def case_update(*, case: Case, subject: str | None = None, priority: str | None = None, actor: Any = None, now: datetime) -> Case:
+def case_update(
+    *,
+    case: Case,
+    subject: str | None = None,
+    priority: str | None = None,
+    actor: Any = None,
+    now: datetime,
+) -> Case:
     if priority is not None and priority not in Priority.values:
-        raise InvalidInput(f"unknown priority {priority!r}", [FieldError("priority", f"one of {', '.join(Priority.values)}")])
+        raise InvalidInput(
+            f"unknown priority {priority!r}",
+            [FieldError("priority", f"one of {', '.join(Priority.values)}")],
+        )
     if subject is not None:
         if not subject.strip():
-            raise InvalidInput("a case needs a subject", [FieldError("subject", "must not be empty")])
+            raise InvalidInput(
+                "a case needs a subject", [FieldError("subject", "must not be empty")]
+            )
         case.subject = subject.strip()[:300]
     if priority is not None:
         case.priority = priority

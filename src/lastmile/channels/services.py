@@ -19,13 +19,27 @@ MAX_ATTEMPTS = 8
 
 
 def outbox_message(
-    *, key: str, recipient: str, now: datetime, purpose: str = "notification", channel: str = "email",
-    subject: str = "", body: str = "", data: dict[str, Any] | None = None,
+    *,
+    key: str,
+    recipient: str,
+    now: datetime,
+    purpose: str = "notification",
+    channel: str = "email",
+    subject: str = "",
+    body: str = "",
+    data: dict[str, Any] | None = None,
 ) -> OutboxMessage:
     """An unsaved outbox row; pass a list of them to ``outbox_enqueue``."""
     return OutboxMessage(
-        key=key[:200], purpose=purpose, channel=channel, recipient=recipient, subject=subject[:300],
-        body=body, data=data or {}, created_at=now, next_attempt_at=now,
+        key=key[:200],
+        purpose=purpose,
+        channel=channel,
+        recipient=recipient,
+        subject=subject[:300],
+        body=body,
+        data=data or {},
+        created_at=now,
+        next_attempt_at=now,
     )
 
 
@@ -68,7 +82,9 @@ def outbox_deliver(*, now: datetime, batch_size: int = 100) -> DeliveryResult:
     due = OutboxMessage.objects.filter(status=OutboxStatus.PENDING, next_attempt_at__lte=now)
     for pk in list(due.order_by("next_attempt_at").values_list("pk", flat=True)[:batch_size]):
         with transaction.atomic():
-            qs = OutboxMessage.objects.filter(pk=pk, status=OutboxStatus.PENDING, next_attempt_at__lte=now)
+            qs = OutboxMessage.objects.filter(
+                pk=pk, status=OutboxStatus.PENDING, next_attempt_at__lte=now
+            )
             if connection.features.has_select_for_update_skip_locked:
                 qs = qs.select_for_update(skip_locked=True)
             message = qs.first()
@@ -91,7 +107,9 @@ def outbox_deliver(*, now: datetime, batch_size: int = 100) -> DeliveryResult:
                 message.status = OutboxStatus.SENT
                 message.sent_at = now
                 result.sent += 1
-            message.save(update_fields=["attempts", "status", "sent_at", "next_attempt_at", "last_error"])
+            message.save(
+                update_fields=["attempts", "status", "sent_at", "next_attempt_at", "last_error"]
+            )
     return result
 
 

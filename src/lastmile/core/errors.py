@@ -52,7 +52,9 @@ class NotFound(DomainError):
 
 
 class Conflict(DomainError):
-    def __init__(self, detail: str, code: str = "conflict", errors: Sequence[FieldError] = ()) -> None:
+    def __init__(
+        self, detail: str, code: str = "conflict", errors: Sequence[FieldError] = ()
+    ) -> None:
         super().__init__(detail=detail, errors=list(errors), code=code, status=409)
 
 

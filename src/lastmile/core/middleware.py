@@ -23,7 +23,9 @@ class BodySizeLimitMiddleware:
             body = {
                 "code": "too_large",
                 "detail": f"request body is {length} bytes; the limit is {limit}",
-                "errors": [{"index": None, "field": "body", "reason": f"larger than {limit} bytes"}],
+                "errors": [
+                    {"index": None, "field": "body", "reason": f"larger than {limit} bytes"}
+                ],
             }
             return HttpResponse(json.dumps(body), status=413, content_type="application/json")
         return self.get_response(request)

@@ -1,6 +1,5 @@
 """API for customers, identity resolution, the timeline and interaction ingest."""
 
-
 import re
 from datetime import datetime
 from typing import Any, Literal
@@ -20,7 +19,9 @@ from lastmile.customers.services import InteractionIn, customer_resolve, interac
 router = Router(tags=["customers"])
 interactions_router = Router(tags=["interactions"])
 
-CHANNEL_RE = re.compile(r"^(?:" + "|".join(c for c in Channel.values if c != "social") + r"|social:[a-z0-9_.-]{1,30})$")
+CHANNEL_RE = re.compile(
+    r"^(?:" + "|".join(c for c in Channel.values if c != "social") + r"|social:[a-z0-9_.-]{1,30})$"
+)
 
 
 class IdentitySchema(Schema):
@@ -71,7 +72,8 @@ def customer_out(customer: Customer, merged_from: list[int] | None = None) -> di
         "id": customer.pk,
         "display_name": customer.display_name,
         "identities": [
-            IdentityKey(i.kind, i.network, i.value).as_dict() for i in customer.identities.order_by("pk")
+            IdentityKey(i.kind, i.network, i.value).as_dict()
+            for i in customer.identities.order_by("pk")
         ],
         "merged_from": merged_from or [],
     }
@@ -84,10 +86,16 @@ def resolve_ref(ref: CustomerRef, *, viewer: Any, now: datetime) -> Customer:
     return customer_resolve(identities=[i.key() for i in ref.identities], now=now).customer
 
 
-@router.post("/resolve", response={200: CustomerOut}, summary="Find, create or merge the customer for these identities")
+@router.post(
+    "/resolve",
+    response={200: CustomerOut},
+    summary="Find, create or merge the customer for these identities",
+)
 def resolve(request: HttpRequest, payload: ResolveIn) -> dict[str, Any]:
     resolved = customer_resolve(
-        identities=[i.key() for i in payload.identities], display_name=payload.display_name, now=utcnow()
+        identities=[i.key() for i in payload.identities],
+        display_name=payload.display_name,
+        now=utcnow(),
     )
     return customer_out(resolved.customer, resolved.merged_from)
 
@@ -135,7 +143,9 @@ class TimelineQuery(Schema):
     limit: int = Field(default=50, ge=1, le=200)
 
 
-@router.get("/{customer_id}/timeline", response=TimelineOut, summary="The customer's timeline, newest first")
+@router.get(
+    "/{customer_id}/timeline", response=TimelineOut, summary="The customer's timeline, newest first"
+)
 def get_timeline(request: HttpRequest, customer_id: int, q: Query[TimelineQuery]) -> dict[str, Any]:
     customer = customer_get(customer_id=customer_id, viewer=request.viewer)  # type: ignore[attr-defined]
     page = timeline(customer=customer, before=q.before, limit=q.limit)
@@ -156,9 +166,12 @@ class InteractionSchema(Schema):
     @classmethod
     def _channel(cls, v: str) -> str:
         if not CHANNEL_RE.match(v):
-            raise ValueError("one of " + ", ".join(c for c in Channel.values if c != "social") + " or social:<network>")
+            raise ValueError(
+                "one of "
+                + ", ".join(c for c in Channel.values if c != "social")
+                + " or social:<network>"
+            )
         return v
-
 
     def to_service(self) -> InteractionIn:
         return InteractionIn(
@@ -189,13 +202,15 @@ def _ingest(request: HttpRequest, items: list[InteractionSchema]) -> dict[str, A
     return {"ids": interactions_ingest(items=[i.to_service() for i in items], now=utcnow())}
 
 
-@interactions_router.post("", response=IdsOut, summary="Record one interaction (idempotent on channel + source_id)")
+@interactions_router.post(
+    "", response=IdsOut, summary="Record one interaction (idempotent on channel + source_id)"
+)
 def post_interaction(request: HttpRequest, payload: InteractionSchema) -> dict[str, Any]:
     return _ingest(request, [payload])
 
 
-@interactions_router.post("/batch", response=IdsOut, summary="Record up to 1,000 interactions atomically")
+@interactions_router.post(
+    "/batch", response=IdsOut, summary="Record up to 1,000 interactions atomically"
+)
 def post_batch(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
     return _ingest(request, payload.items)
-
-

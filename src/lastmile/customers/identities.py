@@ -37,7 +37,9 @@ class IdentityError(ValueError):
 def identity_normalize(kind: str, value: str, network: str = "") -> IdentityKey:
     """The stored form of an identity, or ``IdentityError`` saying what is wrong."""
     if kind not in IdentityKind.values:
-        raise IdentityError("kind", f"unknown identity kind {kind!r}; one of {', '.join(IdentityKind.values)}")
+        raise IdentityError(
+            "kind", f"unknown identity kind {kind!r}; one of {', '.join(IdentityKind.values)}"
+        )
     value = (value or "").strip()
     network = (network or "").strip().lower()
     if not value:
@@ -57,7 +59,9 @@ def identity_normalize(kind: str, value: str, network: str = "") -> IdentityKey:
             raise IdentityError("value", f"{value!r} is not a phone number: {exc}") from None
         if not phonenumbers.is_valid_number(number):
             raise IdentityError("value", f"{value!r} is not a valid phone number")
-        return IdentityKey(kind, "", phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+        return IdentityKey(
+            kind, "", phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        )
     if kind == IdentityKind.SOCIAL:
         if not network:
             raise IdentityError("network", "a social handle needs its network, e.g. twitter")

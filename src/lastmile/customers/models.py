@@ -111,7 +111,8 @@ class Interaction(models.Model):
     body = models.TextField(blank=True)
     data = models.JSONField(null=True, blank=True)
     # The sender's id for the message; the same (channel, source_id) is stored once.
-    source_id = models.CharField(max_length=200, null=True, blank=True)
+    # NULL, not "", when absent: the unique constraint must not treat two absent ids as equal.
+    source_id = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         constraints = [

@@ -38,7 +38,10 @@ def customer_visible(*, customer: Customer, viewer: Any) -> bool:
         return True
     if not teams:
         return False
-    return customer.cases.filter(team_id__in=teams).exists() or customer.loops.filter(team_id__in=teams).exists()
+    return (
+        customer.cases.filter(team_id__in=teams).exists()
+        or customer.loops.filter(team_id__in=teams).exists()
+    )
 
 
 def customers_visible(*, viewer: Any):  # type: ignore[no-untyped-def]
@@ -69,7 +72,9 @@ def _cursor_decode(cursor: str) -> tuple[datetime, int]:
             raise ValueError("naive")
         return when, int(pk)
     except (ValueError, UnicodeDecodeError):
-        raise InvalidInput("bad cursor", [FieldError("before", "not a cursor this API gave out")]) from None
+        raise InvalidInput(
+            "bad cursor", [FieldError("before", "not a cursor this API gave out")]
+        ) from None
 
 
 def timeline(*, customer: Customer, before: str | None = None, limit: int = 50) -> Page:

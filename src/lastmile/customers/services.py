@@ -24,13 +24,17 @@ class Resolved:
     merged_from: list[int] = field(default_factory=list)
 
 
-def identities_normalize(raw: Iterable[dict[str, Any]], *, index: int | None = None, prefix: str = "identities") -> list[IdentityKey]:
+def identities_normalize(
+    raw: Iterable[dict[str, Any]], *, index: int | None = None, prefix: str = "identities"
+) -> list[IdentityKey]:
     """Normalise a list of ``{"kind", "value", "network"?}``; InvalidInput names the bad one."""
     keys: list[IdentityKey] = []
     errors: list[FieldError] = []
     for i, item in enumerate(raw):
         try:
-            key = identity_normalize(item.get("kind", ""), item.get("value", ""), item.get("network") or "")
+            key = identity_normalize(
+                item.get("kind", ""), item.get("value", ""), item.get("network") or ""
+            )
         except IdentityError as exc:
             errors.append(FieldError(f"{prefix}[{i}].{exc.field}", exc.reason, index))
             continue
@@ -39,7 +43,9 @@ def identities_normalize(raw: Iterable[dict[str, Any]], *, index: int | None = N
     if errors:
         raise InvalidInput(errors[0].reason, errors)
     if not keys:
-        raise InvalidInput("at least one identity is needed", [FieldError(prefix, "must not be empty", index)])
+        raise InvalidInput(
+            "at least one identity is needed", [FieldError(prefix, "must not be empty", index)]
+        )
     return keys
 
 
@@ -62,7 +68,9 @@ def customer_resolve(
        then attach the unknown ones.
     """
     if not identities:
-        raise InvalidInput("at least one identity is needed", [FieldError("identities", "must not be empty")])
+        raise InvalidInput(
+            "at least one identity is needed", [FieldError("identities", "must not be empty")]
+        )
     for attempt in range(2):
         try:
             with transaction.atomic():
@@ -86,7 +94,9 @@ def _lookup(identities: Sequence[IdentityKey]) -> list[Identity]:
     return list(Identity.objects.filter(q).select_related("customer"))
 
 
-def _resolve(identities: Sequence[IdentityKey], *, now: datetime, display_name: str, actor: Any) -> Resolved:
+def _resolve(
+    identities: Sequence[IdentityKey], *, now: datetime, display_name: str, actor: Any
+) -> Resolved:
     found = _lookup(identities)
     owners: dict[int, Customer] = {}
     for ident in found:
@@ -101,7 +111,13 @@ def _resolve(identities: Sequence[IdentityKey], *, now: datetime, display_name: 
         ordered = sorted(owners.values(), key=lambda c: c.pk)
         customer = ordered[0]
         for other in ordered[1:]:
-            customer_merge(survivor=customer, merged=other, actor=actor, now=now, reason="identities given together")
+            customer_merge(
+                survivor=customer,
+                merged=other,
+                actor=actor,
+                now=now,
+                reason="identities given together",
+            )
             merged_from.append(other.pk)
         if display_name and not customer.display_name:
             customer.display_name = display_name
@@ -109,7 +125,9 @@ def _resolve(identities: Sequence[IdentityKey], *, now: datetime, display_name: 
     known = {(i.kind, i.network, i.value) for i in found}
     Identity.objects.bulk_create(
         [
-            Identity(customer=customer, kind=k.kind, network=k.network, value=k.value, created_at=now)
+            Identity(
+                customer=customer, kind=k.kind, network=k.network, value=k.value, created_at=now
+            )
             for k in identities
             if (k.kind, k.network, k.value) not in known
         ]
@@ -138,12 +156,17 @@ def _customer_relations() -> list[tuple[Any, str]]:
 
 
 @transaction.atomic
-def customer_merge(*, survivor: Customer, merged: Customer, actor: Any = None, now: datetime, reason: str = "") -> CustomerMerge:
+def customer_merge(
+    *, survivor: Customer, merged: Customer, actor: Any = None, now: datetime, reason: str = ""
+) -> CustomerMerge:
     """Move everything of ``merged`` to ``survivor``; record what moved so it can be undone."""
     if survivor.pk == merged.pk:
         raise Conflict("a customer cannot be merged into itself", code="merge_self")
     if merged.merged_into_id is not None:
-        raise Conflict(f"customer {merged.pk} is already merged into {merged.merged_into_id}", code="already_merged")
+        raise Conflict(
+            f"customer {merged.pk} is already merged into {merged.merged_into_id}",
+            code="already_merged",
+        )
     moved: dict[str, list[int]] = {}
     for model, fname in _customer_relations():
         qs = model._default_manager.filter(**{fname: merged})
@@ -171,11 +194,15 @@ def customer_unmerge(*, merge: CustomerMerge, actor: Any = None, now: datetime) 
         raise Conflict("this merge was already undone", code="already_undone")
     later = CustomerMerge.objects.filter(merged=merge.survivor, undone_at__isnull=True).exists()
     if later:
-        raise Conflict("the survivor was itself merged later; undo that merge first", code="merge_order")
+        raise Conflict(
+            "the survivor was itself merged later; undo that merge first", code="merge_order"
+        )
     for label, pks in merge.moved.items():
         model_label, fname = label.rsplit(".", 1)
         model = apps.get_model(model_label)
-        model._default_manager.filter(pk__in=pks, **{fname: merge.survivor_id}).update(**{fname: merge.merged_id})
+        model._default_manager.filter(pk__in=pks, **{fname: merge.survivor_id}).update(
+            **{fname: merge.merged_id}
+        )
     merged = Customer.objects.get(pk=merge.merged_id)
     merged.merged_into = None
     merged.save(update_fields=["merged_into"])
@@ -277,8 +304,10 @@ def _ingest(items: Sequence[InteractionIn], *, now: datetime) -> list[int]:
         q = Q()
         for channel, sids in keyed.items():
             q |= Q(channel=channel, source_id__in=sids)
-        for pk, channel, sid in Interaction.objects.filter(q).values_list("pk", "channel", "source_id"):
-            by_source[(channel, sid)] = pk
+        for pk, channel, sid in Interaction.objects.filter(q).values_list(
+            "pk", "channel", "source_id"
+        ):
+            by_source[(channel, sid or "")] = pk
 
     # 2. Cases named by reference.
     refs = {it.case_ref for it in items if it.case_ref}
@@ -366,9 +395,16 @@ def _ingest(items: Sequence[InteractionIn], *, now: datetime) -> list[int]:
         case = cases.get(it.case_ref) if it.case_ref else None
         if case is not None:
             interaction = interaction_record(
-                customer=customer, channel=it.channel, direction=it.direction,
-                occurred_at=it.occurred_at, now=now, body=it.body, case=case,
-                actor=it.actor, data=it.data, source_id=it.source_id,
+                customer=customer,
+                channel=it.channel,
+                direction=it.direction,
+                occurred_at=it.occurred_at,
+                now=now,
+                body=it.body,
+                case=case,
+                actor=it.actor,
+                data=it.data,
+                source_id=it.source_id,
             )
             result[i] = interaction.pk
             continue
@@ -376,9 +412,16 @@ def _ingest(items: Sequence[InteractionIn], *, now: datetime) -> list[int]:
             (
                 i,
                 Interaction(
-                    customer=customer, case=None, channel=it.channel, direction=it.direction,
-                    occurred_at=it.occurred_at, recorded_at=now, actor=it.actor, body=it.body,
-                    data=it.data, source_id=it.source_id or None,
+                    customer=customer,
+                    case=None,
+                    channel=it.channel,
+                    direction=it.direction,
+                    occurred_at=it.occurred_at,
+                    recorded_at=now,
+                    actor=it.actor,
+                    body=it.body,
+                    data=it.data,
+                    source_id=it.source_id or None,
                 ),
             )
         )
@@ -393,7 +436,13 @@ def _ingest(items: Sequence[InteractionIn], *, now: datetime) -> list[int]:
     return [r for r in result if r is not None]
 
 
-def customer_update(*, customer: Customer, display_name: str | None = None, timezone: str | None = None, attributes: dict[str, Any] | None = None) -> Customer:
+def customer_update(
+    *,
+    customer: Customer,
+    display_name: str | None = None,
+    timezone: str | None = None,
+    attributes: dict[str, Any] | None = None,
+) -> Customer:
     if display_name is not None:
         customer.display_name = display_name
     if timezone is not None:

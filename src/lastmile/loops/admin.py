@@ -11,7 +11,14 @@ from lastmile.loops.services import ladder_validate
 class BusinessHoursForm(ModelForm):
     class Meta:
         model = BusinessHours
-        fields = "__all__"
+        fields = [
+            "name",
+            "timezone",
+            "weekly",
+            "holiday_country",
+            "holiday_subdiv",
+            "extra_holidays",
+        ]
 
     def clean(self):  # type: ignore[no-untyped-def]
         data = super().clean()
@@ -26,7 +33,9 @@ class BusinessHoursForm(ModelForm):
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
         if not cal.has_open_hours:
-            raise ValidationError("give at least one day with opening hours (leave the policy's business hours empty for 24/7)")
+            raise ValidationError(
+                "give at least one day with opening hours (leave the policy's business hours empty for 24/7)"
+            )
         return data
 
 
@@ -39,20 +48,46 @@ class BusinessHoursAdmin(admin.ModelAdmin):
 class SlaPolicyForm(ModelForm):
     class Meta:
         model = SlaPolicy
-        fields = "__all__"
+        fields = [
+            "name",
+            "position",
+            "active",
+            "kind",
+            "channel",
+            "priority",
+            "team",
+            "first_reply_minutes",
+            "next_reply_minutes",
+            "resolution_minutes",
+            "business_hours",
+            "escalation",
+        ]
 
     def clean_escalation(self):  # type: ignore[no-untyped-def]
         try:
             return ladder_validate(self.cleaned_data.get("escalation") or [])
         except DomainError as exc:
-            raise ValidationError("; ".join(f"{e.field}: {e.reason}" for e in exc.errors) or exc.detail) from None
+            raise ValidationError(
+                "; ".join(f"{e.field}: {e.reason}" for e in exc.errors) or exc.detail
+            ) from None
 
 
 @admin.register(SlaPolicy)
 class SlaPolicyAdmin(admin.ModelAdmin):
     form = SlaPolicyForm
-    list_display = ("name", "position", "active", "kind", "channel", "priority", "team",
-                    "first_reply_minutes", "next_reply_minutes", "resolution_minutes", "business_hours")
+    list_display = (
+        "name",
+        "position",
+        "active",
+        "kind",
+        "channel",
+        "priority",
+        "team",
+        "first_reply_minutes",
+        "next_reply_minutes",
+        "resolution_minutes",
+        "business_hours",
+    )
     list_editable = ("position", "active")
     list_filter = ("active", "kind")
 
@@ -66,9 +101,29 @@ class LoopEventInline(admin.TabularInline):
 
 @admin.register(Loop)
 class LoopAdmin(admin.ModelAdmin):
-    list_display = ("id", "kind", "title", "state", "team", "assignee", "due_at", "escalation_level", "breached_at")
+    list_display = (
+        "id",
+        "kind",
+        "title",
+        "state",
+        "team",
+        "assignee",
+        "due_at",
+        "escalation_level",
+        "breached_at",
+    )
     list_filter = ("state", "kind", "team")
     raw_id_fields = ("customer", "case", "assignee", "opened_by")
-    readonly_fields = ("opened_at", "closed_at", "clock_started_at", "consumed_seconds", "paused_at",
-                       "paused_seconds", "due_at", "next_check_at", "breached_at", "escalation_level")
+    readonly_fields = (
+        "opened_at",
+        "closed_at",
+        "clock_started_at",
+        "consumed_seconds",
+        "paused_at",
+        "paused_seconds",
+        "due_at",
+        "next_check_at",
+        "breached_at",
+        "escalation_level",
+    )
     inlines = [LoopEventInline]

@@ -1,6 +1,5 @@
 """API for open loops."""
 
-
 from datetime import datetime
 from typing import Any, Literal
 
@@ -10,9 +9,9 @@ from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import Field
 
-from lastmile.cases.selectors import case_get
 from lastmile.api.pagination import BoundedLimitOffset
 from lastmile.api.types import UtcDatetime
+from lastmile.cases.selectors import case_get
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.customers.api import CustomerRef, resolve_ref
@@ -99,20 +98,29 @@ class LoopIn(Schema):
     visible_to_customer: bool = False
 
 
-
 @router.post("", response={201: LoopOut}, summary="Open a loop on a case or for a customer")
 def open_loop(request: HttpRequest, payload: LoopIn) -> Status:
     viewer = request.viewer  # type: ignore[attr-defined]
     now = utcnow()
     if (payload.case is None) == (payload.customer is None):
-        raise InvalidInput("give either case or customer", [FieldError("case", "give either case or customer")])
+        raise InvalidInput(
+            "give either case or customer", [FieldError("case", "give either case or customer")]
+        )
     case = case_get(ref=payload.case, viewer=viewer) if payload.case is not None else None
     team = team_by_slug(payload.team)
     assignee = user_by_username(payload.assignee)
     customer = case.customer if case else resolve_ref(payload.customer, viewer=viewer, now=now)  # type: ignore[arg-type]
     loop = services.loop_open(
-        customer=customer, case=case, kind=payload.kind, title=payload.title, team=team, assignee=assignee,
-        due_at=payload.due_at, visible_to_customer=payload.visible_to_customer, actor=viewer, now=now,
+        customer=customer,
+        case=case,
+        kind=payload.kind,
+        title=payload.title,
+        team=team,
+        assignee=assignee,
+        due_at=payload.due_at,
+        visible_to_customer=payload.visible_to_customer,
+        actor=viewer,
+        now=now,
     )
     return Status(201, loop_out(loop, now=now))
 
@@ -125,14 +133,18 @@ class LoopsQuery(Schema):
     breached: bool | None = None
 
 
-
 @router.get("", response=list[LoopOut], summary="Loops, most urgent first")
 @paginate(BoundedLimitOffset)
 def list_loops(request: HttpRequest, filters: Query[LoopsQuery]) -> Any:
     now = utcnow()
     qs = loop_list(
-        viewer=request.viewer, now=now, state=filters.state, team=filters.team,  # type: ignore[attr-defined]
-        kind=filters.kind, due_before=filters.due_before, breached=filters.breached,
+        viewer=request.viewer,
+        now=now,
+        state=filters.state,
+        team=filters.team,  # type: ignore[attr-defined]
+        kind=filters.kind,
+        due_before=filters.due_before,
+        breached=filters.breached,
     )
     return _LazyOut(qs, now)
 
@@ -177,17 +189,23 @@ def _act(request: HttpRequest, loop_id: int, action: str, **kwargs: Any) -> dict
 
 
 @router.post("/{loop_id}/close", response=LoopOut, summary="Close a loop")
-def close_loop(request: HttpRequest, loop_id: int, payload: ReasonIn | None = None) -> dict[str, Any]:
+def close_loop(
+    request: HttpRequest, loop_id: int, payload: ReasonIn | None = None
+) -> dict[str, Any]:
     return _act(request, loop_id, "close", reason=payload.reason if payload else "")
 
 
 @router.post("/{loop_id}/pause", response=LoopOut, summary="Stop a loop's clock")
-def pause_loop(request: HttpRequest, loop_id: int, payload: ReasonIn | None = None) -> dict[str, Any]:
+def pause_loop(
+    request: HttpRequest, loop_id: int, payload: ReasonIn | None = None
+) -> dict[str, Any]:
     return _act(request, loop_id, "pause", reason=payload.reason if payload else "")
 
 
 @router.post("/{loop_id}/resume", response=LoopOut, summary="Restart a loop's clock")
-def resume_loop(request: HttpRequest, loop_id: int, payload: ReasonIn | None = None) -> dict[str, Any]:
+def resume_loop(
+    request: HttpRequest, loop_id: int, payload: ReasonIn | None = None
+) -> dict[str, Any]:
     return _act(request, loop_id, "resume", reason=payload.reason if payload else "")
 
 
@@ -196,9 +214,15 @@ def cancel_loop(request: HttpRequest, loop_id: int, payload: ReasonIn) -> dict[s
     return _act(request, loop_id, "cancel", reason=payload.reason)
 
 
-@router.post("/{loop_id}/reassign", response=LoopOut, summary="Give a loop to another team or agent")
+@router.post(
+    "/{loop_id}/reassign", response=LoopOut, summary="Give a loop to another team or agent"
+)
 def reassign_loop(request: HttpRequest, loop_id: int, payload: ReassignIn) -> dict[str, Any]:
     return _act(
-        request, loop_id, "reassign", team=team_by_slug(payload.team),
-        assignee=user_by_username(payload.assignee), reason=payload.reason,
+        request,
+        loop_id,
+        "reassign",
+        team=team_by_slug(payload.team),
+        assignee=user_by_username(payload.assignee),
+        reason=payload.reason,
     )

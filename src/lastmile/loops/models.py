@@ -16,7 +16,9 @@ class BusinessHours(models.Model):
         help_text='Local opening hours per weekday, e.g. {"mon": [["09:00", "17:00"]], "sat": []}.',
     )
     holiday_country = models.CharField(
-        max_length=10, blank=True, help_text="ISO country code for public holidays, e.g. GB, DE, IN."
+        max_length=10,
+        blank=True,
+        help_text="ISO country code for public holidays, e.g. GB, DE, IN.",
     )
     holiday_subdiv = models.CharField(max_length=10, blank=True)
     extra_holidays = models.JSONField(
@@ -66,7 +68,11 @@ class SlaPolicy(models.Model):
     position = models.PositiveIntegerField(default=100)
     active = models.BooleanField(default=True)
     kind = models.CharField(max_length=16, choices=LoopKind.choices, blank=True)
-    channel = models.CharField(max_length=40, blank=True, help_text="e.g. email, chat, social:twitter; 'social' matches every network.")
+    channel = models.CharField(
+        max_length=40,
+        blank=True,
+        help_text="e.g. email, chat, social:twitter; 'social' matches every network.",
+    )
     priority = models.CharField(max_length=10, blank=True)
     team = models.ForeignKey("people.Team", null=True, blank=True, on_delete=models.CASCADE)
     first_reply_minutes = models.PositiveIntegerField(null=True, blank=True)
@@ -120,7 +126,9 @@ class Loop(models.Model):
     resume); the sweeper only reads rows whose ``next_check_at`` has passed.
     """
 
-    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="loops")
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="loops"
+    )
     case = models.ForeignKey(
         "cases.Case", null=True, blank=True, on_delete=models.CASCADE, related_name="loops"
     )
@@ -130,7 +138,11 @@ class Loop(models.Model):
         "people.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="loops"
     )
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="loops"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="loops",
     )
     state = models.CharField(max_length=10, choices=LoopState.choices, default=LoopState.OPEN)
     visible_to_customer = models.BooleanField(default=False)

@@ -6,7 +6,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db.models import Case as When_, Count, F, Q, QuerySet, Value, When
+from django.db.models import Case as When_
+from django.db.models import Count, F, Q, QuerySet, Value, When
 
 from lastmile.core.errors import NotFound
 from lastmile.loops.models import Loop, LoopState, SlaTarget
@@ -19,7 +20,9 @@ def loops_open_on_case(*, case: Any) -> list[Loop]:
 
 
 def loops_visible(*, viewer: Any) -> QuerySet[Loop]:
-    qs = Loop.objects.select_related("case", "team", "assignee", "customer", "sla_policy__business_hours")
+    qs = Loop.objects.select_related(
+        "case", "team", "assignee", "customer", "sla_policy__business_hours"
+    )
     if viewer is None:
         return qs
     teams = visible_team_ids(viewer)
@@ -89,13 +92,17 @@ def loop_sla_state(loop: Loop, *, now: datetime) -> str:
 
 def loop_state_counts(qs: QuerySet[Loop], *, now: datetime) -> dict[str, int]:
     """How many open loops of ``qs`` are in each SLA state, in one query."""
-    annotated = qs.filter(state=LoopState.OPEN).order_by().annotate(
-        sla=When_(
-            When(paused_at__isnull=False, then=Value("paused")),
-            When(Q(breached_at__isnull=False) | Q(due_at__lte=now), then=Value("breached")),
-            When(due_at__isnull=True, then=Value("none")),
-            When(escalation_level__gt=0, then=Value("at_risk")),
-            default=Value("ok"),
+    annotated = (
+        qs.filter(state=LoopState.OPEN)
+        .order_by()
+        .annotate(
+            sla=When_(
+                When(paused_at__isnull=False, then=Value("paused")),
+                When(Q(breached_at__isnull=False) | Q(due_at__lte=now), then=Value("breached")),
+                When(due_at__isnull=True, then=Value("none")),
+                When(escalation_level__gt=0, then=Value("at_risk")),
+                default=Value("ok"),
+            )
         )
     )
     counts = dict.fromkeys(SLA_STATES, 0)
@@ -149,7 +156,9 @@ def loop_explain(loop: Loop, *, now: datetime | None = None) -> str:
         basis = f"deadline set when opened {_local(loop.opened_at, tz)}"
     else:
         target = SlaTarget(loop.sla_target).label.lower() if loop.sla_target else "target"
-        basis = f"{total} {clock}from {_local(loop.opened_at, tz)} under '{loop.sla_policy}' ({target})"
+        basis = (
+            f"{total} {clock}from {_local(loop.opened_at, tz)} under '{loop.sla_policy}' ({target})"
+        )
     if loop.paused_at is not None:
         left = max(0, loop.sla_seconds - loop.consumed_seconds)
         why = f" ({loop.pause_reason})" if loop.pause_reason else ""

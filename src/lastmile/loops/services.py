@@ -41,7 +41,9 @@ DEFAULT_LADDER: list[dict[str, Any]] = [
 def ladder_validate(rungs: Any) -> list[dict[str, Any]]:
     """A ladder as stored on a policy, checked; raises InvalidInput naming the bad rung."""
     if not isinstance(rungs, list):
-        raise InvalidInput("escalation must be a list", [FieldError("escalation", "a list of rungs")])
+        raise InvalidInput(
+            "escalation must be a list", [FieldError("escalation", "a list of rungs")]
+        )
     out = []
     for i, rung in enumerate(rungs):
         if not isinstance(rung, dict) or rung.get("action") not in ACTIONS:
@@ -61,7 +63,11 @@ def ladder_validate(rungs: Any) -> list[dict[str, Any]]:
 
 def ladder_of(policy: SlaPolicy | None) -> list[dict[str, Any]]:
     """The policy's ladder in order, always with a breach rung at 100 %."""
-    rungs = list(policy.escalation) if policy is not None and policy.escalation else list(DEFAULT_LADDER)
+    rungs = (
+        list(policy.escalation)
+        if policy is not None and policy.escalation
+        else list(DEFAULT_LADDER)
+    )
     if not any(r.get("action") == "breach" for r in rungs):
         rungs.append({"at": 100, "action": "breach"})
     return sorted(rungs, key=lambda r: (r["at"], r["action"] != "breach"))
@@ -93,7 +99,9 @@ def calendar_of(loop: Loop) -> Calendar:
     )
 
 
-def policy_match(*, kind: str, channel: str = "", priority: str = "", team_id: int | None = None) -> SlaPolicy | None:
+def policy_match(
+    *, kind: str, channel: str = "", priority: str = "", team_id: int | None = None
+) -> SlaPolicy | None:
     """The first active policy, in position order, whose every set condition matches."""
     for policy in SlaPolicy.objects.filter(active=True).select_related("business_hours"):
         if policy.kind and policy.kind != kind:
@@ -160,16 +168,26 @@ def loop_open(
     the loop says so — never an invented one.
     """
     if kind not in LoopKind.values:
-        raise InvalidInput(f"unknown loop kind {kind!r}", [FieldError("kind", f"one of {', '.join(LoopKind.values)}")])
+        raise InvalidInput(
+            f"unknown loop kind {kind!r}",
+            [FieldError("kind", f"one of {', '.join(LoopKind.values)}")],
+        )
     title = (title or "").strip()
     if not title:
         raise InvalidInput("a loop needs a title", [FieldError("title", "must not be empty")])
     if sla_target is not None and sla_target not in SlaTarget.values:
-        raise InvalidInput("unknown SLA target", [FieldError("sla_target", f"one of {', '.join(SlaTarget.values)}")])
+        raise InvalidInput(
+            "unknown SLA target",
+            [FieldError("sla_target", f"one of {', '.join(SlaTarget.values)}")],
+        )
     if due_at is not None and due_at <= now:
-        raise InvalidInput("due_at is in the past", [FieldError("due_at", "must be later than now")])
+        raise InvalidInput(
+            "due_at is in the past", [FieldError("due_at", "must be later than now")]
+        )
     if due_at is not None and due_at > now + MAX_DUE:
-        raise InvalidInput("due_at is too far ahead", [FieldError("due_at", "at most 10 years from now")])
+        raise InvalidInput(
+            "due_at is too far ahead", [FieldError("due_at", "at most 10 years from now")]
+        )
     if case is not None:
         team = team if team is not None else case.team
         channel = channel or case.channel
@@ -192,8 +210,12 @@ def loop_open(
         loop.due_at_fixed = True
         loop.sla_seconds = max(1, round((due_at - now).total_seconds()))
     else:
-        target = sla_target or (SlaTarget.FIRST_REPLY if kind == LoopKind.REPLY else SlaTarget.RESOLUTION)
-        policy = policy_match(kind=kind, channel=channel, priority=priority, team_id=team.pk if team else None)
+        target = sla_target or (
+            SlaTarget.FIRST_REPLY if kind == LoopKind.REPLY else SlaTarget.RESOLUTION
+        )
+        policy = policy_match(
+            kind=kind, channel=channel, priority=priority, team_id=team.pk if team else None
+        )
         minutes = policy.minutes_for(target) if policy is not None else None
         loop.sla_policy = policy
         loop.sla_target = target
@@ -207,17 +229,21 @@ def loop_open(
             at=now,
             actor=actor,
             reason=reason,
-            data={"due_at": loop.due_at.isoformat() if loop.due_at else None,
-                  "policy": loop.sla_policy.name if loop.sla_policy else None},
+            data={
+                "due_at": loop.due_at.isoformat() if loop.due_at else None,
+                "policy": loop.sla_policy.name if loop.sla_policy else None,
+            },
         )
     return loop
 
 
 def _claim_open(loop: Loop) -> Loop:
     """The loop's row, locked for this transaction; Conflict unless it is open."""
-    fresh = Loop.objects.select_for_update(of=("self",)).select_related(
-        "sla_policy__business_hours", "team"
-    ).get(pk=loop.pk)
+    fresh = (
+        Loop.objects.select_for_update(of=("self",))
+        .select_related("sla_policy__business_hours", "team")
+        .get(pk=loop.pk)
+    )
     if fresh.state != LoopState.OPEN:
         raise Conflict(f"loop #{fresh.pk} is {fresh.state}, not open", code="loop_not_open")
     return fresh
@@ -237,21 +263,42 @@ def _finish(*, loop: Loop, state: str, event: str, actor: Any, reason: str, now:
 
 def loop_close(*, loop: Loop, actor: Any = None, reason: str = "", now: datetime) -> Loop:
     """Close an open loop (the obligation is met)."""
-    return _finish(loop=loop, state=LoopState.CLOSED, event=LoopEventKind.CLOSED, actor=actor, reason=reason, now=now)
+    return _finish(
+        loop=loop,
+        state=LoopState.CLOSED,
+        event=LoopEventKind.CLOSED,
+        actor=actor,
+        reason=reason,
+        now=now,
+    )
 
 
 def loop_cancel(*, loop: Loop, actor: Any = None, reason: str, now: datetime) -> Loop:
     """Cancel an open loop (no longer owed); a reason is required."""
     if not (reason or "").strip():
         raise InvalidInput("cancelling needs a reason", [FieldError("reason", "must not be empty")])
-    return _finish(loop=loop, state=LoopState.CANCELLED, event=LoopEventKind.CANCELLED, actor=actor, reason=reason, now=now)
+    return _finish(
+        loop=loop,
+        state=LoopState.CANCELLED,
+        event=LoopEventKind.CANCELLED,
+        actor=actor,
+        reason=reason,
+        now=now,
+    )
 
 
 def loop_break(*, loop: Loop, actor: Any = None, reason: str, now: datetime) -> Loop:
     """Mark an open loop broken (owed but will not be met); a reason is required."""
     if not (reason or "").strip():
         raise InvalidInput("breaking needs a reason", [FieldError("reason", "must not be empty")])
-    return _finish(loop=loop, state=LoopState.BROKEN, event=LoopEventKind.BROKEN, actor=actor, reason=reason, now=now)
+    return _finish(
+        loop=loop,
+        state=LoopState.BROKEN,
+        event=LoopEventKind.BROKEN,
+        actor=actor,
+        reason=reason,
+        now=now,
+    )
 
 
 def loop_pause(*, loop: Loop, actor: Any = None, reason: str = "", now: datetime) -> Loop:
@@ -267,8 +314,18 @@ def loop_pause(*, loop: Loop, actor: Any = None, reason: str = "", now: datetime
         fresh.paused_at = at
         fresh.pause_reason = (reason or "")[:200]
         _schedule(fresh)
-        fresh.save(update_fields=["consumed_seconds", "paused_at", "pause_reason", "due_at", "next_check_at"])
-        LoopEvent.objects.create(loop=fresh, kind=LoopEventKind.PAUSED, at=at, actor=actor, reason=reason)
+        fresh.save(
+            update_fields=[
+                "consumed_seconds",
+                "paused_at",
+                "pause_reason",
+                "due_at",
+                "next_check_at",
+            ]
+        )
+        LoopEvent.objects.create(
+            loop=fresh, kind=LoopEventKind.PAUSED, at=at, actor=actor, reason=reason
+        )
     return fresh
 
 
@@ -283,13 +340,29 @@ def loop_resume(*, loop: Loop, actor: Any = None, reason: str = "", now: datetim
         fresh.paused_at = None
         fresh.clock_started_at = at
         _schedule(fresh)
-        fresh.save(update_fields=["paused_seconds", "paused_at", "clock_started_at", "due_at", "next_check_at"])
-        LoopEvent.objects.create(loop=fresh, kind=LoopEventKind.RESUMED, at=at, actor=actor, reason=reason)
+        fresh.save(
+            update_fields=[
+                "paused_seconds",
+                "paused_at",
+                "clock_started_at",
+                "due_at",
+                "next_check_at",
+            ]
+        )
+        LoopEvent.objects.create(
+            loop=fresh, kind=LoopEventKind.RESUMED, at=at, actor=actor, reason=reason
+        )
     return fresh
 
 
 def loop_reassign(
-    *, loop: Loop, team: Any = None, assignee: Any = None, actor: Any = None, reason: str = "", now: datetime
+    *,
+    loop: Loop,
+    team: Any = None,
+    assignee: Any = None,
+    actor: Any = None,
+    reason: str = "",
+    now: datetime,
 ) -> Loop:
     """Give the loop to another team and/or agent; the deadline stays."""
     with transaction.atomic():
@@ -300,7 +373,11 @@ def loop_reassign(
         fresh.assignee = assignee
         fresh.save(update_fields=["team", "assignee"])
         LoopEvent.objects.create(
-            loop=fresh, kind=LoopEventKind.REASSIGNED, at=now, actor=actor, reason=reason,
+            loop=fresh,
+            kind=LoopEventKind.REASSIGNED,
+            at=now,
+            actor=actor,
+            reason=reason,
             data={"from": before, "to": {"team": fresh.team_id, "assignee": fresh.assignee_id}},
         )
     return fresh
@@ -326,9 +403,17 @@ def loops_react_to_interaction(*, interaction: Any, now: datetime) -> None:
         current = Loop.objects.filter(case=case, kind=LoopKind.REPLY, state=LoopState.OPEN).first()
         if current is not None:
             if current.paused_at is not None:
-                loop_resume(loop=current, reason=f"customer wrote on {interaction.channel}", now=max(at, current.paused_at))
+                loop_resume(
+                    loop=current,
+                    reason=f"customer wrote on {interaction.channel}",
+                    now=max(at, current.paused_at),
+                )
             return
-        answered = case.interactions.filter(direction=Direction.OUTBOUND).exclude(pk=interaction.pk).exists()
+        answered = (
+            case.interactions.filter(direction=Direction.OUTBOUND)
+            .exclude(pk=interaction.pk)
+            .exists()
+        )
         name = str(case.customer) if case.customer_id else "the customer"
         loop_open(
             customer=case.customer,
@@ -343,7 +428,12 @@ def loops_react_to_interaction(*, interaction: Any, now: datetime) -> None:
         )
     elif interaction.direction == Direction.OUTBOUND:
         for loop in Loop.objects.filter(case=case, kind=LoopKind.REPLY, state=LoopState.OPEN):
-            loop_close(loop=loop, actor=interaction.actor, reason=f"replied on {interaction.channel}", now=max(at, loop.opened_at))
+            loop_close(
+                loop=loop,
+                actor=interaction.actor,
+                reason=f"replied on {interaction.channel}",
+                now=max(at, loop.opened_at),
+            )
 
 
 # --- the sweeper -------------------------------------------------------------------------
@@ -359,7 +449,9 @@ class SweepResult:
     actions: dict[str, int] = field(default_factory=dict)
 
 
-def loops_sweep(*, now: datetime, batch_size: int = 500, max_batches: int | None = None) -> SweepResult:
+def loops_sweep(
+    *, now: datetime, batch_size: int = 500, max_batches: int | None = None
+) -> SweepResult:
     """Run the escalation ladder over every loop whose next rung is due.
 
     1. Pick up to ``batch_size`` due loops; claim them — on PostgreSQL
@@ -385,11 +477,17 @@ def loops_sweep(*, now: datetime, batch_size: int = 500, max_batches: int | None
 
 
 def _claim_due(*, now: datetime, batch_size: int) -> list[Loop]:
-    due = Loop.objects.filter(state=LoopState.OPEN, next_check_at__isnull=False, next_check_at__lte=now)
+    due = Loop.objects.filter(
+        state=LoopState.OPEN, next_check_at__isnull=False, next_check_at__lte=now
+    )
     ids = list(due.order_by("next_check_at").values_list("pk", flat=True)[:batch_size])
     if not ids:
         return []
-    qs = due.filter(pk__in=ids).select_related("sla_policy__business_hours", "team__lead", "assignee").order_by("pk")
+    qs = (
+        due.filter(pk__in=ids)
+        .select_related("sla_policy__business_hours", "team__lead", "assignee")
+        .order_by("pk")
+    )
     if connection.features.has_select_for_update_skip_locked:
         qs = qs.select_for_update(skip_locked=True, of=("self",))
     return list(qs)
@@ -418,7 +516,11 @@ def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> N
             recipient = ""
             if action == "breach":
                 loop.breached_at = loop.breached_at or at
-                events.append(LoopEvent(loop=loop, kind=LoopEventKind.BREACHED, at=at, reason=reason, data=data))
+                events.append(
+                    LoopEvent(
+                        loop=loop, kind=LoopEventKind.BREACHED, at=at, reason=reason, data=data
+                    )
+                )
                 recipient = (lead.email if lead else "") or (team.email if team else "")
                 result.breached += 1
             elif action == "reassign_to_lead":
@@ -426,15 +528,33 @@ def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> N
                     data["from"] = loop.assignee_id
                     data["to"] = lead.pk
                     loop.assignee = lead
-                    events.append(LoopEvent(loop=loop, kind=LoopEventKind.REASSIGNED, at=at, reason=reason, data=data))
+                    events.append(
+                        LoopEvent(
+                            loop=loop,
+                            kind=LoopEventKind.REASSIGNED,
+                            at=at,
+                            reason=reason,
+                            data=data,
+                        )
+                    )
                     recipient = lead.email
                 else:
                     data["skipped"] = "no team lead" if lead is None else "already with the lead"
-                    events.append(LoopEvent(loop=loop, kind=LoopEventKind.ESCALATED, at=at, reason=reason, data=data))
+                    events.append(
+                        LoopEvent(
+                            loop=loop, kind=LoopEventKind.ESCALATED, at=at, reason=reason, data=data
+                        )
+                    )
             else:
-                events.append(LoopEvent(loop=loop, kind=LoopEventKind.ESCALATED, at=at, reason=reason, data=data))
+                events.append(
+                    LoopEvent(
+                        loop=loop, kind=LoopEventKind.ESCALATED, at=at, reason=reason, data=data
+                    )
+                )
                 if action == "notify_owner":
-                    recipient = (loop.assignee.email if loop.assignee else "") or (team.email if team else "")
+                    recipient = (loop.assignee.email if loop.assignee else "") or (
+                        team.email if team else ""
+                    )
                 else:
                     recipient = (lead.email if lead else "") or (team.email if team else "")
             if recipient:
@@ -460,7 +580,9 @@ def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> N
             if loop.escalation_level < len(ladder)
             else None
         )
-    Loop.objects.bulk_update(loops, ["escalation_level", "next_check_at", "breached_at", "assignee"])
+    Loop.objects.bulk_update(
+        loops, ["escalation_level", "next_check_at", "breached_at", "assignee"]
+    )
     LoopEvent.objects.bulk_create(events)
     if messages:
         from lastmile.channels.services import outbox_enqueue

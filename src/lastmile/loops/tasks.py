@@ -14,4 +14,6 @@ def sweep_loops() -> None:
     """Every minute: run the escalation ladder over due loops (safe with several workers)."""
     result = loops_sweep(now=utcnow())
     if result.rungs:
-        log.info("sweep: %s loops, %s rungs, %s breached", result.loops, result.rungs, result.breached)
+        log.info(
+            "sweep: %s loops, %s rungs, %s breached", result.loops, result.rungs, result.breached
+        )

@@ -9,7 +9,7 @@ def agent_for(user: AbstractBaseUser | AnonymousUser | None) -> Agent | None:
     if user is None or not user.is_authenticated:
         return None
     try:
-        return user.agent  # type: ignore[union-attr]
+        return user.agent  # type: ignore[union-attr,attr-defined]
     except Agent.DoesNotExist:
         return None
 

@@ -40,9 +40,7 @@ def agent_create(
     User = get_user_model()
     user = User.objects.filter(username=username).first()
     if user is not None and not update:
-        raise InvalidInput(
-            f"user {username!r} exists", [FieldError("username", "already taken")]
-        )
+        raise InvalidInput(f"user {username!r} exists", [FieldError("username", "already taken")])
     if user is None:
         user = User(username=username)
     user.email = email or user.email

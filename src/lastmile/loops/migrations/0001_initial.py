@@ -6,119 +6,328 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('cases', '0002_initial'),
-        ('customers', '0001_initial'),
-        ('people', '0001_initial'),
+        ("cases", "0002_initial"),
+        ("customers", "0001_initial"),
+        ("people", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='BusinessHours',
+            name="BusinessHours",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('timezone', models.CharField(default='UTC', max_length=64)),
-                ('weekly', models.JSONField(default=dict, help_text='Local opening hours per weekday, e.g. {"mon": [["09:00", "17:00"]], "sat": []}.')),
-                ('holiday_country', models.CharField(blank=True, help_text='ISO country code for public holidays, e.g. GB, DE, IN.', max_length=10)),
-                ('holiday_subdiv', models.CharField(blank=True, max_length=10)),
-                ('extra_holidays', models.JSONField(blank=True, default=list, help_text='Extra closed dates, e.g. ["2026-12-24"].')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("timezone", models.CharField(default="UTC", max_length=64)),
+                (
+                    "weekly",
+                    models.JSONField(
+                        default=dict,
+                        help_text='Local opening hours per weekday, e.g. {"mon": [["09:00", "17:00"]], "sat": []}.',
+                    ),
+                ),
+                (
+                    "holiday_country",
+                    models.CharField(
+                        blank=True,
+                        help_text="ISO country code for public holidays, e.g. GB, DE, IN.",
+                        max_length=10,
+                    ),
+                ),
+                ("holiday_subdiv", models.CharField(blank=True, max_length=10)),
+                (
+                    "extra_holidays",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text='Extra closed dates, e.g. ["2026-12-24"].',
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'business hours',
+                "verbose_name_plural": "business hours",
             },
         ),
         migrations.CreateModel(
-            name='Loop',
+            name="Loop",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('reply', 'Reply'), ('promise', 'Promise'), ('task', 'Task'), ('visit', 'Visit'), ('recovery', 'Recovery'), ('followup', 'Follow-up'), ('ack', 'Acknowledgement')], max_length=16)),
-                ('title', models.CharField(max_length=300)),
-                ('state', models.CharField(choices=[('open', 'Open'), ('closed', 'Closed'), ('broken', 'Broken'), ('cancelled', 'Cancelled')], default='open', max_length=10)),
-                ('visible_to_customer', models.BooleanField(default=False)),
-                ('channel', models.CharField(blank=True, max_length=40)),
-                ('opened_at', models.DateTimeField()),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('sla_target', models.CharField(blank=True, choices=[('first_reply', 'First reply'), ('next_reply', 'Next reply'), ('resolution', 'Resolution')], max_length=16)),
-                ('sla_seconds', models.PositiveBigIntegerField(blank=True, null=True)),
-                ('due_at_fixed', models.BooleanField(default=False)),
-                ('clock_started_at', models.DateTimeField()),
-                ('consumed_seconds', models.BigIntegerField(default=0)),
-                ('paused_at', models.DateTimeField(blank=True, null=True)),
-                ('paused_seconds', models.BigIntegerField(default=0, help_text='Wall-clock seconds spent paused.')),
-                ('pause_reason', models.CharField(blank=True, max_length=200)),
-                ('due_at', models.DateTimeField(blank=True, null=True)),
-                ('escalation_level', models.PositiveSmallIntegerField(default=0)),
-                ('next_check_at', models.DateTimeField(blank=True, null=True)),
-                ('breached_at', models.DateTimeField(blank=True, null=True)),
-                ('assignee', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='loops', to=settings.AUTH_USER_MODEL)),
-                ('case', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='loops', to='cases.case')),
-                ('customer', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='loops', to='customers.customer')),
-                ('opened_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='customers.interaction')),
-                ('team', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='loops', to='people.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("reply", "Reply"),
+                            ("promise", "Promise"),
+                            ("task", "Task"),
+                            ("visit", "Visit"),
+                            ("recovery", "Recovery"),
+                            ("followup", "Follow-up"),
+                            ("ack", "Acknowledgement"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("title", models.CharField(max_length=300)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("open", "Open"),
+                            ("closed", "Closed"),
+                            ("broken", "Broken"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="open",
+                        max_length=10,
+                    ),
+                ),
+                ("visible_to_customer", models.BooleanField(default=False)),
+                ("channel", models.CharField(blank=True, max_length=40)),
+                ("opened_at", models.DateTimeField()),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "sla_target",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("first_reply", "First reply"),
+                            ("next_reply", "Next reply"),
+                            ("resolution", "Resolution"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("sla_seconds", models.PositiveBigIntegerField(blank=True, null=True)),
+                ("due_at_fixed", models.BooleanField(default=False)),
+                ("clock_started_at", models.DateTimeField()),
+                ("consumed_seconds", models.BigIntegerField(default=0)),
+                ("paused_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "paused_seconds",
+                    models.BigIntegerField(default=0, help_text="Wall-clock seconds spent paused."),
+                ),
+                ("pause_reason", models.CharField(blank=True, max_length=200)),
+                ("due_at", models.DateTimeField(blank=True, null=True)),
+                ("escalation_level", models.PositiveSmallIntegerField(default=0)),
+                ("next_check_at", models.DateTimeField(blank=True, null=True)),
+                ("breached_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "assignee",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="loops",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "case",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="loops",
+                        to="cases.case",
+                    ),
+                ),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="loops",
+                        to="customers.customer",
+                    ),
+                ),
+                (
+                    "opened_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="customers.interaction",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="loops",
+                        to="people.team",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='LoopEvent',
+            name="LoopEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('opened', 'Opened'), ('escalated', 'Escalated'), ('reassigned', 'Reassigned'), ('paused', 'Paused'), ('resumed', 'Resumed'), ('closed', 'Closed'), ('breached', 'Breached'), ('cancelled', 'Cancelled'), ('broken', 'Broken')], max_length=12)),
-                ('at', models.DateTimeField()),
-                ('reason', models.CharField(blank=True, max_length=500)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('loop', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='loops.loop')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("opened", "Opened"),
+                            ("escalated", "Escalated"),
+                            ("reassigned", "Reassigned"),
+                            ("paused", "Paused"),
+                            ("resumed", "Resumed"),
+                            ("closed", "Closed"),
+                            ("breached", "Breached"),
+                            ("cancelled", "Cancelled"),
+                            ("broken", "Broken"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("at", models.DateTimeField()),
+                ("reason", models.CharField(blank=True, max_length=500)),
+                ("data", models.JSONField(blank=True, default=dict)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "loop",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="loops.loop",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'id'],
+                "ordering": ["at", "id"],
             },
         ),
         migrations.CreateModel(
-            name='SlaPolicy',
+            name="SlaPolicy",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('position', models.PositiveIntegerField(default=100)),
-                ('active', models.BooleanField(default=True)),
-                ('kind', models.CharField(blank=True, choices=[('reply', 'Reply'), ('promise', 'Promise'), ('task', 'Task'), ('visit', 'Visit'), ('recovery', 'Recovery'), ('followup', 'Follow-up'), ('ack', 'Acknowledgement')], max_length=16)),
-                ('channel', models.CharField(blank=True, help_text="e.g. email, chat, social:twitter; 'social' matches every network.", max_length=40)),
-                ('priority', models.CharField(blank=True, max_length=10)),
-                ('first_reply_minutes', models.PositiveIntegerField(blank=True, null=True)),
-                ('next_reply_minutes', models.PositiveIntegerField(blank=True, null=True)),
-                ('resolution_minutes', models.PositiveIntegerField(blank=True, null=True)),
-                ('escalation', models.JSONField(blank=True, default=list, help_text='Rungs in order, e.g. [{"at": 75, "action": "notify_owner"}, {"at": 100, "action": "breach"}, {"at": 150, "action": "reassign_to_lead"}]. Actions: notify_owner, notify_lead, breach, reassign_to_lead.')),
-                ('business_hours', models.ForeignKey(blank=True, help_text='Empty means the clock runs 24/7.', null=True, on_delete=django.db.models.deletion.PROTECT, to='loops.businesshours')),
-                ('team', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, to='people.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("position", models.PositiveIntegerField(default=100)),
+                ("active", models.BooleanField(default=True)),
+                (
+                    "kind",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("reply", "Reply"),
+                            ("promise", "Promise"),
+                            ("task", "Task"),
+                            ("visit", "Visit"),
+                            ("recovery", "Recovery"),
+                            ("followup", "Follow-up"),
+                            ("ack", "Acknowledgement"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "channel",
+                    models.CharField(
+                        blank=True,
+                        help_text="e.g. email, chat, social:twitter; 'social' matches every network.",
+                        max_length=40,
+                    ),
+                ),
+                ("priority", models.CharField(blank=True, max_length=10)),
+                ("first_reply_minutes", models.PositiveIntegerField(blank=True, null=True)),
+                ("next_reply_minutes", models.PositiveIntegerField(blank=True, null=True)),
+                ("resolution_minutes", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "escalation",
+                    models.JSONField(
+                        blank=True,
+                        default=list,
+                        help_text='Rungs in order, e.g. [{"at": 75, "action": "notify_owner"}, {"at": 100, "action": "breach"}, {"at": 150, "action": "reassign_to_lead"}]. Actions: notify_owner, notify_lead, breach, reassign_to_lead.',
+                    ),
+                ),
+                (
+                    "business_hours",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="Empty means the clock runs 24/7.",
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to="loops.businesshours",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to="people.team",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'SLA policy',
-                'verbose_name_plural': 'SLA policies',
-                'ordering': ['position', 'id'],
+                "verbose_name": "SLA policy",
+                "verbose_name_plural": "SLA policies",
+                "ordering": ["position", "id"],
             },
         ),
         migrations.AddField(
-            model_name='loop',
-            name='sla_policy',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='loops.slapolicy'),
+            model_name="loop",
+            name="sla_policy",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                to="loops.slapolicy",
+            ),
         ),
         migrations.AddIndex(
-            model_name='loop',
-            index=models.Index(condition=models.Q(('next_check_at__isnull', False), ('state', 'open')), fields=['next_check_at'], name='loop_sweep'),
+            model_name="loop",
+            index=models.Index(
+                condition=models.Q(("next_check_at__isnull", False), ("state", "open")),
+                fields=["next_check_at"],
+                name="loop_sweep",
+            ),
         ),
         migrations.AddIndex(
-            model_name='loop',
-            index=models.Index(fields=['team', 'state', 'due_at'], name='loop_team_due'),
+            model_name="loop",
+            index=models.Index(fields=["team", "state", "due_at"], name="loop_team_due"),
         ),
         migrations.AddIndex(
-            model_name='loop',
-            index=models.Index(fields=['case', 'state'], name='loop_case_state'),
+            model_name="loop",
+            index=models.Index(fields=["case", "state"], name="loop_case_state"),
         ),
         migrations.AddIndex(
-            model_name='loop',
-            index=models.Index(fields=['customer', 'state'], name='loop_customer_state'),
+            model_name="loop",
+            index=models.Index(fields=["customer", "state"], name="loop_customer_state"),
         ),
     ]
