@@ -62,3 +62,9 @@ def customer(db, now):
 @pytest.fixture
 def case(customer, team, now):
     return CaseFactory(customer=customer, team=team)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The real hasher costs ~0.5 s per user; tests of login pages don't need its strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,298 @@
+"""Reads the console's pages compose from the domain selectors.
+
+Every row handed to a template is already decorated (SLA state, explanation), so templates
+never call back into the database and a page costs a fixed number of queries however many
+rows it shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Prefetch, QuerySet
+
+from lastmile.cases.models import Case
+from lastmile.cases.selectors import cases_visible, customer_cases
+from lastmile.customers.models import Customer, Interaction
+from lastmile.customers.selectors import timeline
+from lastmile.loops.models import Loop, LoopEvent, LoopState
+from lastmile.loops.selectors import loop_explain, loop_list, loop_sla_state, loop_state_counts
+from lastmile.people.models import Team
+from lastmile.people.selectors import visible_team_ids
+
+INBOX_PAGE_SIZE = 50
+TIMELINE_PAGE_SIZE = 20
+
+# (key, label) in the order the inbox shows the counts: worst first.
+SLA_STATE_LABELS = (
+    ("breached", "Breached"),
+    ("at_risk", "At risk"),
+    ("ok", "On track"),
+    ("paused", "Paused"),
+    ("none", "No deadline"),
+)
+
+
+@dataclass
+class LoopRow:
+    """A loop with what the page shows about it, computed once."""
+
+    loop: Loop
+    sla: str  # breached, at_risk, ok, paused, none — or the loop's state once it is not open
+    explanation: str
+    can_act: bool = False
+    case_visible: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.loop.state == LoopState.OPEN
+
+
+def _can_act(loop: Loop, teams: set[int] | None) -> bool:
+    """Actions on a loop go to the team that owns it (``loop_get`` enforces the same)."""
+    return loop.state == LoopState.OPEN and (teams is None or loop.team_id in teams)
+
+
+def _decorate(
+    loops: list[Loop], *, viewer: Any, now: datetime, visible_cases: set[int]
+) -> list[LoopRow]:
+    teams = visible_team_ids(viewer)
+    return [
+        LoopRow(
+            loop=lp,
+            sla=loop_sla_state(lp, now=now) if lp.state == LoopState.OPEN else lp.state,
+            explanation=loop_explain(lp, now=now),
+            can_act=_can_act(lp, teams),
+            case_visible=lp.case_id is not None and lp.case_id in visible_cases,
+        )
+        for lp in loops
+    ]
+
+
+def _visible_case_ids(*, viewer: Any, case_ids: set[int]) -> set[int]:
+    if not case_ids:
+        return set()
+    return set(cases_visible(viewer=viewer).filter(pk__in=case_ids).values_list("pk", flat=True))
+
+
+# --- inbox -------------------------------------------------------------------------------
+
+
+@dataclass
+class InboxFilters:
+    team: str = ""
+    kind: str = ""
+    breached: bool = False
+    mine: bool = False
+
+    def querystring(self) -> str:
+        from urllib.parse import urlencode
+
+        params: dict[str, str] = {}
+        if self.team:
+            params["team"] = self.team
+        if self.kind:
+            params["kind"] = self.kind
+        if self.breached:
+            params["breached"] = "1"
+        if self.mine:
+            params["mine"] = "1"
+        return urlencode(params)
+
+
+@dataclass
+class Inbox:
+    rows: list[LoopRow]
+    page: Page
+    counts: list[tuple[str, str, int]]
+    total: int
+    filters: InboxFilters
+
+
+def inbox(*, viewer: Any, now: datetime, filters: InboxFilters, page_number: Any = 1) -> Inbox:
+    """Open loops of the viewer's teams, most urgent first, one page of them, and the counts.
+
+    The counts follow the team/kind/mine filters but not ``breached`` (they are what the
+    breached filter picks from).
+    """
+    base = loop_list(
+        viewer=viewer,
+        now=now,
+        state=LoopState.OPEN,
+        team=filters.team or None,
+        kind=filters.kind or None,
+        assignee=viewer if filters.mine else None,
+    )
+    counts = loop_state_counts(base, now=now)
+    listed = (
+        loop_list(
+            viewer=viewer,
+            now=now,
+            state=LoopState.OPEN,
+            team=filters.team or None,
+            kind=filters.kind or None,
+            assignee=viewer if filters.mine else None,
+            breached=True,
+        )
+        if filters.breached
+        else base
+    )
+    page = Paginator(listed, INBOX_PAGE_SIZE).get_page(page_number)
+    loops = list(page.object_list)
+    visible = _visible_case_ids(viewer=viewer, case_ids={lp.case_id for lp in loops if lp.case_id})
+    return Inbox(
+        rows=_decorate(loops, viewer=viewer, now=now, visible_cases=visible),
+        page=page,
+        counts=[(key, label, counts.get(key, 0)) for key, label in SLA_STATE_LABELS],
+        total=sum(counts.values()),
+        filters=filters,
+    )
+
+
+# --- case page ---------------------------------------------------------------------------
+
+
+def case_thread(*, case: Case) -> list[Interaction]:
+    """Everything said on the case, on every channel, oldest first.
+
+    A read of the customers app's table for one page; it belongs in
+    ``customers.selectors`` once another caller needs it.
+    """
+    return list(
+        Interaction.objects.filter(case=case)
+        .select_related("actor", "customer")
+        .order_by("occurred_at", "id")
+    )
+
+
+def _with_trail(qs: QuerySet[Loop]) -> QuerySet[Loop]:
+    return qs.prefetch_related(
+        Prefetch("events", queryset=LoopEvent.objects.select_related("actor").order_by("at", "id"))
+    )
+
+
+def case_loops(*, case: Case, viewer: Any, now: datetime) -> tuple[list[LoopRow], list[LoopRow]]:
+    """(open, finished) loops of a case the viewer may see, with their trails.
+
+    Every loop of the case is shown, whichever team owns it — a hand-off to the back office
+    is part of the case; only the owning team gets the actions.
+    """
+    loops = list(_with_trail(loop_list(viewer=None, now=now, case=case)))
+    rows = _decorate(loops, viewer=viewer, now=now, visible_cases={case.pk})
+    open_rows = [r for r in rows if r.is_open]
+    done = sorted(
+        (r for r in rows if not r.is_open),
+        key=lambda r: r.loop.closed_at or r.loop.opened_at,
+        reverse=True,
+    )
+    return open_rows, done
+
+
+# --- customer panel ----------------------------------------------------------------------
+
+
+@dataclass
+class CasePeek:
+    case: Case
+    visible: bool
+
+
+@dataclass
+class TimelineRow:
+    interaction: Interaction
+    case_visible: bool
+
+
+@dataclass
+class Timeline:
+    rows: list[TimelineRow]
+    next: str | None
+
+
+@dataclass
+class CustomerPanel:
+    customer: Customer
+    identities: list[Any]
+    open_loops: list[LoopRow]
+    cases: list[CasePeek]
+    timeline: Timeline
+
+
+def customer_panel(
+    *,
+    customer: Customer,
+    viewer: Any,
+    now: datetime,
+    before: str | None = None,
+    beside: Case | None = None,
+) -> CustomerPanel:
+    """What every agent beside this customer should know, so nobody asks twice.
+
+    The caller has checked the viewer may see the customer. Open loops are listed for every
+    team (who else owes this customer what) — beside a case, those not on that case, which
+    the case page lists itself; previous cases are listed by reference and subject, linked
+    only where the viewer may open them.
+    """
+    loops = loop_list(viewer=None, now=now, customer=customer, state=LoopState.OPEN)
+    if beside is not None:
+        loops = loops.exclude(case=beside)
+    open_loops = list(_with_trail(loops))
+    all_cases = list(customer_cases(customer=customer))
+    visible = _visible_case_ids(
+        viewer=viewer,
+        case_ids={c.pk for c in all_cases} | {lp.case_id for lp in open_loops if lp.case_id},
+    )
+    return CustomerPanel(
+        customer=customer,
+        identities=list(customer.identities.order_by("kind", "network", "value")),
+        open_loops=_decorate(open_loops, viewer=viewer, now=now, visible_cases=visible),
+        cases=[CasePeek(case=c, visible=c.pk in visible) for c in all_cases],
+        timeline=customer_timeline(customer=customer, viewer=viewer, before=before),
+    )
+
+
+def customer_timeline(*, customer: Customer, viewer: Any, before: str | None = None) -> Timeline:
+    """One page of the customer's timeline, newest first; ``before`` is the last page's cursor."""
+    page = timeline(customer=customer, before=before, limit=TIMELINE_PAGE_SIZE)
+    visible = _visible_case_ids(
+        viewer=viewer, case_ids={i.case_id for i in page.items if i.case_id}
+    )
+    return Timeline(
+        rows=[TimelineRow(interaction=i, case_visible=i.case_id in visible) for i in page.items],
+        next=page.next,
+    )
+
+
+@dataclass
+class ViewerTeams:
+    """The teams whose work the viewer sees; ``every`` for admins, who see all of them."""
+
+    teams: list[Team]
+    every: bool
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.teams)
+
+    def __bool__(self) -> bool:
+        return bool(self.teams)
+
+
+def teams_of(viewer: Any) -> ViewerTeams:
+    """For the top bar and the inbox's team filter."""
+    ids = visible_team_ids(viewer)
+    teams = Team.objects.order_by("name")
+    if ids is not None:
+        teams = teams.filter(id__in=ids)
+    return ViewerTeams(teams=list(teams), every=ids is None)
+
+
+def all_teams() -> QuerySet[Team]:
+    """Every team: a task can be handed to any of them, seen or not.
+
+    ``people.selectors.team_list(viewer=None)`` answers no team (None is "not logged in"
+    there), so this reads the table directly.
+    """
+    return Team.objects.order_by("name")
