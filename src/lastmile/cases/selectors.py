@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from lastmile.cases.models import Case
 from lastmile.core.errors import NotFound
@@ -23,13 +23,17 @@ def ref_number(ref: str) -> int | None:
 
 
 def cases_visible(*, viewer: Any) -> QuerySet[Case]:
+    """Cases of the viewer's teams, and cases on which one of their teams owns a loop
+    (the back office sees the case behind the task handed to it)."""
     qs = Case.objects.select_related("customer", "team", "assignee")
     if viewer is None:
         return qs
     teams = visible_team_ids(viewer)
     if teams is None:
         return qs
-    return qs.filter(team_id__in=teams)
+    from lastmile.loops.selectors import loops_owned_by_teams
+
+    return qs.filter(Q(team_id__in=teams) | Q(pk__in=loops_owned_by_teams(teams).values("case_id")))
 
 
 def case_get(*, ref: str, viewer: Any) -> Case:

@@ -7,7 +7,18 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db.models import Case as When_
-from django.db.models import Count, F, Q, QuerySet, Value, When
+from django.db.models import (
+    Count,
+    DateTimeField,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.db.models.lookups import GreaterThan
 
 from lastmile.core.errors import NotFound
 from lastmile.loops.models import Loop, LoopState, SlaTarget
@@ -17,6 +28,10 @@ from lastmile.people.selectors import visible_team_ids
 
 def loops_open_on_case(*, case: Any) -> list[Loop]:
     return list(Loop.objects.filter(case=case, state=LoopState.OPEN).order_by("pk"))
+
+
+def loops_owned_by_teams(teams: set[int]) -> QuerySet[Loop]:
+    return Loop.objects.filter(team_id__in=teams, case__isnull=False)
 
 
 def loops_visible(*, viewer: Any) -> QuerySet[Loop]:
@@ -91,7 +106,15 @@ def loop_sla_state(loop: Loop, *, now: datetime) -> str:
 
 
 def loop_state_counts(qs: QuerySet[Loop], *, now: datetime) -> dict[str, int]:
-    """How many open loops of ``qs`` are in each SLA state, in one query."""
+    """How many open loops of ``qs`` are in each SLA state, in one query.
+
+    The same rules as ``loop_sla_state``, in SQL: at risk is past the first rung or in the
+    last quarter of the time between opening and the deadline.
+    """
+    span = ExpressionWrapper(F("due_at") - F("opened_at"), output_field=DurationField())
+    left = ExpressionWrapper(
+        F("due_at") - Value(now, output_field=DateTimeField()), output_field=DurationField()
+    )
     annotated = (
         qs.filter(state=LoopState.OPEN)
         .order_by()
@@ -101,6 +124,10 @@ def loop_state_counts(qs: QuerySet[Loop], *, now: datetime) -> dict[str, int]:
                 When(Q(breached_at__isnull=False) | Q(due_at__lte=now), then=Value("breached")),
                 When(due_at__isnull=True, then=Value("none")),
                 When(escalation_level__gt=0, then=Value("at_risk")),
+                When(
+                    GreaterThan(span, ExpressionWrapper(left * 4, output_field=DurationField())),
+                    then=Value("at_risk"),
+                ),
                 default=Value("ok"),
             )
         )

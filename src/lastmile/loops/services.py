@@ -471,26 +471,29 @@ def loops_sweep(
                 break
             _escalate(claimed, now=now, result=result)
         result.batches += 1
-        if len(claimed) < batch_size and connection.vendor != "postgresql":
+        if len(claimed) < batch_size:
             break
     return result
 
 
 def _claim_due(*, now: datetime, batch_size: int) -> list[Loop]:
+    # Lock and limit in one statement: PostgreSQL skips rows another sweeper holds *before*
+    # applying the LIMIT, so concurrent sweepers each get a different batch. (Picking ids
+    # first and locking them after would hand a second sweeper the same, locked, ids.)
+    # SKIP LOCKED never waits, so the lock order cannot deadlock.
     due = Loop.objects.filter(
         state=LoopState.OPEN, next_check_at__isnull=False, next_check_at__lte=now
-    )
-    ids = list(due.order_by("next_check_at").values_list("pk", flat=True)[:batch_size])
+    ).order_by("next_check_at", "pk")
+    if connection.features.has_select_for_update_skip_locked:
+        due = due.select_for_update(skip_locked=True, of=("self",))
+    ids = list(due.values_list("pk", flat=True)[:batch_size])
     if not ids:
         return []
-    qs = (
-        due.filter(pk__in=ids)
+    return list(
+        Loop.objects.filter(pk__in=ids)
         .select_related("sla_policy__business_hours", "team__lead", "assignee")
         .order_by("pk")
     )
-    if connection.features.has_select_for_update_skip_locked:
-        qs = qs.select_for_update(skip_locked=True, of=("self",))
-    return list(qs)
 
 
 def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> None:

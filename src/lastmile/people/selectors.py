@@ -31,7 +31,8 @@ def visible_team_ids(user: AbstractBaseUser | AnonymousUser | None) -> set[int] 
 
 
 def team_list(*, viewer: AbstractBaseUser | AnonymousUser | None) -> list[Team]:
-    ids = visible_team_ids(viewer)
+    """Teams ``viewer`` works in; every team for admins and for system callers (None)."""
+    ids = visible_team_ids(viewer) if viewer is not None else None
     qs = Team.objects.all()
     if ids is not None:
         qs = qs.filter(id__in=ids)
