@@ -1,0 +1,306 @@
+"""The demo seed: four real stories, every SLA state in every inbox, deterministic, once only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from io import StringIO
+from types import SimpleNamespace
+
+import pytest
+from django.core.management import call_command
+from django.db import transaction
+from django.test import override_settings
+
+from lastmile.cases.models import Case
+from lastmile.customers.identities import identity_normalize
+from lastmile.customers.models import Customer, Interaction
+from lastmile.customers.selectors import customer_visible, timeline
+from lastmile.demo.plan import build_plan
+from lastmile.demo.seed import ALREADY, seed_demo
+from lastmile.loops.models import Loop, LoopEventKind, LoopKind, LoopState
+from lastmile.loops.selectors import loop_sla_state
+from lastmile.people.models import Agent, Role, Team
+
+pytestmark = pytest.mark.django_db
+
+# A Wednesday evening: the bank story's tasks then sit across a working day boundary.
+NOW = datetime(2026, 11, 25, 19, 31, tzinfo=UTC)
+FAST_HASHER = override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
+TEAMS = ("front", "back", "cards", "social", "reception", "membership", "field")
+
+
+def seed_quietly(**kwargs):
+    out: list[str] = []
+    with FAST_HASHER:
+        report = seed_demo(out=out.append, **kwargs)
+    return report, out
+
+
+def story_case(report, name: str) -> Case:
+    ref = report.stories[name][0]
+    return Case.objects.get(number=int(ref.split("-")[1]))
+
+
+def bank_tasks(report) -> dict[str, Loop]:
+    case = story_case(report, "bank")
+    return {lp.team.slug: lp for lp in case.loops.filter(kind=LoopKind.TASK, state=LoopState.OPEN)}
+
+
+@pytest.fixture(scope="class")
+def demo(django_db_setup, django_db_blocker):
+    """One small demo for the whole class, rolled back afterwards."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        report, out = seed_quietly(seed=7, customers=12, now=NOW)
+        yield SimpleNamespace(report=report, out=out)
+        transaction.set_rollback(True)
+
+
+class TestStories:
+    def test_back_office_task_is_breached_and_reassigned_to_the_team_lead(self, demo):
+        task = bank_tasks(demo.report)["back"]
+        back = Team.objects.get(slug="back")
+
+        assert task.breached_at is not None
+        assert task.assignee == back.lead and back.lead.username == "back-lead"
+        reassigned = task.events.get(kind=LoopEventKind.REASSIGNED)
+        assert reassigned.data["action"] == "reassign_to_lead"
+
+    def test_card_link_task_owned_by_cards_is_breached(self, demo):
+        task = bank_tasks(demo.report)["cards"]
+
+        assert task.breached_at is not None
+        assert task.events.filter(kind=LoopEventKind.BREACHED).count() == 1
+
+    def test_kyc_task_was_done_inside_its_sla(self, demo):
+        case = story_case(demo.report, "bank")
+        kyc = case.loops.get(title__startswith="KYC")
+
+        assert kyc.state == LoopState.CLOSED
+        assert kyc.breached_at is None
+
+    def test_bank_customer_asking_why_they_cannot_log_in_waits_for_a_reply(self, demo):
+        case = story_case(demo.report, "bank")
+        last = case.interactions.order_by("-occurred_at").first()
+        reply = case.loops.get(kind=LoopKind.REPLY, state=LoopState.OPEN)
+
+        assert last.direction == "inbound" and "can't log in" in last.body
+        assert reply.opened_by == last
+
+    def test_social_rant_reply_loop_is_breached_two_days_on_and_escalated(self, demo):
+        case = story_case(demo.report, "rant")
+        loop = case.loops.get(kind=LoopKind.REPLY)
+        first = case.interactions.order_by("occurred_at").first()
+
+        assert case.team.slug == "social" and first.channel == "social:twitter"
+        assert (NOW - first.occurred_at).days == 2
+        assert not case.interactions.filter(direction="outbound").exists()
+        assert loop.state == LoopState.OPEN and loop.breached_at is not None
+        assert loop.sla_policy.name == "Social — public mention"
+        assert loop.assignee.username == "social-lead"
+
+    def test_hotel_guest_has_a_closed_membership_case_and_an_arrival_case_with_reception(
+        self, demo
+    ):
+        arrival = story_case(demo.report, "hotel")
+        guest = arrival.customer
+
+        teams = dict(Case.objects.filter(customer=guest).values_list("team__slug", "status"))
+        assert teams == {"membership": "closed", "reception": "open"}
+
+    def test_reception_sees_what_membership_promised_on_the_guests_timeline(self, demo):
+        guest = story_case(demo.report, "hotel").customer
+        reception = Agent.objects.get(user__username="reception").user
+
+        items = timeline(customer=guest, limit=50).items
+        promised = [
+            i
+            for i in items
+            if i.actor and i.actor.username == "membership" and "Junior Suite" in i.body
+        ]
+        promise = Loop.objects.get(customer=guest, kind=LoopKind.PROMISE)
+        assert promised
+        assert customer_visible(customer=guest, viewer=reception)
+        assert promise.team.slug == "reception" and promise.state == LoopState.OPEN
+
+    def test_home_visit_closed_before_its_deadline_on_a_solved_case(self, demo):
+        case = story_case(demo.report, "visit")
+        visit = case.loops.get(kind=LoopKind.VISIT)
+        thanks = case.interactions.filter(direction="inbound").order_by("-occurred_at").first()
+
+        assert case.team.slug == "field" and case.status == "solved"
+        assert visit.state == LoopState.CLOSED and visit.closed_at < visit.due_at
+        assert visit.breached_at is None
+        assert thanks.occurred_at > visit.closed_at and "thank you" in thanks.body.lower()
+
+    def test_open_reply_loops_cover_every_sla_state(self, demo):
+        states = {
+            loop_sla_state(lp, now=NOW)
+            for lp in Loop.objects.filter(kind=LoopKind.REPLY, state=LoopState.OPEN)
+        }
+
+        assert {"ok", "at_risk", "breached", "paused"} <= states
+        assert Loop.objects.filter(kind=LoopKind.REPLY, state=LoopState.CLOSED).exists()
+
+    def test_every_team_has_open_loops_in_its_inbox(self, demo):
+        open_by_team = set(
+            Loop.objects.filter(state=LoopState.OPEN).values_list("team__slug", flat=True)
+        )
+
+        assert set(TEAMS) <= open_by_team
+
+    def test_logins_are_an_admin_one_agent_and_one_lead_per_team(self, demo):
+        roles = dict(Agent.objects.values_list("user__username", "role"))
+
+        assert roles["demo"] == Role.ADMIN
+        for slug in TEAMS:
+            team = Team.objects.get(slug=slug)
+            assert roles[slug] == Role.AGENT and roles[f"{slug}-lead"] == Role.LEAD
+            assert team.lead.username == f"{slug}-lead"
+            assert team.agents.filter(user__username=slug).exists()
+            assert team.lead.email == f"{slug}-lead@demo.lastmile.local"
+            with FAST_HASHER:
+                assert team.lead.check_password("demo")
+
+    def test_summary_names_the_story_cases_and_the_logins(self, demo):
+        text = "\n".join(demo.out)
+
+        for ref, _ in demo.report.stories.values():
+            assert ref in text
+        assert "demo — admin" in text and "password 'demo'" in text
+
+    def test_seeding_again_adds_nothing(self, demo):
+        before = (
+            Customer.objects.count(),
+            Case.objects.count(),
+            Interaction.objects.count(),
+            Loop.objects.count(),
+        )
+
+        report, out = seed_quietly(seed=7, customers=12, now=NOW)
+
+        assert report is None and out == [ALREADY]
+        assert before == (
+            Customer.objects.count(),
+            Case.objects.count(),
+            Interaction.objects.count(),
+            Loop.objects.count(),
+        )
+
+    def test_the_database_holds_exactly_the_plan(self, demo):
+        plan = build_plan(seed=7, customers=12, now=NOW)
+        names = {p.key: p.name for p in plan.people}
+        planned = sorted(
+            [
+                (names[s.customer], s.channel, s.direction, s.body)
+                for s in plan.steps
+                if s.action == "message"
+            ]
+            + [(names[c.customer], c.channel, c.direction, c.body) for c in plan.chatter]
+        )
+
+        stored = sorted(
+            Interaction.objects.values_list(
+                "customer__display_name", "channel", "direction", "body"
+            )
+        )
+
+        assert stored == planned
+
+
+# --- the plan: pure, deterministic, scales ---------------------------------------------------
+
+
+def test_the_same_seed_and_now_give_the_same_plan():
+    assert build_plan(seed=42, customers=40, now=NOW) == build_plan(seed=42, customers=40, now=NOW)
+
+
+def test_another_seed_gives_other_customers():
+    a = [p.name for p in build_plan(seed=1, customers=40, now=NOW).people]
+    b = [p.name for p in build_plan(seed=2, customers=40, now=NOW).people]
+
+    assert a != b
+
+
+def test_full_size_plan_has_thousands_of_interactions_over_thirty_days_and_scales():
+    small = build_plan(seed=42, customers=30, now=NOW)
+    full = build_plan(seed=42, customers=300, now=NOW)
+    times = [s.at for s in full.steps] + [c.at for c in full.chatter]
+
+    assert full.interaction_count >= 3000
+    assert 5 * small.interaction_count < full.interaction_count
+    assert (NOW - min(times)).days == 29 and max(times) <= NOW
+    assert (
+        len(
+            {c for s in full.steps if s.action == "message" for c in [s.channel]}
+            | {c.channel for c in full.chatter}
+        )
+        >= 5
+    )
+
+
+def test_every_planned_identity_is_valid_at_the_edge():
+    plan = build_plan(seed=42, customers=300, now=NOW)
+
+    for person in plan.people:
+        for kind, network, value in person.identities:
+            identity_normalize(kind, value, network)  # raises on a bad email, phone or handle
+
+
+# --- a fresh database ------------------------------------------------------------------------
+
+
+def test_two_runs_on_a_fresh_database_store_the_same_rows():
+    def rows():
+        return (
+            list(Customer.objects.order_by("pk").values_list("display_name", flat=True)),
+            list(
+                Interaction.objects.order_by("occurred_at", "channel", "body").values_list(
+                    "case__number", "body"
+                )
+            ),
+        )
+
+    with transaction.atomic():
+        first = transaction.savepoint()
+        seed_quietly(seed=3, customers=4, now=NOW)
+        once = rows()
+        transaction.savepoint_rollback(first)
+        seed_quietly(seed=3, customers=4, now=NOW)
+        again = rows()
+
+    assert once == again and once[1]
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 11, 28, 23, 50, tzinfo=UTC),  # Saturday night
+        datetime(2026, 12, 25, 10, 0, tzinfo=UTC),  # Christmas Day, then Boxing Day (observed)
+        datetime(2027, 3, 29, 7, 5, tzinfo=UTC),  # Monday morning after the clocks go forward
+    ],
+    ids=["saturday-night", "christmas", "after-dst"],
+)
+def test_story_loop_states_hold_whatever_day_it_is(now):
+    report, _ = seed_quietly(seed=42, customers=0, now=now)
+
+    tasks = bank_tasks(report)
+    rant = story_case(report, "rant").loops.get(kind=LoopKind.REPLY)
+    visit = story_case(report, "visit").loops.get(kind=LoopKind.VISIT)
+    assert tasks["back"].breached_at and tasks["back"].assignee.username == "back-lead"
+    assert tasks["cards"].breached_at
+    assert rant.state == LoopState.OPEN and rant.breached_at
+    assert visit.state == LoopState.CLOSED and visit.closed_at < visit.due_at
+    assert story_case(report, "visit").status == "solved"
+    assert story_case(report, "hotel-membership").status == "closed"
+
+
+def test_command_seeds_and_prints_the_summary():
+    out = StringIO()
+
+    with FAST_HASHER:
+        call_command("seed_demo", seed=5, customers=2, stdout=out)
+
+    assert "demo data seeded" in out.getvalue() and "stories:" in out.getvalue()
+    assert Case.objects.filter(
+        team__slug="back", subject__startswith="Current account opening"
+    ).exists()
