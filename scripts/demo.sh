@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$PWD/.venv/bin
 export LASTMILE_DEBUG="${LASTMILE_DEBUG:-1}"
+# The demo's notifications are written as files under var/mail instead of sent.
+export LASTMILE_EMAIL_BACKEND="${LASTMILE_EMAIL_BACKEND:-django.core.mail.backends.filebased.EmailBackend}"
 export LASTMILE_PORT="${LASTMILE_PORT:-8000}"
 $BIN/lastmile migrate
 $BIN/lastmile seed-demo

@@ -67,4 +67,8 @@ def case(customer, team, now):
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # The real hasher costs ~0.5 s per user; tests of login pages don't need its strength.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The default hasher stays in the list to check passwords that subprocesses stored.
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    ]

@@ -377,7 +377,9 @@ def test_agents_see_their_teams_loops_and_admins_see_all(
     assert {lp.pk for lp in loop_list(viewer=admin_user, now=now)} == {mine.pk, theirs.pk}
 
 
-def test_counts_put_a_loop_in_the_last_quarter_of_its_time_at_risk(customer, team, chat_policy, now):
+def test_counts_put_a_loop_in_the_last_quarter_of_its_time_at_risk(
+    customer, team, chat_policy, now
+):
     loop = loop_open(customer=customer, kind="task", title="t", team=team, channel="chat", now=now)
     qs = loop_list(viewer=None, now=now, state="open")
     # 60-minute SLA: at minute 44 there are 16 minutes left (> a quarter); at 46, 14 (< a quarter).
@@ -391,6 +393,13 @@ def test_a_team_that_owns_a_loop_on_a_case_sees_that_case(case, other_team, char
     from lastmile.cases.selectors import case_get, case_list
 
     assert case_list(viewer=charlie).count() == 0
-    loop_open(customer=case.customer, case=case, kind="task", title="Enable online access", team=other_team, now=now)
+    loop_open(
+        customer=case.customer,
+        case=case,
+        kind="task",
+        title="Enable online access",
+        team=other_team,
+        now=now,
+    )
     assert case_get(ref=case.ref, viewer=charlie) == case
     assert list(case_list(viewer=charlie)) == [case]

@@ -207,6 +207,8 @@ EMAIL_BACKEND = envstr("LASTMILE_EMAIL_BACKEND", "django.core.mail.backends.smtp
 EMAIL_HOST = envstr("LASTMILE_EMAIL_HOST", "127.0.0.1")
 EMAIL_PORT = envint("LASTMILE_EMAIL_PORT", 25)
 EMAIL_TIMEOUT = 10
+# For LASTMILE_EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend (the demo's).
+EMAIL_FILE_PATH = envstr("LASTMILE_EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = envstr("LASTMILE_FROM_EMAIL", "lastmile@localhost")
 
 LOGGING = {

@@ -92,7 +92,10 @@ SLA_STATES = ("breached", "at_risk", "ok", "paused", "none")
 
 
 def loop_sla_state(loop: Loop, *, now: datetime) -> str:
-    """breached, at_risk (past the first rung or in the last quarter), ok, paused, none."""
+    """breached, at_risk (past the first rung or in the last quarter), ok, paused, none;
+    for a loop that is no longer open, its state (closed, broken, cancelled)."""
+    if loop.state != LoopState.OPEN:
+        return loop.state
     if loop.paused_at is not None:
         return "paused"
     if loop.breached_at is not None or (loop.due_at is not None and loop.due_at <= now):

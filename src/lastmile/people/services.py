@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -15,6 +16,13 @@ def team_ensure(*, name: str, slug: str | None = None, email: str = "") -> Team:
     team, _ = Team.objects.get_or_create(
         slug=slug or slugify(name)[:50], defaults={"name": name, "email": email}
     )
+    return team
+
+
+def team_set_lead(*, team: Team, lead: Any) -> Team:
+    """Make ``lead`` the team's lead: breach notifications and reassignments go to them."""
+    team.lead = lead
+    team.save(update_fields=["lead"])
     return team
 
 
