@@ -325,3 +325,16 @@ def test_openapi_schema_documents_the_error_body(client):
     assert op["responses"]["422"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Error"
     }
+
+
+def test_the_same_identity_twice_in_one_request_is_one_identity(api):
+    ident = {"kind": "anonymous", "value": "anon-1"}
+    r = api.post("/customers/resolve", {"identities": [ident, ident]})
+    assert r.status_code == 200 and r.json()["identities"] == [ident]
+
+
+def test_a_lone_surrogate_in_json_is_a_400_and_writes_nothing(api):
+    raw = '{"identities": [{"kind": "anonymous", "value": "\\udac5x"}]}'
+    r = api.post("/customers/resolve", raw=raw)
+    assert r.status_code == 400 and r.json()["code"] == "bad_request"
+    assert Customer.objects.count() == 0

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
+from ninja.parser import Parser
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from lastmile.api.auth import TokenAuth
@@ -46,6 +47,16 @@ ERROR_STATUSES = {
 }
 
 
+class StrictJSONParser(Parser):
+    """JSON that is also valid Unicode: a lone surrogate (``"\\ud800"``) is a 400 here,
+    not an encoding error in the database driver."""
+
+    def parse_body(self, request: HttpRequest) -> Any:
+        data = json.loads(request.body)
+        json.dumps(data, ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError -> 400
+        return data
+
+
 class LastmileAPI(NinjaAPI):
     """NinjaAPI whose schema documents the one error body every operation may answer with."""
 
@@ -69,6 +80,7 @@ api = LastmileAPI(
     version="1",
     description="Customers, timeline, cases and open loops. Every call needs `Authorization: Bearer <token>`.",
     auth=TokenAuth(),
+    parser=StrictJSONParser(),
     urls_namespace="api",
     docs_url="/docs",
     openapi_url="/openapi.json",
@@ -123,7 +135,8 @@ def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    return error_response(exc.status_code, "error", str(exc))
+    code = {400: "bad_request", 405: "method_not_allowed"}.get(exc.status_code, "error")
+    return error_response(exc.status_code, code, str(exc))
 
 
 from lastmile.cases.api import router as cases_router  # noqa: E402

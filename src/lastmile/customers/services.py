@@ -71,6 +71,7 @@ def customer_resolve(
         raise InvalidInput(
             "at least one identity is needed", [FieldError("identities", "must not be empty")]
         )
+    identities = list(dict.fromkeys(identities))  # the same identity twice is one identity
     for attempt in range(2):
         try:
             with transaction.atomic():
