@@ -338,3 +338,10 @@ def test_a_lone_surrogate_in_json_is_a_400_and_writes_nothing(api):
     r = api.post("/customers/resolve", raw=raw)
     assert r.status_code == 400 and r.json()["code"] == "bad_request"
     assert Customer.objects.count() == 0
+
+
+def test_a_nul_character_in_a_query_or_body_is_a_400(api):
+    assert api.get("/cases", assignee="a\x00b").status_code == 400
+    raw = '{"identities": [{"kind": "anonymous", "value": "a\\u0000b"}]}'
+    assert api.post("/customers/resolve", raw=raw).status_code == 400
+    assert Customer.objects.count() == 0

@@ -47,14 +47,40 @@ ERROR_STATUSES = {
 }
 
 
+def _check_text(value: Any) -> None:
+    """Raise ValueError for text no database can store: NUL, or a lone surrogate."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text contains a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text contains a lone surrogate") from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_text(k)
+            _check_text(v)
+    elif isinstance(value, list):
+        for v in value:
+            _check_text(v)
+
+
 class StrictJSONParser(Parser):
-    """JSON that is also valid Unicode: a lone surrogate (``"\\ud800"``) is a 400 here,
-    not an encoding error in the database driver."""
+    """JSON whose text a database can store: NUL or a lone surrogate (``"\\ud800"``) is a
+    400 here, not an encoding error in the database driver."""
 
     def parse_body(self, request: HttpRequest) -> Any:
         data = json.loads(request.body)
-        json.dumps(data, ensure_ascii=False).encode("utf-8")  # UnicodeEncodeError -> 400
+        _check_text(data)
         return data
+
+    def parse_querydict(self, data: Any, list_fields: list[str], request: HttpRequest) -> Any:
+        parsed = super().parse_querydict(data, list_fields, request)
+        try:
+            _check_text(parsed)
+        except ValueError as exc:
+            raise HttpError(400, f"query string: {exc}") from None
+        return parsed
 
 
 class LastmileAPI(NinjaAPI):
