@@ -27,7 +27,7 @@ bench: venv
 lint: venv
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
-	$(BIN)/mypy src/lastmile/*/services.py src/lastmile/*/selectors.py
+	$(BIN)/mypy src/lastmile/*/services.py src/lastmile/*/selectors.py src/lastmile/core/db.py
 
 clean:
 	rm -rf $(VENV) var

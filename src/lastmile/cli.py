@@ -196,7 +196,7 @@ def token_revoke_cmd(name: str) -> None:
 
 
 @main.command()
-@click.option("--batch-size", type=int, default=500, show_default=True)
+@click.option("--batch-size", type=int, default=2000, show_default=True)
 def sweep(batch_size: int) -> None:
     """Run the escalation sweep once, now (the worker does this every minute)."""
     _django()

@@ -13,6 +13,7 @@ from django.core.mail import EmailMessage
 from django.db import connection, transaction
 
 from lastmile.channels.models import OutboxMessage, OutboxStatus
+from lastmile.core.db import rows_insert
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
@@ -28,29 +29,29 @@ def outbox_message(
     subject: str = "",
     body: str = "",
     data: dict[str, Any] | None = None,
-) -> OutboxMessage:
-    """An unsaved outbox row; pass a list of them to ``outbox_enqueue``."""
-    return OutboxMessage(
-        key=key[:200],
-        purpose=purpose,
-        channel=channel,
-        recipient=recipient,
-        subject=subject[:300],
-        body=body,
-        data=data or {},
-        created_at=now,
-        next_attempt_at=now,
-    )
+) -> dict[str, Any]:
+    """An outbox row to pass, with others, to ``outbox_enqueue``."""
+    return {
+        "key": key[:200],
+        "purpose": purpose,
+        "channel": channel,
+        "recipient": recipient,
+        "subject": subject[:300],
+        "body": body,
+        "data": data or {},
+        "created_at": now,
+        "next_attempt_at": now,
+    }
 
 
-def outbox_enqueue(messages: Sequence[OutboxMessage]) -> int:
+def outbox_enqueue(messages: Sequence[dict[str, Any]]) -> int:
     """Queue messages in the caller's transaction; a key already queued is not queued again.
 
     Returns how many were new.
     """
-    keys = [m.key for m in messages]
+    keys = [m["key"] for m in messages]
     before = set(OutboxMessage.objects.filter(key__in=keys).values_list("key", flat=True))
-    OutboxMessage.objects.bulk_create(messages, ignore_conflicts=True)
+    rows_insert(OutboxMessage, messages, ignore_conflicts=True)
     new = len(set(keys) - before)
     if new:
         from lastmile.channels.tasks import outbox_deliver_task

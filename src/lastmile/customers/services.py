@@ -12,6 +12,7 @@ from django.apps import apps
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from lastmile.core.db import rows_insert
 from lastmile.core.errors import Conflict, DomainError, FieldError, InvalidInput
 from lastmile.customers.identities import IdentityError, IdentityKey, identity_normalize
 from lastmile.customers.models import Customer, CustomerMerge, Identity, Interaction
@@ -373,16 +374,28 @@ def _ingest(items: Sequence[InteractionIn], *, now: datetime) -> list[int]:
             owner_of[k] = c
         new_for[i] = c
     if new_customers:
-        Customer.objects.bulk_create(new_customers)
-        Identity.objects.bulk_create(
+        customer_ids = rows_insert(
+            Customer, [{"created_at": now} for _ in new_customers], returning=True
+        )
+        for c, pk in zip(new_customers, customer_ids, strict=True):
+            c.pk = pk
+        fresh = {id(c) for c in new_customers}
+        rows_insert(
+            Identity,
             [
-                Identity(customer=c, kind=k.kind, network=k.network, value=k.value, created_at=now)
+                {
+                    "customer_id": c.pk,
+                    "kind": k.kind,
+                    "network": k.network,
+                    "value": k.value,
+                    "created_at": now,
+                }
                 for k, c in owner_of.items()
-                if any(c is n for n in new_customers)
-            ]
+                if id(c) in fresh
+            ],
         )
 
-    fast: list[tuple[int, Interaction]] = []
+    fast: list[tuple[int, dict[str, Any]]] = []
     seen_in_batch: dict[tuple[str, str], int] = {}
     repeats: list[tuple[int, tuple[str, str]]] = []
     for i, it, cust in pending:
@@ -412,24 +425,24 @@ def _ingest(items: Sequence[InteractionIn], *, now: datetime) -> list[int]:
         fast.append(
             (
                 i,
-                Interaction(
-                    customer=customer,
-                    case=None,
-                    channel=it.channel,
-                    direction=it.direction,
-                    occurred_at=it.occurred_at,
-                    recorded_at=now,
-                    actor=it.actor,
-                    body=it.body,
-                    data=it.data,
-                    source_id=it.source_id or None,
-                ),
+                {
+                    "customer_id": customer.pk,
+                    "case_id": None,
+                    "channel": it.channel,
+                    "direction": it.direction,
+                    "occurred_at": it.occurred_at,
+                    "recorded_at": now,
+                    "actor_id": it.actor.pk if it.actor is not None else None,
+                    "body": it.body,
+                    "data": it.data,
+                    "source_id": it.source_id or None,
+                },
             )
         )
     if fast:
-        Interaction.objects.bulk_create([row for _, row in fast])
-        for i, row in fast:
-            result[i] = row.pk
+        interaction_ids = rows_insert(Interaction, [row for _, row in fast], returning=True)
+        for (i, _), pk in zip(fast, interaction_ids, strict=True):
+            result[i] = pk
     for i, key in repeats:
         result[i] = result[seen_in_batch[key]]
     if any(r is None for r in result):  # pragma: no cover - every branch above assigns

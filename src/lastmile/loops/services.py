@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from lastmile.core.db import rows_insert, rows_update
 from lastmile.core.errors import Conflict, FieldError, InvalidInput
 from lastmile.loops.business_time import Calendar, add_business_time, business_time_between
 from lastmile.loops.models import (
@@ -86,8 +87,11 @@ def _calendar(tz: str, weekly_json: str, country: str, subdiv: str, extra_json: 
 
 def calendar_of(loop: Loop) -> Calendar:
     """The calendar the loop's clock runs on: its policy's business hours, else 24/7."""
-    policy = loop.sla_policy
-    if loop.due_at_fixed or policy is None or policy.business_hours is None:
+    return calendar_for(loop.sla_policy, fixed=loop.due_at_fixed)
+
+
+def calendar_for(policy: SlaPolicy | None, *, fixed: bool = False) -> Calendar:
+    if fixed or policy is None or policy.business_hours is None:
         return Calendar.twenty_four_seven()
     bh = policy.business_hours
     return _calendar(
@@ -450,7 +454,7 @@ class SweepResult:
 
 
 def loops_sweep(
-    *, now: datetime, batch_size: int = 500, max_batches: int | None = None
+    *, now: datetime, batch_size: int = 2000, max_batches: int | None = None
 ) -> SweepResult:
     """Run the escalation ladder over every loop whose next rung is due.
 
@@ -476,6 +480,25 @@ def loops_sweep(
     return result
 
 
+# What _escalate reads and writes; the other columns are left unread.
+SWEEP_FIELDS = (
+    "kind",
+    "title",
+    "customer_id",
+    "team_id",
+    "assignee_id",
+    "sla_policy_id",
+    "due_at_fixed",
+    "sla_seconds",
+    "consumed_seconds",
+    "clock_started_at",
+    "escalation_level",
+    "breached_at",
+    "due_at",
+    "next_check_at",
+)
+
+
 def _claim_due(*, now: datetime, batch_size: int) -> list[Loop]:
     # Lock and limit in one statement: PostgreSQL skips rows another sweeper holds *before*
     # applying the LIMIT, so concurrent sweepers each get a different batch. (Picking ids
@@ -489,21 +512,50 @@ def _claim_due(*, now: datetime, batch_size: int) -> list[Loop]:
     ids = list(due.values_list("pk", flat=True)[:batch_size])
     if not ids:
         return []
-    return list(
-        Loop.objects.filter(pk__in=ids)
-        .select_related("sla_policy__business_hours", "team__lead", "assignee")
-        .order_by("pk")
-    )
+    return list(Loop.objects.filter(pk__in=ids).only(*SWEEP_FIELDS).order_by("pk"))
+
+
+@dataclass
+class _Owners:
+    """Each distinct policy, team and person of a batch, loaded once (not a join per row)."""
+
+    policies: dict[int, SlaPolicy]
+    teams: dict[int, Any]
+    users: dict[int, Any]
+
+    @classmethod
+    def of(cls, loops: Sequence[Loop]) -> _Owners:
+        from django.contrib.auth import get_user_model
+
+        from lastmile.people.models import Team
+
+        policies = SlaPolicy.objects.select_related("business_hours").in_bulk(
+            {lp.sla_policy_id for lp in loops if lp.sla_policy_id}
+        )
+        teams = Team.objects.in_bulk({lp.team_id for lp in loops if lp.team_id})
+        user_ids = {lp.assignee_id for lp in loops if lp.assignee_id}
+        user_ids |= {t.lead_id for t in teams.values() if t.lead_id}
+        return cls(policies, teams, get_user_model().objects.in_bulk(user_ids))
 
 
 def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> None:
-    from lastmile.channels.services import outbox_message
+    from lastmile.channels.services import outbox_enqueue, outbox_message
 
-    events: list[LoopEvent] = []
-    messages = []
+    owners = _Owners.of(loops)
+    # Plain rows, not model instances: a batch writes thousands of them.
+    events: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
+    by_policy: dict[int | None, tuple[Calendar, list[dict[str, Any]]]] = {}
+    kinds = dict(LoopKind.choices)
     for loop in loops:
-        cal = calendar_of(loop)
-        ladder = ladder_of(loop.sla_policy)
+        key = None if loop.due_at_fixed else loop.sla_policy_id
+        if key not in by_policy:
+            policy = owners.policies.get(loop.sla_policy_id) if loop.sla_policy_id else None
+            by_policy[key] = (calendar_for(policy, fixed=loop.due_at_fixed), ladder_of(policy))
+        cal, ladder = by_policy[key]
+        team = owners.teams.get(loop.team_id) if loop.team_id else None
+        lead = owners.users.get(team.lead_id) if team is not None and team.lead_id else None
+        assignee = owners.users.get(loop.assignee_id) if loop.assignee_id else None
         result.loops += 1
         while loop.escalation_level < len(ladder):
             rung = ladder[loop.escalation_level]
@@ -513,53 +565,31 @@ def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> N
             level = loop.escalation_level + 1
             action = rung["action"]
             reason = f"{rung['at']:g}% of the SLA: {action.replace('_', ' ')}"
-            data = {"level": level, "action": action, "at_percent": rung["at"]}
-            team = loop.team
-            lead = team.lead if team is not None else None
+            data: dict[str, Any] = {"level": level, "action": action, "at_percent": rung["at"]}
+            kind = LoopEventKind.ESCALATED
+            team_email = team.email if team is not None else ""
+            lead_email = (lead.email if lead is not None else "") or team_email
             recipient = ""
             if action == "breach":
                 loop.breached_at = loop.breached_at or at
-                events.append(
-                    LoopEvent(
-                        loop=loop, kind=LoopEventKind.BREACHED, at=at, reason=reason, data=data
-                    )
-                )
-                recipient = (lead.email if lead else "") or (team.email if team else "")
+                kind = LoopEventKind.BREACHED
+                recipient = lead_email
                 result.breached += 1
             elif action == "reassign_to_lead":
                 if lead is not None and loop.assignee_id != lead.pk:
-                    data["from"] = loop.assignee_id
-                    data["to"] = lead.pk
-                    loop.assignee = lead
-                    events.append(
-                        LoopEvent(
-                            loop=loop,
-                            kind=LoopEventKind.REASSIGNED,
-                            at=at,
-                            reason=reason,
-                            data=data,
-                        )
-                    )
+                    data["from"], data["to"] = loop.assignee_id, lead.pk
+                    loop.assignee_id = lead.pk
+                    kind = LoopEventKind.REASSIGNED
                     recipient = lead.email
                 else:
                     data["skipped"] = "no team lead" if lead is None else "already with the lead"
-                    events.append(
-                        LoopEvent(
-                            loop=loop, kind=LoopEventKind.ESCALATED, at=at, reason=reason, data=data
-                        )
-                    )
+            elif action == "notify_owner":
+                recipient = (assignee.email if assignee is not None else "") or team_email
             else:
-                events.append(
-                    LoopEvent(
-                        loop=loop, kind=LoopEventKind.ESCALATED, at=at, reason=reason, data=data
-                    )
-                )
-                if action == "notify_owner":
-                    recipient = (loop.assignee.email if loop.assignee else "") or (
-                        team.email if team else ""
-                    )
-                else:
-                    recipient = (lead.email if lead else "") or (team.email if team else "")
+                recipient = lead_email
+            events.append(
+                {"loop_id": loop.pk, "kind": kind, "at": at, "reason": reason, "data": data}
+            )
             if recipient:
                 messages.append(
                     outbox_message(
@@ -568,8 +598,9 @@ def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> N
                         recipient=recipient,
                         subject=f"[{action.replace('_', ' ')}] {loop.title}",
                         body=(
-                            f"Loop #{loop.pk} ({loop.get_kind_display().lower()}) for {loop.customer_id} "
-                            f"reached {rung['at']:g}% of its SLA.\nDue: {loop.due_at:%Y-%m-%d %H:%M %Z}\n"
+                            f"Loop #{loop.pk} ({kinds.get(loop.kind, loop.kind).lower()}) for "
+                            f"customer {loop.customer_id} reached {rung['at']:g}% of its SLA.\n"
+                            f"Due: {loop.due_at:%Y-%m-%d %H:%M %Z}\n"
                         ),
                         data={"loop": loop.pk, **data},
                         now=now,
@@ -583,11 +614,7 @@ def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> N
             if loop.escalation_level < len(ladder)
             else None
         )
-    Loop.objects.bulk_update(
-        loops, ["escalation_level", "next_check_at", "breached_at", "assignee"]
-    )
-    LoopEvent.objects.bulk_create(events)
+    rows_update(Loop, loops, ["escalation_level", "next_check_at", "breached_at", "assignee"])
+    rows_insert(LoopEvent, events)
     if messages:
-        from lastmile.channels.services import outbox_enqueue
-
         result.notifications += outbox_enqueue(messages)

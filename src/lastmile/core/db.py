@@ -1,0 +1,162 @@
+"""Plain multi-row writes for hot paths (the sweeper, the outbox).
+
+Django's ``bulk_update`` builds one ``CASE WHEN`` per field over every row (quadratic in
+the database, costly in Python) and ``bulk_create`` spends most of its time building SQL
+and model instances. These take plain rows (mappings of attribute name to value, or model
+instances), convert each value the way the ORM stores it, and write:
+
+- on PostgreSQL with one statement over ``unnest`` of one array per column, so the query
+  text and its parameter count stay small however many rows there are;
+- on SQLite with one ``executemany`` (in-process: a prepared statement is the cheapest).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, timedelta
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections, models
+
+Row = Mapping[str, Any] | models.Model
+Converter = Callable[[Any], Any]
+_MISSING = object()
+ZERO = timedelta(0)
+
+
+def _sqlite_datetime(v: Any) -> Any:
+    # What DatabaseOperations.adapt_datetimefield_value stores (naive UTC, str()), without
+    # its per-value settings lookups; anything unusual goes through Django's own code.
+    if v is None:
+        return None
+    if v.tzinfo is UTC or v.utcoffset() == ZERO:
+        return str(v.replace(tzinfo=None))
+    return str(v.astimezone(UTC).replace(tzinfo=None))
+
+
+def _converter(field: Any, conn: Any) -> Converter:
+    if isinstance(field, models.DateTimeField):
+        if conn.vendor == "sqlite" and conn.timezone_name == "UTC":
+            return _sqlite_datetime
+        adapt = conn.ops.adapt_datetimefield_value
+        return lambda v: None if v is None else adapt(v)
+    if isinstance(
+        field, models.JSONField | models.DecimalField | models.DateField | models.UUIDField
+    ):
+        return lambda v: field.get_db_prep_save(v, conn)
+    return lambda v: v  # text, numbers, booleans, foreign-key ids: stored as they are
+
+
+def _column_values(rows: Sequence[Row], fields: Sequence[Any], conn: Any) -> list[list[Any]]:
+    """One list per field, in field order; a mapping may leave out fields with defaults."""
+    out = []
+    for f in fields:
+        convert = _converter(f, conn)
+        # Missing: the field's default as Model() would give it ("" for text). None: the
+        # default only where the field declares one (a nullable column keeps its NULL).
+        fallback = f.get_default()
+        declared = f.has_default()
+        column = []
+        for row in rows:
+            if isinstance(row, Mapping):
+                value = row.get(f.attname, _MISSING)
+                if value is _MISSING:
+                    value = row.get(f.name, _MISSING)
+            else:
+                value = getattr(row, f.attname)
+            if value is _MISSING or (value is None and declared):
+                value = fallback
+            column.append(convert(value))
+        out.append(column)
+    return out
+
+
+def _execute_binary(cursor: Any, sql: str, params: list[Any]) -> list[int]:
+    # Django's psycopg cursors bind parameters client-side, quoting every array element as
+    # text; a server-side-binding cursor sends the arrays in binary instead.
+    import psycopg
+
+    with cursor.db.wrap_database_errors, psycopg.Cursor(cursor.db.connection) as raw:
+        raw.execute(sql, params)
+        return [r[0] for r in raw.fetchall()] if raw.description else []
+
+
+def _array_casts(fields: Sequence[Any], conn: Any) -> list[str]:
+    return [f"%b::{f.cast_db_type(conn)}[]" for f in fields]
+
+
+def rows_insert(
+    model: type[models.Model],
+    rows: Sequence[Row],
+    *,
+    ignore_conflicts: bool = False,
+    returning: bool = False,
+) -> list[int]:
+    """Insert every row (the database assigns the primary key); ``ignore_conflicts`` skips
+    rows that would break a unique constraint (``ON CONFLICT DO NOTHING``). With
+    ``returning`` the new primary keys come back in row order (as ``bulk_create`` relies on)."""
+    if not rows:
+        return []
+    conn: Any = connections[DEFAULT_DB_ALIAS]
+    qn = conn.ops.quote_name
+    meta: Any = model._meta
+    fields = [f for f in meta.concrete_fields if not isinstance(f, models.AutoField)]
+    columns = _column_values(rows, fields, conn)
+    head = "INSERT INTO {} ({}) ".format(qn(meta.db_table), ", ".join(qn(f.column) for f in fields))
+    tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    back = f" RETURNING {qn(meta.pk.column)}" if returning else ""  # type: ignore[union-attr]
+    with conn.cursor() as cursor:
+        if conn.vendor == "postgresql":
+            arrays = ", ".join(_array_casts(fields, conn))
+            return _execute_binary(
+                cursor, f"{head}SELECT * FROM unnest({arrays}){tail}{back}", columns
+            )
+        one = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        values = list(zip(*columns, strict=True))
+        if not returning:
+            cursor.executemany(f"{head}VALUES {one}{tail}", values)
+            return []
+        # One multi-row statement per chunk, within SQLite's limit of 32,766 variables.
+        ids: list[int] = []
+        step = max(1, 32_000 // len(fields))
+        for i in range(0, len(values), step):
+            chunk = values[i : i + step]
+            cursor.execute(
+                f"{head}VALUES {', '.join([one] * len(chunk))}{tail}{back}",
+                [v for row in chunk for v in row],
+            )
+            ids.extend(r[0] for r in cursor.fetchall())
+        return ids
+
+
+def rows_update(model: type[models.Model], rows: Sequence[Row], fields: Sequence[str]) -> None:
+    """Set ``fields`` of each row (which carries its primary key as ``pk`` or ``id``)."""
+    if not rows:
+        return
+    conn: Any = connections[DEFAULT_DB_ALIAS]
+    qn = conn.ops.quote_name
+    meta: Any = model._meta
+    pk = meta.pk
+    assert pk is not None
+    targets: list[Any] = [meta.get_field(name) for name in fields]
+    columns = _column_values(rows, targets, conn)
+    keys = [r.get("pk", r.get(pk.attname)) if isinstance(r, Mapping) else r.pk for r in rows]
+    table = qn(meta.db_table)
+    with conn.cursor() as cursor:
+        if conn.vendor == "postgresql":
+            names = [f"c{i}" for i in range(len(targets))]
+            sql = "UPDATE {t} SET {sets} FROM unnest({arrays}) AS v({names}, pk) WHERE {t}.{pkc} = v.pk".format(
+                t=table,
+                sets=", ".join(
+                    f"{qn(f.column)} = v.{n}" for f, n in zip(targets, names, strict=True)
+                ),
+                arrays=", ".join(_array_casts([*targets, pk], conn)),
+                names=", ".join(names),
+                pkc=qn(pk.column),
+            )
+            _execute_binary(cursor, sql, [*columns, keys])
+        else:
+            sql = "UPDATE {} SET {} WHERE {} = %s".format(
+                table, ", ".join(f"{qn(f.column)} = %s" for f in targets), qn(pk.column)
+            )
+            cursor.executemany(sql, list(zip(*columns, keys, strict=True)))

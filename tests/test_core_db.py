@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from lastmile.channels.models import OutboxMessage
+from lastmile.core.db import rows_insert, rows_update
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def message(n: int, **kw) -> OutboxMessage:
+    return OutboxMessage(
+        key=f"k{n}",
+        recipient=f"r{n}@example.com",
+        created_at=NOW,
+        next_attempt_at=NOW,
+        data={"n": n, "nested": [1, "two"]},
+        **kw,
+    )
+
+
+def test_rows_insert_stores_what_the_orm_would_read_back():
+    rows_insert(OutboxMessage, [message(1), message(2)])
+    got = OutboxMessage.objects.get(key="k2")
+    assert got.created_at == NOW and got.data == {"n": 2, "nested": [1, "two"]}
+    assert got.status == "pending" and got.attempts == 0 and got.sent_at is None
+
+
+def test_rows_insert_can_skip_conflicting_rows():
+    rows_insert(OutboxMessage, [message(1)])
+    rows_insert(OutboxMessage, [message(1, subject="again"), message(3)], ignore_conflicts=True)
+    assert sorted(OutboxMessage.objects.values_list("key", "subject")) == [("k1", ""), ("k3", "")]
+
+
+def test_rows_insert_takes_plain_rows_and_fills_defaults():
+    rows_insert(
+        OutboxMessage,
+        [
+            {
+                "key": "d1",
+                "recipient": "x@example.com",
+                "created_at": NOW,
+                "next_attempt_at": NOW,
+                "data": {"a": None},
+            }
+        ],
+    )
+    got = OutboxMessage.objects.get()
+    assert (got.purpose, got.status, got.attempts, got.data) == (
+        "notification",
+        "pending",
+        0,
+        {"a": None},
+    )
+
+
+def test_rows_update_sets_fields_including_nulls():
+    rows_insert(OutboxMessage, [message(n, sent_at=NOW) for n in range(7)])
+    objs = list(OutboxMessage.objects.order_by("key"))
+    for n, obj in enumerate(objs):
+        obj.attempts = n
+        obj.sent_at = None
+    rows_update(OutboxMessage, objs, ["attempts", "sent_at"])
+    assert list(OutboxMessage.objects.order_by("key").values_list("attempts", "sent_at")) == [
+        (n, None) for n in range(7)
+    ]
