@@ -1,0 +1,280 @@
+"""Shared plumbing for the bench: databases, the lastmile command, a real gunicorn, timing.
+
+Nothing here imports Django: the orchestrator talks to lastmile only through its commands
+(``django-admin migrate``, ``lastmile token create``), HTTP and the database itself, so one
+run can benchmark SQLite and then PostgreSQL with fresh processes for each.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+WORK = BENCH_DIR / "_work"
+PG_ADMIN_URL = os.environ.get(
+    "LASTMILE_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+PG_DB = "lastmile_bench"
+
+# Child processes (the sweep) stamp their progress from the same start as run.py.
+_T0 = float(os.environ.setdefault("LASTMILE_BENCH_T0", str(time.time())))
+
+
+def say(msg: str) -> None:
+    """Progress on stdout, stamped with seconds since the run started."""
+    print(f"[{time.time() - _T0:7.1f}s] {msg}", flush=True)
+
+
+def percentile(values: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank, as latency reports usually mean it)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * p // 100))  # ceil(n * p / 100), at least 1
+    return ordered[int(rank) - 1]
+
+
+@dataclass
+class Database:
+    """One bench database: a fresh SQLite file or the PostgreSQL database ``lastmile_bench``."""
+
+    vendor: str  # "sqlite" | "postgresql"
+    var_dir: Path
+    sqlite_path: Path | None = None
+
+    @property
+    def url(self) -> str:
+        if self.vendor == "sqlite":
+            return f"sqlite:///{self.sqlite_path}"
+        return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + PG_DB
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            LASTMILE_VAR_DIR=str(self.var_dir),
+            LASTMILE_DATABASE_URL=self.url,
+            LASTMILE_QUEUE_URL=f"sqlite:///{self.var_dir / 'queue.sqlite3'}",
+            LASTMILE_DEBUG="0",  # DEBUG would keep every query in memory
+            LASTMILE_LOG_LEVEL="WARNING",
+            DJANGO_SETTINGS_MODULE="lastmile.settings",
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def connect(self):  # type: ignore[no-untyped-def]
+        """A raw DB-API connection (sqlite3 or psycopg), for bulk loads and floors."""
+        if self.vendor == "sqlite":
+            conn = sqlite3.connect(str(self.sqlite_path), isolation_level=None, timeout=60)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            return conn
+        import psycopg
+
+        return psycopg.connect(self.url, autocommit=True)
+
+
+def pg_reachable() -> str | None:
+    """None when PostgreSQL answers, else why not."""
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+        return None
+    except Exception as exc:  # any failure means: skip PostgreSQL, say why
+        return (
+            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        )
+
+
+def pg_recreate() -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {PG_DB}")
+
+
+def pg_drop() -> None:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {PG_DB} WITH (FORCE)")
+
+
+def fresh_database(vendor: str, name: str) -> Database:
+    """A new, migrated, empty database with its own LASTMILE_VAR_DIR under bench/_work/."""
+    var_dir = WORK / f"{vendor}-{name}"
+    shutil.rmtree(var_dir, ignore_errors=True)
+    var_dir.mkdir(parents=True)
+    db = Database(vendor=vendor, var_dir=var_dir)
+    if vendor == "sqlite":
+        db.sqlite_path = var_dir / "lastmile.sqlite3"
+    else:
+        pg_recreate()
+    t = time.perf_counter()
+    run_quiet(
+        [sys.executable, "-m", "django", "migrate", "--settings=lastmile.settings", "-v", "0"],
+        db.env(),
+    )
+    say(f"  {vendor}: migrated a fresh database ({time.perf_counter() - t:.1f}s)")
+    return db
+
+
+def run_quiet(cmd: list[str], env: dict[str, str]) -> str:
+    """Run a command; its stdout, or a RuntimeError carrying its output."""
+    proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc.stdout
+
+
+def token_create(db: Database, name: str = "bench") -> str:
+    """An integration token, made the way an operator makes one: ``lastmile token create``."""
+    lastmile = Path(sys.executable).with_name("lastmile")
+    cmd = [str(lastmile)] if lastmile.exists() else [sys.executable, "-m", "lastmile.cli"]
+    out = run_quiet([*cmd, "token", "create", name], db.env())
+    token = out.strip().splitlines()[-1].strip()
+    if not token or " " in token:
+        raise RuntimeError(f"lastmile token create printed {out!r}, not a token")
+    return token
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def gunicorn(db: Database, *, workers: int = 2, threads: int = 2) -> Iterator[str]:
+    """A real gunicorn serving lastmile on a free loopback port; stopped whatever happens.
+
+    It runs in its own session so that stopping it (SIGINT to its process group: master
+    and workers) touches nothing else, also when the bench itself is interrupted.
+    """
+    port = free_port()
+    log_path = db.var_dir / "gunicorn.log"
+    cmd = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "lastmile.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "gthread",
+        "--threads",
+        str(threads),
+        "--timeout",
+        "120",
+        "--graceful-timeout",
+        "5",
+    ]
+    # Ctrl-C while Popen is forking would leave a server nobody knows the pid of: hold
+    # SIGINT until the pid is recorded, then act on it.
+    deferred: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: deferred.append(signum))
+    try:
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                cmd,
+                env=db.env(),
+                cwd=REPO,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _SERVERS.append(proc)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        if deferred:
+            raise KeyboardInterrupt
+        _wait_ready(proc, base, log_path)
+        say(f"  gunicorn pid {proc.pid} serving {base} ({workers} workers x {threads} threads)")
+        yield base
+    finally:
+        _SERVERS.remove(proc)
+        _stop(proc)
+
+
+_SERVERS: list[subprocess.Popen[bytes]] = []
+
+
+def stop_servers() -> None:
+    """Stop every server this run started that is still up (a last line of defence)."""
+    while _SERVERS:
+        _stop(_SERVERS.pop())
+
+
+def _wait_ready(
+    proc: subprocess.Popen[bytes], base: str, log_path: Path, timeout: float = 60
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited {proc.returncode}:\n{_tail(log_path)}")
+        try:
+            if requests.get(base + "/healthz", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.05)  # polling a condition (the server answering), bounded by the deadline
+    raise RuntimeError(
+        f"gunicorn did not answer /healthz within {timeout:.0f}s:\n{_tail(log_path)}"
+    )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGINT (gunicorn's quick shutdown) to the server's own process group, then SIGKILL.
+
+    The group is signalled even after the master has gone, so that no worker outlives it.
+    """
+    for sig, wait in ((signal.SIGINT, 10), (signal.SIGKILL, 10)):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        if sig == signal.SIGINT:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        return
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log)"
+
+
+def db_version(db: Database) -> str:
+    conn = db.connect()
+    try:
+        if db.vendor == "sqlite":
+            return sqlite3.sqlite_version
+        return str(conn.execute("SHOW server_version").fetchone()[0])
+    finally:
+        conn.close()
