@@ -77,8 +77,13 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
 def worker(workers: int) -> None:
     """Run background jobs and the periodic sweeper (huey consumer)."""
     _django()
+    from django.conf import settings
     from django.core.management import call_command
 
+    click.echo(
+        f"lastmile worker: {workers} threads on {settings.QUEUE_URL}; sweeping loops every minute",
+        err=True,
+    )
     call_command("run_huey", workers=workers, worker_type="thread", periodic=True)
 
 

@@ -216,5 +216,13 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": envstr("LASTMILE_LOG_LEVEL", "INFO")},
-    "loggers": {"huey": {"level": "WARNING"}},
+    # Configuring "huey" here stops run_huey adding its own handler (no duplicate lines);
+    # one line per task executed is noise, so only warnings and errors show.
+    "loggers": {
+        "huey": {
+            "handlers": ["console"],
+            "level": envstr("LASTMILE_WORKER_LOG_LEVEL", "WARNING"),
+            "propagate": False,
+        }
+    },
 }
