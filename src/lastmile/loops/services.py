@@ -279,30 +279,24 @@ def loop_close(*, loop: Loop, actor: Any = None, reason: str = "", now: datetime
 
 def loop_cancel(*, loop: Loop, actor: Any = None, reason: str, now: datetime) -> Loop:
     """Cancel an open loop (no longer owed); a reason is required."""
-    if not (reason or "").strip():
-        raise InvalidInput("cancelling needs a reason", [FieldError("reason", "must not be empty")])
-    return _finish(
-        loop=loop,
-        state=LoopState.CANCELLED,
-        event=LoopEventKind.CANCELLED,
-        actor=actor,
-        reason=reason,
-        now=now,
+    return _finish_with_reason(
+        loop, LoopState.CANCELLED, LoopEventKind.CANCELLED, actor, reason, now
     )
 
 
 def loop_break(*, loop: Loop, actor: Any = None, reason: str, now: datetime) -> Loop:
     """Mark an open loop broken (owed but will not be met); a reason is required."""
+    return _finish_with_reason(loop, LoopState.BROKEN, LoopEventKind.BROKEN, actor, reason, now)
+
+
+def _finish_with_reason(
+    loop: Loop, state: str, event: str, actor: Any, reason: str, now: datetime
+) -> Loop:
     if not (reason or "").strip():
-        raise InvalidInput("breaking needs a reason", [FieldError("reason", "must not be empty")])
-    return _finish(
-        loop=loop,
-        state=LoopState.BROKEN,
-        event=LoopEventKind.BROKEN,
-        actor=actor,
-        reason=reason,
-        now=now,
-    )
+        raise InvalidInput(
+            f"a loop is {state} only with a reason", [FieldError("reason", "must not be empty")]
+        )
+    return _finish(loop=loop, state=state, event=event, actor=actor, reason=reason, now=now)
 
 
 def loop_pause(*, loop: Loop, actor: Any = None, reason: str = "", now: datetime) -> Loop:
