@@ -345,3 +345,48 @@ def test_a_nul_character_in_a_query_or_body_is_a_400(api):
     raw = '{"identities": [{"kind": "anonymous", "value": "a\\u0000b"}]}'
     assert api.post("/customers/resolve", raw=raw).status_code == 400
     assert Customer.objects.count() == 0
+
+
+def test_an_agent_token_cannot_resolve_or_merge_customers(client, charlie):
+    from lastmile.people.models import Agent
+
+    _, as_charlie = token_create(name="charlie", agent=Agent.objects.get(user=charlie), now=NOW)
+    body = {"identities": [{"kind": "email", "value": "someone@example.com"}]}
+    r = client.post(
+        "/api/v1/customers/resolve",
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {as_charlie}",
+    )
+    assert r.status_code == 403 and Customer.objects.count() == 0
+    r = client.post(
+        "/api/v1/cases",
+        json.dumps({"customer": body, "subject": "s"}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {as_charlie}",
+    )
+    assert r.status_code == 403 and Customer.objects.count() == 0 and Case.objects.count() == 0
+
+
+def test_a_message_cannot_land_on_another_customers_case(api, team):
+    ref = api.post(
+        "/cases",
+        {
+            "customer": {"identities": [{"kind": "email", "value": "owner@example.com"}]},
+            "subject": "Mine",
+            "team": team.slug,
+        },
+    ).json()["ref"]
+    r = api.post("/interactions", item(1, case=ref))  # item(1) is c1@example.com, not the owner
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "case"
+    assert Interaction.objects.count() == 0
+
+
+def test_api_docs_load_their_assets_locally(client):
+    page = client.get("/api/docs").content.decode()
+    assert "cdn.jsdelivr.net" not in page and "/static/ninja/" in page
+
+
+def test_an_unknown_api_path_is_a_json_404(api):
+    r = api.get("/nope")
+    assert r.status_code == 404 and r.json()["code"] == "not_found"

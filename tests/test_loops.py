@@ -403,3 +403,32 @@ def test_a_team_that_owns_a_loop_on_a_case_sees_that_case(case, other_team, char
     )
     assert case_get(ref=case.ref, viewer=charlie) == case
     assert list(case_list(viewer=charlie)) == [case]
+
+
+def test_an_overdue_loop_cannot_be_paused_so_the_breach_stays_visible(customer, chat_policy, now):
+    loop = loop_open(customer=customer, kind="task", title="x", channel="chat", now=now)
+    with pytest.raises(Conflict) as exc:
+        loop_pause(loop=loop, reason="hide it", now=now + timedelta(minutes=61))
+    assert exc.value.code == "loop_overdue"
+    loop.refresh_from_db()
+    assert loop.paused_at is None and loop.due_at == now + timedelta(minutes=60)
+
+
+def test_a_late_imported_message_that_was_already_answered_opens_no_loop(case, now, chat_policy):
+    outbound(case, now + timedelta(minutes=10))
+    case_set_status(case=case, status=CaseStatus.SOLVED, now=now + timedelta(minutes=11))
+    inbound(case, now)  # arrives after the reply it got
+    assert Loop.objects.count() == 0
+    case.refresh_from_db()
+    assert case.status == "solved"
+
+
+def test_an_older_reply_imported_late_does_not_close_a_newer_reply_loop(case, now, chat_policy):
+    inbound(case, now + timedelta(minutes=30))
+    outbound(case, now)  # a reply from before the customer's new message
+    assert Loop.objects.get().state == "open"
+
+
+def test_an_explicit_due_at_is_kept_to_the_microsecond(customer, now):
+    due = now + timedelta(hours=3, microseconds=371_000)
+    assert loop_open(customer=customer, kind="task", title="x", due_at=due, now=now).due_at == due

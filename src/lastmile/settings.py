@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "huey.contrib.djhuey",
+    "ninja",  # its Swagger UI assets, served locally (no CDN)
     "lastmile.core",
     "lastmile.people",
     "lastmile.customers",

@@ -1,7 +1,7 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
-from lastmile.api.api import api
+from lastmile.api.api import api, api_not_found
 from lastmile.core.views import healthz
 
 admin.site.site_header = "lastmile administration"
@@ -10,6 +10,7 @@ admin.site.site_title = "lastmile"
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("api/", api.urls),
+    re_path(r"^api/", api_not_found),  # unknown API paths answer in the API's error shape
     path("admin/", admin.site.urls),
     path("", include("lastmile.console.urls")),
 ]

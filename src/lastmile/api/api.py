@@ -120,6 +120,15 @@ def error_response(
     return HttpResponse(json.dumps(body), status=status, content_type="application/json")
 
 
+def api_not_found(request: HttpRequest) -> HttpResponse:
+    return error_response(
+        404,
+        "not_found",
+        f"no API endpoint at {request.path}",
+        [{"index": None, "field": "path", "reason": "see /api/docs for the endpoints"}],
+    )
+
+
 @api.exception_handler(DomainError)
 def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     return error_response(exc.status, exc.code, exc.detail, [e.as_dict() for e in exc.errors])

@@ -1,6 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
-from lastmile.cases.models import Case, CaseEvent
+from lastmile.cases.models import Case, CaseEvent, CaseStatus
+from lastmile.cases.services import case_set_status
+from lastmile.core.clock import utcnow
+from lastmile.core.errors import DomainError
 
 
 class CaseEventInline(admin.TabularInline):
@@ -9,12 +12,51 @@ class CaseEventInline(admin.TabularInline):
     readonly_fields = ("kind", "actor", "at", "data")
     can_delete = False
 
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False  # the trail is append-only, written by the services
+
 
 @admin.register(Case)
 class CaseAdmin(admin.ModelAdmin):
+    """Cases are edited here for their details; status changes go through the service
+    (the actions below), so a case with open loops cannot be solved from the admin either."""
+
     list_display = ("ref", "subject", "status", "priority", "team", "assignee", "updated_at")
     list_filter = ("status", "priority", "team")
     search_fields = ("subject", "number")
     raw_id_fields = ("customer", "assignee")
-    readonly_fields = ("number", "created_at", "updated_at", "solved_at")
+    readonly_fields = ("number", "status", "created_at", "updated_at", "solved_at")
     inlines = [CaseEventInline]
+    actions = ["mark_open", "mark_pending", "mark_solved", "mark_closed"]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False  # cases get a reference and an event trail from case_create (API, console)
+
+    def _set(self, request, queryset, status: str) -> None:  # type: ignore[no-untyped-def]
+        done, refused = 0, []
+        for case in queryset:
+            try:
+                case_set_status(case=case, status=status, actor=request.user, now=utcnow())
+                done += 1
+            except DomainError as exc:
+                refused.append(f"{case.ref}: {exc.detail}")
+        if done:
+            messages.success(request, f"{done} case(s) now {status}.")
+        for line in refused:
+            messages.error(request, line)
+
+    @admin.action(description="Set status: open")
+    def mark_open(self, request, queryset):  # type: ignore[no-untyped-def]
+        self._set(request, queryset, CaseStatus.OPEN)
+
+    @admin.action(description="Set status: pending")
+    def mark_pending(self, request, queryset):  # type: ignore[no-untyped-def]
+        self._set(request, queryset, CaseStatus.PENDING)
+
+    @admin.action(description="Set status: solved (refused while loops are open)")
+    def mark_solved(self, request, queryset):  # type: ignore[no-untyped-def]
+        self._set(request, queryset, CaseStatus.SOLVED)
+
+    @admin.action(description="Set status: closed (refused while loops are open)")
+    def mark_closed(self, request, queryset):  # type: ignore[no-untyped-def]
+        self._set(request, queryset, CaseStatus.CLOSED)

@@ -83,6 +83,7 @@ def resolve_ref(ref: CustomerRef, *, viewer: Any, now: datetime) -> Customer:
     if ref.id is not None:
         return customer_get(customer_id=ref.id, viewer=viewer)
     assert ref.identities is not None
+    _integration_only(viewer, "finding customers by identity")
     return customer_resolve(identities=[i.key() for i in ref.identities], now=now).customer
 
 
@@ -92,6 +93,7 @@ def resolve_ref(ref: CustomerRef, *, viewer: Any, now: datetime) -> Customer:
     summary="Find, create or merge the customer for these identities",
 )
 def resolve(request: HttpRequest, payload: ResolveIn) -> dict[str, Any]:
+    _integration_only(request.viewer, "resolving identities")  # type: ignore[attr-defined]
     resolved = customer_resolve(
         identities=[i.key() for i in payload.identities],
         display_name=payload.display_name,
@@ -195,10 +197,15 @@ class IdsOut(Schema):
     ids: list[int]
 
 
-def _ingest(request: HttpRequest, items: list[InteractionSchema]) -> dict[str, Any]:
-    viewer = request.viewer  # type: ignore[attr-defined]
+def _integration_only(viewer: Any, what: str) -> None:
+    """Resolution can find (and merge) any customer, so it is for integration tokens only;
+    a token acting as an agent refers to customers it can see by id."""
     if viewer is not None:
-        raise PermissionDenied("ingest needs an integration token; this token acts as an agent")
+        raise PermissionDenied(f"{what} needs an integration token; this token acts as an agent")
+
+
+def _ingest(request: HttpRequest, items: list[InteractionSchema]) -> dict[str, Any]:
+    _integration_only(request.viewer, "ingest")  # type: ignore[attr-defined]
     return {"ids": interactions_ingest(items=[i.to_service() for i in items], now=utcnow())}
 
 

@@ -408,6 +408,11 @@ def _ingest(items: Sequence[InteractionIn], *, now: datetime) -> list[int]:
             seen_in_batch[key] = i
         case = cases.get(it.case_ref) if it.case_ref else None
         if case is not None:
+            if _live(case.customer).pk != customer.pk:
+                raise InvalidInput(
+                    f"case {it.case_ref} belongs to another customer",
+                    [FieldError("case", f"{it.case_ref} is not this customer's case", i)],
+                )
             interaction = interaction_record(
                 customer=customer,
                 channel=it.channel,

@@ -1,11 +1,12 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.forms import ModelForm
 
+from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError
 from lastmile.loops.business_time import Calendar
 from lastmile.loops.models import BusinessHours, Loop, LoopEvent, SlaPolicy
-from lastmile.loops.services import ladder_validate
+from lastmile.loops.services import ladder_validate, loop_cancel, loop_close
 
 
 class BusinessHoursForm(ModelForm):
@@ -98,9 +99,16 @@ class LoopEventInline(admin.TabularInline):
     readonly_fields = ("kind", "at", "actor", "reason", "data")
     can_delete = False
 
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False  # the trail is append-only, written by the services
+
 
 @admin.register(Loop)
 class LoopAdmin(admin.ModelAdmin):
+    """Loops are read-only here: they open, close and escalate through the services, which
+    keep the deadline, the event trail and the case rule consistent. Closing and cancelling
+    are admin actions that call those services."""
+
     list_display = (
         "id",
         "kind",
@@ -113,17 +121,40 @@ class LoopAdmin(admin.ModelAdmin):
         "breached_at",
     )
     list_filter = ("state", "kind", "team")
-    raw_id_fields = ("customer", "case", "assignee", "opened_by")
-    readonly_fields = (
-        "opened_at",
-        "closed_at",
-        "clock_started_at",
-        "consumed_seconds",
-        "paused_at",
-        "paused_seconds",
-        "due_at",
-        "next_check_at",
-        "breached_at",
-        "escalation_level",
-    )
+    search_fields = ("title",)
     inlines = [LoopEventInline]
+    actions = ["close_loops", "cancel_loops"]
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return [f.name for f in Loop._meta.fields]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def _finish(self, request, queryset, verb: str) -> None:  # type: ignore[no-untyped-def]
+        done, refused = 0, []
+        for loop in queryset:
+            try:
+                if verb == "close":
+                    loop_close(
+                        loop=loop, actor=request.user, reason="closed in the admin", now=utcnow()
+                    )
+                else:
+                    loop_cancel(
+                        loop=loop, actor=request.user, reason="cancelled in the admin", now=utcnow()
+                    )
+                done += 1
+            except DomainError as exc:
+                refused.append(f"#{loop.pk}: {exc.detail}")
+        if done:
+            messages.success(request, f"{done} loop(s) {verb}d.")
+        for line in refused:
+            messages.error(request, line)
+
+    @admin.action(description="Close selected loops")
+    def close_loops(self, request, queryset):  # type: ignore[no-untyped-def]
+        self._finish(request, queryset, "close")
+
+    @admin.action(description="Cancel selected loops")
+    def cancel_loops(self, request, queryset):  # type: ignore[no-untyped-def]
+        self._finish(request, queryset, "cancel")

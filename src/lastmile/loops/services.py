@@ -225,6 +225,8 @@ def loop_open(
         loop.sla_target = target
         loop.sla_seconds = minutes * 60 if minutes is not None else None
     _schedule(loop)
+    if due_at is not None:
+        loop.due_at = due_at  # exactly as given (sla_seconds is whole seconds)
     with transaction.atomic():
         loop.save()
         LoopEvent.objects.create(
@@ -305,6 +307,13 @@ def loop_pause(*, loop: Loop, actor: Any = None, reason: str = "", now: datetime
         fresh = _claim_open(loop)
         if fresh.paused_at is not None:
             raise Conflict(f"loop #{fresh.pk} is already paused", code="loop_paused")
+        if fresh.due_at is not None and fresh.due_at <= now:
+            # Stopping the clock after the deadline would hide the breach.
+            raise Conflict(
+                f"loop #{fresh.pk} is overdue since {fresh.due_at:%Y-%m-%d %H:%M %Z}; "
+                "an overdue loop cannot be paused",
+                code="loop_overdue",
+            )
         at = max(now, fresh.clock_started_at)
         if fresh.sla_seconds is not None:
             used = business_time_between(fresh.clock_started_at, at, calendar_of(fresh))
@@ -397,6 +406,13 @@ def loops_react_to_interaction(*, interaction: Any, now: datetime) -> None:
     if interaction.direction == Direction.INBOUND:
         from lastmile.cases.services import case_reopen_on_message
 
+        if case.interactions.filter(
+            direction=Direction.OUTBOUND, occurred_at__gte=interaction.occurred_at
+        ).exists():
+            # History arriving late (an import, a batch out of order): this message was
+            # already answered, so it neither reopens the case nor opens a reply loop.
+            return
+
         case_reopen_on_message(case=case, now=now)
         current = Loop.objects.filter(case=case, kind=LoopKind.REPLY, state=LoopState.OPEN).first()
         if current is not None:
@@ -425,7 +441,10 @@ def loops_react_to_interaction(*, interaction: Any, now: datetime) -> None:
             now=at,
         )
     elif interaction.direction == Direction.OUTBOUND:
-        for loop in Loop.objects.filter(case=case, kind=LoopKind.REPLY, state=LoopState.OPEN):
+        # Only loops the reply can answer: a late-imported older reply closes nothing newer.
+        for loop in Loop.objects.filter(
+            case=case, kind=LoopKind.REPLY, state=LoopState.OPEN, opened_at__lte=at
+        ):
             loop_close(
                 loop=loop,
                 actor=interaction.actor,
