@@ -390,3 +390,18 @@ def test_api_docs_load_their_assets_locally(client):
 def test_an_unknown_api_path_is_a_json_404(api):
     r = api.get("/nope")
     assert r.status_code == 404 and r.json()["code"] == "not_found"
+
+
+def test_a_case_can_be_assigned_only_to_a_member_of_its_team(api, team, alice, charlie):
+    ref = api.post(
+        "/cases",
+        {
+            "customer": {"identities": [{"kind": "email", "value": "m@example.com"}]},
+            "subject": "s",
+            "team": team.slug,
+        },
+    ).json()["ref"]
+    refused = api.patch(f"/cases/{ref}", {"assignee": "charlie"})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "assignee"
+    assert Case.objects.get().assignee is None
+    assert api.patch(f"/cases/{ref}", {"assignee": "alice"}).json()["assignee"] == "alice"

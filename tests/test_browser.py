@@ -346,5 +346,5 @@ def test_the_inbox_filters_in_place_and_a_refused_solve_shows_its_reason(live_se
     # Then the refusal names the open loops and the case stays open
     alert = page.locator("#page-body .alert-error")
     alert.wait_for()
-    assert "6 loop(s) still open" in alert.inner_text()
+    assert "6 loops are still open" in alert.inner_text()
     assert page.locator(".case-ref .status").inner_text() == "Open"

@@ -16,9 +16,12 @@ class LoopsStillOpen(Conflict):
     """A case cannot be solved or closed while one of its loops is open."""
 
     def __init__(self, loops: list[Any]) -> None:
-        names = "; ".join(f"#{lp.pk} {lp.get_kind_display().lower()} '{lp.title}'" for lp in loops)
+        names = "; ".join(
+            f"{lp.get_kind_display().lower()} '{lp.title}' (#{lp.pk})" for lp in loops
+        )
+        count = "1 loop is" if len(loops) == 1 else f"{len(loops)} loops are"
         super().__init__(
-            detail=f"{len(loops)} loop(s) still open: {names}",
+            detail=f"{count} still open: {names}",
             code="loops_still_open",
             errors=[
                 FieldError(f"loops[{lp.pk}]", f"{lp.kind} '{lp.title}' is open") for lp in loops
@@ -97,6 +100,14 @@ def case_assign(
     *, case: Case, team: Any = None, assignee: Any = None, actor: Any = None, now: datetime
 ) -> Case:
     case.team = team if team is not None else case.team
+    if assignee is not None and case.team is not None:
+        from lastmile.people.models import Agent
+
+        if not Agent.objects.filter(user=assignee, teams=case.team).exists():
+            raise InvalidInput(
+                f"{assignee.username} is not in {case.team.name}",
+                [FieldError("assignee", f"not a member of team {case.team.slug}")],
+            )
     case.assignee = assignee
     case.updated_at = now
     case.save(update_fields=["team", "assignee", "updated_at"])
