@@ -6,7 +6,7 @@ outsider to it. The views read the clock, so it is pinned with time_machine.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -710,3 +710,22 @@ def test_an_agent_with_no_team_sees_an_empty_inbox(client, reply_loop):
     ).user
     client.force_login(loner)
     assert client.get("/").context["box"].rows == []
+
+
+def test_a_loop_card_shows_its_due_time_in_the_zone_of_its_explanation(client, alice, case):
+    from lastmile.loops.models import BusinessHours, SlaPolicy
+    from lastmile.loops.services import loop_open
+
+    hours = BusinessHours.objects.create(
+        name="Kolkata",
+        timezone="Asia/Kolkata",
+        weekly={d: [["09:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")},
+    )
+    SlaPolicy.objects.create(
+        name="Tasks IN", kind="task", resolution_minutes=60, business_hours=hours
+    )
+    now = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)  # 09:30 in Kolkata, a Monday
+    loop_open(customer=case.customer, case=case, kind="task", title="Call back", now=now)
+    client.force_login(alice)
+    page = client.get(f"/cases/{case.ref}/").content.decode()
+    assert "due Mon 23 Nov, 10:30 IST" in page and "Due Mon 23 Nov 10:30 IST" in page

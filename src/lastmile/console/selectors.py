@@ -20,6 +20,7 @@ from lastmile.customers.models import Customer, Interaction
 from lastmile.customers.selectors import timeline
 from lastmile.loops.models import Loop, LoopEvent, LoopState
 from lastmile.loops.selectors import loop_explain, loop_list, loop_sla_state, loop_state_counts
+from lastmile.loops.services import calendar_of
 from lastmile.people.models import Team
 from lastmile.people.selectors import visible_team_ids
 
@@ -49,6 +50,11 @@ class LoopRow:
     @property
     def is_open(self) -> bool:
         return self.loop.state == LoopState.OPEN
+
+    @property
+    def tz(self) -> str:
+        """The zone of the loop's business hours, so the due time and its explanation agree."""
+        return calendar_of(self.loop).tz
 
 
 def _can_act(loop: Loop, teams: set[int] | None) -> bool:
