@@ -24,6 +24,10 @@ test: venv
 bench: venv
 	@$(BIN)/python bench/run.py $(if $(QUICK),--quick,)
 
+# Trains the sentiment model from ../shared/data/tweeteval-sentiment into the package.
+train-sentiment: venv
+	$(BIN)/python -m lastmile.listening.sentiment.train
+
 lint: venv
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench

@@ -51,7 +51,53 @@ TARGETS = {
     "ingest_per_s": (">=", 5000),
     "timeline_p99_ms": ("<=", 25),
     "sweep_s": ("<=", 2),
+    "anomaly_buckets_per_s": (">=", 100_000),
+    "nab_standard": (">=", 71.7),  # Numenta HTM's published score on these five series
+    "sentiment_texts_per_s": (">=", 1000),
+    "sentiment_one_text_p99_ms": ("<=", 5),
 }
+
+# Benches of pure models, run as their own scripts (they print one JSON object and write
+# their own detail page); the keys listed here are copied into results.json.
+SIDE_BENCHES = {
+    "anomaly.py": (
+        "ANOMALY.md",
+        ["anomaly_buckets_per_s", "nab_standard", "nab_low_fp", "nab_low_fn"],
+    ),
+    "sentiment.py": (
+        "SENTIMENT.md",
+        [
+            "sentiment_val_macro_recall",
+            "sentiment_val_accuracy",
+            "sentiment_texts_per_s",
+            "sentiment_one_text_p99_ms",
+            "vader_val_macro_recall",
+            "vader_val_accuracy",
+            "vader_texts_per_s",
+        ],
+    ),
+}
+
+
+def side_benches(results: dict[str, Any]) -> None:
+    """Run the model benches (sentiment, spike detector); a missing data set is noted, not fatal."""
+    for script, (page, keys) in SIDE_BENCHES.items():
+        path = common.BENCH_DIR / script
+        if not path.exists():
+            continue
+        say(f"== {script.removesuffix('.py')}")
+        proc = subprocess.run(
+            [sys.executable, str(path)], cwd=common.REPO, capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            note = (proc.stderr.strip().splitlines() or ["failed"])[-1]
+            say(f"  {script} did not run: {note}")
+            results.setdefault("side_skipped", {})[script] = note
+            continue
+        out = json.loads(proc.stdout)
+        results.update({k: out[k] for k in keys if k in out})
+        results.setdefault("side_pages", []).append(page)
+        say("  " + ", ".join(f"{k} {out[k]}" for k in keys if k in out))
 
 
 def bench_backend(vendor: str, sizes: dict[str, int], args: argparse.Namespace) -> dict[str, Any]:
@@ -226,6 +272,34 @@ def write_markdown(results: dict[str, Any], path: Any) -> None:
     ]
     if results.get("pg_skipped"):
         lines += ["", f"PostgreSQL was skipped: {results['pg_skipped']}."]
+    side = [
+        ("Spike detector throughput (one core)", "anomaly_buckets_per_s", "/s", "≥ 100,000/s"),
+        (
+            "NAB score, standard profile (5 shared series)",
+            "nab_standard",
+            "num",
+            "> 71.7 (Numenta HTM)",
+        ),
+        ("NAB score, low-FP profile", "nab_low_fp", "num", ""),
+        ("NAB score, low-FN profile", "nab_low_fn", "num", ""),
+        ("Sentiment, val macro-recall", "sentiment_val_macro_recall", "num", "(VADER below)"),
+        ("Sentiment, val accuracy", "sentiment_val_accuracy", "num", ""),
+        ("Sentiment, texts/s in batch (one core)", "sentiment_texts_per_s", "/s", "≥ 1,000/s"),
+        ("Sentiment, one text p99", "sentiment_one_text_p99_ms", "ms", "≤ 5 ms"),
+        ("VADER, val macro-recall", "vader_val_macro_recall", "num", "(baseline)"),
+        ("VADER, val accuracy", "vader_val_accuracy", "num", ""),
+        ("VADER, texts/s", "vader_texts_per_s", "/s", ""),
+    ]
+    if any(k in results for _, k, _, _ in side):
+        lines += ["", "## Listening models", "", "| figure | value | target |", "|---|---:|---|"]
+        for label, key, unit, target in side:
+            if key in results:
+                value = f"{results[key]:.3f}" if unit == "num" else fmt(key, unit)
+                lines.append(f"| {label} | {value}{mark(key)} | {target} |")
+        pages = ", ".join(f"[`bench/{p}`]({p})" for p in results.get("side_pages", []))
+        lines += ["", f"Details, per-file scores and the methods: {pages}."]
+    for script, note in results.get("side_skipped", {}).items():
+        lines += ["", f"`bench/{script}` did not run: {note}"]
     failed = [k for k in results if k.removesuffix("_pg") in TARGETS and not passes(k, results[k])]
     lines += [
         "",
@@ -285,6 +359,7 @@ def main() -> int:
         results["postgres"] = pg_out.pop("db_version")
         results.update({f"{k}_pg": v for k, v in pg_out.items()})
 
+    side_benches(results)
     results["python_version"] = results["versions"]["python"]
     results["sqlite_version"] = results["versions"]["sqlite"]
     results["postgres_version"] = results.get("postgres")

@@ -224,5 +224,14 @@ def manage(ctx: click.Context) -> None:
     execute_from_command_line(["lastmile manage", *ctx.args])
 
 
+def _add_subcommands() -> None:
+    from lastmile.listening.cli import listen, sentiment
+
+    main.add_command(sentiment)
+    main.add_command(listen)
+
+
+_add_subcommands()
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,5 @@
+"""Social listening: sentiment of texts and anomaly triggers over mention volumes.
+
+The Django app (mentions, alerts, crisis room) comes later; these packages are pure Python
+and load without Django, so the CLI commands start fast.
+"""

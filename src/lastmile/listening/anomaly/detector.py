@@ -1,0 +1,186 @@
+"""Online spike detector for mention volumes in 5-minute buckets (see the package docstring)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+BUCKET_SECONDS = 300
+SLOTS_PER_DAY = 86400 // BUCKET_SECONDS  # 288
+
+DEFAULT_SENSITIVITY = 0.5
+STATE_VERSION = 1
+
+# The tuned constants (see the package docstring for why each has the value it has).
+LEVEL_ALPHA = 1.0 / 2016.0  # level: EWMA over about a week of buckets
+SLOT_ALPHA = 0.2  # time-of-day profile: each slot remembers about five days
+SCALE_ALPHA = 1.0 / 3000.0  # robust spread: EWMA of |residual| over about ten days
+FAST_ALPHA = 1.0 / 3.0  # short evidence accumulator (about 15 minutes)
+CLIP = 4.0  # residuals are clipped at this many spreads before they update the baselines
+Z_HALF = 8.0 / 3.0  # smoothed deviation (in spreads) at which the score is 0.5
+MIN_SCALE = 0.05  # floor on the spread in log units (about 5 %)
+TAIL_P = 0.98  # the running percentile of z that calibrates the score ...
+TAIL_STEP = 0.003  # ... its step (in spreads) per bucket ...
+TAIL_FLOOR = 2.0  # ... and the value below which it has no effect
+
+
+def score_from_z(z: float) -> float:
+    """Map an upward deviation (in robust spreads) to [0, 1]: 0.5 at ``Z_HALF``."""
+    if z <= 0.0:
+        return 0.0
+    q = (z / Z_HALF) ** 2
+    return q / (1.0 + q)
+
+
+class SpikeDetector:
+    """Constant-time, constant-memory spike scorer; see the package docstring."""
+
+    __slots__ = (
+        "sensitivity",
+        "probation",
+        "suppress",
+        "n",
+        "level",
+        "scale",
+        "fast",
+        "profile",
+        "seen",
+        "quiet_until",
+        "last_slot",
+        "tail",
+    )
+
+    def __init__(
+        self,
+        *,
+        sensitivity: float = DEFAULT_SENSITIVITY,
+        probation: int = 600,
+        suppress: int = 288,
+    ) -> None:
+        if not 0.0 < sensitivity < 1.0:
+            raise ValueError("sensitivity must be strictly between 0 and 1")
+        self.sensitivity = float(sensitivity)
+        self.probation = int(probation)
+        self.suppress = int(suppress)
+        self.n = 0
+        self.level = 0.0
+        self.scale = 0.0
+        self.fast = 0.0
+        self.profile = [0.0] * SLOTS_PER_DAY
+        self.seen = [False] * SLOTS_PER_DAY
+        self.quiet_until = 0
+        self.last_slot = -1
+        self.tail = TAIL_FLOOR
+
+    @property
+    def threshold(self) -> float:
+        """Score at or above which a bucket raises an alert (1 - sensitivity)."""
+        return 1.0 - self.sensitivity
+
+    def update(self, value: float, epoch: float | None = None) -> tuple[float, bool]:
+        """Score one bucket; returns ``(score in [0, 1], alert raised)``.
+
+        ``epoch`` is the bucket's time in seconds (UTC) and picks the time-of-day slot; without
+        it, buckets are assumed consecutive.
+        """
+        x = math.log1p(value) if value > 0.0 else 0.0
+        if epoch is None:
+            slot = (self.last_slot + 1) % SLOTS_PER_DAY
+        else:
+            slot = int(epoch // BUCKET_SECONDS) % SLOTS_PER_DAY
+        self.last_slot = slot
+        n = self.n
+        self.n = n + 1
+        if n == 0:
+            self.level = x
+            self.scale = MIN_SCALE
+            self.profile[slot] = 0.0
+            self.seen[slot] = True
+            return 0.0, False
+        profile = self.profile
+        if not self.seen[slot]:
+            self.seen[slot] = True
+            profile[slot] = 0.0
+        expected = self.level + profile[slot]
+        scale = self.scale
+        residual = x - expected
+        fast = self.fast + FAST_ALPHA * (residual - self.fast)
+        self.fast = fast
+        z = fast / scale
+        # Self-calibration: a running 98th percentile of z (stochastic quantile estimate, a fixed
+        # step up when exceeded, a 49x smaller one down otherwise). A series whose ordinary
+        # bursts already reach z > TAIL_FLOOR needs a proportionally bigger one to alarm.
+        tail = self.tail
+        tail = tail + TAIL_STEP * TAIL_P if z > tail else tail - TAIL_STEP * (1.0 - TAIL_P)
+        self.tail = tail if tail > TAIL_FLOOR else TAIL_FLOOR
+        score = score_from_z(z * TAIL_FLOOR / self.tail)
+        # Robust updates: a spike moves the baselines at most CLIP spreads. While the detector
+        # is young, level and spread are plain running means (alpha 1/n) so they settle fast.
+        bound = CLIP * scale
+        clipped = bound if residual > bound else (-bound if residual < -bound else residual)
+        young = 1.0 / (n + 1)
+        self.level += (young if young > LEVEL_ALPHA else LEVEL_ALPHA) * clipped
+        # Shrunk seasonal profile: the fixed point is half the slot's mean deviation from the
+        # level (one slot sees one noisy bucket a day, so it is pulled toward the level).
+        if n > SLOTS_PER_DAY:
+            profile[slot] += SLOT_ALPHA * (clipped - profile[slot])
+        spread = self.scale + (young if young > SCALE_ALPHA else SCALE_ALPHA) * (
+            abs(clipped) - self.scale
+        )
+        self.scale = spread if spread > MIN_SCALE else MIN_SCALE
+        alert = False
+        if score >= 1.0 - self.sensitivity and n >= self.probation and n >= self.quiet_until:
+            alert = True
+            self.quiet_until = n + self.suppress
+        return score, alert
+
+    # -- state ------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Everything needed to resume scoring exactly where this detector stopped."""
+        return {
+            "version": STATE_VERSION,
+            "sensitivity": self.sensitivity,
+            "probation": self.probation,
+            "suppress": self.suppress,
+            "n": self.n,
+            "level": self.level,
+            "scale": self.scale,
+            "fast": self.fast,
+            "profile": list(self.profile),
+            "seen": list(self.seen),
+            "quiet_until": self.quiet_until,
+            "last_slot": self.last_slot,
+            "tail": self.tail,
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> SpikeDetector:
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported detector state version {state.get('version')!r}")
+        detector = cls(
+            sensitivity=state["sensitivity"],
+            probation=state["probation"],
+            suppress=state["suppress"],
+        )
+        detector.n = int(state["n"])
+        detector.level = float(state["level"])
+        detector.scale = float(state["scale"])
+        detector.fast = float(state["fast"])
+        profile = [float(v) for v in state["profile"]]
+        seen = [bool(v) for v in state["seen"]]
+        if len(profile) != SLOTS_PER_DAY or len(seen) != SLOTS_PER_DAY:
+            raise ValueError("detector state has a profile of the wrong length")
+        detector.profile = profile
+        detector.seen = seen
+        detector.quiet_until = int(state["quiet_until"])
+        detector.last_slot = int(state["last_slot"])
+        detector.tail = float(state["tail"])
+        return detector
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> SpikeDetector:
+        return cls.from_dict(json.loads(text))

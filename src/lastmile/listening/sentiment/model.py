@@ -1,0 +1,267 @@
+"""Tweet sentiment: a TF-IDF (word + character n-grams) linear model, run with numpy.
+
+The model also reads four VADER lexicon scores (compound, pos, neg, neu) of each text as dense
+features: the lexicon carries sentiment knowledge the 47k training tweets do not
+(+1.5 points of val macro-recall, see bench/SENTIMENT.md).
+
+The artefact ``model.npz`` (written by ``python -m lastmile.listening.sentiment.train``) holds
+the feature vocabulary, the idf weights and the linear model's coefficients; nothing is
+unpickled. Features come from :func:`features`, the same function at training and at
+inference, so the two cannot drift apart. The model is loaded once per process.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+ARTEFACT = Path(__file__).resolve().parent / "model.npz"
+LABELS = ("negative", "neutral", "positive")
+FORMAT_VERSION = 1
+
+# Tokeniser / feature settings shared by training and inference. The trainer stores the ones
+# it used in the artefact; inference reads them back from there.
+DEFAULT_OPTS: dict[str, Any] = {
+    "word_ngrams": 2,  # word 1..n grams
+    "char_min": 2,  # char_wb n-grams, char_min..char_max
+    "char_max": 5,
+    "negation": True,  # mark words after a negation (until punctuation) with a _NEG suffix
+    "vader": 1.0,  # scale of the VADER (compound, pos, neg, neu) features; 0 = not used
+}
+VADER_KEYS = ("compound", "pos", "neg", "neu")
+
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_MENTION = re.compile(r"@\w+")
+_REPEAT = re.compile(r"(.)\1{2,}")
+_SPACE = re.compile(r"\s+")
+_EMOTICON = (
+    r"(?:[<>]?[:;=8xX][\-o\*']?[\)\]\(\[dDpP/\\\}\{@\|]+"
+    r"|[\)\]\(\[dDpP/\\\}\{@\|]+[\-o\*']?[:;=8][<>]?|<3+|</3+|\^_*\^|-_+-|o_o|T_T)"
+)
+_TOKEN = re.compile(
+    _EMOTICON
+    + r"|[#@]?\w+(?:['’]\w+)*"  # words, hashtags, @user, contractions
+    + r"|[!?]+|\.{2,}|[.,;:]"  # punctuation that carries tone or ends a negation scope
+    + r"|[^\w\s]",  # anything else that is one symbol: emoji, signs
+    re.UNICODE,
+)
+_NEGATORS = frozenset(
+    [
+        "not",
+        "no",
+        "never",
+        "nothing",
+        "nobody",
+        "none",
+        "nowhere",
+        "neither",
+        "nor",
+        "cannot",
+        "cant",
+        "dont",
+        "doesnt",
+        "didnt",
+        "isnt",
+        "wasnt",
+        "arent",
+        "werent",
+        "wont",
+        "wouldnt",
+        "shouldnt",
+        "couldnt",
+        "hasnt",
+        "havent",
+        "hadnt",
+        "aint",
+        "without",
+    ]
+)
+_CLAUSE_END = re.compile(r"^(?:[!?]+|\.+|[.,;:])$")
+
+
+def unescape(text: str) -> str:
+    """Undo the literal ``\\uXXXX`` escapes and HTML entities found in tweet dumps."""
+    if "\\u" in text:
+        text = _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
+    if "&" in text:
+        text = html.unescape(text)
+    return text
+
+
+def normalise(text: str) -> str:
+    """Unescaped, @user and URLs folded, long repeats cut to three, lowercased."""
+    text = unescape(text)
+    text = _URL.sub(" http ", text)
+    text = _MENTION.sub("@user", text)
+    text = _REPEAT.sub(r"\1\1\1", text)
+    return _SPACE.sub(" ", text).strip().lower()
+
+
+def tokens(text: str, negation: bool = True) -> list[str]:
+    """Word tokens of a normalised text, with ``_NEG`` marking inside a negation's scope."""
+    out = _TOKEN.findall(text)
+    if not negation:
+        return out
+    marked = []
+    in_scope = False
+    for tok in out:
+        if _CLAUSE_END.match(tok):
+            in_scope = False
+            marked.append(tok)
+            continue
+        bare = tok.replace("'", "").replace("’", "")
+        if bare in _NEGATORS or tok.endswith(("n't", "n’t")):
+            in_scope = True
+            marked.append(tok)
+            continue
+        marked.append(tok + "_NEG" if in_scope and tok[0].isalnum() else tok)
+    return marked
+
+
+def features(text: str, opts: dict[str, Any] | None = None) -> list[str]:
+    """Every feature string of one text: word 1..n grams and char_wb n-grams."""
+    o = DEFAULT_OPTS if opts is None else opts
+    norm = normalise(text)
+    toks = tokens(norm, bool(o["negation"]))
+    feats = ["w:" + t for t in toks]
+    for n in range(2, int(o["word_ngrams"]) + 1):
+        feats.extend("w:" + " ".join(toks[i : i + n]) for i in range(len(toks) - n + 1))
+    lo, hi = int(o["char_min"]), int(o["char_max"])
+    if hi >= lo > 0:
+        for word in norm.split():
+            padded = f" {word} "
+            size = len(padded)
+            for n in range(lo, min(hi, size) + 1):
+                feats.extend(padded[i : i + n] for i in range(size - n + 1))
+    return feats
+
+
+_vader: Any = None
+
+
+def dense(texts: list[str], opts: dict[str, Any] | None = None) -> Any:
+    """VADER (compound, pos, neg, neu) × scale per text, shape (n, 4); None when not used."""
+    global _vader
+    o = DEFAULT_OPTS if opts is None else opts
+    scale = float(o.get("vader", 0.0))
+    if not scale:
+        return None
+    import numpy as np
+
+    if _vader is None:
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+        _vader = SentimentIntensityAnalyzer()
+    out = np.empty((len(texts), len(VADER_KEYS)), dtype=np.float64)
+    for i, text in enumerate(texts):
+        s = _vader.polarity_scores(unescape(text))
+        out[i] = [s[k] for k in VADER_KEYS]
+    return out * scale
+
+
+class Model:
+    """The exported linear model: vocabulary → column, idf, coefficients (classes × features)."""
+
+    def __init__(self, path: Path = ARTEFACT) -> None:
+        import json
+
+        import numpy as np
+
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(bytes(z["meta"]).decode("utf-8"))
+            vocab_blob = bytes(z["vocab"]).decode("utf-8")
+            self.idf = z["idf"].astype(np.float64)
+            self.coef = z["coef"].astype(np.float64)  # (n_features, n_classes)
+            self.intercept = z["intercept"].astype(np.float64)
+            self.dense_coef = z["dense_coef"].astype(np.float64) if "dense_coef" in z else None
+        if meta.get("format") != FORMAT_VERSION:
+            raise RuntimeError(f"sentiment artefact {path} has an unknown format")
+        self.meta = meta
+        self.opts = meta["opts"]
+        self.sublinear = bool(meta["sublinear_tf"])
+        self.classes = tuple(meta["labels"])
+        self.vocab = {f: i for i, f in enumerate(vocab_blob.split("\n"))}
+
+    def decision(self, texts: Iterable[str]) -> Any:
+        """Linear decision scores, one row of ``len(classes)`` per text (batched in numpy)."""
+        import numpy as np
+
+        texts = list(texts)
+        vocab, opts = self.vocab, self.opts
+        cols: list[int] = []
+        tfs: list[int] = []
+        lengths: list[int] = []
+        for text in texts:
+            counts = Counter(map(vocab.get, features(text, opts)))
+            counts.pop(None, None)
+            cols.extend(counts.keys())  # type: ignore[arg-type]
+            tfs.extend(counts.values())
+            lengths.append(len(counts))
+        n = len(lengths)
+        out = np.tile(self.intercept, (n, 1))
+        if self.dense_coef is not None and n:
+            out += dense(texts, opts) @ self.dense_coef
+        if not cols:
+            return out
+        col = np.asarray(cols, dtype=np.int64)
+        tf = np.asarray(tfs, dtype=np.float64)
+        if self.sublinear:
+            tf = 1.0 + np.log(tf)
+        row = np.repeat(np.arange(n), lengths)
+        w = tf * self.idf[col]
+        norm = np.sqrt(np.bincount(row, weights=w * w, minlength=n))
+        norm[norm == 0] = 1.0
+        w /= norm[row]
+        for k in range(out.shape[1]):
+            out[:, k] += np.bincount(row, weights=w * self.coef[col, k], minlength=n)
+        return out
+
+    def predict(self, texts: list[str]) -> list[tuple[str, float]]:
+        import numpy as np
+
+        scores = self.decision(texts)
+        if not len(scores):
+            return []
+        z = scores - scores.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        neg, pos = self.classes.index("negative"), self.classes.index("positive")
+        best = scores.argmax(axis=1)
+        return [
+            (self.classes[int(b)], round(float(p[i, pos] - p[i, neg]), 4))
+            for i, b in enumerate(best)
+        ]
+
+
+_model: Model | None = None
+_lock = threading.Lock()
+
+
+def get_model() -> Model:
+    """The shipped model, loaded on first use and cached for the life of the process."""
+    global _model
+    if _model is None:
+        with _lock:
+            if _model is None:
+                if not ARTEFACT.exists():
+                    raise RuntimeError(
+                        f"sentiment model missing: {ARTEFACT} "
+                        "(train it with `make train-sentiment`)"
+                    )
+                _model = Model(ARTEFACT)
+    return _model
+
+
+def predict(texts: list[str]) -> list[tuple[str, float]]:
+    """(label, score) per text; label in negative/neutral/positive, score = p(pos) − p(neg)."""
+    return get_model().predict(list(texts))
+
+
+def predict_one(text: str) -> tuple[str, float]:
+    return predict([text])[0]

@@ -1,0 +1,269 @@
+"""Train the shipped sentiment model: ``python -m lastmile.listening.sentiment.train``.
+
+Fits on TweetEval's train split, reports on val (macro-recall, TweetEval's official metric),
+and writes ``model.npz`` beside this file. Deterministic: fixed seeds, fixed feature order.
+``--sweep`` prints the variants the final settings were chosen from (val macro-recall).
+
+Needs scikit-learn at training time only; inference (model.py) needs numpy alone.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lastmile.listening.sentiment.model import (
+    ARTEFACT,
+    FORMAT_VERSION,
+    LABELS,
+    VADER_KEYS,
+    dense,
+    features,
+)
+
+REPO = Path(__file__).resolve().parents[4]
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "tweeteval-sentiment"
+SEED = 20170401
+
+# The chosen settings (see bench/SENTIMENT.md for the sweep they were chosen from).
+FINAL: dict[str, Any] = {
+    "opts": {"word_ngrams": 2, "char_min": 2, "char_max": 5, "negation": True, "vader": 1.0},
+    "min_df": 2,
+    "sublinear_tf": True,
+    "clf": "logreg",
+    "C": 1.0,
+    "class_weight": "balanced",
+}
+
+
+def load_split(data: Path, split: str) -> tuple[list[str], list[int]]:
+    text = (data / f"{split}_text.txt").read_text(encoding="utf-8").split("\n")
+    labels = [int(x) for x in (data / f"{split}_labels.txt").read_text().split()]
+    text = text[: len(labels)]
+    if len(text) != len(labels):
+        raise click.ClickException(f"{split}: {len(text)} texts but {len(labels)} labels")
+    return text, labels
+
+
+def macro_recall(gold: list[int], pred: list[int]) -> tuple[float, list[float]]:
+    per = []
+    for c in range(len(LABELS)):
+        idx = [i for i, g in enumerate(gold) if g == c]
+        per.append(sum(pred[i] == c for i in idx) / len(idx) if idx else 0.0)
+    return sum(per) / len(per), per
+
+
+def _vectoriser(spec: dict[str, Any]) -> Any:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    return TfidfVectorizer(
+        analyzer=lambda feats: feats,  # inputs are feature lists from model.features
+        min_df=spec["min_df"],
+        sublinear_tf=spec["sublinear_tf"],
+        norm="l2",
+        dtype=__import__("numpy").float64,
+    )
+
+
+def _classifier(spec: dict[str, Any]) -> Any:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    if spec["clf"] == "logreg":
+        return LogisticRegression(
+            C=spec["C"],
+            class_weight=spec["class_weight"],
+            max_iter=3000,
+            random_state=SEED,
+        )
+    if spec["clf"] == "svm":
+        return LinearSVC(C=spec["C"], class_weight=spec["class_weight"], random_state=SEED)
+    raise ValueError(spec["clf"])
+
+
+Split = tuple[list[list[str]], Any, list[int]]  # feature lists, dense features or None, labels
+
+
+def _with_dense(x: Any, d: Any) -> Any:
+    import scipy.sparse as sp
+
+    return x if d is None else sp.hstack([x, sp.csr_matrix(d)]).tocsr()
+
+
+def fit(spec: dict[str, Any], train: Split, val: Split) -> tuple[Any, Any, dict[str, Any]]:
+    """Fit one variant on pre-computed features; return (vectoriser, clf, val figures)."""
+    t0 = time.perf_counter()
+    vec = _vectoriser(spec)
+    x_train = _with_dense(vec.fit_transform(train[0]), train[1])
+    clf = _classifier(spec)
+    clf.fit(x_train, train[2])
+    pred = [int(p) for p in clf.predict(_with_dense(vec.transform(val[0]), val[1]))]
+    mr, per = macro_recall(val[2], pred)
+    acc = sum(p == g for p, g in zip(pred, val[2], strict=True)) / len(pred)
+    figures = {
+        "val_macro_recall": round(mr, 4),
+        "val_accuracy": round(acc, 4),
+        "val_recall_per_class": [round(x, 4) for x in per],
+        "n_features": len(vec.vocabulary_),
+        "fit_s": round(time.perf_counter() - t0, 1),
+    }
+    return vec, clf, figures
+
+
+def export(vec: Any, clf: Any, spec: dict[str, Any], figures: dict[str, Any], out: Path) -> None:
+    """Write vocabulary, idf and coefficients to a compressed .npz (no pickled objects)."""
+    import numpy as np
+    import sklearn
+
+    vocab = sorted(vec.vocabulary_.items(), key=lambda kv: kv[1])
+    if any("\n" in f for f, _ in vocab):
+        raise RuntimeError("a feature contains a newline")
+    coef = np.asarray(clf.coef_, dtype=np.float64).T  # (n_features [+ dense], n_classes)
+    n_dense = len(VADER_KEYS) if spec["opts"].get("vader") else 0
+    if coef.shape[0] != len(vocab) + n_dense:
+        raise RuntimeError("coefficients do not match the vocabulary")
+    arrays: dict[str, Any] = {}
+    if n_dense:
+        arrays["dense_coef"] = coef[len(vocab) :].astype(np.float32)
+        coef = coef[: len(vocab)]
+    if coef.shape[1] != len(LABELS) or list(clf.classes_) != [0, 1, 2]:
+        raise RuntimeError("expected three classes 0/1/2")
+    meta = {
+        "format": FORMAT_VERSION,
+        "labels": list(LABELS),
+        "opts": spec["opts"],
+        "sublinear_tf": spec["sublinear_tf"],
+        "spec": spec,
+        # Val figures without the fit time, so that the artefact is byte-for-byte reproducible.
+        "figures": {k: v for k, v in figures.items() if k != "fit_s"},
+        "trained_with": {"scikit-learn": sklearn.__version__, "numpy": np.__version__},
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.stem + ".tmp.npz")
+    _write_npz(
+        tmp,
+        meta=np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), dtype=np.uint8),
+        vocab=np.frombuffer("\n".join(f for f, _ in vocab).encode("utf-8"), dtype=np.uint8),
+        idf=vec.idf_.astype(np.float32),
+        coef=coef.astype(np.float32),
+        intercept=np.asarray(clf.intercept_, dtype=np.float32),
+        **arrays,
+    )
+    tmp.replace(out)
+
+
+def _write_npz(path: Path, **arrays: Any) -> None:
+    """Like ``numpy.savez_compressed`` but byte-for-byte reproducible (fixed zip timestamps)."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    with zipfile.ZipFile(path, "w") as zf:
+        for name in sorted(arrays):
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.asarray(arrays[name]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue(), compresslevel=9)
+
+
+def _sweep_specs() -> list[tuple[str, dict[str, Any]]]:
+    """(name, spec) of every variant compared on val; the shipped one is named ``final``."""
+    lex = {**FINAL["opts"], "vader": 0.0}  # n-grams only, no lexicon features
+    plain = {**FINAL, "opts": lex, "C": 2.0}
+    specs: list[tuple[str, dict[str, Any]]] = []
+
+    def add(name: str, base: dict[str, Any] = plain, **kw: Any) -> None:
+        specs.append((name, {**base, **kw}))
+
+    # Features (logreg, balanced, C=2), no lexicon.
+    add("words-1-2", opts={**lex, "char_max": 0, "char_min": 0})
+    add("words-1", opts={**lex, "word_ngrams": 1, "char_max": 0, "char_min": 0})
+    add("chars-2-5", opts={**lex, "word_ngrams": 0})
+    add("no-negation", opts={**lex, "negation": False})
+    add("chars-1-6", opts={**lex, "char_min": 1, "char_max": 6})
+    add("words+chars")
+    # Regularisation, class weights, tf and pruning, and a linear SVM, no lexicon.
+    for c in (0.5, 1.0, 4.0):
+        add(f"C-{c}", C=c)
+    add("unweighted", class_weight=None)
+    add("raw-tf", sublinear_tf=False)
+    add("min-df-3", min_df=3)
+    for c in (0.05, 0.2):
+        add(f"svm-C-{c}", clf="svm", C=c)
+    # Plus VADER's four lexicon scores as dense features.
+    for scale in (0.5, 2.0):
+        add(f"vader-x{scale}", opts={**lex, "vader": scale})
+    add("final", FINAL)
+    add("final-C-2", FINAL, C=2.0)
+    add("final-C-2-unweighted", FINAL, C=2.0, class_weight=None)
+    add("final-C-2-min-df-3", FINAL, C=2.0, min_df=3)
+    return specs
+
+
+def _features_for(texts: list[str], opts: dict[str, Any]) -> tuple[list[list[str]], Any]:
+    return [features(t, opts) for t in texts], dense(texts, opts)
+
+
+@click.command()
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=DEFAULT_DATA,
+    show_default=True,
+    help="TweetEval sentiment folder (train_/val_ text and labels).",
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=ARTEFACT, show_default=True
+)
+@click.option("--sweep", is_flag=True, help="Evaluate the variants on val; write nothing.")
+@click.option("--only", default="", help="With --sweep: only variants whose name contains this.")
+def main(data: Path, out: Path, sweep: bool, only: str) -> None:
+    """Train the sentiment model on TweetEval train, report val, write the artefact."""
+    import random
+
+    import numpy as np
+
+    random.seed(SEED)
+    np.random.seed(SEED)
+    train_text, train_y = load_split(data, "train")
+    val_text, val_y = load_split(data, "val")
+    log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
+    log(f"train {len(train_text)} texts, val {len(val_text)} texts")
+    if sweep:
+        cache: dict[str, tuple[Any, Any]] = {}
+        rows = []
+        for name, spec in _sweep_specs():
+            if only not in name:
+                continue
+            key = json.dumps(spec["opts"], sort_keys=True)
+            if key not in cache:
+                cache[key] = (
+                    _features_for(train_text, spec["opts"]),
+                    _features_for(val_text, spec["opts"]),
+                )
+            tr, va = cache[key]
+            _, _, fig = fit(spec, (*tr, train_y), (*va, val_y))
+            row = {"name": name, "spec": spec, **fig}
+            rows.append(row)
+            log(json.dumps(row))
+        print(json.dumps(rows, indent=1))
+        return
+    spec = FINAL
+    tr = _features_for(train_text, spec["opts"])
+    va = _features_for(val_text, spec["opts"])
+    vec, clf, figures = fit(spec, (*tr, train_y), (*va, val_y))
+    export(vec, clf, spec, figures, out)
+    log(json.dumps(figures))
+    log(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()
