@@ -1282,7 +1282,9 @@ class _Builder:
                 body=said(rng.choice(texts.WAITING_REPLY)),
                 data=dm,
             )
-            p = c1 + timedelta(minutes=rng.randint(3, 40))
+            # The agent parks the loop before its deadline (an overdue loop cannot be paused;
+            # the shortest next-reply target in the demo is 30 minutes).
+            p = c1 + timedelta(minutes=min(rng.randint(3, 40), 25))
             s(
                 p,
                 "message",
