@@ -55,11 +55,16 @@ TARGETS = {
     "nab_standard": (">=", 71.7),  # Numenta HTM's published score on these five series
     "sentiment_texts_per_s": (">=", 1000),
     "sentiment_one_text_p99_ms": ("<=", 5),
+    "segment_events_per_s": (">=", 10_000),
 }
 
 # Benches of pure models, run as their own scripts (they print one JSON object and write
 # their own detail page); the keys listed here are copied into results.json.
 SIDE_BENCHES = {
+    "segment.py": (
+        "SEGMENT.md",
+        ["segment_events_per_s", "segment_client_events_per_s", "segment_floor_per_s"],
+    ),
     "anomaly.py": (
         "ANOMALY.md",
         ["anomaly_buckets_per_s", "nab_standard", "nab_low_fp", "nab_low_fn"],
@@ -273,6 +278,9 @@ def write_markdown(results: dict[str, Any], path: Any) -> None:
     if results.get("pg_skipped"):
         lines += ["", f"PostgreSQL was skipped: {results['pg_skipped']}."]
     side = [
+        ("Segment API, raw /v1/batch posts (SQLite)", "segment_events_per_s", "/s", "≥ 10,000/s"),
+        ("Segment API, through the real Python client", "segment_client_events_per_s", "/s", ""),
+        ("Segment floor (raw sqlite3 executemany)", "segment_floor_per_s", "/s", ""),
         ("Spike detector throughput (one core)", "anomaly_buckets_per_s", "/s", "≥ 100,000/s"),
         (
             "NAB score, standard profile (5 shared series)",
@@ -291,7 +299,13 @@ def write_markdown(results: dict[str, Any], path: Any) -> None:
         ("VADER, texts/s", "vader_texts_per_s", "/s", ""),
     ]
     if any(k in results for _, k, _, _ in side):
-        lines += ["", "## Listening models", "", "| figure | value | target |", "|---|---:|---|"]
+        lines += [
+            "",
+            "## Event API and listening models",
+            "",
+            "| figure | value | target |",
+            "|---|---:|---|",
+        ]
         for label, key, unit, target in side:
             if key in results:
                 value = f"{results[key]:.3f}" if unit == "num" else fmt(key, unit)

@@ -264,3 +264,17 @@ def test_timeline_page_is_one_query(customer, now, django_assert_num_queries):
         )
     with django_assert_num_queries(1):
         timeline(customer=customer, limit=3)
+
+
+def test_a_later_item_of_a_batch_adds_its_new_identities_to_the_customer_an_earlier_item_made(now):
+    user = IdentityKey("external", "segment", "u1")
+    anon = IdentityKey("anonymous", "", "a1")
+    first = _item(1, identities=[user])
+    second = _item(2, identities=[user, anon])
+    ids = interactions_ingest(items=[first, second], now=now)
+    owner = Interaction.objects.get(pk=ids[0]).customer_id
+    assert set(Identity.objects.filter(customer_id=owner).values_list("kind", "value")) == {
+        ("external", "u1"),
+        ("anonymous", "a1"),
+    }
+    assert Customer.objects.count() == 1

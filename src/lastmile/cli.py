@@ -225,8 +225,10 @@ def manage(ctx: click.Context) -> None:
 
 
 def _add_subcommands() -> None:
+    from lastmile.channels.cli import source
     from lastmile.listening.cli import listen, sentiment
 
+    main.add_command(source)
     main.add_command(sentiment)
     main.add_command(listen)
 

@@ -9,6 +9,7 @@ admin.site.site_title = "lastmile"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("v1/", include("lastmile.channels.segment_views")),  # Segment HTTP Tracking API
     path("api/", api.urls),
     re_path(r"^api/", api_not_found),  # unknown API paths answer in the API's error shape
     path("admin/", admin.site.urls),

@@ -44,3 +44,27 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} to {self.recipient}: {self.subject}"
+
+
+class SourceKind(models.TextChoices):
+    SEGMENT = "segment", "Segment-compatible event API"
+
+
+class Source(models.Model):
+    """Where events come from: a Segment-style client holding a write key.
+
+    Only the write key's SHA-256 is stored; ``prefix`` lets people recognise a key.
+    A revoked source's key is refused (401).
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=20, choices=SourceKind.choices, default=SourceKind.SEGMENT)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(
+        max_length=12, editable=False, help_text="First characters of the write key."
+    )
+    created_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.kind}, {self.prefix}…)"

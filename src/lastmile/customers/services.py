@@ -361,11 +361,18 @@ def _ingest(items: Sequence[InteractionIn], *, now: datetime) -> list[int]:
     # New customers, one per distinct identity set not yet known (first item wins).
     new_customers: list[Customer] = []
     new_for: dict[int, Customer] = {}
+    extra: list[tuple[IdentityKey, Customer]] = []
     for i, it, cust in pending:
         if cust is not None:
             continue
         already = next((owner_of[k] for k in it.identities if k in owner_of), None)
         if already is not None:
+            # A customer made by an earlier item of this batch (or resolved on the slow
+            # path): this item's identities it does not have yet are added to it.
+            for k in it.identities:
+                if k not in owner_of:
+                    owner_of[k] = already
+                    extra.append((k, already))
             new_for[i] = already
             continue
         c = Customer(created_at=now)
@@ -379,21 +386,22 @@ def _ingest(items: Sequence[InteractionIn], *, now: datetime) -> list[int]:
         )
         for c, pk in zip(new_customers, customer_ids, strict=True):
             c.pk = pk
-        fresh = {id(c) for c in new_customers}
-        rows_insert(
-            Identity,
-            [
-                {
-                    "customer_id": c.pk,
-                    "kind": k.kind,
-                    "network": k.network,
-                    "value": k.value,
-                    "created_at": now,
-                }
-                for k, c in owner_of.items()
-                if id(c) in fresh
-            ],
-        )
+    fresh = {id(c) for c in new_customers}
+    to_add = [(k, c) for k, c in owner_of.items() if id(c) in fresh]
+    to_add += [(k, c) for k, c in extra if id(c) not in fresh]
+    rows_insert(
+        Identity,
+        [
+            {
+                "customer_id": c.pk,
+                "kind": k.kind,
+                "network": k.network,
+                "value": k.value,
+                "created_at": now,
+            }
+            for k, c in to_add
+        ],
+    )
 
     fast: list[tuple[int, dict[str, Any]]] = []
     seen_in_batch: dict[tuple[str, str], int] = {}
