@@ -13,5 +13,13 @@ urlpatterns = [
     path("api/", api.urls),
     re_path(r"^api/", api_not_found),  # unknown API paths answer in the API's error shape
     path("admin/", admin.site.urls),
+    path("mail/", include("lastmile.mail.urls")),
+    path("hooks/", include("lastmile.webhooks.urls")),
+    path("listening/", include("lastmile.listening.urls")),
+    path("", include("lastmile.crisis.urls")),  # /alerts/<id>/ and the public /status/<slug>
+    path("promises/", include("lastmile.promises.urls")),
+    path("kb/", include("lastmile.knowledge.urls")),
+    path("journeys/", include("lastmile.journeys.urls")),
+    path("portal/", include("lastmile.portal.urls")),
     path("", include("lastmile.console.urls")),
 ]

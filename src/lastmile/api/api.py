@@ -5,6 +5,8 @@ Errors are ``{"code", "detail", "errors": [{"index", "field", "reason"}]}`` with
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import json
 from typing import Any
 
@@ -183,3 +185,15 @@ api.add_router("/v1/customers", customers_router)
 api.add_router("/v1/interactions", interactions_router)
 api.add_router("/v1/cases", cases_router)
 api.add_router("/v1/loops", loops_router)
+
+# Each app's API lives in its own module, mounted under /api/v1/<prefix>.
+for _prefix, _module in [
+    ("mail", "lastmile.mail.api"),
+    ("webhooks", "lastmile.webhooks.api"),
+    ("mentions", "lastmile.listening.api"),
+    ("alerts", "lastmile.crisis.api"),
+    ("promises", "lastmile.promises.api"),
+    ("knowledge", "lastmile.knowledge.api"),
+    ("journeys", "lastmile.journeys.api"),
+]:
+    api.add_router(f"/v1/{_prefix}", import_module(_module).router)

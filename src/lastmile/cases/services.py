@@ -9,6 +9,7 @@ from django.db import transaction
 
 from lastmile.cases.models import Case, CaseEvent, CaseStatus, Priority
 from lastmile.core.errors import Conflict, FieldError, InvalidInput
+from lastmile.core.events import event_emit
 from lastmile.core.ids import counter_next
 
 
@@ -92,6 +93,13 @@ def case_set_status(*, case: Case, status: str, actor: Any = None, now: datetime
     CaseEvent.objects.create(
         case=case, kind="status", actor=actor, at=now, data={"from": previous, "to": status}
     )
+    if status == CaseStatus.SOLVED:
+        event_emit(
+            "case.solved",
+            {"case": case.pk, "reference": case.ref, "customer": case.customer_id,
+             "team": case.team_id},
+            at=now,
+        )
     return case
 
 

@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from importlib import import_module
 from typing import Any
 
 from django.db import transaction
@@ -59,6 +60,18 @@ INGEST_BATCH = 1000
 ALREADY = "demo data already present; nothing to do"
 
 
+DEMO_EXTENSIONS = [
+    "mail",
+    "webhooks",
+    "listening",
+    "crisis",
+    "promises",
+    "knowledge",
+    "journeys",
+    "portal",
+]
+
+
 class AlreadySeeded(Exception):
     """Another run of the seed got there first."""
 
@@ -74,6 +87,7 @@ class SeedReport:
     stories: dict[str, tuple[str, str]] = field(
         default_factory=dict
     )  # name -> (ref, what it shows)
+    extra: list[str] = field(default_factory=list)  # lines from the apps' own demo parts
 
     def lines(self) -> list[str]:
         c = self.counts
@@ -86,6 +100,7 @@ class SeedReport:
             "stories:",
         ]
         out += [f"  {ref:<9} {name:<17} {what}" for name, (ref, what) in self.stories.items()]
+        out += self.extra
         teams = ", ".join(slug for slug, _, _ in texts.TEAMS)
         out += [
             f"logins (password '{PASSWORD}'):",
@@ -133,14 +148,21 @@ class _Seeder:
         self.customers: dict[str, Customer] = {}
         self.cases: dict[str, Case] = {}
         self.loops: dict[str, Loop] = {}
+        self.extension_lines: list[str] = []
 
     def run(self) -> SeedReport:
         self.setup()
         self.people()
         self.history()
         self.background()
+        self.extensions()
         loops_sweep(now=self.now)
         return self.report()
+
+    def extensions(self) -> None:
+        """Each app's own part of the demo, in this order (see ``<app>/demo.py``)."""
+        for name in DEMO_EXTENSIONS:
+            self.extension_lines += import_module(f"lastmile.{name}.demo").seed(self)
 
     # -- configuration -----------------------------------------------------------------------
 
@@ -383,4 +405,5 @@ class _Seeder:
             stories={
                 name: (self.cases[key].ref, what) for name, (key, what) in plan.stories.items()
             },
+            extra=self.extension_lines,
         )

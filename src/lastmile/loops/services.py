@@ -19,6 +19,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from lastmile.core.db import rows_insert, rows_update
+from lastmile.core.events import event_emit
 from lastmile.core.errors import Conflict, FieldError, InvalidInput
 from lastmile.loops.business_time import Calendar, add_business_time, business_time_between
 from lastmile.loops.models import (
@@ -240,6 +241,7 @@ def loop_open(
                 "policy": loop.sla_policy.name if loop.sla_policy else None,
             },
         )
+        event_emit("loop.opened", _loop_event_data(loop), at=now)
     return loop
 
 
@@ -264,7 +266,23 @@ def _finish(*, loop: Loop, state: str, event: str, actor: Any, reason: str, now:
         fresh.next_check_at = None
         fresh.save(update_fields=["state", "closed_at", "next_check_at"])
         LoopEvent.objects.create(loop=fresh, kind=event, at=at, actor=actor, reason=reason)
+        event_emit(f"loop.{state}", _loop_event_data(fresh, reason=reason), at=at)
     return fresh
+
+
+def _loop_event_data(loop: Loop, **extra: Any) -> dict[str, Any]:
+    return {
+        "loop": loop.pk,
+        "kind": loop.kind,
+        "title": loop.title,
+        "state": loop.state,
+        "customer": loop.customer_id,
+        "case": loop.case_id,
+        "team": loop.team_id,
+        "assignee": loop.assignee_id,
+        "due_at": loop.due_at.isoformat() if loop.due_at else None,
+        **extra,
+    }
 
 
 def loop_close(*, loop: Loop, actor: Any = None, reason: str = "", now: datetime) -> Loop:
@@ -558,6 +576,7 @@ def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> N
     # Plain rows, not model instances: a batch writes thousands of them.
     events: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
+    breached: list[tuple[Loop, datetime]] = []
     by_policy: dict[int | None, tuple[Calendar, list[dict[str, Any]]]] = {}
     kinds = dict(LoopKind.choices)
     for loop in loops:
@@ -588,6 +607,7 @@ def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> N
                 kind = LoopEventKind.BREACHED
                 recipient = lead_email
                 result.breached += 1
+                breached.append((loop, at))
             elif action == "reassign_to_lead":
                 if lead is not None and loop.assignee_id != lead.pk:
                     data["from"], data["to"] = loop.assignee_id, lead.pk
@@ -631,3 +651,5 @@ def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> N
     rows_insert(LoopEvent, events)
     if messages:
         result.notifications += outbox_enqueue(messages)
+    for loop, at in breached:
+        event_emit("loop.breached", _loop_event_data(loop), at=at)
