@@ -231,6 +231,9 @@ def _add_subcommands() -> None:
     main.add_command(source)
     main.add_command(sentiment)
     main.add_command(listen)
+    from lastmile.portal.cli import portal
+
+    main.add_command(portal)
 
 
 _add_subcommands()

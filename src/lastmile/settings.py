@@ -211,6 +211,13 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = LASTMILE_MAX_BODY_BYTES
 # Phone numbers without a country code are read in this region.
 LASTMILE_DEFAULT_REGION = envstr("LASTMILE_DEFAULT_REGION", "GB")
 LASTMILE_CASE_PREFIX = envstr("LASTMILE_CASE_PREFIX", "LM")
+# Where customers reach this server; links in emails (the portal's) start with it.
+LASTMILE_PUBLIC_URL = envstr(
+    "LASTMILE_PUBLIC_URL", f"http://127.0.0.1:{envint('LASTMILE_PORT', 8000)}"
+)
+# Customer portal: how long a session started by a magic link lasts, and upload limits.
+LASTMILE_PORTAL_SESSION_SECONDS = envint("LASTMILE_PORTAL_SESSION_SECONDS", 8 * 3600)
+LASTMILE_PORTAL_UPLOAD_MAX_BYTES = envint("LASTMILE_PORTAL_UPLOAD_MAX_BYTES", 4 * 1024 * 1024)
 
 EMAIL_BACKEND = envstr("LASTMILE_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = envstr("LASTMILE_EMAIL_HOST", "127.0.0.1")

@@ -1,5 +1,14 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from lastmile.portal import views
 
 app_name = "portal"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("start/<str:token>/", views.start, name="start"),
+    path("sign-out/", views.sign_out, name="sign_out"),
+    path("send-link/<int:customer_id>/", views.send_link, name="send_link"),
+    path("cases/<str:ref>/", views.case_detail, name="case"),
+    path("cases/<str:ref>/message/", views.case_message, name="case_message"),
+]

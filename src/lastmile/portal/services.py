@@ -1,0 +1,231 @@
+"""The customer portal: magic links, and what a signed-in customer may do.
+
+Every service here takes the customer from the portal session, never from the request's
+parameters, and checks that what it touches belongs to that customer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage
+from django.db import transaction
+
+from lastmile.cases.models import Case, CaseStatus
+from lastmile.core.errors import FieldError, InvalidInput, NotFound
+from lastmile.customers.models import Customer, Direction, Identity, IdentityKind, Interaction
+from lastmile.portal.models import PortalLink
+
+SALT = "lastmile.portal.link"
+DEFAULT_TTL = timedelta(hours=72)
+MESSAGE_MAX = 5000
+
+
+class LinkRefused(Exception):
+    """A link that cannot start a session; ``reason`` is shown to the customer."""
+
+    def __init__(self, reason: str, status: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+def _hash(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+def customer_email(customer: Customer) -> str:
+    return (
+        Identity.objects.filter(customer=customer, kind=IdentityKind.EMAIL)
+        .order_by("id")
+        .values_list("value", flat=True)
+        .first()
+        or ""
+    )
+
+
+@dataclass
+class IssuedLink:
+    link: PortalLink
+    token: str
+
+    @property
+    def path(self) -> str:
+        return f"/portal/start/{self.token}/"
+
+
+def portal_link_issue(
+    *,
+    customer: Customer,
+    now: datetime,
+    actor: Any = None,
+    ttl: timedelta = DEFAULT_TTL,
+    send: bool = True,
+    base_url: str = "",
+) -> IssuedLink:
+    """Make a link for ``customer`` and, with ``send``, email it through the outbox.
+
+    The outbox row is written in this transaction, so a link is never mailed that was
+    not stored, nor stored and silently not mailed.
+    """
+    from lastmile.channels.services import outbox_enqueue, outbox_message
+
+    if customer.merged_into_id:
+        customer = Customer.objects.get(pk=customer.merged_into_id)
+    email = customer_email(customer)
+    if send and not email:
+        raise InvalidInput(
+            "this customer has no email address to send a portal link to",
+            [FieldError("customer", "has no email identity")],
+        )
+    nonce = secrets.token_urlsafe(24)
+    with transaction.atomic():
+        link = PortalLink.objects.create(
+            customer=customer,
+            nonce_hash=_hash(nonce),
+            created_at=now,
+            expires_at=now + ttl,
+            created_by=actor,
+            sent_to=email if send else "",
+        )
+        issued = IssuedLink(link, signing.dumps({"l": link.pk, "n": nonce}, salt=SALT))
+        if send:
+            url = (base_url or settings.LASTMILE_PUBLIC_URL).rstrip("/") + issued.path
+            outbox_enqueue(
+                [
+                    outbox_message(
+                        key=f"portal-link:{link.pk}",
+                        purpose="notification",
+                        recipient=email,
+                        subject="Your link to follow your requests",
+                        body=(
+                            f"Hello {customer},\n\nFollow your requests, the steps in progress "
+                            f"and what we promised you here:\n{url}\n\n"
+                            f"The link works once and expires on {link.expires_at:%d %b %Y %H:%M} UTC.\n"
+                        ),
+                        data={"portal_link": link.pk, "customer": customer.pk},
+                        now=now,
+                    )
+                ]
+            )
+    return issued
+
+
+def portal_link_check(token: str, *, now: datetime) -> PortalLink:
+    """The link a token names, or ``LinkRefused`` saying why it cannot be used."""
+    try:
+        payload = signing.loads(token, salt=SALT)
+        link_id, nonce = int(payload["l"]), str(payload["n"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        raise LinkRefused(
+            "This link is not valid. It may have been copied incompletely or altered.", 400
+        ) from None
+    link = PortalLink.objects.filter(pk=link_id).select_related("customer").first()
+    if link is None or not secrets.compare_digest(link.nonce_hash, _hash(nonce)):
+        raise LinkRefused("This link is not valid.", 400)
+    if link.used_at is not None:
+        raise LinkRefused(
+            "This link has already been used. Ask us for a new one, or use the latest email.", 410
+        )
+    if link.expires_at <= now:
+        raise LinkRefused("This link has expired. Ask us for a new one.", 410)
+    return link
+
+
+def portal_link_redeem(token: str, *, now: datetime) -> Customer:
+    """Use a link (once) and return the customer whose session it starts."""
+    with transaction.atomic():
+        link = portal_link_check(token, now=now)
+        # The conditional update is the single-use guarantee, even under a race.
+        if not PortalLink.objects.filter(pk=link.pk, used_at__isnull=True).update(used_at=now):
+            raise LinkRefused("This link has already been used.", 410)
+        customer = link.customer
+        while customer.merged_into_id:
+            customer = Customer.objects.get(pk=customer.merged_into_id)
+        return customer
+
+
+def portal_case_get(*, customer: Customer, ref: str) -> Case:
+    """One of the customer's own cases; any other is simply not found."""
+    from lastmile.cases.selectors import cases_by_ref
+
+    case = cases_by_ref([ref]).get(ref.upper())
+    if case is None or case.customer_id != customer.pk:
+        raise NotFound("case not found")
+    return case
+
+
+def portal_message_add(*, customer: Customer, case: Case, body: str, now: datetime) -> Interaction:
+    """The customer writes on their case: it lands on the timeline and opens a reply loop."""
+    from lastmile.customers.services import interaction_record
+
+    if case.customer_id != customer.pk:
+        raise NotFound("case not found")
+    body = (body or "").strip()
+    if not body:
+        raise InvalidInput("write a message first", [FieldError("body", "must not be empty")])
+    if len(body) > MESSAGE_MAX:
+        raise InvalidInput(
+            "the message is too long", [FieldError("body", f"at most {MESSAGE_MAX} characters")]
+        )
+    if case.status == CaseStatus.CLOSED:
+        raise InvalidInput(
+            "this request is closed; write to us to open a new one",
+            [FieldError("case", "is closed")],
+        )
+    return interaction_record(
+        customer=customer,
+        case=case,
+        channel="portal",
+        direction=Direction.INBOUND,
+        occurred_at=now,
+        now=now,
+        body=body,
+    )
+
+
+# Uploads: the type is read from the file's first bytes, never from its name or the browser.
+SIGNATURES = {
+    "application/pdf": (b"%PDF-",),
+    "image/png": (b"\x89PNG\r\n\x1a\n",),
+    "image/jpeg": (b"\xff\xd8\xff",),
+}
+
+
+def upload_storage() -> FileSystemStorage:
+    return FileSystemStorage(location=settings.VAR_DIR / "portal-uploads")
+
+
+def upload_check(*, name: str, content: bytes) -> str:
+    """The sniffed content type of an upload, or InvalidInput naming the limit it breaks."""
+    limit = settings.LASTMILE_PORTAL_UPLOAD_MAX_BYTES
+    if not content:
+        raise InvalidInput("the file is empty", [FieldError("file", "is empty")])
+    if len(content) > limit:
+        raise InvalidInput(
+            "the file is too large",
+            [FieldError("file", f"at most {limit // (1024 * 1024)} MB")],
+        )
+    for content_type, prefixes in SIGNATURES.items():
+        if any(content.startswith(p) for p in prefixes):
+            return content_type
+    raise InvalidInput(
+        "this kind of file is not accepted",
+        [FieldError("file", "must be a PDF, PNG or JPEG file")],
+    )
+
+
+def upload_store(*, customer: Customer, name: str, content: bytes) -> dict[str, Any]:
+    content_type = upload_check(name=name, content=content)
+    safe = "".join(c for c in name if c.isalnum() or c in "._-")[-80:] or "upload"
+    stored = upload_storage().save(
+        f"{customer.pk}/{secrets.token_hex(8)}-{safe}", ContentFile(content)
+    )
+    return {"file": stored, "name": name[:200], "size": len(content), "content_type": content_type}

@@ -1,0 +1,139 @@
+"""Customer portal pages: the customer's own cases, steps and promises, nothing else.
+
+The customer comes from the portal session, which only a magic link starts. Every lookup is
+scoped to that customer; anything else is "not found", so one customer can learn nothing
+about another, not even that a reference exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from lastmile.core.clock import utcnow
+from lastmile.core.errors import DomainError, InvalidInput, NotFound
+from lastmile.customers.models import Customer
+from lastmile.portal import selectors, services
+
+SESSION_KEY = "portal_customer"
+
+
+def _customer(request: HttpRequest) -> Customer | None:
+    customer_id = request.session.get(SESSION_KEY)
+    if not customer_id:
+        return None
+    return Customer.objects.filter(pk=customer_id, merged_into__isnull=True).first()
+
+
+def portal_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Pages for a signed-in customer; without a portal session, a page that says how to get one."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        customer = _customer(request)
+        if customer is None:
+            return render(request, "portal/signed_out.html", status=403)
+        try:
+            return view(request, customer, *args, **kwargs)
+        except NotFound:
+            return render(request, "portal/not_found.html", {"customer": customer}, status=404)
+
+    return wrapper
+
+
+@require_http_methods(["GET", "POST"])
+def start(request: HttpRequest, token: str) -> HttpResponse:
+    """GET shows a button, POST signs in: mail scanners that follow links do not burn them."""
+    now = utcnow()
+    try:
+        if request.method == "GET":
+            link = services.portal_link_check(token, now=now)
+            return render(request, "portal/start.html", {"link": link, "token": token})
+        customer = services.portal_link_redeem(token, now=now)
+    except services.LinkRefused as refused:
+        return render(
+            request, "portal/link_invalid.html", {"reason": refused.reason}, status=refused.status
+        )
+    request.session.cycle_key()
+    request.session[SESSION_KEY] = customer.pk
+    request.session.set_expiry(settings.LASTMILE_PORTAL_SESSION_SECONDS)
+    return redirect("portal:home")
+
+
+@require_POST
+def sign_out(request: HttpRequest) -> HttpResponse:
+    request.session.pop(SESSION_KEY, None)
+    return render(request, "portal/signed_out.html", {"signed_out": True})
+
+
+@portal_page
+def home(request: HttpRequest, customer: Customer) -> HttpResponse:
+    now = utcnow()
+    return render(
+        request,
+        "portal/home.html",
+        {"customer": customer, **selectors.portal_overview(customer, now=now)},
+    )
+
+
+@portal_page
+def case_detail(request: HttpRequest, customer: Customer, ref: str) -> HttpResponse:
+    case = services.portal_case_get(customer=customer, ref=ref)
+    return _case_page(request, customer, case)
+
+
+def _case_page(
+    request: HttpRequest, customer: Customer, case: Any, *, error: Any = None, status: int = 200
+) -> HttpResponse:
+    now = utcnow()
+    context = {"customer": customer, "error": error, **selectors.portal_case(case, now=now)}
+    return render(request, "portal/case.html", context, status=status)
+
+
+@portal_page
+@require_POST
+def case_message(request: HttpRequest, customer: Customer, ref: str) -> HttpResponse:
+    case = services.portal_case_get(customer=customer, ref=ref)
+    try:
+        services.portal_message_add(
+            customer=customer, case=case, body=request.POST.get("body", ""), now=utcnow()
+        )
+    except InvalidInput as exc:
+        return _case_page(request, customer, case, error=exc, status=422)
+    return redirect("portal:case", ref=case.ref)
+
+
+@login_required
+@require_POST
+def send_link(request: HttpRequest, customer_id: int) -> HttpResponse:
+    """An agent emails the customer a portal link (through the outbox)."""
+    from lastmile.customers.selectors import customer_get
+
+    try:
+        customer = customer_get(customer_id=customer_id, viewer=request.user)
+        issued = services.portal_link_issue(
+            customer=customer,
+            now=utcnow(),
+            actor=request.user,
+            base_url=request.build_absolute_uri("/"),
+        )
+    except NotFound:
+        return HttpResponse("Customer not found.", status=404)
+    except DomainError as exc:
+        return render(
+            request,
+            "portal/_send_link.html",
+            {"customer": Customer.objects.get(pk=customer_id), "error": exc.detail},
+            status=422,
+        )
+    context: dict[str, Any] = {"customer": customer, "sent": issued.link.sent_to}
+    if settings.DEBUG:
+        context["url"] = issued.path  # the demo has no real mailbox: let the agent open it
+    return render(request, "portal/_send_link.html", context)
