@@ -20,6 +20,7 @@ cleanup() {
 trap cleanup INT TERM EXIT
 
 $BIN/lastmile worker & pids+=($!)
+$BIN/lastmile smtpd & pids+=($!)  # inbound mail on LASTMILE_SMTP_PORT (default 2525)
 $BIN/lastmile serve --port "$LASTMILE_PORT" & pids+=($!)
 
 for _ in $(seq 1 100); do
@@ -32,6 +33,7 @@ cat <<MSG
   Log in as demo / demo (admin: sees every team), or as a team agent — password demo:
     front, back, cards, social, reception, membership, field
   Admin screens: http://127.0.0.1:$LASTMILE_PORT/admin/   API docs: http://127.0.0.1:$LASTMILE_PORT/api/docs
+  Mail in: SMTP on 127.0.0.1:${LASTMILE_SMTP_PORT:-2525} for support@lastmile-bank.example, stay@lastmile-hotels.example
   Press Ctrl-C to stop.
 
 MSG
