@@ -1,24 +1,89 @@
 from django.contrib import admin, messages
 
-from lastmile.channels.models import OutboxMessage, Source
+from lastmile.channels.models import ContactRule, OutboxMessage, Source
+
+
+@admin.register(ContactRule)
+class ContactRuleAdmin(admin.ModelAdmin):
+    """Contact policy per purpose; the outbox reads it at each delivery, so edits apply at once."""
+
+    list_display = (
+        "purpose",
+        "active",
+        "quiet_start",
+        "quiet_end",
+        "caps_apply",
+        "max_per_period",
+        "period",
+        "scope",
+        "min_gap",
+        "max_unanswered",
+        "customer_required",
+    )
+    list_editable = ("active",)
+    fieldsets = (
+        (None, {"fields": ("purpose", "description", "active")}),
+        ("Quiet hours (the customer's local time)", {"fields": ("quiet_start", "quiet_end")}),
+        (
+            "Caps (never applied to replies)",
+            {
+                "fields": (
+                    "caps_apply",
+                    "max_per_period",
+                    "period",
+                    "scope",
+                    "min_gap",
+                    "max_unanswered",
+                    "customer_required",
+                )
+            },
+        ),
+    )
 
 
 @admin.register(OutboxMessage)
 class OutboxMessageAdmin(admin.ModelAdmin):
+    """Read-only: messages change only through the outbox worker and the retry action."""
+
     list_display = (
         "id",
         "purpose",
         "channel",
         "recipient",
+        "customer",
         "subject",
         "status",
+        "rule_check",
+        "rule_reason",
         "attempts",
         "created_at",
+        "next_attempt_at",
         "sent_at",
     )
-    list_filter = ("status", "purpose", "channel")
-    search_fields = ("recipient", "subject", "key")
+    list_filter = ("status", "purpose", "channel", "rule_check")
+    list_select_related = ("customer",)
+    search_fields = ("recipient", "subject", "key", "rule_reason", "last_error")
     readonly_fields = [f.name for f in OutboxMessage._meta.fields]
+    actions = ["retry_now"]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    @admin.action(description="Retry now (failed messages only)")
+    def retry_now(self, request, queryset):  # type: ignore[no-untyped-def]
+        from lastmile.channels.services import outbox_retry
+        from lastmile.core.clock import utcnow
+
+        ids = list(queryset.values_list("pk", flat=True))
+        n = outbox_retry(message_ids=ids, now=utcnow())
+        skipped = len(ids) - n
+        self.message_user(request, f"{n} message(s) queued again.", messages.SUCCESS)
+        if skipped:
+            self.message_user(
+                request,
+                f"{skipped} message(s) left as they are: only failed messages are retried.",
+                messages.WARNING,
+            )
 
 
 @admin.register(Source)

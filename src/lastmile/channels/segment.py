@@ -27,7 +27,11 @@ from lastmile.core.errors import DomainError, FieldError, InvalidInput
 from lastmile.core.ids import token_generate, token_hash
 from lastmile.customers.identities import IdentityError, IdentityKey, identity_normalize
 from lastmile.customers.models import IdentityKind
-from lastmile.customers.services import InteractionIn, interactions_ingest
+from lastmile.customers.services import (
+    InteractionIn,
+    interactions_ingest,
+    interactions_prepare,
+)
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_BYTES = 500 * 1024
@@ -188,6 +192,37 @@ def _source_id(message_id: str | None) -> str | None:
     return SOURCE_ID_PREFIX + message_id
 
 
+# The fields the stored copy of a message sets itself, and the write key, which it drops.
+_OWN_KEYS = ("type", "receivedAt", "sentAt", "lastmile", "writeKey")
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _measure(msg: dict[str, Any], where: str, index: int | None) -> tuple[dict[str, Any], str, int]:
+    """(the message less the fields lastmile sets, that part as compact JSON, the size in
+    bytes of the whole message as compact UTF-8 JSON).
+
+    The message is encoded once: the same text is the start of what is stored. 400 for
+    what cannot be stored: a number out of range (``1e400`` reads as Infinity) or an
+    unpaired surrogate (``"\\ud800"``), which UTF-8 cannot encode.
+    """
+    own = [k for k in _OWN_KEYS if k in msg]
+    rest = {k: v for k, v in msg.items() if k not in own} if own else msg
+    try:
+        rest_json = _COMPACT.encode(rest)
+        size = len(rest_json.encode())
+        # Each set-aside field adds `"key":value` and a comma but for the first item.
+        for k in own:
+            size += len(k) + 3 + len(_COMPACT.encode(msg[k]).encode())
+        size += len(own) - (0 if rest else 1) if own else 0
+    except ValueError:
+        raise bad_request("a number is out of range (NaN or Infinity)", where, index) from None
+    except UnicodeEncodeError:
+        raise bad_request(
+            "a string holds an unpaired surrogate (\\ud800-\\udfff)", where, index
+        ) from None
+    return rest, rest_json, size
+
+
 def message_parse(
     msg: Any,
     *,
@@ -206,7 +241,7 @@ def message_parse(
     where = "batch" if index is not None else "body"
     if not isinstance(msg, dict):
         raise bad_request("a message must be a JSON object", where, index)
-    size = len(json.dumps(msg, separators=(",", ":"), ensure_ascii=False).encode())
+    rest, rest_json, size = _measure(msg, where, index)
     if size > MAX_MESSAGE_BYTES:
         raise bad_request(f"message is {size} bytes; the limit is 32 KB per message", where, index)
     msg_type = msg.get("type", kind)
@@ -269,17 +304,22 @@ def message_parse(
     else:
         occurred_at = timestamp
 
-    data = dict(msg)
-    data["type"] = msg_type
-    data["receivedAt"] = received_at.isoformat()
+    # What is stored: the message, less its write key, with what lastmile knows of it.
+    own: dict[str, Any] = {"type": msg_type, "receivedAt": received_at.isoformat()}
     if sent_raw is not None:
-        data["sentAt"] = sent_raw
+        own["sentAt"] = sent_raw
     if batch_context and isinstance(batch_context, dict) and "context" not in msg:
-        data["context"] = batch_context
-    data.pop("writeKey", None)
-    data["lastmile"] = {"source": source.name}
+        own["context"] = batch_context
+    own["lastmile"] = {"source": source.name}
     if skipped:
-        data["lastmile"]["skipped_traits"] = skipped
+        own["lastmile"]["skipped_traits"] = skipped
+    try:
+        own_json = _COMPACT.encode(own)
+        own_json.encode()  # the batch's context has not been through ``_measure``
+    except (ValueError, UnicodeEncodeError):
+        raise bad_request("the batch's context cannot be stored as JSON text", "context") from None
+    data = {**rest, **own}
+    data_json = rest_json[:-1] + ("," if rest else "") + own_json[1:]
     return InteractionIn(
         channel="app" if msg_type == "screen" else "web",
         direction="inbound",
@@ -288,6 +328,8 @@ def message_parse(
         source_id=_source_id(message_id),
         identities=identities,
         data=data,
+        data_json=data_json,
+        customer_words=False,  # the body is a summary of the event, not the customer's words
     )
 
 
@@ -374,9 +416,10 @@ def events_record(*, items: list[InteractionIn], now: datetime) -> list[int]:
     Raises ``Saturated`` (429) when the database's write lock cannot be had in time, so
     the client retries later rather than dropping valid data.
     """
+    batch = interactions_prepare(items=items)  # before taking a turn at the write lock
     try:
         with _bounded_lock_wait():
-            return interactions_ingest(items=items, now=now)
+            return interactions_ingest(items=batch, now=now)
     except OperationalError as exc:
         if _is_busy(exc):
             raise Saturated("ingestion is saturated; retry after a second") from exc
