@@ -5,3 +5,15 @@ class WebhooksConfig(AppConfig):
     name = "lastmile.webhooks"
     label = "webhooks"
     verbose_name = "Webhooks and messaging integrations"
+
+    def ready(self) -> None:
+        from lastmile.channels.delivery import transport_register
+        from lastmile.core.events import event_subscribe
+        from lastmile.webhooks.models import MessagingChannel
+        from lastmile.webhooks.services import deliveries_queue, message_transport
+
+        # Every domain event may be owed to a subscriber: queue its deliveries.
+        event_subscribe(deliveries_queue)
+        # Replies on messaging channels go out through their integration ("sms:<slug>").
+        for channel in MessagingChannel.values:
+            transport_register(channel, message_transport)

@@ -1,8 +1,91 @@
-"""This app's part of the seeded demo (called by lastmile.demo.seed after the core stories)."""
+"""This app's part of the seeded demo (called by lastmile.demo.seed after the core stories):
+an SMS and a chat integration, each with a message from a customer of the stories, so the
+timeline shows both channels with their reply loops; and an example event subscription,
+switched off (it points at no real receiver)."""
 
+from __future__ import annotations
+
+from datetime import timedelta
 from typing import Any
+
+from lastmile.customers.identities import identity_normalize
+from lastmile.customers.services import customer_resolve
+from lastmile.webhooks.services import (
+    MessageIn,
+    integration_create,
+    message_receive,
+    subscription_create,
+)
+
+SMS_NUMBER = "+447700900123"  # Ofcom's drama range: never a real subscriber
 
 
 def seed(seeder: Any) -> list[str]:
-    """Seed this app's demo data; return report lines. Not written yet."""
-    return []
+    now = seeder.now
+    sms, _ = integration_create(
+        name="Lastmile Home SMS",
+        slug="home-sms",
+        channel="sms",
+        team=seeder.teams.get("field"),
+        now=now - timedelta(days=30),
+    )
+    chat, _ = integration_create(
+        name="Lastmile Bank web chat",
+        slug="bank-chat",
+        channel="chat",
+        team=seeder.teams.get("front"),
+        now=now - timedelta(days=30),
+    )
+    received = 0
+    margaret = seeder.customers.get("story-visit")
+    if margaret is not None:
+        phone = margaret.identities.filter(kind="phone").values_list("value", flat=True).first()
+        if phone:
+            message_receive(
+                integration=sms,
+                message=MessageIn(
+                    channel="sms",
+                    sender=phone,
+                    recipient=SMS_NUMBER,
+                    external_id="SM-demo-0001",
+                    occurred_at=now - timedelta(minutes=25),
+                    text="Hello, the engineer left a leaflet on Tuesday but no invoice. "
+                    "Could you text or email it to me please? Margaret Ellis",
+                ),
+                now=now - timedelta(minutes=25),
+            )
+            received += 1
+    aisha = seeder.customers.get("story-bank")
+    if aisha is not None:
+        # She signed in to online banking's chat: its id for her becomes one of her identities.
+        chat_id = "bank-user-4821"
+        email = aisha.identities.filter(kind="email").values_list("value", flat=True).first()
+        keys = [identity_normalize("external", chat_id, chat.slug)]
+        if email:
+            keys.append(identity_normalize("email", email))
+        customer_resolve(identities=keys, now=now - timedelta(minutes=15))
+        message_receive(
+            integration=chat,
+            message=MessageIn(
+                channel="chat",
+                sender=chat_id,
+                recipient="bank-web-chat",
+                external_id="chat-demo-0001",
+                occurred_at=now - timedelta(minutes=8),
+                text="Hi, I opened my current account two weeks ago and still can't sign in "
+                "to online banking. Is anyone looking at it?",
+            ),
+            now=now - timedelta(minutes=8),
+        )
+        received += 1
+    subscription_create(
+        name="CRM sync (example)",
+        url="https://crm.example.com/hooks/lastmile",
+        events=["loop.breached", "case.solved", "promise.broken"],
+        active=False,
+        now=now - timedelta(days=30),
+    )
+    return [
+        f"webhooks: SMS and chat integrations (/hooks/in/{sms.slug}, /hooks/in/{chat.slug}), "
+        f"{received} inbound messages; an example event subscription, switched off"
+    ]

@@ -1,5 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from lastmile.webhooks import views
 
 app_name = "webhooks"
 
-urlpatterns: list = []
+urlpatterns: list = [
+    path("in/<str:slug>", views.inbound, name="inbound"),
+]
