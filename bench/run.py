@@ -36,6 +36,7 @@ FULL = {
     "timeline_warmup": 200,
     "sweep_loops": 1_000_000,
     "sweep_due": 10_000,
+    "segment_events": 50_000,
 }
 QUICK = {
     "ingest_interactions": 10_000,
@@ -46,6 +47,7 @@ QUICK = {
     "timeline_warmup": 50,
     "sweep_loops": 100_000,
     "sweep_due": 1_000,
+    "segment_events": 5_000,
 }
 TARGETS = {
     "ingest_per_s": (">=", 5000),
@@ -63,7 +65,18 @@ TARGETS = {
 SIDE_BENCHES = {
     "segment.py": (
         "SEGMENT.md",
-        ["segment_events_per_s", "segment_client_events_per_s", "segment_floor_per_s"],
+        [
+            f"segment_{k}{pg}"
+            for pg in ("", "_pg")
+            for k in (
+                "events_per_s",
+                "batch_p99_ms",
+                "server_cpu_us_per_event",
+                "client_events_per_s",
+                "floor_per_s",
+                "ratio",
+            )
+        ],
     ),
     "anomaly.py": (
         "ANOMALY.md",
@@ -91,9 +104,11 @@ def side_benches(results: dict[str, Any]) -> None:
         if not path.exists():
             continue
         say(f"== {script.removesuffix('.py')}")
-        proc = subprocess.run(
-            [sys.executable, str(path)], cwd=common.REPO, capture_output=True, text=True
-        )
+        cmd = [sys.executable, str(path)]
+        if script == "segment.py":  # the only side bench that runs against the databases
+            cmd += ["--events", str(results["sizes"]["segment_events"])]
+            cmd += ["--vendor", "sqlite"] if results.get("pg_skipped") else []
+        proc = subprocess.run(cmd, cwd=common.REPO, capture_output=True, text=True)
         if proc.returncode != 0:
             note = (proc.stderr.strip().splitlines() or ["failed"])[-1]
             say(f"  {script} did not run: {note}")
@@ -279,8 +294,17 @@ def write_markdown(results: dict[str, Any], path: Any) -> None:
         lines += ["", f"PostgreSQL was skipped: {results['pg_skipped']}."]
     side = [
         ("Segment API, raw /v1/batch posts (SQLite)", "segment_events_per_s", "/s", "≥ 10,000/s"),
-        ("Segment API, through the real Python client", "segment_client_events_per_s", "/s", ""),
+        ("Segment API, batch p99 (SQLite)", "segment_batch_p99_ms", "ms", ""),
+        ("Segment API, server CPU µs/event (SQLite)", "segment_server_cpu_us_per_event", "num", ""),
+        ("Segment API, real Python client (SQLite)", "segment_client_events_per_s", "/s", ""),
         ("Segment floor (raw sqlite3 executemany)", "segment_floor_per_s", "/s", ""),
+        ("Segment raw posts / floor (SQLite)", "segment_ratio", "num", "(reported)"),
+        ("Segment API, raw /v1/batch posts (PostgreSQL)", "segment_events_per_s_pg", "/s", ""),
+        ("Segment API, batch p99 (PostgreSQL)", "segment_batch_p99_ms_pg", "ms", ""),
+        ("Segment API, server CPU µs/event (PG)", "segment_server_cpu_us_per_event_pg", "num", ""),
+        ("Segment API, real Python client (PG)", "segment_client_events_per_s_pg", "/s", ""),
+        ("Segment floor (PostgreSQL COPY)", "segment_floor_per_s_pg", "/s", ""),
+        ("Segment raw posts / floor (PostgreSQL)", "segment_ratio_pg", "num", "(reported)"),
         ("Spike detector throughput (one core)", "anomaly_buckets_per_s", "/s", "≥ 100,000/s"),
         (
             "NAB score, standard profile (5 shared series)",

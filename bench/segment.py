@@ -1,24 +1,36 @@
-"""The Segment-compatible event API: events/s through the real client and raw batch posts.
+"""The Segment-compatible event API: events/s through raw batch posts and the real client.
 
-    python bench/segment.py [--events N] [--users N] [--vendor sqlite|postgresql]
+    python bench/segment.py [--events N] [--users N] [--vendor sqlite|postgresql|both]
+                            [--no-write]
 
-Against a real gunicorn (2 workers x 2 threads) on a fresh, migrated database with a source
-made by ``lastmile source create``:
+On each database engine (both by default; PostgreSQL is skipped with the reason when it does
+not answer), against a real gunicorn (2 workers x 2 threads, as ``common.gunicorn``) on a
+fresh, migrated database with a source made by ``lastmile source create``:
 
 - raw: ``POST /v1/batch`` with 100 messages per batch from 4 keep-alive clients (requests);
+  a 429 goes back on the queue and is retried, as clients do;
 - client: the real ``segment-analytics-python`` client in its default batching mode (one
   consumer thread, batches of up to 100), timed from the first call to ``flush()`` returning;
-- floor: the same interaction rows with a raw ``sqlite3 executemany`` (WAL,
-  synchronous=NORMAL, one transaction) into a bare table with only a primary key.
+- floor: the same interaction rows, raw, into a bare table with only a primary key, in one
+  transaction, measured in the same run (SQLite ``executemany`` with WAL and
+  ``synchronous=NORMAL``; PostgreSQL ``COPY``).
 
-Each run checks that every event was stored exactly once. Prints one JSON object.
+Each run checks that every event was stored exactly once, on the right number of customers.
+The server's CPU time per event (master and workers, from /proc) is reported beside the
+rates: unlike them it hardly moves when other work shares the cores. Prints one JSON object
+(SQLite figures unsuffixed, PostgreSQL ones with ``_pg``, as ``bench/run.py`` does) and
+rewrites the results block of ``bench/SEGMENT.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import platform
 import queue
+import shutil
 import sqlite3
 import sys
 import threading
@@ -31,12 +43,25 @@ from typing import Any
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import Database, fresh_database, gunicorn, percentile, run_quiet, say  # noqa: E402
+import common  # noqa: E402
+from common import (  # noqa: E402
+    BENCH_DIR,
+    Database,
+    fresh_database,
+    gunicorn,
+    percentile,
+    run_quiet,
+    say,
+)
 
 BATCH = 100
 CLIENTS = 4
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 EVENTS = ("Product Viewed", "Product Added", "Checkout Started", "Order Completed")
+# Its own PostgreSQL database, so this never touches the main bench's ``lastmile_bench``.
+PG_DB = "lastmile_bench_segment"
+PAGE = BENCH_DIR / "SEGMENT.md"
+BEGIN, END = "<!-- results: written by bench/segment.py -->", "<!-- /results -->"
 
 
 def lastmile_cmd() -> list[str]:
@@ -67,6 +92,21 @@ def message(j: int, users: int, tag: str) -> dict[str, Any]:
     }
 
 
+def server_cpu_s(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by every process of the server's group."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended while we looked
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid:  # fields[2] is the process group (field 5 of stat)
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 def run_raw(base: str, key: str, events: int, users: int) -> dict[str, Any]:
     msgs = [message(j, users, "raw") for j in range(events)]
     sent_at = (T0 + timedelta(milliseconds=events)).isoformat(timespec="milliseconds")
@@ -79,6 +119,7 @@ def run_raw(base: str, key: str, events: int, users: int) -> dict[str, Any]:
         todo.put(b)
     latencies: list[float] = []
     failures: list[str] = []
+    retried = [0]
     lock = threading.Lock()
 
     def client() -> None:
@@ -97,6 +138,8 @@ def run_raw(base: str, key: str, events: int, users: int) -> dict[str, Any]:
                     timeout=300,
                 )
                 if r.status_code == 429:  # back-pressure: put it back and retry, as clients do
+                    with lock:
+                        retried[0] += 1
                     todo.put(body)
                     continue
                 with lock:
@@ -106,6 +149,7 @@ def run_raw(base: str, key: str, events: int, users: int) -> dict[str, Any]:
                     latencies.append(time.perf_counter() - t)
 
     threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    cpu0 = time.process_time()
     t0 = time.perf_counter()
     for th in threads:
         th.start()
@@ -119,6 +163,8 @@ def run_raw(base: str, key: str, events: int, users: int) -> dict[str, Any]:
         "wall_s": wall,
         "batch_p50_ms": percentile(latencies, 50) * 1000,
         "batch_p99_ms": percentile(latencies, 99) * 1000,
+        "retried_429": retried[0],
+        "clients_cpu_s": time.process_time() - cpu0,
     }
 
 
@@ -168,48 +214,77 @@ def run_client(base: str, key: str, events: int, users: int) -> dict[str, Any]:
     return {"per_s": events / wall, "wall_s": wall}
 
 
+FLOOR_COLUMNS = "customer_id, channel, direction, occurred_at, recorded_at, body, data, source_id"
+
+
 def run_floor(db: Database, events: int, users: int) -> dict[str, Any]:
-    now = str(datetime.now(UTC).replace(tzinfo=None))
+    """The rows the raw run stored (a message as data), raw, into a bare table."""
+    now = datetime.now(UTC)
+    sqlite = db.vendor == "sqlite"
     rows = []
     for j in range(events):
         m = message(j, users, "floor")
+        at = T0 + timedelta(milliseconds=j)
         rows.append(
             (
                 j % users + 1,
                 "web",
                 "inbound",
-                str((T0 + timedelta(milliseconds=j)).replace(tzinfo=None)),
-                now,
+                str(at.replace(tzinfo=None)) if sqlite else at,
+                str(now.replace(tzinfo=None)) if sqlite else now,
                 m["event"],
                 json.dumps(m),
                 "segment:" + m["messageId"],
             )
         )
-    path = db.var_dir / "floor.sqlite3"
-    path.unlink(missing_ok=True)
-    conn = sqlite3.connect(str(path), isolation_level=None)
+    if sqlite:
+        path = db.var_dir / "floor.sqlite3"
+        path.unlink(missing_ok=True)
+        conn = sqlite3.connect(str(path), isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(
+                "CREATE TABLE floor_interaction (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                "customer_id INTEGER NOT NULL, channel VARCHAR(40) NOT NULL, "
+                "direction VARCHAR(10) NOT NULL, occurred_at DATETIME NOT NULL, "
+                "recorded_at DATETIME NOT NULL, body TEXT NOT NULL, data TEXT, "
+                "source_id VARCHAR(200))"
+            )
+            t = time.perf_counter()
+            conn.execute("BEGIN")
+            conn.executemany(
+                f"INSERT INTO floor_interaction ({FLOOR_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            conn.execute("COMMIT")
+            dt = time.perf_counter() - t
+        finally:
+            conn.close()
+            path.unlink(missing_ok=True)
+        return {"per_s": events / dt, "method": "sqlite3 executemany, WAL, synchronous=NORMAL"}
+    conn = db.connect()
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("DROP TABLE IF EXISTS floor_interaction")
         conn.execute(
-            "CREATE TABLE floor_interaction (id INTEGER PRIMARY KEY AUTOINCREMENT, "
-            "customer_id INTEGER NOT NULL, channel VARCHAR(40) NOT NULL, "
-            "direction VARCHAR(10) NOT NULL, occurred_at DATETIME NOT NULL, "
-            "recorded_at DATETIME NOT NULL, body TEXT NOT NULL, data TEXT, source_id VARCHAR(200))"
+            "CREATE TABLE floor_interaction (id bigint GENERATED BY DEFAULT AS IDENTITY "
+            "PRIMARY KEY, customer_id bigint NOT NULL, channel varchar(40) NOT NULL, "
+            "direction varchar(10) NOT NULL, occurred_at timestamptz NOT NULL, "
+            "recorded_at timestamptz NOT NULL, body text NOT NULL, data jsonb, "
+            "source_id varchar(200))"
         )
         t = time.perf_counter()
-        conn.execute("BEGIN")
-        conn.executemany(
-            "INSERT INTO floor_interaction (customer_id, channel, direction, occurred_at, "
-            "recorded_at, body, data, source_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-        conn.execute("COMMIT")
+        with (
+            conn.transaction(),
+            conn.cursor().copy(f"COPY floor_interaction ({FLOOR_COLUMNS}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
         dt = time.perf_counter() - t
+        conn.execute("DROP TABLE floor_interaction")
     finally:
         conn.close()
-        path.unlink(missing_ok=True)
-    return {"per_s": events / dt, "method": "sqlite3 executemany, WAL, synchronous=NORMAL"}
+    return {"per_s": events / dt, "method": "psycopg COPY FROM STDIN, one transaction"}
 
 
 def verify(db: Database, prefix: str, events: int, users: int) -> None:
@@ -233,47 +308,155 @@ def verify(db: Database, prefix: str, events: int, users: int) -> None:
 
 
 def bench(vendor: str, events: int, users: int) -> dict[str, Any]:
+    """One engine's figures, unsuffixed."""
     db = fresh_database(vendor, "segment")
-    key = source_create(db, "bench")
-    with gunicorn(db) as base:
-        # Warm up: every worker thread imports and connects before the clock starts.
-        for i in range(8):
-            warm = [message(j, users, "warm") for j in range(i * 10, i * 10 + 10)]
-            r = requests.post(base + "/v1/batch", json={"batch": warm}, auth=(key, ""), timeout=60)
-            r.raise_for_status()
-        say(f"  raw /v1/batch: {events:,} events, batches of {BATCH}, {CLIENTS} clients")
-        raw = run_raw(base, key, events, users)
-        verify(db, "raw", events, users)
-        say(f"    {raw['per_s']:,.0f} events/s")
-        say(f"  segment-analytics-python: {events:,} events")
-        client = run_client(base, key, events, users)
-        verify(db, "client", events, users)
-        say(f"    {client['per_s']:,.0f} events/s")
-    result: dict[str, Any] = {
-        "vendor": vendor,
-        "events": events,
-        "users": users,
+    try:
+        key = source_create(db, "bench")
+        with gunicorn(db) as base:
+            pgid = common._SERVERS[-1].pid  # started in its own session: group id = its pid
+            # Warm up: every worker thread imports and connects before the clock starts.
+            for i in range(8):
+                warm = [message(j, users, "warm") for j in range(i * 10, i * 10 + 10)]
+                r = requests.post(
+                    base + "/v1/batch", json={"batch": warm}, auth=(key, ""), timeout=60
+                )
+                r.raise_for_status()
+            say(
+                f"  {vendor} raw /v1/batch: {events:,} events, batches of {BATCH}, {CLIENTS} clients"
+            )
+            cpu0 = server_cpu_s(pgid)
+            raw = run_raw(base, key, events, users)
+            raw_cpu = server_cpu_s(pgid) - cpu0
+            verify(db, "raw", events, users)
+            say(
+                f"    {raw['per_s']:,.0f} events/s; server CPU {raw_cpu * 1e6 / events:.0f} µs/event"
+            )
+            say(f"  {vendor} segment-analytics-python: {events:,} events")
+            cpu0 = server_cpu_s(pgid)
+            client = run_client(base, key, events, users)
+            client_cpu = server_cpu_s(pgid) - cpu0
+            verify(db, "client", events, users)
+            say(f"    {client['per_s']:,.0f} events/s")
+        floor = run_floor(db, events, users)
+        say(f"  {vendor} floor: {floor['per_s']:,.0f} rows/s ({floor['method']})")
+        version = common.db_version(db)
+    finally:
+        if vendor == "postgresql":
+            common.pg_drop()
+        shutil.rmtree(db.var_dir, ignore_errors=True)
+    return {
         "segment_events_per_s": raw["per_s"],
         "segment_batch_p50_ms": raw["batch_p50_ms"],
         "segment_batch_p99_ms": raw["batch_p99_ms"],
+        "segment_retried_429": raw["retried_429"],
+        "segment_server_cpu_us_per_event": raw_cpu * 1e6 / events,
+        "segment_bench_clients_cpu_s": raw["clients_cpu_s"],
         "segment_client_events_per_s": client["per_s"],
+        "segment_client_server_cpu_us_per_event": client_cpu * 1e6 / events,
+        "segment_floor_per_s": floor["per_s"],
+        "segment_floor_method": floor["method"],
+        "segment_ratio": raw["per_s"] / floor["per_s"],
+        "segment_db_version": version,
     }
-    if vendor == "sqlite":
-        floor = run_floor(db, events, users)
-        result["segment_floor_per_s"] = floor["per_s"]
-        result["segment_floor_method"] = floor["method"]
-        result["segment_ratio"] = raw["per_s"] / floor["per_s"]
-    return result
+
+
+def write_page(r: dict[str, Any], command: str) -> None:
+    """Replace the results block of SEGMENT.md; the prose around it is kept as written."""
+
+    def cell(key: str, fmt: str) -> str:
+        return format(r[key], fmt) if key in r else "—"
+
+    rows = [
+        ("raw `/v1/batch`, events/s (`segment_events_per_s`)", "segment_events_per_s", ",.0f"),
+        ("batch latency p50, ms", "segment_batch_p50_ms", ".0f"),
+        ("batch latency p99, ms", "segment_batch_p99_ms", ".0f"),
+        ("batches answered 429 and retried", "segment_retried_429", "d"),
+        ("server CPU per event, µs (master + workers)", "segment_server_cpu_us_per_event", ".0f"),
+        (
+            "real client, events/s (`segment_client_events_per_s`)",
+            "segment_client_events_per_s",
+            ",.0f",
+        ),
+        ("raw-insert floor, rows/s (`segment_floor_per_s`)", "segment_floor_per_s", ",.0f"),
+        ("ratio raw API / floor (`segment_ratio`)", "segment_ratio", ".3f"),
+    ]
+    lines = [
+        BEGIN,
+        "",
+        f"Measured {r['date']} on **{r['cores']} cores** shared with other work (load average "
+        f"{r['loadavg_start'][0]:.1f} at the start, {r['loadavg_end'][0]:.1f} at the end), "
+        f"{r['events']:,} events for {r['users']:,} users per engine, by:",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+        "| figure | SQLite | PostgreSQL |",
+        "|---|---:|---:|",
+    ]
+    for label, key, fmt in rows:
+        bold = key == "segment_events_per_s"
+        a, b = cell(key, fmt), cell(key + "_pg", fmt)
+        lines.append(f"| {label} | {f'**{a}**' if bold else a} | {f'**{b}**' if bold else b} |")
+    lines += [
+        "",
+        f"Versions: Python {platform.python_version()}, SQLite {r.get('segment_db_version', '—')}"
+        + (f", PostgreSQL {r['segment_db_version_pg']}" if "segment_db_version_pg" in r else "")
+        + ".",
+    ]
+    if r.get("pg_skipped"):
+        lines += ["", f"PostgreSQL was skipped: {r['pg_skipped']}."]
+    target = r.get("segment_events_per_s")
+    if target is not None:
+        lines += [
+            "",
+            "**The ≥ 10,000 events/s target (SQLite, raw posts) is "
+            + ("met.**" if target >= 10_000 else f"not met** ({target / 100:.0f} % of it)."),
+        ]
+    lines += ["", END]
+    text = PAGE.read_text(encoding="utf-8") if PAGE.exists() else f"{BEGIN}\n{END}\n"
+    if BEGIN not in text or END not in text:
+        text = text.rstrip("\n") + f"\n\n{BEGIN}\n{END}\n"
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    PAGE.write_text(head + "\n".join(lines) + tail, encoding="utf-8")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--events", type=int, default=50_000)
     p.add_argument("--users", type=int, default=2_000)
-    p.add_argument("--vendor", choices=["sqlite", "postgresql"], default="sqlite")
+    p.add_argument("--vendor", choices=["sqlite", "postgresql", "both"], default="both")
+    p.add_argument("--no-write", action="store_true", help="print JSON only")
     a = p.parse_args()
-    result = bench(a.vendor, a.events, a.users)
-    print(json.dumps(result, indent=2))
+    common.PG_DB = PG_DB
+    users = min(a.users, a.events)
+    out: dict[str, Any] = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cores": os.cpu_count(),
+        "events": a.events,
+        "users": users,
+        "loadavg_start": list(os.getloadavg()),
+    }
+    # Progress goes to stderr: stdout carries only the JSON object that bench/run.py reads.
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            if a.vendor in ("sqlite", "both"):
+                out.update(bench("sqlite", a.events, users))
+            if a.vendor in ("postgresql", "both"):
+                skip = common.pg_reachable()
+                if skip:
+                    say(f"  PostgreSQL skipped: {skip}")
+                    out["pg_skipped"] = skip
+                else:
+                    pg = bench("postgresql", a.events, users)
+                    out.update({f"{k}_pg": v for k, v in pg.items()})
+        finally:
+            common.stop_servers()
+    out["loadavg_end"] = list(os.getloadavg())
+    if not a.no_write:
+        write_page(out, " ".join(["python bench/segment.py", *sys.argv[1:]]))
+    print(json.dumps(out, indent=2))
 
 
 if __name__ == "__main__":

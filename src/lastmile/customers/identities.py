@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
 
 import phonenumbers
 from django.conf import settings
@@ -12,8 +13,10 @@ from django.core.validators import validate_email
 from lastmile.customers.models import IdentityKind
 
 
-@dataclass(frozen=True)
-class IdentityKey:
+class IdentityKey(NamedTuple):
+    """An identity in its stored form. A tuple: hashed and compared in C, as ingest looks up
+    thousands of them per batch."""
+
     kind: str
     network: str
     value: str
@@ -36,6 +39,18 @@ class IdentityError(ValueError):
 
 def identity_normalize(kind: str, value: str, network: str = "") -> IdentityKey:
     """The stored form of an identity, or ``IdentityError`` saying what is wrong."""
+    region = settings.LASTMILE_DEFAULT_REGION
+    if isinstance(kind, str) and isinstance(value, str) and isinstance(network, str):
+        return _normalize(kind, value, network, region)
+    return _normalize.__wrapped__(kind, value, network, region)  # e.g. None: not cached
+
+
+# Ingest sees the same identities again and again (every event of a user); validating an
+# email address or parsing a phone number costs more than the rest of the item. A pure
+# function of its arguments (the region included), so a cache cannot go stale; errors are
+# raised, not cached.
+@lru_cache(maxsize=65_536)
+def _normalize(kind: str, value: str, network: str, region: str) -> IdentityKey:
     if kind not in IdentityKind.values:
         raise IdentityError(
             "kind", f"unknown identity kind {kind!r}; one of {', '.join(IdentityKind.values)}"
@@ -54,7 +69,7 @@ def identity_normalize(kind: str, value: str, network: str = "") -> IdentityKey:
         return IdentityKey(kind, "", value.lower())
     if kind == IdentityKind.PHONE:
         try:
-            number = phonenumbers.parse(value, settings.LASTMILE_DEFAULT_REGION)
+            number = phonenumbers.parse(value, region)
         except phonenumbers.NumberParseException as exc:
             raise IdentityError("value", f"{value!r} is not a phone number: {exc}") from None
         if not phonenumbers.is_valid_number(number):

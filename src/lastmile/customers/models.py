@@ -94,8 +94,19 @@ class Direction(models.TextChoices):
     NOTE = "note", "Internal note"
 
 
+class Sentiment(models.TextChoices):
+    NEGATIVE = "negative", "Negative"
+    NEUTRAL = "neutral", "Neutral"
+    POSITIVE = "positive", "Positive"
+
+
 class Interaction(models.Model):
-    """One thing said or done with a customer, on any channel: the timeline's row."""
+    """One thing said or done with a customer, on any channel: the timeline's row.
+
+    An inbound interaction whose body is the customer's own words carries a sentiment
+    label and score (``listening.sentiment``); outbound replies, notes and events (a
+    Segment ``track`` has a generated summary, not words) are not scored and keep NULL.
+    """
 
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="interactions")
     case = models.ForeignKey(
@@ -113,6 +124,13 @@ class Interaction(models.Model):
     # The sender's id for the message; the same (channel, source_id) is stored once.
     # NULL, not "", when absent: the unique constraint must not treat two absent ids as equal.
     source_id = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
+    # NULL, not "", when not scored: the partial index below then holds only scored rows,
+    # and ``sentiment_label = 'negative'`` implies its condition for SQLite's planner too.
+    sentiment_label = models.CharField(  # noqa: DJ001
+        max_length=8, choices=Sentiment.choices, null=True, blank=True
+    )
+    # p(positive) - p(negative), in [-1, 1].
+    sentiment_score = models.FloatField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -123,7 +141,20 @@ class Interaction(models.Model):
         indexes = [
             # The timeline: newest first, keyset-paginated on (occurred_at, id).
             models.Index(fields=["customer", "-occurred_at", "-id"], name="interaction_timeline"),
-            models.Index(fields=["case", "occurred_at"], name="interaction_case"),
+            # Only rows on a case: most events (a Segment track) are on none, and every
+            # lookup here is by one case (``case_id = …`` implies the condition).
+            models.Index(
+                fields=["case", "occurred_at"],
+                name="interaction_case",
+                condition=models.Q(case__isnull=False),
+            ),
+            # "Every negative message, newest first" across customers; events and outbound
+            # rows are not in it, so it costs nothing on their ingest.
+            models.Index(
+                fields=["sentiment_label", "-occurred_at", "-id"],
+                name="interaction_sentiment",
+                condition=models.Q(sentiment_label__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 from django.db.models import Q
 
 from lastmile.core.errors import FieldError, InvalidInput, NotFound
-from lastmile.customers.models import Customer, Interaction
+from lastmile.customers.models import Customer, Interaction, Sentiment
 from lastmile.people.selectors import visible_team_ids
 
 
@@ -77,15 +77,66 @@ def _cursor_decode(cursor: str) -> tuple[datetime, int]:
         ) from None
 
 
-def timeline(*, customer: Customer, before: str | None = None, limit: int = 50) -> Page:
+def timeline(
+    *, customer: Customer, before: str | None = None, limit: int = 50, sentiment: str | None = None
+) -> Page:
     """The customer's interactions, newest first, keyset-paginated on (occurred_at, id).
 
     ``before`` is the ``next`` cursor of the previous page. One indexed range scan per page,
-    however deep the page.
+    however deep the page. ``sentiment`` keeps the inbound messages with that label.
     """
+    qs = Interaction.objects.filter(customer_id=customer.pk)
+    return _page(_with_sentiment(qs, sentiment), before=before, limit=limit)
+
+
+def interactions_list(
+    *,
+    viewer: Any,
+    sentiment: str | None = None,
+    customer: Customer | None = None,
+    channel: str | None = None,
+    direction: str | None = None,
+    before: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """Interactions across customers, newest first, as ``timeline`` pages them.
+
+    An agent sees the interactions of the customers they may see (``customers_visible``);
+    ``viewer=None`` (an integration token) sees all. ``sentiment`` or ``customer`` is
+    required: each has an index to walk newest first (``sentiment`` the partial index of
+    scored messages); anything else would sort the whole timeline table for one page.
+    """
+    if sentiment is None and customer is None:
+        raise InvalidInput(
+            "give sentiment or customer",
+            [FieldError("sentiment", "required unless customer is given")],
+        )
+    qs = Interaction.objects.all()
+    if customer is not None:
+        qs = qs.filter(customer_id=customer.pk)
+    if viewer is not None and visible_team_ids(viewer) is not None:
+        qs = qs.filter(customer_id__in=customers_visible(viewer=viewer).values("pk"))
+    if channel:
+        qs = qs.filter(channel=channel)
+    if direction:
+        qs = qs.filter(direction=direction)
+    return _page(_with_sentiment(qs, sentiment), before=before, limit=limit)
+
+
+def _with_sentiment(qs: Any, sentiment: str | None) -> Any:
+    if sentiment is None:
+        return qs
+    if sentiment not in Sentiment.values:
+        raise InvalidInput(
+            f"unknown sentiment {sentiment!r}",
+            [FieldError("sentiment", f"one of {', '.join(Sentiment.values)}")],
+        )
+    return qs.filter(sentiment_label=sentiment)
+
+
+def _page(qs: Any, *, before: str | None, limit: int) -> Page:
     if not 1 <= limit <= 200:
         raise InvalidInput("limit out of range", [FieldError("limit", "between 1 and 200")])
-    qs = Interaction.objects.filter(customer_id=customer.pk)
     if before:
         at, pk = _cursor_decode(before)
         qs = qs.filter(Q(occurred_at__lt=at) | Q(occurred_at=at, id__lt=pk))

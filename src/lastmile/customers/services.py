@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -9,13 +10,19 @@ from datetime import datetime
 from typing import Any
 
 from django.apps import apps
-from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db import IntegrityError, connection, transaction
 
 from lastmile.core.db import rows_insert
 from lastmile.core.errors import Conflict, DomainError, FieldError, InvalidInput
 from lastmile.customers.identities import IdentityError, IdentityKey, identity_normalize
-from lastmile.customers.models import Customer, CustomerMerge, Identity, Interaction
+from lastmile.customers.models import (
+    Customer,
+    CustomerMerge,
+    Direction,
+    Identity,
+    Interaction,
+    Sentiment,
+)
 
 
 @dataclass
@@ -84,35 +91,19 @@ def customer_resolve(
     raise AssertionError("unreachable")
 
 
-def _lookup(identities: Sequence[IdentityKey]) -> list[Identity]:
-    # One IN list per (kind, network): a flat OR of thousands of terms overflows SQLite's
-    # expression depth limit.
-    values: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for key in identities:
-        values[(key.kind, key.network)].append(key.value)
-    q = Q()
-    for (kind, network), vals in values.items():
-        q |= Q(kind=kind, network=network, value__in=vals)
-    return list(Identity.objects.filter(q).select_related("customer"))
-
-
 def _resolve(
     identities: Sequence[IdentityKey], *, now: datetime, display_name: str, actor: Any
 ) -> Resolved:
-    found = _lookup(identities)
-    owners: dict[int, Customer] = {}
-    for ident in found:
-        owner = _live(ident.customer)
-        owners[owner.pk] = owner
+    found = _owners(identities)
+    owners = list(Customer.objects.filter(pk__in=set(found.values())).order_by("pk"))
     created = False
     merged_from: list[int] = []
     if not owners:
         customer = Customer.objects.create(display_name=display_name, created_at=now)
         created = True
     else:
-        ordered = sorted(owners.values(), key=lambda c: c.pk)
-        customer = ordered[0]
-        for other in ordered[1:]:
+        customer = owners[0]
+        for other in owners[1:]:
             customer_merge(
                 survivor=customer,
                 merged=other,
@@ -124,14 +115,13 @@ def _resolve(
         if display_name and not customer.display_name:
             customer.display_name = display_name
             customer.save(update_fields=["display_name"])
-    known = {(i.kind, i.network, i.value) for i in found}
     Identity.objects.bulk_create(
         [
             Identity(
                 customer=customer, kind=k.kind, network=k.network, value=k.value, created_at=now
             )
             for k in identities
-            if (k.kind, k.network, k.value) not in known
+            if k not in found
         ]
     )
     return Resolved(customer=customer, created=created, merged_from=merged_from)
@@ -215,6 +205,35 @@ def customer_unmerge(*, merge: CustomerMerge, actor: Any = None, now: datetime) 
 
 # --- the timeline -------------------------------------------------------------------------
 
+# The model was trained on tweets. Past the opening of a long email its cost keeps growing
+# with the length while quoted history dilutes the customer's own words.
+SENTIMENT_MAX_CHARS = 2_000
+
+
+def sentiment_wanted(*, direction: str, body: str, customer_words: bool = True) -> bool:
+    """An inbound interaction whose body is the customer's own words gets a sentiment;
+    replies, notes and events (a generated summary such as "Order Completed") do not."""
+    return customer_words and direction == Direction.INBOUND and bool(body and not body.isspace())
+
+
+def sentiments_score(texts: Sequence[str]) -> list[tuple[str, float]]:
+    """(label, score) per text, in one batch of the shipped model (loaded once per process)."""
+    if not texts:
+        return []
+    from lastmile.listening.sentiment import predict
+
+    return predict([t[:SENTIMENT_MAX_CHARS] for t in texts])
+
+
+def _sentiment_checked(sentiment: tuple[str, float]) -> tuple[str, float]:
+    label, score = sentiment
+    if label not in Sentiment.values or not -1.0 <= float(score) <= 1.0:
+        raise InvalidInput(
+            f"not a sentiment: {sentiment!r}",
+            [FieldError("sentiment", "a label of negative/neutral/positive, a score in [-1, 1]")],
+        )
+    return label, float(score)
+
 
 @dataclass
 class InteractionIn:
@@ -229,7 +248,13 @@ class InteractionIn:
     identities: list[IdentityKey] = field(default_factory=list)
     case_ref: str | None = None
     data: Any = None
+    # ``data`` already encoded as JSON, when the caller had to encode it anyway (the Segment
+    # parser measures each message so); else ``interactions_prepare`` encodes it.
+    data_json: str | None = None
     actor: Any = None
+    # False when the body is not the customer's own words (an event's generated summary):
+    # then no sentiment is computed.
+    customer_words: bool = True
 
 
 def interaction_record(
@@ -244,11 +269,20 @@ def interaction_record(
     actor: Any = None,
     data: Any = None,
     source_id: str | None = None,
+    customer_words: bool = True,
+    sentiment: tuple[str, float] | None = None,
 ) -> Interaction:
     """Put one interaction on the timeline and let the loop engine react (reply loops).
 
     Idempotent on (channel, source_id): the same message twice returns the first row.
+    An inbound message in the customer's words is stored with its sentiment: ``sentiment``
+    (label, score) when the caller has scored it already (a mention), else scored here,
+    before the transaction opens.
     """
+    if sentiment is not None:
+        sentiment = _sentiment_checked(sentiment)
+    elif sentiment_wanted(direction=direction, body=body, customer_words=customer_words):
+        sentiment = sentiments_score([body])[0]
     with transaction.atomic():
         if source_id:
             existing = Interaction.objects.filter(channel=channel, source_id=source_id).first()
@@ -265,6 +299,8 @@ def interaction_record(
             body=body,
             data=data,
             source_id=source_id or None,
+            sentiment_label=sentiment[0] if sentiment else None,
+            sentiment_score=sentiment[1] if sentiment else None,
         )
         if case is not None:
             from lastmile.loops.services import loops_react_to_interaction
@@ -273,18 +309,71 @@ def interaction_record(
         return interaction
 
 
-def interactions_ingest(*, items: Sequence[InteractionIn], now: datetime) -> list[int]:
+@dataclass
+class IngestBatch:
+    """Items made ready for ``interactions_ingest`` before its transaction: each one's
+    sentiment (None where none is wanted), and its time and data in the database's form."""
+
+    items: Sequence[InteractionIn]
+    sentiments: list[tuple[str, float] | None]
+    occurred_at: list[Any]
+    data: list[str | None]
+
+
+def interactions_prepare(*, items: Sequence[InteractionIn]) -> IngestBatch:
+    """The work of an ingest that needs no database, done before the write transaction.
+
+    Scoring sentiment is the costly part (the model reads each text), then encoding each
+    item's data as JSON. A caller that takes turns for the database's write lock prepares
+    first, so no writer waits on the model or the encoder.
+    """
+    data = [_data_json(it, i) for i, it in enumerate(items)]  # refuses bad data first
+    wanted = [
+        i
+        for i, it in enumerate(items)
+        if sentiment_wanted(direction=it.direction, body=it.body, customer_words=it.customer_words)
+    ]
+    sentiments: list[tuple[str, float] | None] = [None] * len(items)
+    for i, scored in zip(wanted, sentiments_score([items[i].body for i in wanted]), strict=True):
+        sentiments[i] = scored
+    adapt = connection.ops.adapt_datetimefield_value
+    return IngestBatch(
+        items=items,
+        sentiments=sentiments,
+        occurred_at=[adapt(it.occurred_at) for it in items],
+        data=data,
+    )
+
+
+def _data_json(it: InteractionIn, index: int) -> str | None:
+    """What JSONField stores (json.dumps, no encoder); None is SQL NULL, as there."""
+    if it.data_json is not None or it.data is None:
+        return it.data_json
+    try:
+        return json.dumps(it.data, allow_nan=False)
+    except ValueError:  # NaN or Infinity (``1e400`` reads as one): PostgreSQL refuses them
+        raise InvalidInput(
+            "data holds a number out of range (NaN or Infinity)",
+            [FieldError("data", "a number out of range (NaN or Infinity)", index)],
+        ) from None
+
+
+def interactions_ingest(
+    *, items: Sequence[InteractionIn] | IngestBatch, now: datetime
+) -> list[int]:
     """Record a batch atomically; return the ids in order (the first id for a repeated message).
 
     The fast path does its work in a handful of queries whatever the batch size: one lookup
     of known source ids, one of identities, bulk inserts of new customers, identities and
     interactions. Items on a case go through ``interaction_record`` so reply loops follow.
-    Any invalid item rejects the whole batch (nothing written).
+    Any invalid item rejects the whole batch (nothing written). ``items`` may come from
+    ``interactions_prepare``; a plain list is prepared here, before the transaction.
     """
+    batch = items if isinstance(items, IngestBatch) else interactions_prepare(items=items)
     for attempt in range(2):
         try:
             with transaction.atomic():
-                return _ingest(items, now=now)
+                return _ingest(batch, now=now)
         except IntegrityError:
             # A concurrent batch inserted the same message or identity first; the retry
             # finds it and returns its id.
@@ -293,23 +382,147 @@ def interactions_ingest(*, items: Sequence[InteractionIn], now: datetime) -> lis
     raise AssertionError("unreachable")
 
 
-def _ingest(items: Sequence[InteractionIn], *, now: datetime) -> list[int]:
-    from lastmile.cases.selectors import cases_by_ref
+# Values per ``IN (...)`` list: far below SQLite's 32,766 bound variables per statement.
+_IN_CHUNK = 5_000
 
-    # 1. Messages already stored (and repeats inside this batch).
-    by_source: dict[tuple[str, str], int] = {}
+
+def _stored_sources(items: Sequence[InteractionIn]) -> dict[tuple[str, str], int]:
+    """(channel, source_id) → id, for the items' messages already on the timeline.
+
+    Plain SQL: the ORM spends more time building an ``IN`` of a thousand ids than the
+    database spends answering it, inside the write transaction.
+    """
     keyed: dict[str, set[str]] = defaultdict(set)
     for it in items:
         if it.source_id:
             keyed[it.channel].add(it.source_id)
-    if keyed:
-        q = Q()
+    found: dict[tuple[str, str], int] = {}
+    if not keyed:
+        return found
+    qn = connection.ops.quote_name
+    table = qn(Interaction._meta.db_table)
+    with connection.cursor() as cur:
         for channel, sids in keyed.items():
-            q |= Q(channel=channel, source_id__in=sids)
-        for pk, channel, sid in Interaction.objects.filter(q).values_list(
-            "pk", "channel", "source_id"
-        ):
-            by_source[(channel, sid or "")] = pk
+            ordered = sorted(sids)
+            for n in range(0, len(ordered), _IN_CHUNK):
+                chunk = ordered[n : n + _IN_CHUNK]
+                cur.execute(
+                    f"SELECT source_id, id FROM {table} WHERE channel = %s "
+                    f"AND source_id IN ({', '.join(['%s'] * len(chunk))})",
+                    [channel, *chunk],
+                )
+                found.update(((channel, sid), pk) for sid, pk in cur.fetchall())
+    return found
+
+
+def _live_ids(ids: Iterable[int]) -> dict[int, int]:
+    """id → the id of the live customer it is (itself, or the end of its merge chain);
+    unknown ids are left out."""
+    live: dict[int, int] = {}
+    todo = set(ids)
+    # Follow merges hop by hop (chains are short); ``origin`` remembers where each started.
+    origin: dict[int, set[int]] = {i: {i} for i in todo}
+    seen: set[int] = set()
+    while todo:
+        seen |= todo
+        rows = Customer.objects.filter(pk__in=todo).values_list("pk", "merged_into_id")
+        todo = set()
+        nxt: dict[int, set[int]] = defaultdict(set)
+        for pk, into in rows:
+            if into is None or into in seen:  # live, or a cycle (stop at the last hop)
+                for start in origin[pk]:
+                    live[start] = pk
+            else:
+                nxt[into] |= origin[pk]
+                todo.add(into)
+        origin = nxt
+    return live
+
+
+def _owners(keys: Iterable[IdentityKey]) -> dict[IdentityKey, int]:
+    """The live customer id of each known identity among ``keys``, in one query per
+    (kind, network) (plain SQL, for the reason given in ``_stored_sources``)."""
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for key in keys:
+        groups[(key.kind, key.network)].append(key.value)
+    qn = connection.ops.quote_name
+    ident, cust = qn(Identity._meta.db_table), qn(Customer._meta.db_table)
+    found: dict[IdentityKey, int] = {}
+    merged: set[int] = set()
+    with connection.cursor() as cur:
+        for (kind, network), values in groups.items():
+            for n in range(0, len(values), _IN_CHUNK):
+                chunk = values[n : n + _IN_CHUNK]
+                cur.execute(
+                    f"SELECT i.value, i.customer_id, c.merged_into_id FROM {ident} i "
+                    f"JOIN {cust} c ON c.id = i.customer_id "
+                    f"WHERE i.kind = %s AND i.network = %s "
+                    f"AND i.value IN ({', '.join(['%s'] * len(chunk))})",
+                    [kind, network, *chunk],
+                )
+                for value, customer_id, merged_into in cur.fetchall():
+                    found[IdentityKey(kind, network, value)] = customer_id
+                    if merged_into is not None:
+                        merged.add(customer_id)
+    if merged:
+        live = _live_ids(merged)
+        found = {k: live.get(c, c) for k, c in found.items()}
+    return found
+
+
+# The columns the ingest fast path writes, in the order of its row tuples.
+_INTERACTION_COLUMNS = (
+    "customer_id",
+    "case_id",
+    "channel",
+    "direction",
+    "occurred_at",
+    "recorded_at",
+    "actor_id",
+    "body",
+    "data",
+    "source_id",
+    "sentiment_label",
+    "sentiment_score",
+)
+
+
+def _interactions_insert(rows: Sequence[tuple[Any, ...]]) -> list[int]:
+    """Insert timeline rows already in the database's form; their ids, in order.
+
+    ``core.db.rows_insert`` converts every value of every row, which inside the write
+    transaction was a third of an ingest's time there; ``interactions_prepare`` converts
+    the costly values (time, JSON) beforehand, and this only writes. One multi-row INSERT
+    per chunk (within SQLite's 32,766 variables per statement) returning the ids.
+    """
+    qn = connection.ops.quote_name
+    column = {f.attname: f.column for f in Interaction._meta.concrete_fields if f.column}
+    json_param = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+    one = "({})".format(
+        ", ".join(json_param if c == "data" else "%s" for c in _INTERACTION_COLUMNS)
+    )
+    head = "INSERT INTO {} ({}) VALUES ".format(
+        qn(Interaction._meta.db_table), ", ".join(qn(column[c]) for c in _INTERACTION_COLUMNS)
+    )
+    step = 32_000 // len(_INTERACTION_COLUMNS)
+    ids: list[int] = []
+    with connection.cursor() as cur:
+        for n in range(0, len(rows), step):
+            chunk = rows[n : n + step]
+            cur.execute(
+                f"{head}{', '.join([one] * len(chunk))} RETURNING {qn('id')}",
+                [v for row in chunk for v in row],
+            )
+            ids.extend(r[0] for r in cur.fetchall())
+    return ids
+
+
+def _ingest(batch: IngestBatch, *, now: datetime) -> list[int]:
+    from lastmile.cases.selectors import cases_by_ref
+
+    items = batch.items
+    # 1. Messages already stored.
+    by_source = _stored_sources(items)
 
     # 2. Cases named by reference.
     refs = {it.case_ref for it in items if it.case_ref}
@@ -319,52 +532,53 @@ def _ingest(items: Sequence[InteractionIn], *, now: datetime) -> list[int]:
         for i, it in enumerate(items)
         if it.case_ref and it.case_ref not in cases
     ]
-    # 3. Customers by id.
-    ids = {it.customer_id for it in items if it.customer_id is not None}
-    customers = {c.pk: c for c in Customer.objects.filter(pk__in=ids)} if ids else {}
+    # 3. Customers by id; a merged customer's id stands for the one it was merged into.
+    by_id = _live_ids({it.customer_id for it in items if it.customer_id is not None})
     errors += [
         FieldError("customer.id", f"no customer {it.customer_id}", i)
         for i, it in enumerate(items)
-        if it.customer_id is not None and it.customer_id not in customers
+        if it.customer_id is not None and it.customer_id not in by_id
     ]
     if errors:
         raise InvalidInput(errors[0].reason, errors)
 
-    # 4. Customers by identity, in bulk; new identities on new customers.
-    keys = {k for it in items if it.customer_id is None for k in it.identities}
-    owner_of: dict[IdentityKey, Customer] = {}
-    if keys:
-        for ident in _lookup(list(keys)):
-            owner_of[IdentityKey(ident.kind, ident.network, ident.value)] = _live(ident.customer)
+    # 4. Customers by identity, in bulk. Customers are ids here; a customer this batch
+    # creates is a negative placeholder until it is inserted.
+    owner_of = _owners({k for it in items if it.customer_id is None for k in it.identities})
+    survivor: dict[int, int] = {}  # merged on the slow path → merged into
 
     result: list[int | None] = [None] * len(items)
-    pending: list[tuple[int, InteractionIn, Customer | None]] = []
+    pending: list[tuple[int, int | None]] = []  # (item, customer; None: a new one)
     for i, it in enumerate(items):
         if it.source_id and (it.channel, it.source_id) in by_source:
             result[i] = by_source[(it.channel, it.source_id)]
             continue
         if it.customer_id is not None:
-            pending.append((i, it, customers[it.customer_id]))
+            pending.append((i, by_id[it.customer_id]))
             continue
-        owners = {owner_of[k].pk: owner_of[k] for k in it.identities if k in owner_of}
+        owners = {owner_of[k] for k in it.identities if k in owner_of}
         if len(owners) > 1 or (owners and any(k not in owner_of for k in it.identities)):
             # Slow path: a merge or new identities for a known customer.
-            resolved = customer_resolve(identities=it.identities, now=now).customer
+            resolved = customer_resolve(identities=it.identities, now=now)
             for k in it.identities:
-                owner_of[k] = resolved
-            pending.append((i, it, resolved))
+                owner_of[k] = resolved.customer.pk
+            for pk in resolved.merged_from:
+                survivor[pk] = resolved.customer.pk
+            pending.append((i, resolved.customer.pk))
         elif owners:
-            pending.append((i, it, next(iter(owners.values()))))
+            pending.append((i, next(iter(owners))))
         else:
-            pending.append((i, it, None))
+            pending.append((i, None))
 
     # New customers, one per distinct identity set not yet known (first item wins).
-    new_customers: list[Customer] = []
-    new_for: dict[int, Customer] = {}
-    extra: list[tuple[IdentityKey, Customer]] = []
-    for i, it, cust in pending:
+    created = 0
+    customer_of: dict[int, int] = {}
+    extra: list[tuple[IdentityKey, int]] = []
+    for i, cust in pending:
         if cust is not None:
+            customer_of[i] = cust
             continue
+        it = items[i]
         already = next((owner_of[k] for k in it.identities if k in owner_of), None)
         if already is not None:
             # A customer made by an earlier item of this batch (or resolved on the slow
@@ -372,57 +586,66 @@ def _ingest(items: Sequence[InteractionIn], *, now: datetime) -> list[int]:
             for k in it.identities:
                 if k not in owner_of:
                     owner_of[k] = already
-                    extra.append((k, already))
-            new_for[i] = already
+                    if already > 0:
+                        extra.append((k, already))
+            customer_of[i] = already
             continue
-        c = Customer(created_at=now)
-        new_customers.append(c)
+        created += 1
         for k in it.identities:
-            owner_of[k] = c
-        new_for[i] = c
-    if new_customers:
-        customer_ids = rows_insert(
-            Customer, [{"created_at": now} for _ in new_customers], returning=True
-        )
-        for c, pk in zip(new_customers, customer_ids, strict=True):
-            c.pk = pk
-    fresh = {id(c) for c in new_customers}
-    to_add = [(k, c) for k, c in owner_of.items() if id(c) in fresh]
-    to_add += [(k, c) for k, c in extra if id(c) not in fresh]
+            owner_of[k] = -created
+        customer_of[i] = -created
+    placeholder: dict[int, int] = {}
+    if created:
+        pks = rows_insert(Customer, [{"created_at": now}] * created, returning=True)
+        placeholder = {-(n + 1): pk for n, pk in enumerate(pks)}
+
+    def live(cust: int) -> int:
+        if cust < 0:
+            return placeholder[cust]
+        seen = set()
+        while cust in survivor and cust not in seen:  # merged after an earlier item chose it
+            seen.add(cust)
+            cust = survivor[cust]
+        return cust
+
     rows_insert(
         Identity,
         [
             {
-                "customer_id": c.pk,
+                "customer_id": live(c),
                 "kind": k.kind,
                 "network": k.network,
                 "value": k.value,
                 "created_at": now,
             }
-            for k, c in to_add
+            for k, c in [*((k, c) for k, c in owner_of.items() if c < 0), *extra]
         ],
     )
 
-    fast: list[tuple[int, dict[str, Any]]] = []
+    fast: list[int] = []
+    rows: list[tuple[Any, ...]] = []
+    recorded_at = connection.ops.adapt_datetimefield_value(now)
     seen_in_batch: dict[tuple[str, str], int] = {}
     repeats: list[tuple[int, tuple[str, str]]] = []
-    for i, it, cust in pending:
-        customer = cust if cust is not None else new_for[i]
+    for i, _ in pending:
+        it = items[i]
+        customer_id = live(customer_of[i])
         key = (it.channel, it.source_id) if it.source_id else None
         if key is not None and key in seen_in_batch:
             repeats.append((i, key))
             continue
         if key is not None:
             seen_in_batch[key] = i
+        sentiment = batch.sentiments[i]
         case = cases.get(it.case_ref) if it.case_ref else None
         if case is not None:
-            if _live(case.customer).pk != customer.pk:
+            if live(_live_ids([case.customer_id])[case.customer_id]) != customer_id:
                 raise InvalidInput(
                     f"case {it.case_ref} belongs to another customer",
                     [FieldError("case", f"{it.case_ref} is not this customer's case", i)],
                 )
             interaction = interaction_record(
-                customer=customer,
+                customer=Customer.objects.get(pk=customer_id),
                 channel=it.channel,
                 direction=it.direction,
                 occurred_at=it.occurred_at,
@@ -432,30 +655,30 @@ def _ingest(items: Sequence[InteractionIn], *, now: datetime) -> list[int]:
                 actor=it.actor,
                 data=it.data,
                 source_id=it.source_id,
+                customer_words=it.customer_words,
+                sentiment=sentiment,
             )
             result[i] = interaction.pk
             continue
-        fast.append(
+        fast.append(i)
+        rows.append(
             (
-                i,
-                {
-                    "customer_id": customer.pk,
-                    "case_id": None,
-                    "channel": it.channel,
-                    "direction": it.direction,
-                    "occurred_at": it.occurred_at,
-                    "recorded_at": now,
-                    "actor_id": it.actor.pk if it.actor is not None else None,
-                    "body": it.body,
-                    "data": it.data,
-                    "source_id": it.source_id or None,
-                },
+                customer_id,
+                None,
+                it.channel,
+                it.direction,
+                batch.occurred_at[i],
+                recorded_at,
+                it.actor.pk if it.actor is not None else None,
+                it.body,
+                batch.data[i],
+                it.source_id or None,
+                sentiment[0] if sentiment else None,
+                sentiment[1] if sentiment else None,
             )
         )
-    if fast:
-        interaction_ids = rows_insert(Interaction, [row for _, row in fast], returning=True)
-        for (i, _), pk in zip(fast, interaction_ids, strict=True):
-            result[i] = pk
+    for i, pk in zip(fast, _interactions_insert(rows), strict=True):
+        result[i] = pk
     for i, key in repeats:
         result[i] = result[seen_in_batch[key]]
     if any(r is None for r in result):  # pragma: no cover - every branch above assigns

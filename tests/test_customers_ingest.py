@@ -1,0 +1,126 @@
+"""Batch ingest on the timeline: merges met along the way, and the bulk lookups."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from lastmile.customers import services
+from lastmile.customers.identities import IdentityKey
+from lastmile.customers.models import Customer, Identity, Interaction
+from lastmile.customers.services import (
+    InteractionIn,
+    customer_merge,
+    customer_resolve,
+    interactions_ingest,
+)
+
+pytestmark = pytest.mark.django_db
+AT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def email(local: str) -> IdentityKey:
+    return IdentityKey("email", "", f"{local}@example.com")
+
+
+def item(n: int, *keys: IdentityKey, customer_id: int | None = None) -> InteractionIn:
+    return InteractionIn(
+        channel="chat",
+        direction="inbound",
+        occurred_at=AT + timedelta(minutes=n),
+        body="",
+        source_id=f"chat-{n}",
+        identities=list(keys),
+        customer_id=customer_id,
+    )
+
+
+def owner(source_id: str) -> int:
+    return Interaction.objects.get(source_id=source_id).customer_id
+
+
+def test_an_item_naming_a_merged_customer_by_id_lands_on_the_survivor(now):
+    a = customer_resolve(identities=[email("a")], now=now).customer
+    b = customer_resolve(identities=[email("b")], now=now).customer
+    customer_merge(survivor=a, merged=b, now=now)
+
+    interactions_ingest(items=[item(1, customer_id=b.pk)], now=now)
+
+    assert owner("chat-1") == a.pk
+
+
+def test_a_chain_of_merges_is_followed_to_the_live_customer(now):
+    a, b, c = (customer_resolve(identities=[email(x)], now=now).customer for x in "abc")
+    customer_merge(survivor=b, merged=c, now=now)
+    customer_merge(survivor=a, merged=b, now=now)
+
+    interactions_ingest(items=[item(1, customer_id=c.pk), item(2, email("c"))], now=now)
+
+    assert (owner("chat-1"), owner("chat-2")) == (a.pk, a.pk)
+
+
+def test_an_earlier_item_follows_a_merge_made_by_a_later_item_of_its_batch(now):
+    # Given c1 known by a, and c2 known by b and c
+    c1 = customer_resolve(identities=[email("a")], now=now).customer
+    c2 = customer_resolve(identities=[email("b"), email("c")], now=now).customer
+
+    # When item 1 (c only: c2) comes before item 2, which says a and b are one person
+    interactions_ingest(items=[item(1, email("c")), item(2, email("a"), email("b"))], now=now)
+
+    # Then c2 is merged into c1, and both items are on c1's timeline, not the merged one's
+    assert Customer.objects.get(pk=c2.pk).merged_into_id == c1.pk
+    assert (owner("chat-1"), owner("chat-2")) == (c1.pk, c1.pk)
+
+
+def test_identities_new_to_a_customer_made_earlier_in_the_batch_are_added_to_it(now):
+    interactions_ingest(
+        items=[item(1, email("n")), item(2, email("n"), IdentityKey("phone", "", "+442071234567"))],
+        now=now,
+    )
+
+    assert Customer.objects.count() == 1
+    assert Identity.objects.filter(customer_id=owner("chat-1")).count() == 2
+    assert owner("chat-1") == owner("chat-2")
+
+
+def test_lookups_longer_than_one_in_list_find_every_row(now, monkeypatch):
+    monkeypatch.setattr(services, "_IN_CHUNK", 3)
+    first = interactions_ingest(items=[item(n, email(f"u{n}")) for n in range(8)], now=now)
+
+    again = interactions_ingest(
+        items=[item(n, email(f"u{n}")) for n in range(8)] + [item(8, email("u3"))], now=now
+    )
+
+    assert again[:8] == first
+    assert Customer.objects.count() == 8 and owner("chat-8") == owner("chat-3")
+
+
+def test_data_with_a_number_out_of_range_is_refused_naming_the_item(client, now):
+    from lastmile.api.services import token_create
+
+    _, token = token_create(name="integration", now=now)
+    items = [
+        {
+            "source_id": f"chat-{n}",
+            "channel": "chat",
+            "direction": "inbound",
+            "occurred_at": "2026-11-20T10:00:00Z",
+            "customer": {"identities": [{"kind": "email", "value": "a@example.com"}]},
+            "data": {"total": n},
+        }
+        for n in range(2)
+    ]
+    body = json.dumps({"items": items}).replace('"total": 1', '"total": 1e400')
+
+    r = client.post(
+        "/api/v1/interactions/batch",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+    assert 400 <= r.status_code < 500
+    assert r.json()["errors"][0]["field"] == "data" and r.json()["errors"][0]["index"] == 1
+    assert Interaction.objects.count() == 0 and Customer.objects.count() == 0
