@@ -75,6 +75,17 @@ class SlaPolicy(models.Model):
     )
     priority = models.CharField(max_length=10, blank=True)
     team = models.ForeignKey("people.Team", null=True, blank=True, on_delete=models.CASCADE)
+    min_influence = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Matches social mentions whose author's influence (0-100) is at least this.",
+    )
+    sentiment = models.CharField(
+        max_length=10,
+        blank=True,
+        choices=[("negative", "Negative"), ("neutral", "Neutral"), ("positive", "Positive")],
+        help_text="Matches mentions of this sentiment.",
+    )
     first_reply_minutes = models.PositiveIntegerField(null=True, blank=True)
     next_reply_minutes = models.PositiveIntegerField(null=True, blank=True)
     resolution_minutes = models.PositiveIntegerField(null=True, blank=True)

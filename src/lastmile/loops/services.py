@@ -19,8 +19,8 @@ from typing import Any
 from django.db import connection, transaction
 
 from lastmile.core.db import rows_insert, rows_update
-from lastmile.core.events import event_emit
 from lastmile.core.errors import Conflict, FieldError, InvalidInput
+from lastmile.core.events import event_emit
 from lastmile.loops.business_time import Calendar, add_business_time, business_time_between
 from lastmile.loops.models import (
     Loop,
@@ -105,9 +105,21 @@ def calendar_for(policy: SlaPolicy | None, *, fixed: bool = False) -> Calendar:
 
 
 def policy_match(
-    *, kind: str, channel: str = "", priority: str = "", team_id: int | None = None
+    *,
+    kind: str,
+    channel: str = "",
+    priority: str = "",
+    team_id: int | None = None,
+    influence: float | None = None,
+    sentiment: str = "",
 ) -> SlaPolicy | None:
-    """The first active policy, in position order, whose every set condition matches."""
+    """The first active policy, in position order, whose every set condition matches.
+
+    ``influence`` and ``sentiment`` describe a social mention (its author's influence, 0-100,
+    and its sentiment label); a policy that sets ``min_influence`` or ``sentiment`` matches
+    only a loop that has them, so an influential negative mention can get a tighter deadline
+    than the rest.
+    """
     for policy in SlaPolicy.objects.filter(active=True).select_related("business_hours"):
         if policy.kind and policy.kind != kind:
             continue
@@ -120,6 +132,12 @@ def policy_match(
         if policy.priority and policy.priority != priority:
             continue
         if policy.team_id and policy.team_id != team_id:
+            continue
+        if policy.min_influence is not None and (
+            influence is None or influence < policy.min_influence
+        ):
+            continue
+        if policy.sentiment and policy.sentiment != sentiment:
             continue
         return policy
     return None
@@ -166,11 +184,14 @@ def loop_open(
     actor: Any = None,
     reason: str = "",
     opened_by: Any = None,
+    influence: float | None = None,
+    sentiment: str = "",
 ) -> Loop:
     """Open a loop; its deadline comes from ``due_at`` or the first matching SLA policy.
 
     No matching policy (or a policy with no target for this loop) means no deadline, and
-    the loop says so — never an invented one.
+    the loop says so — never an invented one. ``influence`` and ``sentiment`` (of a social
+    mention) take part in the policy match only.
     """
     if kind not in LoopKind.values:
         raise InvalidInput(
@@ -219,7 +240,12 @@ def loop_open(
             SlaTarget.FIRST_REPLY if kind == LoopKind.REPLY else SlaTarget.RESOLUTION
         )
         policy = policy_match(
-            kind=kind, channel=channel, priority=priority, team_id=team.pk if team else None
+            kind=kind,
+            channel=channel,
+            priority=priority,
+            team_id=team.pk if team else None,
+            influence=influence,
+            sentiment=sentiment,
         )
         minutes = policy.minutes_for(target) if policy is not None else None
         loop.sla_policy = policy
@@ -420,6 +446,10 @@ def loops_react_to_interaction(*, interaction: Any, now: datetime) -> None:
     case = interaction.case
     if case is None:
         return
+    if isinstance(interaction.data, dict) and interaction.data.get("automated") is True:
+        # Auto-replies, bounces, list mail: on the timeline, but nobody owes them an answer
+        # (answering would start a mail loop), and they reopen nothing.
+        return
     at = min(interaction.occurred_at, now)
     if interaction.direction == Direction.INBOUND:
         from lastmile.cases.services import case_reopen_on_message
@@ -447,6 +477,10 @@ def loops_react_to_interaction(*, interaction: Any, now: datetime) -> None:
             .exists()
         )
         name = str(case.customer) if case.customer_id else "the customer"
+        # A social mention carries its author's influence and its sentiment (set by the
+        # listening import) for the SLA policy match.
+        data = interaction.data if isinstance(interaction.data, dict) else {}
+        influence = data.get("influence")
         loop_open(
             customer=case.customer,
             case=case,
@@ -456,6 +490,8 @@ def loops_react_to_interaction(*, interaction: Any, now: datetime) -> None:
             channel=interaction.channel,
             assignee=case.assignee,
             opened_by=interaction,
+            influence=float(influence) if isinstance(influence, int | float) else None,
+            sentiment=str(data.get("sentiment") or ""),
             now=at,
         )
     elif interaction.direction == Direction.OUTBOUND:

@@ -1,0 +1,974 @@
+"""Every write to listening: watch terms, and mentions with their authors, cases and loops.
+
+A mention addressed to a brand is an inbound interaction on its author's timeline, on one
+case per (conversation, author); the loop engine opens the reply loop under the social SLA
+(with the author's influence and the mention's sentiment, so a policy can tighten it), and
+the brand's reply — an outbound interaction on the same case — closes it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
+
+from lastmile.core.db import rows_insert, rows_update
+from lastmile.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from lastmile.listening.influence import engagement_of, influence_score, reach_of
+from lastmile.listening.models import Author, ImportRun, Mention, WatchTerm, WatchTermKind
+from lastmile.listening.query import Matcher, QueryError, Text, parse
+from lastmile.listening.records import MentionIn, RowError, handle_normalize
+
+# --- watch terms -----------------------------------------------------------------------------
+
+
+def _term_fields(
+    *, name: str, query: str, kind: str, brand_handle: str
+) -> tuple[str, str, str, str]:
+    errors: list[FieldError] = []
+    name = (name or "").strip()
+    if not name:
+        errors.append(FieldError("name", "must not be empty"))
+    elif len(name) > 100:
+        errors.append(FieldError("name", "at most 100 characters"))
+    if kind not in WatchTermKind.values:
+        errors.append(FieldError("kind", f"one of {', '.join(WatchTermKind.values)}"))
+    try:
+        parse(query)
+    except QueryError as exc:
+        errors.append(FieldError("query", str(exc)))
+    handle = ""
+    if brand_handle:
+        try:
+            handle_normalize(brand_handle, "brand_handle")  # checked; stored as written
+            handle = "@" + brand_handle.strip().lstrip("@")
+        except RowError as exc:
+            errors.append(FieldError(exc.field, exc.reason))
+    if errors:
+        raise InvalidInput(errors[0].reason, errors)
+    return name, query.strip(), kind, handle
+
+
+def watchterm_create(
+    *,
+    name: str,
+    query: str,
+    kind: str,
+    now: datetime,
+    brand_handle: str = "",
+    team: Any = None,
+    active: bool = True,
+) -> WatchTerm:
+    """A new watch term; its query must parse (InvalidInput says where it does not)."""
+    name, query, kind, handle = _term_fields(
+        name=name, query=query, kind=kind, brand_handle=brand_handle
+    )
+    if WatchTerm.objects.filter(name=name).exists():
+        raise Conflict(f"a watch term named {name!r} exists", code="watchterm_exists")
+    return WatchTerm.objects.create(
+        name=name,
+        query=query,
+        kind=kind,
+        brand_handle=handle,
+        team=team,
+        active=active,
+        created_at=now,
+    )
+
+
+def watchterm_update(
+    *,
+    term: WatchTerm,
+    query: str | None = None,
+    kind: str | None = None,
+    brand_handle: str | None = None,
+    team: Any = None,
+    active: bool | None = None,
+) -> WatchTerm:
+    """Change a watch term; it applies to mentions imported from now on."""
+    name, q, k, handle = _term_fields(
+        name=term.name,
+        query=term.query if query is None else query,
+        kind=term.kind if kind is None else kind,
+        brand_handle=term.brand_handle if brand_handle is None else brand_handle,
+    )
+    term.query, term.kind, term.brand_handle = q, k, handle
+    if team is not None:
+        term.team = team
+    if active is not None:
+        term.active = active
+    term.save(update_fields=["query", "kind", "brand_handle", "team", "active"])
+    return term
+
+
+@dataclass
+class Terms:
+    """The active watch terms, parsed once for a batch."""
+
+    matcher: Matcher
+    by_id: dict[int, WatchTerm]
+    brand_handles: dict[str, WatchTerm]  # normalised handle (no @) -> its brand term
+
+    @classmethod
+    def load(cls) -> Terms:
+        rows = list(WatchTerm.objects.filter(active=True).select_related("team").order_by("name"))
+        pairs = []
+        for t in rows:
+            try:
+                parse(t.query)
+            except QueryError:
+                continue  # saved before a grammar change, say; skipped, not fatal
+            pairs.append((t.pk, t.query))
+        handles = {
+            t.brand_handle.lstrip("@").casefold(): t
+            for t in rows
+            if t.kind == WatchTermKind.BRAND and t.brand_handle
+        }
+        return cls(Matcher.of(pairs), {t.pk: t for t in rows}, handles)
+
+
+# --- mentions ----------------------------------------------------------------------------------
+
+
+@dataclass
+class IngestResult:
+    """Ids in input order (the stored row's id for a mention seen before) and counts."""
+
+    ids: list[int] = field(default_factory=list)
+    created: int = 0
+    existing: int = 0
+    cases: int = 0
+    interactions: int = 0
+
+
+def channel_of(network: str) -> str:
+    return f"social:{network}"
+
+
+def sentiments_of(texts: list[str]) -> list[tuple[str, float]]:
+    """(label, score) per text, with the model shipped in listening.sentiment (loaded once
+    per process)."""
+    if not texts:
+        return []
+    from lastmile.listening.sentiment import predict
+
+    return [(label, float(score)) for label, score in predict(texts)]
+
+
+Scores = dict[tuple[str, str], tuple[str, float]]
+
+
+def mentions_score(*, items: Sequence[MentionIn]) -> Scores:
+    """The sentiment of each mention not stored yet, by (network, external_id): the slow
+    part of an ingest, done before its transaction (on SQLite the write lock is held from
+    a transaction's first statement)."""
+    known = _Batch.known_ids([(it.network, it.external_id) for it in items])
+    fresh = {(it.network, it.external_id): it.text for it in items}
+    for key in known:
+        fresh.pop(key, None)
+    return dict(zip(fresh, sentiments_of(list(fresh.values())), strict=True))
+
+
+def mentions_ingest(
+    *, items: Sequence[MentionIn], now: datetime, scores: Scores | None = None
+) -> IngestResult:
+    """Store a batch of mentions atomically; idempotent on (network, external_id).
+
+    1. Mentions already stored (or repeated in the batch) are not stored again.
+    2. Each new one is matched against the watch terms, scored for sentiment (one batch
+       call), and its author upserted with fresh influence numbers.
+    3. Brand-addressed ones are resolved to a customer (social-handle identity), threaded
+       onto one case per (conversation, author) and recorded as inbound interactions — the
+       loop engine opens the reply loop. The brand's replies are recorded as outbound
+       interactions on the same case, which closes it, in posting order.
+    4. A brand reply whose parent is not known yet is stored alone; it is put on the
+       timeline when its parent arrives (a later batch or a rerun).
+    Any failure rolls the whole batch back. ``scores`` are the sentiments from
+    :func:`mentions_score` when the caller computed them already (outside its transaction).
+    """
+    if scores is None:
+        scores = mentions_score(items=items)
+    for attempt in range(2):
+        batch = _Batch(items, now=now, sentiments=scores)
+        token = _current_batch.set(batch)
+        try:
+            with transaction.atomic():
+                return batch.run()
+        except IntegrityError:
+            # A concurrent import stored one of these mentions (or authors) first; the
+            # retry sees it and skips it.
+            if attempt:
+                raise
+        finally:
+            _current_batch.reset(token)
+    raise AssertionError("unreachable")
+
+
+_current_batch: ContextVar[_Batch | None] = ContextVar("listening_batch", default=None)
+
+
+@dataclass
+class _Row:
+    """A mention being built: the input, what it matched, and where it landed."""
+
+    item: MentionIn
+    author_pk: int = 0
+    customer_id: int | None = None
+    term_ids: list[int] = field(default_factory=list)
+    brand_term: WatchTerm | None = None
+    is_brand: bool = False
+    is_competitor: bool = False
+    is_from_brand: bool = False
+    sentiment: tuple[str, float] = ("neutral", 0.0)
+    conversation_id: str = ""
+    case_id: int | None = None
+    interaction_id: int | None = None
+    reply_loop_id: int | None = None
+    replied_at: datetime | None = None
+    handled_at: datetime | None = None
+    pk: int | None = None  # set for stored mentions taking part (late replies)
+
+
+@dataclass
+class _Stored:
+    """A stored mention a new one links to (parent, reply or same conversation)."""
+
+    pk: int
+    network: str
+    external_id: str
+    conversation_id: str
+    in_reply_to_id: str
+    case_id: int | None
+    customer_id: int | None
+    author_id: int
+    is_brand: bool
+    is_from_brand: bool
+    interaction_id: int | None
+    posted_at: datetime
+    text: str
+
+
+STORED_FIELDS = (
+    "pk",
+    "network",
+    "external_id",
+    "conversation_id",
+    "in_reply_to_id",
+    "case_id",
+    "customer_id",
+    "author_id",
+    "is_brand",
+    "is_from_brand",
+    "interaction_id",
+    "posted_at",
+    "text",
+)
+
+
+class _Batch:
+    def __init__(
+        self,
+        items: Sequence[MentionIn],
+        *,
+        now: datetime,
+        sentiments: dict[tuple[str, str], tuple[str, float]] | None = None,
+    ) -> None:
+        self.items = list(items)
+        self.now = now
+        self.sentiments = sentiments or {}
+        self.result = IngestResult()
+        self.rows: dict[tuple[str, str], _Row] = {}
+        self.authors: dict[tuple[str, str], Author] = {}
+        self.stored: dict[tuple[str, str], _Stored] = {}
+        self.stored_replies: dict[tuple[str, str], list[_Stored]] = defaultdict(list)
+        self.cases: dict[tuple[str, str, int], Any] = {}  # (network, conversation, customer)
+        self.case_objects: dict[int, Any] = {}
+        self.case_rows: dict[int, list[_Row]] = defaultdict(list)
+        self.late: list[_Row] = []
+        self.new_cases: set[int] = set()
+        self.open_loop: dict[int, int | None] = {}  # case -> its open reply loop, as known
+        self.new_loops: set[int] = set()
+        self.customers: dict[int, Any] = {}
+
+    # 1. what is new ----------------------------------------------------------------------
+
+    def run(self) -> IngestResult:
+        keys = [(it.network, it.external_id) for it in self.items]
+        known = self.known_ids(keys)
+        for it in self.items:
+            key = (it.network, it.external_id)
+            if key not in known and key not in self.rows:
+                self.rows[key] = _Row(item=it)
+        if self.rows:
+            self._classify()
+            self._authors()
+            self._customers()
+            self._thread()
+            self._timeline()
+            self._write()
+        ids = {**known, **{k: r.pk for k, r in self.rows.items() if r.pk is not None}}
+        self.result.ids = [ids[k] for k in keys]
+        self.result.created = len(self.rows)
+        self.result.existing = len(self.items) - len(self.rows)
+        return self.result
+
+    @staticmethod
+    def _by_network(pairs: Sequence[tuple[str, str]], column: str = "external_id") -> Q:
+        grouped: dict[str, set[str]] = defaultdict(set)
+        for network, value in pairs:
+            grouped[network].add(value)
+        q = Q(pk__in=[])
+        for network, values in grouped.items():
+            q |= Q(network=network, **{f"{column}__in": values})
+        return q
+
+    @classmethod
+    def known_ids(cls, keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        if not keys:
+            return {}
+        return {
+            (network, ext): pk
+            for pk, network, ext in Mention.objects.filter(cls._by_network(keys)).values_list(
+                "pk", "network", "external_id"
+            )
+        }
+
+    # 2. terms, brand, sentiment ----------------------------------------------------------
+
+    def _classify(self) -> None:
+        terms = Terms.load()
+        rows = list(self.rows.values())
+        missing = [r for r in rows if (r.item.network, r.item.external_id) not in self.sentiments]
+        for r, scored in zip(missing, sentiments_of([r.item.text for r in missing]), strict=True):
+            self.sentiments[(r.item.network, r.item.external_id)] = scored
+        for row in rows:
+            it = row.item
+            row.sentiment = self.sentiments[(it.network, it.external_id)]
+            row.term_ids = terms.matcher.match(it.text) if terms.matcher.queries else []
+            matched = [terms.by_id[i] for i in row.term_ids]
+            row.is_competitor = any(t.kind == WatchTermKind.COMPETITOR for t in matched)
+            row.is_from_brand = (
+                it.from_brand
+                if it.from_brand is not None
+                else it.author_handle in terms.brand_handles
+            )
+            brand_terms = [t for t in matched if t.kind == WatchTermKind.BRAND]
+            # Addressed to a brand: a reply to its account or its @handle in the text. A
+            # post that only names the brand is listening data, not a message owed a reply.
+            addressed = (
+                terms.brand_handles.get(it.in_reply_to_handle) if it.in_reply_to_handle else None
+            )
+            if addressed is None and terms.brand_handles:
+                words = Text(it.text).words
+                addressed = next(
+                    (t for h, t in terms.brand_handles.items() if "@" + h in words), None
+                )
+            row.brand_term = addressed or next(
+                (t for t in brand_terms if t.team_id), brand_terms[0] if brand_terms else None
+            )
+            if row.is_from_brand:
+                row.is_brand = False
+            elif it.to_brand is not None:
+                row.is_brand = it.to_brand  # the source knows (TWCS "inbound")
+            else:
+                row.is_brand = addressed is not None
+
+    # 3. authors and their influence ------------------------------------------------------
+
+    def _authors(self) -> None:
+        handles = {(r.item.network, r.item.author_handle) for r in self.rows.values()}
+        for a in Author.objects.filter(self._by_network(list(handles), "handle")):
+            self.authors[(a.network, a.handle)] = a
+        latest: dict[tuple[str, str], MentionIn] = {}
+        for r in sorted(self.rows.values(), key=lambda r: r.item.posted_at):
+            latest[(r.item.network, r.item.author_handle)] = r.item
+        fresh: list[Author] = []
+        for key, it in latest.items():
+            found = self.authors.get(key)
+            a = (
+                found
+                if found is not None
+                else Author(network=key[0], handle=key[1], updated_at=self.now)
+            )
+            if found is None:
+                self.authors[key] = a
+                fresh.append(a)
+            # The newest post's profile wins (names and follower counts change).
+            a.name = it.author_name or a.name
+            a.external_id = it.author_id or a.external_id
+            if it.author_followers is not None:
+                a.followers = it.author_followers
+            if it.author_verified is not None:
+                a.verified = it.author_verified
+            a.updated_at = self.now
+        if fresh:
+            pks = rows_insert(Author, fresh, returning=True)
+            for a, pk in zip(fresh, pks, strict=True):
+                a.pk = pk
+        for r in self.rows.values():
+            a = self.authors[(r.item.network, r.item.author_handle)]
+            it = r.item
+            r.author_pk = a.pk
+            a.mention_count += 1
+            a.engagement += engagement_of(likes=it.likes, reposts=it.reposts, replies=it.replies)
+            followers = it.author_followers if it.author_followers is not None else a.followers
+            a.reach += reach_of(followers=followers, reposts=it.reposts, impressions=it.impressions)
+        for a in self.authors.values():
+            a.influence = influence_score(
+                followers=a.followers,
+                engagement=a.engagement,
+                mentions=a.mention_count,
+                reach=a.reach,
+            )
+
+    # 4. customers ------------------------------------------------------------------------
+
+    def _customers(self) -> None:
+        """Authors of brand-addressed mentions become customers (found by their handle, or
+        created); any other author already known as a customer is linked too."""
+        from lastmile.customers.identities import IdentityKey
+        from lastmile.customers.models import Identity, IdentityKind
+        from lastmile.customers.services import customer_resolve
+
+        unknown = [a for a in self.authors.values() if a.customer_id is None]
+        if unknown:
+            q = Q(pk__in=[])
+            grouped: dict[str, list[str]] = defaultdict(list)
+            for a in unknown:
+                grouped[a.network].append(a.handle)
+            for network, handles in grouped.items():
+                q |= Q(kind=IdentityKind.SOCIAL, network=network, value__in=handles)
+            found = dict(
+                ((n, v), c)
+                for n, v, c in Identity.objects.filter(q).values_list(
+                    "network", "value", "customer_id"
+                )
+            )
+            for a in unknown:
+                a.customer_id = found.get((a.network, a.handle))
+        need = sorted(
+            (r for r in self.rows.values() if r.is_brand),
+            key=lambda r: r.item.posted_at,
+        )
+        for r in need:
+            a = self.authors[(r.item.network, r.item.author_handle)]
+            if a.customer_id is None:
+                customer = customer_resolve(
+                    identities=[IdentityKey(IdentityKind.SOCIAL, a.network, a.handle)],
+                    display_name=a.name or f"@{a.handle}",
+                    now=r.item.posted_at,
+                ).customer
+                a.customer_id = customer.pk
+                self.customers[customer.pk] = customer
+        for r in self.rows.values():
+            r.customer_id = self.authors[(r.item.network, r.item.author_handle)].customer_id
+        wanted = {r.customer_id for r in need if r.customer_id not in self.customers}
+        if wanted:
+            from lastmile.customers.models import Customer
+
+            self.customers.update(Customer.objects.in_bulk(wanted))
+
+    # 5. conversations --------------------------------------------------------------------
+
+    def _thread(self) -> None:
+        """Give each new mention its conversation id, whatever order a thread arrives in.
+
+        A source that names the conversation (Twitter API v2) is taken at its word. Else
+        the posts linked by reply ids — in this batch, or stored — form one conversation,
+        named by the stored one if there is one, else by the oldest post's parent (or the
+        post itself): the same name a later import reaches from either end of the thread.
+        """
+        rows = self.rows
+        refs: set[tuple[str, str]] = set()
+        for (network, _), r in rows.items():
+            if r.item.in_reply_to_id:
+                refs.add((network, r.item.in_reply_to_id))
+            refs.update((network, i) for i in r.item.reply_ids)
+        refs -= set(rows)
+        q = self._by_network(list(refs)) | self._by_network(list(rows), "in_reply_to_id")
+        for values in Mention.objects.filter(q).values_list(*STORED_FIELDS):
+            s = _Stored(*values)
+            self.stored[(s.network, s.external_id)] = s
+            if s.in_reply_to_id:
+                self.stored_replies[(s.network, s.in_reply_to_id)].append(s)
+
+        parent: dict[tuple[str, str], tuple[str, str]] = {k: k for k in rows}
+
+        def find(k: tuple[str, str]) -> tuple[str, str]:
+            while parent[k] != k:
+                parent[k] = parent[parent[k]]
+                k = parent[k]
+            return k
+
+        def union(a: tuple[str, str], b: tuple[str, str]) -> None:
+            ra, rb = find(a), find(b)
+            if ra != rb:
+                parent[rb] = ra
+
+        for (network, ext), r in rows.items():
+            for other in (r.item.in_reply_to_id, *r.item.reply_ids):
+                if other and (network, other) in rows:
+                    union((network, ext), (network, other))
+        groups: dict[tuple[str, str], list[_Row]] = defaultdict(list)
+        for k, r in rows.items():
+            groups[find(k)].append(r)
+        for members in groups.values():
+            members.sort(key=lambda r: (r.item.posted_at, r.item.external_id))
+            network = members[0].item.network
+            linked = sorted(
+                (
+                    s
+                    for m in members
+                    for ref in (m.item.in_reply_to_id, *m.item.reply_ids, m.item.external_id)
+                    for s in self._linked(network, ref, m.item.external_id)
+                    if s.conversation_id
+                ),
+                key=lambda s: (s.posted_at, s.pk),
+            )
+            oldest = members[0].item
+            name = (
+                linked[0].conversation_id
+                if linked
+                else (oldest.in_reply_to_id or oldest.external_id)
+            )
+            for m in members:
+                m.conversation_id = m.item.conversation_id or name
+
+    def _linked(self, network: str, ref: str, own: str) -> list[_Stored]:
+        """Stored mentions linked to a new one: ``ref`` is its parent or a reply (by id),
+        or its own id (stored replies pointing at it)."""
+        if ref == own:
+            return list(self.stored_replies.get((network, own), ()))
+        s = self.stored.get((network, ref))
+        return [s] if s is not None else []
+
+    # 6. the timeline: cases, interactions, loops -----------------------------------------
+
+    def _timeline(self) -> None:
+        rows = self.rows
+        # Stored brand replies still waiting for their parent, now arriving.
+        for (network, _), s in list(self.stored.items()):
+            if s.is_from_brand and s.interaction_id is None and (network, s.in_reply_to_id) in rows:
+                item = MentionIn(
+                    network=network,
+                    external_id=s.external_id,
+                    author_handle="",
+                    text=s.text,
+                    posted_at=s.posted_at,
+                    in_reply_to_id=s.in_reply_to_id,
+                )
+                late = _Row(item=item, is_from_brand=True, pk=s.pk, author_pk=s.author_id)
+                late.conversation_id = s.conversation_id
+                self.late.append(late)
+        stored_cases = self._stored_cases()
+        self.cases.update(stored_cases)
+        events = sorted(
+            [*rows.values(), *self.late], key=lambda r: (r.item.posted_at, r.item.external_id)
+        )
+        waiting: list[_Row] = []
+        for r in events:
+            if r.is_brand and r.customer_id is not None:
+                self._inbound(r)
+            elif r.is_from_brand and not self._outbound(r):
+                waiting.append(r)
+        # A reply stamped before its parent (clocks differ): one more pass after the parents.
+        for r in waiting:
+            self._outbound(r)
+
+    def _stored_cases(self) -> dict[tuple[str, str, int], Any]:
+        from lastmile.cases.models import Case
+
+        convs = {
+            (r.item.network, r.conversation_id)
+            for r in self.rows.values()
+            if r.is_brand and r.conversation_id
+        }
+        if not convs:
+            return {}
+        q = Q(pk__in=[])
+        grouped: dict[str, set[str]] = defaultdict(set)
+        for network, conv in convs:
+            grouped[network].add(conv)
+        for network, conv_ids in grouped.items():
+            q |= Q(network=network, conversation_id__in=conv_ids)
+        found: dict[tuple[str, str, int], int] = {}
+        for network, conv, customer_id, case_id in (
+            Mention.objects.filter(q, case__isnull=False, is_brand=True, customer__isnull=False)
+            .order_by("posted_at", "pk")
+            .values_list("network", "conversation_id", "customer_id", "case_id")
+        ):
+            found.setdefault((network, conv, customer_id), case_id)
+        cases = Case.objects.select_related("customer", "team", "assignee").in_bulk(
+            set(found.values())
+        )
+        self.case_objects.update(cases)
+        return {k: cases[v] for k, v in found.items() if v in cases}
+
+    def _case_for(self, r: _Row) -> Any:
+        from lastmile.cases.services import case_create
+        from lastmile.customers.models import Customer
+
+        key = (r.item.network, r.conversation_id, r.customer_id)
+        case = self.cases.get(key)  # type: ignore[arg-type]
+        if case is None:
+            first_line = " ".join(r.item.text.split())[:120]
+            customer = self.customers.get(r.customer_id)  # type: ignore[arg-type]
+            if customer is None:
+                customer = Customer.objects.get(pk=r.customer_id or 0)
+            case = case_create(
+                customer=customer,
+                subject=f"@{r.item.author_handle} on {r.item.network}: {first_line}",
+                team=r.brand_term.team if r.brand_term is not None else None,
+                channel=channel_of(r.item.network),
+                now=r.item.posted_at,
+            )
+            self.cases[key] = case  # type: ignore[index]
+            self.case_objects[case.pk] = case
+            self.new_cases.add(case.pk)
+            self.open_loop[case.pk] = None
+            self.result.cases += 1
+        return case
+
+    def _interaction_data(self, r: _Row, influence: float | None) -> dict[str, Any]:
+        it = r.item
+        data: dict[str, Any] = {
+            "mention": {"network": it.network, "id": it.external_id, "url": it.url or None},
+            "sentiment": r.sentiment[0],
+            "sentiment_score": r.sentiment[1],
+        }
+        if influence is not None:
+            data["influence"] = influence
+            data["author"] = f"@{it.author_handle}"
+        return data
+
+    def _inbound(self, r: _Row) -> None:
+        from lastmile.customers.models import Direction
+        from lastmile.customers.services import interaction_record
+        from lastmile.loops.models import Loop, LoopKind, LoopState
+
+        case = self._case_for(r)
+        if case.pk not in self.open_loop:
+            self.open_loop[case.pk] = (
+                Loop.objects.filter(case=case, kind=LoopKind.REPLY, state=LoopState.OPEN)
+                .order_by("-opened_at", "-pk")
+                .values_list("pk", flat=True)
+                .first()
+            )
+        author = self.authors[(r.item.network, r.item.author_handle)]
+        interaction = interaction_record(
+            customer=case.customer,
+            channel=channel_of(r.item.network),
+            direction=Direction.INBOUND,
+            occurred_at=r.item.posted_at,
+            now=self.now,
+            body=r.item.text,
+            case=case,
+            data=self._interaction_data(r, author.influence),
+            source_id=r.item.external_id,
+            sentiment=r.sentiment,  # scored with the batch already
+        )
+        self.result.interactions += 1
+        r.case_id = case.pk
+        r.interaction_id = interaction.pk
+        # The loop the engine opened for it (seen through loop.opened), or the one already
+        # open on the case.
+        r.reply_loop_id = self.open_loop.get(case.pk)
+        self.case_rows[case.pk].append(r)
+
+    def loop_event(self, name: str, data: dict[str, Any], at: datetime) -> bool:
+        """Follow the reply loops of this batch's cases; True when nothing stored can
+        refer to the loop (it was opened in this batch), so the database needs no update."""
+        loop_id, case_id = data["loop"], data.get("case")
+        if name == "loop.opened":
+            self.new_loops.add(loop_id)
+            if case_id is not None:
+                self.open_loop[case_id] = loop_id
+            return True
+        if name in ("loop.closed", "loop.cancelled", "loop.broken"):
+            if case_id is not None and self.open_loop.get(case_id) == loop_id:
+                self.open_loop[case_id] = None
+            for m in self.case_rows.get(case_id, ()) if case_id is not None else ():
+                if m.reply_loop_id == loop_id:
+                    m.handled_at = m.handled_at or at
+                    if name == "loop.closed":
+                        m.replied_at = m.replied_at or at
+            return loop_id in self.new_loops
+        return False
+
+    def _target_case(self, r: _Row) -> Any:
+        """The case a brand reply answers: its parent's (a new or a stored mention)."""
+        network, ref = r.item.network, r.item.in_reply_to_id
+        if ref:
+            parent = self.rows.get((network, ref))
+            if parent is not None and parent.case_id is not None:
+                return self.case_objects.get(parent.case_id)
+            stored = self.stored.get((network, ref))
+            if stored is not None and stored.case_id is not None:
+                if stored.case_id not in self.case_objects:
+                    from lastmile.cases.models import Case
+
+                    self.case_objects[stored.case_id] = Case.objects.select_related("customer").get(
+                        pk=stored.case_id
+                    )
+                return self.case_objects[stored.case_id]
+        if r.item.in_reply_to_handle:
+            author = self.authors.get((network, r.item.in_reply_to_handle))
+            if author is None:
+                author = Author.objects.filter(
+                    network=network, handle=r.item.in_reply_to_handle
+                ).first()
+            if author is not None and author.customer_id is not None:
+                return self.cases.get((network, r.conversation_id, author.customer_id))
+        return None
+
+    def _outbound(self, r: _Row) -> bool:
+        from lastmile.customers.models import Direction
+        from lastmile.customers.services import interaction_record
+
+        case = self._target_case(r)
+        if case is None:
+            return False
+        interaction = interaction_record(
+            customer=case.customer,
+            channel=channel_of(r.item.network),
+            direction=Direction.OUTBOUND,
+            occurred_at=r.item.posted_at,
+            now=self.now,
+            body=r.item.text,
+            case=case,
+            data=self._interaction_data(r, None),
+            source_id=r.item.external_id,
+        )
+        self.result.interactions += 1
+        r.case_id = case.pk
+        r.interaction_id = interaction.pk
+        at = r.item.posted_at
+        for m in self.case_rows[case.pk]:
+            if m.replied_at is None and m.item.posted_at <= at:
+                m.replied_at = at
+                m.handled_at = m.handled_at or at
+        if case.pk in self.new_cases:
+            return True  # no stored mention is on a case made by this batch
+        # Stored mentions of this conversation the reply answers (their loop, if any,
+        # was closed by the loop engine just now; mentions without one are marked here).
+        Mention.objects.filter(
+            Q(replied_at__isnull=True) | Q(handled_at__isnull=True),
+            case_id=case.pk,
+            is_brand=True,
+            is_from_brand=False,
+            posted_at__lte=at,
+        ).update(
+            replied_at=Coalesce(F("replied_at"), Value(at)),
+            handled_at=Coalesce(F("handled_at"), Value(at)),
+        )
+        return True
+
+    # 7. write ----------------------------------------------------------------------------
+
+    def _write(self) -> None:
+        rows = list(self.rows.values())
+        pks = rows_insert(
+            Mention,
+            [
+                {
+                    "network": r.item.network,
+                    "external_id": r.item.external_id,
+                    "author_id": r.author_pk,
+                    "customer_id": r.customer_id,
+                    "text": r.item.text,
+                    "posted_at": r.item.posted_at,
+                    "url": r.item.url,
+                    "conversation_id": r.conversation_id,
+                    "in_reply_to_id": r.item.in_reply_to_id,
+                    "lang": r.item.lang,
+                    "is_brand": r.is_brand,
+                    "is_competitor": r.is_competitor,
+                    "is_from_brand": r.is_from_brand,
+                    "sentiment_label": r.sentiment[0],
+                    "sentiment_score": r.sentiment[1],
+                    "likes": r.item.likes,
+                    "reposts": r.item.reposts,
+                    "replies": r.item.replies,
+                    "case_id": r.case_id,
+                    "interaction_id": r.interaction_id,
+                    "reply_loop_id": r.reply_loop_id,
+                    "replied_at": r.replied_at,
+                    "handled_at": r.handled_at,
+                    "imported_at": self.now,
+                }
+                for r in rows
+            ],
+            returning=True,
+        )
+        for r, pk in zip(rows, pks, strict=True):
+            r.pk = pk
+        through = Mention.terms.through
+        rows_insert(
+            through,
+            [{"mention_id": r.pk, "watchterm_id": t} for r in rows for t in r.term_ids],
+        )
+        done = [r for r in self.late if r.interaction_id is not None]
+        rows_update(
+            Mention,
+            [{"pk": r.pk, "interaction_id": r.interaction_id, "case_id": r.case_id} for r in done],
+            ["interaction", "case"],
+        )
+        rows_update(
+            Author,
+            list(self.authors.values()),
+            [
+                "name",
+                "external_id",
+                "followers",
+                "verified",
+                "influence",
+                "mention_count",
+                "engagement",
+                "reach",
+                "customer",
+                "updated_at",
+            ],
+        )
+
+
+# --- keeping mentions in step with their reply loops -----------------------------------------
+
+
+def on_loop_event(name: str, data: dict[str, Any], at: datetime) -> None:
+    """A reply loop closed (answered, on any channel) or cancelled (no answer needed): its
+    mentions are handled — and answered, when closed — so they leave the unattended list.
+
+    During an import the batch follows its own loops in memory (their mentions are not
+    written yet), which also saves a query per loop.
+    """
+    if data.get("kind") != "reply" or not data.get("loop"):
+        return
+    batch = _current_batch.get()
+    if batch is not None and batch.loop_event(name, data, at):
+        return
+    if name not in ("loop.closed", "loop.cancelled"):
+        return
+    changes: dict[str, Any] = {"handled_at": Coalesce(F("handled_at"), Value(at))}
+    if name == "loop.closed":
+        changes["replied_at"] = Coalesce(F("replied_at"), Value(at))
+    Mention.objects.filter(
+        Q(handled_at__isnull=True) | Q(replied_at__isnull=True), reply_loop_id=data["loop"]
+    ).update(**changes)
+
+
+def mention_dismiss(*, mention: Mention, actor: Any, reason: str, now: datetime) -> Mention:
+    """Mark a brand mention as needing no reply: its open reply loop is cancelled (with the
+    reason) and it leaves the unattended list."""
+    from lastmile.loops.models import LoopState
+    from lastmile.loops.services import loop_cancel
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(
+            "say why no reply is needed", [FieldError("reason", "must not be empty")]
+        )
+    with transaction.atomic():
+        fresh = Mention.objects.select_for_update().filter(pk=mention.pk).first()
+        if fresh is None:
+            raise NotFound("mention")
+        if fresh.handled_at is not None:
+            raise Conflict("this mention is handled already", code="mention_handled")
+        loop = fresh.reply_loop
+        if loop is not None and loop.state == LoopState.OPEN:
+            loop_cancel(loop=loop, actor=actor, reason=reason, now=now)
+        Mention.objects.filter(pk=fresh.pk, handled_at__isnull=True).update(handled_at=now)
+        fresh.refresh_from_db()
+    return fresh
+
+
+# --- file imports ------------------------------------------------------------------------------
+
+MAX_RUN_ERRORS = 1000
+
+
+def importrun_begin(
+    *,
+    path: str,
+    sha256: str,
+    size: int,
+    format: str,
+    brand: str = "",
+    restart: bool = False,
+    now: datetime,
+) -> ImportRun:
+    """The progress record of this file (same content, format and brand filter): found, so
+    a rerun resumes after its last line, or new. ``restart`` starts it from the top."""
+    with transaction.atomic():
+        run, created = ImportRun.objects.get_or_create(
+            sha256=sha256,
+            size=size,
+            format=format,
+            brand=brand,
+            defaults={"path": path, "started_at": now, "updated_at": now},
+        )
+        if not created and (restart or run.path != path):
+            run.path = path
+            if restart:
+                run.last_line = 0
+                run.imported = run.skipped = 0
+                run.errors = []
+                run.finished_at = None
+                run.started_at = now
+            run.updated_at = now
+            run.save()
+    return run
+
+
+def importrun_batch(
+    *,
+    run: ImportRun,
+    items: Sequence[MentionIn],
+    last_line: int,
+    errors: Sequence[tuple[int, str]],
+    filtered: int,
+    now: datetime,
+) -> IngestResult:
+    """Store one batch of a file and move the run's position past it, in one transaction:
+    after a crash the file resumes exactly after the last batch that committed."""
+    scores = mentions_score(items=items) if items else {}
+    with transaction.atomic():
+        result = mentions_ingest(items=items, now=now, scores=scores) if items else IngestResult()
+        kept = list(run.errors or [])
+        room = MAX_RUN_ERRORS - len(kept)
+        kept.extend([{"line": line, "reason": reason} for line, reason in errors][: max(0, room)])
+        ImportRun.objects.filter(pk=run.pk).update(
+            last_line=last_line,
+            imported=F("imported") + result.created,
+            skipped=F("skipped") + result.existing + filtered + len(errors),
+            errors=kept,
+            updated_at=now,
+        )
+        run.last_line, run.errors, run.updated_at = last_line, kept, now
+        run.imported += result.created
+        run.skipped += result.existing + filtered + len(errors)
+    return result
+
+
+def importrun_finish(*, run: ImportRun, now: datetime) -> ImportRun:
+    ImportRun.objects.filter(pk=run.pk).update(finished_at=now, updated_at=now)
+    run.finished_at = run.updated_at = now
+    return run
+
+
+def brand_term_ensure(*, handle: str, now: datetime) -> tuple[WatchTerm, bool]:
+    """The brand watch term for ``handle`` (``@handle`` as its query), created if missing."""
+    normal = handle_normalize(handle, "brand")
+    for term in WatchTerm.objects.filter(kind=WatchTermKind.BRAND).exclude(brand_handle=""):
+        if term.brand_handle.lstrip("@").casefold() == normal:
+            return term, False
+    at = f"@{handle.strip().lstrip('@')}"
+    name = at if not WatchTerm.objects.filter(name=at).exists() else f"{at} (brand)"
+    term = watchterm_create(name=name, query=at, kind=WatchTermKind.BRAND, brand_handle=at, now=now)
+    return term, True
