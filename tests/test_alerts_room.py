@@ -1,0 +1,344 @@
+"""The alerts list and the crisis room: who sees them, the chart, the unanswered mentions in
+order of influence, acknowledging, and the bulk actions (assign, reply, mark handled)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+import pytest
+import time_machine
+
+from lastmile.crisis.models import Alert, AlertState, SavedResponse
+from lastmile.crisis.services import incident_note_create, incident_update_post, public_url
+from lastmile.customers.models import Interaction
+from lastmile.listening.models import Mention
+from lastmile.loops.models import Loop, LoopEvent
+from tests.test_crisis_fixtures import (
+    addressed_mention,
+    alert_for,
+    authors_make,
+    social_policy,
+    spike,
+    term_make,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def clock(now):
+    """The pages read the clock: it is 10:00 on the fixtures' Monday."""
+    with time_machine.travel(now, tick=False):
+        yield
+
+
+@pytest.fixture
+def room(team, alice, bob, now):
+    team.lead = alice
+    team.save(update_fields=["lead"])
+    social_policy()
+    term = term_make(team=team, now=now)
+    authors = authors_make(5, now=now)
+    spike_at = now - timedelta(minutes=30)
+    burst = spike(term, authors, start=spike_at, buckets=1, per_bucket=10, now=now)
+    addressed = {
+        handle: addressed_mention(
+            term,
+            handle=handle,
+            influence=influence,
+            posted_at=now - timedelta(minutes=25),
+            now=now,
+        )
+        for handle, influence in (("quiet", 20.0), ("famous", 80.0), ("middling", 50.0))
+    }
+    alert = alert_for(term, now=now, bucket_start=spike_at)
+    return {"term": term, "alert": alert, "addressed": addressed, "burst": burst}
+
+
+def login(client, user):  # type: ignore[no-untyped-def]
+    client.force_login(user)
+    return client
+
+
+def body(response) -> str:  # type: ignore[no-untyped-def]
+    return response.content.decode()
+
+
+# --- who sees what --------------------------------------------------------------------------
+
+
+def test_a_team_member_sees_the_alert_in_the_list_and_an_outsider_does_not(
+    client, room, bob, charlie
+):
+    page = body(login(client, bob).get("/alerts/"))
+    assert f"/alerts/{room['alert'].pk}/" in page
+    page = body(login(client, charlie).get("/alerts/"))
+    assert f"/alerts/{room['alert'].pk}/" not in page
+    assert "No alert here" in page
+
+
+def test_an_outsider_gets_404_for_the_room_and_cannot_acknowledge(client, room, charlie):
+    alert = room["alert"]
+    c = login(client, charlie)
+    assert c.get(f"/alerts/{alert.pk}/").status_code == 404
+    assert c.post(f"/alerts/{alert.pk}/acknowledge/").status_code == 404
+    alert.refresh_from_db()
+    assert alert.state == AlertState.OPEN and alert.ack_loop.state == "open"
+
+
+def test_the_room_needs_a_login(client, room):
+    r = client.get(f"/alerts/{room['alert'].pk}/")
+    assert r.status_code == 302 and "/login/" in r["Location"]
+
+
+def test_an_admin_sees_every_teams_alert(client, room, admin_user):
+    assert login(client, admin_user).get(f"/alerts/{room['alert'].pk}/").status_code == 200
+
+
+# --- the room -----------------------------------------------------------------------------------
+
+
+def test_the_room_shows_why_the_chart_data_and_the_top_mentions(client, room, bob):
+    alert = room["alert"]
+    page = body(login(client, bob).get(f"/alerts/{alert.pk}/"))
+    assert 'id="alert-chart"' in page and "crisis/chart.umd.min.js" in page
+    series = json.loads(re.search(r'id="alert-series"[^>]*>(.*?)</script>', page, re.S).group(1))
+    i = series["alert_index"]
+    assert series["starts"][i] == alert.bucket_start.isoformat()
+    assert series["volume"][i] == 10 and series["negative"][i] == 8
+    assert sum(series["volume"]) == 13  # the burst and the three addressed mentions
+    assert "80% of the mentions were negative" in page and "fires at 0.50" in page
+    # the most liked of the bucket's eight negative mentions (likes 0 to 7) leads
+    top = Mention.objects.get(pk=alert.top_mentions[0])
+    assert top.likes == 7 and top.text in page
+
+
+def test_unanswered_mentions_come_most_influential_first_with_their_sla(client, room, bob):
+    page = body(login(client, bob).get(f"/alerts/{room['alert'].pk}/"))
+    order = [page.index(f"@{h}<") for h in ("famous", "middling", "quiet")]
+    assert order == sorted(order)
+    # each addressed mention shows its reply loop's countdown (1-hour social SLA)
+    famous = room["addressed"]["famous"]
+    row = page[page.index(f'id="mention-{famous.pk}"') :]
+    row = row[: row.index("</tr>")]
+    assert 'data-due="' in row and "On track" in row
+
+
+def test_the_room_costs_the_same_queries_however_many_mentions_are_unanswered(
+    client, room, bob, now, django_assert_max_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    c = login(client, bob)
+    url = f"/alerts/{room['alert'].pk}/"
+    c.get(url)
+    with CaptureQueriesContext(connection) as few:
+        c.get(url)
+    for i in range(6):
+        addressed_mention(
+            room["term"],
+            handle=f"more{i}",
+            influence=float(i),
+            posted_at=now - timedelta(minutes=20),
+            now=now,
+        )
+    with django_assert_max_num_queries(len(few)):
+        page = body(c.get(url))
+    assert "@more5<" in page
+
+
+# --- acknowledging ------------------------------------------------------------------------------
+
+
+def test_a_team_member_acknowledges_from_the_room(client, room, bob):
+    alert = room["alert"]
+    r = login(client, bob).post(f"/alerts/{alert.pk}/acknowledge/", follow=True)
+    assert r.status_code == 200 and "Alert acknowledged" in body(r)
+    alert.refresh_from_db()
+    assert alert.state == AlertState.ACKNOWLEDGED and alert.acknowledged_by == bob
+    assert Loop.objects.get(pk=alert.ack_loop_id).state == "closed"
+    assert 'id="acknowledge"' not in body(r)
+
+
+def test_acknowledging_twice_says_so_with_409(client, room, bob):
+    alert = room["alert"]
+    c = login(client, bob)
+    c.post(f"/alerts/{alert.pk}/acknowledge/")
+    r = c.post(f"/alerts/{alert.pk}/acknowledge/")
+    assert r.status_code == 409 and "already acknowledged" in body(r)
+
+
+# --- bulk actions -------------------------------------------------------------------------------
+
+
+def post_bulk(client, alert, **data):  # type: ignore[no-untyped-def]
+    return client.post(f"/alerts/{alert.pk}/mentions/", data)
+
+
+def test_assigning_gives_the_reply_loops_to_a_teammate(client, room, alice, bob):
+    alert, addressed = room["alert"], room["addressed"]
+    ids = [addressed["famous"].pk, addressed["quiet"].pk]
+    r = post_bulk(login(client, alice), alert, action="assign", mentions=ids, assignee=bob.pk)
+    assert r.status_code == 302
+    for m in Mention.objects.filter(pk__in=ids):
+        assert m.reply_loop.assignee == bob
+        assert LoopEvent.objects.filter(loop=m.reply_loop, kind="reassigned", actor=alice).exists()
+    assert addressed["middling"].reply_loop.assignee is None
+
+
+def test_assigning_to_someone_outside_the_team_is_refused_and_changes_nothing(
+    client, room, alice, charlie
+):
+    alert, famous = room["alert"], room["addressed"]["famous"]
+    r = post_bulk(
+        login(client, alice), alert, action="assign", mentions=[famous.pk], assignee=charlie.pk
+    )
+    assert r.status_code == 422
+    famous.reply_loop.refresh_from_db()
+    assert famous.reply_loop.assignee is None
+
+
+def test_assigning_a_mention_with_no_reply_loop_refuses_the_whole_batch(client, room, alice, bob):
+    alert, famous = room["alert"], room["addressed"]["famous"]
+    plain = room["burst"][0]  # not addressed to the brand: no case, no loop
+    r = post_bulk(
+        login(client, alice),
+        alert,
+        action="assign",
+        mentions=[famous.pk, plain.pk],
+        assignee=bob.pk,
+    )
+    assert r.status_code == 409 and "no open reply loop" in body(r)
+    famous.reply_loop.refresh_from_db()
+    assert famous.reply_loop.assignee is None
+
+
+def test_a_mention_of_another_term_cannot_be_touched_from_this_room(client, room, alice, team, now):
+    other = term_make(team=team, now=now, name="Other", kind="product", handle="")
+    stranger = addressed_mention(other, handle="stranger", influence=1.0, posted_at=now, now=now)
+    r = post_bulk(
+        login(client, alice), room["alert"], action="handle", mentions=[stranger.pk], reason="x"
+    )
+    assert r.status_code == 422
+    stranger.refresh_from_db()
+    assert stranger.handled_at is None
+
+
+def test_replying_from_a_saved_response_records_the_reply_and_closes_the_loops(
+    client, room, alice, bob, now
+):
+    alert, addressed = room["alert"], room["addressed"]
+    # Given a published note, and a saved response that links to it
+    note = incident_note_create(alert=alert, title="Card payments failing", actor=alice, now=now)
+    incident_update_post(note=note, body="We know.", publish=True, actor=alice, now=now)
+    response = SavedResponse.objects.create(
+        title="Outage",
+        body="Sorry {handle}, we know: {status_url}",
+        team=alert.team,
+        created_at=now,
+    )
+    ids = [addressed["famous"].pk, addressed["middling"].pk]
+    # When bob replies to two mentions with it
+    r = post_bulk(login(client, bob), alert, action="reply", mentions=ids, response=response.pk)
+    assert r.status_code == 302
+    # Then each got an outbound interaction on its case, with the link
+    for m in Mention.objects.filter(pk__in=ids).select_related("author", "reply_loop"):
+        out = Interaction.objects.get(case=m.interaction.case, direction="outbound")
+        link = public_url(f"/status/{note.slug}")
+        assert out.body == f"Sorry @{m.author.handle}, we know: {link}"
+        assert out.actor == bob and out.data["saved_response"] == response.pk
+        assert m.reply_loop.state == "closed"
+        assert m.replied_at is not None
+    # and the third is still waiting
+    assert Mention.objects.get(pk=addressed["quiet"].pk).replied_at is None
+
+
+def test_a_reply_linking_to_an_unpublished_status_page_is_refused(client, room, bob, now):
+    alert, famous = room["alert"], room["addressed"]["famous"]
+    response = SavedResponse.objects.create(
+        title="Outage", body="See {status_url}", team=alert.team, created_at=now
+    )
+    r = post_bulk(
+        login(client, bob), alert, action="reply", mentions=[famous.pk], response=response.pk
+    )
+    assert r.status_code == 409 and "publish the incident note first" in body(r)
+    assert not Interaction.objects.filter(direction="outbound").exists()
+    famous.reply_loop.refresh_from_db()
+    assert famous.reply_loop.state == "open"
+
+
+def test_a_mention_nobody_addressed_to_the_brand_cannot_be_replied_to(client, room, bob, now):
+    alert = room["alert"]
+    response = SavedResponse.objects.create(
+        title="Thanks", body="Thanks!", team=None, created_at=now
+    )
+    ids = [room["addressed"]["famous"].pk, room["burst"][0].pk]
+    r = post_bulk(login(client, bob), alert, action="reply", mentions=ids, response=response.pk)
+    assert r.status_code == 409 and "not on a case" in body(r)
+    assert not Interaction.objects.filter(direction="outbound").exists()
+
+
+def test_marking_handled_needs_a_reason(client, room, bob):
+    famous = room["addressed"]["famous"]
+    r = post_bulk(login(client, bob), room["alert"], action="handle", mentions=[famous.pk])
+    assert r.status_code == 422 and "why no reply is needed" in body(r).lower()
+    famous.refresh_from_db()
+    assert famous.handled_at is None
+
+
+def test_marking_handled_takes_mentions_off_the_list_and_ends_their_reply_loops(client, room, bob):
+    alert, famous = room["alert"], room["addressed"]["famous"]
+    plain = room["burst"][0]
+    c = login(client, bob)
+    r = post_bulk(c, alert, action="handle", mentions=[famous.pk, plain.pk], reason="duplicate")
+    assert r.status_code == 302
+    famous.refresh_from_db()
+    plain.refresh_from_db()
+    assert famous.handled_at is not None and plain.handled_at is not None
+    assert famous.reply_loop.state == "cancelled"
+    assert "duplicate" in LoopEvent.objects.get(loop=famous.reply_loop, kind="cancelled").reason
+    page = body(c.get(f"/alerts/{alert.pk}/"))
+    assert f'id="mention-{famous.pk}"' not in page and f'id="mention-{plain.pk}"' not in page
+
+
+def test_selecting_nothing_is_a_422(client, room, bob):
+    r = post_bulk(login(client, bob), room["alert"], action="handle", reason="x")
+    assert r.status_code == 422 and "Select at least one mention" in body(r)
+
+
+def test_the_nav_links_to_the_alerts(client, bob):
+    page = body(login(client, bob).get("/"))
+    assert 'href="/alerts/"' in page
+
+
+def test_alerts_list_filters_by_state(client, room, bob, now):
+    from lastmile.crisis.services import alert_resolve
+
+    alert_resolve(alert=room["alert"], actor=bob, now=now)
+    c = login(client, bob)
+    assert f"/alerts/{room['alert'].pk}/" not in body(c.get("/alerts/"))
+    assert f"/alerts/{room['alert'].pk}/" in body(c.get("/alerts/?state=resolved"))
+    assert Alert.objects.get().state == AlertState.RESOLVED
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "crisis/detectorstate",
+        "crisis/alert",
+        "crisis/savedresponse",
+        "crisis/incidentnote",
+        "crisis/incidentaudit",
+    ],
+)
+def test_the_admin_screens_render(client, room, admin_user, path):
+    admin_user.is_staff = admin_user.is_superuser = True
+    admin_user.save()
+    c = login(client, admin_user)
+    assert c.get(f"/admin/{path}/").status_code == 200
+    assert c.get(f"/admin/{path}/add/").status_code in (200, 403)
+    if path == "crisis/alert":
+        assert c.get(f"/admin/{path}/{room['alert'].pk}/change/").status_code == 200
