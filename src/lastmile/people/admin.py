@@ -1,5 +1,10 @@
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 
+from lastmile.core.errors import InvalidInput
+from lastmile.people.authority import authority_validate
 from lastmile.people.models import Agent, Team
 
 
@@ -10,9 +15,24 @@ class TeamAdmin(admin.ModelAdmin):
     search_fields = ("name",)
 
 
+class AgentForm(forms.ModelForm):
+    class Meta:
+        model = Agent
+        fields = ("user", "role", "teams", "authority")
+
+    def clean_authority(self) -> Any:
+        """The authority's shape is checked here, not discovered when a lead tries to use it."""
+        try:
+            return authority_validate(self.cleaned_data.get("authority"))
+        except InvalidInput as exc:
+            reasons = "; ".join(f"{e.field}: {e.reason}" for e in exc.errors)
+            raise forms.ValidationError(f"{exc.detail} ({reasons})") from None
+
+
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
-    list_display = ("user", "role")
+    form = AgentForm
+    list_display = ("user", "role", "authority")
     list_filter = ("role", "teams")
     filter_horizontal = ("teams",)
     search_fields = ("user__username", "user__email")

@@ -43,7 +43,11 @@ class Agent(models.Model):
     authority = models.JSONField(
         default=dict,
         blank=True,
-        help_text='Limits for overrides, e.g. {"goodwill_refund": {"amount": "5000", "currency": "INR"}}.',
+        help_text=(
+            "Which blocking policies this agent may override, and up to what, e.g. "
+            '{"limits": {"refund_amount": 5000}, "overrides": ["late-checkout"]} '
+            "(see lastmile.people.authority)."
+        ),
     )
 
     class Meta:

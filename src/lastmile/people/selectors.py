@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from lastmile.people.models import Agent, Role, Team
@@ -37,3 +39,48 @@ def team_list(*, viewer: AbstractBaseUser | AnonymousUser | None) -> list[Team]:
     if ids is not None:
         qs = qs.filter(id__in=ids)
     return list(qs)
+
+
+def agent_authority(user: AbstractBaseUser | AnonymousUser | None) -> dict[str, Any]:
+    """The override authority of ``user``'s agent profile; ``{}`` for none (or no profile).
+
+    Read from the database each time, not from a profile cached on the user: an override
+    is decided on the authority as it stands now.
+    """
+    if user is None or not user.is_authenticated:
+        return {}
+    found = Agent.objects.filter(user_id=user.pk).values_list("authority", flat=True).first()
+    return dict(found or {})
+
+
+def agents_sharing_a_team(
+    user: AbstractBaseUser | AnonymousUser | None, *, team_ids: Any = ...
+) -> list[Agent]:
+    """Agents in any of ``user``'s teams (``user`` included); every agent for admins.
+
+    ``team_ids``: the user's ``visible_team_ids`` if the caller has them already.
+    """
+    ids = visible_team_ids(user) if team_ids is ... else team_ids
+    qs = Agent.objects.select_related("user")
+    if ids is not None:
+        qs = qs.filter(teams__id__in=ids).distinct()
+    return list(qs.order_by("user__first_name", "user__last_name", "user__username"))
+
+
+def agent_team_for(user: Any, *, prefer: Team | None = None) -> Team | None:
+    """The team ``user`` works in: ``prefer`` if they are in it, else their first team."""
+    agent = agent_for(user)
+    if agent is None:
+        return None
+    teams = list(agent.teams.all())
+    if prefer is not None and any(t.pk == prefer.pk for t in teams):
+        return prefer
+    return teams[0] if teams else None
+
+
+def shares_a_team(user: Any, other: Any) -> bool:
+    """Whether ``other`` is in one of ``user``'s teams (always, for admins)."""
+    ids = visible_team_ids(user)
+    if ids is None:
+        return True
+    return Agent.objects.filter(user=other, teams__id__in=ids).exists()

@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils.text import slugify
 
 from lastmile.core.errors import FieldError, InvalidInput
+from lastmile.people.authority import authority_validate
 from lastmile.people.models import Agent, Role, Team
 
 
@@ -60,4 +61,11 @@ def agent_create(
     user.save()
     agent, _ = Agent.objects.update_or_create(user=user, defaults={"role": role})
     agent.teams.set(list(teams))
+    return agent
+
+
+def agent_set_authority(*, agent: Agent, authority: Any) -> Agent:
+    """Give ``agent`` this override authority (validated; ``{}`` takes it all away)."""
+    agent.authority = authority_validate(authority)
+    agent.save(update_fields=["authority"])
     return agent

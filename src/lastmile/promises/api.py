@@ -1,3 +1,317 @@
-from ninja import Router
+"""API for the promise ledger, at /api/v1/promises.
 
-router = Router()
+Recording runs the same policy check as the console: a warning not confirmed, or a block
+not overridden by an agent whose authority covers it, is a 409 whose ``errors`` name each
+policy (``policies.<key>``) with its verdict and text. ``POST /api/v1/policies/check`` asks
+the same question without recording anything (``policies_api.py``).
+"""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from django.contrib.auth import get_user_model
+from django.http import HttpRequest
+from ninja import Query, Router, Schema, Status
+from ninja.pagination import paginate
+from pydantic import Field
+
+from lastmile.api.pagination import BoundedLimitOffset
+from lastmile.api.types import UtcDatetime
+from lastmile.cases.selectors import case_get
+from lastmile.core.clock import utcnow
+from lastmile.core.errors import FieldError, InvalidInput, PermissionDenied
+from lastmile.customers.api import CustomerRef, resolve_ref
+from lastmile.people.models import Team
+from lastmile.promises import services
+from lastmile.promises.models import Promise
+from lastmile.promises.selectors import promise_actions, promise_get, promise_list
+
+router = Router(tags=["promises"])
+
+
+class VerdictOut(Schema):
+    policy: str
+    title: str
+    version: int
+    severity: Literal["warn", "block"]
+    result: Literal["pass", "fail", "error"]
+    text: str
+    detail: str
+
+
+class PromiseOut(Schema):
+    id: int
+    state: str
+    text: str
+    terms: dict[str, Any]
+    customer: int
+    case: str | None
+    team: str
+    channel: str
+    made_by: str | None
+    made_by_name: str
+    made_by_team: str | None
+    made_at: datetime
+    due_at: datetime
+    visible_to_customer: bool
+    loop: int | None
+    verdicts: list[VerdictOut]
+    warnings_confirmed_by: str | None
+    warnings_confirmed_at: datetime | None
+    overridden_by: str | None
+    overridden_at: datetime | None
+    replaces: int | None
+    replaced_by: int | None
+    outcome_at: datetime | None
+    outcome_by: str | None
+    outcome_reason: str
+    followup_loop: int | None
+    external_id: str | None
+
+
+def _username(user: Any) -> str | None:
+    return user.username if user is not None else None
+
+
+def promise_out(promise: Promise) -> dict[str, Any]:
+    try:
+        replaced_by: int | None = promise.replaced_by.pk  # joined by the selectors
+    except Promise.DoesNotExist:
+        replaced_by = None
+    return {
+        "id": promise.pk,
+        "state": promise.state,
+        "text": promise.text,
+        "terms": promise.terms,
+        "customer": promise.customer_id,
+        "case": promise.case.ref if promise.case is not None else None,
+        "team": promise.team.slug,
+        "channel": promise.channel,
+        "made_by": _username(promise.made_by),
+        "made_by_name": promise.made_by_name,
+        "made_by_team": promise.made_by_team.slug if promise.made_by_team is not None else None,
+        "made_at": promise.made_at,
+        "due_at": promise.due_at,
+        "visible_to_customer": promise.visible_to_customer,
+        "loop": promise.loop_id,
+        "verdicts": promise.verdicts,
+        "warnings_confirmed_by": _username(promise.warnings_confirmed_by),
+        "warnings_confirmed_at": promise.warnings_confirmed_at,
+        "overridden_by": _username(promise.overridden_by),
+        "overridden_at": promise.overridden_at,
+        "replaces": promise.replaces_id,
+        "replaced_by": replaced_by,
+        "outcome_at": promise.outcome_at,
+        "outcome_by": _username(promise.outcome_by),
+        "outcome_reason": promise.outcome_reason,
+        "followup_loop": promise.followup_loop_id,
+        "external_id": promise.external_id,
+    }
+
+
+def _team(slug: str | None) -> Team | None:
+    if slug is None:
+        return None
+    team = Team.objects.filter(slug=slug).first()
+    if team is None:
+        raise InvalidInput(f"no team {slug!r}", [FieldError("team", f"no team with slug {slug!r}")])
+    return team
+
+
+def _user(username: str | None) -> Any:
+    if username is None:
+        return None
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise InvalidInput(
+            f"no agent {username!r}", [FieldError("made_by", f"no agent {username!r}")]
+        )
+    return user
+
+
+def _via(request: HttpRequest) -> str:
+    token = getattr(request, "auth", None)
+    return f"api:{getattr(token, 'name', 'token')}"[:100]
+
+
+class PromiseIn(Schema):
+    case: str | None = Field(default=None, max_length=30)
+    customer: CustomerRef | None = None
+    text: str = Field(min_length=1, max_length=2000)
+    terms: dict[str, Any] = Field(default_factory=dict)
+    team: str = Field(max_length=50, description="Slug of the team that must keep it.")
+    channel: str = Field(max_length=40, description="Where the promise was made: email, phone…")
+    due_at: UtcDatetime
+    made_by: str | None = Field(
+        default=None, max_length=150, description="Username; default: the token's agent."
+    )
+    confirm_warnings: bool = False
+    override: bool = False
+    visible_to_customer: bool = True
+    external_id: str | None = Field(
+        default=None, min_length=1, max_length=200, description="The same id twice: one promise."
+    )
+
+
+@router.post(
+    "",
+    response={201: PromiseOut},
+    summary="Record a promise (checked against every policy; 409 with the verdicts if refused)",
+)
+def record_promise(request: HttpRequest, payload: PromiseIn) -> Status:
+    viewer = request.viewer  # type: ignore[attr-defined]
+    now = utcnow()
+    if (payload.case is None) == (payload.customer is None):
+        raise InvalidInput(
+            "give either case or customer", [FieldError("case", "give either case or customer")]
+        )
+    case = case_get(ref=payload.case, viewer=viewer) if payload.case is not None else None
+    customer = (
+        case.customer if case else resolve_ref(payload.customer, viewer=viewer, now=now)  # type: ignore[arg-type]
+    )
+    promise = services.promise_record(
+        case=case,
+        customer=customer,
+        text=payload.text,
+        terms=payload.terms,
+        due_at=payload.due_at,
+        team=_team(payload.team),
+        channel=payload.channel,
+        made_by=_user(payload.made_by),
+        actor=viewer,
+        confirm_warnings=payload.confirm_warnings,
+        override=payload.override,
+        visible_to_customer=payload.visible_to_customer,
+        recorded_via=_via(request),
+        external_id=payload.external_id,
+        now=now,
+    )
+    return Status(201, promise_out(promise_get(promise_id=promise.pk, viewer=None)))
+
+
+class PromisesQuery(Schema):
+    state: Literal["open", "kept", "broken", "renegotiated", "withdrawn"] | None = None
+    team: str | None = Field(default=None, max_length=50)
+    customer: int | None = Field(default=None, ge=1, le=2**62)
+    case: str | None = Field(default=None, max_length=30)
+
+
+@router.get("", response=list[PromiseOut], summary="Promises: open ones soonest due first")
+@paginate(BoundedLimitOffset)
+def list_promises(request: HttpRequest, filters: Query[PromisesQuery]) -> Any:
+    viewer = request.viewer  # type: ignore[attr-defined]
+    case = case_get(ref=filters.case, viewer=viewer) if filters.case else None
+    qs = promise_list(
+        viewer=viewer,
+        state=filters.state,
+        team=filters.team,
+        customer=filters.customer,
+        case=case,
+    )
+    return _LazyOut(qs)
+
+
+class _LazyOut:
+    """Serialise only the page the paginator asks for."""
+
+    def __init__(self, qs: Any) -> None:
+        self.qs = qs
+
+    def __len__(self) -> int:
+        return self.qs.count()
+
+    def count(self) -> int:
+        return self.qs.count()
+
+    def __getitem__(self, item: slice) -> list[dict[str, Any]]:
+        return [promise_out(p) for p in self.qs[item]]
+
+
+@router.get("/{promise_id}", response=PromiseOut, summary="One promise")
+def get_promise(request: HttpRequest, promise_id: int) -> dict[str, Any]:
+    return promise_out(promise_get(promise_id=promise_id, viewer=request.viewer))  # type: ignore[attr-defined]
+
+
+def _for_action(request: HttpRequest, promise_id: int, action: str) -> Promise:
+    viewer = request.viewer  # type: ignore[attr-defined]
+    promise = promise_get(promise_id=promise_id, viewer=viewer)
+    if promise.is_open and action not in promise_actions(promise=promise, viewer=viewer):
+        raise PermissionDenied(f"only the team that keeps this promise may {action} it")
+    return promise
+
+
+class KeepIn(Schema):
+    note: str = Field(default="", max_length=500)
+
+
+class BreakIn(Schema):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class RenegotiateIn(Schema):
+    text: str = Field(min_length=1, max_length=2000)
+    terms: dict[str, Any] = Field(default_factory=dict)
+    due_at: UtcDatetime
+    team: str | None = Field(default=None, max_length=50)
+    channel: str | None = Field(default=None, max_length=40)
+    made_by: str | None = Field(default=None, max_length=150)
+    reason: str = Field(default="", max_length=500)
+    confirm_warnings: bool = False
+    override: bool = False
+
+
+@router.post("/{promise_id}/keep", response=PromiseOut, summary="The promise was kept")
+def keep_promise(
+    request: HttpRequest, promise_id: int, payload: KeepIn | None = None
+) -> dict[str, Any]:
+    promise = _for_action(request, promise_id, "keep")
+    done = services.promise_keep(
+        promise=promise,
+        actor=request.viewer,  # type: ignore[attr-defined]
+        note=payload.note if payload else "",
+        now=utcnow(),
+        via="api",
+    )
+    return promise_out(promise_get(promise_id=done.pk, viewer=None))
+
+
+@router.post(
+    "/{promise_id}/break",
+    response=PromiseOut,
+    summary="The promise will not be kept (reason required; opens a follow-up for the lead)",
+)
+def break_promise(request: HttpRequest, promise_id: int, payload: BreakIn) -> dict[str, Any]:
+    promise = _for_action(request, promise_id, "break")
+    done = services.promise_break(
+        promise=promise,
+        actor=request.viewer,  # type: ignore[attr-defined]
+        reason=payload.reason,
+        now=utcnow(),
+        via="api",
+    )
+    return promise_out(promise_get(promise_id=done.pk, viewer=None))
+
+
+@router.post(
+    "/{promise_id}/renegotiate",
+    response={201: PromiseOut},
+    summary="Replace the promise with a new one (checked like a new promise); returns the new one",
+)
+def renegotiate_promise(request: HttpRequest, promise_id: int, payload: RenegotiateIn) -> Status:
+    promise = _for_action(request, promise_id, "renegotiate")
+    new = services.promise_renegotiate(
+        promise=promise,
+        text=payload.text,
+        terms=payload.terms,
+        due_at=payload.due_at,
+        team=_team(payload.team),
+        channel=payload.channel,
+        made_by=_user(payload.made_by),
+        actor=request.viewer,  # type: ignore[attr-defined]
+        confirm_warnings=payload.confirm_warnings,
+        override=payload.override,
+        reason=payload.reason,
+        recorded_via=_via(request),
+        now=utcnow(),
+    )
+    return Status(201, promise_out(promise_get(promise_id=new.pk, viewer=None)))

@@ -1,5 +1,15 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from lastmile.promises import views
 
 app_name = "promises"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("check/", views.check, name="check"),
+    path("cases/<str:ref>/record/", views.case_record, name="case_record"),
+    path("<int:promise_id>/", views.detail, name="detail"),
+    path("<int:promise_id>/keep/", views.keep, name="keep"),
+    path("<int:promise_id>/break/", views.break_, name="break"),
+    path("<int:promise_id>/renegotiate/", views.renegotiate, name="renegotiate"),
+]

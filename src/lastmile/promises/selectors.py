@@ -1,0 +1,263 @@
+"""Reads of promises and policies, scoped to a viewer, and the promise-kept rate.
+
+Who sees a promise: the team that must keep it, the team of the person who made it and the
+team of the case it was made on (admins and system callers see every promise). Who acts on
+it: the keeping team keeps or breaks it; the keeping team or the maker's side renegotiates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+
+from lastmile.core.errors import NotFound
+from lastmile.people.selectors import visible_team_ids
+from lastmile.promises.checks import Verdict, verdicts_for
+from lastmile.promises.models import Policy, PolicyVersion, Promise, PromiseState
+from lastmile.promises.terms import terms_validate
+
+# --- policies ----------------------------------------------------------------------------
+
+
+def policy_versions_effective(*, now: datetime) -> list[PolicyVersion]:
+    """For each active policy, the highest version whose effective window contains ``now``."""
+    qs = (
+        PolicyVersion.objects.select_related("policy")
+        .filter(policy__active=True, effective_from__lte=now)
+        .filter(Q(effective_to__isnull=True) | Q(effective_to__gt=now))
+        .order_by("policy_id", "-version")
+    )
+    seen: set[int] = set()
+    out = []
+    for pv in qs:
+        if pv.policy_id not in seen:
+            seen.add(pv.policy_id)
+            out.append(pv)
+    return out
+
+
+def policies_check(
+    *, terms: Any, customer: dict[str, Any] | None = None, now: datetime
+) -> list[Verdict]:
+    """Every applicable policy's verdict on these terms (validated; InvalidInput if bad)."""
+    checked = terms_validate(terms)
+    return verdicts_for(
+        policy_versions_effective(now=now), terms=checked, customer=dict(customer or {})
+    )
+
+
+def policy_list() -> list[Policy]:
+    return list(Policy.objects.select_related("current", "team").order_by("key"))
+
+
+# --- promises ----------------------------------------------------------------------------
+
+_RELATED = (
+    "customer",
+    "case",
+    "team",
+    "made_by",
+    "made_by_team",
+    "warnings_confirmed_by",
+    "overridden_by",
+    "outcome_by",
+    "replaces",
+    "replaced_by",
+    "loop",
+)
+
+
+def promises_visible(*, viewer: Any) -> QuerySet[Promise]:
+    qs = Promise.objects.select_related(*_RELATED)
+    if viewer is None:
+        return qs
+    teams = visible_team_ids(viewer)
+    if teams is None:
+        return qs
+    return qs.filter(
+        Q(team_id__in=teams) | Q(made_by_team_id__in=teams) | Q(case__team_id__in=teams)
+    )
+
+
+def promise_get(*, promise_id: int, viewer: Any) -> Promise:
+    """One promise ``viewer`` may see; not visible is the same NotFound as missing."""
+    found = (
+        promises_visible(viewer=viewer).filter(pk=promise_id).first()
+        if 0 < promise_id < 2**63
+        else None
+    )
+    if found is None:
+        raise NotFound(f"promise {promise_id}")
+    return found
+
+
+def promise_list(
+    *,
+    viewer: Any,
+    state: str | None = None,
+    team: str | None = None,
+    customer: Any = None,
+    case: Any = None,
+    made_by: Any = None,
+) -> QuerySet[Promise]:
+    """Promises, soonest due first among the open, newest first otherwise."""
+    qs = promises_visible(viewer=viewer)
+    if state:
+        qs = qs.filter(state=state)
+    if team:
+        qs = qs.filter(team__slug=team)
+    if customer is not None:
+        qs = qs.filter(customer=customer)
+    if case is not None:
+        qs = qs.filter(case=case)
+    if made_by is not None:
+        qs = qs.filter(made_by=made_by)
+    return (
+        qs.order_by("due_at", "pk")
+        if state == PromiseState.OPEN
+        else qs.order_by("-made_at", "-pk")
+    )
+
+
+def open_promises_for_customer(*, customer: Any) -> list[Promise]:
+    """Every open promise to this customer, whichever team made it or keeps it, soonest due first.
+
+    Not scoped: whoever may open the customer must see what was promised to them, so nobody
+    asks "who did you speak to?". The caller has checked the customer is visible.
+    """
+    return list(
+        Promise.objects.select_related(*_RELATED)
+        .filter(customer=customer, state=PromiseState.OPEN)
+        .order_by("due_at", "pk")
+    )
+
+
+def promises_for_customer(*, customer: Any, include_done: bool = True) -> list[Promise]:
+    """The promises a customer may see about themselves (the portal's "promises made to me").
+
+    Only those marked visible to the customer; newest first; a renegotiated promise is listed
+    with the one that replaced it (``replaced_by``).
+    """
+    qs = Promise.objects.select_related("team", "made_by", "made_by_team", "case").filter(
+        customer=customer, visible_to_customer=True
+    )
+    if not include_done:
+        qs = qs.filter(state=PromiseState.OPEN)
+    return list(qs.order_by("-made_at", "-pk"))
+
+
+def promise_history(*, promise: Promise) -> list[Promise]:
+    """The chain of renegotiations this promise belongs to, oldest first (it included)."""
+    qs = Promise.objects.select_related(*_RELATED)
+    chain = [promise]
+    seen = {promise.pk}
+    while chain[0].replaces_id and chain[0].replaces_id not in seen:
+        chain.insert(0, qs.get(pk=chain[0].replaces_id))
+        seen.add(chain[0].pk)
+    while True:
+        nxt = qs.filter(replaces_id=chain[-1].pk).first()
+        if nxt is None or nxt.pk in seen:
+            return chain
+        chain.append(nxt)
+        seen.add(nxt.pk)
+
+
+def promise_actions(*, promise: Promise, viewer: Any) -> set[str]:
+    """What ``viewer`` may do with an open promise: keep, break, renegotiate."""
+    teams = visible_team_ids(viewer) if viewer is not None else None
+    return _actions(promise, teams)
+
+
+def promises_with_actions(
+    *, promises: list[Promise], viewer: Any, team_ids: Any = ...
+) -> list[tuple[Promise, set[str]]]:
+    """Each promise with what ``viewer`` may do with it (their teams read once).
+
+    ``team_ids``: the viewer's ``visible_team_ids`` if the caller has them already.
+    """
+    if team_ids is ...:
+        team_ids = visible_team_ids(viewer) if viewer is not None else None
+    teams = team_ids
+    return [(p, _actions(p, teams)) for p in promises]
+
+
+def _actions(promise: Promise, teams: set[int] | None) -> set[str]:
+    if promise.state != PromiseState.OPEN:
+        return set()
+    if teams is None:
+        return {"keep", "break", "renegotiate"}
+    out: set[str] = set()
+    if promise.team_id in teams:
+        out |= {"keep", "break", "renegotiate"}
+    maker_side = {
+        promise.made_by_team_id,
+        promise.case.team_id if promise.case is not None else None,
+    }
+    if maker_side & teams:
+        out.add("renegotiate")
+    return out
+
+
+# --- the promise-kept rate ---------------------------------------------------------------
+
+
+@dataclass
+class KeptRate:
+    """Promises of one team (that keeps them) or one agent (who made them)."""
+
+    key: str  # team slug or username
+    name: str
+    made: int
+    open: int
+    kept: int
+    broken: int
+    renegotiated: int
+    withdrawn: int
+
+    @property
+    def rate(self) -> float | None:
+        """Kept out of those settled kept or broken; None before any is settled.
+
+        Renegotiated and withdrawn promises are not counted: the replacement is.
+        """
+        settled = self.kept + self.broken
+        return self.kept / settled if settled else None
+
+
+def promise_kept_rate(
+    *,
+    by: str = "team",
+    since: datetime | None = None,
+    until: datetime | None = None,
+    viewer: Any = None,
+) -> list[KeptRate]:
+    """The promise-kept rate per team (the keeping team) or per agent (the maker).
+
+    Counts promises made in ``[since, until)``, in one grouped query; rows sorted by name.
+    ``viewer`` scopes to the promises they may see (None: every promise).
+    """
+    if by not in ("team", "agent"):
+        raise ValueError("by is 'team' or 'agent'")
+    qs = promises_visible(viewer=viewer).order_by()
+    if since is not None:
+        qs = qs.filter(made_at__gte=since)
+    if until is not None:
+        qs = qs.filter(made_at__lt=until)
+    group = ("team__slug", "team__name") if by == "team" else ("made_by__username", "made_by_name")
+    counts = {s: Count("pk", filter=Q(state=s)) for s in PromiseState.values}
+    rows: dict[str, KeptRate] = {}
+    for row in qs.values(*group).annotate(made=Count("pk"), **counts):
+        key = row[group[0]] or "(deleted)"
+        rate = rows.get(key)
+        if rate is None:
+            rate = rows[key] = KeptRate(key, row[group[1]] or key, 0, 0, 0, 0, 0, 0)
+        rate.made += row["made"]
+        rate.open += row["open"]
+        rate.kept += row["kept"]
+        rate.broken += row["broken"]
+        rate.renegotiated += row["renegotiated"]
+        rate.withdrawn += row["withdrawn"]
+    return sorted(rows.values(), key=lambda r: r.name.lower())

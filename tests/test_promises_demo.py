@@ -1,0 +1,82 @@
+"""The promises part of the demo: the hotel story happens through the real services."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import pytest
+from django.db import transaction
+from django.test import override_settings
+
+from lastmile.demo.seed import seed_demo
+from lastmile.loops.models import LoopState
+from lastmile.promises.models import Policy, Promise
+from lastmile.promises.selectors import open_promises_for_customer, promise_kept_rate
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 25, 19, 31, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def demo(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock(), transaction.atomic():
+        out: list[str] = []
+        with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+            report = seed_demo(seed=7, customers=12, now=NOW, out=out.append)
+        yield SimpleNamespace(report=report, out=out)
+        transaction.set_rollback(True)
+
+
+def test_the_demo_has_the_occupancy_warning_and_the_refund_block(demo):
+    policies = {p.key: p.current for p in Policy.objects.select_related("current")}
+    assert policies["occupancy-deluxe"].severity == "warn"
+    assert policies["occupancy-deluxe"].rule == "terms.adults <= 3"
+    assert policies["goodwill-refund"].severity == "block"
+
+
+def test_the_extra_beds_were_approved_by_a_lead_in_hannahs_name(demo):
+    beds = Promise.objects.get(terms__extra_beds=2)
+    assert beds.terms == {"adults": 4, "extra_beds": 2, "room_type": "deluxe"}
+    assert beds.made_by.username == "membership" and beds.made_by_name == "Hannah Moore"
+    assert beds.recorded_by.username == "membership-lead"
+    assert beds.warnings_confirmed_by.username == "membership-lead"
+    assert [(v["policy"], v["result"]) for v in beds.verdicts] == [("occupancy-deluxe", "fail")]
+    assert beds.team.slug == "reception" and beds.state == "open"
+    assert beds.loop.state == LoopState.OPEN and beds.loop.team.slug == "reception"
+    # Hannah's own attempt was refused: her note on the case says so
+    assert beds.case.interactions.filter(body__contains="policy warning: occupancy-deluxe").exists()
+
+
+def test_reception_sees_the_promise_with_its_author_at_check_in(demo):
+    arrival_ref = demo.report.stories["hotel"][0]
+    beds = Promise.objects.get(terms__extra_beds=2)
+    assert beds.customer.cases.filter(number=int(arrival_ref.split("-")[1])).exists()
+    [shown] = [p for p in open_promises_for_customer(customer=beds.customer) if p.pk == beds.pk]
+    assert (shown.made_by_name, shown.made_by_team.slug, shown.channel) == (
+        "Hannah Moore",
+        "membership",
+        "email",
+    )
+
+
+def test_the_refund_was_overridden_by_the_reception_lead_and_kept(demo):
+    refund = Promise.objects.get(terms__refund_amount=3000)
+    assert refund.overridden_by.username == "reception-lead" and refund.state == "kept"
+
+
+def test_the_broken_promise_has_a_followup_for_the_lead(demo):
+    broken = Promise.objects.get(state="broken")
+    assert broken.followup_loop.assignee.username == "reception-lead"
+    assert broken.followup_loop.state == LoopState.OPEN
+
+
+def test_the_kept_rate_has_something_to_show(demo):
+    reception = {r.key: r for r in promise_kept_rate(by="team")}["reception"]
+    assert (reception.kept, reception.broken, reception.open) == (1, 1, 1)
+
+
+def test_the_summary_names_the_promise_stories(demo):
+    text = "\n".join(demo.out)
+    assert "extra beds" in text and "goodwill refund" in text and "occupancy-deluxe" in text
