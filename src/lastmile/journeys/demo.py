@@ -1,8 +1,77 @@
-"""This app's part of the seeded demo (called by lastmile.demo.seed after the core stories)."""
+"""This app's part of the seeded demo (called by lastmile.demo.seed after the core stories).
 
+The shipped templates are loaded, and the bank story runs as an "Open a current account"
+journey. The story's own tasks (KYC, closed; online access and card linking, open and
+overdue) were opened on the case before this runs, so the journey takes them in rather than
+opening the same work twice: KYC done with its close reason as the hand-off note, the
+account created (the note carries the account details to the next teams), "enable online
+access" open with the back office — nobody enabled it — and the card link open with Cards.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
 from typing import Any
+
+from lastmile.journeys.catalog import catalog_load
+from lastmile.journeys.models import StepState
+from lastmile.journeys.selectors import template_get
+from lastmile.journeys.services import journey_start
+from lastmile.loops.selectors import loop_list
+
+BANK_TEMPLATE = "open-current-account"
+UPLOADED = "Documents uploaded on the web: passport and council tax bill (Leeds City Council)."
+ACCOUNT_OPENED = (
+    "Account opened: sort code 40-12-76, account ending 4821. Visa Debit ending 7730 is on "
+    "its way to the customer — link it to 4821. We told her online banking would be on "
+    "within one working day, with the code by SMS."
+)
+
+
+def _task(loops: list[Any], prefix: str) -> Any:
+    return next((lp for lp in loops if lp.title.startswith(prefix)), None)
 
 
 def seed(seeder: Any) -> list[str]:
-    """Seed this app's demo data; return report lines. Not written yet."""
-    return []
+    """Templates, and the bank story's journey; returns report lines."""
+    loaded = catalog_load(now=seeder.now)
+    lines = [f"journeys: {len(loaded)} templates ({', '.join(t.name for t, _ in loaded)})"]
+    story = getattr(seeder.plan, "stories", {}).get("bank")
+    if story is None:
+        return lines
+    case = seeder.cases[story[0]]
+    tasks = list(loop_list(viewer=None, now=seeder.now, case=case, kind="task"))
+    kyc = _task(tasks, "KYC")
+    online = _task(tasks, "Enable online banking")
+    card = _task(tasks, "Link Visa Debit")
+    linked = {
+        key: loop
+        for key, loop in (("kyc", kyc), ("enable_online_access", online), ("link_debit_card", card))
+        if loop is not None
+    }
+    done_before = {"upload_documents": UPLOADED, "create_account": ACCOUNT_OPENED}
+    if "kyc" not in linked:
+        done_before["kyc"] = "KYC passed: ID and address verified."
+    taken_in = [lp for lp in linked.values() if lp.state == "open"]
+    # Taken in just after the last of the story's tasks was opened by hand.
+    at = max((lp.opened_at for lp in taken_in), default=seeder.now - timedelta(hours=1))
+    journey = journey_start(
+        template=template_get(slug=BANK_TEMPLATE),
+        case=case,
+        actor=seeder.users.get("back"),
+        linked=linked,
+        done_before=done_before,
+        now=min(at + timedelta(minutes=2), seeder.now),
+    )
+    steps = list(journey.steps.select_related("team"))
+    done = sum(1 for s in steps if s.state == StepState.DONE)
+    open_steps = ", ".join(
+        f"{s.title} ({s.team.name if s.team_id else 'no team'})"
+        for s in steps
+        if s.state == StepState.OPEN
+    )
+    lines.append(
+        f"  {case.ref:<9} {'bank journey':<17} '{journey.name}': {done} of {len(steps)} steps "
+        f"done; open: {open_steps}"
+    )
+    return lines

@@ -1,5 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from lastmile.journeys import views
 
 app_name = "journeys"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.board, name="board"),
+    path("cases/<str:ref>/start/", views.start, name="start"),
+    path("<int:journey_id>/steps/<slug:key>/complete/", views.complete, name="complete"),
+    path("<int:journey_id>/cancel/", views.cancel, name="cancel"),
+]
