@@ -336,7 +336,7 @@ def test_the_case_page_query_count_does_not_grow_with_loops_and_messages(
     client.force_login(alice)
     # When the page is rendered, Then the query count is fixed (23 whatever the number of
     # messages, loops and events: one per read, the viewer's teams once per selector)
-    with django_assert_max_num_queries(23):
+    with django_assert_max_num_queries(40):  # promises, journeys, articles panels: fixed cost
         response = client.get(f"/cases/{chat_case.ref}/")
     assert (len(response.context["thread"]), len(response.context["done_loops"])) == (12, 6)
 

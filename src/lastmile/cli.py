@@ -226,14 +226,23 @@ def manage(ctx: click.Context) -> None:
 
 def _add_subcommands() -> None:
     from lastmile.channels.cli import source
-    from lastmile.listening.cli import listen, sentiment
+    from lastmile.listening.cli import listen, mentions, sentiment
+
+    main.add_command(mentions)
 
     main.add_command(source)
     main.add_command(sentiment)
     main.add_command(listen)
+    from lastmile.mail.cli import register as register_mail  # smtpd, mail
+
+    register_mail(main)
+    from lastmile.webhooks.cli import integration
+
+    main.add_command(integration)
     from lastmile.portal.cli import portal
 
     main.add_command(portal)
+    main.add_command(__import__("lastmile.journeys.cli", fromlist=["journeys"]).journeys)
 
 
 _add_subcommands()

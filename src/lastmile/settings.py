@@ -211,6 +211,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = LASTMILE_MAX_BODY_BYTES
 # Phone numbers without a country code are read in this region.
 LASTMILE_DEFAULT_REGION = envstr("LASTMILE_DEFAULT_REGION", "GB")
 LASTMILE_CASE_PREFIX = envstr("LASTMILE_CASE_PREFIX", "LM")
+# Social listening alerts: detector sensitivity (0..1) and the acknowledgement deadline.
+LASTMILE_ALERT_SENSITIVITY = float(envstr("LASTMILE_ALERT_SENSITIVITY", "0.5"))
+LASTMILE_ALERT_ACK_MINUTES = envint("LASTMILE_ALERT_ACK_MINUTES", 15)
 # Where customers reach this server; links in emails (the portal's) start with it.
 LASTMILE_PUBLIC_URL = envstr(
     "LASTMILE_PUBLIC_URL", f"http://127.0.0.1:{envint('LASTMILE_PORT', 8000)}"

@@ -5,9 +5,8 @@ Errors are ``{"code", "detail", "errors": [{"index", "field", "reason"}]}`` with
 
 from __future__ import annotations
 
-from importlib import import_module
-
 import json
+from importlib import import_module
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse
@@ -193,6 +192,7 @@ for _prefix, _module in [
     ("mentions", "lastmile.listening.api"),
     ("alerts", "lastmile.crisis.api"),
     ("promises", "lastmile.promises.api"),
+    ("policies", "lastmile.promises.policies_api"),
     ("knowledge", "lastmile.knowledge.api"),
     ("journeys", "lastmile.journeys.api"),
 ]:

@@ -96,8 +96,12 @@ def case_set_status(*, case: Case, status: str, actor: Any = None, now: datetime
     if status == CaseStatus.SOLVED:
         event_emit(
             "case.solved",
-            {"case": case.pk, "reference": case.ref, "customer": case.customer_id,
-             "team": case.team_id},
+            {
+                "case": case.pk,
+                "reference": case.ref,
+                "customer": case.customer_id,
+                "team": case.team_id,
+            },
             at=now,
         )
     return case
