@@ -7,9 +7,7 @@ browser). Missing chromium skips, unless LASTMILE_REQUIRE_BROWSER=1 (CI), which 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +17,7 @@ from lastmile.crisis.models import Alert
 from lastmile.loops.models import Loop
 from lastmile.people.models import Role
 from lastmile.people.services import agent_create, team_ensure, team_set_lead
-from tests.conftest import require
+from tests.test_browser import PASSWORD, browser, fast_password_hashing, page  # noqa: F401
 from tests.test_crisis_fixtures import (
     addressed_mention,
     alert_for,
@@ -31,55 +29,8 @@ from tests.test_crisis_fixtures import (
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-PASSWORD = "correct horse battery"
 
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    reason = None
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install chromium)"
-    else:
-        try:
-            from playwright.sync_api import sync_playwright
-        except ImportError:
-            reason = "the playwright package is not installed"
-    if reason:
-        if require("browser"):
-            pytest.fail(f"LASTMILE_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser):  # type: ignore[no-untyped-def]
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, timezone_id="UTC")
-    context.set_default_timeout(10_000)
-    yield context.new_page()
-    context.close()
-
-
-def test_the_lead_opens_the_crisis_room_sees_the_chart_and_acknowledges(live_server, page):
+def test_the_lead_opens_the_crisis_room_sees_the_chart_and_acknowledges(live_server, page):  # noqa: F811
     # Given a social-care team, its lead, and an alert raised on a card outage 20 minutes ago
     now = utcnow()
     team = team_ensure(name="Social care", slug="social")
