@@ -3,7 +3,8 @@
 Hannah (membership) promises extra beds on a guest's case; the occupancy policy warns as
 she types; saving without confirming is refused with her typing intact; she confirms and
 the promise is recorded. Tomás (reception) then opens the guest and sees who promised it,
-when and on which channel. (The portal's side, "promises made to me", is built later.)
+when and on which channel, keeps it, and emails the guest a portal link; the guest opens
+it and finds the promise under "What we promised you", with who made it and its outcome.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from lastmile.cases.services import case_create
 from lastmile.core.clock import utcnow
 from lastmile.customers.identities import identity_normalize
 from lastmile.customers.services import customer_resolve
+from lastmile.channels.models import OutboxMessage
 from lastmile.people.services import agent_create, team_ensure
 from lastmile.promises.models import Promise
 from lastmile.promises.services import policy_create
@@ -134,3 +136,22 @@ def test_an_agent_records_a_promise_past_a_policy_warning_and_reception_sees_it(
     page.wait_for_selector(".alert-success")
     promise.refresh_from_db()
     assert promise.state == "kept" and promise.outcome_by.username == "tomas"
+
+    # When reception emails the guest a link to her portal from the customer page
+    page.locator(".portal-link-form button").click()
+    page.wait_for_selector(".portal-link-form [role=status]")
+    assert "Link sent to priya@example.com" in page.locator(".portal-link-form").inner_text()
+    mail = OutboxMessage.objects.get(recipient="priya@example.com")
+    path = re.search(r"/portal/start/[^\s]+/", mail.body).group(0)
+
+    # Then the guest, in her own browser, opens it and sees the promise made to her
+    guest_page = page.context.browser.new_context(viewport={"width": 800, "height": 900}).new_page()
+    guest_page.goto(f"{live_server.url}{path}")
+    guest_page.click("button[type=submit]")
+    guest_page.wait_for_url(f"{live_server.url}/portal/")
+    promised = guest_page.locator("section.promise", has_text="Two extra beds")
+    text = promised.inner_text()
+    assert "Promised by Hannah Moore (Membership) by phone" in text
+    assert "Hotel reception is responsible" in text and "Kept" in text
+    guest_page.screenshot(path="/tmp/promises-e2e-portal.png", full_page=True)
+    guest_page.context.close()

@@ -13,6 +13,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from lastmile.cases.services import case_create
+from lastmile.customers.services import interaction_record
 from lastmile.journeys.catalog import catalog_load
 from lastmile.journeys.models import StepState
 from lastmile.journeys.selectors import template_get
@@ -20,6 +22,15 @@ from lastmile.journeys.services import journey_start
 from lastmile.loops.selectors import loop_list
 
 BANK_TEMPLATE = "open-current-account"
+VISIT_TEMPLATE = "home-diagnostics-visit"
+FAULT_BACK = (
+    "The Wi-Fi is dropping in the evenings again since Sunday, same as before the engineer "
+    "came. Can someone come back?"
+)
+REMOTE_TEST = (
+    "Remote line test: noise on the line from about 19:00, cabinet side looks clean. Needs "
+    "an engineer at the house; the customer picks the slot in her portal."
+)
 UPLOADED = "Documents uploaded on the web: passport and council tax bill (Leeds City Council)."
 ACCOUNT_OPENED = (
     "Account opened: sort code 40-12-76, account ending 4821. Visa Debit ending 7730 is on "
@@ -36,9 +47,16 @@ def seed(seeder: Any) -> list[str]:
     """Templates, and the bank story's journey; returns report lines."""
     loaded = catalog_load(now=seeder.now)
     lines = [f"journeys: {len(loaded)} templates ({', '.join(t.name for t, _ in loaded)})"]
+    lines += _bank(seeder)
+    lines += _visit_again(seeder)
+    return lines
+
+
+def _bank(seeder: Any) -> list[str]:
     story = getattr(seeder.plan, "stories", {}).get("bank")
     if story is None:
-        return lines
+        return []
+    lines = []
     case = seeder.cases[story[0]]
     tasks = list(loop_list(viewer=None, now=seeder.now, case=case, kind="task"))
     kyc = _task(tasks, "KYC")
@@ -75,3 +93,40 @@ def seed(seeder: Any) -> list[str]:
         f"done; open: {open_steps}"
     )
     return lines
+
+
+def _visit_again(seeder: Any) -> list[str]:
+    """Margaret's fault is back: a second visit, whose slot she picks in her portal."""
+    customer = seeder.customers.get("story-visit")
+    team = seeder.teams.get("field")
+    if customer is None or team is None:
+        return []
+    called = seeder.now - timedelta(hours=3)
+    case = case_create(
+        customer=customer,
+        subject="Wi-Fi drops in the evenings again",
+        team=team,
+        channel="phone",
+        actor=seeder.users.get("field"),
+        now=called,
+    )
+    interaction_record(
+        customer=customer,
+        case=case,
+        channel="phone",
+        direction="inbound",
+        body=FAULT_BACK,
+        occurred_at=called,
+        now=called,
+    )
+    journey = journey_start(
+        template=template_get(slug=VISIT_TEMPLATE),
+        case=case,
+        actor=seeder.users.get("field"),
+        done_before={"remote_test": REMOTE_TEST},
+        now=called + timedelta(minutes=20),
+    )
+    return [
+        f"  {case.ref:<9} {'visit journey':<17} '{journey.name}' for {customer.display_name}: "
+        "remote test done, the customer's slot choice open in her portal"
+    ]

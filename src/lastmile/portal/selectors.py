@@ -7,24 +7,59 @@ from typing import Any
 
 from lastmile.cases.models import Case
 from lastmile.customers.models import Customer, Direction, Interaction
+from lastmile.journeys.selectors import CustomerJourney, CustomerStep, journeys_for_customer
+from lastmile.knowledge.selectors import articles_public
+from lastmile.promises.models import Promise
+from lastmile.promises.selectors import promises_for_customer
 
 # Channels whose messages the customer saw or wrote; notes and tracking events stay internal.
 CONVERSATION_DIRECTIONS = (Direction.INBOUND, Direction.OUTBOUND)
 HIDDEN_CHANNELS = ("web", "app")
+HELP_ON_HOME = 5
 
 
 def portal_cases(customer: Customer) -> list[Case]:
     return list(Case.objects.filter(customer=customer).order_by("-created_at")[:50])
 
 
+def steps_waiting_for(
+    journeys: list[CustomerJourney],
+) -> list[tuple[CustomerJourney, CustomerStep]]:
+    """The customer's own steps that are open now, with their journey, earliest due first."""
+    todo = [(j, s) for j in journeys for s in j.steps if s.can_act]
+    return sorted(
+        todo, key=lambda pair: (pair[1].due_at is None, pair[1].due_at or pair[0].started_at)
+    )
+
+
 def portal_overview(customer: Customer, *, now: datetime) -> dict[str, Any]:
-    return {"cases": portal_cases(customer)}
+    """The home page: cases, what waits for the customer, journeys, promises, help."""
+    journeys = journeys_for_customer(customer=customer)
+    return {
+        "cases": portal_cases(customer),
+        "journeys": journeys,
+        "todo": steps_waiting_for(journeys),
+        "promises": promises_for_customer(customer=customer),
+        "articles": articles_public(limit=HELP_ON_HOME),
+        "now": now,
+    }
 
 
 def portal_case(case: Case, *, now: datetime) -> dict[str, Any]:
+    """A case page: the conversation, and the journeys and promises that belong to the case."""
     messages = (
         Interaction.objects.filter(case=case, direction__in=CONVERSATION_DIRECTIONS)
         .exclude(channel__in=HIDDEN_CHANNELS)
         .order_by("occurred_at", "id")
     )
-    return {"case": case, "messages": list(messages[:200])}
+    journeys = [j for j in journeys_for_customer(customer=case.customer) if j.case_ref == case.ref]
+    promises: list[Promise] = [
+        p for p in promises_for_customer(customer=case.customer) if p.case_id == case.pk
+    ]
+    return {
+        "case": case,
+        "messages": list(messages[:200]),
+        "journeys": journeys,
+        "promises": promises,
+        "now": now,
+    }

@@ -11,4 +11,7 @@ urlpatterns = [
     path("send-link/<int:customer_id>/", views.send_link, name="send_link"),
     path("cases/<str:ref>/", views.case_detail, name="case"),
     path("cases/<str:ref>/message/", views.case_message, name="case_message"),
+    path("journeys/<int:journey_id>/steps/<slug:key>/", views.step, name="step"),
+    path("help/", views.help_index, name="help"),
+    path("help/<slug:slug>/", views.article, name="article"),
 ]

@@ -18,8 +18,13 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from lastmile.core.clock import utcnow
-from lastmile.core.errors import DomainError, InvalidInput, NotFound
+from lastmile.core.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
 from lastmile.customers.models import Customer
+from lastmile.journeys.models import CustomerAction, JourneyStep
+from lastmile.journeys.selectors import customer_step_get
+from lastmile.journeys.services import step_complete_by_customer
+from lastmile.knowledge.rendering import markdown_html
+from lastmile.knowledge.selectors import article_get_public, articles_public
 from lastmile.portal import selectors, services
 
 SESSION_KEY = "portal_customer"
@@ -108,6 +113,83 @@ def case_message(request: HttpRequest, customer: Customer, ref: str) -> HttpResp
     except InvalidInput as exc:
         return _case_page(request, customer, case, error=exc, status=422)
     return redirect("portal:case", ref=case.ref)
+
+
+@portal_page
+@require_http_methods(["GET", "POST"])
+def step(request: HttpRequest, customer: Customer, journey_id: int, key: str) -> HttpResponse:
+    """One of the customer's steps: what it is, and (while open) the form that completes it."""
+    found = customer_step_get(customer=customer, journey_id=journey_id, key=key)
+    if request.method == "GET":
+        return _step_page(request, customer, found)
+    stored: dict[str, Any] | None = None
+    try:
+        data, stored = _step_answer(request, customer, found)
+        step_complete_by_customer(step=found, customer=customer, data=data, now=utcnow())
+    except (InvalidInput, Conflict) as exc:
+        if stored is not None:  # the step did not take the file: keep nothing of it
+            services.upload_storage().delete(stored["file"])
+        status = 409 if isinstance(exc, Conflict) else 422
+        return _step_page(request, customer, found, error=exc, status=status)
+    return redirect("portal:step", journey_id=journey_id, key=key)
+
+
+def _step_page(
+    request: HttpRequest,
+    customer: Customer,
+    found: JourneyStep,
+    *,
+    error: DomainError | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    found.refresh_from_db()
+    context = {
+        "customer": customer,
+        "step": found,
+        "journey": found.journey,
+        "slots": [s for s in (found.data or {}).get("slots", []) if isinstance(s, str)],
+        "error": error,
+        "max_mb": settings.LASTMILE_PORTAL_UPLOAD_MAX_BYTES // (1024 * 1024),
+    }
+    return render(request, "portal/step.html", context, status=status)
+
+
+def _step_answer(
+    request: HttpRequest, customer: Customer, found: JourneyStep
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The form's answer as ``step_complete_by_customer`` takes it, and the stored upload."""
+    if found.customer_action == CustomerAction.UPLOAD:
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise InvalidInput("choose a file to upload", [FieldError("file", "is required")])
+        # One byte over the limit is enough for upload_check to refuse it as too large.
+        content = upload.read(settings.LASTMILE_PORTAL_UPLOAD_MAX_BYTES + 1)
+        stored = services.upload_store(customer=customer, name=upload.name or "", content=content)
+        return {"file": stored["file"], "name": stored["name"]}, stored
+    if found.customer_action == CustomerAction.CHOOSE_SLOT:
+        return {"slot": request.POST.get("slot", "")}, None
+    return {"confirmed": request.POST.get("confirmed") == "yes"}, None
+
+
+def help_index(request: HttpRequest) -> HttpResponse:
+    """Public help articles, searched by the database's full-text engine. No sign-in needed."""
+    query = request.GET.get("q", "").strip()[:200]
+    context = {
+        "customer": _customer(request),
+        "query": query,
+        "articles": articles_public(query, limit=50),
+    }
+    return render(request, "portal/help.html", context)
+
+
+def article(request: HttpRequest, slug: str) -> HttpResponse:
+    customer = _customer(request)
+    try:
+        found = article_get_public(slug)
+    except NotFound:
+        return render(request, "portal/not_found.html", {"customer": customer}, status=404)
+    context = {"customer": customer, "article": found, "body": markdown_html(found.body_md)}
+    return render(request, "portal/article.html", context)
 
 
 @login_required

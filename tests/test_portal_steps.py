@@ -1,0 +1,284 @@
+"""The portal's journeys, promises, customer steps and help: what a customer sees and does."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from lastmile.cases.services import case_create
+from lastmile.customers.identities import identity_normalize
+from lastmile.customers.services import customer_resolve
+from lastmile.journeys.models import JourneyStep, StepState
+from lastmile.journeys.services import journey_start, template_save
+from lastmile.knowledge.services import article_create
+from lastmile.loops.models import LoopState
+from lastmile.portal.services import portal_link_issue
+from lastmile.promises.services import promise_record
+
+pytestmark = pytest.mark.django_db
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@pytest.fixture(autouse=True)
+def clock(now):
+    with time_machine.travel(now + timedelta(minutes=1), tick=True):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def uploads_dir(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    return tmp_path / "portal-uploads"
+
+
+def _person(email, name, now):
+    return customer_resolve(
+        identities=[identity_normalize("email", email)], now=now, display_name=name
+    ).customer
+
+
+@pytest.fixture
+def ann(now):
+    return _person("ann@example.com", "Ann Example", now)
+
+
+@pytest.fixture
+def ben(now):
+    return _person("ben@example.com", "Ben Other", now)
+
+
+@pytest.fixture
+def template(team, other_team, now):
+    definition = {
+        "name": "Open an account",
+        "slug": "open-account",
+        "steps": [
+            {
+                "key": "docs",
+                "title": "Upload your proof of address",
+                "team": "front",
+                "customer_action": "upload",
+                "instructions": "A utility bill from the last three months.",
+            },
+            {
+                "key": "kyc",
+                "title": "Check identity",
+                "team": "back",
+                "depends_on": ["docs"],
+                "customer_visible": True,
+                "sla_minutes": 240,
+            },
+            {"key": "internal", "title": "Risk notes", "team": "back", "depends_on": ["docs"]},
+            {
+                "key": "slot",
+                "title": "Choose a time for the welcome call",
+                "team": "front",
+                "depends_on": ["kyc"],
+                "customer_action": "choose_slot",
+            },
+            {
+                "key": "terms",
+                "title": "Accept the account terms",
+                "team": "front",
+                "depends_on": ["kyc"],
+                "customer_action": "confirm",
+            },
+        ],
+    }
+    return template_save(definition=definition, now=now)[0]
+
+
+@pytest.fixture
+def ann_case(ann, team, now):
+    return case_create(customer=ann, subject="New current account", team=team, now=now)
+
+
+@pytest.fixture
+def journey(template, ann_case, alice, now):
+    return journey_start(template=template, case=ann_case, actor=alice, now=now)
+
+
+def step(journey, key):
+    return JourneyStep.objects.select_related("loop").get(journey=journey, key=key)
+
+
+def signed_in(client, customer, now):
+    issued = portal_link_issue(customer=customer, now=now, send=False)
+    assert client.post(issued.path).status_code == 302
+    return client
+
+
+def step_url(journey, key):
+    return f"/portal/journeys/{journey.pk}/steps/{key}/"
+
+
+def test_home_shows_steps_waiting_for_the_customer_and_the_journey(client, ann, journey, now):
+    page = signed_in(client, ann, now).get("/portal/").content.decode()
+    assert "Waiting for you" in page
+    assert "Upload your proof of address" in page
+    assert step_url(journey, "docs") in page
+    assert "Check identity" in page and "Back office" in page  # who owns the step
+    assert "Risk notes" not in page  # not visible to the customer
+
+
+def test_home_shows_promises_with_who_made_them(client, ann, ann_case, alice, team, now):
+    promise_record(
+        text="We will waive the first month's fee",
+        terms={"refund_amount": 5},
+        due_at=now + timedelta(days=3),
+        team=team,
+        channel="phone",
+        case=ann_case,
+        made_by=alice,
+        actor=alice,
+        now=now,
+    )
+    page = signed_in(client, ann, now).get("/portal/").content.decode()
+    assert "We will waive the first month&#x27;s fee" in page
+    assert "by phone" in page and "Front office is responsible" in page
+
+
+def test_uploading_the_document_completes_the_step_and_opens_the_next(
+    client, ann, journey, uploads_dir, now
+):
+    signed_in(client, ann, now)
+    upload = SimpleUploadedFile("bill.png", PNG, content_type="image/png")
+    response = client.post(step_url(journey, "docs"), {"file": upload})
+    assert response.status_code == 302
+    docs = step(journey, "docs")
+    assert docs.state == StepState.DONE and docs.completed_by_customer
+    assert docs.loop.state == LoopState.CLOSED
+    stored = list(uploads_dir.rglob("*bill.png"))
+    assert len(stored) == 1 and stored[0].read_bytes() == PNG
+    assert docs.data["name"] == "bill.png"
+    assert step(journey, "kyc").state == StepState.OPEN
+    page = client.get(step_url(journey, "docs")).content.decode()
+    assert "We received bill.png" in page
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("notes.txt", b"just some text", "must be a PDF, PNG or JPEG file"),
+        ("big.png", PNG + b"\x00" * 2048, "at most"),
+    ],
+)
+def test_a_refused_upload_says_why_and_keeps_nothing(
+    client, ann, journey, uploads_dir, settings, name, content, reason, now
+):
+    settings.LASTMILE_PORTAL_UPLOAD_MAX_BYTES = 1024
+    signed_in(client, ann, now)
+    response = client.post(step_url(journey, "docs"), {"file": SimpleUploadedFile(name, content)})
+    assert response.status_code == 422
+    assert reason in response.content.decode()
+    assert step(journey, "docs").state == StepState.OPEN
+    assert not any(p.is_file() for p in uploads_dir.rglob("*"))
+
+
+def test_an_upload_without_a_file_is_refused(client, ann, journey, now):
+    response = signed_in(client, ann, now).post(step_url(journey, "docs"), {})
+    assert response.status_code == 422
+    assert "choose a file" in response.content.decode().lower()
+
+
+def _finish_docs_and_kyc(journey, ann, alice, now):
+    from lastmile.journeys.services import step_complete, step_complete_by_customer
+
+    step_complete_by_customer(
+        step=step(journey, "docs"), customer=ann, data={"file": "x/bill.png"}, now=now
+    )
+    step_complete(step=step(journey, "kyc"), actor=None, note="ID checked", now=now)
+
+
+def test_the_customer_chooses_a_slot_and_confirms_terms(client, ann, journey, alice, now):
+    _finish_docs_and_kyc(journey, ann, alice, now)
+    signed_in(client, ann, now)
+    assert client.post(step_url(journey, "slot"), {"slot": ""}).status_code == 422
+    assert client.post(step_url(journey, "slot"), {"slot": "Tue 1 Dec, 10:00"}).status_code == 302
+    assert step(journey, "slot").data == {"slot": "Tue 1 Dec, 10:00"}
+    assert client.post(step_url(journey, "terms"), {}).status_code == 422
+    assert step(journey, "terms").state == StepState.OPEN
+    assert client.post(step_url(journey, "terms"), {"confirmed": "yes"}).status_code == 302
+    assert step(journey, "terms").state == StepState.DONE
+
+
+def test_a_step_not_yet_open_shows_why_and_refuses_an_answer(client, ann, journey, now):
+    signed_in(client, ann, now)
+    page = client.get(step_url(journey, "terms"))
+    assert page.status_code == 200
+    assert "opens when the steps before it are done" in page.content.decode()
+    assert client.post(step_url(journey, "terms"), {"confirmed": "yes"}).status_code == 409
+    assert step(journey, "terms").state == StepState.PENDING
+
+
+def test_another_customer_and_nobody_get_nothing_of_the_step(client, ann, ben, journey, now):
+    for url in (step_url(journey, "docs"), step_url(journey, "kyc")):
+        assert client.get(url).status_code == 403
+        assert client.post(url, {"confirmed": "yes"}).status_code == 403
+    signed_in(client, ben, now)
+    for url in (
+        step_url(journey, "docs"),
+        step_url(journey, "internal"),
+        "/portal/journeys/999999/steps/docs/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 404
+        assert "Upload your proof" not in response.content.decode()
+    assert client.post(step_url(journey, "docs"), {"confirmed": "yes"}).status_code == 404
+    assert step(journey, "docs").state == StepState.OPEN
+    assert "Open an account" not in client.get("/portal/").content.decode()
+
+
+def test_an_agent_only_step_cannot_be_done_from_the_portal(client, ann, journey, alice, now):
+    from lastmile.journeys.services import step_complete_by_customer
+
+    step_complete_by_customer(
+        step=step(journey, "docs"), customer=ann, data={"file": "x/bill.png"}, now=now
+    )
+    signed_in(client, ann, now)
+    assert client.post(step_url(journey, "kyc"), {"confirmed": "yes"}).status_code == 404
+    assert step(journey, "kyc").state == StepState.OPEN
+
+
+def test_a_late_step_says_so(client, ann, journey, now):
+    from lastmile.journeys.services import step_complete_by_customer
+
+    step_complete_by_customer(
+        step=step(journey, "docs"), customer=ann, data={"file": "x/bill.png"}, now=now
+    )
+    assert step(journey, "kyc").loop.due_at is not None
+    signed_in(client, ann, now)
+    assert "late</span>" not in client.get("/portal/").content.decode()
+    later = now + timedelta(days=30)
+    with time_machine.travel(later, tick=False):
+        signed_in(client, ann, later)
+        assert "late</span>" in client.get("/portal/").content.decode()
+
+
+def test_the_case_page_shows_its_journey(client, ann, ann_case, journey, now):
+    page = signed_in(client, ann, now).get(f"/portal/cases/{ann_case.ref}/").content.decode()
+    assert "Open an account" in page and "Check identity" in page
+
+
+def test_public_articles_are_readable_and_internal_ones_are_not(client, team, now):
+    article_create(
+        title="How to find your sort code",
+        body_md="It is on your **card** <script>alert(1)</script>",
+        public=True,
+        team=team,
+        now=now,
+        slug="sort-code",
+    )
+    article_create(title="Fraud playbook", body_md="internal", team=team, now=now, slug="fraud")
+    index = client.get("/portal/help/?q=sort+code").content.decode()
+    assert "How to find your sort code" in index and "Fraud playbook" not in index
+    page = client.get("/portal/help/sort-code/")
+    assert page.status_code == 200
+    assert "<strong>card</strong>" in page.content.decode()
+    assert "<script>" not in page.content.decode()
+    assert client.get("/portal/help/fraud/").status_code == 404
+    assert "No articles match" in client.get("/portal/help/?q=zebra").content.decode()
