@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Runs the suite on SQLite, then again on PostgreSQL when one answers.
+# Runs the suite on SQLite and, when one answers, on PostgreSQL — both at once (one per
+# core), each with its own var dir; the PostgreSQL run's output follows the SQLite run's.
 # LASTMILE_REQUIRE_POSTGRES=1 (CI) turns a missing PostgreSQL into a failure.
+# LASTMILE_TEST_SERIAL=1 runs them one after the other instead.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
-export LASTMILE_VAR_DIR="${LASTMILE_VAR_DIR:-$PWD/var/test}"
-mkdir -p "$LASTMILE_VAR_DIR"
+VAR="${LASTMILE_VAR_DIR:-$PWD/var/test}"
+mkdir -p "$VAR/sqlite" "$VAR/postgresql"
 unset LASTMILE_DATABASE_URL
 
 pg_url="${LASTMILE_TEST_DATABASE_URL:-}"
@@ -18,14 +20,31 @@ then
   pg_url="postgres://postgres@127.0.0.1:5432/lastmile"
 fi
 
+run_pg() {
+  LASTMILE_VAR_DIR="$VAR/postgresql" LASTMILE_DATABASE_URL="$pg_url" $BIN/python -m pytest "$@"
+}
+
+started=$SECONDS
+pg_rc=0
+pg_pid=""
+if [ -n "$pg_url" ] && [ "${LASTMILE_TEST_SERIAL:-0}" != "1" ]; then
+  echo "== lastmile tests on PostgreSQL ($pg_url), in the background: output after SQLite's"
+  run_pg "$@" > "$VAR/postgresql.log" 2>&1 &
+  pg_pid=$!
+fi
+
 echo "== lastmile tests on SQLite"
-$BIN/python -m pytest "$@"
+LASTMILE_VAR_DIR="$VAR/sqlite" $BIN/python -m pytest "$@"
 sqlite_rc=$?
 
-pg_rc=0
-if [ -n "$pg_url" ]; then
+if [ -n "$pg_pid" ]; then
+  wait "$pg_pid"
+  pg_rc=$?
   echo "== lastmile tests on PostgreSQL ($pg_url)"
-  LASTMILE_DATABASE_URL="$pg_url" $BIN/python -m pytest "$@"
+  cat "$VAR/postgresql.log"
+elif [ -n "$pg_url" ]; then
+  echo "== lastmile tests on PostgreSQL ($pg_url)"
+  run_pg "$@"
   pg_rc=$?
 else
   echo "== PostgreSQL not reachable on 127.0.0.1:5432 and LASTMILE_TEST_DATABASE_URL unset: SKIPPING the PostgreSQL run"
@@ -34,5 +53,5 @@ else
     pg_rc=1
   fi
 fi
-echo "== SQLite run exit $sqlite_rc; PostgreSQL run exit $pg_rc"
+echo "== SQLite run exit $sqlite_rc; PostgreSQL run exit $pg_rc; $((SECONDS - started)) s in all"
 [ $sqlite_rc -eq 0 ] && [ $pg_rc -eq 0 ]

@@ -46,6 +46,8 @@ def _env(queue_url: str, tmp_path) -> dict[str, str]:
     else:
         env["LASTMILE_DATABASE_URL"] = f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
     env["LASTMILE_QUEUE_URL"] = queue_url
+    # The SQLite and PostgreSQL runs of the suite may share this Redis at the same time.
+    env["LASTMILE_QUEUE_NAME"] = f"lastmile-test-{uuid.uuid4().hex}"
     env["LASTMILE_EMAIL_BACKEND"] = "django.core.mail.backends.console.EmailBackend"
     return env
 

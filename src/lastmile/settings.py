@@ -139,7 +139,9 @@ except Exception as exc:  # dj_database_url raises several types on a bad URL
     raise ImproperlyConfigured(f"LASTMILE_DATABASE_URL={DATABASE_URL!r}: {exc}") from None
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Connections are kept (per thread): opening one runs the PRAGMAs below and re-reads
+    # the schema, which cost about a quarter of a small write request (bench/SEGMENT.md).
+    DATABASES["default"]["CONN_MAX_AGE"] = 600
     DATABASES["default"]["OPTIONS"] = {
         # IMMEDIATE: a writer takes the lock at BEGIN, so two writers never deadlock
         # upgrading read locks; the busy timeout makes the loser wait instead of failing.
@@ -158,11 +160,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 QUEUE_URL = envstr("LASTMILE_QUEUE_URL", f"sqlite:///{VAR_DIR / 'queue.sqlite3'}")
+# Installations (or test runs) sharing one Redis keep apart by name.
+QUEUE_NAME = envstr("LASTMILE_QUEUE_NAME", "lastmile")
 _queue = urlparse(QUEUE_URL)
 if _queue.scheme == "sqlite":
     HUEY = {
         "huey_class": "huey.SqliteHuey",
-        "name": "lastmile",
+        "name": QUEUE_NAME,
         # sqlite:///relative/path or sqlite:////absolute/path, as for the database URL.
         "filename": QUEUE_URL.removeprefix("sqlite:///"),
         "immediate": False,
@@ -172,7 +176,7 @@ if _queue.scheme == "sqlite":
 elif _queue.scheme in {"redis", "rediss"}:
     HUEY = {
         "huey_class": "huey.RedisHuey",
-        "name": "lastmile",
+        "name": QUEUE_NAME,
         "url": QUEUE_URL,
         "immediate": False,
         "utc": True,
