@@ -282,3 +282,39 @@ def test_public_articles_are_readable_and_internal_ones_are_not(client, team, no
     assert "<script>" not in page.content.decode()
     assert client.get("/portal/help/fraud/").status_code == 404
     assert "No articles match" in client.get("/portal/help/?q=zebra").content.decode()
+
+
+# Every portal URL, with the customer-scoped ones filled in with Ann's objects. A new URL
+# must be added here (the first test fails otherwise), so none escapes the isolation check.
+PUBLIC = {"start", "sign_out", "help", "article", "send_link"}  # link, exit, help, agents'
+SCOPED = {
+    "home": lambda j: {},
+    "case": lambda j: {"ref": j.case.ref},
+    "case_message": lambda j: {"ref": j.case.ref},
+    "step": lambda j: {"journey_id": j.pk, "key": "docs"},
+}
+
+
+def test_every_portal_url_is_either_public_or_checked_here():
+    from lastmile.portal.urls import urlpatterns
+
+    assert {p.name for p in urlpatterns} == PUBLIC | set(SCOPED)
+
+
+@pytest.mark.parametrize("name", sorted(SCOPED))
+def test_every_customer_url_refuses_nobody_and_hides_from_another_customer(
+    client, ann, ben, journey, name, now
+):
+    from django.urls import reverse
+
+    url = reverse(f"portal:{name}", kwargs=SCOPED[name](journey))
+    for method in (client.get, client.post):
+        assert method(url).status_code == 403
+    signed_in(client, ben, now)
+    for method in (client.get, client.post):
+        response = method(url, {"body": "hello", "confirmed": "yes"})
+        body = response.content.decode()
+        assert response.status_code in (200, 404, 405), (name, response.status_code)
+        assert "New current account" not in body and "Upload your proof" not in body
+    assert step(journey, "docs").state == StepState.OPEN
+    assert not journey.case.interactions.exists()
