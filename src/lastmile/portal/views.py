@@ -126,11 +126,13 @@ def step(request: HttpRequest, customer: Customer, journey_id: int, key: str) ->
     try:
         data, stored = _step_answer(request, customer, found)
         step_complete_by_customer(step=found, customer=customer, data=data, now=utcnow())
+        stored = None  # the step took the file
     except (InvalidInput, Conflict) as exc:
-        if stored is not None:  # the step did not take the file: keep nothing of it
-            services.upload_storage().delete(stored["file"])
         status = 409 if isinstance(exc, Conflict) else 422
         return _step_page(request, customer, found, error=exc, status=status)
+    finally:
+        if stored is not None:  # the step did not take the file: keep nothing of it
+            services.upload_storage().delete(stored["file"])
     return redirect("portal:step", journey_id=journey_id, key=key)
 
 
