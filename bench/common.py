@@ -164,13 +164,8 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def gunicorn(db: Database, *, workers: int = 2, threads: int = 2) -> Iterator[str]:
-    """A real gunicorn serving lastmile on a free loopback port; stopped whatever happens.
-
-    It runs in its own session so that stopping it (SIGINT to its process group: master
-    and workers) touches nothing else, also when the bench itself is interrupted.
-    """
+    """A real gunicorn serving lastmile on a free loopback port; stopped whatever happens."""
     port = free_port()
-    log_path = db.var_dir / "gunicorn.log"
     cmd = [
         sys.executable,
         "-m",
@@ -189,6 +184,43 @@ def gunicorn(db: Database, *, workers: int = 2, threads: int = 2) -> Iterator[st
         "--graceful-timeout",
         "5",
     ]
+    with _serving(db, cmd, port, f"gunicorn ({workers} workers x {threads} threads)") as base:
+        yield base
+
+
+@contextlib.contextmanager
+def lastmile_serve(db: Database) -> Iterator[str]:
+    """``lastmile serve --port N``: the command ``make demo`` runs and the README recommends,
+    with its own defaults (gunicorn's workers and threads, access log), so the figures are
+    those of the server as shipped. It execs gunicorn, so the pid stays the server's."""
+    port = free_port()
+    with _serving(
+        db, [*lastmile_cmd(), "serve", "--port", str(port)], port, "lastmile serve"
+    ) as base:
+        yield base
+
+
+def lastmile_cmd() -> list[str]:
+    """The ``lastmile`` command of this interpreter's environment."""
+    lastmile = Path(sys.executable).with_name("lastmile")
+    return [str(lastmile)] if lastmile.exists() else [sys.executable, "-m", "lastmile.cli"]
+
+
+def server_shape(pid: int) -> str:
+    """ "N workers x M threads" as the running gunicorn master was started (its command line)."""
+    args = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    value = {a: args[i + 1] for i, a in enumerate(args[:-1]) if a in ("--workers", "--threads")}
+    return f"{value.get('--workers', '?')} workers x {value.get('--threads', '?')} threads"
+
+
+@contextlib.contextmanager
+def _serving(db: Database, cmd: list[str], port: int, label: str) -> Iterator[str]:
+    """Run a server command on ``port``; yield its base URL once /healthz answers.
+
+    It runs in its own session so that stopping it (SIGINT to its process group: master
+    and workers) touches nothing else, also when the bench itself is interrupted.
+    """
+    log_path = db.var_dir / "gunicorn.log"
     # Ctrl-C while Popen is forking would leave a server nobody knows the pid of: hold
     # SIGINT until the pid is recorded, then act on it.
     deferred: list[int] = []
@@ -211,7 +243,7 @@ def gunicorn(db: Database, *, workers: int = 2, threads: int = 2) -> Iterator[st
         if deferred:
             raise KeyboardInterrupt
         _wait_ready(proc, base, log_path)
-        say(f"  gunicorn pid {proc.pid} serving {base} ({workers} workers x {threads} threads)")
+        say(f"  {label}: pid {proc.pid} serving {base} ({server_shape(proc.pid)})")
         yield base
     finally:
         _SERVERS.remove(proc)
@@ -268,6 +300,71 @@ def _tail(path: Path, lines: int = 40) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except FileNotFoundError:
         return "(no log)"
+
+
+def proc_cpu() -> list[tuple[int, int, str, float]]:
+    """(pid, process group, name, CPU seconds used so far: user + system) of every process."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the process ended while we looked
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        # fields[2] is the process group (field 5 of stat); 11, 12 are utime, stime.
+        out.append(
+            (
+                int(stat.parent.name),
+                int(fields[2]),
+                name,
+                (int(fields[11]) + int(fields[12])) / tick,
+            )
+        )
+    return out
+
+
+def busy_besides(
+    before: list[tuple[int, int, str, float]],
+    after: list[tuple[int, int, str, float]],
+    wall_s: float,
+    *,
+    ours: set[int],
+    skip: frozenset[str] = frozenset(),
+    top: int = 4,
+    least: float = 0.05,
+) -> list[str]:
+    """The processes outside ``ours`` (process groups) that used the most CPU between two
+    ``proc_cpu()`` snapshots, as "share of one core: command line"; PostgreSQL's processes
+    count as one entry (they serve the bench and anything else using that server); process
+    names in ``skip`` are left out (reported on their own), and so is anything that used
+    less than ``least`` of a core."""
+    start = {pid: cpu for pid, _, _, cpu in before}
+    used: dict[str, float] = {}
+    for pid, group, name, cpu in after:
+        if group in ours or pid == os.getpid() or name in skip:
+            continue
+        delta = cpu - start.get(pid, 0.0)
+        if delta <= 0:
+            continue
+        label = "postgres (all its processes)" if name == "postgres" else _cmdline(pid, name)
+        used[label] = used.get(label, 0.0) + delta
+    ranked = sorted(used.items(), key=lambda kv: -kv[1])[:top]
+    return [
+        f"{100 * cpu / wall_s:.0f} % of a core: {label}"
+        for label, cpu in ranked
+        if cpu >= least * wall_s
+    ]
+
+
+def _cmdline(pid: int, name: str) -> str:
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return name
+    text = " ".join(a for a in args.split("\0") if a)
+    return (text[:80] + "…") if len(text) > 80 else (text or name)
 
 
 def db_version(db: Database) -> str:

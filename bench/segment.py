@@ -4,8 +4,9 @@
                             [--no-write]
 
 On each database engine (both by default; PostgreSQL is skipped with the reason when it does
-not answer), against a real gunicorn (2 workers x 2 threads, as ``common.gunicorn``) on a
-fresh, migrated database with a source made by ``lastmile source create``:
+not answer), against ``lastmile serve`` (the command ``make demo`` runs and the README
+recommends, with its default gunicorn workers and threads) on a fresh, migrated database with
+a source made by ``lastmile source create``:
 
 - raw: ``POST /v1/batch`` with 100 messages per batch from 4 keep-alive clients (requests);
   a 429 goes back on the queue and is retried, as clients do;
@@ -16,8 +17,9 @@ fresh, migrated database with a source made by ``lastmile source create``:
   ``synchronous=NORMAL``; PostgreSQL ``COPY``).
 
 Each run checks that every event was stored exactly once, on the right number of customers.
-The server's CPU time per event (master and workers, from /proc) is reported beside the
-rates: unlike them it hardly moves when other work shares the cores. Prints one JSON object
+The server's CPU time per event (master and workers, from /proc; on PostgreSQL also the
+database's own processes) is reported beside the rates: unlike them it hardly moves when other
+work shares the cores, and the processes that were busy besides the bench are named. Prints one JSON object
 (SQLite figures unsuffixed, PostgreSQL ones with ``_pg``, as ``bench/run.py`` does) and
 rewrites the results block of ``bench/SEGMENT.md``.
 """
@@ -48,7 +50,8 @@ from common import (  # noqa: E402
     BENCH_DIR,
     Database,
     fresh_database,
-    gunicorn,
+    lastmile_cmd,
+    lastmile_serve,
     percentile,
     run_quiet,
     say,
@@ -62,11 +65,6 @@ EVENTS = ("Product Viewed", "Product Added", "Checkout Started", "Order Complete
 PG_DB = "lastmile_bench_segment"
 PAGE = BENCH_DIR / "SEGMENT.md"
 BEGIN, END = "<!-- results: written by bench/segment.py -->", "<!-- /results -->"
-
-
-def lastmile_cmd() -> list[str]:
-    lastmile = Path(sys.executable).with_name("lastmile")
-    return [str(lastmile)] if lastmile.exists() else [sys.executable, "-m", "lastmile.cli"]
 
 
 def source_create(db: Database, name: str) -> str:
@@ -94,17 +92,12 @@ def message(j: int, users: int, tag: str) -> dict[str, Any]:
 
 def server_cpu_s(pgid: int) -> float:
     """CPU seconds (user + system) used so far by every process of the server's group."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:  # the process ended while we looked
-            continue
-        fields = text[text.rindex(")") + 2 :].split()
-        if int(fields[2]) == pgid:  # fields[2] is the process group (field 5 of stat)
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / tick
+    return sum(cpu for _, group, _, cpu in common.proc_cpu() if group == pgid)
+
+
+def postgres_cpu_s() -> float:
+    """CPU seconds used so far by the PostgreSQL server's processes on this machine."""
+    return sum(cpu for _, _, name, cpu in common.proc_cpu() if name == "postgres")
 
 
 def run_raw(base: str, key: str, events: int, users: int) -> dict[str, Any]:
@@ -312,8 +305,9 @@ def bench(vendor: str, events: int, users: int) -> dict[str, Any]:
     db = fresh_database(vendor, "segment")
     try:
         key = source_create(db, "bench")
-        with gunicorn(db) as base:
+        with lastmile_serve(db) as base:
             pgid = common._SERVERS[-1].pid  # started in its own session: group id = its pid
+            shape = common.server_shape(pgid)
             # Warm up: every worker thread imports and connects before the clock starts.
             for i in range(8):
                 warm = [message(j, users, "warm") for j in range(i * 10, i * 10 + 10)]
@@ -324,13 +318,22 @@ def bench(vendor: str, events: int, users: int) -> dict[str, Any]:
             say(
                 f"  {vendor} raw /v1/batch: {events:,} events, batches of {BATCH}, {CLIENTS} clients"
             )
-            cpu0 = server_cpu_s(pgid)
+            # On PostgreSQL the database's CPU is its own figure, not "besides the bench".
+            skip = frozenset({"postgres"} if vendor == "postgresql" else ())
+            before = common.proc_cpu()
+            cpu0, pg0 = server_cpu_s(pgid), postgres_cpu_s()
             raw = run_raw(base, key, events, users)
             raw_cpu = server_cpu_s(pgid) - cpu0
+            pg_cpu = postgres_cpu_s() - pg0
+            busy = common.busy_besides(
+                before, common.proc_cpu(), raw["wall_s"], ours={pgid}, skip=skip
+            )
             verify(db, "raw", events, users)
             say(
                 f"    {raw['per_s']:,.0f} events/s; server CPU {raw_cpu * 1e6 / events:.0f} µs/event"
             )
+            for line in busy:
+                say(f"    busy besides the bench: {line}")
             say(f"  {vendor} segment-analytics-python: {events:,} events")
             cpu0 = server_cpu_s(pgid)
             client = run_client(base, key, events, users)
@@ -350,6 +353,11 @@ def bench(vendor: str, events: int, users: int) -> dict[str, Any]:
         "segment_batch_p99_ms": raw["batch_p99_ms"],
         "segment_retried_429": raw["retried_429"],
         "segment_server_cpu_us_per_event": raw_cpu * 1e6 / events,
+        **(
+            {"segment_db_cpu_us_per_event": pg_cpu * 1e6 / events} if vendor == "postgresql" else {}
+        ),
+        "segment_server": f"lastmile serve: gunicorn gthread, {shape}",
+        "segment_busy_besides": busy,
         "segment_bench_clients_cpu_s": raw["clients_cpu_s"],
         "segment_client_events_per_s": client["per_s"],
         "segment_client_server_cpu_us_per_event": client_cpu * 1e6 / events,
@@ -372,6 +380,7 @@ def write_page(r: dict[str, Any], command: str) -> None:
         ("batch latency p99, ms", "segment_batch_p99_ms", ".0f"),
         ("batches answered 429 and retried", "segment_retried_429", "d"),
         ("server CPU per event, µs (master + workers)", "segment_server_cpu_us_per_event", ".0f"),
+        ("PostgreSQL's own CPU per event, µs", "segment_db_cpu_us_per_event", ".0f"),
         (
             "real client, events/s (`segment_client_events_per_s`)",
             "segment_client_events_per_s",
@@ -398,6 +407,19 @@ def write_page(r: dict[str, Any], command: str) -> None:
         bold = key == "segment_events_per_s"
         a, b = cell(key, fmt), cell(key + "_pg", fmt)
         lines.append(f"| {label} | {f'**{a}**' if bold else a} | {f'**{b}**' if bold else b} |")
+    lines += [
+        "",
+        f"Server: {r.get('segment_server', '—')} (DEBUG off), as `make demo` starts it.",
+    ]
+    for engine, suffix in (("SQLite", ""), ("PostgreSQL", "_pg")):
+        busy = r.get("segment_busy_besides" + suffix)
+        if busy is not None:
+            lines += [
+                "",
+                f"Busy besides the bench during the {engine} raw run: "
+                + ("; ".join(f"`{b}`" for b in busy) if busy else "nothing measurable")
+                + ".",
+            ]
     lines += [
         "",
         f"Versions: Python {platform.python_version()}, SQLite {r.get('segment_db_version', '—')}"

@@ -43,9 +43,13 @@ def contact_policy_demo(*, customers: Sequence[tuple[Any, str]], now: datetime) 
 
 def _local(customer: Any, now: datetime, days_ago: int, hour: int) -> datetime:
     """``hour`` o'clock in the customer's zone, ``days_ago`` days before ``now``."""
-    zone = ZoneInfo(timezone_pick(customer.timezone, default=settings.TIME_ZONE))
+    zone = ZoneInfo(_zone(customer))
     day = (now - timedelta(days=days_ago)).astimezone(zone)
     return day.replace(hour=hour, minute=0, second=0, microsecond=0).astimezone(UTC)
+
+
+def _zone(customer: Any) -> str:
+    return timezone_pick(customer.timezone, default=settings.TIME_ZONE)
 
 
 def _play(customer: Any, email: str, key: str, at: datetime, **fields: Any) -> OutboxMessage:
@@ -99,7 +103,10 @@ def _answered(customer: Any, email: str, now: datetime) -> str:
 
 def _quiet_hours(customer: Any, email: str, now: datetime) -> str:
     key = f"demo:notification:{customer.pk}:late"
-    queued = _local(customer, now, 1, 23)
+    # Last night's 23:00, or the night before while this morning's quiet hours may still
+    # be on (before 09:00 their time), so that the story shows the message sent.
+    local_hour = now.astimezone(ZoneInfo(_zone(customer))).hour
+    queued = _local(customer, now, 1 if local_hour >= 9 else 2, 23)
     m = _play(
         customer,
         email,

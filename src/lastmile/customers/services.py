@@ -386,6 +386,31 @@ def interactions_ingest(
 _IN_CHUNK = 5_000
 
 
+def _lookup(
+    *, select: str, tables: str, where: str, params: list[Any], key: str, values: Sequence[str]
+) -> tuple[str, list[Any]]:
+    """SQL and parameters for the rows matching ``where`` whose ``key`` is one of
+    ``values``, at most one row each (a unique index covers ``where``'s columns and ``key``).
+
+    SQLite: ``key IN (%s, …)``. PostgreSQL: one index probe per value (``unnest`` joined
+    ``LATERAL`` to a ``LIMIT 1`` lookup), with the values as one array, so the query text
+    stays short and psycopg parses it once. ``key = ANY(…)`` was planned from the table's
+    statistics: on a table not analysed yet (a new installation, or one that just grew
+    fast) it read every row of the channel on every request, slower as the table grew.
+    """
+    if connection.vendor == "postgresql":
+        return (
+            f"SELECT r.* FROM unnest(%s::text[]) AS k(v) CROSS JOIN LATERAL "
+            f"(SELECT {select} FROM {tables} WHERE {where} AND {key} = k.v LIMIT 1) r",
+            [list(values), *params],
+        )
+    return (
+        f"SELECT {select} FROM {tables} WHERE {where} "
+        f"AND {key} IN ({', '.join(['%s'] * len(values))})",
+        [*params, *values],
+    )
+
+
 def _stored_sources(items: Sequence[InteractionIn]) -> dict[tuple[str, str], int]:
     """(channel, source_id) → id, for the items' messages already on the timeline.
 
@@ -405,11 +430,15 @@ def _stored_sources(items: Sequence[InteractionIn]) -> dict[tuple[str, str], int
         for channel, sids in keyed.items():
             ordered = sorted(sids)
             for n in range(0, len(ordered), _IN_CHUNK):
-                chunk = ordered[n : n + _IN_CHUNK]
                 cur.execute(
-                    f"SELECT source_id, id FROM {table} WHERE channel = %s "
-                    f"AND source_id IN ({', '.join(['%s'] * len(chunk))})",
-                    [channel, *chunk],
+                    *_lookup(
+                        select="source_id, id",
+                        tables=table,
+                        where="channel = %s",
+                        params=[channel],
+                        key="source_id",
+                        values=ordered[n : n + _IN_CHUNK],
+                    )
                 )
                 found.update(((channel, sid), pk) for sid, pk in cur.fetchall())
     return found
@@ -452,13 +481,15 @@ def _owners(keys: Iterable[IdentityKey]) -> dict[IdentityKey, int]:
     with connection.cursor() as cur:
         for (kind, network), values in groups.items():
             for n in range(0, len(values), _IN_CHUNK):
-                chunk = values[n : n + _IN_CHUNK]
                 cur.execute(
-                    f"SELECT i.value, i.customer_id, c.merged_into_id FROM {ident} i "
-                    f"JOIN {cust} c ON c.id = i.customer_id "
-                    f"WHERE i.kind = %s AND i.network = %s "
-                    f"AND i.value IN ({', '.join(['%s'] * len(chunk))})",
-                    [kind, network, *chunk],
+                    *_lookup(
+                        select="i.value, i.customer_id, c.merged_into_id",
+                        tables=f"{ident} i JOIN {cust} c ON c.id = i.customer_id",
+                        where="i.kind = %s AND i.network = %s",
+                        params=[kind, network],
+                        key="i.value",
+                        values=values[n : n + _IN_CHUNK],
+                    )
                 )
                 for value, customer_id, merged_into in cur.fetchall():
                     found[IdentityKey(kind, network, value)] = customer_id
@@ -492,18 +523,23 @@ def _interactions_insert(rows: Sequence[tuple[Any, ...]]) -> list[int]:
 
     ``core.db.rows_insert`` converts every value of every row, which inside the write
     transaction was a third of an ingest's time there; ``interactions_prepare`` converts
-    the costly values (time, JSON) beforehand, and this only writes. One multi-row INSERT
-    per chunk (within SQLite's 32,766 variables per statement) returning the ids.
+    the costly values (time, JSON) beforehand, and this only writes. SQLite: one multi-row
+    INSERT per chunk (within its 32,766 variables per statement) returning the ids.
+    PostgreSQL: one INSERT over ``unnest`` of one array per column, sent in binary.
     """
+    if not rows:
+        return []
     qn = connection.ops.quote_name
-    column = {f.attname: f.column for f in Interaction._meta.concrete_fields if f.column}
-    json_param = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
-    one = "({})".format(
-        ", ".join(json_param if c == "data" else "%s" for c in _INTERACTION_COLUMNS)
+    by_attname = {f.attname: f for f in Interaction._meta.concrete_fields}
+    fields = [by_attname[c] for c in _INTERACTION_COLUMNS]
+    columns = [f.column for f in fields if f.column is not None]
+    head = "INSERT INTO {} ({}) ".format(
+        qn(Interaction._meta.db_table), ", ".join(qn(c) for c in columns)
     )
-    head = "INSERT INTO {} ({}) VALUES ".format(
-        qn(Interaction._meta.db_table), ", ".join(qn(column[c]) for c in _INTERACTION_COLUMNS)
-    )
+    if connection.vendor == "postgresql":
+        return _interactions_insert_pg(head, fields, rows)
+    one = "({})".format(", ".join(["%s"] * len(fields)))
+    head += "VALUES "
     step = 32_000 // len(_INTERACTION_COLUMNS)
     ids: list[int] = []
     with connection.cursor() as cur:
@@ -515,6 +551,23 @@ def _interactions_insert(rows: Sequence[tuple[Any, ...]]) -> list[int]:
             )
             ids.extend(r[0] for r in cur.fetchall())
     return ids
+
+
+def _interactions_insert_pg(
+    head: str, fields: Sequence[Any], rows: Sequence[tuple[Any, ...]]
+) -> list[int]:
+    """The rows as one array per column (``data`` already JSON text, cast to jsonb by the
+    server); the ids come back in row order, as Django's own unnest inserts rely on."""
+    import psycopg
+
+    arrays = ", ".join(f"%b::{f.cast_db_type(connection)}[]" for f in fields)
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    sql = f"{head}SELECT * FROM unnest({arrays}) RETURNING {connection.ops.quote_name('id')}"
+    # Django's cursors bind client-side, quoting every array element as text; a
+    # server-side-binding cursor sends the arrays in binary.
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cur:
+        cur.execute(sql, columns)
+        return [r[0] for r in cur.fetchall()]
 
 
 def _ingest(batch: IngestBatch, *, now: datetime) -> list[int]:

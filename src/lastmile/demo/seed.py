@@ -69,6 +69,7 @@ DEMO_EXTENSIONS = [
     "knowledge",
     "journeys",
     "portal",
+    "channels",  # last: its mention needs the listening demo's brand term
 ]
 
 
