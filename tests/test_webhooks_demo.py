@@ -32,6 +32,7 @@ def test_the_demo_has_an_sms_and_a_chat_waiting_for_replies_and_no_live_subscrip
     for message in (sms, chat):
         loop = Loop.objects.get(case=message.case, kind="reply")
         assert loop.state == "open" and loop.channel == message.channel
+        assert loop.due_at is not None  # the demo's SMS and chat SLA policies apply
     assert not Subscription.objects.filter(active=True).exists()
     assert Delivery.objects.count() == 0
     assert any("webhooks:" in line for line in report.lines())

@@ -161,35 +161,17 @@ def _segment_events(customer: Any, now: datetime) -> int:
 
 # --- SMS and WhatsApp: signed-webhook integrations ---------------------------------------
 
-
-# Configuration, as the core demo writes its policies (before the messages: a loop's
-# deadline comes from the policy matching it when it opens).
-MESSAGING_POLICIES = (("SMS", "sms", 25), ("WhatsApp", "whatsapp", 26))
+# Their SLA policies ("SMS", "WhatsApp") are the core demo's (demo.plan.POLICIES), made
+# before any message arrives: a loop's deadline comes from the policy matching it at opening.
 
 
 def _messages(seeder: Any, customer: Any, now: datetime) -> int:
     """She texted the number the code should come from, and later wrote on WhatsApp."""
-    from lastmile.demo.plan import LADDER
-    from lastmile.loops.models import SlaPolicy
-    from lastmile.loops.services import ladder_validate
     from lastmile.webhooks.services import MessageIn, integration_create, message_receive
 
     phone = _phone(customer)
     if not phone:
         return 0
-    for name, channel, position in MESSAGING_POLICIES:
-        SlaPolicy.objects.update_or_create(
-            name=name,
-            defaults={
-                "position": position,
-                "active": True,
-                "kind": "reply",
-                "channel": channel,
-                "first_reply_minutes": 60,
-                "next_reply_minutes": 120,
-                "escalation": ladder_validate(LADDER),
-            },
-        )
     received = 0
     for name, slug, channel, number, ago, text in (
         (

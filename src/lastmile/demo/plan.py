@@ -72,6 +72,8 @@ class PolicySpec:
 POLICIES = (
     PolicySpec("Social — public mention", 10, "reply", channel="social", first=60, next=120),
     PolicySpec("Chat", 20, "reply", channel="chat", first=30, next=30),
+    PolicySpec("SMS", 25, "reply", channel="sms", first=60, next=120),
+    PolicySpec("WhatsApp", 26, "reply", channel="whatsapp", first=60, next=120),
     PolicySpec("Hotel reception — messages", 30, "reply", team="reception", first=120, next=240),
     PolicySpec(
         "Phone callback", 40, "reply", channel="phone", first=120, next=240, hours="contact"
