@@ -37,6 +37,7 @@ FULL = {
     "sweep_loops": 1_000_000,
     "sweep_due": 10_000,
     "segment_events": 50_000,
+    "mentions_rows": 20_000,
 }
 QUICK = {
     "ingest_interactions": 10_000,
@@ -48,6 +49,7 @@ QUICK = {
     "sweep_loops": 100_000,
     "sweep_due": 1_000,
     "segment_events": 5_000,
+    "mentions_rows": 2_000,
 }
 TARGETS = {
     "ingest_per_s": (">=", 5000),
@@ -94,6 +96,20 @@ SIDE_BENCHES = {
             "vader_texts_per_s",
         ],
     ),
+    "mentions.py": (
+        "MENTIONS.md",
+        [
+            f"mentions_{k}{pg}"
+            for pg in ("", "_pg")
+            for k in (
+                "import_rows_per_s",
+                "import_cpu_s",
+                "reimport_rows_per_s",
+                "floor_per_s",
+                "ratio",
+            )
+        ],
+    ),
 }
 
 
@@ -105,8 +121,11 @@ def side_benches(results: dict[str, Any]) -> None:
             continue
         say(f"== {script.removesuffix('.py')}")
         cmd = [sys.executable, str(path)]
-        if script == "segment.py":  # the only side bench that runs against the databases
+        if script == "segment.py":  # runs against the databases (so does mentions.py)
             cmd += ["--events", str(results["sizes"]["segment_events"])]
+            cmd += ["--vendor", "sqlite"] if results.get("pg_skipped") else []
+        if script == "mentions.py":  # imports a file into each engine
+            cmd += ["--rows", str(results["sizes"]["mentions_rows"])]
             cmd += ["--vendor", "sqlite"] if results.get("pg_skipped") else []
         proc = subprocess.run(cmd, cwd=common.REPO, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -321,6 +340,16 @@ def write_markdown(results: dict[str, Any], path: Any) -> None:
         ("VADER, val macro-recall", "vader_val_macro_recall", "num", "(baseline)"),
         ("VADER, val accuracy", "vader_val_accuracy", "num", ""),
         ("VADER, texts/s", "vader_texts_per_s", "/s", ""),
+        ("Mention import, TWCS rows/s (SQLite)", "mentions_import_rows_per_s", "/s", ""),
+        ("Mention import, CPU s (SQLite)", "mentions_import_cpu_s", "num", ""),
+        ("Mention re-import, rows/s (SQLite)", "mentions_reimport_rows_per_s", "/s", ""),
+        ("Mention floor (raw sqlite3 executemany)", "mentions_floor_per_s", "/s", ""),
+        ("Mention import / floor (SQLite)", "mentions_ratio", "num", "(reported)"),
+        ("Mention import, TWCS rows/s (PostgreSQL)", "mentions_import_rows_per_s_pg", "/s", ""),
+        ("Mention import, CPU s (PostgreSQL)", "mentions_import_cpu_s_pg", "num", ""),
+        ("Mention re-import, rows/s (PG)", "mentions_reimport_rows_per_s_pg", "/s", ""),
+        ("Mention floor (PostgreSQL COPY)", "mentions_floor_per_s_pg", "/s", ""),
+        ("Mention import / floor (PostgreSQL)", "mentions_ratio_pg", "num", "(reported)"),
     ]
     if any(k in results for _, k, _, _ in side):
         lines += [

@@ -89,3 +89,50 @@ def test_a_sentiment_policy_matches_on_other_channels_too(db, customer, now):
     )
     assert policy_match(kind="reply", channel="chat", sentiment="negative").name == "Angry chat"
     assert policy_match(kind="reply", channel="chat", sentiment="neutral") is None
+
+
+@pytest.fixture
+def staff(client, admin_user):
+    admin_user.is_staff = admin_user.is_superuser = True
+    admin_user.save()
+    client.force_login(admin_user)
+    return client
+
+
+def test_the_policy_admin_sets_influence_and_sentiment(staff):
+    r = staff.post(
+        "/admin/loops/slapolicy/add/",
+        {
+            "name": "Loud and angry",
+            "position": 3,
+            "active": "on",
+            "kind": "reply",
+            "channel": "social",
+            "min_influence": "70",
+            "sentiment": "negative",
+            "first_reply_minutes": "10",
+            "escalation": "[]",
+        },
+    )
+    assert r.status_code == 302, r.content.decode()[:2000]
+    policy = SlaPolicy.objects.get(name="Loud and angry")
+    assert (policy.min_influence, policy.sentiment) == (70.0, "negative")
+
+
+def test_the_policy_list_shows_influence_and_sentiment(staff, policies):
+    page = staff.get("/admin/loops/slapolicy/").content.decode()
+    assert "Min influence" in page and "Sentiment" in page
+    assert "60.0" in page and "Negative" in page
+    filtered = staff.get("/admin/loops/slapolicy/?sentiment=negative").content.decode()
+    assert "Influential negative" in filtered and ">Social<" not in filtered
+
+
+def test_the_policy_admin_refuses_a_sentiment_outside_the_three(staff):
+    r = staff.post(
+        "/admin/loops/slapolicy/add/",
+        {"name": "Odd", "position": 3, "active": "on", "sentiment": "furious", "escalation": "[]"},
+    )
+    assert (
+        r.status_code == 200 and "furious is not one of the available choices" in r.content.decode()
+    )
+    assert not SlaPolicy.objects.filter(name="Odd").exists()

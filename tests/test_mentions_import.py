@@ -258,3 +258,42 @@ def test_a_csv_without_the_twcs_columns_is_refused(tmp_path):
     path = write_csv(tmp_path / "x.csv", [["1", "2"]], header=["tweet_id", "author_id"])
     result = run(str(path), "--format", "twcs-csv")
     assert result.exit_code != 0 and "missing column(s) inbound" in result.output
+
+
+def test_a_malformed_row_inside_a_batch_leaves_the_rest_of_the_batch_stored(
+    tmp_path, social_policy
+):
+    rows = twcs_rows(30)  # 60 rows; with batches of 7 some threads span two batches
+    rows.insert(24, ["500", "someone", "True", "not a time", "hi", "", ""])  # line 26
+    path = write_csv(tmp_path / "twcs.csv", rows)
+    result = run(str(path), "--batch-size", "7")
+    assert result.exit_code == 0, result.output
+    assert "line 26: created_at: 'not a time' is not a time" in result.output
+    assert "60 mentions imported, 0 already stored, 1 malformed rows skipped" in result.output
+    assert "30 cases opened" in result.output
+    # the rows next to the bad one, in its batch, are on the timeline with their loops
+    for ext in ("23", "24", "25", "26"):
+        assert Mention.objects.get(external_id=ext).interaction_id is not None
+    assert Loop.objects.count() == 30
+    assert set(Loop.objects.values_list("state", flat=True)) == {LoopState.CLOSED}
+    assert [e["line"] for e in ImportRun.objects.get().errors] == [26]
+
+
+def test_reimporting_a_file_through_the_bulk_path_adds_nothing(tmp_path, social_policy):
+    from lastmile.cases.models import Case
+    from lastmile.customers.models import Customer, Identity
+    from lastmile.loops.models import LoopEvent
+
+    rows = twcs_rows(30)
+    rows.insert(24, ["500", "someone", "True", "not a time", "hi", "", ""])
+    path = write_csv(tmp_path / "twcs.csv", rows)
+    tables = (Mention, Author, Interaction, Loop, LoopEvent, Case, Customer, Identity)
+    assert run(str(path), "--batch-size", "7").exit_code == 0
+    counts = [m.objects.count() for m in tables]
+    replied = dict(Mention.objects.values_list("external_id", "replied_at"))
+    again = run(str(path), "--batch-size", "5", "--restart")
+    assert again.exit_code == 0, again.output
+    assert "0 mentions imported, 60 already stored, 1 malformed rows skipped" in again.output
+    assert "0 cases opened" in again.output
+    assert [m.objects.count() for m in tables] == counts
+    assert dict(Mention.objects.values_list("external_id", "replied_at")) == replied

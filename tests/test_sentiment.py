@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lastmile.listening import sentiment
-from lastmile.listening.sentiment.model import ARTEFACT, features, normalise
+from lastmile.listening.sentiment import model as model_module
+from lastmile.listening.sentiment.model import ARTEFACT, dense, features, normalise
 
 LABELS = {"negative", "neutral", "positive"}
 
@@ -28,6 +33,49 @@ SLICE = [
     ("Flight BA117 departs from terminal 5 tomorrow", "neutral"),
     ("Awesome customer support, really helpful and friendly", "positive"),
 ]
+
+
+GOLDEN = Path(__file__).parent / "fixtures" / "listening" / "sentiment_val_golden.json"
+VAL_TEXT = Path(__file__).resolve().parents[2] / "shared/data/tweeteval-sentiment/val_text.txt"
+TRICKY = [
+    "",
+    "   ",
+    "🙂🙂🙂",
+    "not good. good, not not bad!!!",
+    "SOOOOO happy\\u2019s &amp; @Someone https://t.co/x www.x.org",
+    "a" * 5000,
+    "I don't like it, never again; but the staff were great :) <3",
+    "the the the the the the",  # repeated words: counts across words
+    "x",
+    "Ünïcödé wörds — and tabs\tand\nnewlines",
+]
+
+
+def plain_decision(model: model_module.Model, texts: list[str]) -> np.ndarray:
+    """The model's decision computed the plain way, as it was before the feature cache:
+    every feature string from ``features()``, looked up, counted."""
+    cols: list[int] = []
+    tfs: list[int] = []
+    lengths: list[int] = []
+    for text in texts:
+        counts = Counter(map(model.vocab.get, features(text, model.opts)))
+        counts.pop(None, None)
+        cols.extend(counts.keys())  # type: ignore[arg-type]
+        tfs.extend(counts.values())
+        lengths.append(len(counts))
+    n = len(texts)
+    out = np.tile(model.intercept, (n, 1))
+    out += dense(texts, model.opts) @ model.dense_coef
+    col = np.asarray(cols, dtype=np.int64)
+    tf = 1.0 + np.log(np.asarray(tfs, dtype=np.float64))
+    row = np.repeat(np.arange(n), lengths)
+    w = tf * model.idf[col]
+    norm = np.sqrt(np.bincount(row, weights=w * w, minlength=n))
+    norm[norm == 0] = 1.0
+    w /= norm[row]
+    for k in range(out.shape[1]):
+        out[:, k] += np.bincount(row, weights=w * model.coef[col, k], minlength=n)
+    return out
 
 
 def _run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -159,3 +207,49 @@ def test_cli_without_input_is_a_usage_error(args: tuple[str, ...]) -> None:
     proc = _run(*args)
     assert proc.returncode == 2
     assert proc.stdout == b""
+
+
+def test_cached_features_give_exactly_the_plain_decision() -> None:
+    model = sentiment.get_model()
+    assert model.sublinear and model.dense_coef is not None  # what plain_decision assumes
+    texts = [t for t, _ in SLICE] + TRICKY
+    model._char_cache.clear()
+    cold = model.decision(texts)
+    warm = model.decision(texts)  # every word's n-grams now come from the cache
+    expected = plain_decision(model, texts)
+    assert np.array_equal(cold, expected)
+    assert np.array_equal(warm, expected)
+
+
+def test_the_feature_cache_is_bounded_and_starting_over_changes_nothing(monkeypatch) -> None:
+    model = sentiment.get_model()
+    texts = [t for t, _ in SLICE]
+    before = sentiment.predict(texts)
+    monkeypatch.setattr(model_module, "CHAR_CACHE_WORDS", 5)
+    model._char_cache.clear()
+    assert sentiment.predict(texts) == before
+    assert len(model._char_cache) <= 5
+
+
+def test_predictions_equal_the_recorded_output_on_a_val_sample() -> None:
+    """Every 5th TweetEval val tweet, scored by the model before the feature cache (the
+    fixture); the texts stay in ../shared/data (their licence), the fixture keeps hashes."""
+    if not VAL_TEXT.exists():
+        pytest.skip(f"TweetEval val text not found at {VAL_TEXT}")
+    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
+    assert golden["model_sha256"] == hashlib.sha256(ARTEFACT.read_bytes()).hexdigest(), (
+        "model.npz changed: re-record the fixture with the new model"
+    )
+    lines = VAL_TEXT.read_text(encoding="utf-8").split("\n")
+    rows = golden["rows"]
+    texts = [lines[r["line"] - 1] for r in rows]
+    for r, text in zip(rows, texts, strict=True):
+        assert hashlib.sha256(text.encode()).hexdigest()[:16] == r["sha256"], r["line"]
+    model = sentiment.get_model()
+    model._char_cache.clear()
+    decision = model.decision(texts)
+    assert [[float(x) for x in d] for d in decision] == [r["decision"] for r in rows]
+    assert sentiment.predict(texts) == [(r["label"], r["score"]) for r in rows]
+    assert [sentiment.predict_one(t) for t in texts[:50]] == [
+        (r["label"], r["score"]) for r in rows[:50]
+    ]

@@ -21,6 +21,7 @@ from django.db.models.functions import Coalesce
 
 from lastmile.core.db import rows_insert, rows_update
 from lastmile.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from lastmile.listening import bulk
 from lastmile.listening.influence import engagement_of, influence_score, reach_of
 from lastmile.listening.models import Author, ImportRun, Mention, WatchTerm, WatchTermKind
 from lastmile.listening.query import Matcher, QueryError, Text, parse
@@ -187,7 +188,9 @@ def mentions_ingest(
     3. Brand-addressed ones are resolved to a customer (social-handle identity), threaded
        onto one case per (conversation, author) and recorded as inbound interactions — the
        loop engine opens the reply loop. The brand's replies are recorded as outbound
-       interactions on the same case, which closes it, in posting order.
+       interactions on the same case, which closes it, in posting order. A conversation
+       the batch starts is decided in memory by those same rules and written in bulk
+       (listening/bulk.py); one on a stored case goes through the services row by row.
     4. A brand reply whose parent is not known yet is stored alone; it is put on the
        timeline when its parent arrives (a later batch or a rerun).
     Any failure rolls the whole batch back. ``scores`` are the sentiments from
@@ -212,6 +215,10 @@ def mentions_ingest(
 
 
 _current_batch: ContextVar[_Batch | None] = ContextVar("listening_batch", default=None)
+
+# New conversations are decided in memory and written in bulk (listening/bulk.py); False
+# sends every mention through the per-row services (the tests compare the two).
+BULK_TIMELINE = True
 
 
 @dataclass
@@ -296,6 +303,7 @@ class _Batch:
         self.open_loop: dict[int, int | None] = {}  # case -> its open reply loop, as known
         self.new_loops: set[int] = set()
         self.customers: dict[int, Any] = {}
+        self.recorder: bulk.Recorder | None = None
 
     # 1. what is new ----------------------------------------------------------------------
 
@@ -457,6 +465,22 @@ class _Batch:
             (r for r in self.rows.values() if r.is_brand),
             key=lambda r: r.item.posted_at,
         )
+        if BULK_TIMELINE:
+            # As customer_resolve would for each unknown handle (created at the author's
+            # first post here), in two INSERTs.
+            fresh: dict[tuple[str, str], tuple[str, str, str, datetime]] = {}
+            for r in need:
+                a = self.authors[(r.item.network, r.item.author_handle)]
+                if a.customer_id is None and (a.network, a.handle) not in fresh:
+                    fresh[(a.network, a.handle)] = (
+                        a.network,
+                        a.handle,
+                        a.name or f"@{a.handle}",
+                        r.item.posted_at,
+                    )
+            for key, customer in bulk.customers_create(wanted=list(fresh.values())).items():
+                self.authors[key].customer_id = customer.pk
+                self.customers[customer.pk] = customer
         for r in need:
             a = self.authors[(r.item.network, r.item.author_handle)]
             if a.customer_id is None:
@@ -572,6 +596,15 @@ class _Batch:
         events = sorted(
             [*rows.values(), *self.late], key=lambda r: (r.item.posted_at, r.item.external_id)
         )
+        if BULK_TIMELINE:
+            self.recorder = bulk.Recorder(
+                now=self.now,
+                existing=bulk.Recorder.existing_interactions(
+                    (channel_of(r.item.network), r.item.external_id)
+                    for r in events
+                    if r.is_brand or r.is_from_brand
+                ),
+            )
         waiting: list[_Row] = []
         for r in events:
             if r.is_brand and r.customer_id is not None:
@@ -581,6 +614,17 @@ class _Batch:
         # A reply stamped before its parent (clocks differ): one more pass after the parents.
         for r in waiting:
             self._outbound(r)
+        if self.recorder is not None:
+            self._write_new_conversations(self.recorder, events)
+
+    def _write_new_conversations(self, recorder: bulk.Recorder, events: list[_Row]) -> None:
+        """Store the conversations the batch started and swap the placeholder ids (negative)
+        on its mentions for the written ones."""
+        recorder.write()
+        for r in events:
+            r.case_id = recorder.real(r.case_id, recorder.case_ids)
+            r.interaction_id = recorder.real(r.interaction_id, recorder.interaction_ids)
+            r.reply_loop_id = recorder.real(r.reply_loop_id, recorder.loop_ids)
 
     def _stored_cases(self) -> dict[tuple[str, str, int], Any]:
         from lastmile.cases.models import Case
@@ -622,13 +666,17 @@ class _Batch:
             customer = self.customers.get(r.customer_id)  # type: ignore[arg-type]
             if customer is None:
                 customer = Customer.objects.get(pk=r.customer_id or 0)
-            case = case_create(
-                customer=customer,
-                subject=f"@{r.item.author_handle} on {r.item.network}: {first_line}",
-                team=r.brand_term.team if r.brand_term is not None else None,
-                channel=channel_of(r.item.network),
-                now=r.item.posted_at,
-            )
+            fields: dict[str, Any] = {
+                "customer": customer,
+                "subject": f"@{r.item.author_handle} on {r.item.network}: {first_line}",
+                "team": r.brand_term.team if r.brand_term is not None else None,
+                "channel": channel_of(r.item.network),
+                "now": r.item.posted_at,
+            }
+            if self.recorder is not None and customer.merged_into_id is None:
+                case = self.recorder.case_new(**fields)  # written with the batch
+            else:
+                case = case_create(**fields)
             self.cases[key] = case  # type: ignore[index]
             self.case_objects[case.pk] = case
             self.new_cases.add(case.pk)
@@ -662,25 +710,37 @@ class _Batch:
                 .first()
             )
         author = self.authors[(r.item.network, r.item.author_handle)]
-        interaction = interaction_record(
-            customer=case.customer,
-            channel=channel_of(r.item.network),
-            direction=Direction.INBOUND,
-            occurred_at=r.item.posted_at,
-            now=self.now,
-            body=r.item.text,
-            case=case,
-            data=self._interaction_data(r, author.influence),
-            source_id=r.item.external_id,
-            sentiment=r.sentiment,  # scored with the batch already
-        )
+        fields: dict[str, Any] = {
+            "channel": channel_of(r.item.network),
+            "direction": Direction.INBOUND,
+            "occurred_at": r.item.posted_at,
+            "body": r.item.text,
+            "data": self._interaction_data(r, author.influence),
+            "source_id": r.item.external_id,
+            "sentiment": r.sentiment,  # scored with the batch already
+        }
+        if isinstance(case, bulk.NewCase):
+            interaction_id = self._record_new(case, fields)
+        else:
+            interaction_id = interaction_record(
+                customer=case.customer, case=case, now=self.now, **fields
+            ).pk
         self.result.interactions += 1
         r.case_id = case.pk
-        r.interaction_id = interaction.pk
+        r.interaction_id = interaction_id
         # The loop the engine opened for it (seen through loop.opened), or the one already
         # open on the case.
         r.reply_loop_id = self.open_loop.get(case.pk)
         self.case_rows[case.pk].append(r)
+
+    def _record_new(self, case: bulk.NewCase, fields: dict[str, Any]) -> int:
+        """An interaction on a case of this batch: recorded in memory, with what the loop
+        engine would do to the case's reply loops followed as its events would be."""
+        assert self.recorder is not None
+        placeholder, changes = self.recorder.record(case=case, **fields)
+        for change in changes:
+            self.loop_event(change.name, {"loop": change.loop, "case": change.case}, change.at)
+        return placeholder
 
     def loop_event(self, name: str, data: dict[str, Any], at: datetime) -> bool:
         """Follow the reply loops of this batch's cases; True when nothing stored can
@@ -735,20 +795,23 @@ class _Batch:
         case = self._target_case(r)
         if case is None:
             return False
-        interaction = interaction_record(
-            customer=case.customer,
-            channel=channel_of(r.item.network),
-            direction=Direction.OUTBOUND,
-            occurred_at=r.item.posted_at,
-            now=self.now,
-            body=r.item.text,
-            case=case,
-            data=self._interaction_data(r, None),
-            source_id=r.item.external_id,
-        )
+        fields: dict[str, Any] = {
+            "channel": channel_of(r.item.network),
+            "direction": Direction.OUTBOUND,
+            "occurred_at": r.item.posted_at,
+            "body": r.item.text,
+            "data": self._interaction_data(r, None),
+            "source_id": r.item.external_id,
+        }
+        if isinstance(case, bulk.NewCase):
+            interaction_id = self._record_new(case, fields)
+        else:
+            interaction_id = interaction_record(
+                customer=case.customer, case=case, now=self.now, **fields
+            ).pk
         self.result.interactions += 1
         r.case_id = case.pk
-        r.interaction_id = interaction.pk
+        r.interaction_id = interaction_id
         at = r.item.posted_at
         for m in self.case_rows[case.pk]:
             if m.replied_at is None and m.item.posted_at <= at:

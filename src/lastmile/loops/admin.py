@@ -57,6 +57,8 @@ class SlaPolicyForm(ModelForm):
             "channel",
             "priority",
             "team",
+            "min_influence",
+            "sentiment",
             "first_reply_minutes",
             "next_reply_minutes",
             "resolution_minutes",
@@ -84,13 +86,15 @@ class SlaPolicyAdmin(admin.ModelAdmin):
         "channel",
         "priority",
         "team",
+        "min_influence",
+        "sentiment",
         "first_reply_minutes",
         "next_reply_minutes",
         "resolution_minutes",
         "business_hours",
     )
     list_editable = ("position", "active")
-    list_filter = ("active", "kind")
+    list_filter = ("active", "kind", "sentiment")
 
 
 class LoopEventInline(admin.TabularInline):

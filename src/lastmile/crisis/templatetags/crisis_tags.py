@@ -21,7 +21,9 @@ def _value(alert: Alert, value: float | None) -> str:
         return "—"
     if alert.is_share:
         return f"{value:.0%}"
-    return f"{value:.1f}" if value < 10 else f"{value:,.0f}"
+    if value >= 10 or round(value, 1).is_integer():
+        return f"{value:,.0f}"  # a count of mentions: "6", not "6.0"; "about 0", not "0.0"
+    return f"{value:.1f}"
 
 
 @register.filter

@@ -109,11 +109,25 @@ def detect_series(
     help="Write the JSON here instead of stdout.",
 )
 def detect(input_path: Path, sensitivity: float, output_path: Path | None) -> None:
-    """Score a mention-volume series; print {"detections": [...], "scores": [...]} as JSON."""
+    """Score a mention-volume series; print {"detections": [...], "scores": [...]} as JSON.
+
+    The first 600 buckets (about two days) are the detector's learning period: they are
+    scored, but raise no detection.
+    """
     try:
         rows = read_series(input_path)
     except SeriesError as exc:
         raise click.ClickException(str(exc)) from None
+    probation = SpikeDetector().probation
+    if len(rows) <= probation:
+        # Not an error (the scores are still worth having), but a silent empty list of
+        # detections looks like a broken detector.
+        click.echo(
+            f"note: {input_path}: {len(rows)} buckets, all inside the detector's learning "
+            f"period of {probation} buckets (about {probation * 5 / 60 / 24:.1f} days of "
+            "5-minute buckets): nothing can be detected yet",
+            err=True,
+        )
     text = json.dumps(detect_series(rows, sensitivity), separators=(",", ":"))
     if output_path is None:
         sys.stdout.write(text + "\n")

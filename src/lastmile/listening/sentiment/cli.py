@@ -37,7 +37,8 @@ def _lines(stream: BinaryIO) -> list[str]:
     help="Where to write the labels ('-' for stdout).",
 )
 def score(input_path: str, output_path: str) -> None:
-    """Label each line of FILE negative, neutral or positive (one label per line, in order)."""
+    """Label each line of FILE negative, neutral or positive (one label per line, in order;
+    a blank line is neutral)."""
     from lastmile.listening.sentiment.model import get_model
 
     try:
@@ -56,9 +57,14 @@ def score(input_path: str, output_path: str) -> None:
         model = get_model()
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from None
-    labels: list[str] = []
-    for start in range(0, len(texts), BATCH):
-        labels.extend(label for label, _ in model.predict(texts[start : start + BATCH]))
+    # A blank line says nothing: neutral, without asking the model (whose answer for no
+    # words at all is its class prior, "negative").
+    labels = ["neutral"] * len(texts)
+    worded = [i for i, text in enumerate(texts) if text.strip()]
+    for start in range(0, len(worded), BATCH):
+        chunk = worded[start : start + BATCH]
+        for i, (label, _) in zip(chunk, model.predict([texts[i] for i in chunk]), strict=True):
+            labels[i] = label
     body = "".join(label + "\n" for label in labels)
     if output_path == "-":
         sys.stdout.write(body)

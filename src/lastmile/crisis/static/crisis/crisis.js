@@ -22,7 +22,8 @@
       ctx.stroke();
       ctx.fillStyle = "#c9291b";
       ctx.font = "600 11px system-ui, sans-serif";
-      ctx.fillText("alert", Math.min(center + 4, area.right - 30), area.top + 12);
+      // Above the plot (the layout keeps room for it), clear of the lines at the peak.
+      ctx.fillText("alert", Math.min(center + 4, area.right - 30), area.top - 5);
       ctx.restore();
     }
   };
@@ -37,9 +38,13 @@
       data: {
         labels: data.labels,
         datasets: [
-          { label: "Mentions", data: data.volume, borderColor: "#2952cc", backgroundColor: "rgba(41, 82, 204, 0.10)", fill: true, pointRadius: 0, borderWidth: 2, tension: 0.2, yAxisID: "y" },
-          { label: "Negative", data: data.negative, borderColor: "#c9291b", backgroundColor: "rgba(201, 41, 27, 0.10)", fill: true, pointRadius: 0, borderWidth: 2, tension: 0.2, yAxisID: "y" },
-          { label: "Negative share %", data: data.share, borderColor: "#b45309", borderDash: [5, 4], pointRadius: 0, borderWidth: 1.5, spanGaps: true, yAxisID: "share" }
+          // Negative is drawn over Mentions (lower order is drawn last): when every mention
+          // is negative the two lines coincide, and the red one is the news.
+          { label: "Mentions", order: 2, data: data.volume, borderColor: "#2952cc", backgroundColor: "rgba(41, 82, 204, 0.10)", fill: true, pointRadius: 0, borderWidth: 2, tension: 0.2, yAxisID: "y" },
+          { label: "Negative", order: 1, data: data.negative, borderColor: "#c9291b", backgroundColor: "rgba(201, 41, 27, 0.10)", fill: true, pointRadius: 0, borderWidth: 2, tension: 0.2, yAxisID: "y" },
+          // No line across buckets without mentions (their share is unknown, not 0 or 100):
+          // a lone negative mention shows as a dot, not a ramp over an hour.
+          { label: "Negative share %", order: 0, data: data.share, borderColor: "#b45309", backgroundColor: "rgba(180, 83, 9, 0.12)", pointBackgroundColor: "#b45309", borderDash: [5, 4], pointRadius: 2, borderWidth: 1.5, spanGaps: false, yAxisID: "share" }
         ]
       },
       options: {
@@ -47,12 +52,17 @@
         responsive: true,
         maintainAspectRatio: false,
         interaction: { mode: "index", intersect: false },
+        layout: { padding: { top: 14 } },
         scales: {
           x: { ticks: { maxTicksLimit: 12, autoSkip: true } },
           y: { beginAtZero: true, title: { display: true, text: "per 5 min" } },
           share: { position: "right", min: 0, max: 100, grid: { drawOnChartArea: false }, title: { display: true, text: "% negative" } }
         },
-        plugins: { legend: { position: "bottom" }, alertBand: { index: data.alert_index } }
+        plugins: {
+          // In the datasets' order, whatever their drawing order.
+          legend: { position: "bottom", labels: { sort: function (a, b) { return a.datasetIndex - b.datasetIndex; } } },
+          alertBand: { index: data.alert_index }
+        }
       },
       plugins: [alertBand]
     });
