@@ -15,10 +15,10 @@ from datetime import timedelta
 import pytest
 
 from lastmile.cases.services import case_create
+from lastmile.channels.models import OutboxMessage
 from lastmile.core.clock import utcnow
 from lastmile.customers.identities import identity_normalize
 from lastmile.customers.services import customer_resolve
-from lastmile.channels.models import OutboxMessage
 from lastmile.people.services import agent_create, team_ensure
 from lastmile.promises.models import Promise
 from lastmile.promises.services import policy_create

@@ -21,7 +21,7 @@ The rules replayed, and where they live:
   inbound message opens the case's reply loop (first reply, or next reply once the brand
   answered) unless one is open or a later answer is on the case already; the brand's reply
   closes the open loops it can answer. The policy match and the deadline are the loop
-  engine's own functions (``policy_match``, ``_schedule``, ``_loop_event_data``).
+  engine's own functions (``policy_match``, ``loop_schedule``, ``loop_event_data``).
 
 Anything touching a stored case, or a customer merged into another, still goes through the
 services. tests/test_mentions_bulk.py imports the same threads both ways and compares every
@@ -196,7 +196,7 @@ class Recorder:
 
     def _inbound(self, it: NewInteraction, at: datetime) -> list[LoopChange]:
         from lastmile.loops.models import Loop, LoopKind, SlaTarget
-        from lastmile.loops.services import _schedule
+        from lastmile.loops.services import loop_schedule
 
         case = it.case
         if any(o >= it.occurred_at for o in case.outbound_at):
@@ -228,7 +228,7 @@ class Recorder:
             sla_target=target,
             sla_seconds=minutes * 60 if minutes is not None else None,
         )
-        _schedule(loop)
+        loop_schedule(loop)
         new = NewLoop(loop=loop, placeholder=-(len(self.loops) + 1), case=case, opened_by=it)
         self.loops.append(new)
         case.open_loops.append(new)
@@ -281,9 +281,9 @@ class Recorder:
     def _emit(self, name: str, new: NewLoop, at: datetime, **extra: Any) -> None:
         """The event's data as the loop engine builds it, now (the state it tells of);
         the loop's and case's ids are filled in once they are written."""
-        from lastmile.loops.services import _loop_event_data
+        from lastmile.loops.services import loop_event_data
 
-        self.domain_events.append((name, new, _loop_event_data(new.loop, **extra), at))
+        self.domain_events.append((name, new, loop_event_data(new.loop, **extra), at))
 
     # writing ----------------------------------------------------------------------------------
 

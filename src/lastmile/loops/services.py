@@ -151,8 +151,9 @@ def _rung_time(loop: Loop, cal: Calendar, percent: float) -> datetime:
     return add_business_time(loop.clock_started_at, timedelta(seconds=round(needed)), cal)
 
 
-def _schedule(loop: Loop) -> None:
-    """Recompute due_at and next_check_at from the clock (not while paused)."""
+def loop_schedule(loop: Loop) -> None:
+    """Recompute due_at and next_check_at from the clock (not while paused). Unsaved: the
+    caller saves (or, for a bulk writer such as listening.bulk, inserts) the loop."""
     if loop.sla_seconds is None or loop.paused_at is not None:
         loop.due_at = None
         loop.next_check_at = None
@@ -251,7 +252,7 @@ def loop_open(
         loop.sla_policy = policy
         loop.sla_target = target
         loop.sla_seconds = minutes * 60 if minutes is not None else None
-    _schedule(loop)
+    loop_schedule(loop)
     if due_at is not None:
         loop.due_at = due_at  # exactly as given (sla_seconds is whole seconds)
     with transaction.atomic():
@@ -267,7 +268,7 @@ def loop_open(
                 "policy": loop.sla_policy.name if loop.sla_policy else None,
             },
         )
-        event_emit("loop.opened", _loop_event_data(loop), at=now)
+        event_emit("loop.opened", loop_event_data(loop), at=now)
     return loop
 
 
@@ -292,11 +293,12 @@ def _finish(*, loop: Loop, state: str, event: str, actor: Any, reason: str, now:
         fresh.next_check_at = None
         fresh.save(update_fields=["state", "closed_at", "next_check_at"])
         LoopEvent.objects.create(loop=fresh, kind=event, at=at, actor=actor, reason=reason)
-        event_emit(f"loop.{state}", _loop_event_data(fresh, reason=reason), at=at)
+        event_emit(f"loop.{state}", loop_event_data(fresh, reason=reason), at=at)
     return fresh
 
 
-def _loop_event_data(loop: Loop, **extra: Any) -> dict[str, Any]:
+def loop_event_data(loop: Loop, **extra: Any) -> dict[str, Any]:
+    """The data of a ``loop.*`` domain event, as subscribers (webhooks, …) receive it."""
     return {
         "loop": loop.pk,
         "kind": loop.kind,
@@ -364,7 +366,7 @@ def loop_pause(*, loop: Loop, actor: Any = None, reason: str = "", now: datetime
             fresh.consumed_seconds += round(used.total_seconds())
         fresh.paused_at = at
         fresh.pause_reason = (reason or "")[:200]
-        _schedule(fresh)
+        loop_schedule(fresh)
         fresh.save(
             update_fields=[
                 "consumed_seconds",
@@ -390,7 +392,7 @@ def loop_resume(*, loop: Loop, actor: Any = None, reason: str = "", now: datetim
         fresh.paused_seconds += round((at - fresh.paused_at).total_seconds())
         fresh.paused_at = None
         fresh.clock_started_at = at
-        _schedule(fresh)
+        loop_schedule(fresh)
         fresh.save(
             update_fields=[
                 "paused_seconds",
@@ -688,4 +690,4 @@ def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> N
     if messages:
         result.notifications += outbox_enqueue(messages)
     for loop, at in breached:
-        event_emit("loop.breached", _loop_event_data(loop), at=at)
+        event_emit("loop.breached", loop_event_data(loop), at=at)
