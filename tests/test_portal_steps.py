@@ -17,6 +17,7 @@ from lastmile.knowledge.services import article_create
 from lastmile.loops.models import LoopState
 from lastmile.portal.services import portal_link_issue
 from lastmile.promises.services import promise_record
+from tests.factories import AgentFactory, TeamFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -286,7 +287,8 @@ def test_public_articles_are_readable_and_internal_ones_are_not(client, team, no
 
 # Every portal URL, with the customer-scoped ones filled in with Ann's objects. A new URL
 # must be added here (the first test fails otherwise), so none escapes the isolation check.
-PUBLIC = {"start", "sign_out", "help", "article", "send_link"}  # link, exit, help, agents'
+PUBLIC = {"start", "sign_out", "help", "article"}  # the link, the exit, public help
+AGENTS = {"send_link", "upload"}  # staff login; tested in this file and test_portal.py
 SCOPED = {
     "home": lambda j: {},
     "case": lambda j: {"ref": j.case.ref},
@@ -298,7 +300,7 @@ SCOPED = {
 def test_every_portal_url_is_either_public_or_checked_here():
     from lastmile.portal.urls import urlpatterns
 
-    assert {p.name for p in urlpatterns} == PUBLIC | set(SCOPED)
+    assert {p.name for p in urlpatterns} == PUBLIC | AGENTS | set(SCOPED)
 
 
 @pytest.mark.parametrize("name", sorted(SCOPED))
@@ -318,3 +320,39 @@ def test_every_customer_url_refuses_nobody_and_hides_from_another_customer(
         assert "New current account" not in body and "Upload your proof" not in body
     assert step(journey, "docs").state == StepState.OPEN
     assert not journey.case.interactions.exists()
+
+
+def _upload_through_portal(client, ann, journey, now):
+    signed_in(client, ann, now)
+    upload = SimpleUploadedFile("bill.png", PNG, content_type="image/png")
+    assert client.post(step_url(journey, "docs"), {"file": upload}).status_code == 302
+    client.logout()
+
+
+def test_the_case_team_opens_the_uploaded_file_from_the_journey(client, ann, journey, alice, now):
+    _upload_through_portal(client, ann, journey, now)
+    client.force_login(alice)
+    page = client.get(f"/cases/{journey.case.ref}/").content.decode()
+    url = f"/portal/uploads/{journey.pk}/docs/"
+    assert url in page and "open bill.png" in page
+    response = client.get(url)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    assert b"".join(response.streaming_content) == PNG
+
+
+def test_the_uploaded_file_is_not_for_customers_outsiders_or_other_steps(
+    client, ann, journey, charlie, now
+):
+    _upload_through_portal(client, ann, journey, now)
+    url = f"/portal/uploads/{journey.pk}/docs/"
+    signed_in(client, ann, now)  # a portal session is not a staff login
+    assert client.get(url).status_code == 302
+    client.logout()
+    outsider = TeamFactory(name="Elsewhere", slug="elsewhere")
+    stranger = AgentFactory(user__username="stranger", teams=[outsider]).user
+    client.force_login(stranger)
+    assert client.get(url).status_code == 404
+    client.force_login(charlie)  # the back office has the KYC step: it sees the journey
+    assert client.get(url).status_code == 200
+    assert client.get(f"/portal/uploads/{journey.pk}/kyc/").status_code == 404

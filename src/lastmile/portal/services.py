@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core import signing
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
 from django.db import transaction
@@ -229,3 +230,24 @@ def upload_store(*, customer: Customer, name: str, content: bytes) -> dict[str, 
         f"{customer.pk}/{secrets.token_hex(8)}-{safe}", ContentFile(content)
     )
     return {"file": stored, "name": name[:200], "size": len(content), "content_type": content_type}
+
+
+def upload_open(*, step: Any) -> tuple[str, Any, str]:
+    """A step's uploaded file: its sniffed type, an open handle and the customer's name for
+    it. NotFound when the step has no file in the upload store (or it is gone)."""
+    ref = (step.data or {}).get("file") if step.customer_action == "upload" else None
+    storage = upload_storage()
+    try:
+        if not isinstance(ref, str) or not ref or not storage.exists(ref):
+            raise NotFound(f"upload of step {step.key}")
+        handle = storage.open(ref, "rb")
+    except (SuspiciousFileOperation, OSError) as exc:
+        raise NotFound(f"upload of step {step.key}") from exc
+    head = handle.read(16)
+    handle.seek(0)
+    content_type = next(
+        (t for t, prefixes in SIGNATURES.items() if any(head.startswith(p) for p in prefixes)),
+        "application/octet-stream",
+    )
+    name = (step.data or {}).get("name") or ref.rsplit("/", 1)[-1]
+    return content_type, handle, str(name)

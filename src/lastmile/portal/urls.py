@@ -12,6 +12,7 @@ urlpatterns = [
     path("cases/<str:ref>/", views.case_detail, name="case"),
     path("cases/<str:ref>/message/", views.case_message, name="case_message"),
     path("journeys/<int:journey_id>/steps/<slug:key>/", views.step, name="step"),
+    path("uploads/<int:journey_id>/<slug:key>/", views.upload_view, name="upload"),
     path("help/", views.help_index, name="help"),
     path("help/<slug:slug>/", views.article, name="article"),
 ]

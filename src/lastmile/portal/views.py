@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -149,7 +149,6 @@ def _step_page(
         "customer": customer,
         "step": found,
         "journey": found.journey,
-        "slots": [s for s in (found.data or {}).get("slots", []) if isinstance(s, str)],
         "error": error,
         "max_mb": settings.LASTMILE_PORTAL_UPLOAD_MAX_BYTES // (1024 * 1024),
     }
@@ -192,6 +191,21 @@ def article(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "portal/not_found.html", {"customer": customer}, status=404)
     context = {"customer": customer, "article": found, "body": markdown_html(found.body_md)}
     return render(request, "portal/article.html", context)
+
+
+@login_required
+def upload_view(request: HttpRequest, journey_id: int, key: str) -> HttpResponse:
+    """The file a customer uploaded for a step, for the agents who may see the journey."""
+    from lastmile.journeys.selectors import journey_get, journey_step_get
+
+    try:
+        journey = journey_get(journey_id=journey_id, viewer=request.user)
+        found = journey_step_get(journey=journey, key=key)
+        opened = services.upload_open(step=found)
+    except NotFound:
+        return HttpResponse("No such file.", status=404, content_type="text/plain")
+    content_type, handle, name = opened
+    return FileResponse(handle, content_type=content_type, filename=name)
 
 
 @login_required
