@@ -141,7 +141,7 @@ def write_markdown(path: Path, result: dict) -> None:
         f"({DEFAULT_SENSITIVITY}), scored by `nab_score.py`: standard **{scores['standard']}**, "
         f"low-FP {scores['reward_low_FP_rate']}, low-FN {scores['reward_low_FN_rate']}.",
         "",
-        "Published standard scores on the same five files: "
+        "Published standard scores, as the data folder's README lists them (normalised over five realTweets files; the README's wording leaves open whether these are the shared five or the five held out): "
         + ", ".join(f"{k} {v}" for k, v in PUBLISHED.items())
         + ".",
         "",
