@@ -9,6 +9,8 @@ from tests.factories import AgentFactory, CaseFactory, CustomerFactory, TeamFact
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs a loop
 
+pytest_plugins = ["tests.portal_fixtures"]
+
 
 def require(variant: str) -> bool:
     """CI sets LASTMILE_REQUIRE_<VARIANT>=1: a missing service must fail, not skip."""

@@ -11,9 +11,7 @@ from django.core import signing
 from lastmile.cases.services import case_create
 from lastmile.channels.models import OutboxMessage
 from lastmile.core.errors import InvalidInput
-from lastmile.customers.identities import identity_normalize
 from lastmile.customers.models import Direction, Interaction
-from lastmile.customers.services import customer_resolve
 from lastmile.loops.models import Loop
 from lastmile.portal.models import PortalLink
 from lastmile.portal.services import (
@@ -23,31 +21,9 @@ from lastmile.portal.services import (
     portal_link_redeem,
     upload_check,
 )
+from tests.portal_fixtures import signed_in
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def clock(now):
-    """The wall clock a minute after the fixtures' ``now``, so sessions and links line up."""
-    with time_machine.travel(now + timedelta(minutes=1), tick=True):
-        yield
-
-
-def _person(email, name, now):
-    return customer_resolve(
-        identities=[identity_normalize("email", email)], now=now, display_name=name
-    ).customer
-
-
-@pytest.fixture
-def ann(now):
-    return _person("ann@example.com", "Ann Example", now)
-
-
-@pytest.fixture
-def ben(now):
-    return _person("ben@example.com", "Ben Other", now)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("portal_clock")]
 
 
 @pytest.fixture
@@ -60,13 +36,6 @@ def ann_case(ann, team, now):
 @pytest.fixture
 def ben_case(ben, team, now):
     return case_create(customer=ben, subject="Ben's secret matter", team=team, now=now)
-
-
-def signed_in(client, customer, now):
-    issued = portal_link_issue(customer=customer, now=now, send=False)
-    response = client.post(issued.path)
-    assert response.status_code == 302, response.content[:300]
-    return client
 
 
 def test_issue_emails_the_link_through_the_outbox(ann, now):

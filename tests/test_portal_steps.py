@@ -9,47 +9,23 @@ import time_machine
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from lastmile.cases.services import case_create
-from lastmile.customers.identities import identity_normalize
-from lastmile.customers.services import customer_resolve
 from lastmile.journeys.models import JourneyStep, StepState
 from lastmile.journeys.services import journey_start, template_save
 from lastmile.knowledge.services import article_create
 from lastmile.loops.models import LoopState
-from lastmile.portal.services import portal_link_issue
 from lastmile.promises.services import promise_record
 from tests.factories import AgentFactory, TeamFactory
+from tests.portal_fixtures import signed_in
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("portal_clock")]
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-
-
-@pytest.fixture(autouse=True)
-def clock(now):
-    with time_machine.travel(now + timedelta(minutes=1), tick=True):
-        yield
 
 
 @pytest.fixture(autouse=True)
 def uploads_dir(settings, tmp_path):
     settings.VAR_DIR = tmp_path
     return tmp_path / "portal-uploads"
-
-
-def _person(email, name, now):
-    return customer_resolve(
-        identities=[identity_normalize("email", email)], now=now, display_name=name
-    ).customer
-
-
-@pytest.fixture
-def ann(now):
-    return _person("ann@example.com", "Ann Example", now)
-
-
-@pytest.fixture
-def ben(now):
-    return _person("ben@example.com", "Ben Other", now)
 
 
 @pytest.fixture
@@ -105,12 +81,6 @@ def journey(template, ann_case, alice, now):
 
 def step(journey, key):
     return JourneyStep.objects.select_related("loop").get(journey=journey, key=key)
-
-
-def signed_in(client, customer, now):
-    issued = portal_link_issue(customer=customer, now=now, send=False)
-    assert client.post(issued.path).status_code == 302
-    return client
 
 
 def step_url(journey, key):
