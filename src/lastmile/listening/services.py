@@ -698,7 +698,6 @@ class _Batch:
 
     def _inbound(self, r: _Row) -> None:
         from lastmile.customers.models import Direction
-        from lastmile.customers.services import interaction_record
         from lastmile.loops.models import Loop, LoopKind, LoopState
 
         case = self._case_for(r)
@@ -719,6 +718,17 @@ class _Batch:
             "source_id": r.item.external_id,
             "sentiment": r.sentiment,  # scored with the batch already
         }
+        self._record(r, case, fields)
+        # The loop the engine opened for it (seen through loop.opened), or the one already
+        # open on the case.
+        r.reply_loop_id = self.open_loop.get(case.pk)
+        self.case_rows[case.pk].append(r)
+
+    def _record(self, r: Any, case: Any, fields: dict[str, Any]) -> None:
+        """The mention as an interaction on its case: in bulk on a case this batch opens,
+        through the service on a stored one."""
+        from lastmile.customers.services import interaction_record
+
         if isinstance(case, bulk.NewCase):
             interaction_id = self._record_new(case, fields)
         else:
@@ -728,10 +738,6 @@ class _Batch:
         self.result.interactions += 1
         r.case_id = case.pk
         r.interaction_id = interaction_id
-        # The loop the engine opened for it (seen through loop.opened), or the one already
-        # open on the case.
-        r.reply_loop_id = self.open_loop.get(case.pk)
-        self.case_rows[case.pk].append(r)
 
     def _record_new(self, case: bulk.NewCase, fields: dict[str, Any]) -> int:
         """An interaction on a case of this batch: recorded in memory, with what the loop
@@ -790,7 +796,6 @@ class _Batch:
 
     def _outbound(self, r: _Row) -> bool:
         from lastmile.customers.models import Direction
-        from lastmile.customers.services import interaction_record
 
         case = self._target_case(r)
         if case is None:
@@ -803,15 +808,7 @@ class _Batch:
             "data": self._interaction_data(r, None),
             "source_id": r.item.external_id,
         }
-        if isinstance(case, bulk.NewCase):
-            interaction_id = self._record_new(case, fields)
-        else:
-            interaction_id = interaction_record(
-                customer=case.customer, case=case, now=self.now, **fields
-            ).pk
-        self.result.interactions += 1
-        r.case_id = case.pk
-        r.interaction_id = interaction_id
+        self._record(r, case, fields)
         at = r.item.posted_at
         for m in self.case_rows[case.pk]:
             if m.replied_at is None and m.item.posted_at <= at:
