@@ -20,7 +20,7 @@ from django.db import connection, transaction
 
 from lastmile.core.db import rows_insert, rows_update
 from lastmile.core.errors import Conflict, FieldError, InvalidInput
-from lastmile.core.events import event_emit
+from lastmile.core.events import event_emit, event_emit_many
 from lastmile.loops.business_time import Calendar, add_business_time, business_time_between
 from lastmile.loops.models import (
     Loop,
@@ -549,10 +549,14 @@ def loops_sweep(
     return result
 
 
-# What _escalate reads and writes; the other columns are left unread.
+# What _escalate reads and writes, and what loop_event_data reads for ``loop.breached``;
+# the other columns are left unread. A column missing here is fetched by Django with one
+# query per loop that reads it (thousands per sweep), so keep the two lists in step.
 SWEEP_FIELDS = (
     "kind",
     "title",
+    "state",
+    "case_id",
     "customer_id",
     "team_id",
     "assignee_id",
@@ -689,5 +693,4 @@ def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> N
     rows_insert(LoopEvent, events)
     if messages:
         result.notifications += outbox_enqueue(messages)
-    for loop, at in breached:
-        event_emit("loop.breached", loop_event_data(loop), at=at)
+    event_emit_many("loop.breached", [(loop_event_data(loop), at) for loop, at in breached])

@@ -10,10 +10,15 @@ class WebhooksConfig(AppConfig):
         from lastmile.channels.delivery import transport_register
         from lastmile.core.events import event_subscribe
         from lastmile.webhooks.models import MessagingChannel
-        from lastmile.webhooks.services import deliveries_queue, message_transport
+        from lastmile.webhooks.services import (
+            deliveries_queue,
+            deliveries_queue_many,
+            message_transport,
+        )
 
-        # Every domain event may be owed to a subscriber: queue its deliveries.
-        event_subscribe(deliveries_queue)
+        # Every domain event may be owed to a subscriber: queue its deliveries (a run of
+        # events, such as a sweep's breaches, with one read of the subscriptions).
+        event_subscribe(deliveries_queue, many=deliveries_queue_many)
         # Replies on messaging channels go out through their integration ("sms:<slug>").
         for channel in MessagingChannel.values:
             transport_register(channel, message_transport)

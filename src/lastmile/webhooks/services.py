@@ -6,8 +6,9 @@ integration's team), which opens a reply loop. ``message_send`` records a reply 
 it in the outbox; the outbox worker hands it to ``message_transport``, which POSTs it,
 signed, to the integration's URL (a non-2xx raises, so the outbox retries with backoff).
 
-Event webhooks: ``deliveries_queue`` is subscribed to the domain events; it writes one
-pending ``Delivery`` per interested subscription in the caller's transaction (no I/O).
+Event webhooks: ``deliveries_queue`` is subscribed to the domain events (and
+``deliveries_queue_many`` to runs of them); it writes one pending ``Delivery`` per
+interested subscription in the caller's transaction (no I/O).
 ``deliveries_send`` (the worker) POSTs them, signed, retrying with exponential backoff.
 """
 
@@ -580,26 +581,49 @@ def deliveries_queue(name: str, data: dict[str, Any], at: datetime) -> None:
     Runs in the transaction of the change that caused the event, so the delivery exists
     exactly when the change commits. No I/O here: the worker sends it.
     """
-    # Plain SQL: this runs for every event, on the sweeper's hot path too, and the ORM's
-    # overhead for this one query is some 40 times the query's own cost.
+    deliveries_queue_many(name, [(data, at)])
+
+
+def deliveries_queue_many(name: str, events: Sequence[tuple[dict[str, Any], datetime]]) -> None:
+    """``deliveries_queue`` for a run of events of one name (``event_emit_many``: a sweep's
+    breaches): the subscriptions are read once and the deliveries written in one insert."""
+    if not events:
+        return
+    # Plain SQL: this runs on the sweeper's hot path too, and the ORM's overhead for this
+    # one query is some 40 times the query's own cost.
     with connection.cursor() as cursor:
         cursor.execute(_ACTIVE_SUBSCRIPTIONS)
         rows = cursor.fetchall()
     if not rows:
         return
-    team = data.get("team")
     noun = name.split(".", 1)[0]
-    wanted = [
-        pk
-        for pk, events, team_id in rows
-        if (team_id is None or team_id == team)
-        and any(
+    interested = [
+        (pk, team_id)
+        for pk, wants, team_id in rows
+        if any(
             e in ("*", name, f"{noun}.*")
-            for e in (json.loads(events) if isinstance(events, str | bytes) else events) or ()
+            for e in (json.loads(wants) if isinstance(wants, str | bytes) else wants) or ()
         )
     ]
-    if not wanted:
+    deliveries = [
+        delivery
+        for data, at in events
+        for delivery in _deliveries_for(name, data, at, interested=interested)
+    ]
+    if not deliveries:
         return
+    Delivery.objects.bulk_create(deliveries)
+    transaction.on_commit(_kick)
+
+
+def _deliveries_for(
+    name: str, data: dict[str, Any], at: datetime, *, interested: list[tuple[int, int | None]]
+) -> list[Delivery]:
+    """One event's deliveries: one per interested subscription of its team (or of any)."""
+    team = data.get("team")
+    wanted = [pk for pk, team_id in interested if team_id is None or team_id == team]
+    if not wanted:
+        return []
     event_id = uuid.uuid4()
     payload = {
         "id": str(event_id),
@@ -607,20 +631,17 @@ def deliveries_queue(name: str, data: dict[str, Any], at: datetime) -> None:
         "occurred_at": at.isoformat().replace("+00:00", "Z"),
         "data": data,
     }
-    Delivery.objects.bulk_create(
-        [
-            Delivery(
-                subscription_id=pk,
-                event=name[:60],
-                event_id=event_id,
-                payload=payload,
-                created_at=at,
-                next_attempt_at=at,
-            )
-            for pk in wanted
-        ]
-    )
-    transaction.on_commit(_kick)
+    return [
+        Delivery(
+            subscription_id=pk,
+            event=name[:60],
+            event_id=event_id,
+            payload=payload,
+            created_at=at,
+            next_attempt_at=at,
+        )
+        for pk in wanted
+    ]
 
 
 def _kick() -> None:
