@@ -150,13 +150,49 @@ def test_a_refused_upload_says_why_and_keeps_nothing(
     assert not any(p.is_file() for p in uploads_dir.rglob("*"))
 
 
+def test_a_body_over_the_servers_limit_gets_a_page_not_json(client, ann, journey, settings, now):
+    settings.LASTMILE_MAX_BODY_BYTES = 8 * 1024
+    signed_in(client, ann, now)
+    upload = SimpleUploadedFile("scan.png", PNG + b"\x00" * 16 * 1024)
+    response = client.post(step_url(journey, "docs"), {"file": upload})
+    assert response.status_code == 413
+    assert response["Content-Type"].startswith("text/html")
+    assert "choose a smaller one" in response.content.decode()
+    assert step(journey, "docs").state == StepState.OPEN
+
+
 def test_an_upload_without_a_file_is_refused(client, ann, journey, now):
     response = signed_in(client, ann, now).post(step_url(journey, "docs"), {})
     assert response.status_code == 422
     assert "choose a file" in response.content.decode().lower()
+    assert step(journey, "docs").state == StepState.OPEN
 
 
-def _finish_docs_and_kyc(journey, ann, alice, now):
+def test_a_teams_step_shows_the_customer_no_notes_data_or_form(client, ann, journey, now):
+    from lastmile.journeys.services import step_complete, step_complete_by_customer
+
+    step_complete_by_customer(
+        step=step(journey, "docs"), customer=ann, data={"file": "x/bill.png"}, now=now
+    )
+    kyc = step(journey, "kyc")
+    kyc.instructions = "Check the address against the risk list"
+    kyc.save(update_fields=["instructions"])
+    signed_in(client, ann, now)
+    page = client.get(step_url(journey, "kyc")).content.decode()
+    assert "Check identity" in page and "nothing is needed from you" in page
+    assert "risk list" not in page and '<form method="post">' not in page
+    step_complete(
+        step=kyc,
+        note="RISK: medium",
+        data={"name": "INTERNAL-RISK-NOTE", "slot": "SECRET"},
+        now=now,
+    )
+    page = client.get(step_url(journey, "kyc")).content.decode()
+    assert "Done" in page
+    assert "INTERNAL-RISK-NOTE" not in page and "SECRET" not in page and "RISK" not in page
+
+
+def _finish_docs_and_kyc(journey, ann, now):
     from lastmile.journeys.services import step_complete, step_complete_by_customer
 
     step_complete_by_customer(
@@ -165,8 +201,8 @@ def _finish_docs_and_kyc(journey, ann, alice, now):
     step_complete(step=step(journey, "kyc"), actor=None, note="ID checked", now=now)
 
 
-def test_the_customer_chooses_a_slot_and_confirms_terms(client, ann, journey, alice, now):
-    _finish_docs_and_kyc(journey, ann, alice, now)
+def test_the_customer_chooses_a_slot_and_confirms_terms(client, ann, journey, now):
+    _finish_docs_and_kyc(journey, ann, now)
     signed_in(client, ann, now)
     assert client.post(step_url(journey, "slot"), {"slot": ""}).status_code == 422
     assert client.post(step_url(journey, "slot"), {"slot": "Tue 1 Dec, 10:00"}).status_code == 302
@@ -308,6 +344,7 @@ def test_the_case_team_opens_the_uploaded_file_from_the_journey(client, ann, jou
     response = client.get(url)
     assert response.status_code == 200
     assert response["Content-Type"] == "image/png"
+    assert response["Content-Disposition"].startswith("attachment;")
     assert b"".join(response.streaming_content) == PNG
 
 
@@ -326,3 +363,27 @@ def test_the_uploaded_file_is_not_for_customers_outsiders_or_other_steps(
     client.force_login(charlie)  # the back office has the KYC step: it sees the journey
     assert client.get(url).status_code == 200
     assert client.get(f"/portal/uploads/{journey.pk}/kyc/").status_code == 404
+    assert client.post(url).status_code == 405
+
+
+def test_only_a_file_the_customer_uploaded_is_served(client, ann, ben, team, alice, now):
+    """An agent cannot point a step at a file of another customer's and serve it."""
+    from lastmile.journeys.services import step_complete
+    from lastmile.portal.services import upload_store
+
+    bens = upload_store(customer=ben, name="ben.png", content=PNG)
+    other = template_save(
+        definition={
+            "name": "Docs by hand",
+            "slug": "docs-by-hand",
+            "steps": [
+                {"key": "docs", "title": "Docs", "team": "front", "customer_action": "upload"}
+            ],
+        },
+        now=now,
+    )[0]
+    case = case_create(customer=ann, subject="Another", team=team, now=now)
+    journey = journey_start(template=other, case=case, actor=alice, now=now)
+    step_complete(step=step(journey, "docs"), actor=alice, data={"file": bens["file"]}, now=now)
+    client.force_login(alice)
+    assert client.get(f"/portal/uploads/{journey.pk}/docs/").status_code == 404

@@ -7,6 +7,7 @@ from typing import Any
 
 from lastmile.cases.models import Case
 from lastmile.customers.models import Customer, Direction, Interaction
+from lastmile.journeys.models import JourneyState, JourneyStep, StepState
 from lastmile.journeys.selectors import CustomerJourney, CustomerStep, journeys_for_customer
 from lastmile.knowledge.selectors import articles_public
 from lastmile.promises.models import Promise
@@ -38,7 +39,7 @@ def portal_overview(customer: Customer, *, now: datetime) -> dict[str, Any]:
     return {
         "cases": portal_cases(customer),
         "journeys": journeys,
-        "todo": steps_waiting_for(journeys),
+        "todo": steps_waiting_for(journeys=journeys),
         "promises": promises_for_customer(customer=customer),
         "articles": articles_public(limit=HELP_ON_HOME),
         "now": now,
@@ -62,4 +63,21 @@ def portal_case(case: Case, *, now: datetime) -> dict[str, Any]:
         "journeys": journeys,
         "promises": promises,
         "now": now,
+    }
+
+
+def portal_step(step: JourneyStep) -> dict[str, Any]:
+    """A step page, as the customer may see it: a team's step shows its title, state and
+    team only — its instructions and data are for the teams."""
+    journey = step.journey
+    mine = step.customer_performs
+    return {
+        "step": step,
+        "journey_name": journey.name,
+        "case_ref": journey.case.ref,
+        "owner": "you" if mine else (step.team.name if step.team is not None else ""),
+        "instructions": step.instructions if mine else "",
+        "data": dict(step.data or {}) if mine else {},
+        "can_act": mine and step.state == StepState.OPEN and journey.state == JourneyState.ACTIVE,
+        "action": step.customer_action if mine else "",
     }

@@ -18,10 +18,13 @@ from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
 from django.db import transaction
+from django.template.defaultfilters import filesizeformat
 
 from lastmile.cases.models import Case, CaseStatus
 from lastmile.core.errors import FieldError, InvalidInput, NotFound
 from lastmile.customers.models import Customer, Direction, Identity, IdentityKind, Interaction
+from lastmile.journeys.models import CustomerAction, JourneyStep
+from lastmile.journeys.services import step_complete_by_customer
 from lastmile.portal.models import PortalLink
 
 SALT = "lastmile.portal.link"
@@ -212,7 +215,7 @@ def upload_check(*, name: str, content: bytes) -> str:
     if len(content) > limit:
         raise InvalidInput(
             "the file is too large",
-            [FieldError("file", f"at most {limit // (1024 * 1024)} MB")],
+            [FieldError("file", f"at most {filesizeformat(limit)}")],
         )
     for content_type, prefixes in SIGNATURES.items():
         if any(content.startswith(p) for p in prefixes):
@@ -232,13 +235,57 @@ def upload_store(*, customer: Customer, name: str, content: bytes) -> dict[str, 
     return {"file": stored, "name": name[:200], "size": len(content), "content_type": content_type}
 
 
-def upload_open(*, step: Any) -> tuple[str, Any, str]:
-    """A step's uploaded file: its sniffed type, an open handle and the customer's name for
-    it. NotFound when the step has no file in the upload store (or it is gone)."""
-    ref = (step.data or {}).get("file") if step.customer_action == "upload" else None
+def portal_step_answer(
+    *,
+    customer: Customer,
+    step: JourneyStep,
+    now: datetime,
+    upload: tuple[str, bytes] | None = None,
+    slot: str = "",
+    confirmed: bool = False,
+) -> JourneyStep:
+    """The customer completes one of their own steps from the portal: an upload (name and
+    bytes), a slot, or a confirmation, by the step's action.
+
+    An upload is stored first and removed again if the step does not take it, whatever
+    stopped it (a refused answer, a step no longer open), so nothing of it is kept.
+    """
+    stored: dict[str, Any] | None = None
+    try:
+        if step.customer_action == CustomerAction.UPLOAD:
+            if upload is None:
+                raise InvalidInput("choose a file to upload", [FieldError("file", "is required")])
+            name, content = upload
+            stored = upload_store(customer=customer, name=name, content=content)
+            data: dict[str, Any] = {"file": stored["file"], "name": stored["name"]}
+        elif step.customer_action == CustomerAction.CHOOSE_SLOT:
+            data = {"slot": slot}
+        else:
+            data = {"confirmed": confirmed}
+        done = step_complete_by_customer(step=step, customer=customer, data=data, now=now)
+        stored = None  # the step took the file
+        return done
+    finally:
+        if stored is not None:
+            upload_storage().delete(stored["file"])
+
+
+def upload_open(*, step: JourneyStep) -> tuple[str, Any, str]:
+    """The file the customer uploaded for a step: its sniffed type, an open handle and the
+    customer's name for it. NotFound unless the customer completed the step with a file of
+    theirs that is still in the upload store."""
+    data = step.data or {}
+    ref = data.get("file")
+    theirs = f"{step.journey.case.customer_id}/"
     storage = upload_storage()
     try:
-        if not isinstance(ref, str) or not ref or not storage.exists(ref):
+        if (
+            step.customer_action != CustomerAction.UPLOAD
+            or not step.completed_by_customer
+            or not isinstance(ref, str)
+            or not ref.startswith(theirs)
+            or not storage.exists(ref)
+        ):
             raise NotFound(f"upload of step {step.key}")
         handle = storage.open(ref, "rb")
     except (SuspiciousFileOperation, OSError) as exc:
@@ -249,5 +296,5 @@ def upload_open(*, step: Any) -> tuple[str, Any, str]:
         (t for t, prefixes in SIGNATURES.items() if any(head.startswith(p) for p in prefixes)),
         "application/octet-stream",
     )
-    name = (step.data or {}).get("name") or ref.rsplit("/", 1)[-1]
+    name = data.get("name") or ref.rsplit("/", 1)[-1]
     return content_type, handle, str(name)

@@ -13,16 +13,15 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from lastmile.core.clock import utcnow
-from lastmile.core.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
+from lastmile.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from lastmile.customers.models import Customer
-from lastmile.journeys.models import CustomerAction, JourneyStep
-from lastmile.journeys.selectors import customer_step_get
-from lastmile.journeys.services import step_complete_by_customer
+from lastmile.journeys.models import JourneyStep
+from lastmile.journeys.selectors import customer_step_get, journey_get, journey_step_get
 from lastmile.knowledge.rendering import markdown_html
 from lastmile.knowledge.selectors import article_get_public, articles_public
 from lastmile.portal import selectors, services
@@ -118,21 +117,31 @@ def case_message(request: HttpRequest, customer: Customer, ref: str) -> HttpResp
 @portal_page
 @require_http_methods(["GET", "POST"])
 def step(request: HttpRequest, customer: Customer, journey_id: int, key: str) -> HttpResponse:
-    """One of the customer's steps: what it is, and (while open) the form that completes it."""
+    """One of the customer's steps: what it is, and (while it is theirs and open) the form
+    that completes it."""
     found = customer_step_get(customer=customer, journey_id=journey_id, key=key)
     if request.method == "GET":
         return _step_page(request, customer, found)
-    stored: dict[str, Any] | None = None
+    upload = request.FILES.get("file")
     try:
-        data, stored = _step_answer(request, customer, found)
-        step_complete_by_customer(step=found, customer=customer, data=data, now=utcnow())
-        stored = None  # the step took the file
-    except (InvalidInput, Conflict) as exc:
-        status = 409 if isinstance(exc, Conflict) else 422
-        return _step_page(request, customer, found, error=exc, status=status)
-    finally:
-        if stored is not None:  # the step did not take the file: keep nothing of it
-            services.upload_storage().delete(stored["file"])
+        services.portal_step_answer(
+            customer=customer,
+            step=found,
+            now=utcnow(),
+            # One byte over the limit is enough for the service to refuse it as too large.
+            upload=(upload.name or "", upload.read(settings.LASTMILE_PORTAL_UPLOAD_MAX_BYTES + 1))
+            if upload is not None
+            else None,
+            slot=request.POST.get("slot", ""),
+            confirmed=request.POST.get("confirmed") == "yes",
+        )
+    except InvalidInput as exc:
+        reasons = "; ".join(e.reason for e in exc.errors)
+        error = f"{exc.detail[:1].upper()}{exc.detail[1:]}" + (f": {reasons}." if reasons else ".")
+        return _step_page(request, customer, found, error=error, status=422)
+    except Conflict:
+        error = "This step cannot be done now: it is done already, or waits for earlier steps."
+        return _step_page(request, customer, found, error=error, status=409)
     return redirect("portal:step", journey_id=journey_id, key=key)
 
 
@@ -141,35 +150,17 @@ def _step_page(
     customer: Customer,
     found: JourneyStep,
     *,
-    error: DomainError | None = None,
+    error: str = "",
     status: int = 200,
 ) -> HttpResponse:
     found.refresh_from_db()
     context = {
         "customer": customer,
-        "step": found,
-        "journey": found.journey,
         "error": error,
-        "max_mb": settings.LASTMILE_PORTAL_UPLOAD_MAX_BYTES // (1024 * 1024),
+        "max_size": settings.LASTMILE_PORTAL_UPLOAD_MAX_BYTES,
+        **selectors.portal_step(found),
     }
     return render(request, "portal/step.html", context, status=status)
-
-
-def _step_answer(
-    request: HttpRequest, customer: Customer, found: JourneyStep
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """The form's answer as ``step_complete_by_customer`` takes it, and the stored upload."""
-    if found.customer_action == CustomerAction.UPLOAD:
-        upload = request.FILES.get("file")
-        if upload is None:
-            raise InvalidInput("choose a file to upload", [FieldError("file", "is required")])
-        # One byte over the limit is enough for upload_check to refuse it as too large.
-        content = upload.read(settings.LASTMILE_PORTAL_UPLOAD_MAX_BYTES + 1)
-        stored = services.upload_store(customer=customer, name=upload.name or "", content=content)
-        return {"file": stored["file"], "name": stored["name"]}, stored
-    if found.customer_action == CustomerAction.CHOOSE_SLOT:
-        return {"slot": request.POST.get("slot", "")}, None
-    return {"confirmed": request.POST.get("confirmed") == "yes"}, None
 
 
 def help_index(request: HttpRequest) -> HttpResponse:
@@ -194,10 +185,10 @@ def article(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-def upload_view(request: HttpRequest, journey_id: int, key: str) -> HttpResponse:
-    """The file a customer uploaded for a step, for the agents who may see the journey."""
-    from lastmile.journeys.selectors import journey_get, journey_step_get
-
+@require_GET
+def upload_view(request: HttpRequest, journey_id: int, key: str) -> HttpResponseBase:
+    """The file a customer uploaded for a step, for the agents who may see the journey.
+    Served as a download, never rendered on the console's origin."""
     try:
         journey = journey_get(journey_id=journey_id, viewer=request.user)
         found = journey_step_get(journey=journey, key=key)
@@ -205,7 +196,7 @@ def upload_view(request: HttpRequest, journey_id: int, key: str) -> HttpResponse
     except NotFound:
         return HttpResponse("No such file.", status=404, content_type="text/plain")
     content_type, handle, name = opened
-    return FileResponse(handle, content_type=content_type, filename=name)
+    return FileResponse(handle, content_type=content_type, filename=name, as_attachment=True)
 
 
 @login_required
