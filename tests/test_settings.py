@@ -49,3 +49,21 @@ def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(db):
         assert cursor.fetchone()[0] == "wal"
         cursor.execute("PRAGMA busy_timeout")
         assert cursor.fetchone()[0] >= 5000
+
+
+def test_a_portal_upload_limit_over_the_body_limit_is_refused_at_start(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "LASTMILE_VAR_DIR": str(tmp_path),
+        "LASTMILE_MAX_BODY_BYTES": str(5 * 1024 * 1024),
+        "LASTMILE_PORTAL_UPLOAD_MAX_BYTES": str(6 * 1024 * 1024),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", "import lastmile.settings"], env=env, capture_output=True, text=True
+    )
+    assert out.returncode != 0
+    assert "LASTMILE_PORTAL_UPLOAD_MAX_BYTES=6291456 must stay" in out.stderr

@@ -225,6 +225,11 @@ LASTMILE_PUBLIC_URL = envstr(
 # Customer portal: how long a session started by a magic link lasts, and upload limits.
 LASTMILE_PORTAL_SESSION_SECONDS = envint("LASTMILE_PORTAL_SESSION_SECONDS", 8 * 3600)
 LASTMILE_PORTAL_UPLOAD_MAX_BYTES = envint("LASTMILE_PORTAL_UPLOAD_MAX_BYTES", 4 * 1024 * 1024)
+if LASTMILE_PORTAL_UPLOAD_MAX_BYTES > LASTMILE_MAX_BODY_BYTES - 64 * 1024:
+    raise ImproperlyConfigured(
+        f"LASTMILE_PORTAL_UPLOAD_MAX_BYTES={LASTMILE_PORTAL_UPLOAD_MAX_BYTES} must stay at least "
+        f"64 KB under LASTMILE_MAX_BODY_BYTES={LASTMILE_MAX_BODY_BYTES} (the form around the file)"
+    )
 
 EMAIL_BACKEND = envstr("LASTMILE_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = envstr("LASTMILE_EMAIL_HOST", "127.0.0.1")
