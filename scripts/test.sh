@@ -20,30 +20,55 @@ then
   pg_url="postgres://postgres@127.0.0.1:5432/lastmile"
 fi
 
+# Shown without a password, should the URL carry one.
+pg_shown="$(printf '%s' "$pg_url" | sed -E 's#//([^:/@]+):[^@]*@#//\1:***@#')"
+
 run_pg() {
   LASTMILE_VAR_DIR="$VAR/postgresql" LASTMILE_DATABASE_URL="$pg_url" $BIN/python -m pytest "$@"
 }
 
+# Both runs are waited for with `wait`, which a signal interrupts: Ctrl-C, a CI timeout's
+# SIGTERM or an early exit stops them (the PostgreSQL one with its whole process group)
+# instead of leaving one holding the test database.
+pg_pid=""
+sqlite_pid=""
+stop_runs() {
+  if [ -n "$pg_pid" ] && kill -0 "$pg_pid" 2>/dev/null; then
+    kill -TERM -- "-$pg_pid" 2>/dev/null || kill -TERM "$pg_pid" 2>/dev/null
+  fi
+  if [ -n "$sqlite_pid" ] && kill -0 "$sqlite_pid" 2>/dev/null; then
+    kill -TERM "$sqlite_pid" 2>/dev/null
+  fi
+  wait 2>/dev/null
+}
+trap stop_runs EXIT
+trap 'stop_runs; exit 130' INT TERM
+
 started=$SECONDS
 pg_rc=0
-pg_pid=""
 if [ -n "$pg_url" ] && [ "${LASTMILE_TEST_SERIAL:-0}" != "1" ]; then
-  echo "== lastmile tests on PostgreSQL ($pg_url), in the background: output after SQLite's"
-  run_pg "$@" > "$VAR/postgresql.log" 2>&1 &
+  echo "== lastmile tests on PostgreSQL ($pg_shown), in the background: output after SQLite's"
+  own_group=$(command -v setsid || true)  # util-linux; without it, a plain background job
+  LASTMILE_VAR_DIR="$VAR/postgresql" LASTMILE_DATABASE_URL="$pg_url" \
+    $own_group $BIN/python -m pytest "$@" > "$VAR/postgresql.log" 2>&1 &
   pg_pid=$!
 fi
 
 echo "== lastmile tests on SQLite"
-LASTMILE_VAR_DIR="$VAR/sqlite" $BIN/python -m pytest "$@"
+LASTMILE_VAR_DIR="$VAR/sqlite" $BIN/python -m pytest "$@" &
+sqlite_pid=$!
+wait "$sqlite_pid"
 sqlite_rc=$?
+sqlite_pid=""
 
 if [ -n "$pg_pid" ]; then
   wait "$pg_pid"
   pg_rc=$?
-  echo "== lastmile tests on PostgreSQL ($pg_url)"
+  pg_pid=""
+  echo "== lastmile tests on PostgreSQL ($pg_shown)"
   cat "$VAR/postgresql.log"
 elif [ -n "$pg_url" ]; then
-  echo "== lastmile tests on PostgreSQL ($pg_url)"
+  echo "== lastmile tests on PostgreSQL ($pg_shown)"
   run_pg "$@"
   pg_rc=$?
 else
