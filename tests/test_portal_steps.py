@@ -387,3 +387,70 @@ def test_only_a_file_the_customer_uploaded_is_served(client, ann, ben, team, ali
     step_complete(step=step(journey, "docs"), actor=alice, data={"file": bens["file"]}, now=now)
     client.force_login(alice)
     assert client.get(f"/portal/uploads/{journey.pk}/docs/").status_code == 404
+
+
+def test_the_home_page_reads_in_the_same_queries_for_one_journey_or_three(
+    client, ann, team, alice, template, now
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def home_queries():
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get("/portal/").status_code == 200
+        return len(ctx)
+
+    def another_journey(n):
+        case = case_create(customer=ann, subject=f"Account {n}", team=team, now=now)
+        journey_start(template=template, case=case, actor=alice, now=now)
+        promise_record(
+            text=f"Promise {n}",
+            terms={},
+            due_at=now + timedelta(days=2),
+            team=team,
+            channel="phone",
+            case=case,
+            made_by=alice,
+            actor=alice,
+            now=now,
+        )
+
+    another_journey(1)
+    signed_in(client, ann, now)
+    one = home_queries()
+    another_journey(2)
+    another_journey(3)
+    assert home_queries() == one
+
+
+def test_a_case_page_shows_only_that_cases_journeys_and_promises(
+    client, ann, ann_case, journey, team, alice, template, now
+):
+    other = case_create(customer=ann, subject="Savings account", team=team, now=now)
+    for case, text in ((ann_case, "Fee waived"), (other, "Rate matched")):
+        promise_record(
+            text=text,
+            terms={},
+            due_at=now + timedelta(days=2),
+            team=team,
+            channel="phone",
+            case=case,
+            made_by=alice,
+            actor=alice,
+            now=now,
+        )
+    signed_in(client, ann, now)
+    page = client.get(f"/portal/cases/{other.ref}/").content.decode()
+    assert "Rate matched" in page
+    assert "Fee waived" not in page and "Open an account" not in page
+
+
+def test_the_home_page_shows_the_newest_journeys_up_to_its_limit(
+    client, ann, team, alice, template, monkeypatch, now
+):
+    monkeypatch.setattr("lastmile.portal.selectors.JOURNEYS_ON_HOME", 2)
+    for n in range(3):
+        case = case_create(customer=ann, subject=f"Account {n}", team=team, now=now)
+        journey_start(template=template, case=case, actor=alice, now=now + timedelta(minutes=n))
+    page = signed_in(client, ann, now).get("/portal/").content.decode()
+    assert page.count('class="card journey"') == 2

@@ -211,16 +211,21 @@ class CustomerJourney:
     steps: list[CustomerStep]
 
 
-def journeys_for_customer(*, customer: Any, include_finished: bool = True) -> list[CustomerJourney]:
-    """The customer's journeys, newest first, with only the steps visible to them.
+def journeys_for_customer(
+    *, customer: Any, include_finished: bool = True, case: Any = None, limit: int | None = None
+) -> list[CustomerJourney]:
+    """The customer's journeys (on ``case`` only, if given), newest first (at most
+    ``limit``), with only the steps visible to them.
 
     Journeys hang off cases, so a customer who absorbed another (a merge) sees those too.
     """
     qs = _with_steps(Journey.objects.filter(case__customer=customer)).order_by("-started_at", "-id")
     if not include_finished:
         qs = qs.filter(state=JourneyState.ACTIVE)
+    if case is not None:
+        qs = qs.filter(case=case)
     out = []
-    for journey in qs:
+    for journey in qs[:limit] if limit is not None else qs:
         steps = [
             CustomerStep(
                 key=s.key,

@@ -10,13 +10,15 @@ from lastmile.customers.models import Customer, Direction, Interaction
 from lastmile.journeys.models import JourneyState, JourneyStep, StepState
 from lastmile.journeys.selectors import CustomerJourney, CustomerStep, journeys_for_customer
 from lastmile.knowledge.selectors import articles_public
-from lastmile.promises.models import Promise
 from lastmile.promises.selectors import promises_for_customer
 
 # Channels whose messages the customer saw or wrote; notes and tracking events stay internal.
 CONVERSATION_DIRECTIONS = (Direction.INBOUND, Direction.OUTBOUND)
 HIDDEN_CHANNELS = ("web", "app")
 HELP_ON_HOME = 5
+# The home page shows the newest; a customer with more sees the rest on each case's page.
+JOURNEYS_ON_HOME = 20
+PROMISES_ON_HOME = 50
 
 
 def portal_cases(customer: Customer) -> list[Case]:
@@ -35,12 +37,12 @@ def steps_waiting_for(
 
 def portal_overview(customer: Customer, *, now: datetime) -> dict[str, Any]:
     """The home page: cases, what waits for the customer, journeys, promises, help."""
-    journeys = journeys_for_customer(customer=customer)
+    journeys = journeys_for_customer(customer=customer, limit=JOURNEYS_ON_HOME)
     return {
         "cases": portal_cases(customer),
         "journeys": journeys,
         "todo": steps_waiting_for(journeys=journeys),
-        "promises": promises_for_customer(customer=customer),
+        "promises": promises_for_customer(customer=customer, limit=PROMISES_ON_HOME),
         "articles": articles_public(limit=HELP_ON_HOME),
         "now": now,
     }
@@ -53,10 +55,8 @@ def portal_case(case: Case, *, now: datetime) -> dict[str, Any]:
         .exclude(channel__in=HIDDEN_CHANNELS)
         .order_by("occurred_at", "id")
     )
-    journeys = [j for j in journeys_for_customer(customer=case.customer) if j.case_ref == case.ref]
-    promises: list[Promise] = [
-        p for p in promises_for_customer(customer=case.customer) if p.case_id == case.pk
-    ]
+    journeys = journeys_for_customer(customer=case.customer, case=case)
+    promises = promises_for_customer(customer=case.customer, case=case)
     return {
         "case": case,
         "messages": list(messages[:200]),

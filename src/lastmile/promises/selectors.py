@@ -135,18 +135,24 @@ def open_promises_for_customer(*, customer: Any) -> list[Promise]:
     )
 
 
-def promises_for_customer(*, customer: Any, include_done: bool = True) -> list[Promise]:
-    """The promises a customer may see about themselves (the portal's "promises made to me").
+def promises_for_customer(
+    *, customer: Any, include_done: bool = True, case: Any = None, limit: int | None = None
+) -> list[Promise]:
+    """The promises a customer may see about themselves (the portal's "promises made to me"),
+    on ``case`` only if given.
 
-    Only those marked visible to the customer; newest first; a renegotiated promise is listed
-    with the one that replaced it (``replaced_by``).
+    Only those marked visible to the customer; newest first (at most ``limit``); a
+    renegotiated promise is listed with the one that replaced it (``replaced_by``).
     """
     qs = Promise.objects.select_related("team", "made_by", "made_by_team", "case").filter(
         customer=customer, visible_to_customer=True
     )
     if not include_done:
         qs = qs.filter(state=PromiseState.OPEN)
-    return list(qs.order_by("-made_at", "-pk"))
+    if case is not None:
+        qs = qs.filter(case=case)
+    qs = qs.order_by("-made_at", "-pk")
+    return list(qs[:limit] if limit is not None else qs)
 
 
 def promise_history(*, promise: Promise) -> list[Promise]:
