@@ -83,6 +83,21 @@ def step(journey, key):
     return JourneyStep.objects.select_related("loop").get(journey=journey, key=key)
 
 
+def promised_by_phone(case, text, agent, now):
+    """``agent`` promised ``text`` by phone on ``case``, for its team, due in two days."""
+    return promise_record(
+        text=text,
+        terms={},
+        due_at=now + timedelta(days=2),
+        team=case.team,
+        channel="phone",
+        case=case,
+        made_by=agent,
+        actor=agent,
+        now=now,
+    )
+
+
 def step_url(journey, key):
     return f"/portal/journeys/{journey.pk}/steps/{key}/"
 
@@ -97,17 +112,7 @@ def test_home_shows_steps_waiting_for_the_customer_and_the_journey(client, ann, 
 
 
 def test_home_shows_promises_with_who_made_them(client, ann, ann_case, alice, team, now):
-    promise_record(
-        text="We will waive the first month's fee",
-        terms={"refund_amount": 5},
-        due_at=now + timedelta(days=3),
-        team=team,
-        channel="phone",
-        case=ann_case,
-        made_by=alice,
-        actor=alice,
-        now=now,
-    )
+    promised_by_phone(ann_case, "We will waive the first month's fee", alice, now)
     page = signed_in(client, ann, now).get("/portal/").content.decode()
     assert "We will waive the first month&#x27;s fee" in page
     assert "by phone" in page and "Front office is responsible" in page
@@ -403,17 +408,7 @@ def test_the_home_page_reads_in_the_same_queries_for_one_journey_or_three(
     def another_journey(n):
         case = case_create(customer=ann, subject=f"Account {n}", team=team, now=now)
         journey_start(template=template, case=case, actor=alice, now=now)
-        promise_record(
-            text=f"Promise {n}",
-            terms={},
-            due_at=now + timedelta(days=2),
-            team=team,
-            channel="phone",
-            case=case,
-            made_by=alice,
-            actor=alice,
-            now=now,
-        )
+        promised_by_phone(case, f"Promise {n}", alice, now)
 
     another_journey(1)
     signed_in(client, ann, now)
@@ -428,17 +423,7 @@ def test_a_case_page_shows_only_that_cases_journeys_and_promises(
 ):
     other = case_create(customer=ann, subject="Savings account", team=team, now=now)
     for case, text in ((ann_case, "Fee waived"), (other, "Rate matched")):
-        promise_record(
-            text=text,
-            terms={},
-            due_at=now + timedelta(days=2),
-            team=team,
-            channel="phone",
-            case=case,
-            made_by=alice,
-            actor=alice,
-            now=now,
-        )
+        promised_by_phone(case, text, alice, now)
     signed_in(client, ann, now)
     page = client.get(f"/portal/cases/{other.ref}/").content.decode()
     assert "Rate matched" in page
