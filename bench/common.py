@@ -435,3 +435,15 @@ def floor_insert(
             conn.close()
         method = "psycopg COPY FROM STDIN, one transaction"
     return {"per_s": len(rows) / dt, "wall_s": dt, "method": method}
+
+
+def page_block_write(page: Path, *, begin: str, end: str, lines: list[str]) -> None:
+    """Replace what stands between the ``begin`` and ``end`` marker lines of a Markdown
+    page with ``lines`` (the markers themselves are kept; a page without them gets them
+    appended), leaving the hand-written text around them as it is."""
+    text = page.read_text(encoding="utf-8") if page.exists() else f"{begin}\n{end}\n"
+    if begin not in text or end not in text:
+        text = text.rstrip("\n") + f"\n\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    page.write_text(head + "\n".join([begin, *lines, end]) + tail, encoding="utf-8")

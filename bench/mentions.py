@@ -58,6 +58,7 @@ from common import (  # noqa: E402
     floor_insert,
     fresh_database,
     lastmile_cmd,
+    page_block_write,
     say,
 )
 
@@ -247,7 +248,6 @@ def write_page(r: dict[str, Any], command: str) -> None:
         return fmt.format(r[key]) if key in r else "—"
 
     lines = [
-        BEGIN,
         "",
         f"Measured {r['date']} on **{r['cores']} cores** shared with other work (load average "
         f"{r['loadavg_start'][0]:.1f} at the start, {r['loadavg_end'][0]:.1f} at the end), "
@@ -287,11 +287,7 @@ def write_page(r: dict[str, Any], command: str) -> None:
             ]
     if r.get("pg_skipped"):
         lines += ["", f"PostgreSQL was skipped: {r['pg_skipped']}."]
-    lines += ["", END]
-    page = PAGE.read_text(encoding="utf-8") if PAGE.exists() else BEGIN + "\n" + END + "\n"
-    head, rest = page.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    PAGE.write_text(head + "\n".join(lines) + tail, encoding="utf-8")
+    page_block_write(PAGE, begin=BEGIN, end=END, lines=[*lines, ""])
 
 
 def main() -> None:

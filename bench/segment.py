@@ -52,6 +52,7 @@ from common import (  # noqa: E402
     fresh_database,
     lastmile_cmd,
     lastmile_serve,
+    page_block_write,
     percentile,
     run_quiet,
     say,
@@ -364,7 +365,6 @@ def write_page(r: dict[str, Any], command: str) -> None:
         ("ratio raw API / floor (`segment_ratio`)", "segment_ratio", ".3f"),
     ]
     lines = [
-        BEGIN,
         "",
         f"Measured {r['date']} on **{r['cores']} cores** shared with other work (load average "
         f"{r['loadavg_start'][0]:.1f} at the start, {r['loadavg_end'][0]:.1f} at the end), "
@@ -409,13 +409,7 @@ def write_page(r: dict[str, Any], command: str) -> None:
             "**The ≥ 10,000 events/s target (SQLite, raw posts) is "
             + ("met.**" if target >= 10_000 else f"not met** ({target / 100:.0f} % of it)."),
         ]
-    lines += ["", END]
-    text = PAGE.read_text(encoding="utf-8") if PAGE.exists() else f"{BEGIN}\n{END}\n"
-    if BEGIN not in text or END not in text:
-        text = text.rstrip("\n") + f"\n\n{BEGIN}\n{END}\n"
-    head, rest = text.split(BEGIN, 1)
-    tail = rest.split(END, 1)[1]
-    PAGE.write_text(head + "\n".join(lines) + tail, encoding="utf-8")
+    page_block_write(PAGE, begin=BEGIN, end=END, lines=[*lines, ""])
 
 
 def main() -> None:
