@@ -20,6 +20,7 @@ from lastmile.customers.models import (
     CustomerMerge,
     Direction,
     Identity,
+    IdentityKind,
     Interaction,
     Sentiment,
 )
@@ -125,6 +126,45 @@ def _resolve(
         ]
     )
     return Resolved(customer=customer, created=created, merged_from=merged_from)
+
+
+def customers_create_social(
+    *, wanted: Sequence[tuple[str, str, str, datetime]]
+) -> dict[tuple[str, str], Customer]:
+    """New customers with one social identity each, as ``customer_resolve`` creates them
+    for an unknown handle: ``(network, handle, display name, at)`` -> the Customer (with
+    its pk), in two multi-row INSERTs.
+
+    For bulk importers (listening's mention import), which looked the handles up first. A
+    handle taken meanwhile by a concurrent import fails the INSERT (the identity is
+    unique); the caller's retry then finds it. No savepoint of its own: the caller's
+    transaction (if any) holds both INSERTs.
+    """
+    if not wanted:
+        return {}
+    with transaction.atomic(savepoint=False):
+        pks = rows_insert(
+            Customer,
+            [{"display_name": name[:200], "created_at": at} for _, _, name, at in wanted],
+            returning=True,
+        )
+        rows_insert(
+            Identity,
+            [
+                {
+                    "customer_id": pk,
+                    "kind": IdentityKind.SOCIAL,
+                    "network": network,
+                    "value": handle,
+                    "created_at": at,
+                }
+                for (network, handle, _, at), pk in zip(wanted, pks, strict=True)
+            ],
+        )
+    return {
+        (network, handle): Customer(pk=pk, display_name=name[:200], created_at=at)
+        for (network, handle, name, at), pk in zip(wanted, pks, strict=True)
+    }
 
 
 def _customer_relations() -> list[tuple[Any, str]]:
@@ -307,6 +347,56 @@ def interaction_record(
 
             loops_react_to_interaction(interaction=interaction, now=now)
         return interaction
+
+
+@dataclass
+class InteractionRow:
+    """One interaction for :func:`interactions_insert`: what ``interaction_record`` takes,
+    already decided (the customer is live, the sentiment scored or None)."""
+
+    customer_id: int
+    case_id: int | None
+    channel: str
+    direction: str
+    occurred_at: datetime
+    body: str = ""
+    data: Any = None
+    source_id: str | None = None
+    sentiment: tuple[str, float] | None = None
+
+
+def interactions_insert(*, rows: Sequence[InteractionRow], now: datetime) -> list[int]:
+    """Put many interactions on the timeline in one multi-row INSERT, as
+    ``interaction_record`` stores each; their ids, in order.
+
+    For bulk importers (listening's mention import) that checked (channel, source_id)
+    against the stored interactions themselves and replay the loop engine's reaction
+    (``loops.services.loops_insert``): nothing reacts here. A sentiment is checked as
+    ``interaction_record`` checks it (InvalidInput: nothing written).
+    """
+    if not rows:
+        return []
+    sentiments = [_sentiment_checked(r.sentiment) if r.sentiment else None for r in rows]
+    return rows_insert(
+        Interaction,
+        [
+            {
+                "customer_id": r.customer_id,
+                "case_id": r.case_id,
+                "channel": r.channel,
+                "direction": r.direction,
+                "occurred_at": r.occurred_at,
+                "recorded_at": now,
+                "body": r.body,
+                "data": r.data,
+                "source_id": r.source_id or None,
+                "sentiment_label": sentiment[0] if sentiment else None,
+                "sentiment_score": sentiment[1] if sentiment else None,
+            }
+            for r, sentiment in zip(rows, sentiments, strict=True)
+        ],
+        returning=True,
+    )
 
 
 @dataclass

@@ -3,42 +3,48 @@
 Why: through the per-row services (``customer_resolve``, ``case_create``,
 ``interaction_record`` and the loop engine it calls) a mention costs some twenty queries,
 nine tenths of an import's time (``lastmile mentions import`` of 20,000 support tweets ran
-at ~300 rows/s on SQLite, ~160 on PostgreSQL; see bench/MENTIONS.md). A case the batch creates is seen by nobody else until the batch commits, so
-what those services would do to it depends only on the batch: this module replays their
-rules in posting order, in memory, and writes the result with a few multi-row INSERTs —
-customers and their social identities, cases and their ``created`` events, interactions,
-reply loops and their events — then tells the domain-event subscribers (webhooks, …) what
-happened, in the order it happened.
+at ~300 rows/s on SQLite, ~160 on PostgreSQL; see bench/MENTIONS.md). A case the batch
+creates is seen by nobody else until the batch commits, so what those services would do to
+it depends only on the batch: this module replays their rules in posting order, in memory,
+hands the result to each app's bulk writer — ``cases.services.cases_insert`` (cases and
+their ``created`` events), ``customers.services.interactions_insert``,
+``loops.services.loops_insert`` (reply loops and their events) — and then tells the
+domain-event subscribers (webhooks, …) what happened, in the order it happened. New
+customers for unknown handles are written before this, by
+``customers.services.customers_create_social`` (called from the import).
 
-The rules replayed, and where they live:
+What is replayed here, and which app's functions it uses:
 
-- ``customers.services.customer_resolve``: a new customer per unknown handle, created at
-  the author's first post in the batch, with the social identity.
-- ``cases.services.case_create``: a number from the ``case`` counter, a ``created`` event.
+- ``cases.services.case_create``: the subject as ``case_subject_checked`` makes it (checked
+  when the case is decided, as ``case_create`` would); numbers and events are the writer's.
 - ``customers.services.interaction_record``: idempotent on (channel, source_id); the stored
   interaction is returned and nothing reacts.
 - ``loops.services.loops_react_to_interaction`` and ``loop_open``/``loop_close``: an
   inbound message opens the case's reply loop (first reply, or next reply once the brand
   answered) unless one is open or a later answer is on the case already; the brand's reply
-  closes the open loops it can answer. The policy match and the deadline are the loop
-  engine's own functions (``policy_match``, ``loop_schedule``, ``loop_event_data``).
+  closes the open loops it can answer. Title, target, policy, SLA, deadline, event data and
+  closing are the loop engine's own functions (``reply_loop_title``, ``reply_loop_target``,
+  ``policy_match``, ``loop_sla_set``, ``loop_schedule``, ``loop_opened_data``,
+  ``loop_event_data``, ``loop_finish_unsaved``, ``reply_closed_reason``); the sequencing
+  above still mirrors ``loops_react_to_interaction`` and must change with it.
 
 Anything touching a stored case, or a customer merged into another, still goes through the
 services. tests/test_mentions_bulk.py imports the same threads both ways and compares every
-row. If those rules change, change them here too (or move this into the apps it writes:
-it reads as a bulk variant of their services).
+row, and pins the batch's query count.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lastmile.core.db import rows_insert
 from lastmile.core.events import event_emit
+
+if TYPE_CHECKING:
+    from lastmile.loops.services import LoopEventIn
 
 
 @dataclass
@@ -103,7 +109,7 @@ class Recorder:
         self.cases: list[NewCase] = []
         self.interactions: list[NewInteraction] = []
         self.loops: list[NewLoop] = []  # in opening order
-        self.loop_events: list[tuple[NewLoop, str, datetime, str, dict[str, Any]]] = []
+        self.loop_events: list[LoopEventIn] = []  # in order
         self.domain_events: list[tuple[str, NewLoop, dict[str, Any], datetime]] = []
         self._policies: dict[tuple[Any, ...], Any] = {}
         self.case_ids: dict[int, int] = {}
@@ -134,17 +140,12 @@ class Recorder:
         self, *, customer: Any, subject: str, team: Any, channel: str, now: datetime
     ) -> NewCase:
         """As ``case_create`` would make it (its subject checked the same way)."""
-        subject = (subject or "").strip()
-        if not subject:
-            from lastmile.core.errors import FieldError, InvalidInput
+        from lastmile.cases.services import case_subject_checked
 
-            raise InvalidInput(
-                "a case needs a subject", [FieldError("subject", "must not be empty")]
-            )
         case = NewCase(
             pk=-(len(self.cases) + 1),
             customer=customer,
-            subject=subject[:300],
+            subject=case_subject_checked(subject),
             team=team,
             channel=channel,
             created_at=now,
@@ -195,8 +196,14 @@ class Recorder:
         return it.pk, []
 
     def _inbound(self, it: NewInteraction, at: datetime) -> list[LoopChange]:
-        from lastmile.loops.models import Loop, LoopKind, SlaTarget
-        from lastmile.loops.services import loop_schedule
+        from lastmile.loops.models import Loop, LoopKind
+        from lastmile.loops.services import (
+            loop_opened_data,
+            loop_schedule,
+            loop_sla_set,
+            reply_loop_target,
+            reply_loop_title,
+        )
 
         case = it.case
         if any(o >= it.occurred_at for o in case.outbound_at):
@@ -206,7 +213,7 @@ class Recorder:
         answered = bool(case.outbound_at)
         data = it.data if isinstance(it.data, dict) else {}
         influence = data.get("influence")
-        target = SlaTarget.NEXT_REPLY if answered else SlaTarget.FIRST_REPLY
+        target = reply_loop_target(answered=answered)
         policy = self._policy(
             channel=it.channel,
             priority=case.priority,
@@ -214,49 +221,34 @@ class Recorder:
             influence=float(influence) if isinstance(influence, int | float) else None,
             sentiment=str(data.get("sentiment") or ""),
         )
-        minutes = policy.minutes_for(target) if policy is not None else None
-        title = f"{'Answer' if answered else 'First reply to'} {case.customer} ({it.channel})"
+        title = reply_loop_title(answered=answered, customer=case.customer, channel=it.channel)
         loop = Loop(
             customer=case.customer,
             kind=LoopKind.REPLY,
-            title=title[:300],
+            title=title.strip()[:300],  # as loop_open stores it
             team=case.team,
             channel=it.channel,
             opened_at=at,
             clock_started_at=at,
-            sla_policy=policy,
-            sla_target=target,
-            sla_seconds=minutes * 60 if minutes is not None else None,
         )
+        loop_sla_set(loop, policy=policy, target=target)
         loop_schedule(loop)
         new = NewLoop(loop=loop, placeholder=-(len(self.loops) + 1), case=case, opened_by=it)
         self.loops.append(new)
         case.open_loops.append(new)
-        self._loop_event(
-            new,
-            "opened",
-            at,
-            "",
-            {
-                "due_at": loop.due_at.isoformat() if loop.due_at else None,
-                "policy": policy.name if policy is not None else None,
-            },
-        )
+        self._loop_event(new, "opened", at, "", loop_opened_data(loop))
         self._emit("loop.opened", new, at)
         return [LoopChange("loop.opened", new.placeholder, case.pk, at)]
 
     def _outbound(self, it: NewInteraction, at: datetime) -> list[LoopChange]:
         from lastmile.loops.models import LoopState
+        from lastmile.loops.services import loop_finish_unsaved, reply_closed_reason
 
         case = it.case
         changes = []
-        reason = f"replied on {it.channel}"
+        reason = reply_closed_reason(channel=it.channel)
         for new in [n for n in case.open_loops if n.loop.opened_at <= at]:
-            loop = new.loop
-            closed_at = max(at, loop.opened_at)
-            loop.state = LoopState.CLOSED
-            loop.closed_at = closed_at
-            loop.next_check_at = None
+            closed_at = loop_finish_unsaved(new.loop, state=LoopState.CLOSED, now=at)
             case.open_loops.remove(new)
             self._loop_event(new, "closed", closed_at, reason, {})
             self._emit("loop.closed", new, closed_at, reason=reason)
@@ -276,7 +268,11 @@ class Recorder:
     def _loop_event(
         self, new: NewLoop, kind: str, at: datetime, reason: str, data: dict[str, Any]
     ) -> None:
-        self.loop_events.append((new, kind, at, reason, data))
+        from lastmile.loops.services import LoopEventIn
+
+        self.loop_events.append(
+            LoopEventIn(loop=new.loop, kind=kind, at=at, reason=reason, data=data)
+        )
 
     def _emit(self, name: str, new: NewLoop, at: datetime, **extra: Any) -> None:
         """The event's data as the loop engine builds it, now (the state it tells of);
@@ -288,83 +284,50 @@ class Recorder:
     # writing ----------------------------------------------------------------------------------
 
     def write(self) -> None:
-        """Store everything recorded, then tell the event subscribers, in order."""
-        from lastmile.cases.models import Case, CaseEvent
-        from lastmile.core.ids import counter_reserve
-        from lastmile.customers.models import Interaction
-        from lastmile.loops.models import Loop, LoopEvent
+        """Store everything recorded through each app's bulk writer (cases, then the
+        interactions on them, then the loops they opened), then tell the event
+        subscribers, in order."""
+        from lastmile.cases.services import CaseIn, cases_insert
+        from lastmile.customers.services import InteractionRow, interactions_insert
+        from lastmile.loops.services import loops_insert
 
-        if self.cases:
-            numbers = counter_reserve("case", len(self.cases))
-            pks = rows_insert(
-                Case,
-                [
-                    {
-                        "number": number,
-                        "customer_id": c.customer_id,
-                        "subject": c.subject,
-                        "priority": c.priority,
-                        "channel": c.channel,
-                        "team_id": c.team.pk if c.team is not None else None,
-                        "created_at": c.created_at,
-                        "updated_at": c.created_at,
-                    }
-                    for c, number in zip(self.cases, numbers, strict=True)
-                ],
-                returning=True,
-            )
-            self.case_ids = {c.pk: pk for c, pk in zip(self.cases, pks, strict=True)}
-            rows_insert(
-                CaseEvent,
-                [
-                    {
-                        "case_id": self.case_ids[c.pk],
-                        "kind": "created",
-                        "at": c.created_at,
-                        "data": {"team": c.team.slug if c.team is not None else None},
-                    }
-                    for c in self.cases
-                ],
-            )
-        if self.interactions:
-            pks = rows_insert(
-                Interaction,
-                [
-                    {
-                        "customer_id": it.case.customer_id,
-                        "case_id": self.case_ids[it.case.pk],
-                        "channel": it.channel,
-                        "direction": it.direction,
-                        "occurred_at": it.occurred_at,
-                        "recorded_at": self.now,
-                        "body": it.body,
-                        "data": it.data,
-                        "source_id": it.source_id or None,
-                        "sentiment_label": it.sentiment[0] if it.sentiment else None,
-                        "sentiment_score": it.sentiment[1] if it.sentiment else None,
-                    }
-                    for it in self.interactions
-                ],
-                returning=True,
-            )
-            self.interaction_ids = {
-                it.pk: pk for it, pk in zip(self.interactions, pks, strict=True)
-            }
-        if self.loops:
-            for new in self.loops:
-                new.loop.case_id = self.case_ids[new.case.pk]
-                new.loop.opened_by_id = self.interaction_ids[new.opened_by.pk]
-            pks = rows_insert(Loop, [new.loop for new in self.loops], returning=True)
-            for new, pk in zip(self.loops, pks, strict=True):
-                new.loop.pk = pk
-                self.loop_ids[new.placeholder] = pk
-            rows_insert(
-                LoopEvent,
-                [
-                    {"loop_id": new.loop.pk, "kind": kind, "at": at, "reason": reason, "data": data}
-                    for new, kind, at, reason, data in self.loop_events
-                ],
-            )
+        pks = cases_insert(
+            cases=[
+                CaseIn(
+                    customer_id=c.customer_id,
+                    subject=c.subject,
+                    now=c.created_at,
+                    team=c.team,
+                    channel=c.channel,
+                    priority=c.priority,
+                )
+                for c in self.cases
+            ]
+        )
+        self.case_ids = {c.pk: pk for c, pk in zip(self.cases, pks, strict=True)}
+        pks = interactions_insert(
+            rows=[
+                InteractionRow(
+                    customer_id=it.case.customer_id,
+                    case_id=self.case_ids[it.case.pk],
+                    channel=it.channel,
+                    direction=it.direction,
+                    occurred_at=it.occurred_at,
+                    body=it.body,
+                    data=it.data,
+                    source_id=it.source_id,
+                    sentiment=it.sentiment,
+                )
+                for it in self.interactions
+            ],
+            now=self.now,
+        )
+        self.interaction_ids = {it.pk: pk for it, pk in zip(self.interactions, pks, strict=True)}
+        for new in self.loops:
+            new.loop.case_id = self.case_ids[new.case.pk]
+            new.loop.opened_by_id = self.interaction_ids[new.opened_by.pk]
+        pks = loops_insert(loops=[new.loop for new in self.loops], events=self.loop_events)
+        self.loop_ids = {new.placeholder: pk for new, pk in zip(self.loops, pks, strict=True)}
         for name, new, data, at in self.domain_events:
             event_emit(name, {**data, "loop": new.loop.pk, "case": new.loop.case_id}, at=at)
 
@@ -373,40 +336,3 @@ class Recorder:
         if placeholder is None or placeholder > 0:
             return placeholder
         return ids[placeholder]
-
-
-def customers_create(
-    *, wanted: Sequence[tuple[str, str, str, datetime]]
-) -> dict[tuple[str, str], Any]:
-    """New customers with one social identity each, as ``customer_resolve`` creates them for
-    an unknown handle: ``(network, handle, display name, at)`` -> the Customer (with its pk).
-
-    A handle taken meanwhile by a concurrent import fails the INSERT (the identity is
-    unique); the caller's retry then finds it.
-    """
-    from lastmile.customers.models import Customer, Identity, IdentityKind
-
-    if not wanted:
-        return {}
-    pks = rows_insert(
-        Customer,
-        [{"display_name": name[:200], "created_at": at} for _, _, name, at in wanted],
-        returning=True,
-    )
-    rows_insert(
-        Identity,
-        [
-            {
-                "customer_id": pk,
-                "kind": IdentityKind.SOCIAL,
-                "network": network,
-                "value": handle,
-                "created_at": at,
-            }
-            for (network, handle, _, at), pk in zip(wanted, pks, strict=True)
-        ],
-    )
-    return {
-        (network, handle): Customer(pk=pk, display_name=name[:200], created_at=at)
-        for (network, handle, name, at), pk in zip(wanted, pks, strict=True)
-    }

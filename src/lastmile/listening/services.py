@@ -443,7 +443,7 @@ class _Batch:
         created); any other author already known as a customer is linked too."""
         from lastmile.customers.identities import IdentityKey
         from lastmile.customers.models import Identity, IdentityKind
-        from lastmile.customers.services import customer_resolve
+        from lastmile.customers.services import customer_resolve, customers_create_social
 
         unknown = [a for a in self.authors.values() if a.customer_id is None]
         if unknown:
@@ -478,7 +478,7 @@ class _Batch:
                         a.name or f"@{a.handle}",
                         r.item.posted_at,
                     )
-            for key, customer in bulk.customers_create(wanted=list(fresh.values())).items():
+            for key, customer in customers_create_social(wanted=list(fresh.values())).items():
                 self.authors[key].customer_id = customer.pk
                 self.customers[customer.pk] = customer
         for r in need:

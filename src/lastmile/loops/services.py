@@ -168,6 +168,49 @@ def loop_schedule(loop: Loop) -> None:
     )
 
 
+def loop_sla_set(loop: Loop, *, policy: SlaPolicy | None, target: str) -> None:
+    """The loop's SLA under ``policy`` for ``target``: none when there is no policy or the
+    policy sets no time for that target (never an invented deadline). Unsaved."""
+    minutes = policy.minutes_for(target) if policy is not None else None
+    loop.sla_policy = policy
+    loop.sla_target = target
+    loop.sla_seconds = minutes * 60 if minutes is not None else None
+
+
+def loop_opened_data(loop: Loop) -> dict[str, Any]:
+    """The data of a loop's ``opened`` LoopEvent: its deadline and the policy that set it."""
+    return {
+        "due_at": loop.due_at.isoformat() if loop.due_at else None,
+        "policy": loop.sla_policy.name if loop.sla_policy else None,
+    }
+
+
+def reply_loop_target(*, answered: bool) -> str:
+    """A reply loop's SLA target: first reply until somebody answered on the case."""
+    return SlaTarget.NEXT_REPLY if answered else SlaTarget.FIRST_REPLY
+
+
+def reply_loop_title(*, answered: bool, customer: Any, channel: str) -> str:
+    """The title of the reply loop an inbound message opens on a case."""
+    name = str(customer) if customer is not None else "the customer"
+    return f"{'Answer' if answered else 'First reply to'} {name} ({channel})"
+
+
+def reply_closed_reason(*, channel: str) -> str:
+    """Why the brand's reply closed a reply loop."""
+    return f"replied on {channel}"
+
+
+def loop_finish_unsaved(loop: Loop, *, state: str, now: datetime) -> datetime:
+    """Mark an open loop finished (closed, cancelled, broken) at ``now``, never before it
+    opened; the time it finished. Unsaved: the caller saves or inserts it."""
+    at = max(now, loop.opened_at)
+    loop.state = state
+    loop.closed_at = at
+    loop.next_check_at = None
+    return at
+
+
 def loop_open(
     *,
     customer: Any,
@@ -248,10 +291,7 @@ def loop_open(
             influence=influence,
             sentiment=sentiment,
         )
-        minutes = policy.minutes_for(target) if policy is not None else None
-        loop.sla_policy = policy
-        loop.sla_target = target
-        loop.sla_seconds = minutes * 60 if minutes is not None else None
+        loop_sla_set(loop, policy=policy, target=target)
     loop_schedule(loop)
     if due_at is not None:
         loop.due_at = due_at  # exactly as given (sla_seconds is whole seconds)
@@ -263,10 +303,7 @@ def loop_open(
             at=now,
             actor=actor,
             reason=reason,
-            data={
-                "due_at": loop.due_at.isoformat() if loop.due_at else None,
-                "policy": loop.sla_policy.name if loop.sla_policy else None,
-            },
+            data=loop_opened_data(loop),
         )
         event_emit("loop.opened", loop_event_data(loop), at=now)
     return loop
@@ -287,10 +324,7 @@ def _claim_open(loop: Loop) -> Loop:
 def _finish(*, loop: Loop, state: str, event: str, actor: Any, reason: str, now: datetime) -> Loop:
     with transaction.atomic():
         fresh = _claim_open(loop)
-        at = max(now, fresh.opened_at)
-        fresh.state = state
-        fresh.closed_at = at
-        fresh.next_check_at = None
+        at = loop_finish_unsaved(fresh, state=state, now=now)
         fresh.save(update_fields=["state", "closed_at", "next_check_at"])
         LoopEvent.objects.create(loop=fresh, kind=event, at=at, actor=actor, reason=reason)
         event_emit(f"loop.{state}", loop_event_data(fresh, reason=reason), at=at)
@@ -311,6 +345,48 @@ def loop_event_data(loop: Loop, **extra: Any) -> dict[str, Any]:
         "due_at": loop.due_at.isoformat() if loop.due_at else None,
         **extra,
     }
+
+
+@dataclass
+class LoopEventIn:
+    """One LoopEvent for :func:`loops_insert`, on one of the loops it writes."""
+
+    loop: Loop
+    kind: str
+    at: datetime
+    reason: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+def loops_insert(*, loops: Sequence[Loop], events: Sequence[LoopEventIn]) -> list[int]:
+    """Write loops built in memory (with ``loop_schedule``, ``loop_sla_set``, …) and their
+    events, one multi-row INSERT each; the loops' ids, in order (also set on them).
+
+    For bulk importers (listening's mention import), which replay ``loop_open`` and
+    ``loop_close`` in memory and tell the domain-event subscribers themselves, once the
+    rows are written. All or nothing: inside the caller's transaction when there is one
+    (no savepoint of its own: a batch's query count stays flat), else in its own.
+    """
+    if not loops:
+        return []
+    with transaction.atomic(savepoint=False):
+        pks = rows_insert(Loop, list(loops), returning=True)
+        for loop, pk in zip(loops, pks, strict=True):
+            loop.pk = pk
+        rows_insert(
+            LoopEvent,
+            [
+                {
+                    "loop_id": e.loop.pk,
+                    "kind": e.kind,
+                    "at": e.at,
+                    "reason": e.reason,
+                    "data": e.data,
+                }
+                for e in events
+            ],
+        )
+    return list(pks)
 
 
 def loop_close(*, loop: Loop, actor: Any = None, reason: str = "", now: datetime) -> Loop:
@@ -478,7 +554,6 @@ def loops_react_to_interaction(*, interaction: Any, now: datetime) -> None:
             .exclude(pk=interaction.pk)
             .exists()
         )
-        name = str(case.customer) if case.customer_id else "the customer"
         # A social mention carries its author's influence and its sentiment (set by the
         # listening import) for the SLA policy match.
         data = interaction.data if isinstance(interaction.data, dict) else {}
@@ -487,8 +562,12 @@ def loops_react_to_interaction(*, interaction: Any, now: datetime) -> None:
             customer=case.customer,
             case=case,
             kind=LoopKind.REPLY,
-            title=f"{'Answer' if answered else 'First reply to'} {name} ({interaction.channel})",
-            sla_target=SlaTarget.NEXT_REPLY if answered else SlaTarget.FIRST_REPLY,
+            title=reply_loop_title(
+                answered=answered,
+                customer=case.customer if case.customer_id else None,
+                channel=interaction.channel,
+            ),
+            sla_target=reply_loop_target(answered=answered),
             channel=interaction.channel,
             assignee=case.assignee,
             opened_by=interaction,
@@ -504,7 +583,7 @@ def loops_react_to_interaction(*, interaction: Any, now: datetime) -> None:
             loop_close(
                 loop=loop,
                 actor=interaction.actor,
-                reason=f"replied on {interaction.channel}",
+                reason=reply_closed_reason(channel=interaction.channel),
                 now=max(at, loop.opened_at),
             )
 
