@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from typing import Any
 
 from ninja import Field, Schema
@@ -13,3 +14,20 @@ class BoundedLimitOffset(LimitOffsetPagination):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(max_limit=200, **kwargs)
+
+
+class LazyPage:
+    """A queryset seen as a sliceable list for ``@paginate``: only the page the paginator
+    asks for is fetched and turned into output by ``out``."""
+
+    def __init__(self, qs: Any, out: Callable[[Any], dict[str, Any]]) -> None:
+        self.qs, self.out = qs, out
+
+    def __len__(self) -> int:
+        return self.qs.count()
+
+    def count(self) -> int:
+        return self.qs.count()
+
+    def __getitem__(self, item: slice) -> list[dict[str, Any]]:
+        return [self.out(row) for row in self.qs[item]]

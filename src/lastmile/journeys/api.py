@@ -9,7 +9,7 @@ from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import Field
 
-from lastmile.api.pagination import BoundedLimitOffset
+from lastmile.api.pagination import BoundedLimitOffset, LazyPage
 from lastmile.cases.selectors import case_get
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, FieldError, InvalidInput
@@ -316,29 +316,14 @@ class JourneysQuery(Schema):
     template: str | None = Field(default=None, max_length=50)
 
 
-class _LazyOut:
-    """A sliceable view that serialises only the page ninja's paginator asks for."""
-
-    def __init__(self, qs: Any) -> None:
-        self.qs = qs
-
-    def __len__(self) -> int:
-        return self.qs.count()
-
-    def count(self) -> int:
-        return self.qs.count()
-
-    def __getitem__(self, item: slice) -> list[dict[str, Any]]:
-        return [journey_out(j) for j in self.qs[item]]
-
-
 @router.get("", response=list[JourneyOut], summary="Journeys, newest first")
 @paginate(BoundedLimitOffset)
 def list_journeys(request: HttpRequest, filters: Query[JourneysQuery]) -> Any:
     viewer = request.viewer  # type: ignore[attr-defined]
     case = case_get(ref=filters.case, viewer=viewer) if filters.case else None
-    return _LazyOut(
-        journey_list(viewer=viewer, state=filters.state, case=case, template=filters.template)
+    return LazyPage(
+        journey_list(viewer=viewer, state=filters.state, case=case, template=filters.template),
+        journey_out,
     )
 
 

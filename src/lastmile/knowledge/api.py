@@ -8,7 +8,7 @@ from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import Field
 
-from lastmile.api.pagination import BoundedLimitOffset
+from lastmile.api.pagination import BoundedLimitOffset, LazyPage
 from lastmile.cases.selectors import case_get
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import FieldError, InvalidInput
@@ -125,23 +125,7 @@ def list_articles(request: HttpRequest, filters: Query[ArticlesQuery]) -> Any:
     qs = article_list(team=_team(filters.team), tag=filters.tag)
     if filters.public is not None:
         qs = qs.filter(public=filters.public)
-    return _LazyOut(qs)
-
-
-class _LazyOut:
-    """A sliceable view that serialises only the page ninja's paginator asks for."""
-
-    def __init__(self, qs: Any) -> None:
-        self.qs = qs
-
-    def __len__(self) -> int:
-        return self.qs.count()
-
-    def count(self) -> int:
-        return self.qs.count()
-
-    def __getitem__(self, item: slice) -> list[dict[str, Any]]:
-        return [summary_out(a) for a in self.qs[item]]
+    return LazyPage(qs, summary_out)
 
 
 @router.get("/search", response=list[HitOut], summary="Full-text search, best match first")

@@ -9,7 +9,7 @@ from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import Field
 
-from lastmile.api.pagination import BoundedLimitOffset
+from lastmile.api.pagination import BoundedLimitOffset, LazyPage
 from lastmile.api.types import UtcDatetime
 from lastmile.cases.selectors import case_get
 from lastmile.core.clock import utcnow
@@ -146,23 +146,7 @@ def list_loops(request: HttpRequest, filters: Query[LoopsQuery]) -> Any:
         due_before=filters.due_before,
         breached=filters.breached,
     )
-    return _LazyOut(qs, now)
-
-
-class _LazyOut:
-    """A sliceable view that serialises only the page ninja's paginator asks for."""
-
-    def __init__(self, qs: Any, now: datetime) -> None:
-        self.qs, self.now = qs, now
-
-    def __len__(self) -> int:
-        return self.qs.count()
-
-    def count(self) -> int:
-        return self.qs.count()
-
-    def __getitem__(self, item: slice) -> list[dict[str, Any]]:
-        return [loop_out(lp, now=self.now) for lp in self.qs[item]]
+    return LazyPage(qs, lambda lp: loop_out(lp, now=now))
 
 
 @router.get("/{loop_id}", response=LoopOut, summary="One loop")

@@ -15,7 +15,7 @@ from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import Field
 
-from lastmile.api.pagination import BoundedLimitOffset
+from lastmile.api.pagination import BoundedLimitOffset, LazyPage
 from lastmile.api.types import UtcDatetime
 from lastmile.cases.selectors import case_get
 from lastmile.core.clock import utcnow
@@ -208,23 +208,7 @@ def list_promises(request: HttpRequest, filters: Query[PromisesQuery]) -> Any:
         customer=filters.customer,
         case=case,
     )
-    return _LazyOut(qs)
-
-
-class _LazyOut:
-    """Serialise only the page the paginator asks for."""
-
-    def __init__(self, qs: Any) -> None:
-        self.qs = qs
-
-    def __len__(self) -> int:
-        return self.qs.count()
-
-    def count(self) -> int:
-        return self.qs.count()
-
-    def __getitem__(self, item: slice) -> list[dict[str, Any]]:
-        return [promise_out(p) for p in self.qs[item]]
+    return LazyPage(qs, promise_out)
 
 
 @router.get("/{promise_id}", response=PromiseOut, summary="One promise")
