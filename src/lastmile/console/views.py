@@ -214,33 +214,15 @@ def case_reply(request: HttpRequest, case: Case, now: datetime) -> HttpResponse 
     form = ReplyForm(request.POST, case=case)
     if not form.is_valid():
         return _invalid(request, case, now, "reply", form)
-    channel = form.cleaned_data["channel"]
-    from lastmile.mail.services import case_is_email, email_reply_queue
+    from lastmile.channels.replies import case_reply_send
 
-    if channel == "email" and case_is_email(case=case):
-        sent = email_reply_queue(
-            case=case, body=form.cleaned_data["body"], actor=request.user, now=now
-        )
-        return f"Reply queued by email to {sent.to[0]}."
-    from lastmile.webhooks.services import conversation_of, message_send
-
-    if channel in ("sms", "whatsapp", "chat") and conversation_of(case=case, channel=channel):
-        # Back through the integration the customer wrote on (signed POST, via the outbox).
-        message_send(
-            case=case, text=form.cleaned_data["body"], actor=request.user, now=now, channel=channel
-        )
-        return f"Reply queued on {channel}."
-    interaction_record(
-        customer=case.customer,
+    return case_reply_send(
         case=case,
-        channel=channel,
-        direction=Direction.OUTBOUND,
-        occurred_at=now,
-        now=now,
+        channel=form.cleaned_data["channel"],
         body=form.cleaned_data["body"],
         actor=request.user,
+        now=now,
     )
-    return f"Reply sent on {channel}."
 
 
 @case_action

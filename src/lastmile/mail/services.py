@@ -613,6 +613,17 @@ def _from_address(case: Case, thread: list[EmailMessage]) -> str:
     return address_normalize(settings.DEFAULT_FROM_EMAIL) or "lastmile@localhost"
 
 
+def email_reply_route(
+    *, case: Case, channel: str, body: str, actor: Any, now: datetime
+) -> str | None:
+    """The reply route for email (``channels.replies``): a reply on a case that is an email
+    thread goes out as threaded mail; anything else is not for this route."""
+    if channel != Channel.EMAIL or not case_is_email(case=case):
+        return None
+    sent = email_reply_queue(case=case, body=body, actor=actor, now=now)
+    return f"Reply queued by email to {sent.to[0]}."
+
+
 def email_reply_queue(*, case: Case, body: str, actor: Any, now: datetime) -> EmailMessage:
     """Answer the customer by email: record the reply (closing the reply loop) and queue it.
 

@@ -348,6 +348,20 @@ def conversation_of(*, case: Any, channel: str | None = None) -> Conversation | 
     return qs.order_by("-last_inbound_at", "-id").first()
 
 
+def message_reply_route(
+    *, case: Any, channel: str, body: str, actor: Any, now: datetime
+) -> str | None:
+    """The reply route for messaging (``channels.replies``): back through the integration
+    the customer wrote on (a signed POST, via the outbox), when there is such a conversation."""
+    if (
+        channel not in MessagingChannel.values
+        or conversation_of(case=case, channel=channel) is None
+    ):
+        return None
+    message_send(case=case, text=body, actor=actor, now=now, channel=channel)
+    return f"Reply queued on {channel}."
+
+
 def message_send(
     *,
     case: Any,
