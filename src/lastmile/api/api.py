@@ -16,6 +16,7 @@ from ninja.parser import Parser
 
 from lastmile.api.auth import TokenAuth
 from lastmile.core.errors import DomainError
+from lastmile.core.jsonbody import JsonBodyError, json_check, json_load
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -48,38 +49,19 @@ ERROR_STATUSES = {
 }
 
 
-def _check_text(value: Any) -> None:
-    """Raise ValueError for text no database can store: NUL, or a lone surrogate."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("text contains a NUL character")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ValueError("text contains a lone surrogate") from None
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            _check_text(k)
-            _check_text(v)
-    elif isinstance(value, list):
-        for v in value:
-            _check_text(v)
-
-
 class StrictJSONParser(Parser):
-    """JSON whose text a database can store: NUL or a lone surrogate (``"\\ud800"``) is a
-    400 here, not an encoding error in the database driver."""
+    """JSON whose text a database can store and whose nesting a handler can walk: NUL, a
+    lone surrogate (``"\\ud800"``), NaN or nesting past ``MAX_DEPTH`` is a 400 here, not an
+    encoding error in the database driver or a ``RecursionError``."""
 
     def parse_body(self, request: HttpRequest) -> Any:
-        data = json.loads(request.body)
-        _check_text(data)
-        return data
+        return json_load(request.body)
 
     def parse_querydict(self, data: Any, list_fields: list[str], request: HttpRequest) -> Any:
         parsed = super().parse_querydict(data, list_fields, request)
         try:
-            _check_text(parsed)
-        except ValueError as exc:
+            json_check(parsed)
+        except JsonBodyError as exc:
             raise HttpError(400, f"query string: {exc}") from None
         return parsed
 
