@@ -7,10 +7,28 @@ from lastmile.core.clock import utcnow
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("name", "prefix", "agent", "created_at", "last_used_at", "revoked_at")
-    fields = ("name", "agent", "prefix", "created_at", "last_used_at", "revoked_at")
-    readonly_fields = ("prefix", "created_at", "last_used_at")
+    list_display = (
+        "name",
+        "prefix",
+        "agent",
+        "status",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    )
+    list_select_related = ("agent__user",)
+    fields = ("name", "agent", "prefix", "status", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("prefix", "status", "created_at", "last_used_at")
     actions = ["revoke"]
+
+    @admin.display(description="Status")
+    def status(self, obj: ApiToken) -> str:
+        # The same two checks as TokenAuth.authenticate, so the admin says what the API does.
+        if obj.revoked_at is not None:
+            return "revoked"
+        if obj.agent_id and not obj.agent.user.is_active:
+            return "refused: agent deactivated"
+        return "active"
 
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
         if change:

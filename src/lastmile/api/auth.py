@@ -15,7 +15,8 @@ class TokenAuth(HttpBearer):
     """Bearer tokens per integration, looked up by their SHA-256.
 
     A token bound to an agent acts as that agent (``request.viewer``), seeing only their
-    teams' work; an integration token has no viewer and sees everything.
+    teams' work, and only while that user is active; an integration token has no viewer
+    and sees everything.
     """
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
@@ -25,6 +26,9 @@ class TokenAuth(HttpBearer):
             .first()
         )
         if row is None:
+            return None
+        if row.agent_id and not row.agent.user.is_active:
+            # A deactivated agent's tokens stop at once: the token speaks for that person.
             return None
         now = utcnow()
         if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5):
