@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Migrate, seed (once), then run the web server and the worker; Ctrl-C stops both.
+# Check the ports, migrate, seed (once), then run the web server, the worker and the SMTP
+# receiver; Ctrl-C stops them all. If one of them stops on its own, say which and stop the rest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=$PWD/.venv/bin
@@ -7,34 +8,103 @@ export LASTMILE_DEBUG="${LASTMILE_DEBUG:-1}"
 # The demo's notifications are written as files under var/mail instead of sent.
 export LASTMILE_EMAIL_BACKEND="${LASTMILE_EMAIL_BACKEND:-django.core.mail.backends.filebased.EmailBackend}"
 export LASTMILE_PORT="${LASTMILE_PORT:-8000}"
-$BIN/lastmile migrate
-$BIN/lastmile seed-demo
+export LASTMILE_SMTP_PORT="${LASTMILE_SMTP_PORT:-2525}"
+SMTP_HOST="${LASTMILE_SMTP_HOST:-127.0.0.1}"
+DEMO_CUSTOMERS="${LASTMILE_DEMO_CUSTOMERS:-300}"
+
+die() { echo "make demo: $*" >&2; exit 1; }
+
+# Bind and listen as the servers will (SO_REUSEADDR, so a socket in TIME_WAIT does not count):
+# a port someone else holds fails here, in a second, and not after the seed and the banner.
+port_is_free() {
+  "$BIN/python" - "$1" "$2" <<'PY'
+import socket, sys
+host, port = sys.argv[1], int(sys.argv[2])
+with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        s.bind((host, port))
+        s.listen(1)
+    except OSError:
+        sys.exit(1)
+PY
+}
+check_port() {  # VARIABLE HOST PORT
+  case "$3" in '' | *[!0-9]*) die "$1=$3 is not a port number" ;; esac
+  port_is_free "$2" "$3" \
+    || die "port $3 is in use: set $1=$(($3 + 1)) (make demo $1=$(($3 + 1)))"
+}
+[ "$LASTMILE_PORT" != "$LASTMILE_SMTP_PORT" ] \
+  || die "LASTMILE_PORT and LASTMILE_SMTP_PORT are both $LASTMILE_PORT: set LASTMILE_SMTP_PORT=$((LASTMILE_SMTP_PORT + 1)) (make demo LASTMILE_SMTP_PORT=$((LASTMILE_SMTP_PORT + 1)))"
+check_port LASTMILE_PORT 127.0.0.1 "$LASTMILE_PORT"
+check_port LASTMILE_SMTP_PORT "$SMTP_HOST" "$LASTMILE_SMTP_PORT"
+
+"$BIN/lastmile" migrate
+"$BIN/lastmile" seed-demo --customers "$DEMO_CUSTOMERS"
 
 pids=()
+declare -A names=()
 cleanup() {
   trap - INT TERM EXIT
   echo; echo "stopping lastmile…"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup; exit 130' INT TERM
+trap cleanup EXIT
+start() {  # NAME COMMAND…
+  local name=$1; shift
+  "$@" & pids+=($!); names[$!]=$name
+}
+how() {  # an exit status in words
+  if [ "$1" -gt 128 ]; then echo "killed by signal $(kill -l $(($1 - 128)))"; else echo "exit status $1"; fi
+}
+# Exits with a sentence naming the child that stopped, and how, when one is not running.
+check_children() {
+  local pid status
+  for pid in "${pids[@]}"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      status=0; wait "$pid" || status=$?
+      die "the ${names[$pid]} process stopped ($(how "$status")) before the demo was up; stopping the others"
+    fi
+  done
+}
 
-$BIN/lastmile worker & pids+=($!)
-$BIN/lastmile smtpd & pids+=($!)  # inbound mail on LASTMILE_SMTP_PORT (default 2525)
-$BIN/lastmile serve --port "$LASTMILE_PORT" & pids+=($!)
+start worker "$BIN/lastmile" worker
+start smtpd "$BIN/lastmile" smtpd  # inbound mail on LASTMILE_SMTP_PORT (default 2525)
+start web "$BIN/lastmile" serve --port "$LASTMILE_PORT"
 
-for _ in $(seq 1 100); do
-  if $BIN/python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:$LASTMILE_PORT/healthz', timeout=1)" 2>/dev/null; then break; fi
+# Up means: the web server answers /healthz, smtpd accepts connections, and all three run.
+answers() {
+  "$BIN/python" - "$LASTMILE_PORT" "$SMTP_HOST" "$LASTMILE_SMTP_PORT" <<'PY' 2>/dev/null
+import socket, sys, urllib.request
+web, smtp_host, smtp = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+urllib.request.urlopen(f"http://127.0.0.1:{web}/healthz", timeout=1)
+socket.create_connection((smtp_host, smtp), timeout=1).close()
+PY
+}
+up=
+for _ in $(seq 1 300); do
+  check_children
+  if answers; then up=1; break; fi
   sleep 0.2
 done
+check_children
+[ -n "$up" ] || die "the web server did not answer /healthz on port $LASTMILE_PORT within a minute; stopping"
+
 cat <<MSG
 
   lastmile demo is running at http://127.0.0.1:$LASTMILE_PORT/
   Log in as demo / demo (admin: sees every team), or as a team agent — password demo:
     front, back, cards, social, reception, membership, field
   Admin screens: http://127.0.0.1:$LASTMILE_PORT/admin/   API docs: http://127.0.0.1:$LASTMILE_PORT/api/docs
-  Mail in: SMTP on 127.0.0.1:${LASTMILE_SMTP_PORT:-2525} for support@lastmile-bank.example, stay@lastmile-hotels.example
+  Mail in: SMTP on $SMTP_HOST:$LASTMILE_SMTP_PORT for support@lastmile-bank.example, stay@lastmile-hotels.example
   Press Ctrl-C to stop.
 
 MSG
-wait -n "${pids[@]}"
+status=0
+wait -n -p died "${pids[@]}" || status=$?
+if [ -n "${died:-}" ]; then
+  echo "make demo: the ${names[$died]} process stopped ($(how "$status")); stopping the others" >&2
+  exit 1
+fi
