@@ -299,7 +299,7 @@ def test_public_articles_are_readable_and_internal_ones_are_not(client, team, no
 # Every portal URL, with the customer-scoped ones filled in with Ann's objects. A new URL
 # must be added here (the first test fails otherwise), so none escapes the isolation check.
 PUBLIC = {"start", "sign_out", "help", "article"}  # the link, the exit, public help
-AGENTS = {"send_link", "upload"}  # staff login; tested in this file and test_portal.py
+AGENTS = {"send_link", "upload", "case_title"}  # staff login; tested here, test_portal*.py
 SCOPED = {
     "home": lambda j: {},
     "case": lambda j: {"ref": j.case.ref},

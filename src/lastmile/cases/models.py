@@ -29,6 +29,13 @@ class Case(models.Model):
         "customers.Customer", on_delete=models.PROTECT, related_name="cases"
     )
     subject = models.CharField(max_length=300)
+    # The subject is the team's (often made from the first message: "SMS: Hi, it's ...");
+    # the customer sees this title instead, or a neutral one when the team wrote none.
+    customer_title = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The title the customer sees in the portal; empty: a neutral one.",
+    )
     status = models.CharField(max_length=10, choices=CaseStatus.choices, default=CaseStatus.OPEN)
     priority = models.CharField(max_length=10, choices=Priority.choices, default=Priority.NORMAL)
     channel = models.CharField(max_length=40, blank=True, help_text="Where the case began.")

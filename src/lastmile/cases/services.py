@@ -42,6 +42,17 @@ def case_subject_checked(subject: str | None) -> str:
     return subject[:300]
 
 
+def case_customer_title_checked(title: str | None) -> str:
+    """The title a customer sees, as stored: stripped, at most 200 characters ("" = none)."""
+    title = " ".join((title or "").split())
+    if len(title) > 200:
+        raise InvalidInput(
+            "the customer's title is too long",
+            [FieldError("customer_title", "at most 200 characters")],
+        )
+    return title
+
+
 def _priority_check(priority: str) -> None:
     if priority not in Priority.values:
         raise InvalidInput(
@@ -215,17 +226,22 @@ def case_update(
     case: Case,
     subject: str | None = None,
     priority: str | None = None,
+    customer_title: str | None = None,
     actor: Any = None,
     now: datetime,
 ) -> Case:
+    """Change the subject, the priority or the title the customer sees (None: unchanged;
+    an empty ``customer_title`` gives the customer the neutral title again)."""
     if priority is not None:
         _priority_check(priority)
     if subject is not None:
         case.subject = case_subject_checked(subject)
+    if customer_title is not None:
+        case.customer_title = case_customer_title_checked(customer_title)
     if priority is not None:
         case.priority = priority
     case.updated_at = now
-    case.save(update_fields=["subject", "priority", "updated_at"])
+    case.save(update_fields=["subject", "customer_title", "priority", "updated_at"])
     return case
 
 
@@ -248,6 +264,7 @@ def case_change(
     actor: Any = None,
     subject: str | None = None,
     priority: str | None = None,
+    customer_title: str | None = None,
     team: Any = _UNSET,
     assignee: Any = _UNSET,
     status: str | None = None,
@@ -256,8 +273,15 @@ def case_change(
 
     Status goes last, so a refused solve (loops still open) rolls back the other changes too.
     """
-    if subject is not None or priority is not None:
-        case = case_update(case=case, subject=subject, priority=priority, actor=actor, now=now)
+    if subject is not None or priority is not None or customer_title is not None:
+        case = case_update(
+            case=case,
+            subject=subject,
+            priority=priority,
+            customer_title=customer_title,
+            actor=actor,
+            now=now,
+        )
     if team is not _UNSET or assignee is not _UNSET:
         case = case_assign(
             case=case,

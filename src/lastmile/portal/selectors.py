@@ -5,20 +5,46 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+
 from lastmile.cases.models import Case
-from lastmile.customers.models import Customer, Direction, Interaction
+from lastmile.customers.models import Channel, Customer, Direction, Interaction
 from lastmile.journeys.models import JourneyState, JourneyStep, StepState
 from lastmile.journeys.selectors import CustomerJourney, CustomerStep, journeys_for_customer
 from lastmile.knowledge.selectors import articles_public
 from lastmile.promises.selectors import promises_for_customer
 
-# Channels whose messages the customer saw or wrote; notes and tracking events stay internal.
+# What the customer wrote or was sent: messages on the channels people write on, both ways.
+# Everything else is the team's own, whatever its direction: notes, a phone call or a visit
+# written up by an agent ("Us · phone" was an agent's call notes), web and app events, the
+# API's records. A new channel stays internal until it is added here.
 CONVERSATION_DIRECTIONS = (Direction.INBOUND, Direction.OUTBOUND)
-HIDDEN_CHANNELS = ("web", "app")
+WRITTEN_CHANNELS = (Channel.EMAIL, Channel.CHAT, Channel.SMS, Channel.WHATSAPP, Channel.PORTAL)
+SOCIAL_PREFIX = f"{Channel.SOCIAL}:"  # stored as social:<network>
 HELP_ON_HOME = 5
 # The home page shows the newest; a customer with more sees the rest on each case's page.
 JOURNEYS_ON_HOME = 20
 PROMISES_ON_HOME = 50
+
+
+def customer_title(case: Case) -> str:
+    """The case's title for its customer: the one the team wrote for them, else a neutral
+    one. Never the subject, which is the team's (often made from the first message)."""
+    if case.customer_title:
+        return case.customer_title
+    opened = date_format(timezone.localtime(case.created_at), "j M")
+    return f"Your request {case.ref} · opened {opened}"
+
+
+def conversation_for_customer(case: Case) -> Any:
+    """The messages of ``case`` the customer wrote or was sent, oldest first."""
+    return (
+        Interaction.objects.filter(case=case, direction__in=CONVERSATION_DIRECTIONS)
+        .filter(Q(channel__in=WRITTEN_CHANNELS) | Q(channel__startswith=SOCIAL_PREFIX))
+        .order_by("occurred_at", "id")
+    )
 
 
 def portal_cases(customer: Customer) -> list[Case]:
@@ -50,11 +76,7 @@ def portal_overview(customer: Customer, *, now: datetime) -> dict[str, Any]:
 
 def portal_case(case: Case, *, now: datetime) -> dict[str, Any]:
     """A case page: the conversation, and the journeys and promises that belong to the case."""
-    messages = (
-        Interaction.objects.filter(case=case, direction__in=CONVERSATION_DIRECTIONS)
-        .exclude(channel__in=HIDDEN_CHANNELS)
-        .order_by("occurred_at", "id")
-    )
+    messages = conversation_for_customer(case)
     journeys = journeys_for_customer(customer=case.customer, case=case)
     promises = promises_for_customer(customer=case.customer, case=case)
     return {

@@ -9,6 +9,7 @@ urlpatterns = [
     path("start/<str:token>/", views.start, name="start"),
     path("sign-out/", views.sign_out, name="sign_out"),
     path("send-link/<int:customer_id>/", views.send_link, name="send_link"),
+    path("titles/<str:ref>/", views.case_title, name="case_title"),
     path("cases/<str:ref>/", views.case_detail, name="case"),
     path("cases/<str:ref>/message/", views.case_message, name="case_message"),
     path("journeys/<int:journey_id>/steps/<slug:key>/", views.step, name="step"),

@@ -226,3 +226,26 @@ def send_link(request: HttpRequest, customer_id: int) -> HttpResponse:
     if settings.DEBUG:
         context["url"] = issued.path  # the demo has no real mailbox: let the agent open it
     return render(request, "portal/_send_link.html", context)
+
+
+@login_required
+@require_POST
+def case_title(request: HttpRequest, ref: str) -> HttpResponse:
+    """An agent writes the title the customer sees for a case in the portal (empty: the
+    neutral one), from the console's case page."""
+    from lastmile.cases.selectors import case_get
+    from lastmile.cases.services import case_update
+
+    try:
+        case = case_get(ref=ref, viewer=request.user)
+    except NotFound:
+        return HttpResponse("Case not found.", status=404, content_type="text/plain")
+    title = request.POST.get("customer_title", "")
+    try:
+        case_update(case=case, customer_title=title, actor=request.user, now=utcnow())
+    except InvalidInput as exc:
+        reasons = "; ".join(e.reason for e in exc.errors)
+        context = {"case": case, "title": title, "error": f"{exc.detail}: {reasons}"}
+        return render(request, "portal/_case_title.html", context, status=422)
+    context = {"case": case, "title": case.customer_title, "saved": True}
+    return render(request, "portal/_case_title.html", context)

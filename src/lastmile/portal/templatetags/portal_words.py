@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import template
+
+from lastmile.portal.selectors import customer_title
 
 register = template.Library()
 
@@ -29,3 +33,9 @@ def journey_word(state: str) -> str:
 @register.filter
 def action_word(action: str) -> str:
     return ACTION_WORDS.get(action, "Open")
+
+
+@register.filter
+def case_title(case: Any) -> str:
+    """The case's title as its customer reads it (never its internal subject)."""
+    return customer_title(case)
