@@ -50,9 +50,9 @@ def test_the_outage_raises_an_alert_through_the_triggers_within_minutes(demo):
     assert alert.top_mentions and alert.top_authors
 
 
-def test_the_lead_acknowledged_within_the_ack_sla(demo):
+def test_the_lead_acknowledged_within_the_ack_sla_and_resolved_it_once_fixed(demo):
     alert = outage_alert()
-    assert alert.state == "acknowledged"
+    assert alert.state == "resolved" and alert.resolved_by.username == "social-lead"
     assert alert.acknowledged_by.username == "social-lead"
     loop = Loop.objects.get(pk=alert.ack_loop_id)
     assert loop.state == "closed" and loop.breached_at is None
@@ -70,7 +70,9 @@ def test_the_room_has_saved_responses_replies_and_a_published_note_with_two_upda
 
 def test_the_status_page_and_the_room_render(demo, client):
     alert = outage_alert()
-    assert client.get("/status/card-payments").status_code == 200
+    status = client.get("/status/card-payments")
+    assert status.status_code == 200
+    assert "<h1>Resolved: Some card payments are failing</h1>" in status.content.decode()
     from django.contrib.auth import get_user_model
 
     client.force_login(get_user_model().objects.get(username="social"))

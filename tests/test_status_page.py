@@ -16,6 +16,7 @@ import time_machine
 from lastmile.core.errors import Conflict, InvalidInput, PermissionDenied
 from lastmile.crisis.models import IncidentAudit, IncidentNote, IncidentUpdate
 from lastmile.crisis.services import (
+    alert_resolve,
     can_publish,
     incident_note_create,
     incident_note_unpublish,
@@ -196,6 +197,48 @@ def test_the_next_update_promise_is_shown(client, note, lead, now):
     )
     page = client.get(f"/status/{note.slug}").content.decode()
     assert "Next update by" in page and "10:30" in page
+
+
+def headline(page: str) -> str:
+    return page.split("<h1>", 1)[1].split("</h1>", 1)[0]
+
+
+def test_while_the_incident_is_open_the_headline_is_the_outage(client, note, lead, now):
+    # given a published update on a note whose alert is not resolved
+    incident_update_post(note=note, body="We know.", publish=True, actor=lead, now=now)
+
+    # when the public page is read
+    page = client.get(f"/status/{note.slug}").content.decode()
+
+    # then the headline is the incident, with no word of a resolution
+    assert headline(page) == "Card payments failing"
+    assert "Resolved" not in page
+
+
+def test_once_the_incident_is_resolved_the_headline_says_so_with_the_history_below(
+    client, note, alert, lead, now
+):
+    # given two published updates, then the alert resolved an hour later
+    incident_update_post(note=note, body="We know.", publish=True, actor=lead, now=now)
+    incident_update_post(
+        note=note,
+        body="Card payments are working again.",
+        publish=True,
+        actor=lead,
+        now=now + timedelta(minutes=40),
+    )
+    alert_resolve(alert=alert, actor=lead, now=now + timedelta(hours=1))
+
+    # when the public page is read
+    page = client.get(f"/status/{note.slug}").content.decode()
+
+    # then the headline and the title say it is resolved, and when; the history follows
+    assert headline(page) == "Resolved: Card payments failing"
+    assert "<title>Resolved: Card payments failing" in page
+    assert "Resolved on" in page and "11:00" in page
+    assert page.index("Resolved on") < page.index("History")
+    assert page.index("Card payments are working again.") < page.rindex("We know.")
+    assert page.index("History") < page.rindex("We know.")
 
 
 @pytest.mark.parametrize("slug", ["no-such-incident", "card-payments-failing"])

@@ -6,7 +6,8 @@ the week the way the every-minute worker would have (a catch-up to just before t
 then a run every 5 minutes through it), so the alert is the one the detectors raise, within
 a minute of its bucket closing. Then the social-care team works the crisis room: the lead
 acknowledges the alert, the agent replies to the loudest customers from a saved response
-linking to the public incident note, and the lead publishes two updates.
+linking to the public incident note, and the lead publishes two updates, the second once
+the payments work again, and resolves the alert.
 """
 
 from __future__ import annotations
@@ -125,10 +126,12 @@ def seed(seeder: Any) -> list[str]:
         actor=lead,
         now=fixed_at,
     )
+    # 4. The incident is over: the lead resolves the alert, and the status page says so.
+    services.alert_resolve(alert=alert, actor=lead, now=fixed_at)
     left = selectors.unanswered_count(alert=alert)
     lines += [
         f"  crisis room /alerts/{alert.pk}/: acknowledged by {lead.username if lead else '—'}"
         f" in 6 min; {replied} replies from '{responses[0].title}'; {left} mentions left",
-        f"  public incident note /status/{note.slug} with two updates",
+        f"  public incident note /status/{note.slug} with two updates, resolved",
     ]
     return lines

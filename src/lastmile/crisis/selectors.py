@@ -207,10 +207,19 @@ class PublicNote:
     def latest(self) -> IncidentUpdate | None:
         return self.updates[0] if self.updates else None
 
+    @property
+    def resolved_at(self) -> datetime | None:
+        """When the incident was over: its alert's resolution (the team's "the incident is
+        over"), so the page stops leading with the outage once it is fixed."""
+        alert = self.note.alert
+        if alert is None or alert.state != AlertState.RESOLVED:
+            return None
+        return alert.resolved_at
+
 
 def note_public(*, slug: str) -> PublicNote:
     """A published note and its published updates; NotFound for unknown or unpublished."""
-    note = IncidentNote.objects.filter(slug=slug, published=True).first()
+    note = IncidentNote.objects.select_related("alert").filter(slug=slug, published=True).first()
     if note is None:
         raise NotFound(f"status page {slug!r}")
     updates = list(note.updates.filter(published_at__isnull=False).order_by("-published_at", "-id"))

@@ -324,5 +324,11 @@ def status_page(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "crisis/status.html",
-        {"note": public.note, "updates": public.updates, "latest": public.latest, "now": utcnow()},
+        {
+            "note": public.note,
+            "updates": public.updates,
+            "latest": public.latest,
+            "resolved_at": public.resolved_at,
+            "now": utcnow(),
+        },
     )
