@@ -2,7 +2,7 @@
 
 Given three days of ordinary chatter about a brand and a card outage 30 minutes ago, the
 triggers raise one alert that says what fired and why, open an acknowledgement loop due in
-15 minutes on the brand's own account, and tell the team lead through the outbox.
+15 minutes owned by the term's team (no customer), and tell the team lead through the outbox.
 """
 
 from __future__ import annotations
@@ -231,18 +231,25 @@ def test_one_new_bucket_costs_a_fixed_number_of_queries(
 # --- the acknowledgement loop --------------------------------------------------------------------
 
 
-def test_the_alert_opens_an_ack_loop_due_in_15_minutes_on_the_brands_account(
-    term, outage, now, lead
-):
+def test_the_alert_opens_the_teams_own_ack_loop_due_in_15_minutes(term, outage, now, lead):
     triggers_run(now=now)
     alert = Alert.objects.get()
     loop = alert.ack_loop
     assert loop.kind == "ack" and loop.state == "open"
     assert loop.due_at == now + timedelta(minutes=15)
     assert loop.team == term.team and loop.assignee == lead
-    # The brand's own social account is the loop's customer (a social-handle identity).
-    ident = Identity.objects.get(customer=loop.customer)
-    assert (ident.kind, ident.network, ident.value) == ("social", "twitter", "lastmilebank")
+    # Owed by the team, not to a customer: no pseudo-customer for the brand or the term.
+    assert loop.customer_id is None
+    assert not Identity.objects.exists()
+
+
+def test_a_term_with_no_team_raises_an_alert_with_no_ack_loop(now):
+    term = term_make(team=None, now=now)
+    outage_history(term, now=now)
+    triggers_run(now=now)
+    alert = Alert.objects.get()
+    assert alert.ack_loop is None and alert.details["notified"] is None
+    assert not Loop.objects.exists()
 
 
 def test_the_lead_is_told_through_the_outbox(term, outage, now, lead):

@@ -19,7 +19,13 @@ from lastmile.cases.selectors import cases_visible, customer_cases
 from lastmile.customers.models import Customer, Interaction
 from lastmile.customers.selectors import timeline
 from lastmile.loops.models import Loop, LoopEvent, LoopState
-from lastmile.loops.selectors import loop_explain, loop_list, loop_sla_state, loop_state_counts
+from lastmile.loops.selectors import (
+    loop_explain,
+    loop_list,
+    loop_sla_state,
+    loop_state_counts,
+    team_loop_pages,
+)
 from lastmile.loops.services import calendar_of
 from lastmile.people.models import Team
 from lastmile.people.selectors import visible_team_ids
@@ -46,6 +52,7 @@ class LoopRow:
     explanation: str
     can_act: bool = False
     case_visible: bool = False
+    page: str = ""  # where a loop with no customer is worked (an alert's crisis room)
 
     @property
     def is_open(self) -> bool:
@@ -66,6 +73,7 @@ def _decorate(
     loops: list[Loop], *, viewer: Any, now: datetime, visible_cases: set[int]
 ) -> list[LoopRow]:
     teams = visible_team_ids(viewer)
+    pages = team_loop_pages(loops)
     return [
         LoopRow(
             loop=lp,
@@ -73,6 +81,7 @@ def _decorate(
             explanation=loop_explain(lp, now=now),
             can_act=_can_act(lp, teams),
             case_visible=lp.case_id is not None and lp.case_id in visible_cases,
+            page=pages.get(lp.pk, ""),
         )
         for lp in loops
     ]

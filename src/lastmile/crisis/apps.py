@@ -12,3 +12,9 @@ class CrisisConfig(AppConfig):
 
         # An acknowledgement loop closed anywhere acknowledges its alert.
         event_subscribe(on_loop_closed)
+
+        from lastmile.crisis.selectors import ack_loop_pages
+        from lastmile.loops.selectors import team_loop_pages_register
+
+        # An acknowledgement loop has no customer page: the inbox links it to the room.
+        team_loop_pages_register(ack_loop_pages)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Max, Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from lastmile.core.errors import NotFound
@@ -40,6 +42,18 @@ def alerts_visible(*, viewer: Any) -> QuerySet[Alert]:
     if teams is None:
         return qs
     return qs.filter(team_id__in=teams)
+
+
+def ack_loop_pages(loop_ids: Sequence[int]) -> dict[int, str]:
+    """The crisis room of each acknowledgement loop among ``loop_ids``: where it is worked
+    (registered with loops' ``team_loop_pages``); the room answers 404 to anyone not in
+    the alert's team, as it always does."""
+    return {
+        loop_id: reverse("crisis:room", args=[alert_id])
+        for alert_id, loop_id in Alert.objects.filter(ack_loop_id__in=loop_ids).values_list(
+            "pk", "ack_loop_id"
+        )
+    }
 
 
 def alert_list(*, viewer: Any, state: str = "") -> QuerySet[Alert]:

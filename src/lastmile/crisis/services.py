@@ -341,49 +341,26 @@ def _alert_raise(
     return alert
 
 
-def brand_customer(*, term: WatchTerm, network: str, now: datetime) -> Any:
-    """The customer an alert's acknowledgement loop hangs on: the brand's own social account.
-
-    Every loop belongs to a customer (``Loop.customer`` is required), but what an alert owes
-    is owed by the team to the brand itself, not to anyone who posted. So the loop is opened
-    against the customer that the brand's handle resolves to through the ordinary identity
-    resolution (``customer_resolve`` with a ``social`` identity on ``network``, the network
-    where the alert's buzz is): the same customer the brand's own posts are attributed to,
-    created the first time. A term without a handle (a competitor, a product) uses the handle
-    of a brand term of the same team; with none at all, an ``external`` identity
-    ``lastmile/watch-term:<id>`` stands for the term.
-    """
-    from lastmile.customers.identities import identity_normalize
-    from lastmile.customers.services import customer_resolve
-
-    handle = (term.brand_handle or "").strip()
-    if not handle and term.team_id:
-        handle = (
-            WatchTerm.objects.filter(team_id=term.team_id, kind="brand")
-            .exclude(brand_handle="")
-            .order_by("pk")
-            .values_list("brand_handle", flat=True)
-            .first()
-        ) or ""
-    if handle:
-        key = identity_normalize("social", handle, network or "twitter")
-        name = f"{handle if handle.startswith('@') else '@' + handle} (our account)"
-    else:
-        key = identity_normalize("external", f"watch-term:{term.pk}", "lastmile")
-        name = f"{term.name} (watch term)"
-    return customer_resolve(identities=[key], now=now, display_name=name).customer
-
-
 def _ack_loop_open(alert: Alert, *, term: WatchTerm, network: str, now: datetime) -> None:
+    """The team's acknowledgement loop, and the lead told of it through the outbox.
+
+    The loop is the team's own (no customer): what an alert owes is owed by the team that
+    watches the term, not to anyone who posted. A term with no team has nobody to owe it:
+    its alert has no loop and only admins see it.
+    """
     from lastmile.channels.services import outbox_enqueue, outbox_message
     from lastmile.loops.services import loop_open
 
     team: Team | None = term.team
-    lead = team.lead if team is not None else None
+    if team is None:
+        alert.details = {**alert.details, "notified": None}
+        alert.save(update_fields=["details"])
+        return
+    lead = team.lead
     minutes = ack_minutes()
     label = det.SIGNAL_LABELS[alert.signal].lower()
     loop = loop_open(
-        customer=brand_customer(term=term, network=network, now=now),
+        customer=None,
         kind=LoopKind.ACK,
         title=f"Acknowledge alert #{alert.pk}: {label} on {term.name}",
         team=team,
@@ -395,7 +372,7 @@ def _ack_loop_open(alert: Alert, *, term: WatchTerm, network: str, now: datetime
     )
     alert.ack_loop = loop
     alert.save(update_fields=["ack_loop"])
-    recipient = (lead.email if lead is not None else "") or (team.email if team else "")
+    recipient = (lead.email if lead is not None else "") or team.email
     if not recipient:
         alert.details = {**alert.details, "notified": None}
         alert.save(update_fields=["details"])

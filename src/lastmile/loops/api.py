@@ -28,7 +28,7 @@ class LoopOut(Schema):
     kind: str
     title: str
     state: str
-    customer: int
+    customer: int | None  # None: a team's own loop (an alert's acknowledgement)
     case: str | None
     team: str | None
     assignee: str | None

@@ -135,10 +135,20 @@ class Loop(models.Model):
     The deadline (``due_at``) and the next escalation instant (``next_check_at``) are stored
     and indexed, recomputed by the services whenever their inputs change (open, pause,
     resume); the sweeper only reads rows whose ``next_check_at`` has passed.
+
+    A team's own loop has no customer: an alert's acknowledgement is owed by the team to
+    itself, not to anyone who posted. Such a loop is of kind ``ack``, on no case and never
+    shown to a customer (``loop_team_own``); ``loop_open`` also wants its team, which the
+    table cannot insist on (a deleted team leaves its loops with none).
     """
 
     customer = models.ForeignKey(
-        "customers.Customer", on_delete=models.PROTECT, related_name="loops"
+        "customers.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="loops",
+        help_text="Empty for a team's own loop (an alert's acknowledgement).",
     )
     case = models.ForeignKey(
         "cases.Case", null=True, blank=True, on_delete=models.CASCADE, related_name="loops"
@@ -191,6 +201,17 @@ class Loop(models.Model):
             models.Index(fields=["team", "state", "due_at"], name="loop_team_due"),
             models.Index(fields=["case", "state"], name="loop_case_state"),
             models.Index(fields=["customer", "state"], name="loop_customer_state"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                name="loop_team_own",
+                condition=models.Q(customer__isnull=False)
+                | models.Q(kind="ack", case__isnull=True, visible_to_customer=False),
+                violation_error_message=(
+                    "a loop without a customer is a team's acknowledgement loop: "
+                    "on no case, never shown to a customer"
+                ),
+            ),
         ]
 
     def __str__(self) -> str:

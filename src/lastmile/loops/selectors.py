@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -199,6 +200,34 @@ def loop_explain(loop: Loop, *, now: datetime | None = None) -> str:
         why = f" ({loop.pause_reason})" if loop.pause_reason else ""
         text += f"; paused {duration_words(loop.paused_seconds)}{why}"
     return text
+
+
+# --- where a team's own loop is worked ------------------------------------------------------
+
+# A loop with no customer has no customer page to be worked on. The app that opens such
+# loops (crisis: an alert's acknowledgement) says where they are worked instead: a function
+# from loop ids to page paths, registered in its AppConfig.ready, as a subscriber to events
+# is (loops sits below that app and must not import it).
+TeamLoopPages = Callable[[Sequence[int]], dict[int, str]]
+_team_loop_pages: list[TeamLoopPages] = []
+
+
+def team_loop_pages_register(fn: TeamLoopPages) -> TeamLoopPages:
+    """Register ``fn(loop_ids) -> {loop_id: path}``; idempotent."""
+    if fn not in _team_loop_pages:
+        _team_loop_pages.append(fn)
+    return fn
+
+
+def team_loop_pages(loops: Iterable[Loop]) -> dict[int, str]:
+    """The page of each loop without a customer among ``loops`` (one query per registered
+    app, none when every loop has a customer)."""
+    ids = [lp.pk for lp in loops if lp.customer_id is None]
+    pages: dict[int, str] = {}
+    if ids:
+        for fn in _team_loop_pages:
+            pages.update(fn(ids))
+    return pages
 
 
 def loop_remaining(loop: Loop, *, now: datetime) -> timedelta | None:

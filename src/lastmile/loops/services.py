@@ -235,7 +235,8 @@ def loop_open(
 
     No matching policy (or a policy with no target for this loop) means no deadline, and
     the loop says so — never an invented one. ``influence`` and ``sentiment`` (of a social
-    mention) take part in the policy match only.
+    mention) take part in the policy match only. With no customer and no case, the loop is
+    a team's own (an alert's acknowledgement): kind ``ack``, a team, never customer-visible.
     """
     if kind not in LoopKind.values:
         raise InvalidInput(
@@ -263,6 +264,8 @@ def loop_open(
         channel = channel or case.channel
         priority = priority or case.priority
         customer = case.customer
+    if customer is None:
+        _team_loop_check(kind=kind, team=team, visible_to_customer=visible_to_customer)
     loop = Loop(
         customer=customer,
         case=case,
@@ -307,6 +310,19 @@ def loop_open(
         )
         event_emit("loop.opened", loop_event_data(loop), at=now)
     return loop
+
+
+def _team_loop_check(*, kind: str, team: Any, visible_to_customer: bool) -> None:
+    """A loop with no customer is a team's own acknowledgement loop (``loop_team_own``)."""
+    errors = []
+    if kind != LoopKind.ACK:
+        errors.append(FieldError("customer", f"a {kind} loop is owed to a customer: give one"))
+    if team is None:
+        errors.append(FieldError("team", "a loop without a customer belongs to a team"))
+    if visible_to_customer:
+        errors.append(FieldError("visible_to_customer", "a team's own loop has no customer"))
+    if errors:
+        raise InvalidInput("a loop without a customer is a team's acknowledgement loop", errors)
 
 
 def _claim_open(loop: Loop) -> Loop:
@@ -752,8 +768,13 @@ def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> N
                         recipient=recipient,
                         subject=f"[{action.replace('_', ' ')}] {loop.title}",
                         body=(
-                            f"Loop #{loop.pk} ({kinds.get(loop.kind, loop.kind).lower()}) for "
-                            f"customer {loop.customer_id} reached {rung['at']:g}% of its SLA.\n"
+                            f"Loop #{loop.pk} ({kinds.get(loop.kind, loop.kind).lower()}) "
+                            + (
+                                f"for customer {loop.customer_id}"
+                                if loop.customer_id is not None
+                                else f"of {team.name if team is not None else 'no team'}"
+                            )
+                            + f" reached {rung['at']:g}% of its SLA.\n"
                             f"Due: {loop.due_at:%Y-%m-%d %H:%M %Z}\n"
                         ),
                         data={"loop": loop.pk, **data},
