@@ -330,6 +330,57 @@ def test_a_body_that_is_not_a_json_object_is_400(live_server, sms, body, status,
     refused(post(live_server, sms, body), status, "bad_request", field)
 
 
+@pytest.mark.parametrize(
+    "body, reason",
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested deeper than 32 levels"),
+        # 50,000 levels: as deep as an object goes under the 256 KB limit
+        (b'{"":' * 50_000 + b"1" + b"}" * 50_000, "nested deeper than 32 levels"),
+        (json.dumps(message(text="nul \x00 here")).encode(), "NUL"),
+        (json.dumps(message(text="\ud800")).encode(), "lone surrogate"),
+        (json.dumps(message(text=float("nan"))).encode(), "NaN"),
+        (json.dumps(message(timestamp=float("inf"))).encode(), "Infinity"),
+    ],
+    ids=["deep-array", "deep-object", "nul", "surrogate", "nan", "infinity"],
+)
+def test_a_signed_body_no_handler_can_take_is_400_naming_why(live_server, sms, body, reason):
+    # given a body signed correctly, so every check before the decoder passes
+    # when it is posted, then: 400 in the API's error shape, the reason named, nothing written
+    answer = refused(post(live_server, sms, body), 400, "bad_request", "body")
+    assert reason in answer["detail"] and reason in answer["errors"][0]["reason"]
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "1" + "0" * 30,
+        "-1" + "0" * 30,
+        "1e400",
+        "1.5",
+        "0x10",
+        "+1",
+        "\u0663",
+        "１７００００００００",
+    ],
+    ids=["10e30", "minus-10e30", "1e400", "fraction", "hex", "plus", "arabic-digit", "fullwidth"],
+)
+def test_an_absurd_signature_timestamp_is_401_never_500(live_server, sms, timestamp):
+    raw = json.dumps(message()).encode()
+    signed = signature_headers(sms.test_secret, raw, now=datetime.now(UTC))
+    r = requests.post(
+        f"{live_server.url}/hooks/in/{sms.slug}",
+        data=raw,
+        headers={
+            "Content-Type": "application/json",
+            **signed,
+            "X-Lastmile-Timestamp": timestamp.encode().decode("latin-1"),
+        },
+        timeout=30,
+    )
+    body = refused(r, 401, "timestamp_invalid", "X-Lastmile-Timestamp")
+    assert "Unix time" in body["detail"]
+
+
 def without(key: str) -> dict:
     m = message()
     del m[key]
@@ -363,7 +414,12 @@ def without(key: str) -> dict:
         (message(media=[{"url": "https://x/a.jpg"}]), "media[0].content_type"),
         (message(media="https://x/a.jpg"), "media"),
         (message(media=[{"url": "https://x/a", "content_type": "a/b"}] * 11), "media"),
-        (message(text="nul \x00 here"), "text"),
+        (message(timestamp="0001-01-01T00:00:00+01:00"), "timestamp"),
+        (message(timestamp="9999-12-31T23:59:59-01:00"), "timestamp"),
+        (message(timestamp="2201-01-01T00:00:00Z"), "timestamp"),
+        (message(timestamp="1969-12-31T23:59:59Z"), "timestamp"),
+        (message(timestamp=10**30), "timestamp"),
+        (message(timestamp=-(10**30)), "timestamp"),
     ],
     ids=[
         "no-from",
@@ -387,7 +443,12 @@ def without(key: str) -> dict:
         "media-no-type",
         "media-not-a-list",
         "too-many-media",
-        "nul-character",
+        "timestamp-year-1-east-of-utc",
+        "timestamp-year-9999-west-of-utc",
+        "timestamp-after-2200",
+        "timestamp-before-1970",
+        "timestamp-10e30",
+        "timestamp-minus-10e30",
     ],
 )
 def test_a_bad_field_is_422_naming_it_and_nothing_is_written(live_server, sms, payload, field):

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lastmile.api.types import UtcDatetime
 from lastmile.core.errors import DomainError, FieldError, InvalidInput
+from lastmile.core.jsonbody import JsonBodyError, json_load
 from lastmile.webhooks.services import MAX_MEDIA, MAX_TEXT, Media, MessageIn
 
 MAX_BODY_BYTES = 256 * 1024
@@ -64,28 +64,6 @@ class MessageSchema(BaseModel):
         return v
 
 
-def _text_ok(value: Any, path: str) -> FieldError | None:
-    """NUL or a lone surrogate cannot be stored by every database: refuse them here."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return FieldError(path or "body", "contains a NUL character")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return FieldError(path or "body", "contains a lone surrogate")
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            err = _text_ok(k, path) or _text_ok(v, f"{path}.{k}" if path else str(k))
-            if err:
-                return err
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            err = _text_ok(v, f"{path}[{i}]")
-            if err:
-                return err
-    return None
-
-
 def _field(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -94,14 +72,15 @@ def _field(loc: tuple[Any, ...]) -> str:
 
 
 def message_parse(body: bytes) -> MessageIn:
-    """The message in ``body``, or a DomainError: 400 for what is not JSON, 422 naming each
-    bad field."""
+    """The message in ``body``, or a DomainError: 400 for what is not JSON or JSON no
+    handler can take (``json_load``: nesting deeper than 32, NaN, NUL, lone surrogates),
+    422 naming each bad field."""
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
+        data = json_load(body)
+    except JsonBodyError as exc:
         raise DomainError(
-            detail=f"the body is not JSON: {exc}",
-            errors=[FieldError("body", "must be a JSON object")],
+            detail=f"the body is not JSON lastmile accepts: {exc.reason}",
+            errors=[FieldError("body", exc.reason)],
             code="bad_request",
             status=400,
         ) from None
@@ -112,9 +91,6 @@ def message_parse(body: bytes) -> MessageIn:
             code="bad_request",
             status=400,
         )
-    bad = _text_ok(data, "")
-    if bad:
-        raise InvalidInput(f"{bad.field}: {bad.reason}", [bad])
     try:
         parsed = MessageSchema.model_validate(data)
     except ValidationError as exc:
