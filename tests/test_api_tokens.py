@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 
-from lastmile.api.models import ApiToken
+from lastmile.api.models import ApiToken, TokenFailureCount
 from lastmile.api.services import token_create
 from lastmile.cases.models import Case
 from lastmile.core.clock import utcnow
@@ -90,3 +92,68 @@ def test_the_admin_shows_a_deactivated_agents_token_as_refused(client, alice, bo
     bob_row = next(r for k, r in rows.items() if "bob-laptop" in k)
     assert "refused: agent deactivated" in alice_row
     assert "refused" not in bob_row and "active" in bob_row
+
+
+# 10:00:15 on the fixtures' Monday: 45 s left in the minute whose failures are counted.
+CLOCK = datetime(2026, 11, 23, 10, 0, 15, tzinfo=UTC)
+ELSEWHERE = {"REMOTE_ADDR": "127.0.0.2"}
+
+
+@pytest.fixture
+def limit(settings):
+    settings.LASTMILE_TOKEN_FAILURE_LIMIT = 3
+    return 3
+
+
+def _wrong(client, n=1, **extra):
+    return [
+        client.get("/api/v1/cases", **_bearer(f"lm_wrong{i}"), **extra).status_code
+        for i in range(n)
+    ]
+
+
+def test_unknown_tokens_past_the_limit_get_429_with_retry_after(client, limit):
+    with time_machine.travel(CLOCK, tick=False):
+        assert _wrong(client, limit) == [401] * limit
+        refused = client.get("/api/v1/cases", **_bearer("lm_wrong-again"))
+    assert refused.status_code == 429
+    assert refused["Retry-After"] == "45"
+    body = refused.json()
+    assert body["code"] == "too_many_auth_failures" and "try again in 45 s" in body["detail"]
+    assert body["errors"] == [
+        {
+            "index": None,
+            "field": "Authorization",
+            "reason": "unknown token, too many times this minute",
+        }
+    ]
+
+
+def test_a_valid_token_works_while_an_address_is_refused(client, alice, limit):
+    _, secret = token_create(name="alice-laptop", agent=alice.agent, now=CLOCK)
+    with time_machine.travel(CLOCK, tick=False):
+        _wrong(client, limit + 1)
+        assert _wrong(client) == [429]
+        # from another address, and from the refused one: a valid token is one lookup, no count
+        assert client.get("/api/v1/cases", **_bearer(secret), **ELSEWHERE).status_code == 200
+        assert client.get("/api/v1/cases", **_bearer(secret)).status_code == 200
+        # an unknown token from another address is counted on its own
+        assert _wrong(client, **ELSEWHERE) == [401]
+
+
+def test_the_count_starts_again_the_next_minute_and_old_minutes_are_dropped(client, limit):
+    with time_machine.travel(CLOCK, tick=False):
+        _wrong(client, limit + 1)
+    with time_machine.travel(CLOCK + timedelta(seconds=44), tick=False):
+        assert _wrong(client) == [429]
+    with time_machine.travel(CLOCK + timedelta(seconds=45), tick=False):
+        assert _wrong(client) == [401]
+    assert list(TokenFailureCount.objects.values_list("minute", "failures")) == [
+        (datetime(2026, 11, 23, 10, 1, tzinfo=UTC), 1)
+    ]
+
+
+def test_a_request_without_a_token_is_not_counted(client, limit):
+    for _ in range(limit + 1):
+        assert client.get("/api/v1/cases").status_code == 401
+    assert not TokenFailureCount.objects.exists()

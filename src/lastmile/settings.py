@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -82,6 +83,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",  # failed-login limits (lastmile.console.login_limits)
     "huey.contrib.djhuey",
     "ninja",  # its Swagger UI assets, served locally (no CDN)
     "lastmile.core",
@@ -112,6 +114,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as axes asks: turns a locked-out login into the 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "lastmile.urls"
@@ -190,6 +194,11 @@ else:
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# Axes' lockout check runs before the password hasher; see lastmile.console.login_limits.
+AUTHENTICATION_BACKENDS = [
+    "lastmile.console.login_limits.LoginLimitBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "console:login"
 LOGIN_REDIRECT_URL = "console:inbox"
 LOGOUT_REDIRECT_URL = "console:login"
@@ -231,6 +240,29 @@ if LASTMILE_PORTAL_UPLOAD_MAX_BYTES > LASTMILE_MAX_BODY_BYTES - 64 * 1024:
         f"64 KB under LASTMILE_MAX_BODY_BYTES={LASTMILE_MAX_BODY_BYTES} (the form around the file)"
     )
 
+# Failed logins (console and admin): this many per account, or from one address, lock
+# further attempts out for the cool-off (counted in the database, across workers).
+LASTMILE_LOGIN_FAILURE_LIMIT = envint("LASTMILE_LOGIN_FAILURE_LIMIT", 10)
+LASTMILE_LOGIN_COOLOFF_MINUTES = envint("LASTMILE_LOGIN_COOLOFF_MINUTES", 15)
+# Unknown API tokens: this many a minute from one address, then 429 until the minute ends.
+LASTMILE_TOKEN_FAILURE_LIMIT = envint("LASTMILE_TOKEN_FAILURE_LIMIT", 30)
+for _name in (
+    "LASTMILE_LOGIN_FAILURE_LIMIT",
+    "LASTMILE_LOGIN_COOLOFF_MINUTES",
+    "LASTMILE_TOKEN_FAILURE_LIMIT",
+):
+    if globals()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name}={globals()[_name]}: must be at least 1")
+AXES_FAILURE_LIMIT = LASTMILE_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LASTMILE_LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each counted on its own
+AXES_LOCKOUT_CALLABLE = "lastmile.console.login_limits.locked_out_response"
+# A success must not wipe the failures: its reset matches by address too, so an attacker
+# with any account of their own could clear the count between guesses at another.
+AXES_RESET_ON_SUCCESS = False
+AXES_DISABLE_ACCESS_LOG = True  # failures only; no table of every successful login
+AXES_VERBOSE = False
+
 EMAIL_BACKEND = envstr("LASTMILE_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = envstr("LASTMILE_EMAIL_HOST", "127.0.0.1")
 EMAIL_PORT = envint("LASTMILE_EMAIL_PORT", 25)
@@ -247,6 +279,8 @@ LOGGING = {
     # Configuring "huey" here stops run_huey adding its own handler (no duplicate lines);
     # one line per task executed is noise, so only warnings and errors show.
     "loggers": {
+        # Axes logs every failed login at INFO; lockouts come at WARNING.
+        "axes": {"level": "WARNING"},
         "huey": {
             "handlers": ["console"],
             "level": envstr("LASTMILE_WORKER_LOG_LEVEL", "WARNING"),

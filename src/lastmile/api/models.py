@@ -27,3 +27,23 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class TokenFailureCount(models.Model):
+    """Unknown bearer tokens presented from one address in one clock minute.
+
+    In the database, not in a worker's memory, so the limit holds across gunicorn workers;
+    a model rather than a cache table, so a test database flush empties it too.
+    """
+
+    address = models.CharField(max_length=64)
+    minute = models.DateTimeField(db_index=True, help_text="Start of the minute counted.")
+    failures = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["address", "minute"], name="token_failure_per_minute")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address} {self.minute:%H:%M}: {self.failures}"

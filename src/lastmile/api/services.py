@@ -3,7 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from lastmile.api.models import ApiToken
+from django.db import IntegrityError, transaction
+from django.db.models import F
+
+from lastmile.api.models import ApiToken, TokenFailureCount
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.core.ids import token_generate, token_hash
 
@@ -26,3 +29,25 @@ def token_revoke(*, token: ApiToken, now: datetime) -> ApiToken:
     token.revoked_at = now
     token.save(update_fields=["revoked_at"])
     return token
+
+
+def token_failure_record(*, address: str, now: datetime) -> int:
+    """Count one unknown token from ``address``; return the count for this clock minute.
+
+    1. Add one to this minute's row (a conditional UPDATE, so concurrent workers add up).
+    2. No row yet: create it; a worker that loses that race adds to the winner's row.
+    3. The first failure of a minute also deletes the rows of earlier minutes.
+    """
+    minute = now.replace(second=0, microsecond=0)
+    rows = TokenFailureCount.objects.filter(address=address, minute=minute)
+    with transaction.atomic():
+        if not rows.update(failures=F("failures") + 1):
+            try:
+                with transaction.atomic():
+                    TokenFailureCount.objects.create(address=address, minute=minute, failures=1)
+            except IntegrityError:
+                rows.update(failures=F("failures") + 1)
+            else:
+                TokenFailureCount.objects.filter(minute__lt=minute).delete()
+                return 1
+        return rows.values_list("failures", flat=True).get()
