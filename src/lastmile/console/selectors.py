@@ -219,6 +219,7 @@ class CasePeek:
 class TimelineRow:
     interaction: Interaction
     case_visible: bool
+    withheld: str = ""  # an internal note on a case the viewer cannot open: shown instead
 
 
 @dataclass
@@ -271,12 +272,16 @@ def customer_panel(
 
 def customer_timeline(*, customer: Customer, viewer: Any, before: str | None = None) -> Timeline:
     """One page of the customer's timeline, newest first; ``before`` is the last page's cursor."""
-    page = timeline(customer=customer, before=before, limit=TIMELINE_PAGE_SIZE)
-    visible = _visible_case_ids(
-        viewer=viewer, case_ids={i.case_id for i in page.items if i.case_id}
-    )
+    page = timeline(customer=customer, viewer=viewer, before=before, limit=TIMELINE_PAGE_SIZE)
     return Timeline(
-        rows=[TimelineRow(interaction=i, case_visible=i.case_id in visible) for i in page.items],
+        rows=[
+            TimelineRow(
+                interaction=i,
+                case_visible=i.case_id in page.open_cases,
+                withheld=page.withheld.get(i.pk, ""),
+            )
+            for i in page.items
+        ],
         next=page.next,
     )
 

@@ -13,7 +13,7 @@ from lastmile.core.clock import utcnow
 from lastmile.core.errors import PermissionDenied
 from lastmile.customers.identities import IdentityError, IdentityKey, identity_normalize
 from lastmile.customers.models import Channel, Customer, Interaction
-from lastmile.customers.selectors import customer_get, interactions_list, timeline
+from lastmile.customers.selectors import Page, customer_get, interactions_list, timeline
 from lastmile.customers.services import InteractionIn, customer_resolve, interactions_ingest
 
 router = Router(tags=["customers"])
@@ -135,9 +135,14 @@ class InteractionOut(Schema):
     sentiment: SentimentOut | None = Field(
         default=None, description="inbound messages in the customer's words; null otherwise"
     )
+    withheld: str | None = Field(
+        default=None,
+        description="set on an internal note on a case the caller cannot open: what it is "
+        "(body and data empty, actor and source_id null); null otherwise",
+    )
 
 
-def interaction_out(row: Interaction) -> dict[str, Any]:
+def interaction_out(row: Interaction, withheld: str | None = None) -> dict[str, Any]:
     return {
         "id": row.pk,
         "customer": row.customer_id,
@@ -154,6 +159,14 @@ def interaction_out(row: Interaction) -> dict[str, Any]:
             if row.sentiment_label is not None
             else None
         ),
+        "withheld": withheld,
+    }
+
+
+def page_out(page: Page) -> dict[str, Any]:
+    return {
+        "items": [interaction_out(r, page.withheld.get(r.pk)) for r in page.items],
+        "next": page.next,
     }
 
 
@@ -173,8 +186,14 @@ class TimelineQuery(Schema):
 )
 def get_timeline(request: HttpRequest, customer_id: int, q: Query[TimelineQuery]) -> dict[str, Any]:
     customer = customer_get(customer_id=customer_id, viewer=request.viewer)  # type: ignore[attr-defined]
-    page = timeline(customer=customer, before=q.before, limit=q.limit, sentiment=q.sentiment)
-    return {"items": [interaction_out(r) for r in page.items], "next": page.next}
+    page = timeline(
+        customer=customer,
+        viewer=request.viewer,  # type: ignore[attr-defined]
+        before=q.before,
+        limit=q.limit,
+        sentiment=q.sentiment,
+    )
+    return page_out(page)
 
 
 class InteractionsQuery(TimelineQuery):
@@ -200,7 +219,7 @@ def list_interactions(request: HttpRequest, q: Query[InteractionsQuery]) -> dict
         before=q.before,
         limit=q.limit,
     )
-    return {"items": [interaction_out(r) for r in page.items], "next": page.next}
+    return page_out(page)
 
 
 class InteractionSchema(Input):

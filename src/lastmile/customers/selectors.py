@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.db.models import Q
 
+from lastmile.api.types import instant_parse
 from lastmile.core.errors import FieldError, InvalidInput, NotFound
-from lastmile.customers.models import Customer, Interaction, Sentiment
+from lastmile.customers.models import Customer, Direction, Interaction, Sentiment
 from lastmile.people.selectors import visible_team_ids
 
 
@@ -52,10 +53,27 @@ def customers_visible(*, viewer: Any):  # type: ignore[no-untyped-def]
     return qs
 
 
+# What only those who may open the interaction's case may read: an agent's note is written
+# for colleagues. Inbound messages are the customer's own words and outbound ones what the
+# customer was sent: whoever sees the customer sees those, whichever team's case they are on.
+INTERNAL_DIRECTIONS = frozenset({Direction.NOTE})
+
+
 @dataclass
 class Page:
+    """One page of interactions as ``viewer`` may read them.
+
+    ``withheld`` maps the id of each internal interaction on a case the viewer cannot open
+    to the sentence shown instead; its row in ``items`` is a stand-in holding only the
+    time, channel, direction and case (no body, data, actor or source id), so a renderer
+    that forgets to look here still shows nothing of it. ``open_cases`` are the ids of the
+    page's cases the viewer may open (every one for a system caller or an admin).
+    """
+
     items: list[Interaction]
     next: str | None
+    withheld: dict[int, str] = field(default_factory=dict)
+    open_cases: set[int] = field(default_factory=set)
 
 
 def _cursor_encode(row: Interaction) -> str:
@@ -67,10 +85,12 @@ def _cursor_decode(cursor: str) -> tuple[datetime, int]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         at, pk = base64.urlsafe_b64decode(padded.encode()).decode().split("|")
-        when = datetime.fromisoformat(at)
-        if when.tzinfo is None:
-            raise ValueError("naive")
-        return when, int(pk)
+        # Bounded like every API date: a forged year 1 or 9999 overflowed in the database's
+        # time zone conversion (a 500), a forged huge pk in its integer type.
+        when, number = instant_parse(at), int(pk)
+        if not 0 < number < 2**62:
+            raise ValueError("pk out of range")
+        return when, number
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput(
             "bad cursor", [FieldError("before", "not a cursor this API gave out")]
@@ -78,15 +98,22 @@ def _cursor_decode(cursor: str) -> tuple[datetime, int]:
 
 
 def timeline(
-    *, customer: Customer, before: str | None = None, limit: int = 50, sentiment: str | None = None
+    *,
+    customer: Customer,
+    viewer: Any = None,
+    before: str | None = None,
+    limit: int = 50,
+    sentiment: str | None = None,
 ) -> Page:
     """The customer's interactions, newest first, keyset-paginated on (occurred_at, id).
 
     ``before`` is the ``next`` cursor of the previous page. One indexed range scan per page,
-    however deep the page. ``sentiment`` keeps the inbound messages with that label.
+    however deep the page. ``sentiment`` keeps the inbound messages with that label. The
+    caller has checked ``viewer`` may see the customer; an internal note on a case the
+    viewer cannot open is withheld (``Page.withheld``). ``viewer=None`` is a system caller.
     """
     qs = Interaction.objects.filter(customer_id=customer.pk)
-    return _page(_with_sentiment(qs, sentiment), before=before, limit=limit)
+    return _page(_with_sentiment(qs, sentiment), before=before, limit=limit, viewer=viewer)
 
 
 def interactions_list(
@@ -120,7 +147,7 @@ def interactions_list(
         qs = qs.filter(channel=channel)
     if direction:
         qs = qs.filter(direction=direction)
-    return _page(_with_sentiment(qs, sentiment), before=before, limit=limit)
+    return _page(_with_sentiment(qs, sentiment), before=before, limit=limit, viewer=viewer)
 
 
 def _with_sentiment(qs: Any, sentiment: str | None) -> Any:
@@ -134,12 +161,59 @@ def _with_sentiment(qs: Any, sentiment: str | None) -> Any:
     return qs.filter(sentiment_label=sentiment)
 
 
-def _page(qs: Any, *, before: str | None, limit: int) -> Page:
+def _page(qs: Any, *, before: str | None, limit: int, viewer: Any) -> Page:
     if not 1 <= limit <= 200:
         raise InvalidInput("limit out of range", [FieldError("limit", "between 1 and 200")])
     if before:
         at, pk = _cursor_decode(before)
         qs = qs.filter(Q(occurred_at__lt=at) | Q(occurred_at=at, id__lt=pk))
-    rows = list(qs.select_related("case", "actor").order_by("-occurred_at", "-id")[: limit + 1])
+    rows = list(
+        qs.select_related("case", "case__team", "actor").order_by("-occurred_at", "-id")[
+            : limit + 1
+        ]
+    )
     next_cursor = _cursor_encode(rows[limit - 1]) if len(rows) > limit else None
-    return Page(items=rows[:limit], next=next_cursor)
+    return _as_seen_by(rows[:limit], next_cursor, viewer=viewer)
+
+
+def _as_seen_by(rows: list[Interaction], next_cursor: str | None, *, viewer: Any) -> Page:
+    """The page with every internal note on a case ``viewer`` cannot open replaced by a
+    stand-in. Which cases the viewer may open is the cases app's rule (``cases_visible``,
+    the one the case page's 404 uses), asked once for the page."""
+    case_ids = {r.case_id for r in rows if r.case_id is not None}
+    if viewer is None or visible_team_ids(viewer) is None or not case_ids:
+        return Page(items=rows, next=next_cursor, open_cases=case_ids)
+    from lastmile.cases.selectors import cases_visible  # cases sit above customers
+
+    open_cases = set(
+        cases_visible(viewer=viewer).filter(pk__in=case_ids).values_list("pk", flat=True)
+    )
+    items: list[Interaction] = []
+    withheld: dict[int, str] = {}
+    for row in rows:
+        if row.direction in INTERNAL_DIRECTIONS and row.case_id not in open_cases | {None}:
+            withheld[row.pk] = withheld_notice(row)
+            row = _stand_in(row)
+        items.append(row)
+    return Page(items=items, next=next_cursor, withheld=withheld, open_cases=open_cases)
+
+
+def withheld_notice(row: Interaction) -> str:
+    team = row.case.team if row.case is not None else None
+    where = f"a case of {team.name}" if team is not None else "a case you cannot open"
+    return f"Internal note on {where} — not visible to you"
+
+
+def _stand_in(row: Interaction) -> Interaction:
+    """An unsaved copy with only what the notice shows; never saved (it has no body)."""
+    return Interaction(
+        pk=row.pk,
+        customer_id=row.customer_id,
+        case=row.case,
+        channel=row.channel,
+        direction=row.direction,
+        occurred_at=row.occurred_at,
+        recorded_at=row.occurred_at,
+        body="",
+        data=None,
+    )
