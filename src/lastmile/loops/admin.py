@@ -1,12 +1,21 @@
+from urllib.parse import urlencode
+
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.forms import ModelForm
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError
 from lastmile.loops.business_time import Calendar
-from lastmile.loops.models import BusinessHours, Loop, LoopEvent, SlaPolicy
+from lastmile.loops.models import BusinessHours, Loop, LoopEvent, LoopKind, SlaPolicy
+from lastmile.loops.selectors import loops_without_policy, sla_gaps
 from lastmile.loops.services import ladder_validate, loop_cancel, loop_close
+
+# The admin index says how many open loops no SLA policy matches, with a link to the summary
+# (templates/admin/loops/index.html extends the stock index).
+admin.site.index_template = "admin/loops/index.html"
 
 
 class BusinessHoursForm(ModelForm):
@@ -107,6 +116,21 @@ class LoopEventInline(admin.TabularInline):
         return False  # the trail is append-only, written by the services
 
 
+class SlaGapFilter(admin.SimpleListFilter):
+    """Open loops with no deadline because no SLA policy matches them."""
+
+    title = "SLA policy"
+    parameter_name = "sla"
+
+    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+        return [("none", "No SLA policy matches")]
+
+    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        if self.value() == "none":
+            return loops_without_policy(queryset)
+        return queryset
+
+
 @admin.register(Loop)
 class LoopAdmin(admin.ModelAdmin):
     """Loops are read-only here: they open, close and escalate through the services, which
@@ -124,10 +148,47 @@ class LoopAdmin(admin.ModelAdmin):
         "escalation_level",
         "breached_at",
     )
-    list_filter = ("state", "kind", "team")
+    list_filter = ("state", "kind", "team", SlaGapFilter)
     search_fields = ("title",)
     inlines = [LoopEventInline]
     actions = ["close_loops", "cancel_loops"]
+
+    def get_urls(self):  # type: ignore[no-untyped-def]
+        gaps = path(
+            "sla-gaps/",
+            self.admin_site.admin_view(self.sla_gaps_view),
+            name="loops_loop_sla_gaps",
+        )
+        return [gaps, *super().get_urls()]
+
+    def sla_gaps_view(self, request):  # type: ignore[no-untyped-def]
+        """Open loops no policy matches, grouped by kind, channel and team: each group links
+        to its loops and to adding the policy that would give them a deadline."""
+        changelist = reverse("admin:loops_loop_changelist")
+        add_policy = reverse("admin:loops_slapolicy_add")
+        kinds = dict(LoopKind.choices)
+        gaps = sla_gaps(viewer=request.user)
+        for gap in gaps:
+            team = (
+                {"team__id__exact": gap["team_id"]} if gap["team_id"] else {"team__isnull": "True"}
+            )
+            gap["kind_label"] = kinds.get(gap["kind"], gap["kind"])
+            gap["loops_url"] = f"{changelist}?" + urlencode(
+                {"sla": "none", "kind__exact": gap["kind"], "channel__exact": gap["channel"]} | team
+            )
+            prefill = {"kind": gap["kind"], "channel": gap["channel"]}
+            if gap["team_id"]:
+                prefill["team"] = gap["team_id"]
+            gap["add_url"] = f"{add_policy}?" + urlencode(prefill)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Loops no SLA policy matches",
+            "gaps": gaps,
+            "total": sum(g["n"] for g in gaps),
+            "all_url": f"{changelist}?sla=none",
+        }
+        return TemplateResponse(request, "admin/loops/sla_gaps.html", context)
 
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
         return [f.name for f in Loop._meta.fields]

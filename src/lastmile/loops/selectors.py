@@ -89,6 +89,36 @@ def loop_list(
     return qs.order_by(F("due_at").asc(nulls_last=True), "pk")
 
 
+def loops_without_policy(qs: QuerySet[Loop] | None = None) -> QuerySet[Loop]:
+    """Open loops with no deadline because no SLA policy matched them — a configuration gap
+    (``loop_explain`` says "no SLA policy matches"). A loop with a deadline of its own
+    (``due_at`` given when opened) or under a policy is not one."""
+    base = Loop.objects.all() if qs is None else qs
+    return base.filter(state=LoopState.OPEN, sla_policy__isnull=True, sla_seconds__isnull=True)
+
+
+def sla_gaps(*, viewer: Any) -> list[dict[str, Any]]:
+    """The loops no policy matches, one row per kind, channel and team with a count,
+    largest first: what a policy is missing for."""
+    rows = (
+        loops_without_policy(loops_visible(viewer=viewer))
+        .order_by()
+        .values("kind", "channel", "team_id", "team__name")
+        .annotate(n=Count("pk"))
+    )
+    gaps = [
+        {
+            "kind": row["kind"],
+            "channel": row["channel"],
+            "team_id": row["team_id"],
+            "team_name": row["team__name"] or "",
+            "n": row["n"],
+        }
+        for row in rows
+    ]
+    return sorted(gaps, key=lambda g: (-g["n"], g["kind"], g["channel"], g["team_name"]))
+
+
 SLA_STATES = ("breached", "at_risk", "ok", "paused", "none")
 
 
