@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -91,3 +91,30 @@ def test_about_ten_articles_some_public_and_the_bank_case_finds_its_own(demo):
 def test_the_report_names_the_journey(demo):
     assert any("bank journey" in line and "Enable online banking" in line for line in demo.out)
     assert any(line.startswith("knowledge:") for line in demo.out)
+
+
+def test_margaret_is_offered_visit_windows_after_the_seeded_day(demo):
+    from lastmile.journeys.models import JourneyStep
+    from lastmile.journeys.services import step_complete_by_customer, step_windows
+
+    # Given Margaret's visit journey, her slot step open
+    slot = JourneyStep.objects.select_related("journey__case__customer").get(
+        journey__template__slug="home-diagnostics-visit", key="choose_slot"
+    )
+    windows = step_windows(slot)
+
+    # Then she is offered two-hour windows on working days after the seeded day
+    assert slot.state == "open" and len(windows) == 6
+    assert all(a > NOW and b - a == timedelta(hours=2) and a.weekday() < 5 for a, b in windows)
+    assert slot.journey.case.customer_title  # and her case has a title written for her
+
+    # When she picks the first one, the visit is due at its end
+    step_complete_by_customer(
+        step=slot,
+        customer=slot.journey.case.customer,
+        data={"slot": {"start": windows[0][0].isoformat(), "end": windows[0][1].isoformat()}},
+        now=NOW,
+    )
+    visit = JourneyStep.objects.select_related("loop").get(journey=slot.journey, key="visit")
+    assert visit.loop.due_at == windows[0][1]
+    assert any("visit windows offered" in line for line in demo.out)

@@ -207,11 +207,19 @@ def _finish_docs_and_kyc(journey, ann, now):
 
 
 def test_the_customer_chooses_a_slot_and_confirms_terms(client, ann, journey, now):
+    from lastmile.journeys.services import step_windows_offer
+
     _finish_docs_and_kyc(journey, ann, now)
+    start, end = now + timedelta(days=1), now + timedelta(days=1, hours=1)
+    step_windows_offer(step=step(journey, "slot"), windows=[(start, end)], now=now)
     signed_in(client, ann, now)
     assert client.post(step_url(journey, "slot"), {"slot": ""}).status_code == 422
-    assert client.post(step_url(journey, "slot"), {"slot": "Tue 1 Dec, 10:00"}).status_code == 302
-    assert step(journey, "slot").data == {"slot": "Tue 1 Dec, 10:00"}
+    assert client.post(step_url(journey, "slot"), {"slot": "Tue 1 Dec, 10:00"}).status_code == 422
+    chosen = f"{start.isoformat()}/{end.isoformat()}"
+    assert client.post(step_url(journey, "slot"), {"slot": chosen}).status_code == 302
+    assert step(journey, "slot").data == {
+        "slot": {"start": start.isoformat(), "end": end.isoformat()}
+    }
     assert client.post(step_url(journey, "terms"), {}).status_code == 422
     assert step(journey, "terms").state == StepState.OPEN
     assert client.post(step_url(journey, "terms"), {"confirmed": "yes"}).status_code == 302

@@ -39,6 +39,7 @@ class StepTemplateForm(forms.ModelForm):
             "customer_performs",
             "customer_action",
             "instructions",
+            "due_by_slot",
         ]
         widgets = {"instructions": forms.Textarea(attrs={"rows": 2, "cols": 40})}
 
@@ -81,6 +82,7 @@ class StepFormSet(BaseInlineFormSet):
                     "customer_performs": bool(d.get("customer_performs")),
                     "customer_action": d.get("customer_action") or "none",
                     "instructions": d.get("instructions") or "",
+                    "due_by_slot": d.get("due_by_slot") or None,
                 }
             )
         if not steps:

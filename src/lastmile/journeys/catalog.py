@@ -126,11 +126,14 @@ steps:
     customer_action: choose_slot
     sla_minutes: 1440
     depends_on: [remote_test]
-    instructions: Pick a two-hour window when someone aged 18 or over will be at home.
+    instructions: >-
+      Pick one of the two-hour windows we offer, when someone aged 18 or over will be at
+      home. The engineer comes during that window.
   - key: visit
     title: Engineer visit and diagnosis
     team: field
     depends_on: [choose_slot]
+    due_by_slot: choose_slot
     customer_visible: true
   - key: fix
     title: Fix on site or order the part

@@ -19,6 +19,13 @@ steps:
   - key: upload_id
     title: Upload a photo ID
     customer_action: upload        # the customer performs it (and sees it)
+  - key: choose_slot
+    title: Choose a visit slot
+    customer_action: choose_slot   # among the windows the team offers on the step
+  - key: visit
+    title: Engineer visit
+    depends_on: [choose_slot]
+    due_by_slot: choose_slot       # due at the end of the window the customer chose
 ```
 """
 
@@ -27,6 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 import yaml
@@ -51,6 +59,7 @@ STEP_FIELDS = (
     "customer_performs",
     "customer_action",
     "instructions",
+    "due_by_slot",
 )
 
 
@@ -65,6 +74,7 @@ class StepSpec:
     customer_performs: bool
     customer_action: str
     instructions: str
+    due_by_slot: str = ""
 
 
 @dataclass
@@ -96,6 +106,7 @@ class TemplateSpec:
                     "customer_performs": s.customer_performs,
                     "customer_action": s.customer_action,
                     "instructions": s.instructions,
+                    "due_by_slot": s.due_by_slot or None,
                 }
                 for s in self.steps
             ],
@@ -273,6 +284,12 @@ def template_parse(definition: Any, *, teams: Mapping[str, Any]) -> TemplateSpec
         instructions = _text(
             errors, raw, "instructions", f"{at}.instructions", limit=5000, required=False
         )
+        due_by_slot = raw.get("due_by_slot")
+        if due_by_slot is not None and not isinstance(due_by_slot, str):
+            errors.add(f"{at}.due_by_slot", "the key of a choose_slot step")
+            due_by_slot = None
+        elif due_by_slot and sla is not None:
+            errors.add(f"{at}.due_by_slot", "either sla_minutes or due_by_slot, not both")
         spec.steps.append(
             StepSpec(
                 key=key,
@@ -284,6 +301,7 @@ def template_parse(definition: Any, *, teams: Mapping[str, Any]) -> TemplateSpec
                 customer_performs=bool(performs),
                 customer_action=str(action),
                 instructions=instructions,
+                due_by_slot=due_by_slot or "",
             )
         )
     index = {s.key: i for i, s in enumerate(spec.steps)}
@@ -295,8 +313,69 @@ def template_parse(definition: Any, *, teams: Mapping[str, Any]) -> TemplateSpec
     if cycle is not None:
         # Reported on the step whose dependency closes the loop.
         errors.add(f"steps[{index[cycle[-2]]}].depends_on", dag.describe_cycle(cycle))
+    else:
+        _check_due_by_slot(errors, spec, index)
     errors.raise_if_any()
     return spec
+
+
+def _before(graph: Mapping[str, list[str]], key: str) -> set[str]:
+    """Every step ``key`` waits for, directly or through others (the graph has no cycle)."""
+    seen: set[str] = set()
+    todo = list(graph.get(key, []))
+    while todo:
+        d = todo.pop()
+        if d not in seen:
+            seen.add(d)
+            todo.extend(graph.get(d, []))
+    return seen
+
+
+def _check_due_by_slot(errors: _Errors, spec: TemplateSpec, index: Mapping[str, int]) -> None:
+    """A step due at the end of a chosen window names a choose_slot step it waits for, so
+    the window is chosen before it opens."""
+    for i, s in enumerate(spec.steps):
+        if not s.due_by_slot:
+            continue
+        at = f"steps[{i}].due_by_slot"
+        slot = spec.steps[index[s.due_by_slot]] if s.due_by_slot in index else None
+        if slot is None:
+            errors.add(at, f'unknown step "{s.due_by_slot}"')
+        elif slot.customer_action != CustomerAction.CHOOSE_SLOT:
+            errors.add(at, f'step "{slot.key}" is not a choose_slot step')
+        elif slot.key not in _before(spec.graph, s.key):
+            errors.add(at, f'the step must wait for "{slot.key}" (depends_on)')
+
+
+WINDOW_LINE = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2})\s*(?:-|–|to)\s*(\d{1,2}:\d{2})", re.IGNORECASE
+)
+
+
+def windows_parse(text: str, *, zone: tzinfo) -> list[tuple[datetime, datetime]]:
+    """Windows an agent types, one a line, "2026-12-09 10:00-12:00", read in ``zone`` and
+    returned as aware UTC pairs; InvalidInput naming each line that is not one."""
+    errors = _Errors()
+    pairs = []
+    lines = [line.strip() for line in (text or "").splitlines()]
+    for n, line in enumerate(lines, start=1):
+        if not line:
+            continue
+        match = WINDOW_LINE.fullmatch(line)
+        try:
+            if match is None:
+                raise ValueError
+            day, start, end = match.groups()
+            a = datetime.fromisoformat(f"{day}T{start.zfill(5)}").replace(tzinfo=zone)
+            b = datetime.fromisoformat(f"{day}T{end.zfill(5)}").replace(tzinfo=zone)
+        except ValueError:
+            errors.add(f"windows.line {n}", f"{line[:40]!r}: write 2026-12-09 10:00-12:00")
+            continue
+        pairs.append((a.astimezone(UTC), b.astimezone(UTC)))
+    if not pairs and not errors.items:
+        errors.add("windows", "write one window a line, e.g. 2026-12-09 10:00-12:00")
+    errors.raise_if_any()
+    return pairs
 
 
 def template_export(template: JourneyTemplate) -> dict[str, Any]:
@@ -317,6 +396,7 @@ def template_export(template: JourneyTemplate) -> dict[str, Any]:
                 "customer_performs": s.customer_performs,
                 "customer_action": s.customer_action,
                 "instructions": s.instructions,
+                "due_by_slot": s.due_by_slot or None,
             }
             for s in template.steps.select_related("team").order_by("position", "id")
         ],

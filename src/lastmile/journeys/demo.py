@@ -10,15 +10,21 @@ access" open with the back office — nobody enabled it — and the card link op
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from lastmile.cases.services import case_create
+from lastmile.cases.services import case_create, case_update
 from lastmile.customers.services import interaction_record
 from lastmile.journeys.catalog import catalog_load
 from lastmile.journeys.models import StepState
 from lastmile.journeys.selectors import template_get
-from lastmile.journeys.services import journey_start
+from lastmile.journeys.services import (
+    journey_start,
+    slot_zone,
+    step_windows,
+    step_windows_offer,
+    window_words,
+)
 from lastmile.loops.selectors import loop_list
 
 BANK_TEMPLATE = "open-current-account"
@@ -31,6 +37,7 @@ REMOTE_TEST = (
     "Remote line test: noise on the line from about 19:00, cabinet side looks clean. Needs "
     "an engineer at the house; the customer picks the slot in her portal."
 )
+CUSTOMER_TITLE = "Your Wi-Fi dropping in the evenings: an engineer's visit"
 UPLOADED = "Documents uploaded on the web: passport and council tax bill (Leeds City Council)."
 ACCOUNT_OPENED = (
     "Account opened: sort code 40-12-76, account ending 4821. Visa Debit ending 7730 is on "
@@ -96,7 +103,9 @@ def _bank(seeder: Any) -> list[str]:
 
 
 def _visit_again(seeder: Any) -> list[str]:
-    """Margaret's fault is back: a second visit, whose slot she picks in her portal."""
+    """Margaret's fault is back: a second visit. The field team offers her two-hour windows
+    on the next two working days; she picks one in her portal, and the visit is due at its
+    end."""
     customer = seeder.customers.get("story-visit")
     team = seeder.teams.get("field")
     if customer is None or team is None:
@@ -119,14 +128,44 @@ def _visit_again(seeder: Any) -> list[str]:
         occurred_at=called,
         now=called,
     )
+    case_update(case=case, customer_title=CUSTOMER_TITLE, now=called)
+    started = called + timedelta(minutes=20)
     journey = journey_start(
         template=template_get(slug=VISIT_TEMPLATE),
         case=case,
         actor=seeder.users.get("field"),
         done_before={"remote_test": REMOTE_TEST},
-        now=called + timedelta(minutes=20),
+        now=started,
     )
+    slot = journey.steps.select_related("journey__case__customer").get(key="choose_slot")
+    offered = step_windows_offer(
+        step=slot,
+        windows=visit_windows(after=started, zone=slot_zone(slot)),
+        actor=seeder.users.get("field"),
+        now=started + timedelta(minutes=5),
+    )
+    first = window_words(slot, *step_windows(offered)[0])
     return [
         f"  {case.ref:<9} {'visit journey':<17} '{journey.name}' for {customer.display_name}: "
-        "remote test done, the customer's slot choice open in her portal"
+        f"remote test done, {len(offered.windows)} visit windows offered in her portal "
+        f"(first {first}); the visit is due at the end of the one she picks"
+    ]
+
+
+def visit_windows(*, after: datetime, zone: tzinfo) -> list[tuple[datetime, datetime]]:
+    """The field team's two-hour windows on the next two working days after ``after``, in
+    the team's time zone (an engineer's morning, late morning and afternoon rounds)."""
+    day = after.astimezone(zone).date()
+    days: list[date] = []
+    while len(days) < 2:
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            days.append(day)
+    return [
+        (
+            datetime.combine(d, time(start), tzinfo=zone).astimezone(UTC),
+            datetime.combine(d, time(start + 2), tzinfo=zone).astimezone(UTC),
+        )
+        for d in days
+        for start in (8, 10, 14)
     ]

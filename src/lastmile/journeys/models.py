@@ -62,6 +62,12 @@ class StepTemplate(models.Model):
         max_length=16, choices=CustomerAction.choices, default=CustomerAction.NONE
     )
     instructions = models.TextField(blank=True)
+    due_by_slot = models.SlugField(
+        max_length=50,
+        blank=True,
+        help_text="Key of a choose_slot step: this step is due at the end of the window the "
+        "customer chose there (a visit).",
+    )
 
     class Meta:
         ordering = ["position", "id"]
@@ -175,11 +181,23 @@ class JourneyStep(models.Model):
     completed_by_customer = models.BooleanField(default=False)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     data = models.JSONField(default=dict, blank=True)
+    due_by_slot = models.SlugField(max_length=50, blank=True)
+    # A choose_slot step: the windows the team offers ([{"start": iso, "end": iso}], UTC,
+    # earliest first; journeys.services.step_windows_offer), and the one the customer chose.
+    windows = models.JSONField(default=list, blank=True)
+    slot_starts_at = models.DateTimeField(null=True, blank=True)
+    slot_ends_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["journey", "position", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["journey", "key"], name="journey_step_key_unique")
+            models.UniqueConstraint(fields=["journey", "key"], name="journey_step_key_unique"),
+            # A chosen window is both ends or none, and ends after it starts.
+            models.CheckConstraint(
+                condition=models.Q(slot_starts_at__isnull=True, slot_ends_at__isnull=True)
+                | models.Q(slot_starts_at__lt=models.F("slot_ends_at")),
+                name="journey_step_slot_window",
+            ),
         ]
         indexes = [models.Index(fields=["team", "state"], name="journey_step_team_state")]
 

@@ -17,6 +17,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from lastmile.cases.selectors import cases_visible
 from lastmile.core.errors import NotFound
 from lastmile.journeys.models import (
+    CustomerAction,
     Journey,
     JourneyState,
     JourneyStep,
@@ -287,6 +288,25 @@ class StepRow:
     can_complete: bool
     needs_note: bool  # other steps wait for it: the note is the hand-off
     waiting_for: list[JourneyStep]
+    # A choose_slot step: the windows offered and the one chosen, in the step's time zone.
+    windows: list[str] = field(default_factory=list)
+    chosen_window: str = ""
+    zone: str = ""
+    can_offer: bool = False
+
+
+def _slot_facts(step: JourneyStep, *, can_offer: bool) -> dict[str, Any]:
+    from lastmile.journeys.services import slot_zone, step_windows, window_words
+
+    chosen = ""
+    if step.slot_starts_at is not None and step.slot_ends_at is not None:
+        chosen = window_words(step, step.slot_starts_at, step.slot_ends_at)
+    return {
+        "windows": [window_words(step, a, b) for a, b in step_windows(step)],
+        "chosen_window": chosen,
+        "zone": str(slot_zone(step)),
+        "can_offer": can_offer and step.state in (StepState.PENDING, StepState.OPEN),
+    }
 
 
 @dataclass
@@ -323,8 +343,12 @@ def case_journey_panel(
         rows = []
         for s in steps:
             mine = teams is None or s.team_id in teams
+            slot: dict[str, Any] = {}
+            if s.customer_action == CustomerAction.CHOOSE_SLOT:
+                slot = _slot_facts(s, can_offer=mine and journey.is_active)
             rows.append(
                 StepRow(
+                    **slot,
                     step=s,
                     sla=loop_sla_state(s.loop, now=now)
                     if s.state == StepState.OPEN and s.loop is not None

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from lastmile.core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
@@ -40,6 +42,8 @@ from lastmile.people.models import Team
 from lastmile.people.selectors import visible_team_ids
 
 NOTE_LIMIT = 2000
+MAX_WINDOWS = 20
+MAX_WINDOW = timedelta(hours=12)
 DATA_LIMIT = 4096  # bytes of JSON a step may carry (file reference, chosen slot …)
 CLOSED_CASE = ("solved", "closed")
 
@@ -119,6 +123,7 @@ def template_save(
             customer_performs=s.customer_performs,
             customer_action=s.customer_action,
             instructions=s.instructions,
+            due_by_slot=s.due_by_slot,
         )
         for i, s in enumerate(spec.steps)
     )
@@ -132,16 +137,29 @@ def _graph(steps: list[JourneyStep]) -> dict[str, list[str]]:
     return {s.key: list(s.depends_on or []) for s in steps}
 
 
-def _due_at(step: JourneyStep, *, now: datetime) -> datetime | None:
-    """``sla_minutes`` in business time on the calendar of the owning team's task policy
-    (24/7 when none matches); None lets that policy set the deadline on its own."""
+def _due_at(
+    step: JourneyStep, *, now: datetime, slot_end: datetime | None = None
+) -> datetime | None:
+    """The end of the window the customer chose, for a step due by it (a visit is late
+    only once its window is over); else ``sla_minutes`` in business time on the calendar of
+    the owning team's task policy (24/7 when none matches); None lets that policy set the
+    deadline on its own (also for a step due by a slot no window was chosen for)."""
+    if step.due_by_slot:
+        return slot_end
     if not step.sla_minutes:
         return None
     policy = policy_match(kind=LoopKind.TASK, team_id=step.team_id)
     return add_business_time(now, timedelta(minutes=step.sla_minutes), calendar_for(policy))
 
 
-def _open_step(step: JourneyStep, *, journey: Journey, actor: Any, now: datetime) -> None:
+def _open_step(
+    step: JourneyStep,
+    *,
+    journey: Journey,
+    actor: Any,
+    now: datetime,
+    slot_end: datetime | None = None,
+) -> None:
     reason = f"journey step: {journey.name}"
     if step.handoff_note:
         reason = f"hand-off: {step.handoff_note}"
@@ -151,7 +169,7 @@ def _open_step(step: JourneyStep, *, journey: Journey, actor: Any, now: datetime
         kind=LoopKind.TASK,
         title=f"{step.title} ({journey.name})",
         team=step.team,
-        due_at=_due_at(step, now=now),
+        due_at=_due_at(step, now=now, slot_end=slot_end),
         visible_to_customer=step.customer_visible,
         actor=actor,
         reason=reason[:500],
@@ -181,7 +199,9 @@ def _open_ready(journey: Journey, steps: list[JourneyStep], *, actor: Any, now: 
     for key in dag.ready_steps(_graph(steps), done=done, started=started):
         step = by_key[key]
         step.handoff_note = _handoff(steps, step)
-        _open_step(step, journey=journey, actor=actor, now=now)
+        slot = by_key.get(step.due_by_slot) if step.due_by_slot else None
+        slot_end = slot.slot_ends_at if slot is not None else None
+        _open_step(step, journey=journey, actor=actor, now=now, slot_end=slot_end)
 
 
 def _finish_journey_if_done(journey: Journey, steps: list[JourneyStep], *, now: datetime) -> None:
@@ -283,6 +303,7 @@ def journey_start(
             customer_performs=s.customer_performs,
             customer_action=s.customer_action,
             instructions=s.instructions,
+            due_by_slot=s.due_by_slot,
         )
         for i, s in enumerate(specs)
     )
@@ -487,9 +508,14 @@ def step_complete(
             [FieldError("note", f"required: {names} start(s) from it")],
         )
     payload = _data(data)
+    if fresh.customer_action == CustomerAction.CHOOSE_SLOT and "slot" in payload:
+        # The customer told the team (a call): still one of the windows offered.
+        start, end = _chosen_window(fresh, payload["slot"], now=now)
+        fresh.slot_starts_at, fresh.slot_ends_at = start, end
+        payload["slot"] = _window_json(start, end)
     # Done before its loop closes, so the loop.closed subscriber knows it is handled.
     fresh.state = StepState.DONE
-    fresh.save(update_fields=["state"])
+    fresh.save(update_fields=["state", "slot_starts_at", "slot_ends_at"])
     if fresh.loop is not None and fresh.loop.state == LoopState.OPEN:
         loop_close(loop=fresh.loop, actor=actor, reason=(note or "step done")[:500], now=now)
     _complete(
@@ -498,7 +524,7 @@ def step_complete(
     return fresh
 
 
-def _customer_payload(step: JourneyStep, data: Any) -> tuple[dict[str, Any], str]:
+def _customer_payload(step: JourneyStep, data: Any, *, now: datetime) -> tuple[dict[str, Any], str]:
     """The customer's answer, checked for the step's action; and a note for the next team."""
     payload = _data(data)
 
@@ -517,13 +543,151 @@ def _customer_payload(step: JourneyStep, data: Any) -> tuple[dict[str, Any], str
         name = given if isinstance(given, str) else ""
         return {"file": ref, "name": name[:200]}, f"Customer uploaded {name or ref}."
     if step.customer_action == CustomerAction.CHOOSE_SLOT:
-        slot = text("slot", 200)
-        return {"slot": slot}, f"Customer chose {slot}."
+        start, end = _chosen_window(step, payload.get("slot"), now=now)
+        step.slot_starts_at, step.slot_ends_at = start, end
+        return {
+            "slot": _window_json(start, end)
+        }, f"Customer chose {window_words(step, start, end)}."
     if payload.get("confirmed") is not True:
         raise InvalidInput(
             "the customer must confirm", [FieldError("data.confirmed", "must be true")]
         )
     return {"confirmed": True}, "Customer confirmed."
+
+
+# --- slots: windows the team offers, one the customer chooses ------------------------------
+
+
+def _window_json(start: datetime, end: datetime) -> dict[str, str]:
+    return {"start": start.astimezone(UTC).isoformat(), "end": end.astimezone(UTC).isoformat()}
+
+
+def step_windows(step: JourneyStep) -> list[tuple[datetime, datetime]]:
+    """The windows offered on a choose_slot step, earliest first, as aware UTC datetimes."""
+    return [
+        (datetime.fromisoformat(w["start"]), datetime.fromisoformat(w["end"]))
+        for w in step.windows or []
+    ]
+
+
+def window_words(step: JourneyStep, start: datetime, end: datetime) -> str:
+    """A window as people read it, in the zone it is offered in: "Wed 9 Dec, 10:00-12:00"."""
+    zone = slot_zone(step)
+    a, b = start.astimezone(zone), end.astimezone(zone)
+    until = f"{b:%H:%M}" if a.date() == b.date() else f"{b:%a} {b.day} {b:%b}, {b:%H:%M}"
+    return f"{a:%a} {a.day} {a:%b}, {a:%H:%M}-{until} ({a.tzname()})"
+
+
+def slot_zone(step: JourneyStep) -> ZoneInfo:
+    """Where a step's windows are read and written: the customer's time zone, else the
+    owning team's business hours (its task policy), else the site's."""
+    names = [getattr(step.journey.case.customer, "timezone", "")]
+    policy = policy_match(kind=LoopKind.TASK, team_id=step.team_id)
+    if policy is not None and policy.business_hours is not None:
+        names.append(policy.business_hours.timezone)
+    names.append(settings.TIME_ZONE)
+    for name in names:
+        try:
+            return ZoneInfo(name) if name else ZoneInfo("UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            continue
+    return ZoneInfo("UTC")
+
+
+def _instant(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else None
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _chosen_window(step: JourneyStep, value: Any, *, now: datetime) -> tuple[datetime, datetime]:
+    """The offered window ``value`` names ({"start", "end"}, ISO 8601 with an offset), or
+    InvalidInput saying why not: free text, a window not offered, one already started."""
+    start = end = None
+    if isinstance(value, dict):
+        start, end = _instant(value.get("start")), _instant(value.get("end"))
+    if start is None or end is None:
+        raise InvalidInput(
+            "choose one of the times offered",
+            [FieldError("data.slot", "one of the windows offered: {start, end} with a time zone")],
+        )
+    offered = step_windows(step)
+    if (start, end) not in offered:
+        raise InvalidInput(
+            "this time was not offered",
+            [FieldError("data.slot", "not one of the windows offered on this step")],
+        )
+    if start <= now:
+        raise InvalidInput(
+            "this time has already started; choose a later one",
+            [FieldError("data.slot", "the window has started")],
+        )
+    return start, end
+
+
+@transaction.atomic
+def step_windows_offer(
+    *, step: JourneyStep, windows: Any, actor: Any = None, now: datetime
+) -> JourneyStep:
+    """The owning team offers the windows the customer chooses from on a choose_slot step
+    (replacing those offered before), while the step is waiting or open.
+
+    ``windows``: pairs of aware datetimes (start, end), each in the future, at most
+    12 hours long, no two the same; at most 20. A refusal writes nothing.
+    """
+    _lock_loops([step.loop_id] if step.loop_id else [])
+    journey, steps, fresh = _lock(step)
+    if fresh.customer_action != CustomerAction.CHOOSE_SLOT:
+        raise Conflict(f"step {fresh.key!r} is not a choose_slot step", code="not_a_slot_step")
+    if not journey.is_active or fresh.state not in (StepState.PENDING, StepState.OPEN):
+        raise Conflict(
+            f"step {fresh.key!r} of {journey.name!r} is {fresh.get_state_display().lower()}: "
+            "its windows can no longer change",
+            code="step_not_open",
+        )
+    _may_complete(actor, fresh)
+    pairs = list(windows) if isinstance(windows, list | tuple) else None
+    if not pairs or len(pairs) > MAX_WINDOWS:
+        raise InvalidInput(
+            "offer at least one window", [FieldError("windows", f"1 to {MAX_WINDOWS} windows")]
+        )
+    errors: list[FieldError] = []
+    seen: set[tuple[datetime, datetime]] = set()
+    for i, pair in enumerate(pairs):
+        at = f"windows[{i}]"
+        start, end = (
+            (_instant(pair[0]), _instant(pair[1]))
+            if isinstance(pair, list | tuple) and len(pair) == 2
+            else (None, None)
+        )
+        if start is None or end is None:
+            errors.append(FieldError(at, "a start and an end, each with a time zone"))
+        elif end <= start:
+            errors.append(FieldError(at, "ends before it starts"))
+        elif end - start > MAX_WINDOW:
+            errors.append(FieldError(at, "at most 12 hours long"))
+        elif start <= now:
+            errors.append(FieldError(at, "starts in the past"))
+        elif (start, end) in seen:
+            errors.append(FieldError(at, "offered twice"))
+        else:
+            seen.add((start, end))
+    if errors:
+        raise InvalidInput(f"{errors[0].field}: {errors[0].reason}", errors)
+    fresh.windows = [_window_json(a, b) for a, b in sorted(seen)]
+    fresh.save(update_fields=["windows"])
+    event_emit(
+        "journey.step_windows_offered",
+        _event_data(journey, step=fresh.key, windows=fresh.windows),
+        at=now,
+    )
+    return fresh
 
 
 @transaction.atomic
@@ -534,7 +698,9 @@ def step_complete_by_customer(
 
     Only the journey's customer, only a step they perform, only while it is open: anything
     else is the same 404 as a missing step. ``data`` by action: upload ``{"file": ref,
-    "name"?}``, choose_slot ``{"slot": text}``, confirm ``{"confirmed": true}``.
+    "name"?}``, choose_slot ``{"slot": {"start": iso, "end": iso}}`` (one of the windows
+    offered; its end is the deadline of the steps ``due_by_slot`` it), confirm
+    ``{"confirmed": true}``.
     """
     _lock_loops([step.loop_id] if step.loop_id else [])
     journey, steps, fresh = _lock(step)
@@ -543,9 +709,9 @@ def step_complete_by_customer(
     if owner.pk not in customer_ids or not fresh.customer_performs or not fresh.customer_visible:
         raise NotFound(f"step {step.key}")
     _check_open(journey, fresh)
-    payload, note = _customer_payload(fresh, data)
+    payload, note = _customer_payload(fresh, data, now=now)
     fresh.state = StepState.DONE
-    fresh.save(update_fields=["state"])
+    fresh.save(update_fields=["state", "slot_starts_at", "slot_ends_at"])
     if fresh.loop is not None and fresh.loop.state == LoopState.OPEN:
         loop_close(loop=fresh.loop, actor=None, reason=f"by the customer: {note}"[:500], now=now)
     _complete(journey, steps, fresh, actor=None, by_customer=True, note=note, data=payload, now=now)

@@ -25,6 +25,7 @@ from lastmile.console.views import _case_page, error_response
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, InvalidInput, NotFound
 from lastmile.journeys import services
+from lastmile.journeys.definitions import windows_parse
 from lastmile.journeys.selectors import (
     journey_get,
     journey_step_get,
@@ -40,6 +41,10 @@ class StartForm(forms.Form):
 
 class CompleteForm(forms.Form):
     note = forms.CharField(max_length=2000, required=False, strip=True)
+
+
+class WindowsForm(forms.Form):
+    windows = forms.CharField(max_length=2000, strip=True)
 
 
 class CancelForm(forms.Form):
@@ -139,3 +144,15 @@ def cancel(request: HttpRequest, journey: Any, now: datetime) -> str:
         journey=journey, reason=form.cleaned_data["reason"], actor=request.user, now=now
     )
     return f"Journey cancelled: {journey.name}."
+
+
+@_on_case
+def offer_windows(request: HttpRequest, step: Any, now: datetime) -> str:
+    """The team offers the windows the customer chooses from, typed one a line in the
+    step's time zone."""
+    form = WindowsForm(request.POST)
+    if not form.is_valid():
+        raise InvalidInput("write the windows to offer: " + _errors(form))
+    windows = windows_parse(form.cleaned_data["windows"], zone=services.slot_zone(step))
+    done = services.step_windows_offer(step=step, windows=windows, actor=request.user, now=now)
+    return f"{len(done.windows)} window(s) offered to the customer: {step.title}."

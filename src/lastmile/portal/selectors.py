@@ -11,8 +11,9 @@ from django.utils.dateformat import format as date_format
 
 from lastmile.cases.models import Case
 from lastmile.customers.models import Channel, Customer, Direction, Interaction
-from lastmile.journeys.models import JourneyState, JourneyStep, StepState
+from lastmile.journeys.models import CustomerAction, JourneyState, JourneyStep, StepState
 from lastmile.journeys.selectors import CustomerJourney, CustomerStep, journeys_for_customer
+from lastmile.journeys.services import step_windows, window_words
 from lastmile.knowledge.selectors import articles_public
 from lastmile.promises.selectors import promises_for_customer
 
@@ -88,12 +89,29 @@ def portal_case(case: Case, *, now: datetime) -> dict[str, Any]:
     }
 
 
-def portal_step(step: JourneyStep) -> dict[str, Any]:
+def slot_choices(step: JourneyStep, *, now: datetime) -> list[dict[str, str]]:
+    """The windows the customer may still choose on a slot step (not yet started), each
+    with the form's value ("start/end") and its words in the step's time zone."""
+    return [
+        {"value": f"{a.isoformat()}/{b.isoformat()}", "label": window_words(step, a, b)}
+        for a, b in step_windows(step)
+        if a > now
+    ]
+
+
+def portal_step(step: JourneyStep, *, now: datetime) -> dict[str, Any]:
     """A step page, as the customer may see it: a team's step shows its title, state and
     team only — its instructions and data are for the teams."""
     journey = step.journey
     mine = step.customer_performs
+    chosen = ""
+    if mine and step.slot_starts_at is not None and step.slot_ends_at is not None:
+        chosen = window_words(step, step.slot_starts_at, step.slot_ends_at)
     return {
+        "windows": slot_choices(step, now=now)
+        if mine and step.customer_action == CustomerAction.CHOOSE_SLOT
+        else [],
+        "chosen_window": chosen,
         "step": step,
         "journey_name": journey.name,
         "case_ref": journey.case.ref,

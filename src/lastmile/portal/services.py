@@ -245,7 +245,8 @@ def portal_step_answer(
     confirmed: bool = False,
 ) -> JourneyStep:
     """The customer completes one of their own steps from the portal: an upload (name and
-    bytes), a slot, or a confirmation, by the step's action.
+    bytes), a slot (one of the windows offered, "start/end"), or a confirmation, by the
+    step's action.
 
     An upload is stored first and removed again if the step does not take it, whatever
     stopped it (a refused answer, a step no longer open), so nothing of it is kept.
@@ -259,7 +260,9 @@ def portal_step_answer(
             stored = upload_store(customer=customer, name=name, content=content)
             data: dict[str, Any] = {"file": stored["file"], "name": stored["name"]}
         elif step.customer_action == CustomerAction.CHOOSE_SLOT:
-            data = {"slot": slot}
+            # The form sends one offered window as an ISO 8601 interval, "start/end".
+            start, _, end = slot.partition("/")
+            data = {"slot": {"start": start, "end": end}}
         else:
             data = {"confirmed": confirmed}
         done = step_complete_by_customer(step=step, customer=customer, data=data, now=now)

@@ -158,7 +158,7 @@ def _step_page(
         "customer": customer,
         "error": error,
         "max_size": settings.LASTMILE_PORTAL_UPLOAD_MAX_BYTES,
-        **selectors.portal_step(found),
+        **selectors.portal_step(found, now=utcnow()),
     }
     return render(request, "portal/step.html", context, status=status)
 
