@@ -2,7 +2,8 @@
 
 Recording runs the same policy check as the console: a warning not confirmed, or a block
 not overridden by an agent whose authority covers it, is a 409 whose ``errors`` name each
-policy (``policies.<key>``) with its verdict and text. ``POST /api/v1/policies/check`` asks
+policy (``policies.<key>``) with its verdict and text; an agent overriding a block beyond
+their authority records it ``awaiting`` approval, which ``/approve`` or ``/reject`` decides. ``POST /api/v1/policies/check`` asks
 the same question without recording anything (``policies_api.py``).
 """
 
@@ -16,7 +17,7 @@ from ninja.pagination import paginate
 from pydantic import Field
 
 from lastmile.api.pagination import BoundedLimitOffset, LazyPage
-from lastmile.api.types import UtcDatetime
+from lastmile.api.types import StrictSchema, UtcDatetime
 from lastmile.cases.selectors import case_get
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import FieldError, InvalidInput, PermissionDenied
@@ -67,6 +68,12 @@ class PromiseOut(Schema):
     outcome_reason: str
     followup_loop: int | None
     external_id: str | None
+    approval_loop: int | None = Field(
+        description="state awaiting: the task asking a lead to approve the exception"
+    )
+    approval_by: str | None
+    approval_at: datetime | None
+    approval_reason: str
 
 
 def _username(user: Any) -> str | None:
@@ -106,6 +113,10 @@ def promise_out(promise: Promise) -> dict[str, Any]:
         "outcome_reason": promise.outcome_reason,
         "followup_loop": promise.followup_loop_id,
         "external_id": promise.external_id,
+        "approval_loop": promise.approval_loop_id,
+        "approval_by": _username(promise.approval_by),
+        "approval_at": promise.approval_at,
+        "approval_reason": promise.approval_reason,
     }
 
 
@@ -134,7 +145,7 @@ def _via(request: HttpRequest) -> str:
     return f"api:{getattr(token, 'name', 'token')}"[:100]
 
 
-class PromiseIn(Schema):
+class PromiseIn(StrictSchema):
     case: str | None = Field(default=None, max_length=30)
     customer: CustomerRef | None = None
     text: str = Field(min_length=1, max_length=2000)
@@ -156,7 +167,8 @@ class PromiseIn(Schema):
 @router.post(
     "",
     response={201: PromiseOut},
-    summary="Record a promise (checked against every policy; 409 with the verdicts if refused)",
+    summary="Record a promise (checked against every policy; 409 with the verdicts if refused; "
+    "a block overridden beyond the agent's authority is recorded awaiting a lead's approval)",
 )
 def record_promise(request: HttpRequest, payload: PromiseIn) -> Status:
     viewer = request.viewer  # type: ignore[attr-defined]
@@ -224,15 +236,15 @@ def _for_action(request: HttpRequest, promise_id: int, action: str) -> Promise:
     return promise
 
 
-class KeepIn(Schema):
+class KeepIn(StrictSchema):
     note: str = Field(default="", max_length=500)
 
 
-class BreakIn(Schema):
+class BreakIn(StrictSchema):
     reason: str = Field(min_length=1, max_length=500)
 
 
-class RenegotiateIn(Schema):
+class RenegotiateIn(StrictSchema):
     text: str = Field(min_length=1, max_length=2000)
     terms: dict[str, Any] = Field(default_factory=dict)
     due_at: UtcDatetime
@@ -299,3 +311,45 @@ def renegotiate_promise(request: HttpRequest, promise_id: int, payload: Renegoti
         now=utcnow(),
     )
     return Status(201, promise_out(promise_get(promise_id=new.pk, viewer=None)))
+
+
+class ExceptionDecisionIn(Schema):
+    reason: str = Field(default="", max_length=500, description="Required to reject.")
+
+
+def _decide(
+    request: HttpRequest, promise_id: int, payload: ExceptionDecisionIn | None, verdict: str
+) -> dict[str, Any]:
+    viewer = request.viewer  # type: ignore[attr-defined]
+    promise = promise_get(promise_id=promise_id, viewer=viewer)
+    decide = (
+        services.promise_exception_approve
+        if verdict == "approve"
+        else services.promise_exception_reject
+    )
+    done = decide(
+        promise=promise, actor=viewer, reason=payload.reason if payload else "", now=utcnow()
+    )
+    return promise_out(promise_get(promise_id=done.pk, viewer=None))
+
+
+@router.post(
+    "/{promise_id}/approve",
+    response=PromiseOut,
+    summary="Approve an exception awaiting approval (another person whose authority covers it)",
+)
+def approve_exception(
+    request: HttpRequest, promise_id: int, payload: ExceptionDecisionIn | None = None
+) -> dict[str, Any]:
+    return _decide(request, promise_id, payload, "approve")
+
+
+@router.post(
+    "/{promise_id}/reject",
+    response=PromiseOut,
+    summary="Reject an exception awaiting approval (reason required)",
+)
+def reject_exception(
+    request: HttpRequest, promise_id: int, payload: ExceptionDecisionIn | None = None
+) -> dict[str, Any]:
+    return _decide(request, promise_id, payload, "reject")
