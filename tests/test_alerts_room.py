@@ -10,9 +10,10 @@ from datetime import timedelta
 import pytest
 import time_machine
 
+from lastmile.cases.models import Case
 from lastmile.crisis.models import Alert, AlertState, SavedResponse
 from lastmile.crisis.services import incident_note_create, incident_update_post, public_url
-from lastmile.customers.models import Interaction
+from lastmile.customers.models import Customer, Identity, Interaction
 from lastmile.listening.models import Mention
 from lastmile.loops.models import Loop, LoopEvent
 from tests.test_crisis_fixtures import (
@@ -270,15 +271,181 @@ def test_a_reply_linking_to_an_unpublished_status_page_is_refused(client, room, 
     assert famous.reply_loop.state == "open"
 
 
-def test_a_mention_nobody_addressed_to_the_brand_cannot_be_replied_to(client, room, bob, now):
+def saved(team, now, body="Sorry {handle}, we are on it."):  # type: ignore[no-untyped-def]
+    return SavedResponse.objects.create(title="On it", body=body, team=team, created_at=now)
+
+
+def counts() -> dict[str, int]:
+    return {
+        "customers": Customer.objects.count(),
+        "identities": Identity.objects.count(),
+        "cases": Case.objects.count(),
+        "interactions": Interaction.objects.count(),
+        "loops": Loop.objects.count(),
+    }
+
+
+def test_replying_to_a_mention_on_no_case_opens_a_case_for_its_author(client, room, bob, now):
+    # Given a mention nobody addressed to the brand: its author is no customer, it is on no case
     alert = room["alert"]
-    response = SavedResponse.objects.create(
-        title="Thanks", body="Thanks!", team=None, created_at=now
+    plain = Mention.objects.select_related("author").get(pk=room["burst"][0].pk)
+    assert plain.author.customer_id is None and plain.interaction_id is None
+    before = counts()
+    # When bob replies to it from a saved response
+    r = post_bulk(
+        login(client, bob),
+        alert,
+        action="reply",
+        mentions=[plain.pk],
+        response=saved(alert.team, now).pk,
     )
-    ids = [room["addressed"]["famous"].pk, room["burst"][0].pk]
-    r = post_bulk(login(client, bob), alert, action="reply", mentions=ids, response=response.pk)
-    assert r.status_code == 409 and "not on a case" in body(r)
-    assert not Interaction.objects.filter(direction="outbound").exists()
+    assert r.status_code == 302
+    # Then its author is a customer, found by their social handle as the import finds them
+    plain.refresh_from_db()
+    ident = Identity.objects.get(kind="social", network="twitter", value=plain.author.handle)
+    customer = ident.customer
+    assert plain.customer == customer and plain.author.customer == customer
+    # on exactly one new case of the alert's team, holding the mention and the reply
+    case = Case.objects.get(customer=customer)
+    assert case.customer == customer and case.team == alert.team
+    assert case.channel == "social:twitter"
+    assert plain.case == case and plain.interaction.case == case
+    thread = list(Interaction.objects.filter(case=case).order_by("occurred_at", "pk"))
+    assert [(i.direction, i.body) for i in thread] == [
+        ("inbound", plain.text),
+        ("outbound", f"Sorry @{plain.author.handle}, we are on it."),
+    ]
+    assert thread[0].occurred_at == plain.posted_at and thread[1].actor == bob
+    # on the customer's timeline
+    page = body(client.get(f"/customers/{customer.pk}/"))
+    assert f"Sorry @{plain.author.handle}, we are on it." in page
+    # and the reply closed the reply loop the mention opened; the mention is answered
+    assert plain.reply_loop.state == "closed" and plain.reply_loop.case == case
+    assert plain.replied_at == now
+    after = counts()
+    assert after["customers"] == before["customers"] + 1
+    assert after["cases"] == before["cases"] + 1
+    assert after["interactions"] == before["interactions"] + 2
+
+
+def test_replying_twice_to_a_mention_opens_one_case_and_sends_one_reply(client, room, bob, now):
+    alert, plain = room["alert"], room["burst"][0]
+    response = saved(alert.team, now)
+    c = login(client, bob)
+    assert (
+        post_bulk(c, alert, action="reply", mentions=[plain.pk], response=response.pk).status_code
+        == 302
+    )
+    before = counts()
+    # the second click (a double submit, another tab) is refused and writes nothing
+    r = post_bulk(c, alert, action="reply", mentions=[plain.pk], response=response.pk)
+    assert r.status_code == 409 and "already replied" in body(r)
+    assert counts() == before
+    plain.refresh_from_db()
+    assert Case.objects.filter(customer=plain.customer).count() == 1
+    assert Interaction.objects.filter(direction="outbound").count() == 1
+
+
+def test_two_mentions_of_one_author_are_answered_on_one_case(client, room, bob, now):
+    alert = room["alert"]
+    # the burst's author user0 posted the first and the sixth of its mentions
+    first, sixth = room["burst"][0], room["burst"][5]
+    assert first.author_id == sixth.author_id
+    r = post_bulk(
+        login(client, bob),
+        alert,
+        action="reply",
+        mentions=[first.pk, sixth.pk],
+        response=saved(alert.team, now).pk,
+    )
+    assert r.status_code == 302
+    first.refresh_from_db()
+    case = Case.objects.get(customer=first.customer)
+    assert set(
+        Mention.objects.filter(pk__in=[first.pk, sixth.pk]).values_list("case", flat=True)
+    ) == {case.pk}
+    assert Interaction.objects.filter(case=case, direction="outbound").count() == 2
+    assert not Loop.objects.filter(case=case, state="open").exists()
+
+
+def test_an_author_who_is_a_customer_already_gets_no_second_customer(client, room, bob, now):
+    from lastmile.customers.identities import identity_normalize
+    from lastmile.customers.services import customer_resolve
+
+    alert, plain = (
+        room["alert"],
+        Mention.objects.select_related("author").get(pk=room["burst"][0].pk),
+    )
+    known = customer_resolve(
+        identities=[identity_normalize("social", plain.author.handle, "twitter")],
+        now=now,
+        display_name="Known",
+    ).customer
+    customers = Customer.objects.count()
+    post_bulk(
+        login(client, bob),
+        alert,
+        action="reply",
+        mentions=[plain.pk],
+        response=saved(alert.team, now).pk,
+    )
+    assert Customer.objects.count() == customers
+    assert Mention.objects.get(pk=plain.pk).case.customer == known
+
+
+def test_an_outsider_cannot_reply_to_a_mention_on_no_case_and_nothing_is_written(
+    client, room, charlie, now
+):
+    alert, plain = room["alert"], room["burst"][0]
+    response = saved(None, now)
+    before = counts()
+    r = post_bulk(
+        login(client, charlie), alert, action="reply", mentions=[plain.pk], response=response.pk
+    )
+    assert r.status_code == 404
+    assert counts() == before
+    plain.refresh_from_db()
+    assert plain.case_id is None and plain.replied_at is None and plain.customer_id is None
+
+
+def test_a_refused_batch_opens_no_case(client, room, bob, now):
+    # One mention of the batch was answered already: the whole batch is refused, and the
+    # case the other one would have needed is not opened.
+    alert, plain, famous = room["alert"], room["burst"][0], room["addressed"]["famous"]
+    Mention.objects.filter(pk=famous.pk).update(replied_at=now)
+    before = counts()
+    r = post_bulk(
+        login(client, bob),
+        alert,
+        action="reply",
+        mentions=[plain.pk, famous.pk],
+        response=saved(alert.team, now).pk,
+    )
+    assert r.status_code == 409
+    assert counts() == before
+
+
+def test_every_unanswered_mention_has_a_reply_button(client, room, bob, now):
+    saved(room["alert"].team, now)
+    page = body(login(client, bob).get(f"/alerts/{room['alert'].pk}/"))
+    rows = re.findall(r'<tr class="loop-row mention-row".*?</tr>', page, re.S)
+    assert len(rows) == 13  # the burst and the three addressed mentions
+    for row in rows:
+        pk = re.search(r'id="mention-(\d+)"', row).group(1)
+        assert f'name="reply_to" value="{pk}"' in row
+
+
+def test_the_row_reply_button_replies_to_that_mention_only(client, room, bob, now):
+    alert, plain, other = room["alert"], room["burst"][0], room["burst"][1]
+    response = saved(alert.team, now)
+    # the row's button wins over whatever boxes are ticked
+    r = login(client, bob).post(
+        f"/alerts/{alert.pk}/mentions/",
+        {"reply_to": plain.pk, "mentions": [other.pk], "response": response.pk},
+    )
+    assert r.status_code == 302
+    assert Mention.objects.get(pk=plain.pk).replied_at == now
+    assert Mention.objects.get(pk=other.pk).replied_at is None
 
 
 def test_marking_handled_needs_a_reason(client, room, bob):

@@ -24,10 +24,15 @@ NEXT_UPDATE_CHOICES = [
 
 
 class BulkForm(forms.Form):
-    """One action on the selected mentions; ``mentions`` are ids of the alert's term."""
+    """One action on the selected mentions; ``mentions`` are ids of the alert's term.
 
-    action = forms.ChoiceField(choices=BULK_ACTIONS)
+    A row's own Reply button sends ``reply_to``: a reply to that one mention, with the saved
+    response chosen in the bar, whatever boxes are ticked.
+    """
+
+    action = forms.ChoiceField(choices=BULK_ACTIONS, required=False)
     mentions = forms.CharField(required=False)  # parsed from getlist in clean_mentions
+    reply_to = forms.IntegerField(required=False, min_value=1, max_value=2**62)
     assignee = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
     response = forms.TypedChoiceField(coerce=int, required=False, empty_value=None)
     reason = forms.CharField(required=False, max_length=400)
@@ -50,13 +55,17 @@ class BulkForm(forms.Form):
                 ids.append(int(value))
             except (TypeError, ValueError):
                 raise forms.ValidationError(f"{value!r} is not a mention id") from None
-        if not ids:
-            raise forms.ValidationError("Select at least one mention.")
         return ids
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        if data.get("reply_to"):
+            data["action"], data["mentions"] = "reply", [data["reply_to"]]
+        elif "mentions" in data and not data["mentions"]:
+            self.add_error("mentions", "Select at least one mention.")
         action = data.get("action")
+        if not action and "action" not in self.errors:
+            self.add_error("action", "Choose what to do with them.")
         if action == "assign" and not data.get("assignee"):
             self.add_error("assignee", "Choose who to assign them to.")
         if action == "reply" and not data.get("response"):

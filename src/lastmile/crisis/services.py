@@ -506,17 +506,21 @@ def _uid(user: Any) -> int | None:
 # --- the crisis room's bulk actions -----------------------------------------------------------
 
 
-def _alert_mentions(alert: Alert, mention_ids: list[int]) -> list[Mention]:
-    """The selected mentions, each checked to be one of the alert's term; InvalidInput if not."""
+def _alert_mentions(alert: Alert, mention_ids: list[int], *, lock: bool = False) -> list[Mention]:
+    """The selected mentions, each checked to be one of the alert's term; InvalidInput if not.
+
+    ``lock``: their rows are locked for the caller's transaction, in pk order, so two replies
+    to one mention (a double submit) run one after the other and the second sees the first.
+    """
     if not mention_ids:
         raise InvalidInput("select at least one mention", [FieldError("mentions", "none selected")])
     ids = list(dict.fromkeys(mention_ids))
-    found = {
-        m.pk: m
-        for m in Mention.objects.filter(pk__in=ids, terms=alert.term_id).select_related(
-            "author", "reply_loop", "interaction__case"
-        )
-    }
+    qs = Mention.objects.filter(pk__in=ids, terms=alert.term_id).select_related(
+        "author", "case", "reply_loop__case", "interaction__case"
+    )
+    if lock:
+        qs = qs.select_for_update(of=("self",)).order_by("pk")
+    found = {m.pk: m for m in qs}
     missing = [i for i in ids if i not in found]
     if missing:
         raise InvalidInput(
@@ -597,12 +601,19 @@ def mentions_reply(
 ) -> int:
     """Reply to each selected mention with a saved response. All or nothing.
 
-    The reply is an outbound interaction on the mention's case (``interaction_record``),
-    which closes its reply loop the way any reply does; the mention is marked replied.
-    A mention that is not on a case (nobody addressed the brand) cannot be replied to here.
+    1. Lock the mentions; refuse the batch if one is answered already or is the brand's own
+       post, and render every reply first (a ``{status_url}`` needs a published note).
+    2. A mention on no case (nobody addressed the brand) gets one: listening's
+       ``mention_case_open`` resolves its author to a customer by their social handle and
+       puts the mention on a case of the alert's team, as the import does for an addressed
+       mention. Replying twice finds that case again; it never opens a second.
+    3. The reply is an outbound interaction on the case (``interaction_record``), on the
+       customer's timeline; it closes the case's reply loop the way any reply does, and the
+       mention is marked replied.
     """
     from lastmile.customers.models import Direction
     from lastmile.customers.services import interaction_record
+    from lastmile.listening.services import channel_of, mention_case, mention_case_open
 
     if not response.active or (response.team_id and response.team_id != alert.team_id):
         raise InvalidInput(
@@ -610,26 +621,30 @@ def mentions_reply(
             [FieldError("response", "not available to this team")],
         )
     with transaction.atomic():
-        mentions = _alert_mentions(alert, mention_ids)
+        mentions = _alert_mentions(alert, mention_ids, lock=True)
         bad: list[tuple[Mention, str]] = []
         for m in mentions:
             if m.replied_at is not None:
                 bad.append((m, "already replied"))
-            elif _case_of(m) is None:
-                bad.append((m, "not on a case: nobody addressed the brand"))
+            elif m.is_from_brand:
+                bad.append((m, "the brand's own post"))
         if bad:
             raise _refuse("some mentions cannot be replied to; nothing was sent", bad)
+        bodies = {
+            m.pk: response_render(response=response, alert=alert, mention=m) for m in mentions
+        }
         for m in mentions:
-            case = _case_of(m)
-            channel = m.interaction.channel if m.interaction is not None else f"social:{m.network}"
+            case = mention_case(m) or mention_case_open(
+                mention=m, team=alert.team, actor=actor, now=now
+            )
             interaction_record(
                 customer=case.customer,
                 case=case,
-                channel=channel,
+                channel=channel_of(m.network),
                 direction=Direction.OUTBOUND,
                 occurred_at=now,
                 now=now,
-                body=response_render(response=response, alert=alert, mention=m),
+                body=bodies[m.pk],
                 actor=actor,
                 data={
                     "in_reply_to": m.external_id,
@@ -644,14 +659,6 @@ def mentions_reply(
             replied_at=now
         )
     return len(mentions)
-
-
-def _case_of(mention: Mention) -> Any:
-    if mention.interaction is not None and mention.interaction.case_id is not None:
-        return mention.interaction.case
-    if mention.reply_loop is not None and mention.reply_loop.case_id is not None:
-        return mention.reply_loop.case
-    return None
 
 
 def mentions_handle(

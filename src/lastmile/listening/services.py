@@ -686,15 +686,14 @@ class _Batch:
 
     def _interaction_data(self, r: _Row, influence: float | None) -> dict[str, Any]:
         it = r.item
-        data: dict[str, Any] = {
-            "mention": {"network": it.network, "id": it.external_id, "url": it.url or None},
-            "sentiment": r.sentiment[0],
-            "sentiment_score": r.sentiment[1],
-        }
-        if influence is not None:
-            data["influence"] = influence
-            data["author"] = f"@{it.author_handle}"
-        return data
+        return mention_interaction_data(
+            network=it.network,
+            external_id=it.external_id,
+            url=it.url,
+            sentiment=r.sentiment,
+            influence=influence,
+            handle=it.author_handle,
+        )
 
     def _inbound(self, r: _Row) -> None:
         from lastmile.customers.models import Direction
@@ -896,6 +895,166 @@ class _Batch:
                 "updated_at",
             ],
         )
+
+
+def mention_interaction_data(
+    *,
+    network: str,
+    external_id: str,
+    url: str,
+    sentiment: tuple[str, float],
+    influence: float | None,
+    handle: str,
+) -> dict[str, Any]:
+    """The ``data`` of a mention's interaction on the timeline; the author's influence and
+    the sentiment take part in the reply loop's SLA policy match."""
+    data: dict[str, Any] = {
+        "mention": {"network": network, "id": external_id, "url": url or None},
+        "sentiment": sentiment[0],
+        "sentiment_score": sentiment[1],
+    }
+    if influence is not None:
+        data["influence"] = influence
+        data["author"] = f"@{handle}"
+    return data
+
+
+# --- answering a mention that is on no case -------------------------------------------------
+
+
+def mention_case(mention: Mention) -> Any:
+    """The case a mention is on (its own, its interaction's or its reply loop's), or None."""
+    if mention.case_id is not None:
+        return mention.case
+    interaction, loop = mention.interaction, mention.reply_loop
+    if interaction is not None and interaction.case_id is not None:
+        return interaction.case
+    if loop is not None and loop.case_id is not None:
+        return loop.case
+    return None
+
+
+def mention_case_open(*, mention: Mention, team: Any, actor: Any, now: datetime) -> Any:
+    """The case a reply to ``mention`` goes on: its own, or one opened now for its author.
+
+    A mention nobody addressed to a brand is on no case. Answering it makes it a
+    conversation with the brand, recorded as the import records an addressed mention:
+    1. Lock the mention, then its author: two replies to one author's posts wait for each
+       other and share one case.
+    2. The customer is the one the author's social handle resolves to (``customer_resolve``
+       with a social identity, created if unknown), as the import resolves authors.
+    3. The case: one of the mention's conversation with this customer; else the customer's
+       open or pending case of ``team`` on this network; else a new one for ``team``.
+    4. The mention goes on the case as an inbound interaction at its posting time (the loop
+       engine opens its reply loop, which the reply then closes), and is linked to its
+       customer, case, interaction and reply loop. It counts as addressed to the brand from
+       now on, so later posts of the conversation thread onto the same case on import.
+    A mention on a case already gets that case back, and nothing is written. The brand's
+    own posts are refused. Runs in the caller's transaction when there is one: the reply
+    that follows commits with the case, or neither does.
+    """
+    from lastmile.cases.models import Case, CaseStatus
+    from lastmile.cases.selectors import customer_cases
+    from lastmile.cases.services import case_create
+    from lastmile.customers.identities import IdentityKey
+    from lastmile.customers.models import Direction, IdentityKind
+    from lastmile.customers.services import customer_resolve, interaction_record
+    from lastmile.loops.models import Loop, LoopKind, LoopState
+
+    with transaction.atomic():
+        fresh = (
+            Mention.objects.select_for_update(of=("self",))
+            .select_related("author", "case", "interaction__case", "reply_loop__case")
+            .filter(pk=mention.pk)
+            .first()
+        )
+        if fresh is None:
+            raise NotFound("mention")
+        case = mention_case(fresh)
+        if case is not None:
+            return case
+        if fresh.is_from_brand:
+            raise Conflict("this is the brand's own post", code="mention_from_brand")
+        author = Author.objects.select_for_update().get(pk=fresh.author_id)
+        customer = customer_resolve(
+            identities=[IdentityKey(IdentityKind.SOCIAL, author.network, author.handle)],
+            display_name=author.name or f"@{author.handle}",
+            now=fresh.posted_at,
+            actor=actor,
+        ).customer
+        if author.customer_id != customer.pk:
+            Author.objects.filter(pk=author.pk).update(customer=customer)
+        channel = channel_of(fresh.network)
+        case_id = (
+            Mention.objects.filter(
+                network=fresh.network,
+                conversation_id=fresh.conversation_id,
+                customer=customer,
+                case__isnull=False,
+                is_brand=True,
+            )
+            .order_by("posted_at", "pk")
+            .values_list("case_id", flat=True)
+            .first()
+            if fresh.conversation_id
+            else None
+        )
+        case = Case.objects.filter(pk=case_id).first() if case_id is not None else None
+        if case is None:
+            case = (
+                customer_cases(customer=customer)
+                .filter(
+                    channel=channel,
+                    team=team,
+                    status__in=[CaseStatus.OPEN, CaseStatus.PENDING],
+                )
+                .first()
+            )
+        if case is None:
+            first_line = " ".join(fresh.text.split())[:120]
+            case = case_create(
+                customer=customer,
+                subject=f"@{author.handle} on {fresh.network}: {first_line}",
+                team=team,
+                channel=channel,
+                actor=actor,
+                now=fresh.posted_at,
+            )
+        sentiment = (fresh.sentiment_label or "neutral", fresh.sentiment_score)
+        interaction = interaction_record(
+            customer=customer,
+            case=case,
+            channel=channel,
+            direction=Direction.INBOUND,
+            occurred_at=min(fresh.posted_at, now),
+            now=now,
+            body=fresh.text,
+            data=mention_interaction_data(
+                network=fresh.network,
+                external_id=fresh.external_id,
+                url=fresh.url,
+                sentiment=sentiment,
+                influence=author.influence,
+                handle=author.handle,
+            ),
+            source_id=fresh.external_id,
+            sentiment=sentiment,
+        )
+        # The loop the engine opened for it, or the one already open on the case.
+        loop_id = (
+            Loop.objects.filter(case=case, kind=LoopKind.REPLY, state=LoopState.OPEN)
+            .order_by("-opened_at", "-pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        Mention.objects.filter(pk=fresh.pk).update(
+            customer=customer,
+            case=case,
+            interaction=interaction,
+            reply_loop_id=loop_id,
+            is_brand=True,
+        )
+    return case
 
 
 # --- keeping mentions in step with their reply loops -----------------------------------------
