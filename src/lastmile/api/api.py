@@ -6,6 +6,7 @@ Errors are ``{"code", "detail", "errors": [{"index", "field", "reason"}]}`` with
 from __future__ import annotations
 
 import json
+import logging
 from importlib import import_module
 from typing import Any
 
@@ -43,10 +44,19 @@ ERROR_STATUSES = {
     "401": "Missing or unknown token",
     "403": "Not allowed for this token",
     "404": "Not found (or not visible to this token)",
+    "405": "Method not allowed on this path",
     "409": "Conflicts with the current state (e.g. loops still open)",
     "413": "Body too large",
+    "415": "The body is not application/json",
     "422": "Invalid input: each error names the item index and field",
+    "500": "Server error (logged on the server; the body says nothing more)",
 }
+
+logger = logging.getLogger("lastmile.api")
+
+
+class UnsupportedMediaType(JsonBodyError):
+    """A body sent as something other than JSON to an operation that takes JSON."""
 
 
 class StrictJSONParser(Parser):
@@ -55,6 +65,13 @@ class StrictJSONParser(Parser):
     encoding error in the database driver or a ``RecursionError``."""
 
     def parse_body(self, request: HttpRequest) -> Any:
+        # A form or text/plain body is refused, not decoded as JSON behind the client's back:
+        # browsers send text/plain cross-site without a CORS preflight.
+        content_type = (request.content_type or "").lower()
+        if content_type != "application/json" and not content_type.endswith("+json"):
+            raise UnsupportedMediaType(
+                f"the body is {content_type or 'untyped'}; send it as application/json"
+            )
         return json_load(request.body)
 
     def parse_querydict(self, data: Any, list_fields: list[str], request: HttpRequest) -> Any:
@@ -112,7 +129,6 @@ def api_not_found(request: HttpRequest) -> HttpResponse:
     )
 
 
-@api.exception_handler(DomainError)
 def on_domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     return error_response(exc.status, exc.code, exc.detail, [e.as_dict() for e in exc.errors])
 
@@ -125,10 +141,11 @@ def _field_error(err: dict[str, Any]) -> dict[str, Any]:
         loc = loc[2:]
     field = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in loc).replace(".[", "[")
     reason = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    if err.get("type") == "extra_forbidden":
+        reason = "not a field of this operation"
     return {"index": index, "field": field or "body", "reason": reason}
 
 
-@api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     errors = [_field_error(e) for e in exc.errors]
     first = errors[0] if errors else {"field": "body", "reason": "invalid"}
@@ -136,7 +153,6 @@ def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespo
     return error_response(422, "invalid", f"{where}{first['field']}: {first['reason']}", errors)
 
 
-@api.exception_handler(AuthenticationError)
 def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return error_response(
         401,
@@ -146,15 +162,50 @@ def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpRespons
     )
 
 
-@api.exception_handler(Http404)
 def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return error_response(404, "not_found", str(exc) or "not found")
 
 
-@api.exception_handler(HttpError)
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    # ninja wraps what the parser raised in "Cannot parse request body" and adds why only
+    # under DEBUG; the client needs the reason in every deployment.
+    cause = exc.__cause__
+    if isinstance(cause, UnsupportedMediaType):
+        field = {"index": None, "field": "Content-Type", "reason": cause.reason}
+        return error_response(415, "unsupported_media_type", cause.reason, [field])
+    if isinstance(cause, JsonBodyError):
+        field = {"index": None, "field": "body", "reason": cause.reason}
+        return error_response(400, "bad_request", f"cannot parse the body: {cause.reason}", [field])
     code = {400: "bad_request", 405: "method_not_allowed"}.get(exc.status_code, "error")
     return error_response(exc.status_code, code, str(exc))
+
+
+def on_unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    # The traceback goes to the server's log, never to the client, DEBUG or not.
+    logger.error("unexpected error on %s %s", request.method, request.path, exc_info=exc)
+    return server_error_response()
+
+
+def server_error_response() -> HttpResponse:
+    return error_response(
+        500,
+        "server_error",
+        "the server failed to answer this request; the error is logged",
+    )
+
+
+def install_error_handlers(target: NinjaAPI) -> None:
+    """Every error ``target`` answers is the one JSON shape: a 4xx for the client's mistakes,
+    ``server_error`` 500 for the rest (also under DEBUG, where ninja would send a traceback)."""
+    target.add_exception_handler(DomainError, on_domain_error)
+    target.add_exception_handler(ValidationError, on_validation_error)
+    target.add_exception_handler(AuthenticationError, on_auth_error)
+    target.add_exception_handler(Http404, on_not_found)
+    target.add_exception_handler(HttpError, on_http_error)
+    target.add_exception_handler(Exception, on_unexpected_error)
+
+
+install_error_handlers(api)
 
 
 from lastmile.cases.api import router as cases_router  # noqa: E402

@@ -29,7 +29,7 @@ def instant_parse(value: Any, *, naive_is_utc: bool = False) -> datetime:
         ) from None
     if parsed.tzinfo is None:
         if not naive_is_utc:
-            raise ValueError("needs a time zone, e.g. 2026-11-25T10:00:00Z")
+            raise ValueError("needs a timezone, e.g. 2026-11-25T10:00:00Z")
         parsed = parsed.replace(tzinfo=UTC)
     try:
         parsed = parsed.astimezone(UTC)

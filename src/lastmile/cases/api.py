@@ -9,6 +9,7 @@ from ninja.pagination import paginate
 from pydantic import Field
 
 from lastmile.api.pagination import BoundedLimitOffset
+from lastmile.api.types import StrictSchema
 from lastmile.cases import services
 from lastmile.cases.models import Case
 from lastmile.cases.selectors import case_get, case_list
@@ -63,7 +64,7 @@ def _check_team(viewer: Any, team: Any) -> None:
         raise PermissionDenied("you can only file cases for your own teams")
 
 
-class CaseIn(Schema):
+class CaseIn(StrictSchema):
     customer: CustomerRef
     subject: str = Field(min_length=1, max_length=300)
     team: str | None = Field(default=None, max_length=50)
@@ -143,7 +144,7 @@ def get_case(request: HttpRequest, ref: str) -> dict[str, Any]:
     return case_out(case_get(ref=ref, viewer=request.viewer))  # type: ignore[attr-defined]
 
 
-class CasePatch(Schema):
+class CasePatch(StrictSchema):
     status: StatusName | None = None
     subject: str | None = Field(default=None, min_length=1, max_length=300)
     priority: PriorityName | None = None

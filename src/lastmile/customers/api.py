@@ -6,9 +6,9 @@ from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from lastmile.api.types import UtcDatetime
+from lastmile.api.types import StrictSchema, UtcDatetime
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import PermissionDenied
 from lastmile.customers.identities import IdentityError, IdentityKey, identity_normalize
@@ -24,7 +24,7 @@ CHANNEL_RE = re.compile(
 )
 
 
-class Input(BaseModel):
+class Input(StrictSchema):
     """Request bodies are plain pydantic models: ``ninja.Schema`` wraps every nested model in
     a validator that reads attributes through Django-aware getters (for ORM objects going
     out), which on a batch of 1,000 interactions was half of the validation time."""

@@ -1,6 +1,5 @@
 """API for journeys: templates as JSON or YAML, starting, completing steps, cancelling."""
 
-import json
 from datetime import datetime
 from typing import Any, Literal
 
@@ -10,9 +9,11 @@ from ninja.pagination import paginate
 from pydantic import Field
 
 from lastmile.api.pagination import BoundedLimitOffset, LazyPage
+from lastmile.api.types import StrictSchema
 from lastmile.cases.selectors import case_get
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, FieldError, InvalidInput
+from lastmile.core.jsonbody import JsonBodyError, json_load
 from lastmile.journeys import services
 from lastmile.journeys.definitions import from_yaml, template_export, to_yaml
 from lastmile.journeys.models import Journey, JourneyStep, JourneyTemplate
@@ -110,7 +111,15 @@ def list_templates(request: HttpRequest) -> list[dict[str, Any]]:
     summary="One template (format=yaml: the YAML document to edit and send back)",
     openapi_extra={
         "responses": {
-            "200": {"content": {"application/yaml": {"schema": {"type": "string"}}}},
+            # Both media types, each with the schema of what it carries: the YAML document is
+            # the definition that POST /templates takes back, not an opaque string.
+            "200": {
+                "description": "format=json: the template; format=yaml: its definition as YAML",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/TemplateOut"}},
+                    "application/yaml": {"schema": TEMPLATE_SCHEMA},
+                },
+            },
         }
     },
 )
@@ -144,10 +153,10 @@ def _definition(request: HttpRequest) -> Any:
         return from_yaml(text)
     if content_type == "application/json" or content_type.endswith("+json"):
         try:
-            return json.loads(text)
-        except ValueError as exc:
+            return json_load(text)
+        except JsonBodyError as exc:
             raise DomainError(
-                detail=f"malformed JSON: {exc}",
+                detail=f"malformed JSON: {exc.reason}",
                 errors=[FieldError("body", "malformed JSON")],
                 code="bad_request",
                 status=400,
@@ -274,7 +283,7 @@ def journey_out(journey: Journey) -> dict[str, Any]:
     }
 
 
-class StartIn(Schema):
+class StartIn(StrictSchema):
     template: str = Field(min_length=1, max_length=50, description="the template's slug")
     case: str = Field(min_length=1, max_length=30, description="the case's reference, e.g. LM-1042")
     linked: dict[str, int] = Field(
@@ -332,7 +341,7 @@ def get_journey(request: HttpRequest, journey_id: int) -> dict[str, Any]:
     return journey_out(journey_get(journey_id=journey_id, viewer=request.viewer))  # type: ignore[attr-defined]
 
 
-class CompleteIn(Schema):
+class CompleteIn(StrictSchema):
     note: str = Field(default="", max_length=2000, description="the hand-off to the next team")
     data: dict[str, Any] = Field(default_factory=dict)
 
@@ -357,7 +366,7 @@ def complete_step(
     return journey_out(journey_get(journey_id=journey_id, viewer=None))
 
 
-class CancelIn(Schema):
+class CancelIn(StrictSchema):
     reason: str = Field(min_length=1, max_length=400)
 
 

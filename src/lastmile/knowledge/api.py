@@ -9,6 +9,7 @@ from ninja.pagination import paginate
 from pydantic import Field
 
 from lastmile.api.pagination import BoundedLimitOffset, LazyPage
+from lastmile.api.types import StrictSchema
 from lastmile.cases.selectors import case_get
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import FieldError, InvalidInput
@@ -84,7 +85,7 @@ def _team(slug: str | None) -> Team | None:
     return team
 
 
-class ArticleIn(Schema):
+class ArticleIn(StrictSchema):
     title: str = Field(min_length=1, max_length=200)
     body_md: str = Field(default="", max_length=100_000)
     tags: list[str] = Field(default_factory=list, max_length=20)
@@ -97,7 +98,7 @@ class ArticleCreateIn(ArticleIn):
     slug: str | None = Field(default=None, max_length=120)
 
 
-class ArticlePatch(Schema):
+class ArticlePatch(StrictSchema):
     title: str | None = Field(default=None, min_length=1, max_length=200)
     body_md: str | None = Field(default=None, max_length=100_000)
     tags: list[str] | None = Field(default=None, max_length=20)

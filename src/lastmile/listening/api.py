@@ -9,7 +9,7 @@ from ninja.pagination import paginate
 from pydantic import Field
 
 from lastmile.api.pagination import BoundedLimitOffset
-from lastmile.api.types import UtcDatetime
+from lastmile.api.types import StrictSchema, UtcDatetime
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import FieldError, InvalidInput, PermissionDenied
 from lastmile.listening.models import Mention
@@ -22,7 +22,7 @@ router = Router(tags=["mentions"])
 MAX_BATCH = 1000
 
 
-class AuthorIn(Schema):
+class AuthorIn(StrictSchema):
     handle: str = Field(min_length=1, max_length=101)
     id: str | None = Field(default=None, max_length=100)
     name: str = Field(default="", max_length=200)
@@ -30,7 +30,7 @@ class AuthorIn(Schema):
     verified: bool | None = None
 
 
-class MentionSchema(Schema):
+class MentionSchema(StrictSchema):
     network: str = Field(default="twitter", min_length=1, max_length=30)
     external_id: str = Field(min_length=1, max_length=100)
     author: AuthorIn
@@ -77,7 +77,7 @@ class MentionSchema(Schema):
         )
 
 
-class BatchIn(Schema):
+class BatchIn(StrictSchema):
     items: list[MentionSchema] = Field(min_length=1, max_length=MAX_BATCH)
 
 

@@ -10,7 +10,7 @@ from ninja.pagination import paginate
 from pydantic import Field
 
 from lastmile.api.pagination import BoundedLimitOffset, LazyPage
-from lastmile.api.types import UtcDatetime
+from lastmile.api.types import StrictSchema, UtcDatetime
 from lastmile.cases.selectors import case_get
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import FieldError, InvalidInput
@@ -87,7 +87,7 @@ def user_by_username(username: str | None, *, field: str = "assignee") -> Any:
     return user
 
 
-class LoopIn(Schema):
+class LoopIn(StrictSchema):
     kind: Literal["reply", "promise", "task", "visit", "recovery", "followup", "ack"]
     title: str = Field(min_length=1, max_length=300)
     case: str | None = Field(default=None, max_length=30)
@@ -154,11 +154,11 @@ def get_loop(request: HttpRequest, loop_id: int) -> dict[str, Any]:
     return loop_out(loop_get(loop_id=loop_id, viewer=request.viewer))  # type: ignore[attr-defined]
 
 
-class ReasonIn(Schema):
+class ReasonIn(StrictSchema):
     reason: str = Field(default="", max_length=500)
 
 
-class ReassignIn(Schema):
+class ReassignIn(StrictSchema):
     team: str | None = Field(default=None, max_length=50)
     assignee: str | None = Field(default=None, max_length=150)
     reason: str = Field(default="", max_length=500)

@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import Field, field_validator
 
+from lastmile.api.types import StrictSchema
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import PermissionDenied
 from lastmile.mail.services import InboundAttachment, Received, email_receive, inbound_raw
@@ -20,13 +21,13 @@ from lastmile.mail.services import InboundAttachment, Received, email_receive, i
 router = Router(tags=["mail"])
 
 
-class AttachmentIn(Schema):
+class AttachmentIn(StrictSchema):
     filename: str = Field(default="", max_length=255)
     content_type: str = Field(default="application/octet-stream", min_length=3, max_length=200)
     content_base64: str
 
 
-class InboundIn(Schema):
+class InboundIn(StrictSchema):
     from_: str = Field(alias="from", min_length=3, max_length=400)
     to: list[str] = Field(min_length=1, max_length=50)
     cc: list[str] = Field(default_factory=list, max_length=50)

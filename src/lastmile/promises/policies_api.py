@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 from pydantic import Field
 
+from lastmile.api.types import StrictSchema
 from lastmile.core.clock import utcnow
 from lastmile.promises.api import VerdictOut
 from lastmile.promises.selectors import policies_check, policy_list
@@ -18,7 +19,7 @@ from lastmile.promises.selectors import policies_check, policy_list
 router = Router(tags=["policies"])
 
 
-class CheckIn(Schema):
+class CheckIn(StrictSchema):
     terms: dict[str, Any] = Field(description='The terms to check, e.g. {"adults": 4}.')
     customer: dict[str, Any] | None = Field(
         default=None, description='The customer\'s attributes, e.g. {"tier": "Gold"}.'
