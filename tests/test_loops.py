@@ -246,15 +246,15 @@ def test_an_explicit_due_at_in_the_past_is_refused(customer, now):
     assert exc.value.errors[0].field == "due_at"
 
 
-def test_reassign_records_from_and_to(customer, team, other_team, alice, now):
+def test_reassign_records_from_and_to(customer, team, other_team, alice, charlie, now):
     loop = loop_open(customer=customer, kind="task", title="x", team=team, now=now)
     loop = loop_reassign(
-        loop=loop, team=other_team, assignee=alice, actor=alice, reason="cards own this", now=now
+        loop=loop, team=other_team, assignee=charlie, actor=alice, reason="cards own this", now=now
     )
     event = loop.events.get(kind="reassigned")
     assert event.data == {
         "from": {"team": team.pk, "assignee": None},
-        "to": {"team": other_team.pk, "assignee": alice.pk},
+        "to": {"team": other_team.pk, "assignee": charlie.pk},
     }
 
 

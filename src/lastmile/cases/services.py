@@ -198,15 +198,10 @@ def case_set_status(*, case: Case, status: str, actor: Any = None, now: datetime
 def case_assign(
     *, case: Case, team: Any = None, assignee: Any = None, actor: Any = None, now: datetime
 ) -> Case:
-    case.team = team if team is not None else case.team
-    if assignee is not None and case.team is not None:
-        from lastmile.people.models import Agent
+    from lastmile.people.selectors import assignee_check
 
-        if not Agent.objects.filter(user=assignee, teams=case.team).exists():
-            raise InvalidInput(
-                f"{assignee.username} is not in {case.team.name}",
-                [FieldError("assignee", f"not a member of team {case.team.slug}")],
-            )
+    case.team = team if team is not None else case.team
+    assignee_check(assignee=assignee, team=case.team)
     case.assignee = assignee
     case.updated_at = now
     case.save(update_fields=["team", "assignee", "updated_at"])

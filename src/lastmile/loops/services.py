@@ -509,12 +509,16 @@ def loop_reassign(
     reason: str = "",
     now: datetime,
 ) -> Loop:
-    """Give the loop to another team and/or agent; the deadline stays."""
+    """Give the loop to another team and/or agent; the deadline stays. The agent must be in
+    the loop's (new) team, as for a case (``assignee_check``)."""
+    from lastmile.people.selectors import assignee_check
+
     with transaction.atomic():
         fresh = _claim_open(loop)
         before = {"team": fresh.team_id, "assignee": fresh.assignee_id}
         if team is not None:
             fresh.team = team
+        assignee_check(assignee=assignee, team=fresh.team)
         fresh.assignee = assignee
         fresh.save(update_fields=["team", "assignee"])
         LoopEvent.objects.create(

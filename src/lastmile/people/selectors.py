@@ -84,3 +84,17 @@ def shares_a_team(user: Any, other: Any) -> bool:
     if ids is None:
         return True
     return Agent.objects.filter(user=other, teams__id__in=ids).exists()
+
+
+def assignee_check(*, assignee: Any, team: Team | None, field: str = "assignee") -> None:
+    """The one rule for giving work to an agent, for a case and a loop alike: the agent is a
+    member of the team that owns the work. InvalidInput (422) naming ``field`` otherwise."""
+    if assignee is None or team is None:
+        return
+    if not Agent.objects.filter(user=assignee, teams=team).exists():
+        from lastmile.core.errors import FieldError, InvalidInput
+
+        raise InvalidInput(
+            f"{assignee.username} is not in {team.name}",
+            [FieldError(field, f"not a member of team {team.slug}")],
+        )
