@@ -74,3 +74,10 @@ def _fast_password_hashing(settings):
         "django.contrib.auth.hashers.MD5PasswordHasher",
         "django.contrib.auth.hashers.PBKDF2PasswordHasher",
     ]
+
+
+@pytest.fixture
+def webhooks_to_loopback(settings):
+    """Webhook targets on this machine allowed, as LASTMILE_WEBHOOK_ALLOWED_NETWORKS does:
+    the tests' receivers listen on 127.0.0.1 (refused by default as an internal address)."""
+    settings.LASTMILE_WEBHOOK_ALLOWED_NETWORKS = ("127.0.0.0/8", "::1/128")

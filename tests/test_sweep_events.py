@@ -15,7 +15,8 @@ from lastmile.loops.services import loop_event_data, loop_open, loops_sweep
 from lastmile.webhooks.models import Delivery
 from lastmile.webhooks.services import subscription_create
 
-pytestmark = pytest.mark.django_db
+# The subscriptions point at 127.0.0.1, an internal address refused unless allowed.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhooks_to_loopback")]
 
 HOUR = timedelta(minutes=60)
 

@@ -26,7 +26,8 @@ from lastmile.webhooks.services import (
 from lastmile.webhooks.signing import SignatureError
 from tests.test_webhooks_http import Receiver, closed_port_url
 
-pytestmark = pytest.mark.django_db
+# The receivers listen on 127.0.0.1, an internal address refused unless allowed.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhooks_to_loopback")]
 
 
 @pytest.fixture

@@ -15,6 +15,9 @@ import pytest
 from lastmile.webhooks.sender import EXCERPT_BYTES, post_signed
 from lastmile.webhooks.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_verify
 
+# The receiver listens on 127.0.0.1, an internal address refused unless allowed.
+pytestmark = pytest.mark.usefixtures("webhooks_to_loopback")
+
 
 @dataclass
 class Received:

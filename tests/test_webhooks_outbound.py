@@ -22,7 +22,11 @@ from tests.factories import AgentFactory, CaseFactory, CustomerFactory, TeamFact
 from tests.test_webhooks_http import Receiver, closed_port_url
 from tests.test_webhooks_inbound import message, post
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# The receivers listen on 127.0.0.1, an internal address refused unless allowed.
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("webhooks_to_loopback"),
+]
 
 
 @pytest.fixture

@@ -263,6 +263,22 @@ AXES_RESET_ON_SUCCESS = False
 AXES_DISABLE_ACCESS_LOG = True  # failures only; no table of every successful login
 AXES_VERBOSE = False
 
+
+def envnetworks(name: str) -> tuple:
+    """Comma-separated CIDRs (``10.0.0.0/8,::1/128``); empty gives none."""
+    from lastmile.core.netguard import networks_parse
+
+    raw = os.environ.get(name, "")
+    try:
+        return networks_parse(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}={raw!r}: {exc}") from None
+
+
+# Webhook and messaging integration URLs resolving into these networks are allowed; every
+# other internal address (loopback, private, link-local…) is refused (lastmile.core.netguard).
+LASTMILE_WEBHOOK_ALLOWED_NETWORKS = envnetworks("LASTMILE_WEBHOOK_ALLOWED_NETWORKS")
+
 EMAIL_BACKEND = envstr("LASTMILE_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = envstr("LASTMILE_EMAIL_HOST", "127.0.0.1")
 EMAIL_PORT = envint("LASTMILE_EMAIL_PORT", 25)

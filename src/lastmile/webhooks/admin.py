@@ -24,10 +24,35 @@ def _shown_once(request: Any, what: str, secret: str) -> None:
     )
 
 
+def _url_clean(value: str, *, required: bool) -> str:
+    """The service's URL check (no internal address) as a form field error."""
+    try:
+        return services.url_check(value or "", required=required)
+    except DomainError as exc:
+        raise ValidationError("; ".join(e.reason for e in exc.errors)) from None
+
+
+class IntegrationForm(forms.ModelForm):
+    url = forms.URLField(
+        max_length=500,
+        required=False,
+        assume_scheme="https",
+        help_text=Integration._meta.get_field("url").help_text,
+    )
+
+    class Meta:
+        model = Integration
+        fields = ("name", "slug", "channel", "url", "team", "active")
+
+    def clean_url(self) -> str:
+        return _url_clean(self.cleaned_data.get("url") or "", required=False)
+
+
 @admin.register(Integration)
 class IntegrationAdmin(admin.ModelAdmin):
     """Create one here to get its secret, shown once in the confirmation message."""
 
+    form = IntegrationForm
     list_display = ("name", "slug", "channel", "team", "url", "active", "secret_prefix")
     formfield_overrides = {models.URLField: URL_FIELD}
     list_filter = ("channel", "active", "team")
@@ -96,6 +121,9 @@ class SubscriptionForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk and isinstance(self.instance.events, list):
             self.initial["events"] = ", ".join(self.instance.events)
+
+    def clean_url(self) -> str:
+        return _url_clean(self.cleaned_data.get("url") or "", required=True)
 
     def clean_events(self) -> list[str]:
         try:

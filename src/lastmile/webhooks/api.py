@@ -36,6 +36,31 @@ def _admin_only(request: HttpRequest) -> None:
         raise PermissionDenied("only an admin's token or an integration token may do this")
 
 
+def sees_responses(request: HttpRequest | None) -> bool:
+    """Whether the caller may read what receivers answered: an integration token or an
+    admin's. A receiver's answer may hold what only its operators should read (an internal
+    service's page, had a target slipped through), so nobody else gets it, whichever
+    endpoint a delivery shows up in."""
+    token = getattr(request, "auth", None)
+    if token is None:
+        return False
+    agent = getattr(token, "agent", None)
+    return agent is None or bool(agent.is_admin)
+
+
+def _excerpt(obj: Any, context: Any) -> str:
+    request = (context or {}).get("request")
+    return obj.response_excerpt if sees_responses(request) else ""
+
+
+def _error(text: str, code: int | None, context: Any) -> str:
+    """The error as stored ("HTTP 500: <the receiver's answer>"), or only its status line."""
+    request = (context or {}).get("request")
+    if sees_responses(request) or code is None:
+        return text
+    return f"HTTP {code}" if text else ""
+
+
 class AttemptOut(Schema):
     number: int
     at: datetime
@@ -43,6 +68,14 @@ class AttemptOut(Schema):
     response_excerpt: str
     error: str
     duration_ms: int
+
+    @staticmethod
+    def resolve_response_excerpt(obj: Any, context: Any) -> str:
+        return _excerpt(obj, context)
+
+    @staticmethod
+    def resolve_error(obj: Any, context: Any) -> str:
+        return _error(obj.error, obj.response_code, context)
 
 
 class DeliveryOut(Schema):
@@ -66,6 +99,14 @@ class DeliveryOut(Schema):
     @staticmethod
     def resolve_subscription(obj: Delivery) -> str:
         return obj.subscription.name
+
+    @staticmethod
+    def resolve_response_excerpt(obj: Delivery, context: Any) -> str:
+        return _excerpt(obj, context)
+
+    @staticmethod
+    def resolve_last_error(obj: Delivery, context: Any) -> str:
+        return _error(obj.last_error, obj.response_code, context)
 
 
 class DeliveryDetailOut(DeliveryOut):

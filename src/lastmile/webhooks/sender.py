@@ -1,13 +1,25 @@
-"""The one place webhooks leave the process: a signed JSON POST, and what came back."""
+"""The one place webhooks leave the process: a signed JSON POST, and what came back.
+
+Every request goes through ``lastmile.core.netguard`` first: the URL's host is resolved,
+every address checked, and the connection made to a checked address (``_PinnedAdapter``),
+with the name kept for the ``Host`` header, TLS SNI and certificate verification. So a name
+that answers with a public address at the check and with ``127.0.0.1`` a moment later (DNS
+rebinding) cannot reach the inside: there is no second lookup.
+"""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
 
+from lastmile.core.netguard import Resolver, TargetRefused, target_check
 from lastmile.webhooks.signing import signature_headers
 
 USER_AGENT = "lastmile-webhooks/1"
@@ -25,6 +37,8 @@ class Outcome:
     excerpt: str = ""
     error: str = ""
     duration_ms: int = 0
+    # Not sent, and sending again will not help: the target is an internal address.
+    refused: bool = False
 
     @property
     def ok(self) -> bool:
@@ -45,38 +59,93 @@ def post_signed(
     now: datetime,
     headers: dict[str, str] | None = None,
     timeout: float = READ_TIMEOUT,
+    resolver: Resolver | None = None,
 ) -> Outcome:
     """POST ``body`` to ``url`` signed at ``now``; never raises for network trouble.
 
+    1. Check the target (``netguard.target_check``): an internal address is refused before
+       any connection (``Outcome.refused``); a name that does not resolve is an error that
+       a later attempt may not have.
+    2. Connect to the first checked address that accepts a connection (the next one only
+       when the connection could not be opened, so nothing is sent twice).
+
     Redirects are not followed (a 3xx is a failure): the signature is for this URL, and a
-    receiver that moved should be reconfigured, not chased.
+    receiver that moved should be reconfigured, not chased. Proxy settings from the
+    environment are ignored: the request goes to the address that was checked.
     """
+    started = time.monotonic()
+    try:
+        target = target_check(url, resolver=resolver)
+    except TargetRefused as exc:
+        return Outcome(
+            status=None,
+            error=f"refused before sending: {exc.reason}"[:EXCERPT_BYTES],
+            refused=exc.final,
+            duration_ms=_since(started),
+        )
     sent = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         **signature_headers(secret, body, now=now),
         **(headers or {}),
+        "Host": urlsplit(url).netloc.rpartition("@")[2],
     }
-    started = time.monotonic()
-    try:
-        with requests.post(
-            url,
-            data=body,
-            headers=sent,
-            timeout=(CONNECT_TIMEOUT, timeout),
-            allow_redirects=False,
-            stream=True,
-        ) as response:
-            head = next(response.iter_content(EXCERPT_BYTES), b"")
-            status = response.status_code
-    except requests.RequestException as exc:
-        return Outcome(
-            status=None,
-            error=f"{type(exc).__name__}: {exc}"[:EXCERPT_BYTES],
-            duration_ms=_since(started),
+    for n, address in enumerate(target.addresses):
+        try:
+            with requests.Session() as session:
+                session.trust_env = False
+                session.mount(f"{target.scheme}://", _PinnedAdapter(address, target.host))
+                with session.post(
+                    url,
+                    data=body,
+                    headers=sent,
+                    timeout=(CONNECT_TIMEOUT, timeout),
+                    allow_redirects=False,
+                    stream=True,
+                ) as response:
+                    head = next(response.iter_content(EXCERPT_BYTES), b"")
+                    status = response.status_code
+        except requests.RequestException as exc:
+            if _not_connected(exc) and n + 1 < len(target.addresses):
+                continue
+            return Outcome(
+                status=None,
+                error=f"{type(exc).__name__}: {exc}"[:EXCERPT_BYTES],
+                duration_ms=_since(started),
+            )
+        excerpt = head[:EXCERPT_BYTES].decode("utf-8", errors="replace").strip()
+        return Outcome(status=status, excerpt=excerpt, duration_ms=_since(started))
+    raise AssertionError("target_check returns at least one address")
+
+
+class _PinnedAdapter(HTTPAdapter):
+    """Connects to ``address`` whatever the URL's host resolves to now; the host name
+    stays the TLS server name (SNI) and the name the certificate must match."""
+
+    def __init__(self, address: str, host: str) -> None:
+        super().__init__(max_retries=0)
+        self._address = address
+        self._host = host
+
+    def build_connection_pool_key_attributes(
+        self, request: Any, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
         )
-    excerpt = head[:EXCERPT_BYTES].decode("utf-8", errors="replace").strip()
-    return Outcome(status=status, excerpt=excerpt, duration_ms=_since(started))
+        host_params["host"] = self._address
+        if host_params["scheme"] == "https":
+            pool_kwargs["server_hostname"] = self._host
+            pool_kwargs["assert_hostname"] = self._host
+        return host_params, pool_kwargs
+
+
+def _not_connected(exc: requests.RequestException) -> bool:
+    """True when no connection was opened (so no byte of the request left)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+    return isinstance(reason, NewConnectionError)
 
 
 def _since(started: float) -> int:

@@ -30,6 +30,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils.text import slugify
 
 from lastmile.core.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
+from lastmile.core.jsonbody import json_load
+from lastmile.core.netguard import TargetRefused, target_check
 from lastmile.webhooks.models import (
     PHONE_CHANNELS,
     Conversation,
@@ -76,7 +78,14 @@ def _secret_prefix(secret: str) -> str:
 
 
 def url_check(url: str, *, field_name: str = "url", required: bool = True) -> str:
-    """An http(s) URL with a host, or InvalidInput naming ``field_name``."""
+    """An http(s) URL with a host that is not an internal address, or InvalidInput naming
+    ``field_name``.
+
+    The host is resolved and every address checked (``lastmile.core.netguard``). A name
+    that does not resolve yet is accepted: there is nothing to reach now, and every request
+    checks again before it connects (which is what stops DNS rebinding; this check only
+    tells whoever sets the URL at once).
+    """
     url = (url or "").strip()
     if not url:
         if required:
@@ -94,6 +103,14 @@ def url_check(url: str, *, field_name: str = "url", required: bool = True) -> st
         raise InvalidInput(
             "the URL is too long", [FieldError(field_name, "at most 500 characters")]
         )
+    try:
+        target_check(url)
+    except TargetRefused as exc:
+        if exc.final:
+            raise InvalidInput(
+                f"{field_name} may not point at an internal address",
+                [FieldError(field_name, exc.reason)],
+            ) from None
     return url
 
 
@@ -452,7 +469,8 @@ def message_transport(message: Any) -> str | None:
     ``external_id``, ``timestamp``) plus ``case``. ``external_id`` is the outbox key, also
     sent as ``X-Lastmile-Delivery``: the same on every retry, so the receiver can drop
     repeats. A 5xx, 408, 429 or no answer raises (the outbox retries with backoff); another
-    4xx, or an integration that is gone, off or has no URL, fails the message at once.
+    4xx, or an integration that is gone, off, has no URL or a URL on an internal address
+    (checked again before every request), fails the message at once.
     """
     from lastmile.channels.delivery import PermanentFailure
     from lastmile.core.clock import utcnow
@@ -486,6 +504,8 @@ def message_transport(message: Any) -> str | None:
     )
     if outcome.ok:
         return _their_id(outcome.excerpt)
+    if outcome.refused:
+        raise PermanentFailure(f"{integration.slug}: {outcome.error}")
     if (
         outcome.status is not None
         and 400 <= outcome.status < 500
@@ -502,8 +522,8 @@ class TransportError(Exception):
 def _their_id(excerpt: str) -> str | None:
     """``{"id": …}`` or ``{"external_id": …}`` in the receiver's answer, if it sent one."""
     try:
-        answer = json.loads(excerpt)
-    except ValueError:
+        answer = json_load(excerpt)
+    except ValueError:  # JsonBodyError too
         return None
     if isinstance(answer, dict):
         value = answer.get("id") or answer.get("external_id")
@@ -728,8 +748,13 @@ def _send_one(pk: int, attempts: int, *, now: datetime, started: float, result: 
             headers={DELIVERY_HEADER: str(delivery.uuid), EVENT_HEADER: delivery.event},
         )
     result.outcomes.append(outcome)
+    # An internal target stays internal: retrying for hours would only knock again.
     state = _record(
-        delivery, number=number, outcome=outcome, at=now, give_up=not subscription.active
+        delivery,
+        number=number,
+        outcome=outcome,
+        at=now,
+        give_up=not subscription.active or outcome.refused,
     )
     if state == DeliveryStatus.DELIVERED:
         result.delivered += 1
