@@ -105,7 +105,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "lastmile.api.middleware.JsonErrorMiddleware",  # outermost: sees every error response
     "django.middleware.security.SecurityMiddleware",
+    "lastmile.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "lastmile.core.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -240,6 +242,28 @@ if LASTMILE_PORTAL_UPLOAD_MAX_BYTES > LASTMILE_MAX_BODY_BYTES - 64 * 1024:
         f"64 KB under LASTMILE_MAX_BODY_BYTES={LASTMILE_MAX_BODY_BYTES} (the form around the file)"
     )
 
+# Hardening for a deployment behind HTTPS; off by default so the loopback demo works on
+# plain http. Secure cookies are only sent over HTTPS; HSTS tells browsers to use nothing
+# else for this host for that many seconds (sent only on HTTPS requests: behind a proxy
+# that ends TLS, also set LASTMILE_TRUST_X_FORWARDED_PROTO).
+LASTMILE_SECURE_COOKIES = envbool("LASTMILE_SECURE_COOKIES", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = LASTMILE_SECURE_COOKIES
+LASTMILE_HSTS_SECONDS = envint("LASTMILE_HSTS_SECONDS", 0)
+if LASTMILE_HSTS_SECONDS < 0:
+    raise ImproperlyConfigured(f"LASTMILE_HSTS_SECONDS={LASTMILE_HSTS_SECONDS}: must be 0 or more")
+SECURE_HSTS_SECONDS = LASTMILE_HSTS_SECONDS
+if envbool("LASTMILE_TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# An agent's session ends this long after they logged in (the portal's has its own).
+LASTMILE_SESSION_SECONDS = envint("LASTMILE_SESSION_SECONDS", 12 * 3600)
+if LASTMILE_SESSION_SECONDS < 60:
+    raise ImproperlyConfigured(
+        f"LASTMILE_SESSION_SECONDS={LASTMILE_SESSION_SECONDS}: must be at least 60"
+    )
+SESSION_COOKIE_AGE = LASTMILE_SESSION_SECONDS
+
 # Failed logins (console and admin): this many per account, or from one address, lock
 # further attempts out for the cool-off (counted in the database, across workers).
 LASTMILE_LOGIN_FAILURE_LIMIT = envint("LASTMILE_LOGIN_FAILURE_LIMIT", 10)
@@ -278,6 +302,7 @@ def envnetworks(name: str) -> tuple:
 # Webhook and messaging integration URLs resolving into these networks are allowed; every
 # other internal address (loopback, private, link-local…) is refused (lastmile.core.netguard).
 LASTMILE_WEBHOOK_ALLOWED_NETWORKS = envnetworks("LASTMILE_WEBHOOK_ALLOWED_NETWORKS")
+
 
 EMAIL_BACKEND = envstr("LASTMILE_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = envstr("LASTMILE_EMAIL_HOST", "127.0.0.1")

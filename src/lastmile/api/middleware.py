@@ -1,0 +1,68 @@
+"""Errors on the API's paths are JSON, whoever raised them.
+
+ninja's handlers (``lastmile.api.api``) shape what happens inside an operation; this
+middleware, outermost, reshapes what Django or another middleware answered before or after
+it: a 404 or 405 that never reached an operation, a 500 from a middleware, the DEBUG
+traceback page. The traceback is logged by Django (``django.request``), never sent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from http import HTTPStatus
+
+from django.http import HttpRequest, HttpResponse
+
+API_PATHS = ("/api/", "/v1/")  # the HTTP API and the Segment HTTP Tracking API
+
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    411: "length_required",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "busy",
+    500: "server_error",
+}
+KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
+
+
+def _is_json(response: HttpResponse) -> bool:
+    content_type = response.get("Content-Type", "").split(";")[0].strip().lower()
+    return content_type == "application/json"
+
+
+class JsonErrorMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        status = response.status_code
+        if status < 400 or not request.path.startswith(API_PATHS) or _is_json(response):
+            return response
+        if status >= 500:
+            code, detail = (
+                "server_error",
+                "the server failed to answer this request; the error is logged",
+            )
+        else:
+            code = CODES.get(status, "error")
+            try:
+                phrase = HTTPStatus(status).phrase.lower()
+            except ValueError:
+                phrase = "error"
+            detail = f"{phrase}: {request.method} {request.path}"
+        errors = []
+        if status == 405 and response.has_header("Allow"):
+            errors.append({"index": None, "field": "method", "reason": f"use {response['Allow']}"})
+        body = {"code": code, "detail": detail, "errors": errors}
+        shaped = HttpResponse(json.dumps(body), status=status, content_type="application/json")
+        for name in KEPT_HEADERS:
+            if response.has_header(name):
+                shaped[name] = response[name]
+        return shaped

@@ -1,0 +1,27 @@
+"""The real URLs plus routes that fail as a bug would, for tests/test_api_errors.py only."""
+
+from django.urls import path
+from ninja import NinjaAPI
+
+from lastmile.api.api import install_error_handlers
+from lastmile.urls import urlpatterns as real_urlpatterns
+
+broken = NinjaAPI(urls_namespace="broken-api")
+install_error_handlers(broken)
+
+
+@broken.get("/boom", auth=None)
+def boom(request):
+    return {}["missing"]  # a KeyError: the kind of bug an operation can have
+
+
+def plain_boom(request):
+    raise RuntimeError("a bug outside ninja")
+
+
+urlpatterns = [
+    path("api/broken/", broken.urls),
+    path("api/plain-boom", plain_boom),
+    path("v1/plain-boom", plain_boom),
+    *real_urlpatterns,
+]

@@ -1,0 +1,74 @@
+"""Every error on the API's paths is the JSON error shape, 500 included (issue 11, point 9).
+
+``{code, detail, errors}``, never an HTML page or a traceback, with DEBUG on or off: from an
+operation that raises, from a plain view, for a path or a method that does not exist, and
+for the body size limit that answers before ninja.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.api_error_urls")]
+
+
+@pytest.fixture(params=[False, True], ids=["debug-off", "debug-on"])
+def debug(request, settings):
+    settings.DEBUG = request.param
+    return request.param
+
+
+@pytest.fixture
+def client(client):
+    client.raise_request_exception = False  # answer as a server would, not re-raise
+    return client
+
+
+def shape(response):
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"code", "detail", "errors"}
+    assert "Traceback" not in response.content.decode()
+    return body
+
+
+@pytest.mark.parametrize("path", ["/api/broken/boom", "/api/plain-boom", "/v1/plain-boom"])
+def test_an_unexpected_error_is_a_json_500_and_its_traceback_is_logged(client, debug, path, caplog):
+    with caplog.at_level(logging.ERROR):
+        r = client.get(path)
+    assert r.status_code == 500
+    assert shape(r)["code"] == "server_error"
+    assert "missing" not in r.content.decode() and "outside ninja" not in r.content.decode()
+    logged = [rec for rec in caplog.records if rec.exc_info]
+    assert logged and logged[-1].levelno == logging.ERROR
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nothing-here", "/v1/nothing-here", "/api/nothing"])
+def test_an_unknown_api_path_is_a_json_404(client, debug, path):
+    r = client.get(path)
+    assert r.status_code == 404 and shape(r)["code"] == "not_found"
+
+
+def test_an_unknown_method_is_a_json_405_with_allow(client, debug):
+    r = client.delete("/api/v1/cases")
+    assert r.status_code == 405 and shape(r)["code"] == "method_not_allowed"
+    assert "GET" in r["Allow"]
+
+
+def test_a_segment_path_with_a_wrong_method_is_a_json_405(client, debug):
+    r = client.get("/v1/track")
+    assert r.status_code == 405 and shape(r)["code"] == "method_not_allowed"
+
+
+def test_the_body_size_limit_answers_in_the_json_shape(client, debug, settings):
+    settings.LASTMILE_MAX_BODY_BYTES = 100
+    r = client.post("/api/v1/cases", "x" * 200, content_type="application/json")
+    assert r.status_code == 413 and shape(r)["code"] == "too_large"
+
+
+def test_pages_for_people_keep_their_html_error_pages(client, settings):
+    settings.DEBUG = False
+    r = client.get("/no-such-page/")
+    assert r.status_code == 404 and "application/json" not in r["Content-Type"]
