@@ -78,3 +78,31 @@ def test_the_status_page_and_the_room_render(demo, client):
     client.force_login(get_user_model().objects.get(username="social"))
     page = client.get(f"/alerts/{alert.pk}/").content.decode()
     assert "Some card payments are failing" in page
+
+
+def test_the_agent_answered_the_most_influential_waiting_authors_on_a_case_or_not(demo):
+    from lastmile.cases.models import CaseEvent
+    from lastmile.customers.models import Interaction
+    from lastmile.listening.models import Mention
+
+    alert = outage_alert()
+    replies = list(Interaction.objects.filter(direction="outbound", data__alert=alert.pk))
+    assert len(replies) == 4
+    answered = Mention.objects.filter(pk__in=[r.data["mention"] for r in replies])
+    assert all(m.replied_at == replies[0].occurred_at for m in answered)
+    # nobody still waiting from before the replies is more influential than those answered
+    least = min(m.author.influence for m in answered.select_related("author"))
+    waiting = Mention.objects.filter(
+        terms=alert.term,
+        is_from_brand=False,
+        posted_at__gte=alert.bucket_start - timedelta(hours=1),
+        posted_at__lt=replies[0].occurred_at,
+        replied_at__isnull=True,
+        handled_at__isnull=True,
+    )
+    assert all(m.author.influence <= least for m in waiting.select_related("author"))
+    # and at least one of them had not written to the brand: the reply opened their case
+    opened = CaseEvent.objects.filter(kind="created", case__in=[m.case_id for m in answered])
+    assert opened.filter(actor__username="social").exists()
+    for m in answered:
+        assert m.case.customer_id == m.customer_id == m.author.customer_id

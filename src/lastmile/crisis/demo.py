@@ -100,13 +100,14 @@ def seed(seeder: Any) -> list[str]:
         actor=agent,
         now=t0 + timedelta(minutes=9),
     )
-    # 3. The lead publishes it; the agent answers the most influential waiting customers.
+    # 3. The lead publishes it; the agent answers the four most influential waiting authors,
+    #    whether they wrote to @LastmileBank or only about it (a reply opens their case).
     services.incident_update_publish(update=first, actor=lead, now=t0 + timedelta(minutes=11))
     reply_at = t0 + timedelta(minutes=13)
     waiting = [
         row.mention.pk
         for row in selectors.unanswered(alert=alert, now=reply_at)
-        if row.loop is not None and row.loop.is_open and row.mention.posted_at < reply_at
+        if row.mention.posted_at < reply_at
     ][:4]
     replied = 0
     if waiting:
