@@ -62,7 +62,7 @@ def test_reception_sees_the_promise_with_its_author_at_check_in(demo):
 
 
 def test_the_refund_was_overridden_by_the_reception_lead_and_kept(demo):
-    refund = Promise.objects.get(terms__refund_amount=3000)
+    refund = Promise.objects.get(terms__refund_amount=60, terms__currency="GBP")
     assert refund.overridden_by.username == "reception-lead" and refund.state == "kept"
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from io import StringIO
 from types import SimpleNamespace
 
@@ -14,13 +15,18 @@ from django.test import override_settings
 
 from lastmile.cases.models import Case
 from lastmile.customers.identities import identity_normalize
-from lastmile.customers.models import Customer, Interaction
+from lastmile.customers.models import Channel, Customer, Interaction
 from lastmile.customers.selectors import customer_visible, timeline
+from lastmile.demo import texts
 from lastmile.demo.plan import build_plan
 from lastmile.demo.seed import ALREADY, seed_demo
+from lastmile.listening.models import Mention
 from lastmile.loops.models import Loop, LoopEventKind, LoopKind, LoopState
-from lastmile.loops.selectors import loop_sla_state
+from lastmile.loops.selectors import loop_explain, loop_sla_state, loops_without_policy
+from lastmile.loops.services import policy_match
 from lastmile.people.models import Agent, Role, Team
+from lastmile.portal.services import portal_message_add
+from lastmile.promises.models import PolicyVersion, Promise
 
 pytestmark = pytest.mark.django_db
 
@@ -211,6 +217,128 @@ class TestStories:
         # mentions, promises) add theirs beside them.
         assert not Counter(planned) - stored
         assert all(stored[item] == 1 for item in set(planned) if planned.count(item) == 1)
+
+
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTHS = [date(2026, month, 1).strftime("%B") for month in range(1, 13)]
+# A weekday (full or short), then maybe its date: "Tue 01 Dec", "Tuesday 1 December",
+# "Sat, 05 Dec 2026". "Saturdays" (a habit, not a day) is not a weekday here.
+WEEKDAY_DATE = re.compile(
+    r"\b(?P<wd>" + "|".join([*WEEKDAYS, *(d[:3] for d in WEEKDAYS)]) + r")\b"
+    r"(?:,? (?P<day>\d{1,2}) (?P<month>" + "|".join(m[:3] for m in MONTHS) + r")[a-z]*"
+    r"(?: (?P<year>\d{4}))?)?"
+)
+CURRENCIES = {
+    "GBP": re.compile(r"£|\bGBP\b"),
+    "INR": re.compile(r"₹|\bINR\b|\bRs\.? ?\d"),
+    "EUR": re.compile(r"€|\bEUR\b"),
+    "USD": re.compile(r"\$ ?\d|\bUSD\b"),
+}
+
+
+def demo_texts():
+    """Every text the demo wrote, with the team it was written for (None when on no team):
+    (where, team slug, text)."""
+    for i in Interaction.objects.select_related("case__team"):
+        team = i.case.team.slug if i.case and i.case.team else None
+        yield f"interaction {i.pk}", team, i.body
+    for c in Case.objects.select_related("team"):
+        yield f"case {c.ref}", c.team.slug if c.team else None, c.subject
+    for lp in Loop.objects.select_related("team"):
+        yield f"loop {lp.pk}", lp.team.slug if lp.team else None, lp.title
+    for pr in Promise.objects.select_related("team"):
+        yield f"promise {pr.pk}", pr.team.slug, pr.text + " " + str(pr.terms.get("currency", ""))
+    for pv in PolicyVersion.objects.select_related("policy__team"):
+        team = pv.policy.team.slug if pv.policy.team else None
+        yield f"policy {pv.policy.key}", team, f"{pv.policy.title} {pv.applies_when} {pv.text}"
+    for m in Mention.objects.all():
+        yield f"mention {m.pk}", "social", m.text
+
+
+def weekday_faults(text: str, near: date) -> list[str]:
+    """Each weekday in ``text`` that has no date beside it, or whose date falls on another
+    day (a date without a year is taken in the year that puts it nearest ``near``)."""
+    faults = []
+    for m in WEEKDAY_DATE.finditer(text):
+        if not m["day"]:
+            faults.append(f"{m['wd']!r} with no date")
+            continue
+        month = [x[:3] for x in MONTHS].index(m["month"]) + 1
+        years = [int(m["year"])] if m["year"] else [near.year - 1, near.year, near.year + 1]
+        day = min((date(y, month, int(m["day"])) for y in years), key=lambda d: abs(d - near))
+        if day.strftime("%a") != m["wd"][:3]:
+            faults.append(f"{m.group(0)!r} is a {day:%A}")
+    return faults
+
+
+class TestConfigurationAndTexts:
+    """The demo's SLA policies give every loop it opens, and every message it can receive, a
+    deadline (the admin's SLA configuration gaps page is empty for it); its texts agree with
+    its dates, and each business speaks in one currency."""
+
+    def test_no_seeded_open_loop_goes_without_a_deadline_for_want_of_a_policy(self, demo):
+        uncovered = [
+            (lp.kind, lp.channel, lp.team.slug if lp.team else "", loop_explain(lp, now=NOW))
+            for lp in Loop.objects.filter(state=LoopState.OPEN, sla_seconds__isnull=True)
+        ]
+
+        assert uncovered == []
+        assert not loops_without_policy().exists()
+
+    def test_every_channel_and_team_gets_a_reply_and_a_next_reply_deadline(self, demo):
+        seeded = set(
+            Interaction.objects.filter(direction="inbound").values_list("channel", flat=True)
+        )
+        known = {c for c in Channel.values if c != Channel.SOCIAL} | {"social:twitter"}
+        assert seeded <= known | {c for c in seeded if c.startswith("social:")}
+
+        for channel in sorted(known | seeded):
+            for team in Team.objects.all():
+                policy = policy_match(kind=LoopKind.REPLY, channel=channel, team_id=team.pk)
+                assert policy is not None, (channel, team.slug)
+                assert policy.first_reply_minutes and policy.next_reply_minutes, policy.name
+
+    def test_every_kind_opened_without_a_deadline_of_its_own_gets_one(self, demo):
+        for kind in (LoopKind.TASK, LoopKind.FOLLOWUP, LoopKind.RECOVERY):
+            for team in Team.objects.all():
+                policy = policy_match(kind=kind, team_id=team.pk)
+                assert policy is not None and policy.resolution_minutes, (kind, team.slug)
+
+    def test_a_message_from_the_portal_opens_a_reply_loop_with_a_deadline(self, demo):
+        case = (
+            Case.objects.filter(customer__isnull=False)
+            .exclude(status="closed")
+            .exclude(loops__kind=LoopKind.REPLY, loops__state=LoopState.OPEN)
+            .order_by("pk")
+            .first()
+        )
+
+        message = portal_message_add(customer=case.customer, case=case, body="Any news?", now=NOW)
+
+        loop = Loop.objects.get(opened_by=message)
+        assert loop.channel == "portal" and loop.due_at is not None
+        assert loop.sla_policy.name == "Customer portal"
+
+    def test_every_weekday_in_a_demo_text_comes_with_its_date_and_matches_it(self, demo):
+        faults = [
+            (where, text[:90], fault)
+            for where, _team, text in demo_texts()
+            for fault in weekday_faults(text, NOW.date())
+        ]
+
+        assert faults == []
+
+    def test_no_business_mixes_currencies_and_the_bank_counts_in_pounds(self, demo):
+        brand = {slug: name for slug, _, name in texts.TEAMS}
+        seen: dict[str, set[str]] = {}
+        for _where, team, text in demo_texts():
+            for code, pattern in CURRENCIES.items():
+                if pattern.search(text):
+                    seen.setdefault(brand.get(team, "(no team)"), set()).add(code)
+
+        assert {b: codes for b, codes in seen.items() if len(codes) > 1} == {}
+        assert seen["Lastmile Bank"] == {"GBP"}
+        assert set().union(*seen.values()) == {"GBP"}
 
 
 # --- the plan: pure, deterministic, scales ---------------------------------------------------

@@ -15,14 +15,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from lastmile.channels import segment
 from lastmile.channels.contact_demo import contact_policy_demo
 from lastmile.customers.identities import identity_normalize
 from lastmile.customers.services import customer_resolve, interactions_ingest
 
+LONDON = ZoneInfo("Europe/London")
 STORY = "story-bank"  # the customer whose timeline shows every channel
 SEGMENT_SOURCE = "Lastmile Bank website and app"
 SEGMENT_USER_ID = "cust-4821"  # the bank's own customer number for her, as its site sends it
@@ -78,10 +80,15 @@ def _phone(customer: Any) -> str:
     return customer.identities.filter(kind="phone").values_list("value", flat=True).first() or ""
 
 
+def _london_day(at: datetime) -> date:
+    return at.astimezone(LONDON).date()
+
+
 def _every_channel(seeder: Any, customer: Any, now: datetime) -> str:
     web_app = _segment_events(customer, now)
     messages = _messages(seeder, customer, now)
-    social = _mention(customer, now)
+    opened = getattr(seeder.plan, "dates", {}).get("account_opened")
+    social = _mention(customer, now, opened=opened)
     channels = sorted(
         set(customer.interactions.values_list("channel", flat=True)), key=str.casefold
     )
@@ -220,8 +227,9 @@ def _messages(seeder: Any, customer: Any, now: datetime) -> int:
 # --- Twitter: a mention of the brand ----------------------------------------------------
 
 
-def _mention(customer: Any, now: datetime) -> int:
-    """A public complaint to the bank's handle, from the handle on her customer record."""
+def _mention(customer: Any, now: datetime, opened: datetime | None = None) -> int:
+    """A public complaint to the bank's handle, from the handle on her customer record; how
+    long she has waited is counted from when the bank story opened her account."""
     from lastmile.listening.records import mention_in
     from lastmile.listening.services import brand_term_ensure, mentions_ingest
 
@@ -237,6 +245,8 @@ def _mention(customer: Any, now: datetime) -> int:
     )
     brand_term_ensure(handle=BRAND_HANDLE, now=at - timedelta(days=30))
     external_id = "demo-aisha-0001"
+    days = (_london_day(at) - _london_day(opened)).days if opened is not None else 0
+    waited = f"{days} days since I opened my account" if days > 1 else "I opened my account"
     result = mentions_ingest(
         items=[
             mention_in(
@@ -245,7 +255,7 @@ def _mention(customer: Any, now: datetime) -> int:
                 author_handle=TWITTER_HANDLE,
                 author_name=str(customer),
                 author_followers=212,
-                text=f"{BRAND_HANDLE} two weeks since I opened my account: still no online "
+                text=f"{BRAND_HANDLE} {waited}: still no online "
                 "banking, no activation code, and my card was declined at Tesco. Phone, "
                 "email and chat have told me three different things.",
                 posted_at=at,

@@ -100,9 +100,18 @@ POLICIES = (
         hours="office",
     ),
     PolicySpec("Web form", 70, "reply", channel="web", first=480, next=480, hours="office"),
+    PolicySpec(
+        "Customer portal", 72, "reply", channel="portal", first=240, next=480, hours="office"
+    ),
+    # Every other channel a message can come in on (app, api, ...): no reply goes without a
+    # deadline; the admin's "SLA configuration gaps" page would list it otherwise.
+    PolicySpec("Messages — default", 75, "reply", first=480, next=480, hours="office"),
     PolicySpec("Back office — tasks", 80, "task", team="back", resolution=480, hours="office"),
     PolicySpec("Cards — tasks", 90, "task", team="cards", resolution=720, hours="office"),
     PolicySpec("Tasks — default", 100, "task", resolution=960, hours="office"),
+    # A broken promise's follow-up: the lead calls the customer back the same working day.
+    PolicySpec("Broken promise — follow-up", 110, "followup", resolution=240, hours="contact"),
+    PolicySpec("Everything else", 120, "", resolution=960, hours="office"),
 )
 
 _CALENDARS: dict[str, Calendar] = {}
@@ -212,6 +221,9 @@ class Plan:
     chatter: list[Chatter] = field(default_factory=list)
     # story name -> (case key, one line on what it shows)
     stories: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # When the stories' events happened, for the apps' demo parts to word their texts from
+    # ("account_opened", "visit"): a text never states a weekday or an age of its own.
+    dates: dict[str, datetime] = field(default_factory=dict)
 
     @property
     def interaction_count(self) -> int:
@@ -448,6 +460,7 @@ class _Builder:
         # Built backwards from there: KYC finished just before, inside its own SLA (380 of 480
         # business minutes); the documents came in just before KYC started.
         done = tasks_at - timedelta(minutes=12)
+        self.plan.dates["account_opened"] = done
         kyc_at = business_back(done, 380, "office")
         uploaded = kyc_at - timedelta(minutes=4)
         t1 = uploaded - timedelta(hours=2, minutes=13)
@@ -600,7 +613,7 @@ class _Builder:
             + _day(done)
             + " and you said online banking would be switched "
             "on within a working day. I still can't log in — it says 'we can't find an account with these "
-            "details' — and the code never came. My card was also declined at Tesco this morning even though "
+            "details' — and the code never came. My card was also declined at Tesco even though "
             "my first salary has gone in.\n\nWhy can't I log in, and why doesn't my card work? I've now been "
             "told two different things.\n\nAisha Khan",
             data={"subject": "Still can't log in — and card declined"},
@@ -852,6 +865,7 @@ class _Builder:
         visit_day = _local_date(now - timedelta(days=2))
         start, end = _local(visit_day, 10, 0), _local(visit_day, 12, 0)
         window = f"{visit_day:%a %d %b}, 10:00–12:00"
+        self.plan.dates["visit"] = start
         s = self.step
         s(
             f0,
@@ -906,8 +920,9 @@ class _Builder:
             channel="email",
             direction="outbound",
             actor="field",
-            body="Hi Margaret, a reminder that Gareth will visit tomorrow between 10:00 and 12:00 to look at your "
-            "Wi-Fi. He'll text when he's on the way.\n\nLastmile Home",
+            body=f"Hi Margaret, a reminder that Gareth will visit tomorrow, {visit_day:%A} {visit_day.day} "
+            f"{visit_day:%B}, between 10:00 and 12:00 to look at your Wi-Fi. He'll text when he's on the "
+            "way.\n\nLastmile Home",
         )
         s(
             start - timedelta(minutes=8),
@@ -1099,11 +1114,9 @@ class _Builder:
         agent_first, agent_last = (
             texts.AGENT_NAMES.get(agent) or texts.LEAD_NAMES[agent.removesuffix("-lead")]
         )
-        amount = (
-            rng.choice((199, 450, 1299, 2499, 4999, 12500))
-            if india
-            else rng.choice((4.99, 12.50, 23.80, 42.99, 59.00, 89.95, 124.00, 249.99, 480.00))
-        )
+        # One currency per business: the bank, the hotels, rewards and home are British and
+        # bill in pounds, wherever the customer lives.
+        amount = rng.choice((4.99, 12.50, 23.80, 42.99, 59.00, 89.95, 124.00, 249.99, 480.00))
         return {
             "first": info["first"],
             "last": info["last"],
@@ -1111,7 +1124,7 @@ class _Builder:
             "agent": agent_first,
             "initials": agent_first[0] + agent_last[0],
             "brand": team_brand.get(sc.team, "Lastmile"),
-            "amount": f"₹{amount:,}" if india else f"£{amount:,.2f}",
+            "amount": f"£{amount:,.2f}",
             "merchant": rng.choice(texts.IN_MERCHANTS if india else texts.UK_MERCHANTS),
             "last4": f"{rng.randrange(10000):04d}",
             "last4b": f"{rng.randrange(10000):04d}",
@@ -1120,7 +1133,7 @@ class _Builder:
             "date": _day(at - timedelta(days=rng.randint(1, 10))),
             "month": texts.MONTHS[(at.astimezone(LONDON).month - 2) % 12],
             "booking": f"HB-{rng.randrange(10000, 99999)}",
-            "hotel": rng.choice(texts.IN_HOTELS if india else texts.UK_HOTELS),
+            "hotel": rng.choice(texts.UK_HOTELS),
             "abroad": rng.choice(texts.ABROAD),
             "points": f"{rng.randrange(6, 48) * 250:,}",
             "device": rng.choice(texts.DEVICES),
@@ -1564,7 +1577,7 @@ class _Builder:
                         ("phone", "inbound", "Automated balance enquiry (IVR)", {"ivr": "balance"})
                     )
             elif seg == "hotel":
-                hotel = rng.choice(texts.IN_HOTELS if info["country"] == "IN" else texts.UK_HOTELS)
+                hotel = rng.choice(texts.UK_HOTELS)
                 booking = f"HB-{rng.randrange(10000, 99999)}"
                 if pick < 0.3:
                     out.append(

@@ -270,17 +270,13 @@ IN_MERCHANTS = (
     "Reliance Digital",
     "Amazon.in",
 )
+# Lastmile Hotels is a British chain: its hotels, its prices (£) and its hours are British.
 UK_HOTELS = (
     "Lastmile Hotel Edinburgh",
     "Lastmile Hotel Manchester",
     "Lastmile Hotel London Bridge",
     "Lastmile Hotel Bristol Harbourside",
     "Lastmile Hotel York Minster",
-)
-IN_HOTELS = (
-    "Lastmile Hotel Mumbai Bandra",
-    "Lastmile Hotel Bengaluru MG Road",
-    "Lastmile Hotel Goa Candolim",
 )
 DEVICES = (
     "iPhone 15, iOS 18",
@@ -302,7 +298,7 @@ WEB_PAGES = (
 )
 BOT_QA = (
     (
-        "What time does the branch open on Saturday?",
+        "What time do the branches open on Saturdays?",
         "Most branches are open 09:00–13:00 on Saturdays. You can check yours at lastmile.example/branches.",
     ),
     (
@@ -709,7 +705,7 @@ SCENARIOS: tuple[Scenario, ...] = (
             "@LastmileBank is your app broken or is it just me? Keeps logging me out",
         ),
         reply=(
-            "@{handle} Hi {first}, sorry about this. We had a short outage this morning; it's fixed now. If you still can't log in, send us a DM and we'll take a look. ^{initials}",
+            "@{handle} Hi {first}, sorry about this. We had a short outage earlier; it's fixed now. If you still can't log in, send us a DM and we'll take a look. ^{initials}",
         ),
         followup=("DM: still logged out every 2 minutes on my {device}.",),
         closing=(

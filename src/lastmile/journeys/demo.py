@@ -30,8 +30,8 @@ from lastmile.loops.selectors import loop_list
 BANK_TEMPLATE = "open-current-account"
 VISIT_TEMPLATE = "home-diagnostics-visit"
 FAULT_BACK = (
-    "The Wi-Fi is dropping in the evenings again since Sunday, same as before the engineer "
-    "came. Can someone come back?"
+    "The Wi-Fi is dropping in the evenings again, same as before the engineer came. Can "
+    "someone come back?"
 )
 REMOTE_TEST = (
     "Remote line test: noise on the line from about 19:00, cabinet side looks clean. Needs "

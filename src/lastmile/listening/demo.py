@@ -69,7 +69,7 @@ CHATTER = (
     "lastmile bank app dark mode finally!",
     "Queue at the lastmile bank branch in {city} is out the door again",
     "Transfer with lastmile bank arrived before I put my phone down",
-    "Is the lastmile bank app slow for anyone else this morning?",
+    "Is the lastmile bank app slow for anyone else right now?",
     "lastmile bank sent me a survey about the survey I did last week 🙄",
     "Stayed at a lastmile hotel in {city} for work, comfy bed, weak wifi",
     "lastmile hotels breakfast is the only reason I get up on work trips",
@@ -78,7 +78,7 @@ CHATTER = (
     "lastmile bank interest rate went up again, nice",
 )
 COMPETITOR = (
-    "Northwind Bank app has been down all morning, can't even log in",
+    "Northwind Bank app has been down for hours, can't even log in",
     "Switched from Northwind Bank to lastmile bank last month, no regrets so far",
     "@NorthwindBank your new fees are a joke",
     "Northwind Bank's new card design is lovely to be fair",

@@ -3,14 +3,14 @@
 Everything goes through the services, at the time it happens (``now=`` in the past):
 
 - two policies: deluxe-room occupancy (warn, for deluxe rooms: at most 3 adults) and
-  goodwill refunds above ₹2,000 (block; leads' authority covers it up to a limit);
+  goodwill refunds above £50 (block; leads' authority covers it up to a limit);
 - the hotel story continues: five days ago Priya Raghavan (Gold) asked Membership for two
   extra beds — four adults in her Deluxe King. Hannah Moore's attempt to record the promise
   is stopped by the occupancy warning; her lead Anil Kapoor approves the exception and
   records it in her name, confirming the warning. Reception (Tomás Reyes, on today's
   arrival case) sees it with its author, channel and time, and keeps it at check-in;
-- a goodwill refund of ₹3,000 that the reception agent cannot promise (blocked) and the
-  reception lead, whose authority goes to ₹5,000, overrides; kept the next day;
+- a goodwill refund of £60 that the reception agent cannot promise (blocked) and the
+  reception lead, whose authority goes to £100, overrides; kept the next day;
 - a promise reception could not keep (a parcel not posted on time): broken with a reason,
   a follow-up open for the reception lead.
 """
@@ -50,11 +50,11 @@ OCCUPANCY: dict[str, Any] = {
 }
 REFUND: dict[str, Any] = {
     "key": "goodwill-refund",
-    "title": "Goodwill refunds above ₹2,000",
-    "applies_when": 'has(terms.refund_amount) && has(terms.currency) && terms.currency == "INR"',
-    "rule": "double(terms.refund_amount) <= 2000.0",
+    "title": "Goodwill refunds above £50",
+    "applies_when": 'has(terms.refund_amount) && has(terms.currency) && terms.currency == "GBP"',
+    "rule": "double(terms.refund_amount) <= 50.0",
     "severity": "block",
-    "text": "Goodwill refunds above ₹2,000 need a lead whose refund authority covers the amount.",
+    "text": "Goodwill refunds above £50 need a lead whose refund authority covers the amount.",
     "authority_term": "refund_amount",
 }
 
@@ -78,11 +78,11 @@ def seed(seeder: Any) -> list[str]:
     policy_create(**REFUND, team=teams["reception"], now=policies_from)
     agent_set_authority(
         agent=Agent.objects.get(user=users["reception-lead"]),
-        authority={"limits": {"refund_amount": 5000}},
+        authority={"limits": {"refund_amount": 100}},
     )
     agent_set_authority(
         agent=Agent.objects.get(user=users["membership-lead"]),
-        authority={"limits": {"refund_amount": 10000}},
+        authority={"limits": {"refund_amount": 200}},
     )
     lines = ["promises:"]
     lines.append(_beds(seeder, now))
@@ -90,7 +90,7 @@ def seed(seeder: Any) -> list[str]:
     lines.append(_parcel(seeder, now))
     lines.append(
         "  policies: occupancy-deluxe (warn, deluxe rooms: terms.adults <= 3), goodwill-refund "
-        "(block above ₹2,000; reception-lead may override to ₹5,000, membership-lead to ₹10,000)"
+        "(block above £50; reception-lead may override to £100, membership-lead to £200)"
     )
     return lines
 
@@ -190,7 +190,7 @@ def _guest(seeder: Any, key: str, name: str, email: str, since: datetime, **attr
 
 
 def _refund(seeder: Any, now: datetime) -> str:
-    """₹3,000 back for a broken air conditioner: blocked for the agent, the lead overrides."""
+    """£60 back for two nights without heating: blocked for the agent, the lead overrides."""
     users, teams = seeder.users, seeder.teams
     tomas, sofia = users["reception"], users["reception-lead"]
     day = _day(now - timedelta(days=3), KOLKATA)
@@ -207,7 +207,7 @@ def _refund(seeder: Any, now: datetime) -> str:
     wrote = _at(day, 8, 40, KOLKATA)
     case = case_create(
         customer=arjun,
-        subject="No air conditioning in room 412, Mumbai Bandra",
+        subject="No heating in room 412, Lastmile Hotel Manchester",
         now=wrote,
         team=teams["reception"],
         assignee=tomas,
@@ -220,13 +220,13 @@ def _refund(seeder: Any, now: datetime) -> str:
         direction="inbound",
         occurred_at=wrote,
         now=wrote,
-        body="The air conditioning in room 412 did not work for two nights and nobody could fix "
-        "it. At 34 °C we hardly slept. I expect something back for this.",
+        body="The heating in room 412 did not work for two nights and nobody could fix it. The "
+        "room was freezing and we hardly slept. I expect something back for this.",
     )
-    terms = {"refund_amount": 3000, "currency": "INR", "reason": "no air conditioning, 2 nights"}
+    terms = {"refund_amount": 60, "currency": "GBP", "reason": "no heating, 2 nights"}
     common = {
         "case": case,
-        "text": "A goodwill refund of ₹3,000 to your card within 2 working days",
+        "text": "A goodwill refund of £60 to your card within 2 working days",
         "terms": terms,
         "due_at": wrote + timedelta(days=2),
         "team": teams["reception"],
@@ -246,20 +246,21 @@ def _refund(seeder: Any, now: datetime) -> str:
         direction="outbound",
         occurred_at=called + timedelta(minutes=5),
         now=called + timedelta(minutes=5),
-        body="Called Mr Mehta: apologised, offered a ₹3,000 goodwill refund; he accepted.",
+        body="Called Mr Mehta: apologised, offered a £60 goodwill refund; he accepted.",
         actor=sofia,
     )
     refunded = called + timedelta(days=1, hours=2)
     promise_keep(promise=promise, actor=tomas, note="refund issued, ref RF-88213", now=refunded)
     case_set_status(case=case, status="solved", actor=tomas, now=refunded + timedelta(minutes=3))
     return (
-        f"  {case.ref:<9} goodwill refund   ₹3,000 blocked for the agent, overridden by the "
-        f"reception lead (authority ₹5,000), kept (promise #{promise.pk})"
+        f"  {case.ref:<9} goodwill refund   £60 blocked for the agent, overridden by the "
+        f"reception lead (authority £100), kept (promise #{promise.pk})"
     )
 
 
 def _parcel(seeder: Any, now: datetime) -> str:
-    """A jacket to post back by Friday: the courier missed it; broken, the lead follows up."""
+    """A jacket to post back within two days: the courier missed it; broken, the lead
+    follows up."""
     users, teams = seeder.users, seeder.teams
     tomas = users["reception"]
     tom = _guest(
@@ -300,11 +301,13 @@ def _parcel(seeder: Any, now: datetime) -> str:
         body="Found it! We'll post it to your home address by tracked courier.",
         actor=tomas,
     )
+    due = answered + timedelta(days=2)
+    by = due.astimezone(LONDON)  # the weekday is the deadline's, never written by hand
     promise = promise_record(
         case=case,
-        text="We'll post your jacket by tracked courier, with you by Friday",
+        text=f"We'll post your jacket by tracked courier, with you by {by:%A} {by.day} {by:%B}",
         terms={"item": "navy jacket", "delivery": "tracked courier"},
-        due_at=answered + timedelta(days=2),
+        due_at=due,
         team=teams["reception"],
         channel="chat",
         actor=tomas,

@@ -5,8 +5,9 @@ switched off (it points at no real receiver)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from lastmile.customers.identities import identity_normalize
 from lastmile.customers.services import customer_resolve
@@ -18,10 +19,20 @@ from lastmile.webhooks.services import (
 )
 
 SMS_NUMBER = "+447700900123"  # Ofcom's drama range: never a real subscriber
+LONDON = ZoneInfo("Europe/London")
+
+
+def _on_day(at: datetime | None) -> str:
+    """The story's day as "on Tuesday 1 December" ("recently" if the plan has no date)."""
+    if at is None:
+        return "recently"
+    local = at.astimezone(LONDON)
+    return f"on {local:%A} {local.day} {local:%B}"
 
 
 def seed(seeder: Any) -> list[str]:
     now = seeder.now
+    dates = getattr(seeder.plan, "dates", {})
     sms, _ = integration_create(
         name="Lastmile Home SMS",
         slug="home-sms",
@@ -49,8 +60,8 @@ def seed(seeder: Any) -> list[str]:
                     recipient=SMS_NUMBER,
                     external_id="SM-demo-0001",
                     occurred_at=now - timedelta(minutes=25),
-                    text="Hello, the engineer left a leaflet on Tuesday but no invoice. "
-                    "Could you text or email it to me please? Margaret Ellis",
+                    text=f"Hello, the engineer left a leaflet {_on_day(dates.get('visit'))} but "
+                    "no invoice. Could you text or email it to me please? Margaret Ellis",
                 ),
                 now=now - timedelta(minutes=25),
             )
@@ -72,8 +83,8 @@ def seed(seeder: Any) -> list[str]:
                 recipient="bank-web-chat",
                 external_id="chat-demo-0001",
                 occurred_at=now - timedelta(minutes=8),
-                text="Hi, I opened my current account two weeks ago and still can't sign in "
-                "to online banking. Is anyone looking at it?",
+                text=f"Hi, I opened my current account {_on_day(dates.get('account_opened'))} "
+                "and still can't sign in to online banking. Is anyone looking at it?",
             ),
             now=now - timedelta(minutes=8),
         )
