@@ -16,12 +16,12 @@ import threading
 import time
 import zlib
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.db import OperationalError, connection, transaction
-from django.utils.dateparse import parse_datetime
 
+from lastmile.api.types import EARLIEST, LATEST, instant_parse
 from lastmile.channels.models import Source, SourceKind
 from lastmile.core.errors import DomainError, FieldError, InvalidInput
 from lastmile.core.ids import token_generate, token_hash
@@ -139,19 +139,16 @@ def body_parse(raw: bytes) -> Any:
 
 
 def _time(value: Any, name: str, index: int | None) -> datetime | None:
+    """An ISO 8601 time, read as UTC without an offset (as Segment does), 1970..2200 like
+    every date the API takes: year 1 or 9999 overflowed in the conversion (a 500, which
+    Segment's clients retry forever)."""
     if value is None:
         return None
-    parsed = None
-    if isinstance(value, str):
-        try:
-            parsed = parse_datetime(value.strip())
-        except ValueError:
-            parsed = None
-    if parsed is None:
-        raise bad_request(f"{name} is not an ISO 8601 date-time: {value!r}", name, index)
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)  # Segment reads a time without offset as UTC
-    return parsed.astimezone(UTC)
+    try:
+        return instant_parse(value, naive_is_utc=True)
+    except ValueError as exc:
+        shown = repr(value)[:60]
+        raise bad_request(f"{name} {shown}: {exc}", name, index) from None
 
 
 def _id(msg: dict[str, Any], name: str, index: int | None) -> str | None:
@@ -301,6 +298,13 @@ def message_parse(
         # Clock-skew correction (Segment "Timestamps"): the client's clock may be wrong, but
         # the gap between when the event happened and when it was sent is right.
         occurred_at = received_at + (timestamp - sent_at)
+        if not EARLIEST <= occurred_at <= LATEST:
+            # Both in range, but 200 years apart: no clock is that wrong.
+            raise bad_request(
+                "timestamp and sentAt are too far apart to correct the clock skew",
+                "timestamp",
+                index,
+            )
     else:
         occurred_at = timestamp
 
