@@ -149,3 +149,67 @@ def test_the_table_refuses_a_loop_without_customer_that_is_not_an_ack_loop(team,
     with pytest.raises(IntegrityError), transaction.atomic():
         Loop.objects.create(kind="task", title="x", team=team, opened_at=now, clock_started_at=now)
     Loop.objects.create(kind="ack", title="ok", team=team, opened_at=now, clock_started_at=now)
+
+
+# --- every loop service and page takes a loop without a customer --------------------------------
+
+
+@pytest.fixture
+def team_loop(team, alice, now):
+    return loop_open(
+        customer=None,
+        kind="ack",
+        title="Acknowledge alert #1",
+        team=team,
+        assignee=alice,
+        due_at=now + timedelta(minutes=15),
+        now=now,
+    )
+
+
+def test_pause_resume_reassign_and_close_work_on_a_team_loop(team_loop, bob, now):
+    from lastmile.loops.services import loop_close, loop_pause, loop_reassign, loop_resume
+
+    loop_pause(loop=team_loop, actor=bob, reason="on a call", now=now + timedelta(minutes=1))
+    loop_resume(loop=team_loop, actor=bob, now=now + timedelta(minutes=3))
+    loop_reassign(loop=team_loop, assignee=bob, actor=bob, now=now + timedelta(minutes=4))
+    closed = loop_close(loop=team_loop, actor=bob, reason="seen", now=now + timedelta(minutes=5))
+    assert closed.state == "closed" and closed.customer_id is None and closed.assignee == bob
+    kinds = list(LoopEvent.objects.filter(loop=team_loop).values_list("kind", flat=True))
+    assert kinds == ["opened", "paused", "resumed", "reassigned", "closed"]
+
+
+def test_cancel_and_break_work_on_a_team_loop(team, now):
+    from lastmile.loops.services import loop_break, loop_cancel
+
+    loops = [
+        loop_open(customer=None, kind="ack", title=f"t{i}", team=team, now=now) for i in range(2)
+    ]
+    assert loop_cancel(loop=loops[0], reason="false alarm", now=now).state == "cancelled"
+    assert loop_break(loop=loops[1], reason="nobody came", now=now).state == "broken"
+
+
+def test_the_selectors_count_a_team_loop_and_no_customer_lists_it(team_loop, alice, customer, now):
+    from lastmile.loops.selectors import loop_explain, loop_list, loop_state_counts
+
+    assert list(loop_list(viewer=alice, now=now, state="open")) == [team_loop]
+    assert not loop_list(viewer=alice, now=now, customer=customer).exists()
+    assert loop_state_counts(loop_list(viewer=alice, now=now), now=now)["ok"] == 1
+    assert loop_explain(team_loop, now=now).startswith("due ")
+
+
+def test_the_admin_lists_and_shows_a_team_loop(client, team_loop, admin_user):
+    admin_user.is_staff = admin_user.is_superuser = True
+    admin_user.save()
+    client.force_login(admin_user)
+    assert "Acknowledge alert #1" in client.get("/admin/loops/loop/").content.decode()
+    assert client.get(f"/admin/loops/loop/{team_loop.pk}/change/").status_code == 200
+
+
+def test_a_team_loop_is_on_no_customer_page(client, team_loop, case, bob, now):
+    # The customer page lists what is owed to that customer: the team's own loop is not.
+    client.force_login(bob)
+    with time_machine.travel(now, tick=False):
+        r = client.get(f"/customers/{case.customer_id}/")
+    assert r.status_code == 200 and "Nothing owed to this customer" in r.content.decode()
+    assert "Acknowledge alert #1" not in r.content.decode()
