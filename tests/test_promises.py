@@ -199,11 +199,12 @@ def test_a_block_cannot_be_made_without_an_override(case, alice, other_team, now
     assert nothing_written()
 
 
-def test_a_block_cannot_be_overridden_without_authority(case, alice, other_team, now, refund_limit):
-    with pytest.raises(PolicyConflict) as exc:
-        record(case, other_team, alice, now, terms={"refund_amount": 3000}, override=True)
-    assert exc.value.code == "override_not_allowed"
-    assert nothing_written()
+def test_a_block_beyond_authority_is_not_a_live_promise_but_awaits_approval(
+    case, alice, other_team, now, refund_limit
+):
+    promise = record(case, other_team, alice, now, terms={"refund_amount": 3000}, override=True)
+    assert promise.state == "awaiting" and promise.loop is None
+    assert promise.overridden_by is None and promise.approval_loop.state == "open"
 
 
 def test_a_lead_overrides_a_block_within_their_authority_and_is_named(
@@ -217,8 +218,22 @@ def test_a_lead_overrides_a_block_within_their_authority_and_is_named(
 
 
 def test_a_lead_cannot_override_beyond_their_limit(case, other_team, lena, now, refund_limit):
+    promise = record(case, other_team, lena, now, terms={"refund_amount": 6000}, override=True)
+    assert promise.state == "awaiting" and promise.overridden_by is None
+    assert promise.approval_loop.assignee is None  # she leads: someone else must decide
+
+
+def test_an_integration_cannot_ask_for_an_exception(case, alice, other_team, now, refund_limit):
     with pytest.raises(PolicyConflict) as exc:
-        record(case, other_team, lena, now, terms={"refund_amount": 6000}, override=True)
+        record(
+            case,
+            other_team,
+            None,
+            now,
+            made_by=alice,
+            terms={"refund_amount": 3000},
+            override=True,
+        )
     assert exc.value.code == "override_not_allowed"
     assert nothing_written()
 

@@ -29,24 +29,34 @@ def demo(django_db_setup, django_db_blocker):
         transaction.set_rollback(True)
 
 
-def test_the_demo_has_the_occupancy_warning_and_the_refund_block(demo):
+def test_the_demo_has_the_occupancy_and_refund_blocks(demo):
     policies = {p.key: p.current for p in Policy.objects.select_related("current")}
-    assert policies["occupancy-deluxe"].severity == "warn"
+    assert policies["occupancy-deluxe"].severity == "block"
     assert policies["occupancy-deluxe"].rule == "terms.adults <= 3"
     assert policies["goodwill-refund"].severity == "block"
 
 
-def test_the_extra_beds_were_approved_by_a_lead_in_hannahs_name(demo):
+def test_hannah_asked_for_the_extra_beds_exception_and_her_lead_approved_it(demo):
     beds = Promise.objects.get(terms__extra_beds=2)
     assert beds.terms == {"adults": 4, "extra_beds": 2, "room_type": "deluxe"}
     assert beds.made_by.username == "membership" and beds.made_by_name == "Hannah Moore"
-    assert beds.recorded_by.username == "membership-lead"
-    assert beds.warnings_confirmed_by.username == "membership-lead"
+    # Hannah asked for the exception (beyond her authority); Anil, her lead, approved it
+    assert beds.recorded_by.username == "membership"
+    assert beds.approval_by.username == "membership-lead"
+    assert beds.overridden_by.username == "membership-lead"
+    assert beds.approval_at > beds.made_at and beds.approval_reason
+    assert beds.approval_loop.state == LoopState.CLOSED
+    assert beds.approval_loop.team.slug == "membership"
     assert [(v["policy"], v["result"]) for v in beds.verdicts] == [("occupancy-deluxe", "fail")]
     assert beds.team.slug == "reception" and beds.state == "open"
     assert beds.loop.state == LoopState.OPEN and beds.loop.team.slug == "reception"
-    # Hannah's own attempt was refused: her note on the case says so
-    assert beds.case.interactions.filter(body__contains="policy warning: occupancy-deluxe").exists()
+    # Her first attempt was refused, and the trail on the case says who asked and approved
+    notes = beds.case.interactions
+    assert notes.filter(body__contains="blocked by policy: occupancy-deluxe").exists()
+    assert notes.filter(body__contains="Exception asked by Hannah Moore").exists()
+    assert notes.filter(
+        body__contains="Exception asked by Hannah Moore, approved by Anil Kapoor"
+    ).exists()
 
 
 def test_reception_sees_the_promise_with_its_author_at_check_in(demo):

@@ -3,8 +3,9 @@
 Recording runs the same policy check as the console: a warning not confirmed, or a block
 not overridden by an agent whose authority covers it, is a 409 whose ``errors`` name each
 policy (``policies.<key>``) with its verdict and text; an agent overriding a block beyond
-their authority records it ``awaiting`` approval, which ``/approve`` or ``/reject`` decides. ``POST /api/v1/policies/check`` asks
-the same question without recording anything (``policies_api.py``).
+their authority records it ``awaiting`` approval, which ``/approve`` or ``/reject``
+decides. ``POST /api/v1/policies/check`` asks the same question without recording anything
+(``policies_api.py``).
 """
 
 from datetime import datetime

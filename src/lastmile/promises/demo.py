@@ -2,13 +2,16 @@
 
 Everything goes through the services, at the time it happens (``now=`` in the past):
 
-- two policies: deluxe-room occupancy (warn, for deluxe rooms: at most 3 adults) and
-  goodwill refunds above £50 (block; leads' authority covers it up to a limit);
+- two policies: deluxe-room occupancy (block, for deluxe rooms: at most 3 adults; the
+  membership lead's authority overrides it) and goodwill refunds above £50 (block;
+  leads' authority covers it up to a limit);
 - the hotel story continues: five days ago Priya Raghavan (Gold) asked Membership for two
-  extra beds — four adults in her Deluxe King. Hannah Moore's attempt to record the promise
-  is stopped by the occupancy warning; her lead Anil Kapoor approves the exception and
-  records it in her name, confirming the warning. Reception (Tomás Reyes, on today's
-  arrival case) sees it with its author, channel and time, and keeps it at check-in;
+  extra beds — four adults in her Deluxe King. Hannah Moore's promise is stopped by the
+  occupancy block, beyond her authority; she asks for the exception, which records the
+  promise awaiting approval and opens a task for her lead Anil Kapoor, who approves it:
+  the promise goes live, with who asked and who approved in its trail. Reception (Tomás
+  Reyes, on today's arrival case) sees it with its author, channel and time, and keeps it
+  at check-in;
 - a goodwill refund of £60 that the reception agent cannot promise (blocked) and the
   reception lead, whose authority goes to £100, overrides; kept the next day;
 - a promise reception could not keep (a parcel not posted on time): broken with a reason,
@@ -32,6 +35,7 @@ from lastmile.promises.services import (
     PolicyConflict,
     policy_create,
     promise_break,
+    promise_exception_approve,
     promise_keep,
     promise_record,
 )
@@ -44,9 +48,9 @@ OCCUPANCY: dict[str, Any] = {
     "title": "Deluxe rooms sleep three adults",
     "applies_when": 'has(terms.room_type) && terms.room_type == "deluxe"',
     "rule": "terms.adults <= 3",
-    "severity": "warn",
+    "severity": "block",
     "text": "A Deluxe room sleeps at most 3 adults (fire regulations). A 4th adult with extra "
-    "beds is an exception: agree it with your team lead and tell reception.",
+    "beds is an exception your team lead approves; tell reception.",
 }
 REFUND: dict[str, Any] = {
     "key": "goodwill-refund",
@@ -82,21 +86,23 @@ def seed(seeder: Any) -> list[str]:
     )
     agent_set_authority(
         agent=Agent.objects.get(user=users["membership-lead"]),
-        authority={"limits": {"refund_amount": 200}},
+        authority={"limits": {"refund_amount": 200}, "overrides": [OCCUPANCY["key"]]},
     )
     lines = ["promises:"]
     lines.append(_beds(seeder, now))
     lines.append(_refund(seeder, now))
     lines.append(_parcel(seeder, now))
     lines.append(
-        "  policies: occupancy-deluxe (warn, deluxe rooms: terms.adults <= 3), goodwill-refund "
-        "(block above £50; reception-lead may override to £100, membership-lead to £200)"
+        "  policies: occupancy-deluxe (block, deluxe rooms: terms.adults <= 3; membership-lead "
+        "may override), goodwill-refund (block above £50; reception-lead may override to "
+        "£100, membership-lead to £200)"
     )
     return lines
 
 
 def _beds(seeder: Any, now: datetime) -> str:
-    """Four adults in a Deluxe King: a warning, a lead's exception, kept at check-in."""
+    """Four adults in a Deluxe King: a block, the agent asks, her lead approves; kept at
+    check-in."""
     priya = seeder.customers.get("story-hotel")
     arrival_case = seeder.cases.get(seeder.plan.stories.get("hotel", ("",))[0])
     if priya is None or arrival_case is None:
@@ -144,7 +150,7 @@ def _beds(seeder: Any, now: datetime) -> str:
     try:
         promise_record(**common, actor=hannah, now=tried)
         refused = ""
-    except PolicyConflict as exc:  # the occupancy warning, as the console showed it to Hannah
+    except PolicyConflict as exc:  # the occupancy block, as the console showed it to Hannah
         refused = exc.detail
     interaction_record(
         customer=priya,
@@ -153,12 +159,21 @@ def _beds(seeder: Any, now: datetime) -> str:
         direction="note",
         occurred_at=tried + timedelta(minutes=1),
         now=tried + timedelta(minutes=1),
-        body=f"Tried to promise 2 extra beds (4 adults, Deluxe King): {refused or 'no warning'}. "
-        "Asked Anil to approve an exception.",
+        body=f"Tried to promise 2 extra beds (4 adults, Deluxe King): {refused or 'no block'}. "
+        "Asking Anil to approve an exception.",
         actor=hannah,
     )
+    # She asks for the exception: recorded awaiting approval, a task for Anil
+    awaiting = promise_record(
+        **common, actor=hannah, override=True, now=tried + timedelta(minutes=2)
+    )
     approved = tried + timedelta(minutes=25)
-    promise = promise_record(**common, actor=anil, confirm_warnings=True, now=approved)
+    promise = promise_exception_approve(
+        promise=awaiting,
+        actor=anil,
+        reason="Anniversary stay, Gold member; extra beds fit the Deluxe King",
+        now=approved,
+    )
     replied = approved + timedelta(minutes=10)
     interaction_record(
         customer=priya,
@@ -175,8 +190,8 @@ def _beds(seeder: Any, now: datetime) -> str:
     case_set_status(case=case, status="solved", actor=hannah, now=replied + timedelta(minutes=2))
     return (
         f"  {case.ref:<9} extra beds        Hannah's promise (4 adults, deluxe) stopped by the "
-        f"occupancy warning, approved and recorded by Anil; reception sees it on "
-        f"{arrival_case.ref} (promise #{promise.pk})"
+        f"occupancy block beyond her authority; she asked, Anil approved the exception; "
+        f"reception sees it on {arrival_case.ref} (promise #{promise.pk})"
     )
 
 
@@ -234,9 +249,10 @@ def _refund(seeder: Any, now: datetime) -> str:
         "recorded_via": "demo",
     }
     tried = wrote + timedelta(minutes=50)
-    # Tomás has no refund authority: the console told him "needs a lead with authority".
+    # Tomás has no refund authority: the console told him "needs a lead with authority";
+    # rather than ask for an exception, he hands the call to his lead, who has it.
     with suppress(PolicyConflict):
-        promise_record(**common, actor=tomas, override=True, now=tried)
+        promise_record(**common, actor=tomas, now=tried)
     called = tried + timedelta(minutes=20)
     promise = promise_record(**common, actor=sofia, override=True, now=called)
     interaction_record(

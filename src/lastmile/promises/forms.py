@@ -113,3 +113,9 @@ class BreakForm(forms.Form):
 
 class KeepForm(forms.Form):
     note = forms.CharField(max_length=500, required=False)
+
+
+class ExceptionDecisionForm(forms.Form):
+    """Approve or reject an exception: the reason (required to reject, by the service)."""
+
+    reason = forms.CharField(max_length=500, required=False)

@@ -86,6 +86,10 @@ class PolicyVersion(models.Model):
 
 
 class PromiseState(models.TextChoices):
+    # An exception beyond the recording agent's authority, waiting for a second person
+    # with that authority: not a live promise (no promise loop) until approved.
+    AWAITING = "awaiting", "Awaiting approval"
+    REJECTED = "rejected", "Exception rejected"
     OPEN = "open", "Open"
     KEPT = "kept", "Kept"
     BROKEN = "broken", "Broken"
@@ -98,7 +102,9 @@ class Promise(models.Model):
 
     Who promised what, to whom, on which channel and when; the team that must keep it (its
     ``promise`` loop); the policy verdicts it was checked against (with version numbers),
-    who confirmed the warnings and who overrode a block. Rows are never edited except to
+    who confirmed the warnings and who overrode a block. A block beyond the recording
+    agent's authority makes it ``awaiting`` a second person's approval (``approval_*``),
+    then ``open`` or ``rejected``. Rows are never edited except for that decision and to
     record the outcome once: kept, broken, renegotiated (``replaced_by`` the new promise) or
     withdrawn (its loop cancelled outside the ledger).
     """
@@ -155,6 +161,16 @@ class Promise(models.Model):
     replaces = models.OneToOneField(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by"
     )
+    # The exception's approval: the loop that asks for it (a task for the recording agent's
+    # lead), and who decided it, when and why. Who asked is ``recorded_by`` at ``made_at``.
+    approval_loop = models.ForeignKey(
+        "loops.Loop", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approval_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approval_at = models.DateTimeField(null=True, blank=True)
+    approval_reason = models.CharField(max_length=500, blank=True)
     outcome_at = models.DateTimeField(null=True, blank=True)
     outcome_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -181,6 +197,10 @@ class Promise(models.Model):
     @property
     def is_open(self) -> bool:
         return self.state == PromiseState.OPEN
+
+    @property
+    def is_awaiting(self) -> bool:
+        return self.state == PromiseState.AWAITING
 
     def failing(self, severity: str) -> list[dict]:
         """The stored verdicts of ``severity`` that did not pass (failed or errored)."""

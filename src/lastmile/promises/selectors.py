@@ -2,7 +2,8 @@
 
 Who sees a promise: the team that must keep it, the team of the person who made it and the
 team of the case it was made on (admins and system callers see every promise). Who acts on
-it: the keeping team keeps or breaks it; the keeping team or the maker's side renegotiates.
+it: the keeping team keeps or breaks it; the keeping team or the maker's side renegotiates;
+an exception awaiting approval is decided by another person whose authority covers it.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
-from lastmile.core.errors import NotFound
-from lastmile.people.selectors import visible_team_ids
-from lastmile.promises.checks import Verdict, verdicts_for
+from lastmile.core.errors import Conflict, DomainError, NotFound, PermissionDenied
+from lastmile.people.selectors import agent_authority, visible_team_ids
+from lastmile.promises.checks import Verdict, needs_for, verdicts_for
 from lastmile.promises.models import Policy, PolicyVersion, Promise, PromiseState
 from lastmile.promises.terms import terms_validate
 
@@ -64,6 +65,9 @@ _RELATED = (
     "warnings_confirmed_by",
     "overridden_by",
     "outcome_by",
+    "approval_by",
+    "approval_loop",
+    "recorded_by",
     "replaces",
     "replaced_by",
     "loop",
@@ -123,14 +127,15 @@ def promise_list(
 
 
 def open_promises_for_customer(*, customer: Any) -> list[Promise]:
-    """Every open promise to this customer, whichever team made it or keeps it, soonest due first.
+    """Every open promise to this customer, whichever team made it or keeps it, soonest due
+    first; those awaiting a lead's approval too (the agent may have told the customer).
 
     Not scoped: whoever may open the customer must see what was promised to them, so nobody
     asks "who did you speak to?". The caller has checked the customer is visible.
     """
     return list(
         Promise.objects.select_related(*_RELATED)
-        .filter(customer=customer, state=PromiseState.OPEN)
+        .filter(customer=customer, state__in=(PromiseState.OPEN, PromiseState.AWAITING))
         .order_by("due_at", "pk")
     )
 
@@ -171,10 +176,79 @@ def promise_history(*, promise: Promise) -> list[Promise]:
         seen.add(nxt.pk)
 
 
+def exception_blocks(*, promise: Promise) -> list[Verdict]:
+    """The blocks the promise failed when it was checked, with each version's authority term
+    (the stored verdicts leave it out): what its exception asks to override."""
+    failing = promise.failing("block")
+    terms = {
+        (pv.policy.key, pv.version): pv.authority_term
+        for pv in PolicyVersion.objects.select_related("policy").filter(
+            policy__key__in={v["policy"] for v in failing}
+        )
+    }
+    return [
+        Verdict(
+            policy=v["policy"],
+            title=v["title"],
+            version=v["version"],
+            severity=v["severity"],
+            result=v["result"],
+            text=v["text"],
+            detail=v.get("detail", ""),
+            authority_term=terms.get((v["policy"], v["version"]), ""),
+        )
+        for v in failing
+    ]
+
+
+def exception_refusal(*, promise: Promise, user: Any) -> DomainError | None:
+    """Why ``user`` may not approve or reject this promise's exception; None if they may.
+
+    One rule for the service, the console and the API: the promise is awaiting approval;
+    the decider is a person, neither who asked for the exception nor who made the promise
+    (a second pair of eyes); and their authority covers every block it failed.
+    """
+    if promise.state != PromiseState.AWAITING:
+        return Conflict(
+            f"promise #{promise.pk} is {promise.state}, not awaiting approval",
+            code="promise_not_awaiting",
+        )
+    if user is None:
+        return PermissionDenied(
+            "an exception is approved by a person with the authority, not by an integration"
+        )
+    if user.pk in (promise.recorded_by_id, promise.made_by_id):
+        return PermissionDenied(
+            "you asked for this exception (or made the promise): another person whose "
+            "authority covers it must approve or reject it"
+        )
+    needs = needs_for(
+        exception_blocks(promise=promise),
+        terms=promise.terms,
+        authority=agent_authority(user),
+    )
+    if needs.not_overridable:
+        names = ", ".join(v.policy for v in needs.not_overridable)
+        return PermissionDenied(
+            f"your authority does not cover overriding {names}; a lead whose authority "
+            "does must decide"
+        )
+    return None
+
+
 def promise_actions(*, promise: Promise, viewer: Any) -> set[str]:
-    """What ``viewer`` may do with an open promise: keep, break, renegotiate."""
+    """What ``viewer`` may do with a promise: keep, break, renegotiate an open one; approve
+    or reject one awaiting approval."""
     teams = visible_team_ids(viewer) if viewer is not None else None
-    return _actions(promise, teams)
+    return _actions(promise, teams) | _deciding(promise, viewer)
+
+
+def _deciding(promise: Promise, viewer: Any) -> set[str]:
+    if promise.state != PromiseState.AWAITING or viewer is None:
+        return set()
+    return (
+        {"approve", "reject"} if exception_refusal(promise=promise, user=viewer) is None else set()
+    )
 
 
 def promises_with_actions(
@@ -187,7 +261,7 @@ def promises_with_actions(
     if team_ids is ...:
         team_ids = visible_team_ids(viewer) if viewer is not None else None
     teams = team_ids
-    return [(p, _actions(p, teams)) for p in promises]
+    return [(p, _actions(p, teams) | _deciding(p, viewer)) for p in promises]
 
 
 def _actions(promise: Promise, teams: set[int] | None) -> set[str]:

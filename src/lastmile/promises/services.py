@@ -5,7 +5,14 @@ A promise is recorded only after every applicable policy is checked (``policies_
 - a failing (or erroring) ``warn`` policy needs the person recording it to confirm it,
   and the confirmation is stored with who and when;
 - a failing (or erroring) ``block`` policy needs an override by a person whose authority
-  covers it (``people.authority``), and the override names that person.
+  covers it (``people.authority``), and the override names that person. An agent whose
+  authority does not cover it may still ask for the exception: the promise is recorded
+  ``awaiting`` approval, not live, and a ``task`` loop asks their team's lead; another
+  person whose authority covers it approves it (it becomes a live promise) or rejects it
+  (``promise_exception_approve`` / ``promise_exception_reject``).
+
+A warning is advice every agent may confirm themselves (recorded with who and when);
+authority, and so a second person, is what a block asks for.
 
 Otherwise :class:`PolicyConflict` (409) carries the verdicts and nothing is written. A
 recorded promise opens a ``promise`` loop for the team that must keep it, puts a note on
@@ -35,7 +42,7 @@ from lastmile.people.selectors import agent_authority, agent_team_for, shares_a_
 from lastmile.promises.cel import cel_compile_error
 from lastmile.promises.checks import Verdict, needs_for
 from lastmile.promises.models import Policy, PolicyVersion, Promise, PromiseState, Severity
-from lastmile.promises.selectors import policies_check
+from lastmile.promises.selectors import exception_refusal, policies_check
 from lastmile.promises.terms import terms_format, terms_validate
 
 MAX_TEXT = 2000
@@ -347,26 +354,35 @@ def _decide(
     actor: Any,
     confirm_warnings: bool,
     override: bool,
-) -> tuple[bool, bool]:
-    """(warnings confirmed, blocks overridden) — or PolicyConflict, with every verdict."""
+    may_ask: bool = False,
+) -> tuple[bool, bool, list[Verdict]]:
+    """(warnings confirmed, blocks overridden, blocks asked for a lead's approval) — or
+    PolicyConflict, with every verdict.
+
+    With ``may_ask``, a person whose authority does not cover a block asks for the
+    exception instead of being refused; an integration (no person) is still refused.
+    """
     needs = needs_for(verdicts, terms=terms, authority=agent_authority(actor) if actor else {})
+    asked: list[Verdict] = []
     if needs.blocks:
         names = ", ".join(f"{v.policy} ({v.result})" for v in needs.blocks)
         if not override:
             raise PolicyConflict(
                 f"blocked by policy: {names}; only an agent whose authority allows it can "
-                "override this",
+                "override this, or ask a lead to approve the exception",
                 code="policy_blocked",
                 verdicts=verdicts,
             )
         if needs.not_overridable:
-            names = ", ".join(v.policy for v in needs.not_overridable)
-            raise PolicyConflict(
-                f"{_name(actor)}'s authority does not cover overriding {names}; a lead with "
-                "that authority must record it",
-                code="override_not_allowed",
-                verdicts=verdicts,
-            )
+            if not may_ask or actor is None:
+                names = ", ".join(v.policy for v in needs.not_overridable)
+                raise PolicyConflict(
+                    f"{_name(actor)}'s authority does not cover overriding {names}; a lead "
+                    "with that authority must record it",
+                    code="override_not_allowed",
+                    verdicts=verdicts,
+                )
+            asked = needs.not_overridable
     if needs.warnings and not confirm_warnings:
         names = ", ".join(f"{v.policy} ({v.result})" for v in needs.warnings)
         raise PolicyConflict(
@@ -374,7 +390,7 @@ def _decide(
             code="policy_warning",
             verdicts=verdicts,
         )
-    return bool(needs.warnings), bool(needs.blocks)
+    return bool(needs.warnings), bool(needs.blocks) and not asked, asked
 
 
 def _note(promise: Promise, body: str, *, actor: Any, now: datetime, via: str) -> None:
@@ -436,6 +452,10 @@ def promise_record(
     4. Write the promise (verdicts with their versions, who confirmed, who overrode), open
        its ``promise`` loop for ``team`` due at ``due_at``, note it on the timeline, emit
        ``promise.made`` — one transaction.
+    5. Except when ``override`` asks past a block ``actor``'s authority does not cover: then
+       the promise is written ``awaiting`` approval with no promise loop, a ``task`` loop
+       asks the lead of ``actor``'s team (``approval_loop``), the timeline notes it and
+       ``promise.approval_requested`` is emitted. ``promise_exception_approve`` makes it live.
 
     ``made_by`` (default ``actor``) is who said it to the customer; ``actor`` is who records
     it and confirms or overrides. The same ``external_id`` twice records one promise.
@@ -462,6 +482,7 @@ def promise_record(
                 visible_to_customer=visible_to_customer,
                 recorded_via=recorded_via,
                 external_id=external_id,
+                may_ask=True,
             )
     except IntegrityError:
         # A concurrent request with the same external id got there first.
@@ -490,6 +511,7 @@ def _record(
     recorded_via: str,
     external_id: str | None,
     replaces: Promise | None = None,
+    may_ask: bool = False,
 ) -> Promise:
     text = _checked_text(text)
     checked_terms = terms_validate(terms)
@@ -507,16 +529,16 @@ def _record(
         raise InvalidInput("give a case or a customer", [FieldError("case", "required")])
     maker = _checked_maker(made_by, actor)
     verdicts = policies_check(terms=checked_terms, customer=customer.attributes or {}, now=now)
-    confirmed, overridden = _decide(
+    confirmed, overridden, asked = _decide(
         verdicts,
         terms=checked_terms,
         actor=actor,
         confirm_warnings=confirm_warnings,
         override=override,
+        may_ask=may_ask,
     )
     maker_team = agent_team_for(maker, prefer=case.team if case is not None else team)
     name = _name(maker)
-    where = f"{name} ({maker_team.name})" if maker_team else name
     promise = Promise.objects.create(
         customer=customer,
         case=case,
@@ -539,7 +561,28 @@ def _record(
         overridden_at=now if overridden else None,
         replaces=replaces,
         external_id=external_id,
+        state=PromiseState.AWAITING if asked else PromiseState.OPEN,
     )
+    if asked:
+        _ask_approval(promise, asked, actor=actor, confirmed=confirmed, now=now)
+        return promise
+    _go_live(promise, actor=actor, now=now, confirmed=confirmed, overridden=overridden)
+    return promise
+
+
+def _where(promise: Promise) -> str:
+    team = promise.made_by_team
+    return f"{promise.made_by_name} ({team.name})" if team else promise.made_by_name
+
+
+def _go_live(
+    promise: Promise, *, actor: Any, now: datetime, confirmed: bool, overridden: bool
+) -> None:
+    """Open the promise's loop, note it on the timeline, emit ``promise.made``."""
+    text, channel, team, due = promise.text, promise.channel, promise.team, promise.due_at
+    where = _where(promise)
+    customer, case, replaces = promise.customer, promise.case, promise.replaces
+    verdicts = promise.verdicts
     promise.loop = loop_open(
         customer=customer,
         case=_loop_case(case, team),
@@ -549,31 +592,208 @@ def _record(
         team=team,
         channel=channel,
         due_at=due,
-        visible_to_customer=visible_to_customer,
+        visible_to_customer=promise.visible_to_customer,
         actor=actor,
         reason=f"Promised by {where} on {_channel_label(channel)}",
     )
     promise.save(update_fields=["loop"])
     lines = [
         f"Promise{' (renegotiated)' if replaces else ''}: “{text}”",
-        f"Promised by {where} on {_channel_label(channel)}, {_local(now)}.",
+        f"Promised by {where} on {_channel_label(channel)}, {_local(promise.made_at)}.",
         f"{team.name} keeps it by {_local(due)}.",
     ]
-    if checked_terms:
-        lines.insert(1, f"Terms: {terms_format(checked_terms)}")
+    if promise.terms:
+        lines.insert(1, f"Terms: {terms_format(promise.terms)}")
     if confirmed:
-        names = ", ".join(
-            f"{v.policy} v{v.version}" for v in verdicts if v.failed and v.severity == "warn"
+        lines.append(
+            f"Policy warning confirmed by {_name(promise.warnings_confirmed_by)}: "
+            f"{_policy_names(verdicts, 'warn')}."
         )
-        lines.append(f"Policy warning confirmed by {_name(actor)}: {names}.")
-    if overridden:
-        names = ", ".join(
-            f"{v.policy} v{v.version}" for v in verdicts if v.failed and v.severity == "block"
+    if overridden and promise.approval_by_id is None:
+        lines.append(f"Policy block overridden by {_name(actor)}: {_policy_names(verdicts)}.")
+    elif overridden:
+        why = f" — {promise.approval_reason}" if promise.approval_reason else ""
+        lines.append(
+            f"Exception asked by {_name(promise.recorded_by)}, approved by {_name(actor)} "
+            f"({_local(now)}): {_policy_names(verdicts)}{why}."
         )
-        lines.append(f"Policy block overridden by {_name(actor)}: {names}.")
     _note(promise, "\n".join(lines), actor=actor, now=now, via=promise.recorded_via)
     event_emit("promise.made", _event_data(promise), at=now)
-    return promise
+
+
+def _policy_names(verdicts: list[dict[str, Any]], severity: str = "block") -> str:
+    return ", ".join(
+        f"{v['policy']} v{v['version']}"
+        for v in verdicts
+        if v["severity"] == severity and v["result"] != "pass"
+    )
+
+
+def _approver_team(promise: Promise, actor: Any) -> Any:
+    """The team whose lead decides: the asking agent's (on the case's team if they are in it)."""
+    return agent_team_for(actor, prefer=promise.case.team if promise.case else promise.team)
+
+
+def _ask_approval(
+    promise: Promise, asked: list[Verdict], *, actor: Any, confirmed: bool, now: datetime
+) -> None:
+    """An exception beyond ``actor``'s authority: a task for their team's lead to decide.
+
+    The task goes to the team's lead when the lead's authority covers the exception, else
+    to the team unassigned (anyone whose authority covers it decides); it hangs on the
+    case, so the case is not solved while the exception is undecided.
+    """
+    team = _approver_team(promise, actor) or promise.team
+    lead = team.lead
+    names = ", ".join(f"{v.policy} v{v.version}" for v in asked)
+    if lead is not None and (
+        lead.pk in (actor.pk, promise.made_by_id)
+        or needs_for(asked, terms=promise.terms, authority=agent_authority(lead)).not_overridable
+    ):
+        lead = None
+    case = (
+        promise.case if promise.case is not None and promise.case.status not in CASE_DONE else None
+    )
+    promise.approval_loop = loop_open(
+        customer=promise.customer,
+        case=case,
+        kind=LoopKind.TASK,
+        title=f"Approve an exception ({names}): {promise.text}"[:300],
+        now=now,
+        team=team,
+        assignee=lead,
+        actor=actor,
+        reason=f"{_name(actor)} asks to override {names}, beyond their authority",
+    )
+    promise.save(update_fields=["approval_loop"])
+    lines = [
+        f"Promise awaiting approval: “{promise.text}”",
+        f"Promised by {_where(promise)} on {_channel_label(promise.channel)}, {_local(now)}.",
+        f"Exception asked by {_name(actor)}: {names} is beyond their authority. Awaiting "
+        f"approval by {_name(lead) if lead else 'a lead of ' + team.name}.",
+    ]
+    if promise.terms:
+        lines.insert(1, f"Terms: {terms_format(promise.terms)}")
+    if confirmed:
+        lines.append(
+            f"Policy warning confirmed by {_name(actor)}: {_policy_names(promise.verdicts, 'warn')}."
+        )
+    _note(promise, "\n".join(lines), actor=actor, now=now, via=promise.recorded_via)
+    event_emit(
+        "promise.approval_requested",
+        _event_data(
+            promise, approval_loop=promise.approval_loop.pk, policies=[v.policy for v in asked]
+        ),
+        at=now,
+    )
+
+
+def _claim_awaiting(promise: Promise, actor: Any) -> Promise:
+    fresh = (
+        Promise.objects.select_for_update(of=("self",))
+        .select_related("customer", "case", "team", "made_by_team", "recorded_by", "approval_loop")
+        .get(pk=promise.pk)
+    )
+    if (refused := exception_refusal(promise=fresh, user=actor)) is not None:
+        raise refused
+    return fresh
+
+
+def _decided(promise: Promise, *, actor: Any, reason: str, now: datetime) -> None:
+    promise.approval_by = actor
+    promise.approval_at = now
+    promise.approval_reason = reason[:500]
+    loop = promise.approval_loop
+    if loop is not None and loop.state == LoopState.OPEN:
+        verb = "approved" if promise.state == PromiseState.OPEN else "rejected"
+        loop_close(
+            loop=loop,
+            actor=actor,
+            reason=f"exception {verb} by {_name(actor)}" + (f": {reason}" if reason else ""),
+            now=now,
+        )
+
+
+def promise_exception_approve(
+    *, promise: Promise, actor: Any, reason: str = "", now: datetime
+) -> Promise:
+    """A second person approves the exception: the promise goes live.
+
+    1. Refused (nothing written) unless the promise is awaiting approval and ``actor`` is a
+       person, neither who asked nor who made it, whose authority covers every failed block
+       (``exception_refusal``).
+    2. The promise becomes ``open``, overridden by ``actor``; the decision (who, when, why)
+       is stored; the approval loop closes; the promise loop opens, the timeline notes who
+       asked and who approved, ``promise.made`` is emitted — one transaction.
+    """
+    reason = (reason or "").strip()
+    with transaction.atomic():
+        fresh = _claim_awaiting(promise, actor)
+        fresh.state = PromiseState.OPEN
+        fresh.overridden_by = actor
+        fresh.overridden_at = now
+        _decided(fresh, actor=actor, reason=reason, now=now)
+        fresh.save(
+            update_fields=[
+                "state",
+                "overridden_by",
+                "overridden_at",
+                "approval_by",
+                "approval_at",
+                "approval_reason",
+            ]
+        )
+        _go_live(
+            fresh,
+            actor=actor,
+            now=now,
+            confirmed=fresh.warnings_confirmed_at is not None,
+            overridden=True,
+        )
+    return fresh
+
+
+def promise_exception_reject(
+    *, promise: Promise, actor: Any, reason: str, now: datetime
+) -> Promise:
+    """A second person rejects the exception: the promise is ``rejected``, never live.
+
+    Refused as approval is (``exception_refusal``); a reason is required. The decision is
+    stored, the approval loop closes, the timeline notes it, ``promise.rejected`` is
+    emitted — one transaction. The agent tells the customer and may record another promise.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput(
+            "say why the exception is rejected", [FieldError("reason", "must not be empty")]
+        )
+    with transaction.atomic():
+        fresh = _claim_awaiting(promise, actor)
+        fresh.state = PromiseState.REJECTED
+        _decided(fresh, actor=actor, reason=reason, now=now)
+        fresh.outcome_at, fresh.outcome_by, fresh.outcome_reason = now, actor, reason[:500]
+        fresh.save(
+            update_fields=[
+                "state",
+                "approval_by",
+                "approval_at",
+                "approval_reason",
+                "outcome_at",
+                "outcome_by",
+                "outcome_reason",
+            ]
+        )
+        _note(
+            fresh,
+            f"Exception rejected: “{fresh.text}” — asked by {_name(fresh.recorded_by)}, "
+            f"rejected by {_name(actor)} ({_local(now)}): {reason}. Not a promise; tell the "
+            "customer.",
+            actor=actor,
+            now=now,
+            via="console",
+        )
+        event_emit("promise.rejected", _event_data(fresh, reason=reason), at=now)
+    return fresh
 
 
 # --- outcomes ----------------------------------------------------------------------------

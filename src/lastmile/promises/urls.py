@@ -12,4 +12,6 @@ urlpatterns = [
     path("<int:promise_id>/keep/", views.keep, name="keep"),
     path("<int:promise_id>/break/", views.break_, name="break"),
     path("<int:promise_id>/renegotiate/", views.renegotiate, name="renegotiate"),
+    path("<int:promise_id>/approve/", views.exception_decide("approve"), name="approve"),
+    path("<int:promise_id>/reject/", views.exception_decide("reject"), name="reject"),
 ]

@@ -30,7 +30,7 @@ from lastmile.customers.selectors import customer_get
 from lastmile.people.authority import authority_words
 from lastmile.people.selectors import agent_authority, agents_sharing_a_team, visible_team_ids
 from lastmile.promises.checks import Needs, Verdict, needs_for
-from lastmile.promises.forms import BreakForm, KeepForm, PromiseForm
+from lastmile.promises.forms import BreakForm, ExceptionDecisionForm, KeepForm, PromiseForm
 from lastmile.promises.models import Promise, PromiseState
 from lastmile.promises.selectors import (
     open_promises_for_customer,
@@ -45,6 +45,8 @@ from lastmile.promises.selectors import (
 from lastmile.promises.services import (
     PolicyConflict,
     promise_break,
+    promise_exception_approve,
+    promise_exception_reject,
     promise_keep,
     promise_record,
     promise_renegotiate,
@@ -289,7 +291,12 @@ def case_record(request: HttpRequest, ref: str) -> HttpResponse:
             if e.field in form.fields:
                 form.add_error(e.field, e.reason)
         return _panel_response(request, case, now, form, status=exc.status, error=exc.detail)
-    messages.success(request, f"Promise recorded: {promise.team.name} keeps it.")
+    if promise.is_awaiting:
+        messages.success(
+            request, "Recorded, awaiting approval by a lead: it is not a promise until approved."
+        )
+    else:
+        messages.success(request, f"Promise recorded: {promise.team.name} keeps it.")
     return redirect("console:case", case.ref)
 
 
@@ -450,6 +457,43 @@ def renegotiate(request: HttpRequest, promise_id: int) -> HttpResponse:
         )
     messages.success(request, "Promise renegotiated; the old one is kept in its history.")
     return redirect("promises:detail", new.pk)
+
+
+def exception_decide(verdict: str) -> Any:
+    """approve / reject an exception awaiting approval: the form, then the service, whose
+    refusal (the asker, no authority, already decided) comes back in its words and status."""
+
+    @login_required
+    @require_POST
+    def decide(request: HttpRequest, promise_id: int) -> HttpResponse:
+        try:
+            promise = promise_get(promise_id=promise_id, viewer=request.user)
+        except NotFound as exc:
+            return error_response(request, exc)
+        now = utcnow()
+        form = ExceptionDecisionForm(request.POST)
+        try:
+            if not form.is_valid():
+                raise InvalidInput(_form_errors(form))
+            reason = form.cleaned_data["reason"]
+            if verdict == "approve":
+                promise_exception_approve(
+                    promise=promise, actor=request.user, reason=reason, now=now
+                )
+                done = f"Exception approved: the promise is live; {promise.team.name} keeps it."
+            else:
+                promise_exception_reject(
+                    promise=promise, actor=request.user, reason=reason, now=now
+                )
+                done = f"Exception rejected; {promise.made_by_name} tells the customer."
+        except DomainError as exc:
+            promise.refresh_from_db()
+            return _detail_page(request, promise, now=now, status=exc.status, error=exc.detail)
+        messages.success(request, done)
+        return redirect(_next(request, reverse("promises:detail", args=[promise.pk])))
+
+    decide.__name__ = f"exception_{verdict}"
+    return decide
 
 
 # --- the ledger --------------------------------------------------------------------------
