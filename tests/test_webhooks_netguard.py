@@ -509,3 +509,134 @@ def test_the_delivery_schemas_blank_the_answer_for_a_non_admin_caller(alice):
 
     assert (shown.response_excerpt, shown.error) == ("hunter2", "HTTP 500: hunter2")
     assert (hidden.response_excerpt, hidden.error) == ("", "HTTP 500")
+
+
+# --- TLS: the address is pinned, the name is still the one verified ----------------------------
+
+
+def _certificates(tmp_path, name: str) -> tuple[str, str, str]:
+    """A CA and a server certificate it signed for ``name``: (ca.pem, cert.pem, key.pem)."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    start = datetime.now(UTC) - timedelta(days=1)
+    end = start + timedelta(days=3)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lastmile test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(end)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    paths = tmp_path / "ca.pem", tmp_path / "cert.pem", tmp_path / "key.pem"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return tuple(str(p) for p in paths)  # type: ignore[return-value]
+
+
+@pytest.fixture
+def tls_receiver(tmp_path):
+    """The receiver on 127.0.0.1 behind TLS, with a certificate for ``certified`` (set by
+    the test before the first request); ``server_names`` records the SNI it was asked for."""
+    import ssl
+
+    r = Receiver()
+    r.server_names = []
+
+    def serve(certified: str) -> str:
+        ca, cert, key = _certificates(tmp_path, certified)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        context.sni_callback = lambda sock, name, ctx: r.server_names.append(name)
+        r.server.socket = context.wrap_socket(r.server.socket, server_side=True)
+        return ca
+
+    r.serve = serve
+    yield r
+    r.close()
+
+
+def test_https_goes_to_the_checked_address_with_the_name_as_sni_and_certificate(
+    dns, tls_receiver, settings
+):
+    settings.LASTMILE_WEBHOOK_ALLOWED_NETWORKS = ("127.0.0.0/8",)
+    dns.table[NAME] = ["127.0.0.1"]
+    ca = tls_receiver.serve(NAME)
+
+    outcome = post_signed(
+        url=f"https://{NAME}:{port_of(tls_receiver)}/hook",
+        secret="s",
+        body=b"{}",
+        now=datetime.now(UTC),
+        verify=ca,
+    )
+
+    assert outcome.ok, outcome.error
+    assert tls_receiver.server_names == [NAME] and dns.asked == [NAME]
+    assert tls_receiver.requests[0].headers["host"] == f"{NAME}:{port_of(tls_receiver)}"
+
+
+def test_https_refuses_a_certificate_for_another_name_even_at_the_checked_address(
+    dns, tls_receiver, settings
+):
+    settings.LASTMILE_WEBHOOK_ALLOWED_NETWORKS = ("127.0.0.0/8",)
+    dns.table[NAME] = ["127.0.0.1"]
+    ca = tls_receiver.serve("someone-else.example.test")
+
+    outcome = post_signed(
+        url=f"https://{NAME}:{port_of(tls_receiver)}/hook",
+        secret="s",
+        body=b"{}",
+        now=datetime.now(UTC),
+        verify=ca,
+    )
+
+    assert not outcome.ok and outcome.status is None and "SSLError" in outcome.error
+    assert tls_receiver.requests == []

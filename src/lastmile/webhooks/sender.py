@@ -60,6 +60,7 @@ def post_signed(
     headers: dict[str, str] | None = None,
     timeout: float = READ_TIMEOUT,
     resolver: Resolver | None = None,
+    verify: bool | str = True,
 ) -> Outcome:
     """POST ``body`` to ``url`` signed at ``now``; never raises for network trouble.
 
@@ -71,7 +72,8 @@ def post_signed(
 
     Redirects are not followed (a 3xx is a failure): the signature is for this URL, and a
     receiver that moved should be reconfigured, not chased. Proxy settings from the
-    environment are ignored: the request goes to the address that was checked.
+    environment are ignored: the request goes to the address that was checked. ``verify``
+    is requests' (a CA bundle's path for a receiver with a private CA).
     """
     started = time.monotonic()
     try:
@@ -102,6 +104,7 @@ def post_signed(
                     timeout=(CONNECT_TIMEOUT, timeout),
                     allow_redirects=False,
                     stream=True,
+                    verify=verify,
                 ) as response:
                     head = next(response.iter_content(EXCERPT_BYTES), b"")
                     status = response.status_code
