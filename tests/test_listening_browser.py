@@ -53,7 +53,7 @@ def test_the_sentiment_filter_swaps_the_rows_and_the_address(page, live_server, 
     page.goto(f"{live_server.url}/listening/")
     assert page.locator("#mention-rows tbody tr").count() == 2
     page.select_option("#f-sentiment", "negative")
-    page.wait_for_function("document.querySelectorAll('#mention-rows tbody tr').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('#mention-rows tbody tr').length === 1")
     assert "angry_amy" in page.locator("#mention-rows").inner_text()
     assert "sentiment=negative" in page.url
 

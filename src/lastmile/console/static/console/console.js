@@ -72,6 +72,12 @@
     toast(xhr.status === 404 ? "Not found, or no longer yours to change. Reload the page."
       : "The server answered " + xhr.status + ". Nothing was changed; try again.");
   });
+  // <select data-autosubmit>: choosing an option sends its form (no inline onchange, which
+  // the Content-Security-Policy would block).
+  document.addEventListener("change", function (e) {
+    var el = e.target;
+    if (el.matches && el.matches("[data-autosubmit]") && el.form) el.form.submit();
+  });
   document.addEventListener("htmx:sendError", function () {
     toast("The server could not be reached. Nothing was sent.");
   });
