@@ -214,6 +214,16 @@ def test_an_outsider_cannot_offer_windows_and_nothing_changes(journey, charlie, 
             "past",
         ),
         ([WED_10, WED_10], "offered twice"),
+        ([(WED_10[0] + timedelta(days=400), WED_10[1] + timedelta(days=400))], "a year ahead"),
+        (
+            [
+                (
+                    datetime.max.replace(tzinfo=UTC) - timedelta(hours=1),
+                    datetime.max.replace(tzinfo=UTC),
+                )
+            ],
+            "a year ahead",
+        ),
         ([(WED_10[0].replace(tzinfo=None), WED_10[1])], "time zone"),
         (
             [(WED_10[0] + timedelta(days=i), WED_10[1] + timedelta(days=i)) for i in range(21)],
@@ -305,6 +315,8 @@ def test_typed_windows_are_read_in_the_given_zone():
         windows_parse("2026-07-01 10:00-12:00\nsoon", zone=ZoneInfo("UTC"))
     with pytest.raises(InvalidInput):
         windows_parse("2026-02-30 10:00-12:00", zone=ZoneInfo("UTC"))
+    with pytest.raises(InvalidInput, match="line 1"):  # past datetime's range in UTC
+        windows_parse("9999-12-31 21:00-23:00", zone=ZoneInfo("America/New_York"))
 
 
 # --- the template -------------------------------------------------------------------------
@@ -351,3 +363,47 @@ def test_free_text_slots_of_before_are_kept_as_what_the_customer_asked(journey):
     )
     migration.free_text_slots_apart(apps, None)
     assert step(journey, "choose_slot").data == {"slot_requested": "Tue 1 Dec, morning"}
+
+
+# --- the API --------------------------------------------------------------------------------
+
+
+def test_the_team_offers_windows_through_the_api_and_reads_the_choice(
+    client, ann, journey, alice, charlie, now
+):
+    from lastmile.api.services import token_create
+    from lastmile.people.models import Agent
+
+    def bearer(user):
+        agent = Agent.objects.get(user=user)
+        return {
+            "HTTP_AUTHORIZATION": f"Bearer {token_create(name=user.username, agent=agent, now=now)[1]}"
+        }
+
+    alice_auth, charlie_auth = bearer(alice), bearer(charlie)
+    url = f"/api/v1/journeys/{journey.pk}/steps/choose_slot/windows"
+    thu = {"start": "2026-11-26T08:00:00+00:00", "end": "2026-11-26T10:00:00+00:00"}
+    # An outsider is refused, and a window without a time zone is a 422: nothing changes
+    outsider = client.post(url, {"windows": [thu]}, content_type="application/json", **charlie_auth)
+    assert outsider.status_code in (403, 404)
+    naive = {"start": "2026-11-26T08:00:00", "end": "2026-11-26T10:00:00"}
+    refused = client.post(url, {"windows": [naive]}, content_type="application/json", **alice_auth)
+    assert refused.status_code == 422
+    assert len(step(journey, "choose_slot").windows) == 2
+
+    offered = client.post(url, {"windows": [thu]}, content_type="application/json", **alice_auth)
+    assert offered.status_code == 200, offered.content
+    slot = next(s for s in offered.json()["steps"] if s["key"] == "choose_slot")
+    assert slot["windows"] == [{"start": "2026-11-26T08:00:00Z", "end": "2026-11-26T10:00:00Z"}]
+    assert slot["chosen_window"] is None
+
+    step_complete_by_customer(
+        step=step(journey, "choose_slot"),
+        customer=ann,
+        data={"slot": {"start": thu["start"], "end": thu["end"]}},
+        now=now,
+    )
+    steps = client.get(f"/api/v1/journeys/{journey.pk}", **alice_auth).json()["steps"]
+    chosen = next(s for s in steps if s["key"] == "choose_slot")["chosen_window"]
+    assert chosen == {"start": "2026-11-26T08:00:00Z", "end": "2026-11-26T10:00:00Z"}
+    assert next(s for s in steps if s["key"] == "visit")["due_at"] == "2026-11-26T10:00:00Z"

@@ -9,7 +9,7 @@ from ninja.pagination import paginate
 from pydantic import Field
 
 from lastmile.api.pagination import BoundedLimitOffset, LazyPage
-from lastmile.api.types import StrictSchema
+from lastmile.api.types import StrictSchema, UtcDatetime
 from lastmile.cases.selectors import case_get
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, FieldError, InvalidInput
@@ -45,6 +45,11 @@ STEP_SCHEMA: dict[str, Any] = {
         "customer_performs": {"type": "boolean"},
         "customer_action": {"enum": ["none", "upload", "choose_slot", "confirm"]},
         "instructions": {"type": "string", "maxLength": 5000},
+        "due_by_slot": {
+            "type": ["string", "null"],
+            "description": "key of a choose_slot step this one waits for: due at the end of "
+            "the window the customer chose there",
+        },
     },
 }
 TEMPLATE_SCHEMA: dict[str, Any] = {
@@ -70,6 +75,7 @@ class StepTemplateOut(Schema):
     customer_performs: bool
     customer_action: str
     instructions: str
+    due_by_slot: str | None = None
 
 
 class TemplateOut(Schema):
@@ -204,6 +210,11 @@ def save_template(request: HttpRequest) -> Status:
 # --- journeys --------------------------------------------------------------------------------
 
 
+class WindowOut(Schema):
+    start: datetime
+    end: datetime
+
+
 class StepOut(Schema):
     key: str
     title: str
@@ -223,6 +234,8 @@ class StepOut(Schema):
     completed_by: str | None
     completed_by_customer: bool
     data: dict[str, Any]
+    windows: list[WindowOut] = Field(description="choose_slot: the windows offered")
+    chosen_window: WindowOut | None = Field(description="choose_slot: the window chosen")
 
 
 class JourneyOut(Schema):
@@ -262,6 +275,10 @@ def step_out(step: JourneyStep) -> dict[str, Any]:
         "completed_by": step.completed_by.username if step.completed_by_id else None,
         "completed_by_customer": step.completed_by_customer,
         "data": dict(step.data or {}),
+        "windows": [{"start": a, "end": b} for a, b in services.step_windows(step)],
+        "chosen_window": {"start": step.slot_starts_at, "end": step.slot_ends_at}
+        if step.slot_starts_at is not None
+        else None,
     }
 
 
@@ -361,6 +378,34 @@ def complete_step(
         actor=viewer,
         note=payload.note,
         data=payload.data,
+        now=utcnow(),
+    )
+    return journey_out(journey_get(journey_id=journey_id, viewer=None))
+
+
+class WindowIn(StrictSchema):
+    start: UtcDatetime
+    end: UtcDatetime
+
+
+class WindowsIn(StrictSchema):
+    windows: list[WindowIn] = Field(min_length=1, max_length=20)
+
+
+@router.post(
+    "/{journey_id}/steps/{key}/windows",
+    response=JourneyOut,
+    summary="Offer the windows the customer chooses from on a choose_slot step (its team)",
+)
+def offer_windows(
+    request: HttpRequest, journey_id: int, key: str, payload: WindowsIn
+) -> dict[str, Any]:
+    viewer = request.viewer  # type: ignore[attr-defined]
+    journey = journey_get(journey_id=journey_id, viewer=viewer)
+    services.step_windows_offer(
+        step=journey_step_get(journey=journey, key=key),
+        windows=[(w.start, w.end) for w in payload.windows],
+        actor=viewer,
         now=utcnow(),
     )
     return journey_out(journey_get(journey_id=journey_id, viewer=None))

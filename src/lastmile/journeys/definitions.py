@@ -368,10 +368,9 @@ def windows_parse(text: str, *, zone: tzinfo) -> list[tuple[datetime, datetime]]
             day, start, end = match.groups()
             a = datetime.fromisoformat(f"{day}T{start.zfill(5)}").replace(tzinfo=zone)
             b = datetime.fromisoformat(f"{day}T{end.zfill(5)}").replace(tzinfo=zone)
-        except ValueError:
+            pairs.append((a.astimezone(UTC), b.astimezone(UTC)))
+        except (ValueError, OverflowError):
             errors.add(f"windows.line {n}", f"{line[:40]!r}: write 2026-12-09 10:00-12:00")
-            continue
-        pairs.append((a.astimezone(UTC), b.astimezone(UTC)))
     if not pairs and not errors.items:
         errors.add("windows", "write one window a line, e.g. 2026-12-09 10:00-12:00")
     errors.raise_if_any()

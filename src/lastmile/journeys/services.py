@@ -44,6 +44,7 @@ from lastmile.people.selectors import visible_team_ids
 NOTE_LIMIT = 2000
 MAX_WINDOWS = 20
 MAX_WINDOW = timedelta(hours=12)
+MAX_AHEAD = timedelta(days=366)  # a visit is booked within the year
 DATA_LIMIT = 4096  # bytes of JSON a step may carry (file reference, chosen slot …)
 CLOSED_CASE = ("solved", "closed")
 
@@ -638,8 +639,8 @@ def step_windows_offer(
     """The owning team offers the windows the customer chooses from on a choose_slot step
     (replacing those offered before), while the step is waiting or open.
 
-    ``windows``: pairs of aware datetimes (start, end), each in the future, at most
-    12 hours long, no two the same; at most 20. A refusal writes nothing.
+    ``windows``: pairs of aware datetimes (start, end), each in the future but within a
+    year, at most 12 hours long, no two the same; at most 20. A refusal writes nothing.
     """
     _lock_loops([step.loop_id] if step.loop_id else [])
     journey, steps, fresh = _lock(step)
@@ -674,6 +675,8 @@ def step_windows_offer(
             errors.append(FieldError(at, "at most 12 hours long"))
         elif start <= now:
             errors.append(FieldError(at, "starts in the past"))
+        elif start - now > MAX_AHEAD:
+            errors.append(FieldError(at, "more than a year ahead"))
         elif (start, end) in seen:
             errors.append(FieldError(at, "offered twice"))
         else:
