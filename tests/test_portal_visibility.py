@@ -197,3 +197,25 @@ def test_a_title_needs_a_login(client, story):
     response = client.post(reverse("portal:case_title", args=[case.ref]), {"customer_title": "x"})
     assert response.status_code == 302
     assert Case.objects.get(pk=case.pk).customer_title == ""
+
+
+def test_the_api_sets_and_shows_the_customers_title(client, alice, story, now):
+    from lastmile.api.services import token_create
+    from lastmile.people.models import Agent
+
+    case, _ = story
+    token = token_create(name="alice", agent=Agent.objects.get(user=alice), now=now)[1]
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    url = f"/api/v1/cases/{case.ref}"
+    refused = client.patch(
+        url, {"customer_title": "x" * 201}, content_type="application/json", **auth
+    )
+    assert refused.status_code == 422
+    assert Case.objects.get(pk=case.pk).customer_title == ""
+    done = client.patch(
+        url, {"customer_title": "Your app login"}, content_type="application/json", **auth
+    )
+    assert done.status_code == 200, done.content
+    assert done.json()["customer_title"] == "Your app login"
+    assert done.json()["subject"] == INTERNAL_SUBJECT
+    assert Case.objects.get(pk=case.pk).customer_title == "Your app login"

@@ -29,6 +29,7 @@ PriorityName = Literal["low", "normal", "high", "urgent"]
 class CaseOut(Schema):
     ref: str
     subject: str
+    customer_title: str = Field(description="the title the customer sees; empty: a neutral one")
     status: str
     priority: str
     channel: str
@@ -46,6 +47,7 @@ def case_out(case: Case, *, with_loops: bool = True) -> dict[str, Any]:
     return {
         "ref": case.ref,
         "subject": case.subject,
+        "customer_title": case.customer_title,
         "status": case.status,
         "priority": case.priority,
         "channel": case.channel,
@@ -147,6 +149,9 @@ def get_case(request: HttpRequest, ref: str) -> dict[str, Any]:
 class CasePatch(StrictSchema):
     status: StatusName | None = None
     subject: str | None = Field(default=None, min_length=1, max_length=300)
+    customer_title: str | None = Field(
+        default=None, max_length=200, description="shown to the customer; empty: a neutral one"
+    )
     priority: PriorityName | None = None
     team: str | None = Field(default=None, max_length=50)
     assignee: str | None = Field(default=None, max_length=150)
@@ -172,6 +177,7 @@ def patch_case(request: HttpRequest, ref: str, payload: CasePatch) -> dict[str, 
         now=now,
         actor=viewer,
         subject=payload.subject,
+        customer_title=payload.customer_title,
         priority=payload.priority,
         status=payload.status,
         **changes,
