@@ -60,12 +60,12 @@ how() {  # an exit status in words
   if [ "$1" -gt 128 ]; then echo "killed by signal $(kill -l $(($1 - 128)))"; else echo "exit status $1"; fi
 }
 # Exits with a sentence naming the child that stopped, and how, when one is not running.
-check_children() {
+check_children() {  # [WHEN]
   local pid status
   for pid in "${pids[@]}"; do
     if ! kill -0 "$pid" 2>/dev/null; then
       status=0; wait "$pid" || status=$?
-      die "the ${names[$pid]} process stopped ($(how "$status")) before the demo was up; stopping the others"
+      die "the ${names[$pid]} process stopped ($(how "$status"))${1:-}; stopping the others"
     fi
   done
 }
@@ -85,12 +85,12 @@ PY
 }
 up=
 for _ in $(seq 1 300); do
-  check_children
+  check_children " before the demo was up"
   if answers; then up=1; break; fi
   sleep 0.2
 done
-check_children
-[ -n "$up" ] || die "the web server did not answer /healthz on port $LASTMILE_PORT within a minute; stopping"
+check_children " before the demo was up"
+[ -n "$up" ] || die "the web server (/healthz on port $LASTMILE_PORT) or smtpd (port $LASTMILE_SMTP_PORT) did not answer in time; stopping"
 
 cat <<MSG
 
@@ -102,9 +102,8 @@ cat <<MSG
   Press Ctrl-C to stop.
 
 MSG
-status=0
-wait -n -p died "${pids[@]}" || status=$?
-if [ -n "${died:-}" ]; then
-  echo "make demo: the ${names[$died]} process stopped ($(how "$status")); stopping the others" >&2
-  exit 1
-fi
+# Polled rather than `wait -n -p` (bash 5.1): the same words with any bash 4.
+while :; do
+  check_children
+  sleep 1
+done
