@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from axes.models import AccessAttempt
 from django.contrib.auth.hashers import MD5PasswordHasher
 from django.utils import timezone
 
@@ -59,6 +60,7 @@ def test_after_the_limit_the_right_password_is_refused_without_hashing(
     lock_out(client, settings, "alice")
     # When she types the right one
     hashed_before = counting_hasher.hashed
+    failures_before = list(AccessAttempt.objects.values_list("failures_since_start", flat=True))
     refused = login(client, "alice", PASSWORD)
     # Then the login page says why, with 429, no password was hashed and no one is logged in
     assert refused.status_code == 429
@@ -68,6 +70,10 @@ def test_after_the_limit_the_right_password_is_refused_without_hashing(
     assert 'id="id_password"' in page
     assert counting_hasher.hashed == hashed_before
     assert "_auth_user_id" not in client.session
+    # and the refusal wrote nothing (the lockout is not extended by it)
+    assert list(AccessAttempt.objects.values_list("failures_since_start", flat=True)) == (
+        failures_before
+    )
 
 
 def test_wrong_passwords_under_the_limit_are_answered_as_usual(client, settings, users):
@@ -121,3 +127,12 @@ def test_unknown_usernames_count_against_the_address(client, settings, users):
 def test_logging_in_without_a_request_is_not_counted(client, users):
     # Client.login() calls authenticate() without a request: nothing to count it against.
     assert client.login(username="alice", password=PASSWORD)
+
+
+def test_refused_attempts_do_not_extend_the_lockout(client, settings, users):
+    lock_out(client, settings, "alice")
+    minutes = settings.LASTMILE_LOGIN_COOLOFF_MINUTES
+    with time_machine.travel(timezone.now() + timedelta(minutes=minutes - 1), tick=False):
+        assert login(client, "alice", "wrong").status_code == 429
+    with time_machine.travel(timezone.now() + timedelta(minutes=minutes, seconds=1), tick=False):
+        assert login(client, "alice", PASSWORD).status_code == 302

@@ -307,6 +307,9 @@ AXES_LOCKOUT_CALLABLE = "lastmile.console.login_limits.locked_out_response"
 # A success must not wipe the failures: its reset matches by address too, so an attacker
 # with any account of their own could clear the count between guesses at another.
 AXES_RESET_ON_SUCCESS = False
+# A refused attempt writes nothing and does not extend the lockout: it ends the cool-off
+# after the failure that caused it, as the page says.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_DISABLE_ACCESS_LOG = True  # failures only; no table of every successful login
 AXES_VERBOSE = False
 
