@@ -1,10 +1,13 @@
 """Recording a promise in the console, end to end, in headless Chromium against a live server.
 
-Hannah (membership) promises extra beds on a guest's case; the occupancy policy warns as
-she types; saving without confirming is refused with her typing intact; she confirms and
-the promise is recorded. Tomás (reception) then opens the guest and sees who promised it,
-when and on which channel, keeps it, and emails the guest a portal link; the guest opens
-it and finds the promise under "What we promised you", with who made it and its outcome.
+Hannah (membership) promises extra beds on a guest's case; the occupancy policy blocks
+it as she types, beyond her authority; saving without asking is refused with her typing
+intact; she asks a lead to approve the exception and it is recorded awaiting approval.
+Anil, her lead, finds the approval in his inbox and approves it on the case page: the
+promise goes live, with who asked and who approved. Tomás (reception) then opens the
+guest and sees who promised it, when and on which channel, keeps it, and emails the guest
+a portal link; the guest opens it and finds the promise under "What we promised you",
+with who made it and its outcome.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from lastmile.channels.models import OutboxMessage
 from lastmile.core.clock import utcnow
 from lastmile.customers.identities import identity_normalize
 from lastmile.customers.services import customer_resolve
-from lastmile.people.services import agent_create, team_ensure
+from lastmile.people.services import agent_create, agent_set_authority, team_ensure
 from lastmile.promises.models import Promise
 from lastmile.promises.services import policy_create
 from tests.test_browser import PASSWORD, browser, log_in, page  # noqa: F401 (fixtures)
@@ -32,7 +35,7 @@ def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def test_an_agent_records_a_promise_past_a_policy_warning_and_reception_sees_it(
+def test_an_agent_asks_for_an_exception_her_lead_approves_and_reception_sees_it(
     live_server,
     page,  # noqa: F811
 ):
@@ -47,6 +50,17 @@ def test_an_agent_records_a_promise_past_a_policy_warning_and_reception_sees_it(
         first_name="Hannah",
         last_name="Moore",
     )
+    anil = agent_create(
+        username="anil",
+        password=PASSWORD,
+        teams=[membership],
+        first_name="Anil",
+        last_name="Kapoor",
+        role="lead",
+    )
+    agent_set_authority(agent=anil, authority={"overrides": ["occupancy-deluxe"]})
+    membership.lead = anil.user
+    membership.save()
     agent_create(
         username="tomas",
         password=PASSWORD,
@@ -59,8 +73,8 @@ def test_an_agent_records_a_promise_past_a_policy_warning_and_reception_sees_it(
         title="Deluxe rooms sleep three adults",
         applies_when='has(terms.room_type) && terms.room_type == "deluxe"',
         rule="terms.adults <= 3",
-        severity="warn",
-        text="A Deluxe room sleeps at most 3 adults.",
+        severity="block",
+        text="A Deluxe room sleeps at most 3 adults; your team lead approves an exception.",
         now=now - timedelta(days=1),
     )
     guest = customer_resolve(
@@ -96,28 +110,52 @@ def test_an_agent_records_a_promise_past_a_policy_warning_and_reception_sees_it(
         '#promise-verdicts .verdict[data-policy="occupancy-deluxe"][data-result="fail"]'
     )
     assert "at most 3 adults" in page.locator("#promise-verdicts").inner_text()
-    assert page.locator("#promise-form input[name=confirm_warnings]").count() == 1
-    page.locator("#promise-panel").screenshot(path="/tmp/promises-e2e-warning.png")
+    assert "needs a lead with authority" in page.locator("#promise-verdicts").inner_text()
+    assert page.locator("#promise-form input[name=override]").count() == 1
+    page.locator("#promise-panel").screenshot(path="/tmp/promises-e2e-block.png")
 
-    # and saves without confirming: refused, with what she typed still there
+    # and saves without asking: refused, with what she typed still there
     page.click("#promise-form button[type=submit]")
     page.wait_for_selector("#promise-panel .alert-error")
-    assert "Policy warning" in page.locator("#promise-panel .alert-error").inner_text()
+    assert "Blocked by policy" in page.locator("#promise-panel .alert-error").inner_text()
     assert page.locator("#promise-form input[name=terms]").input_value() == (
         "adults=4, extra_beds=2, room_type=deluxe"
     )
     assert not Promise.objects.exists()
 
-    # Then she confirms and saves: the promise is recorded
-    page.check("#promise-form input[name=confirm_warnings]")
+    # Then she asks a lead to approve the exception: recorded, but not a promise yet
+    page.check("#promise-form input[name=override]")
     page.click("#promise-form button[type=submit]")
     page.wait_for_selector(".alert-success")
-    assert "Promise recorded" in page.locator(".alert-success").inner_text()
+    assert "awaiting approval by a lead" in page.locator(".alert-success").inner_text()
     promise = Promise.objects.get()
-    assert promise.warnings_confirmed_by.username == "hannah"
+    assert promise.state == "awaiting" and promise.loop is None
     assert promise.terms == {"adults": 4, "extra_beds": 2, "room_type": "deluxe"}
     card = page.locator(f"#promise-{promise.pk}")
-    assert "Hannah Moore" in card.inner_text() and "confirmed by Hannah Moore" in card.inner_text()
+    assert "Awaiting approval by a lead" in card.inner_text()
+    assert card.locator("button", has_text="Approve exception").count() == 0
+    page.screenshot(path="/tmp/promises-e2e-awaiting.png", full_page=True)
+
+    # When Anil, her lead, opens his inbox: the approval is there
+    page.context.clear_cookies()
+    log_in(page, live_server, "anil")
+    page.goto(f"{live_server.url}/")
+    assert "Approve an exception (occupancy-deluxe v1)" in page.locator("main").inner_text()
+    # and on the case page he approves it
+    page.goto(f"{live_server.url}/cases/{case.ref}/")
+    card = page.locator(f"#promise-{promise.pk}")
+    card.locator(".exception-approve input[name=reason]").fill(
+        "Anniversary stay; the room takes the beds"
+    )
+    card.locator("button", has_text="Approve exception").click()
+    page.wait_for_selector(".alert-success")
+    assert "Exception approved" in page.locator(".alert-success").inner_text()
+    promise.refresh_from_db()
+    assert promise.state == "open" and promise.approval_by.username == "anil"
+    assert promise.approval_loop.state == "closed" and promise.loop.state == "open"
+    card = page.locator(f"#promise-{promise.pk}")
+    assert "Hannah Moore" in card.inner_text()
+    assert "exception asked by Hannah Moore, approved by Anil Kapoor" in card.inner_text()
     page.screenshot(path="/tmp/promises-e2e-case.png", full_page=True)
 
     # When reception opens the guest

@@ -18,8 +18,10 @@ from lastmile.api.services import token_create
 from lastmile.core.errors import Conflict, InvalidInput, PermissionDenied
 from lastmile.customers.models import Interaction
 from lastmile.loops.models import Loop
+from lastmile.loops.services import loop_close
 from lastmile.people.models import Agent
 from lastmile.promises.models import Promise
+from lastmile.promises.selectors import promises_for_customer
 from lastmile.promises.services import (
     policy_create,
     promise_exception_approve,
@@ -214,6 +216,21 @@ def test_the_lead_rejects_and_it_never_becomes_a_promise(asked, fiona, now):
     assert not Loop.objects.filter(kind="promise").exists()
     note = Interaction.objects.filter(customer=promise.customer).order_by("-id").first()
     assert "Exception rejected" in note.body and "rejected by Fiona Lead" in note.body
+
+
+def test_the_customer_sees_the_promise_only_once_it_is_approved(asked, fiona, now):
+    assert promises_for_customer(customer=asked.customer) == []
+    promise_exception_approve(promise=asked, actor=fiona, now=now)
+    assert [p.pk for p in promises_for_customer(customer=asked.customer)] == [asked.pk]
+
+
+def test_closing_the_approval_task_without_a_decision_withdraws_the_request(asked, alice, now):
+    # When Alice marks the approval task done from her inbox (her team owns it)
+    loop_close(loop=asked.approval_loop, actor=alice, reason="never mind", now=now)
+    # Then the request is withdrawn: never a live promise, and nothing awaits any more
+    promise = Promise.objects.get(pk=asked.pk)
+    assert (promise.state, promise.loop, promise.overridden_by) == ("withdrawn", None, None)
+    assert promise.approval_by is None and "without a decision" in promise.outcome_reason
 
 
 def test_rejecting_needs_a_reason_and_deciding_twice_is_refused(asked, fiona, now):

@@ -147,10 +147,13 @@ def promises_for_customer(
     on ``case`` only if given.
 
     Only those marked visible to the customer; newest first (at most ``limit``); a
-    renegotiated promise is listed with the one that replaced it (``replaced_by``).
+    renegotiated promise is listed with the one that replaced it (``replaced_by``). An
+    exception awaiting a lead's approval, or rejected, is not a promise (yet): not listed.
     """
-    qs = Promise.objects.select_related("team", "made_by", "made_by_team", "case").filter(
-        customer=customer, visible_to_customer=True
+    qs = (
+        Promise.objects.select_related("team", "made_by", "made_by_team", "case")
+        .filter(customer=customer, visible_to_customer=True)
+        .exclude(state__in=(PromiseState.AWAITING, PromiseState.REJECTED))
     )
     if not include_done:
         qs = qs.filter(state=PromiseState.OPEN)

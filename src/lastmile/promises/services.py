@@ -700,9 +700,24 @@ def _claim_awaiting(promise: Promise, actor: Any) -> Promise:
 
 
 def _decided(promise: Promise, *, actor: Any, reason: str, now: datetime) -> None:
+    """Store the decision, then close the approval task: the promise is no longer awaiting
+    when the task's ``loop.closed`` reaches ``promise_follow_loop``."""
     promise.approval_by = actor
     promise.approval_at = now
     promise.approval_reason = reason[:500]
+    promise.save(
+        update_fields=[
+            "state",
+            "overridden_by",
+            "overridden_at",
+            "approval_by",
+            "approval_at",
+            "approval_reason",
+            "outcome_at",
+            "outcome_by",
+            "outcome_reason",
+        ]
+    )
     loop = promise.approval_loop
     if loop is not None and loop.state == LoopState.OPEN:
         verb = "approved" if promise.state == PromiseState.OPEN else "rejected"
@@ -733,16 +748,6 @@ def promise_exception_approve(
         fresh.overridden_by = actor
         fresh.overridden_at = now
         _decided(fresh, actor=actor, reason=reason, now=now)
-        fresh.save(
-            update_fields=[
-                "state",
-                "overridden_by",
-                "overridden_at",
-                "approval_by",
-                "approval_at",
-                "approval_reason",
-            ]
-        )
         _go_live(
             fresh,
             actor=actor,
@@ -770,19 +775,8 @@ def promise_exception_reject(
     with transaction.atomic():
         fresh = _claim_awaiting(promise, actor)
         fresh.state = PromiseState.REJECTED
-        _decided(fresh, actor=actor, reason=reason, now=now)
         fresh.outcome_at, fresh.outcome_by, fresh.outcome_reason = now, actor, reason[:500]
-        fresh.save(
-            update_fields=[
-                "state",
-                "approval_by",
-                "approval_at",
-                "approval_reason",
-                "outcome_at",
-                "outcome_by",
-                "outcome_reason",
-            ]
-        )
+        _decided(fresh, actor=actor, reason=reason, now=now)
         _note(
             fresh,
             f"Exception rejected: “{fresh.text}” — asked by {_name(fresh.recorded_by)}, "
@@ -972,15 +966,20 @@ def promise_follow_loop(name: str, data: dict[str, Any], at: datetime) -> None:
     Closed → kept; broken → broken, with the lead's follow-up; cancelled → withdrawn. The
     ledger's own outcomes settle the promise before finishing the loop, so they end here
     with nothing to do.
+
+    An exception's approval task finished without a decision (Mark done, cancelled) withdraws
+    the request: the promise never goes live without a person with the authority approving
+    it, and the task cannot sit closed while the promise still says it awaits approval.
     """
-    if data.get("kind") != LoopKind.PROMISE or name not in (
-        "loop.closed",
-        "loop.broken",
-        "loop.cancelled",
-    ):
+    if name not in ("loop.closed", "loop.broken", "loop.cancelled"):
         return
     loop_id = data.get("loop")
     if not isinstance(loop_id, int):
+        return
+    if data.get("kind") == LoopKind.TASK:
+        _approval_task_finished(loop_id, at=at, reason=str(data.get("reason") or ""))
+        return
+    if data.get("kind") != LoopKind.PROMISE:
         return
     promise = (
         Promise.objects.select_for_update(of=("self",))
@@ -1009,3 +1008,26 @@ def promise_follow_loop(name: str, data: dict[str, Any], at: datetime) -> None:
             via="console",
         )
         event_emit("promise.withdrawn", _event_data(promise, reason=reason), at=at)
+
+
+def _approval_task_finished(loop_id: int, *, at: datetime, reason: str) -> None:
+    promise = (
+        Promise.objects.select_for_update(of=("self",))
+        .select_related("customer", "case", "team")
+        .filter(approval_loop_id=loop_id, state=PromiseState.AWAITING)
+        .first()
+    )
+    if promise is None:
+        return
+    last = LoopEvent.objects.filter(loop_id=loop_id).order_by("-at", "-id").first()
+    actor = last.actor if last is not None else None
+    why = f"the approval task was finished without a decision ({reason or 'no reason'})"
+    _settle(promise, PromiseState.WITHDRAWN, actor=actor, reason=why, now=at)
+    _note(
+        promise,
+        f"Exception withdrawn: “{promise.text}” — {why}, by {_name(actor)}. Not a promise.",
+        actor=actor,
+        now=at,
+        via="console",
+    )
+    event_emit("promise.withdrawn", _event_data(promise, reason=why), at=at)
