@@ -225,7 +225,7 @@ def _timeline_views(case: Case, back_case: Case) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("direction", sorted(INTERNAL_DIRECTIONS))
 def test_no_view_of_the_timeline_shows_an_outsider_an_internal_interaction(
-    client, direction, case, alice, charlie, back_case, now
+    client, direction, case, alice, bob, charlie, back_case, now
 ):
     # Given an internal interaction of this kind on the front office's case
     note = note_on(case, now - timedelta(hours=1), direction=direction, actor=alice)
@@ -244,11 +244,16 @@ def test_no_view_of_the_timeline_shows_an_outsider_an_internal_interaction(
             assert note.pk in [i["id"] for i in json.loads(text)["items"]], path
         else:
             assert "Internal note on a case of Front office — not visible to you" in text, path
-    # and the owner still reads it through the same views
-    client.force_login(alice)
-    for kind, path in _timeline_views(case, case):
-        if kind == "console":
-            assert MARKER in client.get(path).content.decode(), path
+    # and its author and her teammate still read it through the same views
+    for reader in (alice, bob):
+        client.force_login(reader)
+        for kind, path in _timeline_views(case, case):
+            if kind == "api":
+                response = api_get(client, reader, path.split("?")[0], now=now, **_params(path))
+            else:
+                response = client.get(path)
+            assert response.status_code == 200, (reader, path)
+            assert MARKER in response.content.decode(), (reader, path)
 
 
 def _params(path: str) -> dict[str, str]:
