@@ -36,14 +36,29 @@ def _is_json(response: HttpResponse) -> bool:
     return content_type == "application/json"
 
 
+def _with_length(response: HttpResponse) -> HttpResponse:
+    """A response answered before CommonMiddleware (a 413, a 411) had no Content-Length, so
+    gunicorn closed the keep-alive connection after it, while the client was still sending
+    the body (a broken pipe). With the length, gunicorn keeps the connection and discards
+    the unread body before reading the next request."""
+    if not response.streaming and not response.has_header("Content-Length"):
+        response["Content-Length"] = str(len(response.content))
+    return response
+
+
 class JsonErrorMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
+        if not request.path.startswith(API_PATHS):
+            return response
+        return _with_length(self._shaped(request, response))
+
+    def _shaped(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         status = response.status_code
-        if status < 400 or not request.path.startswith(API_PATHS) or _is_json(response):
+        if status < 400 or _is_json(response):
             return response
         if status >= 500:
             code, detail = (

@@ -26,6 +26,22 @@ def _same_site_referer(request: HttpRequest) -> str | None:
     return None
 
 
+def _chunked_without_length(request: HttpRequest) -> bool:
+    """Django reads CONTENT_LENGTH bytes of a body: a chunked body, which has none, read as
+    empty and was handled as no body at all. The server (gunicorn) drains it either way."""
+    encoding = request.META.get("HTTP_TRANSFER_ENCODING", "").lower()
+    return "chunked" in encoding and not request.META.get("CONTENT_LENGTH")
+
+
+def _length_required() -> HttpResponse:
+    body = {
+        "code": "length_required",
+        "detail": "send the body with a Content-Length header; chunked bodies are not read",
+        "errors": [{"index": None, "field": "Content-Length", "reason": "missing"}],
+    }
+    return HttpResponse(json.dumps(body), status=411, content_type="application/json")
+
+
 class BodySizeLimitMiddleware:
     """Answer 413 before reading a body that is over LASTMILE_MAX_BODY_BYTES: JSON on the
     API's paths, a page saying what to do for a person (say, a portal upload too large)."""
@@ -35,6 +51,8 @@ class BodySizeLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         limit = settings.LASTMILE_MAX_BODY_BYTES
+        if _chunked_without_length(request):
+            return _length_required()
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:
@@ -54,8 +72,26 @@ class BodySizeLimitMiddleware:
                     {"index": None, "field": "body", "reason": f"larger than {limit} bytes"}
                 ],
             }
+            _discard_body(request, length, cap=2 * limit)
             return HttpResponse(json.dumps(body), status=413, content_type="application/json")
         return self.get_response(request)
+
+
+def _discard_body(request: HttpRequest, length: int, *, cap: int) -> None:
+    """Read and drop a refused body of up to ``cap`` bytes, so the keep-alive connection
+    serves the client's next request: gunicorn drains at most 64 KB of a body the
+    application left unread, and closes the connection after the response otherwise (as
+    it still does for a body over ``cap``: reading it all would cost more than a new
+    connection)."""
+    if length > cap:
+        return
+    stream = request.META.get("wsgi.input")
+    remaining = length
+    while stream is not None and remaining > 0:
+        chunk = stream.read(min(remaining, 64 * 1024))
+        if not chunk:
+            break
+        remaining -= len(chunk)
 
 
 # Only this site's own files: no inline script or style, no eval, no plugins, not framed.
