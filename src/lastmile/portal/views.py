@@ -245,7 +245,7 @@ def case_title(request: HttpRequest, ref: str) -> HttpResponse:
         case_update(case=case, customer_title=title, actor=request.user, now=utcnow())
     except InvalidInput as exc:
         reasons = "; ".join(e.reason for e in exc.errors)
-        context = {"case": case, "title": title, "error": f"{exc.detail}: {reasons}"}
+        context = {"case": case, "title_typed": title, "error": f"{exc.detail}: {reasons}"}
         return render(request, "portal/_case_title.html", context, status=422)
-    context = {"case": case, "title": case.customer_title, "saved": True}
+    context = {"case": case, "saved": True}
     return render(request, "portal/_case_title.html", context)
