@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 from django.core.management import call_command
 from django.db import transaction
+from django.db.models import Q
 from django.test import override_settings
 
 from lastmile.cases.models import Case
@@ -18,7 +19,7 @@ from lastmile.customers.identities import identity_normalize
 from lastmile.customers.models import Channel, Customer, Interaction
 from lastmile.customers.selectors import customer_visible, timeline
 from lastmile.demo import texts
-from lastmile.demo.plan import build_plan
+from lastmile.demo.plan import LONDON, build_plan
 from lastmile.demo.seed import ALREADY, seed_demo
 from lastmile.listening.models import Mention
 from lastmile.loops.models import Loop, LoopEventKind, LoopKind, LoopState
@@ -255,6 +256,13 @@ def demo_texts():
         yield f"mention {m.pk}", "social", m.text
 
 
+def written_date(m: re.Match[str], near: date) -> date:
+    """The date of a WEEKDAY_DATE match; without a year, in the year nearest ``near``."""
+    month = [x[:3] for x in MONTHS].index(m["month"]) + 1
+    years = [int(m["year"])] if m["year"] else [near.year - 1, near.year, near.year + 1]
+    return min((date(y, month, int(m["day"])) for y in years), key=lambda d: abs(d - near))
+
+
 def weekday_faults(text: str, near: date) -> list[str]:
     """Each weekday in ``text`` that has no date beside it, or whose date falls on another
     day (a date without a year is taken in the year that puts it nearest ``near``)."""
@@ -263,9 +271,7 @@ def weekday_faults(text: str, near: date) -> list[str]:
         if not m["day"]:
             faults.append(f"{m['wd']!r} with no date")
             continue
-        month = [x[:3] for x in MONTHS].index(m["month"]) + 1
-        years = [int(m["year"])] if m["year"] else [near.year - 1, near.year, near.year + 1]
-        day = min((date(y, month, int(m["day"])) for y in years), key=lambda d: abs(d - near))
+        day = written_date(m, near)
         if day.strftime("%a") != m["wd"][:3]:
             faults.append(f"{m.group(0)!r} is a {day:%A}")
     return faults
@@ -327,6 +333,21 @@ class TestConfigurationAndTexts:
         ]
 
         assert faults == []
+
+    def test_a_customer_announcing_a_stay_or_an_arrival_dates_it_after_writing(self, demo):
+        announced = Interaction.objects.filter(direction="inbound").filter(
+            Q(body__contains="we land at") | Q(body__contains="we're staying at")
+        )
+        checked, before = 0, []
+        for i in announced:
+            written = i.occurred_at.astimezone(LONDON).date()
+            for m in WEEKDAY_DATE.finditer(i.body):
+                if m["day"]:
+                    checked += 1
+                    if written_date(m, written) < written:
+                        before.append((written, i.body[:80]))
+
+        assert checked and before == []
 
     def test_no_business_mixes_currencies_and_the_bank_counts_in_pounds(self, demo):
         brand = {slug: name for slug, _, name in texts.TEAMS}

@@ -1130,7 +1130,9 @@ class _Builder:
             "last4b": f"{rng.randrange(10000):04d}",
             "acct4": f"{rng.randrange(10000):04d}",
             "phone4": info["phone"][-4:] if info["phone"] else f"{rng.randrange(10000):04d}",
-            "date": _day(at - timedelta(days=rng.randint(1, 10))),
+            # "date" is of something that happened, "soon" of something to come (a stay, a flight)
+            "date": _day(at - timedelta(days=(days := rng.randint(1, 10)))),
+            "soon": _day(at + timedelta(days=days + 1)),
             "month": texts.MONTHS[(at.astimezone(LONDON).month - 2) % 12],
             "booking": f"HB-{rng.randrange(10000, 99999)}",
             "hotel": rng.choice(texts.UK_HOTELS),

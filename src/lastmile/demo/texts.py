@@ -741,7 +741,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         weight=8,
         subjects=("Early check-in request", "Arriving early — luggage?"),
         opening=(
-            "Hi, we land at 8am on {date}. Any chance of an early check-in at {hotel}? Booking {booking}.",
+            "Hi, we land at 8am on {soon}. Any chance of an early check-in at {hotel}? Booking {booking}.",
             "Can we leave our bags at {hotel} before check-in? Arriving around 11.",
         ),
         reply=(
@@ -849,7 +849,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         weight=5,
         subjects=("Upgrade request for anniversary", "Birthday stay — room request"),
         opening=(
-            "It's our anniversary on {date} and we're staying at {hotel}. Is there anything you can do as I'm a member?",
+            "It's our anniversary on {soon} and we're staying at {hotel}. Is there anything you can do as I'm a member?",
         ),
         reply=(
             "Congratulations, {first}! I've added a note for a complimentary room upgrade, subject to availability on arrival, and a bottle of prosecco.",
