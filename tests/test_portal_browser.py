@@ -100,6 +100,7 @@ def test_the_customer_chooses_a_visit_window_and_the_visit_is_due_at_its_end(liv
     # Then she picks from a list of windows; there is nothing to type
     assert mine.locator("input[type=radio][name=slot]").count() == 3
     assert mine.locator("input[type=text]").count() == 0
+    mine.screenshot(path="/tmp/portal-slot-choice.png", full_page=True)
     mine.get_by_label(label).check()
     mine.click("form.windows button[type=submit]")
     mine.wait_for_selector("text=You chose")
@@ -118,4 +119,5 @@ def test_the_customer_chooses_a_visit_window_and_the_visit_is_due_at_its_end(liv
     # And Femi sees the window she chose on the case page
     page.reload()
     assert f"Chosen window: {label}" in page.locator(slot_row).inner_text()
+    page.locator("#journeys").screenshot(path="/tmp/portal-slot-console.png")
     assert Journey.objects.get().state == "active"
