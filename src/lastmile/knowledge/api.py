@@ -188,7 +188,7 @@ def put_article(request: HttpRequest, slug: str, payload: ArticleIn) -> Status:
 
 @router.patch("/articles/{slug}", response=ArticleOut, summary="Change some fields")
 def patch_article(request: HttpRequest, slug: str, payload: ArticlePatch) -> dict[str, Any]:
-    changes = payload.dict(exclude_unset=True)
+    changes = payload.model_dump(exclude_unset=True)
     if "team" in changes:
         changes["team"] = _team(changes["team"])
     for name in ("title", "body_md", "tags", "policy_keys", "public"):
