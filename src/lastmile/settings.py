@@ -108,7 +108,6 @@ MIDDLEWARE = [
     "lastmile.api.middleware.JsonErrorMiddleware",  # outermost: sees every error response
     "django.middleware.security.SecurityMiddleware",
     "lastmile.core.middleware.ContentSecurityPolicyMiddleware",
-    "lastmile.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "lastmile.core.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -242,28 +241,6 @@ if LASTMILE_PORTAL_UPLOAD_MAX_BYTES > LASTMILE_MAX_BODY_BYTES - 64 * 1024:
         f"LASTMILE_PORTAL_UPLOAD_MAX_BYTES={LASTMILE_PORTAL_UPLOAD_MAX_BYTES} must stay at least "
         f"64 KB under LASTMILE_MAX_BODY_BYTES={LASTMILE_MAX_BODY_BYTES} (the form around the file)"
     )
-
-# Hardening for a deployment behind HTTPS; off by default so the loopback demo works on
-# plain http. Secure cookies are only sent over HTTPS; HSTS tells browsers to use nothing
-# else for this host for that many seconds (sent only on HTTPS requests: behind a proxy
-# that ends TLS, also set LASTMILE_TRUST_X_FORWARDED_PROTO).
-LASTMILE_SECURE_COOKIES = envbool("LASTMILE_SECURE_COOKIES", False)
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = LASTMILE_SECURE_COOKIES
-LASTMILE_HSTS_SECONDS = envint("LASTMILE_HSTS_SECONDS", 0)
-if LASTMILE_HSTS_SECONDS < 0:
-    raise ImproperlyConfigured(f"LASTMILE_HSTS_SECONDS={LASTMILE_HSTS_SECONDS}: must be 0 or more")
-SECURE_HSTS_SECONDS = LASTMILE_HSTS_SECONDS
-if envbool("LASTMILE_TRUST_X_FORWARDED_PROTO", False):
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "same-origin"
-# An agent's session ends this long after they logged in (the portal's has its own).
-LASTMILE_SESSION_SECONDS = envint("LASTMILE_SESSION_SECONDS", 12 * 3600)
-if LASTMILE_SESSION_SECONDS < 60:
-    raise ImproperlyConfigured(
-        f"LASTMILE_SESSION_SECONDS={LASTMILE_SESSION_SECONDS}: must be at least 60"
-    )
-SESSION_COOKIE_AGE = LASTMILE_SESSION_SECONDS
 
 # Hardening for a deployment behind HTTPS; off by default so the loopback demo works on
 # plain http. Secure cookies are only sent over HTTPS; HSTS tells browsers to use nothing
