@@ -148,6 +148,8 @@ KWARGS = {
     "promises:keep": lambda w: {"promise_id": w.promise.pk},
     "promises:break": lambda w: {"promise_id": w.promise.pk},
     "promises:renegotiate": lambda w: {"promise_id": w.promise.pk},
+    "promises:approve": lambda w: {"promise_id": w.promise.pk},
+    "promises:reject": lambda w: {"promise_id": w.promise.pk},
     "knowledge:detail": lambda w: {"slug": w.article.slug},
     "knowledge:edit": lambda w: {"slug": w.article.slug},
     "journeys:start": lambda w: {"ref": w.case.ref},
