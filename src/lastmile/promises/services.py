@@ -658,7 +658,9 @@ def _ask_approval(
         customer=promise.customer,
         case=case,
         kind=LoopKind.TASK,
-        title=f"Approve an exception ({names}): {promise.text}"[:300],
+        # The promise's number: the lead decides on its card (Approve / Reject); marking
+        # the task done without deciding withdraws the request (promise_follow_loop).
+        title=f"Approve an exception ({names}) on promise #{promise.pk}: {promise.text}"[:300],
         now=now,
         team=team,
         assignee=lead,
