@@ -106,3 +106,23 @@ def test_the_agent_answered_the_most_influential_waiting_authors_on_a_case_or_no
     assert opened.filter(actor__username="social").exists()
     for m in answered:
         assert m.case.customer_id == m.customer_id == m.author.customer_id
+
+
+def test_every_alerts_ack_loop_is_the_teams_own_and_the_inbox_leads_to_its_room(demo, client):
+    from django.contrib.auth import get_user_model
+
+    from lastmile.customers.models import Customer
+
+    alerts = list(Alert.objects.select_related("ack_loop", "team"))
+    assert alerts and all(a.ack_loop is not None for a in alerts)
+    assert all(a.ack_loop.customer_id is None for a in alerts)
+    assert not Customer.objects.filter(display_name__contains="(our account)").exists()
+    assert not Customer.objects.filter(display_name__contains="(watch term)").exists()
+    still_open = [a for a in alerts if a.ack_loop.state == "open"]
+    assert still_open  # the card term's alert nobody acknowledged
+    for a in still_open:
+        client.force_login(get_user_model().objects.get(username=f"{a.team.slug}-lead"))
+        page = client.get("/?kind=ack").content.decode()
+        row = page[page.index(f'id="loop-{a.ack_loop_id}"') :]
+        row = row[: row.index("</tr>")]
+        assert f'href="/alerts/{a.pk}/"' in row and "the team's own" in row
