@@ -396,3 +396,58 @@ def test_a_bad_batch_writes_nothing(terms, social_policy, now, monkeypatch):
         mentions_ingest(items=[post("1", "@AcmeBank hi", now)], now=now)
     assert not Mention.objects.exists() and not Interaction.objects.exists()
     assert not Loop.objects.exists() and not Author.objects.exists()
+
+
+# --- a reply opens the case of a mention that is on none ----------------------------------------
+
+
+def test_opening_the_case_of_a_mention_the_import_left_on_none_threads_like_the_import(
+    terms, social_policy, team, bob, now
+):
+    from lastmile.listening.services import mention_case_open
+
+    # Given a post that names the brand without addressing it: no customer, no case
+    mentions_ingest(items=[post("1", "acme bank card declined again", now)], now=now)
+    plain = Mention.objects.get(external_id="1")
+    assert plain.case_id is None and plain.customer_id is None and not plain.is_brand
+    # When the brand takes it up
+    later = now + timedelta(minutes=20)
+    case = mention_case_open(mention=plain, team=team, actor=bob, now=later)
+    # Then it is on a case of its author, as an inbound message at its time, owed a reply
+    plain.refresh_from_db()
+    assert plain.case == case and plain.customer == case.customer and plain.is_brand
+    assert plain.author.customer == case.customer
+    assert plain.interaction.direction == Direction.INBOUND
+    assert plain.interaction.occurred_at == now
+    assert plain.reply_loop.state == LoopState.OPEN and plain.reply_loop.opened_at == now
+    assert plain in unattended(viewer=bob)
+    # and a second call finds the same case and writes nothing
+    rows = (Case.objects.count(), Interaction.objects.count(), Loop.objects.count())
+    assert mention_case_open(mention=plain, team=team, actor=bob, now=later) == case
+    assert (Case.objects.count(), Interaction.objects.count(), Loop.objects.count()) == rows
+    # and the author's next post in that conversation, to the brand, threads onto it
+    mentions_ingest(
+        items=[
+            post(
+                "2",
+                "@AcmeBank still declined",
+                later + timedelta(minutes=5),
+                in_reply_to_id="1",
+                conversation_id=plain.conversation_id,
+            )
+        ],
+        now=later + timedelta(minutes=5),
+    )
+    assert Mention.objects.get(external_id="2").case == case
+
+
+def test_the_brands_own_post_gets_no_case(terms, team, bob, now):
+    from lastmile.core.errors import Conflict
+    from lastmile.listening.services import mention_case_open
+
+    mentions_ingest(items=[post("1", "acme bank news", now, handle="AcmeBank")], now=now)
+    own = Mention.objects.get(external_id="1")
+    assert own.is_from_brand
+    with pytest.raises(Conflict):
+        mention_case_open(mention=own, team=team, actor=bob, now=now)
+    assert not Case.objects.exists()
