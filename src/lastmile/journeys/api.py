@@ -118,8 +118,9 @@ def list_templates(request: HttpRequest) -> list[dict[str, Any]]:
     openapi_extra={
         "responses": {
             # Both media types, each with the schema of what it carries: the YAML document is
-            # the definition that POST /templates takes back, not an opaque string.
-            "200": {
+            # the definition that POST /templates takes back, not an opaque string. The key is
+            # the int ninja uses itself: a "200" string beside it is a duplicate key in JSON.
+            200: {
                 "description": "format=json: the template; format=yaml: its definition as YAML",
                 "content": {
                     "application/json": {"schema": {"$ref": "#/components/schemas/TemplateOut"}},

@@ -314,7 +314,7 @@ def renegotiate_promise(request: HttpRequest, promise_id: int, payload: Renegoti
     return Status(201, promise_out(promise_get(promise_id=new.pk, viewer=None)))
 
 
-class ExceptionDecisionIn(Schema):
+class ExceptionDecisionIn(StrictSchema):
     reason: str = Field(default="", max_length=500, description="Required to reject.")
 
 

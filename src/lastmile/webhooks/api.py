@@ -13,9 +13,10 @@ from uuid import UUID
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from lastmile.api.pagination import BoundedLimitOffset
+from lastmile.api.types import StrictSchema
 from lastmile.cases.selectors import case_get
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import NotFound, PermissionDenied
@@ -164,7 +165,7 @@ def redeliver(request: HttpRequest, delivery_id: int) -> Any:
     return _delivery(delivery_id)
 
 
-class SubscriptionIn(Schema):
+class SubscriptionIn(StrictSchema):
     name: str = Field(min_length=1, max_length=100)
     url: str = Field(min_length=1, max_length=500)
     events: list[str] = Field(min_length=1, max_length=50)
@@ -233,10 +234,17 @@ class MessageOut(Schema):
     to: str
 
 
-class SendIn(Schema):
+class MediaIn(MediaSchema):
+    """An attachment in our own API: as strict as every other body (the inbound form,
+    written by a partner, ignores fields it does not know)."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class SendIn(StrictSchema):
     case: str = Field(min_length=1, max_length=30)
     text: str = Field(default="", max_length=services.MAX_TEXT)
-    media: list[MediaSchema] = Field(default_factory=list, max_length=services.MAX_MEDIA)
+    media: list[MediaIn] = Field(default_factory=list, max_length=services.MAX_MEDIA)
     channel: Literal["sms", "whatsapp", "chat"] | None = None
 
 
