@@ -361,6 +361,32 @@ def test_the_case_team_opens_the_uploaded_file_from_the_journey(client, ann, jou
     assert b"".join(response.streaming_content) == PNG
 
 
+@pytest.mark.parametrize(
+    "their_name, content, expected",
+    [
+        ("x.html", PNG, "x.png"),  # a PNG named to open as a web page on the agent's machine
+        ("statement.PDF.exe", b"%PDF-1.7\n%%EOF", "statement.PDF.pdf"),
+        ("photo", b"\xff\xd8\xff\xe0 jpeg", "photo.jpg"),
+        ("../../.htaccess", PNG, "upload.png"),
+    ],
+)
+def test_the_download_is_named_for_the_type_read_from_the_file_not_the_customers_name(
+    client, ann, journey, alice, now, their_name, content, expected
+):
+    # Given a customer uploads a file whose name claims another type
+    signed_in(client, ann, now)
+    upload = SimpleUploadedFile(their_name, content, content_type="text/html")
+    assert client.post(step_url(journey, "docs"), {"file": upload}).status_code == 302
+    client.logout()
+    # When an agent downloads it
+    client.force_login(alice)
+    response = client.get(f"/portal/uploads/{journey.pk}/docs/")
+    # Then the file opens as what it is
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'attachment; filename="{expected}"'
+    assert response["X-Content-Type-Options"] == "nosniff"
+
+
 def test_the_uploaded_file_is_not_for_customers_outsiders_or_other_steps(
     client, ann, journey, charlie, now
 ):

@@ -275,7 +275,7 @@ def portal_step_answer(
 
 def upload_open(*, step: JourneyStep) -> tuple[str, Any, str]:
     """The file the customer uploaded for a step: its sniffed type, an open handle and the
-    customer's name for it. NotFound unless the customer completed the step with a file of
+    name to download it by (``download_name``). NotFound unless the customer completed the step with a file of
     theirs that is still in the upload store."""
     data = step.data or {}
     ref = data.get("file")
@@ -299,5 +299,17 @@ def upload_open(*, step: JourneyStep) -> tuple[str, Any, str]:
         (t for t, prefixes in SIGNATURES.items() if any(head.startswith(p) for p in prefixes)),
         "application/octet-stream",
     )
-    name = data.get("name") or ref.rsplit("/", 1)[-1]
-    return content_type, handle, str(name)
+    return content_type, handle, download_name(str(data.get("name") or ""), content_type)
+
+
+# The extension a download gets for each type read from the file's bytes.
+EXTENSIONS = {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg"}
+
+
+def download_name(their_name: str, content_type: str) -> str:
+    """The customer's name for a file, with its last extension replaced by the one of the
+    type read from its bytes: "x.html" holding a PNG downloads as "x.png", so the agent's
+    machine opens it as what it is, not as what its name claims."""
+    stem = their_name.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
+    stem = "".join(c for c in stem if c.isalnum() or c in "._- ").strip(" .")[:80] or "upload"
+    return f"{stem}.{EXTENSIONS.get(content_type, 'bin')}"
