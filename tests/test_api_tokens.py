@@ -157,3 +157,40 @@ def test_a_request_without_a_token_is_not_counted(client, limit):
     for _ in range(limit + 1):
         assert client.get("/api/v1/cases").status_code == 401
     assert not TokenFailureCount.objects.exists()
+
+
+# --- behind a reverse proxy (LASTMILE_TRUSTED_PROXIES) -------------------------------------
+# The test client connects from 127.0.0.1, the proxy; clients behind it are told apart by
+# the address the proxy appends to X-Forwarded-For, never by what they wrote there.
+
+
+@pytest.fixture
+def behind_proxy(settings):
+    from lastmile.core.netguard import networks_parse
+
+    settings.LASTMILE_TRUSTED_PROXIES = networks_parse("127.0.0.1/32")
+
+
+def _from(client_address, spoofed=""):
+    return {"HTTP_X_FORWARDED_FOR": f"{spoofed}, {client_address}" if spoofed else client_address}
+
+
+def test_without_trusted_proxies_a_forwarded_for_header_is_ignored(client, limit):
+    with time_machine.travel(CLOCK, tick=False):
+        _wrong(client, limit, **_from("203.0.113.7"))
+        assert _wrong(client, **_from("203.0.113.8")) == [429]
+    assert list(TokenFailureCount.objects.values_list("address", flat=True)) == ["127.0.0.1"]
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_count(client, limit, behind_proxy):
+    with time_machine.travel(CLOCK, tick=False):
+        _wrong(client, limit, **_from("203.0.113.7"))
+        assert _wrong(client, **_from("203.0.113.7")) == [429]
+        # another client behind the same proxy is counted on its own
+        assert _wrong(client, **_from("203.0.113.8")) == [401]
+        # and a spoofed left-most entry does not move the first one's failures elsewhere
+        assert _wrong(client, **_from("203.0.113.7", spoofed="198.51.100.1")) == [429]
+    assert dict(TokenFailureCount.objects.values_list("address", "failures")) == {
+        "203.0.113.7": limit + 2,
+        "203.0.113.8": 1,
+    }

@@ -136,3 +136,137 @@ def test_refused_attempts_do_not_extend_the_lockout(client, settings, users):
         assert login(client, "alice", "wrong").status_code == 429
     with time_machine.travel(timezone.now() + timedelta(minutes=minutes, seconds=1), tick=False):
         assert login(client, "alice", PASSWORD).status_code == 302
+
+
+# --- behind a reverse proxy -------------------------------------------------------------------
+# The test client connects from 127.0.0.1: that is the proxy when LASTMILE_TRUSTED_PROXIES
+# names it. Clients behind it are told apart by the address the proxy appends to
+# X-Forwarded-For; whatever a client wrote there itself (the left-most entries) is not believed.
+
+CLIENT_A = "203.0.113.7"
+CLIENT_B = "203.0.113.8"
+
+
+@pytest.fixture
+def behind_proxy(settings):
+    from lastmile.core.netguard import networks_parse
+
+    settings.LASTMILE_TRUSTED_PROXIES = networks_parse("127.0.0.1/32")
+
+
+def via_proxy(client_address, spoofed=""):
+    """What the proxy forwards: the client's own X-Forwarded-For, then the address it saw."""
+    return {"HTTP_X_FORWARDED_FOR": f"{spoofed}, {client_address}" if spoofed else client_address}
+
+
+def lock_out_address(client, settings, **extra):
+    """Unknown usernames up to the limit: only the address is counted, no account."""
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        login(client, f"nobody{n}", "wrong", **extra)
+
+
+def test_without_trusted_proxies_a_forwarded_for_header_is_ignored(client, settings, users):
+    # Given no LASTMILE_TRUSTED_PROXIES (the default) and an address locked out
+    lock_out_address(client, settings, **via_proxy(CLIENT_A))
+    # When the same connection claims to be someone else
+    refused = login(client, "bob", PASSWORD, **via_proxy(CLIENT_B))
+    # Then it is still the address it connected from, and that is locked
+    assert refused.status_code == 429
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {"127.0.0.1"}
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_count(
+    client, settings, users, behind_proxy
+):
+    # Given client A locked out behind the proxy
+    lock_out_address(client, settings, **via_proxy(CLIENT_A))
+    # Then A is refused, even with the right password
+    assert login(client, "alice", PASSWORD, **via_proxy(CLIENT_A)).status_code == 429
+    # and B, behind the same proxy, still logs in
+    assert login(client, "bob", PASSWORD, **via_proxy(CLIENT_B)).status_code == 302
+    # and the failures were counted against A, not the proxy
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {CLIENT_A}
+
+
+def test_a_spoofed_left_most_forwarded_for_does_not_let_a_locked_out_client_escape(
+    client, settings, users, behind_proxy
+):
+    # Given client A locked out behind the proxy
+    lock_out_address(client, settings, **via_proxy(CLIENT_A))
+    failures_before = list(AccessAttempt.objects.values_list("ip_address", "failures_since_start"))
+    # When A sends its own X-Forwarded-For naming B (the proxy appends A's real address)
+    refused = login(client, "bob", PASSWORD, **via_proxy(CLIENT_A, spoofed=CLIENT_B))
+    # Then A is still refused and nothing was counted against B
+    assert refused.status_code == 429
+    assert "_auth_user_id" not in client.session
+    assert (
+        list(AccessAttempt.objects.values_list("ip_address", "failures_since_start"))
+        == failures_before
+    )
+
+
+def test_a_direct_connection_from_outside_the_trusted_proxies_is_not_believed(
+    client, settings, users, behind_proxy
+):
+    # Given a client that reaches the server without the proxy, from 127.0.0.2
+    direct = {"REMOTE_ADDR": OTHER_ADDRESS}
+    lock_out_address(client, settings, **direct, **via_proxy(CLIENT_A))
+    # When it claims another address in X-Forwarded-For
+    refused = login(client, "bob", PASSWORD, **direct, **via_proxy(CLIENT_B))
+    # Then it is counted and refused as the address it connected from
+    assert refused.status_code == 429
+    assert set(AccessAttempt.objects.values_list("ip_address", flat=True)) == {OTHER_ADDRESS}
+
+
+@pytest.mark.parametrize("raw", ["2", "proxy", "10.0.0.1/8", "10.0.0.0/8,x", "0.0.0.0/0", "::/0"])
+def test_a_nonsense_trusted_proxies_setting_fails_at_start_naming_it(monkeypatch, raw):
+    # a count, a name, host bits, a typo, or "everyone is a proxy" (any client could then
+    # name any address) all stop the start
+    from django.core.exceptions import ImproperlyConfigured
+
+    from lastmile import settings as lm_settings
+
+    monkeypatch.setenv("LASTMILE_TRUSTED_PROXIES", raw)
+    with pytest.raises(ImproperlyConfigured, match="LASTMILE_TRUSTED_PROXIES"):
+        lm_settings.envproxies("LASTMILE_TRUSTED_PROXIES")
+
+
+def test_the_trusted_proxies_setting_reads_cidrs_and_defaults_to_none(monkeypatch):
+    import ipaddress
+
+    from lastmile import settings as lm_settings
+
+    monkeypatch.setenv("LASTMILE_TRUSTED_PROXIES", " 10.0.0.0/8, ::1 ")
+    assert lm_settings.envproxies("LASTMILE_TRUSTED_PROXIES") == (
+        ipaddress.ip_network("10.0.0.0/8"),
+        ipaddress.ip_network("::1/128"),
+    )
+    monkeypatch.delenv("LASTMILE_TRUSTED_PROXIES")
+    assert lm_settings.envproxies("LASTMILE_TRUSTED_PROXIES") == ()
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "counted_as"),
+    [
+        # two proxies in a row: both skipped, the client is the next address left of them
+        ("10.0.0.1", "198.51.100.1, 203.0.113.7, 10.0.0.2", "203.0.113.7"),
+        # a request the proxy made itself
+        ("10.0.0.1", "", "10.0.0.1"),
+        # not an address where a proxy should have written one: counted as that proxy
+        ("10.0.0.1", "203.0.113.7, bogus", "10.0.0.1"),
+        ("10.0.0.1", "bogus, 10.0.0.2", "10.0.0.2"),
+        # an IPv4 client written the IPv6 way is the same client
+        ("10.0.0.1", "::ffff:203.0.113.7", "203.0.113.7"),
+        # a peer that is no proxy: its header is not read
+        ("192.0.2.1", "203.0.113.7", "192.0.2.1"),
+    ],
+)
+def test_the_client_address_is_the_right_most_one_no_trusted_proxy_added(
+    settings, rf, peer, forwarded, counted_as
+):
+    from lastmile.core.clientip import client_address
+    from lastmile.core.netguard import networks_parse
+
+    settings.LASTMILE_TRUSTED_PROXIES = networks_parse("10.0.0.0/8")
+    request = rf.get("/", REMOTE_ADDR=peer, HTTP_X_FORWARDED_FOR=forwarded)
+    assert client_address(request) == counted_as

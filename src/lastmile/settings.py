@@ -280,6 +280,8 @@ for _name in (
 AXES_FAILURE_LIMIT = LASTMILE_LOGIN_FAILURE_LIMIT
 AXES_COOLOFF_TIME = timedelta(minutes=LASTMILE_LOGIN_COOLOFF_MINUTES)
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each counted on its own
+# The address behind LASTMILE_TRUSTED_PROXIES (below), the same one the API token limit counts.
+AXES_CLIENT_IP_CALLABLE = "lastmile.core.clientip.client_address"
 AXES_LOCKOUT_CALLABLE = "lastmile.console.login_limits.locked_out_response"
 # A success must not wipe the failures: its reset matches by address too, so an attacker
 # with any account of their own could clear the count between guesses at another.
@@ -307,6 +309,25 @@ def envnetworks(name: str) -> tuple:
 LASTMILE_WEBHOOK_ALLOWED_NETWORKS = envnetworks("LASTMILE_WEBHOOK_ALLOWED_NETWORKS")
 
 
+def envproxies(name: str) -> tuple:
+    """CIDRs of reverse proxies, as ``envnetworks``; a network holding every address is refused,
+    since any client could then name any address in X-Forwarded-For."""
+    networks = envnetworks(name)
+    for net in networks:
+        if net.prefixlen == 0:
+            raise ImproperlyConfigured(
+                f"{name}={os.environ.get(name)!r}: {net} would trust every client as a proxy; "
+                "list only the proxies' own networks"
+            )
+    return networks
+
+
+# Reverse proxies in front of lastmile (e.g. 10.0.0.5/32); empty: none, the per-address
+# limits count the connection's peer. When set, a request from one of them is counted
+# against the right-most X-Forwarded-For address no listed proxy added (lastmile.core.clientip).
+LASTMILE_TRUSTED_PROXIES = envproxies("LASTMILE_TRUSTED_PROXIES")
+
+
 EMAIL_BACKEND = envstr("LASTMILE_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = envstr("LASTMILE_EMAIL_HOST", "127.0.0.1")
 EMAIL_PORT = envint("LASTMILE_EMAIL_PORT", 25)
@@ -329,6 +350,6 @@ LOGGING = {
             "handlers": ["console"],
             "level": envstr("LASTMILE_WORKER_LOG_LEVEL", "WARNING"),
             "propagate": False,
-        }
+        },
     },
 }

@@ -10,6 +10,7 @@ from ninja.security import HttpBearer
 
 from lastmile.api.models import ApiToken
 from lastmile.api.services import token_failure_record
+from lastmile.core.clientip import client_address
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, FieldError
 from lastmile.core.ids import token_hash
@@ -69,7 +70,7 @@ class TokenAuth(HttpBearer):
 
         Only failures are counted: a valid token costs its one lookup, from any address.
         """
-        address = request.META.get("REMOTE_ADDR") or "unknown"
+        address = client_address(request) or "unknown"
         failures = token_failure_record(address=address, now=now)
         if failures > settings.LASTMILE_TOKEN_FAILURE_LIMIT:
             raise TooManyTokenFailures(retry_after=60 - now.second)
