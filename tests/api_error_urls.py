@@ -1,5 +1,6 @@
 """The real URLs plus routes that fail as a bug would, for tests/test_api_errors.py only."""
 
+from django.core.exceptions import DisallowedHost, PermissionDenied, SuspiciousOperation
 from django.urls import path
 from ninja import NinjaAPI
 
@@ -13,6 +14,21 @@ install_error_handlers(broken)
 @broken.get("/boom", auth=None)
 def boom(request):
     return {}["missing"]  # a KeyError: the kind of bug an operation can have
+
+
+@broken.get("/forbidden", auth=None)
+def forbidden(request):
+    raise PermissionDenied("Django's, not lastmile's DomainError")
+
+
+@broken.get("/suspicious", auth=None)
+def suspicious(request):
+    raise SuspiciousOperation("a secret detail the client must not see")
+
+
+@broken.get("/bad-host", auth=None)
+def bad_host(request):
+    raise DisallowedHost("Invalid HTTP_HOST header: 'evil.example'")
 
 
 def plain_boom(request):

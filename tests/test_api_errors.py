@@ -8,6 +8,7 @@ for the body size limit that answers before ninja.
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import pytest
 
@@ -72,3 +73,49 @@ def test_pages_for_people_keep_their_html_error_pages(client, settings):
     settings.DEBUG = False
     r = client.get("/no-such-page/")
     assert r.status_code == 404 and "application/json" not in r["Content-Type"]
+
+
+# Django's own refusals raised inside an operation keep their 4xx: the catch-all for bugs
+# must not turn them into a 500 (review of issue 11).
+
+
+@pytest.fixture
+def bearer(db):
+    from lastmile.api.services import token_create
+
+    token = token_create(name="errors", now=datetime(2026, 11, 23, 10, 0, tzinfo=UTC))[1]
+    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+
+
+def test_too_many_query_parameters_is_a_json_400_that_says_so(client, debug, bearer, settings):
+    # given more query parameters than Django parses (DATA_UPLOAD_MAX_NUMBER_FIELDS)
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+    query = "&".join(f"a{i}=1" for i in range(1200))
+    # when
+    r = client.get(f"/api/v1/cases?{query}", **bearer)
+    # then
+    assert r.status_code == 400
+    body = shape(r)
+    assert body["code"] == "bad_request"
+    assert "too many query parameters" in body["detail"] and "1000" in body["detail"]
+
+
+@pytest.mark.parametrize("path", ["/api/broken/suspicious", "/api/broken/bad-host"])
+def test_a_suspicious_request_is_a_json_400_without_django_s_message(client, debug, path):
+    r = client.get(path)
+    assert r.status_code == 400
+    body = shape(r)
+    assert body["code"] == "bad_request"
+    assert "secret" not in r.content.decode() and "evil.example" not in r.content.decode()
+
+
+def test_a_suspicious_request_is_logged_as_django_logs_it(client, caplog):
+    with caplog.at_level(logging.ERROR, logger="django.security"):
+        client.get("/api/broken/suspicious")
+    assert [rec.name for rec in caplog.records] == ["django.security.SuspiciousOperation"]
+
+
+def test_django_s_permission_denied_is_a_json_403(client, debug):
+    r = client.get("/api/broken/forbidden")
+    assert r.status_code == 403
+    assert shape(r)["code"] == "forbidden"

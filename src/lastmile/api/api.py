@@ -10,6 +10,15 @@ import logging
 from importlib import import_module
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import (
+    DisallowedHost,
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -180,6 +189,35 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return error_response(exc.status_code, code, str(exc))
 
 
+def _suspicious_detail(exc: SuspiciousOperation) -> str:
+    # Django's own message can carry what the client sent (a Host header, a path); the
+    # detail names the limit instead, in words the client can act on.
+    if isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return f"too many query parameters or form fields: at most {limit} are read"
+    if isinstance(exc, TooManyFilesSent):
+        return f"too many files: at most {settings.DATA_UPLOAD_MAX_NUMBER_FILES} are read"
+    if isinstance(exc, RequestDataTooBig):
+        return f"the request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes"
+    if isinstance(exc, DisallowedHost):
+        return "the Host header names a host this server does not answer for"
+    return "the request was refused as malformed or suspicious"
+
+
+def on_suspicious_operation(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+    # Django answers these 400 and logs them to django.security.<class> (its
+    # response_for_exception); raised inside an operation, they reach ninja instead.
+    security_logger = logging.getLogger(f"django.security.{exc.__class__.__name__}")
+    security_logger.error(str(exc), exc_info=exc, extra={"status_code": 400, "request": request})
+    return error_response(400, "bad_request", _suspicious_detail(exc))
+
+
+def on_permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    # Django's message is for the server's log at most; lastmile's own refusals are
+    # DomainErrors with a sentence for the client.
+    return error_response(403, "forbidden", "this request is not allowed for this token")
+
+
 def on_unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     # The traceback goes to the server's log, never to the client, DEBUG or not.
     logger.error("unexpected error on %s %s", request.method, request.path, exc_info=exc)
@@ -196,12 +234,17 @@ def server_error_response() -> HttpResponse:
 
 def install_error_handlers(target: NinjaAPI) -> None:
     """Every error ``target`` answers is the one JSON shape: a 4xx for the client's mistakes,
-    ``server_error`` 500 for the rest (also under DEBUG, where ninja would send a traceback)."""
+    ``server_error`` 500 for the rest (also under DEBUG, where ninja would send a traceback).
+    Django's own refusals (SuspiciousOperation, PermissionDenied) keep Django's 400 and 403:
+    ninja picks the handler of the nearest class in the exception's MRO, so the catch-all on
+    ``Exception`` sees only what nothing nearer claims."""
     target.add_exception_handler(DomainError, on_domain_error)
     target.add_exception_handler(ValidationError, on_validation_error)
     target.add_exception_handler(AuthenticationError, on_auth_error)
     target.add_exception_handler(Http404, on_not_found)
     target.add_exception_handler(HttpError, on_http_error)
+    target.add_exception_handler(SuspiciousOperation, on_suspicious_operation)
+    target.add_exception_handler(PermissionDenied, on_permission_denied)
     target.add_exception_handler(Exception, on_unexpected_error)
 
 
