@@ -1,6 +1,7 @@
 """The real URLs plus routes that fail as a bug would, for tests/test_api_errors.py only."""
 
 from django.core.exceptions import DisallowedHost, PermissionDenied, SuspiciousOperation
+from django.http import HttpResponse
 from django.urls import path
 from ninja import NinjaAPI
 
@@ -35,9 +36,21 @@ def plain_boom(request):
     raise RuntimeError("a bug outside ninja")
 
 
+def plain_conflict(request):
+    """A non-JSON error with headers of its own: the middleware keeps them, not the body's."""
+    response = HttpResponse("<p>taken</p>", status=409, content_type="text/html")
+    response["Vary"] = "Cookie"
+    response["ETag"] = '"html-body"'
+    response["Content-Language"] = "en"
+    response["Cache-Control"] = "no-store"
+    response.set_cookie("kept", "yes")
+    return response
+
+
 urlpatterns = [
     path("api/broken/", broken.urls),
     path("api/plain-boom", plain_boom),
     path("v1/plain-boom", plain_boom),
+    path("api/plain-conflict", plain_conflict),
     *real_urlpatterns,
 ]

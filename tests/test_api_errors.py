@@ -119,3 +119,54 @@ def test_django_s_permission_denied_is_a_json_403(client, debug):
     r = client.get("/api/broken/forbidden")
     assert r.status_code == 403
     assert shape(r)["code"] == "forbidden"
+
+
+# The middleware rebuilds the body of a non-JSON error, not its headers: the security headers
+# the inner middleware added stay (review of issue 11).
+
+SECURITY_HEADERS = (
+    "Content-Security-Policy",
+    "X-Frame-Options",
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+    "Cross-Origin-Opener-Policy",
+)
+
+
+def security_headers(response):
+    return {name: response.get(name) for name in SECURITY_HEADERS}
+
+
+@pytest.mark.parametrize(
+    "method, path, status",
+    [
+        ("get", "/api/", 404),
+        ("get", "/v1/nope", 404),
+        ("get", "/api/plain-boom", 500),
+        ("get", "/api/plain-conflict", 409),
+    ],
+)
+def test_a_rebuilt_error_keeps_the_security_headers_of_a_normal_api_response(
+    client, debug, bearer, method, path, status
+):
+    # given the headers of an API response that the middleware leaves alone
+    normal = client.get("/api/v1/cases", **bearer)
+    assert normal.status_code == 200
+    expected = security_headers(normal)
+    assert expected["Content-Security-Policy"] and expected["X-Frame-Options"]
+    # when
+    r = getattr(client, method)(path)
+    # then
+    assert r.status_code == status
+    shape(r)
+    assert security_headers(r) == expected
+
+
+def test_a_rebuilt_error_keeps_its_headers_and_cookies_but_not_the_body_s(client):
+    r = client.get("/api/plain-conflict")
+    assert r.status_code == 409
+    assert shape(r)["code"] == "error"
+    assert r["Vary"] == "Cookie" and r["Cache-Control"] == "no-store"
+    assert r.cookies["kept"].value == "yes"
+    assert not r.has_header("ETag") and not r.has_header("Content-Language")
+    assert int(r["Content-Length"]) == len(r.content)

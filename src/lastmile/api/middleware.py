@@ -28,7 +28,23 @@ CODES = {
     429: "busy",
     500: "server_error",
 }
-KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate")
+# Headers that describe the body being replaced; every other header of the original response
+# stays: this middleware is outermost, so the security middleware's headers (CSP,
+# X-Frame-Options, HSTS, ...), Vary and the cookies are already on the response it rebuilds.
+BODY_HEADERS = frozenset(
+    name.lower()
+    for name in (
+        "Content-Type",
+        "Content-Length",
+        "Content-Encoding",
+        "Content-Disposition",
+        "Content-Language",
+        "Content-Location",
+        "Content-Range",
+        "ETag",
+        "Last-Modified",
+    )
+)
 
 
 def _is_json(response: HttpResponse) -> bool:
@@ -77,7 +93,8 @@ class JsonErrorMiddleware:
             errors.append({"index": None, "field": "method", "reason": f"use {response['Allow']}"})
         body = {"code": code, "detail": detail, "errors": errors}
         shaped = HttpResponse(json.dumps(body), status=status, content_type="application/json")
-        for name in KEPT_HEADERS:
-            if response.has_header(name):
-                shaped[name] = response[name]
+        for name, value in response.items():
+            if name.lower() not in BODY_HEADERS:
+                shaped[name] = value
+        shaped.cookies = response.cookies  # Set-Cookie lives here, not among the headers
         return shaped
