@@ -5,6 +5,7 @@ Real threads, each with its own database connection, against the real database."
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -95,3 +96,95 @@ def test_two_replies_to_one_post_at_once_send_one(crisis, bob, now):
     ]
     assert Case.objects.count() == 1 and Customer.objects.count() == 1
     assert Interaction.objects.filter(direction="outbound").count() == 1
+
+
+@pytest.mark.postgres_only
+def test_two_batches_with_the_same_authors_in_opposite_order_do_not_deadlock(
+    crisis, bob, now, monkeypatch
+):
+    """Batch A replies to a post of Y then one of X, batch B to one of X then one of Y.
+
+    Each batch locks a post's author before resolving them to a customer. Made to interleave
+    the worst way: a thread that has locked its first author waits there until the other has
+    locked its first too, or is blocked waiting for a lock. Locking authors in mention order,
+    A then holds Y waiting for X and B holds X waiting for Y: PostgreSQL kills one with a
+    deadlock. Locking the batch's authors up front in pk order, B waits for A's first lock
+    before it holds any, and both replies are sent one after the other.
+    """
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks: PostgreSQL only (SQLite runs one writer at a time)")
+    from lastmile.customers import services as customers_services
+
+    burst = crisis["burst"]  # mention k is by user{k % 5}
+    x, y = burst[0].author_id, burst[1].author_id
+    assert x < y
+    batch_a = [burst[1].pk, burst[5].pk]  # Y, then X
+    batch_b = [burst[0].pk, burst[6].pk]  # X, then Y
+    assert [Mention.objects.get(pk=i).author_id for i in batch_a + batch_b] == [y, x, x, y]
+
+    pids: dict[str, int] = {}
+    locked_first: dict[str, threading.Event] = {"a": threading.Event(), "b": threading.Event()}
+    local = threading.local()
+    real_resolve = customers_services.customer_resolve
+
+    def other_is_blocked_on_a_lock(other: str) -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pids[other]]
+            )
+            row = cursor.fetchone()
+        return row is not None and row[0] == "Lock"
+
+    def resolve_after_the_other_locked(*args, **kwargs):  # type: ignore[no-untyped-def]
+        # customer_resolve runs right after mention_case_open has locked the author.
+        if not getattr(local, "waited", False):
+            local.waited = True
+            me, other = local.name, "b" if local.name == "a" else "a"
+            locked_first[me].set()
+            deadline = time.monotonic() + 10
+            while not (locked_first[other].is_set() or other_is_blocked_on_a_lock(other)):
+                assert time.monotonic() < deadline, "the other batch neither locked nor waited"
+                locked_first[other].wait(0.02)
+        return real_resolve(*args, **kwargs)
+
+    monkeypatch.setattr(customers_services, "customer_resolve", resolve_after_the_other_locked)
+
+    outcomes: dict[str, str] = {}
+    barrier = threading.Barrier(2)
+
+    def reply(name: str, ids: list[int]) -> None:
+        local.name = name
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                pids[name] = cursor.fetchone()[0]
+            barrier.wait()
+            mentions_reply(
+                alert=crisis["alert"],
+                mention_ids=ids,
+                response=crisis["response"],
+                actor=bob,
+                now=now,
+            )
+            outcomes[name] = "sent"
+        except Exception as exc:  # a deadlock is an OperationalError: report, not hang
+            outcomes[name] = f"{type(exc).__name__}: {exc}"
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=reply, args=("a", batch_a)),
+        threading.Thread(target=reply, args=("b", batch_b)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert outcomes == {"a": "sent", "b": "sent"}
+    assert set(
+        Mention.objects.filter(pk__in=batch_a + batch_b).values_list("replied_at", flat=True)
+    ) == {now}
+    assert Interaction.objects.filter(direction="outbound").count() == 4
+    # one customer per author, each on one case shared by both batches' replies
+    assert Customer.objects.count() == 2 and Case.objects.count() == 2

@@ -603,6 +603,9 @@ def mentions_reply(
 
     1. Lock the mentions; refuse the batch if one is answered already or is the brand's own
        post, and render every reply first (a ``{status_url}`` needs a published note).
+       Then lock their authors, all at once in pk order, before any case is opened: two
+       batches sharing authors in opposite order would otherwise each hold one and wait
+       for the other's (a deadlock); this way the later one waits before it holds any.
     2. A mention on no case (nobody addressed the brand) gets one: listening's
        ``mention_case_open`` resolves its author to a customer by their social handle and
        puts the mention on a case of the alert's team, as the import does for an addressed
@@ -613,7 +616,12 @@ def mentions_reply(
     """
     from lastmile.customers.models import Direction
     from lastmile.customers.services import interaction_record
-    from lastmile.listening.services import channel_of, mention_case, mention_case_open
+    from lastmile.listening.services import (
+        channel_of,
+        mention_authors_lock,
+        mention_case,
+        mention_case_open,
+    )
 
     if not response.active or (response.team_id and response.team_id != alert.team_id):
         raise InvalidInput(
@@ -633,6 +641,7 @@ def mentions_reply(
         bodies = {
             m.pk: response_render(response=response, alert=alert, mention=m) for m in mentions
         }
+        mention_authors_lock(mentions=mentions)
         for m in mentions:
             case = mention_case(m) or mention_case_open(
                 mention=m, team=alert.team, actor=actor, now=now

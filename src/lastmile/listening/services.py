@@ -934,13 +934,29 @@ def mention_case(mention: Mention) -> Any:
     return None
 
 
+def mention_authors_lock(*, mentions: list[Mention]) -> None:
+    """Lock the authors of ``mentions`` (the rows ``mention_case_open`` locks), in pk order.
+
+    For a caller opening cases for several mentions in one transaction: call it after
+    locking the mentions and before the first ``mention_case_open``. Locked one by one in
+    mention order instead, a batch replying to Y's post then X's and another replying to
+    X's then Y's would each hold one author and wait for the other's (a deadlock on
+    PostgreSQL). In pk order, the second batch waits for the first before it holds any.
+    Must run inside the caller's transaction.
+    """
+    ids = sorted({m.author_id for m in mentions})
+    if ids:
+        list(Author.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
+
+
 def mention_case_open(*, mention: Mention, team: Any, actor: Any, now: datetime) -> Any:
     """The case a reply to ``mention`` goes on: its own, or one opened now for its author.
 
     A mention nobody addressed to a brand is on no case. Answering it makes it a
     conversation with the brand, recorded as the import records an addressed mention:
     1. Lock the mention, then its author: two replies to one author's posts wait for each
-       other and share one case.
+       other and share one case. (A caller doing this for several mentions in one
+       transaction locks all their authors first, with ``mention_authors_lock``.)
     2. The customer is the one the author's social handle resolves to (``customer_resolve``
        with a social identity, created if unknown), as the import resolves authors.
     3. The case: one of the mention's conversation with this customer; else the customer's
