@@ -130,6 +130,7 @@ INTERNAL = [
     "http://100.64.0.1/",
     "http://[fc00::1]/",
     "http://[fd12:3456::1]/",
+    "http://[fec0::1]/",
     "http://0.0.0.0/",
     "http://0/",
     "http://[::]/",
@@ -640,3 +641,179 @@ def test_https_refuses_a_certificate_for_another_name_even_at_the_checked_addres
 
     assert not outcome.ok and outcome.status is None and "SSLError" in outcome.error
     assert tls_receiver.requests == []
+
+
+# --- malformed URLs are a 422, never a 500 -----------------------------------------------------
+
+MALFORMED = ["http://[::1/", "http://[example.com]/", "https://[fe80::1%zz/", "http://a]b/"]
+
+
+@pytest.mark.parametrize("url", MALFORMED)
+def test_a_malformed_url_is_refused_by_the_check_with_a_reason(url):
+    with pytest.raises(TargetRefused) as refused:
+        target_check(url, allowed=())
+    assert refused.value.final and "not a valid URL" in refused.value.reason
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", MALFORMED)
+def test_the_api_answers_422_on_the_url_for_a_malformed_url_and_writes_nothing(client, url, now):
+    token = token_create(name="ops", now=now)[1]
+
+    r = client.post(
+        "/api/v1/webhooks/subscriptions",
+        {"name": "x", "url": url, "events": ["case.created"]},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+    assert r.status_code == 422, r.content
+    body = r.json()
+    assert [e["field"] for e in body["errors"]] == ["url"]
+    assert "not a valid URL" in body["errors"][0]["reason"]
+    assert Subscription.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_a_malformed_url_with_the_reason(staff):
+    # Django's URLField refuses these before our check sees them, with its own words.
+    for url in ("http://[::1/", "http://[example.com]/"):
+        r = staff.post(
+            "/admin/webhooks/subscription/add/",
+            {"name": "erp", "url": url, "events": "*", "active": "on"},
+        )
+        assert r.status_code == 200 and "Enter a valid URL" in r.content.decode()
+        r = staff.post(
+            "/admin/webhooks/integration/add/",
+            {"name": "Shop SMS", "slug": "", "channel": "sms", "url": url},
+        )
+        assert r.status_code == 200 and "Enter a valid URL" in r.content.decode()
+    assert Subscription.objects.count() == Integration.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_cli_refuses_a_malformed_reply_url_and_creates_nothing():
+    result = lastmile(
+        "integration", "create", "Shop SMS", "--channel", "sms", "--url", "http://[::1/"
+    )
+
+    assert result.returncode != 0 and result.stdout == ""
+    assert "url:" in result.stderr and "not a valid URL" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert Integration.objects.count() == 0
+
+
+# --- international domain names go out in their ASCII (punycode) form ------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "ascii_name"),
+    [("例え.jp", "xn--r8jz45g.jp"), ("exämple.test", "xn--exmple-cua.test")],
+)
+def test_an_international_name_is_sent_with_its_punycode_host_header(
+    receiver, settings, name, ascii_name
+):
+    settings.LASTMILE_WEBHOOK_ALLOWED_NETWORKS = ("127.0.0.0/8",)
+    asked: list[str] = []
+
+    def resolver(host, port):
+        asked.append(host)
+        return ["127.0.0.1"]
+
+    outcome = post_signed(
+        url=f"http://{name}:{port_of(receiver)}/x",
+        secret="s",
+        body=b"{}",
+        now=datetime.now(UTC),
+        resolver=resolver,
+    )
+
+    assert outcome.ok, outcome.error
+    [got] = receiver.requests
+    assert got.headers["host"] == f"{ascii_name}:{port_of(receiver)}" and got.path == "/x"
+    assert asked == [ascii_name]
+
+
+def test_a_name_written_with_full_width_digits_is_the_address_it_spells():
+    with pytest.raises(TargetRefused) as refused:
+        target_check("http://１２７.０.０.１/", allowed=())
+    assert "127.0.0.1" in refused.value.reason and "loopback" in refused.value.reason
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("host", ["a\u200db.example", "\u2603.example", "\u0301a.example"])
+def test_the_api_refuses_a_name_that_has_no_idna_form_and_writes_nothing(client, dns, now, host):
+    token = token_create(name="ops", now=now)[1]
+
+    r = client.post(
+        "/api/v1/webhooks/subscriptions",
+        {"name": "x", "url": f"http://{host}/hook", "events": ["*"]},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+    assert r.status_code == 422, r.content
+    assert [e["field"] for e in r.json()["errors"]] == ["url"]
+    assert "international domain name" in r.json()["errors"][0]["reason"]
+    assert Subscription.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_an_international_subscription_is_delivered_and_does_not_stop_the_others(
+    dns, receiver, customer, case, now, settings
+):
+    # given two subscriptions on this machine, one of them under an international name
+    settings.LASTMILE_WEBHOOK_ALLOWED_NETWORKS = ("127.0.0.0/8",)
+    dns.table["例え.jp"] = dns.table["xn--r8jz45g.jp"] = ["127.0.0.1"]
+    subscription_create(
+        name="intl", url=f"http://例え.jp:{port_of(receiver)}/a", events=["*"], now=now
+    )
+    subscription_create(name="plain", url=receiver.url, events=["*"], now=now)
+    loop_open(customer=customer, case=case, kind="task", title="Call back", now=now)
+
+    # when the worker sends them
+    result = deliveries_send(now=now)
+
+    # then both were delivered, the international one with its ASCII Host header
+    assert result.delivered == Delivery.objects.count() and result.failed == 0
+    hosts = {r.headers["host"] for r in receiver.requests}
+    assert f"xn--r8jz45g.jp:{port_of(receiver)}" in hosts
+
+
+@pytest.mark.django_db
+def test_a_delivery_that_cannot_be_sent_is_its_own_failure_and_the_others_go_out(
+    receiver, customer, case, now, settings
+):
+    # given a delivery whose request cannot even be written (an event name no HTTP header
+    # can carry) queued before an ordinary one
+    settings.LASTMILE_WEBHOOK_ALLOWED_NETWORKS = ("127.0.0.0/8",)
+    subscription_create(name="crm", url=receiver.url, events=["*"], now=now)
+    subscription_create(name="erp", url=receiver.url, events=["*"], now=now)
+    loop_open(customer=customer, case=case, kind="task", title="Call back", now=now)
+    first = Delivery.objects.order_by("id").first()
+    Delivery.objects.filter(pk=first.pk).update(event="case.作成", next_attempt_at=now)
+    others = Delivery.objects.exclude(pk=first.pk).count()
+    assert others >= 1
+
+    # when the worker runs
+    result = deliveries_send(now=now)
+
+    # then the others went out, and the bad one records its own failure, to be retried
+    assert result.delivered == others and result.retried == 1
+    first.refresh_from_db()
+    assert first.status == "pending" and first.attempts == 1 and first.last_error
+    [attempt] = DeliveryAttempt.objects.filter(delivery=first)
+    assert attempt.response_code is None and attempt.error == first.last_error
+    assert len(receiver.requests) == others
+
+
+# --- the address table: deprecated IPv6 site-local ------------------------------------------
+
+
+@pytest.mark.parametrize("address", ["fec0::1", "feff:ffff::1", "fed0::5"])
+def test_a_site_local_ipv6_address_is_refused(address):
+    from lastmile.core.netguard import address_refusal
+
+    assert "site-local" in (address_refusal(address, allowed=()) or "")
+    with pytest.raises(TargetRefused):
+        target_check(f"http://[{address}]/", allowed=())

@@ -7,7 +7,9 @@ and the answer would come back in the delivery log (server-side request forgery)
 
 The rule, applied when a URL is saved and again before every request:
 
-1. Take the host out of the URL. An IP literal in any spelling the C library accepts
+1. Take the host out of the URL (a URL that cannot be read is refused; an international
+   name becomes its IDNA form, which is what is resolved, sent as ``Host`` and checked
+   against the certificate). An IP literal in any spelling the C library accepts
    (``2130706433``, ``0x7f.1``, ``0177.0.0.1``, ``[::ffff:127.0.0.1]``) is that address;
    a name is resolved, and EVERY address it resolves to is checked, not only the first.
 2. An address is refused unless it is globally routable: loopback, private, link-local,
@@ -29,7 +31,9 @@ import ipaddress
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
+
+import idna
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -51,13 +55,16 @@ class TargetRefused(Exception):
 
 @dataclass(frozen=True)
 class Target:
-    """A URL that passed the check: its scheme, host as written, port, and the addresses
-    the request may connect to (in the resolver's order)."""
+    """A URL that passed the check: its scheme, host (in ASCII: an international name in
+    its IDNA form), port, and the addresses the request may connect to (in the resolver's
+    order)."""
 
     scheme: str
     host: str
     port: int
     addresses: tuple[str, ...]
+    # What the Host header says: the ASCII host, with the port when the URL names one.
+    authority: str = ""
 
 
 def networks_parse(raw: str | Iterable[str | IPNetwork]) -> tuple[IPNetwork, ...]:
@@ -110,6 +117,10 @@ def _kind(ip: IPAddress) -> str | None:
         return "a link-local address (cloud metadata services live there)"
     if ip.is_multicast:
         return "a multicast address"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local:
+        # fec0::/10, deprecated (RFC 3879) but still routed inside some networks; Python
+        # 3.11 counts it neither private nor reserved, and even global.
+        return "a site-local address"
     if isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED:
         return "a shared (carrier-grade NAT) address"
     if ip.is_private:
@@ -176,14 +187,15 @@ def target_check(
 
     A name that does not resolve is refused with ``final=False`` (it may resolve later).
     """
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.scheme not in ("http", "https") or not host:
+    parts = url_split(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
         raise TargetRefused("must be an http:// or https:// URL with a host")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        explicit_port = parts.port
     except ValueError:
         raise TargetRefused("the port is not a number from 0 to 65535") from None
+    port = explicit_port or (443 if parts.scheme == "https" else 80)
+    host = host_ascii(parts.hostname)
     literal = host_literal(host)
     if literal is not None:
         addresses = [str(literal)]
@@ -208,4 +220,39 @@ def target_check(
                 f"{named}{why}; internal addresses are refused "
                 "(LASTMILE_WEBHOOK_ALLOWED_NETWORKS allows chosen networks)"
             )
-    return Target(scheme=parts.scheme, host=host, port=port, addresses=tuple(addresses))
+    shown = f"[{host}]" if ":" in host else host
+    authority = f"{shown}:{explicit_port}" if explicit_port else shown
+    return Target(
+        scheme=parts.scheme,
+        host=host,
+        port=port,
+        addresses=tuple(addresses),
+        authority=authority,
+    )
+
+
+def url_split(url: str) -> SplitResult:
+    """``urlsplit``, or TargetRefused when the URL cannot be read (an unclosed ``[``, a
+    bracketed host that is no IPv6 address): the one error urlsplit raises is bad input."""
+    try:
+        parts = urlsplit(url)
+        parts.hostname  # noqa: B018 - reading it checks a bracketed host
+    except ValueError as exc:
+        raise TargetRefused(f"not a valid URL ({exc})") from None
+    return parts
+
+
+def host_ascii(host: str) -> str:
+    """The host as it goes to the resolver, the ``Host`` header and TLS: an international
+    name in its IDNA (punycode) form, as browsers write it (UTS 46: ``exämple。com`` is
+    ``xn--exmple-cua.com``); TargetRefused when the name has no such form.
+
+    ASCII names are left alone (lower-cased by urlsplit already): IDNA's rules would refuse
+    names that DNS serves every day, such as ``_dmarc`` or ``my_host``.
+    """
+    if host.isascii():
+        return host
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError) as exc:
+        raise TargetRefused(f"{host} is not a valid international domain name ({exc})") from None

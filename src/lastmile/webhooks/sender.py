@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from http.client import HTTPException
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -62,7 +62,8 @@ def post_signed(
     resolver: Resolver | None = None,
     verify: bool | str = True,
 ) -> Outcome:
-    """POST ``body`` to ``url`` signed at ``now``; never raises for network trouble.
+    """POST ``body`` to ``url`` signed at ``now``; never raises for network trouble, nor
+    for a request that cannot be written: every failure is an ``Outcome``.
 
     1. Check the target (``netguard.target_check``): an internal address is refused before
        any connection (``Outcome.refused``); a name that does not resolve is an error that
@@ -90,7 +91,9 @@ def post_signed(
         "User-Agent": USER_AGENT,
         **signature_headers(secret, body, now=now),
         **(headers or {}),
-        "Host": urlsplit(url).netloc.rpartition("@")[2],
+        # The checked host in ASCII (an international name's IDNA form), never as typed:
+        # http.client writes headers in Latin-1, and a receiver reads the punycode name.
+        "Host": target.authority,
     }
     for n, address in enumerate(target.addresses):
         try:
@@ -111,11 +114,11 @@ def post_signed(
         except requests.RequestException as exc:
             if _not_connected(exc) and n + 1 < len(target.addresses):
                 continue
-            return Outcome(
-                status=None,
-                error=f"{type(exc).__name__}: {exc}"[:EXCERPT_BYTES],
-                duration_ms=_since(started),
-            )
+            return _failed(exc, started)
+        except (HTTPException, OSError, UnicodeError, ValueError) as exc:
+            # The request could not be written or read (a header value that is not
+            # Latin-1, an answer http.client cannot parse): this request's failure.
+            return _failed(exc, started)
         excerpt = head[:EXCERPT_BYTES].decode("utf-8", errors="replace").strip()
         return Outcome(status=status, excerpt=excerpt, duration_ms=_since(started))
     raise AssertionError("target_check returns at least one address")
@@ -149,6 +152,14 @@ def _not_connected(exc: requests.RequestException) -> bool:
         return True
     reason = getattr(exc.args[0] if exc.args else None, "reason", None)
     return isinstance(reason, NewConnectionError)
+
+
+def _failed(exc: Exception, started: float) -> Outcome:
+    return Outcome(
+        status=None,
+        error=f"{type(exc).__name__}: {exc}"[:EXCERPT_BYTES],
+        duration_ms=_since(started),
+    )
 
 
 def _since(started: float) -> int:

@@ -24,14 +24,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.db import IntegrityError, connection, transaction
 from django.utils.text import slugify
 
 from lastmile.core.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
 from lastmile.core.jsonbody import json_load
-from lastmile.core.netguard import TargetRefused, target_check
+from lastmile.core.netguard import TargetRefused, host_ascii, target_check, url_split
 from lastmile.webhooks.models import (
     PHONE_CHANNELS,
     Conversation,
@@ -93,7 +92,12 @@ def url_check(url: str, *, field_name: str = "url", required: bool = True) -> st
                 f"{field_name} is needed", [FieldError(field_name, "must not be empty")]
             )
         return ""
-    parts = urlsplit(url)
+    try:
+        parts = url_split(url)
+    except TargetRefused as exc:
+        raise InvalidInput(
+            f"{url!r} is not a valid URL", [FieldError(field_name, exc.reason)]
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput(
             f"{url!r} is not an http(s) URL",
@@ -103,6 +107,13 @@ def url_check(url: str, *, field_name: str = "url", required: bool = True) -> st
         raise InvalidInput(
             "the URL is too long", [FieldError(field_name, "at most 500 characters")]
         )
+    try:
+        host_ascii(parts.hostname)
+    except TargetRefused as exc:
+        raise InvalidInput(
+            f"{field_name} names a host that cannot be looked up",
+            [FieldError(field_name, exc.reason)],
+        ) from None
     try:
         target_check(url)
     except TargetRefused as exc:
@@ -740,13 +751,17 @@ def _send_one(pk: int, attempts: int, *, now: datetime, started: float, result: 
     if not subscription.active:
         outcome = Outcome(status=None, error="the subscription is inactive")
     else:
-        outcome = post_signed(
-            url=subscription.url,
-            secret=subscription.secret,
-            body=json.dumps(delivery.payload, separators=(",", ":")).encode(),
-            now=now + timedelta(seconds=time.monotonic() - started),
-            headers={DELIVERY_HEADER: str(delivery.uuid), EVENT_HEADER: delivery.event},
-        )
+        try:
+            outcome = post_signed(
+                url=subscription.url,
+                secret=subscription.secret,
+                body=json.dumps(delivery.payload, separators=(",", ":")).encode(),
+                now=now + timedelta(seconds=time.monotonic() - started),
+                headers={DELIVERY_HEADER: str(delivery.uuid), EVENT_HEADER: delivery.event},
+            )
+        except Exception as exc:  # noqa: BLE001 - one delivery's bug must not stop the batch
+            log.exception("delivery %s could not be sent", pk)
+            outcome = Outcome(status=None, error=f"{type(exc).__name__}: {exc}")
     result.outcomes.append(outcome)
     # An internal target stays internal: retrying for hours would only knock again.
     state = _record(
