@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -52,13 +53,56 @@ def _last_inbound_at(customer_id: int) -> datetime | None:
 
 
 def outbox_for_customer(
-    *, customer: Any, limit: int = 20, statuses: Sequence[str] | None = None
+    *,
+    customer: Any,
+    viewer: Any = None,
+    limit: int = 20,
+    statuses: Sequence[str] | None = None,
 ) -> list[OutboxMessage]:
     """The customer's outbound messages, newest first, with the rule that held or stopped each.
 
-    For the timeline: the viewer must already be allowed to see ``customer``.
+    For the timeline: the viewer must already be allowed to see ``customer``. Each message
+    carries ``error_shown``, its last error as ``viewer`` may read it (``outbox_error_shown``).
     """
     qs = OutboxMessage.objects.filter(customer_id=customer.pk).select_related("rule", "case")
     if statuses:
         qs = qs.filter(status__in=list(statuses))
-    return list(qs.order_by("-created_at", "-id")[: max(1, min(limit, 200))])
+    messages = list(qs.order_by("-created_at", "-id")[: max(1, min(limit, 200))])
+    full = _sees_receivers_answers(viewer)
+    for message in messages:
+        message.error_shown = outbox_error_shown(message, viewer=viewer, full=full)  # type: ignore[attr-defined]
+    return messages
+
+
+# "HTTP 500: <what the receiver answered>", as ``lastmile.webhooks.sender.Outcome.describe``
+# writes it into a transport's error.
+_RECEIVER_ANSWER = re.compile(r"\bHTTP \d{3}(?=: )")
+
+
+def outbox_error_shown(message: OutboxMessage, *, viewer: Any, full: bool | None = None) -> str:
+    """``message.last_error`` as ``viewer`` may read it: in full for admins; for everyone
+    else (and for no viewer) cut after the status line, so "shop: HTTP 500: <the
+    receiver's page>" shows as "shop: HTTP 500".
+
+    A receiver's answer may hold what only its operators should read (an internal
+    service's page, had a target slipped through); the API keeps it from non-admins too
+    (``lastmile.webhooks.api.sees_responses``). Errors of our own (no answer, a target
+    refused before sending) are shown whole: they say nothing the receiver wrote.
+    """
+    text = message.last_error or ""
+    if full if full is not None else _sees_receivers_answers(viewer):
+        return text
+    status = _RECEIVER_ANSWER.search(text)
+    return text[: status.end()] if status else text
+
+
+def _sees_receivers_answers(viewer: Any) -> bool:
+    from lastmile.people.models import Role
+    from lastmile.people.selectors import agent_for
+
+    if viewer is None or not getattr(viewer, "is_authenticated", False):
+        return False
+    if getattr(viewer, "is_superuser", False):
+        return True
+    agent = agent_for(viewer)
+    return agent is not None and agent.role == Role.ADMIN

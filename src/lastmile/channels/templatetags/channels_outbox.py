@@ -1,4 +1,4 @@
-"""``{% outbox_for_customer customer as messages %}``: the customer page's outbound messages.
+"""``{% outbox_for_customer customer viewer=request.user as messages %}``: the customer page's outbound messages.
 
 A tag, so the console shows the outbox with one ``{% include %}`` and no change to its views.
 The page that includes it has already checked that the viewer may see the customer.
@@ -16,7 +16,9 @@ register = template.Library()
 
 
 @register.simple_tag
-def outbox_for_customer(customer: Any, limit: int = 20) -> list[Any]:
+def outbox_for_customer(customer: Any, viewer: Any = None, limit: int = 20) -> list[Any]:
+    """``viewer`` decides how much of a failed message's error is shown (none given: the
+    least, as for an agent)."""
     if customer is None or getattr(customer, "pk", None) is None:
         return []
-    return _outbox_for_customer(customer=customer, limit=limit)
+    return _outbox_for_customer(customer=customer, viewer=viewer, limit=limit)
