@@ -72,12 +72,13 @@ def portal_link_issue(
     actor: Any = None,
     ttl: timedelta = DEFAULT_TTL,
     send: bool = True,
-    base_url: str = "",
 ) -> IssuedLink:
     """Make a link for ``customer`` and, with ``send``, email it through the outbox.
 
     The outbox row is written in this transaction, so a link is never mailed that was
-    not stored, nor stored and silently not mailed.
+    not stored, nor stored and silently not mailed. The emailed URL starts with
+    ``LASTMILE_PUBLIC_URL``, never with the Host a request named (a forged Host header
+    would otherwise send the customer's sign-in link to another site).
     """
     from lastmile.channels.services import outbox_enqueue, outbox_message
 
@@ -101,7 +102,7 @@ def portal_link_issue(
         )
         issued = IssuedLink(link, signing.dumps({"l": link.pk, "n": nonce}, salt=SALT))
         if send:
-            url = (base_url or settings.LASTMILE_PUBLIC_URL).rstrip("/") + issued.path
+            url = settings.LASTMILE_PUBLIC_URL.rstrip("/") + issued.path
             outbox_enqueue(
                 [
                     outbox_message(

@@ -207,12 +207,7 @@ def send_link(request: HttpRequest, customer_id: int) -> HttpResponse:
 
     try:
         customer = customer_get(customer_id=customer_id, viewer=request.user)
-        issued = services.portal_link_issue(
-            customer=customer,
-            now=utcnow(),
-            actor=request.user,
-            base_url=request.build_absolute_uri("/"),
-        )
+        issued = services.portal_link_issue(customer=customer, now=utcnow(), actor=request.user)
     except NotFound:
         return HttpResponse("Customer not found.", status=404)
     except DomainError as exc:
