@@ -43,25 +43,6 @@ def find_cycle(graph: Graph) -> list[str] | None:
     return None
 
 
-def topological_order(graph: Graph) -> list[str]:
-    """Keys with every step after all the steps it depends on; ties keep template order.
-
-    Raises ValueError on a cycle (validate with :func:`find_cycle` first).
-    """
-    done: set[str] = set()
-    order: list[str] = []
-    remaining = list(graph)
-    while remaining:
-        ready = [k for k in remaining if all(d in done or d not in graph for d in graph[k])]
-        if not ready:
-            raise ValueError(f"cycle among {', '.join(remaining)}")
-        for k in ready:
-            done.add(k)
-            order.append(k)
-        remaining = [k for k in remaining if k not in done]
-    return order
-
-
 def ready_steps(graph: Graph, *, done: set[str], started: set[str]) -> list[str]:
     """Steps not yet started whose every dependency is done, in template order."""
     return [

@@ -84,31 +84,6 @@ def watchterm_create(
     )
 
 
-def watchterm_update(
-    *,
-    term: WatchTerm,
-    query: str | None = None,
-    kind: str | None = None,
-    brand_handle: str | None = None,
-    team: Any = None,
-    active: bool | None = None,
-) -> WatchTerm:
-    """Change a watch term; it applies to mentions imported from now on."""
-    name, q, k, handle = _term_fields(
-        name=term.name,
-        query=term.query if query is None else query,
-        kind=term.kind if kind is None else kind,
-        brand_handle=term.brand_handle if brand_handle is None else brand_handle,
-    )
-    term.query, term.kind, term.brand_handle = q, k, handle
-    if team is not None:
-        term.team = team
-    if active is not None:
-        term.active = active
-    term.save(update_fields=["query", "kind", "brand_handle", "team", "active"])
-    return term
-
-
 @dataclass
 class Terms:
     """The active watch terms, parsed once for a batch."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -258,7 +258,3 @@ def team_loop_pages(loops: Iterable[Loop]) -> dict[int, str]:
         for fn in _team_loop_pages:
             pages.update(fn(ids))
     return pages
-
-
-def loop_remaining(loop: Loop, *, now: datetime) -> timedelta | None:
-    return loop.due_at - now if loop.due_at is not None and loop.paused_at is None else None

@@ -43,12 +43,3 @@ def attachment_get(*, attachment_id: int, viewer: Any) -> Attachment:
     if row is None or not _may_see(row.email, viewer):
         raise NotFound(f"attachment {attachment_id}")
     return row
-
-
-def case_emails(*, case: Any) -> list[EmailMessage]:
-    """The case's mail, oldest first, with attachments."""
-    return list(
-        EmailMessage.objects.filter(case=case)
-        .prefetch_related("attachments")
-        .order_by("received_at", "id")
-    )
