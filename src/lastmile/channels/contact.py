@@ -37,6 +37,8 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from lastmile.core.localtime import wall_to_utc
+
 REPLY = "reply"
 SCOPE_PURPOSE, SCOPE_ALL = "purpose", "all"
 
@@ -277,18 +279,5 @@ def _instants(day: date, wall: time, zone: ZoneInfo) -> list[datetime]:
         u = naive.replace(tzinfo=zone, fold=fold).astimezone(UTC)
         if u.astimezone(zone).replace(tzinfo=None) == naive and u not in out:
             out.append(u)
-    if out:
-        return out
-    # In the gap: fold=0 reads the wall time with the old offset (an instant after the
-    # transition), fold=1 with the new one (an instant before it). Bisect for the transition.
-    a = naive.replace(tzinfo=zone, fold=0).astimezone(UTC)
-    b = naive.replace(tzinfo=zone, fold=1).astimezone(UTC)
-    lo, hi = min(a, b), max(a, b)
-    target = hi.astimezone(zone).utcoffset()
-    while hi - lo > timedelta(microseconds=1):
-        mid = lo + (hi - lo) / 2
-        if mid.astimezone(zone).utcoffset() == target:
-            hi = mid
-        else:
-            lo = mid
-    return [hi]
+    # none in the spring-forward gap: the transition instant stands in for it
+    return out or [wall_to_utc(naive, zone)]

@@ -57,6 +57,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
 
+from lastmile.core.localtime import wall_to_utc
+
 __all__ = [
     "MAX_SCAN_DAYS",
     "Calendar",
@@ -114,30 +116,6 @@ def _seconds_of_day(t: time, *, closing: bool) -> int:
     """Seconds since local midnight; a closing time of 00:00 is the end of the day (86400)."""
     s = t.hour * 3600 + t.minute * 60 + t.second
     return 86400 if closing and t == _MIDNIGHT else s
-
-
-def _to_utc(local: datetime, zone: ZoneInfo) -> datetime:
-    """UTC instant of a naive local wall-clock time in ``zone``.
-
-    Ambiguous times (fall-back) mean their first occurrence.  Nonexistent times (spring-forward
-    gap) are clamped to the transition instant, so the local->UTC map never goes backwards.
-    """
-    aware = local.replace(tzinfo=zone, fold=0)
-    first = aware.astimezone(UTC)
-    if first.astimezone(zone).replace(tzinfo=None) == local:
-        return first
-    # In the gap: fold=0 reads the wall time with the old offset (an instant after the
-    # transition), fold=1 with the new one (an instant before it).  Bisect for the transition.
-    other = aware.replace(fold=1).astimezone(UTC)
-    lo, hi = min(first, other), max(first, other)
-    target = hi.astimezone(zone).utcoffset()
-    while hi - lo > timedelta(microseconds=1):
-        mid = lo + (hi - lo) / 2
-        if mid.astimezone(zone).utcoffset() == target:
-            hi = mid
-        else:
-            lo = mid
-    return hi
 
 
 def _as_utc(value: datetime, name: str) -> datetime:
@@ -366,13 +344,13 @@ class Calendar:
         if hours and not self.is_holiday(d):
             zone: ZoneInfo = self.__dict__["_zone"]
             for opens, closes in hours:
-                a = _to_utc(datetime.combine(d, opens), zone)
+                a = wall_to_utc(datetime.combine(d, opens), zone)
                 end_local = (
                     datetime.combine(d + _ONE_DAY, _MIDNIGHT)
                     if closes == _MIDNIGHT
                     else datetime.combine(d, closes)
                 )
-                b = _to_utc(end_local, zone)
+                b = wall_to_utc(end_local, zone)
                 if b <= a:  # entirely inside a spring-forward gap
                     continue
                 if out and out[-1][1] >= a:  # abutting (or touching after DST clamping)
