@@ -27,7 +27,6 @@ site of its URL (``reddit.com``, ``news.example``), else its network.
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -37,7 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from lastmile.listening.anomaly import DEFAULT_SENSITIVITY, SpikeDetector, score_from_z
-from lastmile.listening.anomaly.detector import BUCKET_SECONDS, SLOTS_PER_DAY
+from lastmile.listening.anomaly.detector import BUCKET_SECONDS, SLOTS_PER_DAY, DetectorState
 
 BUCKET = timedelta(seconds=BUCKET_SECONDS)
 
@@ -152,7 +151,7 @@ SHARE_CLIP = 4.0  # a bucket moves the baseline by at most this many standard er
 SHARE_MIN_COUNT = 5  # a bucket with fewer mentions is too small to alarm on its own
 
 
-class ShareDetector:
+class ShareDetector(DetectorState):
     """Constant-time scorer for a proportion measured on ``n`` mentions per bucket.
 
     Per bucket with ``n > 0`` mentions and observed share ``p``:
@@ -171,6 +170,18 @@ class ShareDetector:
     6. An alert when ``score >= 1 - sensitivity``, after ``probation`` buckets, on a bucket of
        at least ``min_count`` mentions, and then not for ``suppress`` buckets.
     """
+
+    STATE_VERSION = SHARE_STATE_VERSION
+    STATE_KIND = "share detector"
+    STATE_CONFIG = ("sensitivity", "probation", "suppress", "min_count")
+    STATE_FIELDS = (
+        ("n", int),
+        ("weighted", float),
+        ("weight", float),
+        ("fast", float),
+        ("dispersion", float),
+        ("quiet_until", int),
+    )
 
     __slots__ = (
         "sensitivity",
@@ -252,46 +263,6 @@ class ShareDetector:
             alert = True
             self.quiet_until = n + self.suppress
         return score, alert
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "version": SHARE_STATE_VERSION,
-            "sensitivity": self.sensitivity,
-            "probation": self.probation,
-            "suppress": self.suppress,
-            "min_count": self.min_count,
-            "n": self.n,
-            "weighted": self.weighted,
-            "weight": self.weight,
-            "fast": self.fast,
-            "dispersion": self.dispersion,
-            "quiet_until": self.quiet_until,
-        }
-
-    @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> ShareDetector:
-        if state.get("version") != SHARE_STATE_VERSION:
-            raise ValueError(f"unsupported share detector state version {state.get('version')!r}")
-        detector = cls(
-            sensitivity=state["sensitivity"],
-            probation=state["probation"],
-            suppress=state["suppress"],
-            min_count=state["min_count"],
-        )
-        detector.n = int(state["n"])
-        detector.weighted = float(state["weighted"])
-        detector.weight = float(state["weight"])
-        detector.fast = float(state["fast"])
-        detector.dispersion = float(state["dispersion"])
-        detector.quiet_until = int(state["quiet_until"])
-        return detector
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> ShareDetector:
-        return cls.from_dict(json.loads(text))
 
 
 # --- one signal's detector, fed a bucket -------------------------------------------------------

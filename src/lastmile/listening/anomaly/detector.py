@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar, Self
 
 BUCKET_SECONDS = 300
 SLOTS_PER_DAY = 86400 // BUCKET_SECONDS  # 288
@@ -33,8 +34,77 @@ def score_from_z(z: float) -> float:
     return q / (1.0 + q)
 
 
-class SpikeDetector:
+class DetectorState:
+    """A detector's exact running state as a versioned dict (and JSON), for a restart.
+
+    A detector lists its constructor keywords in ``STATE_CONFIG`` and its running attributes,
+    each with the function that reads it back, in ``STATE_FIELDS``; ``from_dict(to_dict())``
+    then resumes scoring bit for bit where the detector stopped.
+    """
+
+    __slots__ = ()
+
+    STATE_VERSION: ClassVar[int]
+    STATE_KIND: ClassVar[str]  # names the detector in the version error
+    STATE_CONFIG: ClassVar[tuple[str, ...]]
+    STATE_FIELDS: ClassVar[tuple[tuple[str, Callable[[Any], Any]], ...]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything needed to resume scoring exactly where this detector stopped."""
+        state: dict[str, Any] = {"version": self.STATE_VERSION}
+        for name in self.STATE_CONFIG:
+            state[name] = getattr(self, name)
+        for name, _ in self.STATE_FIELDS:
+            value = getattr(self, name)
+            state[name] = list(value) if isinstance(value, list) else value
+        return state
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> Self:
+        if state.get("version") != cls.STATE_VERSION:
+            raise ValueError(f"unsupported {cls.STATE_KIND} state version {state.get('version')!r}")
+        detector = cls(**{name: state[name] for name in cls.STATE_CONFIG})
+        for name, read in cls.STATE_FIELDS:
+            setattr(detector, name, read(state[name]))
+        return detector
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        return cls.from_dict(json.loads(text))
+
+
+def _per_slot(read: Callable[[Any], Any]) -> Callable[[Any], list[Any]]:
+    """Reads a time-of-day list back: one value per bucket of the day, or ValueError."""
+
+    def read_slots(values: Any) -> list[Any]:
+        out = [read(v) for v in values]
+        if len(out) != SLOTS_PER_DAY:
+            raise ValueError("detector state has a profile of the wrong length")
+        return out
+
+    return read_slots
+
+
+class SpikeDetector(DetectorState):
     """Constant-time, constant-memory spike scorer; see the package docstring."""
+
+    STATE_VERSION = STATE_VERSION
+    STATE_KIND = "detector"
+    STATE_CONFIG = ("sensitivity", "probation", "suppress")
+    STATE_FIELDS = (
+        ("n", int),
+        ("level", float),
+        ("scale", float),
+        ("fast", float),
+        ("profile", _per_slot(float)),
+        ("seen", _per_slot(bool)),
+        ("quiet_until", int),
+        ("last_slot", int),
+        ("tail", float),
+    )
 
     __slots__ = (
         "sensitivity",
@@ -134,53 +204,3 @@ class SpikeDetector:
             alert = True
             self.quiet_until = n + self.suppress
         return score, alert
-
-    # -- state ------------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        """Everything needed to resume scoring exactly where this detector stopped."""
-        return {
-            "version": STATE_VERSION,
-            "sensitivity": self.sensitivity,
-            "probation": self.probation,
-            "suppress": self.suppress,
-            "n": self.n,
-            "level": self.level,
-            "scale": self.scale,
-            "fast": self.fast,
-            "profile": list(self.profile),
-            "seen": list(self.seen),
-            "quiet_until": self.quiet_until,
-            "last_slot": self.last_slot,
-            "tail": self.tail,
-        }
-
-    @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> SpikeDetector:
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"unsupported detector state version {state.get('version')!r}")
-        detector = cls(
-            sensitivity=state["sensitivity"],
-            probation=state["probation"],
-            suppress=state["suppress"],
-        )
-        detector.n = int(state["n"])
-        detector.level = float(state["level"])
-        detector.scale = float(state["scale"])
-        detector.fast = float(state["fast"])
-        profile = [float(v) for v in state["profile"]]
-        seen = [bool(v) for v in state["seen"]]
-        if len(profile) != SLOTS_PER_DAY or len(seen) != SLOTS_PER_DAY:
-            raise ValueError("detector state has a profile of the wrong length")
-        detector.profile = profile
-        detector.seen = seen
-        detector.quiet_until = int(state["quiet_until"])
-        detector.last_slot = int(state["last_slot"])
-        detector.tail = float(state["tail"])
-        return detector
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> SpikeDetector:
-        return cls.from_dict(json.loads(text))
