@@ -8,7 +8,7 @@ from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import Field
 
-from lastmile.api.pagination import BoundedLimitOffset
+from lastmile.api.pagination import BoundedLimitOffset, LazyPage
 from lastmile.api.types import StrictSchema
 from lastmile.cases import services
 from lastmile.cases.models import Case
@@ -119,26 +119,13 @@ def list_cases(request: HttpRequest, filters: Query[CasesQuery]) -> Any:
     qs = case_list(
         viewer=request.viewer, status=filters.status, team=filters.team, assignee=filters.assignee
     )  # type: ignore[attr-defined]
-    return _Summaries(qs)
+    return LazyPage(qs, _case_summary)
 
 
-class _Summaries:
-    def __init__(self, qs: Any) -> None:
-        self.qs = qs
-
-    def __len__(self) -> int:
-        return self.qs.count()
-
-    def count(self) -> int:
-        return self.qs.count()
-
-    def __getitem__(self, item: slice) -> list[dict[str, Any]]:
-        out = []
-        for c in self.qs[item]:
-            row = case_out(c, with_loops=False)
-            row.pop("loops")
-            out.append(row)
-        return out
+def _case_summary(case: Case) -> dict[str, Any]:
+    row = case_out(case, with_loops=False)
+    row.pop("loops")
+    return row
 
 
 @router.get("/{ref}", response=CaseOut, summary="One case with its loops")
