@@ -196,7 +196,7 @@ def token_revoke_cmd(name: str) -> None:
     row = ApiToken.objects.filter(name=name).first()
     if row is None:
         raise click.ClickException(f"no token {name!r}")
-    token_revoke(token=row, now=utcnow())
+    token_revoke(token=row, actor=None, actor_label="cli", now=utcnow())
     click.echo(f"revoked {name}", err=True)
 
 

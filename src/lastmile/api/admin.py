@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
 from lastmile.api.models import ApiToken
-from lastmile.api.services import token_create
+from lastmile.api.services import token_create, token_revoke
 from lastmile.core.clock import utcnow
 
 
@@ -18,7 +18,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
     )
     list_select_related = ("agent__user",)
     fields = ("name", "agent", "prefix", "status", "created_at", "last_used_at", "revoked_at")
-    readonly_fields = ("prefix", "status", "created_at", "last_used_at")
+    # Revocation is the action below (token_revoke, audited), not a date typed in the form.
+    readonly_fields = ("prefix", "status", "created_at", "last_used_at", "revoked_at")
     actions = ["revoke"]
 
     @admin.display(description="Status")
@@ -41,4 +42,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected tokens")
     def revoke(self, request, queryset):  # type: ignore[no-untyped-def]
-        queryset.filter(revoked_at__isnull=True).update(revoked_at=utcnow())
+        now = utcnow()
+        for row in queryset.filter(revoked_at__isnull=True):
+            token_revoke(token=row, actor=request.user, now=now)

@@ -1,9 +1,11 @@
+from django import forms
 from django.contrib import admin, messages
 
 from lastmile.cases.models import Case, CaseEvent, CaseStatus
-from lastmile.cases.services import case_set_status
+from lastmile.cases.services import case_set_status, case_team_set, case_update
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError
+from lastmile.people.selectors import assignee_check
 
 
 class CaseEventInline(admin.TabularInline):
@@ -16,10 +18,40 @@ class CaseEventInline(admin.TabularInline):
         return False  # the trail is append-only, written by the services
 
 
+class CaseAdminForm(forms.ModelForm):
+    class Meta:
+        model = Case
+        fields = (
+            "customer",
+            "subject",
+            "customer_title",
+            "priority",
+            "channel",
+            "team",
+            "assignee",
+        )
+
+    def clean(self):  # type: ignore[no-untyped-def]
+        """The assignee is a member of the team, checked here so a refusal is a form error."""
+        data = super().clean()
+        try:
+            assignee_check(assignee=data.get("assignee"), team=data.get("team"))
+        except DomainError as exc:
+            raise forms.ValidationError({"assignee": exc.detail}) from None
+        return data
+
+
+# The fields the admin saves through case_update; team and assignee go through case_team_set.
+_DETAILS = ("subject", "priority", "customer_title")
+
+
 @admin.register(Case)
 class CaseAdmin(admin.ModelAdmin):
     """Cases are edited here for their details; status changes go through the service
-    (the actions below), so a case with open loops cannot be solved from the admin either."""
+    (the actions below), so a case with open loops cannot be solved from the admin either.
+    Team and assignee go through ``case_team_set``, which writes the trail and the audit."""
+
+    form = CaseAdminForm
 
     list_display = ("ref", "subject", "status", "priority", "team", "assignee", "updated_at")
     list_filter = ("status", "priority", "team")
@@ -31,6 +63,23 @@ class CaseAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False  # cases get a reference and an event trail from case_create (API, console)
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        now = utcnow()
+        changed = set(form.changed_data)
+        stored = Case.objects.get(pk=obj.pk)  # the services compare against what is stored
+        if changed & {"team", "assignee"}:
+            case_team_set(
+                case=stored, team=obj.team, assignee=obj.assignee, actor=request.user, now=now
+            )
+        details = {name: getattr(obj, name) for name in _DETAILS if name in changed}
+        if details:
+            case_update(case=stored, actor=request.user, now=now, **details)
+        rest = [name for name in changed if name not in {"team", "assignee", *_DETAILS}]
+        if rest:  # where the case came from and whose it is: details, not configuration
+            for name in rest:
+                setattr(stored, name, getattr(obj, name))
+            stored.save(update_fields=rest)
 
     def _set(self, request, queryset, status: str) -> None:  # type: ignore[no-untyped-def]
         done, refused = 0, []

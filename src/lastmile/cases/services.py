@@ -10,6 +10,8 @@ from typing import Any
 from django.db import transaction
 
 from lastmile.cases.models import Case, CaseEvent, CaseStatus, Priority
+from lastmile.core.audit import Action as AuditAction
+from lastmile.core.audit import audit_record, changes, snapshot
 from lastmile.core.db import rows_insert
 from lastmile.core.errors import Conflict, FieldError, InvalidInput
 from lastmile.core.events import event_emit
@@ -32,6 +34,9 @@ class LoopsStillOpen(Conflict):
             ],
         )
         self.loops = loops
+
+
+_UNSET: Any = object()
 
 
 def case_subject_checked(subject: str | None) -> str:
@@ -194,14 +199,14 @@ def case_set_status(*, case: Case, status: str, actor: Any = None, now: datetime
     return case
 
 
-@transaction.atomic
-def case_assign(
-    *, case: Case, team: Any = None, assignee: Any = None, actor: Any = None, now: datetime
-) -> Case:
+def _assign(*, case: Case, team: Any, assignee: Any, actor: Any, now: datetime) -> Case:
+    """Give ``case`` exactly this team and assignee: the trail's ``assigned`` event and the
+    audit row (the changed ids before and after) are written with it."""
     from lastmile.people.selectors import assignee_check
 
-    case.team = team if team is not None else case.team
-    assignee_check(assignee=assignee, team=case.team)
+    assignee_check(assignee=assignee, team=team)
+    before = snapshot(case, ["team", "assignee"])
+    case.team = team
     case.assignee = assignee
     case.updated_at = now
     case.save(update_fields=["team", "assignee", "updated_at"])
@@ -212,7 +217,41 @@ def case_assign(
         at=now,
         data={"team": case.team and case.team.slug, "assignee": assignee and assignee.username},
     )
+    old, new = changes(before, snapshot(case, ["team", "assignee"]))
+    if new:
+        audit_record(
+            actor=actor, now=now, obj=case, action=AuditAction.CHANGED, before=old, after=new
+        )
     return case
+
+
+@transaction.atomic
+def case_assign(
+    *, case: Case, team: Any = None, assignee: Any = None, actor: Any = None, now: datetime
+) -> Case:
+    """Give the case to ``assignee``, and to ``team`` when one is given (None keeps the team)."""
+    return _assign(
+        case=case,
+        team=team if team is not None else case.team,
+        assignee=assignee,
+        actor=actor,
+        now=now,
+    )
+
+
+@transaction.atomic
+def case_team_set(
+    *, case: Case, team: Any, assignee: Any = _UNSET, actor: Any, now: datetime
+) -> Case:
+    """Give the case to ``team`` (None: to no team) and, when given, to ``assignee``; the
+    assignee must be in the team (InvalidInput, nothing written). The admin's change form."""
+    return _assign(
+        case=case,
+        team=team,
+        assignee=case.assignee if assignee is _UNSET else assignee,
+        actor=actor,
+        now=now,
+    )
 
 
 @transaction.atomic
@@ -246,9 +285,6 @@ def case_reopen_on_message(*, case: Case, now: datetime) -> Case:
     if status in (CaseStatus.PENDING, CaseStatus.SOLVED):
         return case_set_status(case=case, status=CaseStatus.OPEN, now=now)
     return case
-
-
-_UNSET: Any = object()
 
 
 @transaction.atomic

@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
 
 from lastmile.channels.models import ContactRule, OutboxMessage, Source
+from lastmile.channels.services import contact_rule_delete, contact_rule_save
+from lastmile.core.clock import utcnow
 
 
 @admin.register(ContactRule)
@@ -21,6 +23,18 @@ class ContactRuleAdmin(admin.ModelAdmin):
         "customer_required",
     )
     list_editable = ("active",)
+
+    # The change form and the list's editable column both save through here.
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        contact_rule_save(rule=obj, actor=request.user, now=utcnow())
+
+    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
+        contact_rule_delete(rule=obj, actor=request.user, now=utcnow())
+
+    def delete_queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        for obj in queryset:
+            self.delete_model(request, obj)
+
     fieldsets = (
         (None, {"fields": ("purpose", "description", "active")}),
         ("Quiet hours (the customer's local time)", {"fields": ("quiet_start", "quiet_end")}),

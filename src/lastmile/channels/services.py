@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
 
@@ -29,6 +30,7 @@ from lastmile.channels.contact import (
 from lastmile.channels.delivery import PermanentFailure, email_data_errors, transport_send
 from lastmile.channels.models import ContactRule, OutboxMessage, OutboxStatus
 from lastmile.channels.selectors import contact_history
+from lastmile.core.audit import audited_delete, audited_save
 from lastmile.core.db import rows_insert
 from lastmile.core.errors import FieldError, InvalidInput
 
@@ -305,3 +307,34 @@ def outbox_retry(*, message_ids: Iterable[int], now: datetime) -> int:
         if n:
             _kick_on_commit()
     return n
+
+
+def contact_rule_save(
+    *, rule: ContactRule, actor: Any, now: datetime, actor_label: str = ""
+) -> ContactRule:
+    """Create or change a contact rule and write the audit row with it.
+
+    The rule is checked as the admin form checks it (quiet hours in pairs, a positive
+    period, one rule per purpose): InvalidInput names the fields, nothing is written. The
+    outbox reads the rule at each delivery, so the change applies to the next message.
+    """
+    try:
+        rule.full_clean()
+    except ValidationError as exc:
+        raise InvalidInput(
+            "the contact rule is not valid",
+            [
+                FieldError(name, str(reason))
+                for name, reasons in exc.message_dict.items()
+                for reason in reasons
+            ],
+        ) from None
+    audited_save(rule, actor=actor, now=now, actor_label=actor_label)
+    return rule
+
+
+def contact_rule_delete(
+    *, rule: ContactRule, actor: Any, now: datetime, actor_label: str = ""
+) -> None:
+    """Delete a contact rule: its purpose is sent as it comes from now on."""
+    audited_delete(rule, actor=actor, now=now, actor_label=actor_label)

@@ -11,7 +11,15 @@ from lastmile.core.errors import DomainError
 from lastmile.loops.business_time import Calendar
 from lastmile.loops.models import BusinessHours, Loop, LoopEvent, LoopKind, SlaPolicy
 from lastmile.loops.selectors import loops_without_policy, sla_gaps
-from lastmile.loops.services import ladder_validate, loop_cancel, loop_close
+from lastmile.loops.services import (
+    business_hours_delete,
+    business_hours_save,
+    ladder_validate,
+    loop_cancel,
+    loop_close,
+    sla_policy_delete,
+    sla_policy_save,
+)
 
 # The admin index says how many open loops no SLA policy matches, with a link to the summary
 # (templates/admin/loops/index.html extends the stock index).
@@ -51,8 +59,20 @@ class BusinessHoursForm(ModelForm):
 
 @admin.register(BusinessHours)
 class BusinessHoursAdmin(admin.ModelAdmin):
+    """Saved and deleted through the services, which write the audit row."""
+
     form = BusinessHoursForm
     list_display = ("name", "timezone", "holiday_country")
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        business_hours_save(hours=obj, actor=request.user, now=utcnow())
+
+    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
+        business_hours_delete(hours=obj, actor=request.user, now=utcnow())
+
+    def delete_queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        for obj in queryset:
+            self.delete_model(request, obj)
 
 
 class SlaPolicyForm(ModelForm):
@@ -104,6 +124,17 @@ class SlaPolicyAdmin(admin.ModelAdmin):
     )
     list_editable = ("position", "active")
     list_filter = ("active", "kind", "sentiment")
+
+    # The change form and the list's editable columns both save through here.
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        sla_policy_save(policy=obj, actor=request.user, now=utcnow())
+
+    def delete_model(self, request, obj):  # type: ignore[no-untyped-def]
+        sla_policy_delete(policy=obj, actor=request.user, now=utcnow())
+
+    def delete_queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        for obj in queryset:
+            self.delete_model(request, obj)
 
 
 class LoopEventInline(admin.TabularInline):

@@ -18,11 +18,13 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from lastmile.core.audit import audited_delete, audited_save
 from lastmile.core.db import rows_insert, rows_update
 from lastmile.core.errors import Conflict, FieldError, InvalidInput
 from lastmile.core.events import event_emit, event_emit_many
 from lastmile.loops.business_time import Calendar, add_business_time, business_time_between
 from lastmile.loops.models import (
+    BusinessHours,
     Loop,
     LoopEvent,
     LoopEventKind,
@@ -73,6 +75,65 @@ def ladder_of(policy: SlaPolicy | None) -> list[dict[str, Any]]:
     if not any(r.get("action") == "breach" for r in rungs):
         rungs.append({"at": 100, "action": "breach"})
     return sorted(rungs, key=lambda r: (r["at"], r["action"] != "breach"))
+
+
+def business_hours_check(hours: BusinessHours) -> None:
+    """Opening hours that make a calendar with at least one open day; InvalidInput otherwise."""
+    try:
+        cal = hours.calendar()
+    except ValueError as exc:
+        raise InvalidInput(str(exc), [FieldError("weekly", str(exc))]) from None
+    if not cal.has_open_hours:
+        raise InvalidInput(
+            "give at least one day with opening hours "
+            "(leave the policy's business hours empty for 24/7)",
+            [FieldError("weekly", "no open hours")],
+        )
+
+
+def business_hours_save(
+    *, hours: BusinessHours, actor: Any, now: datetime, actor_label: str = ""
+) -> BusinessHours:
+    """Create or change business hours (checked first) and write the audit row with it."""
+    business_hours_check(hours)
+    audited_save(hours, actor=actor, now=now, actor_label=actor_label)
+    return hours
+
+
+def business_hours_delete(
+    *, hours: BusinessHours, actor: Any, now: datetime, actor_label: str = ""
+) -> None:
+    """Delete business hours no policy uses (the PROTECT foreign key refuses otherwise)."""
+    audited_delete(hours, actor=actor, now=now, actor_label=actor_label)
+
+
+def sla_policy_save(
+    *, policy: SlaPolicy, actor: Any, now: datetime, actor_label: str = ""
+) -> SlaPolicy:
+    """Create or change an SLA policy and write the audit row with it.
+
+    The escalation ladder is checked first (InvalidInput names the bad rung; nothing is
+    written). Loops already open keep the deadline they were given.
+    """
+    policy.escalation = ladder_validate(policy.escalation or [])
+    audited_save(policy, actor=actor, now=now, actor_label=actor_label)
+    return policy
+
+
+def sla_policy_delete(
+    *, policy: SlaPolicy, actor: Any, now: datetime, actor_label: str = ""
+) -> None:
+    audited_delete(policy, actor=actor, now=now, actor_label=actor_label)
+
+
+def escalation_ladder_save(
+    *, policy: SlaPolicy, rungs: Any, actor: Any, now: datetime, actor_label: str = ""
+) -> SlaPolicy:
+    """Give ``policy`` this escalation ladder (stored on the policy, ``escalation``), checked;
+    the audit row holds the ladder before and after."""
+    policy.escalation = ladder_validate(rungs)
+    audited_save(policy, actor=actor, now=now, actor_label=actor_label, fields=["escalation"])
+    return policy
 
 
 @lru_cache(maxsize=256)

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils.text import slugify
 
+from lastmile.core.audit import audited_save
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.people.authority import authority_validate
 from lastmile.people.models import Agent, Role, Team
@@ -40,10 +42,7 @@ def agent_create(
     update: bool = False,
 ) -> Agent:
     """Create a login with an agent profile; with ``update`` an existing one is updated."""
-    if role not in Role.values:
-        raise InvalidInput(
-            f"unknown role {role!r}", [FieldError("role", f"one of {', '.join(Role.values)}")]
-        )
+    _role_check(role)
     if not username:
         raise InvalidInput("username is required", [FieldError("username", "required")])
     User = get_user_model()
@@ -64,8 +63,47 @@ def agent_create(
     return agent
 
 
-def agent_set_authority(*, agent: Agent, authority: Any) -> Agent:
-    """Give ``agent`` this override authority (validated; ``{}`` takes it all away)."""
-    agent.authority = authority_validate(authority)
-    agent.save(update_fields=["authority"])
+def _role_check(role: str) -> None:
+    if role not in Role.values:
+        raise InvalidInput(
+            f"unknown role {role!r}", [FieldError("role", f"one of {', '.join(Role.values)}")]
+        )
+
+
+def agent_role_set(
+    *, agent: Agent, role: str, actor: Any, now: datetime, actor_label: str = ""
+) -> Agent:
+    """Give ``agent`` this role (agent, lead, admin) and write the audit row with it."""
+    _role_check(role)
+    agent.role = role
+    audited_save(agent, actor=actor, now=now, actor_label=actor_label, fields=["role"])
     return agent
+
+
+def agent_authority_set(
+    *, agent: Agent, authority: Any, actor: Any, now: datetime, actor_label: str = ""
+) -> Agent:
+    """Give ``agent`` this override authority (validated; ``{}`` takes it all away) and write
+    the audit row with it; an invalid authority raises InvalidInput and writes nothing."""
+    agent.authority = authority_validate(authority)
+    audited_save(agent, actor=actor, now=now, actor_label=actor_label, fields=["authority"])
+    return agent
+
+
+def agent_profile_create(
+    *, user: Any, role: str, authority: Any, actor: Any, now: datetime, actor_label: str = ""
+) -> Agent:
+    """Give an existing login an agent profile (the admin's "add agent"); audited."""
+    _role_check(role)
+    agent = Agent(user=user, role=role, authority=authority_validate(authority))
+    audited_save(agent, actor=actor, now=now, actor_label=actor_label)
+    return agent
+
+
+def agent_set_authority(*, agent: Agent, authority: Any) -> Agent:
+    """:func:`agent_authority_set` by the system, for the demo builders that give no clock."""
+    from lastmile.core.clock import utcnow
+
+    return agent_authority_set(
+        agent=agent, authority=authority, actor=None, actor_label="system", now=utcnow()
+    )
