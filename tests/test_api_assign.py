@@ -75,3 +75,29 @@ def test_a_loop_moved_to_another_team_goes_to_an_agent_of_that_team(
     assert Loop.objects.get(pk=loop.pk).team.slug == "front"
     r = post(client, headers, f"/loops/{loop.pk}/reassign", {"team": "back", "assignee": "charlie"})
     assert r.status_code == 200 and (r.json()["team"], r.json()["assignee"]) == ("back", "charlie")
+
+
+def test_a_loop_is_not_moved_to_a_team_that_does_not_exist(client, headers, loop, team):
+    r = post(client, headers, f"/loops/{loop.pk}/reassign", {"team": "nope"})
+    assert r.status_code == 422
+    assert r.json()["errors"] == [
+        {"index": None, "field": "team", "reason": "no team with slug 'nope'"}
+    ]
+    assert Loop.objects.get(pk=loop.pk).team_id == team.pk
+    assert not LoopEvent.objects.filter(loop=loop, kind="reassigned").exists()
+
+
+def test_a_case_is_not_moved_to_a_team_that_does_not_exist(client, headers, case):
+    team_before = case.team_id
+    r = client.patch(
+        f"/api/v1/cases/{case.ref}",
+        json.dumps({"team": "nope"}),
+        content_type="application/json",
+        **headers,
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"] == [
+        {"index": None, "field": "team", "reason": "no team with slug 'nope'"}
+    ]
+    case.refresh_from_db()
+    assert case.team_id == team_before

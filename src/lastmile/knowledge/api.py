@@ -23,7 +23,7 @@ from lastmile.knowledge.selectors import (
     articles_search,
     articles_suggest_for_case,
 )
-from lastmile.people.models import Team
+from lastmile.people.selectors import team_by_slug
 
 router = Router(tags=["knowledge"])
 
@@ -76,15 +76,6 @@ def hit_out(hit: ArticleHit) -> dict[str, Any]:
     return {**summary_out(hit.article), "rank": hit.rank, "excerpt": hit.excerpt}
 
 
-def _team(slug: str | None) -> Team | None:
-    if slug is None:
-        return None
-    team = Team.objects.filter(slug=slug).first()
-    if team is None:
-        raise InvalidInput(f"no team {slug!r}", [FieldError("team", f"no team with slug {slug!r}")])
-    return team
-
-
 class ArticleIn(StrictSchema):
     title: str = Field(min_length=1, max_length=200)
     body_md: str = Field(default="", max_length=100_000)
@@ -123,7 +114,7 @@ class SearchQuery(Schema):
 @router.get("/articles", response=list[ArticleSummary], summary="Articles, newest first")
 @paginate(BoundedLimitOffset)
 def list_articles(request: HttpRequest, filters: Query[ArticlesQuery]) -> Any:
-    qs = article_list(team=_team(filters.team), tag=filters.tag)
+    qs = article_list(team=team_by_slug(filters.team), tag=filters.tag)
     if filters.public is not None:
         qs = qs.filter(public=filters.public)
     return LazyPage(qs, summary_out)
@@ -132,7 +123,7 @@ def list_articles(request: HttpRequest, filters: Query[ArticlesQuery]) -> Any:
 @router.get("/search", response=list[HitOut], summary="Full-text search, best match first")
 def search(request: HttpRequest, params: Query[SearchQuery]) -> list[dict[str, Any]]:
     hits = articles_search(
-        params.q, public_only=params.public_only, team=_team(params.team), limit=params.limit
+        params.q, public_only=params.public_only, team=team_by_slug(params.team), limit=params.limit
     )
     return [hit_out(h) for h in hits]
 
@@ -156,7 +147,7 @@ def create_article(request: HttpRequest, payload: ArticleCreateIn) -> Status:
         title=payload.title,
         body_md=payload.body_md,
         tags=payload.tags,
-        team=_team(payload.team),
+        team=team_by_slug(payload.team),
         policy_keys=payload.policy_keys,
         public=payload.public,
         slug=payload.slug,
@@ -177,7 +168,7 @@ def put_article(request: HttpRequest, slug: str, payload: ArticleIn) -> Status:
         title=payload.title,
         body_md=payload.body_md,
         tags=payload.tags,
-        team=_team(payload.team),
+        team=team_by_slug(payload.team),
         policy_keys=payload.policy_keys,
         public=payload.public,
         actor=request.viewer,  # type: ignore[attr-defined]
@@ -190,7 +181,7 @@ def put_article(request: HttpRequest, slug: str, payload: ArticleIn) -> Status:
 def patch_article(request: HttpRequest, slug: str, payload: ArticlePatch) -> dict[str, Any]:
     changes = payload.model_dump(exclude_unset=True)
     if "team" in changes:
-        changes["team"] = _team(changes["team"])
+        changes["team"] = team_by_slug(changes["team"])
     for name in ("title", "body_md", "tags", "policy_keys", "public"):
         if name in changes and changes[name] is None:
             raise InvalidInput(f"{name} cannot be null", [FieldError(name, "cannot be null")])

@@ -18,7 +18,7 @@ from lastmile.customers.api import CustomerRef, resolve_ref
 from lastmile.loops import services
 from lastmile.loops.models import Loop
 from lastmile.loops.selectors import loop_explain, loop_get, loop_list, loop_sla_state
-from lastmile.people.models import Team
+from lastmile.people.selectors import team_by_slug
 
 router = Router(tags=["loops"])
 
@@ -67,15 +67,6 @@ def loop_out(loop: Loop, *, now: datetime | None = None) -> dict[str, Any]:
         "policy": loop.sla_policy.name if loop.sla_policy_id else None,
         "explanation": loop_explain(loop, now=now),
     }
-
-
-def team_by_slug(slug: str | None, *, field: str = "team") -> Team | None:
-    if slug is None:
-        return None
-    team = Team.objects.filter(slug=slug).first()
-    if team is None:
-        raise InvalidInput(f"no team {slug!r}", [FieldError(field, f"no team with slug {slug!r}")])
-    return team
 
 
 def user_by_username(username: str | None, *, field: str = "assignee") -> Any:

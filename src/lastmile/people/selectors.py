@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
+from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.people.models import Agent, Role, Team
 
 
@@ -39,6 +40,16 @@ def team_list(*, viewer: AbstractBaseUser | AnonymousUser | None) -> list[Team]:
     if ids is not None:
         qs = qs.filter(id__in=ids)
     return list(qs)
+
+
+def team_by_slug(slug: str | None, *, field: str = "team") -> Team | None:
+    """The team with ``slug``; None for no slug; InvalidInput (422) naming ``field`` if none."""
+    if slug is None:
+        return None
+    team = Team.objects.filter(slug=slug).first()
+    if team is None:
+        raise InvalidInput(f"no team {slug!r}", [FieldError(field, f"no team with slug {slug!r}")])
+    return team
 
 
 def agent_authority(user: AbstractBaseUser | AnonymousUser | None) -> dict[str, Any]:
@@ -92,8 +103,6 @@ def assignee_check(*, assignee: Any, team: Team | None, field: str = "assignee")
     if assignee is None or team is None:
         return
     if not Agent.objects.filter(user=assignee, teams=team).exists():
-        from lastmile.core.errors import FieldError, InvalidInput
-
         raise InvalidInput(
             f"{assignee.username} is not in {team.name}",
             [FieldError(field, f"not a member of team {team.slug}")],

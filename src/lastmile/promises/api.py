@@ -23,7 +23,7 @@ from lastmile.cases.selectors import case_get
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import FieldError, InvalidInput, PermissionDenied
 from lastmile.customers.api import CustomerRef, resolve_ref
-from lastmile.people.models import Team
+from lastmile.people.selectors import team_by_slug
 from lastmile.promises import services
 from lastmile.promises.models import Promise
 from lastmile.promises.selectors import promise_actions, promise_get, promise_list
@@ -121,15 +121,6 @@ def promise_out(promise: Promise) -> dict[str, Any]:
     }
 
 
-def _team(slug: str | None) -> Team | None:
-    if slug is None:
-        return None
-    team = Team.objects.filter(slug=slug).first()
-    if team is None:
-        raise InvalidInput(f"no team {slug!r}", [FieldError("team", f"no team with slug {slug!r}")])
-    return team
-
-
 def _user(username: str | None) -> Any:
     if username is None:
         return None
@@ -188,7 +179,7 @@ def record_promise(request: HttpRequest, payload: PromiseIn) -> Status:
         text=payload.text,
         terms=payload.terms,
         due_at=payload.due_at,
-        team=_team(payload.team),
+        team=team_by_slug(payload.team),
         channel=payload.channel,
         made_by=_user(payload.made_by),
         actor=viewer,
@@ -301,7 +292,7 @@ def renegotiate_promise(request: HttpRequest, promise_id: int, payload: Renegoti
         text=payload.text,
         terms=payload.terms,
         due_at=payload.due_at,
-        team=_team(payload.team),
+        team=team_by_slug(payload.team),
         channel=payload.channel,
         made_by=_user(payload.made_by),
         actor=request.viewer,  # type: ignore[attr-defined]

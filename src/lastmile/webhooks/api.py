@@ -20,7 +20,7 @@ from lastmile.api.types import StrictSchema
 from lastmile.cases.selectors import case_get
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import NotFound, PermissionDenied
-from lastmile.loops.api import team_by_slug
+from lastmile.people.selectors import team_by_slug
 from lastmile.webhooks import services
 from lastmile.webhooks.models import Delivery, Subscription
 from lastmile.webhooks.schemas import MediaSchema
