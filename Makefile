@@ -2,33 +2,44 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# One stamp per pyproject.toml checksum and set of extras: `run` (what the product needs,
+# `pip install -e .`), `dev` (tests, lint, bench) or `train` (scikit-learn). A venv made by
+# `make demo` gets the dev extras at the first `make test`; `make demo` after `make test`
+# installs nothing and removes nothing. Stamps of an older pyproject.toml are dropped.
+CKSUM := $(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(CKSUM)
 export LASTMILE_PORT ?= 8000
 
 .PHONY: demo test bench lint venv clean train-sentiment
 
-$(STAMP): pyproject.toml
+$(STAMP)-%: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+	@find $(VENV) -maxdepth 1 -name '.installed-*' ! -name '.installed-$(CKSUM)-*' -delete
+	@# Any extra's install holds the runtime dependencies: `run` then needs nothing more.
+	@if [ '$*' != run ] || ! ls $(STAMP)-* >/dev/null 2>&1; then \
+	  set -x; \
+	  $(BIN)/python -m pip install --quiet --upgrade pip && \
+	  $(BIN)/python -m pip install --quiet -e '.$(if $(filter run,$*),,[$*])'; \
+	fi
+	@touch $@
 
-venv: $(STAMP)
+# The venv `make demo` uses: lastmile and its runtime dependencies only.
+venv: $(STAMP)-run
 
 demo: venv
 	@bash scripts/demo.sh
 
-test: venv
+test: $(STAMP)-dev
 	@bash scripts/test.sh
 
-bench: venv
+bench: $(STAMP)-dev
 	@$(BIN)/python bench/run.py $(if $(QUICK),--quick,)
 
 # Trains the sentiment model from ../shared/data/tweeteval-sentiment into the package.
-train-sentiment: venv
+train-sentiment: $(STAMP)-train
 	$(BIN)/python -m lastmile.listening.sentiment.train
 
-lint: venv
+lint: $(STAMP)-dev
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src/lastmile/*/services.py src/lastmile/*/selectors.py src/lastmile/core/db.py
