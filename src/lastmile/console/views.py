@@ -33,6 +33,7 @@ from lastmile.console.forms import (
     StatusForm,
     TaskForm,
 )
+from lastmile.console.pages import form_errors, page_chrome
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, InvalidInput, NotFound
 from lastmile.customers.models import Customer, Direction
@@ -64,18 +65,13 @@ def _is_partial(request: HttpRequest, target: str) -> bool:
     )
 
 
-def _chrome(request: HttpRequest, now: datetime) -> dict[str, Any]:
-    """What the layout needs on every page: who I am and my teams."""
-    return {"now": now, "my_teams": selectors.teams_of(request.user)}
-
-
 def error_response(request: HttpRequest, exc: DomainError) -> HttpResponse:
     """A page saying what went wrong, in the service's own words, with its status."""
     now = utcnow()
     return render(
         request,
         "console/error.html",
-        {**_chrome(request, now), "detail": exc.detail, "code": exc.code, "status": exc.status},
+        {**page_chrome(request, now), "detail": exc.detail, "code": exc.code, "status": exc.status},
         status=exc.status,
     )
 
@@ -124,7 +120,7 @@ def _case_page(
     open_loops, done_loops = selectors.case_loops(case=case, viewer=request.user, now=now)
     forms = forms or {}
     context = {
-        **_chrome(request, now),
+        **page_chrome(request, now),
         "case": case,
         "thread": selectors.case_thread(case=case),
         "open_loops": open_loops,
@@ -194,19 +190,9 @@ def _invalid(request: HttpRequest, case: Case, now: datetime, name: str, form: A
         case,
         now=now,
         status=422,
-        error="Check the form: " + _form_errors(form),
+        error="Check the form: " + form_errors(form),
         forms={name: form},
     )
-
-
-def _form_errors(form: Any) -> str:
-    parts = []
-    for field, errors in form.errors.items():
-        label = (
-            (form.fields[field].label or field.replace("_", " ")) if field in form.fields else ""
-        )
-        parts.append(f"{str(label).lower() + ': ' if label else ''}{' '.join(errors)}")
-    return "; ".join(parts)
 
 
 @case_action
@@ -291,7 +277,7 @@ def _loop_verb(verb: str) -> Callable[[HttpRequest, Loop, datetime], str]:
             return f"Resumed: {loop.title}."
         form: CloseForm | PauseForm = (CloseForm if verb == "close" else PauseForm)(request.POST)
         if not form.is_valid():
-            raise InvalidInput(_form_errors(form))
+            raise InvalidInput(form_errors(form))
         if verb == "close":
             reason = form.cleaned_data["reason"] or "closed in the console"
             loop_close(loop=loop, actor=request.user, reason=reason, now=now)
@@ -330,7 +316,7 @@ def _customer_page(
     error: str | None = None,
 ) -> HttpResponse:
     context = {
-        **_chrome(request, now),
+        **page_chrome(request, now),
         "customer": customer,
         "panel": selectors.customer_panel(customer=customer, viewer=request.user, now=now),
         "error": error,

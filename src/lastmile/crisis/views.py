@@ -20,7 +20,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from lastmile.console.selectors import teams_of
+from lastmile.console.pages import form_errors, page_chrome
+from lastmile.console.views import error_response
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, InvalidInput, NotFound
 from lastmile.crisis import selectors, services
@@ -30,32 +31,6 @@ from lastmile.crisis.models import Alert, SavedResponse
 from lastmile.loops.selectors import loop_sla_state
 
 ALERTS_PAGE_SIZE = 50
-
-
-def _chrome(request: HttpRequest, now: datetime) -> dict[str, Any]:
-    return {"now": now, "my_teams": teams_of(request.user)}
-
-
-def _error_page(request: HttpRequest, exc: DomainError) -> HttpResponse:
-    return render(
-        request,
-        "console/error.html",
-        {
-            **_chrome(request, utcnow()),
-            "detail": exc.detail,
-            "code": exc.code,
-            "status": exc.status,
-        },
-        status=exc.status,
-    )
-
-
-def _form_errors(form: Any) -> str:
-    parts = []
-    for name, errors in form.errors.items():
-        label = (form.fields[name].label or name.replace("_", " ")) if name in form.fields else ""
-        parts.append(f"{str(label).lower() + ': ' if label else ''}{' '.join(errors)}")
-    return "; ".join(parts)
 
 
 # --- alerts list ---------------------------------------------------------------------------------
@@ -82,7 +57,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
         request,
         "crisis/alert_list.html",
         {
-            **_chrome(request, now),
+            **page_chrome(request, now),
             "page": page,
             "state": state,
             "filters": STATE_FILTERS,
@@ -112,7 +87,7 @@ def _room(
     ack = alert.ack_loop
     owner = note.team if note is not None else alert.team
     context = {
-        **_chrome(request, now),
+        **page_chrome(request, now),
         "alert": alert,
         "label": SIGNAL_LABELS.get(alert.signal, alert.signal),
         "ack": ack,
@@ -143,7 +118,7 @@ def alert_room(request: HttpRequest, alert_id: int) -> HttpResponse:
     try:
         alert = selectors.alert_get(alert_id=alert_id, viewer=request.user)
     except NotFound as exc:
-        return _error_page(request, exc)
+        return error_response(request, exc)
     return _room(request, alert, now=utcnow())
 
 
@@ -164,12 +139,12 @@ def alert_action(fn: AlertAction) -> Callable[[HttpRequest, int], HttpResponse]:
         try:
             alert = selectors.alert_get(alert_id=alert_id, viewer=request.user)
         except NotFound as exc:
-            return _error_page(request, exc)
+            return error_response(request, exc)
         now = utcnow()
         try:
             outcome = fn(request, alert, now)
         except NotFound as exc:
-            return _error_page(request, exc)
+            return error_response(request, exc)
         except DomainError as exc:
             alert.refresh_from_db()
             detail = exc.detail
@@ -207,7 +182,7 @@ def alert_bulk(request: HttpRequest, alert: Alert, now: datetime) -> HttpRespons
             alert,
             now=now,
             status=422,
-            error="Check the form: " + _form_errors(form),
+            error="Check the form: " + form_errors(form),
             forms={"bulk": form},
         )
     data = form.cleaned_data
@@ -239,7 +214,7 @@ def note_create(request: HttpRequest, alert: Alert, now: datetime) -> HttpRespon
             alert,
             now=now,
             status=422,
-            error="Check the form: " + _form_errors(form),
+            error="Check the form: " + form_errors(form),
             forms={"note": form},
         )
     note = services.incident_note_create(
@@ -272,7 +247,7 @@ def note_update(request: HttpRequest, alert: Alert, now: datetime) -> HttpRespon
             alert,
             now=now,
             status=422,
-            error="Check the form: " + _form_errors(form),
+            error="Check the form: " + form_errors(form),
             forms={"update": form},
         )
     publish = request.POST.get("publish") == "1"

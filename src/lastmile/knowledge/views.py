@@ -12,7 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from lastmile.console import selectors as console_selectors
+from lastmile.console.pages import page_chrome
 from lastmile.console.views import error_response
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, NotFound, PermissionDenied
@@ -53,10 +53,6 @@ class ArticleForm(forms.Form):
         return [w.strip() for w in (value or "").split(",") if w.strip()]
 
 
-def _chrome(request: HttpRequest) -> dict[str, Any]:
-    return {"now": utcnow(), "my_teams": console_selectors.teams_of(request.user)}
-
-
 def _writable_teams(user: Any) -> Any:
     ids = visible_team_ids(user)
     qs = Team.objects.order_by("name")
@@ -89,7 +85,7 @@ def index(request: HttpRequest) -> HttpResponse:
         request,
         "knowledge/index.html",
         {
-            **_chrome(request),
+            **page_chrome(request, utcnow()),
             "form": form,
             "q": q,
             "hits": hits,
@@ -110,7 +106,11 @@ def detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "knowledge/article.html",
-        {**_chrome(request), "article": article, "can_write": can_write(request.user, article)},
+        {
+            **page_chrome(request, utcnow()),
+            "article": article,
+            "can_write": can_write(request.user, article),
+        },
     )
 
 
@@ -161,7 +161,7 @@ def _edit(request: HttpRequest, article: Article | None) -> HttpResponse:
     return render(
         request,
         "knowledge/edit.html",
-        {**_chrome(request), "form": form, "article": article, "error": error},
+        {**page_chrome(request, utcnow()), "form": form, "article": article, "error": error},
         status=status,
     )
 

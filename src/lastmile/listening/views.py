@@ -6,9 +6,6 @@ Views parse the query string, read the clock (the edge) and call selectors; the 
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -16,7 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from lastmile.console import selectors as console_selectors
+from lastmile.console.pages import page_chrome
 from lastmile.console.views import error_response
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, PermissionDenied
@@ -24,10 +21,6 @@ from lastmile.listening import selectors
 from lastmile.listening.models import Sentiment
 
 PAGE_SIZE = 50
-
-
-def _chrome(request: HttpRequest, now: datetime) -> dict[str, Any]:
-    return {"now": now, "my_teams": console_selectors.teams_of(request.user)}
 
 
 def _int(value: str | None) -> int | None:
@@ -62,7 +55,7 @@ def mentions(request: HttpRequest) -> HttpResponse:
         request.GET.get("page")
     )
     context = {
-        **_chrome(request, now),
+        **page_chrome(request, now),
         "page": page,
         "filters": filters,
         "terms": selectors.watchterms(),
@@ -97,7 +90,7 @@ def unattended(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "listening/unattended.html",
-        {**_chrome(request, now), "page": page, "rows": rows},
+        {**page_chrome(request, now), "page": page, "rows": rows},
     )
 
 
@@ -127,7 +120,7 @@ def influencers(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "listening/influencers.html",
-        {**_chrome(request, now), "rows": selectors.influencers(limit=50, recent=3)},
+        {**page_chrome(request, now), "rows": selectors.influencers(limit=50, recent=3)},
     )
 
 
@@ -146,5 +139,11 @@ def author(request: HttpRequest, author_id: int) -> HttpResponse:
     return render(
         request,
         "listening/author.html",
-        {**_chrome(request, now), "row": row, "a": row.author, "page": page, "filters": filters},
+        {
+            **page_chrome(request, now),
+            "row": row,
+            "a": row.author,
+            "page": page,
+            "filters": filters,
+        },
     )

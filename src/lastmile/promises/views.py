@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from lastmile.cases.models import Case
 from lastmile.cases.selectors import case_get
 from lastmile.console import selectors as console_selectors
+from lastmile.console.pages import form_errors, page_chrome
 from lastmile.console.views import error_response
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, InvalidInput, NotFound, PermissionDenied
@@ -56,10 +57,6 @@ from lastmile.promises.terms import terms_parse
 PANEL = "#promise-panel"
 
 
-def _chrome(request: HttpRequest, now: datetime) -> dict[str, Any]:
-    return {"now": now, "my_teams": console_selectors.teams_of(request.user)}
-
-
 def _is_htmx(request: HttpRequest) -> bool:
     return request.headers.get("HX-Request") == "true"
 
@@ -71,14 +68,6 @@ def _next(request: HttpRequest, fallback: str) -> str:
     ):
         return target
     return fallback
-
-
-def _form_errors(form: Any) -> str:
-    parts = []
-    for field, errors in form.errors.items():
-        label = form.fields[field].label if field in form.fields else ""
-        parts.append(f"{str(label).lower() + ': ' if label else ''}{' '.join(errors)}")
-    return "; ".join(parts)
 
 
 def promise_form(
@@ -248,7 +237,7 @@ def _panel_response(
         response["HX-Reswap"] = "outerHTML"
         return response
     return render(
-        request, "promises/record.html", {**_chrome(request, now), **context}, status=status
+        request, "promises/record.html", {**page_chrome(request, now), **context}, status=status
     )
 
 
@@ -263,7 +252,7 @@ def case_record(request: HttpRequest, ref: str) -> HttpResponse:
     form = promise_form(request, data=request.POST, case=case)
     if not form.is_valid():
         return _panel_response(
-            request, case, now, form, status=422, error="Check the promise: " + _form_errors(form)
+            request, case, now, form, status=422, error="Check the promise: " + form_errors(form)
         )
     d = form.cleaned_data
     try:
@@ -317,7 +306,7 @@ def _detail_page(
     if form is None and "renegotiate" in actions:
         form = promise_form(request, initial=PromiseForm.initial_from(promise), prefix="re")
     context = {
-        **_chrome(request, now),
+        **page_chrome(request, now),
         "promise": promise,
         "history": promise_history(promise=promise),
         "actions": actions,
@@ -373,7 +362,7 @@ def _outcome(request: HttpRequest, promise_id: int, action: str) -> HttpResponse
         if action == "keep":
             keep_form = KeepForm(request.POST)
             if not keep_form.is_valid():
-                raise InvalidInput(_form_errors(keep_form))
+                raise InvalidInput(form_errors(keep_form))
             promise_keep(
                 promise=promise, actor=request.user, note=keep_form.cleaned_data["note"], now=now
             )
@@ -381,7 +370,7 @@ def _outcome(request: HttpRequest, promise_id: int, action: str) -> HttpResponse
         else:
             break_form = BreakForm(request.POST)
             if not break_form.is_valid():
-                raise InvalidInput(_form_errors(break_form))
+                raise InvalidInput(form_errors(break_form))
             promise_break(
                 promise=promise,
                 actor=request.user,
@@ -415,7 +404,7 @@ def renegotiate(request: HttpRequest, promise_id: int) -> HttpResponse:
             promise,
             now=now,
             status=422,
-            error="Check the new promise: " + _form_errors(form),
+            error="Check the new promise: " + form_errors(form),
             form=form,
         )
     d = form.cleaned_data
@@ -474,7 +463,7 @@ def exception_decide(verdict: str) -> Any:
         form = ExceptionDecisionForm(request.POST)
         try:
             if not form.is_valid():
-                raise InvalidInput(_form_errors(form))
+                raise InvalidInput(form_errors(form))
             reason = form.cleaned_data["reason"]
             if verdict == "approve":
                 promise_exception_approve(
@@ -512,7 +501,7 @@ def index(request: HttpRequest) -> HttpResponse:
         .order_by("-outcome_at", "-pk")[:30]
     )
     context = {
-        **_chrome(request, now),
+        **page_chrome(request, now),
         "cards": promises_with_actions(promises=open_rows, viewer=request.user),
         "done": done,
         "by_team": promise_kept_rate(by="team", since=since, viewer=request.user),
