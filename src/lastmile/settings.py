@@ -40,8 +40,27 @@ def envint(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name}={raw!r}: expected a whole number") from None
 
 
+def envfloat(name: str, default: float, *, low: float, high: float) -> float:
+    """A number from ``low`` to ``high`` (inclusive); anything else, NaN too, stops the start."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r}: expected a number") from None
+    if not low <= value <= high:  # False for NaN as well
+        raise ImproperlyConfigured(f"{name}={raw!r}: must be between {low:g} and {high:g}")
+    return value
+
+
 def envstr(name: str, default: str) -> str:
     return os.environ.get(name) or default
+
+
+def envlist(name: str, default: str) -> list[str]:
+    """Comma-separated values, blanks around each dropped; empty gives ``default``'s."""
+    return [item.strip() for item in envstr(name, default).split(",") if item.strip()]
 
 
 VAR_DIR = Path(envstr("LASTMILE_VAR_DIR", str(Path.cwd() / "var"))).resolve()
@@ -69,10 +88,10 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 DEBUG = envbool("LASTMILE_DEBUG", False)
-ALLOWED_HOSTS = [h.strip() for h in envstr("LASTMILE_ALLOWED_HOSTS", "*").split(",") if h.strip()]
-CSRF_TRUSTED_ORIGINS = [
-    o.strip() for o in os.environ.get("LASTMILE_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
-]
+# Loopback names by default: a request naming any other Host gets 400, so nothing built
+# from the Host header can point elsewhere. A deployment lists the names it is served on.
+ALLOWED_HOSTS = envlist("LASTMILE_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+CSRF_TRUSTED_ORIGINS = envlist("LASTMILE_CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -227,7 +246,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = LASTMILE_MAX_BODY_BYTES
 LASTMILE_DEFAULT_REGION = envstr("LASTMILE_DEFAULT_REGION", "GB")
 LASTMILE_CASE_PREFIX = envstr("LASTMILE_CASE_PREFIX", "LM")
 # Social listening alerts: detector sensitivity (0..1) and the acknowledgement deadline.
-LASTMILE_ALERT_SENSITIVITY = float(envstr("LASTMILE_ALERT_SENSITIVITY", "0.5"))
+LASTMILE_ALERT_SENSITIVITY = envfloat("LASTMILE_ALERT_SENSITIVITY", 0.5, low=0, high=1)
 LASTMILE_ALERT_ACK_MINUTES = envint("LASTMILE_ALERT_ACK_MINUTES", 15)
 # Where customers reach this server; links in emails (the portal's) start with it.
 LASTMILE_PUBLIC_URL = envstr(
