@@ -13,6 +13,7 @@ from lastmile.api.services import token_create
 from lastmile.cases.services import case_set_status
 from lastmile.core.events import event_emit
 from lastmile.core.ids import counter_next
+from lastmile.core.retry import retry_delay
 from lastmile.loops.services import loop_close, loop_open
 from lastmile.webhooks import services
 from lastmile.webhooks.models import Delivery, DeliveryAttempt, Subscription
@@ -20,7 +21,6 @@ from lastmile.webhooks.services import (
     MAX_ATTEMPTS,
     deliveries_send,
     delivery_redeliver,
-    retry_delay,
     subscription_create,
 )
 from lastmile.webhooks.signing import SignatureError

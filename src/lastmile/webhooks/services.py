@@ -31,6 +31,7 @@ from django.utils.text import slugify
 from lastmile.core.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
 from lastmile.core.jsonbody import json_load
 from lastmile.core.netguard import TargetRefused, host_ascii, target_check, url_split
+from lastmile.core.retry import retry_delay
 from lastmile.webhooks.models import (
     PHONE_CHANNELS,
     Conversation,
@@ -52,12 +53,10 @@ from lastmile.webhooks.signing import (
 
 log = logging.getLogger(__name__)
 
-# Event deliveries: attempt n failing waits RETRY_BASE * 2 ** (n - 1) before attempt n + 1
-# (1, 2, 4 … 256 minutes), capped at RETRY_CAP; after MAX_ATTEMPTS it is failed (about
-# 8.5 hours after the event). A redelivery starts the schedule again.
+# Event deliveries: attempt n failing waits ``retry_delay(n)`` before attempt n + 1
+# (1, 2, 4 … 256 minutes); after MAX_ATTEMPTS it is failed (about 8.5 hours after the
+# event). A redelivery starts the schedule again.
 MAX_ATTEMPTS = 10
-RETRY_BASE = timedelta(minutes=1)
-RETRY_CAP = timedelta(hours=6)
 KEEP_DELIVERIES = timedelta(days=30)  # the delivery log keeps finished deliveries this long
 MAX_TEXT = 10_000
 MAX_MEDIA = 10
@@ -65,11 +64,6 @@ EVENT_NAME = re.compile(r"^(\*|[a-z][a-z_]*\.(\*|[a-z][a-z_]*))$")
 RETRYABLE = (408, 425, 429)  # 4xx answers that mean "not now" rather than "never"
 SLUG_MAX = 30
 _MESSAGE_LOCK = 0x4C4D5748  # "LMWH": advisory lock class of inbound message ids  # the outbox channel of a reply is "<channel>:<slug>", at most 40 characters
-
-
-def retry_delay(attempt: int) -> timedelta:
-    """How long after failed attempt ``attempt`` (1-based) the next one is made."""
-    return min(RETRY_BASE * 2 ** (max(attempt, 1) - 1), RETRY_CAP)
 
 
 def _secret_prefix(secret: str) -> str:
