@@ -15,7 +15,6 @@ from lastmile.customers.services import (
     InteractionIn,
     customer_resolve,
     customer_unmerge,
-    identities_normalize,
     interaction_record,
     interactions_ingest,
 )
@@ -58,14 +57,6 @@ def test_bad_identities_name_the_field(kind, value, field):
     with pytest.raises(IdentityError) as exc:
         identity_normalize(kind, value)
     assert exc.value.field == field
-
-
-def test_identities_normalize_reports_the_index_of_the_bad_one():
-    with pytest.raises(InvalidInput) as exc:
-        identities_normalize(
-            [{"kind": "email", "value": "a@b.co"}, {"kind": "phone", "value": "x"}]
-        )
-    assert exc.value.errors[0].field == "identities[1].value"
 
 
 def test_resolve_creates_a_customer_once(now):

@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 
 from lastmile.core.db import rows_insert
 from lastmile.core.errors import Conflict, DomainError, FieldError, InvalidInput
-from lastmile.customers.identities import IdentityError, IdentityKey, identity_normalize
+from lastmile.customers.identities import IdentityKey
 from lastmile.customers.models import (
     Customer,
     CustomerMerge,
@@ -31,31 +31,6 @@ class Resolved:
     customer: Customer
     created: bool = False
     merged_from: list[int] = field(default_factory=list)
-
-
-def identities_normalize(
-    raw: Iterable[dict[str, Any]], *, index: int | None = None, prefix: str = "identities"
-) -> list[IdentityKey]:
-    """Normalise a list of ``{"kind", "value", "network"?}``; InvalidInput names the bad one."""
-    keys: list[IdentityKey] = []
-    errors: list[FieldError] = []
-    for i, item in enumerate(raw):
-        try:
-            key = identity_normalize(
-                item.get("kind", ""), item.get("value", ""), item.get("network") or ""
-            )
-        except IdentityError as exc:
-            errors.append(FieldError(f"{prefix}[{i}].{exc.field}", exc.reason, index))
-            continue
-        if key not in keys:
-            keys.append(key)
-    if errors:
-        raise InvalidInput(errors[0].reason, errors)
-    if not keys:
-        raise InvalidInput(
-            "at least one identity is needed", [FieldError(prefix, "must not be empty", index)]
-        )
-    return keys
 
 
 def _live(customer: Customer) -> Customer:
