@@ -101,3 +101,13 @@ def test_a_case_is_not_moved_to_a_team_that_does_not_exist(client, headers, case
     ]
     case.refresh_from_db()
     assert case.team_id == team_before
+
+
+def test_a_loop_is_not_given_to_an_agent_who_does_not_exist(client, headers, loop):
+    r = post(client, headers, f"/loops/{loop.pk}/reassign", {"assignee": "nobody"})
+    assert r.status_code == 422
+    assert r.json()["errors"] == [
+        {"index": None, "field": "assignee", "reason": "no agent 'nobody'"}
+    ]
+    assert Loop.objects.get(pk=loop.pk).assignee_id is None
+    assert not LoopEvent.objects.filter(loop=loop, kind="reassigned").exists()

@@ -16,9 +16,9 @@ from lastmile.cases.selectors import case_get, case_list
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import PermissionDenied
 from lastmile.customers.api import CustomerRef, resolve_ref
-from lastmile.loops.api import LoopOut, loop_out, user_by_username
+from lastmile.loops.api import LoopOut, loop_out
 from lastmile.loops.selectors import loop_list
-from lastmile.people.selectors import team_by_slug, visible_team_ids
+from lastmile.people.selectors import team_by_slug, user_by_username, visible_team_ids
 
 router = Router(tags=["cases"])
 

@@ -3,7 +3,6 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
@@ -18,7 +17,7 @@ from lastmile.customers.api import CustomerRef, resolve_ref
 from lastmile.loops import services
 from lastmile.loops.models import Loop
 from lastmile.loops.selectors import loop_explain, loop_get, loop_list, loop_sla_state
-from lastmile.people.selectors import team_by_slug
+from lastmile.people.selectors import team_by_slug, user_by_username
 
 router = Router(tags=["loops"])
 
@@ -67,15 +66,6 @@ def loop_out(loop: Loop, *, now: datetime | None = None) -> dict[str, Any]:
         "policy": loop.sla_policy.name if loop.sla_policy_id else None,
         "explanation": loop_explain(loop, now=now),
     }
-
-
-def user_by_username(username: str | None, *, field: str = "assignee") -> Any:
-    if username is None:
-        return None
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise InvalidInput(f"no agent {username!r}", [FieldError(field, f"no agent {username!r}")])
-    return user
 
 
 class LoopIn(StrictSchema):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 
 from lastmile.core.errors import FieldError, InvalidInput
@@ -50,6 +51,16 @@ def team_by_slug(slug: str | None, *, field: str = "team") -> Team | None:
     if team is None:
         raise InvalidInput(f"no team {slug!r}", [FieldError(field, f"no team with slug {slug!r}")])
     return team
+
+
+def user_by_username(username: str | None, *, field: str = "assignee") -> Any:
+    """The user named ``username``; None for no name; InvalidInput (422) naming ``field``."""
+    if username is None:
+        return None
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise InvalidInput(f"no agent {username!r}", [FieldError(field, f"no agent {username!r}")])
+    return user
 
 
 def agent_authority(user: AbstractBaseUser | AnonymousUser | None) -> dict[str, Any]:

@@ -11,7 +11,6 @@ decides. ``POST /api/v1/policies/check`` asks the same question without recordin
 from datetime import datetime
 from typing import Any, Literal
 
-from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
@@ -23,7 +22,7 @@ from lastmile.cases.selectors import case_get
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import FieldError, InvalidInput, PermissionDenied
 from lastmile.customers.api import CustomerRef, resolve_ref
-from lastmile.people.selectors import team_by_slug
+from lastmile.people.selectors import team_by_slug, user_by_username
 from lastmile.promises import services
 from lastmile.promises.models import Promise
 from lastmile.promises.selectors import promise_actions, promise_get, promise_list
@@ -121,17 +120,6 @@ def promise_out(promise: Promise) -> dict[str, Any]:
     }
 
 
-def _user(username: str | None) -> Any:
-    if username is None:
-        return None
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise InvalidInput(
-            f"no agent {username!r}", [FieldError("made_by", f"no agent {username!r}")]
-        )
-    return user
-
-
 def _via(request: HttpRequest) -> str:
     token = getattr(request, "auth", None)
     return f"api:{getattr(token, 'name', 'token')}"[:100]
@@ -181,7 +169,7 @@ def record_promise(request: HttpRequest, payload: PromiseIn) -> Status:
         due_at=payload.due_at,
         team=team_by_slug(payload.team),
         channel=payload.channel,
-        made_by=_user(payload.made_by),
+        made_by=user_by_username(payload.made_by, field="made_by"),
         actor=viewer,
         confirm_warnings=payload.confirm_warnings,
         override=payload.override,
@@ -294,7 +282,7 @@ def renegotiate_promise(request: HttpRequest, promise_id: int, payload: Renegoti
         due_at=payload.due_at,
         team=team_by_slug(payload.team),
         channel=payload.channel,
-        made_by=_user(payload.made_by),
+        made_by=user_by_username(payload.made_by, field="made_by"),
         actor=request.viewer,  # type: ignore[attr-defined]
         confirm_warnings=payload.confirm_warnings,
         override=payload.override,
