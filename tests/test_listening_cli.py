@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 
 def cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
@@ -59,3 +61,16 @@ def test_a_blank_line_is_neutral_and_keeps_its_place(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.decode().split("\n") == ["negative", "neutral", "neutral", "positive", ""]
     assert "scored 4 lines" in result.stderr.decode()
+
+
+@pytest.mark.django_db
+def test_a_watch_term_for_a_team_that_does_not_exist_is_refused_and_nothing_is_written():
+    from click.testing import CliRunner
+
+    from lastmile.cli import main
+    from lastmile.listening.models import WatchTerm
+
+    result = CliRunner().invoke(main, ["mentions", "term", "Acme", "acme", "--team", "nope"])
+
+    assert result.exit_code != 0 and "no team 'nope'" in result.output
+    assert not WatchTerm.objects.exists()

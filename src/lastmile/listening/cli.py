@@ -242,13 +242,12 @@ def term_cmd(name: str, query: str, kind: str, handle: str, team_slug: str) -> N
     from lastmile.core.clock import utcnow
     from lastmile.core.errors import DomainError
     from lastmile.listening.services import watchterm_create
-    from lastmile.people.models import Team
+    from lastmile.people.selectors import team_by_slug
 
-    team = None
-    if team_slug:
-        team = Team.objects.filter(slug=team_slug).first()
-        if team is None:
-            raise click.ClickException(f"no team {team_slug!r}")
+    try:
+        team = team_by_slug(team_slug or None)
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from None
     try:
         term = watchterm_create(
             name=name, query=query, kind=kind, brand_handle=handle, team=team, now=utcnow()

@@ -48,12 +48,14 @@ def mailbox_cmd(address: str, team_slug: str, name: str, inactive: bool) -> None
     from lastmile.cli import _django, _fail
 
     _django()
+    from lastmile.core.errors import DomainError
     from lastmile.mail.services import mailbox_ensure
-    from lastmile.people.models import Team
+    from lastmile.people.selectors import team_by_slug
 
-    team = Team.objects.filter(slug=team_slug).first()
-    if team is None:
-        raise click.ClickException(f"no team {team_slug!r}")
+    try:
+        team = team_by_slug(team_slug)
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from None
     try:
         box = mailbox_ensure(address=address, team=team, name=name, active=not inactive)
     except Exception as exc:

@@ -30,14 +30,14 @@ def integration_create_cmd(
 
     _django()
     from lastmile.core.clock import utcnow
-    from lastmile.people.models import Team
+    from lastmile.core.errors import DomainError
+    from lastmile.people.selectors import team_by_slug
     from lastmile.webhooks.services import integration_create
 
-    team = None
-    if team_slug:
-        team = Team.objects.filter(slug=team_slug).first()
-        if team is None:
-            raise click.ClickException(f"no team {team_slug!r}")
+    try:
+        team = team_by_slug(team_slug or None)
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from None
     try:
         row, secret = integration_create(
             name=name, channel=channel, url=url, team=team, slug=slug, now=utcnow()
