@@ -33,10 +33,10 @@ from lastmile.channels.selectors import contact_history
 from lastmile.core.audit import audited_delete, audited_save
 from lastmile.core.db import rows_insert
 from lastmile.core.errors import FieldError, InvalidInput
+from lastmile.core.retry import retry_delay
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
-MAX_BACKOFF = timedelta(hours=6)
 # How long a claimed message is left to its worker. A worker that dies mid-send leaves the
 # message claimed; after the lease another worker sends it again (with the same key and
 # Message-ID, so the receiving side can tell). That crash is the only way to send twice.
@@ -254,7 +254,7 @@ def _send_one(message: OutboxMessage, *, now: datetime, result: DeliveryResult) 
         if message.attempts >= MAX_ATTEMPTS:
             _record(claim, status=OutboxStatus.FAILED, error=exc, result=result)
         else:
-            backoff = min(timedelta(minutes=2 ** (message.attempts - 1)), MAX_BACKOFF)
+            backoff = retry_delay(message.attempts)
             _record(claim, next_attempt_at=now + backoff, error=exc, result=result)
     else:
         updated = OutboxMessage.objects.filter(claim).update(

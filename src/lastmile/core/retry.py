@@ -15,7 +15,8 @@ def retry_delay(attempt: int) -> timedelta:
 
     >>> [retry_delay(n).total_seconds() / 60 for n in (1, 2, 3, 9)]
     [1.0, 2.0, 4.0, 256.0]
-    >>> retry_delay(20) == RETRY_CAP
+    >>> retry_delay(20) == RETRY_CAP == retry_delay(10**6)
     True
     """
-    return min(RETRY_BASE * 2 ** (max(attempt, 1) - 1), RETRY_CAP)
+    # The exponent stops at 30: past the cap anyway, and 2 ** 10**6 minutes would overflow.
+    return min(RETRY_BASE * 2 ** min(max(attempt, 1) - 1, 30), RETRY_CAP)
