@@ -83,3 +83,14 @@ def test_createagent_refuses_an_existing_username_without_update():
     lastmile("createagent", "maya", "--password", "x")
     result = lastmile("createagent", "maya", "--password", "y")
     assert result.returncode != 0 and "already taken" in result.stderr
+
+
+@pytest.mark.parametrize("value", ["abc", "70000", "0"])
+def test_serve_refuses_a_nonsense_port_from_the_environment_before_starting(value):
+    from click.testing import CliRunner
+
+    from lastmile.cli import main
+
+    result = CliRunner().invoke(main, ["serve"], env={"LASTMILE_PORT": value})
+    assert result.exit_code == 2
+    assert "--port" in result.output and value in result.output

@@ -36,8 +36,9 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option(
     "--port",
-    type=int,
-    default=lambda: int(os.environ.get("LASTMILE_PORT", "8000")),
+    type=click.IntRange(1, 65535),
+    envvar="LASTMILE_PORT",
+    default=8000,
     show_default="LASTMILE_PORT or 8000",
     help="Port to bind.",
 )
