@@ -365,6 +365,9 @@ LOGGING = {
     "loggers": {
         # Axes logs every failed login at INFO; lockouts come at WARNING.
         "axes": {"level": "WARNING"},
+        # aiosmtpd (lastmile smtpd) logs every connection, its peer and "connection lost"
+        # at INFO: noise for a mail receiver; refusals and errors still show.
+        "mail.log": {"level": "WARNING"},
         "huey": {
             "handlers": ["console"],
             "level": envstr("LASTMILE_WORKER_LOG_LEVEL", "WARNING"),
