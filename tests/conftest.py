@@ -17,6 +17,26 @@ def require(variant: str) -> bool:
     return os.environ.get(f"LASTMILE_REQUIRE_{variant.upper()}") == "1"
 
 
+# A test marked with one of these runs only on that database; on the other it is skipped
+# here, with the reason, instead of each test checking the vendor itself. The SQLite pass
+# skipping postgres_only tests is fine: scripts/test.sh runs the PostgreSQL pass too (and
+# fails under LASTMILE_REQUIRE_POSTGRES=1 when it could not).
+VENDOR_MARKERS = {"postgres_only": "postgresql", "sqlite_only": "sqlite"}
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.db import connection
+
+    for item in items:
+        for marker, vendor in VENDOR_MARKERS.items():
+            if item.get_closest_marker(marker) and connection.vendor != vendor:
+                item.add_marker(
+                    pytest.mark.skip(
+                        reason=f"{marker}: needs {vendor}, runs on {connection.vendor}"
+                    )
+                )
+
+
 @pytest.fixture
 def now() -> datetime:
     # A Monday, 10:00 UTC.

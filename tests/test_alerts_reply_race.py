@@ -111,8 +111,6 @@ def test_two_batches_with_the_same_authors_in_opposite_order_do_not_deadlock(
     deadlock. Locking the batch's authors up front in pk order, B waits for A's first lock
     before it holds any, and both replies are sent one after the other.
     """
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks: PostgreSQL only (SQLite runs one writer at a time)")
     from lastmile.customers import services as customers_services
 
     burst = crisis["burst"]  # mention k is by user{k % 5}

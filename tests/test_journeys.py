@@ -603,12 +603,10 @@ def test_two_steps_completed_at_once_open_their_common_dependent_once(
     import threading
     import time
 
-    from django.db import connection, connections
+    from django.db import connections
 
     from lastmile.journeys import services
 
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent transactions need PostgreSQL")
     template = template_save(definition=definition(), now=now)[0]
     journey = journey_start(template=template, case=case, actor=alice, now=now)
     step_complete(step=steps_of(journey)["a"], actor=alice, note="go", now=now)

@@ -11,7 +11,7 @@ from importlib import import_module
 
 import pytest
 from django.core import mail
-from django.db import connection, connections
+from django.db import connections
 
 from lastmile.channels import delivery
 from lastmile.channels.delivery import (
@@ -284,8 +284,6 @@ def test_the_keys_argument_limits_a_run_to_those_messages():
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_at_once_send_each_message_once_and_keep_the_cap(transports):
-    if connection.vendor != "postgresql":
-        pytest.skip("concurrent workers need PostgreSQL")
     # Given 10 customers with 3 marketing messages each, at most 1 per week, and 20 sms
     ContactRule.objects.filter(purpose="marketing").update(
         max_per_period=1, quiet_start=None, quiet_end=None, min_gap=None

@@ -39,11 +39,10 @@ def test_the_secret_key_comes_from_the_environment_when_set(monkeypatch):
     assert lm_settings._secret_key() == "from-env"
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(db):
     from django.db import connection
 
-    if connection.vendor != "sqlite":
-        pytest.skip("SQLite only")
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA journal_mode")
         assert cursor.fetchone()[0] == "wal"

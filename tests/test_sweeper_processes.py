@@ -44,13 +44,6 @@ SWEEP_AT = OPENED + timedelta(days=1)
 WAIT = 45.0  # seconds: an upper bound, never a pause; every wait below ends on a condition
 
 
-def _postgres_only() -> None:
-    # The SQLite pass skips these; scripts/test.sh makes sure the PostgreSQL pass ran
-    # (and fails under LASTMILE_REQUIRE_POSTGRES=1 when it could not).
-    if connection.vendor != "postgresql":
-        pytest.skip("multi-process sweeper test needs PostgreSQL")
-
-
 # --- given: many loops whose every rung is due -----------------------------------------------
 
 
@@ -256,7 +249,6 @@ def _assert_fully_escalated_once(pks: list[int]) -> None:
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_sweeping_at_once_escalate_each_loop_exactly_once(scene, workers):
-    _postgres_only()
     # given 3,000 loops with all three rungs due, and two sweepers connected and waiting
     pks = _open_due_loops(scene, 3000)
     a, b = workers(batch_size=50), workers(batch_size=50)
@@ -275,7 +267,6 @@ def test_two_workers_sweeping_at_once_escalate_each_loop_exactly_once(scene, wor
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_sweeping_at_once_share_the_work(scene, workers):
-    _postgres_only()
     # given 2,000 due loops and two sweepers connected and waiting
     _open_due_loops(scene, 2000)
     a, b = workers(batch_size=50), workers(batch_size=50)
@@ -292,7 +283,6 @@ def test_two_workers_sweeping_at_once_share_the_work(scene, workers):
 @pytest.mark.postgres_only
 @pytest.mark.django_db(transaction=True)
 def test_a_sweeper_passes_over_loops_another_sweeper_holds_and_escalates_the_rest(scene, workers):
-    _postgres_only()
     # given the 50 most overdue loops locked by another sweeper mid-batch, and 1,000 more due loops
     held = _open_due_loops(scene, 50, opened=OPENED - timedelta(hours=1))
     rest = _open_due_loops(scene, 1000)
@@ -316,7 +306,6 @@ def test_a_sweeper_passes_over_loops_another_sweeper_holds_and_escalates_the_res
 def test_a_worker_killed_mid_sweep_leaves_nothing_half_done_and_the_next_sweep_finishes(
     scene, workers
 ):
-    _postgres_only()
     # given 1,000 due loops, then 1,000 due a minute later, one of which already has its first
     # message being queued by another session: the sweeper's batch that holds that loop will
     # update its loops, write their events and then wait on the message's key — mid-batch
