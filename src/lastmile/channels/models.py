@@ -5,12 +5,28 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from lastmile.core.choices import Badge, ChoiceSet
+
 
 class OutboxStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
     SUPPRESSED = "suppressed", "Suppressed"
+
+
+# How the outbox panel shows a message; "sending" and "held" are pending messages, told apart
+# by ``lastmile.channels.selectors.outbox_status_badge``.
+OUTBOX_STATUS = ChoiceSet(
+    OutboxStatus,
+    colours={
+        OutboxStatus.PENDING: "at-risk",
+        OutboxStatus.SENT: "ok",
+        OutboxStatus.FAILED: "breached",
+        OutboxStatus.SUPPRESSED: "grey",
+    },
+    derived=(Badge("sending", "Sending", "at-risk"), Badge("held", "Held", "at-risk")),
+)
 
 
 class ContactScope(models.TextChoices):

@@ -11,7 +11,8 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 
 from lastmile.channels.contact import Contact, History
-from lastmile.channels.models import OutboxMessage, OutboxStatus
+from lastmile.channels.models import OUTBOX_STATUS, OutboxMessage, OutboxStatus
+from lastmile.core.choices import Badge
 
 # Enough for any sane cap; a customer flooded beyond it is still over every cap.
 HISTORY_LIMIT = 1000
@@ -62,7 +63,8 @@ def outbox_for_customer(
     """The customer's outbound messages, newest first, with the rule that held or stopped each.
 
     For the timeline: the viewer must already be allowed to see ``customer``. Each message
-    carries ``error_shown``, its last error as ``viewer`` may read it (``outbox_error_shown``).
+    carries ``error_shown``, its last error as ``viewer`` may read it (``outbox_error_shown``),
+    and ``badge``, how its status is shown (``outbox_status_badge``).
     """
     qs = OutboxMessage.objects.filter(customer_id=customer.pk).select_related("rule", "case")
     if statuses:
@@ -71,7 +73,19 @@ def outbox_for_customer(
     full = _sees_receivers_answers(viewer)
     for message in messages:
         message.error_shown = outbox_error_shown(message, viewer=viewer, full=full)  # type: ignore[attr-defined]
+        message.badge = outbox_status_badge(message)  # type: ignore[attr-defined]
     return messages
+
+
+def outbox_status_badge(message: OutboxMessage) -> Badge:
+    """How a message's status is shown: a pending message a worker has claimed is "Sending";
+    one a contact rule held and that was never tried is "Held"; otherwise its status."""
+    if message.status == OutboxStatus.PENDING:
+        if message.claimed_at:
+            return OUTBOX_STATUS.derived("sending")
+        if message.rule_check and not message.attempts:
+            return OUTBOX_STATUS.derived("held")
+    return OUTBOX_STATUS.badge(message.status)
 
 
 # "HTTP 500: <what the receiver answered>", as ``lastmile.webhooks.sender.Outcome.describe``
