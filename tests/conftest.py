@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +16,22 @@ pytest_plugins = ["tests.portal_fixtures"]
 def require(variant: str) -> bool:
     """CI sets LASTMILE_REQUIRE_<VARIANT>=1: a missing service must fail, not skip."""
     return os.environ.get(f"LASTMILE_REQUIRE_{variant.upper()}") == "1"
+
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_data(relative: str) -> Path:
+    """A file of ../shared/data, beside the repository's root (not the cwd). Missing, the
+    test is skipped, or fails under LASTMILE_REQUIRE_DATA=1 (CI, whose clone has shared/
+    beside it)."""
+    path = REPO_ROOT.parent / "shared" / "data" / relative
+    if not path.exists():
+        message = f"{path} not found (../shared/data beside the repository)"
+        if require("data"):
+            pytest.fail(f"LASTMILE_REQUIRE_DATA=1: {message}")
+        pytest.skip(message)
+    return path
 
 
 # A test marked with one of these runs only on that database; on the other it is skipped

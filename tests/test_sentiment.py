@@ -15,6 +15,7 @@ import pytest
 from lastmile.listening import sentiment
 from lastmile.listening.sentiment import model as model_module
 from lastmile.listening.sentiment.model import ARTEFACT, dense, features, normalise
+from tests.conftest import shared_data
 
 LABELS = {"negative", "neutral", "positive"}
 
@@ -36,7 +37,6 @@ SLICE = [
 
 
 GOLDEN = Path(__file__).parent / "fixtures" / "listening" / "sentiment_val_golden.json"
-VAL_TEXT = Path(__file__).resolve().parents[2] / "shared/data/tweeteval-sentiment/val_text.txt"
 TRICKY = [
     "",
     "   ",
@@ -233,14 +233,14 @@ def test_the_feature_cache_is_bounded_and_starting_over_changes_nothing(monkeypa
 
 def test_predictions_equal_the_recorded_output_on_a_val_sample() -> None:
     """Every 5th TweetEval val tweet, scored by the model before the feature cache (the
-    fixture); the texts stay in ../shared/data (their licence), the fixture keeps hashes."""
-    if not VAL_TEXT.exists():
-        pytest.skip(f"TweetEval val text not found at {VAL_TEXT}")
+    fixture); the texts stay in ../shared/data (their licence), the fixture keeps hashes.
+    Without them the test skips, or fails under LASTMILE_REQUIRE_DATA=1 (CI)."""
+    val_text = shared_data("tweeteval-sentiment/val_text.txt")
     golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
     assert golden["model_sha256"] == hashlib.sha256(ARTEFACT.read_bytes()).hexdigest(), (
         "model.npz changed: re-record the fixture with the new model"
     )
-    lines = VAL_TEXT.read_text(encoding="utf-8").split("\n")
+    lines = val_text.read_text(encoding="utf-8").split("\n")
     rows = golden["rows"]
     texts = [lines[r["line"] - 1] for r in rows]
     for r, text in zip(rows, texts, strict=True):
