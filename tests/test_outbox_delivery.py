@@ -19,6 +19,8 @@ from lastmile.channels.delivery import (
     email_message_id,
     transport_for,
     transport_register,
+    transport_unregister,
+    transports_registered,
 )
 from lastmile.channels.models import ContactRule, OutboxMessage
 from lastmile.channels.services import (
@@ -48,10 +50,17 @@ MON = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def transports(monkeypatch):
+def transports():
     """A clean registry with the built-in email transport; restored after the test."""
-    monkeypatch.setattr(delivery, "_TRANSPORTS", {"email": delivery.email_send})
-    return delivery._TRANSPORTS
+    saved = {prefix: transport_for(prefix) for prefix in transports_registered()}
+    for prefix in saved:
+        transport_unregister(prefix)
+    transport_register("email", delivery.email_send)
+    yield
+    for prefix in transports_registered():
+        transport_unregister(prefix)
+    for prefix, fn in saved.items():
+        transport_register(prefix, fn)
 
 
 class Recording:
@@ -125,6 +134,16 @@ def test_the_longest_registered_prefix_wins(transports):
     assert transport_for("socialite") is None
     with pytest.raises(ValueError):
         transport_register("", general)
+
+
+def test_an_unregistered_transport_no_longer_delivers_its_channel(transports):
+    transport_register("sms", Recording())
+    transport_unregister("sms")
+    assert transport_for("sms") is None and transports_registered() == ["email"]
+    queue("u", channel="sms", recipient="+447700900123")
+    assert outbox_deliver(now=MON).failed == 1
+    assert OutboxMessage.objects.get().status == "failed"
+    transport_unregister("sms")  # not registered: nothing to do
 
 
 def test_a_channel_without_transport_fails_at_once_and_says_so(transports):
