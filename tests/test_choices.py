@@ -8,13 +8,21 @@ from datetime import timedelta
 import pytest
 from django.db import models
 
+from lastmile.cases.models import CASE_STATUS, Case
 from lastmile.channels.models import OUTBOX_STATUS, OutboxMessage
 from lastmile.core.choices import TONES, Badge, ChoiceSet
+from lastmile.crisis.models import ALERT_STATE, Alert
+from lastmile.journeys.models import JOURNEY_STATE, Journey
+from lastmile.promises.models import PROMISE_STATE, Promise
 
 # Every status field shown as a coloured badge, with its choice set. A new field's choice
 # set belongs here; a new value of a listed field without a colour fails below.
 CHOICE_SETS = [
     (OutboxMessage, "status", OUTBOX_STATUS),
+    (Case, "status", CASE_STATUS),
+    (Alert, "state", ALERT_STATE),
+    (Promise, "state", PROMISE_STATE),
+    (Journey, "state", JOURNEY_STATE),
 ]
 
 
@@ -30,6 +38,8 @@ def test_every_value_of_the_field_has_a_label_and_a_colour(model, field, choice_
         badge = choice_set.badge(value)
         assert badge == Badge(value, str(label), badge.colour)
         assert badge.colour in TONES, (value, badge.colour)
+        if hasattr(model, f"{field}_badge"):
+            assert getattr(model(**{field: value}), f"{field}_badge") == badge
     for badge in choice_set:
         assert badge.label and badge.colour in TONES
 
@@ -111,3 +121,15 @@ def test_the_outbox_panel_shows_sending_held_and_the_status(client, alice, case,
         "stopped": ("suppressed", "suppressed", "Suppressed"),
     }
     assert "Held — night; next try" in page
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [value for value, _ in Case._meta.get_field("status").choices])
+def test_the_case_page_shows_the_status_label_in_its_badge(client, alice, case, status):
+    Case.objects.filter(pk=case.pk).update(status=status)
+    client.force_login(alice)
+    page = client.get(f"/cases/{case.ref}/").content.decode()
+    label = CASE_STATUS.label(status)
+    assert f'<span class="status" data-status="{status}">{label}</span>' in page
+    # The customer panel's list of the customer's cases shows it the same way.
+    assert page.count(f'<span class="status" data-status="{status}">{label}</span>') == 2

@@ -3,12 +3,26 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from lastmile.core.choices import Badge, ChoiceSet
+
 
 class CaseStatus(models.TextChoices):
     OPEN = "open", "Open"
     PENDING = "pending", "Pending"
     SOLVED = "solved", "Solved"
     CLOSED = "closed", "Closed"
+
+
+# How a case's status is shown in the console.
+CASE_STATUS = ChoiceSet(
+    CaseStatus,
+    colours={
+        CaseStatus.OPEN: "primary",
+        CaseStatus.PENDING: "at-risk",
+        CaseStatus.SOLVED: "ok",
+        CaseStatus.CLOSED: "grey",
+    },
+)
 
 
 class Priority(models.TextChoices):
@@ -59,6 +73,10 @@ class Case(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ref} {self.subject}"
+
+    @property
+    def status_badge(self) -> Badge:
+        return CASE_STATUS.badge(self.status)
 
     @property
     def ref(self) -> str:

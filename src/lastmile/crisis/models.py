@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from lastmile.core.choices import Badge, ChoiceSet
 from lastmile.crisis.detectors import SIGNAL_LABELS
 
 SIGNAL_CHOICES = list(SIGNAL_LABELS.items())
@@ -49,6 +50,17 @@ class AlertState(models.TextChoices):
     OPEN = "open", "Open"
     ACKNOWLEDGED = "acknowledged", "Acknowledged"
     RESOLVED = "resolved", "Resolved"
+
+
+# How an alert's state is shown in the crisis room and the alert list.
+ALERT_STATE = ChoiceSet(
+    AlertState,
+    colours={
+        AlertState.OPEN: "breached",
+        AlertState.ACKNOWLEDGED: "at-risk",
+        AlertState.RESOLVED: "ok",
+    },
+)
 
 
 class Alert(models.Model):
@@ -106,6 +118,10 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"Alert #{self.pk}: {self.get_signal_display()} on {self.term_id}"
+
+    @property
+    def state_badge(self) -> Badge:
+        return ALERT_STATE.badge(self.state)
 
     @property
     def threshold(self) -> float:

@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from lastmile.core.choices import Badge, ChoiceSet
+
 
 class CustomerAction(models.TextChoices):
     NONE = "none", "None (the business does it)"
@@ -85,6 +87,17 @@ class JourneyState(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+# How a journey's state is shown in the console.
+JOURNEY_STATE = ChoiceSet(
+    JourneyState,
+    colours={
+        JourneyState.ACTIVE: "primary",
+        JourneyState.COMPLETED: "ok",
+        JourneyState.CANCELLED: "grey",
+    },
+)
+
+
 class Journey(models.Model):
     """A template started for a customer on a case; the case cannot be solved before it ends.
 
@@ -124,6 +137,10 @@ class Journey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} #{self.pk}"
+
+    @property
+    def state_badge(self) -> Badge:
+        return JOURNEY_STATE.badge(self.state)
 
     @property
     def customer(self):  # type: ignore[no-untyped-def]

@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from lastmile.core.choices import Badge, ChoiceSet
+
 
 class Severity(models.TextChoices):
     BLOCK = "block", "Block"
@@ -95,6 +97,21 @@ class PromiseState(models.TextChoices):
     BROKEN = "broken", "Broken"
     RENEGOTIATED = "renegotiated", "Renegotiated"
     WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+# How a promise's state is shown in the console.
+PROMISE_STATE = ChoiceSet(
+    PromiseState,
+    colours={
+        PromiseState.AWAITING: "grey",
+        PromiseState.REJECTED: "grey",
+        PromiseState.OPEN: "primary",
+        PromiseState.KEPT: "ok",
+        PromiseState.BROKEN: "breached",
+        PromiseState.RENEGOTIATED: "grey",
+        PromiseState.WITHDRAWN: "grey",
+    },
+)
 
 
 class Promise(models.Model):
@@ -193,6 +210,10 @@ class Promise(models.Model):
 
     def __str__(self) -> str:
         return f"Promise #{self.pk}: {self.text[:60]}"
+
+    @property
+    def state_badge(self) -> Badge:
+        return PROMISE_STATE.badge(self.state)
 
     @property
     def is_open(self) -> bool:
