@@ -133,3 +133,54 @@ def test_the_case_page_shows_the_status_label_in_its_badge(client, alice, case, 
     assert f'<span class="status" data-status="{status}">{label}</span>' in page
     # The customer panel's list of the customer's cases shows it the same way.
     assert page.count(f'<span class="status" data-status="{status}">{label}</span>') == 2
+
+
+def _rules(*paths: str) -> dict[str, str]:
+    """Selector → tone of its background (``var(--ok-soft)`` → ``ok``), over stylesheets."""
+    from pathlib import Path
+
+    import lastmile
+
+    root = Path(lastmile.__file__).parent
+    rules: dict[str, str] = {}
+    for path in paths:
+        css = re.sub(r"/\*.*?\*/", "", (root / path).read_text(), flags=re.S)
+        for selectors, body in re.findall(r"([^{}]+)\{([^}]*)\}", css):
+            tone = re.search(r"background:\s*var\(--([a-z-]+?)-soft\)", body)
+            if tone:
+                for selector in selectors.split(","):
+                    rules[" ".join(selector.split())] = tone.group(1)
+    return rules
+
+
+# Where each choice set's colours are drawn: the stylesheet and the badge's selectors, most
+# specific first; a value without a rule of its own takes the badge's base colour.
+CONSOLE = "console/static/console/console.css"
+STYLESHEETS = [
+    (OUTBOX_STATUS, [CONSOLE], [".outbox .status", ".status"], "data-status"),
+    (CASE_STATUS, [CONSOLE], [".status"], "data-status"),
+    (ALERT_STATE, ["crisis/static/crisis/crisis.css"], [".alert-state"], "data-state"),
+    (PROMISE_STATE, ["promises/static/promises/promises.css"], [".promise-state"], "data-state"),
+    (JOURNEY_STATE, ["journeys/static/journeys/journeys.css"], [".journey-state"], "data-state"),
+]
+
+
+@pytest.mark.parametrize(
+    ("choice_set", "paths", "badges", "attribute"),
+    STYLESHEETS,
+    ids=[s.choices.__name__ for s, *_ in STYLESHEETS],
+)
+def test_the_stylesheet_colours_each_status_as_its_choice_set_says(
+    choice_set, paths, badges, attribute
+):
+    rules = _rules(*paths)
+    for value, _ in choice_set.choices.choices:
+        shown = next(
+            (
+                rules[f'{badge}[{attribute}="{value}"]']
+                for badge in badges
+                if f'{badge}[{attribute}="{value}"]' in rules
+            ),
+            rules[badges[-1]],
+        )
+        assert shown == choice_set.colour(value), (value, shown)
