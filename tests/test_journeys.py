@@ -605,20 +605,23 @@ def test_two_steps_completed_at_once_open_their_common_dependent_once(
 
     from django.db import connections
 
-    from lastmile.journeys import services
+    from lastmile.journeys import dag
 
     template = template_save(definition=definition(), now=now)[0]
     journey = journey_start(template=template, case=case, actor=alice, now=now)
     step_complete(step=steps_of(journey)["a"], actor=alice, note="go", now=now)
-    # Each completion dawdles after reading the journey: without the journey row lock, both
-    # would see the other step still open and "d" would never open.
-    original = services._open_ready
+    # Each completion dawdles after reading the journey, before working out which steps are
+    # ready: without the journey row lock, both would see the other step still open and "d"
+    # would never open.
+    original = dag.ready_steps
+    slowed = []
 
-    def slow_open_ready(*args, **kwargs):
+    def slow_ready_steps(*args, **kwargs):
+        slowed.append(1)
         time.sleep(0.3)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(services, "_open_ready", slow_open_ready)
+    monkeypatch.setattr(dag, "ready_steps", slow_ready_steps)
     start = threading.Barrier(2)
     errors = []
 
@@ -639,7 +642,7 @@ def test_two_steps_completed_at_once_open_their_common_dependent_once(
         t.start()
     for t in threads:
         t.join(timeout=60)
-    assert errors == []
+    assert errors == [] and len(slowed) == 2
     steps = steps_of(journey)
     assert steps["d"].state == "open"
     assert Loop.objects.filter(case=case, title__startswith="Wrap up").count() == 1
