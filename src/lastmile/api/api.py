@@ -25,14 +25,14 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
 from lastmile.api.auth import TokenAuth
-from lastmile.core.errors import DomainError
+from lastmile.core.errors import DomainError, ErrorCode
 from lastmile.core.jsonbody import JsonBodyError, json_check, json_load
 
 ERROR_SCHEMA = {
     "type": "object",
     "required": ["code", "detail", "errors"],
     "properties": {
-        "code": {"type": "string"},
+        "code": {"type": "string", "enum": [code.value for code in ErrorCode]},
         "detail": {"type": "string"},
         "errors": {
             "type": "array",
@@ -123,7 +123,7 @@ api = LastmileAPI(
 
 
 def error_response(
-    status: int, code: str, detail: str, errors: list[dict[str, Any]] | None = None
+    status: int, code: ErrorCode, detail: str, errors: list[dict[str, Any]] | None = None
 ) -> HttpResponse:
     body = {"code": code, "detail": detail, "errors": errors or []}
     return HttpResponse(json.dumps(body), status=status, content_type="application/json")
@@ -132,7 +132,7 @@ def error_response(
 def api_not_found(request: HttpRequest) -> HttpResponse:
     return error_response(
         404,
-        "not_found",
+        ErrorCode.NOT_FOUND,
         f"no API endpoint at {request.path}",
         [{"index": None, "field": "path", "reason": "see /api/docs for the endpoints"}],
     )
@@ -159,20 +159,22 @@ def on_validation_error(request: HttpRequest, exc: ValidationError) -> HttpRespo
     errors = [_field_error(e) for e in exc.errors]
     first = errors[0] if errors else {"field": "body", "reason": "invalid"}
     where = f"item {first['index']}: " if first.get("index") is not None else ""
-    return error_response(422, "invalid", f"{where}{first['field']}: {first['reason']}", errors)
+    return error_response(
+        422, ErrorCode.INVALID, f"{where}{first['field']}: {first['reason']}", errors
+    )
 
 
 def on_auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return error_response(
         401,
-        "unauthorized",
+        ErrorCode.UNAUTHORIZED,
         "a valid 'Authorization: Bearer <token>' header is required",
         [{"index": None, "field": "Authorization", "reason": "missing or unknown token"}],
     )
 
 
 def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
-    return error_response(404, "not_found", str(exc) or "not found")
+    return error_response(404, ErrorCode.NOT_FOUND, str(exc) or "not found")
 
 
 def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
@@ -181,11 +183,15 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     cause = exc.__cause__
     if isinstance(cause, UnsupportedMediaType):
         field = {"index": None, "field": "Content-Type", "reason": cause.reason}
-        return error_response(415, "unsupported_media_type", cause.reason, [field])
+        return error_response(415, ErrorCode.UNSUPPORTED_MEDIA_TYPE, cause.reason, [field])
     if isinstance(cause, JsonBodyError):
         field = {"index": None, "field": "body", "reason": cause.reason}
-        return error_response(400, "bad_request", f"cannot parse the body: {cause.reason}", [field])
-    code = {400: "bad_request", 405: "method_not_allowed"}.get(exc.status_code, "error")
+        return error_response(
+            400, ErrorCode.BAD_REQUEST, f"cannot parse the body: {cause.reason}", [field]
+        )
+    code = {400: ErrorCode.BAD_REQUEST, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
+        exc.status_code, ErrorCode.ERROR
+    )
     return error_response(exc.status_code, code, str(exc))
 
 
@@ -209,13 +215,13 @@ def on_suspicious_operation(request: HttpRequest, exc: SuspiciousOperation) -> H
     # response_for_exception); raised inside an operation, they reach ninja instead.
     security_logger = logging.getLogger(f"django.security.{exc.__class__.__name__}")
     security_logger.error(str(exc), exc_info=exc, extra={"status_code": 400, "request": request})
-    return error_response(400, "bad_request", _suspicious_detail(exc))
+    return error_response(400, ErrorCode.BAD_REQUEST, _suspicious_detail(exc))
 
 
 def on_permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
     # Django's message is for the server's log at most; lastmile's own refusals are
     # DomainErrors with a sentence for the client.
-    return error_response(403, "forbidden", "this request is not allowed for this token")
+    return error_response(403, ErrorCode.FORBIDDEN, "this request is not allowed for this token")
 
 
 def on_unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
@@ -227,7 +233,7 @@ def on_unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
 def server_error_response() -> HttpResponse:
     return error_response(
         500,
-        "server_error",
+        ErrorCode.SERVER_ERROR,
         "the server failed to answer this request; the error is logged",
     )
 

@@ -12,7 +12,7 @@ from lastmile.api.models import ApiToken
 from lastmile.api.services import token_failure_record
 from lastmile.core.clientip import client_address
 from lastmile.core.clock import utcnow
-from lastmile.core.errors import DomainError, FieldError
+from lastmile.core.errors import DomainError, ErrorCode, FieldError
 from lastmile.core.ids import token_hash
 
 
@@ -26,7 +26,7 @@ class TooManyTokenFailures(DomainError):
                 f"try again in {retry_after} s"
             ),
             errors=[FieldError("Authorization", "unknown token, too many times this minute")],
-            code="too_many_auth_failures",
+            code=ErrorCode.TOO_MANY_AUTH_FAILURES,
             status=429,
         )
         self.retry_after = retry_after

@@ -14,19 +14,21 @@ from http import HTTPStatus
 
 from django.http import HttpRequest, HttpResponse
 
+from lastmile.core.errors import ErrorCode
+
 API_PATHS = ("/api/", "/v1/")  # the HTTP API and the Segment HTTP Tracking API
 
 CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    411: "length_required",
-    413: "too_large",
-    415: "unsupported_media_type",
-    429: "busy",
-    500: "server_error",
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    411: ErrorCode.LENGTH_REQUIRED,
+    413: ErrorCode.TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    429: ErrorCode.BUSY,
+    500: ErrorCode.SERVER_ERROR,
 }
 # Headers that describe the body being replaced; every other header of the original response
 # stays: this middleware is outermost, so the security middleware's headers (CSP,
@@ -78,11 +80,11 @@ class JsonErrorMiddleware:
             return response
         if status >= 500:
             code, detail = (
-                "server_error",
+                ErrorCode.SERVER_ERROR,
                 "the server failed to answer this request; the error is logged",
             )
         else:
-            code = CODES.get(status, "error")
+            code = CODES.get(status, ErrorCode.ERROR)
             try:
                 phrase = HTTPStatus(status).phrase.lower()
             except ValueError:

@@ -13,7 +13,7 @@ from lastmile.cases.models import Case, CaseEvent, CaseStatus, Priority
 from lastmile.core.audit import Action as AuditAction
 from lastmile.core.audit import audit_record, changes, snapshot
 from lastmile.core.db import rows_insert
-from lastmile.core.errors import Conflict, FieldError, InvalidInput
+from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
 from lastmile.core.events import event_emit
 from lastmile.core.ids import counter_next, counter_reserve
 
@@ -28,7 +28,7 @@ class LoopsStillOpen(Conflict):
         count = "1 loop is" if len(loops) == 1 else f"{len(loops)} loops are"
         super().__init__(
             detail=f"{count} still open: {names}",
-            code="loops_still_open",
+            code=ErrorCode.LOOPS_STILL_OPEN,
             errors=[
                 FieldError(f"loops[{lp.pk}]", f"{lp.kind} '{lp.title}' is open") for lp in loops
             ],

@@ -23,7 +23,7 @@ from django.db import OperationalError, connection, transaction
 
 from lastmile.api.types import EARLIEST, LATEST, instant_parse
 from lastmile.channels.models import Source, SourceKind
-from lastmile.core.errors import DomainError, FieldError, InvalidInput
+from lastmile.core.errors import DomainError, ErrorCode, FieldError, InvalidInput
 from lastmile.core.ids import token_generate, token_hash
 from lastmile.customers.identities import IdentityError, IdentityKey, identity_normalize
 from lastmile.customers.models import IdentityKind
@@ -48,14 +48,17 @@ class Saturated(DomainError):
     """The database is busy: answer 429 with Retry-After; the client retries."""
 
     def __init__(self, detail: str) -> None:
-        super().__init__(detail=detail, code="busy", status=429)
+        super().__init__(detail=detail, code=ErrorCode.BUSY, status=429)
 
 
 def bad_request(
     detail: str, field_name: str, index: int | None = None, status: int = 400
 ) -> DomainError:
     return DomainError(
-        detail=detail, errors=[FieldError(field_name, detail, index)], code="invalid", status=status
+        detail=detail,
+        errors=[FieldError(field_name, detail, index)],
+        code=ErrorCode.INVALID,
+        status=status,
     )
 
 

@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from lastmile.api.api import error_response
 from lastmile.channels import segment
 from lastmile.core.clock import utcnow
-from lastmile.core.errors import DomainError
+from lastmile.core.errors import DomainError, ErrorCode
 
 
 def _basic_username(request: HttpRequest) -> str | None:
@@ -37,7 +37,7 @@ def _basic_username(request: HttpRequest) -> str | None:
 def _unauthorized() -> HttpResponse:
     response = error_response(
         401,
-        "unauthorized",
+        ErrorCode.UNAUTHORIZED,
         "a valid write key is required as the HTTP Basic username",
         [
             {
@@ -119,7 +119,7 @@ def _endpoint(kind: str | None):  # type: ignore[no-untyped-def]
         if request.method != "POST":
             response = error_response(
                 405,
-                "method_not_allowed",
+                ErrorCode.METHOD_NOT_ALLOWED,
                 f"{request.path} takes POST",
                 [{"index": None, "field": "method", "reason": "use POST"}],
             )

@@ -10,6 +10,8 @@ from django.shortcuts import render
 from django.template.defaultfilters import filesizeformat
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from lastmile.core.errors import ErrorCode
+
 # Machine clients get the API's JSON error; people (console, portal forms) get a page.
 MACHINE_PATHS = ("/api/", "/v1/", "/hooks/")
 
@@ -35,7 +37,7 @@ def _chunked_without_length(request: HttpRequest) -> bool:
 
 def _length_required() -> HttpResponse:
     body = {
-        "code": "length_required",
+        "code": ErrorCode.LENGTH_REQUIRED,
         "detail": "send the body with a Content-Length header; chunked bodies are not read",
         "errors": [{"index": None, "field": "Content-Length", "reason": "missing"}],
     }
@@ -66,7 +68,7 @@ class BodySizeLimitMiddleware:
             return render(request, "core/too_large.html", context, status=413)
         if length > limit:
             body = {
-                "code": "too_large",
+                "code": ErrorCode.TOO_LARGE,
                 "detail": f"request body is {length} bytes; the limit is {limit}",
                 "errors": [
                     {"index": None, "field": "body", "reason": f"larger than {limit} bytes"}

@@ -20,7 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Min
 from django.utils.text import slugify
 
-from lastmile.core.errors import Conflict, FieldError, InvalidInput, PermissionDenied
+from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput, PermissionDenied
 from lastmile.core.events import event_emit
 from lastmile.crisis import detectors as det
 from lastmile.crisis.models import (
@@ -425,7 +425,7 @@ def alert_acknowledge(*, alert: Alert, actor: Any, now: datetime) -> Alert:
         if fresh.state != AlertState.OPEN:
             raise Conflict(
                 f"alert #{fresh.pk} is already {fresh.get_state_display().lower()}",
-                code="alert_not_open",
+                code=ErrorCode.ALERT_NOT_OPEN,
             )
         fresh.state = AlertState.ACKNOWLEDGED
         fresh.acknowledged_at = now
@@ -444,7 +444,7 @@ def alert_resolve(*, alert: Alert, actor: Any, now: datetime) -> Alert:
     with transaction.atomic():
         fresh = _claim_alert(alert)
         if fresh.state == AlertState.RESOLVED:
-            raise Conflict(f"alert #{fresh.pk} is already resolved", code="alert_resolved")
+            raise Conflict(f"alert #{fresh.pk} is already resolved", code=ErrorCode.ALERT_RESOLVED)
         if fresh.acknowledged_at is None:
             fresh.acknowledged_at = now
             fresh.acknowledged_by = actor
@@ -533,7 +533,7 @@ def _alert_mentions(alert: Alert, mention_ids: list[int], *, lock: bool = False)
 def _refuse(detail: str, bad: list[tuple[Mention, str]]) -> Conflict:
     return Conflict(
         detail,
-        code="mentions_refused",
+        code=ErrorCode.MENTIONS_REFUSED,
         errors=[FieldError("mentions", f"@{m.author.handle} ({m.pk}): {why}") for m, why in bad],
     )
 
@@ -585,7 +585,7 @@ def response_render(*, response: SavedResponse, alert: Alert, mention: Mention) 
         if note is None:
             raise Conflict(
                 f"{response.title!r} links to the status page: publish the incident note first",
-                code="no_status_page",
+                code=ErrorCode.NO_STATUS_PAGE,
             )
         body = body.replace("{status_url}", public_url(f"/status/{note.slug}"))
     return body.replace("{handle}", f"@{mention.author.handle}")
@@ -703,7 +703,7 @@ def saved_response_create(
     if SavedResponse.objects.filter(team=team, title=title).exists():
         raise Conflict(
             f"there is already a saved response {title!r}",
-            code="duplicate",
+            code=ErrorCode.DUPLICATE,
             errors=[FieldError("title", "already used")],
         )
     return SavedResponse.objects.create(title=title[:100], body=body, team=team, created_at=now)
@@ -752,7 +752,7 @@ def incident_note_create(
         raise InvalidInput("a note needs a title", [FieldError("title", "required")])
     team = alert.team
     if team is None:
-        raise Conflict("this alert has no team to own a public note", code="no_team")
+        raise Conflict("this alert has no team to own a public note", code=ErrorCode.NO_TEAM)
     wanted = (slug or "").strip()
     slug = slugify(wanted or title)[:60].strip("-")
     if not slug:
@@ -772,7 +772,9 @@ def incident_note_create(
                 n += 1
         elif IncidentNote.objects.filter(slug=slug).exists():
             raise Conflict(
-                f"/status/{slug} is taken", code="duplicate", errors=[FieldError("slug", "taken")]
+                f"/status/{slug} is taken",
+                code=ErrorCode.DUPLICATE,
+                errors=[FieldError("slug", "taken")],
             )
         note = IncidentNote.objects.create(
             slug=slug,
@@ -827,7 +829,7 @@ def incident_update_publish(*, update: IncidentUpdate, actor: Any, now: datetime
     with transaction.atomic():
         fresh = IncidentUpdate.objects.select_for_update().get(pk=update.pk)
         if fresh.published_at is not None:
-            raise Conflict("this update is already published", code="already_published")
+            raise Conflict("this update is already published", code=ErrorCode.ALREADY_PUBLISHED)
         _publish(fresh, actor=actor, now=now)
     return fresh
 
@@ -868,6 +870,6 @@ def incident_note_unpublish(*, note: IncidentNote, actor: Any, reason: str, now:
     with transaction.atomic():
         changed = IncidentNote.objects.filter(pk=note.pk, published=True).update(published=False)
         if not changed:
-            raise Conflict("the page is not public", code="not_published")
+            raise Conflict("the page is not public", code=ErrorCode.NOT_PUBLISHED)
         note.published = False
         _audit(note, IncidentAction.UNPUBLISHED, actor, now, reason=reason[:400])

@@ -13,7 +13,7 @@ from django.apps import apps
 from django.db import IntegrityError, connection, transaction
 
 from lastmile.core.db import rows_insert
-from lastmile.core.errors import Conflict, DomainError, FieldError, InvalidInput
+from lastmile.core.errors import Conflict, DomainError, ErrorCode, FieldError, InvalidInput
 from lastmile.customers.identities import IdentityKey
 from lastmile.customers.models import (
     Customer,
@@ -168,11 +168,11 @@ def customer_merge(
 ) -> CustomerMerge:
     """Move everything of ``merged`` to ``survivor``; record what moved so it can be undone."""
     if survivor.pk == merged.pk:
-        raise Conflict("a customer cannot be merged into itself", code="merge_self")
+        raise Conflict("a customer cannot be merged into itself", code=ErrorCode.MERGE_SELF)
     if merged.merged_into_id is not None:
         raise Conflict(
             f"customer {merged.pk} is already merged into {merged.merged_into_id}",
-            code="already_merged",
+            code=ErrorCode.ALREADY_MERGED,
         )
     moved: dict[str, list[int]] = {}
     for model, fname in _customer_relations():
@@ -198,11 +198,12 @@ def customer_unmerge(*, merge: CustomerMerge, actor: Any = None, now: datetime) 
     """Undo a merge: the rows it moved go back (those still on the survivor)."""
     merge = CustomerMerge.objects.select_for_update().get(pk=merge.pk)
     if merge.undone_at is not None:
-        raise Conflict("this merge was already undone", code="already_undone")
+        raise Conflict("this merge was already undone", code=ErrorCode.ALREADY_UNDONE)
     later = CustomerMerge.objects.filter(merged=merge.survivor, undone_at__isnull=True).exists()
     if later:
         raise Conflict(
-            "the survivor was itself merged later; undo that merge first", code="merge_order"
+            "the survivor was itself merged later; undo that merge first",
+            code=ErrorCode.MERGE_ORDER,
         )
     for label, pks in merge.moved.items():
         model_label, fname = label.rsplit(".", 1)
@@ -800,7 +801,7 @@ def _ingest(batch: IngestBatch, *, now: datetime) -> list[int]:
     for i, key in repeats:
         result[i] = result[seen_in_batch[key]]
     if any(r is None for r in result):  # pragma: no cover - every branch above assigns
-        raise DomainError("ingest lost an item", code="internal", status=500)
+        raise DomainError("ingest lost an item", code=ErrorCode.INTERNAL, status=500)
     return [r for r in result if r is not None]
 
 

@@ -12,7 +12,7 @@ from lastmile.api.pagination import BoundedLimitOffset, LazyPage
 from lastmile.api.types import StrictSchema, UtcDatetime
 from lastmile.cases.selectors import case_get
 from lastmile.core.clock import utcnow
-from lastmile.core.errors import DomainError, FieldError, InvalidInput
+from lastmile.core.errors import DomainError, ErrorCode, FieldError, InvalidInput
 from lastmile.core.jsonbody import JsonBodyError, json_load
 from lastmile.journeys import services
 from lastmile.journeys.definitions import from_yaml, template_export, to_yaml
@@ -149,7 +149,7 @@ def _definition(request: HttpRequest) -> Any:
         raise DomainError(
             detail=f"a template is at most {TEMPLATE_MAX_BYTES // 1024} KB",
             errors=[FieldError("body", "too large")],
-            code="too_large",
+            code=ErrorCode.TOO_LARGE,
             status=413,
         )
     try:
@@ -165,13 +165,13 @@ def _definition(request: HttpRequest) -> Any:
             raise DomainError(
                 detail=f"malformed JSON: {exc.reason}",
                 errors=[FieldError("body", "malformed JSON")],
-                code="bad_request",
+                code=ErrorCode.BAD_REQUEST,
                 status=400,
             ) from None
     raise DomainError(
         detail="send the template as application/json or application/yaml",
         errors=[FieldError("Content-Type", f"{content_type or 'none'} is not accepted")],
-        code="unsupported_media_type",
+        code=ErrorCode.UNSUPPORTED_MEDIA_TYPE,
         status=415,
     )
 

@@ -22,7 +22,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from lastmile.core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
+from lastmile.core.errors import (
+    Conflict,
+    ErrorCode,
+    FieldError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+)
 from lastmile.core.events import event_emit
 from lastmile.journeys import dag
 from lastmile.journeys.definitions import TemplateSpec, template_export, template_parse
@@ -264,18 +271,20 @@ def journey_start(
     case.refresh_from_db(fields=["status"])
     done_before = {k: _note(v, field=f"done_before.{k}") for k, v in (done_before or {}).items()}
     if not template.active:
-        raise Conflict(f"template {template.slug!r} is not active", code="template_inactive")
+        raise Conflict(
+            f"template {template.slug!r} is not active", code=ErrorCode.TEMPLATE_INACTIVE
+        )
     if case.status in CLOSED_CASE:
         raise Conflict(
             f"{case.ref} is {case.status}: reopen it before starting a journey",
-            code="case_closed",
+            code=ErrorCode.CASE_CLOSED,
         )
     specs = list(template.steps.select_related("team").order_by("position", "id"))
     if not specs:
-        raise Conflict(f"template {template.slug!r} has no steps", code="template_empty")
+        raise Conflict(f"template {template.slug!r} has no steps", code=ErrorCode.TEMPLATE_EMPTY)
     if Journey.objects.filter(case=case, template=template, state=JourneyState.ACTIVE).exists():
         raise Conflict(
-            f"{template.name!r} is already under way on {case.ref}", code="journey_active"
+            f"{template.name!r} is already under way on {case.ref}", code=ErrorCode.JOURNEY_ACTIVE
         )
     try:
         with transaction.atomic():
@@ -289,7 +298,7 @@ def journey_start(
             )
     except IntegrityError:
         raise Conflict(
-            f"{template.name!r} is already under way on {case.ref}", code="journey_active"
+            f"{template.name!r} is already under way on {case.ref}", code=ErrorCode.JOURNEY_ACTIVE
         ) from None
     steps = JourneyStep.objects.bulk_create(
         JourneyStep(
@@ -415,7 +424,7 @@ def _check_open(journey: Journey, step: JourneyStep) -> None:
         raise Conflict(
             f"step {step.key!r} of {journey.name!r} is {step.get_state_display().lower()}, "
             "not open",
-            code="step_not_open",
+            code=ErrorCode.STEP_NOT_OPEN,
         )
 
 
@@ -645,12 +654,14 @@ def step_windows_offer(
     _lock_loops([step.loop_id] if step.loop_id else [])
     journey, steps, fresh = _lock(step)
     if fresh.customer_action != CustomerAction.CHOOSE_SLOT:
-        raise Conflict(f"step {fresh.key!r} is not a choose_slot step", code="not_a_slot_step")
+        raise Conflict(
+            f"step {fresh.key!r} is not a choose_slot step", code=ErrorCode.NOT_A_SLOT_STEP
+        )
     if not journey.is_active or fresh.state not in (StepState.PENDING, StepState.OPEN):
         raise Conflict(
             f"step {fresh.key!r} of {journey.name!r} is {fresh.get_state_display().lower()}: "
             "its windows can no longer change",
-            code="step_not_open",
+            code=ErrorCode.STEP_NOT_OPEN,
         )
     _may_complete(actor, fresh)
     pairs = list(windows) if isinstance(windows, list | tuple) else None
@@ -750,7 +761,7 @@ def journey_cancel(*, journey: Journey, reason: str, actor: Any = None, now: dat
     )
     if fresh.state != JourneyState.ACTIVE:
         raise Conflict(
-            f"journey #{fresh.pk} is {fresh.state}, not active", code="journey_not_active"
+            f"journey #{fresh.pk} is {fresh.state}, not active", code=ErrorCode.JOURNEY_NOT_ACTIVE
         )
     if actor is not None:
         teams = visible_team_ids(actor)
@@ -797,7 +808,7 @@ def on_loop_event(name: str, data: dict[str, Any], at: datetime) -> None:
         raise Conflict(
             f"loop #{data.get('loop')} is step {step.key!r} of journey #{step.journey_id}: "
             "cancel the journey (with a reason) instead",
-            code="journey_step_loop",
+            code=ErrorCode.JOURNEY_STEP_LOOP,
         )
     journey, steps, fresh = _lock(step)
     event = LoopEvent.objects.filter(loop_id=loop_id, kind="closed").order_by("-at", "-id").first()

@@ -16,7 +16,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from lastmile.core.errors import Conflict, FieldError, InvalidInput, PermissionDenied
+from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput, PermissionDenied
 from lastmile.core.events import event_emit
 from lastmile.knowledge.models import Article
 from lastmile.people.selectors import visible_team_ids
@@ -180,7 +180,7 @@ def article_create(
                 **fields.__dict__,
             )
     except IntegrityError:
-        raise Conflict(f"an article with slug {slug!r} exists", code="slug_taken") from None
+        raise Conflict(f"an article with slug {slug!r} exists", code=ErrorCode.SLUG_TAKEN) from None
     event_emit("article.created", _event(article), at=now)
     return article
 

@@ -20,7 +20,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 
 from lastmile.core.db import rows_insert, rows_update
-from lastmile.core.errors import Conflict, FieldError, InvalidInput, NotFound
+from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput, NotFound
 from lastmile.listening import bulk
 from lastmile.listening.influence import engagement_of, influence_score, reach_of
 from lastmile.listening.models import Author, ImportRun, Mention, WatchTerm, WatchTermKind
@@ -72,7 +72,7 @@ def watchterm_create(
         name=name, query=query, kind=kind, brand_handle=brand_handle
     )
     if WatchTerm.objects.filter(name=name).exists():
-        raise Conflict(f"a watch term named {name!r} exists", code="watchterm_exists")
+        raise Conflict(f"a watch term named {name!r} exists", code=ErrorCode.WATCHTERM_EXISTS)
     return WatchTerm.objects.create(
         name=name,
         query=query,
@@ -965,7 +965,7 @@ def mention_case_open(*, mention: Mention, team: Any, actor: Any, now: datetime)
         if case is not None:
             return case
         if fresh.is_from_brand:
-            raise Conflict("this is the brand's own post", code="mention_from_brand")
+            raise Conflict("this is the brand's own post", code=ErrorCode.MENTION_FROM_BRAND)
         author = Author.objects.select_for_update().get(pk=fresh.author_id)
         customer = customer_resolve(
             identities=[IdentityKey(IdentityKind.SOCIAL, author.network, author.handle)],
@@ -1089,7 +1089,7 @@ def mention_dismiss(*, mention: Mention, actor: Any, reason: str, now: datetime)
         if fresh is None:
             raise NotFound("mention")
         if fresh.handled_at is not None:
-            raise Conflict("this mention is handled already", code="mention_handled")
+            raise Conflict("this mention is handled already", code=ErrorCode.MENTION_HANDLED)
         loop = fresh.reply_loop
         if loop is not None and loop.state == LoopState.OPEN:
             loop_cancel(loop=loop, actor=actor, reason=reason, now=now)

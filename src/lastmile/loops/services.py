@@ -20,7 +20,7 @@ from django.db import connection, transaction
 
 from lastmile.core.audit import audited_delete, audited_save
 from lastmile.core.db import rows_insert, rows_update
-from lastmile.core.errors import Conflict, FieldError, InvalidInput
+from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
 from lastmile.core.events import event_emit, event_emit_many
 from lastmile.loops.business_time import Calendar, add_business_time, business_time_between
 from lastmile.loops.models import (
@@ -394,7 +394,7 @@ def _claim_open(loop: Loop) -> Loop:
         .get(pk=loop.pk)
     )
     if fresh.state != LoopState.OPEN:
-        raise Conflict(f"loop #{fresh.pk} is {fresh.state}, not open", code="loop_not_open")
+        raise Conflict(f"loop #{fresh.pk} is {fresh.state}, not open", code=ErrorCode.LOOP_NOT_OPEN)
     return fresh
 
 
@@ -505,13 +505,13 @@ def loop_pause(*, loop: Loop, actor: Any = None, reason: str = "", now: datetime
     with transaction.atomic():
         fresh = _claim_open(loop)
         if fresh.paused_at is not None:
-            raise Conflict(f"loop #{fresh.pk} is already paused", code="loop_paused")
+            raise Conflict(f"loop #{fresh.pk} is already paused", code=ErrorCode.LOOP_PAUSED)
         if fresh.due_at is not None and fresh.due_at <= now:
             # Stopping the clock after the deadline would hide the breach.
             raise Conflict(
                 f"loop #{fresh.pk} is overdue since {fresh.due_at:%Y-%m-%d %H:%M %Z}; "
                 "an overdue loop cannot be paused",
-                code="loop_overdue",
+                code=ErrorCode.LOOP_OVERDUE,
             )
         at = max(now, fresh.clock_started_at)
         if fresh.sla_seconds is not None:
@@ -540,7 +540,7 @@ def loop_resume(*, loop: Loop, actor: Any = None, reason: str = "", now: datetim
     with transaction.atomic():
         fresh = _claim_open(loop)
         if fresh.paused_at is None:
-            raise Conflict(f"loop #{fresh.pk} is not paused", code="loop_not_paused")
+            raise Conflict(f"loop #{fresh.pk} is not paused", code=ErrorCode.LOOP_NOT_PAUSED)
         at = max(now, fresh.paused_at)
         fresh.paused_seconds += round((at - fresh.paused_at).total_seconds())
         fresh.paused_at = None

@@ -31,7 +31,7 @@ from lastmile.cases.models import Case, CaseStatus
 from lastmile.cases.selectors import cases_by_ref
 from lastmile.cases.services import case_create
 from lastmile.channels.services import outbox_enqueue, outbox_message
-from lastmile.core.errors import DomainError, FieldError, InvalidInput
+from lastmile.core.errors import DomainError, ErrorCode, FieldError, InvalidInput
 from lastmile.core.events import event_emit
 from lastmile.customers.identities import identity_normalize
 from lastmile.customers.models import Channel, Direction
@@ -69,7 +69,7 @@ class MessageTooLarge(DomainError):
         super().__init__(
             detail=f"the message is {size} bytes; the limit is {limit}",
             errors=[FieldError("message", f"larger than {limit} bytes")],
-            code="too_large",
+            code=ErrorCode.TOO_LARGE,
             status=413,
         )
 

@@ -23,7 +23,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from django.db import close_old_connections, connections
 
 from lastmile.core.clock import utcnow
-from lastmile.core.errors import DomainError
+from lastmile.core.errors import DomainError, ErrorCode
 from lastmile.mail import conf
 from lastmile.mail.services import email_receive, mail_accepts
 
@@ -79,7 +79,7 @@ class MailHandler:
                 now=utcnow(),
             )
         except DomainError as exc:
-            if exc.code == "too_large":
+            if exc.code == ErrorCode.TOO_LARGE:
                 return f"552 5.3.4 {exc.detail}"
             return f"550 5.6.0 {exc.detail}"[:500]
         except Exception:

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
-from lastmile.core.errors import Conflict, DomainError, NotFound, PermissionDenied
+from lastmile.core.errors import Conflict, DomainError, ErrorCode, NotFound, PermissionDenied
 from lastmile.people.selectors import agent_authority, visible_team_ids
 from lastmile.promises.checks import Verdict, needs_for, verdicts_for
 from lastmile.promises.models import Policy, PolicyVersion, Promise, PromiseState
@@ -214,7 +214,7 @@ def exception_refusal(*, promise: Promise, user: Any) -> DomainError | None:
     if promise.state != PromiseState.AWAITING:
         return Conflict(
             f"promise #{promise.pk} is {promise.state}, not awaiting approval",
-            code="promise_not_awaiting",
+            code=ErrorCode.PROMISE_NOT_AWAITING,
         )
     if user is None:
         return PermissionDenied(

@@ -30,7 +30,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from lastmile.core.errors import Conflict, FieldError, InvalidInput
+from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
 from lastmile.core.events import event_emit
 from lastmile.customers.models import Channel, Direction
 from lastmile.customers.services import interaction_record
@@ -53,7 +53,7 @@ CASE_DONE = ("solved", "closed")
 class PolicyConflict(Conflict):
     """A promise the policies do not let through as asked; ``verdicts`` say why."""
 
-    def __init__(self, detail: str, *, code: str, verdicts: list[Verdict]) -> None:
+    def __init__(self, detail: str, *, code: ErrorCode, verdicts: list[Verdict]) -> None:
         super().__init__(
             detail=detail,
             code=code,
@@ -370,7 +370,7 @@ def _decide(
             raise PolicyConflict(
                 f"blocked by policy: {names}; only an agent whose authority allows it can "
                 "override this, or ask a lead to approve the exception",
-                code="policy_blocked",
+                code=ErrorCode.POLICY_BLOCKED,
                 verdicts=verdicts,
             )
         if needs.not_overridable:
@@ -379,7 +379,7 @@ def _decide(
                 raise PolicyConflict(
                     f"{_name(actor)}'s authority does not cover overriding {names}; a lead "
                     "with that authority must record it",
-                    code="override_not_allowed",
+                    code=ErrorCode.OVERRIDE_NOT_ALLOWED,
                     verdicts=verdicts,
                 )
             asked = needs.not_overridable
@@ -387,7 +387,7 @@ def _decide(
         names = ", ".join(f"{v.policy} ({v.result})" for v in needs.warnings)
         raise PolicyConflict(
             f"policy warning: {names}; read the policy and confirm to record the promise",
-            code="policy_warning",
+            code=ErrorCode.POLICY_WARNING,
             verdicts=verdicts,
         )
     return bool(needs.warnings), bool(needs.blocks) and not asked, asked
@@ -802,7 +802,9 @@ def _claim_open(promise: Promise) -> Promise:
         .get(pk=promise.pk)
     )
     if fresh.state != PromiseState.OPEN:
-        raise Conflict(f"promise #{fresh.pk} is {fresh.state}, not open", code="promise_not_open")
+        raise Conflict(
+            f"promise #{fresh.pk} is {fresh.state}, not open", code=ErrorCode.PROMISE_NOT_OPEN
+        )
     return fresh
 
 

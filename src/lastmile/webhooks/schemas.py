@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from lastmile.api.types import UtcDatetime
-from lastmile.core.errors import DomainError, FieldError, InvalidInput
+from lastmile.core.errors import DomainError, ErrorCode, FieldError, InvalidInput
 from lastmile.core.jsonbody import JsonBodyError, json_load
 from lastmile.webhooks.services import MAX_MEDIA, MAX_TEXT, Media, MessageIn
 
@@ -81,14 +81,14 @@ def message_parse(body: bytes) -> MessageIn:
         raise DomainError(
             detail=f"the body is not JSON lastmile accepts: {exc.reason}",
             errors=[FieldError("body", exc.reason)],
-            code="bad_request",
+            code=ErrorCode.BAD_REQUEST,
             status=400,
         ) from None
     if not isinstance(data, dict):
         raise DomainError(
             detail="the body must be a JSON object",
             errors=[FieldError("body", f"got a JSON {type(data).__name__}, not an object")],
-            code="bad_request",
+            code=ErrorCode.BAD_REQUEST,
             status=400,
         )
     try:

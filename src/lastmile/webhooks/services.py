@@ -28,7 +28,14 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.utils.text import slugify
 
-from lastmile.core.errors import Conflict, DomainError, FieldError, InvalidInput, NotFound
+from lastmile.core.errors import (
+    Conflict,
+    DomainError,
+    ErrorCode,
+    FieldError,
+    InvalidInput,
+    NotFound,
+)
 from lastmile.core.jsonbody import json_load
 from lastmile.core.netguard import TargetRefused, host_ascii, target_check, url_split
 from lastmile.core.retry import retry_delay
@@ -414,7 +421,7 @@ def message_send(
         raise Conflict(
             f"case {case.ref} has no messaging conversation {where}to reply on: the customer "
             "has not written through a messaging integration",
-            code="no_conversation",
+            code=ErrorCode.NO_CONVERSATION,
             errors=[FieldError("case", "no inbound message from a messaging integration")],
         )
     integration = conversation.integration
@@ -422,7 +429,7 @@ def message_send(
         why = "is inactive" if not integration.active else "has no outbound URL"
         raise Conflict(
             f"integration {integration.name} {why}: replies cannot be sent through it",
-            code="integration_unusable",
+            code=ErrorCode.INTEGRATION_UNUSABLE,
             errors=[FieldError("integration", why)],
         )
     with transaction.atomic():

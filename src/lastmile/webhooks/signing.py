@@ -30,6 +30,8 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime
 
+from lastmile.core.errors import ErrorCode
+
 TIMESTAMP_HEADER = "X-Lastmile-Timestamp"
 SIGNATURE_HEADER = "X-Lastmile-Signature"
 DELIVERY_HEADER = "X-Lastmile-Delivery"
@@ -42,7 +44,7 @@ SECRET_PREFIX = "whsec_"
 class SignatureError(Exception):
     """Why a request's signature is refused; ``code`` is stable, ``reason`` is for people."""
 
-    def __init__(self, code: str, header: str, reason: str) -> None:
+    def __init__(self, code: ErrorCode, header: str, reason: str) -> None:
         super().__init__(reason)
         self.code = code
         self.header = header
@@ -85,26 +87,26 @@ def signature_verify(
     3. One of the ``v1=`` signatures equal, in constant time, to the one we compute.
     """
     if not timestamp:
-        raise SignatureError("signature_missing", TIMESTAMP_HEADER, "header is missing")
+        raise SignatureError(ErrorCode.SIGNATURE_MISSING, TIMESTAMP_HEADER, "header is missing")
     if not signature:
-        raise SignatureError("signature_missing", SIGNATURE_HEADER, "header is missing")
+        raise SignatureError(ErrorCode.SIGNATURE_MISSING, SIGNATURE_HEADER, "header is missing")
     text = timestamp.strip()
     if not text.isascii() or not text.isdigit() or len(text) > 12:
         raise SignatureError(
-            "timestamp_invalid", TIMESTAMP_HEADER, "must be a Unix time in whole seconds"
+            ErrorCode.TIMESTAMP_INVALID, TIMESTAMP_HEADER, "must be a Unix time in whole seconds"
         )
     ts = int(text)
     skew = int(now.timestamp()) - ts
     if skew > tolerance:
         raise SignatureError(
-            "timestamp_stale",
+            ErrorCode.TIMESTAMP_STALE,
             TIMESTAMP_HEADER,
             f"signed {skew} s ago; requests older than {tolerance // 60} minutes are refused "
             "(replay protection): sign each request when you send it",
         )
     if -skew > tolerance:
         raise SignatureError(
-            "timestamp_future",
+            ErrorCode.TIMESTAMP_FUTURE,
             TIMESTAMP_HEADER,
             f"{-skew} s in the future; more than {tolerance // 60} minutes of clock skew is "
             "refused: check the sender's clock",
@@ -114,7 +116,7 @@ def signature_verify(
     candidates = [p.removeprefix(f"{SCHEME}=") for p in offered if p.startswith(f"{SCHEME}=")]
     if not candidates:
         raise SignatureError(
-            "signature_invalid", SIGNATURE_HEADER, f"expected '{SCHEME}=<hex HMAC-SHA256>'"
+            ErrorCode.SIGNATURE_INVALID, SIGNATURE_HEADER, f"expected '{SCHEME}=<hex HMAC-SHA256>'"
         )
     # compare_digest on every candidate (no early exit): the time does not tell which matched.
     matched = False
@@ -122,7 +124,7 @@ def signature_verify(
         matched |= hmac.compare_digest(expected.encode(), candidate.strip().lower().encode())
     if not matched:
         raise SignatureError(
-            "signature_invalid",
+            ErrorCode.SIGNATURE_INVALID,
             SIGNATURE_HEADER,
             "does not match the body: sign f'{timestamp}.' + the raw body with the "
             "integration's secret (HMAC-SHA256, hex)",

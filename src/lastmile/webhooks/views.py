@@ -15,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from lastmile.api.api import error_response
 from lastmile.core.clock import utcnow
-from lastmile.core.errors import DomainError
+from lastmile.core.errors import DomainError, ErrorCode
 from lastmile.webhooks.models import Integration
 from lastmile.webhooks.schemas import MAX_BODY_BYTES, message_parse
 from lastmile.webhooks.services import message_receive
@@ -27,7 +27,7 @@ from lastmile.webhooks.signing import (
 )
 
 
-def _error(status: int, code: str, detail: str, field: str, reason: str) -> HttpResponse:
+def _error(status: int, code: ErrorCode, detail: str, field: str, reason: str) -> HttpResponse:
     return error_response(status, code, detail, [{"index": None, "field": field, "reason": reason}])
 
 
@@ -38,14 +38,18 @@ def inbound(request: HttpRequest, slug: str) -> HttpResponse:
     now = utcnow()
     if request.method != "POST":
         response = _error(
-            405, "method_not_allowed", f"{request.path} takes POST", "method", "use POST"
+            405, ErrorCode.METHOD_NOT_ALLOWED, f"{request.path} takes POST", "method", "use POST"
         )
         response["Allow"] = "POST"
         return response
     integration = Integration.objects.filter(slug=slug).first()
     if integration is None:
         return _error(
-            404, "not_found", f"no integration {slug!r}", "slug", "no integration has this slug"
+            404,
+            ErrorCode.NOT_FOUND,
+            f"no integration {slug!r}",
+            "slug",
+            "no integration has this slug",
         )
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -53,13 +57,15 @@ def inbound(request: HttpRequest, slug: str) -> HttpResponse:
         declared = 0
     too_big = f"at most {MAX_BODY_BYTES // 1024} KB"
     if declared > MAX_BODY_BYTES:
-        return _error(413, "too_large", f"the message is {declared} bytes", "body", too_big)
+        return _error(413, ErrorCode.TOO_LARGE, f"the message is {declared} bytes", "body", too_big)
     try:
         body = request.body
     except RequestDataTooBig:
-        return _error(413, "too_large", "the message is too large", "body", too_big)
+        return _error(413, ErrorCode.TOO_LARGE, "the message is too large", "body", too_big)
     if len(body) > MAX_BODY_BYTES:
-        return _error(413, "too_large", f"the message is {len(body)} bytes", "body", too_big)
+        return _error(
+            413, ErrorCode.TOO_LARGE, f"the message is {len(body)} bytes", "body", too_big
+        )
     try:
         signature_verify(
             secret=integration.secret,
@@ -73,7 +79,7 @@ def inbound(request: HttpRequest, slug: str) -> HttpResponse:
     if not integration.active:
         return _error(
             403,
-            "integration_inactive",
+            ErrorCode.INTEGRATION_INACTIVE,
             f"integration {integration.slug} is switched off; its messages are refused",
             "slug",
             "inactive integration",
