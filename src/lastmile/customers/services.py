@@ -449,7 +449,8 @@ def interactions_ingest(
 
 
 # Values per ``IN (...)`` list: far below SQLite's 32,766 bound variables per statement.
-_IN_CHUNK = 5_000
+# Public so that a test can make it small and see lookups split over several lists.
+IN_CHUNK = 5_000
 
 
 def _lookup(
@@ -495,7 +496,7 @@ def _stored_sources(items: Sequence[InteractionIn]) -> dict[tuple[str, str], int
     with connection.cursor() as cur:
         for channel, sids in keyed.items():
             ordered = sorted(sids)
-            for n in range(0, len(ordered), _IN_CHUNK):
+            for n in range(0, len(ordered), IN_CHUNK):
                 cur.execute(
                     *_lookup(
                         select="source_id, id",
@@ -503,7 +504,7 @@ def _stored_sources(items: Sequence[InteractionIn]) -> dict[tuple[str, str], int
                         where="channel = %s",
                         params=[channel],
                         key="source_id",
-                        values=ordered[n : n + _IN_CHUNK],
+                        values=ordered[n : n + IN_CHUNK],
                     )
                 )
                 found.update(((channel, sid), pk) for sid, pk in cur.fetchall())
@@ -546,7 +547,7 @@ def _owners(keys: Iterable[IdentityKey]) -> dict[IdentityKey, int]:
     merged: set[int] = set()
     with connection.cursor() as cur:
         for (kind, network), values in groups.items():
-            for n in range(0, len(values), _IN_CHUNK):
+            for n in range(0, len(values), IN_CHUNK):
                 cur.execute(
                     *_lookup(
                         select="i.value, i.customer_id, c.merged_into_id",
@@ -554,7 +555,7 @@ def _owners(keys: Iterable[IdentityKey]) -> dict[IdentityKey, int]:
                         where="i.kind = %s AND i.network = %s",
                         params=[kind, network],
                         key="i.value",
-                        values=values[n : n + _IN_CHUNK],
+                        values=values[n : n + IN_CHUNK],
                     )
                 )
                 for value, customer_id, merged_into in cur.fetchall():
