@@ -21,10 +21,10 @@ from typing import Any
 
 from django.db import OperationalError, connection, transaction
 
-from lastmile.api.types import EARLIEST, LATEST, instant_parse
 from lastmile.channels.models import Source, SourceKind
 from lastmile.core.errors import DomainError, ErrorCode, FieldError, InvalidInput
 from lastmile.core.ids import token_generate, token_hash
+from lastmile.core.instants import EARLIEST, LATEST, instant_parse
 from lastmile.customers.identities import IdentityError, IdentityKey, identity_normalize
 from lastmile.customers.models import IdentityKind
 from lastmile.customers.services import (

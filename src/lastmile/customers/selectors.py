@@ -9,8 +9,8 @@ from typing import Any
 
 from django.db.models import Q
 
-from lastmile.api.types import instant_parse
 from lastmile.core.errors import FieldError, InvalidInput, NotFound
+from lastmile.core.instants import instant_parse
 from lastmile.customers.models import Customer, Direction, Interaction, Sentiment
 from lastmile.people.selectors import visible_team_ids
 

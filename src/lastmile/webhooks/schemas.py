@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from lastmile.api.types import UtcDatetime
 from lastmile.core.errors import DomainError, ErrorCode, FieldError, InvalidInput
+from lastmile.core.instants import UtcDatetime
 from lastmile.core.jsonbody import JsonBodyError, json_load
 from lastmile.webhooks.services import MAX_MEDIA, MAX_TEXT, Media, MessageIn
 
