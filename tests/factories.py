@@ -46,6 +46,21 @@ class AgentFactory(factory.django.DjangoModelFactory):
             self.teams.set(extracted)
 
 
+def team_lead(team, username, *, first_name="", last_name="", limits=None):  # type: ignore[no-untyped-def]
+    """A new agent with the lead role who leads ``team``, with authority ``limits``."""
+    user = AgentFactory(
+        user__username=username,
+        user__first_name=first_name,
+        user__last_name=last_name,
+        role="lead",
+        teams=[team],
+        authority={"limits": limits or {}},
+    ).user
+    team.lead = user
+    team.save()
+    return user
+
+
 class CustomerFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Customer

@@ -35,7 +35,7 @@ from lastmile.promises.services import (
     promise_record,
     promise_renegotiate,
 )
-from tests.factories import AgentFactory, TeamFactory
+from tests.factories import AgentFactory, TeamFactory, team_lead
 
 pytestmark = pytest.mark.django_db
 
@@ -57,17 +57,9 @@ def events():
 
 @pytest.fixture
 def lena(other_team):
-    lead = AgentFactory(
-        user__username="lena",
-        user__first_name="Lena",
-        user__last_name="Berg",
-        role="lead",
-        teams=[other_team],
-        authority={"limits": {"refund_amount": 5000}},
-    ).user
-    other_team.lead = lead
-    other_team.save()
-    return lead
+    return team_lead(
+        other_team, "lena", first_name="Lena", last_name="Berg", limits={"refund_amount": 5000}
+    )
 
 
 @pytest.fixture

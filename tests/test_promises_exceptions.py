@@ -28,7 +28,7 @@ from lastmile.promises.services import (
     promise_exception_reject,
     promise_record,
 )
-from tests.factories import AgentFactory, TeamFactory
+from tests.factories import AgentFactory, TeamFactory, team_lead
 
 pytestmark = pytest.mark.django_db
 
@@ -57,17 +57,9 @@ def refund_limit(now):
 
 @pytest.fixture
 def fiona(team):
-    lead = AgentFactory(
-        user__username="fiona",
-        user__first_name="Fiona",
-        user__last_name="Lead",
-        role="lead",
-        teams=[team],
-        authority={"limits": {"refund_amount": 5000}},
-    ).user
-    team.lead = lead
-    team.save()
-    return lead
+    return team_lead(
+        team, "fiona", first_name="Fiona", last_name="Lead", limits={"refund_amount": 5000}
+    )
 
 
 @pytest.fixture
