@@ -37,7 +37,7 @@ bench: $(STAMP)-dev
 
 # Trains the sentiment model from ../shared/data/tweeteval-sentiment into the package.
 train-sentiment: $(STAMP)-train
-	$(BIN)/python -m lastmile.listening.sentiment.train
+	$(BIN)/python -m lastmile.sentiment.train
 
 lint: $(STAMP)-dev
 	$(BIN)/ruff check src tests bench

@@ -32,7 +32,7 @@ LABELS = ("negative", "neutral", "positive")
 REPEATS = 3  # batch passes over val; the best is reported
 
 # The variants the shipped settings were chosen from: `python -m
-# lastmile.listening.sentiment.train --sweep` (train fit, val macro-recall). Filled in from
+# lastmile.sentiment.train --sweep` (train fit, val macro-recall). Filled in from
 # that command's output (~20 minutes on 2 cores); the bench does not re-run it.
 SWEEP_TABLE = """\
 | variant | features | classifier | class weight | val macro-recall % | val acc % | recall neg / neu / pos % | features | fit s |
@@ -126,7 +126,7 @@ def main() -> int:
 
     texts, gold = load(args.data)
     t0 = time.perf_counter()
-    from lastmile.listening.sentiment.model import ARTEFACT, get_model, unescape
+    from lastmile.sentiment.model import ARTEFACT, get_model, unescape
 
     model = get_model()
     load_s = time.perf_counter() - t0

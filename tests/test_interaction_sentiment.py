@@ -20,8 +20,8 @@ from lastmile.customers.services import (
     interaction_record,
     interactions_ingest,
 )
-from lastmile.listening.sentiment import predict
 from lastmile.people.models import Agent
+from lastmile.sentiment import predict
 
 pytestmark = pytest.mark.django_db
 

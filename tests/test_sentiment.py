@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lastmile.listening import sentiment
-from lastmile.listening.sentiment import model as model_module
-from lastmile.listening.sentiment.model import ARTEFACT, dense, features, normalise
+from lastmile import sentiment
+from lastmile.sentiment import model as model_module
+from lastmile.sentiment.model import ARTEFACT, dense, features, normalise
 from tests.conftest import shared_data
 
 LABELS = {"negative", "neutral", "positive"}

@@ -104,7 +104,7 @@ class Interaction(models.Model):
     """One thing said or done with a customer, on any channel: the timeline's row.
 
     An inbound interaction whose body is the customer's own words carries a sentiment
-    label and score (``listening.sentiment``); outbound replies, notes and events (a
+    label and score (``lastmile.sentiment``); outbound replies, notes and events (a
     Segment ``track`` has a generated summary, not words) are not scored and keep NULL.
     """
 

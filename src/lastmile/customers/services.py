@@ -236,7 +236,7 @@ def sentiments_score(texts: Sequence[str]) -> list[tuple[str, float]]:
     """(label, score) per text, in one batch of the shipped model (loaded once per process)."""
     if not texts:
         return []
-    from lastmile.listening.sentiment import predict
+    from lastmile.sentiment import predict
 
     return predict([t[:SENTIMENT_MAX_CHARS] for t in texts])
 

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from lastmile.listening.anomaly.cli import detect
-from lastmile.listening.sentiment.cli import score
+from lastmile.sentiment.cli import score
 
 
 @click.group()

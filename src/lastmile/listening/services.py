@@ -129,11 +129,11 @@ def channel_of(network: str) -> str:
 
 
 def sentiments_of(texts: list[str]) -> list[tuple[str, float]]:
-    """(label, score) per text, with the model shipped in listening.sentiment (loaded once
+    """(label, score) per text, with the model shipped in lastmile.sentiment (loaded once
     per process)."""
     if not texts:
         return []
-    from lastmile.listening.sentiment import predict
+    from lastmile.sentiment import predict
 
     return [(label, float(score)) for label, score in predict(texts)]
 

@@ -1,4 +1,4 @@
-"""Train the shipped sentiment model: ``python -m lastmile.listening.sentiment.train``.
+"""Train the shipped sentiment model: ``python -m lastmile.sentiment.train``.
 
 Fits on TweetEval's train split, reports on val (macro-recall, TweetEval's official metric),
 and writes ``model.npz`` beside this file. Deterministic: fixed seeds, fixed feature order.
@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from lastmile.listening.sentiment.model import (
+from lastmile.sentiment.model import (
     ARTEFACT,
     FORMAT_VERSION,
     LABELS,

@@ -39,7 +39,7 @@ def _lines(stream: BinaryIO) -> list[str]:
 def score(input_path: str, output_path: str) -> None:
     """Label each line of FILE negative, neutral or positive (one label per line, in order;
     a blank line is neutral)."""
-    from lastmile.listening.sentiment.model import get_model
+    from lastmile.sentiment.model import get_model
 
     try:
         if input_path == "-":

@@ -5,6 +5,6 @@
 pickle) is loaded on first use and kept for the life of the process.
 """
 
-from lastmile.listening.sentiment.model import LABELS, get_model, predict, predict_one
+from lastmile.sentiment.model import LABELS, get_model, predict, predict_one
 
 __all__ = ["LABELS", "get_model", "predict", "predict_one"]

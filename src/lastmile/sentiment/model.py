@@ -4,7 +4,7 @@ The model also reads four VADER lexicon scores (compound, pos, neg, neu) of each
 features: the lexicon carries sentiment knowledge the 47k training tweets do not
 (+1.5 points of val macro-recall, see bench/SENTIMENT.md).
 
-The artefact ``model.npz`` (written by ``python -m lastmile.listening.sentiment.train``) holds
+The artefact ``model.npz`` (written by ``python -m lastmile.sentiment.train``) holds
 the feature vocabulary, the idf weights and the linear model's coefficients; nothing is
 unpickled. Features come from :func:`features`, the same function at training and at
 inference, so the two cannot drift apart. The model is loaded once per process.
