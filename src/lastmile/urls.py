@@ -1,8 +1,28 @@
+from importlib import import_module
+
 from django.contrib import admin
 from django.urls import include, path, re_path
 
 from lastmile.api.api import api, api_not_found
 from lastmile.core.views import healthz
+
+# Each app's API module and where its router is mounted on the one API, under /api/v1/.
+API_ROUTERS = [
+    ("customers", "lastmile.customers.api", "router"),
+    ("interactions", "lastmile.customers.api", "interactions_router"),
+    ("cases", "lastmile.cases.api", "router"),
+    ("loops", "lastmile.loops.api", "router"),
+    ("mail", "lastmile.mail.api", "router"),
+    ("webhooks", "lastmile.webhooks.api", "router"),
+    ("mentions", "lastmile.listening.api", "router"),
+    ("alerts", "lastmile.crisis.api", "router"),
+    ("promises", "lastmile.promises.api", "router"),
+    ("policies", "lastmile.promises.policies_api", "router"),
+    ("knowledge", "lastmile.knowledge.api", "router"),
+    ("journeys", "lastmile.journeys.api", "router"),
+]
+for prefix, module, name in API_ROUTERS:
+    api.add_router(f"/v1/{prefix}", getattr(import_module(module), name))
 
 admin.site.site_header = "lastmile administration"
 admin.site.site_title = "lastmile"

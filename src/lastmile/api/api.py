@@ -1,4 +1,5 @@
-"""The HTTP API: one NinjaAPI mounting each app's router, one error shape for everything.
+"""The HTTP API: one NinjaAPI with one error shape for everything. Each app's router is
+mounted on it by ``lastmile.urls``, above every app (an app never imports the apps above it).
 
 Errors are ``{"code", "detail", "errors": [{"index", "field", "reason"}]}`` with a 4xx.
 """
@@ -7,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-from importlib import import_module
 from typing import Any
 
 from django.conf import settings
@@ -255,27 +255,3 @@ def install_error_handlers(target: NinjaAPI) -> None:
 
 
 install_error_handlers(api)
-
-
-from lastmile.cases.api import router as cases_router  # noqa: E402
-from lastmile.customers.api import interactions_router  # noqa: E402
-from lastmile.customers.api import router as customers_router  # noqa: E402
-from lastmile.loops.api import router as loops_router  # noqa: E402
-
-api.add_router("/v1/customers", customers_router)
-api.add_router("/v1/interactions", interactions_router)
-api.add_router("/v1/cases", cases_router)
-api.add_router("/v1/loops", loops_router)
-
-# Each app's API lives in its own module, mounted under /api/v1/<prefix>.
-for _prefix, _module in [
-    ("mail", "lastmile.mail.api"),
-    ("webhooks", "lastmile.webhooks.api"),
-    ("mentions", "lastmile.listening.api"),
-    ("alerts", "lastmile.crisis.api"),
-    ("promises", "lastmile.promises.api"),
-    ("policies", "lastmile.promises.policies_api"),
-    ("knowledge", "lastmile.knowledge.api"),
-    ("journeys", "lastmile.journeys.api"),
-]:
-    api.add_router(f"/v1/{_prefix}", import_module(_module).router)
