@@ -3,6 +3,8 @@
 Fits on TweetEval's train split, reports on val (macro-recall, TweetEval's official metric),
 and writes ``model.npz`` beside this file. Deterministic: fixed seeds, fixed feature order.
 ``--sweep`` prints the variants the final settings were chosen from (val macro-recall).
+``--folds K`` prints a stratified K-fold cross-validation of the shipped settings over train
+and val together, with VADER scored on the same held-out folds; it writes no artefact.
 
 Needs scikit-learn at training time only; inference (model.py) needs numpy alone.
 """
@@ -10,8 +12,11 @@ Needs scikit-learn at training time only; inference (model.py) needs numpy alone
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +31,7 @@ from lastmile.sentiment.model import (
     features,
 )
 
-REPO = Path(__file__).resolve().parents[4]
+REPO = Path(__file__).resolve().parents[3]  # src/lastmile/sentiment/train.py
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "tweeteval-sentiment"
 SEED = 20170401
 
@@ -212,6 +217,87 @@ def _features_for(texts: list[str], opts: dict[str, Any]) -> tuple[list[list[str
     return [features(t, opts) for t in texts], dense(texts, opts)
 
 
+def stratified_folds(labels: list[int], k: int, seed: int = SEED) -> list[tuple[Any, Any]]:
+    """(fit indices, held-out indices) of ``k`` folds, each holding out about 1/k of every
+    class; shuffled with ``seed``, so the same labels always give the same folds."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(labels)
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(len(y)), y))
+
+
+def vader_label(compound: float) -> int:
+    """VADER's standard mapping (as bench/sentiment.py): ≥ 0.05 positive, ≤ -0.05 negative."""
+    return 2 if compound >= 0.05 else 0 if compound <= -0.05 else 1
+
+
+def mean_sd(values: list[float]) -> dict[str, float]:
+    """Mean and sample standard deviation (n - 1), rounded to 4 places."""
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return {"mean": round(statistics.fmean(values), 4), "sd": round(sd, 4)}
+
+
+def cross_validate(
+    spec: dict[str, Any],
+    texts: list[str],
+    labels: list[int],
+    *,
+    folds: int,
+    seed: int = SEED,
+    log: Callable[[str], None] = lambda msg: None,
+) -> dict[str, Any]:
+    """Stratified ``folds``-fold cross-validation of ``spec`` with the training's own ``fit``.
+
+    1. Features are computed once per text (``model.features`` and ``model.dense`` read one
+       text at a time, nothing is learnt from the others); the vocabulary, idf and
+       classifier are fitted inside ``fit`` on each fold's fit part only.
+    2. Each fold is scored on its held-out part: macro-recall, accuracy, per-class recall.
+    3. VADER (compound, standard mapping) is scored on the same held-out parts.
+    """
+    feats, extra = _features_for(texts, spec["opts"])
+    compound = dense(texts, {"vader": 1.0})[:, 0]
+
+    def part(idx: Any) -> Split:
+        return (
+            [feats[i] for i in idx],
+            None if extra is None else extra[idx],
+            [labels[i] for i in idx],
+        )
+
+    rows = []
+    for n, (fit_idx, held_idx) in enumerate(stratified_folds(labels, folds, seed), start=1):
+        _, _, fig = fit(spec, part(fit_idx), part(held_idx))
+        gold = [labels[i] for i in held_idx]
+        vader_mr, vader_per = macro_recall(gold, [vader_label(compound[i]) for i in held_idx])
+        row = {
+            "fold": n,
+            "n_fit": len(fit_idx),
+            "n_held_out": len(held_idx),
+            "macro_recall": fig["val_macro_recall"],
+            "accuracy": fig["val_accuracy"],
+            "recall_per_class": fig["val_recall_per_class"],
+            "n_features": fig["n_features"],
+            "fit_s": fig["fit_s"],
+            "vader_macro_recall": round(vader_mr, 4),
+            "vader_recall_per_class": [round(x, 4) for x in vader_per],
+        }
+        rows.append(row)
+        log(json.dumps(row))
+    return {
+        "folds": folds,
+        "seed": seed,
+        "stratified": True,
+        "n_texts": len(texts),
+        "spec": spec,
+        "per_fold": rows,
+        "macro_recall": mean_sd([r["macro_recall"] for r in rows]),
+        "accuracy": mean_sd([r["accuracy"] for r in rows]),
+        "vader_macro_recall": mean_sd([r["vader_macro_recall"] for r in rows]),
+    }
+
+
 @click.command()
 @click.option(
     "--data",
@@ -225,18 +311,43 @@ def _features_for(texts: list[str], opts: dict[str, Any]) -> tuple[list[list[str
 )
 @click.option("--sweep", is_flag=True, help="Evaluate the variants on val; write nothing.")
 @click.option("--only", default="", help="With --sweep: only variants whose name contains this.")
-def main(data: Path, out: Path, sweep: bool, only: str) -> None:
+@click.option(
+    "--folds",
+    type=click.IntRange(min=2),
+    default=None,
+    help="Cross-validate the shipped settings over train + val in this many stratified folds "
+    "(fixed seed) and print the figures as JSON; write nothing.",
+)
+def main(data: Path, out: Path, sweep: bool, only: str, folds: int | None) -> None:
     """Train the sentiment model on TweetEval train, report val, write the artefact."""
     import random
 
     import numpy as np
 
+    if sweep and folds:
+        raise click.UsageError("--sweep and --folds are separate runs")
     random.seed(SEED)
     np.random.seed(SEED)
     train_text, train_y = load_split(data, "train")
     val_text, val_y = load_split(data, "val")
     log = lambda msg: print(msg, file=sys.stderr, flush=True)  # noqa: E731
     log(f"train {len(train_text)} texts, val {len(val_text)} texts")
+    if folds:
+        import sklearn
+
+        t0 = time.perf_counter()
+        started = datetime.now(UTC)
+        result = cross_validate(FINAL, train_text + val_text, train_y + val_y, folds=folds, log=log)
+        result = {
+            "command": f"python -m lastmile.sentiment.train --folds {folds}",
+            "data": "TweetEval sentiment train + val (test split not used)",
+            "date": started.strftime("%Y-%m-%d %H:%M UTC"),
+            "elapsed_s": round(time.perf_counter() - t0),
+            "versions": {"scikit-learn": sklearn.__version__, "numpy": np.__version__},
+            **result,
+        }
+        print(json.dumps(result, indent=1))
+        return
     if sweep:
         cache: dict[str, tuple[Any, Any]] = {}
         rows = []
