@@ -15,7 +15,12 @@ import pytest
 from lastmile.channels.models import OutboxMessage
 from lastmile.channels.services import outbox_deliver
 from lastmile.customers.models import Interaction
-from lastmile.webhooks.services import MessageIn, integration_create, message_receive, message_send
+from lastmile.webhooks.integrations import (
+    MessageIn,
+    integration_create,
+    message_receive,
+    message_send,
+)
 from tests.test_webhooks_http import Receiver
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhooks_to_loopback")]

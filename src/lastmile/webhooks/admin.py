@@ -12,8 +12,9 @@ from django.db import models
 
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError
-from lastmile.webhooks import services
+from lastmile.webhooks import integrations, subscriptions
 from lastmile.webhooks.models import Delivery, DeliveryAttempt, Integration, Subscription
+from lastmile.webhooks.sender import url_check
 
 URL_FIELD = {"assume_scheme": "https"}  # Django 6's default, without the warning
 
@@ -27,7 +28,7 @@ def _shown_once(request: Any, what: str, secret: str) -> None:
 def _url_clean(value: str, *, required: bool) -> str:
     """The service's URL check (no internal address) as a form field error."""
     try:
-        return services.url_check(value or "", required=required)
+        return url_check(value or "", required=required)
     except DomainError as exc:
         raise ValidationError("; ".join(e.reason for e in exc.errors)) from None
 
@@ -78,7 +79,7 @@ class IntegrationAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
         if change:
             return super().save_model(request, obj, form, change)
-        row, secret = services.integration_create(
+        row, secret = integrations.integration_create(
             name=obj.name,
             slug=obj.slug,
             channel=obj.channel,
@@ -101,7 +102,7 @@ class IntegrationAdmin(admin.ModelAdmin):
             _shown_once(
                 request,
                 integration.name,
-                services.integration_rotate_secret(integration=integration),
+                integrations.integration_rotate_secret(integration=integration),
             )
 
 
@@ -127,7 +128,7 @@ class SubscriptionForm(forms.ModelForm):
 
     def clean_events(self) -> list[str]:
         try:
-            return services.events_check(self.cleaned_data.get("events") or "")
+            return subscriptions.events_check(self.cleaned_data.get("events") or "")
         except DomainError as exc:
             raise ValidationError("; ".join(e.reason for e in exc.errors)) from None
 
@@ -147,7 +148,7 @@ class SubscriptionAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
         if change:
             return super().save_model(request, obj, form, change)
-        row, secret = services.subscription_create(
+        row, secret = subscriptions.subscription_create(
             name=obj.name,
             url=obj.url,
             events=obj.events,
@@ -161,7 +162,9 @@ class SubscriptionAdmin(admin.ModelAdmin):
     @admin.action(description="Rotate the signing secret (shown once)")
     def rotate_secret(self, request, queryset):  # type: ignore[no-untyped-def]
         for sub in queryset:
-            _shown_once(request, sub.name, services.subscription_rotate_secret(subscription=sub))
+            _shown_once(
+                request, sub.name, subscriptions.subscription_rotate_secret(subscription=sub)
+            )
 
 
 class DeliveryAttemptInline(admin.TabularInline):
@@ -207,7 +210,7 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     @admin.action(description="Redeliver selected deliveries now", permissions=["view"])
     def redeliver(self, request, queryset):  # type: ignore[no-untyped-def]
-        count = services.deliveries_redeliver(
+        count = subscriptions.deliveries_redeliver(
             ids=list(queryset.values_list("pk", flat=True)),
             now=utcnow(),
             actor=request.user.get_username(),

@@ -21,7 +21,7 @@ from lastmile.cases.selectors import case_get
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import NotFound, PermissionDenied
 from lastmile.people.selectors import team_by_slug
-from lastmile.webhooks import services
+from lastmile.webhooks import integrations, subscriptions
 from lastmile.webhooks.models import Delivery, Subscription
 from lastmile.webhooks.schemas import MediaSchema
 from lastmile.webhooks.selectors import delivery_list
@@ -159,7 +159,7 @@ def get_delivery(request: HttpRequest, delivery_id: int) -> Any:
 def redeliver(request: HttpRequest, delivery_id: int) -> Any:
     _admin_only(request)
     token = request.auth  # type: ignore[attr-defined]
-    services.delivery_redeliver(
+    subscriptions.delivery_redeliver(
         delivery=_delivery(delivery_id), now=utcnow(), actor=f"token:{token.name}"
     )
     return _delivery(delivery_id)
@@ -215,7 +215,7 @@ def list_subscriptions(request: HttpRequest) -> Any:
 def create_subscription(request: HttpRequest, payload: SubscriptionIn) -> Status:
     _admin_only(request)
     team = team_by_slug(payload.team)
-    row, secret = services.subscription_create(
+    row, secret = subscriptions.subscription_create(
         name=payload.name,
         url=payload.url,
         events=payload.events,
@@ -243,8 +243,8 @@ class MediaIn(MediaSchema):
 
 class SendIn(StrictSchema):
     case: str = Field(min_length=1, max_length=30)
-    text: str = Field(default="", max_length=services.MAX_TEXT)
-    media: list[MediaIn] = Field(default_factory=list, max_length=services.MAX_MEDIA)
+    text: str = Field(default="", max_length=integrations.MAX_TEXT)
+    media: list[MediaIn] = Field(default_factory=list, max_length=integrations.MAX_MEDIA)
     channel: Literal["sms", "whatsapp", "chat"] | None = None
 
 
@@ -256,10 +256,10 @@ class SendIn(StrictSchema):
 def send_message(request: HttpRequest, payload: SendIn) -> Status:
     viewer = request.viewer  # type: ignore[attr-defined]
     case = case_get(ref=payload.case, viewer=viewer)
-    interaction = services.message_send(
+    interaction = integrations.message_send(
         case=case,
         text=payload.text,
-        media=[services.Media(m.url, m.content_type) for m in payload.media],
+        media=[integrations.Media(m.url, m.content_type) for m in payload.media],
         channel=payload.channel,
         actor=viewer,
         now=utcnow(),

@@ -1,4 +1,5 @@
-"""The one place webhooks leave the process: a signed JSON POST, and what came back.
+"""The one place webhooks leave the process: a signed JSON POST, and what came back; and
+``url_check``, which refuses a URL no POST could be sent to when someone sets it.
 
 Every request goes through ``lastmile.core.netguard`` first: the URL's host is resolved,
 every address checked, and the connection made to a checked address (``_PinnedAdapter``),
@@ -19,7 +20,14 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
-from lastmile.core.netguard import Resolver, TargetRefused, target_check
+from lastmile.core.errors import FieldError, InvalidInput
+from lastmile.core.netguard import (
+    Resolver,
+    TargetRefused,
+    host_ascii,
+    target_check,
+    url_split,
+)
 from lastmile.webhooks.signing import signature_headers
 
 USER_AGENT = "lastmile-webhooks/1"
@@ -49,6 +57,55 @@ class Outcome:
             return self.error
         text = f"HTTP {self.status}"
         return f"{text}: {self.excerpt}" if self.excerpt else text
+
+
+def url_check(url: str, *, field_name: str = "url", required: bool = True) -> str:
+    """An http(s) URL with a host that is not an internal address, or InvalidInput naming
+    ``field_name``.
+
+    The host is resolved and every address checked (``lastmile.core.netguard``). A name
+    that does not resolve yet is accepted: there is nothing to reach now, and every request
+    checks again before it connects (which is what stops DNS rebinding; this check only
+    tells whoever sets the URL at once).
+    """
+    url = (url or "").strip()
+    if not url:
+        if required:
+            raise InvalidInput(
+                f"{field_name} is needed", [FieldError(field_name, "must not be empty")]
+            )
+        return ""
+    try:
+        parts = url_split(url)
+    except TargetRefused as exc:
+        raise InvalidInput(
+            f"{url!r} is not a valid URL", [FieldError(field_name, exc.reason)]
+        ) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInput(
+            f"{url!r} is not an http(s) URL",
+            [FieldError(field_name, "must be an http:// or https:// URL with a host")],
+        )
+    if len(url) > 500:
+        raise InvalidInput(
+            "the URL is too long", [FieldError(field_name, "at most 500 characters")]
+        )
+    try:
+        host_ascii(parts.hostname)
+    except TargetRefused as exc:
+        raise InvalidInput(
+            f"{field_name} names a host that cannot be looked up",
+            [FieldError(field_name, exc.reason)],
+        ) from None
+    try:
+        target_check(url)
+    except TargetRefused as exc:
+        if exc.final:
+            raise InvalidInput(
+                f"{field_name} may not point at an internal address",
+                [FieldError(field_name, exc.reason)],
+            ) from None
+    return url
 
 
 def post_signed(

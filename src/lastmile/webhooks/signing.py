@@ -56,6 +56,12 @@ def secret_generate() -> str:
     return f"{SECRET_PREFIX}{secrets.token_urlsafe(32)}"
 
 
+def secret_prefix(secret: str) -> str:
+    """The start of a secret that is stored beside it and shown, so people can tell secrets
+    apart without seeing one."""
+    return secret[: len(SECRET_PREFIX) + 4]
+
+
 def signature_compute(secret: str, timestamp: int | str, body: bytes) -> str:
     """The lowercase hex HMAC-SHA256 of ``f"{timestamp}."`` + ``body`` keyed by ``secret``."""
     message = f"{timestamp}.".encode() + body
