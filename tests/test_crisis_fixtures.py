@@ -222,14 +222,14 @@ def alert_for(
     """An alert raised through the service the triggers call when a detector fires (the
     detectors' own maths is tested apart): loop, notification and evidence are all real."""
     from lastmile.crisis import detectors as det
-    from lastmile.crisis.services import _alert_raise
+    from lastmile.crisis.alerts import alert_raise
 
     bucket = det.BucketCounts()
     for m in Mention.objects.filter(
         terms=term, posted_at__gte=bucket_start, posted_at__lt=bucket_start + BUCKET
     ):
         bucket.add(negative=m.sentiment_label == "negative", source=det.source_of(m.network, m.url))
-    return _alert_raise(
+    return alert_raise(
         term=term,
         signal=signal,
         bucket_start=bucket_start,

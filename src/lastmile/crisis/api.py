@@ -10,7 +10,7 @@ from ninja.pagination import paginate
 
 from lastmile.api.pagination import BoundedLimitOffset
 from lastmile.core.clock import utcnow
-from lastmile.crisis import selectors, services
+from lastmile.crisis import alerts, selectors
 from lastmile.crisis.models import Alert
 
 router = Router(tags=["alerts"])
@@ -121,7 +121,7 @@ def get_series(request: HttpRequest, alert_id: int) -> dict[str, Any]:
 def acknowledge(request: HttpRequest, alert_id: int) -> Alert:
     viewer = request.viewer  # type: ignore[attr-defined]
     alert = selectors.alert_get(alert_id=alert_id, viewer=viewer)
-    services.alert_acknowledge(alert=alert, actor=viewer, now=utcnow())
+    alerts.alert_acknowledge(alert=alert, actor=viewer, now=utcnow())
     return selectors.alert_get(alert_id=alert_id, viewer=viewer)
 
 
@@ -129,5 +129,5 @@ def acknowledge(request: HttpRequest, alert_id: int) -> Alert:
 def resolve(request: HttpRequest, alert_id: int) -> Alert:
     viewer = request.viewer  # type: ignore[attr-defined]
     alert = selectors.alert_get(alert_id=alert_id, viewer=viewer)
-    services.alert_resolve(alert=alert, actor=viewer, now=utcnow())
+    alerts.alert_resolve(alert=alert, actor=viewer, now=utcnow())
     return selectors.alert_get(alert_id=alert_id, viewer=viewer)

@@ -24,7 +24,7 @@ from lastmile.console.pages import form_errors, page_chrome
 from lastmile.console.views import error_response
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, InvalidInput, NotFound
-from lastmile.crisis import selectors, services
+from lastmile.crisis import alerts, incidents, room, selectors
 from lastmile.crisis.detectors import SIGNAL_LABELS
 from lastmile.crisis.forms import BulkForm, NoteForm, ReasonForm, UpdateForm
 from lastmile.crisis.models import Alert, SavedResponse
@@ -102,7 +102,7 @@ def _room(
         "responses": responses,
         "note": note,
         "updates": selectors.note_updates(note=note) if note is not None else [],
-        "can_publish": owner is not None and services.can_publish(request.user, owner),
+        "can_publish": owner is not None and incidents.can_publish(request.user, owner),
         "bulk_form": forms.get("bulk") or BulkForm(members=members, responses=responses),
         "note_form": forms.get("note")
         or NoteForm(initial={"title": f"{alert.term.name}: we are looking into it"}),
@@ -161,13 +161,13 @@ def alert_action(fn: AlertAction) -> Callable[[HttpRequest, int], HttpResponse]:
 
 @alert_action
 def alert_acknowledge(request: HttpRequest, alert: Alert, now: datetime) -> str:
-    services.alert_acknowledge(alert=alert, actor=request.user, now=now)
+    alerts.alert_acknowledge(alert=alert, actor=request.user, now=now)
     return "Alert acknowledged: the team knows."
 
 
 @alert_action
 def alert_resolve(request: HttpRequest, alert: Alert, now: datetime) -> str:
-    services.alert_resolve(alert=alert, actor=request.user, now=now)
+    alerts.alert_resolve(alert=alert, actor=request.user, now=now)
     return "Alert resolved."
 
 
@@ -189,17 +189,17 @@ def alert_bulk(request: HttpRequest, alert: Alert, now: datetime) -> HttpRespons
     ids = data["mentions"]
     if data["action"] == "assign":
         assignee = get_user_model().objects.get(pk=data["assignee"])
-        n = services.mentions_assign(
+        n = room.mentions_assign(
             alert=alert, mention_ids=ids, assignee=assignee, actor=request.user, now=now
         )
         return f"{n} mention{'s' if n != 1 else ''} assigned to {assignee.get_full_name() or assignee.username}."
     if data["action"] == "reply":
         response = SavedResponse.objects.get(pk=data["response"])
-        n = services.mentions_reply(
+        n = room.mentions_reply(
             alert=alert, mention_ids=ids, response=response, actor=request.user, now=now
         )
         return f"Replied to {n} mention{'s' if n != 1 else ''} with “{response.title}”."
-    n = services.mentions_handle(
+    n = room.mentions_handle(
         alert=alert, mention_ids=ids, reason=data["reason"], actor=request.user, now=now
     )
     return f"{n} mention{'s' if n != 1 else ''} marked handled."
@@ -217,7 +217,7 @@ def note_create(request: HttpRequest, alert: Alert, now: datetime) -> HttpRespon
             error="Check the form: " + form_errors(form),
             forms={"note": form},
         )
-    note = services.incident_note_create(
+    note = incidents.incident_note_create(
         alert=alert,
         title=form.cleaned_data["title"],
         slug=form.cleaned_data["slug"],
@@ -251,7 +251,7 @@ def note_update(request: HttpRequest, alert: Alert, now: datetime) -> HttpRespon
             forms={"update": form},
         )
     publish = request.POST.get("publish") == "1"
-    services.incident_update_post(
+    incidents.incident_update_post(
         note=note,
         body=form.cleaned_data["body"],
         next_update_at=form.next_update_at(now),
@@ -268,7 +268,7 @@ def note_update_publish(request: HttpRequest, alert_id: int, update_id: int) -> 
         update = note.updates.filter(pk=update_id).first()
         if update is None:
             raise NotFound(f"update {update_id}")
-        services.incident_update_publish(update=update, actor=req.user, now=now)
+        incidents.incident_update_publish(update=update, actor=req.user, now=now)
         return f"Update published on /status/{note.slug}."
 
     return alert_action(run)(request, alert_id)
@@ -280,7 +280,7 @@ def note_unpublish(request: HttpRequest, alert: Alert, now: datetime) -> HttpRes
     form = ReasonForm(request.POST)
     if not form.is_valid():
         raise InvalidInput("say why the page is withdrawn")
-    services.incident_note_unpublish(
+    incidents.incident_note_unpublish(
         note=note, reason=form.cleaned_data["reason"], actor=request.user, now=now
     )
     return f"/status/{note.slug} is no longer public."

@@ -1,4 +1,4 @@
-"""The crisis app's part of the seeded demo (called by lastmile.demo.seed after the core stories).
+"""This app's part of the seeded demo (called by lastmile.demo.seed after the core stories).
 
 It runs after listening's demo, which seeds a week of mentions with a card-outage spike and
 leaves its window on ``seeder.listening``. Nothing here is hand-made: the triggers run over
@@ -32,9 +32,17 @@ RESPONSES = (
 
 def seed(seeder: Any) -> list[str]:
     """Run the triggers over the seeded week and work the resulting crisis; report lines."""
-    from lastmile.crisis import selectors, services
+    from lastmile.crisis import selectors
+    from lastmile.crisis.alerts import alert_acknowledge, alert_resolve
     from lastmile.crisis.detectors import BUCKET, SIGNAL_LABELS
+    from lastmile.crisis.incidents import (
+        incident_note_create,
+        incident_update_post,
+        incident_update_publish,
+    )
     from lastmile.crisis.models import Alert
+    from lastmile.crisis.room import mentions_reply, saved_response_create
+    from lastmile.crisis.triggers import GRACE, triggers_run
     from lastmile.listening.models import WatchTerm
 
     info = getattr(seeder, "listening", None)
@@ -49,12 +57,12 @@ def seed(seeder: Any) -> list[str]:
     # 1. The worker's runs: caught up to the minute before the outage, then every 5 minutes
     #    (a minute after each bucket closes) until 30 minutes after it, then up to now.
     raised: list[int] = []
-    raised += services.triggers_run(now=start + services.GRACE).alerts
-    at = start + BUCKET + services.GRACE
+    raised += triggers_run(now=start + GRACE).alerts
+    at = start + BUCKET + GRACE
     while at <= end + timedelta(minutes=30) and at <= now:
-        raised += services.triggers_run(now=at).alerts
+        raised += triggers_run(now=at).alerts
         at += BUCKET
-    raised += services.triggers_run(now=now).alerts
+    raised += triggers_run(now=now).alerts
 
     lines = ["crisis:"]
     alerts = list(Alert.objects.filter(pk__in=raised).select_related("term").order_by("pk"))
@@ -76,12 +84,12 @@ def seed(seeder: Any) -> list[str]:
     t0 = alert.raised_at
 
     # 2. The lead acknowledges within the 15 minutes; the agent drafts a public note.
-    services.alert_acknowledge(alert=alert, actor=lead, now=t0 + timedelta(minutes=6))
+    alert_acknowledge(alert=alert, actor=lead, now=t0 + timedelta(minutes=6))
     responses = [
-        services.saved_response_create(title=title, body=body, team=team, now=t0)
+        saved_response_create(title=title, body=body, team=team, now=t0)
         for title, body in RESPONSES
     ]
-    note = services.incident_note_create(
+    note = incident_note_create(
         alert=alert,
         title="Some card payments are failing",
         slug=STATUS_SLUG,
@@ -89,7 +97,7 @@ def seed(seeder: Any) -> list[str]:
         actor=agent,
         now=t0 + timedelta(minutes=8),
     )
-    first = services.incident_update_post(
+    first = incident_update_post(
         note=note,
         body=(
             "We know some Lastmile Bank card payments are being declined, in shops and online. "
@@ -102,7 +110,7 @@ def seed(seeder: Any) -> list[str]:
     )
     # 3. The lead publishes it; the agent answers the four most influential waiting authors,
     #    whether they wrote to @LastmileBank or only about it (a reply opens their case).
-    services.incident_update_publish(update=first, actor=lead, now=t0 + timedelta(minutes=11))
+    incident_update_publish(update=first, actor=lead, now=t0 + timedelta(minutes=11))
     reply_at = t0 + timedelta(minutes=13)
     waiting = [
         row.mention.pk
@@ -111,11 +119,11 @@ def seed(seeder: Any) -> list[str]:
     ][:4]
     replied = 0
     if waiting:
-        replied = services.mentions_reply(
+        replied = mentions_reply(
             alert=alert, mention_ids=waiting, response=responses[0], actor=agent, now=reply_at
         )
     fixed_at = min(t0 + timedelta(minutes=48), now)
-    services.incident_update_post(
+    incident_update_post(
         note=note,
         body=(
             f"Card payments are working again since {end:%H:%M} UTC. A fault at our card "
@@ -128,7 +136,7 @@ def seed(seeder: Any) -> list[str]:
         now=fixed_at,
     )
     # 4. The incident is over: the lead resolves the alert, and the status page says so.
-    services.alert_resolve(alert=alert, actor=lead, now=fixed_at)
+    alert_resolve(alert=alert, actor=lead, now=fixed_at)
     left = selectors.unanswered_count(alert=alert)
     lines += [
         f"  crisis room /alerts/{alert.pk}/: acknowledged by {lead.username if lead else '—'}"

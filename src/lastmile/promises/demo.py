@@ -1,4 +1,4 @@
-"""The promises app's part of the seeded demo (called by lastmile.demo.seed after the core stories).
+"""This app's part of the seeded demo (called by lastmile.demo.seed after the core stories).
 
 Everything goes through the services, at the time it happens (``now=`` in the past):
 

@@ -1,4 +1,4 @@
-"""The journeys app's part of the seeded demo (called by lastmile.demo.seed after the core stories).
+"""This app's part of the seeded demo (called by lastmile.demo.seed after the core stories).
 
 The shipped templates are loaded, and the bank story runs as an "Open a current account"
 journey. The story's own tasks (KYC, closed; online access and card linking, open and
