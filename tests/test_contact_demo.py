@@ -8,9 +8,9 @@ from importlib import import_module
 import pytest
 from django.core import mail
 
-from lastmile.channels.contact_demo import contact_policy_demo
 from lastmile.channels.models import OutboxMessage
 from lastmile.customers.models import Interaction
+from lastmile.demo.extensions.contact_policy import contact_policy_demo
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db

@@ -12,9 +12,9 @@ from django.apps import apps
 from django.db import transaction
 from django.test import override_settings
 
-from lastmile.channels import demo as channels_demo
 from lastmile.channels.models import OutboxMessage
 from lastmile.customers.models import Customer, Identity, Interaction
+from lastmile.demo.extensions import channels as channels_demo
 from lastmile.demo.seed import seed_demo
 from lastmile.listening.models import Mention
 from lastmile.loops.models import Loop

@@ -11,6 +11,7 @@ from django.test import override_settings
 
 from lastmile.cases.models import Case
 from lastmile.demo import seed as demo_seed
+from lastmile.demo.extensions import journeys, knowledge
 from lastmile.journeys.models import Journey, JourneyTemplate
 from lastmile.journeys.selectors import journeys_for_customer
 from lastmile.knowledge.models import Article
@@ -26,7 +27,7 @@ def demo(django_db_setup, django_db_blocker):
     """A small demo with only this app's parts after the core stories, rolled back after."""
     with django_db_blocker.unblock(), transaction.atomic():
         saved = list(demo_seed.DEMO_EXTENSIONS)
-        demo_seed.DEMO_EXTENSIONS[:] = ["knowledge", "journeys"]
+        demo_seed.DEMO_EXTENSIONS[:] = [knowledge, journeys]
         try:
             with override_settings(
                 PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from lastmile.listening import demo
+from lastmile.demo.extensions import listening as demo
 from lastmile.listening.models import Mention, WatchTerm
 from lastmile.loops.models import LoopState, SlaPolicy
 from tests.factories import TeamFactory

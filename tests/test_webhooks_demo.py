@@ -8,6 +8,7 @@ import pytest
 from django.test import override_settings
 
 from lastmile.customers.models import Interaction
+from lastmile.demo.extensions import webhooks as webhooks_demo
 from lastmile.demo.seed import seed_demo
 from lastmile.loops.models import Loop
 from lastmile.webhooks.models import Delivery, Integration, Subscription
@@ -20,7 +21,7 @@ def test_the_demo_has_an_sms_and_a_chat_waiting_for_replies_and_no_live_subscrip
     monkeypatch,
 ):
     # Only this app's part after the core stories (test_seed_demo seeds every app's).
-    monkeypatch.setattr("lastmile.demo.seed.DEMO_EXTENSIONS", ["webhooks"])
+    monkeypatch.setattr("lastmile.demo.seed.DEMO_EXTENSIONS", [webhooks_demo])
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
         report = seed_demo(out=lambda line: None, seed=7, customers=12, now=NOW)
 

@@ -18,7 +18,6 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from importlib import import_module
 from typing import Any
 
 from django.db import transaction
@@ -38,6 +37,17 @@ from lastmile.customers.services import (
     interactions_ingest,
 )
 from lastmile.demo import texts
+from lastmile.demo.extensions import (
+    channels,
+    crisis,
+    journeys,
+    knowledge,
+    listening,
+    mail,
+    portal,
+    promises,
+    webhooks,
+)
 from lastmile.demo.plan import BUSINESS_HOURS, LADDER, POLICIES, Plan, Step, build_plan
 from lastmile.loops.models import BusinessHours, Loop, LoopKind, LoopState, SlaPolicy
 from lastmile.loops.selectors import loop_state_counts, loops_open_on_case
@@ -60,16 +70,17 @@ INGEST_BATCH = 1000
 ALREADY = "demo data already present; nothing to do"
 
 
+# Each app's part of the demo (``demo/extensions/<app>.py``), in this order.
 DEMO_EXTENSIONS = [
-    "mail",
-    "webhooks",
-    "listening",
-    "crisis",
-    "promises",
-    "knowledge",
-    "journeys",
-    "portal",
-    "channels",  # last: its mention needs the listening demo's brand term
+    mail,
+    webhooks,
+    listening,
+    crisis,  # after listening: it runs the triggers over listening's week of mentions
+    promises,
+    knowledge,
+    journeys,
+    portal,
+    channels,  # last: its mention needs the listening demo's brand term
 ]
 
 
@@ -161,9 +172,9 @@ class _Seeder:
         return self.report()
 
     def extensions(self) -> None:
-        """Each app's own part of the demo, in this order (see ``<app>/demo.py``)."""
-        for name in DEMO_EXTENSIONS:
-            self.extension_lines += import_module(f"lastmile.{name}.demo").seed(self)
+        """Each app's own part of the demo, in the order of ``DEMO_EXTENSIONS``."""
+        for extension in DEMO_EXTENSIONS:
+            self.extension_lines += extension.seed(self)
 
     # -- configuration -----------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""This app's part of the seeded demo (called by lastmile.demo.seed after the core stories).
+"""The knowledge app's part of the seeded demo (called by lastmile.demo.seed after the core stories).
 
 About a dozen articles across the demo's brands (Lastmile Bank, Hotels, Rewards, Home and
 social care), some public for the portal, written so the story cases find them: the bank

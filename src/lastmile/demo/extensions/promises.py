@@ -1,4 +1,4 @@
-"""This app's part of the seeded demo (called by lastmile.demo.seed after the core stories).
+"""The promises app's part of the seeded demo (called by lastmile.demo.seed after the core stories).
 
 Everything goes through the services, at the time it happens (``now=`` in the past):
 
@@ -31,6 +31,7 @@ from lastmile.customers.services import customer_resolve, customer_update, inter
 from lastmile.loops.selectors import loop_list
 from lastmile.people.models import Agent
 from lastmile.people.services import agent_set_authority
+from lastmile.people.viewers import SYSTEM
 from lastmile.promises.services import (
     PolicyConflict,
     policy_create,
@@ -109,7 +110,9 @@ def _beds(seeder: Any, now: datetime) -> str:
         return "  (hotel story missing: no extra-beds promise)"
     users, teams = seeder.users, seeder.teams
     hannah, anil = users["membership"], users["membership-lead"]
-    upgrade = loop_list(viewer=None, now=now, customer=priya, kind="promise", state="open").first()
+    upgrade = loop_list(
+        viewer=SYSTEM, now=now, customer=priya, kind="promise", state="open"
+    ).first()
     arrival = upgrade.due_at if upgrade is not None and upgrade.due_at else now + timedelta(hours=4)
     asked = _at(_day(now - timedelta(days=5)), 11, 20)
     case = case_create(

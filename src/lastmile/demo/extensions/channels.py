@@ -1,4 +1,4 @@
-"""This app's part of the seeded demo (called by lastmile.demo.seed after the other apps').
+"""The channels app's part of the seeded demo (called by lastmile.demo.seed after the other apps').
 
 1. Every channel on one timeline. The bank story's customer (Aisha Khan) already wrote by
    email, used the web form, phoned and chatted; here she also uses the bank's website and
@@ -8,7 +8,7 @@
    complains on Twitter (a mention, through ``mentions_ingest``). Each path resolves her
    by an identity she already has, or one given with it (the Segment ``identify`` traits,
    her Twitter handle).
-2. The contact policy (``contact_demo.contact_policy_demo``): ask once, an answered survey,
+2. The contact policy (``contact_policy.contact_policy_demo``): ask once, an answered survey,
    and quiet hours, played through the real worker and rules for a customer who has not
    written for a week and two story customers.
 """
@@ -20,9 +20,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from lastmile.channels import segment
-from lastmile.channels.contact_demo import contact_policy_demo
 from lastmile.customers.identities import identity_normalize
 from lastmile.customers.services import customer_resolve, interactions_ingest
+from lastmile.demo.extensions.contact_policy import contact_policy_demo
 
 LONDON = ZoneInfo("Europe/London")
 STORY = "story-bank"  # the customer whose timeline shows every channel

@@ -1,4 +1,4 @@
-"""This app's part of the seeded demo (called by lastmile.demo.seed after the core stories).
+"""The mail app's part of the seeded demo (called by lastmile.demo.seed after the core stories).
 
 Two mailboxes and two email threads, all through the real services (``email_receive`` for
 what customers send, ``email_reply_queue`` for the agents' answers):

@@ -1,4 +1,4 @@
-"""This app's part of the seeded demo: where to find the customers' side of the stories.
+"""The portal app's part of the seeded demo: where to find the customers' side of the stories.
 
 Links are single-use and expire, so the seed makes none; the report says how to get one.
 """

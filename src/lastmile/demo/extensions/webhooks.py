@@ -1,4 +1,4 @@
-"""This app's part of the seeded demo (called by lastmile.demo.seed after the core stories):
+"""The webhooks app's part of the seeded demo (called by lastmile.demo.seed after the core stories):
 an SMS and a chat integration, each with a message from a customer of the stories, so the
 timeline shows both channels with their reply loops; and an example event subscription,
 switched off (it points at no real receiver)."""

@@ -1,4 +1,4 @@
-"""This app's part of the seeded demo: watch terms and a week of mentions.
+"""The listening app's part of the seeded demo: watch terms and a week of mentions.
 
 Four stories, on top of a steady week of chatter (so a spike detector has a baseline):
 

@@ -1,4 +1,4 @@
-"""This app's part of the seeded demo (called by lastmile.demo.seed after the core stories).
+"""The journeys app's part of the seeded demo (called by lastmile.demo.seed after the core stories).
 
 The shipped templates are loaded, and the bank story runs as an "Open a current account"
 journey. The story's own tasks (KYC, closed; online access and card linking, open and
@@ -26,6 +26,7 @@ from lastmile.journeys.services import (
     window_words,
 )
 from lastmile.loops.selectors import loop_list
+from lastmile.people.viewers import SYSTEM
 
 BANK_TEMPLATE = "open-current-account"
 VISIT_TEMPLATE = "home-diagnostics-visit"
@@ -65,7 +66,7 @@ def _bank(seeder: Any) -> list[str]:
         return []
     lines = []
     case = seeder.cases[story[0]]
-    tasks = list(loop_list(viewer=None, now=seeder.now, case=case, kind="task"))
+    tasks = list(loop_list(viewer=SYSTEM, now=seeder.now, case=case, kind="task"))
     kyc = _task(tasks, "KYC")
     online = _task(tasks, "Enable online banking")
     card = _task(tasks, "Link Visa Debit")

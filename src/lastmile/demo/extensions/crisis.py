@@ -1,4 +1,4 @@
-"""This app's part of the seeded demo (called by lastmile.demo.seed after the core stories).
+"""The crisis app's part of the seeded demo (called by lastmile.demo.seed after the core stories).
 
 It runs after listening's demo, which seeds a week of mentions with a card-outage spike and
 leaves its window on ``seeder.listening``. Nothing here is hand-made: the triggers run over
