@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "lastmile.portal",
     "lastmile.api",
     "lastmile.console",
+    "lastmile.demo",  # seed_demo; no tables
 ]
 
 MIDDLEWARE = [

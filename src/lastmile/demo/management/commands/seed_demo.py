@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from lastmile.core.clock import utcnow
 from lastmile.demo.seed import seed_demo
@@ -21,8 +21,6 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, seed: int, customers: int, **options: Any) -> None:
         if customers < 0:
-            from django.core.management.base import CommandError
-
             raise CommandError("--customers must be 0 or more")
         now = utcnow().replace(second=0, microsecond=0)
         seed_demo(seed=seed, customers=customers, now=now, out=self.stdout.write)
