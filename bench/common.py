@@ -29,7 +29,8 @@ WORK = BENCH_DIR / "_work"
 PG_ADMIN_URL = os.environ.get(
     "LASTMILE_BENCH_PG_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-PG_DB = "lastmile_bench"
+# The bench database, created and dropped by the bench (another name for a second checkout).
+PG_DB = os.environ.get("LASTMILE_BENCH_PG_DB", "lastmile_bench")
 
 # Child processes (the sweep) stamp their progress from the same start as run.py.
 _T0 = float(os.environ.setdefault("LASTMILE_BENCH_T0", str(time.time())))

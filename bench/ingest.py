@@ -9,21 +9,38 @@ ones find both identities on one customer.
 
 The floor: the same interaction rows with a raw ``executemany`` (SQLite, WAL) or ``COPY``
 (PostgreSQL) into a bare table with the same columns and no index but the primary key.
+
+Ingest on cases (:func:`bench_cases`): every item names a case, so it takes the path through
+the loop engine — an inbound message opens a reply loop under the matching SLA policy (or
+finds the one open), a reply closes it. The organisation of ``org.py`` (50 teams in 10 time
+zones, 200 SLA policies on business hours) is made first, through the services, in a child
+process (``python bench/ingest.py cases-setup``); then one customer per case is created
+through the API and one case per customer with ``cases.services.cases_insert``, each case
+on one team and channel. Each case gets 4 messages in time order — inbound (opens a
+first-reply loop), inbound (finds it open), outbound (closes it), inbound (opens a
+next-reply loop) — all four in the same batch, so the two clients never race on one case.
+Afterwards the rows are checked: every interaction on its case, two reply loops per case,
+each with a deadline from a policy, one closed and one open.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import queue
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import requests
 
-from common import Database, floor_insert, percentile, say
+from common import BENCH_DIR, REPO, Database, floor_insert, percentile, say
 
 CHANNELS = ("email", "chat", "phone", "sms", "web")
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
@@ -36,6 +53,7 @@ class Workload:
     interactions: int
     customers: int
     items: list[dict[str, Any]] = field(default_factory=list)
+    case_ids: list[int | None] = field(default_factory=list)  # per item, for the floor
 
 
 def email_of(k: int) -> str:
@@ -109,8 +127,9 @@ def run_api(base: str, token: str, w: Workload) -> dict[str, Any]:
                     latencies.append(dt)
                     ids[n] = r.json()["ids"]
                     done = len(latencies)
+                    posted = sum(len(v) for v in ids.values())
                 if done % progress_every == 0:
-                    say(f"    {done * BATCH:,} / {len(w.items):,} interactions posted")
+                    say(f"    {posted:,} / {len(w.items):,} interactions posted")
 
     threads = [threading.Thread(target=client, name=f"ingest-client-{i}") for i in range(CLIENTS)]
     t0 = time.perf_counter()
@@ -194,7 +213,7 @@ def floor_rows(db: Database, w: Workload) -> list[tuple[Any, ...]]:
         rows.append(
             (
                 j % w.customers + 1,
-                None,
+                w.case_ids[j] if w.case_ids else None,
                 item["channel"],
                 item["direction"],
                 occurred,
@@ -244,3 +263,199 @@ def bench(db: Database, base: str, token: str, interactions: int, customers: int
         f"  ingest floor ({floor['method']}): {floor['per_s']:,.0f} rows/s ({floor['wall_s']:.2f}s)"
     )
     return {"api": api, "floor": floor, "rows": rows}
+
+
+# --- ingest on cases -----------------------------------------------------------------------
+
+CASE_DIRECTIONS = ("inbound", "inbound", "outbound", "inbound")
+CASE_ITEMS = len(CASE_DIRECTIONS)
+CASE_CHANNELS = ("email", "chat", "phone", "web")  # org.CHANNELS: each has a policy per team
+T_CASES = datetime(2026, 5, 26, 6, 0, tzinfo=UTC)  # a Tuesday; 2 s apart, over the day
+
+
+def customers_seed(base: str, token: str, customers: int) -> None:
+    """One message per customer through the API, so the customers exist (not timed)."""
+    seed = Workload(customers, customers)
+    for k in range(customers):
+        seed.items.append(
+            {
+                "source_id": f"bench-seed-{k}",
+                "channel": "email",
+                "direction": "inbound",
+                "occurred_at": (T_CASES - timedelta(days=30, seconds=-k))
+                .isoformat()
+                .replace("+00:00", "Z"),
+                "customer": {"identities": [{"kind": "email", "value": email_of(k)}]},
+                "body": f"Hello, this is customer {k}.",
+            }
+        )
+    run_api(base, token, seed)
+
+
+def cases_workload(interactions: int, cases: list[tuple[int, str]]) -> Workload:
+    """Four messages per case (see the module's docstring), a case's four in one batch."""
+    w = Workload(interactions, len(cases))
+    for j in range(interactions):
+        c, step = divmod(j, CASE_ITEMS)
+        case_id, ref = cases[c]
+        w.items.append(
+            {
+                "source_id": f"bench-case-{j}",
+                "channel": CASE_CHANNELS[c % len(CASE_CHANNELS)],
+                "direction": CASE_DIRECTIONS[step],
+                "occurred_at": (T_CASES + timedelta(seconds=2 * j))
+                .isoformat()
+                .replace("+00:00", "Z"),
+                "customer": {"identities": [{"kind": "email", "value": email_of(c)}]},
+                "case": ref,
+                "body": _body(j),
+            }
+        )
+        w.case_ids.append(case_id)
+    return w
+
+
+def verify_cases(db: Database, w: Workload) -> dict[str, int]:
+    """Every interaction on its case; per case two reply loops with a policy's deadline,
+    one closed by the reply and one open."""
+    conn = db.connect()
+    try:
+
+        def one(sql: str) -> int:
+            return int(conn.execute(sql).fetchone()[0])
+
+        got = {
+            "interactions_on_cases": one(
+                "SELECT count(*) FROM customers_interaction WHERE case_id IS NOT NULL"
+            ),
+            "reply_loops": one("SELECT count(*) FROM loops_loop WHERE kind = 'reply'"),
+            "with_policy_deadline": one(
+                "SELECT count(*) FROM loops_loop WHERE kind = 'reply' "
+                "AND sla_policy_id IS NOT NULL AND due_at IS NOT NULL"
+            ),
+            "closed": one("SELECT count(*) FROM loops_loop WHERE state = 'closed'"),
+            "open": one("SELECT count(*) FROM loops_loop WHERE state = 'open'"),
+        }
+    finally:
+        conn.close()
+    cases = w.customers
+    want = {
+        "interactions_on_cases": w.interactions,
+        "reply_loops": 2 * cases,
+        "with_policy_deadline": 2 * cases,
+        "closed": cases,
+        "open": cases,
+    }
+    if got != want:
+        raise RuntimeError(f"ingest on cases wrote {got}, expected {want}")
+    return got
+
+
+def bench_cases(db: Database, base: str, token: str, interactions: int) -> dict[str, Any]:
+    """Ingest where every item is on a case; the organisation and cases are made first."""
+    n_cases = interactions // CASE_ITEMS
+    interactions = n_cases * CASE_ITEMS
+    t = time.perf_counter()
+    customers_seed(base, token, n_cases)
+    out_path = db.var_dir / "cases.json"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH_DIR / "ingest.py"),
+            "cases-setup",
+            "--vendor",
+            db.vendor,
+            "--var-dir",
+            str(db.var_dir),
+            "--customers",
+            str(n_cases),
+            "--out",
+            str(out_path),
+        ],
+        env=db.env(),
+        cwd=REPO,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"the cases setup on {db.vendor} failed (exit {proc.returncode})")
+    made = json.loads(out_path.read_text())
+    say(f"  ingest on cases: made {made['setup']} ({time.perf_counter() - t:.1f}s)")
+    w = cases_workload(interactions, [tuple(c) for c in made["cases"]])
+    say(
+        f"  ingest on cases: {interactions:,} interactions on {n_cases:,} cases, "
+        f"batches of {BATCH:,}, {CLIENTS} clients"
+    )
+    api = run_api(base, token, w)
+    say(
+        f"  ingest on cases: {api['per_s']:,.0f} interactions/s ({api['wall_s']:.1f}s); per batch "
+        f"p50 {api['batch_p50_ms']:.0f} ms, p99 {api['batch_p99_ms']:.0f} ms"
+    )
+    rows = verify_cases(db, w)
+    say(f"  ingest on cases verified: {rows}")
+    floor = run_floor(db, w)
+    say(
+        f"  ingest on cases floor ({floor['method']}): {floor['per_s']:,.0f} rows/s "
+        f"({floor['wall_s']:.2f}s)"
+    )
+    setup = (
+        f"{n_cases:,} cases, one per customer, on the teams of the organisation the sweep uses "
+        f"({made['setup']}); {CASE_ITEMS} messages per case in time order "
+        "(inbound, inbound, outbound, inbound: two reply loops opened, one closed)"
+    )
+    return {"api": api, "floor": floor, "rows": rows, "setup": setup}
+
+
+def cases_setup(customers: int) -> dict[str, Any]:
+    """In a django.setup() process: the organisation, then one case per seeded customer."""
+    from lastmile.cases.models import Case
+    from lastmile.cases.services import CaseIn, cases_insert
+    from lastmile.customers.models import Identity
+    from lastmile.people.models import Team
+    from org import organisation_create
+
+    now = T_CASES - timedelta(days=1)
+    org = organisation_create(now=now - timedelta(days=120))
+    emails = [email_of(k) for k in range(customers)]
+    owner = dict(
+        Identity.objects.filter(kind="email", value__in=emails).values_list("value", "customer_id")
+    )
+    teams = Team.objects.in_bulk(org.teams)
+    ids = cases_insert(
+        cases=[
+            CaseIn(
+                customer_id=owner[email_of(k)],
+                subject=f"Order #{100000 + k} has not arrived",
+                now=now,
+                team=teams[org.teams[k % len(org.teams)]],
+                channel=CASE_CHANNELS[k % len(CASE_CHANNELS)],
+            )
+            for k in range(customers)
+        ]
+    )
+    refs = {c.pk: c.ref for c in Case.objects.filter(pk__in=ids)}
+    return {"cases": [[pk, refs[pk]] for pk in ids], "setup": org.describe()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description="run by run.py: python bench/ingest.py cases-setup ..."
+    )
+    ap.add_argument("command", choices=["cases-setup"])
+    ap.add_argument("--vendor", required=True, choices=["sqlite", "postgresql"])
+    ap.add_argument("--var-dir", required=True, type=Path)
+    ap.add_argument("--customers", required=True, type=int)
+    ap.add_argument("--out", required=True, type=Path)
+    args = ap.parse_args()
+    db = Database(vendor=args.vendor, var_dir=args.var_dir)
+    if db.vendor == "sqlite":
+        db.sqlite_path = args.var_dir / "lastmile.sqlite3"
+    assert os.environ.get("LASTMILE_DATABASE_URL") == db.url, (
+        "run by run.py, with the bench database's env"
+    )
+    import django
+
+    django.setup()
+    args.out.write_text(json.dumps(cases_setup(args.customers)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

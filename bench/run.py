@@ -3,8 +3,11 @@
     make bench            # full sizes (under 15 minutes on 2 cores)
     make bench QUICK=1    # a tenth of every size (under 2 minutes)
     .venv/bin/python bench/run.py [--quick] [--no-pg] [--keep] [--profile-sweep]
+    .venv/bin/python bench/run.py --quick --only sweep,ingest_cases   # some workloads only
 
-Writes bench/results.json (every figure) and bench/RESULTS.md (the table, with targets).
+Writes bench/results.json (every figure) and bench/RESULTS.md (the table, with targets);
+a run limited by --only writes them under bench/_work/ instead. It exits 1 when a figure it
+should have measured is missing or a target is missed, and names them (bench/figures.py).
 See bench/README.md for what each figure means.
 """
 
@@ -23,13 +26,16 @@ from importlib import metadata
 from typing import Any
 
 import common
+import figures
 import ingest
 import timeline
 from common import WORK, Database, fresh_database, gunicorn, say, token_create
+from figures import ENGINE_ROWS, SIDE_PAGES, SIDE_ROWS, TARGETS, WORKLOADS, Row
 
 FULL = {
     "ingest_interactions": 100_000,
     "ingest_customers": 10_000,
+    "ingest_cases_interactions": 20_000,
     "timeline_customers": 10_000,
     "timeline_per_customer": 100,
     "timeline_requests": 2_000,
@@ -42,6 +48,7 @@ FULL = {
 QUICK = {
     "ingest_interactions": 10_000,
     "ingest_customers": 1_000,
+    "ingest_cases_interactions": 2_000,
     "timeline_customers": 1_000,
     "timeline_per_customer": 100,
     "timeline_requests": 500,
@@ -51,73 +58,18 @@ QUICK = {
     "segment_events": 5_000,
     "mentions_rows": 2_000,
 }
-TARGETS = {
-    "ingest_per_s": (">=", 5000),
-    "timeline_p99_ms": ("<=", 25),
-    "sweep_s": ("<=", 2),
-    "anomaly_buckets_per_s": (">=", 100_000),
-    "nab_standard": (">=", 71.7),  # Numenta HTM's published score on these five series
-    "sentiment_texts_per_s": (">=", 1000),
-    "sentiment_one_text_p99_ms": ("<=", 5),
-    "segment_events_per_s": (">=", 10_000),
-}
-
-# Benches of pure models, run as their own scripts (they print one JSON object and write
-# their own detail page); the keys listed here are copied into results.json.
-SIDE_BENCHES = {
-    "segment.py": (
-        "SEGMENT.md",
-        [
-            f"segment_{k}{pg}"
-            for pg in ("", "_pg")
-            for k in (
-                "events_per_s",
-                "batch_p99_ms",
-                "server_cpu_us_per_event",
-                "client_events_per_s",
-                "floor_per_s",
-                "ratio",
-            )
-        ],
-    ),
-    "anomaly.py": (
-        "ANOMALY.md",
-        ["anomaly_buckets_per_s", "nab_standard", "nab_low_fp", "nab_low_fn"],
-    ),
-    "sentiment.py": (
-        "SENTIMENT.md",
-        [
-            "sentiment_val_macro_recall",
-            "sentiment_val_accuracy",
-            "sentiment_texts_per_s",
-            "sentiment_one_text_p99_ms",
-            "vader_val_macro_recall",
-            "vader_val_accuracy",
-            "vader_texts_per_s",
-        ],
-    ),
-    "mentions.py": (
-        "MENTIONS.md",
-        [
-            f"mentions_{k}{pg}"
-            for pg in ("", "_pg")
-            for k in (
-                "import_rows_per_s",
-                "import_cpu_s",
-                "reimport_rows_per_s",
-                "floor_per_s",
-                "ratio",
-            )
-        ],
-    ),
-}
 
 
-def side_benches(results: dict[str, Any]) -> None:
-    """Run the model benches (sentiment, spike detector); a missing data set is noted, not fatal."""
-    for script, (page, keys) in SIDE_BENCHES.items():
+def side_benches(results: dict[str, Any], workloads: list[str]) -> None:
+    """Run the model benches (sentiment, spike detector, ...) asked for; one that does not
+    run is noted with its last line of stderr, and its figures are then missing."""
+    for script, page in SIDE_PAGES.items():
+        if script.removesuffix(".py") not in workloads:
+            continue
+        keys = figures.side_keys(script)
         path = common.BENCH_DIR / script
         if not path.exists():
+            results.setdefault("side_skipped", {})[script] = "the script is not there"
             continue
         say(f"== {script.removesuffix('.py')}")
         cmd = [sys.executable, str(path)]
@@ -139,51 +91,101 @@ def side_benches(results: dict[str, Any]) -> None:
         say("  " + ", ".join(f"{k} {out[k]}" for k in keys if k in out))
 
 
-def bench_backend(vendor: str, sizes: dict[str, int], args: argparse.Namespace) -> dict[str, Any]:
-    """Ingest, timeline and sweep on one database engine; flat figures without suffix."""
+def bench_backend(
+    vendor: str, sizes: dict[str, int], args: argparse.Namespace, workloads: list[str]
+) -> dict[str, Any]:
+    """The workloads asked for (ingest, ingest on cases, timeline, both sweeps) on one
+    database engine; flat figures without suffix."""
     out: dict[str, Any] = {}
-    say(f"== {vendor}: ingest")
-    db = fresh_database(vendor, "ingest")
-    out["db_version"] = common.db_version(db)
-    token = token_create(db)
-    with gunicorn(db) as base:
-        r = ingest.bench(db, base, token, sizes["ingest_interactions"], sizes["ingest_customers"])
-    out.update(
-        ingest_per_s=r["api"]["per_s"],
-        ingest_wall_s=r["api"]["wall_s"],
-        ingest_batch_p50_ms=r["api"]["batch_p50_ms"],
-        ingest_batch_p99_ms=r["api"]["batch_p99_ms"],
-        ingest_floor_per_s=r["floor"]["per_s"],
-        ingest_floor_method=r["floor"]["method"],
-        ingest_ratio=r["api"]["per_s"] / r["floor"]["per_s"],
-    )
-    cleanup(db, args)
-
-    say(f"== {vendor}: timeline")
-    db = fresh_database(vendor, "read")
-    token = token_create(db)
-    timeline.load(
-        db, customers=sizes["timeline_customers"], per_customer=sizes["timeline_per_customer"]
-    )
-    with gunicorn(db) as base:
-        t = timeline.bench(
-            base,
-            token,
-            customers=sizes["timeline_customers"],
-            requests_n=sizes["timeline_requests"],
-            warmup=sizes["timeline_warmup"],
+    if "ingest" in workloads:
+        say(f"== {vendor}: ingest")
+        db = fresh_database(vendor, "ingest")
+        out["db_version"] = common.db_version(db)
+        token = token_create(db)
+        with gunicorn(db) as base:
+            r = ingest.bench(
+                db, base, token, sizes["ingest_interactions"], sizes["ingest_customers"]
+            )
+        out.update(
+            ingest_per_s=r["api"]["per_s"],
+            ingest_wall_s=r["api"]["wall_s"],
+            ingest_batch_p50_ms=r["api"]["batch_p50_ms"],
+            ingest_batch_p99_ms=r["api"]["batch_p99_ms"],
+            ingest_floor_per_s=r["floor"]["per_s"],
+            ingest_floor_method=r["floor"]["method"],
+            ingest_ratio=r["api"]["per_s"] / r["floor"]["per_s"],
         )
-    out.update(
-        timeline_p50_ms=t["p50_ms"], timeline_p99_ms=t["p99_ms"], timeline_max_ms=t["max_ms"]
-    )
+        cleanup(db, args)
 
-    say(f"== {vendor}: sweeper")
-    result_path = db.var_dir / "sweep.json"
+    if "ingest_cases" in workloads:
+        say(f"== {vendor}: ingest on cases")
+        db = fresh_database(vendor, "ingest-cases")
+        out["db_version"] = common.db_version(db)
+        token = token_create(db)
+        with gunicorn(db) as base:
+            r = ingest.bench_cases(db, base, token, sizes["ingest_cases_interactions"])
+        out.update(
+            ingest_cases_per_s=r["api"]["per_s"],
+            ingest_cases_wall_s=r["api"]["wall_s"],
+            ingest_cases_batch_p50_ms=r["api"]["batch_p50_ms"],
+            ingest_cases_batch_p99_ms=r["api"]["batch_p99_ms"],
+            ingest_cases_floor_per_s=r["floor"]["per_s"],
+            ingest_cases_ratio=r["api"]["per_s"] / r["floor"]["per_s"],
+            ingest_cases_rows=r["rows"],
+            ingest_cases_setup=r["setup"],
+        )
+        cleanup(db, args)
+
+    if "timeline" in workloads or "sweep_247" in workloads:
+        # The 24/7 sweep runs where it always ran: in the timeline's database, beside its
+        # million interactions, so that its figure compares with the earlier ones.
+        db = fresh_database(vendor, "read")
+        out["db_version"] = common.db_version(db)
+        if "timeline" in workloads:
+            say(f"== {vendor}: timeline")
+            token = token_create(db)
+            timeline.load(
+                db,
+                customers=sizes["timeline_customers"],
+                per_customer=sizes["timeline_per_customer"],
+            )
+            with gunicorn(db) as base:
+                t = timeline.bench(
+                    base,
+                    token,
+                    customers=sizes["timeline_customers"],
+                    requests_n=sizes["timeline_requests"],
+                    warmup=sizes["timeline_warmup"],
+                )
+            out.update(
+                timeline_p50_ms=t["p50_ms"],
+                timeline_p99_ms=t["p99_ms"],
+                timeline_max_ms=t["max_ms"],
+            )
+        if "sweep_247" in workloads:
+            say(f"== {vendor}: sweeper, 24/7, one team")
+            out.update(sweep(db, sizes, args, calendar="24/7", prefix="sweep_247"))
+        cleanup(db, args)
+
+    if "sweep" in workloads:
+        say(f"== {vendor}: sweeper, business hours, 50 teams, 200 policies")
+        db = fresh_database(vendor, "sweep")
+        out["db_version"] = common.db_version(db)
+        out.update(sweep(db, sizes, args, calendar="business", prefix="sweep"))
+        cleanup(db, args)
+    return out
+
+
+def sweep(
+    db: Database, sizes: dict[str, int], args: argparse.Namespace, *, calendar: str, prefix: str
+) -> dict[str, Any]:
+    """One ``loops_sweep`` in a child process (bench/sweep.py); its figures as ``prefix_*``."""
+    result_path = db.var_dir / f"{prefix}.json"
     cmd = [
         sys.executable,
         str(common.BENCH_DIR / "sweep.py"),
         "--vendor",
-        vendor,
+        db.vendor,
         "--var-dir",
         str(db.var_dir),
         "--loops",
@@ -192,26 +194,31 @@ def bench_backend(vendor: str, sizes: dict[str, int], args: argparse.Namespace) 
         str(sizes["sweep_due"]),
         "--customers",
         str(sizes["timeline_customers"]),
+        "--calendar",
+        calendar,
         "--out",
         str(result_path),
     ]
     if args.profile_sweep:
-        cmd += ["--profile", str(common.BENCH_DIR / "_work" / f"sweep-{vendor}.prof")]
+        cmd += ["--profile", str(common.BENCH_DIR / "_work" / f"{prefix}-{db.vendor}.prof")]
     proc = subprocess.run(cmd, env=db.env(), cwd=common.REPO)
     if proc.returncode != 0:
-        raise RuntimeError(f"the sweep bench on {vendor} failed (exit {proc.returncode})")
+        raise RuntimeError(
+            f"the {calendar} sweep bench on {db.vendor} failed (exit {proc.returncode})"
+        )
     s = json.loads(result_path.read_text())
-    out.update(
-        sweep_s=s["sweep_s"],
-        sweep_floor_s=s["floor_s"],
-        sweep_ratio=s["sweep_s"] / s["floor_s"],
-        sweep_floor_plan=s["floor_plan"],
-        sweep_notifications=s["first"]["notifications"],
-        sweep_batches=s["first"]["batches"],
-        sweep_second_loops=s["second"]["loops"],
-    )
-    cleanup(db, args)
-    return out
+    return {
+        f"{prefix}_s": s["sweep_s"],
+        f"{prefix}_floor_s": s["floor_s"],
+        f"{prefix}_ratio": s["sweep_s"] / s["floor_s"],
+        f"{prefix}_floor_plan": s["floor_plan"],
+        f"{prefix}_notifications": s["first"]["notifications"],
+        f"{prefix}_batches": s["first"]["batches"],
+        f"{prefix}_actions": s["first"]["actions"],
+        f"{prefix}_second_loops": s["second"]["loops"],
+        f"{prefix}_now": s["now"],
+        f"{prefix}_setup": s["setup"],
+    }
 
 
 def cleanup(db: Database, args: argparse.Namespace) -> None:
@@ -230,11 +237,6 @@ def versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[dist] = "?"
     return out
-
-
-def passes(key: str, value: float) -> bool:
-    op, bound = TARGETS[key.removesuffix("_pg")]
-    return value >= bound if op == ">=" else value <= bound
 
 
 def write_markdown(results: dict[str, Any], path: Any) -> None:
@@ -256,21 +258,10 @@ def write_markdown(results: dict[str, Any], path: Any) -> None:
         v = results.get(key)
         if v is None or key.removesuffix("_pg") not in TARGETS:
             return ""
-        return " ✅" if passes(key, v) else " ❌"
+        return " ✅" if figures.passes(key, v) else " ❌"
 
     s = results["sizes"]
-    rows = [
-        ("Ingest, batch API over HTTP", "ingest_per_s", "/s", "≥ 5,000/s"),
-        ("Ingest, per-batch latency p50", "ingest_batch_p50_ms", "ms", ""),
-        ("Ingest, per-batch latency p99", "ingest_batch_p99_ms", "ms", ""),
-        ("Ingest floor (raw bulk insert, bare table)", "ingest_floor_per_s", "/s", ""),
-        ("Ingest / floor", "ingest_ratio", "ratio", "(reported)"),
-        ("Timeline p50", "timeline_p50_ms", "ms", ""),
-        ("Timeline p99", "timeline_p99_ms", "ms", "≤ 25 ms"),
-        ("Sweep (one `loops_sweep`)", "sweep_s", "s", "≤ 2 s"),
-        ("Sweep floor (bare indexed SELECT of the due ids)", "sweep_floor_s", "s", ""),
-        ("Sweep / floor", "sweep_ratio", "x", "(reported)"),
-    ]
+    workloads = results.get("workloads", list(WORKLOADS))
     lines = [
         "# lastmile bench results",
         "",
@@ -286,21 +277,43 @@ def write_markdown(results: dict[str, Any], path: Any) -> None:
         "| figure | SQLite | PostgreSQL | target |",
         "|---|---:|---:|---|",
     ]
-    for label, key, unit, target in rows:
+    engine_rows: list[Row] = [
+        row for workload, rows in ENGINE_ROWS.items() if workload in workloads for row in rows
+    ]
+    for row in engine_rows:
+        key = row.key
         lines.append(
-            f"| {label} | {fmt(key, unit)}{mark(key)} | {fmt(key + '_pg', unit)}{mark(key + '_pg')} | {target} |"
+            f"| {row.label} | {fmt(key, row.unit)}{mark(key)} | "
+            f"{fmt(key + '_pg', row.unit)}{mark(key + '_pg')} | {row.target} |"
         )
     lines += [
         "",
         "Sizes: ingest {ingest_interactions:,} interactions for {ingest_customers:,} customers (batches of 1,000, "
-        "2 keep-alive clients, gunicorn 2 workers × 2 threads); timeline {tl:,} interactions "
+        "2 keep-alive clients, gunicorn 2 workers × 2 threads); ingest on cases "
+        "{ingest_cases_interactions:,} interactions on {cases:,} cases, all of them on a case; timeline {tl:,} interactions "
         "({timeline_customers:,} customers × {timeline_per_customer}), {timeline_requests:,} requests after "
-        "{timeline_warmup} warm-up, `limit=50`; sweep {sweep_loops:,} open loops, {sweep_due:,} due.".format(
-            tl=s["timeline_customers"] * s["timeline_per_customer"], **s
+        "{timeline_warmup} warm-up, `limit=50`; each sweep {sweep_loops:,} open loops, {sweep_due:,} due.".format(
+            tl=s["timeline_customers"] * s["timeline_per_customer"],
+            cases=s["ingest_cases_interactions"] // ingest.CASE_ITEMS,
+            **s,
         ),
         "",
+        "Ingest on cases: "
+        + str(
+            results.get("ingest_cases_setup") or results.get("ingest_cases_setup_pg") or "not run"
+        )
+        + ".",
+        "",
+        "Sweep (the headline figure): "
+        + str(results.get("sweep_setup") or results.get("sweep_setup_pg") or "not run")
+        + f", swept at {results.get('sweep_now') or results.get('sweep_now_pg') or '—'}. "
+        "Sweep 24/7 (the earlier workload, kept to compare with earlier runs): "
+        + str(results.get("sweep_247_setup") or results.get("sweep_247_setup_pg") or "not run")
+        + f", swept at {results.get('sweep_247_now') or results.get('sweep_247_now_pg') or '—'}.",
+        "",
         f"Floors: ingest — {results.get('ingest_floor_method', '—')} (SQLite); "
-        f"{results.get('ingest_floor_method_pg', '—')} (PostgreSQL). Sweep — "
+        f"{results.get('ingest_floor_method_pg', '—')} (PostgreSQL); ingest on cases the same, "
+        "with the case column filled. Sweep — "
         "`SELECT id FROM loops_loop WHERE state = 'open' AND next_check_at <= ?`, best of 3; plan on SQLite: "
         f"`{results.get('sweep_floor_plan', '—')}`; on PostgreSQL: `{results.get('sweep_floor_plan_pg', '—')}`.",
         "",
@@ -312,46 +325,12 @@ def write_markdown(results: dict[str, Any], path: Any) -> None:
     if results.get("pg_skipped"):
         lines += ["", f"PostgreSQL was skipped: {results['pg_skipped']}."]
     side = [
-        ("Segment API, raw /v1/batch posts (SQLite)", "segment_events_per_s", "/s", "≥ 10,000/s"),
-        ("Segment API, batch p99 (SQLite)", "segment_batch_p99_ms", "ms", ""),
-        ("Segment API, server CPU µs/event (SQLite)", "segment_server_cpu_us_per_event", "num", ""),
-        ("Segment API, real Python client (SQLite)", "segment_client_events_per_s", "/s", ""),
-        ("Segment floor (raw sqlite3 executemany)", "segment_floor_per_s", "/s", ""),
-        ("Segment raw posts / floor (SQLite)", "segment_ratio", "num", "(reported)"),
-        ("Segment API, raw /v1/batch posts (PostgreSQL)", "segment_events_per_s_pg", "/s", ""),
-        ("Segment API, batch p99 (PostgreSQL)", "segment_batch_p99_ms_pg", "ms", ""),
-        ("Segment API, server CPU µs/event (PG)", "segment_server_cpu_us_per_event_pg", "num", ""),
-        ("Segment API, real Python client (PG)", "segment_client_events_per_s_pg", "/s", ""),
-        ("Segment floor (PostgreSQL COPY)", "segment_floor_per_s_pg", "/s", ""),
-        ("Segment raw posts / floor (PostgreSQL)", "segment_ratio_pg", "num", "(reported)"),
-        ("Spike detector throughput (one core)", "anomaly_buckets_per_s", "/s", "≥ 100,000/s"),
-        (
-            "NAB score, standard profile (5 shared series)",
-            "nab_standard",
-            "num",
-            "> 71.7 (Numenta HTM)",
-        ),
-        ("NAB score, low-FP profile", "nab_low_fp", "num", ""),
-        ("NAB score, low-FN profile", "nab_low_fn", "num", ""),
-        ("Sentiment, val macro-recall", "sentiment_val_macro_recall", "num", "(VADER below)"),
-        ("Sentiment, val accuracy", "sentiment_val_accuracy", "num", ""),
-        ("Sentiment, texts/s in batch (one core)", "sentiment_texts_per_s", "/s", "≥ 1,000/s"),
-        ("Sentiment, one text p99", "sentiment_one_text_p99_ms", "ms", "≤ 5 ms"),
-        ("VADER, val macro-recall", "vader_val_macro_recall", "num", "(baseline)"),
-        ("VADER, val accuracy", "vader_val_accuracy", "num", ""),
-        ("VADER, texts/s", "vader_texts_per_s", "/s", ""),
-        ("Mention import, TWCS rows/s (SQLite)", "mentions_import_rows_per_s", "/s", ""),
-        ("Mention import, CPU s (SQLite)", "mentions_import_cpu_s", "num", ""),
-        ("Mention re-import, rows/s (SQLite)", "mentions_reimport_rows_per_s", "/s", ""),
-        ("Mention floor (raw sqlite3 executemany)", "mentions_floor_per_s", "/s", ""),
-        ("Mention import / floor (SQLite)", "mentions_ratio", "num", "(reported)"),
-        ("Mention import, TWCS rows/s (PostgreSQL)", "mentions_import_rows_per_s_pg", "/s", ""),
-        ("Mention import, CPU s (PostgreSQL)", "mentions_import_cpu_s_pg", "num", ""),
-        ("Mention re-import, rows/s (PG)", "mentions_reimport_rows_per_s_pg", "/s", ""),
-        ("Mention floor (PostgreSQL COPY)", "mentions_floor_per_s_pg", "/s", ""),
-        ("Mention import / floor (PostgreSQL)", "mentions_ratio_pg", "num", "(reported)"),
+        row
+        for script, rows in SIDE_ROWS.items()
+        if script.removesuffix(".py") in workloads
+        for row in rows
     ]
-    if any(k in results for _, k, _, _ in side):
+    if side:
         lines += [
             "",
             "## Event API and listening models",
@@ -359,22 +338,42 @@ def write_markdown(results: dict[str, Any], path: Any) -> None:
             "| figure | value | target |",
             "|---|---:|---|",
         ]
-        for label, key, unit, target in side:
-            if key in results:
-                value = f"{results[key]:.3f}" if unit == "num" else fmt(key, unit)
-                lines.append(f"| {label} | {value}{mark(key)} | {target} |")
+        for row in side:
+            lines.append(
+                f"| {row.label} | {fmt(row.key, row.unit)}{mark(row.key)} | {row.target} |"
+            )
         pages = ", ".join(f"[`bench/{p}`]({p})" for p in results.get("side_pages", []))
         lines += ["", f"Details, per-file scores and the methods: {pages}."]
     for script, note in results.get("side_skipped", {}).items():
         lines += ["", f"`bench/{script}` did not run: {note}"]
-    failed = [k for k in results if k.removesuffix("_pg") in TARGETS and not passes(k, results[k])]
-    lines += [
-        "",
-        "All targets met."
-        if not failed
-        else "Targets missed: " + ", ".join(f"`{k}`" for k in failed) + ".",
-    ]
+    lines += ["", verdict_of(results).sentence()]
     path.write_text("\n".join(lines) + "\n")
+
+
+def verdict_of(results: dict[str, Any]) -> figures.Verdict:
+    """The run's verdict: every figure its engines and workloads should have produced."""
+    expected = figures.expected(
+        engines=results.get("engines", figures.ENGINES),
+        workloads=results.get("workloads", WORKLOADS),
+    )
+    return figures.verdict(results, expected)
+
+
+def finish(results: dict[str, Any], *, out_dir: Any) -> int:
+    """Write results.json and RESULTS.md into ``out_dir``; 0 when nothing is missing or
+    missed, else 1 (after naming what)."""
+    verdict = verdict_of(results)
+    results["targets"] = {k: f"{op} {bound}" for k, (op, bound) in TARGETS.items()}
+    results["passed"] = {
+        k: figures.passes(k, results[k])
+        for k in sorted(results)
+        if k.removesuffix("_pg") in TARGETS and k not in verdict.missing
+    }
+    results["missing"] = verdict.missing
+    results["missed"] = verdict.missed
+    (out_dir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    write_markdown(results, out_dir / "RESULTS.md")
+    return 0 if verdict.ok else 1
 
 
 def main() -> int:
@@ -387,18 +386,37 @@ def main() -> int:
         "--no-sqlite", action="store_true", help="skip SQLite (for working on the PostgreSQL part)"
     )
     ap.add_argument(
+        "--only",
+        help="comma-separated workloads to run, of: "
+        + ", ".join(WORKLOADS)
+        + " (results then go to bench/_work/, not bench/)",
+    )
+    ap.add_argument(
         "--keep", action="store_true", help="keep the bench databases under bench/_work/"
     )
     ap.add_argument(
-        "--profile-sweep", action="store_true", help="cProfile the sweep into bench/_work/"
+        "--profile-sweep", action="store_true", help="cProfile the sweeps into bench/_work/"
     )
     args = ap.parse_args()
+    workloads = list(WORKLOADS)
+    if args.only:
+        asked = [w.strip() for w in args.only.split(",") if w.strip()]
+        unknown = [w for w in asked if w not in WORKLOADS]
+        if unknown:
+            ap.error(f"unknown workloads {unknown}; known: {', '.join(WORKLOADS)}")
+        workloads = [w for w in WORKLOADS if w in asked]
     sizes = QUICK if args.quick else FULL
     cores = os.cpu_count() or 1
     started = datetime.now(UTC)
     WORK.mkdir(exist_ok=True)
-    say(f"lastmile bench ({'quick' if args.quick else 'full'}) on {cores} cores; sizes {sizes}")
+    say(
+        f"lastmile bench ({'quick' if args.quick else 'full'}) on {cores} cores; "
+        f"workloads {', '.join(workloads)}; sizes {sizes}"
+    )
 
+    engines = [
+        e for e, skipped in (("sqlite", args.no_sqlite), ("postgresql", args.no_pg)) if not skipped
+    ]
     results: dict[str, Any] = {
         "date": started.strftime("%Y-%m-%d %H:%M UTC"),
         "cores": cores,
@@ -406,43 +424,45 @@ def main() -> int:
         "sizes": sizes,
         "versions": versions(),
         "loadavg_start": list(os.getloadavg()),
+        # What this run must measure: the engines not skipped on purpose (an unreachable
+        # PostgreSQL leaves its figures missing) and the workloads asked for.
+        "engines": engines,
+        "workloads": workloads,
         "command": " ".join(["python", "bench/run.py", *sys.argv[1:]])
         + (
             "   # what `make bench" + (" QUICK=1" if args.quick else "") + "` runs"
-            if not (args.no_pg or args.no_sqlite or args.keep or args.profile_sweep)
+            if not (args.no_pg or args.no_sqlite or args.keep or args.profile_sweep or args.only)
             else ""
         ),
     }
-    if not args.no_sqlite:
-        sqlite_out = bench_backend("sqlite", sizes, args)
+    on_engines = [w for w in workloads if w in ENGINE_ROWS]
+    if "sqlite" in engines and on_engines:
+        sqlite_out = bench_backend("sqlite", sizes, args, on_engines)
         results.update({k: v for k, v in sqlite_out.items() if k != "db_version"})
 
     skip = "--no-pg given" if args.no_pg else common.pg_reachable()
     if skip:
         say(f"== PostgreSQL skipped: {skip}")
         results["pg_skipped"] = skip
-    else:
-        pg_out = bench_backend("postgresql", sizes, args)
-        results["postgres"] = pg_out.pop("db_version")
+    elif on_engines:
+        pg_out = bench_backend("postgresql", sizes, args, on_engines)
+        results["postgres"] = pg_out.pop("db_version", None)
         results.update({f"{k}_pg": v for k, v in pg_out.items()})
 
-    side_benches(results)
+    side_benches(results, workloads)
     results["python_version"] = results["versions"]["python"]
     results["sqlite_version"] = results["versions"]["sqlite"]
     results["postgres_version"] = results.get("postgres")
-    results["targets"] = {k: f"{op} {bound}" for k, (op, bound) in TARGETS.items()}
-    results["passed"] = {
-        k: passes(k, results[k]) for k in sorted(results) if k.removesuffix("_pg") in TARGETS
-    }
     results["elapsed_s"] = (datetime.now(UTC) - started).total_seconds()
     results["loadavg_end"] = list(os.getloadavg())
-    (common.BENCH_DIR / "results.json").write_text(
-        json.dumps(results, indent=2, sort_keys=True) + "\n"
-    )
-    write_markdown(results, common.BENCH_DIR / "RESULTS.md")
-    say(f"done in {results['elapsed_s']:.0f}s: wrote bench/results.json and bench/RESULTS.md")
-    print((common.BENCH_DIR / "RESULTS.md").read_text())
-    return 0
+    out_dir = WORK if args.only else common.BENCH_DIR
+    code = finish(results, out_dir=out_dir)
+    where = out_dir.relative_to(common.REPO)
+    say(f"done in {results['elapsed_s']:.0f}s: wrote {where}/results.json and {where}/RESULTS.md")
+    print((out_dir / "RESULTS.md").read_text())
+    if code:
+        say(verdict_of(results).sentence())
+    return code
 
 
 if __name__ == "__main__":

@@ -1,0 +1,206 @@
+"""The figures a bench run must produce, their targets, and the verdict on a run.
+
+``run.py`` builds its tables from these rows and ends with :func:`verdict`: a figure the run
+should have produced and did not is a failure, as a missed target is (the run exits
+non-zero and names it). Nothing here imports Django or touches a database, so
+``tests/test_bench_run.py`` checks the verdict on plain dictionaries.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+TARGETS: dict[str, tuple[str, float]] = {
+    "ingest_per_s": (">=", 5000),
+    "timeline_p99_ms": ("<=", 25),
+    "sweep_s": ("<=", 2),
+    "anomaly_buckets_per_s": (">=", 100_000),
+    "nab_standard": (">=", 71.7),  # Numenta HTM's published score on these five series
+    "sentiment_texts_per_s": (">=", 1000),
+    "sentiment_one_text_p99_ms": ("<=", 5),
+    "segment_events_per_s": (">=", 10_000),
+}
+
+ENGINES = ("sqlite", "postgresql")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a RESULTS.md table: what it shows, its key in results.json, how to print it."""
+
+    label: str
+    key: str
+    unit: str  # "/s", "ms", "s", "x" (times the floor), "ratio", "num"
+    target: str = ""
+
+
+# Figures measured on each engine, by the workload that measures them; the PostgreSQL
+# figure of a key is ``<key>_pg``.
+ENGINE_ROWS: dict[str, list[Row]] = {
+    "ingest": [
+        Row("Ingest, batch API over HTTP", "ingest_per_s", "/s", "≥ 5,000/s"),
+        Row("Ingest, per-batch latency p50", "ingest_batch_p50_ms", "ms"),
+        Row("Ingest, per-batch latency p99", "ingest_batch_p99_ms", "ms"),
+        Row("Ingest floor (raw bulk insert, bare table)", "ingest_floor_per_s", "/s"),
+        Row("Ingest / floor", "ingest_ratio", "ratio", "(reported)"),
+    ],
+    "ingest_cases": [
+        Row("Ingest on cases (reply loops open and close)", "ingest_cases_per_s", "/s"),
+        Row("Ingest on cases, per-batch latency p50", "ingest_cases_batch_p50_ms", "ms"),
+        Row("Ingest on cases, per-batch latency p99", "ingest_cases_batch_p99_ms", "ms"),
+        Row("Ingest on cases floor (raw bulk insert)", "ingest_cases_floor_per_s", "/s"),
+        Row("Ingest on cases / floor", "ingest_cases_ratio", "ratio", "(reported)"),
+    ],
+    "timeline": [
+        Row("Timeline p50", "timeline_p50_ms", "ms"),
+        Row("Timeline p99", "timeline_p99_ms", "ms", "≤ 25 ms"),
+    ],
+    "sweep": [
+        Row("Sweep, business hours, 50 teams (one `loops_sweep`)", "sweep_s", "s", "≤ 2 s"),
+        Row("Sweep floor (bare indexed SELECT of the due ids)", "sweep_floor_s", "s"),
+        Row("Sweep / floor", "sweep_ratio", "x", "(reported)"),
+    ],
+    "sweep_247": [
+        Row("Sweep, 24/7, one team (the earlier workload)", "sweep_247_s", "s", "(reported)"),
+        Row("Sweep 24/7 floor", "sweep_247_floor_s", "s"),
+        Row("Sweep 24/7 / floor", "sweep_247_ratio", "x", "(reported)"),
+    ],
+}
+
+# Benches run as their own scripts (each prints one JSON object and writes its own page);
+# these keys are copied into results.json. Keys ending ``_pg`` come only with PostgreSQL.
+SIDE_PAGES = {
+    "segment.py": "SEGMENT.md",
+    "anomaly.py": "ANOMALY.md",
+    "sentiment.py": "SENTIMENT.md",
+    "mentions.py": "MENTIONS.md",
+}
+SIDE_ROWS: dict[str, list[Row]] = {
+    "segment.py": [
+        Row(
+            "Segment API, raw /v1/batch posts (SQLite)", "segment_events_per_s", "/s", "≥ 10,000/s"
+        ),
+        Row("Segment API, batch p99 (SQLite)", "segment_batch_p99_ms", "ms"),
+        Row("Segment API, server CPU µs/event (SQLite)", "segment_server_cpu_us_per_event", "num"),
+        Row("Segment API, real Python client (SQLite)", "segment_client_events_per_s", "/s"),
+        Row("Segment floor (raw sqlite3 executemany)", "segment_floor_per_s", "/s"),
+        Row("Segment raw posts / floor (SQLite)", "segment_ratio", "num", "(reported)"),
+        Row("Segment API, raw /v1/batch posts (PostgreSQL)", "segment_events_per_s_pg", "/s"),
+        Row("Segment API, batch p99 (PostgreSQL)", "segment_batch_p99_ms_pg", "ms"),
+        Row("Segment API, server CPU µs/event (PG)", "segment_server_cpu_us_per_event_pg", "num"),
+        Row("Segment API, real Python client (PG)", "segment_client_events_per_s_pg", "/s"),
+        Row("Segment floor (PostgreSQL COPY)", "segment_floor_per_s_pg", "/s"),
+        Row("Segment raw posts / floor (PostgreSQL)", "segment_ratio_pg", "num", "(reported)"),
+    ],
+    "anomaly.py": [
+        Row("Spike detector throughput (one core)", "anomaly_buckets_per_s", "/s", "≥ 100,000/s"),
+        Row(
+            "NAB score, standard profile (5 shared series)",
+            "nab_standard",
+            "num",
+            "> 71.7 (Numenta HTM)",
+        ),
+        Row("NAB score, low-FP profile", "nab_low_fp", "num"),
+        Row("NAB score, low-FN profile", "nab_low_fn", "num"),
+    ],
+    "sentiment.py": [
+        Row("Sentiment, val macro-recall", "sentiment_val_macro_recall", "num", "(VADER below)"),
+        Row("Sentiment, val accuracy", "sentiment_val_accuracy", "num"),
+        Row("Sentiment, texts/s in batch (one core)", "sentiment_texts_per_s", "/s", "≥ 1,000/s"),
+        Row("Sentiment, one text p99", "sentiment_one_text_p99_ms", "ms", "≤ 5 ms"),
+        Row("VADER, val macro-recall", "vader_val_macro_recall", "num", "(baseline)"),
+        Row("VADER, val accuracy", "vader_val_accuracy", "num"),
+        Row("VADER, texts/s", "vader_texts_per_s", "/s"),
+    ],
+    "mentions.py": [
+        Row("Mention import, TWCS rows/s (SQLite)", "mentions_import_rows_per_s", "/s"),
+        Row("Mention import, CPU s (SQLite)", "mentions_import_cpu_s", "num"),
+        Row("Mention re-import, rows/s (SQLite)", "mentions_reimport_rows_per_s", "/s"),
+        Row("Mention floor (raw sqlite3 executemany)", "mentions_floor_per_s", "/s"),
+        Row("Mention import / floor (SQLite)", "mentions_ratio", "num", "(reported)"),
+        Row("Mention import, TWCS rows/s (PostgreSQL)", "mentions_import_rows_per_s_pg", "/s"),
+        Row("Mention import, CPU s (PostgreSQL)", "mentions_import_cpu_s_pg", "num"),
+        Row("Mention re-import, rows/s (PG)", "mentions_reimport_rows_per_s_pg", "/s"),
+        Row("Mention floor (PostgreSQL COPY)", "mentions_floor_per_s_pg", "/s"),
+        Row("Mention import / floor (PostgreSQL)", "mentions_ratio_pg", "num", "(reported)"),
+    ],
+}
+
+# Every workload a run can be limited to (``run.py --only``), in the order they run.
+WORKLOADS = (*ENGINE_ROWS, *(script.removesuffix(".py") for script in SIDE_ROWS))
+
+
+def engine_suffix(engine: str) -> str:
+    return "_pg" if engine == "postgresql" else ""
+
+
+def side_keys(script: str) -> list[str]:
+    return [row.key for row in SIDE_ROWS[script]]
+
+
+def expected(*, engines: Iterable[str], workloads: Iterable[str]) -> list[str]:
+    """The figures a run of these workloads on these engines must produce."""
+    engines, workloads = list(engines), set(workloads)
+    keys = [
+        row.key + engine_suffix(engine)
+        for workload, rows in ENGINE_ROWS.items()
+        if workload in workloads
+        for engine in engines
+        for row in rows
+    ]
+    keys += [
+        key
+        for script in SIDE_ROWS
+        if script.removesuffix(".py") in workloads
+        for key in side_keys(script)
+        if "postgresql" in engines or not key.endswith("_pg")
+    ]
+    return keys
+
+
+def passes(key: str, value: float) -> bool:
+    op, bound = TARGETS[key.removesuffix("_pg")]
+    return value >= bound if op == ">=" else value <= bound
+
+
+def _measured(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a run failed on: figures it should have produced and did not, targets missed."""
+
+    missing: list[str]
+    missed: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing and not self.missed
+
+    def sentence(self) -> str:
+        """The last line of RESULTS.md and of the run's output."""
+        if self.ok:
+            return "All targets met; no figure missing."
+        parts = []
+        if self.missing:
+            parts.append("Figures missing: " + ", ".join(f"`{k}`" for k in self.missing) + ".")
+        if self.missed:
+            parts.append("Targets missed: " + ", ".join(f"`{k}`" for k in self.missed) + ".")
+        return "FAILED. " + " ".join(parts)
+
+
+def verdict(results: Mapping[str, Any], expected_keys: Iterable[str]) -> Verdict:
+    """Every expected figure is a finite number and every target it carries is met.
+
+    A figure that is absent, ``None`` or not a finite number is missing: a bench that did
+    not run (PostgreSQL unreachable, a side bench without its data) cannot meet a target.
+    """
+    expected_keys = list(dict.fromkeys(expected_keys))
+    missing = [k for k in expected_keys if not _measured(results.get(k))]
+    present = [k for k in results if k.removesuffix("_pg") in TARGETS and _measured(results[k])]
+    missed = [k for k in sorted(present) if not passes(k, results[k])]
+    return Verdict(missing=missing, missed=missed)
