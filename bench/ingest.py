@@ -397,9 +397,11 @@ def bench_cases(db: Database, base: str, token: str, interactions: int) -> dict[
         f"({floor['wall_s']:.2f}s)"
     )
     setup = (
-        f"{n_cases:,} cases, one per customer, on the teams of the organisation the sweep uses "
-        f"({made['setup']}); {CASE_ITEMS} messages per case in time order "
-        "(inbound, inbound, outbound, inbound: two reply loops opened, one closed)"
+        f"{n_cases:,} cases, one per customer, spread over the 50 teams and 4 channels of the "
+        "business-hours organisation the sweep uses (below), so each reply loop takes its "
+        f"deadline from one of its 200 policies; {CASE_ITEMS} messages per case in time order "
+        "(inbound, inbound, outbound, inbound: two reply loops opened, one closed), all "
+        "four in one batch"
     )
     return {"api": api, "floor": floor, "rows": rows, "setup": setup}
 

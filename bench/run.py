@@ -315,7 +315,8 @@ def write_markdown(results: dict[str, Any], path: Any) -> None:
         f"{results.get('ingest_floor_method_pg', '—')} (PostgreSQL); ingest on cases the same, "
         "with the case column filled. Sweep — "
         "`SELECT id FROM loops_loop WHERE state = 'open' AND next_check_at <= ?`, best of 3; plan on SQLite: "
-        f"`{results.get('sweep_floor_plan', '—')}`; on PostgreSQL: `{results.get('sweep_floor_plan_pg', '—')}`.",
+        f"`{results.get('sweep_floor_plan', '—')}`; on PostgreSQL: `{results.get('sweep_floor_plan_pg', '—')}` "
+        "(the 24/7 sweep's floor is the same query on its own database).",
         "",
         "Versions: "
         + ", ".join(f"{k} {v}" for k, v in results["versions"].items())
