@@ -19,6 +19,7 @@ from lastmile.customers.services import (
     interactions_ingest,
 )
 from lastmile.loops.services import loop_open
+from lastmile.people.viewers import SYSTEM
 
 pytestmark = pytest.mark.django_db
 
@@ -91,7 +92,7 @@ def test_identities_of_two_customers_given_together_merge_them(now):
     b.refresh_from_db()
     assert b.merged_into_id == a.pk
     # The old id still finds the survivor.
-    assert customer_get(customer_id=b.pk, viewer=None).pk == a.pk
+    assert customer_get(customer_id=b.pk, viewer=SYSTEM).pk == a.pk
 
 
 def test_unmerge_moves_everything_back(now):
@@ -227,7 +228,7 @@ def test_timeline_pages_newest_first_without_gaps_or_repeats(customer, now):
         )
     seen, cursor = [], None
     while True:
-        page = timeline(customer=customer, before=cursor, limit=3)
+        page = timeline(customer=customer, viewer=SYSTEM, before=cursor, limit=3)
         seen += [r.pk for r in page.items]
         if not page.next:
             break
@@ -240,7 +241,7 @@ def test_timeline_pages_newest_first_without_gaps_or_repeats(customer, now):
 
 def test_a_forged_cursor_is_a_clear_error(customer):
     with pytest.raises(InvalidInput) as exc:
-        timeline(customer=customer, before="not-a-cursor")
+        timeline(customer=customer, viewer=SYSTEM, before="not-a-cursor")
     assert exc.value.errors[0].field == "before"
 
 
@@ -254,7 +255,7 @@ def test_timeline_page_is_one_query(customer, now, django_assert_num_queries):
             recorded_at=now,
         )
     with django_assert_num_queries(1):
-        timeline(customer=customer, limit=3)
+        timeline(customer=customer, viewer=SYSTEM, limit=3)
 
 
 def test_a_later_item_of_a_batch_adds_its_new_identities_to_the_customer_an_earlier_item_made(now):

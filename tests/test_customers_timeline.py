@@ -22,6 +22,7 @@ from lastmile.customers.models import Direction
 from lastmile.customers.selectors import INTERNAL_DIRECTIONS, timeline
 from lastmile.customers.services import interaction_record
 from lastmile.people.models import Agent
+from lastmile.people.viewers import SYSTEM
 from tests.factories import CaseFactory
 
 pytestmark = pytest.mark.django_db
@@ -96,7 +97,7 @@ def test_another_team_sees_that_a_note_exists_but_not_what_it_says(
 
 def test_admins_and_integrations_read_every_note(case, alice, admin_user, back_case, now):
     note = note_on(case, now - timedelta(hours=1), actor=alice)
-    for reader in (admin_user, None):
+    for reader in (admin_user, SYSTEM):
         page = timeline(customer=case.customer, viewer=reader)
         assert page.withheld == {}
         assert MARKER in next(i.body for i in page.items if i.pk == note.pk)

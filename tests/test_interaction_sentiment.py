@@ -21,6 +21,7 @@ from lastmile.customers.services import (
     interactions_ingest,
 )
 from lastmile.people.models import Agent
+from lastmile.people.viewers import SYSTEM
 from lastmile.sentiment import predict
 
 pytestmark = pytest.mark.django_db
@@ -176,11 +177,11 @@ def test_the_timeline_selector_filters_by_sentiment(customer, now):
         record(customer, now, body, occurred_at=now - timedelta(minutes=10 - n))
     record(customer, now, ANGRY, direction="outbound")
 
-    page = timeline(customer=customer, sentiment="negative")
+    page = timeline(customer=customer, viewer=SYSTEM, sentiment="negative")
 
     assert [(r.body, r.direction) for r in page.items] == [(ANGRY, "inbound")] * 2
     with pytest.raises(InvalidInput):
-        timeline(customer=customer, sentiment="furious")
+        timeline(customer=customer, viewer=SYSTEM, sentiment="furious")
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from lastmile.loops.services import (
     loop_resume,
     loops_sweep,
 )
+from lastmile.people.viewers import SYSTEM
 from tests.factories import AgentFactory
 
 pytestmark = pytest.mark.django_db
@@ -356,7 +357,7 @@ def test_inbox_orders_by_deadline_and_counts_sla_states(customer, team, chat_pol
     )
     none = loop_open(customer=customer, kind="task", title="none", team=team, now=now)
     loops_sweep(now=now)
-    qs = loop_list(viewer=None, now=now, state="open")
+    qs = loop_list(viewer=SYSTEM, now=now, state="open")
     assert [lp.title for lp in qs] == ["late", "soon", "fresh", "none"]
     counts = loop_state_counts(qs, now=now)
     assert counts == {"breached": 1, "at_risk": 1, "ok": 1, "paused": 0, "none": 1}
@@ -381,7 +382,7 @@ def test_counts_put_a_loop_in_the_last_quarter_of_its_time_at_risk(
     customer, team, chat_policy, now
 ):
     loop = loop_open(customer=customer, kind="task", title="t", team=team, channel="chat", now=now)
-    qs = loop_list(viewer=None, now=now, state="open")
+    qs = loop_list(viewer=SYSTEM, now=now, state="open")
     # 60-minute SLA: at minute 44 there are 16 minutes left (> a quarter); at 46, 14 (< a quarter).
     for minute, expected in ((44, "ok"), (46, "at_risk")):
         at = now + timedelta(minutes=minute)

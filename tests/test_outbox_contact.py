@@ -16,6 +16,7 @@ from lastmile.channels.models import ContactRule, OutboxMessage
 from lastmile.channels.selectors import contact_history, outbox_for_customer
 from lastmile.channels.services import outbox_deliver, outbox_enqueue, outbox_message
 from lastmile.customers.services import customer_merge, interaction_record
+from lastmile.people.viewers import SYSTEM
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -296,12 +297,12 @@ def test_outbox_for_customer_lists_newest_first_with_the_rule(customer):
     rule("survey", max_unanswered=1)
     send(customer, "s1", at=MON)
     send(customer, "s2", at=MON + timedelta(days=1))
-    rows = outbox_for_customer(customer=customer)
+    rows = outbox_for_customer(customer=customer, viewer=SYSTEM)
     assert [(m.key, m.status, m.rule_check) for m in rows] == [
         ("s2", "suppressed", "max_unanswered"),
         ("s1", "sent", ""),
     ]
-    assert outbox_for_customer(customer=CustomerFactory()) == []
+    assert outbox_for_customer(customer=CustomerFactory(), viewer=SYSTEM) == []
 
 
 def test_the_customer_page_shows_outbound_messages_with_status_and_rule(

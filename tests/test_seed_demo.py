@@ -19,13 +19,15 @@ from lastmile.customers.identities import identity_normalize
 from lastmile.customers.models import Channel, Customer, Interaction
 from lastmile.customers.selectors import customer_visible, timeline
 from lastmile.demo import texts
-from lastmile.demo.plan import LONDON, build_plan
+from lastmile.demo.plan import LONDON
 from lastmile.demo.seed import ALREADY, seed_demo
+from lastmile.demo.stories import build_plan
 from lastmile.listening.models import Mention
 from lastmile.loops.models import Loop, LoopEventKind, LoopKind, LoopState
 from lastmile.loops.selectors import loop_explain, loop_sla_state, loops_without_policy
 from lastmile.loops.services import policy_match
 from lastmile.people.models import Agent, Role, Team
+from lastmile.people.viewers import SYSTEM
 from lastmile.portal.services import portal_message_add
 from lastmile.promises.models import PolicyVersion, Promise
 
@@ -119,7 +121,7 @@ class TestStories:
         guest = story_case(demo.report, "hotel").customer
         reception = Agent.objects.get(user__username="reception").user
 
-        items = timeline(customer=guest, limit=50).items
+        items = timeline(customer=guest, viewer=SYSTEM, limit=50).items
         promised = [
             i
             for i in items

@@ -14,6 +14,7 @@ from lastmile.core.clientip import client_address
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, ErrorCode, FieldError
 from lastmile.core.ids import token_hash
+from lastmile.people.viewers import SYSTEM, Viewer, viewer_check
 
 
 class TooManyTokenFailures(DomainError):
@@ -42,9 +43,9 @@ def on_too_many_token_failures(request: HttpRequest, exc: TooManyTokenFailures) 
 class TokenAuth(HttpBearer):
     """Bearer tokens per integration, looked up by their SHA-256.
 
-    A token bound to an agent acts as that agent (``request.viewer``), seeing only their
-    teams' work, and only while that user is active; an integration token has no viewer
-    and sees everything.
+    A token bound to an agent acts as that agent (``viewer_of(request)``), seeing only
+    their teams' work, and only while that user is active; an integration token reads as
+    ``SYSTEM``, which sees everything, and writes with no person as the actor.
     """
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
@@ -62,7 +63,7 @@ class TokenAuth(HttpBearer):
             return None
         if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=5):
             ApiToken.objects.filter(pk=row.pk).update(last_used_at=now)
-        request.viewer = row.agent.user if row.agent_id else None  # type: ignore[attr-defined]
+        request.viewer = row.agent.user if row.agent_id else SYSTEM  # type: ignore[attr-defined]
         return row
 
     def _count_failure(self, request: HttpRequest, now: datetime) -> None:
@@ -74,3 +75,9 @@ class TokenAuth(HttpBearer):
         failures = token_failure_record(address=address, now=now)
         if failures > settings.LASTMILE_TOKEN_FAILURE_LIMIT:
             raise TooManyTokenFailures(retry_after=60 - now.second)
+
+
+def viewer_of(request: HttpRequest) -> Viewer:
+    """Whom an authenticated API request reads for: the token's agent, or ``SYSTEM`` for an
+    integration token (``TokenAuth`` decided it)."""
+    return viewer_check(getattr(request, "viewer", None))

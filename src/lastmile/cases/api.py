@@ -8,6 +8,7 @@ from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import Field
 
+from lastmile.api.auth import viewer_of
 from lastmile.api.pagination import BoundedLimitOffset, LazyPage
 from lastmile.api.types import StrictSchema
 from lastmile.cases import services
@@ -19,6 +20,7 @@ from lastmile.customers.api import CustomerRef, resolve_ref
 from lastmile.loops.api import LoopOut, loop_out
 from lastmile.loops.selectors import loop_list
 from lastmile.people.selectors import team_by_slug, user_by_username, visible_team_ids
+from lastmile.people.viewers import SYSTEM, Viewer, actor_of
 
 router = Router(tags=["cases"])
 
@@ -43,7 +45,7 @@ class CaseOut(Schema):
 
 def case_out(case: Case, *, with_loops: bool = True) -> dict[str, Any]:
     now = utcnow()
-    loops = loop_list(viewer=None, now=now, case=case) if with_loops else []
+    loops = loop_list(viewer=SYSTEM, now=now, case=case) if with_loops else []
     return {
         "ref": case.ref,
         "subject": case.subject,
@@ -60,8 +62,8 @@ def case_out(case: Case, *, with_loops: bool = True) -> dict[str, Any]:
     }
 
 
-def _check_team(viewer: Any, team: Any) -> None:
-    teams = visible_team_ids(viewer) if viewer is not None else None
+def _check_team(viewer: Viewer, team: Any) -> None:
+    teams = visible_team_ids(viewer)
     if teams is not None and (team is None or team.pk not in teams):
         raise PermissionDenied("you can only file cases for your own teams")
 
@@ -77,7 +79,7 @@ class CaseIn(StrictSchema):
 
 @router.post("", response={201: CaseOut}, summary="Open a case")
 def create_case(request: HttpRequest, payload: CaseIn) -> Status:
-    viewer = request.viewer  # type: ignore[attr-defined]
+    viewer = viewer_of(request)
     now = utcnow()
     team = team_by_slug(payload.team)
     _check_team(viewer, team)
@@ -90,7 +92,7 @@ def create_case(request: HttpRequest, payload: CaseIn) -> Status:
         assignee=assignee,
         priority=payload.priority,
         channel=payload.channel,
-        actor=viewer,
+        actor=actor_of(viewer),
         now=now,
     )
     return Status(201, case_out(case))
@@ -117,7 +119,10 @@ class CaseSummary(Schema):
 @paginate(BoundedLimitOffset)
 def list_cases(request: HttpRequest, filters: Query[CasesQuery]) -> Any:
     qs = case_list(
-        viewer=request.viewer, status=filters.status, team=filters.team, assignee=filters.assignee
+        viewer=viewer_of(request),
+        status=filters.status,
+        team=filters.team,
+        assignee=filters.assignee,
     )  # type: ignore[attr-defined]
     return LazyPage(qs, _case_summary)
 
@@ -130,7 +135,7 @@ def _case_summary(case: Case) -> dict[str, Any]:
 
 @router.get("/{ref}", response=CaseOut, summary="One case with its loops")
 def get_case(request: HttpRequest, ref: str) -> dict[str, Any]:
-    return case_out(case_get(ref=ref, viewer=request.viewer))  # type: ignore[attr-defined]
+    return case_out(case_get(ref=ref, viewer=viewer_of(request)))
 
 
 class CasePatch(StrictSchema):
@@ -148,7 +153,7 @@ class CasePatch(StrictSchema):
     "/{ref}", response=CaseOut, summary="Change a case; solving with open loops is refused (409)"
 )
 def patch_case(request: HttpRequest, ref: str, payload: CasePatch) -> dict[str, Any]:
-    viewer = request.viewer  # type: ignore[attr-defined]
+    viewer = viewer_of(request)
     case = case_get(ref=ref, viewer=viewer)
     now = utcnow()
     fields = payload.model_dump(exclude_unset=True)
@@ -162,11 +167,11 @@ def patch_case(request: HttpRequest, ref: str, payload: CasePatch) -> dict[str, 
     case = services.case_change(
         case=case,
         now=now,
-        actor=viewer,
+        actor=actor_of(viewer),
         subject=payload.subject,
         customer_title=payload.customer_title,
         priority=payload.priority,
         status=payload.status,
         **changes,
     )
-    return case_out(case_get(ref=case.ref, viewer=None))
+    return case_out(case_get(ref=case.ref, viewer=SYSTEM))

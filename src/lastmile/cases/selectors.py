@@ -1,4 +1,4 @@
-"""Reads of cases, scoped to a viewer (``None`` = a system caller that sees everything)."""
+"""Reads of cases, scoped to a viewer (a ``User``, or ``SYSTEM``, which sees everything)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from django.db.models import Q, QuerySet
 from lastmile.cases.models import Case
 from lastmile.core.errors import NotFound
 from lastmile.people.selectors import visible_team_ids
+from lastmile.people.viewers import Viewer
 
 
 def ref_number(ref: str) -> int | None:
@@ -22,12 +23,10 @@ def ref_number(ref: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def cases_visible(*, viewer: Any) -> QuerySet[Case]:
+def cases_visible(*, viewer: Viewer) -> QuerySet[Case]:
     """Cases of the viewer's teams, and cases on which one of their teams owns a loop
     (the back office sees the case behind the task handed to it)."""
     qs = Case.objects.select_related("customer", "team", "assignee")
-    if viewer is None:
-        return qs
     teams = visible_team_ids(viewer)
     if teams is None:
         return qs
@@ -36,7 +35,7 @@ def cases_visible(*, viewer: Any) -> QuerySet[Case]:
     return qs.filter(Q(team_id__in=teams) | Q(pk__in=loops_owned_by_teams(teams).values("case_id")))
 
 
-def case_get(*, ref: str, viewer: Any) -> Case:
+def case_get(*, ref: str, viewer: Viewer) -> Case:
     """The case called ``ref`` if ``viewer`` may see it; otherwise 404, the same as missing."""
     number = ref_number(ref)
     case = (
@@ -57,7 +56,11 @@ def cases_by_ref(refs: Iterable[str]) -> dict[str, Case]:
 
 
 def case_list(
-    *, viewer: Any, status: str | None = None, team: str | None = None, assignee: str | None = None
+    *,
+    viewer: Viewer,
+    status: str | None = None,
+    team: str | None = None,
+    assignee: str | None = None,
 ) -> QuerySet[Case]:
     qs = cases_visible(viewer=viewer)
     if status:

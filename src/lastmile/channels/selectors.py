@@ -13,6 +13,7 @@ from django.db.models.functions import Coalesce
 from lastmile.channels.contact import Contact, History
 from lastmile.channels.models import OUTBOX_STATUS, OutboxMessage, OutboxStatus
 from lastmile.core.choices import Badge
+from lastmile.people.viewers import SYSTEM, Viewer, viewer_check
 
 # Enough for any sane cap; a customer flooded beyond it is still over every cap.
 HISTORY_LIMIT = 1000
@@ -56,7 +57,7 @@ def _last_inbound_at(customer_id: int) -> datetime | None:
 def outbox_for_customer(
     *,
     customer: Any,
-    viewer: Any = None,
+    viewer: Viewer,
     limit: int = 20,
     statuses: Sequence[str] | None = None,
 ) -> list[OutboxMessage]:
@@ -93,10 +94,10 @@ def outbox_status_badge(message: OutboxMessage) -> Badge:
 _RECEIVER_ANSWER = re.compile(r"\bHTTP \d{3}(?=: )")
 
 
-def outbox_error_shown(message: OutboxMessage, *, viewer: Any, full: bool | None = None) -> str:
-    """``message.last_error`` as ``viewer`` may read it: in full for admins; for everyone
-    else (and for no viewer) cut after the status line, so "shop: HTTP 500: <the
-    receiver's page>" shows as "shop: HTTP 500".
+def outbox_error_shown(message: OutboxMessage, *, viewer: Viewer, full: bool | None = None) -> str:
+    """``message.last_error`` as ``viewer`` may read it: in full for admins and ``SYSTEM``;
+    for everyone else cut after the status line, so "shop: HTTP 500: <the receiver's
+    page>" shows as "shop: HTTP 500".
 
     A receiver's answer may hold what only its operators should read (an internal
     service's page, had a target slipped through); the API keeps it from non-admins too
@@ -104,19 +105,23 @@ def outbox_error_shown(message: OutboxMessage, *, viewer: Any, full: bool | None
     refused before sending) are shown whole: they say nothing the receiver wrote.
     """
     text = message.last_error or ""
-    if full if full is not None else _sees_receivers_answers(viewer):
+    if full is None:
+        full = _sees_receivers_answers(viewer)
+    else:
+        viewer_check(viewer)  # the caller knows the answer, yet None is still no viewer
+    if full:
         return text
     status = _RECEIVER_ANSWER.search(text)
     return text[: status.end()] if status else text
 
 
-def _sees_receivers_answers(viewer: Any) -> bool:
+def _sees_receivers_answers(viewer: Viewer) -> bool:
+    """Admins, superusers and ``SYSTEM`` (an integration token reads them in the API too)."""
     from lastmile.people.models import Role
     from lastmile.people.selectors import agent_for
 
-    if viewer is None or not getattr(viewer, "is_authenticated", False):
-        return False
-    if getattr(viewer, "is_superuser", False):
+    viewer = viewer_check(viewer)
+    if viewer is SYSTEM or viewer.is_superuser:
         return True
     agent = agent_for(viewer)
     return agent is not None and agent.role == Role.ADMIN

@@ -29,6 +29,7 @@ from lastmile.loops.selectors import (
 from lastmile.loops.services import calendar_of
 from lastmile.people.models import Team
 from lastmile.people.selectors import visible_team_ids
+from lastmile.people.viewers import SYSTEM, Viewer, actor_of
 
 INBOX_PAGE_SIZE = 50
 TIMELINE_PAGE_SIZE = 20
@@ -70,7 +71,7 @@ def _can_act(loop: Loop, teams: set[int] | None) -> bool:
 
 
 def _decorate(
-    loops: list[Loop], *, viewer: Any, now: datetime, visible_cases: set[int]
+    loops: list[Loop], *, viewer: Viewer, now: datetime, visible_cases: set[int]
 ) -> list[LoopRow]:
     teams = visible_team_ids(viewer)
     pages = team_loop_pages(loops)
@@ -87,7 +88,7 @@ def _decorate(
     ]
 
 
-def _visible_case_ids(*, viewer: Any, case_ids: set[int]) -> set[int]:
+def _visible_case_ids(*, viewer: Viewer, case_ids: set[int]) -> set[int]:
     if not case_ids:
         return set()
     return set(cases_visible(viewer=viewer).filter(pk__in=case_ids).values_list("pk", flat=True))
@@ -127,19 +128,21 @@ class Inbox:
     filters: InboxFilters
 
 
-def inbox(*, viewer: Any, now: datetime, filters: InboxFilters, page_number: Any = 1) -> Inbox:
+def inbox(*, viewer: Viewer, now: datetime, filters: InboxFilters, page_number: Any = 1) -> Inbox:
     """Open loops of the viewer's teams, most urgent first, one page of them, and the counts.
 
     The counts follow the team/kind/mine filters but not ``breached`` (they are what the
-    breached filter picks from).
+    breached filter picks from). ``mine`` is the loops assigned to the viewer (``SYSTEM``
+    is assigned none, so it means nothing for it).
     """
+    mine = actor_of(viewer) if filters.mine else None
     base = loop_list(
         viewer=viewer,
         now=now,
         state=LoopState.OPEN,
         team=filters.team or None,
         kind=filters.kind or None,
-        assignee=viewer if filters.mine else None,
+        assignee=mine,
     )
     counts = loop_state_counts(base, now=now)
     listed = (
@@ -149,7 +152,7 @@ def inbox(*, viewer: Any, now: datetime, filters: InboxFilters, page_number: Any
             state=LoopState.OPEN,
             team=filters.team or None,
             kind=filters.kind or None,
-            assignee=viewer if filters.mine else None,
+            assignee=mine,
             breached=True,
         )
         if filters.breached
@@ -189,13 +192,13 @@ def _with_trail(qs: QuerySet[Loop]) -> QuerySet[Loop]:
     )
 
 
-def case_loops(*, case: Case, viewer: Any, now: datetime) -> tuple[list[LoopRow], list[LoopRow]]:
+def case_loops(*, case: Case, viewer: Viewer, now: datetime) -> tuple[list[LoopRow], list[LoopRow]]:
     """(open, finished) loops of a case the viewer may see, with their trails.
 
     Every loop of the case is shown, whichever team owns it — a hand-off to the back office
     is part of the case; only the owning team gets the actions.
     """
-    loops = list(_with_trail(loop_list(viewer=None, now=now, case=case)))
+    loops = list(_with_trail(loop_list(viewer=SYSTEM, now=now, case=case)))
     rows = _decorate(loops, viewer=viewer, now=now, visible_cases={case.pk})
     open_rows = [r for r in rows if r.is_open]
     done = sorted(
@@ -240,7 +243,7 @@ class CustomerPanel:
 def customer_panel(
     *,
     customer: Customer,
-    viewer: Any,
+    viewer: Viewer,
     now: datetime,
     before: str | None = None,
     beside: Case | None = None,
@@ -252,7 +255,7 @@ def customer_panel(
     the case page lists itself; previous cases are listed by reference and subject, linked
     only where the viewer may open them.
     """
-    loops = loop_list(viewer=None, now=now, customer=customer, state=LoopState.OPEN)
+    loops = loop_list(viewer=SYSTEM, now=now, customer=customer, state=LoopState.OPEN)
     if beside is not None:
         loops = loops.exclude(case=beside)
     open_loops = list(_with_trail(loops))
@@ -270,7 +273,7 @@ def customer_panel(
     )
 
 
-def customer_timeline(*, customer: Customer, viewer: Any, before: str | None = None) -> Timeline:
+def customer_timeline(*, customer: Customer, viewer: Viewer, before: str | None = None) -> Timeline:
     """One page of the customer's timeline, newest first; ``before`` is the last page's cursor."""
     page = timeline(customer=customer, viewer=viewer, before=before, limit=TIMELINE_PAGE_SIZE)
     return Timeline(
@@ -300,7 +303,7 @@ class ViewerTeams:
         return bool(self.teams)
 
 
-def teams_of(viewer: Any) -> ViewerTeams:
+def teams_of(viewer: Viewer) -> ViewerTeams:
     """For the top bar and the inbox's team filter."""
     ids = visible_team_ids(viewer)
     teams = Team.objects.order_by("name")
@@ -310,9 +313,7 @@ def teams_of(viewer: Any) -> ViewerTeams:
 
 
 def all_teams() -> QuerySet[Team]:
-    """Every team: a task can be handed to any of them, seen or not.
-
-    ``people.selectors.team_list(viewer=None)`` answers no team (None is "not logged in"
-    there), so this reads the table directly.
-    """
+    """Every team, as a queryset for a form's choices: a task can be handed to any of them,
+    whether the viewer sees its work or not (``people.selectors.team_list(viewer=SYSTEM)``
+    answers the same teams as a list)."""
     return Team.objects.order_by("name")

@@ -26,6 +26,7 @@ from lastmile.listening.models import Mention
 from lastmile.loops.models import LoopState
 from lastmile.loops.selectors import loop_sla_state
 from lastmile.people.selectors import visible_team_ids
+from lastmile.people.viewers import Viewer
 
 # The crisis room's chart: this long before the alert's bucket and (at most) after it.
 CHART_BEFORE = timedelta(hours=6)
@@ -35,10 +36,10 @@ UNANSWERED_BEFORE = timedelta(hours=1)
 UNANSWERED_LIMIT = 100
 
 
-def alerts_visible(*, viewer: Any) -> QuerySet[Alert]:
+def alerts_visible(*, viewer: Viewer) -> QuerySet[Alert]:
     """Alerts of the viewer's teams (every alert for admins; none for a user with no team)."""
     qs = Alert.objects.select_related("term", "team", "ack_loop")
-    teams = visible_team_ids(viewer) if viewer is not None else None
+    teams = visible_team_ids(viewer)
     if teams is None:
         return qs
     return qs.filter(team_id__in=teams)
@@ -56,7 +57,7 @@ def ack_loop_pages(loop_ids: Sequence[int]) -> dict[int, str]:
     }
 
 
-def alert_list(*, viewer: Any, state: str = "") -> QuerySet[Alert]:
+def alert_list(*, viewer: Viewer, state: str = "") -> QuerySet[Alert]:
     """Newest first; ``state`` "active" means open or acknowledged."""
     qs = alerts_visible(viewer=viewer)
     if state == "active":
@@ -66,7 +67,7 @@ def alert_list(*, viewer: Any, state: str = "") -> QuerySet[Alert]:
     return qs.order_by("-raised_at", "-id")
 
 
-def alert_get(*, alert_id: int, viewer: Any) -> Alert:
+def alert_get(*, alert_id: int, viewer: Viewer) -> Alert:
     """The alert if the viewer's team owns it; NotFound otherwise (same as missing)."""
     alert = (
         alerts_visible(viewer=viewer).filter(pk=alert_id).first() if 0 < alert_id < 2**63 else None

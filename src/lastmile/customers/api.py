@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from pydantic import Field, field_validator, model_validator
 
+from lastmile.api.auth import viewer_of
 from lastmile.api.types import StrictSchema, UtcDatetime
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import PermissionDenied
@@ -15,6 +16,7 @@ from lastmile.customers.identities import IdentityError, IdentityKey, identity_n
 from lastmile.customers.models import Channel, Customer, Interaction
 from lastmile.customers.selectors import Page, customer_get, interactions_list, timeline
 from lastmile.customers.services import InteractionIn, customer_resolve, interactions_ingest
+from lastmile.people.viewers import SYSTEM, Viewer
 
 router = Router(tags=["customers"])
 interactions_router = Router(tags=["interactions"])
@@ -85,7 +87,7 @@ def customer_out(customer: Customer, merged_from: list[int] | None = None) -> di
     }
 
 
-def resolve_ref(ref: CustomerRef, *, viewer: Any, now: datetime) -> Customer:
+def resolve_ref(ref: CustomerRef, *, viewer: Viewer, now: datetime) -> Customer:
     if ref.id is not None:
         return customer_get(customer_id=ref.id, viewer=viewer)
     assert ref.identities is not None
@@ -99,7 +101,7 @@ def resolve_ref(ref: CustomerRef, *, viewer: Any, now: datetime) -> Customer:
     summary="Find, create or merge the customer for these identities",
 )
 def resolve(request: HttpRequest, payload: ResolveIn) -> dict[str, Any]:
-    _integration_only(request.viewer, "resolving identities")  # type: ignore[attr-defined]
+    _integration_only(viewer_of(request), "resolving identities")
     resolved = customer_resolve(
         identities=[i.key() for i in payload.identities],
         display_name=payload.display_name,
@@ -110,7 +112,7 @@ def resolve(request: HttpRequest, payload: ResolveIn) -> dict[str, Any]:
 
 @router.get("/{customer_id}", response=CustomerOut, summary="One customer")
 def get_customer(request: HttpRequest, customer_id: int) -> dict[str, Any]:
-    return customer_out(customer_get(customer_id=customer_id, viewer=request.viewer))  # type: ignore[attr-defined]
+    return customer_out(customer_get(customer_id=customer_id, viewer=viewer_of(request)))
 
 
 SentimentLabel = Literal["negative", "neutral", "positive"]
@@ -185,10 +187,10 @@ class TimelineQuery(Schema):
     "/{customer_id}/timeline", response=TimelineOut, summary="The customer's timeline, newest first"
 )
 def get_timeline(request: HttpRequest, customer_id: int, q: Query[TimelineQuery]) -> dict[str, Any]:
-    customer = customer_get(customer_id=customer_id, viewer=request.viewer)  # type: ignore[attr-defined]
+    customer = customer_get(customer_id=customer_id, viewer=viewer_of(request))
     page = timeline(
         customer=customer,
-        viewer=request.viewer,  # type: ignore[attr-defined]
+        viewer=viewer_of(request),
         before=q.before,
         limit=q.limit,
         sentiment=q.sentiment,
@@ -208,7 +210,7 @@ class InteractionsQuery(TimelineQuery):
     summary="Interactions across customers, newest first (by sentiment, or one customer's)",
 )
 def list_interactions(request: HttpRequest, q: Query[InteractionsQuery]) -> dict[str, Any]:
-    viewer = request.viewer  # type: ignore[attr-defined]
+    viewer = viewer_of(request)
     customer = customer_get(customer_id=q.customer, viewer=viewer) if q.customer else None
     page = interactions_list(
         viewer=viewer,
@@ -265,15 +267,15 @@ class IdsOut(Schema):
     ids: list[int]
 
 
-def _integration_only(viewer: Any, what: str) -> None:
-    """Resolution can find (and merge) any customer, so it is for integration tokens only;
-    a token acting as an agent refers to customers it can see by id."""
-    if viewer is not None:
+def _integration_only(viewer: Viewer, what: str) -> None:
+    """Resolution can find (and merge) any customer, so it is for integration tokens only
+    (``SYSTEM``); a token acting as an agent refers to customers it can see by id."""
+    if viewer is not SYSTEM:
         raise PermissionDenied(f"{what} needs an integration token; this token acts as an agent")
 
 
 def _ingest(request: HttpRequest, items: list[InteractionSchema]) -> dict[str, Any]:
-    _integration_only(request.viewer, "ingest")  # type: ignore[attr-defined]
+    _integration_only(viewer_of(request), "ingest")
     return {"ids": interactions_ingest(items=[i.to_service() for i in items], now=utcnow())}
 
 

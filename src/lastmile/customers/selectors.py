@@ -1,4 +1,5 @@
-"""Reads of customers and the timeline, scoped to a viewer."""
+"""Reads of customers and the timeline, scoped to a viewer (a ``User``, or ``SYSTEM``, which
+sees everything: an integration token, the CLI, a service)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from lastmile.core.errors import FieldError, InvalidInput, NotFound
 from lastmile.core.instants import instant_parse
 from lastmile.customers.models import Customer, Direction, Interaction, Sentiment
 from lastmile.people.selectors import visible_team_ids
+from lastmile.people.viewers import Viewer, viewer_check
 
 
-def customer_get(*, customer_id: int, viewer: Any = None) -> Customer:
+def customer_get(*, customer_id: int, viewer: Viewer) -> Customer:
     """The live customer for ``customer_id`` (following merges), if ``viewer`` may see them.
 
-    ``viewer=None`` is a system caller (an integration token). An agent sees a customer who
-    has a case or a loop with one of their teams; not visible is the same 404 as missing.
+    An agent sees a customer who has a case or a loop with one of their teams; not visible
+    is the same 404 as missing.
     """
+    viewer_check(viewer)  # before the lookup: a missing id must not hide a wrong viewer
     customer = Customer.objects.filter(pk=customer_id).first() if 0 < customer_id < 2**63 else None
     seen = set()
     while customer is not None and customer.merged_into_id and customer.pk not in seen:
@@ -31,9 +34,7 @@ def customer_get(*, customer_id: int, viewer: Any = None) -> Customer:
     return customer
 
 
-def customer_visible(*, customer: Customer, viewer: Any) -> bool:
-    if viewer is None:
-        return True
+def customer_visible(*, customer: Customer, viewer: Viewer) -> bool:
     teams = visible_team_ids(viewer)
     if teams is None:
         return True
@@ -45,8 +46,8 @@ def customer_visible(*, customer: Customer, viewer: Any) -> bool:
     )
 
 
-def customers_visible(*, viewer: Any):  # type: ignore[no-untyped-def]
-    teams = visible_team_ids(viewer) if viewer is not None else None
+def customers_visible(*, viewer: Viewer) -> QuerySet[Customer]:
+    teams = visible_team_ids(viewer)
     qs = Customer.objects.filter(merged_into__isnull=True)
     if teams is not None:
         qs = qs.filter(Q(cases__team_id__in=teams) | Q(loops__team_id__in=teams)).distinct()
@@ -67,7 +68,7 @@ class Page:
     to the sentence shown instead; its row in ``items`` is a stand-in holding only the
     time, channel, direction and case (no body, data, actor or source id), so a renderer
     that forgets to look here still shows nothing of it. ``open_cases`` are the ids of the
-    page's cases the viewer may open (every one for a system caller or an admin).
+    page's cases the viewer may open (every one for ``SYSTEM`` or an admin).
     """
 
     items: list[Interaction]
@@ -100,7 +101,7 @@ def _cursor_decode(cursor: str) -> tuple[datetime, int]:
 def timeline(
     *,
     customer: Customer,
-    viewer: Any = None,
+    viewer: Viewer,
     before: str | None = None,
     limit: int = 50,
     sentiment: str | None = None,
@@ -110,7 +111,7 @@ def timeline(
     ``before`` is the ``next`` cursor of the previous page. One indexed range scan per page,
     however deep the page. ``sentiment`` keeps the inbound messages with that label. The
     caller has checked ``viewer`` may see the customer; an internal note on a case the
-    viewer cannot open is withheld (``Page.withheld``). ``viewer=None`` is a system caller.
+    viewer cannot open is withheld (``Page.withheld``).
     """
     qs = Interaction.objects.filter(customer_id=customer.pk)
     return _page(_with_sentiment(qs, sentiment), before=before, limit=limit, viewer=viewer)
@@ -118,7 +119,7 @@ def timeline(
 
 def interactions_list(
     *,
-    viewer: Any,
+    viewer: Viewer,
     sentiment: str | None = None,
     customer: Customer | None = None,
     channel: str | None = None,
@@ -129,7 +130,7 @@ def interactions_list(
     """Interactions across customers, newest first, as ``timeline`` pages them.
 
     An agent sees the interactions of the customers they may see (``customers_visible``);
-    ``viewer=None`` (an integration token) sees all. ``sentiment`` or ``customer`` is
+    ``SYSTEM`` (an integration token) sees all. ``sentiment`` or ``customer`` is
     required: each has an index to walk newest first (``sentiment`` the partial index of
     scored messages); anything else would sort the whole timeline table for one page.
     """
@@ -141,7 +142,7 @@ def interactions_list(
     qs = Interaction.objects.all()
     if customer is not None:
         qs = qs.filter(customer_id=customer.pk)
-    if viewer is not None and visible_team_ids(viewer) is not None:
+    if visible_team_ids(viewer) is not None:
         qs = qs.filter(customer_id__in=customers_visible(viewer=viewer).values("pk"))
     if channel:
         qs = qs.filter(channel=channel)
@@ -161,7 +162,7 @@ def _with_sentiment(qs: Any, sentiment: str | None) -> Any:
     return qs.filter(sentiment_label=sentiment)
 
 
-def _page(qs: Any, *, before: str | None, limit: int, viewer: Any) -> Page:
+def _page(qs: Any, *, before: str | None, limit: int, viewer: Viewer) -> Page:
     if not 1 <= limit <= 200:
         raise InvalidInput("limit out of range", [FieldError("limit", "between 1 and 200")])
     if before:
@@ -176,12 +177,12 @@ def _page(qs: Any, *, before: str | None, limit: int, viewer: Any) -> Page:
     return _as_seen_by(rows[:limit], next_cursor, viewer=viewer)
 
 
-def _as_seen_by(rows: list[Interaction], next_cursor: str | None, *, viewer: Any) -> Page:
+def _as_seen_by(rows: list[Interaction], next_cursor: str | None, *, viewer: Viewer) -> Page:
     """The page with every internal note on a case ``viewer`` cannot open replaced by a
     stand-in. Which cases the viewer may open is the cases app's rule (``cases_visible``,
     the one the case page's 404 uses), asked once for the page."""
     case_ids = {r.case_id for r in rows if r.case_id is not None}
-    if viewer is None or visible_team_ids(viewer) is None or not case_ids:
+    if visible_team_ids(viewer) is None or not case_ids:
         return Page(items=rows, next=next_cursor, open_cases=case_ids)
     from lastmile.cases.selectors import cases_visible  # cases sit above customers
 

@@ -8,6 +8,7 @@ from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import Field
 
+from lastmile.api.auth import viewer_of
 from lastmile.api.pagination import BoundedLimitOffset, LazyPage
 from lastmile.api.types import StrictSchema, UtcDatetime
 from lastmile.cases.selectors import case_get
@@ -25,6 +26,7 @@ from lastmile.journeys.selectors import (
     template_list,
 )
 from lastmile.loops.selectors import loop_get
+from lastmile.people.viewers import SYSTEM, actor_of
 
 router = Router(tags=["journeys"])
 
@@ -199,7 +201,7 @@ def _definition(request: HttpRequest) -> Any:
 def save_template(request: HttpRequest) -> Status:
     template, outcome = services.template_save(
         definition=_definition(request),
-        actor=request.viewer,  # type: ignore[attr-defined]
+        actor=actor_of(viewer_of(request)),
         now=utcnow(),
     )
     return Status(
@@ -315,13 +317,13 @@ class StartIn(StrictSchema):
 
 @router.post("/start", response={201: JourneyOut}, summary="Start a journey on a case")
 def start_journey(request: HttpRequest, payload: StartIn) -> Status:
-    viewer = request.viewer  # type: ignore[attr-defined]
+    viewer = viewer_of(request)
     case = case_get(ref=payload.case, viewer=viewer)
     template = template_get(slug=payload.template)
     linked = {}
     for key, loop_id in payload.linked.items():
         try:
-            linked[key] = loop_get(loop_id=loop_id, viewer=None)
+            linked[key] = loop_get(loop_id=loop_id, viewer=SYSTEM)
         except DomainError:
             raise InvalidInput(
                 f"no loop {loop_id}", [FieldError(f"linked.{key}", f"no loop {loop_id}")]
@@ -329,12 +331,12 @@ def start_journey(request: HttpRequest, payload: StartIn) -> Status:
     journey = services.journey_start(
         template=template,
         case=case,
-        actor=viewer,
+        actor=actor_of(viewer),
         linked=linked,
         done_before=payload.done_before,
         now=utcnow(),
     )
-    return Status(201, journey_out(journey_get(journey_id=journey.pk, viewer=None)))
+    return Status(201, journey_out(journey_get(journey_id=journey.pk, viewer=SYSTEM)))
 
 
 class JourneysQuery(Schema):
@@ -346,7 +348,7 @@ class JourneysQuery(Schema):
 @router.get("", response=list[JourneyOut], summary="Journeys, newest first")
 @paginate(BoundedLimitOffset)
 def list_journeys(request: HttpRequest, filters: Query[JourneysQuery]) -> Any:
-    viewer = request.viewer  # type: ignore[attr-defined]
+    viewer = viewer_of(request)
     case = case_get(ref=filters.case, viewer=viewer) if filters.case else None
     return LazyPage(
         journey_list(viewer=viewer, state=filters.state, case=case, template=filters.template),
@@ -356,7 +358,7 @@ def list_journeys(request: HttpRequest, filters: Query[JourneysQuery]) -> Any:
 
 @router.get("/{journey_id}", response=JourneyOut, summary="One journey with its steps")
 def get_journey(request: HttpRequest, journey_id: int) -> dict[str, Any]:
-    return journey_out(journey_get(journey_id=journey_id, viewer=request.viewer))  # type: ignore[attr-defined]
+    return journey_out(journey_get(journey_id=journey_id, viewer=viewer_of(request)))
 
 
 class CompleteIn(StrictSchema):
@@ -372,16 +374,16 @@ class CompleteIn(StrictSchema):
 def complete_step(
     request: HttpRequest, journey_id: int, key: str, payload: CompleteIn
 ) -> dict[str, Any]:
-    viewer = request.viewer  # type: ignore[attr-defined]
+    viewer = viewer_of(request)
     journey = journey_get(journey_id=journey_id, viewer=viewer)
     services.step_complete(
         step=journey_step_get(journey=journey, key=key),
-        actor=viewer,
+        actor=actor_of(viewer),
         note=payload.note,
         data=payload.data,
         now=utcnow(),
     )
-    return journey_out(journey_get(journey_id=journey_id, viewer=None))
+    return journey_out(journey_get(journey_id=journey_id, viewer=SYSTEM))
 
 
 class WindowIn(StrictSchema):
@@ -401,15 +403,15 @@ class WindowsIn(StrictSchema):
 def offer_windows(
     request: HttpRequest, journey_id: int, key: str, payload: WindowsIn
 ) -> dict[str, Any]:
-    viewer = request.viewer  # type: ignore[attr-defined]
+    viewer = viewer_of(request)
     journey = journey_get(journey_id=journey_id, viewer=viewer)
     services.step_windows_offer(
         step=journey_step_get(journey=journey, key=key),
         windows=[(w.start, w.end) for w in payload.windows],
-        actor=viewer,
+        actor=actor_of(viewer),
         now=utcnow(),
     )
-    return journey_out(journey_get(journey_id=journey_id, viewer=None))
+    return journey_out(journey_get(journey_id=journey_id, viewer=SYSTEM))
 
 
 class CancelIn(StrictSchema):
@@ -422,7 +424,9 @@ class CancelIn(StrictSchema):
     summary="Cancel a journey: its open steps' loops are cancelled with the reason",
 )
 def cancel_journey(request: HttpRequest, journey_id: int, payload: CancelIn) -> dict[str, Any]:
-    viewer = request.viewer  # type: ignore[attr-defined]
+    viewer = viewer_of(request)
     journey = journey_get(journey_id=journey_id, viewer=viewer)
-    services.journey_cancel(journey=journey, reason=payload.reason, actor=viewer, now=utcnow())
-    return journey_out(journey_get(journey_id=journey_id, viewer=None))
+    services.journey_cancel(
+        journey=journey, reason=payload.reason, actor=actor_of(viewer), now=utcnow()
+    )
+    return journey_out(journey_get(journey_id=journey_id, viewer=SYSTEM))

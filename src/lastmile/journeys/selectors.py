@@ -1,4 +1,4 @@
-"""Reads of journeys, scoped to a viewer (``None`` = a system caller that sees everything).
+"""Reads of journeys, scoped to a viewer (a ``User``, or ``SYSTEM``, which sees everything).
 
 An agent sees a journey when they may see its case (which includes a case on which one of
 their teams owns a step). The customer's view (``journeys_for_customer``) shows only the
@@ -27,6 +27,7 @@ from lastmile.journeys.models import (
 from lastmile.loops.selectors import loop_sla_state
 from lastmile.people.models import Team
 from lastmile.people.selectors import visible_team_ids
+from lastmile.people.viewers import Viewer, viewer_check
 
 
 def templates_active() -> QuerySet[JourneyTemplate]:
@@ -57,12 +58,10 @@ def _with_steps(qs: QuerySet[Journey]) -> QuerySet[Journey]:
     )
 
 
-def journeys_visible(*, viewer: Any) -> QuerySet[Journey]:
+def journeys_visible(*, viewer: Viewer) -> QuerySet[Journey]:
     """Journeys on cases the viewer sees, and journeys with a step for one of their teams
     (a team sees the work coming its way before its step opens)."""
     qs = _with_steps(Journey.objects.all())
-    if viewer is None:
-        return qs
     teams = visible_team_ids(viewer)
     if teams is None:
         return qs
@@ -72,7 +71,7 @@ def journeys_visible(*, viewer: Any) -> QuerySet[Journey]:
     )
 
 
-def journey_get(*, journey_id: int, viewer: Any) -> Journey:
+def journey_get(*, journey_id: int, viewer: Viewer) -> Journey:
     """The journey if ``viewer`` may see its case; otherwise 404, the same as missing."""
     journey = (
         journeys_visible(viewer=viewer).filter(pk=journey_id).first()
@@ -92,7 +91,7 @@ def journey_step_get(*, journey: Journey, key: str) -> JourneyStep:
 
 
 def journey_list(
-    *, viewer: Any, state: str | None = None, case: Any = None, template: str | None = None
+    *, viewer: Viewer, state: str | None = None, case: Any = None, template: str | None = None
 ) -> QuerySet[Journey]:
     qs = journeys_visible(viewer=viewer)
     if state:
@@ -129,11 +128,11 @@ class TeamBoard:
     waiting: list[BoardStep]
 
 
-def journeys_board(*, viewer: Any, now: datetime) -> list[TeamBoard]:
+def journeys_board(*, viewer: Viewer, now: datetime) -> list[TeamBoard]:
     """Active journeys by team: each team's open steps (and whom they block) and its steps
     still waiting on other steps — where a cross-team journey is stuck, and on whom."""
     journeys = list(journeys_visible(viewer=viewer).filter(state=JourneyState.ACTIVE))
-    teams = visible_team_ids(viewer) if viewer is not None else None
+    teams = visible_team_ids(viewer)
     seen_cases = set(
         cases_visible(viewer=viewer)
         .filter(pk__in=[j.case_id for j in journeys])
@@ -327,13 +326,14 @@ _UNKNOWN: Any = object()
 
 
 def case_journey_panel(
-    *, case: Any, viewer: Any, now: datetime, team_ids: set[int] | None = _UNKNOWN
+    *, case: Any, viewer: Viewer, now: datetime, team_ids: set[int] | None = _UNKNOWN
 ) -> JourneyPanel:
     """The journeys of a case for an agent who may see it: what each step waits for, which
     steps the viewer's teams can complete, and which templates can still be started.
 
     ``team_ids``: the viewer's ``visible_team_ids`` when the caller has them already.
     """
+    viewer_check(viewer)  # also when the caller knows the teams: None is no viewer
     teams = visible_team_ids(viewer) if team_ids is _UNKNOWN else team_ids
     journeys = journeys_for_case(case=case)
     views = []

@@ -8,6 +8,7 @@ from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import Field
 
+from lastmile.api.auth import viewer_of
 from lastmile.api.pagination import BoundedLimitOffset, LazyPage
 from lastmile.api.types import StrictSchema
 from lastmile.cases.selectors import case_get
@@ -24,6 +25,7 @@ from lastmile.knowledge.selectors import (
     articles_suggest_for_case,
 )
 from lastmile.people.selectors import team_by_slug
+from lastmile.people.viewers import actor_of
 
 router = Router(tags=["knowledge"])
 
@@ -132,7 +134,7 @@ def search(request: HttpRequest, params: Query[SearchQuery]) -> list[dict[str, A
 def suggest(
     request: HttpRequest, case: str = Query(..., max_length=30), limit: int = Query(5, ge=1, le=20)
 ) -> list[dict[str, Any]]:
-    found = case_get(ref=case, viewer=request.viewer)  # type: ignore[attr-defined]
+    found = case_get(ref=case, viewer=viewer_of(request))
     return [hit_out(h) for h in articles_suggest_for_case(found, limit=limit)]
 
 
@@ -151,7 +153,7 @@ def create_article(request: HttpRequest, payload: ArticleCreateIn) -> Status:
         policy_keys=payload.policy_keys,
         public=payload.public,
         slug=payload.slug,
-        actor=request.viewer,  # type: ignore[attr-defined]
+        actor=actor_of(viewer_of(request)),
         now=utcnow(),
     )
     return Status(201, article_out(article))
@@ -171,7 +173,7 @@ def put_article(request: HttpRequest, slug: str, payload: ArticleIn) -> Status:
         team=team_by_slug(payload.team),
         policy_keys=payload.policy_keys,
         public=payload.public,
-        actor=request.viewer,  # type: ignore[attr-defined]
+        actor=actor_of(viewer_of(request)),
         now=utcnow(),
     )
     return Status(201 if created else 200, article_out(article))
@@ -187,7 +189,7 @@ def patch_article(request: HttpRequest, slug: str, payload: ArticlePatch) -> dic
             raise InvalidInput(f"{name} cannot be null", [FieldError(name, "cannot be null")])
     article = services.article_update(
         article=article_get(slug=slug),
-        actor=request.viewer,  # type: ignore[attr-defined]
+        actor=actor_of(viewer_of(request)),
         now=utcnow(),
         **changes,
     )
@@ -198,7 +200,7 @@ def patch_article(request: HttpRequest, slug: str, payload: ArticlePatch) -> dic
 def delete_article(request: HttpRequest, slug: str) -> HttpResponse:
     services.article_delete(
         article=article_get(slug=slug),
-        actor=request.viewer,  # type: ignore[attr-defined]
+        actor=actor_of(viewer_of(request)),
         now=utcnow(),
     )
     return HttpResponse(status=204)

@@ -26,6 +26,7 @@ from django.db.models import QuerySet
 from lastmile.core.errors import NotFound
 from lastmile.knowledge.models import Article
 from lastmile.knowledge.rendering import excerpt
+from lastmile.people.viewers import SYSTEM
 
 MAX_TERMS = 32
 MAX_TERM_LENGTH = 64
@@ -236,9 +237,9 @@ def articles_suggest_for_case(
     if thread is None:
         from lastmile.customers.selectors import timeline
 
-        thread = [
-            i for i in timeline(customer=case.customer, limit=50).items if i.case_id == case.pk
-        ]
+        # SYSTEM: the thread only makes the query (its inbound words); none of it is shown.
+        page = timeline(customer=case.customer, viewer=SYSTEM, limit=50)
+        thread = [i for i in page.items if i.case_id == case.pk]
     latest_first = sorted(thread, key=lambda i: (i.occurred_at, i.pk), reverse=True)
     inbound = [i.body for i in latest_first if i.direction == "inbound"][:3]
     # The subject counts twice: it is what the case is about, in few words.

@@ -8,6 +8,7 @@ from ninja import Query, Router, Schema
 from ninja.pagination import paginate
 from pydantic import Field
 
+from lastmile.api.auth import viewer_of
 from lastmile.api.pagination import BoundedLimitOffset
 from lastmile.api.types import StrictSchema, UtcDatetime
 from lastmile.core.clock import utcnow
@@ -16,6 +17,7 @@ from lastmile.listening.models import Mention
 from lastmile.listening.records import MentionIn, RowError, mention_in
 from lastmile.listening.selectors import MentionFilters, mention_list
 from lastmile.listening.services import mentions_ingest
+from lastmile.people.viewers import SYSTEM
 
 router = Router(tags=["mentions"])
 
@@ -108,7 +110,7 @@ def _service_items(items: list[MentionSchema]) -> list[MentionIn]:
     summary="Store up to 1,000 mentions atomically (idempotent on network + external_id)",
 )
 def post_batch(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
-    if request.viewer is not None:  # type: ignore[attr-defined]
+    if viewer_of(request) is not SYSTEM:
         # Ingest finds and creates customers by handle, so it is for integrations.
         raise PermissionDenied(
             "mention ingest needs an integration token; this token acts as an agent"

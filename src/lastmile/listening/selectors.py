@@ -18,6 +18,7 @@ from django.db.models.functions import RowNumber
 from lastmile.core.errors import NotFound
 from lastmile.listening.models import Author, Mention, Sentiment, WatchTerm
 from lastmile.people.selectors import visible_team_ids
+from lastmile.people.viewers import Viewer
 
 SCOPES = ("brand", "competitor", "from_brand")
 
@@ -71,7 +72,7 @@ def mention_list(*, filters: MentionFilters) -> QuerySet[Mention]:
     return qs.order_by("-posted_at", "-id")
 
 
-def unattended(*, viewer: Any) -> QuerySet[Mention]:
+def unattended(*, viewer: Viewer) -> QuerySet[Mention]:
     """Brand mentions nobody has answered or set aside, oldest first (the queue order)."""
     qs = Mention.objects.filter(_unattended_q()).select_related(
         "author", "case", "case__team", "reply_loop"
@@ -91,7 +92,7 @@ def mention_get(*, mention_id: int) -> Mention:
     return row
 
 
-def mention_actionable(*, mention: Mention, viewer: Any) -> bool:
+def mention_actionable(*, mention: Mention, viewer: Viewer) -> bool:
     """Can ``viewer`` set this mention aside? The team owning its case can (anyone if none)."""
     teams = visible_team_ids(viewer)
     if teams is None:

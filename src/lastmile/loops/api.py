@@ -8,6 +8,7 @@ from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import Field
 
+from lastmile.api.auth import viewer_of
 from lastmile.api.pagination import BoundedLimitOffset, LazyPage
 from lastmile.api.types import StrictSchema, UtcDatetime
 from lastmile.cases.selectors import case_get
@@ -18,6 +19,7 @@ from lastmile.loops import services
 from lastmile.loops.models import Loop
 from lastmile.loops.selectors import loop_explain, loop_get, loop_list, loop_sla_state
 from lastmile.people.selectors import team_by_slug, user_by_username
+from lastmile.people.viewers import SYSTEM, actor_of
 
 router = Router(tags=["loops"])
 
@@ -81,7 +83,7 @@ class LoopIn(StrictSchema):
 
 @router.post("", response={201: LoopOut}, summary="Open a loop on a case or for a customer")
 def open_loop(request: HttpRequest, payload: LoopIn) -> Status:
-    viewer = request.viewer  # type: ignore[attr-defined]
+    viewer = viewer_of(request)
     now = utcnow()
     if (payload.case is None) == (payload.customer is None):
         raise InvalidInput(
@@ -100,7 +102,7 @@ def open_loop(request: HttpRequest, payload: LoopIn) -> Status:
         assignee=assignee,
         due_at=payload.due_at,
         visible_to_customer=payload.visible_to_customer,
-        actor=viewer,
+        actor=actor_of(viewer),
         now=now,
     )
     return Status(201, loop_out(loop, now=now))
@@ -119,10 +121,10 @@ class LoopsQuery(Schema):
 def list_loops(request: HttpRequest, filters: Query[LoopsQuery]) -> Any:
     now = utcnow()
     qs = loop_list(
-        viewer=request.viewer,
+        viewer=viewer_of(request),
         now=now,
         state=filters.state,
-        team=filters.team,  # type: ignore[attr-defined]
+        team=filters.team,
         kind=filters.kind,
         due_before=filters.due_before,
         breached=filters.breached,
@@ -132,7 +134,7 @@ def list_loops(request: HttpRequest, filters: Query[LoopsQuery]) -> Any:
 
 @router.get("/{loop_id}", response=LoopOut, summary="One loop")
 def get_loop(request: HttpRequest, loop_id: int) -> dict[str, Any]:
-    return loop_out(loop_get(loop_id=loop_id, viewer=request.viewer))  # type: ignore[attr-defined]
+    return loop_out(loop_get(loop_id=loop_id, viewer=viewer_of(request)))
 
 
 class ReasonIn(StrictSchema):
@@ -146,11 +148,11 @@ class ReassignIn(StrictSchema):
 
 
 def _act(request: HttpRequest, loop_id: int, action: str, **kwargs: Any) -> dict[str, Any]:
-    viewer = request.viewer  # type: ignore[attr-defined]
+    viewer = viewer_of(request)
     loop = loop_get(loop_id=loop_id, viewer=viewer)
     now = utcnow()
-    done = getattr(services, f"loop_{action}")(loop=loop, actor=viewer, now=now, **kwargs)
-    return loop_out(loop_get(loop_id=done.pk, viewer=None), now=now)
+    done = getattr(services, f"loop_{action}")(loop=loop, actor=actor_of(viewer), now=now, **kwargs)
+    return loop_out(loop_get(loop_id=done.pk, viewer=SYSTEM), now=now)
 
 
 @router.post("/{loop_id}/close", response=LoopOut, summary="Close a loop")

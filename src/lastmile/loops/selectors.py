@@ -25,6 +25,7 @@ from lastmile.core.errors import NotFound
 from lastmile.loops.models import Loop, LoopState, SlaTarget
 from lastmile.loops.services import calendar_of
 from lastmile.people.selectors import visible_team_ids
+from lastmile.people.viewers import Viewer
 
 
 def loops_open_on_case(*, case: Any) -> list[Loop]:
@@ -35,19 +36,17 @@ def loops_owned_by_teams(teams: set[int]) -> QuerySet[Loop]:
     return Loop.objects.filter(team_id__in=teams, case__isnull=False)
 
 
-def loops_visible(*, viewer: Any) -> QuerySet[Loop]:
+def loops_visible(*, viewer: Viewer) -> QuerySet[Loop]:
     qs = Loop.objects.select_related(
         "case", "team", "assignee", "customer", "sla_policy__business_hours"
     )
-    if viewer is None:
-        return qs
     teams = visible_team_ids(viewer)
     if teams is None:
         return qs
     return qs.filter(team_id__in=teams)
 
 
-def loop_get(*, loop_id: int, viewer: Any) -> Loop:
+def loop_get(*, loop_id: int, viewer: Viewer) -> Loop:
     loop = loops_visible(viewer=viewer).filter(pk=loop_id).first() if 0 < loop_id < 2**63 else None
     if loop is None:
         raise NotFound(f"loop {loop_id}")
@@ -56,7 +55,7 @@ def loop_get(*, loop_id: int, viewer: Any) -> Loop:
 
 def loop_list(
     *,
-    viewer: Any,
+    viewer: Viewer,
     now: datetime,
     state: str | None = None,
     team: str | None = None,
@@ -97,7 +96,7 @@ def loops_without_policy(qs: QuerySet[Loop] | None = None) -> QuerySet[Loop]:
     return base.filter(state=LoopState.OPEN, sla_policy__isnull=True, sla_seconds__isnull=True)
 
 
-def sla_gaps(*, viewer: Any) -> list[dict[str, Any]]:
+def sla_gaps(*, viewer: Viewer) -> list[dict[str, Any]]:
     """The loops no policy matches, one row per kind, channel and team with a count,
     largest first: what a policy is missing for."""
     rows = (

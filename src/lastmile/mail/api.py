@@ -13,10 +13,12 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 from pydantic import Field, field_validator
 
+from lastmile.api.auth import viewer_of
 from lastmile.api.types import StrictSchema
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import PermissionDenied
 from lastmile.mail.services import InboundAttachment, Received, email_receive, inbound_raw
+from lastmile.people.viewers import SYSTEM
 
 router = Router(tags=["mail"])
 
@@ -98,7 +100,7 @@ def inbound_out(received: Received) -> dict[str, Any]:
 )
 def inbound(request: HttpRequest, payload: InboundIn) -> Status:
     """201 with the stored message; 200 when this ``message_id`` was already received."""
-    if request.viewer is not None:  # type: ignore[attr-defined]
+    if viewer_of(request) is not SYSTEM:
         # An agent's token acts as a person; only an integration delivers customers' mail.
         raise PermissionDenied("only an integration token (no --agent) may deliver inbound mail")
     now = utcnow()

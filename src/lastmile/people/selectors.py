@@ -1,12 +1,17 @@
+"""Reads of teams and agents. Who sees which team's work is decided here, once
+(``visible_team_ids``); every other app's selector scopes its rows by that answer.
+A viewer is a signed-in ``User`` or ``SYSTEM`` (``lastmile.people.viewers``)."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, User
 
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.people.models import Agent, Role, Team
+from lastmile.people.viewers import SYSTEM, Viewer, viewer_check
 
 
 def agent_for(user: AbstractBaseUser | AnonymousUser | None) -> Agent | None:
@@ -18,25 +23,27 @@ def agent_for(user: AbstractBaseUser | AnonymousUser | None) -> Agent | None:
         return None
 
 
-def visible_team_ids(user: AbstractBaseUser | AnonymousUser | None) -> set[int] | None:
-    """Team ids whose work ``user`` may see; ``None`` means every team (admins).
+def visible_team_ids(viewer: Viewer) -> set[int] | None:
+    """Team ids whose work ``viewer`` may see; ``None`` means every team.
 
-    Agents and leads see their own teams; a user with no agent profile sees nothing,
-    unless they are a Django superuser.
+    ``SYSTEM``, admins and Django superusers see every team; agents and leads their own
+    teams; a user with no agent profile none. Anything but a viewer (``None``, an anonymous
+    user) is a ``TypeError``: the one check every scoped selector goes through.
     """
-    if user is None or not user.is_authenticated:
-        return set()
-    agent = agent_for(user)
-    if getattr(user, "is_superuser", False) or (agent is not None and agent.role == Role.ADMIN):
+    viewer = viewer_check(viewer)
+    if viewer is SYSTEM:
+        return None
+    agent = agent_for(viewer)
+    if viewer.is_superuser or (agent is not None and agent.role == Role.ADMIN):
         return None
     if agent is None:
         return set()
     return set(agent.teams.values_list("id", flat=True))
 
 
-def team_list(*, viewer: AbstractBaseUser | AnonymousUser | None) -> list[Team]:
-    """Teams ``viewer`` works in; every team for admins and for system callers (None)."""
-    ids = visible_team_ids(viewer) if viewer is not None else None
+def team_list(*, viewer: Viewer) -> list[Team]:
+    """Teams ``viewer`` works in; every team for admins and for ``SYSTEM``."""
+    ids = visible_team_ids(viewer)
     qs = Team.objects.all()
     if ids is not None:
         qs = qs.filter(id__in=ids)
@@ -53,7 +60,7 @@ def team_by_slug(slug: str | None, *, field: str = "team") -> Team | None:
     return team
 
 
-def user_by_username(username: str | None, *, field: str = "assignee") -> Any:
+def user_by_username(username: str | None, *, field: str = "assignee") -> User | None:
     """The user named ``username``; None for no name; InvalidInput (422) naming ``field``."""
     if username is None:
         return None
@@ -75,21 +82,20 @@ def agent_authority(user: AbstractBaseUser | AnonymousUser | None) -> dict[str, 
     return dict(found or {})
 
 
-def agents_sharing_a_team(
-    user: AbstractBaseUser | AnonymousUser | None, *, team_ids: Any = ...
-) -> list[Agent]:
-    """Agents in any of ``user``'s teams (``user`` included); every agent for admins.
+def agents_sharing_a_team(viewer: Viewer, *, team_ids: Any = ...) -> list[Agent]:
+    """Agents in any of ``viewer``'s teams (``viewer`` included); every agent for admins.
 
-    ``team_ids``: the user's ``visible_team_ids`` if the caller has them already.
+    ``team_ids``: the viewer's ``visible_team_ids`` if the caller has them already.
     """
-    ids = visible_team_ids(user) if team_ids is ... else team_ids
+    viewer_check(viewer)  # also when the caller knows the teams: None is no viewer
+    ids = visible_team_ids(viewer) if team_ids is ... else team_ids
     qs = Agent.objects.select_related("user")
     if ids is not None:
         qs = qs.filter(teams__id__in=ids).distinct()
     return list(qs.order_by("user__first_name", "user__last_name", "user__username"))
 
 
-def agent_team_for(user: Any, *, prefer: Team | None = None) -> Team | None:
+def agent_team_for(user: User | None, *, prefer: Team | None = None) -> Team | None:
     """The team ``user`` works in: ``prefer`` if they are in it, else their first team."""
     agent = agent_for(user)
     if agent is None:
@@ -100,7 +106,7 @@ def agent_team_for(user: Any, *, prefer: Team | None = None) -> Team | None:
     return teams[0] if teams else None
 
 
-def shares_a_team(user: Any, other: Any) -> bool:
+def shares_a_team(user: User, other: User) -> bool:
     """Whether ``other`` is in one of ``user``'s teams (always, for admins)."""
     ids = visible_team_ids(user)
     if ids is None:
@@ -108,7 +114,7 @@ def shares_a_team(user: Any, other: Any) -> bool:
     return Agent.objects.filter(user=other, teams__id__in=ids).exists()
 
 
-def assignee_check(*, assignee: Any, team: Team | None, field: str = "assignee") -> None:
+def assignee_check(*, assignee: User | None, team: Team | None, field: str = "assignee") -> None:
     """The one rule for giving work to an agent, for a case and a loop alike: the agent is a
     member of the team that owns the work. InvalidInput (422) naming ``field`` otherwise."""
     if assignee is None or team is None:

@@ -16,6 +16,7 @@ from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import Field
 
+from lastmile.api.auth import viewer_of
 from lastmile.api.pagination import BoundedLimitOffset, LazyPage
 from lastmile.api.types import StrictSchema, UtcDatetime
 from lastmile.cases.selectors import case_get
@@ -23,6 +24,7 @@ from lastmile.core.clock import utcnow
 from lastmile.core.errors import FieldError, InvalidInput, PermissionDenied
 from lastmile.customers.api import CustomerRef, resolve_ref
 from lastmile.people.selectors import team_by_slug, user_by_username
+from lastmile.people.viewers import SYSTEM, actor_of
 from lastmile.promises import services
 from lastmile.promises.models import Promise
 from lastmile.promises.selectors import promise_actions, promise_get, promise_list
@@ -151,7 +153,7 @@ class PromiseIn(StrictSchema):
     "a block overridden beyond the agent's authority is recorded awaiting a lead's approval)",
 )
 def record_promise(request: HttpRequest, payload: PromiseIn) -> Status:
-    viewer = request.viewer  # type: ignore[attr-defined]
+    viewer = viewer_of(request)
     now = utcnow()
     if (payload.case is None) == (payload.customer is None):
         raise InvalidInput(
@@ -170,7 +172,7 @@ def record_promise(request: HttpRequest, payload: PromiseIn) -> Status:
         team=team_by_slug(payload.team),
         channel=payload.channel,
         made_by=user_by_username(payload.made_by, field="made_by"),
-        actor=viewer,
+        actor=actor_of(viewer),
         confirm_warnings=payload.confirm_warnings,
         override=payload.override,
         visible_to_customer=payload.visible_to_customer,
@@ -178,7 +180,7 @@ def record_promise(request: HttpRequest, payload: PromiseIn) -> Status:
         external_id=payload.external_id,
         now=now,
     )
-    return Status(201, promise_out(promise_get(promise_id=promise.pk, viewer=None)))
+    return Status(201, promise_out(promise_get(promise_id=promise.pk, viewer=SYSTEM)))
 
 
 class PromisesQuery(Schema):
@@ -191,7 +193,7 @@ class PromisesQuery(Schema):
 @router.get("", response=list[PromiseOut], summary="Promises: open ones soonest due first")
 @paginate(BoundedLimitOffset)
 def list_promises(request: HttpRequest, filters: Query[PromisesQuery]) -> Any:
-    viewer = request.viewer  # type: ignore[attr-defined]
+    viewer = viewer_of(request)
     case = case_get(ref=filters.case, viewer=viewer) if filters.case else None
     qs = promise_list(
         viewer=viewer,
@@ -205,11 +207,11 @@ def list_promises(request: HttpRequest, filters: Query[PromisesQuery]) -> Any:
 
 @router.get("/{promise_id}", response=PromiseOut, summary="One promise")
 def get_promise(request: HttpRequest, promise_id: int) -> dict[str, Any]:
-    return promise_out(promise_get(promise_id=promise_id, viewer=request.viewer))  # type: ignore[attr-defined]
+    return promise_out(promise_get(promise_id=promise_id, viewer=viewer_of(request)))
 
 
 def _for_action(request: HttpRequest, promise_id: int, action: str) -> Promise:
-    viewer = request.viewer  # type: ignore[attr-defined]
+    viewer = viewer_of(request)
     promise = promise_get(promise_id=promise_id, viewer=viewer)
     if promise.is_open and action not in promise_actions(promise=promise, viewer=viewer):
         raise PermissionDenied(f"only the team that keeps this promise may {action} it")
@@ -243,12 +245,12 @@ def keep_promise(
     promise = _for_action(request, promise_id, "keep")
     done = services.promise_keep(
         promise=promise,
-        actor=request.viewer,  # type: ignore[attr-defined]
+        actor=actor_of(viewer_of(request)),
         note=payload.note if payload else "",
         now=utcnow(),
         via="api",
     )
-    return promise_out(promise_get(promise_id=done.pk, viewer=None))
+    return promise_out(promise_get(promise_id=done.pk, viewer=SYSTEM))
 
 
 @router.post(
@@ -260,12 +262,12 @@ def break_promise(request: HttpRequest, promise_id: int, payload: BreakIn) -> di
     promise = _for_action(request, promise_id, "break")
     done = services.promise_break(
         promise=promise,
-        actor=request.viewer,  # type: ignore[attr-defined]
+        actor=actor_of(viewer_of(request)),
         reason=payload.reason,
         now=utcnow(),
         via="api",
     )
-    return promise_out(promise_get(promise_id=done.pk, viewer=None))
+    return promise_out(promise_get(promise_id=done.pk, viewer=SYSTEM))
 
 
 @router.post(
@@ -283,14 +285,14 @@ def renegotiate_promise(request: HttpRequest, promise_id: int, payload: Renegoti
         team=team_by_slug(payload.team),
         channel=payload.channel,
         made_by=user_by_username(payload.made_by, field="made_by"),
-        actor=request.viewer,  # type: ignore[attr-defined]
+        actor=actor_of(viewer_of(request)),
         confirm_warnings=payload.confirm_warnings,
         override=payload.override,
         reason=payload.reason,
         recorded_via=_via(request),
         now=utcnow(),
     )
-    return Status(201, promise_out(promise_get(promise_id=new.pk, viewer=None)))
+    return Status(201, promise_out(promise_get(promise_id=new.pk, viewer=SYSTEM)))
 
 
 class ExceptionDecisionIn(StrictSchema):
@@ -300,7 +302,7 @@ class ExceptionDecisionIn(StrictSchema):
 def _decide(
     request: HttpRequest, promise_id: int, payload: ExceptionDecisionIn | None, verdict: str
 ) -> dict[str, Any]:
-    viewer = request.viewer  # type: ignore[attr-defined]
+    viewer = viewer_of(request)
     promise = promise_get(promise_id=promise_id, viewer=viewer)
     decide = (
         services.promise_exception_approve
@@ -308,9 +310,12 @@ def _decide(
         else services.promise_exception_reject
     )
     done = decide(
-        promise=promise, actor=viewer, reason=payload.reason if payload else "", now=utcnow()
+        promise=promise,
+        actor=actor_of(viewer),
+        reason=payload.reason if payload else "",
+        now=utcnow(),
     )
-    return promise_out(promise_get(promise_id=done.pk, viewer=None))
+    return promise_out(promise_get(promise_id=done.pk, viewer=SYSTEM))
 
 
 @router.post(

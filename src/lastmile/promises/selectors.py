@@ -1,7 +1,7 @@
 """Reads of promises and policies, scoped to a viewer, and the promise-kept rate.
 
 Who sees a promise: the team that must keep it, the team of the person who made it and the
-team of the case it was made on (admins and system callers see every promise). Who acts on
+team of the case it was made on (admins and ``SYSTEM`` see every promise). Who acts on
 it: the keeping team keeps or breaks it; the keeping team or the maker's side renegotiates;
 an exception awaiting approval is decided by another person whose authority covers it.
 """
@@ -16,6 +16,7 @@ from django.db.models import Count, Q, QuerySet
 
 from lastmile.core.errors import Conflict, DomainError, ErrorCode, NotFound, PermissionDenied
 from lastmile.people.selectors import agent_authority, visible_team_ids
+from lastmile.people.viewers import SYSTEM, Actor, Viewer, viewer_check
 from lastmile.promises.checks import Verdict, needs_for, verdicts_for
 from lastmile.promises.models import Policy, PolicyVersion, Promise, PromiseState
 from lastmile.promises.terms import terms_validate
@@ -74,10 +75,8 @@ _RELATED = (
 )
 
 
-def promises_visible(*, viewer: Any) -> QuerySet[Promise]:
+def promises_visible(*, viewer: Viewer) -> QuerySet[Promise]:
     qs = Promise.objects.select_related(*_RELATED)
-    if viewer is None:
-        return qs
     teams = visible_team_ids(viewer)
     if teams is None:
         return qs
@@ -86,7 +85,7 @@ def promises_visible(*, viewer: Any) -> QuerySet[Promise]:
     )
 
 
-def promise_get(*, promise_id: int, viewer: Any) -> Promise:
+def promise_get(*, promise_id: int, viewer: Viewer) -> Promise:
     """One promise ``viewer`` may see; not visible is the same NotFound as missing."""
     found = (
         promises_visible(viewer=viewer).filter(pk=promise_id).first()
@@ -100,7 +99,7 @@ def promise_get(*, promise_id: int, viewer: Any) -> Promise:
 
 def promise_list(
     *,
-    viewer: Any,
+    viewer: Viewer,
     state: str | None = None,
     team: str | None = None,
     customer: Any = None,
@@ -204,7 +203,7 @@ def exception_blocks(*, promise: Promise) -> list[Verdict]:
     ]
 
 
-def exception_refusal(*, promise: Promise, user: Any) -> DomainError | None:
+def exception_refusal(*, promise: Promise, user: Actor) -> DomainError | None:
     """Why ``user`` may not approve or reject this promise's exception; None if they may.
 
     One rule for the service, the console and the API: the promise is awaiting approval;
@@ -239,15 +238,16 @@ def exception_refusal(*, promise: Promise, user: Any) -> DomainError | None:
     return None
 
 
-def promise_actions(*, promise: Promise, viewer: Any) -> set[str]:
+def promise_actions(*, promise: Promise, viewer: Viewer) -> set[str]:
     """What ``viewer`` may do with a promise: keep, break, renegotiate an open one; approve
     or reject one awaiting approval."""
-    teams = visible_team_ids(viewer) if viewer is not None else None
+    teams = visible_team_ids(viewer)
     return _actions(promise, teams) | _deciding(promise, viewer)
 
 
-def _deciding(promise: Promise, viewer: Any) -> set[str]:
-    if promise.state != PromiseState.AWAITING or viewer is None:
+def _deciding(promise: Promise, viewer: Viewer) -> set[str]:
+    # An exception is decided by a person: SYSTEM reads every promise but decides none.
+    if promise.state != PromiseState.AWAITING or viewer is SYSTEM:
         return set()
     return (
         {"approve", "reject"} if exception_refusal(promise=promise, user=viewer) is None else set()
@@ -255,15 +255,14 @@ def _deciding(promise: Promise, viewer: Any) -> set[str]:
 
 
 def promises_with_actions(
-    *, promises: list[Promise], viewer: Any, team_ids: Any = ...
+    *, promises: list[Promise], viewer: Viewer, team_ids: Any = ...
 ) -> list[tuple[Promise, set[str]]]:
     """Each promise with what ``viewer`` may do with it (their teams read once).
 
     ``team_ids``: the viewer's ``visible_team_ids`` if the caller has them already.
     """
-    if team_ids is ...:
-        team_ids = visible_team_ids(viewer) if viewer is not None else None
-    teams = team_ids
+    viewer_check(viewer)  # also when the caller knows the teams: None is no viewer
+    teams = visible_team_ids(viewer) if team_ids is ... else team_ids
     return [(p, _actions(p, teams) | _deciding(p, viewer)) for p in promises]
 
 
@@ -315,12 +314,12 @@ def promise_kept_rate(
     by: str = "team",
     since: datetime | None = None,
     until: datetime | None = None,
-    viewer: Any = None,
+    viewer: Viewer,
 ) -> list[KeptRate]:
     """The promise-kept rate per team (the keeping team) or per agent (the maker).
 
     Counts promises made in ``[since, until)``, in one grouped query; rows sorted by name.
-    ``viewer`` scopes to the promises they may see (None: every promise).
+    ``viewer`` scopes to the promises they may see (``SYSTEM``: every promise).
     """
     if by not in ("team", "agent"):
         raise ValueError("by is 'team' or 'agent'")
