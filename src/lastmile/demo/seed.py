@@ -48,7 +48,8 @@ from lastmile.demo.extensions import (
     promises,
     webhooks,
 )
-from lastmile.demo.plan import BUSINESS_HOURS, LADDER, POLICIES, Plan, Step, build_plan
+from lastmile.demo.plan import BUSINESS_HOURS, LADDER, POLICIES, Plan, Step
+from lastmile.demo.stories import build_plan
 from lastmile.loops.models import BusinessHours, Loop, LoopKind, LoopState, SlaPolicy
 from lastmile.loops.selectors import loop_state_counts, loops_open_on_case
 from lastmile.loops.services import (
