@@ -11,6 +11,7 @@ from lastmile.core.audit import Action as AuditAction
 from lastmile.core.audit import audit_record
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.core.ids import token_generate, token_hash
+from lastmile.people.viewers import Actor
 
 
 def token_create(*, name: str, now: datetime, agent: Any = None) -> tuple[ApiToken, str]:
@@ -27,7 +28,9 @@ def token_create(*, name: str, now: datetime, agent: Any = None) -> tuple[ApiTok
     return row, secret
 
 
-def token_revoke(*, token: ApiToken, actor: Any, now: datetime, actor_label: str = "") -> ApiToken:
+def token_revoke(
+    *, token: ApiToken, actor: Actor, now: datetime, actor_label: str = ""
+) -> ApiToken:
     """Revoke ``token`` from ``now`` on and write the audit row with it.
 
     The row is locked and read again, so of two revocations at once one revokes and the

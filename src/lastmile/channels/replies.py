@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from lastmile.customers.models import Direction
+from lastmile.people.viewers import Actor
 
 Route = Callable[..., str | None]
 _routes: list[Route] = []
@@ -24,7 +25,7 @@ def reply_route_register(route: Route) -> None:
         _routes.append(route)
 
 
-def case_reply_send(*, case: Any, channel: str, body: str, actor: Any, now: datetime) -> str:
+def case_reply_send(*, case: Any, channel: str, body: str, actor: Actor, now: datetime) -> str:
     """Send (or record) the reply; a sentence saying what happened, for the agent."""
     for route in _routes:
         said = route(case=case, channel=channel, body=body, actor=actor, now=now)

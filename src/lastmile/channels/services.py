@@ -34,6 +34,7 @@ from lastmile.core.audit import audited_delete, audited_save
 from lastmile.core.db import rows_insert
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.core.retry import retry_delay
+from lastmile.people.viewers import Actor
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
@@ -310,7 +311,7 @@ def outbox_retry(*, message_ids: Iterable[int], now: datetime) -> int:
 
 
 def contact_rule_save(
-    *, rule: ContactRule, actor: Any, now: datetime, actor_label: str = ""
+    *, rule: ContactRule, actor: Actor, now: datetime, actor_label: str = ""
 ) -> ContactRule:
     """Create or change a contact rule and write the audit row with it.
 
@@ -334,7 +335,7 @@ def contact_rule_save(
 
 
 def contact_rule_delete(
-    *, rule: ContactRule, actor: Any, now: datetime, actor_label: str = ""
+    *, rule: ContactRule, actor: Actor, now: datetime, actor_label: str = ""
 ) -> None:
     """Delete a contact rule: its purpose is sent as it comes from now on."""
     audited_delete(rule, actor=actor, now=now, actor_label=actor_label)

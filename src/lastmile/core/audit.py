@@ -12,11 +12,16 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models, transaction
 
 from lastmile.core.models import AuditEntry
+
+if TYPE_CHECKING:
+    # The actor of a write (``lastmile.people.viewers.Actor``: a user, or None for the
+    # system); spelt out here because core sits below people.
+    from django.contrib.auth.models import User
 
 Action = AuditEntry.Action
 
@@ -64,7 +69,7 @@ def object_type(obj: models.Model) -> str:
 
 def audit_record(
     *,
-    actor: Any,
+    actor: User | None,
     now: dt.datetime,
     obj: models.Model,
     action: str,
@@ -96,7 +101,7 @@ def audit_record(
 def audited_save(
     obj: models.Model,
     *,
-    actor: Any,
+    actor: User | None,
     now: dt.datetime,
     actor_label: str = "",
     fields: Iterable[str] | None = None,
@@ -143,7 +148,7 @@ def audited_save(
 
 
 def audited_delete(
-    obj: models.Model, *, actor: Any, now: dt.datetime, actor_label: str = ""
+    obj: models.Model, *, actor: User | None, now: dt.datetime, actor_label: str = ""
 ) -> AuditEntry:
     """Delete ``obj`` and write its audit row (every field as ``before``) in one transaction."""
     with transaction.atomic():

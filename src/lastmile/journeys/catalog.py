@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from lastmile.journeys.definitions import from_yaml
+from lastmile.people.viewers import Actor
 
 OPEN_CURRENT_ACCOUNT = """\
 name: Open a current account
@@ -153,7 +154,7 @@ def catalog_definitions() -> list[Any]:
     return [from_yaml(text) for text in CATALOG]
 
 
-def catalog_load(*, now: datetime, actor: Any = None) -> list[tuple[Any, str]]:
+def catalog_load(*, now: datetime, actor: Actor = None) -> list[tuple[Any, str]]:
     """Create or update the shipped templates; [(template, created|updated|unchanged)]."""
     from lastmile.journeys.services import template_save
 

@@ -47,6 +47,7 @@ from lastmile.loops.models import Loop, LoopEvent, LoopKind, LoopState
 from lastmile.loops.services import calendar_for, loop_cancel, loop_close, loop_open, policy_match
 from lastmile.people.models import Team
 from lastmile.people.selectors import visible_team_ids
+from lastmile.people.viewers import Actor
 
 NOTE_LIMIT = 2000
 MAX_WINDOWS = 20
@@ -73,7 +74,7 @@ def template_check(*, definition: Any) -> TemplateSpec:
     return template_parse(definition, teams=_teams_by_slug(definition))
 
 
-def _may_define_templates(actor: Any) -> None:
+def _may_define_templates(actor: Actor) -> None:
     # A template decides what every team does: admins (and integrations) only.
     if actor is not None and visible_team_ids(actor) is not None:
         raise PermissionDenied("only admins may define journey templates")
@@ -81,7 +82,7 @@ def _may_define_templates(actor: Any) -> None:
 
 @transaction.atomic
 def template_save(
-    *, definition: Any, actor: Any = None, now: datetime
+    *, definition: Any, actor: Actor = None, now: datetime
 ) -> tuple[JourneyTemplate, str]:
     """Create or replace the template named by the definition's slug.
 
@@ -164,7 +165,7 @@ def _open_step(
     step: JourneyStep,
     *,
     journey: Journey,
-    actor: Any,
+    actor: Actor,
     now: datetime,
     slot_end: datetime | None = None,
 ) -> None:
@@ -200,7 +201,7 @@ def _handoff(steps: list[JourneyStep], step: JourneyStep) -> str:
     return "\n".join(parts)
 
 
-def _open_ready(journey: Journey, steps: list[JourneyStep], *, actor: Any, now: datetime) -> None:
+def _open_ready(journey: Journey, steps: list[JourneyStep], *, actor: Actor, now: datetime) -> None:
     done = {s.key for s in steps if s.state == StepState.DONE}
     started = {s.key for s in steps if s.state != StepState.PENDING}
     by_key = {s.key: s for s in steps}
@@ -247,7 +248,7 @@ def journey_start(
     *,
     template: JourneyTemplate,
     case: Any,
-    actor: Any = None,
+    actor: Actor = None,
     now: datetime,
     linked: Mapping[str, Loop] | None = None,
     done_before: Mapping[str, str] | None = None,
@@ -331,7 +332,7 @@ def _take_in(
     *,
     linked: dict[str, Loop],
     done_before: dict[str, str],
-    actor: Any,
+    actor: Actor,
     now: datetime,
 ) -> None:
     by_key = {s.key: s for s in steps}
@@ -449,7 +450,7 @@ def _complete(
     steps: list[JourneyStep],
     step: JourneyStep,
     *,
-    actor: Any,
+    actor: Actor,
     by_customer: bool,
     note: str,
     data: dict[str, Any],
@@ -481,7 +482,7 @@ def _complete(
     _finish_journey_if_done(journey, steps, now=now)
 
 
-def _may_complete(actor: Any, step: JourneyStep) -> None:
+def _may_complete(actor: Actor, step: JourneyStep) -> None:
     if actor is None:
         return
     teams = visible_team_ids(actor)
@@ -494,7 +495,7 @@ def _may_complete(actor: Any, step: JourneyStep) -> None:
 def step_complete(
     *,
     step: JourneyStep,
-    actor: Any = None,
+    actor: Actor = None,
     note: str = "",
     data: Any = None,
     now: datetime,
@@ -643,7 +644,7 @@ def _chosen_window(step: JourneyStep, value: Any, *, now: datetime) -> tuple[dat
 
 @transaction.atomic
 def step_windows_offer(
-    *, step: JourneyStep, windows: Any, actor: Any = None, now: datetime
+    *, step: JourneyStep, windows: Any, actor: Actor = None, now: datetime
 ) -> JourneyStep:
     """The owning team offers the windows the customer chooses from on a choose_slot step
     (replacing those offered before), while the step is waiting or open.
@@ -736,7 +737,7 @@ def step_complete_by_customer(
 
 
 @transaction.atomic
-def journey_cancel(*, journey: Journey, reason: str, actor: Any = None, now: datetime) -> Journey:
+def journey_cancel(*, journey: Journey, reason: str, actor: Actor = None, now: datetime) -> Journey:
     """Stop a journey: every open step's loop is cancelled with the reason; nothing else opens."""
     reason = (reason or "").strip()
     if not reason:

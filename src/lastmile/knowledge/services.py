@@ -20,6 +20,7 @@ from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput, 
 from lastmile.core.events import event_emit
 from lastmile.knowledge.models import Article
 from lastmile.people.selectors import visible_team_ids
+from lastmile.people.viewers import Actor
 
 TITLE_LIMIT = 200
 BODY_LIMIT = 100_000
@@ -121,7 +122,7 @@ def _words(
     return out
 
 
-def _may_write(actor: Any, *, teams: Iterable[Any]) -> None:
+def _may_write(actor: Actor, *, teams: Iterable[Any]) -> None:
     """Raise unless ``actor`` may write an article owned by each of ``teams``."""
     if actor is None:
         return
@@ -162,7 +163,7 @@ def article_create(
     policy_keys: Any = (),
     public: Any = False,
     slug: str | None = None,
-    actor: Any = None,
+    actor: Actor = None,
 ) -> Article:
     """A new article; the slug is made from the title unless given (a taken slug is a 409)."""
     fields = article_check(
@@ -190,7 +191,7 @@ def article_update(
     *,
     article: Article,
     now: datetime,
-    actor: Any = None,
+    actor: Actor = None,
     **changes: Any,
 ) -> Article:
     """Change some of title, body_md, tags, team, policy_keys, public."""
@@ -219,7 +220,7 @@ def article_update(
 
 @transaction.atomic
 def article_put(
-    *, slug: str, now: datetime, actor: Any = None, **fields: Any
+    *, slug: str, now: datetime, actor: Actor = None, **fields: Any
 ) -> tuple[Article, bool]:
     """Create or replace the article at ``slug`` (idempotent); (article, created)."""
     slug = _check_slug(slug)
@@ -231,7 +232,7 @@ def article_put(
 
 
 @transaction.atomic
-def article_delete(*, article: Article, now: datetime, actor: Any = None) -> None:
+def article_delete(*, article: Article, now: datetime, actor: Actor = None) -> None:
     _may_write(actor, teams=[article.team])
     data = _event(article)
     Article.objects.filter(pk=article.pk).delete()

@@ -56,6 +56,7 @@ from lastmile.mail.parse import (
     subject_clean,
 )
 from lastmile.people.models import Team
+from lastmile.people.viewers import Actor
 
 log = logging.getLogger(__name__)
 
@@ -614,7 +615,7 @@ def _from_address(case: Case, thread: list[EmailMessage]) -> str:
 
 
 def email_reply_route(
-    *, case: Case, channel: str, body: str, actor: Any, now: datetime
+    *, case: Case, channel: str, body: str, actor: Actor, now: datetime
 ) -> str | None:
     """The reply route for email (``channels.replies``): a reply on a case that is an email
     thread goes out as threaded mail; anything else is not for this route."""
@@ -624,7 +625,7 @@ def email_reply_route(
     return f"Reply queued by email to {sent.to[0]}."
 
 
-def email_reply_queue(*, case: Case, body: str, actor: Any, now: datetime) -> EmailMessage:
+def email_reply_queue(*, case: Case, body: str, actor: Actor, now: datetime) -> EmailMessage:
     """Answer the customer by email: record the reply (closing the reply loop) and queue it.
 
     The mail goes to the address the customer last wrote from (else their email identity),

@@ -12,6 +12,7 @@ from lastmile.core.audit import audited_save
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.people.authority import authority_validate
 from lastmile.people.models import Agent, Role, Team
+from lastmile.people.viewers import Actor
 
 
 def team_ensure(*, name: str, slug: str | None = None, email: str = "") -> Team:
@@ -71,7 +72,7 @@ def _role_check(role: str) -> None:
 
 
 def agent_role_set(
-    *, agent: Agent, role: str, actor: Any, now: datetime, actor_label: str = ""
+    *, agent: Agent, role: str, actor: Actor, now: datetime, actor_label: str = ""
 ) -> Agent:
     """Give ``agent`` this role (agent, lead, admin) and write the audit row with it."""
     _role_check(role)
@@ -81,7 +82,7 @@ def agent_role_set(
 
 
 def agent_authority_set(
-    *, agent: Agent, authority: Any, actor: Any, now: datetime, actor_label: str = ""
+    *, agent: Agent, authority: Any, actor: Actor, now: datetime, actor_label: str = ""
 ) -> Agent:
     """Give ``agent`` this override authority (validated; ``{}`` takes it all away) and write
     the audit row with it; an invalid authority raises InvalidInput and writes nothing."""
@@ -91,7 +92,7 @@ def agent_authority_set(
 
 
 def agent_profile_create(
-    *, user: Any, role: str, authority: Any, actor: Any, now: datetime, actor_label: str = ""
+    *, user: Any, role: str, authority: Any, actor: Actor, now: datetime, actor_label: str = ""
 ) -> Agent:
     """Give an existing login an agent profile (the admin's "add agent"); audited."""
     _role_check(role)

@@ -25,6 +25,7 @@ from lastmile.core.errors import FieldError, InvalidInput, NotFound
 from lastmile.customers.models import Customer, Direction, Identity, IdentityKind, Interaction
 from lastmile.journeys.models import CustomerAction, JourneyStep
 from lastmile.journeys.services import step_complete_by_customer
+from lastmile.people.viewers import Actor
 from lastmile.portal.models import PortalLink
 
 SALT = "lastmile.portal.link"
@@ -69,7 +70,7 @@ def portal_link_issue(
     *,
     customer: Customer,
     now: datetime,
-    actor: Any = None,
+    actor: Actor = None,
     ttl: timedelta = DEFAULT_TTL,
     send: bool = True,
 ) -> IssuedLink:

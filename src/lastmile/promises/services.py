@@ -39,6 +39,7 @@ from lastmile.loops.services import loop_break, loop_cancel, loop_close, loop_op
 from lastmile.people.authority import POLICY_KEY, TERM_KEY
 from lastmile.people.models import Agent
 from lastmile.people.selectors import agent_authority, agent_team_for, shares_a_team
+from lastmile.people.viewers import Actor
 from lastmile.promises.cel import cel_compile_error
 from lastmile.promises.checks import Verdict, needs_for
 from lastmile.promises.models import Policy, PolicyVersion, Promise, PromiseState, Severity
@@ -161,7 +162,7 @@ def policy_create(
     team: Any = None,
     effective_from: datetime | None = None,
     effective_to: datetime | None = None,
-    actor: Any = None,
+    actor: Actor = None,
 ) -> Policy:
     """A new policy with its version 1."""
     key = (key or "").strip()
@@ -209,7 +210,7 @@ def policy_revise(
     authority_term: str = "",
     effective_from: datetime | None = None,
     effective_to: datetime | None = None,
-    actor: Any = None,
+    actor: Actor = None,
 ) -> PolicyVersion:
     """Edit a policy's rule: a new version, in force from ``effective_from`` (default now).
 
@@ -317,7 +318,7 @@ def _checked_due(due_at: datetime | None, now: datetime) -> datetime:
     return due_at
 
 
-def _checked_maker(made_by: Any, actor: Any) -> Any:
+def _checked_maker(made_by: Any, actor: Actor) -> Any:
     made_by = made_by or actor
     if made_by is None:
         raise InvalidInput(
@@ -351,7 +352,7 @@ def _decide(
     verdicts: list[Verdict],
     *,
     terms: dict[str, Any],
-    actor: Any,
+    actor: Actor,
     confirm_warnings: bool,
     override: bool,
     may_ask: bool = False,
@@ -393,7 +394,7 @@ def _decide(
     return bool(needs.warnings), bool(needs.blocks) and not asked, asked
 
 
-def _note(promise: Promise, body: str, *, actor: Any, now: datetime, via: str) -> None:
+def _note(promise: Promise, body: str, *, actor: Actor, now: datetime, via: str) -> None:
     """The promise's story on the customer's timeline (an internal note, on its case)."""
     interaction_record(
         customer=promise.customer,
@@ -436,7 +437,7 @@ def promise_record(
     case: Any = None,
     customer: Any = None,
     made_by: Any = None,
-    actor: Any = None,
+    actor: Actor = None,
     confirm_warnings: bool = False,
     override: bool = False,
     visible_to_customer: bool = True,
@@ -504,7 +505,7 @@ def _record(
     case: Any,
     customer: Any,
     made_by: Any,
-    actor: Any,
+    actor: Actor,
     confirm_warnings: bool,
     override: bool,
     visible_to_customer: bool,
@@ -576,7 +577,7 @@ def _where(promise: Promise) -> str:
 
 
 def _go_live(
-    promise: Promise, *, actor: Any, now: datetime, confirmed: bool, overridden: bool
+    promise: Promise, *, actor: Actor, now: datetime, confirmed: bool, overridden: bool
 ) -> None:
     """Open the promise's loop, note it on the timeline, emit ``promise.made``."""
     text, channel, team, due = promise.text, promise.channel, promise.team, promise.due_at
@@ -629,13 +630,13 @@ def _policy_names(verdicts: list[dict[str, Any]], severity: str = "block") -> st
     )
 
 
-def _approver_team(promise: Promise, actor: Any) -> Any:
+def _approver_team(promise: Promise, actor: Actor) -> Any:
     """The team whose lead decides: the asking agent's (on the case's team if they are in it)."""
     return agent_team_for(actor, prefer=promise.case.team if promise.case else promise.team)
 
 
 def _ask_approval(
-    promise: Promise, asked: list[Verdict], *, actor: Any, confirmed: bool, now: datetime
+    promise: Promise, asked: list[Verdict], *, actor: Actor, confirmed: bool, now: datetime
 ) -> None:
     """An exception beyond ``actor``'s authority: a task for their team's lead to decide.
 
@@ -643,6 +644,7 @@ def _ask_approval(
     to the team unassigned (anyone whose authority covers it decides); it hangs on the
     case, so the case is not solved while the exception is undecided.
     """
+    assert actor is not None, "only a person asks for an exception (_decide refuses the rest)"
     team = _approver_team(promise, actor) or promise.team
     lead = team.lead
     names = ", ".join(f"{v.policy} v{v.version}" for v in asked)
@@ -690,7 +692,7 @@ def _ask_approval(
     )
 
 
-def _claim_awaiting(promise: Promise, actor: Any) -> Promise:
+def _claim_awaiting(promise: Promise, actor: Actor) -> Promise:
     fresh = (
         Promise.objects.select_for_update(of=("self",))
         .select_related("customer", "case", "team", "made_by_team", "recorded_by", "approval_loop")
@@ -701,7 +703,7 @@ def _claim_awaiting(promise: Promise, actor: Any) -> Promise:
     return fresh
 
 
-def _decided(promise: Promise, *, actor: Any, reason: str, now: datetime) -> None:
+def _decided(promise: Promise, *, actor: Actor, reason: str, now: datetime) -> None:
     """Store the decision, then close the approval task: the promise is no longer awaiting
     when the task's ``loop.closed`` reaches ``promise_follow_loop``."""
     promise.approval_by = actor
@@ -732,7 +734,7 @@ def _decided(promise: Promise, *, actor: Any, reason: str, now: datetime) -> Non
 
 
 def promise_exception_approve(
-    *, promise: Promise, actor: Any, reason: str = "", now: datetime
+    *, promise: Promise, actor: Actor, reason: str = "", now: datetime
 ) -> Promise:
     """A second person approves the exception: the promise goes live.
 
@@ -761,7 +763,7 @@ def promise_exception_approve(
 
 
 def promise_exception_reject(
-    *, promise: Promise, actor: Any, reason: str, now: datetime
+    *, promise: Promise, actor: Actor, reason: str, now: datetime
 ) -> Promise:
     """A second person rejects the exception: the promise is ``rejected``, never live.
 
@@ -808,7 +810,7 @@ def _claim_open(promise: Promise) -> Promise:
     return fresh
 
 
-def _settle(promise: Promise, state: str, *, actor: Any, reason: str, now: datetime) -> None:
+def _settle(promise: Promise, state: str, *, actor: Actor, reason: str, now: datetime) -> None:
     promise.state = state
     promise.outcome_at = max(now, promise.made_at)
     promise.outcome_by = actor
@@ -823,7 +825,7 @@ def _open_loop(promise: Promise) -> Loop | None:
 
 
 def promise_keep(
-    *, promise: Promise, actor: Any = None, note: str = "", now: datetime, via: str = "console"
+    *, promise: Promise, actor: Actor = None, note: str = "", now: datetime, via: str = "console"
 ) -> Promise:
     """The promise was kept: its loop closes. Conflict unless it is open."""
     with transaction.atomic():
@@ -835,7 +837,7 @@ def promise_keep(
     return fresh
 
 
-def _kept_note(promise: Promise, *, actor: Any, now: datetime, via: str = "console") -> None:
+def _kept_note(promise: Promise, *, actor: Actor, now: datetime, via: str = "console") -> None:
     who = _name(actor) if actor is not None else "the loop's owner"
     extra = f" — {promise.outcome_reason}" if promise.outcome_reason else ""
     _note(
@@ -849,7 +851,7 @@ def _kept_note(promise: Promise, *, actor: Any, now: datetime, via: str = "conso
 
 
 def promise_break(
-    *, promise: Promise, actor: Any = None, reason: str, now: datetime, via: str = "console"
+    *, promise: Promise, actor: Actor = None, reason: str, now: datetime, via: str = "console"
 ) -> Promise:
     """The promise will not be kept: its loop breaks, the keeping team's lead gets a follow-up.
 
@@ -870,7 +872,9 @@ def promise_break(
     return fresh
 
 
-def _broken_followup(promise: Promise, *, actor: Any, now: datetime, via: str = "console") -> None:
+def _broken_followup(
+    promise: Promise, *, actor: Actor, now: datetime, via: str = "console"
+) -> None:
     team = promise.team
     lead = team.lead
     promise.followup_loop = loop_open(
@@ -916,7 +920,7 @@ def promise_renegotiate(
     team: Any = None,
     channel: str | None = None,
     made_by: Any = None,
-    actor: Any = None,
+    actor: Actor = None,
     confirm_warnings: bool = False,
     override: bool = False,
     reason: str = "",
