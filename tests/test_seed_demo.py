@@ -27,6 +27,7 @@ from lastmile.loops.models import Loop, LoopEventKind, LoopKind, LoopState
 from lastmile.loops.selectors import loop_explain, loop_sla_state, loops_without_policy
 from lastmile.loops.services import policy_match
 from lastmile.people.models import Agent, Role, Team
+from lastmile.people.viewers import SYSTEM
 from lastmile.portal.services import portal_message_add
 from lastmile.promises.models import PolicyVersion, Promise
 
@@ -120,7 +121,7 @@ class TestStories:
         guest = story_case(demo.report, "hotel").customer
         reception = Agent.objects.get(user__username="reception").user
 
-        items = timeline(customer=guest, limit=50).items
+        items = timeline(customer=guest, viewer=SYSTEM, limit=50).items
         promised = [
             i
             for i in items
