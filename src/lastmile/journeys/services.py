@@ -31,6 +31,7 @@ from lastmile.core.errors import (
     PermissionDenied,
 )
 from lastmile.core.events import event_emit
+from lastmile.core.instants import instant_parse
 from lastmile.journeys import dag
 from lastmile.journeys.definitions import TemplateSpec, template_export, template_parse
 from lastmile.journeys.models import (
@@ -606,15 +607,14 @@ def slot_zone(step: JourneyStep) -> ZoneInfo:
 
 
 def _instant(value: Any) -> datetime | None:
+    """An aware datetime as given, or an ISO 8601 string with a time zone read by the one
+    parser every edge uses (``instant_parse``); None for anything else."""
     if isinstance(value, datetime):
         return value if value.tzinfo is not None else None
-    if not isinstance(value, str) or len(value) > 40:
-        return None
     try:
-        parsed = datetime.fromisoformat(value)
+        return instant_parse(value)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else None
 
 
 def _chosen_window(step: JourneyStep, value: Any, *, now: datetime) -> tuple[datetime, datetime]:
