@@ -11,11 +11,17 @@ Names are dotted, ``<noun>.<verb>``: ``loop.opened``, ``loop.closed``, ``loop.br
 A batch writer (the sweeper) emits its events of one name together with
 :func:`event_emit_many`; a subscriber whose every event costs a query registers a ``many``
 handler too, and hears the whole run in one call.
+
+An app reacts to a lower app's change through an event, so the lower app need not import
+it: ``customers`` tells ``interaction.recorded`` and ``loops`` opens and closes reply loops.
+Such an event is *internal* (``internal=True``): its data holds the objects just written,
+not JSON, and only the subscribers that named it hear it (``names=``); the subscribers of
+every event (outgoing webhooks) never do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,18 +31,25 @@ ManySubscriber = Callable[[str, Sequence[Event]], None]
 
 _subscribers: list[Subscriber] = []
 _many: dict[Subscriber, ManySubscriber] = {}
+_names: dict[Subscriber, frozenset[str]] = {}
 
 
-def event_subscribe(fn: Subscriber, *, many: ManySubscriber | None = None) -> Subscriber:
-    """Register ``fn(name, data, at)`` for every event; usable as a decorator. Idempotent.
+def event_subscribe(
+    fn: Subscriber, *, many: ManySubscriber | None = None, names: Iterable[str] | None = None
+) -> Subscriber:
+    """Register ``fn(name, data, at)`` for every event, or only for ``names``; usable as a
+    decorator. Idempotent.
 
     ``many(name, events)``, if given, must do what ``fn`` does for each of ``events`` in
-    turn; :func:`event_emit_many` calls it instead of ``fn`` once per event.
+    turn; :func:`event_emit_many` calls it instead of ``fn`` once per event. An internal
+    event reaches only the subscribers that name it.
     """
     if fn not in _subscribers:
         _subscribers.append(fn)
     if many is not None:
         _many[fn] = many
+    if names is not None:
+        _names[fn] = frozenset(names)
     return fn
 
 
@@ -44,21 +57,29 @@ def event_unsubscribe(fn: Subscriber) -> None:
     if fn in _subscribers:
         _subscribers.remove(fn)
     _many.pop(fn, None)
+    _names.pop(fn, None)
 
 
-def event_emit(name: str, data: dict[str, Any], *, at: datetime) -> None:
-    """Tell every subscriber that ``name`` happened; ``data`` must be JSON-serialisable."""
-    for fn in list(_subscribers):
+def _hearing(name: str, *, internal: bool) -> list[Subscriber]:
+    return [
+        fn for fn in list(_subscribers) if (name in _names[fn] if fn in _names else not internal)
+    ]
+
+
+def event_emit(name: str, data: dict[str, Any], *, at: datetime, internal: bool = False) -> None:
+    """Tell every subscriber that ``name`` happened; ``data`` must be JSON-serialisable
+    unless the event is internal."""
+    for fn in _hearing(name, internal=internal):
         fn(name, data, at)
 
 
-def event_emit_many(name: str, events: Sequence[Event]) -> None:
+def event_emit_many(name: str, events: Sequence[Event], *, internal: bool = False) -> None:
     """Tell every subscriber that each of ``events`` (``(data, at)``, all named ``name``)
     happened: as :func:`event_emit` for each in turn, except that a subscriber hears the
     whole run (in one call, if it registered ``many``) before the next subscriber does."""
     if not events:
         return
-    for fn in list(_subscribers):
+    for fn in _hearing(name, internal=internal):
         many = _many.get(fn)
         if many is not None:
             many(name, events)
