@@ -11,9 +11,12 @@ from lastmile.core.errors import InvalidInput
 from lastmile.customers.identities import IdentityError, IdentityKey, identity_normalize
 from lastmile.customers.models import Customer, CustomerMerge, Identity, Interaction
 from lastmile.customers.selectors import customer_get, timeline
+from lastmile.core.events import event_subscribe, event_unsubscribe
 from lastmile.customers.services import (
+    CustomerWanted,
     InteractionIn,
     customer_resolve,
+    customers_resolve,
     customer_unmerge,
     interaction_record,
     interactions_ingest,
@@ -191,6 +194,48 @@ def _item(n, **kw):
     )
     fields.update(kw)
     return InteractionIn(**fields)
+
+
+def test_resolving_a_batch_makes_one_customer_of_identity_sets_that_share_one(now):
+    resolved = customers_resolve(
+        wanted=[
+            CustomerWanted([EMAIL], display_name="Ana"),
+            CustomerWanted([EMAIL, PHONE]),
+            CustomerWanted([IdentityKey("email", "", "bo@example.com")]),
+        ],
+        now=now,
+    )
+
+    assert [r.created for r in resolved] == [True, False, True]
+    assert resolved[0].customer_id == resolved[1].customer_id != resolved[2].customer_id
+    ana = Customer.objects.get(pk=resolved[0].customer_id)
+    assert ana.display_name == "Ana"
+    assert set(ana.identities.values_list("value", flat=True)) == {EMAIL.value, PHONE.value}
+
+
+def test_recording_a_batch_tells_interaction_recorded_once_and_no_webhook(now):
+    from lastmile.webhooks.models import Delivery, Subscription
+
+    Subscription.objects.create(
+        name="everything", url="https://hooks.example/x", events=["*"], created_at=now
+    )
+    heard: list[list[str]] = []
+
+    def one(name, data, at):
+        heard.append([data["interaction"].body])
+
+    def many(name, events):
+        heard.append([data["interaction"].body for data, _ in events])
+
+    event_subscribe(one, many=many, names=["interaction.recorded"])
+    try:
+        interactions_ingest(items=[_item(1), _item(2), _item(1)], now=now)
+        interactions_ingest(items=[_item(1)], now=now)  # stored already: nothing to tell
+    finally:
+        event_unsubscribe(one)
+
+    assert heard == [["m1", "m2"]]
+    assert not Delivery.objects.exists()  # internal: never an outgoing webhook
 
 
 def test_batch_ingest_returns_ids_in_order_and_is_idempotent(now):

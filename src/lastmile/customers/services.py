@@ -13,14 +13,14 @@ from django.apps import apps
 from django.db import IntegrityError, connection, transaction
 
 from lastmile.core.db import rows_insert
-from lastmile.core.errors import Conflict, DomainError, ErrorCode, FieldError, InvalidInput
+from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
+from lastmile.core.events import event_emit_many
 from lastmile.customers.identities import IdentityKey
 from lastmile.customers.models import (
     Customer,
     CustomerMerge,
     Direction,
     Identity,
-    IdentityKind,
     Interaction,
     Sentiment,
 )
@@ -29,6 +29,27 @@ from lastmile.customers.models import (
 @dataclass
 class Resolved:
     customer: Customer
+    created: bool = False
+    merged_from: list[int] = field(default_factory=list)
+
+
+@dataclass
+class CustomerWanted:
+    """One customer to resolve in :func:`customers_resolve`: its identities, the name to
+    give it if it is new or has none, and when it is created if new (else the batch's
+    ``now``)."""
+
+    identities: Sequence[IdentityKey]
+    display_name: str = ""
+    at: datetime | None = None
+
+
+@dataclass
+class Resolution:
+    """What :func:`customers_resolve` did for one ``CustomerWanted``: the live customer's id,
+    whether it was created, and the customers merged into it."""
+
+    customer_id: int
     created: bool = False
     merged_from: list[int] = field(default_factory=list)
 
@@ -44,22 +65,48 @@ def _live(customer: Customer) -> Customer:
 def customer_resolve(
     *, identities: Sequence[IdentityKey], now: datetime, display_name: str = "", actor: Any = None
 ) -> Resolved:
-    """The customer these identities belong to: found, created, or merged.
+    """The customer these identities belong to: found, created, or merged
+    (:func:`customers_resolve` for one)."""
+    [done] = customers_resolve(
+        wanted=[CustomerWanted(identities=identities, display_name=display_name)],
+        now=now,
+        actor=actor,
+    )
+    if done.created:
+        customer = Customer(pk=done.customer_id, display_name=display_name[:200], created_at=now)
+    else:
+        customer = Customer.objects.get(pk=done.customer_id)
+    return Resolved(customer=customer, created=done.created, merged_from=done.merged_from)
 
-    1. Look the identities up. None known: create a customer with all of them.
-    2. All on one customer: attach the unknown ones to it.
-    3. Spread over several customers: merge them into the oldest (a merge record each),
+
+def customers_resolve(
+    *, wanted: Sequence[CustomerWanted], now: datetime, actor: Any = None
+) -> list[Resolution]:
+    """The customer each identity set belongs to, found, created or merged, in order.
+
+    1. Look every identity up, in one query per (kind, network).
+    2. None known: create a customer with all of them. The first of several wanted sets
+       sharing an identity creates it; the later ones are that customer (their other
+       identities added to it).
+    3. All on one customer: attach the unknown ones to it.
+    4. Spread over several customers: merge them into the oldest (a merge record each),
        then attach the unknown ones.
+    New customers and identities are written in one INSERT each, whatever the batch size.
     """
-    if not identities:
-        raise InvalidInput(
-            "at least one identity is needed", [FieldError("identities", "must not be empty")]
-        )
-    identities = list(dict.fromkeys(identities))  # the same identity twice is one identity
+    for w in wanted:
+        if not w.identities:
+            raise InvalidInput(
+                "at least one identity is needed",
+                [FieldError("identities", "must not be empty")],
+            )
+    # The same identity twice is one identity.
+    wanted = [
+        CustomerWanted(list(dict.fromkeys(w.identities)), w.display_name, w.at) for w in wanted
+    ]
     for attempt in range(2):
         try:
             with transaction.atomic():
-                return _resolve(identities, now=now, display_name=display_name, actor=actor)
+                return _resolve_many(wanted, now=now, actor=actor)
         except IntegrityError:
             # Another writer created one of these identities between our read and write.
             if attempt:
@@ -67,79 +114,128 @@ def customer_resolve(
     raise AssertionError("unreachable")
 
 
-def _resolve(
-    identities: Sequence[IdentityKey], *, now: datetime, display_name: str, actor: Any
-) -> Resolved:
-    found = _owners(identities)
-    owners = list(Customer.objects.filter(pk__in=set(found.values())).order_by("pk"))
-    created = False
+def _resolve_many(
+    wanted: Sequence[CustomerWanted], *, now: datetime, actor: Any
+) -> list[Resolution]:
+    """:func:`customers_resolve` inside the caller's transaction. Customers are ids here; a
+    customer this batch creates is a negative placeholder until it is inserted."""
+    owner_of = identities_owners({k for w in wanted for k in w.identities})
+    survivor: dict[int, int] = {}  # merged here -> merged into
+    out: list[Resolution | None] = [None] * len(wanted)
+    named: list[tuple[int, str]] = []  # (known customer, a name for it if it has none)
+    pending: list[int] = []
+    for i, w in enumerate(wanted):
+        owners = {owner_of[k] for k in w.identities if k in owner_of}
+        if len(owners) > 1 or (owners and any(k not in owner_of for k in w.identities)):
+            # A merge, or new identities for a known customer.
+            out[i] = _resolve_known(w, owners, owner_of, now=now, actor=actor)
+            for pk in out[i].merged_from:  # type: ignore[union-attr]
+                survivor[pk] = out[i].customer_id  # type: ignore[union-attr]
+        elif owners:
+            out[i] = Resolution(customer_id=next(iter(owners)))
+            if w.display_name:
+                named.append((out[i].customer_id, w.display_name))  # type: ignore[union-attr]
+        else:
+            pending.append(i)
+
+    # New customers, one per distinct identity set not yet known (first wanted set wins).
+    new: list[CustomerWanted] = []
+    customer_of: dict[int, int] = {}
+    creator: set[int] = set()
+    extra: list[tuple[IdentityKey, int]] = []
+    for i in pending:
+        w = wanted[i]
+        already = next((owner_of[k] for k in w.identities if k in owner_of), None)
+        if already is not None:
+            # A customer made for an earlier set of this batch (or resolved above): this
+            # set's identities it does not have yet are added to it.
+            for k in w.identities:
+                if k not in owner_of:
+                    owner_of[k] = already
+                    if already > 0:
+                        extra.append((k, already))
+            customer_of[i] = already
+            continue
+        new.append(w)
+        creator.add(i)
+        for k in w.identities:
+            owner_of[k] = -len(new)
+        customer_of[i] = -len(new)
+    placeholder: dict[int, int] = {}
+    if new:
+        pks = rows_insert(
+            Customer,
+            [{"display_name": w.display_name[:200], "created_at": w.at or now} for w in new],
+            returning=True,
+        )
+        placeholder = {-(n + 1): pk for n, pk in enumerate(pks)}
+
+    def live(cust: int) -> int:
+        if cust < 0:
+            return placeholder[cust]
+        seen = set()
+        while cust in survivor and cust not in seen:  # merged after an earlier set chose it
+            seen.add(cust)
+            cust = survivor[cust]
+        return cust
+
+    rows_insert(
+        Identity,
+        [
+            {
+                "customer_id": live(c),
+                "kind": k.kind,
+                "network": k.network,
+                "value": k.value,
+                "created_at": (new[-c - 1].at or now) if c < 0 else now,
+            }
+            for k, c in [*((k, c) for k, c in owner_of.items() if c < 0), *extra]
+        ],
+    )
+    for pk, name in named:
+        Customer.objects.filter(pk=pk, display_name="").update(display_name=name[:200])
+    for i, cust in customer_of.items():
+        out[i] = Resolution(customer_id=live(cust), created=i in creator)
+    return [Resolution(live(r.customer_id), r.created, r.merged_from) for r in out if r is not None]
+
+
+def _resolve_known(
+    w: CustomerWanted,
+    owners: set[int],
+    owner_of: dict[IdentityKey, int],
+    *,
+    now: datetime,
+    actor: Any,
+) -> Resolution:
+    """Identities of known customers: merge those into the oldest, attach the unknown ones
+    to it (``owner_of`` learns them)."""
+    found = list(Customer.objects.filter(pk__in=owners).order_by("pk"))
+    customer = found[0]
     merged_from: list[int] = []
-    if not owners:
-        customer = Customer.objects.create(display_name=display_name, created_at=now)
-        created = True
-    else:
-        customer = owners[0]
-        for other in owners[1:]:
-            customer_merge(
-                survivor=customer,
-                merged=other,
-                actor=actor,
-                now=now,
-                reason="identities given together",
-            )
-            merged_from.append(other.pk)
-        if display_name and not customer.display_name:
-            customer.display_name = display_name
-            customer.save(update_fields=["display_name"])
+    for other in found[1:]:
+        customer_merge(
+            survivor=customer,
+            merged=other,
+            actor=actor,
+            now=now,
+            reason="identities given together",
+        )
+        merged_from.append(other.pk)
+    if w.display_name and not customer.display_name:
+        customer.display_name = w.display_name[:200]
+        customer.save(update_fields=["display_name"])
     Identity.objects.bulk_create(
         [
             Identity(
                 customer=customer, kind=k.kind, network=k.network, value=k.value, created_at=now
             )
-            for k in identities
-            if k not in found
+            for k in w.identities
+            if k not in owner_of
         ]
     )
-    return Resolved(customer=customer, created=created, merged_from=merged_from)
-
-
-def customers_create_social(
-    *, wanted: Sequence[tuple[str, str, str, datetime]]
-) -> dict[tuple[str, str], Customer]:
-    """New customers with one social identity each, as ``customer_resolve`` creates them
-    for an unknown handle: ``(network, handle, display name, at)`` -> the Customer (with
-    its pk), in two multi-row INSERTs.
-
-    For bulk importers (listening's mention import), which looked the handles up first. A
-    handle taken meanwhile by a concurrent import fails the INSERT (the identity is
-    unique); the caller's retry then finds it. No savepoint of its own: the caller's
-    transaction (if any) holds both INSERTs.
-    """
-    if not wanted:
-        return {}
-    with transaction.atomic(savepoint=False):
-        pks = rows_insert(
-            Customer,
-            [{"display_name": name[:200], "created_at": at} for _, _, name, at in wanted],
-            returning=True,
-        )
-        rows_insert(
-            Identity,
-            [
-                {
-                    "customer_id": pk,
-                    "kind": IdentityKind.SOCIAL,
-                    "network": network,
-                    "value": handle,
-                    "created_at": at,
-                }
-                for (network, handle, _, at), pk in zip(wanted, pks, strict=True)
-            ],
-        )
-    return {
-        (network, handle): Customer(pk=pk, display_name=name[:200], created_at=at)
-        for (network, handle, name, at), pk in zip(wanted, pks, strict=True)
-    }
+    for k in w.identities:
+        owner_of[k] = customer.pk
+    return Resolution(customer_id=customer.pk, merged_from=merged_from)
 
 
 def _customer_relations() -> list[tuple[Any, str]]:
@@ -233,12 +329,15 @@ def sentiment_wanted(*, direction: str, body: str, customer_words: bool = True) 
 
 
 def sentiments_score(texts: Sequence[str]) -> list[tuple[str, float]]:
-    """(label, score) per text, in one batch of the shipped model (loaded once per process)."""
+    """(label, score) per text, in one batch of the shipped model (loaded once per process):
+    the sentiment of interactions, and of mentions (listening scores them with this too)."""
     if not texts:
         return []
     from lastmile.sentiment import predict
 
-    return predict([t[:SENTIMENT_MAX_CHARS] for t in texts])
+    return [
+        (label, float(score)) for label, score in predict([t[:SENTIMENT_MAX_CHARS] for t in texts])
+    ]
 
 
 def _sentiment_checked(sentiment: tuple[str, float]) -> tuple[str, float]:
@@ -252,25 +351,96 @@ def _sentiment_checked(sentiment: tuple[str, float]) -> tuple[str, float]:
 
 
 @dataclass
-class InteractionIn:
-    """One interaction to record, already validated at the edge."""
+class InteractionRow:
+    """One interaction for :func:`interactions_write`, already decided: the customer is
+    live, the sentiment scored (or None). ``pk`` is set once it is written; the loop engine
+    reads these rows in the ``interaction.recorded`` event."""
 
+    customer_id: int
     channel: str
     direction: str
     occurred_at: datetime
+    case_id: int | None = None
     body: str = ""
-    source_id: str | None = None
-    customer_id: int | None = None
-    identities: list[IdentityKey] = field(default_factory=list)
-    case_ref: str | None = None
     data: Any = None
-    # ``data`` already encoded as JSON, when the caller had to encode it anyway (the Segment
-    # parser measures each message so); else ``interactions_prepare`` encodes it.
+    # ``data`` already encoded as JSON (``interactions_prepare`` encodes it before the
+    # transaction); else it is encoded here.
     data_json: str | None = None
+    source_id: str | None = None
     actor: Any = None
-    # False when the body is not the customer's own words (an event's generated summary):
-    # then no sentiment is computed.
-    customer_words: bool = True
+    sentiment: tuple[str, float] | None = None
+    pk: int | None = None
+
+
+def interactions_write(
+    *,
+    rows: Sequence[InteractionRow],
+    now: datetime,
+    stored: dict[tuple[str, str], int] | None = None,
+) -> list[int]:
+    """The one writer of the timeline: put ``rows`` on it; their ids, in order.
+
+    1. Idempotent on (channel, source_id): a message stored before is not written again
+       (its id is returned; ``stored`` is the caller's :func:`interactions_stored` lookup when
+       it made one in this transaction), and one repeated in ``rows`` is written once.
+    2. The new rows go in in one statement (SQLite: one per chunk of rows): in the
+       database's form, without the ORM, as this is the ingest's hot path.
+    3. ``interaction.recorded`` (internal) is told once, with the new rows in order: the
+       loop engine reacts to those on a case (reply loops), in this transaction.
+    Sentiments are checked (InvalidInput: nothing written). No savepoint of its own: all or
+    nothing with the caller's transaction.
+    """
+    if not rows:
+        return []
+    if stored is None:
+        stored = interactions_stored((r.channel, r.source_id) for r in rows if r.source_id)
+    ids: list[int] = [0] * len(rows)
+    first: dict[tuple[str, str], int] = {}
+    repeats: list[tuple[int, int]] = []
+    new: list[int] = []
+    for i, r in enumerate(rows):
+        if r.source_id:
+            key = (r.channel, r.source_id)
+            if key in stored:
+                ids[i] = stored[key]
+                continue
+            if key in first:
+                repeats.append((i, first[key]))
+                continue
+            first[key] = i
+        new.append(i)
+    adapt = connection.ops.adapt_datetimefield_value
+    recorded_at = adapt(now)
+    values = []
+    for i in new:
+        r = rows[i]
+        sentiment = _sentiment_checked(r.sentiment) if r.sentiment is not None else None
+        values.append(
+            (
+                r.customer_id,
+                r.case_id,
+                r.channel,
+                r.direction,
+                adapt(r.occurred_at),
+                recorded_at,
+                r.actor.pk if r.actor is not None else None,
+                r.body,
+                r.data_json
+                if r.data_json is not None
+                else (json.dumps(r.data) if r.data is not None else None),
+                r.source_id or None,
+                sentiment[0] if sentiment else None,
+                sentiment[1] if sentiment else None,
+            )
+        )
+    for i, pk in zip(new, _rows_insert(values), strict=True):
+        ids[i] = rows[i].pk = pk
+    for i, j in repeats:
+        ids[i] = ids[j]
+    event_emit_many(
+        "interaction.recorded", [({"interaction": rows[i]}, now) for i in new], internal=True
+    )
+    return ids
 
 
 def interaction_record(
@@ -288,7 +458,8 @@ def interaction_record(
     customer_words: bool = True,
     sentiment: tuple[str, float] | None = None,
 ) -> Interaction:
-    """Put one interaction on the timeline and let the loop engine react (reply loops).
+    """Put one interaction on the timeline (:func:`interactions_write` for one); on a case,
+    the loop engine reacts (reply loops).
 
     Idempotent on (channel, source_id): the same message twice returns the first row.
     An inbound message in the customer's words is stored with its sentiment: ``sentiment``
@@ -300,12 +471,25 @@ def interaction_record(
     elif sentiment_wanted(direction=direction, body=body, customer_words=customer_words):
         sentiment = sentiments_score([body])[0]
     with transaction.atomic():
-        if source_id:
-            existing = Interaction.objects.filter(channel=channel, source_id=source_id).first()
-            if existing is not None:
-                return existing
-        interaction = Interaction.objects.create(
-            customer=_live(customer),
+        live = _live(customer)
+        row = InteractionRow(
+            customer_id=live.pk,
+            case_id=case.pk if case is not None else None,
+            channel=channel,
+            direction=direction,
+            occurred_at=occurred_at,
+            body=body,
+            data=data,
+            source_id=source_id or None,
+            actor=actor,
+            sentiment=sentiment,
+        )
+        [pk] = interactions_write(rows=[row], now=now)
+        if row.pk is None:  # stored before
+            return Interaction.objects.get(pk=pk)
+        return Interaction(
+            pk=pk,
+            customer=live,
             case=case,
             channel=channel,
             direction=direction,
@@ -318,134 +502,6 @@ def interaction_record(
             sentiment_label=sentiment[0] if sentiment else None,
             sentiment_score=sentiment[1] if sentiment else None,
         )
-        if case is not None:
-            from lastmile.loops.services import loops_react_to_interaction
-
-            loops_react_to_interaction(interaction=interaction, now=now)
-        return interaction
-
-
-@dataclass
-class InteractionRow:
-    """One interaction for :func:`interactions_insert`: what ``interaction_record`` takes,
-    already decided (the customer is live, the sentiment scored or None)."""
-
-    customer_id: int
-    case_id: int | None
-    channel: str
-    direction: str
-    occurred_at: datetime
-    body: str = ""
-    data: Any = None
-    source_id: str | None = None
-    sentiment: tuple[str, float] | None = None
-
-
-def interactions_insert(*, rows: Sequence[InteractionRow], now: datetime) -> list[int]:
-    """Put many interactions on the timeline in one multi-row INSERT, as
-    ``interaction_record`` stores each; their ids, in order.
-
-    For bulk importers (listening's mention import) that checked (channel, source_id)
-    against the stored interactions themselves and replay the loop engine's reaction
-    (``loops.services.loops_insert``): nothing reacts here. A sentiment is checked as
-    ``interaction_record`` checks it (InvalidInput: nothing written).
-    """
-    if not rows:
-        return []
-    sentiments = [_sentiment_checked(r.sentiment) if r.sentiment else None for r in rows]
-    return rows_insert(
-        Interaction,
-        [
-            {
-                "customer_id": r.customer_id,
-                "case_id": r.case_id,
-                "channel": r.channel,
-                "direction": r.direction,
-                "occurred_at": r.occurred_at,
-                "recorded_at": now,
-                "body": r.body,
-                "data": r.data,
-                "source_id": r.source_id or None,
-                "sentiment_label": sentiment[0] if sentiment else None,
-                "sentiment_score": sentiment[1] if sentiment else None,
-            }
-            for r, sentiment in zip(rows, sentiments, strict=True)
-        ],
-        returning=True,
-    )
-
-
-@dataclass
-class IngestBatch:
-    """Items made ready for ``interactions_ingest`` before its transaction: each one's
-    sentiment (None where none is wanted), and its time and data in the database's form."""
-
-    items: Sequence[InteractionIn]
-    sentiments: list[tuple[str, float] | None]
-    occurred_at: list[Any]
-    data: list[str | None]
-
-
-def interactions_prepare(*, items: Sequence[InteractionIn]) -> IngestBatch:
-    """The work of an ingest that needs no database, done before the write transaction.
-
-    Scoring sentiment is the costly part (the model reads each text), then encoding each
-    item's data as JSON. A caller that takes turns for the database's write lock prepares
-    first, so no writer waits on the model or the encoder.
-    """
-    data = [_data_json(it, i) for i, it in enumerate(items)]  # refuses bad data first
-    wanted = [
-        i
-        for i, it in enumerate(items)
-        if sentiment_wanted(direction=it.direction, body=it.body, customer_words=it.customer_words)
-    ]
-    sentiments: list[tuple[str, float] | None] = [None] * len(items)
-    for i, scored in zip(wanted, sentiments_score([items[i].body for i in wanted]), strict=True):
-        sentiments[i] = scored
-    adapt = connection.ops.adapt_datetimefield_value
-    return IngestBatch(
-        items=items,
-        sentiments=sentiments,
-        occurred_at=[adapt(it.occurred_at) for it in items],
-        data=data,
-    )
-
-
-def _data_json(it: InteractionIn, index: int) -> str | None:
-    """What JSONField stores (json.dumps, no encoder); None is SQL NULL, as there."""
-    if it.data_json is not None or it.data is None:
-        return it.data_json
-    try:
-        return json.dumps(it.data, allow_nan=False)
-    except ValueError:  # NaN or Infinity (``1e400`` reads as one): PostgreSQL refuses them
-        raise InvalidInput(
-            "data holds a number out of range (NaN or Infinity)",
-            [FieldError("data", "a number out of range (NaN or Infinity)", index)],
-        ) from None
-
-
-def interactions_ingest(
-    *, items: Sequence[InteractionIn] | IngestBatch, now: datetime
-) -> list[int]:
-    """Record a batch atomically; return the ids in order (the first id for a repeated message).
-
-    The fast path does its work in a handful of queries whatever the batch size: one lookup
-    of known source ids, one of identities, bulk inserts of new customers, identities and
-    interactions. Items on a case go through ``interaction_record`` so reply loops follow.
-    Any invalid item rejects the whole batch (nothing written). ``items`` may come from
-    ``interactions_prepare``; a plain list is prepared here, before the transaction.
-    """
-    batch = items if isinstance(items, IngestBatch) else interactions_prepare(items=items)
-    for attempt in range(2):
-        try:
-            with transaction.atomic():
-                return _ingest(batch, now=now)
-        except IntegrityError:
-            # A concurrent batch inserted the same message or identity first; the retry
-            # finds it and returns its id.
-            if attempt:
-                raise
-    raise AssertionError("unreachable")
 
 
 # Values per ``IN (...)`` list: far below SQLite's 32,766 bound variables per statement.
@@ -478,16 +534,15 @@ def _lookup(
     )
 
 
-def _stored_sources(items: Sequence[InteractionIn]) -> dict[tuple[str, str], int]:
-    """(channel, source_id) → id, for the items' messages already on the timeline.
+def interactions_stored(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """(channel, source_id) → id, for the messages among ``keys`` already on the timeline.
 
     Plain SQL: the ORM spends more time building an ``IN`` of a thousand ids than the
     database spends answering it, inside the write transaction.
     """
     keyed: dict[str, set[str]] = defaultdict(set)
-    for it in items:
-        if it.source_id:
-            keyed[it.channel].add(it.source_id)
+    for channel, source_id in keys:
+        keyed[channel].add(source_id)
     found: dict[tuple[str, str], int] = {}
     if not keyed:
         return found
@@ -511,7 +566,7 @@ def _stored_sources(items: Sequence[InteractionIn]) -> dict[tuple[str, str], int
     return found
 
 
-def _live_ids(ids: Iterable[int]) -> dict[int, int]:
+def customer_ids_live(ids: Iterable[int]) -> dict[int, int]:
     """id → the id of the live customer it is (itself, or the end of its merge chain);
     unknown ids are left out."""
     live: dict[int, int] = {}
@@ -535,9 +590,9 @@ def _live_ids(ids: Iterable[int]) -> dict[int, int]:
     return live
 
 
-def _owners(keys: Iterable[IdentityKey]) -> dict[IdentityKey, int]:
+def identities_owners(keys: Iterable[IdentityKey]) -> dict[IdentityKey, int]:
     """The live customer id of each known identity among ``keys``, in one query per
-    (kind, network) (plain SQL, for the reason given in ``_stored_sources``)."""
+    (kind, network) (plain SQL, for the reason given in ``interactions_stored``)."""
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
     for key in keys:
         groups[(key.kind, key.network)].append(key.value)
@@ -563,12 +618,12 @@ def _owners(keys: Iterable[IdentityKey]) -> dict[IdentityKey, int]:
                     if merged_into is not None:
                         merged.add(customer_id)
     if merged:
-        live = _live_ids(merged)
+        live = customer_ids_live(merged)
         found = {k: live.get(c, c) for k, c in found.items()}
     return found
 
 
-# The columns the ingest fast path writes, in the order of its row tuples.
+# The columns interactions_write writes, in the order of its row tuples.
 _INTERACTION_COLUMNS = (
     "customer_id",
     "case_id",
@@ -585,12 +640,12 @@ _INTERACTION_COLUMNS = (
 )
 
 
-def _interactions_insert(rows: Sequence[tuple[Any, ...]]) -> list[int]:
+def _rows_insert(rows: Sequence[tuple[Any, ...]]) -> list[int]:
     """Insert timeline rows already in the database's form; their ids, in order.
 
     ``core.db.rows_insert`` converts every value of every row, which inside the write
-    transaction was a third of an ingest's time there; ``interactions_prepare`` converts
-    the costly values (time, JSON) beforehand, and this only writes. SQLite: one multi-row
+    transaction was a third of an ingest's time there; ``interactions_prepare`` encodes
+    the costly values (JSON) beforehand, and this only writes. SQLite: one multi-row
     INSERT per chunk (within its 32,766 variables per statement) returning the ids.
     PostgreSQL: one INSERT over ``unnest`` of one array per column, sent in binary.
     """
@@ -604,7 +659,7 @@ def _interactions_insert(rows: Sequence[tuple[Any, ...]]) -> list[int]:
         qn(Interaction._meta.db_table), ", ".join(qn(c) for c in columns)
     )
     if connection.vendor == "postgresql":
-        return _interactions_insert_pg(head, fields, rows)
+        return _rows_insert_pg(head, fields, rows)
     one = "({})".format(", ".join(["%s"] * len(fields)))
     head += "VALUES "
     step = 32_000 // len(_INTERACTION_COLUMNS)
@@ -620,9 +675,7 @@ def _interactions_insert(rows: Sequence[tuple[Any, ...]]) -> list[int]:
     return ids
 
 
-def _interactions_insert_pg(
-    head: str, fields: Sequence[Any], rows: Sequence[tuple[Any, ...]]
-) -> list[int]:
+def _rows_insert_pg(head: str, fields: Sequence[Any], rows: Sequence[tuple[Any, ...]]) -> list[int]:
     """The rows as one array per column (``data`` already JSON text, cast to jsonb by the
     server); the ids come back in row order, as Django's own unnest inserts rely on."""
     import psycopg
@@ -632,9 +685,105 @@ def _interactions_insert_pg(
     sql = f"{head}SELECT * FROM unnest({arrays}) RETURNING {connection.ops.quote_name('id')}"
     # Django's cursors bind client-side, quoting every array element as text; a
     # server-side-binding cursor sends the arrays in binary.
+    connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cur:
         cur.execute(sql, columns)
-        return [r[0] for r in cur.fetchall()]
+        ids = [r[0] for r in cur.fetchall()]
+    if connection.queries_logged:  # counted where Django's cursors count theirs (tests)
+        connection.queries_log.append({"sql": f"{sql} -- {len(rows)} rows", "time": "0.000"})
+    return ids
+
+
+# --- the batch ingest (HTTP API, Segment) ------------------------------------------------
+
+
+@dataclass
+class InteractionIn:
+    """One interaction to record, already validated at the edge."""
+
+    channel: str
+    direction: str
+    occurred_at: datetime
+    body: str = ""
+    source_id: str | None = None
+    customer_id: int | None = None
+    identities: list[IdentityKey] = field(default_factory=list)
+    case_ref: str | None = None
+    data: Any = None
+    # ``data`` already encoded as JSON, when the caller had to encode it anyway (the Segment
+    # parser measures each message so); else ``interactions_prepare`` encodes it.
+    data_json: str | None = None
+    actor: Any = None
+    # False when the body is not the customer's own words (an event's generated summary):
+    # then no sentiment is computed.
+    customer_words: bool = True
+
+
+@dataclass
+class IngestBatch:
+    """Items made ready for ``interactions_ingest`` before its transaction: each one's
+    sentiment (None where none is wanted), and its data as JSON."""
+
+    items: Sequence[InteractionIn]
+    sentiments: list[tuple[str, float] | None]
+    data: list[str | None]
+
+
+def interactions_prepare(*, items: Sequence[InteractionIn]) -> IngestBatch:
+    """The work of an ingest that needs no database, done before the write transaction.
+
+    Scoring sentiment is the costly part (the model reads each text), then encoding each
+    item's data as JSON. A caller that takes turns for the database's write lock prepares
+    first, so no writer waits on the model or the encoder.
+    """
+    data = [_data_json(it, i) for i, it in enumerate(items)]  # refuses bad data first
+    wanted = [
+        i
+        for i, it in enumerate(items)
+        if sentiment_wanted(direction=it.direction, body=it.body, customer_words=it.customer_words)
+    ]
+    sentiments: list[tuple[str, float] | None] = [None] * len(items)
+    for i, scored in zip(wanted, sentiments_score([items[i].body for i in wanted]), strict=True):
+        sentiments[i] = scored
+    return IngestBatch(items=items, sentiments=sentiments, data=data)
+
+
+def _data_json(it: InteractionIn, index: int) -> str | None:
+    """What JSONField stores (json.dumps, no encoder); None is SQL NULL, as there."""
+    if it.data_json is not None or it.data is None:
+        return it.data_json
+    try:
+        return json.dumps(it.data, allow_nan=False)
+    except ValueError:  # NaN or Infinity (``1e400`` reads as one): PostgreSQL refuses them
+        raise InvalidInput(
+            "data holds a number out of range (NaN or Infinity)",
+            [FieldError("data", "a number out of range (NaN or Infinity)", index)],
+        ) from None
+
+
+def interactions_ingest(
+    *, items: Sequence[InteractionIn] | IngestBatch, now: datetime
+) -> list[int]:
+    """Record a batch atomically; return the ids in order (the first id for a repeated message).
+
+    A handful of queries whatever the batch size: one lookup of known source ids, the
+    batch's identity resolution (``customers_resolve``), one insert of the interactions
+    (``interactions_write``). Items on a case are written with the rest; the loop engine
+    reacts to them together (``interaction.recorded``).
+    Any invalid item rejects the whole batch (nothing written). ``items`` may come from
+    ``interactions_prepare``; a plain list is prepared here, before the transaction.
+    """
+    batch = items if isinstance(items, IngestBatch) else interactions_prepare(items=items)
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                return _ingest(batch, now=now)
+        except IntegrityError:
+            # A concurrent batch inserted the same message or identity first; the retry
+            # finds it and returns its id.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _ingest(batch: IngestBatch, *, now: datetime) -> list[int]:
@@ -642,7 +791,7 @@ def _ingest(batch: IngestBatch, *, now: datetime) -> list[int]:
 
     items = batch.items
     # 1. Messages already stored.
-    by_source = _stored_sources(items)
+    by_source = interactions_stored((it.channel, it.source_id) for it in items if it.source_id)
 
     # 2. Cases named by reference.
     refs = {it.case_ref for it in items if it.case_ref}
@@ -653,7 +802,7 @@ def _ingest(batch: IngestBatch, *, now: datetime) -> list[int]:
         if it.case_ref and it.case_ref not in cases
     ]
     # 3. Customers by id; a merged customer's id stands for the one it was merged into.
-    by_id = _live_ids({it.customer_id for it in items if it.customer_id is not None})
+    by_id = customer_ids_live({it.customer_id for it in items if it.customer_id is not None})
     errors += [
         FieldError("customer.id", f"no customer {it.customer_id}", i)
         for i, it in enumerate(items)
@@ -662,148 +811,53 @@ def _ingest(batch: IngestBatch, *, now: datetime) -> list[int]:
     if errors:
         raise InvalidInput(errors[0].reason, errors)
 
-    # 4. Customers by identity, in bulk. Customers are ids here; a customer this batch
-    # creates is a negative placeholder until it is inserted.
-    owner_of = _owners({k for it in items if it.customer_id is None for k in it.identities})
-    survivor: dict[int, int] = {}  # merged on the slow path → merged into
-
-    result: list[int | None] = [None] * len(items)
-    pending: list[tuple[int, int | None]] = []  # (item, customer; None: a new one)
+    # 4. Customers by identity, for the messages not stored yet, in bulk.
+    result: list[int] = [0] * len(items)
+    todo: list[int] = []
     for i, it in enumerate(items):
         if it.source_id and (it.channel, it.source_id) in by_source:
             result[i] = by_source[(it.channel, it.source_id)]
-            continue
-        if it.customer_id is not None:
-            pending.append((i, by_id[it.customer_id]))
-            continue
-        owners = {owner_of[k] for k in it.identities if k in owner_of}
-        if len(owners) > 1 or (owners and any(k not in owner_of for k in it.identities)):
-            # Slow path: a merge or new identities for a known customer.
-            resolved = customer_resolve(identities=it.identities, now=now)
-            for k in it.identities:
-                owner_of[k] = resolved.customer.pk
-            for pk in resolved.merged_from:
-                survivor[pk] = resolved.customer.pk
-            pending.append((i, resolved.customer.pk))
-        elif owners:
-            pending.append((i, next(iter(owners))))
         else:
-            pending.append((i, None))
-
-    # New customers, one per distinct identity set not yet known (first item wins).
-    created = 0
-    customer_of: dict[int, int] = {}
-    extra: list[tuple[IdentityKey, int]] = []
-    for i, cust in pending:
-        if cust is not None:
-            customer_of[i] = cust
-            continue
-        it = items[i]
-        already = next((owner_of[k] for k in it.identities if k in owner_of), None)
-        if already is not None:
-            # A customer made by an earlier item of this batch (or resolved on the slow
-            # path): this item's identities it does not have yet are added to it.
-            for k in it.identities:
-                if k not in owner_of:
-                    owner_of[k] = already
-                    if already > 0:
-                        extra.append((k, already))
-            customer_of[i] = already
-            continue
-        created += 1
-        for k in it.identities:
-            owner_of[k] = -created
-        customer_of[i] = -created
-    placeholder: dict[int, int] = {}
-    if created:
-        pks = rows_insert(Customer, [{"created_at": now}] * created, returning=True)
-        placeholder = {-(n + 1): pk for n, pk in enumerate(pks)}
-
-    def live(cust: int) -> int:
-        if cust < 0:
-            return placeholder[cust]
-        seen = set()
-        while cust in survivor and cust not in seen:  # merged after an earlier item chose it
-            seen.add(cust)
-            cust = survivor[cust]
-        return cust
-
-    rows_insert(
-        Identity,
-        [
-            {
-                "customer_id": live(c),
-                "kind": k.kind,
-                "network": k.network,
-                "value": k.value,
-                "created_at": now,
-            }
-            for k, c in [*((k, c) for k, c in owner_of.items() if c < 0), *extra]
-        ],
+            todo.append(i)
+    by_identity = [i for i in todo if items[i].customer_id is None]
+    resolved = _resolve_many(
+        [CustomerWanted(list(dict.fromkeys(items[i].identities))) for i in by_identity],
+        now=now,
+        actor=None,
     )
+    customer_of = {i: r.customer_id for i, r in zip(by_identity, resolved, strict=True)}
 
-    fast: list[int] = []
-    rows: list[tuple[Any, ...]] = []
-    recorded_at = connection.ops.adapt_datetimefield_value(now)
-    seen_in_batch: dict[tuple[str, str], int] = {}
-    repeats: list[tuple[int, tuple[str, str]]] = []
-    for i, _ in pending:
+    # 5. A case must be its customer's (as it is after this batch's merges).
+    owner = customer_ids_live({c.customer_id for c in cases.values()}) if cases else {}
+    rows: list[InteractionRow] = []
+    for i in todo:
         it = items[i]
-        customer_id = live(customer_of[i])
-        key = (it.channel, it.source_id) if it.source_id else None
-        if key is not None and key in seen_in_batch:
-            repeats.append((i, key))
-            continue
-        if key is not None:
-            seen_in_batch[key] = i
-        sentiment = batch.sentiments[i]
+        customer_id = by_id[it.customer_id] if it.customer_id is not None else customer_of[i]
         case = cases.get(it.case_ref) if it.case_ref else None
-        if case is not None:
-            if live(_live_ids([case.customer_id])[case.customer_id]) != customer_id:
-                raise InvalidInput(
-                    f"case {it.case_ref} belongs to another customer",
-                    [FieldError("case", f"{it.case_ref} is not this customer's case", i)],
-                )
-            interaction = interaction_record(
-                customer=Customer.objects.get(pk=customer_id),
+        if case is not None and owner.get(case.customer_id) != customer_id:
+            raise InvalidInput(
+                f"case {it.case_ref} belongs to another customer",
+                [FieldError("case", f"{it.case_ref} is not this customer's case", i)],
+            )
+        rows.append(
+            InteractionRow(
+                customer_id=customer_id,
+                case_id=case.pk if case is not None else None,
                 channel=it.channel,
                 direction=it.direction,
                 occurred_at=it.occurred_at,
-                now=now,
                 body=it.body,
-                case=case,
-                actor=it.actor,
                 data=it.data,
-                source_id=it.source_id,
-                customer_words=it.customer_words,
-                sentiment=sentiment,
-            )
-            result[i] = interaction.pk
-            continue
-        fast.append(i)
-        rows.append(
-            (
-                customer_id,
-                None,
-                it.channel,
-                it.direction,
-                batch.occurred_at[i],
-                recorded_at,
-                it.actor.pk if it.actor is not None else None,
-                it.body,
-                batch.data[i],
-                it.source_id or None,
-                sentiment[0] if sentiment else None,
-                sentiment[1] if sentiment else None,
+                data_json=batch.data[i],
+                source_id=it.source_id or None,
+                actor=it.actor,
+                sentiment=batch.sentiments[i],
             )
         )
-    for i, pk in zip(fast, _interactions_insert(rows), strict=True):
+    # 6. One write; the loop engine reacts to the items on a case.
+    for i, pk in zip(todo, interactions_write(rows=rows, now=now, stored=by_source), strict=True):
         result[i] = pk
-    for i, key in repeats:
-        result[i] = result[seen_in_batch[key]]
-    if any(r is None for r in result):  # pragma: no cover - every branch above assigns
-        raise DomainError("ingest lost an item", code=ErrorCode.INTERNAL, status=500)
-    return [r for r in result if r is not None]
+    return result
 
 
 def customer_update(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,7 +20,6 @@ from django.db.models.functions import Coalesce
 
 from lastmile.core.db import rows_insert, rows_update
 from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput, NotFound
-from lastmile.listening import bulk
 from lastmile.listening.influence import engagement_of, influence_score, reach_of
 from lastmile.listening.models import Author, ImportRun, Mention, WatchTerm, WatchTermKind
 from lastmile.listening.query import Matcher, QueryError, Text, parse
@@ -128,16 +126,6 @@ def channel_of(network: str) -> str:
     return f"social:{network}"
 
 
-def sentiments_of(texts: list[str]) -> list[tuple[str, float]]:
-    """(label, score) per text, with the model shipped in lastmile.sentiment (loaded once
-    per process)."""
-    if not texts:
-        return []
-    from lastmile.sentiment import predict
-
-    return [(label, float(score)) for label, score in predict(texts)]
-
-
 Scores = dict[tuple[str, str], tuple[str, float]]
 
 
@@ -145,11 +133,13 @@ def mentions_score(*, items: Sequence[MentionIn]) -> Scores:
     """The sentiment of each mention not stored yet, by (network, external_id): the slow
     part of an ingest, done before its transaction (on SQLite the write lock is held from
     a transaction's first statement)."""
+    from lastmile.customers.services import sentiments_score
+
     known = _Batch.known_ids([(it.network, it.external_id) for it in items])
     fresh = {(it.network, it.external_id): it.text for it in items}
     for key in known:
         fresh.pop(key, None)
-    return dict(zip(fresh, sentiments_of(list(fresh.values())), strict=True))
+    return dict(zip(fresh, sentiments_score(list(fresh.values())), strict=True))
 
 
 def mentions_ingest(
@@ -163,9 +153,9 @@ def mentions_ingest(
     3. Brand-addressed ones are resolved to a customer (social-handle identity), threaded
        onto one case per (conversation, author) and recorded as inbound interactions — the
        loop engine opens the reply loop. The brand's replies are recorded as outbound
-       interactions on the same case, which closes it, in posting order. A conversation
-       the batch starts is decided in memory by those same rules and written in bulk
-       (listening/bulk.py); one on a stored case goes through the services row by row.
+       interactions on the same case, which closes it, in posting order. The batch's new
+       cases are written at once (``cases_insert``), then all its interactions
+       (``interactions_write``), to which the loop engine reacts as one batch.
     4. A brand reply whose parent is not known yet is stored alone; it is put on the
        timeline when its parent arrives (a later batch or a rerun).
     Any failure rolls the whole batch back. ``scores`` are the sentiments from
@@ -175,7 +165,6 @@ def mentions_ingest(
         scores = mentions_score(items=items)
     for attempt in range(2):
         batch = _Batch(items, now=now, sentiments=scores)
-        token = _current_batch.set(batch)
         try:
             with transaction.atomic():
                 return batch.run()
@@ -184,16 +173,7 @@ def mentions_ingest(
             # retry sees it and skips it.
             if attempt:
                 raise
-        finally:
-            _current_batch.reset(token)
     raise AssertionError("unreachable")
-
-
-_current_batch: ContextVar[_Batch | None] = ContextVar("listening_batch", default=None)
-
-# New conversations are decided in memory and written in bulk (listening/bulk.py); False
-# sends every mention through the per-row services (the tests compare the two).
-BULK_TIMELINE = True
 
 
 @dataclass
@@ -235,6 +215,33 @@ class _Stored:
     interaction_id: int | None
     posted_at: datetime
     text: str
+    sentiment_label: str | None
+    sentiment_score: float | None
+
+
+@dataclass
+class _NewCase:
+    """A case this batch opens (as ``case_create`` would: its subject checked the same
+    way); ``pk`` is a negative placeholder until ``cases_insert`` writes it."""
+
+    pk: int
+    customer: Any
+    subject: str
+    team: Any
+    channel: str
+    created_at: datetime
+
+
+@dataclass
+class _Entry:
+    """A mention going on the timeline: its case, and the interaction once it is built."""
+
+    row: _Row
+    case: Any  # a Case, or a _NewCase
+    direction: str
+    data: dict[str, Any]
+    sentiment: tuple[str, float] | None = None
+    interaction: Any = None  # the InteractionRow written
 
 
 STORED_FIELDS = (
@@ -251,6 +258,8 @@ STORED_FIELDS = (
     "interaction_id",
     "posted_at",
     "text",
+    "sentiment_label",
+    "sentiment_score",
 )
 
 
@@ -272,13 +281,11 @@ class _Batch:
         self.stored_replies: dict[tuple[str, str], list[_Stored]] = defaultdict(list)
         self.cases: dict[tuple[str, str, int], Any] = {}  # (network, conversation, customer)
         self.case_objects: dict[int, Any] = {}
-        self.case_rows: dict[int, list[_Row]] = defaultdict(list)
         self.late: list[_Row] = []
-        self.new_cases: set[int] = set()
-        self.open_loop: dict[int, int | None] = {}  # case -> its open reply loop, as known
-        self.new_loops: set[int] = set()
+        self.new_cases: list[_NewCase] = []
+        self.entries: list[_Entry] = []  # the batch's timeline, in recording order
+        self.answered: list[tuple[int, datetime]] = []  # (stored case, a reply's time)
         self.customers: dict[int, Any] = {}
-        self.recorder: bulk.Recorder | None = None
 
     # 1. what is new ----------------------------------------------------------------------
 
@@ -328,8 +335,11 @@ class _Batch:
     def _classify(self) -> None:
         terms = Terms.load()
         rows = list(self.rows.values())
+        from lastmile.customers.services import sentiments_score
+
         missing = [r for r in rows if (r.item.network, r.item.external_id) not in self.sentiments]
-        for r, scored in zip(missing, sentiments_of([r.item.text for r in missing]), strict=True):
+        scores = sentiments_score([r.item.text for r in missing])
+        for r, scored in zip(missing, scores, strict=True):
             self.sentiments[(r.item.network, r.item.external_id)] = scored
         for row in rows:
             it = row.item
@@ -417,62 +427,48 @@ class _Batch:
         """Authors of brand-addressed mentions become customers (found by their handle, or
         created); any other author already known as a customer is linked too."""
         from lastmile.customers.identities import IdentityKey
-        from lastmile.customers.models import Identity, IdentityKind
-        from lastmile.customers.services import customer_resolve, customers_create_social
+        from lastmile.customers.models import Customer, IdentityKind
+        from lastmile.customers.services import (
+            CustomerWanted,
+            customers_resolve,
+            identities_owners,
+        )
+
+        def key(a: Author) -> IdentityKey:
+            return IdentityKey(IdentityKind.SOCIAL, a.network, a.handle)
 
         unknown = [a for a in self.authors.values() if a.customer_id is None]
         if unknown:
-            q = Q(pk__in=[])
-            grouped: dict[str, list[str]] = defaultdict(list)
+            found = identities_owners(key(a) for a in unknown)
             for a in unknown:
-                grouped[a.network].append(a.handle)
-            for network, handles in grouped.items():
-                q |= Q(kind=IdentityKind.SOCIAL, network=network, value__in=handles)
-            found = dict(
-                ((n, v), c)
-                for n, v, c in Identity.objects.filter(q).values_list(
-                    "network", "value", "customer_id"
-                )
-            )
-            for a in unknown:
-                a.customer_id = found.get((a.network, a.handle))
+                a.customer_id = found.get(key(a))
         need = sorted(
             (r for r in self.rows.values() if r.is_brand),
             key=lambda r: r.item.posted_at,
         )
-        if BULK_TIMELINE:
-            # As customer_resolve would for each unknown handle (created at the author's
-            # first post here), in two INSERTs.
-            fresh: dict[tuple[str, str], tuple[str, str, str, datetime]] = {}
-            for r in need:
-                a = self.authors[(r.item.network, r.item.author_handle)]
-                if a.customer_id is None and (a.network, a.handle) not in fresh:
-                    fresh[(a.network, a.handle)] = (
-                        a.network,
-                        a.handle,
-                        a.name or f"@{a.handle}",
-                        r.item.posted_at,
-                    )
-            for key, customer in customers_create_social(wanted=list(fresh.values())).items():
-                self.authors[key].customer_id = customer.pk
-                self.customers[customer.pk] = customer
+        # A customer per unknown handle, created at the author's first post here.
+        fresh: dict[tuple[str, str], CustomerWanted] = {}
         for r in need:
             a = self.authors[(r.item.network, r.item.author_handle)]
-            if a.customer_id is None:
-                customer = customer_resolve(
-                    identities=[IdentityKey(IdentityKind.SOCIAL, a.network, a.handle)],
-                    display_name=a.name or f"@{a.handle}",
-                    now=r.item.posted_at,
-                ).customer
-                a.customer_id = customer.pk
-                self.customers[customer.pk] = customer
+            if a.customer_id is None and (a.network, a.handle) not in fresh:
+                fresh[(a.network, a.handle)] = CustomerWanted(
+                    identities=[key(a)], display_name=a.name or f"@{a.handle}", at=r.item.posted_at
+                )
+        if fresh:
+            done = customers_resolve(wanted=list(fresh.values()), now=self.now)
+            for (handle, wanted), resolved in zip(fresh.items(), done, strict=True):
+                self.authors[handle].customer_id = resolved.customer_id
+                if resolved.created:
+                    self.customers[resolved.customer_id] = Customer(
+                        pk=resolved.customer_id,
+                        display_name=wanted.display_name[:200],
+                        created_at=wanted.at or self.now,
+                    )
         for r in self.rows.values():
             r.customer_id = self.authors[(r.item.network, r.item.author_handle)].customer_id
-        wanted = {r.customer_id for r in need if r.customer_id not in self.customers}
-        if wanted:
-            from lastmile.customers.models import Customer
-
-            self.customers.update(Customer.objects.in_bulk(wanted))
+        wanted_ids = {r.customer_id for r in need if r.customer_id not in self.customers}
+        if wanted_ids:
+            self.customers.update(Customer.objects.in_bulk(wanted_ids))
 
     # 5. conversations --------------------------------------------------------------------
 
@@ -564,22 +560,14 @@ class _Batch:
                     in_reply_to_id=s.in_reply_to_id,
                 )
                 late = _Row(item=item, is_from_brand=True, pk=s.pk, author_pk=s.author_id)
+                # Its interaction's data as if it had arrived with its parent.
+                late.sentiment = (s.sentiment_label or "neutral", s.sentiment_score or 0.0)
                 late.conversation_id = s.conversation_id
                 self.late.append(late)
-        stored_cases = self._stored_cases()
-        self.cases.update(stored_cases)
+        self.cases.update(self._stored_cases())
         events = sorted(
             [*rows.values(), *self.late], key=lambda r: (r.item.posted_at, r.item.external_id)
         )
-        if BULK_TIMELINE:
-            self.recorder = bulk.Recorder(
-                now=self.now,
-                existing=bulk.Recorder.existing_interactions(
-                    (channel_of(r.item.network), r.item.external_id)
-                    for r in events
-                    if r.is_brand or r.is_from_brand
-                ),
-            )
         waiting: list[_Row] = []
         for r in events:
             if r.is_brand and r.customer_id is not None:
@@ -589,17 +577,8 @@ class _Batch:
         # A reply stamped before its parent (clocks differ): one more pass after the parents.
         for r in waiting:
             self._outbound(r)
-        if self.recorder is not None:
-            self._write_new_conversations(self.recorder, events)
-
-    def _write_new_conversations(self, recorder: bulk.Recorder, events: list[_Row]) -> None:
-        """Store the conversations the batch started and swap the placeholder ids (negative)
-        on its mentions for the written ones."""
-        recorder.write()
-        for r in events:
-            r.case_id = recorder.real(r.case_id, recorder.case_ids)
-            r.interaction_id = recorder.real(r.interaction_id, recorder.interaction_ids)
-            r.reply_loop_id = recorder.real(r.reply_loop_id, recorder.loop_ids)
+        if self.entries:
+            self._write_timeline()
 
     def _stored_cases(self) -> dict[tuple[str, str, int], Any]:
         from lastmile.cases.models import Case
@@ -631,7 +610,9 @@ class _Batch:
         return {k: cases[v] for k, v in found.items() if v in cases}
 
     def _case_for(self, r: _Row) -> Any:
-        from lastmile.cases.services import case_create
+        """The case of the mention's conversation with its author: stored, or opened by
+        this batch (a placeholder until the batch's cases are written)."""
+        from lastmile.cases.services import case_subject_checked
         from lastmile.customers.models import Customer
 
         key = (r.item.network, r.conversation_id, r.customer_id)
@@ -641,21 +622,19 @@ class _Batch:
             customer = self.customers.get(r.customer_id)  # type: ignore[arg-type]
             if customer is None:
                 customer = Customer.objects.get(pk=r.customer_id or 0)
-            fields: dict[str, Any] = {
-                "customer": customer,
-                "subject": f"@{r.item.author_handle} on {r.item.network}: {first_line}",
-                "team": r.brand_term.team if r.brand_term is not None else None,
-                "channel": channel_of(r.item.network),
-                "now": r.item.posted_at,
-            }
-            if self.recorder is not None and customer.merged_into_id is None:
-                case = self.recorder.case_new(**fields)  # written with the batch
-            else:
-                case = case_create(**fields)
+            case = _NewCase(
+                pk=-(len(self.new_cases) + 1),
+                customer=customer,
+                subject=case_subject_checked(
+                    f"@{r.item.author_handle} on {r.item.network}: {first_line}"
+                ),
+                team=r.brand_term.team if r.brand_term is not None else None,
+                channel=channel_of(r.item.network),
+                created_at=r.item.posted_at,
+            )
+            self.new_cases.append(case)
             self.cases[key] = case  # type: ignore[index]
             self.case_objects[case.pk] = case
-            self.new_cases.add(case.pk)
-            self.open_loop[case.pk] = None
             self.result.cases += 1
         return case
 
@@ -672,75 +651,24 @@ class _Batch:
 
     def _inbound(self, r: _Row) -> None:
         from lastmile.customers.models import Direction
-        from lastmile.loops.models import Loop, LoopKind, LoopState
 
         case = self._case_for(r)
-        if case.pk not in self.open_loop:
-            self.open_loop[case.pk] = (
-                Loop.objects.filter(case=case, kind=LoopKind.REPLY, state=LoopState.OPEN)
-                .order_by("-opened_at", "-pk")
-                .values_list("pk", flat=True)
-                .first()
-            )
         author = self.authors[(r.item.network, r.item.author_handle)]
-        fields: dict[str, Any] = {
-            "channel": channel_of(r.item.network),
-            "direction": Direction.INBOUND,
-            "occurred_at": r.item.posted_at,
-            "body": r.item.text,
-            "data": self._interaction_data(r, author.influence),
-            "source_id": r.item.external_id,
-            "sentiment": r.sentiment,  # scored with the batch already
-        }
-        self._record(r, case, fields)
-        # The loop the engine opened for it (seen through loop.opened), or the one already
-        # open on the case.
-        r.reply_loop_id = self.open_loop.get(case.pk)
-        self.case_rows[case.pk].append(r)
+        self._record(
+            _Entry(
+                row=r,
+                case=case,
+                direction=Direction.INBOUND,
+                data=self._interaction_data(r, author.influence),
+                sentiment=r.sentiment,  # scored with the batch already
+            )
+        )
 
-    def _record(self, r: Any, case: Any, fields: dict[str, Any]) -> None:
-        """The mention as an interaction on its case: in bulk on a case this batch opens,
-        through the service on a stored one."""
-        from lastmile.customers.services import interaction_record
-
-        if isinstance(case, bulk.NewCase):
-            interaction_id = self._record_new(case, fields)
-        else:
-            interaction_id = interaction_record(
-                customer=case.customer, case=case, now=self.now, **fields
-            ).pk
+    def _record(self, entry: _Entry) -> None:
+        """The mention as an interaction on its case, written with the batch's others."""
+        self.entries.append(entry)
         self.result.interactions += 1
-        r.case_id = case.pk
-        r.interaction_id = interaction_id
-
-    def _record_new(self, case: bulk.NewCase, fields: dict[str, Any]) -> int:
-        """An interaction on a case of this batch: recorded in memory, with what the loop
-        engine would do to the case's reply loops followed as its events would be."""
-        assert self.recorder is not None
-        placeholder, changes = self.recorder.record(case=case, **fields)
-        for change in changes:
-            self.loop_event(change.name, {"loop": change.loop, "case": change.case}, change.at)
-        return placeholder
-
-    def loop_event(self, name: str, data: dict[str, Any], at: datetime) -> bool:
-        """Follow the reply loops of this batch's cases; True when nothing stored can
-        refer to the loop (it was opened in this batch), so the database needs no update."""
-        loop_id, case_id = data["loop"], data.get("case")
-        if name == "loop.opened":
-            self.new_loops.add(loop_id)
-            if case_id is not None:
-                self.open_loop[case_id] = loop_id
-            return True
-        if name in ("loop.closed", "loop.cancelled", "loop.broken"):
-            if case_id is not None and self.open_loop.get(case_id) == loop_id:
-                self.open_loop[case_id] = None
-            for m in self.case_rows.get(case_id, ()) if case_id is not None else ():
-                if m.reply_loop_id == loop_id:
-                    m.handled_at = m.handled_at or at
-                    if name == "loop.closed":
-                        m.replied_at = m.replied_at or at
-            return loop_id in self.new_loops
-        return False
+        entry.row.case_id = entry.case.pk
 
     def _target_case(self, r: _Row) -> Any:
         """The case a brand reply answers: its parent's (a new or a stored mention)."""
@@ -774,35 +702,126 @@ class _Batch:
         case = self._target_case(r)
         if case is None:
             return False
-        fields: dict[str, Any] = {
-            "channel": channel_of(r.item.network),
-            "direction": Direction.OUTBOUND,
-            "occurred_at": r.item.posted_at,
-            "body": r.item.text,
-            "data": self._interaction_data(r, None),
-            "source_id": r.item.external_id,
-        }
-        self._record(r, case, fields)
-        at = r.item.posted_at
-        for m in self.case_rows[case.pk]:
-            if m.replied_at is None and m.item.posted_at <= at:
-                m.replied_at = at
-                m.handled_at = m.handled_at or at
-        if case.pk in self.new_cases:
-            return True  # no stored mention is on a case made by this batch
-        # Stored mentions of this conversation the reply answers (their loop, if any,
-        # was closed by the loop engine just now; mentions without one are marked here).
-        Mention.objects.filter(
-            Q(replied_at__isnull=True) | Q(handled_at__isnull=True),
-            case_id=case.pk,
-            is_brand=True,
-            is_from_brand=False,
-            posted_at__lte=at,
-        ).update(
-            replied_at=Coalesce(F("replied_at"), Value(at)),
-            handled_at=Coalesce(F("handled_at"), Value(at)),
+        self._record(
+            _Entry(
+                row=r, case=case, direction=Direction.OUTBOUND, data=self._interaction_data(r, None)
+            )
         )
+        if not isinstance(case, _NewCase):
+            # Stored mentions of this conversation the reply answers (their loop, if any,
+            # is closed by the loop engine; mentions without one are marked after it).
+            self.answered.append((case.pk, r.item.posted_at))
         return True
+
+    def _write_timeline(self) -> None:
+        """Write the batch's cases and interactions (the loop engine reacts to them), then
+        link each mention to the reply loop it is on and mark what the replies answered."""
+        from lastmile.cases.services import CaseIn, cases_insert
+        from lastmile.customers.models import Direction
+        from lastmile.customers.services import (
+            InteractionRow,
+            customer_ids_live,
+            interactions_write,
+        )
+        from lastmile.loops.models import Loop, LoopKind, LoopState
+
+        entries = self.entries
+        # 1. The reply loop open on each stored case before the batch (the newest).
+        stored_cases = {e.case.pk for e in entries if not isinstance(e.case, _NewCase)}
+        current: dict[int, int | None] = {}
+        if stored_cases:
+            for stored_case, open_loop in (
+                Loop.objects.filter(
+                    case_id__in=stored_cases, kind=LoopKind.REPLY, state=LoopState.OPEN
+                )
+                .order_by("opened_at", "pk")
+                .values_list("case_id", "pk")
+            ):
+                current[stored_case] = open_loop
+        # 2. The new cases, then the interactions, on each case's live customer.
+        pks = cases_insert(
+            cases=[
+                CaseIn(
+                    customer_id=c.customer.pk,
+                    subject=c.subject,
+                    now=c.created_at,
+                    team=c.team,
+                    channel=c.channel,
+                )
+                for c in self.new_cases
+            ]
+        )
+        written = {c.pk: pk for c, pk in zip(self.new_cases, pks, strict=True)}
+        merged = {e.case.customer.pk for e in entries if e.case.customer.merged_into_id}
+        live = customer_ids_live(merged) if merged else {}
+        for e in entries:
+            it = e.row.item
+            e.row.case_id = written.get(e.case.pk, e.case.pk)
+            e.interaction = InteractionRow(
+                customer_id=live.get(e.case.customer.pk, e.case.customer.pk),
+                case_id=e.row.case_id,
+                channel=channel_of(it.network),
+                direction=e.direction,
+                occurred_at=it.posted_at,
+                body=it.text,
+                data=e.data,
+                source_id=it.external_id,
+                sentiment=e.sentiment,
+            )
+        ids = interactions_write(rows=[e.interaction for e in entries], now=self.now)
+        for e, pk in zip(entries, ids, strict=True):
+            e.row.interaction_id = pk
+        # 3. Follow the reply loops in recording order: a mention is on the loop its
+        # interaction opened, else on the one open on its case; a loop a reply closed
+        # marks its mentions answered (handled, if cancelled) when it closed.
+        opened = [e.interaction.pk for e in entries if e.interaction.pk is not None]
+        loops: dict[int, tuple[str, datetime, datetime | None]] = {}
+        opened_by: dict[int, int] = {}
+        known = [pk for pk in current.values() if pk is not None]
+        for pk, opener, state, opened_at, closed_at in Loop.objects.filter(
+            Q(opened_by_id__in=opened) | Q(pk__in=known), kind=LoopKind.REPLY
+        ).values_list("pk", "opened_by_id", "state", "opened_at", "closed_at"):
+            loops[pk] = (state, opened_at, closed_at)
+            if opener is not None:
+                opened_by[opener] = pk
+        on_case: dict[int, list[_Row]] = defaultdict(list)
+        for e in entries:
+            r, case_id, new = e.row, e.row.case_id, e.interaction.pk
+            assert case_id is not None
+            if e.direction != Direction.OUTBOUND:
+                if new is not None and new in opened_by:
+                    current[case_id] = opened_by[new]
+                r.reply_loop_id = current.get(case_id)
+                on_case[case_id].append(r)
+                continue
+            posted = r.item.posted_at
+            loop_id = current.get(case_id)
+            if loop_id is not None and new is not None:
+                state, opened_at, closed_at = loops[loop_id]
+                if state != LoopState.OPEN and opened_at <= min(posted, self.now):
+                    current[case_id] = None  # this reply closed it
+                    for m in on_case[case_id]:
+                        if m.reply_loop_id == loop_id:
+                            m.handled_at = m.handled_at or closed_at
+                            if state == LoopState.CLOSED:
+                                m.replied_at = m.replied_at or closed_at
+            for m in on_case[case_id]:
+                if m.replied_at is None and m.item.posted_at <= posted:
+                    m.replied_at = posted
+                    m.handled_at = m.handled_at or posted
+        # 4. Stored mentions the replies to stored cases answer (those on a loop were
+        # marked when the loop engine closed it).
+        for case_id, at in self.answered:
+            Mention.objects.filter(
+                Q(replied_at__isnull=True) | Q(handled_at__isnull=True),
+                case_id=case_id,
+                is_brand=True,
+                is_from_brand=False,
+                posted_at__lte=at,
+            ).update(
+                replied_at=Coalesce(F("replied_at"), Value(at)),
+                handled_at=Coalesce(F("handled_at"), Value(at)),
+            )
 
     # 7. write ----------------------------------------------------------------------------
 
@@ -1053,23 +1072,32 @@ def mention_case_open(*, mention: Mention, team: Any, actor: Any, now: datetime)
 
 def on_loop_event(name: str, data: dict[str, Any], at: datetime) -> None:
     """A reply loop closed (answered, on any channel) or cancelled (no answer needed): its
-    mentions are handled — and answered, when closed — so they leave the unattended list.
+    mentions are handled — and answered, when closed — so they leave the unattended list."""
+    on_loop_events(name, [(data, at)])
 
-    During an import the batch follows its own loops in memory (their mentions are not
-    written yet), which also saves a query per loop.
-    """
-    if data.get("kind") != "reply" or not data.get("loop"):
-        return
-    batch = _current_batch.get()
-    if batch is not None and batch.loop_event(name, data, at):
-        return
+
+def on_loop_events(name: str, events: Sequence[tuple[dict[str, Any], datetime]]) -> None:
+    """:func:`on_loop_event` for a run of events of one name (a batch's loops, closed by the
+    loop engine together): one UPDATE for the run."""
+    from django.db.models import Case as Choose
+    from django.db.models import DateTimeField, When
+
     if name not in ("loop.closed", "loop.cancelled"):
         return
-    changes: dict[str, Any] = {"handled_at": Coalesce(F("handled_at"), Value(at))}
+    at_of = {
+        data["loop"]: at for data, at in events if data.get("kind") == "reply" and data.get("loop")
+    }
+    if not at_of:
+        return
+    when = Choose(
+        *[When(reply_loop_id=loop, then=Value(at)) for loop, at in at_of.items()],
+        output_field=DateTimeField(),
+    )
+    changes: dict[str, Any] = {"handled_at": Coalesce(F("handled_at"), when)}
     if name == "loop.closed":
-        changes["replied_at"] = Coalesce(F("replied_at"), Value(at))
+        changes["replied_at"] = Coalesce(F("replied_at"), when)
     Mention.objects.filter(
-        Q(handled_at__isnull=True) | Q(replied_at__isnull=True), reply_loop_id=data["loop"]
+        Q(handled_at__isnull=True) | Q(replied_at__isnull=True), reply_loop_id__in=list(at_of)
     ).update(**changes)
 
 

@@ -5,3 +5,16 @@ class LoopsConfig(AppConfig):
     name = "lastmile.loops"
     label = "loops"
     verbose_name = "Open loops and SLAs"
+
+    def ready(self) -> None:
+        from lastmile.core.events import event_subscribe
+        from lastmile.loops.services import on_interaction_recorded, on_interactions_recorded
+
+        # Reply loops follow the conversation on a case: an interaction recorded on one
+        # opens or closes them, in the recording's transaction (customers does not import
+        # loops; it tells this event).
+        event_subscribe(
+            on_interaction_recorded,
+            many=on_interactions_recorded,
+            names=["interaction.recorded"],
+        )

@@ -10,6 +10,7 @@ recomputed here whenever those inputs change.
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -174,14 +175,43 @@ def policy_match(
     influence: float | None = None,
     sentiment: str = "",
 ) -> SlaPolicy | None:
-    """The first active policy, in position order, whose every set condition matches.
+    """The first active policy, in position order, whose every set condition matches
+    (:func:`policy_pick` over :func:`policies_active`)."""
+    return policy_pick(
+        policies_active(),
+        kind=kind,
+        channel=channel,
+        priority=priority,
+        team_id=team_id,
+        influence=influence,
+        sentiment=sentiment,
+    )
+
+
+def policies_active() -> list[SlaPolicy]:
+    """The active policies in position order, with their business hours."""
+    return list(SlaPolicy.objects.filter(active=True).select_related("business_hours"))
+
+
+def policy_pick(
+    policies: Sequence[SlaPolicy],
+    *,
+    kind: str,
+    channel: str = "",
+    priority: str = "",
+    team_id: int | None = None,
+    influence: float | None = None,
+    sentiment: str = "",
+) -> SlaPolicy | None:
+    """The first of ``policies`` (active ones, in position order) whose every set condition
+    matches.
 
     ``influence`` and ``sentiment`` describe a social mention (its author's influence, 0-100,
     and its sentiment label); a policy that sets ``min_influence`` or ``sentiment`` matches
     only a loop that has them, so an influential negative mention can get a tighter deadline
     than the rest.
     """
-    for policy in SlaPolicy.objects.filter(active=True).select_related("business_hours"):
+    for policy in policies:
         if policy.kind and policy.kind != kind:
             continue
         if policy.channel:
@@ -214,7 +244,7 @@ def _rung_time(loop: Loop, cal: Calendar, percent: float) -> datetime:
 
 def loop_schedule(loop: Loop) -> None:
     """Recompute due_at and next_check_at from the clock (not while paused). Unsaved: the
-    caller saves (or, for a bulk writer such as listening.bulk, inserts) the loop."""
+    caller saves (or, for a batch, ``loops_insert`` inserts) the loop."""
     if loop.sla_seconds is None or loop.paused_at is not None:
         loop.due_at = None
         loop.next_check_at = None
@@ -433,16 +463,17 @@ class LoopEventIn:
     at: datetime
     reason: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    actor: Any = None
 
 
 def loops_insert(*, loops: Sequence[Loop], events: Sequence[LoopEventIn]) -> list[int]:
     """Write loops built in memory (with ``loop_schedule``, ``loop_sla_set``, …) and their
     events, one multi-row INSERT each; the loops' ids, in order (also set on them).
 
-    For bulk importers (listening's mention import), which replay ``loop_open`` and
-    ``loop_close`` in memory and tell the domain-event subscribers themselves, once the
-    rows are written. All or nothing: inside the caller's transaction when there is one
-    (no savepoint of its own: a batch's query count stays flat), else in its own.
+    For :func:`loops_react_to_interactions`, which opens (and closes) a batch's reply loops
+    in memory and tells the domain-event subscribers once the rows are written. All or
+    nothing: inside the caller's transaction when there is one (no savepoint of its own: a
+    batch's query count stays flat), else in its own.
     """
     if not loops:
         return []
@@ -459,6 +490,7 @@ def loops_insert(*, loops: Sequence[Loop], events: Sequence[LoopEventIn]) -> lis
                     "at": e.at,
                     "reason": e.reason,
                     "data": e.data,
+                    "actor_id": e.actor.pk if e.actor is not None else None,
                 }
                 for e in events
             ],
@@ -594,79 +626,180 @@ def loop_reassign(
 
 
 def loops_react_to_interaction(*, interaction: Any, now: datetime) -> None:
-    """Reply loops follow the conversation on a case.
+    """Reply loops follow the conversation on a case: :func:`loops_react_to_interactions`
+    for one interaction."""
+    loops_react_to_interactions(interactions=[interaction], now=now)
 
-    Inbound: keep the open reply loop, resume it if it was paused waiting on the customer,
-    or open one — first reply if nobody has answered on this case yet, else next reply.
-    Outbound (on any channel): close the case's open reply loops. Notes change nothing.
+
+def on_interaction_recorded(name: str, data: dict[str, Any], at: datetime) -> None:
+    """Subscriber of ``interaction.recorded`` (``LoopsConfig.ready``), told one at a time."""
+    on_interactions_recorded(name, [(data, at)])
+
+
+def on_interactions_recorded(name: str, events: Sequence[tuple[dict[str, Any], datetime]]) -> None:
+    """Subscriber of ``interaction.recorded``: the loop engine reacts to a batch of
+    interactions just written (``customers.services.interactions_write``), in its
+    transaction, before the writer returns."""
+    if events:
+        loops_react_to_interactions(
+            interactions=[data["interaction"] for data, _ in events], now=events[0][1]
+        )
+
+
+def _automated(interaction: Any) -> bool:
+    # Auto-replies, bounces, list mail: on the timeline, but nobody owes them an answer
+    # (answering would start a mail loop), and they reopen nothing.
+    return isinstance(interaction.data, dict) and interaction.data.get("automated") is True
+
+
+def loops_react_to_interactions(*, interactions: Sequence[Any], now: datetime) -> None:
+    """Reply loops follow the conversation on cases: the reaction to ``interactions`` (just
+    recorded, ``recorded_at`` = ``now``), as if each was recorded after the one before it.
+
+    Inbound, unless answered already (an outbound message on the case at or after it:
+    history arriving late): reopen the case if it is pending or solved; keep its open reply
+    loop (resumed if it was paused waiting on the customer), or open one — first reply if
+    nobody has answered on the case yet, else next reply — under the first matching policy
+    (a social mention's influence and sentiment, from its data, take part in the match).
+    Outbound (on any channel): close the case's open reply loops opened at or before it.
+    Notes, automated messages and interactions on no case change nothing.
+
+    A batch costs the same queries whatever its size:
+    1. Read once: the cases written to, their open reply loops, the latest outbound message
+       on each from before the batch, and (if a loop opens) the active SLA policies.
+    2. Walk the batch in order, in memory. A loop opened here is written at the end with its
+       events, closed already if a later reply of the batch answered it; a stored loop is
+       closed or resumed through ``loop_close`` / ``loop_resume``.
+    3. Tell the subscribers ``loop.opened`` then ``loop.closed`` of the loops opened here,
+       each in order, as one run (``event_emit_many``).
     """
-    from lastmile.customers.models import Direction
+    from django.db.models import Max
 
-    case = interaction.case
-    if case is None:
-        return
-    if isinstance(interaction.data, dict) and interaction.data.get("automated") is True:
-        # Auto-replies, bounces, list mail: on the timeline, but nobody owes them an answer
-        # (answering would start a mail loop), and they reopen nothing.
-        return
-    at = min(interaction.occurred_at, now)
-    if interaction.direction == Direction.INBOUND:
-        from lastmile.cases.services import case_reopen_on_message
+    from lastmile.cases.models import Case, CaseStatus
+    from lastmile.cases.services import case_reopen_on_message
+    from lastmile.customers.models import Direction, Interaction
 
-        if case.interactions.filter(
-            direction=Direction.OUTBOUND, occurred_at__gte=interaction.occurred_at
-        ).exists():
+    rows = [
+        i
+        for i in interactions
+        if i.case_id is not None
+        and i.direction in (Direction.INBOUND, Direction.OUTBOUND)
+        and not _automated(i)
+    ]
+    if not rows:
+        return
+    inbound = {r.case_id for r in rows if r.direction == Direction.INBOUND}
+    cases = Case.objects.select_related("customer", "team", "assignee").in_bulk(inbound)
+    open_loops: dict[int, list[Loop]] = defaultdict(list)
+    for loop in Loop.objects.filter(
+        case_id__in={r.case_id for r in rows}, kind=LoopKind.REPLY, state=LoopState.OPEN
+    ).order_by("pk"):
+        open_loops[loop.case_id or 0].append(loop)
+    last_outbound: dict[int, datetime] = {}
+    if inbound:
+        last_outbound = dict(
+            Interaction.objects.filter(case_id__in=inbound, direction=Direction.OUTBOUND)
+            .exclude(pk__in=[r.pk for r in rows if r.case_id in inbound])
+            .values("case_id")
+            .annotate(last=Max("occurred_at"))
+            .values_list("case_id", "last")
+        )
+    policies: list[SlaPolicy] | None = None
+    reopened: set[int] = set()
+    opened: list[Loop] = []
+    events: list[LoopEventIn] = []
+    told: list[tuple[str, Loop, dict[str, Any], datetime]] = []
+    for r in rows:
+        at = min(r.occurred_at, now)
+        waiting = open_loops[r.case_id]
+        if r.direction == Direction.OUTBOUND:
+            last = last_outbound.get(r.case_id)
+            last_outbound[r.case_id] = r.occurred_at if last is None else max(last, r.occurred_at)
+            # Only loops the reply can answer: a late-imported older reply closes nothing newer.
+            reason = reply_closed_reason(channel=r.channel)
+            for loop in [lp for lp in waiting if lp.opened_at <= at]:
+                waiting.remove(loop)
+                if loop.pk is not None:
+                    loop_close(loop=loop, actor=r.actor, reason=reason, now=max(at, loop.opened_at))
+                    continue
+                closed_at = loop_finish_unsaved(loop, state=LoopState.CLOSED, now=at)
+                events.append(
+                    LoopEventIn(
+                        loop=loop,
+                        kind=LoopEventKind.CLOSED,
+                        at=closed_at,
+                        reason=reason,
+                        actor=r.actor,
+                    )
+                )
+                told.append(("loop.closed", loop, loop_event_data(loop, reason=reason), closed_at))
+            continue
+        last = last_outbound.get(r.case_id)
+        if last is not None and last >= r.occurred_at:
             # History arriving late (an import, a batch out of order): this message was
             # already answered, so it neither reopens the case nor opens a reply loop.
-            return
-
-        case_reopen_on_message(case=case, now=now)
-        current = Loop.objects.filter(case=case, kind=LoopKind.REPLY, state=LoopState.OPEN).first()
-        if current is not None:
-            if current.paused_at is not None:
-                loop_resume(
+            continue
+        case = cases[r.case_id]
+        if case.pk not in reopened:
+            reopened.add(case.pk)
+            if case.status in (CaseStatus.PENDING, CaseStatus.SOLVED):
+                case_reopen_on_message(case=case, now=now)
+        if waiting:
+            current = waiting[0]
+            if current.pk is not None and current.paused_at is not None:
+                waiting[0] = loop_resume(
                     loop=current,
-                    reason=f"customer wrote on {interaction.channel}",
+                    reason=f"customer wrote on {r.channel}",
                     now=max(at, current.paused_at),
                 )
-            return
-        answered = (
-            case.interactions.filter(direction=Direction.OUTBOUND)
-            .exclude(pk=interaction.pk)
-            .exists()
-        )
+            continue
+        if policies is None:
+            policies = policies_active()
+        answered = last is not None
         # A social mention carries its author's influence and its sentiment (set by the
         # listening import) for the SLA policy match.
-        data = interaction.data if isinstance(interaction.data, dict) else {}
+        data = r.data if isinstance(r.data, dict) else {}
         influence = data.get("influence")
-        loop_open(
+        loop = Loop(
             customer=case.customer,
             case=case,
             kind=LoopKind.REPLY,
             title=reply_loop_title(
                 answered=answered,
                 customer=case.customer if case.customer_id else None,
-                channel=interaction.channel,
-            ),
-            sla_target=reply_loop_target(answered=answered),
-            channel=interaction.channel,
+                channel=r.channel,
+            ).strip()[:300],
+            team=case.team,
             assignee=case.assignee,
-            opened_by=interaction,
+            channel=r.channel,
+            opened_at=at,
+            clock_started_at=at,
+            opened_by_id=r.pk,
+        )
+        policy = policy_pick(
+            policies,
+            kind=LoopKind.REPLY,
+            channel=r.channel,
+            priority=case.priority,
+            team_id=case.team_id,
             influence=float(influence) if isinstance(influence, int | float) else None,
             sentiment=str(data.get("sentiment") or ""),
-            now=at,
         )
-    elif interaction.direction == Direction.OUTBOUND:
-        # Only loops the reply can answer: a late-imported older reply closes nothing newer.
-        for loop in Loop.objects.filter(
-            case=case, kind=LoopKind.REPLY, state=LoopState.OPEN, opened_at__lte=at
-        ):
-            loop_close(
-                loop=loop,
-                actor=interaction.actor,
-                reason=reply_closed_reason(channel=interaction.channel),
-                now=max(at, loop.opened_at),
-            )
+        loop_sla_set(loop, policy=policy, target=reply_loop_target(answered=answered))
+        loop_schedule(loop)
+        opened.append(loop)
+        waiting.append(loop)
+        events.append(
+            LoopEventIn(loop=loop, kind=LoopEventKind.OPENED, at=at, data=loop_opened_data(loop))
+        )
+        told.append(("loop.opened", loop, loop_event_data(loop), at))
+    if not opened:
+        return
+    loops_insert(loops=opened, events=events)
+    for name in ("loop.opened", "loop.closed"):
+        event_emit_many(
+            name, [({**data, "loop": loop.pk}, at) for n, loop, data, at in told if n == name]
+        )
 
 
 # --- the sweeper -------------------------------------------------------------------------
