@@ -12,7 +12,7 @@ import time_machine
 
 from lastmile.core.errors import InvalidInput
 from lastmile.crisis.models import Alert
-from lastmile.crisis.triggers import triggers_run
+from lastmile.crisis.services.triggers import triggers_run
 from lastmile.customers.models import Customer, Identity
 from lastmile.loops.models import Loop, LoopEvent
 from lastmile.loops.services import loop_open, loops_sweep

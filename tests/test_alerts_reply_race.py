@@ -14,7 +14,7 @@ from django.db import connection
 from lastmile.cases.models import Case
 from lastmile.core.errors import Conflict
 from lastmile.crisis.models import SavedResponse
-from lastmile.crisis.room import mentions_reply
+from lastmile.crisis.services.room import mentions_reply
 from lastmile.customers.identities import identity_normalize
 from lastmile.customers.models import Customer, Interaction
 from lastmile.customers.services import customer_resolve

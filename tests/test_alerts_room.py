@@ -11,9 +11,9 @@ import pytest
 import time_machine
 
 from lastmile.cases.models import Case
-from lastmile.crisis.alerts import public_url
-from lastmile.crisis.incidents import incident_note_create, incident_update_post
 from lastmile.crisis.models import Alert, AlertState, SavedResponse
+from lastmile.crisis.services.alerts import public_url
+from lastmile.crisis.services.incidents import incident_note_create, incident_update_post
 from lastmile.customers.models import Customer, Identity, Interaction
 from lastmile.listening.models import Mention
 from lastmile.loops.models import Loop, LoopEvent
@@ -483,7 +483,7 @@ def test_the_nav_links_to_the_alerts(client, bob):
 
 
 def test_alerts_list_filters_by_state(client, room, bob, now):
-    from lastmile.crisis.alerts import alert_resolve
+    from lastmile.crisis.services.alerts import alert_resolve
 
     alert_resolve(alert=room["alert"], actor=bob, now=now)
     c = login(client, bob)

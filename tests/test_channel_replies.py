@@ -7,7 +7,7 @@ import pytest
 from lastmile.channels.replies import _routes, case_reply_send, reply_route_register
 from lastmile.customers.models import Interaction
 from lastmile.mail.services import email_reply_route
-from lastmile.webhooks.integrations import message_reply_route
+from lastmile.webhooks.services.integrations import message_reply_route
 
 pytestmark = pytest.mark.django_db
 

@@ -222,7 +222,7 @@ def alert_for(
     """An alert raised through the service the triggers call when a detector fires (the
     detectors' own maths is tested apart): loop, notification and evidence are all real."""
     from lastmile.crisis import detectors as det
-    from lastmile.crisis.alerts import alert_raise
+    from lastmile.crisis.services.alerts import alert_raise
 
     bucket = det.BucketCounts()
     for m in Mention.objects.filter(

@@ -14,9 +14,9 @@ import pytest
 from lastmile.channels.models import OutboxMessage
 from lastmile.core.errors import Conflict, InvalidInput
 from lastmile.crisis import detectors as det
-from lastmile.crisis.alerts import alert_acknowledge, alert_resolve
 from lastmile.crisis.models import Alert, AlertState, DetectorState
-from lastmile.crisis.triggers import detector_sensitivity_set, triggers_run
+from lastmile.crisis.services.alerts import alert_acknowledge, alert_resolve
+from lastmile.crisis.services.triggers import detector_sensitivity_set, triggers_run
 from lastmile.customers.models import Identity
 from lastmile.listening.models import Mention
 from lastmile.loops.models import Loop, LoopEvent

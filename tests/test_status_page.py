@@ -14,15 +14,15 @@ import pytest
 import time_machine
 
 from lastmile.core.errors import Conflict, InvalidInput, PermissionDenied
-from lastmile.crisis.alerts import alert_resolve
-from lastmile.crisis.incidents import (
+from lastmile.crisis.models import IncidentAudit, IncidentNote, IncidentUpdate
+from lastmile.crisis.services.alerts import alert_resolve
+from lastmile.crisis.services.incidents import (
     can_publish,
     incident_note_create,
     incident_note_unpublish,
     incident_update_post,
     incident_update_publish,
 )
-from lastmile.crisis.models import IncidentAudit, IncidentNote, IncidentUpdate
 from tests.test_crisis_fixtures import alert_for, authors_make, spike, term_make
 
 pytestmark = pytest.mark.django_db

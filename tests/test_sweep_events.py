@@ -13,7 +13,7 @@ from lastmile.core.events import event_emit_many, event_subscribe, event_unsubsc
 from lastmile.loops.models import Loop, SlaPolicy
 from lastmile.loops.services import loop_event_data, loop_open, loops_sweep
 from lastmile.webhooks.models import Delivery
-from lastmile.webhooks.subscriptions import subscription_create
+from lastmile.webhooks.services.subscriptions import subscription_create
 
 # The subscriptions point at 127.0.0.1, an internal address refused unless allowed.
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhooks_to_loopback")]

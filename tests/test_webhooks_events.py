@@ -15,15 +15,15 @@ from lastmile.core.events import event_emit
 from lastmile.core.ids import counter_next
 from lastmile.core.retry import retry_delay
 from lastmile.loops.services import loop_close, loop_open
-from lastmile.webhooks import subscriptions
 from lastmile.webhooks.models import Delivery, DeliveryAttempt, Subscription
-from lastmile.webhooks.signing import SignatureError
-from lastmile.webhooks.subscriptions import (
+from lastmile.webhooks.services import subscriptions
+from lastmile.webhooks.services.subscriptions import (
     MAX_ATTEMPTS,
     deliveries_send,
     delivery_redeliver,
     subscription_create,
 )
+from lastmile.webhooks.signing import SignatureError
 from tests.test_webhooks_http import Receiver, closed_port_url
 
 # The receivers listen on 127.0.0.1, an internal address refused unless allowed.
@@ -605,7 +605,7 @@ def test_agents_without_staff_rights_cannot_reach_the_admin(client, alice, sub):
 def test_finished_deliveries_leave_the_log_after_thirty_days_pending_ones_stay(
     sub, receiver, customer, case
 ):
-    from lastmile.webhooks.subscriptions import deliveries_prune
+    from lastmile.webhooks.services.subscriptions import deliveries_prune
 
     now = datetime.now(UTC)
     for days, status in [(31, "delivered"), (31, "failed"), (31, "pending"), (29, "delivered")]:

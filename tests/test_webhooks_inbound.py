@@ -16,8 +16,8 @@ from lastmile.customers.models import Customer, Identity, Interaction
 from lastmile.customers.services import customer_resolve
 from lastmile.loops.models import Loop
 from lastmile.loops.services import loop_close
-from lastmile.webhooks.integrations import integration_create
 from lastmile.webhooks.models import Conversation, Integration
+from lastmile.webhooks.services.integrations import integration_create
 from lastmile.webhooks.signing import signature_headers
 from tests.factories import TeamFactory
 

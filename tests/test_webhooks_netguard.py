@@ -26,15 +26,15 @@ from lastmile.core.errors import InvalidInput
 from lastmile.core.netguard import TargetRefused, networks_parse, target_check
 from lastmile.customers.models import Interaction
 from lastmile.loops.services import loop_open
-from lastmile.webhooks.integrations import (
+from lastmile.webhooks.models import Delivery, DeliveryAttempt, Integration, Subscription
+from lastmile.webhooks.sender import post_signed
+from lastmile.webhooks.services.integrations import (
     MessageIn,
     integration_create,
     message_receive,
     message_send,
 )
-from lastmile.webhooks.models import Delivery, DeliveryAttempt, Integration, Subscription
-from lastmile.webhooks.sender import post_signed
-from lastmile.webhooks.subscriptions import deliveries_send, subscription_create
+from lastmile.webhooks.services.subscriptions import deliveries_send, subscription_create
 from tests.test_cli import lastmile
 from tests.test_webhooks_http import Receiver
 

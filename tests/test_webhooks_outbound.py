@@ -15,8 +15,8 @@ from lastmile.channels.models import OutboxMessage
 from lastmile.channels.services import outbox_deliver
 from lastmile.customers.models import Interaction
 from lastmile.loops.models import Loop
-from lastmile.webhooks.integrations import integration_create, message_send
 from lastmile.webhooks.models import Integration
+from lastmile.webhooks.services.integrations import integration_create, message_send
 from lastmile.webhooks.signing import SignatureError
 from tests.factories import AgentFactory, CaseFactory, CustomerFactory, TeamFactory
 from tests.test_webhooks_http import Receiver, closed_port_url

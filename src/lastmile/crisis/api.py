@@ -10,8 +10,9 @@ from ninja.pagination import paginate
 
 from lastmile.api.pagination import BoundedLimitOffset
 from lastmile.core.clock import utcnow
-from lastmile.crisis import alerts, selectors
+from lastmile.crisis import selectors
 from lastmile.crisis.models import Alert
+from lastmile.crisis.services import alerts
 
 router = Router(tags=["alerts"])
 

@@ -8,7 +8,7 @@ class CrisisConfig(AppConfig):
 
     def ready(self) -> None:
         from lastmile.core.events import event_subscribe
-        from lastmile.crisis.alerts import on_loop_closed
+        from lastmile.crisis.services.alerts import on_loop_closed
 
         # An acknowledgement loop closed anywhere acknowledges its alert.
         event_subscribe(on_loop_closed)

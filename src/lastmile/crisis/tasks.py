@@ -4,7 +4,7 @@ from huey import crontab
 from huey.contrib.djhuey import db_periodic_task
 
 from lastmile.core.clock import utcnow
-from lastmile.crisis.triggers import triggers_run
+from lastmile.crisis.services.triggers import triggers_run
 
 log = logging.getLogger(__name__)
 

@@ -24,10 +24,11 @@ from lastmile.console.pages import form_errors, page_chrome
 from lastmile.console.views import error_response
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, InvalidInput, NotFound
-from lastmile.crisis import alerts, incidents, room, selectors
+from lastmile.crisis import selectors
 from lastmile.crisis.detectors import SIGNAL_LABELS
 from lastmile.crisis.forms import BulkForm, NoteForm, ReasonForm, UpdateForm
 from lastmile.crisis.models import Alert, SavedResponse
+from lastmile.crisis.services import alerts, incidents, room
 from lastmile.loops.selectors import loop_sla_state
 
 ALERTS_PAGE_SIZE = 50

@@ -12,9 +12,9 @@ from django.db import models
 
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError
-from lastmile.webhooks import integrations, subscriptions
 from lastmile.webhooks.models import Delivery, DeliveryAttempt, Integration, Subscription
 from lastmile.webhooks.sender import url_check
+from lastmile.webhooks.services import integrations, subscriptions
 
 URL_FIELD = {"assume_scheme": "https"}  # Django 6's default, without the warning
 

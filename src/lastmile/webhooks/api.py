@@ -21,10 +21,10 @@ from lastmile.cases.selectors import case_get
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import NotFound, PermissionDenied
 from lastmile.people.selectors import team_by_slug
-from lastmile.webhooks import integrations, subscriptions
 from lastmile.webhooks.models import Delivery, Subscription
 from lastmile.webhooks.schemas import MediaSchema
 from lastmile.webhooks.selectors import delivery_list
+from lastmile.webhooks.services import integrations, subscriptions
 
 router = Router(tags=["webhooks"])
 

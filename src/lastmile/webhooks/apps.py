@@ -10,9 +10,9 @@ class WebhooksConfig(AppConfig):
         from lastmile.channels.delivery import transport_register
         from lastmile.channels.replies import reply_route_register
         from lastmile.core.events import event_subscribe
-        from lastmile.webhooks.integrations import message_reply_route, message_transport
         from lastmile.webhooks.models import MessagingChannel
-        from lastmile.webhooks.subscriptions import deliveries_queue, deliveries_queue_many
+        from lastmile.webhooks.services.integrations import message_reply_route, message_transport
+        from lastmile.webhooks.services.subscriptions import deliveries_queue, deliveries_queue_many
 
         # Every domain event may be owed to a subscriber: queue its deliveries (a run of
         # events, such as a sweep's breaches, with one read of the subscriptions).

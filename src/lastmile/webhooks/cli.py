@@ -32,7 +32,7 @@ def integration_create_cmd(
     from lastmile.core.clock import utcnow
     from lastmile.core.errors import DomainError
     from lastmile.people.selectors import team_by_slug
-    from lastmile.webhooks.integrations import integration_create
+    from lastmile.webhooks.services.integrations import integration_create
 
     try:
         team = team_by_slug(team_slug or None)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from lastmile.core.errors import DomainError, ErrorCode, FieldError, InvalidInput
 from lastmile.core.instants import UtcDatetime
 from lastmile.core.jsonbody import JsonBodyError, json_load
-from lastmile.webhooks.integrations import MAX_MEDIA, MAX_TEXT, Media, MessageIn
+from lastmile.webhooks.services.integrations import MAX_MEDIA, MAX_TEXT, Media, MessageIn
 
 MAX_BODY_BYTES = 256 * 1024
 CONTENT_TYPE = re.compile(r"^[A-Za-z0-9!#$&^_.+-]{1,60}/[A-Za-z0-9!#$&^_.+-]{1,60}$")

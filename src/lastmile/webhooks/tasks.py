@@ -6,7 +6,7 @@ from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
 from lastmile.core.clock import utcnow
-from lastmile.webhooks.subscriptions import deliveries_prune, deliveries_send
+from lastmile.webhooks.services.subscriptions import deliveries_prune, deliveries_send
 
 log = logging.getLogger(__name__)
 

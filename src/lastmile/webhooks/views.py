@@ -16,9 +16,9 @@ from django.views.decorators.csrf import csrf_exempt
 from lastmile.api.api import error_response
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, ErrorCode
-from lastmile.webhooks.integrations import message_receive
 from lastmile.webhooks.models import Integration
 from lastmile.webhooks.schemas import MAX_BODY_BYTES, message_parse
+from lastmile.webhooks.services.integrations import message_receive
 from lastmile.webhooks.signing import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,

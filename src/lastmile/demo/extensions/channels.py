@@ -174,7 +174,11 @@ def _segment_events(customer: Any, now: datetime) -> int:
 
 def _messages(seeder: Any, customer: Any, now: datetime) -> int:
     """She texted the number the code should come from, and later wrote on WhatsApp."""
-    from lastmile.webhooks.integrations import MessageIn, integration_create, message_receive
+    from lastmile.webhooks.services.integrations import (
+        MessageIn,
+        integration_create,
+        message_receive,
+    )
 
     phone = _phone(customer)
     if not phone:

@@ -33,16 +33,16 @@ RESPONSES = (
 def seed(seeder: Any) -> list[str]:
     """Run the triggers over the seeded week and work the resulting crisis; report lines."""
     from lastmile.crisis import selectors
-    from lastmile.crisis.alerts import alert_acknowledge, alert_resolve
     from lastmile.crisis.detectors import BUCKET, SIGNAL_LABELS
-    from lastmile.crisis.incidents import (
+    from lastmile.crisis.models import Alert
+    from lastmile.crisis.services.alerts import alert_acknowledge, alert_resolve
+    from lastmile.crisis.services.incidents import (
         incident_note_create,
         incident_update_post,
         incident_update_publish,
     )
-    from lastmile.crisis.models import Alert
-    from lastmile.crisis.room import mentions_reply, saved_response_create
-    from lastmile.crisis.triggers import GRACE, triggers_run
+    from lastmile.crisis.services.room import mentions_reply, saved_response_create
+    from lastmile.crisis.services.triggers import GRACE, triggers_run
     from lastmile.listening.models import WatchTerm
 
     info = getattr(seeder, "listening", None)

@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 
 from lastmile.customers.identities import identity_normalize
 from lastmile.customers.services import customer_resolve
-from lastmile.webhooks.integrations import MessageIn, integration_create, message_receive
-from lastmile.webhooks.subscriptions import subscription_create
+from lastmile.webhooks.services.integrations import MessageIn, integration_create, message_receive
+from lastmile.webhooks.services.subscriptions import subscription_create
 
 SMS_NUMBER = "+447700900123"  # Ofcom's drama range: never a real subscriber
 LONDON = ZoneInfo("Europe/London")

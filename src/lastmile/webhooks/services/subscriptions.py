@@ -6,7 +6,7 @@ caller's transaction (no I/O). ``deliveries_send`` (the worker) POSTs them, sign
 with exponential backoff.
 
 Messaging integrations (SMS, WhatsApp and chat in and out) are
-``lastmile.webhooks.integrations``.
+``lastmile.webhooks.services.integrations``.
 """
 
 from __future__ import annotations

@@ -12,7 +12,6 @@ from django.utils.text import slugify
 
 from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput, PermissionDenied
 from lastmile.core.events import event_emit
-from lastmile.crisis.alerts import actor_id
 from lastmile.crisis.models import (
     Alert,
     IncidentAction,
@@ -20,6 +19,7 @@ from lastmile.crisis.models import (
     IncidentNote,
     IncidentUpdate,
 )
+from lastmile.crisis.services.alerts import actor_id
 from lastmile.people.models import Role, Team
 from lastmile.people.selectors import agent_for
 

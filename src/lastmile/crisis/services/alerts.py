@@ -1,9 +1,9 @@
 """Alerts: raising one when a detector fires (with its evidence, its acknowledgement loop and
 the lead's notification), acknowledging and resolving it.
 
-The triggers that decide when an alert is raised are ``lastmile.crisis.triggers``; what people
-do with an alert's mentions in the crisis room is ``lastmile.crisis.room``; its public incident
-notes are ``lastmile.crisis.incidents``.
+The triggers that decide when an alert is raised are ``triggers``; what people do with an
+alert's mentions in the crisis room is ``room``; its public incident notes are ``incidents``
+(all in ``lastmile.crisis.services``).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ the outbox worker hands it to ``message_transport``, which POSTs it, signed, to 
 integration's URL (a non-2xx raises, so the outbox retries with backoff).
 
 Event subscriptions (domain events delivered to subscribers' URLs) are
-``lastmile.webhooks.subscriptions``.
+``lastmile.webhooks.services.subscriptions``.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@ one fires; the detectors' stored state and their sensitivity.
 
 ``triggers_run`` closes every complete 5-minute bucket since the last one, per watch term,
 feeds each signal's detector from its stored state, saves the state, and raises an alert
-(``lastmile.crisis.alerts``) when a detector fires. Nothing is refitted over history: a run
-costs a few queries per term whatever the history's length, and a restart resumes from
+(``alerts.alert_raise``) when a detector fires. Nothing is refitted over history: a run costs
+a few queries per term whatever the history's length, and a restart resumes from
 ``DetectorState``.
 """
 
@@ -19,8 +19,8 @@ from django.db.models import Min
 
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.crisis import detectors as det
-from lastmile.crisis.alerts import alert_raise
 from lastmile.crisis.models import Alert, AlertState, DetectorState
+from lastmile.crisis.services.alerts import alert_raise
 from lastmile.listening.models import Mention, WatchTerm
 
 # A bucket is closed this long after its end, so mentions that arrive a little late

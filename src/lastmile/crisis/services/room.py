@@ -10,8 +10,8 @@ from typing import Any
 from django.db import transaction
 
 from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
-from lastmile.crisis.alerts import public_url
 from lastmile.crisis.models import Alert, SavedResponse
+from lastmile.crisis.services.alerts import public_url
 from lastmile.listening.models import Mention
 from lastmile.loops.models import LoopState
 from lastmile.people.models import Team
