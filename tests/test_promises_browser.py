@@ -22,7 +22,7 @@ from lastmile.channels.models import OutboxMessage
 from lastmile.core.clock import utcnow
 from lastmile.customers.identities import identity_normalize
 from lastmile.customers.services import customer_resolve
-from lastmile.people.services import agent_create, agent_set_authority, team_ensure
+from lastmile.people.services import agent_authority_set, agent_create, team_ensure
 from lastmile.promises.models import Promise
 from lastmile.promises.services import policy_create
 from tests.test_browser import PASSWORD, browser, log_in, page  # noqa: F401 (fixtures)
@@ -58,7 +58,9 @@ def test_an_agent_asks_for_an_exception_her_lead_approves_and_reception_sees_it(
         last_name="Kapoor",
         role="lead",
     )
-    agent_set_authority(agent=anil, authority={"overrides": ["occupancy-deluxe"]})
+    agent_authority_set(
+        agent=anil, authority={"overrides": ["occupancy-deluxe"]}, actor=None, now=utcnow()
+    )
     membership.lead = anil.user
     membership.save()
     agent_create(

@@ -99,12 +99,3 @@ def agent_profile_create(
     agent = Agent(user=user, role=role, authority=authority_validate(authority))
     audited_save(agent, actor=actor, now=now, actor_label=actor_label)
     return agent
-
-
-def agent_set_authority(*, agent: Agent, authority: Any) -> Agent:
-    """:func:`agent_authority_set` by the system, for the demo builders that give no clock."""
-    from lastmile.core.clock import utcnow
-
-    return agent_authority_set(
-        agent=agent, authority=authority, actor=None, actor_label="system", now=utcnow()
-    )

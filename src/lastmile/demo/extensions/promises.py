@@ -26,11 +26,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from lastmile.cases.services import case_create, case_set_status
+from lastmile.core.clock import utcnow
 from lastmile.customers.identities import identity_normalize
 from lastmile.customers.services import customer_resolve, customer_update, interaction_record
 from lastmile.loops.selectors import loop_list
 from lastmile.people.models import Agent
-from lastmile.people.services import agent_set_authority
+from lastmile.people.services import agent_authority_set
 from lastmile.people.viewers import SYSTEM
 from lastmile.promises.services import (
     PolicyConflict,
@@ -81,13 +82,20 @@ def seed(seeder: Any) -> list[str]:
     policies_from = now - timedelta(days=60)
     policy_create(**OCCUPANCY, team=teams["reception"], now=policies_from)
     policy_create(**REFUND, team=teams["reception"], now=policies_from)
-    agent_set_authority(
+    # The leads' authority is configuration, audited as the system's, at the time of seeding.
+    agent_authority_set(
         agent=Agent.objects.get(user=users["reception-lead"]),
         authority={"limits": {"refund_amount": 100}},
+        actor=None,
+        actor_label="system",
+        now=utcnow(),
     )
-    agent_set_authority(
+    agent_authority_set(
         agent=Agent.objects.get(user=users["membership-lead"]),
         authority={"limits": {"refund_amount": 200}, "overrides": [OCCUPANCY["key"]]},
+        actor=None,
+        actor_label="system",
+        now=utcnow(),
     )
     lines = ["promises:"]
     lines.append(_beds(seeder, now))
