@@ -30,6 +30,7 @@ from lastmile.journeys.services import (
 )
 from lastmile.loops.models import Loop, LoopEvent
 from lastmile.loops.services import loop_cancel, loop_close, loop_open
+from lastmile.people.viewers import SYSTEM
 from tests.factories import AgentFactory, CaseFactory, CustomerFactory, TeamFactory
 
 pytestmark = pytest.mark.django_db
@@ -444,6 +445,7 @@ def test_the_board_shows_open_steps_and_what_they_block(template, case, alice, c
     assert [s.key for s in back.open[0].blocks] == ["d"]
     boards = {b.team.slug: b for b in journeys_board(viewer=alice, now=now)}
     assert set(boards) == {"front"}
+    assert {b.team.slug for b in journeys_board(viewer=SYSTEM, now=now)} == {"front", "back"}
     assert [(r.step.key, [w.key for w in r.waiting_for]) for r in boards["front"].waiting] == [
         ("d", ["b", "c"])
     ]

@@ -376,6 +376,7 @@ def test_agents_see_their_teams_loops_and_admins_see_all(
     assert {lp.pk for lp in loop_list(viewer=bob, now=now)} == {mine.pk}
     assert {lp.pk for lp in loop_list(viewer=charlie, now=now)} == {theirs.pk}
     assert {lp.pk for lp in loop_list(viewer=admin_user, now=now)} == {mine.pk, theirs.pk}
+    assert {lp.pk for lp in loop_list(viewer=SYSTEM, now=now)} == {mine.pk, theirs.pk}
 
 
 def test_counts_put_a_loop_in_the_last_quarter_of_its_time_at_risk(

@@ -15,6 +15,7 @@ from lastmile.listening.selectors import unattended
 from lastmile.listening.services import mention_dismiss, mentions_ingest, watchterm_create
 from lastmile.loops.models import Loop, LoopState, SlaPolicy
 from lastmile.loops.services import loops_sweep
+from lastmile.people.viewers import SYSTEM
 from tests.factories import IdentityFactory
 
 pytestmark = pytest.mark.django_db
@@ -334,6 +335,7 @@ def test_unattended_shows_an_agent_only_their_teams_brands(
     mentions_ingest(items=[post("1", "@AcmeBank hello", now)], now=now)
     assert list(unattended(viewer=charlie)) == []
     assert len(unattended(viewer=admin_user)) == 1
+    assert len(unattended(viewer=SYSTEM)) == 1
 
 
 def test_the_sweeper_escalates_an_unanswered_mention_like_any_loop(terms, social_policy, now):

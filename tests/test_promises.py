@@ -420,12 +420,14 @@ def test_the_keeping_team_and_the_makers_team_see_a_promise_an_outsider_does_not
     outsider = AgentFactory(user__username="olga", teams=[TeamFactory(slug="cards")]).user
     assert promise_get(promise_id=promise.pk, viewer=bob) == promise
     assert promise_get(promise_id=promise.pk, viewer=charlie) == promise
+    assert promise_get(promise_id=promise.pk, viewer=SYSTEM) == promise
     with pytest.raises(NotFound):
         promise_get(promise_id=promise.pk, viewer=outsider)
     assert list(promise_list(viewer=outsider)) == []
     # only the keeping team keeps or breaks; the maker's side may renegotiate
     assert promise_actions(promise=promise, viewer=charlie) == {"keep", "break", "renegotiate"}
     assert promise_actions(promise=promise, viewer=bob) == {"renegotiate"}
+    assert promise_actions(promise=promise, viewer=SYSTEM) == {"keep", "break", "renegotiate"}
 
 
 def test_the_kept_rate_per_team_and_per_agent(case, alice, bob, charlie, team, other_team, now):

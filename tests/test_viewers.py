@@ -155,3 +155,49 @@ def test_the_actor_of_a_write_is_the_user_or_none_for_the_system(alice):
     assert viewer_check(SYSTEM) is SYSTEM
     with pytest.raises(TypeError):
         actor_of(None)  # type: ignore[arg-type]
+
+
+def test_system_sees_every_alert_and_an_agent_only_their_teams(team, other_team, bob, charlie, now):
+    from lastmile.crisis.models import Alert
+    from lastmile.listening.models import WatchTerm
+
+    def alert_of(owner, name):  # type: ignore[no-untyped-def]
+        term = WatchTerm.objects.create(
+            name=name, query=name, kind="product", team=owner, created_at=now
+        )
+        return Alert.objects.create(
+            term=term,
+            team=owner,
+            signal="volume",
+            bucket_start=now,
+            bucket_end=now,
+            observed=1.0,
+            score=0.9,
+            sensitivity=0.5,
+            raised_at=now,
+        )
+
+    front, back = alert_of(team, "card"), alert_of(other_team, "loan")
+    assert set(crisis.alert_list(viewer=SYSTEM)) == {front, back}
+    assert list(crisis.alert_list(viewer=bob)) == [front]
+    assert list(crisis.alert_list(viewer=charlie)) == [back]
+    assert crisis.alert_get(alert_id=back.pk, viewer=SYSTEM) == back
+    with pytest.raises(NotFound):
+        crisis.alert_get(alert_id=back.pk, viewer=bob)
+
+
+def test_system_reads_every_email_and_an_agent_only_their_teams_cases(
+    settings, tmp_path, team, alice, charlie, now
+):
+    from lastmile.mail.services import email_receive, mailbox_ensure
+    from tests.test_mail_helpers import SUPPORT, make_mail
+
+    settings.LASTMILE_MAIL_STORAGE_DIR = str(tmp_path / "mailstore")
+    settings.LASTMILE_MAIL_ADDRESSES = ""
+    mailbox_ensure(address=SUPPORT, team=team, name="Lastmile support")
+    email = email_receive(raw=make_mail(), envelope_rcpts=[SUPPORT], now=now).email
+
+    assert mail.email_get(email_id=email.pk, viewer=SYSTEM) == email
+    assert mail.email_get(email_id=email.pk, viewer=alice) == email
+    with pytest.raises(NotFound):
+        mail.email_get(email_id=email.pk, viewer=charlie)
