@@ -199,16 +199,17 @@ def test_once_resolved_a_new_outage_raises_a_new_alert(term, outage, now):
     assert new.bucket_start == now + timedelta(minutes=30)
 
 
-def test_a_lower_sensitivity_lets_the_same_outage_pass(term, outage, now):
-    detector_sensitivity_set(term=term, sensitivity=0.01, now=now)  # fires at score 0.99
+def test_a_lower_sensitivity_lets_the_same_outage_pass(term, outage, admin_user, now):
+    # fires at score 0.99
+    detector_sensitivity_set(term=term, sensitivity=0.01, actor=admin_user, now=now)
     assert triggers_run(now=now).alerts == []
     assert set(DetectorState.objects.values_list("sensitivity", flat=True)) == {0.01}
 
 
 @pytest.mark.parametrize("value", [0.0, 1.0, -0.2, 1.5])
-def test_a_sensitivity_outside_zero_to_one_is_refused(term, now, value):
+def test_a_sensitivity_outside_zero_to_one_is_refused(term, admin_user, now, value):
     with pytest.raises(InvalidInput) as exc:
-        detector_sensitivity_set(term=term, sensitivity=value, now=now)
+        detector_sensitivity_set(term=term, sensitivity=value, actor=admin_user, now=now)
     assert exc.value.errors[0].field == "sensitivity"
 
 

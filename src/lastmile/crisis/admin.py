@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from lastmile.core.clock import utcnow
 from lastmile.crisis.models import (
     Alert,
     DetectorState,
@@ -8,6 +9,7 @@ from lastmile.crisis.models import (
     IncidentUpdate,
     SavedResponse,
 )
+from lastmile.crisis.services.triggers import detector_sensitivity_set
 
 
 @admin.register(DetectorState)
@@ -18,6 +20,20 @@ class DetectorStateAdmin(admin.ModelAdmin):
     list_filter = ("signal",)
     list_editable = ("sensitivity",)
     readonly_fields = ("term", "signal", "state", "last_bucket_end", "last_score", "updated_at")
+
+    # The change form and the list's editable column both save through the service, which
+    # writes the audit row. States are made by the triggers, never here.
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        detector_sensitivity_set(
+            term=obj.term,
+            signal=obj.signal,
+            sensitivity=obj.sensitivity,
+            actor=request.user,
+            now=utcnow(),
+        )
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
 
 
 @admin.register(Alert)

@@ -17,11 +17,13 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Min
 
+from lastmile.core.audit import Action, audit_record
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.crisis import detectors as det
 from lastmile.crisis.models import Alert, AlertState, DetectorState
 from lastmile.crisis.services.alerts import alert_raise
 from lastmile.listening.models import Mention, WatchTerm
+from lastmile.people.viewers import Actor
 
 # A bucket is closed this long after its end, so mentions that arrive a little late
 # (an import that runs every minute) are still counted in it.
@@ -206,9 +208,23 @@ def _term_chunk(term: WatchTerm, *, horizon: datetime, now: datetime, result: Tr
 
 
 def detector_sensitivity_set(
-    *, term: WatchTerm, sensitivity: float, signal: str | None = None, now: datetime
+    *,
+    term: WatchTerm,
+    sensitivity: float,
+    actor: Actor,
+    now: datetime,
+    signal: str | None = None,
+    actor_label: str = "",
 ) -> int:
-    """Change how readily a term's detectors fire (all its signals, or one); returns how many."""
+    """Change how readily a term's detectors fire (all its signals, or one); returns how
+    many detectors it applies to.
+
+    1. Check the value and the signal: InvalidInput, and nothing is written.
+    2. Make the term's missing detector states (a term the triggers have not run on yet).
+    3. Lock its states in pk order (as the triggers do), set the sensitivity and write one
+       audit row per detector whose sensitivity changed (before and after), in one
+       transaction: the change and its record exist together or not at all.
+    """
     if not 0.0 < sensitivity < 1.0:
         raise InvalidInput(
             "sensitivity out of range", [FieldError("sensitivity", "strictly between 0 and 1")]
@@ -218,9 +234,25 @@ def detector_sensitivity_set(
             f"a {term.kind} term has no signal {signal!r}",
             [FieldError("signal", f"one of {', '.join(det.signals_for(term.kind))}")],
         )
-    horizon = det.bucket_floor(now - GRACE)
-    _states_ensure(term, horizon=horizon, now=now)
-    qs = DetectorState.objects.filter(term=term)
-    if signal is not None:
-        qs = qs.filter(signal=signal)
-    return qs.update(sensitivity=sensitivity, updated_at=now)
+    with transaction.atomic():
+        _states_ensure(term, horizon=det.bucket_floor(now - GRACE), now=now)
+        qs = DetectorState.objects.select_for_update().filter(term=term).order_by("pk")
+        if signal is not None:
+            qs = qs.filter(signal=signal)
+        states = list(qs)
+        for state in states:
+            before = state.sensitivity
+            state.sensitivity = sensitivity
+            state.updated_at = now
+            state.save(update_fields=["sensitivity", "updated_at"])
+            if before != sensitivity:
+                audit_record(
+                    actor=actor,
+                    now=now,
+                    obj=state,
+                    action=Action.CHANGED,
+                    before={"sensitivity": before},
+                    after={"sensitivity": sensitivity},
+                    actor_label=actor_label,
+                )
+    return len(states)
