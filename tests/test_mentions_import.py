@@ -16,6 +16,7 @@ from lastmile.cli import main
 from lastmile.customers.models import Interaction
 from lastmile.listening import services
 from lastmile.listening.models import Author, ImportRun, Mention, WatchTerm
+from lastmile.listening.services import files
 from lastmile.loops.models import Loop, LoopState, SlaPolicy
 
 pytestmark = pytest.mark.django_db
@@ -145,7 +146,7 @@ def test_an_interrupted_import_resumes_after_the_last_stored_batch(
             raise RuntimeError("power cut")
         return real(items=items, now=now, **kw)
 
-    monkeypatch.setattr(services, "mentions_ingest", crash_on_second)
+    monkeypatch.setattr(files, "mentions_ingest", crash_on_second)
     first = run(str(path), "--batch-size", "4")
     assert first.exit_code != 0 and isinstance(first.exception, RuntimeError)
     assert Mention.objects.count() == 4
@@ -153,7 +154,7 @@ def test_an_interrupted_import_resumes_after_the_last_stored_batch(
 
     calls.clear()
     monkeypatch.setattr(
-        services,
+        files,
         "mentions_ingest",
         lambda *, items, now, **kw: (
             calls.append([i.external_id for i in items]) or real(items=items, now=now, **kw)

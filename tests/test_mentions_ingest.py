@@ -388,9 +388,9 @@ def test_setting_a_mention_aside_needs_a_reason(terms, social_policy, now, alice
 
 
 def test_a_bad_batch_writes_nothing(terms, social_policy, now, monkeypatch):
-    from lastmile.listening import services
+    from lastmile.listening.services import mentions
 
-    real = services.rows_update
+    real = mentions.rows_update
     written = []
 
     def boom(model, *args, **kwargs):
@@ -400,7 +400,7 @@ def test_a_bad_batch_writes_nothing(terms, social_policy, now, monkeypatch):
             raise RuntimeError("disk full")
         return real(model, *args, **kwargs)
 
-    monkeypatch.setattr(services, "rows_update", boom)
+    monkeypatch.setattr(mentions, "rows_update", boom)
     with pytest.raises(RuntimeError):
         mentions_ingest(items=[post("1", "@AcmeBank hi", now)], now=now)
     assert written == [1]
