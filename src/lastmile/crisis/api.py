@@ -8,11 +8,13 @@ from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from ninja.pagination import paginate
 
+from lastmile.api.auth import viewer_of
 from lastmile.api.pagination import BoundedLimitOffset
 from lastmile.core.clock import utcnow
 from lastmile.crisis import selectors
 from lastmile.crisis.models import Alert
 from lastmile.crisis.services import alerts
+from lastmile.people.viewers import actor_of
 
 router = Router(tags=["alerts"])
 
@@ -85,13 +87,13 @@ class AlertFilters(Schema):
 @router.get("", response=list[AlertOut], summary="Alerts of my teams, newest first")
 @paginate(BoundedLimitOffset)
 def list_alerts(request: HttpRequest, filters: Query[AlertFilters]) -> QuerySet[Alert]:
-    viewer = request.viewer  # type: ignore[attr-defined]
+    viewer = viewer_of(request)
     return selectors.alert_list(viewer=viewer, state=filters.state or "")
 
 
 @router.get("/{alert_id}", response=AlertOut, summary="One alert: what fired and why")
 def get_alert(request: HttpRequest, alert_id: int) -> Alert:
-    viewer = request.viewer  # type: ignore[attr-defined]
+    viewer = viewer_of(request)
     return selectors.alert_get(alert_id=alert_id, viewer=viewer)
 
 
@@ -108,7 +110,7 @@ class SeriesOut(Schema):
     summary="Mentions and negative mentions per 5-minute bucket around the alert",
 )
 def get_series(request: HttpRequest, alert_id: int) -> dict[str, Any]:
-    viewer = request.viewer  # type: ignore[attr-defined]
+    viewer = viewer_of(request)
     alert = selectors.alert_get(alert_id=alert_id, viewer=viewer)
     data = selectors.alert_series(alert=alert, now=utcnow()).as_json()
     return {k: data[k] for k in ("starts", "volume", "negative", "alert_index")}
@@ -120,15 +122,15 @@ def get_series(request: HttpRequest, alert_id: int) -> dict[str, Any]:
     summary="Acknowledge an open alert (closes its acknowledgement loop)",
 )
 def acknowledge(request: HttpRequest, alert_id: int) -> Alert:
-    viewer = request.viewer  # type: ignore[attr-defined]
+    viewer = viewer_of(request)
     alert = selectors.alert_get(alert_id=alert_id, viewer=viewer)
-    alerts.alert_acknowledge(alert=alert, actor=viewer, now=utcnow())
+    alerts.alert_acknowledge(alert=alert, actor=actor_of(viewer), now=utcnow())
     return selectors.alert_get(alert_id=alert_id, viewer=viewer)
 
 
 @router.post("/{alert_id}/resolve", response=AlertOut, summary="Resolve an alert")
 def resolve(request: HttpRequest, alert_id: int) -> Alert:
-    viewer = request.viewer  # type: ignore[attr-defined]
+    viewer = viewer_of(request)
     alert = selectors.alert_get(alert_id=alert_id, viewer=viewer)
-    alerts.alert_resolve(alert=alert, actor=viewer, now=utcnow())
+    alerts.alert_resolve(alert=alert, actor=actor_of(viewer), now=utcnow())
     return selectors.alert_get(alert_id=alert_id, viewer=viewer)

@@ -15,12 +15,14 @@ from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
 from pydantic import ConfigDict, Field
 
+from lastmile.api.auth import viewer_of
 from lastmile.api.pagination import BoundedLimitOffset
 from lastmile.api.types import StrictSchema
 from lastmile.cases.selectors import case_get
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import NotFound, PermissionDenied
 from lastmile.people.selectors import team_by_slug
+from lastmile.people.viewers import actor_of
 from lastmile.webhooks.models import Delivery, Subscription
 from lastmile.webhooks.schemas import MediaSchema
 from lastmile.webhooks.selectors import delivery_list
@@ -254,14 +256,14 @@ class SendIn(StrictSchema):
     summary="Reply on a case's messaging conversation (sent by the outbox, signed, retried)",
 )
 def send_message(request: HttpRequest, payload: SendIn) -> Status:
-    viewer = request.viewer  # type: ignore[attr-defined]
+    viewer = viewer_of(request)
     case = case_get(ref=payload.case, viewer=viewer)
     interaction = integrations.message_send(
         case=case,
         text=payload.text,
         media=[integrations.Media(m.url, m.content_type) for m in payload.media],
         channel=payload.channel,
-        actor=viewer,
+        actor=actor_of(viewer),
         now=utcnow(),
     )
     data = interaction.data or {}
