@@ -21,8 +21,12 @@ from zoneinfo import ZoneInfo
 
 from lastmile.channels import segment
 from lastmile.customers.identities import identity_normalize
+from lastmile.customers.models import Interaction
 from lastmile.customers.services import customer_resolve, interactions_ingest
 from lastmile.demo.extensions.contact_policy import contact_policy_demo
+from lastmile.listening.records import mention_in
+from lastmile.listening.services import brand_term_ensure, mentions_ingest
+from lastmile.webhooks.services.integrations import MessageIn, integration_create, message_receive
 
 LONDON = ZoneInfo("Europe/London")
 STORY = "story-bank"  # the customer whose timeline shows every channel
@@ -55,8 +59,6 @@ def _silent(seeder: Any, now: datetime) -> Any:
     """A customer with an email address who has not written for eight days, the first in
     the plan's order: "ask once" counts the surveys sent since the customer last wrote.
     A small demo may have none: then a customer who never wrote (made here) is asked."""
-    from lastmile.customers.models import Interaction
-
     recent = set(
         Interaction.objects.filter(
             direction="inbound", occurred_at__gte=now - timedelta(days=8)
@@ -174,12 +176,6 @@ def _segment_events(customer: Any, now: datetime) -> int:
 
 def _messages(seeder: Any, customer: Any, now: datetime) -> int:
     """She texted the number the code should come from, and later wrote on WhatsApp."""
-    from lastmile.webhooks.services.integrations import (
-        MessageIn,
-        integration_create,
-        message_receive,
-    )
-
     phone = _phone(customer)
     if not phone:
         return 0
@@ -234,9 +230,6 @@ def _messages(seeder: Any, customer: Any, now: datetime) -> int:
 def _mention(customer: Any, now: datetime, opened: datetime | None = None) -> int:
     """A public complaint to the bank's handle, from the handle on her customer record; how
     long she has waited is counted from when the bank story opened her account."""
-    from lastmile.listening.records import mention_in
-    from lastmile.listening.services import brand_term_ensure, mentions_ingest
-
     at = now - timedelta(minutes=28)
     # Her handle is on her record (she gave it when she opened the account): the mention
     # lands on her timeline rather than on a new customer's.

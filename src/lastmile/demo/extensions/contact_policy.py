@@ -26,6 +26,7 @@ from django.db import transaction
 from lastmile.channels.contact import timezone_pick
 from lastmile.channels.models import OutboxMessage
 from lastmile.channels.services import outbox_deliver, outbox_enqueue, outbox_message
+from lastmile.customers.services import interaction_record
 
 
 def contact_policy_demo(*, customers: Sequence[tuple[Any, str]], now: datetime) -> list[str]:
@@ -82,8 +83,6 @@ def _asked_once(customer: Any, email: str, now: datetime) -> str:
 
 
 def _answered(customer: Any, email: str, now: datetime) -> str:
-    from lastmile.customers.services import interaction_record
-
     first = _survey(customer, email, 1, _local(customer, now, 21, 11))
     answered_at = _local(customer, now, 20, 9)
     interaction_record(

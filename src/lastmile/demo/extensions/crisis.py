@@ -15,6 +15,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from lastmile.crisis import selectors
+from lastmile.crisis.detectors import BUCKET, SIGNAL_LABELS
+from lastmile.crisis.models import Alert
+from lastmile.crisis.services.alerts import alert_acknowledge, alert_resolve
+from lastmile.crisis.services.incidents import (
+    incident_note_create,
+    incident_update_post,
+    incident_update_publish,
+)
+from lastmile.crisis.services.room import mentions_reply, saved_response_create
+from lastmile.crisis.services.triggers import GRACE, triggers_run
+from lastmile.listening.models import WatchTerm
+
 STATUS_SLUG = "card-payments"
 RESPONSES = (
     (
@@ -32,19 +45,6 @@ RESPONSES = (
 
 def seed(seeder: Any) -> list[str]:
     """Run the triggers over the seeded week and work the resulting crisis; report lines."""
-    from lastmile.crisis import selectors
-    from lastmile.crisis.detectors import BUCKET, SIGNAL_LABELS
-    from lastmile.crisis.models import Alert
-    from lastmile.crisis.services.alerts import alert_acknowledge, alert_resolve
-    from lastmile.crisis.services.incidents import (
-        incident_note_create,
-        incident_update_post,
-        incident_update_publish,
-    )
-    from lastmile.crisis.services.room import mentions_reply, saved_response_create
-    from lastmile.crisis.services.triggers import GRACE, triggers_run
-    from lastmile.listening.models import WatchTerm
-
     info = getattr(seeder, "listening", None)
     if not info or "spike" not in info:
         return ["crisis: no listening demo data (seeder.listening); no triggers run"]

@@ -92,7 +92,7 @@ def _bank(seeder: Any) -> list[str]:
     steps = list(journey.steps.select_related("team"))
     done = sum(1 for s in steps if s.state == StepState.DONE)
     open_steps = ", ".join(
-        f"{s.title} ({s.team.name if s.team_id else 'no team'})"
+        f"{s.title} ({s.team.name if s.team is not None else 'no team'})"
         for s in steps
         if s.state == StepState.OPEN
     )

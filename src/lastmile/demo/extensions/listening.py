@@ -19,7 +19,11 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
+from lastmile.customers.models import Identity, IdentityKind
 from lastmile.listening.records import MentionIn, mention_in
+from lastmile.listening.services import mentions_ingest, watchterm_create
+from lastmile.loops.models import SlaPolicy
+from lastmile.loops.services import ladder_validate, loops_sweep
 
 NETWORK = "twitter"
 BRAND_TERM = "Lastmile Bank"
@@ -147,10 +151,6 @@ def spike_window(now: datetime) -> tuple[datetime, datetime]:
 def seed(seeder: Any) -> list[str]:
     """Seed watch terms, the SLA policy for influential negative mentions and a week of
     mentions; return report lines."""
-    from lastmile.listening.services import mentions_ingest, watchterm_create
-    from lastmile.loops.models import SlaPolicy
-    from lastmile.loops.services import ladder_validate, loops_sweep
-
     now: datetime = seeder.now
     rng = random.Random(20261125)
     ids = _Ids()
@@ -400,8 +400,6 @@ def seed(seeder: Any) -> list[str]:
 
 def _customer_handle(seeder: Any) -> str:
     """A demo customer's Twitter handle, so the breached rant lands on a known timeline."""
-    from lastmile.customers.models import Identity, IdentityKind
-
     keys = sorted(k for k in getattr(seeder, "customers", {}) if not k.startswith("story-"))
     ids = [seeder.customers[k].pk for k in keys]
     handles = dict(

@@ -16,6 +16,8 @@ from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime
 from typing import Any
 
+from lastmile.mail.services import email_receive, email_reply_queue, mailbox_ensure
+
 BANK = "support@lastmile-bank.example"
 HOTEL = "stay@lastmile-hotels.example"
 
@@ -59,8 +61,6 @@ def _mail(
 
 def seed(seeder: Any) -> list[str]:
     """Seed this app's demo data; return report lines."""
-    from lastmile.mail.services import email_receive, email_reply_queue, mailbox_ensure
-
     now: datetime = seeder.now
     mailbox_ensure(address=BANK, team=seeder.teams["front"], name="Lastmile Bank support")
     mailbox_ensure(address=HOTEL, team=seeder.teams["reception"], name="Lastmile Hotels")
