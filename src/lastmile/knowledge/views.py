@@ -8,6 +8,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -21,6 +22,7 @@ from lastmile.knowledge.models import Article
 from lastmile.knowledge.selectors import article_get, article_list, articles_search, tags_in_use
 from lastmile.people.models import Team
 from lastmile.people.selectors import visible_team_ids
+from lastmile.people.viewers import Viewer
 
 
 class SearchForm(forms.Form):
@@ -53,13 +55,13 @@ class ArticleForm(forms.Form):
         return [w.strip() for w in (value or "").split(",") if w.strip()]
 
 
-def _writable_teams(user: Any) -> Any:
+def _writable_teams(user: Viewer) -> QuerySet[Team]:
     ids = visible_team_ids(user)
     qs = Team.objects.order_by("name")
     return qs if ids is None else qs.filter(pk__in=ids)
 
 
-def can_write(user: Any, article: Article | None) -> bool:
+def can_write(user: Viewer, article: Article | None) -> bool:
     ids = visible_team_ids(user)
     if ids is None:
         return True

@@ -5,6 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils.text import slugify
 
@@ -92,7 +93,7 @@ def agent_authority_set(
 
 
 def agent_profile_create(
-    *, user: Any, role: str, authority: Any, actor: Actor, now: datetime, actor_label: str = ""
+    *, user: User, role: str, authority: Any, actor: Actor, now: datetime, actor_label: str = ""
 ) -> Agent:
     """Give an existing login an agent profile (the admin's "add agent"); audited."""
     _role_check(role)

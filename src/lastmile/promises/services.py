@@ -71,7 +71,7 @@ class PolicyConflict(Conflict):
         self.verdicts = verdicts
 
 
-def _name(user: Any) -> str:
+def _name(user: Actor) -> str:
     if user is None:
         return "an integration"
     return user.get_full_name() or user.username
