@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lastmile.customers import services
 from lastmile.customers.identities import IdentityKey
 from lastmile.customers.models import Customer, Identity, Interaction
 from lastmile.customers.services import (
@@ -15,6 +14,7 @@ from lastmile.customers.services import (
     customer_merge,
     customer_resolve,
     interactions_ingest,
+    lookups,
 )
 
 pytestmark = pytest.mark.django_db
@@ -86,7 +86,7 @@ def test_identities_new_to_a_customer_made_earlier_in_the_batch_are_added_to_it(
 
 
 def test_lookups_longer_than_one_in_list_find_every_row(now, monkeypatch):
-    monkeypatch.setattr(services, "IN_CHUNK", 3)
+    monkeypatch.setattr(lookups, "IN_CHUNK", 3)
     first = interactions_ingest(items=[item(n, email(f"u{n}")) for n in range(8)], now=now)
 
     again = interactions_ingest(

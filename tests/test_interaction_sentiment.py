@@ -17,6 +17,7 @@ from lastmile.customers.selectors import timeline
 from lastmile.customers.services import (
     SENTIMENT_MAX_CHARS,
     InteractionIn,
+    ingest,
     interaction_record,
     interactions_ingest,
 )
@@ -116,13 +117,13 @@ def test_a_long_message_is_scored_on_its_opening(customer, now):
 
 def test_a_batch_scores_its_inbound_messages_in_one_pass_of_the_model(now, monkeypatch):
     calls = []
-    real = services.sentiments_score
+    real = ingest.sentiments_score
 
     def counting(texts):
         calls.append(list(texts))
         return real(texts)
 
-    monkeypatch.setattr(services, "sentiments_score", counting)
+    monkeypatch.setattr(ingest, "sentiments_score", counting)
     items = [
         item(0, ANGRY),
         item(1, HAPPY),

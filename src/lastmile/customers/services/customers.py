@@ -1,0 +1,327 @@
+"""Customers: identity resolution (one batch form), merges and their undoing, updates."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.apps import apps
+from django.db import IntegrityError, transaction
+
+from lastmile.core.db import rows_insert
+from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
+from lastmile.customers.identities import IdentityKey
+from lastmile.customers.models import (
+    Customer,
+    CustomerMerge,
+    Identity,
+)
+from lastmile.customers.services.lookups import identities_owners
+
+
+@dataclass
+class Resolved:
+    customer: Customer
+    created: bool = False
+    merged_from: list[int] = field(default_factory=list)
+
+
+@dataclass
+class CustomerWanted:
+    """One customer to resolve in :func:`customers_resolve`: its identities, the name to
+    give it if it is new or has none, and when it is created if new (else the batch's
+    ``now``)."""
+
+    identities: Sequence[IdentityKey]
+    display_name: str = ""
+    at: datetime | None = None
+
+
+@dataclass
+class Resolution:
+    """What :func:`customers_resolve` did for one ``CustomerWanted``: the live customer's id,
+    whether it was created, and the customers merged into it."""
+
+    customer_id: int
+    created: bool = False
+    merged_from: list[int] = field(default_factory=list)
+
+
+def _live(customer: Customer) -> Customer:
+    seen = set()
+    while customer.merged_into_id is not None and customer.pk not in seen:
+        seen.add(customer.pk)
+        customer = Customer.objects.get(pk=customer.merged_into_id)
+    return customer
+
+
+def customer_resolve(
+    *, identities: Sequence[IdentityKey], now: datetime, display_name: str = "", actor: Any = None
+) -> Resolved:
+    """The customer these identities belong to: found, created, or merged
+    (:func:`customers_resolve` for one)."""
+    [done] = customers_resolve(
+        wanted=[CustomerWanted(identities=identities, display_name=display_name)],
+        now=now,
+        actor=actor,
+    )
+    if done.created:
+        customer = Customer(pk=done.customer_id, display_name=display_name[:200], created_at=now)
+    else:
+        customer = Customer.objects.get(pk=done.customer_id)
+    return Resolved(customer=customer, created=done.created, merged_from=done.merged_from)
+
+
+def customers_resolve(
+    *, wanted: Sequence[CustomerWanted], now: datetime, actor: Any = None
+) -> list[Resolution]:
+    """The customer each identity set belongs to, found, created or merged, in order.
+
+    1. Look every identity up, in one query per (kind, network).
+    2. None known: create a customer with all of them. The first of several wanted sets
+       sharing an identity creates it; the later ones are that customer (their other
+       identities added to it).
+    3. All on one customer: attach the unknown ones to it.
+    4. Spread over several customers: merge them into the oldest (a merge record each),
+       then attach the unknown ones.
+    New customers and identities are written in one INSERT each, whatever the batch size.
+    """
+    for w in wanted:
+        if not w.identities:
+            raise InvalidInput(
+                "at least one identity is needed",
+                [FieldError("identities", "must not be empty")],
+            )
+    # The same identity twice is one identity.
+    wanted = [
+        CustomerWanted(list(dict.fromkeys(w.identities)), w.display_name, w.at) for w in wanted
+    ]
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                return _resolve_many(wanted, now=now, actor=actor)
+        except IntegrityError:
+            # Another writer created one of these identities between our read and write.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _resolve_many(
+    wanted: Sequence[CustomerWanted], *, now: datetime, actor: Any
+) -> list[Resolution]:
+    """:func:`customers_resolve` inside the caller's transaction. Customers are ids here; a
+    customer this batch creates is a negative placeholder until it is inserted."""
+    owner_of = identities_owners({k for w in wanted for k in w.identities})
+    survivor: dict[int, int] = {}  # merged here -> merged into
+    out: list[Resolution | None] = [None] * len(wanted)
+    named: list[tuple[int, str]] = []  # (known customer, a name for it if it has none)
+    pending: list[int] = []
+    for i, w in enumerate(wanted):
+        owners = {owner_of[k] for k in w.identities if k in owner_of}
+        if len(owners) > 1 or (owners and any(k not in owner_of for k in w.identities)):
+            # A merge, or new identities for a known customer.
+            out[i] = _resolve_known(w, owners, owner_of, now=now, actor=actor)
+            for pk in out[i].merged_from:  # type: ignore[union-attr]
+                survivor[pk] = out[i].customer_id  # type: ignore[union-attr]
+        elif owners:
+            out[i] = Resolution(customer_id=next(iter(owners)))
+            if w.display_name:
+                named.append((out[i].customer_id, w.display_name))  # type: ignore[union-attr]
+        else:
+            pending.append(i)
+
+    # New customers, one per distinct identity set not yet known (first wanted set wins).
+    new: list[CustomerWanted] = []
+    customer_of: dict[int, int] = {}
+    creator: set[int] = set()
+    extra: list[tuple[IdentityKey, int]] = []
+    for i in pending:
+        w = wanted[i]
+        already = next((owner_of[k] for k in w.identities if k in owner_of), None)
+        if already is not None:
+            # A customer made for an earlier set of this batch (or resolved above): this
+            # set's identities it does not have yet are added to it.
+            for k in w.identities:
+                if k not in owner_of:
+                    owner_of[k] = already
+                    if already > 0:
+                        extra.append((k, already))
+            customer_of[i] = already
+            continue
+        new.append(w)
+        creator.add(i)
+        for k in w.identities:
+            owner_of[k] = -len(new)
+        customer_of[i] = -len(new)
+    placeholder: dict[int, int] = {}
+    if new:
+        pks = rows_insert(
+            Customer,
+            [{"display_name": w.display_name[:200], "created_at": w.at or now} for w in new],
+            returning=True,
+        )
+        placeholder = {-(n + 1): pk for n, pk in enumerate(pks)}
+
+    def live(cust: int) -> int:
+        if cust < 0:
+            return placeholder[cust]
+        seen = set()
+        while cust in survivor and cust not in seen:  # merged after an earlier set chose it
+            seen.add(cust)
+            cust = survivor[cust]
+        return cust
+
+    rows_insert(
+        Identity,
+        [
+            {
+                "customer_id": live(c),
+                "kind": k.kind,
+                "network": k.network,
+                "value": k.value,
+                "created_at": (new[-c - 1].at or now) if c < 0 else now,
+            }
+            for k, c in [*((k, c) for k, c in owner_of.items() if c < 0), *extra]
+        ],
+    )
+    for pk, name in named:
+        Customer.objects.filter(pk=pk, display_name="").update(display_name=name[:200])
+    for i, cust in customer_of.items():
+        out[i] = Resolution(customer_id=live(cust), created=i in creator)
+    return [Resolution(live(r.customer_id), r.created, r.merged_from) for r in out if r is not None]
+
+
+def _resolve_known(
+    w: CustomerWanted,
+    owners: set[int],
+    owner_of: dict[IdentityKey, int],
+    *,
+    now: datetime,
+    actor: Any,
+) -> Resolution:
+    """Identities of known customers: merge those into the oldest, attach the unknown ones
+    to it (``owner_of`` learns them)."""
+    found = list(Customer.objects.filter(pk__in=owners).order_by("pk"))
+    customer = found[0]
+    merged_from: list[int] = []
+    for other in found[1:]:
+        customer_merge(
+            survivor=customer,
+            merged=other,
+            actor=actor,
+            now=now,
+            reason="identities given together",
+        )
+        merged_from.append(other.pk)
+    if w.display_name and not customer.display_name:
+        customer.display_name = w.display_name[:200]
+        customer.save(update_fields=["display_name"])
+    Identity.objects.bulk_create(
+        [
+            Identity(
+                customer=customer, kind=k.kind, network=k.network, value=k.value, created_at=now
+            )
+            for k in w.identities
+            if k not in owner_of
+        ]
+    )
+    for k in w.identities:
+        owner_of[k] = customer.pk
+    return Resolution(customer_id=customer.pk, merged_from=merged_from)
+
+
+def _customer_relations() -> list[tuple[Any, str]]:
+    """Every (model, field name) holding a foreign key to Customer, in any app.
+
+    Merges move these generically, so an app that adds a customer reference is followed
+    without this module knowing it.
+    """
+    out = []
+    for model in apps.get_models():
+        for f in model._meta.get_fields():
+            if (
+                getattr(f, "many_to_one", False)
+                and getattr(f, "concrete", False)
+                and f.related_model is Customer
+                and model is not Customer
+                and model is not CustomerMerge
+            ):
+                out.append((model, f.name))
+    return out
+
+
+@transaction.atomic
+def customer_merge(
+    *, survivor: Customer, merged: Customer, actor: Any = None, now: datetime, reason: str = ""
+) -> CustomerMerge:
+    """Move everything of ``merged`` to ``survivor``; record what moved so it can be undone."""
+    if survivor.pk == merged.pk:
+        raise Conflict("a customer cannot be merged into itself", code=ErrorCode.MERGE_SELF)
+    if merged.merged_into_id is not None:
+        raise Conflict(
+            f"customer {merged.pk} is already merged into {merged.merged_into_id}",
+            code=ErrorCode.ALREADY_MERGED,
+        )
+    moved: dict[str, list[int]] = {}
+    for model, fname in _customer_relations():
+        qs = model._default_manager.filter(**{fname: merged})
+        pks = list(qs.values_list("pk", flat=True))
+        if pks:
+            model._default_manager.filter(pk__in=pks).update(**{fname: survivor})
+            moved[f"{model._meta.label}.{fname}"] = pks
+    merged.merged_into = survivor
+    merged.save(update_fields=["merged_into"])
+    for k, v in (merged.attributes or {}).items():
+        survivor.attributes.setdefault(k, v)
+    if not survivor.display_name and merged.display_name:
+        survivor.display_name = merged.display_name
+    survivor.save(update_fields=["attributes", "display_name"])
+    return CustomerMerge.objects.create(
+        survivor=survivor, merged=merged, moved=moved, actor=actor, merged_at=now, reason=reason
+    )
+
+
+@transaction.atomic
+def customer_unmerge(*, merge: CustomerMerge, actor: Any = None, now: datetime) -> Customer:
+    """Undo a merge: the rows it moved go back (those still on the survivor)."""
+    merge = CustomerMerge.objects.select_for_update().get(pk=merge.pk)
+    if merge.undone_at is not None:
+        raise Conflict("this merge was already undone", code=ErrorCode.ALREADY_UNDONE)
+    later = CustomerMerge.objects.filter(merged=merge.survivor, undone_at__isnull=True).exists()
+    if later:
+        raise Conflict(
+            "the survivor was itself merged later; undo that merge first",
+            code=ErrorCode.MERGE_ORDER,
+        )
+    for label, pks in merge.moved.items():
+        model_label, fname = label.rsplit(".", 1)
+        model = apps.get_model(model_label)
+        model._default_manager.filter(pk__in=pks, **{fname: merge.survivor_id}).update(
+            **{fname: merge.merged_id}
+        )
+    merged = Customer.objects.get(pk=merge.merged_id)
+    merged.merged_into = None
+    merged.save(update_fields=["merged_into"])
+    merge.undone_at = now
+    merge.save(update_fields=["undone_at"])
+    return merged
+
+
+def customer_update(
+    *,
+    customer: Customer,
+    display_name: str | None = None,
+    timezone: str | None = None,
+    attributes: dict[str, Any] | None = None,
+) -> Customer:
+    if display_name is not None:
+        customer.display_name = display_name
+    if timezone is not None:
+        customer.timezone = timezone
+    if attributes:
+        customer.attributes = {**customer.attributes, **attributes}
+    customer.save()
+    return customer
