@@ -22,6 +22,7 @@ from lastmile.crisis.models import Alert, AlertState
 from lastmile.listening.models import Mention, WatchTerm
 from lastmile.loops.models import LoopKind, LoopState
 from lastmile.people.models import Team
+from lastmile.people.viewers import Actor
 
 # The mentions behind an alert: its bucket and the two before it (the detectors' evidence
 # builds up over about three buckets).
@@ -39,9 +40,9 @@ def public_url(path: str) -> str:
     return f"{base}{path}"
 
 
-def actor_id(user: Any) -> int | None:
+def actor_id(actor: Actor) -> int | None:
     """Who acted, as an event carries it: the user's id, or None when no person did."""
-    return getattr(user, "pk", None)
+    return None if actor is None else actor.pk
 
 
 # --- raising an alert ---------------------------------------------------------------------------
@@ -222,7 +223,7 @@ def _claim_alert(alert: Alert) -> Alert:
     return Alert.objects.select_for_update(of=("self",)).select_related("ack_loop").get(pk=alert.pk)
 
 
-def alert_acknowledge(*, alert: Alert, actor: Any, now: datetime) -> Alert:
+def alert_acknowledge(*, alert: Alert, actor: Actor, now: datetime) -> Alert:
     """Someone has seen the alarm: the alert is acknowledged and its loop closed (met)."""
     from lastmile.loops.services import loop_close
 
@@ -243,7 +244,7 @@ def alert_acknowledge(*, alert: Alert, actor: Any, now: datetime) -> Alert:
     return fresh
 
 
-def alert_resolve(*, alert: Alert, actor: Any, now: datetime) -> Alert:
+def alert_resolve(*, alert: Alert, actor: Actor, now: datetime) -> Alert:
     """The incident is over. Resolving an alert nobody acknowledged acknowledges it too."""
     from lastmile.loops.services import loop_close
 

@@ -22,12 +22,13 @@ from lastmile.crisis.models import (
 from lastmile.crisis.services.alerts import actor_id
 from lastmile.people.models import Role, Team
 from lastmile.people.selectors import agent_for
+from lastmile.people.viewers import Actor
 
 NOTE_BODY_MAX = 2000
 NEXT_UPDATE_MAX = timedelta(days=7)
 
 
-def can_publish(user: Any, team: Team) -> bool:
+def can_publish(user: Actor, team: Team) -> bool:
     """A team's public statements are published by its lead or an admin.
 
     Lead: the team's ``lead``, or an agent with the lead role in the team. Admin: an agent
@@ -45,7 +46,7 @@ def can_publish(user: Any, team: Team) -> bool:
     return agent.role == Role.LEAD and agent.teams.filter(pk=team.pk).exists()
 
 
-def _audit(note: IncidentNote, action: str, actor: Any, now: datetime, **data: Any) -> None:
+def _audit(note: IncidentNote, action: str, actor: Actor, now: datetime, **data: Any) -> None:
     update = data.pop("update", None)
     IncidentAudit.objects.create(
         note=note, update=update, action=action, actor=actor, at=now, data=data
@@ -56,7 +57,7 @@ def incident_note_create(
     *,
     alert: Alert,
     title: str,
-    actor: Any,
+    actor: Actor,
     now: datetime,
     slug: str = "",
     brand: str = "",
@@ -108,7 +109,7 @@ def incident_update_post(
     *,
     note: IncidentNote,
     body: str,
-    actor: Any,
+    actor: Actor,
     now: datetime,
     next_update_at: datetime | None = None,
     publish: bool = False,
@@ -136,7 +137,9 @@ def incident_update_post(
     return update
 
 
-def incident_update_publish(*, update: IncidentUpdate, actor: Any, now: datetime) -> IncidentUpdate:
+def incident_update_publish(
+    *, update: IncidentUpdate, actor: Actor, now: datetime
+) -> IncidentUpdate:
     """Put a draft update on the public page (lead or admin of the note's team)."""
     note = update.note
     if not can_publish(actor, note.team):
@@ -149,7 +152,7 @@ def incident_update_publish(*, update: IncidentUpdate, actor: Any, now: datetime
     return fresh
 
 
-def _publish(update: IncidentUpdate, *, actor: Any, now: datetime) -> None:
+def _publish(update: IncidentUpdate, *, actor: Actor, now: datetime) -> None:
     update.published_at = now
     update.published_by = actor
     update.save(update_fields=["published_at", "published_by"])
@@ -175,7 +178,9 @@ def _publish(update: IncidentUpdate, *, actor: Any, now: datetime) -> None:
     )
 
 
-def incident_note_unpublish(*, note: IncidentNote, actor: Any, reason: str, now: datetime) -> None:
+def incident_note_unpublish(
+    *, note: IncidentNote, actor: Actor, reason: str, now: datetime
+) -> None:
     """Take the public page down (it answers 404 again); lead or admin, with a reason."""
     if not can_publish(actor, note.team):
         raise PermissionDenied(f"only a lead of {note.team.name} or an admin may withdraw it")

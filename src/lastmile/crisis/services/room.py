@@ -5,8 +5,8 @@ with a saved response, mark them handled; and the saved responses themselves.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
@@ -16,6 +16,7 @@ from lastmile.listening.models import Mention
 from lastmile.loops.models import LoopState
 from lastmile.people.models import Team
 from lastmile.people.selectors import agent_for
+from lastmile.people.viewers import Actor
 
 
 def _alert_mentions(alert: Alert, mention_ids: list[int], *, lock: bool = False) -> list[Mention]:
@@ -51,7 +52,7 @@ def _refuse(detail: str, bad: list[tuple[Mention, str]]) -> Conflict:
 
 
 def mentions_assign(
-    *, alert: Alert, mention_ids: list[int], assignee: Any, actor: Any, now: datetime
+    *, alert: Alert, mention_ids: list[int], assignee: User | None, actor: Actor, now: datetime
 ) -> int:
     """Give the selected mentions' open reply loops to one team member. All or nothing."""
     from lastmile.loops.services import loop_reassign
@@ -108,7 +109,7 @@ def mentions_reply(
     alert: Alert,
     mention_ids: list[int],
     response: SavedResponse,
-    actor: Any,
+    actor: Actor,
     now: datetime,
 ) -> int:
     """Reply to each selected mention with a saved response. All or nothing.
@@ -183,7 +184,7 @@ def mentions_reply(
 
 
 def mentions_handle(
-    *, alert: Alert, mention_ids: list[int], reason: str, actor: Any, now: datetime
+    *, alert: Alert, mention_ids: list[int], reason: str, actor: Actor, now: datetime
 ) -> int:
     """Mark the selected mentions handled: no reply is needed (listening's ``mention_dismiss``:
     the open reply loop is cancelled with the reason). Mentions handled already are left as

@@ -25,6 +25,8 @@ from django.utils.text import slugify
 
 from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
 from lastmile.core.jsonbody import json_load
+from lastmile.people.models import Team
+from lastmile.people.viewers import Actor
 from lastmile.webhooks.models import (
     PHONE_CHANNELS,
     Conversation,
@@ -56,7 +58,7 @@ def integration_create(
     channel: str,
     now: datetime,
     url: str = "",
-    team: Any = None,
+    team: Team | None = None,
     slug: str = "",
     active: bool = True,
 ) -> tuple[Integration, str]:
@@ -299,7 +301,7 @@ def conversation_of(*, case: Any, channel: str | None = None) -> Conversation | 
 
 
 def message_reply_route(
-    *, case: Any, channel: str, body: str, actor: Any, now: datetime
+    *, case: Any, channel: str, body: str, actor: Actor, now: datetime
 ) -> str | None:
     """The reply route for messaging (``channels.replies``): back through the integration
     the customer wrote on (a signed POST, via the outbox), when there is such a conversation."""
@@ -317,7 +319,7 @@ def message_send(
     case: Any,
     text: str,
     now: datetime,
-    actor: Any = None,
+    actor: Actor = None,
     media: Sequence[Media] = (),
     channel: str | None = None,
 ) -> Any:

@@ -25,6 +25,7 @@ from django.db import connection, transaction
 
 from lastmile.core.errors import DomainError, FieldError, InvalidInput, NotFound
 from lastmile.core.retry import retry_delay
+from lastmile.people.models import Team
 from lastmile.webhooks.models import Delivery, DeliveryAttempt, DeliveryStatus, Subscription
 from lastmile.webhooks.sender import Outcome, post_signed, url_check
 from lastmile.webhooks.signing import (
@@ -72,7 +73,7 @@ def subscription_create(
     url: str,
     events: Any,
     now: datetime,
-    team: Any = None,
+    team: Team | None = None,
     active: bool = True,
 ) -> tuple[Subscription, str]:
     """A new event subscription and its signing secret (returned this once)."""
