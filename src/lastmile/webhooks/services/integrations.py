@@ -18,7 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, connection, transaction
 from django.utils.text import slugify
@@ -40,6 +40,12 @@ from lastmile.webhooks.signing import (
     secret_generate,
     secret_prefix,
 )
+
+if TYPE_CHECKING:
+    from lastmile.cases.models import Case
+    from lastmile.channels.models import OutboxMessage
+    from lastmile.customers.identities import IdentityKey
+    from lastmile.customers.models import Interaction
 
 MAX_TEXT = 10_000
 MAX_MEDIA = 10
@@ -142,7 +148,7 @@ class Received:
     duplicate: bool = False
 
 
-def sender_identity(integration: Integration, sender: str) -> Any:
+def sender_identity(integration: Integration, sender: str) -> IdentityKey:
     """The identity the sender's address stands for: an E.164 phone on SMS and WhatsApp,
     the integration's own id for the person elsewhere (its slug is the id's issuer)."""
     from lastmile.customers.identities import IdentityError, identity_normalize
@@ -195,7 +201,7 @@ def message_source_id(integration: Integration, external_id: str) -> str:
 
 
 def _receive(
-    integration: Integration, message: MessageIn, identity: Any, *, now: datetime
+    integration: Integration, message: MessageIn, identity: IdentityKey, *, now: datetime
 ) -> Received:
     from lastmile.cases.models import CaseStatus
     from lastmile.cases.selectors import customer_cases
@@ -292,7 +298,7 @@ def _subject(integration: Integration, message: MessageIn) -> str:
 # --- outbound messages ---------------------------------------------------------------------
 
 
-def conversation_of(*, case: Any, channel: str | None = None) -> Conversation | None:
+def conversation_of(*, case: Case, channel: str | None = None) -> Conversation | None:
     """The conversation a reply on ``case`` goes back on: the one last written on."""
     qs = Conversation.objects.filter(case=case).select_related("integration")
     if channel:
@@ -301,7 +307,7 @@ def conversation_of(*, case: Any, channel: str | None = None) -> Conversation | 
 
 
 def message_reply_route(
-    *, case: Any, channel: str, body: str, actor: Actor, now: datetime
+    *, case: Case, channel: str, body: str, actor: Actor, now: datetime
 ) -> str | None:
     """The reply route for messaging (``channels.replies``): back through the integration
     the customer wrote on (a signed POST, via the outbox), when there is such a conversation."""
@@ -316,13 +322,13 @@ def message_reply_route(
 
 def message_send(
     *,
-    case: Any,
+    case: Case,
     text: str,
     now: datetime,
     actor: Actor = None,
     media: Sequence[Media] = (),
     channel: str | None = None,
-) -> Any:
+) -> Interaction:
     """Reply on a messaging conversation: the outbound interaction (which closes the case's
     reply loops) and its outbox message are written in one transaction; the outbox worker
     sends it through the integration (``message_transport``) and retries on failure.
@@ -396,7 +402,7 @@ def message_send(
     return interaction
 
 
-def message_transport(message: Any) -> str | None:
+def message_transport(message: OutboxMessage) -> str | None:
     """Outbox transport for ``sms:<slug>``, ``whatsapp:<slug>`` and ``chat:<slug>``: POST the
     message, signed, to the integration's URL; returns the id the receiver gave it, if any.
 
