@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 
 from lastmile.core.errors import Conflict, ErrorCode
 from lastmile.core.events import event_emit
@@ -48,7 +49,7 @@ def actor_id(actor: Actor) -> int | None:
 # --- raising an alert ---------------------------------------------------------------------------
 
 
-def _evidence(term: WatchTerm, signal: str, bucket_start: datetime) -> Any:
+def _evidence(term: WatchTerm, signal: str, bucket_start: datetime) -> QuerySet[Mention]:
     """The mentions behind an alert: the bucket and the two before, as the signal sees them."""
     qs = Mention.objects.filter(
         terms=term,
