@@ -231,7 +231,8 @@ def cv_section(cv: dict | None, spec: dict) -> list[str]:
         f"not used), split into {cv['folds']} stratified folds (scikit-learn "
         f"`StratifiedKFold`, shuffled, seed {cv['seed']}). For each fold the shipped settings "
         "are fitted on the other folds by the same `fit` that `make train-sentiment` runs "
-        "(vocabulary, idf and logistic regression learnt from the fit part only) and scored "
+        "(vocabulary, idf and logistic regression learnt from the fit part only, the solver on "
+        "one thread as for the shipped model) and scored "
         "on the held-out fold; VADER (compound ±0.05) is scored on the same held-out folds. "
         "± is the sample standard deviation over the folds.",
         "",

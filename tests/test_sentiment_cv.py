@@ -98,7 +98,7 @@ def test_cross_validation_runs_the_shipped_settings_end_to_end_on_a_tiny_set() -
 
 
 def test_the_training_data_defaults_to_shared_data_beside_the_repository() -> None:
-    from lastmile.sentiment.train import DEFAULT_DATA
+    from lastmile.sentiment import train
     from tests.conftest import REPO_ROOT
 
-    assert DEFAULT_DATA == REPO_ROOT.parent / "shared" / "data" / "tweeteval-sentiment"
+    assert REPO_ROOT.parent / "shared" / "data" / "tweeteval-sentiment" == train.DEFAULT_DATA
