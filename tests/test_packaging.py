@@ -85,5 +85,5 @@ def test_the_demo_install_leaves_out_the_test_and_training_tools():
     extras = {
         k: {requirement_name(r) for r in v} for k, v in project["optional-dependencies"].items()
     }
-    assert {"pytest", "playwright", "schemathesis", "ruff", "mypy"} <= extras["dev"]
+    assert {"pytest", "playwright", "schemathesis", "ruff", "mypy", "scikit-learn"} <= extras["dev"]
     assert "scikit-learn" in extras["train"]

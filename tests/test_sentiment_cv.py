@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-import pytest
-
 from lastmile.sentiment.train import FINAL, cross_validate, mean_sd, stratified_folds, vader_label
 
 
@@ -32,7 +30,6 @@ def test_mean_sd_is_the_mean_and_the_sample_standard_deviation() -> None:
 
 
 def test_folds_hold_out_every_text_once_with_each_class_in_proportion() -> None:
-    pytest.importorskip("sklearn", reason="scikit-learn is in the `train` extra only")
     # given 10 negative, 20 neutral and 15 positive labels, interleaved
     labels = [0] * 10 + [1] * 20 + [2] * 15
     labels = labels[::2] + labels[1::2]
@@ -51,7 +48,6 @@ def test_folds_hold_out_every_text_once_with_each_class_in_proportion() -> None:
 
 
 def test_folds_are_the_same_for_the_same_seed_and_differ_for_another() -> None:
-    pytest.importorskip("sklearn", reason="scikit-learn is in the `train` extra only")
     labels = [0, 1, 2, 1, 1, 2] * 10
 
     def held(seed: int) -> list[list[int]]:
@@ -69,7 +65,6 @@ TEXTS = {
 
 
 def test_cross_validation_runs_the_shipped_settings_end_to_end_on_a_tiny_set() -> None:
-    pytest.importorskip("sklearn", reason="scikit-learn is in the `train` extra only")
     # given 36 short texts, 12 of each class
     texts = [t for label in (0, 1, 2) for t in TEXTS[label] * 4]
     labels = [label for label in (0, 1, 2) for _ in range(12)]
