@@ -32,10 +32,6 @@ def loops_open_on_case(*, case: Any) -> list[Loop]:
     return list(Loop.objects.filter(case=case, state=LoopState.OPEN).order_by("pk"))
 
 
-def loops_owned_by_teams(teams: set[int]) -> QuerySet[Loop]:
-    return Loop.objects.filter(team_id__in=teams, case__isnull=False)
-
-
 def loops_visible(*, viewer: Viewer) -> QuerySet[Loop]:
     qs = Loop.objects.select_related(
         "case", "team", "assignee", "customer", "sla_policy__business_hours"
