@@ -14,7 +14,7 @@ from lastmile.core.audit import Action as AuditAction
 from lastmile.core.audit import audit_record, changes, snapshot
 from lastmile.core.db import rows_insert
 from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
-from lastmile.core.events import event_emit
+from lastmile.core.events import event_emit, guard_check
 from lastmile.core.ids import counter_next, counter_reserve
 
 
@@ -162,7 +162,8 @@ def cases_insert(*, cases: Sequence[CaseIn]) -> list[int]:
 
 @transaction.atomic
 def case_set_status(*, case: Case, status: str, actor: Any = None, now: datetime) -> Case:
-    """Change a case's status; solved and closed are refused while any of its loops is open."""
+    """Change a case's status. Solving or closing it is first put to the ``case.close``
+    guards of the apps above (loops refuses while one of the case's loops is open)."""
     if status not in CaseStatus.values:
         raise InvalidInput(
             f"unknown status {status!r}",
@@ -170,11 +171,7 @@ def case_set_status(*, case: Case, status: str, actor: Any = None, now: datetime
         )
     case = Case.objects.select_for_update().get(pk=case.pk)
     if status in (CaseStatus.SOLVED, CaseStatus.CLOSED):
-        from lastmile.loops.selectors import loops_open_on_case
-
-        still_open = loops_open_on_case(case=case)
-        if still_open:
-            raise LoopsStillOpen(still_open)
+        guard_check("case.close", {"case": case, "status": status})
     if case.status == status:
         return case
     previous = case.status

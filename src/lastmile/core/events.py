@@ -17,6 +17,12 @@ it: ``customers`` tells ``interaction.recorded`` and ``loops`` opens and closes 
 Such an event is *internal* (``internal=True``): its data holds the objects just written,
 not JSON, and only the subscribers that named it hear it (``names=``); the subscribers of
 every event (outgoing webhooks) never do.
+
+A lower app asks the apps above it before a change they may refuse through a *guard*: it
+calls :func:`guard_check` with the change's name and objects, and each guard registered for
+that name (in its app's ``AppConfig.ready``) raises a ``DomainError`` to refuse. ``cases``
+asks ``case.close`` before a case is solved or closed, and ``loops`` refuses while a loop
+on it is open.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ ManySubscriber = Callable[[str, Sequence[Event]], None]
 _subscribers: list[Subscriber] = []
 _many: dict[Subscriber, ManySubscriber] = {}
 _names: dict[Subscriber, frozenset[str]] = {}
+
+Guard = Callable[[dict[str, Any]], None]
+_guards: dict[str, list[Guard]] = {}
 
 
 def event_subscribe(
@@ -86,3 +95,20 @@ def event_emit_many(name: str, events: Sequence[Event], *, internal: bool = Fals
             continue
         for data, at in events:
             fn(name, data, at)
+
+
+def guard_register(name: str, fn: Guard) -> Guard:
+    """Register ``fn(data)``, asked before the change ``name`` is written; it refuses by
+    raising a ``DomainError``. Idempotent."""
+    guards = _guards.setdefault(name, [])
+    if fn not in guards:
+        guards.append(fn)
+    return fn
+
+
+def guard_check(name: str, data: dict[str, Any]) -> None:
+    """Ask every guard of ``name`` whether the change may be written, in the order they
+    registered; the first refusal propagates, so the caller writes nothing. Called inside
+    the caller's transaction, after it has locked what the guards read."""
+    for fn in list(_guards.get(name, ())):
+        fn(data)

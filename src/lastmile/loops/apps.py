@@ -7,7 +7,8 @@ class LoopsConfig(AppConfig):
     verbose_name = "Open loops and SLAs"
 
     def ready(self) -> None:
-        from lastmile.core.events import event_subscribe
+        from lastmile.core.events import event_subscribe, guard_register
+        from lastmile.loops.selectors import loops_guard_case_close
         from lastmile.loops.services import on_interaction_recorded, on_interactions_recorded
 
         # Reply loops follow the conversation on a case: an interaction recorded on one
@@ -18,3 +19,6 @@ class LoopsConfig(AppConfig):
             many=on_interactions_recorded,
             names=["interaction.recorded"],
         )
+        # A case is not solved or closed while a loop on it is open (cases does not import
+        # loops; it asks this guard).
+        guard_register("case.close", loops_guard_case_close)

@@ -21,6 +21,7 @@ from django.db.models import (
 )
 from django.db.models.lookups import GreaterThan
 
+from lastmile.cases.services import LoopsStillOpen
 from lastmile.core.errors import NotFound
 from lastmile.loops.models import Loop, LoopState, SlaTarget
 from lastmile.loops.services import calendar_of
@@ -30,6 +31,14 @@ from lastmile.people.viewers import Viewer
 
 def loops_open_on_case(*, case: Any) -> list[Loop]:
     return list(Loop.objects.filter(case=case, state=LoopState.OPEN).order_by("pk"))
+
+
+def loops_guard_case_close(data: dict[str, Any]) -> None:
+    """The guard of ``case.close`` (``lastmile.core.events``): a case is not solved or
+    closed while one of its loops is open."""
+    still_open = loops_open_on_case(case=data["case"])
+    if still_open:
+        raise LoopsStillOpen(still_open)
 
 
 def loops_visible(*, viewer: Viewer) -> QuerySet[Loop]:
