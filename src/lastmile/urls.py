@@ -10,7 +10,7 @@ from lastmile.core.views import healthz
 API_ROUTERS = [
     ("customers", "lastmile.customers.api", "router"),
     ("interactions", "lastmile.customers.api", "interactions_router"),
-    ("cases", "lastmile.cases.api", "router"),
+    ("cases", "lastmile.loops.cases_api", "router"),
     ("loops", "lastmile.loops.api", "router"),
     ("mail", "lastmile.mail.api", "router"),
     ("webhooks", "lastmile.webhooks.api", "router"),
