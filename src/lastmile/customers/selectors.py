@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from lastmile.cases.selectors import cases_visible
 from lastmile.core.errors import FieldError, InvalidInput, NotFound
 from lastmile.core.instants import instant_parse
 from lastmile.customers.models import Customer, Direction, Interaction, Sentiment
@@ -184,8 +185,6 @@ def _as_seen_by(rows: list[Interaction], next_cursor: str | None, *, viewer: Vie
     case_ids = {r.case_id for r in rows if r.case_id is not None}
     if visible_team_ids(viewer) is None or not case_ids:
         return Page(items=rows, next=next_cursor, open_cases=case_ids)
-    from lastmile.cases.selectors import cases_visible  # cases sit above customers
-
     open_cases = set(
         cases_visible(viewer=viewer).filter(pk__in=case_ids).values_list("pk", flat=True)
     )
