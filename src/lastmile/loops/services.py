@@ -689,7 +689,19 @@ def loops_react_to_interactions(*, interactions: Sequence[Any], now: datetime) -
     if not rows:
         return
     inbound = {r.case_id for r in rows if r.direction == Direction.INBOUND}
-    cases = Case.objects.select_related("customer", "team", "assignee").in_bulk(inbound)
+    # What a reply loop takes from its case (a batch reads hundreds: only these columns).
+    cases = (
+        Case.objects.select_related("customer")
+        .only(
+            "customer_id",
+            "team_id",
+            "assignee_id",
+            "status",
+            "priority",
+            "customer__display_name",
+        )
+        .in_bulk(inbound)
+    )
     open_loops: dict[int, list[Loop]] = defaultdict(list)
     for loop in Loop.objects.filter(
         case_id__in={r.case_id for r in rows}, kind=LoopKind.REPLY, state=LoopState.OPEN
@@ -761,16 +773,16 @@ def loops_react_to_interactions(*, interactions: Sequence[Any], now: datetime) -
         data = r.data if isinstance(r.data, dict) else {}
         influence = data.get("influence")
         loop = Loop(
-            customer=case.customer,
-            case=case,
+            customer_id=case.customer_id,
+            case_id=case.pk,
             kind=LoopKind.REPLY,
             title=reply_loop_title(
                 answered=answered,
                 customer=case.customer if case.customer_id else None,
                 channel=r.channel,
             ).strip()[:300],
-            team=case.team,
-            assignee=case.assignee,
+            team_id=case.team_id,
+            assignee_id=case.assignee_id,
             channel=r.channel,
             opened_at=at,
             clock_started_at=at,

@@ -178,7 +178,8 @@ def on_loop_event(name: str, data: dict[str, Any], at: datetime) -> None:
 
 def on_loop_events(name: str, events: Sequence[tuple[dict[str, Any], datetime]]) -> None:
     """:func:`on_loop_event` for a run of events of one name (a batch's loops, closed by the
-    loop engine together): one UPDATE for the run."""
+    loop engine together): one query when none of the loops has a mention (a mention import
+    writes its mentions after its loops), two otherwise."""
     from django.db.models import Case as Choose
     from django.db.models import DateTimeField, When
 
@@ -187,6 +188,13 @@ def on_loop_events(name: str, events: Sequence[tuple[dict[str, Any], datetime]])
     at_of = {
         data["loop"]: at for data, at in events if data.get("kind") == "reply" and data.get("loop")
     }
+    pending = Mention.objects.filter(Q(handled_at__isnull=True) | Q(replied_at__isnull=True))
+    if len(at_of) > 1:
+        # Building a CASE over every loop of a batch costs more than asking which have one.
+        with_mentions = set(
+            pending.filter(reply_loop_id__in=list(at_of)).values_list("reply_loop_id", flat=True)
+        )
+        at_of = {loop: at for loop, at in at_of.items() if loop in with_mentions}
     if not at_of:
         return
     when = Choose(
@@ -196,9 +204,7 @@ def on_loop_events(name: str, events: Sequence[tuple[dict[str, Any], datetime]])
     changes: dict[str, Any] = {"handled_at": Coalesce(F("handled_at"), when)}
     if name == "loop.closed":
         changes["replied_at"] = Coalesce(F("replied_at"), when)
-    Mention.objects.filter(
-        Q(handled_at__isnull=True) | Q(replied_at__isnull=True), reply_loop_id__in=list(at_of)
-    ).update(**changes)
+    pending.filter(reply_loop_id__in=list(at_of)).update(**changes)
 
 
 def mention_dismiss(*, mention: Mention, actor: Any, reason: str, now: datetime) -> Mention:
