@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from lastmile.cases.models import CaseStatus
+from lastmile.cases.selectors import case_list
 from lastmile.cases.services import LoopsStillOpen, case_set_status
 from lastmile.channels.models import OutboxMessage
 from lastmile.core.errors import Conflict, InvalidInput
@@ -21,7 +22,7 @@ from lastmile.loops.services import (
     loops_sweep,
 )
 from lastmile.people.viewers import SYSTEM
-from tests.factories import AgentFactory
+from tests.factories import AgentFactory, TeamFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -257,6 +258,23 @@ def test_reassign_records_from_and_to(customer, team, other_team, alice, charlie
         "from": {"team": team.pk, "assignee": None},
         "to": {"team": other_team.pk, "assignee": charlie.pk},
     }
+
+
+def test_an_agent_sees_the_case_behind_a_loop_their_team_owns(
+    case, customer, other_team, alice, charlie, now
+):
+    # given the front office's case, and an agent of a third team
+    dave = AgentFactory(user__username="dave", teams=[TeamFactory(slug="third")]).user
+    assert list(case_list(viewer=charlie)) == []
+
+    # when two tasks on it are handed to the back office
+    for title in ("refund", "replacement"):
+        loop_open(customer=customer, case=case, kind="task", title=title, team=other_team, now=now)
+
+    # then the back office sees the case (once), its owners still do, the third team does not
+    assert list(case_list(viewer=charlie)) == [case]
+    assert list(case_list(viewer=alice)) == [case]
+    assert list(case_list(viewer=dave)) == []
 
 
 # --- the sweeper ---------------------------------------------------------------------------

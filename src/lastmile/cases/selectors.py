@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.conf import settings
@@ -23,17 +23,31 @@ def ref_number(ref: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+# Apps above cases that hand a team work on a case let that team see the case: each registers
+# a grant in its AppConfig.ready, ``grant(team_ids)`` → a query of the ids of those cases.
+CaseGrant = Callable[[set[int]], QuerySet[Any]]
+_grants: list[CaseGrant] = []
+
+
+def cases_grant_register(grant: CaseGrant) -> CaseGrant:
+    """Show the cases ``grant(team_ids)`` selects to those teams' agents. Idempotent."""
+    if grant not in _grants:
+        _grants.append(grant)
+    return grant
+
+
 def cases_visible(*, viewer: Viewer) -> QuerySet[Case]:
-    """Cases of the viewer's teams, and cases on which one of their teams owns a loop
-    (the back office sees the case behind the task handed to it)."""
+    """Cases of the viewer's teams, and the cases the apps above grant their teams (loops:
+    the cases on which one of their teams owns a loop, as the back office sees the case
+    behind the task handed to it)."""
     qs = Case.objects.select_related("customer", "team", "assignee")
     teams = visible_team_ids(viewer)
     if teams is None:
         return qs
-    # ``loops`` is the relation the loops app's Loop.case declares; a subquery, not a join,
-    # so a case with two such loops is still one row.
-    with_their_loops = Case.objects.filter(loops__team_id__in=teams).values("pk")
-    return qs.filter(Q(team_id__in=teams) | Q(pk__in=with_their_loops))
+    seen = Q(team_id__in=teams)
+    for grant in _grants:
+        seen |= Q(pk__in=grant(teams))
+    return qs.filter(seen)
 
 
 def case_get(*, ref: str, viewer: Viewer) -> Case:

@@ -7,8 +7,9 @@ class LoopsConfig(AppConfig):
     verbose_name = "Open loops and SLAs"
 
     def ready(self) -> None:
+        from lastmile.cases.selectors import cases_grant_register
         from lastmile.core.events import event_subscribe, guard_register
-        from lastmile.loops.selectors import loops_guard_case_close
+        from lastmile.loops.selectors import loops_grant_cases, loops_guard_case_close
         from lastmile.loops.services import on_interaction_recorded, on_interactions_recorded
 
         # Reply loops follow the conversation on a case: an interaction recorded on one
@@ -22,3 +23,5 @@ class LoopsConfig(AppConfig):
         # A case is not solved or closed while a loop on it is open (cases does not import
         # loops; it asks this guard).
         guard_register("case.close", loops_guard_case_close)
+        # An agent sees the case behind a loop their team owns (cases asks this grant).
+        cases_grant_register(loops_grant_cases)

@@ -33,6 +33,12 @@ def loops_open_on_case(*, case: Any) -> list[Loop]:
     return list(Loop.objects.filter(case=case, state=LoopState.OPEN).order_by("pk"))
 
 
+def loops_grant_cases(teams: set[int]) -> QuerySet[Any]:
+    """The grant loops register with ``cases_visible``: the ids of the cases on which one
+    of ``teams`` owns a loop."""
+    return Loop.objects.filter(team_id__in=teams, case__isnull=False).values("case_id")
+
+
 def loops_guard_case_close(data: dict[str, Any]) -> None:
     """The guard of ``case.close`` (``lastmile.core.events``): a case is not solved or
     closed while one of its loops is open."""
