@@ -5,15 +5,17 @@ it, counting imports inside functions and under ``TYPE_CHECKING`` too (those hid
 cycles before). Project modules (``lastmile.urls``, ``lastmile.cli``, ``lastmile.settings``)
 sit above every app; migrations are history and are not counted. A new app is added here,
 in its place; an import that fails this test is a reason to move code, or to turn a call
-into a domain event (``lastmile.core.events``) that the app above subscribes to.
+into a domain event (``lastmile.core.events``) that the app above subscribes to, or into a
+guard or grant it registers in its ``AppConfig.ready``.
 
 Why cases sit below customers: a case only names its customer (the relation ``Case.customer``
 declares), while customers use two rules of cases, which text is a case reference
 (``cases_by_ref``, for ingested interactions) and which cases a viewer may open
 (``cases_visible``, to withhold internal notes on the timeline). The case API shows a case
 with its loops and takes a customer reference, so it lives in ``loops/cases_api.py``. Loops
-sit above both: they react to customers' ``interaction.recorded`` event, and refuse a case's
-solving through the ``case.close`` guard.
+sit above both: they react to customers' ``interaction.recorded`` event, refuse a case's
+solving through the ``case.close`` guard, and show the case behind a loop to the loop's
+team through ``cases_grant_register``.
 """
 
 from __future__ import annotations
