@@ -94,14 +94,14 @@ def customers_resolve(
                 "at least one identity is needed",
                 [FieldError("identities", "must not be empty")],
             )
-    # The same identity twice is one identity.
-    wanted = [
-        CustomerWanted(list(dict.fromkeys(w.identities)), w.display_name, w.at) for w in wanted
-    ]
     for attempt in range(2):
         try:
             with transaction.atomic():
-                return _resolve_many(wanted, now=now, actor=actor)
+                done = _resolve_many(wanted, now=now, actor=actor)
+            return [
+                Resolution(pk, i in done.created, done.merged_from.get(i, []))
+                for i, pk in enumerate(done.ids)
+            ]
         except IntegrityError:
             # Another writer created one of these identities between our read and write.
             if attempt:
@@ -109,34 +109,53 @@ def customers_resolve(
     raise AssertionError("unreachable")
 
 
-def _resolve_many(
-    wanted: Sequence[CustomerWanted], *, now: datetime, actor: Any
-) -> list[Resolution]:
-    """:func:`customers_resolve` inside the caller's transaction. Customers are ids here; a
-    customer this batch creates is a negative placeholder until it is inserted."""
+@dataclass
+class _Resolved:
+    """:func:`_resolve_many`'s answer: the live customer of each wanted set, in order; which
+    sets created theirs; the customers merged for a set."""
+
+    ids: list[int]
+    created: set[int]
+    merged_from: dict[int, list[int]]
+
+
+def _resolve_many(wanted: Sequence[CustomerWanted], *, now: datetime, actor: Any) -> _Resolved:
+    """:func:`customers_resolve` inside the caller's transaction (the ingest's, which retries
+    the whole batch). Customers are ids here; a customer this batch creates is a negative
+    placeholder until it is inserted. Plain lists and sets: an ingest resolves a thousand
+    sets inside its write transaction."""
     owner_of = identities_owners({k for w in wanted for k in w.identities})
     survivor: dict[int, int] = {}  # merged here -> merged into
-    out: list[Resolution | None] = [None] * len(wanted)
+    chosen: list[int] = [0] * len(wanted)  # 0: to be created below
+    merged_from: dict[int, list[int]] = {}
     named: list[tuple[int, str]] = []  # (known customer, a name for it if it has none)
     pending: list[int] = []
     for i, w in enumerate(wanted):
+        if len(w.identities) == 1:  # the usual case: one identity, known or not
+            owner = owner_of.get(w.identities[0])
+            if owner is None:
+                pending.append(i)
+                continue
+            chosen[i] = owner
+            if w.display_name:
+                named.append((owner, w.display_name))
+            continue
         owners = {owner_of[k] for k in w.identities if k in owner_of}
         if len(owners) > 1 or (owners and any(k not in owner_of for k in w.identities)):
             # A merge, or new identities for a known customer.
-            out[i] = _resolve_known(w, owners, owner_of, now=now, actor=actor)
-            for pk in out[i].merged_from:  # type: ignore[union-attr]
-                survivor[pk] = out[i].customer_id  # type: ignore[union-attr]
+            chosen[i], merged_from[i] = _resolve_known(w, owners, owner_of, now=now, actor=actor)
+            for pk in merged_from[i]:
+                survivor[pk] = chosen[i]
         elif owners:
-            out[i] = Resolution(customer_id=next(iter(owners)))
+            chosen[i] = next(iter(owners))
             if w.display_name:
-                named.append((out[i].customer_id, w.display_name))  # type: ignore[union-attr]
+                named.append((chosen[i], w.display_name))
         else:
             pending.append(i)
 
     # New customers, one per distinct identity set not yet known (first wanted set wins).
     new: list[CustomerWanted] = []
-    customer_of: dict[int, int] = {}
-    creator: set[int] = set()
+    created: set[int] = set()
     extra: list[tuple[IdentityKey, int]] = []
     for i in pending:
         w = wanted[i]
@@ -149,13 +168,13 @@ def _resolve_many(
                     owner_of[k] = already
                     if already > 0:
                         extra.append((k, already))
-            customer_of[i] = already
+            chosen[i] = already
             continue
         new.append(w)
-        creator.add(i)
+        created.add(i)
         for k in w.identities:
             owner_of[k] = -len(new)
-        customer_of[i] = -len(new)
+        chosen[i] = -len(new)
     placeholder: dict[int, int] = {}
     if new:
         pks = rows_insert(
@@ -189,9 +208,9 @@ def _resolve_many(
     )
     for pk, name in named:
         Customer.objects.filter(pk=pk, display_name="").update(display_name=name[:200])
-    for i, cust in customer_of.items():
-        out[i] = Resolution(customer_id=live(cust), created=i in creator)
-    return [Resolution(live(r.customer_id), r.created, r.merged_from) for r in out if r is not None]
+    if new or survivor:
+        chosen = [live(c) for c in chosen]
+    return _Resolved(ids=chosen, created=created, merged_from=merged_from)
 
 
 def _resolve_known(
@@ -201,9 +220,9 @@ def _resolve_known(
     *,
     now: datetime,
     actor: Any,
-) -> Resolution:
+) -> tuple[int, list[int]]:
     """Identities of known customers: merge those into the oldest, attach the unknown ones
-    to it (``owner_of`` learns them)."""
+    to it (``owner_of`` learns them); the customer's id and those merged into it."""
     found = list(Customer.objects.filter(pk__in=owners).order_by("pk"))
     customer = found[0]
     merged_from: list[int] = []
@@ -219,18 +238,18 @@ def _resolve_known(
     if w.display_name and not customer.display_name:
         customer.display_name = w.display_name[:200]
         customer.save(update_fields=["display_name"])
+    unknown = [k for k in dict.fromkeys(w.identities) if k not in owner_of]
     Identity.objects.bulk_create(
         [
             Identity(
                 customer=customer, kind=k.kind, network=k.network, value=k.value, created_at=now
             )
-            for k in w.identities
-            if k not in owner_of
+            for k in unknown
         ]
     )
     for k in w.identities:
         owner_of[k] = customer.pk
-    return Resolution(customer_id=customer.pk, merged_from=merged_from)
+    return customer.pk, merged_from
 
 
 def _customer_relations() -> list[tuple[Any, str]]:

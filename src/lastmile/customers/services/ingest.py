@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.customers.identities import IdentityKey
@@ -48,10 +48,11 @@ class InteractionIn:
 @dataclass
 class IngestBatch:
     """Items made ready for ``interactions_ingest`` before its transaction: each one's
-    sentiment (None where none is wanted), and its data as JSON."""
+    sentiment (None where none is wanted), and its time and data in the database's form."""
 
     items: Sequence[InteractionIn]
     sentiments: list[tuple[str, float] | None]
+    occurred_at: list[Any]
     data: list[str | None]
 
 
@@ -71,7 +72,13 @@ def interactions_prepare(*, items: Sequence[InteractionIn]) -> IngestBatch:
     sentiments: list[tuple[str, float] | None] = [None] * len(items)
     for i, scored in zip(wanted, sentiments_score([items[i].body for i in wanted]), strict=True):
         sentiments[i] = scored
-    return IngestBatch(items=items, sentiments=sentiments, data=data)
+    adapt = connection.ops.adapt_datetimefield_value
+    return IngestBatch(
+        items=items,
+        sentiments=sentiments,
+        occurred_at=[adapt(it.occurred_at) for it in items],
+        data=data,
+    )
 
 
 def _data_json(it: InteractionIn, index: int) -> str | None:
@@ -147,11 +154,9 @@ def _ingest(batch: IngestBatch, *, now: datetime) -> list[int]:
             todo.append(i)
     by_identity = [i for i in todo if items[i].customer_id is None]
     resolved = _resolve_many(
-        [CustomerWanted(list(dict.fromkeys(items[i].identities))) for i in by_identity],
-        now=now,
-        actor=None,
+        [CustomerWanted(items[i].identities) for i in by_identity], now=now, actor=None
     )
-    customer_of = {i: r.customer_id for i, r in zip(by_identity, resolved, strict=True)}
+    customer_of = dict(zip(by_identity, resolved.ids, strict=True))
 
     # 5. A case must be its customer's (as it is after this batch's merges).
     owner = customer_ids_live({c.customer_id for c in cases.values()}) if cases else {}
@@ -172,6 +177,7 @@ def _ingest(batch: IngestBatch, *, now: datetime) -> list[int]:
                 channel=it.channel,
                 direction=it.direction,
                 occurred_at=it.occurred_at,
+                occurred_at_db=batch.occurred_at[i],
                 body=it.body,
                 data=it.data,
                 data_json=batch.data[i],

@@ -73,6 +73,9 @@ class InteractionRow:
     source_id: str | None = None
     actor: Any = None
     sentiment: tuple[str, float] | None = None
+    # ``occurred_at`` in the database's form, when the caller converted it before its
+    # transaction (``interactions_prepare``); else it is converted here.
+    occurred_at_db: Any = None
     pk: int | None = None
 
 
@@ -125,7 +128,7 @@ def interactions_write(
                 r.case_id,
                 r.channel,
                 r.direction,
-                adapt(r.occurred_at),
+                adapt(r.occurred_at) if r.occurred_at_db is None else r.occurred_at_db,
                 recorded_at,
                 r.actor.pk if r.actor is not None else None,
                 r.body,
