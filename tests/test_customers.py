@@ -8,16 +8,16 @@ from hypothesis import strategies as st
 
 from lastmile.cases.services import case_create
 from lastmile.core.errors import InvalidInput
+from lastmile.core.events import event_subscribe, event_unsubscribe
 from lastmile.customers.identities import IdentityError, IdentityKey, identity_normalize
 from lastmile.customers.models import Customer, CustomerMerge, Identity, Interaction
 from lastmile.customers.selectors import customer_get, timeline
-from lastmile.core.events import event_subscribe, event_unsubscribe
 from lastmile.customers.services import (
     CustomerWanted,
     InteractionIn,
     customer_resolve,
-    customers_resolve,
     customer_unmerge,
+    customers_resolve,
     interaction_record,
     interactions_ingest,
 )
