@@ -124,3 +124,113 @@ def test_data_with_a_number_out_of_range_is_refused_naming_the_item(client, now)
     assert 400 <= r.status_code < 500
     assert r.json()["errors"][0]["field"] == "data" and r.json()["errors"][0]["index"] == 1
     assert Interaction.objects.count() == 0 and Customer.objects.count() == 0
+
+
+def test_a_batch_on_cases_opens_and_closes_reply_loops_as_recording_one_by_one(team, now):
+    """The loop engine reacts to a batch (``loops_react_to_interactions``) as to the same
+    interactions recorded one at a time: first reply, answer, late history, an automated
+    message, next reply, a solved case reopened, a paused loop resumed."""
+    from lastmile.cases.models import Case, CaseStatus
+    from lastmile.cases.services import case_create, case_set_status
+    from lastmile.customers.services import interaction_record
+    from lastmile.loops.models import Loop, LoopEvent, SlaPolicy
+    from lastmile.loops.services import loop_pause
+
+    SlaPolicy.objects.create(
+        name="Chat", kind="reply", first_reply_minutes=30, next_reply_minutes=60
+    )
+    m = timedelta(minutes=1)
+
+    def world(tag: str) -> tuple[Case, Case, Case]:
+        who = customer_resolve(identities=[email(tag)], now=now).customer
+        open_case = case_create(customer=who, subject="open", team=team, channel="chat", now=now)
+        solved = case_create(customer=who, subject="solved", team=team, channel="chat", now=now)
+        case_set_status(case=solved, status=CaseStatus.SOLVED, now=now)
+        paused = case_create(customer=who, subject="paused", team=team, channel="chat", now=now)
+        interaction_record(
+            customer=who,
+            case=paused,
+            channel="chat",
+            direction="inbound",
+            occurred_at=now - 9 * m,
+            now=now - 9 * m,
+            source_id=f"{tag}-p0",
+        )
+        loop_pause(loop=Loop.objects.get(case=paused), reason="waiting", now=now - 8 * m)
+        return open_case, solved, paused
+
+    def story(tag: str, cases: tuple[Case, Case, Case]) -> list[dict]:
+        open_case, solved, paused = cases
+        rows = [
+            (open_case, "inbound", 0, None),
+            (open_case, "outbound", 5, None),
+            (open_case, "inbound", 3, None),  # late history: answered already
+            (open_case, "inbound", 7, {"automated": True}),
+            (open_case, "inbound", 9, None),  # next reply
+            (solved, "inbound", 2, None),  # reopens the case
+            (paused, "inbound", 4, None),  # resumes the paused loop
+        ]
+        return [
+            dict(case=c, direction=d, at=now + n * m, data=data, source_id=f"{tag}-{i}")
+            for i, (c, d, n, data) in enumerate(rows)
+        ]
+
+    def seen(cases: tuple[Case, ...]) -> list:
+        return [
+            (
+                Case.objects.get(pk=c.pk).status,
+                [
+                    (
+                        lp.sla_target,
+                        lp.state,
+                        lp.opened_at,
+                        lp.closed_at,
+                        lp.due_at,
+                        lp.paused_at,
+                        [
+                            (e.kind, e.at)
+                            for e in LoopEvent.objects.filter(loop=lp).order_by("at", "id")
+                        ],
+                    )
+                    for lp in Loop.objects.filter(case=c).order_by("opened_at", "pk")
+                ],
+            )
+            for c in cases
+        ]
+
+    one_by_one = world("one")
+    for s in story("one", one_by_one):
+        interaction_record(
+            customer=s["case"].customer,
+            case=s["case"],
+            channel="chat",
+            direction=s["direction"],
+            occurred_at=s["at"],
+            now=now + 20 * m,
+            data=s["data"],
+            source_id=s["source_id"],
+        )
+    batched = world("batch")
+    interactions_ingest(
+        items=[
+            InteractionIn(
+                channel="chat",
+                direction=s["direction"],
+                occurred_at=s["at"],
+                data=s["data"],
+                source_id=s["source_id"],
+                customer_id=s["case"].customer_id,
+                case_ref=s["case"].ref,
+            )
+            for s in story("batch", batched)
+        ],
+        now=now + 20 * m,
+    )
+
+    assert seen(batched) == seen(one_by_one)
+    open_loops = seen(batched)[0][1]
+    assert [(t, s) for t, s, *_ in open_loops] == [
+        ("first_reply", "closed"),
+        ("next_reply", "open"),
+    ]
+    assert seen(batched)[1][0] == CaseStatus.OPEN and seen(batched)[2][1][0][5] is None
