@@ -3,7 +3,7 @@
 ``run.py`` builds its tables from these rows and ends with :func:`verdict`: a figure the run
 should have produced and did not is a failure, as a missed target is (the run exits
 non-zero and names it). Nothing here imports Django or touches a database, so
-``tests/test_bench_run.py`` checks the verdict on plain dictionaries.
+``tests/project/test_bench_run.py`` checks the verdict on plain dictionaries.
 """
 
 from __future__ import annotations

@@ -330,7 +330,7 @@ def write_md(
         "words) instead of building and looking up its ~20 n-gram strings again, and counts "
         "the features in numpy in the order they first occur in each text, so the floats are "
         "summed in the same order: the output is bit-for-bit that of the plain path "
-        "(`tests/test_sentiment.py` checks it against the plain path and against recorded "
+        "(`tests/sentiment/test_sentiment.py` checks it against the plain path and against recorded "
         "output on every 5th val tweet; all 49,379 val + train tweets were compared once). "
         "Measured back to back on 2026-11-26 (load average 1.1, two runs each): before that "
         "change 4,451–4,642 texts/s, one text p99 0.38–0.70 ms; after it 8,157–8,462 texts/s "

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import AgentFactory, CaseFactory, CustomerFactory, TeamFactory
+from tests.cases.factories import CaseFactory
+from tests.customers.factories import CustomerFactory
+from tests.people.factories import AgentFactory, TeamFactory
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs a loop
 
-pytest_plugins = ["tests.portal_fixtures"]
+pytest_plugins = ["tests.portal.fixtures"]
 
 
 def require(variant: str) -> bool:

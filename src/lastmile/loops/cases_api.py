@@ -1,7 +1,7 @@
 """API for cases, mounted at /api/v1/cases.
 
 It lives in loops because a case is shown with its loops, and loops sit above cases in the
-apps' order (tests/test_import_order.py). The operation ids are the ones the endpoints had
+apps' order (tests/project/test_import_order.py). The operation ids are the ones the endpoints had
 in ``lastmile.cases.api``, kept so the schema, and clients made from it, stay the same.
 """
 

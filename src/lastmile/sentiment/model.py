@@ -218,7 +218,7 @@ class Model:
 
         Equal, feature for feature, to ``map(vocab.get, features(text))`` with the unknown
         features left out, so the counts below come out in the same order and the float sums
-        are bit-for-bit those of the plain path (tests/test_sentiment.py checks both).
+        are bit-for-bit those of the plain path (tests/sentiment/test_sentiment.py checks both).
         """
         o, vocab = self.opts, self.vocab
         norm = normalise(text)

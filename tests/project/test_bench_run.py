@@ -1,0 +1,175 @@
+"""The bench's verdict: a figure a run should have produced and did not fails the run.
+
+No bench runs here: the verdict and the RESULTS.md writer are checked on plain results.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+@pytest.fixture
+def bench(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, ModuleType]]:
+    """bench/run.py and bench/figures.py, imported as run.py imports its neighbours
+    (the bench directory on sys.path), and forgotten afterwards."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    before = set(sys.modules)
+    yield {name: importlib.import_module(name) for name in ("figures", "run")}
+    for name in set(sys.modules) - before:
+        if getattr(sys.modules[name], "__file__", "") and str(BENCH) in str(
+            sys.modules[name].__file__
+        ):
+            del sys.modules[name]
+
+
+def a_full_run(figures: ModuleType, *, engines: tuple[str, ...]) -> dict[str, Any]:
+    """Results in which every expected figure was measured and meets its target."""
+    results: dict[str, Any] = {
+        "date": "2026-12-06 07:00 UTC",
+        "cores": 2,
+        "quick": True,
+        "sizes": {
+            "ingest_interactions": 10_000,
+            "ingest_customers": 1_000,
+            "ingest_cases_interactions": 2_000,
+            "timeline_customers": 1_000,
+            "timeline_per_customer": 100,
+            "timeline_requests": 500,
+            "timeline_warmup": 50,
+            "sweep_loops": 100_000,
+            "sweep_due": 1_000,
+            "segment_events": 5_000,
+            "mentions_rows": 2_000,
+        },
+        "versions": {"python": "3.11.7"},
+        "loadavg_start": [0.5, 0.5, 0.5],
+        "loadavg_end": [1.0, 1.0, 1.0],
+        "elapsed_s": 60.0,
+        "command": "python bench/run.py --quick",
+        "engines": list(engines),
+        "workloads": list(figures.WORKLOADS),
+    }
+    for key in figures.expected(engines=engines, workloads=figures.WORKLOADS):
+        bare = key.removesuffix("_pg")
+        if bare in figures.TARGETS:
+            op, bound = figures.TARGETS[bare]
+            results[key] = bound * 2 if op == ">=" else bound / 2
+        else:
+            results[key] = 1.0
+    return results
+
+
+def test_a_run_with_every_figure_meeting_its_target_passes(bench):
+    # given every figure of both engines, each meeting its target
+    figures = bench["figures"]
+    results = a_full_run(figures, engines=figures.ENGINES)
+
+    # when the run is judged
+    verdict = figures.verdict(
+        results, figures.expected(engines=figures.ENGINES, workloads=figures.WORKLOADS)
+    )
+
+    # then nothing is missing or missed
+    assert verdict.ok
+    assert verdict.missing == [] and verdict.missed == []
+
+
+def test_a_missing_figure_fails_the_run_and_is_named(bench):
+    # given a run in which the PostgreSQL ingest figure and a side bench's figure are absent
+    figures = bench["figures"]
+    results = a_full_run(figures, engines=figures.ENGINES)
+    del results["ingest_per_s_pg"]
+    results["sentiment_texts_per_s"] = None
+
+    # when the run is judged
+    verdict = figures.verdict(
+        results, figures.expected(engines=figures.ENGINES, workloads=figures.WORKLOADS)
+    )
+
+    # then it fails, naming both; no target counts as missed
+    assert not verdict.ok
+    assert verdict.missing == ["ingest_per_s_pg", "sentiment_texts_per_s"]
+    assert verdict.missed == []
+    assert "`ingest_per_s_pg`" in verdict.sentence()
+    assert "All targets met" not in verdict.sentence()
+
+
+def test_a_figure_that_is_not_a_number_is_missing(bench):
+    # given a sweep figure that came back as NaN
+    figures = bench["figures"]
+    results = a_full_run(figures, engines=("sqlite",))
+    results["sweep_s"] = float("nan")
+
+    # when the run is judged
+    verdict = figures.verdict(
+        results, figures.expected(engines=("sqlite",), workloads=figures.WORKLOADS)
+    )
+
+    # then the figure is missing
+    assert verdict.missing == ["sweep_s"]
+
+
+def test_a_missed_target_fails_the_run(bench):
+    # given a sweep over its two-second target
+    figures = bench["figures"]
+    results = a_full_run(figures, engines=("sqlite",))
+    results["sweep_s"] = 2.5
+
+    # when the run is judged
+    verdict = figures.verdict(
+        results, figures.expected(engines=("sqlite",), workloads=figures.WORKLOADS)
+    )
+
+    # then the target is named as missed
+    assert verdict.missed == ["sweep_s"]
+    assert not verdict.ok
+
+
+def test_postgresql_figures_are_expected_only_of_a_run_on_postgresql(bench):
+    # given the figures expected of a run on SQLite alone (--no-pg)
+    figures = bench["figures"]
+    keys = figures.expected(engines=("sqlite",), workloads=figures.WORKLOADS)
+
+    # then none is a PostgreSQL figure, and the new workloads are among them
+    assert not [k for k in keys if k.endswith("_pg")]
+    assert {"ingest_cases_per_s", "ingest_cases_ratio", "sweep_s", "sweep_247_s"} <= set(keys)
+
+
+def test_results_md_names_a_missing_figure_instead_of_all_targets_met(bench, tmp_path):
+    # given a run whose PostgreSQL ingest figure is missing
+    figures, run = bench["figures"], bench["run"]
+    results = a_full_run(figures, engines=figures.ENGINES)
+    del results["ingest_per_s_pg"]
+
+    # when RESULTS.md is written
+    page = tmp_path / "RESULTS.md"
+    run.write_markdown(results, page)
+
+    # then it does not claim success, and names the figure
+    text = page.read_text()
+    assert "All targets met" not in text
+    assert "Figures missing: `ingest_per_s_pg`" in text
+
+
+def test_finish_exits_non_zero_when_a_figure_is_missing(bench, tmp_path):
+    # given a run whose business-hours sweep figure on SQLite is missing
+    figures, run = bench["figures"], bench["run"]
+    results = a_full_run(figures, engines=figures.ENGINES)
+    del results["sweep_s"]
+
+    # when the run finishes (writing its results into tmp_path)
+    code = run.finish(results, out_dir=tmp_path)
+
+    # then it exits non-zero, and both files name the figure
+    assert code != 0
+    assert "`sweep_s`" in (tmp_path / "RESULTS.md").read_text()
+    assert '"missing": [\n    "sweep_s"\n  ]' in (tmp_path / "results.json").read_text()
