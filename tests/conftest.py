@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from tests.cases.factories import CaseFactory
 from tests.customers.factories import CustomerFactory
@@ -60,6 +61,14 @@ def pytest_collection_modifyitems(config, items):
 def now() -> datetime:
     # A Monday, 10:00 UTC.
     return datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def frozen_clock(now):
+    """The clock stands at ``now``: for pages and services that read it. A module asks for
+    it with ``pytestmark = pytest.mark.usefixtures("frozen_clock")``."""
+    with time_machine.travel(now, tick=False):
+        yield
 
 
 @pytest.fixture

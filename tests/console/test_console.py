@@ -9,7 +9,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import time_machine
 
 from lastmile.cases.models import Case
 from lastmile.customers.models import Interaction
@@ -20,19 +19,13 @@ from tests.cases.factories import CaseFactory
 from tests.customers.factories import CustomerFactory, IdentityFactory
 from tests.people.factories import AgentFactory, TeamFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     """Real password checks, without PBKDF2's deliberate slowness on every user made."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock(now):
-    with time_machine.travel(now, tick=False):
-        yield
 
 
 @pytest.fixture

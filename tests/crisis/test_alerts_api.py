@@ -5,20 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-import time_machine
 
 from lastmile.api.services import token_create
 from lastmile.crisis.models import AlertState
 from lastmile.loops.models import Loop
 from tests.crisis.mentions import alert_for, authors_make, spike, term_make
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def clock(now):
-    with time_machine.travel(now, tick=False):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 
 @pytest.fixture

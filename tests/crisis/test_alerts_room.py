@@ -8,7 +8,6 @@ import re
 from datetime import timedelta
 
 import pytest
-import time_machine
 
 from lastmile.cases.models import Case
 from lastmile.crisis.models import Alert, AlertState, SavedResponse
@@ -26,14 +25,7 @@ from tests.crisis.mentions import (
     term_make,
 )
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def clock(now):
-    """The pages read the clock: it is 10:00 on the fixtures' Monday."""
-    with time_machine.travel(now, tick=False):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 
 @pytest.fixture

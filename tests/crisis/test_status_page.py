@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-import time_machine
 
 from lastmile.core.errors import Conflict, InvalidInput, PermissionDenied
 from lastmile.crisis.models import IncidentAudit, IncidentNote, IncidentUpdate
@@ -25,13 +24,7 @@ from lastmile.crisis.services.incidents import (
 )
 from tests.crisis.mentions import alert_for, authors_make, spike, term_make
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def clock(now):
-    with time_machine.travel(now, tick=False):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 
 @pytest.fixture

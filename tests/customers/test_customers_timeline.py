@@ -14,7 +14,6 @@ from datetime import timedelta
 from itertools import count
 
 import pytest
-import time_machine
 
 from lastmile.api.services import token_create
 from lastmile.cases.models import Case
@@ -25,16 +24,10 @@ from lastmile.people.models import Agent
 from lastmile.people.viewers import SYSTEM
 from tests.cases.factories import CaseFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 MARKER = "zq-secret-7f3a"
 _tokens = count()
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock(now):
-    with time_machine.travel(now, tick=False):
-        yield
 
 
 @pytest.fixture

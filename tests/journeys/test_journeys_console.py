@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import time_machine
 
 from lastmile.journeys.models import Journey, JourneyTemplate, StepTemplate
 from lastmile.journeys.services import journey_start, step_complete, template_save
@@ -11,13 +10,7 @@ from lastmile.loops.models import Loop
 from tests.cases.factories import CaseFactory
 from tests.people.factories import AgentFactory, TeamFactory
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock(now):
-    with time_machine.travel(now, tick=False):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 
 @pytest.fixture

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import time_machine
 
 from lastmile.customers.services import interaction_record
 from lastmile.knowledge.models import Article
 from lastmile.knowledge.services import article_create
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock(now):
-    with time_machine.travel(now, tick=False):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 
 @pytest.fixture

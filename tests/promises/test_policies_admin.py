@@ -8,19 +8,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-import time_machine
 
 from lastmile.people.models import Agent
 from lastmile.promises.models import Policy, PolicyVersion, Promise
 from lastmile.promises.services import policy_create, promise_record
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock(now):
-    with time_machine.travel(now, tick=False):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import json
 from datetime import timedelta
 
 import pytest
-import time_machine
 
 from lastmile.api.services import token_create
 from lastmile.customers.models import Customer
@@ -16,15 +15,9 @@ from lastmile.promises.models import Promise
 from lastmile.promises.services import policy_create
 from tests.people.factories import AgentFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 DELUXE = 'has(terms.room_type) && terms.room_type == "deluxe"'
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock(now):
-    with time_machine.travel(now, tick=False):
-        yield
 
 
 @pytest.fixture

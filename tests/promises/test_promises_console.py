@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-import time_machine
 
 from lastmile.loops.models import Loop
 from lastmile.promises.models import Promise
@@ -18,15 +17,9 @@ from lastmile.promises.services import policy_create, promise_record
 from tests.cases.factories import CaseFactory
 from tests.people.factories import AgentFactory, TeamFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 DELUXE = 'has(terms.room_type) && terms.room_type == "deluxe"'
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock(now):
-    with time_machine.travel(now, tick=False):
-        yield
 
 
 @pytest.fixture(autouse=True)

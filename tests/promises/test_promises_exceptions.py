@@ -12,7 +12,6 @@ import json
 from datetime import timedelta
 
 import pytest
-import time_machine
 
 from lastmile.api.services import token_create
 from lastmile.core.errors import Conflict, InvalidInput, PermissionDenied
@@ -30,15 +29,9 @@ from lastmile.promises.services import (
 )
 from tests.people.factories import AgentFactory, TeamFactory, team_lead
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 REFUND = {"refund_amount": 3000, "currency": "GBP"}
-
-
-@pytest.fixture(autouse=True)
-def frozen_clock(now):
-    with time_machine.travel(now, tick=False):
-        yield
 
 
 @pytest.fixture(autouse=True)
