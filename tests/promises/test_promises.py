@@ -29,7 +29,6 @@ from lastmile.promises.selectors import (
 )
 from lastmile.promises.services import (
     PolicyConflict,
-    policy_create,
     policy_revise,
     promise_break,
     promise_keep,
@@ -60,33 +59,6 @@ def events():
 def lena(other_team):
     return team_lead(
         other_team, "lena", first_name="Lena", last_name="Berg", limits={"refund_amount": 5000}
-    )
-
-
-@pytest.fixture
-def occupancy(now):
-    return policy_create(
-        key="occupancy-deluxe",
-        title="Deluxe rooms sleep three adults",
-        applies_when=DELUXE,
-        rule="terms.adults <= 3",
-        severity="warn",
-        text="A deluxe room takes at most 3 adults.",
-        now=now - timedelta(days=1),
-    )
-
-
-@pytest.fixture
-def refund_limit(now):
-    return policy_create(
-        key="goodwill-refund",
-        title="Goodwill refunds above 2,000",
-        applies_when="has(terms.refund_amount)",
-        rule="double(terms.refund_amount) <= 2000.0",
-        severity="block",
-        text="Refunds above 2,000 need a lead with refund authority.",
-        authority_term="refund_amount",
-        now=now - timedelta(days=1),
     )
 
 

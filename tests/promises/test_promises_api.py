@@ -17,30 +17,10 @@ from tests.people.factories import AgentFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
-DELUXE = 'has(terms.room_type) && terms.room_type == "deluxe"'
-
 
 @pytest.fixture
-def policies(now):
-    policy_create(
-        key="occupancy-deluxe",
-        title="Deluxe rooms sleep three adults",
-        applies_when=DELUXE,
-        rule="terms.adults <= 3",
-        severity="warn",
-        text="A deluxe room takes at most 3 adults.",
-        now=now - timedelta(days=1),
-    )
-    policy_create(
-        key="goodwill-refund",
-        title="Goodwill refunds above 2,000",
-        applies_when="has(terms.refund_amount)",
-        rule="double(terms.refund_amount) <= 2000.0",
-        severity="block",
-        text="Refunds above 2,000 need a lead.",
-        authority_term="refund_amount",
-        now=now - timedelta(days=1),
-    )
+def policies(occupancy, refund_limit, now):
+    """The occupancy and refund policies, and upgrades for Gold members only."""
     policy_create(
         key="gold-upgrade",
         title="Upgrades for Gold",

@@ -13,36 +13,14 @@ import pytest
 
 from lastmile.loops.models import Loop
 from lastmile.promises.models import Promise
-from lastmile.promises.services import policy_create, promise_record
+from lastmile.promises.services import promise_record
 from tests.cases.factories import CaseFactory
-from tests.people.factories import AgentFactory, TeamFactory
+from tests.people.factories import AgentFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
-
-DELUXE = 'has(terms.room_type) && terms.room_type == "deluxe"'
-
-
-@pytest.fixture(autouse=True)
-def policies(now):
-    policy_create(
-        key="occupancy-deluxe",
-        title="Deluxe rooms sleep three adults",
-        applies_when=DELUXE,
-        rule="terms.adults <= 3",
-        severity="warn",
-        text="A deluxe room takes at most 3 adults.",
-        now=now - timedelta(days=1),
-    )
-    policy_create(
-        key="goodwill-refund",
-        title="Goodwill refunds above 2,000",
-        applies_when="has(terms.refund_amount)",
-        rule="double(terms.refund_amount) <= 2000.0",
-        severity="block",
-        text="Refunds above 2,000 need a lead.",
-        authority_term="refund_amount",
-        now=now - timedelta(days=1),
-    )
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.usefixtures("frozen_clock", "occupancy", "refund_limit"),
+]
 
 
 @pytest.fixture
@@ -55,11 +33,6 @@ def lena(team):
         teams=[team],
         authority={"limits": {"refund_amount": 5000}},
     ).user
-
-
-@pytest.fixture
-def olga(db):
-    return AgentFactory(user__username="olga", teams=[TeamFactory(slug="cards")]).user
 
 
 def form(now, **kw):

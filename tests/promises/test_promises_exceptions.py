@@ -22,30 +22,15 @@ from lastmile.people.models import Agent
 from lastmile.promises.models import Promise
 from lastmile.promises.selectors import promises_for_customer
 from lastmile.promises.services import (
-    policy_create,
     promise_exception_approve,
     promise_exception_reject,
     promise_record,
 )
-from tests.people.factories import AgentFactory, TeamFactory, team_lead
+from tests.people.factories import team_lead
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock", "refund_limit")]
 
 REFUND = {"refund_amount": 3000, "currency": "GBP"}
-
-
-@pytest.fixture(autouse=True)
-def refund_limit(now):
-    return policy_create(
-        key="goodwill-refund",
-        title="Goodwill refunds above 2,000",
-        applies_when="has(terms.refund_amount)",
-        rule="double(terms.refund_amount) <= 2000.0",
-        severity="block",
-        text="Refunds above 2,000 need a lead with refund authority.",
-        authority_term="refund_amount",
-        now=now - timedelta(days=1),
-    )
 
 
 @pytest.fixture
@@ -53,11 +38,6 @@ def fiona(team):
     return team_lead(
         team, "fiona", first_name="Fiona", last_name="Lead", limits={"refund_amount": 5000}
     )
-
-
-@pytest.fixture
-def olga(db):
-    return AgentFactory(user__username="olga", teams=[TeamFactory(slug="cards")]).user
 
 
 def ask(case, other_team, actor, now, terms=REFUND):
