@@ -17,26 +17,8 @@ from lastmile.customers.models import Customer, Identity
 from lastmile.loops.models import Loop, LoopEvent
 from lastmile.loops.services import loop_open, loops_sweep
 from lastmile.webhooks.models import Delivery, Subscription
-from tests.crisis.mentions import outage_history, term_make
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def lead(team, alice):
-    team.lead = alice
-    team.save(update_fields=["lead"])
-    return alice
-
-
-@pytest.fixture
-def term(team, lead, now):
-    return term_make(team=team, now=now)
-
-
-@pytest.fixture
-def outage(term, now):
-    return outage_history(term, now=now)
 
 
 @pytest.fixture

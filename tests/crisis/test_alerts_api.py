@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 
 from lastmile.api.services import token_create
 from lastmile.crisis.models import AlertState
 from lastmile.loops.models import Loop
-from tests.crisis.mentions import alert_for, authors_make, spike, term_make
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
-
-
-@pytest.fixture
-def alert(team, now):
-    term = term_make(team=team, now=now)
-    at = now - timedelta(minutes=30)
-    spike(term, authors_make(3, now=now), start=at, buckets=1, per_bucket=5, now=now)
-    return alert_for(term, now=now, bucket_start=at)
 
 
 def auth(user, now):  # type: ignore[no-untyped-def]

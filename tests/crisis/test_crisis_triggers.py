@@ -33,23 +33,6 @@ from tests.crisis.mentions import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def lead(team, alice):
-    team.lead = alice
-    team.save(update_fields=["lead"])
-    return alice
-
-
-@pytest.fixture
-def term(team, lead, now):
-    return term_make(team=team, now=now)
-
-
-@pytest.fixture
-def outage(term, now):
-    return outage_history(term, now=now)
-
-
 def state_snapshot():
     return {
         (s.term_id, s.signal): (s.state, s.last_bucket_end)

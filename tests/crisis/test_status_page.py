@@ -22,7 +22,6 @@ from lastmile.crisis.services.incidents import (
     incident_update_post,
     incident_update_publish,
 )
-from tests.crisis.mentions import alert_for, authors_make, spike, term_make
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
@@ -39,14 +38,6 @@ def other_lead(charlie):
     charlie.agent.role = "lead"
     charlie.agent.save(update_fields=["role"])
     return charlie
-
-
-@pytest.fixture
-def alert(team, now):
-    term = term_make(team=team, now=now)
-    at = now - timedelta(minutes=30)
-    spike(term, authors_make(3, now=now), start=at, buckets=1, per_bucket=5, now=now)
-    return alert_for(term, now=now, bucket_start=at)
 
 
 @pytest.fixture
