@@ -22,17 +22,9 @@ def post(ext, text, at, handle="jo", **kw):
 
 
 @pytest.fixture
-def data(team, now):
+def data(brand_term, now):
     SlaPolicy.objects.create(
         name="Social", position=10, kind="reply", channel="social", first_reply_minutes=60
-    )
-    watchterm_create(
-        name="Acme",
-        query='@AcmeBank OR "acme bank"',
-        kind="brand",
-        brand_handle="@AcmeBank",
-        team=team,
-        now=now,
     )
     watchterm_create(name="Northwind", query="northwind", kind="competitor", now=now)
     mentions_ingest(

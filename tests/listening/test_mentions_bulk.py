@@ -31,17 +31,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def world(team, now):
+def world(brand_term, now):
     """Brand terms, social policies (one tighter for influential negative posts) and a
     webhook subscription that records every loop event."""
-    watchterm_create(
-        name="Acme",
-        query='@AcmeBank OR "acme bank"',
-        kind="brand",
-        brand_handle="@AcmeBank",
-        team=team,
-        now=now,
-    )
     watchterm_create(name="Northwind", query="northwind", kind="competitor", now=now)
     SlaPolicy.objects.create(
         name="Social — loud and negative",

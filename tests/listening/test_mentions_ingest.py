@@ -34,20 +34,12 @@ def social_policy(db):
 
 
 @pytest.fixture
-def terms(team, now):
-    brand = watchterm_create(
-        name="Acme",
-        query='@AcmeBank OR "acme bank"',
-        kind="brand",
-        brand_handle="@AcmeBank",
-        team=team,
-        now=now,
-    )
+def terms(brand_term, now):
     card = watchterm_create(name="Acme card", query='"acme" AND card', kind="product", now=now)
     rival = watchterm_create(
         name="Northwind", query="northwind OR @NorthwindBank", kind="competitor", now=now
     )
-    return {"brand": brand, "card": card, "rival": rival}
+    return {"brand": brand_term, "card": card, "rival": rival}
 
 
 def post(ext, text, at, handle="jo_public", **kw):
