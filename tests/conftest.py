@@ -105,6 +105,16 @@ def admin_user(db):
 
 
 @pytest.fixture
+def staff(client, admin_user):
+    """The test client, logged in as the admin with the staff and superuser flags, as
+    agent_create makes admins: for the Django admin's pages."""
+    admin_user.is_staff = admin_user.is_superuser = True
+    admin_user.save()
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture
 def customer(db, now):
     return CustomerFactory()
 

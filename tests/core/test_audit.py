@@ -39,14 +39,6 @@ WEEKDAYS = {"mon": [["09:00", "17:00"]]}
 
 
 @pytest.fixture
-def staff(client, admin_user):
-    admin_user.is_staff = admin_user.is_superuser = True  # as agent_create makes admins
-    admin_user.save()
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture
 def hours(db):
     return BusinessHours.objects.create(name="Office", timezone="UTC", weekly=WEEKDAYS)
 

@@ -21,14 +21,6 @@ def term(team, now):
     return term_make(team=team, now=now)
 
 
-@pytest.fixture
-def staff(client, admin_user):
-    admin_user.is_staff = admin_user.is_superuser = True
-    admin_user.save()
-    client.force_login(admin_user)
-    return client
-
-
 def sensitivities(term) -> dict[str, float]:
     return dict(DetectorState.objects.filter(term=term).values_list("signal", "sensitivity"))
 

@@ -91,14 +91,6 @@ def test_a_sentiment_policy_matches_on_other_channels_too(db, customer, now):
     assert policy_match(kind="reply", channel="chat", sentiment="neutral") is None
 
 
-@pytest.fixture
-def staff(client, admin_user):
-    admin_user.is_staff = admin_user.is_superuser = True
-    admin_user.save()
-    client.force_login(admin_user)
-    return client
-
-
 def test_the_policy_admin_sets_influence_and_sentiment(staff):
     r = staff.post(
         "/admin/loops/slapolicy/add/",

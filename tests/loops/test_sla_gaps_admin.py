@@ -19,14 +19,6 @@ GAPS = "/admin/loops/loop/sla-gaps/"
 
 
 @pytest.fixture
-def staff(client, admin_user):
-    admin_user.is_staff = admin_user.is_superuser = True
-    admin_user.save()
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture
 def loops(customer, case, team, other_team, now):
     """An email reply covered by a policy, a task with a deadline of its own, two portal
     replies and a back-office follow-up no policy matches, and a closed uncovered loop."""

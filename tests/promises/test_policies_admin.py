@@ -16,14 +16,6 @@ from lastmile.promises.services import policy_create, promise_record
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 
-@pytest.fixture
-def staff(client, admin_user):
-    admin_user.is_staff = admin_user.is_superuser = True
-    admin_user.save()
-    client.force_login(admin_user)
-    return client
-
-
 def policy_form(**kw):
     data = {
         "key": "occupancy-deluxe",

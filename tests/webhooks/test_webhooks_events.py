@@ -497,14 +497,6 @@ def test_a_bad_subscription_through_the_api_is_422(api, integration_token):
 # --- the admin ------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def staff(client, admin_user):
-    admin_user.is_staff = admin_user.is_superuser = True
-    admin_user.save()
-    client.force_login(admin_user)
-    return client
-
-
 @pytest.mark.parametrize(
     "path", ["webhooks/integration", "webhooks/subscription", "webhooks/delivery"]
 )

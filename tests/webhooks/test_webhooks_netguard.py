@@ -271,14 +271,6 @@ def test_the_api_answers_422_naming_the_url_and_writes_nothing(client, dns, now)
     assert Subscription.objects.count() == 0
 
 
-@pytest.fixture
-def staff(client, admin_user):
-    admin_user.is_staff = admin_user.is_superuser = True
-    admin_user.save()
-    client.force_login(admin_user)
-    return client
-
-
 @pytest.mark.django_db
 def test_the_admin_refuses_an_internal_url_when_adding_or_changing(staff, dns, now, team):
     dns.table[NAME] = ["10.0.0.5"]
