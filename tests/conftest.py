@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import os
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import time_machine
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Sink
 
 from tests.cases.factories import CaseFactory
 from tests.customers.factories import CustomerFactory
@@ -139,3 +142,30 @@ def webhooks_to_loopback(settings):
     """Webhook targets on this machine allowed, as LASTMILE_WEBHOOK_ALLOWED_NETWORKS does:
     the tests' receivers listen on 127.0.0.1 (refused by default as an internal address)."""
     settings.LASTMILE_WEBHOOK_ALLOWED_NETWORKS = ("127.0.0.0/8", "::1/128")
+
+
+class Recorder(Sink):
+    """An SMTP server that keeps what it is sent (the outbound side's far end)."""
+
+    def __init__(self) -> None:
+        self.envelopes: list = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_sink(settings):
+    """A local SMTP server that Django's mail is sent to; its ``envelopes`` are what came."""
+    handler = Recorder()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = controller.port
+    yield handler
+    controller.stop()

@@ -2,41 +2,14 @@
 
 from __future__ import annotations
 
-import socket
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Sink
 
 from lastmile.channels.models import OutboxMessage
 from lastmile.channels.services import MAX_ATTEMPTS, outbox_deliver, outbox_enqueue, outbox_message
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
-
-
-class Recorder(Sink):
-    def __init__(self) -> None:
-        self.envelopes: list = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp(settings):
-    handler = Recorder()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = port
-    yield handler
-    controller.stop()
 
 
 def queue(key="loop:1:level:1"):
@@ -57,14 +30,14 @@ def test_a_message_is_queued_once_per_key():
 
 
 @pytest.mark.django_db
-def test_delivery_sends_by_smtp_and_marks_sent(smtp):
+def test_delivery_sends_by_smtp_and_marks_sent(smtp_sink):
     queue()
     result = outbox_deliver(now=NOW)
-    assert result.sent == 1 and len(smtp.envelopes) == 1
-    assert smtp.envelopes[0].rcpt_tos == ["lead@example.com"]
-    assert b"X-Lastmile-Key: loop:1:level:1" in smtp.envelopes[0].content
+    assert result.sent == 1 and len(smtp_sink.envelopes) == 1
+    assert smtp_sink.envelopes[0].rcpt_tos == ["lead@example.com"]
+    assert b"X-Lastmile-Key: loop:1:level:1" in smtp_sink.envelopes[0].content
     assert outbox_deliver(now=NOW + timedelta(minutes=5)).sent == 0
-    assert len(smtp.envelopes) == 1 and OutboxMessage.objects.get().status == "sent"
+    assert len(smtp_sink.envelopes) == 1 and OutboxMessage.objects.get().status == "sent"
 
 
 @pytest.mark.django_db

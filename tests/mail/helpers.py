@@ -1,4 +1,6 @@
-"""Shared pieces of the mail tests (imported by the test_mail_* modules; no tests here)."""
+"""Shared pieces of the mail tests (imported by the test_mail_* modules; no tests here). Their
+fixtures are in tests/mail/conftest.py; the SMTP sink, which the outbox tests use too, is in
+tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -6,10 +8,6 @@ import socket
 from datetime import datetime
 from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime
-
-import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.handlers import Sink
 
 SUPPORT = "support@lastmile.test"
 BILLING = "billing@lastmile.test"
@@ -57,41 +55,3 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(autouse=True)
-def mail_store(settings, tmp_path):
-    """Raw messages and attachments go to a directory of this test's own."""
-    settings.LASTMILE_MAIL_STORAGE_DIR = str(tmp_path / "mailstore")
-    settings.LASTMILE_MAIL_ADDRESSES = ""
-    return tmp_path / "mailstore"
-
-
-@pytest.fixture
-def mailbox(team):
-    from lastmile.mail.services import mailbox_ensure
-
-    return mailbox_ensure(address=SUPPORT, team=team, name="Lastmile support")
-
-
-class Recorder(Sink):
-    """An SMTP server that keeps what it is sent (the outbound side's far end)."""
-
-    def __init__(self) -> None:
-        self.envelopes: list = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.envelopes.append(envelope)
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_sink(settings):
-    handler = Recorder()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    yield handler
-    controller.stop()

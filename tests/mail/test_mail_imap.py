@@ -20,12 +20,7 @@ from django.db import connection
 from lastmile.cases.models import Case
 from lastmile.mail.imap import imap_poll
 from lastmile.mail.models import EmailMessage
-from tests.mail import helpers
 from tests.mail.helpers import SUPPORT, make_mail
-
-# Fixtures shared by the mail tests.
-mail_store = helpers.mail_store
-mailbox = helpers.mailbox
 
 
 class TinyImap(socketserver.ThreadingTCPServer):

@@ -21,13 +21,8 @@ from lastmile.mail.services import (
 )
 from tests.cases.factories import CaseFactory
 from tests.customers.factories import CustomerFactory, IdentityFactory
-from tests.mail import helpers
 from tests.mail.helpers import SUPPORT, make_mail
 from tests.mail.test_mail_parse import dsn
-
-# Fixtures shared by the mail tests.
-mail_store = helpers.mail_store
-mailbox = helpers.mailbox
 
 pytestmark = pytest.mark.django_db
 

@@ -21,13 +21,7 @@ from lastmile.mail.services import email_receive, email_reply_queue
 from lastmile.mail.smtpd import smtpd_controller
 from tests.cases.factories import CaseFactory
 from tests.customers.factories import IdentityFactory
-from tests.mail import helpers
 from tests.mail.helpers import SUPPORT, free_port, make_mail
-
-# Fixtures shared by the mail tests.
-mail_store = helpers.mail_store
-mailbox = helpers.mailbox
-smtp_sink = helpers.smtp_sink
 
 
 def reply_loops(case, state="open"):

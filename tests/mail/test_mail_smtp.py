@@ -17,12 +17,7 @@ from lastmile.customers.models import Interaction
 from lastmile.loops.models import Loop
 from lastmile.mail.models import EmailMessage
 from lastmile.mail.smtpd import smtpd_controller
-from tests.mail import helpers
 from tests.mail.helpers import SUPPORT, free_port, make_mail
-
-# Fixtures shared by the mail tests.
-mail_store = helpers.mail_store
-mailbox = helpers.mailbox
 
 # The receiver works from its own threads (their own connections): the rows must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,12 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lastmile.mail.services import email_receive
-from tests.mail import helpers
 from tests.mail.helpers import SUPPORT, make_mail
-
-# Fixtures shared by the mail tests.
-mail_store = helpers.mail_store
-mailbox = helpers.mailbox
 
 pytestmark = pytest.mark.django_db
 

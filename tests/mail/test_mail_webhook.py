@@ -13,13 +13,8 @@ from lastmile.cases.models import Case
 from lastmile.customers.models import Customer, Interaction
 from lastmile.loops.models import Loop
 from lastmile.mail.models import Attachment, EmailMessage
-from tests.mail import helpers
 from tests.mail.helpers import SUPPORT
 from tests.people.factories import AgentFactory
-
-# Fixtures shared by the mail tests.
-mail_store = helpers.mail_store
-mailbox = helpers.mailbox
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
