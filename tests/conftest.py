@@ -13,6 +13,7 @@ from aiosmtpd.handlers import Sink
 from tests.cases.factories import CaseFactory
 from tests.customers.factories import CustomerFactory
 from tests.people.factories import AgentFactory, TeamFactory
+from tests.webhooks.receiver import Receiver
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs a loop
 
@@ -169,3 +170,11 @@ def smtp_sink(settings):
     settings.EMAIL_PORT = controller.port
     yield handler
     controller.stop()
+
+
+@pytest.fixture
+def receiver():
+    """An HTTP server on 127.0.0.1 that records what is posted to it (tests/webhooks/receiver.py)."""
+    r = Receiver()
+    yield r
+    r.close()

@@ -22,18 +22,10 @@ from lastmile.webhooks.services.integrations import (
     message_receive,
     message_send,
 )
-from tests.webhooks.test_webhooks_http import Receiver
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhooks_to_loopback")]
 
 SECRET_PAGE = "internal page: db password hunter2"
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
 
 
 @pytest.fixture

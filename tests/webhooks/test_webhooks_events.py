@@ -24,17 +24,10 @@ from lastmile.webhooks.services.subscriptions import (
     subscription_create,
 )
 from lastmile.webhooks.signing import SignatureError
-from tests.webhooks.test_webhooks_http import Receiver, closed_port_url
+from tests.webhooks.receiver import closed_port_url
 
 # The receivers listen on 127.0.0.1, an internal address refused unless allowed.
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhooks_to_loopback")]
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
 
 
 def subscribe(url: str, events=("*",), **kw) -> Subscription:

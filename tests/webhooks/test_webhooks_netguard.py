@@ -36,7 +36,7 @@ from lastmile.webhooks.services.integrations import (
 )
 from lastmile.webhooks.services.subscriptions import deliveries_send, subscription_create
 from tests.project.test_cli import lastmile
-from tests.webhooks.test_webhooks_http import Receiver
+from tests.webhooks.receiver import Receiver
 
 PUBLIC = "93.184.216.34"
 NAME = "hooks.example.test"
@@ -92,13 +92,6 @@ class FakeDns:
 @pytest.fixture
 def dns(monkeypatch):
     return FakeDns(monkeypatch)
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
 
 
 def port_of(receiver: Receiver) -> int:

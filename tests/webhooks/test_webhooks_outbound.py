@@ -21,7 +21,7 @@ from lastmile.webhooks.signing import SignatureError
 from tests.cases.factories import CaseFactory
 from tests.customers.factories import CustomerFactory
 from tests.people.factories import AgentFactory, TeamFactory
-from tests.webhooks.test_webhooks_http import Receiver, closed_port_url
+from tests.webhooks.receiver import closed_port_url
 from tests.webhooks.test_webhooks_inbound import message, post
 
 # The receivers listen on 127.0.0.1, an internal address refused unless allowed.
@@ -29,13 +29,6 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("webhooks_to_loopback"),
 ]
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    yield r
-    r.close()
 
 
 @pytest.fixture
