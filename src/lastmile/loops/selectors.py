@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from django.db.models import Case as When_
@@ -23,7 +23,7 @@ from django.db.models.lookups import GreaterThan
 
 from lastmile.cases.services import LoopsStillOpen
 from lastmile.core.errors import NotFound
-from lastmile.loops.models import Loop, LoopState, SlaTarget
+from lastmile.loops.models import Loop, LoopKind, LoopState, SlaTarget
 from lastmile.loops.services import calendar_of
 from lastmile.people.selectors import visible_team_ids
 from lastmile.people.viewers import Viewer
@@ -31,6 +31,37 @@ from lastmile.people.viewers import Viewer
 
 def loops_open_on_case(*, case: Any) -> list[Loop]:
     return list(Loop.objects.filter(case=case, state=LoopState.OPEN).order_by("pk"))
+
+
+def reply_loops_open(*, case_ids: Iterable[int]) -> dict[int, int]:
+    """The newest open reply loop's id on each of ``case_ids`` that has one."""
+    return {
+        case_id: pk
+        for case_id, pk in Loop.objects.filter(
+            case_id__in=list(case_ids), kind=LoopKind.REPLY, state=LoopState.OPEN
+        )
+        .order_by("opened_at", "pk")
+        .values_list("case_id", "pk")
+    }
+
+
+class ReplyLoopFacts(NamedTuple):
+    pk: int
+    opened_by_id: int | None
+    state: str
+    opened_at: datetime
+    closed_at: datetime | None
+
+
+def reply_loops_facts(*, opened_by: Iterable[int], pks: Iterable[int]) -> list[ReplyLoopFacts]:
+    """The reply loops ``opened_by`` those interactions, or with those ``pks``: how each
+    stands (a caller following a batch it just recorded)."""
+    return [
+        ReplyLoopFacts(*values)
+        for values in Loop.objects.filter(
+            Q(opened_by_id__in=list(opened_by)) | Q(pk__in=list(pks)), kind=LoopKind.REPLY
+        ).values_list("pk", "opened_by_id", "state", "opened_at", "closed_at")
+    ]
 
 
 def loops_grant_cases(teams: set[int]) -> QuerySet[Any]:

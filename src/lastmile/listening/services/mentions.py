@@ -638,21 +638,15 @@ class _Batch:
             customer_ids_live,
             interactions_write,
         )
-        from lastmile.loops.models import Loop, LoopKind, LoopState
+        from lastmile.loops.models import LoopState
+        from lastmile.loops.selectors import reply_loops_facts, reply_loops_open
 
         entries = self.entries
         # 1. The reply loop open on each stored case before the batch (the newest).
         stored_cases = {e.case.pk for e in entries if not isinstance(e.case, _NewCase)}
         current: dict[int, int | None] = {}
         if stored_cases:
-            for stored_case, open_loop in (
-                Loop.objects.filter(
-                    case_id__in=stored_cases, kind=LoopKind.REPLY, state=LoopState.OPEN
-                )
-                .order_by("opened_at", "pk")
-                .values_list("case_id", "pk")
-            ):
-                current[stored_case] = open_loop
+            current.update(reply_loops_open(case_ids=stored_cases))
         # 2. The new cases, then the interactions, on each case's live customer.
         pks = cases_insert(
             cases=[
@@ -693,9 +687,9 @@ class _Batch:
         loops: dict[int, tuple[str, datetime, datetime | None]] = {}
         opened_by: dict[int, int] = {}
         known = [pk for pk in current.values() if pk is not None]
-        for pk, opener, state, opened_at, closed_at in Loop.objects.filter(
-            Q(opened_by_id__in=opened) | Q(pk__in=known), kind=LoopKind.REPLY
-        ).values_list("pk", "opened_by_id", "state", "opened_at", "closed_at"):
+        for pk, opener, state, opened_at, closed_at in reply_loops_facts(
+            opened_by=opened, pks=known
+        ):
             loops[pk] = (state, opened_at, closed_at)
             if opener is not None:
                 opened_by[opener] = pk

@@ -69,7 +69,7 @@ def mention_case_open(*, mention: Mention, team: Any, actor: Any, now: datetime)
     from lastmile.customers.identities import IdentityKey
     from lastmile.customers.models import Direction, IdentityKind
     from lastmile.customers.services import customer_resolve, interaction_record
-    from lastmile.loops.models import Loop, LoopKind, LoopState
+    from lastmile.loops.selectors import reply_loops_open
 
     with transaction.atomic():
         fresh = (
@@ -151,12 +151,7 @@ def mention_case_open(*, mention: Mention, team: Any, actor: Any, now: datetime)
             sentiment=sentiment,
         )
         # The loop the engine opened for it, or the one already open on the case.
-        loop_id = (
-            Loop.objects.filter(case=case, kind=LoopKind.REPLY, state=LoopState.OPEN)
-            .order_by("-opened_at", "-pk")
-            .values_list("pk", flat=True)
-            .first()
-        )
+        loop_id = reply_loops_open(case_ids=[case.pk]).get(case.pk)
         Mention.objects.filter(pk=fresh.pk).update(
             customer=customer,
             case=case,
