@@ -57,11 +57,6 @@ def transport_register(channel_prefix: str, fn: Transport) -> None:
     _TRANSPORTS[channel_prefix] = fn
 
 
-def transport_unregister(channel_prefix: str) -> None:
-    """Stop delivering ``channel_prefix`` with its transport (nothing if none is registered)."""
-    _TRANSPORTS.pop(channel_prefix, None)
-
-
 def transport_for(channel: str) -> Transport | None:
     """The transport of the longest registered prefix of ``channel`` (split at ``:``)."""
     parts = channel.split(":")
