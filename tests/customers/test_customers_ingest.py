@@ -129,7 +129,8 @@ def test_data_with_a_number_out_of_range_is_refused_naming_the_item(client, now)
 def test_a_batch_on_cases_opens_and_closes_reply_loops_as_recording_one_by_one(team, now):
     """The loop engine reacts to a batch (``loops_react_to_interactions``) as to the same
     interactions recorded one at a time: first reply, answer, late history, an automated
-    message, next reply, a solved case reopened, a paused loop resumed."""
+    message, next reply, an automated reply (which answers no loop yet counts as an answer
+    for the history arriving after it), a solved case reopened, a paused loop resumed."""
     from lastmile.cases.models import Case, CaseStatus
     from lastmile.cases.services import case_create, case_set_status
     from lastmile.customers.services import interaction_record
@@ -141,7 +142,7 @@ def test_a_batch_on_cases_opens_and_closes_reply_loops_as_recording_one_by_one(t
     )
     m = timedelta(minutes=1)
 
-    def world(tag: str) -> tuple[Case, Case, Case]:
+    def world(tag: str) -> tuple[Case, ...]:
         who = customer_resolve(identities=[email(tag)], now=now).customer
         open_case = case_create(customer=who, subject="open", team=team, channel="chat", now=now)
         solved = case_create(customer=who, subject="solved", team=team, channel="chat", now=now)
@@ -157,18 +158,22 @@ def test_a_batch_on_cases_opens_and_closes_reply_loops_as_recording_one_by_one(t
             source_id=f"{tag}-p0",
         )
         loop_pause(loop=Loop.objects.get(case=paused), reason="waiting", now=now - 8 * m)
-        return open_case, solved, paused
+        answered = case_create(customer=who, subject="answered", team=team, channel="chat", now=now)
+        return open_case, solved, paused, answered
 
-    def story(tag: str, cases: tuple[Case, Case, Case]) -> list[dict]:
-        open_case, solved, paused = cases
+    def story(tag: str, cases: tuple[Case, ...]) -> list[dict]:
+        open_case, solved, paused, answered = cases
         rows = [
             (open_case, "inbound", 0, None),
             (open_case, "outbound", 5, None),
             (open_case, "inbound", 3, None),  # late history: answered already
             (open_case, "inbound", 7, {"automated": True}),
             (open_case, "inbound", 9, None),  # next reply
+            (open_case, "outbound", 12, {"automated": True}),  # closes nothing, hides nothing
             (solved, "inbound", 2, None),  # reopens the case
             (paused, "inbound", 4, None),  # resumes the paused loop
+            (answered, "outbound", 6, {"automated": True}),
+            (answered, "inbound", 5, None),  # late history: the auto-reply came after it
         ]
         return [
             dict(case=c, direction=d, at=now + n * m, data=data, source_id=f"{tag}-{i}")
@@ -234,3 +239,4 @@ def test_a_batch_on_cases_opens_and_closes_reply_loops_as_recording_one_by_one(t
         ("next_reply", "open"),
     ]
     assert seen(batched)[1][0] == CaseStatus.OPEN and seen(batched)[2][1][0][5] is None
+    assert seen(batched)[3][1] == []

@@ -662,7 +662,8 @@ def loops_react_to_interactions(*, interactions: Sequence[Any], now: datetime) -
     nobody has answered on the case yet, else next reply — under the first matching policy
     (a social mention's influence and sentiment, from its data, take part in the match).
     Outbound (on any channel): close the case's open reply loops opened at or before it.
-    Notes, automated messages and interactions on no case change nothing.
+    Notes, automated messages and interactions on no case change nothing, except that an
+    automated reply, like any outbound message, makes older inbound history answered.
 
     A batch costs the same queries whatever its size:
     1. Read once: the cases written to, their open reply loops, the latest outbound message
@@ -682,13 +683,16 @@ def loops_react_to_interactions(*, interactions: Sequence[Any], now: datetime) -
     rows = [
         i
         for i in interactions
-        if i.case_id is not None
-        and i.direction in (Direction.INBOUND, Direction.OUTBOUND)
-        and not _automated(i)
+        if i.case_id is not None and i.direction in (Direction.INBOUND, Direction.OUTBOUND)
     ]
-    if not rows:
+    automated = [_automated(r) for r in rows]
+    if all(automated):
         return
-    inbound = {r.case_id for r in rows if r.direction == Direction.INBOUND}
+    inbound = {
+        r.case_id
+        for r, auto in zip(rows, automated, strict=True)
+        if r.direction == Direction.INBOUND and not auto
+    }
     # What a reply loop takes from its case (a batch reads hundreds: only these columns).
     cases = (
         Case.objects.select_related("customer")
@@ -704,11 +708,15 @@ def loops_react_to_interactions(*, interactions: Sequence[Any], now: datetime) -
     )
     open_loops: dict[int, list[Loop]] = defaultdict(list)
     for loop in Loop.objects.filter(
-        case_id__in={r.case_id for r in rows}, kind=LoopKind.REPLY, state=LoopState.OPEN
+        case_id__in={r.case_id for r, auto in zip(rows, automated, strict=True) if not auto},
+        kind=LoopKind.REPLY,
+        state=LoopState.OPEN,
     ).order_by("pk"):
         open_loops[loop.case_id or 0].append(loop)
     last_outbound: dict[int, datetime] = {}
     if inbound:
+        # From before the batch: its rows are written already, and the walk below counts
+        # each outbound one (automated too) in its turn, as recording one at a time would.
         last_outbound = dict(
             Interaction.objects.filter(case_id__in=inbound, direction=Direction.OUTBOUND)
             .exclude(pk__in=[r.pk for r in rows if r.case_id in inbound])
@@ -721,12 +729,14 @@ def loops_react_to_interactions(*, interactions: Sequence[Any], now: datetime) -
     opened: list[Loop] = []
     events: list[LoopEventIn] = []
     told: list[tuple[str, Loop, dict[str, Any], datetime]] = []
-    for r in rows:
+    for r, auto in zip(rows, automated, strict=True):
         at = min(r.occurred_at, now)
         waiting = open_loops[r.case_id]
         if r.direction == Direction.OUTBOUND:
             last = last_outbound.get(r.case_id)
             last_outbound[r.case_id] = r.occurred_at if last is None else max(last, r.occurred_at)
+            if auto:
+                continue
             # Only loops the reply can answer: a late-imported older reply closes nothing newer.
             reason = reply_closed_reason(channel=r.channel)
             for loop in [lp for lp in waiting if lp.opened_at <= at]:
@@ -745,6 +755,8 @@ def loops_react_to_interactions(*, interactions: Sequence[Any], now: datetime) -
                     )
                 )
                 told.append(("loop.closed", loop, loop_event_data(loop, reason=reason), closed_at))
+            continue
+        if auto:
             continue
         last = last_outbound.get(r.case_id)
         if last is not None and last >= r.occurred_at:
