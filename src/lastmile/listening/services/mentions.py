@@ -18,12 +18,27 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 
+from lastmile.cases.models import Case
+from lastmile.cases.services import CaseIn, case_subject_checked, cases_insert
 from lastmile.core.db import rows_insert, rows_update
+from lastmile.customers.identities import IdentityKey
+from lastmile.customers.models import Customer, Direction, IdentityKind
+from lastmile.customers.services import (
+    CustomerWanted,
+    InteractionRow,
+    customer_ids_live,
+    customers_resolve,
+    identities_owners,
+    interactions_write,
+    sentiments_score,
+)
 from lastmile.listening.influence import engagement_of, influence_score, reach_of
 from lastmile.listening.models import Author, Mention, WatchTerm, WatchTermKind
 from lastmile.listening.query import Text
 from lastmile.listening.records import MentionIn
 from lastmile.listening.services.terms import Terms
+from lastmile.loops.models import LoopState
+from lastmile.loops.selectors import reply_loops_facts, reply_loops_open
 
 
 @dataclass
@@ -48,8 +63,6 @@ def mentions_score(*, items: Sequence[MentionIn]) -> Scores:
     """The sentiment of each mention not stored yet, by (network, external_id): the slow
     part of an ingest, done before its transaction (on SQLite the write lock is held from
     a transaction's first statement)."""
-    from lastmile.customers.services import sentiments_score
-
     known = _Batch.known_ids([(it.network, it.external_id) for it in items])
     fresh = {(it.network, it.external_id): it.text for it in items}
     for key in known:
@@ -250,7 +263,6 @@ class _Batch:
     def _classify(self) -> None:
         terms = Terms.load()
         rows = list(self.rows.values())
-        from lastmile.customers.services import sentiments_score
 
         missing = [r for r in rows if (r.item.network, r.item.external_id) not in self.sentiments]
         scores = sentiments_score([r.item.text for r in missing])
@@ -341,13 +353,6 @@ class _Batch:
     def _customers(self) -> None:
         """Authors of brand-addressed mentions become customers (found by their handle, or
         created); any other author already known as a customer is linked too."""
-        from lastmile.customers.identities import IdentityKey
-        from lastmile.customers.models import Customer, IdentityKind
-        from lastmile.customers.services import (
-            CustomerWanted,
-            customers_resolve,
-            identities_owners,
-        )
 
         def key(a: Author) -> IdentityKey:
             return IdentityKey(IdentityKind.SOCIAL, a.network, a.handle)
@@ -496,8 +501,6 @@ class _Batch:
             self._write_timeline()
 
     def _stored_cases(self) -> dict[tuple[str, str, int], Any]:
-        from lastmile.cases.models import Case
-
         convs = {
             (r.item.network, r.conversation_id)
             for r in self.rows.values()
@@ -527,9 +530,6 @@ class _Batch:
     def _case_for(self, r: _Row) -> Any:
         """The case of the mention's conversation with its author: stored, or opened by
         this batch (a placeholder until the batch's cases are written)."""
-        from lastmile.cases.services import case_subject_checked
-        from lastmile.customers.models import Customer
-
         key = (r.item.network, r.conversation_id, r.customer_id)
         case = self.cases.get(key)  # type: ignore[arg-type]
         if case is None:
@@ -565,8 +565,6 @@ class _Batch:
         )
 
     def _inbound(self, r: _Row) -> None:
-        from lastmile.customers.models import Direction
-
         case = self._case_for(r)
         author = self.authors[(r.item.network, r.item.author_handle)]
         self._record(
@@ -595,8 +593,6 @@ class _Batch:
             stored = self.stored.get((network, ref))
             if stored is not None and stored.case_id is not None:
                 if stored.case_id not in self.case_objects:
-                    from lastmile.cases.models import Case
-
                     self.case_objects[stored.case_id] = Case.objects.select_related("customer").get(
                         pk=stored.case_id
                     )
@@ -612,8 +608,6 @@ class _Batch:
         return None
 
     def _outbound(self, r: _Row) -> bool:
-        from lastmile.customers.models import Direction
-
         case = self._target_case(r)
         if case is None:
             return False
@@ -631,16 +625,6 @@ class _Batch:
     def _write_timeline(self) -> None:
         """Write the batch's cases and interactions (the loop engine reacts to them), then
         link each mention to the reply loop it is on and mark what the replies answered."""
-        from lastmile.cases.services import CaseIn, cases_insert
-        from lastmile.customers.models import Direction
-        from lastmile.customers.services import (
-            InteractionRow,
-            customer_ids_live,
-            interactions_write,
-        )
-        from lastmile.loops.models import LoopState
-        from lastmile.loops.selectors import reply_loops_facts, reply_loops_open
-
         entries = self.entries
         # 1. The reply loop open on each stored case before the batch (the newest).
         stored_cases = {e.case.pk for e in entries if not isinstance(e.case, _NewCase)}

@@ -8,12 +8,23 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F, Q, Value
+from django.db.models import Case as Choose
+from django.db.models import DateTimeField, F, Q, Value, When
 from django.db.models.functions import Coalesce
 
+from lastmile.cases.models import Case, CaseStatus
+from lastmile.cases.selectors import customer_cases
+from lastmile.cases.services import case_create
 from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput, NotFound
+from lastmile.customers.identities import IdentityKey
+from lastmile.customers.models import Direction, IdentityKind
+from lastmile.customers.services import customer_resolve, interaction_record
 from lastmile.listening.models import Author, Mention
 from lastmile.listening.services.mentions import channel_of, mention_interaction_data
+from lastmile.loops.models import LoopState
+from lastmile.loops.selectors import reply_loops_open
+from lastmile.loops.services import loop_cancel
+from lastmile.people.viewers import Actor
 
 
 def mention_case(mention: Mention) -> Any:
@@ -43,7 +54,7 @@ def mention_authors_lock(*, mentions: list[Mention]) -> None:
         list(Author.objects.select_for_update().filter(pk__in=ids).order_by("pk").values_list("pk"))
 
 
-def mention_case_open(*, mention: Mention, team: Any, actor: Any, now: datetime) -> Any:
+def mention_case_open(*, mention: Mention, team: Any, actor: Actor, now: datetime) -> Any:
     """The case a reply to ``mention`` goes on: its own, or one opened now for its author.
 
     A mention nobody addressed to a brand is on no case. Answering it makes it a
@@ -63,13 +74,6 @@ def mention_case_open(*, mention: Mention, team: Any, actor: Any, now: datetime)
     own posts are refused. Runs in the caller's transaction when there is one: the reply
     that follows commits with the case, or neither does.
     """
-    from lastmile.cases.models import Case, CaseStatus
-    from lastmile.cases.selectors import customer_cases
-    from lastmile.cases.services import case_create
-    from lastmile.customers.identities import IdentityKey
-    from lastmile.customers.models import Direction, IdentityKind
-    from lastmile.customers.services import customer_resolve, interaction_record
-    from lastmile.loops.selectors import reply_loops_open
 
     with transaction.atomic():
         fresh = (
@@ -175,9 +179,6 @@ def on_loop_events(name: str, events: Sequence[tuple[dict[str, Any], datetime]])
     """:func:`on_loop_event` for a run of events of one name (a batch's loops, closed by the
     loop engine together): one query when none of the loops has a mention (a mention import
     writes its mentions after its loops), two otherwise."""
-    from django.db.models import Case as Choose
-    from django.db.models import DateTimeField, When
-
     if name not in ("loop.closed", "loop.cancelled"):
         return
     at_of = {
@@ -202,12 +203,9 @@ def on_loop_events(name: str, events: Sequence[tuple[dict[str, Any], datetime]])
     pending.filter(reply_loop_id__in=list(at_of)).update(**changes)
 
 
-def mention_dismiss(*, mention: Mention, actor: Any, reason: str, now: datetime) -> Mention:
+def mention_dismiss(*, mention: Mention, actor: Actor, reason: str, now: datetime) -> Mention:
     """Mark a brand mention as needing no reply: its open reply loop is cancelled (with the
     reason) and it leaves the unattended list."""
-    from lastmile.loops.models import LoopState
-    from lastmile.loops.services import loop_cancel
-
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput(
