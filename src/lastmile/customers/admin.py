@@ -1,6 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
+from lastmile.core.clock import utcnow
+from lastmile.core.errors import DomainError
 from lastmile.customers.models import Customer, CustomerMerge, Identity, Interaction
+from lastmile.customers.services import customer_unmerge
 
 
 class IdentityInline(admin.TabularInline):
@@ -30,3 +33,20 @@ class InteractionAdmin(admin.ModelAdmin):
 class CustomerMergeAdmin(admin.ModelAdmin):
     list_display = ("id", "merged", "survivor", "merged_at", "undone_at", "reason")
     readonly_fields = ("survivor", "merged", "moved", "actor", "merged_at", "undone_at", "reason")
+    actions = ["undo"]
+
+    @admin.action(description="Undo selected merges (the rows they moved go back)")
+    def undo(self, request, queryset):  # type: ignore[no-untyped-def]
+        now = utcnow()
+        done, refused = 0, []
+        # The latest first: a merge whose survivor was merged later waits for that one.
+        for merge in queryset.order_by("-merged_at", "-pk"):
+            try:
+                customer_unmerge(merge=merge, actor=request.user, now=now)
+                done += 1
+            except DomainError as exc:
+                refused.append(f"{merge}: {exc.detail}")
+        if done:
+            messages.success(request, f"{done} merge(s) undone.")
+        for line in refused:
+            messages.error(request, line)
