@@ -94,60 +94,62 @@ def interactions_write(
        database's form, without the ORM, as this is the ingest's hot path.
     3. ``interaction.recorded`` (internal) is told once, with the new rows in order: the
        loop engine reacts to those on a case (reply loops), in this transaction.
-    Sentiments are checked (InvalidInput: nothing written). No savepoint of its own: all or
-    nothing with the caller's transaction.
+    Sentiments are checked (InvalidInput: nothing written). All or nothing: inside the
+    caller's transaction when there is one (no savepoint of its own: a batch's query count
+    stays flat), else in its own.
     """
     if not rows:
         return []
-    if stored is None:
-        stored = interactions_stored((r.channel, r.source_id) for r in rows if r.source_id)
-    ids: list[int] = [0] * len(rows)
-    first: dict[tuple[str, str], int] = {}
-    repeats: list[tuple[int, int]] = []
-    new: list[int] = []
-    for i, r in enumerate(rows):
-        if r.source_id:
-            key = (r.channel, r.source_id)
-            if key in stored:
-                ids[i] = stored[key]
-                continue
-            if key in first:
-                repeats.append((i, first[key]))
-                continue
-            first[key] = i
-        new.append(i)
-    adapt = connection.ops.adapt_datetimefield_value
-    recorded_at = adapt(now)
-    values = []
-    for i in new:
-        r = rows[i]
-        sentiment = _sentiment_checked(r.sentiment) if r.sentiment is not None else None
-        values.append(
-            (
-                r.customer_id,
-                r.case_id,
-                r.channel,
-                r.direction,
-                adapt(r.occurred_at) if r.occurred_at_db is None else r.occurred_at_db,
-                recorded_at,
-                r.actor.pk if r.actor is not None else None,
-                r.body,
-                r.data_json
-                if r.data_json is not None
-                else (json.dumps(r.data) if r.data is not None else None),
-                r.source_id or None,
-                sentiment[0] if sentiment else None,
-                sentiment[1] if sentiment else None,
+    with transaction.atomic(savepoint=False):
+        if stored is None:
+            stored = interactions_stored((r.channel, r.source_id) for r in rows if r.source_id)
+        ids: list[int] = [0] * len(rows)
+        first: dict[tuple[str, str], int] = {}
+        repeats: list[tuple[int, int]] = []
+        new: list[int] = []
+        for i, r in enumerate(rows):
+            if r.source_id:
+                key = (r.channel, r.source_id)
+                if key in stored:
+                    ids[i] = stored[key]
+                    continue
+                if key in first:
+                    repeats.append((i, first[key]))
+                    continue
+                first[key] = i
+            new.append(i)
+        adapt = connection.ops.adapt_datetimefield_value
+        recorded_at = adapt(now)
+        values = []
+        for i in new:
+            r = rows[i]
+            sentiment = _sentiment_checked(r.sentiment) if r.sentiment is not None else None
+            values.append(
+                (
+                    r.customer_id,
+                    r.case_id,
+                    r.channel,
+                    r.direction,
+                    adapt(r.occurred_at) if r.occurred_at_db is None else r.occurred_at_db,
+                    recorded_at,
+                    r.actor.pk if r.actor is not None else None,
+                    r.body,
+                    r.data_json
+                    if r.data_json is not None
+                    else (json.dumps(r.data) if r.data is not None else None),
+                    r.source_id or None,
+                    sentiment[0] if sentiment else None,
+                    sentiment[1] if sentiment else None,
+                )
             )
+        for i, pk in zip(new, _rows_insert(values), strict=True):
+            ids[i] = rows[i].pk = pk
+        for i, j in repeats:
+            ids[i] = ids[j]
+        event_emit_many(
+            "interaction.recorded", [({"interaction": rows[i]}, now) for i in new], internal=True
         )
-    for i, pk in zip(new, _rows_insert(values), strict=True):
-        ids[i] = rows[i].pk = pk
-    for i, j in repeats:
-        ids[i] = ids[j]
-    event_emit_many(
-        "interaction.recorded", [({"interaction": rows[i]}, now) for i in new], internal=True
-    )
-    return ids
+        return ids
 
 
 def interaction_record(
