@@ -1,12 +1,18 @@
-"""The timeline's writer: all or nothing on its own."""
+"""The timeline's writer: all or nothing on its own, and the rows it returns are saved rows."""
 
 from __future__ import annotations
 
 import pytest
 
 from lastmile.core.events import event_subscribe, event_unsubscribe
-from lastmile.customers.models import Interaction
-from lastmile.customers.services.timeline import InteractionRow, interactions_write
+from lastmile.customers.identities import IdentityKey
+from lastmile.customers.models import Customer, Interaction
+from lastmile.customers.services.customers import customer_resolve
+from lastmile.customers.services.timeline import (
+    InteractionRow,
+    interaction_record,
+    interactions_write,
+)
 from tests.customers.factories import CustomerFactory
 
 
@@ -44,3 +50,31 @@ def test_a_batch_written_outside_any_transaction_is_all_or_nothing(now):
 
     # then none of the batch was committed
     assert Interaction.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_recorded_interaction_is_returned_as_a_saved_row(now):
+    customer = CustomerFactory()
+
+    row = interaction_record(
+        customer=customer, channel="chat", direction="note", occurred_at=now, now=now
+    )
+
+    assert (row._state.adding, row._state.db) == (False, "default")
+    row.validate_unique()  # a row not yet saved would clash with itself
+    row.body = "edited"
+    row.save()
+    assert list(Interaction.objects.values_list("pk", "body")) == [(row.pk, "edited")]
+
+
+@pytest.mark.django_db
+def test_a_new_customer_is_returned_as_a_saved_row(now):
+    resolved = customer_resolve(identities=[IdentityKey("email", "", "a@example.com")], now=now)
+
+    customer = resolved.customer
+    assert resolved.created
+    assert (customer._state.adding, customer._state.db) == (False, "default")
+    customer.validate_unique()
+    customer.display_name = "Ada"
+    customer.save()
+    assert list(Customer.objects.values_list("pk", "display_name")) == [(customer.pk, "Ada")]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from django.apps import apps
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, models, transaction
 
 from lastmile.core.db import rows_insert
 from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
@@ -19,6 +19,8 @@ from lastmile.customers.models import (
     Identity,
 )
 from lastmile.customers.services.lookups import identities_owners
+
+M = TypeVar("M", bound=models.Model)
 
 
 @dataclass
@@ -49,6 +51,15 @@ class Resolution:
     merged_from: list[int] = field(default_factory=list)
 
 
+def row_as_saved(obj: M) -> M:
+    """``obj``, built in memory for a row just inserted without the ORM, in the state Django
+    gives a row it saved: ``save()`` updates it and ``validate_unique()`` does not find it
+    clashing with itself. (The batch writers insert on the default database.)"""
+    obj._state.adding = False
+    obj._state.db = DEFAULT_DB_ALIAS
+    return obj
+
+
 def _live(customer: Customer) -> Customer:
     seen = set()
     while customer.merged_into_id is not None and customer.pk not in seen:
@@ -68,7 +79,9 @@ def customer_resolve(
         actor=actor,
     )
     if done.created:
-        customer = Customer(pk=done.customer_id, display_name=display_name[:200], created_at=now)
+        customer = row_as_saved(
+            Customer(pk=done.customer_id, display_name=display_name[:200], created_at=now)
+        )
     else:
         customer = Customer.objects.get(pk=done.customer_id)
     return Resolved(customer=customer, created=done.created, merged_from=done.merged_from)

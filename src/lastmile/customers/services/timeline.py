@@ -18,7 +18,7 @@ from lastmile.customers.models import (
     Interaction,
     Sentiment,
 )
-from lastmile.customers.services.customers import _live
+from lastmile.customers.services.customers import _live, row_as_saved
 from lastmile.customers.services.lookups import interactions_stored
 
 # The model was trained on tweets. Past the opening of a long email its cost keeps growing
@@ -196,20 +196,22 @@ def interaction_record(
         [pk] = interactions_write(rows=[row], now=now)
         if row.pk is None:  # stored before
             return Interaction.objects.get(pk=pk)
-        return Interaction(
-            pk=pk,
-            customer=live,
-            case=case,
-            channel=channel,
-            direction=direction,
-            occurred_at=occurred_at,
-            recorded_at=now,
-            actor=actor,
-            body=body,
-            data=data,
-            source_id=source_id or None,
-            sentiment_label=sentiment[0] if sentiment else None,
-            sentiment_score=sentiment[1] if sentiment else None,
+        return row_as_saved(
+            Interaction(
+                pk=pk,
+                customer=live,
+                case=case,
+                channel=channel,
+                direction=direction,
+                occurred_at=occurred_at,
+                recorded_at=now,
+                actor=actor,
+                body=body,
+                data=data,
+                source_id=source_id or None,
+                sentiment_label=sentiment[0] if sentiment else None,
+                sentiment_score=sentiment[1] if sentiment else None,
+            )
         )
 
 
