@@ -625,12 +625,6 @@ def loop_reassign(
     return fresh
 
 
-def loops_react_to_interaction(*, interaction: Any, now: datetime) -> None:
-    """Reply loops follow the conversation on a case: :func:`loops_react_to_interactions`
-    for one interaction."""
-    loops_react_to_interactions(interactions=[interaction], now=now)
-
-
 def on_interaction_recorded(name: str, data: dict[str, Any], at: datetime) -> None:
     """Subscriber of ``interaction.recorded`` (``LoopsConfig.ready``), told one at a time."""
     on_interactions_recorded(name, [(data, at)])
