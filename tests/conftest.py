@@ -76,6 +76,20 @@ def frozen_clock(now):
 
 
 @pytest.fixture
+def cli_env() -> dict[str, str]:
+    """The environment for running ``lastmile`` as a subprocess on this test's database."""
+    from django.db import connection
+
+    env = dict(os.environ)
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        env["LASTMILE_DATABASE_URL"] = f"sqlite:///{s['NAME']}"
+    else:
+        env["LASTMILE_DATABASE_URL"] = f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+    return env
+
+
+@pytest.fixture
 def team(db):
     return TeamFactory(name="Front office", slug="front")
 

@@ -3,7 +3,6 @@ audit row (who, when, what, before, after), from the admin, the API's services a
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from datetime import UTC, datetime, time, timedelta
@@ -11,7 +10,6 @@ from decimal import Decimal
 
 import pytest
 from django.contrib import admin
-from django.db import connection
 from django.test import RequestFactory
 
 from lastmile.api.models import ApiToken
@@ -458,20 +456,13 @@ def test_every_configuration_admin_saves_through_a_service(model, service_calls)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_cli_revocation_is_recorded_with_the_label_cli():
+def test_the_cli_revocation_is_recorded_with_the_label_cli(cli_env):
     token_create(name="crm", now=datetime(2026, 11, 23, tzinfo=UTC))
-    env = dict(os.environ)
-    s = connection.settings_dict
-    env["LASTMILE_DATABASE_URL"] = (
-        f"sqlite:///{s['NAME']}"
-        if connection.vendor == "sqlite"
-        else f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
-    )
     result = subprocess.run(
         [sys.executable, "-m", "lastmile.cli", "token", "revoke", "crm"],
         capture_output=True,
         text=True,
-        env=env,
+        env=cli_env,
         timeout=60,
     )
     assert result.returncode == 0, result.stderr

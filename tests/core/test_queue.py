@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
 import sys
@@ -11,7 +10,6 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
 from huey import RedisHuey
 
 from lastmile.channels.models import OutboxMessage
@@ -38,13 +36,7 @@ def test_healthz_names_the_queue_when_it_is_down(client, db, monkeypatch):
     assert r.status_code == 503 and r.json() == {"db": "ok", "queue": "down"}
 
 
-def _env(queue_url: str, tmp_path) -> dict[str, str]:
-    env = dict(os.environ)
-    s = connection.settings_dict
-    if connection.vendor == "sqlite":
-        env["LASTMILE_DATABASE_URL"] = f"sqlite:///{s['NAME']}"
-    else:
-        env["LASTMILE_DATABASE_URL"] = f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+def _env(env: dict[str, str], queue_url: str) -> dict[str, str]:
     env["LASTMILE_QUEUE_URL"] = queue_url
     # The SQLite and PostgreSQL runs of the suite may share this Redis at the same time.
     env["LASTMILE_QUEUE_NAME"] = f"lastmile-test-{uuid.uuid4().hex}"
@@ -54,7 +46,7 @@ def _env(queue_url: str, tmp_path) -> dict[str, str]:
 
 @needs_redis
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_on_redis_delivers_a_queued_outbox_message(tmp_path):
+def test_a_worker_on_redis_delivers_a_queued_outbox_message(tmp_path, cli_env):
     now = datetime.now(UTC)
     message = OutboxMessage.objects.create(
         key=f"test:{uuid.uuid4()}",
@@ -65,7 +57,7 @@ def test_a_worker_on_redis_delivers_a_queued_outbox_message(tmp_path):
         next_attempt_at=now,
     )
     queue = f"redis://127.0.0.1:6379/{int(uuid.uuid4()) % 15 + 1}"
-    env = _env(queue, tmp_path)
+    env = _env(cli_env, queue)
     worker = subprocess.Popen(
         [sys.executable, "-m", "lastmile.cli", "worker", "--workers", "1"],
         env=env,
@@ -97,8 +89,8 @@ def test_a_worker_on_redis_delivers_a_queued_outbox_message(tmp_path):
 
 
 @needs_redis
-def test_healthz_with_a_redis_queue_is_ok(tmp_path):
-    env = _env("redis://127.0.0.1:6379/14", tmp_path)
+def test_healthz_with_a_redis_queue_is_ok(tmp_path, cli_env):
+    env = _env(cli_env, "redis://127.0.0.1:6379/14")
     out = subprocess.run(
         [
             sys.executable,

@@ -7,7 +7,6 @@ UID FETCH (BODY.PEEK[]), UID STORE +FLAGS and LOGOUT. The client is the real ``i
 
 from __future__ import annotations
 
-import os
 import re
 import socketserver
 import subprocess
@@ -15,7 +14,6 @@ import sys
 import threading
 
 import pytest
-from django.db import connection
 
 from lastmile.cases.models import Case
 from lastmile.mail.imap import imap_poll
@@ -188,16 +186,9 @@ def test_wrong_credentials_raise_and_store_nothing(imap_server, mailbox):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_lastmile_mail_poll_imap_runs_as_a_command(imap_server, mailbox, tmp_path):
+def test_lastmile_mail_poll_imap_runs_as_a_command(imap_server, mailbox, tmp_path, cli_env):
     server = imap_server([make_mail()])
-    env = dict(os.environ)
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        env["LASTMILE_DATABASE_URL"] = f"sqlite:///{db['NAME']}"
-    else:
-        env["LASTMILE_DATABASE_URL"] = (
-            f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-        )
+    env = cli_env
     env["LASTMILE_MAIL_STORAGE_DIR"] = str(tmp_path / "store")
     env["LASTMILE_IMAP_PASSWORD"] = "s3cret"
     args = ["--host", "127.0.0.1", "--port", str(server.port), "--user", "poller", "--no-ssl"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import smtplib
 import subprocess
@@ -10,7 +9,6 @@ import sys
 import time
 
 import pytest
-from django.db import connection
 
 from lastmile.cases.models import Case
 from lastmile.customers.models import Interaction
@@ -118,22 +116,10 @@ def test_a_bounce_with_an_empty_return_path_opens_no_case(receiver):
     assert not Case.objects.exists() and not Loop.objects.exists()
 
 
-def _env_for_subprocess(port):
-    env = dict(os.environ)
-    db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        env["LASTMILE_DATABASE_URL"] = f"sqlite:///{db['NAME']}"
-    else:
-        env["LASTMILE_DATABASE_URL"] = (
-            f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-        )
-    env["LASTMILE_SMTP_PORT"] = str(port)
-    return env
-
-
-def test_lastmile_smtpd_runs_as_a_process_and_stops_on_sigterm(team, tmp_path):
+def test_lastmile_smtpd_runs_as_a_process_and_stops_on_sigterm(team, tmp_path, cli_env):
     port = free_port()
-    env = _env_for_subprocess(port)
+    env = cli_env
+    env["LASTMILE_SMTP_PORT"] = str(port)
     env["LASTMILE_MAIL_ADDRESSES"] = f"help@lastmile.test={team.slug}"
     env["LASTMILE_MAIL_STORAGE_DIR"] = str(tmp_path / "store")
     proc = subprocess.Popen(
