@@ -380,9 +380,9 @@ def test_setting_a_mention_aside_needs_a_reason(terms, social_policy, now, alice
 
 
 def test_a_bad_batch_writes_nothing(terms, social_policy, now, monkeypatch):
-    from lastmile.listening.services import mentions
+    from lastmile.listening.services import writes
 
-    real = mentions.rows_update
+    real = writes.rows_update
     written = []
 
     def boom(model, *args, **kwargs):
@@ -392,7 +392,7 @@ def test_a_bad_batch_writes_nothing(terms, social_policy, now, monkeypatch):
             raise RuntimeError("disk full")
         return real(model, *args, **kwargs)
 
-    monkeypatch.setattr(mentions, "rows_update", boom)
+    monkeypatch.setattr(writes, "rows_update", boom)
     with pytest.raises(RuntimeError):
         mentions_ingest(items=[post("1", "@AcmeBank hi", now)], now=now)
     assert written == [1]

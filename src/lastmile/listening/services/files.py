@@ -11,7 +11,8 @@ from django.db.models import F
 
 from lastmile.listening.models import ImportRun
 from lastmile.listening.records import MentionIn
-from lastmile.listening.services.mentions import IngestResult, mentions_ingest, mentions_score
+from lastmile.listening.services.batch import IngestResult
+from lastmile.listening.services.mentions import mentions_ingest, mentions_score
 
 MAX_RUN_ERRORS = 1000
 

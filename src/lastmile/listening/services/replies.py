@@ -20,7 +20,7 @@ from lastmile.customers.identities import IdentityKey
 from lastmile.customers.models import Direction, IdentityKind
 from lastmile.customers.services import customer_resolve, interaction_record
 from lastmile.listening.models import Author, Mention
-from lastmile.listening.services.mentions import channel_of, mention_interaction_data
+from lastmile.listening.services.batch import channel_of, mention_interaction_data
 from lastmile.loops.models import LoopState
 from lastmile.loops.selectors import reply_loops_open
 from lastmile.loops.services import loop_cancel
