@@ -289,7 +289,7 @@ def test_a_missing_write_key_is_refused_with_401(live_server, write_key):
 
 def test_a_revoked_write_key_is_refused_with_401(live_server, write_key):
     segment.source_revoke(
-        source=Source.objects.get(name="shop"), now=datetime(2026, 11, 23, tzinfo=UTC)
+        source=Source.objects.get(name="shop"), actor=None, now=datetime(2026, 11, 23, tzinfo=UTC)
     )
 
     response = post(live_server, "batch", {"batch": [track(1)]}, write_key)

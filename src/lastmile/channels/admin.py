@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
 from lastmile.channels.models import ContactRule, OutboxMessage, Source
+from lastmile.channels.segment import source_revoke
 from lastmile.channels.services import contact_rule_delete, contact_rule_save
 from lastmile.core.clock import utcnow
 
@@ -110,10 +111,19 @@ class SourceAdmin(admin.ModelAdmin):
     fields = ("name", "kind", "prefix", "created_at", "revoked_at")
     readonly_fields = ("prefix", "created_at")
 
+    actions = ["revoke"]
+
     def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
         if obj is None:
             return ("prefix", "created_at", "revoked_at")
-        return ("name", "kind", "prefix", "created_at")
+        # Revocation is the action below (source_revoke, audited), not a date typed in the form.
+        return ("name", "kind", "prefix", "created_at", "revoked_at")
+
+    @admin.action(description="Revoke the selected write keys")
+    def revoke(self, request, queryset):  # type: ignore[no-untyped-def]
+        now = utcnow()
+        for row in queryset.filter(revoked_at__isnull=True):
+            source_revoke(source=row, actor=request.user, now=now)
 
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
         if change:

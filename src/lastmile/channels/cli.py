@@ -48,5 +48,5 @@ def source_revoke_cmd(name: str) -> None:
     row = Source.objects.filter(name=name).first()
     if row is None:
         raise click.ClickException(f"no source {name!r}")
-    source_revoke(source=row, now=utcnow())
+    source_revoke(source=row, actor=None, actor_label="cli", now=utcnow())
     click.echo(f"revoked {name}", err=True)
