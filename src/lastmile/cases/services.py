@@ -16,6 +16,7 @@ from lastmile.core.db import rows_insert
 from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
 from lastmile.core.events import event_emit, guard_check
 from lastmile.core.ids import counter_next, counter_reserve
+from lastmile.people.viewers import Actor
 
 
 class LoopsStillOpen(Conflict):
@@ -76,7 +77,7 @@ def case_create(
     assignee: Any = None,
     priority: str = Priority.NORMAL,
     channel: str = "",
-    actor: Any = None,
+    actor: Actor = None,
 ) -> Case:
     subject = case_subject_checked(subject)
     _priority_check(priority)
@@ -161,7 +162,7 @@ def cases_insert(*, cases: Sequence[CaseIn]) -> list[int]:
 
 
 @transaction.atomic
-def case_set_status(*, case: Case, status: str, actor: Any = None, now: datetime) -> Case:
+def case_set_status(*, case: Case, status: str, actor: Actor = None, now: datetime) -> Case:
     """Change a case's status. Solving or closing it is first put to the ``case.close``
     guards of the apps above (loops refuses while one of the case's loops is open)."""
     if status not in CaseStatus.values:
@@ -196,7 +197,7 @@ def case_set_status(*, case: Case, status: str, actor: Any = None, now: datetime
     return case
 
 
-def _assign(*, case: Case, team: Any, assignee: Any, actor: Any, now: datetime) -> Case:
+def _assign(*, case: Case, team: Any, assignee: Any, actor: Actor, now: datetime) -> Case:
     """Give ``case`` exactly this team and assignee: the trail's ``assigned`` event and the
     audit row (the changed ids before and after) are written with it."""
     from lastmile.people.selectors import assignee_check
@@ -224,7 +225,7 @@ def _assign(*, case: Case, team: Any, assignee: Any, actor: Any, now: datetime) 
 
 @transaction.atomic
 def case_assign(
-    *, case: Case, team: Any = None, assignee: Any = None, actor: Any = None, now: datetime
+    *, case: Case, team: Any = None, assignee: Any = None, actor: Actor = None, now: datetime
 ) -> Case:
     """Give the case to ``assignee``, and to ``team`` when one is given (None keeps the team)."""
     return _assign(
@@ -238,7 +239,7 @@ def case_assign(
 
 @transaction.atomic
 def case_team_set(
-    *, case: Case, team: Any, assignee: Any = _UNSET, actor: Any, now: datetime
+    *, case: Case, team: Any, assignee: Any = _UNSET, actor: Actor, now: datetime
 ) -> Case:
     """Give the case to ``team`` (None: to no team) and, when given, to ``assignee``; the
     assignee must be in the team (InvalidInput, nothing written). The admin's change form."""
@@ -258,7 +259,7 @@ def case_update(
     subject: str | None = None,
     priority: str | None = None,
     customer_title: str | None = None,
-    actor: Any = None,
+    actor: Actor = None,
     now: datetime,
 ) -> Case:
     """Change the subject, the priority or the title the customer sees (None: unchanged;
@@ -289,7 +290,7 @@ def case_change(
     *,
     case: Case,
     now: datetime,
-    actor: Any = None,
+    actor: Actor = None,
     subject: str | None = None,
     priority: str | None = None,
     customer_title: str | None = None,

@@ -23,6 +23,7 @@ from lastmile.core.audit import audited_delete, audited_save
 from lastmile.core.db import rows_insert, rows_update
 from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
 from lastmile.core.events import event_emit, event_emit_many
+from lastmile.customers.services.timeline import InteractionRow
 from lastmile.loops.business_time import Calendar, add_business_time, business_time_between
 from lastmile.loops.models import (
     BusinessHours,
@@ -34,6 +35,7 @@ from lastmile.loops.models import (
     SlaPolicy,
     SlaTarget,
 )
+from lastmile.people.viewers import Actor
 
 ACTIONS = ("notify_owner", "notify_lead", "breach", "reassign_to_lead")
 MAX_DUE = timedelta(days=3660)
@@ -93,7 +95,7 @@ def business_hours_check(hours: BusinessHours) -> None:
 
 
 def business_hours_save(
-    *, hours: BusinessHours, actor: Any, now: datetime, actor_label: str = ""
+    *, hours: BusinessHours, actor: Actor, now: datetime, actor_label: str = ""
 ) -> BusinessHours:
     """Create or change business hours (checked first) and write the audit row with it."""
     business_hours_check(hours)
@@ -102,14 +104,14 @@ def business_hours_save(
 
 
 def business_hours_delete(
-    *, hours: BusinessHours, actor: Any, now: datetime, actor_label: str = ""
+    *, hours: BusinessHours, actor: Actor, now: datetime, actor_label: str = ""
 ) -> None:
     """Delete business hours no policy uses (the PROTECT foreign key refuses otherwise)."""
     audited_delete(hours, actor=actor, now=now, actor_label=actor_label)
 
 
 def sla_policy_save(
-    *, policy: SlaPolicy, actor: Any, now: datetime, actor_label: str = ""
+    *, policy: SlaPolicy, actor: Actor, now: datetime, actor_label: str = ""
 ) -> SlaPolicy:
     """Create or change an SLA policy and write the audit row with it.
 
@@ -122,13 +124,13 @@ def sla_policy_save(
 
 
 def sla_policy_delete(
-    *, policy: SlaPolicy, actor: Any, now: datetime, actor_label: str = ""
+    *, policy: SlaPolicy, actor: Actor, now: datetime, actor_label: str = ""
 ) -> None:
     audited_delete(policy, actor=actor, now=now, actor_label=actor_label)
 
 
 def escalation_ladder_save(
-    *, policy: SlaPolicy, rungs: Any, actor: Any, now: datetime, actor_label: str = ""
+    *, policy: SlaPolicy, rungs: Any, actor: Actor, now: datetime, actor_label: str = ""
 ) -> SlaPolicy:
     """Give ``policy`` this escalation ladder (stored on the policy, ``escalation``), checked;
     the audit row holds the ladder before and after."""
@@ -316,7 +318,7 @@ def loop_open(
     sla_target: str | None = None,
     due_at: datetime | None = None,
     visible_to_customer: bool = False,
-    actor: Any = None,
+    actor: Actor = None,
     reason: str = "",
     opened_by: Any = None,
     influence: float | None = None,
@@ -428,7 +430,9 @@ def _claim_open(loop: Loop) -> Loop:
     return fresh
 
 
-def _finish(*, loop: Loop, state: str, event: str, actor: Any, reason: str, now: datetime) -> Loop:
+def _finish(
+    *, loop: Loop, state: str, event: str, actor: Actor, reason: str, now: datetime
+) -> Loop:
     with transaction.atomic():
         fresh = _claim_open(loop)
         at = loop_finish_unsaved(fresh, state=state, now=now)
@@ -463,7 +467,7 @@ class LoopEventIn:
     at: datetime
     reason: str = ""
     data: dict[str, Any] = field(default_factory=dict)
-    actor: Any = None
+    actor: Actor = None
 
 
 def loops_insert(*, loops: Sequence[Loop], events: Sequence[LoopEventIn]) -> list[int]:
@@ -498,7 +502,7 @@ def loops_insert(*, loops: Sequence[Loop], events: Sequence[LoopEventIn]) -> lis
     return list(pks)
 
 
-def loop_close(*, loop: Loop, actor: Any = None, reason: str = "", now: datetime) -> Loop:
+def loop_close(*, loop: Loop, actor: Actor = None, reason: str = "", now: datetime) -> Loop:
     """Close an open loop (the obligation is met)."""
     return _finish(
         loop=loop,
@@ -510,20 +514,20 @@ def loop_close(*, loop: Loop, actor: Any = None, reason: str = "", now: datetime
     )
 
 
-def loop_cancel(*, loop: Loop, actor: Any = None, reason: str, now: datetime) -> Loop:
+def loop_cancel(*, loop: Loop, actor: Actor = None, reason: str, now: datetime) -> Loop:
     """Cancel an open loop (no longer owed); a reason is required."""
     return _finish_with_reason(
         loop, LoopState.CANCELLED, LoopEventKind.CANCELLED, actor, reason, now
     )
 
 
-def loop_break(*, loop: Loop, actor: Any = None, reason: str, now: datetime) -> Loop:
+def loop_break(*, loop: Loop, actor: Actor = None, reason: str, now: datetime) -> Loop:
     """Mark an open loop broken (owed but will not be met); a reason is required."""
     return _finish_with_reason(loop, LoopState.BROKEN, LoopEventKind.BROKEN, actor, reason, now)
 
 
 def _finish_with_reason(
-    loop: Loop, state: str, event: str, actor: Any, reason: str, now: datetime
+    loop: Loop, state: str, event: str, actor: Actor, reason: str, now: datetime
 ) -> Loop:
     if not (reason or "").strip():
         raise InvalidInput(
@@ -532,7 +536,7 @@ def _finish_with_reason(
     return _finish(loop=loop, state=state, event=event, actor=actor, reason=reason, now=now)
 
 
-def loop_pause(*, loop: Loop, actor: Any = None, reason: str = "", now: datetime) -> Loop:
+def loop_pause(*, loop: Loop, actor: Actor = None, reason: str = "", now: datetime) -> Loop:
     """Stop the clock (e.g. waiting on the customer); the used business time is banked."""
     with transaction.atomic():
         fresh = _claim_open(loop)
@@ -567,7 +571,7 @@ def loop_pause(*, loop: Loop, actor: Any = None, reason: str = "", now: datetime
     return fresh
 
 
-def loop_resume(*, loop: Loop, actor: Any = None, reason: str = "", now: datetime) -> Loop:
+def loop_resume(*, loop: Loop, actor: Actor = None, reason: str = "", now: datetime) -> Loop:
     """Restart the clock; the deadline moves by the time spent paused (in business time)."""
     with transaction.atomic():
         fresh = _claim_open(loop)
@@ -598,7 +602,7 @@ def loop_reassign(
     loop: Loop,
     team: Any = None,
     assignee: Any = None,
-    actor: Any = None,
+    actor: Actor = None,
     reason: str = "",
     now: datetime,
 ) -> Loop:
@@ -640,13 +644,13 @@ def on_interactions_recorded(name: str, events: Sequence[tuple[dict[str, Any], d
         )
 
 
-def _automated(interaction: Any) -> bool:
+def _automated(interaction: InteractionRow) -> bool:
     # Auto-replies, bounces, list mail: on the timeline, but nobody owes them an answer
     # (answering would start a mail loop), and they reopen nothing.
     return isinstance(interaction.data, dict) and interaction.data.get("automated") is True
 
 
-def loops_react_to_interactions(*, interactions: Sequence[Any], now: datetime) -> None:
+def loops_react_to_interactions(*, interactions: Sequence[InteractionRow], now: datetime) -> None:
     """Reply loops follow the conversation on cases: the reaction to ``interactions`` (just
     recorded, ``recorded_at`` = ``now``), as if each was recorded after the one before it.
 
@@ -674,19 +678,15 @@ def loops_react_to_interactions(*, interactions: Sequence[Any], now: datetime) -
     from lastmile.cases.services import case_reopen_on_message
     from lastmile.customers.models import Direction, Interaction
 
+    # (case, message, automated) of each message on a case, in order.
     rows = [
-        i
+        (i.case_id, i, _automated(i))
         for i in interactions
         if i.case_id is not None and i.direction in (Direction.INBOUND, Direction.OUTBOUND)
     ]
-    automated = [_automated(r) for r in rows]
-    if all(automated):
+    if all(auto for _, _, auto in rows):
         return
-    inbound = {
-        r.case_id
-        for r, auto in zip(rows, automated, strict=True)
-        if r.direction == Direction.INBOUND and not auto
-    }
+    inbound = {c for c, r, auto in rows if r.direction == Direction.INBOUND and not auto}
     # What a reply loop takes from its case (a batch reads hundreds: only these columns).
     cases = (
         Case.objects.select_related("customer")
@@ -702,7 +702,7 @@ def loops_react_to_interactions(*, interactions: Sequence[Any], now: datetime) -
     )
     open_loops: dict[int, list[Loop]] = defaultdict(list)
     for loop in Loop.objects.filter(
-        case_id__in={r.case_id for r, auto in zip(rows, automated, strict=True) if not auto},
+        case_id__in={c for c, _, auto in rows if not auto},
         kind=LoopKind.REPLY,
         state=LoopState.OPEN,
     ).order_by("pk"):
@@ -713,7 +713,7 @@ def loops_react_to_interactions(*, interactions: Sequence[Any], now: datetime) -
         # each outbound one (automated too) in its turn, as recording one at a time would.
         last_outbound = dict(
             Interaction.objects.filter(case_id__in=inbound, direction=Direction.OUTBOUND)
-            .exclude(pk__in=[r.pk for r in rows if r.case_id in inbound])
+            .exclude(pk__in=[r.pk for c, r, _ in rows if c in inbound])
             .values("case_id")
             .annotate(last=Max("occurred_at"))
             .values_list("case_id", "last")
@@ -723,12 +723,12 @@ def loops_react_to_interactions(*, interactions: Sequence[Any], now: datetime) -
     opened: list[Loop] = []
     events: list[LoopEventIn] = []
     told: list[tuple[str, Loop, dict[str, Any], datetime]] = []
-    for r, auto in zip(rows, automated, strict=True):
+    for case_id, r, auto in rows:
         at = min(r.occurred_at, now)
-        waiting = open_loops[r.case_id]
+        waiting = open_loops[case_id]
         if r.direction == Direction.OUTBOUND:
-            last = last_outbound.get(r.case_id)
-            last_outbound[r.case_id] = r.occurred_at if last is None else max(last, r.occurred_at)
+            last = last_outbound.get(case_id)
+            last_outbound[case_id] = r.occurred_at if last is None else max(last, r.occurred_at)
             if auto:
                 continue
             # Only loops the reply can answer: a late-imported older reply closes nothing newer.
@@ -752,12 +752,12 @@ def loops_react_to_interactions(*, interactions: Sequence[Any], now: datetime) -
             continue
         if auto:
             continue
-        last = last_outbound.get(r.case_id)
+        last = last_outbound.get(case_id)
         if last is not None and last >= r.occurred_at:
             # History arriving late (an import, a batch out of order): this message was
             # already answered, so it neither reopens the case nor opens a reply loop.
             continue
-        case = cases[r.case_id]
+        case = cases[case_id]
         if case.pk not in reopened:
             reopened.add(case.pk)
             if case.status in (CaseStatus.PENDING, CaseStatus.SOLVED):

@@ -19,6 +19,7 @@ from lastmile.customers.models import (
     Identity,
 )
 from lastmile.customers.services.lookups import identities_owners
+from lastmile.people.viewers import Actor
 
 M = TypeVar("M", bound=models.Model)
 
@@ -69,7 +70,7 @@ def _live(customer: Customer) -> Customer:
 
 
 def customer_resolve(
-    *, identities: Sequence[IdentityKey], now: datetime, display_name: str = "", actor: Any = None
+    *, identities: Sequence[IdentityKey], now: datetime, display_name: str = "", actor: Actor = None
 ) -> Resolved:
     """The customer these identities belong to: found, created, or merged
     (:func:`customers_resolve` for one)."""
@@ -88,7 +89,7 @@ def customer_resolve(
 
 
 def customers_resolve(
-    *, wanted: Sequence[CustomerWanted], now: datetime, actor: Any = None
+    *, wanted: Sequence[CustomerWanted], now: datetime, actor: Actor = None
 ) -> list[Resolution]:
     """The customer each identity set belongs to, found, created or merged, in order.
 
@@ -132,7 +133,7 @@ class _Resolved:
     merged_from: dict[int, list[int]]
 
 
-def _resolve_many(wanted: Sequence[CustomerWanted], *, now: datetime, actor: Any) -> _Resolved:
+def _resolve_many(wanted: Sequence[CustomerWanted], *, now: datetime, actor: Actor) -> _Resolved:
     """:func:`customers_resolve` inside the caller's transaction (the ingest's, which retries
     the whole batch). Customers are ids here; a customer this batch creates is a negative
     placeholder until it is inserted. Plain lists and sets: an ingest resolves a thousand
@@ -232,7 +233,7 @@ def _resolve_known(
     owner_of: dict[IdentityKey, int],
     *,
     now: datetime,
-    actor: Any,
+    actor: Actor,
 ) -> tuple[int, list[int]]:
     """Identities of known customers: merge those into the oldest, attach the unknown ones
     to it (``owner_of`` learns them); the customer's id and those merged into it."""
@@ -287,7 +288,7 @@ def _customer_relations() -> list[tuple[Any, str]]:
 
 @transaction.atomic
 def customer_merge(
-    *, survivor: Customer, merged: Customer, actor: Any = None, now: datetime, reason: str = ""
+    *, survivor: Customer, merged: Customer, actor: Actor = None, now: datetime, reason: str = ""
 ) -> CustomerMerge:
     """Move everything of ``merged`` to ``survivor``; record what moved so it can be undone."""
     if survivor.pk == merged.pk:
@@ -317,7 +318,7 @@ def customer_merge(
 
 
 @transaction.atomic
-def customer_unmerge(*, merge: CustomerMerge, actor: Any = None, now: datetime) -> Customer:
+def customer_unmerge(*, merge: CustomerMerge, actor: Actor = None, now: datetime) -> Customer:
     """Undo a merge: the rows it moved go back (those still on the survivor)."""
     merge = CustomerMerge.objects.select_for_update().get(pk=merge.pk)
     if merge.undone_at is not None:

@@ -21,6 +21,7 @@ from lastmile.customers.services.timeline import (
     sentiment_wanted,
     sentiments_score,
 )
+from lastmile.people.viewers import Actor
 
 
 @dataclass
@@ -39,7 +40,7 @@ class InteractionIn:
     # ``data`` already encoded as JSON, when the caller had to encode it anyway (the Segment
     # parser measures each message so); else ``interactions_prepare`` encodes it.
     data_json: str | None = None
-    actor: Any = None
+    actor: Actor = None
     # False when the body is not the customer's own words (an event's generated summary):
     # then no sentiment is computed.
     customer_words: bool = True

@@ -20,6 +20,7 @@ from lastmile.customers.models import (
 )
 from lastmile.customers.services.customers import _live, row_as_saved
 from lastmile.customers.services.lookups import interactions_stored
+from lastmile.people.viewers import Actor
 
 # The model was trained on tweets. Past the opening of a long email its cost keeps growing
 # with the length while quoted history dilutes the customer's own words.
@@ -71,7 +72,7 @@ class InteractionRow:
     # transaction); else it is encoded here.
     data_json: str | None = None
     source_id: str | None = None
-    actor: Any = None
+    actor: Actor = None
     sentiment: tuple[str, float] | None = None
     # ``occurred_at`` in the database's form, when the caller converted it before its
     # transaction (``interactions_prepare``); else it is converted here.
@@ -161,7 +162,7 @@ def interaction_record(
     now: datetime,
     body: str = "",
     case: Any = None,
-    actor: Any = None,
+    actor: Actor = None,
     data: Any = None,
     source_id: str | None = None,
     customer_words: bool = True,
