@@ -4,11 +4,12 @@ sees everything: an integration token, the CLI, a service)."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Max, Q, QuerySet
 
 from lastmile.cases.selectors import cases_visible
 from lastmile.core.errors import FieldError, InvalidInput, NotFound
@@ -53,6 +54,21 @@ def customers_visible(*, viewer: Viewer) -> QuerySet[Customer]:
     if teams is not None:
         qs = qs.filter(Q(cases__team_id__in=teams) | Q(loops__team_id__in=teams)).distinct()
     return qs
+
+
+def cases_last_outbound(
+    *, case_ids: Iterable[int], excluding: Iterable[int]
+) -> dict[int, datetime]:
+    """When the latest outbound message on each of the cases ``case_ids`` was sent, leaving
+    out the interactions ``excluding`` (a batch being recorded); a case with none is absent.
+    One query."""
+    return dict(
+        Interaction.objects.filter(case_id__in=case_ids, direction=Direction.OUTBOUND)
+        .exclude(pk__in=excluding)
+        .values("case_id")
+        .annotate(last=Max("occurred_at"))
+        .values_list("case_id", "last")
+    )
 
 
 # What only those who may open the interaction's case may read: an agent's note is written

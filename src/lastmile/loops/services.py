@@ -672,11 +672,11 @@ def loops_react_to_interactions(*, interactions: Sequence[InteractionRow], now: 
     3. Tell the subscribers ``loop.opened`` then ``loop.closed`` of the loops opened here,
        each in order, as one run (``event_emit_many``).
     """
-    from django.db.models import Max
-
-    from lastmile.cases.models import Case, CaseStatus
+    from lastmile.cases.models import CaseStatus
+    from lastmile.cases.selectors import cases_routing
     from lastmile.cases.services import case_reopen_on_message
-    from lastmile.customers.models import Direction, Interaction
+    from lastmile.customers.models import Direction
+    from lastmile.customers.selectors import cases_last_outbound
 
     # (case, message, automated) of each message on a case, in order.
     rows = [
@@ -687,19 +687,7 @@ def loops_react_to_interactions(*, interactions: Sequence[InteractionRow], now: 
     if all(auto for _, _, auto in rows):
         return
     inbound = {c for c, r, auto in rows if r.direction == Direction.INBOUND and not auto}
-    # What a reply loop takes from its case (a batch reads hundreds: only these columns).
-    cases = (
-        Case.objects.select_related("customer")
-        .only(
-            "customer_id",
-            "team_id",
-            "assignee_id",
-            "status",
-            "priority",
-            "customer__display_name",
-        )
-        .in_bulk(inbound)
-    )
+    cases = cases_routing(case_ids=inbound)
     open_loops: dict[int, list[Loop]] = defaultdict(list)
     for loop in Loop.objects.filter(
         case_id__in={c for c, _, auto in rows if not auto},
@@ -711,12 +699,9 @@ def loops_react_to_interactions(*, interactions: Sequence[InteractionRow], now: 
     if inbound:
         # From before the batch: its rows are written already, and the walk below counts
         # each outbound one (automated too) in its turn, as recording one at a time would.
-        last_outbound = dict(
-            Interaction.objects.filter(case_id__in=inbound, direction=Direction.OUTBOUND)
-            .exclude(pk__in=[r.pk for c, r, _ in rows if c in inbound])
-            .values("case_id")
-            .annotate(last=Max("occurred_at"))
-            .values_list("case_id", "last")
+        last_outbound = cases_last_outbound(
+            case_ids=inbound,
+            excluding=[r.pk for c, r, _ in rows if c in inbound and r.pk is not None],
         )
     policies: list[SlaPolicy] | None = None
     reopened: set[int] = set()
