@@ -15,6 +15,7 @@ from lastmile.core.errors import DomainError
 from lastmile.webhooks.models import Delivery, DeliveryAttempt, Integration, Subscription
 from lastmile.webhooks.sender import url_check
 from lastmile.webhooks.services import integrations, subscriptions
+from lastmile.webhooks.services.secrets import secret_rotate
 
 URL_FIELD = {"assume_scheme": "https"}  # Django 6's default, without the warning
 
@@ -98,12 +99,10 @@ class IntegrationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Rotate the signing secret (shown once)")
     def rotate_secret(self, request, queryset):  # type: ignore[no-untyped-def]
+        now = utcnow()
         for integration in queryset:
-            _shown_once(
-                request,
-                integration.name,
-                integrations.integration_rotate_secret(integration=integration),
-            )
+            secret = secret_rotate(owner=integration, actor=request.user, now=now)
+            _shown_once(request, integration.name, secret)
 
 
 class SubscriptionForm(forms.ModelForm):
@@ -161,10 +160,9 @@ class SubscriptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Rotate the signing secret (shown once)")
     def rotate_secret(self, request, queryset):  # type: ignore[no-untyped-def]
+        now = utcnow()
         for sub in queryset:
-            _shown_once(
-                request, sub.name, subscriptions.subscription_rotate_secret(subscription=sub)
-            )
+            _shown_once(request, sub.name, secret_rotate(owner=sub, actor=request.user, now=now))
 
 
 class DeliveryAttemptInline(admin.TabularInline):

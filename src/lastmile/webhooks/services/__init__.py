@@ -4,4 +4,5 @@
   received onto the timeline, and replies sent back through the integration.
 - ``subscriptions``: event subscriptions: domain events delivered, signed, to subscribers'
   URLs, retried with backoff, redelivered and pruned.
+- ``secrets``: both halves' signing secrets, rotated by one service with its audit row.
 """

@@ -105,15 +105,6 @@ def integration_create(
     return integration, secret
 
 
-def integration_rotate_secret(*, integration: Integration) -> str:
-    """A new secret for the integration (returned this once); the old one stops working."""
-    secret = secret_generate()
-    integration.secret = secret
-    integration.secret_prefix = secret_prefix(secret)
-    integration.save(update_fields=["secret", "secret_prefix"])
-    return secret
-
-
 # --- inbound messages ----------------------------------------------------------------------
 
 

@@ -106,14 +106,6 @@ def subscription_create(
     return subscription, secret
 
 
-def subscription_rotate_secret(*, subscription: Subscription) -> str:
-    secret = secret_generate()
-    subscription.secret = secret
-    subscription.secret_prefix = secret_prefix(secret)
-    subscription.save(update_fields=["secret", "secret_prefix"])
-    return secret
-
-
 # --- deliveries ----------------------------------------------------------------------------
 
 
