@@ -14,14 +14,12 @@ import pytest
 
 from lastmile.channels.models import OutboxMessage
 from lastmile.channels.services import outbox_deliver
-from lastmile.customers.models import Interaction
 from lastmile.people.viewers import SYSTEM
 from lastmile.webhooks.services.integrations import (
-    MessageIn,
     integration_create,
-    message_receive,
     message_send,
 )
+from tests.webhooks.factories import received_sms_case
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhooks_to_loopback")]
 
@@ -34,19 +32,7 @@ def sms_case(receiver, team):
     integration, _ = integration_create(
         name="Shop SMS", channel="sms", team=team, url=receiver.url, now=now
     )
-    received = message_receive(
-        integration=integration,
-        message=MessageIn(
-            channel="sms",
-            sender="+447911123456",
-            recipient="+447700900123",
-            external_id="SM1",
-            occurred_at=now,
-            text="Where is my card?",
-        ),
-        now=now,
-    )
-    return Interaction.objects.get(pk=received.interaction_id).case
+    return received_sms_case(integration=integration, now=now)
 
 
 def _reply_failing(case, receiver, status: int) -> OutboxMessage:

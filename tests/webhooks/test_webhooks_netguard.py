@@ -24,18 +24,16 @@ from lastmile.channels.models import OutboxMessage
 from lastmile.channels.services import outbox_deliver
 from lastmile.core.errors import InvalidInput
 from lastmile.core.netguard import TargetRefused, networks_parse, target_check
-from lastmile.customers.models import Interaction
 from lastmile.loops.services import loop_open
 from lastmile.webhooks.models import Delivery, DeliveryAttempt, Integration, Subscription
 from lastmile.webhooks.sender import post_signed
 from lastmile.webhooks.services.integrations import (
-    MessageIn,
     integration_create,
-    message_receive,
     message_send,
 )
 from lastmile.webhooks.services.subscriptions import deliveries_send, subscription_create
 from tests.project.test_cli import lastmile
+from tests.webhooks.factories import received_sms_case
 from tests.webhooks.receiver import Receiver
 
 PUBLIC = "93.184.216.34"
@@ -383,19 +381,7 @@ def front_sms_conversation(dns, receiver, team):
         url=f"http://{NAME}:{port_of(receiver)}/out",
         now=now,
     )
-    received = message_receive(
-        integration=integration,
-        message=MessageIn(
-            channel="sms",
-            sender="+447911123456",
-            recipient="+447700900123",
-            external_id="SM1",
-            occurred_at=now,
-            text="Where is my card?",
-        ),
-        now=now,
-    )
-    return integration, Interaction.objects.get(pk=received.interaction_id).case
+    return integration, received_sms_case(integration=integration, now=now)
 
 
 # --- allowed by the setting, and connected to the checked address -----------------------------
