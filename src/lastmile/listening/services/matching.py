@@ -22,6 +22,8 @@ from lastmile.listening.services.terms import Terms
 
 
 def batch_classify(b: Batch) -> None:
+    """Each new mention's sentiment, the watch terms it matches, and whether it is the
+    brand's own post or addressed to a brand."""
     terms = Terms.load()
     rows = list(b.rows.values())
 
@@ -59,6 +61,8 @@ def batch_classify(b: Batch) -> None:
 
 
 def batch_authors(b: Batch) -> None:
+    """The batch's authors, found or created, with the newest post's profile and fresh
+    influence numbers (written by ``mentions_write``)."""
     handles = {(r.item.network, r.item.author_handle) for r in b.rows.values()}
     for a in Author.objects.filter(by_network(list(handles), "handle")):
         b.authors[(a.network, a.handle)] = a

@@ -73,6 +73,7 @@ def mentions_ingest(
 
 
 def _run(b: Batch) -> IngestResult:
+    """The import's steps over one batch, in its caller's transaction."""
     keys = [(it.network, it.external_id) for it in b.items]
     known = mentions_known(keys)
     for it in b.items:

@@ -100,6 +100,9 @@ def _linked(b: Batch, network: str, ref: str, own: str) -> list[StoredMention]:
 
 
 def batch_timeline(b: Batch) -> None:
+    """The batch's timeline entries, in posting order: each brand-addressed mention on its
+    case (stored, or opened by the batch), each brand reply on the case it answers (a
+    reply stamped before its parent, once the parents are placed)."""
     rows = b.rows
     # Stored brand replies still waiting for their parent, now arriving.
     for (network, _), s in list(b.stored.items()):

@@ -113,6 +113,8 @@ def timeline_write(b: Batch) -> None:
 
 
 def mentions_write(b: Batch) -> None:
+    """The new mentions and their terms, the late replies now on the timeline, and the
+    authors."""
     rows = list(b.rows.values())
     pks = rows_insert(
         Mention,
