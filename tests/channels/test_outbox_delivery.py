@@ -215,10 +215,7 @@ def test_retry_now_queues_failed_messages_only(transport):
     assert len(mail.outbox) == 1  # the sent one was not sent again
 
 
-def test_the_admin_retry_action_queues_a_failed_message(client, admin_user):
-    admin_user.is_staff = admin_user.is_superuser = True
-    admin_user.save()
-    client.force_login(admin_user)
+def test_the_admin_retry_action_queues_a_failed_message(client, staff):
     queue("f", channel="pigeon")
     outbox_deliver(now=MON)
     m = OutboxMessage.objects.get()
@@ -234,10 +231,7 @@ def test_the_admin_retry_action_queues_a_failed_message(client, admin_user):
     assert client.get("/admin/channels/contactrule/").status_code == 200
 
 
-def test_the_admin_refuses_half_set_quiet_hours(client, admin_user):
-    admin_user.is_staff = admin_user.is_superuser = True
-    admin_user.save()
-    client.force_login(admin_user)
+def test_the_admin_refuses_half_set_quiet_hours(client, staff):
     rule = ContactRule.objects.get(purpose="survey")
     r = client.post(
         f"/admin/channels/contactrule/{rule.pk}/change/",

@@ -418,10 +418,7 @@ def test_source_create_prints_the_write_key_alone(transactional_db):
     assert source.key_hash == token_hash(key) and source.kind == "segment"
 
 
-def test_a_source_added_in_the_admin_shows_its_write_key_once(client, admin_user):
-    admin_user.is_staff = admin_user.is_superuser = True
-    admin_user.save()
-    client.force_login(admin_user)
+def test_a_source_added_in_the_admin_shows_its_write_key_once(client, staff):
 
     response = client.post(
         "/admin/channels/source/add/", {"name": "web-shop", "kind": "segment"}, follow=True

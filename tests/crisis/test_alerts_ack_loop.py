@@ -180,10 +180,7 @@ def test_the_selectors_count_a_team_loop_and_no_customer_lists_it(team_loop, ali
     assert loop_explain(team_loop, now=now).startswith("due ")
 
 
-def test_the_admin_lists_and_shows_a_team_loop(client, team_loop, admin_user):
-    admin_user.is_staff = admin_user.is_superuser = True
-    admin_user.save()
-    client.force_login(admin_user)
+def test_the_admin_lists_and_shows_a_team_loop(client, team_loop, staff):
     assert "Acknowledge alert #1" in client.get("/admin/loops/loop/").content.decode()
     assert client.get(f"/admin/loops/loop/{team_loop.pk}/change/").status_code == 200
 

@@ -139,10 +139,7 @@ def test_the_board_reads_in_a_fixed_number_of_queries(
         assert client.get("/journeys/").status_code == 200
 
 
-def test_the_admin_refuses_a_cycle(client, admin_user, team, other_team, template):
-    admin_user.is_staff = admin_user.is_superuser = True
-    admin_user.save()
-    client.force_login(admin_user)
+def test_the_admin_refuses_a_cycle(client, staff, team, other_team, template):
     steps = list(template.steps.order_by("position"))
     form = {
         "name": "Address change",
@@ -179,11 +176,8 @@ def test_the_admin_refuses_a_cycle(client, admin_user, team, other_team, templat
     assert JourneyTemplate.objects.get().version == 2
 
 
-def test_admin_screens_render(client, admin_user, template, case, alice, now):
+def test_admin_screens_render(client, staff, template, case, alice, now):
     journey_start(template=template, case=case, actor=alice, now=now)
-    admin_user.is_staff = admin_user.is_superuser = True
-    admin_user.save()
-    client.force_login(admin_user)
     for path in ("journeys/journeytemplate", "journeys/journey"):
         assert client.get(f"/admin/{path}/").status_code == 200
     assert client.get("/admin/journeys/journeytemplate/add/").status_code == 200

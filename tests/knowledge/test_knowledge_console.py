@@ -107,10 +107,7 @@ def test_the_case_page_suggests_articles_from_the_case(client, alice, case, arti
     assert "Online banking activation" in panel and "Card declined" not in panel
 
 
-def test_admin_screens_render_and_check_fields(client, admin_user, articles):
-    admin_user.is_staff = admin_user.is_superuser = True
-    admin_user.save()
-    client.force_login(admin_user)
+def test_admin_screens_render_and_check_fields(client, staff, articles):
     assert client.get("/admin/knowledge/article/").status_code == 200
     assert client.get("/admin/knowledge/article/add/").status_code == 200
     r = client.post(
