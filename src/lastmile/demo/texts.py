@@ -1,8 +1,9 @@
 """Words for the demo: names, places and message templates.
 
-Templates are ``str.format`` strings over the variables ``plan._variables`` makes for each
-case (``{first}``, ``{agent}``, ``{amount}``, ``{merchant}``, ``{last4}``, ...). Everything
-here is data; the choices between them are made by the seeded generator in ``plan.py``.
+Templates are ``str.format`` strings over the variables ``stories/scenario._variables`` makes
+for each case (``{first}``, ``{agent}``, ``{amount}``, ``{merchant}``, ``{last4}``, ...).
+Everything here is data; the choices between them are made by the stories, with the seeded
+random generator of their ``builder.Builder``.
 """
 
 from __future__ import annotations
