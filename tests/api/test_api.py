@@ -9,6 +9,7 @@ from lastmile.api.services import token_create
 from lastmile.cases.models import Case
 from lastmile.customers.models import Customer, Interaction
 from lastmile.loops.models import Loop, SlaPolicy
+from tests.api.client import Api
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -21,25 +22,7 @@ def token(db):
 
 @pytest.fixture
 def api(client, token):
-    class Api:
-        def __init__(self, token):
-            self.headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-
-        def get(self, path, **params):
-            return client.get(f"/api/v1{path}", params, **self.headers)
-
-        def post(self, path, body=None, raw=None):
-            data = raw if raw is not None else json.dumps(body if body is not None else {})
-            return client.post(
-                f"/api/v1{path}", data, content_type="application/json", **self.headers
-            )
-
-        def patch(self, path, body):
-            return client.patch(
-                f"/api/v1{path}", json.dumps(body), content_type="application/json", **self.headers
-            )
-
-    return Api(token)
+    return Api(client, token)
 
 
 def item(n, **kw):

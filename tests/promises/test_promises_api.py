@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import pytest
@@ -13,6 +12,7 @@ from lastmile.loops.models import Loop
 from lastmile.people.models import Agent
 from lastmile.promises.models import Promise
 from lastmile.promises.services import policy_create
+from tests.api.client import Api
 from tests.people.factories import AgentFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
@@ -30,21 +30,6 @@ def policies(occupancy, refund_limit, now):
         text="Only Gold members get upgrades.",
         now=now - timedelta(days=1),
     )
-
-
-class Api:
-    def __init__(self, client, token):
-        self.client = client
-        self.headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
-
-    def get(self, path, **params):
-        return self.client.get(f"/api/v1{path}", params, **self.headers)
-
-    def post(self, path, body=None, raw=None):
-        data = raw if raw is not None else json.dumps(body if body is not None else {})
-        return self.client.post(
-            f"/api/v1{path}", data, content_type="application/json", **self.headers
-        )
 
 
 def api_for(client, now, user=None):
