@@ -29,7 +29,7 @@ from lastmile.loops.selectors import (
 from lastmile.loops.services import calendar_of
 from lastmile.people.models import Team
 from lastmile.people.selectors import visible_team_ids
-from lastmile.people.viewers import SYSTEM, Viewer, actor_of
+from lastmile.people.viewers import SYSTEM, Viewer
 
 INBOX_PAGE_SIZE = 50
 TIMELINE_PAGE_SIZE = 20
@@ -135,7 +135,8 @@ def inbox(*, viewer: Viewer, now: datetime, filters: InboxFilters, page_number: 
     breached filter picks from). ``mine`` is the loops assigned to the viewer (``SYSTEM``
     is assigned none, so it means nothing for it).
     """
-    mine = actor_of(viewer) if filters.mine else None
+    # The loops assigned to the viewer; SYSTEM is assigned none, so the filter is dropped.
+    mine = viewer if filters.mine and viewer is not SYSTEM else None
     base = loop_list(
         viewer=viewer,
         now=now,
