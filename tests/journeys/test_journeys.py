@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lastmile.cases.services import LoopsStillOpen, case_set_status
+from lastmile.cases.services import case_set_status
 from lastmile.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from lastmile.core.events import event_subscribe, event_unsubscribe
 from lastmile.journeys import dag
@@ -29,6 +29,7 @@ from lastmile.journeys.services import (
     template_save,
 )
 from lastmile.loops.models import Loop, LoopEvent
+from lastmile.loops.reactions import LoopsStillOpen
 from lastmile.loops.services import loop_cancel, loop_close, loop_open
 from lastmile.people.viewers import SYSTEM
 from tests.cases.factories import CaseFactory

@@ -6,11 +6,12 @@ import pytest
 
 from lastmile.cases.models import CaseStatus
 from lastmile.cases.selectors import case_list
-from lastmile.cases.services import LoopsStillOpen, case_set_status
+from lastmile.cases.services import case_set_status
 from lastmile.channels.models import OutboxMessage
 from lastmile.core.errors import Conflict, InvalidInput
 from lastmile.customers.services import interaction_record
 from lastmile.loops.models import BusinessHours, Loop, LoopEvent, SlaPolicy
+from lastmile.loops.reactions import LoopsStillOpen
 from lastmile.loops.selectors import loop_explain, loop_list, loop_sla_state, loop_state_counts
 from lastmile.loops.services import (
     loop_cancel,

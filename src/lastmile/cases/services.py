@@ -13,29 +13,10 @@ from lastmile.cases.models import Case, CaseEvent, CaseStatus, Priority
 from lastmile.core.audit import Action as AuditAction
 from lastmile.core.audit import audit_record, changes, snapshot
 from lastmile.core.db import rows_insert
-from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
+from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.core.events import event_emit, guard_check
 from lastmile.core.ids import counter_next, counter_reserve
 from lastmile.people.viewers import Actor
-
-
-class LoopsStillOpen(Conflict):
-    """A case cannot be solved or closed while one of its loops is open."""
-
-    def __init__(self, loops: list[Any]) -> None:
-        names = "; ".join(
-            f"{lp.get_kind_display().lower()} '{lp.title}' (#{lp.pk})" for lp in loops
-        )
-        count = "1 loop is" if len(loops) == 1 else f"{len(loops)} loops are"
-        super().__init__(
-            detail=f"{count} still open: {names}",
-            code=ErrorCode.LOOPS_STILL_OPEN,
-            errors=[
-                FieldError(f"loops[{lp.pk}]", f"{lp.kind} '{lp.title}' is open") for lp in loops
-            ],
-        )
-        self.loops = loops
-
 
 _UNSET: Any = object()
 

@@ -9,8 +9,12 @@ class LoopsConfig(AppConfig):
     def ready(self) -> None:
         from lastmile.cases.selectors import cases_grant_register
         from lastmile.core.events import event_subscribe, guard_register
-        from lastmile.loops.reactions import on_interaction_recorded, on_interactions_recorded
-        from lastmile.loops.selectors import loops_grant_cases, loops_guard_case_close
+        from lastmile.loops.reactions import (
+            loops_guard_case_close,
+            on_interaction_recorded,
+            on_interactions_recorded,
+        )
+        from lastmile.loops.selectors import loops_grant_cases
 
         # Reply loops follow the conversation on a case: an interaction recorded on one
         # opens or closes them, in the recording's transaction (customers does not import

@@ -3,6 +3,8 @@ registers these; ``lastmile.core.events`` explains events and guards).
 
 - ``interaction.recorded`` (customers): reply loops follow the conversation on a case,
   :func:`loops_react_to_interactions`.
+- the ``case.close`` guard (cases): a case is not solved or closed while one of its loops is
+  open, :func:`loops_guard_case_close`.
 """
 
 from __future__ import annotations
@@ -15,11 +17,13 @@ from typing import Any
 from lastmile.cases.models import CaseStatus
 from lastmile.cases.selectors import cases_routing
 from lastmile.cases.services import case_reopen_on_message
+from lastmile.core.errors import Conflict, ErrorCode, FieldError
 from lastmile.core.events import event_emit_many
 from lastmile.customers.models import Customer, Direction
 from lastmile.customers.selectors import cases_last_outbound
 from lastmile.customers.services.timeline import InteractionRow
 from lastmile.loops.models import Loop, LoopEventKind, LoopKind, LoopState, SlaPolicy, SlaTarget
+from lastmile.loops.selectors import loops_open_on_case
 from lastmile.loops.services import (
     LoopEventIn,
     loop_close,
@@ -33,6 +37,35 @@ from lastmile.loops.services import (
     policies_active,
     policy_pick,
 )
+
+
+class LoopsStillOpen(Conflict):
+    """A case cannot be solved or closed while one of its loops is open."""
+
+    def __init__(self, loops: list[Loop]) -> None:
+        names = "; ".join(
+            f"{lp.get_kind_display().lower()} '{lp.title}' (#{lp.pk})" for lp in loops
+        )
+        count = "1 loop is" if len(loops) == 1 else f"{len(loops)} loops are"
+        super().__init__(
+            detail=f"{count} still open: {names}",
+            code=ErrorCode.LOOPS_STILL_OPEN,
+            errors=[
+                FieldError(f"loops[{lp.pk}]", f"{lp.kind} '{lp.title}' is open") for lp in loops
+            ],
+        )
+        self.loops = loops
+
+
+def loops_guard_case_close(data: dict[str, Any]) -> None:
+    """The guard of ``case.close`` (``lastmile.core.events``): a case is not solved or
+    closed while one of its loops is open."""
+    still_open = loops_open_on_case(case=data["case"])
+    if still_open:
+        raise LoopsStillOpen(still_open)
+
+
+# --- reply loops ---------------------------------------------------------------------------
 
 
 def on_interaction_recorded(name: str, data: dict[str, Any], at: datetime) -> None:

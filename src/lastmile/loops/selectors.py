@@ -21,7 +21,6 @@ from django.db.models import (
 )
 from django.db.models.lookups import GreaterThan
 
-from lastmile.cases.services import LoopsStillOpen
 from lastmile.core.errors import NotFound
 from lastmile.loops.models import Loop, LoopKind, LoopState, SlaTarget
 from lastmile.loops.services import calendar_of
@@ -68,14 +67,6 @@ def loops_grant_cases(teams: set[int]) -> QuerySet[Any]:
     """The grant loops register with ``cases_visible``: the ids of the cases on which one
     of ``teams`` owns a loop."""
     return Loop.objects.filter(team_id__in=teams, case__isnull=False).values("case_id")
-
-
-def loops_guard_case_close(data: dict[str, Any]) -> None:
-    """The guard of ``case.close`` (``lastmile.core.events``): a case is not solved or
-    closed while one of its loops is open."""
-    still_open = loops_open_on_case(case=data["case"])
-    if still_open:
-        raise LoopsStillOpen(still_open)
 
 
 def loops_visible(*, viewer: Viewer) -> QuerySet[Loop]:
