@@ -61,7 +61,8 @@ def row_as_saved(obj: M) -> M:
     return obj
 
 
-def _live(customer: Customer) -> Customer:
+def customer_live(customer: Customer) -> Customer:
+    """``customer`` or, if it was merged, the live customer it was merged into."""
     seen = set()
     while customer.merged_into_id is not None and customer.pk not in seen:
         seen.add(customer.pk)
@@ -111,7 +112,7 @@ def customers_resolve(
     for attempt in range(2):
         try:
             with transaction.atomic():
-                done = _resolve_many(wanted, now=now, actor=actor)
+                done = customer_ids_resolve(wanted=wanted, now=now, actor=actor)
             return [
                 Resolution(pk, i in done.created, done.merged_from.get(i, []))
                 for i, pk in enumerate(done.ids)
@@ -124,16 +125,18 @@ def customers_resolve(
 
 
 @dataclass
-class _Resolved:
-    """:func:`_resolve_many`'s answer: the live customer of each wanted set, in order; which
-    sets created theirs; the customers merged for a set."""
+class ResolvedIds:
+    """:func:`customer_ids_resolve`'s answer: the live customer of each wanted set, in
+    order; which sets created theirs; the customers merged for a set."""
 
     ids: list[int]
     created: set[int]
     merged_from: dict[int, list[int]]
 
 
-def _resolve_many(wanted: Sequence[CustomerWanted], *, now: datetime, actor: Actor) -> _Resolved:
+def customer_ids_resolve(
+    *, wanted: Sequence[CustomerWanted], now: datetime, actor: Actor
+) -> ResolvedIds:
     """:func:`customers_resolve` inside the caller's transaction (the ingest's, which retries
     the whole batch). Customers are ids here; a customer this batch creates is a negative
     placeholder until it is inserted. Plain lists and sets: an ingest resolves a thousand
@@ -224,7 +227,7 @@ def _resolve_many(wanted: Sequence[CustomerWanted], *, now: datetime, actor: Act
         Customer.objects.filter(pk=pk, display_name="").update(display_name=name[:200])
     if new or survivor:
         chosen = [live(c) for c in chosen]
-    return _Resolved(ids=chosen, created=created, merged_from=merged_from)
+    return ResolvedIds(ids=chosen, created=created, merged_from=merged_from)
 
 
 def _resolve_known(

@@ -13,7 +13,7 @@ from django.db import IntegrityError, connection, transaction
 
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.customers.identities import IdentityKey
-from lastmile.customers.services.customers import CustomerWanted, _resolve_many
+from lastmile.customers.services.customers import CustomerWanted, customer_ids_resolve
 from lastmile.customers.services.lookups import customer_ids_live, interactions_stored
 from lastmile.customers.services.timeline import (
     InteractionRow,
@@ -154,8 +154,8 @@ def _ingest(batch: IngestBatch, *, now: datetime) -> list[int]:
         else:
             todo.append(i)
     by_identity = [i for i in todo if items[i].customer_id is None]
-    resolved = _resolve_many(
-        [CustomerWanted(items[i].identities) for i in by_identity], now=now, actor=None
+    resolved = customer_ids_resolve(
+        wanted=[CustomerWanted(items[i].identities) for i in by_identity], now=now, actor=None
     )
     customer_of = dict(zip(by_identity, resolved.ids, strict=True))
 

@@ -18,7 +18,7 @@ from lastmile.customers.models import (
     Interaction,
     Sentiment,
 )
-from lastmile.customers.services.customers import _live, row_as_saved
+from lastmile.customers.services.customers import customer_live, row_as_saved
 from lastmile.customers.services.lookups import interactions_stored
 from lastmile.people.viewers import Actor
 
@@ -181,7 +181,7 @@ def interaction_record(
     elif sentiment_wanted(direction=direction, body=body, customer_words=customer_words):
         sentiment = sentiments_score([body])[0]
     with transaction.atomic():
-        live = _live(customer)
+        live = customer_live(customer)
         row = InteractionRow(
             customer_id=live.pk,
             case_id=case.pk if case is not None else None,
