@@ -16,6 +16,7 @@ from lastmile.core.db import rows_insert
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.core.events import event_emit, guard_check
 from lastmile.core.ids import counter_next, counter_reserve
+from lastmile.people.selectors import assignee_check
 from lastmile.people.viewers import Actor
 
 _UNSET: Any = object()
@@ -181,8 +182,6 @@ def case_set_status(*, case: Case, status: str, actor: Actor = None, now: dateti
 def _assign(*, case: Case, team: Any, assignee: Any, actor: Actor, now: datetime) -> Case:
     """Give ``case`` exactly this team and assignee: the trail's ``assigned`` event and the
     audit row (the changed ids before and after) are written with it."""
-    from lastmile.people.selectors import assignee_check
-
     assignee_check(assignee=assignee, team=team)
     before = snapshot(case, ["team", "assignee"])
     case.team = team

@@ -16,8 +16,10 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
+from lastmile.channels.services import outbox_enqueue, outbox_message
 from lastmile.core.audit import audited_delete, audited_save
 from lastmile.core.db import rows_insert, rows_update
 from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
@@ -33,6 +35,8 @@ from lastmile.loops.models import (
     SlaPolicy,
     SlaTarget,
 )
+from lastmile.people.models import Team
+from lastmile.people.selectors import assignee_check
 from lastmile.people.viewers import Actor
 
 ACTIONS = ("notify_owner", "notify_lead", "breach", "reassign_to_lead")
@@ -590,8 +594,6 @@ def loop_reassign(
 ) -> Loop:
     """Give the loop to another team and/or agent; the deadline stays. The agent must be in
     the loop's (new) team, as for a case (``assignee_check``)."""
-    from lastmile.people.selectors import assignee_check
-
     with transaction.atomic():
         fresh = _claim_open(loop)
         before = {"team": fresh.team_id, "assignee": fresh.assignee_id}
@@ -700,10 +702,6 @@ class _Owners:
 
     @classmethod
     def of(cls, loops: Sequence[Loop]) -> _Owners:
-        from django.contrib.auth import get_user_model
-
-        from lastmile.people.models import Team
-
         policies = SlaPolicy.objects.select_related("business_hours").in_bulk(
             {lp.sla_policy_id for lp in loops if lp.sla_policy_id}
         )
@@ -714,8 +712,6 @@ class _Owners:
 
 
 def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> None:
-    from lastmile.channels.services import outbox_enqueue, outbox_message
-
     owners = _Owners.of(loops)
     # Plain rows, not model instances: a batch writes thousands of them.
     events: list[dict[str, Any]] = []

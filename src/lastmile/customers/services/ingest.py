@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
+from lastmile.cases.selectors import cases_by_ref
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.customers.identities import IdentityKey
 from lastmile.customers.services.customers import CustomerWanted, customer_ids_resolve
@@ -121,8 +122,6 @@ def interactions_ingest(
 
 
 def _ingest(batch: IngestBatch, *, now: datetime) -> list[int]:
-    from lastmile.cases.selectors import cases_by_ref
-
     items = batch.items
     # 1. Messages already stored.
     by_source = interactions_stored((it.channel, it.source_id) for it in items if it.source_id)

@@ -21,6 +21,7 @@ from lastmile.customers.models import (
 from lastmile.customers.services.customers import customer_live, row_as_saved
 from lastmile.customers.services.lookups import interactions_stored
 from lastmile.people.viewers import Actor
+from lastmile.sentiment import predict
 
 # The model was trained on tweets. Past the opening of a long email its cost keeps growing
 # with the length while quoted history dilutes the customer's own words.
@@ -38,8 +39,6 @@ def sentiments_score(texts: Sequence[str]) -> list[tuple[str, float]]:
     the sentiment of interactions, and of mentions (listening scores them with this too)."""
     if not texts:
         return []
-    from lastmile.sentiment import predict
-
     return [
         (label, float(score)) for label, score in predict([t[:SENTIMENT_MAX_CHARS] for t in texts])
     ]
