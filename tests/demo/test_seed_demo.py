@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.test import override_settings
 
 from lastmile.cases.models import Case
+from lastmile.core.models import AuditEntry
 from lastmile.customers.identities import identity_normalize
 from lastmile.customers.models import Channel, Customer, Interaction
 from lastmile.customers.selectors import customer_visible, timeline
@@ -197,6 +198,11 @@ class TestStories:
             Interaction.objects.count(),
             Loop.objects.count(),
         )
+
+    def test_the_seeded_authority_is_audited_at_the_seeds_now(self, demo):
+        entries = AuditEntry.objects.filter(object_type="people.agent", actor_label="system")
+        assert entries.count() == 2
+        assert {e.at for e in entries} == {NOW}
 
     def test_the_database_holds_exactly_the_plan(self, demo):
         plan = build_plan(seed=7, customers=12, now=NOW)

@@ -26,7 +26,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from lastmile.cases.services import case_create, case_set_status
-from lastmile.core.clock import utcnow
 from lastmile.customers.identities import identity_normalize
 from lastmile.customers.services import customer_resolve, customer_update, interaction_record
 from lastmile.loops.selectors import loop_list
@@ -82,20 +81,20 @@ def seed(seeder: Any) -> list[str]:
     policies_from = now - timedelta(days=60)
     policy_create(**OCCUPANCY, team=teams["reception"], now=policies_from)
     policy_create(**REFUND, team=teams["reception"], now=policies_from)
-    # The leads' authority is configuration, audited as the system's, at the time of seeding.
+    # The leads' authority is configuration, audited as the system's, at the seed's now.
     agent_authority_set(
         agent=Agent.objects.get(user=users["reception-lead"]),
         authority={"limits": {"refund_amount": 100}},
         actor=None,
         actor_label="system",
-        now=utcnow(),
+        now=now,
     )
     agent_authority_set(
         agent=Agent.objects.get(user=users["membership-lead"]),
         authority={"limits": {"refund_amount": 200}, "overrides": [OCCUPANCY["key"]]},
         actor=None,
         actor_label="system",
-        now=utcnow(),
+        now=now,
     )
     lines = ["promises:"]
     lines.append(_beds(seeder, now))
