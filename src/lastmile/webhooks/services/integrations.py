@@ -18,13 +18,22 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, connection, transaction
 from django.utils.text import slugify
 
+from lastmile.cases.models import Case, CaseStatus
+from lastmile.cases.selectors import customer_cases
+from lastmile.cases.services import case_create
+from lastmile.channels.delivery import PermanentFailure
+from lastmile.channels.models import OutboxMessage
+from lastmile.channels.services import outbox_enqueue, outbox_message
+from lastmile.core.clock import utcnow
 from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
 from lastmile.core.jsonbody import json_load
+from lastmile.customers.identities import IdentityError, IdentityKey, identity_normalize
+from lastmile.customers.models import Direction, Interaction
+from lastmile.customers.services import customer_resolve, interaction_record
 from lastmile.people.models import Team
 from lastmile.people.viewers import Actor
 from lastmile.webhooks.models import (
@@ -40,12 +49,6 @@ from lastmile.webhooks.signing import (
     secret_generate,
     secret_prefix,
 )
-
-if TYPE_CHECKING:
-    from lastmile.cases.models import Case
-    from lastmile.channels.models import OutboxMessage
-    from lastmile.customers.identities import IdentityKey
-    from lastmile.customers.models import Interaction
 
 MAX_TEXT = 10_000
 MAX_MEDIA = 10
@@ -142,8 +145,6 @@ class Received:
 def sender_identity(integration: Integration, sender: str) -> IdentityKey:
     """The identity the sender's address stands for: an E.164 phone on SMS and WhatsApp,
     the integration's own id for the person elsewhere (its slug is the id's issuer)."""
-    from lastmile.customers.identities import IdentityError, identity_normalize
-
     try:
         if integration.channel in PHONE_CHANNELS:
             return identity_normalize("phone", sender)
@@ -194,12 +195,6 @@ def message_source_id(integration: Integration, external_id: str) -> str:
 def _receive(
     integration: Integration, message: MessageIn, identity: IdentityKey, *, now: datetime
 ) -> Received:
-    from lastmile.cases.models import CaseStatus
-    from lastmile.cases.selectors import customer_cases
-    from lastmile.cases.services import case_create
-    from lastmile.customers.models import Direction, Interaction
-    from lastmile.customers.services import customer_resolve, interaction_record
-
     source_id = message_source_id(integration, message.external_id)
     _lock(source_id)
     seen = (
@@ -324,10 +319,6 @@ def message_send(
     reply loops) and its outbox message are written in one transaction; the outbox worker
     sends it through the integration (``message_transport``) and retries on failure.
     """
-    from lastmile.channels.services import outbox_enqueue, outbox_message
-    from lastmile.customers.models import Direction
-    from lastmile.customers.services import interaction_record
-
     text = (text or "").strip()
     if not text and not media:
         raise InvalidInput("write something to send", [FieldError("text", "must not be empty")])
@@ -404,9 +395,6 @@ def message_transport(message: OutboxMessage) -> str | None:
     4xx, or an integration that is gone, off, has no URL or a URL on an internal address
     (checked again before every request), fails the message at once.
     """
-    from lastmile.channels.delivery import PermanentFailure
-    from lastmile.core.clock import utcnow
-
     channel, _, slug = message.channel.partition(":")
     slug = slug or (message.data or {}).get("integration", "")
     integration = Integration.objects.filter(slug=slug, channel=channel).first()
