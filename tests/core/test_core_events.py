@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lastmile.core.errors import Conflict
-from lastmile.core.events import guard_check, guard_register
+from lastmile.core.events import grant_register, grants, guard_check, guard_register
 
 
 def test_a_change_no_guard_is_registered_for_may_be_written():
@@ -31,3 +31,20 @@ def test_a_guards_refusal_reaches_the_caller_with_the_changes_data():
 
     # then it was asked once each time, with the change's data
     assert asked == [{"x": 1}, {"x": 2}]
+
+
+def test_grants_are_read_back_in_the_order_they_registered_once_each():
+    # given two grants of one name, one registered twice
+    def first(teams):
+        return {1}
+
+    def second(teams):
+        return {2}
+
+    grant_register("test.view", first)
+    grant_register("test.view", second)
+    grant_register("test.view", first)
+
+    # then the lower app reads each once, in order; another name has none
+    assert grants("test.view") == [first, second]
+    assert grants("test.nothing") == []

@@ -15,7 +15,7 @@ declares), while customers use two rules of cases, which text is a case referenc
 with its loops and takes a customer reference, so it lives in ``loops/cases_api.py``. Loops
 sit above both: they react to customers' ``interaction.recorded`` event, refuse a case's
 solving through the ``case.close`` guard, and show the case behind a loop to the loop's
-team through ``cases_grant_register``.
+team through a ``case.view`` grant.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -11,6 +11,7 @@ from django.db.models import Q, QuerySet
 
 from lastmile.cases.models import Case
 from lastmile.core.errors import NotFound
+from lastmile.core.events import grants
 from lastmile.people.selectors import visible_team_ids
 from lastmile.people.viewers import Viewer
 
@@ -23,29 +24,21 @@ def ref_number(ref: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-# Apps above cases that hand a team work on a case let that team see the case: each registers
-# a grant in its AppConfig.ready, ``grant(team_ids)`` → a query of the ids of those cases.
-CaseGrant = Callable[[set[int]], QuerySet[Any]]
-_grants: list[CaseGrant] = []
-
-
-def cases_grant_register(grant: CaseGrant) -> CaseGrant:
-    """Show the cases ``grant(team_ids)`` selects to those teams' agents. Idempotent."""
-    if grant not in _grants:
-        _grants.append(grant)
-    return grant
-
-
 def cases_visible(*, viewer: Viewer) -> QuerySet[Case]:
     """Cases of the viewer's teams, and the cases the apps above grant their teams (loops:
     the cases on which one of their teams owns a loop, as the back office sees the case
-    behind the task handed to it)."""
+    behind the task handed to it).
+
+    An app above cases that hands a team work on a case registers a ``case.view`` grant
+    (``lastmile.core.events.grant_register``) in its AppConfig.ready: ``grant(team_ids)``
+    answers with a query of the ids of the cases those teams may see.
+    """
     qs = Case.objects.select_related("customer", "team", "assignee")
     teams = visible_team_ids(viewer)
     if teams is None:
         return qs
     seen = Q(team_id__in=teams)
-    for grant in _grants:
+    for grant in grants("case.view"):
         seen |= Q(pk__in=grant(teams))
     return qs.filter(seen)
 

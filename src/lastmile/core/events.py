@@ -23,6 +23,11 @@ calls :func:`guard_check` with the change's name and objects, and each guard reg
 that name (in its app's ``AppConfig.ready``) raises a ``DomainError`` to refuse. ``cases``
 asks ``case.close`` before a case is solved or closed, and ``loops`` refuses while a loop
 on it is open.
+
+A lower app lets the apps above it widen what a viewer may read through a *grant*: each
+grant registered for a name (:func:`grant_register`) answers with a query of what it lets
+see, and the lower app's selector reads :func:`grants` for that name. ``cases`` shows a
+team the cases ``case.view`` grants it; ``loops`` grants a team the cases behind its loops.
 """
 
 from __future__ import annotations
@@ -41,6 +46,11 @@ _names: dict[Subscriber, frozenset[str]] = {}
 
 Guard = Callable[[dict[str, Any]], None]
 _guards: dict[str, list[Guard]] = {}
+
+# What a grant answers is up to the app that asks (cases: the ids of the cases the given
+# teams may see, as a query).
+Grant = Callable[..., Any]
+_grants: dict[str, list[Grant]] = {}
 
 
 def event_subscribe(
@@ -112,3 +122,17 @@ def guard_check(name: str, data: dict[str, Any]) -> None:
     the caller's transaction, after it has locked what the guards read."""
     for fn in list(_guards.get(name, ())):
         fn(data)
+
+
+def grant_register(name: str, fn: Grant) -> Grant:
+    """Register ``fn``, asked by the selector that reads the grants of ``name`` for what it
+    lets a viewer see besides what the lower app shows them. Idempotent."""
+    grants_of = _grants.setdefault(name, [])
+    if fn not in grants_of:
+        grants_of.append(fn)
+    return fn
+
+
+def grants(name: str) -> list[Grant]:
+    """The grants of ``name``, in the order they registered."""
+    return list(_grants.get(name, ()))

@@ -7,8 +7,7 @@ class LoopsConfig(AppConfig):
     verbose_name = "Open loops and SLAs"
 
     def ready(self) -> None:
-        from lastmile.cases.selectors import cases_grant_register
-        from lastmile.core.events import event_subscribe, guard_register
+        from lastmile.core.events import event_subscribe, grant_register, guard_register
         from lastmile.loops.reactions import (
             loops_guard_case_close,
             on_interaction_recorded,
@@ -28,4 +27,4 @@ class LoopsConfig(AppConfig):
         # loops; it asks this guard).
         guard_register("case.close", loops_guard_case_close)
         # An agent sees the case behind a loop their team owns (cases asks this grant).
-        cases_grant_register(loops_grant_cases)
+        grant_register("case.view", loops_grant_cases)

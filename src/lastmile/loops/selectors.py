@@ -64,7 +64,7 @@ def reply_loops_facts(*, opened_by: Iterable[int], pks: Iterable[int]) -> list[R
 
 
 def loops_grant_cases(teams: set[int]) -> QuerySet[Any]:
-    """The grant loops register with ``cases_visible``: the ids of the cases on which one
+    """The ``case.view`` grant loops register for ``cases_visible``: the ids of the cases on which one
     of ``teams`` owns a loop."""
     return Loop.objects.filter(team_id__in=teams, case__isnull=False).values("case_id")
 
