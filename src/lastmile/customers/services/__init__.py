@@ -8,7 +8,8 @@
 - ``ingest``: the batch ingest of the HTTP and Segment-compatible APIs.
 - ``lookups``: the write paths' batch lookups, in plain SQL.
 
-The public functions are importable from here too.
+The services other apps call are importable from here too; the helpers the modules share
+(``customer_ids_resolve``, ``customer_live``, ``row_as_saved``) only from their module.
 """
 
 from lastmile.customers.services.customers import (
