@@ -4,7 +4,6 @@ tests/conftest.py."""
 
 from __future__ import annotations
 
-import socket
 from datetime import datetime
 from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime
@@ -49,9 +48,3 @@ def make_mail(
         maintype, subtype = ctype.split("/")
         msg.add_attachment(payload, maintype=maintype, subtype=subtype, filename=filename)
     return msg.as_bytes()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -21,7 +21,8 @@ from lastmile.mail.services import email_receive, email_reply_queue
 from lastmile.mail.smtpd import smtpd_controller
 from tests.cases.factories import CaseFactory
 from tests.customers.factories import IdentityFactory
-from tests.mail.helpers import SUPPORT, free_port, make_mail
+from tests.mail.helpers import SUPPORT, make_mail
+from tests.net import free_port
 
 
 def reply_loops(case, state="open"):

@@ -15,7 +15,8 @@ from lastmile.customers.models import Interaction
 from lastmile.loops.models import Loop
 from lastmile.mail.models import EmailMessage
 from lastmile.mail.smtpd import smtpd_controller
-from tests.mail.helpers import SUPPORT, free_port, make_mail
+from tests.mail.helpers import SUPPORT, make_mail
+from tests.net import free_port
 
 # The receiver works from its own threads (their own connections): the rows must be committed.
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -138,7 +138,7 @@ def list_cases(request: HttpRequest, filters: Query[CasesQuery]) -> Any:
         status=filters.status,
         team=filters.team,
         assignee=filters.assignee,
-    )  # type: ignore[attr-defined]
+    )
     return LazyPage(qs, _case_summary)
 
 
