@@ -31,25 +31,14 @@ def bench(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, ModuleType]]:
             del sys.modules[name]
 
 
-def a_full_run(figures: ModuleType, *, engines: tuple[str, ...]) -> dict[str, Any]:
-    """Results in which every expected figure was measured and meets its target."""
+def a_full_run(figures: ModuleType, run: ModuleType, *, engines: tuple[str, ...]) -> dict[str, Any]:
+    """Results of a quick run (run.py's sizes) in which every expected figure was measured
+    and meets its target."""
     results: dict[str, Any] = {
         "date": "2026-12-06 07:00 UTC",
         "cores": 2,
         "quick": True,
-        "sizes": {
-            "ingest_interactions": 10_000,
-            "ingest_customers": 1_000,
-            "ingest_cases_interactions": 2_000,
-            "timeline_customers": 1_000,
-            "timeline_per_customer": 100,
-            "timeline_requests": 500,
-            "timeline_warmup": 50,
-            "sweep_loops": 100_000,
-            "sweep_due": 1_000,
-            "segment_events": 5_000,
-            "mentions_rows": 2_000,
-        },
+        "sizes": dict(run.QUICK),
         "versions": {"python": "3.11.7"},
         "loadavg_start": [0.5, 0.5, 0.5],
         "loadavg_end": [1.0, 1.0, 1.0],
@@ -70,8 +59,8 @@ def a_full_run(figures: ModuleType, *, engines: tuple[str, ...]) -> dict[str, An
 
 def test_a_run_with_every_figure_meeting_its_target_passes(bench):
     # given every figure of both engines, each meeting its target
-    figures = bench["figures"]
-    results = a_full_run(figures, engines=figures.ENGINES)
+    figures, run = bench["figures"], bench["run"]
+    results = a_full_run(figures, run, engines=figures.ENGINES)
 
     # when the run is judged
     verdict = figures.verdict(
@@ -85,8 +74,8 @@ def test_a_run_with_every_figure_meeting_its_target_passes(bench):
 
 def test_a_missing_figure_fails_the_run_and_is_named(bench):
     # given a run in which the PostgreSQL ingest figure and a side bench's figure are absent
-    figures = bench["figures"]
-    results = a_full_run(figures, engines=figures.ENGINES)
+    figures, run = bench["figures"], bench["run"]
+    results = a_full_run(figures, run, engines=figures.ENGINES)
     del results["ingest_per_s_pg"]
     results["sentiment_texts_per_s"] = None
 
@@ -105,8 +94,8 @@ def test_a_missing_figure_fails_the_run_and_is_named(bench):
 
 def test_a_figure_that_is_not_a_number_is_missing(bench):
     # given a sweep figure that came back as NaN
-    figures = bench["figures"]
-    results = a_full_run(figures, engines=("sqlite",))
+    figures, run = bench["figures"], bench["run"]
+    results = a_full_run(figures, run, engines=("sqlite",))
     results["sweep_s"] = float("nan")
 
     # when the run is judged
@@ -120,8 +109,8 @@ def test_a_figure_that_is_not_a_number_is_missing(bench):
 
 def test_a_missed_target_fails_the_run(bench):
     # given a sweep over its two-second target
-    figures = bench["figures"]
-    results = a_full_run(figures, engines=("sqlite",))
+    figures, run = bench["figures"], bench["run"]
+    results = a_full_run(figures, run, engines=("sqlite",))
     results["sweep_s"] = 2.5
 
     # when the run is judged
@@ -147,7 +136,7 @@ def test_postgresql_figures_are_expected_only_of_a_run_on_postgresql(bench):
 def test_results_md_names_a_missing_figure_instead_of_all_targets_met(bench, tmp_path):
     # given a run whose PostgreSQL ingest figure is missing
     figures, run = bench["figures"], bench["run"]
-    results = a_full_run(figures, engines=figures.ENGINES)
+    results = a_full_run(figures, run, engines=figures.ENGINES)
     del results["ingest_per_s_pg"]
 
     # when RESULTS.md is written
@@ -163,7 +152,7 @@ def test_results_md_names_a_missing_figure_instead_of_all_targets_met(bench, tmp
 def test_finish_exits_non_zero_when_a_figure_is_missing(bench, tmp_path):
     # given a run whose business-hours sweep figure on SQLite is missing
     figures, run = bench["figures"], bench["run"]
-    results = a_full_run(figures, engines=figures.ENGINES)
+    results = a_full_run(figures, run, engines=figures.ENGINES)
     del results["sweep_s"]
 
     # when the run finishes (writing its results into tmp_path)
