@@ -41,6 +41,7 @@ from typing import Any
 import requests
 
 from common import BENCH_DIR, REPO, Database, floor_insert, percentile, say
+from lastmile.customers.columns import INTERACTION_COLUMNS
 
 CHANNELS = ("email", "chat", "phone", "sms", "web")
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
@@ -189,41 +190,40 @@ def verify(db: Database, w: Workload) -> dict[str, int]:
     return got
 
 
-FLOOR_COLUMNS = (
-    "customer_id",
-    "case_id",
-    "channel",
-    "direction",
-    "occurred_at",
-    "recorded_at",
-    "actor_id",
-    "body",
-    "data",
-    "source_id",
-)
-
-
 def floor_rows(db: Database, w: Workload) -> list[tuple[Any, ...]]:
+    """The workload's rows as the API stored them, in the columns its writer fills: a column
+    added there and not here fails the floor instead of leaving it out."""
+    conn = db.connect()
+    try:
+        sentiments = {
+            source_id: (label, score)
+            for source_id, label, score in conn.execute(
+                "SELECT source_id, sentiment_label, sentiment_score FROM customers_interaction"
+            ).fetchall()
+        }
+    finally:
+        conn.close()
     now = datetime.now(UTC)
     recorded = str(now.replace(tzinfo=None)) if db.vendor == "sqlite" else now
     rows = []
     for j, item in enumerate(w.items):
         at = datetime.fromisoformat(item["occurred_at"])
-        occurred = str(at.replace(tzinfo=None)) if db.vendor == "sqlite" else at
-        rows.append(
-            (
-                j % w.customers + 1,
-                w.case_ids[j] if w.case_ids else None,
-                item["channel"],
-                item["direction"],
-                occurred,
-                recorded,
-                None,
-                item["body"],
-                None,
-                item["source_id"],
-            )
-        )
+        label, score = sentiments[item["source_id"]]
+        row = {
+            "customer_id": j % w.customers + 1,
+            "case_id": w.case_ids[j] if w.case_ids else None,
+            "channel": item["channel"],
+            "direction": item["direction"],
+            "occurred_at": str(at.replace(tzinfo=None)) if db.vendor == "sqlite" else at,
+            "recorded_at": recorded,
+            "actor_id": None,
+            "body": item["body"],
+            "data": None,
+            "source_id": item["source_id"],
+            "sentiment_label": label,
+            "sentiment_score": score,
+        }
+        rows.append(tuple(row[c] for c in INTERACTION_COLUMNS))
     return rows
 
 
@@ -233,16 +233,16 @@ def run_floor(db: Database, w: Workload) -> dict[str, Any]:
     return floor_insert(
         db,
         table="floor_interaction",
-        columns=list(FLOOR_COLUMNS),
+        columns=list(INTERACTION_COLUMNS),
         rows=rows,
         sqlite_ddl="customer_id INTEGER NOT NULL, case_id INTEGER, channel VARCHAR(40) NOT NULL, "
         "direction VARCHAR(10) NOT NULL, occurred_at DATETIME NOT NULL, "
         "recorded_at DATETIME NOT NULL, actor_id INTEGER, body TEXT NOT NULL, data TEXT, "
-        "source_id VARCHAR(200)",
+        "source_id VARCHAR(200), sentiment_label VARCHAR(8), sentiment_score REAL",
         pg_ddl="customer_id bigint NOT NULL, case_id bigint, channel varchar(40) NOT NULL, "
         "direction varchar(10) NOT NULL, occurred_at timestamptz NOT NULL, "
         "recorded_at timestamptz NOT NULL, actor_id integer, body text NOT NULL, data jsonb, "
-        "source_id varchar(200)",
+        "source_id varchar(200), sentiment_label varchar(8), sentiment_score double precision",
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import requests
 
 from common import Database, percentile, say
+from lastmile.customers.columns import INTERACTION_COLUMNS
 from load import bulk_insert, js, ts
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -47,38 +48,24 @@ def load(db: Database, *, customers: int, per_customer: int) -> dict[str, int]:
     def rows() -> Any:
         for i in range(1, total + 1):
             at = ts(db, T0 + timedelta(seconds=i * step))
-            yield (
-                i,
-                (i - 1) % customers + 1,
-                None,
-                CHANNELS[i % len(CHANNELS)],
-                DIRECTIONS[i % len(DIRECTIONS)],
-                at,
-                at,
-                None,
-                f"Message {i}: about order #{200000 + i % 77777}, delivery slot and refund.",
-                js({"n": i}) if i % 10 == 0 else None,
-                None,
-            )
+            row = {
+                "customer_id": (i - 1) % customers + 1,
+                "case_id": None,
+                "channel": CHANNELS[i % len(CHANNELS)],
+                "direction": DIRECTIONS[i % len(DIRECTIONS)],
+                "occurred_at": at,
+                "recorded_at": at,
+                "actor_id": None,
+                "body": f"Message {i}: about order #{200000 + i % 77777}, delivery slot and refund.",
+                "data": js({"n": i}) if i % 10 == 0 else None,
+                "source_id": None,
+                "sentiment_label": None,
+                "sentiment_score": None,
+            }
+            yield (i, *(row[c] for c in INTERACTION_COLUMNS))
 
-    bulk_insert(
-        db,
-        "customers_interaction",
-        [
-            "id",
-            "customer_id",
-            "case_id",
-            "channel",
-            "direction",
-            "occurred_at",
-            "recorded_at",
-            "actor_id",
-            "body",
-            "data",
-            "source_id",
-        ],
-        rows(),
-    )
+    # The columns the timeline's writer fills: one added there and not here fails the load.
+    bulk_insert(db, "customers_interaction", ["id", *INTERACTION_COLUMNS], rows())
     return {"customers": customers, "interactions": total}
 
 

@@ -12,6 +12,7 @@ from django.db import connection, transaction
 
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.core.events import event_emit_many
+from lastmile.customers.columns import INTERACTION_COLUMNS
 from lastmile.customers.models import (
     Customer,
     Direction,
@@ -215,23 +216,6 @@ def interaction_record(
         )
 
 
-# The columns interactions_write writes, in the order of its row tuples.
-_INTERACTION_COLUMNS = (
-    "customer_id",
-    "case_id",
-    "channel",
-    "direction",
-    "occurred_at",
-    "recorded_at",
-    "actor_id",
-    "body",
-    "data",
-    "source_id",
-    "sentiment_label",
-    "sentiment_score",
-)
-
-
 def _rows_insert(rows: Sequence[tuple[Any, ...]]) -> list[int]:
     """Insert timeline rows already in the database's form; their ids, in order.
 
@@ -245,7 +229,7 @@ def _rows_insert(rows: Sequence[tuple[Any, ...]]) -> list[int]:
         return []
     qn = connection.ops.quote_name
     by_attname = {f.attname: f for f in Interaction._meta.concrete_fields}
-    fields = [by_attname[c] for c in _INTERACTION_COLUMNS]
+    fields = [by_attname[c] for c in INTERACTION_COLUMNS]
     columns = [f.column for f in fields if f.column is not None]
     head = "INSERT INTO {} ({}) ".format(
         qn(Interaction._meta.db_table), ", ".join(qn(c) for c in columns)
@@ -254,7 +238,7 @@ def _rows_insert(rows: Sequence[tuple[Any, ...]]) -> list[int]:
         return _rows_insert_pg(head, fields, rows)
     one = "({})".format(", ".join(["%s"] * len(fields)))
     head += "VALUES "
-    step = 32_000 // len(_INTERACTION_COLUMNS)
+    step = 32_000 // len(INTERACTION_COLUMNS)
     ids: list[int] = []
     with connection.cursor() as cur:
         for n in range(0, len(rows), step):
