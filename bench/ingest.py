@@ -33,6 +33,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -246,23 +247,37 @@ def run_floor(db: Database, w: Workload) -> dict[str, Any]:
     )
 
 
+def measure(
+    db: Database,
+    base: str,
+    token: str,
+    w: Workload,
+    *,
+    name: str,
+    verify: Callable[[Database, Workload], dict[str, int]],
+) -> dict[str, Any]:
+    """Post the workload through the API, check the rows it wrote, then time its floor;
+    each step said as it ends, under ``name``."""
+    api = run_api(base, token, w)
+    say(
+        f"  {name}: {api['per_s']:,.0f} interactions/s ({api['wall_s']:.1f}s); per batch p50 "
+        f"{api['batch_p50_ms']:.0f} ms, p99 {api['batch_p99_ms']:.0f} ms"
+    )
+    rows = verify(db, w)
+    say(f"  {name} verified: {rows}")
+    floor = run_floor(db, w)
+    say(
+        f"  {name} floor ({floor['method']}): {floor['per_s']:,.0f} rows/s ({floor['wall_s']:.2f}s)"
+    )
+    return {"api": api, "floor": floor, "rows": rows}
+
+
 def bench(db: Database, base: str, token: str, interactions: int, customers: int) -> dict[str, Any]:
     w = workload(interactions, customers)
     say(
         f"  ingest: {interactions:,} interactions for {customers:,} customers, batches of {BATCH:,}, {CLIENTS} clients"
     )
-    api = run_api(base, token, w)
-    say(
-        f"  ingest: {api['per_s']:,.0f} interactions/s ({api['wall_s']:.1f}s); per batch p50 "
-        f"{api['batch_p50_ms']:.0f} ms, p99 {api['batch_p99_ms']:.0f} ms"
-    )
-    rows = verify(db, w)
-    say(f"  ingest verified: {rows}")
-    floor = run_floor(db, w)
-    say(
-        f"  ingest floor ({floor['method']}): {floor['per_s']:,.0f} rows/s ({floor['wall_s']:.2f}s)"
-    )
-    return {"api": api, "floor": floor, "rows": rows}
+    return measure(db, base, token, w, name="ingest", verify=verify)
 
 
 # --- ingest on cases -----------------------------------------------------------------------
@@ -384,26 +399,15 @@ def bench_cases(db: Database, base: str, token: str, interactions: int) -> dict[
         f"  ingest on cases: {interactions:,} interactions on {n_cases:,} cases, "
         f"batches of {BATCH:,}, {CLIENTS} clients"
     )
-    api = run_api(base, token, w)
-    say(
-        f"  ingest on cases: {api['per_s']:,.0f} interactions/s ({api['wall_s']:.1f}s); per batch "
-        f"p50 {api['batch_p50_ms']:.0f} ms, p99 {api['batch_p99_ms']:.0f} ms"
-    )
-    rows = verify_cases(db, w)
-    say(f"  ingest on cases verified: {rows}")
-    floor = run_floor(db, w)
-    say(
-        f"  ingest on cases floor ({floor['method']}): {floor['per_s']:,.0f} rows/s "
-        f"({floor['wall_s']:.2f}s)"
-    )
-    setup = (
+    out = measure(db, base, token, w, name="ingest on cases", verify=verify_cases)
+    out["setup"] = (
         f"{n_cases:,} cases, one per customer, spread over the 50 teams and 4 channels of the "
         "business-hours organisation the sweep uses (below), so each reply loop takes its "
         f"deadline from one of its 200 policies; {CASE_ITEMS} messages per case in time order "
         "(inbound, inbound, outbound, inbound: two reply loops opened, one closed), all "
         "four in one batch"
     )
-    return {"api": api, "floor": floor, "rows": rows, "setup": setup}
+    return out
 
 
 def cases_setup(customers: int) -> dict[str, Any]:
