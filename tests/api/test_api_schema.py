@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 from lastmile.api.services import token_create
 from lastmile.cases.services import case_create
 from lastmile.customers.identities import IdentityKey
-from lastmile.customers.services import customer_resolve
+from lastmile.customers.services.customers import customer_resolve
 from lastmile.journeys.services import template_save
 from lastmile.loops.services import loop_open
 from tests.people.factories import AgentFactory, TeamFactory

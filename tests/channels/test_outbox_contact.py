@@ -15,7 +15,8 @@ from django.core import mail
 from lastmile.channels.models import ContactRule, OutboxMessage
 from lastmile.channels.selectors import contact_history, outbox_for_customer
 from lastmile.channels.services import outbox_deliver, outbox_enqueue, outbox_message
-from lastmile.customers.services import customer_merge, interaction_record
+from lastmile.customers.services.customers import customer_merge
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.people.viewers import SYSTEM
 from tests.customers.factories import CustomerFactory
 

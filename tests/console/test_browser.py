@@ -16,7 +16,8 @@ import pytest
 from lastmile.cases.services import case_create
 from lastmile.core.clock import utcnow
 from lastmile.customers.identities import identity_normalize
-from lastmile.customers.services import customer_resolve, interaction_record
+from lastmile.customers.services.customers import customer_resolve
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.loops.models import Loop, SlaPolicy
 from lastmile.loops.services import loop_open, loop_pause
 from lastmile.people.services import agent_create, team_ensure

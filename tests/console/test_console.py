@@ -12,7 +12,7 @@ import pytest
 
 from lastmile.cases.models import Case
 from lastmile.customers.models import Interaction
-from lastmile.customers.services import interaction_record
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.loops.models import BusinessHours, Loop, LoopEvent, SlaPolicy
 from lastmile.loops.services import loop_open, loop_pause
 from tests.cases.factories import CaseFactory

@@ -13,7 +13,8 @@ from typing import Any
 from lastmile.cases.services import case_create
 from lastmile.core.db import rows_insert
 from lastmile.customers.identities import identity_normalize
-from lastmile.customers.services import customer_resolve, interaction_record
+from lastmile.customers.services.customers import customer_resolve
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.listening.models import Author, Mention, WatchTerm
 from lastmile.loops.models import Loop, SlaPolicy
 

@@ -17,7 +17,7 @@ from lastmile.crisis.models import SavedResponse
 from lastmile.crisis.services.room import mentions_reply
 from lastmile.customers.identities import identity_normalize
 from lastmile.customers.models import Customer, Interaction
-from lastmile.customers.services import customer_resolve
+from lastmile.customers.services.customers import customer_resolve
 from lastmile.listening.models import Author, Mention
 from tests.crisis.mentions import alert_for, authors_make, social_policy, spike, term_make
 
@@ -111,7 +111,7 @@ def test_two_batches_with_the_same_authors_in_opposite_order_do_not_deadlock(
     deadlock. Locking the batch's authors up front in pk order, B waits for A's first lock
     before it holds any, and both replies are sent one after the other.
     """
-    from lastmile.customers import services as customers_services
+    from lastmile.listening.services import replies
 
     burst = crisis["burst"]  # mention k is by user{k % 5}
     x, y = burst[0].author_id, burst[1].author_id
@@ -123,7 +123,7 @@ def test_two_batches_with_the_same_authors_in_opposite_order_do_not_deadlock(
     pids: dict[str, int] = {}
     locked_first: dict[str, threading.Event] = {"a": threading.Event(), "b": threading.Event()}
     local = threading.local()
-    real_resolve = customers_services.customer_resolve
+    real_resolve = replies.customer_resolve
 
     def other_is_blocked_on_a_lock(other: str) -> bool:
         with connection.cursor() as cursor:
@@ -145,7 +145,7 @@ def test_two_batches_with_the_same_authors_in_opposite_order_do_not_deadlock(
                 locked_first[other].wait(0.02)
         return real_resolve(*args, **kwargs)
 
-    monkeypatch.setattr(customers_services, "customer_resolve", resolve_after_the_other_locked)
+    monkeypatch.setattr(replies, "customer_resolve", resolve_after_the_other_locked)
 
     outcomes: dict[str, str] = {}
     barrier = threading.Barrier(2)

@@ -363,7 +363,7 @@ def test_two_mentions_of_one_author_are_answered_on_one_case(client, room, bob, 
 
 def test_an_author_who_is_a_customer_already_gets_no_second_customer(client, room, bob, now):
     from lastmile.customers.identities import identity_normalize
-    from lastmile.customers.services import customer_resolve
+    from lastmile.customers.services.customers import customer_resolve
 
     alert, plain = (
         room["alert"],

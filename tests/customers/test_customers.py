@@ -12,15 +12,14 @@ from lastmile.core.events import event_subscribe, event_unsubscribe
 from lastmile.customers.identities import IdentityError, IdentityKey, identity_normalize
 from lastmile.customers.models import Customer, CustomerMerge, Identity, Interaction
 from lastmile.customers.selectors import customer_get, timeline
-from lastmile.customers.services import (
+from lastmile.customers.services.customers import (
     CustomerWanted,
-    InteractionIn,
     customer_resolve,
     customer_unmerge,
     customers_resolve,
-    interaction_record,
-    interactions_ingest,
 )
+from lastmile.customers.services.ingest import InteractionIn, interactions_ingest
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.loops.services import loop_open
 from lastmile.people.viewers import SYSTEM
 

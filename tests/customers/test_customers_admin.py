@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lastmile.customers.models import Customer, CustomerMerge, Identity
-from lastmile.customers.services import customer_merge
+from lastmile.customers.services.customers import customer_merge
 from tests.customers.factories import CustomerFactory, IdentityFactory
 
 pytestmark = pytest.mark.django_db

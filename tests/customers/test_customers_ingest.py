@@ -9,13 +9,9 @@ import pytest
 
 from lastmile.customers.identities import IdentityKey
 from lastmile.customers.models import Customer, Identity, Interaction
-from lastmile.customers.services import (
-    InteractionIn,
-    customer_merge,
-    customer_resolve,
-    interactions_ingest,
-    lookups,
-)
+from lastmile.customers.services import lookups
+from lastmile.customers.services.customers import customer_merge, customer_resolve
+from lastmile.customers.services.ingest import InteractionIn, interactions_ingest
 
 pytestmark = pytest.mark.django_db
 AT = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -133,7 +129,7 @@ def test_a_batch_on_cases_opens_and_closes_reply_loops_as_recording_one_by_one(t
     for the history arriving after it), a solved case reopened, a paused loop resumed."""
     from lastmile.cases.models import Case, CaseStatus
     from lastmile.cases.services import case_create, case_set_status
-    from lastmile.customers.services import interaction_record
+    from lastmile.customers.services.timeline import interaction_record
     from lastmile.loops.models import Loop, LoopEvent, SlaPolicy
     from lastmile.loops.services import loop_pause
 

@@ -19,7 +19,7 @@ from lastmile.api.services import token_create
 from lastmile.cases.models import Case
 from lastmile.customers.models import Direction
 from lastmile.customers.selectors import INTERNAL_DIRECTIONS, timeline
-from lastmile.customers.services import interaction_record
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.people.models import Agent
 from lastmile.people.viewers import SYSTEM
 from tests.cases.factories import CaseFactory

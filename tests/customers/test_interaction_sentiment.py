@@ -10,17 +10,13 @@ import pytest
 
 from lastmile.api.services import token_create
 from lastmile.core.errors import InvalidInput
-from lastmile.customers import services
 from lastmile.customers.identities import IdentityKey
 from lastmile.customers.models import Interaction
 from lastmile.customers.selectors import timeline
-from lastmile.customers.services import (
-    SENTIMENT_MAX_CHARS,
-    InteractionIn,
-    ingest,
-    interaction_record,
-    interactions_ingest,
-)
+from lastmile.customers.services import ingest
+from lastmile.customers.services.customers import customer_resolve
+from lastmile.customers.services.ingest import InteractionIn, interactions_ingest
+from lastmile.customers.services.timeline import SENTIMENT_MAX_CHARS, interaction_record
 from lastmile.people.models import Agent
 from lastmile.people.viewers import SYSTEM
 from lastmile.sentiment import predict
@@ -265,7 +261,7 @@ def test_an_agent_lists_only_the_sentiment_of_customers_their_team_serves(
     client, case, alice, bob, charlie, now
 ):
     record(case.customer, now, ANGRY, case=case)
-    stranger = services.customer_resolve(
+    stranger = customer_resolve(
         identities=[IdentityKey("email", "", "stranger@example.com")], now=now
     ).customer
     record(stranger, now, ANGRY)

@@ -9,7 +9,8 @@ import pytest
 from lastmile.cases.services import case_create
 from lastmile.core.clock import utcnow
 from lastmile.customers.identities import identity_normalize
-from lastmile.customers.services import customer_resolve, interaction_record
+from lastmile.customers.services.customers import customer_resolve
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.journeys.models import Journey
 from lastmile.journeys.services import template_save
 from lastmile.knowledge.services import article_create

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from lastmile.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from lastmile.customers.services import interaction_record
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.knowledge.models import Article
 from lastmile.knowledge.rendering import excerpt, markdown_html
 from lastmile.knowledge.selectors import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lastmile.customers.services import interaction_record
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.knowledge.models import Article
 from lastmile.knowledge.services import article_create
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lastmile.listening.services import watchterm_create
+from lastmile.listening.services.terms import watchterm_create
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import pytest
 
 from lastmile.core.clock import utcnow
 from lastmile.listening.records import mention_in
-from lastmile.listening.services import mentions_ingest, watchterm_create
+from lastmile.listening.services.mentions import mentions_ingest
+from lastmile.listening.services.terms import watchterm_create
 from lastmile.loops.models import SlaPolicy
 from lastmile.people.services import agent_create, team_ensure
 from tests.console.test_browser import PASSWORD, browser, fast_password_hashing, log_in, page  # noqa: F401

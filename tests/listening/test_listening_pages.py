@@ -9,7 +9,8 @@ import time_machine
 
 from lastmile.listening.models import Author, Mention
 from lastmile.listening.records import mention_in
-from lastmile.listening.services import mentions_ingest, watchterm_create
+from lastmile.listening.services.mentions import mentions_ingest
+from lastmile.listening.services.terms import watchterm_create
 from lastmile.loops.models import LoopState, SlaPolicy
 
 pytestmark = pytest.mark.django_db

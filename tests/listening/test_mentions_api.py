@@ -10,7 +10,7 @@ import pytest
 from lastmile.api.services import token_create
 from lastmile.customers.models import Customer, Interaction
 from lastmile.listening.models import Author, Mention
-from lastmile.listening.services import watchterm_create
+from lastmile.listening.services.terms import watchterm_create
 from lastmile.loops.models import Loop, SlaPolicy
 from lastmile.people.models import Agent
 

@@ -18,11 +18,12 @@ from django.test.utils import CaptureQueriesContext
 
 from lastmile.cases.models import Case, CaseEvent
 from lastmile.customers.models import Customer, Direction, Identity, Interaction
-from lastmile.customers.services import customer_merge, interaction_record
-from lastmile.listening import services
+from lastmile.customers.services.customers import customer_merge
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.listening.models import Author, Mention
 from lastmile.listening.records import mention_in
-from lastmile.listening.services import mentions_ingest, watchterm_create
+from lastmile.listening.services.mentions import mentions_ingest, mentions_score
+from lastmile.listening.services.terms import watchterm_create
 from lastmile.loops.models import Loop, LoopEvent, LoopState, SlaPolicy
 from lastmile.webhooks.models import Delivery, Subscription
 from tests.customers.factories import CustomerFactory, IdentityFactory
@@ -331,7 +332,7 @@ def test_a_batch_of_new_conversations_costs_the_same_queries_whatever_its_size(w
 
     mentions_ingest(items=threads(2, 0), now=now)  # warm: the model, the terms
     small, large = threads(5, 100), threads(50, 200)
-    scores = {**services.mentions_score(items=small), **services.mentions_score(items=large)}
+    scores = {**mentions_score(items=small), **mentions_score(items=large)}
     with CaptureQueriesContext(connection) as small_queries:
         mentions_ingest(items=small, now=now, scores=scores)
     with CaptureQueriesContext(connection) as large_queries:

@@ -14,9 +14,10 @@ from click.testing import CliRunner
 
 from lastmile.cli import main
 from lastmile.customers.models import Interaction
-from lastmile.listening import services
 from lastmile.listening.models import Author, ImportRun, Mention, WatchTerm
 from lastmile.listening.services import files
+from lastmile.listening.services.mentions import mentions_ingest
+from lastmile.listening.services.terms import watchterm_create
 from lastmile.loops.models import Loop, LoopState, SlaPolicy
 
 pytestmark = pytest.mark.django_db
@@ -137,7 +138,7 @@ def test_an_interrupted_import_resumes_after_the_last_stored_batch(
     tmp_path, monkeypatch, social_policy
 ):
     path = write_csv(tmp_path / "twcs.csv", twcs_rows(6))  # 12 rows, lines 2-13
-    real = services.mentions_ingest
+    real = mentions_ingest
     calls: list[list[str]] = []
 
     def crash_on_second(*, items, now, **kw):
@@ -209,12 +210,10 @@ def test_brand_keeps_only_that_brands_conversations_and_adds_its_watch_term(tmp_
 
 
 def test_twitter_api_v2_json_is_imported_with_profiles_and_metrics(tmp_path, social_policy, now):
-    services.watchterm_create(
+    watchterm_create(
         name="Acme", query="@AcmeBank", kind="brand", brand_handle="@AcmeBank", now=now
     )
-    services.watchterm_create(
-        name="Northwind", query='"northwind bank"', kind="competitor", now=now
-    )
+    watchterm_create(name="Northwind", query='"northwind bank"', kind="competitor", now=now)
     path = tmp_path / "search.json"
     shutil.copy(FIXTURES / "twitter_v2_recent_search.json", path)
     result = run(str(path))

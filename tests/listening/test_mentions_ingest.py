@@ -8,11 +8,13 @@ import pytest
 
 from lastmile.cases.models import Case
 from lastmile.customers.models import Direction, Interaction
-from lastmile.customers.services import interaction_record
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.listening.models import Author, Mention
 from lastmile.listening.records import mention_in
 from lastmile.listening.selectors import unattended
-from lastmile.listening.services import mention_dismiss, mentions_ingest, watchterm_create
+from lastmile.listening.services.mentions import mentions_ingest
+from lastmile.listening.services.replies import mention_dismiss
+from lastmile.listening.services.terms import watchterm_create
 from lastmile.loops.models import Loop, LoopState, SlaPolicy
 from lastmile.loops.services import loops_sweep
 from lastmile.people.viewers import SYSTEM
@@ -406,7 +408,7 @@ def test_a_bad_batch_writes_nothing(terms, social_policy, now, monkeypatch):
 def test_opening_the_case_of_a_mention_the_import_left_on_none_threads_like_the_import(
     terms, social_policy, team, bob, now
 ):
-    from lastmile.listening.services import mention_case_open
+    from lastmile.listening.services.replies import mention_case_open
 
     # Given a post that names the brand without addressing it: no customer, no case
     mentions_ingest(items=[post("1", "acme bank card declined again", now)], now=now)
@@ -445,7 +447,7 @@ def test_opening_the_case_of_a_mention_the_import_left_on_none_threads_like_the_
 
 def test_the_brands_own_post_gets_no_case(terms, team, bob, now):
     from lastmile.core.errors import Conflict
-    from lastmile.listening.services import mention_case_open
+    from lastmile.listening.services.replies import mention_case_open
 
     mentions_ingest(items=[post("1", "acme bank news", now, handle="AcmeBank")], now=now)
     own = Mention.objects.get(external_id="1")

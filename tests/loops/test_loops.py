@@ -9,7 +9,7 @@ from lastmile.cases.selectors import case_list
 from lastmile.cases.services import case_set_status
 from lastmile.channels.models import OutboxMessage
 from lastmile.core.errors import Conflict, InvalidInput
-from lastmile.customers.services import interaction_record
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.loops.models import BusinessHours, Loop, LoopEvent, SlaPolicy
 from lastmile.loops.reactions import LoopsStillOpen
 from lastmile.loops.selectors import loop_explain, loop_list, loop_sla_state, loop_state_counts

@@ -8,7 +8,7 @@ import pytest
 import time_machine
 
 from lastmile.customers.identities import identity_normalize
-from lastmile.customers.services import customer_resolve
+from lastmile.customers.services.customers import customer_resolve
 from lastmile.portal.services import portal_link_issue
 
 

@@ -178,7 +178,7 @@ def test_an_empty_message_is_refused_with_the_reason(client, ann, ann_case, now)
 
 
 def test_internal_notes_stay_internal(client, ann, ann_case, now):
-    from lastmile.customers.services import interaction_record
+    from lastmile.customers.services.timeline import interaction_record
 
     interaction_record(
         customer=ann,

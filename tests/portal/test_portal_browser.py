@@ -11,7 +11,8 @@ import pytest
 from lastmile.cases.services import case_create
 from lastmile.core.clock import utcnow
 from lastmile.customers.identities import identity_normalize
-from lastmile.customers.services import customer_resolve, interaction_record
+from lastmile.customers.services.customers import customer_resolve
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.journeys.models import Journey, JourneyStep
 from lastmile.journeys.services import journey_start, template_save
 from lastmile.people.services import agent_create, team_ensure

@@ -14,7 +14,7 @@ from django.urls import reverse
 from lastmile.cases.models import Case
 from lastmile.cases.services import case_change, case_create
 from lastmile.customers.models import Channel, Direction
-from lastmile.customers.services import interaction_record
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.journeys.services import journey_start, template_save
 from lastmile.knowledge.services import article_create
 from lastmile.portal.services import portal_link_issue

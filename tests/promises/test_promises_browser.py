@@ -21,7 +21,7 @@ from lastmile.cases.services import case_create
 from lastmile.channels.models import OutboxMessage
 from lastmile.core.clock import utcnow
 from lastmile.customers.identities import identity_normalize
-from lastmile.customers.services import customer_resolve
+from lastmile.customers.services.customers import customer_resolve
 from lastmile.people.services import agent_authority_set, agent_create, team_ensure
 from lastmile.promises.models import Promise
 from lastmile.promises.services import policy_create

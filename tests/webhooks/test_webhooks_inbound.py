@@ -13,7 +13,7 @@ from lastmile.cases.models import Case
 from lastmile.cases.services import case_set_status
 from lastmile.customers.identities import identity_normalize
 from lastmile.customers.models import Customer, Identity, Interaction
-from lastmile.customers.services import customer_resolve
+from lastmile.customers.services.customers import customer_resolve
 from lastmile.loops.models import Loop
 from lastmile.loops.services import loop_close
 from lastmile.webhooks.models import Conversation, Integration

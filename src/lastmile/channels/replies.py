@@ -31,7 +31,7 @@ def case_reply_send(*, case: Any, channel: str, body: str, actor: Actor, now: da
         said = route(case=case, channel=channel, body=body, actor=actor, now=now)
         if said is not None:
             return said
-    from lastmile.customers.services import interaction_record
+    from lastmile.customers.services.timeline import interaction_record
 
     interaction_record(
         customer=case.customer,

@@ -29,7 +29,7 @@ from lastmile.core.ids import token_generate, token_hash
 from lastmile.core.instants import EARLIEST, LATEST, instant_parse
 from lastmile.customers.identities import IdentityError, IdentityKey, identity_normalize
 from lastmile.customers.models import IdentityKind
-from lastmile.customers.services import (
+from lastmile.customers.services.ingest import (
     InteractionIn,
     interactions_ingest,
     interactions_prepare,

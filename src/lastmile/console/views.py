@@ -38,7 +38,7 @@ from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, InvalidInput, NotFound
 from lastmile.customers.models import Customer, Direction
 from lastmile.customers.selectors import customer_get
-from lastmile.customers.services import interaction_record
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.loops.models import Loop, LoopKind
 from lastmile.loops.selectors import loop_get
 from lastmile.loops.services import loop_close, loop_open, loop_pause, loop_resume

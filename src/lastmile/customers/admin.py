@@ -3,7 +3,7 @@ from django.contrib import admin, messages
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError
 from lastmile.customers.models import Customer, CustomerMerge, Identity, Interaction
-from lastmile.customers.services import customer_unmerge
+from lastmile.customers.services.customers import customer_unmerge
 
 
 class IdentityInline(admin.TabularInline):

@@ -15,7 +15,8 @@ from lastmile.core.errors import PermissionDenied
 from lastmile.customers.identities import IdentityError, IdentityKey, identity_normalize
 from lastmile.customers.models import Channel, Customer, Interaction
 from lastmile.customers.selectors import Page, customer_get, interactions_list, timeline
-from lastmile.customers.services import InteractionIn, customer_resolve, interactions_ingest
+from lastmile.customers.services.customers import customer_resolve
+from lastmile.customers.services.ingest import InteractionIn, interactions_ingest
 from lastmile.people.viewers import SYSTEM, Viewer
 
 router = Router(tags=["customers"])

@@ -29,13 +29,9 @@ from lastmile.core.ids import counter_next
 from lastmile.core.models import Counter
 from lastmile.customers.identities import identity_normalize
 from lastmile.customers.models import Customer, Interaction
-from lastmile.customers.services import (
-    InteractionIn,
-    customer_resolve,
-    customer_update,
-    interaction_record,
-    interactions_ingest,
-)
+from lastmile.customers.services.customers import customer_resolve, customer_update
+from lastmile.customers.services.ingest import InteractionIn, interactions_ingest
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.demo import texts
 from lastmile.demo.extensions import (
     channels,

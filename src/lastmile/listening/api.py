@@ -16,7 +16,7 @@ from lastmile.core.errors import FieldError, InvalidInput, PermissionDenied
 from lastmile.listening.models import Mention
 from lastmile.listening.records import MentionIn, RowError, mention_in
 from lastmile.listening.selectors import MentionFilters, mention_list
-from lastmile.listening.services import mentions_ingest
+from lastmile.listening.services.mentions import mentions_ingest
 from lastmile.people.viewers import SYSTEM
 
 router = Router(tags=["mentions"])

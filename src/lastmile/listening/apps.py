@@ -8,7 +8,7 @@ class ListeningConfig(AppConfig):
 
     def ready(self) -> None:
         from lastmile.core.events import event_subscribe
-        from lastmile.listening.services import on_loop_event, on_loop_events
+        from lastmile.listening.services.replies import on_loop_event, on_loop_events
 
         # A mention leaves the unattended list when its reply loop closes or is cancelled,
         # whatever closed it (a reply on any channel, an agent).

@@ -88,12 +88,8 @@ def import_cmd(
     from lastmile.core.errors import DomainError
     from lastmile.listening.importers import BrandFilter, FileError, detect_format, read
     from lastmile.listening.records import RowError
-    from lastmile.listening.services import (
-        brand_term_ensure,
-        importrun_batch,
-        importrun_begin,
-        importrun_finish,
-    )
+    from lastmile.listening.services.files import importrun_batch, importrun_begin, importrun_finish
+    from lastmile.listening.services.terms import brand_term_ensure
 
     path = os.path.abspath(file)
     size = os.path.getsize(path)
@@ -241,7 +237,7 @@ def term_cmd(name: str, query: str, kind: str, handle: str, team_slug: str) -> N
     _django()
     from lastmile.core.clock import utcnow
     from lastmile.core.errors import DomainError
-    from lastmile.listening.services import watchterm_create
+    from lastmile.listening.services.terms import watchterm_create
     from lastmile.people.selectors import team_by_slug
 
     try:

@@ -32,7 +32,7 @@ class RowError(ValueError):
 
 @dataclass(frozen=True)
 class MentionIn:
-    """A mention ready for :func:`lastmile.listening.services.mentions_ingest`.
+    """A mention ready for :func:`lastmile.listening.services.mentions.mentions_ingest`.
 
     ``from_brand`` / ``to_brand`` are what the source says (the TWCS ``inbound`` column);
     ``None`` lets the watch terms decide. ``reply_ids`` are ids of known replies to it (TWCS

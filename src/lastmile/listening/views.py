@@ -97,7 +97,7 @@ def unattended(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def dismiss(request: HttpRequest, mention_id: int) -> HttpResponse:
-    from lastmile.listening.services import mention_dismiss
+    from lastmile.listening.services.replies import mention_dismiss
 
     now = utcnow()
     try:

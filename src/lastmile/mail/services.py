@@ -35,7 +35,8 @@ from lastmile.core.errors import DomainError, ErrorCode, FieldError, InvalidInpu
 from lastmile.core.events import event_emit
 from lastmile.customers.identities import identity_normalize
 from lastmile.customers.models import Channel, Direction
-from lastmile.customers.services import customer_resolve, interaction_record
+from lastmile.customers.services.customers import customer_resolve
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.mail import conf
 from lastmile.mail.models import (
     Attachment,

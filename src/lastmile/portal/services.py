@@ -170,7 +170,7 @@ def portal_case_get(*, customer: Customer, ref: str) -> Case:
 
 def portal_message_add(*, customer: Customer, case: Case, body: str, now: datetime) -> Interaction:
     """The customer writes on their case: it lands on the timeline and opens a reply loop."""
-    from lastmile.customers.services import interaction_record
+    from lastmile.customers.services.timeline import interaction_record
 
     if case.customer_id != customer.pk:
         raise NotFound("case not found")

@@ -33,7 +33,7 @@ from django.utils import timezone
 from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
 from lastmile.core.events import event_emit
 from lastmile.customers.models import Channel, Direction
-from lastmile.customers.services import interaction_record
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.loops.models import Loop, LoopEvent, LoopKind, LoopState
 from lastmile.loops.services import loop_break, loop_cancel, loop_close, loop_open
 from lastmile.people.authority import POLICY_KEY, TERM_KEY

@@ -128,9 +128,9 @@ def mentions_reply(
        mention is marked replied.
     """
     from lastmile.customers.models import Direction
-    from lastmile.customers.services import interaction_record
-    from lastmile.listening.services import (
-        channel_of,
+    from lastmile.customers.services.timeline import interaction_record
+    from lastmile.listening.services.batch import channel_of
+    from lastmile.listening.services.replies import (
         mention_authors_lock,
         mention_case,
         mention_case_open,
@@ -189,7 +189,7 @@ def mentions_handle(
     """Mark the selected mentions handled: no reply is needed (listening's ``mention_dismiss``:
     the open reply loop is cancelled with the reason). Mentions handled already are left as
     they are; returns how many changed. All or nothing."""
-    from lastmile.listening.services import mention_dismiss
+    from lastmile.listening.services.replies import mention_dismiss
 
     reason = (reason or "").strip()
     if not reason:

@@ -22,10 +22,12 @@ from zoneinfo import ZoneInfo
 from lastmile.channels import segment
 from lastmile.customers.identities import identity_normalize
 from lastmile.customers.models import Interaction
-from lastmile.customers.services import customer_resolve, interactions_ingest
+from lastmile.customers.services.customers import customer_resolve
+from lastmile.customers.services.ingest import interactions_ingest
 from lastmile.demo.extensions.contact_policy import contact_policy_demo
 from lastmile.listening.records import mention_in
-from lastmile.listening.services import brand_term_ensure, mentions_ingest
+from lastmile.listening.services.mentions import mentions_ingest
+from lastmile.listening.services.terms import brand_term_ensure
 from lastmile.webhooks.services.integrations import MessageIn, integration_create, message_receive
 
 LONDON = ZoneInfo("Europe/London")

@@ -26,7 +26,7 @@ from django.db import transaction
 from lastmile.channels.contact import timezone_pick
 from lastmile.channels.models import OutboxMessage
 from lastmile.channels.services import outbox_deliver, outbox_enqueue, outbox_message
-from lastmile.customers.services import interaction_record
+from lastmile.customers.services.timeline import interaction_record
 
 
 def contact_policy_demo(*, customers: Sequence[tuple[Any, str]], now: datetime) -> list[str]:

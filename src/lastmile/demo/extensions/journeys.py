@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from lastmile.cases.services import case_create, case_update
-from lastmile.customers.services import interaction_record
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.journeys.catalog import catalog_load
 from lastmile.journeys.models import StepState
 from lastmile.journeys.selectors import template_get

@@ -21,7 +21,8 @@ from typing import Any
 
 from lastmile.customers.models import Identity, IdentityKind
 from lastmile.listening.records import MentionIn, mention_in
-from lastmile.listening.services import mentions_ingest, watchterm_create
+from lastmile.listening.services.mentions import mentions_ingest
+from lastmile.listening.services.terms import watchterm_create
 from lastmile.loops.models import SlaPolicy
 from lastmile.loops.services import ladder_validate, loops_sweep
 

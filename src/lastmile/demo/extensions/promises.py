@@ -27,7 +27,8 @@ from zoneinfo import ZoneInfo
 
 from lastmile.cases.services import case_create, case_set_status
 from lastmile.customers.identities import identity_normalize
-from lastmile.customers.services import customer_resolve, customer_update, interaction_record
+from lastmile.customers.services.customers import customer_resolve, customer_update
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.loops.selectors import loop_list
 from lastmile.people.models import Agent
 from lastmile.people.services import agent_authority_set

@@ -10,7 +10,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from lastmile.customers.identities import identity_normalize
-from lastmile.customers.services import customer_resolve
+from lastmile.customers.services.customers import customer_resolve
 from lastmile.webhooks.services.integrations import MessageIn, integration_create, message_receive
 from lastmile.webhooks.services.subscriptions import subscription_create
 

@@ -7,12 +7,9 @@ from __future__ import annotations
 from lastmile.core.db import rows_insert
 from lastmile.customers.identities import IdentityKey
 from lastmile.customers.models import Customer, IdentityKind
-from lastmile.customers.services import (
-    CustomerWanted,
-    customers_resolve,
-    identities_owners,
-    sentiments_score,
-)
+from lastmile.customers.services.customers import CustomerWanted, customers_resolve
+from lastmile.customers.services.lookups import identities_owners
+from lastmile.customers.services.timeline import sentiments_score
 from lastmile.listening.influence import engagement_of, influence_score, reach_of
 from lastmile.listening.models import Author, WatchTermKind
 from lastmile.listening.query import Text

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
-from lastmile.customers.services import sentiments_score
+from lastmile.customers.services.timeline import sentiments_score
 from lastmile.listening.records import MentionIn
 from lastmile.listening.services.batch import (
     Batch,

@@ -18,7 +18,8 @@ from lastmile.cases.services import case_create
 from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput, NotFound
 from lastmile.customers.identities import IdentityKey
 from lastmile.customers.models import Direction, IdentityKind
-from lastmile.customers.services import customer_resolve, interaction_record
+from lastmile.customers.services.customers import customer_resolve
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.listening.models import Author, Mention
 from lastmile.listening.services.batch import channel_of, mention_interaction_data
 from lastmile.loops.models import LoopState

@@ -12,7 +12,8 @@ from django.db.models.functions import Coalesce
 from lastmile.cases.services import CaseIn, cases_insert
 from lastmile.core.db import rows_insert, rows_update
 from lastmile.customers.models import Direction
-from lastmile.customers.services import InteractionRow, customer_ids_live, interactions_write
+from lastmile.customers.services.lookups import customer_ids_live
+from lastmile.customers.services.timeline import InteractionRow, interactions_write
 from lastmile.listening.models import Author, Mention
 from lastmile.listening.services.batch import Batch, MentionRow, NewCase, channel_of
 from lastmile.loops.models import LoopState

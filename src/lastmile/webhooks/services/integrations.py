@@ -33,7 +33,8 @@ from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
 from lastmile.core.jsonbody import json_load
 from lastmile.customers.identities import IdentityError, IdentityKey, identity_normalize
 from lastmile.customers.models import Direction, Interaction
-from lastmile.customers.services import customer_resolve, interaction_record
+from lastmile.customers.services.customers import customer_resolve
+from lastmile.customers.services.timeline import interaction_record
 from lastmile.people.models import Team
 from lastmile.people.viewers import Actor
 from lastmile.webhooks.models import (
