@@ -13,14 +13,6 @@ from lastmile.loops.services import loop_open
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def staff(client, admin_user):
-    admin_user.is_staff = admin_user.is_superuser = True  # as agent_create makes admins
-    admin_user.save()
-    client.force_login(admin_user)
-    return client
-
-
 @pytest.mark.parametrize(
     "path",
     [

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
-from django.db import connection
 
 from lastmile.api.models import ApiToken
 from lastmile.core.ids import token_hash
@@ -25,15 +23,10 @@ COMMANDS = [
 ]
 
 
-def lastmile(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    settings_dict = connection.settings_dict
-    if connection.vendor == "sqlite":
-        env["LASTMILE_DATABASE_URL"] = f"sqlite:///{settings_dict['NAME']}"
-    else:
-        env["LASTMILE_DATABASE_URL"] = (
-            f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
-        )
+def lastmile(
+    env: dict[str, str], *args: str, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``lastmile`` with ``env`` (the ``cli_env`` fixture: this test's database)."""
     return subprocess.run(
         [sys.executable, "-m", "lastmile.cli", *args],
         capture_output=True,
@@ -45,15 +38,15 @@ def lastmile(*args: str, input: str | None = None) -> subprocess.CompletedProces
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "lastmile")
-def test_every_command_has_help(command):
-    result = lastmile(*command, "--help")
+def test_every_command_has_help(command, cli_env):
+    result = lastmile(cli_env, *command, "--help")
     assert result.returncode == 0 and "Usage:" in result.stdout
     assert len(result.stdout.splitlines()) > 3
 
 
 @pytest.mark.django_db(transaction=True)
-def test_token_create_prints_the_token_alone_and_stores_only_its_hash():
-    result = lastmile("token", "create", "crm")
+def test_token_create_prints_the_token_alone_and_stores_only_its_hash(cli_env):
+    result = lastmile(cli_env, "token", "create", "crm")
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip()
     assert result.stdout == token + "\n" and token.startswith("lm_")
@@ -61,16 +54,24 @@ def test_token_create_prints_the_token_alone_and_stores_only_its_hash():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_token_create_twice_with_one_name_is_a_clear_error():
-    lastmile("token", "create", "crm")
-    again = lastmile("token", "create", "crm")
+def test_token_create_twice_with_one_name_is_a_clear_error(cli_env):
+    lastmile(cli_env, "token", "create", "crm")
+    again = lastmile(cli_env, "token", "create", "crm")
     assert again.returncode != 0 and "exists" in again.stderr and again.stdout == ""
 
 
 @pytest.mark.django_db(transaction=True)
-def test_createagent_makes_a_login_in_its_teams():
+def test_createagent_makes_a_login_in_its_teams(cli_env):
     result = lastmile(
-        "createagent", "maya", "--password", "s3cret-pass", "--team", "cards", "--role", "lead"
+        cli_env,
+        "createagent",
+        "maya",
+        "--password",
+        "s3cret-pass",
+        "--team",
+        "cards",
+        "--role",
+        "lead",
     )
     assert result.returncode == 0, result.stderr
     agent = Agent.objects.get(user__username="maya")
@@ -79,9 +80,9 @@ def test_createagent_makes_a_login_in_its_teams():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_createagent_refuses_an_existing_username_without_update():
-    lastmile("createagent", "maya", "--password", "x")
-    result = lastmile("createagent", "maya", "--password", "y")
+def test_createagent_refuses_an_existing_username_without_update(cli_env):
+    lastmile(cli_env, "createagent", "maya", "--password", "x")
+    result = lastmile(cli_env, "createagent", "maya", "--password", "y")
     assert result.returncode != 0 and "already taken" in result.stderr
 
 
