@@ -17,7 +17,7 @@ from lastmile.channels import segment
 from lastmile.channels.models import Source
 from lastmile.core.ids import token_hash
 from lastmile.customers.models import Customer, Identity, Interaction
-from tests.project.test_cli import lastmile
+from tests.cli import lastmile
 
 analytics_client = pytest.importorskip("segment.analytics.client")
 analytics_request = pytest.importorskip("segment.analytics.request")
@@ -408,8 +408,8 @@ def test_a_locked_database_answers_429_with_retry_after_and_writes_nothing(
 # --- the command --------------------------------------------------------------------------
 
 
-def test_source_create_prints_the_write_key_alone(transactional_db):
-    result = lastmile("source", "create", "mobile-app", "--kind", "segment")
+def test_source_create_prints_the_write_key_alone(transactional_db, cli_env):
+    result = lastmile(cli_env, "source", "create", "mobile-app", "--kind", "segment")
 
     assert result.returncode == 0, result.stderr
     key = result.stdout.strip()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from lastmile.api.models import ApiToken
 from lastmile.core.ids import token_hash
 from lastmile.people.models import Agent
+from tests.cli import lastmile
 
 COMMANDS = [
     [],
@@ -21,20 +19,6 @@ COMMANDS = [
     ["token", "create"],
     ["sweep"],
 ]
-
-
-def lastmile(
-    env: dict[str, str], *args: str, input: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run ``lastmile`` with ``env`` (the ``cli_env`` fixture: this test's database)."""
-    return subprocess.run(
-        [sys.executable, "-m", "lastmile.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        input=input,
-        timeout=60,
-    )
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "lastmile")

@@ -5,16 +5,17 @@ from __future__ import annotations
 import pytest
 
 from lastmile.webhooks.models import Integration
+from tests.cli import lastmile
 from tests.people.factories import TeamFactory
-from tests.project.test_cli import lastmile
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_integration_create_prints_the_secret_alone_on_stdout():
+def test_integration_create_prints_the_secret_alone_on_stdout(cli_env):
     TeamFactory(name="Front office", slug="front")
 
     result = lastmile(
+        cli_env,
         "integration",
         "create",
         "Shop SMS",
@@ -40,10 +41,10 @@ def test_integration_create_prints_the_secret_alone_on_stdout():
     assert row.secret == secret and "/hooks/in/shop-sms" in result.stderr
 
 
-def test_integration_list_never_shows_secrets():
-    lastmile("integration", "create", "Chat", "--channel", "chat")
+def test_integration_list_never_shows_secrets(cli_env):
+    lastmile(cli_env, "integration", "create", "Chat", "--channel", "chat")
 
-    result = lastmile("integration", "list")
+    result = lastmile(cli_env, "integration", "list")
 
     assert result.returncode == 0
     assert result.stdout.split("\t")[:2] == ["chat", "chat"]
@@ -60,18 +61,18 @@ def test_integration_list_never_shows_secrets():
         (["Shop", "--channel", "sms", "--slug", "Not A Slug"], "slug"),
     ],
 )
-def test_bad_options_fail_with_a_message_and_create_nothing(args, message):
-    result = lastmile("integration", "create", *args)
+def test_bad_options_fail_with_a_message_and_create_nothing(args, message, cli_env):
+    result = lastmile(cli_env, "integration", "create", *args)
 
     assert result.returncode != 0 and result.stdout == ""
     assert message in result.stderr
     assert Integration.objects.count() == 0
 
 
-def test_a_name_already_taken_is_refused():
-    assert lastmile("integration", "create", "Shop", "--channel", "sms").returncode == 0
+def test_a_name_already_taken_is_refused(cli_env):
+    assert lastmile(cli_env, "integration", "create", "Shop", "--channel", "sms").returncode == 0
 
-    result = lastmile("integration", "create", "Shop", "--channel", "chat")
+    result = lastmile(cli_env, "integration", "create", "Shop", "--channel", "chat")
 
     assert result.returncode == 1 and "name" in result.stderr and "exists" in result.stderr
     assert Integration.objects.count() == 1

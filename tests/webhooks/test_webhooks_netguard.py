@@ -32,7 +32,7 @@ from lastmile.webhooks.services.integrations import (
     message_send,
 )
 from lastmile.webhooks.services.subscriptions import deliveries_send, subscription_create
-from tests.project.test_cli import lastmile
+from tests.cli import lastmile
 from tests.webhooks.factories import received_sms_case
 from tests.webhooks.receiver import Receiver
 
@@ -293,8 +293,9 @@ def test_the_admin_refuses_an_internal_url_when_adding_or_changing(staff, dns, n
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_cli_refuses_an_internal_reply_url_and_creates_nothing():
+def test_the_cli_refuses_an_internal_reply_url_and_creates_nothing(cli_env):
     result = lastmile(
+        cli_env,
         "integration",
         "create",
         "Shop SMS",
@@ -662,9 +663,9 @@ def test_the_admin_refuses_a_malformed_url_with_the_reason(staff):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_cli_refuses_a_malformed_reply_url_and_creates_nothing():
+def test_the_cli_refuses_a_malformed_reply_url_and_creates_nothing(cli_env):
     result = lastmile(
-        "integration", "create", "Shop SMS", "--channel", "sms", "--url", "http://[::1/"
+        cli_env, "integration", "create", "Shop SMS", "--channel", "sms", "--url", "http://[::1/"
     )
 
     assert result.returncode != 0 and result.stdout == ""
