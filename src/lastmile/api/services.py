@@ -7,8 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from lastmile.api.models import ApiToken, TokenFailureCount
-from lastmile.core.audit import Action as AuditAction
-from lastmile.core.audit import audit_record
+from lastmile.core.audit import audited_revoke
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.core.ids import token_generate, token_hash
 from lastmile.people.viewers import Actor
@@ -31,26 +30,8 @@ def token_create(*, name: str, now: datetime, agent: Any = None) -> tuple[ApiTok
 def token_revoke(
     *, token: ApiToken, actor: Actor, now: datetime, actor_label: str = ""
 ) -> ApiToken:
-    """Revoke ``token`` from ``now`` on and write the audit row with it.
-
-    The row is locked and read again, so of two revocations at once one revokes and the
-    other finds it done: a revoked token stays revoked at its first time, with one audit row.
-    """
-    with transaction.atomic():
-        row = ApiToken.objects.select_for_update().get(pk=token.pk)
-        if row.revoked_at is None:
-            row.revoked_at = now
-            row.save(update_fields=["revoked_at"])
-            audit_record(
-                actor=actor,
-                now=now,
-                obj=row,
-                action=AuditAction.REVOKED,
-                before={"revoked_at": None},
-                after={"revoked_at": now},
-                actor_label=actor_label,
-            )
-    token.revoked_at = row.revoked_at
+    """Revoke ``token`` from ``now`` on, once, with its audit row (``audited_revoke``)."""
+    audited_revoke(token, actor=actor, now=now, actor_label=actor_label)
     return token
 
 

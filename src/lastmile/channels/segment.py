@@ -22,8 +22,7 @@ from typing import Any
 from django.db import OperationalError, connection, transaction
 
 from lastmile.channels.models import Source, SourceKind
-from lastmile.core.audit import Action as AuditAction
-from lastmile.core.audit import audit_record
+from lastmile.core.audit import audited_revoke
 from lastmile.core.errors import DomainError, ErrorCode, FieldError, InvalidInput
 from lastmile.core.ids import token_generate, token_hash
 from lastmile.core.instants import EARLIEST, LATEST, instant_parse
@@ -92,27 +91,9 @@ def source_create(
 
 
 def source_revoke(*, source: Source, actor: Actor, now: datetime, actor_label: str = "") -> Source:
-    """Revoke the source's write key from ``now`` on and write the audit row with it.
-
-    The row is locked and read again, so of two revocations at once one revokes and the
-    other finds it done: a revoked key stays revoked at its first time, with one audit row.
-    ``actor`` is None when no person acted (then ``actor_label`` says who: ``cli``).
-    """
-    with transaction.atomic():
-        row = Source.objects.select_for_update().get(pk=source.pk)
-        if row.revoked_at is None:
-            row.revoked_at = now
-            row.save(update_fields=["revoked_at"])
-            audit_record(
-                actor=actor,
-                now=now,
-                obj=row,
-                action=AuditAction.REVOKED,
-                before={"revoked_at": None},
-                after={"revoked_at": now},
-                actor_label=actor_label,
-            )
-    source.revoked_at = row.revoked_at
+    """Revoke the source's write key from ``now`` on, once, with its audit row
+    (``audited_revoke``); ``actor`` is None when no person acted (``actor_label``: ``cli``)."""
+    audited_revoke(source, actor=actor, now=now, actor_label=actor_label)
     return source
 
 

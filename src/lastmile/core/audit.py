@@ -3,7 +3,7 @@
 Every configuration service (SLA policies, business hours, contact rules, agent role and
 authority, case team and assignee, token revocation) writes through :func:`audit_record`, or
 saves through :func:`audited_save` / deletes through :func:`audited_delete`, which snapshot the
-row as stored before and after.
+row as stored before and after; a key or token is revoked through :func:`audited_revoke`.
 """
 
 from __future__ import annotations
@@ -96,6 +96,33 @@ def audit_record(
         before=json_safe(before or {}),
         after=json_safe(after or {}),
     )
+
+
+def audited_revoke(
+    obj: models.Model, *, actor: User | None, now: dt.datetime, actor_label: str = ""
+) -> dt.datetime:
+    """Revoke ``obj`` (a row with a ``revoked_at`` column) from ``now`` on, with its audit row;
+    the time it is revoked from, which ``obj`` is given too.
+
+    The row is locked and read again, so of two revocations at once one revokes and the other
+    finds it done: a revoked row stays revoked at its first time, with one audit row.
+    """
+    with transaction.atomic():
+        row = type(obj)._default_manager.select_for_update().get(pk=obj.pk)
+        if row.revoked_at is None:  # type: ignore[attr-defined]
+            row.revoked_at = now  # type: ignore[attr-defined]
+            row.save(update_fields=["revoked_at"])
+            audit_record(
+                actor=actor,
+                now=now,
+                obj=row,
+                action=Action.REVOKED,
+                before={"revoked_at": None},
+                after={"revoked_at": now},
+                actor_label=actor_label,
+            )
+    obj.revoked_at = row.revoked_at  # type: ignore[attr-defined]
+    return row.revoked_at  # type: ignore[attr-defined,no-any-return]
 
 
 def audited_save(
