@@ -20,6 +20,7 @@ API_ROUTERS = [
     ("policies", "lastmile.promises.policies_api", "router"),
     ("knowledge", "lastmile.knowledge.api", "router"),
     ("journeys", "lastmile.journeys.api", "router"),
+    ("search", "lastmile.search.api", "router"),
 ]
 for prefix, module, name in API_ROUTERS:
     api.add_router(f"/v1/{prefix}", getattr(import_module(module), name))
@@ -41,5 +42,8 @@ urlpatterns = [
     path("kb/", include("lastmile.knowledge.urls")),
     path("journeys/", include("lastmile.journeys.urls")),
     path("portal/", include("lastmile.portal.urls")),
+    path("search/", include("lastmile.search.urls")),
+    path("live/", include("lastmile.live.urls")),
+    path("macros/", include("lastmile.macros.urls")),
     path("", include("lastmile.console.urls")),
 ]

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from lastmile.console import views
 
@@ -9,8 +9,8 @@ urlpatterns = [
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("", views.inbox, name="inbox"),
     path("cases/<str:ref>/", views.case_detail, name="case"),
-    path("cases/<str:ref>/reply/", views.case_reply, name="case_reply"),
-    path("cases/<str:ref>/note/", views.case_note, name="case_note"),
+    path("", include("lastmile.console.case_urls")),
+    path("", include("lastmile.console.reply_urls")),
     path("cases/<str:ref>/task/", views.case_task, name="case_task"),
     path("cases/<str:ref>/status/", views.case_status, name="case_status"),
     path(

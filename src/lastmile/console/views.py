@@ -27,24 +27,18 @@ from lastmile.console import selectors
 from lastmile.console.forms import (
     CloseForm,
     InboxFilterForm,
-    NoteForm,
     PauseForm,
-    ReplyForm,
     StatusForm,
     TaskForm,
 )
 from lastmile.console.pages import form_errors, page_chrome
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, InvalidInput, NotFound
-from lastmile.customers.models import Customer, Direction
+from lastmile.customers.models import Customer
 from lastmile.customers.selectors import customer_get
-from lastmile.customers.services.timeline import interaction_record
 from lastmile.loops.models import Loop, LoopKind
 from lastmile.loops.selectors import loop_get
 from lastmile.loops.services import loop_close, loop_open, loop_pause, loop_resume
-
-# Internal notes are written in the console, a web page; the thread shows them as notes.
-NOTE_CHANNEL = "web"
 
 
 class LoginView(auth_views.LoginView):
@@ -117,6 +111,10 @@ def _case_page(
     error: str | None = None,
     forms: dict[str, Any] | None = None,
 ) -> HttpResponse:
+    # The case page's parts drawn by the modules that act on them (they import this one).
+    from lastmile.console.case_views import case_edit_context
+    from lastmile.console.replies import composer_context
+
     open_loops, done_loops = selectors.case_loops(case=case, viewer=request.user, now=now)
     forms = forms or {}
     context = {
@@ -129,10 +127,10 @@ def _case_page(
             customer=case.customer, viewer=request.user, now=now, beside=case
         ),
         "error": error,
-        "reply_form": forms.get("reply") or ReplyForm(case=case),
-        "note_form": forms.get("note") or NoteForm(),
         "task_form": forms.get("task") or TaskForm(teams=selectors.all_teams()),
         "status_form": forms.get("status") or StatusForm(initial={"status": case.status}),
+        **case_edit_context(request, case, now=now, forms=forms),
+        **composer_context(request, case, now=now, forms=forms),
     }
     return render(request, "console/case.html", context, status=status)
 
@@ -193,40 +191,6 @@ def _invalid(request: HttpRequest, case: Case, now: datetime, name: str, form: A
         error="Check the form: " + form_errors(form),
         forms={name: form},
     )
-
-
-@case_action
-def case_reply(request: HttpRequest, case: Case, now: datetime) -> HttpResponse | str:
-    form = ReplyForm(request.POST, case=case)
-    if not form.is_valid():
-        return _invalid(request, case, now, "reply", form)
-    from lastmile.channels.replies import case_reply_send
-
-    return case_reply_send(
-        case=case,
-        channel=form.cleaned_data["channel"],
-        body=form.cleaned_data["body"],
-        actor=request.user,
-        now=now,
-    )
-
-
-@case_action
-def case_note(request: HttpRequest, case: Case, now: datetime) -> HttpResponse | str:
-    form = NoteForm(request.POST)
-    if not form.is_valid():
-        return _invalid(request, case, now, "note", form)
-    interaction_record(
-        customer=case.customer,
-        case=case,
-        channel=NOTE_CHANNEL,
-        direction=Direction.NOTE,
-        occurred_at=now,
-        now=now,
-        body=form.cleaned_data["body"],
-        actor=request.user,
-    )
-    return "Note added."
 
 
 @case_action

@@ -1,0 +1,1 @@
+"""Working together: live updates, presence, typing, mentions and notifications."""

@@ -1,0 +1,1 @@
+"""Macros: canned replies with placeholders that may also set a case's fields."""

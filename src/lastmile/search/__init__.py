@@ -1,0 +1,1 @@
+"""Search over cases, customers, messages, promises and knowledge, scoped to the viewer."""

@@ -1,0 +1,5 @@
+"""``GET /api/v1/search``."""
+
+from ninja import Router
+
+router = Router(tags=["search"])
