@@ -44,6 +44,9 @@ class ErrorCode(StrEnum):
     INTEGRATION_INACTIVE = "integration_inactive"  # the integration is switched off
     INTEGRATION_UNUSABLE = "integration_unusable"  # inactive or without an outbound URL
     NO_CONVERSATION = "no_conversation"  # the case has no messaging conversation to reply on
+    # Replies
+    CHANNEL_NOT_DELIVERABLE = "channel_not_deliverable"  # nothing can send a reply on it
+    NEWER_MESSAGES = "newer_messages"  # the case got messages since the writer last looked
     # Customers
     MERGE_SELF = "merge_self"  # a customer merged into itself
     ALREADY_MERGED = "already_merged"  # the customer was merged already
