@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from pydantic import Field, field_validator, model_validator
 
 from lastmile.api.auth import viewer_of
@@ -13,11 +13,22 @@ from lastmile.api.types import StrictSchema, UtcDatetime
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import PermissionDenied
 from lastmile.customers.identities import IdentityError, IdentityKey, identity_normalize
-from lastmile.customers.models import Channel, Customer, Interaction
+from lastmile.customers.merge_selectors import (
+    merge_get,
+    merge_list,
+    merge_pair,
+    merge_undo_allowed,
+    merge_undo_check,
+)
+from lastmile.customers.models import Channel, Customer, CustomerMerge, Interaction
 from lastmile.customers.selectors import Page, customer_get, interactions_list, timeline
-from lastmile.customers.services.customers import customer_resolve
+from lastmile.customers.services.customers import (
+    customer_merge,
+    customer_resolve,
+    customer_unmerge,
+)
 from lastmile.customers.services.ingest import InteractionIn, interactions_ingest
-from lastmile.people.viewers import SYSTEM, Viewer
+from lastmile.people.viewers import SYSTEM, Viewer, actor_of
 
 router = Router(tags=["customers"])
 interactions_router = Router(tags=["interactions"])
@@ -292,3 +303,77 @@ def post_interaction(request: HttpRequest, payload: InteractionSchema) -> dict[s
 )
 def post_batch(request: HttpRequest, payload: BatchIn) -> dict[str, Any]:
     return _ingest(request, payload.items)
+
+
+class MergeIn(Input):
+    into: int = Field(ge=1, le=2**62, description="the customer to keep")
+    reason: str = Field(default="", max_length=200)
+
+
+class MergeOut(Schema):
+    id: int
+    merged: int = Field(description="the customer merged away (now part of ``survivor``)")
+    survivor: int
+    reason: str
+    actor: str | None
+    merged_at: datetime
+    undone_at: datetime | None
+    moved: dict[str, int] = Field(description="rows moved to the survivor, by model.field")
+    may_undo: bool
+
+
+def merge_out(merge: CustomerMerge, viewer: Viewer) -> dict[str, Any]:
+    return {
+        "id": merge.pk,
+        "merged": merge.merged_id,
+        "survivor": merge.survivor_id,
+        "reason": merge.reason,
+        "actor": merge.actor.username if merge.actor is not None else None,
+        "merged_at": merge.merged_at,
+        "undone_at": merge.undone_at,
+        "moved": {k: len(v) for k, v in (merge.moved or {}).items()},
+        "may_undo": merge.undone_at is None and merge_undo_allowed(merge=merge, viewer=viewer),
+    }
+
+
+@router.post(
+    "/{customer_id}/merge",
+    response={201: MergeOut},
+    summary="Merge this customer into another (undo with /customers/merges/{id}/undo)",
+)
+def merge_customer(request: HttpRequest, customer_id: int, payload: MergeIn) -> Status:
+    viewer = viewer_of(request)
+    merged, survivor = merge_pair(customer_id=customer_id, into_id=payload.into, viewer=viewer)
+    merge = customer_merge(
+        survivor=survivor,
+        merged=merged,
+        actor=actor_of(viewer),
+        now=utcnow(),
+        reason=payload.reason,
+    )
+    return Status(201, merge_out(merge, viewer))
+
+
+@router.get(
+    "/{customer_id}/merges",
+    response=list[MergeOut],
+    summary="Merges into and out of this customer, newest first",
+)
+def list_merges(request: HttpRequest, customer_id: int) -> list[dict[str, Any]]:
+    viewer = viewer_of(request)
+    customer = customer_get(customer_id=customer_id, viewer=viewer)
+    return [merge_out(m, viewer) for m in merge_list(customer=customer, viewer=viewer)]
+
+
+@router.post(
+    "/merges/{merge_id}/undo",
+    response=MergeOut,
+    summary="Undo a merge: what it moved goes back to the merged customer",
+)
+def undo_merge(request: HttpRequest, merge_id: int) -> dict[str, Any]:
+    viewer = viewer_of(request)
+    merge = merge_get(merge_id=merge_id, viewer=viewer)
+    merge_undo_check(merge=merge, viewer=viewer)
+    customer_unmerge(merge=merge, actor=actor_of(viewer), now=utcnow())
+    merge.refresh_from_db()
+    return merge_out(merge, viewer)
