@@ -11,6 +11,7 @@ urlpatterns = [
     path("cases/<str:ref>/", views.case_detail, name="case"),
     path("", include("lastmile.console.case_urls")),
     path("", include("lastmile.console.reply_urls")),
+    path("", include("lastmile.console.merge_urls")),
     path("cases/<str:ref>/task/", views.case_task, name="case_task"),
     path("cases/<str:ref>/status/", views.case_status, name="case_status"),
     path(

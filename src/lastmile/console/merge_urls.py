@@ -1,0 +1,23 @@
+"""Console URLs of merge_views.py (included by console/urls.py, in its namespace)."""
+
+from django.urls import path
+
+from lastmile.console import merge_views
+
+urlpatterns = [
+    path(
+        "customers/<int:customer_id>/merges/",
+        merge_views.customer_merges,
+        name="customer_merges",
+    ),
+    path(
+        "customers/<int:customer_id>/merge/",
+        merge_views.customer_merge_into,
+        name="customer_merge",
+    ),
+    path(
+        "customers/merges/<int:merge_id>/undo/",
+        merge_views.customer_merge_undo,
+        name="customer_merge_undo",
+    ),
+]
