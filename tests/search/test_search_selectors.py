@@ -1,0 +1,210 @@
+"""``search``: what each group finds, in what order, and for whom."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from lastmile.core.errors import InvalidInput
+from lastmile.customers.models import Direction
+from lastmile.people.viewers import SYSTEM
+from lastmile.promises.services import promise_record
+from lastmile.search.selectors import search, snippet
+from tests.cases.factories import CaseFactory
+from tests.customers.factories import CustomerFactory, IdentityFactory
+from tests.search.helpers import ids, message
+
+pytestmark = pytest.mark.django_db
+
+
+# --- ordering and parsing ----------------------------------------------------------------
+
+
+def test_messages_come_newest_first(case, now):
+    # Given three messages with the same word, recorded an hour apart
+    rows = [message(case, f"Boiler fault, visit {i}", now + timedelta(hours=i)) for i in range(3)]
+    # When searching that word
+    hits = search(viewer=SYSTEM, q="boiler").interactions
+    # Then the newest comes first
+    assert ids(hits) == [r.pk for r in reversed(rows)]
+
+
+def test_each_group_is_cut_at_the_limit_and_says_there_is_more(case, now):
+    for i in range(4):
+        message(case, f"Meter reading {i}", now + timedelta(minutes=i))
+    found = search(viewer=SYSTEM, q="meter", kind="interactions", limit=3)
+    assert len(found.interactions) == 3
+    assert found.more["interactions"] is True
+
+
+QUERIES_WITH_SYNTAX = [
+    '"',
+    '"unclosed',
+    "*",
+    "boiler*",
+    "-boiler",
+    "boiler -fault",
+    "boiler OR fault",
+    "OR",
+    "AND NOT",
+    "(boiler",
+    "boiler)",
+    "NEAR(boiler fault)",
+    "NEAR(boiler, 2",
+    "body:boiler",
+    "^boiler",
+    "boiler & fault | !x",
+    "'; DROP TABLE customers_interaction; --",
+    "\\",
+    "%_%",
+    "ü",
+    "!!",
+    "👍🏽 boiler",
+]
+
+
+@pytest.mark.parametrize("q", QUERIES_WITH_SYNTAX)
+def test_search_syntax_in_the_query_is_only_text(case, now, q):
+    # Given a message
+    message(case, "Boiler fault: no hot water (again)", now)
+    # When the query holds a full-text operator of either database
+    found = search(viewer=SYSTEM, q=q)
+    # Then it is searched as words, with no error
+    assert found.total >= 0
+
+
+def test_operators_are_matched_as_words_not_obeyed(case, now):
+    # Given a message without the word "fault"
+    row = message(case, "Boiler serviced, all fine", now)
+    # When searching "boiler -fault" (FTS5's NOT) or "boiler OR fault"
+    # Then every word must be there: neither finds it
+    assert search(viewer=SYSTEM, q="boiler -fault").interactions == []
+    assert search(viewer=SYSTEM, q="boiler OR fault").interactions == []
+    # and quoting the words it has finds it
+    assert ids(search(viewer=SYSTEM, q='"boiler serviced"').interactions) == [row.pk]
+
+
+@pytest.mark.parametrize("q", ["", " ", "a", " x "])
+def test_a_query_under_two_characters_is_not_searched(case, now, q):
+    message(case, "a x", now)
+    found = search(viewer=SYSTEM, q=q)
+    assert found.too_short is True
+    assert found.total == 0
+
+
+def test_an_unknown_kind_or_a_limit_out_of_range_names_the_field():
+    with pytest.raises(InvalidInput) as bad_kind:
+        search(viewer=SYSTEM, q="boiler", kind="tickets")
+    assert bad_kind.value.errors[0].field == "kind"
+    for limit in (0, 51):
+        with pytest.raises(InvalidInput) as bad_limit:
+            search(viewer=SYSTEM, q="boiler", limit=limit)
+        assert bad_limit.value.errors[0].field == "limit"
+
+
+def test_the_snippet_marks_the_matching_words_and_keeps_text_plain():
+    pieces = snippet("<b>Refunds</b> are slow & the refund never came", ["refund"])
+    assert [text for text, marked in pieces if marked] == ["Refunds", "refund"]
+    assert "".join(text for text, _ in pieces) == "<b>Refunds</b> are slow & the refund never came"
+
+
+# --- cases -------------------------------------------------------------------------------
+
+
+def test_a_case_is_found_by_its_exact_reference_and_its_subject(case):
+    # Given the case and another with the word in its subject
+    other = CaseFactory(team=case.team, subject="Broken hinge on the wardrobe")
+    # When searching its reference, in any letter case, or its number
+    for q in (case.ref, case.ref.lower(), str(case.number)):
+        found = search(viewer=SYSTEM, q=q)
+        # Then it is the exact case, first among cases
+        assert found.exact_case == case
+        assert found.cases[0] == case
+    # and a subject word finds the other
+    assert search(viewer=SYSTEM, q="hinge").cases == [other]
+
+
+# --- customers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "q",
+    ["+44 20 7946 0321", "+442079460321", "020 7946 0321", "(020) 7946-0321", "0044 20 7946 0321"],
+)
+def test_a_customer_is_found_by_their_phone_in_any_format(case, q):
+    # Given the case's customer with a phone number, stored normalised
+    IdentityFactory(customer=case.customer, kind="phone", value="+442079460321")
+    # When searching it in another format
+    # Then the customer is found
+    assert search(viewer=SYSTEM, q=q).customers == [case.customer]
+
+
+def test_a_customer_is_found_by_name_email_and_handle(team):
+    maya = CustomerFactory(display_name="Maya Fernandes")
+    IdentityFactory(customer=maya, kind="email", value="maya.f@example.com")
+    IdentityFactory(customer=maya, kind="social", network="twitter", value="mayaf")
+    CaseFactory(customer=maya, team=team)
+    for q in ("fernandes", "Maya.F@Example.com", "@mayaf", "mayaf"):
+        assert search(viewer=SYSTEM, q=q).customers == [maya], q
+
+
+def test_customers_come_newest_first(team):
+    older = CustomerFactory(display_name="Sam Okafor")
+    newer = CustomerFactory(display_name="Sam Okafor-Reid")
+    assert search(viewer=SYSTEM, q="okafor").customers == [newer, older]
+
+
+# --- scoping -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def back_case(other_team, now):
+    """A back-office case with a message and an internal note."""
+    back = CaseFactory(team=other_team, subject="Zebra crossing complaint")
+    IdentityFactory(customer=back.customer, kind="email", value="zed@example.com")
+    message(back, "The zebra crossing lights are out", now)
+    message(back, "Zebra note: council contacted", now, direction=Direction.NOTE)
+    return back
+
+
+def test_an_agent_does_not_find_another_teams_case_messages_or_notes(alice, back_case):
+    # When a front-office agent searches words of a back-office case
+    found = search(viewer=alice, q="zebra")
+    # Then nothing of it is found: not the case, its messages, its note or its customer
+    assert found.total == 0
+    assert search(viewer=alice, q=back_case.ref).exact_case is None
+    assert search(viewer=alice, q="zed@example.com").customers == []
+
+
+def test_the_owning_team_and_an_admin_find_all_of_it(charlie, admin_user, back_case):
+    for viewer in (charlie, admin_user, SYSTEM):
+        found = search(viewer=viewer, q="zebra")
+        assert found.cases == [back_case]
+        assert len(found.interactions) == 2
+        assert found.customers == [] or found.customers == [back_case.customer]
+        assert search(viewer=viewer, q="zed@example.com").customers == [back_case.customer]
+
+
+def test_a_note_is_found_only_by_those_who_may_open_its_case(alice, charlie, case, now, other_team):
+    # Given the customer also has a back-office case, so both teams see the customer
+    back = CaseFactory(customer=case.customer, team=other_team)
+    note = message(back, "Quokka escalation agreed", now, direction=Direction.NOTE)
+    # Then the back office finds the note and the front office does not
+    assert ids(search(viewer=charlie, q="quokka").interactions) == [note.pk]
+    assert search(viewer=alice, q="quokka").interactions == []
+
+
+def test_a_promise_is_found_by_its_words_by_those_who_may_see_it(alice, charlie, case, now):
+    made = promise_record(
+        case=case,
+        text="Replacement kettle by Friday",
+        terms={},
+        due_at=now + timedelta(days=2),
+        team=case.team,
+        channel="email",
+        actor=alice,
+        now=now,
+    )
+    assert search(viewer=alice, q="kettle").promises == [made]
+    assert search(viewer=charlie, q="kettle").promises == []
