@@ -1,3 +1,5 @@
+"""Working together: live updates, presence, typing, mentions and notifications."""
+
 from django.apps import AppConfig
 
 
@@ -5,3 +7,22 @@ class LiveConfig(AppConfig):
     name = "lastmile.live"
     label = "live"
     verbose_name = "Working together"
+
+    def ready(self) -> None:
+        from lastmile.core.events import event_subscribe
+        from lastmile.live.reactions import (
+            on_case_assigned,
+            on_interaction_recorded,
+            on_interactions_recorded,
+            on_loop_breached,
+            on_loops_breached,
+        )
+
+        # A note's @mentions notify the agents they name (customers tells every recording).
+        event_subscribe(
+            on_interaction_recorded, many=on_interactions_recorded, names=["interaction.recorded"]
+        )
+        # A case given to an agent tells them (cases tells every change of assignee).
+        event_subscribe(on_case_assigned, names=["case.assigned"])
+        # A loop past its SLA tells whoever answers for it (the sweeper tells a batch).
+        event_subscribe(on_loop_breached, many=on_loops_breached, names=["loop.breached"])

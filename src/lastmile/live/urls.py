@@ -1,5 +1,16 @@
-from django.urls import path  # noqa: F401
+"""URLs of working together, mounted at /live/."""
+
+from django.urls import path
+
+from lastmile.live import views
 
 app_name = "live"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("poll", views.poll, name="poll"),
+    path("cases/<str:ref>/beat", views.beat, name="beat"),
+    path("cases/<str:ref>/leave", views.leave, name="leave"),
+    path("notifications/", views.notifications, name="notifications"),
+    path("notifications/read/", views.notifications_read, name="notifications_read"),
+    path("notifications/<int:notification_id>/", views.notification_open, name="open"),
+]

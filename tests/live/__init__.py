@@ -1,0 +1,1 @@
+"""Tests of working together: live updates, presence, mentions and notifications."""
