@@ -22,6 +22,9 @@ TARGETS: dict[str, tuple[str, float]] = {
     "sentiment_texts_per_s": (">=", 1000),
     "sentiment_one_text_p99_ms": ("<=", 5),
     "segment_events_per_s": (">=", 10_000),
+    "inbox_p99_ms": ("<=", 150),
+    "case_page_p99_ms": ("<=", 150),
+    "search_p99_ms": ("<=", 50),
 }
 
 ENGINES = ("sqlite", "postgresql")
@@ -57,6 +60,38 @@ ENGINE_ROWS: dict[str, list[Row]] = {
     "timeline": [
         Row("Timeline p50", "timeline_p50_ms", "ms"),
         Row("Timeline p99", "timeline_p99_ms", "ms", "≤ 25 ms"),
+    ],
+    "console": [
+        Row(
+            "Console floor: `GET /healthz`, same server and session, p50",
+            "console_healthz_p50_ms",
+            "ms",
+        ),
+        Row("Console floor: `GET /healthz` p99", "console_healthz_p99_ms", "ms"),
+        Row("Inbox as a team's agent, p50", "inbox_p50_ms", "ms"),
+        Row("Inbox as a team's agent, p99", "inbox_p99_ms", "ms", "≤ 150 ms"),
+        Row("Inbox floor (its bare SQL: first page + count)", "inbox_sql_ms", "ms"),
+        Row("Inbox p50 / healthz p50", "inbox_ratio", "x", "(reported)"),
+        Row("Inbox as an admin (every team's loops), p50", "inbox_admin_p50_ms", "ms"),
+        Row("Inbox as an admin, p99", "inbox_admin_p99_ms", "ms", "(reported)"),
+        Row("Case page, 500 messages, p50", "case_page_p50_ms", "ms"),
+        Row("Case page, 500 messages, p99", "case_page_p99_ms", "ms", "≤ 150 ms"),
+        Row("Case page floor (its bare SQL: the thread)", "case_page_sql_ms", "ms"),
+        Row("Case page p50 / healthz p50", "case_page_ratio", "x", "(reported)"),
+    ],
+    "search": [
+        Row("Search page, the whole query mix, p50", "search_p50_ms", "ms"),
+        Row("Search page, the whole query mix, p99", "search_p99_ms", "ms", "≤ 50 ms"),
+        Row("Search, a common word: p50", "search_common_p50_ms", "ms"),
+        Row("Search, a common word: p99", "search_common_p99_ms", "ms"),
+        Row("Search, rare words: p50", "search_rare_p50_ms", "ms"),
+        Row("Search, rare words: p99", "search_rare_p99_ms", "ms"),
+        Row("Search, a customer's name: p50", "search_customer_p50_ms", "ms"),
+        Row("Search, a customer's name: p99", "search_customer_p99_ms", "ms"),
+        Row("Search, a case reference (redirect): p50", "search_case_ref_p50_ms", "ms"),
+        Row("Search, a case reference (redirect): p99", "search_case_ref_p99_ms", "ms"),
+        Row("Search floor (bare full-text query of the words), p50", "search_sql_ms", "ms"),
+        Row("Search p50 / healthz p50", "search_ratio", "x", "(reported)"),
     ],
     "sweep": [
         Row("Sweep, business hours, 50 teams (one `loops_sweep`)", "sweep_s", "s", "≤ 2 s"),

@@ -26,6 +26,7 @@ from importlib import metadata
 from typing import Any
 
 import common
+import console
 import figures
 import ingest
 import timeline
@@ -44,6 +45,12 @@ FULL = {
     "sweep_due": 10_000,
     "segment_events": 50_000,
     "mentions_rows": 20_000,
+    "console_open_loops": 100_000,
+    "console_other_loops": 20_000,
+    "console_case_messages": 500,
+    "console_requests": 300,
+    "console_warmup": 30,
+    "search_requests": 100,  # per kind of query: common word, rare word, name, case ref
 }
 QUICK = {
     "ingest_interactions": 10_000,
@@ -57,6 +64,12 @@ QUICK = {
     "sweep_due": 1_000,
     "segment_events": 5_000,
     "mentions_rows": 2_000,
+    "console_open_loops": 10_000,
+    "console_other_loops": 2_000,
+    "console_case_messages": 500,  # the case page's figure is for a case of 500 messages
+    "console_requests": 100,
+    "console_warmup": 10,
+    "search_requests": 30,
 }
 
 
@@ -136,19 +149,22 @@ def bench_backend(
         )
         cleanup(db, args)
 
-    if "timeline" in workloads or "sweep_247" in workloads:
+    on_timeline = [w for w in ("timeline", "console", "search") if w in workloads]
+    if on_timeline or "sweep_247" in workloads:
         # The 24/7 sweep runs where it always ran: in the timeline's database, beside its
-        # million interactions, so that its figure compares with the earlier ones.
+        # million interactions, so that its figure compares with the earlier ones. The
+        # console's pages and search are measured there too, over the same interactions.
         db = fresh_database(vendor, "read")
         out["db_version"] = common.db_version(db)
-        if "timeline" in workloads:
+        if on_timeline:
             say(f"== {vendor}: timeline")
-            token = token_create(db)
             timeline.load(
                 db,
                 customers=sizes["timeline_customers"],
                 per_customer=sizes["timeline_per_customer"],
             )
+        if "timeline" in workloads:
+            token = token_create(db)
             with gunicorn(db) as base:
                 t = timeline.bench(
                     base,
@@ -162,6 +178,19 @@ def bench_backend(
                 timeline_p99_ms=t["p99_ms"],
                 timeline_max_ms=t["max_ms"],
             )
+        if "console" in workloads or "search" in workloads:
+            say(f"== {vendor}: console pages and search, signed in")
+            c = console.bench(
+                db,
+                sizes,
+                lambda: gunicorn(db),
+                pages="console" in workloads,
+                search="search" in workloads,
+            )
+            made = c.pop("console_made")
+            out.update(c)
+            if "sweep_247" in workloads:
+                console.loops_remove(db, made["first_loop"])
         if "sweep_247" in workloads:
             say(f"== {vendor}: sweeper, 24/7, one team")
             out.update(sweep(db, sizes, args, calendar="24/7", prefix="sweep_247"))

@@ -162,3 +162,72 @@ def test_finish_exits_non_zero_when_a_figure_is_missing(bench, tmp_path):
     assert code != 0
     assert "`sweep_s`" in (tmp_path / "RESULTS.md").read_text()
     assert '"missing": [\n    "sweep_s"\n  ]' in (tmp_path / "results.json").read_text()
+
+
+def test_the_console_pages_and_search_are_expected_with_their_targets(bench):
+    # given the figures a run of the console and search workloads on both engines must give
+    figures = bench["figures"]
+    keys = figures.expected(engines=figures.ENGINES, workloads=("console", "search"))
+
+    # then the three figures of issue 13 are among them, on both engines, with its targets
+    for key in ("inbox_p99_ms", "case_page_p99_ms", "search_p99_ms"):
+        assert key in keys and key + "_pg" in keys
+    assert figures.TARGETS["inbox_p99_ms"] == ("<=", 150)
+    assert figures.TARGETS["case_page_p99_ms"] == ("<=", 150)
+    assert figures.TARGETS["search_p99_ms"] == ("<=", 50)
+    # and each page is reported beside its floors, measured in the same run
+    assert {"console_healthz_p99_ms", "inbox_sql_ms", "case_page_sql_ms", "search_sql_ms"} <= set(
+        keys
+    )
+
+
+def test_a_slow_page_fails_the_run_and_a_console_run_without_its_figures_is_missing_them(bench):
+    # given a run in which the case page missed its target and search measured nothing
+    figures, run = bench["figures"], bench["run"]
+    results = a_full_run(figures, run, engines=("sqlite",))
+    results["case_page_p99_ms"] = 151.0
+    del results["search_p99_ms"]
+
+    # when the run is judged
+    verdict = figures.verdict(
+        results, figures.expected(engines=("sqlite",), workloads=figures.WORKLOADS)
+    )
+
+    # then both are named
+    assert verdict.missed == ["case_page_p99_ms"]
+    assert verdict.missing == ["search_p99_ms"]
+
+
+def a_response(body: str, status: int = 200, location: str = "") -> Any:
+    import requests
+
+    r = requests.Response()
+    r.status_code = status
+    r._content = body.encode()
+    if location:
+        r.headers["Location"] = location
+    return r
+
+
+def test_the_inbox_answer_is_checked_for_its_rows_and_its_open_total(bench, monkeypatch):
+    # given the inbox check of a team with 100,000 open loops
+    console = importlib.import_module("console")
+    check = console.inbox_check(100_000)
+    rows = '<tr class="loop-row">' * 50
+    total = '<span class="count-n">{}</span><span class="count-label">Open</span>'
+
+    # then a full first page with the right total passes; a short page or a wrong total
+    # (the inbox not filtering by team, or not showing every loop) is named
+    assert check(a_response(rows + total.format(100_000))) is None
+    assert "49 rows" in (check(a_response(rows[:-21] + total.format(100_000))) or "")
+    assert "120000 open loops" in (check(a_response(rows + total.format(120_000))) or "")
+
+
+def test_a_case_reference_search_must_redirect_to_the_case(bench):
+    # given the search check for case references
+    console = importlib.import_module("console")
+    check = console.search_check("case_ref")
+
+    # then the redirect to the case passes, a results page does not
+    assert check(a_response("", 302, "/cases/LM-1042/")) is None
+    assert check(a_response('<li class="search-hit">', 200)) == "no redirect to the case"
