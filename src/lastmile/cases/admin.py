@@ -1,8 +1,15 @@
 from django import forms
 from django.contrib import admin, messages
 
-from lastmile.cases.models import Case, CaseEvent, CaseStatus
-from lastmile.cases.services import case_set_status, case_team_set, case_update
+from lastmile.cases.models import Case, CaseEvent, CaseStatus, SavedView, Tag
+from lastmile.cases.selectors import case_tag_names
+from lastmile.cases.services import (
+    case_set_status,
+    case_tags_set,
+    case_team_set,
+    case_update,
+    tag_names_checked,
+)
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError
 from lastmile.people.selectors import assignee_check
@@ -19,6 +26,12 @@ class CaseEventInline(admin.TabularInline):
 
 
 class CaseAdminForm(forms.ModelForm):
+    tag_list = forms.CharField(
+        label="Tags",
+        required=False,
+        help_text="Comma-separated; saved through case_tags_set (the trail records the change).",
+    )
+
     class Meta:
         model = Case
         fields = (
@@ -30,6 +43,18 @@ class CaseAdminForm(forms.ModelForm):
             "team",
             "assignee",
         )
+
+    def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            names = case_tag_names(case_ids=[self.instance.pk]).get(self.instance.pk, [])
+            self.initial["tag_list"] = ", ".join(names)
+
+    def clean_tag_list(self) -> list[str]:
+        try:
+            return tag_names_checked(self.cleaned_data["tag_list"].split(","))
+        except DomainError as exc:
+            raise forms.ValidationError(exc.detail) from None
 
     def clean(self):  # type: ignore[no-untyped-def]
         """The assignee is a member of the team, checked here so a refusal is a form error."""
@@ -54,7 +79,7 @@ class CaseAdmin(admin.ModelAdmin):
     form = CaseAdminForm
 
     list_display = ("ref", "subject", "status", "priority", "team", "assignee", "updated_at")
-    list_filter = ("status", "priority", "team")
+    list_filter = ("status", "priority", "team", "tags")
     search_fields = ("subject", "number")
     raw_id_fields = ("customer", "assignee")
     readonly_fields = ("number", "status", "created_at", "updated_at", "solved_at")
@@ -75,7 +100,11 @@ class CaseAdmin(admin.ModelAdmin):
         details = {name: getattr(obj, name) for name in _DETAILS if name in changed}
         if details:
             case_update(case=stored, actor=request.user, now=now, **details)
-        rest = [name for name in changed if name not in {"team", "assignee", *_DETAILS}]
+        if "tag_list" in changed:
+            case_tags_set(
+                case=stored, tags=form.cleaned_data["tag_list"], actor=request.user, now=now
+            )
+        rest = [name for name in changed if name not in {"team", "assignee", "tag_list", *_DETAILS}]
         if rest:  # where the case came from and whose it is: details, not configuration
             for name in rest:
                 setattr(stored, name, getattr(obj, name))
@@ -109,3 +138,17 @@ class CaseAdmin(admin.ModelAdmin):
     @admin.action(description="Set status: closed (refused while loops are open)")
     def mark_closed(self, request, queryset):  # type: ignore[no-untyped-def]
         self._set(request, queryset, CaseStatus.CLOSED)
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    """Tags are made by tagging a case (console, API, the case form here)."""
+
+    list_display = ("name",)
+    search_fields = ("name",)
+
+
+@admin.register(SavedView)
+class SavedViewAdmin(admin.ModelAdmin):
+    list_display = ("name", "owner", "team", "query", "created_at")
+    list_filter = ("team",)

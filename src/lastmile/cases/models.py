@@ -67,9 +67,21 @@ class Case(models.Model):
     updated_at = models.DateTimeField()
     solved_at = models.DateTimeField(null=True, blank=True)
 
+    tags = models.ManyToManyField("Tag", through="CaseTag", related_name="cases", blank=True)
+
     class Meta:
         ordering = ["-number"]
-        indexes = [models.Index(fields=["team", "status"], name="case_team_status")]
+        indexes = [
+            models.Index(fields=["team", "status"], name="case_team_status"),
+            # The console's case lists: a status, newest change / newest case first, for a
+            # team, for an assignee, or for all (admins).
+            models.Index(fields=["status", "-updated_at"], name="case_status_updated"),
+            models.Index(fields=["status", "-created_at"], name="case_status_created"),
+            models.Index(fields=["team", "status", "-updated_at"], name="case_team_updated"),
+            models.Index(
+                fields=["assignee", "status", "-updated_at"], name="case_assignee_updated"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.ref} {self.subject}"
@@ -84,7 +96,8 @@ class Case(models.Model):
 
 
 class CaseEvent(models.Model):
-    """Audit trail of a case: status changes, assignment."""
+    """Audit trail of a case, shown as its history: created, status, assigned, subject,
+    priority, tags; ``actor`` is who did it (None: the system)."""
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=30)
@@ -99,3 +112,70 @@ class CaseEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class Tag(models.Model):
+    """A label on cases ("billing", "vip"), shared by every team; stored in lower case."""
+
+    name = models.CharField(max_length=50, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CaseTag(models.Model):
+    """One tag on one case. Unique by (tag, case): that index is the tag filter's."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["tag", "case"], name="casetag_unique")]
+        indexes = [models.Index(fields=["case"], name="casetag_case")]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}:{self.tag_id}"
+
+
+class SavedView(models.Model):
+    """A case list an agent saved: a name and the list's query string (its filters and
+    sort), the agent's own (``owner``) or shared with a team (``team``), never both."""
+
+    name = models.CharField(max_length=80)
+    query = models.CharField(max_length=500, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="saved_case_views",
+    )
+    team = models.ForeignKey(
+        "people.Team",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="saved_case_views",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(owner__isnull=False, team__isnull=True)
+                    | models.Q(owner__isnull=True, team__isnull=False)
+                ),
+                name="savedview_owner_xor_team",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -9,11 +9,11 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Q, QuerySet
 
-from lastmile.cases.models import Case
+from lastmile.cases.models import Case, CaseEvent, CaseStatus, CaseTag, SavedView, Tag
 from lastmile.core.errors import NotFound
 from lastmile.core.events import grants
-from lastmile.people.selectors import visible_team_ids
-from lastmile.people.viewers import Viewer
+from lastmile.people.selectors import agent_for, visible_team_ids
+from lastmile.people.viewers import SYSTEM, Viewer
 
 
 def ref_number(ref: str) -> int | None:
@@ -25,13 +25,19 @@ def ref_number(ref: str) -> int | None:
 
 
 def cases_visible(*, viewer: Viewer) -> QuerySet[Case]:
-    """Cases of the viewer's teams, and the cases the apps above grant their teams (loops:
-    the cases on which one of their teams owns a loop, as the back office sees the case
-    behind the task handed to it).
+    """The one rule of which cases a viewer may open (pages, API and search all read it).
 
-    An app above cases that hands a team work on a case registers a ``case.view`` grant
-    (``lastmile.core.events.grant_register``) in its AppConfig.ready: ``grant(team_ids)``
-    answers with a query of the ids of the cases those teams may see.
+    A team may open a case:
+
+    1. it owns (``Case.team``);
+    2. on which it owns a loop, or owned one before a reassignment (granted by loops);
+    3. on which one of its members wrote: a reply, a note, a logged call (granted by
+       customers), as front office opens the case where its own call notes are.
+
+    Admins and ``SYSTEM`` open every case; a user in no team, none. An app above cases
+    registers a ``case.view`` grant (``lastmile.core.events.grant_register``) in its
+    AppConfig.ready: ``grant(team_ids)`` answers with a query of the ids of the cases those
+    teams may open. Each is an indexed lookup from the teams to case ids.
     """
     qs = Case.objects.select_related("customer", "team", "assignee")
     teams = visible_team_ids(viewer)
@@ -41,6 +47,60 @@ def cases_visible(*, viewer: Viewer) -> QuerySet[Case]:
     for grant in grants("case.view"):
         seen |= Q(pk__in=grant(teams))
     return qs.filter(seen)
+
+
+def case_held(*, ref: str) -> Case | None:
+    """The case called ``ref`` whoever may open it, with only its reference and team: for
+    "held by Team X" where the viewer may not open it (nothing of its content is shown)."""
+    number = ref_number(ref)
+    if number is None:
+        return None
+    return (
+        Case.objects.select_related("team")
+        .only("number", "team__name")
+        .filter(number=number)
+        .first()
+    )
+
+
+def case_history(*, case: Case) -> list[CaseEvent]:
+    """The case's trail, oldest first, with who did each thing (the case page's History)."""
+    return list(CaseEvent.objects.filter(case=case).select_related("actor").order_by("at", "id"))
+
+
+def case_tag_names(*, case_ids: Iterable[int]) -> dict[int, list[str]]:
+    """The tags of each of ``case_ids``, by name, in one query."""
+    out: dict[int, list[str]] = {}
+    for case_id, name in (
+        CaseTag.objects.filter(case_id__in=list(case_ids))
+        .order_by("tag__name")
+        .values_list("case_id", "tag__name")
+    ):
+        out.setdefault(case_id, []).append(name)
+    return out
+
+
+def tag_names() -> list[str]:
+    """Every tag in use, for the filters' choices."""
+    return list(Tag.objects.order_by("name").values_list("name", flat=True))
+
+
+def member_team_ids(viewer: Viewer) -> set[int]:
+    """The teams the viewer is a member of (an admin's own teams too; SYSTEM: none): what
+    "my teams" and "unassigned in my teams" mean, which is not what they may open."""
+    agent = agent_for(viewer) if viewer is not SYSTEM else None
+    return set(agent.teams.values_list("id", flat=True)) if agent is not None else set()
+
+
+def saved_views(*, viewer: Viewer) -> list[SavedView]:
+    """The viewer's own saved case lists, then those shared with their teams."""
+    if viewer is SYSTEM:
+        return []
+    return list(
+        SavedView.objects.filter(Q(owner=viewer) | Q(team_id__in=member_team_ids(viewer)))
+        .select_related("team")
+        .order_by("team_id", "name", "id")
+    )
 
 
 def case_get(*, ref: str, viewer: Viewer) -> Case:
@@ -81,20 +141,39 @@ def cases_routing(*, case_ids: Iterable[int]) -> dict[int, Case]:
     )
 
 
+UNSOLVED = "unsolved"  # a status filter: open or pending
+
+
 def case_list(
     *,
     viewer: Viewer,
     status: str | None = None,
     team: str | None = None,
     assignee: str | None = None,
+    priority: str | None = None,
+    tag: str | None = None,
+    channel: str | None = None,
 ) -> QuerySet[Case]:
+    """The cases the viewer may open, filtered (each filter indexed: status, team, assignee
+    with ``case_*`` indexes; a tag through the (tag, case) unique index), newest first.
+    ``status`` may be ``unsolved`` (open or pending)."""
     qs = cases_visible(viewer=viewer)
-    if status:
+    if status == UNSOLVED:
+        qs = qs.filter(status__in=[CaseStatus.OPEN, CaseStatus.PENDING])
+    elif status:
         qs = qs.filter(status=status)
     if team:
         qs = qs.filter(team__slug=team)
     if assignee:
         qs = qs.filter(assignee__username=assignee)
+    if priority:
+        qs = qs.filter(priority=priority)
+    if channel:
+        qs = qs.filter(channel=channel)
+    if tag:
+        qs = qs.filter(
+            pk__in=CaseTag.objects.filter(tag__name=tag.strip().lower()).values("case_id")
+        )
     return qs.order_by("-number")
 
 

@@ -21,7 +21,7 @@ from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from lastmile.cases.models import Case
-from lastmile.cases.selectors import case_get
+from lastmile.cases.selectors import case_get, case_held
 from lastmile.cases.services import case_set_status
 from lastmile.console import selectors
 from lastmile.console.forms import (
@@ -33,7 +33,7 @@ from lastmile.console.forms import (
 )
 from lastmile.console.pages import form_errors, page_chrome
 from lastmile.core.clock import utcnow
-from lastmile.core.errors import DomainError, InvalidInput, NotFound
+from lastmile.core.errors import DomainError, InvalidInput, NotFound, PermissionDenied
 from lastmile.customers.models import Customer
 from lastmile.customers.selectors import customer_get
 from lastmile.loops.models import Loop, LoopKind
@@ -76,6 +76,8 @@ def error_response(request: HttpRequest, exc: DomainError) -> HttpResponse:
 @login_required
 @require_GET
 def inbox(request: HttpRequest) -> HttpResponse:
+    from lastmile.console.case_views import bulk_context
+
     now = utcnow()
     teams = selectors.teams_of(request.user)
     form = InboxFilterForm(request.GET, teams=teams.teams)
@@ -90,7 +92,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
     box = selectors.inbox(
         viewer=request.user, now=now, filters=filters, page_number=request.GET.get("page")
     )
-    context = {"now": now, "my_teams": teams, "box": box, "form": form}
+    context = {"now": now, "my_teams": teams, "box": box, "form": form, **bulk_context(request)}
     if _is_partial(request, "inbox-rows"):
         response = render(request, "console/_rows.html", context)
     else:
@@ -141,7 +143,14 @@ def case_detail(request: HttpRequest, ref: str) -> HttpResponse:
     try:
         case = case_get(ref=ref, viewer=request.user)
     except NotFound as exc:
-        return error_response(request, exc)
+        held = case_held(ref=ref)
+        if held is None:
+            return error_response(request, exc)
+        # Not a dead end: whose it is, and nothing of what is in it.
+        team = held.team.name if held.team_id else "no team"
+        return error_response(
+            request, PermissionDenied(f"{held.ref} is held by {team}; you may not open it")
+        )
     return _case_page(request, case, now=utcnow())
 
 

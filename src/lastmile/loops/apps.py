@@ -13,7 +13,7 @@ class LoopsConfig(AppConfig):
             on_interaction_recorded,
             on_interactions_recorded,
         )
-        from lastmile.loops.selectors import loops_grant_cases
+        from lastmile.loops.selectors import loops_grant_cases, loops_grant_cases_owned_before
 
         # Reply loops follow the conversation on a case: an interaction recorded on one
         # opens or closes them, in the recording's transaction (customers does not import
@@ -26,5 +26,7 @@ class LoopsConfig(AppConfig):
         # A case is not solved or closed while a loop on it is open (cases does not import
         # loops; it asks this guard).
         guard_register("case.close", loops_guard_case_close)
-        # An agent sees the case behind a loop their team owns (cases asks this grant).
+        # An agent sees the case behind a loop their team owns, or owned before it was
+        # reassigned (cases asks these grants).
         grant_register("case.view", loops_grant_cases)
+        grant_register("case.view", loops_grant_cases_owned_before)

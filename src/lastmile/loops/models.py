@@ -252,6 +252,15 @@ class LoopEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
+        indexes = [
+            # Which cases a team owned a loop on before a reassignment (the ``case.view``
+            # grant, loops_grant_cases_owned_before): only the few ``reassigned`` rows.
+            models.Index(
+                fields=["loop"],
+                name="loopevent_reassigned",
+                condition=models.Q(kind="reassigned"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} at {self.at:%Y-%m-%d %H:%M}"

@@ -22,7 +22,7 @@ from django.db.models import (
 from django.db.models.lookups import GreaterThan
 
 from lastmile.core.errors import NotFound
-from lastmile.loops.models import Loop, LoopKind, LoopState, SlaTarget
+from lastmile.loops.models import Loop, LoopEvent, LoopEventKind, LoopKind, LoopState, SlaTarget
 from lastmile.loops.services import calendar_of
 from lastmile.people.selectors import visible_team_ids
 from lastmile.people.viewers import Viewer
@@ -67,6 +67,19 @@ def loops_grant_cases(teams: set[int]) -> QuerySet[Any]:
     """The ``case.view`` grant loops register for ``cases_visible``: the ids of the cases on which one
     of ``teams`` owns a loop."""
     return Loop.objects.filter(team_id__in=teams, case__isnull=False).values("case_id")
+
+
+def loops_grant_cases_owned_before(teams: set[int]) -> QuerySet[Any]:
+    """The second ``case.view`` grant of loops: the ids of the cases on which one of ``teams``
+    owned a loop before it was given to another team, as the loop's trail tells
+    (``loop_reassign`` writes ``{"from": {"team": id, ...}}``; the sweeper's reassignment to
+    the lead keeps the team and writes a bare id, which this does not match). Reads only the
+    ``reassigned`` rows of the trail, through their partial index."""
+    return LoopEvent.objects.filter(
+        kind=LoopEventKind.REASSIGNED,
+        data__from__team__in=sorted(teams),
+        loop__case__isnull=False,
+    ).values("loop__case_id")
 
 
 def loops_visible(*, viewer: Viewer) -> QuerySet[Loop]:
