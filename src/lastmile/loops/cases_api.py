@@ -43,6 +43,7 @@ class CaseOut(Schema):
     customer: int
     team: str | None
     assignee: str | None
+    tags: list[str]
     created_at: datetime
     updated_at: datetime
     loops: list[LoopOut]
@@ -61,6 +62,7 @@ def case_out(case: Case, *, with_loops: bool = True) -> dict[str, Any]:
         "customer": case.customer_id,
         "team": case.team.slug if case.team_id else None,
         "assignee": case.assignee.username if case.assignee_id else None,
+        "tags": sorted(t.name for t in case.tags.all()),
         "created_at": case.created_at,
         "updated_at": case.updated_at,
         "loops": [loop_out(lp, now=now) for lp in loops],
@@ -110,7 +112,9 @@ def create_case(request: HttpRequest, payload: CaseIn) -> Status:
 
 class CasesQuery(Schema):
     status: StatusName | None = None
+    priority: PriorityName | None = None
     team: str | None = Field(default=None, max_length=50)
+    tag: str | None = Field(default=None, max_length=50)
     assignee: str | None = Field(default=None, max_length=150)
 
 
@@ -122,6 +126,7 @@ class CaseSummary(Schema):
     customer: int
     team: str | None
     assignee: str | None
+    tags: list[str]
     updated_at: datetime
 
 
@@ -136,9 +141,11 @@ def list_cases(request: HttpRequest, filters: Query[CasesQuery]) -> Any:
     qs = case_list(
         viewer=viewer_of(request),
         status=filters.status,
+        priority=filters.priority,
         team=filters.team,
+        tag=filters.tag,
         assignee=filters.assignee,
-    )
+    ).prefetch_related("tags")
     return LazyPage(qs, _case_summary)
 
 
@@ -167,12 +174,15 @@ class CasePatch(StrictSchema):
     priority: PriorityName | None = None
     team: str | None = Field(default=None, max_length=50)
     assignee: str | None = Field(default=None, max_length=150)
+    tags: list[str] | None = Field(
+        default=None, max_length=20, description="the case's tags, all of them (replaces)"
+    )
 
 
 @router.patch(
     "/{ref}",
     response=CaseOut,
-    summary="Change a case; solving with open loops is refused (409)",
+    summary="Change a case (tags: the whole list); solving with open loops is refused (409)",
     operation_id="lastmile_cases_api_patch_case",
 )
 def patch_case(request: HttpRequest, ref: str, payload: CasePatch) -> dict[str, Any]:
@@ -195,6 +205,7 @@ def patch_case(request: HttpRequest, ref: str, payload: CasePatch) -> dict[str, 
         customer_title=payload.customer_title,
         priority=payload.priority,
         status=payload.status,
+        tags=payload.tags,
         **changes,
     )
     return case_out(case_get(ref=case.ref, viewer=SYSTEM))
