@@ -7,7 +7,7 @@ rows it shows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ from django.db.models import Prefetch, QuerySet
 from lastmile.cases.models import Case
 from lastmile.cases.selectors import cases_visible, customer_cases
 from lastmile.customers.models import Customer, Interaction
-from lastmile.customers.selectors import timeline
+from lastmile.customers.selectors import interactions_list, timeline
 from lastmile.loops.models import Loop, LoopEvent, LoopState
 from lastmile.loops.selectors import (
     loop_explain,
@@ -230,6 +230,8 @@ class TimelineRow:
 class Timeline:
     rows: list[TimelineRow]
     next: str | None
+    channel: str = ""  # the channel filter, "" for every channel
+    channels: list[str] = field(default_factory=list)  # the filter's choices (first page only)
 
 
 @dataclass
@@ -274,9 +276,32 @@ def customer_panel(
     )
 
 
-def customer_timeline(*, customer: Customer, viewer: Viewer, before: str | None = None) -> Timeline:
-    """One page of the customer's timeline, newest first; ``before`` is the last page's cursor."""
-    page = timeline(customer=customer, viewer=viewer, before=before, limit=TIMELINE_PAGE_SIZE)
+def customer_timeline(
+    *, customer: Customer, viewer: Viewer, before: str | None = None, channel: str = ""
+) -> Timeline:
+    """One page of the customer's timeline, newest first; ``before`` is the last page's cursor,
+    ``channel`` keeps one channel's interactions (``social:twitter`` is one channel). The first
+    page also lists the customer's channels, for the filter."""
+    if channel:
+        page = interactions_list(
+            viewer=viewer,
+            customer=customer,
+            channel=channel,
+            before=before,
+            limit=TIMELINE_PAGE_SIZE,
+        )
+    else:
+        page = timeline(customer=customer, viewer=viewer, before=before, limit=TIMELINE_PAGE_SIZE)
+    channels = []
+    if not before:
+        channels = sorted(
+            set(
+                Interaction.objects.filter(customer_id=customer.pk)
+                .order_by()
+                .values_list("channel", flat=True)
+                .distinct()
+            )
+        )
     return Timeline(
         rows=[
             TimelineRow(
@@ -287,6 +312,8 @@ def customer_timeline(*, customer: Customer, viewer: Viewer, before: str | None 
             for i in page.items
         ],
         next=page.next,
+        channel=channel,
+        channels=channels,
     )
 
 

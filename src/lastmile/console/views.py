@@ -317,7 +317,10 @@ def customer_timeline(request: HttpRequest, customer_id: int) -> HttpResponse:
     try:
         customer = customer_get(customer_id=customer_id, viewer=request.user)
         page = selectors.customer_timeline(
-            customer=customer, viewer=request.user, before=request.GET.get("before")
+            customer=customer,
+            viewer=request.user,
+            before=request.GET.get("before"),
+            channel=request.GET.get("channel", "")[:40],
         )
     except DomainError as exc:
         return error_response(request, exc)
