@@ -58,6 +58,119 @@
     toast.timer = setTimeout(function () { box.hidden = true; }, 6000);
   }
 
+
+  // --- the top bar's menu below 900 px ---------------------------------------------------
+  function menuSet(open) {
+    var button = document.querySelector("[data-nav-toggle]");
+    if (!button) return;
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+    var bar = button.closest(".topbar");
+    if (bar) bar.classList.toggle("is-open", open);
+  }
+  document.addEventListener("click", function (e) {
+    var button = e.target.closest && e.target.closest("[data-nav-toggle]");
+    if (button) menuSet(button.getAttribute("aria-expanded") !== "true");
+  });
+
+  // --- keyboard shortcuts (base.html's dialog lists them) -------------------------------
+  // Rows of any list: the inbox's table, the case lists and search results mark theirs
+  // with data-nav-row (or are rows of a table.rows). The row's link to open is the one
+  // marked data-nav-open, else its first link.
+  var ROWS = "table.loops > tbody > tr, table.rows > tbody > tr, [data-nav-row]";
+  var current = null; // the id (or index) of the selected row, kept across htmx swaps
+
+  function rows() {
+    var all = document.querySelectorAll(ROWS), out = [];
+    for (var i = 0; i < all.length; i++) {
+      if (all[i].getClientRects().length) out.push(all[i]);
+    }
+    return out;
+  }
+
+  function rowLink(row) {
+    return row.querySelector("[data-nav-open]") || row.querySelector("a[href]");
+  }
+
+  function rowSelect(row) {
+    var was = document.querySelectorAll(".is-nav-current");
+    for (var i = 0; i < was.length; i++) was[i].classList.remove("is-nav-current");
+    row.classList.add("is-nav-current");
+    current = row.id || null;
+    var link = rowLink(row);
+    if (link) link.focus();
+    else { row.tabIndex = -1; row.focus(); }
+    row.scrollIntoView({ block: "nearest" });
+  }
+
+  function rowMove(step) {
+    var list = rows();
+    if (!list.length) return;
+    var at = -1;
+    for (var i = 0; i < list.length; i++) {
+      if (list[i].classList.contains("is-nav-current") || list[i].contains(document.activeElement)) { at = i; break; }
+    }
+    var next = at < 0 ? (step > 0 ? 0 : list.length - 1) : Math.min(list.length - 1, Math.max(0, at + step));
+    rowSelect(list[next]);
+  }
+
+  function composerFocus(formId) {
+    var form = document.getElementById(formId);
+    var box = form && form.querySelector("textarea");
+    if (!box) return false;
+    for (var d = box.closest("details"); d; d = d.parentElement && d.parentElement.closest("details")) d.open = true;
+    box.focus();
+    box.scrollIntoView({ block: "center" });
+    return true;
+  }
+
+  function typing(el) {
+    if (!el || el === document.body) return false;
+    if (el.isContentEditable) return true;
+    var tag = el.tagName;
+    if (tag === "TEXTAREA" || tag === "SELECT") return true;
+    if (tag !== "INPUT") return false;
+    return !/^(checkbox|radio|button|submit|reset|range|color|file|image)$/.test(el.type);
+  }
+
+  document.addEventListener("keydown", function (e) {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || e.isComposing) return;
+    var dialog = document.getElementById("shortcuts");
+    if (e.key === "Escape") { menuSet(false); return; }
+    if (typing(e.target) || (dialog && dialog.open)) return;
+    var handled = true;
+    switch (e.key) {
+      case "j": rowMove(1); break;
+      case "k": rowMove(-1); break;
+      case "Enter": {
+        // A focused link or button does its own thing; Enter on a selected row opens it.
+        if (e.target.closest && e.target.closest("a, button, summary, [role=button]")) { handled = false; break; }
+        var row = document.querySelector(".is-nav-current");
+        var link = row && rowLink(row);
+        if (link) link.click(); else handled = false;
+        break;
+      }
+      case "r": handled = composerFocus("reply-form"); break;
+      case "n": handled = composerFocus("note-form"); break;
+      case "/": {
+        var search = document.getElementById("top-search");
+        if (search) { search.focus(); search.select(); } else handled = false;
+        break;
+      }
+      case "?":
+        if (dialog && dialog.showModal) dialog.showModal(); else handled = false;
+        break;
+      default: handled = false;
+    }
+    if (handled) e.preventDefault();
+  });
+
+  // The inbox refreshes itself: keep the selected row selected (without moving focus).
+  document.addEventListener("htmx:afterSwap", function () {
+    if (!current) return;
+    var row = document.getElementById(current);
+    if (row) row.classList.add("is-nav-current");
+  });
+
   tick();
   setInterval(tick, 1000);
 
