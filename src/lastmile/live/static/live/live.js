@@ -16,8 +16,10 @@
   // its template gives it no id).
   var CASE_REGIONS = ["#thread", "#thread-h", "#open-loops", "#loops-h", ".case-head"];
 
+  var QUIET_TICKS = 5;  // a page with nothing live asks only for the unread count, every 15 s
   var inboxVersion = null;
   var busy = false;
+  var ticks = 0;
   var lastTyping = 0;
 
   function csrfToken() {
@@ -111,6 +113,7 @@
     if (root) query.push("case=" + encodeURIComponent(root.dataset.ref));
     var inbox = document.getElementById("inbox-rows");
     if (inbox) query.push("inbox=1");
+    if (!query.length && ticks++ % QUIET_TICKS) return;
     fetch(url + (query.length ? "?" + query.join("&") : ""), {
       credentials: "same-origin",
       headers: { Accept: "application/json" }
@@ -187,6 +190,13 @@
   document.addEventListener("click", function (e) {
     var notes = bell();
     if (notes && notes.open && !notes.contains(e.target)) notes.open = false;
+  });
+
+  // The agent's own action swapped the page body (and the presence line with it): say who
+  // is here again now rather than at the next beat.
+  document.addEventListener("htmx:afterSwap", function () {
+    var box = document.getElementById("live-presence");
+    if (box && !box.innerHTML.trim()) beat(false);
   });
 
   document.addEventListener("visibilitychange", function () {
