@@ -1,0 +1,116 @@
+"""The search page in a real headless Chromium, at a phone's width and a laptop's.
+
+Started as tests/console/test_browser.py starts it (Debian's /usr/bin/chromium driven by
+Playwright); missing chromium skips, unless LASTMILE_REQUIRE_BROWSER=1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from lastmile.cases.services import case_create
+from lastmile.core.clock import utcnow
+from lastmile.customers.identities import identity_normalize
+from lastmile.customers.services.customers import customer_resolve
+from lastmile.people.services import agent_create, team_ensure
+from tests.conftest import require
+from tests.search.helpers import message
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    reason = None
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing (apt-get install chromium)"
+    else:
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            reason = "the playwright package is not installed"
+    if reason:
+        if require("browser"):
+            pytest.fail(f"LASTMILE_REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.mark.parametrize("width", [375, 1366])
+def test_search_results_show_at_a_phones_width_and_a_laptops(live_server, browser, width):  # type: ignore[no-untyped-def]
+    # Given an agent, her team's case and a message on it
+    now = utcnow()
+    team = team_ensure(name="Front office")
+    agent_create(username="ana", password=PASSWORD, teams=[team], first_name="Ana")
+    customer = customer_resolve(
+        identities=[identity_normalize("email", "maya@example.com")],
+        display_name="Maya Fernandes",
+        now=now,
+    ).customer
+    case = case_create(
+        customer=customer, subject="Pelican delivery damaged", team=team, channel="email", now=now
+    )
+    message(case, "The pelican statue arrived with a cracked beak, " * 4, now)
+
+    context = browser.new_context(viewport={"width": width, "height": 900}, timezone_id="UTC")
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        # When she signs in and searches
+        page.goto(f"{live_server.url}/login/")
+        page.fill("#id_username", "ana")
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{live_server.url}/")
+        page.goto(f"{live_server.url}/search/?q={quote('pelican')}")
+
+        # Then the case and the message are shown, the word marked, inside the screen
+        cases = page.locator("#results-cases")
+        messages = page.locator("#results-interactions")
+        assert cases.is_visible() and messages.is_visible()
+        assert case.ref in cases.inner_text()
+        assert page.locator("#results-interactions mark").first.inner_text().lower() == "pelican"
+        # (the search page's own parts: the top bar above them is the layout's)
+        for part in ("#search-q", ".search-kinds", "#results-cases", "#results-interactions"):
+            box = page.locator(part).bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, part
+        widest = page.evaluate(
+            "Math.max(...[...document.querySelectorAll('.search-groups *')]"
+            ".map(e => e.getBoundingClientRect().right))"
+        )
+        assert widest <= width
+
+        # and the page's own box searches again: no results is said plainly
+        page.fill("#search-q", "flamingo")
+        page.press("#search-q", "Enter")
+        page.wait_for_url("**/search/?q=flamingo")
+        assert "No results for “flamingo”" in page.locator("#search-empty").inner_text()
+        page.screenshot(path=f"/tmp/search-{width}.png", full_page=True)
+    finally:
+        context.close()
