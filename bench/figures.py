@@ -78,6 +78,10 @@ ENGINE_ROWS: dict[str, list[Row]] = {
         Row("Case page, 500 messages, p99", "case_page_p99_ms", "ms", "≤ 150 ms"),
         Row("Case page floor (its bare SQL: the thread)", "case_page_sql_ms", "ms"),
         Row("Case page p50 / healthz p50", "case_page_ratio", "x", "(reported)"),
+        Row("Case lists (`/cases/`: my teams, unsolved), p50", "cases_list_p50_ms", "ms"),
+        Row("Case lists, p99", "cases_list_p99_ms", "ms", "(reported; 150 ms aimed at)"),
+        Row("Case lists floor (bare SQL: first page + count)", "cases_list_sql_ms", "ms"),
+        Row("Case lists p50 / healthz p50", "cases_list_ratio", "x", "(reported)"),
     ],
     "search": [
         Row("Search page, the whole query mix, p50", "search_p50_ms", "ms"),

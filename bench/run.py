@@ -50,6 +50,7 @@ FULL = {
     "console_case_messages": 500,
     "console_requests": 300,
     "console_warmup": 30,
+    "console_budget_s": 15,  # a page slower than that stops after 15 s of requests
     "search_requests": 100,  # per kind of query: common word, rare word, name, case ref
 }
 QUICK = {
@@ -69,6 +70,7 @@ QUICK = {
     "console_case_messages": 500,  # the case page's figure is for a case of 500 messages
     "console_requests": 100,
     "console_warmup": 10,
+    "console_budget_s": 6,
     "search_requests": 30,
 }
 
