@@ -490,12 +490,13 @@ def test_a_reply_records_an_outbound_interaction_and_closes_the_reply_loop(
 ):
     client.force_login(bob)
     response = client.post(
-        f"/cases/{chat_case.ref}/reply/", {"channel": "email", "body": "Your card is unblocked."}
+        f"/cases/{chat_case.ref}/reply/",
+        {"channel": "log:phone", "body": "Your card is unblocked."},
     )
     assert (response.status_code, response["Location"]) == (302, f"/cases/{chat_case.ref}/")
     reply = Interaction.objects.get(case=chat_case, direction="outbound")
     assert (reply.channel, reply.body, reply.actor, reply.occurred_at) == (
-        "email",
+        "phone",
         "Your card is unblocked.",
         bob,
         now,
@@ -590,7 +591,7 @@ def test_closing_a_closed_loop_shows_the_reason_and_changes_nothing(
     client, alice, chat_case, reply_loop
 ):
     client.force_login(alice)
-    client.post(f"/cases/{chat_case.ref}/loops/{reply_loop.pk}/close/")
+    client.post(f"/cases/{chat_case.ref}/loops/{reply_loop.pk}/close/", {"why": "duplicate"})
     before = snapshot(chat_case)
     response = client.post(f"/cases/{chat_case.ref}/loops/{reply_loop.pk}/close/")
     assert response.status_code == 409

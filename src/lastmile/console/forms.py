@@ -9,6 +9,7 @@ from django import forms
 from lastmile.cases.models import CaseStatus
 from lastmile.customers.models import Channel
 from lastmile.loops.models import LoopKind
+from lastmile.loops.services import REPLY_CLOSE_REASONS
 from lastmile.people.models import Team
 
 # Channels an agent can answer on from the console (social answers carry their network).
@@ -35,33 +36,6 @@ class InboxFilterForm(forms.Form):
         team = self.fields["team"]
         assert isinstance(team, forms.ChoiceField)
         team.choices = [("", "All teams"), *((t.slug, t.name) for t in teams)]
-
-
-class ReplyForm(forms.Form):
-    channel = forms.ChoiceField()
-    body = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "Write your reply…"}),
-        max_length=20000,
-        error_messages={"required": "Write something before sending."},
-    )
-
-    def __init__(self, *args: Any, case: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        choices = list(REPLY_CHANNELS)
-        if case.channel and case.channel not in dict(choices):
-            choices.insert(0, (case.channel, channel_label(case.channel)))
-        channel = self.fields["channel"]
-        assert isinstance(channel, forms.ChoiceField)
-        channel.choices = choices
-        channel.initial = case.channel or Channel.EMAIL
-
-
-class NoteForm(forms.Form):
-    body = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Only your colleagues see this…"}),
-        max_length=20000,
-        error_messages={"required": "A note needs some text."},
-    )
 
 
 class TaskForm(forms.Form):
@@ -96,7 +70,23 @@ class PauseForm(forms.Form):
 
 
 class CloseForm(forms.Form):
-    reason = forms.CharField(max_length=500, required=False)
+    """Closing a loop by hand: for a reply loop, why nobody replied (required by the service);
+    an optional note in the agent's words goes after it in the loop's trail."""
+
+    why = forms.ChoiceField(
+        required=False,
+        label="Why",
+        choices=[("", "Choose a reason…"), *((r, r.capitalize()) for r in REPLY_CLOSE_REASONS)],
+    )
+    reason = forms.CharField(max_length=400, required=False, label="Note")
+
+    def reason_text(self) -> str:
+        """The reason as the trail shows it: "duplicate: of LM-1041", or either alone."""
+        parts = [
+            self.cleaned_data.get("why") or "",
+            (self.cleaned_data.get("reason") or "").strip(),
+        ]
+        return ": ".join(p for p in parts if p)
 
 
 class StatusForm(forms.Form):

@@ -251,10 +251,16 @@ def _loop_verb(verb: str) -> Callable[[HttpRequest, Loop, datetime], str]:
         form: CloseForm | PauseForm = (CloseForm if verb == "close" else PauseForm)(request.POST)
         if not form.is_valid():
             raise InvalidInput(form_errors(form))
-        if verb == "close":
-            reason = form.cleaned_data["reason"] or "closed in the console"
+        if isinstance(form, CloseForm):
+            # A reply loop needs the agent's reason (the service refuses none); other loops
+            # are simply done.
+            reason = form.reason_text()
+            if not reason and loop.kind != LoopKind.REPLY:
+                reason = "closed in the console"
             loop_close(loop=loop, actor=request.user, reason=reason, now=now)
-            return f"Closed: {loop.title}."
+            return f"Closed: {loop.title}" + (
+                f" ({reason})." if loop.kind == LoopKind.REPLY else "."
+            )
         loop_pause(loop=loop, actor=request.user, reason=form.cleaned_data["reason"], now=now)
         return f"Paused: {loop.title}."
 

@@ -94,8 +94,11 @@ def reply_loop_title(*, answered: bool, customer: Customer | None, channel: str)
     return f"{'Answer' if answered else 'First reply to'} {name} ({channel})"
 
 
-def reply_closed_reason(*, channel: str) -> str:
-    """Why the brand's reply closed a reply loop."""
+def reply_closed_reason(*, channel: str, data: Any = None) -> str:
+    """Why the brand's reply closed a reply loop (a reply given elsewhere and only logged in
+    lastmile, ``{"delivery": "logged"}``, says so: the customer was answered, not by us)."""
+    if isinstance(data, dict) and data.get("delivery") == "logged":
+        return f"reply logged as given on {channel} (not sent by lastmile)"
     return f"replied on {channel}"
 
 
@@ -166,7 +169,7 @@ def loops_react_to_interactions(*, interactions: Sequence[InteractionRow], now: 
             if auto:
                 continue
             # Only loops the reply can answer: a late-imported older reply closes nothing newer.
-            reason = reply_closed_reason(channel=r.channel)
+            reason = reply_closed_reason(channel=r.channel, data=r.data)
             for loop in [lp for lp in waiting if lp.opened_at <= at]:
                 waiting.remove(loop)
                 if loop.pk is not None:

@@ -488,8 +488,30 @@ def loops_insert(*, loops: Sequence[Loop], events: Sequence[LoopEventIn]) -> lis
     return list(pks)
 
 
+# Why a person closes a reply loop without replying (the console offers these; the API and
+# the admin may write any reason, but not none).
+REPLY_CLOSE_REASONS = ("answered elsewhere", "duplicate", "spam", "no reply needed")
+
+
 def loop_close(*, loop: Loop, actor: Actor = None, reason: str = "", now: datetime) -> Loop:
-    """Close an open loop (the obligation is met)."""
+    """Close an open loop (the obligation is met).
+
+    A person closing a reply loop by hand (no reply on the case closed it) says why: the
+    reason is required and shown in the loop's trail. The system (``actor=None``) and a
+    reply, which passes "replied on …", always have one.
+    """
+    if (
+        loop.kind == LoopKind.REPLY
+        and loop.state == LoopState.OPEN
+        and actor is not None
+        and not (reason or "").strip()
+    ):
+        raise InvalidInput(
+            "closing a reply loop without replying needs a reason: "
+            + ", ".join(REPLY_CLOSE_REASONS)
+            + ", or your own words",
+            [FieldError("reason", "required to close a reply loop")],
+        )
     return _finish(
         loop=loop,
         state=LoopState.CLOSED,

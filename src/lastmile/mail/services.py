@@ -30,6 +30,16 @@ from django.db import IntegrityError, transaction
 from lastmile.cases.models import Case, CaseStatus
 from lastmile.cases.selectors import cases_by_ref
 from lastmile.cases.services import case_create
+from lastmile.channels.delivery import PermanentFailure, email_data_errors, email_message_id
+from lastmile.channels.models import OutboxMessage
+from lastmile.channels.replies import (
+    Delivery,
+    FileLimits,
+    OutgoingFile,
+    ReplyRoute,
+    ReplySent,
+    files_checked,
+)
 from lastmile.channels.services import outbox_enqueue, outbox_message
 from lastmile.core.errors import DomainError, ErrorCode, FieldError, InvalidInput
 from lastmile.core.events import event_emit
@@ -615,30 +625,8 @@ def _from_address(case: Case, thread: list[EmailMessage]) -> str:
     return address_normalize(settings.DEFAULT_FROM_EMAIL) or "lastmile@localhost"
 
 
-def email_reply_route(
-    *, case: Case, channel: str, body: str, actor: Actor, now: datetime
-) -> str | None:
-    """The reply route for email (``channels.replies``): a reply on a case that is an email
-    thread goes out as threaded mail; anything else is not for this route."""
-    if channel != Channel.EMAIL or not case_is_email(case=case):
-        return None
-    sent = email_reply_queue(case=case, body=body, actor=actor, now=now)
-    return f"Reply queued by email to {sent.to[0]}."
-
-
-def email_reply_queue(*, case: Case, body: str, actor: Actor, now: datetime) -> EmailMessage:
-    """Answer the customer by email: record the reply (closing the reply loop) and queue it.
-
-    The mail goes to the address the customer last wrote from (else their email identity),
-    with a new ``Message-ID``, ``In-Reply-To`` the last message of the thread, its
-    ``References`` plus that id, a ``Re: … [LM-1042]`` subject and Reply-To our mailbox —
-    so their answer threads back whichever of the three their mail client keeps. One
-    transaction: the timeline row, the email row and the outbox row exist together or not.
-    """
-    body = (body or "").strip()
-    if not body:
-        raise InvalidInput("a reply needs some text", [FieldError("body", "must not be empty")])
-    thread = list(EmailMessage.objects.filter(case=case).order_by("received_at", "id"))
+def _reply_recipient(case: Case, thread: list[EmailMessage]) -> str:
+    """The address the customer last wrote from (not an auto-reply's), else their email."""
     last_in = next(
         (
             m
@@ -651,6 +639,83 @@ def email_reply_queue(*, case: Case, body: str, actor: Actor, now: datetime) -> 
     if not recipient:
         identity = case.customer.identities.filter(kind="email").order_by("-id").first()
         recipient = identity.value if identity is not None else ""
+    return recipient
+
+
+def email_reply_options(*, case: Case) -> list[tuple[str, str]]:
+    """The reply route's options (``channels.replies``): email, on a case that began or went
+    on by mail and whose customer has an address to answer."""
+    thread = list(EmailMessage.objects.filter(case=case).order_by("received_at", "id"))
+    if not thread and case.channel != Channel.EMAIL:
+        return []  # case_is_email, read with the thread
+    recipient = _reply_recipient(case, thread)
+    return [(Channel.EMAIL.value, f"Email to {recipient}")] if recipient else []
+
+
+def email_reply_files() -> FileLimits:
+    """Replies carry attachments under the same limits as mail coming in."""
+    return FileLimits(
+        max_bytes=conf.attachment_max_bytes(),
+        max_count=conf.attachment_max_count(),
+        types=frozenset(conf.attachment_types()),
+    )
+
+
+def email_reply_send(
+    *,
+    case: Case,
+    channel: str,
+    body: str,
+    files: Sequence[OutgoingFile],
+    actor: Actor,
+    now: datetime,
+) -> ReplySent:
+    """The reply route's send: threaded mail through the outbox."""
+    email = email_reply_queue(case=case, body=body, actor=actor, now=now, files=files)
+    outbox = OutboxMessage.objects.filter(key=f"mail:{email.message_id}").values_list(
+        "pk", flat=True
+    )
+    assert email.interaction is not None
+    n = len(files)
+    with_files = f" with {n} attachment{'s' if n != 1 else ''}" if n else ""
+    return ReplySent(
+        email.interaction,
+        Delivery.QUEUED,
+        outbox.first(),
+        f"Queued by email to {email.to[0]}{with_files}.",
+    )
+
+
+EMAIL_REPLY_ROUTE = ReplyRoute(
+    name="email", options=email_reply_options, send=email_reply_send, files=email_reply_files
+)
+# The outbox channel of a reply with attachments: its transport reads them from mail storage.
+CHANNEL_WITH_FILES = "email:files"
+
+
+def email_reply_queue(
+    *,
+    case: Case,
+    body: str,
+    actor: Actor,
+    now: datetime,
+    files: Sequence[OutgoingFile] = (),
+) -> EmailMessage:
+    """Answer the customer by email: record the reply (closing the reply loop) and queue it.
+
+    The mail goes to the address the customer last wrote from (else their email identity),
+    with a new ``Message-ID``, ``In-Reply-To`` the last message of the thread, its
+    ``References`` plus that id, a ``Re: … [LM-1042]`` subject and Reply-To our mailbox —
+    so their answer threads back whichever of the three their mail client keeps. One
+    transaction: the timeline row, the email row and the outbox row exist together or not.
+    """
+    body = (body or "").strip()
+    if not body:
+        raise InvalidInput("a reply needs some text", [FieldError("body", "must not be empty")])
+    if files:
+        files_checked(files, email_reply_files())
+    thread = list(EmailMessage.objects.filter(case=case).order_by("received_at", "id"))
+    recipient = _reply_recipient(case, thread)
     if not recipient:
         raise InvalidInput(
             f"{case.customer} has no email address to reply to",
@@ -700,6 +765,7 @@ def email_reply_queue(*, case: Case, body: str, actor: Actor, now: datetime) -> 
             received_at=now,
             text=body,
         )
+        stored = _reply_files_store(email, files)
         outbox_enqueue(
             [
                 outbox_message(
@@ -708,13 +774,14 @@ def email_reply_queue(*, case: Case, body: str, actor: Actor, now: datetime) -> 
                     subject=subject,
                     body=body,
                     purpose="reply",
-                    channel="email",
+                    channel=CHANNEL_WITH_FILES if stored else "email",
                     now=now,
                     data={
                         "headers": headers,
                         "from_email": reply_to,
                         "reply_to": reply_to,
                         "case": case.ref,
+                        **({"attachments": stored} if stored else {}),
                     },
                     customer=case.customer,
                     case=case,
@@ -722,3 +789,60 @@ def email_reply_queue(*, case: Case, body: str, actor: Actor, now: datetime) -> 
             ]
         )
     return email
+
+
+def _reply_files_store(email: EmailMessage, files: Sequence[OutgoingFile]) -> list[int]:
+    """Keep a reply's files in the mail storage, as rows on its email; their ids."""
+    if not files:
+        return []
+    storage = mail_storage()
+    rows = []
+    for i, f in enumerate(files):
+        name = filename_safe(f.filename, content_type=f.content_type, index=i)
+        sha = hashlib.sha256(f.content).hexdigest()
+        rows.append(
+            Attachment.objects.create(
+                email=email,
+                filename=name,
+                content_type=f.content_type.split(";")[0].strip().lower(),
+                size=len(f.content),
+                sha256=sha,
+                status=AttachmentStatus.STORED,
+                path=_store(storage, f"attachments/{sha[:2]}/{sha}/{name}", f.content),
+            )
+        )
+    return [r.pk for r in rows]
+
+
+def email_send_with_files(message: OutboxMessage) -> str:
+    """The outbox transport of ``email:files``: the reply with its attachments, read from the
+    mail storage when it is sent (a file gone missing is a permanent failure, said)."""
+    from django.core.mail import EmailMessage as DjangoMail
+
+    data = message.data or {}
+    errors = email_data_errors(data)
+    if errors:
+        raise PermanentFailure("; ".join(f"{e.field}: {e.reason}" for e in errors))
+    headers: dict[str, str] = {**(data.get("headers") or {}), "X-Lastmile-Key": message.key}
+    if not any(name.lower() == "message-id" for name in headers):
+        headers["Message-ID"] = email_message_id(message.key)
+    reply_to = data.get("reply_to")
+    mail = DjangoMail(
+        subject=message.subject,
+        body=message.body,
+        from_email=data.get("from_email") or settings.DEFAULT_FROM_EMAIL,
+        to=[message.recipient],
+        reply_to=[reply_to] if isinstance(reply_to, str) else reply_to,
+        headers=headers,
+    )
+    storage = mail_storage()
+    ids = [int(i) for i in data.get("attachments") or []]
+    rows = {a.pk: a for a in Attachment.objects.filter(pk__in=ids)}
+    for pk in ids:
+        row = rows.get(pk)
+        if row is None or not row.path or not storage.exists(row.path):
+            raise PermanentFailure(f"attachment {pk} of this reply is no longer stored")
+        with storage.open(row.path, "rb") as fh:
+            mail.attach(row.filename, fh.read(), row.content_type)
+    mail.send()
+    return next(v for k, v in headers.items() if k.lower() == "message-id")

@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 from django.utils.text import slugify
@@ -27,6 +28,7 @@ from lastmile.cases.selectors import customer_cases
 from lastmile.cases.services import case_create
 from lastmile.channels.delivery import PermanentFailure
 from lastmile.channels.models import OutboxMessage
+from lastmile.channels.replies import Delivery, ReplyRoute, ReplySent
 from lastmile.channels.services import outbox_enqueue, outbox_message
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
@@ -293,18 +295,51 @@ def conversation_of(*, case: Case, channel: str | None = None) -> Conversation |
     return qs.order_by("-last_inbound_at", "-id").first()
 
 
-def message_reply_route(
-    *, case: Case, channel: str, body: str, actor: Actor, now: datetime
-) -> str | None:
-    """The reply route for messaging (``channels.replies``): back through the integration
-    the customer wrote on (a signed POST, via the outbox), when there is such a conversation."""
-    if (
-        channel not in MessagingChannel.values
-        or conversation_of(case=case, channel=channel) is None
-    ):
-        return None
-    message_send(case=case, text=body, actor=actor, now=now, channel=channel)
-    return f"Reply queued on {channel}."
+def message_reply_options(*, case: Case) -> list[tuple[str, str]]:
+    """The reply route's options (``channels.replies``): each messaging channel the customer
+    wrote on in this case, through an integration that is on and can send (has a URL)."""
+    out: list[tuple[str, str]] = []
+    conversations = (
+        Conversation.objects.filter(case=case)
+        .select_related("integration")
+        .order_by("-last_inbound_at", "-id")
+    )
+    for conversation in conversations[:50]:
+        integration = conversation.integration
+        channel = integration.channel
+        if channel not in MessagingChannel.values or any(c == channel for c, _ in out):
+            continue  # the latest conversation on each channel is the one replied on
+        if integration.active and integration.url:
+            label = MessagingChannel(channel).label
+            out.append((channel, f"{label} to {conversation.address} via {integration.name}"))
+    return out
+
+
+def message_reply_send(
+    *,
+    case: Case,
+    channel: str,
+    body: str,
+    files: Sequence[Any],
+    actor: Actor,
+    now: datetime,
+) -> ReplySent:
+    """The reply route's send: back through the integration (a signed POST, via the outbox)."""
+    interaction = message_send(case=case, text=body, actor=actor, now=now, channel=channel)
+    data = interaction.data if isinstance(interaction.data, dict) else {}
+    outbox = OutboxMessage.objects.filter(key=f"webhooks:message:{interaction.pk}")
+    label = MessagingChannel(channel).label
+    return ReplySent(
+        interaction,
+        Delivery.QUEUED,
+        outbox.values_list("pk", flat=True).first(),
+        f"Queued on {label} to {data.get('to', 'the customer')} via {data.get('integration')}.",
+    )
+
+
+MESSAGE_REPLY_ROUTE = ReplyRoute(
+    name="messaging", options=message_reply_options, send=message_reply_send
+)
 
 
 def message_send(

@@ -1,0 +1,1 @@
+"""Template tags of the macros app: the composer's macro picker."""
