@@ -117,23 +117,36 @@ def test_an_outsider_polling_a_case_gets_404(client, case, charlie):
     assert r.json()["code"] == "not_found"
 
 
-def test_the_inbox_version_moves_with_the_teams_loops_only(case, alice, charlie, other_team, now):
-    # Given the versions of two agents' inboxes, in two teams
+def test_the_inbox_stamp_moves_with_the_teams_loops_only(case, alice, charlie, other_team, now):
+    # Given the first polls of two agents' inboxes, in two teams
     mine, theirs = inbox_version(viewer=alice), inbox_version(viewer=charlie)
     # When a loop of alice's team opens
     loop_open(customer=case.customer, case=case, kind="task", title="Call back", now=now)
-    # Then alice's inbox moved and charlie's did not
-    assert inbox_version(viewer=alice) != mine
-    assert inbox_version(viewer=charlie) == theirs
+    # Then alice's inbox has a newer event, charlie's not (though his cursor moved on)
+    alice_now = inbox_version(viewer=alice, since=mine.cursor)
+    charlie_now = inbox_version(viewer=charlie, since=theirs.cursor)
+    assert alice_now.last > mine.last
+    assert charlie_now.last == theirs.last and charlie_now.cursor > theirs.cursor
     # and a loop of charlie's team moves his
     loop_open(customer=case.customer, kind="task", title="Back", team=other_team, now=now)
-    assert inbox_version(viewer=charlie) != theirs
+    assert inbox_version(viewer=charlie, since=charlie_now.cursor).last > charlie_now.last
+    # and nothing more moves alice's
+    assert inbox_version(viewer=alice, since=alice_now.cursor).last <= alice_now.last
 
 
-def test_the_inbox_poll_answers_its_version(client, alice):
+def test_the_inbox_poll_costs_the_same_few_queries_whatever_the_loops(
+    client, case, alice, now, django_assert_num_queries
+):
+    # Given 20 loops with events
+    for i in range(20):
+        loop_open(customer=case.customer, case=case, kind="task", title=f"t{i}", now=now)
     client.force_login(alice)
-    r = client.get("/live/poll", {"inbox": "1"})
-    assert set(r.json()) == {"inbox", "unread"}
+    first = client.get("/live/poll", {"inbox": ""}).json()["inbox"]
+    # When the inbox polls again, Then: session, user, agent, the viewer's teams, the newest
+    # loop event, the newest of the teams' since the cursor, the unread count
+    with django_assert_num_queries(7):
+        r = client.get("/live/poll", {"inbox": first["cursor"]})
+    assert r.json() == {"inbox": first, "unread": 0}
 
 
 # --- presence and typing -----------------------------------------------------------------------

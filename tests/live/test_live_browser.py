@@ -128,6 +128,7 @@ def test_a_colleagues_note_and_presence_reach_an_open_case_page_without_reload(
     ana.click("#live-notes summary")
     item = ana.locator("#live-menu .live-item", has_text="Ben mentioned you")
     item.wait_for()
+    ana.screenshot(path="/tmp/live-bell-375.png")
     item.locator("a").click()
     ana.wait_for_url(f"{live_server.url}/cases/{case.ref}/")
     ana.locator("#live-unread").wait_for(state="hidden")

@@ -23,8 +23,9 @@ from lastmile.live import selectors, services
 @never_cache
 def poll(request: HttpRequest) -> JsonResponse:
     """What the open page asks every few seconds: the version of the case it shows
-    (``?case=LM-1``), of the inbox (``?inbox=1``), and the unread notifications' count. A
-    case the viewer may not open answers 404, as its page does."""
+    (``?case=LM-1``), of the inbox (``?inbox=<the cursor it answered last>``, empty the
+    first time), and the unread notifications' count. A case the viewer may not open
+    answers 404, as its page does."""
     answer: dict[str, object] = {}
     ref = request.GET.get("case")
     if ref:
@@ -32,8 +33,12 @@ def poll(request: HttpRequest) -> JsonResponse:
             answer["case"] = selectors.case_version(ref=ref, viewer=request.user)
         except NotFound as exc:
             return JsonResponse({"code": exc.code, "detail": exc.detail}, status=404)
-    if request.GET.get("inbox"):
-        answer["inbox"] = selectors.inbox_version(viewer=request.user)
+    if "inbox" in request.GET:
+        since = request.GET["inbox"]
+        stamp = selectors.inbox_version(
+            viewer=request.user, since=int(since) if since.isdigit() and len(since) < 19 else None
+        )
+        answer["inbox"] = {"cursor": stamp.cursor, "last": stamp.last}
     answer["unread"] = selectors.notifications_unread_count(viewer=request.user)
     return JsonResponse(answer)
 

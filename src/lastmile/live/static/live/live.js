@@ -17,7 +17,11 @@
   var CASE_REGIONS = ["#thread", "#thread-h", "#open-loops", "#loops-h", ".case-head"];
 
   var QUIET_TICKS = 5;  // a page with nothing live asks only for the unread count, every 15 s
-  var inboxVersion = null;
+  // The inbox: the cursor the poll answered last, the newest event of our teams' loops the
+  // rows show, and one newer still when a redraw is due but was put off.
+  var inboxCursor = "";
+  var inboxLast = null;
+  var inboxDue = 0;
   var busy = false;
   var ticks = 0;
   var lastTyping = 0;
@@ -96,7 +100,10 @@
       .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
       .then(function (html) {
         var doc = new DOMParser().parseFromString(html, "text/html");
-        if (swapRegions(doc, ["#inbox-rows"])) inboxVersion = version;
+        if (swapRegions(doc, ["#inbox-rows"])) {
+          inboxLast = Math.max(inboxLast || 0, version);
+          inboxDue = 0;
+        }
         document.dispatchEvent(new CustomEvent("live:refreshed", { detail: { what: "inbox" } }));
       })
       .catch(function () {})
@@ -112,7 +119,7 @@
     var query = [];
     if (root) query.push("case=" + encodeURIComponent(root.dataset.ref));
     var inbox = document.getElementById("inbox-rows");
-    if (inbox) query.push("inbox=1");
+    if (inbox) query.push("inbox=" + encodeURIComponent(inboxCursor));
     if (!query.length && ticks++ % QUIET_TICKS) return;
     fetch(url + (query.length ? "?" + query.join("&") : ""), {
       credentials: "same-origin",
@@ -124,8 +131,10 @@
         var current = liveCase();
         if (current && data.case && data.case !== current.dataset.version) return refreshCase(current);
         if (inbox && data.inbox) {
-          if (inboxVersion === null) inboxVersion = data.inbox;
-          else if (data.inbox !== inboxVersion) return refreshInbox(data.inbox);
+          inboxCursor = String(data.inbox.cursor);
+          if (inboxLast === null) inboxLast = data.inbox.last;
+          else if (data.inbox.last > inboxLast) inboxDue = Math.max(inboxDue, data.inbox.last);
+          if (inboxDue) return refreshInbox(inboxDue);
         }
       })
       .catch(function () {});
