@@ -335,6 +335,29 @@ def write_markdown(results: dict[str, Any], path: Any) -> None:
         )
         + ".",
         "",
+        "Console pages and search (signed in through the login form; `GET /healthz` through "
+        "the same server and session is their floor): "
+        + str(results.get("console_setup") or results.get("console_setup_pg") or "not run")
+        + "; requests measured per page (SQLite/PostgreSQL; a slow page stops after "
+        f"{s.get('console_budget_s', '—')} s, never under 20): "
+        + ", ".join(
+            f"{name} {results.get(key, '—')}/{results.get(key + '_pg', '—')}"
+            for name, key in (
+                ("inbox", "inbox_requests"),
+                ("case page", "case_page_requests"),
+                ("case lists", "cases_list_requests"),
+                ("search", "search_requests"),
+            )
+        )
+        + ". Search queries by kind: "
+        + "; ".join(
+            f"{kind}: " + ", ".join(f"`{q}`" for q in qs)
+            for kind, qs in (
+                results.get("search_queries") or results.get("search_queries_pg") or {}
+            ).items()
+        )
+        + ".",
+        "",
         "Sweep (the headline figure): "
         + str(results.get("sweep_setup") or results.get("sweep_setup_pg") or "not run")
         + f", swept at {results.get('sweep_now') or results.get('sweep_now_pg') or '—'}. "
