@@ -32,6 +32,10 @@ class Priority(models.TextChoices):
     URGENT = "urgent", "Urgent"
 
 
+# Open or pending: the cases still being worked (the console lists' default).
+UNSOLVED_Q = models.Q(status__in=["open", "pending"])
+
+
 class Case(models.Model):
     """A conversation or piece of work for one customer, owned by a team.
 
@@ -80,6 +84,23 @@ class Case(models.Model):
             models.Index(fields=["team", "status", "-updated_at"], name="case_team_updated"),
             models.Index(
                 fields=["assignee", "status", "-updated_at"], name="case_assignee_updated"
+            ),
+            # The default lists, "unsolved" (open or pending): ``status IN ('open', 'pending')``
+            # implies the condition, so a page is read in order from the index, not sorted
+            # (newest first: read backwards; ``id`` breaks ties). The team's holds the
+            # assignee too: the sidebar counts (mine, unassigned) read only the index.
+            models.Index(
+                fields=["updated_at", "id"], name="case_unsolved_updated", condition=UNSOLVED_Q
+            ),
+            models.Index(
+                fields=["team", "updated_at", "id", "assignee"],
+                name="case_unsolved_team",
+                condition=UNSOLVED_Q,
+            ),
+            models.Index(
+                fields=["team", "created_at", "id"],
+                name="case_unsolved_team_created",
+                condition=UNSOLVED_Q,
             ),
         ]
 

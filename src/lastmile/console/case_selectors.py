@@ -118,6 +118,7 @@ def case_rows(*, viewer: Viewer, query: CaseQuery, now: datetime) -> QuerySet[Ca
         priority=query.priority or None,
         tag=query.tag or None,
         channel=query.channel or None,
+        in_my_teams=query.scope != "all",
     ).filter(scope_filter(query.scope, viewer=viewer))
     if query.breached:
         qs = qs.filter(pk__in=_breached_loops(now).values("case_id"))
@@ -128,12 +129,10 @@ def case_rows(*, viewer: Viewer, query: CaseQuery, now: datetime) -> QuerySet[Ca
             .order_by("due_at")
             .values("due_at")[:1]
         )
-        return qs.annotate(due_at=Subquery(due)).order_by(
-            F("due_at").asc(nulls_last=True), "-number"
-        )
+        return qs.annotate(due_at=Subquery(due)).order_by(F("due_at").asc(nulls_last=True), "-id")
     if query.sort == "created":
-        return qs.order_by("-created_at", "-number")
-    return qs.order_by("-updated_at", "-number")
+        return qs.order_by("-created_at", "-id")
+    return qs.order_by("-updated_at", "-id")
 
 
 def _counts(
@@ -141,11 +140,18 @@ def _counts(
 ) -> tuple[list[ViewCount], list[ViewCount]]:
     """The sidebar: how many unsolved cases each scope holds, in one query, then each saved
     view's count (one query each)."""
-    base = case_list(viewer=viewer, status=UNSOLVED)
-    scopes = [s for s in SCOPES if s[0] != "all" or visible_team_ids(viewer) is None]
+    # mine, unassigned and my teams are all within my teams: one pass over that index range
+    base = case_list(viewer=viewer, status=UNSOLVED, in_my_teams=True).order_by()
     agg = base.aggregate(
-        **{key: Count("pk", filter=scope_filter(key, viewer=viewer)) for key, _ in scopes}
+        **{
+            key: Count("pk", filter=scope_filter(key, viewer=viewer))
+            for key in ("mine", "unassigned", "teams")
+        }
     )
+    scopes = list(SCOPES[:3])
+    if visible_team_ids(viewer) is None:  # admins: every unsolved case (its partial index)
+        scopes.append(SCOPES[3])
+        agg["all"] = case_list(viewer=viewer, status=UNSOLVED).order_by().count()
     sidebar = [
         ViewCount(key=key, label=label, query=CaseQuery(scope=key).as_query(), count=agg[key] or 0)
         for key, label in scopes
@@ -194,9 +200,11 @@ def case_list_page(
     """One page of a case list, each row with its tags, earliest open deadline and whether
     a loop on it is breached; and the sidebar's counts. A fixed number of queries."""
     qs = case_rows(viewer=viewer, query=query, now=now)
-    page = Paginator(qs, CASE_PAGE_SIZE).get_page(page_number)
-    cases = list(page.object_list)
-    ids = [c.pk for c in cases]
+    # Page the ids (a narrow sort, no joins), then read those rows with what they show.
+    page = Paginator(qs.values_list("pk", flat=True), CASE_PAGE_SIZE).get_page(page_number)
+    ids = list(page.object_list)
+    found = Case.objects.select_related("customer", "team", "assignee").in_bulk(ids)
+    cases = [found[pk] for pk in ids if pk in found]
     tags = case_tag_names(case_ids=ids)
     due: dict[int, datetime | None] = {}
     for case_id, due_at in (
