@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from lastmile.cases.models import Case, CaseEvent, CaseStatus, CaseTag, SavedView, Tag
 from lastmile.core.errors import NotFound
@@ -36,8 +36,12 @@ def cases_visible(*, viewer: Viewer) -> QuerySet[Case]:
 
     Admins and ``SYSTEM`` open every case; a user in no team, none. An app above cases
     registers a ``case.view`` grant (``lastmile.core.events.grant_register``) in its
-    AppConfig.ready: ``grant(team_ids)`` answers with a query of the ids of the cases those
-    teams may open. Each is an indexed lookup from the teams to case ids.
+    AppConfig.ready: ``grant(team_ids, case)`` answers with a query of the rows that let
+    those teams open ``case`` (an ``OuterRef`` to the case's id); any row grants it.
+
+    Each grant is an ``EXISTS`` probe by case (its table's index on the case), asked only of
+    the cases the rest of the query picks and the teams do not own: a case page or a page of
+    ids costs a probe or a few, never a read of every case a team ever touched.
     """
     qs = Case.objects.select_related("customer", "team", "assignee")
     teams = visible_team_ids(viewer)
@@ -45,7 +49,7 @@ def cases_visible(*, viewer: Viewer) -> QuerySet[Case]:
         return qs
     seen = Q(team_id__in=teams)
     for grant in grants("case.view"):
-        seen |= Q(pk__in=grant(teams))
+        seen |= Q(Exists(grant(teams, OuterRef("pk"))))
     return qs.filter(seen)
 
 

@@ -235,10 +235,8 @@ def _stand_in(row: Interaction) -> Interaction:
     )
 
 
-def customers_grant_cases(teams: set[int]) -> QuerySet[Any]:
-    """The ``case.view`` grant customers register for ``cases_visible``: the ids of the cases
-    on which a member of one of ``teams`` wrote (a reply, a note, a call logged), as front
-    office opens the case where its own call notes are. Through the index on the actor."""
-    return Interaction.objects.filter(
-        actor__agent__teams__in=sorted(teams), case__isnull=False
-    ).values("case_id")
+def customers_grant_cases(teams: set[int], case: Any) -> QuerySet[Any]:
+    """The ``case.view`` grant customers register for ``cases_visible``: what a member of one
+    of ``teams`` wrote on ``case`` (a reply, a note, a call logged), as front office opens
+    the case where its own call notes are. Through the partial (case, occurred_at) index."""
+    return Interaction.objects.filter(case_id=case, actor__agent__teams__in=sorted(teams))

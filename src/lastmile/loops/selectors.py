@@ -63,23 +63,24 @@ def reply_loops_facts(*, opened_by: Iterable[int], pks: Iterable[int]) -> list[R
     ]
 
 
-def loops_grant_cases(teams: set[int]) -> QuerySet[Any]:
-    """The ``case.view`` grant loops register for ``cases_visible``: the ids of the cases on which one
-    of ``teams`` owns a loop."""
-    return Loop.objects.filter(team_id__in=teams, case__isnull=False).values("case_id")
+def loops_grant_cases(teams: set[int], case: Any) -> QuerySet[Any]:
+    """The ``case.view`` grant loops register for ``cases_visible``: the loops of ``teams`` on
+    ``case`` (the outer case's id); any row grants it. One probe of the (case, state) index
+    per case the outer query looks at."""
+    return Loop.objects.filter(case_id=case, team_id__in=sorted(teams))
 
 
-def loops_grant_cases_owned_before(teams: set[int]) -> QuerySet[Any]:
-    """The second ``case.view`` grant of loops: the ids of the cases on which one of ``teams``
-    owned a loop before it was given to another team, as the loop's trail tells
+def loops_grant_cases_owned_before(teams: set[int], case: Any) -> QuerySet[Any]:
+    """The second ``case.view`` grant of loops: the ``reassigned`` events of loops on ``case``
+    that one of ``teams`` owned before the reassignment, as the loop's trail tells
     (``loop_reassign`` writes ``{"from": {"team": id, ...}}``; the sweeper's reassignment to
     the lead keeps the team and writes a bare id, which this does not match). Reads only the
     ``reassigned`` rows of the trail, through their partial index."""
     return LoopEvent.objects.filter(
+        loop__case_id=case,
         kind=LoopEventKind.REASSIGNED,
         data__from__team__in=sorted(teams),
-        loop__case__isnull=False,
-    ).values("loop__case_id")
+    )
 
 
 def loops_visible(*, viewer: Viewer) -> QuerySet[Loop]:
