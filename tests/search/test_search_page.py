@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lastmile.customers.models import Direction
+from lastmile.search import selectors
 from tests.cases.factories import CaseFactory
 from tests.search.helpers import message
 
@@ -67,3 +68,13 @@ def test_the_page_needs_a_login(client):
     r = client.get("/search/", {"q": "heron"})
     assert r.status_code == 302
     assert "/login/" in r["Location"]
+
+
+def test_a_search_cut_short_says_so(client, monkeypatch, alice, case, other_team, now):
+    monkeypatch.setattr(selectors, "SCAN_CAP", 1)
+    back = CaseFactory(team=other_team)
+    message(case, "Gazebo quote", now)
+    message(back, "Gazebo order", now)
+    client.force_login(alice)
+    html = client.get("/search/", {"q": "gazebo"}).content.decode()
+    assert 'id="search-capped"' in html

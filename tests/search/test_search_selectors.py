@@ -10,6 +10,7 @@ from lastmile.core.errors import InvalidInput
 from lastmile.customers.models import Direction
 from lastmile.people.viewers import SYSTEM
 from lastmile.promises.services import promise_record
+from lastmile.search import selectors
 from lastmile.search.selectors import search, snippet
 from tests.cases.factories import CaseFactory
 from tests.customers.factories import CustomerFactory, IdentityFactory
@@ -208,3 +209,25 @@ def test_a_promise_is_found_by_its_words_by_those_who_may_see_it(alice, charlie,
     )
     assert search(viewer=alice, q="kettle").promises == [made]
     assert search(viewer=charlie, q="kettle").promises == []
+
+
+def test_a_team_scoped_search_looks_at_the_newest_matches_only_and_says_so(
+    monkeypatch, alice, admin_user, case, other_team, now
+):
+    # Given one front-office message, then three newer back-office ones with the same word
+    monkeypatch.setattr(selectors, "SCAN_CAP", 3)
+    mine = message(case, "Gazebo quote sent", now)
+    back = CaseFactory(team=other_team)
+    for i in range(3):
+        message(back, f"Gazebo order {i}", now + timedelta(minutes=1 + i))
+    # When alice searches the word: the three newest matches are not hers
+    found = search(viewer=alice, q="gazebo")
+    # Then she is told older matches were not looked at
+    assert found.interactions == []
+    assert found.capped is True
+    # and a word that narrows it finds hers
+    assert ids(search(viewer=alice, q="gazebo quote").interactions) == [mine.pk]
+    # An admin sees every match: nothing is cut
+    everything = search(viewer=admin_user, q="gazebo")
+    assert len(everything.interactions) == 4
+    assert everything.capped is False

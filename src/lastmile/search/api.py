@@ -65,6 +65,8 @@ class ArticleHitOut(Schema):
 class SearchOut(Schema):
     q: str
     too_short: bool
+    # More messages matched than a team-scoped search looks at (the newest 5,000).
+    capped: bool
     cases: list[CaseHitOut]
     customers: list[CustomerHitOut]
     interactions: list[InteractionHitOut]
@@ -98,6 +100,7 @@ def search_all(request: HttpRequest, params: Query[SearchQuery]) -> dict[str, An
     return {
         "q": found.q,
         "too_short": found.too_short,
+        "capped": found.capped,
         "cases": [
             {
                 "ref": c.ref,

@@ -34,6 +34,7 @@ from typing import Any
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from lastmile.cases.models import Case
 from lastmile.cases.selectors import cases_visible, ref_number
@@ -57,6 +58,8 @@ MAX_TERM_LENGTH = 64
 WORD = re.compile(r"\w+", re.UNICODE)
 FTS_TABLE = "search_interaction_fts"
 SNIPPET_CHARS = 180
+# How many of the newest messages matching the words a team-scoped search looks at.
+SCAN_CAP = 2000
 
 
 @dataclass
@@ -88,6 +91,9 @@ class SearchResults:
     promises: list[Promise] = field(default_factory=list)
     articles: list[Article] = field(default_factory=list)
     more: dict[str, bool] = field(default_factory=dict)
+    # Messages only: more messages matched than were looked at (``SCAN_CAP``); older ones
+    # the viewer may open may be missing, and more words would find them.
+    capped: bool = False
 
     @property
     def total(self) -> int:
@@ -142,7 +148,7 @@ def search(*, viewer: Viewer, q: str, kind: str | None = None, limit: int = 20) 
         results.customers = _customers(viewer, q, limit)
     words = query_words(q)
     if "interactions" in kinds and words:
-        results.interactions = _interactions(viewer, words, limit)
+        results.interactions, results.capped = _interactions(viewer, words, limit)
     if "promises" in kinds:
         results.promises = _promises(viewer, q, limit)
     if "articles" in kinds and words:
@@ -163,6 +169,9 @@ def _cases(viewer: Viewer, q: str, limit: int) -> tuple[Case | None, list[Case]]
     if number is None and q.isdigit() and len(q) <= 15:
         number = int(q)
     exact = visible.filter(number=number).first() if number is not None else None
+    if exact is not None and not q.isdigit():
+        # A reference typed in full names one case; no subject holds it.
+        return exact, [exact]
     found = list(visible.filter(subject__icontains=q).order_by("-number")[: limit + 1])
     if exact is not None:
         found = [exact, *(c for c in found if c.pk != exact.pk)]
@@ -203,7 +212,7 @@ def _customers(viewer: Viewer, q: str, limit: int) -> list[Customer]:
 
 
 def _subquery(qs: QuerySet[Any]) -> tuple[str, list[Any]]:
-    """The SQL of a queryset of ids, to put inside ``IN (...)``; a queryset Django knows to
+    """The SQL of a queryset, to put inside ``EXISTS (...)``; a queryset Django knows to
     be empty (``team_id IN ()``) is a subquery of no rows."""
     try:
         sql, params = qs.order_by().query.sql_with_params()
@@ -216,15 +225,22 @@ def _visible_interactions_sql(viewer: Viewer, alias: str) -> tuple[str, list[Any
     """A SQL condition on ``alias`` (an interaction row): may ``viewer`` find it?
 
     On a case: the viewer may open the case (``cases_visible``). On no case: the viewer
-    may see the customer (``customers_visible``), as on the customer's timeline.
+    may see the customer (``customers_visible``), as on the customer's timeline. Each is
+    the other app's own queryset, asked about this row (``EXISTS``, correlated): the
+    database checks only the hits it walks, newest first, instead of first listing every
+    customer the viewer may see (a join over the whole customer table, 25 ms at 10,000).
     """
     if visible_team_ids(viewer) is None:
         return "1 = 1", []
-    cases_sql, cases_params = _subquery(cases_visible(viewer=viewer).values("pk"))
-    customers_sql, customers_params = _subquery(customers_visible(viewer=viewer).values("pk"))
+    cases_sql, cases_params = _subquery(
+        cases_visible(viewer=viewer).filter(pk=RawSQL(f"{alias}.case_id", [])).values("pk")
+    )
+    customers_sql, customers_params = _subquery(
+        customers_visible(viewer=viewer).filter(pk=RawSQL(f"{alias}.customer_id", [])).values("pk")
+    )
     return (
-        f"({alias}.case_id IN ({cases_sql}) OR ({alias}.case_id IS NULL"
-        f" AND {alias}.customer_id IN ({customers_sql})))",
+        f"(({alias}.case_id IS NOT NULL AND EXISTS ({cases_sql})) OR ({alias}.case_id IS NULL"
+        f" AND EXISTS ({customers_sql})))",
         [*cases_params, *customers_params],
     )
 
@@ -235,41 +251,64 @@ def fts5_query(words: list[str]) -> str:
     return " ".join('"' + w.replace('"', '""') + '"' for w in words)
 
 
-def _interaction_ids(viewer: Viewer, words: list[str], limit: int) -> list[int]:
-    visible_sql, visible_params = _visible_interactions_sql(viewer, "i")
+def _matches_sql(words: list[str]) -> tuple[str, list[Any]]:
+    """The ids of the messages holding every word, newest first (no limit yet): the index
+    walked in id order, so a ``LIMIT`` on it stops the walk."""
     vendor = connection.vendor
     if vendor == "sqlite":
-        # The FTS table drives: it yields the matching rowids newest first and the LIMIT
-        # stops it; each hit is joined to its row for the visibility test.
-        sql = (
-            f"SELECT i.id FROM {FTS_TABLE} f JOIN customers_interaction i ON i.id = f.rowid "
-            f"WHERE f.{FTS_TABLE} MATCH %s AND {visible_sql} "
-            "ORDER BY f.rowid DESC LIMIT %s"
+        return (
+            f"SELECT rowid AS id FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH %s ORDER BY rowid DESC",
+            [fts5_query(words)],
         )
-        params: list[Any] = [fts5_query(words), *visible_params, limit]
-    elif vendor == "postgresql":
-        sql = (
-            "SELECT i.id FROM customers_interaction i "
-            "WHERE to_tsvector('english'::regconfig, i.body) "
-            "@@ plainto_tsquery('english'::regconfig, %s) "
-            f"AND {visible_sql} ORDER BY i.id DESC LIMIT %s"
+    if vendor == "postgresql":
+        return (
+            "SELECT id FROM customers_interaction "
+            "WHERE to_tsvector('english'::regconfig, body) "
+            "@@ plainto_tsquery('english'::regconfig, %s) ORDER BY id DESC",
+            [" ".join(words)],
         )
-        params = [" ".join(words), *visible_params, limit]
-    else:
-        raise NotImplementedError(f"full-text search is not set up for {vendor}")
+    raise NotImplementedError(f"full-text search is not set up for {vendor}")
+
+
+def _interaction_ids(viewer: Viewer, words: list[str], limit: int) -> tuple[list[int], bool]:
+    """The ids of the newest ``limit`` matching messages ``viewer`` may find, and whether
+    the answer is cut short by ``SCAN_CAP``.
+
+    For a viewer scoped to teams only the newest ``SCAN_CAP`` matches are looked at: a word
+    in most of a million messages, of which the viewer may open few or none, would
+    otherwise test every one of them against the visibility rule (seconds). Admins and
+    ``SYSTEM`` see every match, so the first ``limit`` are the answer.
+    """
+    matches_sql, matches_params = _matches_sql(words)
+    visible_sql, visible_params = _visible_interactions_sql(viewer, "i")
+    scoped = visible_team_ids(viewer) is not None
+    cap = f" LIMIT {SCAN_CAP}" if scoped else ""
+    sql = (
+        f"SELECT i.id FROM ({matches_sql}{cap}) m "
+        "JOIN customers_interaction i ON i.id = m.id "
+        f"WHERE {visible_sql} ORDER BY m.id DESC LIMIT %s"
+    )
     with connection.cursor() as cur:
-        cur.execute(sql, params)
-        return [row[0] for row in cur.fetchall()]
+        cur.execute(sql, [*matches_params, *visible_params, limit])
+        found = [row[0] for row in cur.fetchall()]
+        if not scoped or len(found) >= limit:
+            return found, False
+        # Were there more matches than were looked at? (The cap-th newest match exists.)
+        cur.execute(f"SELECT m.id FROM ({matches_sql}) m LIMIT 1 OFFSET {SCAN_CAP}", matches_params)
+        return found, cur.fetchone() is not None
 
 
-def _interactions(viewer: Viewer, words: list[str], limit: int) -> list[InteractionHit]:
-    ids = _interaction_ids(viewer, words, limit + 1)
+def _interactions(
+    viewer: Viewer, words: list[str], limit: int
+) -> tuple[list[InteractionHit], bool]:
+    ids, capped = _interaction_ids(viewer, words, limit + 1)
     rows = Interaction.objects.select_related("case", "customer", "actor").in_bulk(ids)
-    return [
+    hits = [
         InteractionHit(interaction=rows[pk], snippet=snippet(rows[pk].body, words))
         for pk in ids
         if pk in rows
     ]
+    return hits, capped
 
 
 def _stem(word: str) -> str:

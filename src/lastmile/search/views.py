@@ -11,8 +11,7 @@ from django.views.decorators.http import require_GET
 from lastmile.cases.selectors import ref_number
 from lastmile.console.pages import page_chrome
 from lastmile.core.clock import utcnow
-from lastmile.core.errors import InvalidInput
-from lastmile.search.selectors import KINDS, MIN_QUERY_LENGTH, search
+from lastmile.search.selectors import KINDS, MIN_QUERY_LENGTH, SCAN_CAP, search
 
 LABELS = {
     "cases": "Cases",
@@ -32,12 +31,13 @@ def results(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("kind") or None
     if kind not in KINDS:
         kind = None
-    try:
-        found = search(viewer=request.user, q=q, kind=kind, limit=20)
-    except InvalidInput:  # pragma: no cover - kind and limit are checked above
-        found = search(viewer=request.user, q=q, limit=20)
-    if found.exact_case is not None and ref_number(found.q) is not None:
-        return redirect("console:case", ref=found.exact_case.ref)
+    if ref_number(q) is not None and kind in (None, "cases"):
+        # A reference typed exactly: look for that case first, and go there if it is open
+        # to the viewer, without searching every other kind.
+        exact = search(viewer=request.user, q=q, kind="cases", limit=1).exact_case
+        if exact is not None:
+            return redirect("console:case", ref=exact.ref)
+    found = search(viewer=request.user, q=q, kind=kind, limit=20)
     groups = [
         {"kind": name, "label": LABELS[name], "items": items, "more": found.more.get(name, False)}
         for name, items in found.groups()
@@ -50,6 +50,7 @@ def results(request: HttpRequest) -> HttpResponse:
         "search_q": found.q,
         "kind": kind,
         "min_length": MIN_QUERY_LENGTH,
+        "scan_cap": f"{SCAN_CAP:,}",
         "ref_example": f"{settings.LASTMILE_CASE_PREFIX}-1042",
     }
     return render(request, "search/results.html", context)
