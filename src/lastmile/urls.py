@@ -11,6 +11,7 @@ API_ROUTERS = [
     ("customers", "lastmile.customers.api", "router"),
     ("interactions", "lastmile.customers.api", "interactions_router"),
     ("cases", "lastmile.loops.cases_api", "router"),
+    ("cases", "lastmile.channels.messages_api", "router"),  # POST /cases/{ref}/messages
     ("loops", "lastmile.loops.api", "router"),
     ("mail", "lastmile.mail.api", "router"),
     ("webhooks", "lastmile.webhooks.api", "router"),
