@@ -109,7 +109,7 @@ LOOP_COLUMNS = [
 CASES_CHUNK = 5_000
 # A page measured for longer than its budget stops there, but never before this many
 # requests (then its p99 is its slowest); its warm-up stops after a fifth of the budget.
-MIN_REQUESTS = 20
+MIN_REQUESTS = 10
 MIN_WARMUP = 3
 
 
@@ -426,10 +426,12 @@ def timed(
     page stops after ``budget_s`` of measuring (at least ``MIN_REQUESTS``), so that the
     whole bench keeps to its time; ``n`` in the answer is how many were measured."""
     latencies: list[float] = []
+    warmed = 0
     started = time.perf_counter()
     for i in range(warmup + n):
         if i < warmup and i >= MIN_WARMUP and time.perf_counter() - started > budget_s / 5:
             continue  # a slow page: enough warm-up
+        warmed += i < warmup
         if i == warmup:
             started = time.perf_counter()
         elif len(latencies) >= MIN_REQUESTS and time.perf_counter() - started > budget_s:
@@ -442,7 +444,7 @@ def timed(
             raise RuntimeError(f"GET {url}: {problem}: {r.text[:300]}")
         if i >= warmup:
             latencies.append(dt)
-    return _stats(latencies)
+    return {**_stats(latencies), "warmup": warmed}
 
 
 def sql_timed(db: Database, sql: str, params: tuple[Any, ...], *, n: int) -> dict[str, Any]:
@@ -662,7 +664,8 @@ def setup_run(db: Database, sizes: dict[str, int]) -> dict[str, Any]:
 
 def _said(name: str, r: dict[str, float], warmup: int) -> None:
     say(
-        f"  console: {name}: {r['n']} requests after {warmup} warm-up: p50 {r['p50_ms']:.1f} ms, "
+        f"  console: {name}: {r['n']} requests after {r.get('warmup', warmup)} warm-up: "
+        f"p50 {r['p50_ms']:.1f} ms, "
         f"p99 {r['p99_ms']:.1f} ms, max {r['max_ms']:.1f} ms"
     )
 

@@ -50,7 +50,7 @@ FULL = {
     "console_case_messages": 500,
     "console_requests": 300,
     "console_warmup": 30,
-    "console_budget_s": 15,  # a page slower than that stops after 15 s of requests
+    "console_budget_s": 10,  # a page slower than that stops after 10 s of requests
     "search_requests": 100,  # per kind of query: common word, rare word, name, case ref
 }
 QUICK = {
@@ -70,7 +70,7 @@ QUICK = {
     "console_case_messages": 500,  # the case page's figure is for a case of 500 messages
     "console_requests": 100,
     "console_warmup": 10,
-    "console_budget_s": 6,
+    "console_budget_s": 5,
     "search_requests": 30,
 }
 
@@ -339,7 +339,7 @@ def write_markdown(results: dict[str, Any], path: Any) -> None:
         "the same server and session is their floor): "
         + str(results.get("console_setup") or results.get("console_setup_pg") or "not run")
         + "; requests measured per page (SQLite/PostgreSQL; a slow page stops after "
-        f"{s.get('console_budget_s', '—')} s, never under 20): "
+        f"{s.get('console_budget_s', '—')} s, never under 10): "
         + ", ".join(
             f"{name} {results.get(key, '—')}/{results.get(key + '_pg', '—')}"
             for name, key in (
