@@ -53,8 +53,10 @@ def inbound(case, body, now):  # type: ignore[no-untyped-def]
 def test_the_case_version_stays_put_while_nothing_changes(case, alice, now):
     # Given a case with a message
     inbound(case, "Hello", now)
-    # When its version is read twice, and something happens on another case
+    # When its version is read twice, with a colleague beating on it and a message on
+    # another case between the two
     first = case_version(ref=case.ref, viewer=alice)
+    presence_beat(user=alice, case=case, typing=True, now=now)
     inbound(CaseFactory(customer=case.customer, team=case.team), "Elsewhere", now)
     # Then it is the same
     assert case_version(ref=case.ref, viewer=alice) == first

@@ -111,8 +111,10 @@ def test_a_colleagues_note_and_presence_reach_an_open_case_page_without_reload(
     ben.fill("#note-form textarea", "@ana the branch confirmed the card is linked now.")
     ana.locator("#live-presence", has_text="Ben is typing…").wait_for(timeout=8_000)
 
-    # When Ben adds the note, Then it shows in Ana's thread within 6 s, without a reload,
-    # with what the mention matched; and her bell counts one unread notification
+    # When Ana starts a reply and Ben adds the note, Then it shows in Ana's thread within
+    # 6 s, without a reload, with what the mention matched, her draft untouched; and her
+    # bell counts one unread notification
+    ana.fill("#reply-form textarea[name=body]", "Hi Maya, a draft in progress")
     ben.click("#note-form button[type=submit]")
     ben.locator("#thread .msg[data-direction=note]").wait_for()
     ana.locator("#thread .msg[data-direction=note]", has_text="the branch confirmed").wait_for(
@@ -120,6 +122,7 @@ def test_a_colleagues_note_and_presence_reach_an_open_case_page_without_reload(
     )
     assert "Ana notified (by username)" in ana.locator("#thread").inner_text()
     assert ana.evaluate("window.stillTheSamePage") is True
+    assert ana.input_value("#reply-form textarea[name=body]") == "Hi Maya, a draft in progress"
     ana.locator("#live-unread", has_text="1").wait_for(timeout=6_000)
     assert Notification.objects.filter(recipient__username="ana", kind="mention").count() == 1
 

@@ -46,10 +46,36 @@
     if (summary) summary.setAttribute("title", n ? n + " unread notification" + (n === 1 ? "" : "s") : "Notifications");
   }
 
+  // A field changed and not sent yet: its value differs from the one the page came with.
+  function isDirty(field) {
+    if (field.type === "checkbox" || field.type === "radio") return field.checked !== field.defaultChecked;
+    if (field.tagName === "SELECT") {
+      for (var i = 0; i < field.options.length; i++) {
+        if (field.options[i].selected !== field.options[i].defaultSelected) return true;
+      }
+      return false;
+    }
+    if (field.type === "hidden" || field.type === "file" || field.type === "submit") return false;
+    return "defaultValue" in field && field.value !== field.defaultValue;
+  }
+
+  // Swapping `el` would lose what the agent is doing in it: the focus, a ticked row, a
+  // field changed and not sent.
   function holdsUserState(el) {
     var active = document.activeElement;
     if (active && active !== document.body && el.contains(active)) return true;
-    return !!el.querySelector("input[type=checkbox]:checked, details[open] textarea");
+    if (el.querySelector("input[type=checkbox]:checked")) return true;
+    var fields = el.querySelectorAll("input, select, textarea");
+    for (var i = 0; i < fields.length; i++) if (isDirty(fields[i])) return true;
+    return false;
+  }
+
+  // The <details> the agent opened stay open in the fresh copy (same position, same count).
+  function keepOpen(from, to) {
+    var before = from.querySelectorAll("details");
+    var after = to.querySelectorAll("details");
+    if (before.length !== after.length) return;
+    for (var i = 0; i < before.length; i++) after[i].open = before[i].open;
   }
 
   function process(el) {
@@ -65,6 +91,7 @@
       if (!cur || !next || cur.outerHTML === next.outerHTML) return;
       if (holdsUserState(cur)) { all = false; return; }
       var fresh = document.importNode(next, true);
+      keepOpen(cur, fresh);
       cur.replaceWith(fresh);
       process(fresh);
     });
