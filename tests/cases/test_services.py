@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lastmile.cases.models import Case, CaseEvent, CaseTag
+from lastmile.cases.models import Case, CaseEvent, CaseTag, SavedView
 from lastmile.cases.selectors import case_history, case_list, case_tag_names, cases_visible
 from lastmile.cases.services import (
     case_move,
@@ -15,8 +15,10 @@ from lastmile.cases.services import (
     cases_bulk_assign,
     cases_bulk_status,
     cases_bulk_tag,
+    saved_view_create,
+    saved_view_delete,
 )
-from lastmile.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from lastmile.core.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from lastmile.core.events import event_subscribe, event_unsubscribe
 from lastmile.core.models import AuditEntry
 from lastmile.loops.models import LoopKind
@@ -162,3 +164,29 @@ def test_bulk_on_a_case_the_viewer_may_not_open_is_not_found_and_changes_nothing
             now=now,
         )
     assert not CaseTag.objects.exists()
+
+
+def test_a_view_is_shared_only_with_a_team_of_the_actor(alice, other_team, team, now):
+    # alice may share with her own team
+    shared = saved_view_create(name="VIP", query="tag=vip", team=team, actor=alice, now=now)
+    assert (shared.owner, shared.team) == (None, team)
+    # but not with the back office
+    with pytest.raises(PermissionDenied):
+        saved_view_create(name="VIP", query="tag=vip", team=other_team, actor=alice, now=now)
+    assert SavedView.objects.count() == 1
+
+
+def test_saving_a_view_again_under_its_name_replaces_its_filters(alice, now):
+    saved_view_create(name="Mine", query="scope=mine", actor=alice, now=now)
+    saved_view_create(name="Mine", query="scope=mine&sort=due", actor=alice, now=now)
+    assert list(SavedView.objects.values_list("owner__username", "query")) == [
+        ("alice", "scope=mine&sort=due")
+    ]
+
+
+def test_only_the_owner_deletes_a_personal_view(alice, bob, now):
+    view = saved_view_create(name="Mine", query="scope=mine", actor=alice, now=now)
+    with pytest.raises(PermissionDenied):
+        saved_view_delete(view=view, actor=bob)
+    saved_view_delete(view=view, actor=alice)
+    assert not SavedView.objects.exists()
