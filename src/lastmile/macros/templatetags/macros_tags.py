@@ -1,12 +1,16 @@
-"""The composer's macro picker: the viewer's macros, each already filled for this case."""
+"""What the composer offers to insert: the viewer's macros, each already filled for this case,
+and the knowledge articles suggested for it (their text, or their portal link if public)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django import template
+from django.conf import settings
+from django.urls import reverse
 
 from lastmile.core.clock import utcnow
+from lastmile.knowledge.selectors import articles_suggest_for_case
 from lastmile.macros.placeholders import placeholders_fill
 from lastmile.macros.selectors import macros_for
 from lastmile.macros.services import macro_values
@@ -27,3 +31,21 @@ def macro_picker(context: template.Context, case: Any) -> dict[str, Any]:
     values = macro_values(case=case, agent=user, now=now)
     rows = [(m, placeholders_fill(m.body, values)) for m in macros]
     return {"macros": rows, "case": case}
+
+
+@register.inclusion_tag("macros/_articles.html", takes_context=True)
+def articles_to_insert(context: template.Context, case: Any, limit: int = 5) -> dict[str, Any]:
+    """The suggested articles of the case page, each with the text and link to insert."""
+    thread = context.get("thread")
+    hits = articles_suggest_for_case(
+        case, limit=limit, thread=list(thread) if thread is not None else None
+    )
+    base = settings.LASTMILE_PUBLIC_URL.rstrip("/")
+    rows = [
+        (
+            h,
+            f"{base}{reverse('portal:article', args=[h.article.slug])}" if h.article.public else "",
+        )
+        for h in hits
+    ]
+    return {"case": case, "rows": rows}
