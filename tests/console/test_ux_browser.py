@@ -239,3 +239,52 @@ def test_the_customer_page_fits_and_its_timeline_expands(live_server, sized, wid
     assert page.locator(".tl-full").first.is_visible()
     assert "by Ana Silva" in page.locator("#timeline").inner_text()
     no_horizontal_scroll(page)
+
+
+def test_the_timeline_filter_swaps_in_place(live_server, sized):  # type: ignore[no-untyped-def]
+    _, cases = scene()
+    customer = cases[0].customer
+    now = utcnow()
+    interaction_record(
+        customer=customer,
+        channel="chat",
+        direction="inbound",
+        occurred_at=now - timedelta(minutes=5),
+        now=now,
+        body="Any news on the chat?",
+    )
+    page = sized(375)
+    log_in(page, live_server, "ana")
+    page.goto(f"{live_server.url}/customers/{customer.pk}/")
+    page.evaluate("window.stillTheSamePage = true")
+    page.select_option(f"#tl-channel-{customer.pk}", "chat")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#timeline .tl-item')]"
+        ".every(li => li.dataset.channel === 'chat')"
+    )
+    assert page.locator("#timeline .tl-item").count() == 1
+    assert page.evaluate("window.stillTheSamePage") is True
+    assert page.input_value(f"#tl-channel-{customer.pk}") == "chat"
+    no_horizontal_scroll(page)
+
+
+def test_an_agent_merges_a_duplicate_and_undoes_it_in_the_browser(live_server, sized):  # type: ignore[no-untyped-def]
+    _, cases = scene()
+    dup, keep = cases[1].customer, cases[0].customer
+    page = sized(1366)
+    log_in(page, live_server, "ana")
+    page.goto(f"{live_server.url}/customers/{dup.pk}/")
+    page.locator("#merges summary").click()
+    page.fill("#merge-into", f"#{keep.pk}")
+    page.fill("#merge-reason", "same person")
+    page.locator("#merges button[type=submit]").click()
+    page.wait_for_url(f"{live_server.url}/customers/{keep.pk}/")
+    assert "merged into Maya Fernandes" in page.locator(".alert-success").inner_text()
+    row = page.locator("#merges .merge-row").first
+    row.wait_for()
+    assert "Li Wei Zhang-Abernathy" in row.inner_text() and "Ana Silva" in row.inner_text()
+    row.get_by_role("button", name=re.compile("Undo")).click()
+    page.wait_for_url(f"{live_server.url}/customers/{dup.pk}/")
+    assert "stands on its own again" in page.locator(".alert-success").inner_text()
+    page.locator("#merges .merge-row").first.wait_for()
+    assert "undone" in page.locator("#merges .merge-row").first.inner_text()
