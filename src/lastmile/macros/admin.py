@@ -18,7 +18,7 @@ from lastmile.macros.services import macro_check, macro_delete, macro_save
 class MacroForm(forms.ModelForm):
     class Meta:
         model = Macro
-        fields = ["name", "body", "owner", "team", "set_status", "pause_reply_loop"]
+        fields = ["name", "body", "owner", "team", "set_status", "add_tag", "pause_reply_loop"]
         help_texts = {
             "body": "Placeholders: "
             + ", ".join("{{" + k + "}} " + v for k, v in PLACEHOLDERS.items())
@@ -31,6 +31,7 @@ class MacroForm(forms.ModelForm):
                 name=data.get("name") or "",
                 body=data.get("body") or "",
                 set_status=data.get("set_status") or "",
+                add_tag=data.get("add_tag") or "",
             )
         except InvalidInput as exc:
             for err in exc.errors:
@@ -44,7 +45,7 @@ class MacroForm(forms.ModelForm):
 @admin.register(Macro)
 class MacroAdmin(admin.ModelAdmin):
     form = MacroForm
-    list_display = ["name", "team", "owner", "set_status", "pause_reply_loop", "updated_at"]
+    list_display = ["name", "team", "owner", "set_status", "add_tag", "pause_reply_loop"]
     list_filter = ["team", "set_status"]
     search_fields = ["name", "body"]
 
@@ -58,6 +59,7 @@ class MacroAdmin(admin.ModelAdmin):
                 owner=data.get("owner"),
                 team=data.get("team"),
                 set_status=data.get("set_status") or "",
+                add_tag=data.get("add_tag") or "",
                 pause_reply_loop=bool(data.get("pause_reply_loop")),
                 actor=request.user,
                 now=utcnow(),

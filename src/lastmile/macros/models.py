@@ -32,6 +32,9 @@ class Macro(models.Model):
         blank=True,
         help_text="On send, set the case to this status.",
     )
+    add_tag = models.CharField(
+        max_length=50, blank=True, help_text="On send, put this tag on the case."
+    )
     pause_reply_loop = models.BooleanField(
         default=False, help_text="On send, stop the clock of a reply loop still open."
     )

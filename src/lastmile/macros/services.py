@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from lastmile.cases.models import Case, CaseStatus
-from lastmile.cases.services import case_set_status
+from lastmile.cases.services import case_set_status, case_tags_set, tag_names_checked
 from lastmile.core.errors import FieldError, InvalidInput, NotFound, PermissionDenied
 from lastmile.loops.models import LoopKind
 from lastmile.loops.selectors import loops_open_on_case
@@ -32,9 +32,12 @@ BODY_MAX = 10_000  # a macro's text must fit in a reply (channels.replies.REPLY_
 PAUSE_REASON = "waiting on the customer (macro {name})"
 
 
-def macro_check(*, name: str, body: str, set_status: str = "") -> tuple[str, str]:
-    """(name, body) cleaned, or ``InvalidInput`` naming each bad field: an empty or long
-    name or text, an unknown placeholder (with the list of known ones), an unknown status."""
+def macro_check(
+    *, name: str, body: str, set_status: str = "", add_tag: str = ""
+) -> tuple[str, str, str]:
+    """(name, body, tag) cleaned, or ``InvalidInput`` naming each bad field: an empty or long
+    name or text, an unknown placeholder (with the list of known ones), an unknown status, a
+    tag the cases app would refuse."""
     name, body = (name or "").strip(), (body or "").strip()
     errors = []
     if not name:
@@ -58,9 +61,14 @@ def macro_check(*, name: str, body: str, set_status: str = "") -> tuple[str, str
         )
     if set_status and set_status not in CaseStatus.values:
         errors.append(FieldError("set_status", f"one of {', '.join(CaseStatus.values)}"))
+    tag = ""
+    try:
+        tag = next(iter(tag_names_checked([add_tag])), "")
+    except InvalidInput as exc:
+        errors.extend(FieldError("add_tag", e.reason) for e in exc.errors)
     if errors:
         raise InvalidInput("the macro cannot be saved: " + errors[0].reason, errors)
-    return name, body
+    return name, body, tag
 
 
 def _may_write(actor: Actor, *, owner: Any, team: Team | None) -> None:
@@ -81,13 +89,14 @@ def macro_save(
     owner: Any = None,
     team: Team | None = None,
     set_status: str = "",
+    add_tag: str = "",
     pause_reply_loop: bool = False,
     actor: Actor,
     now: datetime,
 ) -> Macro:
     """Create (``macro=None``) or change a macro: checked, personal xor shared with a team,
     written only by its owner, or by a member of its team (admins: any)."""
-    name, body = macro_check(name=name, body=body, set_status=set_status)
+    name, body, tag = macro_check(name=name, body=body, set_status=set_status, add_tag=add_tag)
     if (owner is None) == (team is None):
         raise InvalidInput(
             "a macro is either personal (an owner) or shared with one team",
@@ -98,7 +107,8 @@ def macro_save(
     _may_write(actor, owner=owner, team=team)
     row = macro or Macro()
     row.name, row.body, row.owner, row.team = name, body, owner, team
-    row.set_status, row.pause_reply_loop, row.updated_at = set_status, pause_reply_loop, now
+    row.set_status, row.add_tag, row.pause_reply_loop = set_status, tag, pause_reply_loop
+    row.updated_at = now
     if row.pk is None:
         row.created_by = actor
     with transaction.atomic():
@@ -163,6 +173,9 @@ def macro_actions_apply(*, macro: Macro, case: Case, actor: Actor, now: datetime
                     loop=loop, actor=actor, reason=PAUSE_REASON.format(name=macro.name), now=now
                 )
                 done.append("reply loop paused")
+    if macro.add_tag:
+        case_tags_set(case=case, add=[macro.add_tag], actor=actor, now=now)
+        done.append(f"tagged {macro.add_tag}")
     if macro.set_status:
         case_set_status(case=case, status=macro.set_status, actor=actor, now=now)
         done.append(f"status set to {CaseStatus(macro.set_status).label.lower()}")
