@@ -12,7 +12,7 @@ import pytest
 from django.urls import NoReverseMatch, reverse
 
 from tests.console.test_browser import browser, log_in  # noqa: F401 - fixture
-from tests.console.test_ux_browser import WIDTHS, scene
+from tests.console.test_ux_browser import WIDEST, WIDTHS, scene
 
 pytestmark = pytest.mark.browser
 
@@ -98,3 +98,27 @@ def test_every_console_page_passes_axe(live_server, axe_page, width):  # type: i
     # Then nothing serious, on at least the pages that exist today
     assert {"inbox", "case", "customer"} <= set(checked), checked
     assert found == {}, "\n".join(f"{k}: {line}" for k, v in found.items() for line in v)
+
+
+def test_every_console_page_fits_a_phone(live_server, axe_page):  # type: ignore[no-untyped-def]
+    """No page scrolls sideways at 375 px (a wide table scrolls inside its own box)."""
+    _, cases = scene(role="admin")
+    args = {"case": cases[0].ref, "customer": cases[0].customer_id}
+    page = axe_page(375)
+    page.goto(f"{live_server.url}/login/")
+    wide = {}
+    width, inner = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+    if width > inner:
+        wide["login"] = width
+    log_in(page, live_server, "ana")
+    for label, name, params in PAGES:
+        try:
+            url = reverse(name, args=[args[p] for p in params])
+        except NoReverseMatch:
+            continue
+        page.goto(f"{live_server.url}{url}{'?q=parcel' if label == 'search' else ''}")
+        page.wait_for_load_state("networkidle")
+        width, inner = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+        if width > inner:
+            wide[label] = (width, page.evaluate(WIDEST))
+    assert wide == {}

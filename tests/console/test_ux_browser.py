@@ -156,6 +156,11 @@ def test_keyboard_moves_through_the_inbox_opens_a_case_and_reaches_the_composer(
     assert dialog.is_visible() and "Keyboard shortcuts" in dialog.inner_text()
     page.keyboard.press("Escape")
     assert not dialog.is_visible()
+    # and so does the top bar's "?" button, for the mouse
+    page.get_by_role("button", name="Keyboard shortcuts").click()
+    assert dialog.is_visible()
+    dialog.get_by_role("button", name="Close the shortcuts").click()
+    assert not dialog.is_visible()
     # Enter opens the selected row's case
     page.keyboard.press("j")
     page.keyboard.press("Enter")

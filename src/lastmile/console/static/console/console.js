@@ -70,6 +70,9 @@
   document.addEventListener("click", function (e) {
     var button = e.target.closest && e.target.closest("[data-nav-toggle]");
     if (button) menuSet(button.getAttribute("aria-expanded") !== "true");
+    var help = e.target.closest && e.target.closest("[data-shortcuts-open]");
+    var dialog = document.getElementById("shortcuts");
+    if (help && dialog && dialog.showModal && !dialog.open) dialog.showModal();
   });
 
   // --- keyboard shortcuts (base.html's dialog lists them) -------------------------------
