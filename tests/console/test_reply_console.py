@@ -314,3 +314,20 @@ def test_a_macro_of_another_team_cannot_be_used_and_nothing_is_sent(
     assert response.status_code == 422
     assert not Interaction.objects.filter(direction="outbound").exists()
     assert Case.objects.get(pk=email_case.pk).status != "solved"
+
+
+# --- knowledge in replies --------------------------------------------------------------------
+
+
+def test_a_suggested_article_offers_its_text_and_its_portal_link(client, alice, email_case, now):
+    from lastmile.knowledge.services import article_create
+
+    article = article_create(
+        title="Card declined", body_md="Check the card is **active**.", public=True, now=now
+    )
+    client.force_login(alice)
+    page = page_of(client, email_case)
+    assert f'data-insert-from="kb-text-{article.pk}">Insert text' in page
+    assert f'<template id="kb-text-{article.pk}">Check the card is **active**.</template>' in page
+    assert f'<template id="kb-link-{article.pk}">Card declined: http' in page
+    assert f"/portal/help/{article.slug}/</template>" in page
