@@ -9,6 +9,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.urls import NoReverseMatch, reverse
 
 from lastmile.cases.services import case_create
 from lastmile.core.clock import utcnow
@@ -293,3 +294,26 @@ def test_an_agent_merges_a_duplicate_and_undoes_it_in_the_browser(live_server, s
     assert "stands on its own again" in page.locator(".alert-success").inner_text()
     page.locator("#merges .merge-row").first.wait_for()
     assert "undone" in page.locator("#merges .merge-row").first.inner_text()
+
+
+@pytest.mark.parametrize("where", ["console:cases", "search:results"])
+def test_j_and_k_move_through_the_case_lists_and_search_results(live_server, sized, where):  # type: ignore[no-untyped-def]
+    _, cases = scene()
+    try:
+        url = reverse(where)
+    except NoReverseMatch:
+        pytest.skip(f"{where} is not built")
+    page = sized(1366)
+    log_in(page, live_server, "ana")
+    page.goto(f"{live_server.url}{url}{'?q=parcel' if where == 'search:results' else ''}")
+    page.keyboard.press("j")
+    first = page.locator(".is-nav-current")
+    assert first.count() == 1
+    href = page.evaluate("document.activeElement.getAttribute('href')")
+    assert href and href.startswith("/"), href
+    page.keyboard.press("j")
+    assert page.evaluate("document.activeElement.getAttribute('href')") != href
+    page.keyboard.press("k")
+    assert page.evaluate("document.activeElement.getAttribute('href')") == href
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{live_server.url}{href}")

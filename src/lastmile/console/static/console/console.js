@@ -76,10 +76,10 @@
   });
 
   // --- keyboard shortcuts (base.html's dialog lists them) -------------------------------
-  // Rows of any list: the inbox's table, the case lists and search results mark theirs
-  // with data-nav-row (or are rows of a table.rows). The row's link to open is the one
+  // Rows of any list: the inbox's table.loops, the case lists' table.cases, and anything
+  // marked data-nav-row (search results) or in a table.rows. The row's link to open is the one
   // marked data-nav-open, else its first link.
-  var ROWS = "table.loops > tbody > tr, table.rows > tbody > tr, [data-nav-row]";
+  var ROWS = "table.loops > tbody > tr, table.cases > tbody > tr, table.rows > tbody > tr, [data-nav-row]";
   var current = null; // the id (or index) of the selected row, kept across htmx swaps
 
   function rows() {
