@@ -111,6 +111,8 @@ CASES_CHUNK = 5_000
 # requests (then its p99 is its slowest); its warm-up stops after a fifth of the budget.
 MIN_REQUESTS = 10
 MIN_WARMUP = 3
+# Runs of each page's bare SQL (its floor: the p50 of these).
+FLOOR_RUNS = 30
 
 
 # --- the data (in a child process with django.setup()) -----------------------------------
@@ -693,28 +695,34 @@ def bench(
     made = setup_run(db, sizes)
     n, warmup = sizes["console_requests"], sizes["console_warmup"]
     out: dict[str, Any] = {"console_made": made}
-    with base_of() as base:
-        agent = login(base, AGENT, PASSWORD)
-        admin = login(base, ADMIN, PASSWORD)
-        health = timed(agent, base + "/healthz", n=n, warmup=warmup)
-        _said("healthz", health, warmup)
-        out.update(console_healthz_p50_ms=health["p50_ms"], console_healthz_p99_ms=health["p99_ms"])
-        if pages:
+    errors: list[str] = []
+    out["console_errors"] = errors
+    try:
+        with base_of() as base:
+            agent = login(base, AGENT, PASSWORD)
+            admin = login(base, ADMIN, PASSWORD)
+            health = timed(agent, base + "/healthz", n=n, warmup=warmup)
+            _said("healthz", health, warmup)
             out.update(
+                console_healthz_p50_ms=health["p50_ms"], console_healthz_p99_ms=health["p99_ms"]
+            )
+            if pages:
                 _pages(
+                    out,
+                    errors,
                     db,
                     made,
-                    agent,
-                    admin,
+                    {"agent": agent, "admin": admin},
                     base,
                     health,
                     n=n,
                     warmup=warmup,
                     budget=sizes["console_budget_s"],
                 )
-            )
-        if search:
-            out.update(_search(db, made, agent, base, health, sizes=sizes, warmup=warmup))
+            if search:
+                _search(out, errors, db, made, agent, base, health, sizes=sizes, warmup=warmup)
+    finally:
+        queries_cancel(db)
     out["console_setup"] = (
         f"{made['cases']:,} open cases of one team, one open reply loop on each (the agent "
         f"is a member of that team only: {made['open_team']:,} open loops in its inbox), "
@@ -725,78 +733,136 @@ def bench(
     return out
 
 
+def queries_cancel(db: Database) -> None:
+    """Cancel what the stopped server left running in the bench database (PostgreSQL goes on
+    with a query whose client has gone), so that it does not weigh on what runs next."""
+    if db.vendor != "postgresql":
+        return
+    conn = db.connect()
+    try:
+        conn.execute(
+            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        conn.close()
+
+
+def _measured(errors: list[str], name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``fn()``'s figures, or none (and why, in ``errors``) when a request failed or timed
+    out: that page's figures are then missing, the others are still measured."""
+    try:
+        return fn()
+    except (requests.RequestException, RuntimeError) as exc:
+        note = f"{name}: {type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
+        say(f"  console: FAILED {note}")
+        errors.append(note)
+        return {}
+
+
 def _pages(
+    out: dict[str, Any],
+    errors: list[str],
     db: Database,
     made: dict[str, Any],
-    agent: requests.Session,
-    admin: requests.Session,
+    sessions: dict[str, requests.Session],
     base: str,
     health: dict[str, float],
     *,
     n: int,
     warmup: int,
     budget: float,
-) -> dict[str, Any]:
-    inbox = timed(
-        agent, base + "/", n=n, warmup=warmup, check=inbox_check(made["open_team"]), budget_s=budget
-    )
-    _said("inbox as the agent", inbox, warmup)
-    inbox_admin = timed(
-        admin, base + "/", n=n, warmup=warmup, check=inbox_check(made["open_all"]), budget_s=budget
-    )
-    _said("inbox as the admin", inbox_admin, warmup)
-    case = timed(
-        agent,
-        f"{base}/cases/{made['long_case_ref']}/",
-        n=n,
-        warmup=warmup,
-        check=case_check(made["long_case_messages"]),
-        budget_s=budget,
-    )
-    _said(f"case page ({made['long_case_messages']} messages)", case, warmup)
-    cases_list = timed(
-        agent,
-        base + "/cases/",
-        n=n,
-        warmup=warmup,
-        check=cases_list_check(made["unsolved_team"]),
-        budget_s=budget,
-    )
-    _said("case lists (my teams, unsolved, recently updated)", cases_list, warmup)
-    cases_sql = sql_timed(db, CASES_LIST_SQL, (made["team"],), n=n)
-    cases_count_sql = sql_timed(db, CASES_COUNT_SQL, (made["team"],), n=n)
-    inbox_sql = sql_timed(db, INBOX_SQL, (made["team"],), n=n)
-    count_sql = sql_timed(db, INBOX_COUNT_SQL, (made["team"],), n=n)
-    case_sql = sql_timed(db, CASE_SQL, (made["long_case"],), n=n)
-    say(
-        f"  console: bare SQL: inbox page {inbox_sql['p50_ms']:.2f} ms + count "
-        f"{count_sql['p50_ms']:.2f} ms, case thread {case_sql['p50_ms']:.2f} ms (p50 of {n})"
-    )
-    return {
-        "inbox_p50_ms": inbox["p50_ms"],
-        "inbox_p99_ms": inbox["p99_ms"],
-        "inbox_max_ms": inbox["max_ms"],
-        "inbox_requests": inbox["n"],
-        "inbox_sql_ms": inbox_sql["p50_ms"] + count_sql["p50_ms"],
-        "inbox_ratio": inbox["p50_ms"] / health["p50_ms"],
-        "inbox_admin_p50_ms": inbox_admin["p50_ms"],
-        "inbox_admin_p99_ms": inbox_admin["p99_ms"],
-        "inbox_admin_requests": inbox_admin["n"],
-        "case_page_p50_ms": case["p50_ms"],
-        "case_page_p99_ms": case["p99_ms"],
-        "case_page_max_ms": case["max_ms"],
-        "case_page_requests": case["n"],
-        "case_page_sql_ms": case_sql["p50_ms"],
-        "case_page_ratio": case["p50_ms"] / health["p50_ms"],
-        "cases_list_p50_ms": cases_list["p50_ms"],
-        "cases_list_p99_ms": cases_list["p99_ms"],
-        "cases_list_requests": cases_list["n"],
-        "cases_list_sql_ms": cases_sql["p50_ms"] + cases_count_sql["p50_ms"],
-        "cases_list_ratio": cases_list["p50_ms"] / health["p50_ms"],
-    }
+) -> None:
+    """The inbox (as the agent, as the admin), the long case's page and the case lists,
+    each beside its bare SQL; their figures into ``out``."""
+    agent, admin = sessions["agent"], sessions["admin"]
+
+    def page(
+        name: str,
+        session: requests.Session,
+        url: str,
+        check: Callable[[requests.Response], str | None],
+    ) -> dict[str, Any]:
+        r = timed(session, url, n=n, warmup=warmup, check=check, budget_s=budget)
+        _said(name, r, warmup)
+        return r
+
+    def inbox() -> dict[str, Any]:
+        r = page("inbox as the agent", agent, base + "/", inbox_check(made["open_team"]))
+        sql = sql_timed(db, INBOX_SQL, (made["team"],), n=FLOOR_RUNS)
+        count = sql_timed(db, INBOX_COUNT_SQL, (made["team"],), n=FLOOR_RUNS)
+        say(
+            f"  console: inbox's bare SQL: page {sql['p50_ms']:.2f} ms + count "
+            f"{count['p50_ms']:.2f} ms (p50 of {FLOOR_RUNS})"
+        )
+        return {
+            "inbox_p50_ms": r["p50_ms"],
+            "inbox_p99_ms": r["p99_ms"],
+            "inbox_max_ms": r["max_ms"],
+            "inbox_requests": r["n"],
+            "inbox_sql_ms": sql["p50_ms"] + count["p50_ms"],
+            "inbox_ratio": r["p50_ms"] / health["p50_ms"],
+        }
+
+    def inbox_admin() -> dict[str, Any]:
+        r = page("inbox as the admin", admin, base + "/", inbox_check(made["open_all"]))
+        return {
+            "inbox_admin_p50_ms": r["p50_ms"],
+            "inbox_admin_p99_ms": r["p99_ms"],
+            "inbox_admin_requests": r["n"],
+        }
+
+    def case() -> dict[str, Any]:
+        r = page(
+            f"case page ({made['long_case_messages']} messages)",
+            agent,
+            f"{base}/cases/{made['long_case_ref']}/",
+            case_check(made["long_case_messages"]),
+        )
+        sql = sql_timed(db, CASE_SQL, (made["long_case"],), n=FLOOR_RUNS)
+        say(f"  console: case thread's bare SQL: {sql['p50_ms']:.2f} ms (p50 of {FLOOR_RUNS})")
+        return {
+            "case_page_p50_ms": r["p50_ms"],
+            "case_page_p99_ms": r["p99_ms"],
+            "case_page_max_ms": r["max_ms"],
+            "case_page_requests": r["n"],
+            "case_page_sql_ms": sql["p50_ms"],
+            "case_page_ratio": r["p50_ms"] / health["p50_ms"],
+        }
+
+    def cases_list() -> dict[str, Any]:
+        r = page(
+            "case lists (my teams, unsolved, recently updated)",
+            agent,
+            base + "/cases/",
+            cases_list_check(made["unsolved_team"]),
+        )
+        sql = sql_timed(db, CASES_LIST_SQL, (made["team"],), n=FLOOR_RUNS)
+        count = sql_timed(db, CASES_COUNT_SQL, (made["team"],), n=FLOOR_RUNS)
+        say(
+            f"  console: case lists' bare SQL: page {sql['p50_ms']:.2f} ms + count "
+            f"{count['p50_ms']:.2f} ms (p50 of {FLOOR_RUNS})"
+        )
+        return {
+            "cases_list_p50_ms": r["p50_ms"],
+            "cases_list_p99_ms": r["p99_ms"],
+            "cases_list_requests": r["n"],
+            "cases_list_sql_ms": sql["p50_ms"] + count["p50_ms"],
+            "cases_list_ratio": r["p50_ms"] / health["p50_ms"],
+        }
+
+    for name, fn in (
+        ("inbox", inbox),
+        ("inbox as the admin", inbox_admin),
+        ("case page", case),
+        ("case lists", cases_list),
+    ):
+        out.update(_measured(errors, name, fn))
 
 
 def _search(
+    out: dict[str, Any],
+    errors: list[str],
     db: Database,
     made: dict[str, Any],
     agent: requests.Session,
@@ -805,39 +871,47 @@ def _search(
     *,
     sizes: dict[str, int],
     warmup: int,
-) -> dict[str, Any]:
+) -> None:
+    """The search page for each kind of query, and the whole mix; figures into ``out``.
+    A kind that fails leaves the mix's figures missing (they would leave it out)."""
     per_kind = sizes["search_requests"]
     queries = search_queries(made, customers=sizes["timeline_customers"], n=per_kind)
-    out: dict[str, Any] = {}
+    out["search_queries"] = {kind: list(dict.fromkeys(qs))[:4] for kind, qs in queries.items()}
     every: list[float] = []
+    complete = True
     for kind, qs in queries.items():
-        latencies = search_timed(
-            agent,
-            base,
-            qs,
-            kind=kind,
-            warmup=min(warmup, len(qs)),
-            budget_s=sizes["console_budget_s"] / 2,
-        )
-        every += latencies
-        r = _stats(latencies)
-        _said(f"search, {kind} ({', '.join(dict.fromkeys(qs[:4]))}, ...)", r, warmup)
-        out[f"search_{kind}_p50_ms"] = r["p50_ms"]
-        out[f"search_{kind}_p99_ms"] = r["p99_ms"]
+
+        def one(kind: str = kind, qs: list[str] = qs) -> dict[str, Any]:
+            latencies = search_timed(
+                agent,
+                base,
+                qs,
+                kind=kind,
+                warmup=min(warmup, len(qs)),
+                budget_s=sizes["console_budget_s"] / 2,
+            )
+            every.extend(latencies)
+            r = _stats(latencies)
+            _said(f"search, {kind} ({', '.join(dict.fromkeys(qs[:4]))}, ...)", r, warmup)
+            return {f"search_{kind}_p50_ms": r["p50_ms"], f"search_{kind}_p99_ms": r["p99_ms"]}
+
+        figures = _measured(errors, f"search, {kind}", one)
+        complete = complete and bool(figures)
+        out.update(figures)
+    floor = search_floor(db, [*COMMON_WORDS, *RARE_WORDS], n=FLOOR_RUNS * 2)
+    say(f"  console: bare full-text query of the words: p50 {floor['p50_ms']:.2f} ms")
+    out["search_sql_ms"] = floor["p50_ms"]
+    if not complete:
+        return
     mix = _stats(every)
     _said("search, the whole mix", mix, warmup)
-    floor = search_floor(db, [*COMMON_WORDS, *RARE_WORDS], n=sizes["console_requests"])
-    say(f"  console: bare full-text query of the words: p50 {floor['p50_ms']:.2f} ms")
     out.update(
         search_p50_ms=mix["p50_ms"],
         search_p99_ms=mix["p99_ms"],
         search_max_ms=mix["max_ms"],
         search_requests=mix["n"],
-        search_sql_ms=floor["p50_ms"],
         search_ratio=mix["p50_ms"] / health["p50_ms"],
-        search_queries={kind: list(dict.fromkeys(qs))[:4] for kind, qs in queries.items()},
     )
-    return out
 
 
 def main() -> None:

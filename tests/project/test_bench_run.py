@@ -231,3 +231,21 @@ def test_a_case_reference_search_must_redirect_to_the_case(bench):
     # then the redirect to the case passes, a results page does not
     assert check(a_response("", 302, "/cases/LM-1042/")) is None
     assert check(a_response('<li class="search-hit">', 200)) == "no redirect to the case"
+
+
+def test_a_console_page_that_failed_is_missing_and_results_md_says_why(bench, tmp_path):
+    # given a run whose search on PostgreSQL timed out on a common word
+    figures, run = bench["figures"], bench["run"]
+    results = a_full_run(figures, run, engines=figures.ENGINES)
+    for key in ("search_p99_ms_pg", "search_common_p99_ms_pg"):
+        del results[key]
+    results["console_errors_pg"] = ["search, common: ReadTimeout: read timeout=60"]
+
+    # when the run finishes
+    code = run.finish(results, out_dir=tmp_path)
+
+    # then it fails naming the figures, and the page says what went wrong
+    text = (tmp_path / "RESULTS.md").read_text()
+    assert code != 0
+    assert "`search_p99_ms_pg`" in text
+    assert "Console pages on PostgreSQL went wrong" in text and "ReadTimeout" in text
