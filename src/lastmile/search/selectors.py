@@ -282,7 +282,10 @@ def _interaction_ids(viewer: Viewer, words: list[str], limit: int) -> tuple[list
     matches_sql, matches_params = _matches_sql(words)
     visible_sql, visible_params = _visible_interactions_sql(viewer, "i")
     scoped = visible_team_ids(viewer) is not None
-    cap = f" LIMIT {SCAN_CAP}" if scoped else ""
+    # Unscoped, every match is visible: the newest ``limit`` are the answer. The inner
+    # LIMIT keeps the walk of the index short either way (a subquery without one may be
+    # read to its end before the outer LIMIT applies).
+    cap = f" LIMIT {int(SCAN_CAP if scoped else limit)}"
     sql = (
         f"SELECT i.id FROM ({matches_sql}{cap}) m "
         "JOIN customers_interaction i ON i.id = m.id "
