@@ -1,4 +1,4 @@
-"""Console pages over real HTTP with a signed-in session: inbox, case page (and search).
+"""Console pages over real HTTP with a signed-in session: inbox, case page, case lists, search.
 
 The agent signs in the way a person does — ``GET /login/``, then the login form posted with
 its CSRF token — and every request after that carries the session cookie, nothing else (no
@@ -24,9 +24,11 @@ interactions), made in a child process with ``django.setup()``
   and closes its reply loops as it does for real traffic.
 
 Figures (each beside floors measured in the same run): p50/p99 of ``GET /`` (the inbox) as
-the agent and as the admin, of ``GET /cases/<ref>/`` for the long case; the floors are
-``GET /healthz`` through the same server and session (what any request costs) and the
-page's bare SQL timed directly on a raw connection (what the data costs).
+the agent and as the admin, of ``GET /cases/<ref>/`` for the long case, of ``GET /cases/``
+(the case lists) and of ``GET /search/?q=`` for four kinds of query over the timeline's
+million messages; the floors are ``GET /healthz`` through the same server and session
+(what any request costs) and each page's bare SQL timed directly on a raw connection (what
+the data costs). See bench/README.md.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ import requests
 
 from common import BENCH_DIR, REPO, Database, percentile, say
 from load import boolean, bulk_insert, ts
+from sweep import LOOP_COLUMNS
 
 AGENT = "console-agent"
 ADMIN = "console-admin"
@@ -78,34 +81,6 @@ LONG_CASE_BODIES = (
     "Sorry for the trouble. I have arranged a replacement and a refund of the delivery fee.",
 )
 LONG_CASE_DIRECTIONS = ("inbound", "inbound", "outbound", "inbound", "outbound")
-LOOP_COLUMNS = [
-    "id",
-    "kind",
-    "title",
-    "state",
-    "visible_to_customer",
-    "channel",
-    "opened_at",
-    "closed_at",
-    "sla_target",
-    "sla_seconds",
-    "due_at_fixed",
-    "clock_started_at",
-    "consumed_seconds",
-    "paused_at",
-    "paused_seconds",
-    "pause_reason",
-    "due_at",
-    "escalation_level",
-    "next_check_at",
-    "breached_at",
-    "assignee_id",
-    "case_id",
-    "customer_id",
-    "opened_by_id",
-    "team_id",
-    "sla_policy_id",
-]
 CASES_CHUNK = 5_000
 # A page measured for longer than its budget stops there, but never before this many
 # requests (then its p99 is its slowest); its warm-up stops after a fifth of the budget.
