@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
 
 from lastmile.customers.models import Direction, Interaction
 from lastmile.customers.services.timeline import InteractionRow, interactions_write
@@ -84,3 +85,16 @@ def test_words_are_stemmed_on_both_databases(case, now):
     # When searching "refunds"
     # Then it is found (porter on SQLite, the English stemmer on PostgreSQL)
     assert found("refunds") == [row.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_indexes_the_messages_already_there_and_undoes_cleanly(case, now):
+    # Given the index taken away, and a message written while there is none
+    call_command("migrate", "search", "zero", verbosity=0)
+    try:
+        row = message(case, "Written before the index: a lost parcel in Kendal", now)
+    finally:
+        # When the migration runs
+        call_command("migrate", "search", verbosity=0)
+    # Then the message already there is found
+    assert found("kendal") == [row.pk]
