@@ -739,6 +739,9 @@ def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> N
     events: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
     breached: list[tuple[Loop, datetime]] = []
+    # The other rungs (notify_owner, notify_lead, reassign_to_lead) as ``loop.escalated``
+    # events: the loop's data as the rung left it, plus the rung and the team's lead.
+    escalated: list[tuple[dict[str, Any], datetime]] = []
     by_policy: dict[int | None, tuple[Calendar, list[dict[str, Any]]]] = {}
     kinds = dict(LoopKind.choices)
     for loop in loops:
@@ -785,6 +788,9 @@ def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> N
             events.append(
                 {"loop_id": loop.pk, "kind": kind, "at": at, "reason": reason, "data": data}
             )
+            if action != "breach":
+                lead_id = lead.pk if lead is not None else None
+                escalated.append((loop_event_data(loop, **data, lead=lead_id), at))
             if recipient:
                 messages.append(
                     outbox_message(
@@ -818,4 +824,5 @@ def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> N
     rows_insert(LoopEvent, events)
     if messages:
         result.notifications += outbox_enqueue(messages)
+    event_emit_many("loop.escalated", escalated)
     event_emit_many("loop.breached", [(loop_event_data(loop), at) for loop, at in breached])
