@@ -345,7 +345,7 @@ def write_markdown(results: dict[str, Any], path: Any) -> None:
         "the same server and session is their floor): "
         + str(results.get("console_setup") or results.get("console_setup_pg") or "not run")
         + "; requests measured per page (SQLite/PostgreSQL; a slow page stops after "
-        f"{s.get('console_budget_s', '—')} s, never under 10): "
+        f"{s.get('console_budget_s', '—')} s, never under 10 but for a page of seconds, at least 3): "
         + ", ".join(
             f"{name} {results.get(key, '—')}/{results.get(key + '_pg', '—')}"
             for name, key in (

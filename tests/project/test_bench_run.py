@@ -249,3 +249,17 @@ def test_a_console_page_that_failed_is_missing_and_results_md_says_why(bench, tm
     assert code != 0
     assert "`search_p99_ms_pg`" in text
     assert "Console pages on PostgreSQL went wrong" in text and "ReadTimeout" in text
+
+
+def test_a_slow_page_is_measured_within_its_budget(bench):
+    # given the rule that ends a page's measurement (a budget of 10 s)
+    console = importlib.import_module("console")
+
+    # then a page within its budget, or past it with fewer than 10 requests, goes on
+    assert not console._enough([0.1] * 50, 5.0, 10)
+    assert not console._enough([2.0] * 6, 12.0, 10)
+    # and one past its budget with 10 requests stops
+    assert console._enough([1.1] * 10, 11.0, 10)
+    # and a page of seconds a request stops at three times the budget, after 3 requests
+    assert not console._enough([15.0] * 2, 31.0, 10)
+    assert console._enough([11.0] * 3, 33.0, 10)
