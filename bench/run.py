@@ -284,7 +284,7 @@ def write_markdown(results: dict[str, Any], path: Any) -> None:
         if unit == "/s":
             return f"{v:,.0f}/s"
         if unit == "ms":
-            return f"{v:.1f} ms"
+            return f"{v:.2f} ms" if v < 1 else f"{v:.1f} ms"
         if unit == "s":
             return f"{v * 1000:.2f} ms" if v < 0.1 else f"{v:.2f} s"
         if unit == "x":
