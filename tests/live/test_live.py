@@ -3,6 +3,7 @@ notes, notifications (assignments, breaches) and who may see what."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -291,11 +292,11 @@ def test_a_breached_loop_notifies_its_assignee(case, alice, now):
         due_at=now + timedelta(hours=1),
         now=now,
     )
-    # When the sweeper passes the minute before, Then nothing; the minute of, alice is told
+    # When the sweeper passes the minute before, Then no breach; the minute of, alice is told
     loops_sweep(now=now + timedelta(minutes=59))
-    assert not Notification.objects.filter(kind="escalation").exists()
+    assert not Notification.objects.filter(text__startswith="SLA breached").exists()
     loops_sweep(now=now + timedelta(hours=1))
-    [n] = Notification.objects.filter(kind="escalation")
+    [n] = Notification.objects.filter(text__startswith="SLA breached")
     assert n.recipient == alice and n.case == case and "Call back" in n.text
 
 
@@ -311,7 +312,8 @@ def test_a_breached_loop_nobody_holds_notifies_the_team_lead(case, team, alice, 
         now=now,
     )
     loops_sweep(now=now + timedelta(hours=1))
-    assert list(Notification.objects.values_list("recipient", flat=True)) == [lead.pk]
+    breaches = Notification.objects.filter(text__startswith="SLA breached")
+    assert list(breaches.values_list("recipient", flat=True)) == [lead.pk]
 
 
 def test_a_breached_loop_of_a_team_without_lead_notifies_its_members(case, team, alice, bob, now):
@@ -325,9 +327,8 @@ def test_a_breached_loop_of_a_team_without_lead_notifies_its_members(case, team,
         now=now,
     )
     loops_sweep(now=now + timedelta(hours=1))
-    assert sorted(Notification.objects.values_list("recipient", flat=True)) == sorted(
-        [alice.pk, bob.pk]
-    )
+    breaches = Notification.objects.filter(text__startswith="SLA breached")
+    assert sorted(breaches.values_list("recipient", flat=True)) == sorted([alice.pk, bob.pk])
     assert Loop.objects.get().breached_at is not None
 
 
@@ -361,22 +362,55 @@ def test_mark_all_read_marks_only_the_viewers(client, case, alice, bob, now):
     assert client.get("/live/poll").json() == {"unread": 0}
 
 
-def test_opening_a_notification_reads_it_and_goes_to_its_case(client, case, alice, bob, now):
+def test_a_notifications_link_is_a_plain_get_of_its_case_that_reads_nothing(
+    client, case, alice, bob, now
+):
+    # Given an unread mention of bob
     note(case, alice, "@bob look", now)
     n = Notification.objects.get()
     client.force_login(bob)
+    # When bob lists his notifications, Then the link goes straight to the case, and only a
+    # POST (the beacon's URL, the list's button) reads it
+    page = client.get("/live/notifications/").content.decode()
+    assert f'href="/cases/{case.ref}/" data-read-url="/live/notifications/{n.pk}/read"' in page
+    assert f'action="/live/notifications/{n.pk}/read"' in page
+    # When a GET reaches the read URL (a prefetch, an image tag elsewhere), Then it is refused
+    # and the notification stays unread
+    assert client.get(f"/live/notifications/{n.pk}/read").status_code == 405
+    n.refresh_from_db()
+    assert n.read_at is None
     assert client.get("/live/poll").json() == {"unread": 1}
-    r = client.get(f"/live/notifications/{n.pk}/")
-    assert r.status_code == 302 and r["Location"] == f"/cases/{case.ref}/"
+
+
+def test_marking_a_notification_read_is_a_post_checked_for_csrf(case, alice, bob, now):
+    from django.test import Client
+
+    note(case, alice, "@bob look", now)
+    n = Notification.objects.get()
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(bob)
+    # A POST without the token is refused, nothing read
+    assert strict.post(f"/live/notifications/{n.pk}/read").status_code == 403
+    n.refresh_from_db()
+    assert n.read_at is None
+    # With it (the beacon): 204 and read; from the list's button: back to the list
+    page = strict.get("/live/notifications/").content.decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    r = strict.post(f"/live/notifications/{n.pk}/read", {"csrfmiddlewaretoken": token})
+    assert r.status_code == 204
     n.refresh_from_db()
     assert n.read_at is not None
+    r = strict.post(
+        f"/live/notifications/{n.pk}/read", {"csrfmiddlewaretoken": token, "back": "list"}
+    )
+    assert r.status_code == 302 and r["Location"] == "/live/notifications/"
 
 
-def test_another_agents_notification_cannot_be_opened(client, case, alice, bob, now):
+def test_another_agents_notification_cannot_be_marked_read(client, case, alice, bob, now):
     note(case, alice, "@bob look", now)
     n = Notification.objects.get()
     client.force_login(alice)
-    assert client.get(f"/live/notifications/{n.pk}/").status_code == 404
+    assert client.post(f"/live/notifications/{n.pk}/read").status_code == 404
     n.refresh_from_db()
     assert n.read_at is None
 

@@ -15,7 +15,9 @@ class LiveConfig(AppConfig):
             on_interaction_recorded,
             on_interactions_recorded,
             on_loop_breached,
+            on_loop_escalated,
             on_loops_breached,
+            on_loops_escalated,
         )
 
         # A note's @mentions notify the agents they name (customers tells every recording).
@@ -26,3 +28,5 @@ class LiveConfig(AppConfig):
         event_subscribe(on_case_assigned, names=["case.assigned"])
         # A loop past its SLA tells whoever answers for it (the sweeper tells a batch).
         event_subscribe(on_loop_breached, many=on_loops_breached, names=["loop.breached"])
+        # A rung of the escalation ladder tells the person it names (owner, lead, new holder).
+        event_subscribe(on_loop_escalated, many=on_loops_escalated, names=["loop.escalated"])

@@ -5,6 +5,11 @@
   they name, :func:`lastmile.live.services.mentions_record`.
 - ``case.assigned`` (cases, internal): the new assignee is told.
 - ``loop.breached`` (loops): whoever answers for the loop is told.
+- ``loop.escalated`` (loops): the person the sweeper's rung names is told: the loop's owner,
+  the team's lead, or the lead it was given to.
+
+Loops tells no event when a person reassigns a loop (``loop_reassign``), so that tells
+nobody here; a case given to a person does (``case.assigned``).
 
 Each runs in the transaction of the change it hears of.
 """
@@ -15,7 +20,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from lastmile.live.services import mentions_record, notify_assignment, notify_breaches
+from lastmile.live.services import (
+    mentions_record,
+    notify_assignment,
+    notify_breaches,
+    notify_escalations,
+)
 
 
 def on_interactions_recorded(name: str, events: Sequence[tuple[dict[str, Any], datetime]]) -> None:
@@ -39,3 +49,11 @@ def on_loops_breached(name: str, events: Sequence[tuple[dict[str, Any], datetime
 
 def on_loop_breached(name: str, data: dict[str, Any], at: datetime) -> None:
     notify_breaches(events=[(data, at)])
+
+
+def on_loops_escalated(name: str, events: Sequence[tuple[dict[str, Any], datetime]]) -> None:
+    notify_escalations(events=events)
+
+
+def on_loop_escalated(name: str, data: dict[str, Any], at: datetime) -> None:
+    notify_escalations(events=[(data, at)])

@@ -11,7 +11,17 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.paginator import Page, Paginator
-from django.db.models import F, Max, OuterRef, QuerySet, Subquery
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    Max,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
 
 from lastmile.cases.models import Case, CaseEvent
 from lastmile.cases.selectors import cases_visible, ref_number
@@ -157,24 +167,57 @@ def mentions_of(*, interaction_ids: Iterable[int]) -> dict[int, list[Mention]]:
 
 
 def notifications_unread_count(*, viewer: User) -> int:
-    """How many of the viewer's notifications are unread (the badge). One indexed count."""
+    """How many of the viewer's notifications are unread (the badge). One indexed count: it
+    counts the rows the lists show, held ones included (``notifications_readable``)."""
     return Notification.objects.filter(recipient=viewer, read_at__isnull=True).count()
 
 
-def notification_list(*, viewer: User, page_number: str | int | None = 1) -> Page:
-    """The viewer's notifications, newest first, a page at a time; never anyone else's."""
-    qs = (
+def notifications_readable(*, viewer: User) -> QuerySet[Notification]:
+    """The viewer's notifications, newest first, each annotated ``may_open``: whether the
+    viewer may still open its case (``cases_visible``; a row with no case: yes).
+
+    A notification keeps what it said when it was written (a note's words, a loop's title);
+    an agent who has since lost the case (moved team, case moved away) must not read it
+    there any more. The lists show such a row as "held by <team>", without its text
+    (``redact``)."""
+    return (
         Notification.objects.filter(recipient=viewer)
-        .select_related("case", "actor")
+        .select_related("case__team", "actor")
+        .annotate(
+            may_open=ExpressionWrapper(
+                Q(case__isnull=True)
+                | Q(Exists(cases_visible(viewer=viewer).filter(pk=OuterRef("case_id")))),
+                output_field=BooleanField(),
+            )
+        )
         .order_by("-created_at", "-id")
     )
-    return Paginator(qs, NOTIFICATIONS_PER_PAGE).get_page(page_number)
+
+
+def redact(rows: Iterable[Notification]) -> list[Notification]:
+    """``rows`` (of ``notifications_readable``), the text of each the viewer may no longer
+    open replaced by ``held_by``: the team that holds the case, and nothing of its content."""
+    out = []
+    for n in rows:
+        n.held_by = ""  # type: ignore[attr-defined]
+        if not getattr(n, "may_open", True):
+            team = n.case.team if n.case is not None else None
+            n.held_by = team.name if team is not None else "another team"  # type: ignore[attr-defined]
+            n.text = ""
+        out.append(n)
+    return out
+
+
+def notification_list(*, viewer: User, page_number: str | int | None = 1) -> Page:
+    """The viewer's notifications, newest first, a page at a time; never anyone else's, and
+    none's text of a case the viewer may no longer open (``redact``)."""
+    page = Paginator(notifications_readable(viewer=viewer), NOTIFICATIONS_PER_PAGE).get_page(
+        page_number
+    )
+    page.object_list = redact(page.object_list)
+    return page
 
 
 def notifications_latest(*, viewer: User, limit: int = 8) -> list[Notification]:
-    """The viewer's latest notifications, for the top bar's list."""
-    return list(
-        Notification.objects.filter(recipient=viewer)
-        .select_related("case")
-        .order_by("-created_at", "-id")[:limit]
-    )
+    """The viewer's latest notifications, for the top bar's list (redacted as the page)."""
+    return redact(notifications_readable(viewer=viewer)[:limit])

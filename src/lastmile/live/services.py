@@ -16,7 +16,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import IntegerField, Q, Value
 from django.db.models.functions import Lower
 
 from lastmile.cases.models import Case
@@ -118,6 +118,7 @@ def mentions_resolve(tokens: Sequence[str]) -> list[MentionResolved]:
     users = list(
         get_user_model()
         .objects.filter(is_active=True, agent__isnull=False)
+        .select_related("agent")
         .annotate(u=Lower("username"), f=Lower("first_name"))
         .filter(Q(u__in=lowered) | Q(f__in=lowered))
     )
@@ -137,8 +138,22 @@ def mentions_resolve(tokens: Sequence[str]) -> list[MentionResolved]:
     return found
 
 
-def _may_open(user: User, case_id: int) -> bool:
-    return cases_visible(viewer=user).filter(pk=case_id).exists()
+def _openable(users: Iterable[User], case_ids: set[int]) -> set[tuple[int, int]]:
+    """Which of ``case_ids`` each of ``users`` may open (``cases_visible``), as (user id,
+    case id) pairs: one statement for all of them (a UNION of each user's scoped query),
+    besides the teams of each user that ``cases_visible`` reads."""
+    queries = [
+        cases_visible(viewer=u)
+        .filter(pk__in=sorted(case_ids))
+        .order_by()
+        .annotate(viewer_id=Value(u.pk, output_field=IntegerField()))
+        .values_list("viewer_id", "pk")
+        for u in {u.pk: u for u in users}.values()
+    ]
+    if not queries or not case_ids:
+        return set()
+    first, *rest = queries
+    return set(first.union(*rest, all=True)) if rest else set(first)
 
 
 def mentions_record(*, interactions: Sequence[InteractionRow], now: datetime) -> list[Mention]:
@@ -173,6 +188,10 @@ def mentions_record(*, interactions: Sequence[InteractionRow], now: datetime) ->
         .only("number")
         .in_bulk({r.case_id for r, _ in notes})
     )
+    openable = _openable(
+        [m.user for m in resolved.values() if m.user is not None],
+        {r.case_id or 0 for r, _ in notes},
+    )
     mentions: list[Mention] = []
     notifications: list[Notification] = []
     for r, tokens in notes:
@@ -182,7 +201,7 @@ def mentions_record(*, interactions: Sequence[InteractionRow], now: datetime) ->
             matched, user = m.matched, m.user
             if user is not None and r.actor is not None and user.pk == r.actor.pk:
                 matched = MentionMatch.SELF
-            elif user is not None and not _may_open(user, case.pk):
+            elif user is not None and (user.pk, case.pk) not in openable:
                 matched = MentionMatch.NO_ACCESS
             mentions.append(
                 Mention(interaction_id=r.pk or 0, token=token, user=user, matched=matched)
@@ -226,65 +245,146 @@ def notify_assignment(
     )
 
 
-def breach_recipients(loops: Iterable[dict[str, Any]]) -> dict[int, list[int]]:
-    """Who hears of each breached loop (``loop.breached`` data): its assignee; when nobody
-    holds it, its team's lead; a team with no lead, every member of the team. One query
-    per kind of answer, whatever the number of loops."""
-    loops = list(loops)
-    answer: dict[int, list[int]] = {}
-    team_ids = {lp["team"] for lp in loops if not lp.get("assignee") and lp.get("team")}
-    leads = dict(Team.objects.filter(pk__in=team_ids).values_list("pk", "lead_id"))
-    leaderless = {t for t in team_ids if not leads.get(t)}
-    members: dict[int, list[int]] = {}
-    if leaderless:
-        for team_id, user_id in Agent.teams.through.objects.filter(
-            team_id__in=leaderless, agent__user__is_active=True
-        ).values_list("team_id", "agent__user_id"):
-            members.setdefault(team_id, []).append(user_id)
-    for lp in loops:
-        if lp.get("assignee"):
-            answer[lp["loop"]] = [lp["assignee"]]
-        elif lp.get("team") and leads.get(lp["team"]):
-            answer[lp["loop"]] = [leads[lp["team"]]]
-        else:
-            answer[lp["loop"]] = sorted(members.get(lp.get("team") or 0, []))
-    return answer
+# Who answers for a loop with nobody named: its assignee, else its team's lead, else the
+# team as a whole (see ``notify_loops``).
+ANSWERER = "answerer"
+# The words of each loop notification: what happened, before " on LM-1: <title>".
+LOOP_WORDS = {
+    "breach": "SLA breached",
+    "notify_owner": "A loop of yours is running late",
+    "notify_lead": "Escalated to you",
+    "reassign_to_lead": "Given to you as team lead",
+}
 
 
-def notify_breaches(*, events: Sequence[tuple[dict[str, Any], datetime]]) -> list[Notification]:
-    """Tell whoever answers for each loop that breached its SLA (``breach_recipients``).
-    A batch of the sweeper costs the same few queries whatever its size."""
-    data = [d for d, _ in events]
-    if not data:
+@dataclass(frozen=True)
+class LoopNews:
+    """One loop event to tell: its data (``loop_event_data``), when, the rung's action
+    (``LOOP_WORDS``) and who: a user id, or ``ANSWERER``."""
+
+    data: dict[str, Any]
+    at: datetime
+    action: str
+    to: int | str | None
+
+
+def notify_loops(*, news: Sequence[LoopNews]) -> list[Notification]:
+    """Tell the people each loop event names; bounded, whatever the batch.
+
+    1. A named recipient (a user id) gets one row per loop. ``ANSWERER`` is the loop's
+       assignee, else its team's lead; one row per (recipient, loop), however many events of
+       that loop the batch holds (the last one's words: where the loop is now).
+    2. A loop with neither assignee nor lead is told to its team as a whole: each active
+       member gets ONE row per team per call (a sweeper batch), naming the loop when it is
+       the only one, else "SLA breached on 37 loops of Front office" with the first few
+       titles and no case. A batch costs members x leaderless teams rows at most, never
+       members x loops (a team of 40 with 2,000 breaches was 80,000 rows in the sweep's
+       transaction).
+    3. Every row is written with one ``bulk_create``; the reads are one query each (teams,
+       members, cases), whatever the batch's size.
+    """
+    if not news:
         return []
-    recipients = breach_recipients(data)
+    team_ids = {
+        n.data["team"]
+        for n in news
+        if n.to == ANSWERER and not n.data.get("assignee") and n.data.get("team")
+    }
+    teams = {t.pk: t for t in Team.objects.filter(pk__in=team_ids).only("name", "lead_id")}
     cases = (
         cases_visible(viewer=SYSTEM)
         .select_related(None)
         .only("number")
-        .in_bulk({d["case"] for d in data if d.get("case")})
+        .in_bulk({n.data["case"] for n in news if n.data.get("case")})
     )
-    rows = []
-    for d, at in events:
-        case = cases.get(d.get("case") or 0)
+
+    def text(n: LoopNews) -> str:
+        case = cases.get(n.data.get("case") or 0)
         where = f" on {case.ref}" if case is not None else ""
-        for user_id in recipients.get(d["loop"], []):
-            rows.append(
+        words = LOOP_WORDS.get(n.action, "Escalated")
+        return _snippet(f"{words}{where}: {n.data.get('title') or 'a loop'}", 300)
+
+    rows: dict[tuple[int, int], Notification] = {}
+    for_team: dict[int, list[LoopNews]] = {}
+    for n in news:
+        user_id: int | None = None
+        if isinstance(n.to, int):
+            user_id = n.to
+        elif n.to == ANSWERER:
+            team = teams.get(n.data.get("team") or 0)
+            user_id = n.data.get("assignee") or (team.lead_id if team is not None else None)
+            if user_id is None and team is not None:
+                for_team.setdefault(team.pk, []).append(n)
+        if user_id is not None:
+            # The last event of the loop for this person wins: it says where the loop is now.
+            rows[(user_id, n.data["loop"])] = Notification(
+                recipient_id=user_id,
+                kind=NotificationKind.ESCALATION,
+                case=cases.get(n.data.get("case") or 0),
+                text=text(n),
+                created_at=n.at,
+            )
+    summaries: list[Notification] = []
+    if for_team:
+        members: dict[int, list[int]] = {}
+        for team_id, user_id in Agent.teams.through.objects.filter(
+            team_id__in=sorted(for_team), agent__user__is_active=True
+        ).values_list("team_id", "agent__user_id"):
+            members.setdefault(team_id, []).append(user_id)
+        for team_id, told in for_team.items():
+            loops = list({n.data["loop"]: n for n in told}.values())
+            if len(loops) == 1:
+                case, said = cases.get(loops[0].data.get("case") or 0), text(loops[0])
+            else:
+                words = LOOP_WORDS.get(loops[0].action, "Escalated")
+                titles = "; ".join(n.data.get("title") or "a loop" for n in loops[:3])
+                case = None
+                said = _snippet(
+                    f"{words} on {len(loops)} loops of {teams[team_id].name}: {titles}", 300
+                )
+            summaries.extend(
                 Notification(
                     recipient_id=user_id,
                     kind=NotificationKind.ESCALATION,
                     case=case,
-                    text=_snippet(f"SLA breached{where}: {d.get('title') or 'a loop'}", 300),
-                    created_at=at,
+                    text=said,
+                    created_at=max(n.at for n in loops),
                 )
+                for user_id in sorted(set(members.get(team_id, [])))
             )
     with transaction.atomic():
-        return Notification.objects.bulk_create(rows)
+        return Notification.objects.bulk_create([*rows.values(), *summaries])
 
 
-def notification_open(*, user: User, notification_id: int, now: datetime) -> Notification:
+def notify_breaches(*, events: Sequence[tuple[dict[str, Any], datetime]]) -> list[Notification]:
+    """Tell whoever answers for each loop that breached its SLA (``loop.breached``): its
+    assignee, else its team's lead, else its team as a whole (``notify_loops``)."""
+    return notify_loops(news=[LoopNews(d, at, "breach", ANSWERER) for d, at in events])
+
+
+def notify_escalations(*, events: Sequence[tuple[dict[str, Any], datetime]]) -> list[Notification]:
+    """Tell the person each escalation rung names (``loop.escalated``): ``notify_owner`` the
+    loop's assignee (nobody holding it: whoever answers for it), ``notify_lead`` the team's
+    lead (no lead: the team as a whole), ``reassign_to_lead`` the lead the loop was given to
+    (nobody when the rung was skipped: no lead, or the lead held it already)."""
+    news = []
+    for d, at in events:
+        action = d.get("action") or ""
+        to: int | str | None = ANSWERER
+        if action == "notify_lead":
+            to = d.get("lead") or ANSWERER
+            if to == ANSWERER:
+                d = {**d, "assignee": None}
+        elif action == "reassign_to_lead":
+            to = None if d.get("skipped") else d.get("to")
+        if to is not None:
+            news.append(LoopNews(d, at, action, to))
+    return notify_loops(news=news)
+
+
+def notification_read(*, user: User, notification_id: int, now: datetime) -> Notification:
     """Mark one of ``user``'s notifications read (NotFound for anyone else's: the same as
-    missing) and answer it, for the page to go to its case."""
+    missing). Asked by a POST only: following a notification's link reads nothing."""
     with transaction.atomic():
         n = Notification.objects.filter(recipient=user, pk=notification_id).first()
         if n is None:

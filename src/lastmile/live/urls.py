@@ -12,5 +12,5 @@ urlpatterns = [
     path("cases/<str:ref>/leave", views.leave, name="leave"),
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/read/", views.notifications_read, name="notifications_read"),
-    path("notifications/<int:notification_id>/", views.notification_open, name="open"),
+    path("notifications/<int:notification_id>/read", views.notification_read, name="read"),
 ]

@@ -6,7 +6,6 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -96,18 +95,18 @@ def notifications(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
-def notification_open(request: HttpRequest, notification_id: int) -> HttpResponse:
-    """Open a notification: it is read, and the agent goes to its case (or to the list)."""
+@require_POST
+def notification_read(request: HttpRequest, notification_id: int) -> HttpResponse:
+    """Mark one notification read: a POST (CSRF-checked), from the list's button (back to
+    the list) or the beacon live.js sends as the agent follows its link (204). Following the
+    link itself is a plain GET of the case and changes nothing."""
     try:
-        n = services.notification_open(
-            user=request.user, notification_id=notification_id, now=utcnow()
-        )
+        services.notification_read(user=request.user, notification_id=notification_id, now=utcnow())
     except NotFound as exc:
         return error_response(request, exc)
-    if n.case_id is None:
+    if request.POST.get("back") == "list":
         return redirect("live:notifications")
-    return redirect(reverse("console:case", args=[n.case.ref]))
+    return HttpResponse(status=204)
 
 
 @login_required

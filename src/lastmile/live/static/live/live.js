@@ -223,6 +223,16 @@
       .catch(function () {});
   }, true);
 
+  // Following a notification's link reads it: a CSRF-checked POST that outlives the
+  // navigation (the link itself stays a plain GET of the case, which changes nothing).
+  document.addEventListener("click", function (e) {
+    var link = e.target.closest && e.target.closest("a[data-read-url]");
+    if (!link || !navigator.sendBeacon) return;
+    var body = new FormData();
+    body.append("csrfmiddlewaretoken", csrfToken());
+    navigator.sendBeacon(link.dataset.readUrl, body);
+  }, true);
+
   document.addEventListener("click", function (e) {
     var notes = bell();
     if (notes && notes.open && !notes.contains(e.target)) notes.open = false;
