@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from importlib import metadata
 from typing import Any
 
+import requests
+
 import common
 import console
 import figures
@@ -190,7 +192,8 @@ def bench_backend(
                     pages="console" in workloads,
                     search="search" in workloads,
                 )
-            except RuntimeError as exc:  # the setup failed: its figures are missing, say why
+            except (RuntimeError, requests.RequestException) as exc:
+                # the setup, the server or the sign-in failed: the figures are missing, say why
                 say(f"  console: FAILED: {exc}")
                 c = {"console_errors": [f"setup: {str(exc).splitlines()[0][:300]}"]}
             # Before the 24/7 sweep loads its loops (ids from 1) into this database: the
