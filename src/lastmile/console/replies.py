@@ -100,6 +100,11 @@ class ReplyForm(_Written):
         channel.initial = self.default.value
         self.file_limits = reply_file_limits()
 
+    def chosen(self) -> ReplyOption:
+        """The option the composer shows selected: the one posted, else the default."""
+        value = (self.data.get("channel") if self.is_bound else None) or self.default.value
+        return next((o for o in self.options if o.value == value), self.default)
+
     def option(self) -> ReplyOption:
         """The option chosen; a value not offered is a send on that channel (the service
         refuses it if nothing delivers there)."""
