@@ -98,6 +98,29 @@
     return all;
   }
 
+  // The composers' hidden `seen` (console/_composer.html: the newest message id the page
+  // showed, for the collision check) follows the thread: a message the agent watched
+  // arrive here is one they have seen. Never lowered.
+  var SEEN_FIELDS = "#reply-form input[name=seen], #note-form input[name=seen]";
+
+  function newestShown() {
+    var newest = 0;
+    document.querySelectorAll("#thread .msg[id^='interaction-']").forEach(function (m) {
+      var id = parseInt(m.id.slice("interaction-".length), 10);
+      if (id > newest) newest = id;
+    });
+    return newest;
+  }
+
+  function markSeen() {
+    var newest = newestShown();
+    if (!newest) return;
+    document.querySelectorAll(SEEN_FIELDS).forEach(function (field) {
+      var had = parseInt(field.value, 10) || 0;
+      if (newest > had) field.value = String(newest);
+    });
+  }
+
   function refreshCase(root) {
     busy = true;
     return fetch(root.dataset.caseUrl, { credentials: "same-origin", headers: { Accept: "text/html" } })
@@ -109,6 +132,7 @@
         if (swapRegions(doc, CASE_REGIONS) && fetched && now) {
           now.dataset.version = fetched.dataset.version;
         }
+        markSeen();
         document.dispatchEvent(new CustomEvent("live:refreshed", { detail: { what: "case" } }));
       })
       .catch(function () {})
