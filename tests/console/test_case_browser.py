@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lastmile.cases.models import Case, CaseEvent
+from lastmile.cases.models import Case, CaseEvent, SavedView
 from lastmile.cases.services import case_create
 from lastmile.core.clock import utcnow
 from lastmile.customers.identities import identity_normalize
@@ -78,6 +78,14 @@ def test_the_case_list_bulk_assigns_and_the_case_page_edits(live_server, browser
         # filter in place: unassigned in my teams
         page.click(".view-list a:has-text('Unassigned in my teams')")
         assert page.locator("#case-rows tr.case-row").count() == 1
+        # change the sort in place, then save the view: it keeps the filters now shown
+        page.select_option(".cases-filters select[name=sort]", "created")
+        page.wait_for_url("**sort=created**")
+        page.click("summary:has-text('Save this view')")
+        page.fill("[data-save-view] input[name=name]", "Newest unassigned")
+        page.click("[data-save-view] button[type=submit]")
+        page.wait_for_selector(".view-list a:has-text('Newest unassigned')")
+        assert SavedView.objects.get().query == "scope=unassigned&sort=created"
         # the case page: take it, set a tag, see the history
         ref = desk[2].ref
         page.goto(f"{live_server.url}/cases/{ref}/")

@@ -31,6 +31,15 @@
       e.preventDefault();
     }
   });
+  // The filters change the rows in place and the address (hx-push-url): a view saved
+  // afterwards keeps the filters now in the address, not those the page was drawn with.
+  document.addEventListener("submit", function (e) {
+    var f = e.target;
+    if (f && f.hasAttribute && f.hasAttribute("data-save-view")) {
+      var q = f.querySelector("input[name=query]");
+      if (q) { q.value = window.location.search.replace(/^\?/, ""); }
+    }
+  });
   document.addEventListener("htmx:afterSwap", update);
   document.addEventListener("DOMContentLoaded", update);
   if (document.readyState !== "loading") { update(); }
