@@ -236,3 +236,24 @@ def test_who_may_open_the_case_is_read_once_for_all_the_agents_a_note_mentions(
     # Then the three cost only each agent's teams more (one visibility statement for all)
     assert len(three) - len(one) == 2
     assert Notification.objects.filter(text__contains="see this").count() == 4
+
+
+# --- assignment ---------------------------------------------------------------------------------
+
+
+def test_a_bulk_assignment_notifies_the_new_assignee_once_per_case(customer, team, alice, bob, now):
+    from lastmile.cases.selectors import cases_visible
+    from lastmile.cases.services import cases_bulk_assign
+    from tests.cases.factories import CaseFactory
+
+    cases = [CaseFactory(customer=customer, team=team) for _ in range(3)]
+    cases_bulk_assign(
+        case_ids=[c.pk for c in cases],
+        visible=cases_visible(viewer=alice),
+        assignee=bob,
+        actor=alice,
+        now=now,
+    )
+    rows = Notification.objects.filter(recipient=bob, kind="assigned")
+    assert sorted(rows.values_list("case", flat=True)) == sorted(c.pk for c in cases)
+    assert not Notification.objects.filter(recipient=alice).exists()
