@@ -62,6 +62,8 @@ def test_another_teams_reference_is_not_a_way_in(client, alice, other_team, now)
     assert "search-empty" in html
     assert f'href="/cases/{back.ref}/"' not in html
     assert "Otter" not in html
+    # but it says whose it is, as the case page does
+    assert f"{back.ref} is held by Back office; you may not open it." in html
 
 
 def test_the_page_needs_a_login(client):

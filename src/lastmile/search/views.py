@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
-from lastmile.cases.selectors import ref_number
+from lastmile.cases.selectors import case_held, ref_number
 from lastmile.console.pages import page_chrome
 from lastmile.core.clock import utcnow
 from lastmile.search.selectors import KINDS, MIN_QUERY_LENGTH, SCAN_CAP, search
@@ -31,12 +31,15 @@ def results(request: HttpRequest) -> HttpResponse:
     kind = request.GET.get("kind") or None
     if kind not in KINDS:
         kind = None
+    held = None
     if ref_number(q) is not None and kind in (None, "cases"):
         # A reference typed exactly: look for that case first, and go there if it is open
         # to the viewer, without searching every other kind.
         exact = search(viewer=request.user, q=q, kind="cases", limit=1).exact_case
         if exact is not None:
             return redirect("console:case", ref=exact.ref)
+        # Not a dead end: whose it is, and nothing of what is in it (as the case page).
+        held = case_held(ref=q)
     found = search(viewer=request.user, q=q, kind=kind, limit=20)
     groups = [
         {"kind": name, "label": LABELS[name], "items": items, "more": found.more.get(name, False)}
@@ -48,6 +51,7 @@ def results(request: HttpRequest) -> HttpResponse:
         "found": found,
         "groups": groups,
         "search_q": found.q,
+        "held": held,
         "kind": kind,
         "min_length": MIN_QUERY_LENGTH,
         "scan_cap": f"{SCAN_CAP:,}",
