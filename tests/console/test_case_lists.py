@@ -198,3 +198,37 @@ def test_bulk_on_another_teams_loop_is_refused_whole(as_alice, customer, team, o
     )
     as_alice.post("/inbox/bulk/", {"action": "close", "reason": "x", "ids": [mine.pk, theirs.pk]})
     assert set(Loop.objects.values_list("state", flat=True)) == {"open"}
+
+
+def test_sorting_by_due_puts_the_earliest_open_deadline_first_and_none_last(
+    as_alice, customer, team, now
+):
+    from datetime import timedelta
+
+    later, sooner, none = (CaseFactory(customer=customer, team=team) for _ in range(3))
+    for case, hours in ((later, 5), (sooner, 1)):
+        loop_open(
+            customer=customer,
+            kind=LoopKind.TASK,
+            title="T",
+            case=case,
+            team=team,
+            due_at=now + timedelta(hours=hours),
+            now=now,
+        )
+    # a closed loop's earlier deadline does not count
+    closed = loop_open(
+        customer=customer,
+        kind=LoopKind.TASK,
+        title="Done",
+        case=later,
+        team=team,
+        due_at=now + timedelta(minutes=5),
+        now=now,
+    )
+    from lastmile.loops.services import loop_close
+
+    loop_close(loop=closed, reason="done", now=now)
+    listing = as_alice.get("/cases/?sort=due").context["listing"]
+    assert [r.case.pk for r in listing.rows] == [sooner.pk, later.pk, none.pk]
+    assert listing.page.paginator.count == 3
