@@ -232,3 +232,16 @@ def test_sorting_by_due_puts_the_earliest_open_deadline_first_and_none_last(
     listing = as_alice.get("/cases/?sort=due").context["listing"]
     assert [r.case.pk for r in listing.rows] == [sooner.pk, later.pk, none.pk]
     assert listing.page.paginator.count == 3
+
+
+def test_all_cases_is_the_admins_list(client, alice, admin_user, customer, team, other_team):
+    CaseFactory(customer=customer, team=team)
+    CaseFactory(customer=customer, team=other_team)
+    client.force_login(alice)
+    listing = client.get("/cases/?scope=all").context["listing"]
+    assert (listing.query.scope, listing.page.paginator.count) == ("teams", 1)
+    assert "all" not in {v.key for v in listing.sidebar}
+    client.force_login(admin_user)
+    listing = client.get("/cases/?scope=all").context["listing"]
+    assert listing.page.paginator.count == 2
+    assert {v.key: v.count for v in listing.sidebar}["all"] == 2

@@ -201,7 +201,13 @@ def case_list_page(
     *, viewer: Viewer, query: CaseQuery, now: datetime, page_number: Any = 1, counts: bool = True
 ) -> CaseListPage:
     """One page of a case list, each row with its tags, earliest open deadline and whether
-    a loop on it is breached; and the sidebar's counts. A fixed number of queries."""
+    a loop on it is breached; and the sidebar's counts. A fixed number of queries.
+
+    "All" is the admins' list (every case); an agent asking for it gets their teams' cases
+    (the other cases they may open are reached from their loops and customers: listing
+    them all would probe every other team's case for a grant)."""
+    if query.scope == "all" and visible_team_ids(viewer) is not None:
+        query.scope = "teams"
     qs = case_rows(viewer=viewer, query=query, now=now)
     # Page the ids (a narrow sort, no joins), then read those rows with what they show.
     paginator = Paginator(qs.values_list("pk", flat=True), CASE_PAGE_SIZE)
