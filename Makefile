@@ -39,13 +39,14 @@ bench: $(STAMP)-dev
 train-sentiment: $(STAMP)-train
 	$(BIN)/python -m lastmile.sentiment.train
 
-# mypy covers every services and selectors module, also once one is split into a package
+# mypy covers every services and selectors module (also `merge_selectors.py` and the like), also once one is split into a package
 # (`services/`) or into `services_*.py` siblings, and every app's `reactions.py` (its
 # subscribers and guards); whatever they import is checked with them.
 TYPED = $(shell find src/lastmile \( -name tests -o -name migrations \) -prune -o \
-  \( -name 'services*.py' -o -name 'selectors*.py' -o -path '*/services/*.py' \
+  \( -name '*services*.py' -o -name '*selectors*.py' -o -path '*/services/*.py' \
   -o -path '*/selectors/*.py' -o -name 'reactions.py' \) -print | sort) \
-  src/lastmile/people/viewers.py src/lastmile/core/db.py
+  src/lastmile/people/viewers.py src/lastmile/core/db.py src/lastmile/channels/replies.py \
+  src/lastmile/loops/bulk.py src/lastmile/macros/placeholders.py
 
 lint: $(STAMP)-dev
 	$(BIN)/ruff check src tests bench
