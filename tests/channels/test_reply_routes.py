@@ -183,3 +183,31 @@ def test_an_over_long_reply_is_refused_saying_the_limit_not_cut(case, alice, now
         case_reply_send(case=case, channel="portal", body="x" * 10_001, actor=alice, now=now)
     assert "the limit is 10000" in caught.value.detail
     assert not Interaction.objects.filter(direction="outbound").exists()
+
+
+def test_an_sms_reply_goes_through_the_integration_it_offered_not_a_newer_switched_off_one(
+    team, alice, now
+):
+    from lastmile.webhooks.models import Conversation
+
+    old, _ = integration_create(
+        name="Old SMS", channel="sms", team=team, url="https://old.example.com/out", now=now
+    )
+    new, _ = integration_create(
+        name="New SMS", channel="sms", team=team, url="https://new.example.com/out", now=now
+    )
+    case = received_sms_case(integration=old, now=now)
+    Conversation.objects.create(
+        integration=new,
+        case=case,
+        address="+447911123456",
+        our_address="+447700900999",
+        last_inbound_at=now + timedelta(minutes=5),
+    )
+    new.active = False
+    new.save()
+    [option] = [o for o in reply_options(case=case) if o.delivers]
+    assert option.label == "SMS to +447911123456 via Old SMS"
+    sent = case_reply_send(case=case, channel="sms", body="On its way", actor=alice, now=now)
+    row = OutboxMessage.objects.get()
+    assert (sent.delivery, row.channel) == ("queued", f"sms:{old.slug}")

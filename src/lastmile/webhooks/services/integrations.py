@@ -295,10 +295,14 @@ def conversation_of(*, case: Case, channel: str | None = None) -> Conversation |
     return qs.order_by("-last_inbound_at", "-id").first()
 
 
-def message_reply_options(*, case: Case) -> list[tuple[str, str]]:
-    """The reply route's options (``channels.replies``): each messaging channel the customer
-    wrote on in this case, through an integration that is on and can send (has a URL)."""
-    out: list[tuple[str, str]] = []
+def reply_conversations(*, case: Case) -> dict[str, Conversation]:
+    """The conversation a reply on each messaging channel of ``case`` goes back on: the one
+    the customer last wrote on through an integration that is on and can send (has a URL).
+
+    The reply route's options and its send both come from here, so a reply goes through the
+    integration it was offered on (a newer conversation through a switched-off integration
+    is passed over on both)."""
+    out: dict[str, Conversation] = {}
     conversations = (
         Conversation.objects.filter(case=case)
         .select_related("integration")
@@ -307,12 +311,24 @@ def message_reply_options(*, case: Case) -> list[tuple[str, str]]:
     for conversation in conversations[:50]:
         integration = conversation.integration
         channel = integration.channel
-        if channel not in MessagingChannel.values or any(c == channel for c, _ in out):
-            continue  # the latest conversation on each channel is the one replied on
+        if channel not in MessagingChannel.values or channel in out:
+            continue
         if integration.active and integration.url:
-            label = MessagingChannel(channel).label
-            out.append((channel, f"{label} to {conversation.address} via {integration.name}"))
+            out[channel] = conversation
     return out
+
+
+def message_reply_options(*, case: Case) -> list[tuple[str, str]]:
+    """The reply route's options (``channels.replies``): each messaging channel the customer
+    wrote on in this case, through an integration that is on and can send (has a URL)."""
+    return [
+        (
+            channel,
+            f"{MessagingChannel(channel).label} to {conversation.address} "
+            f"via {conversation.integration.name}",
+        )
+        for channel, conversation in reply_conversations(case=case).items()
+    ]
 
 
 def message_reply_send(
@@ -324,8 +340,12 @@ def message_reply_send(
     actor: Actor,
     now: datetime,
 ) -> ReplySent:
-    """The reply route's send: back through the integration (a signed POST, via the outbox)."""
-    interaction = message_send(case=case, text=body, actor=actor, now=now, channel=channel)
+    """The reply route's send: back through the integration it offered (a signed POST, via
+    the outbox)."""
+    conversation = reply_conversations(case=case).get(channel)
+    interaction = message_send(
+        case=case, text=body, actor=actor, now=now, channel=channel, conversation=conversation
+    )
     data = interaction.data if isinstance(interaction.data, dict) else {}
     outbox = OutboxMessage.objects.filter(key=f"webhooks:message:{interaction.pk}")
     label = MessagingChannel(channel).label
@@ -350,8 +370,10 @@ def message_send(
     actor: Actor = None,
     media: Sequence[Media] = (),
     channel: str | None = None,
+    conversation: Conversation | None = None,
 ) -> Interaction:
-    """Reply on a messaging conversation: the outbound interaction (which closes the case's
+    """Reply on a messaging conversation (``conversation``, by default the one last written
+    on, on ``channel`` if given): the outbound interaction (which closes the case's
     reply loops) and its outbox message are written in one transaction; the outbox worker
     sends it through the integration (``message_transport``) and retries on failure.
     """
@@ -362,7 +384,8 @@ def message_send(
         raise InvalidInput(
             "the message is too long", [FieldError("text", f"at most {MAX_TEXT} characters")]
         )
-    conversation = conversation_of(case=case, channel=channel)
+    if conversation is None:
+        conversation = conversation_of(case=case, channel=channel)
     if conversation is None:
         where = f"on {channel} " if channel else ""
         raise Conflict(
