@@ -1,0 +1,58 @@
+"""The inbox's SLA counts (``loop_state_counts``, one SQL query) agree with ``loop_sla_state``
+(the rule in Python) for every loop, to the microsecond, on both databases."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from lastmile.loops.models import Loop
+from lastmile.loops.selectors import loop_list, loop_sla_state, loop_state_counts
+from lastmile.loops.services import loop_open
+from lastmile.people.viewers import SYSTEM
+
+pytestmark = pytest.mark.django_db
+
+MICRO = timedelta(microseconds=1)
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    span_us=st.integers(min_value=-10_000_000, max_value=10 * 86_400 * 1_000_000),
+    elapsed_us=st.integers(min_value=-1_000_000, max_value=11 * 86_400 * 1_000_000),
+    opened_us=st.integers(min_value=0, max_value=999_999),
+    level=st.sampled_from([0, 0, 0, 1]),
+)
+# A 4-hour span with exactly a quarter left is not at risk; a microsecond later it is.
+@example(span_us=4 * 3600 * 10**6, elapsed_us=3 * 3600 * 10**6, opened_us=0, level=0)
+@example(span_us=4 * 3600 * 10**6, elapsed_us=3 * 3600 * 10**6 + 1, opened_us=0, level=0)
+@example(span_us=4, elapsed_us=3, opened_us=999_999, level=0)
+@example(span_us=4, elapsed_us=4, opened_us=999_997, level=0)
+@example(span_us=0, elapsed_us=-1, opened_us=0, level=0)
+def test_counts_match_the_python_rule_to_the_microsecond(
+    customer, team, now, span_us, elapsed_us, opened_us, level
+):
+    loop = Loop.objects.first() or loop_open(
+        customer=customer, kind="task", title="t", team=team, now=now
+    )
+    opened_at = now + timedelta(microseconds=opened_us)
+    Loop.objects.filter(pk=loop.pk).update(
+        opened_at=opened_at,
+        due_at=opened_at + span_us * MICRO,
+        escalation_level=level,
+        breached_at=None,
+        paused_at=None,
+    )
+    loop.refresh_from_db()
+    at = opened_at + elapsed_us * MICRO
+    expected = loop_sla_state(loop, now=at)
+    counts = loop_state_counts(loop_list(viewer=SYSTEM, now=at, state="open"), now=at)
+    assert counts[expected] == 1, (expected, counts)
+    assert sum(counts.values()) == 1
