@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 
 from lastmile.cases.selectors import cases_visible
 from lastmile.core.errors import FieldError, InvalidInput, NotFound
@@ -22,8 +22,8 @@ from lastmile.people.viewers import Viewer, viewer_check
 def customer_get(*, customer_id: int, viewer: Viewer) -> Customer:
     """The live customer for ``customer_id`` (following merges), if ``viewer`` may see them.
 
-    An agent sees a customer who has a case or a loop with one of their teams; not visible
-    is the same 404 as missing.
+    An agent sees a customer with a case they may open or a loop of one of their teams
+    (``customers_visible``); not visible is the same 404 as missing.
     """
     viewer_check(viewer)  # before the lookup: a missing id must not hide a wrong viewer
     customer = Customer.objects.filter(pk=customer_id).first() if 0 < customer_id < 2**63 else None
@@ -37,23 +37,31 @@ def customer_get(*, customer_id: int, viewer: Viewer) -> Customer:
 
 
 def customer_visible(*, customer: Customer, viewer: Viewer) -> bool:
+    """Whether ``viewer`` may see ``customer`` (``customers_visible``'s rule, for one)."""
     teams = visible_team_ids(viewer)
     if teams is None:
         return True
     if not teams:
         return False
-    return (
-        customer.cases.filter(team_id__in=teams).exists()
-        or customer.loops.filter(team_id__in=teams).exists()
-    )
+    return customers_visible(viewer=viewer).filter(pk=customer.pk).exists()
 
 
 def customers_visible(*, viewer: Viewer) -> QuerySet[Customer]:
+    """The live customers ``viewer`` may see: those with a case the viewer may open
+    (``cases_visible``, the one case rule) or a loop one of the viewer's teams owns.
+
+    Two ``EXISTS`` probes per customer the rest of the query picks (by the case's and the
+    loop's index on the customer), never a join of every case and loop made distinct.
+    """
     teams = visible_team_ids(viewer)
     qs = Customer.objects.filter(merged_into__isnull=True)
-    if teams is not None:
-        qs = qs.filter(Q(cases__team_id__in=teams) | Q(loops__team_id__in=teams)).distinct()
-    return qs
+    if teams is None:
+        return qs
+    if not teams:
+        return qs.none()
+    case = cases_visible(viewer=viewer).filter(customer_id=OuterRef("pk")).values("pk")
+    loop = Customer.objects.filter(pk=OuterRef("pk"), loops__team_id__in=teams).values("pk")
+    return qs.filter(Q(Exists(case)) | Q(Exists(loop)))
 
 
 def cases_last_outbound(
