@@ -50,7 +50,10 @@ def test_loops_are_read_only_and_close_through_the_service(staff, customer, now)
     loop = loop_open(customer=customer, kind="task", title="x", now=now)
     page = staff.get(f"/admin/loops/loop/{loop.pk}/change/").content.decode()
     assert 'name="state"' not in page
-    staff.post("/admin/loops/loop/", {"action": "close_loops", "_selected_action": [loop.pk]})
+    staff.post(
+        "/admin/loops/loop/",
+        {"action": "close_loops", "_selected_action": [loop.pk], "apply": "1", "reason": "done"},
+    )
     loop.refresh_from_db()
     assert loop.state == "closed" and loop.closed_at is not None
     assert list(loop.events.values_list("kind", flat=True)) == ["opened", "closed"]

@@ -227,14 +227,12 @@ class LoopAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False
 
-    def _finish(self, request, queryset, verb: str) -> None:  # type: ignore[no-untyped-def]
+    def _finish(self, request, queryset, verb: str, reason: str = "") -> None:  # type: ignore[no-untyped-def]
         done, refused = 0, []
         for loop in queryset:
             try:
                 if verb == "close":
-                    loop_close(
-                        loop=loop, actor=request.user, reason="closed in the admin", now=utcnow()
-                    )
+                    loop_close(loop=loop, actor=request.user, reason=reason, now=utcnow())
                 else:
                     loop_cancel(
                         loop=loop, actor=request.user, reason="cancelled in the admin", now=utcnow()
@@ -249,7 +247,21 @@ class LoopAdmin(admin.ModelAdmin):
 
     @admin.action(description="Close selected loops")
     def close_loops(self, request, queryset):  # type: ignore[no-untyped-def]
-        self._finish(request, queryset, "close")
+        """Close with the reason the admin gives on an intermediate page (it goes into each
+        loop's trail; an open reply loop is not closed without one)."""
+        reason = request.POST.get("reason", "").strip()[:500]
+        if "apply" in request.POST and reason:
+            self._finish(request, queryset, "close", reason)
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Why are these loops closed?",
+            "loops": queryset,
+            "asked": "apply" in request.POST,
+            "action": "close_loops",
+        }
+        return TemplateResponse(request, "admin/loops/close_reason.html", context)
 
     @admin.action(description="Cancel selected loops")
     def cancel_loops(self, request, queryset):  # type: ignore[no-untyped-def]

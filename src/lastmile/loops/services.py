@@ -496,16 +496,11 @@ REPLY_CLOSE_REASONS = ("answered elsewhere", "duplicate", "spam", "no reply need
 def loop_close(*, loop: Loop, actor: Actor = None, reason: str = "", now: datetime) -> Loop:
     """Close an open loop (the obligation is met).
 
-    A person closing a reply loop by hand (no reply on the case closed it) says why: the
-    reason is required and shown in the loop's trail. The system (``actor=None``) and a
-    reply, which passes "replied on …", always have one.
+    Closing an open reply loop needs a reason, shown in the loop's trail, whoever closes it
+    (a person, an integration's token through the API, the admin's action, the system): only
+    the reply itself closes it without being asked, and it passes its own ("replied on …").
     """
-    if (
-        loop.kind == LoopKind.REPLY
-        and loop.state == LoopState.OPEN
-        and actor is not None
-        and not (reason or "").strip()
-    ):
+    if loop.kind == LoopKind.REPLY and loop.state == LoopState.OPEN and not (reason or "").strip():
         raise InvalidInput(
             "closing a reply loop without replying needs a reason: "
             + ", ".join(REPLY_CLOSE_REASONS)
