@@ -32,6 +32,7 @@ class MacroForm(forms.ModelForm):
                 body=data.get("body") or "",
                 set_status=data.get("set_status") or "",
                 add_tag=data.get("add_tag") or "",
+                pause_reply_loop=bool(data.get("pause_reply_loop")),
             )
         except InvalidInput as exc:
             for err in exc.errors:

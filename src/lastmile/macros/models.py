@@ -36,7 +36,12 @@ class Macro(models.Model):
         max_length=50, blank=True, help_text="On send, put this tag on the case."
     )
     pause_reply_loop = models.BooleanField(
-        default=False, help_text="On send, stop the clock of a reply loop still open."
+        default=False,
+        help_text=(
+            "On send, wait on the customer: the reply closes the reply loop it answers, and"
+            " one reply loop stays open on the case with its clock stopped until the"
+            " customer writes again (then it restarts). Not with solved or closed."
+        ),
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

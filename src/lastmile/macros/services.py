@@ -18,8 +18,9 @@ from lastmile.cases.models import Case, CaseStatus
 from lastmile.cases.services import case_set_status, case_tags_set, tag_names_checked
 from lastmile.core.errors import FieldError, InvalidInput, NotFound, PermissionDenied
 from lastmile.loops.models import LoopKind
+from lastmile.loops.reactions import reply_loop_title
 from lastmile.loops.selectors import loops_open_on_case
-from lastmile.loops.services import loop_pause
+from lastmile.loops.services import loop_open, loop_pause
 from lastmile.macros.models import Macro
 from lastmile.macros.placeholders import PLACEHOLDERS, placeholders_fill, placeholders_unknown
 from lastmile.macros.selectors import macro_get
@@ -33,11 +34,17 @@ PAUSE_REASON = "waiting on the customer (macro {name})"
 
 
 def macro_check(
-    *, name: str, body: str, set_status: str = "", add_tag: str = ""
+    *,
+    name: str,
+    body: str,
+    set_status: str = "",
+    add_tag: str = "",
+    pause_reply_loop: bool = False,
 ) -> tuple[str, str, str]:
     """(name, body, tag) cleaned, or ``InvalidInput`` naming each bad field: an empty or long
     name or text, an unknown placeholder (with the list of known ones), an unknown status, a
-    tag the cases app would refuse."""
+    tag the cases app would refuse, a pause with a status that ends the case (a case
+    waiting on the customer is not solved or closed)."""
     name, body = (name or "").strip(), (body or "").strip()
     errors = []
     if not name:
@@ -61,6 +68,13 @@ def macro_check(
         )
     if set_status and set_status not in CaseStatus.values:
         errors.append(FieldError("set_status", f"one of {', '.join(CaseStatus.values)}"))
+    elif pause_reply_loop and set_status in (CaseStatus.SOLVED, CaseStatus.CLOSED):
+        errors.append(
+            FieldError(
+                "pause_reply_loop",
+                f"waiting on the customer is not {set_status}: pause, or set pending",
+            )
+        )
     tag = ""
     try:
         tag = next(iter(tag_names_checked([add_tag])), "")
@@ -96,7 +110,13 @@ def macro_save(
 ) -> Macro:
     """Create (``macro=None``) or change a macro: checked, personal xor shared with a team,
     written only by its owner, or by a member of its team (admins: any)."""
-    name, body, tag = macro_check(name=name, body=body, set_status=set_status, add_tag=add_tag)
+    name, body, tag = macro_check(
+        name=name,
+        body=body,
+        set_status=set_status,
+        add_tag=add_tag,
+        pause_reply_loop=pause_reply_loop,
+    )
     if (owner is None) == (team is None):
         raise InvalidInput(
             "a macro is either personal (an owner) or shared with one team",
@@ -162,17 +182,41 @@ def macro_render(*, macro: Macro, case: Case, agent: Any, now: datetime) -> str:
     return placeholders_fill(macro.body, macro_values(case=case, agent=agent, now=now))
 
 
-def macro_actions_apply(*, macro: Macro, case: Case, actor: Actor, now: datetime) -> list[str]:
+def macro_actions_apply(
+    *, macro: Macro, case: Case, actor: Actor, now: datetime, channel: str = ""
+) -> list[str]:
     """The macro's field actions on ``case``, through the services that own them; what was
-    done, in words. Called in the reply's transaction: a refusal undoes the reply too."""
+    done, in words. Called in the reply's transaction: a refusal undoes the reply too.
+
+    "Pause the reply loop" means waiting on the customer: the reply has closed the reply
+    loop it answered, so a reply loop is kept open on the case (the one still open, else a
+    new one on ``channel``) with its clock stopped; when the customer writes, the loops app
+    restarts that loop's clock (and the next reply closes it)."""
     done = []
     if macro.pause_reply_loop:
-        for loop in loops_open_on_case(case=case):
-            if loop.kind == LoopKind.REPLY and loop.paused_at is None:
-                loop_pause(
-                    loop=loop, actor=actor, reason=PAUSE_REASON.format(name=macro.name), now=now
+        reason = PAUSE_REASON.format(name=macro.name)
+        open_reply = [lp for lp in loops_open_on_case(case=case) if lp.kind == LoopKind.REPLY]
+        if not open_reply:
+            open_reply = [
+                loop_open(
+                    customer=case.customer,
+                    case=case,
+                    kind=LoopKind.REPLY,
+                    title=reply_loop_title(
+                        answered=True, customer=case.customer, channel=channel or case.channel
+                    )[:300],
+                    channel=channel or case.channel,
+                    team=case.team,
+                    assignee=case.assignee,
+                    actor=actor,
+                    reason=reason,
+                    now=now,
                 )
-                done.append("reply loop paused")
+            ]
+        for loop in open_reply:
+            if loop.paused_at is None:
+                loop_pause(loop=loop, actor=actor, reason=reason, now=now)
+        done.append("waiting on the customer (reply loop paused)")
     if macro.add_tag:
         case_tags_set(case=case, add=[macro.add_tag], actor=actor, now=now)
         done.append(f"tagged {macro.add_tag}")
@@ -193,4 +237,12 @@ def on_reply_sent(name: str, data: dict[str, Any], at: datetime) -> None:
         raise InvalidInput(
             "the macro used is gone or not yours", [FieldError("macro", "not found")]
         ) from None
-    macro_actions_apply(macro=macro, case=data["case"], actor=actor, now=data["now"])
+    sent = data.get("sent")
+    interaction = getattr(sent, "interaction", None)
+    macro_actions_apply(
+        macro=macro,
+        case=data["case"],
+        actor=actor,
+        now=data["now"],
+        channel=getattr(interaction, "channel", ""),
+    )
