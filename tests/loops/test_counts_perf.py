@@ -56,3 +56,18 @@ def test_counts_match_the_python_rule_to_the_microsecond(
     counts = loop_state_counts(loop_list(viewer=SYSTEM, now=at, state="open"), now=at)
     assert counts[expected] == 1, (expected, counts)
     assert sum(counts.values()) == 1
+
+
+def test_the_inbox_counts_its_loops_once(customer, team, alice, now):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from lastmile.console.selectors import InboxFilters, inbox
+
+    for title in ("a", "b", "c"):
+        loop_open(customer=customer, kind="task", title=title, team=team, now=now)
+    with CaptureQueriesContext(connection) as queries:
+        page = inbox(viewer=alice, now=now, filters=InboxFilters())
+    assert (page.total, page.page.paginator.count, len(page.rows)) == (3, 3, 3)
+    # the SLA counts' grouped query is the only count; the paginator reuses it
+    assert not [q for q in queries.captured_queries if '"__count"' in q["sql"]]

@@ -159,7 +159,12 @@ def inbox(*, viewer: Viewer, now: datetime, filters: InboxFilters, page_number: 
         if filters.breached
         else base
     )
-    page = Paginator(listed, INBOX_PAGE_SIZE).get_page(page_number)
+    paginator = Paginator(listed, INBOX_PAGE_SIZE)
+    if not filters.breached:
+        # The counts hold how many loops are listed: no second count of every row. (The
+        # breached filter also lists paused loops past their deadline, which count as paused.)
+        paginator.count = sum(counts.values())
+    page = paginator.get_page(page_number)
     loops = list(page.object_list)
     visible = _visible_case_ids(viewer=viewer, case_ids={lp.case_id for lp in loops if lp.case_id})
     return Inbox(
