@@ -15,8 +15,10 @@ only not through lastmile — and the loop's trail says "reply logged … not se
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -227,6 +229,29 @@ def reply_default(*, case: Case, options: Sequence[ReplyOption]) -> ReplyOption:
 
 # --- sending ----------------------------------------------------------------------------------
 
+log = logging.getLogger(__name__)
+
+# What to undo outside the database if the reply being sent is rolled back (files a route
+# wrote to storage): ``transaction.on_commit`` cannot tell a rollback, so ``case_reply_send``
+# runs these when its transaction fails.
+_undo: ContextVar[list[Callable[[], None]] | None] = ContextVar("reply_undo", default=None)
+
+
+def reply_on_rollback(undo: Callable[[], None]) -> None:
+    """Run ``undo`` if the reply being sent (``case_reply_send``) is rolled back; outside a
+    reply, nothing is registered (the caller cleans up after its own transaction)."""
+    hooks = _undo.get()
+    if hooks is not None:
+        hooks.append(undo)
+
+
+def _undo_all(hooks: list[Callable[[], None]]) -> None:
+    for undo in hooks:
+        try:
+            undo()
+        except Exception:  # a cleanup that fails must not hide why the reply failed
+            log.exception("undoing a rolled-back reply's side effect failed")
+
 
 def _body_checked(body: str) -> str:
     body = (body or "").strip()
@@ -294,11 +319,45 @@ def case_reply_send(
        ``ChannelNotDeliverable`` (422, ``channel_not_deliverable``) and nothing is written.
     3. ``reply.sent`` is told (internal) with the macro the agent used, so the macros app
        applies its field actions in the same transaction.
+
+    A refusal at any step writes nothing: what a route wrote outside the database (files)
+    and registered with ``reply_on_rollback`` is undone when the transaction fails.
     """
     body = _body_checked(body)
     channel = (channel or "").strip()
     if not channel:
         raise InvalidInput("choose a channel", [FieldError("channel", "is required")])
+    hooks: list[Callable[[], None]] = []
+    token = _undo.set(hooks)
+    try:
+        return _reply_send(
+            case=case,
+            channel=channel,
+            body=body,
+            actor=actor,
+            now=now,
+            files=files,
+            log_only=log_only,
+            macro=macro,
+        )
+    except BaseException:
+        _undo_all(hooks)
+        raise
+    finally:
+        _undo.reset(token)
+
+
+def _reply_send(
+    *,
+    case: Case,
+    channel: str,
+    body: str,
+    actor: Actor,
+    now: datetime,
+    files: Sequence[OutgoingFile],
+    log_only: bool,
+    macro: int | None,
+) -> ReplySent:
     with transaction.atomic():
         if log_only:
             if files:

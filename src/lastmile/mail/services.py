@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime, formataddr
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -39,6 +40,7 @@ from lastmile.channels.replies import (
     ReplyRoute,
     ReplySent,
     files_checked,
+    reply_on_rollback,
 )
 from lastmile.channels.services import outbox_enqueue, outbox_message
 from lastmile.core.errors import DomainError, ErrorCode, FieldError, InvalidInput
@@ -736,70 +738,86 @@ def email_reply_queue(
     box = Mailbox.objects.filter(address=sender).first()
     # From and Reply-To are our mailbox, so the customer's answer comes back to it.
     reply_to = formataddr((box.name, sender)) if box is not None and box.name else sender
-    with transaction.atomic():
-        interaction = interaction_record(
-            customer=case.customer,
-            case=case,
-            channel=Channel.EMAIL,
-            direction=Direction.OUTBOUND,
-            occurred_at=now,
-            now=now,
-            body=body,
-            actor=actor,
-            data={"message_id": message_id, "subject": subject, "to": recipient},
-            source_id=_source_id(message_id),
-        )
-        email = EmailMessage.objects.create(
-            message_id=message_id,
-            direction=MailDirection.OUTBOUND,
-            mailbox_address=sender,
-            case=case,
-            interaction=interaction,
-            threaded_by=ThreadedBy.IN_REPLY_TO if last else ThreadedBy.NEW,
-            from_address=sender,
-            from_name=box.name if box is not None else "",
-            to=[recipient],
-            subject=subject,
-            in_reply_to=headers.get("In-Reply-To", ""),
-            references=references,
-            received_at=now,
-            text=body,
-        )
-        stored = _reply_files_store(email, files)
-        outbox_enqueue(
-            [
-                outbox_message(
-                    key=f"mail:{message_id}",
-                    recipient=recipient,
-                    subject=subject,
-                    body=body,
-                    purpose="reply",
-                    channel=CHANNEL_WITH_FILES if stored else "email",
-                    now=now,
-                    data={
-                        "headers": headers,
-                        "from_email": reply_to,
-                        "reply_to": reply_to,
-                        "case": case.ref,
-                        **({"attachments": stored} if stored else {}),
-                    },
-                    customer=case.customer,
-                    case=case,
-                )
-            ]
-        )
+    written: list[str] = []
+    try:
+        with transaction.atomic():
+            interaction = interaction_record(
+                customer=case.customer,
+                case=case,
+                channel=Channel.EMAIL,
+                direction=Direction.OUTBOUND,
+                occurred_at=now,
+                now=now,
+                body=body,
+                actor=actor,
+                data={"message_id": message_id, "subject": subject, "to": recipient},
+                source_id=_source_id(message_id),
+            )
+            email = EmailMessage.objects.create(
+                message_id=message_id,
+                direction=MailDirection.OUTBOUND,
+                mailbox_address=sender,
+                case=case,
+                interaction=interaction,
+                threaded_by=ThreadedBy.IN_REPLY_TO if last else ThreadedBy.NEW,
+                from_address=sender,
+                from_name=box.name if box is not None else "",
+                to=[recipient],
+                subject=subject,
+                in_reply_to=headers.get("In-Reply-To", ""),
+                references=references,
+                received_at=now,
+                text=body,
+            )
+            stored, written = _reply_files_store(email, files)
+            outbox_enqueue(
+                [
+                    outbox_message(
+                        key=f"mail:{message_id}",
+                        recipient=recipient,
+                        subject=subject,
+                        body=body,
+                        purpose="reply",
+                        channel=CHANNEL_WITH_FILES if stored else "email",
+                        now=now,
+                        data={
+                            "headers": headers,
+                            "from_email": reply_to,
+                            "reply_to": reply_to,
+                            "case": case.ref,
+                            **({"attachments": stored} if stored else {}),
+                        },
+                        customer=case.customer,
+                        case=case,
+                    )
+                ]
+            )
+    except BaseException:
+        _reply_files_forget(written)  # written to storage, now rolled back
+        raise
+    if written:
+        # A refusal later in the reply's transaction (a macro's action) rolls it back too.
+        reply_on_rollback(partial(_reply_files_forget, written))
     return email
 
 
-def _reply_files_store(email: EmailMessage, files: Sequence[OutgoingFile]) -> list[int]:
-    """Keep a reply's files in the mail storage, as rows on its email; their ids."""
+def _reply_files_store(
+    email: EmailMessage, files: Sequence[OutgoingFile]
+) -> tuple[list[int], list[str]]:
+    """Keep a reply's files in the mail storage, as rows on its email: their ids, and the
+    paths this call wrote (a file already stored, the same bytes and name, is shared)."""
     if not files:
-        return []
+        return [], []
     storage = mail_storage()
-    rows = []
+    rows, written = [], []
     for i, f in enumerate(files):
         name = filename_safe(f.filename, content_type=f.content_type, index=i)
         sha = hashlib.sha256(f.content).hexdigest()
+        path = f"attachments/{sha[:2]}/{sha}/{name}"
+        new = not storage.exists(path)
+        path = _store(storage, path, f.content)
+        if new:
+            written.append(path)
         rows.append(
             Attachment.objects.create(
                 email=email,
@@ -808,10 +826,20 @@ def _reply_files_store(email: EmailMessage, files: Sequence[OutgoingFile]) -> li
                 size=len(f.content),
                 sha256=sha,
                 status=AttachmentStatus.STORED,
-                path=_store(storage, f"attachments/{sha[:2]}/{sha}/{name}", f.content),
+                path=path,
             )
         )
-    return [r.pk for r in rows]
+    return [r.pk for r in rows], written
+
+
+def _reply_files_forget(paths: Sequence[str]) -> None:
+    """After a rolled-back reply: delete the files it wrote that no stored row keeps (a
+    reply committed meanwhile with the same file keeps it)."""
+    storage = mail_storage()
+    kept = set(Attachment.objects.filter(path__in=paths).values_list("path", flat=True))
+    for path in paths:
+        if path not in kept:
+            storage.delete(path)
 
 
 def email_send_with_files(message: OutboxMessage) -> str:
