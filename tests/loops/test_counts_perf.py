@@ -71,3 +71,21 @@ def test_the_inbox_counts_its_loops_once(customer, team, alice, now):
     assert (page.total, page.page.paginator.count, len(page.rows)) == (3, 3, 3)
     # the SLA counts' grouped query is the only count; the paginator reuses it
     assert not [q for q in queries.captured_queries if '"__count"' in q["sql"]]
+
+
+def test_the_loop_grant_probes_loops_by_case_not_by_team(case, other_team):
+    """On SQLite (no statistics) a probe by team reads every loop of the team per case."""
+    from django.db import connection
+    from django.db.models import Exists, OuterRef
+
+    from lastmile.cases.models import Case
+    from lastmile.loops.selectors import loops_grant_cases
+
+    if connection.vendor != "sqlite":
+        pytest.skip("the plan checked is SQLite's")
+    qs = Case.objects.filter(Exists(loops_grant_cases({other_team.pk}, OuterRef("pk"))))
+    sql, params = qs.query.sql_with_params()
+    with connection.cursor() as cur:
+        cur.execute("EXPLAIN QUERY PLAN " + sql, params)
+        plan = " / ".join(row[-1] for row in cur.fetchall())
+    assert "(case_id=?)" in plan and "team_id=?" not in plan, plan

@@ -16,6 +16,7 @@ from django.db.models import (
     ExpressionWrapper,
     F,
     Func,
+    IntegerField,
     Q,
     QuerySet,
     Value,
@@ -69,8 +70,19 @@ def reply_loops_facts(*, opened_by: Iterable[int], pks: Iterable[int]) -> list[R
 def loops_grant_cases(teams: set[int], case: Any) -> QuerySet[Any]:
     """The ``case.view`` grant loops register for ``cases_visible``: the loops of ``teams`` on
     ``case`` (the outer case's id); any row grants it. One probe of the (case, state) index
-    per case the outer query looks at."""
-    return Loop.objects.filter(case_id=case, team_id__in=sorted(teams))
+    per case the outer query looks at.
+
+    The team is compared as ``team_id + 0``, which no index serves: SQLite (no ``ANALYZE``
+    statistics) otherwise probes the team's index and reads every loop of the team for each
+    case, 6.5 s instead of 15 ms over 10,000 cases a back-office agent does not own.
+    """
+    return (
+        Loop.objects.annotate(
+            grant_team=ExpressionWrapper(F("team_id") + 0, output_field=IntegerField())
+        )
+        .filter(case_id=case, grant_team__in=sorted(teams))
+        .values("pk")
+    )
 
 
 def loops_grant_cases_owned_before(teams: set[int], case: Any) -> QuerySet[Any]:
