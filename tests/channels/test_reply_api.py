@@ -184,3 +184,30 @@ def test_an_attachment_over_the_size_limit_is_refused(api, email_case, settings)
     assert response.status_code == 422
     assert "the limit is 10" in response.json()["detail"]
     assert not OutboxMessage.objects.exists()
+
+
+def test_the_api_refuses_a_file_over_what_fits_in_a_request_naming_it(api, email_case, settings):
+    # Base64 takes a third more, and the JSON around it needs room: with a 200,000-byte body
+    # limit a file is at most (200,000 - 65,536) * 3 / 4 = 100,848 bytes, whatever mail takes.
+    settings.LASTMILE_MAX_BODY_BYTES = 200_000
+    big = PDF + b"0" * (120_000 - len(PDF))
+    response = api.post(
+        f"/cases/{email_case.ref}/messages",
+        {
+            "kind": "reply",
+            "channel": "email",
+            "body": "Here",
+            "attachments": [
+                {
+                    "filename": "scan.pdf",
+                    "content_type": "application/pdf",
+                    "content_base64": base64.b64encode(big).decode(),
+                }
+            ],
+        },
+    )
+    assert response.status_code == 422, response.content
+    body = response.json()
+    assert "scan.pdf" in body["detail"] and "100848" in body["detail"]
+    assert (body["errors"][0]["field"], body["errors"][0]["index"]) == ("attachments", 0)
+    assert not OutboxMessage.objects.exists()

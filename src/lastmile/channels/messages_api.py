@@ -24,6 +24,8 @@ from lastmile.channels.replies import (
     OutgoingFile,
     case_note_add,
     case_reply_send,
+    files_checked,
+    reply_file_limits,
 )
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import FieldError, InvalidInput
@@ -73,6 +75,11 @@ def _files(items: list[AttachmentIn]) -> list[OutgoingFile]:
                 [FieldError("attachments.content_base64", "not base64", index=i)],
             ) from None
         files.append(OutgoingFile(a.filename, a.content_type, content))
+    limits = reply_file_limits(base64=True)
+    if files and limits is not None:
+        # The API's own per-file limit (what fits in a request, in base64), said with the
+        # file's name and index, before the route checks its own.
+        files_checked(files, limits)
     return files
 
 
@@ -84,7 +91,11 @@ def _files(items: list[AttachmentIn]) -> list[OutgoingFile]:
     "(delivery `queued`, with the outbox id; the portal: `posted`); on any other channel it "
     "is refused with 422 `channel_not_deliverable`, unless `log_only` records it as a reply "
     "given elsewhere (delivery `logged`, nothing sent). An agent's token writes only on "
-    "cases its agent may open.",
+    "cases its agent may open. Attachments (email only): each file at most the smaller of "
+    "`LASTMILE_MAIL_ATTACHMENT_MAX_BYTES` and three quarters of `LASTMILE_MAX_BODY_BYTES` "
+    "less 64 KB (base64 takes a third more; about 3.7 MB by default), refused with 422 "
+    "naming the file (field `attachments`, its index); a request body over "
+    "`LASTMILE_MAX_BODY_BYTES` is refused whole with 413 `too_large`.",
     operation_id="lastmile_channels_messages_api_create_message",
 )
 def create_message(request: HttpRequest, ref: str, payload: MessageIn) -> Status:

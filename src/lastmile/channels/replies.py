@@ -19,11 +19,12 @@ import logging
 import mimetypes
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db import transaction
 
 from lastmile.core.errors import DomainError, ErrorCode, FieldError, InvalidInput
@@ -291,11 +292,22 @@ def files_checked(files: Sequence[OutgoingFile], limits: FileLimits) -> None:
             )
 
 
-def reply_file_limits() -> FileLimits | None:
-    """The attachment limits of the route that carries files (email), if any."""
+# Room a request keeps for what surrounds its files (the form's fields, the JSON).
+REQUEST_ROOM_BYTES = 64 * 1024
+
+
+def reply_file_limits(*, base64: bool = False) -> FileLimits | None:
+    """The attachment limits of the route that carries files (email), if any, capped by what
+    fits in one request: ``LASTMILE_MAX_BODY_BYTES`` less 64 KB for the rest of it (a bigger
+    body is refused 413 before it is read), three quarters of that with ``base64`` (the
+    API's JSON, where base64 takes a third more)."""
     for route in _routes.values():
         if route.files is not None:
-            return route.files()
+            limits = route.files()
+            room = max(settings.LASTMILE_MAX_BODY_BYTES - REQUEST_ROOM_BYTES, 0)
+            if base64:
+                room = room * 3 // 4
+            return replace(limits, max_bytes=min(limits.max_bytes, room))
     return None
 
 
