@@ -211,3 +211,40 @@ def test_the_api_refuses_a_file_over_what_fits_in_a_request_naming_it(api, email
     assert "scan.pdf" in body["detail"] and "100848" in body["detail"]
     assert (body["errors"][0]["field"], body["errors"][0]["index"]) == ("attachments", 0)
     assert not OutboxMessage.objects.exists()
+
+
+def _customer_writes(case, body="Actually it works now"):
+    from lastmile.customers.services.timeline import interaction_record
+
+    return interaction_record(
+        customer=case.customer,
+        case=case,
+        channel="email",
+        direction="inbound",
+        occurred_at=NOW,
+        now=NOW,
+        body=body,
+    )
+
+
+def test_a_reply_after_messages_the_client_has_not_seen_is_409_listing_them(api, email_case):
+    seen = Interaction.objects.filter(case=email_case).order_by("-id").first().pk
+    arrived = _customer_writes(email_case)
+    body = {"kind": "reply", "channel": "email", "body": "Let me check", "seen": seen}
+    response = api.post(f"/cases/{email_case.ref}/messages", body)
+    assert response.status_code == 409, response.content
+    data = response.json()
+    assert data["code"] == "newer_messages"
+    assert [(e["field"], e["index"]) for e in data["errors"]] == [("seen", 0)]
+    assert f"interaction {arrived.pk}" in data["errors"][0]["reason"]
+    assert "Actually it works now" in data["errors"][0]["reason"]
+    assert not Interaction.objects.filter(direction="outbound").exists()
+
+    # having read it (seen = the newest), or with force, the reply goes
+    r = api.post(f"/cases/{email_case.ref}/messages", {**body, "seen": arrived.pk})
+    assert r.status_code == 201
+    _customer_writes(email_case, "And another thing")
+    r = api.post(
+        f"/cases/{email_case.ref}/messages", {**body, "kind": "note", "channel": "", "force": True}
+    )
+    assert r.status_code == 201

@@ -163,6 +163,7 @@ def test_a_customer_message_since_the_page_loaded_stops_the_reply_with_a_warning
     data = {"channel": "email", "body": "Let me check", "seen": seen}
     response = client.post(f"/cases/{email_case.ref}/reply/", data)
     assert response.status_code == 409
+    assert response["X-Lastmile-Error"] == "newer_messages"
     page = response.content.decode()
     assert "wrote on Email at 10:00: “Actually it works now, thanks!”" in page
     assert "Send anyway" in page

@@ -25,6 +25,7 @@ from lastmile.channels.replies import (
     case_note_add,
     case_reply_send,
     files_checked,
+    newer_messages_check,
     reply_file_limits,
 )
 from lastmile.core.clock import utcnow
@@ -56,6 +57,13 @@ class MessageIn(StrictSchema):
         default=False,
         description="record a reply given elsewhere; nothing is sent (delivery: logged)",
     )
+    seen: int | None = Field(
+        default=None,
+        ge=0,
+        description="the id of the newest interaction on the case the writer has read: if "
+        "the customer or a colleague wrote since, 409 newer_messages lists what arrived",
+    )
+    force: bool = Field(default=False, description="write even if newer messages arrived")
 
 
 class MessageOut(Schema):
@@ -95,7 +103,10 @@ def _files(items: list[AttachmentIn]) -> list[OutgoingFile]:
     "`LASTMILE_MAIL_ATTACHMENT_MAX_BYTES` and three quarters of `LASTMILE_MAX_BODY_BYTES` "
     "less 64 KB (base64 takes a third more; about 3.7 MB by default), refused with 422 "
     "naming the file (field `attachments`, its index); a request body over "
-    "`LASTMILE_MAX_BODY_BYTES` is refused whole with 413 `too_large`.",
+    "`LASTMILE_MAX_BODY_BYTES` is refused whole with 413 `too_large`. With `seen` (the "
+    "newest interaction id the writer has read), a message from the customer or a colleague "
+    "since then answers 409 `newer_messages`, one error per message (field `seen`), "
+    "unless `force` is true.",
     operation_id="lastmile_channels_messages_api_create_message",
 )
 def create_message(request: HttpRequest, ref: str, payload: MessageIn) -> Status:
@@ -103,6 +114,8 @@ def create_message(request: HttpRequest, ref: str, payload: MessageIn) -> Status
     case = case_get(ref=ref, viewer=viewer)
     now = utcnow()
     actor = actor_of(viewer)
+    if not payload.force:
+        newer_messages_check(case=case, seen=payload.seen, actor=actor)
     if payload.kind == "note":
         if payload.attachments or payload.log_only or payload.channel:
             raise InvalidInput(

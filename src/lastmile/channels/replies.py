@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import transaction
 
-from lastmile.core.errors import DomainError, ErrorCode, FieldError, InvalidInput
+from lastmile.core.errors import Conflict, DomainError, ErrorCode, FieldError, InvalidInput
 from lastmile.core.events import event_emit
 from lastmile.customers.models import Channel, Direction, Interaction
 from lastmile.people.viewers import Actor
@@ -467,6 +467,54 @@ def interactions_since(*, case: Case, after_id: int, viewer_actor: Actor) -> lis
         elif i.actor_id is not None and (viewer_actor is None or i.actor_id != viewer_actor.pk):
             out.append(i)
     return out
+
+
+class NewerMessages(Conflict):
+    """409 ``newer_messages``: the customer or a colleague wrote on the case since the newest
+    message the writer had seen; ``arrived`` are those messages, oldest first."""
+
+    def __init__(self, case: Case, seen: int, arrived: list[Interaction]) -> None:
+        newest = arrived[-1].pk
+        super().__init__(
+            f"{len(arrived)} message{'s' if len(arrived) != 1 else ''} arrived on {case.ref} "
+            f"since {seen}: {arrived_said(arrived)}. Read them, then send again with "
+            f'"seen": {newest}, or with "force": true',
+            code=ErrorCode.NEWER_MESSAGES,
+            errors=[
+                FieldError("seen", f"interaction {i.pk}: {interaction_said(i)}", index=k)
+                for k, i in enumerate(arrived)
+            ],
+        )
+        self.arrived = arrived
+
+
+def newer_messages_check(*, case: Case, seen: int | None, actor: Actor) -> None:
+    """The collision check before writing on ``case`` (console and API alike): refuse with
+    ``NewerMessages`` if ``interactions_since`` the interaction ``seen`` lists anything. No
+    ``seen`` (the writer did not say what they had read): nothing is checked."""
+    if seen is None:
+        return
+    arrived = interactions_since(case=case, after_id=seen, viewer_actor=actor)
+    if arrived:
+        raise NewerMessages(case, seen, arrived)
+
+
+def interaction_said(i: Interaction) -> str:
+    """One arrived message in words: who, how, when, the start of it."""
+    if i.direction == Direction.INBOUND:
+        who = f"{i.customer} wrote on {channel_label(i.channel)}"
+    elif i.direction == Direction.NOTE:
+        who = f"{i.actor or 'someone'} added a note"
+    else:
+        who = f"{i.actor or 'lastmile'} replied on {channel_label(i.channel)}"
+    text = " ".join(i.body.split())
+    return f"{who} at {i.occurred_at:%H:%M}: “{text[:80]}{'…' if len(text) > 80 else ''}”"
+
+
+def arrived_said(rows: Sequence[Interaction]) -> str:
+    """What came since, in a sentence (the first three, and how many more)."""
+    more = f" (and {len(rows) - 3} more)" if len(rows) > 3 else ""
+    return "; ".join(interaction_said(i) for i in rows[:3]) + more
 
 
 def interaction_logged(data: Any) -> bool:

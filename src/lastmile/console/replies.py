@@ -21,19 +21,20 @@ from django.shortcuts import redirect
 from lastmile.cases.models import Case
 from lastmile.channels.replies import (
     REPLY_BODY_MAX,
+    NewerMessages,
     OutgoingFile,
     ReplyOption,
+    arrived_said,
     case_note_add,
     case_reply_send,
-    channel_label,
-    interactions_since,
+    newer_messages_check,
     reply_default,
     reply_file_limits,
     reply_options,
 )
 from lastmile.console.views import _case_page, case_action
-from lastmile.core.errors import DomainError
-from lastmile.customers.models import Direction, Interaction
+from lastmile.core.errors import DomainError, ErrorCode
+from lastmile.customers.models import Interaction
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -136,46 +137,34 @@ def composer_context(
     }
 
 
-def _arrived(rows: list[Interaction]) -> str:
-    """What came since the page was loaded, in a sentence: who, how, the start of it."""
-    said = []
-    for i in rows[:3]:
-        if i.direction == Direction.INBOUND:
-            who = f"{i.customer} wrote on {channel_label(i.channel)}"
-        elif i.direction == Direction.NOTE:
-            who = f"{i.actor or 'someone'} added a note"
-        else:
-            who = f"{i.actor or 'lastmile'} replied on {channel_label(i.channel)}"
-        text = " ".join(i.body.split())
-        said.append(f"{who} at {i.occurred_at:%H:%M}: “{text[:80]}{'…' if len(text) > 80 else ''}”")
-    more = f" (and {len(rows) - 3} more)" if len(rows) > 3 else ""
-    return "; ".join(said) + more
-
-
 def _collision(
     request: HttpRequest, case: Case, now: datetime, name: str, form: Any
 ) -> HttpResponse | None:
-    """The page again (409) if the customer or a colleague wrote since ``seen``, unless the
-    agent confirmed; None to go on."""
-    seen = form.cleaned_data.get("seen")
-    if form.cleaned_data.get("confirm") or seen is None:
+    """The page again (409 ``newer_messages``, as the API) if the customer or a colleague
+    wrote since ``seen``, unless the agent confirmed; None to go on."""
+    if form.cleaned_data.get("confirm"):
         return None
-    rows = interactions_since(case=case, after_id=seen, viewer_actor=request.user)
-    if not rows:
+    try:
+        newer_messages_check(case=case, seen=form.cleaned_data.get("seen"), actor=request.user)
+    except NewerMessages as exc:
+        rows = exc.arrived
+    else:
         return None
     data = request.POST.copy()
     data["confirm"] = "1"
     again = ReplyForm(data, case=case) if name == "reply" else NoteForm(data)
     again.is_valid()
     warning = (
-        f"Not sent yet: since you opened this case, {_arrived(rows)}. Read it above, then "
+        f"Not sent yet: since you opened this case, {arrived_said(rows)}. Read it above, then "
         + ("send anyway or change your reply." if name == "reply" else "add the note anyway.")
     )
     if name == "reply" and request.FILES:
         warning += " Attach your files again: a browser cannot keep them."
-    return _case_page(
+    page = _case_page(
         request, case, now=now, status=409, forms={name: again, "collision": (name, warning)}
     )
+    page["X-Lastmile-Error"] = ErrorCode.NEWER_MESSAGES.value
+    return page
 
 
 def _refused(request: HttpRequest, case: Case, now: datetime, name: str, form: Any) -> HttpResponse:
