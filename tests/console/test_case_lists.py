@@ -245,3 +245,27 @@ def test_all_cases_is_the_admins_list(client, alice, admin_user, customer, team,
     listing = client.get("/cases/?scope=all").context["listing"]
     assert listing.page.paginator.count == 2
     assert {v.key: v.count for v in listing.sidebar}["all"] == 2
+
+
+def test_the_history_names_people_and_teams_and_taking_says_where_the_case_went(
+    as_alice, customer, other_team, alice, now
+):
+    alice.first_name, alice.last_name = "Alice", "Ng"
+    alice.save()
+    # a back-office case alice may open, because she wrote on it
+    case = CaseFactory(customer=customer, team=other_team)
+    interaction_record(
+        customer=customer,
+        channel="phone",
+        direction="note",
+        occurred_at=now,
+        now=now,
+        body="Called back",
+        case=case,
+        actor=alice,
+    )
+    r = as_alice.post(f"/cases/{case.ref}/take/", follow=True)
+    page = r.content.decode()
+    assert "You have the case; it moved to Front office with you." in page
+    assert "assigned it to Alice Ng in Front office" in page
+    assert "assigned it to alice in front" not in page

@@ -7,11 +7,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from lastmile.cases.models import Case, CaseEvent, CaseStatus, CaseTag, SavedView, Tag
 from lastmile.core.errors import NotFound
 from lastmile.core.events import grants
+from lastmile.people.models import Team
 from lastmile.people.selectors import agent_for, visible_team_ids
 from lastmile.people.viewers import SYSTEM, Viewer
 
@@ -68,8 +70,25 @@ def case_held(*, ref: str) -> Case | None:
 
 
 def case_history(*, case: Case) -> list[CaseEvent]:
-    """The case's trail, oldest first, with who did each thing (the case page's History)."""
-    return list(CaseEvent.objects.filter(case=case).select_related("actor").order_by("at", "id"))
+    """The case's trail, oldest first, with who did each thing (the case page's History).
+
+    An ``assigned`` event stores the assignee's username and the team's slug, as the API
+    shows them; each such event also gets ``assignee_name`` and ``team_name`` to show
+    people (two queries for the whole trail)."""
+    events = list(CaseEvent.objects.filter(case=case).select_related("actor").order_by("at", "id"))
+    assigned = [e for e in events if e.kind == "assigned" and isinstance(e.data, dict)]
+    usernames = {e.data.get("assignee") for e in assigned} - {None, ""}
+    slugs = {e.data.get("team") for e in assigned} - {None, ""}
+    users = {
+        u.username: (u.get_full_name() or u.username)
+        for u in get_user_model().objects.filter(username__in=usernames)
+    }
+    teams = dict(Team.objects.filter(slug__in=slugs).values_list("slug", "name"))
+    for e in assigned:
+        who, team = e.data.get("assignee"), e.data.get("team")
+        e.assignee_name = users.get(who, who) if who else ""  # type: ignore[attr-defined]
+        e.team_name = teams.get(team, team) if team else ""  # type: ignore[attr-defined]
+    return events
 
 
 def case_tag_names(*, case_ids: Iterable[int]) -> dict[int, list[str]]:

@@ -109,7 +109,10 @@ def _edit(name: str, form_class: Any, apply: Any, **form_kwargs: Any) -> Any:
 
 
 def _take(request: HttpRequest, case: Case, form: Any, now: datetime) -> str:
-    case_take(case=case, actor=request.user, now=now)
+    before = case.team_id
+    taken = case_take(case=case, actor=request.user, now=now)
+    if taken.team_id != before and taken.team is not None:
+        return f"You have the case; it moved to {taken.team.name} with you."
     return "You have the case."
 
 
