@@ -45,6 +45,5 @@ urlpatterns = [
     path("portal/", include("lastmile.portal.urls")),
     path("search/", include("lastmile.search.urls")),
     path("live/", include("lastmile.live.urls")),
-    path("macros/", include("lastmile.macros.urls")),
     path("", include("lastmile.console.urls")),
 ]
