@@ -39,6 +39,7 @@ from lastmile.demo.extensions import (
     journeys,
     knowledge,
     listening,
+    macros,
     mail,
     portal,
     promises,
@@ -75,6 +76,7 @@ DEMO_EXTENSIONS = [
     crisis,  # after listening: it runs the triggers over listening's week of mentions
     promises,
     knowledge,
+    macros,  # after the stories: it tags their cases
     journeys,
     portal,
     channels,  # last: its mention needs the listening demo's brand term
