@@ -269,3 +269,15 @@ def test_the_history_names_people_and_teams_and_taking_says_where_the_case_went(
     assert "You have the case; it moved to Front office with you." in page
     assert "assigned it to Alice Ng in Front office" in page
     assert "assigned it to alice in front" not in page
+
+
+def test_the_count_is_drawn_with_the_rows_so_a_filter_swapped_in_place_updates_it(
+    as_alice, customer, team
+):
+    CaseFactory(customer=customer, team=team, priority="low")
+    CaseFactory(customer=customer, team=team)
+    partial = as_alice.get(
+        "/cases/?priority=low", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="case-rows"
+    ).content.decode()
+    assert "1 case in this view." in partial
+    assert "2 cases in this view." in as_alice.get("/cases/").content.decode()
