@@ -211,3 +211,18 @@ def test_an_sms_reply_goes_through_the_integration_it_offered_not_a_newer_switch
     sent = case_reply_send(case=case, channel="sms", body="On its way", actor=alice, now=now)
     row = OutboxMessage.objects.get()
     assert (sent.delivery, row.channel) == ("queued", f"sms:{old.slug}")
+
+
+def test_the_portal_is_never_offered_to_log_a_reply_and_logging_there_is_refused(case, alice, now):
+    # The customer reads the portal: a reply "logged, not sent" there would show them as sent.
+    from lastmile.core.errors import InvalidInput
+    from lastmile.portal.selectors import conversation_for_customer
+
+    assert not any(o.channel == "portal" for o in reply_options(case=case))
+    with pytest.raises(InvalidInput):
+        case_reply_send(case=case, channel="portal", body="Hi", actor=alice, now=now, log_only=True)
+    assert not conversation_for_customer(case).filter(direction="outbound").exists()
+    _inbound(case, "portal", now)
+    case = type(case).objects.get(pk=case.pk)  # the options cache the latest messages
+    [portal] = [o for o in reply_options(case=case) if o.channel == "portal"]
+    assert portal.delivers

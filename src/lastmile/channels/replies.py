@@ -38,8 +38,10 @@ if TYPE_CHECKING:
 # The longest reply or note the server takes (the messaging integrations' limit; email takes
 # the same, so a reply never fits one channel and not another). Forms and the API say it.
 REPLY_BODY_MAX = 10_000
-# Channels a reply may be logged on; social networks come from the case's own messages.
-LOGGABLE = tuple(c.value for c in Channel if c not in (Channel.SOCIAL, Channel.API))
+# Channels a reply given elsewhere may be logged on; social networks come from the case's
+# own messages. Not the portal: the customer reads it, so a reply there is always posted
+# (offered once they wrote there), never "logged, not sent".
+LOGGABLE = tuple(c.value for c in Channel if c not in (Channel.SOCIAL, Channel.API, Channel.PORTAL))
 # Where a logged reply's marker lives in its interaction's data.
 LOGGED = "logged"
 
