@@ -333,8 +333,9 @@ def test_the_case_page_query_count_does_not_grow_with_loops_and_messages(
     # When the page is rendered, Then the query count is fixed (23 whatever the number of
     # messages, loops and events: one per read, the viewer's teams once per selector)
     # promises, journeys, articles panels: fixed cost; the edit panel (tags, history, agents
-    # and their teams, teams, tag names): 6
-    with django_assert_max_num_queries(46):
+    # and their teams, teams, tag names): 6; open and finished loops read apart (the newest
+    # finished only, with their trails): 2
+    with django_assert_max_num_queries(48):
         response = client.get(f"/cases/{chat_case.ref}/")
     assert (len(response.context["thread"]), len(response.context["done_loops"])) == (12, 6)
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Prefetch, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 
 from lastmile.cases.models import Case
 from lastmile.cases.selectors import cases_visible, customer_cases
@@ -179,17 +179,40 @@ def inbox(*, viewer: Viewer, now: datetime, filters: InboxFilters, page_number: 
 # --- case page ---------------------------------------------------------------------------
 
 
-def case_thread(*, case: Case) -> list[Interaction]:
-    """Everything said on the case, on every channel, oldest first.
+# The case page shows the newest messages of a long case; older ones load on request.
+THREAD_PAGE = 50
+# And the newest finished loops, with a count of the rest.
+DONE_LOOPS_SHOWN = 20
 
-    A read of the customers app's table for one page; it belongs in
-    ``customers.selectors`` once another caller needs it.
+
+@dataclass
+class Thread:
+    """One page of a case's messages, oldest first: the newest ``THREAD_PAGE`` (or those
+    before ``before``), how many the case has in all, and whether older ones remain."""
+
+    rows: list[Interaction]
+    total: int
+    has_older: bool
+
+    @property
+    def oldest_id(self) -> int | None:
+        return self.rows[0].pk if self.rows else None
+
+
+def case_thread(*, case: Case, before: int | None = None, limit: int = THREAD_PAGE) -> Thread:
+    """What was said on the case, on every channel, oldest first: the newest ``limit``
+    messages, or the ``limit`` before the message ``before`` (the "earlier" button).
+
+    Ordered by id, which is the case index's order (the order messages were recorded in);
+    a read of the customers app's table for one page.
     """
-    return list(
-        Interaction.objects.filter(case=case)
-        .select_related("actor", "customer")
-        .order_by("occurred_at", "id")
-    )
+    qs = Interaction.objects.filter(case=case)
+    page = qs if before is None else qs.filter(pk__lt=before)
+    newest = list(page.select_related("actor", "customer").order_by("-id")[: limit + 1])
+    has_older = len(newest) > limit
+    rows = newest[:limit][::-1]
+    total = len(rows) if before is None and not has_older else qs.count()
+    return Thread(rows=rows, total=total, has_older=has_older)
 
 
 def _with_trail(qs: QuerySet[Loop]) -> QuerySet[Loop]:
@@ -204,7 +227,14 @@ def case_loops(*, case: Case, viewer: Viewer, now: datetime) -> tuple[list[LoopR
     Every loop of the case is shown, whichever team owns it — a hand-off to the back office
     is part of the case; only the owning team gets the actions.
     """
-    loops = list(_with_trail(loop_list(viewer=SYSTEM, now=now, case=case)))
+    qs = loop_list(viewer=SYSTEM, now=now, case=case)
+    # Finished loops: the newest DONE_LOOPS_SHOWN (the page says how many there are).
+    done_qs = qs.exclude(state=LoopState.OPEN).order_by(
+        F("closed_at").desc(nulls_last=True), "-opened_at", "-id"
+    )
+    loops = list(_with_trail(qs.filter(state=LoopState.OPEN))) + list(
+        _with_trail(done_qs)[:DONE_LOOPS_SHOWN]
+    )
     rows = _decorate(loops, viewer=viewer, now=now, visible_cases={case.pk})
     open_rows = [r for r in rows if r.is_open]
     done = sorted(
@@ -213,6 +243,11 @@ def case_loops(*, case: Case, viewer: Viewer, now: datetime) -> tuple[list[LoopR
         reverse=True,
     )
     return open_rows, done
+
+
+def case_loops_finished(*, case: Case) -> int:
+    """How many of the case's loops are finished (the page shows the newest few)."""
+    return Loop.objects.filter(case=case).exclude(state=LoopState.OPEN).count()
 
 
 # --- customer panel ----------------------------------------------------------------------

@@ -9,6 +9,7 @@ urlpatterns = [
     path("logout/", views.LogoutView.as_view(), name="logout"),
     path("", views.inbox, name="inbox"),
     path("cases/<str:ref>/", views.case_detail, name="case"),
+    path("cases/<str:ref>/thread/", views.case_thread, name="case_thread"),
     path("", include("lastmile.console.case_urls")),
     path("", include("lastmile.console.reply_urls")),
     path("", include("lastmile.console.merge_urls")),

@@ -118,11 +118,18 @@ def _case_page(
     from lastmile.console.replies import composer_context
 
     open_loops, done_loops = selectors.case_loops(case=case, viewer=request.user, now=now)
+    thread = selectors.case_thread(case=case)
     forms = forms or {}
     context = {
         **page_chrome(request, now),
         "case": case,
-        "thread": selectors.case_thread(case=case),
+        "thread": thread.rows,
+        "thread_page": thread,
+        "done_total": (
+            selectors.case_loops_finished(case=case)
+            if len(done_loops) >= selectors.DONE_LOOPS_SHOWN
+            else len(done_loops)
+        ),
         "open_loops": open_loops,
         "done_loops": done_loops,
         "panel": selectors.customer_panel(
@@ -152,6 +159,22 @@ def case_detail(request: HttpRequest, ref: str) -> HttpResponse:
             request, PermissionDenied(f"{held.ref} is held by {team}; you may not open it")
         )
     return _case_page(request, case, now=utcnow())
+
+
+@login_required
+@require_GET
+def case_thread(request: HttpRequest, ref: str) -> HttpResponse:
+    """Earlier messages of a case, as list items (the thread's "show earlier" button)."""
+    try:
+        case = case_get(ref=ref, viewer=request.user)
+        before = int(request.GET.get("before", ""))
+    except NotFound as exc:
+        return error_response(request, exc)
+    except ValueError:
+        return error_response(request, InvalidInput("before: give the id of a message"))
+    page = selectors.case_thread(case=case, before=before)
+    context = {"case": case, "thread": page.rows, "thread_page": page}
+    return render(request, "console/_thread_items.html", context)
 
 
 CaseAction = Callable[[HttpRequest, Case, datetime], "HttpResponse | str"]
