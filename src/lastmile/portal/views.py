@@ -237,7 +237,7 @@ def case_title(request: HttpRequest, ref: str) -> HttpResponse:
         return HttpResponse("Case not found.", status=404, content_type="text/plain")
     title = request.POST.get("customer_title", "")
     try:
-        case_update(case=case, customer_title=title, actor=request.user, now=utcnow())
+        case = case_update(case=case, customer_title=title, actor=request.user, now=utcnow())
     except InvalidInput as exc:
         reasons = "; ".join(e.reason for e in exc.errors)
         context = {"case": case, "title_typed": title, "error": f"{exc.detail}: {reasons}"}
