@@ -11,9 +11,6 @@ measure of how soon the page polls."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from lastmile.cases.services import case_create
@@ -23,46 +20,12 @@ from lastmile.customers.services.customers import customer_resolve
 from lastmile.customers.services.timeline import interaction_record
 from lastmile.live.models import Notification
 from lastmile.people.services import agent_create, team_ensure
-from tests.conftest import require
+from tests.console.test_browser import PASSWORD, browser  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-PASSWORD = "correct horse battery"
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    reason = None
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install chromium)"
-    else:
-        try:
-            from playwright.sync_api import sync_playwright
-        except ImportError:
-            reason = "the playwright package is not installed"
-    if reason:
-        if require("browser"):
-            pytest.fail(f"LASTMILE_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield chromium
-        chromium.close()
-
-
-def agent_page(browser, live_server, username: str, width: int = 1366):  # type: ignore[no-untyped-def]
+def agent_page(browser, live_server, username: str, width: int = 1366):  # type: ignore[no-untyped-def]  # noqa: F811
     """A signed-in page of its own browser context (its own cookies: another agent)."""
     context = browser.new_context(viewport={"width": width, "height": 900}, timezone_id="UTC")
     context.set_default_timeout(10_000)
@@ -97,7 +60,8 @@ def tick_until(page, locator, *, ms: int = POLL_MS, state: str = "visible", trie
 
 
 def test_a_colleagues_note_and_presence_reach_an_open_case_page_without_reload(
-    live_server, browser
+    live_server,
+    browser,  # noqa: F811
 ):  # type: ignore[no-untyped-def]
     # Given a team of two agents and a customer's case
     now = utcnow()
@@ -175,7 +139,8 @@ def test_a_colleagues_note_and_presence_reach_an_open_case_page_without_reload(
 
 
 def test_the_inbox_shows_a_new_loop_without_reload_and_stops_polling_while_hidden(
-    live_server, browser
+    live_server,
+    browser,  # noqa: F811
 ):  # type: ignore[no-untyped-def]
     # Given an agent on her inbox, with nothing open
     now = utcnow()
@@ -226,7 +191,8 @@ def test_the_inbox_shows_a_new_loop_without_reload_and_stops_polling_while_hidde
 
 
 def test_a_message_watched_arriving_live_is_no_collision_one_the_stale_page_missed_is(
-    live_server, browser
+    live_server,
+    browser,  # noqa: F811
 ):  # type: ignore[no-untyped-def]
     # Given Ana on a customer's case, and Ben, her colleague
     now = utcnow()

@@ -6,8 +6,6 @@ Playwright); missing chromium skips, unless LASTMILE_REQUIRE_BROWSER=1.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -17,53 +15,14 @@ from lastmile.core.clock import utcnow
 from lastmile.customers.identities import identity_normalize
 from lastmile.customers.services.customers import customer_resolve
 from lastmile.people.services import agent_create, team_ensure
-from tests.conftest import require
+from tests.console.test_browser import PASSWORD, browser, fast_password_hashing  # noqa: F401 (fixtures)
 from tests.search.helpers import message
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    reason = None
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install chromium)"
-    else:
-        try:
-            from playwright.sync_api import sync_playwright
-        except ImportError:
-            reason = "the playwright package is not installed"
-    if reason:
-        if require("browser"):
-            pytest.fail(f"LASTMILE_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield chromium
-        chromium.close()
-
 
 @pytest.mark.parametrize("width", [375, 1366])
-def test_search_results_show_at_a_phones_width_and_a_laptops(live_server, browser, width):  # type: ignore[no-untyped-def]
+def test_search_results_show_at_a_phones_width_and_a_laptops(live_server, browser, width):  # type: ignore[no-untyped-def]  # noqa: F811
     # Given an agent, her team's case and a message on it
     now = utcnow()
     team = team_ensure(name="Front office")
