@@ -479,10 +479,20 @@ def inbox_check(expect_total: int) -> Callable[[requests.Response], str | None]:
     return check
 
 
+# lastmile.console.selectors.THREAD_PAGE (this process has no Django to import it from).
+THREAD_PAGE = 50
+
+
 def case_check(messages: int) -> Callable[[requests.Response], str | None]:
+    """The page shows the case's newest messages (``THREAD_PAGE`` of them, older ones load on
+    request) and says how many there are in all."""
+    shown_expected = min(messages, THREAD_PAGE)
+
     def check(r: requests.Response) -> str | None:
         shown = r.text.count('id="interaction-')
-        return None if shown == messages else f"{shown} messages shown, expected {messages}"
+        if shown != shown_expected or f"of {messages} shown" not in r.text:
+            return f"{shown} messages shown, expected the newest {shown_expected} of {messages}"
+        return None
 
     return check
 

@@ -263,3 +263,15 @@ def test_a_slow_page_is_measured_within_its_budget(bench):
     # and a page of seconds a request stops at three times the budget, after 3 requests
     assert not console._enough([15.0] * 2, 31.0, 10)
     assert console._enough([11.0] * 3, 33.0, 10)
+
+
+def test_the_case_page_check_expects_the_pages_own_thread_length(bench):
+    from lastmile.console.selectors import THREAD_PAGE
+
+    console = importlib.import_module("console")
+    assert console.THREAD_PAGE == THREAD_PAGE
+    check = console.case_check(500)
+    page = type("R", (), {"text": 'id="interaction-' * THREAD_PAGE + "of 500 shown"})()
+    assert check(page) is None
+    page.text = 'id="interaction-' * 500
+    assert check(page) is not None
