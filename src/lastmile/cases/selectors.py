@@ -14,7 +14,7 @@ from lastmile.cases.models import Case, CaseEvent, CaseStatus, CaseTag, SavedVie
 from lastmile.core.errors import NotFound
 from lastmile.core.events import grants
 from lastmile.people.models import Team
-from lastmile.people.selectors import agent_for, visible_team_ids
+from lastmile.people.selectors import agent_for, person_name, visible_team_ids
 from lastmile.people.viewers import SYSTEM, Viewer
 
 
@@ -80,8 +80,7 @@ def case_history(*, case: Case) -> list[CaseEvent]:
     usernames = {e.data.get("assignee") for e in assigned} - {None, ""}
     slugs = {e.data.get("team") for e in assigned} - {None, ""}
     users = {
-        u.username: (u.get_full_name() or u.username)
-        for u in get_user_model().objects.filter(username__in=usernames)
+        u.username: person_name(u) for u in get_user_model().objects.filter(username__in=usernames)
     }
     teams = dict(Team.objects.filter(slug__in=slugs).values_list("slug", "name"))
     for e in assigned:

@@ -18,7 +18,7 @@ from lastmile.core.db import rows_insert
 from lastmile.core.errors import DomainError, FieldError, InvalidInput, NotFound, PermissionDenied
 from lastmile.core.events import event_emit, guard_check
 from lastmile.core.ids import counter_next, counter_reserve
-from lastmile.people.selectors import agent_team_for, assignee_check
+from lastmile.people.selectors import agent_team_for, assignee_check, person_name
 from lastmile.people.viewers import Actor
 
 _UNSET: Any = object()
@@ -504,7 +504,7 @@ def cases_bulk_assign(
             _assign(case=case, team=case.team, assignee=assignee, actor=actor, now=now)
         except DomainError as exc:
             raise _refused(case, exc) from None
-    who = _person(assignee) if assignee is not None else "nobody"
+    who = person_name(assignee) or "nobody"
     return BulkResult(cases, f"{_n_cases(len(cases))} assigned to {who}.")
 
 
@@ -570,10 +570,6 @@ def cases_bulk_tag(
             raise _refused(case, exc) from None
     what = ", ".join([*(f"+{n}" for n in add), *(f"-{n}" for n in remove)])
     return BulkResult(cases, f"{_n_cases(len(cases))} tagged {what}.")
-
-
-def _person(user: Any) -> str:
-    return user.get_full_name() or user.username
 
 
 # --- saved views -------------------------------------------------------------------------

@@ -53,6 +53,7 @@ from lastmile.loops.bulk import loops_bulk_close, loops_bulk_reassign, open_loop
 from lastmile.people.models import Team
 from lastmile.people.selectors import (
     agents_sharing_a_team,
+    person_name,
     team_by_slug,
     user_by_username,
     visible_team_ids,
@@ -121,7 +122,7 @@ def _assign(request: HttpRequest, case: Case, form: Any, now: datetime) -> str:
         user_by_username(form.cleaned_data["assignee"]) if form.cleaned_data["assignee"] else None
     )
     case_assign_service(case=case, assignee=assignee, actor=request.user, now=now)
-    return f"Assigned to {_person(assignee)}." if assignee else "Unassigned."
+    return f"Assigned to {person_name(assignee)}." if assignee else "Unassigned."
 
 
 def _move(request: HttpRequest, case: Case, form: Any, now: datetime) -> str:
@@ -160,10 +161,6 @@ case_move_view = _edit("move", MoveForm, _move, teams=lambda r: list(Team.object
 case_priority_view = _edit("priority", PriorityForm, _priority)
 case_subject_view = _edit("subject", SubjectForm, _subject)
 case_tags_view = _edit("tags", TagsForm, _tags)
-
-
-def _person(user: Any) -> str:
-    return user.get_full_name() or user.username
 
 
 def bulk_context(request: HttpRequest) -> dict[str, Any]:

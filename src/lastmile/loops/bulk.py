@@ -14,6 +14,7 @@ from lastmile.core.errors import DomainError, FieldError, InvalidInput, NotFound
 from lastmile.loops.models import Loop, LoopState
 from lastmile.loops.selectors import loops_visible
 from lastmile.loops.services import loop_close, loop_reassign
+from lastmile.people.selectors import person_name
 from lastmile.people.viewers import Actor, Viewer
 
 BULK_LIMIT = 500
@@ -86,7 +87,7 @@ def loops_bulk_reassign(
         except DomainError as exc:
             raise _refused(loop, exc) from None
     if assignee is not None:
-        who = assignee.get_full_name() or assignee.username
+        who = person_name(assignee)
         return LoopsBulkResult(loops, f"{_n(len(loops), 'loop')} assigned to {who}.")
     return LoopsBulkResult(
         loops, f"{_n(len(loops), 'loop')} moved to {team.name if team else 'their team'}."

@@ -124,3 +124,10 @@ def assignee_check(*, assignee: User | None, team: Team | None, field: str = "as
             f"{assignee.username} is not in {team.name}",
             [FieldError(field, f"not a member of team {team.slug}")],
         )
+
+
+def person_name(user: Any) -> str:
+    """How a person is named to others: their full name, else their username; "" for nobody."""
+    if user is None:
+        return ""
+    return user.get_full_name() or user.get_username()
