@@ -289,18 +289,39 @@ def _customer_relations() -> list[tuple[Any, str]]:
     return out
 
 
+def _customers_lock(*customers: Customer) -> None:
+    """Row-lock ``customers`` in pk order, to the end of the caller's transaction, and read
+    them again under the lock, in place (the caller's instances are what it goes on with).
+    SQLite's IMMEDIATE transaction already serialises writers; the read still matters there."""
+    locked = Customer.objects.select_for_update().filter(pk__in=[c.pk for c in customers])
+    fresh = {row.pk: row for row in locked.order_by("pk")}
+    for customer in customers:
+        for f in Customer._meta.concrete_fields:
+            setattr(customer, f.attname, getattr(fresh[customer.pk], f.attname))
+
+
 @transaction.atomic
 def customer_merge(
     *, survivor: Customer, merged: Customer, actor: Actor = None, now: datetime, reason: str = ""
 ) -> CustomerMerge:
-    """Move everything of ``merged`` to ``survivor``; record what moved so it can be undone."""
+    """Move everything of ``merged`` to ``survivor``; record what moved so it can be undone.
+
+    1. Lock both customer rows, in pk order (two merges of the same pair in opposite
+       directions then queue instead of deadlocking), and read them again under the lock.
+    2. Refuse if either was merged meanwhile: the caller's instances may be older than a
+       concurrent merge that just committed, and moving rows off a customer that is no longer
+       live would split its history with no record to undo it.
+    3. Move the rows, record the merge.
+    """
     if survivor.pk == merged.pk:
         raise Conflict("a customer cannot be merged into itself", code=ErrorCode.MERGE_SELF)
-    if merged.merged_into_id is not None:
-        raise Conflict(
-            f"customer {merged.pk} is already merged into {merged.merged_into_id}",
-            code=ErrorCode.ALREADY_MERGED,
-        )
+    _customers_lock(survivor, merged)
+    for customer in (merged, survivor):
+        if customer.merged_into_id is not None:
+            raise Conflict(
+                f"customer {customer.pk} is already merged into {customer.merged_into_id}",
+                code=ErrorCode.ALREADY_MERGED,
+            )
     moved: dict[str, list[int]] = {}
     for model, fname in _customer_relations():
         qs = model._default_manager.filter(**{fname: merged})
