@@ -62,10 +62,7 @@ def test_two_merges_at_once_one_wins_and_the_other_is_refused(race, now, monkeyp
     c = CustomerFactory(display_name="Ana S.")
     IdentityFactory(customer=a, value="ana@work.example")
     IdentityFactory(customer=b, value="ana@home.example")
-    if race == "same duplicate, two survivors":
-        pairs = [(b, a), (c, a)]
-    else:
-        pairs = [(b, a), (a, b)]
+    pairs = [(b, a), (c, a)] if race == "same duplicate, two survivors" else [(b, a), (a, b)]
     # Each merge dawdles after its checks, before moving rows: without the row locks both
     # would pass the checks on what they read and both would move the rows.
     original = customer_services._customer_relations
