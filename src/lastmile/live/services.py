@@ -399,3 +399,15 @@ def notifications_mark_read(*, user: User, now: datetime) -> int:
     """Mark every unread notification of ``user`` read; how many were."""
     with transaction.atomic():
         return Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=now)
+
+
+def notifications_read_for_case(*, user: User, case: Case, now: datetime) -> int:
+    """Mark ``user``'s unread notifications about ``case`` read; how many were.
+
+    Asked by the case page once it is open (a POST from live.js, never the page's GET): the
+    agent is looking at the case, so the bell no longer needs to point at it. Notifications
+    about other cases, and everyone else's, stay as they are."""
+    with transaction.atomic():
+        return Notification.objects.filter(recipient=user, case=case, read_at__isnull=True).update(
+            read_at=now
+        )

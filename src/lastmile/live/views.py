@@ -72,6 +72,21 @@ def leave(request: HttpRequest, ref: str) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def case_seen(request: HttpRequest, ref: str) -> JsonResponse:
+    """The case page is open (live.js posts this once it has loaded, and again when it
+    redraws the case): the viewer's notifications about the case are read. Answers the
+    unread count left, for the bell. A case the viewer may not open answers 404."""
+    try:
+        case = case_get(ref=ref, viewer=request.user)
+    except NotFound as exc:
+        return JsonResponse({"code": exc.code, "detail": exc.detail}, status=404)
+    read = services.notifications_read_for_case(user=request.user, case=case, now=utcnow())
+    unread = selectors.notifications_unread_count(viewer=request.user)
+    return JsonResponse({"read": read, "unread": unread})
+
+
+@login_required
 @require_GET
 def notifications(request: HttpRequest) -> HttpResponse:
     """The viewer's notifications, newest first, paged; ``?menu=1`` is the top bar's list."""

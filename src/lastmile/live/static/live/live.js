@@ -133,6 +133,7 @@
           now.dataset.version = fetched.dataset.version;
         }
         markSeen();
+        caseSeen();
         document.dispatchEvent(new CustomEvent("live:refreshed", { detail: { what: "case" } }));
       })
       .catch(function () {})
@@ -188,6 +189,24 @@
           if (inboxDue) return refreshInbox(inboxDue);
         }
       })
+      .catch(function () {});
+  }
+
+  // --- notifications about the case shown ------------------------------------------------
+
+  // The agent has the case in front of them: their notifications about it are read. A
+  // CSRF-checked POST once the page is visible (and after each redraw), never the GET of
+  // the page itself; answers the unread count left, for the bell.
+  function caseSeen() {
+    var root = liveCase();
+    if (!root || !root.dataset.seenUrl || document.hidden) return Promise.resolve();
+    return fetch(root.dataset.seenUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" }
+    })
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (data) { if (typeof data.unread === "number") setUnread(data.unread); })
       .catch(function () {});
   }
 
@@ -270,10 +289,11 @@
   });
 
   document.addEventListener("visibilitychange", function () {
-    if (!document.hidden) { poll(); beat(false); }
+    if (!document.hidden) { caseSeen().then(poll); beat(false); }
   });
 
-  poll();
+  // Seen first, then the first poll: its count is then the one left after the case was read.
+  caseSeen().then(poll);
   beat(false);
   setInterval(poll, POLL_MS);
   setInterval(function () { beat(false); }, BEAT_MS);
