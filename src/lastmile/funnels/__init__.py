@@ -1,0 +1,1 @@
+"""Event funnels: definitions, the analytics engines that answer them, drop-offs."""

@@ -1,0 +1,1 @@
+"""Engines that answer a funnel definition over the columnar copy of the events."""

@@ -1,0 +1,167 @@
+"""The brute-force reference: the semantics of ``lastmile.funnels.definitions`` transcribed
+as literally as possible, every chain tried. Slow on purpose; engines must agree with it."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from lastmile.funnels.definitions import FunnelDefinition, Matcher
+from lastmile.funnels.results import FunnelResult, StepResult, quantile, rate
+
+US = 1_000_000
+
+
+@dataclass(frozen=True)
+class Event:
+    """A funnel event: ``kind`` is track, page or screen; ``name`` the event or page name."""
+
+    event_id: int
+    person: int
+    ts_us: int
+    kind: str
+    name: str
+    props: dict[str, Any] = field(default_factory=dict, hash=False)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _equals(raw: Any, value: Any) -> bool:
+    if isinstance(value, bool):
+        return isinstance(raw, bool) and raw == value
+    if _is_number(value):
+        return _is_number(raw) and float(raw) == float(value)
+    return isinstance(raw, str) and raw == value
+
+
+def matches(m: Matcher, e: Event) -> bool:
+    if e.kind != m.kind or e.name != m.name:
+        return False
+    for f in m.where:
+        raw = e.props.get(f.property)
+        if f.op == "is_set":
+            ok = raw is not None
+        elif f.op == "equals":
+            ok = _equals(raw, f.value)
+        elif f.op == "not_equals":
+            ok = not _equals(raw, f.value)
+        elif f.op == "contains":
+            assert isinstance(f.value, str)
+            ok = isinstance(raw, str) and f.value.lower() in raw.lower()
+        else:
+            assert _is_number(f.value)
+            ok = _is_number(raw) and (raw > f.value if f.op == "gt" else raw < f.value)
+        if not ok:
+            return False
+    return True
+
+
+def _chain_ok(
+    d: FunnelDefinition, evs: list[Event], chain: list[int], pos: tuple[int, ...]
+) -> bool:
+    lo, hi = int(d.from_.timestamp() * US), int(d.to.timestamp() * US)
+    if not all(matches(d.steps[s], evs[p]) for s, p in zip(chain, pos, strict=True)):
+        return False
+    t = [evs[p].ts_us for p in pos]
+    if not lo <= t[0] <= hi or t[-1] - t[0] > d.window_seconds * US:
+        return False
+    for i in range(1, len(chain)):
+        a, b = chain[i - 1], chain[i]
+        step = d.steps[b]
+        gap = t[i] - t[i - 1]
+        if d.mode == "strict" and pos[i] != pos[i - 1] + 1:
+            return False
+        if step.within_seconds is not None and gap > step.within_seconds * US:
+            return False
+        if step.min_gap_seconds is not None and gap < step.min_gap_seconds * US:
+            return False
+        for x in d.exclusions:
+            first, last = d.exclusion_spans(x)
+            between = range(pos[i - 1] + 1, pos[i])
+            if first <= a and b <= last and any(matches(x, evs[q]) for q in between):
+                return False
+    return True
+
+
+def _reach_ordered(d: FunnelDefinition, evs: list[Event], k: int) -> tuple[bool, int | None]:
+    """(reaches step k, shortest time from the previous step of a chain, in µs)."""
+    required = [j for j in range(k) if not d.steps[j].optional]
+    optional = [j for j in range(k) if d.steps[j].optional]
+    best: int | None = None
+    reached = False
+    for r in range(len(optional) + 1):
+        for extra in itertools.combinations(optional, r):
+            chain = sorted([*required, *extra, k])
+            for pos in itertools.combinations(range(len(evs)), len(chain)):
+                if _chain_ok(d, evs, chain, pos):
+                    reached = True
+                    if len(pos) > 1:
+                        gap = evs[pos[-1]].ts_us - evs[pos[-2]].ts_us
+                        best = gap if best is None else min(best, gap)
+    return reached, best
+
+
+def _reach_unordered(d: FunnelDefinition, evs: list[Event], k: int) -> bool:
+    lo, hi = int(d.from_.timestamp() * US), int(d.to.timestamp() * US)
+    wanted = [j for j in range(k) if not d.steps[j].optional] + [k]
+    candidates = [[p for p, e in enumerate(evs) if matches(d.steps[j], e)] for j in wanted]
+    for pick in itertools.product(*candidates):
+        first, last = min(pick), max(pick, key=lambda p: evs[p].ts_us)
+        t0 = evs[first].ts_us
+        if lo <= t0 <= hi and evs[last].ts_us - t0 <= d.window_seconds * US:
+            return True
+    return False
+
+
+def counted(d: FunnelDefinition, events: list[Event]) -> dict[int, dict[int, int | None]]:
+    """{step: {person: shortest µs from the previous step or None}} for the people
+    counted at each step."""
+    by_person: dict[int, list[Event]] = defaultdict(list)
+    for e in events:
+        by_person[e.person].append(e)
+    out: dict[int, dict[int, int | None]] = {k: {} for k in range(len(d.steps))}
+    for person, evs in by_person.items():
+        evs.sort(key=lambda e: (e.ts_us, e.event_id))
+        for k in range(len(d.steps)):
+            prev = d.required_before(k)
+            if prev is not None and person not in out[prev]:
+                continue
+            if d.mode == "unordered":
+                if _reach_unordered(d, evs, k):
+                    out[k][person] = None
+            else:
+                ok, gap = _reach_ordered(d, evs, k)
+                if ok:
+                    out[k][person] = gap
+    return out
+
+
+def funnel(d: FunnelDefinition, events: list[Event]) -> FunnelResult:
+    people = counted(d, events)
+    steps = []
+    for k, step in enumerate(d.steps):
+        count = len(people[k])
+        gaps = sorted(g / US for g in people[k].values() if g is not None)
+        steps.append(
+            StepResult(
+                index=k,
+                label=step.name,
+                count=count,
+                conversion_from_first=rate(count, len(people[0])),
+                conversion_from_previous=rate(count, len(people[k - 1]) if k else count),
+                median_seconds_from_previous=quantile(gaps, 0.5) if k else None,
+                p90_seconds_from_previous=quantile(gaps, 0.9) if k else None,
+            )
+        )
+    return FunnelResult(steps=steps)
+
+
+def dropoffs(d: FunnelDefinition, events: list[Event], k: int) -> list[int]:
+    people = counted(d, events)
+    prev = d.required_before(k)
+    assert prev is not None
+    return sorted(set(people[prev]) - set(people[k]))

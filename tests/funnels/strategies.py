@@ -1,0 +1,126 @@
+"""Hypothesis strategies: small event sets full of ties and near-misses, and funnels over
+them, so the brute-force reference stays fast and the edge cases are common."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import strategies as st
+
+from lastmile.funnels.definitions import FunnelDefinition
+from lastmile.funnels.engines.duckdb import EventRow
+from tests.funnels.reference import US, Event
+
+BASE = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+NAMES = [("track", "A"), ("track", "B"), ("track", "C"), ("page", "Pricing")]
+
+props = st.fixed_dictionaries(
+    {},
+    optional={
+        "plan": st.sampled_from(["pro", "free", "Pro plan", None, 3]),
+        "n": st.one_of(st.integers(-2, 5), st.sampled_from([2.5, True, "4"])),
+        "flag": st.booleans(),
+    },
+)
+
+
+@st.composite
+def events(draw, max_size: int = 14) -> list[Event]:
+    rows = draw(
+        st.lists(
+            st.tuples(st.integers(1, 4), st.integers(0, 20), st.sampled_from(NAMES), props),
+            max_size=max_size,
+        )
+    )
+    # Ids not in time order, so that ties in time are broken by id, not by insertion.
+    ids = draw(st.permutations(list(range(1, len(rows) + 1))))
+    return [
+        Event(
+            event_id=i,
+            person=person,
+            ts_us=(int(BASE.timestamp()) + t) * US,
+            kind=k,
+            name=n,
+            props=pr,
+        )
+        for i, (person, t, (k, n), pr) in zip(ids, rows, strict=True)
+    ]
+
+
+filters = st.lists(
+    st.one_of(
+        st.builds(
+            dict,
+            property=st.just("plan"),
+            op=st.sampled_from(["equals", "not_equals"]),
+            value=st.sampled_from(["pro", "free", 3]),
+        ),
+        st.builds(dict, property=st.just("plan"), op=st.just("contains"), value=st.just("PRO")),
+        st.builds(
+            dict,
+            property=st.just("n"),
+            op=st.sampled_from(["gt", "lt", "equals"]),
+            value=st.sampled_from([1, 2.5, 4]),
+        ),
+        st.builds(dict, property=st.just("flag"), op=st.just("equals"), value=st.booleans()),
+        st.builds(dict, property=st.sampled_from(["plan", "flag"]), op=st.just("is_set")),
+    ),
+    max_size=2,
+)
+
+
+@st.composite
+def matcher(draw) -> dict:
+    kind, name = draw(st.sampled_from(NAMES))
+    key = "event" if kind == "track" else kind
+    out: dict = {key: name}
+    where = draw(filters)
+    if where:
+        out["where"] = where
+    return out
+
+
+@st.composite
+def funnels(draw, mode: str, extensions: bool) -> FunnelDefinition:
+    n = draw(st.integers(2, 4))
+    steps = []
+    for k in range(n):
+        step = draw(matcher())
+        if extensions and k > 0:
+            if draw(st.booleans()) and draw(st.booleans()):
+                step["optional"] = True
+            if mode != "unordered":
+                within = draw(st.none() | st.integers(1, 10))
+                gap = draw(st.none() | st.integers(0, 4))
+                if within is not None:
+                    step["within_seconds"] = within
+                if gap is not None and (within is None or gap <= within):
+                    step["min_gap_seconds"] = gap
+        steps.append(step)
+    exclusions = []
+    if extensions and mode != "unordered" and draw(st.booleans()):
+        x = draw(matcher())
+        first = draw(st.integers(1, n - 1))
+        x["from_step"] = first
+        x["to_step"] = draw(st.integers(first + 1, n))
+        exclusions.append(x)
+    start = draw(st.integers(0, 20))
+    end = draw(st.integers(start, 20))
+    return FunnelDefinition.model_validate(
+        {
+            "mode": mode,
+            "window_seconds": draw(st.integers(1, 15)),
+            "from": BASE + timedelta(seconds=start),
+            "to": BASE + timedelta(seconds=end),
+            "steps": steps,
+            "exclusions": exclusions,
+        }
+    )
+
+
+def as_rows(evs: list[Event]) -> list[EventRow]:
+    return [
+        EventRow(e.event_id, e.person, e.ts_us, e.kind, e.name, json.dumps(e.props))
+        for e in sorted(evs, key=lambda e: e.event_id)
+    ]
