@@ -16,6 +16,16 @@ urlpatterns = [
         name="customer_merge",
     ),
     path(
+        "customers/<int:customer_id>/merge/find/",
+        merge_views.customer_merge_find,
+        name="customer_merge_find",
+    ),
+    path(
+        "customers/<int:customer_id>/merge/confirm/",
+        merge_views.customer_merge_confirm,
+        name="customer_merge_confirm",
+    ),
+    path(
         "customers/merges/<int:merge_id>/undo/",
         merge_views.customer_merge_undo,
         name="customer_merge_undo",

@@ -2,6 +2,12 @@
 into another, undoing a merge. The API (customers/api.py) does the same through the same
 checks (``customers.merge_selectors``) and services (``customer_merge``, ``customer_unmerge``).
 
+The form to merge into another customer starts with a picker: the agent types a name, an
+email, a phone number or ``#42`` and the matches come back as they type
+(``customer_merge_find``, htmx); picking one asks the server for the confirmation
+(``customer_merge_confirm``), which names who goes into whom, or says why not, before
+anything is posted.
+
 The forms post normally and answer with a redirect: a merge moves the page's customer away,
 so the next page is the survivor's; an undo brings the merged customer back under its own
 address. A refusal goes back to the page it came from with the reason, once.
@@ -18,7 +24,9 @@ from django.views.decorators.http import require_GET, require_POST
 from lastmile.console.views import error_response
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, FieldError, InvalidInput, NotFound
+from lastmile.customers.matching import MIN_QUERY_LENGTH
 from lastmile.customers.merge_selectors import (
+    merge_candidates,
     merge_get,
     merge_list,
     merge_pair,
@@ -46,6 +54,53 @@ def customer_merges(request: HttpRequest, customer_id: int) -> HttpResponse:
         for m in merge_list(customer=customer, viewer=request.user)
     ]
     return render(request, "console/_merges.html", {"customer": customer, "merges": rows})
+
+
+PICKER_LIMIT = 8
+
+
+@login_required
+@require_GET
+def customer_merge_find(request: HttpRequest, customer_id: int) -> HttpResponse:
+    """The picker's matches for ``?q=`` (``_merge_found.html``): visible customers other than
+    this one, each a button that loads the confirmation."""
+    try:
+        customer = customer_get(customer_id=customer_id, viewer=request.user)
+    except NotFound as exc:
+        return error_response(request, exc)
+    q = request.GET.get("q", "").strip()
+    found = merge_candidates(customer=customer, viewer=request.user, q=q, limit=PICKER_LIMIT)
+    context = {
+        "customer": customer,
+        "q": q,
+        "too_short": len(q) < MIN_QUERY_LENGTH,
+        "found": found[:PICKER_LIMIT],
+        "more": len(found) > PICKER_LIMIT,
+    }
+    return render(request, "console/_merge_found.html", context)
+
+
+@login_required
+@require_GET
+def customer_merge_confirm(request: HttpRequest, customer_id: int) -> HttpResponse:
+    """Who will be merged into whom, with the form that does it; or, in the same place, why
+    this pair cannot be merged (the checks the merge itself runs, ``merge_pair``)."""
+    try:
+        customer = customer_get(customer_id=customer_id, viewer=request.user)
+    except NotFound as exc:
+        return error_response(request, exc)
+    context: dict[str, object] = {"customer": customer}
+    try:
+        merged, survivor = merge_pair(
+            customer_id=customer_id,
+            into_id=_into_id(request.GET.get("into", "")),
+            viewer=request.user,
+        )
+    except DomainError as exc:
+        context["refusal"] = exc.detail
+        return render(request, "console/_merge_confirm.html", context)
+    context.update(merged=merged, survivor=survivor)
+    return render(request, "console/_merge_confirm.html", context)
 
 
 def _into_id(raw: str) -> int:

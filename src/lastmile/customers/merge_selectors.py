@@ -22,6 +22,7 @@ from lastmile.core.errors import (
     NotFound,
     PermissionDenied,
 )
+from lastmile.customers.matching import customers_matching
 from lastmile.customers.models import Customer, CustomerMerge
 from lastmile.customers.selectors import customer_get
 from lastmile.people.selectors import visible_team_ids
@@ -73,6 +74,16 @@ def merge_undo_allowed(*, merge: CustomerMerge, viewer: Viewer) -> bool:
     if viewer is SYSTEM or visible_team_ids(viewer) is None:
         return True
     return merge.actor_id is not None and merge.actor_id == viewer.pk
+
+
+def merge_candidates(
+    *, customer: Customer, viewer: Viewer, q: str, limit: int = 8
+) -> list[Customer]:
+    """The customers ``customer`` could be merged into, for the picker: those ``viewer``
+    may see that match ``q`` (``customers_matching``: name, email, phone, handle, ``#42``),
+    ``customer`` itself left out; at most ``limit + 1`` (one more says there are more)."""
+    found = customers_matching(viewer=viewer, q=q, limit=limit + 1)
+    return [c for c in found if c.pk != customer.pk][: limit + 1]
 
 
 def merge_pair(

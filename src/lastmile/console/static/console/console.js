@@ -73,6 +73,12 @@
     var help = e.target.closest && e.target.closest("[data-shortcuts-open]");
     var dialog = document.getElementById("shortcuts");
     if (help && dialog && dialog.showModal && !dialog.open) dialog.showModal();
+    // The merge picker: the customer picked stays marked while its confirmation shows.
+    var pick = e.target.closest && e.target.closest("[data-merge-pick]");
+    if (pick) {
+      var picks = document.querySelectorAll("[data-merge-pick]");
+      for (var i = 0; i < picks.length; i++) picks[i].setAttribute("aria-pressed", picks[i] === pick ? "true" : "false");
+    }
   });
 
   // --- keyboard shortcuts (base.html's dialog lists them) -------------------------------
