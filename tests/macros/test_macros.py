@@ -18,8 +18,9 @@ from lastmile.loops.reactions import LoopsStillOpen
 from lastmile.macros.models import Macro
 from lastmile.macros.placeholders import placeholders_fill, placeholders_unknown
 from lastmile.macros.selectors import macro_get, macros_for
-from lastmile.macros.services import macro_render, macro_save
+from lastmile.macros.services import macro_delete, macro_render, macro_save
 from tests.macros.factories import MacroFactory
+from tests.people.factories import AgentFactory
 
 # --- placeholders (pure) ---------------------------------------------------------------------
 
@@ -73,11 +74,43 @@ def test_a_macro_is_personal_or_shared_never_both(alice, team, now):
 
 
 @pytest.mark.django_db
-def test_only_a_member_shares_a_macro_with_a_team(alice, charlie, team, now):
-    with pytest.raises(PermissionDenied):
-        macro_save(name="X", body="x", team=team, actor=charlie, now=now)
+def test_only_a_lead_of_the_team_or_an_admin_shares_a_macro_with_it(
+    alice, bob, charlie, team, admin_user, now
+):
+    # given: alice leads the front office, bob is her teammate, charlie is in another team
+    team.lead = alice
+    team.save(update_fields=["lead"])
+    # when / then: the teammate and the outsider are refused, nothing is written
+    for refused in (bob, charlie):
+        with pytest.raises(PermissionDenied):
+            macro_save(name="X", body="x", team=team, actor=refused, now=now)
+    assert not Macro.objects.exists()
+    # the lead and an admin may
     made = macro_save(name="X", body="x", team=team, actor=alice, now=now)
     assert (made.team, made.created_by) == (team, alice)
+    macro_save(macro=made, name="Y", body="y", team=team, actor=admin_user, now=now)
+    assert Macro.objects.get().name == "Y"
+
+
+@pytest.mark.django_db
+def test_an_agent_with_the_lead_role_manages_their_teams_shared_macros(team, other_team, now):
+    lead = AgentFactory(user__username="lena", role="lead", teams=[team]).user
+    made = macro_save(name="X", body="x", team=team, actor=lead, now=now)
+    with pytest.raises(PermissionDenied):
+        macro_save(name="X", body="x", team=other_team, actor=lead, now=now)
+    assert list(Macro.objects.all()) == [made]
+
+
+@pytest.mark.django_db
+def test_a_personal_macro_is_written_and_deleted_by_its_owner_only(alice, bob, now):
+    mine = macro_save(name="Mine", body="x", owner=alice, actor=alice, now=now)
+    with pytest.raises(PermissionDenied):
+        macro_save(macro=mine, name="Taken", body="x", owner=bob, actor=bob, now=now)
+    with pytest.raises(PermissionDenied):
+        macro_delete(macro=mine, actor=bob)
+    assert Macro.objects.get().name == "Mine"
+    macro_delete(macro=mine, actor=alice)
+    assert not Macro.objects.exists()
 
 
 @pytest.mark.django_db

@@ -23,9 +23,8 @@ from lastmile.loops.selectors import loops_open_on_case
 from lastmile.loops.services import loop_open, loop_pause
 from lastmile.macros.models import Macro
 from lastmile.macros.placeholders import PLACEHOLDERS, placeholders_fill, placeholders_unknown
-from lastmile.macros.selectors import macro_get
+from lastmile.macros.selectors import macro_get, macro_teams_managed
 from lastmile.people.models import Team
-from lastmile.people.selectors import visible_team_ids
 from lastmile.people.viewers import SYSTEM, Actor
 
 NAME_MAX = 100
@@ -86,13 +85,17 @@ def macro_check(
 
 
 def _may_write(actor: Actor, *, owner: Any, team: Team | None) -> None:
+    """A personal macro is written by its owner (or an admin); a shared one by a lead of
+    its team or an admin (``macro_teams_managed``). ``None`` (no person) may write any."""
     if actor is None:
         return
-    if owner is not None and owner.pk != actor.pk and visible_team_ids(actor) is not None:
+    managed = macro_teams_managed(viewer=actor)
+    if owner is not None and owner.pk != actor.pk and managed is not None:
         raise PermissionDenied("a personal macro is written by its owner")
-    teams = visible_team_ids(actor)
-    if team is not None and teams is not None and team.pk not in teams:
-        raise PermissionDenied("you can share macros only with your own teams")
+    if team is not None and managed is not None and team.pk not in managed:
+        raise PermissionDenied(
+            f"only a lead of {team.name} or an admin may write the macros it shares"
+        )
 
 
 def macro_save(
@@ -109,7 +112,7 @@ def macro_save(
     now: datetime,
 ) -> Macro:
     """Create (``macro=None``) or change a macro: checked, personal xor shared with a team,
-    written only by its owner, or by a member of its team (admins: any)."""
+    written only by its owner, or by a lead of its team (admins: any)."""
     name, body, tag = macro_check(
         name=name,
         body=body,
@@ -137,8 +140,11 @@ def macro_save(
 
 
 def macro_delete(*, macro: Macro, actor: Actor) -> None:
+    """Delete a macro, by whoever may write it. Replies already sent with it keep their
+    text; the macro's field actions were applied when they were sent."""
     _may_write(actor, owner=macro.owner, team=macro.team)
-    macro.delete()
+    with transaction.atomic():
+        macro.delete()
 
 
 def _zone(name: str) -> Any:

@@ -7,7 +7,7 @@ from typing import Any
 
 from django import template
 from django.conf import settings
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 
 from lastmile.core.clock import utcnow
 from lastmile.knowledge.selectors import articles_suggest_for_case
@@ -16,6 +16,15 @@ from lastmile.macros.selectors import macros_for
 from lastmile.macros.services import macro_values
 
 register = template.Library()
+
+
+def _manage_url() -> str:
+    """Where the agent writes their macros ("My macros"), or "" while lastmile.urls does
+    not mount the macros pages (then the picker simply offers no link)."""
+    try:
+        return reverse("macros:list")
+    except NoReverseMatch:
+        return ""
 
 
 @register.inclusion_tag("macros/_picker.html", takes_context=True)
@@ -27,10 +36,10 @@ def macro_picker(context: template.Context, case: Any) -> dict[str, Any]:
     now = context.get("now") or utcnow()
     macros = macros_for(viewer=user)
     if not macros:
-        return {"macros": []}
+        return {"macros": [], "manage_url": _manage_url()}
     values = macro_values(case=case, agent=user, now=now)
     rows = [(m, placeholders_fill(m.body, values)) for m in macros]
-    return {"macros": rows, "case": case}
+    return {"macros": rows, "case": case, "manage_url": _manage_url()}
 
 
 @register.inclusion_tag("macros/_articles.html", takes_context=True)
