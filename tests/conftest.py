@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,6 +52,13 @@ VENDOR_MARKERS = {"postgres_only": "postgresql", "sqlite_only": "sqlite"}
 def pytest_collection_modifyitems(config, items):
     from django.db import connection
 
+    # The tests that drive Chromium run last, in their order: one Chromium (the `chromium`
+    # fixture, for the session) then serves them all, and the event loop Playwright's sync
+    # API keeps running in this thread never meets the tests that call asyncio or
+    # async_to_sync themselves.
+    items[:] = [i for i in items if "chromium" not in i.fixturenames] + [
+        i for i in items if "chromium" in i.fixturenames
+    ]
     for item in items:
         for marker, vendor in VENDOR_MARKERS.items():
             if item.get_closest_marker(marker) and connection.vendor != vendor:
@@ -59,6 +67,49 @@ def pytest_collection_modifyitems(config, items):
                         reason=f"{marker}: needs {vendor}, runs on {connection.vendor}"
                     )
                 )
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[object]:
+    """Debian's headless Chromium under Playwright's sync API, started once for the session
+    (each test gets its own context: cookies and storage are not shared). Missing, the
+    browser tests are skipped, or fail under LASTMILE_REQUIRE_BROWSER=1 (CI)."""
+    reason = None
+    if not CHROMIUM.exists():
+        reason = f"{CHROMIUM} is missing (apt-get install chromium)"
+    else:
+        try:
+            from playwright.sync_api import sync_playwright
+        except ImportError:
+            reason = "the playwright package is not installed"
+    if reason:
+        if require("browser"):
+            pytest.fail(f"LASTMILE_REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    with sync_playwright() as pw:
+        launched = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def browser(chromium):  # type: ignore[no-untyped-def]
+    """The session's Chromium (the name the browser tests know it by)."""
+    return chromium
 
 
 @pytest.fixture

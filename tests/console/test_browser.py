@@ -7,9 +7,7 @@ browser). Missing chromium skips, unless LASTMILE_REQUIRE_BROWSER=1 (CI), which 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -21,49 +19,21 @@ from lastmile.customers.services.timeline import interaction_record
 from lastmile.loops.models import Loop, SlaPolicy
 from lastmile.loops.services import loop_open, loop_pause
 from lastmile.people.services import agent_create, team_ensure
-from tests.conftest import require
+from tests.conftest import browser as conftest_browser
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PASSWORD = "correct horse battery"
+
+# Chromium is tests/conftest.py's, started once for the session; `browser` stays importable
+# from here for the modules that name it.
+browser = conftest_browser
 
 
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     """Real password checks, without PBKDF2's deliberate slowness on every user made."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    reason = None
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing (apt-get install chromium)"
-    else:
-        try:
-            from playwright.sync_api import sync_playwright
-        except ImportError:
-            reason = "the playwright package is not installed"
-    if reason:
-        if require("browser"):
-            pytest.fail(f"LASTMILE_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
