@@ -140,9 +140,13 @@ class DuckDBEngine:
         """Replace the map of merged customers to the live customer they now are."""
         tag = uuid.uuid4().hex
         staged = self.directory / f"{TMP_PREFIX}{tag}.parquet"
-        with duckdb.connect() as con:
-            con.execute("CREATE TABLE people (customer_id BIGINT, person BIGINT)")
-            con.executemany("INSERT INTO people VALUES (?, ?)", list(merged))
+        pairs = list(merged)
+        with duckdb.connect(config={"threads": self.threads}) as con:
+            con.execute(
+                "CREATE TABLE people AS SELECT unnest($a::BIGINT[]) AS customer_id,"
+                " unnest($b::BIGINT[]) AS person",
+                {"a": [a for a, _ in pairs], "b": [b for _, b in pairs]},
+            )
             con.execute(f"COPY people TO {_quote(staged)} (FORMAT parquet)")
         os.replace(staged, self.directory / PEOPLE)
 
@@ -241,10 +245,11 @@ def _matcher_sql(m: Matcher, p: Params) -> str:
             parts.append(f"coalesce({jtype} <> 'NULL', false)")
             continue
         if f.op in ("gt", "lt"):
+            assert isinstance(v, int | float)  # the definition checked it
             cmp = ">" if f.op == "gt" else "<"
             parts.append(
                 f"coalesce({jtype} IN {NUMBER_TYPES} AND"
-                f" TRY_CAST(json_extract_string(props, {path}) AS DOUBLE) {cmp} {p(float(v))}, false)"  # type: ignore[arg-type]
+                f" TRY_CAST(json_extract_string(props, {path}) AS DOUBLE) {cmp} {p(float(v))}, false)"
             )
             continue
         if f.op == "contains":

@@ -1,0 +1,236 @@
+"""The analytics copy: events from the event store into the engine's Parquet segments,
+each exactly once, even when the copy dies between batches or inside one."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import duckdb
+import pytest
+
+from lastmile.channels import segment
+from lastmile.customers.models import Interaction
+from lastmile.funnels import services
+from lastmile.funnels.definitions import FunnelDefinition
+from lastmile.funnels.engines import duckdb as engine_module
+from lastmile.funnels.engines.duckdb import DuckDBEngine
+
+pytestmark = pytest.mark.django_db
+
+
+class Killed(Exception):
+    """Stands for the worker dying at that point."""
+
+
+@pytest.fixture
+def engine(tmp_path):
+    return DuckDBEngine(tmp_path / "analytics", threads=1)
+
+
+@pytest.fixture
+def source(now):
+    return segment.source_create(name="shop", now=now)[0]
+
+
+@pytest.fixture
+def send(source, now):
+    """Record Segment messages as the API does, at ``at`` (default: the test's now)."""
+
+    def send(*messages, at=None):
+        at = at or now
+        items = segment.request_parse(
+            {"batch": list(messages)}, kind=None, received_at=at, source=source
+        )
+        return segment.events_record(items=items, now=at)
+
+    return send
+
+
+def track(n, event="Product Added", user="u1", at=None, **extra):
+    msg = {"type": "track", "event": event, "messageId": f"m{n}", "userId": user, **extra}
+    if at is not None:
+        msg["timestamp"] = at.isoformat()
+    return msg
+
+
+def copied_ids(engine) -> list[int]:
+    files = [str(p) for _, _, p in engine.segments()]
+    if not files:
+        return []
+    return [
+        r[0]
+        for r in duckdb.sql(f"SELECT event_id FROM read_parquet({files}) ORDER BY 1").fetchall()
+    ]
+
+
+def funnel(now, *events, **kw) -> FunnelDefinition:
+    return FunnelDefinition.model_validate(
+        {
+            "window_seconds": 3600,
+            "from": now - timedelta(days=1),
+            "to": now + timedelta(days=1),
+            "steps": [{"event": e} for e in events],
+            **kw,
+        }
+    )
+
+
+def test_each_event_is_copied_once_across_copies(engine, send, now):
+    # given five events copied, then three more
+    first = send(*(track(i) for i in range(5)))
+    report = services.analytics_copy(engine=engine, now=now)
+    later = send(*(track(i) for i in range(5, 8)))
+
+    # when the copy runs again, and once more with nothing new
+    again = services.analytics_copy(engine=engine, now=now)
+    idle = services.analytics_copy(engine=engine, now=now)
+
+    # then every event is in the copy once
+    assert (report.events, again.events, idle.events) == (5, 3, 0)
+    assert copied_ids(engine) == sorted(first + later)
+    assert engine.mark() == max(later)
+
+
+def test_a_copy_killed_between_batches_resumes_with_no_duplicate_and_no_gap(engine, send, now):
+    # given seven events and a copy that dies after its second batch of two
+    ids = send(*(track(i) for i in range(7)))
+
+    def die_after_two(mark, calls=[]):  # noqa: B006 - counts the calls of this one copy
+        calls.append(mark)
+        if len(calls) == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        services.analytics_copy(engine=engine, now=now, batch_size=2, after_batch=die_after_two)
+    assert copied_ids(engine) == sorted(ids)[:4]
+
+    # when the next copy runs
+    report = services.analytics_copy(engine=engine, now=now, batch_size=2)
+
+    # then it copies the rest, and each event is there once
+    assert report.events == 3
+    assert copied_ids(engine) == sorted(ids)
+
+
+def test_a_copy_killed_while_writing_a_segment_leaves_nothing_half_visible(
+    engine, send, now, monkeypatch
+):
+    # given a copy that dies after writing its second segment, before making it visible
+    ids = send(*(track(i) for i in range(5)))
+    real_replace = engine_module.os.replace
+    calls = []
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 2:
+            raise Killed
+        real_replace(src, dst)
+
+    monkeypatch.setattr(engine_module.os, "replace", replace)
+    with pytest.raises(Killed):
+        services.analytics_copy(engine=engine, now=now, batch_size=3)
+    monkeypatch.undo()
+    assert copied_ids(engine) == sorted(ids)[:3]  # the half-written segment is not read
+    assert list(engine.directory.glob(".tmp-*"))
+
+    # when the copy runs again
+    services.analytics_copy(engine=engine, now=now, batch_size=3)
+
+    # then the leftovers are gone and every event is there once
+    assert not list(engine.directory.glob(".tmp-*"))
+    assert copied_ids(engine) == sorted(ids)
+
+
+def test_only_track_page_and_screen_calls_are_funnel_events(engine, send, now):
+    # given one call of each type
+    ids = send(
+        track(1),
+        {"type": "page", "name": "Pricing", "messageId": "p", "userId": "u1"},
+        {"type": "screen", "name": "Home", "messageId": "s", "userId": "u1"},
+        {"type": "identify", "messageId": "i", "userId": "u1", "traits": {"plan": "pro"}},
+        {"type": "group", "groupId": "g", "messageId": "g", "userId": "u1"},
+    )
+
+    # when copied
+    services.analytics_copy(engine=engine, now=now)
+
+    # then the first three are events, and a funnel over page and screen names sees them
+    assert copied_ids(engine) == sorted(ids[:3])
+    d = FunnelDefinition.model_validate(
+        {
+            "window_seconds": 60,
+            "from": now - timedelta(minutes=1),
+            "to": now,
+            "steps": [{"event": "Product Added"}, {"page": "Pricing"}, {"screen": "Home"}],
+        }
+    )
+    assert [s.count for s in engine.funnel(d).steps] == [1, 1, 1]
+
+
+def test_an_anonymous_visitor_who_identifies_later_counts_once(engine, send, now):
+    # given a known customer, and an anonymous visitor who adds a product (copied as is)
+    send({"type": "identify", "messageId": "i1", "userId": "u1", "traits": {"email": "a@x.io"}})
+    send(
+        track(1, user=None, anonymousId="anon-1", at=now - timedelta(minutes=30)),
+        at=now - timedelta(minutes=30),
+    )
+    services.analytics_copy(engine=engine, now=now)
+
+    # when the visitor signs in (merging the two) and checks out, and the copy runs
+    send({"type": "identify", "messageId": "i2", "userId": "u1", "anonymousId": "anon-1"})
+    send(track(2, event="Checkout Started", at=now))
+    services.analytics_copy(engine=engine, now=now)
+
+    # then the funnel sees one person who did both
+    result = engine.funnel(funnel(now, "Product Added", "Checkout Started"))
+    assert [s.count for s in result.steps] == [1, 1]
+    assert result.people == 1
+
+
+def test_events_recorded_within_the_settle_time_wait_for_the_next_copy(engine, send, now):
+    # given an event recorded a minute ago and one just now
+    old = send(track(1), at=now - timedelta(minutes=1))
+    new = send(track(2), at=now)
+
+    # when copied with a ten-second settle time, then again ten seconds later
+    first = services.analytics_copy(engine=engine, now=now, settle_seconds=10)
+    ids_first = copied_ids(engine)
+    services.analytics_copy(engine=engine, now=now + timedelta(seconds=10), settle_seconds=10)
+
+    # then the recent one waits, and then arrives once
+    assert first.events == 1 and ids_first == old
+    assert copied_ids(engine) == sorted(old + new)
+
+
+def test_the_default_engine_lives_under_the_var_dir(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    assert services.analytics_engine().directory == tmp_path / "analytics"
+
+
+def test_drop_offs_are_paged_in_customer_order(engine, send, now):
+    # given five people who add a product, of whom the second checks out
+    for n in range(5):
+        send(track(n, user=f"u{n}", at=now))
+    send(track(9, event="Checkout Started", user="u1", at=now))
+    services.analytics_copy(engine=engine, now=now)
+    d = funnel(now, "Product Added", "Checkout Started")
+    dropped = sorted(
+        set(
+            Interaction.objects.filter(data__event="Product Added").values_list(
+                "customer_id", flat=True
+            )
+        )
+        - set(
+            Interaction.objects.filter(data__event="Checkout Started").values_list(
+                "customer_id", flat=True
+            )
+        )
+    )
+
+    # when the drop-offs at step 2 are read two at a time
+    first = engine.dropoffs(d, step=1, limit=2)
+    second = engine.dropoffs(d, step=1, after=first.next_after, limit=2)
+
+    # then they are the four who did not check out, in id order, in two pages
+    assert first.people + second.people == dropped
+    assert len(dropped) == 4 and second.next_after is None
