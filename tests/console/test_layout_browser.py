@@ -63,7 +63,7 @@ def assert_one_line(page, label: str) -> None:  # type: ignore[no-untyped-def]
     assert all(link["height"] < 2 * bar["line"] for link in bar["links"]), (label, bar["links"])
     # and every part of the bar inside its one 52 px row, nothing pushed out sideways
     assert bar["height"] == 52, (label, bar)
-    assert all(0 <= p["top"] and p["bottom"] <= 52 for p in bar["parts"]), (label, bar["parts"])
+    assert all(p["top"] >= 0 and p["bottom"] <= 52 for p in bar["parts"]), (label, bar["parts"])
     assert not bar["overflow"], (label, bar)
 
 
