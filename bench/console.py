@@ -116,6 +116,8 @@ def _loop_row(
     """An open loop's row as ``loop_open`` + ``loop_schedule`` leave it, ``now - opened``
     into a 24/7 SLA of ``SLA_SECONDS`` with every rung already passed taken (as the
     sweeper would have taken them)."""
+    from lastmile.loops.services import at_risk_from
+
     elapsed = (now - opened).total_seconds()
     level = sum(1 for rung in LADDER if elapsed >= SLA_SECONDS * rung["at"] / 100)
     due = opened + timedelta(seconds=SLA_SECONDS)
@@ -152,22 +154,23 @@ def _loop_row(
         None,
         team,
         policy,
+        ts(db, at_risk_from(opened_at=opened, due_at=due, escalated=level > 0)),
     )
 
 
 def _schedule_check(ids: list[int]) -> int:
-    """Loaded loops agree with ``loop_schedule`` (due_at, next_check_at)."""
+    """Loaded loops agree with ``loop_schedule`` (due_at, next_check_at, at_risk_at)."""
     from lastmile.loops.models import Loop
     from lastmile.loops.services import loop_schedule
 
     checked = 0
     for loop in Loop.objects.filter(pk__in=ids).select_related("sla_policy__business_hours"):
-        stored = (loop.due_at, loop.next_check_at)
+        stored = (loop.due_at, loop.next_check_at, loop.at_risk_at)
         loop_schedule(loop)
-        if (loop.due_at, loop.next_check_at) != stored:
+        if (loop.due_at, loop.next_check_at, loop.at_risk_at) != stored:
             raise SystemExit(
-                f"loop {loop.pk}: loaded due_at, next_check_at = {stored}, "
-                f"loop_schedule computes {(loop.due_at, loop.next_check_at)}"
+                f"loop {loop.pk}: loaded due_at, next_check_at, at_risk_at = {stored}, "
+                f"loop_schedule computes {(loop.due_at, loop.next_check_at, loop.at_risk_at)}"
             )
         checked += 1
     return checked

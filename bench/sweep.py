@@ -75,6 +75,7 @@ LOOP_COLUMNS = [
     "opened_by_id",
     "team_id",
     "sla_policy_id",
+    "at_risk_at",
 ]
 
 
@@ -114,6 +115,8 @@ def setup_owners() -> dict[str, int]:
 
 
 def loop_rows(db: Database, *, loops: int, due: int, customers: int, owners: dict[str, int]) -> Any:
+    from lastmile.loops.services import at_risk_from
+
     every = loops // due
     sla = timedelta(seconds=SLA_SECONDS)
     for i in range(loops):
@@ -154,6 +157,7 @@ def loop_rows(db: Database, *, loops: int, due: int, customers: int, owners: dic
             None,
             owners["team"],
             owners["policy"],
+            ts(db, at_risk_from(opened_at=started, due_at=due_at, escalated=level > 0)),
         )
 
 
@@ -216,6 +220,8 @@ def loop_rows_business(
     business time ago and less than the distance to the next rung; the others sit before
     their first rung, 1 minute to the whole of it still to go, in business time.
     """
+    from lastmile.loops.services import at_risk_from
+
     every = loops // due
     schedule = BusinessSchedule(org, now)
     for i in range(loops):
@@ -267,23 +273,25 @@ def loop_rows_business(
             None,
             org.teams[policy.team],
             policy.pk,
+            ts(db, at_risk_from(opened_at=started, due_at=due_at, escalated=level > 0)),
         )
 
 
 def schedule_check(db: Database, *, loops: int, sample: int = 500) -> int:
-    """Loaded rows agree with ``loop_schedule`` (due_at, next_check_at) on a spread sample."""
+    """Loaded rows agree with ``loop_schedule`` (due_at, next_check_at, at_risk_at) on a
+    spread sample."""
     from lastmile.loops.models import Loop
     from lastmile.loops.services import loop_schedule
 
     ids = list(range(1, loops + 1, max(1, loops // sample)))
     checked = 0
     for loop in Loop.objects.filter(pk__in=ids).select_related("sla_policy__business_hours"):
-        stored = (loop.due_at, loop.next_check_at)
+        stored = (loop.due_at, loop.next_check_at, loop.at_risk_at)
         loop_schedule(loop)
-        if (loop.due_at, loop.next_check_at) != stored:
+        if (loop.due_at, loop.next_check_at, loop.at_risk_at) != stored:
             raise SystemExit(
-                f"loop {loop.pk}: loaded due_at, next_check_at = {stored}, "
-                f"loop_schedule computes {(loop.due_at, loop.next_check_at)}"
+                f"loop {loop.pk}: loaded due_at, next_check_at, at_risk_at = {stored}, "
+                f"loop_schedule computes {(loop.due_at, loop.next_check_at, loop.at_risk_at)}"
             )
         checked += 1
     return checked

@@ -186,6 +186,11 @@ class Loop(models.Model):
     escalation_level = models.PositiveSmallIntegerField(default=0)
     next_check_at = models.DateTimeField(null=True, blank=True)
     breached_at = models.DateTimeField(null=True, blank=True)
+    # From when an open loop with a deadline counts as at risk, or worse, in
+    # ``loops.selectors.loop_sla_state``: the start of the last quarter of its time, a moment
+    # long past once it escalated (``services.loop_at_risk_at``). Stored beside ``due_at`` so
+    # the inbox counts its loops by ranges of an index instead of arithmetic on every row.
+    at_risk_at = models.DateTimeField(null=True, blank=True)
     opened_by = models.ForeignKey(
         "customers.Interaction", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -199,6 +204,14 @@ class Loop(models.Model):
                 condition=models.Q(state="open", next_check_at__isnull=False),
             ),
             models.Index(fields=["team", "state", "due_at"], name="loop_team_due"),
+            # The inbox's counts: at risk by a range of at_risk_at, and the few loops marked
+            # breached before their deadline (``loops.selectors.loop_state_counts``).
+            models.Index(fields=["team", "state", "at_risk_at"], name="loop_team_risk"),
+            models.Index(
+                fields=["team", "state", "due_at"],
+                name="loop_team_breached",
+                condition=models.Q(breached_at__isnull=False),
+            ),
             models.Index(fields=["case", "state"], name="loop_case_state"),
             models.Index(fields=["customer", "state"], name="loop_customer_state"),
         ]

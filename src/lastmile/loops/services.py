@@ -4,7 +4,8 @@ Deadlines: a loop's SLA is a number of business seconds (``sla_seconds``) on a c
 The clock runs from ``clock_started_at`` with ``consumed_seconds`` already used; pausing
 banks what was used and stops the clock, resuming restarts it. ``due_at`` (100 %) and
 ``next_check_at`` (the next rung of the escalation ladder) are stored and indexed, and
-recomputed here whenever those inputs change.
+recomputed here whenever those inputs change; so is ``at_risk_at`` (``loop_at_risk_at``),
+whenever ``due_at`` or the escalation level changes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -246,15 +247,54 @@ def _rung_time(loop: Loop, cal: Calendar, percent: float) -> datetime:
     return add_business_time(loop.clock_started_at, timedelta(seconds=round(needed)), cal)
 
 
+# The at_risk_at of a loop that is at risk whatever the time (it escalated): the earliest
+# moment there is, so "at_risk_at <= now" holds for every now.
+AT_RISK_ALWAYS = datetime.min.replace(tzinfo=UTC)
+
+
+def at_risk_from(
+    *, opened_at: datetime, due_at: datetime | None, escalated: bool
+) -> datetime | None:
+    """The first moment an open, unpaused loop counts as at risk or worse: ``at_risk_at``.
+
+    ``loops.selectors.loop_sla_state`` says at risk once the loop escalated, or once less than
+    a quarter of the time from opening to the deadline is left: ``4 * (due - now) < span``
+    in whole microseconds, that is ``now >= due - ceil(span / 4) + 1 µs``. Escalated: always
+    (``AT_RISK_ALWAYS``). No time to divide (a deadline not after the opening): the deadline
+    itself, when it is breached anyway. No deadline: None. Never later than the deadline,
+    which the inbox's counts rely on (``loop_state_counts``).
+    """
+    if due_at is None:
+        return None
+    if escalated:
+        return AT_RISK_ALWAYS
+    span = due_at - opened_at
+    if span <= timedelta(0):
+        return due_at
+    micros = (span.days * 86400 + span.seconds) * 1_000_000 + span.microseconds
+    return due_at - timedelta(microseconds=-(-micros // 4) - 1)
+
+
+def loop_at_risk_at(loop: Loop) -> datetime | None:
+    """``at_risk_from`` of the loop as it stands (breached counts as escalated)."""
+    return at_risk_from(
+        opened_at=loop.opened_at,
+        due_at=loop.due_at,
+        escalated=loop.escalation_level > 0 or loop.breached_at is not None,
+    )
+
+
 def loop_schedule(loop: Loop) -> None:
-    """Recompute due_at and next_check_at from the clock (not while paused). Unsaved: the
-    caller saves (or, for a batch, ``loops_insert`` inserts) the loop."""
+    """Recompute due_at, at_risk_at and next_check_at from the clock (not while paused: then
+    none). Unsaved: the caller saves (or, for a batch, ``loops_insert`` inserts) the loop."""
     if loop.sla_seconds is None or loop.paused_at is not None:
         loop.due_at = None
+        loop.at_risk_at = None
         loop.next_check_at = None
         return
     cal = calendar_of(loop)
     loop.due_at = _rung_time(loop, cal, 100)
+    loop.at_risk_at = loop_at_risk_at(loop)
     ladder = ladder_of(loop.sla_policy)
     loop.next_check_at = (
         _rung_time(loop, cal, ladder[loop.escalation_level]["at"])
@@ -377,6 +417,7 @@ def loop_open(
     loop_schedule(loop)
     if due_at is not None:
         loop.due_at = due_at  # exactly as given (sla_seconds is whole seconds)
+        loop.at_risk_at = loop_at_risk_at(loop)
     with transaction.atomic():
         loop.save()
         LoopEvent.objects.create(
@@ -565,6 +606,7 @@ def loop_pause(*, loop: Loop, actor: Actor = None, reason: str = "", now: dateti
                 "paused_at",
                 "pause_reason",
                 "due_at",
+                "at_risk_at",
                 "next_check_at",
             ]
         )
@@ -591,6 +633,7 @@ def loop_resume(*, loop: Loop, actor: Actor = None, reason: str = "", now: datet
                 "paused_at",
                 "clock_started_at",
                 "due_at",
+                "at_risk_at",
                 "next_check_at",
             ]
         )
@@ -689,6 +732,7 @@ SWEEP_FIELDS = (
     "escalation_level",
     "breached_at",
     "due_at",
+    "at_risk_at",
     "next_check_at",
 )
 
@@ -815,7 +859,13 @@ def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> N
             if loop.escalation_level < len(ladder)
             else None
         )
-    rows_update(Loop, loops, ["escalation_level", "next_check_at", "breached_at", "assignee"])
+        if loop.escalation_level > 0 and loop.due_at is not None:
+            loop.at_risk_at = AT_RISK_ALWAYS  # escalated: at risk whatever the time
+    rows_update(
+        Loop,
+        loops,
+        ["escalation_level", "next_check_at", "breached_at", "assignee", "at_risk_at"],
+    )
     rows_insert(LoopEvent, events)
     if messages:
         result.notifications += outbox_enqueue(messages)
