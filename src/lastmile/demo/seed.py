@@ -39,6 +39,7 @@ from lastmile.demo.extensions import (
     journeys,
     knowledge,
     listening,
+    live,
     macros,
     mail,
     portal,
@@ -168,6 +169,8 @@ class _Seeder:
         self.background()
         self.extensions()
         loops_sweep(now=self.now)
+        # After the last sweep (it notifies too): the bell as an agent who kept up sees it.
+        self.extension_lines += live.settle(self)
         return self.report()
 
     def extensions(self) -> None:

@@ -395,10 +395,14 @@ def notification_read(*, user: User, notification_id: int, now: datetime) -> Not
     return n
 
 
-def notifications_mark_read(*, user: User, now: datetime) -> int:
-    """Mark every unread notification of ``user`` read; how many were."""
+def notifications_mark_read(*, user: User, now: datetime, before: datetime | None = None) -> int:
+    """Mark every unread notification of ``user`` read (only those created before
+    ``before``, when given); how many were."""
+    rows = Notification.objects.filter(recipient=user, read_at__isnull=True)
+    if before is not None:
+        rows = rows.filter(created_at__lt=before)
     with transaction.atomic():
-        return Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=now)
+        return rows.update(read_at=now)
 
 
 def notifications_read_for_case(*, user: User, case: Case, now: datetime) -> int:
