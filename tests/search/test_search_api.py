@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lastmile.customers.models import Direction
+from lastmile.search import selectors
 from tests.cases.factories import CaseFactory
 from tests.search.helpers import api_search, message
 
@@ -90,3 +91,17 @@ def test_bad_input_is_a_422_naming_the_field(client, alice, now, params, field):
 
 def test_without_a_token_it_is_401(client):
     assert client.get("/api/v1/search", {"q": "walrus"}).status_code == 401
+
+
+def test_a_search_cut_short_says_more_may_exist(client, monkeypatch, alice, case, other_team, now):
+    # Given alice's message, then a newer one of another team, and a scan of one match
+    monkeypatch.setattr(selectors, "SCAN_CAP", 1)
+    message(case, "Gazebo quote", now)
+    message(CaseFactory(team=other_team), "Gazebo order", now)
+    # When she searches the word
+    body = api_search(client, alice, now, q="gazebo").json()
+    # Then nothing she may open was looked at, and the answer says more may exist
+    assert body["interactions"] == []
+    assert body["capped"] is True
+    # and a word more finds hers
+    assert len(api_search(client, alice, now, q="gazebo quote").json()["interactions"]) == 1

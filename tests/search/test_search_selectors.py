@@ -126,6 +126,48 @@ def test_a_case_is_found_by_its_exact_reference_and_its_subject(case):
     assert search(viewer=SYSTEM, q="hinge").cases == [other]
 
 
+def test_a_subject_is_found_by_any_part_of_it_in_any_case(case):
+    # Given a case whose subject holds a word, and one that does not
+    kettle = CaseFactory(team=case.team, subject="Cracked kettle lid")
+    CaseFactory(team=case.team, subject="Broken hinge")
+    # When searching part of a word (the trigram index answers three characters or more;
+    # two are looked for in every subject)
+    for q in ("KETTLE", "ettl", "ked ket", "ck"):
+        # Then the case is found
+        assert kettle in search(viewer=SYSTEM, q=q).cases, q
+    assert search(viewer=SYSTEM, q="kettles").cases == []
+
+
+@pytest.mark.parametrize("q", ["%_", "_%_", "0% r", "00%", '"%"', "\\%"])
+def test_like_wildcards_in_the_query_are_only_text(case, q):
+    # Given a subject with a percent sign, and one without
+    percent = CaseFactory(team=case.team, subject="Promised 100% refund")
+    CaseFactory(team=case.team, subject="Plain refund")
+    # When the query holds LIKE's wildcards
+    found = search(viewer=SYSTEM, q=q, kind="cases").cases
+    # Then they match themselves only
+    assert found == ([percent] if q in ("0% r", "00%") else []), q
+
+
+def test_searching_a_customer_finds_the_cases_of_theirs_the_viewer_may_open(
+    alice, charlie, team, other_team
+):
+    # Given a customer with a front-office and a back-office case, neither subject naming them
+    maya = CustomerFactory(display_name="Maya Fernandes")
+    IdentityFactory(customer=maya, kind="email", value="maya.f@example.com")
+    front = CaseFactory(customer=maya, team=team, subject="Wrong size delivered")
+    back = CaseFactory(customer=maya, team=other_team, subject="Invoice charged twice")
+    for q in ("Fernandes", "aya Fern", "maya.f@example.com"):
+        # When each team searches her name or email
+        # Then each finds her, and among cases the one it may open
+        assert search(viewer=alice, q=q).cases == [front], q
+        assert search(viewer=charlie, q=q).cases == [back], q
+        # and an admin both, newest first
+        assert search(viewer=SYSTEM, q=q).cases == [back, front], q
+    # Only the cases kind asked for: the customer's cases all the same
+    assert search(viewer=alice, q="fernandes", kind="cases").cases == [front]
+
+
 # --- customers ---------------------------------------------------------------------------
 
 
@@ -148,6 +190,13 @@ def test_a_customer_is_found_by_name_email_and_handle(team):
     CaseFactory(customer=maya, team=team)
     for q in ("fernandes", "Maya.F@Example.com", "@mayaf", "mayaf"):
         assert search(viewer=SYSTEM, q=q).customers == [maya], q
+
+
+def test_a_customer_is_found_by_part_of_their_name(team):
+    maya = CustomerFactory(display_name="Maya Fernandes")
+    CustomerFactory(display_name="Sam Okafor")
+    for q in ("ERNAND", "a Fe", "ya"):
+        assert search(viewer=SYSTEM, q=q, kind="customers").customers == [maya], q
 
 
 def test_customers_come_newest_first(team):
@@ -231,3 +280,19 @@ def test_a_team_scoped_search_looks_at_the_newest_matches_only_and_says_so(
     everything = search(viewer=admin_user, q="gazebo")
     assert len(everything.interactions) == 4
     assert everything.capped is False
+
+
+def test_an_agents_matches_older_than_the_first_slice_are_found(
+    monkeypatch, alice, case, other_team, now
+):
+    # Given one front-office message, then five newer back-office ones with the same word
+    monkeypatch.setattr(selectors, "SCAN_CAP", 100)
+    mine = message(case, "Pergola quote sent", now)
+    back = CaseFactory(team=other_team)
+    for i in range(5):
+        message(back, f"Pergola order {i}", now + timedelta(minutes=1 + i))
+    # When alice searches the word, two at a time: the newest matches are not hers
+    found = search(viewer=alice, q="pergola", kind="interactions", limit=2)
+    # Then hers is found all the same, and nothing was cut short
+    assert ids(found.interactions) == [mine.pk]
+    assert found.capped is False

@@ -65,7 +65,8 @@ class ArticleHitOut(Schema):
 class SearchOut(Schema):
     q: str
     too_short: bool
-    # More messages matched than a team-scoped search looks at (the newest 5,000).
+    # More results may exist: more messages matched than a team-scoped search looks at (the
+    # newest ``SCAN_CAP``, 2,000), and the viewer's were not all among them; refine the query.
     capped: bool
     cases: list[CaseHitOut]
     customers: list[CustomerHitOut]
