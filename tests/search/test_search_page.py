@@ -80,3 +80,4 @@ def test_a_search_cut_short_says_so(client, monkeypatch, alice, case, other_team
     client.force_login(alice)
     html = client.get("/search/", {"q": "gazebo"}).content.decode()
     assert 'id="search-capped"' in html
+    assert "More messages may match: only the newest 1 with these words were looked at." in html
