@@ -81,10 +81,7 @@ def case_edit_context(
         ),
         "priority_form": forms.get("priority") or PriorityForm(initial={"priority": case.priority}),
         "subject_form": forms.get("subject") or SubjectForm(initial={"subject": case.subject}),
-        "tags_form": forms.get("tags")
-        or TagsForm(
-            initial={"tags": ", ".join(case_tag_names(case_ids=[case.pk]).get(case.pk, []))}
-        ),
+        "tags_form": forms.get("tags") or TagsForm(initial={"tags": ", ".join(tags)}),
         "tag_names": tag_names(),
         "is_mine": case.assignee_id == request.user.pk,
     }

@@ -70,10 +70,24 @@ def _can_act(loop: Loop, teams: set[int] | None) -> bool:
     return loop.state == LoopState.OPEN and (teams is None or loop.team_id in teams)
 
 
+class Unasked:
+    """A parameter's default: "not known yet, ask" (``None`` is an answer: every team)."""
+
+
+UNASKED = Unasked()
+
+
 def _decorate(
-    loops: list[Loop], *, viewer: Viewer, now: datetime, visible_cases: set[int]
+    loops: list[Loop],
+    *,
+    viewer: Viewer,
+    now: datetime,
+    visible_cases: set[int],
+    teams: set[int] | None | Unasked = UNASKED,
 ) -> list[LoopRow]:
-    teams = visible_team_ids(viewer)
+    """``teams`` is ``visible_team_ids(viewer)`` when the caller has it already."""
+    if isinstance(teams, Unasked):
+        teams = visible_team_ids(viewer)
     pages = team_loop_pages(loops)
     return [
         LoopRow(
@@ -88,10 +102,29 @@ def _decorate(
     ]
 
 
-def _visible_case_ids(*, viewer: Viewer, case_ids: set[int]) -> set[int]:
-    if not case_ids:
+def _visible_case_ids(
+    *,
+    viewer: Viewer,
+    cases: dict[int, int | None],
+    teams: set[int] | None | Unasked = UNASKED,
+) -> set[int]:
+    """Which of ``cases`` (id: the id of the team that owns it) the viewer may open.
+
+    Those a team of the viewer owns are open to it (``cases_visible``'s first rule) without
+    asking the database; only the others go through ``cases_visible``'s grants, whose
+    query costs more to build than to run (a case page asked it three times).
+    """
+    if not cases:
         return set()
-    return set(cases_visible(viewer=viewer).filter(pk__in=case_ids).values_list("pk", flat=True))
+    if isinstance(teams, Unasked):
+        teams = visible_team_ids(viewer)
+    if teams is None:
+        return set(cases)
+    owned = {pk for pk, team in cases.items() if team in teams}
+    rest = set(cases) - owned
+    if rest:
+        owned |= set(cases_visible(viewer=viewer).filter(pk__in=rest).values_list("pk", flat=True))
+    return owned
 
 
 # --- inbox -------------------------------------------------------------------------------
@@ -166,9 +199,14 @@ def inbox(*, viewer: Viewer, now: datetime, filters: InboxFilters, page_number: 
         paginator.count = sum(counts.values())
     page = paginator.get_page(page_number)
     loops = list(page.object_list)
-    visible = _visible_case_ids(viewer=viewer, case_ids={lp.case_id for lp in loops if lp.case_id})
+    teams = visible_team_ids(viewer)
+    visible = _visible_case_ids(
+        viewer=viewer,
+        cases={lp.case_id: lp.case.team_id for lp in loops if lp.case is not None},
+        teams=teams,
+    )
     return Inbox(
-        rows=_decorate(loops, viewer=viewer, now=now, visible_cases=visible),
+        rows=_decorate(loops, viewer=viewer, now=now, visible_cases=visible, teams=teams),
         page=page,
         counts=[(key, label, counts.get(key, 0)) for key, label in SLA_STATE_LABELS],
         total=sum(counts.values()),
@@ -303,14 +341,19 @@ def customer_panel(
         loops = loops.exclude(case=beside)
     open_loops = list(_with_trail(loops))
     all_cases = list(customer_cases(customer=customer))
+    teams = visible_team_ids(viewer)
     visible = _visible_case_ids(
         viewer=viewer,
-        case_ids={c.pk for c in all_cases} | {lp.case_id for lp in open_loops if lp.case_id},
+        cases={c.pk: c.team_id for c in all_cases}
+        | {lp.case_id: lp.case.team_id for lp in open_loops if lp.case is not None},
+        teams=teams,
     )
     return CustomerPanel(
         customer=customer,
         identities=list(customer.identities.order_by("kind", "network", "value")),
-        open_loops=_decorate(open_loops, viewer=viewer, now=now, visible_cases=visible),
+        open_loops=_decorate(
+            open_loops, viewer=viewer, now=now, visible_cases=visible, teams=teams
+        ),
         cases=[CasePeek(case=c, visible=c.pk in visible) for c in all_cases],
         timeline=customer_timeline(customer=customer, viewer=viewer, before=before),
     )

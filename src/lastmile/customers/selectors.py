@@ -205,13 +205,20 @@ def _page(qs: Any, *, before: str | None, limit: int, viewer: Viewer) -> Page:
 def _as_seen_by(rows: list[Interaction], next_cursor: str | None, *, viewer: Viewer) -> Page:
     """The page with every internal note on a case ``viewer`` cannot open replaced by a
     stand-in. Which cases the viewer may open is the cases app's rule (``cases_visible``,
-    the one the case page's 404 uses), asked once for the page."""
+    the one the case page's 404 uses): a case one of the viewer's teams owns is open to it
+    (the rule's first clause, read from the rows' cases); the others are asked once for
+    the page."""
     case_ids = {r.case_id for r in rows if r.case_id is not None}
-    if visible_team_ids(viewer) is None or not case_ids:
+    teams = visible_team_ids(viewer)
+    if teams is None or not case_ids:
         return Page(items=rows, next=next_cursor, open_cases=case_ids)
-    open_cases = set(
-        cases_visible(viewer=viewer).filter(pk__in=case_ids).values_list("pk", flat=True)
-    )
+    open_cases = {r.case_id for r in rows if r.case is not None and r.case.team_id in teams}
+    if case_ids - open_cases:
+        open_cases |= set(
+            cases_visible(viewer=viewer)
+            .filter(pk__in=case_ids - open_cases)
+            .values_list("pk", flat=True)
+        )
     items: list[Interaction] = []
     withheld: dict[int, str] = {}
     for row in rows:

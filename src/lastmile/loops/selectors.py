@@ -207,8 +207,8 @@ def loop_state_counts(qs: QuerySet[Loop], *, now: datetime) -> dict[str, int]:
       or breached one: long ago), never after its deadline: so ``at_risk_at <= now`` holds
       for every breached loop and every at-risk one, and the rest are on track.
 
-    Five counts over index ranges (on SQLite ~2 ms each over 100,000 loops, where testing
-    each row took a second).
+    Five counts over index ranges: on SQLite about 10 ms for a team's 100,000 open loops,
+    where a CASE with date arithmetic on every row took 250 ms.
     """
     open_qs = qs.filter(state=LoopState.OPEN).order_by()
     counts = dict.fromkeys(SLA_STATES, 0)
@@ -228,10 +228,12 @@ def loop_state_counts(qs: QuerySet[Loop], *, now: datetime) -> dict[str, int]:
     # ahead of the clock): breached, though at_risk_at counts them at risk. Rare; a partial
     # index of their own.
     marked = open_qs.filter(due_at__gt=now, breached_at__isnull=False).count()
-    risky = open_qs.filter(at_risk_at__lte=now).count()  # a deadline: an at_risk_at
+    # An open loop has an at_risk_at exactly when it has a deadline: the two ranges of
+    # at_risk_at split the loops with one (fewer entries read than counting them all).
+    risky = open_qs.filter(at_risk_at__lte=now).count()
     counts["breached"] += overdue + marked
     counts["at_risk"] = risky - overdue - marked
-    counts["ok"] = open_qs.filter(due_at__isnull=False).count() - risky
+    counts["ok"] = open_qs.filter(at_risk_at__gt=now).count()
     return counts
 
 
