@@ -25,6 +25,7 @@ from lastmile.customers.models import Interaction
 from lastmile.customers.services.customers import customer_resolve
 from lastmile.customers.services.ingest import interactions_ingest
 from lastmile.demo.extensions.contact_policy import contact_policy_demo
+from lastmile.demo.sink import sink_url
 from lastmile.listening.records import mention_in
 from lastmile.listening.services.mentions import mentions_ingest
 from lastmile.listening.services.terms import brand_term_ensure
@@ -206,6 +207,7 @@ def _messages(seeder: Any, customer: Any, now: datetime) -> int:
             name=name,
             slug=slug,
             channel=channel,
+            url=sink_url(slug),
             team=seeder.teams.get("front"),
             now=now - timedelta(days=30),
         )

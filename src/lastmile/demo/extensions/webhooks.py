@@ -1,7 +1,8 @@
 """The webhooks app's part of the seeded demo (called by lastmile.demo.seed after the core stories):
 an SMS and a chat integration, each with a message from a customer of the stories, so the
-timeline shows both channels with their reply loops; and an example event subscription,
-switched off (it points at no real receiver)."""
+timeline shows both channels with their reply loops, and replies to them go out to the
+demo's own sink on loopback (``demo.sink``; inbound only when loopback may not be reached);
+and an example event subscription, switched off (it points at no real receiver)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from lastmile.customers.identities import identity_normalize
 from lastmile.customers.services.customers import customer_resolve
+from lastmile.demo.sink import sink_line, sink_url
 from lastmile.webhooks.services.integrations import MessageIn, integration_create, message_receive
 from lastmile.webhooks.services.subscriptions import subscription_create
 
@@ -32,6 +34,7 @@ def seed(seeder: Any) -> list[str]:
     sms, _ = integration_create(
         name="Lastmile Home SMS",
         slug="home-sms",
+        url=sink_url("home-sms"),
         channel="sms",
         team=seeder.teams.get("field"),
         now=now - timedelta(days=30),
@@ -39,6 +42,7 @@ def seed(seeder: Any) -> list[str]:
     chat, _ = integration_create(
         name="Lastmile Bank web chat",
         slug="bank-chat",
+        url=sink_url("bank-chat"),
         channel="chat",
         team=seeder.teams.get("front"),
         now=now - timedelta(days=30),
@@ -94,5 +98,6 @@ def seed(seeder: Any) -> list[str]:
     )
     return [
         f"webhooks: SMS and chat integrations (/hooks/in/{sms.slug}, /hooks/in/{chat.slug}), "
-        f"{received} inbound messages; an example event subscription, switched off"
+        f"{received} inbound messages; an example event subscription, switched off",
+        sink_line([sms.url, chat.url]),
     ]
