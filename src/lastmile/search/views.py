@@ -11,7 +11,8 @@ from django.views.decorators.http import require_GET
 from lastmile.cases.selectors import case_held, ref_number
 from lastmile.console.pages import page_chrome
 from lastmile.core.clock import utcnow
-from lastmile.search.selectors import KINDS, MIN_QUERY_LENGTH, SCAN_CAP, search
+from lastmile.search import selectors
+from lastmile.search.selectors import KINDS, MIN_QUERY_LENGTH, search
 
 LABELS = {
     "cases": "Cases",
@@ -54,7 +55,7 @@ def results(request: HttpRequest) -> HttpResponse:
         "held": held,
         "kind": kind,
         "min_length": MIN_QUERY_LENGTH,
-        "scan_cap": f"{SCAN_CAP:,}",
+        "scan_cap": f"{selectors.SCAN_CAP:,}",
         "ref_example": f"{settings.LASTMILE_CASE_PREFIX}-1042",
     }
     return render(request, "search/results.html", context)
