@@ -47,7 +47,7 @@ def macro_teams_managed(*, viewer: Viewer) -> set[int] | None:
     personal. The one rule the service checks and the "My macros" page lists by."""
     viewer = viewer_check(viewer)
     teams = visible_team_ids(viewer)
-    if teams is None:
+    if teams is None or viewer is SYSTEM:
         return None
     agent = agent_for(viewer)
     as_role = teams if agent is not None and agent.role == Role.LEAD else set()
