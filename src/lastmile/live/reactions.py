@@ -8,8 +8,10 @@
 - ``loop.escalated`` (loops): the person the sweeper's rung names is told: the loop's owner,
   the team's lead, or the lead it was given to.
 
-Loops tells no event when a person reassigns a loop (``loop_reassign``), so that tells
-nobody here; a case given to a person does (``case.assigned``).
+- ``loop.assigned`` (loops, internal): a person gave a loop to another agent or team
+  (``loop_reassign``, from the console, the admin or the API); the new assignee is told,
+  unless they took it themselves. A loop moved to a team with nobody named tells nobody
+  (the team finds it in its inbox).
 
 Each runs in the transaction of the change it hears of.
 """
@@ -21,10 +23,12 @@ from datetime import datetime
 from typing import Any
 
 from lastmile.live.services import (
+    LoopNews,
     mentions_record,
     notify_assignment,
     notify_breaches,
     notify_escalations,
+    notify_loops,
 )
 
 
@@ -57,3 +61,11 @@ def on_loops_escalated(name: str, events: Sequence[tuple[dict[str, Any], datetim
 
 def on_loop_escalated(name: str, data: dict[str, Any], at: datetime) -> None:
     notify_escalations(events=[(data, at)])
+
+
+def on_loop_assigned(name: str, data: dict[str, Any], at: datetime) -> None:
+    assignee = data.get("assignee")
+    before = data.get("before") or {}
+    if assignee is None or assignee == data.get("actor") or assignee == before.get("assignee"):
+        return
+    notify_loops(news=[LoopNews(data, at, "assigned", assignee)])

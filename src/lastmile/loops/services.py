@@ -653,7 +653,11 @@ def loop_reassign(
     now: datetime,
 ) -> Loop:
     """Give the loop to another team and/or agent; the deadline stays. The agent must be in
-    the loop's (new) team, as for a case (``assignee_check``)."""
+    the loop's (new) team, as for a case (``assignee_check``).
+
+    A change is told as the internal event ``loop.assigned`` (``loop_event_data`` with the
+    ``from`` team and assignee and the ``actor``'s id), as a case's is ``case.assigned``: the
+    live app tells the new assignee."""
     with transaction.atomic():
         fresh = _claim_open(loop)
         before = {"team": fresh.team_id, "assignee": fresh.assignee_id}
@@ -662,14 +666,24 @@ def loop_reassign(
         assignee_check(assignee=assignee, team=fresh.team)
         fresh.assignee = assignee
         fresh.save(update_fields=["team", "assignee"])
+        after = {"team": fresh.team_id, "assignee": fresh.assignee_id}
         LoopEvent.objects.create(
             loop=fresh,
             kind=LoopEventKind.REASSIGNED,
             at=now,
             actor=actor,
             reason=reason,
-            data={"from": before, "to": {"team": fresh.team_id, "assignee": fresh.assignee_id}},
+            data={"from": before, "to": after},
         )
+        if after != before:
+            event_emit(
+                "loop.assigned",
+                loop_event_data(
+                    fresh, before=before, actor=actor.pk if actor is not None else None
+                ),
+                at=now,
+                internal=True,
+            )
     return fresh
 
 
