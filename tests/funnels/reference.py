@@ -108,11 +108,11 @@ def _reach_ordered(d: FunnelDefinition, evs: list[Event], k: int) -> tuple[bool,
 def _reach_unordered(d: FunnelDefinition, evs: list[Event], k: int) -> bool:
     lo, hi = int(d.from_.timestamp() * US), int(d.to.timestamp() * US)
     wanted = [j for j in range(k) if not d.steps[j].optional] + [k]
-    candidates = [[p for p, e in enumerate(evs) if matches(d.steps[j], e)] for j in wanted]
-    for pick in itertools.product(*candidates):
-        first, last = min(pick), max(pick, key=lambda p: evs[p].ts_us)
-        t0 = evs[first].ts_us
-        if lo <= t0 <= hi and evs[last].ts_us - t0 <= d.window_seconds * US:
+    for a, first in enumerate(evs):
+        if not lo <= first.ts_us <= hi or not any(matches(s, first) for s in d.steps):
+            continue
+        attempt = [e for e in evs[a:] if e.ts_us - first.ts_us <= d.window_seconds * US]
+        if all(any(matches(d.steps[j], e) for e in attempt) for j in wanted):
             return True
     return False
 
@@ -165,3 +165,16 @@ def dropoffs(d: FunnelDefinition, events: list[Event], k: int) -> list[int]:
     prev = d.required_before(k)
     assert prev is not None
     return sorted(set(people[prev]) - set(people[k]))
+
+
+def assert_same(got: FunnelResult, want: FunnelResult) -> None:
+    """An engine's result equals the reference's (floats to rounding)."""
+    import pytest
+
+    assert [s.count for s in got.steps] == [s.count for s in want.steps]
+    for g, w in zip(got.steps, want.steps, strict=True):
+        assert (g.index, g.label) == (w.index, w.label)
+        assert g.conversion_from_first == pytest.approx(w.conversion_from_first)
+        assert g.conversion_from_previous == pytest.approx(w.conversion_from_previous)
+        assert g.median_seconds_from_previous == pytest.approx(w.median_seconds_from_previous)
+        assert g.p90_seconds_from_previous == pytest.approx(w.p90_seconds_from_previous)

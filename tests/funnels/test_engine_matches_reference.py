@@ -26,12 +26,7 @@ def check(d, evs, drop_step: int) -> None:
             engine.append(as_rows(evs), first=min(ids), last=max(ids))
         got = engine.funnel(d)
         want = reference.funnel(d, evs)
-        assert [s.count for s in got.steps] == [s.count for s in want.steps]
-        for g, w in zip(got.steps, want.steps, strict=True):
-            assert g.conversion_from_first == pytest.approx(w.conversion_from_first)
-            assert g.conversion_from_previous == pytest.approx(w.conversion_from_previous)
-            assert g.median_seconds_from_previous == pytest.approx(w.median_seconds_from_previous)
-            assert g.p90_seconds_from_previous == pytest.approx(w.p90_seconds_from_previous)
+        reference.assert_same(got, want)
         # One step's drop-offs an example (each is a query): the examples cover them all.
         k = 1 + drop_step % (len(d.steps) - 1)
         page = engine.dropoffs(d, step=k, limit=1000)

@@ -28,11 +28,11 @@ transcription and every engine is property-tested against it):
   **exclusion** (an event with property filters, between ``from_step`` and ``to_step``)
   rules a chain out when a matching event lies strictly between two consecutive steps
   i < j of the chain with ``from_step`` <= i and j <= ``to_step``.
-- ``unordered``: a person reaches step k when some events match every required step
-  before k and step k itself (one event may match several steps), in any order, the
-  first of them at t1 with ``from`` <= t1 <= ``to`` and the last at most
-  ``window_seconds`` after t1. Per-step windows, gaps and exclusions need an order and are
-  refused in this mode.
+- ``unordered``: an attempt starts at any event matching any step of the funnel, at t1
+  with ``from`` <= t1 <= ``to``; a person reaches step k when, in one attempt, events at
+  or after its first and at most ``window_seconds`` after t1 match every required step
+  before k and step k itself, in any order (one event may match several steps). Per-step
+  windows, gaps and exclusions need an order and are refused in this mode.
 - A person is **counted at step k** when they reach step k and are counted at the last
   required step before k (in ordered and strict modes reaching implies it; in unordered
   mode it keeps the counts from growing). Conversion from the first and from the

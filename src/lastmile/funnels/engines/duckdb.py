@@ -272,7 +272,7 @@ def _matcher_sql(m: Matcher, p: Params) -> str:
 
 
 def _base_sql(d: FunnelDefinition, p: Params) -> str:
-    """``ev``: the events of people with a step-1 event in range, from ``from`` to
+    """``ev``: the events of people with an event in range that can start a chain, from ``from`` to
     ``to`` + window (nothing else can take part in a chain), with their position in the
     person's order and one match flag per step (``m0``...) and exclusion (``x0``...)."""
     lo = int(d.from_.timestamp() * US)
@@ -281,7 +281,9 @@ def _base_sql(d: FunnelDefinition, p: Params) -> str:
     flags = [f"{_matcher_sql(s, p)} AS m{k}" for k, s in enumerate(d.steps)]
     flags += [f"{_matcher_sql(x, p)} AS x{i}" for i, x in enumerate(d.exclusions)]
     lo_p, hi_p, end_p = p(lo), p(hi), p(hi + w)
-    first = _matcher_sql(d.steps[0], p)
+    # What can start a chain: step 1, or in unordered mode any step.
+    starters = d.steps if d.mode == "unordered" else d.steps[:1]
+    first = "(" + " OR ".join(_matcher_sql(s, p) for s in starters) + ")"
     return (
         f"WITH ev AS (SELECT person, event_id, ts_us AS ts,"
         f" row_number() OVER (PARTITION BY person ORDER BY ts_us, event_id) AS pos,"
@@ -336,8 +338,8 @@ def _ordered_sql(d: FunnelDefinition, p: Params) -> str:
 
 def _unordered_sql(d: FunnelDefinition, p: Params) -> str:
     """For each event, the time of the next event (this one included) matching each step
-    (``n<k>``); an event anchors step k when it matches one of the steps wanted with k and
-    each of them comes within the window."""
+    (``n<k>``); an event in range matching any step starts an attempt, which reaches step k
+    when each step wanted with k comes within the window."""
     lo, hi = int(d.from_.timestamp() * US), int(d.to.timestamp() * US)
     w = p(d.window_seconds * US)
     nxt = ", ".join(
@@ -346,10 +348,10 @@ def _unordered_sql(d: FunnelDefinition, p: Params) -> str:
         for k in range(len(d.steps))
     )
     lo_p, hi_p = p(lo), p(hi)
+    anchor = " OR ".join(f"m{j}" for j in range(len(d.steps)))
     parts = []
     for k in range(len(d.steps)):
         wanted = [j for j in range(k) if not d.steps[j].optional] + [k]
-        anchor = " OR ".join(f"m{j}" for j in wanted)
         within = " AND ".join(f"n{j} - ts <= {w}" for j in wanted)
         parts.append(
             f"SELECT DISTINCT {k} AS step, person, NULL::BIGINT AS gap FROM nx WHERE"
