@@ -1,5 +1,6 @@
 """In headless Chromium: opening a case reads the agent's notifications about it, and the
-bell counts only those left (live.js posts "seen" once the case page is shown).
+bell counts only those left (live.js posts "seen" once the case page is shown); one that
+arrives while the case is open is counted until the case is opened again.
 
 Started as tests/live/test_live_browser.py starts its pages (the console's Chromium fixture,
 Playwright's fake clock installed before the first page, so nothing waits on the wall clock)."""
@@ -15,7 +16,7 @@ from lastmile.customers.services.customers import customer_resolve
 from lastmile.live.models import Notification
 from lastmile.people.services import agent_create, team_ensure
 from tests.console.test_browser import PASSWORD, browser  # noqa: F401 (fixtures)
-from tests.live.test_live_browser import agent_page
+from tests.live.test_live_browser import agent_page, tick_until
 
 pytestmark = pytest.mark.browser
 
@@ -51,3 +52,11 @@ def test_opening_a_case_reads_its_notifications_and_the_bell_counts_the_rest(
     page.locator("#live-unread", has_text="1").wait_for()
     left = Notification.objects.filter(recipient=ana, read_at__isnull=True)
     assert [n.case_id for n in left] == [cases[1].pk]
+
+    # When a new notification about the open case arrives, Then the bell counts it: only
+    # opening the case reads, not the page's later polls
+    Notification.objects.create(
+        recipient=ana, kind="mention", case=cases[0], text="news", created_at=utcnow()
+    )
+    tick_until(page, page.locator("#live-unread", has_text="2"))
+    assert Notification.objects.filter(recipient=ana, read_at__isnull=True).count() == 2

@@ -74,9 +74,9 @@ def leave(request: HttpRequest, ref: str) -> HttpResponse:
 @login_required
 @require_POST
 def case_seen(request: HttpRequest, ref: str) -> JsonResponse:
-    """The case page is open (live.js posts this once it has loaded, and again when it
-    redraws the case): the viewer's notifications about the case are read. Answers the
-    unread count left, for the bell. A case the viewer may not open answers 404."""
+    """The case page was opened (live.js posts this once it is shown): the viewer's
+    notifications about the case are read. Answers the unread count left, for the bell.
+    A case the viewer may not open answers 404."""
     try:
         case = case_get(ref=ref, viewer=request.user)
     except NotFound as exc:

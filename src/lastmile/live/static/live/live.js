@@ -133,7 +133,6 @@
           now.dataset.version = fetched.dataset.version;
         }
         markSeen();
-        caseSeen();
         document.dispatchEvent(new CustomEvent("live:refreshed", { detail: { what: "case" } }));
       })
       .catch(function () {})
@@ -194,12 +193,16 @@
 
   // --- notifications about the case shown ------------------------------------------------
 
-  // The agent has the case in front of them: their notifications about it are read. A
-  // CSRF-checked POST once the page is visible (and after each redraw), never the GET of
-  // the page itself; answers the unread count left, for the bell.
+  // The agent opened the case: their notifications about it are read. A CSRF-checked POST
+  // the first time the page is visible, never the GET of the page itself; answers the
+  // unread count left, for the bell. Once only: a mention arriving while the case is open
+  // is news, and the bell counts it until the agent opens the case again.
+  var caseSeenSent = false;  // once per page: when it is first visible (a background tab: later)
+
   function caseSeen() {
     var root = liveCase();
-    if (!root || !root.dataset.seenUrl || document.hidden) return Promise.resolve();
+    if (caseSeenSent || !root || !root.dataset.seenUrl || document.hidden) return Promise.resolve();
+    caseSeenSent = true;
     return fetch(root.dataset.seenUrl, {
       method: "POST",
       credentials: "same-origin",
