@@ -202,7 +202,7 @@ def inbox(*, viewer: Viewer, now: datetime, filters: InboxFilters, page_number: 
     teams = visible_team_ids(viewer)
     visible = _visible_case_ids(
         viewer=viewer,
-        cases={lp.case_id: lp.case.team_id for lp in loops if lp.case is not None},
+        cases={lp.case.pk: lp.case.team_id for lp in loops if lp.case is not None},
         teams=teams,
     )
     return Inbox(
@@ -345,7 +345,7 @@ def customer_panel(
     visible = _visible_case_ids(
         viewer=viewer,
         cases={c.pk: c.team_id for c in all_cases}
-        | {lp.case_id: lp.case.team_id for lp in open_loops if lp.case is not None},
+        | {lp.case.pk: lp.case.team_id for lp in open_loops if lp.case is not None},
         teams=teams,
     )
     return CustomerPanel(

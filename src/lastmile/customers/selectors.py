@@ -212,7 +212,7 @@ def _as_seen_by(rows: list[Interaction], next_cursor: str | None, *, viewer: Vie
     teams = visible_team_ids(viewer)
     if teams is None or not case_ids:
         return Page(items=rows, next=next_cursor, open_cases=case_ids)
-    open_cases = {r.case_id for r in rows if r.case is not None and r.case.team_id in teams}
+    open_cases = {r.case.pk for r in rows if r.case is not None and r.case.team_id in teams}
     if case_ids - open_cases:
         open_cases |= set(
             cases_visible(viewer=viewer)
