@@ -655,9 +655,9 @@ def loop_reassign(
     """Give the loop to another team and/or agent; the deadline stays. The agent must be in
     the loop's (new) team, as for a case (``assignee_check``).
 
-    A change is told as the internal event ``loop.assigned`` (``loop_event_data`` with the
-    ``from`` team and assignee and the ``actor``'s id), as a case's is ``case.assigned``: the
-    live app tells the new assignee."""
+    A change is told as the internal event ``loop.assigned`` (``loop_event_data``, with
+    ``before``: the team and assignee it had, and the ``actor``'s id), as a case's is
+    ``case.assigned``: the live app tells the new assignee."""
     with transaction.atomic():
         fresh = _claim_open(loop)
         before = {"team": fresh.team_id, "assignee": fresh.assignee_id}
