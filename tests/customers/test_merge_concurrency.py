@@ -105,4 +105,91 @@ def test_two_merges_at_once_one_wins_and_the_other_is_refused(race, now, monkeyp
     assert CustomerMerge.objects.count() == 1
     merge = CustomerMerge.objects.get()
     assert Customer.objects.filter(merged_into__isnull=False).count() == 1
-    assert set(Identity.objects.values_list("customer_id", flat=True)) == {merge.survivor_id}
+    # and the duplicate's identity is on the one it was merged into
+    assert Identity.objects.get(value="ana@work.example").customer_id == merge.survivor_id
+
+
+class _SlowApps:
+    """``django.apps.apps`` as the customers services see it, pausing before each model is
+    looked up (``customer_unmerge`` looks them up between its checks and its moves)."""
+
+    def __init__(self, real, slowed):  # type: ignore[no-untyped-def]
+        self.real, self.slowed = real, slowed
+
+    def __getattr__(self, name):  # type: ignore[no-untyped-def]
+        return getattr(self.real, name)
+
+    def get_model(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.slowed.append(1)
+        # Longer than the merge's pause: without the locks the merge would move the rows
+        # between this undo's checks and its moves.
+        time.sleep(0.6)
+        return self.real.get_model(*args, **kwargs)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_an_undo_and_a_merge_of_the_survivor_at_once_leave_every_row_where_it_belongs(
+    now, monkeypatch
+):
+    # Given Li merged into Maya (her email moved to Maya)
+    li = CustomerFactory(display_name="Li")
+    maya = CustomerFactory(display_name="Maya")
+    third = CustomerFactory(display_name="Maya F.")
+    IdentityFactory(customer=li, value="li@example.com")
+    IdentityFactory(customer=maya, value="maya@example.com")
+    first = customer_merge(survivor=maya, merged=li, now=now)
+    # and both writers dawdle between their checks and their moves
+    original = customer_services._customer_relations
+    slowed: list[int] = []
+
+    def slow_relations():  # type: ignore[no-untyped-def]
+        slowed.append(1)
+        time.sleep(0.3)
+        return original()
+
+    monkeypatch.setattr(customer_services, "_customer_relations", slow_relations)
+    monkeypatch.setattr(customer_services, "apps", _SlowApps(customer_services.apps, slowed))
+    start = threading.Barrier(2)
+    outcome: dict[str, str] = {}
+    errors: list[BaseException] = []
+
+    def run(name: str, work) -> None:  # type: ignore[no-untyped-def]
+        try:
+            start.wait()
+            work()
+            outcome[name] = "done"
+        except Conflict as exc:
+            outcome[name] = exc.code
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    undo = CustomerMerge.objects.get(pk=first.pk)
+    keep, away = Customer.objects.get(pk=third.pk), Customer.objects.get(pk=maya.pk)
+    threads = [
+        threading.Thread(
+            target=run,
+            args=("undo", lambda: customer_services.customer_unmerge(merge=undo, now=now)),
+        ),
+        threading.Thread(
+            target=run, args=("merge", lambda: customer_merge(survivor=keep, merged=away, now=now))
+        ),
+    ]
+    # When Li's merge is undone while Maya is merged into a third customer
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    # Then Maya's merge happened, and the undo either went first or was told to wait for it
+    assert errors == [] and outcome["merge"] == "done"
+    owner = dict(Identity.objects.values_list("value", "customer_id"))
+    assert owner["maya@example.com"] == third.pk
+    if outcome["undo"] == "done":
+        assert owner["li@example.com"] == li.pk
+        assert Customer.objects.get(pk=li.pk).merged_into_id is None
+    else:
+        assert outcome["undo"] == "merge_order"
+        assert owner["li@example.com"] == third.pk
+        assert CustomerMerge.objects.get(pk=first.pk).undone_at is None

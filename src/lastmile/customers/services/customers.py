@@ -343,8 +343,15 @@ def customer_merge(
 
 @transaction.atomic
 def customer_unmerge(*, merge: CustomerMerge, actor: Actor = None, now: datetime) -> Customer:
-    """Undo a merge: the rows it moved go back (those still on the survivor)."""
+    """Undo a merge: the rows it moved go back (those still on the survivor).
+
+    The merge row is locked, then both customers (pk order, as ``customer_merge``), before the
+    checks: a merge of the survivor into a third customer, running at the same time, either
+    commits first (and this undo is refused, ``merge_order``) or waits for it.
+    """
     merge = CustomerMerge.objects.select_for_update().get(pk=merge.pk)
+    pks = sorted({merge.survivor_id, merge.merged_id})
+    list(Customer.objects.select_for_update().filter(pk__in=pks).order_by("pk").values("pk"))
     if merge.undone_at is not None:
         raise Conflict("this merge was already undone", code=ErrorCode.ALREADY_UNDONE)
     later = CustomerMerge.objects.filter(merged=merge.survivor, undone_at__isnull=True).exists()
