@@ -117,10 +117,11 @@ class Scope:
     """What ``viewer`` may open, as SQL conditions on a row, worked out once per search.
 
     The rules are the other apps' own querysets (``cases_visible``, ``customers_visible``,
-    ``promises_visible``), compiled into a correlated ``EXISTS`` on the row's id. Building and compiling them costs
-    milliseconds of Python each time (the case rule has a grant per app above cases), and a
-    search asks them of cases, customers, messages and promises: so each is compiled once, and kept
-    for the next search of the same teams (``_RULES``).
+    ``promises_visible``), compiled into a correlated ``EXISTS`` on the row's id. Building
+    and compiling them costs milliseconds of Python each time (the case rule has a grant
+    per app above cases), and a search asks them of cases, customers, messages and
+    promises: so each is compiled once, and kept for the next search of the same teams
+    (``_RULES``).
     """
 
     def __init__(self, viewer: Viewer) -> None:
@@ -134,8 +135,8 @@ class Scope:
 
     def rule(self, name: str, column: str) -> tuple[str, list[Any]]:
         """``EXISTS (...)``: may the viewer open the case (``name`` "cases"), see the
-        customer ("customers") or the promise ("promises") whose id is the SQL ``column``? (An alias of the outer
-        query: the rule's own tables are unaliased.)"""
+        customer ("customers") or the promise ("promises") whose id is the SQL ``column``?
+        (An alias of the outer query: the rule's own tables are unaliased.)"""
         sql, params = _rule(self, name)
         return f"EXISTS ({sql.replace(_ROW, column)})", params
 
@@ -269,7 +270,8 @@ def _containing_ids(scope: Scope, rule: str, table: str, column: str, q: str, n:
         contains = f"t.{column} LIKE %s ESCAPE '\\'"
     visible_sql, visible_params = scope.rule(rule, "t.id")
     return _ids(
-        f"SELECT t.id FROM {table} t WHERE {contains} AND {visible_sql} ORDER BY t.id DESC LIMIT %s",
+        f"SELECT t.id FROM {table} t WHERE {contains} AND {visible_sql} "
+        "ORDER BY t.id DESC LIMIT %s",
         [pattern, *visible_params, n],
     )
 
