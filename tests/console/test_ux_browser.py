@@ -279,9 +279,13 @@ def test_an_agent_merges_a_duplicate_and_undoes_it_in_the_browser(live_server, s
     log_in(page, live_server, "ana")
     page.goto(f"{live_server.url}/customers/{dup.pk}/")
     page.locator("#merges summary").click()
-    page.fill("#merge-into", f"#{keep.pk}")
+    # the picker finds the customer to keep as she types; a pick shows who goes into whom
+    page.fill("#merge-find", f"#{keep.pk}")
+    page.locator(f"#merge-found [data-merge-pick='{keep.pk}']").click()
+    page.locator("#merge-confirm .merge-summary").wait_for()
+    assert "will be merged into Maya Fernandes" in page.locator("#merge-confirm").inner_text()
     page.fill("#merge-reason", "same person")
-    page.locator("#merges button[type=submit]").click()
+    page.locator("#merge-confirm button[type=submit]").click()
     page.wait_for_url(f"{live_server.url}/customers/{keep.pk}/")
     assert "merged into Maya Fernandes" in page.locator(".alert-success").inner_text()
     row = page.locator("#merges .merge-row").first
