@@ -9,7 +9,8 @@ import duckdb
 import pytest
 
 from lastmile.channels import segment
-from lastmile.customers.models import Interaction
+from lastmile.customers.models import CustomerMerge, Interaction
+from lastmile.customers.services.customers import customer_unmerge
 from lastmile.funnels import services
 from lastmile.funnels.definitions import FunnelDefinition
 from lastmile.funnels.engines import duckdb as engine_module
@@ -234,3 +235,24 @@ def test_drop_offs_are_paged_in_customer_order(engine, send, now):
     # then they are the four who did not check out, in id order, in two pages
     assert first.people + second.people == dropped
     assert len(dropped) == 4 and second.next_after is None
+
+
+def test_an_undone_merge_splits_the_person_again(engine, send, now):
+    # given a visitor merged into a known customer before their events were copied
+    send({"type": "identify", "messageId": "i1", "userId": "u1", "traits": {"email": "a@x.io"}})
+    send(
+        track(1, user=None, anonymousId="anon-1", at=now - timedelta(minutes=30)),
+        at=now - timedelta(minutes=30),
+    )
+    send({"type": "identify", "messageId": "i2", "userId": "u1", "anonymousId": "anon-1"})
+    send(track(2, event="Checkout Started", at=now))
+    services.analytics_copy(engine=engine, now=now)
+    d = funnel(now, "Product Added", "Checkout Started")
+    assert [s.count for s in engine.funnel(d).steps] == [1, 1]
+
+    # when the merge is undone and the copy runs
+    customer_unmerge(merge=CustomerMerge.objects.get(), now=now)
+    services.analytics_copy(engine=engine, now=now)
+
+    # then the visitor's product and the customer's checkout are two people's again
+    assert [s.count for s in engine.funnel(d).steps] == [1, 0]

@@ -12,12 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lastmile.customers.models import Customer, Interaction
+from lastmile.customers.models import Customer, CustomerMerge, Interaction
 from lastmile.funnels.engines.duckdb import EventRow
 
 EVENT_CHANNELS = ("web", "app")  # where the Segment API records its events
 FUNNEL_TYPES = ("track", "page", "screen")  # identify, group and alias are not actions
 US = 1_000_000
+MOVED_KEY = "customers.Interaction.customer"  # how a merge records the interactions it moved
+CHUNK = 5000
 
 
 @dataclass(frozen=True)
@@ -89,4 +91,21 @@ def customers_merged() -> list[tuple[int, int]]:
             seen.add(live)
             live = into[live]
         out.append((pk, live))
+    return out
+
+
+def events_moved_back() -> list[tuple[int, int]]:
+    """(event id, its customer now) for the events an undone merge moved: a copy made
+    while the merge stood holds the survivor, and only the store knows they went back."""
+    pks: set[int] = set()
+    for moved in CustomerMerge.objects.filter(undone_at__isnull=False).values_list(
+        "moved", flat=True
+    ):
+        pks.update((moved or {}).get(MOVED_KEY, []))
+    ordered = sorted(pks)
+    out: list[tuple[int, int]] = []
+    for i in range(0, len(ordered), CHUNK):
+        out += Interaction.objects.filter(
+            pk__in=ordered[i : i + CHUNK], channel__in=EVENT_CHANNELS
+        ).values_list("pk", "customer_id")
     return out

@@ -10,7 +10,7 @@ from pathlib import Path
 from django.conf import settings
 
 from lastmile.funnels.engines.duckdb import DuckDBEngine
-from lastmile.funnels.selectors import customers_merged, events_after
+from lastmile.funnels.selectors import customers_merged, events_after, events_moved_back
 
 BATCH_SIZE = 10_000
 
@@ -43,7 +43,8 @@ def analytics_copy(
        segment that becomes visible, mark included, in one atomic rename. A copy killed at
        any point resumes from the last visible segment: no event twice, none skipped.
     3. Rewrite the map of merged customers, so an anonymous visitor who later identified
-       counts as the one customer they became.
+       counts as the one customer they became, and the customer of each event an undone
+       merge moved back.
     Rows recorded within ``settle_seconds`` of ``now`` wait for the next copy (see
     ``events_after``); ``after_batch(mark)`` runs after each batch (the tests kill there).
     """
@@ -61,5 +62,5 @@ def analytics_copy(
         mark = batch.last
         if after_batch is not None:
             after_batch(mark)
-    engine.people_write(customers_merged())
+    engine.people_write(merged=customers_merged(), moved=events_moved_back())
     return CopyReport(events=events, batches=batches, mark=mark)

@@ -31,6 +31,7 @@ from lastmile.funnels.results import DropoffPage, FunnelResult, StepResult, rate
 US = 1_000_000
 SEGMENT = re.compile(r"^events-(\d{12})-(\d{12})\.parquet$")
 PEOPLE = "people.parquet"  # merged customer id -> the live customer it was merged into
+MOVED = "moved.parquet"  # event id -> its customer, for events an undone merge moved back
 TMP_PREFIX = ".tmp-"
 COLUMNS = {
     "event_id": "BIGINT",
@@ -136,19 +137,24 @@ class DuckDBEngine:
         os.replace(staged, final)
         return final
 
-    def people_write(self, merged: Iterable[tuple[int, int]]) -> None:
-        """Replace the map of merged customers to the live customer they now are."""
-        tag = uuid.uuid4().hex
-        staged = self.directory / f"{TMP_PREFIX}{tag}.parquet"
-        pairs = list(merged)
-        with duckdb.connect(config={"threads": self.threads}) as con:
-            con.execute(
-                "CREATE TABLE people AS SELECT unnest($a::BIGINT[]) AS customer_id,"
-                " unnest($b::BIGINT[]) AS person",
-                {"a": [a for a, _ in pairs], "b": [b for _, b in pairs]},
-            )
-            con.execute(f"COPY people TO {_quote(staged)} (FORMAT parquet)")
-        os.replace(staged, self.directory / PEOPLE)
+    def people_write(
+        self, *, merged: Iterable[tuple[int, int]], moved: Iterable[tuple[int, int]] = ()
+    ) -> None:
+        """Replace the map of merged customers to the live customer they now are, and the
+        customer of each event an undone merge moved back (copied while it stood)."""
+        for name, pairs, columns in (
+            (PEOPLE, list(merged), ("customer_id", "person")),
+            (MOVED, list(moved), ("event_id", "customer_id")),
+        ):
+            staged = self.directory / f"{TMP_PREFIX}{uuid.uuid4().hex}.parquet"
+            with duckdb.connect(config={"threads": self.threads}) as con:
+                con.execute(
+                    f"CREATE TABLE t AS SELECT unnest($a::BIGINT[]) AS {columns[0]},"
+                    f" unnest($b::BIGINT[]) AS {columns[1]}",
+                    {"a": [a for a, _ in pairs], "b": [b for _, b in pairs]},
+                )
+                con.execute(f"COPY t TO {_quote(staged)} (FORMAT parquet)")
+            os.replace(staged, self.directory / name)
 
     # --- queries --------------------------------------------------------------------
 
@@ -160,18 +166,21 @@ class DuckDBEngine:
             return None
         con = duckdb.connect(config={"threads": self.threads})
         source = "read_parquet([" + ", ".join(_quote(p) for p in files) + "])"
+        customer = "e.customer_id"
+        joins = ""
+        moved = self.directory / MOVED
+        if moved.exists():
+            customer = "coalesce(b.customer_id, e.customer_id)"
+            joins += f" LEFT JOIN read_parquet({_quote(moved)}) b ON b.event_id = e.event_id"
         people = self.directory / PEOPLE
+        person = customer
         if people.exists():
-            con.execute(
-                f"CREATE VIEW events AS SELECT e.event_id, coalesce(m.person, e.customer_id)"
-                f" AS person, e.ts_us, e.kind, e.name, e.props FROM {source} e"
-                f" LEFT JOIN read_parquet({_quote(people)}) m USING (customer_id)"
-            )
-        else:
-            con.execute(
-                f"CREATE VIEW events AS SELECT event_id, customer_id AS person, ts_us, kind,"
-                f" name, props FROM {source}"
-            )
+            person = f"coalesce(m.person, {customer})"
+            joins += f" LEFT JOIN read_parquet({_quote(people)}) m ON m.customer_id = {customer}"
+        con.execute(
+            f"CREATE VIEW events AS SELECT e.event_id, {person} AS person, e.ts_us, e.kind,"
+            f" e.name, e.props FROM {source} e{joins}"
+        )
         return con
 
     def funnel(self, d: FunnelDefinition) -> FunnelResult:
