@@ -39,6 +39,9 @@ check_port() {  # VARIABLE HOST PORT
 check_port LASTMILE_PORT 127.0.0.1 "$LASTMILE_PORT"
 check_port LASTMILE_SMTP_PORT "$SMTP_HOST" "$LASTMILE_SMTP_PORT"
 
+# The demo's messaging integrations deliver replies to the app's own sink on loopback
+# (/demo/sink/<slug>): the outbox, which refuses loopback by default, may reach it here.
+export LASTMILE_WEBHOOK_ALLOWED_NETWORKS="${LASTMILE_WEBHOOK_ALLOWED_NETWORKS:-127.0.0.1/32}"
 "$BIN/lastmile" migrate
 "$BIN/lastmile" seed-demo --customers "$DEMO_CUSTOMERS"
 

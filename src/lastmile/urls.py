@@ -45,5 +45,7 @@ urlpatterns = [
     path("portal/", include("lastmile.portal.urls")),
     path("search/", include("lastmile.search.urls")),
     path("live/", include("lastmile.live.urls")),
+    path("macros/", include("lastmile.macros.urls")),
+    path("demo/", include("lastmile.demo.urls")),  # the demo's reply sink (DEBUG only)
     path("", include("lastmile.console.urls")),
 ]

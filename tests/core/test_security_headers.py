@@ -191,13 +191,21 @@ KWARGS = {
     "console:customer_merges": lambda w: {"customer_id": w.customer.pk},
     "console:customer_merge": lambda w: {"customer_id": w.customer.pk},
     "console:customer_merge_undo": lambda w: {"merge_id": 1},
+    "console:customer_merge_find": lambda w: {"customer_id": w.customer.pk},
+    "console:customer_merge_confirm": lambda w: {"customer_id": w.customer.pk},
     "live:beat": lambda w: {"ref": w.case.ref},
     "live:leave": lambda w: {"ref": w.case.ref},
     "live:read": lambda w: {"notification_id": 1},
+    "live:case_seen": lambda w: {"ref": w.case.ref},
+    "macros:edit": lambda w: {"macro_id": 1},
+    "macros:delete": lambda w: {"macro_id": 1},
+    "demo:sink": lambda w: {"slug": "nobody"},
 }
 # Pages an agent opens (200, HTML); the portal's are opened as the demo's customer.
 AGENT_PAGES = {
     "console:inbox",
+    "macros:list",
+    "macros:new",
     "console:cases",
     "console:case",
     "console:customer",

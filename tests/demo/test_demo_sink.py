@@ -56,7 +56,6 @@ def test_there_is_no_sink_when_the_demo_is_not_served_on_loopback(settings):
 # --- the sink -----------------------------------------------------------------------------
 
 
-@pytest.mark.urls("tests.demo.urls")
 def test_the_sink_answers_like_a_gateway_and_says_nothing_was_sent(client, settings):
     settings.DEBUG = True
     answer = client.post(
@@ -66,14 +65,12 @@ def test_the_sink_answers_like_a_gateway_and_says_nothing_was_sent(client, setti
     assert answer.json() == {"id": "demo-k-1", "delivered": False, "note": NOT_SENT}
 
 
-@pytest.mark.urls("tests.demo.urls")
 def test_outside_the_demo_the_sink_is_not_there(client, settings):
     settings.DEBUG = False
     answer = client.post("/demo/sink/home-sms", {"channel": "sms"}, "application/json")
     assert answer.status_code == 404
 
 
-@pytest.mark.urls("tests.demo.urls")
 def test_the_sink_takes_only_a_json_post(client, settings):
     settings.DEBUG = True
     assert client.get("/demo/sink/home-sms").status_code == 405
@@ -91,7 +88,6 @@ def test_without_loopback_allowed_the_demos_integrations_stay_inbound_only(monke
     assert any("inbound only" in line for line in report.lines())
 
 
-@pytest.mark.urls("tests.demo.urls")
 @pytest.mark.django_db(transaction=True)
 def test_a_demo_reply_by_sms_is_queued_and_delivered_to_the_demo_sink(
     monkeypatch, settings, live_server

@@ -11,7 +11,7 @@ from django.urls import reverse
 from lastmile.macros.models import Macro
 from tests.macros.factories import MacroFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.macros.urls")]
+pytestmark = pytest.mark.django_db
 
 
 def form(**fields):  # type: ignore[no-untyped-def]

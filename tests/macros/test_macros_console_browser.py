@@ -3,8 +3,7 @@ is told plainly what is wrong with a first try, saves a personal macro, and find
 the case's macro picker, filled for the case.
 
 Uses the console's Chromium fixture (tests/console/test_browser.py) and the signed-in page
-of tests/live/test_live_browser.py; the macros pages are mounted as tests/macros/urls.py
-says."""
+of tests/live/test_live_browser.py."""
 
 from __future__ import annotations
 
@@ -19,7 +18,7 @@ from lastmile.people.services import agent_create, team_ensure
 from tests.console.test_browser import PASSWORD, browser  # noqa: F401 (fixtures)
 from tests.live.test_live_browser import agent_page
 
-pytestmark = [pytest.mark.browser, pytest.mark.urls("tests.macros.urls")]
+pytestmark = pytest.mark.browser
 
 
 def test_an_agent_writes_a_first_macro_from_the_composer_and_uses_it(

@@ -45,6 +45,7 @@ ORDER = [
     "live",
     "search",
     "journeys",
+    "funnels",
     "portal",
     "demo",
 ]

@@ -14,6 +14,7 @@ class LiveConfig(AppConfig):
             on_case_assigned,
             on_interaction_recorded,
             on_interactions_recorded,
+            on_loop_assigned,
             on_loop_breached,
             on_loop_escalated,
             on_loops_breached,
@@ -30,3 +31,5 @@ class LiveConfig(AppConfig):
         event_subscribe(on_loop_breached, many=on_loops_breached, names=["loop.breached"])
         # A rung of the escalation ladder tells the person it names (owner, lead, new holder).
         event_subscribe(on_loop_escalated, many=on_loops_escalated, names=["loop.escalated"])
+        # A loop given to an agent by a person tells them (loops tells every reassignment).
+        event_subscribe(on_loop_assigned, names=["loop.assigned"])
