@@ -15,7 +15,7 @@ from lastmile.funnels.engines.duckdb import DuckDBEngine
 from tests.funnels import reference
 from tests.funnels.strategies import as_rows, events, funnels
 
-EXAMPLES = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+EXAMPLES = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def check(d, evs, drop_step: int) -> None:
