@@ -185,3 +185,21 @@ def test_an_outsider_cannot_use_the_picker(client, charlie, pair):
     assert client.get(f"/customers/{dup.pk}/merge/find/", {"q": "ana"}).status_code == 404
     r = client.get(f"/customers/{dup.pk}/merge/confirm/", {"into": keep.pk})
     assert r.status_code == 404
+
+
+def test_the_pickers_queries_do_not_grow_with_the_matches(
+    client, alice, pair, team, django_assert_max_num_queries
+):
+    dup, _ = pair
+    client.force_login(alice)
+    find(client, dup, "ana")  # the session and the user, read once
+    # The session, the user, the customer, the viewer's teams (read by each visibility check:
+    # people.selectors), the matches and their identities; none per match.
+    with django_assert_max_num_queries(12) as few:
+        assert find(client, dup, "ana").count("data-merge-pick=") == 1
+    for n in range(6):
+        other = CustomerFactory(display_name=f"Ana {n}")
+        IdentityFactory(customer=other)
+        CaseFactory(customer=other, team=team)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert find(client, dup, "ana").count("data-merge-pick=") == 7
