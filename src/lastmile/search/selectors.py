@@ -8,8 +8,8 @@ What each group finds, and who may find it:
   ``cases_visible`` (the cases app's one rule, the case page's 404).
 - customers: names containing the query (trigram indexes), and the exact identity the
   query normalises to (an email, a phone number in any format ``phonenumbers`` parses, a
-  social handle with or without ``@``); among ``customers_visible`` (the customer page's
-  rule).
+  social handle with or without ``@``: ``customers.matching.identity_matches``, the rule
+  the merge picker uses too); among ``customers_visible`` (the customer page's rule).
 - interactions: the message text, full-text (FTS5 on SQLite, migration 0001; a stored
   ``tsvector`` column with a GIN index on PostgreSQL, migration 0003). A message on a case
   is found by those who may open the case (an internal note included, as on the case
@@ -29,7 +29,6 @@ common word fast over a million messages (``LIMIT`` stops the walk).
 
 from __future__ import annotations
 
-import contextlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,8 +42,8 @@ from lastmile.cases.models import Case
 from lastmile.cases.selectors import cases_visible, ref_number
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.core.events import grants
-from lastmile.customers.identities import IdentityError, identity_normalize
-from lastmile.customers.models import Customer, Identity, IdentityKind, Interaction
+from lastmile.customers.matching import identity_matches
+from lastmile.customers.models import Customer, Identity, Interaction
 from lastmile.customers.selectors import customers_visible
 from lastmile.knowledge.models import Article
 from lastmile.knowledge.selectors import articles_search
@@ -320,29 +319,14 @@ def _cases(
     return exact, found
 
 
-def _identity_matches(q: str) -> Q | None:
-    """The identities ``q`` is, in their stored form: any one of an email, a phone number
-    (in whatever format ``phonenumbers`` parses, in the default region) or a handle."""
-    keys = []
-    if "@" in q[1:]:
-        with contextlib.suppress(IdentityError):
-            keys.append(identity_normalize(IdentityKind.EMAIL, q))
-    if sum(ch.isdigit() for ch in q) >= 6:
-        with contextlib.suppress(IdentityError):
-            keys.append(identity_normalize(IdentityKind.PHONE, q))
-    handle = q.lstrip("@").lower()
-    match = Q()
-    for key in keys:
-        match |= Q(kind=key.kind, value=key.value)
-    if handle and not any(ch.isspace() for ch in handle):
-        match |= Q(kind=IdentityKind.SOCIAL, value=handle)
-    return match or None
-
-
 def _customers(scope: Scope, q: str, limit: int) -> list[Customer]:
-    """Customers whose name contains ``q`` and those ``q`` is an identity of, newest first."""
+    """Customers whose name contains ``q`` and those ``q`` is an identity of, newest first.
+
+    The customers app's rule (``customers_matching``, the merge picker's), minus the
+    ``#42`` form: the same identities (``identity_matches``), and names asked of the
+    trigram index rather than through ``icontains``, which on SQLite scans the table."""
     ids = _containing_ids(scope, "customers", "customers_customer", "display_name", q, limit + 1)
-    identities = _identity_matches(q)
+    identities = identity_matches(q)
     if identities is not None:
         # A few identities at most (one per kind the query could be): the rule is asked
         # only when the query is someone's, not for every word typed.
