@@ -59,6 +59,7 @@ def test_the_new_assignee_is_notified_and_the_actor_is_not(case, alice, bob, now
     (n,) = Notification.objects.all()
     assert (n.recipient_id, n.case_id) == (bob.pk, case.pk)
     assert "Refund" in n.text and case.ref in n.text
+    assert n.text.startswith("Loop given to you") and n.kind == "assigned"
     # Taking a loop yourself tells nobody.
     other = loop_open(customer=case.customer, case=case, kind="task", title="Call", now=now)
     loop_reassign(loop=other, assignee=alice, actor=alice, now=now)

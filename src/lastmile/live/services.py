@@ -254,6 +254,7 @@ LOOP_WORDS = {
     "notify_owner": "A loop of yours is running late",
     "notify_lead": "Escalated to you",
     "reassign_to_lead": "Given to you as team lead",
+    "assigned": "Loop given to you",
 }
 
 
@@ -319,7 +320,9 @@ def notify_loops(*, news: Sequence[LoopNews]) -> list[Notification]:
             # The last event of the loop for this person wins: it says where the loop is now.
             rows[(user_id, n.data["loop"])] = Notification(
                 recipient_id=user_id,
-                kind=NotificationKind.ESCALATION,
+                kind=NotificationKind.ASSIGNED
+                if n.action == "assigned"
+                else NotificationKind.ESCALATION,
                 case=cases.get(n.data.get("case") or 0),
                 text=text(n),
                 created_at=n.at,
