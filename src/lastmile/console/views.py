@@ -39,6 +39,18 @@ from lastmile.customers.selectors import customer_get
 from lastmile.loops.models import Loop, LoopKind
 from lastmile.loops.selectors import loop_get
 from lastmile.loops.services import loop_close, loop_open, loop_pause, loop_resume
+from lastmile.people.selectors import teams_remembered
+
+
+def _teams_read_once(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A page's selectors each scope by the viewer's teams: read them once per request."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        with teams_remembered(request.user):
+            return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 class LoginView(auth_views.LoginView):
@@ -75,6 +87,7 @@ def error_response(request: HttpRequest, exc: DomainError) -> HttpResponse:
 
 @login_required
 @require_GET
+@_teams_read_once
 def inbox(request: HttpRequest) -> HttpResponse:
     from lastmile.console.case_views import bulk_context
 
@@ -146,6 +159,7 @@ def _case_page(
 
 @login_required
 @require_GET
+@_teams_read_once
 def case_detail(request: HttpRequest, ref: str) -> HttpResponse:
     try:
         case = case_get(ref=ref, viewer=request.user)
@@ -163,6 +177,7 @@ def case_detail(request: HttpRequest, ref: str) -> HttpResponse:
 
 @login_required
 @require_GET
+@_teams_read_once
 def case_thread(request: HttpRequest, ref: str) -> HttpResponse:
     """Earlier messages of a case, as list items (the thread's "show earlier" button)."""
     try:
@@ -329,6 +344,7 @@ def _customer_page(
 
 @login_required
 @require_GET
+@_teams_read_once
 def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
     try:
         customer = customer_get(customer_id=customer_id, viewer=request.user)
@@ -341,6 +357,7 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
 
 @login_required
 @require_GET
+@_teams_read_once
 def customer_timeline(request: HttpRequest, customer_id: int) -> HttpResponse:
     """The next page of a customer's timeline, as list items (the "older" button's answer)."""
     try:

@@ -4,6 +4,8 @@ A viewer is a signed-in ``User`` or ``SYSTEM`` (``lastmile.people.viewers``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -33,12 +35,43 @@ def visible_team_ids(viewer: Viewer) -> set[int] | None:
     viewer = viewer_check(viewer)
     if viewer is SYSTEM:
         return None
+    memo = getattr(viewer, _TEAMS_MEMO, None)
+    if memo is None:
+        return _team_ids_read(viewer)
+    if "ids" not in memo:
+        memo["ids"] = _team_ids_read(viewer)
+    ids = memo["ids"]
+    return None if ids is None else set(ids)  # a copy: callers may change theirs
+
+
+def _team_ids_read(viewer: User) -> set[int] | None:
     agent = agent_for(viewer)
     if viewer.is_superuser or (agent is not None and agent.role == Role.ADMIN):
         return None
     if agent is None:
         return set()
     return set(agent.teams.values_list("id", flat=True))
+
+
+_TEAMS_MEMO = "_lastmile_visible_team_ids"
+
+
+@contextmanager
+def teams_remembered(viewer: Any) -> Iterator[None]:
+    """Within the block, ``visible_team_ids(viewer)`` reads the database once, not once per
+    selector (a console page asks 4–12 times). For one request's ``request.user``: the memo
+    lives on that object and is dropped when the block ends, so a ``User`` object kept
+    longer (a test's fixture) never answers from a stale membership.
+    """
+    user = viewer if isinstance(viewer, User) and viewer.is_authenticated else None
+    if user is None or getattr(user, _TEAMS_MEMO, None) is not None:  # nested: the outer owns it
+        yield
+        return
+    setattr(user, _TEAMS_MEMO, {})
+    try:
+        yield
+    finally:
+        delattr(user, _TEAMS_MEMO)
 
 
 def team_list(*, viewer: Viewer) -> list[Team]:
