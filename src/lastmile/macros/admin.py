@@ -37,7 +37,9 @@ class MacroForm(forms.ModelForm):
         except InvalidInput as exc:
             for err in exc.errors:
                 self.add_error(err.field if err.field in self.fields else None, err.reason)
-            raise ValidationError("fix the fields marked below") from None
+            # Django's banner already says "Please correct the errors below"; a second
+            # non-field line would only repeat it.
+            return data
         if (data.get("owner") is None) == (data.get("team") is None):
             raise ValidationError("A macro is either personal (an owner) or shared with a team.")
         return data

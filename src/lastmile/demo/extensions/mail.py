@@ -16,6 +16,7 @@ from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime
 from typing import Any
 
+from lastmile.mail.conf import smtp_host, smtp_port
 from lastmile.mail.services import email_receive, email_reply_queue, mailbox_ensure
 
 BANK = "support@lastmile-bank.example"
@@ -154,7 +155,8 @@ def seed(seeder: Any) -> list[str]:
     )
     assert out_of_office.is_automated
     return [
-        f"mail: mailboxes {BANK} (front), {HOTEL} (reception); smtpd on LASTMILE_SMTP_PORT (2525)",
+        f"mail: mailboxes {BANK} (front), {HOTEL} (reception); smtpd on "
+        f"{smtp_host()}:{smtp_port()} (LASTMILE_SMTP_HOST/PORT)",
         f"  {first.case.ref:<9} email thread      answered by email; the out-of-office reply "
         "is recorded and opened no loop",
         f"  {booking.case.ref:<9} email thread      PDF attached; the guest's reply threaded back "
