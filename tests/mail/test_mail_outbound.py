@@ -127,6 +127,77 @@ def test_the_reply_goes_to_the_customer_not_to_an_auto_reply_or_bounce_address(m
     assert sent.to == ["maya@example.com"]
 
 
+@pytest.mark.parametrize(
+    ("subject", "headers"),
+    [
+        ("Automatic reply: {answer}", {"Auto-Submitted": "auto-replied"}),
+        ("Away: {answer}", {"X-Autoreply": "yes"}),
+        ("Away: {answer}", {"X-Autorespond": "Out of office"}),
+        ("Away: {answer}", {"Precedence": "auto_reply"}),
+        ("Out of Office: {answer}", {}),  # no marker header: the subject gives it away
+        ("AUTO: Maya Rossi is out of the office", {}),
+    ],
+)
+@pytest.mark.django_db
+def test_a_reply_threads_past_the_customers_out_of_office_answer(
+    mailbox, bob, now, subject, headers
+):
+    # Given Maya's question, our answer, and her out-of-office answering it (the demo's LM-1509) …
+    first = email_receive(raw=make_mail(), envelope_rcpts=[SUPPORT], now=now).email
+    answer = email_reply_queue(case=first.case, body="Which card?", actor=bob, now=now)
+    email_receive(
+        raw=make_mail(
+            subject=subject.format(answer=answer.subject),
+            body="I am travelling until 30 November.",
+            message_id="<ooo@example.com>",
+            in_reply_to=answer.message_id,
+            references=f"<m1@example.com> {answer.message_id}",
+            headers=headers,
+        ),
+        envelope_rcpts=[SUPPORT],
+        now=now + timedelta(minutes=1),
+    )
+    # … a second reply threads onto the last message a person wrote, not the auto-reply,
+    # under the thread's own subject.
+    sent = email_reply_queue(
+        case=first.case, body="Still there?", actor=bob, now=now + timedelta(minutes=2)
+    )
+    assert sent.in_reply_to == answer.message_id
+    assert sent.references == ["<m1@example.com>", answer.message_id]
+    assert sent.subject == f"Re: My card does not work [{first.case.ref}]"
+    assert sent.to == ["maya@example.com"]
+
+
+@pytest.mark.django_db
+def test_a_reply_after_the_customers_answer_and_an_auto_reply_threads_onto_her_answer(
+    mailbox, bob, now
+):
+    first = email_receive(raw=make_mail(), envelope_rcpts=[SUPPORT], now=now).email
+    email_receive(
+        raw=make_mail(
+            subject="Re: My card does not work",
+            message_id="<m2@example.com>",
+            in_reply_to="<m1@example.com>",
+        ),
+        envelope_rcpts=[SUPPORT],
+        now=now + timedelta(minutes=1),
+    )
+    email_receive(
+        raw=make_mail(
+            subject="Automatic reply: Re: My card does not work",
+            message_id="<ooo@example.com>",
+            in_reply_to="<m2@example.com>",
+            headers={"Auto-Submitted": "auto-replied"},
+        ),
+        envelope_rcpts=[SUPPORT],
+        now=now + timedelta(minutes=2),
+    )
+    assert EmailMessage.objects.get(message_id="<ooo@example.com>").case == first.case
+    sent = email_reply_queue(case=first.case, body="Hello", actor=bob, now=now)
+    assert sent.in_reply_to == "<m2@example.com>"
+    assert sent.subject == f"Re: My card does not work [{first.case.ref}]"
+
+
 @pytest.mark.django_db
 def test_a_reply_on_an_email_case_without_an_address_is_refused_and_changes_nothing(
     client, alice, team

@@ -237,6 +237,11 @@ def test_a_subject_loses_reply_prefixes_and_the_case_reference():
 
     pattern = re.compile(r"\[\s*(LM-\d+)\s*\]", re.I)
     assert subject_clean("Re: AW: Fwd: My card [LM-1042]", ref_pattern=pattern) == "My card"
+    assert subject_clean("Re: Automatic reply: Re: My card [LM-1042]", ref_pattern=pattern) == (
+        "My card"
+    )
+    assert subject_clean("Out of Office: RE: My card") == "My card"
+    assert subject_clean("Auto: Getriebe defekt") == "Auto: Getriebe defekt"  # a car, not a robot
 
 
 # --- robustness -------------------------------------------------------------------------------

@@ -393,14 +393,32 @@ def mail_parse(raw: bytes, *, envelope_from: str | None = None) -> ParsedMail:
     )
 
 
+# Subject prefixes of out-of-office and other auto-replies, for mail that carries none of the
+# headers ``automated_reason`` reads (Outlook, Notes and some webmail write these). Notes' "AUTO:"
+# only in capitals: "Auto: …" is how a German customer writes about their car.
+_AUTO_REPLY_PREFIX = re.compile(
+    r"^\s*(automatic reply|auto[- ]?reply|auto[- ]?response|autoreply|out of (the )?office"
+    r"( reply| autoreply)?|(?-i:AUTO)|abwesenheitsnotiz|r[ée]ponse automatique|risposta automatica"
+    r"|respuesta autom[aá]tica)\s*:\s*",
+    re.I,
+)
+
+
+def subject_is_auto_reply(subject: str) -> bool:
+    """Whether a subject reads as an auto-reply's ("Automatic reply: …", "Out of Office: …")."""
+    return bool(_AUTO_REPLY_PREFIX.match(subject or ""))
+
+
 def subject_clean(subject: str, *, ref_pattern: re.Pattern[str] | None = None) -> str:
-    """A case subject from a mail subject: no "Re:"/"Fwd:" prefixes, no case reference."""
+    """A case subject from a mail subject: no "Re:"/"Fwd:" or auto-reply prefixes, no case
+    reference."""
     if ref_pattern is not None:
         subject = ref_pattern.sub("", subject)
     prev = None
     while prev != subject:
         prev = subject
         subject = re.sub(r"^\s*(re|fwd?|aw|wg|sv|tr)\s*(\[\d+\])?\s*:\s*", "", subject, flags=re.I)
+        subject = _AUTO_REPLY_PREFIX.sub("", subject)
     return re.sub(r"\s+", " ", subject).strip()
 
 

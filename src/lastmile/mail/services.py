@@ -67,6 +67,7 @@ from lastmile.mail.parse import (
     msgid_normalize,
     quote_trim,
     subject_clean,
+    subject_is_auto_reply,
 )
 from lastmile.people.models import Team
 from lastmile.people.viewers import Actor
@@ -612,6 +613,20 @@ def _reply_subject(case: Case, last: EmailMessage | None) -> str:
     return f"Re: {base or case.subject}"[: 300 - len(suffix)] + suffix
 
 
+def _is_auto_reply(email: EmailMessage) -> bool:
+    """An inbound message a machine sent (flagged on ingest by its headers, else read from an
+    "Automatic reply:" subject): never the one a reply answers or addresses."""
+    return email.direction == MailDirection.INBOUND and (
+        email.is_automated or subject_is_auto_reply(email.subject)
+    )
+
+
+def _reply_parent(thread: list[EmailMessage]) -> EmailMessage | None:
+    """The message a reply threads onto: the thread's last one a person wrote (the customer's
+    or ours), so an out-of-office answer to our last reply does not become the parent."""
+    return next((m for m in reversed(thread) if not _is_auto_reply(m)), None)
+
+
 def _from_address(case: Case, thread: list[EmailMessage]) -> str:
     for row in reversed(thread):
         if row.mailbox_address:
@@ -633,7 +648,7 @@ def _reply_recipient(case: Case, thread: list[EmailMessage]) -> str:
         (
             m
             for m in reversed(thread)
-            if m.direction == MailDirection.INBOUND and not m.is_automated
+            if m.direction == MailDirection.INBOUND and not _is_auto_reply(m)
         ),
         None,
     )
@@ -706,7 +721,7 @@ def email_reply_queue(
     """Answer the customer by email: record the reply (closing the reply loop) and queue it.
 
     The mail goes to the address the customer last wrote from (else their email identity),
-    with a new ``Message-ID``, ``In-Reply-To`` the last message of the thread, its
+    with a new ``Message-ID``, ``In-Reply-To`` the thread's last message not an auto-reply, its
     ``References`` plus that id, a ``Re: … [LM-1042]`` subject and Reply-To our mailbox —
     so their answer threads back whichever of the three their mail client keeps. One
     transaction: the timeline row, the email row and the outbox row exist together or not.
@@ -724,7 +739,7 @@ def email_reply_queue(
             [FieldError("channel", "no email address for this customer; reply on another channel")],
         )
     sender = _from_address(case, thread)
-    last = thread[-1] if thread else None
+    last = _reply_parent(thread)
     domain = sender.rsplit("@", 1)[-1]
     message_id = f"<{case.ref.lower()}.{secrets.token_hex(8)}@{domain}>"
     references = (list(last.references) + [last.message_id])[-MAX_REPLY_REFERENCES:] if last else []
