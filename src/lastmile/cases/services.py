@@ -403,6 +403,17 @@ def case_move(*, case: Case, team: Any, actor: Actor, now: datetime) -> Case:
     return _assign(case=fresh, team=team, assignee=assignee, actor=actor, now=now)
 
 
+def cases_touch(*, case_ids: Iterable[int], at: datetime) -> int:
+    """A message was recorded on these cases at ``at``: their ``updated_at`` moves up to it
+    (never back), so the lists sorted by "Updated" show the latest activity, not only edits
+    to the case's own fields. One UPDATE for the whole batch (the ingest's hot path); the
+    number of cases moved."""
+    ids = {pk for pk in case_ids if pk is not None}
+    if not ids:
+        return 0
+    return Case.objects.filter(pk__in=ids, updated_at__lt=at).update(updated_at=at)
+
+
 def case_reopen_on_message(*, case: Case, now: datetime) -> Case:
     """A customer writing again reopens a pending or solved case (a closed one stays closed)."""
     status = Case.objects.values_list("status", flat=True).get(pk=case.pk)

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
+from lastmile.cases.services import cases_touch
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.core.events import event_emit_many
 from lastmile.customers.columns import INTERACTION_COLUMNS
@@ -93,7 +94,9 @@ def interactions_write(
        it made one in this transaction), and one repeated in ``rows`` is written once.
     2. The new rows go in in one statement (SQLite: one per chunk of rows): in the
        database's form, without the ORM, as this is the ingest's hot path.
-    3. ``interaction.recorded`` (internal) is told once, with the new rows in order: the
+    3. The cases the new rows are on are touched (``cases_touch``: their ``updated_at``
+       moves up to ``now``), in one UPDATE for the batch.
+    4. ``interaction.recorded`` (internal) is told once, with the new rows in order: the
        loop engine reacts to those on a case (reply loops), in this transaction.
     Sentiments are checked (InvalidInput: nothing written). All or nothing: inside the
     caller's transaction when there is one (no savepoint of its own: a batch's query count
@@ -147,6 +150,7 @@ def interactions_write(
             ids[i] = rows[i].pk = pk
         for i, j in repeats:
             ids[i] = ids[j]
+        cases_touch(case_ids={rows[i].case_id for i in new}, at=now)
         event_emit_many(
             "interaction.recorded", [({"interaction": rows[i]}, now) for i in new], internal=True
         )
