@@ -349,11 +349,17 @@ def message_reply_send(
     data = interaction.data if isinstance(interaction.data, dict) else {}
     outbox = OutboxMessage.objects.filter(key=f"webhooks:message:{interaction.pk}")
     label = MessagingChannel(channel).label
+    # Named as the composer's "via" list names it (the slug is for URLs and the outbox).
+    via = (
+        Integration.objects.filter(slug=data.get("integration"))
+        .values_list("name", flat=True)
+        .first()
+    )
     return ReplySent(
         interaction,
         Delivery.QUEUED,
         outbox.values_list("pk", flat=True).first(),
-        f"Queued on {label} to {data.get('to', 'the customer')} via {data.get('integration')}.",
+        f"Queued on {label} to {data.get('to', 'the customer')} via {via or 'the integration'}.",
     )
 
 
