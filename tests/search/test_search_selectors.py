@@ -31,6 +31,33 @@ def test_messages_come_newest_first(case, now):
     assert ids(hits) == [r.pk for r in reversed(rows)]
 
 
+def test_a_message_recorded_late_takes_its_place_by_when_it_happened(case, now):
+    # Given a message of 6 Dec 13:19, then one of the night before recorded after it (mail
+    # fetched late, an import): the demo's "Aisha Khan" page listed 5 Dec 23:54 first
+    today = message(case, "Parcel left at the door", now)
+    last_night = message(case, "Parcel not delivered yet", now - timedelta(hours=13, minutes=25))
+    assert last_night.pk > today.pk
+    # When searching a word of both
+    hits = search(viewer=SYSTEM, q="parcel").interactions
+    # Then the page reads newest first by the times it shows
+    assert ids(hits) == [today.pk, last_night.pk]
+
+
+def test_cases_come_most_recently_updated_first(team, now):
+    # Given a customer's cases numbered in one order and updated in another (LM-1542 updated
+    # 6 Dec, LM-1541 5 Dec, LM-1512 6 Dec: the demo listed them by reference)
+    aisha = CustomerFactory(display_name="Aisha Khan")
+    old = CaseFactory(customer=aisha, team=team, number=1512, updated_at=now)
+    mid = CaseFactory(customer=aisha, team=team, number=1541, updated_at=now - timedelta(days=1))
+    new = CaseFactory(customer=aisha, team=team, number=1542, updated_at=now + timedelta(hours=1))
+    by_subject = CaseFactory(
+        team=team, number=1351, subject="Aisha Khan's parcel", updated_at=now - timedelta(days=9)
+    )
+    # When searching her name
+    # Then the cases come by last update, newest first
+    assert search(viewer=SYSTEM, q="Aisha Khan").cases == [new, old, mid, by_subject]
+
+
 def test_each_group_is_cut_at_the_limit_and_says_there_is_more(case, now):
     for i in range(4):
         message(case, f"Meter reading {i}", now + timedelta(minutes=i))

@@ -285,7 +285,8 @@ def _cases(
     scope: Scope, q: str, limit: int, customers: list[Customer] | None
 ) -> tuple[Case | None, list[Case]]:
     """The case ``q`` names, then the cases whose subject contains ``q`` and the cases of
-    the customers ``q`` finds (``customers``, or found here), newest first."""
+    the customers ``q`` finds (``customers``, or found here): the newest ``limit + 1``,
+    most recently updated first."""
     cases = Case.objects.select_related(*CASE_RELATED)
     visible_sql, visible_params = scope.rule("cases", "c.id")
     number = ref_number(q)
@@ -313,7 +314,10 @@ def _cases(
             [*(c.pk for c in customers), *visible_params, limit + 1],
         )
     found = sorted(cases.in_bulk(set(ids)).values(), key=lambda c: c.number, reverse=True)
-    found = found[: limit + 1]
+    # The newest cases found, shown by their last update as the page says (an old case just
+    # answered comes before a new one left alone): a sort of ``limit + 1`` rows, the
+    # indexed walks above unchanged.
+    found = sorted(found[: limit + 1], key=lambda c: (c.updated_at, c.number), reverse=True)
     if exact is not None:
         found = [exact, *(c for c in found if c.pk != exact.pk)]
     return exact, found
@@ -456,6 +460,9 @@ def _interaction_ids(scope: Scope, words: list[str], limit: int) -> tuple[list[i
 
 
 def _interactions(scope: Scope, words: list[str], limit: int) -> tuple[list[InteractionHit], bool]:
+    """The newest ``limit + 1`` messages recorded that match, shown by when they happened:
+    a message recorded late (mail fetched hours after it was sent, an import) takes its
+    place by its time on the page, which is the time the page shows."""
     ids, capped = _interaction_ids(scope, words, limit + 1)
     rows = Interaction.objects.select_related("case", "customer", "actor").in_bulk(ids)
     hits = [
@@ -463,6 +470,7 @@ def _interactions(scope: Scope, words: list[str], limit: int) -> tuple[list[Inte
         for pk in ids
         if pk in rows
     ]
+    hits.sort(key=lambda h: (h.interaction.occurred_at, h.interaction.pk), reverse=True)
     return hits, capped
 
 
