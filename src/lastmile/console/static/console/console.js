@@ -183,11 +183,18 @@
   tick();
   setInterval(tick, 1000);
 
-  document.addEventListener("htmx:afterSwap", function () {
+  document.addEventListener("htmx:afterSwap", function (e) {
     tick();
     // A refused action comes back with its reason at the top of the page: show it.
     var alert = document.querySelector("#page-body .alert-error");
-    if (alert) alert.scrollIntoView({ block: "center", behavior: "smooth" });
+    if (alert) { alert.scrollIntoView({ block: "center", behavior: "smooth" }); return; }
+    // So does a done one ("Queued on SMS…"), above the composer the agent sent from: bring
+    // it into view, once, when an action replaced the page (not on a list's own refresh).
+    if (!e.detail.target || e.detail.target.id !== "page-body") return;
+    var done = document.querySelector("#page-body .alert[role=status]");
+    if (!done) return;
+    var box = done.getBoundingClientRect();
+    if (box.top < 0 || box.bottom > window.innerHeight) done.scrollIntoView({ block: "center" });
   });
   document.addEventListener("htmx:responseError", function (e) {
     var xhr = e.detail.xhr;
