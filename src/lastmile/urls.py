@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from lastmile.api.api import api, api_not_found
-from lastmile.core.views import healthz
+from lastmile.core.views import favicon, healthz
 
 # Each app's API module and where its router is mounted on the one API, under /api/v1/.
 API_ROUTERS = [
@@ -31,6 +31,7 @@ admin.site.site_title = "lastmile"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", favicon, name="favicon"),
     path("v1/", include("lastmile.channels.segment_views")),  # Segment HTTP Tracking API
     path("api/", api.urls),
     re_path(r"^api/", api_not_found),  # unknown API paths answer in the API's error shape
