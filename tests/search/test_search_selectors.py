@@ -143,8 +143,9 @@ def test_the_snippet_marks_the_matching_words_and_keeps_text_plain():
 def test_a_case_is_found_by_its_exact_reference_and_its_subject(case):
     # Given the case and another with the word in its subject
     other = CaseFactory(team=case.team, subject="Broken hinge on the wardrobe")
-    # When searching its reference, in any letter case, or its number
-    for q in (case.ref, case.ref.lower(), str(case.number)):
+    # When searching its reference, in any letter case, with or without its dash, or its number
+    compact = case.ref.replace("-", "")
+    for q in (case.ref, case.ref.lower(), str(case.number), compact, compact.lower()):
         found = search(viewer=SYSTEM, q=q)
         # Then it is the exact case, first among cases
         assert found.exact_case == case

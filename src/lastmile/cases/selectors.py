@@ -19,9 +19,11 @@ from lastmile.people.viewers import SYSTEM, Viewer
 
 
 def ref_number(ref: str) -> int | None:
-    """``LM-1042`` → 1042; None if it is not one of our references."""
+    """``LM-1042`` → 1042; None if it is not one of our references. Typed in any case and
+    with the dash left out (``lm1042``, ``LM1042``, ``lm-1042``): it names the same case."""
     m = re.fullmatch(
-        rf"{re.escape(settings.LASTMILE_CASE_PREFIX)}-(\d{{1,15}})", (ref or "").strip().upper()
+        rf"{re.escape(settings.LASTMILE_CASE_PREFIX.upper())}-?(\d{{1,15}})",
+        (ref or "").strip().upper(),
     )
     return int(m.group(1)) if m else None
 
