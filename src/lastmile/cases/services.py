@@ -188,7 +188,9 @@ def case_set_status(*, case: Case, status: str, actor: Actor = None, now: dateti
 def _assign(*, case: Case, team: Any, assignee: Any, actor: Actor, now: datetime) -> Case:
     """Give ``case`` exactly this team and assignee: the trail's ``assigned`` event and the
     audit row (the changed ids before and after) are written with it; nothing when neither
-    changes. A new assignee (or none) is told as the internal event ``case.assigned``."""
+    changes. A new assignee (or none) is told as the internal event ``case.assigned``; a
+    new team as ``case.moved`` (with ``from_team``: loops moves the case's open loops that
+    team held, in this transaction)."""
     assignee_check(assignee=assignee, team=team)
     case = (
         Case.objects.select_for_update(of=("self",))
@@ -198,6 +200,8 @@ def _assign(*, case: Case, team: Any, assignee: Any, actor: Actor, now: datetime
     if case.team_id == (team and team.pk) and case.assignee_id == (assignee and assignee.pk):
         return case
     before = snapshot(case, ["team", "assignee"])
+    from_team = case.team
+    team_changed = case.team_id != (team and team.pk)
     assignee_changed = case.assignee_id != (assignee and assignee.pk)
     case.team = team
     case.assignee = assignee
@@ -214,6 +218,13 @@ def _assign(*, case: Case, team: Any, assignee: Any, actor: Actor, now: datetime
     if new:
         audit_record(
             actor=actor, now=now, obj=case, action=AuditAction.CHANGED, before=old, after=new
+        )
+    if team_changed:
+        event_emit(
+            "case.moved",
+            {"case": case, "from_team": from_team, "team": team, "actor": actor},
+            at=now,
+            internal=True,
         )
     if assignee_changed:
         event_emit(
@@ -401,6 +412,20 @@ def case_move(*, case: Case, team: Any, actor: Actor, now: datetime) -> Case:
     except InvalidInput:
         assignee = None
     return _assign(case=fresh, team=team, assignee=assignee, actor=actor, now=now)
+
+
+def case_loops_moved_record(
+    *, case: Case, team: Any, loops: Sequence[int], actor: Actor, now: datetime
+) -> CaseEvent:
+    """The case's history says that its open loops ``loops`` moved with it to ``team``
+    (kind ``loops_moved``; loops tells it, as cases does not know loops)."""
+    return CaseEvent.objects.create(
+        case=case,
+        kind="loops_moved",
+        actor=actor,
+        at=now,
+        data={"team": team.slug if team is not None else None, "loops": list(loops)},
+    )
 
 
 def cases_touch(*, case_ids: Iterable[int], at: datetime) -> int:

@@ -10,6 +10,7 @@ class LoopsConfig(AppConfig):
         from lastmile.core.events import event_subscribe, grant_register, guard_register
         from lastmile.loops.reactions import (
             loops_guard_case_close,
+            on_case_moved,
             on_interaction_recorded,
             on_interactions_recorded,
         )
@@ -23,6 +24,9 @@ class LoopsConfig(AppConfig):
             many=on_interactions_recorded,
             names=["interaction.recorded"],
         )
+        # A case moved to another team takes the open loops its old team held with it, in
+        # the move's transaction (cases does not import loops; it tells this event).
+        event_subscribe(on_case_moved, names=["case.moved"])
         # A case is not solved or closed while a loop on it is open (cases does not import
         # loops; it asks this guard).
         guard_register("case.close", loops_guard_case_close)

@@ -3,6 +3,8 @@ registers these; ``lastmile.core.events`` explains events and guards).
 
 - ``interaction.recorded`` (customers): reply loops follow the conversation on a case,
   :func:`loops_react_to_interactions`.
+- ``case.moved`` (cases, internal): the case's open loops its old team held move with it
+  to the new team, :func:`on_case_moved`.
 - the ``case.close`` guard (cases): a case is not solved or closed while one of its loops is
   open, :func:`loops_guard_case_close`.
 """
@@ -33,6 +35,7 @@ from lastmile.loops.services import (
     loop_resume,
     loop_schedule,
     loop_sla_set,
+    loops_follow_case,
     loops_insert,
     policies_active,
     policy_pick,
@@ -55,6 +58,18 @@ class LoopsStillOpen(Conflict):
             ],
         )
         self.loops = loops
+
+
+def on_case_moved(name: str, data: dict[str, Any], at: datetime) -> None:
+    """``case.moved``: the loops the case's old team held follow it (``loops_follow_case``),
+    in the move's transaction."""
+    loops_follow_case(
+        case=data["case"],
+        from_team=data.get("from_team"),
+        team=data.get("team"),
+        actor=data.get("actor"),
+        now=at,
+    )
 
 
 def loops_guard_case_close(data: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 
+from lastmile.cases.services import case_loops_moved_record
 from lastmile.channels.services import outbox_enqueue, outbox_message
 from lastmile.core.audit import audited_delete, audited_save
 from lastmile.core.db import rows_insert, rows_update
@@ -685,6 +686,46 @@ def loop_reassign(
                 internal=True,
             )
     return fresh
+
+
+def loops_follow_case(
+    *, case: Any, from_team: Any, team: Any, actor: Actor = None, now: datetime
+) -> list[Loop]:
+    """A case moved from ``from_team`` to ``team``: its open loops that ``from_team`` held
+    move with it (as a group move does in Zendesk), so the new team has the case's reply
+    loop in its inbox and the old team no longer holds it. Each goes through
+    :func:`loop_reassign` (its trail and ``loop.assigned`` say so, with the actor); its
+    assignee stays if they are in ``team``, else it is unassigned. Loops of other teams on
+    the case (a back-office task) stay. The case's history names the loops moved."""
+    if from_team is None or team is None or from_team.pk == team.pk:
+        return []
+    moved = []
+    loops = (
+        Loop.objects.filter(case=case, team=from_team, state=LoopState.OPEN)
+        .select_related("assignee")
+        .order_by("pk")
+    )
+    for loop in loops:
+        assignee = loop.assignee
+        try:
+            assignee_check(assignee=assignee, team=team)
+        except InvalidInput:
+            assignee = None
+        moved.append(
+            loop_reassign(
+                loop=loop,
+                team=team,
+                assignee=assignee,
+                actor=actor,
+                reason=f"moved with case {case.ref} to {team.name}",
+                now=now,
+            )
+        )
+    if moved:
+        case_loops_moved_record(
+            case=case, team=team, loops=[lp.pk for lp in moved], actor=actor, now=now
+        )
+    return moved
 
 
 # --- the sweeper -------------------------------------------------------------------------
