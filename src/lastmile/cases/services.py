@@ -428,7 +428,7 @@ def case_loops_moved_record(
     )
 
 
-def cases_touch(*, case_ids: Iterable[int], at: datetime) -> int:
+def cases_touch(*, case_ids: Iterable[int | None], at: datetime) -> int:
     """A message was recorded on these cases at ``at``: their ``updated_at`` moves up to it
     (never back), so the lists sorted by "Updated" show the latest activity, not only edits
     to the case's own fields. One UPDATE for the whole batch (the ingest's hot path); the
