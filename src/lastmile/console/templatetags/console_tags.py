@@ -9,8 +9,9 @@ from django import template
 from django.template.defaultfilters import filesizeformat, linebreaksbr
 from django.urls import reverse
 from django.utils.dateformat import format as date_format
-from django.utils.html import format_html, format_html_join
+from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.text import capfirst
 from django.utils.timezone import template_localtime
 
 from lastmile.console.forms import channel_label as _channel_label
@@ -223,4 +224,112 @@ def message_item(context: template.Context, i: Any) -> SafeString:
         _when(i.occurred_at),
         linebreaksbr(i.body, autoescape=True),
         _message_files(files) if files else "",
+    )
+
+
+def _row_countdown(lp: Any, now: datetime) -> str:
+    """What ``console/_countdown.html`` shows for ``lp`` (kept in step with it)."""
+    if lp.state != "open":
+        closed = date_format(template_localtime(lp.closed_at), "D j M H:i") if lp.closed_at else ""
+        return format_html(
+            '<span class="state-word">{} {}</span>', str(lp.get_state_display()).lower(), closed
+        )
+    if lp.paused_at:
+        return mark_safe('<span class="countdown is-paused">paused</span>')
+    if lp.due_at:
+        return countdown(lp.due_at, now)
+    return mark_safe('<span class="countdown is-none">no deadline</span>')
+
+
+@register.simple_tag(takes_context=True)
+def inbox_row(context: template.Context, row: Any) -> SafeString:
+    """One loop of the inbox, as a table row. Written here rather than as template rows:
+    the inbox shows fifty and the row's template nodes were a third of its time."""
+    lp = row.loop
+    title = conditional_escape(lp.title)
+    check = (
+        format_html(
+            '<input type="checkbox" name="ids" value="{}" form="bulk-form" class="bulk-check" '
+            'aria-label="Select {}">',
+            lp.pk,
+            title,
+        )
+        if row.can_act
+        else ""
+    )
+    level = format_html(" · L{}", lp.escalation_level) if lp.escalation_level else ""
+    if row.case_visible:
+        href = format_html("{}#loop-{}", reverse("console:case", args=(lp.case.ref,)), lp.pk)
+        link = format_html('<a class="loop-title" href="{}">{}</a>', href, title)
+    elif lp.customer_id:
+        href = format_html("{}#loop-{}", reverse("console:customer", args=(lp.customer_id,)), lp.pk)
+        link = format_html('<a class="loop-title" href="{}">{}</a>', href, title)
+    elif row.page:
+        link = format_html('<a class="loop-title" href="{}">{}</a>', row.page, title)
+    else:
+        link = format_html('<span class="loop-title">{}</span>', title)
+    if not lp.case_id:
+        case = mark_safe('<span class="subtle">—</span>')
+    else:
+        ref = (
+            format_html(
+                '<a class="ref" href="{}">{}</a>',
+                reverse("console:case", args=(lp.case.ref,)),
+                lp.case.ref,
+            )
+            if row.case_visible
+            else format_html('<span class="ref">{}</span>', lp.case.ref)
+        )
+        case = format_html(
+            '{}\n            <div class="subtle truncate">{}</div>', ref, lp.case.subject
+        )
+    if lp.customer_id:
+        customer = format_html(
+            '<a href="{}">{}</a>', reverse("console:customer", args=(lp.customer_id,)), lp.customer
+        )
+    else:
+        customer = mark_safe(
+            '<span class="subtle" title="Owed by the team itself, not to a customer">'
+            "the team's own</span>"
+        )
+    owner = (
+        person(lp.assignee)
+        if lp.assignee_id
+        else mark_safe('<span class="subtle">unassigned</span>')
+    )
+    explanation = capfirst(row.explanation)
+    return format_html(
+        '<tr class="loop-row" data-sla="{sla}" id="loop-{pk}">\n'
+        '        <td class="c-check">{check}</td>\n'
+        '        <td class="c-due">\n'
+        '          <div class="due-stack">\n'
+        "            {countdown}\n"
+        '            <span class="sla-tag" data-sla="{sla}">{sla_label}{level}</span>\n'
+        "          </div>\n"
+        "        </td>\n"
+        '        <td class="c-loop">\n'
+        '          <span class="kind">{kind}</span>\n'
+        "          {link}\n"
+        '          <div class="explain" title="{explanation}">{explanation}</div>\n'
+        "        </td>\n"
+        '        <td class="c-case">\n'
+        "          {case}\n"
+        "        </td>\n"
+        '        <td class="c-customer">{customer}</td>\n'
+        '        <td class="c-team">{team}</td>\n'
+        '        <td class="c-owner">{owner}</td>\n'
+        "      </tr>",
+        sla=row.sla,
+        pk=lp.pk,
+        check=check,
+        countdown=_row_countdown(lp, context["now"]),
+        sla_label=sla_label(row.sla),
+        level=level,
+        kind=lp.get_kind_display(),
+        link=link,
+        explanation=explanation,
+        case=case,
+        customer=customer,
+        team=(lp.team.name if lp.team_id and lp.team else "") or "—",
+        owner=owner,
     )
