@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
 from django import template
 from django.template.defaultfilters import filesizeformat, linebreaksbr
 from django.urls import reverse
-from django.utils.dateformat import format as date_format
+from django.utils.dates import MONTHS_3, WEEKDAYS_ABBR
 from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import capfirst
 from django.utils.timezone import template_localtime
+from django.utils.translation import get_language
 
 from lastmile.console.forms import channel_label as _channel_label
 from lastmile.mail.templatetags.mail_tags import message_files
@@ -112,9 +114,30 @@ def hxpost(url_name: str, *args: object) -> str:
     )
 
 
-def _when(at: datetime) -> str:
-    """``at|date:"D j M, H:i"`` as a template shows it (in the current time zone)."""
-    return date_format(template_localtime(at), "D j M, H:i")
+@functools.lru_cache(maxsize=32)
+def _date_names(language: str | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Weekday and month abbreviations as ``date``'s "D" and "M" write them, per language."""
+    days = tuple(str(WEEKDAYS_ABBR[d]) for d in range(7))
+    months = ("",) + tuple(MONTHS_3[m].title() for m in range(1, 13))
+    return days, months
+
+
+def _short(at: datetime, comma: str = ",") -> str:
+    """``at|date:"D j M, H:i"`` ("Mon 7 Dec, 09:05") in the current time zone; ``comma=""``
+    for "D j M H:i". Django's general formatter costs about 40 µs a call (it translates the
+    names each time); a case page shows a hundred or more of these."""
+    local = template_localtime(at)
+    days, months = _date_names(get_language())
+    return (
+        f"{days[local.weekday()]} {local.day} {months[local.month]}{comma} "
+        f"{local.hour:02d}:{local.minute:02d}"
+    )
+
+
+@register.filter(expects_localtime=True)
+def when(value: datetime | None) -> str:
+    """``value|date:"D j M, H:i"``, written without the general formatter (see ``_short``)."""
+    return _short(value) if value else ""
 
 
 @register.simple_tag
@@ -129,7 +152,7 @@ def loop_trail(loop: Any) -> SafeString:
         (
             (
                 iso(ev.at),
-                _when(ev.at),
+                _short(ev.at),
                 str(ev.get_kind_display()).lower(),
                 format_html(" by {}", person(ev.actor)) if ev.actor_id else "",
                 format_html(" — {}", ev.reason) if ev.reason else "",
@@ -221,7 +244,7 @@ def message_item(context: template.Context, i: Any) -> SafeString:
         verb,
         delivery,
         iso(i.occurred_at),
-        _when(i.occurred_at),
+        _short(i.occurred_at),
         linebreaksbr(i.body, autoescape=True),
         _message_files(files) if files else "",
     )
@@ -230,7 +253,7 @@ def message_item(context: template.Context, i: Any) -> SafeString:
 def _row_countdown(lp: Any, now: datetime) -> str:
     """What ``console/_countdown.html`` shows for ``lp`` (kept in step with it)."""
     if lp.state != "open":
-        closed = date_format(template_localtime(lp.closed_at), "D j M H:i") if lp.closed_at else ""
+        closed = _short(lp.closed_at, comma="") if lp.closed_at else ""
         return format_html(
             '<span class="state-word">{} {}</span>', str(lp.get_state_display()).lower(), closed
         )
