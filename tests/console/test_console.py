@@ -731,3 +731,23 @@ def test_a_loop_card_shows_its_due_time_in_the_zone_of_its_explanation(client, a
     client.force_login(alice)
     page = client.get(f"/cases/{case.ref}/").content.decode()
     assert "due Mon 23 Nov, 10:30 IST" in page and "Due Mon 23 Nov 10:30 IST" in page
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris", "America/New_York", "Asia/Kolkata"])
+@pytest.mark.parametrize("language", ["en-us", "fr"])
+def test_the_short_date_reads_as_djangos_date_filter(zone, language):
+    # The console writes "Mon 7 Dec, 09:05" itself (speed); it must say what `date` says.
+    from zoneinfo import ZoneInfo
+
+    from django.template import engines
+    from django.utils import timezone, translation
+
+    engine = engines["django"]
+    theirs = engine.from_string('{{ v|date:"D j M, H:i" }}')
+    ours = engine.from_string("{% load console_tags %}{{ v|when }}")
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    with translation.override(language), timezone.override(ZoneInfo(zone)):
+        for hours in range(0, 24 * 400, 37):
+            v = start + timedelta(hours=hours, minutes=hours % 60)
+            assert ours.render({"v": v}) == theirs.render({"v": v})
+        assert ours.render({"v": None}) == theirs.render({"v": None}) == ""
