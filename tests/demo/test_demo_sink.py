@@ -4,13 +4,14 @@ delivered through the real outbox, and the sink says nothing went on to a phone.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import override_settings
 
+from lastmile.cases.models import Case
 from lastmile.channels.models import OutboxMessage
-from lastmile.channels.replies import Delivery, case_reply_send
+from lastmile.channels.replies import Delivery, case_reply_send, reply_options
 from lastmile.channels.services import outbox_deliver
 from lastmile.customers.models import Interaction
 from lastmile.demo.extensions import webhooks as webhooks_demo
@@ -111,9 +112,31 @@ def test_a_demo_reply_by_sms_is_queued_and_delivered_to_the_demo_sink(
 
     # Then it is queued, not logged, and the agent is told so
     assert sent.delivery == Delivery.QUEUED
-    assert sent.said.startswith("Queued on SMS to +44") and sent.said.endswith("via home-sms.")
+    assert sent.said.startswith("Queued on SMS to +44") and sent.said.endswith(
+        "via Lastmile Home SMS."
+    )
     # and the worker delivers it to the sink, which answers with its id
     row = OutboxMessage.objects.get(pk=sent.outbox_id)
     assert outbox_deliver(now=datetime.now(UTC), keys=[row.key]).sent == 1
     row.refresh_from_db()
     assert (row.status, row.external_id) == ("sent", f"demo-{row.key}")
+
+
+@pytest.mark.django_db
+def test_the_demos_open_chat_cases_can_be_answered_on_chat(monkeypatch, settings):
+    # Given the demo seeded with the sink reachable, as make demo seeds it
+    settings.LASTMILE_PUBLIC_URL = "http://127.0.0.1:8104"
+    settings.LASTMILE_WEBHOOK_ALLOWED_NETWORKS = LOOPBACK
+    seed_webhooks_part(monkeypatch)
+    # Then every open chat case whose customer last wrote on chat this month (not only Aisha
+    # Khan's) came in through its brand's chat, and the composer offers to send on chat
+    recent = NOW - timedelta(days=20)
+    chats = Case.objects.filter(
+        channel="chat", status__in=["open", "pending"], created_at__gte=recent
+    )
+    assert chats.count() >= 3
+    for case in chats:
+        options = {o.channel: o for o in reply_options(case=case)}
+        assert "chat" in options and options["chat"].delivers, (case.ref, case.subject)
+    via = {i.slug for i in Integration.objects.filter(channel="chat")}
+    assert {"bank-chat", "hotel-chat"} <= via

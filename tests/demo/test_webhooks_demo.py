@@ -27,7 +27,9 @@ def test_the_demo_has_an_sms_and_a_chat_waiting_for_replies_and_no_live_subscrip
 
     assert set(Integration.objects.values_list("channel", flat=True)) == {"sms", "chat"}
     sms = Interaction.objects.get(channel="sms", source_id__startswith="home-sms:")
-    chat = Interaction.objects.get(channel="chat", source_id__startswith="bank-chat:")
+    chat = Interaction.objects.get(
+        channel="chat", source_id__startswith="bank-chat:", customer__display_name="Aisha Khan"
+    )
     assert sms.customer.display_name == "Margaret Ellis" and sms.case.team.slug == "field"
     assert chat.customer.display_name == "Aisha Khan" and chat.case.team.slug == "front"
     for message in (sms, chat):

@@ -33,6 +33,7 @@ from lastmile.customers.services.customers import customer_resolve, customer_upd
 from lastmile.customers.services.ingest import InteractionIn, interactions_ingest
 from lastmile.customers.services.timeline import interaction_record
 from lastmile.demo import texts
+from lastmile.demo.chats import ChatDesk
 from lastmile.demo.extensions import (
     channels,
     crisis,
@@ -161,9 +162,12 @@ class _Seeder:
         self.cases: dict[str, Case] = {}
         self.loops: dict[str, Loop] = {}
         self.extension_lines: list[str] = []
+        self.chats: ChatDesk | None = None
 
     def run(self) -> SeedReport:
         self.setup()
+        # Before the history: its chat messages come in through these (demo.chats).
+        self.chats = ChatDesk(teams=self.teams, now=self.now)
         self.people()
         self.history()
         self.background()
@@ -316,6 +320,16 @@ class _Seeder:
         )
 
     def do_message(self, step: Step) -> None:
+        customer, case = self.customers[step.customer], self.cases.get(step.case)
+        if (
+            step.channel == "chat"
+            and step.direction == "inbound"
+            and self.chats is not None
+            and self.chats.receive(
+                customer=customer, case=case, body=step.body, at=step.at, external_id=step.source_id
+            )
+        ):
+            return
         interaction_record(
             customer=self.customers[step.customer],
             channel=step.channel,

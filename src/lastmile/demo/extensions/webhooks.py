@@ -1,5 +1,6 @@
 """The webhooks app's part of the seeded demo (called by lastmile.demo.seed after the core stories):
-an SMS and a chat integration, each with a message from a customer of the stories, so the
+an SMS integration and the bank's chat (``demo.chats``), each with a message from a customer of
+the stories, so the
 timeline shows both channels with their reply loops, and replies to them go out to the
 demo's own sink on loopback (``demo.sink``; inbound only when loopback may not be reached);
 and an example event subscription, switched off (it points at no real receiver)."""
@@ -39,14 +40,10 @@ def seed(seeder: Any) -> list[str]:
         team=seeder.teams.get("field"),
         now=now - timedelta(days=30),
     )
-    chat, _ = integration_create(
-        name="Lastmile Bank web chat",
-        slug="bank-chat",
-        url=sink_url("bank-chat"),
-        channel="chat",
-        team=seeder.teams.get("front"),
-        now=now - timedelta(days=30),
-    )
+    # The brands' web chats are set up before the history (demo.chats): its chat cases
+    # came in through them, so they can be answered on chat.
+    chats = seeder.chats.integrations()
+    chat = seeder.chats.get("bank-chat")
     received = 0
     margaret = seeder.customers.get("story-visit")
     if margaret is not None:
@@ -97,7 +94,8 @@ def seed(seeder: Any) -> list[str]:
         now=now - timedelta(days=30),
     )
     return [
-        f"webhooks: SMS and chat integrations (/hooks/in/{sms.slug}, /hooks/in/{chat.slug}), "
-        f"{received} inbound messages; an example event subscription, switched off",
-        sink_line([sms.url, chat.url]),
+        f"webhooks: SMS and chat integrations (/hooks/in/{sms.slug}, "
+        + ", ".join(f"/hooks/in/{c.slug}" for c in chats)
+        + f"), {received} inbound messages here; an example event subscription, switched off",
+        sink_line([sms.url, *(c.url for c in chats)]),
     ]
