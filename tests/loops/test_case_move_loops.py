@@ -115,3 +115,13 @@ def test_closed_loops_and_a_change_of_assignee_only_move_nothing(
     assert reply.team_id == team.pk
     assert not reply.events.filter(kind=LoopEventKind.REASSIGNED).exists()
     assert not [e for e in case_history(case=case) if e.kind == "loops_moved"]
+
+
+def test_the_case_page_history_says_the_loops_moved_with_it(client, case, cards, admin_user, now):
+    _reply_loop(case, now)
+    case_move(case=case, team=cards, actor=admin_user, now=now)
+
+    client.force_login(admin_user)
+    page = client.get(f"/cases/{case.ref}/").content.decode()
+
+    assert "moved 1 open loop with it" in page and "loops_moved" not in page
