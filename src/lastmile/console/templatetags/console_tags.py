@@ -17,7 +17,6 @@ from django.utils.timezone import template_localtime  # type: ignore[attr-define
 from django.utils.translation import get_language
 
 from lastmile.console.forms import channel_label as _channel_label
-from lastmile.mail.templatetags.mail_tags import message_files
 
 register = template.Library()
 
@@ -205,11 +204,12 @@ _LOGGED_BADGE = mark_safe(
 )
 
 
-@register.simple_tag(takes_context=True)
-def message_item(context: template.Context, i: Any) -> SafeString:
+@register.simple_tag
+def message_item(i: Any, files: list[Any]) -> SafeString:
     """One message of a case's thread, as a list item. Written here rather than included
     once per message: fifty messages a page, and the included template's nodes were a
-    tenth of the case page's time. The thread's attachments are read once (``message_files``).
+    tenth of the case page's time. ``files`` are the message's attachments, which the template
+    asks mail's ``message_files`` for (the whole thread's in one query; console sits below mail).
     """
     if i.direction == "note":
         badge = _NOTE_BADGE
@@ -224,7 +224,6 @@ def message_item(context: template.Context, i: Any) -> SafeString:
         else:
             verb = "noted"
     delivery = _LOGGED_BADGE if i.direction == "outbound" and _logged(i) else ""
-    files = message_files(context, i)
     return format_html(
         '<li class="msg" data-direction="{}" id="interaction-{}">\n'
         '          <div class="msg-head">\n'
