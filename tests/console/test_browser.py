@@ -19,6 +19,7 @@ from lastmile.customers.services.timeline import interaction_record
 from lastmile.loops.models import Loop, SlaPolicy
 from lastmile.loops.services import loop_open, loop_pause
 from lastmile.people.services import agent_create, team_ensure
+from tests.cases.factories import customer_case
 from tests.conftest import browser as conftest_browser
 
 pytestmark = pytest.mark.browser
@@ -62,27 +63,15 @@ def test_an_agent_replies_from_the_inbox_and_sees_the_reply_loop_close(live_serv
     SlaPolicy.objects.create(
         name="Chat — 30 min", channel="chat", first_reply_minutes=30, next_reply_minutes=30
     )
-    customer = customer_resolve(
-        identities=[identity_normalize("email", "maya@example.com")],
-        display_name="Maya Fernandes",
-        now=now,
-    ).customer
-    case = case_create(
-        customer=customer,
-        subject="Card not linked to my account",
+    # and the customer has written on a chat case, so a reply loop is open with a deadline
+    case = customer_case(
         team=team,
+        name="Maya Fernandes",
+        email="maya@example.com",
+        subject="Card not linked to my account",
         channel="chat",
         now=now,
-    )
-    # and the customer has written, so a reply loop is open with a deadline
-    interaction_record(
-        customer=customer,
-        case=case,
-        channel="chat",
-        direction="inbound",
-        occurred_at=now,
-        now=now,
-        body="My new debit card is not linked to my current account.",
+        wrote="My new debit card is not linked to my current account.",
     )
     loop = Loop.objects.get(case=case, kind="reply")
     assert loop.due_at is not None

@@ -8,14 +8,11 @@ import re
 
 import pytest
 
-from lastmile.cases.services import case_create
 from lastmile.core.clock import utcnow
-from lastmile.customers.identities import identity_normalize
-from lastmile.customers.services.customers import customer_resolve
-from lastmile.customers.services.timeline import interaction_record
 from lastmile.live.services import notify_assignment
 from lastmile.loops.models import SlaPolicy
 from lastmile.people.services import agent_create, team_ensure
+from tests.cases.factories import customer_case
 from tests.console.test_browser import PASSWORD, browser, log_in, page  # noqa: F401
 
 pytestmark = pytest.mark.browser
@@ -49,26 +46,14 @@ def test_the_console_s_small_things_fit_at_1366_and_375(live_server, page):  # n
     SlaPolicy.objects.create(
         name="Chat — 30 min", channel="chat", first_reply_minutes=30, next_reply_minutes=30
     )
-    customer = customer_resolve(
-        identities=[identity_normalize("email", "oliver@example.com")],
-        display_name="Oliver Thompson",
-        now=now,
-    ).customer
-    case = case_create(
-        customer=customer,
-        subject="Unexpected overdraft charge on my account after the salary arrived late",
+    case = customer_case(
         team=team,
+        name="Oliver Thompson",
+        email="oliver@example.com",
+        subject="Unexpected overdraft charge on my account after the salary arrived late",
         channel="chat",
         now=now,
-    )
-    interaction_record(
-        customer=customer,
-        case=case,
-        channel="chat",
-        direction="inbound",
-        occurred_at=now,
-        now=now,
-        body="Why was I charged an overdraft fee?",
+        wrote="Why was I charged an overdraft fee?",
     )
     for _ in range(3):
         notify_assignment(case=case, assignee=ana.user, actor=sam.user, now=now)

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from lastmile.cases.services import case_create
 from lastmile.core.clock import utcnow
-from lastmile.customers.identities import identity_normalize
-from lastmile.customers.services.customers import customer_resolve
 from lastmile.macros.models import Macro
 from lastmile.people.services import agent_create, team_ensure
+from tests.cases.factories import customer_case
 from tests.console.test_browser import PASSWORD, browser  # noqa: F401 (fixtures)
 from tests.live.test_live_browser import agent_page
 
@@ -29,13 +27,13 @@ def test_an_agent_writes_a_first_macro_from_the_composer_and_uses_it(
     now = utcnow()
     team = team_ensure(name="Front office")
     ana = agent_create(username="ana", password=PASSWORD, teams=[team], first_name="Ana").user
-    customer = customer_resolve(
-        identities=[identity_normalize("email", "maya@example.com")],
-        display_name="Maya Fernandes",
+    case = customer_case(
+        team=team,
+        name="Maya Fernandes",
+        email="maya@example.com",
+        subject="Card not linked",
+        channel="email",
         now=now,
-    ).customer
-    case = case_create(
-        customer=customer, subject="Card not linked", team=team, channel="email", now=now
     )
     page = agent_page(browser, live_server, "ana", width=375)
     page.goto(f"{live_server.url}/cases/{case.ref}/")
