@@ -53,6 +53,7 @@ from lastmile.loops.bulk import loops_bulk_close, loops_bulk_reassign, open_loop
 from lastmile.people.models import Team
 from lastmile.people.selectors import (
     agents_sharing_a_team,
+    every_team,
     person_name,
     team_by_slug,
     user_by_username,
@@ -76,7 +77,7 @@ def case_edit_context(
         ),
         "move_form": forms.get("move")
         or MoveForm(
-            teams=list(Team.objects.order_by("name")),
+            teams=every_team(),
             initial={"team": case.team.slug if case.team else ""},
         ),
         "priority_form": forms.get("priority") or PriorityForm(initial={"priority": case.priority}),

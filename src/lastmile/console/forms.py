@@ -54,11 +54,15 @@ class TaskForm(forms.Form):
         widget=forms.NumberInput(attrs={"placeholder": "SLA policy"}),
     )
 
-    def __init__(self, *args: Any, teams: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, teams: list[Team], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         team = self.fields["team"]
         assert isinstance(team, forms.ModelChoiceField)
-        team.queryset = teams
+        # The choices from the list the page has already read: a queryset's choices would
+        # run its query on each render, through a server-side cursor on PostgreSQL (three
+        # round trips). The queryset only checks the posted team.
+        team.queryset = Team.objects.all()
+        team.choices = [(t.pk, t.name) for t in teams]
 
 
 class PauseForm(forms.Form):

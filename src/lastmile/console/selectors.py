@@ -28,7 +28,7 @@ from lastmile.loops.selectors import (
 )
 from lastmile.loops.services import calendar_of
 from lastmile.people.models import Team
-from lastmile.people.selectors import visible_team_ids
+from lastmile.people.selectors import every_team, visible_team_ids
 from lastmile.people.viewers import SYSTEM, Viewer
 
 INBOX_PAGE_SIZE = 50
@@ -417,14 +417,13 @@ class ViewerTeams:
 def teams_of(viewer: Viewer) -> ViewerTeams:
     """For the top bar and the inbox's team filter."""
     ids = visible_team_ids(viewer)
-    teams = Team.objects.order_by("name")
+    teams = every_team()  # read once per page: the forms list every team too
     if ids is not None:
-        teams = teams.filter(id__in=ids)
-    return ViewerTeams(teams=list(teams), every=ids is None)
+        teams = [t for t in teams if t.pk in ids]
+    return ViewerTeams(teams=teams, every=ids is None)
 
 
-def all_teams() -> QuerySet[Team]:
-    """Every team, as a queryset for a form's choices: a task can be handed to any of them,
-    whether the viewer sees its work or not (``people.selectors.team_list(viewer=SYSTEM)``
-    answers the same teams as a list)."""
-    return Team.objects.order_by("name")
+def all_teams() -> list[Team]:
+    """Every team by name, for a form's choices: a task can be handed to any of them,
+    whether the viewer sees its work or not. Read once per page (``every_team``)."""
+    return every_team()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -55,6 +56,13 @@ def _team_ids_read(viewer: User) -> set[int] | None:
 
 _TEAMS_MEMO = "_lastmile_visible_team_ids"
 
+# Within ``teams_remembered``: the team list and the agents of a set of teams, which a case
+# page asks for 3-4 times each (its forms, the promise panel, the top bar). Each read is a
+# round trip, which costs more on PostgreSQL than on SQLite (bench/RESULTS.md).
+_PAGE_MEMO: ContextVar[dict[Any, Any] | None] = ContextVar(
+    "lastmile_people_page_memo", default=None
+)
+
 
 @contextmanager
 def teams_remembered(viewer: Any) -> Iterator[None]:
@@ -68,10 +76,23 @@ def teams_remembered(viewer: Any) -> Iterator[None]:
         yield
         return
     setattr(user, _TEAMS_MEMO, {})
+    token = _PAGE_MEMO.set({})
     try:
         yield
     finally:
+        _PAGE_MEMO.reset(token)
         delattr(user, _TEAMS_MEMO)
+
+
+def every_team() -> list[Team]:
+    """Every team by name (a form's choices: work can be handed to any team); read once
+    within ``teams_remembered``."""
+    memo = _PAGE_MEMO.get()
+    if memo is None:
+        return list(Team.objects.order_by("name"))
+    if "teams" not in memo:
+        memo["teams"] = list(Team.objects.order_by("name"))
+    return list(memo["teams"])
 
 
 def team_list(*, viewer: Viewer) -> list[Team]:
@@ -122,10 +143,17 @@ def agents_sharing_a_team(viewer: Viewer, *, team_ids: Any = ...) -> list[Agent]
     """
     viewer_check(viewer)  # also when the caller knows the teams: None is no viewer
     ids = visible_team_ids(viewer) if team_ids is ... else team_ids
+    memo = _PAGE_MEMO.get()
+    key = ("agents", None if ids is None else frozenset(ids))
+    if memo is not None and key in memo:
+        return list(memo[key])
     qs = Agent.objects.select_related("user")
     if ids is not None:
         qs = qs.filter(teams__id__in=ids).distinct()
-    return list(qs.order_by("user__first_name", "user__last_name", "user__username"))
+    found = list(qs.order_by("user__first_name", "user__last_name", "user__username"))
+    if memo is not None:
+        memo[key] = found
+    return list(found)
 
 
 def agent_team_for(user: User | None, *, prefer: Team | None = None) -> Team | None:
