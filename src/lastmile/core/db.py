@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.db import DEFAULT_DB_ALIAS, connections, models
 
@@ -34,6 +34,10 @@ def _sqlite_datetime(v: Any) -> Any:
     return str(v.astimezone(UTC).replace(tzinfo=None))
 
 
+def _same(v: Any) -> Any:
+    return v
+
+
 def _converter(field: Any, conn: Any) -> Converter:
     if isinstance(field, models.DateTimeField):
         if conn.vendor == "sqlite" and conn.timezone_name == "UTC":
@@ -44,11 +48,33 @@ def _converter(field: Any, conn: Any) -> Converter:
         field, models.JSONField | models.DecimalField | models.DateField | models.UUIDField
     ):
         return lambda v: field.get_db_prep_save(v, conn)
-    return lambda v: v  # text, numbers, booleans, foreign-key ids: stored as they are
+    return _same  # text, numbers, booleans, foreign-key ids: stored as they are
+
+
+def _raw_values(rows: Sequence[Row], f: Any, mappings: bool) -> list[Any]:
+    """The field's value in each row, ``_MISSING`` where a mapping leaves it out."""
+    if not mappings:
+        return [
+            _lookup(row, f) if isinstance(row, Mapping) else getattr(row, f.attname) for row in rows
+        ]
+    maps = cast(Sequence[Mapping[str, Any]], rows)
+    values = [row.get(f.attname, _MISSING) for row in maps]
+    if f.name != f.attname and any(v is _MISSING for v in values):
+        values = [_lookup(row, f) for row in maps]
+    return values
+
+
+def _lookup(row: Mapping[str, Any], f: Any) -> Any:
+    value = row.get(f.attname, _MISSING)
+    return row.get(f.name, _MISSING) if value is _MISSING else value
 
 
 def _column_values(rows: Sequence[Row], fields: Sequence[Any], conn: Any) -> list[list[Any]]:
-    """One list per field, in field order; a mapping may leave out fields with defaults."""
+    """One list per field, in field order; a mapping may leave out fields with defaults.
+
+    Column by column with list comprehensions, the row kind checked once per row, not per
+    value: the sweeper converts tens of thousands of values per batch."""
+    mappings = all(isinstance(row, Mapping) for row in rows)
     out = []
     for f in fields:
         convert = _converter(f, conn)
@@ -56,18 +82,12 @@ def _column_values(rows: Sequence[Row], fields: Sequence[Any], conn: Any) -> lis
         # default only where the field declares one (a nullable column keeps its NULL).
         fallback = f.get_default()
         declared = f.has_default()
-        column = []
-        for row in rows:
-            if isinstance(row, Mapping):
-                value = row.get(f.attname, _MISSING)
-                if value is _MISSING:
-                    value = row.get(f.name, _MISSING)
-            else:
-                value = getattr(row, f.attname)
-            if value is _MISSING or (value is None and declared):
-                value = fallback
-            column.append(convert(value))
-        out.append(column)
+        column = _raw_values(rows, f, mappings)
+        if declared:
+            column = [fallback if v is _MISSING or v is None else v for v in column]
+        elif any(v is _MISSING for v in column):
+            column = [fallback if v is _MISSING else v for v in column]
+        out.append(column if convert is _same else [convert(v) for v in column])
     return out
 
 
