@@ -4,7 +4,7 @@ sees everything: an integration token, the CLI, a service)."""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,7 +14,7 @@ from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from lastmile.cases.selectors import cases_visible
 from lastmile.core.errors import FieldError, InvalidInput, NotFound
 from lastmile.core.instants import instant_parse
-from lastmile.customers.models import Customer, Direction, Interaction, Sentiment
+from lastmile.customers.models import Customer, CustomerMerge, Direction, Interaction, Sentiment
 from lastmile.people.selectors import visible_team_ids
 from lastmile.people.viewers import Viewer, viewer_check
 
@@ -255,3 +255,59 @@ def customers_grant_cases(teams: set[int], case: Any) -> QuerySet[Any]:
     of ``teams`` wrote on ``case`` (a reply, a note, a call logged), as front office opens
     the case where its own call notes are. Through the partial (case, occurred_at) index."""
     return Interaction.objects.filter(case_id=case, actor__agent__teams__in=sorted(teams))
+
+
+# --- for copies of the event store (funnels' analytics copy) ---------------------------------
+
+MOVED_KEY = "customers.Interaction.customer"  # how a merge records the interactions it moved
+CHUNK = 5000
+
+
+def interactions_after(
+    *, after_id: int, limit: int, channels: Sequence[str]
+) -> list[tuple[int, int, datetime, datetime, Any]]:
+    """(id, customer, occurred_at, recorded_at, data) of the next ``limit`` interactions on
+    ``channels`` after ``after_id``, by id: a copy's next batch past its high-water mark."""
+    return list(
+        Interaction.objects.filter(pk__gt=after_id, channel__in=list(channels))
+        .order_by("pk")
+        .values_list("pk", "customer_id", "occurred_at", "recorded_at", "data")[:limit]
+    )
+
+
+def customers_merged() -> list[tuple[int, int]]:
+    """(merged customer, the live customer it now is) for every merged customer, chains
+    followed (A into B, B into C: A is C). One read of every merged row, where
+    ``customer_ids_live`` follows given ids hop by hop."""
+    into: dict[int, int] = {
+        pk: target
+        for pk, target in Customer.objects.filter(merged_into__isnull=False).values_list(
+            "pk", "merged_into"
+        )
+        if target is not None
+    }
+    out = []
+    for pk in into:
+        live, seen = pk, set()
+        while live in into and live not in seen:
+            seen.add(live)
+            live = into[live]
+        out.append((pk, live))
+    return out
+
+
+def interactions_moved_back(*, channels: Sequence[str]) -> list[tuple[int, int]]:
+    """(interaction id, its customer now) for the interactions on ``channels`` that an undone
+    merge moved (a copy made while the merge stood still holds the survivor)."""
+    pks: set[int] = set()
+    for moved in CustomerMerge.objects.filter(undone_at__isnull=False).values_list(
+        "moved", flat=True
+    ):
+        pks.update((moved or {}).get(MOVED_KEY, []))
+    ordered = sorted(pks)
+    out: list[tuple[int, int]] = []
+    for i in range(0, len(ordered), CHUNK):
+        out += Interaction.objects.filter(
+            pk__in=ordered[i : i + CHUNK], channel__in=list(channels)
+        ).values_list("pk", "customer_id")
+    return out

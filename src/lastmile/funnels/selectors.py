@@ -12,14 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lastmile.customers.models import Customer, CustomerMerge, Interaction
+from lastmile.customers.selectors import (
+    interactions_after,
+    interactions_moved_back,
+)
 from lastmile.funnels.engines.duckdb import EventRow
 
 EVENT_CHANNELS = ("web", "app")  # where the Segment API records its events
 FUNNEL_TYPES = ("track", "page", "screen")  # identify, group and alias are not actions
 US = 1_000_000
-MOVED_KEY = "customers.Interaction.customer"  # how a merge records the interactions it moved
-CHUNK = 5000
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,7 @@ def events_after(
     larger one; copying only rows older than the longest ingest transaction leaves none
     behind the mark.
     """
-    found = list(
-        Interaction.objects.filter(pk__gt=after_id, channel__in=EVENT_CHANNELS)
-        .order_by("pk")
-        .values_list("pk", "customer_id", "occurred_at", "recorded_at", "data")[:limit]
-    )
+    found = interactions_after(after_id=after_id, limit=limit, channels=EVENT_CHANNELS)
     rows: list[EventRow] = []
     last: int | None = None
     for pk, customer_id, occurred_at, recorded_at, data in found:
@@ -74,38 +71,7 @@ def events_after(
     return EventBatch(rows=rows, last=last)
 
 
-def customers_merged() -> list[tuple[int, int]]:
-    """(merged customer, the live customer it now is) for every merged customer, chains
-    followed (A into B, B into C: A is C)."""
-    into: dict[int, int] = {
-        pk: target
-        for pk, target in Customer.objects.filter(merged_into__isnull=False).values_list(
-            "pk", "merged_into"
-        )
-        if target is not None
-    }
-    out = []
-    for pk in into:
-        live, seen = pk, set()
-        while live in into and live not in seen:
-            seen.add(live)
-            live = into[live]
-        out.append((pk, live))
-    return out
-
-
 def events_moved_back() -> list[tuple[int, int]]:
     """(event id, its customer now) for the events an undone merge moved: a copy made
     while the merge stood holds the survivor, and only the store knows they went back."""
-    pks: set[int] = set()
-    for moved in CustomerMerge.objects.filter(undone_at__isnull=False).values_list(
-        "moved", flat=True
-    ):
-        pks.update((moved or {}).get(MOVED_KEY, []))
-    ordered = sorted(pks)
-    out: list[tuple[int, int]] = []
-    for i in range(0, len(ordered), CHUNK):
-        out += Interaction.objects.filter(
-            pk__in=ordered[i : i + CHUNK], channel__in=EVENT_CHANNELS
-        ).values_list("pk", "customer_id")
-    return out
+    return interactions_moved_back(channels=EVENT_CHANNELS)

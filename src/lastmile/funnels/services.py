@@ -9,8 +9,9 @@ from pathlib import Path
 
 from django.conf import settings
 
+from lastmile.customers.selectors import customers_merged
 from lastmile.funnels.engines.duckdb import DuckDBEngine
-from lastmile.funnels.selectors import customers_merged, events_after, events_moved_back
+from lastmile.funnels.selectors import events_after, events_moved_back
 
 BATCH_SIZE = 10_000
 
