@@ -12,9 +12,10 @@ import time_machine
 from lastmile.cases.services import case_assign, case_set_status
 from lastmile.customers.services.timeline import interaction_record
 from lastmile.live.models import Mention, Notification, Presence
-from lastmile.live.selectors import case_version, inbox_version, presence_on_case
+from lastmile.live.selectors import case_version, presence_on_case
 from lastmile.live.services import notifications_mark_read, presence_beat
 from lastmile.loops.models import Loop
+from lastmile.loops.selectors import inbox_version
 from lastmile.loops.services import loop_close, loop_open, loops_sweep
 from lastmile.people.viewers import SYSTEM
 from tests.cases.factories import CaseFactory

@@ -37,7 +37,7 @@ from lastmile.core.errors import DomainError, InvalidInput, NotFound, Permission
 from lastmile.customers.models import Customer
 from lastmile.customers.selectors import customer_get
 from lastmile.loops.models import Loop, LoopKind
-from lastmile.loops.selectors import loop_get
+from lastmile.loops.selectors import inbox_version, loop_get
 from lastmile.loops.services import loop_close, loop_open, loop_pause, loop_resume
 from lastmile.people.selectors import teams_remembered
 
@@ -102,10 +102,20 @@ def inbox(request: HttpRequest) -> HttpResponse:
         breached=bool(data.get("breached")),
         mine=bool(data.get("mine")),
     )
+    # Stamped before the rows are read: a loop that changes in between is redrawn at the
+    # page's first poll, never missed by it.
+    stamp = inbox_version(viewer=request.user)
     box = selectors.inbox(
         viewer=request.user, now=now, filters=filters, page_number=request.GET.get("page")
     )
-    context = {"now": now, "my_teams": teams, "box": box, "form": form, **bulk_context(request)}
+    context = {
+        "now": now,
+        "my_teams": teams,
+        "box": box,
+        "form": form,
+        "stamp": stamp,
+        **bulk_context(request),
+    }
     if _is_partial(request, "inbox-rows"):
         response = render(request, "console/_rows.html", context)
     else:

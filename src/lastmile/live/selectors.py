@@ -29,7 +29,6 @@ from lastmile.core.errors import NotFound
 from lastmile.customers.models import Interaction
 from lastmile.live.models import Mention, Notification, Presence
 from lastmile.loops.models import LoopEvent
-from lastmile.people.selectors import visible_team_ids
 from lastmile.people.viewers import Viewer
 
 # A heartbeat older than this is nobody: the page beats every 5 s while its tab is visible.
@@ -86,47 +85,6 @@ def case_version_of(*, case: Case) -> str:
     """The stamp of ``case`` (one the viewer has opened already), as ``case_version``."""
     row = _versioned(Case.objects.filter(pk=case.pk))
     return _stamp(row) if row is not None else ""
-
-
-# How far back, in loop event ids, a poll looks for an event of the viewer's teams before the
-# cursor it was given: an event whose transaction committed after a later one's (PostgreSQL
-# hands out ids before commit) is still seen.
-INBOX_WINDOW = 200
-
-
-@dataclass(frozen=True)
-class InboxStamp:
-    """``cursor``: the newest loop event, for the page to send back; ``last``: the newest
-    event of a loop of the viewer's teams from ``INBOX_WINDOW`` before the cursor given on
-    (0: none there). The inbox is redrawn when ``last`` grows."""
-
-    cursor: int
-    last: int
-
-
-def inbox_version(*, viewer: Viewer, since: int | None = None) -> InboxStamp:
-    """Whether the viewer's inbox (the open loops of their teams) changed since the poll that
-    answered the cursor ``since`` (None: the first poll): every change of a loop (opened,
-    closed, paused, escalated, breached, reassigned) writes one of its events.
-
-    Two queries, each bounded by what happened since the last poll, not by the size of the
-    tables: the newest event along the primary key, and the newest of the teams' among the
-    events after ``since`` (less the window), read backwards along it. (The newest event of
-    the teams' loops overall would walk every other team's events back to the last of
-    theirs: a quiet team's inbox behind a busy one's.)
-    """
-    newest = LoopEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    teams = visible_team_ids(viewer)
-    if teams is None:
-        return InboxStamp(cursor=newest, last=newest)
-    start = (newest if since is None else min(since, newest)) - INBOX_WINDOW
-    last = (
-        LoopEvent.objects.filter(id__gt=start, loop__team_id__in=teams)
-        .order_by("-id")
-        .values_list("id", flat=True)
-        .first()
-    )
-    return InboxStamp(cursor=newest, last=last or 0)
 
 
 @dataclass(frozen=True)

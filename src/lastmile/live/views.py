@@ -15,6 +15,7 @@ from lastmile.console.views import error_response
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import NotFound
 from lastmile.live import selectors, services
+from lastmile.loops.selectors import inbox_version
 
 
 @login_required
@@ -34,7 +35,7 @@ def poll(request: HttpRequest) -> JsonResponse:
             return JsonResponse({"code": exc.code, "detail": exc.detail}, status=404)
     if "inbox" in request.GET:
         since = request.GET["inbox"]
-        stamp = selectors.inbox_version(
+        stamp = inbox_version(
             viewer=request.user, since=int(since) if since.isdigit() and len(since) < 19 else None
         )
         answer["inbox"] = {"cursor": stamp.cursor, "last": stamp.last}

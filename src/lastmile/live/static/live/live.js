@@ -18,9 +18,12 @@
 
   var QUIET_TICKS = 5;  // a page with nothing live asks only for the unread count, every 15 s
   // The inbox: the cursor the poll answered last, the newest event of our teams' loops the
-  // rows show, and one newer still when a redraw is due but was put off.
-  var inboxCursor = "";
-  var inboxLast = null;
+  // rows show, and one newer still when a redraw is due but was put off. The page starts
+  // from the stamp its rows were rendered with (read before them), so a loop that changes
+  // before the first poll answers is redrawn, not taken as already shown.
+  var rendered = document.getElementById("inbox-rows");
+  var inboxCursor = (rendered && rendered.dataset.liveCursor) || "";
+  var inboxLast = rendered && rendered.dataset.liveLast ? Number(rendered.dataset.liveLast) : null;
   var inboxDue = 0;
   var busy = false;
   var ticks = 0;
