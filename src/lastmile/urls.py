@@ -22,6 +22,7 @@ API_ROUTERS = [
     ("knowledge", "lastmile.knowledge.api", "router"),
     ("journeys", "lastmile.journeys.api", "router"),
     ("search", "lastmile.search.api", "router"),
+    ("funnels", "lastmile.funnels.api", "router"),
 ]
 for prefix, module, name in API_ROUTERS:
     api.add_router(f"/v1/{prefix}", getattr(import_module(module), name))
@@ -43,6 +44,7 @@ urlpatterns = [
     path("promises/", include("lastmile.promises.urls")),
     path("kb/", include("lastmile.knowledge.urls")),
     path("journeys/", include("lastmile.journeys.urls")),
+    path("funnels/", include("lastmile.funnels.urls")),
     path("portal/", include("lastmile.portal.urls")),
     path("search/", include("lastmile.search.urls")),
     path("live/", include("lastmile.live.urls")),
