@@ -4,12 +4,21 @@ as literally as possible, every chain tried. Slow on purpose; engines must agree
 from __future__ import annotations
 
 import itertools
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from lastmile.funnels.definitions import FunnelDefinition, Matcher
-from lastmile.funnels.results import FunnelResult, StepResult, quantile, rate
+from lastmile.funnels.definitions import BREAKDOWN_BUCKETS, FunnelDefinition, Matcher
+from lastmile.funnels.results import (
+    BreakdownBucket,
+    FunnelResult,
+    StepResult,
+    TrendPoint,
+    quantile,
+    rate,
+)
 
 US = 1_000_000
 
@@ -24,6 +33,7 @@ class Event:
     kind: str
     name: str
     props: dict[str, Any] = field(default_factory=dict, hash=False)
+    source: str | None = None  # the Segment context.campaign.source
 
 
 def _is_number(v: Any) -> bool:
@@ -140,8 +150,7 @@ def counted(d: FunnelDefinition, events: list[Event]) -> dict[int, dict[int, int
     return out
 
 
-def funnel(d: FunnelDefinition, events: list[Event]) -> FunnelResult:
-    people = counted(d, events)
+def _steps(d: FunnelDefinition, people: dict[int, dict[int, int | None]]) -> list[StepResult]:
     steps = []
     for k, step in enumerate(d.steps):
         count = len(people[k])
@@ -157,7 +166,93 @@ def funnel(d: FunnelDefinition, events: list[Event]) -> FunnelResult:
                 p90_seconds_from_previous=quantile(gaps, 0.9) if k else None,
             )
         )
-    return FunnelResult(steps=steps)
+    return steps
+
+
+def _order(e: Event) -> tuple[int, int]:
+    return (e.ts_us, e.event_id)
+
+
+def entry_candidates(d: FunnelDefinition, events: list[Event]) -> dict[int, list[Event]]:
+    """{person: their events in the date range that can begin a chain, in order}."""
+    lo, hi = int(d.from_.timestamp() * US), int(d.to.timestamp() * US)
+    starters = d.steps if d.mode == "unordered" else d.steps[:1]
+    out: dict[int, list[Event]] = defaultdict(list)
+    for e in sorted(events, key=_order):
+        if lo <= e.ts_us <= hi and any(matches(s, e) for s in starters):
+            out[e.person].append(e)
+    return out
+
+
+def as_text(raw: Any) -> str | None:
+    """A property's value as the breakdown's bucket text."""
+    if raw is None:
+        return None
+    return raw if isinstance(raw, str) else json.dumps(raw)
+
+
+def buckets(d: FunnelDefinition, events: list[Event]) -> dict[int, str | None]:
+    """{person: bucket} for everyone with events (semantics in definitions)."""
+    assert d.breakdown is not None
+    out: dict[int, str | None] = {}
+    if d.breakdown.property is not None:
+        for person, evs in entry_candidates(d, events).items():
+            out[person] = as_text(evs[0].props.get(d.breakdown.property))
+        return out
+    for e in sorted(events, key=_order):
+        if e.person not in out:
+            out[e.person] = e.source or as_text(e.props.get("utm_source"))
+    return out
+
+
+def funnel(d: FunnelDefinition, events: list[Event]) -> FunnelResult:
+    people = counted(d, events)
+    if d.breakdown is None:
+        return FunnelResult(steps=_steps(d, people))
+    of = buckets(d, events)
+    sizes: dict[str | None, int] = defaultdict(int)
+    for person in people[0]:
+        sizes[of.get(person)] += 1
+    ranked = sorted(sizes, key=lambda b: (-sizes[b], b is None, b or ""))
+    named, rest = ranked[:BREAKDOWN_BUCKETS], set(ranked[BREAKDOWN_BUCKETS:])
+    groups: list[tuple[str | None, bool, set[str | None]]] = [(b, False, {b}) for b in named]
+    if rest:
+        groups.append((None, True, rest))
+    out = []
+    for value, other, members in groups:
+        mine = {
+            k: {p: g for p, g in at.items() if of.get(p) in members} for k, at in people.items()
+        }
+        out.append(BreakdownBucket(value=value, other=other, steps=_steps(d, mine)))
+    return FunnelResult(steps=_steps(d, people), breakdown=out)
+
+
+def trend(d: FunnelDefinition, events: list[Event], interval: str) -> list[TrendPoint]:
+    people = counted(d, events)
+    entry = entry_candidates(d, events)
+    last = len(d.steps) - 1
+    periods: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+    for person in people[0]:
+        day = datetime.fromtimestamp(entry[person][0].ts_us / US, tz=UTC).date()
+        if interval == "week":
+            day -= timedelta(days=day.weekday())
+        periods[day][0] += 1
+        periods[day][1] += person in people[last]
+    return [TrendPoint(start=k, entered=v[0], converted=v[1]) for k, v in sorted(periods.items())]
+
+
+def dropoff_details(
+    d: FunnelDefinition, events: list[Event], k: int, now_us: int
+) -> list[tuple[int, str | None, int | None, bool]]:
+    """(person, last event's name, its time, window open) of each drop-off at step k."""
+    entry = entry_candidates(d, events)
+    out = []
+    for person in dropoffs(d, events, k):
+        before = [e for e in events if e.person == person and e.ts_us <= now_us]
+        last = max(before, key=_order) if before else None
+        open_ = entry[person][-1].ts_us + d.window_seconds * US > now_us
+        out.append((person, last.name if last else None, last.ts_us if last else None, open_))
+    return out
 
 
 def dropoffs(d: FunnelDefinition, events: list[Event], k: int) -> list[int]:
@@ -178,3 +273,7 @@ def assert_same(got: FunnelResult, want: FunnelResult) -> None:
         assert g.conversion_from_previous == pytest.approx(w.conversion_from_previous)
         assert g.median_seconds_from_previous == pytest.approx(w.median_seconds_from_previous)
         assert g.p90_seconds_from_previous == pytest.approx(w.p90_seconds_from_previous)
+    assert (got.breakdown is None) == (want.breakdown is None)
+    for gb, wb in zip(got.breakdown or [], want.breakdown or [], strict=True):
+        assert (gb.value, gb.other) == (wb.value, wb.other)
+        assert_same(FunnelResult(steps=gb.steps), FunnelResult(steps=wb.steps))

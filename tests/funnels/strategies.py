@@ -23,7 +23,13 @@ props = st.fixed_dictionaries(
         "plan": st.sampled_from(["pro", "free", "Pro plan", None, 3]),
         "n": st.one_of(st.integers(-2, 5), st.sampled_from([2.5, True, "4"])),
         "flag": st.booleans(),
+        "utm_source": st.sampled_from(["ads", "news", None]),
     },
+)
+breakdowns = st.one_of(
+    st.none(),
+    st.builds(dict, property=st.sampled_from(["plan", "n", "flag", "missing"])),
+    st.just({"first_touch": "source"}),
 )
 
 
@@ -31,7 +37,13 @@ props = st.fixed_dictionaries(
 def events(draw, max_size: int = 14) -> list[Event]:
     rows = draw(
         st.lists(
-            st.tuples(st.integers(1, 3), st.integers(0, 12), st.sampled_from(EVENT_NAMES), props),
+            st.tuples(
+                st.integers(1, 3),
+                st.integers(0, 12),
+                st.sampled_from(EVENT_NAMES),
+                props,
+                st.sampled_from([None, None, "mail"]),
+            ),
             max_size=max_size,
         )
     )
@@ -45,8 +57,9 @@ def events(draw, max_size: int = 14) -> list[Event]:
             kind=k,
             name=n,
             props=pr,
+            source=source,
         )
-        for i, (person, t, (k, n), pr) in zip(ids, rows, strict=True)
+        for i, (person, t, (k, n), pr, source) in zip(ids, rows, strict=True)
     ]
 
 
@@ -117,12 +130,13 @@ def funnels(draw, mode: str, extensions: bool) -> FunnelDefinition:
             "to": BASE + timedelta(seconds=end),
             "steps": steps,
             "exclusions": exclusions,
+            "breakdown": draw(breakdowns),
         }
     )
 
 
 def as_rows(evs: list[Event]) -> list[EventRow]:
     return [
-        EventRow(e.event_id, e.person, e.ts_us, e.kind, e.name, json.dumps(e.props))
+        EventRow(e.event_id, e.person, e.ts_us, e.kind, e.name, json.dumps(e.props), e.source)
         for e in sorted(evs, key=lambda e: e.event_id)
     ]

@@ -131,3 +131,13 @@ def test_optional_steps_chain_back_to_the_last_required_step():
     assert d.predecessors(3) == [2, 1, 0]
     assert d.required_before(3) == 0
     assert d.predecessors(1) == [0]
+
+
+def test_a_breakdown_is_one_property_or_first_touch_source():
+    d = FunnelDefinition.model_validate(body(breakdown={"property": "plan"}))
+    assert d.breakdown is not None and d.breakdown.property == "plan"
+    d = FunnelDefinition.model_validate(body(breakdown={"first_touch": "source"}))
+    assert d.breakdown is not None and d.breakdown.first_touch == "source"
+    assert error_at(breakdown={})[0] == ("breakdown",)
+    assert error_at(breakdown={"property": "a", "first_touch": "source"})[0] == ("breakdown",)
+    assert error_at(breakdown={"first_touch": "team"})[0][:2] == ("breakdown", "first_touch")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from lastmile.funnels.definitions import FunnelDefinition
+from lastmile.funnels.engines import duckdb as engine_module
 from lastmile.funnels.engines.duckdb import DuckDBEngine
 from tests.funnels import reference
 from tests.funnels.reference import US, Event
@@ -156,3 +157,59 @@ def test_an_exclusion_applies_only_between_its_own_steps(tmp_path):
     assert counts(both(d, evs, tmp_path)) == [1, 1, 1]
     d = define("A", "B", "C", exclusions=[{"event": "X", "from_step": 2, "to_step": 3}])
     assert counts(both(d, evs, tmp_path / "b")) == [1, 1, 0]
+
+
+def test_a_breakdown_puts_each_person_in_the_bucket_of_their_entry(tmp_path, monkeypatch):
+    # plans at entry (pro twice; 3, free and none once each): two buckets shown by name, the
+    # ties in value order (the text "3" before "free"), the null bucket last
+    monkeypatch.setattr(engine_module, "BREAKDOWN_BUCKETS", 2)
+    monkeypatch.setattr(reference, "BREAKDOWN_BUCKETS", 2)
+    evs = [ev(1, 0, "A", person=1, plan="pro"), ev(2, 1, "A", person=1, plan="free")]
+    evs += [ev(3, 0, "A", person=2, plan="pro"), ev(4, 2, "B", person=2)]
+    evs += [ev(5, 0, "A", person=3, plan=3), ev(6, 0, "A", person=4), ev(7, 1, "B", person=4)]
+    evs += [ev(8, 0, "A", person=5, plan="free")]
+    result = both(define("A", "B", breakdown={"property": "plan"}), evs, tmp_path)
+    assert result.breakdown is not None
+    shown = [(b.value, b.other, counts(b)) for b in result.breakdown]
+    assert shown == [("pro", False, [2, 1]), ("3", False, [1, 0]), (None, True, [2, 1])]
+
+
+def test_first_touch_is_the_campaign_source_else_the_utm_source_of_the_first_event(tmp_path):
+    evs = [ev(1, -100, "X", person=1, utm_source="ads"), ev(2, 0, "A", person=1)]
+    evs += [Event(3, 2, int(BASE.timestamp()) * US - 5 * US, "page", "Home", {}, "mail")]
+    evs += [ev(4, 0, "A", person=2, utm_source="ads"), ev(5, 0, "A", person=3)]
+    d = define("A", "B", start=-200, breakdown={"first_touch": "source"})
+    result = both(d, evs, tmp_path)
+    assert result.breakdown is not None
+    assert [(b.value, b.people) for b in result.breakdown] == [("ads", 1), ("mail", 1), (None, 1)]
+
+
+def test_the_trend_counts_people_by_the_day_or_week_of_their_entry(tmp_path):
+    day = 24 * 3600
+    evs = [ev(1, 0, "A"), ev(2, 5, "B"), ev(3, day, "A", person=2), ev(4, 8 * day, "A", person=3)]
+    evs += [ev(5, 8 * day + 1, "B", person=3), ev(6, 8 * day, "A", person=3)]
+    d = define("A", "B", end=9 * day)
+    engine = DuckDBEngine(tmp_path, threads=1)
+    engine.append(as_rows(evs), first=1, last=6)
+    for interval in ("day", "week"):
+        assert engine.trend(d, interval=interval) == reference.trend(d, evs, interval)
+    daily = engine.trend(d, interval="day")
+    assert [(p.start, p.entered, p.converted) for p in daily] == [
+        (BASE.date(), 1, 1),
+        (BASE.date() + timedelta(days=1), 1, 0),
+        (BASE.date() + timedelta(days=8), 1, 1),
+    ]
+    assert daily[1].rate == 0
+
+
+def test_a_drop_off_comes_with_their_last_event_and_whether_they_can_still_convert(tmp_path):
+    evs = [ev(1, 0, "A"), ev(2, 3, "C"), ev(3, 12, "D"), ev(4, 2, "A", person=2)]
+    d = define("A", "B", end=5, window=10)
+    engine = DuckDBEngine(tmp_path, threads=1)
+    engine.append(as_rows(evs), first=1, last=4)
+    page = engine.dropoffs(d, step=1, now=BASE + timedelta(seconds=11))
+    assert [(x.customer_id, x.last_event, x.window_open) for x in page.details] == [
+        (1, "C", False),  # D happens after now; A at 0 + 10 s is past
+        (2, "A", True),  # A at 2 + 10 s is still to come
+    ]
+    assert page.details[0].last_event_at == BASE + timedelta(seconds=3)

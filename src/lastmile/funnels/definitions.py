@@ -41,7 +41,25 @@ transcription and every engine is property-tested against it):
   the shortest tk - t(previous step in the chain) over every chain reaching step k; the
   median and p90 (linear interpolation) are over those people. None in unordered mode.
 - **Drop-offs at step k** (k >= 2): the people counted at the last required step before k
-  and not at step k, by customer id.
+  and not at step k, by customer id. With each: their **last event** (the latest event of
+  that person in the copy at or before ``now``, any name) and whether their **window is
+  still open**: ``t1 + window_seconds > now``, t1 being their latest *entry candidate*
+  (below), the latest time a chain of theirs can have begun.
+- A person's **entry** is their first entry candidate: an event with ``from`` <= t <=
+  ``to`` that can begin a chain (one matching step 1; in ``unordered`` mode one matching
+  any step). Everyone counted at step 1 has one.
+- **Breakdown** puts each counted person in one bucket, so the buckets' counts add up to
+  the funnel's. ``{"property": name}``: the value of that property on the person's entry
+  event, a JSON string as itself, any other JSON value as its JSON text (``3``, ``2.5``,
+  ``true``), missing or JSON ``null`` as the null bucket. ``{"first_touch": "source"}``:
+  the source of the person's first event in the whole copy (whatever the date range; ties
+  by event id): its Segment ``context.campaign.source``, else its ``utm_source`` property
+  (as above), else the null bucket. Each bucket is answered as a funnel of its own people
+  (counts, conversions, times); the 20 buckets with the most people at step 1 are
+  returned (ties by value, the null bucket last), the rest together as "other".
+- **Trend** puts each person counted at step 1 in the UTC day (or ISO week, from Monday)
+  of their entry; per period: entered (counted at step 1), converted (counted at the last
+  step), and their ratio.
 """
 
 from __future__ import annotations
@@ -70,6 +88,7 @@ Op = Literal["equals", "not_equals", "contains", "gt", "lt", "is_set"]
 PROPERTY_NAME = re.compile(r'^[^"\\\x00-\x1f]{1,200}$')
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
+BREAKDOWN_BUCKETS = 20  # buckets returned by name; the rest are "other"
 
 
 class PropertyFilter(BaseModel):
@@ -156,6 +175,29 @@ class Exclusion(Matcher):
     to_step: int | None = Field(default=None, ge=2, le=MAX_STEPS)
 
 
+class Breakdown(BaseModel):
+    """Split the result by one property of the entry event, or by first-touch source;
+    exactly one of the two (semantics above)."""
+
+    model_config = _STRICT
+
+    property: str | None = None
+    first_touch: Literal["source"] | None = None
+
+    @field_validator("property")
+    @classmethod
+    def _name(cls, v: str | None) -> str | None:
+        if v is not None and not PROPERTY_NAME.match(v):
+            raise ValueError("1 to 200 characters, without a double quote or backslash")
+        return v
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        if (self.property is None) == (self.first_touch is None):
+            raise ValueError("property: give exactly one of property or first_touch")
+        return self
+
+
 class FunnelDefinition(BaseModel):
     """A funnel asked of an engine. Field order matters: later validators read earlier
     fields, so each error names the field it is about (``to``, ``steps``, ``exclusions``)."""
@@ -168,6 +210,7 @@ class FunnelDefinition(BaseModel):
     to: AwareDatetime
     steps: list[Step] = Field(min_length=MIN_STEPS, max_length=MAX_STEPS)
     exclusions: list[Exclusion] = Field(default_factory=list, max_length=MAX_STEPS)
+    breakdown: Breakdown | None = None
 
     @field_validator("to")
     @classmethod

@@ -20,13 +20,22 @@ import os
 import re
 import uuid
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import duckdb
 
-from lastmile.funnels.definitions import FunnelDefinition, Matcher
-from lastmile.funnels.results import DropoffPage, FunnelResult, StepResult, rate
+from lastmile.funnels.definitions import BREAKDOWN_BUCKETS, FunnelDefinition, Matcher
+from lastmile.funnels.results import (
+    BreakdownBucket,
+    Dropoff,
+    DropoffPage,
+    FunnelResult,
+    StepResult,
+    TrendPoint,
+    rate,
+)
 
 US = 1_000_000
 SEGMENT = re.compile(r"^events-(\d{12})-(\d{12})\.parquet$")
@@ -40,6 +49,7 @@ COLUMNS = {
     "kind": "VARCHAR",
     "name": "VARCHAR",
     "props": "JSON",
+    "source": "VARCHAR",  # the Segment context.campaign.source (first touch), if any
 }
 NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
 
@@ -53,6 +63,7 @@ class EventRow(NamedTuple):
     kind: str
     name: str
     props: str
+    source: str | None = None
 
 
 class Params:
@@ -124,7 +135,8 @@ class DuckDBEngine:
                 out.write(
                     f'{{"event_id":{r.event_id},"customer_id":{r.customer_id},'
                     f'"ts_us":{r.ts_us},"kind":{json.dumps(r.kind)},'
-                    f'"name":{json.dumps(r.name)},"props":{r.props or "{}"}}}\n'
+                    f'"name":{json.dumps(r.name)},"props":{r.props or "{}"},'
+                    f'"source":{json.dumps(r.source)}}}\n'
                 )
         columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in COLUMNS.items()) + "}"
         with duckdb.connect(config={"threads": self.threads}) as con:
@@ -165,7 +177,7 @@ class DuckDBEngine:
         if not files:
             return None
         con = duckdb.connect(config={"threads": self.threads})
-        source = "read_parquet([" + ", ".join(_quote(p) for p in files) + "])"
+        source = "read_parquet([" + ", ".join(_quote(p) for p in files) + "], union_by_name = true)"
         customer = "e.customer_id"
         joins = ""
         moved = self.directory / MOVED
@@ -179,47 +191,88 @@ class DuckDBEngine:
             joins += f" LEFT JOIN read_parquet({_quote(people)}) m ON m.customer_id = {customer}"
         con.execute(
             f"CREATE VIEW events AS SELECT e.event_id, {person} AS person, e.ts_us, e.kind,"
-            f" e.name, e.props FROM {source} e{joins}"
+            f" e.name, e.props, e.source FROM {source} e{joins}"
         )
         return con
 
     def funnel(self, d: FunnelDefinition) -> FunnelResult:
-        """Counts, conversions and times from the previous step for each step."""
-        n = len(d.steps)
-        rows: dict[int, tuple[int, float | None, float | None]] = {}
+        """Counts, conversions and times from the previous step for each step; with the
+        definition's breakdown, the same for each bucket of people."""
         con = self._connect()
-        if con is not None:
-            with con:
-                p = Params()
-                sql = _counted_sql(d, p)
+        if con is None:
+            return FunnelResult(
+                steps=_step_results(d, {}),
+                breakdown=[] if d.breakdown is not None else None,
+            )
+        with con:
+            p = Params()
+            sql = _counted_sql(d, p)
+            if d.breakdown is None:
                 select = (
                     "SELECT step, count(*), quantile_cont(gap, 0.5), quantile_cont(gap, 0.9)"
                     " FROM counted GROUP BY step"
                 )
-                for step, count, median, p90 in con.execute(sql + select, p.values).fetchall():
-                    rows[step] = (count, median, p90)
-        counts = [rows.get(k, (0, None, None))[0] for k in range(n)]
-        steps = []
-        for k, step in enumerate(d.steps):
-            _, median, p90 = rows.get(k, (0, None, None))
-            steps.append(
-                StepResult(
-                    index=k,
-                    label=step.name,
-                    count=counts[k],
-                    conversion_from_first=rate(counts[k], counts[0]),
-                    conversion_from_previous=rate(counts[k], counts[k - 1] if k else counts[k]),
-                    median_seconds_from_previous=median / US if k and median is not None else None,
-                    p90_seconds_from_previous=p90 / US if k and p90 is not None else None,
-                )
+                rows = {r[0]: r[1:] for r in con.execute(sql + select, p.values).fetchall()}
+                return FunnelResult(steps=_step_results(d, rows))
+            sql += _bucketed_sql(d, p)
+            select = (
+                "SELECT NULL AS bucket, false AS other, step, count(*),"
+                " quantile_cont(gap, 0.5), quantile_cont(gap, 0.9), 0 AS r FROM counted"
+                " GROUP BY step UNION ALL SELECT bucket, other, step, count(*),"
+                " quantile_cont(gap, 0.5), quantile_cont(gap, 0.9), r + 1 FROM bucketed"
+                " GROUP BY bucket, other, step, r"
             )
-        return FunnelResult(steps=steps)
+            found = con.execute(sql + select, p.values).fetchall()
+        total: dict[int, tuple[Any, ...]] = {}
+        buckets: dict[int, tuple[str | None, bool, dict[int, tuple[Any, ...]]]] = {}
+        for bucket, other, step, *figures, r in found:
+            if r == 0:
+                total[step] = tuple(figures)
+            else:
+                buckets.setdefault(r, (bucket, other, {}))[2][step] = tuple(figures)
+        return FunnelResult(
+            steps=_step_results(d, total),
+            breakdown=[
+                BreakdownBucket(value=bucket, other=other, steps=_step_results(d, rows))
+                for _, (bucket, other, rows) in sorted(buckets.items())
+            ],
+        )
+
+    def trend(
+        self, d: FunnelDefinition, *, interval: Literal["day", "week"] = "day"
+    ) -> list[TrendPoint]:
+        """Per UTC day or ISO week of the people's entry: entered (counted at step 1) and
+        converted (counted at the last step), periods with nobody left out."""
+        if interval not in ("day", "week"):
+            raise ValueError("interval: day or week")
+        con = self._connect()
+        if con is None:
+            return []
+        with con:
+            p = Params()
+            last = len(d.steps) - 1
+            sql = _counted_sql(d, p) + (
+                f"SELECT date_trunc('{interval}', make_timestamp(e.ts))::DATE AS period,"
+                f" count(*) FILTER (WHERE c.step = 0), count(*) FILTER (WHERE c.step = {last})"
+                f" FROM counted c JOIN entry e USING (person) WHERE c.step IN (0, {last})"
+                f" GROUP BY period ORDER BY period"
+            )
+            found = con.execute(sql, p.values).fetchall()
+        return [TrendPoint(start=day, entered=n, converted=m) for day, n, m in found]
 
     def dropoffs(
-        self, d: FunnelDefinition, *, step: int, after: int | None = None, limit: int = 100
+        self,
+        d: FunnelDefinition,
+        *,
+        step: int,
+        after: int | None = None,
+        limit: int = 100,
+        now: datetime | None = None,
     ) -> DropoffPage:
         """The people counted at the last required step before ``step`` (0-based) and not
-        at ``step``, in id order, ``limit`` after the id ``after``."""
+        at ``step``, in id order, ``limit`` after the id ``after``; each with their last
+        event at or before ``now`` and whether their window is still open then (both None
+        without ``now``: the last event is then their latest of all)."""
         prev = d.required_before(step)
         if prev is None:
             raise ValueError("step 1 has no drop-offs")
@@ -229,18 +282,77 @@ class DuckDBEngine:
         with con:
             p = Params()
             sql = _counted_sql(d, p) + (
-                f"SELECT person FROM counted WHERE step = {prev}"
-                f" AND person > {p(after if after is not None else -1)}"
-                f" AND person NOT IN (SELECT person FROM counted WHERE step = {step})"
-                f" ORDER BY person LIMIT {p(limit + 1)}"
+                f"SELECT c.person, e.last_ts FROM counted c JOIN entry e USING (person)"
+                f" WHERE c.step = {prev} AND c.person > {p(after if after is not None else -1)}"
+                f" AND c.person NOT IN (SELECT person FROM counted WHERE step = {step})"
+                f" ORDER BY c.person LIMIT {p(limit + 1)}"
             )
-            people = [r[0] for r in con.execute(sql, p.values).fetchall()]
-        more = len(people) > limit
-        people = people[:limit]
-        return DropoffPage(people=people, next_after=people[-1] if more else None)
+            found = con.execute(sql, p.values).fetchall()
+            more = len(found) > limit
+            found = found[:limit]
+            people = [r[0] for r in found]
+            now_us = _us(now) if now is not None else None
+            last = {
+                person: (name, ts)
+                for person, name, ts in con.execute(
+                    "SELECT person, arg_max(name, (ts_us, event_id)), max(ts_us) FROM events"
+                    " WHERE person IN (SELECT unnest($people)) AND ts_us <= $now"
+                    " GROUP BY person",
+                    {"people": people, "now": now_us if now_us is not None else 2**62},
+                ).fetchall()
+            }
+        details = []
+        for person, last_ts in found:
+            name, ts = last.get(person, (None, None))
+            details.append(
+                Dropoff(
+                    customer_id=person,
+                    last_event=name,
+                    last_event_at=_dt(ts) if ts is not None else None,
+                    window_open=(
+                        last_ts + d.window_seconds * US > now_us if now_us is not None else None
+                    ),
+                )
+            )
+        return DropoffPage(people=people, next_after=people[-1] if more else None, details=details)
+
+
+def _us(t: datetime) -> int:
+    return int(t.timestamp()) * US + t.microsecond
+
+
+def _dt(ts_us: int) -> datetime:
+    return datetime.fromtimestamp(ts_us // US, tz=UTC).replace(microsecond=ts_us % US)
+
+
+def _step_results(d: FunnelDefinition, rows: dict[int, tuple[Any, ...]]) -> list[StepResult]:
+    """The steps' results from ``{step: (count, median µs, p90 µs)}`` (a step nobody
+    reached is missing)."""
+    counts = [rows[k][0] if k in rows else 0 for k in range(len(d.steps))]
+    steps = []
+    for k, step in enumerate(d.steps):
+        _, median, p90 = rows.get(k, (0, None, None))
+        steps.append(
+            StepResult(
+                index=k,
+                label=step.name,
+                count=counts[k],
+                conversion_from_first=rate(counts[k], counts[0]),
+                conversion_from_previous=rate(counts[k], counts[k - 1] if k else counts[k]),
+                median_seconds_from_previous=median / US if k and median is not None else None,
+                p90_seconds_from_previous=p90 / US if k and p90 is not None else None,
+            )
+        )
+    return steps
 
 
 # --- SQL ----------------------------------------------------------------------------------
+
+
+def _json_text(path: str, props: str = "props") -> str:
+    """A property as text: a JSON string as itself, another value as its JSON text, JSON
+    null or missing as NULL (the breakdown's buckets)."""
+    return f"json_extract_string({props}, {path})"
 
 
 def _matcher_sql(m: Matcher, p: Params) -> str:
@@ -280,25 +392,59 @@ def _matcher_sql(m: Matcher, p: Params) -> str:
     return "(" + " AND ".join(parts) + ")"
 
 
+def _after(b: str, a: str, *, strict: bool) -> str:
+    """SQL: event ``b`` comes after event ``a`` in the person's order (time, then id);
+    in strict mode, right after (positions)."""
+    if strict:
+        return f"{b}.pos = {a}.pos + 1"
+    return f"({b}.ts > {a}.ts OR ({b}.ts = {a}.ts AND {b}.event_id > {a}.event_id))"
+
+
+def _between(x: str, a: str, b: str, *, strict: bool) -> str:
+    """SQL: event ``x`` lies strictly between ``a`` and ``b``."""
+    if strict:
+        return f"{x}.pos > {a}.pos AND {x}.pos < {b}.pos"
+    return f"{_after(x, a, strict=False)} AND {_after(b, x, strict=False)}"
+
+
 def _base_sql(d: FunnelDefinition, p: Params) -> str:
-    """``ev``: the events of people with an event in range that can start a chain, from ``from`` to
-    ``to`` + window (nothing else can take part in a chain), with their position in the
-    person's order and one match flag per step (``m0``...) and exclusion (``x0``...)."""
-    lo = int(d.from_.timestamp() * US)
-    hi = int(d.to.timestamp() * US)
+    """``ev``: the events that can take part in a chain (those from ``from`` to ``to`` +
+    window matching a step or an exclusion; in strict mode every event of the people who
+    can start one, as any event between two steps breaks a chain), with one match flag per
+    step (``m0``...) and exclusion (``x0``...), ``st`` (can begin a chain: an entry
+    candidate), and the breakdown property's text (``bv``) when asked. ``entry``: per
+    person, the first (``ts``) and last (``last_ts``) entry candidate."""
+    lo, hi = _us(d.from_), _us(d.to)
     w = d.window_seconds * US
+    lo_p, hi_p, end_p = p(lo), p(hi), p(hi + w)
     flags = [f"{_matcher_sql(s, p)} AS m{k}" for k, s in enumerate(d.steps)]
     flags += [f"{_matcher_sql(x, p)} AS x{i}" for i, x in enumerate(d.exclusions)]
-    lo_p, hi_p, end_p = p(lo), p(hi), p(hi + w)
-    # What can start a chain: step 1, or in unordered mode any step.
-    starters = d.steps if d.mode == "unordered" else d.steps[:1]
-    first = "(" + " OR ".join(_matcher_sql(s, p) for s in starters) + ")"
+    n = len(d.steps)
+    starts = "m0" if d.mode != "unordered" else "(" + " OR ".join(f"m{k}" for k in range(n)) + ")"
+    extra = ""
+    if d.breakdown is not None and d.breakdown.property is not None:
+        path = p('$."' + d.breakdown.property + '"')
+        extra = f", {_json_text(path)} AS bv"
+    names = sorted({m.name for m in [*d.steps, *d.exclusions]})
+    if d.mode == "strict":
+        first = "(" + " OR ".join(_matcher_sql(s, p) for s in d.steps[:1]) + ")"
+        where = (
+            f"ts_us BETWEEN {lo_p} AND {end_p} AND person IN (SELECT person FROM events"
+            f" WHERE ts_us BETWEEN {lo_p} AND {hi_p} AND {first})"
+        )
+        pos = ", row_number() OVER (PARTITION BY person ORDER BY ts_us, event_id) AS pos"
+    else:
+        # Only events a step or an exclusion names can take part: the name test is
+        # pushed into the Parquet scan, the flags computed on what is left.
+        where = f"ts_us BETWEEN {lo_p} AND {end_p} AND name IN (SELECT unnest({p(names)}))"
+        pos = ""
     return (
-        f"WITH ev AS (SELECT person, event_id, ts_us AS ts,"
-        f" row_number() OVER (PARTITION BY person ORDER BY ts_us, event_id) AS pos,"
-        f" {', '.join(flags)} FROM events"
-        f" WHERE ts_us BETWEEN {lo_p} AND {end_p} AND person IN"
-        f" (SELECT person FROM events WHERE ts_us BETWEEN {lo_p} AND {hi_p} AND {first}))"
+        f"WITH fl AS (SELECT person, event_id, ts_us AS ts{pos}, {', '.join(flags)}{extra}"
+        f" FROM events WHERE {where}),"
+        f" ev AS (SELECT *, {starts} AND ts BETWEEN {lo_p} AND {hi_p} AS st FROM fl),"
+        f" entry AS (SELECT person, min(ts) AS ts, max(ts) AS last_ts"
+        f"{', arg_min_null(bv, (ts, event_id)) AS bv' if extra else ''}"
+        f" FROM ev WHERE st GROUP BY person)"
     )
 
 
@@ -307,18 +453,19 @@ def _ordered_sql(d: FunnelDefinition, p: Params) -> str:
     the latest start of such a chain (``start``: the latest start leaves the most room
     for the window, so it is all later steps need) and the shortest time from the
     previous step (``gap``)."""
-    lo, hi = int(d.from_.timestamp() * US), int(d.to.timestamp() * US)
+    strict = d.mode == "strict"
     w = p(d.window_seconds * US)
-    ctes = [
-        f"s0 AS (SELECT person, pos, ts, ts AS start, NULL::BIGINT AS gap FROM ev"
-        f" WHERE m0 AND ts BETWEEN {p(lo)} AND {p(hi)})"
-    ]
+    cols = "person, event_id, ts" + (", pos" if strict else "")
+    ctes = [f"s0 AS (SELECT {cols}, ts AS start, NULL::BIGINT AS gap FROM ev WHERE st)"]
     for k in range(1, len(d.steps)):
         step = d.steps[k]
         joins = []
         for j in d.predecessors(k):
-            cond = ["b.person = a.person", f"b.ts - a.start <= {w}"]
-            cond.append("b.pos = a.pos + 1" if d.mode == "strict" else "b.pos > a.pos")
+            cond = [
+                "b.person = a.person",
+                f"b.ts - a.start <= {w}",
+                _after("b", "a", strict=strict),
+            ]
             if step.within_seconds is not None:
                 cond.append(f"b.ts - a.ts <= {p(step.within_seconds * US)}")
             if step.min_gap_seconds is not None:
@@ -328,61 +475,78 @@ def _ordered_sql(d: FunnelDefinition, p: Params) -> str:
                 if first <= j and k <= last:
                     cond.append(
                         f"NOT EXISTS (SELECT 1 FROM ev x WHERE x.person = b.person AND x.x{i}"
-                        f" AND x.pos > a.pos AND x.pos < b.pos)"
+                        f" AND {_between('x', 'a', 'b', strict=strict)})"
                     )
             joins.append(
-                f"SELECT b.person, b.pos, b.ts, a.start, b.ts - a.ts AS gap"
-                f" FROM ev b JOIN s{j} a ON {' AND '.join(cond)} WHERE b.m{k}"
+                f"SELECT {', '.join('b.' + c for c in cols.split(', '))}, a.start,"
+                f" b.ts - a.ts AS gap FROM ev b JOIN s{j} a ON {' AND '.join(cond)} WHERE b.m{k}"
             )
         ctes.append(
-            f"s{k} AS (SELECT person, pos, ts, max(start) AS start, min(gap) AS gap FROM"
-            f" ({' UNION ALL '.join(joins)}) GROUP BY person, pos, ts)"
+            f"s{k} AS (SELECT {cols}, max(start) AS start, min(gap) AS gap FROM"
+            f" ({' UNION ALL '.join(joins)}) GROUP BY {cols})"
         )
     reach = " UNION ALL ".join(
         f"SELECT {k} AS step, person, min(gap) AS gap FROM s{k} GROUP BY person"
         for k in range(len(d.steps))
     )
-    return ", " + ", ".join(ctes) + f", reach AS ({reach})"
+    return ", " + ", ".join(ctes) + f", counted AS ({reach}) "
 
 
 def _unordered_sql(d: FunnelDefinition, p: Params) -> str:
     """For each event, the time of the next event (this one included) matching each step
-    (``n<k>``); an event in range matching any step starts an attempt, which reaches step k
-    when each step wanted with k comes within the window."""
-    lo, hi = int(d.from_.timestamp() * US), int(d.to.timestamp() * US)
+    (``n<k>``); an entry candidate starts an attempt, which reaches step k when each step
+    wanted with k comes within the window. Counted: reached, and counted at the required
+    step before."""
     w = p(d.window_seconds * US)
     nxt = ", ".join(
-        f"min(CASE WHEN m{k} THEN ts END) OVER (PARTITION BY person ORDER BY pos"
+        f"min(CASE WHEN m{k} THEN ts END) OVER (PARTITION BY person ORDER BY ts, event_id"
         f" ROWS BETWEEN CURRENT ROW AND UNBOUNDED FOLLOWING) AS n{k}"
         for k in range(len(d.steps))
     )
-    lo_p, hi_p = p(lo), p(hi)
-    anchor = " OR ".join(f"m{j}" for j in range(len(d.steps)))
-    parts = []
+    ctes = [f"nx AS (SELECT *, {nxt} FROM ev)"]
     for k in range(len(d.steps)):
         wanted = [j for j in range(k) if not d.steps[j].optional] + [k]
         within = " AND ".join(f"n{j} - ts <= {w}" for j in wanted)
-        parts.append(
-            f"SELECT DISTINCT {k} AS step, person, NULL::BIGINT AS gap FROM nx WHERE"
-            f" ts BETWEEN {lo_p} AND {hi_p} AND ({anchor}) AND {within}"
+        prev = d.required_before(k)
+        counted = f" AND person IN (SELECT person FROM c{prev})" if prev is not None else ""
+        ctes.append(
+            f"c{k} AS (SELECT DISTINCT {k} AS step, person, NULL::BIGINT AS gap FROM nx"
+            f" WHERE st AND {within}{counted})"
         )
-    return f", nx AS (SELECT *, {nxt} FROM ev), reach AS ({' UNION ALL '.join(parts)})"
+    union = " UNION ALL ".join(f"SELECT * FROM c{k}" for k in range(len(d.steps)))
+    return ", " + ", ".join(ctes) + f", counted AS ({union}) "
 
 
 def _counted_sql(d: FunnelDefinition, p: Params) -> str:
-    """``counted(step, person, gap)``: reached, and counted at the required step before."""
+    """``counted(step, person, gap)``: the people counted at each step (in ordered and
+    strict modes reaching is being counted) with their shortest time from the previous
+    step; ``entry(person, ts, last_ts[, bv])`` beside it."""
     body = _base_sql(d, p)
-    body += _unordered_sql(d, p) if d.mode == "unordered" else _ordered_sql(d, p)
-    counted = []
-    for k in range(len(d.steps)):
-        prev = d.required_before(k)
-        name = f"c{k}"
-        if prev is None:
-            counted.append(f"{name} AS (SELECT step, person, gap FROM reach WHERE step = {k})")
-        else:
-            counted.append(
-                f"{name} AS (SELECT step, person, gap FROM reach WHERE step = {k}"
-                f" AND person IN (SELECT person FROM c{prev}))"
-            )
-    union = " UNION ALL ".join(f"SELECT * FROM c{k}" for k in range(len(d.steps)))
-    return body + ", " + ", ".join(counted) + f", counted AS ({union}) "
+    return body + (_unordered_sql(d, p) if d.mode == "unordered" else _ordered_sql(d, p))
+
+
+def _bucketed_sql(d: FunnelDefinition, p: Params) -> str:
+    """``bucketed(step, person, gap, bucket, other, r)``: counted, with each person's
+    bucket; the buckets past the first ``BREAKDOWN_BUCKETS`` (by people at step 1, ties
+    by value, the null bucket last) merged into one with ``other``; ``r`` orders them."""
+    assert d.breakdown is not None
+    if d.breakdown.property is not None:
+        of = "SELECT person, bv AS bucket FROM entry"
+    else:
+        utm = _json_text(p('$."utm_source"'))
+        source = f"coalesce(source, {utm})"
+        of = (
+            f"SELECT person, arg_min_null({source}, (ts_us, event_id)) AS bucket FROM events"
+            f" WHERE person IN (SELECT person FROM counted WHERE step = 0) GROUP BY person"
+        )
+    top = p(BREAKDOWN_BUCKETS)
+    return (
+        f", pb AS ({of}),"
+        f" cb AS (SELECT c.*, pb.bucket FROM counted c LEFT JOIN pb USING (person)),"
+        f" sizes AS (SELECT bucket, row_number() OVER (ORDER BY count(*) DESC,"
+        f" bucket ASC NULLS LAST) AS r FROM cb WHERE step = 0 GROUP BY bucket),"
+        f" bucketed AS (SELECT cb.step, cb.person, cb.gap,"
+        f" CASE WHEN s.r <= {top} THEN cb.bucket END AS bucket, s.r > {top} AS other,"
+        f" least(s.r, {top} + 1) AS r"
+        f" FROM cb JOIN sizes s ON cb.bucket IS NOT DISTINCT FROM s.bucket) "
+    )
