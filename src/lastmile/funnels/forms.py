@@ -1,0 +1,169 @@
+"""The funnel pages' forms: the date range a funnel is asked over, and an ad hoc funnel.
+
+Both are GET forms: a funnel's page is a link an agent can share, its exports take the same
+query string, and nothing is written. Each error is reported on the field it is about,
+including the ones the funnel's own validation (``FunnelDefinition``) finds.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+from pydantic import ValidationError
+
+from lastmile.funnels.definitions import MAX_STEPS, MAX_WINDOW_SECONDS, MIN_STEPS, PROPERTY_NAME
+
+DEFAULT_DAYS = 30
+MAX_RANGE_DAYS = 366  # a year of days is the longest trend the chart draws one bar per day of
+INTERVALS = [("day", "By day"), ("week", "By week")]
+BREAKDOWNS = [
+    ("", "Nothing"),
+    ("property", "An event property"),
+    ("source", "First-touch source"),
+]
+MODES = [
+    ("ordered", "Ordered: other events may come between steps"),
+    ("strict", "Strict: no other event between two steps"),
+    ("unordered", "Unordered: every step inside the window, in any order"),
+]
+KINDS = ("page", "screen")  # step line prefixes; a line without one is a track event
+
+
+def _day_start(d: date) -> datetime:
+    return timezone.make_aware(datetime.combine(d, time.min), timezone.get_current_timezone())
+
+
+class RangeForm(forms.Form):
+    """The days a funnel is asked over (its first step's time inside them, both days whole,
+    in the site's time zone), the trend's interval and an optional breakdown: a property of
+    the entry event, or the person's first-touch source."""
+
+    start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
+    interval = forms.ChoiceField(label="Trend", choices=INTERVALS)
+    breakdown = forms.ChoiceField(label="Break down by", choices=BREAKDOWNS, required=False)
+    property = forms.CharField(
+        label="Property",
+        required=False,
+        max_length=200,
+        help_text="For a property breakdown: a property of the entry event, e.g. plan.",
+    )
+
+    def __init__(self, data: Any = None, *, today: date, **kwargs: Any) -> None:
+        defaults = {
+            "start": (today - timedelta(days=DEFAULT_DAYS - 1)).isoformat(),
+            "end": today.isoformat(),
+            "interval": "day",
+            "breakdown": "",
+            "property": "",
+        }
+        given = {k: v for k, v in (data or {}).items() if k in defaults and v not in ("", None)}
+        super().__init__({**defaults, **given}, **kwargs)
+
+    def clean_property(self) -> str:
+        value: str = self.cleaned_data["property"].strip()
+        if value and not PROPERTY_NAME.match(value):
+            raise forms.ValidationError("A property name, without a double quote or backslash.")
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("start"), data.get("end")
+        if start and end:
+            if end < start:
+                self.add_error("end", "The last day comes before the first.")
+            elif (end - start).days >= MAX_RANGE_DAYS:
+                self.add_error("end", f"At most {MAX_RANGE_DAYS} days at once.")
+        wants_property = data.get("breakdown") == "property"
+        if wants_property and not data.get("property") and "property" not in self.errors:
+            self.add_error("property", "Name the property to break down by.")
+        return data
+
+    def breakdown_asked(self) -> dict[str, str] | None:
+        """The definition's ``breakdown``, or None."""
+        by = self.cleaned_data.get("breakdown")
+        if by == "property":
+            return {"property": self.cleaned_data["property"]}
+        if by == "source":
+            return {"first_touch": "source"}
+        return None
+
+    def bounds(self) -> tuple[datetime, datetime]:
+        """``from`` and ``to`` of the definition: the first day's start to the last
+        microsecond of the last day."""
+        start, end = self.cleaned_data["start"], self.cleaned_data["end"]
+        return _day_start(start), _day_start(end + timedelta(days=1)) - timedelta(microseconds=1)
+
+
+class AdhocForm(forms.Form):
+    """Steps to try without saving: one per line, ``page:`` or ``screen:`` before a page or
+    screen name, otherwise a track event's name."""
+
+    steps = forms.CharField(
+        label="Steps",
+        widget=forms.Textarea(attrs={"rows": 5, "placeholder": "Product Added\nCheckout Started"}),
+        help_text=(
+            f"{MIN_STEPS} to {MAX_STEPS} lines, one step each: an event name, or page: or "
+            "screen: and a name."
+        ),
+    )
+    window_hours = forms.IntegerField(
+        label="Window (hours)",
+        min_value=1,
+        max_value=MAX_WINDOW_SECONDS // 3600,
+        initial=24,
+        help_text="From the first step to the last.",
+    )
+    mode = forms.ChoiceField(label="Order", choices=MODES, initial="ordered")
+
+    def clean_steps(self) -> list[dict[str, str]]:
+        lines = [ln.strip() for ln in self.cleaned_data["steps"].splitlines() if ln.strip()]
+        if not MIN_STEPS <= len(lines) <= MAX_STEPS:
+            raise forms.ValidationError(
+                f"Give {MIN_STEPS} to {MAX_STEPS} steps, one a line ({len(lines)} given)."
+            )
+        steps = []
+        for line in lines:
+            kind, sep, rest = line.partition(":")
+            if sep and kind.strip().lower() in KINDS and rest.strip():
+                steps.append({kind.strip().lower(): rest.strip()})
+            else:
+                steps.append({"event": line})
+        return steps
+
+    def definition(self) -> dict[str, Any]:
+        """The definition without its dates (as a saved funnel stores it)."""
+        return {
+            "mode": self.cleaned_data["mode"],
+            "window_seconds": self.cleaned_data["window_hours"] * 3600,
+            "steps": self.cleaned_data["steps"],
+        }
+
+
+# Where a definition's validation errors are shown: its field's form field.
+ERROR_FIELDS = {
+    "from": "start",
+    "to": "end",
+    "window_seconds": "window_hours",
+    "mode": "mode",
+    "steps": "steps",
+    "breakdown": "property",
+}
+
+
+def definition_errors(exc: ValidationError) -> dict[str, list[str]]:
+    """A definition's validation errors by the form field they belong on (``None``: not a
+    field of the forms, e.g. a saved definition's exclusions)."""
+    found: dict[str, list[str]] = {}
+    for e in exc.errors():
+        loc = [str(p) for p in e["loc"]]
+        field = ERROR_FIELDS.get(loc[0], "__all__") if loc else "__all__"
+        where = ""
+        if loc and loc[0] == "steps" and len(loc) > 1 and loc[1].isdigit():
+            where = f"step {int(loc[1]) + 1}: "
+        message = str(e["msg"]).removeprefix("Value error, ")
+        found.setdefault(field, []).append(where + message)
+    return found
