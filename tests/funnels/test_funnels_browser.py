@@ -104,6 +104,10 @@ def test_a_funnel_page_draws_its_charts_without_a_console_error(
     assert size[0] > 100 and size[1] > 100
     # and the drop-offs of step 2 (Carol) link to her customer page
     assert page.locator("#dropoff-list a.loop-title").count() == 1
+    # and the breakdown's property field shows only for a property breakdown
+    assert page.locator(".funnel-field-property").is_hidden()
+    page.select_option("#id_breakdown", "property")
+    assert page.locator(".funnel-field-property").is_visible()
     # and nothing was blocked or failed
     problems += page.evaluate("window.__cspViolations")
     assert problems == []

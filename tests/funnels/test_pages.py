@@ -387,6 +387,23 @@ def test_an_export_with_a_bad_range_answers_the_page_with_its_errors(client, adm
     assert 'id="id_start_error"' in response.content.decode()
 
 
+def test_an_ad_hoc_export_takes_the_steps_of_the_query(client, admin, shop):
+    response = client.get(
+        reverse("funnels:adhoc_steps_csv"),
+        {"steps": "Product Added\npage: Cart", "window_hours": "24", "mode": "ordered"},
+    )
+
+    rows = csv_rows(response)
+    assert [r[1:4] for r in rows[1:]] == [["1", "Product Added", "4"], ["2", "Cart", "0"]]
+
+
+def test_an_ad_hoc_export_without_steps_says_so_on_the_field(client, admin):
+    response = client.get(reverse("funnels:adhoc_trend_csv"))
+
+    assert response.status_code == 422
+    assert 'id="id_steps_error"' in response.content.decode()
+
+
 def test_a_name_that_looks_like_a_formula_is_exported_as_text():
     from lastmile.funnels.csv import cell
 

@@ -65,9 +65,12 @@ def _today(now: datetime) -> date:
     return timezone.localdate(now)
 
 
-def _ask(request: HttpRequest, funnel_id: int | None, now: datetime) -> Asked:
+def _ask(
+    request: HttpRequest, funnel_id: int | None, now: datetime, *, export: bool = False
+) -> Asked:
     """Read the forms and build the definition; raise NotFound for a funnel not there (or
-    not for this viewer). An archived funnel still answers: old links keep working."""
+    not for this viewer). An archived funnel still answers: old links keep working. The ad
+    hoc page opens empty without steps; an export without them is an error on the field."""
     funnel = (
         funnel_selectors.funnel_get(funnel_id=funnel_id, viewer=request.user)
         if funnel_id is not None
@@ -77,7 +80,7 @@ def _ask(request: HttpRequest, funnel_id: int | None, now: datetime) -> Asked:
     adhoc_form = None
     stored: dict[str, Any] | None = funnel.definition if funnel is not None else None
     if funnel is None:
-        adhoc_form = AdhocForm(request.GET if "steps" in request.GET else None)
+        adhoc_form = AdhocForm(request.GET if export or "steps" in request.GET else None)
         if adhoc_form.is_valid():
             stored = adhoc_form.definition()
     asked = Asked(funnel=funnel, range_form=range_form, adhoc_form=adhoc_form)
@@ -203,10 +206,12 @@ def _exports(
     return out
 
 
-def _funnel_page(request: HttpRequest, funnel_id: int | None) -> HttpResponse:
+def _funnel_page(
+    request: HttpRequest, funnel_id: int | None, *, export: bool = False
+) -> HttpResponse:
     now = utcnow()
     try:
-        asked = _ask(request, funnel_id, now)
+        asked = _ask(request, funnel_id, now, export=export)
     except NotFound as exc:
         return error_response(request, exc)
     engine = analytics_engine()
@@ -410,11 +415,11 @@ def _export(request: HttpRequest, funnel_id: int | None) -> Asked | HttpResponse
     """The asked definition, or the page with its errors (422) / the 404 page."""
     now = utcnow()
     try:
-        asked = _ask(request, funnel_id, now)
+        asked = _ask(request, funnel_id, now, export=True)
     except NotFound as exc:
         return error_response(request, exc)
     if asked.query is None:
-        return _funnel_page(request, funnel_id)
+        return _funnel_page(request, funnel_id, export=True)
     return asked
 
 

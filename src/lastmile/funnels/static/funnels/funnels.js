@@ -73,7 +73,22 @@
     });
   }
 
+  // The property field matters only for a property breakdown: shown with it, else hidden
+  // (without script it is always there).
+  function wireBreakdown() {
+    var by = document.getElementById("id_breakdown");
+    var field = document.querySelector(".funnel-field-property");
+    if (!by || !field || by.dataset.wired) return;
+    by.dataset.wired = "1";
+    var sync = function () {
+      field.hidden = by.value !== "property" && !field.classList.contains("has-error");
+    };
+    by.addEventListener("change", sync);
+    sync();
+  }
+
   function draw() {
+    wireBreakdown();
     if (typeof Chart === "undefined") return;
     drawSteps();
     drawTrend();
