@@ -122,6 +122,7 @@ INSTALLED_APPS = [
     "lastmile.search",
     "lastmile.journeys",
     "lastmile.funnels",
+    "lastmile.recovery",
     "lastmile.portal",
     "lastmile.api",
     "lastmile.console",

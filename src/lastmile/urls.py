@@ -23,6 +23,7 @@ API_ROUTERS = [
     ("journeys", "lastmile.journeys.api", "router"),
     ("search", "lastmile.search.api", "router"),
     ("funnels", "lastmile.funnels.api", "router"),
+    ("recovery", "lastmile.recovery.api", "router"),
 ]
 for prefix, module, name in API_ROUTERS:
     api.add_router(f"/v1/{prefix}", getattr(import_module(module), name))
@@ -45,6 +46,7 @@ urlpatterns = [
     path("kb/", include("lastmile.knowledge.urls")),
     path("journeys/", include("lastmile.journeys.urls")),
     path("funnels/", include("lastmile.funnels.urls")),
+    path("recovery/", include("lastmile.recovery.urls")),
     path("portal/", include("lastmile.portal.urls")),
     path("search/", include("lastmile.search.urls")),
     path("live/", include("lastmile.live.urls")),

@@ -46,6 +46,7 @@ ORDER = [
     "search",
     "journeys",
     "funnels",
+    "recovery",
     "portal",
     "demo",
 ]

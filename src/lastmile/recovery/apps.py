@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class RecoveryConfig(AppConfig):
+    name = "lastmile.recovery"
+    label = "recovery"
+    verbose_name = "Recovery"
