@@ -412,3 +412,33 @@ def test_a_name_that_looks_like_a_formula_is_exported_as_text():
     assert cell(-5) == -5
     assert cell("Ana") == "Ana"
     assert cell(None) == ""
+
+
+def test_the_table_says_what_each_step_asks_besides_its_name(client, admin, shop, now):
+    funnel = funnel_create(
+        name="Pro checkout",
+        definition={
+            "window_seconds": 86400,
+            "steps": [
+                {
+                    "event": "Product Added",
+                    "where": [{"property": "plan", "op": "equals", "value": "pro"}],
+                },
+                {"page": "Cart", "optional": True},
+                {"event": "Order Completed", "within_seconds": 3600},
+            ],
+            "exclusions": [{"event": "Cart Emptied", "from_step": 1, "to_step": 3}],
+        },
+        actor=None,
+        now=now,
+    )
+
+    response = client.get(reverse("funnels:detail", args=[funnel.pk]))
+
+    html = response.content.decode()
+    assert '<div class="explain">plan is &quot;pro&quot;</div>' in html
+    assert '<div class="explain">page · optional</div>' in html
+    assert '<div class="explain">within 1 h</div>' in html
+    assert "excluding Cart Emptied between steps 1 and 3" in html
+    # Alice, the one pro, skipped the optional cart and paid within the hour
+    assert steps_data(response)["counts"] == [1, 0, 1]

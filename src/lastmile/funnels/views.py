@@ -9,6 +9,7 @@ how fresh it is.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -30,7 +31,7 @@ from lastmile.core.errors import NotFound
 from lastmile.customers.selectors import customers_visible
 from lastmile.funnels import funnel_selectors
 from lastmile.funnels.csv import csv_response
-from lastmile.funnels.definitions import FunnelDefinition
+from lastmile.funnels.definitions import FunnelDefinition, Matcher, Step
 from lastmile.funnels.engines.duckdb import DuckDBEngine
 from lastmile.funnels.forms import AdhocForm, RangeForm, definition_errors
 from lastmile.funnels.models import Funnel
@@ -234,9 +235,15 @@ def _funnel_page(
     page = engine.dropoffs(d, step=step, after=_after(request), limit=DROPOFF_PAGE, now=now)
     context.update(
         window=duration(d.window_seconds),
+        exclusions=[
+            f"{x.name}{' (' + step_detail_filters(x) + ')' if x.where else ''} between steps"
+            f" {first + 1} and {last + 1}"
+            for x in d.exclusions
+            for first, last in [d.exclusion_spans(x)]
+        ],
         exports=_exports(request, funnel_id, step),
         result=result,
-        rows=_step_rows(result.steps),
+        rows=_step_rows(result.steps, d),
         chart=_chart_data(result),
         buckets=_bucket_rows(result),
         trend=trend,
@@ -290,10 +297,43 @@ def duration(seconds: float | None) -> str:
     return f"{s // 86400} d" + (f" {s % 86400 // 3600} h" if s % 86400 // 3600 else "")
 
 
-def _step_rows(steps: list[StepResult]) -> list[dict[str, Any]]:
+OPS = {
+    "equals": "is",
+    "not_equals": "is not",
+    "contains": "contains",
+    "gt": ">",
+    "lt": "<",
+    "is_set": "is set",
+}
+
+
+def step_detail_filters(m: Matcher) -> str:
+    """A step's or exclusion's property filters: ``plan is "pro", value > 100``."""
+    return ", ".join(
+        f"{f.property} {OPS[f.op]}" + ("" if f.op == "is_set" else " " + json.dumps(f.value))
+        for f in m.where
+    )
+
+
+def step_detail(step: Step) -> str:
+    """What a step asks besides its name: ``page · plan is "pro" · optional · within 1 h``."""
+    parts = [step.kind] if step.kind != "track" else []
+    if step.where:
+        parts.append(step_detail_filters(step))
+    if step.optional:
+        parts.append("optional")
+    if step.within_seconds is not None:
+        parts.append(f"within {duration(step.within_seconds)}")
+    if step.min_gap_seconds:
+        parts.append(f"at least {duration(step.min_gap_seconds)} later")
+    return " · ".join(parts)
+
+
+def _step_rows(steps: list[StepResult], d: FunnelDefinition) -> list[dict[str, Any]]:
     return [
         {
             "step": s,
+            "detail": step_detail(d.steps[s.index]),
             "number": s.index + 1,
             "lost": steps[s.index - 1].count - s.count if s.index else None,
             "from_first": percent_text(s.conversion_from_first),
