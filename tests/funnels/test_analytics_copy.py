@@ -3,6 +3,7 @@ each exactly once, even when the copy dies between batches or inside one."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import duckdb
@@ -11,7 +12,7 @@ import pytest
 from lastmile.channels import segment
 from lastmile.customers.models import CustomerMerge, Interaction
 from lastmile.customers.services.customers import customer_unmerge
-from lastmile.funnels import services
+from lastmile.funnels import selectors, services
 from lastmile.funnels.definitions import FunnelDefinition
 from lastmile.funnels.engines import duckdb as engine_module
 from lastmile.funnels.engines.duckdb import DuckDBEngine
@@ -256,3 +257,104 @@ def test_an_undone_merge_splits_the_person_again(engine, send, now):
 
     # then the visitor's product and the customer's checkout are two people's again
     assert [s.count for s in engine.funnel(d).steps] == [1, 0]
+
+
+def test_the_engine_parses_the_stored_messages_as_python_would(engine, send, now):
+    # given calls with a campaign source, odd properties, and a non-event call
+    send(
+        track(1, context={"campaign": {"source": "newsletter"}}, properties={"plan": "pro"}),
+        track(2, context={"campaign": "spring"}),
+        {"type": "page", "name": "Pricing", "messageId": "p", "userId": "u2"},
+        {"type": "identify", "messageId": "i", "userId": "u1", "traits": {"plan": "pro"}},
+    )
+
+    # when DuckDB copies the raw rows
+    report = services.analytics_copy(engine=engine, now=now)
+
+    # then it keeps what the Python reading of the same rows keeps, field for field
+    files = [str(p) for _, _, p in engine.segments()]
+    got = duckdb.sql(
+        f"SELECT event_id, customer_id, ts_us, kind, name, props::VARCHAR, source"
+        f" FROM read_parquet({files}) ORDER BY event_id"
+    ).fetchall()
+    raw = selectors.events_after(after_id=0, limit=100).rows
+    want = [
+        (r.event_id, r.customer_id, r.ts_us, r.kind, r.name, r.props, r.source)
+        for r in selectors.event_rows(raw)
+    ]
+    assert report.events == 3
+    assert [g[:5] + (json.loads(g[5]), g[6]) for g in got] == [
+        w[:5] + (json.loads(w[5]), w[6]) for w in want
+    ]
+    assert [g[6] for g in got] == ["newsletter", None, None]
+    assert json.loads(got[0][5]) == {"plan": "pro"} and json.loads(got[1][5]) == {}
+
+
+def test_first_touch_comes_from_the_campaign_of_the_first_event(engine, send, now):
+    # given two people, one who came from a newsletter
+    send(track(1, user="u1", context={"campaign": {"source": "newsletter"}}))
+    send(track(2, user="u2"))
+    services.analytics_copy(engine=engine, now=now)
+
+    # when the funnel is broken down by first-touch source
+    result = engine.funnel(
+        funnel(now, "Product Added", "Order", breakdown={"first_touch": "source"})
+    )
+
+    # then each is in their bucket
+    assert result.breakdown is not None
+    assert [(b.value, b.people) for b in result.breakdown] == [("newsletter", 1), (None, 1)]
+
+
+def test_compaction_keeps_every_event_once_and_the_mark(engine, send, now):
+    # given three segments
+    ids = send(*(track(i) for i in range(7)))
+    services.analytics_copy(engine=engine, now=now, batch_size=3)
+    assert len(engine.segments()) == 3
+    d = funnel(now, "Product Added", "Order")
+    before = engine.funnel(d)
+
+    # when compacted, and a copy runs on after it
+    merged = engine.compact()
+    later = send(track(8))
+    services.analytics_copy(engine=engine, now=now)
+
+    # then one segment holds what three did, the mark did not move back, and nothing is twice
+    assert merged == 3
+    assert len(engine.segments()) == 2
+    assert copied_ids(engine) == sorted(ids + later)
+    assert engine.funnel(d).steps[0].count == before.steps[0].count
+
+
+def test_a_compaction_killed_before_its_rename_changes_nothing(engine, send, now, monkeypatch):
+    ids = send(*(track(i) for i in range(5)))
+    services.analytics_copy(engine=engine, now=now, batch_size=2)
+
+    def replace(src, dst):
+        raise Killed
+
+    monkeypatch.setattr(engine_module.os, "replace", replace)
+    with pytest.raises(Killed):
+        engine.compact()
+    monkeypatch.undo()
+    assert copied_ids(engine) == sorted(ids) and len(engine.segments()) == 3
+    assert engine.discard_unfinished() >= 1
+
+
+def test_a_compaction_killed_after_its_rename_reads_each_event_once(engine, send, now):
+    # given the merged segment in place while the pieces it replaces are still there
+    ids = send(*(track(i) for i in range(5)))
+    services.analytics_copy(engine=engine, now=now, batch_size=2)
+    pieces = [p for _, _, p in engine.segments()]
+    kept = [p.read_bytes() for p in pieces]
+    engine.compact()
+    for p, data in zip(pieces, kept, strict=True):
+        p.write_bytes(data)  # as if the process died before removing them
+
+    # then readers take the wide segment alone, and the next compaction clears the pieces
+    assert copied_ids(engine) == sorted(ids)
+    assert engine.mark() == max(ids)
+    engine.compact(grace_seconds=0)
+    assert sorted(p.name for p in engine.directory.iterdir() if p.name.startswith("events-")) == [
+        p.name for _, _, p in engine.segments()
+    ]

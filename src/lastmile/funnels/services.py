@@ -10,10 +10,12 @@ from pathlib import Path
 from django.conf import settings
 
 from lastmile.customers.selectors import customers_merged
+from lastmile.funnels.engines import Engine
 from lastmile.funnels.engines.duckdb import DuckDBEngine
 from lastmile.funnels.selectors import events_after, events_moved_back
 
-BATCH_SIZE = 10_000
+BATCH_SIZE = 50_000  # one segment each; compact() merges them
+COMPACT_PIECES = 8  # the copy merges small segments once there are this many in a row
 
 
 def analytics_engine() -> DuckDBEngine:
@@ -30,12 +32,13 @@ class CopyReport:
 
 def analytics_copy(
     *,
-    engine: DuckDBEngine,
+    engine: Engine,
     now: datetime,
     settle_seconds: float = 0,
     batch_size: int = BATCH_SIZE,
     max_batches: int | None = None,
     after_batch: Callable[[int], None] | None = None,
+    compact_pieces: int = COMPACT_PIECES,
 ) -> CopyReport:
     """Copy every event after the engine's high-water mark, each exactly once.
 
@@ -43,7 +46,9 @@ def analytics_copy(
     2. Read the mark from the copy itself, then copy batch after batch: each batch is one
        segment that becomes visible, mark included, in one atomic rename. A copy killed at
        any point resumes from the last visible segment: no event twice, none skipped.
-    3. Rewrite the map of merged customers, so an anonymous visitor who later identified
+    3. Merge small segments once ``compact_pieces`` of them follow each other (readers
+       see the same events before and after, ``Engine.compact``).
+    4. Rewrite the map of merged customers, so an anonymous visitor who later identified
        counts as the one customer they became, and the customer of each event an undone
        merge moved back.
     Rows recorded within ``settle_seconds`` of ``now`` wait for the next copy (see
@@ -57,11 +62,11 @@ def analytics_copy(
         batch = events_after(after_id=mark, limit=batch_size, recorded_before=recorded_before)
         if batch.last is None:
             break
-        engine.append(batch.rows, first=mark + 1, last=batch.last)
-        events += len(batch.rows)
+        events += engine.append_raw(batch.rows, first=mark + 1, last=batch.last)
         batches += 1
         mark = batch.last
         if after_batch is not None:
             after_batch(mark)
+    engine.compact(min_pieces=compact_pieces)
     engine.people_write(merged=customers_merged(), moved=events_moved_back())
     return CopyReport(events=events, batches=batches, mark=mark)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
@@ -42,6 +43,9 @@ SEGMENT = re.compile(r"^events-(\d{12})-(\d{12})\.parquet$")
 PEOPLE = "people.parquet"  # merged customer id -> the live customer it was merged into
 MOVED = "moved.parquet"  # event id -> its customer, for events an undone merge moved back
 TMP_PREFIX = ".tmp-"
+NL = "\n"
+COMPACT_BYTES = 256 * 1024 * 1024  # segments past this size are left as they are
+ROW_GROUP = 122_880  # DuckDB's default: one row group per thread's share of a scan
 COLUMNS = {
     "event_id": "BIGINT",
     "customer_id": "BIGINT",
@@ -64,6 +68,39 @@ class EventRow(NamedTuple):
     name: str
     props: str
     source: str | None = None
+
+
+class RawEvent(NamedTuple):
+    """One event-store row as stored: ``occurred_at`` as the database writes a timestamp
+    (naive text is UTC), ``data`` the Segment message as JSON text. The engine keeps the
+    track, page and screen calls (the funnel events) and parses them itself."""
+
+    event_id: int
+    customer_id: int
+    occurred_at: str
+    data: str | None
+
+
+FUNNEL_TYPES = ("track", "page", "screen")  # identify, group and alias are not actions
+# A raw row as a segment's row: the message parsed once, by DuckDB (``from_json`` takes
+# what fits the shape and leaves the rest NULL), not by Python (the copy's cost).
+MESSAGE = json.dumps(
+    {
+        "type": "VARCHAR",
+        "event": "VARCHAR",
+        "name": "VARCHAR",
+        "properties": "JSON",
+        "context": {"campaign": {"source": "VARCHAR"}},
+    }
+)
+RAW_SELECT = (
+    "SELECT event_id, customer_id, epoch_us(occurred_at::TIMESTAMPTZ) AS ts_us, m.type AS kind,"
+    " coalesce(CASE WHEN m.type = 'track' THEN m.event ELSE m.name END, '') AS name,"
+    " CASE WHEN json_type(m.properties) = 'OBJECT' THEN m.properties ELSE '{}'::JSON END"
+    " AS props, m.context.campaign.source AS source"
+    f" FROM (SELECT *, from_json(data, '{MESSAGE}') AS m FROM raw)"
+    f" WHERE m.type IN {FUNNEL_TYPES}"
+)
 
 
 class Params:
@@ -121,15 +158,60 @@ class DuckDBEngine:
             n += 1
         return n
 
-    def append(self, rows: Sequence[EventRow], *, first: int, last: int) -> Path:
+    def compact(
+        self,
+        *,
+        min_pieces: int = 2,
+        max_bytes: int = COMPACT_BYTES,
+        grace_seconds: float = 60,
+    ) -> int:
+        """Merge each run of at least ``min_pieces`` consecutive segments smaller than
+        ``max_bytes`` into one segment; how many segments were merged.
+
+        The merged segment covers the ids of its pieces, so it is named with the first
+        piece's ``first`` and the last one's ``last``: once renamed into place, readers
+        take it and skip the pieces (``segments``), and the mark is unchanged. A compaction
+        killed before its rename leaves a temporary file; killed after it, pieces that no
+        reader uses. Those pieces are removed ``grace_seconds`` after the merged segment
+        appeared, by a later compaction, so a reader that listed them just before still
+        finds them. Run it where the copy runs (under its lock): the copy's
+        ``discard_unfinished`` removes any temporary file.
+        """
+        chosen = self.segments()
+        in_use = {p for _, _, p in chosen}
+        now = time.time()
+        for p in self.directory.iterdir():
+            m = SEGMENT.match(p.name)
+            if not m or p in in_use:
+                continue
+            cover = next((c for a, b, c in chosen if a <= int(m[1]) and int(m[2]) <= b), None)
+            if cover is not None and now - cover.stat().st_mtime >= grace_seconds:
+                p.unlink(missing_ok=True)
+        runs: list[list[tuple[int, int, Path]]] = [[]]
+        for seg in chosen:
+            if seg[2].stat().st_size < max_bytes:
+                runs[-1].append(seg)
+            elif runs[-1]:
+                runs.append([])
+        merged = 0
+        for run in runs:
+            if len(run) < min_pieces:
+                continue
+            files = ", ".join(_quote(p) for _, _, p in run)
+            self._publish(
+                f"SELECT * FROM read_parquet([{files}], union_by_name = true)",
+                run[0][0],
+                run[-1][1],
+            )
+            merged += len(run)
+        return merged
+
+    def append(self, rows: Sequence[EventRow], *, first: int, last: int) -> int:
         """Write the events of event-store ids ``first..last`` (the rows may be fewer: not
-        every id is an event) as one segment, visible all at once."""
+        every id is an event) as one segment, visible all at once; how many events."""
         if not 0 < first <= last or any(not first <= r.event_id <= last for r in rows):
             raise ValueError(f"rows outside the segment's ids {first}..{last}")
-        tag = uuid.uuid4().hex
-        ndjson = self.directory / f"{TMP_PREFIX}{tag}.ndjson"
-        staged = self.directory / f"{TMP_PREFIX}{tag}.parquet"
-        final = self.directory / f"events-{first:012d}-{last:012d}.parquet"
+        ndjson = self.directory / f"{TMP_PREFIX}{uuid.uuid4().hex}.ndjson"
         with ndjson.open("w", encoding="utf-8") as out:
             for r in rows:
                 out.write(
@@ -139,15 +221,55 @@ class DuckDBEngine:
                     f'"source":{json.dumps(r.source)}}}\n'
                 )
         columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in COLUMNS.items()) + "}"
-        with duckdb.connect(config={"threads": self.threads}) as con:
-            con.execute(
-                f"COPY (SELECT * FROM read_json({_quote(ndjson)}, format='newline_delimited',"
-                f" columns={columns}) ORDER BY customer_id, ts_us, event_id)"
-                f" TO {_quote(staged)} (FORMAT parquet)"
+        try:
+            return self._publish(
+                f"SELECT * FROM read_json({_quote(ndjson)}, format='newline_delimited',"
+                f" columns={columns})",
+                first,
+                last,
             )
-        ndjson.unlink()
+        finally:
+            ndjson.unlink(missing_ok=True)
+
+    def append_raw(self, rows: Sequence[RawEvent], *, first: int, last: int) -> int:
+        """As ``append``, from the event store's rows as they are: DuckDB parses the
+        messages and keeps the funnel events (``RAW_SELECT``); how many it kept."""
+        if not 0 < first <= last or any(not first <= r.event_id <= last for r in rows):
+            raise ValueError(f"rows outside the segment's ids {first}..{last}")
+        tag = uuid.uuid4().hex
+        ndjson = self.directory / f"{TMP_PREFIX}{tag}.ndjson"
+        with ndjson.open("w", encoding="utf-8") as out:
+            # The message is JSON already: it goes in as it is (a newline can only be
+            # whitespace between its tokens, and one line holds one row).
+            out.writelines(
+                f'{{"event_id":{r.event_id},"customer_id":{r.customer_id},'
+                f'"occurred_at":"{r.occurred_at}","data":{(r.data or "null").replace(NL, " ")}}}\n'
+                for r in rows
+            )
+        columns = "{'event_id': 'BIGINT', 'customer_id': 'BIGINT', 'occurred_at': 'VARCHAR', 'data': 'JSON'}"
+        source = (
+            f"(SELECT * FROM read_json({_quote(ndjson)}, format='newline_delimited',"
+            f" columns={columns}))"
+        )
+        try:
+            return self._publish(RAW_SELECT.replace("FROM raw", f"FROM {source}"), first, last)
+        finally:
+            ndjson.unlink(missing_ok=True)
+
+    def _publish(self, select: str, first: int, last: int) -> int:
+        """Write ``select``'s rows (a segment's columns) sorted as readers want them, as the
+        segment of ids ``first..last``, made visible by one atomic rename; how many rows."""
+        staged = self.directory / f"{TMP_PREFIX}{uuid.uuid4().hex}.parquet"
+        final = self.directory / f"events-{first:012d}-{last:012d}.parquet"
+        cols = ", ".join(f"{k}::{v} AS {k}" for k, v in COLUMNS.items())
+        with duckdb.connect(config={"threads": self.threads}) as con:
+            con.execute("SET TimeZone = 'UTC'")
+            written = con.execute(
+                f"COPY (SELECT {cols} FROM ({select}) ORDER BY customer_id, ts_us, event_id)"
+                f" TO {_quote(staged)} (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP})"
+            ).fetchone()
         os.replace(staged, final)
-        return final
+        return int(written[0]) if written else 0
 
     def people_write(
         self, *, merged: Iterable[tuple[int, int]], moved: Iterable[tuple[int, int]] = ()
@@ -158,14 +280,18 @@ class DuckDBEngine:
             (PEOPLE, list(merged), ("customer_id", "person")),
             (MOVED, list(moved), ("event_id", "customer_id")),
         ):
-            staged = self.directory / f"{TMP_PREFIX}{uuid.uuid4().hex}.parquet"
+            tag = uuid.uuid4().hex
+            csv = self.directory / f"{TMP_PREFIX}{tag}.csv"
+            staged = self.directory / f"{TMP_PREFIX}{tag}.parquet"
+            # Through a file: binding Python lists makes DuckDB import pandas (2 s).
+            csv.write_text("".join(f"{a},{b}\n" for a, b in pairs))
+            types = f"{{'{columns[0]}': 'BIGINT', '{columns[1]}': 'BIGINT'}}"
             with duckdb.connect(config={"threads": self.threads}) as con:
                 con.execute(
-                    f"CREATE TABLE t AS SELECT unnest($a::BIGINT[]) AS {columns[0]},"
-                    f" unnest($b::BIGINT[]) AS {columns[1]}",
-                    {"a": [a for a, _ in pairs], "b": [b for _, b in pairs]},
+                    f"COPY (SELECT * FROM read_csv({_quote(csv)}, header = false, delim = ',', auto_detect = false,"
+                    f" columns = {types})) TO {_quote(staged)} (FORMAT parquet)"
                 )
-                con.execute(f"COPY t TO {_quote(staged)} (FORMAT parquet)")
+            csv.unlink()
             os.replace(staged, self.directory / name)
 
     # --- queries --------------------------------------------------------------------
@@ -296,9 +422,10 @@ class DuckDBEngine:
                 person: (name, ts)
                 for person, name, ts in con.execute(
                     "SELECT person, arg_max(name, (ts_us, event_id)), max(ts_us) FROM events"
-                    " WHERE person IN (SELECT unnest($people)) AND ts_us <= $now"
-                    " GROUP BY person",
-                    {"people": people, "now": now_us if now_us is not None else 2**62},
+                    # ints from the query above, in the text: a bound list imports pandas
+                    f" WHERE person IN ({', '.join(map(str, people)) or 'NULL'})"
+                    " AND ts_us <= $now GROUP BY person",
+                    {"now": now_us if now_us is not None else 2**62},
                 ).fetchall()
             }
         details = []
@@ -436,7 +563,7 @@ def _base_sql(d: FunnelDefinition, p: Params) -> str:
     else:
         # Only events a step or an exclusion names can take part: the name test is
         # pushed into the Parquet scan, the flags computed on what is left.
-        where = f"ts_us BETWEEN {lo_p} AND {end_p} AND name IN (SELECT unnest({p(names)}))"
+        where = f"ts_us BETWEEN {lo_p} AND {end_p} AND name IN ({', '.join(map(p, names))})"
         pos = ""
     return (
         f"WITH fl AS (SELECT person, event_id, ts_us AS ts{pos}, {', '.join(flags)}{extra}"
