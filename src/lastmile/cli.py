@@ -1,4 +1,5 @@
-"""The ``lastmile`` command: serve, worker, migrate, seed-demo, createagent, token, sweep."""
+"""The ``lastmile`` command: serve, worker, migrate, seed-demo, createagent, token, sweep,
+analytics-copy."""
 
 from __future__ import annotations
 
@@ -212,6 +213,72 @@ def sweep(batch_size: int) -> None:
     r = loops_sweep(now=utcnow(), batch_size=batch_size)
     click.echo(
         f"{r.loops} loops, {r.rungs} rungs, {r.breached} breached, {r.notifications} notifications"
+    )
+
+
+@main.command("analytics-copy")
+@click.option(
+    "--settle-seconds",
+    type=click.FloatRange(0),
+    default=None,
+    show_default="30, as the worker",
+    help="Leave rows recorded in the last SECONDS for the next copy (on PostgreSQL a row's id "
+    "is taken before its transaction commits). 0 copies everything committed, when nothing "
+    "is being ingested.",
+)
+@click.option(
+    "--no-wait", is_flag=True, help="Do nothing when another copy is running, rather than wait."
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def analytics_copy_cmd(settle_seconds: float | None, no_wait: bool, quiet: bool) -> None:
+    """Copy the new web and app events into the analytics engine now.
+
+    The worker does this every minute; run it after an import, or to see events sent a
+    moment ago in the funnels. Each event is copied once, even if this or the worker's
+    copy is stopped midway; two copies never run at once (this one waits its turn).
+    """
+    _django()
+    from lastmile.core.clock import utcnow
+    from lastmile.customers.models import Interaction
+    from lastmile.funnels.selectors import EVENT_CHANNELS
+    from lastmile.funnels.services import analytics_engine
+    from lastmile.funnels.tasks import SETTLE_SECONDS, analytics_copy_locked
+
+    engine = analytics_engine()
+    start = engine.mark()
+    last = (
+        Interaction.objects.filter(pk__gt=start, channel__in=EVENT_CHANNELS)
+        .order_by("-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    # The bar runs over event-store ids: from the mark to the newest web or app row.
+    with click.progressbar(
+        length=(last or start) - start,
+        label="copying events",
+        file=sys.stderr,
+        show_eta=True,
+        hidden=quiet,
+    ) as bar:
+        done = start
+
+        def advance(mark: int) -> None:
+            nonlocal done
+            bar.update(max(0, min(mark, last or mark) - done))
+            done = max(done, mark)
+
+        report = analytics_copy_locked(
+            engine=engine,
+            now=utcnow(),
+            settle_seconds=SETTLE_SECONDS if settle_seconds is None else settle_seconds,
+            wait=not no_wait,
+            after_batch=advance,
+        )
+    if report is None:
+        raise click.ClickException("another copy is running; nothing copied")
+    click.echo(
+        f"{report.events} events copied in {report.batches} batches; "
+        f"copied up to event-store id {report.mark} ({engine.directory})"
     )
 
 
