@@ -230,6 +230,11 @@ def test_a_page_step_answers_under_its_name(integration, send, copy, now):
         ({"steps": [{"event": "A"}, {"event": "B", "page": "C"}]}, "steps[1]: event"),
         ({"steps": [{"event": "A"}, {"event": "B", "colour": "red"}]}, "steps[1].colour"),
         (
+            {"steps": [{"event": "A"}, {"event": "B", "within_seconds": "5"}]},
+            "steps[1].within_seconds",
+        ),
+        ({"steps": [{"event": "A"}, {"event": "B", "optional": 1}]}, "steps[1].optional"),
+        (
             {"steps": [{"event": "A"}, {"event": "B", "where": [{"property": "v", "op": "gt"}]}]},
             "steps[1].where[0]: value",
         ),

@@ -7,8 +7,6 @@ change and archive them (``funnel_services.may_write_funnels``). Bad input is a 
 ``errors`` name each field as the body spells it (``steps[1].where[0].value``, ``from``).
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 from django.http import HttpRequest

@@ -16,16 +16,42 @@ from pydantic import ConfigDict, Field
 
 from lastmile.api.types import StrictSchema, UtcDatetime
 from lastmile.funnels.definitions import (
+    MAX_FILTERS,
     MAX_STEPS,
     MAX_WINDOW_SECONDS,
     MIN_STEPS,
     Breakdown,
     Exclusion,
     Mode,
+    PropertyFilter,
     Step,
 )
 
 RANGE_HELP = "ISO 8601 with a time zone; default: `to` now, `from` 30 days before `to`"
+
+# The definition's models, strict as every request body is (``"5"`` is not a number of
+# seconds, ``1`` not a boolean): the same fields and validators, so the same errors.
+_STRICT_IN = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class FilterIn(PropertyFilter):
+    model_config = _STRICT_IN
+
+
+class StepIn(Step):
+    model_config = _STRICT_IN
+
+    where: list[FilterIn] = Field(default_factory=list, max_length=MAX_FILTERS)  # type: ignore[assignment]
+
+
+class ExclusionIn(Exclusion):
+    model_config = _STRICT_IN
+
+    where: list[FilterIn] = Field(default_factory=list, max_length=MAX_FILTERS)  # type: ignore[assignment]
+
+
+class BreakdownIn(Breakdown):
+    model_config = _STRICT_IN
 
 
 class DefinitionFields(StrictSchema):
@@ -35,8 +61,8 @@ class DefinitionFields(StrictSchema):
     window_seconds: int = Field(
         gt=0, le=MAX_WINDOW_SECONDS, description="from step 1 to the last step, 1 s to a year"
     )
-    steps: list[Step] = Field(min_length=MIN_STEPS, max_length=MAX_STEPS)
-    exclusions: list[Exclusion] = Field(default_factory=list, max_length=MAX_STEPS)
+    steps: list[StepIn] = Field(min_length=MIN_STEPS, max_length=MAX_STEPS)
+    exclusions: list[ExclusionIn] = Field(default_factory=list, max_length=MAX_STEPS)
 
     def definition(self) -> dict[str, Any]:
         return {
@@ -52,7 +78,7 @@ class RangeFields(StrictSchema):
 
     from_: UtcDatetime | None = Field(default=None, alias="from", description=RANGE_HELP)
     to: UtcDatetime | None = Field(default=None, description=RANGE_HELP)
-    breakdown: Breakdown | None = Field(
+    breakdown: BreakdownIn | None = Field(
         default=None,
         description='{"property": "<name>"}: by that property of the entry event; '
         '{"first_touch": "source"}: by the source of the person\'s first event',
@@ -83,8 +109,8 @@ class FunnelPatch(StrictSchema):
     archived: bool | None = None
     mode: Mode | None = None
     window_seconds: int | None = Field(default=None, gt=0, le=MAX_WINDOW_SECONDS)
-    steps: list[Step] | None = Field(default=None, min_length=MIN_STEPS, max_length=MAX_STEPS)
-    exclusions: list[Exclusion] | None = Field(default=None, max_length=MAX_STEPS)
+    steps: list[StepIn] | None = Field(default=None, min_length=MIN_STEPS, max_length=MAX_STEPS)
+    exclusions: list[ExclusionIn] | None = Field(default=None, max_length=MAX_STEPS)
 
 
 class FunnelsQuery(Schema):
