@@ -38,7 +38,7 @@ from lastmile.funnels.models import Funnel
 from lastmile.funnels.results import DropoffPage, FunnelResult, StepResult, TrendPoint
 from lastmile.funnels.services import analytics_engine
 
-DROPOFF_PAGE = 50
+DROPOFF_PAGE = 25
 EXPORT_PAGE = 2000  # drop-offs read per engine query while an export streams
 LIST_DAYS = 30
 
