@@ -442,3 +442,19 @@ def test_the_table_says_what_each_step_asks_besides_its_name(client, admin, shop
     assert "excluding Cart Emptied between steps 1 and 3" in html
     # Alice, the one pro, skipped the optional cart and paid within the hour
     assert steps_data(response)["counts"] == [1, 0, 1]
+
+
+def test_the_lists_queries_do_not_grow_with_its_funnels(client, admin, shop, funnel, now):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as one:
+        client.get(reverse("funnels:list"))
+    for name in ("Second", "Third"):
+        funnel_create(name=name, definition=CHECKOUT, actor=None, now=now)
+
+    with CaptureQueriesContext(connection) as three:
+        response = client.get(reverse("funnels:list"))
+
+    assert response.content.decode().count('class="loop-title"') == 3
+    assert len(three) == len(one)
