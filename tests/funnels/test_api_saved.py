@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from lastmile.core.models import AuditEntry
+from lastmile.funnels import funnel_services
 from lastmile.funnels.models import Funnel
 from tests.funnels.test_api import (  # noqa: F401 - fixtures
     STEPS,
@@ -27,6 +28,7 @@ from tests.funnels.test_api import (  # noqa: F401 - fixtures
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 CART = {"name": "Cart", "steps": STEPS, "window_seconds": 86400}
+CART_DEFINITION = {"steps": STEPS, "window_seconds": 86400}
 
 
 @pytest.fixture
@@ -253,3 +255,20 @@ def test_dropoffs_before_the_last_step(cart, shop, integration):
 @pytest.mark.parametrize("step", ["1", "4", "0", "two"])
 def test_a_dropoff_step_out_of_range_is_a_422_naming_step(cart, integration, step):
     assert _fields(integration.get(f"/funnels/{cart['id']}/dropoffs", step=step)) == ["step"]
+
+
+def test_the_list_reads_a_page_in_a_fixed_number_of_queries(
+    integration, team, admin_user, now, django_assert_num_queries
+):
+    # given funnels with a team and an author each
+    for n in range(5):
+        funnel_services.funnel_create(
+            name=f"F{n}", definition=CART_DEFINITION, team=team, actor=admin_user, now=now
+        )
+    integration.get("/funnels")  # the token's first use records it
+
+    # when the list is read: the token, the count, the page with its teams and authors
+    with django_assert_num_queries(3):
+        r = integration.get("/funnels")
+
+    assert [f["created_by"] for f in r.json()["items"]] == ["boss"] * 5
