@@ -5,3 +5,15 @@ class RecoveryConfig(AppConfig):
     name = "lastmile.recovery"
     label = "recovery"
     verbose_name = "Recovery"
+
+    def ready(self) -> None:
+        from lastmile.core.events import event_subscribe
+        from lastmile.recovery.services import on_interaction_recorded, on_interactions_recorded
+
+        # A person completing a funnel closes their open recovery as recovered, in the
+        # recording's transaction (customers does not import recovery; it tells this event).
+        event_subscribe(
+            on_interaction_recorded,
+            many=on_interactions_recorded,
+            names=["interaction.recorded"],
+        )

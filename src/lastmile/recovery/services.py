@@ -1,0 +1,637 @@
+"""Every write of recovery: rules, opening a recovery on a drop-off, closing it as recovered
+(the person completed the funnel) or lost (its window ended).
+
+The recovery's loop is an ordinary ``recovery`` loop, opened and closed through
+``lastmile.loops.services``: it has the rule's team, a deadline under that team's business
+hours, the escalation ladder and the console like every loop; its trail says what was
+abandoned and how it ended (recovered, with the revenue, or lost).
+
+Detection (``recoveries_detect``) asks the funnel engine for the people who reached the
+abandon step and not the next one, then reads each candidate's events from the event store
+(``customers.selectors.timeline``): the copy may lag the store by a minute or two, and a
+person who completed the next step meanwhile must not be chased.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max
+
+from lastmile.channels.services import outbox_enqueue, outbox_message
+from lastmile.core.errors import FieldError, InvalidInput
+from lastmile.customers.models import Customer, IdentityKind, Interaction
+from lastmile.customers.selectors import customers_visible, timeline
+from lastmile.funnels.definitions import FunnelDefinition, Step
+from lastmile.funnels.engines import Engine
+from lastmile.funnels.funnel_selectors import funnel_definition
+from lastmile.funnels.models import Funnel
+from lastmile.funnels.services import analytics_engine
+from lastmile.loops.business_time import add_business_time
+from lastmile.loops.models import LoopKind, LoopState, SlaPolicy
+from lastmile.loops.services import calendar_for, loop_close, loop_open, policy_match
+from lastmile.people.models import Team
+from lastmile.people.viewers import SYSTEM, Actor
+from lastmile.recovery.matching import (
+    FUNNEL_TYPES,
+    currency,
+    event_matches,
+    items,
+    money,
+    properties,
+)
+from lastmile.recovery.models import Outcome, Outreach, Recovery, RecoveryRule
+
+log = logging.getLogger(__name__)
+
+PURPOSE = "recovery"  # the outbox purpose: its contact rule caps and times the outreach
+EVENT_CHANNELS = ("web", "app")  # where the Segment API records events
+LEASE = timedelta(minutes=5)  # how long a worker holds a rule while it checks it
+PAGE = 1000  # drop-offs read per engine query
+MAX_CANDIDATES = 5000  # drop-offs looked at per rule per run; the next run goes on
+TIMELINE_PAGE = 200
+RECHECK = timedelta(minutes=10)  # recent recoveries re-read the store for a completion
+MAX_WINDOW = 365 * 24 * 3600
+PLACEHOLDERS = ("customer.first_name", "customer.name", "items", "value", "currency", "funnel")
+
+
+# --- rules ----------------------------------------------------------------------------------
+
+
+def rule_check(
+    *,
+    funnel: Funnel | None,
+    abandon_step: int | None,
+    abandon_after_seconds: int | None,
+    window_seconds: int | None,
+    team: Team | None,
+    sla_policy: SlaPolicy | None,
+    sla_seconds: int | None,
+    outreach: str,
+    channel: str,
+    subject: str,
+    body: str,
+) -> None:
+    """Refuse a rule that cannot work, naming each bad field (422)."""
+    errors: list[FieldError] = []
+    steps = (funnel.definition or {}).get("steps") or [] if funnel is not None else []
+    if funnel is None:
+        errors.append(FieldError("funnel", "required"))
+    elif funnel.archived:
+        errors.append(FieldError("funnel", "is archived"))
+    if abandon_step is None:
+        errors.append(FieldError("abandon_step", "required"))
+    elif funnel is not None and not 1 <= abandon_step < len(steps):
+        errors.append(
+            FieldError("abandon_step", f"1 to {len(steps) - 1}: a step with a step after it")
+        )
+    elif funnel is not None and steps[abandon_step - 1].get("optional"):
+        errors.append(FieldError("abandon_step", "an optional step cannot be the abandon step"))
+    for name, v in (
+        ("abandon_after_seconds", abandon_after_seconds),
+        ("window_seconds", window_seconds),
+    ):
+        if v is None or not 0 < v <= MAX_WINDOW:
+            errors.append(FieldError(name, f"1 to {MAX_WINDOW} seconds"))
+    if team is None:
+        errors.append(FieldError("team", "required: the team that owns recovery"))
+    if sla_policy is not None and sla_seconds is not None:
+        errors.append(FieldError("sla_seconds", "give an SLA policy or SLA seconds, not both"))
+    if sla_policy is not None and not sla_policy.resolution_minutes:
+        errors.append(FieldError("sla_policy", "sets no resolution time"))
+    if sla_seconds is not None and not 0 < sla_seconds <= MAX_WINDOW:
+        errors.append(FieldError("sla_seconds", f"1 to {MAX_WINDOW} seconds"))
+    if outreach not in Outreach.values:
+        errors.append(FieldError("outreach", f"one of {', '.join(Outreach.values)}"))
+    if outreach == Outreach.MESSAGE:
+        if channel != "email":
+            errors.append(FieldError("channel", "email (the channel a message goes on)"))
+        if not subject.strip():
+            errors.append(FieldError("subject", "a message needs a subject"))
+        if not body.strip():
+            errors.append(FieldError("body", "a message needs a body"))
+        unknown = [p for p in _placeholders(subject + body) if p not in PLACEHOLDERS]
+        if unknown:
+            errors.append(
+                FieldError(
+                    "body",
+                    f"unknown placeholder {{{{{unknown[0]}}}}}: use "
+                    + ", ".join("{{" + p + "}}" for p in PLACEHOLDERS),
+                )
+            )
+    if errors:
+        raise InvalidInput("this recovery rule cannot work: " + errors[0].reason, errors)
+
+
+def rule_save(
+    *, rule: RecoveryRule | None = None, actor: Actor = None, now: datetime, **fields: Any
+) -> RecoveryRule:
+    """Create (``rule`` None) or change a rule after ``rule_check``; the fields are the
+    model's."""
+    rule = rule or RecoveryRule(created_at=now, created_by=actor)
+    for name, value in fields.items():
+        setattr(rule, name, value)
+    rule_check(
+        funnel=getattr(rule, "funnel", None) if rule.funnel_id else None,
+        abandon_step=rule.abandon_step,
+        abandon_after_seconds=rule.abandon_after_seconds,
+        window_seconds=rule.window_seconds,
+        team=rule.team if rule.team_id else None,
+        sla_policy=rule.sla_policy,
+        sla_seconds=rule.sla_seconds,
+        outreach=rule.outreach,
+        channel=rule.channel,
+        subject=rule.subject,
+        body=rule.body,
+    )
+    rule.updated_at = now
+    rule.save()
+    return rule
+
+
+def rule_claim(*, rule: RecoveryRule, now: datetime) -> bool:
+    """Take the rule's lease for one detection run: a conditional UPDATE, so of two workers
+    only one goes on; a worker that dies leaves the rule to the next run after ``LEASE``."""
+    from django.db.models import Q
+
+    taken = RecoveryRule.objects.filter(
+        Q(checking_until__isnull=True) | Q(checking_until__lte=now), pk=rule.pk
+    ).update(checking_until=now + LEASE)
+    return taken == 1
+
+
+def rule_release(*, rule: RecoveryRule) -> None:
+    RecoveryRule.objects.filter(pk=rule.pk).update(checking_until=None)
+
+
+# --- detection --------------------------------------------------------------------------------
+
+
+@dataclass
+class DetectReport:
+    rules: int = 0  # rules checked
+    candidates: int = 0  # drop-offs whose events were read
+    opened: int = 0  # recoveries opened
+
+
+def _steps(funnel: Funnel) -> list[Step]:
+    return [Step.model_validate(s) for s in funnel.definition["steps"]]
+
+
+def next_step(steps: Sequence[Step], abandon: int) -> int:
+    """The 0-based step the engine's drop-offs are asked at: the first required step after
+    the abandon step (0-based ``abandon``), else the one right after it."""
+    return next((j for j in range(abandon + 1, len(steps)) if not steps[j].optional), abandon + 1)
+
+
+def rule_definition(*, rule: RecoveryRule, now: datetime) -> FunnelDefinition:
+    """The rule's funnel over the entries that can still be recovered: a chain reaching the
+    abandon step began at most the funnel's window before it, and the abandon event is at
+    most the rule's window old."""
+    funnel_window = int(rule.funnel.definition["window_seconds"])
+    start = now - timedelta(seconds=rule.window_seconds + funnel_window)
+    return funnel_definition(funnel=rule.funnel, from_=start, to=now, now=now)
+
+
+def recoveries_detect(
+    *, now: datetime, engine: Engine | None = None, rules: Iterable[RecoveryRule] | None = None
+) -> DetectReport:
+    """Open a recovery for each person newly abandoned under each active rule.
+
+    1. Claim the rule (``rule_claim``): one worker per rule at a time.
+    2. Ask the engine for the drop-offs at the step after the abandon step, over the
+       entries still recoverable (``rule_definition``); skip those with an open recovery
+       of the rule, and those with no event since their last recovery opened (nothing new
+       was abandoned) or none within the rule's window.
+    3. Read each remaining person's events from the event store, newest first: the latest
+       event matching the abandon step is the abandon event; the person is abandoned when
+       no later step's event follows it and it is at least ``abandon_after_seconds`` old
+       (and at most ``window_seconds``).
+    4. ``recovery_open``: the loop, the contents, the outreach. Run twice, it opens nothing
+       twice (one open recovery per rule and person, one recovery per abandon event).
+    """
+    engine = engine or analytics_engine()
+    report = DetectReport()
+    if rules is None:
+        rules = RecoveryRule.objects.filter(active=True, funnel__archived=False).select_related(
+            "funnel", "team", "sla_policy__business_hours"
+        )
+    for rule in rules:
+        if not rule_claim(rule=rule, now=now):
+            continue
+        try:
+            _detect_rule(rule, engine=engine, now=now, report=report)
+        finally:
+            rule_release(rule=rule)
+        report.rules += 1
+    return report
+
+
+def _detect_rule(
+    rule: RecoveryRule, *, engine: Engine, now: datetime, report: DetectReport
+) -> None:
+    d = rule_definition(rule=rule, now=now)
+    abandon = rule.abandon_step - 1
+    n = next_step(d.steps, abandon)
+    later = d.steps[abandon + 1 :]
+    oldest = now - timedelta(seconds=rule.window_seconds)
+    after: int | None = None
+    looked = 0
+    while looked < MAX_CANDIDATES:
+        page = engine.dropoffs(d, step=n, after=after, limit=PAGE, now=now)
+        looked += len(page.people)
+        ids = [x.customer_id for x in page.details]
+        seen = _recoveries_seen(rule=rule, customer_ids=ids)
+        todo = []
+        for x in page.details:
+            if x.last_event_at is None or x.last_event_at <= oldest:
+                continue  # no event within the window: nothing recoverable
+            state = seen.get(x.customer_id)
+            if state is not None and (state[0] or state[1] >= x.last_event_at):
+                continue  # open, or nothing new since the last one opened
+            todo.append(x.customer_id)
+        customers = {c.pk: c for c in customers_visible(viewer=SYSTEM).filter(pk__in=todo)}
+        for pk in todo:
+            customer = customers.get(pk)
+            if customer is None:
+                continue  # merged since the copy was made: its survivor is asked next run
+            report.candidates += 1
+            found = abandon_event(
+                customer=customer, abandon=d.steps[abandon], later=later, since=oldest, now=now
+            )
+            if found is None:
+                continue
+            if found.occurred_at > now - timedelta(seconds=rule.abandon_after_seconds):
+                continue  # not abandoned yet: a later run looks again
+            if recovery_open(rule=rule, customer=customer, event=found, now=now) is not None:
+                report.opened += 1
+        if page.next_after is None:
+            break
+        after = page.next_after
+
+
+def _recoveries_seen(
+    *, rule: RecoveryRule, customer_ids: Sequence[int]
+) -> dict[int, tuple[bool, datetime]]:
+    """Per customer with a recovery of ``rule``: (one is open, when the latest opened)."""
+    if not customer_ids:
+        return {}
+    out: dict[int, tuple[bool, datetime]] = {}
+    rows = (
+        Recovery.objects.filter(rule=rule, customer_id__in=list(customer_ids))
+        .values("customer_id", "outcome")
+        .annotate(latest=Max("opened_at"))
+    )
+    for r in rows:
+        was = out.get(r["customer_id"])
+        is_open = r["outcome"] == Outcome.OPEN or (was is not None and was[0])
+        latest = max(r["latest"], was[1]) if was is not None else r["latest"]
+        out[r["customer_id"]] = (is_open, latest)
+    return out
+
+
+def _events_newest_first(
+    *, customer: Customer, since: datetime, now: datetime
+) -> Iterable[Interaction]:
+    """The customer's funnel events from ``now`` back to ``since``, newest first (ties by
+    id, as the engine orders them), through the timeline's pages."""
+    before: str | None = None
+    while True:
+        page = timeline(customer=customer, viewer=SYSTEM, before=before, limit=TIMELINE_PAGE)
+        for row in page.items:
+            if row.occurred_at < since:
+                return
+            if row.occurred_at > now or row.channel not in EVENT_CHANNELS:
+                continue
+            if isinstance(row.data, dict) and row.data.get("type") in FUNNEL_TYPES:
+                yield row
+        if not page.next:
+            return
+        before = page.next
+
+
+def abandon_event(
+    *, customer: Customer, abandon: Step, later: Sequence[Step], since: datetime, now: datetime
+) -> Interaction | None:
+    """The person's latest event matching the abandon step since ``since``, when no event
+    matching a later step of the funnel follows it; else None."""
+    progressed = False
+    for row in _events_newest_first(customer=customer, since=since, now=now):
+        if any(event_matches(s, row.data) for s in later):
+            progressed = True
+            continue
+        if event_matches(abandon, row.data):
+            return None if progressed else row
+    return None
+
+
+def contents_of(data: Any) -> tuple[list[Any], Decimal | None, str]:
+    """The cart or application in an event's properties: items (``items``, else
+    ``products``), value (``value``, else ``revenue``, else ``total``), currency."""
+    props = properties(data)
+    found = items(props.get("items")) or items(props.get("products"))
+    value = next(
+        (v for v in (money(props.get(k)) for k in ("value", "revenue", "total")) if v is not None),
+        None,
+    )
+    return found, value, currency(props.get("currency"))
+
+
+def amount_said(value: Decimal | None, cur: str) -> str:
+    if value is None:
+        return ""
+    return f"{value.quantize(Decimal('0.01'))} {cur}".strip()
+
+
+def _contents_said(found: list[Any], value: Decimal | None, cur: str) -> str:
+    parts = []
+    if found:
+        parts.append(f"{len(found)} item{'s' if len(found) != 1 else ''}")
+    if value is not None:
+        parts.append(amount_said(value, cur))
+    return ", ".join(parts)
+
+
+def _items_said(found: list[Any]) -> str:
+    names = []
+    for it in found[:10]:
+        if isinstance(it, dict):
+            name = it.get("name") or it.get("title") or it.get("sku") or it.get("product_id")
+            qty = it.get("quantity")
+            if name is not None:
+                names.append(f"{qty} × {name}" if isinstance(qty, int) and qty > 1 else str(name))
+        elif isinstance(it, str | int | float):
+            names.append(str(it))
+    return ", ".join(names)
+
+
+def due_for(*, rule: RecoveryRule, now: datetime) -> datetime | None:
+    """The loop's deadline: the pinned policy's resolution time on its calendar, or
+    ``sla_seconds`` on the team's business hours (the calendar of the policy matching the
+    team's recovery loops, as journeys time their steps); None lets ``loop_open`` match a
+    policy itself."""
+    if rule.sla_policy is not None and rule.sla_policy.resolution_minutes:
+        minutes = rule.sla_policy.resolution_minutes
+        return add_business_time(now, timedelta(minutes=minutes), calendar_for(rule.sla_policy))
+    if rule.sla_seconds:
+        policy = policy_match(kind=LoopKind.RECOVERY, team_id=rule.team_id)
+        return add_business_time(now, timedelta(seconds=rule.sla_seconds), calendar_for(policy))
+    return None
+
+
+def _placeholders(text: str) -> list[str]:
+    from lastmile.macros.placeholders import PLACEHOLDER
+
+    return [m.group(1) for m in PLACEHOLDER.finditer(text or "")]
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    from lastmile.macros.placeholders import PLACEHOLDER
+
+    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text or "")
+
+
+def customer_email(customer: Customer) -> str:
+    """The customer's first email address ("" when they have none)."""
+    found = sorted(
+        (i.pk, i.value) for i in customer.identities.all() if i.kind == IdentityKind.EMAIL
+    )
+    return found[0][1] if found else ""
+
+
+def recovery_open(
+    *, rule: RecoveryRule, customer: Customer, event: Interaction, now: datetime
+) -> Recovery | None:
+    """Open the recovery of ``customer``'s abandon ``event`` under ``rule``: its loop on the
+    customer's timeline (opened by the event, owned by the rule's team, due by ``due_for``),
+    the contents, and the outreach (a message queued in the outbox under the ``recovery``
+    contact rule, or the loop itself as the team's call). None, with nothing written, when
+    the person already has an open recovery of the rule or this event was recovered before.
+    """
+    found, value, cur = contents_of(event.data)
+    step = rule.funnel.definition["steps"][rule.abandon_step - 1]
+    step_name = step.get("event") or step.get("page") or step.get("screen") or "a step"
+    said = _contents_said(found, value, cur)
+    verb = "Call" if rule.outreach == Outreach.CALL else "Win back"
+    title = f"{verb} {customer}: stopped at {step_name} ({rule.funnel.name})"
+    if said:
+        title += f": {said}"
+    try:
+        with transaction.atomic():
+            if Recovery.objects.filter(rule=rule, customer=customer, outcome=Outcome.OPEN).exists():
+                return None
+            if Recovery.objects.filter(rule=rule, abandon_event_id=event.pk).exists():
+                return None
+            loop = loop_open(
+                customer=customer,
+                kind=LoopKind.RECOVERY,
+                title=title,
+                team=rule.team,
+                due_at=due_for(rule=rule, now=now),
+                reason=(
+                    f"Abandoned {rule.funnel.name} at {step_name} on "
+                    f"{event.occurred_at:%Y-%m-%d %H:%M} UTC"
+                    + (f": {said}" if said else "")
+                    + (f" ({_items_said(found)})" if found else "")
+                    + f"; rule {rule.name}"
+                )[:500],
+                opened_by=event,
+                now=now,
+            )
+            recovery = Recovery.objects.create(
+                rule=rule,
+                customer=customer,
+                loop=loop,
+                abandon_event_id=event.pk,
+                abandoned_at=event.occurred_at,
+                items=found,
+                value=value,
+                currency=cur,
+                outreach=rule.outreach,
+                outreach_label=rule.outreach_label,
+                opened_at=now,
+                ends_at=now + timedelta(seconds=rule.window_seconds),
+            )
+            if rule.outreach == Outreach.MESSAGE:
+                _outreach_send(recovery, rule=rule, customer=customer, now=now)
+    except IntegrityError:
+        return None  # another run opened it first (the unique constraints)
+    return recovery
+
+
+def _outreach_send(
+    recovery: Recovery, *, rule: RecoveryRule, customer: Customer, now: datetime
+) -> None:
+    email = customer_email(customer)
+    if not email:
+        log.info(
+            "recovery %s: %s has no email address; the loop stays the team's", recovery.pk, customer
+        )
+        return
+    name = str(customer.display_name or "").strip()
+    values = {
+        "customer.name": name,
+        "customer.first_name": name.split()[0] if name else "",
+        "items": _items_said(recovery.items),
+        "value": f"{recovery.value.quantize(Decimal('0.01'))}"
+        if recovery.value is not None
+        else "",
+        "currency": recovery.currency,
+        "funnel": rule.funnel.name,
+    }
+    outbox_enqueue(
+        [
+            outbox_message(
+                key=f"recovery:{recovery.pk}",
+                purpose=PURPOSE,
+                channel=rule.channel or "email",
+                recipient=email,
+                customer=customer,
+                subject=_fill(rule.subject, values),
+                body=_fill(rule.body, values),
+                data={"recovery": recovery.pk, "loop": recovery.loop_id},
+                now=now,
+            )
+        ]
+    )
+
+
+# --- closing --------------------------------------------------------------------------------
+
+
+def recovery_recover(
+    *, recovery: Recovery, event_id: int, data: Any, now: datetime, step_name: str = ""
+) -> bool:
+    """Close ``recovery`` as recovered by the completing event: its ``revenue`` (else
+    ``value``) and ``currency`` are attributed, and the loop closes saying so. False when
+    it was no longer open (another path closed it first)."""
+    props = properties(data)
+    revenue = money(props.get("revenue"))
+    if revenue is None:
+        revenue = money(props.get("value"))
+    cur = currency(props.get("currency")) or (recovery.currency if revenue is not None else "")
+    with transaction.atomic():
+        claimed = Recovery.objects.filter(pk=recovery.pk, outcome=Outcome.OPEN).update(
+            outcome=Outcome.RECOVERED,
+            closed_at=now,
+            revenue=revenue,
+            revenue_currency=cur,
+            completed_event_id=event_id,
+        )
+        if not claimed:
+            return False
+        said = amount_said(revenue, cur) or "no revenue given"
+        _loop_close(
+            recovery,
+            reason=f"recovered: {said} ({step_name or 'completed'}, event #{event_id})",
+            now=now,
+        )
+    return True
+
+
+def _loop_close(recovery: Recovery, *, reason: str, now: datetime) -> None:
+    from lastmile.loops.models import Loop
+
+    loop = Loop.objects.get(pk=recovery.loop_id)
+    if loop.state == LoopState.OPEN:  # an agent may have finished it already
+        loop_close(loop=loop, reason=reason[:500], now=now)
+
+
+def recoveries_expire(*, now: datetime, batch_size: int = 500) -> int:
+    """Close as lost every open recovery whose window has ended; how many. Each is claimed
+    by a conditional UPDATE, so two workers never close one twice."""
+    done = 0
+    due = list(
+        Recovery.objects.filter(outcome=Outcome.OPEN, ends_at__lte=now)
+        .select_related("rule__funnel")
+        .order_by("ends_at", "id")[:batch_size]
+    )
+    for r in due:
+        with transaction.atomic():
+            if not Recovery.objects.filter(pk=r.pk, outcome=Outcome.OPEN).update(
+                outcome=Outcome.LOST, closed_at=now
+            ):
+                continue
+            days = r.rule.window_seconds / 86400
+            span = f"{days:g} days" if days >= 1 else f"{r.rule.window_seconds // 60} minutes"
+            _loop_close(
+                r, reason=f"lost: {r.rule.funnel.name} not completed within {span}", now=now
+            )
+            done += 1
+    return done
+
+
+def _final_step(funnel: Funnel) -> Step:
+    return Step.model_validate(funnel.definition["steps"][-1])
+
+
+def recoveries_react(*, rows: Sequence[Any], now: datetime) -> int:
+    """Close as recovered the open recoveries whose person just completed their funnel: an
+    event among ``rows`` (interactions as recorded) matching the funnel's final step, at or
+    after the abandon event. One query when a batch has funnel events, none otherwise."""
+    events = [
+        r
+        for r in rows
+        if r.channel in EVENT_CHANNELS
+        and isinstance(r.data, dict)
+        and r.data.get("type") in FUNNEL_TYPES
+    ]
+    if not events:
+        return 0
+    open_ = list(
+        Recovery.objects.filter(
+            outcome=Outcome.OPEN, customer_id__in={r.customer_id for r in events}
+        ).select_related("rule__funnel")
+    )
+    done = 0
+    for rec in open_:
+        final = _final_step(rec.rule.funnel)
+        for r in events:
+            if (
+                r.customer_id == rec.customer_id
+                and r.occurred_at >= rec.abandoned_at
+                and event_matches(final, r.data)
+            ):
+                if recovery_recover(
+                    recovery=rec, event_id=r.pk, data=r.data, now=now, step_name=final.name
+                ):
+                    done += 1
+                break
+    return done
+
+
+def on_interactions_recorded(name: str, events: Sequence[tuple[dict[str, Any], datetime]]) -> None:
+    """``interaction.recorded`` (customers, internal): a completion recorded closes its
+    recovery in the recording's transaction."""
+    if events:
+        recoveries_react(rows=[data["interaction"] for data, _ in events], now=events[0][1])
+
+
+def on_interaction_recorded(name: str, data: dict[str, Any], at: datetime) -> None:
+    on_interactions_recorded(name, [(data, at)])
+
+
+def recoveries_recheck(*, now: datetime, since: timedelta = RECHECK) -> int:
+    """Read the store again for the recoveries opened in the last ``since``: a completion
+    recorded while detection was opening the recovery (after its read, before its commit)
+    was told to nobody. How many were recovered."""
+    done = 0
+    for rec in Recovery.objects.filter(
+        outcome=Outcome.OPEN, opened_at__gte=now - since
+    ).select_related("rule__funnel", "customer"):
+        final = _final_step(rec.rule.funnel)
+        completed = None
+        for row in _events_newest_first(customer=rec.customer, since=rec.abandoned_at, now=now):
+            if event_matches(final, row.data):
+                completed = row  # keep going: the earliest completion after the abandon
+        if completed is not None and recovery_recover(
+            recovery=rec, event_id=completed.pk, data=completed.data, now=now, step_name=final.name
+        ):
+            done += 1
+    return done
