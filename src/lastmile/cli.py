@@ -278,7 +278,7 @@ def analytics_copy_cmd(settle_seconds: float | None, no_wait: bool, quiet: bool)
         raise click.ClickException("another copy is running; nothing copied")
     click.echo(
         f"{report.events} events copied in {report.batches} batches; "
-        f"copied up to event-store id {report.mark} ({engine.directory})"
+        f"copied up to event-store id {report.mark}"
     )
 
 

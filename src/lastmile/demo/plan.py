@@ -225,6 +225,8 @@ class Plan:
     # When the stories' events happened, for the apps' demo parts to word their texts from
     # ("account_opened", "visit"): a text never states a weekday or an age of its own.
     dates: dict[str, datetime] = field(default_factory=dict)
+    # How many website events the funnels' journeys seed (demo.funnels); set by seed_demo.
+    funnel_events: int = 0
 
     @property
     def interaction_count(self) -> int:

@@ -32,7 +32,7 @@ from lastmile.customers.models import Customer, Interaction
 from lastmile.customers.services.customers import customer_resolve, customer_update
 from lastmile.customers.services.ingest import InteractionIn, interactions_ingest
 from lastmile.customers.services.timeline import interaction_record
-from lastmile.demo import texts
+from lastmile.demo import funnels, texts
 from lastmile.demo.chats import ChatDesk
 from lastmile.demo.extensions import (
     channels,
@@ -81,7 +81,8 @@ DEMO_EXTENSIONS = [
     macros,  # after the stories: it tags their cases
     journeys,
     portal,
-    channels,  # last: its mention needs the listening demo's brand term
+    channels,  # its mention needs the listening demo's brand term
+    funnels,  # sixty days of website events, copied into the analytics engine on commit
 ]
 
 
@@ -129,14 +130,24 @@ def demo_present() -> bool:
 
 
 def seed_demo(
-    *, seed: int = 42, customers: int = 300, now: datetime, out: Callable[[str], Any] = print
+    *,
+    seed: int = 42,
+    customers: int = 300,
+    now: datetime,
+    out: Callable[[str], Any] = print,
+    funnel_events: int | None = None,
 ) -> SeedReport | None:
-    """Seed the demo once; returns what was made, or None (and says so) when it is there already."""
+    """Seed the demo once; returns what was made, or None (and says so) when it is there already.
+
+    ``funnel_events``: the website events of the funnels' journeys (``demo.funnels``);
+    None: ``funnels.EVENTS_PER_CUSTOMER`` per background customer.
+    """
     if demo_present():
         out(ALREADY)
         return None
     started = _time.perf_counter()
     plan = build_plan(seed=seed, customers=customers, now=now)
+    plan.funnel_events = funnels.events_for(customers) if funnel_events is None else funnel_events
     try:
         with transaction.atomic():
             # Claim first: a concurrent run waits on this row and then finds it taken.

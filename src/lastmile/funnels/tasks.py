@@ -28,11 +28,12 @@ from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
+from django.conf import settings
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task
 
 from lastmile.core.clock import utcnow
-from lastmile.funnels.engines.duckdb import DuckDBEngine
+from lastmile.funnels.engines import Engine
 from lastmile.funnels.services import BATCH_SIZE, CopyReport, analytics_copy, analytics_engine
 
 log = logging.getLogger(__name__)
@@ -59,11 +60,18 @@ def copy_lock(directory: Path, *, wait: bool) -> Iterator[bool]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def lock_directory(engine: Engine) -> Path:
+    """Where the copy's lock lives: beside the embedded engine's files, or, for an engine
+    elsewhere (a server), under the var dir."""
+    directory = getattr(engine, "directory", None)
+    return directory if isinstance(directory, Path) else Path(settings.VAR_DIR) / "analytics"
+
+
 def analytics_copy_locked(
     *,
     now: datetime,
     settle_seconds: float = SETTLE_SECONDS,
-    engine: DuckDBEngine | None = None,
+    engine: Engine | None = None,
     wait: bool = False,
     batch_size: int = BATCH_SIZE,
     after_batch: Callable[[int], None] | None = None,
@@ -71,7 +79,7 @@ def analytics_copy_locked(
     """``analytics_copy`` under the copy's lock; None when another copy held it (and
     ``wait`` was False): that copy takes the new events."""
     engine = engine or analytics_engine()
-    with copy_lock(engine.directory, wait=wait) as held:
+    with copy_lock(lock_directory(engine), wait=wait) as held:
         if not held:
             return None
         return analytics_copy(

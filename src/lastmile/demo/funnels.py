@@ -1,0 +1,675 @@
+"""The funnels' part of the seeded demo: sixty days of website traffic as Segment events.
+
+Three journeys, each sent as its business's website would send it (``POST /v1/batch``,
+parsed by ``channels.segment`` and recorded by the ingest service the API uses):
+
+- **Shop** (Lastmile Home's online shop): Product Viewed → Product Added → Checkout Started
+  → Payment Info Entered → Order Completed, the cart's ``items``, ``value``, ``currency``
+  (and ``revenue`` on the order) in the properties.
+- **Mortgage** (Lastmile Bank): a multi-step form sent as track events, Application Started
+  → Income Entered → Property Details Entered → Documents Uploaded → Application Submitted.
+- **Quote** (Lastmile Home installations): Quote Requested → Quote Sent → Quote Viewed →
+  Quote Accepted, with the quote's ``value``.
+
+Visitors arrive anonymous (an ``anonymousId`` only) from a campaign (``utm_source`` on their
+first events, ``context.campaign`` as analytics.js sets it); those who go far enough
+identify. A new customer's identify adds the ids to the visitor's customer; a returning
+customer signing in on a new device merges that visitor into the customer already known
+(identity resolution), so the funnels count each of them once. Drop-off rates are those of
+the trade, a little better for visitors from the newsletter, and the shop's checkout got
+better three weeks ago (the trend shows it).
+
+``funnel_messages`` is pure (``random.Random(seed)``, times relative to ``now``);
+``funnel_events_seed`` records them in batches; ``seed`` is the demo's hook, which also
+copies the events into the analytics engine once the seed's transaction commits, so the
+funnel pages have data at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+
+from lastmile.channels import segment
+from lastmile.channels.models import Source
+from lastmile.core.clock import utcnow
+from lastmile.customers.services.ingest import interactions_ingest
+from lastmile.funnels.funnel_services import funnel_create
+from lastmile.funnels.models import Funnel
+from lastmile.funnels.tasks import analytics_copy_locked
+
+log = logging.getLogger(__name__)
+
+DAYS = 60
+# ``make demo`` seeds 300 background customers: 300 * 350 = 105,000 funnel events. The demo
+# tests seed 8 to 12 customers, so a few thousand events.
+EVENTS_PER_CUSTOMER = 350
+BATCH = 2000  # messages per ingest batch (the API's batches are smaller: 500 KB)
+SHOP_SOURCE = "Lastmile Home shop website"
+BANK_SOURCE = "Lastmile Bank mortgages website"
+QUOTE_SOURCE = "Lastmile Home installations website"
+SHOP = (
+    "Product Viewed",
+    "Product Added",
+    "Checkout Started",
+    "Payment Info Entered",
+    "Order Completed",
+)
+MORTGAGE = (
+    "Application Started",
+    "Income Entered",
+    "Property Details Entered",
+    "Documents Uploaded",
+    "Application Submitted",
+)
+QUOTE = ("Quote Requested", "Quote Sent", "Quote Viewed", "Quote Accepted")
+# The three journeys as saved funnels (name, description, steps, window in seconds, team).
+SAVED_FUNNELS = (
+    (
+        "Online shop checkout",
+        "Lastmile Home's shop, from a product page to the order.",
+        SHOP,
+        86_400,
+        "field",
+    ),
+    (
+        "Mortgage application",
+        "Lastmile Bank's online mortgage form, step by step.",
+        MORTGAGE,
+        14 * 86_400,
+        "front",
+    ),
+    (
+        "Installation quote",
+        "Lastmile Home's installation quotes, from request to acceptance.",
+        QUOTE,
+        30 * 86_400,
+        "field",
+    ),
+)
+
+# (utm_source, utm_medium, utm_campaign, weight, how much better or worse it converts)
+CAMPAIGNS = (
+    ("google", "cpc", "brand-search", 34, 1.0),
+    ("facebook", "paid-social", "winter-warmth", 18, 0.8),
+    ("newsletter", "email", "weekly-offers", 12, 1.25),
+    ("bing", "cpc", "brand-search", 6, 0.95),
+    ("instagram", "paid-social", "smart-home", 8, 0.85),
+    ("direct", "none", "", 22, 1.1),
+)
+# Visits by hour of the day (UTC, the demo's customers are in the UK): evenings peak.
+HOURS = (1, 1, 1, 1, 1, 1, 2, 4, 6, 7, 7, 7, 8, 7, 7, 7, 7, 8, 10, 12, 12, 10, 6, 3)
+PRODUCTS = (
+    ("LH-THERMO-2", "Smart thermostat", "heating", 179.00),
+    ("LH-TRV-4", "Smart radiator valves (4 pack)", "heating", 129.00),
+    ("LH-MESH-3", "Mesh Wi-Fi (3 pack)", "broadband", 249.00),
+    ("LH-ROUTER-6", "Wi-Fi 6 router", "broadband", 119.00),
+    ("LH-DOORBELL", "Video doorbell", "security", 99.00),
+    ("LH-CAM-OUT", "Outdoor camera", "security", 139.00),
+    ("LH-SMOKE-2", "Smart smoke alarm (2 pack)", "safety", 89.00),
+    ("LH-PLUG-4", "Smart plugs (4 pack)", "energy", 39.00),
+    ("LH-MONITOR", "Energy monitor", "energy", 59.00),
+    ("LH-FILTER", "Boiler magnetic filter", "heating", 75.00),
+)
+MORTGAGE_PRODUCTS = ("2-year fixed", "5-year fixed", "Tracker", "First-time buyer 5-year fixed")
+REGIONS = ("London", "South East", "North West", "Yorkshire", "West Midlands", "Scotland", "Wales")
+QUOTE_SERVICES = (
+    ("Boiler replacement", 2_400, 4_200),
+    ("Heat pump installation", 8_500, 14_000),
+    ("Solar panels", 5_200, 9_800),
+    ("EV charger", 850, 1_400),
+    ("Home rewire", 3_500, 7_500),
+)
+SHOP_URL = "https://shop.lastmile-home.example"
+WEB = {"name": "analytics.js", "version": "2.11.1"}
+SERVER = {"name": "analytics-python", "version": "2.3.2"}
+
+
+@dataclass
+class Message:
+    at: datetime
+    source: str  # which website's source (its write key) sent it
+    body: dict[str, Any]
+
+
+class _Journeys:
+    """Makes the messages of one visitor after another; ``n`` numbers the messageIds."""
+
+    def __init__(self, *, seed: int, now: datetime) -> None:
+        self.rng = random.Random(seed)
+        self.now = now
+        self.n = 0
+        self.out: list[Message] = []
+        # Customers known before the sixty days (an earlier order, a bank account): they
+        # come back on a new device and sign in, which merges that visitor into them.
+        self.shop_known: list[str] = []
+        self.bank_known: list[str] = []
+        self.people = 0
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def send(
+        self, source: str, at: datetime, kind: str, ids: dict[str, str], **fields: Any
+    ) -> None:
+        self.n += 1
+        body = {
+            "type": kind,
+            "messageId": f"demo-funnel-{self.n}",
+            "timestamp": at.isoformat(),
+            **ids,
+            **fields,
+        }
+        self.out.append(Message(at=at, source=source, body=body))
+
+    def visit_start(self) -> tuple[datetime, tuple[str, str, str, float]]:
+        """When a visit starts (more lately: traffic grew) and the campaign it came from."""
+        rng = self.rng
+        # Days ago, weighted towards the recent end (about +60% over the sixty days).
+        days_ago = DAYS * (1 - (rng.random() ** 0.8))
+        day = (self.now - timedelta(days=days_ago)).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        hour = rng.choices(range(24), weights=HOURS)[0]
+        at = day + timedelta(hours=hour, seconds=rng.randrange(3600))
+        if at > self.now:
+            at -= timedelta(days=1)
+        source, medium, campaign, _w, lift = rng.choices(
+            CAMPAIGNS, weights=[c[3] for c in CAMPAIGNS]
+        )[0]
+        return at, (source, medium, campaign, lift)
+
+    def anonymous_id(self) -> str:
+        return f"{self.rng.getrandbits(64):016x}-web"
+
+    @staticmethod
+    def landing(
+        campaign: tuple[str, str, str, float], url: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The first events' context and utm properties (none for direct visits)."""
+        source, medium, name, _ = campaign
+        context: dict[str, Any] = {"library": WEB, "page": {"url": url}}
+        if source == "direct":
+            return context, {}
+        context["campaign"] = {"source": source, "medium": medium, "name": name}
+        return context, {"utm_source": source, "utm_medium": medium, "utm_campaign": name}
+
+    def go(self, p: float, lift: float) -> bool:
+        return self.rng.random() < min(0.97, p * lift)
+
+    def later(self, at: datetime, low: float, high: float) -> datetime:
+        """A time ``low`` to ``high`` seconds after ``at`` (log-uniform: most come soon)."""
+        return at + timedelta(seconds=low * (high / low) ** self.rng.random())
+
+    def known_customer(self, known: list[str], prefix: str, email_domain: str, source: str) -> str:
+        """A customer from before the sixty days, made by an identify call then; their id."""
+        n = len(known) + 1
+        user_id = f"{prefix}{n:06d}"
+        at = self.now - timedelta(
+            days=DAYS + 5 + self.rng.randrange(300), seconds=self.rng.randrange(86_400)
+        )
+        self.send(
+            source,
+            at,
+            "identify",
+            {"userId": user_id, "anonymousId": self.anonymous_id()},
+            traits={"email": f"{prefix.strip('-')}{n}@{email_domain}"},
+            context={"library": WEB},
+        )
+        known.append(user_id)
+        return user_id
+
+    # -- the shop ----------------------------------------------------------------------------
+
+    def shop(self) -> None:
+        rng = self.rng
+        at, campaign = self.visit_start()
+        lift = campaign[3]
+        anon = {"anonymousId": self.anonymous_id()}
+        product = rng.choice(PRODUCTS)
+        path = f"/products/{product[0].lower()}"
+        url = SHOP_URL + path
+        context, utm = self.landing(campaign, url)
+        self.send(
+            SHOP_SOURCE,
+            at,
+            "page",
+            anon,
+            name="Product",
+            properties={"path": path, "url": url, **utm},
+            context=context,
+        )
+        views = 1 + min(int(rng.expovariate(0.7)), 6)
+        cart: list[dict[str, Any]] = []
+        for i in range(views):
+            if i:
+                at = self.later(at, 15, 240)
+                product = rng.choice(PRODUCTS)
+            props: dict[str, Any] = {
+                "product_id": product[0],
+                "sku": product[0],
+                "name": product[1],
+                "category": product[2],
+                "price": product[3],
+                "currency": "GBP",
+            }
+            self.send(
+                SHOP_SOURCE,
+                at,
+                "track",
+                anon,
+                event=SHOP[0],
+                properties={**props, **utm} if not i else props,
+                context=context if not i else {"library": WEB},
+            )
+            if self.go(0.16 if cart else 0.27, lift):
+                at = self.later(at, 10, 300)
+                quantity = 1 if rng.random() < 0.85 else 2
+                cart.append(
+                    {
+                        "product_id": product[0],
+                        "name": product[1],
+                        "price": product[3],
+                        "quantity": quantity,
+                    }
+                )
+                self.send(
+                    SHOP_SOURCE,
+                    at,
+                    "track",
+                    anon,
+                    event=SHOP[1],
+                    properties={**props, "quantity": quantity, "cart_id": anon["anonymousId"][:12]},
+                    context={"library": WEB},
+                )
+        if not cart or not self.go(0.55, lift):
+            return
+        value = round(sum(i["price"] * i["quantity"] for i in cart), 2)
+        order = {"items": cart, "value": value, "revenue": value, "currency": "GBP"}
+        # Most check out at once; some come back for their cart a day or two later.
+        at = self.later(at, 20, 1800) if rng.random() < 0.7 else self.later(at, 3600, 3 * 86_400)
+        # Checking out asks for an account: a returning customer signs in (and the visitor
+        # merges into them), a new one registers.
+        if self.shop_known and rng.random() < 0.35:
+            user_id = rng.choice(self.shop_known)
+            traits: dict[str, Any] = {}
+        else:
+            self.people += 1
+            user_id = f"shop-{len(self.shop_known) + 1 + self.people:06d}"
+            traits = {"email": f"shopper{self.people}@example.com"}
+        ids = {**anon, "userId": user_id}
+        self.send(SHOP_SOURCE, at, "identify", ids, traits=traits, context={"library": WEB})
+        self.send(
+            SHOP_SOURCE,
+            at + timedelta(seconds=2),
+            "track",
+            ids,
+            event=SHOP[2],
+            properties=order,
+            context={"library": WEB},
+        )
+        recent = (self.now - at).days < 21  # the new payment page went live three weeks ago
+        if not self.go(0.74 if recent else 0.62, lift):
+            return
+        at = self.later(at, 30, 900)
+        self.send(
+            SHOP_SOURCE,
+            at,
+            "track",
+            ids,
+            event=SHOP[3],
+            properties={
+                **order,
+                "payment_method": rng.choice(("card", "card", "paypal", "apple_pay")),
+            },
+            context={"library": WEB},
+        )
+        if not self.go(0.86 if recent else 0.78, lift):
+            return
+        at = self.later(at, 5, 120)
+        self.send(
+            SHOP_SOURCE,
+            at,
+            "track",
+            ids,
+            event=SHOP[4],
+            properties={**order, "order_id": f"LH-{self.n:07d}"},
+            context={"library": WEB},
+        )
+
+    # -- the mortgage form -------------------------------------------------------------------
+
+    def mortgage(self) -> None:
+        rng = self.rng
+        at, campaign = self.visit_start()
+        lift = campaign[3]
+        ids: dict[str, str] = {"anonymousId": self.anonymous_id()}
+        url = "https://www.lastmile-bank.example/mortgages/apply"
+        context, utm = self.landing(campaign, url)
+        self.send(
+            BANK_SOURCE,
+            at,
+            "page",
+            ids,
+            name="Mortgages",
+            properties={"path": "/mortgages", "url": url, **utm},
+            context=context,
+        )
+        application = f"MA-{self.n:07d}"
+        product = rng.choice(MORTGAGE_PRODUCTS)
+        at = self.later(at, 30, 600)
+        self.send(
+            BANK_SOURCE,
+            at,
+            "track",
+            ids,
+            event=MORTGAGE[0],
+            properties={"application_id": application, "product": product, **utm},
+            context=context,
+        )
+        # The form's first page asks who you are: a bank customer signs in (merge), anyone
+        # else gives an email.
+        if self.bank_known and rng.random() < 0.4:
+            ids = {**ids, "userId": rng.choice(self.bank_known)}
+            self.send(
+                BANK_SOURCE, at + timedelta(seconds=20), "identify", ids, context={"library": WEB}
+            )
+        else:
+            self.people += 1
+            self.send(
+                BANK_SOURCE,
+                at + timedelta(seconds=20),
+                "identify",
+                ids,
+                traits={"email": f"applicant{self.people}@example.net"},
+                context={"library": WEB},
+            )
+        if not self.go(0.68, lift):
+            return
+        at = self.later(at, 60, 900)
+        income = rng.randrange(28, 140) * 1000
+        self.send(
+            BANK_SOURCE,
+            at,
+            "track",
+            ids,
+            event=MORTGAGE[1],
+            properties={
+                "application_id": application,
+                "annual_income": income,
+                "applicants": rng.choice((1, 1, 2)),
+            },
+            context={"library": WEB},
+        )
+        if not self.go(0.74, lift):
+            return
+        at = self.later(at, 60, 3 * 86_400)
+        price = rng.randrange(150, 650) * 1000
+        loan = int(price * rng.choice((0.6, 0.75, 0.85, 0.9, 0.95)))
+        terms = {"application_id": application, "value": loan, "currency": "GBP"}
+        self.send(
+            BANK_SOURCE,
+            at,
+            "track",
+            ids,
+            event=MORTGAGE[2],
+            properties={
+                **terms,
+                "property_value": price,
+                "loan_amount": loan,
+                "region": rng.choice(REGIONS),
+            },
+            context={"library": WEB},
+        )
+        if not self.go(0.52, lift):
+            return
+        at = self.later(at, 600, 6 * 86_400)  # payslips and bank statements take days
+        documents = rng.sample(("payslips", "bank_statements", "passport", "p60"), 3)
+        self.send(
+            BANK_SOURCE,
+            at,
+            "track",
+            ids,
+            event=MORTGAGE[3],
+            properties={**terms, "documents": documents},
+            context={"library": WEB},
+        )
+        if not self.go(0.8, lift):
+            return
+        at = self.later(at, 120, 2 * 86_400)
+        self.send(
+            BANK_SOURCE,
+            at,
+            "track",
+            ids,
+            event=MORTGAGE[4],
+            properties={**terms, "product": product},
+            context={"library": WEB},
+        )
+
+    # -- the installation quote --------------------------------------------------------------
+
+    def quote(self) -> None:
+        rng = self.rng
+        at, campaign = self.visit_start()
+        lift = campaign[3]
+        anon = {"anonymousId": self.anonymous_id()}
+        service, low, high = rng.choice(QUOTE_SERVICES)
+        url = "https://www.lastmile-home.example/quote"
+        context, utm = self.landing(campaign, url)
+        self.send(
+            QUOTE_SOURCE,
+            at,
+            "page",
+            anon,
+            name="Get a quote",
+            properties={"path": "/quote", "url": url, **utm},
+            context=context,
+        )
+        if not self.go(0.45, lift):  # read the page, asked for nothing
+            return
+        self.people += 1
+        user_id = f"lead-{self.people:06d}"
+        ids = {**anon, "userId": user_id}
+        quote_id = f"Q-{self.n:07d}"
+        at = self.later(at, 40, 600)
+        self.send(
+            QUOTE_SOURCE,
+            at,
+            "identify",
+            ids,
+            traits={"email": f"homeowner{self.people}@example.org"},
+            context={"library": WEB},
+        )
+        self.send(
+            QUOTE_SOURCE,
+            at + timedelta(seconds=1),
+            "track",
+            ids,
+            event=QUOTE[0],
+            properties={"quote_id": quote_id, "service": service, **utm},
+            context=context,
+        )
+        # The rest comes from the quoting system, server side, by userId.
+        server = {"userId": user_id}
+        if not self.go(0.9, 1.0):
+            return
+        at = self.later(at, 1800, 2 * 86_400)
+        value = rng.randrange(low, high, 50)
+        terms = {"quote_id": quote_id, "service": service, "value": value, "currency": "GBP"}
+        self.send(
+            QUOTE_SOURCE,
+            at,
+            "track",
+            server,
+            event=QUOTE[1],
+            properties=terms,
+            context={"library": SERVER},
+        )
+        if not self.go(0.72, lift):
+            return
+        at = self.later(at, 300, 4 * 86_400)
+        self.send(
+            QUOTE_SOURCE,
+            at,
+            "track",
+            server,
+            event=QUOTE[2],
+            properties=terms,
+            context={"library": SERVER},
+        )
+        if not self.go(0.36, lift):
+            return
+        at = self.later(at, 600, 10 * 86_400)
+        self.send(
+            QUOTE_SOURCE,
+            at,
+            "track",
+            server,
+            event=QUOTE[3],
+            properties={**terms, "revenue": value},
+            context={"library": SERVER},
+        )
+
+
+def funnel_messages(*, seed: int, events: int, now: datetime) -> list[Message]:
+    """The Segment messages of the three journeys, in time order, none after ``now``, until
+    at least ``events`` of them are funnel events (track and page; identify calls come on
+    top). Pure: the same arguments give the same messages."""
+    j = _Journeys(seed=seed, now=now)
+    # A pool of customers known from before the sixty days, about one per thirty events.
+    for _ in range(max(1, events // 60)):
+        j.known_customer(j.shop_known, "shop-", "example.com", SHOP_SOURCE)
+    for _ in range(max(1, events // 200)):
+        j.known_customer(j.bank_known, "cust-", "example.co.uk", BANK_SOURCE)
+    journeys = (j.shop, j.mortgage, j.quote)
+    weights = (62, 14, 24)
+    counted = 0
+    while counted < events:
+        before = len(j.out)
+        j.rng.choices(journeys, weights=weights)[0]()
+        counted += sum(1 for m in j.out[before:] if m.body["type"] != "identify" and m.at <= now)
+    kept = [m for m in j.out if m.at <= now]
+    kept.sort(key=lambda m: m.at)
+    return kept
+
+
+def _chunks(messages: list[Message], size: int) -> Iterator[list[Message]]:
+    for i in range(0, len(messages), size):
+        yield messages[i : i + size]
+
+
+def funnel_events_seed(
+    *,
+    seed: int,
+    events: int,
+    now: datetime,
+    batch: int = BATCH,
+    progress: Callable[[int], Any] | None = None,
+) -> dict[str, int]:
+    """Record the journeys' messages through the Segment API's write path (parse, then the
+    batch ingest), oldest first, in batches of ``batch``; returns counts by message type.
+    ``progress(n)`` runs after each batch of ``n`` messages.
+
+    Each batch is received a few seconds after its last event, as a client that flushes
+    its queue would send it. The sources are made here (their write keys are not kept).
+    """
+    messages = funnel_messages(seed=seed, events=events, now=now)
+    sources: dict[str, Source] = {
+        name: segment.source_create(name=name, now=now - timedelta(days=DAYS + 400))[0]
+        for name in (SHOP_SOURCE, BANK_SOURCE, QUOTE_SOURCE)
+    }
+    # The customers known from before the sixty days come first, in batches of their own:
+    # a batch that made a customer for a userId and, separately, one for a visitor's
+    # anonymousId would not join them when a later message of that batch names both.
+    start = now - timedelta(days=DAYS)
+    history = [m for m in messages if m.at < start]
+    recent = messages[len(history) :]
+    counts: dict[str, int] = {}
+    for chunk in [*_chunks(history, batch), *_chunks(recent, batch)]:
+        received = min(now, chunk[-1].at + timedelta(seconds=3))
+        items = []
+        for m in chunk:
+            items.append(
+                segment.message_parse(
+                    m.body, index=None, kind=None, received_at=received, source=sources[m.source]
+                )
+            )
+            counts[m.body["type"]] = counts.get(m.body["type"], 0) + 1
+        interactions_ingest(items=items, now=received)
+        if progress is not None:
+            progress(len(chunk))
+    return counts
+
+
+def events_for(customers: int) -> int:
+    """How many funnel events the demo seeds for ``customers`` background customers."""
+    return customers * EVENTS_PER_CUSTOMER
+
+
+def seed(seeder: Any) -> list[str]:
+    """The demo's hook: record the journeys (``plan.funnel_events`` of them) and, once the
+    seed's transaction commits, copy them into the analytics engine; returns report lines.
+
+    The copy waits for the commit so it copies only what is there for good (a rolled-back
+    seed, as the tests' are, copies nothing). Its line joins the report's ``extra`` lines,
+    the list ``seeder.extension_lines`` is, before the report is printed.
+    """
+    events = getattr(seeder.plan, "funnel_events", 0)
+    if not events:
+        return []
+    started = time.perf_counter()
+    counts = funnel_events_seed(seed=seeder.plan.seed, events=events, now=seeder.now)
+    seconds = time.perf_counter() - started
+    funnel = counts.get("track", 0) + counts.get("page", 0)
+    lines = [
+        f"funnels: {funnel:,} Segment events (track and page, and {counts.get('identify', 0):,}"
+        f" identify calls) over {DAYS} days in {seconds:.1f} s, from sources"
+        f" '{SHOP_SOURCE}', '{BANK_SOURCE}' and '{QUOTE_SOURCE}'",
+        "  journeys: " + "; ".join(" → ".join(steps) for _, _, steps, _, _ in SAVED_FUNNELS),
+    ]
+    saved = saved_funnels_create(teams=seeder.teams, now=seeder.now)
+    lines.append("  saved funnels: " + ", ".join(f"{f.name} ({f.team})" for f in saved))
+    transaction.on_commit(lambda: seeder.extension_lines.extend(_copy()))
+    return lines
+
+
+def saved_funnels_create(*, teams: dict[str, Any], now: datetime) -> list[Funnel]:
+    """The three journeys as saved funnels, each owned by the team that recovers it."""
+    return [
+        funnel_create(
+            name=name,
+            description=description,
+            definition={
+                "mode": "ordered",
+                "window_seconds": window,
+                "steps": [{"event": step} for step in steps],
+            },
+            team=teams.get(team),
+            actor=None,
+            now=now,
+        )
+        for name, description, steps, window, team in SAVED_FUNNELS
+    ]
+
+
+def _copy() -> list[str]:
+    """Copy the seeded events into the analytics engine now (the worker would within a
+    minute). Nothing else writes while the demo seeds, so nothing needs to settle."""
+    started = time.perf_counter()
+    try:
+        report = analytics_copy_locked(now=utcnow(), settle_seconds=0, wait=True)
+    except Exception:
+        log.exception("the demo's analytics copy failed")
+        return ["  analytics copy failed (see the log); the worker copies within a minute"]
+    assert report is not None  # waited for the lock
+    return [
+        f"  analytics copy: {report.events:,} events copied in"
+        f" {time.perf_counter() - started:.1f} s, up to event-store id {report.mark}"
+    ]

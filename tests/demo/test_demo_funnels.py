@@ -1,0 +1,134 @@
+"""The demo's website events (``demo.funnels``): three journeys whose funnels look real, seeded
+through the Segment API's write path, each person counted once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import pytest
+
+from lastmile.customers.models import CustomerMerge
+from lastmile.demo import funnels
+from lastmile.funnels.definitions import FunnelDefinition
+from lastmile.funnels.engines.duckdb import DuckDBEngine
+from lastmile.funnels.models import Funnel
+from lastmile.funnels.services import analytics_copy
+from tests.people.factories import TeamFactory
+
+NOW = datetime(2026, 11, 25, 19, 31, tzinfo=UTC)
+SEED, EVENTS = 3, 1500
+
+
+def definition(steps, **where) -> FunnelDefinition:
+    return FunnelDefinition.model_validate(
+        {
+            "window_seconds": 30 * 86_400,
+            "from": NOW - timedelta(days=funnels.DAYS),
+            "to": NOW,
+            "steps": [{"event": s, "where": where.get(s, [])} for s in steps],
+        }
+    )
+
+
+def test_the_messages_are_sixty_days_of_three_journeys_and_the_same_for_the_same_seed():
+    messages = funnels.funnel_messages(seed=SEED, events=EVENTS, now=NOW)
+    again = funnels.funnel_messages(seed=SEED, events=EVENTS, now=NOW)
+
+    assert [m.body for m in messages] == [m.body for m in again]
+    actions = [m for m in messages if m.body["type"] != "identify"]
+    assert len(actions) >= EVENTS and all(m.at <= NOW for m in messages)
+    assert min(m.at for m in actions) >= NOW - timedelta(days=funnels.DAYS + 1)
+    assert [m.at for m in messages] == sorted(m.at for m in messages)
+    names = {m.body.get("event") for m in actions}
+    assert set(funnels.SHOP + funnels.MORTGAGE + funnels.QUOTE) <= names
+    # Every visit's first event names its campaign, unless the visitor came direct.
+    pages = [m.body for m in actions if m.body["type"] == "page"]
+    with_utm = [p for p in pages if "utm_source" in p["properties"]]
+    assert 0.6 < len(with_utm) / len(pages) < 0.9
+    assert all(
+        p["context"]["campaign"]["source"] == p["properties"]["utm_source"] for p in with_utm
+    )
+    orders = [m.body["properties"] for m in actions if m.body.get("event") == "Order Completed"]
+    assert orders and all(
+        o["currency"] == "GBP" and o["value"] == o["revenue"] > 0 and o["items"] for o in orders
+    )
+
+
+@pytest.mark.django_db
+def test_the_seeded_funnels_narrow_step_by_step_and_count_each_person_once(tmp_path):
+    # given the journeys seeded through the ingest, a worker copying after each batch
+    engine = DuckDBEngine(tmp_path / "analytics", threads=1)
+    counts = funnels.funnel_events_seed(
+        seed=SEED,
+        events=EVENTS,
+        now=NOW,
+        batch=250,
+        progress=lambda n: analytics_copy(engine=engine, now=NOW, compact_pieces=100),
+    )
+    assert counts["track"] + counts["page"] >= EVENTS
+
+    # then each journey's funnel has people at every step, never more than at the step before
+    for steps, first in ((funnels.SHOP, 150), (funnels.MORTGAGE, 25), (funnels.QUOTE, 20)):
+        result = engine.funnel(definition(steps))
+        people = [s.count for s in result.steps]
+        assert people[0] >= first and people[-1] > 0, (steps, people)
+        assert people == sorted(people, reverse=True), (steps, people)
+        assert people[-1] / people[0] < 0.5, (steps, people)
+
+    # and returning customers signing in merged the visitor they had been into themselves
+    assert CustomerMerge.objects.exists()
+
+    # when the funnel asks for the cart and the order of a returning customer whose cart
+    # (anonymous) and order (signed in) were copied under two customers, before the merge
+    cart, order = split_visitor(engine)
+    result = engine.funnel(
+        definition(
+            ("Product Added", "Order Completed"),
+            **{
+                "Product Added": [{"property": "cart_id", "op": "equals", "value": cart}],
+                "Order Completed": [{"property": "order_id", "op": "equals", "value": order}],
+            },
+        )
+    )
+
+    # then one person added to the cart and the same one ordered
+    assert [s.count for s in result.steps] == [1, 1]
+
+
+def split_visitor(engine: DuckDBEngine) -> tuple[str, str]:
+    """(cart id, order id) of a visitor whose Product Added and Order Completed events are
+    in the copy under two customers (the copy ran between their visit and their sign-in)."""
+    messages = funnels.funnel_messages(seed=SEED, events=EVENTS, now=NOW)
+    cart_of = {
+        m.body["anonymousId"]: m.body["properties"]["cart_id"]
+        for m in messages
+        if m.body.get("event") == "Product Added"
+    }
+    files = [str(p) for _, _, p in engine.segments()]
+    for m in messages:
+        if m.body.get("event") != "Order Completed":
+            continue
+        cart, order = cart_of[m.body["anonymousId"]], m.body["properties"]["order_id"]
+        customers = duckdb.execute(
+            f"SELECT DISTINCT customer_id FROM read_parquet({files})"
+            " WHERE (props->>'cart_id') = $cart OR (props->>'order_id') = $order",
+            {"cart": cart, "order": order},
+        ).fetchall()
+        if len(customers) == 2:
+            return cart, order
+    raise AssertionError("no visitor was copied under two customers")
+
+
+@pytest.mark.django_db
+def test_the_three_journeys_are_saved_funnels_owned_by_the_teams_that_recover_them():
+    teams = {slug: TeamFactory(slug=slug, name=slug.title()) for slug in ("front", "field")}
+
+    funnels.saved_funnels_create(teams=teams, now=NOW)
+
+    saved = {f.name: f for f in Funnel.objects.all()}
+    assert saved.keys() == {"Online shop checkout", "Mortgage application", "Installation quote"}
+    shop = saved["Online shop checkout"]
+    assert [s["event"] for s in shop.definition["steps"]] == list(funnels.SHOP)
+    assert shop.definition["mode"] == "ordered" and shop.team == teams["field"]
+    assert saved["Mortgage application"].team == teams["front"]
