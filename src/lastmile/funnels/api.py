@@ -19,7 +19,7 @@ from lastmile.core.clock import utcnow
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.funnels import funnel_services
 from lastmile.funnels.definitions import FunnelDefinition
-from lastmile.funnels.engines.duckdb import DuckDBEngine
+from lastmile.funnels.engines import Engine
 from lastmile.funnels.funnel_selectors import (
     analytics_freshness,
     customer_names,
@@ -85,7 +85,7 @@ def steps_out(d: FunnelDefinition, result: FunnelResult) -> list[dict[str, Any]]
     ]
 
 
-def freshness_out(engine: DuckDBEngine) -> dict[str, Any]:
+def freshness_out(engine: Engine) -> dict[str, Any]:
     fresh = analytics_freshness(engine=engine)
     return {"mark": fresh.mark, "copied_at": fresh.copied_at}
 

@@ -14,6 +14,7 @@ from django.db.models import Q, QuerySet
 from lastmile.core.errors import FieldError, InvalidInput, NotFound
 from lastmile.customers.selectors import customers_visible
 from lastmile.funnels.definitions import Breakdown, FunnelDefinition
+from lastmile.funnels.engines import Engine
 from lastmile.funnels.engines.duckdb import PEOPLE, DuckDBEngine
 from lastmile.funnels.funnel_services import definition_build
 from lastmile.funnels.models import Funnel
@@ -100,12 +101,15 @@ class Freshness:
     copied_at: datetime | None
 
 
-def analytics_freshness(*, engine: DuckDBEngine) -> Freshness:
-    """The copy's high-water mark and when a copy last finished (each copy ends by
-    rewriting the people map, so its time is the last copy's, new events or not)."""
-    times = [p.stat().st_mtime for _, _, p in engine.segments()]
-    people = engine.directory / PEOPLE
-    if people.exists():
-        times.append(people.stat().st_mtime)
-    copied_at = datetime.fromtimestamp(max(times), tz=UTC) if times else None
+def analytics_freshness(*, engine: Engine) -> Freshness:
+    """The copy's high-water mark and, for the embedded engine, when a copy last finished
+    (each copy ends by rewriting the people map, so its time is the last copy's, new
+    events or not); other engines do not say when, only how far."""
+    copied_at = None
+    if isinstance(engine, DuckDBEngine):
+        times = [p.stat().st_mtime for _, _, p in engine.segments()]
+        people = engine.directory / PEOPLE
+        if people.exists():
+            times.append(people.stat().st_mtime)
+        copied_at = datetime.fromtimestamp(max(times), tz=UTC) if times else None
     return Freshness(mark=engine.mark(), copied_at=copied_at)

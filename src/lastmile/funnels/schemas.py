@@ -174,7 +174,9 @@ class BreakdownOut(Schema):
 
 class FreshnessOut(Schema):
     mark: int = Field(description="every event-store id up to this one is in the copy")
-    copied_at: datetime | None = Field(description="when the copy last ran; null: never")
+    copied_at: datetime | None = Field(
+        description="when the copy last ran; null: never, or an engine that does not say"
+    )
 
 
 class QueryOut(Schema):
