@@ -167,3 +167,16 @@ def test_a_range_that_ends_before_it_starts_is_refused_naming_from(cart, now):
 
 def test_the_system_reads_every_funnel(cart):
     assert funnel_get(funnel_id=cart.pk, viewer=SYSTEM) == cart
+
+
+def test_a_name_taken_between_the_check_and_the_write_is_a_409_not_a_500(cart, now):
+    # given a second funnel whose name was free when it was checked, then taken
+    late = Funnel(
+        name="Cart", definition=cart.definition, created_at=now, updated_at=now, archived=False
+    )
+
+    with pytest.raises(Conflict) as clash:
+        funnel_services._save(late, actor=None, now=now)
+
+    assert [e.field for e in clash.value.errors] == ["name"]
+    assert Funnel.objects.count() == 1

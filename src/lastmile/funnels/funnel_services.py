@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from pydantic import ValidationError
 
 from lastmile.core.audit import audited_save
@@ -107,8 +107,22 @@ def definition_check(*, definition: Any, prefix: str = "") -> dict[str, Any]:
     }
 
 
-def _label(actor: Actor) -> str:
-    return "system" if actor is None else ""
+def _save(funnel: Funnel, *, actor: Actor, now: datetime) -> None:
+    """Save with its audit row; a name another writer took since ``_check_name`` looked
+    is the same 409, not a database error."""
+    try:
+        with transaction.atomic():
+            audited_save(
+                funnel, actor=actor, now=now, actor_label="system" if actor is None else ""
+            )
+    except IntegrityError:
+        if not Funnel.objects.filter(name=funnel.name).exclude(pk=funnel.pk).exists():
+            raise
+        raise Conflict(
+            f"name {funnel.name!r} is taken",
+            code=ErrorCode.DUPLICATE,
+            errors=[FieldError("name", "taken")],
+        ) from None
 
 
 def may_write_funnels(actor: Actor) -> bool:
@@ -162,7 +176,7 @@ def funnel_create(
         created_at=now,
         updated_at=now,
     )
-    audited_save(funnel, actor=actor, now=now, actor_label=_label(actor))
+    _save(funnel, actor=actor, now=now)
     return funnel
 
 
@@ -180,14 +194,14 @@ def funnel_update(
     """Replace a funnel's name, description, definition and team (archived ones too); a
     change that changes nothing writes nothing."""
     _check_writer(actor)
-    funnel.name = _check_name(name, funnel=funnel)
-    funnel.description = description
-    funnel.definition = definition_check(definition=definition)
+    name = _check_name(name, funnel=funnel)
+    checked = definition_check(definition=definition)  # both checked before any change
+    funnel.name, funnel.description, funnel.definition = name, description, checked
     funnel.team = team
     stored = Funnel.objects.filter(pk=funnel.pk).values(*_EDITABLE).first() or {}
     if any(stored.get(k) != getattr(funnel, k) for k in _EDITABLE):
         funnel.updated_at = now
-        audited_save(funnel, actor=actor, now=now, actor_label=_label(actor))
+        _save(funnel, actor=actor, now=now)
     return funnel
 
 
@@ -203,7 +217,7 @@ def funnel_archive(*, funnel: Funnel, archived: bool = True, actor: Actor, now: 
     if stored.archived != archived:
         funnel.archived = archived
         funnel.updated_at = now
-        audited_save(funnel, actor=actor, now=now, actor_label=_label(actor))
+        audited_save(funnel, actor=actor, now=now, actor_label="system" if actor is None else "")
     else:
         funnel.archived = archived
     return funnel
