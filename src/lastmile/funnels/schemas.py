@@ -85,7 +85,7 @@ class RangeFields(StrictSchema):
     )
 
 
-class QueryIn(DefinitionFields, RangeFields):
+class QueryIn(RangeFields, DefinitionFields):
     """``POST /funnels/query``: a funnel asked once, not saved."""
 
 
