@@ -12,6 +12,7 @@ import pytest
 
 from lastmile.api.services import token_create
 from lastmile.channels import segment
+from lastmile.customers.models import CustomerMerge
 from lastmile.funnels import services
 from lastmile.people.models import Agent
 from tests.api.client import Api
@@ -269,3 +270,45 @@ def test_a_query_needs_a_token(client):
     )
 
     assert r.status_code == 401
+
+
+def test_a_visitor_who_signs_in_later_counts_once(integration, send, copy, now):
+    # given an anonymous visitor's cart, their sign-in, then their checkout as a user
+    t0 = now - timedelta(hours=3)
+    send(
+        {"type": "track", "event": "Product Added", "anonymousId": "anon-7", "messageId": "v1",
+         "timestamp": t0.isoformat()},
+        {"type": "identify", "anonymousId": "anon-7", "userId": "zoe", "messageId": "v2",
+         "timestamp": (t0 + timedelta(minutes=1)).isoformat(), "traits": {"name": "Zoe"}},
+        track("zoe", "Checkout Started", t0 + timedelta(minutes=2)),
+    )  # fmt: skip
+    copy()
+
+    body = ask(integration).json()
+
+    # then one person added and checked out
+    assert [s["count"] for s in body["steps"]] == [1, 1, 0]
+
+
+def test_a_visitor_merged_into_a_known_customer_counts_as_that_customer(
+    integration, send, copy, now
+):
+    # given a known customer, and an anonymous visitor's cart copied before they sign in
+    t0 = now - timedelta(hours=3)
+    send(track("yan", "Page Viewed", t0 - timedelta(days=1)))
+    send({"type": "track", "event": "Product Added", "anonymousId": "anon-8", "messageId": "w1",
+          "timestamp": t0.isoformat()})  # fmt: skip
+    copy()
+
+    # when the visitor signs in as that customer and checks out
+    send(
+        {"type": "identify", "anonymousId": "anon-8", "userId": "yan", "messageId": "w2",
+         "timestamp": (t0 + timedelta(minutes=1)).isoformat()},
+        track("yan", "Checkout Started", t0 + timedelta(minutes=2)),
+    )  # fmt: skip
+    copy()
+
+    # then the visitor was merged into the customer, and the cart and the checkout are theirs
+    assert CustomerMerge.objects.count() == 1
+    body = ask(integration).json()
+    assert [s["count"] for s in body["steps"]] == [1, 1, 0]
