@@ -25,7 +25,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from lastmile.channels.services import outbox_enqueue, outbox_message
-from lastmile.core.errors import FieldError, InvalidInput
+from lastmile.core.errors import DomainError, FieldError, InvalidInput
 from lastmile.customers.models import Customer, IdentityKind, Interaction
 from lastmile.customers.selectors import customers_visible, timeline
 from lastmile.funnels.definitions import FunnelDefinition, Step
@@ -178,6 +178,7 @@ class DetectReport:
     rules: int = 0  # rules checked
     candidates: int = 0  # drop-offs whose events were read
     opened: int = 0  # recoveries opened
+    failed: int = 0  # rules whose funnel could not be asked
 
 
 def _steps(funnel: Funnel) -> list[Step]:
@@ -227,6 +228,10 @@ def recoveries_detect(
             continue
         try:
             _detect_rule(rule, engine=engine, now=now, report=report)
+        except (DomainError, ValueError):
+            # A funnel whose saved definition no longer validates stops its own rules only.
+            log.exception("recovery rule %s (%s): detection failed", rule.pk, rule.name)
+            report.failed += 1
         finally:
             rule_release(rule=rule)
         report.rules += 1
