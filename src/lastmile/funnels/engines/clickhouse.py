@@ -25,13 +25,22 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from lastmile.funnels.definitions import FunnelDefinition, Matcher
-from lastmile.funnels.engines.duckdb import DuckDBEngine, EventRow
-from lastmile.funnels.results import DropoffPage, FunnelResult, StepResult, rate
+from lastmile.funnels.definitions import BREAKDOWN_BUCKETS, FunnelDefinition, Matcher
+from lastmile.funnels.engines.duckdb import DuckDBEngine, EventRow, RawEvent
+from lastmile.funnels.results import (
+    BreakdownBucket,
+    Dropoff,
+    DropoffPage,
+    FunnelResult,
+    StepResult,
+    TrendPoint,
+    rate,
+)
 
 US = 1_000_000
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -227,14 +236,25 @@ class ClickHouseEngine:
 
     def append(self, rows: Sequence[EventRow], *, first: int, last: int) -> int:
         """Insert the events of event-store ids ``first..last`` (the rows may be fewer: not
-        every id is an event) as one batch, visible once its mark is written; its id."""
+        every id is an event) as one batch, visible once its mark is written; how many."""
         if not 0 < first <= last or any(not first <= r.event_id <= last for r in rows):
             raise ValueError(f"rows outside the batch's ids {first}..{last}")
         batch = secrets.randbits(63) or 1
         if rows:
             self._rows_insert(batch, rows)
         self.session.insert(self._t("marks"), MARK_COLUMNS, [(batch, first, last, len(rows))])
-        return batch
+        return len(rows)
+
+    def append_raw(self, rows: Sequence[RawEvent], *, first: int, last: int) -> int:
+        """As ``append``, from the event store's rows as stored, parsed in Python."""
+        from lastmile.funnels.selectors import event_rows
+
+        return self.append(event_rows(list(rows)), first=first, last=last)
+
+    def compact(self, *, min_pieces: int = 2) -> int:
+        """Nothing to do: ClickHouse merges a table's parts by itself, and the marks of
+        many batches cost one small row each."""
+        return 0
 
     def _rows_insert(self, batch: int, rows: Sequence[EventRow]) -> None:
         self.session.insert(
@@ -305,40 +325,84 @@ class ClickHouseEngine:
         )
 
     def funnel(self, d: FunnelDefinition) -> FunnelResult:
-        """Counts, conversions and times from the previous step for each step."""
-        n = len(d.steps)
-        rows: dict[int, tuple[int, float | None, float | None]] = {}
+        """Counts, conversions and times from the previous step for each step; with the
+        definition's breakdown, the same for each bucket of people."""
         p = Params()
         visible = self._visible(p)
-        if visible is not None:
-            sql = _counted_sql(d, p, visible) + (
-                "SELECT step, count(), quantileExactInclusive(0.5)(gap),"
-                " quantileExactInclusive(0.9)(gap) FROM counted GROUP BY step"
+        if visible is None:
+            return FunnelResult(
+                steps=_step_results(d, {}), breakdown=[] if d.breakdown is not None else None
             )
-            for step, count, median, p90 in self.session.rows(sql, p.values):
-                rows[int(step)] = (int(count), median, p90)
-        counts = [rows.get(k, (0, None, None))[0] for k in range(n)]
-        steps = []
-        for k, step in enumerate(d.steps):
-            _, median, p90 = rows.get(k, (0, None, None))
-            steps.append(
-                StepResult(
-                    index=k,
-                    label=step.name,
-                    count=counts[k],
-                    conversion_from_first=rate(counts[k], counts[0]),
-                    conversion_from_previous=rate(counts[k], counts[k - 1] if k else counts[k]),
-                    median_seconds_from_previous=median / US if k and median is not None else None,
-                    p90_seconds_from_previous=p90 / US if k and p90 is not None else None,
-                )
+        figures = "count(), quantileExactInclusive(0.5)(gap), quantileExactInclusive(0.9)(gap)"
+        sql = _counted_sql(d, p, visible)
+        if d.breakdown is None:
+            found = self.session.rows(
+                sql + f"SELECT step, {figures} FROM counted GROUP BY step", p.values
             )
-        return FunnelResult(steps=steps)
+            return FunnelResult(steps=_step_results(d, {int(r[0]): r[1:] for r in found}))
+        sql += _bucketed_sql(d, p) + (
+            f"SELECT CAST(NULL AS Nullable(String)), toUInt8(0), step, {figures},"
+            f" toUInt64(0) FROM counted GROUP BY step UNION ALL"
+            f" SELECT bucket, toUInt8(other), step, {figures}, toUInt64(r) FROM bucketed"
+            f" GROUP BY bucket, other, step, r"
+        )
+        total: dict[int, tuple[Any, ...]] = {}
+        buckets: dict[int, tuple[str | None, bool, dict[int, tuple[Any, ...]]]] = {}
+        for bucket, other, step, *figs, r in self.session.rows(sql, p.values):
+            if int(r) == 0:
+                total[int(step)] = tuple(figs)
+            else:
+                buckets.setdefault(int(r), (bucket, bool(other), {}))[2][int(step)] = tuple(figs)
+        return FunnelResult(
+            steps=_step_results(d, total),
+            breakdown=[
+                BreakdownBucket(value=bucket, other=other, steps=_step_results(d, rows))
+                for _, (bucket, other, rows) in sorted(buckets.items())
+            ],
+        )
+
+    def trend(
+        self, d: FunnelDefinition, *, interval: Literal["day", "week"] = "day"
+    ) -> list[TrendPoint]:
+        """Per UTC day or ISO week of the people's entry: entered (counted at step 1) and
+        converted (counted at the last step), periods with nobody left out."""
+        if interval not in ("day", "week"):
+            raise ValueError("interval: day or week")
+        p = Params()
+        visible = self._visible(p)
+        if visible is None:
+            return []
+        last = len(d.steps) - 1
+        sql = _counted_sql(d, p, visible) + (
+            f"SELECT intDiv(e.entry_ts, {86_400 * US}) AS day, countIf(c.step = 0),"
+            f" countIf(c.step = {last}) FROM counted AS c INNER JOIN entry AS e"
+            f" ON e.person = c.person WHERE c.step IN (0, {last}) GROUP BY day"
+        )
+        periods: dict[date, list[int]] = {}
+        for day, entered, converted in self.session.rows(sql, p.values):
+            start = date(1970, 1, 1) + timedelta(days=int(day))
+            if interval == "week":
+                start -= timedelta(days=start.weekday())
+            period = periods.setdefault(start, [0, 0])
+            period[0] += int(entered)
+            period[1] += int(converted)
+        return [
+            TrendPoint(start=k, entered=v[0], converted=v[1]) for k, v in sorted(periods.items())
+        ]
 
     def dropoffs(
-        self, d: FunnelDefinition, *, step: int, after: int | None = None, limit: int = 100
+        self,
+        d: FunnelDefinition,
+        *,
+        step: int,
+        after: int | None = None,
+        limit: int = 100,
+        now: datetime | None = None,
     ) -> DropoffPage:
         """The people counted at the last required step before ``step`` (0-based) and not
-        at ``step``, in id order, ``limit`` after the id ``after``."""
+        at ``step``, in id order, ``limit`` after the id ``after``; each with their last
+        event at or before ``now`` and whether their window is still open then (both None
+        without ``now``: the last event is then their latest of all)."""
         prev = d.required_before(step)
         if prev is None:
             raise ValueError("step 1 has no drop-offs")
@@ -347,14 +411,70 @@ class ClickHouseEngine:
         if visible is None:
             return DropoffPage(people=[], next_after=None)
         sql = _counted_sql(d, p, visible) + (
-            f"SELECT person FROM per WHERE {_counted_at(d, prev)} AND NOT {_counted_at(d, step)}"
+            f"SELECT person, e.last_ts FROM per INNER JOIN entry AS e ON e.person = per.person"
+            f" WHERE {_counted_at(d, prev)} AND NOT {_counted_at(d, step)}"
             f" AND person > {p(after if after is not None else -1)}"
             f" ORDER BY person LIMIT {int(limit) + 1}"
         )
-        people = [int(r[0]) for r in self.session.rows(sql, p.values)]
-        more = len(people) > limit
-        people = people[:limit]
-        return DropoffPage(people=people, next_after=people[-1] if more else None)
+        found = [(int(a), int(b)) for a, b in self.session.rows(sql, p.values)]
+        more = len(found) > limit
+        found = found[:limit]
+        people = [person for person, _ in found]
+        now_us = _us(now) if now is not None else None
+        last: dict[int, tuple[str, int]] = {}
+        if people:
+            p = Params()
+            visible = self._visible(p)
+            assert visible is not None
+            sql = (
+                f"WITH {visible} SELECT person, argMax(name, (ts_us, event_id)), max(ts_us)"
+                f" FROM visible WHERE person IN {p(people, 'Array(Int64)')}"
+                f" AND ts_us <= {p(now_us if now_us is not None else 2**62)} GROUP BY person"
+            )
+            last = {int(a): (b, int(c)) for a, b, c in self.session.rows(sql, p.values)}
+        details = []
+        for person, last_ts in found:
+            name, ts = last.get(person, (None, None))
+            details.append(
+                Dropoff(
+                    customer_id=person,
+                    last_event=name,
+                    last_event_at=_dt(ts) if ts is not None else None,
+                    window_open=(
+                        last_ts + d.window_seconds * US > now_us if now_us is not None else None
+                    ),
+                )
+            )
+        return DropoffPage(people=people, next_after=people[-1] if more else None, details=details)
+
+
+def _us(t: datetime) -> int:
+    return int(t.timestamp()) * US + t.microsecond
+
+
+def _dt(ts_us: int) -> datetime:
+    return datetime.fromtimestamp(ts_us // US, tz=UTC).replace(microsecond=ts_us % US)
+
+
+def _step_results(d: FunnelDefinition, rows: dict[int, tuple[Any, ...]]) -> list[StepResult]:
+    """The steps' results from ``{step: (count, median µs, p90 µs)}`` (a step nobody
+    reached is missing)."""
+    counts = [int(rows[k][0]) if k in rows else 0 for k in range(len(d.steps))]
+    steps = []
+    for k, step in enumerate(d.steps):
+        _, median, p90 = rows.get(k, (0, None, None))
+        steps.append(
+            StepResult(
+                index=k,
+                label=step.name,
+                count=counts[k],
+                conversion_from_first=rate(counts[k], counts[0]),
+                conversion_from_previous=rate(counts[k], counts[k - 1] if k else counts[k]),
+                median_seconds_from_previous=median / US if k and median is not None else None,
+                p90_seconds_from_previous=p90 / US if k and p90 is not None else None,
+            )
+        )
+    return steps
 
 
 # --- SQL ----------------------------------------------------------------------------------
@@ -395,6 +515,45 @@ def _matcher_sql(m: Matcher, p: Params) -> str:
     return "(" + " AND ".join(parts) + ")"
 
 
+def _json_text(key: str, props: str = "props") -> str:
+    """A property as text: a JSON string as itself, another value as its JSON text, JSON
+    null or missing as NULL (the breakdown's buckets)."""
+    jtype = f"JSONType({props}, {key})"
+    return (
+        f"multiIf({jtype} = 'Null', CAST(NULL AS Nullable(String)), {jtype} = 'String',"
+        f" JSONExtractString({props}, {key}), JSONExtractRaw({props}, {key}))"
+    )
+
+
+def _bucketed_sql(d: FunnelDefinition, p: Params) -> str:
+    """``bucketed(step, person, gap, bucket, other, r)``: counted, with each person's
+    bucket; the buckets past the first ``BREAKDOWN_BUCKETS`` (by people at step 1, ties
+    by value, the null bucket last) merged into one with ``other``; ``r`` orders them.
+    ``tuple(...)``: argMin keeps a NULL value as any other (a null bucket)."""
+    assert d.breakdown is not None
+    if d.breakdown.property is not None:
+        of = "SELECT person, bv AS bucket FROM entry"
+    else:
+        source = f"coalesce(source, {_json_text(p('utm_source'))})"
+        of = (
+            f"SELECT person, argMin(tuple({source}), (ts_us, event_id)).1 AS bucket"
+            f" FROM visible WHERE person IN (SELECT person FROM counted WHERE step = 0)"
+            f" GROUP BY person"
+        )
+    top = int(BREAKDOWN_BUCKETS)
+    return (
+        f", pb AS ({of}),"
+        f" cb AS (SELECT c.step AS step, c.person AS person, c.gap AS gap, pb.bucket AS bucket"
+        f" FROM counted AS c LEFT JOIN pb ON pb.person = c.person),"
+        f" sizes AS (SELECT bucket, row_number() OVER (ORDER BY count() DESC,"
+        f" bucket ASC NULLS LAST) AS r FROM cb WHERE step = 0 GROUP BY bucket),"
+        f" bucketed AS (SELECT cb.step AS step, cb.person AS person, cb.gap AS gap,"
+        f" if(s.r <= {top}, cb.bucket, NULL) AS bucket, s.r > {top} AS other,"
+        f" least(s.r, {top + 1}) AS r FROM cb INNER JOIN sizes AS s"
+        f" ON isNull(cb.bucket) = isNull(s.bucket) AND ifNull(cb.bucket, '') = ifNull(s.bucket, '')) "
+    )
+
+
 def _base_sql(d: FunnelDefinition, p: Params, visible: str) -> str:
     """``ev``: the events of people with an event in range that can start a chain, from
     ``from`` to ``to`` + window, with their position in the person's order, one match flag
@@ -408,6 +567,10 @@ def _base_sql(d: FunnelDefinition, p: Params, visible: str) -> str:
     lo_p, hi_p, end_p = p(lo), p(hi), p(hi + w)
     starters = d.steps if d.mode == "unordered" else d.steps[:1]
     first = "(" + " OR ".join(_matcher_sql(s, p) for s in starters) + ")"
+    if d.breakdown is not None and d.breakdown.property is not None:
+        flags.append(f"{_json_text(p(d.breakdown.property))} AS bv")
+    n = len(d.steps)
+    starts = "m0" if d.mode != "unordered" else "(" + " OR ".join(f"m{k}" for k in range(n)) + ")"
     ev0 = (
         f"ev0 AS (SELECT person, event_id, ts_us AS ts,"
         f" row_number() OVER (PARTITION BY person ORDER BY ts_us, event_id) AS pos,"
@@ -420,7 +583,13 @@ def _base_sql(d: FunnelDefinition, p: Params, visible: str) -> str:
         f" ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS xp{i}"
         for i in range(len(d.exclusions))
     )
-    return f"WITH {visible}, {ev0}, ev AS (SELECT *{last_x} FROM ev0)"
+    bv = ", argMin(tuple(bv), (ts, event_id)).1 AS bv" if "AS bv" in ev0 else ""
+    return (
+        f"WITH {visible}, {ev0},"
+        f" ev AS (SELECT *{last_x}, {starts} AND ts BETWEEN {lo_p} AND {hi_p} AS st FROM ev0),"
+        f" entry AS (SELECT person, min(ts) AS entry_ts, max(ts) AS last_ts{bv}"
+        f" FROM ev WHERE st GROUP BY person)"
+    )
 
 
 def _ordered_sql(d: FunnelDefinition, p: Params) -> str:
