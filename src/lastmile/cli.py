@@ -220,6 +220,7 @@ def sweep(batch_size: int) -> None:
 @click.option(
     "--settle-seconds",
     type=click.FloatRange(0),
+    metavar="SECONDS",
     default=None,
     show_default="30, as the worker",
     help="Leave rows recorded in the last SECONDS for the next copy (on PostgreSQL a row's id "
@@ -258,7 +259,7 @@ def analytics_copy_cmd(settle_seconds: float | None, no_wait: bool, quiet: bool)
         label="copying events",
         file=sys.stderr,
         show_eta=True,
-        hidden=quiet,
+        hidden=quiet or not last,
     ) as bar:
         done = start
 
