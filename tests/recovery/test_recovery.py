@@ -247,3 +247,40 @@ def test_a_call_rule_opens_a_call_loop_and_sends_nothing(rule, abandoned, copy, 
     assert (r.outreach, r.outreach_label) == ("call", "call")
     assert Loop.objects.get(pk=r.loop_id).title.startswith("Call Maya Lind")
     assert not OutboxMessage.objects.exists()
+
+
+def test_the_outreach_obeys_the_recovery_contact_rule(
+    rule, funnel, team, abandoned, copy, engine, now, smtp_sink
+):
+    # given a contact rule allowing one recovery message a week, and a second rule on the
+    # same funnel (say, for another team's offer)
+    from lastmile.channels.models import ContactRule, OutboxStatus
+    from lastmile.channels.services import outbox_deliver
+    from lastmile.recovery.services import rule_save
+
+    ContactRule.objects.create(purpose="recovery", max_per_period=1, period=timedelta(days=7))
+    rule_save(
+        name="Second offer",
+        funnel=funnel,
+        abandon_step=2,
+        abandon_after_seconds=3600,
+        window_seconds=86400,
+        team=team,
+        outreach="message",
+        channel="email",
+        subject="10% off",
+        body="Still thinking?",
+        now=now,
+    )
+    abandoned()
+    copy(now)
+    recoveries_detect(now=now, engine=engine)
+    assert OutboxMessage.objects.count() == 2
+
+    # when the outbox delivers
+    outbox_deliver(now=now)
+
+    # then one goes out and the contact policy suppresses the other
+    statuses = sorted(OutboxMessage.objects.values_list("status", flat=True))
+    assert statuses == sorted([OutboxStatus.SENT, OutboxStatus.SUPPRESSED])
+    assert len(smtp_sink.envelopes) == 1
