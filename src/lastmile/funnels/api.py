@@ -4,7 +4,12 @@ Funnels are asked of the analytics copy (``services.analytics_engine``), which t
 feeds from the event store; every answer says how fresh that copy is (``freshness``).
 Every agent's token reads funnels and asks them; admins' and integration tokens save,
 change and archive them (``funnel_services.may_write_funnels``). Bad input is a 422 whose
-``errors`` name each field as the body spells it (``steps[1].where[0].value``, ``from``).
+``errors`` name each field as the body spells it (``steps[1].within_seconds``, ``from``);
+a rule across a step's fields names the step, its reason starting with the field
+(``steps[1]``: "event: give exactly one of event, page or screen").
+
+The freshness is read before the question is asked: every event up to its mark is in the
+answer (later ones may be too, when a copy finished meanwhile).
 """
 
 from typing import Any
@@ -92,6 +97,7 @@ def freshness_out(engine: Engine) -> dict[str, Any]:
 
 def query_out(d: FunnelDefinition, *, funnel: Funnel | None) -> dict[str, Any]:
     engine = analytics_engine()
+    freshness = freshness_out(engine)
     result = engine.funnel(d)
     breakdown = None
     if result.breakdown is not None:
@@ -113,7 +119,7 @@ def query_out(d: FunnelDefinition, *, funnel: Funnel | None) -> dict[str, Any]:
         "people": result.people,
         "steps": steps_out(d, result),
         "breakdown": breakdown,
-        "freshness": freshness_out(engine),
+        "freshness": freshness,
     }
 
 
@@ -254,6 +260,7 @@ def trend(request: HttpRequest, funnel_id: int, filters: Query[TrendQuery]) -> d
     funnel = funnel_get(funnel_id=funnel_id, viewer=viewer_of(request))
     d = funnel_definition(funnel=funnel, from_=filters.from_, to=filters.to, now=utcnow())
     engine = analytics_engine()
+    freshness = freshness_out(engine)
     points = engine.trend(d, interval=filters.interval)
     return {
         "funnel": funnel.pk,
@@ -262,7 +269,7 @@ def trend(request: HttpRequest, funnel_id: int, filters: Query[TrendQuery]) -> d
             {"start": p.start, "entered": p.entered, "converted": p.converted, "conversion": p.rate}
             for p in points
         ],
-        "freshness": freshness_out(engine),
+        "freshness": freshness,
     }
 
 
@@ -282,6 +289,7 @@ def dropoffs(request: HttpRequest, funnel_id: int, filters: Query[DropoffsQuery]
             [FieldError("step", f"2 to {len(d.steps)} (the funnel's steps)")],
         )
     engine = analytics_engine()
+    freshness = freshness_out(engine)
     page = engine.dropoffs(
         d, step=filters.step - 1, after=filters.after, limit=filters.limit, now=now
     )
@@ -300,5 +308,5 @@ def dropoffs(request: HttpRequest, funnel_id: int, filters: Query[DropoffsQuery]
             for p in page.details
         ],
         "next_after": page.next_after,
-        "freshness": freshness_out(engine),
+        "freshness": freshness,
     }
