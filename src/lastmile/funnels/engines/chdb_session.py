@@ -71,16 +71,21 @@ class ChdbSession:
         if ChdbSession._open is self:
             ChdbSession._open = None
 
-    def _query(self, sql: str, fmt: str, params: dict[str, Any] | None) -> Any:
-        bound = {k: _escaped(v) for k, v in params.items()} if params else None
+    def _query(self, sql: str, fmt: str, params: dict[str, Any] | None) -> bytes:
+        return self.raw(sql, fmt, {k: _escaped(v) for k, v in params.items()} if params else None)
+
+    def raw(self, sql: str, fmt: str, params: dict[str, str] | None = None) -> bytes:
+        """The query's output in ``fmt``, the parameters given in ClickHouse's escaped text
+        form already (as a client sends them over HTTP)."""
         with self._lock:
-            return self._session.query(sql, fmt, params=bound)
+            result = self._session.query(sql, fmt, params=params or None)
+        return result.bytes() if result is not None else b""
 
     def command(self, sql: str, params: dict[str, Any] | None = None) -> None:
         self._query(sql, "TabSeparated", params)
 
     def rows(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        raw = self._query(sql, "JSONCompact", params).bytes()
+        raw = self._query(sql, "JSONCompact", params)
         if not raw:
             return []
         doc = json.loads(raw)
