@@ -56,7 +56,10 @@ LEASE = timedelta(minutes=5)  # how long a worker holds a rule while it checks i
 PAGE = 1000  # drop-offs read per engine query
 MAX_CANDIDATES = 5000  # drop-offs looked at per rule per run; the next run goes on
 TIMELINE_PAGE = 200
-RECHECK = timedelta(minutes=10)  # recent recoveries re-read the store for a completion
+# Recent recoveries re-read the store for a completion: one recorded while detection opened
+# the recovery (after its read, before its commit) was told to nobody. The task re-reads
+# right after detecting, and the next runs catch an ingest that committed after that read.
+RECHECK = timedelta(minutes=3)
 MAX_WINDOW = 365 * 24 * 3600
 PLACEHOLDERS = ("customer.first_name", "customer.name", "items", "value", "currency", "funnel")
 
