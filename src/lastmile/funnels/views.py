@@ -32,7 +32,7 @@ from lastmile.customers.selectors import customers_visible
 from lastmile.funnels import funnel_selectors
 from lastmile.funnels.csv import csv_response
 from lastmile.funnels.definitions import FunnelDefinition, Matcher, Step
-from lastmile.funnels.engines.duckdb import DuckDBEngine
+from lastmile.funnels.engines import Engine
 from lastmile.funnels.forms import AdhocForm, RangeForm, definition_errors
 from lastmile.funnels.models import Funnel
 from lastmile.funnels.results import DropoffPage, FunnelResult, StepResult, TrendPoint
@@ -105,7 +105,7 @@ def _ask(
 # --- trend -----------------------------------------------------------------------------
 
 
-def _trend(engine: DuckDBEngine, d: FunnelDefinition, interval: str) -> list[TrendPoint]:
+def _trend(engine: Engine, d: FunnelDefinition, interval: str) -> list[TrendPoint]:
     """The engine's trend with the periods nobody entered in as zeros, so the chart's axis
     is the whole range (days and weeks in UTC, as the engine counts them)."""
     found = {p.start: p for p in engine.trend(d, interval="week" if interval == "week" else "day")}
