@@ -284,3 +284,30 @@ def test_the_outreach_obeys_the_recovery_contact_rule(
     statuses = sorted(OutboxMessage.objects.values_list("status", flat=True))
     assert statuses == sorted([OutboxStatus.SENT, OutboxStatus.SUPPRESSED])
     assert len(smtp_sink.envelopes) == 1
+
+
+def test_an_agent_cancelling_the_loop_loses_the_recovery_and_closing_it_does_not(
+    rule, abandoned, send, copy, engine, now, alice
+):
+    from lastmile.loops.services import loop_cancel, loop_close
+
+    # given two open recoveries
+    abandoned(user="maya", email="maya@example.com")
+    abandoned(user="noor", email="noor@example.com")
+    copy(now)
+    recoveries_detect(now=now, engine=engine)
+    maya, noor = Recovery.objects.order_by("id")
+
+    # when Alice cancels Maya's loop (she will not buy) and closes Noor's (called her)
+    loop_cancel(
+        loop=Loop.objects.get(pk=maya.loop_id), actor=alice, reason="not interested", now=now
+    )
+    loop_close(loop=Loop.objects.get(pk=noor.loop_id), actor=alice, reason="called", now=now)
+
+    # then Maya's recovery is lost; Noor's stays open, and her order still credits it
+    maya.refresh_from_db()
+    noor.refresh_from_db()
+    assert (maya.outcome, noor.outcome) == (Outcome.LOST, Outcome.OPEN)
+    send(track("Order Completed", user="noor", at=now, revenue=80, currency="EUR"))
+    noor.refresh_from_db()
+    assert (noor.outcome, noor.revenue) == (Outcome.RECOVERED, Decimal(80))

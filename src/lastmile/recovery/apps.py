@@ -8,7 +8,11 @@ class RecoveryConfig(AppConfig):
 
     def ready(self) -> None:
         from lastmile.core.events import event_subscribe
-        from lastmile.recovery.services import on_interaction_recorded, on_interactions_recorded
+        from lastmile.recovery.services import (
+            on_interaction_recorded,
+            on_interactions_recorded,
+            on_loop_given_up,
+        )
 
         # A person completing a funnel closes their open recovery as recovered, in the
         # recording's transaction (customers does not import recovery; it tells this event).
@@ -17,3 +21,5 @@ class RecoveryConfig(AppConfig):
             many=on_interactions_recorded,
             names=["interaction.recorded"],
         )
+        # A recovery loop cancelled or broken by its owner loses the recovery at once.
+        event_subscribe(on_loop_given_up, names=["loop.cancelled", "loop.broken"])

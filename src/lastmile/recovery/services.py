@@ -625,6 +625,19 @@ def on_interaction_recorded(name: str, data: dict[str, Any], at: datetime) -> No
     on_interactions_recorded(name, [(data, at)])
 
 
+def on_loop_given_up(name: str, data: dict[str, Any], at: datetime) -> None:
+    """``loop.cancelled`` / ``loop.broken`` of a recovery loop: the person who owned it
+    gave it up (they will not buy, or asked not to be contacted), so the recovery is lost
+    now rather than at the end of its window. A recovery loop *closed* by a person (the
+    call made) leaves the recovery open: the purchase may still follow, and it is credited
+    until the window ends."""
+    if data.get("kind") != LoopKind.RECOVERY or not isinstance(data.get("loop"), int):
+        return
+    Recovery.objects.filter(loop_id=data["loop"], outcome=Outcome.OPEN).update(
+        outcome=Outcome.LOST, closed_at=at
+    )
+
+
 def recoveries_recheck(*, now: datetime, since: timedelta = RECHECK) -> int:
     """Read the store again for the recoveries opened in the last ``since``: a completion
     recorded while detection was opening the recovery (after its read, before its commit)
