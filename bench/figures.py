@@ -25,6 +25,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "inbox_p99_ms": ("<=", 150),
     "case_page_p99_ms": ("<=", 150),
     "search_p99_ms": ("<=", 50),
+    "funnel_10m_s": ("<=", 1),
+    "funnel_ratio": ("<=", 1.5),
 }
 
 ENGINES = ("sqlite", "postgresql")
@@ -116,6 +118,7 @@ SIDE_PAGES = {
     "anomaly.py": "ANOMALY.md",
     "sentiment.py": "SENTIMENT.md",
     "mentions.py": "MENTIONS.md",
+    "funnels.py": "FUNNELS.md",
 }
 SIDE_ROWS: dict[str, list[Row]] = {
     "segment.py": [
@@ -189,6 +192,19 @@ SIDE_ROWS: dict[str, list[Row]] = {
         Row("Mention re-import, rows/s (PG)", "mentions_reimport_rows_per_s_pg", "/s"),
         Row("Mention floor (PostgreSQL COPY)", "mentions_floor_per_s_pg", "/s"),
         Row("Mention import / floor (PostgreSQL)", "mentions_ratio_pg", "num", "(reported)"),
+    ],
+    "funnels.py": [
+        Row(
+            "Funnel, 5 ordered steps, 10M events of 1M people (DuckDB)",
+            "funnel_10m_s",
+            "s",
+            "< 1 s",
+        ),
+        Row("Funnel floor (hand-written DuckDB SQL, same files)", "funnel_floor_10m_s", "s"),
+        Row("Funnel / floor", "funnel_ratio", "num", "≤ 1.5"),
+        Row("Compaction of the copy's 200 segments into one", "funnel_compact_10m_s", "s"),
+        Row("Analytics copy, event store to Parquet (SQLite)", "analytics_copy_per_s", "/s"),
+        Row("Analytics copy, event store to Parquet (PostgreSQL)", "analytics_copy_per_s_pg", "/s"),
     ],
 }
 

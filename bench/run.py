@@ -54,6 +54,8 @@ FULL = {
     "console_warmup": 30,
     "console_budget_s": 10,  # a page slower than that stops after 10 s of requests
     "search_requests": 100,  # per kind of query: common word, rare word, name, case ref
+    "funnel_events": 10_000_000,  # synthetic, written as Parquet segments (bench/funnels.py)
+    "funnel_copy_events": 50_000,  # through the event store, then copied
 }
 QUICK = {
     "ingest_interactions": 10_000,
@@ -74,6 +76,8 @@ QUICK = {
     "console_warmup": 10,
     "console_budget_s": 5,
     "search_requests": 30,
+    "funnel_events": 1_000_000,
+    "funnel_copy_events": 5_000,
 }
 
 
@@ -92,6 +96,10 @@ def side_benches(results: dict[str, Any], workloads: list[str]) -> None:
         cmd = [sys.executable, str(path)]
         if script == "segment.py":  # runs against the databases (so does mentions.py)
             cmd += ["--events", str(results["sizes"]["segment_events"])]
+            cmd += ["--vendor", "sqlite"] if results.get("pg_skipped") else []
+        if script == "funnels.py":  # synthetic Parquet, and a copy from each database
+            cmd += ["--events", str(results["sizes"]["funnel_events"])]
+            cmd += ["--copy-events", str(results["sizes"]["funnel_copy_events"])]
             cmd += ["--vendor", "sqlite"] if results.get("pg_skipped") else []
         if script == "mentions.py":  # imports a file into each engine
             cmd += ["--rows", str(results["sizes"]["mentions_rows"])]

@@ -11,6 +11,12 @@ final name only by an atomic rename once fully written; the high-water mark is t
 largest ``last`` among the segments, so it moves in the same step as the rows it covers.
 A copy killed before the rename leaves a temporary file (ignored, removed by the next
 copy) and copies that batch again; killed after it, the next copy starts after it.
+
+Layout, for speed: each segment's rows are sorted by event name, then time and id, so a
+funnel's scan reads only the row groups holding its steps' names (Parquet min/max
+statistics); ``compact`` merges the copy's many small segments (one per batch) into
+large ones, where that pruning works. Ordered funnels need no per-event numbering: "e2
+after e1" is (time, id) order; only strict mode numbers a person's events.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -101,6 +108,12 @@ RAW_SELECT = (
     f" FROM (SELECT *, from_json(data, '{MESSAGE}') AS m FROM raw)"
     f" WHERE m.type IN {FUNNEL_TYPES}"
 )
+
+
+# One open DuckDB per copy directory: (the files it was opened on, the database, threads).
+_OPEN: dict[Path, tuple[tuple[str, ...], duckdb.DuckDBPyConnection, int]] = {}
+_OPEN_LOCK = threading.Lock()
+OPEN_MAX = 4
 
 
 class Params:
@@ -256,6 +269,12 @@ class DuckDBEngine:
         finally:
             ndjson.unlink(missing_ok=True)
 
+    def append_select(self, select: str, *, first: int, last: int) -> int:
+        """As ``append``, from a DuckDB ``SELECT`` giving a segment's columns (``COLUMNS``):
+        bulk loads that never were in the event store, such as the bench's synthetic
+        events. The SQL is run as given: never build it from user input."""
+        return self._publish(select, first, last)
+
     def _publish(self, select: str, first: int, last: int) -> int:
         """Write ``select``'s rows (a segment's columns) sorted as readers want them, as the
         segment of ids ``first..last``, made visible by one atomic rename; how many rows."""
@@ -265,7 +284,7 @@ class DuckDBEngine:
         with duckdb.connect(config={"threads": self.threads}) as con:
             con.execute("SET TimeZone = 'UTC'")
             written = con.execute(
-                f"COPY (SELECT {cols} FROM ({select}) ORDER BY customer_id, ts_us, event_id)"
+                f"COPY (SELECT {cols} FROM ({select}) ORDER BY name, ts_us, event_id)"
                 f" TO {_quote(staged)} (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP})"
             ).fetchone()
         os.replace(staged, final)
@@ -297,22 +316,43 @@ class DuckDBEngine:
     # --- queries --------------------------------------------------------------------
 
     def _connect(self) -> duckdb.DuckDBPyConnection | None:
-        """An in-memory DuckDB with the view ``events`` (person = live customer), or None
-        when nothing was copied yet."""
+        """A cursor on an in-memory DuckDB with the view ``events`` (person = live
+        customer), or None when nothing was copied yet.
+
+        The database is kept per directory while the copy's files stay the same (same
+        segments, same maps), so a warm process answers without opening DuckDB, listing
+        Parquet schemas and reading footers again; each question gets its own cursor
+        (DuckDB's way to use one database from several threads)."""
         files = [p for _, _, p in self.segments()]
         if not files:
             return None
+        maps = [self.directory / MOVED, self.directory / PEOPLE]
+        key = tuple(str(p) for p in files) + tuple(_stamp(p) for p in maps)
+        with _OPEN_LOCK:
+            cached = _OPEN.get(self.directory)
+            if cached is None or cached[0] != key or cached[2] != self.threads:
+                if cached is not None:
+                    cached[1].close()
+                cached = (key, self._open(files), self.threads)
+                _OPEN.pop(self.directory, None)
+                while len(_OPEN) >= OPEN_MAX:  # the oldest goes (tests make many)
+                    _OPEN.pop(next(iter(_OPEN)))[1].close()
+                _OPEN[self.directory] = cached
+            return cached[1].cursor()
+
+    def _open(self, files: list[Path]) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(config={"threads": self.threads})
+        con.execute("SET parquet_metadata_cache = true")
         source = "read_parquet([" + ", ".join(_quote(p) for p in files) + "], union_by_name = true)"
         customer = "e.customer_id"
         joins = ""
         moved = self.directory / MOVED
-        if moved.exists():
+        if _rows(con, moved):
             customer = "coalesce(b.customer_id, e.customer_id)"
             joins += f" LEFT JOIN read_parquet({_quote(moved)}) b ON b.event_id = e.event_id"
         people = self.directory / PEOPLE
         person = customer
-        if people.exists():
+        if _rows(con, people):
             person = f"coalesce(m.person, {customer})"
             joins += f" LEFT JOIN read_parquet({_quote(people)}) m ON m.customer_id = {customer}"
         con.execute(
@@ -442,6 +482,25 @@ class DuckDBEngine:
                 )
             )
         return DropoffPage(people=people, next_after=people[-1] if more else None, details=details)
+
+
+def _stamp(path: Path) -> str:
+    """What tells one version of a map file from the next (each is a new file, renamed
+    into place: a new inode, and most often another time and size)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return "-"
+    return f"{st.st_ino}:{st.st_mtime_ns}:{st.st_size}"
+
+
+def _rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """The rows of a map file (0 when missing): an empty map costs no join."""
+    try:
+        found = con.execute(f"SELECT count(*) FROM read_parquet({_quote(path)})").fetchone()
+    except duckdb.IOException:
+        return 0
+    return int(found[0]) if found else 0
 
 
 def _us(t: datetime) -> int:
