@@ -458,3 +458,34 @@ def test_the_lists_queries_do_not_grow_with_its_funnels(client, admin, shop, fun
 
     assert response.content.decode().count('class="loop-title"') == 3
     assert len(three) == len(one)
+
+
+def test_a_signed_in_user_who_is_not_an_agent_sees_no_saved_funnel(client, shop, funnel):
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.create_user(username="outsider", password="pw"))
+
+    assert client.get(reverse("funnels:detail", args=[funnel.pk])).status_code == 404
+    assert client.get(reverse("funnels:dropoffs_csv", args=[funnel.pk])).status_code == 404
+    assert f'id="funnel-{funnel.pk}"' not in client.get(reverse("funnels:list")).content.decode()
+
+
+def test_an_archived_funnel_still_opens_from_an_old_link_but_leaves_the_list(
+    client, admin, shop, funnel, now
+):
+    from lastmile.funnels.funnel_services import funnel_archive
+
+    funnel_archive(funnel=funnel, actor=None, now=now)
+
+    response = client.get(reverse("funnels:detail", args=[funnel.pk]))
+    assert response.status_code == 200 and "archived" in response.content.decode()
+    assert f'id="funnel-{funnel.pk}"' not in client.get(reverse("funnels:list")).content.decode()
+
+
+def test_staff_find_the_admin_edit_link_on_a_funnel(client, admin, funnel):
+    admin.is_staff = True
+    admin.save()
+
+    html = client.get(reverse("funnels:detail", args=[funnel.pk])).content.decode()
+
+    assert reverse("admin:funnels_funnel_change", args=[funnel.pk]) in html
