@@ -172,3 +172,16 @@ def test_the_admin_names_a_bad_abandon_step(staff, funnel, team):
     from lastmile.recovery.models import RecoveryRule
 
     assert not RecoveryRule.objects.exists()
+
+
+def test_the_page_lists_the_recoveries_of_the_viewers_teams_only(
+    client, alice, charlie, won_and_lost, funnel
+):
+    query = {"funnel": funnel.pk, "start": "2026-11-01", "end": "2026-11-23"}
+    client.force_login(alice)
+    mine = client.get("/recovery/", query).content.decode()
+    client.force_login(charlie)
+    theirs = client.get("/recovery/", query).content.decode()
+
+    assert mine.count('id="recovery-') == 2 and "134.90 EUR" in mine
+    assert theirs.count('id="recovery-') == 0

@@ -17,6 +17,7 @@ from lastmile.funnels.engines import Engine
 from lastmile.funnels.funnel_selectors import funnel_definition, funnel_get, funnel_list
 from lastmile.funnels.models import Funnel
 from lastmile.funnels.results import rate
+from lastmile.people.selectors import visible_team_ids
 from lastmile.people.viewers import Viewer
 from lastmile.recovery.models import Outcome, Recovery, RecoveryRule
 
@@ -29,6 +30,22 @@ def rules_list(*, viewer: Viewer, funnel: Funnel | None = None) -> QuerySet[Reco
     if funnel is not None:
         qs = qs.filter(funnel=funnel)
     return qs.order_by("name", "id")
+
+
+def recoveries_list(
+    *, viewer: Viewer, funnel: Funnel | None = None, outcome: str | None = None
+) -> QuerySet[Recovery]:
+    """Recoveries, newest first, of the rules whose team ``viewer`` sees (the loops'
+    rule: an agent sees their teams' work; admins and ``SYSTEM`` all)."""
+    qs = Recovery.objects.select_related("rule__funnel", "rule__team", "customer")
+    teams = visible_team_ids(viewer)
+    if teams is not None:
+        qs = qs.filter(rule__team_id__in=sorted(teams))
+    if funnel is not None:
+        qs = qs.filter(rule__funnel=funnel)
+    if outcome is not None:
+        qs = qs.filter(outcome=outcome)
+    return qs.order_by("-opened_at", "-id")
 
 
 @dataclass

@@ -24,10 +24,17 @@ from lastmile.core.errors import DomainError, InvalidInput
 from lastmile.funnels.csv import csv_response
 from lastmile.funnels.funnel_selectors import analytics_freshness, funnel_list
 from lastmile.funnels.services import analytics_engine
-from lastmile.recovery.selectors import CloseRate, close_rate, rules_list, weekly_rows
+from lastmile.recovery.selectors import (
+    CloseRate,
+    close_rate,
+    recoveries_list,
+    rules_list,
+    weekly_rows,
+)
 
 DEFAULT_DAYS = 56  # eight weeks
 MAX_DAYS = 366
+RECENT = 50  # recoveries listed under the figures
 
 
 class CloseRateForm(forms.Form):
@@ -92,6 +99,9 @@ def close_rate_page(request: HttpRequest) -> HttpResponse:
             "report": report,
             "error": error,
             "rules": list(rules_list(viewer=request.user, funnel=report.funnel))
+            if report is not None
+            else [],
+            "recent": list(recoveries_list(viewer=request.user, funnel=report.funnel)[:RECENT])
             if report is not None
             else [],
             "freshness": analytics_freshness(engine=engine),
