@@ -22,6 +22,7 @@ one chosen before it is ignored.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 from collections.abc import Iterable, Sequence
@@ -31,6 +32,7 @@ from typing import Any, Literal, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from lastmile.funnels.definitions import BREAKDOWN_BUCKETS, FunnelDefinition, Matcher
+from lastmile.funnels.engines import Engine
 from lastmile.funnels.engines.duckdb import DuckDBEngine, EventRow, RawEvent
 from lastmile.funnels.results import (
     BreakdownBucket,
@@ -686,10 +688,11 @@ def _counted_sql(d: FunnelDefinition, p: Params, visible: str) -> str:
 # --- configuration --------------------------------------------------------------------------
 
 
-def engine_from_url(url: str, var_dir: Path) -> DuckDBEngine | ClickHouseEngine:
+def engine_from_url(url: str, var_dir: Path) -> Engine:
     """The analytics engine ``LASTMILE_ANALYTICS_URL`` names: empty for DuckDB under
     ``<var dir>/analytics``; ``clickhouse://[user[:password]@]host[:port]/db[?secure=1]``
-    for a ClickHouse server; ``chdb://<dir>`` (relative to the var dir unless absolute,
+    for a ClickHouse server (one engine per URL and process: its client's connection
+    pool is kept); ``chdb://<dir>`` (relative to the var dir unless absolute,
     ``?database=`` optional) for ClickHouse embedded."""
     url = url.strip()
     if not url:
@@ -697,23 +700,27 @@ def engine_from_url(url: str, var_dir: Path) -> DuckDBEngine | ClickHouseEngine:
     parts = urlsplit(url)
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     if parts.scheme == "clickhouse":
-        database = parts.path.strip("/") or "default"
-        secure = query.get("secure", "").lower() in ("1", "true", "yes")
-        session = ConnectSession.connect(
-            host=parts.hostname or "localhost",
-            port=parts.port or (8443 if secure else 8123),
-            username=unquote(parts.username or "default"),
-            password=unquote(parts.password or ""),
-            secure=secure,
-        )
-        return ClickHouseEngine(session, database=database)
+        return _server_engine(url)
     if parts.scheme == "chdb":
+        from lastmile.funnels.engines.chdb_session import ChdbSession
+
         raw = unquote(url[len("chdb://") :].split("?", 1)[0])
         path = Path(raw) if raw else Path("clickhouse")
         if not path.is_absolute():
             path = var_dir / path
-        database = query.get("database", "lastmile")
-        from lastmile.funnels.engines.chdb_session import ChdbSession
-
-        return ClickHouseEngine(ChdbSession.open(path), database=database)
+        return ClickHouseEngine(ChdbSession.open(path), database=query.get("database", "lastmile"))
     raise ValueError(f"LASTMILE_ANALYTICS_URL: unknown engine {parts.scheme!r}")
+
+
+@functools.cache
+def _server_engine(url: str) -> ClickHouseEngine:
+    parts = urlsplit(url)
+    secure = parse_qs(parts.query).get("secure", [""])[-1].lower() in ("1", "true", "yes")
+    session = ConnectSession.connect(
+        host=parts.hostname or "localhost",
+        port=parts.port or (8443 if secure else 8123),
+        username=unquote(parts.username or "default"),
+        password=unquote(parts.password or ""),
+        secure=secure,
+    )
+    return ClickHouseEngine(session, database=parts.path.strip("/") or "default")
