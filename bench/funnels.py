@@ -102,7 +102,7 @@ def generated(first: int, last: int, people: int, events: int) -> str:
                CASE WHEN j < depth THEN {names}[j + 1]
                     WHEN j >= 5 AND v < 200 THEN {names}[1]
                     ELSE {noise}[1 + v % 15] END AS name,
-               ('{{"sku":"SKU-' || (v % 997) || '","price":' || (v % 50) || '.99}}')::JSON
+               json_object('sku', 'SKU-' || (v % 997), 'price', (v % 50) + 0.99)
                  AS props,
                CASE WHEN v < 300 THEN 'ads' WHEN v < 400 THEN 'news' END AS source
         FROM e"""
@@ -132,6 +132,8 @@ def floor_sql(files: list[Path], d: Any) -> str:
     select = " UNION ALL ".join(
         f"SELECT {k} AS step, count(*), quantile_cont(g, 0.5), quantile_cont(g, 0.9)"
         f" FROM (SELECT p, min(gap) AS g FROM s{k} GROUP BY p)"
+        if k
+        else "SELECT 0 AS step, count(DISTINCT p), NULL, NULL FROM s0"
         for k in range(len(STEPS))
     )
     return "WITH " + ", ".join(ctes) + " " + select
