@@ -185,3 +185,25 @@ def test_the_page_lists_the_recoveries_of_the_viewers_teams_only(
 
     assert mine.count('id="recovery-') == 2 and "134.90 EUR" in mine
     assert theirs.count('id="recovery-') == 0
+
+
+def test_the_recoveries_are_listed_for_the_owning_team(
+    api, client, now, charlie, won_and_lost, funnel
+):
+    r = api.get("/recovery/recoveries", funnel=funnel.pk, outcome="recovered")
+
+    assert r.status_code == 200, r.content
+    body = r.json()
+    assert body["count"] == 1
+    got = body["items"][0]
+    assert (got["outcome"], got["revenue"], got["revenue_currency"], got["team"]) == (
+        "recovered",
+        "134.9000",
+        "EUR",
+        "front",
+    )
+    assert [i["name"] for i in got["items"]] == ["Trail shoes", "Socks"]
+    agent = Agent.objects.get(user=charlie)
+    outsider = Api(client, token_create(name="charlie", agent=agent, now=now)[1])
+    assert outsider.get("/recovery/recoveries").json()["count"] == 0
+    assert api.get("/recovery/recoveries", outcome="won").status_code == 422

@@ -4,22 +4,23 @@ Every agent's token reads them (as funnels). Bad input is a 422 naming the field
 (``funnel``, ``from``); a funnel that is not there is a 404.
 """
 
-from __future__ import annotations
-
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
+from ninja.pagination import paginate
 from pydantic import ConfigDict, Field
 
 from lastmile.api.auth import viewer_of
+from lastmile.api.pagination import BoundedLimitOffset, LazyPage
 from lastmile.core.clock import utcnow
 from lastmile.core.instants import UtcDatetime
-from lastmile.funnels.funnel_selectors import analytics_freshness
+from lastmile.funnels.funnel_selectors import analytics_freshness, funnel_get
 from lastmile.funnels.services import analytics_engine
-from lastmile.recovery.selectors import CloseRate, Tally, close_rate, rules_list
+from lastmile.recovery.models import Outcome, Recovery
+from lastmile.recovery.selectors import CloseRate, Tally, close_rate, recoveries_list, rules_list
 
 router = Router(tags=["recovery"])
 
@@ -88,6 +89,59 @@ class CloseRateOut(Schema):
     teams: list[TeamOut]
     outreach: list[OutreachOut] = Field(description="best recovery rate first")
     freshness: FreshnessOut
+
+
+class RecoveriesQuery(Schema):
+    funnel: int | None = Field(default=None, ge=1, le=2**62, description="A saved funnel's id")
+    outcome: Literal["open", "recovered", "lost"] | None = None
+
+
+class RecoveryOut(Schema):
+    id: int
+    rule: int
+    funnel: int
+    team: str
+    customer: int
+    loop: int
+    abandon_event: int
+    abandoned_at: datetime
+    items: list[Any]
+    value: Decimal | None
+    currency: str
+    outreach: str
+    outreach_label: str
+    outcome: str
+    opened_at: datetime
+    ends_at: datetime
+    closed_at: datetime | None
+    revenue: Decimal | None
+    revenue_currency: str
+    completed_event: int | None
+
+
+def recovery_out(r: Recovery) -> dict[str, Any]:
+    return {
+        "id": r.pk,
+        "rule": r.rule_id,
+        "funnel": r.rule.funnel_id,
+        "team": r.rule.team.slug,
+        "customer": r.customer_id,
+        "loop": r.loop_id,
+        "abandon_event": r.abandon_event_id,
+        "abandoned_at": r.abandoned_at,
+        "items": r.items,
+        "value": r.value,
+        "currency": r.currency,
+        "outreach": r.outreach,
+        "outreach_label": r.outreach_label,
+        "outcome": r.outcome,
+        "opened_at": r.opened_at,
+        "ends_at": r.ends_at,
+        "closed_at": r.closed_at,
+        "revenue": r.revenue,
+        "revenue_currency": r.revenue_currency,
+        "completed_event": r.completed_event_id,
+    }
 
 
 class RuleOut(Schema):
@@ -191,3 +245,16 @@ def rules_get(request: HttpRequest, funnel: int | None = None) -> list[dict[str,
         for r in rules_list(viewer=viewer_of(request))
         if funnel is None or r.funnel_id == funnel
     ]
+
+
+@router.get(
+    "/recoveries",
+    response=list[RecoveryOut],
+    summary="Recoveries of the viewer's teams, newest first (an integration token: all)",
+)
+@paginate(BoundedLimitOffset)
+def recoveries_get(request: HttpRequest, filters: Query[RecoveriesQuery]) -> Any:
+    viewer = viewer_of(request)
+    funnel = funnel_get(funnel_id=filters.funnel, viewer=viewer) if filters.funnel else None
+    outcome = Outcome(filters.outcome) if filters.outcome else None
+    return LazyPage(recoveries_list(viewer=viewer, funnel=funnel, outcome=outcome), recovery_out)
