@@ -489,3 +489,34 @@ def test_staff_find_the_admin_edit_link_on_a_funnel(client, admin, funnel):
     html = client.get(reverse("funnels:detail", args=[funnel.pk])).content.decode()
 
     assert reverse("admin:funnels_funnel_change", args=[funnel.pk]) in html
+
+
+def test_an_ad_hoc_step_takes_property_filters_after_a_bar(client, admin, shop):
+    response = client.get(
+        reverse("funnels:adhoc"),
+        {"steps": "Product Added | plan = basic\nCheckout Started", "window_hours": "24"},
+    )
+
+    assert response.status_code == 200
+    assert steps_data(response)["counts"] == [2, 1]  # Bob and Dave; Bob checked out
+
+
+def test_an_ad_hoc_filter_that_cannot_be_read_is_shown_on_the_steps_field(client, admin):
+    response = client.get(
+        reverse("funnels:adhoc"), {"steps": "Product Added | plan\nCheckout Started"}
+    )
+
+    assert response.status_code == 422
+    assert "Step 1: cannot read the filter" in response.content.decode()
+
+
+def test_a_definition_error_in_a_step_is_shown_on_the_steps_field_with_its_number(client, admin):
+    response = client.get(
+        reverse("funnels:adhoc"),
+        {"steps": "Product Added\nCheckout Started | value > cheap", "window_hours": "24"},
+    )
+
+    assert response.status_code == 422
+    html = response.content.decode()
+    error = html[html.index('id="id_steps_error"') :]
+    assert error[: error.index("</p>")].endswith("Step 2: value: gt needs a number")

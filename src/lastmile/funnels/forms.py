@@ -7,6 +7,7 @@ including the ones the funnel's own validation (``FunnelDefinition``) finds.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -98,16 +99,61 @@ class RangeForm(forms.Form):
         return _day_start(start), _day_start(end + timedelta(days=1)) - timedelta(microseconds=1)
 
 
+# A step line's property filters, after ``|``: ``plan = pro``, ``value > 100``, ``coupon is set``.
+FILTER = re.compile(r"^(?P<prop>.+?)\s*(?P<op>!=|=|~|>|<|\s+is\s+set$)\s*(?P<value>.*)$", re.I)
+FILTER_OPS = {"=": "equals", "!=": "not_equals", "~": "contains", ">": "gt", "<": "lt"}
+
+
+def _filter_value(text: str) -> str | bool | int | float:
+    """A filter's value as the property's JSON would hold it: a number, true/false, or
+    text (in double quotes to keep ``42`` or ``true`` a string)."""
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1]
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def step_parse(line: str) -> dict[str, Any]:
+    """One ad hoc step line: ``[page:|screen:] name [| filter]...``; ValueError says why
+    a filter cannot be read."""
+    head, *filters = [part.strip() for part in line.split("|")]
+    kind, sep, rest = head.partition(":")
+    if sep and kind.strip().lower() in KINDS and rest.strip():
+        step: dict[str, Any] = {kind.strip().lower(): rest.strip()}
+    else:
+        step = {"event": head}
+    where = []
+    for text in filters:
+        m = FILTER.match(text)
+        if m is None or not m["prop"].strip():
+            raise ValueError(f"cannot read the filter {text!r}")
+        if m["op"].strip().lower().startswith("is"):
+            where.append({"property": m["prop"].strip(), "op": "is_set"})
+        else:
+            value = _filter_value(m["value"].strip())
+            where.append({"property": m["prop"].strip(), "op": FILTER_OPS[m["op"]], "value": value})
+    if where:
+        step["where"] = where
+    return step
+
+
 class AdhocForm(forms.Form):
     """Steps to try without saving: one per line, ``page:`` or ``screen:`` before a page or
-    screen name, otherwise a track event's name."""
+    screen name, otherwise a track event's name; property filters after ``|``."""
 
     steps = forms.CharField(
         label="Steps",
         widget=forms.Textarea(attrs={"rows": 5, "placeholder": "Product Added\nCheckout Started"}),
         help_text=(
             f"{MIN_STEPS} to {MAX_STEPS} lines, one step each: an event name, or page: or "
-            "screen: and a name."
+            "screen: and a name; filters after |, e.g. Order Completed | value > 100 | "
+            "plan = pro (also !=, ~ for contains, < and is set)."
         ),
     )
     window_hours = forms.IntegerField(
@@ -119,19 +165,29 @@ class AdhocForm(forms.Form):
     )
     mode = forms.ChoiceField(label="Order", choices=MODES, initial="ordered")
 
-    def clean_steps(self) -> list[dict[str, str]]:
+    def __init__(self, data: Any = None, **kwargs: Any) -> None:
+        # A link that gives only the steps asks them with the defaults.
+        if data is not None:
+            given = {k: v for k, v in data.items() if k in ("steps", "window_hours", "mode")}
+            data = {
+                "window_hours": "24",
+                "mode": "ordered",
+                **{k: v for k, v in given.items() if v},
+            }
+        super().__init__(data, **kwargs)
+
+    def clean_steps(self) -> list[dict[str, Any]]:
         lines = [ln.strip() for ln in self.cleaned_data["steps"].splitlines() if ln.strip()]
         if not MIN_STEPS <= len(lines) <= MAX_STEPS:
             raise forms.ValidationError(
                 f"Give {MIN_STEPS} to {MAX_STEPS} steps, one a line ({len(lines)} given)."
             )
         steps = []
-        for line in lines:
-            kind, sep, rest = line.partition(":")
-            if sep and kind.strip().lower() in KINDS and rest.strip():
-                steps.append({kind.strip().lower(): rest.strip()})
-            else:
-                steps.append({"event": line})
+        for n, line in enumerate(lines, start=1):
+            try:
+                steps.append(step_parse(line))
+            except ValueError as exc:
+                raise forms.ValidationError(f"Step {n}: {exc}.") from None
         return steps
 
     def definition(self) -> dict[str, Any]:
