@@ -311,3 +311,61 @@ def test_an_agent_cancelling_the_loop_loses_the_recovery_and_closing_it_does_not
     send(track("Order Completed", user="noor", at=now, revenue=80, currency="EUR"))
     noor.refresh_from_db()
     assert (noor.outcome, noor.revenue) == (Outcome.RECOVERED, Decimal(80))
+
+
+def test_an_application_without_items_is_named_by_its_product(
+    funnel, team, send, copy, engine, now
+):
+    # given a mortgage form's steps sent as track events, and a rule on its second step
+    from lastmile.funnels import funnel_services
+    from lastmile.recovery.services import rule_save
+
+    form = funnel_services.funnel_create(
+        name="Mortgage",
+        definition={
+            "window_seconds": 14 * 86400,
+            "steps": [
+                {"event": "Application Started"},
+                {"event": "Income Entered"},
+                {"event": "Application Submitted"},
+            ],
+        },
+        actor=None,
+        now=now - timedelta(days=30),
+    )
+    rule_save(
+        name="Incomplete applications",
+        funnel=form,
+        abandon_step=2,
+        abandon_after_seconds=86400,
+        window_seconds=14 * 86400,
+        team=team,
+        outreach="call",
+        now=now - timedelta(days=30),
+    )
+    at = now - timedelta(days=2)
+    send(
+        track(
+            "Application Started", user="lee", at=at, application_id="A-7", product="5-year fixed"
+        ),
+        track(
+            "Income Entered",
+            user="lee",
+            at=at + timedelta(minutes=4),
+            application_id="A-7",
+            product="5-year fixed",
+            loan_amount=240000,
+            currency="GBP",
+        ),
+        at=at + timedelta(minutes=5),
+    )
+    copy(now)
+
+    # when the detection runs
+    recoveries_detect(now=now, engine=engine)
+
+    # then the recovery names the application and its amount
+    r = Recovery.objects.get()
+    assert r.items == [{"name": "5-year fixed", "reference": "A-7"}]
+    assert (r.value, r.currency, r.outreach) == (Decimal(240000), "GBP", "call")
+    assert "5-year fixed, 240000.00 GBP" in Loop.objects.get(pk=r.loop_id).title

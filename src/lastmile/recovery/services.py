@@ -339,13 +339,25 @@ def abandon_event(
     return None
 
 
+VALUE_KEYS = ("value", "revenue", "total", "amount", "loan_amount")
+NAME_KEYS = ("product", "service", "plan", "name")  # what an application or quote is for
+REFERENCE_KEYS = ("order_id", "cart_id", "checkout_id", "application_id", "quote_id")
+
+
 def contents_of(data: Any) -> tuple[list[Any], Decimal | None, str]:
     """The cart or application in an event's properties: items (``items``, else
-    ``products``), value (``value``, else ``revenue``, else ``total``), currency."""
+    ``products``; else, for an application or a quote, one item named by its ``product``,
+    ``service`` or ``plan`` with its reference), value (the first amount of ``value``,
+    ``revenue``, ``total``, ``amount``, ``loan_amount``), currency."""
     props = properties(data)
     found = items(props.get("items")) or items(props.get("products"))
+    if not found:
+        name = next((props[k] for k in NAME_KEYS if isinstance(props.get(k), str)), None)
+        ref = next((props[k] for k in REFERENCE_KEYS if isinstance(props.get(k), str | int)), None)
+        if name is not None:
+            found = [{"name": name[:200], **({"reference": ref} if ref is not None else {})}]
     value = next(
-        (v for v in (money(props.get(k)) for k in ("value", "revenue", "total")) if v is not None),
+        (v for v in (money(props.get(k)) for k in VALUE_KEYS) if v is not None),
         None,
     )
     return found, value, currency(props.get("currency"))
@@ -359,7 +371,10 @@ def amount_said(value: Decimal | None, cur: str) -> str:
 
 def _contents_said(found: list[Any], value: Decimal | None, cur: str) -> str:
     parts = []
-    if found:
+    single = found[0].get("name") if len(found) == 1 and isinstance(found[0], dict) else None
+    if isinstance(single, str) and single:
+        parts.append(single)  # an application's or a quote's product
+    elif found:
         parts.append(f"{len(found)} item{'s' if len(found) != 1 else ''}")
     if value is not None:
         parts.append(amount_said(value, cur))
