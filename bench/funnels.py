@@ -6,7 +6,7 @@ fastest plain DuckDB SQL written for it, and the analytics copy's rate.
 
 - **Funnel** (``funnel_10m_s``): ``DuckDBEngine.funnel`` (what the API and the console
   call: counts, conversions, median and p90 time from the previous step) over the copy,
-  p50 of 5 warm runs, DuckDB on every core. The events are **synthetic** and written as
+  p50 of 7 warm runs, DuckDB on every core. The events are **synthetic** and written as
   Parquet segments directly (``append_select``), not through the event store: 10M events
   through the Segment API would take the whole bench's time. They are written as the copy
   writes them, one segment per 50,000 ids (200 segments), then merged by
@@ -17,8 +17,9 @@ fastest plain DuckDB SQL written for it, and the analytics copy's rate.
 - **Floor** (``funnel_floor_10m_s``): the fastest plain DuckDB SQL I wrote for the same
   question (the same counts, medians and p90s) over the same Parquet files: the step's
   events by name, one self-join per step keeping each event's latest start and shortest
-  gap, no person map, no flags; p50 of 5 warm runs in the same process. Its answer is
-  checked equal to the engine's. ``funnel_ratio`` = funnel / floor.
+  gap, no person map, no flags; p50 of 7 warm runs in the same process. Its answer is
+  checked equal to the engine's; the two take turns run by run.
+  ``funnel_ratio`` = funnel / floor.
 - **Copy** (``analytics_copy_per_s``, ``_pg``): Segment track calls recorded through the
   real event store (``segment.events_record``, the write behind ``POST /v1/batch``, in
   batches of 1,000, in process) on a fresh migrated database, then one
@@ -60,7 +61,7 @@ STEPS = [
 ]
 NOISE = [f"Noise {i}" for i in range(15)]
 SEGMENT_IDS = 50_000  # the copy's batch: one segment per 50,000 event-store ids
-RUNS = 5
+RUNS = 7
 T0_US = 1_796_083_200 * 1_000_000  # 2026-12-01 00:00 UTC
 WINDOW_S = 86_400
 
@@ -139,15 +140,18 @@ def floor_sql(files: list[Path], d: Any) -> str:
     return "WITH " + ", ".join(ctes) + " " + select
 
 
-def timed(fn: Any, runs: int) -> tuple[float, Any]:
-    """p50 seconds of ``runs`` warm runs (one more first, untimed) and the last answer."""
-    answer = fn()
-    times = []
+def timed(fns: list[Any], runs: int) -> list[tuple[float, Any]]:
+    """For each function, the p50 seconds of ``runs`` warm runs (one more first, untimed)
+    and its last answer. The functions take turns run by run, so a burst of other work on
+    the machine falls on both sides of a ratio rather than on one."""
+    answers = [fn() for fn in fns]
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(runs):
-        t = time.perf_counter()
-        answer = fn()
-        times.append(time.perf_counter() - t)
-    return median(times), answer
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            answers[i] = fn()
+            times[i].append(time.perf_counter() - t)
+    return [(median(ts), answer) for ts, answer in zip(times, answers, strict=True)]
 
 
 def bench_funnel(events: int, people: int) -> dict[str, Any]:
@@ -175,12 +179,13 @@ def bench_funnel(events: int, people: int) -> dict[str, Any]:
     )
 
     d = definition()
-    funnel_s, result = timed(lambda: engine.funnel(d), RUNS)
-    say(f"  engine.funnel p50 {funnel_s:.3f}s: {[s.count for s in result.steps]}")
     files = [p for _, _, p in engine.segments()]
     with duckdb.connect() as con:
         sql = floor_sql(files, d)
-        floor_s, rows = timed(lambda: sorted(con.execute(sql).fetchall()), RUNS)
+        (funnel_s, result), (floor_s, rows) = timed(
+            [lambda: engine.funnel(d), lambda: sorted(con.execute(sql).fetchall())], RUNS
+        )
+    say(f"  engine.funnel p50 {funnel_s:.3f}s: {[s.count for s in result.steps]}")
     say(f"  floor SQL p50 {floor_s:.3f}s")
     us = 1_000_000
     floor_answer = [
