@@ -125,6 +125,10 @@ def _step(w):  # type: ignore[no-untyped-def]
     return {"journey_id": w.journey.pk, "key": w.step.key}
 
 
+def _funnel(w):  # type: ignore[no-untyped-def]
+    return {"funnel_id": w.funnel.pk}
+
+
 # How to fill the parameters of each URL that has some, from the seeded demo.
 KWARGS = {
     "mail:email": lambda w: {"email_id": w.email.pk},
@@ -200,6 +204,10 @@ KWARGS = {
     "macros:edit": lambda w: {"macro_id": 1},
     "macros:delete": lambda w: {"macro_id": 1},
     "demo:sink": lambda w: {"slug": "nobody"},
+    "funnels:detail": _funnel,
+    "funnels:steps_csv": _funnel,
+    "funnels:trend_csv": _funnel,
+    "funnels:dropoffs_csv": _funnel,
 }
 # Pages an agent opens (200, HTML); the portal's are opened as the demo's customer.
 AGENT_PAGES = {
@@ -224,6 +232,9 @@ AGENT_PAGES = {
     "knowledge:detail",
     "knowledge:edit",
     "journeys:board",
+    "funnels:list",
+    "funnels:adhoc",
+    "funnels:detail",
     "search:results",
     "live:notifications",
     "mail:email",
@@ -238,6 +249,7 @@ def demo(django_db_setup, django_db_blocker):
     """The seeded demo, once for the module, rolled back afterwards."""
     from lastmile.cases.models import Case
     from lastmile.crisis.models import Alert, IncidentNote
+    from lastmile.funnels.models import Funnel
     from lastmile.journeys.models import Journey
     from lastmile.knowledge.models import Article
     from lastmile.listening.models import Author, Mention
@@ -265,6 +277,7 @@ def demo(django_db_setup, django_db_blocker):
             public_article=Article.objects.filter(public=True).order_by("pk").first(),
             journey=journey,
             step=journey.steps.order_by("pk").first() if journey else None,
+            funnel=Funnel.objects.order_by("pk").first(),
         )
         transaction.set_rollback(True)
 
