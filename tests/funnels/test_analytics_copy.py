@@ -358,3 +358,16 @@ def test_a_compaction_killed_after_its_rename_reads_each_event_once(engine, send
     assert sorted(p.name for p in engine.directory.iterdir() if p.name.startswith("events-")) == [
         p.name for _, _, p in engine.segments()
     ]
+
+
+def test_the_copy_compacts_once_enough_small_segments_follow_each_other(engine, send, now):
+    # given five events copied one per segment, the copy merging from three segments on
+    ids = send(*(track(i) for i in range(5)))
+
+    # when copied
+    services.analytics_copy(engine=engine, now=now, batch_size=1, compact_pieces=3)
+
+    # then one segment holds them all, each once, and the mark is the last id
+    assert len(engine.segments()) == 1
+    assert copied_ids(engine) == sorted(ids)
+    assert engine.mark() == max(ids)

@@ -332,12 +332,12 @@ class DuckDBEngine:
         with _OPEN_LOCK:
             cached = _OPEN.get(self.directory)
             if cached is None or cached[0] != key or cached[2] != self.threads:
-                if cached is not None:
-                    cached[1].close()
+                # The one it replaces is not closed: a question still running on a cursor
+                # of it (another thread) finishes; DuckDB frees it with its last cursor.
                 cached = (key, self._open(files), self.threads)
                 _OPEN.pop(self.directory, None)
                 while len(_OPEN) >= OPEN_MAX:  # the oldest goes (tests make many)
-                    _OPEN.pop(next(iter(_OPEN)))[1].close()
+                    _OPEN.pop(next(iter(_OPEN)))
                 _OPEN[self.directory] = cached
             return cached[1].cursor()
 
