@@ -12,7 +12,7 @@ from lastmile.channels.models import OutboxMessage
 from lastmile.loops.models import Loop, LoopEvent, LoopKind, LoopState
 from lastmile.recovery.models import Outcome, Recovery
 from lastmile.recovery.services import recoveries_detect, recoveries_expire, recoveries_recheck
-from tests.recovery.conftest import track
+from tests.recovery.conftest import identify, track
 
 pytestmark = pytest.mark.django_db
 
@@ -345,6 +345,7 @@ def test_an_application_without_items_is_named_by_its_product(
     )
     at = now - timedelta(days=2)
     send(
+        identify(user="lee", email="lee@example.com", name="Lee", at=at),
         track(
             "Application Started", user="lee", at=at, application_id="A-7", product="5-year fixed"
         ),
@@ -362,10 +363,27 @@ def test_an_application_without_items_is_named_by_its_product(
     copy(now)
 
     # when the detection runs
-    recoveries_detect(now=now, engine=engine)
+    report = recoveries_detect(now=now, engine=engine)
 
     # then the recovery names the application and its amount
+    assert report.opened == 1, report
     r = Recovery.objects.get()
     assert r.items == [{"name": "5-year fixed", "reference": "A-7"}]
     assert (r.value, r.currency, r.outreach) == (Decimal(240000), "GBP", "call")
     assert "5-year fixed, 240000.00 GBP" in Loop.objects.get(pk=r.loop_id).title
+
+
+def test_an_anonymous_visitor_nobody_can_reach_is_not_chased(rule, send, copy, engine, now):
+    # given a visitor with only an anonymous id who stopped at checkout
+    at = now - timedelta(hours=2)
+    msgs = [track("Product Added", at=at), track("Checkout Started", at=at + timedelta(minutes=1))]
+    for m in msgs:
+        m.pop("userId")
+        m["anonymousId"] = "anon-1"
+    send(*msgs, at=at)
+    copy(now)
+
+    # when the detection runs, then nothing opens
+    report = recoveries_detect(now=now, engine=engine)
+    assert (report.opened, report.unreachable) == (0, 1)
+    assert not Recovery.objects.exists()

@@ -182,6 +182,7 @@ class DetectReport:
     candidates: int = 0  # drop-offs whose events were read
     opened: int = 0  # recoveries opened
     failed: int = 0  # rules whose funnel could not be asked
+    unreachable: int = 0  # drop-offs with no email address or phone number
 
 
 def _steps(funnel: Funnel) -> list[Step]:
@@ -212,7 +213,8 @@ def recoveries_detect(
     2. Ask the engine for the drop-offs at the step after the abandon step, over the
        entries still recoverable (``rule_definition``); skip those with an open recovery
        of the rule, and those with no event since their last recovery opened (nothing new
-       was abandoned) or none within the rule's window.
+       was abandoned) or none within the rule's window, and those nobody can reach (no
+       email address or phone number: an anonymous visitor).
     3. Read each remaining person's events from the event store, newest first: the latest
        event matching the abandon step is the abandon event; the person is abandoned when
        no later step's event follows it and it is at least ``abandon_after_seconds`` old
@@ -264,11 +266,21 @@ def _detect_rule(
             if state is not None and (state[0] or state[1] >= x.last_event_at):
                 continue  # open, or nothing new since the last one opened
             todo.append(x.customer_id)
-        customers = {c.pk: c for c in customers_visible(viewer=SYSTEM).filter(pk__in=todo)}
+        customers = {
+            c.pk: c
+            for c in customers_visible(viewer=SYSTEM)
+            .filter(pk__in=todo)
+            .prefetch_related("identities")
+        }
         for pk in todo:
             customer = customers.get(pk)
             if customer is None:
                 continue  # merged since the copy was made: its survivor is asked next run
+            if not reachable(customer):
+                # An anonymous visitor nobody can reach is not recoverable: once they
+                # identify, their events are the customer's, asked again next run.
+                report.unreachable += 1
+                continue
             report.candidates += 1
             found = abandon_event(
                 customer=customer, abandon=d.steps[abandon], later=later, since=oldest, now=now
@@ -418,6 +430,13 @@ def _fill(text: str, values: dict[str, str]) -> str:
     from lastmile.macros.placeholders import PLACEHOLDER
 
     return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text or "")
+
+
+def reachable(customer: Customer) -> bool:
+    """Whether anyone can reach the customer: an email address or a phone number."""
+    return any(
+        i.kind in (IdentityKind.EMAIL, IdentityKind.PHONE) for i in customer.identities.all()
+    )
 
 
 def customer_email(customer: Customer) -> str:
