@@ -9,6 +9,7 @@ class RecoveryConfig(AppConfig):
     def ready(self) -> None:
         from lastmile.core.events import event_subscribe
         from lastmile.recovery.services import (
+            on_customer_merging,
             on_interaction_recorded,
             on_interactions_recorded,
             on_loop_given_up,
@@ -23,3 +24,5 @@ class RecoveryConfig(AppConfig):
         )
         # A recovery loop cancelled or broken by its owner loses the recovery at once.
         event_subscribe(on_loop_given_up, names=["loop.cancelled", "loop.broken"])
+        # Two customers each with an open recovery of one rule, merged: one stays open.
+        event_subscribe(on_customer_merging, names=["customer.merging"])

@@ -672,6 +672,21 @@ def on_loop_given_up(name: str, data: dict[str, Any], at: datetime) -> None:
     )
 
 
+def on_customer_merging(name: str, data: dict[str, Any], at: datetime) -> None:
+    """``customer.merging`` (customers, internal; ``customer_merge`` does not tell it yet,
+    the change is asked of customers): before ``merged``'s rows move to
+    ``survivor``, each open recovery of ``merged`` under a rule where ``survivor`` has one
+    open too is lost, so the move keeps one open recovery per rule and person (the
+    constraint ``recovery_one_open`` would refuse the merge otherwise)."""
+    survivor, merged = data["survivor"], data["merged"]
+    both = Recovery.objects.filter(customer=survivor, outcome=Outcome.OPEN).values("rule_id")
+    for rec in Recovery.objects.filter(customer=merged, outcome=Outcome.OPEN, rule_id__in=both):
+        if Recovery.objects.filter(pk=rec.pk, outcome=Outcome.OPEN).update(
+            outcome=Outcome.LOST, closed_at=at
+        ):
+            _loop_close(rec, reason=f"lost: merged into {survivor}, already being won back", now=at)
+
+
 def recoveries_recheck(*, now: datetime, since: timedelta = RECHECK) -> int:
     """Read the store again for the recoveries opened in the last ``since``: a completion
     recorded while detection was opening the recovery (after its read, before its commit)
