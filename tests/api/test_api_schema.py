@@ -25,6 +25,7 @@ from lastmile.api.services import token_create
 from lastmile.cases.services import case_create
 from lastmile.customers.identities import IdentityKey
 from lastmile.customers.services.customers import customer_resolve
+from lastmile.funnels.funnel_services import funnel_create
 from lastmile.journeys.services import template_save
 from lastmile.loops.services import loop_open
 from tests.people.factories import AgentFactory, TeamFactory
@@ -76,6 +77,8 @@ def bearer(transactional_db, settings):
     loop_open(customer=customer, case=case, kind="task", title="Fuzzed loop", team=team, now=now)
     definition = {"slug": "fuzz", "name": "Fuzz", "steps": [{"key": "a", "title": "A"}]}
     template_save(definition=definition, now=now)
+    funnel = {"window_seconds": 60, "steps": [{"event": "A"}, {"event": "B"}]}
+    funnel_create(name="Fuzz funnel", definition=funnel, actor=None, now=now)
     ADMIN_TOKEN["secret"] = token_create(name="fuzz", agent=admin, now=now)[1]
     yield
     ADMIN_TOKEN.clear()
