@@ -213,3 +213,12 @@ def test_a_drop_off_comes_with_their_last_event_and_whether_they_can_still_conve
         (2, "A", True),  # A at 2 + 10 s is still to come
     ]
     assert page.details[0].last_event_at == BASE + timedelta(seconds=3)
+
+
+def test_quotes_and_backslashes_in_names_and_values_are_text(tmp_path):
+    name, plan = "O'Brien \\\\ '; DROP", "it's \\\\'"
+    evs = [ev(1, 0, name, plan=plan), ev(2, 1, "B"), ev(3, 0, "A", person=2, plan="x")]
+    d = define({"event": name, "where": [{"property": "plan", "op": "equals", "value": plan}]}, "B")
+    assert counts(both(d, evs, tmp_path)) == [1, 1]
+    d = define("A", "B", breakdown={"property": "plan"})
+    assert both(d, evs + [ev(4, 0, "A", plan=plan)], tmp_path / "b").breakdown is not None

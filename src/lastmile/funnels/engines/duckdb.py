@@ -118,15 +118,26 @@ OPEN_MAX = 4
 
 
 class Params:
-    """Named query parameters, so values never enter the SQL text."""
+    """Values as SQL literals, each quoted as DuckDB reads it back: a string between single
+    quotes with its quotes doubled (DuckDB gives a backslash no meaning there), a number as
+    a cast of its text. Not bound parameters: DuckDB skips Parquet row groups by comparing
+    constants with their statistics, which it does not do for parameters (a tenth of the
+    CPU of a 10M-event funnel). ``values`` stays empty; it is passed to ``execute``."""
 
     def __init__(self) -> None:
         self.values: dict[str, Any] = {}
 
     def __call__(self, value: Any) -> str:
-        name = f"p{len(self.values)}"
-        self.values[name] = value
-        return f"${name}"
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int):
+            return str(int(value))
+        if isinstance(value, float):
+            return f"CAST('{value!r}' AS DOUBLE)"
+        text = str(value)
+        if "\x00" in text:
+            raise ValueError("a NUL character cannot be in a funnel's text")
+        return "'" + text.replace("'", "''") + "'"
 
 
 def _quote(path: Path) -> str:
