@@ -199,6 +199,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and envbool
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# The funnels' analytics engine: empty for DuckDB under VAR_DIR/analytics;
+# clickhouse://[user[:password]@]host:8123/db for a ClickHouse server; chdb://<dir> embedded.
+ANALYTICS_URL = envstr("LASTMILE_ANALYTICS_URL", "")
+
 QUEUE_URL = envstr("LASTMILE_QUEUE_URL", f"sqlite:///{VAR_DIR / 'queue.sqlite3'}")
 # Installations (or test runs) sharing one Redis keep apart by name.
 QUEUE_NAME = envstr("LASTMILE_QUEUE_NAME", "lastmile")

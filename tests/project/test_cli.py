@@ -15,6 +15,7 @@ COMMANDS = [
     ["worker"],
     ["migrate"],
     ["seed-demo"],
+    ["analytics-copy"],
     ["createagent"],
     ["token", "create"],
     ["sweep"],
