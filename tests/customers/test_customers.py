@@ -212,6 +212,45 @@ def test_resolving_a_batch_makes_one_customer_of_identity_sets_that_share_one(no
     assert set(ana.identities.values_list("value", flat=True)) == {EMAIL.value, PHONE.value}
 
 
+def test_a_later_set_of_a_batch_joins_two_customers_the_batch_made(now):
+    # An identify (user id and one device), an anonymous visitor's event (another device),
+    # then the identify that names that visitor: one person, one customer.
+    user = IdentityKey("external", "segment", "u-1")
+    phone, laptop = (IdentityKey("anonymous", "segment", a) for a in ("dev-1", "dev-2"))
+    resolved = customers_resolve(
+        wanted=[
+            CustomerWanted([user, phone], display_name="Ana"),
+            CustomerWanted([laptop]),
+            CustomerWanted([user, laptop]),
+        ],
+        now=now,
+    )
+
+    assert len({r.customer_id for r in resolved}) == 1
+    assert [r.created for r in resolved] == [True, False, False]
+    ana = Customer.objects.get(pk=resolved[0].customer_id)
+    assert set(ana.identities.values_list("value", flat=True)) == {"u-1", "dev-1", "dev-2"}
+    assert Customer.objects.count() == 1
+
+
+def test_a_set_of_a_batch_joins_a_new_visitor_to_a_known_customer(now):
+    known = customer_resolve(identities=[EMAIL], now=now).customer
+    visitor = IdentityKey("anonymous", "segment", "dev-9")
+    resolved = customers_resolve(
+        wanted=[
+            CustomerWanted([visitor]),
+            CustomerWanted([IdentityKey("phone", "", "+447911000000"), visitor]),
+            CustomerWanted([EMAIL, IdentityKey("phone", "", "+447911000000")]),
+        ],
+        now=now,
+    )
+
+    assert {r.customer_id for r in resolved} == {known.pk}
+    assert [r.created for r in resolved] == [False, False, False]
+    assert Customer.objects.count() == 1
+    assert known.identities.count() == 3
+
+
 def test_recording_a_batch_tells_interaction_recorded_once_and_no_webhook(now):
     from lastmile.webhooks.models import Delivery, Subscription
 

@@ -171,37 +171,70 @@ def customer_ids_resolve(
             pending.append(i)
 
     # New customers, one per distinct identity set not yet known (first wanted set wins).
+    # A later set may join customers an earlier set of this batch made or reached (an
+    # anonymous visitor's events, then the identify that names them): they become one, the
+    # existing customer when there is one, else the first made.
     new: list[CustomerWanted] = []
+    creator: dict[int, int] = {}  # placeholder -> the wanted set that made it
+    joined: dict[int, int] = {}  # placeholder -> the customer it became part of
     created: set[int] = set()
     extra: list[tuple[IdentityKey, int]] = []
+
+    def root(cust: int) -> int:
+        while cust in joined:
+            cust = joined[cust]
+        return survivor.get(cust, cust) if cust > 0 else cust
+
     for i in pending:
         w = wanted[i]
-        already = next((owner_of[k] for k in w.identities if k in owner_of), None)
-        if already is not None:
-            # A customer made for an earlier set of this batch (or resolved above): this
-            # set's identities it does not have yet are added to it.
+        owners = {root(owner_of[k]) for k in w.identities if k in owner_of}
+        if not owners:
+            new.append(w)
+            created.add(i)
+            creator[-len(new)] = i
             for k in w.identities:
-                if k not in owner_of:
-                    owner_of[k] = already
-                    if already > 0:
-                        extra.append((k, already))
-            chosen[i] = already
+                owner_of[k] = -len(new)
+            chosen[i] = -len(new)
             continue
-        new.append(w)
-        created.add(i)
+        known = sorted(o for o in owners if o > 0)
+        target = known[0] if known else max(owners)  # the oldest customer, or the first made
+        if len(known) > 1:
+            target, merged_from[i] = _resolve_known(
+                CustomerWanted(identities=[], display_name=w.display_name, at=w.at),
+                set(known),
+                owner_of,
+                now=now,
+                actor=actor,
+            )
+            for pk in merged_from[i]:
+                survivor[pk] = target
+        for other in owners - {target} - set(known):
+            joined[other] = target
+            created.discard(creator[other])
         for k in w.identities:
-            owner_of[k] = -len(new)
-        chosen[i] = -len(new)
+            if k not in owner_of:
+                owner_of[k] = target
+                if target > 0:
+                    extra.append((k, target))
+        chosen[i] = target
     placeholder: dict[int, int] = {}
     if new:
+        made = [-(n + 1) for n in range(len(new)) if -(n + 1) not in joined]
         pks = rows_insert(
             Customer,
-            [{"display_name": w.display_name[:200], "created_at": w.at or now} for w in new],
+            [
+                {
+                    "display_name": new[-c - 1].display_name[:200],
+                    "created_at": new[-c - 1].at or now,
+                }
+                for c in made
+            ],
             returning=True,
         )
-        placeholder = {-(n + 1): pk for n, pk in enumerate(pks)}
+        placeholder = dict(zip(made, pks, strict=True))
 
     def live(cust: int) -> int:
+        cust = root(cust)
         if cust < 0:
             return placeholder[cust]
         seen = set()
