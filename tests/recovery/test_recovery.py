@@ -392,7 +392,6 @@ def test_an_anonymous_visitor_nobody_can_reach_is_not_chased(rule, send, copy, e
 def test_merging_two_customers_with_open_recoveries_of_a_rule_keeps_one(
     rule, abandoned, copy, engine, now
 ):
-    from lastmile.core.events import event_emit
     from lastmile.customers.services.customers import customer_merge
 
     # given two customers (two accounts of one person), each with an open recovery
@@ -402,10 +401,8 @@ def test_merging_two_customers_with_open_recoveries_of_a_rule_keeps_one(
     recoveries_detect(now=now, engine=engine)
     first, second = Recovery.objects.order_by("id")
 
-    # when they are merged, customers telling ``customer.merging`` first (the change this
-    # app asks of customers.customer_merge)
+    # when they are merged (customers tells ``customer.merging`` before moving their rows)
     survivor, merged = first.customer, second.customer
-    event_emit("customer.merging", {"survivor": survivor, "merged": merged}, at=now, internal=True)
     customer_merge(survivor=survivor, merged=merged, now=now)
 
     # then the merged customer's recovery is lost, its loop closed, and one stays open

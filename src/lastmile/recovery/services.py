@@ -673,8 +673,7 @@ def on_loop_given_up(name: str, data: dict[str, Any], at: datetime) -> None:
 
 
 def on_customer_merging(name: str, data: dict[str, Any], at: datetime) -> None:
-    """``customer.merging`` (customers, internal; ``customer_merge`` does not tell it yet,
-    the change is asked of customers): before ``merged``'s rows move to
+    """``customer.merging`` (customers, internal): before ``merged``'s rows move to
     ``survivor``, each open recovery of ``merged`` under a rule where ``survivor`` has one
     open too is lost, so the move keeps one open recovery per rule and person (the
     constraint ``recovery_one_open`` would refuse the merge otherwise)."""

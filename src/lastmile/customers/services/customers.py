@@ -12,6 +12,7 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, models, transaction
 
 from lastmile.core.db import rows_insert
 from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
+from lastmile.core.events import event_emit
 from lastmile.customers.identities import IdentityKey
 from lastmile.customers.models import (
     Customer,
@@ -355,6 +356,9 @@ def customer_merge(
                 f"customer {customer.pk} is already merged into {customer.merged_into_id}",
                 code=ErrorCode.ALREADY_MERGED,
             )
+    # Before the rows move: an app whose rows allow one of a kind per customer (an open
+    # recovery per rule) settles the pair first.
+    event_emit("customer.merging", {"survivor": survivor, "merged": merged}, at=now, internal=True)
     moved: dict[str, list[int]] = {}
     for model, fname in _customer_relations():
         qs = model._default_manager.filter(**{fname: merged})
