@@ -37,7 +37,17 @@ BAR = """(() => {
           overflow: bar.scrollWidth > bar.clientWidth};
 })()"""
 
-LINKS = ["Inbox", "Cases", "Mentions", "Alerts", "Promises", "Journeys", "Funnels", "Knowledge", "API docs"]
+LINKS = [
+    "Inbox",
+    "Cases",
+    "Mentions",
+    "Alerts",
+    "Promises",
+    "Journeys",
+    "Funnels",
+    "Knowledge",
+    "API docs",
+]
 
 
 def pages(cases):  # type: ignore[no-untyped-def]
