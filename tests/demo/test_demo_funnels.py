@@ -8,12 +8,14 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import pytest
 
+from lastmile.channels.models import ContactRule, OutboxMessage
 from lastmile.customers.models import CustomerMerge
 from lastmile.demo import funnels
 from lastmile.funnels.definitions import FunnelDefinition
 from lastmile.funnels.engines.duckdb import DuckDBEngine
 from lastmile.funnels.models import Funnel
 from lastmile.funnels.services import analytics_copy
+from lastmile.recovery.models import Outcome, Recovery
 from tests.people.factories import TeamFactory
 
 NOW = datetime(2026, 11, 25, 19, 31, tzinfo=UTC)
@@ -132,3 +134,37 @@ def test_the_three_journeys_are_saved_funnels_owned_by_the_teams_that_recover_th
     assert [s["event"] for s in shop.definition["steps"]] == list(funnels.SHOP)
     assert shop.definition["mode"] == "ordered" and shop.team == teams["field"]
     assert saved["Mortgage application"].team == teams["front"]
+
+
+@pytest.mark.django_db
+def test_the_seeded_funnels_have_recoveries_open_and_recovered_with_revenue(tmp_path):
+    # given the journeys seeded, their saved funnels with their recovery rules, and a copy
+    teams = {slug: TeamFactory(slug=slug, name=slug.title()) for slug in ("front", "field")}
+    funnels.funnel_events_seed(seed=SEED, events=EVENTS, now=NOW)
+    saved = funnels.saved_funnels_create(teams=teams, now=NOW)
+    rules = funnels.recovery_rules_create(funnels=saved, teams=teams, now=NOW)
+    engine = DuckDBEngine(tmp_path / "analytics", threads=1)
+    analytics_copy(engine=engine, now=NOW)
+
+    # when the recovery worker's runs are played over them
+    counts = funnels.recoveries_seed(seed=SEED, now=NOW, engine=engine)
+
+    # then each funnel has its rule, and people are being won back
+    assert {r.name: (r.funnel.name, r.team.slug) for r in rules} == {
+        "Abandoned checkouts": ("Online shop checkout", "field"),
+        "Incomplete mortgage applications": ("Mortgage application", "front"),
+        "Quotes not accepted": ("Installation quote", "field"),
+    }
+    assert ContactRule.objects.get(purpose="recovery").max_per_period == 1
+    assert counts["open"] > 0 and counts["recovered"] > 0, counts
+    recovered = Recovery.objects.filter(outcome=Outcome.RECOVERED)
+    assert all(r.revenue and r.revenue_currency == "GBP" for r in recovered)
+    assert {r.rule.name for r in Recovery.objects.all()} == {r.name for r in rules}
+    # the open ones' loops are the owning team's, due after now, not breached
+    for r in Recovery.objects.filter(outcome=Outcome.OPEN).select_related("loop", "rule"):
+        assert r.loop.team_id == r.rule.team_id and r.loop.state == "open"
+        assert r.loop.due_at > NOW and r.loop.breached_at is None
+    # the shop's abandoned baskets were written to, under the recovery contact rule
+    shop = Recovery.objects.filter(rule__name="Abandoned checkouts").first()
+    assert shop is not None and shop.items
+    assert OutboxMessage.objects.filter(purpose="recovery", key=f"recovery:{shop.pk}").exists()

@@ -33,17 +33,23 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from datetime import time as dt_time
 from typing import Any
 
 from django.db import transaction
 
 from lastmile.channels import segment
-from lastmile.channels.models import Source
+from lastmile.channels.models import ContactRule, Source
+from lastmile.channels.services import contact_rule_save
 from lastmile.core.clock import utcnow
+from lastmile.customers.models import Interaction
 from lastmile.customers.services.ingest import interactions_ingest
+from lastmile.funnels.engines import Engine
 from lastmile.funnels.funnel_services import funnel_create
 from lastmile.funnels.models import Funnel
 from lastmile.funnels.tasks import analytics_copy_locked
+from lastmile.recovery.models import Outcome, Outreach, Recovery, RecoveryRule
+from lastmile.recovery.services import PURPOSE, recoveries_detect, rule_save
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +100,53 @@ SAVED_FUNNELS = (
         "field",
     ),
 )
+# One recovery rule per saved funnel: (funnel, rule, abandon step, abandoned after seconds,
+# window seconds, team, SLA seconds, outreach, subject, body). A message's placeholders are
+# recovery's (``recovery.services.PLACEHOLDERS``).
+HOUR, DAY = 3600, 86_400
+RECOVERY_RULES = (
+    (
+        "Online shop checkout",
+        "Abandoned checkouts",
+        3,
+        HOUR,
+        3 * DAY,
+        "field",
+        4 * HOUR,
+        Outreach.MESSAGE,
+        "Your basket is waiting, {{customer.first_name}}",
+        "Hello {{customer.first_name}}, you left {{items}} ({{value}} {{currency}}) in your basket.",
+    ),
+    (
+        "Mortgage application",
+        "Incomplete mortgage applications",
+        2,
+        DAY,
+        14 * DAY,
+        "front",
+        8 * HOUR,
+        Outreach.CALL,
+        "",
+        "",
+    ),
+    (
+        "Installation quote",
+        "Quotes not accepted",
+        3,
+        3 * DAY,
+        14 * DAY,
+        "field",
+        8 * HOUR,
+        Outreach.CALL,
+        "",
+        "",
+    ),
+)
+# The worker is taken to have opened the recoveries this long before the seed's ``now``; a
+# third of those people came back and finished since (recovered, with the revenue). Shorter
+# than the rules' SLAs, so the loops still open are due, not breached.
+RECOVERY_RUN_AGO = timedelta(hours=2)
+RECOVERED_SHARE = 1 / 3
 
 # (utm_source, utm_medium, utm_campaign, weight, how much better or worse it converts)
 CAMPAIGNS = (
@@ -614,11 +667,12 @@ def events_for(customers: int) -> int:
 
 
 def seed(seeder: Any) -> list[str]:
-    """The demo's hook: record the journeys (``plan.funnel_events`` of them) and, once the
-    seed's transaction commits, copy them into the analytics engine; returns report lines.
+    """The demo's hook: record the journeys (``plan.funnel_events`` of them), save their
+    funnels and recovery rules and, once the seed's transaction commits, copy them into the
+    analytics engine and open the recoveries; returns report lines.
 
     The copy waits for the commit so it copies only what is there for good (a rolled-back
-    seed, as the tests' are, copies nothing). Its line joins the report's ``extra`` lines,
+    seed, as the tests' are, copies nothing). Its lines join the report's ``extra`` lines,
     the list ``seeder.extension_lines`` is, before the report is printed.
     """
     events = getattr(seeder.plan, "funnel_events", 0)
@@ -636,7 +690,10 @@ def seed(seeder: Any) -> list[str]:
     ]
     saved = saved_funnels_create(teams=seeder.teams, now=seeder.now)
     lines.append("  saved funnels: " + ", ".join(f"{f.name} ({f.team})" for f in saved))
-    transaction.on_commit(lambda: seeder.extension_lines.extend(_copy()))
+    rules = recovery_rules_create(funnels=saved, teams=seeder.teams, now=seeder.now)
+    lines.append("  recovery rules: " + ", ".join(f"{r.name} ({r.team})" for r in rules))
+    plan_seed, now = seeder.plan.seed, seeder.now
+    transaction.on_commit(lambda: seeder.extension_lines.extend(_copy(seed=plan_seed, now=now)))
     return lines
 
 
@@ -659,9 +716,138 @@ def saved_funnels_create(*, teams: dict[str, Any], now: datetime) -> list[Funnel
     ]
 
 
-def _copy() -> list[str]:
+def recovery_rules_create(
+    *, funnels: list[Funnel], teams: dict[str, Any], now: datetime
+) -> list[RecoveryRule]:
+    """One recovery rule per saved funnel (``RECOVERY_RULES``), and the contact rule that
+    caps and times the shop's recovery messages (at most one a week, not at night)."""
+    by_name = {f.name: f for f in funnels}
+    rules = [
+        rule_save(
+            now=now,
+            name=name,
+            funnel=by_name[funnel],
+            abandon_step=step,
+            abandon_after_seconds=after,
+            window_seconds=window,
+            team=teams.get(team),
+            sla_seconds=sla,
+            outreach=outreach,
+            channel="email" if outreach == Outreach.MESSAGE else "",
+            subject=subject,
+            body=body,
+        )
+        for funnel, name, step, after, window, team, sla, outreach, subject, body in RECOVERY_RULES
+        if funnel in by_name
+    ]
+    if not ContactRule.objects.filter(purpose=PURPOSE).exists():
+        contact_rule_save(
+            rule=ContactRule(
+                purpose=PURPOSE,
+                description="Abandoned carts and applications: 1 a week, not at night.",
+                quiet_start=dt_time(21, 0),
+                quiet_end=dt_time(8, 0),
+                max_per_period=1,
+                period=timedelta(days=7),
+                customer_required=True,
+            ),
+            actor=None,
+            now=now,
+        )
+    return rules
+
+
+def _finish_messages(recovery: Recovery, *, rng: random.Random, at: datetime) -> list[Message]:
+    """The steps after the abandon step, the last at ``at``, as the abandon event's website
+    sends them (its source, its ids, its cart or application): the person came back."""
+    abandon = Interaction.objects.get(pk=recovery.abandon_event_id)
+    data = abandon.data if isinstance(abandon.data, dict) else {}
+    ids = {k: data[k] for k in ("userId", "anonymousId") if isinstance(data.get(k), str)}
+    props = dict(data.get("properties") or {})
+    source = (data.get("lastmile") or {}).get("source", SHOP_SOURCE)
+    steps = [s["event"] for s in recovery.rule.funnel.definition["steps"]]
+    rest = steps[recovery.rule.abandon_step :]
+    library = {"library": SERVER if source == QUOTE_SOURCE else WEB}
+    out = []
+    for i, event in enumerate(rest):
+        when = at - timedelta(minutes=3 * (len(rest) - 1 - i))
+        extra: dict[str, Any] = {}
+        if event == SHOP[3]:
+            extra = {"payment_method": rng.choice(("card", "paypal", "apple_pay"))}
+        elif event == SHOP[4]:
+            extra = {"order_id": f"LH-R{recovery.pk:06d}"}
+        elif event == MORTGAGE[2] and "value" not in props:
+            price = rng.randrange(150, 650) * 1000
+            loan = int(price * rng.choice((0.6, 0.75, 0.85, 0.9)))
+            props |= {"value": loan, "currency": "GBP"}
+            extra = {"property_value": price, "loan_amount": loan, "region": rng.choice(REGIONS)}
+        elif event == MORTGAGE[3]:
+            extra = {"documents": ["payslips", "bank_statements", "passport"]}
+        elif event == QUOTE[3]:
+            extra = {"revenue": props.get("value")}
+        out.append(
+            Message(
+                at=when,
+                source=source,
+                body={
+                    "type": "track",
+                    "messageId": f"demo-recovered-{recovery.pk}-{i}",
+                    "timestamp": when.isoformat(),
+                    **ids,
+                    "event": event,
+                    "properties": {**props, **extra},
+                    "context": library,
+                },
+            )
+        )
+    return out
+
+
+def recoveries_seed(*, seed: int, now: datetime, engine: Engine | None = None) -> dict[str, int]:
+    """Play the recovery worker over the seeded funnels: its run ``RECOVERY_RUN_AGO`` before
+    ``now`` opens the recoveries (loops, the shop's messages); about a third of those people
+    then finish their journey through the Segment write path, each at its own time, and
+    close as recovered at ingest (``recovery``'s subscriber); a run at ``now`` opens the
+    people abandoned since. Counts by outcome."""
+    rng = random.Random(seed)
+    earlier = now - RECOVERY_RUN_AGO
+    recoveries_detect(now=earlier, engine=engine)
+    opened = list(
+        Recovery.objects.filter(outcome=Outcome.OPEN, opened_at=earlier)
+        .select_related("rule__funnel")
+        .order_by("id")
+    )
+    sources = {
+        s.name: s for s in Source.objects.filter(name__in=[SHOP_SOURCE, BANK_SOURCE, QUOTE_SOURCE])
+    }
+    finishing = []
+    for recovery in opened:
+        if rng.random() < RECOVERED_SHARE:
+            at = earlier + timedelta(
+                seconds=rng.uniform(600, RECOVERY_RUN_AGO.total_seconds() - 60)
+            )
+            finishing.append((at, recovery))
+    for at, recovery in sorted(finishing, key=lambda x: (x[0], x[1].pk)):
+        messages = _finish_messages(recovery, rng=rng, at=at)
+        received = at + timedelta(seconds=3)
+        items = [
+            segment.message_parse(
+                m.body, index=None, kind=None, received_at=received, source=sources[m.source]
+            )
+            for m in messages
+        ]
+        interactions_ingest(items=items, now=received)
+    recoveries_detect(now=now, engine=engine)
+    counts = {o: 0 for o in Outcome.values}
+    for outcome in Recovery.objects.values_list("outcome", flat=True):
+        counts[outcome] += 1
+    return counts
+
+
+def _copy(*, seed: int, now: datetime) -> list[str]:
     """Copy the seeded events into the analytics engine now (the worker would within a
-    minute). Nothing else writes while the demo seeds, so nothing needs to settle."""
+    minute), open the recoveries (``recoveries_seed``) and copy what they added. Nothing
+    else writes while the demo seeds, so nothing needs to settle."""
     started = time.perf_counter()
     try:
         report = analytics_copy_locked(now=utcnow(), settle_seconds=0, wait=True)
@@ -669,7 +855,19 @@ def _copy() -> list[str]:
         log.exception("the demo's analytics copy failed")
         return ["  analytics copy failed (see the log); the worker copies within a minute"]
     assert report is not None  # waited for the lock
-    return [
+    lines = [
         f"  analytics copy: {report.events:,} events copied in"
         f" {time.perf_counter() - started:.1f} s, up to event-store id {report.mark}"
     ]
+    started = time.perf_counter()
+    try:
+        counts = recoveries_seed(seed=seed, now=now)
+        analytics_copy_locked(now=utcnow(), settle_seconds=0, wait=True)
+    except Exception:
+        log.exception("the demo's recoveries failed")
+        return [*lines, "  recoveries failed (see the log); the worker detects within a minute"]
+    lines.append(
+        f"  recoveries: {counts['open']:,} open, {counts['recovered']:,} recovered,"
+        f" {counts['lost']:,} lost, in {time.perf_counter() - started:.1f} s"
+    )
+    return lines
