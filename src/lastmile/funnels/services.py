@@ -11,16 +11,17 @@ from django.conf import settings
 
 from lastmile.customers.selectors import customers_merged
 from lastmile.funnels.engines import Engine
-from lastmile.funnels.engines.duckdb import DuckDBEngine
+from lastmile.funnels.engines.clickhouse import engine_from_url
 from lastmile.funnels.selectors import events_after, events_moved_back
 
 BATCH_SIZE = 50_000  # one segment each; compact() merges them
 COMPACT_PIECES = 8  # the copy merges small segments once there are this many in a row
 
 
-def analytics_engine() -> DuckDBEngine:
-    """The embedded engine over ``<var dir>/analytics``."""
-    return DuckDBEngine(Path(settings.VAR_DIR) / "analytics")
+def analytics_engine() -> Engine:
+    """The engine ``LASTMILE_ANALYTICS_URL`` names (``engine_from_url``): by default the
+    embedded DuckDB engine over ``<var dir>/analytics``."""
+    return engine_from_url(settings.ANALYTICS_URL, Path(settings.VAR_DIR))
 
 
 @dataclass(frozen=True)
