@@ -491,6 +491,15 @@ def test_staff_find_the_admin_edit_link_on_a_funnel(client, admin, funnel):
     assert reverse("admin:funnels_funnel_change", args=[funnel.pk]) in html
 
 
+def test_the_list_and_a_funnel_link_to_the_funnels_close_rate(client, admin, funnel):
+    listed = client.get(reverse("funnels:list")).content.decode()
+    page = client.get(reverse("funnels:detail", args=[funnel.pk])).content.decode()
+
+    assert f'href="{reverse("recovery:close_rate")}"' in listed
+    assert f'href="{reverse("recovery:close_rate")}?funnel={funnel.pk}">Close rate</a>' in page
+    assert client.get(f"{reverse('recovery:close_rate')}?funnel={funnel.pk}").status_code == 200
+
+
 def test_an_ad_hoc_step_takes_property_filters_after_a_bar(client, admin, shop):
     response = client.get(
         reverse("funnels:adhoc"),
