@@ -15,6 +15,7 @@ import pytest
 from lastmile.cases.models import Case
 from lastmile.core.clock import utcnow
 from lastmile.crisis.models import Alert, IncidentNote
+from lastmile.funnels.models import Funnel
 from lastmile.journeys.models import Journey
 from lastmile.knowledge.models import Article
 from lastmile.portal.services import portal_link_issue
@@ -90,6 +91,7 @@ def console_runs_without_a_violation(live_server, tab) -> None:  # type: ignore[
     alert = Alert.objects.order_by("pk").first()
     article = Article.objects.order_by("pk").first()
     promise = Promise.objects.order_by("pk").first()
+    funnel = Funnel.objects.order_by("pk").first()
     problems = watch(tab)
     base = live_server.url
 
@@ -113,6 +115,9 @@ def console_runs_without_a_violation(live_server, tab) -> None:  # type: ignore[
         "/journeys/",
         "/kb/",
         f"/kb/{article.slug}/",
+        "/funnels/",
+        f"/funnels/{funnel.pk}/",
+        f"/recovery/?funnel={funnel.pk}",
         "/admin/",
         "/admin/cases/case/",
         f"/admin/cases/case/{case.pk}/change/",
