@@ -2,9 +2,8 @@
 
 The copy's rows are read as the database stores them, the message as JSON text and the
 time as text, and parsed by the engine (DuckDB), not by Python: decoding and re-encoding
-every message in Python bounded the copy at ~7,500 events/s. That read touches
-``customers``' ``Interaction`` directly; it belongs in ``customers.selectors`` beside
-``interactions_after`` and moves there when that app takes it.
+every message in Python bounded the copy at ~7,500 events/s (customers'
+``interactions_after_raw``).
 """
 
 from __future__ import annotations
@@ -12,13 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from django.db.models import BooleanField, ExpressionWrapper, Q, TextField, Value
-from django.db.models.functions import Cast
-
-from lastmile.customers.models import Interaction
-from lastmile.customers.selectors import interactions_moved_back
+from lastmile.customers.selectors import interactions_after_raw, interactions_moved_back
 from lastmile.funnels.engines.duckdb import FUNNEL_TYPES, EventRow, RawEvent
 
 EVENT_CHANNELS = ("web", "app")  # where the Segment API records its events
@@ -45,20 +39,8 @@ def events_after(
     larger one; copying only rows older than the longest ingest transaction leaves none
     behind the mark.
     """
-    late: Any = (
-        ExpressionWrapper(Q(recorded_at__gt=recorded_before), output_field=BooleanField())
-        if recorded_before is not None
-        else Value(False)
-    )
-    found = (
-        Interaction.objects.filter(pk__gt=after_id, channel__in=list(EVENT_CHANNELS))
-        .order_by("pk")
-        .annotate(
-            at_text=Cast("occurred_at", TextField()),
-            data_text=Cast("data", TextField()),
-            late=late,
-        )
-        .values_list("pk", "customer_id", "at_text", "data_text", "late")[:limit]
+    found = interactions_after_raw(
+        after_id=after_id, limit=limit, channels=EVENT_CHANNELS, recorded_before=recorded_before
     )
     rows: list[RawEvent] = []
     last: int | None = None
