@@ -9,43 +9,17 @@ from datetime import timedelta
 import duckdb
 import pytest
 
-from lastmile.channels import segment
 from lastmile.customers.models import CustomerMerge, Interaction
 from lastmile.customers.services.customers import customer_unmerge
 from lastmile.funnels import selectors, services
 from lastmile.funnels.definitions import FunnelDefinition
 from lastmile.funnels.engines import duckdb as engine_module
-from lastmile.funnels.engines.duckdb import DuckDBEngine
 
 pytestmark = pytest.mark.django_db
 
 
 class Killed(Exception):
     """Stands for the worker dying at that point."""
-
-
-@pytest.fixture
-def engine(tmp_path):
-    return DuckDBEngine(tmp_path / "analytics", threads=1)
-
-
-@pytest.fixture
-def source(now):
-    return segment.source_create(name="shop", now=now)[0]
-
-
-@pytest.fixture
-def send(source, now):
-    """Record Segment messages as the API does, at ``at`` (default: the test's now)."""
-
-    def send(*messages, at=None):
-        at = at or now
-        items = segment.request_parse(
-            {"batch": list(messages)}, kind=None, received_at=at, source=source
-        )
-        return segment.events_record(items=items, now=at)
-
-    return send
 
 
 def track(n, event="Product Added", user="u1", at=None, **extra):

@@ -7,11 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from lastmile.channels import segment
 from lastmile.customers.models import Customer
 from lastmile.funnels import funnel_services
-from lastmile.funnels.engines.duckdb import DuckDBEngine
-from lastmile.funnels.services import analytics_copy
 from lastmile.recovery.services import rule_save
 
 CHECKOUT = {
@@ -23,40 +20,6 @@ CHECKOUT = {
         {"event": "Order Completed"},
     ],
 }
-
-
-@pytest.fixture
-def engine(tmp_path):
-    return DuckDBEngine(tmp_path / "analytics", threads=1)
-
-
-@pytest.fixture
-def source(now):
-    return segment.source_create(name="shop", now=now)[0]
-
-
-@pytest.fixture
-def send(source, now):
-    """Record Segment messages as the API does, received at ``at`` (default: now)."""
-
-    def send(*messages, at=None):
-        at = at or now
-        items = segment.request_parse(
-            {"batch": list(messages)}, kind=None, received_at=at, source=source
-        )
-        return segment.events_record(items=items, now=at)
-
-    return send
-
-
-@pytest.fixture
-def copy(engine):
-    """Run the analytics copy as the worker does."""
-
-    def copy(at):
-        return analytics_copy(engine=engine, now=at)
-
-    return copy
 
 
 _n = iter(range(10**6))
