@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lastmile.funnels.definitions import FunnelDefinition
+
+US = 1_000_000  # the engines keep times as microseconds since the epoch
 
 
 @dataclass(frozen=True)
@@ -94,3 +101,80 @@ def quantile(sorted_values: list[float], q: float) -> float | None:
     lo = int(h)
     hi = min(lo + 1, len(sorted_values) - 1)
     return sorted_values[lo] + (h - lo) * (sorted_values[hi] - sorted_values[lo])
+
+
+# --- shared by the engines: their rows into the shapes above ------------------------------
+
+
+def micros(t: datetime) -> int:
+    return int(t.timestamp()) * US + t.microsecond
+
+
+def instant(ts_us: int) -> datetime:
+    return datetime.fromtimestamp(ts_us // US, tz=UTC).replace(microsecond=ts_us % US)
+
+
+def step_results(d: FunnelDefinition, rows: Mapping[int, Sequence[Any]]) -> list[StepResult]:
+    """The steps' results from ``{step: (count, median µs, p90 µs)}`` (a step nobody
+    reached is missing)."""
+    counts = [int(rows[k][0]) if k in rows else 0 for k in range(len(d.steps))]
+    steps = []
+    for k, step in enumerate(d.steps):
+        _, median, p90 = rows.get(k, (0, None, None))
+        steps.append(
+            StepResult(
+                index=k,
+                label=step.name,
+                count=counts[k],
+                conversion_from_first=rate(counts[k], counts[0]),
+                conversion_from_previous=rate(counts[k], counts[k - 1] if k else counts[k]),
+                median_seconds_from_previous=median / US if k and median is not None else None,
+                p90_seconds_from_previous=p90 / US if k and p90 is not None else None,
+            )
+        )
+    return steps
+
+
+def funnel_result(d: FunnelDefinition, rows: Iterable[Sequence[Any]]) -> FunnelResult:
+    """A funnel with its breakdown from rows ``(bucket, other, step, count, median µs,
+    p90 µs, r)``: ``r`` 0 for the whole funnel, else the bucket's rank from 1."""
+    total: dict[int, Sequence[Any]] = {}
+    buckets: dict[int, tuple[str | None, bool, dict[int, Sequence[Any]]]] = {}
+    for bucket, other, step, count, median, p90, r in rows:
+        if int(r) == 0:
+            total[int(step)] = (count, median, p90)
+        else:
+            figures = (count, median, p90)
+            buckets.setdefault(int(r), (bucket, bool(other), {}))[2][int(step)] = figures
+    return FunnelResult(
+        steps=step_results(d, total),
+        breakdown=[
+            BreakdownBucket(value=bucket, other=other, steps=step_results(d, found))
+            for _, (bucket, other, found) in sorted(buckets.items())
+        ],
+    )
+
+
+def dropoff_page(
+    d: FunnelDefinition,
+    found: Sequence[tuple[int, int]],
+    last: dict[int, tuple[str, int]],
+    *,
+    more: bool,
+    now_us: int | None,
+) -> DropoffPage:
+    """A page of drop-offs from ``(person, their latest entry µs)`` in person order and
+    ``{person: (last event, its µs)}``; ``more``: a next page exists."""
+    people = [person for person, _ in found]
+    details = []
+    for person, entry in found:
+        name, ts = last.get(person, (None, None))
+        details.append(
+            Dropoff(
+                customer_id=person,
+                last_event=name,
+                last_event_at=instant(ts) if ts is not None else None,
+                window_open=entry + d.window_seconds * US > now_us if now_us is not None else None,
+            )
+        )
+    return DropoffPage(people=people, next_after=people[-1] if more else None, details=details)

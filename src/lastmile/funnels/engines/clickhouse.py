@@ -26,7 +26,7 @@ import functools
 import re
 import secrets
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -35,16 +35,16 @@ from lastmile.funnels.definitions import BREAKDOWN_BUCKETS, FunnelDefinition, Ma
 from lastmile.funnels.engines import Engine
 from lastmile.funnels.engines.duckdb import DuckDBEngine, EventRow, RawEvent
 from lastmile.funnels.results import (
-    BreakdownBucket,
-    Dropoff,
+    US,
     DropoffPage,
     FunnelResult,
-    StepResult,
     TrendPoint,
-    rate,
+    dropoff_page,
+    funnel_result,
+    micros,
+    step_results,
 )
 
-US = 1_000_000
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 NUMBER_TYPES = "('Int64', 'UInt64', 'Double')"
 # An orphan batch (rows without a mark) younger than this may belong to a copy still
@@ -333,7 +333,7 @@ class ClickHouseEngine:
         visible = self._visible(p)
         if visible is None:
             return FunnelResult(
-                steps=_step_results(d, {}), breakdown=[] if d.breakdown is not None else None
+                steps=step_results(d, {}), breakdown=[] if d.breakdown is not None else None
             )
         figures = "count(), quantileExactInclusive(0.5)(gap), quantileExactInclusive(0.9)(gap)"
         sql = _counted_sql(d, p, visible)
@@ -341,27 +341,14 @@ class ClickHouseEngine:
             found = self.session.rows(
                 sql + f"SELECT step, {figures} FROM counted GROUP BY step", p.values
             )
-            return FunnelResult(steps=_step_results(d, {int(r[0]): r[1:] for r in found}))
+            return FunnelResult(steps=step_results(d, {int(r[0]): r[1:] for r in found}))
         sql += _bucketed_sql(d, p) + (
             f"SELECT CAST(NULL AS Nullable(String)), toUInt8(0), step, {figures},"
             f" toUInt64(0) FROM counted GROUP BY step UNION ALL"
             f" SELECT bucket, toUInt8(other), step, {figures}, toUInt64(r) FROM bucketed"
             f" GROUP BY bucket, other, step, r"
         )
-        total: dict[int, tuple[Any, ...]] = {}
-        buckets: dict[int, tuple[str | None, bool, dict[int, tuple[Any, ...]]]] = {}
-        for bucket, other, step, *figs, r in self.session.rows(sql, p.values):
-            if int(r) == 0:
-                total[int(step)] = tuple(figs)
-            else:
-                buckets.setdefault(int(r), (bucket, bool(other), {}))[2][int(step)] = tuple(figs)
-        return FunnelResult(
-            steps=_step_results(d, total),
-            breakdown=[
-                BreakdownBucket(value=bucket, other=other, steps=_step_results(d, rows))
-                for _, (bucket, other, rows) in sorted(buckets.items())
-            ],
-        )
+        return funnel_result(d, self.session.rows(sql, p.values))
 
     def trend(
         self, d: FunnelDefinition, *, interval: Literal["day", "week"] = "day"
@@ -422,7 +409,7 @@ class ClickHouseEngine:
         more = len(found) > limit
         found = found[:limit]
         people = [person for person, _ in found]
-        now_us = _us(now) if now is not None else None
+        now_us = micros(now) if now is not None else None
         last: dict[int, tuple[str, int]] = {}
         if people:
             p = Params()
@@ -434,49 +421,7 @@ class ClickHouseEngine:
                 f" AND ts_us <= {p(now_us if now_us is not None else 2**62)} GROUP BY person"
             )
             last = {int(a): (b, int(c)) for a, b, c in self.session.rows(sql, p.values)}
-        details = []
-        for person, last_ts in found:
-            name, ts = last.get(person, (None, None))
-            details.append(
-                Dropoff(
-                    customer_id=person,
-                    last_event=name,
-                    last_event_at=_dt(ts) if ts is not None else None,
-                    window_open=(
-                        last_ts + d.window_seconds * US > now_us if now_us is not None else None
-                    ),
-                )
-            )
-        return DropoffPage(people=people, next_after=people[-1] if more else None, details=details)
-
-
-def _us(t: datetime) -> int:
-    return int(t.timestamp()) * US + t.microsecond
-
-
-def _dt(ts_us: int) -> datetime:
-    return datetime.fromtimestamp(ts_us // US, tz=UTC).replace(microsecond=ts_us % US)
-
-
-def _step_results(d: FunnelDefinition, rows: dict[int, tuple[Any, ...]]) -> list[StepResult]:
-    """The steps' results from ``{step: (count, median µs, p90 µs)}`` (a step nobody
-    reached is missing)."""
-    counts = [int(rows[k][0]) if k in rows else 0 for k in range(len(d.steps))]
-    steps = []
-    for k, step in enumerate(d.steps):
-        _, median, p90 = rows.get(k, (0, None, None))
-        steps.append(
-            StepResult(
-                index=k,
-                label=step.name,
-                count=counts[k],
-                conversion_from_first=rate(counts[k], counts[0]),
-                conversion_from_previous=rate(counts[k], counts[k - 1] if k else counts[k]),
-                median_seconds_from_previous=median / US if k and median is not None else None,
-                p90_seconds_from_previous=p90 / US if k and p90 is not None else None,
-            )
-        )
-    return steps
+        return dropoff_page(d, found, last, more=more, now_us=now_us)
 
 
 # --- SQL ----------------------------------------------------------------------------------

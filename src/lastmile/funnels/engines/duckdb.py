@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -37,16 +37,16 @@ import duckdb
 
 from lastmile.funnels.definitions import BREAKDOWN_BUCKETS, FunnelDefinition, Matcher
 from lastmile.funnels.results import (
-    BreakdownBucket,
-    Dropoff,
+    US,
     DropoffPage,
     FunnelResult,
-    StepResult,
     TrendPoint,
-    rate,
+    dropoff_page,
+    funnel_result,
+    micros,
+    step_results,
 )
 
-US = 1_000_000
 SEGMENT = re.compile(r"^events-(\d{12})-(\d{12})\.parquet$")
 PEOPLE = "people.parquet"  # merged customer id -> the live customer it was merged into
 MOVED = "moved.parquet"  # event id -> its customer, for events an undone merge moved back
@@ -379,7 +379,7 @@ class DuckDBEngine:
         con = self._connect()
         if con is None:
             return FunnelResult(
-                steps=_step_results(d, {}),
+                steps=step_results(d, {}),
                 breakdown=[] if d.breakdown is not None else None,
             )
         with con:
@@ -391,7 +391,7 @@ class DuckDBEngine:
                     " FROM counted GROUP BY step"
                 )
                 rows = {r[0]: r[1:] for r in con.execute(sql + select, p.values).fetchall()}
-                return FunnelResult(steps=_step_results(d, rows))
+                return FunnelResult(steps=step_results(d, rows))
             sql += _bucketed_sql(d, p)
             select = (
                 "SELECT NULL AS bucket, false AS other, step, count(*),"
@@ -401,20 +401,7 @@ class DuckDBEngine:
                 " GROUP BY bucket, other, step, r"
             )
             found = con.execute(sql + select, p.values).fetchall()
-        total: dict[int, tuple[Any, ...]] = {}
-        buckets: dict[int, tuple[str | None, bool, dict[int, tuple[Any, ...]]]] = {}
-        for bucket, other, step, *figures, r in found:
-            if r == 0:
-                total[step] = tuple(figures)
-            else:
-                buckets.setdefault(r, (bucket, other, {}))[2][step] = tuple(figures)
-        return FunnelResult(
-            steps=_step_results(d, total),
-            breakdown=[
-                BreakdownBucket(value=bucket, other=other, steps=_step_results(d, rows))
-                for _, (bucket, other, rows) in sorted(buckets.items())
-            ],
-        )
+        return funnel_result(d, found)
 
     def trend(
         self, d: FunnelDefinition, *, interval: Literal["day", "week"] = "day"
@@ -469,7 +456,7 @@ class DuckDBEngine:
             more = len(found) > limit
             found = found[:limit]
             people = [r[0] for r in found]
-            now_us = _us(now) if now is not None else None
+            now_us = micros(now) if now is not None else None
             last = {
                 person: (name, ts)
                 for person, name, ts in con.execute(
@@ -480,20 +467,7 @@ class DuckDBEngine:
                     {"now": now_us if now_us is not None else 2**62},
                 ).fetchall()
             }
-        details = []
-        for person, last_ts in found:
-            name, ts = last.get(person, (None, None))
-            details.append(
-                Dropoff(
-                    customer_id=person,
-                    last_event=name,
-                    last_event_at=_dt(ts) if ts is not None else None,
-                    window_open=(
-                        last_ts + d.window_seconds * US > now_us if now_us is not None else None
-                    ),
-                )
-            )
-        return DropoffPage(people=people, next_after=people[-1] if more else None, details=details)
+        return dropoff_page(d, found, last, more=more, now_us=now_us)
 
 
 def _stamp(path: Path) -> str:
@@ -513,35 +487,6 @@ def _rows(con: duckdb.DuckDBPyConnection, path: Path) -> int:
     except duckdb.IOException:
         return 0
     return int(found[0]) if found else 0
-
-
-def _us(t: datetime) -> int:
-    return int(t.timestamp()) * US + t.microsecond
-
-
-def _dt(ts_us: int) -> datetime:
-    return datetime.fromtimestamp(ts_us // US, tz=UTC).replace(microsecond=ts_us % US)
-
-
-def _step_results(d: FunnelDefinition, rows: dict[int, tuple[Any, ...]]) -> list[StepResult]:
-    """The steps' results from ``{step: (count, median µs, p90 µs)}`` (a step nobody
-    reached is missing)."""
-    counts = [rows[k][0] if k in rows else 0 for k in range(len(d.steps))]
-    steps = []
-    for k, step in enumerate(d.steps):
-        _, median, p90 = rows.get(k, (0, None, None))
-        steps.append(
-            StepResult(
-                index=k,
-                label=step.name,
-                count=counts[k],
-                conversion_from_first=rate(counts[k], counts[0]),
-                conversion_from_previous=rate(counts[k], counts[k - 1] if k else counts[k]),
-                median_seconds_from_previous=median / US if k and median is not None else None,
-                p90_seconds_from_previous=p90 / US if k and p90 is not None else None,
-            )
-        )
-    return steps
 
 
 # --- SQL ----------------------------------------------------------------------------------
@@ -612,7 +557,7 @@ def _base_sql(d: FunnelDefinition, p: Params) -> str:
     step (``m0``...) and exclusion (``x0``...), ``st`` (can begin a chain: an entry
     candidate), and the breakdown property's text (``bv``) when asked. ``entry``: per
     person, the first (``ts``) and last (``last_ts``) entry candidate."""
-    lo, hi = _us(d.from_), _us(d.to)
+    lo, hi = micros(d.from_), micros(d.to)
     w = d.window_seconds * US
     lo_p, hi_p, end_p = p(lo), p(hi), p(hi + w)
     flags = [f"{_matcher_sql(s, p)} AS m{k}" for k, s in enumerate(d.steps)]
