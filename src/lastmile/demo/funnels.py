@@ -40,7 +40,7 @@ from django.db import transaction
 
 from lastmile.channels import segment
 from lastmile.channels.models import ContactRule, Source
-from lastmile.channels.services import contact_rule_save
+from lastmile.channels.services import contact_rule_save, outbox_deliver
 from lastmile.core.clock import utcnow
 from lastmile.customers.models import Interaction
 from lastmile.customers.services.ingest import interactions_ingest
@@ -48,8 +48,9 @@ from lastmile.funnels.engines import Engine
 from lastmile.funnels.funnel_services import funnel_create
 from lastmile.funnels.models import Funnel
 from lastmile.funnels.tasks import analytics_copy_locked
+from lastmile.loops.services import loop_close
 from lastmile.recovery.models import Outcome, Outreach, Recovery, RecoveryRule
-from lastmile.recovery.services import PURPOSE, recoveries_detect, rule_save
+from lastmile.recovery.services import PURPOSE, recoveries_detect, recoveries_expire, rule_save
 
 log = logging.getLogger(__name__)
 
@@ -142,11 +143,24 @@ RECOVERY_RULES = (
         "",
     ),
 )
-# The worker is taken to have opened the recoveries this long before the seed's ``now``; a
-# third of those people came back and finished since (recovered, with the revenue). Shorter
-# than the rules' SLAs, so the loops still open are due, not breached.
-RECOVERY_RUN_AGO = timedelta(hours=2)
+# The recovery worker's runs played by the seed: every RECOVERY_EVERY over the last
+# RECOVERY_DAYS (longer than the rules' windows, so some recoveries were lost); about a
+# third of the people came back and finished (recovered, with the revenue).
+RECOVERY_DAYS = timedelta(days=16)
+RECOVERY_EVERY = timedelta(hours=12)
 RECOVERED_SHARE = 1 / 3
+# What the owning team wrote when it closed a recovery loop before its deadline.
+FOLLOW_UPS: dict[str, tuple[str, ...]] = {
+    Outreach.CALL: (
+        "{said}: no answer, left a voicemail with our number",
+        "{said}: they are comparing offers, will decide this week",
+        "{said}: answered their questions, they will finish online",
+    ),
+    Outreach.MESSAGE: (
+        "{said}; nothing else to do unless they reply",
+        "{said}; they replied they will order at the weekend",
+    ),
+}
 
 # (utm_source, utm_medium, utm_campaign, weight, how much better or worse it converts)
 CAMPAIGNS = (
@@ -693,7 +707,10 @@ def seed(seeder: Any) -> list[str]:
     rules = recovery_rules_create(funnels=saved, teams=seeder.teams, now=seeder.now)
     lines.append("  recovery rules: " + ", ".join(f"{r.name} ({r.team})" for r in rules))
     plan_seed, now = seeder.plan.seed, seeder.now
-    transaction.on_commit(lambda: seeder.extension_lines.extend(_copy(seed=plan_seed, now=now)))
+    agents = {slug: seeder.users.get(slug) for slug in seeder.teams}
+    transaction.on_commit(
+        lambda: seeder.extension_lines.extend(_copy(seed=plan_seed, now=now, agents=agents))
+    )
     return lines
 
 
@@ -803,48 +820,84 @@ def _finish_messages(recovery: Recovery, *, rng: random.Random, at: datetime) ->
     return out
 
 
-def recoveries_seed(*, seed: int, now: datetime, engine: Engine | None = None) -> dict[str, int]:
-    """Play the recovery worker over the seeded funnels: its run ``RECOVERY_RUN_AGO`` before
-    ``now`` opens the recoveries (loops, the shop's messages); about a third of those people
-    then finish their journey through the Segment write path, each at its own time, and
-    close as recovered at ingest (``recovery``'s subscriber); a run at ``now`` opens the
-    people abandoned since. Counts by outcome."""
+def recoveries_seed(
+    *,
+    seed: int,
+    now: datetime,
+    engine: Engine | None = None,
+    agents: dict[str, Any] | None = None,
+    every: timedelta = RECOVERY_EVERY,
+) -> dict[str, int]:
+    """Play the recovery worker over the seeded funnels' last ``RECOVERY_DAYS`` days, a run
+    ``every`` so often and one at ``now``: each run closes as lost the recoveries
+    whose window ended and opens the new drop-offs (loops, the shop's messages, sent as the
+    outbox would have then). About a third of the people finish their journey later through
+    the Segment write path and close as recovered at ingest (``recovery``'s subscriber).
+    The team (``agents``, by team slug) made its call or checked its message before each
+    loop fell due, closing the loop (the recovery stays open until the purchase or the
+    window's end), except one in ten left to breach; loops not yet due stay open.
+    Counts by outcome."""
     rng = random.Random(seed)
-    earlier = now - RECOVERY_RUN_AGO
-    recoveries_detect(now=earlier, engine=engine)
-    opened = list(
-        Recovery.objects.filter(outcome=Outcome.OPEN, opened_at=earlier)
-        .select_related("rule__funnel")
-        .order_by("id")
-    )
+    agents = agents or {}
     sources = {
         s.name: s for s in Source.objects.filter(name__in=[SHOP_SOURCE, BANK_SOURCE, QUOTE_SOURCE])
     }
-    finishing = []
-    for recovery in opened:
-        if rng.random() < RECOVERED_SHARE:
-            at = earlier + timedelta(
-                seconds=rng.uniform(600, RECOVERY_RUN_AGO.total_seconds() - 60)
-            )
-            finishing.append((at, recovery))
+    finishing: list[tuple[datetime, Recovery]] = []
+    runs = [
+        now - RECOVERY_DAYS + RECOVERY_EVERY * i for i in range(int(RECOVERY_DAYS / RECOVERY_EVERY))
+    ]
+    for run in [*runs, now]:
+        finishing.sort(key=lambda x: (x[0], x[1].pk))
+        while finishing and finishing[0][0] <= run:
+            at, recovery = finishing.pop(0)
+            _finish(recovery, rng=rng, at=at, sources=sources)
+        recoveries_expire(now=run)
+        recoveries_detect(now=run, engine=engine)
+        opened = list(
+            Recovery.objects.filter(outcome=Outcome.OPEN, opened_at=run)
+            .select_related("rule__funnel", "rule__team", "loop")
+            .order_by("id")
+        )
+        outbox_deliver(now=run, keys=[f"recovery:{r.pk}" for r in opened])
+        for recovery in opened:
+            left = min(recovery.ends_at, now) - run
+            if rng.random() < RECOVERED_SHARE and left > timedelta(minutes=15):
+                later = rng.uniform(600, left.total_seconds() - 60)
+                finishing.append((run + timedelta(seconds=later), recovery))
+            loop = recovery.loop
+            if loop.due_at is not None and loop.due_at <= now and rng.random() < 0.9:
+                done = run + (loop.due_at - run) * rng.uniform(0.2, 0.9)
+                said = "called" if recovery.outreach == Outreach.CALL else "checked the email went"
+                loop_close(
+                    loop=loop,
+                    actor=agents.get(recovery.rule.team.slug),
+                    reason=rng.choice(FOLLOW_UPS[recovery.outreach]).format(said=said),
+                    now=done,
+                )
     for at, recovery in sorted(finishing, key=lambda x: (x[0], x[1].pk)):
-        messages = _finish_messages(recovery, rng=rng, at=at)
-        received = at + timedelta(seconds=3)
-        items = [
-            segment.message_parse(
-                m.body, index=None, kind=None, received_at=received, source=sources[m.source]
-            )
-            for m in messages
-        ]
-        interactions_ingest(items=items, now=received)
-    recoveries_detect(now=now, engine=engine)
+        if at <= now:
+            _finish(recovery, rng=rng, at=at, sources=sources)
     counts = {o: 0 for o in Outcome.values}
     for outcome in Recovery.objects.values_list("outcome", flat=True):
         counts[outcome] += 1
     return counts
 
 
-def _copy(*, seed: int, now: datetime) -> list[str]:
+def _finish(
+    recovery: Recovery, *, rng: random.Random, at: datetime, sources: dict[str, Source]
+) -> None:
+    """The person finishes the journey at ``at``, sent through the Segment write path."""
+    received = at + timedelta(seconds=3)
+    items = [
+        segment.message_parse(
+            m.body, index=None, kind=None, received_at=received, source=sources[m.source]
+        )
+        for m in _finish_messages(recovery, rng=rng, at=at)
+    ]
+    interactions_ingest(items=items, now=received)
+
+
+def _copy(*, seed: int, now: datetime, agents: dict[str, Any]) -> list[str]:
     """Copy the seeded events into the analytics engine now (the worker would within a
     minute), open the recoveries (``recoveries_seed``) and copy what they added. Nothing
     else writes while the demo seeds, so nothing needs to settle."""
@@ -861,7 +914,7 @@ def _copy(*, seed: int, now: datetime) -> list[str]:
     ]
     started = time.perf_counter()
     try:
-        counts = recoveries_seed(seed=seed, now=now)
+        counts = recoveries_seed(seed=seed, now=now, agents=agents)
         analytics_copy_locked(now=utcnow(), settle_seconds=0, wait=True)
     except Exception:
         log.exception("the demo's recoveries failed")
