@@ -208,6 +208,8 @@ KWARGS = {
     "funnels:steps_csv": _funnel,
     "funnels:trend_csv": _funnel,
     "funnels:dropoffs_csv": _funnel,
+    "funnels:edit": _funnel,
+    "funnels:archive": _funnel,
 }
 # Pages an agent opens (200, HTML); the portal's are opened as the demo's customer.
 AGENT_PAGES = {

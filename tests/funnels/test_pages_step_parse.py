@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from lastmile.funnels.definitions import Step
-from lastmile.funnels.forms import step_parse
+from lastmile.funnels.forms import step_line, step_parse
 
 names = (
     st.text(st.sampled_from("abcdefghij_ XYZ"), min_size=1, max_size=12).map(str.strip).filter(bool)
@@ -61,3 +61,19 @@ def test_a_written_step_reads_back_as_itself(kind, name, where):
     expected = {kind: name, **({"where": where} if where else {})}
     assert step == expected
     Step.model_validate(step)  # and the engine's definition takes it
+
+
+@given(st.sampled_from(["event", "page", "screen"]), names, st.lists(filters, max_size=3))
+def test_a_stored_step_is_written_as_the_line_that_reads_back_as_it(kind, name, where):
+    step = {kind: name, **({"where": where} if where else {})}
+
+    line = step_line(step)
+
+    assert line is not None and step_parse(line) == step
+
+
+def test_a_step_no_line_can_say_has_no_line():
+    assert step_line({"event": "Paid", "optional": True}) is None
+    assert step_line({"event": "Paid", "within_seconds": 60}) is None
+    assert step_line({"event": "A | B"}) is None
+    assert step_line({"event": "Paid", "where": [{"property": "a=b", "op": "is_set"}]}) is None

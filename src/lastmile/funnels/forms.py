@@ -1,12 +1,15 @@
-"""The funnel pages' forms: the date range a funnel is asked over, and an ad hoc funnel.
+"""The funnel pages' forms: the date range a funnel is asked over, an ad hoc funnel, and
+saving or editing a funnel.
 
-Both are GET forms: a funnel's page is a link an agent can share, its exports take the same
-query string, and nothing is written. Each error is reported on the field it is about,
-including the ones the funnel's own validation (``FunnelDefinition``) finds.
+The range and ad hoc forms are GET forms: a funnel's page is a link an agent can share, its
+exports take the same query string, and nothing is written. Saving and editing are POST
+forms (admins only, as ``funnel_services`` enforces). Each error is reported on the field it
+is about, including the ones the funnel's own validation (``FunnelDefinition``) finds.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -16,6 +19,8 @@ from django.utils import timezone
 from pydantic import ValidationError
 
 from lastmile.funnels.definitions import MAX_STEPS, MAX_WINDOW_SECONDS, MIN_STEPS, PROPERTY_NAME
+from lastmile.funnels.models import Funnel
+from lastmile.people.models import Team
 
 DEFAULT_DAYS = 30
 MAX_RANGE_DAYS = 366  # a year of days is the longest trend the chart draws one bar per day of
@@ -143,9 +148,42 @@ def step_parse(line: str) -> dict[str, Any]:
     return step
 
 
-class AdhocForm(forms.Form):
-    """Steps to try without saving: one per line, ``page:`` or ``screen:`` before a page or
-    screen name, otherwise a track event's name; property filters after ``|``."""
+def _filter_text(value: Any) -> str:
+    """A filter's value as ``_filter_value`` reads it back: text that would read as a
+    number or true/false (or that has spaces at its ends) in double quotes."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"' if _filter_value(value) != value or value != value.strip() else value
+    return json.dumps(value)
+
+
+def step_line(step: dict[str, Any]) -> str | None:
+    """The line ``step_parse`` reads as ``step`` (a saved definition's step), or None when
+    no line says it: options a line has no words for (optional, per-step times) or names
+    and values a line cannot hold (a ``|``)."""
+    if set(step) - {"event", "page", "screen", "where"}:
+        return None
+    kind = next((k for k in ("event", "page", "screen") if k in step), None)
+    if kind is None:
+        return None
+    parts = [str(step[kind]) if kind == "event" else f"{kind}: {step[kind]}"]
+    symbols = {op: sym for sym, op in FILTER_OPS.items()}
+    for f in step.get("where", []):
+        if f.get("op") == "is_set":
+            parts.append(f"{f['property']} is set")
+        else:
+            parts.append(f"{f['property']} {symbols[f['op']]} {_filter_text(f.get('value'))}")
+    line = " | ".join(parts)
+    try:
+        return line if "\n" not in line and step_parse(line) == step else None
+    except ValueError:
+        return None
+
+
+class StepsForm(forms.Form):
+    """A funnel's steps as lines, its window and its order: the fields the ad hoc page and
+    a saved funnel's edit page share."""
 
     steps = forms.CharField(
         label="Steps",
@@ -164,17 +202,6 @@ class AdhocForm(forms.Form):
         help_text="From the first step to the last.",
     )
     mode = forms.ChoiceField(label="Order", choices=MODES, initial="ordered")
-
-    def __init__(self, data: Any = None, **kwargs: Any) -> None:
-        # A link that gives only the steps asks them with the defaults.
-        if data is not None:
-            given = {k: v for k, v in data.items() if k in ("steps", "window_hours", "mode")}
-            data = {
-                "window_hours": "24",
-                "mode": "ordered",
-                **{k: v for k, v in given.items() if v},
-            }
-        super().__init__(data, **kwargs)
 
     def clean_steps(self) -> list[dict[str, Any]]:
         lines = [ln.strip() for ln in self.cleaned_data["steps"].splitlines() if ln.strip()]
@@ -197,6 +224,97 @@ class AdhocForm(forms.Form):
             "window_seconds": self.cleaned_data["window_hours"] * 3600,
             "steps": self.cleaned_data["steps"],
         }
+
+
+class AdhocForm(StepsForm):
+    """Steps to try without saving: one per line, ``page:`` or ``screen:`` before a page or
+    screen name, otherwise a track event's name; property filters after ``|``."""
+
+    def __init__(self, data: Any = None, **kwargs: Any) -> None:
+        # A link that gives only the steps asks them with the defaults.
+        if data is not None:
+            given = {k: v for k, v in data.items() if k in ("steps", "window_hours", "mode")}
+            data = {
+                "window_hours": "24",
+                "mode": "ordered",
+                **{k: v for k, v in given.items() if v},
+            }
+        super().__init__(data, **kwargs)
+
+
+class FunnelSaveForm(forms.Form):
+    """What names a saved funnel: the ad hoc page saves its steps under these."""
+
+    name = forms.CharField(label="Name", max_length=200)
+    description = forms.CharField(
+        label="Description",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="What the funnel measures, for the people who read it.",
+    )
+    team = forms.ModelChoiceField(
+        label="Owning team",
+        queryset=Team.objects.order_by("name"),
+        required=False,
+        empty_label="No team yet",
+        help_text="The team that owns the funnel and the recovery of its drop-offs.",
+    )
+
+
+class FunnelEditForm(FunnelSaveForm, StepsForm):
+    """A saved funnel's name, description, team and definition.
+
+    The steps, window and order are fields only when the form can say the stored
+    definition back as it is (``editable_definition``): per-step options, exclusions or a
+    window of no whole hours would be lost, so such a funnel keeps its definition here and
+    changes it in the admin or through the API.
+    """
+
+    def __init__(self, data: Any = None, *, funnel: Funnel, **kwargs: Any) -> None:
+        lines = editable_definition(funnel.definition)
+        initial = {
+            "name": funnel.name,
+            "description": funnel.description,
+            "team": funnel.team_id,
+        }
+        if lines is not None:
+            initial.update(
+                steps="\n".join(lines),
+                window_hours=funnel.definition["window_seconds"] // 3600,
+                mode=funnel.definition.get("mode", "ordered"),
+            )
+        super().__init__(data, initial=initial, **kwargs)
+        self.funnel = funnel
+        self.edits_definition = lines is not None
+        if lines is None:
+            for name in ("steps", "window_hours", "mode"):
+                del self.fields[name]
+
+    def definition(self) -> dict[str, Any]:
+        """The definition to store: the form's, or the stored one when it has no fields."""
+        return super().definition() if self.edits_definition else dict(self.funnel.definition)
+
+
+def editable_definition(definition: dict[str, Any]) -> list[str] | None:
+    """A saved definition's step lines, or None when the edit form cannot hold all of it
+    (see ``FunnelEditForm``)."""
+    window = definition.get("window_seconds")
+    if definition.get("exclusions") or not isinstance(window, int) or window % 3600:
+        return None
+    lines = [step_line(step) for step in definition.get("steps", [])]
+    return None if any(line is None for line in lines) else [ln for ln in lines if ln]
+
+
+# Where a service's field errors are shown: ``definition.steps[2].where[0].value`` on steps.
+SERVICE_FIELDS = {"name": "name", "description": "description", "team": "team"}
+
+
+def service_field(field: str) -> str | None:
+    """The form field a service's ``FieldError`` names, or None (not a field of the form)."""
+    if field in SERVICE_FIELDS:
+        return SERVICE_FIELDS[field]
+    head = field.removeprefix("definition.").split(".")[0].split("[")[0]
+    return ERROR_FIELDS.get(head) if head in ("steps", "window_seconds", "mode") else None
 
 
 # Where a definition's validation errors are shown: its field's form field.

@@ -1,8 +1,9 @@
 """The funnels' console pages: the saved funnels, one funnel's chart, trend and drop-offs,
-an ad hoc funnel, and their CSV exports.
+an ad hoc funnel, and their CSV exports; admins save, edit and archive funnels from them.
 
 Every page is a GET: the range, the breakdown and the drop-off step are in the query string,
-so a page is a link to share and its exports take the same query. The numbers come from the
+so a page is a link to share and its exports take the same query. Only the admins' forms
+(save, edit, archive) POST, through ``funnel_services``, which checks who may write. The numbers come from the
 analytics copy (``services.analytics_engine``), which the worker refreshes; each page says
 how fresh it is.
 """
@@ -15,25 +16,39 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.http.response import HttpResponseBase
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from pydantic import ValidationError
 
 from lastmile.console.pages import page_chrome
 from lastmile.console.views import error_response
 from lastmile.core.clock import utcnow
-from lastmile.core.errors import NotFound
+from lastmile.core.errors import DomainError, NotFound, PermissionDenied
 from lastmile.customers.selectors import customers_visible
 from lastmile.funnels import funnel_selectors
 from lastmile.funnels.csv import csv_response
 from lastmile.funnels.definitions import FunnelDefinition, Matcher, Step
 from lastmile.funnels.engines import Engine
-from lastmile.funnels.forms import AdhocForm, RangeForm, definition_errors
+from lastmile.funnels.forms import (
+    AdhocForm,
+    FunnelEditForm,
+    FunnelSaveForm,
+    RangeForm,
+    definition_errors,
+    service_field,
+)
+from lastmile.funnels.funnel_services import (
+    funnel_archive,
+    funnel_create,
+    funnel_update,
+    may_write_funnels,
+)
 from lastmile.funnels.models import Funnel
 from lastmile.funnels.results import DropoffPage, FunnelResult, StepResult, TrendPoint
 from lastmile.funnels.services import analytics_engine
@@ -208,7 +223,12 @@ def _exports(
 
 
 def _funnel_page(
-    request: HttpRequest, funnel_id: int | None, *, export: bool = False
+    request: HttpRequest,
+    funnel_id: int | None,
+    *,
+    export: bool = False,
+    save_form: FunnelSaveForm | None = None,
+    status: int = 200,
 ) -> HttpResponse:
     now = utcnow()
     try:
@@ -216,17 +236,19 @@ def _funnel_page(
     except NotFound as exc:
         return error_response(request, exc)
     engine = analytics_engine()
+    may_write = may_write_funnels(request.user)
     context: dict[str, Any] = {
         **page_chrome(request, now),
         "asked": asked,
         "freshness": funnel_selectors.analytics_freshness(engine=engine),
         "exports": _exports(request, funnel_id),
+        "may_write": may_write,
+        "save_form": save_form or (FunnelSaveForm() if may_write and funnel_id is None else None),
     }
     d = asked.query
-    status = 200
     if d is None:
         has_errors = asked.range_form.errors or (asked.adhoc_form and asked.adhoc_form.errors)
-        status = 422 if has_errors or asked.errors else 200
+        status = 422 if has_errors or asked.errors else status
         return render(request, "funnels/funnel.html", context, status=status)
     result = engine.funnel(d)
     interval = asked.range_form.cleaned_data["interval"]
@@ -442,10 +464,127 @@ def funnel_detail(request: HttpRequest, funnel_id: int) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def funnel_adhoc(request: HttpRequest) -> HttpResponse:
-    """A funnel tried without saving it: the same page, its steps in the query string."""
-    return _funnel_page(request, None)
+    """A funnel tried without saving it: the same page, its steps in the query string.
+
+    A POST (admins) saves the steps of the query string under the name, description and
+    team it sends, and opens the saved funnel; refused, the page again with the errors on
+    their fields.
+    """
+    if request.method != "POST":
+        return _funnel_page(request, None)
+    if not may_write_funnels(request.user):
+        return error_response(request, PermissionDenied("only admins may save funnels"))
+    form = FunnelSaveForm(request.POST)
+    steps = AdhocForm(request.GET)
+    status = 422
+    if form.is_valid() and steps.is_valid():
+        try:
+            funnel = funnel_create(
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"].strip(),
+                team=form.cleaned_data["team"],
+                definition=steps.definition(),
+                actor=request.user,
+                now=utcnow(),
+            )
+        except DomainError as exc:
+            _show_errors(form, exc)
+            status = exc.status
+        else:
+            messages.success(request, f"Saved the funnel {funnel.name}.")
+            return redirect("funnels:detail", funnel.pk)
+    elif not steps.is_valid():
+        form.add_error(None, "Nothing was saved: fix the steps first.")
+    return _funnel_page(request, None, save_form=form, status=status)
+
+
+def _show_errors(form: FunnelSaveForm, exc: DomainError) -> None:
+    """A service's refusal on the form: each error on the field it names (a step's with its
+    number), the rest (and a refusal naming no field) above the form."""
+    if not exc.errors:
+        form.add_error(None, exc.detail)
+    for e in exc.errors:
+        name = service_field(e.field)
+        reason = e.reason
+        if name == "name" and reason == "taken":
+            reason = "Another funnel has this name (an archived one counts)."
+        elif name == "steps" and "[" in e.field:
+            number = e.field.split("[", 1)[1].split("]", 1)[0]
+            if number.isdigit():
+                reason = f"step {int(number) + 1}: {reason}"
+        if name is not None and name in form.fields:
+            form.add_error(name, reason)
+        else:
+            form.add_error(None, f"{e.field}: {reason}")
+
+
+def _write_refused(request: HttpRequest, funnel_id: int) -> HttpResponse | Funnel:
+    """The funnel an admin may change, or the 404 / 403 page."""
+    try:
+        funnel = funnel_selectors.funnel_get(funnel_id=funnel_id, viewer=request.user)
+    except NotFound as exc:
+        return error_response(request, exc)
+    if not may_write_funnels(request.user):
+        return error_response(
+            request, PermissionDenied("only admins may change or archive funnels")
+        )
+    return funnel
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def funnel_edit(request: HttpRequest, funnel_id: int) -> HttpResponse:
+    """A saved funnel's name, description, team and steps (admins): saved, its page again."""
+    funnel = _write_refused(request, funnel_id)
+    if isinstance(funnel, HttpResponse):
+        return funnel
+    now = utcnow()
+    status = 200
+    if request.method == "POST":
+        form = FunnelEditForm(request.POST, funnel=funnel)
+        status = 422
+        if form.is_valid():
+            try:
+                funnel_update(
+                    funnel=funnel,
+                    name=form.cleaned_data["name"],
+                    description=form.cleaned_data["description"].strip(),
+                    team=form.cleaned_data["team"],
+                    definition=form.definition(),
+                    actor=request.user,
+                    now=now,
+                )
+            except DomainError as exc:
+                _show_errors(form, exc)
+                status = exc.status
+                funnel.refresh_from_db()
+            else:
+                messages.success(request, f"Saved the funnel {funnel.name}.")
+                return redirect("funnels:detail", funnel.pk)
+    else:
+        form = FunnelEditForm(funnel=funnel)
+    return render(
+        request,
+        "funnels/edit.html",
+        {**page_chrome(request, now), "funnel": funnel, "form": form},
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def funnel_archive_toggle(request: HttpRequest, funnel_id: int) -> HttpResponse:
+    """Archive a saved funnel (``archived=1``) or bring it back (``archived=0``; admins)."""
+    funnel = _write_refused(request, funnel_id)
+    if isinstance(funnel, HttpResponse):
+        return funnel
+    archived = request.POST.get("archived") != "0"
+    funnel_archive(funnel=funnel, archived=archived, actor=request.user, now=utcnow())
+    done = "Archived" if archived else "Brought back"
+    messages.success(request, f"{done} the funnel {funnel.name}.")
+    return redirect("funnels:detail", funnel.pk)
 
 
 # --- exports ---------------------------------------------------------------------------
