@@ -147,7 +147,8 @@ RECOVERY_RULES = (
 # RECOVERY_DAYS (longer than the rules' windows, so some recoveries were lost); about a
 # third of the people came back and finished (recovered, with the revenue).
 RECOVERY_DAYS = timedelta(days=16)
-RECOVERY_EVERY = timedelta(hours=12)
+RECOVERY_EVERY = timedelta(hours=24)
+FINISH_BATCH = timedelta(hours=3)  # completions sent together (one ingest each)
 RECOVERED_SHARE = 1 / 3
 # What the owning team wrote when it closed a recovery loop before its deadline.
 FOLLOW_UPS: dict[str, tuple[str, ...]] = {
@@ -848,9 +849,9 @@ def recoveries_seed(
     ]
     for run in [*runs, now]:
         finishing.sort(key=lambda x: (x[0], x[1].pk))
-        while finishing and finishing[0][0] <= run:
-            at, recovery = finishing.pop(0)
-            _finish(recovery, rng=rng, at=at, sources=sources)
+        due = [f for f in finishing if f[0] <= run]
+        del finishing[: len(due)]
+        _finish(due, rng=rng, sources=sources)
         recoveries_expire(now=run)
         recoveries_detect(now=run, engine=engine)
         opened = list(
@@ -874,9 +875,7 @@ def recoveries_seed(
                     reason=rng.choice(FOLLOW_UPS[recovery.outreach]).format(said=said),
                     now=done,
                 )
-    for at, recovery in sorted(finishing, key=lambda x: (x[0], x[1].pk)):
-        if at <= now:
-            _finish(recovery, rng=rng, at=at, sources=sources)
+    _finish([f for f in finishing if f[0] <= now], rng=rng, sources=sources)
     counts = {o: 0 for o in Outcome.values}
     for outcome in Recovery.objects.values_list("outcome", flat=True):
         counts[outcome] += 1
@@ -884,17 +883,27 @@ def recoveries_seed(
 
 
 def _finish(
-    recovery: Recovery, *, rng: random.Random, at: datetime, sources: dict[str, Source]
+    finishing: list[tuple[datetime, Recovery]],
+    *,
+    rng: random.Random,
+    sources: dict[str, Source],
 ) -> None:
-    """The person finishes the journey at ``at``, sent through the Segment write path."""
-    received = at + timedelta(seconds=3)
-    items = [
-        segment.message_parse(
-            m.body, index=None, kind=None, received_at=received, source=sources[m.source]
-        )
-        for m in _finish_messages(recovery, rng=rng, at=at)
-    ]
-    interactions_ingest(items=items, now=received)
+    """Each ``(at, recovery)``'s person finishes the journey at ``at``, through the Segment
+    write path; one batch per ``FINISH_BATCH`` of time, received after its last event, as a
+    website's client flushes its queue (fewer ingests: the seed's time)."""
+    batches: dict[int, list[Message]] = {}
+    for at, recovery in sorted(finishing, key=lambda x: (x[0], x[1].pk)):
+        bucket = int(at.timestamp() // FINISH_BATCH.total_seconds())
+        batches.setdefault(bucket, []).extend(_finish_messages(recovery, rng=rng, at=at))
+    for messages in batches.values():
+        received = max(m.at for m in messages) + timedelta(seconds=3)
+        items = [
+            segment.message_parse(
+                m.body, index=None, kind=None, received_at=received, source=sources[m.source]
+            )
+            for m in messages
+        ]
+        interactions_ingest(items=items, now=received)
 
 
 def _copy(*, seed: int, now: datetime, agents: dict[str, Any]) -> list[str]:
