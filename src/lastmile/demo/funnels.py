@@ -50,7 +50,13 @@ from lastmile.funnels.models import Funnel
 from lastmile.funnels.tasks import analytics_copy_locked
 from lastmile.loops.services import loop_close
 from lastmile.recovery.models import Outcome, Outreach, Recovery, RecoveryRule
-from lastmile.recovery.services import PURPOSE, recoveries_detect, recoveries_expire, rule_save
+from lastmile.recovery.services import (
+    PURPOSE,
+    recoveries_detect,
+    recoveries_expire,
+    recovery_recover,
+    rule_save,
+)
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +153,7 @@ RECOVERY_RULES = (
 # RECOVERY_DAYS (longer than the rules' windows, so some recoveries were lost); about a
 # third of the people came back and finished (recovered, with the revenue).
 RECOVERY_DAYS = timedelta(days=16)
-RECOVERY_EVERY = timedelta(hours=24)
+RECOVERY_EVERY = timedelta(days=2)
 FINISH_BATCH = timedelta(hours=3)  # completions sent together (one ingest each)
 RECOVERED_SHARE = 1 / 3
 # What the owning team wrote when it closed a recovery loop before its deadline.
@@ -844,6 +850,9 @@ def recoveries_seed(
         s.name: s for s in Source.objects.filter(name__in=[SHOP_SOURCE, BANK_SOURCE, QUOTE_SOURCE])
     }
     finishing: list[tuple[datetime, Recovery]] = []
+    # People the seeded journeys bring back after a run found them abandoned (a run sees
+    # the events up to its time only): the ingest would have recovered them then.
+    natural: list[tuple[datetime, Recovery, Interaction]] = []
     runs = [
         now - RECOVERY_DAYS + RECOVERY_EVERY * i for i in range(int(RECOVERY_DAYS / RECOVERY_EVERY))
     ]
@@ -852,6 +861,16 @@ def recoveries_seed(
         due = [f for f in finishing if f[0] <= run]
         del finishing[: len(due)]
         _finish(due, rng=rng, sources=sources)
+        natural.sort(key=lambda x: (x[0], x[1].pk))
+        while natural and natural[0][0] <= run:
+            at, recovery, event = natural.pop(0)
+            recovery_recover(
+                recovery=recovery,
+                event_id=event.pk,
+                data=event.data,
+                now=at + timedelta(seconds=3),
+                step_name=_final_event(recovery),
+            )
         recoveries_expire(now=run)
         recoveries_detect(now=run, engine=engine)
         opened = list(
@@ -862,7 +881,10 @@ def recoveries_seed(
         outbox_deliver(now=run, keys=[f"recovery:{r.pk}" for r in opened])
         for recovery in opened:
             left = min(recovery.ends_at, now) - run
-            if rng.random() < RECOVERED_SHARE and left > timedelta(minutes=15):
+            came_back = _completion(recovery, until=min(recovery.ends_at, now))
+            if came_back is not None:
+                natural.append((came_back.occurred_at, recovery, came_back))
+            elif rng.random() < RECOVERED_SHARE and left > timedelta(minutes=15):
                 later = rng.uniform(600, left.total_seconds() - 60)
                 finishing.append((run + timedelta(seconds=later), recovery))
             loop = recovery.loop
@@ -876,10 +898,38 @@ def recoveries_seed(
                     now=done,
                 )
     _finish([f for f in finishing if f[0] <= now], rng=rng, sources=sources)
+    for at, recovery, event in natural:
+        recovery_recover(
+            recovery=recovery,
+            event_id=event.pk,
+            data=event.data,
+            now=min(at + timedelta(seconds=3), now),
+            step_name=_final_event(recovery),
+        )
     counts = {o: 0 for o in Outcome.values}
     for outcome in Recovery.objects.values_list("outcome", flat=True):
         counts[outcome] += 1
     return counts
+
+
+def _final_event(recovery: Recovery) -> str:
+    return str(recovery.rule.funnel.definition["steps"][-1]["event"])
+
+
+def _completion(recovery: Recovery, *, until: datetime) -> Interaction | None:
+    """The person's first event of the funnel's last step after the abandon event, up to
+    ``until``: the seeded journey finishing after the run that found them abandoned."""
+    return (
+        Interaction.objects.filter(
+            customer_id=recovery.customer_id,
+            channel__in=("web", "app"),
+            occurred_at__gt=recovery.abandoned_at,
+            occurred_at__lte=until,
+            data__event=_final_event(recovery),
+        )
+        .order_by("occurred_at", "id")
+        .first()
+    )
 
 
 def _finish(
