@@ -34,6 +34,7 @@ class Event:
     name: str
     props: dict[str, Any] = field(default_factory=dict, hash=False)
     source: str | None = None  # the Segment context.campaign.source
+    channel: str | None = None  # the event store's channel: web, app, or unknown (None)
 
 
 def _is_number(v: Any) -> bool:
@@ -200,7 +201,11 @@ def buckets(d: FunnelDefinition, events: list[Event]) -> dict[int, str | None]:
             out[person] = as_text(evs[0].props.get(d.breakdown.property))
         return out
     for e in sorted(events, key=_order):
-        if e.person not in out:
+        if e.person in out:
+            continue
+        if d.breakdown.first_touch == "channel":
+            out[e.person] = e.channel
+        else:
             out[e.person] = e.source or as_text(e.props.get("utm_source"))
     return out
 

@@ -29,7 +29,7 @@ props = st.fixed_dictionaries(
 breakdowns = st.one_of(
     st.none(),
     st.builds(dict, property=st.sampled_from(["plan", "n", "flag", "missing"])),
-    st.just({"first_touch": "source"}),
+    st.sampled_from([{"first_touch": "source"}, {"first_touch": "channel"}]),
 )
 
 
@@ -43,6 +43,7 @@ def events(draw, max_size: int = 14) -> list[Event]:
                 st.sampled_from(EVENT_NAMES),
                 props,
                 st.sampled_from([None, None, "mail"]),
+                st.sampled_from(["web", "web", "app", None]),
             ),
             max_size=max_size,
         )
@@ -58,8 +59,9 @@ def events(draw, max_size: int = 14) -> list[Event]:
             name=n,
             props=pr,
             source=source,
+            channel=channel,
         )
-        for i, (person, t, (k, n), pr, source) in zip(ids, rows, strict=True)
+        for i, (person, t, (k, n), pr, source, channel) in zip(ids, rows, strict=True)
     ]
 
 
@@ -137,6 +139,8 @@ def funnels(draw, mode: str, extensions: bool) -> FunnelDefinition:
 
 def as_rows(evs: list[Event]) -> list[EventRow]:
     return [
-        EventRow(e.event_id, e.person, e.ts_us, e.kind, e.name, json.dumps(e.props), e.source)
+        EventRow(
+            e.event_id, e.person, e.ts_us, e.kind, e.name, json.dumps(e.props), e.source, e.channel
+        )
         for e in sorted(evs, key=lambda e: e.event_id)
     ]

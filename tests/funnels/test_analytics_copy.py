@@ -239,6 +239,7 @@ def test_the_engine_parses_the_stored_messages_as_python_would(engine, send, now
         track(1, context={"campaign": {"source": "newsletter"}}, properties={"plan": "pro"}),
         track(2, context={"campaign": "spring"}),
         {"type": "page", "name": "Pricing", "messageId": "p", "userId": "u2"},
+        {"type": "screen", "name": "Home", "messageId": "s", "userId": "u2"},
         {"type": "identify", "messageId": "i", "userId": "u1", "traits": {"plan": "pro"}},
     )
 
@@ -248,19 +249,20 @@ def test_the_engine_parses_the_stored_messages_as_python_would(engine, send, now
     # then it keeps what the Python reading of the same rows keeps, field for field
     files = [str(p) for _, _, p in engine.segments()]
     got = duckdb.sql(
-        f"SELECT event_id, customer_id, ts_us, kind, name, props::VARCHAR, source"
+        f"SELECT event_id, customer_id, ts_us, kind, name, props::VARCHAR, source, channel"
         f" FROM read_parquet({files}) ORDER BY event_id"
     ).fetchall()
     raw = selectors.events_after(after_id=0, limit=100).rows
     want = [
-        (r.event_id, r.customer_id, r.ts_us, r.kind, r.name, r.props, r.source)
+        (r.event_id, r.customer_id, r.ts_us, r.kind, r.name, r.props, r.source, r.channel)
         for r in selectors.event_rows(raw)
     ]
-    assert report.events == 3
-    assert [g[:5] + (json.loads(g[5]), g[6]) for g in got] == [
-        w[:5] + (json.loads(w[5]), w[6]) for w in want
+    assert report.events == 4
+    assert [g[:5] + (json.loads(g[5]), *g[6:]) for g in got] == [
+        w[:5] + (json.loads(w[5]), *w[6:]) for w in want
     ]
-    assert [g[6] for g in got] == ["newsletter", None, None]
+    assert [g[6] for g in got] == ["newsletter", None, None, None]
+    assert [g[7] for g in got] == ["web", "web", "web", "app"]  # a screen call is an app's
     assert json.loads(got[0][5]) == {"plan": "pro"} and json.loads(got[1][5]) == {}
 
 
@@ -278,6 +280,64 @@ def test_first_touch_comes_from_the_campaign_of_the_first_event(engine, send, no
     # then each is in their bucket
     assert result.breakdown is not None
     assert [(b.value, b.people) for b in result.breakdown] == [("newsletter", 1), (None, 1)]
+
+
+def test_first_touch_channel_is_the_store_channel_of_the_first_event(engine, send, now):
+    # given one person who first opened the app (a screen call), then added a product on
+    # the web, and another who only used the web
+    send({"type": "screen", "name": "Home", "messageId": "s1", "userId": "u1"})
+    send(track(1, user="u1"), track(2, user="u2"))
+    services.analytics_copy(engine=engine, now=now)
+
+    # when the funnel is broken down by first-touch channel
+    d = funnel(now, "Product Added", "Order", breakdown={"first_touch": "channel"})
+    result = engine.funnel(d)
+
+    # then each is in the bucket of their first event's channel
+    assert result.breakdown is not None
+    assert [(b.value, b.people) for b in result.breakdown] == [("app", 1), ("web", 1)]
+
+
+def _old_segment(engine, first: int, last: int, rows: list[tuple]) -> None:
+    """A segment as copies wrote them before the channel column existed."""
+    path = engine.directory / f"events-{first:012d}-{last:012d}.parquet"
+    values = ", ".join(
+        f"({i}, {c}, {ts}, 'track', '{name}', '{{}}'::JSON, NULL::VARCHAR)"
+        for i, c, ts, name in rows
+    )
+    duckdb.sql(
+        f"COPY (SELECT * FROM (VALUES {values}) t(event_id, customer_id, ts_us, kind, name,"
+        f" props, source)) TO '{path}' (FORMAT parquet)"
+    )
+
+
+def test_segments_written_before_the_channel_existed_read_with_a_null_channel(engine, now):
+    # given a copy made before the channel column, alone
+    ts = int(now.timestamp()) * 1_000_000
+    _old_segment(engine, 1, 2, [(1, 1, ts, "Product Added"), (2, 2, ts, "Product Added")])
+    d = funnel(now, "Product Added", "Order", breakdown={"first_touch": "channel"})
+
+    # then its people are in the null bucket
+    result = engine.funnel(d)
+    assert result.breakdown is not None
+    assert [(b.value, b.people) for b in result.breakdown] == [(None, 2)]
+
+    # when a newer segment (with channels) follows it, its people get theirs
+    engine.append(
+        [engine_module.EventRow(3, 3, ts, "track", "Product Added", "{}", None, "app")],
+        first=3,
+        last=3,
+    )
+    result = engine.funnel(d)
+    assert result.breakdown is not None
+    assert [(b.value, b.people) for b in result.breakdown] == [(None, 2), ("app", 1)]
+
+    # and a compaction of the old with the new keeps both
+    assert engine.compact() == 2
+    assert len(engine.segments()) == 1
+    result = engine.funnel(d)
+    assert result.breakdown is not None
+    assert [(b.value, b.people) for b in result.breakdown] == [(None, 2), ("app", 1)]
 
 
 def test_compaction_keeps_every_event_once_and_the_mark(engine, send, now):

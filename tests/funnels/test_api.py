@@ -197,6 +197,24 @@ def test_a_breakdown_by_property_splits_the_people(integration, shop, now):
     assert [s["count"] for s in buckets["pro"]["steps"]] == [1, 1, 1]
 
 
+def test_a_breakdown_by_first_touch_channel_splits_the_people(integration, shop, send, copy, now):
+    # given c opened the app (a screen call) before shopping on the web
+    screen = {"type": "screen", "name": "Home", "userId": "c", "messageId": "c-app"}
+    send({**screen, "timestamp": (shop - timedelta(hours=1)).isoformat()})
+    copy()
+
+    # when the funnel is broken down by first-touch channel
+    r = ask(
+        integration,
+        breakdown={"first_touch": "channel"},
+        **{"from": (now - timedelta(days=2)).isoformat()},
+    )
+
+    # then c is in "app", a and b in "web"
+    assert r.status_code == 200, r.content
+    assert [(b["value"], b["people"]) for b in r.json()["breakdown"]] == [("web", 2), ("app", 1)]
+
+
 def test_a_page_step_answers_under_its_name(integration, send, copy, now):
     send(
         {"type": "page", "name": "Pricing", "userId": "p", "messageId": "p1",
@@ -242,6 +260,7 @@ def test_a_page_step_answers_under_its_name(integration, send, copy, now):
         ({"steps": [{"event": "A", "optional": True}, {"event": "B"}]}, "steps"),
         ({"exclusions": [{"event": "X", "from_step": 3, "to_step": 2}]}, "exclusions"),
         ({"breakdown": {"property": "a", "first_touch": "source"}}, "breakdown: property"),
+        ({"breakdown": {"first_touch": "team"}}, "breakdown.first_touch"),
         ({"bogus": 1}, "bogus"),
     ],
 )

@@ -24,7 +24,12 @@ import pytest
 
 from lastmile.funnels.definitions import FunnelDefinition
 from lastmile.funnels.engines.chdb_session import ChdbSession
-from lastmile.funnels.engines.clickhouse import ClickHouseEngine, engine_from_url
+from lastmile.funnels.engines.clickhouse import (
+    EVENT_COLUMNS,
+    MARK_COLUMNS,
+    ClickHouseEngine,
+    engine_from_url,
+)
 from lastmile.funnels.engines.duckdb import DuckDBEngine, EventRow
 from tests.funnels import reference
 from tests.funnels.reference import US, Event
@@ -112,6 +117,7 @@ def many_events(n: int = 1500, people: int = 120) -> list[Event]:
                 name=name,
                 props=props,
                 source=rnd.choice([None, "mail", f"c{rnd.randint(1, 60)}"]),
+                channel=rnd.choice(["web", "web", "app", None]),
             )
         )
     return out
@@ -141,6 +147,7 @@ SAME_DATA_FUNNELS = [
             {"page": "Pricing", "where": [{"property": "flag", "op": "is_set"}]},
         ],
         "exclusions": [{"event": "C", "from_step": 1, "to_step": 2}],
+        "breakdown": {"first_touch": "channel"},
     },
     {
         "mode": "strict",
@@ -364,6 +371,39 @@ def test_props_are_copied_as_json_text(engine):
     assert json.loads(props) == {"k": "v"}
 
 
+def test_an_events_table_from_before_the_channel_gets_it_null(session):
+    # given a database whose events table was made before the channel column
+    database = f"t_{secrets.token_hex(6)}"
+    old = {k: v for k, v in EVENT_COLUMNS.items() if k != "channel"}
+    session.command(f"CREATE DATABASE `{database}`")
+    session.command(
+        f"CREATE TABLE `{database}`.`events` ({', '.join(f'{k} {v}' for k, v in old.items())},"
+        " copied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY (customer_id, ts_us, event_id)"
+    )
+    session.insert(
+        f"`{database}`.`events`",
+        old,
+        [(7, 1, 1, int(BASE.timestamp()) * US, "track", "A", "{}", None)],
+    )
+    session.command(
+        f"CREATE TABLE `{database}`.`marks` (batch UInt64, first Int64, last Int64,"
+        " events UInt64) ENGINE = ReplacingMergeTree ORDER BY batch"
+    )
+    session.insert(f"`{database}`.`marks`", MARK_COLUMNS, [(7, 1, 1, 1)])
+    try:
+        # when the engine opens it, and a later copy adds an event from the app
+        engine = ClickHouseEngine(session, database=database)
+        app = EventRow(2, 2, int(BASE.timestamp()) * US, "track", "A", "{}", None, "app")
+        engine.append([app], first=2, last=2)
+
+        # then the old event's person is in the null bucket, the new one's in "app"
+        result = engine.funnel(define("A", "B", breakdown={"first_touch": "channel"}))
+        assert result.breakdown is not None
+        assert [(b.value, b.people) for b in result.breakdown] == [("app", 1), (None, 1)]
+    finally:
+        session.command(f"DROP DATABASE IF EXISTS `{database}`")
+
+
 # --- configuration ----------------------------------------------------------------------
 
 
@@ -430,3 +470,25 @@ def test_the_analytics_copy_feeds_it_each_event_once_when_killed_inside_a_batch(
     d = define("A", "B", window=3600, end=0)
     d = d.model_copy(update={"from_": now - timedelta(days=1), "to": now + timedelta(days=1)})
     assert counts(engine.funnel(d)) == [1, 1]
+
+
+@pytest.mark.django_db
+def test_the_analytics_copy_brings_each_event_s_channel(engine, now):
+    # given a Segment screen call (from an app) and a track call (from the web)
+    from lastmile.channels import segment
+    from lastmile.funnels import services
+
+    source = segment.source_create(name="shop", now=now)[0]
+    messages = [
+        {"type": "screen", "name": "Home", "messageId": "s1", "userId": "u1"},
+        {"type": "track", "event": "A", "messageId": "t1", "userId": "u1"},
+    ]
+    items = segment.request_parse({"batch": messages}, kind=None, received_at=now, source=source)
+    screen, track = segment.events_record(items=items, now=now)
+
+    # when the copy runs
+    services.analytics_copy(engine=engine, now=now)
+
+    # then each event has the channel the event store gave it
+    found = engine.session.rows(f"SELECT event_id, channel FROM {engine._t('events')} ORDER BY 1")
+    assert found == [(screen, "app"), (track, "web")]

@@ -226,6 +226,18 @@ def test_a_breakdown_by_property_lists_each_group(client, admin, shop, funnel):
     assert "basic" in section and "pro" in section and "(none)" in section
 
 
+def test_a_breakdown_by_first_touch_channel_is_offered_and_lists_each_channel(
+    client, admin, shop, funnel
+):
+    response = client.get(reverse("funnels:detail", args=[funnel.pk]), {"breakdown": "channel"})
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert '<option value="channel" selected>First-touch channel</option>' in html
+    section = html[html.index('id="funnel-breakdown"') : html.index('id="funnel-trend-card"')]
+    assert "<td>web</td>" in section and "(none)" not in section
+
+
 # --- validation -----------------------------------------------------------------------------
 
 

@@ -281,10 +281,10 @@ def interactions_after_raw(
     limit: int,
     channels: Sequence[str],
     recorded_before: datetime | None = None,
-) -> list[tuple[int, int, str, str | None, bool]]:
-    """(id, customer, occurred_at as text, data as JSON text, recorded late) of the next
-    ``limit`` interactions on ``channels`` after ``after_id``, by id: a copy's next batch
-    past its high-water mark, as stored, for an engine that parses the text itself.
+) -> list[tuple[int, int, str, str | None, str, bool]]:
+    """(id, customer, occurred_at as text, data as JSON text, channel, recorded late) of
+    the next ``limit`` interactions on ``channels`` after ``after_id``, by id: a copy's next
+    batch past its high-water mark, as stored, for an engine that parses the text itself.
     "Late" means recorded after ``recorded_before`` (never, when it is None).
 
     The channel is tested on each row, not looked up in its index: SQLite would otherwise
@@ -305,7 +305,7 @@ def interactions_after_raw(
             data_text=Cast("data", TextField()),
             late=late,
         )
-        .values_list("pk", "customer_id", "at_text", "data_text", "late")[:limit]
+        .values_list("pk", "customer_id", "at_text", "data_text", "channel", "late")[:limit]
     )
 
 

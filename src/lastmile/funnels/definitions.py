@@ -54,7 +54,10 @@ transcription and every engine is property-tested against it):
   ``true``), missing or JSON ``null`` as the null bucket. ``{"first_touch": "source"}``:
   the source of the person's first event in the whole copy (whatever the date range; ties
   by event id): its Segment ``context.campaign.source``, else its ``utm_source`` property
-  (as above), else the null bucket. Each bucket is answered as a funnel of its own people
+  (as above), else the null bucket. ``{"first_touch": "channel"}``: likewise the channel
+  of that first event in the event store (``web`` or ``app``: Segment's ``screen`` calls
+  come from an app, the others from the web), the null bucket when unknown (events
+  copied before the channel was). Each bucket is answered as a funnel of its own people
   (counts, conversions, times); the 20 buckets with the most people at step 1 are
   returned (ties by value, the null bucket last), the rest together as "other".
 - **Trend** puts each person counted at step 1 in the UTC day (or ISO week, from Monday)
@@ -176,13 +179,13 @@ class Exclusion(Matcher):
 
 
 class Breakdown(BaseModel):
-    """Split the result by one property of the entry event, or by first-touch source;
-    exactly one of the two (semantics above)."""
+    """Split the result by one property of the entry event, or by first-touch source or
+    channel; exactly one of the two (semantics above)."""
 
     model_config = _STRICT
 
     property: str | None = None
-    first_touch: Literal["source"] | None = None
+    first_touch: Literal["source", "channel"] | None = None
 
     @field_validator("property")
     @classmethod

@@ -29,6 +29,7 @@ BREAKDOWNS = [
     ("", "Nothing"),
     ("property", "An event property"),
     ("source", "First-touch source"),
+    ("channel", "First-touch channel"),
 ]
 MODES = [
     ("ordered", "Ordered: other events may come between steps"),
@@ -45,7 +46,7 @@ def _day_start(d: date) -> datetime:
 class RangeForm(forms.Form):
     """The days a funnel is asked over (its first step's time inside them, both days whole,
     in the site's time zone), the trend's interval and an optional breakdown: a property of
-    the entry event, or the person's first-touch source."""
+    the entry event, or the person's first-touch source or channel."""
 
     start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
@@ -93,8 +94,8 @@ class RangeForm(forms.Form):
         by = self.cleaned_data.get("breakdown")
         if by == "property":
             return {"property": self.cleaned_data["property"]}
-        if by == "source":
-            return {"first_touch": "source"}
+        if by in ("source", "channel"):
+            return {"first_touch": by}
         return None
 
     def bounds(self) -> tuple[datetime, datetime]:

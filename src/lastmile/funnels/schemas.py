@@ -81,7 +81,8 @@ class RangeFields(StrictSchema):
     breakdown: BreakdownIn | None = Field(
         default=None,
         description='{"property": "<name>"}: by that property of the entry event; '
-        '{"first_touch": "source"}: by the source of the person\'s first event',
+        '{"first_touch": "source"} or {"first_touch": "channel"}: by the source or the'
+        " channel (web, app) of the person's first event",
     )
 
 

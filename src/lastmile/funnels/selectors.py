@@ -44,11 +44,11 @@ def events_after(
     )
     rows: list[RawEvent] = []
     last: int | None = None
-    for pk, customer_id, at, data, is_late in found:
+    for pk, customer_id, at, data, channel, is_late in found:
         if is_late:
             break
         last = pk
-        rows.append(RawEvent(pk, customer_id, at, data))
+        rows.append(RawEvent(pk, customer_id, at, data, channel))
     return EventBatch(rows=rows, last=last)
 
 
@@ -79,6 +79,7 @@ def event_rows(rows: list[RawEvent]) -> list[EventRow]:
                 source=None
                 if source is None or isinstance(source, dict | list)
                 else (source if isinstance(source, str) else json.dumps(source)),
+                channel=r.channel,
             )
         )
     return out

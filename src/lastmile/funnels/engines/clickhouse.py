@@ -59,7 +59,11 @@ EVENT_COLUMNS = {
     "name": "LowCardinality(String)",
     "props": "String",
     "source": "Nullable(String)",  # the Segment context.campaign.source (first touch)
+    "channel": "Nullable(String)",  # the event store's channel: "web" or "app"
 }
+# Columns added after the first tables were made: added to an older table on start, NULL
+# in its rows from before.
+ADDED_COLUMNS = ("channel",)
 MARK_COLUMNS = {"batch": "UInt64", "first": "Int64", "last": "Int64", "events": "UInt64"}
 PEOPLE_COLUMNS = {"customer_id": "Int64", "person": "Int64"}
 MOVED_COLUMNS = {"event_id": "Int64", "customer_id": "Int64"}
@@ -173,6 +177,11 @@ class ClickHouseEngine:
             " copied_at DateTime DEFAULT now())"
             " ENGINE = MergeTree ORDER BY (customer_id, ts_us, event_id)"
         )
+        for name in ADDED_COLUMNS:
+            s.command(
+                f"ALTER TABLE {self._t('events')} ADD COLUMN IF NOT EXISTS"
+                f" {name} {EVENT_COLUMNS[name]}"
+            )
         cols = ", ".join(f"{n} {t}" for n, t in MARK_COLUMNS.items())
         # A retried insert of the same mark collapses into one row; readers take DISTINCT.
         s.command(
@@ -271,7 +280,8 @@ class ClickHouseEngine:
                     r.kind,
                     r.name,
                     r.props or "{}",
-                    getattr(r, "source", None),
+                    r.source,
+                    r.channel,
                 )
                 for r in rows
             ],
@@ -322,7 +332,7 @@ class ClickHouseEngine:
         return (
             f"visible AS (SELECT e.event_id AS event_id, {person} AS person,"
             f" e.ts_us AS ts_us, e.kind AS kind, e.name AS name, e.props AS props,"
-            f" e.source AS source FROM {self._t('events')} AS e{joins}"
+            f" e.source AS source, e.channel AS channel FROM {self._t('events')} AS e{joins}"
             f" WHERE e.batch IN {p(ids, 'Array(UInt64)')})"
         )
 
@@ -481,9 +491,12 @@ def _bucketed_sql(d: FunnelDefinition, p: Params) -> str:
     if d.breakdown.property is not None:
         of = "SELECT person, bv AS bucket FROM entry"
     else:
-        source = f"coalesce(source, {_json_text(p('utm_source'))})"
+        if d.breakdown.first_touch == "channel":
+            touch = "channel"
+        else:
+            touch = f"coalesce(source, {_json_text(p('utm_source'))})"
         of = (
-            f"SELECT person, argMin(tuple({source}), (ts_us, event_id)).1 AS bucket"
+            f"SELECT person, argMin(tuple({touch}), (ts_us, event_id)).1 AS bucket"
             f" FROM visible WHERE person IN (SELECT person FROM counted WHERE step = 0)"
             f" GROUP BY person"
         )

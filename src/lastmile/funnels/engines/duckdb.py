@@ -62,6 +62,8 @@ COLUMNS = {
     "name": "VARCHAR",
     "props": "JSON",
     "source": "VARCHAR",  # the Segment context.campaign.source (first touch), if any
+    # The event store's channel ("web", "app"); NULL in segments written before it was.
+    "channel": "VARCHAR",
 }
 NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
 
@@ -76,6 +78,7 @@ class EventRow(NamedTuple):
     name: str
     props: str
     source: str | None = None
+    channel: str | None = None  # the event store's channel: "web" or "app"
 
 
 class RawEvent(NamedTuple):
@@ -87,6 +90,7 @@ class RawEvent(NamedTuple):
     customer_id: int
     occurred_at: str
     data: str | None
+    channel: str | None = None  # the event store's channel: "web" or "app"
 
 
 FUNNEL_TYPES = ("track", "page", "screen")  # identify, group and alias are not actions
@@ -105,7 +109,7 @@ RAW_SELECT = (
     "SELECT event_id, customer_id, epoch_us(occurred_at::TIMESTAMPTZ) AS ts_us, m.type AS kind,"
     " coalesce(CASE WHEN m.type = 'track' THEN m.event ELSE m.name END, '') AS name,"
     " CASE WHEN json_type(m.properties) = 'OBJECT' THEN m.properties ELSE '{}'::JSON END"
-    " AS props, m.context.campaign.source AS source"
+    " AS props, m.context.campaign.source AS source, channel"
     f" FROM (SELECT *, from_json(data, '{MESSAGE}') AS m FROM raw)"
     f" WHERE m.type IN {FUNNEL_TYPES}"
 )
@@ -243,7 +247,7 @@ class DuckDBEngine:
                     f'{{"event_id":{r.event_id},"customer_id":{r.customer_id},'
                     f'"ts_us":{r.ts_us},"kind":{json.dumps(r.kind)},'
                     f'"name":{json.dumps(r.name)},"props":{r.props or "{}"},'
-                    f'"source":{json.dumps(r.source)}}}\n'
+                    f'"source":{json.dumps(r.source)},"channel":{json.dumps(r.channel)}}}\n'
                 )
         columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in COLUMNS.items()) + "}"
         try:
@@ -268,10 +272,14 @@ class DuckDBEngine:
             # whitespace between its tokens, and one line holds one row).
             out.writelines(
                 f'{{"event_id":{r.event_id},"customer_id":{r.customer_id},'
-                f'"occurred_at":"{r.occurred_at}","data":{(r.data or "null").replace(NL, " ")}}}\n'
+                f'"occurred_at":"{r.occurred_at}","channel":{json.dumps(r.channel)},'
+                f'"data":{(r.data or "null").replace(NL, " ")}}}\n'
                 for r in rows
             )
-        columns = "{'event_id': 'BIGINT', 'customer_id': 'BIGINT', 'occurred_at': 'VARCHAR', 'data': 'JSON'}"
+        columns = (
+            "{'event_id': 'BIGINT', 'customer_id': 'BIGINT', 'occurred_at': 'VARCHAR',"
+            " 'channel': 'VARCHAR', 'data': 'JSON'}"
+        )
         source = (
             f"(SELECT * FROM read_json({_quote(ndjson)}, format='newline_delimited',"
             f" columns={columns}))"
@@ -292,9 +300,13 @@ class DuckDBEngine:
         segment of ids ``first..last``, made visible by one atomic rename; how many rows."""
         staged = self.directory / f"{TMP_PREFIX}{uuid.uuid4().hex}.parquet"
         final = self.directory / f"events-{first:012d}-{last:012d}.parquet"
-        cols = ", ".join(f"{k}::{v} AS {k}" for k, v in COLUMNS.items())
         with duckdb.connect(config={"threads": self.threads}) as con:
             con.execute("SET TimeZone = 'UTC'")
+            # Segments written before a column existed lack it: compacted, it is NULL.
+            have = {r[0] for r in con.execute(f"DESCRIBE {select}").fetchall()}
+            cols = ", ".join(
+                f"{k}::{v} AS {k}" if k in have else f"NULL::{v} AS {k}" for k, v in COLUMNS.items()
+            )
             written = con.execute(
                 f"COPY (SELECT {cols} FROM ({select}) ORDER BY name, customer_id, ts_us, event_id)"
                 f" TO {_quote(staged)} (FORMAT parquet, ROW_GROUP_SIZE {ROW_GROUP})"
@@ -367,9 +379,13 @@ class DuckDBEngine:
         if _rows(con, people):
             person = f"coalesce(m.person, {customer})"
             joins += f" LEFT JOIN read_parquet({_quote(people)}) m ON m.customer_id = {customer}"
+        # A column no segment has yet (all written before it existed) reads as NULL;
+        # union_by_name fills it in when only some segments lack it.
+        have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
+        channel = "e.channel" if "channel" in have else "NULL::VARCHAR AS channel"
         con.execute(
             f"CREATE VIEW events AS SELECT e.event_id, {person} AS person, e.ts_us, e.kind,"
-            f" e.name, e.props, e.source FROM {source} e{joins}"
+            f" e.name, e.props, e.source, {channel} FROM {source} e{joins}"
         )
         return con
 
@@ -678,10 +694,13 @@ def _bucketed_sql(d: FunnelDefinition, p: Params) -> str:
     if d.breakdown.property is not None:
         of = "SELECT person, bv AS bucket FROM entry"
     else:
-        utm = _json_text(p('$."utm_source"'))
-        source = f"coalesce(source, {utm})"
+        if d.breakdown.first_touch == "channel":
+            touch = "channel"
+        else:
+            utm = _json_text(p('$."utm_source"'))
+            touch = f"coalesce(source, {utm})"
         of = (
-            f"SELECT person, arg_min_null({source}, (ts_us, event_id)) AS bucket FROM events"
+            f"SELECT person, arg_min_null({touch}, (ts_us, event_id)) AS bucket FROM events"
             f" WHERE person IN (SELECT person FROM counted WHERE step = 0) GROUP BY person"
         )
     top = p(BREAKDOWN_BUCKETS)
