@@ -153,9 +153,10 @@ RECOVERY_RULES = (
 # RECOVERY_DAYS (longer than the rules' windows, so some recoveries were lost); about a
 # third of the people came back and finished (recovered, with the revenue).
 RECOVERY_DAYS = timedelta(days=16)
-RECOVERY_EVERY = timedelta(days=2)
+RECOVERY_EVERY = timedelta(days=1)
 FINISH_BATCH = timedelta(hours=3)  # completions sent together (one ingest each)
 RECOVERED_SHARE = 1 / 3
+WORKED = 0.97  # of the loops past their deadline, the share the team worked in time
 # What the owning team wrote when it closed a recovery loop before its deadline.
 FOLLOW_UPS: dict[str, tuple[str, ...]] = {
     Outreach.CALL: (
@@ -842,7 +843,8 @@ def recoveries_seed(
     the Segment write path and close as recovered at ingest (``recovery``'s subscriber).
     The team (``agents``, by team slug) made its call or checked its message before each
     loop fell due, closing the loop (the recovery stays open until the purchase or the
-    window's end), except one in ten left to breach; loops not yet due stay open.
+    window's end), except a few (``1 - WORKED``) left to breach; loops not yet due stay
+    open.
     Counts by outcome."""
     rng = random.Random(seed)
     agents = agents or {}
@@ -888,7 +890,7 @@ def recoveries_seed(
                 later = rng.uniform(600, left.total_seconds() - 60)
                 finishing.append((run + timedelta(seconds=later), recovery))
             loop = recovery.loop
-            if loop.due_at is not None and loop.due_at <= now and rng.random() < 0.9:
+            if loop.due_at is not None and loop.due_at <= now and rng.random() < WORKED:
                 done = run + (loop.due_at - run) * rng.uniform(0.2, 0.9)
                 said = "called" if recovery.outreach == Outreach.CALL else "checked the email went"
                 loop_close(
