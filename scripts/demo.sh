@@ -48,12 +48,13 @@ export LASTMILE_WEBHOOK_ALLOWED_NETWORKS="${LASTMILE_WEBHOOK_ALLOWED_NETWORKS:-1
 pids=()
 declare -A names=()
 cleanup() {
-  trap - INT TERM EXIT
+  trap - INT TERM HUP EXIT
   echo; echo "stopping lastmile…"
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap 'cleanup; exit 130' INT TERM
+trap 'cleanup; exit 129' HUP  # the terminal went away (a closed tmux session): stop too
 trap cleanup EXIT
 start() {  # NAME COMMAND…
   local name=$1; shift

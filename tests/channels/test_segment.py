@@ -120,6 +120,15 @@ def test_a_track_with_only_the_user_id_lands_on_the_customer_identify_found_by_e
     ]
 
 
+def test_an_identify_names_a_customer_that_has_no_name_yet(sync_client):
+    sync_client.identify("u-3", {"email": "ada@example.com", "firstName": "Ada", "lastName": "L"})
+    sync_client.identify("u-4", {"name": "  Grace   Hopper "})
+    sync_client.identify("u-3", {"name": "Someone Else"})
+
+    assert customer_of("external", "u-3", "segment").display_name == "Ada L"
+    assert customer_of("external", "u-4", "segment").display_name == "Grace Hopper"
+
+
 def test_the_batching_client_delivers_each_event_once(live_server, write_key):
     batching = analytics_client.Client(
         write_key=write_key, host=live_server.url, upload_interval=0.05, upload_size=50

@@ -252,13 +252,21 @@ def test_a_call_rule_opens_a_call_loop_and_sends_nothing(rule, abandoned, copy, 
 def test_the_outreach_obeys_the_recovery_contact_rule(
     rule, funnel, team, abandoned, copy, engine, now, smtp_sink
 ):
-    # given a contact rule allowing one recovery message a week, and a second rule on the
-    # same funnel (say, for another team's offer)
+    # given the contact rule a new installation has (one recovery message a week), and a
+    # second rule on the same funnel (say, for another team's offer)
+    from importlib import import_module
+
+    from django.apps import apps as django_apps
+
     from lastmile.channels.models import ContactRule, OutboxStatus
     from lastmile.channels.services import outbox_deliver
     from lastmile.recovery.services import rule_save
 
-    ContactRule.objects.create(purpose="recovery", max_per_period=1, period=timedelta(days=7))
+    # (seeded again: a transactional test before this one may have emptied the table)
+    seed = import_module("lastmile.recovery.migrations.0002_contact_rule_seed").seed
+    seed(django_apps, None)
+    seeded = ContactRule.objects.get(purpose="recovery")
+    assert (seeded.max_per_period, seeded.period) == (1, timedelta(days=7))
     rule_save(
         name="Second offer",
         funnel=funnel,

@@ -280,8 +280,10 @@ def message_parse(
     for name in ("properties", "traits", "context"):
         if msg.get(name) is not None and not isinstance(msg[name], dict):
             raise bad_request(f"{name} must be an object", name, index)
+    display_name = ""
     if msg_type == "identify":
         traits = msg.get("traits") or {}
+        display_name = _trait_name(traits)
         for trait in (IdentityKind.EMAIL, IdentityKind.PHONE):
             value = traits.get(trait)
             if value in (None, ""):
@@ -340,7 +342,18 @@ def message_parse(
         data=data,
         data_json=data_json,
         customer_words=False,  # the body is a summary of the event, not the customer's words
+        display_name=display_name,
     )
+
+
+def _trait_name(traits: dict[str, Any]) -> str:
+    """The person's name from an identify call's traits (Segment's reserved ``name``, else
+    ``firstName`` and ``lastName``), for a customer that has none yet."""
+    name = traits.get("name")
+    if not isinstance(name, str) or not name.strip():
+        parts = [traits.get(k) for k in ("firstName", "lastName")]
+        name = " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip())
+    return " ".join(name.split())[:200]
 
 
 def request_parse(

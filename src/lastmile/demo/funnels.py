@@ -44,6 +44,7 @@ from lastmile.channels.services import contact_rule_save, outbox_deliver
 from lastmile.core.clock import utcnow
 from lastmile.customers.models import Interaction
 from lastmile.customers.services.ingest import interactions_ingest
+from lastmile.demo import texts
 from lastmile.funnels.engines import Engine
 from lastmile.funnels.funnel_services import funnel_create
 from lastmile.funnels.models import Funnel
@@ -219,6 +220,7 @@ class _Journeys:
 
     def __init__(self, *, seed: int, now: datetime) -> None:
         self.rng = random.Random(seed)
+        self.names = random.Random(seed + 1)  # apart, so names do not move the journeys
         self.now = now
         self.n = 0
         self.out: list[Message] = []
@@ -229,6 +231,11 @@ class _Journeys:
         self.people = 0
 
     # -- plumbing ----------------------------------------------------------------------------
+
+    def named(self, email: str) -> dict[str, Any]:
+        """An identify call's traits: the email, and a name as a sign-up form asks it."""
+        first, last = self.names.choice(texts.UK_FIRST), self.names.choice(texts.UK_LAST)
+        return {"email": email, "firstName": first, "lastName": last}
 
     def send(
         self, source: str, at: datetime, kind: str, ids: dict[str, str], **fields: Any
@@ -294,7 +301,7 @@ class _Journeys:
             at,
             "identify",
             {"userId": user_id, "anonymousId": self.anonymous_id()},
-            traits={"email": f"{prefix.strip('-')}{n}@{email_domain}"},
+            traits=self.named(f"{prefix.strip('-')}{n}@{email_domain}"),
             context={"library": WEB},
         )
         known.append(user_id)
@@ -377,7 +384,7 @@ class _Journeys:
         else:
             self.people += 1
             user_id = f"shop-{len(self.shop_known) + 1 + self.people:06d}"
-            traits = {"email": f"shopper{self.people}@example.com"}
+            traits = self.named(f"shopper{self.people}@example.com")
         ids = {**anon, "userId": user_id}
         self.send(SHOP_SOURCE, at, "identify", ids, traits=traits, context={"library": WEB})
         self.send(
@@ -462,7 +469,7 @@ class _Journeys:
                 at + timedelta(seconds=20),
                 "identify",
                 ids,
-                traits={"email": f"applicant{self.people}@example.net"},
+                traits=self.named(f"applicant{self.people}@example.net"),
                 context={"library": WEB},
             )
         if not self.go(0.68, lift):

@@ -87,6 +87,13 @@ class RecoveryRule(models.Model):
         return self.name
 
     @property
+    def abandon_after_said(self) -> str:
+        """``abandon_after_seconds`` in words ("1 h", "3 d")."""
+        from lastmile.loops.selectors import duration_words
+
+        return duration_words(self.abandon_after_seconds)
+
+    @property
     def outreach_label(self) -> str:
         """What the close rate groups recoveries by: the kind and, for a message, its
         channel and subject."""

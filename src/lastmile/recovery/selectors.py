@@ -78,7 +78,7 @@ class Tally:
     def revenue_said(self) -> str:
         return (
             ", ".join(
-                f"{v.quantize(Decimal('0.01'))} {c}".strip()
+                f"{v.quantize(Decimal('0.01')):,} {c}".strip()
                 for c, v in sorted(self.revenue.items())
             )
             or "—"

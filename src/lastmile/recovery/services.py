@@ -385,7 +385,9 @@ def _contents_said(found: list[Any], value: Decimal | None, cur: str) -> str:
     parts = []
     single = found[0].get("name") if len(found) == 1 and isinstance(found[0], dict) else None
     if isinstance(single, str) and single:
-        parts.append(single)  # an application's or a quote's product
+        qty = found[0].get("quantity")
+        # an application's or a quote's product, or one line of a cart
+        parts.append(f"{qty} × {single}" if isinstance(qty, int) and qty > 1 else single)
     elif found:
         parts.append(f"{len(found)} item{'s' if len(found) != 1 else ''}")
     if value is not None:

@@ -45,6 +45,8 @@ class InteractionIn:
     # False when the body is not the customer's own words (an event's generated summary):
     # then no sentiment is computed.
     customer_words: bool = True
+    # A name for the customer, given to a new one or to one that has none yet.
+    display_name: str = ""
 
 
 @dataclass
@@ -154,7 +156,12 @@ def _ingest(batch: IngestBatch, *, now: datetime) -> list[int]:
             todo.append(i)
     by_identity = [i for i in todo if items[i].customer_id is None]
     resolved = customer_ids_resolve(
-        wanted=[CustomerWanted(items[i].identities) for i in by_identity], now=now, actor=None
+        wanted=[
+            CustomerWanted(items[i].identities, display_name=items[i].display_name)
+            for i in by_identity
+        ],
+        now=now,
+        actor=None,
     )
     customer_of = dict(zip(by_identity, resolved.ids, strict=True))
 
