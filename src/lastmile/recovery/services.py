@@ -618,7 +618,8 @@ def _final_step(funnel: Funnel) -> Step:
 def recoveries_react(*, rows: Sequence[Any], now: datetime) -> int:
     """Close as recovered the open recoveries whose person just completed their funnel: an
     event among ``rows`` (interactions as recorded) matching the funnel's final step, at or
-    after the abandon event. One query when a batch has funnel events, none otherwise."""
+    after the abandon event. One query when a batch has funnel events and nobody has an open
+    recovery, two when nobody in the batch has one, none without funnel events."""
     events = [
         r
         for r in rows
@@ -628,11 +629,19 @@ def recoveries_react(*, rows: Sequence[Any], now: datetime) -> int:
     ]
     if not events:
         return 0
-    open_ = list(
-        Recovery.objects.filter(
-            outcome=Outcome.OPEN, customer_id__in={r.customer_id for r in events}
-        ).select_related("rule__funnel")
+    # The ingest's hot path (a Segment batch is mostly funnel events): a cheap look first,
+    # then the ids of this batch's people with an open recovery, and only then the rows.
+    open_now = Recovery.objects.filter(outcome=Outcome.OPEN)
+    if not open_now.exists():
+        return 0
+    ids = list(
+        open_now.filter(customer_id__in={r.customer_id for r in events}).values_list(
+            "pk", flat=True
+        )
     )
+    if not ids:
+        return 0
+    open_ = list(Recovery.objects.filter(pk__in=ids).select_related("rule__funnel"))
     done = 0
     for rec in open_:
         final = _final_step(rec.rule.funnel)
