@@ -144,3 +144,26 @@ def as_rows(evs: list[Event]) -> list[EventRow]:
         )
         for e in sorted(evs, key=lambda e: e.event_id)
     ]
+
+
+def assert_engine_agrees(engine, d, evs, drop_step: int, now_s: int, interval: str) -> None:  # type: ignore[no-untyped-def]
+    """Load ``evs`` into an empty ``engine`` and check every answer against the reference:
+    the funnel (and its breakdown), one step's drop-offs with their details (each is a
+    query: the examples cover the steps between them), and the trend."""
+    from tests.funnels import reference
+
+    if evs:
+        ids = [e.event_id for e in evs]
+        engine.append(as_rows(evs), first=min(ids), last=max(ids))
+    reference.assert_same(engine.funnel(d), reference.funnel(d, evs))
+    k = 1 + drop_step % (len(d.steps) - 1)
+    page = engine.dropoffs(d, step=k, limit=1000, now=BASE + timedelta(seconds=now_s))
+    assert page.people == reference.dropoffs(d, evs, k)
+    base_us = int(BASE.timestamp()) * US
+    assert [
+        (x.customer_id, x.last_event, x.last_event_at, x.window_open) for x in page.details
+    ] == [
+        (person, name, None if ts is None else BASE + timedelta(microseconds=ts - base_us), o)
+        for person, name, ts, o in reference.dropoff_details(d, evs, k, now_s * US + base_us)
+    ]
+    assert engine.trend(d, interval=interval) == reference.trend(d, evs, interval)
