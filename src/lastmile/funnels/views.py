@@ -30,7 +30,6 @@ from lastmile.console.pages import page_chrome
 from lastmile.console.views import error_response
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, NotFound, PermissionDenied
-from lastmile.customers.selectors import customers_visible
 from lastmile.funnels import funnel_selectors
 from lastmile.funnels.csv import csv_response
 from lastmile.funnels.definitions import FunnelDefinition, Matcher, Step
@@ -155,17 +154,11 @@ class DropoffRow:
 
 
 def _dropoff_rows(request: HttpRequest, page: DropoffPage) -> list[DropoffRow]:
-    visible = dict(
-        customers_visible(viewer=request.user)
-        .filter(pk__in=page.people)
-        .values_list("pk", "display_name")
-    )
+    names = funnel_selectors.customer_names(ids=page.people, viewer=request.user)
     return [
         DropoffRow(
             customer_id=p.customer_id,
-            name=(visible[p.customer_id] or f"Customer {p.customer_id}")
-            if p.customer_id in visible
-            else None,
+            name=names.get(p.customer_id),
             last_event=p.last_event,
             last_event_at=p.last_event_at,
             window_open=p.window_open,
