@@ -43,6 +43,17 @@ def _day_start(d: date) -> datetime:
     return timezone.make_aware(datetime.combine(d, time.min), timezone.get_current_timezone())
 
 
+def day_range_check(form: forms.Form, data: dict[str, Any], *, max_days: int) -> None:
+    """A form's ``start`` and ``end`` days: the end not before the start, and at most
+    ``max_days`` days in all (the error goes on ``end``)."""
+    start, end = data.get("start"), data.get("end")
+    if start and end:
+        if end < start:
+            form.add_error("end", "The last day comes before the first.")
+        elif (end - start).days >= max_days:
+            form.add_error("end", f"At most {max_days} days at once.")
+
+
 class RangeForm(forms.Form):
     """The days a funnel is asked over (its first step's time inside them, both days whole,
     in the site's time zone), the trend's interval and an optional breakdown: a property of
@@ -78,12 +89,7 @@ class RangeForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        start, end = data.get("start"), data.get("end")
-        if start and end:
-            if end < start:
-                self.add_error("end", "The last day comes before the first.")
-            elif (end - start).days >= MAX_RANGE_DAYS:
-                self.add_error("end", f"At most {MAX_RANGE_DAYS} days at once.")
+        day_range_check(self, data, max_days=MAX_RANGE_DAYS)
         wants_property = data.get("breakdown") == "property"
         if wants_property and not data.get("property") and "property" not in self.errors:
             self.add_error("property", "Name the property to break down by.")

@@ -22,6 +22,7 @@ from lastmile.console.views import error_response
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, InvalidInput
 from lastmile.funnels.csv import csv_response
+from lastmile.funnels.forms import day_range_check
 from lastmile.funnels.funnel_selectors import analytics_freshness, funnel_list
 from lastmile.funnels.services import analytics_engine
 from lastmile.recovery.selectors import (
@@ -54,12 +55,7 @@ class CloseRateForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        start, end = data.get("start"), data.get("end")
-        if start and end:
-            if end < start:
-                self.add_error("end", "The last day comes before the first.")
-            elif (end - start).days >= MAX_DAYS:
-                self.add_error("end", f"At most {MAX_DAYS} days at once.")
+        day_range_check(self, data, max_days=MAX_DAYS)
         return data
 
 
