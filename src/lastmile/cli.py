@@ -242,8 +242,7 @@ def analytics_copy_cmd(settle_seconds: float | None, no_wait: bool, quiet: bool)
     from lastmile.core.clock import utcnow
     from lastmile.customers.models import Interaction
     from lastmile.funnels.selectors import EVENT_CHANNELS
-    from lastmile.funnels.services import analytics_engine
-    from lastmile.funnels.tasks import SETTLE_SECONDS, analytics_copy_locked
+    from lastmile.funnels.services import SETTLE_SECONDS, analytics_copy_locked, analytics_engine
 
     engine = analytics_engine()
     start = engine.mark()

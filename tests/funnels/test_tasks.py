@@ -14,7 +14,7 @@ from django.db import connection
 from lastmile.channels import segment
 from lastmile.cli import main
 from lastmile.core.clock import utcnow
-from lastmile.funnels import tasks
+from lastmile.funnels import services, tasks
 from lastmile.funnels.engines.duckdb import DuckDBEngine
 from lastmile.funnels.services import analytics_engine
 
@@ -77,9 +77,9 @@ def test_rows_recorded_within_the_settle_time_wait_for_a_later_copy(var_dir, now
     engine = analytics_engine()
 
     # when the worker copies then, and again once they are older than the settle time
-    early = tasks.analytics_copy_locked(now=now + timedelta(seconds=10), engine=engine)
-    late = tasks.analytics_copy_locked(
-        now=now + timedelta(seconds=tasks.SETTLE_SECONDS + 1), engine=engine
+    early = services.analytics_copy_locked(now=now + timedelta(seconds=10), engine=engine)
+    late = services.analytics_copy_locked(
+        now=now + timedelta(seconds=services.SETTLE_SECONDS + 1), engine=engine
     )
 
     # then the first copy left them, the second took them
@@ -96,17 +96,17 @@ def test_a_copy_finding_another_one_running_copies_nothing(var_dir, now):
     seen = []
 
     def start_another(mark):
-        seen.append(tasks.analytics_copy_locked(now=now, settle_seconds=0, engine=engine))
+        seen.append(services.analytics_copy_locked(now=now, settle_seconds=0, engine=engine))
 
     # when the first copies in batches of two, trying a second copy after each batch
-    report = tasks.analytics_copy_locked(
+    report = services.analytics_copy_locked(
         now=now, settle_seconds=0, engine=engine, batch_size=2, after_batch=start_another
     )
 
     # then every second copy stood aside, and the lock is free again afterwards
     assert report is not None and report.events == 5
     assert seen == [None, None, None]
-    with tasks.copy_lock(engine.directory, wait=False) as held:
+    with services.copy_lock(engine.directory, wait=False) as held:
         assert held
 
 
@@ -123,7 +123,7 @@ def test_two_copies_started_together_copy_each_event_exactly_once(var_dir, now):
         try:
             start.wait()
             reports.append(
-                tasks.analytics_copy_locked(
+                services.analytics_copy_locked(
                     now=now,
                     settle_seconds=0,
                     engine=DuckDBEngine(engine.directory, threads=1),
@@ -174,7 +174,7 @@ def test_analytics_copy_command_copies_now_with_a_progress_bar(var_dir, now):
 @pytest.mark.django_db
 def test_analytics_copy_command_with_no_wait_fails_while_another_copy_runs(var_dir, now):
     send(2, at=now)
-    with tasks.copy_lock(analytics_engine().directory, wait=True):
+    with services.copy_lock(analytics_engine().directory, wait=True):
         result = CliRunner().invoke(main, ["analytics-copy", "--no-wait", "-q"])
     assert result.exit_code == 1
     assert "another copy is running; nothing copied" in result.output

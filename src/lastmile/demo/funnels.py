@@ -48,7 +48,7 @@ from lastmile.demo import texts
 from lastmile.funnels.engines import Engine
 from lastmile.funnels.funnel_services import funnel_create
 from lastmile.funnels.models import Funnel
-from lastmile.funnels.tasks import analytics_copy_locked
+from lastmile.funnels.services import analytics_copy_locked
 from lastmile.loops.services import loop_close
 from lastmile.recovery.models import Outcome, Outreach, Recovery, RecoveryRule
 from lastmile.recovery.services import (
