@@ -24,6 +24,8 @@ API_ROUTERS = [
     ("search", "lastmile.search.api", "router"),
     ("funnels", "lastmile.funnels.api", "router"),
     ("recovery", "lastmile.recovery.api", "router"),
+    ("invoices", "lastmile.invoices.api", "router"),
+    ("jobs", "lastmile.jobs.api", "router"),
 ]
 for prefix, module, name in API_ROUTERS:
     api.add_router(f"/v1/{prefix}", getattr(import_module(module), name))
@@ -47,6 +49,7 @@ urlpatterns = [
     path("journeys/", include("lastmile.journeys.urls")),
     path("funnels/", include("lastmile.funnels.urls")),
     path("recovery/", include("lastmile.recovery.urls")),
+    path("jobs/", include("lastmile.jobs.urls")),
     path("portal/", include("lastmile.portal.urls")),
     path("search/", include("lastmile.search.urls")),
     path("live/", include("lastmile.live.urls")),

@@ -47,6 +47,8 @@ ORDER = [
     "journeys",
     "funnels",
     "recovery",
+    "invoices",
+    "jobs",
     "portal",
     "demo",
 ]

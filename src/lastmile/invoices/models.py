@@ -1,0 +1,3 @@
+"""The invoices tables."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""The jobs tables."""
+
+from __future__ import annotations
