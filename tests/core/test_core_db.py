@@ -67,3 +67,23 @@ def test_rows_update_sets_fields_including_nulls():
     assert list(OutboxMessage.objects.order_by("key").values_list("attempts", "sent_at")) == [
         (n, None) for n in range(7)
     ]
+
+
+@pytest.mark.postgres_only
+def test_postgresql_prepares_a_query_a_connection_runs_often():
+    """Django turns psycopg's preparing off unless told: the settings prepare a query the
+    second time a connection runs it, so PostgreSQL plans a page's queries once per
+    connection, not at every request."""
+    from django.db import connection
+
+    from lastmile.people.models import Team
+
+    for _ in range(2):
+        list(Team.objects.filter(slug="prepared-probe"))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+            ['%"people_team"."slug" =%'],
+        )
+        (prepared,) = cursor.fetchone()
+    assert prepared == 1
