@@ -125,6 +125,7 @@ INSTALLED_APPS = [
     "lastmile.recovery",
     "lastmile.invoices",
     "lastmile.jobs",
+    "lastmile.feedback",
     "lastmile.portal",
     "lastmile.api",
     "lastmile.console",

@@ -26,6 +26,7 @@ API_ROUTERS = [
     ("recovery", "lastmile.recovery.api", "router"),
     ("invoices", "lastmile.invoices.api", "router"),
     ("jobs", "lastmile.jobs.api", "router"),
+    ("", "lastmile.feedback.api", "router"),  # /surveys, /responses, /feedback
 ]
 for prefix, module, name in API_ROUTERS:
     api.add_router(f"/v1/{prefix}", getattr(import_module(module), name))
@@ -50,6 +51,7 @@ urlpatterns = [
     path("funnels/", include("lastmile.funnels.urls")),
     path("recovery/", include("lastmile.recovery.urls")),
     path("jobs/", include("lastmile.jobs.urls")),
+    path("feedback/", include("lastmile.feedback.urls")),
     path("portal/", include("lastmile.portal.urls")),
     path("search/", include("lastmile.search.urls")),
     path("live/", include("lastmile.live.urls")),

@@ -49,6 +49,7 @@ ORDER = [
     "recovery",
     "invoices",
     "jobs",
+    "feedback",
     "portal",
     "demo",
 ]

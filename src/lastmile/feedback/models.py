@@ -1,0 +1,3 @@
+"""The feedback tables: surveys, invites, responses."""
+
+from __future__ import annotations
