@@ -114,6 +114,7 @@ class LoopsQuery(Schema):
     kind: str | None = Field(default=None, max_length=16)
     due_before: UtcDatetime | None = None
     breached: bool | None = None
+    customer: int | None = Field(default=None, ge=1, le=2**62)
 
 
 @router.get("", response=list[LoopOut], summary="Loops, most urgent first")
@@ -128,6 +129,7 @@ def list_loops(request: HttpRequest, filters: Query[LoopsQuery]) -> Any:
         kind=filters.kind,
         due_before=filters.due_before,
         breached=filters.breached,
+        customer=filters.customer,
     )
     return LazyPage(qs, lambda lp: loop_out(lp, now=now))
 
