@@ -26,6 +26,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 
 from lastmile.cases.models import Case
+from lastmile.core.audit import audited_delete, audited_save
 from lastmile.core.errors import Conflict, DomainError, ErrorCode, FieldError, InvalidInput
 from lastmile.core.events import event_emit
 from lastmile.customers.models import Customer
@@ -146,21 +147,36 @@ def tax_rate_for(team_id: int) -> tuple[int, str]:
     return (row[0], row[1]) if row is not None else (0, "")
 
 
-def tax_rate_set(
-    *, team: Team, rate_bp: int, label: str = "VAT", actor: Actor, now: datetime
-) -> TaxRate:
-    """Set the team's tax rate (basis points, 0 to 10000); invoices issued before keep theirs."""
+def tax_rate_check(rate_bp: Any) -> None:
     if not _is_int(rate_bp) or not 0 <= rate_bp <= MAX_RATE_BP:
         raise InvalidInput(
             "a tax rate is 0 to 10000 basis points",
             [FieldError("rate_bp", "0 to 10000 basis points (2000 = 20 %)")],
         )
-    label = (label or "").strip()[:40] or "Tax"
-    with transaction.atomic():
-        row, _ = TaxRate.objects.update_or_create(
-            team=team, defaults={"rate_bp": rate_bp, "label": label, "updated_at": now}
-        )
-    return row
+
+
+def tax_rate_save(*, rate: TaxRate, actor: Actor, now: datetime, actor_label: str = "") -> TaxRate:
+    """Create or change a team's tax rate (checked first) with its audit row; invoices
+    issued before keep the rate they were issued with."""
+    tax_rate_check(rate.rate_bp)
+    rate.label = (rate.label or "").strip()[:40] or "Tax"
+    rate.updated_at = now
+    audited_save(rate, actor=actor, now=now, actor_label=actor_label)
+    return rate
+
+
+def tax_rate_set(
+    *, team: Team, rate_bp: int, label: str = "VAT", actor: Actor, now: datetime
+) -> TaxRate:
+    """Set ``team``'s tax rate to ``rate_bp`` basis points (``tax_rate_save``)."""
+    rate = TaxRate.objects.filter(team=team).first() or TaxRate(team=team)
+    rate.rate_bp, rate.label = rate_bp, label
+    return tax_rate_save(rate=rate, actor=actor, now=now)
+
+
+def tax_rate_delete(*, rate: TaxRate, actor: Actor, now: datetime, actor_label: str = "") -> None:
+    """The team charges no tax from now on."""
+    audited_delete(rate, actor=actor, now=now, actor_label=actor_label)
 
 
 def invoice_number(year: int, sequence: int) -> str:
