@@ -1,0 +1,108 @@
+"""Slots in the admin, checked by the services' rule (``services.slot_check``: each bad
+field named), with their bookings counted; jobs are shown, never edited (their state moves
+only through ``jobs.services``, with the loops and the trail)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db.models import Count, Q, QuerySet
+from django.http import HttpRequest
+
+from lastmile.core.errors import InvalidInput
+from lastmile.jobs.models import BOOKED_STATES, Job, JobEvent, JobLine, Proof, Slot
+from lastmile.jobs.services import slot_check
+
+
+class SlotForm(forms.ModelForm):
+    class Meta:
+        model = Slot
+        fields = ("team", "starts_at", "ends_at", "capacity", "cutoff_minutes")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        try:
+            slot_check(
+                team=data.get("team"),
+                starts_at=data.get("starts_at"),
+                ends_at=data.get("ends_at"),
+                capacity=data.get("capacity"),
+            )
+        except InvalidInput as exc:
+            for e in exc.errors:
+                if e.field in self.fields and e.field not in self.errors:
+                    self.add_error(e.field, e.reason)
+        if self.instance.pk and data.get("capacity") is not None:
+            booked = self.instance.jobs.filter(state__in=BOOKED_STATES).count()
+            if data["capacity"] < booked:
+                self.add_error("capacity", f"{booked} jobs are booked in this slot already")
+        return data
+
+
+@admin.register(Slot)
+class SlotAdmin(admin.ModelAdmin):
+    form = SlotForm
+    list_display = ("team", "starts_at", "ends_at", "capacity", "booked", "cutoff_minutes")
+    list_filter = ("team",)
+    date_hierarchy = "starts_at"
+    ordering = ("starts_at",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Slot]:
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("team")
+            .annotate(n_booked=Count("jobs", filter=Q(jobs__state__in=BOOKED_STATES)))
+        )
+
+    @admin.display(description="booked", ordering="n_booked")
+    def booked(self, slot: Slot) -> int:
+        return slot.n_booked  # type: ignore[attr-defined,no-any-return]
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class JobLineInline(ReadOnlyInline):
+    model = JobLine
+    fields = ("position", "sku", "description", "quantity", "unit_price", "currency")
+
+
+class ProofInline(ReadOnlyInline):
+    model = Proof
+    fields = ("kind", "at", "actor", "content_hash")
+
+
+class JobEventInline(ReadOnlyInline):
+    model = JobEvent
+    fields = ("kind", "at", "actor", "data")
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ("id", "kind", "state", "customer", "team", "assignee", "window_start")
+    list_filter = ("state", "kind", "team")
+    search_fields = ("address", "customer__display_name")
+    date_hierarchy = "window_start"
+    list_select_related = ("customer", "team", "assignee")
+    inlines = (JobLineInline, ProofInline, JobEventInline)
+    exclude = ("tracking_token", "pin")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

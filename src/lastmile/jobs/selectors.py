@@ -1,0 +1,97 @@
+"""Reads of jobs and slots, scoped to a viewer: an agent sees their teams' jobs and slots,
+an admin or ``SYSTEM`` (an integration token) every team's; not visible is the same 404 as
+missing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from lastmile.core.errors import NotFound
+from lastmile.jobs.models import BOOKED_STATES, Job, Proof, Slot
+from lastmile.people.models import Team
+from lastmile.people.selectors import visible_team_ids
+from lastmile.people.viewers import Viewer
+
+
+def jobs_visible(*, viewer: Viewer) -> QuerySet[Job]:
+    """The jobs of the viewer's teams (every job for an admin or ``SYSTEM``), with what a
+    job's answer shows, in the order a day is worked: window, stop, id."""
+    qs = Job.objects.select_related("team", "customer", "case", "assignee").prefetch_related(
+        "lines", Prefetch("proofs", queryset=Proof.objects.order_by("at", "id"))
+    )
+    teams = visible_team_ids(viewer)
+    if teams is not None:
+        qs = qs.filter(team_id__in=teams)
+    return qs.order_by("window_start", "stop_order", "id")
+
+
+def job_get(*, job_id: int, viewer: Viewer) -> Job:
+    """The job ``job_id`` if ``viewer`` may see it; otherwise 404, the same as missing."""
+    job = jobs_visible(viewer=viewer).filter(pk=job_id).first() if 0 < job_id < 2**63 else None
+    if job is None:
+        raise NotFound(f"job {job_id}")
+    return job
+
+
+def _day(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(0), tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def job_list(
+    *, viewer: Viewer, day: date | None = None, team: Team | None = None, state: str | None = None
+) -> QuerySet[Job]:
+    """The viewer's jobs, filtered: whose window starts on ``day`` (UTC), of ``team``, in
+    ``state``."""
+    qs = jobs_visible(viewer=viewer)
+    if day is not None:
+        start, end = _day(day)
+        qs = qs.filter(window_start__gte=start, window_start__lt=end)
+    if team is not None:
+        qs = qs.filter(team=team)
+    if state is not None:
+        qs = qs.filter(state=state)
+    return qs
+
+
+def team_visible(*, team: Team, viewer: Viewer) -> bool:
+    teams = visible_team_ids(viewer)
+    return teams is None or team.pk in teams
+
+
+@dataclass(frozen=True)
+class SlotFree:
+    """A slot with its bookings counted and whether it still takes one at ``now``."""
+
+    slot: Slot
+    booked: int
+    bookable: bool
+
+    @property
+    def free(self) -> int:
+        return max(0, self.slot.capacity - self.booked)
+
+
+def slots_free(*, viewer: Viewer, team: Team, day: date, now: datetime) -> list[SlotFree]:
+    """``team``'s slots starting on ``day`` (UTC), each with its bookings (one query) and
+    whether it is still bookable (not begun, before its cut-off, a place free). A team the
+    viewer may not see is a 404."""
+    if not team_visible(team=team, viewer=viewer):
+        raise NotFound(f"team {team.slug}")
+    start, end = _day(day)
+    rows = (
+        Slot.objects.filter(team=team, starts_at__gte=start, starts_at__lt=end)
+        .annotate(booked=Count("jobs", filter=Q(jobs__state__in=BOOKED_STATES)))
+        .order_by("starts_at", "ends_at", "id")
+    )
+    out = []
+    for slot in rows:
+        booked = slot.booked  # type: ignore[attr-defined]
+        cutoff = slot.starts_at - timedelta(minutes=slot.cutoff_minutes)
+        out.append(
+            SlotFree(slot=slot, booked=booked, bookable=now < cutoff and booked < slot.capacity)
+        )
+    return out

@@ -1,0 +1,780 @@
+"""Every write of jobs: booking a job into a team's slot, changing its slot, the day of the
+job (start, arrive, proof, complete, fail), and the slots themselves.
+
+A job's state moves one way (``TRANSITIONS``): scheduled → started → arrived → completed,
+or failed from started or arrived; a scheduled job may be cancelled. Any other step is a
+409 ``invalid_transition`` naming the state the job is in and the states the step needs.
+
+Slot capacity is counted from the jobs in the slot under the slot's row lock
+(``select_for_update``; on SQLite the IMMEDIATE transaction serialises writers), so two
+bookings of the last place never both succeed.
+
+Each job owes the customer a ``visit`` loop, due at the end of the window the customer
+chose, never before it; completion closes it and opens a ``followup`` loop, due at the
+close of the second business day after completion under the team's business hours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import transaction
+
+from lastmile.core.errors import Conflict, FieldError, InvalidInput
+from lastmile.core.events import event_emit
+from lastmile.invoices import services as invoice_services
+from lastmile.jobs.errors import JobErrorCode, code
+from lastmile.jobs.models import (
+    BOOKED_STATES,
+    FailReason,
+    Job,
+    JobEvent,
+    JobEventKind,
+    JobKind,
+    JobLine,
+    JobState,
+    Proof,
+    ProofKind,
+    Slot,
+)
+from lastmile.loops.business_time import Calendar, open_intervals
+from lastmile.loops.models import Loop, LoopKind, LoopState
+from lastmile.loops.services import calendar_for, loop_break, loop_cancel, loop_close, loop_open
+from lastmile.loops.services import policy_match as loop_policy_match
+from lastmile.people.selectors import assignee_check
+from lastmile.people.viewers import Actor
+
+MAX_LINES = 200
+MAX_QUANTITY = 1_000_000
+MAX_UNIT_PRICE = 10**12  # minor units
+MAX_PROOF_BYTES = 2_000_000  # a photo or signature as a data URL, or a file reference
+PIN_DIGITS = 6
+FOLLOWUP_BUSINESS_DAYS = 2
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+# step: (the states it may start from, the state it leads to)
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "start": ((JobState.SCHEDULED,), JobState.STARTED),
+    "arrive": ((JobState.STARTED,), JobState.ARRIVED),
+    "complete": ((JobState.ARRIVED,), JobState.COMPLETED),
+    "fail": ((JobState.STARTED, JobState.ARRIVED), JobState.FAILED),
+    "cancel": ((JobState.SCHEDULED,), JobState.CANCELLED),
+    "reschedule": ((JobState.SCHEDULED,), JobState.SCHEDULED),
+}
+# A proof is taken at the door: once the driver is on the way or there.
+PROOF_STATES = (JobState.STARTED, JobState.ARRIVED)
+
+
+@dataclass(frozen=True)
+class LineIn:
+    """One item or piece of work: ``unit_price`` in minor units of ``currency``."""
+
+    sku: str
+    description: str
+    quantity: int
+    unit_price: int
+    currency: str
+
+
+class InvalidTransition(Conflict):
+    """The job's state does not allow this step: 409 naming both."""
+
+    def __init__(self, job: Job, step: str) -> None:
+        allowed, _ = TRANSITIONS[step]
+        super().__init__(
+            f"job #{job.pk} is {job.state}; {step} needs it {' or '.join(allowed)}",
+            code=code(JobErrorCode.INVALID_TRANSITION),
+            errors=[FieldError("state", f"is {job.state}, not {' or '.join(allowed)}")],
+        )
+
+
+class ProofMissing(Conflict):
+    """A required proof is not taken yet: completion is refused, naming what is missing."""
+
+    def __init__(self, job: Job, missing: Sequence[str]) -> None:
+        super().__init__(
+            f"job #{job.pk} cannot be completed without proof: {', '.join(missing)} missing",
+            code=code(JobErrorCode.PROOF_MISSING),
+            errors=[FieldError("proof", f"{kind} missing") for kind in missing],
+        )
+
+
+# --- words -----------------------------------------------------------------------------------
+
+
+def _zone_of(team: Any) -> ZoneInfo:
+    """The zone a team's times are told in: its visit policy's business hours, else UTC."""
+    return ZoneInfo(calendar_for(loop_policy_match(kind=LoopKind.VISIT, team_id=team.pk)).tz)
+
+
+def window_words(start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    """``Tue 24 Nov 10:00–12:00 GMT`` (both dates when the window spans midnight)."""
+    a, b = start.astimezone(zone), end.astimezone(zone)
+    tail = f"{b:%H:%M %Z}" if a.date() == b.date() else f"{b:%a %d %b %H:%M %Z}"
+    return f"{a:%a %d %b %H:%M}–{tail}"
+
+
+def visit_due_words(job: Job) -> str:
+    """Why the job's visit loop is due when it is, in words to repeat to the customer."""
+    zone = _zone_of(job.team)
+    end = job.window_end.astimezone(zone)
+    return (
+        f"due {end:%a %d %b %H:%M %Z}: the end of the window the customer chose "
+        f"({window_words(job.window_start, job.window_end, zone)})"
+    )
+
+
+def _loop_title(kind: str, customer: Any, start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    what = JobKind(kind).label
+    name = getattr(customer, "display_name", "") or f"customer {customer.pk}"
+    return f"{what} for {name}, {window_words(start, end, zone)}"[:300]
+
+
+# --- slots -----------------------------------------------------------------------------------
+
+
+def slot_check(*, team: Any, starts_at: Any, ends_at: Any, capacity: Any) -> None:
+    """A slot's fields, checked; InvalidInput naming each bad one."""
+    errors = []
+    if team is None:
+        errors.append(FieldError("team", "required"))
+    if not isinstance(starts_at, datetime) or starts_at.tzinfo is None:
+        errors.append(FieldError("starts_at", "an aware date-time"))
+    if not isinstance(ends_at, datetime) or ends_at.tzinfo is None:
+        errors.append(FieldError("ends_at", "an aware date-time"))
+    elif isinstance(starts_at, datetime) and starts_at.tzinfo and ends_at <= starts_at:
+        errors.append(FieldError("ends_at", "must be after starts_at"))
+    if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 0:
+        errors.append(FieldError("capacity", "a whole number, 0 or more"))
+    if errors:
+        raise InvalidInput(f"{errors[0].field}: {errors[0].reason}", errors)
+
+
+def slot_create(
+    *,
+    team: Any,
+    starts_at: datetime,
+    ends_at: datetime,
+    capacity: int,
+    cutoff_minutes: int = 120,
+    actor: Actor = None,
+) -> Slot:
+    """A new slot for ``team`` (checked first: InvalidInput naming the field)."""
+    slot_check(team=team, starts_at=starts_at, ends_at=ends_at, capacity=capacity)
+    if Slot.objects.filter(team=team, starts_at=starts_at, ends_at=ends_at).exists():
+        raise InvalidInput(
+            "the team offers this window already",
+            [FieldError("starts_at", "a slot with this start and end exists for the team")],
+        )
+    return Slot.objects.create(
+        team=team,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        capacity=capacity,
+        cutoff_minutes=cutoff_minutes,
+    )
+
+
+def slot_booked(slot: Slot) -> int:
+    """How many jobs hold a place in ``slot`` (every job but a cancelled one)."""
+    return Job.objects.filter(slot=slot, state__in=BOOKED_STATES).count()
+
+
+def _slot_for_window(*, team: Any, start: datetime, end: datetime) -> Slot:
+    """The team's slot for exactly this window, locked for this transaction; InvalidInput
+    naming ``window`` if the team offers no such slot."""
+    slot = (
+        Slot.objects.select_for_update()
+        .filter(team=team, starts_at=start, ends_at=end)
+        .order_by("pk")
+        .first()
+    )
+    if slot is None:
+        raise InvalidInput(
+            f"team {team.slug!r} offers no slot for this window",
+            [
+                FieldError(
+                    "window",
+                    "not one of the team's slots (GET /api/v1/jobs/slots?team=&date= lists them)",
+                )
+            ],
+        )
+    return slot
+
+
+def _slot_bookable(slot: Slot, *, now: datetime, exclude: Job | None = None) -> None:
+    """InvalidInput naming ``window`` if ``slot`` has begun, is past its cut-off or is full."""
+    if slot.starts_at <= now:
+        raise InvalidInput(
+            "the window is in the past",
+            [FieldError("window.start", "the slot has started or is over")],
+        )
+    cutoff = slot.starts_at - timedelta(minutes=slot.cutoff_minutes)
+    if now >= cutoff:
+        raise InvalidInput(
+            "bookings for this slot are closed",
+            [
+                FieldError(
+                    "window.start",
+                    f"bookings closed {slot.cutoff_minutes} min before the slot starts "
+                    f"({cutoff:%Y-%m-%d %H:%M} UTC)",
+                )
+            ],
+        )
+    taken = Job.objects.filter(slot=slot, state__in=BOOKED_STATES)
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude.pk)
+    booked = taken.count()
+    if booked >= slot.capacity:
+        raise InvalidInput(
+            "the slot is full",
+            [FieldError("window", f"the slot is full ({booked} of {slot.capacity} booked)")],
+        )
+
+
+# --- creating a job --------------------------------------------------------------------------
+
+
+def lines_check(lines: Sequence[LineIn]) -> str:
+    """The lines' one currency; InvalidInput naming each bad field (``lines[i].quantity``)."""
+    errors: list[FieldError] = []
+    if len(lines) > MAX_LINES:
+        errors.append(FieldError("lines", f"at most {MAX_LINES} lines"))
+    currencies: list[str] = []
+    for i, line in enumerate(lines):
+        where = f"lines[{i}]"
+        if not (line.description or "").strip():
+            errors.append(FieldError(f"{where}.description", "must not be empty"))
+        q = line.quantity
+        if not isinstance(q, int) or isinstance(q, bool) or q <= 0:
+            errors.append(FieldError(f"{where}.quantity", "must be a whole number above 0"))
+        elif q > MAX_QUANTITY:
+            errors.append(FieldError(f"{where}.quantity", f"at most {MAX_QUANTITY}"))
+        p = line.unit_price
+        if not isinstance(p, int) or isinstance(p, bool) or p < 0:
+            errors.append(
+                FieldError(f"{where}.unit_price", "must be 0 or more, in minor units (pence)")
+            )
+        elif p > MAX_UNIT_PRICE:
+            errors.append(FieldError(f"{where}.unit_price", f"at most {MAX_UNIT_PRICE}"))
+        if not CURRENCY.match(line.currency or ""):
+            errors.append(FieldError(f"{where}.currency", "an ISO 4217 code such as GBP"))
+        else:
+            currencies.append(line.currency)
+            if line.currency != currencies[0]:
+                errors.append(
+                    FieldError(
+                        f"{where}.currency",
+                        f"every line in one currency: {currencies[0]}, not {line.currency}",
+                    )
+                )
+    if errors:
+        raise InvalidInput(f"{errors[0].field}: {errors[0].reason}", errors)
+    return currencies[0] if currencies else ""
+
+
+def _proofs_check(proofs: Sequence[str]) -> list[str]:
+    bad = [
+        FieldError(f"proof[{i}]", f"one of {', '.join(ProofKind.values)}")
+        for i, p in enumerate(proofs)
+        if p not in ProofKind.values
+    ]
+    if bad:
+        raise InvalidInput(f"{bad[0].field}: {bad[0].reason}", bad)
+    return list(dict.fromkeys(proofs))
+
+
+def tracking_token_new() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def pin_new() -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(PIN_DIGITS))
+
+
+def tracking_url(job: Job) -> str:
+    """The customer's tracking link (no login; the page itself is still to come)."""
+    return f"{settings.LASTMILE_PUBLIC_URL.rstrip('/')}/jobs/t/{job.tracking_token}"
+
+
+def job_event_data(job: Job, **extra: Any) -> dict[str, Any]:
+    """The data of a ``job.*`` domain event, as webhook subscribers receive it (``team`` is
+    the team's id, which a team's subscription is matched on)."""
+    return {
+        "job": job.pk,
+        "kind": job.kind,
+        "state": job.state,
+        "customer": job.customer_id,
+        "case": job.case.ref if job.case_id and job.case else None,
+        "team": job.team_id,
+        "assignee": job.assignee_id,
+        "window": {"start": job.window_start.isoformat(), "end": job.window_end.isoformat()},
+        **extra,
+    }
+
+
+def _trail(job: Job, event: str, /, *, actor: Actor, now: datetime, **data: Any) -> JobEvent:
+    return JobEvent.objects.create(job=job, kind=event, at=now, actor=actor, data=data)
+
+
+def _visit_loop_open(job: Job, *, actor: Actor, now: datetime) -> Loop:
+    """The job's visit loop, due at the end of its window (the customer's choice)."""
+    zone = _zone_of(job.team)
+    return loop_open(
+        customer=job.customer,
+        case=job.case,
+        kind=LoopKind.VISIT,
+        title=_loop_title(job.kind, job.customer, job.window_start, job.window_end, zone),
+        team=job.team,
+        assignee=job.assignee,
+        due_at=job.window_end,
+        visible_to_customer=True,
+        actor=actor,
+        reason=visit_due_words(job),
+        now=now,
+    )
+
+
+def job_create(
+    *,
+    kind: str,
+    customer: Any,
+    team: Any,
+    window_start: datetime,
+    window_end: datetime,
+    address: str,
+    lines: Sequence[LineIn] = (),
+    proofs: Sequence[str] = (),
+    case: Any = None,
+    assignee: Any = None,
+    actor: Actor,
+    now: datetime,
+) -> Job:
+    """Book a delivery or visit into one of ``team``'s slots.
+
+    1. The input is checked (422 naming the field): the kind, the address, the window ends
+       after it starts, each line (quantity above 0, price not negative, one currency), the
+       proofs, the case is the customer's, the assignee is in the team. Nothing is written.
+    2. In one transaction: the slot for exactly this window is locked, refused if it has
+       started, is past its cut-off or is full (422 naming ``window``); the job, its lines
+       and its trail are written; its ``visit`` loop opens, due at the window's end; and
+       ``job.created`` is told.
+    """
+    errors: list[FieldError] = []
+    if kind not in JobKind.values:
+        errors.append(FieldError("kind", f"one of {', '.join(JobKind.values)}"))
+    address = (address or "").strip()
+    if not address:
+        errors.append(FieldError("address", "must not be empty"))
+    elif len(address) > 500:
+        errors.append(FieldError("address", "at most 500 characters"))
+    if window_end <= window_start:
+        errors.append(FieldError("window.end", "must be after window.start"))
+    if case is not None and case.customer_id != customer.pk:
+        errors.append(FieldError("case", f"{case.ref} is not this customer's case"))
+    for check in (
+        lambda: lines_check(lines),
+        lambda: _proofs_check(proofs),
+        lambda: assignee_check(assignee=assignee, team=team),
+    ):
+        try:
+            check()
+        except InvalidInput as exc:
+            errors += exc.errors
+    if errors:
+        raise InvalidInput(f"{errors[0].field}: {errors[0].reason}", errors)
+    required = _proofs_check(proofs)
+    with transaction.atomic():
+        slot = _slot_for_window(team=team, start=window_start, end=window_end)
+        _slot_bookable(slot, now=now)
+        job = Job.objects.create(
+            kind=kind,
+            customer=customer,
+            team=team,
+            assignee=assignee,
+            case=case,
+            slot=slot,
+            address=address,
+            window_start=slot.starts_at,
+            window_end=slot.ends_at,
+            tracking_token=tracking_token_new(),
+            pin=pin_new() if ProofKind.PIN in required else "",
+            required_proofs=required,
+            created_at=now,
+            updated_at=now,
+        )
+        JobLine.objects.bulk_create(
+            JobLine(
+                job=job,
+                position=i,
+                sku=(line.sku or "").strip()[:64],
+                description=line.description.strip()[:300],
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                currency=line.currency,
+            )
+            for i, line in enumerate(lines)
+        )
+        job.visit_loop = _visit_loop_open(job, actor=actor, now=now)
+        job.save(update_fields=["visit_loop"])
+        _trail(
+            job,
+            JobEventKind.CREATED,
+            actor=actor,
+            now=now,
+            slot=slot.pk,
+            window=window_words(job.window_start, job.window_end, _zone_of(team)),
+        )
+        event_emit("job.created", job_event_data(job), at=now)
+    return job
+
+
+# --- changing the slot -----------------------------------------------------------------------
+
+
+def _lock(job: Job) -> Job:
+    """The job's row, locked for this transaction, read again."""
+    return (
+        Job.objects.select_for_update(of=("self",))
+        .select_related("team", "customer", "case", "slot")
+        .get(pk=job.pk)
+    )
+
+
+def job_reschedule(
+    *, job: Job, window_start: datetime, window_end: datetime, actor: Actor, now: datetime
+) -> Job:
+    """Move a scheduled job to another of its team's slots, up to the cut-off of both.
+
+    The job's current slot must still be open to changes (before its cut-off) and the new
+    one bookable (not begun, before its cut-off, not full: 422 naming ``window``). The visit
+    loop moves with the window: the old one is cancelled ("rescheduled") and a new one opens,
+    due at the new window's end. Both slots are locked in id order (no deadlock between two
+    jobs swapping slots)."""
+    if window_end <= window_start:
+        raise InvalidInput(
+            "the window ends before it starts",
+            [FieldError("window.end", "must be after window.start")],
+        )
+    with transaction.atomic():
+        fresh = _lock(job)
+        if fresh.state not in TRANSITIONS["reschedule"][0]:
+            raise InvalidTransition(fresh, "reschedule")
+        target = (
+            Slot.objects.filter(team=fresh.team, starts_at=window_start, ends_at=window_end)
+            .values_list("pk", flat=True)
+            .first()
+        )
+        ids = sorted(pk for pk in (fresh.slot_id, target) if pk is not None)
+        list(Slot.objects.select_for_update().filter(pk__in=ids).order_by("pk"))
+        current = Slot.objects.get(pk=fresh.slot_id)
+        cutoff = current.starts_at - timedelta(minutes=current.cutoff_minutes)
+        if now >= cutoff:
+            raise InvalidInput(
+                "the job's window can no longer be changed",
+                [
+                    FieldError(
+                        "window",
+                        f"changes closed {current.cutoff_minutes} min before the booked slot "
+                        f"({cutoff:%Y-%m-%d %H:%M} UTC)",
+                    )
+                ],
+            )
+        slot = _slot_for_window(team=fresh.team, start=window_start, end=window_end)
+        if slot.pk == current.pk:
+            return fresh
+        _slot_bookable(slot, now=now, exclude=fresh)
+        before = window_words(fresh.window_start, fresh.window_end, _zone_of(fresh.team))
+        fresh.slot = slot
+        fresh.window_start, fresh.window_end = slot.starts_at, slot.ends_at
+        fresh.updated_at = now
+        old_loop = _open_loop(fresh.visit_loop_id)
+        after = window_words(fresh.window_start, fresh.window_end, _zone_of(fresh.team))
+        if old_loop is not None:
+            loop_cancel(loop=old_loop, actor=actor, reason=f"rescheduled to {after}", now=now)
+        fresh.visit_loop = _visit_loop_open(fresh, actor=actor, now=now)
+        fresh.save(update_fields=["slot", "window_start", "window_end", "updated_at", "visit_loop"])
+        _trail(
+            fresh,
+            JobEventKind.RESCHEDULED,
+            actor=actor,
+            now=now,
+            **{"from": before, "to": after, "slot": slot.pk},
+        )
+        event_emit("job.rescheduled", job_event_data(fresh, before=before), at=now)
+    return fresh
+
+
+def _open_loop(loop_id: int | None) -> Loop | None:
+    if loop_id is None:
+        return None
+    return Loop.objects.filter(pk=loop_id, state=LoopState.OPEN).first()
+
+
+# --- the day of the job ----------------------------------------------------------------------
+
+
+def _step(job: Job, step: str, *, now: datetime) -> Job:
+    """Lock the job, check ``step`` is allowed from its state and move it (unsaved); the
+    caller's transaction holds it, and the caller saves, writes the trail and tells."""
+    fresh = _lock(job)
+    allowed, target = TRANSITIONS[step]
+    if fresh.state not in allowed:
+        raise InvalidTransition(fresh, step)
+    fresh.state = target
+    fresh.updated_at = now
+    return fresh
+
+
+def job_start(*, job: Job, actor: Actor, now: datetime) -> Job:
+    """The driver or engineer is on the way (scheduled → started)."""
+    with transaction.atomic():
+        fresh = _step(job, "start", now=now)
+        fresh.save(update_fields=["state", "updated_at"])
+        _trail(fresh, JobEventKind.STARTED, actor=actor, now=now)
+        event_emit("job.started", job_event_data(fresh), at=now)
+    return fresh
+
+
+def job_arrive(*, job: Job, actor: Actor, now: datetime) -> Job:
+    """The driver or engineer is at the door (started → arrived)."""
+    with transaction.atomic():
+        fresh = _step(job, "arrive", now=now)
+        fresh.save(update_fields=["state", "updated_at"])
+        _trail(fresh, JobEventKind.ARRIVED, actor=actor, now=now)
+        event_emit("job.arrived", job_event_data(fresh), at=now)
+    return fresh
+
+
+def proof_add(*, job: Job, kind: str, data: str, actor: Actor, now: datetime) -> Proof:
+    """Record a proof taken at the door (while the job is started or arrived).
+
+    A PIN is checked against the job's (422 naming ``data`` when wrong, nothing stored) and
+    stored as matched, never as the digits. Every proof keeps the SHA-256 of what was sent.
+    """
+    if kind not in ProofKind.values:
+        raise InvalidInput(
+            "unknown proof kind", [FieldError("kind", f"one of {', '.join(ProofKind.values)}")]
+        )
+    data = data if isinstance(data, str) else ""
+    if not data.strip():
+        raise InvalidInput("a proof needs its data", [FieldError("data", "must not be empty")])
+    if len(data.encode()) > MAX_PROOF_BYTES:
+        raise InvalidInput(
+            "the proof is too large", [FieldError("data", f"at most {MAX_PROOF_BYTES} bytes")]
+        )
+    with transaction.atomic():
+        fresh = _lock(job)
+        if fresh.state not in PROOF_STATES:
+            raise Conflict(
+                f"job #{fresh.pk} is {fresh.state}; a proof is taken while it is "
+                f"{' or '.join(PROOF_STATES)}",
+                code=code(JobErrorCode.INVALID_TRANSITION),
+                errors=[FieldError("state", f"is {fresh.state}")],
+            )
+        stored = data
+        if kind == ProofKind.PIN:
+            if not fresh.pin:
+                raise InvalidInput(
+                    "this job has no PIN", [FieldError("kind", "the job requires no PIN")]
+                )
+            if not hmac.compare_digest(data.strip().encode(), fresh.pin.encode()):
+                raise InvalidInput(
+                    "wrong PIN", [FieldError("data", "does not match the customer's PIN")]
+                )
+            stored = "matched"
+        proof = Proof.objects.create(
+            job=fresh,
+            kind=kind,
+            data=stored,
+            content_hash=hashlib.sha256(data.encode()).hexdigest(),
+            at=now,
+            actor=actor,
+        )
+        fresh.updated_at = now
+        fresh.save(update_fields=["updated_at"])
+        _trail(fresh, JobEventKind.PROOF, actor=actor, now=now, proof=proof.pk, kind=kind)
+    return proof
+
+
+def proofs_missing(job: Job) -> list[str]:
+    """The required proof kinds not taken yet, in the order the job lists them."""
+    taken = set(Proof.objects.filter(job=job).values_list("kind", flat=True))
+    return [kind for kind in job.required_proofs if kind not in taken]
+
+
+def followup_due(*, team: Any, now: datetime) -> tuple[datetime, str]:
+    """When the follow-up after a job is due, and why in words: the close of the
+    ``FOLLOWUP_BUSINESS_DAYS``-th open day after ``now``'s local day, under the business
+    hours of the policy that matches the team's follow-up loops (loops' rule); with none,
+    the clock runs 24/7 and it is that many days later."""
+    policy = loop_policy_match(kind=LoopKind.FOLLOWUP, team_id=team.pk)
+    cal = calendar_for(policy)
+    n = FOLLOWUP_BUSINESS_DAYS
+    if cal.always_open:
+        due = now + timedelta(days=n)
+        return due, f"{n} days after completion (no business hours for {team.name}: 24/7)"
+    due = _close_of_business_day(cal, now, n)
+    hours = policy.business_hours if policy is not None else None
+    zone = ZoneInfo(cal.tz)
+    return due, (
+        f"due {due.astimezone(zone):%a %d %b %H:%M %Z}: the close of the {_ordinal(n)} business day "
+        f"after completion under '{hours}'"
+    )
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _close_of_business_day(cal: Calendar, now: datetime, n: int) -> datetime:
+    """The closing instant of the n-th local day after ``now``'s that has open hours."""
+    zone = ZoneInfo(cal.tz)
+    day = now.astimezone(zone).date()
+    seen = 0
+    for _ in range(366):
+        day += timedelta(days=1)
+        start = datetime(day.year, day.month, day.day, tzinfo=zone)
+        nxt = day + timedelta(days=1)
+        end = datetime(nxt.year, nxt.month, nxt.day, tzinfo=zone)
+        spans = list(open_intervals(cal, start, end))
+        if spans:
+            seen += 1
+            if seen == n:
+                return spans[-1][1]
+    raise ValueError("the calendar has no open day within a year")
+
+
+def _invoice_of(job: Job, *, actor: Actor, now: datetime) -> dict[str, Any] | None:
+    """Issue the job's invoice through invoices (source ``job:<id>``: once per job) and the
+    summary the job keeps of it; none for a job with no lines."""
+    lines = list(job.lines.all())
+    if not lines:
+        return None
+    invoice = invoice_services.invoice_issue(
+        source=f"job:{job.pk}",
+        customer_id=job.customer_id,
+        team_id=job.team_id,
+        case_id=job.case_id,
+        currency=lines[0].currency,
+        lines=[
+            invoice_services.LineIn(
+                sku=line.sku,
+                description=line.description,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                currency=line.currency,
+            )
+            for line in lines
+        ],
+        actor=actor,
+        now=now,
+    )
+    return {
+        "id": invoice.pk,
+        "number": invoice.number,
+        "total": invoice.total,
+        "currency": invoice.currency,
+        "pdf_url": invoice.pdf_path,
+    }
+
+
+def job_complete(*, job: Job, actor: Actor, now: datetime) -> Job:
+    """Complete a job at the door (arrived → completed), with every required proof.
+
+    In one transaction: the job is locked; a missing proof refuses it (409 ``proof_missing``
+    naming each); the visit loop closes; a ``followup`` loop opens ("check the customer is
+    happy", ``followup_due``); the invoice is issued from the job's lines (source
+    ``job:<id>``, so the job is billed once); ``job.completed`` is told with the invoice
+    and the follow-up loop.
+    """
+    with transaction.atomic():
+        fresh = _step(job, "complete", now=now)
+        missing = proofs_missing(fresh)
+        if missing:
+            raise ProofMissing(fresh, missing)
+        fresh.completed_at = now
+        visit = _open_loop(fresh.visit_loop_id)
+        if visit is not None:
+            loop_close(loop=visit, actor=actor, reason="proof of delivery taken", now=now)
+        due, why = followup_due(team=fresh.team, now=now)
+        fresh.followup_loop = loop_open(
+            customer=fresh.customer,
+            case=fresh.case,
+            kind=LoopKind.FOLLOWUP,
+            title=f"Check the customer is happy after the {JobKind(fresh.kind).label.lower()}",
+            team=fresh.team,
+            due_at=due,
+            actor=actor,
+            reason=why,
+            now=now,
+        )
+        fresh.invoice = _invoice_of(fresh, actor=actor, now=now)
+        fresh.save(
+            update_fields=["state", "updated_at", "completed_at", "followup_loop", "invoice"]
+        )
+        _trail(
+            fresh,
+            JobEventKind.COMPLETED,
+            actor=actor,
+            now=now,
+            invoice=(fresh.invoice or {}).get("number"),
+            followup_loop=fresh.followup_loop.pk,
+        )
+        event_emit(
+            "job.completed",
+            job_event_data(fresh, invoice=fresh.invoice, followup_loop=fresh.followup_loop.pk),
+            at=now,
+        )
+    return fresh
+
+
+def job_fail(*, job: Job, reason: str, note: str = "", actor: Actor, now: datetime) -> Job:
+    """The job could not be done (started or arrived → failed), for a structured reason.
+
+    The visit loop is marked broken with the reason (the customer chooses a re-attempt,
+    which is a new job); ``job.failed`` is told with the reason.
+    """
+    if reason not in FailReason.values:
+        raise InvalidInput(
+            "unknown reason", [FieldError("reason", f"one of {', '.join(FailReason.values)}")]
+        )
+    note = (note or "").strip()[:500]
+    with transaction.atomic():
+        fresh = _step(job, "fail", now=now)
+        fresh.fail_reason = reason
+        fresh.save(update_fields=["state", "updated_at", "fail_reason"])
+        visit = _open_loop(fresh.visit_loop_id)
+        words = FailReason(reason).label.lower() + (f": {note}" if note else "")
+        if visit is not None:
+            loop_break(loop=visit, actor=actor, reason=f"failed ({words})", now=now)
+        _trail(fresh, JobEventKind.FAILED, actor=actor, now=now, reason=reason, note=note)
+        event_emit("job.failed", job_event_data(fresh, reason=reason, note=note), at=now)
+    return fresh
+
+
+def job_cancel(*, job: Job, reason: str, actor: Actor, now: datetime) -> Job:
+    """Cancel a scheduled job: its place in the slot is given back and its visit loop is
+    cancelled with the reason."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("a job is cancelled with a reason", [FieldError("reason", "required")])
+    with transaction.atomic():
+        fresh = _step(job, "cancel", now=now)
+        fresh.save(update_fields=["state", "updated_at"])
+        visit = _open_loop(fresh.visit_loop_id)
+        if visit is not None:
+            loop_cancel(loop=visit, actor=actor, reason=reason[:500], now=now)
+        _trail(fresh, JobEventKind.CANCELLED, actor=actor, now=now, reason=reason[:500])
+        event_emit("job.cancelled", job_event_data(fresh, reason=reason[:500]), at=now)
+    return fresh
