@@ -5,3 +5,12 @@ class FeedbackConfig(AppConfig):
     name = "lastmile.feedback"
     label = "feedback"
     verbose_name = "Feedback"
+
+    def ready(self) -> None:
+        from lastmile.core.events import event_subscribe
+        from lastmile.feedback.services import on_case_solved, on_loop_closed
+
+        # Surveys fired by a solved case or a closed loop ask the customer in the
+        # transaction of that change (cases and loops do not import feedback).
+        event_subscribe(on_case_solved, names=["case.solved"])
+        event_subscribe(on_loop_closed, names=["loop.closed"])

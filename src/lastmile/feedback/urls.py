@@ -1,10 +1,13 @@
-"""The feedback pages, under /feedback/ (the response page a link opens, without login,
-and the reasons page)."""
+"""The feedback pages, under /feedback/ (the response page a link opens, without login)."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
+
+from lastmile.feedback import views
 
 app_name = "feedback"
 
-urlpatterns: list[URLPattern] = []
+urlpatterns: list[URLPattern] = [
+    path("r/<str:token>/", views.respond, name="respond"),
+]

@@ -1,0 +1,196 @@
+"""Reads of feedback, scoped to a viewer: surveys, invites, responses and the NPS summary.
+
+An agent sees the surveys of their teams (and their invites and responses); admins,
+superusers and integration tokens see every survey. Not yours = 404, as missing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+
+from lastmile.core.errors import NotFound
+from lastmile.feedback.models import Band, Invite, InviteState, Response, Survey
+from lastmile.people.selectors import visible_team_ids
+from lastmile.people.viewers import Viewer
+
+Z95 = 1.959963984540054  # the standard normal's 97.5th percentile
+
+
+def surveys_visible(*, viewer: Viewer) -> QuerySet[Survey]:
+    qs = Survey.objects.select_related("team")
+    teams = visible_team_ids(viewer)
+    return qs if teams is None else qs.filter(team_id__in=teams)
+
+
+def survey_get(*, survey_id: int, viewer: Viewer) -> Survey:
+    found = (
+        surveys_visible(viewer=viewer).filter(pk=survey_id).first()
+        if 0 < survey_id < 2**63
+        else None
+    )
+    if found is None:
+        raise NotFound(f"survey {survey_id}")
+    return found
+
+
+def invite_get(*, invite_id: int, survey: Survey) -> Invite:
+    """An invite of ``survey`` (which the caller may see): 404 otherwise."""
+    found = (
+        Invite.objects.select_related("survey__team", "customer", "case")
+        .filter(pk=invite_id, survey=survey)
+        .first()
+        if 0 < invite_id < 2**63
+        else None
+    )
+    if found is None:
+        raise NotFound(f"invite {invite_id} of survey {survey.pk}")
+    return found
+
+
+def invites_of_customer(*, customer: Any, viewer: Viewer, limit: int = 50) -> list[Invite]:
+    """The customer's invites, newest first, suppressed ones with their reason (for the
+    customer's page)."""
+    teams = visible_team_ids(viewer)
+    qs = Invite.objects.filter(customer_id=customer.pk).select_related("survey")
+    if teams is not None:
+        qs = qs.filter(survey__team_id__in=teams)
+    return list(qs.order_by("-created_at", "-pk")[: max(1, min(limit, 200))])
+
+
+def responses_list(
+    *,
+    viewer: Viewer,
+    survey: int | None = None,
+    team: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    band: str | None = None,
+    customer: int | None = None,
+) -> QuerySet[Response]:
+    """Responses, newest first, of the surveys ``viewer`` may see."""
+    qs = Response.objects.select_related(
+        "invite__customer", "invite__case", "survey__team", "reason", "recovery_loop"
+    ).filter(survey__in=surveys_visible(viewer=viewer).values("pk"))
+    qs = _filtered(qs, survey=survey, team=team, start=start, end=end, at="at")
+    if band:
+        qs = qs.filter(band=band)
+    if customer is not None:
+        qs = qs.filter(invite__customer_id=customer)
+    return qs.order_by("-at", "-pk")
+
+
+def _filtered(
+    qs: QuerySet[Any],
+    *,
+    survey: int | None,
+    team: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    at: str,
+    prefix: str = "",
+) -> QuerySet[Any]:
+    if survey is not None:
+        qs = qs.filter(**{f"{prefix}survey_id": survey})
+    if team:
+        qs = qs.filter(**{f"{prefix}survey__team__slug": team})
+    if start is not None:
+        qs = qs.filter(**{f"{at}__gte": start})
+    if end is not None:
+        qs = qs.filter(**{f"{at}__lt": end})
+    return qs
+
+
+@dataclass(frozen=True)
+class Nps:
+    """The net score of ``responses`` answers and its 95 % interval, in points (-100..100)."""
+
+    responses: int
+    promoters: int
+    passives: int
+    detractors: int
+    nps: float | None
+    low: float | None
+    high: float | None
+
+
+def nps_of(promoters: int, passives: int, detractors: int) -> Nps:
+    """NPS = 100 (P - D) / n, with a 95 % confidence interval by the adjusted Wald method.
+
+    The answers are one multinomial sample (promoter, passive, detractor), so the NPS is the
+    difference of two proportions of the same sample, p_P - p_D, whose variance is
+    (p_P + p_D - (p_P - p_D)^2) / n (the two proportions are negatively correlated:
+    Cov = -p_P p_D / n). The plain Wald interval, estimate ± 1.96 sqrt(that / n),
+    collapses to a point when every answer is a promoter (or none is) and covers too little
+    at small n; so the interval is an adjusted Wald one: three pseudo-answers are added
+    (3/4 promoter, 3/2 passive, 3/4 detractor: n + 3 answers, the Agresti-Caffo idea for a
+    difference of proportions, applied to the one multinomial sample) and the interval is
+    centred on the adjusted difference. It is clipped to [-100, 100]; ``nps`` itself is the plain estimate. No answers: all None.
+    """
+    n = promoters + passives + detractors
+    if n == 0:
+        return Nps(0, 0, 0, 0, None, None, None)
+    nps = 100.0 * (promoters - detractors) / n
+    n_adj = n + 3
+    p = (promoters + 0.75) / n_adj
+    d = (detractors + 0.75) / n_adj
+    centre = p - d
+    half = Z95 * math.sqrt(max(0.0, p + d - centre * centre) / n_adj)
+    low = max(-100.0, 100.0 * (centre - half))
+    high = min(100.0, 100.0 * (centre + half))
+    return Nps(n, promoters, passives, detractors, nps, low, high)
+
+
+@dataclass(frozen=True)
+class Summary:
+    nps: Nps
+    invites: int  # invites that went out (not suppressed) in the window
+    answered: int  # of those, how many were answered
+
+    @property
+    def response_rate(self) -> float | None:
+        return self.answered / self.invites if self.invites else None
+
+
+def feedback_summary(
+    *,
+    viewer: Viewer,
+    survey: int | None = None,
+    team: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Summary:
+    """The bands of the responses given in [start, end) (one aggregate over the stored
+    band) and the response rate of the invites made in [start, end): answered over those
+    not suppressed. Only the surveys ``viewer`` may see count."""
+    visible = surveys_visible(viewer=viewer).values("pk")
+    responses = _filtered(
+        Response.objects.filter(survey__in=visible),
+        survey=survey,
+        team=team,
+        start=start,
+        end=end,
+        at="at",
+    )
+    counts = {
+        row["band"]: row["n"] for row in responses.values("band").annotate(n=Count("pk")).order_by()
+    }
+    invites = _filtered(
+        Invite.objects.filter(survey__in=visible).exclude(state=InviteState.SUPPRESSED),
+        survey=survey,
+        team=team,
+        start=start,
+        end=end,
+        at="created_at",
+    ).aggregate(total=Count("pk"), answered=Count("pk", filter=Q(state=InviteState.ANSWERED)))
+    return Summary(
+        nps=nps_of(
+            counts.get(Band.PROMOTER, 0), counts.get(Band.PASSIVE, 0), counts.get(Band.DETRACTOR, 0)
+        ),
+        invites=invites["total"],
+        answered=invites["answered"],
+    )

@@ -1,0 +1,648 @@
+"""Every write of feedback: surveys, invites under the one contact budget, responses, and the
+recovery loop a detractor opens.
+
+The contact budget is the outbox's: an invite is decided by ``channels.contact.contact_decide``
+under the ``survey`` contact rule, against the customer's whole contact history (every
+message the outbox sent them, of every purpose, plus every survey invite on any channel, the
+link and the portal included, which never pass through the outbox). A suppressed invite is
+kept with the rule's reason; an email or SMS invite is queued in the outbox, which decides
+again when it sends (quiet hours hold it there).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
+
+from lastmile.channels.contact import (
+    Contact,
+    Decision,
+    History,
+    Outcome,
+    Outgoing,
+    RuleSpec,
+    contact_decide,
+    timezone_pick,
+)
+from lastmile.channels.selectors import contact_history
+from lastmile.channels.services import outbox_enqueue, outbox_message
+from lastmile.core.audit import audited_save
+from lastmile.core.errors import (
+    Conflict,
+    DomainError,
+    ErrorCode,
+    FieldError,
+    InvalidInput,
+    PermissionDenied,
+)
+from lastmile.core.events import event_emit
+from lastmile.customers.models import Customer, IdentityKind
+from lastmile.feedback.models import (
+    SCALES,
+    Band,
+    Invite,
+    InviteChannel,
+    InviteState,
+    ReasonTag,
+    Response,
+    Survey,
+    Trigger,
+    band_of,
+)
+from lastmile.loops.business_time import Calendar, add_business_time
+from lastmile.loops.models import LoopKind
+from lastmile.loops.services import calendar_for, loop_open, policy_match
+from lastmile.people.viewers import Actor
+
+log = logging.getLogger(__name__)
+
+PURPOSE = "survey"  # the outbox purpose, and the contact rule every invite is decided by
+CHANGE_WINDOW = timedelta(hours=24)  # how long an answer can be changed through the link
+# The outbox's per-customer lock class (``channels.services._CONTACT_LOCK``): taking the same
+# lock makes an invite's decision and the outbox worker's decisions for one customer take
+# turns on PostgreSQL, so neither passes a cap the other is about to use up.
+_CONTACT_LOCK = 0x4C4D4354
+SURVEY_FIELDS = (
+    "name",
+    "kind",
+    "team",
+    "trigger",
+    "trigger_loop_kind",
+    "trigger_event",
+    "every_days",
+    "all_teams",
+    "channel",
+    "language",
+    "wording",
+    "comment_question",
+    "recovery_business_days",
+    "invite_days",
+    "active",
+)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def invite_url(token: str) -> str:
+    return f"{settings.LASTMILE_PUBLIC_URL.rstrip('/')}/feedback/r/{token}/"
+
+
+# --- surveys --------------------------------------------------------------------------------
+
+
+def _validation_errors(exc: ValidationError) -> list[FieldError]:
+    return [
+        FieldError(name if name != "__all__" else "survey", str(reason))
+        for name, reasons in exc.message_dict.items()
+        for reason in reasons
+    ]
+
+
+def survey_save(*, survey: Survey, actor: Actor, now: datetime) -> Survey:
+    """Create or change a survey, checked as the admin checks it (InvalidInput names the
+    fields, nothing written), with its audit row."""
+    if survey.created_at is None:
+        survey.created_at = now
+    survey.updated_at = now
+    try:
+        survey.full_clean()
+    except ValidationError as exc:
+        raise InvalidInput("the survey is not valid", _validation_errors(exc)) from None
+    audited_save(survey, actor=actor, now=now)  # type: ignore[arg-type]
+    return survey
+
+
+def survey_teams_managed(actor: Actor) -> set[int] | None:
+    """Ids of the teams whose surveys ``actor`` may write; None means every team: admins,
+    superusers and integrations (None) every team; a team lead the teams they lead; an
+    agent none."""
+    from lastmile.people.models import Role, Team
+    from lastmile.people.selectors import agent_for, visible_team_ids
+
+    if actor is None:
+        return None
+    teams = visible_team_ids(actor)
+    if teams is None:
+        return None
+    agent = agent_for(actor)
+    as_role = teams if agent is not None and agent.role == Role.LEAD else set()
+    return as_role | set(Team.objects.filter(lead=actor).values_list("id", flat=True))
+
+
+def survey_create(*, actor: Actor, now: datetime, **fields: Any) -> Survey:
+    """A new survey from ``fields`` (those of ``SURVEY_FIELDS``), by an admin, an
+    integration or a lead of its team (PermissionDenied otherwise, nothing written)."""
+    managed = survey_teams_managed(actor)
+    team = fields.get("team")
+    if managed is not None and (team is None or team.pk not in managed):
+        raise PermissionDenied("only admins and the team's leads may create its surveys")
+    unknown = set(fields) - set(SURVEY_FIELDS)
+    if unknown:
+        raise InvalidInput("unknown survey fields", [FieldError(f, "unknown") for f in unknown])
+    return survey_save(survey=Survey(**fields), actor=actor, now=now)
+
+
+def reason_save(*, reason: ReasonTag, actor: Actor, now: datetime) -> ReasonTag:
+    try:
+        reason.full_clean()
+    except ValidationError as exc:
+        raise InvalidInput("the reason is not valid", _validation_errors(exc)) from None
+    audited_save(reason, actor=actor, now=now)  # type: ignore[arg-type]
+    return reason
+
+
+# --- the contact budget ---------------------------------------------------------------------
+
+
+def _lock_customer(customer_id: int) -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", [_CONTACT_LOCK, customer_id % 2_147_483_647]
+            )
+
+
+def _survey_rule() -> RuleSpec | None:
+    # channels has no selector for one rule; its row is read as the outbox worker reads it.
+    from lastmile.channels.models import ContactRule
+
+    rule = ContactRule.objects.filter(purpose=PURPOSE).first()
+    return RuleSpec.of(rule) if rule is not None else None
+
+
+def survey_history(*, customer_id: int) -> History:
+    """The customer's contacts as the survey rule counts them: every outbox message but
+    the survey ones, plus every invite that was not suppressed (on any channel; an email
+    invite's outbox message is the same contact, counted once), at its creation. The
+    customer's last answer to a survey counts as their writing to us (ask once resets)."""
+    outbox = contact_history(customer_id=customer_id)
+    invites = tuple(
+        Contact(PURPOSE, at)
+        for at in Invite.objects.filter(customer_id=customer_id)
+        .exclude(state=InviteState.SUPPRESSED)
+        .order_by("-created_at")
+        .values_list("created_at", flat=True)[:1000]
+    )
+    answered = Response.objects.filter(invite__customer_id=customer_id).aggregate(last=Max("at"))[
+        "last"
+    ]
+    inbound = outbox.last_inbound_at
+    if answered is not None and (inbound is None or answered > inbound):
+        inbound = answered
+    contacts = tuple(c for c in outbox.contacts if c.purpose != PURPOSE) + invites
+    return History(
+        contacts=tuple(sorted(contacts, key=lambda c: c.at, reverse=True)),
+        last_inbound_at=inbound,
+    )
+
+
+def invite_decide(*, customer: Customer, now: datetime) -> Decision:
+    """Send, defer or suppress a survey invite to ``customer`` at ``now``: the ``survey``
+    contact rule over ``survey_history``, in the customer's time zone."""
+    rule = _survey_rule()
+    zone = timezone_pick(customer.timezone, default=settings.TIME_ZONE)
+    outgoing = Outgoing(purpose=PURPOSE, rule=rule, has_customer=True, timezone=zone)
+    return contact_decide(outgoing, survey_history(customer_id=customer.pk), now)
+
+
+# --- invites --------------------------------------------------------------------------------
+
+
+def _identity(customer: Customer, kind: str) -> str:
+    found = sorted((i.pk, i.value) for i in customer.identities.all() if i.kind == kind)
+    return found[0][1] if found else ""
+
+
+def _sms_channel() -> str:
+    """``sms:<slug>`` of the first SMS integration that is on and can send ("" if none).
+    Read from the integration's row: webhooks has no selector for it."""
+    from lastmile.webhooks.models import Integration, MessagingChannel
+
+    slug = (
+        Integration.objects.filter(channel=MessagingChannel.SMS, active=True)
+        .exclude(url="")
+        .order_by("slug")
+        .values_list("slug", flat=True)
+        .first()
+    )
+    return f"sms:{slug}" if slug else ""
+
+
+def invite_create(
+    *,
+    survey: Survey,
+    customer: Customer,
+    channel: str,
+    now: datetime,
+    case: Any = None,
+    key: str = "",
+    actor: Actor = None,
+) -> tuple[Invite, str]:
+    """Ask ``customer`` ``survey``'s question on ``channel``: the invite and its link's token
+    (returned this once; only its hash is stored).
+
+    1. Checks: an active survey, a known channel, an address on it, the case's customer.
+    2. Under the customer's contact lock, decides against the ``survey`` contact rule
+       (``invite_decide``). Suppressed: the invite is kept with the rule's reason and
+       nothing goes out. Otherwise queued (held until the quiet hours or the gap end, if
+       they hold it), and for email and SMS a message with the link goes into the outbox.
+    3. ``key`` (a trigger's, ``case_solved:<case>``) is asked once per survey: the same key
+       again is a Conflict and writes nothing.
+    """
+    errors: list[FieldError] = []
+    if channel not in InviteChannel.values:
+        errors.append(FieldError("channel", f"one of {', '.join(InviteChannel.values)}"))
+    if not survey.active:
+        errors.append(FieldError("survey", "the survey is switched off"))
+    if case is not None and case.customer_id != customer.pk:
+        errors.append(FieldError("case", f"{case.ref} is another customer's case"))
+    recipient, outbox_channel = "", ""
+    if channel == InviteChannel.EMAIL:
+        recipient, outbox_channel = _identity(customer, IdentityKind.EMAIL), "email"
+        if not recipient:
+            errors.append(FieldError("channel", "the customer has no email address"))
+    elif channel == InviteChannel.SMS:
+        recipient, outbox_channel = _identity(customer, IdentityKind.PHONE), _sms_channel()
+        if not recipient:
+            errors.append(FieldError("channel", "the customer has no phone number"))
+        elif not outbox_channel:
+            errors.append(FieldError("channel", "no SMS integration is on to send it"))
+    if errors:
+        raise InvalidInput(errors[0].reason, errors)
+
+    token = secrets.token_urlsafe(24)
+    language = str((customer.attributes or {}).get("language") or survey.language)[:10]
+    try:
+        with transaction.atomic():
+            _lock_customer(customer.pk)
+            if key and Invite.objects.filter(survey=survey, key=key).exists():
+                raise Conflict(f"survey {survey.pk} was asked for {key} already")
+            decision = invite_decide(customer=customer, now=now)
+            suppressed = decision.outcome is Outcome.SUPPRESS
+            invite = Invite.objects.create(
+                survey=survey,
+                customer=customer,
+                case=case,
+                channel=channel,
+                state=InviteState.SUPPRESSED if suppressed else InviteState.QUEUED,
+                rule_check=decision.check,
+                reason=decision.reason,
+                token_hash=token_hash(token),
+                language=language,
+                key=key[:200],
+                created_by=actor,
+                created_at=now,
+                held_until=decision.until if decision.outcome is Outcome.DEFER else None,
+                expires_at=now + timedelta(days=survey.invite_days),
+            )
+            if not suppressed and outbox_channel:
+                _outbox_send(invite, token=token, recipient=recipient, channel=outbox_channel)
+    except IntegrityError:  # the same key, made at the same moment by another run
+        raise Conflict(f"survey {survey.pk} was asked for {key} already") from None
+    return invite, token
+
+
+def _outbox_send(invite: Invite, *, token: str, recipient: str, channel: str) -> None:
+    texts = invite.survey.text(invite.language)
+    url = invite_url(token)
+    sms = channel.startswith("sms")
+    body = f"{texts['question']} ({texts['scale']}) {url}"
+    if not sms:
+        name = str(invite.customer.display_name or "").strip()
+        body = (
+            f"Hello{' ' + name.split()[0] if name else ''},\n\n{texts['question']}\n\n"
+            f"Answer here (one click, no account needed): {url}\n"
+        )
+    data: dict[str, Any] = {"invite": invite.pk, "survey": invite.survey_id}
+    if sms:
+        data["integration"] = channel.partition(":")[2]
+    outbox_enqueue(
+        [
+            outbox_message(
+                key=f"feedback:invite:{invite.pk}",
+                purpose=PURPOSE,
+                channel=channel,
+                recipient=recipient,
+                customer=invite.customer_id,
+                case=invite.case_id,
+                subject="" if sms else texts["subject"],
+                body=body,
+                data=data,
+                now=invite.created_at,
+            )
+        ]
+    )
+
+
+def invite_by_token(token: str) -> Invite | None:
+    """The invite a link's token opens, or None (forged, or never made)."""
+    if not token or len(token) > 100:
+        return None
+    return (
+        Invite.objects.select_related("survey", "customer")
+        .filter(token_hash=token_hash(token))
+        .first()
+    )
+
+
+# --- responses ------------------------------------------------------------------------------
+
+
+class AlreadyAnswered(Conflict):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, errors=[FieldError("invite", detail)])
+
+
+class InviteClosed(DomainError):
+    """The invite cannot be answered: suppressed (never sent) or past its end."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            detail=detail,
+            errors=[FieldError("invite", detail)],
+            code=ErrorCode.CONFLICT,
+            status=410,
+        )
+
+
+def score_check(survey: Survey, score: Any) -> int:
+    low, high = SCALES[survey.kind]
+    if isinstance(score, bool) or not isinstance(score, int) or not low <= score <= high:
+        raise InvalidInput(
+            f"the score must be a whole number from {low} to {high}",
+            [FieldError("score", f"a whole number from {low} to {high} ({survey.kind.upper()})")],
+        )
+    return score
+
+
+def _negative(comment: str) -> str:
+    """The sentiment label of a comment ("" when there is none or no model to score it)."""
+    if not comment.strip():
+        return ""
+    try:
+        from lastmile.sentiment.model import predict_one
+
+        return predict_one(comment[:2000])[0]
+    except Exception:  # a missing model must not lose the answer
+        log.warning("could not score a survey comment's sentiment", exc_info=True)
+        return ""
+
+
+def response_record(
+    *,
+    invite: Invite,
+    score: Any,
+    now: datetime,
+    comment: str = "",
+    source: str = "link",
+    change: bool = False,
+) -> Response:
+    """Record ``invite``'s answer; with ``change`` (the link), change it instead within 24 h.
+
+    1. The score is on the survey's scale; the invite was not suppressed and has not
+       expired (410); an answered invite is a Conflict unless ``change`` and within
+       ``CHANGE_WINDOW`` of the first answer. Refused: nothing is written.
+    2. The answer is stored with its band (promoter, passive, detractor) and the comment's
+       sentiment; ``survey.responded`` is told (for webhooks).
+    3. A detractor (by score, or a negative comment) opens one ``recovery`` loop
+       (``detractor_loop_open``) and ``survey.detractor`` is told; a changed answer that
+       becomes a detractor opens it then, and never a second.
+    """
+    survey = invite.survey
+    score = score_check(survey, score)
+    comment = (comment or "").strip()[:5000]
+    sentiment = _negative(comment)
+    with transaction.atomic():
+        invite = Invite.objects.select_for_update().select_related("survey").get(pk=invite.pk)
+        if invite.state == InviteState.SUPPRESSED:
+            raise InviteClosed(f"invite {invite.pk} was suppressed and never sent")
+        existing = Response.objects.filter(invite=invite).first()
+        if existing is None and now >= invite.expires_at:
+            raise InviteClosed(f"invite {invite.pk} expired on {invite.expires_at:%Y-%m-%d}")
+        if existing is not None:
+            if not change:
+                raise AlreadyAnswered(f"invite {invite.pk} is answered already")
+            if now >= existing.at + CHANGE_WINDOW:
+                raise AlreadyAnswered(
+                    f"invite {invite.pk} was answered more than 24 hours ago; "
+                    "the answer can no longer be changed"
+                )
+        band = band_of(survey.kind, score)
+        detractor = band == Band.DETRACTOR or sentiment == "negative"
+        if existing is None:
+            response = Response.objects.create(
+                invite=invite,
+                survey=survey,
+                score=score,
+                band=band,
+                comment=comment,
+                sentiment=sentiment,
+                detractor=detractor,
+                reason=reason_suggest(comment),
+                source=source[:10],
+                at=now,
+            )
+            Invite.objects.filter(pk=invite.pk).update(state=InviteState.ANSWERED)
+            invite.state = InviteState.ANSWERED
+        else:
+            response = existing
+            response.score, response.band, response.comment = score, band, comment
+            response.sentiment, response.changed_at = sentiment, now
+            response.detractor = detractor
+            response.reason = response.reason or reason_suggest(comment)
+            response.save(
+                update_fields=[
+                    "score",
+                    "band",
+                    "comment",
+                    "sentiment",
+                    "changed_at",
+                    "detractor",
+                    "reason",
+                ]
+            )
+        response.invite = invite
+        event_emit(
+            "survey.responded",
+            response_event_data(response, changed=existing is not None),
+            at=now,
+        )
+        if detractor and response.recovery_loop_id is None:
+            detractor_loop_open(response=response, now=now)
+    return response
+
+
+def response_event_data(response: Response, **extra: Any) -> dict[str, Any]:
+    """The data of a ``survey.*`` event, as webhooks deliver it (``team`` picks the
+    subscriptions of the survey's team)."""
+    invite = response.invite
+    return {
+        "response": response.pk,
+        "invite": invite.pk,
+        "survey": response.survey_id,
+        "kind": response.survey.kind,
+        "score": response.score,
+        "band": response.band,
+        "comment": response.comment,
+        "customer": invite.customer_id,
+        "case": invite.case_id,
+        "team": response.survey.team_id,
+        "loop": response.recovery_loop_id,
+        **extra,
+    }
+
+
+def reason_suggest(comment: str) -> ReasonTag | None:
+    """The first active reason one of whose keywords is in ``comment`` (None if none)."""
+    text = comment.lower()
+    if not text:
+        return None
+    for reason in ReasonTag.objects.filter(active=True).exclude(keywords=""):
+        words = [w.strip().lower() for w in reason.keywords.split(",") if w.strip()]
+        if any(w in text for w in words):
+            return reason
+    return None
+
+
+def business_days_due(*, now: datetime, days: int, calendar: Calendar) -> datetime:
+    """``days`` business days after ``now``: the calendar's mean open time of an open day,
+    ``days`` times, added in business time (Monday 10:00 on 09:00-17:00 weekdays plus 2
+    business days is Wednesday 10:00; 24/7 is 48 hours)."""
+    if calendar.always_open or not calendar.weekly:
+        return now + timedelta(days=days)
+    open_seconds = [
+        sum(
+            (
+                (c.hour * 3600 + c.minute * 60 + c.second or 86400)
+                - (o.hour * 3600 + o.minute * 60 + o.second)
+            )
+            for o, c in intervals
+        )
+        for _, intervals in calendar.weekly
+    ]
+    per_day = sum(open_seconds) / len(open_seconds)
+    return add_business_time(now, timedelta(seconds=per_day * days), calendar)
+
+
+def detractor_loop_open(*, response: Response, now: datetime) -> None:
+    """Open the detractor's ``recovery`` loop on the invite's case (else the customer),
+    owned by the team that served them (the case's team) or the survey's, due in the
+    survey's business days on that team's recovery calendar (the SLA policy matching its
+    recovery loops; 24/7 when none does); the sweeper escalates it by the ladder like every
+    loop. Tells ``survey.detractor``. Called in ``response_record``'s transaction."""
+    invite, survey = response.invite, response.survey
+    case = invite.case
+    team = case.team if case is not None and case.team is not None else survey.team
+    policy = policy_match(kind=LoopKind.RECOVERY, team_id=team.pk)
+    due = business_days_due(
+        now=now, days=survey.recovery_business_days, calendar=calendar_for(policy)
+    )
+    customer = invite.customer
+    said = f"{survey.kind.upper()} {response.score}"
+    if response.sentiment == "negative" and response.band != Band.DETRACTOR:
+        said += ", negative comment"
+    loop = loop_open(
+        customer=customer if case is None else None,
+        case=case,
+        kind=LoopKind.RECOVERY,
+        title=f"Call back {customer}: {said} on {survey.name}"[:300],
+        team=team,
+        due_at=due,
+        reason=(
+            f"Detractor on {survey.name}: {said}"
+            + (f': "{response.comment}"' if response.comment else "")
+        )[:500],
+        now=now,
+    )
+    Response.objects.filter(pk=response.pk).update(recovery_loop=loop)
+    response.recovery_loop = loop
+    event_emit("survey.detractor", response_event_data(response), at=now)
+
+
+# --- triggers -------------------------------------------------------------------------------
+
+
+def _triggered(survey_filter: dict[str, Any], *, team_id: int | None) -> list[Survey]:
+    surveys = Survey.objects.filter(active=True, **survey_filter).select_related("team")
+    return [s for s in surveys if s.all_teams or s.team_id == team_id]
+
+
+def _invite_quietly(
+    survey: Survey, *, customer: Customer, case: Any, key: str, now: datetime
+) -> None:
+    """A trigger's invite, in a savepoint: a refusal (no address, asked already) is logged
+    and must not undo the change that fired it (a case being solved)."""
+    try:
+        with transaction.atomic():
+            invite_create(
+                survey=survey,
+                customer=customer,
+                channel=survey.channel,
+                case=case,
+                key=key,
+                now=now,
+            )
+    except DomainError as exc:
+        log.info("survey %s not sent for %s: %s", survey.pk, key, exc.detail)
+
+
+def _customer(customer_id: int) -> Customer | None:
+    """The live customer (following merges), or None."""
+    from lastmile.customers.selectors import customer_get
+    from lastmile.people.viewers import SYSTEM
+
+    try:
+        return customer_get(customer_id=customer_id, viewer=SYSTEM)
+    except DomainError:
+        return None
+
+
+def on_case_solved(name: str, data: dict[str, Any], at: datetime) -> None:
+    """``case.solved`` subscriber: each active ``case_solved`` survey of the case's team (or
+    of every team) asks the case's customer, once per case."""
+    from lastmile.cases.selectors import cases_routing
+
+    surveys = _triggered({"trigger": Trigger.CASE_SOLVED}, team_id=data.get("team"))
+    if not surveys or not data.get("customer"):
+        return
+    case = cases_routing(case_ids=[data["case"]]).get(data["case"])
+    customer = _customer(data["customer"])
+    if case is None or customer is None:
+        return
+    for survey in surveys:
+        _invite_quietly(survey, customer=customer, case=case, key=f"case_solved:{case.pk}", now=at)
+
+
+def on_loop_closed(name: str, data: dict[str, Any], at: datetime) -> None:
+    """``loop.closed`` subscriber: each active ``loop_closed`` survey of that loop kind asks
+    the loop's customer, once per loop. A recovery loop a survey opened never asks again."""
+    if not data.get("customer"):
+        return
+    surveys = _triggered(
+        {"trigger": Trigger.LOOP_CLOSED, "trigger_loop_kind": data.get("kind")},
+        team_id=data.get("team"),
+    )
+    if not surveys or Response.objects.filter(recovery_loop_id=data.get("loop")).exists():
+        return
+    customer = _customer(data["customer"])
+    if customer is None:
+        return
+    case = None
+    if data.get("case"):
+        from lastmile.cases.selectors import cases_routing
+
+        case = cases_routing(case_ids=[data["case"]]).get(data["case"])
+    for survey in surveys:
+        _invite_quietly(
+            survey, customer=customer, case=case, key=f"loop_closed:{data['loop']}", now=at
+        )
