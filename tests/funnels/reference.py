@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -21,6 +22,8 @@ from lastmile.funnels.results import (
 )
 
 US = 1_000_000
+# The first-touch team map as the engines take it: (customer id, µs, team slug).
+Touches = Sequence[tuple[int, int, str]]
 
 
 @dataclass(frozen=True)
@@ -192,10 +195,33 @@ def as_text(raw: Any) -> str | None:
     return raw if isinstance(raw, str) else json.dumps(raw)
 
 
-def buckets(d: FunnelDefinition, events: list[Event]) -> dict[int, str | None]:
+MERGED = 100  # customer MERGED + n was merged into customer n (the tests' touch maps)
+
+
+def person_of(customer: int) -> int:
+    return customer - MERGED if customer > MERGED else customer
+
+
+def first_teams(touches: Touches) -> dict[int, str]:
+    """{person: their first-touch team} from (customer, µs, team) rows, one a customer:
+    the earliest over the person's customers, ties by the smaller customer id."""
+    best: dict[int, tuple[int, int, str]] = {}
+    for customer, at, team in touches:
+        person = person_of(customer)
+        if person not in best or (at, customer) < best[person][:2]:
+            best[person] = (at, customer, team)
+    return {person: team for person, (_, _, team) in best.items()}
+
+
+def buckets(
+    d: FunnelDefinition, events: list[Event], touches: Touches = ()
+) -> dict[int, str | None]:
     """{person: bucket} for everyone with events (semantics in definitions)."""
     assert d.breakdown is not None
     out: dict[int, str | None] = {}
+    if d.breakdown.first_touch == "team":
+        teams = first_teams(touches)
+        return {e.person: teams.get(e.person) for e in events}
     if d.breakdown.property is not None:
         for person, evs in entry_candidates(d, events).items():
             out[person] = as_text(evs[0].props.get(d.breakdown.property))
@@ -210,11 +236,11 @@ def buckets(d: FunnelDefinition, events: list[Event]) -> dict[int, str | None]:
     return out
 
 
-def funnel(d: FunnelDefinition, events: list[Event]) -> FunnelResult:
+def funnel(d: FunnelDefinition, events: list[Event], touches: Touches = ()) -> FunnelResult:
     people = counted(d, events)
     if d.breakdown is None:
         return FunnelResult(steps=_steps(d, people))
-    of = buckets(d, events)
+    of = buckets(d, events, touches)
     sizes: dict[str | None, int] = defaultdict(int)
     for person in people[0]:
         sizes[of.get(person)] += 1
@@ -261,10 +287,22 @@ def dropoff_details(
 
 
 def dropoffs(d: FunnelDefinition, events: list[Event], k: int) -> list[int]:
+    """The drop-offs at step k, in id order."""
     people = counted(d, events)
     prev = d.required_before(k)
     assert prev is not None
     return sorted(set(people[prev]) - set(people[k]))
+
+
+def dropoffs_newest(d: FunnelDefinition, events: list[Event], k: int, now_us: int) -> list[int]:
+    """The drop-offs at step k newest first: by the time of their last event at or before
+    now, latest first, people without one last; ties by id."""
+
+    def key(person: int) -> tuple[bool, int, int]:
+        times = [e.ts_us for e in events if e.person == person and e.ts_us <= now_us]
+        return (not times, -max(times, default=0), person)
+
+    return sorted(dropoffs(d, events, k), key=key)
 
 
 def assert_same(got: FunnelResult, want: FunnelResult) -> None:

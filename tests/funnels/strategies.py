@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from lastmile.funnels.definitions import FunnelDefinition
 from lastmile.funnels.engines.duckdb import EventRow
-from tests.funnels.reference import US, Event
+from tests.funnels.reference import MERGED, US, Event
 
 BASE = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 NAMES = [("track", "A"), ("track", "B"), ("track", "C"), ("page", "Pricing")]
@@ -29,8 +29,17 @@ props = st.fixed_dictionaries(
 breakdowns = st.one_of(
     st.none(),
     st.builds(dict, property=st.sampled_from(["plan", "n", "flag", "missing"])),
-    st.sampled_from([{"first_touch": "source"}, {"first_touch": "channel"}]),
+    st.sampled_from(
+        [{"first_touch": "source"}, {"first_touch": "channel"}, {"first_touch": "team"}]
+    ),
 )
+# First-touch team maps: customers 1 to 3 (the people) and 101 to 103 (merged into them),
+# at nearby times full of ties, one row a customer.
+touches = st.dictionaries(
+    st.sampled_from([1, 2, 3, MERGED + 1, MERGED + 2, MERGED + 3]),
+    st.tuples(st.integers(0, 3), st.sampled_from(["care", "sales", "field"])),
+    max_size=5,
+).map(lambda m: [(c, (int(BASE.timestamp()) + t) * US, team) for c, (t, team) in m.items()])
 
 
 @st.composite
@@ -146,19 +155,37 @@ def as_rows(evs: list[Event]) -> list[EventRow]:
     ]
 
 
-def assert_engine_agrees(engine, d, evs, drop_step: int, now_s: int, interval: str) -> None:  # type: ignore[no-untyped-def]
-    """Load ``evs`` into an empty ``engine`` and check every answer against the reference:
-    the funnel (and its breakdown), one step's drop-offs with their details (each is a
-    query: the examples cover the steps between them), and the trend."""
+def assert_engine_agrees(
+    engine, d, evs, drop_step: int, now_s: int, interval: str, touches=()
+) -> None:  # type: ignore[no-untyped-def]
+    """Load ``evs`` and the first-touch team map ``touches`` (customers past ``MERGED``
+    merged into their person) into an empty ``engine`` and check every answer against the
+    reference: the funnel (and its breakdown), one step's drop-offs with their details in
+    id order and, two a page, newest first (each is a query: the examples cover the steps
+    between them), and the trend."""
     from tests.funnels import reference
 
     if evs:
         ids = [e.event_id for e in evs]
         engine.append(as_rows(evs), first=min(ids), last=max(ids))
-    reference.assert_same(engine.funnel(d), reference.funnel(d, evs))
+    if touches:
+        merged = sorted({(c, c - MERGED) for c, _, _ in touches if c > MERGED})
+        engine.people_write(merged=merged)
+        engine.teams_write(touches=touches)
+    reference.assert_same(engine.funnel(d), reference.funnel(d, evs, touches))
     k = 1 + drop_step % (len(d.steps) - 1)
-    page = engine.dropoffs(d, step=k, limit=1000, now=BASE + timedelta(seconds=now_s))
+    at = BASE + timedelta(seconds=now_s)
+    page = engine.dropoffs(d, step=k, limit=1000, now=at)
     assert page.people == reference.dropoffs(d, evs, k)
+    newest, cursor = [], None
+    while True:
+        part = engine.dropoffs(d, step=k, limit=2, now=at, newest_first=True, cursor=cursor)
+        newest += part.people
+        assert part.next_after is None and len(part.people) <= 2
+        if part.next_cursor is None:
+            break
+        cursor = part.next_cursor
+    assert newest == reference.dropoffs_newest(d, evs, k, int(at.timestamp()) * US)
     base_us = int(BASE.timestamp()) * US
     assert [
         (x.customer_id, x.last_event, x.last_event_at, x.window_open) for x in page.details

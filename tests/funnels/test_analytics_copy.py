@@ -14,6 +14,9 @@ from lastmile.customers.services.customers import customer_unmerge
 from lastmile.funnels import selectors, services
 from lastmile.funnels.definitions import FunnelDefinition
 from lastmile.funnels.engines import duckdb as engine_module
+from lastmile.loops.services import loop_open
+from tests.cases.factories import CaseFactory
+from tests.people.factories import TeamFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -405,3 +408,67 @@ def test_the_copy_compacts_once_enough_small_segments_follow_each_other(engine, 
     assert len(engine.segments()) == 1
     assert copied_ids(engine) == sorted(ids)
     assert engine.mark() == max(ids)
+
+
+def _customer_of(message_id: str):
+    return Interaction.objects.get(data__messageId=message_id).customer
+
+
+def test_first_touch_team_is_the_team_of_the_earliest_loop_or_case(engine, send, now):
+    # given three people who add a product: u1 got a care loop, then a sales case; u2 a
+    # sales case and a care loop opened at the same moment; u3 only a loop whose team was
+    # deleted since
+    send(track(1, user="u1"), track(2, user="u2"), track(3, user="u3"))
+    u1, u2, u3 = (_customer_of(f"m{n}") for n in (1, 2, 3))
+    care, sales, gone = (TeamFactory(slug=s) for s in ("care", "sales", "gone"))
+    hour = timedelta(hours=1)
+    loop_open(customer=u1, kind="task", title="Call back", team=care, now=now - 2 * hour)
+    CaseFactory(customer=u1, team=sales, created_at=now - hour, updated_at=now - hour)
+    CaseFactory(customer=u2, team=sales, created_at=now - 3 * hour, updated_at=now - 3 * hour)
+    loop_open(customer=u2, kind="task", title="Call back", team=care, now=now - 3 * hour)
+    loop_open(customer=u3, kind="task", title="Call back", team=gone, now=now - 4 * hour)
+    gone.delete()
+
+    # when the copy runs and the funnel is broken down by first-touch team
+    services.analytics_copy(engine=engine, now=now)
+    result = engine.funnel(funnel(now, "Product Added", "Order", breakdown={"first_touch": "team"}))
+
+    # then u1 is care's (the earlier), u2 sales' (a case before a loop), u3 nobody's
+    assert result.breakdown is not None
+    assert [(b.value, b.people) for b in result.breakdown] == [
+        ("care", 1),
+        ("sales", 1),
+        (None, 1),
+    ]
+
+
+def test_a_team_that_touched_a_visitor_before_they_signed_in_is_their_first_touch(
+    engine, send, now
+):
+    # given a known customer whom sales opened a case for, and an anonymous visitor whom
+    # care opened a loop for earlier
+    send({"type": "identify", "messageId": "i1", "userId": "u1", "traits": {"email": "a@x.io"}})
+    send(track(1, user=None, anonymousId="anon-1"))
+    hour = timedelta(hours=1)
+    CaseFactory(
+        customer=_customer_of("i1"),
+        team=TeamFactory(slug="sales"),
+        created_at=now - hour,
+        updated_at=now - hour,
+    )
+    loop_open(
+        customer=_customer_of("m1"),
+        kind="task",
+        title="Call back",
+        team=TeamFactory(slug="care"),
+        now=now - 2 * hour,
+    )
+
+    # when the visitor signs in as the customer (one person) and the copy runs
+    send({"type": "identify", "messageId": "i2", "userId": "u1", "anonymousId": "anon-1"})
+    services.analytics_copy(engine=engine, now=now)
+    result = engine.funnel(funnel(now, "Product Added", "Order", breakdown={"first_touch": "team"}))
+
+    # then the person's first team is care, who touched them first
+    assert result.breakdown is not None
+    assert [(b.value, b.people) for b in result.breakdown] == [("care", 1)]

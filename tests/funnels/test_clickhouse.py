@@ -158,7 +158,25 @@ SAME_DATA_FUNNELS = [
         ],
         "breakdown": {"first_touch": "source"},  # more than 20 sources: "other" too
     },
+    {
+        "mode": "ordered",
+        "steps": [{"event": "A"}, {"event": "C"}],
+        "breakdown": {"first_touch": "team"},  # more than 20 teams: "other" too
+    },
 ]
+
+
+def many_touches(people: int = 120) -> tuple[list[tuple[int, int, str]], list[tuple[int, int]]]:
+    """A first-touch team map for most of ``many_events``' people, some touched as a
+    customer merged into them (1000 + their id) too, with ties in time; and the merges."""
+    rnd = random.Random(15)
+    touches = []
+    for person in range(1, people + 1):
+        for customer in (person, 1000 + person):
+            if rnd.random() < 0.6:
+                at = (int(BASE.timestamp()) + rnd.randint(0, 5)) * US
+                touches.append((customer, at, f"team-{rnd.randint(1, 26)}"))
+    return touches, [(1000 + p, p) for p in range(1, people + 1)]
 
 
 @pytest.mark.parametrize("spec", SAME_DATA_FUNNELS, ids=lambda s: s["mode"])
@@ -171,11 +189,16 @@ def test_the_same_results_as_duckdb_on_the_same_data(engine, tmp_path, spec):
         batch = [r for r in rows if first <= r.event_id <= last]
         duck.append(batch, first=first, last=last)
         engine.append(batch, first=first, last=last)
+    touches, merged = many_touches()
+    for e in (duck, engine):
+        e.people_write(merged=merged)
+        e.teams_write(touches=touches)
     d = FunnelDefinition.model_validate(
         {"window_seconds": 40, "from": BASE, "to": BASE + timedelta(seconds=60), **spec}
     )
 
-    # when both answer the funnel, its trend, and its drop-offs
+    # when both answer the funnel, its trend, and its drop-offs (by id, and newest first;
+    # in two pages for the two-step funnel, the cheapest: each page is a query)
     got, want = engine.funnel(d), duck.funnel(d)
 
     # then the answers are the same, and they are not trivial
@@ -185,6 +208,20 @@ def test_the_same_results_as_duckdb_on_the_same_data(engine, tmp_path, spec):
     k = len(d.steps) - 1  # the last step's (each is a query; the reference test has all)
     page = engine.dropoffs(d, step=k, limit=10_000, now=now)
     assert page == duck.dropoffs(d, step=k, limit=10_000, now=now)
+    newest = engine.dropoffs(d, step=k, limit=10_000, now=now, newest_first=True)
+    assert newest == duck.dropoffs(d, step=k, limit=10_000, now=now, newest_first=True)
+    assert sorted(newest.people) == page.people and newest.people != page.people
+    if len(d.steps) == 2:
+        half = len(newest.people) // 2 + 1
+        first = engine.dropoffs(d, step=k, limit=half, now=now, newest_first=True)
+        assert first.next_cursor is not None
+        second = engine.dropoffs(
+            d, step=k, limit=half, now=now, newest_first=True, cursor=first.next_cursor
+        )
+        assert second.next_cursor is None and first.details + second.details == newest.details
+        assert second == duck.dropoffs(
+            d, step=k, limit=half, now=now, newest_first=True, cursor=first.next_cursor
+        )
     assert engine.trend(d, interval="week") == duck.trend(d, interval="week")
 
 
@@ -306,7 +343,7 @@ def test_merged_and_moved_back_customers_count_as_their_person(engine):
         "SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name",
         {"db": engine.database},
     )
-    assert [t for (t,) in tables] == ["events", "marks", "moved", "people"]
+    assert [t for (t,) in tables] == ["events", "marks", "moved", "people", "teams"]
 
 
 # --- parameters -------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.funnels.strategies import assert_engine_agrees, events, funnels
+from tests.funnels.strategies import assert_engine_agrees, events, funnels, touches
 from tests.funnels.test_clickhouse import engine_in, shared_session
 
 # Fewer examples than the DuckDB engine's: each is three queries that ClickHouse plans
@@ -35,9 +35,10 @@ def test_the_clickhouse_engine_agrees_with_the_reference(session, mode, extensio
             drop_step=st.integers(0, 28),
             now_s=st.integers(0, 25),
             interval=st.sampled_from(["day", "week"]),
+            touched=touches,
         )
-        def run(d, evs, drop_step, now_s, interval):
+        def run(d, evs, drop_step, now_s, interval, touched):
             engine.clear()
-            assert_engine_agrees(engine, d, evs, drop_step, now_s, interval)
+            assert_engine_agrees(engine, d, evs, drop_step, now_s, interval, touched)
 
         run()

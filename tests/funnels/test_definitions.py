@@ -133,11 +133,12 @@ def test_optional_steps_chain_back_to_the_last_required_step():
     assert d.predecessors(1) == [0]
 
 
-def test_a_breakdown_is_one_property_or_first_touch_source():
+def test_a_breakdown_is_one_property_or_a_first_touch_source_channel_or_team():
     d = FunnelDefinition.model_validate(body(breakdown={"property": "plan"}))
     assert d.breakdown is not None and d.breakdown.property == "plan"
-    d = FunnelDefinition.model_validate(body(breakdown={"first_touch": "source"}))
-    assert d.breakdown is not None and d.breakdown.first_touch == "source"
+    for touch in ("source", "channel", "team"):
+        d = FunnelDefinition.model_validate(body(breakdown={"first_touch": touch}))
+        assert d.breakdown is not None and d.breakdown.first_touch == touch
     assert error_at(breakdown={})[0] == ("breakdown",)
     assert error_at(breakdown={"property": "a", "first_touch": "source"})[0] == ("breakdown",)
-    assert error_at(breakdown={"first_touch": "team"})[0][:2] == ("breakdown", "first_touch")
+    assert error_at(breakdown={"first_touch": "campaign"})[0][:2] == ("breakdown", "first_touch")

@@ -13,14 +13,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lastmile.funnels.engines.duckdb import DuckDBEngine
-from tests.funnels.strategies import assert_engine_agrees, events, funnels
+from tests.funnels.strategies import assert_engine_agrees, events, funnels, touches
 
 EXAMPLES = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def check(d, evs, drop_step: int, now_s: int, interval: str) -> None:
+def check(d, evs, drop_step: int, now_s: int, interval: str, touched) -> None:  # type: ignore[no-untyped-def]
     with tempfile.TemporaryDirectory() as tmp:
-        assert_engine_agrees(DuckDBEngine(Path(tmp), threads=1), d, evs, drop_step, now_s, interval)
+        assert_engine_agrees(
+            DuckDBEngine(Path(tmp), threads=1), d, evs, drop_step, now_s, interval, touched
+        )
 
 
 @pytest.mark.parametrize("mode", ["ordered", "strict", "unordered"])
@@ -33,8 +35,9 @@ def test_the_engine_agrees_with_the_reference(mode, extensions):
         drop_step=st.integers(0, 28),
         now_s=st.integers(0, 25),
         interval=st.sampled_from(["day", "week"]),
+        touched=touches,
     )
-    def run(d, evs, drop_step, now_s, interval):
-        check(d, evs, drop_step, now_s, interval)
+    def run(d, evs, drop_step, now_s, interval, touched):
+        check(d, evs, drop_step, now_s, interval, touched)
 
     run()

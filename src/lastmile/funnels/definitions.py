@@ -41,10 +41,13 @@ transcription and every engine is property-tested against it):
   the shortest tk - t(previous step in the chain) over every chain reaching step k; the
   median and p90 (linear interpolation) are over those people. None in unordered mode.
 - **Drop-offs at step k** (k >= 2): the people counted at the last required step before k
-  and not at step k, by customer id. With each: their **last event** (the latest event of
-  that person in the copy at or before ``now``, any name) and whether their **window is
-  still open**: ``t1 + window_seconds > now``, t1 being their latest *entry candidate*
-  (below), the latest time a chain of theirs can have begun.
+  and not at step k, listed newest first: by the time of their last event, latest first
+  (people with no event by ``now`` last), ties by customer id (the engines also page them
+  by customer id alone, for a reader that wants every one). With each: their **last
+  event** (the latest event of that person in the copy at or before ``now``, any name,
+  ties by event id) and whether their **window is still open**: ``t1 + window_seconds >
+  now``, t1 being their latest *entry candidate* (below), the latest time a chain of theirs
+  can have begun.
 - A person's **entry** is their first entry candidate: an event with ``from`` <= t <=
   ``to`` that can begin a chain (one matching step 1; in ``unordered`` mode one matching
   any step). Everyone counted at step 1 has one.
@@ -57,7 +60,12 @@ transcription and every engine is property-tested against it):
   (as above), else the null bucket. ``{"first_touch": "channel"}``: likewise the channel
   of that first event in the event store (``web`` or ``app``: Segment's ``screen`` calls
   come from an app, the others from the web), the null bucket when unknown (events
-  copied before the channel was). Each bucket is answered as a funnel of its own people
+  copied before the channel was). ``{"first_touch": "team"}``: the first team that
+  touched the person in lastmile: the team (its slug) now owning the earliest loop or case
+  opened for the person (whatever the date range; a case before a loop opened at the same
+  time, then the smaller id; for a person made of merged customers, the earliest over all
+  of them, ties by the smaller customer id); loops and cases of no team (a deleted one) do
+  not count; people no team touched are the null bucket. Each bucket is answered as a funnel of its own people
   (counts, conversions, times); the 20 buckets with the most people at step 1 are
   returned (ties by value, the null bucket last), the rest together as "other".
 - **Trend** puts each person counted at step 1 in the UTC day (or ISO week, from Monday)
@@ -179,13 +187,13 @@ class Exclusion(Matcher):
 
 
 class Breakdown(BaseModel):
-    """Split the result by one property of the entry event, or by first-touch source or
-    channel; exactly one of the two (semantics above)."""
+    """Split the result by one property of the entry event, or by first-touch source,
+    channel or team; exactly one of the two (semantics above)."""
 
     model_config = _STRICT
 
     property: str | None = None
-    first_touch: Literal["source", "channel"] | None = None
+    first_touch: Literal["source", "channel", "team"] | None = None
 
     @field_validator("property")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -78,14 +79,43 @@ class Dropoff:
     window_open: bool | None
 
 
+# The newest-first key of a person with no event by ``now``: before any event's time, so
+# such people come after all others.
+NO_EVENT = -(2**62)
+CURSOR = re.compile(r"^(-?\d{1,19})_(\d{1,19})$")
+
+
+@dataclass(frozen=True)
+class DropoffCursor:
+    """Where a newest-first page of drop-offs ends: the last person's last event time (µs,
+    ``NO_EVENT`` without one) and their id; the next page holds the people after it in
+    that order (last event later first, ties by id)."""
+
+    last_us: int
+    person: int
+
+    def text(self) -> str:
+        return f"{self.last_us}_{self.person}"
+
+    @classmethod
+    def parse(cls, text: str) -> DropoffCursor | None:
+        """The cursor ``text()`` wrote, or None when ``text`` is not one."""
+        m = CURSOR.match(text)
+        if m is None or abs(int(m[1])) >= 2**63 or int(m[2]) >= 2**63:
+            return None
+        return cls(int(m[1]), int(m[2]))
+
+
 @dataclass(frozen=True)
 class DropoffPage:
-    """Customer ids that dropped off at a step, in id order; ``next_after`` pages on.
-    ``details`` holds the same people with their last event, in the same order."""
+    """Customer ids that dropped off at a step, in the order asked: by id (``next_after``
+    pages on) or newest first (``next_cursor`` pages on). ``details`` holds the same people
+    with their last event, in the same order."""
 
     people: list[int]
     next_after: int | None
     details: list[Dropoff] = field(default_factory=list)
+    next_cursor: DropoffCursor | None = None
 
 
 def rate(part: int, whole: int) -> float | None:
@@ -157,17 +187,19 @@ def funnel_result(d: FunnelDefinition, rows: Iterable[Sequence[Any]]) -> FunnelR
 
 def dropoff_page(
     d: FunnelDefinition,
-    found: Sequence[tuple[int, int]],
+    found: Sequence[tuple[int, int, int]],
     last: dict[int, tuple[str, int]],
     *,
     more: bool,
     now_us: int | None,
+    newest_first: bool = False,
 ) -> DropoffPage:
-    """A page of drop-offs from ``(person, their latest entry µs)`` in person order and
-    ``{person: (last event, its µs)}``; ``more``: a next page exists."""
-    people = [person for person, _ in found]
+    """A page of drop-offs from ``(person, their latest entry µs, their newest-first key)``
+    in the order asked and ``{person: (last event, its µs)}``; ``more``: a next page
+    exists."""
+    people = [person for person, _, _ in found]
     details = []
-    for person, entry in found:
+    for person, entry, _ in found:
         name, ts = last.get(person, (None, None))
         details.append(
             Dropoff(
@@ -177,4 +209,7 @@ def dropoff_page(
                 window_open=entry + d.window_seconds * US > now_us if now_us is not None else None,
             )
         )
+    if newest_first:
+        cursor = DropoffCursor(int(found[-1][2]), people[-1]) if more else None
+        return DropoffPage(people=people, next_after=None, details=details, next_cursor=cursor)
     return DropoffPage(people=people, next_after=people[-1] if more else None, details=details)

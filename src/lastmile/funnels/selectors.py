@@ -11,9 +11,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+from django.db.models import F, QuerySet, Window
+from django.db.models.functions import RowNumber
+
+from lastmile.cases.selectors import cases_visible
 from lastmile.customers.selectors import interactions_after_raw, interactions_moved_back
 from lastmile.funnels.engines.duckdb import FUNNEL_TYPES, EventRow, RawEvent
+from lastmile.loops.selectors import loops_visible
+from lastmile.people.viewers import SYSTEM
 
 EVENT_CHANNELS = ("web", "app")  # where the Segment API records its events
 US = 1_000_000
@@ -89,3 +96,42 @@ def events_moved_back() -> list[tuple[int, int]]:
     """(event id, its customer now) for the events an undone merge moved: a copy made
     while the merge stood holds the survivor, and only the store knows they went back."""
     return interactions_moved_back(channels=EVENT_CHANNELS)
+
+
+def _firsts(qs: QuerySet[Any], at: str) -> list[tuple[int, datetime, int, str]]:
+    """(customer, opened at, id, team slug) of each customer's earliest row of ``qs`` (by
+    ``at``, ties by id) among those with a customer and a team."""
+    return list(
+        qs.select_related(None)
+        .filter(customer__isnull=False, team__isnull=False)
+        .annotate(
+            nth=Window(
+                RowNumber(), partition_by=[F("customer_id")], order_by=[F(at).asc(), F("pk").asc()]
+            )
+        )
+        .filter(nth=1)
+        .values_list("customer_id", at, "pk", "team__slug")
+    )
+
+
+def customers_first_team() -> list[tuple[int, int, str]]:
+    """(customer id, when, in µs since the epoch, the team's slug) of the first team that
+    touched each customer: the team now owning the earliest loop or case opened for them
+    (a case before a loop opened at the same time, then the smaller id); loops and cases
+    of no team do not count. Read for the first-touch team breakdown
+    (``lastmile.funnels.definitions``)."""
+    best: dict[int, tuple[datetime, int, int, str]] = {}
+    for rank, rows in enumerate(
+        (
+            _firsts(cases_visible(viewer=SYSTEM), "created_at"),
+            _firsts(loops_visible(viewer=SYSTEM), "opened_at"),
+        )
+    ):
+        for customer, at, pk, team in rows:
+            key = (at, rank, pk, team)
+            if customer not in best or key < best[customer]:
+                best[customer] = key
+    return [
+        (customer, int(at.timestamp()) * US + at.microsecond, team)
+        for customer, (at, _, _, team) in sorted(best.items())
+    ]

@@ -14,7 +14,7 @@ from django.conf import settings
 from lastmile.customers.selectors import customers_merged
 from lastmile.funnels.engines import Engine
 from lastmile.funnels.engines.clickhouse import engine_from_url
-from lastmile.funnels.selectors import events_after, events_moved_back
+from lastmile.funnels.selectors import customers_first_team, events_after, events_moved_back
 
 BATCH_SIZE = 50_000  # one segment each; compact() merges them
 COMPACT_PIECES = 8  # the copy merges small segments once there are this many in a row
@@ -53,7 +53,9 @@ def analytics_copy(
        see the same events before and after, ``Engine.compact``).
     4. Rewrite the map of merged customers, so an anonymous visitor who later identified
        counts as the one customer they became, and the customer of each event an undone
-       merge moved back.
+       merge moved back; and the map of the first team that touched each customer (the
+       first-touch team breakdown). Both replace the whole map at once: no event is
+       copied by them, so the copy stays exactly once.
     Rows recorded within ``settle_seconds`` of ``now`` wait for the next copy (see
     ``events_after``); ``after_batch(mark)`` runs after each batch (the tests kill there).
     """
@@ -72,6 +74,7 @@ def analytics_copy(
             after_batch(mark)
     engine.compact(min_pieces=compact_pieces)
     engine.people_write(merged=customers_merged(), moved=events_moved_back())
+    engine.teams_write(touches=customers_first_team())
     return CopyReport(events=events, batches=batches, mark=mark)
 
 

@@ -2,7 +2,7 @@
 
 Every engine (DuckDB embedded, ClickHouse at scale) offers :class:`Engine`: the copy's side
 (``mark``, ``discard_unfinished``, ``append``, ``append_raw``, ``people_write``,
-``compact``) and the questions (``funnel``, ``trend``, ``dropoffs``), with the semantics
+``teams_write``, ``compact``) and the questions (``funnel``, ``trend``, ``dropoffs``), with the semantics
 of ``lastmile.funnels.definitions`` and the result shapes of ``lastmile.funnels.results``.
 """
 
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Literal, Protocol
 if TYPE_CHECKING:
     from lastmile.funnels.definitions import FunnelDefinition
     from lastmile.funnels.engines.duckdb import EventRow, RawEvent
-    from lastmile.funnels.results import DropoffPage, FunnelResult, TrendPoint
+    from lastmile.funnels.results import DropoffCursor, DropoffPage, FunnelResult, TrendPoint
 
 
 class Engine(Protocol):
@@ -48,6 +48,11 @@ class Engine(Protocol):
         customer of each event an undone merge moved back."""
         ...
 
+    def teams_write(self, *, touches: Iterable[tuple[int, int, str]]) -> None:
+        """Replace the map of first-touch teams: (customer id, when the first team touched
+        them, µs since the epoch, that team's slug), one row per customer."""
+        ...
+
     def compact(self, *, min_pieces: int = 2) -> int:
         """Merge the copy's small pieces into fewer once at least ``min_pieces`` of them
         follow each other, readers never seeing an event twice or missing; how many
@@ -68,4 +73,6 @@ class Engine(Protocol):
         after: int | None = None,
         limit: int = 100,
         now: datetime | None = None,
+        newest_first: bool = False,
+        cursor: DropoffCursor | None = None,
     ) -> DropoffPage: ...

@@ -35,7 +35,9 @@ from lastmile.funnels.definitions import BREAKDOWN_BUCKETS, FunnelDefinition, Ma
 from lastmile.funnels.engines import Engine
 from lastmile.funnels.engines.duckdb import DuckDBEngine, EventRow, RawEvent
 from lastmile.funnels.results import (
+    NO_EVENT,
     US,
+    DropoffCursor,
     DropoffPage,
     FunnelResult,
     TrendPoint,
@@ -67,6 +69,9 @@ ADDED_COLUMNS = ("channel",)
 MARK_COLUMNS = {"batch": "UInt64", "first": "Int64", "last": "Int64", "events": "UInt64"}
 PEOPLE_COLUMNS = {"customer_id": "Int64", "person": "Int64"}
 MOVED_COLUMNS = {"event_id": "Int64", "customer_id": "Int64"}
+# customer id -> when the first team touched them (µs) and that team's slug
+TEAM_COLUMNS = {"customer_id": "Int64", "at_us": "Int64", "team": "String"}
+MAPS = {"people": PEOPLE_COLUMNS, "moved": MOVED_COLUMNS, "teams": TEAM_COLUMNS}
 
 
 # --- sessions ---------------------------------------------------------------------------
@@ -188,7 +193,7 @@ class ClickHouseEngine:
             f"CREATE TABLE IF NOT EXISTS {self._t('marks')} ({cols})"
             " ENGINE = ReplacingMergeTree ORDER BY batch"
         )
-        for table, columns in (("people", PEOPLE_COLUMNS), ("moved", MOVED_COLUMNS)):
+        for table, columns in MAPS.items():
             cols = ", ".join(f"{n} {t}" for n, t in columns.items())
             key = next(iter(columns))
             s.command(
@@ -200,7 +205,7 @@ class ClickHouseEngine:
 
     def clear(self) -> None:
         """Forget everything copied, so the next copy starts from the first event."""
-        for table in ("events", "marks", "people", "moved"):
+        for table in ("events", "marks", *MAPS):
             self.session.command(f"TRUNCATE TABLE {self._t(table)}")
 
     def drop(self) -> None:
@@ -293,18 +298,25 @@ class ClickHouseEngine:
         """Replace the map of merged customers to the live customer they now are, and the
         customer of each event an undone merge moved back (copied while it stood). Each is
         written to a staging table swapped in at once (EXCHANGE TABLES)."""
-        for table, pairs, columns in (
-            ("people", list(merged), PEOPLE_COLUMNS),
-            ("moved", list(moved), MOVED_COLUMNS),
-        ):
-            staged = f"staged_{table}_{secrets.token_hex(8)}"
-            self.session.command(f"CREATE TABLE {self._t(staged)} AS {self._t(table)}")
-            try:
-                if pairs:
-                    self.session.insert(self._t(staged), columns, pairs)
-                self.session.command(f"EXCHANGE TABLES {self._t(table)} AND {self._t(staged)}")
-            finally:
-                self.session.command(f"DROP TABLE IF EXISTS {self._t(staged)}")
+        self._map_write("people", list(merged))
+        self._map_write("moved", list(moved))
+
+    def teams_write(self, *, touches: Iterable[tuple[int, int, str]]) -> None:
+        """Replace the map of first-touch teams: (customer id, when the team first touched
+        them in µs, the team's slug), one row per customer; a merged customer's touch
+        counts for the person they became (``definitions``: the first-touch team)."""
+        self._map_write("teams", [(int(c), int(t), str(team)) for c, t, team in touches])
+
+    def _map_write(self, table: str, rows: list[tuple[Any, ...]]) -> None:
+        """Replace a map's rows: written to a staging table swapped in at once."""
+        staged = f"staged_{table}_{secrets.token_hex(8)}"
+        self.session.command(f"CREATE TABLE {self._t(staged)} AS {self._t(table)}")
+        try:
+            if rows:
+                self.session.insert(self._t(staged), MAPS[table], rows)
+            self.session.command(f"EXCHANGE TABLES {self._t(table)} AND {self._t(staged)}")
+        finally:
+            self.session.command(f"DROP TABLE IF EXISTS {self._t(staged)}")
 
     # --- queries --------------------------------------------------------------------
 
@@ -336,6 +348,16 @@ class ClickHouseEngine:
             f" WHERE e.batch IN {p(ids, 'Array(UInt64)')})"
         )
 
+    def _teams_sql(self) -> str:
+        """A query of the first-touch team map under the person each customer now is:
+        (person, customer_id, at_us, team)."""
+        return (
+            "SELECT if(m.customer_id = 0, t.customer_id, m.person) AS person,"
+            " t.customer_id AS customer_id, t.at_us AS at_us, t.team AS team"
+            f" FROM {self._t('teams')} AS t LEFT JOIN {self._t('people')} AS m"
+            " ON m.customer_id = t.customer_id"
+        )
+
     def funnel(self, d: FunnelDefinition) -> FunnelResult:
         """Counts, conversions and times from the previous step for each step; with the
         definition's breakdown, the same for each bucket of people."""
@@ -352,7 +374,7 @@ class ClickHouseEngine:
                 sql + f"SELECT step, {figures} FROM counted GROUP BY step", p.values
             )
             return FunnelResult(steps=step_results(d, {int(r[0]): r[1:] for r in found}))
-        sql += _bucketed_sql(d, p) + (
+        sql += _bucketed_sql(d, p, teams=self._teams_sql()) + (
             f"SELECT CAST(NULL AS Nullable(String)), toUInt8(0), step, {figures},"
             f" toUInt64(0) FROM counted GROUP BY step UNION ALL"
             f" SELECT bucket, toUInt8(other), step, {figures}, toUInt64(r) FROM bucketed"
@@ -397,11 +419,14 @@ class ClickHouseEngine:
         after: int | None = None,
         limit: int = 100,
         now: datetime | None = None,
+        newest_first: bool = False,
+        cursor: DropoffCursor | None = None,
     ) -> DropoffPage:
         """The people counted at the last required step before ``step`` (0-based) and not
-        at ``step``, in id order, ``limit`` after the id ``after``; each with their last
-        event at or before ``now`` and whether their window is still open then (both None
-        without ``now``: the last event is then their latest of all)."""
+        at ``step``, ``limit`` at a time: in id order after the id ``after``, or with
+        ``newest_first`` by their last event, latest first (ties by id), after ``cursor``.
+        Each with their last event at or before ``now`` and whether their window is still
+        open then (None without ``now``: the last event is then their latest of all)."""
         prev = d.required_before(step)
         if prev is None:
             raise ValueError("step 1 has no drop-offs")
@@ -409,17 +434,35 @@ class ClickHouseEngine:
         visible = self._visible(p)
         if visible is None:
             return DropoffPage(people=[], next_after=None)
+        now_us = micros(now) if now is not None else None
+        cut = p(now_us if now_us is not None else 2**62)
         sql = _counted_sql(d, p, visible) + (
-            f"SELECT person, e.last_ts FROM per INNER JOIN entry AS e ON e.person = per.person"
-            f" WHERE {_counted_at(d, prev)} AND NOT {_counted_at(d, step)}"
-            f" AND person > {p(after if after is not None else -1)}"
-            f" ORDER BY person LIMIT {int(limit) + 1}"
+            f", dropped AS (SELECT person, e.last_ts AS last_ts FROM per INNER JOIN entry AS e"
+            f" ON e.person = per.person WHERE {_counted_at(d, prev)} AND NOT {_counted_at(d, step)})"
         )
-        found = [(int(a), int(b)) for a, b in self.session.rows(sql, p.values)]
+        if newest_first:
+            # Every person's latest event by now, in one pass over the copy: a filter by
+            # the dropped people would plan the funnel again (ClickHouse inlines CTEs).
+            sql += (
+                f" SELECT dr.person AS person, dr.last_ts, ifNull(l.ts, {p(NO_EVENT)}) AS k"
+                f" FROM dropped AS dr LEFT JOIN (SELECT person, toNullable(max(ts_us)) AS ts"
+                f" FROM visible WHERE ts_us <= {cut} GROUP BY person) AS l"
+                f" ON l.person = dr.person"
+            )
+            if cursor is not None:
+                k, who = p(cursor.last_us), p(cursor.person)
+                sql += f" WHERE k < {k} OR (k = {k} AND person > {who})"
+            sql += f" ORDER BY k DESC, person LIMIT {int(limit) + 1}"
+        else:
+            sql += (
+                f" SELECT person, last_ts, 0 FROM dropped"
+                f" WHERE person > {p(after if after is not None else -1)}"
+                f" ORDER BY person LIMIT {int(limit) + 1}"
+            )
+        found = [(int(a), int(b), int(c)) for a, b, c in self.session.rows(sql, p.values)]
         more = len(found) > limit
         found = found[:limit]
-        people = [person for person, _ in found]
-        now_us = micros(now) if now is not None else None
+        people = [person for person, _, _ in found]
         last: dict[int, tuple[str, int]] = {}
         if people:
             p = Params()
@@ -431,7 +474,7 @@ class ClickHouseEngine:
                 f" AND ts_us <= {p(now_us if now_us is not None else 2**62)} GROUP BY person"
             )
             last = {int(a): (b, int(c)) for a, b, c in self.session.rows(sql, p.values)}
-        return dropoff_page(d, found, last, more=more, now_us=now_us)
+        return dropoff_page(d, found, last, more=more, now_us=now_us, newest_first=newest_first)
 
 
 # --- SQL ----------------------------------------------------------------------------------
@@ -482,14 +525,21 @@ def _json_text(key: str, props: str = "props") -> str:
     )
 
 
-def _bucketed_sql(d: FunnelDefinition, p: Params) -> str:
+def _bucketed_sql(d: FunnelDefinition, p: Params, *, teams: str) -> str:
     """``bucketed(step, person, gap, bucket, other, r)``: counted, with each person's
     bucket; the buckets past the first ``BREAKDOWN_BUCKETS`` (by people at step 1, ties
     by value, the null bucket last) merged into one with ``other``; ``r`` orders them.
-    ``tuple(...)``: argMin keeps a NULL value as any other (a null bucket)."""
+    ``tuple(...)``: argMin keeps a NULL value as any other (a null bucket). ``teams``:
+    a query of (person, customer_id, at_us, team), the first-touch team map."""
     assert d.breakdown is not None
     if d.breakdown.property is not None:
         of = "SELECT person, bv AS bucket FROM entry"
+    elif d.breakdown.first_touch == "team":
+        of = (
+            "SELECT person, CAST(argMin(team, (at_us, customer_id)) AS Nullable(String))"
+            f" AS bucket FROM ({teams}) WHERE person IN (SELECT person FROM counted"
+            " WHERE step = 0) GROUP BY person"
+        )
     else:
         if d.breakdown.first_touch == "channel":
             touch = "channel"

@@ -37,7 +37,9 @@ import duckdb
 
 from lastmile.funnels.definitions import BREAKDOWN_BUCKETS, FunnelDefinition, Matcher
 from lastmile.funnels.results import (
+    NO_EVENT,
     US,
+    DropoffCursor,
     DropoffPage,
     FunnelResult,
     TrendPoint,
@@ -50,6 +52,9 @@ from lastmile.funnels.results import (
 SEGMENT = re.compile(r"^events-(\d{12})-(\d{12})\.parquet$")
 PEOPLE = "people.parquet"  # merged customer id -> the live customer it was merged into
 MOVED = "moved.parquet"  # event id -> its customer, for events an undone merge moved back
+# customer id -> when the first team touched them and that team's slug (first-touch team)
+TEAMS = "teams.parquet"
+TEAM_COLUMNS = {"customer_id": "BIGINT", "at_us": "BIGINT", "team": "VARCHAR"}
 TMP_PREFIX = ".tmp-"
 NL = "\n"
 COMPACT_BYTES = 256 * 1024 * 1024  # segments past this size are left as they are
@@ -337,6 +342,30 @@ class DuckDBEngine:
             csv.unlink()
             os.replace(staged, self.directory / name)
 
+    def teams_write(self, *, touches: Iterable[tuple[int, int, str]]) -> None:
+        """Replace the map of first-touch teams: (customer id, when the team first touched
+        them in µs, the team's slug), one row per customer; a merged customer's touch
+        counts for the person they became (``definitions``: the first-touch team)."""
+        tag = uuid.uuid4().hex
+        ndjson = self.directory / f"{TMP_PREFIX}{tag}.ndjson"
+        staged = self.directory / f"{TMP_PREFIX}{tag}.parquet"
+        with ndjson.open("w", encoding="utf-8") as out:
+            out.writelines(
+                f'{{"customer_id":{int(c)},"at_us":{int(t)},"team":{json.dumps(team)}}}\n'
+                for c, t, team in touches
+            )
+        columns = "{" + ", ".join(f"'{k}': '{v}'" for k, v in TEAM_COLUMNS.items()) + "}"
+        try:
+            with duckdb.connect(config={"threads": self.threads}) as con:
+                con.execute(
+                    f"COPY (SELECT * FROM read_json({_quote(ndjson)}, format='newline_delimited',"
+                    f" columns={columns})) TO {_quote(staged)} (FORMAT parquet)"
+                )
+            os.replace(staged, self.directory / TEAMS)
+        finally:
+            ndjson.unlink(missing_ok=True)
+            staged.unlink(missing_ok=True)
+
     # --- queries --------------------------------------------------------------------
 
     def _connect(self) -> duckdb.DuckDBPyConnection | None:
@@ -350,7 +379,7 @@ class DuckDBEngine:
         files = [p for _, _, p in self.segments()]
         if not files:
             return None
-        maps = [self.directory / MOVED, self.directory / PEOPLE]
+        maps = [self.directory / MOVED, self.directory / PEOPLE, self.directory / TEAMS]
         key = tuple(str(p) for p in files) + tuple(_stamp(p) for p in maps)
         with _OPEN_LOCK:
             cached = _OPEN.get(self.directory)
@@ -376,9 +405,28 @@ class DuckDBEngine:
             joins += f" LEFT JOIN read_parquet({_quote(moved)}) b ON b.event_id = e.event_id"
         people = self.directory / PEOPLE
         person = customer
-        if _rows(con, people):
+        merged = _rows(con, people)
+        if merged:
             person = f"coalesce(m.person, {customer})"
             joins += f" LEFT JOIN read_parquet({_quote(people)}) m ON m.customer_id = {customer}"
+        # ``teams``: each touched customer's first team, under the person they now are.
+        teams = self.directory / TEAMS
+        if _rows(con, teams):
+            con.execute(
+                "CREATE VIEW teams AS SELECT"
+                f" {'coalesce(m.person, t.customer_id)' if merged else 't.customer_id'} AS person,"
+                f" t.customer_id, t.at_us, t.team FROM read_parquet({_quote(teams)}) t"
+                + (
+                    f" LEFT JOIN read_parquet({_quote(people)}) m ON m.customer_id = t.customer_id"
+                    if merged
+                    else ""
+                )
+            )
+        else:
+            con.execute(
+                "CREATE VIEW teams AS SELECT NULL::BIGINT AS person, NULL::BIGINT AS customer_id,"
+                " NULL::BIGINT AS at_us, NULL::VARCHAR AS team WHERE false"
+            )
         # A column no segment has yet (all written before it existed) reads as NULL;
         # union_by_name fills it in when only some segments lack it.
         have = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall()}
@@ -449,30 +497,52 @@ class DuckDBEngine:
         after: int | None = None,
         limit: int = 100,
         now: datetime | None = None,
+        newest_first: bool = False,
+        cursor: DropoffCursor | None = None,
     ) -> DropoffPage:
         """The people counted at the last required step before ``step`` (0-based) and not
-        at ``step``, in id order, ``limit`` after the id ``after``; each with their last
-        event at or before ``now`` and whether their window is still open then (both None
-        without ``now``: the last event is then their latest of all)."""
+        at ``step``, ``limit`` at a time: in id order after the id ``after``, or with
+        ``newest_first`` by their last event, latest first (ties by id), after ``cursor``.
+        Each with their last event at or before ``now`` and whether their window is still
+        open then (None without ``now``: the last event is then their latest of all)."""
         prev = d.required_before(step)
         if prev is None:
             raise ValueError("step 1 has no drop-offs")
         con = self._connect()
         if con is None:
             return DropoffPage(people=[], next_after=None)
+        now_us = micros(now) if now is not None else None
         with con:
             p = Params()
+            cut = p(now_us if now_us is not None else 2**62)
             sql = _counted_sql(d, p) + (
-                f"SELECT c.person, e.last_ts FROM counted c JOIN entry e USING (person)"
-                f" WHERE c.step = {prev} AND c.person > {p(after if after is not None else -1)}"
-                f" AND c.person NOT IN (SELECT person FROM counted WHERE step = {step})"
-                f" ORDER BY c.person LIMIT {p(limit + 1)}"
+                f", dropped AS (SELECT c.person, e.last_ts FROM counted c JOIN entry e"
+                f" USING (person) WHERE c.step = {prev}"
+                f" AND c.person NOT IN (SELECT person FROM counted WHERE step = {step}))"
             )
+            if newest_first:
+                sql += (
+                    f", latest AS (SELECT person, max(ts_us) AS ts FROM events"
+                    f" WHERE person IN (SELECT person FROM dropped) AND ts_us <= {cut}"
+                    f" GROUP BY person),"
+                    f" keyed AS (SELECT d.person, d.last_ts, coalesce(l.ts, {p(NO_EVENT)}) AS k"
+                    f" FROM dropped d LEFT JOIN latest l USING (person))"
+                    f" SELECT person, last_ts, k FROM keyed"
+                )
+                if cursor is not None:
+                    k, who = p(cursor.last_us), p(cursor.person)
+                    sql += f" WHERE k < {k} OR (k = {k} AND person > {who})"
+                sql += f" ORDER BY k DESC, person LIMIT {p(limit + 1)}"
+            else:
+                sql += (
+                    f" SELECT person, last_ts, 0 FROM dropped"
+                    f" WHERE person > {p(after if after is not None else -1)}"
+                    f" ORDER BY person LIMIT {p(limit + 1)}"
+                )
             found = con.execute(sql, p.values).fetchall()
             more = len(found) > limit
             found = found[:limit]
             people = [r[0] for r in found]
-            now_us = micros(now) if now is not None else None
             last = {
                 person: (name, ts)
                 for person, name, ts in con.execute(
@@ -483,7 +553,7 @@ class DuckDBEngine:
                     {"now": now_us if now_us is not None else 2**62},
                 ).fetchall()
             }
-        return dropoff_page(d, found, last, more=more, now_us=now_us)
+        return dropoff_page(d, found, last, more=more, now_us=now_us, newest_first=newest_first)
 
 
 def _stamp(path: Path) -> str:
@@ -693,6 +763,11 @@ def _bucketed_sql(d: FunnelDefinition, p: Params) -> str:
     assert d.breakdown is not None
     if d.breakdown.property is not None:
         of = "SELECT person, bv AS bucket FROM entry"
+    elif d.breakdown.first_touch == "team":
+        of = (
+            "SELECT person, arg_min(team, (at_us, customer_id)) AS bucket FROM teams"
+            " WHERE person IN (SELECT person FROM counted WHERE step = 0) GROUP BY person"
+        )
     else:
         if d.breakdown.first_touch == "channel":
             touch = "channel"
