@@ -5,8 +5,6 @@ Invoices are issued by the work they bill (a completed job), not through this AP
 input is a 422 naming the field; a second accepted payment is a 409 ``already_paid``.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any, Literal
 
