@@ -33,7 +33,7 @@ def test_a_rule_names_each_field_it_cannot_work_with(funnel, team, now):
             window_seconds=86400,
             team=team,
             outreach="message",
-            channel="sms",
+            channel="fax",
             subject="",
             body="Hi {{customer.age}}",
             now=now,

@@ -1,5 +1,6 @@
 """Recovery rules in the admin, checked by the same rule as the services
-(``services.rule_check``: each bad field named); recoveries are shown, never edited (the
+(``services.rule_check``: each bad field named) and written by the API's service
+(``services.rule_save``, with its audit row); recoveries are shown, never edited (the
 services open and close them with their loops)."""
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from django.http import HttpRequest
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import InvalidInput
 from lastmile.recovery.models import Recovery, RecoveryRule
-from lastmile.recovery.services import rule_check
+from lastmile.recovery.services import RULE_FIELDS, rule_check, rule_save
 
 
 class RecoveryRuleForm(forms.ModelForm):
@@ -68,12 +69,9 @@ class RecoveryRuleAdmin(admin.ModelAdmin):
     search_fields = ("name",)
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        now = utcnow()
-        if not change:
-            obj.created_at = now
-            obj.created_by = request.user
-        obj.updated_at = now
-        super().save_model(request, obj, form, change)
+        # The API's service: the same checks, the audit row, the lease left alone.
+        fields = {k: v for k, v in form.cleaned_data.items() if k in RULE_FIELDS}
+        rule_save(rule=obj, actor=request.user, now=utcnow(), **fields)
 
 
 @admin.register(Recovery)

@@ -55,9 +55,12 @@ class RecoveryRule(models.Model):
     )
     outreach = models.CharField(max_length=10, choices=Outreach.choices, default=Outreach.CALL)
     channel = models.CharField(
-        max_length=40, blank=True, help_text="The message's channel (email)."
+        max_length=40,
+        blank=True,
+        help_text="The message's channel: email, or sms:<integration> (an SMS integration "
+        "that is on and has an outbound URL) for a text message to the customer's phone.",
     )
-    subject = models.CharField(max_length=300, blank=True)
+    subject = models.CharField(max_length=300, blank=True, help_text="An email's subject.")
     body = models.TextField(
         blank=True,
         help_text="The message, with {{customer.first_name}}, {{customer.name}}, {{items}}, "
@@ -98,6 +101,8 @@ class RecoveryRule(models.Model):
         """What the close rate groups recoveries by: the kind and, for a message, its
         channel and subject."""
         if self.outreach == Outreach.MESSAGE:
+            if self.channel.startswith("sms:"):  # a text message has no subject
+                return f"{self.channel}: {' '.join(self.body.split())[:80]}"[:200]
             return f"{self.channel or 'email'}: {self.subject}"[:200]
         return "call"
 

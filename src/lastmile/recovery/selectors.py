@@ -13,10 +13,13 @@ from decimal import Decimal
 
 from django.db.models import QuerySet
 
+from lastmile.core.errors import FieldError, InvalidInput, NotFound
+from lastmile.customers.models import Customer
 from lastmile.funnels.engines import Engine
 from lastmile.funnels.funnel_selectors import funnel_definition, funnel_get, funnel_list
 from lastmile.funnels.models import Funnel
 from lastmile.funnels.results import rate
+from lastmile.loops.models import SlaPolicy
 from lastmile.people.selectors import visible_team_ids
 from lastmile.people.viewers import Viewer
 from lastmile.recovery.models import Outcome, Recovery, RecoveryRule
@@ -30,6 +33,26 @@ def rules_list(*, viewer: Viewer, funnel: Funnel | None = None) -> QuerySet[Reco
     if funnel is not None:
         qs = qs.filter(funnel=funnel)
     return qs.order_by("name", "id")
+
+
+def rule_get(*, rule_id: int, viewer: Viewer) -> RecoveryRule:
+    """One rule of a funnel ``viewer`` may read; 404 when missing or not theirs."""
+    found = rules_list(viewer=viewer).filter(pk=rule_id).first() if 0 < rule_id < 2**63 else None
+    if found is None:
+        raise NotFound(f"recovery rule {rule_id}")
+    return found
+
+
+def sla_policy_by_name(name: str | None, *, field: str = "sla_policy") -> SlaPolicy | None:
+    """The SLA policy called ``name``; None for no name; a 422 naming ``field`` if none."""
+    if name is None:
+        return None
+    policy = SlaPolicy.objects.filter(name=name).first()
+    if policy is None:
+        raise InvalidInput(
+            f"no SLA policy {name!r}", [FieldError(field, f"no SLA policy {name!r}")]
+        )
+    return policy
 
 
 def recoveries_list(
@@ -46,6 +69,22 @@ def recoveries_list(
     if outcome is not None:
         qs = qs.filter(outcome=outcome)
     return qs.order_by("-opened_at", "-id")
+
+
+CUSTOMER_RECOVERIES = 20  # the customer page lists the newest
+
+
+def customer_recoveries(*, customer: Customer, viewer: Viewer) -> list[Recovery]:
+    """The customer's recoveries ``viewer`` may see (their teams' rules; admins all), open
+    ones first, then the newest: the customer page's panel, one query."""
+    qs = Recovery.objects.filter(customer=customer).select_related(
+        "rule__funnel", "rule__team", "loop"
+    )
+    teams = visible_team_ids(viewer)
+    if teams is not None:
+        qs = qs.filter(rule__team_id__in=sorted(teams))
+    rows = list(qs.order_by("-opened_at", "-id")[:CUSTOMER_RECOVERIES])
+    return sorted(rows, key=lambda r: r.outcome != Outcome.OPEN)  # stable: newest within
 
 
 @dataclass

@@ -25,7 +25,15 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max
 
 from lastmile.channels.services import outbox_enqueue, outbox_message
-from lastmile.core.errors import DomainError, FieldError, InvalidInput
+from lastmile.core.audit import audited_save, snapshot
+from lastmile.core.errors import (
+    Conflict,
+    DomainError,
+    ErrorCode,
+    FieldError,
+    InvalidInput,
+    PermissionDenied,
+)
 from lastmile.customers.models import Customer, IdentityKind, Interaction
 from lastmile.customers.selectors import customers_visible, timeline
 from lastmile.funnels.definitions import FunnelDefinition, Step
@@ -36,7 +44,8 @@ from lastmile.funnels.services import analytics_engine
 from lastmile.loops.business_time import add_business_time
 from lastmile.loops.models import LoopKind, LoopState, SlaPolicy
 from lastmile.loops.services import calendar_for, loop_close, loop_open, policy_match
-from lastmile.people.models import Team
+from lastmile.people.models import Role, Team
+from lastmile.people.selectors import agent_for, visible_team_ids
 from lastmile.people.viewers import SYSTEM, Actor
 from lastmile.recovery.matching import (
     FUNNEL_TYPES,
@@ -65,6 +74,65 @@ PLACEHOLDERS = ("customer.first_name", "customer.name", "items", "value", "curre
 
 
 # --- rules ----------------------------------------------------------------------------------
+
+# What a rule's writer sets (the admin's form, the API); the lease and the stamps are ours.
+RULE_FIELDS = (
+    "name",
+    "funnel",
+    "abandon_step",
+    "abandon_after_seconds",
+    "window_seconds",
+    "team",
+    "sla_policy",
+    "sla_seconds",
+    "outreach",
+    "channel",
+    "subject",
+    "body",
+    "active",
+)
+SMS = "sms"  # a message channel ``sms:<integration>``: the outbox's SMS transport (webhooks)
+SMS_MAX = 1600  # ten concatenated segments: beyond it gateways refuse or truncate
+
+
+def sms_integration_usable(slug: str) -> bool:
+    """Whether ``sms:<slug>`` reaches a phone: an SMS integration that is on and has the
+    URL the outbox's transport (``webhooks.services.integrations.message_transport``)
+    posts the message to. Read from the integration's row: webhooks has no selector for it.
+    """
+    from lastmile.webhooks.models import Integration, MessagingChannel
+
+    return (
+        Integration.objects.filter(slug=slug, channel=MessagingChannel.SMS, active=True)
+        .exclude(url="")
+        .exists()
+    )
+
+
+def _sms_integrations() -> list[str]:
+    from lastmile.webhooks.models import Integration, MessagingChannel
+
+    return list(
+        Integration.objects.filter(channel=MessagingChannel.SMS, active=True)
+        .exclude(url="")
+        .order_by("slug")
+        .values_list("slug", flat=True)[:10]
+    )
+
+
+def _channel_errors(channel: str) -> list[FieldError]:
+    """A message's channel: ``email``, or ``sms:<slug>`` of a usable SMS integration."""
+    if channel == "email":
+        return []
+    kind, _, slug = channel.partition(":")
+    if kind == SMS and slug and sms_integration_usable(slug):
+        return []
+    usable = ", ".join(f"sms:{s}" for s in _sms_integrations())
+    if kind == SMS and slug:
+        reason = f"no SMS integration {slug!r} that is on and has an outbound URL"
+    else:
+        reason = "email, or sms:<integration> for a text message"
+    return [FieldError("channel", reason + (f" (usable: {usable})" if usable else ""))]
 
 
 def rule_check(
@@ -113,12 +181,14 @@ def rule_check(
     if outreach not in Outreach.values:
         errors.append(FieldError("outreach", f"one of {', '.join(Outreach.values)}"))
     if outreach == Outreach.MESSAGE:
-        if channel != "email":
-            errors.append(FieldError("channel", "email (the channel a message goes on)"))
-        if not subject.strip():
+        errors += _channel_errors(channel)
+        sms = channel.partition(":")[0] == SMS  # a text message has no subject
+        if not sms and not subject.strip():
             errors.append(FieldError("subject", "a message needs a subject"))
         if not body.strip():
             errors.append(FieldError("body", "a message needs a body"))
+        elif sms and len(body) > SMS_MAX:
+            errors.append(FieldError("body", f"a text message: at most {SMS_MAX} characters"))
         unknown = [p for p in _placeholders(subject + body) if p not in PLACEHOLDERS]
         if unknown:
             errors.append(
@@ -132,29 +202,121 @@ def rule_check(
         raise InvalidInput("this recovery rule cannot work: " + errors[0].reason, errors)
 
 
+def rule_teams_managed(actor: Actor) -> set[int] | None:
+    """Ids of the teams whose recovery rules ``actor`` may write; ``None`` means every team.
+
+    Admins, Django superusers and integrations (``None``) write every rule; a team lead the
+    rules of the teams they lead (named as the team's lead, or holding the lead role in
+    it); an agent none. Every agent reads them (``selectors.rules_list``)."""
+    if actor is None:
+        return None
+    teams = visible_team_ids(actor)
+    if teams is None:
+        return None
+    agent = agent_for(actor)
+    as_role = teams if agent is not None and agent.role == Role.LEAD else set()
+    named = set(Team.objects.filter(lead=actor).values_list("id", flat=True))
+    return as_role | named
+
+
+def _check_writer(actor: Actor, team_ids: Iterable[int | None]) -> None:
+    managed = rule_teams_managed(actor)
+    if managed is None:
+        return
+    if not managed:
+        raise PermissionDenied("only admins and team leads may write recovery rules")
+    for team_id in team_ids:
+        if team_id is not None and team_id not in managed:
+            raise PermissionDenied("a team lead writes the recovery rules of the teams they lead")
+
+
+def _check_name(rule: RecoveryRule) -> None:
+    name = (rule.name or "").strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("name: 1 to 200 characters", [FieldError("name", "1 to 200 characters")])
+    rule.name = name
+    if RecoveryRule.objects.filter(name=name).exclude(pk=rule.pk).exists():
+        raise Conflict(
+            f"name {name!r} is taken by another recovery rule",
+            code=ErrorCode.DUPLICATE,
+            errors=[FieldError("name", "taken")],
+        )
+
+
+def _save(rule: RecoveryRule, *, actor: Actor, now: datetime, fields: list[str] | None) -> None:
+    """Save with its audit row; a name another writer took since ``_check_name`` looked is
+    the same 409, not a database error."""
+    try:
+        with transaction.atomic():
+            label = "system" if actor is None else ""
+            audited_save(rule, actor=actor, now=now, actor_label=label, fields=fields)
+    except IntegrityError:
+        if not RecoveryRule.objects.filter(name=rule.name).exclude(pk=rule.pk).exists():
+            raise
+        raise Conflict(
+            f"name {rule.name!r} is taken by another recovery rule",
+            code=ErrorCode.DUPLICATE,
+            errors=[FieldError("name", "taken")],
+        ) from None
+
+
 def rule_save(
     *, rule: RecoveryRule | None = None, actor: Actor = None, now: datetime, **fields: Any
 ) -> RecoveryRule:
-    """Create (``rule`` None) or change a rule after ``rule_check``; the fields are the
-    model's."""
-    rule = rule or RecoveryRule(created_at=now, created_by=actor)
-    for name, value in fields.items():
-        setattr(rule, name, value)
-    rule_check(
-        funnel=getattr(rule, "funnel", None) if rule.funnel_id else None,
-        abandon_step=rule.abandon_step,
-        abandon_after_seconds=rule.abandon_after_seconds,
-        window_seconds=rule.window_seconds,
-        team=rule.team if rule.team_id else None,
-        sla_policy=rule.sla_policy,
-        sla_seconds=rule.sla_seconds,
-        outreach=rule.outreach,
-        channel=rule.channel,
-        subject=rule.subject,
-        body=rule.body,
-    )
-    rule.updated_at = now
-    rule.save()
+    """Create (``rule`` None) or change a rule: the admin's form and the API write here.
+
+    ``fields`` are the model's (``RULE_FIELDS``; those not given keep their value, or the
+    model's default on a new rule). Guarantees, in one transaction:
+
+    1. Only admins, integrations (``actor`` None) and the leads of the rule's team, before
+       and after the change, write it (403).
+    2. The whole rule is checked (``rule_check``, each bad field named, 422; a taken name
+       409) before anything is written: nothing is half-written.
+    3. A rule with recoveries keeps its funnel (409): the close rate counts a recovery
+       under its rule's funnel, and moving the rule would move what it won.
+    4. The row and its audit entry are written together; the detection's lease
+       (``checking_until``) is never written here, so a change during a run does not
+       free or steal the rule.
+    """
+    unknown = sorted(set(fields) - set(RULE_FIELDS))
+    if unknown:
+        raise TypeError(f"rule_save: not a rule field: {', '.join(unknown)}")
+    with transaction.atomic():
+        stored = None
+        if rule is not None and rule.pk is not None:
+            stored = RecoveryRule.objects.select_for_update().filter(pk=rule.pk).first()
+        rule = rule or RecoveryRule()
+        for name, value in fields.items():
+            setattr(rule, name, value)
+        _check_writer(actor, [stored.team_id if stored else None, rule.team_id])
+        _check_name(rule)
+        rule_check(
+            funnel=rule.funnel if rule.funnel_id else None,
+            abandon_step=rule.abandon_step,
+            abandon_after_seconds=rule.abandon_after_seconds,
+            window_seconds=rule.window_seconds,
+            team=rule.team if rule.team_id else None,
+            sla_policy=rule.sla_policy,
+            sla_seconds=rule.sla_seconds,
+            outreach=rule.outreach,
+            channel=rule.channel,
+            subject=rule.subject,
+            body=rule.body,
+        )
+        if stored is None:
+            rule.created_at, rule.created_by, rule.updated_at = now, actor, now
+            _save(rule, actor=actor, now=now, fields=None)
+            return rule
+        if snapshot(stored, RULE_FIELDS) == snapshot(rule, RULE_FIELDS):
+            return rule  # a change that changes nothing writes nothing
+        if stored.funnel_id != rule.funnel_id and Recovery.objects.filter(rule=stored).exists():
+            raise Conflict(
+                "this rule has recoveries, counted in its funnel's close rate: switch it off "
+                "and write a new rule for the other funnel",
+                errors=[FieldError("funnel", "the rule has recoveries: it keeps its funnel")],
+            )
+        rule.updated_at = now
+        _save(rule, actor=actor, now=now, fields=[*RULE_FIELDS, "updated_at"])
     return rule
 
 
@@ -509,13 +671,30 @@ def recovery_open(
     return recovery
 
 
+def customer_phone(customer: Customer) -> str:
+    """The customer's first phone number, E.164 ("" when they have none)."""
+    found = sorted(
+        (i.pk, i.value) for i in customer.identities.all() if i.kind == IdentityKind.PHONE
+    )
+    return found[0][1] if found else ""
+
+
 def _outreach_send(
     recovery: Recovery, *, rule: RecoveryRule, customer: Customer, now: datetime
 ) -> None:
-    email = customer_email(customer)
-    if not email:
+    """Queue the rule's message in the outbox, under the ``recovery`` contact rule (caps,
+    quiet hours): an email to the customer's address, or a text message (``sms:<slug>``)
+    to their phone through that SMS integration. Someone with no address on the channel
+    gets nothing: the loop stays the team's, to reach them another way."""
+    channel = rule.channel or "email"
+    sms = channel.startswith(f"{SMS}:")
+    recipient = customer_phone(customer) if sms else customer_email(customer)
+    if not recipient:
         log.info(
-            "recovery %s: %s has no email address; the loop stays the team's", recovery.pk, customer
+            "recovery %s: %s has no %s; the loop stays the team's",
+            recovery.pk,
+            customer,
+            "phone number" if sms else "email address",
         )
         return
     name = str(customer.display_name or "").strip()
@@ -529,17 +708,20 @@ def _outreach_send(
         "currency": recovery.currency,
         "funnel": rule.funnel.name,
     }
+    data: dict[str, Any] = {"recovery": recovery.pk, "loop": recovery.loop_id}
+    if sms:
+        data["integration"] = channel.partition(":")[2]
     outbox_enqueue(
         [
             outbox_message(
                 key=f"recovery:{recovery.pk}",
                 purpose=PURPOSE,
-                channel=rule.channel or "email",
-                recipient=email,
+                channel=channel,
+                recipient=recipient,
                 customer=customer,
-                subject=_fill(rule.subject, values),
-                body=_fill(rule.body, values),
-                data={"recovery": recovery.pk, "loop": recovery.loop_id},
+                subject="" if sms else _fill(rule.subject, values),
+                body=_fill(rule.body, values)[:SMS_MAX] if sms else _fill(rule.body, values),
+                data=data,
                 now=now,
             )
         ]
