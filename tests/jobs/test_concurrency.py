@@ -4,6 +4,7 @@ the slot's row lock and the key's unique row let exactly one through."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from django.db import connections
@@ -40,7 +41,16 @@ def together(*calls):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_two_bookings_of_the_last_place_at_once_one_wins(team, now):
+def test_two_bookings_of_the_last_place_at_once_one_wins(team, now, monkeypatch):
+    # Each booking dawdles after counting the places: without the slot's row lock both
+    # would count 0 booked and both would book.
+    counted = services._slot_bookable
+
+    def slow_count(*args, **kwargs):  # type: ignore[no-untyped-def]
+        counted(*args, **kwargs)
+        time.sleep(0.3)
+
+    monkeypatch.setattr(services, "_slot_bookable", slow_count)
     slot = services.slot_create(team=team, starts_at=TUESDAY_12, ends_at=TUESDAY_14, capacity=1)
     ana, ben = CustomerFactory(), CustomerFactory()
 
@@ -64,13 +74,25 @@ def test_two_bookings_of_the_last_place_at_once_one_wins(team, now):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_one_key_sent_twice_at_once_runs_once(client, team, customer, now, frozen_clock):
+def test_one_key_sent_twice_at_once_runs_once(
+    client, team, customer, now, frozen_clock, monkeypatch
+):
     from tests.api.client import Api
     from tests.jobs.conftest import book
 
     slot = services.slot_create(team=team, starts_at=TUESDAY_12, ends_at=TUESDAY_14, capacity=1)
     job = book(team, customer, slot, now=now)
     token = token_create(name="shop", now=now)[1]
+    # The first start dawdles inside its transaction: the second, with the same key, must
+    # wait for it and answer with its stored answer, not run (and be refused by the state).
+    started = services.job_start
+
+    def slow_start(**kwargs):  # type: ignore[no-untyped-def]
+        job = started(**kwargs)
+        time.sleep(0.3)
+        return job
+
+    monkeypatch.setattr(services, "job_start", slow_start)
     api = Api(client, token)
 
     def start():  # type: ignore[no-untyped-def]
