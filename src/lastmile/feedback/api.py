@@ -11,8 +11,6 @@ A score off the scale is a 422 naming ``score``; an invite answered already is a
 suppressed or expired one a 410, both naming ``invite``; nothing is stored.
 """
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any, Literal
 
