@@ -167,6 +167,9 @@ def test_the_list_filters_by_day_team_and_state_and_is_paged(
     page = integration.get("/jobs", limit=1, offset=1).json()
     assert page["count"] == 2 and [j["id"] for j in page["items"]] == [b.pk]
     assert integration.get("/jobs", state="lost").status_code == 422
+    for day in ("0", "2026-13-01", "24/11/2026"):
+        r = integration.get("/jobs", date=day)
+        assert r.status_code == 422 and error_fields(r) == ["date"], day
 
 
 def test_jobs_are_scoped_to_the_tokens_teams(as_alice, as_charlie, job):

@@ -7,14 +7,15 @@ answers as the first time did and stores nothing twice. Bad input is a 422 namin
 An agent's token sees and works its teams' jobs only.
 """
 
+import re
 from datetime import date as Date
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
-from pydantic import Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from lastmile.api.auth import viewer_of
 from lastmile.api.pagination import BoundedLimitOffset, LazyPage
@@ -31,6 +32,23 @@ from lastmile.people.selectors import team_by_slug, user_by_username
 from lastmile.people.viewers import SYSTEM, Viewer, actor_of
 
 router = Router(tags=["jobs"])
+
+
+def _day_parse(value: Any) -> Date:
+    """A day as ``YYYY-MM-DD`` and nothing else (pydantic alone took ``0`` as 1970-01-01)."""
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("a day as YYYY-MM-DD, e.g. 2026-11-24")
+    try:
+        return Date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{value} is not a day of the calendar") from None
+
+
+Day = Annotated[
+    Date,
+    BeforeValidator(_day_parse),
+    WithJsonSchema({"type": "string", "format": "date", "description": "YYYY-MM-DD (UTC)"}),
+]
 
 ProofKindIn = Literal["signature", "photo", "pin", "qr"]
 StateIn = Literal["scheduled", "started", "arrived", "completed", "failed", "cancelled"]
@@ -224,7 +242,7 @@ def create_job(request: HttpRequest, payload: JobIn) -> Status:
 
 class SlotsQuery(Schema):
     team: str = Field(min_length=1, max_length=50)
-    date: Date
+    date: Day
 
 
 class SlotOut(Schema):
@@ -261,7 +279,7 @@ def list_slots(request: HttpRequest, filters: Query[SlotsQuery]) -> list[dict[st
 
 
 class JobsQuery(Schema):
-    date: Date | None = Field(default=None, description="Jobs whose window starts that day (UTC)")
+    date: Day | None = Field(default=None, description="Jobs whose window starts that day (UTC)")
     team: str | None = Field(default=None, max_length=50)
     state: StateIn | None = None
 
