@@ -71,6 +71,23 @@ def recoveries_list(
     return qs.order_by("-opened_at", "-id")
 
 
+def recovery_get(*, recovery_id: int, viewer: Viewer) -> Recovery:
+    """One recovery of a rule whose team ``viewer`` sees, with its loop's trail; 404 when
+    missing or not theirs."""
+    found = None
+    if 0 < recovery_id < 2**63:
+        found = (
+            recoveries_list(viewer=viewer)
+            .select_related("loop__team", "loop__assignee")
+            .prefetch_related("loop__events__actor")
+            .filter(pk=recovery_id)
+            .first()
+        )
+    if found is None:
+        raise NotFound(f"recovery {recovery_id}")
+    return found
+
+
 CUSTOMER_RECOVERIES = 20  # the customer page lists the newest
 
 

@@ -1,4 +1,5 @@
-"""The recovery page: a funnel's close rate and what recovery loops won, and its CSV.
+"""The recovery pages: a funnel's close rate and what recovery loops won, and its CSV; one
+recovery with its loop (linked from the customer page's recoveries panel).
 
 A GET page: the funnel and the days are in the query string, so the page is a link to
 share and its export takes the same query. The funnel's counts come from the analytics copy
@@ -29,9 +30,11 @@ from lastmile.recovery.selectors import (
     CloseRate,
     close_rate,
     recoveries_list,
+    recovery_get,
     rules_list,
     weekly_rows,
 )
+from lastmile.recovery.templatetags.recovery_tags import rows_for
 
 DEFAULT_DAYS = 56  # eight weeks
 MAX_DAYS = 366
@@ -119,4 +122,21 @@ def close_rate_csv(request: HttpRequest) -> HttpResponseBase:
         filename=f"close-rate-{report.funnel.pk}-{report.start:%Y%m%d}-{report.end:%Y%m%d}.csv",
         header=header,
         rows=rows,
+    )
+
+
+@login_required
+@require_GET
+def recovery_detail(request: HttpRequest, recovery_id: int) -> HttpResponse:
+    """One recovery: what was abandoned, how it ended, and its loop with the trail. Not the
+    viewer's teams' (or none): the console's 404."""
+    now = utcnow()
+    try:
+        recovery = recovery_get(recovery_id=recovery_id, viewer=request.user)
+    except DomainError as exc:
+        return error_response(request, exc)
+    return render(
+        request,
+        "recovery/detail.html",
+        {**page_chrome(request, now), "row": rows_for([recovery], now=now)[0], "r": recovery},
     )
