@@ -646,3 +646,56 @@ def on_loop_closed(name: str, data: dict[str, Any], at: datetime) -> None:
         _invite_quietly(
             survey, customer=customer, case=case, key=f"loop_closed:{data['loop']}", now=at
         )
+
+
+# --- following the outbox -------------------------------------------------------------------
+
+
+def invites_follow(*, now: datetime, batch_size: int = 500) -> tuple[int, int, int]:
+    """Bring queued invites up to date: (sent, stopped, expired).
+
+    1. An email or SMS invite whose outbox message went out is ``sent`` (at its
+       ``sent_at``); one the outbox suppressed when it decided again at sending (something
+       else reached the customer meanwhile) is ``suppressed`` with the rule's reason; one it
+       could not deliver is ``suppressed`` too, saying so (it never reached them, so it no
+       longer counts against the budget).
+    2. A queued or sent invite past ``expires_at`` with no answer is ``expired``.
+    Each change is a conditional UPDATE on the state read: running it twice changes nothing
+    more, and an answer recorded meanwhile is never overwritten.
+    """
+    from lastmile.channels.models import OutboxMessage, OutboxStatus
+
+    sent = stopped = 0
+    queued = list(
+        Invite.objects.filter(
+            state=InviteState.QUEUED, channel__in=[InviteChannel.EMAIL, InviteChannel.SMS]
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    # channels has no selector by key; the outbox's rows are read as its admin reads them.
+    keys = {f"feedback:invite:{pk}": pk for pk in queued}
+    rows = OutboxMessage.objects.filter(
+        key__in=list(keys),
+        status__in=[OutboxStatus.SENT, OutboxStatus.SUPPRESSED, OutboxStatus.FAILED],
+    ).values_list("key", "status", "sent_at", "rule_check", "rule_reason", "last_error")
+    for key, status, sent_at, check, reason, error in rows:
+        claim = Invite.objects.filter(pk=keys[key], state=InviteState.QUEUED)
+        if status == OutboxStatus.SENT:
+            sent += claim.update(state=InviteState.SENT, sent_at=sent_at or now)
+        elif status == OutboxStatus.SUPPRESSED:
+            stopped += claim.update(
+                state=InviteState.SUPPRESSED, rule_check=check, reason=reason[:300]
+            )
+        else:
+            stopped += claim.update(
+                state=InviteState.SUPPRESSED,
+                rule_check="undelivered",
+                reason=f"the outbox could not deliver it: {error.splitlines()[0] if error else ''}"[
+                    :300
+                ],
+            )
+    expired = Invite.objects.filter(
+        state__in=[InviteState.QUEUED, InviteState.SENT], expires_at__lte=now
+    ).update(state=InviteState.EXPIRED)
+    return sent, stopped, expired
