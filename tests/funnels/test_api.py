@@ -12,10 +12,12 @@ import pytest
 
 from lastmile.api.services import token_create
 from lastmile.channels import segment
-from lastmile.customers.models import CustomerMerge
+from lastmile.customers.models import CustomerMerge, Interaction
 from lastmile.funnels import services
+from lastmile.loops.services import loop_open
 from lastmile.people.models import Agent
 from tests.api.client import Api
+from tests.cases.factories import CaseFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
@@ -215,6 +217,31 @@ def test_a_breakdown_by_first_touch_channel_splits_the_people(integration, shop,
     assert [(b["value"], b["people"]) for b in r.json()["breakdown"]] == [("web", 2), ("app", 1)]
 
 
+def test_a_breakdown_by_first_touch_team_splits_the_people(
+    integration, shop, copy, now, team, other_team
+):
+    # given front opened a case for a, and back a loop for b, then front a loop for b
+    a, b = (Interaction.objects.filter(data__userId=u).first().customer for u in "ab")
+    CaseFactory(customer=a, team=team, created_at=shop, updated_at=shop)
+    loop_open(customer=b, kind="task", title="Call", team=other_team, now=shop)
+    loop_open(customer=b, kind="task", title="Call", team=team, now=shop + timedelta(hours=1))
+    copy()
+
+    # when the funnel is broken down by first-touch team
+    r = ask(
+        integration,
+        breakdown={"first_touch": "team"},
+        **{"from": (now - timedelta(days=2)).isoformat()},
+    )
+
+    # then a is front's, b back's (the first to touch them), c nobody's
+    assert r.status_code == 200, r.content
+    got = [
+        (b["value"], b["people"], [s["count"] for s in b["steps"]]) for b in r.json()["breakdown"]
+    ]
+    assert got == [("back", 1, [1, 1, 0]), ("front", 1, [1, 1, 1]), (None, 1, [1, 0, 0])]
+
+
 def test_a_page_step_answers_under_its_name(integration, send, copy, now):
     send(
         {"type": "page", "name": "Pricing", "userId": "p", "messageId": "p1",
@@ -260,7 +287,7 @@ def test_a_page_step_answers_under_its_name(integration, send, copy, now):
         ({"steps": [{"event": "A", "optional": True}, {"event": "B"}]}, "steps"),
         ({"exclusions": [{"event": "X", "from_step": 3, "to_step": 2}]}, "exclusions"),
         ({"breakdown": {"property": "a", "first_touch": "source"}}, "breakdown: property"),
-        ({"breakdown": {"first_touch": "team"}}, "breakdown.first_touch"),
+        ({"breakdown": {"first_touch": "campaign"}}, "breakdown.first_touch"),
         ({"bogus": 1}, "bogus"),
     ],
 )

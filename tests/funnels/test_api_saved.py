@@ -244,6 +244,29 @@ def test_dropoffs_list_each_person_with_their_last_event_and_open_window(
     assert [p["display_name"] for p in as_agent["items"]] == [None, None]
 
 
+def test_dropoffs_are_listed_newest_first_by_their_last_event(cart, shop, send, copy, integration):
+    # given c and e dropped off before step 2 (c a day ago, e three days ago), and e came
+    # back an hour ago and read the pricing page
+    send(track("e", "Pricing Viewed", shop + timedelta(hours=23)))
+    copy()
+    path = f"/funnels/{cart['id']}/dropoffs"
+
+    # when they are asked for, one a page
+    first = integration.get(path, step=2, limit=1).json()
+    second = integration.get(path, step=2, limit=1, after=first["next_after"]).json()
+
+    # then e comes first, by their newer last event, though c's id is smaller
+    people = first["items"] + second["items"]
+    assert [p["last_event"] for p in people] == ["Pricing Viewed", "Product Added"]
+    assert people[0]["id"] > people[1]["id"] and second["next_after"] is None
+
+
+@pytest.mark.parametrize("after", ["12", "x_1", "1_-2", "1.5_2", "99999999999999999999_1"])
+def test_a_dropoff_page_after_no_page_is_a_422_naming_after(cart, integration, after):
+    r = integration.get(f"/funnels/{cart['id']}/dropoffs", step=2, after=after)
+    assert _fields(r) == ["after"]
+
+
 def test_dropoffs_before_the_last_step(cart, shop, integration):
     body = integration.get(f"/funnels/{cart['id']}/dropoffs", step=3).json()
 

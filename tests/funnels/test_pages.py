@@ -7,18 +7,21 @@ import base64
 import csv
 import io
 import json
+import re
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.urls import reverse
 
 from lastmile.channels import segment
-from lastmile.customers.models import Interaction
+from lastmile.customers.models import Customer, Interaction
 from lastmile.funnels import views
 from lastmile.funnels.funnel_services import funnel_create
 from lastmile.funnels.services import analytics_copy, analytics_engine
 from lastmile.people.models import Role
 from lastmile.people.services import agent_create, team_ensure
+from tests.cases.factories import CaseFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
@@ -189,16 +192,25 @@ def test_another_steps_drop_offs_are_chosen_in_the_query(client, admin, shop, fu
     assert f'id="dropoff-{shop["carol"]}"' not in html
 
 
-def test_the_drop_off_list_is_paged(client, admin, shop, funnel, monkeypatch):
+def test_the_drop_off_list_is_paged_newest_first(client, admin, shop, funnel, monkeypatch):
+    # given Carol (last event half an hour ago) came to the shop after Dave (two days ago)
+    # and so has the larger id
     monkeypatch.setattr(views, "DROPOFF_PAGE", 1)
     url = reverse("funnels:detail", args=[funnel.pk])
-    first = sorted([shop["carol"], shop["dave"]])
+    carol, dave = shop["carol"], shop["dave"]
+    assert dave < carol
 
+    # when the list is read a person a page, following the next page's link
     page1 = client.get(url, {"step": "2"}).content.decode()
-    assert f'id="dropoff-{first[0]}"' in page1 and f'id="dropoff-{first[1]}"' not in page1
-    page2 = client.get(url, {"step": "2", "after": str(first[0])}).content.decode()
-    assert f'id="dropoff-{first[1]}"' in page2 and f'id="dropoff-{first[0]}"' not in page2
-    assert 'rel="next"' in page1 and 'rel="next"' not in page2
+    link = re.search(r'href="\?([^"]*)#dropoffs" rel="next"', page1)
+    assert link is not None
+    page2 = client.get(f"{url}?{unescape(link[1])}").content.decode()
+
+    # then Carol, whose last event is the newest, comes first, then Dave
+    assert f'id="dropoff-{carol}"' in page1 and f'id="dropoff-{dave}"' not in page1
+    assert f'id="dropoff-{dave}"' in page2 and f'id="dropoff-{carol}"' not in page2
+    assert 'rel="next"' not in page2 and 'rel="first"' in page2
+    assert "Newest first, by their last event" in page1
 
 
 def test_an_agent_sees_the_drop_offs_they_may_not_open_without_a_link(client, shop, funnel):
@@ -236,6 +248,33 @@ def test_a_breakdown_by_first_touch_channel_is_offered_and_lists_each_channel(
     assert '<option value="channel" selected>First-touch channel</option>' in html
     section = html[html.index('id="funnel-breakdown"') : html.index('id="funnel-trend-card"')]
     assert "<td>web</td>" in section and "(none)" not in section
+
+
+def test_a_breakdown_by_first_touch_team_is_offered_and_lists_each_team(
+    client, admin, shop, funnel, now, team
+):
+    # given Front office opened a case for Bob before the copy ran
+    bob = Customer.objects.get(pk=shop["bob"])
+    CaseFactory(customer=bob, team=team, created_at=now, updated_at=now)
+    analytics_copy(engine=analytics_engine(), now=now)
+
+    # when the page and the steps' export are broken down by first-touch team
+    url = reverse("funnels:detail", args=[funnel.pk])
+    response = client.get(url, {"breakdown": "team"})
+    exported = client.get(reverse("funnels:steps_csv", args=[funnel.pk]), {"breakdown": "team"})
+
+    # then the choice is offered, and Bob is front's, the three others nobody's
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert '<option value="team" selected>First-touch team</option>' in html
+    section = html[html.index('id="funnel-breakdown"') : html.index('id="funnel-trend-card"')]
+    assert "<td>front</td>" in section and "(none)" in section
+    rows = csv_rows(exported)
+    assert [(r[0], r[1], r[3]) for r in rows[1:] if r[1] == "2"] == [
+        ("", "2", "2"),
+        ("(none)", "2", "1"),
+        ("front", "2", "1"),
+    ]
 
 
 # --- validation -----------------------------------------------------------------------------
@@ -385,11 +424,11 @@ def test_the_drop_offs_export_streams_every_drop_off_of_the_step(
         "last_event_at",
         "window_open",
     ]
-    got = {int(r[1]): (r[0], r[3], r[5]) for r in rows[1:]}
-    assert got == {
-        shop["carol"]: ("2", "Page Viewed Elsewhere", "True"),
-        shop["dave"]: ("2", "Product Added", "False"),
-    }
+    # newest first, as on the page
+    assert [(int(r[1]), r[0], r[3], r[5]) for r in rows[1:]] == [
+        (shop["carol"], "2", "Page Viewed Elsewhere", "True"),
+        (shop["dave"], "2", "Product Added", "False"),
+    ]
 
 
 def test_an_export_with_a_bad_range_answers_the_page_with_its_errors(client, admin, funnel):

@@ -35,7 +35,7 @@ from lastmile.funnels.funnel_selectors import (
 )
 from lastmile.funnels.funnel_services import definition_build
 from lastmile.funnels.models import Funnel
-from lastmile.funnels.results import FunnelResult
+from lastmile.funnels.results import DropoffCursor, FunnelResult
 from lastmile.funnels.schemas import (
     DropoffsOut,
     DropoffsQuery,
@@ -276,7 +276,7 @@ def trend(request: HttpRequest, funnel_id: int, filters: Query[TrendQuery]) -> d
 @router.get(
     "/{funnel_id}/dropoffs",
     response=DropoffsOut,
-    summary="The people who dropped off before step k, paged by customer id",
+    summary="The people who dropped off before step k, newest first (by their last event), paged",
 )
 def dropoffs(request: HttpRequest, funnel_id: int, filters: Query[DropoffsQuery]) -> dict[str, Any]:
     viewer = viewer_of(request)
@@ -288,10 +288,22 @@ def dropoffs(request: HttpRequest, funnel_id: int, filters: Query[DropoffsQuery]
             f"step: this funnel has {len(d.steps)} steps",
             [FieldError("step", f"2 to {len(d.steps)} (the funnel's steps)")],
         )
+    cursor = None
+    if filters.after is not None:
+        cursor = DropoffCursor.parse(filters.after)
+        if cursor is None:
+            raise InvalidInput(
+                "after: not a page's next_after", [FieldError("after", "not a page's next_after")]
+            )
     engine = analytics_engine()
     freshness = freshness_out(engine)
     page = engine.dropoffs(
-        d, step=filters.step - 1, after=filters.after, limit=filters.limit, now=now
+        d,
+        step=filters.step - 1,
+        limit=filters.limit,
+        now=now,
+        newest_first=True,
+        cursor=cursor,
     )
     names = customer_names(ids=page.people, viewer=viewer)
     return {
@@ -307,6 +319,6 @@ def dropoffs(request: HttpRequest, funnel_id: int, filters: Query[DropoffsQuery]
             }
             for p in page.details
         ],
-        "next_after": page.next_after,
+        "next_after": page.next_cursor.text() if page.next_cursor is not None else None,
         "freshness": freshness,
     }

@@ -30,6 +30,7 @@ BREAKDOWNS = [
     ("property", "An event property"),
     ("source", "First-touch source"),
     ("channel", "First-touch channel"),
+    ("team", "First-touch team"),
 ]
 MODES = [
     ("ordered", "Ordered: other events may come between steps"),
@@ -57,7 +58,7 @@ def day_range_check(form: forms.Form, data: dict[str, Any], *, max_days: int) ->
 class RangeForm(forms.Form):
     """The days a funnel is asked over (its first step's time inside them, both days whole,
     in the site's time zone), the trend's interval and an optional breakdown: a property of
-    the entry event, or the person's first-touch source or channel."""
+    the entry event, or the person's first-touch source, channel or team."""
 
     start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(label="To", widget=forms.DateInput(attrs={"type": "date"}))
@@ -100,7 +101,7 @@ class RangeForm(forms.Form):
         by = self.cleaned_data.get("breakdown")
         if by == "property":
             return {"property": self.cleaned_data["property"]}
-        if by in ("source", "channel"):
+        if by in ("source", "channel", "team"):
             return {"first_touch": by}
         return None
 

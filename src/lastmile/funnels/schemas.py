@@ -26,6 +26,7 @@ from lastmile.funnels.definitions import (
     PropertyFilter,
     Step,
 )
+from lastmile.funnels.results import CURSOR
 
 RANGE_HELP = "ISO 8601 with a time zone; default: `to` now, `from` 30 days before `to`"
 
@@ -82,7 +83,9 @@ class RangeFields(StrictSchema):
         default=None,
         description='{"property": "<name>"}: by that property of the entry event; '
         '{"first_touch": "source"} or {"first_touch": "channel"}: by the source or the'
-        " channel (web, app) of the person's first event",
+        " channel (web, app) of the person's first event; "
+        '{"first_touch": "team"}: by the first team that touched the person (the slug of'
+        " the team owning their earliest loop or case; null: no team)",
     )
 
 
@@ -123,7 +126,12 @@ class DropoffsQuery(Schema):
     model_config = ConfigDict(populate_by_name=True)
 
     step: int = Field(ge=2, le=MAX_STEPS, description="1-based: who stopped before this step")
-    after: int | None = Field(default=None, ge=0, le=2**62, description="a page's `next_after`")
+    after: str | None = Field(
+        default=None,
+        max_length=50,
+        pattern=CURSOR.pattern,
+        description="a page's `next_after`: the page after it",
+    )
     limit: int = Field(default=50, ge=1, le=200)
     from_: UtcDatetime | None = Field(default=None, alias="from", description=RANGE_HELP)
     to: UtcDatetime | None = Field(default=None, description=RANGE_HELP)
@@ -208,7 +216,9 @@ class DropoffsOut(Schema):
     funnel: int
     step: int
     items: list[DropoffOut]
-    next_after: int | None = Field(description="pass as `after` for the next page")
+    next_after: str | None = Field(
+        description="pass as `after` for the next page; null: this is the last page"
+    )
     freshness: FreshnessOut
 
 

@@ -49,7 +49,13 @@ from lastmile.funnels.funnel_services import (
     may_write_funnels,
 )
 from lastmile.funnels.models import Funnel
-from lastmile.funnels.results import DropoffPage, FunnelResult, StepResult, TrendPoint
+from lastmile.funnels.results import (
+    DropoffCursor,
+    DropoffPage,
+    FunnelResult,
+    StepResult,
+    TrendPoint,
+)
 from lastmile.funnels.services import analytics_engine
 
 DROPOFF_PAGE = 25
@@ -180,9 +186,9 @@ def _dropoff_step(
     return -max((lost, -k) for k, _, lost in _losses(d, result))[1]
 
 
-def _after(request: HttpRequest) -> int | None:
-    raw = request.GET.get("after", "")
-    return int(raw) if raw.isdigit() and len(raw) < 19 else None
+def _after(request: HttpRequest) -> DropoffCursor | None:
+    """The drop-off page asked: after the cursor ``?after=`` (a link's), else the first."""
+    return DropoffCursor.parse(request.GET.get("after", "")[:50])
 
 
 # --- pages -----------------------------------------------------------------------------
@@ -247,7 +253,9 @@ def _funnel_page(
     interval = asked.range_form.cleaned_data["interval"]
     trend = _trend(engine, d, interval)
     step = _dropoff_step(request, d, result)
-    page = engine.dropoffs(d, step=step, after=_after(request), limit=DROPOFF_PAGE, now=now)
+    page = engine.dropoffs(
+        d, step=step, limit=DROPOFF_PAGE, now=now, newest_first=True, cursor=_after(request)
+    )
     context.update(
         window=duration(d.window_seconds),
         exclusions=[
@@ -275,8 +283,8 @@ def _funnel_page(
         ],
         dropoffs=_dropoff_rows(request, page),
         dropoffs_next=(
-            _query_string(request, after=page.next_after, step=step + 1)
-            if page.next_after is not None
+            _query_string(request, after=page.next_cursor.text(), step=step + 1)
+            if page.next_cursor is not None
             else None
         ),
         dropoffs_first=(
@@ -672,7 +680,8 @@ def trend_csv(request: HttpRequest, funnel_id: int | None = None) -> HttpRespons
 @login_required
 @require_GET
 def dropoffs_csv(request: HttpRequest, funnel_id: int | None = None) -> HttpResponseBase:
-    """Every drop-off of ``?step=k``, streamed page by page from the engine."""
+    """Every drop-off of ``?step=k``, newest first as on the page, streamed page by page
+    from the engine."""
     asked = _export(request, funnel_id)
     if isinstance(asked, HttpResponse):
         return asked
@@ -683,9 +692,11 @@ def dropoffs_csv(request: HttpRequest, funnel_id: int | None = None) -> HttpResp
     now = utcnow()
 
     def rows() -> Iterator[list[Any]]:
-        after = None
+        cursor = None
         while True:
-            page = engine.dropoffs(d, step=step, after=after, limit=EXPORT_PAGE, now=now)
+            page = engine.dropoffs(
+                d, step=step, limit=EXPORT_PAGE, now=now, newest_first=True, cursor=cursor
+            )
             for p in _dropoff_rows(request, page):
                 yield [
                     step + 1,
@@ -695,9 +706,9 @@ def dropoffs_csv(request: HttpRequest, funnel_id: int | None = None) -> HttpResp
                     p.last_event_at.isoformat() if p.last_event_at else None,
                     p.window_open,
                 ]
-            if page.next_after is None:
+            if page.next_cursor is None:
                 return
-            after = page.next_after
+            cursor = page.next_cursor
 
     return csv_response(
         filename=_filename(asked, f"dropoffs-step-{step + 1}"),
