@@ -8,9 +8,10 @@ import json
 import pytest
 
 from lastmile.invoices.models import Invoice
+from lastmile.invoices.selectors import pdf_url
 from lastmile.jobs import services
 from lastmile.jobs.models import IdempotentAnswer, Job, JobEvent, Proof
-from lastmile.loops.models import Loop
+from lastmile.loops.models import BusinessHours, Loop, SlaPolicy
 from tests.jobs.conftest import TUESDAY_12, TUESDAY_14, book
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
@@ -172,6 +173,32 @@ def test_the_list_filters_by_day_team_and_state_and_is_paged(
         assert r.status_code == 422 and error_fields(r) == ["date"], day
 
 
+@pytest.mark.parametrize("n", [2, 5])
+def test_a_page_of_jobs_costs_the_same_queries_however_many_jobs(
+    integration, team, other_team, customer, morning, now, n, django_assert_num_queries
+):
+    # Given n jobs in two teams, with lines and proofs, and a visit policy with business hours
+    hours = BusinessHours.objects.create(name="London", timezone="Europe/London", weekly={})
+    SlaPolicy.objects.create(name="Visits", kind="visit", team=team, business_hours=hours)
+    evening = services.slot_create(
+        team=other_team, starts_at=TUESDAY_12, ends_at=TUESDAY_14, capacity=10
+    )
+    morning.capacity = 10
+    morning.save()
+    for i in range(n):
+        job = book(team if i % 2 else other_team, customer, morning if i % 2 else evening, now=now)
+        services.job_start(job=job, actor=None, now=now)
+        services.proof_add(job=job, kind="photo", data=f"p{i}", actor=None, now=now)
+    # Then the page is read in a fixed number of queries: the token, the count, the page,
+    # its lines and proofs, the policies (none per job)
+    with django_assert_num_queries(7):
+        r = integration.get("/jobs", date="2026-11-24")
+    assert r.json()["count"] == n
+    told = {j["team"]: j["visit_due"] for j in r.json()["items"]}
+    assert told == {"front": told["front"], "back": told["back"]}
+    assert "GMT" in told["front"] and "UTC" in told["back"]
+
+
 def test_jobs_are_scoped_to_the_tokens_teams(as_alice, as_charlie, job):
     assert as_alice.get(f"/jobs/{job.pk}").status_code == 200
     assert as_charlie.get(f"/jobs/{job.pk}").status_code == 404
@@ -211,7 +238,7 @@ def test_the_day_through_the_api_ends_with_the_invoice_and_the_followup(as_alice
         "number": invoice.number,
         "total": invoice.total,
         "currency": "GBP",
-        "pdf_url": invoice.pdf_path,
+        "pdf_url": pdf_url(invoice),
     }
     assert Loop.objects.get(pk=out["followup_loop"]).kind == "followup"
     assert [p["kind"] for p in out["proofs"]] == ["signature"]

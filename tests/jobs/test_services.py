@@ -10,6 +10,7 @@ import pytest
 
 from lastmile.core.errors import Conflict, InvalidInput
 from lastmile.invoices.models import Invoice
+from lastmile.invoices.selectors import pdf_url
 from lastmile.jobs import services
 from lastmile.jobs.models import Job, JobEvent, JobLine, Proof, Slot
 from lastmile.jobs.services import LineIn
@@ -345,12 +346,13 @@ def test_completion_closes_the_visit_bills_once_opens_the_followup_and_tells(
     assert followup.title == "Check the customer is happy after the delivery"
     invoice = Invoice.objects.get(source=f"job:{job.pk}")
     assert invoice.subtotal == 39900 + 2 * 1299 and invoice.currency == "GBP"
+    assert pdf_url(invoice).endswith(f"/api/v1/invoices/{invoice.pk}/pdf")
     assert done.invoice == {
         "id": invoice.pk,
         "number": invoice.number,
         "total": invoice.total,
         "currency": "GBP",
-        "pdf_url": invoice.pdf_path,
+        "pdf_url": pdf_url(invoice),
     }
     delivery = Delivery.objects.get(event="job.completed")
     assert delivery.payload["data"]["invoice"]["number"] == invoice.number

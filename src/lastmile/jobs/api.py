@@ -150,7 +150,7 @@ def proof_out(p: Proof) -> dict[str, Any]:
     }
 
 
-def job_out(job: Job, *, show_pin: bool) -> dict[str, Any]:
+def job_out(job: Job, *, show_pin: bool, zones: services.TeamZones | None = None) -> dict[str, Any]:
     invoice = job.invoice or None
     return {
         "id": job.pk,
@@ -182,7 +182,7 @@ def job_out(job: Job, *, show_pin: bool) -> dict[str, Any]:
         "eta": job.eta,
         "fail_reason": job.fail_reason or None,
         "visit_loop": job.visit_loop_id,
-        "visit_due": services.visit_due_words(job),
+        "visit_due": services.visit_due_words(job, zones=zones),
         "followup_loop": job.followup_loop_id,
         "invoice": (
             {k: invoice[k] for k in ("number", "total", "currency", "pdf_url")} if invoice else None
@@ -291,8 +291,8 @@ def list_jobs(request: HttpRequest, filters: Query[JobsQuery]) -> Any:
     qs = job_list(
         viewer=viewer, day=filters.date, team=team_by_slug(filters.team), state=filters.state
     )
-    show_pin = _pin_shown(viewer)
-    return LazyPage(qs, lambda job: job_out(job, show_pin=show_pin))
+    show_pin, zones = _pin_shown(viewer), services.TeamZones()
+    return LazyPage(qs, lambda job: job_out(job, show_pin=show_pin, zones=zones))
 
 
 @router.get("/{job_id}", response=JobOut, summary="One job")

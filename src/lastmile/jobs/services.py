@@ -32,6 +32,7 @@ from django.db import transaction
 from lastmile.core.errors import Conflict, FieldError, InvalidInput
 from lastmile.core.events import event_emit
 from lastmile.invoices import services as invoice_services
+from lastmile.invoices.selectors import pdf_url
 from lastmile.jobs.errors import JobErrorCode, code
 from lastmile.jobs.models import (
     BOOKED_STATES,
@@ -48,7 +49,15 @@ from lastmile.jobs.models import (
 )
 from lastmile.loops.business_time import Calendar, open_intervals
 from lastmile.loops.models import Loop, LoopKind, LoopState
-from lastmile.loops.services import calendar_for, loop_break, loop_cancel, loop_close, loop_open
+from lastmile.loops.services import (
+    calendar_for,
+    loop_break,
+    loop_cancel,
+    loop_close,
+    loop_open,
+    policies_active,
+    policy_pick,
+)
 from lastmile.loops.services import policy_match as loop_policy_match
 from lastmile.people.selectors import assignee_check
 from lastmile.people.viewers import Actor
@@ -111,9 +120,27 @@ class ProofMissing(Conflict):
 # --- words -----------------------------------------------------------------------------------
 
 
+class TeamZones:
+    """The zone each team's times are told in: the business hours of the policy its visit
+    loops match (loops' rule), else UTC. The policies are read once, on first use, so a
+    page of jobs costs one query for all its teams."""
+
+    def __init__(self) -> None:
+        self._policies: list[Any] | None = None
+        self._zones: dict[int, ZoneInfo] = {}
+
+    def __call__(self, team_id: int) -> ZoneInfo:
+        zone = self._zones.get(team_id)
+        if zone is None:
+            if self._policies is None:
+                self._policies = policies_active()
+            policy = policy_pick(self._policies, kind=LoopKind.VISIT, team_id=team_id)
+            zone = self._zones[team_id] = ZoneInfo(calendar_for(policy).tz)
+        return zone
+
+
 def _zone_of(team: Any) -> ZoneInfo:
-    """The zone a team's times are told in: its visit policy's business hours, else UTC."""
-    return ZoneInfo(calendar_for(loop_policy_match(kind=LoopKind.VISIT, team_id=team.pk)).tz)
+    return TeamZones()(team.pk)
 
 
 def window_words(start: datetime, end: datetime, zone: ZoneInfo) -> str:
@@ -123,9 +150,9 @@ def window_words(start: datetime, end: datetime, zone: ZoneInfo) -> str:
     return f"{a:%a %d %b %H:%M}–{tail}"
 
 
-def visit_due_words(job: Job) -> str:
+def visit_due_words(job: Job, *, zones: TeamZones | None = None) -> str:
     """Why the job's visit loop is due when it is, in words to repeat to the customer."""
-    zone = _zone_of(job.team)
+    zone = (zones or TeamZones())(job.team_id)
     end = job.window_end.astimezone(zone)
     return (
         f"due {end:%a %d %b %H:%M %Z}: the end of the window the customer chose "
@@ -685,7 +712,7 @@ def _invoice_of(job: Job, *, actor: Actor, now: datetime) -> dict[str, Any] | No
         "number": invoice.number,
         "total": invoice.total,
         "currency": invoice.currency,
-        "pdf_url": invoice.pdf_path,
+        "pdf_url": pdf_url(invoice),
     }
 
 
