@@ -4,6 +4,7 @@ state or the missing proof, scoping to the token's teams, and Idempotency-Key re
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
@@ -341,3 +342,10 @@ def test_a_bad_key_is_a_422(as_alice, job):
     r = post(as_alice, f"/jobs/{job.pk}/start", key="x" * 201)
     assert r.status_code == 422 and error_fields(r) == ["Idempotency-Key"]
     assert Job.objects.get().state == "scheduled"
+
+
+def test_answers_older_than_a_week_are_forgotten(as_alice, job, now):
+    post(as_alice, f"/jobs/{job.pk}/start", key="old")
+    assert services.idempotent_answers_prune(now=now + timedelta(days=7)) == 0
+    assert services.idempotent_answers_prune(now=now + timedelta(days=7, seconds=1)) == 1
+    assert not IdempotentAnswer.objects.exists() and Job.objects.get().state == "started"

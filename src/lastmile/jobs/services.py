@@ -37,6 +37,7 @@ from lastmile.jobs.errors import JobErrorCode, code
 from lastmile.jobs.models import (
     BOOKED_STATES,
     FailReason,
+    IdempotentAnswer,
     Job,
     JobEvent,
     JobEventKind,
@@ -805,3 +806,14 @@ def job_cancel(*, job: Job, reason: str, actor: Actor, now: datetime) -> Job:
         _trail(fresh, JobEventKind.CANCELLED, actor=actor, now=now, reason=reason[:500])
         event_emit("job.cancelled", job_event_data(fresh, reason=reason[:500]), at=now)
     return fresh
+
+
+# How long an Idempotency-Key is remembered: far longer than a phone stays offline.
+IDEMPOTENCY_KEEP = timedelta(days=7)
+
+
+def idempotent_answers_prune(*, now: datetime, keep: timedelta = IDEMPOTENCY_KEEP) -> int:
+    """Forget the answers to keys older than ``keep`` (the worker runs it daily); how many.
+    A key sent again after that runs as a new request."""
+    deleted, _ = IdempotentAnswer.objects.filter(created_at__lt=now - keep).delete()
+    return deleted
