@@ -208,3 +208,17 @@ def test_a_summary_range_ending_before_it_starts_is_a_422(api, now):
         **{"from": now.isoformat(), "to": (now - timedelta(days=1)).isoformat()},
     )
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "to"
+
+
+def test_a_page_of_twenty_responses_is_four_queries(api, survey, now, django_assert_num_queries):
+    for i in range(20):
+        invite = link_invite(survey, reachable_customer(), now)
+        response_record(invite=invite, score=i % 11, now=now)
+    # related rows are joined into the page's query, not read row by row
+    with django_assert_num_queries(4):
+        assert len(api.get("/responses", limit=20).json()["items"]) == 20
+
+
+def test_an_agent_cannot_summarise_another_teams_survey(client, survey, charlie, now):
+    r = agent_api(client, charlie, now).get("/feedback/summary", survey=survey.pk)
+    assert r.status_code == 404
