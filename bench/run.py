@@ -56,6 +56,9 @@ FULL = {
     "search_requests": 100,  # per kind of query: common word, rare word, name, case ref
     "funnel_events": 10_000_000,  # synthetic, written as Parquet segments (bench/funnels.py)
     "funnel_copy_events": 50_000,  # through the event store, then copied
+    "jobs_drivers": 1_000,  # one job each, four writes, replayed twice (bench/jobs.py)
+    "jobs_invoices": 10_000,
+    "jobs_pdfs": 1_000,
 }
 QUICK = {
     "ingest_interactions": 10_000,
@@ -78,6 +81,9 @@ QUICK = {
     "search_requests": 30,
     "funnel_events": 1_000_000,
     "funnel_copy_events": 5_000,
+    "jobs_drivers": 100,
+    "jobs_invoices": 1_000,
+    "jobs_pdfs": 100,
 }
 
 
@@ -100,6 +106,11 @@ def side_benches(results: dict[str, Any], workloads: list[str]) -> None:
         if script == "funnels.py":  # synthetic Parquet, and a copy from each database
             cmd += ["--events", str(results["sizes"]["funnel_events"])]
             cmd += ["--copy-events", str(results["sizes"]["funnel_copy_events"])]
+            cmd += ["--vendor", "sqlite"] if results.get("pg_skipped") else []
+        if script == "jobs.py":  # drivers through the API, then invoices, on each engine
+            sizes = results["sizes"]
+            cmd += ["--drivers", str(sizes["jobs_drivers"]), "--invoices"]
+            cmd += [str(sizes["jobs_invoices"]), "--pdfs", str(sizes["jobs_pdfs"])]
             cmd += ["--vendor", "sqlite"] if results.get("pg_skipped") else []
         if script == "mentions.py":  # imports a file into each engine
             cmd += ["--rows", str(results["sizes"]["mentions_rows"])]
