@@ -91,3 +91,25 @@ def test_closing_a_visit_loop_asks_the_loop_survey_and_the_survey_own_recovery_l
     response = response_record(invite=invite, score=2, now=now)
     loop_close(loop=response.recovery_loop, now=now)
     assert Invite.objects.count() == 1
+
+
+def segment_message(n, kind, user="u1", **extra):  # type: ignore[no-untyped-def]
+    return {"type": kind, "userId": user, "messageId": f"fb-{n}", **extra}
+
+
+def test_a_segment_track_of_the_surveys_event_asks_that_person_once(team, now, send):
+    survey = SurveyFactory(
+        name="After an order", team=team, trigger="event", trigger_event="Order Completed"
+    )
+    send(
+        segment_message(1, "identify", traits={"email": "zoe@example.com"}),
+        segment_message(2, "track", event="Product Added"),
+        segment_message(3, "track", event="Order Completed"),
+    )
+
+    invite = Invite.objects.get()
+    assert invite.survey == survey and invite.key.startswith("event:")
+    assert OutboxMessage.objects.get().recipient == "zoe@example.com"
+
+    send(segment_message(3, "track", event="Order Completed"))  # the same message again
+    assert Invite.objects.count() == 1

@@ -8,9 +8,21 @@ class FeedbackConfig(AppConfig):
 
     def ready(self) -> None:
         from lastmile.core.events import event_subscribe
-        from lastmile.feedback.services import on_case_solved, on_loop_closed
+        from lastmile.feedback.services import (
+            on_case_solved,
+            on_interaction_recorded,
+            on_interactions_recorded,
+            on_loop_closed,
+        )
 
         # Surveys fired by a solved case or a closed loop ask the customer in the
         # transaction of that change (cases and loops do not import feedback).
         event_subscribe(on_case_solved, names=["case.solved"])
         event_subscribe(on_loop_closed, names=["loop.closed"])
+        # A Segment track of the event an ``event`` survey names asks that person, in the
+        # recording's transaction (customers does not import feedback).
+        event_subscribe(
+            on_interaction_recorded,
+            many=on_interactions_recorded,
+            names=["interaction.recorded"],
+        )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -646,6 +647,45 @@ def on_loop_closed(name: str, data: dict[str, Any], at: datetime) -> None:
         _invite_quietly(
             survey, customer=customer, case=case, key=f"loop_closed:{data['loop']}", now=at
         )
+
+
+EVENT_CHANNELS = ("web", "app")  # where the Segment API records events
+
+
+def on_interactions_recorded(name: str, events: Sequence[tuple[dict[str, Any], datetime]]) -> None:
+    """``interaction.recorded`` (customers, internal): a Segment ``track`` whose event name
+    an active ``event`` survey names (``Order Completed``) asks that person, once per event.
+    The ingest's hot path: no query for a batch without track events, one for the rest."""
+    tracks = [
+        r
+        for data, _ in events
+        if (r := data["interaction"]).channel in EVENT_CHANNELS
+        and isinstance(r.data, dict)
+        and r.data.get("type") == "track"
+        and isinstance(r.data.get("event"), str)
+        and r.customer_id
+    ]
+    if not tracks:
+        return
+    surveys: dict[str, list[Survey]] = {}
+    for survey in Survey.objects.filter(
+        active=True, trigger=Trigger.EVENT, trigger_event__in={r.data["event"] for r in tracks}
+    ).order_by("pk"):
+        surveys.setdefault(survey.trigger_event, []).append(survey)
+    if not surveys:
+        return
+    now = events[0][1]
+    for row in tracks:
+        for survey in surveys.get(row.data["event"], ()):
+            customer = _customer(row.customer_id)
+            if customer is not None:
+                _invite_quietly(
+                    survey, customer=customer, case=None, key=f"event:{row.pk}", now=now
+                )
+
+
+def on_interaction_recorded(name: str, data: dict[str, Any], at: datetime) -> None:
+    on_interactions_recorded(name, [(data, at)])
 
 
 # --- following the outbox -------------------------------------------------------------------
