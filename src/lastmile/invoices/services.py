@@ -12,6 +12,7 @@ team's rate applied once to the invoice's subtotal, rounded half up to a minor u
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import re
@@ -30,6 +31,7 @@ from lastmile.core.audit import audited_delete, audited_save
 from lastmile.core.errors import Conflict, DomainError, ErrorCode, FieldError, InvalidInput
 from lastmile.core.events import event_emit
 from lastmile.customers.models import Customer
+from lastmile.customers.services.customers import customer_live
 from lastmile.invoices.models import (
     MAX_RATE_BP,
     Invoice,
@@ -255,11 +257,16 @@ def invoice_issue(
             errors.append(FieldError("team", f"no team {team_id}"))
         if case_id is not None and case is None:
             errors.append(FieldError("case", f"no case {case_id}"))
-        elif case is not None and customer is not None and case.customer_id != customer.pk:
+        elif (
+            case is not None
+            and customer is not None
+            and case.customer_id not in (customer.pk, customer_live(customer).pk)
+        ):
             errors.append(FieldError("case", f"{case.ref} is not this customer's case"))
         if errors:
             raise InvalidInput("cannot issue this invoice: " + errors[0].reason, errors)
         assert customer is not None and team is not None
+        customer = customer_live(customer)  # merged since: the customer it became
         sequence = _next_number(now.year)
         again = Invoice.objects.filter(source=source).first()
         if again is not None:
@@ -304,6 +311,22 @@ def invoice_issue(
     return invoice
 
 
+def mail_options(invoice: Invoice) -> dict[str, Any]:
+    """What the invoice's email asks of ``email_reply_queue`` beyond a reply, where the mail
+    app takes it: ``automated`` (an invoice answers no question of the customer's, so it
+    must not close the case's reply loops) and its own ``subject``. Without them the email
+    goes as a reply, "Re: <the case's subject> [LM-…]", and closes the reply loops."""
+    from lastmile.mail.services import email_reply_queue
+
+    takes = inspect.signature(email_reply_queue).parameters
+    options: dict[str, Any] = {}
+    if "automated" in takes:
+        options["automated"] = True
+    if "subject" in takes:
+        options["subject"] = f"Invoice {invoice.number}"
+    return options
+
+
 def invoice_send(*, invoice: Invoice, actor: Actor, now: datetime) -> str:
     """Email the invoice's PDF to its customer on its case, through the outbox; the address
     it went to, or "" when it cannot go (no case, no email address, the mail settings do
@@ -331,6 +354,7 @@ def invoice_send(*, invoice: Invoice, actor: Actor, now: datetime) -> str:
                 actor=actor,
                 now=now,
                 files=[OutgoingFile(f"invoice-{invoice.number}.pdf", "application/pdf", pdf)],
+                **mail_options(invoice),
             )
     except DomainError as exc:
         log.info("invoice %s not emailed: %s", invoice.number, exc)
