@@ -1,9 +1,21 @@
-"""The jobs' pages, under /jobs/."""
+"""The jobs' pages, under /jobs/: the driver's page and its writes, the customer's
+tracking page."""
 
 from __future__ import annotations
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
+
+from lastmile.jobs import views
 
 app_name = "jobs"
 
-urlpatterns: list[URLPattern] = []
+urlpatterns: list[URLPattern] = [
+    path("driver/", views.driver_page, name="driver"),
+    path("driver/run/start", views.driver_run_start, name="driver_run_start"),
+    path("driver/<int:job_id>/start", views.driver_start, name="driver_start"),
+    path("driver/<int:job_id>/arrive", views.driver_arrive, name="driver_arrive"),
+    path("driver/<int:job_id>/complete", views.driver_complete, name="driver_complete"),
+    path("driver/<int:job_id>/fail", views.driver_fail, name="driver_fail"),
+    path("driver/<int:job_id>/proofs", views.driver_proof, name="driver_proof"),
+    path("t/<str:token>/", views.tracking_page, name="tracking"),
+]

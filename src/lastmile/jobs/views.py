@@ -1,0 +1,328 @@
+"""The jobs' pages: the driver's (or engineer's) page of today's stops, the writes it posts,
+and the customer's tracking page.
+
+The driver's page (``/jobs/driver/``) is a console page for a signed-in agent. Its writes
+(``/jobs/driver/<id>/start`` …, ``/proofs``, ``/jobs/driver/run/start``) are JSON posts
+with the session's CSRF token, scoped to the jobs of the driver's teams, calling the same
+services the API calls, and each honours an ``Idempotency-Key`` header through
+``jobs.idempotency``: the page's script fixes the key when the driver taps, so a write it
+replays after a lost answer or an offline spell is stored once and answered as the first
+time. The idempotency store is keyed per API token; a session has none, so each agent gets
+one revoked token (``driver-page:<user id>``), which can never authenticate, to scope their
+keys (``_session_scope``).
+
+The tracking page (``/jobs/t/<token>/``) needs no login: the unguessable token is the
+customer's key to their own job. An unknown token is a plain 404.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.db import IntegrityError, transaction
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from lastmile.api.models import ApiToken
+from lastmile.api.services import token_create, token_revoke
+from lastmile.console.pages import page_chrome
+from lastmile.core.clock import utcnow
+from lastmile.core.errors import DomainError, FieldError, InvalidInput, NotFound
+from lastmile.jobs import runs, services
+from lastmile.jobs.api import job_out, proof_out
+from lastmile.jobs.idempotency import idempotent
+from lastmile.jobs.models import FailReason, Job, JobState, ProofKind
+from lastmile.jobs.selectors import job_get
+from lastmile.people.viewers import actor_of
+from lastmile.promises.selectors import open_promises_for_customer
+from lastmile.recovery.services import customer_phone
+
+SCOPE_PREFIX = "driver-page:"
+
+
+# --- reading the day -----------------------------------------------------------------------
+
+
+def _day_of(request: HttpRequest, now: datetime) -> date:
+    raw = request.GET.get("date") or ""
+    try:
+        return date.fromisoformat(raw) if len(raw) == 10 else now.date()
+    except ValueError:
+        return now.date()
+
+
+def _promises_by_job(jobs: list[Job]) -> dict[int, list[Any]]:
+    """Each job's open promises: those on its case (a job with no case: every open promise
+    to the customer). One read per customer."""
+    per_customer: dict[int, list[Any]] = {}
+    out: dict[int, list[Any]] = {}
+    for job in jobs:
+        if job.customer_id not in per_customer:
+            per_customer[job.customer_id] = open_promises_for_customer(customer=job.customer)
+        found = per_customer[job.customer_id]
+        out[job.pk] = [p for p in found if p.case_id == job.case_id] if job.case_id else found
+    return out
+
+
+def _money(minor: int, currency: str) -> str:
+    return f"{currency} {minor / 100:,.2f}" if currency else f"{minor}"
+
+
+def stop_rows(jobs: list[Job], *, now: datetime) -> list[dict[str, Any]]:
+    """What each stop's card shows."""
+    zones = services.TeamZones()
+    promises = _promises_by_job(jobs)
+    rows = []
+    for n, job in enumerate(jobs, start=1):
+        zone = zones(job.team_id)
+        lines = list(job.lines.all())
+        currency = lines[0].currency if lines else ""
+        taken = sorted({p.kind for p in job.proofs.all()})
+        rows.append(
+            {
+                "n": job.stop_order or n,
+                "job": job,
+                "window": services.window_words(job.window_start, job.window_end, zone),
+                "eta": job.eta.astimezone(zone) if job.eta else None,
+                "phone": customer_phone(job.customer),
+                "notes": _notes(job),
+                "promises": promises.get(job.pk, []),
+                "lines": [
+                    {
+                        "line": line,
+                        "total": _money(line.total, line.currency),
+                        "price": _money(line.unit_price, line.currency),
+                    }
+                    for line in lines
+                ],
+                "total": _money(sum(line.total for line in lines), currency) if lines else "",
+                "required": list(job.required_proofs),
+                "taken": taken,
+                "missing": [k for k in job.required_proofs if k not in taken],
+                "has_pin": bool(job.pin),
+            }
+        )
+    return rows
+
+
+def _notes(job: Job) -> list[str]:
+    """What the driver should know before the door: the job's own notes (when the job
+    carries them), the customer's delivery notes, and what the case is about."""
+    notes = []
+    own = str(getattr(job, "notes", "") or "").strip()
+    if own:
+        notes.append(own)
+    attrs = job.customer.attributes if isinstance(job.customer.attributes, dict) else {}
+    for key in ("delivery_notes", "access_notes", "notes"):
+        value = attrs.get(key)
+        if isinstance(value, str) and value.strip():
+            notes.append(value.strip()[:500])
+    if job.case_id and job.case is not None:
+        notes.append(f"Case {job.case.ref}: {job.case.subject}")
+    return notes
+
+
+@login_required
+@require_GET
+def driver_page(request: HttpRequest) -> HttpResponse:
+    """Today's stops for the signed-in driver, with one tap per step and the proofs."""
+    now = utcnow()
+    day = _day_of(request, now)
+    jobs = runs.run_stops(driver=request.user, day=day)
+    return render(
+        request,
+        "jobs/driver.html",
+        {
+            **page_chrome(request, now),
+            "day": day,
+            "stops": stop_rows(jobs, now=now),
+            "reasons": FailReason.choices,
+            "proof_kinds": ProofKind.choices,
+            "run_startable": any(j.state == JobState.SCHEDULED for j in jobs),
+        },
+    )
+
+
+# --- the driver's writes -------------------------------------------------------------------
+
+
+def _session_scope(user: Any, now: datetime) -> ApiToken:
+    """The token that scopes this agent's ``Idempotency-Key``s on the driver's page: made
+    once, revoked at once (its secret is dropped), so it never authenticates anything."""
+    name = f"{SCOPE_PREFIX}{user.pk}"
+    found = ApiToken.objects.filter(name=name).first()
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():
+            token, _secret = token_create(name=name, now=now, agent=getattr(user, "agent", None))
+            token_revoke(token=token, actor=user, now=now, actor_label="driver page")
+            return token
+    except (IntegrityError, InvalidInput):  # made by the same agent's other request
+        return ApiToken.objects.get(name=name)
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any]:
+    if not request.body:
+        return {}
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        raise InvalidInput("the body is not JSON", [FieldError("body", "not JSON")]) from None
+    if not isinstance(body, dict):
+        raise InvalidInput("the body is a JSON object", [FieldError("body", "not an object")])
+    return body
+
+
+def _error(exc: DomainError) -> JsonResponse:
+    return JsonResponse(json.loads(json.dumps(exc.as_dict(), default=str)), status=exc.status)
+
+
+def _write(request: HttpRequest, job_id: int | None, run: Any) -> JsonResponse:
+    """Run the driver's write ``run(job, viewer, now)`` once per ``Idempotency-Key``."""
+    user: Any = request.user  # signed in: login_required
+    now = utcnow()
+    try:
+        job = job_get(job_id=job_id, viewer=user) if job_id is not None else None
+        if job is not None and job.assignee_id not in (None, user.pk):
+            raise NotFound(f"job {job_id}")  # a teammate's stop: not on this driver's page
+        body = _json_body(request)
+        request.auth = _session_scope(user, now)  # type: ignore[attr-defined]
+        answer = idempotent(
+            request, lambda: run(job, body, user, now), job_id=job.pk if job else None
+        )
+    except DomainError as exc:
+        return _error(exc)
+    return JsonResponse(answer.value, status=answer.status_code, safe=False)
+
+
+def _job_answer(job: Job, user: Any) -> tuple[int, Any]:
+    fresh = job_get(job_id=job.pk, viewer=user)
+    return 200, {"job": job_out(fresh, show_pin=False)}
+
+
+def _step(step: Any, **fixed: Any) -> Any:
+    def run(job: Job, body: dict[str, Any], user: Any, now: datetime) -> tuple[int, Any]:
+        step(job=job, actor=actor_of(user), now=now, **fixed)
+        return _job_answer(job, user)
+
+    return run
+
+
+@login_required
+@require_POST
+def driver_start(request: HttpRequest, job_id: int) -> JsonResponse:
+    return _write(request, job_id, _step(services.job_start))
+
+
+@login_required
+@require_POST
+def driver_arrive(request: HttpRequest, job_id: int) -> JsonResponse:
+    return _write(request, job_id, _step(services.job_arrive))
+
+
+@login_required
+@require_POST
+def driver_complete(request: HttpRequest, job_id: int) -> JsonResponse:
+    return _write(request, job_id, _step(services.job_complete))
+
+
+def _fail(job: Job, body: dict[str, Any], user: Any, now: datetime) -> tuple[int, Any]:
+    reason, note = body.get("reason"), body.get("note", "")
+    if not isinstance(reason, str):
+        raise InvalidInput(
+            "why the job failed", [FieldError("reason", f"one of {', '.join(FailReason.values)}")]
+        )
+    if not isinstance(note, str):
+        raise InvalidInput("the note is text", [FieldError("note", "text")])
+    services.job_fail(job=job, reason=reason, note=note, actor=actor_of(user), now=now)
+    return _job_answer(job, user)
+
+
+@login_required
+@require_POST
+def driver_fail(request: HttpRequest, job_id: int) -> JsonResponse:
+    return _write(request, job_id, _fail)
+
+
+def _proof(job: Job, body: dict[str, Any], user: Any, now: datetime) -> tuple[int, Any]:
+    kind, data = body.get("kind"), body.get("data")
+    if not isinstance(kind, str):
+        raise InvalidInput(
+            "which proof", [FieldError("kind", f"one of {', '.join(ProofKind.values)}")]
+        )
+    if not isinstance(data, str):
+        raise InvalidInput("the proof's data", [FieldError("data", "must not be empty")])
+    proof = services.proof_add(job=job, kind=kind, data=data, actor=actor_of(user), now=now)
+    return 201, proof_out(proof)
+
+
+@login_required
+@require_POST
+def driver_proof(request: HttpRequest, job_id: int) -> JsonResponse:
+    return _write(request, job_id, _proof)
+
+
+def _run_start(job: Job | None, body: dict[str, Any], user: Any, now: datetime) -> tuple[int, Any]:
+    raw = body.get("date")
+    try:
+        day = date.fromisoformat(raw) if isinstance(raw, str) and len(raw) == 10 else now.date()
+    except ValueError:
+        raise InvalidInput("a day", [FieldError("date", "YYYY-MM-DD")]) from None
+    started = runs.run_start(driver=user, day=day, actor=actor_of(user), now=now)
+    return 200, started.as_dict()
+
+
+@login_required
+@require_POST
+def driver_run_start(request: HttpRequest) -> JsonResponse:
+    """The driver leaves: every customer on today's run is told, with an ETA."""
+    return _write(request, None, _run_start)
+
+
+# --- the customer's tracking page ----------------------------------------------------------
+
+
+@require_GET
+def tracking_page(request: HttpRequest, token: str) -> HttpResponse:
+    """The customer's view of their job: window, status, ETA, and after delivery the proof.
+    No login; an unknown token is a plain 404."""
+    job = (
+        Job.objects.select_related("team", "customer")
+        .prefetch_related("proofs")
+        .filter(tracking_token=token)
+        .first()
+        if 0 < len(token) <= 64
+        else None
+    )
+    if job is None:
+        raise Http404("no such tracking link")
+    zone = services.TeamZones()(job.team_id)
+    proofs = [
+        {
+            "kind": p.get_kind_display(),
+            "at": p.at.astimezone(zone),
+            "image": p.data
+            if p.kind == ProofKind.SIGNATURE and p.data.startswith("data:image/")
+            else "",
+        }
+        for p in job.proofs.all()
+    ]
+    done = job.state == JobState.COMPLETED
+    return render(
+        request,
+        "jobs/tracking.html",
+        {
+            "job": job,
+            "window": services.window_words(job.window_start, job.window_end, zone),
+            "eta": job.eta.astimezone(zone) if job.eta else None,
+            "completed_at": job.completed_at.astimezone(zone) if job.completed_at else None,
+            "proofs": proofs if done else [],
+            "zone": zone,
+            "late": runs.is_late(job),
+        },
+    )
