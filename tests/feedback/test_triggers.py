@@ -113,3 +113,25 @@ def test_a_segment_track_of_the_surveys_event_asks_that_person_once(team, now, s
 
     send(segment_message(3, "track", event="Order Completed"))  # the same message again
     assert Invite.objects.count() == 1
+
+
+def test_the_ingest_pays_one_query_for_track_events_and_none_without(
+    db, now, django_assert_num_queries
+):
+    from lastmile.customers.services.timeline import InteractionRow
+    from lastmile.feedback.services import on_interactions_recorded
+
+    track = InteractionRow(
+        customer_id=1,
+        channel="web",
+        direction="inbound",
+        occurred_at=now,
+        data={"type": "track", "event": "Order Completed"},
+        pk=1,
+    )
+    email = InteractionRow(customer_id=1, channel="email", direction="inbound", occurred_at=now)
+
+    with django_assert_num_queries(1):
+        on_interactions_recorded("interaction.recorded", [({"interaction": track}, now)])
+    with django_assert_num_queries(0):
+        on_interactions_recorded("interaction.recorded", [({"interaction": email}, now)])
