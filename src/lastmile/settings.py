@@ -213,6 +213,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # clickhouse://[user[:password]@]host:8123/db for a ClickHouse server; chdb://<dir> embedded.
 ANALYTICS_URL = envstr("LASTMILE_ANALYTICS_URL", "")
 
+# Onfleet's webhook secret (hex, from Onfleet's dashboard): /hooks/onfleet takes its task
+# events when set (lastmile/jobs/onfleet.py); empty, the endpoint is a 404.
+ONFLEET_SECRET = envstr("LASTMILE_ONFLEET_SECRET", "")
+
 QUEUE_URL = envstr("LASTMILE_QUEUE_URL", f"sqlite:///{VAR_DIR / 'queue.sqlite3'}")
 # Installations (or test runs) sharing one Redis keep apart by name.
 QUEUE_NAME = envstr("LASTMILE_QUEUE_NAME", "lastmile")

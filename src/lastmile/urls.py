@@ -5,6 +5,7 @@ from django.urls import include, path, re_path
 
 from lastmile.api.api import api, api_not_found
 from lastmile.core.views import favicon, healthz
+from lastmile.jobs.onfleet import onfleet_hook
 
 # Each app's API module and where its router is mounted on the one API, under /api/v1/.
 API_ROUTERS = [
@@ -42,6 +43,7 @@ urlpatterns = [
     re_path(r"^api/", api_not_found),  # unknown API paths answer in the API's error shape
     path("admin/", admin.site.urls),
     path("mail/", include("lastmile.mail.urls")),
+    path("hooks/onfleet", onfleet_hook, name="onfleet_hook"),  # Onfleet task webhooks
     path("hooks/", include("lastmile.webhooks.urls")),
     path("listening/", include("lastmile.listening.urls")),
     path("", include("lastmile.crisis.urls")),  # /alerts/<id>/ and the public /status/<slug>

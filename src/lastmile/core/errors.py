@@ -73,6 +73,11 @@ class ErrorCode(StrEnum):
     JOURNEY_STEP_LOOP = "journey_step_loop"  # a journey step loop: cancel the journey
     STEP_NOT_OPEN = "step_not_open"  # the journey step is not open
     NOT_A_SLOT_STEP = "not_a_slot_step"  # the step is not a choose_slot step
+    # Deliveries and invoices
+    PROOF_MISSING = "proof_missing"  # a required proof is missing: completion refused
+    INVALID_TRANSITION = "invalid_transition"  # the job's state does not allow this step
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"  # the key was used for another request
+    ALREADY_PAID = "already_paid"  # the invoice has an accepted payment already
     # Listening
     WATCHTERM_EXISTS = "watchterm_exists"  # a watch term with this name exists
     MENTION_FROM_BRAND = "mention_from_brand"  # the mention is the brand's own post

@@ -27,8 +27,7 @@ from django.http import HttpRequest
 from ninja import Status
 
 from lastmile.core.clock import utcnow
-from lastmile.core.errors import DomainError, FieldError, InvalidInput
-from lastmile.jobs.errors import JobErrorCode, code
+from lastmile.core.errors import DomainError, ErrorCode, FieldError, InvalidInput
 from lastmile.jobs.models import IdempotentAnswer
 
 HEADER = "Idempotency-Key"
@@ -44,7 +43,7 @@ class KeyReused(DomainError):
             detail=f"the Idempotency-Key {key!r} was used for another request; "
             "use a new key for each write",
             errors=[FieldError(HEADER, "used before with another method, path or body")],
-            code=code(JobErrorCode.IDEMPOTENCY_KEY_REUSED),
+            code=ErrorCode.IDEMPOTENCY_KEY_REUSED,
             status=422,
         )
 

@@ -29,11 +29,10 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.db import transaction
 
-from lastmile.core.errors import Conflict, FieldError, InvalidInput
+from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
 from lastmile.core.events import event_emit
 from lastmile.invoices import services as invoice_services
 from lastmile.invoices.selectors import pdf_url
-from lastmile.jobs.errors import JobErrorCode, code
 from lastmile.jobs.models import (
     BOOKED_STATES,
     FailReason,
@@ -102,7 +101,7 @@ class InvalidTransition(Conflict):
         allowed, _ = TRANSITIONS[step]
         super().__init__(
             f"job #{job.pk} is {job.state}; {step} needs it {' or '.join(allowed)}",
-            code=code(JobErrorCode.INVALID_TRANSITION),
+            code=ErrorCode.INVALID_TRANSITION,
             errors=[FieldError("state", f"is {job.state}, not {' or '.join(allowed)}")],
         )
 
@@ -113,7 +112,7 @@ class ProofMissing(Conflict):
     def __init__(self, job: Job, missing: Sequence[str]) -> None:
         super().__init__(
             f"job #{job.pk} cannot be completed without proof: {', '.join(missing)} missing",
-            code=code(JobErrorCode.PROOF_MISSING),
+            code=ErrorCode.PROOF_MISSING,
             errors=[FieldError("proof", f"{kind} missing") for kind in missing],
         )
 
@@ -606,7 +605,7 @@ def proof_add(*, job: Job, kind: str, data: str, actor: Actor, now: datetime) ->
             raise Conflict(
                 f"job #{fresh.pk} is {fresh.state}; a proof is taken while it is "
                 f"{' or '.join(PROOF_STATES)}",
-                code=code(JobErrorCode.INVALID_TRANSITION),
+                code=ErrorCode.INVALID_TRANSITION,
                 errors=[FieldError("state", f"is {fresh.state}")],
             )
         stored = data

@@ -1,0 +1,230 @@
+"""``/hooks/onfleet``: Onfleet's task webhooks move lastmile's jobs.
+
+A business that already dispatches with Onfleet keeps its drivers' app; lastmile gets the
+customer side (the visit loop, proof, invoice, follow-up) from Onfleet's webhooks:
+
+- ``GET ?check=<value>``: Onfleet's handshake when a webhook is created; the value is echoed.
+- ``POST``: a task event, signed. ``X-Onfleet-Signature`` is the hex HMAC-SHA512 of the raw
+  body under the webhook secret (given as hex: ``LASTMILE_ONFLEET_SECRET``); a missing or
+  wrong signature is a 401 and nothing is read.
+- The task names its job in its metadata: an entry ``{"name": "lastmile_job", "value": <id>}``
+  set when the task is created in Onfleet. A task without it is acknowledged (200,
+  ``"ignored"``) so that Onfleet does not retry it for a day.
+- ``taskStarted`` starts the job; ``taskCompleted`` completes it, with the signature and
+  photos Onfleet took as its proofs (their upload ids), walking it through start and arrival
+  if those webhooks were not set up; ``taskFailed`` fails it with the reason mapped from
+  Onfleet's ``failureReason``. Onfleet retries what was not answered 200: an event the job
+  has already been through is answered 200 ``"already"`` and changes nothing.
+- A job that cannot take the event (completed without a proof lastmile requires, such as a
+  PIN Onfleet does not take) is a 409 naming what is missing, as the API answers.
+
+Without ``LASTMILE_ONFLEET_SECRET`` the endpoint is a 404: not configured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from lastmile.api.api import error_response
+from lastmile.core.clock import utcnow
+from lastmile.core.errors import DomainError, ErrorCode
+from lastmile.jobs import services
+from lastmile.jobs.models import FailReason, Job, JobState, Proof, ProofKind
+
+SIGNATURE_HEADER = "HTTP_X_ONFLEET_SIGNATURE"
+METADATA_NAME = "lastmile_job"
+MAX_BODY_BYTES = 512 * 1024
+
+# The states a job has reached or passed when Onfleet tells it again.
+_DONE = {
+    "taskStarted": {JobState.STARTED, JobState.ARRIVED, JobState.COMPLETED, JobState.FAILED},
+    "taskCompleted": {JobState.COMPLETED},
+    "taskFailed": {JobState.FAILED},
+}
+
+# Onfleet's failure reasons, by a word of them, to lastmile's; anything else is "not at home"
+# only when it says the client was not there, otherwise "access problem" (the driver could
+# not get the parcel to the door), and the note keeps Onfleet's own words.
+_REASONS = (
+    ("REFUS", FailReason.REFUSED),
+    ("DAMAGE", FailReason.DAMAGED),
+    ("ADDRESS", FailReason.WRONG_ADDRESS),
+    ("NOT_AVAILABLE", FailReason.NOT_AT_HOME),
+    ("NOT_HOME", FailReason.NOT_AT_HOME),
+    ("UNAVAILABLE", FailReason.NOT_AT_HOME),
+    ("ACCESS", FailReason.ACCESS_PROBLEM),
+)
+
+
+def _error(status: int, code: ErrorCode, detail: str, field: str, reason: str) -> HttpResponse:
+    return error_response(status, code, detail, [{"index": None, "field": field, "reason": reason}])
+
+
+def signature_valid(secret_hex: str, body: bytes, signature: str) -> bool:
+    """Whether ``signature`` is the hex HMAC-SHA512 of ``body`` under the hex secret."""
+    try:
+        key = bytes.fromhex(secret_hex)
+    except ValueError:
+        return False
+    expected = hmac.new(key, body, hashlib.sha512).hexdigest()
+    return hmac.compare_digest(expected, signature.strip().lower())
+
+
+def fail_reason(onfleet: str) -> str:
+    """lastmile's reason for Onfleet's ``failureReason`` (e.g. ``CLIENT_NOT_AVAILABLE``)."""
+    word = (onfleet or "").upper()
+    for part, reason in _REASONS:
+        if part in word:
+            return str(reason)
+    return str(FailReason.ACCESS_PROBLEM)
+
+
+def _job_id(task: dict[str, Any]) -> int | None:
+    for entry in task.get("metadata") or ():
+        if isinstance(entry, dict) and entry.get("name") == METADATA_NAME:
+            try:
+                return int(str(entry.get("value")).strip())
+            except ValueError:
+                return None
+    return None
+
+
+def _walk_to_arrived(job: Job, *, now: datetime) -> Job:
+    """Start and arrive a job Onfleet says is done, where those webhooks were not set up."""
+    if job.state == JobState.SCHEDULED:
+        job = services.job_start(job=job, actor=None, now=now)
+    if job.state == JobState.STARTED:
+        job = services.job_arrive(job=job, actor=None, now=now)
+    return job
+
+
+def _proofs_from(job: Job, task: dict[str, Any], *, now: datetime) -> None:
+    """Onfleet's signature and photos as the job's proofs (their upload ids), once each."""
+    details = task.get("completionDetails") or {}
+    taken: list[tuple[str, str]] = []
+    if details.get("signatureUploadId"):
+        taken.append((ProofKind.SIGNATURE, f"onfleet:{details['signatureUploadId']}"))
+    photos = details.get("photoUploadIds") or (
+        [details["photoUploadId"]] if details.get("photoUploadId") else []
+    )
+    taken += [(ProofKind.PHOTO, f"onfleet:{p}") for p in photos if p]
+    have = set(Proof.objects.filter(job=job).values_list("kind", "data"))
+    for kind, data in taken:
+        if (kind, data) not in have:
+            services.proof_add(job=job, kind=kind, data=data, actor=None, now=now)
+
+
+def _apply(job: Job, trigger: str, task: dict[str, Any], *, now: datetime) -> Job:
+    if trigger == "taskStarted":
+        return services.job_start(job=job, actor=None, now=now)
+    if trigger == "taskCompleted":
+        job = _walk_to_arrived(job, now=now)
+        _proofs_from(job, task, now=now)
+        return services.job_complete(job=job, actor=None, now=now)
+    details = task.get("completionDetails") or {}
+    if job.state == JobState.SCHEDULED:
+        job = services.job_start(job=job, actor=None, now=now)
+    note = " ".join(
+        str(part) for part in (details.get("failureReason"), details.get("failureNotes")) if part
+    )
+    return services.job_fail(
+        job=job,
+        reason=fail_reason(str(details.get("failureReason") or "")),
+        note=note,
+        actor=None,
+        now=now,
+    )
+
+
+@csrf_exempt
+def onfleet_hook(request: HttpRequest) -> HttpResponse:
+    secret = getattr(settings, "ONFLEET_SECRET", "")
+    if not secret:
+        return _error(
+            404,
+            ErrorCode.NOT_FOUND,
+            "Onfleet webhooks are not configured",
+            "path",
+            "set LASTMILE_ONFLEET_SECRET",
+        )
+    if request.method == "GET" and "check" in request.GET:
+        return HttpResponse(request.GET["check"], content_type="text/plain")
+    if request.method != "POST":
+        response = _error(
+            405, ErrorCode.METHOD_NOT_ALLOWED, f"{request.path} takes POST", "method", "use POST"
+        )
+        response["Allow"] = "GET, POST"
+        return response
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > MAX_BODY_BYTES:
+        return _error(
+            413,
+            ErrorCode.TOO_LARGE,
+            f"the event is {declared} bytes",
+            "body",
+            f"at most {MAX_BODY_BYTES // 1024} KB",
+        )
+    signature = request.META.get(SIGNATURE_HEADER, "")
+    if not signature:
+        return _error(
+            401,
+            ErrorCode.SIGNATURE_MISSING,
+            "no X-Onfleet-Signature header",
+            "X-Onfleet-Signature",
+            "Onfleet signs every event",
+        )
+    body = request.body
+    if not signature_valid(secret, body, signature):
+        return _error(
+            401,
+            ErrorCode.SIGNATURE_INVALID,
+            "the signature does not match the body",
+            "X-Onfleet-Signature",
+            "the HMAC-SHA512 of the body under the webhook secret",
+        )
+    try:
+        event = json.loads(body)
+    except ValueError:
+        return _error(400, ErrorCode.BAD_REQUEST, "the body is not JSON", "body", "not JSON")
+    if not isinstance(event, dict):
+        return _error(422, ErrorCode.INVALID, "the event is not an object", "body", "an object")
+    trigger = event.get("triggerName")
+    task = (event.get("data") or {}).get("task") if isinstance(event.get("data"), dict) else None
+    if trigger not in _DONE:
+        return JsonResponse({"result": "ignored", "reason": f"lastmile does not act on {trigger}"})
+    if not isinstance(task, dict):
+        return _error(422, ErrorCode.INVALID, "the event has no task", "data.task", "required")
+    job_id = _job_id(task)
+    if job_id is None:
+        return JsonResponse(
+            {"result": "ignored", "reason": f"the task has no {METADATA_NAME} metadata"}
+        )
+    job = Job.objects.filter(pk=job_id).first()
+    if job is None:
+        return _error(
+            404,
+            ErrorCode.NOT_FOUND,
+            f"no job {job_id}",
+            f"metadata.{METADATA_NAME}",
+            "no job has this id",
+        )
+    if job.state in _DONE[trigger]:
+        return JsonResponse({"result": "already", "job": job.pk, "state": job.state})
+    try:
+        with transaction.atomic():  # all of a walked-through completion, or nothing
+            job = _apply(job, trigger, task, now=utcnow())
+    except DomainError as exc:
+        return error_response(exc.status, exc.code, exc.detail, [e.as_dict() for e in exc.errors])
+    return JsonResponse({"result": "applied", "job": job.pk, "state": job.state})
