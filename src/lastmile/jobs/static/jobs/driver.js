@@ -108,7 +108,10 @@
       say(el, "");
     }
     if (item.kind === "proof" && el) {
-      el.querySelectorAll("[data-proof-kind='" + item.proof + "']:not(.pchip-done)").forEach(function (s) {
+      var shown = el.querySelectorAll("[data-proofs-taken] .pchip-done").length > 0 &&
+        Array.prototype.some.call(el.querySelectorAll("[data-proofs-taken] .pchip-done"), function (s) { return s.textContent === item.proof + " ✓"; });
+      el.querySelectorAll("[data-proof-kind='" + item.proof + "']:not(.pchip-done)").forEach(function (s, i) {
+        if (shown || i > 0) { s.remove(); return; }  // a replay of a proof the page shows already
         s.className = "pchip pchip-done";
         s.textContent = item.proof + " ✓";
       });
@@ -176,22 +179,29 @@
   function signature(canvas) {
     var ctx = canvas.getContext("2d");
     var drawing = false;
-    var rect = canvas.getBoundingClientRect();
-    if (rect.width > 0) { canvas.width = Math.round(rect.width); canvas.height = Math.round(rect.height); }
-    ctx.lineWidth = 2.5; ctx.lineCap = "round"; ctx.strokeStyle = "#111827";
+    function fit() {
+      // Hidden in a closed <details> at load: sized on first touch, to the drawn size.
+      var r = canvas.getBoundingClientRect();
+      if (canvas.dataset.sized || r.width === 0) return;
+      canvas.width = Math.round(r.width); canvas.height = Math.round(r.height);
+      canvas.dataset.sized = "1";
+      ctx.lineWidth = 2.5; ctx.lineCap = "round"; ctx.lineJoin = "round"; ctx.strokeStyle = "#111827";
+    }
     function at(e) {
       var r = canvas.getBoundingClientRect();
       return [(e.clientX - r.left) * canvas.width / r.width, (e.clientY - r.top) * canvas.height / r.height];
     }
     canvas.addEventListener("pointerdown", function (e) {
-      drawing = true; canvas.setPointerCapture(e.pointerId);
+      fit();
+      drawing = true;
+      try { canvas.setPointerCapture(e.pointerId); } catch (err) { /* not capturable: draw anyway */ }
       var p = at(e); ctx.beginPath(); ctx.moveTo(p[0], p[1]); e.preventDefault();
     });
     canvas.addEventListener("pointermove", function (e) {
       if (!drawing) return;
       var p = at(e); ctx.lineTo(p[0], p[1]); ctx.stroke(); canvas.dataset.signed = "1"; e.preventDefault();
     });
-    ["pointerup", "pointercancel", "pointerleave"].forEach(function (t) { canvas.addEventListener(t, function () { drawing = false; }); });
+    ["pointerup", "pointercancel"].forEach(function (t) { canvas.addEventListener(t, function () { drawing = false; }); });
   }
 
   function photoPicked(input) {
@@ -280,10 +290,7 @@
     if (e.target.matches("[data-photo]")) photoPicked(e.target);
   });
 
-  document.querySelectorAll("[data-sig]").forEach(function (canvas) {
-    var details = canvas.closest("details");
-    if (details) details.addEventListener("toggle", function () { if (details.open && !canvas.dataset.ready) { canvas.dataset.ready = "1"; signature(canvas); } });
-  });
+  document.querySelectorAll("[data-sig]").forEach(signature);
 
   // What was queued before a reload moves its card on again until it is sent.
   load().forEach(function (item) {

@@ -1,0 +1,176 @@
+"""The driver's page in headless Chromium at 375 px, online and offline: taps made with the
+network off are kept on the phone, shown as waiting, and replayed in order when it is back,
+each with the Idempotency-Key fixed at the tap, so the job is completed with one proof and
+one event per step, even when the whole queue is replayed again."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from lastmile.core.clock import utcnow
+from lastmile.jobs import services
+from lastmile.jobs.models import Job, JobEvent, Proof
+from lastmile.people.services import agent_create, team_ensure
+from tests.console.test_browser import PASSWORD, fast_password_hashing  # noqa: F401
+from tests.customers.factories import CustomerFactory, IdentityFactory
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def phone(chromium):  # type: ignore[no-untyped-def]
+    context = chromium.new_context(
+        viewport={"width": 375, "height": 740}, timezone_id="UTC", has_touch=True
+    )
+    context.set_default_timeout(10_000)
+    yield context
+    context.close()
+
+
+def a_days_job(*, proofs):  # type: ignore[no-untyped-def]
+    """Dora, a driver, with one delivery later today (or tomorrow, near midnight)."""
+    now = utcnow()
+    team = team_ensure(name="Deliveries", slug="deliveries")
+    dora = agent_create(username="dora", password=PASSWORD, teams=[team], first_name="Dora").user
+    start = (now + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    slot = services.slot_create(
+        team=team, starts_at=start, ends_at=start + timedelta(hours=2), capacity=5
+    )
+    customer = CustomerFactory(display_name="Priya Shah")
+    IdentityFactory(customer=customer, kind="phone", value="+447700900456")
+    job = services.job_create(
+        kind="delivery",
+        customer=customer,
+        team=team,
+        window_start=slot.starts_at,
+        window_end=slot.ends_at,
+        address="4 Mill Lane, York",
+        lines=[
+            services.LineIn(
+                sku="SOFA", description="Sofa", quantity=1, unit_price=89900, currency="GBP"
+            )
+        ],
+        proofs=proofs,
+        assignee=dora,
+        actor=None,
+        now=now,
+    )
+    return dora, job
+
+
+def open_page(page, live_server, job):  # type: ignore[no-untyped-def]
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", "dora")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/jobs/driver/?date={job.window_start.date().isoformat()}")
+    page.wait_for_selector(f"#stop-{job.pk}")
+
+
+def sent_all(page):  # type: ignore[no-untyped-def]
+    page.wait_for_selector("#driver[data-queued='0']", state="attached")
+
+
+def counts(job):  # type: ignore[no-untyped-def]
+    kinds = list(JobEvent.objects.filter(job=job).values_list("kind", flat=True))
+    return {k: kinds.count(k) for k in ("started", "arrived", "proof", "completed")}
+
+
+def test_offline_taps_are_queued_and_replayed_once_in_order(live_server, phone):
+    dora, job = a_days_job(proofs=("pin",))
+    page = phone.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    open_page(page, live_server, job)
+    stop = f"#stop-{job.pk}"
+
+    # The page fits 375 px and its buttons are large targets
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    box = page.locator(f"{stop} [data-action=start]").bounding_box()
+    assert box and box["height"] >= 44 and box["width"] >= 200
+    assert page.locator(f"{stop} a[href='tel:+447700900456']").count() == 1
+
+    # Online: "On my way" is sent at once
+    page.click(f"{stop} [data-action=start]")
+    sent_all(page)
+    job.refresh_from_db()
+    assert job.state == "started"
+
+    # Offline: arrive, the PIN the customer reads, complete
+    phone.set_offline(True)
+    page.click(f"{stop} [data-action=arrive]")
+    page.click(f"{stop} .stop-capture > summary")
+    page.fill(f"#pin-{job.pk}", job.pin)
+    page.click(f"{stop} [data-action=proof][data-kind=pin]")
+    page.click(f"{stop} [data-action=complete]")
+
+    # Then the three taps wait, in order, on the phone, and the server has none of them
+    assert page.locator("#queue-list li").all_inner_texts() == [
+        "Priya Shah: Arrived",
+        "Priya Shah: pin",
+        "Priya Shah: Complete",
+    ]
+    assert page.get_attribute(stop, "data-state") == "completed"
+    assert "Offline" in page.inner_text("#driver-net")
+    job.refresh_from_db()
+    assert job.state == "started" and not Proof.objects.filter(job=job).exists()
+    queued = page.evaluate(f"localStorage.getItem('lastmile-driver-queue-{dora.pk}')")
+
+    # When the network is back
+    phone.set_offline(False)
+    sent_all(page)
+
+    # Then the job is completed with one proof, one event per step, nothing refused
+    job.refresh_from_db()
+    assert job.state == "completed"
+    assert Proof.objects.filter(job=job).count() == 1
+    assert counts(job) == {"started": 1, "arrived": 1, "proof": 1, "completed": 1}
+    assert page.is_hidden("#driver-refused")
+
+    # When the phone replays the same queue again (it never saw the answers)
+    page.evaluate(
+        "([name, value]) => localStorage.setItem(name, value)",
+        [f"lastmile-driver-queue-{dora.pk}", queued],
+    )
+    page.reload()
+    page.wait_for_selector(stop)
+    sent_all(page)
+
+    # Then each is answered as the first time: nothing refused, nothing stored twice
+    assert page.is_hidden("#driver-refused")
+    assert Proof.objects.filter(job=job).count() == 1
+    assert counts(job) == {"started": 1, "arrived": 1, "proof": 1, "completed": 1}
+    assert Job.objects.get(pk=job.pk).invoice is not None
+    page.screenshot(path="/tmp/driver-375.png", full_page=True)
+    assert errors == []
+
+
+def test_a_signature_drawn_on_the_page_is_stored_as_an_image(live_server, phone):
+    _, job = a_days_job(proofs=("signature",))
+    page = phone.new_page()
+    open_page(page, live_server, job)
+    stop = f"#stop-{job.pk}"
+    page.click(f"{stop} [data-action=start]")
+    sent_all(page)
+    page.click(f"{stop} [data-action=arrive]")
+    page.click(f"{stop} .stop-capture > summary")
+    page.locator(f"{stop} canvas[data-sig]").scroll_into_view_if_needed()
+    canvas = page.locator(f"{stop} canvas[data-sig]").bounding_box()
+    assert canvas
+    page.mouse.move(canvas["x"] + 20, canvas["y"] + 40)
+    page.mouse.down()
+    for dx, dy in ((60, 20), (120, 80), (200, 30), (260, 90)):
+        page.mouse.move(canvas["x"] + dx, canvas["y"] + dy, steps=4)
+    page.mouse.up()
+    page.click(f"{stop} [data-action=proof][data-kind=signature]")
+    page.click(f"{stop} [data-action=complete]")
+    sent_all(page)
+    job.refresh_from_db()
+    assert job.state == "completed", page.inner_text(f"{stop} [data-msg]") + page.evaluate(
+        f"document.querySelector('{stop} canvas').dataset.signed || 'unsigned'"
+    )
+    proof = Proof.objects.get(job=job)
+    assert proof.kind == "signature" and proof.data.startswith("data:image/png;base64,")
