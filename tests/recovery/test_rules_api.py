@@ -299,3 +299,34 @@ def test_the_admin_writes_through_the_same_service(staff, funnel, team):
     assert rule.created_by.username == "boss"
     audit = AuditEntry.objects.get(object_type="recovery.recoveryrule")
     assert (audit.action, audit.actor.username) == ("created", "boss")
+
+
+def test_a_rule_whose_funnel_was_archived_can_still_be_switched_off(
+    admin_api, written, funnel, now
+):
+    from lastmile.funnels import funnel_services
+
+    funnel_services.funnel_archive(funnel=funnel, actor=None, now=now)
+    path = f"/recovery/rules/{written['id']}"
+
+    off = delete(admin_api, path)
+    on = admin_api.patch(path, {"active": True})
+
+    assert off.status_code == 200 and off.json()["active"] is False
+    assert _fields(on) == ["funnel"]
+    assert RecoveryRule.objects.get().active is False
+
+
+def test_the_admin_switches_off_a_rule_whose_funnel_was_archived(staff, written, funnel, now):
+    from lastmile.funnels import funnel_services
+
+    funnel_services.funnel_archive(funnel=funnel, actor=None, now=now)
+    form = {k: v for k, v in RULE.items() if k != "team"}
+
+    r = staff.post(
+        f"/admin/recovery/recoveryrule/{written['id']}/change/",
+        {**form, "funnel": funnel.pk, "team": RecoveryRule.objects.get().team_id},
+    )
+
+    assert r.status_code == 302, r.content.decode()[-2000:]
+    assert RecoveryRule.objects.get().active is False

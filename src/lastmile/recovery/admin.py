@@ -38,6 +38,8 @@ class RecoveryRuleForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        if self.instance.pk and not data.get("active") and set(self.changed_data) <= {"active"}:
+            return data  # switching a rule off is never refused (services.rule_save)
         try:
             rule_check(
                 funnel=data.get("funnel"),

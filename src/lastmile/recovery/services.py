@@ -260,6 +260,22 @@ def _save(rule: RecoveryRule, *, actor: Actor, now: datetime, fields: list[str] 
         ) from None
 
 
+def _rule_check(rule: RecoveryRule) -> None:
+    rule_check(
+        funnel=rule.funnel if rule.funnel_id else None,
+        abandon_step=rule.abandon_step,
+        abandon_after_seconds=rule.abandon_after_seconds,
+        window_seconds=rule.window_seconds,
+        team=rule.team if rule.team_id else None,
+        sla_policy=rule.sla_policy,
+        sla_seconds=rule.sla_seconds,
+        outreach=rule.outreach,
+        channel=rule.channel,
+        subject=rule.subject,
+        body=rule.body,
+    )
+
+
 def rule_save(
     *, rule: RecoveryRule | None = None, actor: Actor = None, now: datetime, **fields: Any
 ) -> RecoveryRule:
@@ -271,7 +287,8 @@ def rule_save(
     1. Only admins, integrations (``actor`` None) and the leads of the rule's team, before
        and after the change, write it (403).
     2. The whole rule is checked (``rule_check``, each bad field named, 422; a taken name
-       409) before anything is written: nothing is half-written.
+       409) before anything is written: nothing is half-written. Only switching a rule
+       off is never refused, whatever became of its funnel or channel since.
     3. A rule with recoveries keeps its funnel (409): the close rate counts a recovery
        under its rule's funnel, and moving the rule would move what it won.
     4. The row and its audit entry are written together; the detection's lease
@@ -290,25 +307,19 @@ def rule_save(
             setattr(rule, name, value)
         _check_writer(actor, [stored.team_id if stored else None, rule.team_id])
         _check_name(rule)
-        rule_check(
-            funnel=rule.funnel if rule.funnel_id else None,
-            abandon_step=rule.abandon_step,
-            abandon_after_seconds=rule.abandon_after_seconds,
-            window_seconds=rule.window_seconds,
-            team=rule.team if rule.team_id else None,
-            sla_policy=rule.sla_policy,
-            sla_seconds=rule.sla_seconds,
-            outreach=rule.outreach,
-            channel=rule.channel,
-            subject=rule.subject,
-            body=rule.body,
-        )
+        before = snapshot(stored, RULE_FIELDS) if stored is not None else {}
+        after = snapshot(rule, RULE_FIELDS)
+        if stored is not None and before == after:
+            return rule  # a change that changes nothing writes nothing
+        changed = {k for k in after if before.get(k) != after[k]}
+        if stored is None or rule.active or not changed <= {"active"}:
+            # Switching a rule off is never refused: its funnel may have been archived, or
+            # its SMS integration switched off, since it was written.
+            _rule_check(rule)
         if stored is None:
             rule.created_at, rule.created_by, rule.updated_at = now, actor, now
             _save(rule, actor=actor, now=now, fields=None)
             return rule
-        if snapshot(stored, RULE_FIELDS) == snapshot(rule, RULE_FIELDS):
-            return rule  # a change that changes nothing writes nothing
         if stored.funnel_id != rule.funnel_id and Recovery.objects.filter(rule=stored).exists():
             raise Conflict(
                 "this rule has recoveries, counted in its funnel's close rate: switch it off "
