@@ -135,3 +135,11 @@ def test_the_ingest_pays_one_query_for_track_events_and_none_without(
         on_interactions_recorded("interaction.recorded", [({"interaction": track}, now)])
     with django_assert_num_queries(0):
         on_interactions_recorded("interaction.recorded", [({"interaction": email}, now)])
+
+
+def test_a_run_of_closed_loops_no_survey_wants_costs_one_query(db, now, django_assert_num_queries):
+    from lastmile.feedback.services import on_loops_closed
+
+    closed = [({"loop": n, "kind": "reply", "customer": n, "team": None}, now) for n in range(50)]
+    with django_assert_num_queries(1):
+        on_loops_closed("loop.closed", closed)

@@ -13,12 +13,13 @@ class FeedbackConfig(AppConfig):
             on_interaction_recorded,
             on_interactions_recorded,
             on_loop_closed,
+            on_loops_closed,
         )
 
         # Surveys fired by a solved case or a closed loop ask the customer in the
         # transaction of that change (cases and loops do not import feedback).
         event_subscribe(on_case_solved, names=["case.solved"])
-        event_subscribe(on_loop_closed, names=["loop.closed"])
+        event_subscribe(on_loop_closed, many=on_loops_closed, names=["loop.closed"])
         # A Segment track of the event an ``event`` survey names asks that person, in the
         # recording's transaction (customers does not import feedback).
         event_subscribe(

@@ -624,29 +624,45 @@ def on_case_solved(name: str, data: dict[str, Any], at: datetime) -> None:
         _invite_quietly(survey, customer=customer, case=case, key=f"case_solved:{case.pk}", now=at)
 
 
-def on_loop_closed(name: str, data: dict[str, Any], at: datetime) -> None:
-    """``loop.closed`` subscriber: each active ``loop_closed`` survey of that loop kind asks
-    the loop's customer, once per loop. A recovery loop a survey opened never asks again."""
-    if not data.get("customer"):
+def on_loops_closed(name: str, events: Sequence[tuple[dict[str, Any], datetime]]) -> None:
+    """``loop.closed`` subscriber: each active ``loop_closed`` survey of a closed loop's kind
+    (of its team, or of every team) asks the loop's customer, once per loop. A recovery
+    loop a survey opened never asks again. One query for a run of closed loops (the
+    ingest closes reply loops by the batch), more only when a survey wants one of them."""
+    closed = [(data, at) for data, at in events if data.get("customer")]
+    if not closed:
         return
-    surveys = _triggered(
-        {"trigger": Trigger.LOOP_CLOSED, "trigger_loop_kind": data.get("kind")},
-        team_id=data.get("team"),
-    )
-    if not surveys or Response.objects.filter(recovery_loop_id=data.get("loop")).exists():
-        return
-    customer = _customer(data["customer"])
-    if customer is None:
-        return
-    case = None
-    if data.get("case"):
-        from lastmile.cases.selectors import cases_routing
+    wanted: dict[str, list[Survey]] = {}
+    for survey in Survey.objects.filter(
+        active=True,
+        trigger=Trigger.LOOP_CLOSED,
+        trigger_loop_kind__in={data.get("kind") for data, _ in closed},
+    ).order_by("pk"):
+        wanted.setdefault(survey.trigger_loop_kind, []).append(survey)
+    for data, at in closed:
+        surveys = [
+            s
+            for s in wanted.get(data.get("kind") or "", ())
+            if s.all_teams or s.team_id == data.get("team")
+        ]
+        if not surveys or Response.objects.filter(recovery_loop_id=data.get("loop")).exists():
+            continue
+        customer = _customer(data["customer"])
+        if customer is None:
+            continue
+        case = None
+        if data.get("case"):
+            from lastmile.cases.selectors import cases_routing
 
-        case = cases_routing(case_ids=[data["case"]]).get(data["case"])
-    for survey in surveys:
-        _invite_quietly(
-            survey, customer=customer, case=case, key=f"loop_closed:{data['loop']}", now=at
-        )
+            case = cases_routing(case_ids=[data["case"]]).get(data["case"])
+        for survey in surveys:
+            _invite_quietly(
+                survey, customer=customer, case=case, key=f"loop_closed:{data['loop']}", now=at
+            )
+
+
+def on_loop_closed(name: str, data: dict[str, Any], at: datetime) -> None:
+    on_loops_closed(name, [(data, at)])
 
 
 EVENT_CHANNELS = ("web", "app")  # where the Segment API records events
