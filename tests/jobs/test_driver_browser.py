@@ -174,3 +174,34 @@ def test_a_signature_drawn_on_the_page_is_stored_as_an_image(live_server, phone)
     )
     proof = Proof.objects.get(job=job)
     assert proof.kind == "signature" and proof.data.startswith("data:image/png;base64,")
+
+
+def test_the_page_reopens_offline_with_its_queue_and_sends_it_when_back(live_server, phone):
+    _, job = a_days_job(proofs=("pin",))
+    page = phone.new_page()
+    open_page(page, live_server, job)
+    stop = f"#stop-{job.pk}"
+    page.click(f"{stop} [data-action=start]")
+    sent_all(page)
+    # The service worker takes the page over, and keeps it on the next load
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    page.reload()
+    page.wait_for_selector(f"{stop}[data-state=started]")
+
+    # Offline, the driver arrives, then the page is closed and opened again
+    phone.set_offline(True)
+    page.click(f"{stop} [data-action=arrive]")
+    page.reload()
+
+    # Then the page opens from the phone, with the tap still waiting and the stop moved on
+    page.wait_for_selector(f"{stop}[data-state=arrived]")
+    assert page.locator("#queue-list li").all_inner_texts() == ["Priya Shah: Arrived"]
+    job.refresh_from_db()
+    assert job.state == "started"
+
+    # and back online it is sent
+    phone.set_offline(False)
+    sent_all(page)
+    job.refresh_from_db()
+    assert job.state == "arrived"
+    assert JobEvent.objects.filter(job=job, kind="arrived").count() == 1

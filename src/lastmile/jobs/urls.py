@@ -11,6 +11,7 @@ app_name = "jobs"
 
 urlpatterns: list[URLPattern] = [
     path("driver/", views.driver_page, name="driver"),
+    path("driver/sw.js", views.driver_service_worker, name="driver_sw"),
     path("driver/run/start", views.driver_run_start, name="driver_run_start"),
     path("driver/<int:job_id>/start", views.driver_start, name="driver_start"),
     path("driver/<int:job_id>/arrive", views.driver_arrive, name="driver_arrive"),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -282,6 +283,18 @@ def _run_start(job: Job | None, body: dict[str, Any], user: Any, now: datetime) 
 def driver_run_start(request: HttpRequest) -> JsonResponse:
     """The driver leaves: every customer on today's run is told, with an ETA."""
     return _write(request, None, _run_start)
+
+
+SERVICE_WORKER = Path(__file__).parent / "static" / "jobs" / "driver-sw.js"
+
+
+@require_GET
+def driver_service_worker(request: HttpRequest) -> HttpResponse:
+    """The driver's page's service worker, served under /jobs/driver/ so it may keep that
+    page for offline use (a worker's scope is at most its own folder). Holds no data."""
+    response = HttpResponse(SERVICE_WORKER.read_bytes(), content_type="text/javascript")
+    response["Cache-Control"] = "no-cache"
+    return response
 
 
 # --- the customer's tracking page ----------------------------------------------------------

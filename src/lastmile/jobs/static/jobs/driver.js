@@ -303,6 +303,10 @@
   window.addEventListener("online", function () { net.hidden = false; net.dataset.online = "1"; net.textContent = "Back online: sending."; flush(); });
   window.addEventListener("offline", function () { offline("Offline: your taps are kept on this phone and sent when the network is back."); });
   window.setInterval(flush, 15000);
+  // Keep the page on the phone, to reopen it offline (secure contexts only: HTTPS or loopback).
+  if ("serviceWorker" in navigator && window.isSecureContext) {
+    navigator.serviceWorker.register(root.dataset.sw, { scope: root.dataset.scope }).catch(function () {});
+  }
   render();
   flush();
 })();
