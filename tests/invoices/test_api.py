@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from lastmile.api.services import token_create
-from lastmile.core.errors import ErrorCode
 from lastmile.invoices.models import Invoice, Payment
 from lastmile.invoices.services import invoice_issue
 from lastmile.loops.models import Loop
@@ -144,11 +143,6 @@ def test_a_replayed_payment_is_200_with_the_first(api, invoice):
     assert Payment.objects.count() == 1
 
 
-@pytest.mark.xfail(
-    not hasattr(ErrorCode, "ALREADY_PAID"),
-    reason="core's ErrorCode has no ALREADY_PAID yet: the 409 says 'conflict'",
-    strict=True,
-)
 def test_a_second_payment_is_409_already_paid(api, invoice):
     api.post(f"/invoices/{invoice.pk}/payments", PAYMENT)
     r = api.post(f"/invoices/{invoice.pk}/payments", {**PAYMENT, "reference": "T-2"})

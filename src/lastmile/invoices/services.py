@@ -54,8 +54,6 @@ MAX_LINES = 500
 MAX_QUANTITY = 1_000_000
 MAX_AMOUNT = 10**13  # minor units: 100 billion in a two-decimal currency
 CURRENCY = re.compile(r"^[A-Z]{3}$")
-# ErrorCode.ALREADY_PAID once core lists it; until then the generic 409 code.
-ALREADY_PAID: ErrorCode = getattr(ErrorCode, "ALREADY_PAID", ErrorCode.CONFLICT)
 
 
 @dataclass(frozen=True)
@@ -77,7 +75,7 @@ class AlreadyPaid(Conflict):
         by = f" by {payment.reference}" if payment is not None else ""
         super().__init__(
             f"invoice {invoice.number} is paid already{by}",
-            code=ALREADY_PAID,
+            code=ErrorCode.ALREADY_PAID,
             errors=[FieldError("reference", f"invoice {invoice.number} is paid already")],
         )
 
@@ -187,8 +185,10 @@ def invoice_number(year: int, sequence: int) -> str:
 
 def _next_number(year: int) -> int:
     """The year's next number, its counter row locked until the caller's transaction ends."""
-    InvoiceCounter.objects.get_or_create(year=year)  # a race to create it is retried inside
-    counter = InvoiceCounter.objects.select_for_update().get(year=year)
+    counter = InvoiceCounter.objects.select_for_update().filter(year=year).first()
+    if counter is None:  # the year's first invoice: a race to create the row is retried inside
+        InvoiceCounter.objects.get_or_create(year=year)
+        counter = InvoiceCounter.objects.select_for_update().get(year=year)
     counter.last += 1
     counter.save(update_fields=["last"])
     return counter.last
