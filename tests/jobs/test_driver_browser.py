@@ -5,6 +5,8 @@ one event per step, even when the whole queue is replayed again."""
 
 from __future__ import annotations
 
+import struct
+import zlib
 from datetime import timedelta
 
 import pytest
@@ -205,3 +207,51 @@ def test_the_page_reopens_offline_with_its_queue_and_sends_it_when_back(live_ser
     job.refresh_from_db()
     assert job.state == "arrived"
     assert JobEvent.objects.filter(job=job, kind="arrived").count() == 1
+
+
+def a_png(width: int, height: int) -> bytes:
+    """A small orange picture, as a phone's camera would hand the page (PNG, no library)."""
+    raw = b"".join(b"\x00" + b"\xff\x80\x00" * width for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_start_my_run_sets_the_etas_and_a_camera_photo_is_the_proof(live_server, phone):
+    _, job = a_days_job(proofs=("photo",))
+    page = phone.new_page()
+    open_page(page, live_server, job)
+    stop = f"#stop-{job.pk}"
+
+    # "Start my run" gives the stop its ETA, shown on the card
+    page.click("#run-start")
+    sent_all(page)
+    assert "ETA" in page.inner_text(f"{stop} [data-eta]")
+    job.refresh_from_db()
+    assert job.eta is not None and job.state == "scheduled"
+
+    # A photo from the camera input is scaled on the phone and stored as the proof
+    page.click(f"{stop} [data-action=start]")
+    page.click(f"{stop} [data-action=arrive]")
+    page.click(f"{stop} .stop-capture > summary")
+    page.set_input_files(
+        f"{stop} input[data-photo]",
+        files=[{"name": "door.png", "mimeType": "image/png", "buffer": a_png(1600, 1200)}],
+    )
+    page.wait_for_selector(f"{stop} [data-photo-said]:has-text('Photo ready: 1280 × 960')")
+    page.click(f"{stop} [data-action=proof][data-kind=photo]")
+    page.click(f"{stop} [data-action=complete]")
+    sent_all(page)
+    job.refresh_from_db()
+    assert job.state == "completed"
+    proof = Proof.objects.get(job=job)
+    assert proof.kind == "photo" and proof.data.startswith("data:image/jpeg;base64,")

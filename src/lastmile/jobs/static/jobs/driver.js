@@ -124,6 +124,11 @@
       say(null, "");
       net.hidden = false;
       net.dataset.online = "1";
+      body.stops.forEach(function (stop) {
+        var c = card(stop.job);
+        var eta = c ? c.querySelector("[data-eta]") : null;
+        if (eta) eta.textContent = " · ETA " + new Date(stop.eta).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) + (stop.late ? " (late)" : "");
+      });
       net.textContent = "Run started: " + body.stops.length + " customer" + (body.stops.length === 1 ? "" : "s") + " told you are on your way.";
     }
   }
