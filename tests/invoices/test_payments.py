@@ -168,3 +168,34 @@ def test_the_database_refuses_a_second_accepted_payment_row(invoice, now):
             outcome="accepted",
             at=now,
         )
+
+
+def test_invoice_events_reach_a_subscription_to_invoices_of_the_team(
+    invoice, zoe_case, other_team, now, webhooks_to_loopback
+):
+    from lastmile.webhooks.models import Delivery
+    from lastmile.webhooks.services.subscriptions import subscription_create
+
+    mine, _ = subscription_create(
+        name="erp", url="http://127.0.0.1:9/erp", events=["invoice.*"], now=now
+    )
+    subscription_create(
+        name="other",
+        url="http://127.0.0.1:9/other",
+        events=["invoice.*"],
+        team=other_team,
+        now=now,
+    )
+    pay(invoice, reference="T-1", outcome="refused", now=now)
+    pay(invoice, reference="T-2", now=now)
+    sent = list(
+        Delivery.objects.order_by("id").values_list("subscription__name", "event", "payload")
+    )
+    assert [(name, event) for name, event, _ in sent] == [
+        ("erp", "invoice.payment_refused"),
+        ("erp", "invoice.paid"),
+    ]
+    refused, paid = (payload["data"] for _, _, payload in sent)
+    assert refused["number"] == paid["number"] == "2026-000001"
+    assert refused["followup_loop"] == Payment.objects.get(reference="T-1").followup_loop_id
+    assert (paid["state"], paid["payment"], paid["method"]) == ("paid", "T-2", "card_terminal")
