@@ -313,7 +313,29 @@ SCOPED = {
     "case": lambda j: {"ref": j.case.ref},
     "case_message": lambda j: {"ref": j.case.ref},
     "step": lambda j: {"journey_id": j.pk, "key": "docs"},
+    "job": lambda j: {"job_id": _delivery_for(j.case).pk},
 }
+
+
+def _delivery_for(case):
+    """A delivery of the case's customer, in a slot of the case's team a day ahead."""
+    from lastmile.jobs.services import job_create, slot_create
+
+    start = case.created_at + timedelta(days=1)
+    slot = slot_create(
+        team=case.team, starts_at=start, ends_at=start + timedelta(hours=2), capacity=1
+    )
+    return job_create(
+        kind="delivery",
+        customer=case.customer,
+        team=case.team,
+        window_start=slot.starts_at,
+        window_end=slot.ends_at,
+        address="1 High Street",
+        case=case,
+        actor=None,
+        now=case.created_at,
+    )
 
 
 def test_every_portal_url_is_either_public_or_checked_here():

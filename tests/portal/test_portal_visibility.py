@@ -8,6 +8,8 @@ covered without touching this file (a page needs a line in PAGES, or the first t
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 
@@ -15,6 +17,8 @@ from lastmile.cases.models import Case
 from lastmile.cases.services import case_change, case_create
 from lastmile.customers.models import Channel, Direction
 from lastmile.customers.services.timeline import interaction_record
+from lastmile.jobs.models import Job
+from lastmile.jobs.services import job_create, slot_create
 from lastmile.journeys.services import journey_start, template_save
 from lastmile.knowledge.services import article_create
 from lastmile.portal.services import portal_link_issue
@@ -75,6 +79,23 @@ def story(ann, team, now):
     article_create(
         title="Opening hours", body_md="9 to 5", public=True, team=team, now=now, slug="hours"
     )
+    slot = slot_create(
+        team=team,
+        starts_at=now + timedelta(days=1),
+        ends_at=now + timedelta(days=1, hours=2),
+        capacity=1,
+    )
+    job_create(
+        kind="delivery",
+        customer=ann,
+        team=team,
+        window_start=slot.starts_at,
+        window_end=slot.ends_at,
+        address="1 High Street",
+        case=case,
+        actor=None,
+        now=now,
+    )
     return case, journey
 
 
@@ -89,6 +110,7 @@ PAGES = {
     "help": ("get", lambda case, journey: {}, None),
     "article": ("get", lambda case, journey: {"slug": "hours"}, None),
     "sign_out": ("post", lambda case, journey: {}, {}),
+    "job": ("get", lambda case, journey: {"job_id": Job.objects.get(case=case).pk}, None),
 }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
@@ -94,4 +95,57 @@ def slots_free(*, viewer: Viewer, team: Team, day: date, now: datetime) -> list[
         out.append(
             SlotFree(slot=slot, booked=booked, bookable=now < cutoff and booked < slot.capacity)
         )
+    return out
+
+
+# How many of a customer's jobs the portal lists, and how far ahead it offers slots.
+CUSTOMER_JOBS_SHOWN = 20
+OFFER_DAYS = 14
+
+
+def jobs_of_customer(
+    *, customer: Any, now: datetime, limit: int = CUSTOMER_JOBS_SHOWN
+) -> list[Job]:
+    """The customer's own jobs for the portal: those whose window has not ended, soonest
+    first, then the others, newest first (``limit`` of each at most). Not scoped to a
+    viewer: the caller is the customer's own session."""
+    qs = Job.objects.select_related("team").filter(customer=customer)
+    coming = qs.filter(window_end__gte=now).order_by("window_start", "id")[:limit]
+    past = qs.filter(window_end__lt=now).order_by("-window_start", "-id")[:limit]
+    return [*coming, *past]
+
+
+def job_of_customer(*, customer: Any, job_id: int) -> Job:
+    """One of the customer's jobs; another's, or none, is the same 404."""
+    job = (
+        Job.objects.select_related("team", "case")
+        .prefetch_related("lines")
+        .filter(customer=customer, pk=job_id)
+        .first()
+        if 0 < job_id < 2**63
+        else None
+    )
+    if job is None:
+        raise NotFound(f"job {job_id}")
+    return job
+
+
+def slots_offered(*, job: Job, now: datetime, days: int = OFFER_DAYS) -> list[SlotFree]:
+    """The slots of the job's team the customer may move it to (or book its re-attempt in):
+    starting within ``days``, still bookable at ``now`` (not begun, before the cut-off, a
+    place free), the job's own slot left out."""
+    rows = (
+        Slot.objects.filter(
+            team_id=job.team_id, starts_at__gt=now, starts_at__lt=now + timedelta(days=days)
+        )
+        .exclude(pk=job.slot_id)
+        .annotate(booked=Count("jobs", filter=Q(jobs__state__in=BOOKED_STATES)))
+        .order_by("starts_at", "ends_at", "id")
+    )
+    out = []
+    for slot in rows:
+        booked = slot.booked  # type: ignore[attr-defined]
+        cutoff = slot.starts_at - timedelta(minutes=slot.cutoff_minutes)
+        if now < cutoff and booked < slot.capacity:
+            out.append(SlotFree(slot=slot, booked=booked, bookable=True))
     return out

@@ -139,7 +139,8 @@ class TeamZones:
         return zone
 
 
-def _zone_of(team: Any) -> ZoneInfo:
+def zone_of(team: Any) -> ZoneInfo:
+    """The time zone a team works in (its SLA policies' business hours; UTC without)."""
     return TeamZones()(team.pk)
 
 
@@ -355,7 +356,7 @@ def _trail(job: Job, event: str, /, *, actor: Actor, now: datetime, **data: Any)
 
 def _visit_loop_open(job: Job, *, actor: Actor, now: datetime) -> Loop:
     """The job's visit loop, due at the end of its window (the customer's choice)."""
-    zone = _zone_of(job.team)
+    zone = zone_of(job.team)
     return loop_open(
         customer=job.customer,
         case=job.case,
@@ -459,7 +460,7 @@ def job_create(
             actor=actor,
             now=now,
             slot=slot.pk,
-            window=window_words(job.window_start, job.window_end, _zone_of(team)),
+            window=window_words(job.window_start, job.window_end, zone_of(team)),
         )
         event_emit("job.created", job_event_data(job), at=now)
     return job
@@ -520,12 +521,12 @@ def job_reschedule(
         if slot.pk == current.pk:
             return fresh
         _slot_bookable(slot, now=now, exclude=fresh)
-        before = window_words(fresh.window_start, fresh.window_end, _zone_of(fresh.team))
+        before = window_words(fresh.window_start, fresh.window_end, zone_of(fresh.team))
         fresh.slot = slot
         fresh.window_start, fresh.window_end = slot.starts_at, slot.ends_at
         fresh.updated_at = now
         old_loop = _open_loop(fresh.visit_loop_id)
-        after = window_words(fresh.window_start, fresh.window_end, _zone_of(fresh.team))
+        after = window_words(fresh.window_start, fresh.window_end, zone_of(fresh.team))
         if old_loop is not None:
             loop_cancel(loop=old_loop, actor=actor, reason=f"rescheduled to {after}", now=now)
         fresh.visit_loop = _visit_loop_open(fresh, actor=actor, now=now)
@@ -539,6 +540,65 @@ def job_reschedule(
         )
         event_emit("job.rescheduled", job_event_data(fresh, before=before), at=now)
     return fresh
+
+
+def job_reattempt(
+    *, job: Job, window_start: datetime, window_end: datetime, actor: Actor, now: datetime
+) -> Job:
+    """Book the re-attempt of a failed job in the window the customer chose: a new job of
+    the same kind, customer, team, case, address, lines, proofs and driver (its own visit
+    loop, due at the new window's end). The failed job's trail names it. A job is re-attempted
+    once (409 ``conflict`` when it already was); a job that did not fail cannot be."""
+    with transaction.atomic():
+        fresh = _lock(job)
+        if fresh.state != JobState.FAILED:
+            raise Conflict(
+                f"job #{fresh.pk} is {fresh.state}; only a failed job is re-attempted",
+                code=ErrorCode.INVALID_TRANSITION,
+                errors=[FieldError("state", f"is {fresh.state}, not failed")],
+            )
+        done = JobEvent.objects.filter(
+            job=fresh, kind=JobEventKind.RESCHEDULED, data__reattempt__isnull=False
+        ).first()
+        if done is not None:
+            raise Conflict(
+                f"job #{fresh.pk} was re-attempted already, as job #{done.data['reattempt']}",
+                errors=[FieldError("job", f"re-attempted as job #{done.data['reattempt']}")],
+            )
+        lines = [
+            LineIn(
+                sku=line.sku,
+                description=line.description,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+                currency=line.currency,
+            )
+            for line in fresh.lines.order_by("position")
+        ]
+        again = job_create(
+            kind=fresh.kind,
+            customer=fresh.customer,
+            team=fresh.team,
+            window_start=window_start,
+            window_end=window_end,
+            address=fresh.address,
+            lines=lines,
+            proofs=fresh.required_proofs,
+            case=fresh.case,
+            assignee=fresh.assignee,
+            actor=actor,
+            now=now,
+        )
+        _trail(
+            fresh,
+            JobEventKind.RESCHEDULED,
+            actor=actor,
+            now=now,
+            reattempt=again.pk,
+            to=window_words(again.window_start, again.window_end, zone_of(again.team)),
+        )
+        event_emit("job.reattempted", job_event_data(again, reattempt_of=fresh.pk), at=now)
+    return again
 
 
 def _open_loop(loop_id: int | None) -> Loop | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db.models import Q
@@ -11,6 +11,10 @@ from django.utils.dateformat import format as date_format
 
 from lastmile.cases.models import Case
 from lastmile.customers.models import Channel, Customer, Direction, Interaction
+from lastmile.jobs.models import Job, JobState
+from lastmile.jobs.selectors import jobs_of_customer, slots_offered
+from lastmile.jobs.services import window_words as job_window_words
+from lastmile.jobs.services import zone_of as job_zone_of
 from lastmile.journeys.models import CustomerAction, JourneyState, JourneyStep, StepState
 from lastmile.journeys.selectors import CustomerJourney, CustomerStep, journeys_for_customer
 from lastmile.journeys.services import step_windows, window_words
@@ -70,6 +74,7 @@ def portal_overview(customer: Customer, *, now: datetime) -> dict[str, Any]:
         "journeys": journeys,
         "todo": steps_waiting_for(journeys=journeys),
         "promises": promises_for_customer(customer=customer, limit=PROMISES_ON_HOME),
+        "jobs": jobs_of_customer(customer=customer, now=now),
         "articles": articles_public(limit=HELP_ON_HOME),
         "now": now,
     }
@@ -120,4 +125,27 @@ def portal_step(step: JourneyStep, *, now: datetime) -> dict[str, Any]:
         "data": dict(step.data or {}) if mine else {},
         "can_act": mine and step.state == StepState.OPEN and journey.state == JourneyState.ACTIVE,
         "action": step.customer_action if mine else "",
+    }
+
+
+def portal_job(job: Job, *, now: datetime) -> dict[str, Any]:
+    """A delivery or visit page: its window in words (the team's time zone), and the slots
+    the customer may choose: to move it while it is scheduled and before its slot's cut-off,
+    or to book its re-attempt when it failed."""
+    zone = job_zone_of(job.team)
+    cutoff = job.slot.starts_at - timedelta(minutes=job.slot.cutoff_minutes)
+    movable = job.state == JobState.SCHEDULED and now < cutoff
+    choosing = movable or job.state == JobState.FAILED
+    offered = slots_offered(job=job, now=now) if choosing else []
+    return {
+        "job": job,
+        "window": job_window_words(job.window_start, job.window_end, zone),
+        "movable": movable,
+        "cutoff": cutoff,
+        "reattempt": job.state == JobState.FAILED,
+        "slots": [
+            {"id": s.slot.pk, "label": job_window_words(s.slot.starts_at, s.slot.ends_at, zone)}
+            for s in offered
+        ],
+        "now": now,
     }

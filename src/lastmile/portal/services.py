@@ -23,6 +23,8 @@ from django.template.defaultfilters import filesizeformat
 from lastmile.cases.models import Case, CaseStatus
 from lastmile.core.errors import FieldError, InvalidInput, NotFound
 from lastmile.customers.models import Customer, Direction, Identity, IdentityKind, Interaction
+from lastmile.jobs.models import JobState, Slot
+from lastmile.jobs.services import job_reattempt, job_reschedule
 from lastmile.journeys.models import CustomerAction, JourneyStep
 from lastmile.journeys.services import step_complete_by_customer
 from lastmile.people.viewers import Actor
@@ -315,3 +317,25 @@ def download_name(their_name: str, content_type: str) -> str:
     stem = their_name.replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0]
     stem = "".join(c for c in stem if c.isalnum() or c in "._- ").strip(" .")[:80] or "upload"
     return f"{stem}.{EXTENSIONS.get(content_type, 'bin')}"
+
+
+def portal_job_slot(*, customer: Customer, job: Any, slot_id: str, now: datetime) -> Any:
+    """The customer chose a slot for one of their jobs: a scheduled job moves to it (up to
+    the cut-off, ``jobs.services.job_reschedule``); a failed one is re-attempted in it
+    (``job_reattempt``). The slot must be one the page offered (the job's team's, bookable):
+    422 naming ``slot`` otherwise. The job the customer should look at next is returned."""
+    if job.customer_id != customer.pk:
+        raise NotFound(f"job {job.pk}")
+    try:
+        slot = Slot.objects.get(pk=int(slot_id), team_id=job.team_id)
+    except (ValueError, Slot.DoesNotExist):
+        raise InvalidInput(
+            "choose one of the times offered", [FieldError("slot", "not a time offered")]
+        ) from None
+    if job.state == JobState.FAILED:
+        return job_reattempt(
+            job=job, window_start=slot.starts_at, window_end=slot.ends_at, actor=None, now=now
+        )
+    return job_reschedule(
+        job=job, window_start=slot.starts_at, window_end=slot.ends_at, actor=None, now=now
+    )

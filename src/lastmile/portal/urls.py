@@ -14,6 +14,7 @@ urlpatterns = [
     path("cases/<str:ref>/message/", views.case_message, name="case_message"),
     path("journeys/<int:journey_id>/steps/<slug:key>/", views.step, name="step"),
     path("uploads/<int:journey_id>/<slug:key>/", views.upload_view, name="upload"),
+    path("jobs/<int:job_id>/", views.job_detail, name="job"),
     path("help/", views.help_index, name="help"),
     path("help/<slug:slug>/", views.article, name="article"),
 ]

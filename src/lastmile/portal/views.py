@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from lastmile.customers.models import Customer
+from lastmile.jobs.selectors import job_of_customer
 from lastmile.journeys.models import JourneyStep
 from lastmile.journeys.selectors import customer_step_get, journey_get, journey_step_get
 from lastmile.knowledge.rendering import markdown_html
@@ -161,6 +162,35 @@ def _step_page(
         **selectors.portal_step(found, now=utcnow()),
     }
     return render(request, "portal/step.html", context, status=status)
+
+
+@portal_page
+@require_http_methods(["GET", "POST"])
+def job_detail(request: HttpRequest, customer: Customer, job_id: int) -> HttpResponse:
+    """One of the customer's deliveries or visits: its window and state, and the slots the
+    customer may move it to (while it is scheduled, before the cut-off) or book its
+    re-attempt in (when it failed). POST ``slot`` (a slot's id) makes the change."""
+    job = job_of_customer(customer=customer, job_id=job_id)
+    if request.method == "GET":
+        return _job_page(request, customer, job)
+    try:
+        moved = services.portal_job_slot(
+            customer=customer, job=job, slot_id=request.POST.get("slot", ""), now=utcnow()
+        )
+    except InvalidInput as exc:
+        reasons = "; ".join(e.reason for e in exc.errors)
+        error = f"{exc.detail[:1].upper()}{exc.detail[1:]}" + (f": {reasons}." if reasons else ".")
+        return _job_page(request, customer, job, error=error, status=422)
+    except Conflict as exc:
+        return _job_page(request, customer, job, error=exc.detail, status=409)
+    return redirect("portal:job", job_id=moved.pk)
+
+
+def _job_page(
+    request: HttpRequest, customer: Customer, job: Any, *, error: str = "", status: int = 200
+) -> HttpResponse:
+    context = {"customer": customer, "error": error, **selectors.portal_job(job, now=utcnow())}
+    return render(request, "portal/job.html", context, status=status)
 
 
 def help_index(request: HttpRequest) -> HttpResponse:
