@@ -89,6 +89,30 @@ def test_an_email_invite_the_outbox_sent_counts_once(survey, asked, now):
     assert (second.state, third.state) == ("queued", "suppressed")
 
 
+def test_a_survey_another_sender_put_through_the_outbox_counts_too(survey, asked, now):
+    # Given a delivery survey some other sender put through the outbox yesterday
+    outbox_enqueue(
+        [
+            outbox_message(
+                key="delivery-survey",
+                purpose="survey",
+                recipient="x@example.com",
+                customer=asked,
+                now=now - timedelta(days=1),
+            )
+        ]
+    )
+    OutboxMessage.objects.filter(key="delivery-survey").update(
+        status="sent", sent_at=now - timedelta(days=1)
+    )
+
+    # When the case survey asks today
+    invite, _ = invite_create(survey=survey, customer=asked, channel="link", now=now)
+
+    # Then it is suppressed: one survey a week, whoever sent it
+    assert invite.state == "suppressed"
+
+
 def test_a_scope_all_rule_counts_other_outreach(survey, asked, now):
     # Given the survey rule counting every message, and a notification sent an hour ago
     ContactRule.objects.filter(purpose="survey").update(scope="all", max_unanswered=None)

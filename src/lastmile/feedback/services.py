@@ -21,7 +21,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from lastmile.channels.contact import (
     Contact,
@@ -66,6 +66,7 @@ from lastmile.people.viewers import Actor
 log = logging.getLogger(__name__)
 
 PURPOSE = "survey"  # the outbox purpose, and the contact rule every invite is decided by
+INVITE_KEY = "feedback:invite:"  # an invite's outbox message: this and the invite's id
 CHANGE_WINDOW = timedelta(hours=24)  # how long an answer can be changed through the link
 # The outbox's per-customer lock class (``channels.services._CONTACT_LOCK``): taking the same
 # lock makes an invite's decision and the outbox worker's decisions for one customer take
@@ -182,17 +183,29 @@ def _survey_rule() -> RuleSpec | None:
 
 
 def survey_history(*, customer_id: int) -> History:
-    """The customer's contacts as the survey rule counts them: every outbox message but
-    the survey ones, plus every invite that was not suppressed (on any channel; an email
-    invite's outbox message is the same contact, counted once), at its creation. The
-    customer's last answer to a survey counts as their writing to us (ask once resets)."""
+    """The customer's contacts as the survey rule counts them: every message the outbox
+    sent them (or is sending), of every purpose and sender, plus every invite that was not
+    suppressed, at its creation: a link or portal invite never passes through the outbox,
+    and an email or SMS invite counts from the moment it is made (two asks in one minute
+    must not both pass). An invite whose outbox message the outbox already counts is not
+    counted again. The customer's last answer to a survey counts as their writing to us
+    (ask once starts again)."""
+    from lastmile.channels.models import OutboxMessage, OutboxStatus
+
     outbox = contact_history(customer_id=customer_id)
+    # channels' history has no keys: the invites' messages it counted, read by their key.
+    counted = set(
+        OutboxMessage.objects.filter(customer_id=customer_id, key__startswith=INVITE_KEY)
+        .filter(Q(status=OutboxStatus.SENT) | Q(claimed_at__isnull=False))
+        .values_list("key", flat=True)
+    )
     invites = tuple(
         Contact(PURPOSE, at)
-        for at in Invite.objects.filter(customer_id=customer_id)
+        for pk, at in Invite.objects.filter(customer_id=customer_id)
         .exclude(state=InviteState.SUPPRESSED)
         .order_by("-created_at")
-        .values_list("created_at", flat=True)[:1000]
+        .values_list("pk", "created_at")[:1000]
+        if f"{INVITE_KEY}{pk}" not in counted
     )
     answered = Response.objects.filter(invite__customer_id=customer_id).aggregate(last=Max("at"))[
         "last"
@@ -200,9 +213,8 @@ def survey_history(*, customer_id: int) -> History:
     inbound = outbox.last_inbound_at
     if answered is not None and (inbound is None or answered > inbound):
         inbound = answered
-    contacts = tuple(c for c in outbox.contacts if c.purpose != PURPOSE) + invites
     return History(
-        contacts=tuple(sorted(contacts, key=lambda c: c.at, reverse=True)),
+        contacts=tuple(sorted(outbox.contacts + invites, key=lambda c: c.at, reverse=True)),
         last_inbound_at=inbound,
     )
 
@@ -330,7 +342,7 @@ def _outbox_send(invite: Invite, *, token: str, recipient: str, channel: str) ->
     outbox_enqueue(
         [
             outbox_message(
-                key=f"feedback:invite:{invite.pk}",
+                key=f"{INVITE_KEY}{invite.pk}",
                 purpose=PURPOSE,
                 channel=channel,
                 recipient=recipient,
@@ -730,7 +742,7 @@ def invites_follow(*, now: datetime, batch_size: int = 500) -> tuple[int, int, i
         .values_list("pk", flat=True)[:batch_size]
     )
     # channels has no selector by key; the outbox's rows are read as its admin reads them.
-    keys = {f"feedback:invite:{pk}": pk for pk in queued}
+    keys = {f"{INVITE_KEY}{pk}": pk for pk in queued}
     rows = OutboxMessage.objects.filter(
         key__in=list(keys),
         status__in=[OutboxStatus.SENT, OutboxStatus.SUPPRESSED, OutboxStatus.FAILED],
