@@ -59,7 +59,7 @@ class TaxRate(models.Model):
             models.CheckConstraint(
                 name="taxrate_at_most_100_percent",
                 condition=models.Q(rate_bp__lte=MAX_RATE_BP),
-                violation_error_message="a tax rate is at most 10000 basis points (100 %)",
+                violation_error_message="a tax rate is at most 10000 basis points (100 percent)",
             )
         ]
 

@@ -289,7 +289,7 @@ class Migration(migrations.Migration):
             constraint=models.CheckConstraint(
                 condition=models.Q(("rate_bp__lte", 10000)),
                 name="taxrate_at_most_100_percent",
-                violation_error_message="a tax rate is at most 10000 basis points (100 %)",
+                violation_error_message="a tax rate is at most 10000 basis points (100 percent)",
             ),
         ),
     ]
