@@ -255,3 +255,26 @@ def test_start_my_run_sets_the_etas_and_a_camera_photo_is_the_proof(live_server,
     assert job.state == "completed"
     proof = Proof.objects.get(job=job)
     assert proof.kind == "photo" and proof.data.startswith("data:image/jpeg;base64,")
+
+
+def test_the_driver_page_and_the_tracking_page_pass_axe_at_375_px(live_server, chromium):
+    from tests.console.test_a11y_browser import axe_check
+
+    _, job = a_days_job(proofs=("pin", "signature"))
+    context = chromium.new_context(
+        viewport={"width": 375, "height": 740}, timezone_id="UTC", bypass_csp=True
+    )
+    context.set_default_timeout(15_000)
+    try:
+        page = context.new_page()
+        open_page(page, live_server, job)
+        page.click(f"#stop-{job.pk} [data-action=start]")
+        sent_all(page)
+        page.click(f"#stop-{job.pk} .stop-capture > summary")
+        page.click(f"#stop-{job.pk} .stop-fail > summary")
+        found = {"driver": axe_check(page)}
+        page.goto(f"{live_server.url}/jobs/t/{job.tracking_token}/")
+        found["tracking"] = axe_check(page)
+    finally:
+        context.close()
+    assert found == {"driver": [], "tracking": []}

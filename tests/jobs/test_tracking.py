@@ -23,7 +23,7 @@ def test_a_booked_job_shows_its_window_status_and_eta_without_login(client, job)
     assert "Tue 24 Nov 10:00–12:00" in html
     assert 'id="track-eta">10:40' in html
     assert 'id="track-proof"' not in html  # nothing proved yet
-    assert '<meta http-equiv="refresh" content="60">' in html  # until it is done
+    assert 'id="track-refresh"' in html  # until it is done
     assert job.pin == "" or job.pin not in html
     assert inline_code(html) == []
     assert "script-src 'self'" in page["Content-Security-Policy"]
@@ -48,7 +48,7 @@ def test_after_delivery_the_proof_is_shown_with_the_signature_image(client, job,
     assert f'src="{SIGNATURE}"' in html
     assert "Tue 24 Nov 10:00 UTC" in html  # when it was signed and done
     assert 'id="track-eta"' not in html
-    assert 'http-equiv="refresh"' not in html
+    assert 'id="track-refresh"' not in html
 
 
 def test_a_proof_is_not_shown_before_completion(client, job, now):
