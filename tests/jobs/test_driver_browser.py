@@ -86,6 +86,10 @@ def test_offline_taps_are_queued_and_replayed_once_in_order(live_server, phone):
     page = phone.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on(
+        "console",
+        lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None,
+    )
     open_page(page, live_server, job)
     stop = f"#stop-{job.pk}"
 
