@@ -216,6 +216,9 @@ ANALYTICS_URL = envstr("LASTMILE_ANALYTICS_URL", "")
 # Onfleet's webhook secret (hex, from Onfleet's dashboard): /hooks/onfleet takes its task
 # events when set (lastmile/jobs/onfleet.py); empty, the endpoint is a 404.
 ONFLEET_SECRET = envstr("LASTMILE_ONFLEET_SECRET", "")
+# The team whose follow-up loop a refused payment at the door opens (a slug); empty: the
+# invoice's own team.
+LASTMILE_BILLING_TEAM = envstr("LASTMILE_BILLING_TEAM", "")
 
 QUEUE_URL = envstr("LASTMILE_QUEUE_URL", f"sqlite:///{VAR_DIR / 'queue.sqlite3'}")
 # Installations (or test runs) sharing one Redis keep apart by name.

@@ -273,20 +273,6 @@ def test_issuing_emits_invoice_issued_for_the_webhooks(zoe_case, now):
     ]
 
 
-def _mail_marks_automated():
-    import inspect
-
-    from lastmile.mail.services import email_reply_queue
-
-    return "automated" in inspect.signature(email_reply_queue).parameters
-
-
-@pytest.mark.xfail(
-    not _mail_marks_automated(),
-    reason="mail's email_reply_queue cannot mark a message automated yet: the invoice email "
-    "is recorded as a reply and closes the case's reply loop",
-    strict=True,
-)
 def test_the_invoice_email_leaves_the_customers_question_unanswered(team, now):
     from lastmile.loops.models import Loop
     from tests.cases.factories import customer_case

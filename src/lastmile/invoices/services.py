@@ -12,9 +12,7 @@ team's rate applied once to the invoice's subtotal, rounded half up to a minor u
 
 from __future__ import annotations
 
-import inspect
 import logging
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -312,19 +310,10 @@ def invoice_issue(
 
 
 def mail_options(invoice: Invoice) -> dict[str, Any]:
-    """What the invoice's email asks of ``email_reply_queue`` beyond a reply, where the mail
-    app takes it: ``automated`` (an invoice answers no question of the customer's, so it
-    must not close the case's reply loops) and its own ``subject``. Without them the email
-    goes as a reply, "Re: <the case's subject> [LM-…]", and closes the reply loops."""
-    from lastmile.mail.services import email_reply_queue
-
-    takes = inspect.signature(email_reply_queue).parameters
-    options: dict[str, Any] = {}
-    if "automated" in takes:
-        options["automated"] = True
-    if "subject" in takes:
-        options["subject"] = f"Invoice {invoice.number}"
-    return options
+    """What the invoice's email asks of ``email_reply_queue`` beyond a reply: ``automated``
+    (an invoice answers no question of the customer's, so it must not close the case's reply
+    loops) and its own ``subject``."""
+    return {"automated": True, "subject": f"Invoice {invoice.number}"}
 
 
 def invoice_send(*, invoice: Invoice, actor: Actor, now: datetime) -> str:
@@ -394,10 +383,7 @@ class PaymentRecorded:
 def billing_team(invoice: Invoice) -> Team:
     """Who chases a refused payment: the team ``LASTMILE_BILLING_TEAM`` names (a slug), else
     the invoice's own team. A slug naming no team fails loudly."""
-    slug = getattr(settings, "LASTMILE_BILLING_TEAM", None)
-    if slug is None:
-        slug = os.environ.get("LASTMILE_BILLING_TEAM", "")
-    slug = (slug or "").strip()
+    slug = settings.LASTMILE_BILLING_TEAM.strip()
     if not slug:
         return invoice.team
     team = Team.objects.filter(slug=slug).first()

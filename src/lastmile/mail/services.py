@@ -717,8 +717,15 @@ def email_reply_queue(
     actor: Actor,
     now: datetime,
     files: Sequence[OutgoingFile] = (),
+    automated: bool = False,
+    subject: str | None = None,
 ) -> EmailMessage:
     """Answer the customer by email: record the reply (closing the reply loop) and queue it.
+
+    ``automated``: a message the system sends on the case that answers nothing the customer
+    asked (an invoice): recorded as ``{"automated": true}``, so it closes no reply loop.
+    ``subject``: its own subject instead of "Re: …", the case's tag ``[LM-…]`` kept after it
+    so that an answer still threads back to the case.
 
     The mail goes to the address the customer last wrote from (else their email identity),
     with a new ``Message-ID``, ``In-Reply-To`` the thread's last message not an auto-reply, its
@@ -745,7 +752,7 @@ def email_reply_queue(
     references = (list(last.references) + [last.message_id])[-MAX_REPLY_REFERENCES:] if last else []
     if last and last.references and references[0] != last.references[0]:
         references = [last.references[0], *references[1:]]  # RFC 5322: keep the thread's root
-    subject = _reply_subject(case, last)
+    subject = f"{subject.strip()} [{case.ref}]" if subject else _reply_subject(case, last)
     headers = {"Message-ID": message_id}
     if last is not None:
         headers["In-Reply-To"] = last.message_id
@@ -765,7 +772,12 @@ def email_reply_queue(
                 now=now,
                 body=body,
                 actor=actor,
-                data={"message_id": message_id, "subject": subject, "to": recipient},
+                data={
+                    "message_id": message_id,
+                    "subject": subject,
+                    "to": recipient,
+                    **({"automated": True} if automated else {}),
+                },
                 source_id=_source_id(message_id),
             )
             email = EmailMessage.objects.create(
