@@ -4,6 +4,7 @@ checked without being listed (a new URL with parameters must say here how to fil
 
 from __future__ import annotations
 
+from datetime import timedelta
 from html.parser import HTMLParser
 from types import SimpleNamespace
 
@@ -13,7 +14,7 @@ from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from lastmile.core.clock import utcnow
-from tests.demo.test_seed_demo import NOW, seed_quietly
+from tests.demo.test_seed_demo import FUNNEL_EVENTS, NOW, seed_quietly
 from tests.portal.fixtures import signed_in
 
 pytestmark = pytest.mark.django_db
@@ -210,6 +211,15 @@ KWARGS = {
     "funnels:dropoffs_csv": _funnel,
     "funnels:edit": _funnel,
     "funnels:archive": _funnel,
+    "recovery:detail": lambda w: {"recovery_id": w.recovery.pk},
+    "jobs:driver_start": lambda w: {"job_id": w.job.pk},
+    "jobs:driver_arrive": lambda w: {"job_id": w.job.pk},
+    "jobs:driver_complete": lambda w: {"job_id": w.job.pk},
+    "jobs:driver_fail": lambda w: {"job_id": w.job.pk},
+    "jobs:driver_proof": lambda w: {"job_id": w.job.pk},
+    "jobs:tracking": lambda w: {"token": w.job.tracking_token},
+    "feedback:respond": lambda w: {"token": "not-a-token"},
+    "portal:job": lambda w: {"job_id": w.job.pk},
 }
 # Pages an agent opens (200, HTML); the portal's are opened as the demo's customer.
 AGENT_PAGES = {
@@ -237,13 +247,24 @@ AGENT_PAGES = {
     "funnels:list",
     "funnels:adhoc",
     "funnels:detail",
+    "recovery:close_rate",
+    "recovery:detail",
+    "jobs:driver",
+    "jobs:tracking",
     "search:results",
     "live:notifications",
     "mail:email",
     "portal:help",
     "portal:article",
 }
-CUSTOMER_PAGES = {"portal:home", "portal:case", "portal:step", "portal:help", "portal:article"}
+CUSTOMER_PAGES = {
+    "portal:home",
+    "portal:case",
+    "portal:step",
+    "portal:help",
+    "portal:article",
+    "portal:job",
+}
 
 
 @pytest.fixture(scope="module")
@@ -252,18 +273,40 @@ def demo(django_db_setup, django_db_blocker):
     from lastmile.cases.models import Case
     from lastmile.crisis.models import Alert, IncidentNote
     from lastmile.funnels.models import Funnel
+    from lastmile.jobs.services import job_create, slot_create
     from lastmile.journeys.models import Journey
     from lastmile.knowledge.models import Article
     from lastmile.listening.models import Author, Mention
     from lastmile.loops.models import LoopState
     from lastmile.mail.models import Attachment, EmailMessage
+    from lastmile.people.models import Team
     from lastmile.promises.models import Promise
+    from lastmile.recovery.models import Recovery
 
     with django_db_blocker.unblock(), transaction.atomic():
-        seed_quietly(seed=7, customers=12, now=NOW)
+        seed_quietly(seed=7, customers=12, now=NOW, funnel_events=FUNNEL_EVENTS)
         case = next(c for c in Case.objects.order_by("pk") if c.loops.filter(state="open"))
         journey = Journey.objects.order_by("pk").first()
         note = IncidentNote.objects.order_by("pk").first()
+        # A delivery for the journey's customer, for the driver's, tracking and portal pages.
+        crew = journey.case.team or Team.objects.order_by("pk").first()
+        slot = slot_create(
+            team=crew,
+            starts_at=NOW + timedelta(days=1),
+            ends_at=NOW + timedelta(days=1, hours=2),
+            capacity=3,
+        )
+        job = job_create(
+            kind="delivery",
+            customer=journey.case.customer,
+            team=crew,
+            window_start=slot.starts_at,
+            window_end=slot.ends_at,
+            address="1 High Street, Leeds",
+            case=journey.case,
+            actor=None,
+            now=NOW,
+        )
         yield SimpleNamespace(
             case=case,
             customer=case.customer,
@@ -280,6 +323,8 @@ def demo(django_db_setup, django_db_blocker):
             journey=journey,
             step=journey.steps.order_by("pk").first() if journey else None,
             funnel=Funnel.objects.order_by("pk").first(),
+            recovery=Recovery.objects.order_by("pk").first(),
+            job=job,
         )
         transaction.set_rollback(True)
 

@@ -28,13 +28,14 @@ EVERY_CHANNEL = {"email", "web", "app", "sms", "whatsapp", "chat", "phone", "soc
 
 @pytest.fixture(scope="module")
 def demo(django_db_setup, django_db_blocker):
-    """The whole demo, seeded once for the module and rolled back afterwards."""
+    """The whole demo, seeded once for the module and rolled back afterwards; without the
+    funnels' website events, which nothing here reads (tests/demo/test_demo_funnels.py)."""
     with django_db_blocker.unblock(), transaction.atomic():
         # The seeded contact rules, seeded again: a transactional test may have emptied them.
         import_module("lastmile.channels.migrations.0004_contact_rules_seed").seed(apps, None)
         out: list[str] = []
         with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
-            report = seed_demo(seed=7, customers=12, now=NOW, out=out.append)
+            report = seed_demo(seed=7, customers=12, now=NOW, out=out.append, funnel_events=0)
         aisha = Identity.objects.get(kind="email", value="aisha.khan@outlook.com").customer
         yield SimpleNamespace(report=report, out=out, aisha=aisha)
         transaction.set_rollback(True)

@@ -22,11 +22,12 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def demo(django_db_setup, django_db_blocker):
-    """One small demo for the module, rolled back afterwards."""
+    """One small demo for the module, rolled back afterwards (no funnel events: nothing
+    here reads them)."""
     out: list[str] = []
     with django_db_blocker.unblock(), transaction.atomic():
         with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
-            report = seed_demo(seed=7, customers=12, now=NOW, out=out.append)
+            report = seed_demo(seed=7, customers=12, now=NOW, out=out.append, funnel_events=0)
         yield SimpleNamespace(report=report, out=out)
         transaction.set_rollback(True)
 

@@ -25,7 +25,7 @@ def demo(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock(), transaction.atomic():
         out: list[str] = []
         with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
-            report = seed_demo(seed=7, customers=12, now=NOW, out=out.append)
+            report = seed_demo(seed=7, customers=12, now=NOW, out=out.append, funnel_events=0)
         yield SimpleNamespace(report=report, out=out)
         transaction.set_rollback(True)
 

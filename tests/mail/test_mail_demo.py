@@ -23,7 +23,7 @@ NOW = datetime(2026, 11, 25, 19, 31, tzinfo=UTC)
 def test_a_reply_on_the_demos_out_of_office_thread_answers_priya_not_her_auto_reply():
     import_module("lastmile.channels.migrations.0004_contact_rules_seed").seed(apps, None)
     with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
-        seed_demo(seed=7, customers=12, now=NOW, out=lambda line: None)
+        seed_demo(seed=7, customers=12, now=NOW, out=lambda line: None, funnel_events=0)
     ooo = EmailMessage.objects.get(message_id="<demo.priya.ooo@example.net>")
     first = EmailMessage.objects.get(message_id="<demo.priya.1@example.net>")
     case = ooo.case
