@@ -219,6 +219,15 @@ ONFLEET_SECRET = envstr("LASTMILE_ONFLEET_SECRET", "")
 # The team whose follow-up loop a refused payment at the door opens (a slug); empty: the
 # invoice's own team.
 LASTMILE_BILLING_TEAM = envstr("LASTMILE_BILLING_TEAM", "")
+# A driver's run (lastmile/jobs/runs.py): minutes at each stop and between stops for the
+# ETAs; how far past the window an ETA goes before the delay notice; same-day notices under
+# their own contact rule (not held by the night's quiet hours); an SMS integration's slug
+# for customers with a phone and no email.
+LASTMILE_JOBS_STOP_MINUTES = envint("LASTMILE_JOBS_STOP_MINUTES", 15)
+LASTMILE_JOBS_TRAVEL_MINUTES = envint("LASTMILE_JOBS_TRAVEL_MINUTES", 20)
+LASTMILE_JOBS_DELAY_GRACE_MINUTES = envint("LASTMILE_JOBS_DELAY_GRACE_MINUTES", 15)
+LASTMILE_JOBS_SAME_DAY_QUIET_EXCEPTION = envbool("LASTMILE_JOBS_SAME_DAY_QUIET_EXCEPTION", True)
+LASTMILE_JOBS_NOTICE_SMS = envstr("LASTMILE_JOBS_NOTICE_SMS", "")
 
 QUEUE_URL = envstr("LASTMILE_QUEUE_URL", f"sqlite:///{VAR_DIR / 'queue.sqlite3'}")
 # Installations (or test runs) sharing one Redis keep apart by name.
