@@ -84,7 +84,10 @@ def bearer(transactional_db, settings):
     ADMIN_TOKEN.clear()
 
 
+# The coverage phase sends every boundary and negative case the schema defines (most of the
+# ~190 requests an operation gets); max_examples only bounds the random fuzzing on top of it.
+# 10 (was 20): this test is the suite's slowest by far.
 @schema.parametrize()
-@settings(max_examples=20, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_api_answers_every_generated_request_within_its_schema(case, bearer):
     case.call_and_validate(checks=CHECKS)
