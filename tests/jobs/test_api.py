@@ -67,7 +67,7 @@ def test_posting_the_issues_body_books_the_job(integration, customer, case, morn
     job = Job.objects.get()
     out = r.json()
     assert out["id"] == job.pk and out["state"] == "scheduled" and out["case"] == case.ref
-    assert out["tracking_url"].endswith(f"/jobs/t/{job.tracking_token}")
+    assert out["tracking_url"].endswith(f"/jobs/t/{job.tracking_token}/")
     assert out["pin"] == job.pin and len(job.pin) == 6
     assert out["window"] == {"start": "2026-11-24T10:00:00Z", "end": "2026-11-24T12:00:00Z"}
     assert out["visit_due"].startswith("due Tue 24 Nov 12:00 UTC")

@@ -24,7 +24,7 @@ from lastmile.cases.selectors import case_get
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import PermissionDenied
 from lastmile.customers.api import CustomerRef, resolve_ref
-from lastmile.jobs import services
+from lastmile.jobs import runs, services
 from lastmile.jobs.idempotency import idempotent
 from lastmile.jobs.models import Job, Proof
 from lastmile.jobs.selectors import job_get, job_list, slots_free, team_visible
@@ -75,6 +75,7 @@ class JobIn(StrictSchema):
     assignee: str | None = Field(default=None, max_length=150, description="A username")
     window: WindowIn
     address: str = Field(min_length=1, max_length=500)
+    notes: str = Field(default="", max_length=2000, description="For the driver, at the door")
     lines: list[LineSchema] = Field(default_factory=list, max_length=services.MAX_LINES)
     proof: list[ProofKindIn] = Field(default_factory=list, max_length=4)
 
@@ -117,6 +118,7 @@ class JobOut(Schema):
     team: str
     assignee: str | None
     address: str
+    notes: str
     window: WindowOut
     slot: int
     tracking_url: str
@@ -161,6 +163,7 @@ def job_out(job: Job, *, show_pin: bool, zones: services.TeamZones | None = None
         "team": job.team.slug,
         "assignee": job.assignee.username if job.assignee_id and job.assignee else None,
         "address": job.address,
+        "notes": job.notes,
         "window": {"start": job.window_start, "end": job.window_end},
         "slot": job.slot_id,
         "tracking_url": services.tracking_url(job),
@@ -229,6 +232,7 @@ def create_job(request: HttpRequest, payload: JobIn) -> Status:
             window_start=payload.window.start,
             window_end=payload.window.end,
             address=payload.address,
+            notes=payload.notes,
             lines=[services.LineIn(**line.model_dump()) for line in payload.lines],
             proofs=payload.proof,
             actor=actor_of(viewer),
@@ -357,6 +361,49 @@ def reschedule_job(request: HttpRequest, job_id: int, payload: RescheduleIn) -> 
         window_start=payload.window.start,
         window_end=payload.window.end,
     )
+
+
+class EtaIn(StrictSchema):
+    eta: UtcDatetime = Field(description="When the driver will be at the door")
+
+
+@router.post(
+    "/{job_id}/eta",
+    response={200: JobOut},
+    summary="An outside dispatch system's ETA: past the window by more than the grace, the "
+    "customer is told once and the team gets a recovery loop; back on time, told that too",
+)
+def eta_job(request: HttpRequest, job_id: int, payload: EtaIn) -> Status:
+    def step(*, job: Job, actor: Any, now: datetime) -> Job:
+        return runs.eta_update(job=job, eta=payload.eta, actor=actor, now=now, source="api")
+
+    return _transition(request, job_id, step)
+
+
+class ReattemptIn(StrictSchema):
+    window: WindowIn
+
+
+@router.post(
+    "/{job_id}/reattempt",
+    response={201: JobOut},
+    summary="Book the re-attempt of a failed job in another of the team's slots (once)",
+)
+def reattempt_job(request: HttpRequest, job_id: int, payload: ReattemptIn) -> Status:
+    viewer = viewer_of(request)
+    job = job_get(job_id=job_id, viewer=viewer)
+
+    def run() -> tuple[int, Any]:
+        again = services.job_reattempt(
+            job=job,
+            window_start=payload.window.start,
+            window_end=payload.window.end,
+            actor=actor_of(viewer),
+            now=utcnow(),
+        )
+        return 201, _read_back(again.pk, viewer)
+
+    return idempotent(request, run, job_id=job.pk)
 
 
 class CancelIn(StrictSchema):

@@ -86,25 +86,30 @@ def idempotent(
     run: Callable[[], tuple[int, Any]],
     *,
     job_id: int | None = None,
+    user: Any = None,
 ) -> Status:
     """Answer the write ``run`` (which returns its status and body) once per key.
 
-    Without the header ``run`` simply runs. ``job_id`` is kept with the answer (the job the
-    write was about; a creation's is the new job's id, taken from the body)."""
+    Keys belong to the request's API token, or to ``user`` when given (a signed-in page's
+    writes: the driver's page). Without the header ``run`` simply runs. ``job_id`` is kept
+    with the answer (the job the write was about; a creation's is the new job's id, taken
+    from the body)."""
     key = _key_of(request)
     if key is None:
         status, body = run()
         return Status(status, json_ready(body))
-    token = request.auth  # type: ignore[attr-defined]  # the ApiToken (TokenAuth)
+    scope: dict[str, Any] = (
+        {"user": user} if user is not None else {"token": request.auth}  # type: ignore[attr-defined]  # the ApiToken (TokenAuth)
+    )
     fp = fingerprint(request)
     with transaction.atomic():
-        found = IdempotentAnswer.objects.filter(token=token, key=key).first()
+        found = IdempotentAnswer.objects.filter(**scope, key=key).first()
         if found is not None:
             return _replay(found, fp)
         try:
             with transaction.atomic():
                 answer = IdempotentAnswer.objects.create(
-                    token=token,
+                    **scope,
                     key=key,
                     endpoint=f"{request.method} {request.path}"[:200],
                     fingerprint=fp,
@@ -115,7 +120,7 @@ def idempotent(
                 )
         except IntegrityError:
             # The same key, in a transaction that committed while this one waited.
-            return _replay(IdempotentAnswer.objects.get(token=token, key=key), fp)
+            return _replay(IdempotentAnswer.objects.get(**scope, key=key), fp)
         status, body = run()
         answer.status = status
         answer.body = json_ready(body)

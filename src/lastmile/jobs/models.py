@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 
 
 class JobKind(models.TextChoices):
@@ -108,6 +109,9 @@ class Job(models.Model):
     )
     slot = models.ForeignKey(Slot, on_delete=models.PROTECT, related_name="jobs")
     address = models.CharField(max_length=500)
+    notes = models.TextField(
+        blank=True, help_text="What the driver or engineer should know at the door."
+    )
     window_start = models.DateTimeField()
     window_end = models.DateTimeField()
     state = models.CharField(max_length=10, choices=JobState.choices, default=JobState.SCHEDULED)
@@ -187,6 +191,12 @@ class JobEventKind(models.TextChoices):
     COMPLETED = "completed", "Completed"
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
+    # A driver's run (jobs.runs): the ETA set or moved, the departure notice, the delay
+    # notice and the "back on time" one.
+    ETA = "eta", "ETA"
+    DEPARTED = "departed", "Departure notice"
+    DELAYED = "delayed", "Delay notice"
+    ON_TIME = "on_time", "Back on time"
 
 
 class JobEvent(models.Model):
@@ -229,12 +239,17 @@ class Proof(models.Model):
 
 
 class IdempotentAnswer(models.Model):
-    """The first answer to a write sent with an ``Idempotency-Key``, per API token: the same
-    key again gets this status and body, and nothing is written twice. ``fingerprint`` is
-    the SHA-256 of the method, path and body, so a key reused for another request is told
-    apart from a replay."""
+    """The first answer to a write sent with an ``Idempotency-Key``, per API token (the API)
+    or per signed-in user (the driver's page): the same key again gets this status and body,
+    and nothing is written twice. ``fingerprint`` is the SHA-256 of the method, path and
+    body, so a key reused for another request is told apart from a replay."""
 
-    token = models.ForeignKey("api.ApiToken", on_delete=models.CASCADE, related_name="+")
+    token = models.ForeignKey(
+        "api.ApiToken", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     key = models.CharField(max_length=200)
     endpoint = models.CharField(max_length=200)
     fingerprint = models.CharField(max_length=64)
@@ -245,7 +260,13 @@ class IdempotentAnswer(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["token", "key"], name="jobs_idempotent_token_key")
+            models.UniqueConstraint(fields=["token", "key"], name="jobs_idempotent_token_key"),
+            models.UniqueConstraint(fields=["user", "key"], name="jobs_idempotent_user_key"),
+            models.CheckConstraint(
+                condition=Q(token__isnull=False, user__isnull=True)
+                | Q(token__isnull=True, user__isnull=False),
+                name="jobs_idempotent_one_scope",
+            ),
         ]
         indexes = [models.Index(fields=["created_at"], name="jobs_idempotent_created")]
 

@@ -10,6 +10,9 @@ customer side (the visit loop, proof, invoice, follow-up) from Onfleet's webhook
 - The task names its job in its metadata: an entry ``{"name": "lastmile_job", "value": <id>}``
   set when the task is created in Onfleet. A task without it is acknowledged (200,
   ``"ignored"``) so that Onfleet does not retry it for a day.
+- ``taskEta`` (``etaSeconds`` from the event's ``time``) sets the job's ETA as the API's
+  ``/eta`` does: past the window by more than the grace, the customer's delay notice (once)
+  and the team's recovery loop; back on time, the "back on time" notice.
 - ``taskStarted`` starts the job; ``taskCompleted`` completes it, with the signature and
   photos Onfleet took as its proofs (their upload ids), walking it through start and arrival
   if those webhooks were not set up; ``taskFailed`` fails it with the reason mapped from
@@ -26,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -36,8 +39,8 @@ from django.views.decorators.csrf import csrf_exempt
 
 from lastmile.api.api import error_response
 from lastmile.core.clock import utcnow
-from lastmile.core.errors import DomainError, ErrorCode
-from lastmile.jobs import services
+from lastmile.core.errors import DomainError, ErrorCode, FieldError, InvalidInput
+from lastmile.jobs import runs, services
 from lastmile.jobs.models import FailReason, Job, JobState, Proof, ProofKind
 
 SIGNATURE_HEADER = "HTTP_X_ONFLEET_SIGNATURE"
@@ -49,6 +52,7 @@ _DONE = {
     "taskStarted": {JobState.STARTED, JobState.ARRIVED, JobState.COMPLETED, JobState.FAILED},
     "taskCompleted": {JobState.COMPLETED},
     "taskFailed": {JobState.FAILED},
+    "taskEta": {JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED},
 }
 
 # Onfleet's failure reasons, by a word of them, to lastmile's; anything else is "not at home"
@@ -98,6 +102,18 @@ def _job_id(task: dict[str, Any]) -> int | None:
     return None
 
 
+def _eta_of(event: dict[str, Any]) -> datetime:
+    """The arrival time a ``taskEta`` event tells: its ``time`` (ms) plus ``etaSeconds``."""
+    try:
+        at = datetime.fromtimestamp(float(event["time"]) / 1000, tz=UTC)
+        return at + timedelta(seconds=float(event["etaSeconds"]))
+    except (KeyError, TypeError, ValueError, OverflowError, OSError):
+        raise InvalidInput(
+            "a taskEta event needs its time and etaSeconds",
+            [FieldError("etaSeconds", "a number of seconds, with the event's time in ms")],
+        ) from None
+
+
 def _walk_to_arrived(job: Job, *, now: datetime) -> Job:
     """Start and arrive a job Onfleet says is done, where those webhooks were not set up."""
     if job.state == JobState.SCHEDULED:
@@ -123,7 +139,12 @@ def _proofs_from(job: Job, task: dict[str, Any], *, now: datetime) -> None:
             services.proof_add(job=job, kind=kind, data=data, actor=None, now=now)
 
 
-def _apply(job: Job, trigger: str, task: dict[str, Any], *, now: datetime) -> Job:
+def _apply(
+    job: Job, trigger: str, task: dict[str, Any], event: dict[str, Any], *, now: datetime
+) -> Job:
+    if trigger == "taskEta":
+        eta = _eta_of(event)
+        return runs.eta_update(job=job, eta=eta, actor=None, now=now, source="onfleet")
     if trigger == "taskStarted":
         return services.job_start(job=job, actor=None, now=now)
     if trigger == "taskCompleted":
@@ -224,7 +245,7 @@ def onfleet_hook(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"result": "already", "job": job.pk, "state": job.state})
     try:
         with transaction.atomic():  # all of a walked-through completion, or nothing
-            job = _apply(job, trigger, task, now=utcnow())
+            job = _apply(job, trigger, task, event, now=utcnow())
     except DomainError as exc:
         return error_response(exc.status, exc.code, exc.detail, [e.as_dict() for e in exc.errors])
     return JsonResponse({"result": "applied", "job": job.pk, "state": job.state})

@@ -330,8 +330,8 @@ def pin_new() -> str:
 
 
 def tracking_url(job: Job) -> str:
-    """The customer's tracking link (no login; the page itself is still to come)."""
-    return f"{settings.LASTMILE_PUBLIC_URL.rstrip('/')}/jobs/t/{job.tracking_token}"
+    """The customer's tracking link (no login: the token is their key to the job)."""
+    return f"{settings.LASTMILE_PUBLIC_URL.rstrip('/')}/jobs/t/{job.tracking_token}/"
 
 
 def job_event_data(job: Job, **extra: Any) -> dict[str, Any]:
@@ -384,6 +384,7 @@ def job_create(
     proofs: Sequence[str] = (),
     case: Any = None,
     assignee: Any = None,
+    notes: str = "",
     actor: Actor,
     now: datetime,
 ) -> Job:
@@ -432,6 +433,7 @@ def job_create(
             case=case,
             slot=slot,
             address=address,
+            notes=(notes or "").strip()[:2000],
             window_start=slot.starts_at,
             window_end=slot.ends_at,
             tracking_token=tracking_token_new(),
@@ -586,6 +588,7 @@ def job_reattempt(
             proofs=fresh.required_proofs,
             case=fresh.case,
             assignee=fresh.assignee,
+            notes=fresh.notes,
             actor=actor,
             now=now,
         )

@@ -7,9 +7,7 @@ with the session's CSRF token, scoped to the jobs of the driver's teams, calling
 services the API calls, and each honours an ``Idempotency-Key`` header through
 ``jobs.idempotency``: the page's script fixes the key when the driver taps, so a write it
 replays after a lost answer or an offline spell is stored once and answered as the first
-time. The idempotency store is keyed per API token; a session has none, so each agent gets
-one revoked token (``driver-page:<user id>``), which can never authenticate, to scope their
-keys (``_session_scope``).
+time. A session has no API token: its keys belong to the signed-in user.
 
 The tracking page (``/jobs/t/<token>/``) needs no login: the unguessable token is the
 customer's key to their own job. An unknown token is a plain 404.
@@ -23,13 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from lastmile.api.models import ApiToken
-from lastmile.api.services import token_create, token_revoke
 from lastmile.console.pages import page_chrome
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, FieldError, InvalidInput, NotFound
@@ -41,9 +36,6 @@ from lastmile.jobs.selectors import job_get
 from lastmile.people.viewers import actor_of
 from lastmile.promises.selectors import open_promises_for_customer
 from lastmile.recovery.services import customer_phone
-
-SCOPE_PREFIX = "driver-page:"
-
 
 # --- reading the day -----------------------------------------------------------------------
 
@@ -114,7 +106,7 @@ def _notes(job: Job) -> list[str]:
     """What the driver should know before the door: the job's own notes (when the job
     carries them), the customer's delivery notes, and what the case is about."""
     notes = []
-    own = str(getattr(job, "notes", "") or "").strip()
+    own = job.notes.strip()
     if own:
         notes.append(own)
     attrs = job.customer.attributes if isinstance(job.customer.attributes, dict) else {}
@@ -151,22 +143,6 @@ def driver_page(request: HttpRequest) -> HttpResponse:
 # --- the driver's writes -------------------------------------------------------------------
 
 
-def _session_scope(user: Any, now: datetime) -> ApiToken:
-    """The token that scopes this agent's ``Idempotency-Key``s on the driver's page: made
-    once, revoked at once (its secret is dropped), so it never authenticates anything."""
-    name = f"{SCOPE_PREFIX}{user.pk}"
-    found = ApiToken.objects.filter(name=name).first()
-    if found is not None:
-        return found
-    try:
-        with transaction.atomic():
-            token, _secret = token_create(name=name, now=now, agent=getattr(user, "agent", None))
-            token_revoke(token=token, actor=user, now=now, actor_label="driver page")
-            return token
-    except (IntegrityError, InvalidInput):  # made by the same agent's other request
-        return ApiToken.objects.get(name=name)
-
-
 def _json_body(request: HttpRequest) -> dict[str, Any]:
     if not request.body:
         return {}
@@ -192,9 +168,8 @@ def _write(request: HttpRequest, job_id: int | None, run: Any) -> JsonResponse:
         if job is not None and job.assignee_id not in (None, user.pk):
             raise NotFound(f"job {job_id}")  # a teammate's stop: not on this driver's page
         body = _json_body(request)
-        request.auth = _session_scope(user, now)  # type: ignore[attr-defined]
         answer = idempotent(
-            request, lambda: run(job, body, user, now), job_id=job.pk if job else None
+            request, lambda: run(job, body, user, now), job_id=job.pk if job else None, user=user
         )
     except DomainError as exc:
         return _error(exc)
