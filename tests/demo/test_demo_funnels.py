@@ -170,3 +170,7 @@ def test_the_seeded_funnels_have_recoveries_open_and_recovered_with_revenue(tmp_
     shop = Recovery.objects.filter(rule__name="Abandoned checkouts").first()
     assert shop is not None and shop.items
     assert OutboxMessage.objects.filter(purpose="recovery", key=f"recovery:{shop.pk}").exists()
+    # and every message reads well, a nameless customer's too ("Hello there, ...")
+    sent = OutboxMessage.objects.filter(purpose="recovery")
+    assert all(m.subject == "Your basket is still waiting for you" for m in sent)
+    assert all(m.body.startswith("Hello ") and "Hello ," not in m.body for m in sent)

@@ -61,6 +61,24 @@ def test_a_person_who_stopped_at_checkout_gets_a_recovery_loop_with_the_cart(
     assert "Trail shoes, 2 × Socks (129.50 EUR)" in msg.body
 
 
+def test_a_customer_with_no_name_is_greeted_sensibly(rule, abandoned, copy, engine, now):
+    # given the rule says the name bare in the subject, with a default in the body, and a
+    # customer whose events never named them
+    rule.subject = "Your cart is waiting, {{ customer.first_name }}"
+    rule.body = 'Hello {{customer.first_name|default:"friend"}}, your {{items}} wait.'
+    rule.save()
+    abandoned(name="")
+    copy(now)
+
+    # when the detection runs
+    recoveries_detect(now=now, engine=engine)
+
+    # then the empty name says the default, else "there", never a dangling comma
+    msg = OutboxMessage.objects.get()
+    assert msg.subject == "Your cart is waiting, there"
+    assert msg.body == "Hello friend, your Trail shoes, 2 × Socks wait."
+
+
 def test_running_the_detection_twice_opens_nothing_twice(rule, abandoned, copy, engine, now):
     # given a drop-off already recovered once
     abandoned()

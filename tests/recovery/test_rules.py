@@ -49,6 +49,29 @@ def test_a_rule_names_each_field_it_cannot_work_with(funnel, team, now):
     assert not RecoveryRule.objects.exists()
 
 
+def test_a_placeholder_may_say_a_default_and_only_in_quotes(funnel, team, now):
+    def save(body, name):
+        return rule_save(
+            name=name,
+            funnel=funnel,
+            abandon_step=2,
+            abandon_after_seconds=3600,
+            window_seconds=86400,
+            team=team,
+            outreach="message",
+            channel="email",
+            subject="Hi",
+            body=body,
+            now=now,
+        )
+
+    assert save('Hello {{ customer.first_name | default: "there" }}', "Quoted").pk
+    with pytest.raises(InvalidInput) as exc:
+        save("Hello {{customer.first_name|default:there}}", "Bare")
+    assert _fields(exc.value) == {"body"}
+    assert "customer.first_name|default:there" in exc.value.errors[0].reason
+
+
 def test_a_rule_takes_an_sla_policy_or_seconds_not_both(funnel, team, now):
     policy = SlaPolicy.objects.create(name="Recovery", kind="recovery", resolution_minutes=60)
 

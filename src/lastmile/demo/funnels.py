@@ -122,8 +122,9 @@ RECOVERY_RULES = (
         "field",
         4 * HOUR,
         Outreach.MESSAGE,
-        "Your basket is waiting, {{customer.first_name}}",
-        "Hello {{customer.first_name}}, you left {{items}} ({{value}} {{currency}}) in your basket.",
+        "Your basket is still waiting for you",
+        'Hello {{customer.first_name|default:"there"}}, you left {{items}}'
+        " ({{value}} {{currency}}) in your basket.",
     ),
     (
         "Mortgage application",

@@ -15,6 +15,7 @@ person who completed the next step meanwhile must not be chased.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -71,6 +72,10 @@ TIMELINE_PAGE = 200
 RECHECK = timedelta(minutes=3)
 MAX_WINDOW = 365 * 24 * 3600
 PLACEHOLDERS = ("customer.first_name", "customer.name", "items", "value", "currency", "funnel")
+# ``{{customer.first_name|default:"there"}}``: the text said when the value is empty.
+DEFAULT = re.compile(r'^([\w.]+)\s*\|\s*default:\s*"([^"{}|]*)"$')
+# What an empty name says when its placeholder gives no default: "Hello there, ...".
+FALLBACKS = {"customer.first_name": "there", "customer.name": "there"}
 
 
 # --- rules ----------------------------------------------------------------------------------
@@ -189,13 +194,14 @@ def rule_check(
             errors.append(FieldError("body", "a message needs a body"))
         elif sms and len(body) > SMS_MAX:
             errors.append(FieldError("body", f"a text message: at most {SMS_MAX} characters"))
-        unknown = [p for p in _placeholders(subject + body) if p not in PLACEHOLDERS]
+        unknown = [p for p in _placeholders(subject + body) if _hole(p)[0] not in PLACEHOLDERS]
         if unknown:
             errors.append(
                 FieldError(
                     "body",
                     f"unknown placeholder {{{{{unknown[0]}}}}}: use "
-                    + ", ".join("{{" + p + "}}" for p in PLACEHOLDERS),
+                    + ", ".join("{{" + p + "}}" for p in PLACEHOLDERS)
+                    + ', each may say what an empty value reads: {{customer.first_name|default:"there"}}',
                 )
             )
     if errors:
@@ -601,10 +607,27 @@ def _placeholders(text: str) -> list[str]:
     return [m.group(1) for m in PLACEHOLDER.finditer(text or "")]
 
 
+def _hole(text: str) -> tuple[str, str | None]:
+    """A placeholder's name and its ``|default:"..."`` text (None when it gives none)."""
+    found = DEFAULT.match(text)
+    return (found.group(1), found.group(2)) if found else (text, None)
+
+
 def _fill(text: str, values: dict[str, str]) -> str:
+    """``text`` with each known placeholder filled; an empty value says the placeholder's
+    default, else its fallback (a nameless customer is "there"), else nothing."""
     from lastmile.macros.placeholders import PLACEHOLDER
 
-    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), text or "")
+    def one(match: re.Match[str]) -> str:
+        name, default = _hole(match.group(1))
+        if name not in values:
+            return match.group(0)
+        value = values[name].strip()
+        if value:
+            return value
+        return default if default is not None else FALLBACKS.get(name, "")
+
+    return PLACEHOLDER.sub(one, text or "")
 
 
 def reachable(customer: Customer) -> bool:
