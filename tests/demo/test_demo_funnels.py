@@ -170,6 +170,16 @@ def test_the_seeded_funnels_have_recoveries_open_and_recovered_with_revenue(tmp_
     shop = Recovery.objects.filter(rule__name="Abandoned checkouts").first()
     assert shop is not None and shop.items
     assert OutboxMessage.objects.filter(purpose="recovery", key=f"recovery:{shop.pk}").exists()
+    # and an incomplete mortgage application shows what was applied for, as a basket does
+    applications = Recovery.objects.filter(rule__name="Incomplete mortgage applications")
+    assert applications and all(
+        len(r.items) == 1
+        and r.items[0]["name"].endswith(" mortgage")
+        and r.items[0]["reference"].startswith("MA-")
+        and r.value
+        and r.currency == "GBP"
+        for r in applications
+    )
     # and every message reads well, a nameless customer's too ("Hello there, ...")
     sent = OutboxMessage.objects.filter(purpose="recovery")
     assert all(m.subject == "Your basket is still waiting for you" for m in sent)

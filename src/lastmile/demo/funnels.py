@@ -7,7 +7,8 @@ parsed by ``channels.segment`` and recorded by the ingest service the API uses):
   → Payment Info Entered → Order Completed, the cart's ``items``, ``value``, ``currency``
   (and ``revenue`` on the order) in the properties.
 - **Mortgage** (Lastmile Bank): a multi-step form sent as track events, Application Started
-  → Income Entered → Property Details Entered → Documents Uploaded → Application Submitted.
+  → Income Entered → Property Details Entered → Documents Uploaded → Application Submitted,
+  each with what was applied for (the loan as ``items``, its amount as ``value``, ``currency``).
 - **Quote** (Lastmile Home installations): Quote Requested → Quote Sent → Quote Viewed →
   Quote Accepted, with the quote's ``value``.
 
@@ -222,6 +223,7 @@ class _Journeys:
     def __init__(self, *, seed: int, now: datetime) -> None:
         self.rng = random.Random(seed)
         self.names = random.Random(seed + 1)  # apart, so names do not move the journeys
+        self.loans = random.Random(seed + 2)  # what an application asks for, apart too
         self.now = now
         self.n = 0
         self.out: list[Message] = []
@@ -446,6 +448,18 @@ class _Journeys:
         )
         application = f"MA-{self.n:07d}"
         product = rng.choice(MORTGAGE_PRODUCTS)
+        # The form's first page asks what you want to borrow, against what: every step
+        # after it carries what was applied for (the loan as the one item, its amount as
+        # the value), the way the shop's events carry the cart, so a recovery shows it.
+        price = self.loans.randrange(150, 650) * 1000
+        loan = int(price * self.loans.choice((0.6, 0.75, 0.85, 0.9, 0.95)))
+        terms = {
+            "application_id": application,
+            "product": product,
+            "items": [{"name": f"{product} mortgage", "reference": application, "price": loan}],
+            "value": loan,
+            "currency": "GBP",
+        }
         at = self.later(at, 30, 600)
         self.send(
             BANK_SOURCE,
@@ -453,7 +467,7 @@ class _Journeys:
             "track",
             ids,
             event=MORTGAGE[0],
-            properties={"application_id": application, "product": product, **utm},
+            properties={**terms, **utm},
             context=context,
         )
         # The form's first page asks who you are: a bank customer signs in (merge), anyone
@@ -484,7 +498,7 @@ class _Journeys:
             ids,
             event=MORTGAGE[1],
             properties={
-                "application_id": application,
+                **terms,
                 "annual_income": income,
                 "applicants": rng.choice((1, 1, 2)),
             },
@@ -493,9 +507,6 @@ class _Journeys:
         if not self.go(0.74, lift):
             return
         at = self.later(at, 60, 3 * 86_400)
-        price = rng.randrange(150, 650) * 1000
-        loan = int(price * rng.choice((0.6, 0.75, 0.85, 0.9, 0.95)))
-        terms = {"application_id": application, "value": loan, "currency": "GBP"}
         self.send(
             BANK_SOURCE,
             at,
@@ -532,7 +543,7 @@ class _Journeys:
             "track",
             ids,
             event=MORTGAGE[4],
-            properties={**terms, "product": product},
+            properties=terms,
             context={"library": WEB},
         )
 
@@ -809,10 +820,10 @@ def _finish_messages(recovery: Recovery, *, rng: random.Random, at: datetime) ->
             extra = {"payment_method": rng.choice(("card", "paypal", "apple_pay"))}
         elif event == SHOP[4]:
             extra = {"order_id": f"LH-R{recovery.pk:06d}"}
-        elif event == MORTGAGE[2] and "value" not in props:
-            price = rng.randrange(150, 650) * 1000
-            loan = int(price * rng.choice((0.6, 0.75, 0.85, 0.9)))
+        elif event == MORTGAGE[2]:
+            loan = props.get("value") or rng.randrange(100, 550) * 1000
             props |= {"value": loan, "currency": "GBP"}
+            price = int(loan / rng.choice((0.6, 0.75, 0.85, 0.9)))
             extra = {"property_value": price, "loan_amount": loan, "region": rng.choice(REGIONS)}
         elif event == MORTGAGE[3]:
             extra = {"documents": ["payslips", "bank_statements", "passport"]}
