@@ -263,12 +263,14 @@ def test_a_breakdown_by_first_touch_team_is_offered_and_lists_each_team(
     response = client.get(url, {"breakdown": "team"})
     exported = client.get(reverse("funnels:steps_csv", args=[funnel.pk]), {"breakdown": "team"})
 
-    # then the choice is offered, and Bob is front's, the three others nobody's
+    # then the choice is offered, and Bob is Front office's (by name), the others nobody's
     html = response.content.decode()
     assert response.status_code == 200
     assert '<option value="team" selected>First-touch team</option>' in html
     section = html[html.index('id="funnel-breakdown"') : html.index('id="funnel-trend-card"')]
-    assert "<td>front</td>" in section and "(none)" in section
+    assert f"<td>{team.name}</td>" in section and "(none)" in section
+    assert team.name != team.slug and f"<td>{team.slug}</td>" not in section
+    # and the export keeps the slug, the key the API's breakdown says too
     rows = csv_rows(exported)
     assert [(r[0], r[1], r[3]) for r in rows[1:] if r[1] == "2"] == [
         ("", "2", "2"),

@@ -113,3 +113,12 @@ def analytics_freshness(*, engine: Engine) -> Freshness:
             times.append(people.stat().st_mtime)
         copied_at = datetime.fromtimestamp(max(times), tz=UTC) if times else None
     return Freshness(mark=engine.mark(), copied_at=copied_at)
+
+
+def team_names(slugs: Sequence[str | None]) -> dict[str, str]:
+    """slug → name of the teams among ``slugs`` (a first-touch team breakdown's buckets are
+    slugs, the key the API and the CSV keep; the page says the name)."""
+    from lastmile.people.models import Team
+
+    wanted = {s for s in slugs if s}
+    return dict(Team.objects.filter(slug__in=wanted).values_list("slug", "name")) if wanted else {}

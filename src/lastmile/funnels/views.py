@@ -268,7 +268,7 @@ def _funnel_page(
         result=result,
         rows=_step_rows(result.steps, d),
         chart=_chart_data(result),
-        buckets=_bucket_rows(result),
+        buckets=_bucket_rows(result, d),
         trend=trend,
         trend_chart=_trend_data(trend, interval),
         dropoff_step=step,
@@ -392,17 +392,23 @@ def _bucket_label(value: str | None, other: bool) -> str:
     return "Other" if other else "(none)" if value is None else value
 
 
-def _bucket_rows(result: FunnelResult) -> list[dict[str, Any]]:
-    """Each breakdown bucket: its label and its steps' counts and conversions."""
+def _bucket_rows(result: FunnelResult, d: FunnelDefinition) -> list[dict[str, Any]]:
+    """Each breakdown bucket: its label and its steps' counts and conversions. A first-touch
+    team's bucket says the team's name (its value, the key in the API and the CSV, is the
+    slug)."""
+    buckets = result.breakdown or []
+    names: dict[str, str] = {}
+    if d.breakdown is not None and d.breakdown.first_touch == "team":
+        names = funnel_selectors.team_names([b.value for b in buckets])
     return [
         {
-            "label": _bucket_label(b.value, b.other),
+            "label": names.get(b.value or "") or _bucket_label(b.value, b.other),
             "other": b.other,
             "people": b.people,
             "steps": b.steps,
             "conversion": percent_text(b.steps[-1].conversion_from_first if b.steps else None),
         }
-        for b in result.breakdown or []
+        for b in buckets
     ]
 
 
