@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
 from lastmile.api.services import token_create
 from lastmile.funnels.services import analytics_copy, analytics_engine
 from lastmile.people.models import Agent
+from lastmile.recovery.models import Recovery
 from lastmile.recovery.services import recoveries_detect, recoveries_expire
 from tests.api.client import Api
 from tests.recovery.conftest import track
@@ -118,9 +120,44 @@ def test_the_page_shows_the_close_rate_and_the_outreach(client, alice, won_and_l
     assert 'id="fig-entered">3<' in html
     assert 'id="fig-recovered">1<' in html
     assert "134.90 EUR" in html
-    assert "email: Your cart is waiting" in html
+    # the outreach is the rule's name and the outreach in words, not the raw template
+    outreach = html[html.index('id="close-rate-outreach"') : html.index('id="close-rate-recent"')]
+    assert "<strong>Abandoned carts</strong> · Email" in outreach
+    assert "{{" not in html and "email: Your cart" not in html
+    assert "wins them back by email." in html
     assert "<script" not in html.split('id="page-body"')[1]
     assert "style=" not in html.split('id="page-body"')[1]
+
+
+def test_the_latest_recoveries_are_newest_abandoned_first_and_link_to_their_page(
+    client, alice, won_and_lost, funnel
+):
+    # given Noor abandoned an hour before Maya (her recovery opened after Maya's), and
+    # Maya's basket was worth thousands
+    maya = Recovery.objects.get(customer__display_name="Maya")
+    noor = Recovery.objects.get(customer__display_name="Noor")
+    Recovery.objects.filter(pk=noor.pk).update(abandoned_at=maya.abandoned_at - timedelta(hours=1))
+    Recovery.objects.filter(pk=maya.pk).update(value=Decimal("4669.5"))
+    client.force_login(alice)
+
+    r = client.get("/recovery/", {"funnel": funnel.pk, "start": "2026-11-01", "end": "2026-11-23"})
+
+    html = r.content.decode()
+    recent = html[html.index('id="close-rate-recent"') :]
+    assert recent.index(f'id="recovery-{maya.pk}"') < recent.index(f'id="recovery-{noor.pk}"')
+    assert f'href="/recovery/{maya.pk}/"' in recent and f'href="/recovery/{noor.pk}/"' in recent
+    assert "4,669.50 EUR" in recent
+
+
+def test_the_page_and_the_api_default_to_the_same_30_days(client, api, alice, funnel, now):
+    client.force_login(alice)
+
+    page = client.get("/recovery/", {"funnel": funnel.pk}).content.decode()
+    body = api.get("/recovery/close-rate", funnel=funnel.pk).json()
+
+    first = (now - timedelta(days=29)).date().isoformat()
+    assert f'name="start" value="{first}"' in page
+    assert body["from"][:10] == (now - timedelta(days=30)).date().isoformat()
 
 
 def test_the_page_needs_a_sign_in(client):

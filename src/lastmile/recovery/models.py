@@ -17,6 +17,14 @@ class Outreach(models.TextChoices):
     CALL = "call", "Call"  # a person calls: the loop is their task
 
 
+def outreach_words(outreach: str, label: str) -> str:
+    """The outreach as the pages say it: "Email", "Text message" or "Call task" (``label``
+    is a recovery's ``outreach_label``: an SMS message's starts ``sms:``)."""
+    if outreach == Outreach.CALL:
+        return "Call task"
+    return "Text message" if label.startswith("sms:") else "Email"
+
+
 class RecoveryRule(models.Model):
     """Who is abandoned, who wins them back, how fast, and how they are reached.
 
@@ -105,6 +113,11 @@ class RecoveryRule(models.Model):
                 return f"{self.channel}: {' '.join(self.body.split())[:80]}"[:200]
             return f"{self.channel or 'email'}: {self.subject}"[:200]
         return "call"
+
+    @property
+    def outreach_said(self) -> str:
+        """The outreach in words: "Email", "Text message" or "Call task"."""
+        return outreach_words(self.outreach, self.outreach_label)
 
 
 class Outcome(models.TextChoices):

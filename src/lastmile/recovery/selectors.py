@@ -22,7 +22,7 @@ from lastmile.funnels.results import rate
 from lastmile.loops.models import SlaPolicy
 from lastmile.people.selectors import visible_team_ids
 from lastmile.people.viewers import Viewer
-from lastmile.recovery.models import Outcome, Recovery, RecoveryRule
+from lastmile.recovery.models import Outcome, Recovery, RecoveryRule, outreach_words
 
 
 def rules_list(*, viewer: Viewer, funnel: Funnel | None = None) -> QuerySet[RecoveryRule]:
@@ -165,6 +165,12 @@ class OutreachRow:
     outreach: str  # message or call
     label: str  # the channel and subject of a message; "call"
     recoveries: Tally = field(default_factory=Tally)
+    rules: list[str] = field(default_factory=list)  # the names of the rules that sent it
+
+    @property
+    def said(self) -> str:
+        """The outreach in words: "Email", "Text message" or "Call task"."""
+        return outreach_words(self.outreach, self.label)
 
 
 @dataclass
@@ -238,19 +244,21 @@ def close_rate(
             "rule__team_id",
             "rule__team__name",
             "rule__team__slug",
+            "rule__name",
         )
         .order_by("opened_at", "id")
     )
-    for opened_at, outcome, revenue, cur, kind, label, team_id, team_name, slug in rows:
+    for opened_at, outcome, revenue, cur, kind, label, team_id, team_name, slug, rule in rows:
         total.add(outcome, revenue, cur)
         monday = _monday(opened_at)
         weeks.setdefault(monday, Week(start=monday)).recoveries.add(outcome, revenue, cur)
         teams.setdefault(team_id, TeamRow(team=team_name, slug=slug)).recoveries.add(
             outcome, revenue, cur
         )
-        outreach.setdefault((kind, label), OutreachRow(outreach=kind, label=label)).recoveries.add(
-            outcome, revenue, cur
-        )
+        row = outreach.setdefault((kind, label), OutreachRow(outreach=kind, label=label))
+        row.recoveries.add(outcome, revenue, cur)
+        if rule not in row.rules:
+            row.rules.append(rule)
     best = sorted(
         outreach.values(),
         key=lambda o: (-(o.recoveries.recovery_rate or 0), -o.recoveries.opened, o.label),

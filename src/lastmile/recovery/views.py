@@ -24,7 +24,7 @@ from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, InvalidInput
 from lastmile.funnels.csv import csv_response
 from lastmile.funnels.forms import day_range_check
-from lastmile.funnels.funnel_selectors import analytics_freshness, funnel_list
+from lastmile.funnels.funnel_selectors import DEFAULT_RANGE, analytics_freshness, funnel_list
 from lastmile.funnels.services import analytics_engine
 from lastmile.recovery.selectors import (
     CloseRate,
@@ -36,7 +36,7 @@ from lastmile.recovery.selectors import (
 )
 from lastmile.recovery.templatetags.recovery_tags import rows_for
 
-DEFAULT_DAYS = 56  # eight weeks
+DEFAULT_DAYS = DEFAULT_RANGE.days  # the close-rate API's default too: the 30 days to today
 MAX_DAYS = 366
 RECENT = 50  # recoveries listed under the figures
 
@@ -100,7 +100,11 @@ def close_rate_page(request: HttpRequest) -> HttpResponse:
             "rules": list(rules_list(viewer=request.user, funnel=report.funnel))
             if report is not None
             else [],
-            "recent": list(recoveries_list(viewer=request.user, funnel=report.funnel)[:RECENT])
+            "recent": list(
+                recoveries_list(viewer=request.user, funnel=report.funnel).order_by(
+                    "-abandoned_at", "-id"
+                )[:RECENT]
+            )
             if report is not None
             else [],
             "freshness": analytics_freshness(engine=engine),
