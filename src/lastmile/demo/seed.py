@@ -37,6 +37,7 @@ from lastmile.demo.chats import ChatDesk
 from lastmile.demo.extensions import (
     channels,
     crisis,
+    jobs,
     journeys,
     knowledge,
     listening,
@@ -83,6 +84,7 @@ DEMO_EXTENSIONS = [
     portal,
     channels,  # its mention needs the listening demo's brand term
     funnels,  # sixty days of website events, copied into the analytics engine on commit
+    jobs,  # after journeys: Margaret's second visit is the journeys demo's case
 ]
 
 

@@ -1,0 +1,212 @@
+"""The jobs app's part of the seeded demo: the delivery last mile, end to end, and the
+engineer's visit of the day.
+
+Everything goes through the services, at the time it happens (``now=`` in the past):
+
+- the field team's slots: two-hour windows today and on the next two working days;
+- Tom Baker's washing machine: booked three days ago, moved by Tom in his portal yesterday
+  to this morning's window; this morning the driver starts the run (Tom gets the departure
+  notice with the ETA, the tracking link and his PIN), the van is held up (an ETA 40 minutes
+  past the window: one delay notice, a recovery loop for the field team), catches up (back
+  on time: the loop closes, Tom is told); at the door Tom signs, the job completes (the visit
+  loop closes, the invoice is issued and emailed on the case, the follow-up loop opens for
+  two business days later) and he pays on the card terminal;
+- Margaret Ellis's second diagnostics visit (the journeys demo's case): the engineer's visit
+  this afternoon, on the field agent's "stops" page with her case's promises and what to
+  collect.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from lastmile.cases.models import Case
+from lastmile.cases.services import case_create
+from lastmile.customers.identities import identity_normalize
+from lastmile.customers.services.customers import customer_resolve
+from lastmile.customers.services.timeline import interaction_record
+from lastmile.invoices.models import Invoice
+from lastmile.invoices.services import payment_record
+from lastmile.jobs import runs, services
+from lastmile.jobs.models import Job, Slot
+from lastmile.jobs.services import LineIn
+from lastmile.portal.services import portal_job_slot
+
+# A small signature, as the driver's page stores one (a PNG data URL).
+SIGNATURE = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
+    "+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+WASHER = [
+    LineIn(
+        sku="WM-8KG",
+        description="Washing machine, 8 kg",
+        quantity=1,
+        unit_price=39900,
+        currency="GBP",
+    ),
+    LineIn(
+        sku="INST",
+        description="Installation and removal of the old one",
+        quantity=1,
+        unit_price=3500,
+        currency="GBP",
+    ),
+]
+DIAGNOSTICS = [
+    LineIn(
+        sku="DIAG", description="Home diagnostics visit", quantity=1, unit_price=0, currency="GBP"
+    ),
+]
+
+
+def seed(seeder: Any) -> list[str]:
+    team = seeder.teams.get("field")
+    driver = seeder.users.get("field")
+    if team is None or driver is None:
+        return []
+    zone = services.zone_of(team)
+    local = seeder.now.astimezone(zone)
+    hour = local.replace(minute=0, second=0, microsecond=0)
+    slots = _slots(team, hour, now=seeder.now - timedelta(days=4))
+    lines = ["jobs: " + f"{len(slots)} slots of the field team (two hours each)"]
+    lines += _delivery(seeder, team, driver, hour)
+    lines += _visit(seeder, team, driver, hour)
+    return lines
+
+
+def _slots(team: Any, hour: datetime, *, now: datetime) -> list[Slot]:
+    """This morning's window (ending an hour ago), this afternoon's, and three a day on the
+    next two days, four places each."""
+    starts = [hour - timedelta(hours=3), hour + timedelta(hours=1)]
+    for day in (1, 2):
+        base = (hour + timedelta(days=day)).replace(hour=8)
+        starts += [base + timedelta(hours=h) for h in (0, 3, 6)]
+    return [
+        services.slot_create(team=team, starts_at=s, ends_at=s + timedelta(hours=2), capacity=4)
+        for s in starts
+    ]
+
+
+def _delivery(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
+    booked = seeder.now - timedelta(days=3)
+    tom = customer_resolve(
+        identities=[identity_normalize("email", "tom.baker@example.net")],
+        now=booked,
+        display_name="Tom Baker",
+    ).customer
+    case = case_create(
+        customer=tom,
+        subject="Washing machine: delivery and installation",
+        team=team,
+        channel="web",
+        now=booked,
+    )
+    interaction_record(
+        customer=tom,
+        case=case,
+        channel="web",
+        direction="inbound",
+        body="Order 58213 placed: washing machine with installation.",
+        occurred_at=booked,
+        now=booked,
+    )
+    first = hour + timedelta(days=1)
+    first = first.replace(hour=8)
+    job = services.job_create(
+        kind="delivery",
+        customer=tom,
+        team=team,
+        window_start=first,
+        window_end=first + timedelta(hours=2),
+        address="14 Park Lane, York YO1 7HY",
+        notes="Ground floor flat; the old machine goes back on the van.",
+        lines=WASHER,
+        proofs=["signature"],
+        case=case,
+        assignee=driver,
+        actor=None,
+        now=booked,
+    )
+    # Yesterday, in his portal, Tom moved it to this morning's window.
+    morning = Slot.objects.get(team=team, starts_at=hour - timedelta(hours=3))
+    job = portal_job_slot(
+        customer=tom, job=job, slot_id=str(morning.pk), now=seeder.now - timedelta(days=1)
+    )
+    Job.objects.filter(pk=job.pk).update(stop_order=1)
+    job.refresh_from_db()
+    # This morning: the run starts, the van is held up, then catches up.
+    left = morning.starts_at - timedelta(minutes=30)
+    runs.run_start(driver=driver, day=left.date(), actor=driver, now=left)
+    services.job_start(job=job, actor=driver, now=left + timedelta(minutes=1))
+    held_up = morning.starts_at + timedelta(minutes=20)
+    runs.eta_update(
+        job=job,
+        eta=morning.ends_at + timedelta(minutes=40),
+        actor=driver,
+        now=held_up,
+        source="run",
+    )
+    runs.eta_update(
+        job=job,
+        eta=morning.ends_at - timedelta(minutes=25),
+        actor=driver,
+        now=held_up + timedelta(minutes=25),
+        source="run",
+    )
+    at_door = morning.ends_at - timedelta(minutes=25)
+    services.job_arrive(job=job, actor=driver, now=at_door)
+    services.proof_add(
+        job=job, kind="signature", data=SIGNATURE, actor=driver, now=at_door + timedelta(minutes=20)
+    )
+    done = services.job_complete(job=job, actor=driver, now=at_door + timedelta(minutes=21))
+    invoice = Invoice.objects.get(source=f"job:{done.pk}")
+    payment_record(
+        invoice=invoice,
+        reference="TERM-58213-0907",
+        amount=invoice.total,
+        method="card_terminal",
+        outcome="accepted",
+        actor=driver,
+        now=at_door + timedelta(minutes=23),
+    )
+    return [
+        f"  {case.ref:<9} {'delivery':<17} Tom Baker's washing machine: moved in his portal, "
+        f"departure and delay notices, back on time, signed, invoice {invoice.number} "
+        f"paid at the door, follow-up loop open"
+    ]
+
+
+def _visit(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
+    """Margaret's second diagnostics visit, this afternoon, on the engineer's stops."""
+    customer = seeder.customers.get("story-visit")
+    if customer is None:
+        return []
+    case = (
+        Case.objects.filter(customer=customer, subject="Wi-Fi drops in the evenings again")
+        .order_by("-pk")
+        .first()
+    )
+    afternoon = hour + timedelta(hours=1)
+    job = services.job_create(
+        kind="visit",
+        customer=customer,
+        team=team,
+        window_start=afternoon,
+        window_end=afternoon + timedelta(hours=2),
+        address="7 Bootham Terrace, York YO30 7BW",
+        notes="Router in the hall cupboard; Wi-Fi drops between 7 and 10pm.",
+        lines=DIAGNOSTICS,
+        proofs=["signature"],
+        case=case,
+        assignee=driver,
+        actor=None,
+        now=seeder.now - timedelta(hours=2),
+    )
+    Job.objects.filter(pk=job.pk).update(stop_order=2)
+    ref = case.ref if case is not None else "—"
+    return [
+        f"  {ref:<9} {'visit':<17} Margaret Ellis's diagnostics visit this afternoon, "
+        f"on the field engineer's stops (/jobs/driver/)"
+    ]
