@@ -409,6 +409,19 @@ def test_the_trend_by_week_starts_on_mondays(client, admin, shop, funnel, now):
     assert rows[-2] == [(now - timedelta(days=7)).date().isoformat(), "3", "1", "0.333333"]
 
 
+@pytest.mark.parametrize("step", [None, "", "1", "4", "x", "-2"])
+def test_the_drop_offs_export_of_a_bad_or_missing_step_is_a_422_naming_it(
+    client, admin, shop, funnel, step
+):
+    query = {} if step is None else {"step": step}
+
+    response = client.get(reverse("funnels:dropoffs_csv", args=[funnel.pk]), query)
+
+    assert response.status_code == 422
+    assert not response.streaming
+    assert "Step: 2 to 3 (the funnel&#x27;s steps)" in response.content.decode()
+
+
 def test_the_drop_offs_export_streams_every_drop_off_of_the_step(
     client, admin, shop, funnel, monkeypatch
 ):

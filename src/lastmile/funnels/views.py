@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from lastmile.console.pages import page_chrome
 from lastmile.console.views import error_response
 from lastmile.core.clock import utcnow
-from lastmile.core.errors import DomainError, NotFound, PermissionDenied
+from lastmile.core.errors import DomainError, FieldError, InvalidInput, NotFound, PermissionDenied
 from lastmile.funnels import funnel_selectors
 from lastmile.funnels.csv import csv_response
 from lastmile.funnels.definitions import FunnelDefinition, Matcher, Step
@@ -693,7 +693,14 @@ def dropoffs_csv(request: HttpRequest, funnel_id: int | None = None) -> HttpResp
         return asked
     d = asked.query
     assert d is not None
-    step = _dropoff_step(request, d)
+    raw = request.GET.get("step", "")
+    if not (raw.isdigit() and 2 <= int(raw) <= len(d.steps)):
+        # The export is of one step, said: no guess (the page's is the largest loss).
+        reason = f"2 to {len(d.steps)} (the funnel's steps)"
+        return error_response(
+            request, InvalidInput(f"step: {reason}", [FieldError("step", reason)])
+        )
+    step = int(raw) - 1
     engine = analytics_engine()
     now = utcnow()
 
