@@ -5,11 +5,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from datetime import UTC, date, datetime
-from io import StringIO
 from types import SimpleNamespace
 
 import pytest
-from django.core.management import call_command
 from django.db import transaction
 from django.db.models import Q
 from django.test import override_settings
@@ -61,9 +59,11 @@ def bank_tasks(report) -> dict[str, Loop]:
     return {lp.team.slug: lp for lp in case.loops.filter(kind=LoopKind.TASK, state=LoopState.OPEN)}
 
 
-@pytest.fixture(scope="class")
+@pytest.fixture(scope="module")
 def demo(django_db_setup, django_db_blocker):
-    """One small demo for the whole class, rolled back afterwards."""
+    """One small demo for the module's two classes, rolled back after the module. The tests
+    that seed a database of their own are in test_seed_demo_fresh.py: here this demo's
+    transaction is still open when the module's last test runs."""
     with django_db_blocker.unblock(), transaction.atomic():
         report, out = seed_quietly(seed=7, customers=12, now=NOW, funnel_events=FUNNEL_EVENTS)
         yield SimpleNamespace(report=report, out=out)
@@ -411,63 +411,3 @@ def test_every_planned_identity_is_valid_at_the_edge():
     for person in plan.people:
         for kind, network, value in person.identities:
             identity_normalize(kind, value, network)  # raises on a bad email, phone or handle
-
-
-# --- a fresh database ------------------------------------------------------------------------
-
-
-def test_two_runs_on_a_fresh_database_store_the_same_rows():
-    def rows():
-        return (
-            list(Customer.objects.order_by("pk").values_list("display_name", flat=True)),
-            list(
-                Interaction.objects.order_by("occurred_at", "channel", "body").values_list(
-                    "case__number", "body"
-                )
-            ),
-        )
-
-    with transaction.atomic():
-        first = transaction.savepoint()
-        seed_quietly(seed=3, customers=4, now=NOW, funnel_events=FUNNEL_EVENTS)
-        once = rows()
-        transaction.savepoint_rollback(first)
-        seed_quietly(seed=3, customers=4, now=NOW, funnel_events=FUNNEL_EVENTS)
-        again = rows()
-
-    assert once == again and once[1]
-
-
-@pytest.mark.parametrize(
-    "now",
-    [
-        datetime(2026, 11, 28, 23, 50, tzinfo=UTC),  # Saturday night
-        datetime(2026, 12, 25, 10, 0, tzinfo=UTC),  # Christmas Day, then Boxing Day (observed)
-        datetime(2027, 3, 29, 7, 5, tzinfo=UTC),  # Monday morning after the clocks go forward
-    ],
-    ids=["saturday-night", "christmas", "after-dst"],
-)
-def test_story_loop_states_hold_whatever_day_it_is(now):
-    report, _ = seed_quietly(seed=42, customers=0, now=now)
-
-    tasks = bank_tasks(report)
-    rant = story_case(report, "rant").loops.get(kind=LoopKind.REPLY)
-    visit = story_case(report, "visit").loops.get(kind=LoopKind.VISIT)
-    assert tasks["back"].breached_at and tasks["back"].assignee.username == "back-lead"
-    assert tasks["cards"].breached_at
-    assert rant.state == LoopState.OPEN and rant.breached_at
-    assert visit.state == LoopState.CLOSED and visit.closed_at < visit.due_at
-    assert story_case(report, "visit").status == "solved"
-    assert story_case(report, "hotel-membership").status == "closed"
-
-
-def test_command_seeds_and_prints_the_summary():
-    out = StringIO()
-
-    with FAST_HASHER:
-        call_command("seed_demo", seed=5, customers=2, stdout=out)
-
-    assert "demo data seeded" in out.getvalue() and "stories:" in out.getvalue()
-    assert Case.objects.filter(
-        team__slug="back", subject__startswith="Current account opening"
-    ).exists()
