@@ -185,8 +185,32 @@ def test_the_csv_has_a_row_a_week(client, alice, won_and_lost, funnel):
 
     assert r.status_code == 200
     lines = b"".join(r.streaming_content).decode().splitlines()
-    assert lines[0].startswith("week,entered,closed,close_rate,recoveries_opened")
-    assert lines[1].startswith("2026-11-16,3,2,0.6667,2,1,1,0,134.9000 EUR")
+    assert lines[0] == (
+        "week,entered,closed,close_rate,recoveries_opened,recovered,lost,still_open,"
+        "recovered_revenue,currency"
+    )
+    assert lines[1] == "2026-11-16,3,2,0.6667,2,1,1,0,134.90,EUR"
+
+
+def test_a_week_recovered_in_two_currencies_has_a_revenue_row_for_each(
+    client, alice, won_and_lost, funnel
+):
+    # given Noor's recovery won 4669 GBP too
+    Recovery.objects.filter(customer__display_name="Noor").update(
+        outcome="recovered", revenue=Decimal("4669"), revenue_currency="GBP"
+    )
+    client.force_login(alice)
+
+    r = client.get(
+        "/recovery/close-rate.csv",
+        {"funnel": funnel.pk, "start": "2026-11-01", "end": "2026-11-23"},
+    )
+
+    lines = b"".join(r.streaming_content).decode().splitlines()
+    assert lines[1:] == [
+        "2026-11-16,3,2,0.6667,2,2,0,0,134.90,EUR",
+        "2026-11-16,,,,,,,,4669.00,GBP",
+    ]
 
 
 def test_the_admin_names_a_bad_abandon_step(staff, funnel, team):

@@ -278,7 +278,10 @@ def close_rate(
 
 
 def weekly_rows(report: CloseRate) -> list[list[str]]:
-    """The weeks as CSV rows (header first): the page's export."""
+    """The weeks as CSV rows (header first): the page's export. The recovered revenue is a
+    plain number (2 decimals) with its currency in the next column; a week that recovered
+    in more than one currency has a row more for each other currency, holding only the week
+    and that revenue (its counts are on the week's first row, so columns still add up)."""
     out = [
         [
             "week",
@@ -290,10 +293,14 @@ def weekly_rows(report: CloseRate) -> list[list[str]]:
             "lost",
             "still_open",
             "recovered_revenue",
+            "currency",
         ]
     ]
     for w in report.weeks:
         t = w.recoveries
+        revenue = [[f"{v.quantize(Decimal('0.01'))}", c] for c, v in sorted(t.revenue.items())] or [
+            ["", ""]
+        ]
         out.append(
             [
                 w.start.isoformat(),
@@ -304,7 +311,8 @@ def weekly_rows(report: CloseRate) -> list[list[str]]:
                 str(t.recovered),
                 str(t.lost),
                 str(t.open),
-                "; ".join(f"{v} {c}".strip() for c, v in sorted(t.revenue.items())),
+                *revenue[0],
             ]
         )
+        out += [[w.start.isoformat(), *[""] * 7, *more] for more in revenue[1:]]
     return out
