@@ -141,6 +141,7 @@ def test_an_invite_answered_twice_through_the_api_is_a_409(api, survey, asked, n
     api.post(f"/surveys/{survey.pk}/responses", {"invite": invite.pk, "score": 9})
     r = api.post(f"/surveys/{survey.pk}/responses", {"invite": invite.pk, "score": 1})
     assert r.status_code == 409 and r.json()["errors"][0]["field"] == "invite"
+    assert r.json()["code"] == "already_answered"
     assert "answered already" in r.json()["detail"]
     assert Response.objects.get().score == 9
 

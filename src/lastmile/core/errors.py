@@ -78,6 +78,9 @@ class ErrorCode(StrEnum):
     INVALID_TRANSITION = "invalid_transition"  # the job's state does not allow this step
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"  # the key was used for another request
     ALREADY_PAID = "already_paid"  # the invoice has an accepted payment already
+    # Feedback
+    ALREADY_ANSWERED = "already_answered"  # the survey invite has its answer already
+    INVITE_CLOSED = "invite_closed"  # the invite was never sent (suppressed) or has ended
     # Listening
     WATCHTERM_EXISTS = "watchterm_exists"  # a watch term with this name exists
     MENTION_FROM_BRAND = "mention_from_brand"  # the mention is the brand's own post

@@ -373,7 +373,9 @@ def invite_by_token(token: str) -> Invite | None:
 
 class AlreadyAnswered(Conflict):
     def __init__(self, detail: str) -> None:
-        super().__init__(detail, errors=[FieldError("invite", detail)])
+        super().__init__(
+            detail, code=ErrorCode.ALREADY_ANSWERED, errors=[FieldError("invite", detail)]
+        )
 
 
 class InviteClosed(DomainError):
@@ -383,7 +385,7 @@ class InviteClosed(DomainError):
         super().__init__(
             detail=detail,
             errors=[FieldError("invite", detail)],
-            code=ErrorCode.CONFLICT,
+            code=ErrorCode.INVITE_CLOSED,
             status=410,
         )
 
