@@ -548,6 +548,30 @@ def test_an_archived_funnel_still_opens_from_an_old_link_but_leaves_the_list(
     assert f'id="funnel-{funnel.pk}"' not in client.get(reverse("funnels:list")).content.decode()
 
 
+def test_archived_funnels_are_listed_apart_and_an_admin_brings_one_back(
+    client, admin, shop, funnel, now
+):
+    from lastmile.funnels.funnel_services import funnel_archive
+
+    # given the funnel archived
+    funnel_archive(funnel=funnel, actor=None, now=now)
+    live = client.get(reverse("funnels:list")).content.decode()
+
+    # when the list's "Archived funnels" link is followed
+    assert f'href="{reverse("funnels:list")}?archived=1">Archived funnels</a>' in live
+    response = client.get(reverse("funnels:list"), {"archived": "1"})
+
+    # then the archived funnel is there, with its button to bring it back
+    html = response.content.decode()
+    assert response.status_code == 200 and "<h1>Archived funnels</h1>" in html
+    assert f'id="funnel-{funnel.pk}"' in html and f'id="funnel-restore-{funnel.pk}"' in html
+    restored = client.post(reverse("funnels:archive", args=[funnel.pk]), {"archived": "0"})
+    assert restored.status_code == 302
+    assert f'id="funnel-{funnel.pk}"' in client.get(reverse("funnels:list")).content.decode()
+    again = client.get(reverse("funnels:list"), {"archived": "1"}).content.decode()
+    assert f'id="funnel-{funnel.pk}"' not in again and "No archived funnel" in again
+
+
 def test_staff_find_the_admin_edit_link_on_a_funnel(client, admin, funnel):
     admin.is_staff = True
     admin.save()

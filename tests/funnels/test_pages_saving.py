@@ -276,6 +276,18 @@ def test_an_agent_sees_no_edit_or_archive_button(client, agent, funnel):
     assert 'id="funnel-edit"' not in page and 'id="funnel-archive"' not in page
 
 
+def test_an_agent_sees_the_archived_funnels_with_no_button_to_bring_one_back(
+    client, agent, funnel, now
+):
+    from lastmile.funnels.funnel_services import funnel_archive
+
+    funnel_archive(funnel=funnel, actor=None, now=now)
+
+    page = client.get(reverse("funnels:list"), {"archived": "1"}).content.decode()
+
+    assert f'id="funnel-{funnel.pk}"' in page and "funnel-restore-" not in page
+
+
 @pytest.mark.parametrize("method", ["get", "post"])
 def test_an_agent_may_not_open_or_post_the_edit_form(client, agent, funnel, method):
     before = stored(funnel)

@@ -425,8 +425,10 @@ def _trend_data(trend: list[TrendPoint], interval: str) -> dict[str, Any]:
 @login_required
 @require_GET
 def funnels_index(request: HttpRequest) -> HttpResponse:
-    """The saved funnels, each with its entrants and overall conversion over the last 30 days."""
+    """The saved funnels, each with its entrants and overall conversion over the last 30 days;
+    ``?archived=1``: the archived ones, each with its "Bring back" (admins)."""
     now = utcnow()
+    archived = request.GET.get("archived") == "1"
     engine = analytics_engine()
     today = _today(now)
     form = RangeForm(
@@ -436,7 +438,7 @@ def funnels_index(request: HttpRequest) -> HttpResponse:
     form.is_valid()
     start, end = form.bounds()
     rows: list[dict[str, Any]] = []
-    for funnel in funnel_selectors.funnel_list(viewer=request.user):
+    for funnel in funnel_selectors.funnel_list(viewer=request.user, archived=archived):
         try:
             d = FunnelDefinition.model_validate({**funnel.definition, "from": start, "to": end})
         except ValidationError:
@@ -457,6 +459,8 @@ def funnels_index(request: HttpRequest) -> HttpResponse:
         {
             **page_chrome(request, now),
             "rows": rows,
+            "archived": archived,
+            "may_write": may_write_funnels(request.user),
             "days": LIST_DAYS,
             "freshness": funnel_selectors.analytics_freshness(engine=engine),
         },
