@@ -6,40 +6,78 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('api', '0002_token_failure_count'),
-        ('jobs', '0001_initial'),
+        ("api", "0002_token_failure_count"),
+        ("jobs", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='idempotentanswer',
-            name='user',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="idempotentanswer",
+            name="user",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.AddField(
-            model_name='job',
-            name='notes',
-            field=models.TextField(blank=True, help_text='What the driver or engineer should know at the door.'),
+            model_name="job",
+            name="notes",
+            field=models.TextField(
+                blank=True, help_text="What the driver or engineer should know at the door."
+            ),
         ),
         migrations.AlterField(
-            model_name='idempotentanswer',
-            name='token',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='api.apitoken'),
+            model_name="idempotentanswer",
+            name="token",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="api.apitoken",
+            ),
         ),
         migrations.AlterField(
-            model_name='jobevent',
-            name='kind',
-            field=models.CharField(choices=[('created', 'Created'), ('rescheduled', 'Rescheduled'), ('started', 'Started'), ('arrived', 'Arrived'), ('proof', 'Proof taken'), ('completed', 'Completed'), ('failed', 'Failed'), ('cancelled', 'Cancelled'), ('eta', 'ETA'), ('departed', 'Departure notice'), ('delayed', 'Delay notice'), ('on_time', 'Back on time')], max_length=12),
+            model_name="jobevent",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("created", "Created"),
+                    ("rescheduled", "Rescheduled"),
+                    ("started", "Started"),
+                    ("arrived", "Arrived"),
+                    ("proof", "Proof taken"),
+                    ("completed", "Completed"),
+                    ("failed", "Failed"),
+                    ("cancelled", "Cancelled"),
+                    ("eta", "ETA"),
+                    ("departed", "Departure notice"),
+                    ("delayed", "Delay notice"),
+                    ("on_time", "Back on time"),
+                ],
+                max_length=12,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='idempotentanswer',
-            constraint=models.UniqueConstraint(fields=('user', 'key'), name='jobs_idempotent_user_key'),
+            model_name="idempotentanswer",
+            constraint=models.UniqueConstraint(
+                fields=("user", "key"), name="jobs_idempotent_user_key"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='idempotentanswer',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('token__isnull', False), ('user__isnull', True)), models.Q(('token__isnull', True), ('user__isnull', False)), _connector='OR'), name='jobs_idempotent_one_scope'),
+            model_name="idempotentanswer",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("token__isnull", False), ("user__isnull", True)),
+                    models.Q(("token__isnull", True), ("user__isnull", False)),
+                    _connector="OR",
+                ),
+                name="jobs_idempotent_one_scope",
+            ),
         ),
     ]
