@@ -155,6 +155,7 @@ class Recovery(models.Model):
 
     class Meta:
         ordering = ["-opened_at", "-id"]
+        verbose_name_plural = "recoveries"
         constraints = [
             # One person, one open recovery per rule: a repeated drop-off does not spam.
             models.UniqueConstraint(

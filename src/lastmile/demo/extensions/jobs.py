@@ -18,8 +18,13 @@ Everything goes through the services, at the time it happens (``now=`` in the pa
 
 from __future__ import annotations
 
+import base64
+import io
+import math
 from datetime import datetime, timedelta
 from typing import Any
+
+from PIL import Image, ImageDraw
 
 from lastmile.cases.models import Case
 from lastmile.cases.services import case_create
@@ -33,11 +38,19 @@ from lastmile.jobs.models import Job, Slot
 from lastmile.jobs.services import LineIn
 from lastmile.portal.services import portal_job_slot
 
-# A small signature, as the driver's page stores one (a PNG data URL).
-SIGNATURE = (
-    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"
-    "+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-)
+
+def signature() -> str:
+    """Tom's signature as the driver's page stores one: a PNG data URL of a pen stroke."""
+    image = Image.new("RGB", (300, 90), "white")
+    pen = ImageDraw.Draw(image)
+    stroke = [(18 + 4 * k, 55 - round(22 * math.sin(k / 3.2)) + (k % 7)) for k in range(62)]
+    pen.line(stroke, fill=(20, 30, 90), width=3, joint="curve")
+    pen.line([(40, 70), (260, 66)], fill=(20, 30, 90), width=2)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+
+
 WASHER = [
     LineIn(
         sku="WM-8KG",
@@ -111,6 +124,7 @@ def _delivery(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
         body="Order 58213 placed: washing machine with installation.",
         occurred_at=booked,
         now=booked,
+        data={"automated": True},  # the shop's order event: nobody asked anything
     )
     first = hour + timedelta(days=1)
     first = first.replace(hour=8)
@@ -158,7 +172,11 @@ def _delivery(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
     at_door = morning.ends_at - timedelta(minutes=25)
     services.job_arrive(job=job, actor=driver, now=at_door)
     services.proof_add(
-        job=job, kind="signature", data=SIGNATURE, actor=driver, now=at_door + timedelta(minutes=20)
+        job=job,
+        kind="signature",
+        data=signature(),
+        actor=driver,
+        now=at_door + timedelta(minutes=20),
     )
     done = services.job_complete(job=job, actor=driver, now=at_door + timedelta(minutes=21))
     invoice = Invoice.objects.get(source=f"job:{done.pk}")
