@@ -107,6 +107,8 @@ def test_offline_taps_are_queued_and_replayed_once_in_order(live_server, phone):
 
     # Offline: arrive, the PIN the customer reads, complete
     phone.set_offline(True)
+    # The page must know it is offline before the tap (navigator.onLine follows a moment later)
+    page.wait_for_function("() => !navigator.onLine")
     page.click(f"{stop} [data-action=arrive]")
     page.click(f"{stop} .stop-capture > summary")
     page.fill(f"#pin-{job.pk}", job.pin)
@@ -196,6 +198,8 @@ def test_the_page_reopens_offline_with_its_queue_and_sends_it_when_back(live_ser
 
     # Offline, the driver arrives, then the page is closed and opened again
     phone.set_offline(True)
+    # The page must know it is offline before the tap (navigator.onLine follows a moment later)
+    page.wait_for_function("() => !navigator.onLine")
     page.click(f"{stop} [data-action=arrive]")
     page.reload()
 
