@@ -181,6 +181,7 @@ def child(db: Database, *args: str) -> dict[str, Any]:
         [sys.executable, str(Path(__file__).resolve()), *args, "--out", str(out)],
         env=db.env(),
         cwd=common.REPO,
+        stdout=sys.stderr,  # this script's stdout is its one JSON object
     )
     if proc.returncode != 0:
         raise RuntimeError(f"bench/jobs.py {args[0]} on {db.vendor} exited {proc.returncode}")
