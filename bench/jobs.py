@@ -29,6 +29,7 @@ Prints one JSON object (SQLite figures unsuffixed, PostgreSQL ones with ``_pg``,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -444,14 +445,16 @@ def main() -> None:
     vendors = ["sqlite", "postgresql"] if args.vendor == "both" else [args.vendor]
     results: dict[str, dict[str, Any]] = {}
     skipped: dict[str, str] = {}
-    for vendor in vendors:
-        if vendor == "postgresql":
-            why = common.pg_reachable()
-            if why:
-                skipped[vendor] = why
-                say(f"  jobs: PostgreSQL skipped: {why}")
-                continue
-        results[vendor] = bench_one(vendor, args)
+    # Progress goes to stderr: stdout carries only the JSON object that bench/run.py reads.
+    with contextlib.redirect_stdout(sys.stderr):
+        for vendor in vendors:
+            if vendor == "postgresql":
+                why = common.pg_reachable()
+                if why:
+                    skipped[vendor] = why
+                    say(f"  jobs: PostgreSQL skipped: {why}")
+                    continue
+            results[vendor] = bench_one(vendor, args)
     if not args.no_write:
         page_block_write(PAGE, begin=BEGIN, end=END, lines=page(results, skipped))
     print(json.dumps({**figures(results), "jobs": results, "jobs_skipped": skipped}))

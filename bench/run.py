@@ -121,7 +121,13 @@ def side_benches(results: dict[str, Any], workloads: list[str]) -> None:
             say(f"  {script} did not run: {note}")
             results.setdefault("side_skipped", {})[script] = note
             continue
-        out = json.loads(proc.stdout)
+        try:
+            out = json.loads(proc.stdout)
+        except ValueError:  # a script that printed more than its JSON object
+            note = f"its stdout is not one JSON object: {proc.stdout[:200]!r}"
+            say(f"  {script} did not run: {note}")
+            results.setdefault("side_skipped", {})[script] = note
+            continue
         results.update({k: out[k] for k in keys if k in out})
         results.setdefault("side_pages", []).append(page)
         say("  " + ", ".join(f"{k} {out[k]}" for k in keys if k in out))
