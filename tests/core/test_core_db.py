@@ -87,3 +87,19 @@ def test_postgresql_prepares_a_query_a_connection_runs_often():
         )
         (prepared,) = cursor.fetchone()
     assert prepared == 1
+
+
+@pytest.mark.postgres_only
+def test_custom_plans_holds_only_inside_its_block():
+    from django.db import connection
+
+    from lastmile.core.db import custom_plans
+
+    def mode() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW plan_cache_mode")
+            return cursor.fetchone()[0]
+
+    with custom_plans():
+        assert mode() == "force_custom_plan"
+    assert mode() == "auto"

@@ -12,11 +12,12 @@ instances), convert each value the way the ORM stores it, and write:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, timedelta
 from typing import Any, cast
 
-from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, models
 
 Row = Mapping[str, Any] | models.Model
 Converter = Callable[[Any], Any]
@@ -180,3 +181,29 @@ def rows_update(model: type[models.Model], rows: Sequence[Row], fields: Sequence
                 table, ", ".join(f"{qn(f.column)} = %s" for f in targets), qn(pk.column)
             )
             cursor.executemany(sql, list(zip(*columns, keys, strict=True)))
+
+
+@contextmanager
+def custom_plans(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """On PostgreSQL, plan the statements run inside for their parameters every time.
+
+    Connections prepare the queries they run again (settings: ``prepare_threshold``), and
+    after five runs PostgreSQL may keep one generic plan for every parameter. That is what
+    makes a page of a dozen small joins cheap; for a query whose best plan depends on its
+    values (a full-text search's words, a name's letters, a sweep's due time) a generic plan
+    can be many times slower. Such a read asks for custom plans here. The setting is put
+    back when the block ends (and a rolled-back transaction undoes it anyway)."""
+    conn = connections[using]
+    if conn.vendor != "postgresql":
+        yield
+        return
+    with conn.cursor() as cur:
+        cur.execute("SET plan_cache_mode = force_custom_plan")
+    try:
+        yield
+    finally:
+        try:
+            with conn.cursor() as cur:
+                cur.execute("RESET plan_cache_mode")
+        except DatabaseError:  # an aborted transaction: its rollback undoes the SET
+            pass

@@ -30,6 +30,7 @@ common word fast over a million messages (``LIMIT`` stops the walk).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,7 @@ from django.db.models.expressions import RawSQL
 
 from lastmile.cases.models import Case
 from lastmile.cases.selectors import cases_visible, ref_number
+from lastmile.core.db import custom_plans
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.core.events import grants
 from lastmile.customers.matching import identity_matches
@@ -205,7 +207,16 @@ def search(*, viewer: Viewer, q: str, kind: str | None = None, limit: int = 20) 
         results.too_short = True
         return results
     kinds = (kind,) if kind else KINDS
-    scope = Scope(viewer)
+    with custom_plans():  # the words decide the best plan: never one generic plan
+        _search(results, kinds, Scope(viewer), q, limit)
+    for name in kinds:
+        found = getattr(results, name)
+        results.more[name] = len(found) > limit
+        setattr(results, name, found[:limit])
+    return results
+
+
+def _search(results: SearchResults, kinds: Sequence[str], scope: Scope, q: str, limit: int) -> None:
     if "customers" in kinds:
         results.customers = _customers(scope, q, limit)
     if "cases" in kinds:
@@ -218,11 +229,6 @@ def search(*, viewer: Viewer, q: str, kind: str | None = None, limit: int = 20) 
         results.promises = _promises(scope, q, limit)
     if "articles" in kinds and words:
         results.articles = _articles(q, limit)
-    for name in kinds:
-        found = getattr(results, name)
-        results.more[name] = len(found) > limit
-        setattr(results, name, found[:limit])
-    return results
 
 
 # --- cases and customers ------------------------------------------------------------
