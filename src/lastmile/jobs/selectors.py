@@ -83,13 +83,17 @@ def slots_free(*, viewer: Viewer, team: Team, day: date, now: datetime) -> list[
     if not team_visible(team=team, viewer=viewer):
         raise NotFound(f"team {team.slug}")
     start, end = _day(day)
-    rows = (
-        Slot.objects.filter(team=team, starts_at__gte=start, starts_at__lt=end)
-        .annotate(booked=Count("jobs", filter=Q(jobs__state__in=BOOKED_STATES)))
-        .order_by("starts_at", "ends_at", "id")
+    return _slots_free(
+        Slot.objects.filter(team=team, starts_at__gte=start, starts_at__lt=end), now=now
     )
+
+
+def _slots_free(slots: QuerySet[Slot], *, now: datetime) -> list[SlotFree]:
+    """``slots`` in time order, each with its bookings counted (one query) and whether it
+    still takes one at ``now``: not begun, before its cut-off, a place free."""
+    rows = slots.annotate(booked=Count("jobs", filter=Q(jobs__state__in=BOOKED_STATES)))
     out = []
-    for slot in rows:
+    for slot in rows.order_by("starts_at", "ends_at", "id"):
         booked = slot.booked  # type: ignore[attr-defined]
         cutoff = slot.starts_at - timedelta(minutes=slot.cutoff_minutes)
         out.append(
@@ -134,18 +138,7 @@ def slots_offered(*, job: Job, now: datetime, days: int = OFFER_DAYS) -> list[Sl
     """The slots of the job's team the customer may move it to (or book its re-attempt in):
     starting within ``days``, still bookable at ``now`` (not begun, before the cut-off, a
     place free), the job's own slot left out."""
-    rows = (
-        Slot.objects.filter(
-            team_id=job.team_id, starts_at__gt=now, starts_at__lt=now + timedelta(days=days)
-        )
-        .exclude(pk=job.slot_id)
-        .annotate(booked=Count("jobs", filter=Q(jobs__state__in=BOOKED_STATES)))
-        .order_by("starts_at", "ends_at", "id")
-    )
-    out = []
-    for slot in rows:
-        booked = slot.booked  # type: ignore[attr-defined]
-        cutoff = slot.starts_at - timedelta(minutes=slot.cutoff_minutes)
-        if now < cutoff and booked < slot.capacity:
-            out.append(SlotFree(slot=slot, booked=booked, bookable=True))
-    return out
+    ahead = Slot.objects.filter(
+        team_id=job.team_id, starts_at__gt=now, starts_at__lt=now + timedelta(days=days)
+    ).exclude(pk=job.slot_id)
+    return [s for s in _slots_free(ahead, now=now) if s.bookable]
