@@ -103,3 +103,27 @@ def test_custom_plans_holds_only_inside_its_block():
     with custom_plans():
         assert mode() == "force_custom_plan"
     assert mode() == "auto"
+
+
+@pytest.mark.postgres_only
+def test_unprepared_prepares_nothing_inside_its_block():
+    from django.db import connection
+
+    from lastmile.core.db import unprepared
+    from lastmile.people.models import Team
+
+    def prepared() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s",
+                ['%"people_team"."name" =%'],
+            )
+            return cursor.fetchone()[0]
+
+    with unprepared():
+        for _ in range(3):
+            list(Team.objects.filter(name="unprepared-probe"))
+    assert prepared() == 0
+    for _ in range(2):
+        list(Team.objects.filter(name="unprepared-probe"))
+    assert prepared() == 1

@@ -207,3 +207,23 @@ def custom_plans(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
                 cur.execute("RESET plan_cache_mode")
         except DatabaseError:  # an aborted transaction: its rollback undoes the SET
             pass
+
+
+@contextmanager
+def unprepared(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """On PostgreSQL, run the statements inside without preparing them (as before the
+    settings' ``prepare_threshold``): for a batch job whose many queries differ in their
+    values (the sweeper), where preparing saves no planning and a generic plan can cost."""
+    conn = connections[using]
+    conn.ensure_connection()
+    raw = conn.connection
+    if conn.vendor != "postgresql" or not hasattr(raw, "prepare_threshold"):
+        yield
+        return
+    before = raw.prepare_threshold
+    raw.prepare_threshold = None
+    try:
+        yield
+    finally:
+        if conn.connection is raw:  # not closed and reopened inside
+            raw.prepare_threshold = before

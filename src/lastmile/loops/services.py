@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from lastmile.cases.services import case_loops_moved_record
 from lastmile.channels.services import outbox_enqueue, outbox_message
 from lastmile.core.audit import audited_delete, audited_save
-from lastmile.core.db import rows_insert, rows_update
+from lastmile.core.db import rows_insert, rows_update, unprepared
 from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
 from lastmile.core.events import event_emit, event_emit_many
 from lastmile.loops.business_time import Calendar, add_business_time, business_time_between
@@ -756,15 +756,16 @@ def loops_sweep(
     Running it twice changes nothing more: a rung moves ``next_check_at`` past itself.
     """
     result = SweepResult()
-    while max_batches is None or result.batches < max_batches:
-        with transaction.atomic():
-            claimed = _claim_due(now=now, batch_size=batch_size)
-            if not claimed:
+    with unprepared():  # batches of different loops: nothing to gain from prepared plans
+        while max_batches is None or result.batches < max_batches:
+            with transaction.atomic():
+                claimed = _claim_due(now=now, batch_size=batch_size)
+                if not claimed:
+                    break
+                _escalate(claimed, now=now, result=result)
+            result.batches += 1
+            if len(claimed) < batch_size:
                 break
-            _escalate(claimed, now=now, result=result)
-        result.batches += 1
-        if len(claimed) < batch_size:
-            break
     return result
 
 
