@@ -184,7 +184,7 @@ def test_a_signature_drawn_on_the_page_is_stored_as_an_image(live_server, phone)
     assert proof.kind == "signature" and proof.data.startswith("data:image/png;base64,")
 
 
-def test_the_page_reopens_offline_with_its_queue_and_sends_it_when_back(live_server, phone):
+def test_the_page_reopens_offline_and_a_tap_made_offline_is_stored_once(live_server, phone):
     _, job = a_days_job(proofs=("pin",))
     page = phone.new_page()
     open_page(page, live_server, job)
