@@ -20,21 +20,7 @@ from lastmile.recovery.services import RULE_FIELDS, rule_check, rule_save
 class RecoveryRuleForm(forms.ModelForm):
     class Meta:
         model = RecoveryRule
-        fields = (
-            "name",
-            "funnel",
-            "abandon_step",
-            "abandon_after_seconds",
-            "window_seconds",
-            "team",
-            "sla_policy",
-            "sla_seconds",
-            "outreach",
-            "channel",
-            "subject",
-            "body",
-            "active",
-        )
+        fields = RULE_FIELDS
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
