@@ -429,3 +429,12 @@ def test_a_slot_is_checked_when_made(team):
         services.slot_create(team=team, starts_at=TUESDAY_12, ends_at=TUESDAY_10, capacity=-1)
     assert fields(refused) == ["ends_at", "capacity"]
     assert not Slot.objects.exists()
+
+
+def test_a_stop_order_is_set_through_its_service_and_not_below_one(job, now):
+    moved = services.job_stop_order_set(job=job, stop_order=3, actor=None, now=now)
+    assert (moved.stop_order, Job.objects.get(pk=job.pk).stop_order) == (3, 3)
+    with pytest.raises(InvalidInput) as refused:
+        services.job_stop_order_set(job=job, stop_order=0, actor=None, now=now)
+    assert refused.value.errors[0].field == "stop_order"
+    assert Job.objects.get(pk=job.pk).stop_order == 3

@@ -544,6 +544,22 @@ def job_reschedule(
     return fresh
 
 
+def job_stop_order_set(*, job: Job, stop_order: int, actor: Actor, now: datetime) -> Job:
+    """Put the job at ``stop_order`` on its driver's run (1 first); a run's ETAs follow the
+    stops in this order (``runs.eta_plan``). Not below 1 (422 naming ``stop_order``)."""
+    if isinstance(stop_order, bool) or not isinstance(stop_order, int) or stop_order < 1:
+        raise InvalidInput(
+            "the stop order is a whole number from 1",
+            [FieldError("stop_order", "a whole number from 1")],
+        )
+    with transaction.atomic():
+        fresh = _lock(job)
+        fresh.stop_order = stop_order
+        fresh.updated_at = now
+        fresh.save(update_fields=["stop_order", "updated_at"])
+    return fresh
+
+
 def job_reattempt(
     *, job: Job, window_start: datetime, window_end: datetime, actor: Actor, now: datetime
 ) -> Job:

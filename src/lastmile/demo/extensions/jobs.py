@@ -34,7 +34,7 @@ from lastmile.customers.services.timeline import interaction_record
 from lastmile.invoices.models import Invoice
 from lastmile.invoices.services import payment_record
 from lastmile.jobs import runs, services
-from lastmile.jobs.models import Job, Slot
+from lastmile.jobs.models import Slot
 from lastmile.jobs.services import LineIn
 from lastmile.portal.services import portal_job_slot
 
@@ -148,8 +148,9 @@ def _delivery(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
     job = portal_job_slot(
         customer=tom, job=job, slot_id=str(morning.pk), now=seeder.now - timedelta(days=1)
     )
-    Job.objects.filter(pk=job.pk).update(stop_order=1)
-    job.refresh_from_db()
+    job = services.job_stop_order_set(
+        job=job, stop_order=1, actor=None, now=seeder.now - timedelta(days=1)
+    )
     # This morning: the run starts, the van is held up, then catches up.
     left = morning.starts_at - timedelta(minutes=30)
     runs.run_start(driver=driver, day=left.date(), actor=driver, now=left)
@@ -222,7 +223,9 @@ def _visit(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
         actor=None,
         now=seeder.now - timedelta(hours=2),
     )
-    Job.objects.filter(pk=job.pk).update(stop_order=2)
+    services.job_stop_order_set(
+        job=job, stop_order=2, actor=None, now=seeder.now - timedelta(hours=2)
+    )
     ref = case.ref if case is not None else "—"
     return [
         f"  {ref:<9} {'visit':<17} Margaret Ellis's diagnostics visit this afternoon, "
