@@ -127,6 +127,7 @@ INSTALLED_APPS = [
     "lastmile.jobs",
     "lastmile.feedback",
     "lastmile.portal",
+    "lastmile.scorecards",
     "lastmile.api",
     "lastmile.console",
     "lastmile.demo",  # seed_demo; no tables

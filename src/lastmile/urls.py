@@ -28,6 +28,7 @@ API_ROUTERS = [
     ("invoices", "lastmile.invoices.api", "router"),
     ("jobs", "lastmile.jobs.api", "router"),
     ("", "lastmile.feedback.api", "router"),  # /surveys, /responses, /feedback
+    ("scorecards", "lastmile.scorecards.api", "router"),
 ]
 for prefix, module, name in API_ROUTERS:
     api.add_router(f"/v1/{prefix}", getattr(import_module(module), name))

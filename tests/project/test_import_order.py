@@ -51,6 +51,7 @@ ORDER = [
     "jobs",
     "feedback",
     "portal",
+    "scorecards",
     "demo",
 ]
 
