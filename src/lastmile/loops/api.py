@@ -115,6 +115,10 @@ class LoopsQuery(Schema):
     due_before: UtcDatetime | None = None
     breached: bool | None = None
     customer: int | None = Field(default=None, ge=1, le=2**62)
+    assignee: str | None = Field(default=None, max_length=150)
+    # Finished (closed, broken, cancelled) at or after / strictly before: a period's bounds.
+    closed_after: UtcDatetime | None = None
+    closed_before: UtcDatetime | None = None
 
 
 @router.get("", response=list[LoopOut], summary="Loops, most urgent first")
@@ -130,6 +134,9 @@ def list_loops(request: HttpRequest, filters: Query[LoopsQuery]) -> Any:
         due_before=filters.due_before,
         breached=filters.breached,
         customer=filters.customer,
+        assignee=user_by_username(filters.assignee),
+        closed_after=filters.closed_after,
+        closed_before=filters.closed_before,
     )
     return LazyPage(qs, lambda lp: loop_out(lp, now=now))
 

@@ -162,8 +162,13 @@ def loop_list(
     assignee: Any = None,
     customer: Any = None,
     case: Any = None,
+    closed_after: datetime | None = None,
+    closed_before: datetime | None = None,
 ) -> QuerySet[Loop]:
-    """Loops, most urgent first: earliest deadline first, no deadline last."""
+    """Loops, most urgent first: earliest deadline first, no deadline last.
+
+    ``closed_after``/``closed_before``: finished (closed, broken or cancelled) at or after /
+    strictly before those instants, so two adjacent periods never count a loop twice."""
     qs = loops_visible(viewer=viewer)
     if state:
         qs = qs.filter(state=state)
@@ -182,6 +187,10 @@ def loop_list(
         qs = qs.filter(customer=customer)
     if case is not None:
         qs = qs.filter(case=case)
+    if closed_after is not None:
+        qs = qs.filter(closed_at__gte=closed_after)
+    if closed_before is not None:
+        qs = qs.filter(closed_at__lt=closed_before)
     return qs.order_by(F("due_at").asc(nulls_last=True), "pk")
 
 
