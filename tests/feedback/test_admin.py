@@ -25,6 +25,7 @@ def test_an_admin_adds_a_survey(staff, team):
             "comment_question": "Why?",
             "recovery_business_days": 2,
             "invite_days": 30,
+            "remind_after_hours": 72,
             "active": "on",
         },
     )
@@ -47,6 +48,7 @@ def test_a_loop_closed_survey_without_a_loop_kind_is_refused_on_its_field(staff,
             "wording": "{}",
             "recovery_business_days": 2,
             "invite_days": 30,
+            "remind_after_hours": 72,
         },
     )
     assert r.status_code == 200 and "trigger_loop_kind" in str(r.context["adminform"].form.errors)

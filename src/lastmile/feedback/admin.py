@@ -47,13 +47,31 @@ class ReadOnly(admin.ModelAdmin):
 
 @admin.register(Invite)
 class InviteAdmin(ReadOnly):
-    list_display = ("id", "survey", "customer", "channel", "state", "reason", "created_at")
-    list_filter = ("state", "channel", "survey")
+    list_display = (
+        "id",
+        "survey",
+        "customer",
+        "channel",
+        "state",
+        "reason",
+        "reminder_state",
+        "created_at",
+    )
+    list_filter = ("state", "channel", "reminder_state", "survey")
     list_select_related = ("survey", "customer")
 
 
 @admin.register(Response)
 class ResponseAdmin(ReadOnly):
-    list_display = ("id", "survey", "score", "band", "reason", "recovery_loop", "at")
-    list_filter = ("band", "survey", "reason")
+    list_display = (
+        "id",
+        "survey",
+        "score",
+        "band",
+        "reason",
+        "recovery_loop",
+        "recovery_outcome",
+        "at",
+    )
+    list_filter = ("band", "survey", "reason", "recovery_outcome")
     list_select_related = ("survey", "reason", "recovery_loop")

@@ -5,6 +5,8 @@
   ``state`` queued or suppressed (and the rule's ``reason``) and the link's ``url``;
 - ``POST /surveys/{id}/responses`` records an answer collected elsewhere (a kiosk, a call);
 - ``GET /responses`` lists answers, paged as every list (``limit``, ``offset``);
+- ``POST /responses/{id}/recovery`` closes a detractor's recovery loop with its outcome
+  (called back, fixed, refunded, could not reach) and optionally asks again;
 - ``GET /feedback/summary`` counts bands, the NPS with its 95 % interval, the response rate.
 
 A score off the scale is a 422 naming ``score``; an invite answered already is a 409, a
@@ -31,6 +33,7 @@ from lastmile.feedback.models import Response, Survey
 from lastmile.feedback.selectors import (
     feedback_summary,
     invite_get,
+    response_get,
     responses_list,
     survey_get,
 )
@@ -55,6 +58,7 @@ class SurveyIn(StrictSchema):
     comment_question: str = Field(default="What is the main reason for your score?", max_length=300)
     recovery_business_days: int = Field(default=2, ge=1, le=60)
     invite_days: int = Field(default=30, ge=1, le=365)
+    remind_after_hours: int = Field(default=72, ge=0, le=8760)
 
 
 class SurveyOut(Schema):
@@ -68,6 +72,7 @@ class SurveyOut(Schema):
     trigger_event: str
     every_days: int | None
     channel: str
+    remind_after_hours: int
     active: bool
 
 
@@ -83,6 +88,7 @@ def survey_out(s: Survey) -> dict[str, Any]:
         "trigger_event": s.trigger_event,
         "every_days": s.every_days,
         "channel": s.channel,
+        "remind_after_hours": s.remind_after_hours,
         "active": s.active,
     }
 
@@ -168,6 +174,8 @@ class ResponseOut(Schema):
     reason: str | None
     detractor: bool
     loop: int | None
+    recovery_outcome: str | None
+    resurvey: int | None
     source: str
     at: datetime
     changed_at: datetime | None
@@ -186,6 +194,8 @@ def response_out(r: Response) -> dict[str, Any]:
         "reason": r.reason.name if r.reason is not None else None,
         "detractor": r.detractor,
         "loop": r.recovery_loop_id,
+        "recovery_outcome": r.recovery_outcome or None,
+        "resurvey": r.resurvey_id,
         "source": r.source,
         "at": r.at,
         "changed_at": r.changed_at,
@@ -230,6 +240,50 @@ def list_responses(request: HttpRequest, filters: Query[ResponsesQuery]) -> Any:
         customer=filters.customer,
     )
     return LazyPage(qs, response_out)
+
+
+class RecoveryIn(StrictSchema):
+    outcome: Literal["called_back", "fixed", "refunded", "could_not_reach"]
+    note: str = Field(default="", max_length=400)
+    resurvey: bool = False
+    channel: Literal["email", "sms", "portal", "link"] | None = None
+
+
+class RecoveryOut(Schema):
+    response: ResponseOut
+    resurvey: InviteOut | None
+
+
+@router.post(
+    "/responses/{response_id}/recovery",
+    response=RecoveryOut,
+    summary="Close a detractor's recovery loop with its outcome, and optionally ask again",
+)
+def close_recovery(request: HttpRequest, response_id: int, payload: RecoveryIn) -> dict[str, Any]:
+    viewer = viewer_of(request)
+    response = response_get(response_id=response_id, viewer=viewer)
+    done, invite, token = services.recovery_close(
+        response=response,
+        outcome=payload.outcome,
+        note=payload.note,
+        resurvey=payload.resurvey,
+        channel=payload.channel or "",
+        actor=actor_of(viewer),
+        now=utcnow(),
+    )
+    asked = None
+    if invite is not None:
+        suppressed = invite.state == "suppressed"
+        asked = {
+            "id": invite.pk,
+            "state": invite.state,
+            "reason": invite.reason or None,
+            "url": None if suppressed else services.invite_url(token),
+        }
+    return {
+        "response": response_out(response_get(response_id=done.pk, viewer=viewer)),
+        "resurvey": asked,
+    }
 
 
 class SummaryQuery(Schema):

@@ -58,6 +58,13 @@ class InviteChannel(models.TextChoices):
     LINK = "link", "A link (handed over by whoever asks)"
 
 
+class ReminderState(models.TextChoices):
+    NONE = "", "Not reminded"
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    SUPPRESSED = "suppressed", "Suppressed"
+
+
 class InviteState(models.TextChoices):
     QUEUED = "queued", "Queued"
     SENT = "sent", "Sent"
@@ -110,6 +117,11 @@ class Survey(models.Model):
     invite_days = models.PositiveSmallIntegerField(
         default=30, help_text="An invite can be answered this many days."
     )
+    remind_after_hours = models.PositiveSmallIntegerField(
+        default=72,
+        help_text="Remind once, this many hours after an email or SMS invite went out "
+        "unanswered (under the same contact rule); 0: never.",
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
@@ -129,7 +141,9 @@ class Survey(models.Model):
         if self.trigger == Trigger.EVENT and not self.trigger_event.strip():
             errors["trigger_event"] = "name the event (e.g. Order Completed)"
         if self.trigger == Trigger.SCHEDULE and not self.every_days:
-            errors["every_days"] = "how many days between two asks of one customer"
+            errors["every_days"] = "how many days between two asks of one customer (at least 1)"
+        if self.trigger == Trigger.SCHEDULE and self.channel == InviteChannel.LINK:
+            errors["channel"] = "a scheduled survey goes out by email, SMS or the portal"
         if not isinstance(self.wording, dict) or not all(
             isinstance(k, str) and isinstance(v, dict) for k, v in self.wording.items()
         ):
@@ -195,6 +209,9 @@ class Invite(models.Model):
     (the contact rule stopped it: ``rule_check`` and ``reason`` say why), answered or
     expired. The link's token is random (unguessable) and only its SHA-256 is stored.
     ``key`` makes a trigger's invite impossible to make twice (``case_solved:<case>``).
+    An email or SMS invite is reminded at most once (``reminder_state``: queued, sent, or
+    suppressed by the contact rule with ``reminder_check`` and ``reminder_reason``), with a
+    link of its own (``reminder_token_hash``) that opens the same invite.
     """
 
     survey = models.ForeignKey(Survey, on_delete=models.PROTECT, related_name="invites")
@@ -218,6 +235,16 @@ class Invite(models.Model):
         null=True, blank=True, help_text="Quiet hours or a gap hold it until then."
     )
     expires_at = models.DateTimeField()
+    reminder_state = models.CharField(
+        max_length=12, choices=ReminderState.choices, blank=True, default=""
+    )
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    reminder_check = models.CharField(max_length=20, blank=True)
+    reminder_reason = models.CharField(max_length=300, blank=True)
+    # The reminder carries a link of its own (the first one's token is not kept): its hash.
+    reminder_token_hash = models.CharField(
+        max_length=64, null=True, blank=True, unique=True, editable=False
+    )
 
     class Meta:
         constraints = [
@@ -228,16 +255,30 @@ class Invite(models.Model):
         indexes = [
             models.Index(fields=["customer", "-created_at"], name="invite_customer"),
             models.Index(fields=["survey", "created_at"], name="invite_survey"),
+            # The reminder run's scan: sent invites not yet reminded, oldest first.
+            models.Index(
+                fields=["sent_at"],
+                name="invite_to_remind",
+                condition=models.Q(state="sent", reminder_state=""),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"Invite #{self.pk} to {self.customer_id} ({self.channel}, {self.state})"
 
 
+class RecoveryOutcome(models.TextChoices):
+    CALLED_BACK = "called_back", "Called back"
+    FIXED = "fixed", "Fixed"
+    REFUNDED = "refunded", "Refunded"
+    COULD_NOT_REACH = "could_not_reach", "Could not reach"
+
+
 class Response(models.Model):
     """A customer's answer to an invite: one per invite, changeable through the link for
     24 hours after ``at``. ``band`` is stored with the score so the summary is one
-    aggregate; ``recovery_loop`` is the loop a detractor opened (at most one)."""
+    aggregate; ``recovery_loop`` is the loop a detractor opened (at most one), closed with
+    a ``recovery_outcome`` (and the invite that asked again, ``resurvey``, if one did)."""
 
     invite = models.OneToOneField(Invite, on_delete=models.PROTECT, related_name="response")
     survey = models.ForeignKey(Survey, on_delete=models.PROTECT, related_name="+")
@@ -254,6 +295,17 @@ class Response(models.Model):
     changed_at = models.DateTimeField(null=True, blank=True)
     recovery_loop = models.OneToOneField(
         "loops.Loop", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recovery_outcome = models.CharField(
+        max_length=16, choices=RecoveryOutcome.choices, blank=True, default=""
+    )
+    recovery_note = models.CharField(max_length=500, blank=True)
+    recovery_closed_at = models.DateTimeField(null=True, blank=True)
+    recovery_closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resurvey = models.OneToOneField(
+        Invite, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
 
     class Meta:

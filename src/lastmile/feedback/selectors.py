@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 
 from lastmile.core.errors import NotFound
-from lastmile.feedback.models import Band, Invite, InviteState, Response, Survey
+from lastmile.customers.models import Customer
+from lastmile.feedback.models import Band, Invite, InviteChannel, InviteState, Response, Survey
 from lastmile.people.selectors import visible_team_ids
 from lastmile.people.viewers import Viewer
 
@@ -82,6 +83,25 @@ def responses_list(
     if customer is not None:
         qs = qs.filter(invite__customer_id=customer)
     return qs.order_by("-at", "-pk")
+
+
+def response_get(*, response_id: int, viewer: Viewer) -> Response:
+    """One response, for a viewer who may see its survey or its recovery loop (the loop may
+    be the case's team's, not the survey's): 404 otherwise."""
+    from lastmile.loops.selectors import loops_visible
+
+    found = None
+    if 0 < response_id < 2**63:
+        qs = Response.objects.select_related(
+            "invite__customer", "invite__case", "survey__team", "reason", "recovery_loop"
+        ).filter(pk=response_id)
+        found = qs.filter(
+            Q(survey__in=surveys_visible(viewer=viewer).values("pk"))
+            | Q(recovery_loop__in=loops_visible(viewer=viewer).values("pk"))
+        ).first()
+    if found is None:
+        raise NotFound(f"response {response_id}")
+    return found
 
 
 def _filtered(
@@ -194,3 +214,45 @@ def feedback_summary(
         invites=invites["total"],
         answered=invites["answered"],
     )
+
+
+# A scheduled ask the contact rule suppressed is tried again this long after (never sooner
+# than the survey's own period allows): not every minute, which would write a suppressed
+# invite a minute for every customer the rule holds back.
+SCHEDULE_RETRY = timedelta(days=7)
+
+
+def schedule_due(*, survey: Survey, now: datetime, limit: int) -> list[Customer]:
+    """The customers a ``schedule`` survey should ask at ``now``, lowest id first, at most
+    ``limit``: live customers with an address on the survey's channel (an email address, a
+    phone number; any customer for the portal) who had at least one interaction, whom this
+    survey never asked or last asked (an invite not suppressed) ``every_days`` days ago or
+    more, and whom it did not try (a suppressed invite) in the last ``SCHEDULE_RETRY``.
+
+    Customers and their identities and interactions are read here, as ``EXISTS`` probes:
+    customers has no selector for "reachable and known". Which customers a schedule asks is
+    fixed for now (everyone reachable who was ever in touch); a per-survey audience (a
+    segment, a team's customers) would narrow this one query.
+    """
+    from lastmile.customers.models import Identity, IdentityKind, Interaction
+
+    every = timedelta(days=survey.every_days or 1)
+    asked = Invite.objects.filter(
+        survey=survey, customer=OuterRef("pk"), created_at__gt=now - every
+    ).exclude(state=InviteState.SUPPRESSED)
+    tried = Invite.objects.filter(
+        survey=survey,
+        customer=OuterRef("pk"),
+        state=InviteState.SUPPRESSED,
+        created_at__gt=now - min(every, SCHEDULE_RETRY),
+    )
+    qs = Customer.objects.filter(merged_into__isnull=True).filter(
+        Exists(Interaction.objects.filter(customer=OuterRef("pk")))
+    )
+    kind = {InviteChannel.EMAIL: IdentityKind.EMAIL, InviteChannel.SMS: IdentityKind.PHONE}.get(
+        InviteChannel(survey.channel)
+    )
+    if kind is not None:
+        qs = qs.filter(Exists(Identity.objects.filter(customer=OuterRef("pk"), kind=kind)))
+    qs = qs.exclude(Exists(asked)).exclude(Exists(tried))
+    return list(qs.order_by("pk")[: max(1, limit)])

@@ -53,6 +53,8 @@ from lastmile.feedback.models import (
     InviteChannel,
     InviteState,
     ReasonTag,
+    RecoveryOutcome,
+    ReminderState,
     Response,
     Survey,
     Trigger,
@@ -67,6 +69,13 @@ log = logging.getLogger(__name__)
 
 PURPOSE = "survey"  # the outbox purpose, and the contact rule every invite is decided by
 INVITE_KEY = "feedback:invite:"  # an invite's outbox message: this and the invite's id
+REMINDER_KEY = "feedback:reminder:"  # an invite's reminder message: this and the invite's id
+# The outbox purpose of reminders. Not ``survey``: the outbox decides again at sending,
+# against its own history, where the reminded invite itself would stop its reminder (ask
+# once, one a week). feedback decides a reminder under the survey rule without the invite it
+# follows up, and counts it as a survey contact from then on (``survey_history``); a
+# contact rule for this purpose, if an admin writes one, applies at sending too.
+REMINDER_PURPOSE = "survey_reminder"
 CHANGE_WINDOW = timedelta(hours=24)  # how long an answer can be changed through the link
 # The outbox's per-customer lock class (``channels.services._CONTACT_LOCK``): taking the same
 # lock makes an invite's decision and the outbox worker's decisions for one customer take
@@ -87,6 +96,7 @@ SURVEY_FIELDS = (
     "comment_question",
     "recovery_business_days",
     "invite_days",
+    "remind_after_hours",
     "active",
 )
 
@@ -182,31 +192,49 @@ def _survey_rule() -> RuleSpec | None:
     return RuleSpec.of(rule) if rule is not None else None
 
 
-def survey_history(*, customer_id: int) -> History:
+def survey_history(*, customer_id: int, excluding: Invite | None = None) -> History:
     """The customer's contacts as the survey rule counts them: every message the outbox
     sent them (or is sending), of every purpose and sender, plus every invite that was not
     suppressed, at its creation: a link or portal invite never passes through the outbox,
     and an email or SMS invite counts from the moment it is made (two asks in one minute
     must not both pass). An invite whose outbox message the outbox already counts is not
-    counted again. The customer's last answer to a survey counts as their writing to us
-    (ask once starts again)."""
+    counted again. A reminder counts as a survey contact from the moment it is made (the
+    outbox's own count of it, under its own purpose, is left out). The customer's last
+    answer to a survey counts as their writing to us (ask once starts again).
+
+    ``excluding``: the history a reminder of that invite is decided on, without the invite
+    and its message (the reminder follows that ask up; it is not a second one)."""
     from lastmile.channels.models import OutboxMessage, OutboxStatus
 
-    outbox = contact_history(customer_id=customer_id)
+    own = None
+    if excluding is not None:
+        own = (
+            OutboxMessage.objects.filter(key=f"{INVITE_KEY}{excluding.pk}")
+            .values_list("pk", flat=True)
+            .first()
+        )
+    outbox = contact_history(customer_id=customer_id, exclude=own)
     # channels' history has no keys: the invites' messages it counted, read by their key.
     counted = set(
         OutboxMessage.objects.filter(customer_id=customer_id, key__startswith=INVITE_KEY)
         .filter(Q(status=OutboxStatus.SENT) | Q(claimed_at__isnull=False))
         .values_list("key", flat=True)
     )
-    invites = tuple(
-        Contact(PURPOSE, at)
-        for pk, at in Invite.objects.filter(customer_id=customer_id)
+    rows = (
+        Invite.objects.filter(customer_id=customer_id)
         .exclude(state=InviteState.SUPPRESSED)
         .order_by("-created_at")
-        .values_list("pk", "created_at")[:1000]
-        if f"{INVITE_KEY}{pk}" not in counted
+        .values_list("pk", "created_at", "reminder_state", "reminded_at")[:1000]
     )
+    invites: list[Contact] = []
+    for pk, at, reminder, reminded_at in rows:
+        if excluding is not None and pk == excluding.pk:
+            continue
+        if f"{INVITE_KEY}{pk}" not in counted:
+            invites.append(Contact(PURPOSE, at))
+        if reminder in (ReminderState.QUEUED, ReminderState.SENT) and reminded_at is not None:
+            invites.append(Contact(PURPOSE, reminded_at))
+    others = tuple(c for c in outbox.contacts if c.purpose != REMINDER_PURPOSE)
     answered = Response.objects.filter(invite__customer_id=customer_id).aggregate(last=Max("at"))[
         "last"
     ]
@@ -214,18 +242,22 @@ def survey_history(*, customer_id: int) -> History:
     if answered is not None and (inbound is None or answered > inbound):
         inbound = answered
     return History(
-        contacts=tuple(sorted(outbox.contacts + invites, key=lambda c: c.at, reverse=True)),
+        contacts=tuple(sorted(others + tuple(invites), key=lambda c: c.at, reverse=True)),
         last_inbound_at=inbound,
     )
 
 
-def invite_decide(*, customer: Customer, now: datetime) -> Decision:
+def invite_decide(
+    *, customer: Customer, now: datetime, excluding: Invite | None = None
+) -> Decision:
     """Send, defer or suppress a survey invite to ``customer`` at ``now``: the ``survey``
-    contact rule over ``survey_history``, in the customer's time zone."""
+    contact rule over ``survey_history``, in the customer's time zone (a reminder of
+    ``excluding``: over the history without that invite)."""
     rule = _survey_rule()
     zone = timezone_pick(customer.timezone, default=settings.TIME_ZONE)
     outgoing = Outgoing(purpose=PURPOSE, rule=rule, has_customer=True, timezone=zone)
-    return contact_decide(outgoing, survey_history(customer_id=customer.pk), now)
+    history = survey_history(customer_id=customer.pk, excluding=excluding)
+    return contact_decide(outgoing, history, now)
 
 
 # --- invites --------------------------------------------------------------------------------
@@ -325,45 +357,60 @@ def invite_create(
     return invite, token
 
 
-def _outbox_send(invite: Invite, *, token: str, recipient: str, channel: str) -> None:
+def _outbox_send(
+    invite: Invite,
+    *,
+    token: str,
+    recipient: str,
+    channel: str,
+    reminder: bool = False,
+    now: datetime | None = None,
+    held_until: datetime | None = None,
+) -> None:
+    """The invite's message (or its reminder's) with the link into the outbox; held until
+    ``held_until`` (quiet hours) when given."""
     texts = invite.survey.text(invite.language)
     url = invite_url(token)
     sms = channel.startswith("sms")
     body = f"{texts['question']} ({texts['scale']}) {url}"
+    if reminder:
+        body = f"A reminder: {body}"
     if not sms:
         name = str(invite.customer.display_name or "").strip()
+        again = "We asked you a few days ago and would still like to know.\n\n" if reminder else ""
         body = (
-            f"Hello{' ' + name.split()[0] if name else ''},\n\n{texts['question']}\n\n"
+            f"Hello{' ' + name.split()[0] if name else ''},\n\n{again}{texts['question']}\n\n"
             f"Answer here (one click, no account needed): {url}\n"
         )
     data: dict[str, Any] = {"invite": invite.pk, "survey": invite.survey_id}
     if sms:
         data["integration"] = channel.partition(":")[2]
-    outbox_enqueue(
-        [
-            outbox_message(
-                key=f"{INVITE_KEY}{invite.pk}",
-                purpose=PURPOSE,
-                channel=channel,
-                recipient=recipient,
-                customer=invite.customer_id,
-                case=invite.case_id,
-                subject="" if sms else texts["subject"],
-                body=body,
-                data=data,
-                now=invite.created_at,
-            )
-        ]
+    message = outbox_message(
+        key=f"{REMINDER_KEY if reminder else INVITE_KEY}{invite.pk}",
+        purpose=REMINDER_PURPOSE if reminder else PURPOSE,
+        channel=channel,
+        recipient=recipient,
+        customer=invite.customer_id,
+        case=invite.case_id,
+        subject="" if sms else ("Reminder: " if reminder else "") + texts["subject"],
+        body=body,
+        data=data,
+        now=now or invite.created_at,
     )
+    if held_until is not None:
+        message["next_attempt_at"] = held_until
+    outbox_enqueue([message])
 
 
 def invite_by_token(token: str) -> Invite | None:
-    """The invite a link's token opens, or None (forged, or never made)."""
+    """The invite a link's token (the invite's or its reminder's) opens, or None (forged,
+    or never made)."""
     if not token or len(token) > 100:
         return None
+    hashed = token_hash(token)
     return (
         Invite.objects.select_related("survey", "customer")
-        .filter(token_hash=token_hash(token))
+        .filter(Q(token_hash=hashed) | Q(reminder_token_hash=hashed))
         .first()
     )
 
@@ -594,12 +641,12 @@ def _triggered(survey_filter: dict[str, Any], *, team_id: int | None) -> list[Su
 
 def _invite_quietly(
     survey: Survey, *, customer: Customer, case: Any, key: str, now: datetime
-) -> None:
+) -> Invite | None:
     """A trigger's invite, in a savepoint: a refusal (no address, asked already) is logged
     and must not undo the change that fired it (a case being solved)."""
     try:
         with transaction.atomic():
-            invite_create(
+            invite, _ = invite_create(
                 survey=survey,
                 customer=customer,
                 channel=survey.channel,
@@ -609,6 +656,8 @@ def _invite_quietly(
             )
     except DomainError as exc:
         log.info("survey %s not sent for %s: %s", survey.pk, key, exc.detail)
+        return None
+    return invite
 
 
 def _customer(customer_id: int) -> Customer | None:
@@ -718,6 +767,44 @@ def on_interaction_recorded(name: str, data: dict[str, Any], at: datetime) -> No
     on_interactions_recorded(name, [(data, at)])
 
 
+def surveys_schedule_run(*, now: datetime, batch_size: int = 200) -> tuple[int, int]:
+    """Ask the customers each active ``schedule`` survey is due to ask (``schedule_due``):
+    (queued, suppressed) invites made.
+
+    At most ``batch_size`` customers a survey a run, lowest id first; the next run takes the
+    next ones (those asked drop out of ``schedule_due``). Each ask is ``invite_create`` under
+    the one contact budget, keyed ``schedule:<customer>:<day>``: two runs at the same moment
+    ask once (the second's same key is refused), and a run repeated the same minute finds
+    nobody due. A suppressed ask is kept with its reason and tried again after
+    ``SCHEDULE_RETRY``.
+    """
+    from lastmile.feedback.selectors import schedule_due
+
+    queued = suppressed = 0
+    surveys = Survey.objects.filter(
+        active=True, trigger=Trigger.SCHEDULE, every_days__gte=1
+    ).order_by("pk")
+    for survey in surveys:
+        if survey.channel == InviteChannel.SMS and not _sms_channel():
+            log.warning("schedule survey %s: no SMS integration is on to ask by", survey.pk)
+            continue
+        for customer in schedule_due(survey=survey, now=now, limit=batch_size):
+            invite = _invite_quietly(
+                survey,
+                customer=customer,
+                case=None,
+                key=f"schedule:{customer.pk}:{now:%Y-%m-%d}",
+                now=now,
+            )
+            if invite is None:
+                continue
+            if invite.state == InviteState.SUPPRESSED:
+                suppressed += 1
+            else:
+                queued += 1
+    return queued, suppressed
+
+
 # --- following the outbox -------------------------------------------------------------------
 
 
@@ -769,3 +856,240 @@ def invites_follow(*, now: datetime, batch_size: int = 500) -> tuple[int, int, i
         state__in=[InviteState.QUEUED, InviteState.SENT], expires_at__lte=now
     ).update(state=InviteState.EXPIRED)
     return sent, stopped, expired
+
+
+# --- reminders ------------------------------------------------------------------------------
+
+
+def _reminder_address(invite: Invite) -> tuple[str, str]:
+    """(recipient, outbox channel) of an invite's reminder: where the invite went."""
+    customer = invite.customer
+    if invite.channel == InviteChannel.EMAIL:
+        return _identity(customer, IdentityKind.EMAIL), "email"
+    return _identity(customer, IdentityKind.PHONE), _sms_channel()
+
+
+def invite_remind(*, invite: Invite, now: datetime) -> Invite | None:
+    """Remind ``invite``'s customer once; the invite as changed, or None when it is not one
+    to remind now (answered, expired, reminded already, or held by the quiet hours).
+
+    1. Under the customer's contact lock, the invite is read again: it must still be a sent
+       email or SMS invite, unanswered, not expired, not reminded.
+    2. The reminder is decided under the ``survey`` contact rule over the customer's history
+       without this invite (``invite_decide(excluding=…)``): another survey contact in the
+       period, or another unanswered survey, suppresses it, recorded with the rule's reason
+       (and never tried again). Quiet hours and a gap hold its message in the outbox.
+    3. Queued: a new link (only its hash is kept, beside the invite's) goes into the outbox
+       under ``REMINDER_KEY``; from now on it counts against the budget.
+    Running it twice reminds once: the second run finds ``reminder_state`` set.
+    """
+    with transaction.atomic():
+        _lock_customer(invite.customer_id)
+        fresh = (
+            Invite.objects.select_for_update(of=("self",))
+            .select_related("survey", "customer")
+            .filter(
+                pk=invite.pk,
+                state=InviteState.SENT,
+                reminder_state=ReminderState.NONE,
+                channel__in=[InviteChannel.EMAIL, InviteChannel.SMS],
+                expires_at__gt=now,
+            )
+            .first()
+        )
+        if fresh is None:
+            return None
+        recipient, channel = _reminder_address(fresh)
+        decision = invite_decide(customer=fresh.customer, now=now, excluding=fresh)
+        if not recipient or not channel:
+            decision = Decision(
+                Outcome.SUPPRESS,
+                PURPOSE,
+                None,
+                "no_address",
+                "the customer's address or the SMS integration is gone",
+            )
+        fresh.reminded_at = now
+        fresh.reminder_check = decision.check
+        fresh.reminder_reason = decision.reason[:300]
+        if decision.outcome is Outcome.SUPPRESS:
+            fresh.reminder_state = ReminderState.SUPPRESSED
+        else:
+            token = secrets.token_urlsafe(24)
+            fresh.reminder_state = ReminderState.QUEUED
+            fresh.reminder_token_hash = token_hash(token)
+            _outbox_send(
+                fresh,
+                token=token,
+                recipient=recipient,
+                channel=channel,
+                reminder=True,
+                now=now,
+                held_until=decision.until if decision.outcome is Outcome.DEFER else None,
+            )
+        fresh.save(
+            update_fields=[
+                "reminded_at",
+                "reminder_check",
+                "reminder_reason",
+                "reminder_state",
+                "reminder_token_hash",
+            ]
+        )
+    return fresh
+
+
+def invites_remind(*, now: datetime, batch_size: int = 200) -> tuple[int, int]:
+    """Remind the sent, unanswered invites of every survey that reminds, ``remind_after_hours``
+    after they went out: (queued, suppressed). Oldest first, ``batch_size`` a survey a run;
+    the next run takes the rest. Queued reminders follow their outbox messages first
+    (``reminders_follow``)."""
+    reminders_follow(now=now)
+    queued = suppressed = 0
+    for survey in Survey.objects.filter(active=True, remind_after_hours__gt=0).order_by("pk"):
+        due = list(
+            Invite.objects.filter(
+                survey=survey,
+                state=InviteState.SENT,
+                reminder_state=ReminderState.NONE,
+                channel__in=[InviteChannel.EMAIL, InviteChannel.SMS],
+                sent_at__lte=now - timedelta(hours=survey.remind_after_hours),
+                expires_at__gt=now,
+            ).order_by("sent_at", "pk")[:batch_size]
+        )
+        for invite in due:
+            done = invite_remind(invite=invite, now=now)
+            if done is None:
+                continue
+            if done.reminder_state == ReminderState.SUPPRESSED:
+                suppressed += 1
+            else:
+                queued += 1
+    return queued, suppressed
+
+
+def reminders_follow(*, now: datetime, batch_size: int = 500) -> tuple[int, int]:
+    """Queued reminders follow their outbox messages: (sent, stopped). One the outbox sent
+    is ``sent``; one it stopped at sending or could not deliver is ``suppressed`` with the
+    reason (it no longer counts against the budget). Conditional updates: safe to run twice."""
+    from lastmile.channels.models import OutboxMessage, OutboxStatus
+
+    queued = list(
+        Invite.objects.filter(reminder_state=ReminderState.QUEUED)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:batch_size]
+    )
+    keys = {f"{REMINDER_KEY}{pk}": pk for pk in queued}
+    rows = OutboxMessage.objects.filter(
+        key__in=list(keys),
+        status__in=[OutboxStatus.SENT, OutboxStatus.SUPPRESSED, OutboxStatus.FAILED],
+    ).values_list("key", "status", "rule_check", "rule_reason", "last_error")
+    sent = stopped = 0
+    for key, status, check, reason, error in rows:
+        claim = Invite.objects.filter(pk=keys[key], reminder_state=ReminderState.QUEUED)
+        if status == OutboxStatus.SENT:
+            sent += claim.update(reminder_state=ReminderState.SENT)
+        elif status == OutboxStatus.SUPPRESSED:
+            stopped += claim.update(
+                reminder_state=ReminderState.SUPPRESSED,
+                reminder_check=check,
+                reminder_reason=reason[:300],
+            )
+        else:
+            first = error.splitlines()[0] if error else ""
+            stopped += claim.update(
+                reminder_state=ReminderState.SUPPRESSED,
+                reminder_check="undelivered",
+                reminder_reason=f"the outbox could not deliver it: {first}"[:300],
+            )
+    return sent, stopped
+
+
+# --- closing a detractor's recovery loop ----------------------------------------------------
+
+
+def recovery_close(
+    *,
+    response: Response,
+    outcome: str,
+    actor: Actor,
+    now: datetime,
+    note: str = "",
+    resurvey: bool = False,
+    channel: str = "",
+) -> tuple[Response, Invite | None, str]:
+    """Close a detractor's recovery loop with its outcome, and optionally ask again: the
+    response, the new invite (or None) and its link's token ("" if none).
+
+    1. ``outcome`` is one of ``RecoveryOutcome`` (InvalidInput naming ``outcome``); the
+       response has a recovery loop, with no outcome yet (Conflict naming ``response``).
+    2. The loop closes through ``loops.services.loop_close``, as any loop closes: its trail
+       says the outcome and the note (``Outcome: refunded. …``), by ``actor``; a loop no
+       longer open is loops' Conflict. The outcome, note, time and actor are stored on the
+       response.
+    3. ``resurvey``: the same survey asks the customer again (``invite_create``, keyed
+       ``resurvey:<response>``, on ``channel`` or the first invite's), under the one contact
+       budget: it may well be suppressed (the rule's reason says why). A refusal (no
+       address on the channel, the survey switched off) refuses the whole: nothing written.
+    """
+    from lastmile.loops.services import loop_close
+
+    errors: list[FieldError] = []
+    if outcome not in RecoveryOutcome.values:
+        errors.append(FieldError("outcome", f"one of {', '.join(RecoveryOutcome.values)}"))
+    if resurvey and channel and channel not in InviteChannel.values:
+        errors.append(FieldError("channel", f"one of {', '.join(InviteChannel.values)}"))
+    if errors:
+        raise InvalidInput(errors[0].reason, errors)
+    note = (note or "").strip()[:400]
+    with transaction.atomic():
+        fresh = (
+            Response.objects.select_for_update(of=("self",))
+            .select_related("invite__customer", "invite__case", "survey", "recovery_loop")
+            .get(pk=response.pk)
+        )
+        if fresh.recovery_loop is None:
+            raise Conflict(
+                f"response {fresh.pk} opened no recovery loop",
+                errors=[FieldError("response", "not a detractor's: no recovery loop")],
+            )
+        if fresh.recovery_outcome:
+            raise Conflict(
+                f"response {fresh.pk}'s recovery closed already ({fresh.recovery_outcome})",
+                errors=[FieldError("response", "its recovery loop has its outcome")],
+            )
+        label = RecoveryOutcome(outcome).label
+        loop_close(
+            loop=fresh.recovery_loop,
+            actor=actor,
+            reason=f"Outcome: {label.lower()}." + (f" {note}" if note else ""),
+            now=now,
+        )
+        invite: Invite | None = None
+        token = ""
+        if resurvey:
+            first = fresh.invite
+            invite, token = invite_create(
+                survey=fresh.survey,
+                customer=first.customer,
+                channel=channel or first.channel,
+                case=first.case,
+                key=f"resurvey:{fresh.pk}",
+                actor=actor,
+                now=now,
+            )
+        fresh.recovery_outcome = outcome
+        fresh.recovery_note = note
+        fresh.recovery_closed_at = now
+        fresh.recovery_closed_by = actor
+        fresh.resurvey = invite
+        fresh.save(
+            update_fields=[
+                "recovery_outcome",
+                "recovery_note",
+                "recovery_closed_at",
+                "recovery_closed_by",
+                "resurvey",
+            ]
+        )
+    return fresh, invite, token
