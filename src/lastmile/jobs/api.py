@@ -26,8 +26,8 @@ from lastmile.core.errors import PermissionDenied
 from lastmile.customers.api import CustomerRef, resolve_ref
 from lastmile.jobs import runs, services
 from lastmile.jobs.idempotency import idempotent
-from lastmile.jobs.models import Job, Proof
-from lastmile.jobs.selectors import job_get, job_list, slots_free, team_visible
+from lastmile.jobs.models import Job, JobChange, Proof
+from lastmile.jobs.selectors import changes_of, job_get, job_list, slots_free, team_visible
 from lastmile.people.selectors import team_by_slug, user_by_username
 from lastmile.people.viewers import SYSTEM, Viewer, actor_of
 
@@ -437,3 +437,162 @@ def add_proof(request: HttpRequest, job_id: int, payload: ProofIn) -> Status:
         return 201, proof_out(proof)
 
     return idempotent(request, run, job_id=job.pk)
+
+
+# --- on site: changing the work with the customer's consent ----------------------------------
+
+
+class PartIn(StrictSchema):
+    sku: str | None = Field(default=None, max_length=64, description="The split line's if left out")
+    description: str = Field(max_length=300)
+    quantity: int = 1
+    unit_price: int = Field(description="Minor units (pence, cents)")
+    currency: str | None = Field(default=None, description="The job's currency if left out")
+
+
+class ChangeOpIn(StrictSchema):
+    op: Literal["add", "split", "remove"]
+    line: int | None = Field(
+        default=None, description="split, remove: the place of the job's line, from 0"
+    )
+    sku: str | None = Field(default=None, max_length=64)
+    description: str | None = Field(default=None, max_length=300, description="add")
+    quantity: int | None = Field(default=None, description="add (1 if left out)")
+    unit_price: int | None = Field(default=None, description="add: minor units")
+    currency: str | None = None
+    parts: list[PartIn] | None = Field(
+        default=None, max_length=services.MAX_SPLIT_PARTS, description="split: 2 or more"
+    )
+
+
+class ChangeIn(StrictSchema):
+    ref: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The change's name within the job (made if left out); the driver's page "
+        "chooses it offline",
+    )
+    ops: list[ChangeOpIn] = Field(max_length=services.MAX_CHANGE_OPS)
+    note: str = Field(default="", max_length=500)
+
+
+class ConsentIn(StrictSchema):
+    via: Literal["signature", "pin"]
+    data: str = Field(
+        min_length=1,
+        max_length=services.MAX_PROOF_BYTES,
+        description="The signature drawn (a data URL) or the PIN the customer read out",
+    )
+
+
+class DeclineIn(StrictSchema):
+    reason: str = Field(default="", max_length=500)
+
+
+class ChangeOut(Schema):
+    id: int
+    ref: str
+    job: int
+    state: str
+    summary: list[dict[str, Any]] = Field(description="The ops as proposed")
+    before: list[LineOut]
+    after: list[LineOut]
+    currency: str
+    total_before: int
+    total_after: int
+    note: str
+    proposed_at: datetime
+    proposed_by: str | None
+    decided_at: datetime | None
+    decided_by: str | None
+    consent: str | None = Field(description="How the customer accepted: signature or pin")
+    consent_hash: str | None
+    decline_reason: str | None
+
+
+def _lines_out(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**line, "total": line["quantity"] * line["unit_price"]} for line in lines]
+
+
+def change_out(change: JobChange) -> dict[str, Any]:
+    return {
+        "id": change.pk,
+        "ref": change.ref,
+        "job": change.job_id,
+        "state": change.state,
+        "summary": list(change.ops),
+        "before": _lines_out(change.before),
+        "after": _lines_out(change.after),
+        "currency": change.currency,
+        "total_before": change.total_before,
+        "total_after": change.total_after,
+        "note": change.note,
+        "proposed_at": change.proposed_at,
+        "proposed_by": change.proposed_by.username if change.proposed_by else None,
+        "decided_at": change.decided_at,
+        "decided_by": change.decided_by.username if change.decided_by else None,
+        "consent": change.consent or None,
+        "consent_hash": change.consent_hash or None,
+        "decline_reason": change.decline_reason or None,
+    }
+
+
+@router.get("/{job_id}/changes", response=list[ChangeOut], summary="The changes proposed on site")
+def list_changes(request: HttpRequest, job_id: int) -> list[dict[str, Any]]:
+    job = job_get(job_id=job_id, viewer=viewer_of(request))
+    return [change_out(c) for c in changes_of(job=job)]
+
+
+@router.post(
+    "/{job_id}/changes",
+    response={201: ChangeOut},
+    summary="Propose a change of the work at the door (a line added, split or removed): "
+    "the lines change only when the customer accepts",
+)
+def propose_change(request: HttpRequest, job_id: int, payload: ChangeIn) -> Status:
+    viewer = viewer_of(request)
+    job = job_get(job_id=job_id, viewer=viewer)
+
+    def run() -> tuple[int, Any]:
+        change = services.change_propose(
+            job=job,
+            ref=payload.ref,
+            ops=[op.model_dump(exclude_none=True) for op in payload.ops],
+            note=payload.note,
+            actor=actor_of(viewer),
+            now=utcnow(),
+        )
+        return 201, change_out(change)
+
+    return idempotent(request, run, job_id=job.pk)
+
+
+def _decide(request: HttpRequest, job_id: int, step: Any, **kwargs: Any) -> Status:
+    viewer = viewer_of(request)
+    job = job_get(job_id=job_id, viewer=viewer)
+
+    def run() -> tuple[int, Any]:
+        change = step(job=job, actor=actor_of(viewer), now=utcnow(), **kwargs)
+        return 200, change_out(change)
+
+    return idempotent(request, run, job_id=job.pk)
+
+
+@router.post(
+    "/{job_id}/changes/{ref}/accept",
+    response={200: ChangeOut},
+    summary="The customer accepts the change by signature or PIN: the job's lines become its",
+)
+def accept_change(request: HttpRequest, job_id: int, ref: str, payload: ConsentIn) -> Status:
+    return _decide(
+        request, job_id, services.change_accept, ref=ref, via=payload.via, data=payload.data
+    )
+
+
+@router.post(
+    "/{job_id}/changes/{ref}/decline",
+    response={200: ChangeOut},
+    summary="The customer declines the change: the lines stay as they are",
+)
+def decline_change(request: HttpRequest, job_id: int, ref: str, payload: DeclineIn) -> Status:
+    return _decide(request, job_id, services.change_decline, ref=ref, reason=payload.reason)

@@ -197,6 +197,11 @@ class JobEventKind(models.TextChoices):
     DEPARTED = "departed", "Departure notice"
     DELAYED = "delayed", "Delay notice"
     ON_TIME = "on_time", "Back on time"
+    # On site (jobs.services.change_*): a change of the work proposed to the customer, and
+    # the customer's answer: accepted (the lines changed) or declined.
+    PROPOSED = "proposed", "Change proposed"
+    CHANGED = "changed", "Change accepted"
+    DECLINED = "declined", "Change declined"
 
 
 class JobEvent(models.Model):
@@ -215,6 +220,70 @@ class JobEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class ChangeState(models.TextChoices):
+    PROPOSED = "proposed", "Waiting for the customer"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+    SUPERSEDED = "superseded", "Replaced by a later proposal"
+    LAPSED = "lapsed", "Lapsed (the job ended first)"
+
+
+class ConsentKind(models.TextChoices):
+    SIGNATURE = "signature", "Signature"
+    PIN = "pin", "PIN"
+
+
+class JobChange(models.Model):
+    """A change of a job's work proposed on site (lines added, split or removed), with the
+    lines before and after and their totals, and the customer's answer.
+
+    Only an accepted change alters the job's lines (``jobs.services.change_accept``), so an
+    unanswered or declined proposal never reaches the invoice. ``ref`` names the change
+    within its job; the driver's page chooses it when the driver taps, so the proposal and
+    the customer's consent can both wait in its offline queue. The consent keeps the drawn
+    signature (a data URL) or ``matched`` for a PIN, never its digits, and the SHA-256 of
+    what was sent."""
+
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="changes")
+    ref = models.CharField(max_length=64)
+    state = models.CharField(
+        max_length=10, choices=ChangeState.choices, default=ChangeState.PROPOSED
+    )
+    ops = models.JSONField(default=list, help_text="What the driver asked: add, split, remove.")
+    before = models.JSONField(default=list, help_text="The job's lines when proposed.")
+    after = models.JSONField(default=list, help_text="The lines the customer is asked to accept.")
+    currency = models.CharField(max_length=3, blank=True)
+    total_before = models.BigIntegerField(help_text="Minor units.")
+    total_after = models.BigIntegerField(help_text="Minor units.")
+    note = models.CharField(max_length=500, blank=True)
+    proposed_at = models.DateTimeField()
+    proposed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who took the customer's answer (the driver or engineer).",
+    )
+    consent = models.CharField(max_length=10, choices=ConsentKind.choices, blank=True)
+    consent_data = models.TextField(blank=True)
+    consent_hash = models.CharField(max_length=64, blank=True)
+    decline_reason = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["proposed_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "ref"], name="jobchange_job_ref"),
+        ]
+
+    def __str__(self) -> str:
+        return f"change {self.ref} of job #{self.job_id} ({self.state})"
 
 
 class Proof(models.Model):

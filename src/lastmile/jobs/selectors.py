@@ -11,7 +11,7 @@ from typing import Any
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from lastmile.core.errors import NotFound
-from lastmile.jobs.models import BOOKED_STATES, Job, Proof, Slot
+from lastmile.jobs.models import BOOKED_STATES, Job, JobChange, Proof, Slot
 from lastmile.people.models import Team
 from lastmile.people.selectors import visible_team_ids
 from lastmile.people.viewers import Viewer
@@ -35,6 +35,16 @@ def job_get(*, job_id: int, viewer: Viewer) -> Job:
     if job is None:
         raise NotFound(f"job {job_id}")
     return job
+
+
+def changes_of(*, job: Job) -> list[JobChange]:
+    """The changes proposed on site for ``job`` (a job the caller got through ``job_get``),
+    oldest first, with who proposed and decided."""
+    return list(
+        JobChange.objects.filter(job=job)
+        .select_related("proposed_by", "decided_by")
+        .order_by("proposed_at", "id")
+    )
 
 
 def _day(day: date) -> tuple[datetime, datetime]:

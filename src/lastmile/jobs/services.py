@@ -23,21 +23,24 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
 
-from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
+from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput, NotFound
 from lastmile.core.events import event_emit
 from lastmile.invoices import services as invoice_services
 from lastmile.invoices.selectors import pdf_url
 from lastmile.jobs.models import (
     BOOKED_STATES,
+    ChangeState,
+    ConsentKind,
     FailReason,
     IdempotentAnswer,
     Job,
+    JobChange,
     JobEvent,
     JobEventKind,
     JobKind,
@@ -825,6 +828,7 @@ def job_complete(*, job: Job, actor: Actor, now: datetime) -> Job:
             reason=why,
             now=now,
         )
+        _changes_lapse(fresh, now=now)
         fresh.invoice = _invoice_of(fresh, actor=actor, now=now)
         fresh.save(
             update_fields=["state", "updated_at", "completed_at", "followup_loop", "invoice"]
@@ -860,6 +864,7 @@ def job_fail(*, job: Job, reason: str, note: str = "", actor: Actor, now: dateti
         fresh = _step(job, "fail", now=now)
         fresh.fail_reason = reason
         fresh.save(update_fields=["state", "updated_at", "fail_reason"])
+        _changes_lapse(fresh, now=now)
         visit = _open_loop(fresh.visit_loop_id)
         words = FailReason(reason).label.lower() + (f": {note}" if note else "")
         if visit is not None:
@@ -884,6 +889,428 @@ def job_cancel(*, job: Job, reason: str, actor: Actor, now: datetime) -> Job:
         _trail(fresh, JobEventKind.CANCELLED, actor=actor, now=now, reason=reason[:500])
         event_emit("job.cancelled", job_event_data(fresh, reason=reason[:500]), at=now)
     return fresh
+
+
+# --- on site: changing the work with the customer's consent ---------------------------------
+
+CHANGE_OPS = ("add", "split", "remove")
+MAX_CHANGE_OPS = 50
+MAX_SPLIT_PARTS = 10
+# Where a change may be proposed and answered: at the door, with the customer.
+CHANGE_STATES = (JobState.ARRIVED,)
+CHANGE_REF = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def line_dict(line: JobLine) -> dict[str, Any]:
+    """A job line as a change keeps it (before and after)."""
+    return {
+        "sku": line.sku,
+        "description": line.description,
+        "quantity": line.quantity,
+        "unit_price": line.unit_price,
+        "currency": line.currency,
+    }
+
+
+def lines_total(lines: Sequence[dict[str, Any]]) -> int:
+    return sum(int(line["quantity"]) * int(line["unit_price"]) for line in lines)
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _line_in(
+    raw: Any, where: str, *, currency: str, sku: str, errors: list[FieldError]
+) -> dict[str, Any]:
+    """One added line or split part, checked (each bad field named under ``where``)."""
+    if not isinstance(raw, dict):
+        errors.append(FieldError(where, "an object with description, quantity and unit_price"))
+        return {}
+    description = raw.get("description")
+    if not isinstance(description, str) or not description.strip():
+        errors.append(FieldError(f"{where}.description", "must not be empty"))
+        description = ""
+    elif len(description.strip()) > 300:
+        errors.append(FieldError(f"{where}.description", "at most 300 characters"))
+    q = raw.get("quantity", 1)
+    if not _is_int(q) or q <= 0:
+        errors.append(FieldError(f"{where}.quantity", "must be a whole number above 0"))
+    elif q > MAX_QUANTITY:
+        errors.append(FieldError(f"{where}.quantity", f"at most {MAX_QUANTITY}"))
+    p = raw.get("unit_price")
+    if not _is_int(p) or p < 0:
+        errors.append(
+            FieldError(f"{where}.unit_price", "must be 0 or more, in minor units (pence)")
+        )
+    elif p > MAX_UNIT_PRICE:
+        errors.append(FieldError(f"{where}.unit_price", f"at most {MAX_UNIT_PRICE}"))
+    own_sku = raw.get("sku", sku)
+    if own_sku is None:
+        own_sku = sku
+    if not isinstance(own_sku, str) or len(own_sku.strip()) > 64:
+        errors.append(FieldError(f"{where}.sku", "text of at most 64 characters"))
+        own_sku = ""
+    cur = raw.get("currency") or currency
+    if not isinstance(cur, str) or not CURRENCY.match(cur):
+        errors.append(FieldError(f"{where}.currency", "an ISO 4217 code such as GBP"))
+    elif currency and cur != currency:
+        errors.append(
+            FieldError(f"{where}.currency", f"every line in one currency: {currency}, not {cur}")
+        )
+    return {
+        "sku": own_sku.strip(),
+        "description": description.strip(),
+        "quantity": q,
+        "unit_price": p,
+        "currency": cur,
+    }
+
+
+def change_lines(
+    before: Sequence[dict[str, Any]], ops: Sequence[Any]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The lines after ``ops`` and the change in words, from the lines ``before``.
+
+    Each op names a line by its place in ``before`` (``line``, from 0), and a line is
+    touched by one op at most: ``remove`` drops it, ``split`` puts two or more ``parts`` in
+    its place (each with its own description, quantity and unit price; the SKU is the
+    line's unless given), ``add`` puts a new line at the end. Prices are minor units in
+    the job's one currency. InvalidInput names each bad field (``ops[0].parts[1].unit_price``).
+
+    >>> before = [{"sku": "T", "description": "Test", "quantity": 1, "unit_price": 900,
+    ...            "currency": "GBP"}]
+    >>> after, words = change_lines(before, [{"op": "split", "line": 0, "parts": [
+    ...     {"description": "Test, part 1", "unit_price": 500},
+    ...     {"description": "Test, part 2", "unit_price": 400}]}])
+    >>> [(a["description"], a["sku"], a["unit_price"]) for a in after], words
+    ([('Test, part 1', 'T', 500), ('Test, part 2', 'T', 400)], ["split 'Test' into 2 parts"])
+    """
+    errors: list[FieldError] = []
+    currency = before[0]["currency"] if before else ""
+    if not isinstance(ops, list | tuple) or not ops:
+        raise InvalidInput(
+            "a change needs at least one op", [FieldError("ops", "must not be empty")]
+        )
+    if len(ops) > MAX_CHANGE_OPS:
+        raise InvalidInput(
+            "too many ops", [FieldError("ops", f"at most {MAX_CHANGE_OPS} in one change")]
+        )
+    replaced: dict[int, list[dict[str, Any]]] = {}
+    added: list[dict[str, Any]] = []
+    words: list[str] = []
+    for i, op in enumerate(ops):
+        where = f"ops[{i}]"
+        if not isinstance(op, dict) or op.get("op") not in CHANGE_OPS:
+            errors.append(FieldError(f"{where}.op", f"one of {', '.join(CHANGE_OPS)}"))
+            continue
+        kind = op["op"]
+        if kind == "add":
+            line = _line_in(op, where, currency=currency, sku="", errors=errors)
+            if line:
+                currency = currency or line["currency"]
+                added.append(line)
+                words.append(f"added {line['description']!r}")
+            continue
+        n = op.get("line")
+        if not _is_int(n) or not 0 <= n < len(before):
+            errors.append(
+                FieldError(
+                    f"{where}.line",
+                    f"the place of a line of the job, from 0 to {len(before) - 1}"
+                    if before
+                    else "the job has no lines",
+                )
+            )
+            continue
+        if n in replaced:
+            errors.append(FieldError(f"{where}.line", f"line {n} is changed by an earlier op"))
+            continue
+        old = before[n]
+        if kind == "remove":
+            replaced[n] = []
+            words.append(f"removed {old['description']!r}")
+            continue
+        parts = op.get("parts")
+        if not isinstance(parts, list) or not 2 <= len(parts) <= MAX_SPLIT_PARTS:
+            errors.append(FieldError(f"{where}.parts", f"2 to {MAX_SPLIT_PARTS} parts"))
+            continue
+        replaced[n] = [
+            _line_in(part, f"{where}.parts[{k}]", currency=currency, sku=old["sku"], errors=errors)
+            for k, part in enumerate(parts)
+        ]
+        words.append(f"split {old['description']!r} into {len(parts)} parts")
+    if errors:
+        raise InvalidInput(f"{errors[0].field}: {errors[0].reason}", errors)
+    after: list[dict[str, Any]] = []
+    for n, line in enumerate(before):
+        after += replaced.get(n, [dict(line)])
+    after += added
+    if len(after) > MAX_LINES:
+        raise InvalidInput("too many lines", [FieldError("ops", f"at most {MAX_LINES} lines")])
+    return after, words
+
+
+def _change_of(job: Job, ref: str) -> JobChange:
+    change = JobChange.objects.filter(job=job, ref=ref).first() if isinstance(ref, str) else None
+    if change is None:
+        raise NotFound(f"change {ref} of job {job.pk}")
+    return change
+
+
+def _on_site(job: Job, what: str) -> None:
+    if job.state not in CHANGE_STATES:
+        raise Conflict(
+            f"job #{job.pk} is {job.state}; a change is {what} at the door, while it is "
+            f"{' or '.join(CHANGE_STATES)}",
+            code=ErrorCode.INVALID_TRANSITION,
+            errors=[FieldError("state", f"is {job.state}, not {' or '.join(CHANGE_STATES)}")],
+        )
+
+
+def change_propose(
+    *,
+    job: Job,
+    ops: Sequence[Any],
+    ref: str | None = None,
+    note: str = "",
+    actor: Actor,
+    now: datetime,
+) -> JobChange:
+    """Propose a change of the work at the door: what the customer is asked to accept.
+
+    1. ``ref`` (chosen by the caller, or made here) and the ops are checked: 422 naming the
+       field (``ops[0].parts[1].quantity``); nothing is written.
+    2. In one transaction, the job locked: it must be arrived (409 ``invalid_transition``);
+       the lines after are worked out from the job's lines now (``change_lines``); an
+       earlier proposal still waiting is superseded; the change is written with the lines
+       and totals before and after, and the trail gets a ``proposed`` event.
+
+    The job's lines do not change until the customer accepts (``change_accept``). The same
+    ``ref`` with the same ops again answers the change already proposed; with other ops it
+    is a 409 naming ``ref``."""
+    if ref is None:
+        ref = secrets.token_urlsafe(9)
+    if not isinstance(ref, str) or not CHANGE_REF.match(ref):
+        raise InvalidInput(
+            "bad change reference", [FieldError("ref", "1 to 64 letters, digits, - or _")]
+        )
+    if not isinstance(note, str) or len(note.strip()) > 500:
+        raise InvalidInput("the note is too long", [FieldError("note", "at most 500 characters")])
+    ops = list(ops) if isinstance(ops, list | tuple) else ops
+    with transaction.atomic():
+        fresh = _lock(job)
+        existing = JobChange.objects.filter(job=fresh, ref=ref).first()
+        if existing is not None:
+            if existing.ops == ops:
+                return existing
+            raise Conflict(
+                f"change {ref} of job #{fresh.pk} was proposed already with other ops",
+                errors=[FieldError("ref", "used already for another change of this job")],
+            )
+        _on_site(fresh, "proposed")
+        before = [line_dict(line) for line in fresh.lines.order_by("position")]
+        after, words = change_lines(before, ops)
+        currency = (after or before or [{"currency": ""}])[0]["currency"]
+        superseded = list(
+            JobChange.objects.filter(job=fresh, state=ChangeState.PROPOSED).values_list(
+                "ref", flat=True
+            )
+        )
+        JobChange.objects.filter(job=fresh, state=ChangeState.PROPOSED).update(
+            state=ChangeState.SUPERSEDED, decided_at=now
+        )
+        change = JobChange.objects.create(
+            job=fresh,
+            ref=ref,
+            ops=ops,
+            before=before,
+            after=after,
+            currency=currency,
+            total_before=lines_total(before),
+            total_after=lines_total(after),
+            note=note.strip(),
+            proposed_at=now,
+            proposed_by=actor,
+        )
+        fresh.updated_at = now
+        fresh.save(update_fields=["updated_at"])
+        _trail(
+            fresh,
+            JobEventKind.PROPOSED,
+            actor=actor,
+            now=now,
+            change=ref,
+            summary="; ".join(words),
+            before=before,
+            after=after,
+            total_before=change.total_before,
+            total_after=change.total_after,
+            currency=currency,
+            superseded=superseded,
+        )
+    return change
+
+
+def change_accept(
+    *, job: Job, ref: str, via: str, data: str, actor: Actor, now: datetime
+) -> JobChange:
+    """The customer accepts a proposed change, by a signature drawn on the driver's page or
+    by reading their PIN: the job's lines become the change's.
+
+    1. ``via`` is ``signature`` or ``pin`` and ``data`` is not empty (422 naming each).
+    2. In one transaction, the job locked: a change accepted already is answered as it is
+       (accepting twice changes nothing); a declined, superseded or lapsed one is a 409;
+       the job must be arrived (409 ``invalid_transition``) and its lines still those the
+       change was proposed on (409 naming ``ref``: propose again); a PIN is checked
+       against the job's (422 naming ``data`` when wrong; a job without a PIN, naming
+       ``via``), nothing written when refused.
+    3. The lines are replaced by the change's; the change keeps the consent (the signature,
+       or ``matched`` for a PIN) and its SHA-256; the trail gets a ``changed`` event with
+       the lines and totals before and after and who accepted how; ``job.changed`` is told.
+    """
+    if via not in ConsentKind.values:
+        raise InvalidInput(
+            "how the customer accepts",
+            [FieldError("via", f"one of {', '.join(ConsentKind.values)}")],
+        )
+    data = data if isinstance(data, str) else ""
+    if not data.strip():
+        raise InvalidInput(
+            "the customer's consent needs its data",
+            [FieldError("data", "the signature drawn, or the PIN the customer read")],
+        )
+    if len(data.encode()) > MAX_PROOF_BYTES:
+        raise InvalidInput(
+            "the signature is too large", [FieldError("data", f"at most {MAX_PROOF_BYTES} bytes")]
+        )
+    with transaction.atomic():
+        fresh = _lock(job)
+        change = _change_of(fresh, ref)
+        if change.state == ChangeState.ACCEPTED:
+            return change
+        if change.state != ChangeState.PROPOSED:
+            raise Conflict(
+                f"change {ref} of job #{fresh.pk} is {change.get_state_display().lower()}; "
+                "propose it again",
+                errors=[FieldError("ref", f"is {change.state}, not proposed")],
+            )
+        _on_site(fresh, "accepted")
+        lines = [line_dict(line) for line in fresh.lines.order_by("position")]
+        if lines != change.before:
+            raise Conflict(
+                f"the lines of job #{fresh.pk} changed since change {ref} was proposed; "
+                "propose it again",
+                errors=[FieldError("ref", "proposed on lines that have changed since")],
+            )
+        stored = data
+        if via == ConsentKind.PIN:
+            if not fresh.pin:
+                raise InvalidInput(
+                    "this job has no PIN: the customer signs",
+                    [FieldError("via", "the job has no PIN; use signature")],
+                )
+            if not hmac.compare_digest(data.strip().encode(), fresh.pin.encode()):
+                raise InvalidInput(
+                    "wrong PIN", [FieldError("data", "does not match the customer's PIN")]
+                )
+            stored = "matched"
+        JobLine.objects.filter(job=fresh).delete()
+        JobLine.objects.bulk_create(
+            JobLine(job=fresh, position=i, **line) for i, line in enumerate(change.after)
+        )
+        change.state = ChangeState.ACCEPTED
+        change.decided_at = now
+        change.decided_by = actor
+        change.consent = via
+        change.consent_data = stored
+        change.consent_hash = hashlib.sha256(data.encode()).hexdigest()
+        change.save(
+            update_fields=[
+                "state",
+                "decided_at",
+                "decided_by",
+                "consent",
+                "consent_data",
+                "consent_hash",
+            ]
+        )
+        fresh.updated_at = now
+        fresh.save(update_fields=["updated_at"])
+        _trail(
+            fresh,
+            JobEventKind.CHANGED,
+            actor=actor,
+            now=now,
+            change=ref,
+            before=change.before,
+            after=change.after,
+            total_before=change.total_before,
+            total_after=change.total_after,
+            currency=change.currency,
+            accepted_by="customer",
+            via=via,
+            consent_hash=change.consent_hash,
+        )
+        event_emit(
+            "job.changed",
+            job_event_data(
+                fresh,
+                change=ref,
+                total_before=change.total_before,
+                total_after=change.total_after,
+                currency=change.currency,
+                via=via,
+            ),
+            at=now,
+        )
+    return change
+
+
+def change_decline(
+    *, job: Job, ref: str, reason: str = "", actor: Actor, now: datetime
+) -> JobChange:
+    """The customer declines a proposed change: the job's lines stay as they are and the
+    trail gets a ``declined`` event. Declining twice changes nothing; an accepted change
+    cannot be declined (409)."""
+    if not isinstance(reason, str) or len(reason.strip()) > 500:
+        raise InvalidInput(
+            "the reason is too long", [FieldError("reason", "at most 500 characters")]
+        )
+    with transaction.atomic():
+        fresh = _lock(job)
+        change = _change_of(fresh, ref)
+        if change.state == ChangeState.DECLINED:
+            return change
+        if change.state != ChangeState.PROPOSED:
+            raise Conflict(
+                f"change {ref} of job #{fresh.pk} is {change.get_state_display().lower()}",
+                errors=[FieldError("ref", f"is {change.state}, not proposed")],
+            )
+        change.state = ChangeState.DECLINED
+        change.decided_at = now
+        change.decided_by = actor
+        change.decline_reason = reason.strip()
+        change.save(update_fields=["state", "decided_at", "decided_by", "decline_reason"])
+        _trail(
+            fresh,
+            JobEventKind.DECLINED,
+            actor=actor,
+            now=now,
+            change=ref,
+            reason=reason.strip(),
+            total_before=change.total_before,
+            total_after=change.total_after,
+            currency=change.currency,
+        )
+    return change
+
+
+def _changes_lapse(job: Job, *, now: datetime) -> None:
+    """The proposals still waiting when the job ends lapse: they never reach the invoice."""
+    JobChange.objects.filter(job=job, state=ChangeState.PROPOSED).update(
+        state=ChangeState.LAPSED, decided_at=now
+    )
 
 
 # How long an Idempotency-Key is remembered: far longer than a phone stays offline.
