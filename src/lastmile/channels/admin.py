@@ -8,10 +8,13 @@ from lastmile.core.clock import utcnow
 
 @admin.register(ContactRule)
 class ContactRuleAdmin(admin.ModelAdmin):
-    """Contact policy per purpose; the outbox reads it at each delivery, so edits apply at once."""
+    """Contact policy per purpose (and customer attribute); the outbox reads it at each
+    delivery, so edits apply at once."""
 
     list_display = (
         "purpose",
+        "attribute_key",
+        "attribute_value",
         "active",
         "quiet_start",
         "quiet_end",
@@ -38,6 +41,16 @@ class ContactRuleAdmin(admin.ModelAdmin):
 
     fieldsets = (
         (None, {"fields": ("purpose", "description", "active")}),
+        (
+            "Only for some customers (leave empty for every customer)",
+            {
+                "fields": ("attribute_key", "attribute_value"),
+                "description": (
+                    "A rule with a condition replaces the purpose's general rule, whole, for "
+                    "the customers whose attributes match (vip = true: a 60-day gap for VIPs)."
+                ),
+            },
+        ),
         ("Quiet hours (the customer's local time)", {"fields": ("quiet_start", "quiet_end")}),
         (
             "Caps (never applied to replies)",

@@ -3,7 +3,9 @@
 ``contact_decide(message, history, now)`` answers **send**, **defer** (until a given instant)
 or **suppress**, naming the rule and the check behind anything but a plain send:
 
-1. No rule for the purpose, or an inactive one: send.
+1. No rule for the purpose, or an inactive one: send. The rule is the one ``rule_pick``
+   chose for the customer: a rule on a customer attribute (VIPs: a 60-day gap) replaces the
+   purpose's general rule for the customers it matches.
 2. No customer on the message: the rule cannot count anything, so it is sent — unless the
    rule says the purpose needs a customer (surveys, marketing): suppressed.
 3. Caps (unless the rule turns them off; never for replies, which the customer asked for):
@@ -65,6 +67,23 @@ class RuleSpec:
     min_gap: timedelta | None = None
     max_unanswered: int | None = None
     customer_required: bool = False
+    attribute_key: str = ""  # the rule holds only for customers with this attribute …
+    attribute_value: str = ""  # … of this value (as text: see ``attribute_text``)
+
+    @property
+    def label(self) -> str:
+        """How pages name the rule: ``survey``, or ``survey for vip=true``."""
+        if self.attribute_key:
+            return f"{self.purpose} for {self.attribute_key}={self.attribute_value}"
+        return self.purpose
+
+    def matches(self, attributes: Any) -> bool:
+        """Whether a customer with ``attributes`` meets the rule's condition (none: always)."""
+        if not self.attribute_key:
+            return True
+        if not isinstance(attributes, dict) or self.attribute_key not in attributes:
+            return False
+        return attribute_text(attributes[self.attribute_key]) == self.attribute_value
 
     @classmethod
     def of(cls, rule: Any) -> RuleSpec:
@@ -82,7 +101,53 @@ class RuleSpec:
             min_gap=rule.min_gap,
             max_unanswered=rule.max_unanswered,
             customer_required=rule.customer_required,
+            attribute_key=rule.attribute_key,
+            attribute_value=rule.attribute_value,
         )
+
+
+def attribute_text(value: Any) -> str:
+    """A customer attribute's value as a rule's ``attribute_value`` is written: JSON's
+    ``true``/``false``/``null`` for those, numbers and strings as they read (``3``,
+    ``gold``). A list or an object never equals a rule's value."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int | float | str):
+        return str(value).strip()
+    return "\x00"  # no rule value is this
+
+
+def rule_pick(rules: Iterable[RuleSpec], purpose: str, attributes: Any) -> RuleSpec | None:
+    """The rule that governs a ``purpose`` message to a customer with ``attributes``: the most
+    specific wins, whole. An active rule of the purpose whose attribute condition the
+    customer meets (several: the first by key, then value); else the purpose's rule without
+    a condition (active or not: an inactive general rule lets the message go); else None.
+    A rule with a condition that is inactive is passed over, so the general rule applies.
+
+    >>> general = RuleSpec(purpose="survey", min_gap=timedelta(days=7))
+    >>> vip = RuleSpec(purpose="survey", min_gap=timedelta(days=60), attribute_key="vip",
+    ...                attribute_value="true")
+    >>> rule_pick([general, vip], "survey", {"vip": True}).label
+    'survey for vip=true'
+    >>> rule_pick([general, vip], "survey", {"vip": False}).label
+    'survey'
+    """
+    general: RuleSpec | None = None
+    specific: list[RuleSpec] = []
+    for rule in rules:
+        if rule.purpose != purpose:
+            continue
+        if not rule.attribute_key:
+            general = rule
+        elif rule.active and rule.matches(attributes):
+            specific.append(rule)
+    if specific:
+        return min(specific, key=lambda r: (r.attribute_key, r.attribute_value))
+    return general
 
 
 @dataclass(frozen=True)
@@ -114,7 +179,7 @@ class History:
 @dataclass(frozen=True)
 class Decision:
     outcome: Outcome
-    rule: str = ""  # the rule's purpose: set whenever the outcome is not a plain send
+    rule: str = ""  # the rule's label (``RuleSpec.label``): set whenever not a plain send
     rule_id: int | None = None
     check: str = ""  # a SuppressionCheck value
     reason: str = ""
@@ -132,7 +197,7 @@ def contact_decide(message: Outgoing, history: History, now: datetime) -> Decisi
     is_reply = message.purpose == REPLY
 
     def stop(check: str, reason: str) -> Decision:
-        return Decision(Outcome.SUPPRESS, rule.purpose, rule.id, check, reason[:300])
+        return Decision(Outcome.SUPPRESS, rule.label, rule.id, check, reason[:300])
 
     if not message.has_customer:
         if rule.customer_required and not is_reply:
@@ -196,7 +261,32 @@ def contact_decide(message: Outgoing, history: History, now: datetime) -> Decisi
     check = next(iter(reasons))
     local = at.astimezone(zone)
     reason = "; ".join(reasons.values()) + f": held until {local:%Y-%m-%d %H:%M %Z}"
-    return Decision(Outcome.DEFER, rule.purpose, rule.id, check, reason[:300], until=at)
+    return Decision(Outcome.DEFER, rule.label, rule.id, check, reason[:300], until=at)
+
+
+def contact_allowed_at(message: Outgoing, history: History, now: datetime) -> datetime | None:
+    """The first instant from ``now`` on when ``message`` may go, if nothing else happens
+    meanwhile: ``now`` when it may go now; a held message's end of hold; past a cap per
+    period, when enough contacts have left the period (and then past any quiet hours or gap
+    that holds at that time). None when no waiting lifts the stop: ask once (the customer
+    must write first) or a message that names no customer. ``contact_decide`` answers at each
+    step, so this says nothing the outbox would not do.
+    """
+    at = now
+    for _ in range(24):  # each step moves past one hold or one contact leaving the period
+        decision = contact_decide(message, history, at)
+        if decision.outcome is Outcome.SEND:
+            return at
+        if decision.outcome is Outcome.DEFER and decision.until is not None:
+            at = decision.until
+            continue
+        rule = message.rule
+        if decision.check != "max_per_period" or rule is None or rule.max_per_period is None:
+            return None
+        window = sorted(c.at for c in _in_scope(history.contacts, rule) if c.at > at - rule.period)
+        # The cap frees once all but ``max_per_period - 1`` of them are out of the period.
+        at = window[len(window) - rule.max_per_period] + rule.period
+    return None
 
 
 def _in_scope(contacts: Iterable[Contact], rule: RuleSpec) -> Iterable[Contact]:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -29,6 +30,10 @@ OUTBOX_STATUS = ChoiceSet(
 )
 
 
+# A contact rule's attribute condition names a top-level key of ``Customer.attributes``.
+ATTRIBUTE_KEY = re.compile(r"[A-Za-z0-9_-]{1,60}")
+
+
 class ContactScope(models.TextChoices):
     PURPOSE = "purpose", "Messages of this purpose"
     ALL = "all", "Every message to the customer except replies"
@@ -43,12 +48,33 @@ class ContactRule(models.Model):
     ("ask once") stop it, and the message keeps the rule and the reason. A purpose without a
     rule, or with an inactive one, is sent as it comes. Replies (purpose ``reply``) are never
     stopped by caps, whatever the rule says: the customer asked for them.
+
+    A rule may hold only for customers with an attribute of a given value
+    (``attribute_key`` ``vip``, ``attribute_value`` ``true``: "VIPs get a survey every 60
+    days at most"). For a customer, the most specific rule of the purpose wins, and it
+    replaces the general one whole (``channels.contact.rule_pick``): an active rule whose
+    condition the customer meets, else the purpose's rule without a condition. Several
+    matching conditions: the first by key, then value.
     """
 
     purpose = models.CharField(
         max_length=30,
-        unique=True,
         help_text="The outbox purpose this rule governs: reply, notification, survey, marketing…",
+    )
+    attribute_key = models.CharField(
+        max_length=60,
+        blank=True,
+        default="",
+        help_text=(
+            "Only for customers whose attributes have this key (vip, tier…); empty for every "
+            "customer."
+        ),
+    )
+    attribute_value = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="…with this value: true, false, gold, 3 (compared as text).",
     )
     description = models.CharField(max_length=200, blank=True)
     active = models.BooleanField(default=True)
@@ -102,11 +128,32 @@ class ContactRule(models.Model):
             models.CheckConstraint(
                 condition=models.Q(period__gt=timedelta(0)), name="contactrule_period_positive"
             ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(attribute_key="", attribute_value="")
+                    | (~models.Q(attribute_key="") & ~models.Q(attribute_value=""))
+                ),
+                name="contactrule_attribute_pair",
+            ),
+            # One general rule per purpose, and one per purpose and condition.
+            models.UniqueConstraint(
+                fields=["purpose", "attribute_key", "attribute_value"],
+                name="contactrule_unique",
+                violation_error_message="There is already a rule for this purpose and condition.",
+            ),
         ]
-        ordering = ["purpose"]
+        # The general rule (no condition: empty key) first within its purpose.
+        ordering = ["purpose", "attribute_key", "attribute_value"]
 
     def __str__(self) -> str:
-        return f"Contact rule: {self.purpose}"
+        return f"Contact rule: {self.label}"
+
+    @property
+    def label(self) -> str:
+        """``survey``, or ``survey for vip=true``."""
+        if self.attribute_key:
+            return f"{self.purpose} for {self.attribute_key}={self.attribute_value}"
+        return self.purpose
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
@@ -120,6 +167,20 @@ class ContactRule(models.Model):
             errors["min_gap"] = "The minimum gap cannot be negative."
         if self.max_unanswered == 0:
             errors["max_unanswered"] = "0 would stop every message; leave it empty for no limit."
+        key, value = (self.attribute_key or "").strip(), (self.attribute_value or "").strip()
+        self.attribute_key, self.attribute_value = key, value
+        if key and not ATTRIBUTE_KEY.fullmatch(key):
+            errors["attribute_key"] = (
+                "An attribute key is letters, digits, _ and - (a top-level key of the "
+                "customer's attributes)."
+            )
+        elif key and not value:
+            errors["attribute_value"] = (
+                "Give the value the attribute must have (true, gold, 3…), or leave the key "
+                "empty for a rule on every customer."
+            )
+        elif value and not key:
+            errors["attribute_key"] = "Name the attribute the value is for, or leave both empty."
         if errors:
             raise ValidationError(errors)
 

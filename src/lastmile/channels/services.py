@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
 
@@ -25,6 +25,7 @@ from lastmile.channels.contact import (
     Outgoing,
     RuleSpec,
     contact_decide,
+    rule_pick,
     timezone_pick,
 )
 from lastmile.channels.delivery import PermanentFailure, email_data_errors, transport_send
@@ -186,8 +187,8 @@ def _claim_and_decide(
         .select_related("customer")
         .order_by("next_attempt_at", "pk")
     )
-    _lock_customers({m.customer_id for m in messages if m.customer_id})
-    rules = {r.purpose: RuleSpec.of(r) for r in ContactRule.objects.all()}
+    contact_lock(customer_ids={m.customer_id for m in messages if m.customer_id})
+    rules = [RuleSpec.of(r) for r in ContactRule.objects.all()]
     claimed = []
     for message in messages:
         decision = contact_decide(_outgoing(message, rules), _history(message), now)
@@ -214,7 +215,15 @@ def _claim_and_decide(
     return claimed, len(ids)
 
 
-def _lock_customers(customer_ids: Iterable[int]) -> None:
+def contact_lock(*, customer_ids: Iterable[int]) -> None:
+    """Take the per-customer contact lock for ``customer_ids`` until the caller's transaction
+    ends: whoever decides a contact for one of them (the outbox worker, a survey invite)
+    under it takes turns with every other such decision, so two never both pass one cap.
+
+    Call it inside ``transaction.atomic()``, before reading the history. PostgreSQL: a
+    transaction-scoped advisory lock per customer, taken in id order (no deadlock). SQLite:
+    nothing to do, its IMMEDIATE transactions have one writer at a time.
+    """
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
@@ -224,7 +233,7 @@ def _lock_customers(customer_ids: Iterable[int]) -> None:
             )
 
 
-def _outgoing(message: OutboxMessage, rules: dict[str, RuleSpec]) -> Outgoing:
+def _outgoing(message: OutboxMessage, rules: Sequence[RuleSpec]) -> Outgoing:
     customer = message.customer
     zone = timezone_pick(
         customer.timezone if customer is not None else None,
@@ -233,7 +242,9 @@ def _outgoing(message: OutboxMessage, rules: dict[str, RuleSpec]) -> Outgoing:
     )
     return Outgoing(
         purpose=message.purpose,
-        rule=rules.get(message.purpose),
+        rule=rule_pick(
+            rules, message.purpose, customer.attributes if customer is not None else None
+        ),
         has_customer=message.customer_id is not None,
         timezone=zone,
     )
@@ -316,7 +327,8 @@ def contact_rule_save(
     """Create or change a contact rule and write the audit row with it.
 
     The rule is checked as the admin form checks it (quiet hours in pairs, a positive
-    period, one rule per purpose): InvalidInput names the fields, nothing is written. The
+    period, an attribute key with its value, one rule per purpose and condition):
+    InvalidInput names the fields (a duplicate is named on ``purpose``), nothing is written. The
     outbox reads the rule at each delivery, so the change applies to the next message.
     """
     try:
@@ -325,7 +337,7 @@ def contact_rule_save(
         raise InvalidInput(
             "the contact rule is not valid",
             [
-                FieldError(name, str(reason))
+                FieldError(name if name != NON_FIELD_ERRORS else "purpose", str(reason))
                 for name, reasons in exc.message_dict.items()
                 for reason in reasons
             ],
