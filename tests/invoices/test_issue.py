@@ -6,18 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lastmile.channels.models import OutboxMessage
 from lastmile.core.errors import InvalidInput
 from lastmile.core.models import AuditEntry
 from lastmile.invoices.models import Invoice, InvoiceCounter, InvoiceLine
+from lastmile.invoices.money import money_code_format, money_format
 from lastmile.invoices.services import (
     LineIn,
     invoice_issue,
-    money_format,
     tax_of,
     tax_rate_set,
 )
-from lastmile.mail.models import Attachment, EmailMessage
 from tests.customers.factories import CustomerFactory
 from tests.invoices.conftest import lines
 
@@ -138,10 +136,20 @@ def test_lines_are_stored_in_order_with_their_totals(zoe_case, now):
     ]
 
 
-def test_money_is_said_with_the_currencys_minor_unit():
-    assert money_format(123456, "GBP") == "GBP 1,234.56"
-    assert money_format(1500, "JPY") == "JPY 1,500"
-    assert money_format(1005, "KWD") == "KWD 1.005"
+def test_money_is_said_with_the_currencys_symbol_and_minor_unit():
+    assert money_format(1299, "GBP") == "£12.99"
+    assert money_format(123456, "GBP") == "£1,234.56"
+    assert money_format(1200, "EUR") == "€12.00"
+    assert money_format(-500, "EUR") == "-€5.00"
+    assert money_format(1500, "JPY") == "¥1,500"
+    assert money_format(1005, "KWD") == "KWD1.005"
+    assert money_format(1299, "EUR", locale="fr_FR") == "12,99\u00a0€"
+
+
+def test_the_pdf_says_money_with_the_iso_code():
+    assert money_code_format(123456, "GBP") == "GBP 1,234.56"
+    assert money_code_format(1500, "JPY") == "JPY 1,500"
+    assert money_code_format(1005, "KWD") == "KWD 1.005"
 
 
 # --- bad input --------------------------------------------------------------------------------
@@ -197,51 +205,6 @@ def test_a_case_of_another_customer_is_refused(zoe_case, team, now):
     assert not Invoice.objects.exists()
 
 
-# --- sending ----------------------------------------------------------------------------------
-
-
-def test_the_pdf_is_emailed_on_the_case_through_the_outbox(zoe_case, now):
-    invoice = issue(zoe_case, now=now, send=True)
-    assert invoice.sent_to == "zoe@example.com"
-    message = OutboxMessage.objects.get()
-    assert (message.recipient, message.channel, message.case_id) == (
-        "zoe@example.com",
-        "email:files",
-        zoe_case.pk,
-    )
-    assert "2026-000001" in message.body and "GBP 25.98" in message.body
-    email = EmailMessage.objects.get(case=zoe_case)
-    attachment = Attachment.objects.get(email=email)
-    assert (attachment.filename, attachment.content_type) == (
-        "invoice-2026-000001.pdf",
-        "application/pdf",
-    )
-    assert email.interaction.case_id == zoe_case.pk  # on the case's timeline
-
-
-def test_an_invoice_without_a_case_is_issued_and_not_sent(zoe, team, now):
-    invoice = invoice_issue(
-        source="job:1",
-        customer_id=zoe.pk,
-        team_id=team.pk,
-        case_id=None,
-        currency="GBP",
-        lines=lines((1, 100)),
-        actor=None,
-        now=now,
-    )
-    assert invoice.number == "2026-000001" and invoice.sent_to == ""
-    assert not OutboxMessage.objects.exists()
-
-
-def test_a_customer_without_an_email_address_gets_the_invoice_unsent(team, now):
-    from tests.cases.factories import CaseFactory
-
-    case = CaseFactory(team=team)
-    invoice = issue(case, now=now, send=True)
-    assert invoice.pk and invoice.sent_to == "" and not OutboxMessage.objects.exists()
-
-
 def test_issuing_emits_invoice_issued_for_the_webhooks(zoe_case, now):
     from lastmile.core.events import event_subscribe, event_unsubscribe
 
@@ -271,21 +234,3 @@ def test_issuing_emits_invoice_issued_for_the_webhooks(zoe_case, now):
             "state": "issued",
         }
     ]
-
-
-def test_the_invoice_email_leaves_the_customers_question_unanswered(team, now):
-    from lastmile.loops.models import Loop
-    from tests.cases.factories import customer_case
-
-    case = customer_case(
-        team=team,
-        name="Zoë",
-        email="zoe@example.com",
-        subject="Washer",
-        channel="email",
-        now=now,
-        wrote="Where is my washer?",
-    )
-    issue(case, now=now, send=True)
-    assert OutboxMessage.objects.count() == 1
-    assert list(Loop.objects.values_list("kind", "state")) == [("reply", "open")]

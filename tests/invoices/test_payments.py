@@ -114,7 +114,7 @@ def test_a_refused_payment_leaves_the_invoice_open_with_a_followup_for_the_team(
         zoe_case.pk,
         zoe_case.customer_id,
     )
-    assert loop.title == "Payment refused on invoice 2026-000001: collect GBP 25.98"
+    assert loop.title == "Payment refused on invoice 2026-000001: collect £25.98"
     # Then the customer pays another way: accepted.
     assert pay(invoice, reference="T-10", method="cash", now=now).invoice.state == "paid"
 

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 
 from lastmile.core.clock import utcnow
 from lastmile.invoices.models import Invoice, InvoiceLine, Payment, TaxRate
+from lastmile.invoices.money import money_format
 from lastmile.invoices.services import tax_rate_delete, tax_rate_save
 
 
@@ -56,7 +57,16 @@ class ReadOnly(admin.ModelAdmin):
 class LineInline(admin.TabularInline):
     model = InvoiceLine
     extra = 0
-    fields = ("position", "sku", "description", "quantity", "unit_price", "total")
+    fields = ("position", "sku", "description", "quantity", "unit_price_shown", "total_shown")
+    readonly_fields = ("unit_price_shown", "total_shown")
+
+    @admin.display(description="unit price")
+    def unit_price_shown(self, obj: InvoiceLine) -> str:
+        return money_format(obj.unit_price, obj.invoice.currency)
+
+    @admin.display(description="total")
+    def total_shown(self, obj: InvoiceLine) -> str:
+        return money_format(obj.total, obj.invoice.currency)
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -70,16 +80,33 @@ class LineInline(admin.TabularInline):
 
 @admin.register(Invoice)
 class InvoiceAdmin(ReadOnly):
-    list_display = ("number", "customer", "team", "currency", "total", "state", "issued_at")
-    list_filter = ("state", "team", "currency")
+    list_display = (
+        "number",
+        "customer",
+        "team",
+        "total_shown",
+        "state",
+        "send_status",
+        "issued_at",
+    )
+    list_filter = ("state", "send_status", "team", "currency")
     search_fields = ("number", "source")
     raw_id_fields = ("customer", "case")
+    exclude = ("link_token_hash",)
     inlines = [LineInline]
+
+    @admin.display(description="total", ordering="total")
+    def total_shown(self, obj: Invoice) -> str:
+        return money_format(obj.total, obj.currency)
 
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnly):
-    list_display = ("reference", "invoice", "amount", "currency", "method", "outcome", "at")
+    list_display = ("reference", "invoice", "amount_shown", "method", "outcome", "at")
     list_filter = ("outcome", "method")
     search_fields = ("reference", "invoice__number")
     raw_id_fields = ("invoice", "followup_loop")
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_shown(self, obj: Payment) -> str:
+        return money_format(obj.amount, obj.currency)

@@ -3,6 +3,10 @@ teams' invoices, an integration token all), fetch the PDF, record a payment.
 
 Invoices are issued by the work they bill (a completed job), not through this API. Bad
 input is a 422 naming the field; a second accepted payment is a 409 ``already_paid``.
+
+The PDF (``pdf_url``) also opens for an agent signed in to the console (the session, as
+that agent); an invoice without a case is emailed to its customer with a link,
+``/shared/<token>``, which needs no login.
 """
 
 from datetime import datetime
@@ -11,19 +15,50 @@ from typing import Any, Literal
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema, Status
 from ninja.pagination import paginate
+from ninja.security import SessionAuth
 from pydantic import Field
 
-from lastmile.api.auth import viewer_of
+from lastmile.api.auth import TokenAuth, viewer_of
 from lastmile.api.pagination import BoundedLimitOffset, LazyPage
 from lastmile.api.types import StrictSchema
 from lastmile.core.clock import utcnow
-from lastmile.invoices.models import PaymentMethod, PaymentOutcome
+from lastmile.invoices.models import Invoice, PaymentMethod, PaymentOutcome
 from lastmile.invoices.pdf import invoice_pdf
-from lastmile.invoices.selectors import invoice_get, invoice_list, invoice_out
+from lastmile.invoices.selectors import invoice_by_link, invoice_get, invoice_list, invoice_out
 from lastmile.invoices.services import MAX_AMOUNT, payment_record
 from lastmile.people.viewers import actor_of
 
 router = Router(tags=["invoices"])
+
+
+class AgentSession(SessionAuth):
+    """An agent signed in to the console reads as themselves (their teams' invoices), as an
+    agent's token would: the console links to the PDF."""
+
+    def authenticate(self, request: HttpRequest, key: str | None) -> Any:
+        user = request.user
+        if user.is_authenticated and user.is_active:
+            request.viewer = user  # type: ignore[attr-defined]
+            return user
+        return None
+
+
+PDF_RESPONSES = {
+    "responses": {
+        200: {
+            "description": "The PDF",
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    }
+}
+
+
+def pdf_response(invoice: Invoice) -> HttpResponse:
+    """The invoice's PDF, drawn now from what the invoice says now (paid, void)."""
+    response = HttpResponse(invoice_pdf(invoice), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="invoice-{invoice.number}.pdf"'
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 class LineOut(Schema):
@@ -101,22 +136,27 @@ def invoice_read(request: HttpRequest, invoice_id: int) -> dict[str, Any]:
 
 
 @router.get(
+    "/shared/{token}",
+    auth=None,
+    summary="The invoice as a PDF, by the link emailed to the customer (no login: the token "
+    "is the key); any other token is a 404",
+    openapi_extra=PDF_RESPONSES,
+)
+def invoice_shared_pdf(request: HttpRequest, token: str) -> HttpResponse:
+    response = pdf_response(invoice_by_link(token=token))
+    response["X-Robots-Tag"] = "noindex"
+    return response
+
+
+@router.get(
     "/{invoice_id}/pdf",
-    summary="The invoice as a PDF (application/pdf)",
-    openapi_extra={
-        "responses": {
-            200: {
-                "description": "The PDF",
-                "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
-            }
-        }
-    },
+    auth=[TokenAuth(), AgentSession()],
+    summary="The invoice as a PDF (application/pdf), drawn on demand; with a token or the "
+    "console's session",
+    openapi_extra=PDF_RESPONSES,
 )
 def invoice_pdf_get(request: HttpRequest, invoice_id: int) -> HttpResponse:
-    invoice = invoice_get(invoice_id=invoice_id, viewer=viewer_of(request))
-    response = HttpResponse(invoice_pdf(invoice), content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="invoice-{invoice.number}.pdf"'
-    return response
+    return pdf_response(invoice_get(invoice_id=invoice_id, viewer=viewer_of(request)))
 
 
 @router.post(

@@ -16,6 +16,18 @@ class InvoiceState(models.TextChoices):
     VOID = "void", "Void"
 
 
+class SendStatus(models.TextChoices):
+    """Where the invoice's email stands. ``pending``: the worker has yet to send it (issued
+    with ``send``); it then becomes ``sent`` (queued in the outbox, ``sent_to`` says where)
+    or ``unsent`` (no email address, or the mail app refused it): once either, a second run
+    of the task sends nothing. "" : not to be sent (issued without ``send``)."""
+
+    NONE = "", "Not to be sent"
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    UNSENT = "unsent", "Could not be sent"
+
+
 class PaymentMethod(models.TextChoices):
     CARD_TERMINAL = "card_terminal", "Card terminal"
     PAYMENT_LINK = "payment_link", "Payment link"
@@ -103,6 +115,17 @@ class Invoice(models.Model):
     sent_to = models.CharField(
         max_length=320, blank=True, help_text="The address the invoice was emailed to, if any."
     )
+    send_status = models.CharField(
+        max_length=10, choices=SendStatus.choices, blank=True, default="", db_default=""
+    )
+    sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the worker sent the invoice (or found it could not)."
+    )
+    # The SHA-256 of the random token in the link an invoice without a case is emailed with
+    # (GET /api/v1/invoices/shared/<token>); the token itself is only in that email.
+    link_token_hash = models.CharField(
+        max_length=64, blank=True, default="", db_default="", editable=False
+    )
 
     class Meta:
         ordering = ["-issued_at", "-id"]
@@ -112,10 +135,21 @@ class Invoice(models.Model):
                 name="invoice_total_is_sum",
                 condition=models.Q(total=models.F("subtotal") + models.F("tax")),
             ),
+            models.UniqueConstraint(
+                fields=["link_token_hash"],
+                condition=~models.Q(link_token_hash=""),
+                name="invoice_link_token",
+            ),
         ]
         indexes = [
             models.Index(fields=["customer", "issued_at"], name="invoice_customer"),
             models.Index(fields=["team", "state", "issued_at"], name="invoice_team_state"),
+            # The worker's sweep of invoices whose send task was lost.
+            models.Index(
+                fields=["issued_at"],
+                name="invoice_send_pending",
+                condition=models.Q(send_status="pending"),
+            ),
         ]
 
     def __str__(self) -> str:

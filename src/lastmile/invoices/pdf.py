@@ -15,7 +15,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from lastmile.invoices.models import Invoice, InvoiceState
-from lastmile.invoices.services import money_format
+from lastmile.invoices.money import money_code_format
 
 ENCODING = "windows-1252"
 # Letters NFKD does not take apart.
@@ -113,8 +113,8 @@ def invoice_pdf(invoice: Invoice) -> bytes:
                 (line.sku, widths[0], "L"),
                 (description, widths[1], "L"),
                 (str(line.quantity), widths[2], "R"),
-                (money_format(line.unit_price, cur), widths[3], "R"),
-                (money_format(line.total, cur), widths[4], "R"),
+                (money_code_format(line.unit_price, cur), widths[3], "R"),
+                (money_code_format(line.total, cur), widths[4], "R"),
             ]
         )
     pdf.ln(3)
@@ -129,7 +129,7 @@ def invoice_pdf(invoice: Invoice) -> bytes:
             [
                 ("", left, "L"),
                 (label, widths[3], "R"),
-                (money_format(amount, cur), widths[4], "R"),
+                (money_code_format(amount, cur), widths[4], "R"),
             ],
             bold=bold,
         )

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from lastmile.core.errors import NotFound
+from lastmile.core.ids import token_hash
 from lastmile.invoices.models import Invoice
 from lastmile.people.selectors import visible_team_ids
 from lastmile.people.viewers import Viewer
@@ -30,6 +31,21 @@ def invoice_get(*, invoice_id: int, viewer: Viewer) -> Invoice:
     )
     if invoice is None:
         raise NotFound(f"invoice {invoice_id}")
+    return invoice
+
+
+def invoice_by_link(*, token: str) -> Invoice:
+    """The invoice a customer's emailed link names, with no login: the random token is the
+    key (stored only as its SHA-256). Any other token is a 404."""
+    invoice = (
+        Invoice.objects.select_related("customer", "case", "team")
+        .filter(link_token_hash=token_hash(token))
+        .first()
+        if isinstance(token, str) and 20 <= len(token) <= 100
+        else None
+    )
+    if invoice is None:
+        raise NotFound("invoice")
     return invoice
 
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -26,8 +27,15 @@ from django.db import transaction
 
 from lastmile.cases.models import Case
 from lastmile.core.audit import audited_delete, audited_save
-from lastmile.core.errors import Conflict, DomainError, ErrorCode, FieldError, InvalidInput
+from lastmile.core.errors import (
+    Conflict,
+    DomainError,
+    ErrorCode,
+    FieldError,
+    InvalidInput,
+)
 from lastmile.core.events import event_emit
+from lastmile.core.ids import token_hash
 from lastmile.customers.models import Customer
 from lastmile.customers.services.customers import customer_live
 from lastmile.invoices.models import (
@@ -39,8 +47,10 @@ from lastmile.invoices.models import (
     Payment,
     PaymentMethod,
     PaymentOutcome,
+    SendStatus,
     TaxRate,
 )
+from lastmile.invoices.money import money_format
 from lastmile.loops.models import LoopKind
 from lastmile.loops.services import loop_open
 from lastmile.people.models import Team
@@ -229,10 +239,11 @@ def invoice_issue(
        (``source`` is looked up again under the lock: a concurrent issue of it wins), the
        invoice and its lines written, the tax the team's rate of the subtotal (half up),
        ``invoice.issued`` told.
-    4. With ``send``, in the same transaction: the PDF is emailed to the customer on the
-       case through the outbox, attached (``mail.services.email_reply_queue``), so it is on
-       the case's timeline; with no case or no email address it is not sent and
-       ``sent_to`` stays empty.
+    4. With ``send``, the invoice is ``pending`` and the worker's ``invoice_send_task`` is
+       queued when the transaction commits: it draws the PDF and emails it
+       (``invoice_deliver``), so the caller (a job's completion through the API) waits for
+       neither. The invoice's number, totals and ``pdf_url`` are there at once; the PDF is
+       drawn on demand by whoever asks for it first.
     """
     source = (source or "").strip() if isinstance(source, str) else ""
     if not source or len(source) > 200:
@@ -290,6 +301,7 @@ def invoice_issue(
             total=subtotal + tax,
             issued_at=now,
             issued_by=actor,
+            send_status=SendStatus.PENDING if send else SendStatus.NONE,
         )
         InvoiceLine.objects.bulk_create(
             InvoiceLine(
@@ -305,7 +317,7 @@ def invoice_issue(
         )
         event_emit("invoice.issued", invoice_event_data(invoice), at=now)
         if send:
-            invoice_send(invoice=invoice, actor=actor, now=now)
+            invoice_send_queue(invoice)
     return invoice
 
 
@@ -316,31 +328,54 @@ def mail_options(invoice: Invoice) -> dict[str, Any]:
     return {"automated": True, "subject": f"Invoice {invoice.number}"}
 
 
-def invoice_send(*, invoice: Invoice, actor: Actor, now: datetime) -> str:
-    """Email the invoice's PDF to its customer on its case, through the outbox; the address
-    it went to, or "" when it cannot go (no case, no email address, the mail settings do
-    not take PDFs): the invoice stands, and ``sent_to`` says it was not sent.
+def invoice_send_queue(invoice: Invoice) -> None:
+    """Have the worker send ``invoice`` once the caller's transaction commits
+    (``tasks.invoice_send_task``). A queue that cannot be reached is logged, not raised:
+    the periodic ``invoices_send_pending`` sends what was left pending."""
+    from lastmile.invoices.tasks import invoice_send_task
 
-    In a savepoint: a refusal by the mail app rolls back only the email."""
+    def kick() -> None:
+        try:
+            invoice_send_task(invoice.pk)
+        except Exception:
+            log.warning(
+                "invoice %s: could not queue its email; the periodic run sends it",
+                invoice.number,
+                exc_info=True,
+            )
+
+    transaction.on_commit(kick)
+
+
+def _email_body(invoice: Invoice, *, link: str = "") -> str:
+    total = money_format(invoice.total, invoice.currency)
+    paid = " It is paid: thank you." if invoice.state == InvoiceState.PAID else ""
+    if link:
+        return (
+            f"Hello,\n\nYour invoice {invoice.number} for {total} is ready.{paid}\n\n"
+            f"Download it (PDF) here: {link}\n"
+        )
+    return f"Hello,\n\nPlease find attached invoice {invoice.number} for {total}.{paid}\n"
+
+
+def invoice_link(token: str) -> str:
+    """The customer's link to the invoice's PDF: no login, the random token is the key."""
+    return f"{settings.LASTMILE_PUBLIC_URL.rstrip('/')}/api/v1/invoices/shared/{token}"
+
+
+def _send_on_case(invoice: Invoice, pdf: bytes, *, now: datetime) -> str:
+    """The PDF attached to an email on the invoice's case (``email_reply_queue``), so it is
+    on the case's timeline; the address, or "" when the mail app refuses it."""
     from lastmile.channels.replies import OutgoingFile
-    from lastmile.invoices.pdf import invoice_pdf
     from lastmile.mail.services import email_reply_queue
 
-    if invoice.case_id is None or invoice.case is None:
-        return ""
-    pdf = invoice_pdf(invoice)
-    body = (
-        f"Hello,\n\nPlease find attached invoice {invoice.number} for "
-        f"{money_format(invoice.total, invoice.currency)}."
-        + (" It is paid: thank you." if invoice.state == InvoiceState.PAID else "")
-        + "\n"
-    )
+    assert invoice.case is not None
     try:
-        with transaction.atomic():
+        with transaction.atomic():  # a refusal rolls back only the email
             email = email_reply_queue(
                 case=invoice.case,
-                body=body,
-                actor=actor,
+                body=_email_body(invoice),
+                actor=invoice.issued_by,
                 now=now,
                 files=[OutgoingFile(f"invoice-{invoice.number}.pdf", "application/pdf", pdf)],
                 **mail_options(invoice),
@@ -348,26 +383,93 @@ def invoice_send(*, invoice: Invoice, actor: Actor, now: datetime) -> str:
     except DomainError as exc:
         log.info("invoice %s not emailed: %s", invoice.number, exc)
         return ""
-    invoice.sent_to = email.to[0] if email.to else ""
-    Invoice.objects.filter(pk=invoice.pk).update(sent_to=invoice.sent_to)
-    return invoice.sent_to
+    return email.to[0] if email.to else ""
 
 
-# Currencies whose minor unit is not a hundredth (ISO 4217).
-EXPONENTS = {
-    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG"), 0),
-    **dict.fromkeys(("RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF", "XPF"), 0),
-    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
-}
+def _send_by_link(invoice: Invoice, *, now: datetime) -> str:
+    """An invoice without a case: a notification through the outbox (the ``notification``
+    contact rule decides when it goes) to the customer's email address, with a link to the
+    PDF whose token only this email carries (the outbox sends no attachments). The
+    address, or "" when the customer has none."""
+    from lastmile.channels.services import outbox_enqueue, outbox_message
+    from lastmile.recovery.services import customer_email
+
+    recipient = customer_email(invoice.customer)
+    if not recipient:
+        log.info(
+            "invoice %s not emailed: %s has no email address", invoice.number, invoice.customer
+        )
+        return ""
+    token = secrets.token_urlsafe(24)
+    invoice.link_token_hash = token_hash(token)
+    Invoice.objects.filter(pk=invoice.pk).update(link_token_hash=invoice.link_token_hash)
+    outbox_enqueue(
+        [
+            outbox_message(
+                key=f"invoice:{invoice.pk}",
+                purpose="notification",
+                channel="email",
+                recipient=recipient,
+                customer=invoice.customer,
+                subject=f"Invoice {invoice.number}",
+                body=_email_body(invoice, link=invoice_link(token)),
+                data={"invoice": invoice.pk, "number": invoice.number},
+                now=now,
+            )
+        ]
+    )
+    return recipient
 
 
-def money_format(amount: int, currency: str) -> str:
-    """``2598, "GBP"`` → ``"GBP 25.98"``; thousands separated."""
-    exp = EXPONENTS.get(currency, 2)
-    sign = "-" if amount < 0 else ""
-    units, minor = divmod(abs(amount), 10**exp)
-    tail = f".{minor:0{exp}d}" if exp else ""
-    return f"{currency} {sign}{units:,}{tail}"
+def invoice_deliver(*, invoice_id: int, now: datetime) -> Invoice | None:
+    """The worker's send of an invoice issued with ``send``: its PDF emailed on its case
+    (attached), or, without a case, a link to it emailed to the customer.
+
+    Run twice (a retried task, the periodic sweep beside the task), it emails once: the
+    invoice's row is locked and its ``send_status`` read again before anything is queued,
+    and the email and the new status commit together. None when there was nothing to send
+    (sent already, not to be sent, no such invoice); else the invoice, ``sent`` with
+    ``sent_to`` or ``unsent`` (no email address, the mail app refused it).
+    """
+    from lastmile.invoices.pdf import invoice_pdf
+
+    pending = Invoice.objects.select_related("customer", "case", "team").filter(
+        pk=invoice_id, send_status=SendStatus.PENDING
+    )
+    invoice = pending.first()
+    if invoice is None:
+        return None
+    # Drawn before the lock: the PDF takes longer than the rest of the send.
+    pdf = invoice_pdf(invoice) if invoice.case_id is not None else b""
+    with transaction.atomic():
+        invoice = pending.select_for_update(of=("self",)).first()
+        if invoice is None:  # sent meanwhile by another run
+            return None
+        if invoice.case_id is not None and invoice.case is not None:
+            sent_to = _send_on_case(invoice, pdf, now=now)
+        else:
+            sent_to = _send_by_link(invoice, now=now)
+        invoice.sent_to = sent_to
+        invoice.send_status = SendStatus.SENT if sent_to else SendStatus.UNSENT
+        invoice.sent_at = now
+        invoice.save(update_fields=["sent_to", "send_status", "sent_at"])
+    return invoice
+
+
+# A pending invoice younger than this is left to its own task.
+SEND_GRACE = timedelta(minutes=2)
+SEND_BATCH = 200
+
+
+def invoices_send_pending(*, now: datetime, limit: int = SEND_BATCH) -> int:
+    """Send the invoices still pending ``SEND_GRACE`` after their issue (their task was lost:
+    the queue was down, the worker died); how many were sent or found unsendable."""
+    ids = list(
+        Invoice.objects.filter(send_status=SendStatus.PENDING, issued_at__lte=now - SEND_GRACE)
+        .order_by("issued_at", "id")
+        .values_list("pk", flat=True)[:limit]
+    )
+    return sum(1 for pk in ids if invoice_deliver(invoice_id=pk, now=now) is not None)
 
 
 # --- payments ---------------------------------------------------------------------------------
