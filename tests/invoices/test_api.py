@@ -125,6 +125,24 @@ def test_the_pdf_is_served_as_application_pdf(api, invoice):
     assert r.content.startswith(b"%PDF-") and "invoice-2026-000001.pdf" in r["Content-Disposition"]
 
 
+def test_a_signed_in_agent_opens_the_pdf_an_outsider_gets_404_a_stranger_401(
+    client, invoice, alice, bob, charlie
+):
+    # the console links to pdf_url: the session of an agent of the invoice's team opens it
+    path = f"/api/v1/invoices/{invoice.pk}/pdf"
+    for user in (alice, bob):
+        client.force_login(user)
+        r = client.get(path)
+        assert r.status_code == 200 and r.content.startswith(b"%PDF-"), user
+    client.force_login(charlie)
+    assert client.get(path).status_code == 404
+    client.logout()
+    assert client.get(path).status_code == 401
+    # the session opens the PDF only: the rest of the API still wants a token
+    client.force_login(alice)
+    assert client.get(f"/api/v1/invoices/{invoice.pk}").status_code == 401
+
+
 PAYMENT = {"reference": "T-1", "amount": 2598, "method": "card_terminal", "outcome": "accepted"}
 
 
