@@ -1,17 +1,31 @@
-"""Reads of the outbox: a customer's contact history, and what the timeline shows."""
+"""Reads of the outbox: a customer's contact history, what the timeline shows, the contact
+rule for a customer, and what the next contact with them would meet (``contact_preview``)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Q
 from django.db.models.functions import Coalesce
 
-from lastmile.channels.contact import Contact, History
-from lastmile.channels.models import OUTBOX_STATUS, OutboxMessage, OutboxStatus
+from lastmile.channels.contact import (
+    Contact,
+    Decision,
+    History,
+    Outcome,
+    Outgoing,
+    RuleSpec,
+    contact_allowed_at,
+    contact_decide,
+    rule_pick,
+    timezone_pick,
+)
+from lastmile.channels.models import OUTBOX_STATUS, ContactRule, OutboxMessage, OutboxStatus
 from lastmile.core.choices import Badge
 from lastmile.people.viewers import SYSTEM, Viewer, viewer_check
 
@@ -125,3 +139,210 @@ def _sees_receivers_answers(viewer: Viewer) -> bool:
         return True
     agent = agent_for(viewer)
     return agent is not None and agent.role == Role.ADMIN
+
+
+# --- the contact rules, and what the next contact would meet -------------------------------
+
+
+def contact_rules() -> list[RuleSpec]:
+    """Every contact rule, as ``contact_decide`` reads them (the general rule of a purpose
+    before its rules on attributes)."""
+    return [RuleSpec.of(r) for r in ContactRule.objects.all()]
+
+
+def contact_rule_for(*, purpose: str, customer: Any = None) -> RuleSpec | None:
+    """The rule that governs a ``purpose`` contact with ``customer`` (a Customer, or None for
+    a message that names none): the most specific for the customer's attributes, as the
+    outbox worker picks it (``channels.contact.rule_pick``); None when the purpose has none."""
+    rules = [RuleSpec.of(r) for r in ContactRule.objects.filter(purpose=purpose)]
+    return rule_pick(rules, purpose, getattr(customer, "attributes", None))
+
+
+# What an agent may be about to do, and the purpose whose rule governs it: a phone call is a
+# call-back attempt; a message the agent starts (not a reply) is a notification.
+PREVIEW_KINDS: dict[str, tuple[str, str]] = {
+    "call": ("callback", "Call"),
+    "message": ("notification", "Message"),
+    "survey": ("survey", "Survey"),
+}
+# An outbound timeline row on these channels was a call: it counts for the callback rule.
+CALL_CHANNELS = frozenset({"phone"})
+
+
+@dataclass(frozen=True)
+class RecentContact:
+    """One contact the customer got, for the console's list: from the outbox (``kind`` is the
+    message's purpose), from the timeline (an agent's call or reply given on a channel
+    lastmile does not send on: ``kind`` is ``call`` or ``reply``) or from a registered
+    source (a survey invite). ``purpose`` is what the contact rules count it as (``""``:
+    shown, not counted)."""
+
+    at: datetime
+    kind: str
+    channel: str
+    team: str = ""
+    case_ref: str = ""
+    status: str = ""
+    purpose: str = ""
+    source: str = "outbox"
+
+
+# Contacts kept outside the outbox and the timeline (a survey link or a portal invite) come
+# from sources that upper apps register in their ``AppConfig.ready``: ``fn(customer_id)``
+# returns those contacts and when the customer last answered (None when never). The source
+# leaves out what the outbox already counts.
+ContactSource = Callable[[int], tuple[Sequence[RecentContact], datetime | None]]
+_contact_sources: dict[str, ContactSource] = {}
+
+
+def contact_source_register(name: str, source: ContactSource) -> None:
+    """Register (or replace) the contact source ``name`` for ``contact_preview``."""
+    _contact_sources[name] = source
+
+
+@dataclass(frozen=True)
+class ContactPreview:
+    """What a contact of ``kind`` with the customer would meet at ``now``: the rule's
+    ``decision`` (send, or held or stopped with the rule and the reason), ``allowed_at``
+    (the first instant it may go if nothing changes; None when only the customer writing
+    lifts the stop), and the customer's ``recent`` contacts, newest first."""
+
+    kind: str
+    label: str
+    purpose: str
+    rule: RuleSpec | None
+    decision: Decision
+    allowed_at: datetime | None
+    timezone: str
+    recent: tuple[RecentContact, ...] = ()
+
+    @property
+    def breaks_policy(self) -> bool:
+        return self.decision.outcome is not Outcome.SEND
+
+    @property
+    def stopped(self) -> bool:
+        return self.decision.outcome is Outcome.SUPPRESS
+
+
+def contact_preview(
+    *, customer: Any, kind: str, now: datetime, viewer: Viewer, limit: int = 10
+) -> ContactPreview:
+    """Would a ``kind`` contact (``call``, ``message``, ``survey``: ``PREVIEW_KINDS``) with
+    ``customer`` break the contact policy at ``now``? Decided by ``contact_decide`` over the
+    rule ``contact_rule_for`` picks, in the customer's time zone, against their whole contact
+    history: the outbox's (every team, every channel), the agents' calls on the timeline and
+    any registered source. The viewer must already be allowed to see ``customer``."""
+    return contact_previews(customer=customer, kinds=(kind,), now=now, viewer=viewer, limit=limit)[
+        0
+    ]
+
+
+def contact_previews(
+    *,
+    customer: Any,
+    now: datetime,
+    viewer: Viewer,
+    kinds: Sequence[str] = tuple(PREVIEW_KINDS),
+    limit: int = 10,
+) -> list[ContactPreview]:
+    """``contact_preview`` for each of ``kinds``, reading the history once."""
+    viewer_check(viewer)
+    unknown = [k for k in kinds if k not in PREVIEW_KINDS]
+    if unknown:
+        raise ValueError(f"unknown contact kinds: {unknown}")
+    history, recent = _preview_history(customer, now=now, limit=limit)
+    purposes = [PREVIEW_KINDS[k][0] for k in kinds]
+    rules = [RuleSpec.of(r) for r in ContactRule.objects.filter(purpose__in=purposes)]
+    zone = timezone_pick(customer.timezone, default=settings.TIME_ZONE)
+    out = []
+    for kind, purpose in zip(kinds, purposes, strict=True):
+        rule = rule_pick(rules, purpose, customer.attributes)
+        outgoing = Outgoing(purpose=purpose, rule=rule, has_customer=True, timezone=zone)
+        out.append(
+            ContactPreview(
+                kind=kind,
+                label=PREVIEW_KINDS[kind][1],
+                purpose=purpose,
+                rule=rule,
+                decision=contact_decide(outgoing, history, now),
+                allowed_at=contact_allowed_at(outgoing, history, now),
+                timezone=zone,
+                recent=recent,
+            )
+        )
+    return out
+
+
+def _preview_history(
+    customer: Any, *, now: datetime, limit: int
+) -> tuple[History, tuple[RecentContact, ...]]:
+    from lastmile.customers.models import Direction, Interaction
+
+    outbox = contact_history(customer_id=customer.pk)
+    shown = [
+        RecentContact(
+            at=m.sent_at or m.claimed_at or m.created_at,
+            kind=m.purpose,
+            channel=m.channel.split(":", 1)[0],
+            team=_team_name(m.case),
+            case_ref=m.case.ref if m.case is not None else "",
+            status="sent" if m.status == OutboxStatus.SENT else "sending",
+            purpose=m.purpose,
+        )
+        for m in OutboxMessage.objects.filter(customer_id=customer.pk)
+        .filter(Q(status=OutboxStatus.SENT) | Q(claimed_at__isnull=False))
+        .select_related("case__team")
+        .annotate(at=Coalesce("sent_at", "claimed_at"))
+        .order_by("-at", "-pk")[:limit]
+    ]
+    # The outbox's replies were written with their timeline row, at the same instant on the
+    # same case: that row is the same contact, not another.
+    replies = set(
+        OutboxMessage.objects.filter(customer_id=customer.pk, purpose="reply").values_list(
+            "case_id", "created_at"
+        )[:HISTORY_LIMIT]
+    )
+    timeline = []
+    for row in (
+        Interaction.objects.filter(customer_id=customer.pk, direction=Direction.OUTBOUND)
+        .select_related("case__team")
+        .order_by("-occurred_at", "-id")[:200]
+    ):
+        if (row.case_id, row.occurred_at) in replies:
+            continue
+        call = row.channel in CALL_CHANNELS
+        delivery = (row.data or {}).get("delivery", "") if isinstance(row.data, dict) else ""
+        timeline.append(
+            RecentContact(
+                at=row.occurred_at,
+                kind="call" if call else "reply",
+                channel=row.channel.split(":", 1)[0],
+                team=_team_name(row.case),
+                case_ref=row.case.ref if row.case is not None else "",
+                status=str(delivery) or "logged",
+                purpose=PREVIEW_KINDS["call"][0] if call else "reply",
+                source="timeline",
+            )
+        )
+    extra: list[RecentContact] = []
+    last_inbound = outbox.last_inbound_at
+    for source in _contact_sources.values():
+        contacts, answered = source(customer.pk)
+        extra.extend(contacts)
+        if answered is not None and (last_inbound is None or answered > last_inbound):
+            last_inbound = answered
+    counted = outbox.contacts + tuple(
+        Contact(c.purpose, c.at) for c in (*timeline, *extra) if c.purpose and c.at <= now
+    )
+    history = History(
+        contacts=tuple(sorted(counted, key=lambda c: c.at, reverse=True)),
+        last_inbound_at=last_inbound,
+    )
+    recent = sorted((*shown, *timeline, *extra), key=lambda c: c.at, reverse=True)[:limit]
+    return history, tuple(recent)
+
+
+def _team_name(case: Any) -> str:
+    team = getattr(case, "team", None) if case is not None else None
+    return team.name if team is not None else ""
