@@ -185,3 +185,69 @@ def test_a_write_without_the_csrf_token_is_refused(alice, job):
     assert response.status_code == 403
     job.refresh_from_db()
     assert job.state == "scheduled"
+
+
+# --- on site: a change of the work with the customer's consent ------------------------------
+
+SPLIT = {
+    "ref": "chg-1",
+    "ops": [
+        {
+            "op": "split",
+            "line": 1,
+            "parts": [
+                {"description": "Installation: plumbing", "quantity": 1, "unit_price": 1500},
+                {"description": "Installation: removal", "quantity": 1, "unit_price": 2000},
+            ],
+        }
+    ],
+}
+
+
+def test_a_change_proposed_and_accepted_on_the_page_is_stored_once_per_key(driver, job):
+    post(driver, f"/jobs/driver/{job.pk}/start", key="s")
+    post(driver, f"/jobs/driver/{job.pk}/arrive", key="a")
+
+    proposed = post(driver, f"/jobs/driver/{job.pk}/changes", SPLIT, "c1")
+    again = post(driver, f"/jobs/driver/{job.pk}/changes", SPLIT, "c1")
+    assert proposed.status_code == again.status_code == 201
+    assert again.json() == proposed.json()
+    assert proposed.json()["change"]["total_after"] == 39900 + 1500 + 2000
+    assert len(proposed.json()["job"]["lines"]) == 2  # not yet accepted
+
+    # The page shows the customer what waits for them, after a reload too
+    html = driver.get("/jobs/driver/").content.decode()
+    assert "data-pending=" in html and "chg-1" in html
+
+    sig = {"via": "signature", "data": "data:image/png;base64,iVBORw0KGgo="}
+    accepted = post(driver, f"/jobs/driver/{job.pk}/changes/chg-1/accept", sig, "c2")
+    replay = post(driver, f"/jobs/driver/{job.pk}/changes/chg-1/accept", sig, "c2")
+    assert accepted.status_code == replay.status_code == 200
+    assert [line["total"] for line in accepted.json()["job"]["lines"]] == [39900, 1500, 2000]
+    assert JobEvent.objects.filter(job=job, kind="changed").count() == 1
+    html = driver.get("/jobs/driver/").content.decode()
+    assert "data-pending=" not in html
+    assert (
+        "Changed on site: GBP 424.98 → GBP 434.00, accepted by the customer&#x27;s signature"
+        in html
+    )
+
+
+def test_a_wrong_pin_for_a_change_is_a_422_on_the_page(driver, team, customer, morning, now):
+    job = book(team, customer, morning, now=now, proofs=("pin",))
+    post(driver, f"/jobs/driver/{job.pk}/start", key="s")
+    post(driver, f"/jobs/driver/{job.pk}/arrive", key="a")
+    post(driver, f"/jobs/driver/{job.pk}/changes", SPLIT, "c1")
+    wrong = "000000" if job.pin != "000000" else "111111"
+
+    bad = post(
+        driver, f"/jobs/driver/{job.pk}/changes/chg-1/accept", {"via": "pin", "data": wrong}, "c2"
+    )
+
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "data"
+    assert not JobEvent.objects.filter(job=job, kind="changed").exists()
+
+
+def test_a_teammates_stop_cannot_be_changed(driver, bob, team, customer, morning, now):
+    job = book(team, customer, morning, now=now, assignee=bob)
+    assert post(driver, f"/jobs/driver/{job.pk}/changes", SPLIT, "c").status_code == 404

@@ -114,7 +114,7 @@ def run_stops(*, driver: Any, day: date) -> list[Job]:
         job_list(viewer=driver, day=day)
         .exclude(state=JobState.CANCELLED)
         .filter(Q(assignee=driver) | Q(assignee__isnull=True))
-        .prefetch_related("customer__identities")
+        .prefetch_related("customer__identities", "changes")
     )
     return sorted(
         jobs, key=lambda j: (j.stop_order is None, j.stop_order or 0, j.window_start, j.pk)

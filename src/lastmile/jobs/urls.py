@@ -18,5 +18,16 @@ urlpatterns: list[URLPattern] = [
     path("driver/<int:job_id>/complete", views.driver_complete, name="driver_complete"),
     path("driver/<int:job_id>/fail", views.driver_fail, name="driver_fail"),
     path("driver/<int:job_id>/proofs", views.driver_proof, name="driver_proof"),
+    path("driver/<int:job_id>/changes", views.driver_change, name="driver_change"),
+    path(
+        "driver/<int:job_id>/changes/<slug:ref>/accept",
+        views.driver_change_accept,
+        name="driver_change_accept",
+    ),
+    path(
+        "driver/<int:job_id>/changes/<slug:ref>/decline",
+        views.driver_change_decline,
+        name="driver_change_decline",
+    ),
     path("t/<str:token>/", views.tracking_page, name="tracking"),
 ]

@@ -29,9 +29,9 @@ from lastmile.console.pages import page_chrome
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, FieldError, InvalidInput, NotFound
 from lastmile.jobs import runs, services
-from lastmile.jobs.api import job_out, proof_out
+from lastmile.jobs.api import change_out, job_out, proof_out
 from lastmile.jobs.idempotency import idempotent
-from lastmile.jobs.models import FailReason, Job, JobState, ProofKind
+from lastmile.jobs.models import ChangeState, FailReason, Job, JobState, ProofKind
 from lastmile.jobs.selectors import job_get
 from lastmile.people.viewers import actor_of
 from lastmile.promises.selectors import open_promises_for_customer
@@ -75,6 +75,8 @@ def stop_rows(jobs: list[Job], *, now: datetime) -> list[dict[str, Any]]:
         lines = list(job.lines.all())
         currency = lines[0].currency if lines else ""
         taken = sorted({p.kind for p in job.proofs.all()})
+        changes = list(job.changes.all())
+        pending = next((c for c in reversed(changes) if c.state == ChangeState.PROPOSED), None)
         rows.append(
             {
                 "n": job.stop_order or n,
@@ -97,9 +99,30 @@ def stop_rows(jobs: list[Job], *, now: datetime) -> list[dict[str, Any]]:
                 "taken": taken,
                 "missing": [k for k in job.required_proofs if k not in taken],
                 "has_pin": bool(job.pin),
+                "currency": currency,
+                "lines_json": json.dumps([services.line_dict(line) for line in lines]),
+                "pending_json": json.dumps(_pending(pending)) if pending else "",
+                "accepted": [
+                    f"Changed on site: {_money(c.total_before, c.currency)} → "
+                    f"{_money(c.total_after, c.currency)}, accepted by the customer's "
+                    f"{c.get_consent_display().lower()}"
+                    for c in changes
+                    if c.state == ChangeState.ACCEPTED
+                ],
             }
         )
     return rows
+
+
+def _pending(change: Any) -> dict[str, Any]:
+    """A proposal waiting for the customer, as the page's script shows it."""
+    return {
+        "ref": change.ref,
+        "after": change.after,
+        "total_before": change.total_before,
+        "total_after": change.total_after,
+        "currency": change.currency,
+    }
 
 
 def _notes(job: Job) -> list[str]:
@@ -241,6 +264,71 @@ def _proof(job: Job, body: dict[str, Any], user: Any, now: datetime) -> tuple[in
 @require_POST
 def driver_proof(request: HttpRequest, job_id: int) -> JsonResponse:
     return _write(request, job_id, _proof)
+
+
+def _change_answer(change: Any, job: Job, user: Any, status: int) -> tuple[int, Any]:
+    fresh = job_get(job_id=job.pk, viewer=user)
+    return status, {"change": change_out(change), "job": job_out(fresh, show_pin=False)}
+
+
+def _propose(job: Job, body: dict[str, Any], user: Any, now: datetime) -> tuple[int, Any]:
+    ref, ops, note = body.get("ref"), body.get("ops"), body.get("note", "")
+    if ref is not None and not isinstance(ref, str):
+        raise InvalidInput("the change's reference", [FieldError("ref", "text")])
+    if not isinstance(ops, list):
+        raise InvalidInput("what to change", [FieldError("ops", "a list of add, split, remove")])
+    change = services.change_propose(
+        job=job, ref=ref, ops=ops, note=note, actor=actor_of(user), now=now
+    )
+    return _change_answer(change, job, user, 201)
+
+
+@login_required
+@require_POST
+def driver_change(request: HttpRequest, job_id: int) -> JsonResponse:
+    """Propose a change of the work: shown to the customer, applied when they accept."""
+    return _write(request, job_id, _propose)
+
+
+def _accept(ref: str) -> Any:
+    def run(job: Job, body: dict[str, Any], user: Any, now: datetime) -> tuple[int, Any]:
+        via, data = body.get("via"), body.get("data")
+        if not isinstance(via, str):
+            raise InvalidInput("how the customer accepts", [FieldError("via", "signature or pin")])
+        if not isinstance(data, str):
+            raise InvalidInput("the consent's data", [FieldError("data", "must not be empty")])
+        change = services.change_accept(
+            job=job, ref=ref, via=via, data=data, actor=actor_of(user), now=now
+        )
+        return _change_answer(change, job, user, 200)
+
+    return run
+
+
+@login_required
+@require_POST
+def driver_change_accept(request: HttpRequest, job_id: int, ref: str) -> JsonResponse:
+    """The customer accepts the change by signing on the page or reading their PIN."""
+    return _write(request, job_id, _accept(ref))
+
+
+def _decline(ref: str) -> Any:
+    def run(job: Job, body: dict[str, Any], user: Any, now: datetime) -> tuple[int, Any]:
+        reason = body.get("reason", "")
+        if not isinstance(reason, str):
+            raise InvalidInput("why", [FieldError("reason", "text")])
+        change = services.change_decline(
+            job=job, ref=ref, reason=reason, actor=actor_of(user), now=now
+        )
+        return _change_answer(change, job, user, 200)
+
+    return run
+
+
+@login_required
+@require_POST
+def driver_change_decline(request: HttpRequest, job_id: int, ref: str) -> JsonResponse:
+    return _write(request, job_id, _decline(ref))
 
 
 def _run_start(job: Job | None, body: dict[str, Any], user: Any, now: datetime) -> tuple[int, Any]:
