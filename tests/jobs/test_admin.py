@@ -62,3 +62,25 @@ def test_jobs_cannot_be_changed_in_the_admin(staff, team, customer, morning, now
     job = book(team, customer, morning, now=now)
     page = staff.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
     assert 'name="state"' not in page and job.tracking_token not in page
+
+
+def test_the_job_screen_shows_the_changes_made_on_site(staff, team, customer, morning, now):
+    from datetime import timedelta
+
+    from lastmile.jobs import services
+
+    job = book(team, customer, morning, now=now)
+    services.job_start(job=job, actor=None, now=now)
+    services.job_arrive(job=job, actor=None, now=now + timedelta(minutes=5))
+    change = services.change_propose(
+        job=job, ref="chg-9", ops=[{"op": "remove", "line": 1}], actor=None, now=now
+    )
+    services.change_accept(
+        job=job, ref="chg-9", via="signature", data="data:image/png;base64,xx", actor=None, now=now
+    )
+
+    page = staff.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
+    assert "chg-9" in page and "GBP 424.98" in page and "= GBP 399.00" in page
+    listed = staff.get("/admin/jobs/jobchange/").content.decode()
+    assert "chg-9" in listed and "GBP 424.98 → GBP 399.00" in listed
+    assert staff.get(f"/admin/jobs/jobchange/{change.pk}/change/").status_code == 200

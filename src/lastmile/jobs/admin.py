@@ -1,6 +1,7 @@
 """Slots in the admin, checked by the services' rule (``services.slot_check``: each bad
-field named), with their bookings counted; jobs are shown, never edited (their state moves
-only through ``jobs.services``, with the loops and the trail)."""
+field named), with their bookings counted; jobs and the changes made on site are shown,
+never edited (their state moves only through ``jobs.services``, with the loops and the
+trail)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 
 from lastmile.core.errors import InvalidInput
-from lastmile.jobs.models import BOOKED_STATES, Job, JobEvent, JobLine, Proof, Slot
+from lastmile.jobs.models import BOOKED_STATES, Job, JobChange, JobEvent, JobLine, Proof, Slot
 from lastmile.jobs.services import slot_check
 
 
@@ -83,6 +84,89 @@ class ProofInline(ReadOnlyInline):
     fields = ("kind", "at", "actor", "content_hash")
 
 
+def _money(minor: int, currency: str) -> str:
+    return f"{currency} {minor / 100:,.2f}" if currency else str(minor)
+
+
+def _lines_words(lines: list[dict[str, Any]], currency: str) -> str:
+    return "; ".join(
+        f"{line['quantity']} × {line['description']} "
+        f"({_money(line['quantity'] * line['unit_price'], currency)})"
+        for line in lines
+    )
+
+
+class ChangeShown:
+    """What the admin shows of an on-site change: the lines and totals before and after."""
+
+    @admin.display(description="before")
+    def lines_before(self, change: JobChange) -> str:
+        total = _money(change.total_before, change.currency)
+        return f"{_lines_words(change.before, change.currency)} = {total}"
+
+    @admin.display(description="after")
+    def lines_after(self, change: JobChange) -> str:
+        total = _money(change.total_after, change.currency)
+        return f"{_lines_words(change.after, change.currency)} = {total}"
+
+    @admin.display(description="price")
+    def price(self, change: JobChange) -> str:
+        before = _money(change.total_before, change.currency)
+        return f"{before} → {_money(change.total_after, change.currency)}"
+
+
+class JobChangeInline(ChangeShown, ReadOnlyInline):
+    model = JobChange
+    fields = (
+        "ref",
+        "state",
+        "lines_before",
+        "lines_after",
+        "consent",
+        "proposed_by",
+        "proposed_at",
+        "decided_by",
+        "decided_at",
+    )
+    readonly_fields = ("lines_before", "lines_after")
+
+
+@admin.register(JobChange)
+class JobChangeAdmin(ChangeShown, admin.ModelAdmin):
+    """Every change proposed on site, and how the customer answered."""
+
+    list_display = ("job", "ref", "state", "price", "consent", "proposed_by", "proposed_at")
+    list_filter = ("state", "consent")
+    list_select_related = ("job", "proposed_by")
+    date_hierarchy = "proposed_at"
+    fields = (
+        "job",
+        "ref",
+        "state",
+        "lines_before",
+        "lines_after",
+        "price",
+        "note",
+        "proposed_by",
+        "proposed_at",
+        "consent",
+        "consent_hash",
+        "decided_by",
+        "decided_at",
+        "decline_reason",
+    )
+    readonly_fields = ("lines_before", "lines_after", "price")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 class JobEventInline(ReadOnlyInline):
     model = JobEvent
     fields = ("kind", "at", "actor", "data")
@@ -95,7 +179,7 @@ class JobAdmin(admin.ModelAdmin):
     search_fields = ("address", "customer__display_name")
     date_hierarchy = "window_start"
     list_select_related = ("customer", "team", "assignee")
-    inlines = (JobLineInline, ProofInline, JobEventInline)
+    inlines = (JobLineInline, JobChangeInline, ProofInline, JobEventInline)
     exclude = ("tracking_token", "pin")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
