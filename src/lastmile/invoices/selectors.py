@@ -3,14 +3,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
 
 from lastmile.core.errors import NotFound
+from lastmile.core.events import grants
 from lastmile.core.ids import token_hash
-from lastmile.invoices.models import Invoice
+from lastmile.invoices.models import Invoice, InvoiceState
+from lastmile.invoices.money import money_format
 from lastmile.people.selectors import visible_team_ids
 from lastmile.people.viewers import Viewer
 
@@ -109,3 +114,92 @@ def invoice_out(invoice: Invoice) -> dict[str, Any]:
             for p in invoice.payments.all()
         ],
     }
+
+
+# --- the case page's billing panel ------------------------------------------------------------
+
+# The apps above invoices that do work on a case (jobs) tell the panel about it through this
+# grant: ``fn(case=, viewer=)`` answers the ``CaseJob``s of the case the viewer may see.
+CASE_JOBS = "case.jobs"
+CASE_INVOICES_SHOWN = 50
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class CaseJob:
+    """A piece of work on the case as the billing panel shows it (a job's app makes these)."""
+
+    id: int
+    label: str  # "Delivery #12"
+    state: str
+    state_label: str
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    team: str = ""
+    url: str = ""  # the agents' page of it (the admin)
+    tracking_url: str = ""  # the customer's page of it
+    invoice_number: str = ""
+
+
+@dataclass(frozen=True)
+class CaseInvoice:
+    invoice: Invoice
+    total: str  # "£12.99"
+    state_label: str
+    pdf_path: str
+    sent: str  # where it was emailed, or why not yet
+
+
+@dataclass(frozen=True)
+class CaseBilling:
+    jobs: list[CaseJob] = field(default_factory=list)
+    invoices: list[CaseInvoice] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.jobs and not self.invoices
+
+    @property
+    def count(self) -> int:
+        return len(self.jobs) + len(self.invoices)
+
+
+def _sent_words(invoice: Invoice) -> str:
+    if invoice.sent_to:
+        return f"emailed to {invoice.sent_to}"
+    return {
+        "pending": "being sent",
+        "unsent": "not emailed: no address",
+    }.get(invoice.send_status, "not emailed")
+
+
+def case_billing(*, case: Any, viewer: Viewer) -> CaseBilling:
+    """The jobs and invoices of ``case`` that ``viewer`` may see, for the case page: the jobs
+    from the apps that grant ``case.jobs`` (soonest window first), the invoices of the
+    viewer's teams on the case (newest first, with their PDF's path and whether they were
+    emailed)."""
+    jobs: list[CaseJob] = []
+    for grant in grants(CASE_JOBS):
+        found: Iterable[CaseJob] = grant(case=case, viewer=viewer)
+        jobs.extend(found)
+    jobs.sort(key=lambda j: (j.window_start is None, j.window_start or _NEVER, j.id))
+    invoices = (
+        invoices_visible(viewer=viewer)
+        .filter(case_id=case.pk)
+        .order_by("-issued_at", "-id")[:CASE_INVOICES_SHOWN]
+    )
+    return CaseBilling(
+        jobs=jobs,
+        invoices=[
+            CaseInvoice(
+                invoice=invoice,
+                total=money_format(invoice.total, invoice.currency),
+                state_label="Open"
+                if invoice.state == InvoiceState.ISSUED
+                else InvoiceState(invoice.state).label,
+                pdf_path=invoice.pdf_path,
+                sent=_sent_words(invoice),
+            )
+            for invoice in invoices
+        ],
+    )

@@ -1,0 +1,147 @@
+"""The case page's billing panel (invoices/_case_billing.html): the case's jobs, from the
+app that grants ``case.jobs``, and its invoices, each with its links, for whoever may see
+them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.template.loader import render_to_string
+from django.test import RequestFactory
+from django.urls import reverse
+
+from lastmile.core import events
+from lastmile.invoices.selectors import CASE_JOBS, CaseJob, case_billing
+from lastmile.invoices.services import invoice_issue
+from lastmile.jobs import services as jobs
+from tests.invoices.conftest import lines
+
+pytestmark = pytest.mark.django_db
+
+
+def jobs_of_case(*, case, viewer):  # type: ignore[no-untyped-def]
+    """What the jobs app registers for ``case.jobs`` (the change its apps.py needs): the
+    case's jobs the viewer may see, as the billing panel shows them."""
+    from lastmile.jobs.models import JobKind
+    from lastmile.jobs.selectors import jobs_visible
+
+    return [
+        CaseJob(
+            id=job.pk,
+            label=f"{JobKind(job.kind).label} #{job.pk}",
+            state=job.state,
+            state_label=job.get_state_display(),
+            window_start=job.window_start,
+            window_end=job.window_end,
+            team=job.team.name,
+            url=reverse("admin:jobs_job_change", args=[job.pk]),
+            tracking_url=jobs.tracking_url(job),
+            invoice_number=(job.invoice or {}).get("number", ""),
+        )
+        for job in jobs_visible(viewer=viewer).filter(case_id=case.pk)[:50]
+    ]
+
+
+@pytest.fixture
+def jobs_granted(monkeypatch):
+    monkeypatch.setitem(events._grants, CASE_JOBS, [jobs_of_case])
+
+
+def delivered(case, now):  # type: ignore[no-untyped-def]
+    """A delivery on ``case``, signed for and completed: it has its invoice."""
+    slot = jobs.slot_create(
+        team=case.team,
+        starts_at=now + timedelta(days=1),
+        ends_at=now + timedelta(days=1, hours=2),
+        capacity=2,
+    )
+    job = jobs.job_create(
+        kind="delivery",
+        customer=case.customer,
+        team=case.team,
+        case=case,
+        window_start=slot.starts_at,
+        window_end=slot.ends_at,
+        address="1 High Street, Leeds",
+        lines=[jobs.LineIn("WM-1", "Washing machine", 1, 39900, "GBP")],
+        proofs=["signature"],
+        actor=None,
+        now=now,
+    )
+    at = now + timedelta(days=1, hours=1)
+    job = jobs.job_start(job=job, actor=None, now=at)
+    job = jobs.job_arrive(job=job, actor=None, now=at)
+    jobs.proof_add(job=job, kind="signature", data="data:image/png;base64,iVBO", actor=None, now=at)
+    return jobs.job_complete(job=job, actor=None, now=at)
+
+
+def render(case, user):  # type: ignore[no-untyped-def]
+    request = RequestFactory().get(f"/cases/{case.ref}/")
+    request.user = user
+    return render_to_string("invoices/_case_billing.html", {"case": case}, request=request)
+
+
+def test_the_panel_shows_the_cases_jobs_and_invoices_with_their_links(
+    zoe_case, alice, now, jobs_granted
+):
+    # given a completed delivery on Zoë's case, and a second invoice on it (no job)
+    job = delivered(zoe_case, now)
+    extra = invoice_issue(
+        source="repair:7",
+        customer_id=zoe_case.customer_id,
+        team_id=zoe_case.team_id,
+        case_id=zoe_case.pk,
+        currency="GBP",
+        lines=lines((1, 1299)),
+        actor=None,
+        now=now + timedelta(days=2),
+        send=False,
+    )
+
+    # when Alice, of the case's team, opens the case page
+    html = render(zoe_case, alice)
+
+    # then the job is there with its admin page, tracking page and invoice number
+    assert f'id="case-job-{job.pk}"' in html
+    assert f"Delivery #{job.pk}" in html and "Completed" in html
+    assert f'href="/admin/jobs/job/{job.pk}/change/"' in html
+    assert f'href="{jobs.tracking_url(job)}"' in html
+    number = job.invoice["number"]
+    # and both invoices, newest first, each linking to its PDF, their totals as money
+    first = job.invoice["id"]
+    assert html.index(f"case-invoice-{extra.pk}") < html.index(f"case-invoice-{first}")
+    assert f'href="/api/v1/invoices/{first}/pdf"' in html and f"{number} (PDF)" in html
+    assert "£399.00" in html and "£12.99" in html and "39900" not in html
+
+
+def test_the_selector_reads_jobs_in_window_order_and_invoices_newest_first(
+    zoe_case, alice, now, jobs_granted
+):
+    first = delivered(zoe_case, now)
+    later = delivered(zoe_case, now + timedelta(days=1))
+    billing = case_billing(case=zoe_case, viewer=alice)
+    assert [j.id for j in billing.jobs] == [first.pk, later.pk]
+    assert [i.invoice.number for i in billing.invoices] == ["2026-000002", "2026-000001"]
+    assert billing.invoices[0].sent == "being sent"  # its worker has not run
+
+
+def test_an_outsider_sees_no_panel_and_a_teammate_the_same_as_the_owner(
+    zoe_case, alice, bob, charlie, now, jobs_granted
+):
+    delivered(zoe_case, now)
+    assert render(zoe_case, bob) == render(zoe_case, alice)
+    assert case_billing(case=zoe_case, viewer=charlie).empty
+    assert render(zoe_case, charlie).strip() == ""
+
+
+def test_without_a_jobs_grant_the_panel_shows_the_invoices_alone(zoe_case, alice, now, monkeypatch):
+    monkeypatch.setitem(events._grants, CASE_JOBS, [])
+    delivered(zoe_case, now)
+    billing = case_billing(case=zoe_case, viewer=alice)
+    assert billing.jobs == [] and len(billing.invoices) == 1
+    assert "case-invoice-" in render(zoe_case, alice)
+
+
+def test_a_case_with_no_job_or_invoice_shows_nothing(zoe_case, alice, jobs_granted):
+    assert render(zoe_case, alice).strip() == ""
