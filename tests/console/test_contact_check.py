@@ -121,7 +121,7 @@ def test_quiet_hours_in_the_customers_zone_hold_every_kind_until_their_morning(c
     html = page(client, alice, f"/customers/{customer.pk}/", at)
     # Then: a call and a survey would be held until 09:00 Paris (08:00 UTC), a message
     # (notifications: quiet from 22:00) may still go
-    assert 'data-contact-warning="call" data-check="quiet_hours"' in html
+    assert 'data-contact-warning="call" data-check="quiet_hours" data-outcome="defer"' in html
     assert 'data-contact-warning="survey" data-check="quiet_hours"' in html
     assert 'data-contact-warning="message"' not in html
     assert 'datetime="2026-11-24T08:00:00+00:00"' in html
