@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from lastmile.invoices.services import LineIn
@@ -31,3 +33,34 @@ def lines(*pairs, currency="GBP"):
         LineIn(sku=f"SKU-{i}", description=f"Item {i}", quantity=q, unit_price=p, currency=currency)
         for i, (q, p) in enumerate(pairs, start=1)
     ]
+
+
+def delivered(case, now):  # type: ignore[no-untyped-def]
+    """A delivery on ``case`` the next day, signed for and completed (through the jobs
+    services): it has its invoice, ``job.invoice``."""
+    from lastmile.jobs import services as jobs
+
+    slot = jobs.slot_create(
+        team=case.team,
+        starts_at=now + timedelta(days=1),
+        ends_at=now + timedelta(days=1, hours=2),
+        capacity=2,
+    )
+    job = jobs.job_create(
+        kind="delivery",
+        customer=case.customer,
+        team=case.team,
+        case=case,
+        window_start=slot.starts_at,
+        window_end=slot.ends_at,
+        address="1 High Street, Leeds",
+        lines=[jobs.LineIn("WM-1", "Washing machine", 1, 39900, "GBP")],
+        proofs=["signature"],
+        actor=None,
+        now=now,
+    )
+    at = now + timedelta(days=1, hours=1)
+    job = jobs.job_start(job=job, actor=None, now=at)
+    job = jobs.job_arrive(job=job, actor=None, now=at)
+    jobs.proof_add(job=job, kind="signature", data="data:image/png;base64,iVBO", actor=None, now=at)
+    return jobs.job_complete(job=job, actor=None, now=at)

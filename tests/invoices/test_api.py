@@ -216,3 +216,34 @@ def test_an_outsider_cannot_pay_an_invoice_of_another_team(client, invoice, char
 def test_an_agents_payment_names_them_as_the_actor(client, invoice, alice, now):
     api_as(client, alice, now).post(f"/invoices/{invoice.pk}/payments", PAYMENT)
     assert Payment.objects.get().actor_id == alice.pk
+
+
+def test_a_refused_payment_at_the_door_leaves_the_job_completed_and_the_invoice_open(
+    api, zoe_case, now, settings
+):
+    from lastmile.jobs.models import Job
+    from tests.invoices.conftest import delivered
+    from tests.people.factories import TeamFactory
+
+    # given a delivery completed at the door, and a billing team that chases payments
+    billing = TeamFactory(slug="billing", name="Billing")
+    settings.LASTMILE_BILLING_TEAM = "billing"
+    job = delivered(zoe_case, now)
+
+    # when the card terminal refuses the payment
+    r = api.post(
+        f"/invoices/{job.invoice['id']}/payments",
+        {"reference": "T-7", "amount": 39900, "method": "card_terminal", "outcome": "refused"},
+    )
+
+    # then the job stays completed, the invoice open, and billing has a follow-up loop
+    assert r.status_code == 201 and r.json()["invoice"]["state"] == "issued"
+    assert Job.objects.get(pk=job.pk).state == "completed"
+    loop = Loop.objects.get(pk=r.json()["payment"]["followup_loop"])
+    assert (loop.kind, loop.state, loop.team_id, loop.case_id) == (
+        "followup",
+        "open",
+        billing.pk,
+        zoe_case.pk,
+    )
+    assert loop.title == f"Payment refused on invoice {job.invoice['number']}: collect £399.00"

@@ -15,7 +15,7 @@ from lastmile.core import events
 from lastmile.invoices.selectors import CASE_JOBS, CaseJob, case_billing
 from lastmile.invoices.services import invoice_issue
 from lastmile.jobs import services as jobs
-from tests.invoices.conftest import lines
+from tests.invoices.conftest import delivered, lines
 
 pytestmark = pytest.mark.django_db
 
@@ -46,34 +46,6 @@ def jobs_of_case(*, case, viewer):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def jobs_granted(monkeypatch):
     monkeypatch.setitem(events._grants, CASE_JOBS, [jobs_of_case])
-
-
-def delivered(case, now):  # type: ignore[no-untyped-def]
-    """A delivery on ``case``, signed for and completed: it has its invoice."""
-    slot = jobs.slot_create(
-        team=case.team,
-        starts_at=now + timedelta(days=1),
-        ends_at=now + timedelta(days=1, hours=2),
-        capacity=2,
-    )
-    job = jobs.job_create(
-        kind="delivery",
-        customer=case.customer,
-        team=case.team,
-        case=case,
-        window_start=slot.starts_at,
-        window_end=slot.ends_at,
-        address="1 High Street, Leeds",
-        lines=[jobs.LineIn("WM-1", "Washing machine", 1, 39900, "GBP")],
-        proofs=["signature"],
-        actor=None,
-        now=now,
-    )
-    at = now + timedelta(days=1, hours=1)
-    job = jobs.job_start(job=job, actor=None, now=at)
-    job = jobs.job_arrive(job=job, actor=None, now=at)
-    jobs.proof_add(job=job, kind="signature", data="data:image/png;base64,iVBO", actor=None, now=at)
-    return jobs.job_complete(job=job, actor=None, now=at)
 
 
 def render(case, user):  # type: ignore[no-untyped-def]
