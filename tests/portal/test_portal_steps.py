@@ -314,7 +314,19 @@ SCOPED = {
     "case_message": lambda j: {"ref": j.case.ref},
     "step": lambda j: {"journey_id": j.pk, "key": "docs"},
     "job": lambda j: {"job_id": _delivery_for(j.case).pk},
+    "survey": lambda j: {"invite_id": _survey_invite_for(j.case).pk},
 }
+
+
+def _survey_invite_for(case):
+    """A portal survey invite of the case's customer."""
+    from lastmile.feedback.services import invite_create
+    from tests.feedback.factories import SurveyFactory
+
+    survey = SurveyFactory(team=case.team, channel="portal")
+    return invite_create(
+        survey=survey, customer=case.customer, channel="portal", case=case, now=case.created_at
+    )[0]
 
 
 def _delivery_for(case):

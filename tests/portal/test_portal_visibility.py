@@ -111,7 +111,19 @@ PAGES = {
     "article": ("get", lambda case, journey: {"slug": "hours"}, None),
     "sign_out": ("post", lambda case, journey: {}, {}),
     "job": ("get", lambda case, journey: {"job_id": Job.objects.get(case=case).pk}, None),
+    "survey": ("get", lambda case, journey: {"invite_id": _survey_invite(case).pk}, None),
 }
+
+
+def _survey_invite(case):
+    """A portal survey invite on Ann's case (its internal subject must not show)."""
+    from lastmile.feedback.services import invite_create
+    from tests.feedback.factories import SurveyFactory
+
+    survey = SurveyFactory(team=case.team, channel="portal")
+    return invite_create(
+        survey=survey, customer=case.customer, channel="portal", case=case, now=case.created_at
+    )[0]
 
 
 def test_every_portal_page_is_read_here():

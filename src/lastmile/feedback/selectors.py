@@ -256,3 +256,41 @@ def schedule_due(*, survey: Survey, now: datetime, limit: int) -> list[Customer]
         qs = qs.filter(Exists(Identity.objects.filter(customer=OuterRef("pk"), kind=kind)))
     qs = qs.exclude(Exists(asked)).exclude(Exists(tried))
     return list(qs.order_by("pk")[: max(1, limit)])
+
+
+# --- the customer's own invites (the portal) -------------------------------------------------
+
+PENDING_STATES = (InviteState.QUEUED, InviteState.SENT)
+
+
+def invites_pending_for_customer(*, customer: Any, now: datetime, limit: int = 5) -> list[Invite]:
+    """The customer's invites still waiting for an answer at ``now``, newest first: queued
+    or sent (on any channel: the portal's own, or a link or message they have not answered),
+    not expired, of an active survey. Only the customer's own: the caller passes the
+    signed-in customer."""
+    return list(
+        Invite.objects.filter(
+            customer_id=customer.pk,
+            state__in=PENDING_STATES,
+            expires_at__gt=now,
+            survey__active=True,
+        )
+        .select_related("survey")
+        .order_by("-created_at", "-pk")[: max(1, min(limit, 50))]
+    )
+
+
+def invite_of_customer(*, customer: Any, invite_id: int) -> tuple[Invite, Response | None]:
+    """One of the customer's own invites and its answer (None if unanswered): NotFound
+    for another customer's invite, as for one that does not exist (nothing tells them
+    apart)."""
+    found = (
+        Invite.objects.select_related("survey", "customer")
+        .filter(pk=invite_id, customer_id=customer.pk)
+        .first()
+        if 0 < invite_id < 2**63
+        else None
+    )
+    if found is None:
+        raise NotFound(f"survey {invite_id}")
+    return found, Response.objects.filter(invite=found).first()

@@ -11,6 +11,8 @@ from django.utils.dateformat import format as date_format
 
 from lastmile.cases.models import Case
 from lastmile.customers.models import Channel, Customer, Direction, Interaction
+from lastmile.feedback.selectors import invite_of_customer, invites_pending_for_customer
+from lastmile.feedback.services import CHANGE_WINDOW
 from lastmile.jobs.models import Job, JobState
 from lastmile.jobs.selectors import jobs_of_customer, slots_offered
 from lastmile.jobs.services import window_words as job_window_words
@@ -67,7 +69,8 @@ def steps_waiting_for(
 
 
 def portal_overview(customer: Customer, *, now: datetime) -> dict[str, Any]:
-    """The home page: cases, what waits for the customer, journeys, promises, help."""
+    """The home page: cases, what waits for the customer (steps, surveys not answered yet),
+    journeys, promises, help."""
     journeys = journeys_for_customer(customer=customer, limit=JOURNEYS_ON_HOME)
     return {
         "cases": portal_cases(customer),
@@ -76,7 +79,35 @@ def portal_overview(customer: Customer, *, now: datetime) -> dict[str, Any]:
         "promises": promises_for_customer(customer=customer, limit=PROMISES_ON_HOME),
         "jobs": jobs_of_customer(customer=customer, now=now),
         "articles": articles_public(limit=HELP_ON_HOME),
+        "surveys": [
+            (invite, invite.survey.text(invite.language))
+            for invite in invites_pending_for_customer(customer=customer, now=now)
+        ],
         "now": now,
+    }
+
+
+def portal_survey(customer: Customer, invite_id: int, *, now: datetime) -> dict[str, Any]:
+    """One of the customer's own survey invites, as its page shows it: the question in their
+    language, the scale, their answer if they gave one, and whether it can still be given
+    or changed (``open``) or why not (``closed``). Another customer's invite is NotFound."""
+    invite, response = invite_of_customer(customer=customer, invite_id=invite_id)
+    survey = invite.survey
+    low, high = survey.scale
+    closed = ""
+    if invite.state == "suppressed":
+        closed = "We did not send this survey, so it takes no answer."
+    elif response is None and now >= invite.expires_at:
+        closed = f"It could be answered until {invite.expires_at:%d %B %Y}."
+    elif response is not None and now >= response.at + CHANGE_WINDOW:
+        closed = "An answer can be changed for 24 hours; that time is over."
+    return {
+        "invite": invite,
+        "texts": survey.text(invite.language),
+        "scores": list(range(low, high + 1)),
+        "response": response,
+        "change_until": response.at + CHANGE_WINDOW if response is not None else None,
+        "closed": closed,
     }
 
 

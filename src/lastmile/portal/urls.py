@@ -15,6 +15,7 @@ urlpatterns = [
     path("journeys/<int:journey_id>/steps/<slug:key>/", views.step, name="step"),
     path("uploads/<int:journey_id>/<slug:key>/", views.upload_view, name="upload"),
     path("jobs/<int:job_id>/", views.job_detail, name="job"),
+    path("surveys/<int:invite_id>/", views.survey, name="survey"),
     path("help/", views.help_index, name="help"),
     path("help/<slug:slug>/", views.article, name="article"),
 ]

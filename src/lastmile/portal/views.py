@@ -15,11 +15,14 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from lastmile.customers.models import Customer
+from lastmile.feedback.services import response_record
 from lastmile.jobs.selectors import job_of_customer
 from lastmile.journeys.models import JourneyStep
 from lastmile.journeys.selectors import customer_step_get, journey_get, journey_step_get
@@ -191,6 +194,69 @@ def _job_page(
 ) -> HttpResponse:
     context = {"customer": customer, "error": error, **selectors.portal_job(job, now=utcnow())}
     return render(request, "portal/job.html", context, status=status)
+
+
+@portal_page
+@never_cache
+@require_http_methods(["GET", "POST"])
+def survey(request: HttpRequest, customer: Customer, invite_id: int) -> HttpResponse:
+    """A survey the customer was asked (in the portal, or by a message or link they have
+    not answered): the question and the scale; POST records the answer (or changes it for
+    24 hours) through ``feedback.services.response_record``, as the link's page does. The
+    invite is found by id among the signed-in customer's own: no token is shown or needed."""
+    context = selectors.portal_survey(customer, invite_id, now=utcnow())
+    if request.method == "GET":
+        status = 410 if context["closed"] and context["response"] is None else 200
+        return _survey_page(request, customer, context, status=status)
+    if context["closed"]:
+        return _survey_page(request, customer, context, status=409 if context["response"] else 410)
+    raw = request.POST.get("score", "")
+    comment = request.POST.get("comment", "")[:5000]
+    try:
+        score = int(raw)
+    except ValueError:
+        return _survey_page(
+            request, customer, context, error="Choose a score.", typed=(raw, comment), status=422
+        )
+    try:
+        response_record(
+            invite=context["invite"],
+            score=score,
+            comment=comment,
+            now=utcnow(),
+            source="portal",
+            change=True,
+        )
+    except DomainError as exc:
+        error = exc.detail[:1].upper() + exc.detail[1:] + "."
+        return _survey_page(
+            request, customer, context, error=error, typed=(raw, comment), status=exc.status
+        )
+    return redirect(f"{reverse('portal:survey', args=[invite_id])}?thanks=1")
+
+
+def _survey_page(
+    request: HttpRequest,
+    customer: Customer,
+    context: dict[str, Any],
+    *,
+    error: str = "",
+    typed: tuple[str, str] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    response = context["response"]
+    chosen, comment = typed or (
+        (str(response.score), response.comment) if response is not None else ("", "")
+    )
+    page = {
+        **context,
+        "customer": customer,
+        "error": error,
+        "chosen": chosen,
+        "comment": comment,
+        "thanks": request.GET.get("thanks") == "1" and response is not None,
+    }
+    return render(request, "portal/survey.html", page, status=status)
 
 
 def help_index(request: HttpRequest) -> HttpResponse:
