@@ -1,13 +1,20 @@
-"""The demo's delivery story, end to end, and the engineer's visit of the day."""
+"""The demo's delivery story, end to end, and the engineer's diagnostics visit: the call back
+promised and kept, the test split on site with the customer's signed consent, the card
+payment at the door, and part two as the next stop."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 
 from lastmile.channels.models import OutboxMessage
 from lastmile.invoices.models import Invoice
-from lastmile.jobs.models import Job, JobEvent, Proof
+from lastmile.jobs.models import Job, JobChange, JobEvent, Proof
+from lastmile.jobs.runs import run_stops
 from lastmile.loops.models import Loop, LoopKind
+from lastmile.people.models import Agent
+from lastmile.promises.models import Promise
 from tests.demo.test_seed_demo import NOW, seed_quietly
 
 pytestmark = pytest.mark.django_db
@@ -36,5 +43,41 @@ def test_the_delivery_story_runs_from_the_portal_to_the_paid_invoice(client):
     assert invoice.state == "paid" and invoice.total == 39900 + 3500
     assert any("Tom Baker's washing machine" in line for line in out)
 
-    margaret = Job.objects.get(kind="visit", customer__display_name="Margaret Ellis")
-    assert margaret.state == "scheduled" and margaret.case is not None
+
+def test_margarets_visit_keeps_the_call_back_splits_the_test_with_consent_and_is_paid(client):
+    _report, out = seed_quietly(seed=7, customers=12, now=NOW, funnel_events=0)
+
+    visits = list(
+        Job.objects.filter(kind="visit", customer__display_name="Margaret Ellis").order_by(
+            "window_start"
+        )
+    )
+    assert [v.state for v in visits] == ["completed", "scheduled"]
+    done, part_two = visits
+    assert done.case is not None and part_two.case_id == done.case_id
+
+    # The call centre's promise of a call back within 30 minutes, kept in 10
+    promise = Promise.objects.get(case=done.case, text__icontains="call you back")
+    assert promise.state == "kept"
+    assert promise.outcome_at - promise.made_at == timedelta(minutes=10)
+    assert promise.due_at - promise.made_at == timedelta(minutes=30)
+
+    # The test split on site, accepted by her signature, in the trail with before and after
+    change = JobChange.objects.get(job=done)
+    assert (change.state, change.consent) == ("accepted", "signature")
+    assert len(change.before) == 2 and len(change.after) == 3
+    event = JobEvent.objects.get(job=done, kind="changed")
+    assert event.data["total_before"] == 4900 + 3500
+    assert event.data["total_after"] == 4900 + 2500 + 2500
+
+    # The invoice bills the accepted lines and was paid by card at the door
+    invoice = Invoice.objects.get(source=f"job:{done.pk}")
+    assert invoice.subtotal == 4900 + 2500 + 2500 and invoice.state == "paid"
+    assert invoice.payments.get().method == "card_terminal"
+    assert any("split on site" in line for line in out)
+
+    # Part two is the next stop on the field engineer's page
+    engineer = Agent.objects.get(user__username="field").user
+    stops = run_stops(driver=engineer, day=part_two.window_start.date())
+    ahead = [s for s in stops if s.state == "scheduled"]
+    assert ahead and ahead[0].pk == part_two.pk

@@ -11,9 +11,14 @@ Everything goes through the services, at the time it happens (``now=`` in the pa
   on time: the loop closes, Tom is told); at the door Tom signs, the job completes (the visit
   loop closes, the invoice is issued and emailed on the case, the follow-up loop opens for
   two business days later) and he pays on the card terminal;
-- Margaret Ellis's second diagnostics visit (the journeys demo's case): the engineer's visit
-  this afternoon, on the field agent's "stops" page with her case's promises and what to
-  collect.
+- Margaret Ellis's diagnostics visit (the journeys demo's case, "Wi-Fi drops in the evenings
+  again"): on her call the call centre promises an engineer's call back within 30 minutes,
+  kept in 10; the engineer books a visit in the next window, sets off (her departure notice),
+  and at the door splits the Wi-Fi test into two parts (a scan now, the load test in the
+  evening, when the drops happen) and shows her the new price on his page; she signs on the
+  page to accept, signs for the visit, and pays on the card terminal at the door. Part two,
+  the evening visit, is the next stop on the field agent's "stops" page (/jobs/driver/) with
+  her case's promises and what to collect.
 """
 
 from __future__ import annotations
@@ -37,13 +42,15 @@ from lastmile.jobs import runs, services
 from lastmile.jobs.models import Slot
 from lastmile.jobs.services import LineIn
 from lastmile.portal.services import portal_job_slot
+from lastmile.promises.services import promise_keep, promise_record
 
 
-def signature() -> str:
-    """Tom's signature as the driver's page stores one: a PNG data URL of a pen stroke."""
+def signature(wave: float = 3.2) -> str:
+    """A signature as the driver's page stores one: a PNG data URL of a pen stroke (``wave``
+    makes one customer's hand unlike another's)."""
     image = Image.new("RGB", (300, 90), "white")
     pen = ImageDraw.Draw(image)
-    stroke = [(18 + 4 * k, 55 - round(22 * math.sin(k / 3.2)) + (k % 7)) for k in range(62)]
+    stroke = [(18 + 4 * k, 55 - round(22 * math.sin(k / wave)) + (k % 7)) for k in range(62)]
     pen.line(stroke, fill=(20, 30, 90), width=3, joint="curve")
     pen.line([(40, 70), (260, 66)], fill=(20, 30, 90), width=2)
     out = io.BytesIO()
@@ -69,7 +76,42 @@ WASHER = [
 ]
 DIAGNOSTICS = [
     LineIn(
-        sku="DIAG", description="Home diagnostics visit", quantity=1, unit_price=0, currency="GBP"
+        sku="DIAG",
+        description="Home diagnostics visit",
+        quantity=1,
+        unit_price=4900,
+        currency="GBP",
+    ),
+    LineIn(
+        sku="WIFI-TEST",
+        description="Wi-Fi fault test",
+        quantity=1,
+        unit_price=3500,
+        currency="GBP",
+    ),
+]
+# On site the engineer splits the Wi-Fi test (line 1) in two: the scan now, and the load test
+# on an evening visit, when the drops happen. Margaret accepts the new price by signing.
+TEST_SPLIT = [
+    {
+        "op": "split",
+        "line": 1,
+        "parts": [
+            {"description": "Wi-Fi fault test, part 1: interference scan", "unit_price": 2500},
+            {
+                "description": "Wi-Fi fault test, part 2: evening load test (return visit)",
+                "unit_price": 2500,
+            },
+        ],
+    }
+]
+PART_TWO = [
+    LineIn(
+        sku="WIFI-TEST",
+        description="Wi-Fi fault test, part 2: evening load test (paid on the first visit)",
+        quantity=1,
+        unit_price=0,
+        currency="GBP",
     ),
 ]
 
@@ -90,15 +132,23 @@ def seed(seeder: Any) -> list[str]:
 
 
 def _slots(team: Any, hour: datetime, *, now: datetime) -> list[Slot]:
-    """This morning's window (ending an hour ago), this afternoon's, and three a day on the
-    next two days, four places each."""
-    starts = [hour - timedelta(hours=3), hour + timedelta(hours=1)]
+    """This morning's window (ending an hour ago), the one under way (an engineer's urgent
+    round), this afternoon's, and three a day on the next two days, four places each. A
+    same-day window takes bookings until 30 minutes before it starts."""
+    today = [hour - timedelta(hours=3), hour - timedelta(hours=1), hour + timedelta(hours=1)]
+    later = []
     for day in (1, 2):
         base = (hour + timedelta(days=day)).replace(hour=8)
-        starts += [base + timedelta(hours=h) for h in (0, 3, 6)]
+        later += [base + timedelta(hours=h) for h in (0, 3, 6)]
     return [
-        services.slot_create(team=team, starts_at=s, ends_at=s + timedelta(hours=2), capacity=4)
-        for s in starts
+        services.slot_create(
+            team=team,
+            starts_at=s,
+            ends_at=s + timedelta(hours=2),
+            capacity=4,
+            cutoff_minutes=30 if s in today else 120,
+        )
+        for s in today + later
     ]
 
 
@@ -198,7 +248,9 @@ def _delivery(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
 
 
 def _visit(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
-    """Margaret's second diagnostics visit, this afternoon, on the engineer's stops."""
+    """Margaret's diagnostics visit: the call-back promised and kept, the visit in the window
+    under way with the test split on site with her consent and the card payment at the
+    door, and part two this afternoon as the engineer's next stop."""
     customer = seeder.customers.get("story-visit")
     if customer is None:
         return []
@@ -207,27 +259,122 @@ def _visit(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
         .order_by("-pk")
         .first()
     )
-    afternoon = hour + timedelta(hours=1)
+    called = seeder.now - timedelta(hours=3)  # when the journeys demo took her call
+    call_centre = seeder.users.get("front") or driver
+    promise = promise_record(
+        case=case,
+        customer=customer,
+        text="An engineer will call you back within 30 minutes",
+        terms={"callback_minutes": 30},
+        due_at=called + timedelta(minutes=31),
+        team=team,
+        channel="phone",
+        actor=call_centre,
+        recorded_via="demo",
+        now=called + timedelta(minutes=1),
+    )
+    called_back = called + timedelta(minutes=11)
+    promise_keep(
+        promise=promise,
+        actor=driver,
+        note=f"the engineer called back at {called_back.astimezone(services.zone_of(team)):%H:%M}, "
+        "10 minutes after the promise",
+        now=called_back,
+    )
+    window = hour - timedelta(hours=1)
     job = services.job_create(
         kind="visit",
         customer=customer,
         team=team,
-        window_start=afternoon,
-        window_end=afternoon + timedelta(hours=2),
+        window_start=window,
+        window_end=window + timedelta(hours=2),
         address="7 Bootham Terrace, York YO30 7BW",
         notes="Router in the hall cupboard; Wi-Fi drops between 7 and 10pm.",
         lines=DIAGNOSTICS,
         proofs=["signature"],
         case=case,
         assignee=driver,
-        actor=None,
-        now=seeder.now - timedelta(hours=2),
+        actor=driver,
+        now=called_back + timedelta(minutes=2),
+    )
+    job = services.job_stop_order_set(
+        job=job, stop_order=2, actor=driver, now=called_back + timedelta(minutes=2)
+    )
+    # The engineer sets off (Margaret's departure notice with the ETA), and is at the door.
+    left = window - timedelta(minutes=15)
+    runs.eta_update(
+        job=job,
+        eta=window + timedelta(minutes=10),
+        actor=driver,
+        now=left,
+        source="run",
+        depart=True,
+    )
+    services.job_start(job=job, actor=driver, now=left)
+    at_door = window + timedelta(minutes=10)
+    services.job_arrive(job=job, actor=driver, now=at_door)
+    # On site: the test split in two, the new price shown, and Margaret signs to accept.
+    change = services.change_propose(
+        job=job,
+        ref="wifi-test-split",
+        ops=TEST_SPLIT,
+        note="The drops happen in the evening: the load test must run then.",
+        actor=driver,
+        now=at_door + timedelta(minutes=12),
+    )
+    services.change_accept(
+        job=job,
+        ref=change.ref,
+        via="signature",
+        data=signature(wave=2.6),
+        actor=driver,
+        now=at_door + timedelta(minutes=14),
+    )
+    services.proof_add(
+        job=job,
+        kind="signature",
+        data=signature(wave=2.6),
+        actor=driver,
+        now=at_door + timedelta(minutes=30),
+    )
+    done = services.job_complete(job=job, actor=driver, now=at_door + timedelta(minutes=31))
+    invoice = Invoice.objects.get(source=f"job:{done.pk}")
+    payment_record(
+        invoice=invoice,
+        reference="TERM-ELLIS-0412",
+        amount=invoice.total,
+        method="card_terminal",
+        outcome="accepted",
+        actor=driver,
+        now=at_door + timedelta(minutes=33),
+    )
+    # Part two: the evening load test, the next stop on the engineer's page.
+    evening = hour + timedelta(hours=1)
+    again = services.job_create(
+        kind="visit",
+        customer=customer,
+        team=team,
+        window_start=evening,
+        window_end=evening + timedelta(hours=2),
+        address="7 Bootham Terrace, York YO30 7BW",
+        notes="Part two of the Wi-Fi test Margaret agreed on site (paid): run the load test "
+        "while the drops happen, 7–10pm.",
+        lines=PART_TWO,
+        proofs=["signature"],
+        case=case,
+        assignee=driver,
+        actor=driver,
+        now=at_door + timedelta(minutes=32),
     )
     services.job_stop_order_set(
-        job=job, stop_order=2, actor=None, now=seeder.now - timedelta(hours=2)
+        job=again, stop_order=3, actor=driver, now=at_door + timedelta(minutes=32)
     )
     ref = case.ref if case is not None else "—"
+    money = f"GBP {change.total_before / 100:.2f} → GBP {change.total_after / 100:.2f}"
     return [
-        f"  {ref:<9} {'visit':<17} Margaret Ellis's diagnostics visit this afternoon, "
-        f"on the field engineer's stops (/jobs/driver/)"
+        f"  {ref:<9} {'visit':<17} Margaret Ellis's diagnostics visit: call back within 30 "
+        f"minutes promised and kept in 10, the Wi-Fi test split on site with her signed "
+        f"consent ({money}), invoice {invoice.number} paid by card at the door",
+        f"  {ref:<9} {'visit':<17} part two, the evening load test, is the next stop on the "
+        f"field engineer's page (/jobs/driver/)",
     ]
