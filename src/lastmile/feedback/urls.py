@@ -1,4 +1,5 @@
-"""The feedback pages, under /feedback/ (the response page a link opens, without login)."""
+"""The feedback pages, under /feedback/: the response page a link opens (without login) and
+the reasons by team (signed-in agents)."""
 
 from __future__ import annotations
 
@@ -10,4 +11,5 @@ app_name = "feedback"
 
 urlpatterns: list[URLPattern] = [
     path("r/<str:token>/", views.respond, name="respond"),
+    path("reasons/", views.reasons_page, name="reasons"),
 ]
