@@ -7,6 +7,11 @@ message the outbox sent them, of every purpose, plus every survey invite on any 
 link and the portal included, which never pass through the outbox). A suppressed invite is
 kept with the rule's reason; an email or SMS invite is queued in the outbox, which decides
 again when it sends (quiet hours hold it there).
+
+The worker (``tasks.py``) also reminds a sent, unanswered invite once, decided under the same
+rule (``invites_remind``), and asks the customers a ``schedule`` survey is due to ask
+(``surveys_schedule_run``). A detractor's recovery loop closes with its outcome, and may ask
+again, through ``recovery_close``.
 """
 
 from __future__ import annotations
