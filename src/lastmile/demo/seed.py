@@ -37,6 +37,7 @@ from lastmile.demo.chats import ChatDesk
 from lastmile.demo.extensions import (
     channels,
     crisis,
+    feedback,
     jobs,
     journeys,
     knowledge,
@@ -85,6 +86,7 @@ DEMO_EXTENSIONS = [
     channels,  # its mention needs the listening demo's brand term
     funnels,  # sixty days of website events, copied into the analytics engine on commit
     jobs,  # after journeys: Margaret's second visit is the journeys demo's case
+    feedback,  # last: ninety days of answers on the cases above; the contact-budget scene
 ]
 
 
