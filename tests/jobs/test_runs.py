@@ -202,3 +202,88 @@ def test_start_my_run_from_the_page_is_answered_once_per_key(client, run, alice)
     ]
     assert len(notices("departure")) == 2
     assert JobEvent.objects.filter(kind="eta").count() == 2  # the replay ran nothing
+
+
+# --- "today" and "same day" in the team's time zone ------------------------------------------
+
+
+@pytest.fixture
+def tokyo(team):
+    """The team works in Tokyo (UTC+9): its visit loops' policy has Tokyo's business hours."""
+    from lastmile.loops.models import BusinessHours, SlaPolicy
+
+    hours = BusinessHours.objects.create(
+        name="Tokyo office",
+        timezone="Asia/Tokyo",
+        weekly={d: [["09:00", "18:00"]] for d in ("mon", "tue", "wed", "thu", "fri")},
+    )
+    return SlaPolicy.objects.create(
+        name="Tokyo visits", kind="visit", team=team, business_hours=hours, position=1
+    )
+
+
+def tokyo_tuesday(team, reachable, now, alice):  # type: ignore[no-untyped-def]
+    """Two stops on Tuesday 24 November in Tokyo: 01:00 JST (Monday 16:00 UTC) and 10:00 JST
+    (Tuesday 01:00 UTC)."""
+    early = services.slot_create(
+        team=team,
+        starts_at=datetime(2026, 11, 23, 16, tzinfo=UTC),
+        ends_at=datetime(2026, 11, 23, 18, tzinfo=UTC),
+        capacity=2,
+    )
+    morning = services.slot_create(
+        team=team,
+        starts_at=datetime(2026, 11, 24, 1, tzinfo=UTC),
+        ends_at=datetime(2026, 11, 24, 3, tzinfo=UTC),
+        capacity=2,
+    )
+    return (
+        book(team, reachable, early, now=now, assignee=alice),
+        book(team, reachable, morning, now=now, assignee=alice),
+    )
+
+
+def test_a_drivers_day_is_the_teams_local_day(team, reachable, now, alice, tokyo):
+    # Given two stops on Tokyo's Tuesday, one of them on UTC's Monday
+    early, later = tokyo_tuesday(team, reachable, now, alice)
+
+    # Then Tuesday's run has both, Monday's neither
+    monday, tuesday = datetime(2026, 11, 23).date(), datetime(2026, 11, 24).date()
+    assert [j.pk for j in runs.run_stops(driver=alice, day=tuesday)] == [early.pk, later.pk]
+    assert runs.run_stops(driver=alice, day=monday) == []
+
+    # and at 20:00 UTC on Monday it is already Tuesday for the Tokyo driver
+    assert runs.driver_today(driver=alice, now=datetime(2026, 11, 23, 20, tzinfo=UTC)) == tuesday
+    assert runs.driver_today(driver=alice, now=datetime(2026, 11, 23, 14, tzinfo=UTC)) == monday
+
+
+def test_without_business_hours_the_day_is_utcs(team, reachable, now, alice):
+    early, later = tokyo_tuesday(team, reachable, now, alice)
+    monday = datetime(2026, 11, 23).date()
+    assert [j.pk for j in runs.run_stops(driver=alice, day=monday)] == [early.pk]
+    assert runs.driver_today(driver=alice, now=datetime(2026, 11, 23, 20, tzinfo=UTC)) == monday
+
+
+def test_the_same_day_exception_is_judged_in_the_teams_time_zone(
+    team, reachable, now, alice, tokyo
+):
+    # Given the 10:00 JST stop, and the driver leaving at 08:30 JST (23:30 UTC on Monday)
+    _, later = tokyo_tuesday(team, reachable, now, alice)
+    left = datetime(2026, 11, 23, 23, 30, tzinfo=UTC)
+
+    runs.eta_update(job=later, eta=later.window_start, actor=alice, now=left, depart=True)
+
+    # Then the departure notice is a same-day one (UTC would call it the day before)
+    [notice] = notices("departure")
+    assert notice.purpose == runs.PURPOSE_SAME_DAY
+
+
+def test_the_day_before_in_the_teams_time_zone_is_not_the_same_day(
+    team, reachable, now, alice, tokyo
+):
+    # Leaving at 23:30 JST on Monday (14:30 UTC) for a Tuesday 10:00 JST stop
+    _, later = tokyo_tuesday(team, reachable, now, alice)
+    left = datetime(2026, 11, 23, 14, 30, tzinfo=UTC)
+    runs.eta_update(job=later, eta=later.window_start, actor=alice, now=left, depart=True)
+    [notice] = notices("departure")
+    assert notice.purpose == runs.PURPOSE

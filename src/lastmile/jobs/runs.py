@@ -10,6 +10,10 @@
   most one per job) and the owning team a ``recovery`` loop; when it comes back inside the
   window, a "back on time" notice (once) and the loop closes.
 
+A driver's "today" and a notice's "same day" are days in the team's time zone (the business
+hours of its SLA policies, ``services.TeamZones``; UTC without), not UTC's: a London team's
+stop at 00:30 BST is on that local day's run.
+
 Notices go out under the ``delivery`` contact rule (caps, quiet hours), except same-day
 notices while ``LASTMILE_JOBS_SAME_DAY_QUIET_EXCEPTION`` is on: those go under
 ``delivery_same_day``, so a driver who has left is not held by the night's quiet hours
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -36,6 +40,7 @@ from lastmile.jobs.models import Job, JobEvent, JobState
 from lastmile.jobs.selectors import job_list
 from lastmile.loops.models import Loop, LoopKind, LoopState
 from lastmile.loops.services import loop_close, loop_open
+from lastmile.people.selectors import agent_team_for
 from lastmile.people.viewers import Actor
 from lastmile.recovery.services import SMS_MAX, customer_email, customer_phone
 
@@ -107,15 +112,35 @@ def eta_plan(
     return out
 
 
+def local_day(job: Job, *, zones: services.TeamZones | None = None) -> date:
+    """The day the job's window starts on, in its team's time zone."""
+    return job.window_start.astimezone((zones or services.TeamZones())(job.team_id)).date()
+
+
+def driver_today(*, driver: Any, now: datetime) -> date:
+    """The driver's today: ``now``'s day in the time zone of the driver's (first) team, UTC's
+    for a user in no team."""
+    team = agent_team_for(driver)
+    zone = services.TeamZones()(team.pk) if team is not None else UTC
+    return now.astimezone(zone).date()
+
+
 def run_stops(*, driver: Any, day: date) -> list[Job]:
-    """The driver's stops on ``day`` (UTC): their teams' jobs given to them or to nobody
-    yet, not cancelled, in stop order (stops without an order last, by window)."""
-    jobs = list(
-        job_list(viewer=driver, day=day)
+    """The driver's stops on ``day``, a day in each job's team's time zone: their teams'
+    jobs given to them or to nobody yet, not cancelled, in stop order (stops without an
+    order last, by window)."""
+    # Every zone's local day lies within the UTC day before, of, and after it.
+    start = datetime.combine(day - timedelta(days=1), time(0), tzinfo=UTC)
+    zones = services.TeamZones()
+    jobs = [
+        job
+        for job in job_list(viewer=driver)
+        .filter(window_start__gte=start, window_start__lt=start + timedelta(days=3))
         .exclude(state=JobState.CANCELLED)
         .filter(Q(assignee=driver) | Q(assignee__isnull=True))
         .prefetch_related("customer__identities", "changes")
-    )
+        if local_day(job, zones=zones) == day
+    ]
     return sorted(
         jobs, key=lambda j: (j.stop_order is None, j.stop_order or 0, j.window_start, j.pk)
     )
@@ -323,7 +348,8 @@ def _notify(job: Job, what: str, *, now: datetime) -> bool:
             return False
         channel, recipient = sms, phone
     subject, body = notice_text(job, what)
-    same_day = job.window_start.date() == now.date()
+    zone = services.TeamZones()(job.team_id)
+    same_day = job.window_start.astimezone(zone).date() == now.astimezone(zone).date()
     purpose = PURPOSE_SAME_DAY if same_day and same_day_quiet_exception() else PURPOSE
     data: dict[str, Any] = {"job": job.pk, "notice": what}
     if channel.startswith("sms:"):

@@ -41,11 +41,16 @@ from lastmile.recovery.services import customer_phone
 
 
 def _day_of(request: HttpRequest, now: datetime) -> date:
+    """The day asked for (``?date=``), else the driver's today in their team's time zone."""
     raw = request.GET.get("date") or ""
     try:
-        return date.fromisoformat(raw) if len(raw) == 10 else now.date()
+        return (
+            date.fromisoformat(raw)
+            if len(raw) == 10
+            else runs.driver_today(driver=request.user, now=now)
+        )
     except ValueError:
-        return now.date()
+        return runs.driver_today(driver=request.user, now=now)
 
 
 def _promises_by_job(jobs: list[Job]) -> dict[int, list[Any]]:
@@ -334,7 +339,11 @@ def driver_change_decline(request: HttpRequest, job_id: int, ref: str) -> JsonRe
 def _run_start(job: Job | None, body: dict[str, Any], user: Any, now: datetime) -> tuple[int, Any]:
     raw = body.get("date")
     try:
-        day = date.fromisoformat(raw) if isinstance(raw, str) and len(raw) == 10 else now.date()
+        day = (
+            date.fromisoformat(raw)
+            if isinstance(raw, str) and len(raw) == 10
+            else runs.driver_today(driver=user, now=now)
+        )
     except ValueError:
         raise InvalidInput("a day", [FieldError("date", "YYYY-MM-DD")]) from None
     started = runs.run_start(driver=user, day=day, actor=actor_of(user), now=now)
