@@ -74,6 +74,7 @@ def test_an_invoice_reads_with_number_total_currency_and_pdf_url(api, invoice):
         "team": "front",
     }
     assert body["pdf_url"].endswith(f"/api/v1/invoices/{invoice.pk}/pdf")
+    assert (body["sent_to"], body["send_status"]) == ("", "")  # issued without send
     assert body["lines"] == [
         {"sku": "SKU-1", "description": "Item 1", "quantity": 2, "unit_price": 1299, "total": 2598}
     ]

@@ -95,6 +95,10 @@ class InvoiceOut(Schema):
     paid_at: datetime | None
     voided_at: datetime | None
     sent_to: str = Field(description="Where the PDF was emailed; empty if it was not")
+    send_status: str = Field(
+        description="pending (the worker has yet to email it), sent, unsent (no address), "
+        "or empty (not to be emailed)"
+    )
     pdf_url: str
     lines: list[LineOut]
     payments: list[PaymentOut]

@@ -91,6 +91,7 @@ def invoice_out(invoice: Invoice) -> dict[str, Any]:
         "paid_at": invoice.paid_at,
         "voided_at": invoice.voided_at,
         "sent_to": invoice.sent_to,
+        "send_status": invoice.send_status,
         "pdf_url": pdf_url(invoice),
         "lines": [
             {
