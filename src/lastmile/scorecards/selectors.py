@@ -1,0 +1,563 @@
+"""Scorecards: outcome metrics per agent and per team for a period, each with one written
+definition (``METRICS``), computed from the rows the console shows and scoped to a viewer.
+
+Every count is one grouped query (``GROUP BY`` the assignee or the team, conditional
+``COUNT``s), portable between SQLite and PostgreSQL. The one exception is the median first
+reply in business minutes: a loop does not store the business time it took once it is
+closed (only the time banked by pauses), so it is worked out here from each first-reply
+loop's clock and calendar, one read of those loops for the whole period and scope.
+
+Periods are whole days in UTC: teams have no time zone of their own (a loop's calendar
+belongs to its SLA policy, not to its team), so a week or a month is judged in UTC and the
+answer says so (``Period.timezone``).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+from django.contrib.auth.models import User
+from django.db.models import CharField, Count, F, Q, QuerySet, Value
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce
+
+from lastmile.cases.models import CaseEvent, CaseStatus
+from lastmile.core.errors import FieldError, InvalidInput, NotFound
+from lastmile.feedback.models import Band, Response, SurveyKind
+from lastmile.loops.business_time import business_time_between
+from lastmile.loops.models import Loop, LoopEvent, LoopEventKind, LoopKind, LoopState, SlaTarget
+from lastmile.loops.selectors import loops_visible
+from lastmile.loops.services import calendar_of
+from lastmile.people.models import Agent, Role, Team
+from lastmile.people.selectors import agent_for, visible_team_ids
+from lastmile.people.viewers import SYSTEM, Viewer, viewer_check
+from lastmile.promises.selectors import promise_kept_rate
+from lastmile.recovery.models import Outcome, Recovery
+
+TIMEZONE = "UTC"
+TIMEZONE_NOTE = (
+    "periods are whole days in UTC: teams have no time zone of their own, so a week or a "
+    "month begins at 00:00 UTC"
+)
+
+# One written definition per metric, returned by the API beside the numbers and shown next
+# to them on the page. "The agent's" means assigned to the agent now (the loop's, the case's
+# assignee); a team's means owned by the team now. "In the period": at or after its start and
+# before its end.
+METRICS: dict[str, str] = {
+    "loops_closed": (
+        "Loops assigned to the agent (of the team) that were closed in the period; cancelled "
+        "and broken loops are not counted. Drill-down: the loops API with state=closed, "
+        "assignee (team), closed_after and closed_before."
+    ),
+    "loops_closed_with_deadline": (
+        "Of loops_closed, those that had a deadline (due_at) when they closed. A loop with no "
+        "deadline (no SLA policy matched it, or it was closed while paused) counts as closed "
+        "but neither on time nor late."
+    ),
+    "loops_closed_on_time": (
+        "Of loops_closed, those closed at or before their deadline (closed_at <= due_at). A "
+        "loop closed with no deadline is not on time."
+    ),
+    "on_time_rate": (
+        "loops_closed_on_time / loops_closed_with_deadline, from 0 to 1; null when no loop "
+        "with a deadline was closed. Loops without a deadline are left out so that a missing "
+        "policy neither helps nor hurts."
+    ),
+    "breaches": (
+        "Loops assigned to the agent (of the team) that finished in the period (closed, "
+        "broken or cancelled) and had breached: the sweeper marked them breached when their "
+        "deadline passed. Counted when the loop finishes, so each breach counts once. "
+        "Drill-down: the loops API with breached=true, assignee (team), closed_after and "
+        "closed_before."
+    ),
+    "first_reply_median_business_minutes": (
+        "Median, over the reply loops on the first-reply target closed in the period, of the "
+        "time from the customer's message to the reply in business minutes: the loop's SLA "
+        "clock (its policy's business hours; 24/7 under no policy), paused time left out. "
+        "Null when there was no such loop."
+    ),
+    "first_replies": "How many reply loops the first-reply median is taken over.",
+    "reopened_cases": (
+        "Cases assigned to the agent (of the team) that went from solved or closed back to "
+        "open or pending in the period (the customer wrote again), each case once."
+    ),
+    "reassignments_away": (
+        "Times a loop was taken from the agent in the period: its trail's reassigned events "
+        "whose previous assignee was the agent and whose new one is someone else or nobody "
+        "(the sweeper's hand-over to the lead included). For a team: loops moved to another "
+        "team."
+    ),
+    "promises_made": (
+        "Promises the agent made (a team: promises the team must keep) in the period, as "
+        "the promise ledger records them; renegotiated and withdrawn ones included."
+    ),
+    "promises_kept": "Of promises_made, those marked kept (as they stand now).",
+    "promises_broken": "Of promises_made, those marked broken (as they stand now).",
+    "csat": (
+        "Percent of CSAT answers of 4 or 5 (on 1-5) given in the period on cases assigned to "
+        "the agent (of the team); null without answers."
+    ),
+    "csat_responses": "How many CSAT answers the csat figure is taken over.",
+    "nps": (
+        "Net Promoter Score of the NPS answers given in the period on cases assigned to the "
+        "agent (of the team): percent of 9-10 answers minus percent of 0-6 answers, from "
+        "-100 to 100; null without answers."
+    ),
+    "nps_responses": "How many NPS answers the nps figure is taken over.",
+    "recovered": (
+        "Recovery loops assigned to the agent (of the team) whose abandoned cart or "
+        "application was recovered (the person completed it) in the period."
+    ),
+    "qa_score": "Not built yet: the weighted QA review score (issue 17). Always null.",
+}
+
+_WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+_MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+_CUSTOM = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
+MAX_CUSTOM_DAYS = 366
+PERIOD_HELP = "a week 2026-W48, a month 2026-11, or days 2026-11-01..2026-11-15 (both included)"
+
+
+@dataclass(frozen=True)
+class Period:
+    """``[start, end)`` in UTC, named by ``key`` as it was asked for."""
+
+    key: str
+    kind: str  # week, month, custom
+    start: datetime
+    end: datetime
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "kind": self.kind,
+            "start": self.start,
+            "end": self.end,
+            "timezone": TIMEZONE,
+            "note": TIMEZONE_NOTE,
+        }
+
+
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _bad_period(reason: str) -> InvalidInput:
+    return InvalidInput(f"bad period: {reason}", [FieldError("period", reason)])
+
+
+def period_parse(text: str | None, *, now: datetime) -> Period:
+    """The period ``text`` names (``PERIOD_HELP``); none: the month of ``now``. InvalidInput
+    (422) naming ``period`` for anything else, a year outside 2000-2199 included."""
+    if text is None or not text.strip():
+        text = f"{now.astimezone(UTC):%Y-%m}"
+    text = text.strip()
+    try:
+        if m := _WEEK.match(text):
+            year, week = int(m[1]), int(m[2])
+            _year_check(year)
+            monday = date.fromisocalendar(year, week, 1)
+            return Period(text, "week", _midnight(monday), _midnight(monday + timedelta(days=7)))
+        if m := _MONTH.match(text):
+            year, month = int(m[1]), int(m[2])
+            _year_check(year)
+            first = date(year, month, 1)
+            following = date(year + month // 12, month % 12 + 1, 1)
+            return Period(text, "month", _midnight(first), _midnight(following))
+        if m := _CUSTOM.match(text):
+            first, last = date.fromisoformat(m[1]), date.fromisoformat(m[2])
+            _year_check(first.year)
+            _year_check(last.year)
+        else:
+            raise _bad_period(f"not {PERIOD_HELP}")
+    except ValueError as exc:
+        raise _bad_period(f"{text[:40]!r} is no such date: {exc}") from None
+    if last < first:
+        raise _bad_period("the last day is before the first")
+    if (last - first).days + 1 > MAX_CUSTOM_DAYS:
+        raise _bad_period(f"at most {MAX_CUSTOM_DAYS} days")
+    return Period(text, "custom", _midnight(first), _midnight(last + timedelta(days=1)))
+
+
+def _year_check(year: int) -> None:
+    if not 2000 <= year <= 2199:
+        raise _bad_period("the year must be between 2000 and 2199")
+
+
+# --- who sees which rows -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Whose scorecards a viewer may read: ``agents`` (user ids; None: everyone's) and
+    ``teams`` (team ids; None: every team's). An agent sees only their own row; a lead the
+    agents and teams they lead or work in; an admin, a superuser and ``SYSTEM`` everything."""
+
+    agents: frozenset[int] | None
+    teams: frozenset[int] | None
+
+
+def scope_of(viewer: Viewer) -> Scope:
+    viewer = viewer_check(viewer)
+    if viewer is SYSTEM:
+        return Scope(None, None)
+    teams = visible_team_ids(viewer)
+    if teams is None:
+        return Scope(None, None)
+    agent = agent_for(viewer)
+    if agent is not None and agent.role == Role.LEAD:
+        members = Agent.objects.filter(teams__id__in=teams).values_list("user_id", flat=True)
+        return Scope(frozenset(members) | {viewer.pk}, frozenset(teams))
+    return Scope(frozenset({viewer.pk}) if agent is not None else frozenset(), frozenset())
+
+
+# --- the scorecards --------------------------------------------------------------------------
+
+
+@dataclass
+class Scorecard:
+    """One agent's or one team's metrics (``METRICS``'s names) and drill-down links."""
+
+    key: str  # the agent's username, the team's slug
+    name: str
+    team: str | None
+    teams: list[str]
+    metrics: dict[str, Any]
+    links: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Scorecards:
+    period: Period
+    agents: list[Scorecard]
+    teams: list[Scorecard]
+
+
+def scorecards(
+    *,
+    viewer: Viewer,
+    period: Period,
+    team: Team | None = None,
+    agent: User | None = None,
+) -> Scorecards:
+    """The scorecards of the agents and teams ``viewer`` may see for ``period``, narrowed to
+    ``team`` and/or ``agent`` (NotFound, as if missing, when the viewer may not see them).
+
+    Agent rows: every agent of the scope (narrowed: of ``team``), with zeros when they did
+    nothing. Team rows: the teams of the scope (narrowed: ``team``, else ``agent``'s teams).
+    Loop counts read the loops the viewer may see, exactly what ``GET /api/v1/loops`` gives
+    the same viewer with the filters of each row's links.
+    """
+    scope = scope_of(viewer)
+    if team is not None and scope.teams is not None and team.pk not in scope.teams:
+        raise NotFound(f"team {team.slug}")
+    if agent is not None and scope.agents is not None and agent.pk not in scope.agents:
+        raise NotFound(f"agent {agent.username}")
+    agents_qs = Agent.objects.select_related("user").prefetch_related("teams")
+    if scope.agents is not None:
+        agents_qs = agents_qs.filter(user_id__in=scope.agents)
+    if team is not None:
+        agents_qs = agents_qs.filter(teams=team)
+    if agent is not None:
+        agents_qs = agents_qs.filter(user_id=agent.pk)
+    people = list(agents_qs.order_by("user__username"))
+    teams_qs = Team.objects.all()
+    if scope.teams is not None:
+        teams_qs = teams_qs.filter(pk__in=scope.teams)
+    if team is not None:
+        teams_qs = teams_qs.filter(pk=team.pk)
+    elif agent is not None:
+        teams_qs = teams_qs.filter(agents__user_id=agent.pk)
+    teams = list(teams_qs.order_by("name"))
+
+    agent_ids = [a.user_id for a in people]
+    team_ids = [t.pk for t in teams]
+    by_agent = _metrics(viewer, period, "assignee_id", agent_ids)
+    by_team = _metrics(viewer, period, "team_id", team_ids)
+    promises_by_user = {
+        r.key: r
+        for r in promise_kept_rate(by="agent", since=period.start, until=period.end, viewer=viewer)
+    }
+    promises_by_team = {
+        r.key: r
+        for r in promise_kept_rate(by="team", since=period.start, until=period.end, viewer=viewer)
+    }
+    agent_rows = []
+    for a in people:
+        m = by_agent[a.user_id]
+        kept = promises_by_user.get(a.user.username)
+        _promises(m, kept)
+        slugs = sorted(t.slug for t in a.teams.all())
+        agent_rows.append(
+            Scorecard(
+                key=a.user.username,
+                name=a.user.get_full_name() or a.user.username,
+                team=slugs[0] if slugs else None,
+                teams=slugs,
+                metrics=m,
+                links=loop_links(period, assignee=a.user.username),
+            )
+        )
+    team_rows = []
+    for t in teams:
+        m = by_team[t.pk]
+        _promises(m, promises_by_team.get(t.slug))
+        team_rows.append(
+            Scorecard(
+                key=t.slug,
+                name=t.name,
+                team=t.slug,
+                teams=[t.slug],
+                metrics=m,
+                links=loop_links(period, team=t.slug),
+            )
+        )
+    return Scorecards(period=period, agents=agent_rows, teams=team_rows)
+
+
+def _promises(m: dict[str, Any], rate: Any) -> None:
+    m["promises_made"] = rate.made if rate else 0
+    m["promises_kept"] = rate.kept if rate else 0
+    m["promises_broken"] = rate.broken if rate else 0
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def loop_links(
+    period: Period, *, assignee: str | None = None, team: str | None = None
+) -> dict[str, str]:
+    """The loops API queries a row's loop counts come from: ``loops_closed`` (state=closed),
+    ``breaches`` (breached=true) and ``loops`` (every loop finished in the period)."""
+    who = {"assignee": assignee} if assignee is not None else {"team": team}
+    window = {"closed_after": _iso(period.start), "closed_before": _iso(period.end)}
+    base = "/api/v1/loops?"
+    return {
+        "loops_closed": base + urlencode({**who, "state": "closed", **window}),
+        "breaches": base + urlencode({**who, "breached": "true", **window}),
+        "loops": base + urlencode({**who, **window}),
+    }
+
+
+def _zero() -> dict[str, Any]:
+    return {
+        "loops_closed": 0,
+        "loops_closed_with_deadline": 0,
+        "loops_closed_on_time": 0,
+        "on_time_rate": None,
+        "breaches": 0,
+        "first_reply_median_business_minutes": None,
+        "first_replies": 0,
+        "reopened_cases": 0,
+        "reassignments_away": 0,
+        "promises_made": 0,
+        "promises_kept": 0,
+        "promises_broken": 0,
+        "csat": None,
+        "csat_responses": 0,
+        "nps": None,
+        "nps_responses": 0,
+        "recovered": 0,
+        "qa_score": None,
+    }
+
+
+def _metrics(
+    viewer: Viewer, period: Period, by: str, ids: list[int]
+) -> defaultdict[int, dict[str, Any]]:
+    """The metrics (but promises) of each of ``ids``, grouped ``by`` ``assignee_id`` or
+    ``team_id``: a handful of grouped queries, whatever the number of rows."""
+    out: defaultdict[int, dict[str, Any]] = defaultdict(_zero)
+    if not ids:
+        return out
+    for key in ids:
+        out[key]  # noqa: B018 - every row, zeros included
+    loops = loops_visible(viewer=viewer).order_by().filter(**{f"{by}__in": ids})
+    _loop_counts(out, loops, period, by)
+    _first_replies(out, loops, period, by)
+    teams = visible_team_ids(viewer)
+    _reopened(out, period, by, ids, teams)
+    _reassigned_away(out, period, by, ids)
+    _feedback(out, period, by, ids, teams)
+    _recovered(out, loops, period, by)
+    return out
+
+
+def loops_closed_in(loops: QuerySet[Loop], period: Period) -> QuerySet[Loop]:
+    """Of ``loops``, those finished (closed, broken, cancelled) in the period: only a
+    finished loop has ``closed_at``."""
+    return loops.filter(closed_at__gte=period.start, closed_at__lt=period.end)
+
+
+def _loop_counts(
+    out: dict[int, dict[str, Any]], loops: QuerySet[Loop], period: Period, by: str
+) -> None:
+    closed = Q(state=LoopState.CLOSED)
+    dated = closed & Q(due_at__isnull=False)
+    rows = (
+        loops_closed_in(loops, period)
+        .values(by)
+        .annotate(
+            loops_closed=Count("pk", filter=closed),
+            loops_closed_with_deadline=Count("pk", filter=dated),
+            loops_closed_on_time=Count("pk", filter=dated & Q(closed_at__lte=F("due_at"))),
+            breaches=Count("pk", filter=Q(breached_at__isnull=False)),
+        )
+    )
+    for row in rows:
+        m = out[row[by]]
+        for name in ("loops_closed", "loops_closed_with_deadline", "loops_closed_on_time"):
+            m[name] = row[name]
+        m["breaches"] = row["breaches"]
+        with_deadline = row["loops_closed_with_deadline"]
+        m["on_time_rate"] = (
+            round(row["loops_closed_on_time"] / with_deadline, 4) if with_deadline else None
+        )
+
+
+def first_reply_seconds(loop: Loop) -> float:
+    """The business seconds a closed reply loop's clock ran from its opening to its close:
+    what was banked by pauses plus the run since the clock last (re)started, on the loop's
+    calendar (24/7 without a policy's business hours). A loop closed while paused stopped
+    counting when it was paused."""
+    assert loop.closed_at is not None
+    end = loop.paused_at or loop.closed_at
+    if loop.sla_seconds is None:
+        # No SLA: the clock is not banked by pauses; wall-clock time less the paused time.
+        return max(0.0, (end - loop.opened_at).total_seconds() - loop.paused_seconds)
+    ran = business_time_between(
+        loop.clock_started_at, max(end, loop.clock_started_at), calendar_of(loop)
+    )
+    return loop.consumed_seconds + ran.total_seconds()
+
+
+def _first_replies(
+    out: dict[int, dict[str, Any]], loops: QuerySet[Loop], period: Period, by: str
+) -> None:
+    replies = (
+        loops_closed_in(loops, period)
+        .filter(state=LoopState.CLOSED, kind=LoopKind.REPLY, sla_target=SlaTarget.FIRST_REPLY)
+        .select_related("sla_policy__business_hours")
+    )
+    minutes: defaultdict[int, list[float]] = defaultdict(list)
+    for loop in replies:
+        minutes[getattr(loop, by)].append(first_reply_seconds(loop) / 60)
+    for key, values in minutes.items():
+        out[key]["first_reply_median_business_minutes"] = round(statistics.median(values), 1)
+        out[key]["first_replies"] = len(values)
+
+
+def _reopened(
+    out: dict[int, dict[str, Any]],
+    period: Period,
+    by: str,
+    ids: list[int],
+    teams: set[int] | None,
+) -> None:
+    events = CaseEvent.objects.filter(
+        kind="status",
+        at__gte=period.start,
+        at__lt=period.end,
+        data__from__in=[CaseStatus.SOLVED, CaseStatus.CLOSED],
+        data__to__in=[CaseStatus.OPEN, CaseStatus.PENDING],
+        **{f"case__{by}__in": ids},
+    )
+    if teams is not None:
+        events = events.filter(case__team_id__in=teams)
+    group = f"case__{by}"
+    for row in events.order_by().values(group).annotate(n=Count("case_id", distinct=True)):
+        out[row[group]]["reopened_cases"] = row["n"]
+
+
+def _text(path: str) -> Cast:
+    """A JSON value of an event's data as text, the same on SQLite and PostgreSQL."""
+    return Cast(KT(path), output_field=CharField())
+
+
+def _reassigned_away(
+    out: dict[int, dict[str, Any]], period: Period, by: str, ids: list[int]
+) -> None:
+    # Two shapes in the trail: loop_reassign writes {"from": {"team", "assignee"}, "to": {…}};
+    # the sweeper's hand-over to the lead writes bare assignee ids {"from": 3, "to": 7}.
+    src: Any
+    dst: Any
+    if by == "assignee_id":
+        src = Coalesce(_text("data__from__assignee"), _text("data__from"))
+        dst = Coalesce(_text("data__to__assignee"), _text("data__to"))
+    else:
+        src, dst = _text("data__from__team"), _text("data__to__team")
+    events = (
+        LoopEvent.objects.filter(
+            kind=LoopEventKind.REASSIGNED, at__gte=period.start, at__lt=period.end
+        )
+        .annotate(src=src, dst=Coalesce(dst, Value("", output_field=CharField())))
+        .filter(src__in=[str(i) for i in ids])
+        .exclude(dst=F("src"))
+    )
+    for row in events.order_by().values("src").annotate(n=Count("pk")):
+        out[int(row["src"])]["reassignments_away"] = row["n"]
+
+
+def _feedback(
+    out: dict[int, dict[str, Any]],
+    period: Period,
+    by: str,
+    ids: list[int],
+    teams: set[int] | None,
+) -> None:
+    group = f"invite__case__{by}"
+    responses = Response.objects.filter(
+        at__gte=period.start, at__lt=period.end, **{f"{group}__in": ids}
+    )
+    if teams is not None:
+        responses = responses.filter(invite__case__team_id__in=teams)
+    csat = Q(survey__kind=SurveyKind.CSAT)
+    nps = Q(survey__kind=SurveyKind.NPS)
+    rows = (
+        responses.order_by()
+        .values(group)
+        .annotate(
+            csat_n=Count("pk", filter=csat),
+            csat_happy=Count("pk", filter=csat & Q(score__gte=4)),
+            nps_n=Count("pk", filter=nps),
+            promoters=Count("pk", filter=nps & Q(band=Band.PROMOTER)),
+            detractors=Count("pk", filter=nps & Q(band=Band.DETRACTOR)),
+        )
+    )
+    for row in rows:
+        m = out[row[group]]
+        m["csat_responses"] = row["csat_n"]
+        m["csat"] = round(100 * row["csat_happy"] / row["csat_n"], 1) if row["csat_n"] else None
+        m["nps_responses"] = row["nps_n"]
+        m["nps"] = (
+            round(100 * (row["promoters"] - row["detractors"]) / row["nps_n"], 1)
+            if row["nps_n"]
+            else None
+        )
+
+
+def _recovered(
+    out: dict[int, dict[str, Any]], loops: QuerySet[Loop], period: Period, by: str
+) -> None:
+    group = f"loop__{by}"
+    rows = (
+        Recovery.objects.filter(
+            outcome=Outcome.RECOVERED,
+            closed_at__gte=period.start,
+            closed_at__lt=period.end,
+            loop__in=loops.values("pk"),
+        )
+        .order_by()
+        .values(group)
+        .annotate(n=Count("pk"))
+    )
+    for row in rows:
+        out[row[group]]["recovered"] = row["n"]
