@@ -63,3 +63,38 @@ def test_an_unknown_token_is_a_plain_404(client, job):
     assert client.get("/jobs/t/not-a-token/").status_code == 404
     assert client.get(f"/jobs/t/{job.tracking_token[:-1]}/").status_code == 404
     assert client.get(f"/jobs/t/{'x' * 65}/").status_code == 404
+
+
+def test_after_completion_the_page_links_the_invoice_pdf_under_the_tracking_token(client, job, now):
+    later = now + timedelta(days=1)
+    assert client.get(f"/jobs/t/{job.tracking_token}/invoice.pdf").status_code == 404  # not yet
+    services.job_start(job=job, actor=None, now=later)
+    services.job_arrive(job=job, actor=None, now=later)
+    services.proof_add(job=job, kind="signature", data=SIGNATURE, actor=None, now=later)
+    done = services.job_complete(job=job, actor=None, now=later)
+
+    html = client.get(f"/jobs/t/{job.tracking_token}/").content.decode()
+    link = f"/jobs/t/{job.tracking_token}/invoice.pdf"
+    assert f'href="{link}"' in html and done.invoice["number"] in html
+    assert "GBP 424.98" in html
+
+    pdf = client.get(link)
+    assert pdf.status_code == 200 and pdf["Content-Type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    assert pdf["Cache-Control"] == "private, no-store"
+
+
+def test_another_token_opens_no_invoice(client, job, now):
+    later = now + timedelta(days=1)
+    services.job_start(job=job, actor=None, now=later)
+    services.job_arrive(job=job, actor=None, now=later)
+    services.proof_add(job=job, kind="signature", data=SIGNATURE, actor=None, now=later)
+    services.job_complete(job=job, actor=None, now=later)
+
+    token = job.tracking_token
+    other = token[:-1] + ("x" if token[-1] != "x" else "y")
+    assert client.get(f"/jobs/t/{other}/invoice.pdf").status_code == 404
+    assert client.get("/jobs/t/nope/invoice.pdf").status_code == 404
+    # and the invoices API's PDF still needs a token or a session
+    invoice_id = Job.objects.get(pk=job.pk).invoice["id"]
+    assert client.get(f"/api/v1/invoices/{invoice_id}/pdf").status_code == 401

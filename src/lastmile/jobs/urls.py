@@ -30,4 +30,5 @@ urlpatterns: list[URLPattern] = [
         name="driver_change_decline",
     ),
     path("t/<str:token>/", views.tracking_page, name="tracking"),
+    path("t/<str:token>/invoice.pdf", views.tracking_invoice, name="tracking_invoice"),
 ]

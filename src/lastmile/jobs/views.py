@@ -10,7 +10,9 @@ replays after a lost answer or an offline spell is stored once and answered as t
 time. A session has no API token: its keys belong to the signed-in user.
 
 The tracking page (``/jobs/t/<token>/``) needs no login: the unguessable token is the
-customer's key to their own job. An unknown token is a plain 404.
+customer's key to their own job. An unknown token is a plain 404. After completion it links
+the job's invoice as a PDF under the same token (``/jobs/t/<token>/invoice.pdf``), so the link
+is exactly as unguessable as the page, and opens only the invoice of that job.
 """
 
 from __future__ import annotations
@@ -28,12 +30,14 @@ from django.views.decorators.http import require_GET, require_POST
 from lastmile.console.pages import page_chrome
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, FieldError, InvalidInput, NotFound
+from lastmile.invoices.pdf import invoice_pdf
+from lastmile.invoices.selectors import invoice_get
 from lastmile.jobs import runs, services
 from lastmile.jobs.api import change_out, job_out, proof_out
 from lastmile.jobs.idempotency import idempotent
 from lastmile.jobs.models import ChangeState, FailReason, Job, JobState, ProofKind
 from lastmile.jobs.selectors import job_get
-from lastmile.people.viewers import actor_of
+from lastmile.people.viewers import SYSTEM, actor_of
 from lastmile.promises.selectors import open_promises_for_customer
 from lastmile.recovery.services import customer_phone
 
@@ -376,16 +380,7 @@ def driver_service_worker(request: HttpRequest) -> HttpResponse:
 def tracking_page(request: HttpRequest, token: str) -> HttpResponse:
     """The customer's view of their job: window, status, ETA, and after delivery the proof.
     No login; an unknown token is a plain 404."""
-    job = (
-        Job.objects.select_related("team", "customer")
-        .prefetch_related("proofs")
-        .filter(tracking_token=token)
-        .first()
-        if 0 < len(token) <= 64
-        else None
-    )
-    if job is None:
-        raise Http404("no such tracking link")
+    job = _tracked(token)
     zone = services.TeamZones()(job.team_id)
     proofs = [
         {
@@ -409,5 +404,50 @@ def tracking_page(request: HttpRequest, token: str) -> HttpResponse:
             "proofs": proofs if done else [],
             "zone": zone,
             "late": runs.is_late(job),
+            "invoice": _invoice_shown(job) if done else None,
         },
     )
+
+
+def _tracked(token: str) -> Job:
+    """The job a tracking token names; any other token is a plain 404."""
+    job = (
+        Job.objects.select_related("team", "customer")
+        .prefetch_related("proofs")
+        .filter(tracking_token=token)
+        .first()
+        if 0 < len(token) <= 64
+        else None
+    )
+    if job is None:
+        raise Http404("no such tracking link")
+    return job
+
+
+def _invoice_shown(job: Job) -> dict[str, Any] | None:
+    invoice = job.invoice if isinstance(job.invoice, dict) else None
+    if not invoice or not isinstance(invoice.get("id"), int):
+        return None
+    return {
+        "number": invoice.get("number", ""),
+        "total": _money(int(invoice.get("total") or 0), str(invoice.get("currency") or "")),
+    }
+
+
+@require_GET
+def tracking_invoice(request: HttpRequest, token: str) -> HttpResponse:
+    """The invoice of the tracked job as a PDF, for the customer holding the tracking link:
+    only once the job is completed, only that job's invoice; otherwise a plain 404."""
+    job = _tracked(token)
+    invoice = job.invoice if isinstance(job.invoice, dict) else None
+    if job.state != JobState.COMPLETED or not invoice or not isinstance(invoice.get("id"), int):
+        raise Http404("no invoice for this job")
+    try:
+        found = invoice_get(invoice_id=invoice["id"], viewer=SYSTEM)
+    except NotFound:
+        raise Http404("no invoice for this job") from None
+    response = HttpResponse(invoice_pdf(found), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="invoice-{found.number}.pdf"'
+    response["Cache-Control"] = "private, no-store"
+    response["X-Robots-Tag"] = "noindex"
+    return response
