@@ -33,26 +33,25 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from lastmile.api.api import error_response
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, ErrorCode, FieldError, InvalidInput
-from lastmile.jobs import runs, services
-from lastmile.jobs.models import FailReason, Job, JobState, Proof, ProofKind
+from lastmile.jobs import runs
+from lastmile.jobs.models import FailReason, Job, ProofKind
 
 SIGNATURE_HEADER = "HTTP_X_ONFLEET_SIGNATURE"
 METADATA_NAME = "lastmile_job"
 MAX_BODY_BYTES = 512 * 1024
 
-# The states a job has reached or passed when Onfleet tells it again.
-_DONE = {
-    "taskStarted": {JobState.STARTED, JobState.ARRIVED, JobState.COMPLETED, JobState.FAILED},
-    "taskCompleted": {JobState.COMPLETED},
-    "taskFailed": {JobState.FAILED},
-    "taskEta": {JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED},
+# Onfleet's triggers, as the steps of ``runs.outside_step``.
+_STEPS = {
+    "taskStarted": "start",
+    "taskCompleted": "complete",
+    "taskFailed": "fail",
+    "taskEta": "eta",
 }
 
 # Onfleet's failure reasons, by a word of them, to lastmile's; anything else is "not at home"
@@ -114,17 +113,8 @@ def _eta_of(event: dict[str, Any]) -> datetime:
         ) from None
 
 
-def _walk_to_arrived(job: Job, *, now: datetime) -> Job:
-    """Start and arrive a job Onfleet says is done, where those webhooks were not set up."""
-    if job.state == JobState.SCHEDULED:
-        job = services.job_start(job=job, actor=None, now=now)
-    if job.state == JobState.STARTED:
-        job = services.job_arrive(job=job, actor=None, now=now)
-    return job
-
-
-def _proofs_from(job: Job, task: dict[str, Any], *, now: datetime) -> None:
-    """Onfleet's signature and photos as the job's proofs (their upload ids), once each."""
+def _proofs_from(task: dict[str, Any]) -> list[tuple[str, str]]:
+    """Onfleet's signature and photos, as proofs (kind, their upload ids)."""
     details = task.get("completionDetails") or {}
     taken: list[tuple[str, str]] = []
     if details.get("signatureUploadId"):
@@ -133,36 +123,26 @@ def _proofs_from(job: Job, task: dict[str, Any], *, now: datetime) -> None:
         [details["photoUploadId"]] if details.get("photoUploadId") else []
     )
     taken += [(ProofKind.PHOTO, f"onfleet:{p}") for p in photos if p]
-    have = set(Proof.objects.filter(job=job).values_list("kind", "data"))
-    for kind, data in taken:
-        if (kind, data) not in have:
-            services.proof_add(job=job, kind=kind, data=data, actor=None, now=now)
+    return taken
 
 
 def _apply(
     job: Job, trigger: str, task: dict[str, Any], event: dict[str, Any], *, now: datetime
-) -> Job:
-    if trigger == "taskEta":
-        eta = _eta_of(event)
-        return runs.eta_update(job=job, eta=eta, actor=None, now=now, source="onfleet")
-    if trigger == "taskStarted":
-        return services.job_start(job=job, actor=None, now=now)
-    if trigger == "taskCompleted":
-        job = _walk_to_arrived(job, now=now)
-        _proofs_from(job, task, now=now)
-        return services.job_complete(job=job, actor=None, now=now)
+) -> tuple[Job, bool]:
+    """Onfleet's event read into ``runs.outside_step``, which walks the job."""
+    step = _STEPS[trigger]
     details = task.get("completionDetails") or {}
-    if job.state == JobState.SCHEDULED:
-        job = services.job_start(job=job, actor=None, now=now)
-    note = " ".join(
-        str(part) for part in (details.get("failureReason"), details.get("failureNotes")) if part
-    )
-    return services.job_fail(
+    failure = str(details.get("failureReason") or "")
+    note = " ".join(str(part) for part in (failure, details.get("failureNotes")) if part)
+    return runs.outside_step(
         job=job,
-        reason=fail_reason(str(details.get("failureReason") or "")),
-        note=note,
-        actor=None,
+        step=step,
         now=now,
+        eta=_eta_of(event) if step == "eta" and job.state not in runs.OUTSIDE_DONE["eta"] else None,
+        proofs=_proofs_from(task) if step == "complete" else None,
+        reason=fail_reason(failure) if step == "fail" else "",
+        note=note if step == "fail" else "",
+        source="onfleet",
     )
 
 
@@ -223,7 +203,7 @@ def onfleet_hook(request: HttpRequest) -> HttpResponse:
         return _error(422, ErrorCode.INVALID, "the event is not an object", "body", "an object")
     trigger = event.get("triggerName")
     task = (event.get("data") or {}).get("task") if isinstance(event.get("data"), dict) else None
-    if trigger not in _DONE:
+    if trigger not in _STEPS:
         return JsonResponse({"result": "ignored", "reason": f"lastmile does not act on {trigger}"})
     if not isinstance(task, dict):
         return _error(422, ErrorCode.INVALID, "the event has no task", "data.task", "required")
@@ -241,11 +221,9 @@ def onfleet_hook(request: HttpRequest) -> HttpResponse:
             f"metadata.{METADATA_NAME}",
             "no job has this id",
         )
-    if job.state in _DONE[trigger]:
-        return JsonResponse({"result": "already", "job": job.pk, "state": job.state})
     try:
-        with transaction.atomic():  # all of a walked-through completion, or nothing
-            job = _apply(job, trigger, task, event, now=utcnow())
+        job, applied = _apply(job, trigger, task, event, now=utcnow())
     except DomainError as exc:
         return error_response(exc.status, exc.code, exc.detail, [e.as_dict() for e in exc.errors])
-    return JsonResponse({"result": "applied", "job": job.pk, "state": job.state})
+    result = "applied" if applied else "already"
+    return JsonResponse({"result": result, "job": job.pk, "state": job.state})

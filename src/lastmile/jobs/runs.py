@@ -36,7 +36,7 @@ from django.db.models import Q
 
 from lastmile.channels.services import outbox_enqueue, outbox_message
 from lastmile.jobs import services
-from lastmile.jobs.models import Job, JobEvent, JobState
+from lastmile.jobs.models import Job, JobEvent, JobState, Proof
 from lastmile.jobs.selectors import job_list
 from lastmile.loops.models import Loop, LoopKind, LoopState
 from lastmile.loops.services import loop_close, loop_open
@@ -296,6 +296,73 @@ def _recovery_open(job: Job, *, actor: Actor, now: datetime) -> Loop:
         ),
         now=now,
     )
+
+
+# --- an outside dispatch system's steps ------------------------------------------------------
+
+# The states a job has reached or passed when an outside system tells a step again.
+OUTSIDE_DONE: dict[str, frozenset[str]] = {
+    "start": frozenset({JobState.STARTED, JobState.ARRIVED, JobState.COMPLETED, JobState.FAILED}),
+    "complete": frozenset({JobState.COMPLETED}),
+    "fail": frozenset({JobState.FAILED}),
+    "eta": frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED}),
+}
+
+
+def outside_step(
+    *,
+    job: Job,
+    step: str,
+    now: datetime,
+    eta: datetime | None = None,
+    proofs: list[tuple[str, str]] | None = None,
+    reason: str = "",
+    note: str = "",
+    source: str = "outside",
+) -> tuple[Job, bool]:
+    """A step an outside dispatch system (Onfleet) tells about the job, and whether it
+    changed anything: a step the job has already been through is ``(job, False)``, so a
+    system's retry changes nothing.
+
+    - ``eta``: the ETA, as ``eta_update`` (delay notice and recovery loop when late).
+    - ``start``: the job starts.
+    - ``complete``: in one transaction, the job is walked through start and arrival if the
+      system did not tell those, the ``proofs`` (kind, data) it took are added once each,
+      and the job completes (409 ``proof_missing`` when a proof lastmile requires is not
+      among them: then nothing is written).
+    - ``fail``: a scheduled job is started first, then fails for ``reason`` with ``note``.
+    """
+    if step not in OUTSIDE_DONE:
+        raise ValueError(f"unknown step {step!r}")
+    if job.state in OUTSIDE_DONE[step]:
+        return job, False
+    with transaction.atomic():
+        if step == "eta":
+            if eta is None:
+                raise ValueError("an eta step needs the eta")
+            return eta_update(job=job, eta=eta, actor=None, now=now, source=source), True
+        if step == "start":
+            return services.job_start(job=job, actor=None, now=now), True
+        if step == "complete":
+            job = _walk_to_arrived(job, now=now)
+            have = set(Proof.objects.filter(job=job).values_list("kind", "data"))
+            for kind, data in proofs or ():
+                if (kind, data) not in have:
+                    services.proof_add(job=job, kind=kind, data=data, actor=None, now=now)
+                    have.add((kind, data))
+            return services.job_complete(job=job, actor=None, now=now), True
+        if job.state == JobState.SCHEDULED:
+            job = services.job_start(job=job, actor=None, now=now)
+        return services.job_fail(job=job, reason=reason, note=note, actor=None, now=now), True
+
+
+def _walk_to_arrived(job: Job, *, now: datetime) -> Job:
+    """Start and arrive a job an outside system says is done, where it did not say so."""
+    if job.state == JobState.SCHEDULED:
+        job = services.job_start(job=job, actor=None, now=now)
+    if job.state == JobState.STARTED:
+        job = services.job_arrive(job=job, actor=None, now=now)
+    return job
 
 
 # --- notices ---------------------------------------------------------------------------------
