@@ -337,3 +337,19 @@ def _form(**fields):
         "min_gap": "60 00:00:00",
         **fields,
     }
+
+
+@pytest.mark.django_db
+def test_the_customer_page_names_the_vip_rule_that_held_a_survey(client, alice, team, survey_rules):
+    import time_machine
+
+    from tests.cases.factories import CaseFactory
+
+    vip = CaseFactory(customer=CustomerFactory(attributes={"vip": True}), team=team).customer
+    send(vip, "v1", at=MON)
+    send(vip, "v2", at=MON + timedelta(days=8))
+    client.force_login(alice)
+    with time_machine.travel(MON + timedelta(days=8), tick=False):
+        html = client.get(f"/customers/{vip.pk}/").content.decode()
+    assert "Held — at least 60 days between survey messages" in html
+    assert "rule “survey for vip=true”" in html  # the contact check names it too

@@ -27,6 +27,7 @@ class ContactRuleAdmin(admin.ModelAdmin):
         "customer_required",
     )
     list_editable = ("active",)
+    list_filter = ("purpose", "active")
 
     # The change form and the list's editable column both save through here.
     def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
