@@ -1,0 +1,165 @@
+"""The scorecard pages: an agent's own scorecard, or a lead's teams', for a period, each
+number beside its definition; and the loops a count was made of (the drill-down), the same
+query as the loops API link the API gives, read with the signed-in user's eyes.
+
+GET pages: the period, team and agent are in the query string, so a scorecard is a link."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from lastmile.console.pages import page_chrome
+from lastmile.core.clock import utcnow
+from lastmile.core.errors import DomainError, FieldError, InvalidInput
+from lastmile.core.instants import instant_parse
+from lastmile.loops.models import LoopState
+from lastmile.loops.selectors import loop_list
+from lastmile.people.selectors import team_by_slug, user_by_username
+from lastmile.scorecards.selectors import (
+    METRICS,
+    PERIOD_HELP,
+    Scorecard,
+    period_parse,
+    scorecards,
+)
+
+DRILL_LIMIT = 200  # loops listed on the drill-down page; the count says how many in all
+
+# The metrics the page shows, in order, with a short heading; every one of METRICS is also
+# listed with its definition under the tables.
+COLUMNS: list[tuple[str, str]] = [
+    ("loops_closed", "Closed"),
+    ("loops_closed_on_time", "On time"),
+    ("on_time_rate", "On-time rate"),
+    ("breaches", "Breaches"),
+    ("first_reply_median_business_minutes", "First reply (business min, median)"),
+    ("reopened_cases", "Reopened cases"),
+    ("reassignments_away", "Reassigned away"),
+    ("promises_made", "Promises made"),
+    ("promises_kept", "Kept"),
+    ("promises_broken", "Broken"),
+    ("csat", "CSAT %"),
+    ("nps", "NPS"),
+    ("recovered", "Recovered"),
+    ("qa_score", "QA"),
+]
+LINKED = ("loops_closed", "breaches")
+
+
+def _page_link(api_link: str) -> str:
+    """The drill-down page for a loops API link: the same query string."""
+    return "/scorecards/loops/?" + api_link.split("?", 1)[1]
+
+
+def _cells(card: Scorecard) -> list[dict[str, Any]]:
+    cells = []
+    for name, heading in COLUMNS:
+        value = card.metrics.get(name)
+        if name == "on_time_rate" and value is not None:
+            shown = f"{round(value * 100)} %"
+        elif value is None:
+            shown = "—"
+        else:
+            shown = str(value)
+        link = _page_link(card.links[name]) if name in LINKED and name in card.links else ""
+        cells.append({"name": name, "heading": heading, "shown": shown, "link": link})
+    return cells
+
+
+@login_required
+@require_GET
+def scorecard_page(request: HttpRequest) -> HttpResponse:
+    now = utcnow()
+    asked = {k: (request.GET.get(k) or "").strip() for k in ("period", "team", "agent")}
+    context: dict[str, Any] = {
+        **page_chrome(request, now),
+        "asked": asked,
+        "period_help": PERIOD_HELP,
+        "columns": COLUMNS,
+        "definitions": [(name, METRICS[name]) for name in METRICS],
+        "error": "",
+        "cards": None,
+    }
+    status = 200
+    try:
+        period = period_parse(asked["period"] or None, now=now)
+        cards = scorecards(
+            viewer=request.user,
+            period=period,
+            team=team_by_slug(asked["team"] or None),
+            agent=user_by_username(asked["agent"] or None, field="agent"),
+        )
+    except DomainError as exc:
+        context["error"] = exc.detail
+        status = exc.status
+    else:
+        context["period"] = period
+        context["cards"] = cards
+        context["agents"] = [{"card": c, "cells": _cells(c)} for c in cards.agents]
+        context["teams"] = [{"card": c, "cells": _cells(c)} for c in cards.teams]
+        context["nothing_closed"] = not any(
+            c.metrics["loops_closed"] or c.metrics["breaches"] for c in cards.agents
+        )
+    return render(request, "scorecards/page.html", context, status=status)
+
+
+def _instant(query: QueryDict, name: str) -> Any:
+    text = query.get(name)
+    if not text:
+        return None
+    try:
+        return instant_parse(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{name}: {exc}", [FieldError(name, str(exc))]) from None
+
+
+@login_required
+@require_GET
+def scorecard_loops(request: HttpRequest) -> HttpResponse:
+    """The loops behind a count: ``loop_list`` with the link's filters, as the loops API."""
+    now = utcnow()
+    q = request.GET
+    try:
+        state = q.get("state") or None
+        if state is not None and state not in LoopState.values:
+            raise InvalidInput(
+                "unknown state", [FieldError("state", "open, closed, broken or cancelled")]
+            )
+        breached = {"true": True, "false": False}.get(q.get("breached", ""))
+        qs = loop_list(
+            viewer=request.user,
+            now=now,
+            state=state,
+            team=q.get("team") or None,
+            breached=breached,
+            assignee=user_by_username(q.get("assignee") or None),
+            closed_after=_instant(q, "closed_after"),
+            closed_before=_instant(q, "closed_before"),
+        ).order_by("-closed_at", "-pk")
+        loops = list(qs[:DRILL_LIMIT])
+        count = qs.count() if len(loops) == DRILL_LIMIT else len(loops)
+    except DomainError as exc:
+        return render(
+            request,
+            "scorecards/loops.html",
+            {**page_chrome(request, now), "error": exc.detail, "loops": [], "count": 0},
+            status=exc.status,
+        )
+    return render(
+        request,
+        "scorecards/loops.html",
+        {
+            **page_chrome(request, now),
+            "error": "",
+            "loops": loops,
+            "count": count,
+            "limit": DRILL_LIMIT,
+            "filters": {k: v for k, v in q.items() if v},
+            "api_link": "/api/v1/loops?" + q.urlencode(),
+        },
+    )
