@@ -146,18 +146,39 @@ def test_answered_expired_and_link_invites_are_not_reminded(survey, asked, now):
     } == {""}
 
 
-def test_quiet_hours_hold_the_reminder_in_the_outbox(survey, asked, now):
+def test_quiet_hours_hold_the_reminder_until_they_end(survey, asked, now):
     asked.timezone = "Europe/Paris"
     asked.save()
     invite = sent_invite(survey, asked, now)
     late = (now + timedelta(days=3)).replace(hour=21)  # 22:00 in Paris, past the 72 hours
-
-    assert invites_remind(now=late) == (1, 0)
-
-    invite.refresh_from_db()
-    assert (invite.reminder_state, invite.reminder_check) == ("queued", "quiet_hours")
     held = (late + timedelta(days=1)).replace(hour=8)  # 09:00 Paris
+
+    # At 22:00 Paris nothing is queued: the reminder waits for the morning
+    assert invites_remind(now=late) == (0, 0)
+    invite.refresh_from_db()
+    assert (invite.reminder_state, invite.reminded_at) == ("", held)
+    assert invite.reminder_check == "quiet_hours" and reminder_of(invite) is None
+
+    # The minute before 09:00 still nothing; at 09:00 it is queued
+    assert invites_remind(now=held - timedelta(minutes=1)) == (0, 0)
+    assert invites_remind(now=held) == (1, 0)
+    invite.refresh_from_db()
+    assert (invite.reminder_state, invite.reminded_at) == ("queued", held)
     assert reminder_of(invite).next_attempt_at == held
+
+
+def test_an_answer_given_while_the_reminder_is_held_means_no_reminder(survey, asked, now):
+    asked.timezone = "Europe/Paris"
+    asked.save()
+    invite = sent_invite(survey, asked, now)
+    late = (now + timedelta(days=3)).replace(hour=21)
+    invites_remind(now=late)
+
+    response_record(invite=invite, score=9, now=late + timedelta(hours=10))  # 08:00 Paris
+
+    assert invites_remind(now=late + timedelta(hours=12)) == (0, 0)
+    assert reminder_of(invite) is None
+    assert Invite.objects.get(pk=invite.pk).reminder_state == ""
 
 
 def test_a_reminder_the_outbox_sent_is_marked_sent(survey, asked, now, smtp_sink):

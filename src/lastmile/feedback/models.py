@@ -211,7 +211,9 @@ class Invite(models.Model):
     ``key`` makes a trigger's invite impossible to make twice (``case_solved:<case>``).
     An email or SMS invite is reminded at most once (``reminder_state``: queued, sent, or
     suppressed by the contact rule with ``reminder_check`` and ``reminder_reason``), with a
-    link of its own (``reminder_token_hash``) that opens the same invite.
+    link of its own (``reminder_token_hash``) that opens the same invite. ``reminded_at`` is
+    when it was reminded; while ``reminder_state`` is empty, until when quiet hours or a gap
+    hold the reminder.
     """
 
     survey = models.ForeignKey(Survey, on_delete=models.PROTECT, related_name="invites")

@@ -370,10 +370,8 @@ def _outbox_send(
     channel: str,
     reminder: bool = False,
     now: datetime | None = None,
-    held_until: datetime | None = None,
 ) -> None:
-    """The invite's message (or its reminder's) with the link into the outbox; held until
-    ``held_until`` (quiet hours) when given."""
+    """The invite's message (or its reminder's) with the link into the outbox."""
     texts = invite.survey.text(invite.language)
     url = invite_url(token)
     sms = channel.startswith("sms")
@@ -402,8 +400,6 @@ def _outbox_send(
         data=data,
         now=now or invite.created_at,
     )
-    if held_until is not None:
-        message["next_attempt_at"] = held_until
     outbox_enqueue([message])
 
 
@@ -876,15 +872,18 @@ def _reminder_address(invite: Invite) -> tuple[str, str]:
 
 def invite_remind(*, invite: Invite, now: datetime) -> Invite | None:
     """Remind ``invite``'s customer once; the invite as changed, or None when it is not one
-    to remind now (answered, expired, reminded already, or held by the quiet hours).
+    to remind now (answered, expired, reminded already, or held until later).
 
     1. Under the customer's contact lock, the invite is read again: it must still be a sent
-       email or SMS invite, unanswered, not expired, not reminded.
+       email or SMS invite, unanswered, not expired, not reminded, not held past ``now``.
     2. The reminder is decided under the ``survey`` contact rule over the customer's history
        without this invite (``invite_decide(excluding=…)``): another survey contact in the
        period, or another unanswered survey, suppresses it, recorded with the rule's reason
-       (and never tried again). Quiet hours and a gap hold its message in the outbox.
-    3. Queued: a new link (only its hash is kept, beside the invite's) goes into the outbox
+       (and never tried again).
+    3. Quiet hours or a gap hold it: nothing is queued, ``reminded_at`` says until when
+       (``reminder_state`` stays empty), and a run after that decides again. Held here, not
+       in the outbox: an answer given meanwhile means no reminder goes out at all.
+    4. Queued: a new link (only its hash is kept, beside the invite's) goes into the outbox
        under ``REMINDER_KEY``; from now on it counts against the budget.
     Running it twice reminds once: the second run finds ``reminder_state`` set.
     """
@@ -900,6 +899,7 @@ def invite_remind(*, invite: Invite, now: datetime) -> Invite | None:
                 channel__in=[InviteChannel.EMAIL, InviteChannel.SMS],
                 expires_at__gt=now,
             )
+            .filter(Q(reminded_at__isnull=True) | Q(reminded_at__lte=now))
             .first()
         )
         if fresh is None:
@@ -917,7 +917,9 @@ def invite_remind(*, invite: Invite, now: datetime) -> Invite | None:
         fresh.reminded_at = now
         fresh.reminder_check = decision.check
         fresh.reminder_reason = decision.reason[:300]
-        if decision.outcome is Outcome.SUPPRESS:
+        if decision.outcome is Outcome.DEFER and decision.until is not None:
+            fresh.reminded_at = decision.until  # held: tried again then
+        elif decision.outcome is Outcome.SUPPRESS:
             fresh.reminder_state = ReminderState.SUPPRESSED
         else:
             token = secrets.token_urlsafe(24)
@@ -930,7 +932,6 @@ def invite_remind(*, invite: Invite, now: datetime) -> Invite | None:
                 channel=channel,
                 reminder=True,
                 now=now,
-                held_until=decision.until if decision.outcome is Outcome.DEFER else None,
             )
         fresh.save(
             update_fields=[
@@ -946,8 +947,8 @@ def invite_remind(*, invite: Invite, now: datetime) -> Invite | None:
 
 def invites_remind(*, now: datetime, batch_size: int = 200) -> tuple[int, int]:
     """Remind the sent, unanswered invites of every survey that reminds, ``remind_after_hours``
-    after they went out: (queued, suppressed). Oldest first, ``batch_size`` a survey a run;
-    the next run takes the rest. Queued reminders follow their outbox messages first
+    after they went out: (queued, suppressed); held ones (quiet hours) are tried again when
+    their hold ends. Oldest first, ``batch_size`` a survey a run; the next run takes the rest. Queued reminders follow their outbox messages first
     (``reminders_follow``)."""
     reminders_follow(now=now)
     queued = suppressed = 0
@@ -960,11 +961,13 @@ def invites_remind(*, now: datetime, batch_size: int = 200) -> tuple[int, int]:
                 channel__in=[InviteChannel.EMAIL, InviteChannel.SMS],
                 sent_at__lte=now - timedelta(hours=survey.remind_after_hours),
                 expires_at__gt=now,
-            ).order_by("sent_at", "pk")[:batch_size]
+            )
+            .filter(Q(reminded_at__isnull=True) | Q(reminded_at__lte=now))
+            .order_by("sent_at", "pk")[:batch_size]
         )
         for invite in due:
             done = invite_remind(invite=invite, now=now)
-            if done is None:
+            if done is None or done.reminder_state == ReminderState.NONE:  # held
                 continue
             if done.reminder_state == ReminderState.SUPPRESSED:
                 suppressed += 1
