@@ -199,3 +199,15 @@ def test_a_teammate_who_owns_the_loop_but_not_the_survey_may_close_it(
     )
 
     assert r.status_code == 200, r.content
+
+
+def test_a_loop_closed_elsewhere_is_a_409_and_no_outcome_is_stored(api, detractor, now):
+    from lastmile.loops.services import loop_close
+
+    loop_close(loop=detractor.recovery_loop, reason="done by phone", now=now)
+
+    r = api.post(f"/responses/{detractor.pk}/recovery", {"outcome": "fixed", "resurvey": True})
+
+    assert r.status_code == 409 and r.json()["code"] == "loop_not_open"
+    assert Response.objects.get(pk=detractor.pk).recovery_outcome == ""
+    assert Invite.objects.count() == 1  # no re-survey either
