@@ -86,3 +86,35 @@ def test_one_source_issued_at_once_is_one_invoice_and_one_number(zoe_case, now):
     following = issuer(zoe_case, now, ["job:2"], results)
     following()
     assert results[-1] == ("job:2", "2026-000002")
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_sending_one_invoice_at_once_email_it_once(zoe_case, now):
+    from lastmile.channels.models import OutboxMessage
+    from lastmile.invoices.services import invoice_deliver
+    from lastmile.mail.models import EmailMessage
+
+    # given an invoice waiting for its email, and its task run by two workers at once
+    invoice = invoice_issue(
+        source="job:1",
+        customer_id=zoe_case.customer_id,
+        team_id=zoe_case.team_id,
+        case_id=zoe_case.pk,
+        currency="GBP",
+        lines=lines((1, 100)),
+        actor=None,
+        now=now,
+    )
+    results = []
+
+    def send():
+        results.append(invoice_deliver(invoice_id=invoice.pk, now=now))
+
+    errors = run_together(send, send, send)
+
+    # then one of them sent it and the others found nothing to do
+    assert errors == []
+    assert sorted(r is None for r in results) == [False, True, True]
+    assert OutboxMessage.objects.count() == 1 and EmailMessage.objects.count() == 1
+    assert Invoice.objects.get().send_status == "sent"
