@@ -1,5 +1,6 @@
-"""Every write of invoices: issuing an invoice (numbered, taxed, its PDF emailed on the case),
-recording a payment, voiding, and the per-team tax rate.
+"""Every write of invoices: issuing an invoice (numbered, taxed), sending it (by the worker:
+its PDF attached to an email on the case, or a link to it emailed to a customer without a
+case), recording a payment, voiding, and the per-team tax rate.
 
 Numbers are ``<year>-<6 digits>``, sequential per calendar year (UTC) without a gap: the
 year's ``InvoiceCounter`` row is locked in the transaction that writes the invoice, so two
