@@ -14,6 +14,7 @@ from lastmile.cases.services import case_reopen_on_message, case_set_status
 from lastmile.feedback.services import invite_create, response_record
 from lastmile.loops.models import BusinessHours, Loop, SlaPolicy
 from lastmile.loops.services import loop_cancel, loop_close, loop_open, loop_reassign
+from lastmile.promises.services import promise_break, promise_keep, promise_record
 from lastmile.scorecards.selectors import METRICS
 from tests.cases.factories import CaseFactory
 from tests.feedback.factories import SurveyFactory, reachable_customer
@@ -296,3 +297,31 @@ def test_the_scorecards_take_a_fixed_number_of_queries(api, customer, alice, oth
         user = AgentFactory(user__username=f"extra{n}", teams=[other_team]).user
         loop_close(loop=task(customer, other_team, user, opened=now), now=now)
     assert queries(api) == 18
+
+
+def test_promises_made_kept_and_broken_count_for_their_maker(api, case, team, alice, now):
+    # given alice promised three things this month: one kept, one broken, one still open
+    made = [
+        promise_record(
+            case=case,
+            text=f"Promise {n}",
+            terms={},
+            due_at=now + timedelta(days=2),
+            team=team,
+            channel="email",
+            made_by=alice,
+            actor=alice,
+            now=now,
+        )
+        for n in range(3)
+    ]
+    promise_keep(promise=made[0], actor=alice, now=now + timedelta(hours=1))
+    promise_break(promise=made[1], actor=alice, reason="out of stock", now=now + timedelta(hours=1))
+    body = api.get("/scorecards", period="2026-11").json()
+    a = row(body, "alice")
+    assert (a["promises_made"], a["promises_kept"], a["promises_broken"]) == (3, 1, 1)
+    front = next(t for t in body["teams"] if t["slug"] == "front")
+    assert (front["promises_made"], front["promises_kept"], front["promises_broken"]) == (3, 1, 1)
+    # and none of them in October
+    a = row(api.get("/scorecards", period="2026-10").json(), "alice")
+    assert a["promises_made"] == 0
