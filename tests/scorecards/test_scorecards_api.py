@@ -325,3 +325,14 @@ def test_promises_made_kept_and_broken_count_for_their_maker(api, case, team, al
     # and none of them in October
     a = row(api.get("/scorecards", period="2026-10").json(), "alice")
     assert a["promises_made"] == 0
+
+
+def test_a_loop_moved_to_another_team_is_a_reassignment_away_for_the_team(
+    api, customer, team, other_team, alice, now
+):
+    loop = task(customer, team, alice, opened=now)
+    loop_reassign(loop=loop, team=other_team, reason="billing question", now=now)
+    body = api.get("/scorecards", period="2026-11").json()
+    teams = {t["slug"]: t["reassignments_away"] for t in body["teams"]}
+    assert teams == {"front": 1, "back": 0}
+    assert row(body, "alice")["reassignments_away"] == 1
