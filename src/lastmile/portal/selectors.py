@@ -11,6 +11,7 @@ from django.utils.dateformat import format as date_format
 
 from lastmile.cases.models import Case
 from lastmile.customers.models import Channel, Customer, Direction, Interaction
+from lastmile.feedback.models import InviteState
 from lastmile.feedback.selectors import invite_of_customer, invites_pending_for_customer
 from lastmile.feedback.services import CHANGE_WINDOW
 from lastmile.jobs.models import Job, JobState
@@ -95,7 +96,7 @@ def portal_survey(customer: Customer, invite_id: int, *, now: datetime) -> dict[
     survey = invite.survey
     low, high = survey.scale
     closed = ""
-    if invite.state == "suppressed":
+    if invite.state == InviteState.SUPPRESSED:
         closed = "We did not send this survey, so it takes no answer."
     elif response is None and now >= invite.expires_at:
         closed = f"It could be answered until {invite.expires_at:%d %B %Y}."
