@@ -456,7 +456,7 @@ def contact_budget_scene(seeder: Any, surveys: dict[str, Survey]) -> list[str]:
             occurred_at=at(3, 10),
             now=at(3, 10),
             case=sofa,
-            body="Please deliver the sofa on Thursday morning, I work from home then.",
+            body="Please deliver the sofa in a morning slot: I work from home then.",
             source_id=f"demo-scene-{grace.pk}-sofa",
         )
         interaction_record(
@@ -547,7 +547,7 @@ def contact_budget_scene(seeder: Any, surveys: dict[str, Survey]) -> list[str]:
         .order_by("created_at")
     )
     said = "; ".join(
-        f"{i.created_at.astimezone(LONDON):%a %H:%M} {i.survey.kind.upper()} on "
+        f"{i.created_at.astimezone(LONDON):%a %d %b %H:%M} {i.survey.kind.upper()} on "
         f"{i.case.ref if i.case else 'no case'} {i.state}"
         + (f" — {i.reason}" if i.state == InviteState.SUPPRESSED else "")
         for i in invites
