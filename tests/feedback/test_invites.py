@@ -162,3 +162,35 @@ def test_a_triggers_key_asks_once(survey, asked, now):
     with pytest.raises(Conflict):
         invite_create(survey=survey, customer=asked, channel="link", key="case_solved:1", now=now)
     assert Invite.objects.count() == 1
+
+
+def test_a_vip_rule_on_attributes_decides_a_vips_invite(survey, team, admin_user, now):
+    from lastmile.channels.services import contact_rule_save
+    from tests.feedback.factories import reachable_customer
+
+    # Given a survey rule for VIPs (60 days between two surveys), and a VIP and another
+    # customer each asked and answering 10 days ago
+    contact_rule_save(
+        rule=ContactRule(
+            purpose="survey",
+            attribute_key="vip",
+            attribute_value="true",
+            min_gap=timedelta(days=60),
+        ),
+        actor=admin_user,
+        now=now,
+    )
+    vip = reachable_customer(attributes={"vip": True})
+    other = reachable_customer()
+    before = now - timedelta(days=10)
+    for customer in (vip, other):
+        first, _ = invite_create(survey=survey, customer=customer, channel="link", now=before)
+        response_record(invite=first, score=9, now=before)
+
+    # When both are asked today
+    for_vip, _ = invite_create(survey=survey, customer=vip, channel="email", now=now)
+    for_other, _ = invite_create(survey=survey, customer=other, channel="email", now=now)
+
+    # Then the VIP's is held until 60 days after the last, the other's goes now
+    assert (for_vip.rule_check, for_vip.held_until) == ("min_gap", before + timedelta(days=60))
+    assert (for_other.rule_check, for_other.held_until) == ("", None)

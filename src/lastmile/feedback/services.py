@@ -25,7 +25,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 
 from lastmile.channels.contact import (
@@ -38,8 +38,8 @@ from lastmile.channels.contact import (
     contact_decide,
     timezone_pick,
 )
-from lastmile.channels.selectors import contact_history
-from lastmile.channels.services import outbox_enqueue, outbox_message
+from lastmile.channels.selectors import contact_history, contact_rule_for
+from lastmile.channels.services import contact_lock, outbox_enqueue, outbox_message
 from lastmile.core.audit import audited_save
 from lastmile.core.errors import (
     Conflict,
@@ -82,10 +82,6 @@ REMINDER_KEY = "feedback:reminder:"  # an invite's reminder message: this and th
 # contact rule for this purpose, if an admin writes one, applies at sending too.
 REMINDER_PURPOSE = "survey_reminder"
 CHANGE_WINDOW = timedelta(hours=24)  # how long an answer can be changed through the link
-# The outbox's per-customer lock class (``channels.services._CONTACT_LOCK``): taking the same
-# lock makes an invite's decision and the outbox worker's decisions for one customer take
-# turns on PostgreSQL, so neither passes a cap the other is about to use up.
-_CONTACT_LOCK = 0x4C4D4354
 SURVEY_FIELDS = (
     "name",
     "kind",
@@ -182,19 +178,16 @@ def reason_save(*, reason: ReasonTag, actor: Actor, now: datetime) -> ReasonTag:
 
 
 def _lock_customer(customer_id: int) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s, %s)", [_CONTACT_LOCK, customer_id % 2_147_483_647]
-            )
+    """The outbox's per-customer contact lock (``channels.services.contact_lock``): an
+    invite's decision and the outbox worker's decisions for one customer take turns, so
+    neither passes a cap the other is about to use up."""
+    contact_lock(customer_ids=[customer_id])
 
 
-def _survey_rule() -> RuleSpec | None:
-    # channels has no selector for one rule; its row is read as the outbox worker reads it.
-    from lastmile.channels.models import ContactRule
-
-    rule = ContactRule.objects.filter(purpose=PURPOSE).first()
-    return RuleSpec.of(rule) if rule is not None else None
+def _survey_rule(customer: Customer) -> RuleSpec | None:
+    """The survey contact rule for ``customer``: the most specific for their attributes (a
+    VIP's own gap), as the outbox worker picks it."""
+    return contact_rule_for(purpose=PURPOSE, customer=customer)
 
 
 def survey_history(*, customer_id: int, excluding: Invite | None = None) -> History:
@@ -258,7 +251,7 @@ def invite_decide(
     """Send, defer or suppress a survey invite to ``customer`` at ``now``: the ``survey``
     contact rule over ``survey_history``, in the customer's time zone (a reminder of
     ``excluding``: over the history without that invite)."""
-    rule = _survey_rule()
+    rule = _survey_rule(customer)
     zone = timezone_pick(customer.timezone, default=settings.TIME_ZONE)
     outgoing = Outgoing(purpose=PURPOSE, rule=rule, has_customer=True, timezone=zone)
     history = survey_history(customer_id=customer.pk, excluding=excluding)
