@@ -194,3 +194,48 @@ def test_a_vip_rule_on_attributes_decides_a_vips_invite(survey, team, admin_user
     # Then the VIP's is held until 60 days after the last, the other's goes now
     assert (for_vip.rule_check, for_vip.held_until) == ("min_gap", before + timedelta(days=60))
     assert (for_other.rule_check, for_other.held_until) == ("", None)
+
+
+def test_the_consoles_contact_preview_counts_a_link_invite_and_a_reminder(survey, asked, now):
+    from lastmile.channels.selectors import contact_preview
+    from lastmile.feedback.services import invites_follow, invites_remind
+    from lastmile.people.viewers import SYSTEM
+
+    # Given an email invite sent Monday and reminded Thursday (two a week allowed, no
+    # ask-once), and nothing else
+    ContactRule.objects.filter(purpose="survey").update(max_per_period=2, max_unanswered=None)
+    invite, _ = invite_create(survey=survey, customer=asked, channel="email", now=now)
+    OutboxMessage.objects.filter(key=f"feedback:invite:{invite.pk}").update(
+        status="sent", sent_at=now
+    )
+    invites_follow(now=now)
+    thursday = now + timedelta(days=3)
+    assert invites_remind(now=thursday) == (1, 0)
+
+    # When an agent looks before sending another survey on Friday
+    preview = contact_preview(
+        customer=asked, kind="survey", now=thursday + timedelta(days=1), viewer=SYSTEM
+    )
+
+    # Then the invite and its reminder are two survey contacts: the cap is reached
+    assert preview.stopped and preview.decision.check == "max_per_period"
+    kinds = [(c.kind, c.source) for c in preview.recent if c.source == "feedback"]
+    assert kinds == [("survey reminder", "feedback")]  # the invite's message is the outbox's
+
+
+def test_the_consoles_contact_preview_shows_a_link_invite(survey, asked, now):
+    from lastmile.channels.selectors import contact_preview
+    from lastmile.people.viewers import SYSTEM
+
+    invite_create(survey=survey, customer=asked, channel="link", now=now - timedelta(hours=3))
+
+    preview = contact_preview(customer=asked, kind="survey", now=now, viewer=SYSTEM)
+
+    assert preview.stopped
+    (shown,) = [c for c in preview.recent if c.source == "feedback"]
+    assert (shown.kind, shown.channel, shown.team, shown.status) == (
+        "survey",
+        "link",
+        survey.team.name,
+        "queued",
+    )

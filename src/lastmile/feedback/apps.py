@@ -7,7 +7,9 @@ class FeedbackConfig(AppConfig):
     verbose_name = "Feedback"
 
     def ready(self) -> None:
+        from lastmile.channels.selectors import contact_source_register
         from lastmile.core.events import event_subscribe
+        from lastmile.feedback.selectors import survey_contacts
         from lastmile.feedback.services import (
             on_case_solved,
             on_interaction_recorded,
@@ -27,3 +29,6 @@ class FeedbackConfig(AppConfig):
             many=on_interactions_recorded,
             names=["interaction.recorded"],
         )
+        # The console's warning before a contact counts the survey invites and reminders the
+        # outbox does not (a link, the portal, a reminder under its own purpose).
+        contact_source_register("feedback", survey_contacts)

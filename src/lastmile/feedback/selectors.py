@@ -11,15 +11,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, Max, OuterRef, Q, QuerySet
 
+from lastmile.channels.selectors import RecentContact
 from lastmile.core.errors import NotFound
 from lastmile.customers.models import Customer
-from lastmile.feedback.models import Band, Invite, InviteChannel, InviteState, Response, Survey
+from lastmile.feedback.models import (
+    Band,
+    Invite,
+    InviteChannel,
+    InviteState,
+    ReminderState,
+    Response,
+    Survey,
+)
 from lastmile.people.selectors import visible_team_ids
 from lastmile.people.viewers import Viewer
 
 Z95 = 1.959963984540054  # the standard normal's 97.5th percentile
+SURVEY_PURPOSE = "survey"  # the contact rule survey invites and reminders are counted under
+INVITE_KEY = "feedback:invite:"  # an invite's outbox message: this and the invite's id
+REMINDER_KEY = "feedback:reminder:"  # an invite's reminder message: this and the invite's id
 
 
 def surveys_visible(*, viewer: Viewer) -> QuerySet[Survey]:
@@ -294,3 +306,65 @@ def invite_of_customer(*, customer: Any, invite_id: int) -> tuple[Invite, Respon
     if found is None:
         raise NotFound(f"survey {invite_id}")
     return found, Response.objects.filter(invite=found).first()
+
+
+# --- the survey contacts feedback keeps outside the outbox ------------------------------------
+
+
+def survey_contacts(
+    customer_id: int, *, excluding: int | None = None
+) -> tuple[list[RecentContact], datetime | None]:
+    """The customer's survey contacts the outbox does not count, newest first, and when they
+    last answered a survey (None if never): what ``services.survey_history`` adds to the
+    outbox's history, and the source feedback registers for channels' ``contact_preview``
+    (the console's warning before a contact).
+
+    Every invite that was not suppressed, at its creation (a link or portal invite never
+    passes through the outbox; an email or SMS invite counts from the moment it is made),
+    unless the outbox already counts its message; and every reminder queued or sent, at the
+    moment it was made, as a ``survey`` contact (its outbox message has a purpose of its own,
+    which the survey rule does not count). ``excluding``: an invite left out (the one a
+    reminder follows up).
+    """
+    from lastmile.channels.models import OutboxMessage, OutboxStatus
+
+    # channels' history has no keys: the invites' messages it counted, read by their key.
+    counted = set(
+        OutboxMessage.objects.filter(customer_id=customer_id, key__startswith=INVITE_KEY)
+        .filter(Q(status=OutboxStatus.SENT) | Q(claimed_at__isnull=False))
+        .values_list("key", flat=True)
+    )
+    rows = (
+        Invite.objects.filter(customer_id=customer_id)
+        .exclude(state=InviteState.SUPPRESSED)
+        .select_related("survey__team", "case")
+        .order_by("-created_at", "-pk")[:1000]
+    )
+    contacts: list[RecentContact] = []
+    for invite in rows:
+        if invite.pk == excluding:
+            continue
+        common = {
+            "channel": invite.channel,
+            "team": invite.survey.team.name,
+            "case_ref": invite.case.ref if invite.case is not None else "",
+            "purpose": SURVEY_PURPOSE,
+            "source": "feedback",
+        }
+        if f"{INVITE_KEY}{invite.pk}" not in counted:
+            contacts.append(
+                RecentContact(at=invite.created_at, kind="survey", status=invite.state, **common)
+            )
+        reminded = invite.reminder_state in (ReminderState.QUEUED, ReminderState.SENT)
+        if reminded and invite.reminded_at is not None:
+            contacts.append(
+                RecentContact(
+                    at=invite.reminded_at,
+                    kind="survey reminder",
+                    status=invite.reminder_state,
+                    **common,
+                )
+            )
+    answered = Response.objects.filter(invite__customer_id=customer_id).aggregate(last=Max("at"))
+    contacts.sort(key=lambda c: c.at, reverse=True)
+    return contacts, answered["last"]

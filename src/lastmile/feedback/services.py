@@ -26,7 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Q
 
 from lastmile.channels.contact import (
     Contact,
@@ -65,6 +65,12 @@ from lastmile.feedback.models import (
     Trigger,
     band_of,
 )
+from lastmile.feedback.selectors import (
+    INVITE_KEY,
+    REMINDER_KEY,
+    SURVEY_PURPOSE,
+    survey_contacts,
+)
 from lastmile.loops.business_time import Calendar, add_business_time
 from lastmile.loops.models import LoopKind
 from lastmile.loops.services import calendar_for, loop_open, policy_match
@@ -72,9 +78,7 @@ from lastmile.people.viewers import Actor
 
 log = logging.getLogger(__name__)
 
-PURPOSE = "survey"  # the outbox purpose, and the contact rule every invite is decided by
-INVITE_KEY = "feedback:invite:"  # an invite's outbox message: this and the invite's id
-REMINDER_KEY = "feedback:reminder:"  # an invite's reminder message: this and the invite's id
+PURPOSE = SURVEY_PURPOSE  # the outbox purpose, and the contact rule every invite is decided by
 # The outbox purpose of reminders. Not ``survey``: the outbox decides again at sending,
 # against its own history, where the reminded invite itself would stop its reminder (ask
 # once, one a week). feedback decides a reminder under the survey rule without the invite it
@@ -202,7 +206,7 @@ def survey_history(*, customer_id: int, excluding: Invite | None = None) -> Hist
 
     ``excluding``: the history a reminder of that invite is decided on, without the invite
     and its message (the reminder follows that ask up; it is not a second one)."""
-    from lastmile.channels.models import OutboxMessage, OutboxStatus
+    from lastmile.channels.models import OutboxMessage
 
     own = None
     if excluding is not None:
@@ -212,35 +216,16 @@ def survey_history(*, customer_id: int, excluding: Invite | None = None) -> Hist
             .first()
         )
     outbox = contact_history(customer_id=customer_id, exclude=own)
-    # channels' history has no keys: the invites' messages it counted, read by their key.
-    counted = set(
-        OutboxMessage.objects.filter(customer_id=customer_id, key__startswith=INVITE_KEY)
-        .filter(Q(status=OutboxStatus.SENT) | Q(claimed_at__isnull=False))
-        .values_list("key", flat=True)
+    kept, answered = survey_contacts(
+        customer_id, excluding=excluding.pk if excluding is not None else None
     )
-    rows = (
-        Invite.objects.filter(customer_id=customer_id)
-        .exclude(state=InviteState.SUPPRESSED)
-        .order_by("-created_at")
-        .values_list("pk", "created_at", "reminder_state", "reminded_at")[:1000]
-    )
-    invites: list[Contact] = []
-    for pk, at, reminder, reminded_at in rows:
-        if excluding is not None and pk == excluding.pk:
-            continue
-        if f"{INVITE_KEY}{pk}" not in counted:
-            invites.append(Contact(PURPOSE, at))
-        if reminder in (ReminderState.QUEUED, ReminderState.SENT) and reminded_at is not None:
-            invites.append(Contact(PURPOSE, reminded_at))
     others = tuple(c for c in outbox.contacts if c.purpose != REMINDER_PURPOSE)
-    answered = Response.objects.filter(invite__customer_id=customer_id).aggregate(last=Max("at"))[
-        "last"
-    ]
     inbound = outbox.last_inbound_at
     if answered is not None and (inbound is None or answered > inbound):
         inbound = answered
+    contacts = others + tuple(Contact(c.purpose, c.at) for c in kept)
     return History(
-        contacts=tuple(sorted(others + tuple(invites), key=lambda c: c.at, reverse=True)),
+        contacts=tuple(sorted(contacts, key=lambda c: c.at, reverse=True)),
         last_inbound_at=inbound,
     )
 
