@@ -207,3 +207,52 @@ def test_a_reminder_the_outbox_could_not_deliver_no_longer_counts(survey, asked,
     invite.refresh_from_db()
     assert invite.reminder_state == "suppressed" and invite.reminder_check == "undelivered"
     assert invite.reminder_reason.endswith("550 no such user")
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_reminding_at_once_remind_once(now):
+    import threading
+    from importlib import import_module
+
+    from django.db import connections
+
+    from tests.people.factories import TeamFactory
+
+    # A transactional test runs on tables another one may have emptied: the seeded rule.
+    seeded = import_module("lastmile.channels.migrations.0004_contact_rules_seed")
+    (spec,) = [r for r in seeded.RULES if r["purpose"] == "survey"]
+    ContactRule.objects.update_or_create(
+        purpose="survey", defaults={k: v for k, v in spec.items() if k != "purpose"}
+    )
+    survey = SurveyFactory(team=TeamFactory(slug="front"))
+    invites = [sent_invite(survey, reachable_customer(), now) for _ in range(3)]
+    due = now + timedelta(hours=HOURS)
+    start = threading.Barrier(2)
+    errors: list[Exception] = []
+
+    def run() -> None:
+        try:
+            start.wait()
+            invites_remind(now=due)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    assert errors == [] and not any(t.is_alive() for t in threads)
+    assert OutboxMessage.objects.filter(key__startswith="feedback:reminder:").count() == 3
+    assert {i.reminder_state for i in Invite.objects.filter(pk__in=[i.pk for i in invites])} == {
+        "queued"
+    }
+    # Reminded once each: the link in the one message sent opens its invite (a second
+    # reminder would have replaced the link's hash under the message already queued).
+    for invite in invites:
+        token = re.search(r"/feedback/r/([^/]+)/", reminder_of(invite).body).group(1)
+        assert invite_by_token(token) == invite
