@@ -246,9 +246,15 @@ def test_an_agent_sees_only_their_own_row(api_as, alices_month, alice, bob, char
     assert body["teams"] == []
 
 
-def test_an_agent_asking_for_a_teammate_gets_a_404(api_as, alice, bob):
-    r = api_as(alice).get("/scorecards", period="2026-11", agent="bob")
-    assert r.status_code == 404
+def test_an_agent_asking_for_a_teammate_or_another_team_gets_a_404(api_as, alice, bob, charlie):
+    assert api_as(alice).get("/scorecards", agent="bob").status_code == 404
+    assert api_as(alice).get("/scorecards", team="back").status_code == 404
+
+
+def test_an_agent_narrowing_to_their_own_team_still_sees_only_themselves(api_as, alice, bob):
+    body = api_as(alice).get("/scorecards", team="front").json()
+    assert [r["agent"] for r in body["agents"]] == ["alice"]
+    assert body["teams"] == []
 
 
 def test_a_lead_sees_their_teams_agents_and_not_an_outsider(api_as, lena, alice, bob, charlie):

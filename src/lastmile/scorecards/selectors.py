@@ -198,24 +198,27 @@ def _year_check(year: int) -> None:
 class Scope:
     """Whose scorecards a viewer may read: ``agents`` (user ids; None: everyone's) and
     ``teams`` (team ids; None: every team's). An agent sees only their own row; a lead the
-    agents and teams they lead or work in; an admin, a superuser and ``SYSTEM`` everything."""
+    agents and teams they lead or work in; an admin, a superuser and ``SYSTEM`` everything.
+    ``named``: the teams the viewer may narrow to (their own, for an agent too: their row)."""
 
     agents: frozenset[int] | None
     teams: frozenset[int] | None
+    named: frozenset[int] | None
 
 
 def scope_of(viewer: Viewer) -> Scope:
     viewer = viewer_check(viewer)
     if viewer is SYSTEM:
-        return Scope(None, None)
+        return Scope(None, None, None)
     teams = visible_team_ids(viewer)
     if teams is None:
-        return Scope(None, None)
+        return Scope(None, None, None)
     agent = agent_for(viewer)
     if agent is not None and agent.role == Role.LEAD:
         members = Agent.objects.filter(teams__id__in=teams).values_list("user_id", flat=True)
-        return Scope(frozenset(members) | {viewer.pk}, frozenset(teams))
-    return Scope(frozenset({viewer.pk}) if agent is not None else frozenset(), frozenset())
+        return Scope(frozenset(members) | {viewer.pk}, frozenset(teams), frozenset(teams))
+    me = frozenset({viewer.pk}) if agent is not None else frozenset()
+    return Scope(me, frozenset(), frozenset(teams))
 
 
 # --- the scorecards --------------------------------------------------------------------------
@@ -256,7 +259,7 @@ def scorecards(
     the same viewer with the filters of each row's links.
     """
     scope = scope_of(viewer)
-    if team is not None and scope.teams is not None and team.pk not in scope.teams:
+    if team is not None and scope.named is not None and team.pk not in scope.named:
         raise NotFound(f"team {team.slug}")
     if agent is not None and scope.agents is not None and agent.pk not in scope.agents:
         raise NotFound(f"agent {agent.username}")
