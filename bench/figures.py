@@ -121,6 +121,7 @@ SIDE_PAGES = {
     "mentions.py": "MENTIONS.md",
     "funnels.py": "FUNNELS.md",
     "jobs.py": "JOBS.md",
+    "feedback.py": "FEEDBACK.md",
 }
 SIDE_ROWS: dict[str, list[Row]] = {
     "segment.py": [
@@ -221,6 +222,18 @@ SIDE_ROWS: dict[str, list[Row]] = {
         Row("Driver writes / floor (PG)", "jobs_ratio_pg", "ratio", "(reported)"),
         Row("10,000 invoices issued (PG)", "invoices_10k_s_pg", "s"),
         Row("Invoice PDF, ms each (PG)", "invoice_pdf_ms_pg", "num"),
+    ],
+    "feedback.py": [
+        Row("Survey answers/s through the API (SQLite)", "feedback_per_s", "/s"),
+        Row("Survey answer, p99 (SQLite)", "feedback_p99_ms", "ms"),
+        Row("Survey answers / bare inserts (SQLite)", "feedback_ratio", "num", "(reported)"),
+        Row("Feedback summary, 1M answers (SQLite)", "feedback_summary_1m_s", "s"),
+        Row("Summary / bare GROUP BY (SQLite)", "feedback_summary_ratio", "num", "(reported)"),
+        Row("Survey answers/s through the API (PG)", "feedback_per_s_pg", "/s"),
+        Row("Survey answer, p99 (PG)", "feedback_p99_ms_pg", "ms"),
+        Row("Survey answers / bare COPY (PG)", "feedback_ratio_pg", "num", "(reported)"),
+        Row("Feedback summary, 1M answers (PG)", "feedback_summary_1m_s_pg", "s"),
+        Row("Summary / bare GROUP BY (PG)", "feedback_summary_ratio_pg", "num", "(reported)"),
     ],
 }
 

@@ -59,6 +59,8 @@ FULL = {
     "jobs_drivers": 1_000,  # one job each, four writes, replayed twice (bench/jobs.py)
     "jobs_invoices": 10_000,
     "jobs_pdfs": 1_000,
+    "feedback_responses": 2_000,  # answers through the API (bench/feedback.py)
+    "feedback_summary_rows": 1_000_000,  # answers under the summary, bulk-loaded
 }
 QUICK = {
     "ingest_interactions": 10_000,
@@ -84,6 +86,8 @@ QUICK = {
     "jobs_drivers": 100,
     "jobs_invoices": 1_000,
     "jobs_pdfs": 100,
+    "feedback_responses": 200,
+    "feedback_summary_rows": 100_000,
 }
 
 
@@ -111,6 +115,10 @@ def side_benches(results: dict[str, Any], workloads: list[str]) -> None:
             sizes = results["sizes"]
             cmd += ["--drivers", str(sizes["jobs_drivers"]), "--invoices"]
             cmd += [str(sizes["jobs_invoices"]), "--pdfs", str(sizes["jobs_pdfs"])]
+            cmd += ["--vendor", "sqlite"] if results.get("pg_skipped") else []
+        if script == "feedback.py":  # answers through the API, the summary, on each engine
+            cmd += ["--responses", str(results["sizes"]["feedback_responses"])]
+            cmd += ["--summary-rows", str(results["sizes"]["feedback_summary_rows"])]
             cmd += ["--vendor", "sqlite"] if results.get("pg_skipped") else []
         if script == "mentions.py":  # imports a file into each engine
             cmd += ["--rows", str(results["sizes"]["mentions_rows"])]
