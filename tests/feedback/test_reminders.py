@@ -51,12 +51,35 @@ def test_a_sent_unanswered_invite_is_reminded_once_after_its_hours(survey, asked
     assert (invite.reminder_state, invite.reminded_at) == ("queued", due)
     message = reminder_of(invite)
     assert message.purpose == "survey_reminder" and message.recipient == f"c{asked.pk}@example.com"
-    assert message.subject.startswith("Reminder:")
+    assert message.subject == "A reminder: one question"
+    assert "We asked you a few days ago" in message.body
 
     # Run again, and later: never a second one
     assert invites_remind(now=due) == (0, 0)
     assert invites_remind(now=due + timedelta(days=3)) == (0, 0)
     assert OutboxMessage.objects.filter(key__startswith="feedback:reminder:").count() == 1
+
+
+def test_the_reminder_is_worded_in_the_customers_language(team, now):
+    survey = SurveyFactory(
+        team=team,
+        wording={
+            "fr": {
+                "question": "Nous recommanderiez-vous ?",
+                "reminder": "Nous vous avons écrit il y a quelques jours.",
+                "reminder_subject": "Rappel : une question",
+            }
+        },
+    )
+    customer = reachable_customer(attributes={"language": "fr"})
+    invite = sent_invite(survey, customer, now)
+
+    invites_remind(now=now + timedelta(hours=HOURS))
+
+    message = reminder_of(invite)
+    assert message.subject == "Rappel : une question"
+    assert "Nous vous avons écrit il y a quelques jours." in message.body
+    assert "Nous recommanderiez-vous ?" in message.body
 
 
 def test_the_reminders_link_opens_the_same_invite_and_takes_the_answer(survey, asked, now):
@@ -192,7 +215,7 @@ def test_a_reminder_the_outbox_sent_is_marked_sent(survey, asked, now, smtp_sink
     invite.refresh_from_db()
     assert invite.reminder_state == "sent"
     assert len(smtp_sink.envelopes) == 1
-    assert "Reminder:" in smtp_sink.envelopes[0].content.decode()
+    assert "A reminder: one question" in smtp_sink.envelopes[0].content.decode()
 
 
 def test_a_reminder_the_outbox_could_not_deliver_no_longer_counts(survey, asked, now):

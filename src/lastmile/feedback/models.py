@@ -77,7 +77,7 @@ class Survey(models.Model):
     """One question on one scale, owned by a team, fired by a trigger.
 
     ``wording`` holds the texts per language: ``{"en": {"question": "...", "comment":
-    "...", "thanks": "..."}, "fr": {...}}``; the customer's ``language`` attribute picks
+    "...", "thanks": "...", "reminder": "...", "reminder_subject": "..."}, "fr": {...}}``; the customer's ``language`` attribute picks
     one, else ``language`` (the survey's own). ``comment_question`` empty: no free text.
     A detractor's recovery loop is due ``recovery_business_days`` business days later.
     """
@@ -178,6 +178,9 @@ class Survey(models.Model):
             "low": chosen.get("low") or ("Not at all likely" if self.kind == "nps" else ""),
             "high": chosen.get("high") or ("Extremely likely" if self.kind == "nps" else ""),
             "subject": chosen.get("subject") or "One question about your experience",
+            "reminder": chosen.get("reminder")
+            or "We asked you a few days ago and would still like to know.",
+            "reminder_subject": chosen.get("reminder_subject") or "A reminder: one question",
             "scale": f"{low}-{high}",
         }
 

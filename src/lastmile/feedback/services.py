@@ -355,10 +355,10 @@ def _outbox_send(
     sms = channel.startswith("sms")
     body = f"{texts['question']} ({texts['scale']}) {url}"
     if reminder:
-        body = f"A reminder: {body}"
+        body = f"{texts['reminder']} {body}"
     if not sms:
         name = str(invite.customer.display_name or "").strip()
-        again = "We asked you a few days ago and would still like to know.\n\n" if reminder else ""
+        again = f"{texts['reminder']}\n\n" if reminder else ""
         body = (
             f"Hello{' ' + name.split()[0] if name else ''},\n\n{again}{texts['question']}\n\n"
             f"Answer here (one click, no account needed): {url}\n"
@@ -373,7 +373,7 @@ def _outbox_send(
         recipient=recipient,
         customer=invite.customer_id,
         case=invite.case_id,
-        subject="" if sms else ("Reminder: " if reminder else "") + texts["subject"],
+        subject="" if sms else texts["reminder_subject" if reminder else "subject"],
         body=body,
         data=data,
         now=now or invite.created_at,
