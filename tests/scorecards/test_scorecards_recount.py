@@ -38,13 +38,14 @@ def loop_specs(period):  # type: ignore[no-untyped-def]
     )
 
 
-def recount(loops, who, period, teams):  # type: ignore[no-untyped-def]
-    """The plain count, loop by loop, of what the metric definitions say."""
+def recount(loops, period, teams, *, who=None, team=None):  # type: ignore[no-untyped-def]
+    """The plain count, loop by loop, of what the metric definitions say, for the agent
+    ``who`` or the team ``team`` among the loops of ``teams``."""
     mine = [
         lp
         for lp in loops
-        if lp.assignee is not None
-        and lp.assignee.username == who
+        if (team is not None or (lp.assignee is not None and lp.assignee.username == who))
+        and (team is None or lp.team.slug == team)
         and lp.team.slug in teams
         and lp.closed_at is not None
         and period.start <= lp.closed_at < period.end
@@ -114,7 +115,15 @@ def test_scorecard_counts_equal_a_recount_and_the_loops_api(
     # then every row's counts are the recount, and the loops API lists as many
     assert set(rows) == ({"alice"} if as_alice else {"alice", "bob", "charlie"})
     for who, row in rows.items():
-        expected = recount(loops, who, period, visible)
+        expected = recount(loops, period, visible, who=who)
         assert {k: row[k] for k in expected} == expected, who
+        assert follow(client, row["links"]["loops_closed"]).json()["count"] == row["loops_closed"]
+        assert follow(client, row["links"]["breaches"]).json()["count"] == row["breaches"]
+    # and so are every team row's (a lead's and an admin's view), unassigned loops included
+    teams = {row["slug"]: row for row in r.json()["teams"]}
+    assert set(teams) == (set() if as_alice else {"front", "back"})
+    for slug, row in teams.items():
+        expected = recount(loops, period, visible, team=slug)
+        assert {k: row[k] for k in expected} == expected, slug
         assert follow(client, row["links"]["loops_closed"]).json()["count"] == row["loops_closed"]
         assert follow(client, row["links"]["breaches"]).json()["count"] == row["breaches"]
