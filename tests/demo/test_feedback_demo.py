@@ -97,9 +97,16 @@ def test_detractors_recovery_loops_are_closed_open_and_breached(demo):
 def test_the_contact_budget_scene_suppresses_todays_case_survey(demo):
     grace = Customer.objects.get(display_name=demo_feedback.SCENE_NAME)
     invites = list(
-        Invite.objects.filter(customer=grace).select_related("case__team").order_by("created_at")
+        Invite.objects.filter(customer=grace)
+        .select_related("case__team", "survey__team")
+        .order_by("created_at")
     )
-    assert [i.case.team.slug for i in invites] == ["field", "front"]
+    # three teams: the field team's delivery survey, the cards agent's calls (below), the
+    # front office's case survey
+    assert [(i.survey.kind, i.survey.team.slug, i.case.team.slug) for i in invites] == [
+        ("ces", "field", "field"),
+        ("csat", "front", "front"),
+    ]
     delivery, statement = invites
     assert delivery.state != InviteState.SUPPRESSED
     assert statement.state == InviteState.SUPPRESSED and statement.reason

@@ -16,8 +16,8 @@ time order, so the one contact budget decides each ask against what came before 
    (the survey's without a case), due two business days later: most are closed with an
    outcome (called back, fixed, refunded, could not reach; some ask again), some after
    their deadline (breached, then closed), some never (breached); the last days' are open.
-3. The contact-budget scene ("the survey caller rang three times"): Grace Adeyemi got a
-   survey about her sofa delivery yesterday (the field team's case, solved), the cards
+3. The contact-budget scene ("the survey caller rang three times"): Grace Adeyemi got the
+   field team's effort survey when her sofa was delivered yesterday (its visit loop closed), the cards
    agent rang her three times today about her card, unanswered; when the front office
    solved her statement question this afternoon, its survey was suppressed, with the
    rule's reason, on her customer page.
@@ -66,8 +66,8 @@ from lastmile.feedback.services import (
     response_record,
     survey_create,
 )
-from lastmile.loops.models import Loop, LoopState
-from lastmile.loops.services import loops_sweep
+from lastmile.loops.models import Loop, LoopKind, LoopState
+from lastmile.loops.services import loop_close, loop_open, loops_sweep
 
 DAYS = 90
 CSAT, CES, NPS = "Support satisfaction", "Delivery and visit effort", "Relationship NPS"
@@ -438,8 +438,7 @@ def contact_budget_scene(seeder: Any, surveys: dict[str, Survey]) -> list[str]:
         display_name=SCENE_NAME,
         now=at(200, 12),
     ).customer
-    existing = Invite.objects.filter(customer=grace, survey=surveys[CSAT]).order_by("pk")
-    if existing.count() < 2:
+    if Invite.objects.filter(customer=grace, survey__in=surveys.values()).count() < 2:
         customer_update(customer=grace, timezone="Europe/London", attributes={"language": "en"})
         # Three days ago: a sofa ordered, delivered yesterday morning by the field team.
         sofa = case_create(
@@ -512,8 +511,20 @@ def contact_budget_scene(seeder: Any, surveys: dict[str, Survey]) -> list[str]:
             body="We're looking into it and will come back to you.",
             source_id=f"demo-scene-{grace.pk}-statement-ack",
         )
-        # Yesterday: the sofa arrives, the case is solved; the CSAT survey asks in her portal.
-        case_set_status(case=sofa, status="solved", actor=driver, now=at(1, 10, 30))
+        # Yesterday: the sofa arrives in its window; the delivery's visit loop closes and
+        # the field team's effort survey (CES, on visits closed) asks in her portal.
+        visit = loop_open(
+            customer=None,
+            case=sofa,
+            kind=LoopKind.VISIT,
+            title="Deliver the 3-seater sofa",
+            team=field_team,
+            due_at=at(1, 12),  # the end of its 08:00-12:00 window
+            now=at(3, 11),
+        )
+        loop_close(
+            loop=visit, actor=driver, reason="Delivered and placed, 09:50", now=at(1, 10, 30)
+        )
         # Today: the cards agent rings three times; she does not pick up.
         for n, (hour, minute) in enumerate([(10, 5), (12, 10), (14, 20)]):
             interaction_record(
@@ -553,8 +564,9 @@ def contact_budget_scene(seeder: Any, surveys: dict[str, Survey]) -> list[str]:
         for i in invites
     )
     return [
-        f"  contact budget: {grace} (customer {grace.pk}, /customers/{grace.pk}/): a delivery "
-        f"survey yesterday (field), three unanswered calls from the cards agent today; {said}"
+        f"  contact budget: {grace} (customer {grace.pk}, /customers/{grace.pk}/): the field "
+        f"team's delivery survey yesterday, three unanswered calls from the cards agent today, "
+        f"the front office's case survey: {said}"
     ]
 
 
