@@ -56,6 +56,7 @@ urlpatterns = [
     path("jobs/", include("lastmile.jobs.urls")),
     path("feedback/", include("lastmile.feedback.urls")),
     path("portal/", include("lastmile.portal.urls")),
+    path("scorecards/", include("lastmile.scorecards.urls")),
     path("search/", include("lastmile.search.urls")),
     path("live/", include("lastmile.live.urls")),
     path("macros/", include("lastmile.macros.urls")),

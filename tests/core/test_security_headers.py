@@ -218,12 +218,20 @@ KWARGS = {
     "jobs:driver_fail": lambda w: {"job_id": w.job.pk},
     "jobs:driver_proof": lambda w: {"job_id": w.job.pk},
     "jobs:tracking": lambda w: {"token": w.job.tracking_token},
+    "jobs:tracking_invoice": lambda w: {"token": w.job.tracking_token},
+    "jobs:driver_change": lambda w: {"job_id": w.job.pk},
+    "jobs:driver_change_accept": lambda w: {"job_id": w.job.pk, "ref": "chg-none"},
+    "jobs:driver_change_decline": lambda w: {"job_id": w.job.pk, "ref": "chg-none"},
+    "portal:survey": lambda w: {"invite_id": w.invite.pk},
     "feedback:respond": lambda w: {"token": "not-a-token"},
     "portal:job": lambda w: {"job_id": w.job.pk},
 }
 # Pages an agent opens (200, HTML); the portal's are opened as the demo's customer.
 AGENT_PAGES = {
     "console:inbox",
+    "scorecards:page",
+    "scorecards:loops",
+    "feedback:reasons",
     "macros:list",
     "macros:new",
     "console:cases",
@@ -263,6 +271,7 @@ CUSTOMER_PAGES = {
     "portal:help",
     "portal:article",
     "portal:job",
+    "portal:survey",
 }
 
 
@@ -271,6 +280,7 @@ def demo(django_db_setup, django_db_blocker):
     """The seeded demo, once for the module, rolled back afterwards."""
     from lastmile.cases.models import Case
     from lastmile.crisis.models import Alert, IncidentNote
+    from lastmile.feedback.services import invite_create, survey_create
     from lastmile.funnels.models import Funnel
     from lastmile.jobs.services import job_create, slot_create
     from lastmile.journeys.models import Journey
@@ -306,6 +316,13 @@ def demo(django_db_setup, django_db_blocker):
             actor=None,
             now=NOW,
         )
+        # A survey waiting in the journey customer's portal.
+        survey = survey_create(
+            actor=None, now=NOW, name="Headers", kind="csat", team=crew, trigger="manual"
+        )
+        invite, _ = invite_create(
+            survey=survey, customer=journey.case.customer, channel="portal", now=NOW
+        )
         yield SimpleNamespace(
             case=case,
             customer=case.customer,
@@ -324,6 +341,7 @@ def demo(django_db_setup, django_db_blocker):
             funnel=Funnel.objects.order_by("pk").first(),
             recovery=Recovery.objects.order_by("pk").first(),
             job=job,
+            invite=invite,
         )
         transaction.set_rollback(True)
 

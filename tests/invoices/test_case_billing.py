@@ -12,40 +12,19 @@ from django.test import RequestFactory
 from django.urls import reverse
 
 from lastmile.core import events
-from lastmile.invoices.selectors import CASE_JOBS, CaseJob, case_billing
+from lastmile.invoices.selectors import CASE_JOBS, case_billing
 from lastmile.invoices.services import invoice_issue
 from lastmile.jobs import services as jobs
+from lastmile.jobs.selectors import jobs_of_case
 from tests.invoices.conftest import delivered, lines
 
 pytestmark = pytest.mark.django_db
 
 
-def jobs_of_case(*, case, viewer):  # type: ignore[no-untyped-def]
-    """What the jobs app registers for ``case.jobs`` (the change its apps.py needs): the
-    case's jobs the viewer may see, as the billing panel shows them."""
-    from lastmile.jobs.models import JobKind
-    from lastmile.jobs.selectors import jobs_visible
-
-    return [
-        CaseJob(
-            id=job.pk,
-            label=f"{JobKind(job.kind).label} #{job.pk}",
-            state=job.state,
-            state_label=job.get_state_display(),
-            window_start=job.window_start,
-            window_end=job.window_end,
-            team=job.team.name,
-            url=reverse("admin:jobs_job_change", args=[job.pk]),
-            tracking_url=jobs.tracking_url(job),
-            invoice_number=(job.invoice or {}).get("number", ""),
-        )
-        for job in jobs_visible(viewer=viewer).filter(case_id=case.pk)[:50]
-    ]
-
-
 @pytest.fixture
-def jobs_granted(monkeypatch):
-    monkeypatch.setitem(events._grants, CASE_JOBS, [jobs_of_case])
+def jobs_granted():
+    # the jobs app registers its selector for the panel when Django starts
+    assert jobs_of_case in events.grants(CASE_JOBS)
 
 
 def render(case, user):  # type: ignore[no-untyped-def]
@@ -117,3 +96,18 @@ def test_without_a_jobs_grant_the_panel_shows_the_invoices_alone(zoe_case, alice
 
 def test_a_case_with_no_job_or_invoice_shows_nothing(zoe_case, alice, jobs_granted):
     assert render(zoe_case, alice).strip() == ""
+
+
+def test_the_console_case_page_carries_the_panel(client, zoe_case, alice, now, jobs_granted):
+    # given a completed delivery on Zoë's case
+    job = delivered(zoe_case, now)
+
+    # when Alice, of the case's team, opens the case in the console
+    client.force_login(alice)
+    page = client.get(reverse("console:case", kwargs={"ref": zoe_case.ref}))
+
+    # then the page shows the job and its invoice with its PDF link
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert f'id="case-job-{job.pk}"' in html
+    assert f'href="/api/v1/invoices/{job.invoice["id"]}/pdf"' in html

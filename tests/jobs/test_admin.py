@@ -80,7 +80,7 @@ def test_the_job_screen_shows_the_changes_made_on_site(staff, team, customer, mo
     )
 
     page = staff.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
-    assert "chg-9" in page and "GBP 424.98" in page and "= GBP 399.00" in page
+    assert "chg-9" in page and "£424.98" in page and "= £399.00" in page
     listed = staff.get("/admin/jobs/jobchange/").content.decode()
-    assert "chg-9" in listed and "GBP 424.98 → GBP 399.00" in listed
+    assert "chg-9" in listed and "£424.98 → £399.00" in listed
     assert staff.get(f"/admin/jobs/jobchange/{change.pk}/change/").status_code == 200

@@ -21,7 +21,7 @@ from tests.console.test_browser import (  # noqa: F401
 from tests.core.test_csp_browser import watch
 from tests.customers.factories import CustomerFactory
 
-pytestmark = [pytest.mark.browser, pytest.mark.urls("tests.scorecards.urls")]
+pytestmark = pytest.mark.browser
 
 
 def test_an_agent_follows_a_count_on_their_scorecard_to_its_loops(live_server, page, team):  # noqa: F811

@@ -12,7 +12,7 @@ from lastmile.loops.services import loop_close, loop_open
 from lastmile.scorecards.selectors import METRICS
 from tests.people.factories import UserFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.scorecards.urls")]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture

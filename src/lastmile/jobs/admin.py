@@ -13,6 +13,7 @@ from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 
 from lastmile.core.errors import InvalidInput
+from lastmile.invoices.money import money_format
 from lastmile.jobs.models import BOOKED_STATES, Job, JobChange, JobEvent, JobLine, Proof, Slot
 from lastmile.jobs.services import slot_check
 
@@ -85,7 +86,7 @@ class ProofInline(ReadOnlyInline):
 
 
 def _money(minor: int, currency: str) -> str:
-    return f"{currency} {minor / 100:,.2f}" if currency else str(minor)
+    return money_format(minor, currency) if currency else str(minor)
 
 
 def _lines_words(lines: list[dict[str, Any]], currency: str) -> str:

@@ -11,7 +11,8 @@ from typing import Any
 from django.db.models import Count, Prefetch, Q, QuerySet
 
 from lastmile.core.errors import NotFound
-from lastmile.jobs.models import BOOKED_STATES, Job, JobChange, Proof, Slot
+from lastmile.invoices.selectors import CaseJob
+from lastmile.jobs.models import BOOKED_STATES, Job, JobChange, JobKind, Proof, Slot
 from lastmile.people.models import Team
 from lastmile.people.selectors import visible_team_ids
 from lastmile.people.viewers import Viewer
@@ -152,3 +153,33 @@ def slots_offered(*, job: Job, now: datetime, days: int = OFFER_DAYS) -> list[Sl
         team_id=job.team_id, starts_at__gt=now, starts_at__lt=now + timedelta(days=days)
     ).exclude(pk=job.slot_id)
     return [s for s in _slots_free(ahead, now=now) if s.bookable]
+
+
+CASE_JOBS_SHOWN = 50
+
+
+def jobs_of_case(*, case: Any, viewer: Viewer) -> list[CaseJob]:
+    """The case's jobs the viewer may see, as the case page's billing panel shows them
+    (registered for ``case.jobs`` in ``JobsConfig.ready``)."""
+    from django.urls import reverse
+
+    from lastmile.jobs.services import tracking_url
+
+    return [
+        CaseJob(
+            id=job.pk,
+            label=f"{JobKind(job.kind).label} #{job.pk}",
+            state=job.state,
+            state_label=job.get_state_display(),
+            window_start=job.window_start,
+            window_end=job.window_end,
+            team=job.team.name,
+            url=reverse("admin:jobs_job_change", args=[job.pk]),
+            tracking_url=tracking_url(job),
+            invoice_number=(job.invoice or {}).get("number", ""),
+        )
+        for job in jobs_visible(viewer=viewer)
+        .filter(case_id=case.pk)
+        .select_related("team")
+        .order_by("window_start", "pk")[:CASE_JOBS_SHOWN]
+    ]
