@@ -599,5 +599,6 @@ def report_lines(surveys: dict[str, Survey], *, now: datetime) -> list[str]:
         f" ({loops.filter(state=LoopState.CLOSED, breached_at__isnull=False).count():,} after their deadline),"
         f" open {open_loops.filter(breached_at=None).count():,},"
         f" breached and open {open_loops.filter(breached_at__isnull=False).count():,}",
-        "  GET /api/v1/feedback/summary and /api/v1/responses; recovery loops in each team's inbox",
+        "  /feedback/reasons/ (reasons by team and week, open recovery loops), "
+        "GET /api/v1/feedback/summary; recovery loops in each team's inbox",
     ]
