@@ -260,6 +260,12 @@ class Invite(models.Model):
         indexes = [
             models.Index(fields=["customer", "-created_at"], name="invite_customer"),
             models.Index(fields=["survey", "created_at"], name="invite_survey"),
+            # A schedule's "asked this customer lately?" probe, one per customer: without the
+            # customer in the key, a planner picks ``invite_survey`` and reads every invite
+            # of the survey for each customer.
+            models.Index(
+                fields=["survey", "customer", "-created_at"], name="invite_survey_customer"
+            ),
             # The reminder run's scan: sent invites not yet reminded, oldest first.
             models.Index(
                 fields=["sent_at"],
