@@ -29,6 +29,7 @@ API_ROUTERS = [
     ("jobs", "lastmile.jobs.api", "router"),
     ("", "lastmile.feedback.api", "router"),  # /surveys, /responses, /feedback
     ("scorecards", "lastmile.scorecards.api", "router"),
+    ("qa", "lastmile.scorecards.qa_api", "router"),
 ]
 for prefix, module, name in API_ROUTERS:
     api.add_router(f"/v1/{prefix}", getattr(import_module(module), name))
