@@ -313,7 +313,11 @@ def invite_create(
     try:
         with transaction.atomic():
             _lock_customer(customer.pk)
-            if key and Invite.objects.filter(survey=survey, key=key).exists():
+            # Looked up among this customer's invites of the survey (``invite_survey_customer``):
+            # a prepared query's generic plan cannot use the partial unique index on
+            # (survey, key) and would read every invite of the survey. A key made for another
+            # customer (a merge moved the case) still meets the unique index: IntegrityError.
+            if key and Invite.objects.filter(survey=survey, customer=customer, key=key).exists():
                 raise Conflict(f"survey {survey.pk} was asked for {key} already")
             decision = invite_decide(customer=customer, now=now)
             suppressed = decision.outcome is Outcome.SUPPRESS
