@@ -239,3 +239,19 @@ def test_the_consoles_contact_preview_shows_a_link_invite(survey, asked, now):
         survey.team.name,
         "queued",
     )
+
+
+def test_a_key_used_for_another_customer_is_refused_by_the_unique_index(survey, asked, now):
+    from tests.feedback.factories import reachable_customer
+
+    invite_create(survey=survey, customer=asked, channel="link", key="case_solved:7", now=now)
+
+    with pytest.raises(Conflict):
+        invite_create(
+            survey=survey,
+            customer=reachable_customer(),
+            channel="link",
+            key="case_solved:7",
+            now=now,
+        )
+    assert Invite.objects.filter(key="case_solved:7").count() == 1
