@@ -50,6 +50,7 @@ class ScorecardOut(Schema):
     nps_responses: int
     recovered: int
     qa_score: float | None
+    qa_reviews: int
     links: dict[str, str]
 
 

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.models import User
-from django.db.models import CharField, Count, F, Q, QuerySet, Value
+from django.db.models import Avg, CharField, Count, Exists, F, OuterRef, Q, QuerySet, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
 
@@ -39,6 +39,7 @@ from lastmile.people.selectors import agent_for, visible_team_ids
 from lastmile.people.viewers import SYSTEM, Viewer, viewer_check
 from lastmile.promises.selectors import promise_kept_rate
 from lastmile.recovery.models import Outcome, Recovery
+from lastmile.scorecards.models import QaReview
 
 TIMEZONE = "UTC"
 TIMEZONE_NOTE = (
@@ -115,7 +116,16 @@ METRICS: dict[str, str] = {
         "Recovery loops assigned to the agent (of the team) whose abandoned cart or "
         "application was recovered (the person completed it) in the period."
     ),
-    "qa_score": "Not built yet: the weighted QA review score (issue 17). Always null.",
+    "qa_score": (
+        "Mean of the effective QA reviews of the agent's conversations (a team: of the "
+        "team's cases) dated in the period (when the case was solved): a lead's or an "
+        "admin's review, or the automatic first pass's unless a reviewer overrode it (then "
+        "the latest override). Each review is 0-100: every category scored as "
+        "(score - min) / (max - min) * 100, the weighted mean of those, or 0 when a critical "
+        "category is under 50 %. Null without reviews. Drill-down: the QA reviews API with "
+        "agent (team), period and effective=true."
+    ),
+    "qa_reviews": "How many effective QA reviews the qa_score is the mean of.",
 }
 
 _WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
@@ -305,7 +315,10 @@ def scorecards(
                 team=slugs[0] if slugs else None,
                 teams=slugs,
                 metrics=m,
-                links=loop_links(period, assignee=a.user.username),
+                links={
+                    **loop_links(period, assignee=a.user.username),
+                    **qa_links(period, agent=a.user.username),
+                },
             )
         )
     team_rows = []
@@ -319,7 +332,7 @@ def scorecards(
                 team=t.slug,
                 teams=[t.slug],
                 metrics=m,
-                links=loop_links(period, team=t.slug),
+                links={**loop_links(period, team=t.slug), **qa_links(period, team=t.slug)},
             )
         )
     return Scorecards(period=period, agents=agent_rows, teams=team_rows)
@@ -370,6 +383,7 @@ def _zero() -> dict[str, Any]:
         "nps_responses": 0,
         "recovered": 0,
         "qa_score": None,
+        "qa_reviews": 0,
     }
 
 
@@ -391,6 +405,7 @@ def _metrics(
     _reassigned_away(out, period, by, ids)
     _feedback(out, period, by, ids, teams)
     _recovered(out, loops, period, by)
+    _qa(out, viewer, period, by, ids)
     return out
 
 
@@ -564,3 +579,90 @@ def _recovered(
     )
     for row in rows:
         out[row[group]]["recovered"] = row["n"]
+
+
+def _qa(
+    out: dict[int, dict[str, Any]], viewer: Viewer, period: Period, by: str, ids: list[int]
+) -> None:
+    group = "agent_id" if by == "assignee_id" else "team_id"
+    rows = (
+        qa_reviews_effective(qa_reviews_visible(viewer=viewer))
+        .filter(
+            conversation_at__gte=period.start,
+            conversation_at__lt=period.end,
+            **{f"{group}__in": ids},
+        )
+        .order_by()
+        .values(group)
+        .annotate(n=Count("pk"), mean=Avg("score"))
+    )
+    for row in rows:
+        out[row[group]]["qa_score"] = round(row["mean"], 2)
+        out[row[group]]["qa_reviews"] = row["n"]
+
+
+def qa_links(
+    period: Period, *, agent: str | None = None, team: str | None = None
+) -> dict[str, str]:
+    """The QA reviews API query a row's ``qa_score`` is the mean of."""
+    who = {"agent": agent} if agent is not None else {"team": team}
+    query = urlencode({**who, "period": period.key, "effective": "true"})
+    return {"qa_score": "/api/v1/qa/reviews?" + query}
+
+
+# --- QA reviews -----------------------------------------------------------------------------
+
+
+def qa_reviews_visible(*, viewer: Viewer) -> QuerySet[QaReview]:
+    """The reviews ``viewer`` may read: an agent the reviews of their own conversations; a
+    lead those of their teams' agents and cases; an admin and ``SYSTEM`` every review."""
+    scope = scope_of(viewer)
+    qs = QaReview.objects.all()
+    if scope.agents is not None:
+        seen = Q(agent_id__in=scope.agents)
+        if scope.teams:
+            seen |= Q(team_id__in=scope.teams)
+        qs = qs.filter(seen)
+    return qs
+
+
+def _effective_marks(qs: QuerySet[QaReview]) -> QuerySet[QaReview]:
+    overridden = QaReview.objects.filter(overrides=OuterRef("pk"))
+    superseded = QaReview.objects.filter(overrides=OuterRef("overrides"), pk__gt=OuterRef("pk"))
+    return qs.annotate(is_overridden=Exists(overridden), is_superseded=Exists(superseded))
+
+
+def qa_reviews_effective(qs: QuerySet[QaReview]) -> QuerySet[QaReview]:
+    """Of ``qs``, the reviews that count: not overridden, and no later override of the
+    same automatic review (an override is replaced by the next one)."""
+    return _effective_marks(qs).filter(Q(is_overridden=False), Q(is_superseded=False))
+
+
+def qa_review_list(
+    *,
+    viewer: Viewer,
+    period: Period | None = None,
+    agent: User | None = None,
+    team: Team | None = None,
+    case_number: int | None = None,
+    effective: bool | None = None,
+) -> QuerySet[QaReview]:
+    """The reviews ``viewer`` may read, newest conversation first, narrowed by the filters
+    (the period by ``conversation_at``), each marked ``is_overridden`` / ``is_superseded``
+    (effective: neither); ``effective`` True keeps those that count, False the others."""
+    qs = _effective_marks(qa_reviews_visible(viewer=viewer)).select_related(
+        "case", "agent", "reviewer", "team", "scorecard"
+    )
+    if period is not None:
+        qs = qs.filter(conversation_at__gte=period.start, conversation_at__lt=period.end)
+    if agent is not None:
+        qs = qs.filter(agent=agent)
+    if team is not None:
+        qs = qs.filter(team=team)
+    if case_number is not None:
+        qs = qs.filter(case__number=case_number)
+    if effective is True:
+        qs = qs.filter(Q(is_overridden=False), Q(is_superseded=False))
+    elif effective is False:
+        qs = qs.filter(Q(is_overridden=True) | Q(is_superseded=True))
+    return qs.prefetch_related("scores__category").order_by("-conversation_at", "-pk")

@@ -1,0 +1,157 @@
+"""QA: scorecards of weighted categories, and reviews of conversations scored against them.
+
+A review's ``score`` is worked out once, when it is written, by ``qa.review_score`` (the
+published Zendesk QA formula) and never changed: a reviewer who disagrees with the automatic
+first pass writes an override, a new review pointing at the automatic one (``overrides``).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class QaScorecard(models.Model):
+    """A QA scorecard: categories a conversation is scored on, for one team or (no team)
+    every team. ``automatic``: the built-in scorecard of the automatic first pass, one only,
+    whose categories are rules (``QaCategory.rule``)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    team = models.ForeignKey(
+        "people.Team",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="qa_scorecards",
+        help_text="Empty: the scorecard is for every team.",
+    )
+    active = models.BooleanField(default=True, help_text="Inactive scorecards take no reviews.")
+    automatic = models.BooleanField(
+        default=False, editable=False, help_text="The built-in scorecard of the automatic pass."
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["automatic"], condition=Q(automatic=True), name="qascorecard_one_automatic"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class QaCategory(models.Model):
+    """One thing a conversation is scored on, from ``min_score`` to ``max_score``; its weight
+    in the review's mean, and whether it is critical (under 50 % zeroes the review)."""
+
+    scorecard = models.ForeignKey(QaScorecard, on_delete=models.CASCADE, related_name="categories")
+    name = models.CharField(max_length=100)
+    rule = models.SlugField(
+        max_length=30, blank=True, editable=False, help_text="The automatic pass's rule."
+    )
+    weight = models.PositiveIntegerField(default=1)
+    min_score = models.IntegerField(default=0)
+    max_score = models.IntegerField(default=5)
+    critical = models.BooleanField(
+        default=False, help_text="Under 50 % in this category, the whole review scores 0."
+    )
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["scorecard", "position", "id"]
+        verbose_name_plural = "QA categories"
+        constraints = [
+            models.UniqueConstraint(fields=["scorecard", "name"], name="qacategory_name_unique"),
+            models.CheckConstraint(condition=Q(weight__gt=0), name="qacategory_weight_positive"),
+            models.CheckConstraint(
+                condition=Q(max_score__gt=F("min_score")), name="qacategory_max_above_min"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scorecard.name}: {self.name}"
+
+
+class QaReview(models.Model):
+    """A review of one conversation (a case, optionally one loop or interaction of it) for
+    the agent who handled it: by a lead or an admin (``reviewer``), or by the automatic first
+    pass (``automatic``, no reviewer, one per case). Never edited: a reviewer overrides an
+    automatic review with a new row whose ``overrides`` is it, and the latest override is
+    the one that counts. ``conversation_at`` dates the review for a period: when the case
+    was solved (at the first review), else when it was reviewed."""
+
+    scorecard = models.ForeignKey(QaScorecard, on_delete=models.PROTECT, related_name="reviews")
+    case = models.ForeignKey("cases.Case", on_delete=models.CASCADE, related_name="+")
+    loop = models.ForeignKey(
+        "loops.Loop", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    interaction = models.ForeignKey(
+        "customers.Interaction", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="qa_reviews"
+    )
+    team = models.ForeignKey(
+        "people.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="qa_reviews_given",
+    )
+    automatic = models.BooleanField(default=False)
+    overrides = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="overridden_by"
+    )
+    score = models.FloatField(help_text="0-100, the weighted mean of the categories.")
+    comment = models.TextField(blank=True)
+    conversation_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-conversation_at", "-id"]
+        verbose_name = "QA review"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case"], condition=Q(automatic=True), name="qareview_one_automatic"
+            ),
+            models.CheckConstraint(
+                condition=Q(automatic=False) | Q(reviewer__isnull=True, overrides__isnull=True),
+                name="qareview_automatic_by_nobody",
+            ),
+            models.CheckConstraint(
+                condition=Q(score__gte=0, score__lte=100), name="qareview_score_0_100"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["agent", "conversation_at"], name="qareview_agent_at"),
+            models.Index(fields=["team", "conversation_at"], name="qareview_team_at"),
+        ]
+
+    def __str__(self) -> str:
+        who = "automatic" if self.automatic else f"by {self.reviewer_id}"
+        return f"QA review {self.pk} of case {self.case_id} ({who}): {self.score}"
+
+
+class QaScore(models.Model):
+    """One category's score in one review, with the rule's reason for an automatic one."""
+
+    review = models.ForeignKey(QaReview, on_delete=models.CASCADE, related_name="scores")
+    category = models.ForeignKey(QaCategory, on_delete=models.PROTECT, related_name="+")
+    score = models.IntegerField()
+    reason = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["review", "category__position", "category_id"]
+        verbose_name = "QA score"
+        constraints = [
+            models.UniqueConstraint(fields=["review", "category"], name="qascore_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.category_id}: {self.score}"
