@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from lastmile.api.auth import viewer_of
@@ -211,7 +211,7 @@ def list_reviews(request: HttpRequest, filters: Query[ReviewsQuery]) -> dict[str
 
 
 @router.post("/reviews", response={201: ReviewOut}, summary="Review a conversation, or override")
-def create_review(request: HttpRequest, payload: ReviewIn) -> tuple[int, dict[str, Any]]:
+def create_review(request: HttpRequest, payload: ReviewIn) -> Status:
     """A lead of the agent's team or an admin scores a case on a scorecard, every category
     once within its min..max (422 naming the field otherwise; an unknown case is a 422
     naming ``case``). With ``overrides``, the automatic review of the case this one
@@ -227,7 +227,7 @@ def create_review(request: HttpRequest, payload: ReviewIn) -> tuple[int, dict[st
         now=utcnow(),
     )
     row = qa_review_list(viewer=viewer_of(request)).get(pk=review.pk)
-    return 201, review_dict(row)
+    return Status(201, review_dict(row))
 
 
 @router.get("/sample", response=SampleOut, summary="Closed conversations to review, per agent")

@@ -11,4 +11,5 @@ app_name = "scorecards"
 urlpatterns: list[URLPattern] = [
     path("", views.scorecard_page, name="page"),
     path("loops/", views.scorecard_loops, name="loops"),
+    path("qa/", views.scorecard_qa, name="qa"),
 ]

@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from lastmile.cases.selectors import ref_number
 from lastmile.console.pages import page_chrome
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, FieldError, InvalidInput
@@ -20,11 +21,13 @@ from lastmile.core.instants import instant_parse
 from lastmile.loops.models import LoopState
 from lastmile.loops.selectors import loop_list
 from lastmile.people.selectors import team_by_slug, user_by_username
+from lastmile.scorecards.qa_api import review_dict
 from lastmile.scorecards.selectors import (
     METRICS,
     PERIOD_HELP,
     Scorecard,
     period_parse,
+    qa_review_list,
     scorecards,
 )
 
@@ -67,6 +70,8 @@ def _cells(card: Scorecard) -> list[dict[str, Any]]:
         else:
             shown = str(value)
         link = _page_link(card.links[name]) if name in LINKED and name in card.links else ""
+        if name == "qa_score" and name in card.links:
+            link = "/scorecards/qa/?" + card.links[name].split("?", 1)[1]
         cells.append({"name": name, "heading": heading, "shown": shown, "link": link})
     return cells
 
@@ -161,5 +166,49 @@ def scorecard_loops(request: HttpRequest) -> HttpResponse:
             "limit": DRILL_LIMIT,
             "filters": {k: v for k, v in q.items() if v},
             "api_link": "/api/v1/loops?" + q.urlencode(),
+        },
+    )
+
+
+@login_required
+@require_GET
+def scorecard_qa(request: HttpRequest) -> HttpResponse:
+    """The QA reviews behind a ``qa_score``: ``qa_review_list`` with the link's filters
+    (agent, team, period, case, effective), as ``GET /api/v1/qa/reviews``."""
+    now = utcnow()
+    q = request.GET
+    chrome = page_chrome(request, now)
+    try:
+        period = period_parse(q["period"], now=now) if q.get("period") else None
+        effective = {"true": True, "false": False}.get(q.get("effective", ""))
+        case = q.get("case") or None
+        qs = qa_review_list(
+            viewer=request.user,
+            period=period,
+            agent=user_by_username(q.get("agent") or None, field="agent"),
+            team=team_by_slug(q.get("team") or None),
+            case_number=ref_number(case) if case else None,
+            effective=effective,
+        )
+        rows = list(qs[:DRILL_LIMIT])
+        count = qs.count() if len(rows) == DRILL_LIMIT else len(rows)
+    except DomainError as exc:
+        return render(
+            request,
+            "scorecards/qa.html",
+            {**chrome, "error": exc.detail, "reviews": [], "count": 0},
+            status=exc.status,
+        )
+    return render(
+        request,
+        "scorecards/qa.html",
+        {
+            **chrome,
+            "error": "",
+            "reviews": [review_dict(r) for r in rows],
+            "count": count,
+            "limit": DRILL_LIMIT,
+            "filters": {k: v for k, v in q.items() if v},
+            "api_link": "/api/v1/qa/reviews?" + q.urlencode(),
         },
     )
