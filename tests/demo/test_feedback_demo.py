@@ -57,6 +57,10 @@ def test_answers_over_ninety_days_in_three_surveys_with_reasons(demo):
     suppressed = Invite.objects.filter(state=InviteState.SUPPRESSED)
     assert suppressed.exists() and not suppressed.filter(reason="").exists()
     assert responses.exclude(reason=None).count() >= responses.count() // 3
+    # unanswered email invites were reminded once, three days after they went out
+    reminded = Invite.objects.filter(reminder_state="sent")
+    assert reminded.exists()
+    assert all(i.reminded_at - i.sent_at >= timedelta(hours=72) for i in reminded)
     assert {"detractor", "passive", "promoter"} == set(responses.values_list("band", flat=True))
     # the report line says the same count
     line = next(x for x in demo.out if "survey answers over 90 days" in x)

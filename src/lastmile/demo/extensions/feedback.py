@@ -16,6 +16,8 @@ time order, so the one contact budget decides each ask against what came before 
    (the survey's without a case), due two business days later: most are closed with an
    outcome (called back, fixed, refunded, could not reach; some ask again), some after
    their deadline (breached, then closed), some never (breached); the last days' are open.
+   The worker's daily runs are played too: unanswered email invites are reminded once,
+   three days on, under the same budget, and some reminders bring an answer.
 3. The contact-budget scene ("the survey caller rang three times"): Grace Adeyemi got the
    field team's effort survey when her sofa was delivered yesterday (its visit loop closed), the cards
    agent rang her three times today about her card, unanswered; when the front office
@@ -53,16 +55,19 @@ from lastmile.feedback.models import (
     InviteState,
     ReasonTag,
     RecoveryOutcome,
+    ReminderState,
     Response,
     Survey,
     band_of,
 )
+from lastmile.feedback.selectors import INVITE_KEY, REMINDER_KEY
 from lastmile.feedback.services import (
-    INVITE_KEY,
     invite_create,
     invites_follow,
+    invites_remind,
     reason_save,
     recovery_close,
+    reminders_follow,
     response_record,
     survey_create,
 )
@@ -170,6 +175,8 @@ class Tally:
     closed: int = 0
     closed_late: int = 0
     resurveys: int = 0
+    reminded: int = 0
+    reminders_suppressed: int = 0
     by_survey: dict[str, int] = field(default_factory=dict)
 
 
@@ -260,12 +267,19 @@ class _History:
             event = heapq.heappop(self.events)
             getattr(self, f"on_{event.kind}")(event.at, **event.data)
         invites_follow(now=self.now)
+        reminders_follow(now=self.now)
         loops_sweep(now=self.now)
         return self.tally
 
     def plan_asks(self) -> None:
         start = self.now - timedelta(days=DAYS)
         latest = self.now - timedelta(minutes=30)
+        # The worker's reminder run, once a day at 11:00 (London): unanswered email invites
+        # are reminded once, three days after they went out, under the same budget.
+        day = start.astimezone(LONDON).replace(hour=11, minute=0, second=0, microsecond=0)
+        while day.astimezone(UTC) < latest:
+            self.push(day.astimezone(UTC), "remind")
+            day = (day + timedelta(days=1)).replace(tzinfo=None).replace(tzinfo=LONDON)
         cases = (
             Case.objects.filter(solved_at__gte=start, solved_at__lt=latest)
             .select_related("team", "customer")
@@ -372,6 +386,23 @@ class _History:
             if closed < self.now:
                 self.push(closed, "close", response=response, late=True)
         # else: never closed; the sweep breaches it
+
+    def on_remind(self, at: datetime) -> None:
+        invites_follow(now=at)  # the worker's every-minute run: sent invites are marked sent
+        queued, suppressed = invites_remind(now=at)
+        self.tally.reminded += queued
+        self.tally.reminders_suppressed += suppressed
+        if not queued:
+            return
+        ids = list(
+            Invite.objects.filter(reminder_state=ReminderState.QUEUED).values_list("pk", flat=True)
+        )
+        outbox_deliver(now=at, keys=[f"{REMINDER_KEY}{pk}" for pk in ids])
+        for invite in Invite.objects.filter(pk__in=ids).select_related("survey"):
+            if self.rng.random() < 0.3:  # a reminder brings some answers
+                answered = at + timedelta(minutes=self.rng.choice([20, 90, 300, 1400]))
+                if answered < self.now - timedelta(minutes=5):
+                    self.push(answered, "answer", invite=invite)
 
     def on_close(self, at: datetime, *, response: Response, late: bool) -> None:
         if late:
@@ -581,6 +612,13 @@ def report_lines(surveys: dict[str, Survey], *, now: datetime) -> list[str]:
         .annotate(n=Count("pk"))
         .order_by()
     )
+    reminders = dict(
+        Invite.objects.filter(survey_id__in=ids)
+        .exclude(reminder_state="")
+        .values_list("reminder_state")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
     responses = Response.objects.filter(survey_id__in=ids)
     loops = Loop.objects.filter(
         pk__in=responses.exclude(recovery_loop=None).values("recovery_loop_id")
@@ -594,7 +632,9 @@ def report_lines(surveys: dict[str, Survey], *, now: datetime) -> list[str]:
         + ", ".join(f"{name} {per_survey.get(name, 0):,}" for name in surveys)
         + f"); {tagged:,} tagged with a reason",
         f"  invites {sum(invites.values()):,}: "
-        + ", ".join(f"{state} {n:,}" for state, n in sorted(invites.items())),
+        + ", ".join(f"{state} {n:,}" for state, n in sorted(invites.items()))
+        + "; reminders "
+        + (", ".join(f"{state} {n:,}" for state, n in sorted(reminders.items())) or "none"),
         f"  detractors' recovery loops {loops.count():,}: closed {loops.filter(state=LoopState.CLOSED).count():,}"
         f" ({loops.filter(state=LoopState.CLOSED, breached_at__isnull=False).count():,} after their deadline),"
         f" open {open_loops.filter(breached_at=None).count():,},"
