@@ -96,3 +96,12 @@ def test_nonsense_is_refused(rated, message):
 
 def test_a_category_percent_is_exact():
     assert category_percent(1, 0, 3) * 3 == 100
+
+
+def test_the_docstring_examples_hold():
+    import doctest
+
+    from lastmile.scorecards import qa
+
+    result = doctest.testmod(qa)
+    assert result.attempted >= 2 and result.failed == 0

@@ -11,6 +11,7 @@ from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from lastmile.api.auth import viewer_of
+from lastmile.api.types import StrictSchema
 from lastmile.cases.selectors import ref_number
 from lastmile.core.clock import utcnow
 from lastmile.people.selectors import team_by_slug, user_by_username
@@ -88,12 +89,12 @@ class ReviewsQuery(Schema):
     )
 
 
-class ScoreBody(Schema):
+class ScoreBody(StrictSchema):
     category: int
     score: int
 
 
-class ReviewIn(Schema):
+class ReviewIn(StrictSchema):
     case: str = Field(max_length=30, description="The case reference, LM-1042")
     scorecard: int
     scores: list[ScoreBody] = Field(max_length=100)
