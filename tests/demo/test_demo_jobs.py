@@ -4,14 +4,16 @@ payment at the door, and part two as the next stop."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 
 from lastmile.channels.models import OutboxMessage
 from lastmile.invoices.models import Invoice
 from lastmile.jobs.models import Job, JobChange, JobEvent, Proof
-from lastmile.jobs.runs import run_stops
+from lastmile.jobs.runs import driver_today, run_stops
 from lastmile.loops.models import Loop, LoopKind
 from lastmile.people.models import Agent
 from lastmile.promises.models import Promise
@@ -81,3 +83,37 @@ def test_margarets_visit_keeps_the_call_back_splits_the_test_with_consent_and_is
     stops = run_stops(driver=engineer, day=part_two.window_start.date())
     ahead = [s for s in stops if s.state == "scheduled"]
     assert ahead and ahead[0].pk == part_two.pk
+
+
+@pytest.mark.parametrize(
+    "seeded",
+    [
+        datetime(2026, 11, 25, 23, 30, tzinfo=UTC),  # 23:30 in York (GMT)
+        datetime(2026, 11, 26, 0, 30, tzinfo=UTC),  # 00:30
+        datetime(2026, 7, 15, 22, 10, tzinfo=UTC),  # 23:10 BST
+    ],
+)
+def test_every_window_of_the_story_is_on_the_local_day_of_seeding(client, seeded):
+    seed_quietly(seed=7, customers=12, now=seeded, funnel_events=0)
+    zone = ZoneInfo("Europe/London")
+    today = seeded.astimezone(zone).date()
+
+    story = Job.objects.filter(customer__display_name__in=["Tom Baker", "Margaret Ellis"])
+    assert story.count() == 3
+    for job in story:
+        assert job.window_start.astimezone(zone).date() == today, job
+        assert job.window_end.astimezone(zone).date() == today, job
+        assert job.window_start < job.window_end
+    done = story.filter(state="completed")
+    assert done.count() == 2 and all(j.completed_at <= seeded for j in done)
+
+    # Part two is the next stop on the field engineer's page today
+    engineer = Agent.objects.get(user__username="field").user
+    part_two = Job.objects.get(customer__display_name="Margaret Ellis", state="scheduled")
+    assert driver_today(driver=engineer, now=seeded) == today
+    ahead = [s for s in run_stops(driver=engineer, day=today) if s.state == "scheduled"]
+    assert ahead and ahead[0].pk == part_two.pk
+    client.force_login(engineer)
+    with time_machine.travel(seeded, tick=False):
+        page = client.get("/jobs/driver/").content.decode()
+    assert "Part two of the Wi-Fi test" in page

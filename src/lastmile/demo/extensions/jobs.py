@@ -26,7 +26,7 @@ from __future__ import annotations
 import base64
 import io
 import math
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from PIL import Image, ImageDraw
@@ -121,38 +121,80 @@ def seed(seeder: Any) -> list[str]:
     driver = seeder.users.get("field")
     if team is None or driver is None:
         return []
-    zone = services.zone_of(team)
-    local = seeder.now.astimezone(zone)
-    hour = local.replace(minute=0, second=0, microsecond=0)
-    slots = _slots(team, hour, now=seeder.now - timedelta(days=4))
+    clock = StoryClock(seeder.now, services.zone_of(team))
+    slots = _slots(team, clock, now=seeder.now - timedelta(days=4))
     lines = ["jobs: " + f"{len(slots)} slots of the field team (two hours each)"]
-    lines += _delivery(seeder, team, driver, hour)
-    lines += _visit(seeder, team, driver, hour)
+    lines += _delivery(seeder, team, driver, clock)
+    lines += _visit(seeder, team, driver, clock)
     return lines
 
 
-def _slots(team: Any, hour: datetime, *, now: datetime) -> list[Slot]:
+class StoryClock:
+    """When the story's moments fall, all on the team's local day of seeding.
+
+    The story is told around ``hour`` (the local hour of seeding): the morning run leaves
+    3.5 hours before it, this morning's window ends an hour before it, the one under way
+    started an hour before it, and the next stop starts an hour after it. Seeded late in the
+    evening, the next stop is moved to before midnight (a shorter window); seeded in the
+    small hours, the moments before ``hour`` are squeezed, in order, between local midnight
+    and now, so every window stays on the day the driver's page shows."""
+
+    LEAD = timedelta(hours=3, minutes=30)
+
+    def __init__(self, now: datetime, zone: Any) -> None:
+        local = now.astimezone(zone)
+        self.hour = local.replace(minute=0, second=0, microsecond=0)
+        self.day = local.date()
+        self.midnight = datetime.combine(self.day, time(0), tzinfo=zone)
+        self.day_end = datetime.combine(self.day + timedelta(days=1), time(0), tzinfo=zone)
+        self.now = max(now, self.midnight + timedelta(minutes=1))
+
+    def at(self, offset: timedelta) -> datetime:
+        """The moment ``offset`` from the story's hour (at most the hour: the past)."""
+        moment = self.hour + offset
+        start = self.hour - self.LEAD
+        if start >= self.midnight:
+            return moment
+        scale = (self.now - self.midnight) / self.LEAD
+        return self.midnight + (moment - start) * scale
+
+    def under_way(self) -> tuple[datetime, datetime]:
+        """The window under way: from an hour before the hour to the next stop's start."""
+        return self.at(-timedelta(hours=1)), self.next_stop()[0]
+
+    def next_stop(self) -> tuple[datetime, datetime]:
+        """The next stop's window: an hour after the hour, two hours long, before midnight."""
+        last = self.day_end - timedelta(minutes=1)
+        start = min(self.hour + timedelta(hours=1), self.day_end - timedelta(minutes=30))
+        return start, min(start + timedelta(hours=2), last)
+
+
+def _slots(team: Any, clock: StoryClock, *, now: datetime) -> list[Slot]:
     """This morning's window (ending an hour ago), the one under way (an engineer's urgent
     round), this afternoon's, and three a day on the next two days, four places each. A
     same-day window takes bookings until 30 minutes before it starts."""
-    today = [hour - timedelta(hours=3), hour - timedelta(hours=1), hour + timedelta(hours=1)]
+    today = [
+        (clock.at(-timedelta(hours=3)), clock.at(-timedelta(hours=1))),
+        clock.under_way(),
+        clock.next_stop(),
+    ]
     later = []
     for day in (1, 2):
-        base = (hour + timedelta(days=day)).replace(hour=8)
-        later += [base + timedelta(hours=h) for h in (0, 3, 6)]
+        base = (clock.hour + timedelta(days=day)).replace(hour=8)
+        later += [(base + timedelta(hours=h), base + timedelta(hours=h + 2)) for h in (0, 3, 6)]
     return [
         services.slot_create(
             team=team,
             starts_at=s,
-            ends_at=s + timedelta(hours=2),
+            ends_at=e,
             capacity=4,
-            cutoff_minutes=30 if s in today else 120,
+            cutoff_minutes=30 if (s, e) in today else 120,
         )
-        for s in today + later
+        for s, e in today + later
     ]
 
 
-def _delivery(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
+def _delivery(seeder: Any, team: Any, driver: Any, clock: StoryClock) -> list[str]:
     booked = seeder.now - timedelta(days=3)
     tom = customer_resolve(
         identities=[identity_normalize("email", "tom.baker@example.net")],
@@ -176,7 +218,7 @@ def _delivery(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
         now=booked,
         data={"automated": True},  # the shop's order event: nobody asked anything
     )
-    first = hour + timedelta(days=1)
+    first = clock.hour + timedelta(days=1)
     first = first.replace(hour=8)
     job = services.job_create(
         kind="delivery",
@@ -194,7 +236,7 @@ def _delivery(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
         now=booked,
     )
     # Yesterday, in his portal, Tom moved it to this morning's window.
-    morning = Slot.objects.get(team=team, starts_at=hour - timedelta(hours=3))
+    morning = Slot.objects.get(team=team, starts_at=clock.at(-timedelta(hours=3)))
     job = portal_job_slot(
         customer=tom, job=job, slot_id=str(morning.pk), now=seeder.now - timedelta(days=1)
     )
@@ -202,10 +244,10 @@ def _delivery(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
         job=job, stop_order=1, actor=None, now=seeder.now - timedelta(days=1)
     )
     # This morning: the run starts, the van is held up, then catches up.
-    left = morning.starts_at - timedelta(minutes=30)
-    runs.run_start(driver=driver, day=left.date(), actor=driver, now=left)
-    services.job_start(job=job, actor=driver, now=left + timedelta(minutes=1))
-    held_up = morning.starts_at + timedelta(minutes=20)
+    left = clock.at(-timedelta(hours=3, minutes=30))
+    runs.run_start(driver=driver, day=clock.day, actor=driver, now=left)
+    services.job_start(job=job, actor=driver, now=clock.at(-timedelta(hours=3, minutes=29)))
+    held_up = clock.at(-timedelta(hours=2, minutes=40))
     runs.eta_update(
         job=job,
         eta=morning.ends_at + timedelta(minutes=40),
@@ -213,23 +255,25 @@ def _delivery(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
         now=held_up,
         source="run",
     )
+    at_door = clock.at(-timedelta(hours=1, minutes=25))
     runs.eta_update(
         job=job,
-        eta=morning.ends_at - timedelta(minutes=25),
+        eta=at_door,
         actor=driver,
-        now=held_up + timedelta(minutes=25),
+        now=clock.at(-timedelta(hours=2, minutes=15)),
         source="run",
     )
-    at_door = morning.ends_at - timedelta(minutes=25)
     services.job_arrive(job=job, actor=driver, now=at_door)
     services.proof_add(
         job=job,
         kind="signature",
         data=signature(),
         actor=driver,
-        now=at_door + timedelta(minutes=20),
+        now=clock.at(-timedelta(hours=1, minutes=5)),
     )
-    done = services.job_complete(job=job, actor=driver, now=at_door + timedelta(minutes=21))
+    done = services.job_complete(
+        job=job, actor=driver, now=clock.at(-timedelta(hours=1, minutes=4))
+    )
     invoice = Invoice.objects.get(source=f"job:{done.pk}")
     payment_record(
         invoice=invoice,
@@ -238,7 +282,7 @@ def _delivery(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
         method="card_terminal",
         outcome="accepted",
         actor=driver,
-        now=at_door + timedelta(minutes=23),
+        now=clock.at(-timedelta(hours=1, minutes=2)),
     )
     return [
         f"  {case.ref:<9} {'delivery':<17} Tom Baker's washing machine: moved in his portal, "
@@ -247,7 +291,7 @@ def _delivery(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
     ]
 
 
-def _visit(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
+def _visit(seeder: Any, team: Any, driver: Any, clock: StoryClock) -> list[str]:
     """Margaret's diagnostics visit: the call-back promised and kept, the visit in the window
     under way with the test split on site with her consent and the card payment at the
     door, and part two this afternoon as the engineer's next stop."""
@@ -281,13 +325,13 @@ def _visit(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
         "10 minutes after the promise",
         now=called_back,
     )
-    window = hour - timedelta(hours=1)
+    window, window_end = clock.under_way()
     job = services.job_create(
         kind="visit",
         customer=customer,
         team=team,
         window_start=window,
-        window_end=window + timedelta(hours=2),
+        window_end=window_end,
         address="7 Bootham Terrace, York YO30 7BW",
         notes="Router in the hall cupboard; Wi-Fi drops between 7 and 10pm.",
         lines=DIAGNOSTICS,
@@ -301,17 +345,17 @@ def _visit(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
         job=job, stop_order=2, actor=driver, now=called_back + timedelta(minutes=2)
     )
     # The engineer sets off (Margaret's departure notice with the ETA), and is at the door.
-    left = window - timedelta(minutes=15)
+    left = clock.at(-timedelta(hours=1, minutes=15))
+    at_door = clock.at(-timedelta(minutes=50))
     runs.eta_update(
         job=job,
-        eta=window + timedelta(minutes=10),
+        eta=at_door,
         actor=driver,
         now=left,
         source="run",
         depart=True,
     )
     services.job_start(job=job, actor=driver, now=left)
-    at_door = window + timedelta(minutes=10)
     services.job_arrive(job=job, actor=driver, now=at_door)
     # On site: the test split in two, the new price shown, and Margaret signs to accept.
     change = services.change_propose(
@@ -320,7 +364,7 @@ def _visit(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
         ops=TEST_SPLIT,
         note="The drops happen in the evening: the load test must run then.",
         actor=driver,
-        now=at_door + timedelta(minutes=12),
+        now=clock.at(-timedelta(minutes=38)),
     )
     services.change_accept(
         job=job,
@@ -328,16 +372,16 @@ def _visit(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
         via="signature",
         data=signature(wave=2.6),
         actor=driver,
-        now=at_door + timedelta(minutes=14),
+        now=clock.at(-timedelta(minutes=36)),
     )
     services.proof_add(
         job=job,
         kind="signature",
         data=signature(wave=2.6),
         actor=driver,
-        now=at_door + timedelta(minutes=30),
+        now=clock.at(-timedelta(minutes=20)),
     )
-    done = services.job_complete(job=job, actor=driver, now=at_door + timedelta(minutes=31))
+    done = services.job_complete(job=job, actor=driver, now=clock.at(-timedelta(minutes=19)))
     invoice = Invoice.objects.get(source=f"job:{done.pk}")
     payment_record(
         invoice=invoice,
@@ -346,16 +390,17 @@ def _visit(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
         method="card_terminal",
         outcome="accepted",
         actor=driver,
-        now=at_door + timedelta(minutes=33),
+        now=clock.at(-timedelta(minutes=17)),
     )
     # Part two: the evening load test, the next stop on the engineer's page.
-    evening = hour + timedelta(hours=1)
+    evening, evening_end = clock.next_stop()
+    planned = clock.at(-timedelta(minutes=18))
     again = services.job_create(
         kind="visit",
         customer=customer,
         team=team,
         window_start=evening,
-        window_end=evening + timedelta(hours=2),
+        window_end=evening_end,
         address="7 Bootham Terrace, York YO30 7BW",
         notes="Part two of the Wi-Fi test Margaret agreed on site (paid): run the load test "
         "while the drops happen, 7–10pm.",
@@ -364,11 +409,9 @@ def _visit(seeder: Any, team: Any, driver: Any, hour: datetime) -> list[str]:
         case=case,
         assignee=driver,
         actor=driver,
-        now=at_door + timedelta(minutes=32),
+        now=planned,
     )
-    services.job_stop_order_set(
-        job=again, stop_order=3, actor=driver, now=at_door + timedelta(minutes=32)
-    )
+    services.job_stop_order_set(job=again, stop_order=3, actor=driver, now=planned)
     ref = case.ref if case is not None else "—"
     money = f"GBP {change.total_before / 100:.2f} → GBP {change.total_after / 100:.2f}"
     return [
