@@ -290,3 +290,23 @@ def test_the_sample_is_n_cases_per_agent_the_same_for_the_same_seed(
 
 def test_an_agent_may_not_sample(api_as, alice):
     assert api_as(alice).get("/qa/sample", period="2026-11").status_code == 403
+
+
+def test_the_reviews_list_takes_a_fixed_number_of_queries(
+    api_as, lena, customer, team, alice, bob, now
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count():  # type: ignore[no-untyped-def]
+        with CaptureQueriesContext(connection) as context:
+            assert api_as(lena).get("/qa/reviews", period="2026-11").status_code == 200
+        return len(context)
+
+    qa_autoreview(case=conversation(customer, team, alice, at=now, parts=[("in", "a")]), now=now)
+    count()  # the token's first use is written
+    one = count()
+    for who in (alice, bob, bob):
+        case = conversation(customer, team, who, at=now, parts=[("in", "b"), ("out", "c")])
+        qa_autoreview(case=case, now=now)
+    assert count() == one

@@ -79,15 +79,20 @@ def qa_autoreview(*, case: Case, now: datetime) -> QaReview | None:
     its messages, each a category of the Automatic scorecard, for the case's assignee (or
     the last agent who replied). Returns the case's automatic review (the one written
     before, if any); None when the case is not closed or nobody handled it."""
+    return _autoreview(case, now)[0]
+
+
+def _autoreview(case: Case, now: datetime) -> tuple[QaReview | None, bool]:
+    """``qa_autoreview``'s review, and whether this call wrote it."""
     existing = QaReview.objects.filter(case=case, automatic=True).first()
     if existing is not None:
-        return existing
+        return existing, False
     if case.status not in CLOSED:
-        return None
+        return None, False
     rows = _conversation(case)
     agent = case.assignee if case.assignee_id is not None else _replier(rows)
     if agent is None:
-        return None
+        return None, False
     card = qa_automatic_scorecard()
     categories = {c.rule: c for c in card.categories.all()}
     verdicts = rules_judge(
@@ -120,8 +125,8 @@ def qa_autoreview(*, case: Case, now: datetime) -> QaReview | None:
             _scores_write(review, scored)
     except IntegrityError:
         # Another worker wrote it first (one automatic review per case).
-        return QaReview.objects.get(case=case, automatic=True)
-    return review
+        return QaReview.objects.get(case=case, automatic=True), False
+    return review, True
 
 
 def _score(scored: list[tuple[QaCategory, int, str]]) -> float:
@@ -160,12 +165,7 @@ def qa_autoreview_pending(*, now: datetime, limit: int = AUTOMATIC_BATCH) -> int
         .select_related("assignee", "team")
         .order_by("pk")[:limit]
     )
-    written = 0
-    for case in cases:
-        before = QaReview.objects.filter(case=case, automatic=True).exists()
-        if qa_autoreview(case=case, now=now) is not None and not before:
-            written += 1
-    return written
+    return sum(_autoreview(case, now)[1] for case in cases)
 
 
 # --- reviews by people ------------------------------------------------------------------
