@@ -310,3 +310,19 @@ def test_the_reviews_list_takes_a_fixed_number_of_queries(
         case = conversation(customer, team, who, at=now, parts=[("in", "b"), ("out", "c")])
         qa_autoreview(case=case, now=now)
     assert count() == one
+
+
+def test_a_review_may_be_of_one_message_of_the_case(
+    api_as, lena, solved, card, customer, team, alice, now
+):
+    from lastmile.customers.models import Interaction
+
+    message = Interaction.objects.filter(case=solved, direction="outbound").get()
+    r = api_as(lena).post("/qa/reviews", body(solved, card, interaction=message.pk))
+    assert r.status_code == 201 and r.json()["interaction"] == message.pk
+    other = conversation(customer, team, alice, at=now, parts=[("in", "x"), ("out", "y")])
+    elsewhere = Interaction.objects.filter(case=other, direction="outbound").get()
+    for field, value in (("interaction", elsewhere.pk), ("loop", 999999)):
+        r = api_as(lena).post("/qa/reviews", body(solved, card, **{field: value}))
+        assert r.status_code == 422 and r.json()["errors"][0]["field"] == field
+    assert QaReview.objects.count() == 1

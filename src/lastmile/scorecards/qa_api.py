@@ -102,6 +102,10 @@ class ReviewIn(StrictSchema):
     overrides: int | None = Field(
         default=None, description="The automatic review this review overrides"
     )
+    loop: int | None = Field(default=None, description="A loop of the case, if the review is of it")
+    interaction: int | None = Field(
+        default=None, description="A message of the case, if the review is of it"
+    )
 
 
 class SampleQuery(Schema):
@@ -225,6 +229,8 @@ def create_review(request: HttpRequest, payload: ReviewIn) -> Status:
         scores=[ScoreIn(category=s.category, score=s.score) for s in payload.scores],
         comment=payload.comment,
         overrides_id=payload.overrides,
+        loop_id=payload.loop,
+        interaction_id=payload.interaction,
         now=utcnow(),
     )
     row = qa_review_list(viewer=viewer_of(request)).get(pk=review.pk)

@@ -20,6 +20,7 @@ from lastmile.cases.models import Case, CaseStatus
 from lastmile.cases.selectors import case_get, ref_number
 from lastmile.core.errors import FieldError, InvalidInput, NotFound, PermissionDenied
 from lastmile.customers.models import Direction, Interaction
+from lastmile.loops.models import Loop
 from lastmile.people.models import Agent, Role
 from lastmile.people.selectors import agent_for
 from lastmile.people.viewers import SYSTEM, Viewer, viewer_check
@@ -212,6 +213,8 @@ def qa_review_create(
     scores: list[ScoreIn],
     comment: str = "",
     overrides_id: int | None = None,
+    loop_id: int | None = None,
+    interaction_id: int | None = None,
     now: datetime,
 ) -> QaReview:
     """A review by ``viewer`` (a lead of the agent's team, or an admin) of a case.
@@ -224,7 +227,8 @@ def qa_review_create(
     3. The scorecard (422 ``scorecard``: unknown, inactive, another team's, or the
        Automatic one outside an override; an override uses its target's scorecard); every
        category scored once within min..max (422 naming ``scores``, ``scores[i].category``
-       or ``scores[i].score``).
+       or ``scores[i].score``); ``loop`` / ``interaction``, when given, of this case (422
+       naming them otherwise).
     4. Writes the review and its scores, scored by ``qa.review_score``; nothing else is
        changed (an overridden review stays as it was).
     """
@@ -251,11 +255,29 @@ def qa_review_create(
     _may_review(viewer, agent)
     card = _scorecard_for(scorecard_id, case=case, agent=agent, target=target)
     scored = _scores_checked(card, scores)
+    loop = interaction = None
+    if loop_id is not None:
+        loop = Loop.objects.filter(pk=loop_id, case=case).first()
+        if loop is None:
+            raise InvalidInput(
+                f"no loop {loop_id} on {case.ref}",
+                [FieldError("loop", f"no loop {loop_id} on {case.ref}")],
+            )
+    if interaction_id is not None:
+        interaction = Interaction.objects.filter(pk=interaction_id, case=case).first()
+        if interaction is None:
+            raise InvalidInput(
+                f"no interaction {interaction_id} on {case.ref}",
+                [FieldError("interaction", f"no interaction {interaction_id} on {case.ref}")],
+            )
+    if target is not None and interaction is None:
+        interaction = target.interaction
     with transaction.atomic():
         review = QaReview.objects.create(
             scorecard=card,
             case=case,
-            interaction=target.interaction if target else None,
+            interaction=interaction,
+            loop=loop,
             agent=agent,
             team=target.team if target else case.team,
             reviewer=viewer,
