@@ -4,19 +4,22 @@ them."""
 
 from __future__ import annotations
 
+import base64
+import io
 from datetime import timedelta
 
 import pytest
 from django.template.loader import render_to_string
 from django.test import RequestFactory
 from django.urls import reverse
+from PIL import Image
 
 from lastmile.core import events
 from lastmile.invoices.selectors import CASE_JOBS, case_billing
 from lastmile.invoices.services import invoice_issue
 from lastmile.jobs import services as jobs
 from lastmile.jobs.selectors import jobs_of_case
-from tests.invoices.conftest import delivered, lines
+from tests.invoices.conftest import lines
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +28,42 @@ pytestmark = pytest.mark.django_db
 def jobs_granted():
     # the jobs app registers its selector for the panel when Django starts
     assert jobs_of_case in events.grants(CASE_JOBS)
+
+
+def signature() -> str:
+    """A real (tiny) picture as the driver's page sends a signature: a PNG data URL."""
+    out = io.BytesIO()
+    Image.new("RGB", (4, 2), (0, 40, 90)).save(out, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+def delivered(case, now):  # type: ignore[no-untyped-def]
+    """A delivery on ``case`` the next day, signed for and completed through the jobs
+    services: it has its invoice, ``job.invoice``."""
+    slot = jobs.slot_create(
+        team=case.team,
+        starts_at=now + timedelta(days=1),
+        ends_at=now + timedelta(days=1, hours=2),
+        capacity=2,
+    )
+    job = jobs.job_create(
+        kind="delivery",
+        customer=case.customer,
+        team=case.team,
+        case=case,
+        window_start=slot.starts_at,
+        window_end=slot.ends_at,
+        address="1 High Street, Leeds",
+        lines=[jobs.LineIn("WM-1", "Washing machine", 1, 39900, "GBP")],
+        proofs=["signature"],
+        actor=None,
+        now=now,
+    )
+    at = now + timedelta(days=1, hours=1)
+    job = jobs.job_start(job=job, actor=None, now=at)
+    job = jobs.job_arrive(job=job, actor=None, now=at)
+    jobs.proof_add(job=job, kind="signature", data=signature(), actor=None, now=at)
+    return jobs.job_complete(job=job, actor=None, now=at)
 
 
 def render(case, user):  # type: ignore[no-untyped-def]
@@ -53,10 +92,15 @@ def test_the_panel_shows_the_cases_jobs_and_invoices_with_their_links(
     # when Alice, of the case's team, opens the case page
     html = render(zoe_case, alice)
 
-    # then the job is there with its admin page, tracking page and invoice number
+    # then the job is there with its tracking page and invoice number (Alice is not staff:
+    # the job's label links to the tracking page, not to the admin she cannot open)
     assert f'id="case-job-{job.pk}"' in html
     assert f"Delivery #{job.pk}" in html and "Completed" in html
-    assert f'href="/admin/jobs/job/{job.pk}/change/"' in html
+    assert "/admin/" not in html
+    assert (
+        f'<a href="{jobs.tracking_url(job)}" target="_blank" rel="noopener">Delivery #{job.pk}</a>'
+        in html
+    )
     assert f'href="{jobs.tracking_url(job)}"' in html
     number = job.invoice["number"]
     # and both invoices, newest first, each linking to its PDF, their totals as money
@@ -64,6 +108,37 @@ def test_the_panel_shows_the_cases_jobs_and_invoices_with_their_links(
     assert html.index(f"case-invoice-{extra.pk}") < html.index(f"case-invoice-{first}")
     assert f'href="/api/v1/invoices/{first}/pdf"' in html and f"{number} (PDF)" in html
     assert "£399.00" in html and "£12.99" in html and "39900" not in html
+
+
+def test_the_links_header_is_for_screen_readers_with_the_consoles_class(
+    zoe_case, alice, now, jobs_granted
+):
+    delivered(zoe_case, now)
+    html = render(zoe_case, alice)
+    assert '<span class="sr-only">Links</span>' in html and "visually-hidden" not in html
+    # and each table scrolls in its own box on a narrow screen
+    assert html.count('<div class="table-wrap">') == 2
+
+
+def test_a_staff_viewer_gets_the_jobs_admin_page(zoe_case, alice, now, jobs_granted):
+    # given a completed delivery, and Alice made staff (she may open the admin)
+    job = delivered(zoe_case, now)
+    alice.is_staff = True
+    request = RequestFactory().get(f"/cases/{zoe_case.ref}/")
+    request.user = alice
+
+    # when the panel is drawn with the request in its context
+    html = render_to_string(
+        "invoices/_case_billing_panel.html",
+        {
+            "case": zoe_case,
+            "billing": case_billing(case=zoe_case, viewer=alice),
+            "request": request,
+        },
+    )
+
+    # then the job's label links to its admin page
+    assert f'<a href="/admin/jobs/job/{job.pk}/change/">Delivery #{job.pk}</a>' in html
 
 
 def test_the_selector_reads_jobs_in_window_order_and_invoices_newest_first(
@@ -110,4 +185,6 @@ def test_the_console_case_page_carries_the_panel(client, zoe_case, alice, now, j
     html = page.content.decode()
     assert page.status_code == 200
     assert f'id="case-job-{job.pk}"' in html
+    # and, Alice not being staff, no link to the admin's page of the job
+    assert f"/admin/jobs/job/{job.pk}/change/" not in html
     assert f'href="/api/v1/invoices/{job.invoice["id"]}/pdf"' in html
