@@ -259,9 +259,10 @@ class Invite(models.Model):
         ]
         indexes = [
             models.Index(fields=["customer", "-created_at"], name="invite_customer"),
-            models.Index(fields=["survey", "created_at"], name="invite_survey"),
+            # The state in the key: the summary's response rate counts from the index alone.
+            models.Index(fields=["survey", "created_at", "state"], name="invite_survey_state"),
             # A schedule's "asked this customer lately?" probe, one per customer: without the
-            # customer in the key, a planner picks ``invite_survey`` and reads every invite
+            # customer in the key, a planner picks ``invite_survey_state`` and reads every invite
             # of the survey for each customer.
             models.Index(
                 fields=["survey", "customer", "-created_at"], name="invite_survey_customer"
@@ -320,7 +321,8 @@ class Response(models.Model):
     )
 
     class Meta:
-        indexes = [models.Index(fields=["survey", "at"], name="response_survey_at")]
+        # The band in the key: the summary of one survey counts bands from the index alone.
+        indexes = [models.Index(fields=["survey", "at", "band"], name="response_survey_at_band")]
 
     def __str__(self) -> str:
         return f"{self.score} on invite #{self.invite_id}"

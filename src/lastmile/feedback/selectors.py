@@ -199,9 +199,12 @@ def feedback_summary(
     """The bands of the responses given in [start, end) (one aggregate over the stored
     band) and the response rate of the invites made in [start, end): answered over those
     not suppressed. Only the surveys ``viewer`` may see count."""
-    visible = surveys_visible(viewer=viewer).values("pk")
+    # Whoever sees every team reads the tables unfiltered: a ``survey IN (every survey)``
+    # filter made SQLite read each answer through the survey index instead of scanning.
+    teams = visible_team_ids(viewer)
+    mine = Q() if teams is None else Q(survey__team_id__in=teams)
     responses = _filtered(
-        Response.objects.filter(survey__in=visible),
+        Response.objects.filter(mine),
         survey=survey,
         team=team,
         start=start,
@@ -212,7 +215,7 @@ def feedback_summary(
         row["band"]: row["n"] for row in responses.values("band").annotate(n=Count("pk")).order_by()
     }
     invites = _filtered(
-        Invite.objects.filter(survey__in=visible).exclude(state=InviteState.SUPPRESSED),
+        Invite.objects.filter(mine).exclude(state=InviteState.SUPPRESSED),
         survey=survey,
         team=team,
         start=start,
