@@ -231,6 +231,7 @@ AGENT_PAGES = {
     "console:inbox",
     "scorecards:page",
     "scorecards:loops",
+    "scorecards:qa",
     "feedback:reasons",
     "macros:list",
     "macros:new",

@@ -69,7 +69,7 @@ def invites_of_customer(*, customer: Any, viewer: Viewer, limit: int = 50) -> li
     """The customer's invites, newest first, suppressed ones with their reason (for the
     customer's page)."""
     teams = visible_team_ids(viewer)
-    qs = Invite.objects.filter(customer_id=customer.pk).select_related("survey")
+    qs = Invite.objects.filter(customer_id=customer.pk).select_related("survey", "response")
     if teams is not None:
         qs = qs.filter(survey__team_id__in=teams)
     return list(qs.order_by("-created_at", "-pk")[: max(1, min(limit, 200))])
