@@ -9,6 +9,9 @@ import pytest
 from lastmile.invoices.services import LineIn
 from tests.cases.factories import customer_case
 
+# A real 1×1 PNG: a signature proof must be a picture (jobs.services.proof_data_clean).
+SIGNATURE = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+
 
 @pytest.fixture
 def zoe_case(team, now):
@@ -62,5 +65,5 @@ def delivered(case, now):  # type: ignore[no-untyped-def]
     at = now + timedelta(days=1, hours=1)
     job = jobs.job_start(job=job, actor=None, now=at)
     job = jobs.job_arrive(job=job, actor=None, now=at)
-    jobs.proof_add(job=job, kind="signature", data="data:image/png;base64,iVBO", actor=None, now=at)
+    jobs.proof_add(job=job, kind="signature", data=SIGNATURE, actor=None, now=at)
     return jobs.job_complete(job=job, actor=None, now=at)

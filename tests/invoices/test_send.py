@@ -25,7 +25,7 @@ from lastmile.invoices.tasks import invoice_send_task
 from lastmile.jobs import services as jobs
 from lastmile.mail.models import Attachment, EmailMessage
 from tests.api.client import Api
-from tests.invoices.conftest import lines
+from tests.invoices.conftest import SIGNATURE, lines
 
 pytestmark = pytest.mark.django_db
 
@@ -294,7 +294,7 @@ def test_completing_a_job_answers_with_the_invoice_before_the_worker_emails_it(
     api = Api(client, token_create(name="alice-phone", now=now, agent=alice.agent)[1])
     assert api.post(f"/jobs/{job.pk}/start").status_code == 200
     assert api.post(f"/jobs/{job.pk}/arrive").status_code == 200
-    proof = {"kind": "signature", "data": "data:image/png;base64,iVBO"}
+    proof = {"kind": "signature", "data": SIGNATURE}
     assert api.post(f"/jobs/{job.pk}/proofs", proof).status_code == 201
 
     # when the driver completes it (the request's transaction done, the worker not yet run)

@@ -4,9 +4,12 @@ agents of the team and of another team."""
 
 from __future__ import annotations
 
+import base64
+import io
 from datetime import UTC, datetime
 
 import pytest
+from PIL import Image
 
 from lastmile.api.services import token_create
 from lastmile.jobs import services
@@ -21,6 +24,18 @@ LINES = [
     LineIn(sku="WM-1", description="Washing machine", quantity=1, unit_price=39900, currency="GBP"),
     LineIn(sku="INST", description="Installation", quantity=2, unit_price=1299, currency="GBP"),
 ]
+
+
+def png(shade: int = 0, *, bare: bool = False, fmt: str = "PNG") -> str:
+    """A tiny real picture as the driver's page sends a proof: a data URL of a 4×2 image
+    (``shade`` makes one unlike another; ``bare``: base64 only; ``fmt``: PNG or JPEG)."""
+    out = io.BytesIO()
+    Image.new("RGB", (4, 2), (shade % 256, 40, 90)).save(out, format=fmt)
+    raw = base64.b64encode(out.getvalue()).decode()
+    return raw if bare else f"data:image/{fmt.lower()};base64,{raw}"
+
+
+SIG = png()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lastmile.jobs.models import Slot
-from tests.jobs.conftest import TUESDAY_10, TUESDAY_12, book
+from tests.jobs.conftest import SIG, TUESDAY_10, TUESDAY_12, book
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +61,29 @@ def test_capacity_cannot_drop_below_the_bookings(staff, team, customer, morning,
 def test_jobs_cannot_be_changed_in_the_admin(staff, team, customer, morning, now):
     job = book(team, customer, morning, now=now)
     page = staff.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
-    assert 'name="state"' not in page and job.tracking_token not in page
+    assert 'name="state"' not in page and 'name="tracking_token"' not in page
+
+
+def test_the_job_screen_links_the_tracking_page_and_the_invoice_pdf(
+    staff, team, customer, morning, now
+):
+    from lastmile.invoices.models import Invoice
+    from lastmile.jobs import services
+
+    job = book(team, customer, morning, now=now)
+    services.job_start(job=job, actor=None, now=now)
+    services.job_arrive(job=job, actor=None, now=now)
+    page = staff.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
+    assert f'href="{services.tracking_url(job)}"' in page
+    services.proof_add(job=job, kind="signature", data=SIG, actor=None, now=now)
+    services.job_complete(job=job, actor=None, now=now)
+
+    page = staff.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
+    invoice = Invoice.objects.get(source=f"job:{job.pk}")
+    assert f'href="/api/v1/invoices/{invoice.pk}/pdf"' in page
+    assert f"{invoice.number} · £" in page and "(PDF)" in page
+    assert '"number":' not in page and "&quot;number&quot;" not in page  # no raw JSON
+    assert staff.get(f"/api/v1/invoices/{invoice.pk}/pdf").status_code == 200
 
 
 def test_the_job_screen_shows_the_changes_made_on_site(staff, team, customer, morning, now):
@@ -75,9 +97,7 @@ def test_the_job_screen_shows_the_changes_made_on_site(staff, team, customer, mo
     change = services.change_propose(
         job=job, ref="chg-9", ops=[{"op": "remove", "line": 1}], actor=None, now=now
     )
-    services.change_accept(
-        job=job, ref="chg-9", via="signature", data="data:image/png;base64,xx", actor=None, now=now
-    )
+    services.change_accept(job=job, ref="chg-9", via="signature", data=SIG, actor=None, now=now)
 
     page = staff.get(f"/admin/jobs/job/{job.pk}/change/").content.decode()
     assert "chg-9" in page and "£424.98" in page and "= £399.00" in page

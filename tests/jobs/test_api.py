@@ -13,7 +13,7 @@ from lastmile.invoices.selectors import pdf_url
 from lastmile.jobs import services
 from lastmile.jobs.models import IdempotentAnswer, Job, JobEvent, Proof
 from lastmile.loops.models import BusinessHours, Loop, SlaPolicy
-from tests.jobs.conftest import TUESDAY_12, TUESDAY_14, book
+from tests.jobs.conftest import SIG, TUESDAY_12, TUESDAY_14, book, png
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
@@ -189,7 +189,7 @@ def test_a_page_of_jobs_costs_the_same_queries_however_many_jobs(
     for i in range(n):
         job = book(team if i % 2 else other_team, customer, morning if i % 2 else evening, now=now)
         services.job_start(job=job, actor=None, now=now)
-        services.proof_add(job=job, kind="photo", data=f"p{i}", actor=None, now=now)
+        services.proof_add(job=job, kind="photo", data=png(i), actor=None, now=now)
     # Then the page is read in a fixed number of queries: the token, the count, the page,
     # its lines and proofs, the policies (none per job)
     with django_assert_num_queries(7):
@@ -228,7 +228,7 @@ def test_the_day_through_the_api_ends_with_the_invoice_and_the_followup(as_alice
     r = post(
         as_alice,
         f"/jobs/{job.pk}/proofs",
-        {"kind": "signature", "data": "data:image/png;base64,iVBO"},
+        {"kind": "signature", "data": SIG},
     )
     assert r.status_code == 201 and r.json()["kind"] == "signature"
     r = post(as_alice, f"/jobs/{job.pk}/complete")
@@ -279,7 +279,7 @@ def test_a_customer_moves_the_job_to_another_slot(integration, job, afternoon):
 
 def test_a_replayed_proof_is_stored_once_and_answered_the_same(as_alice, job):
     post(as_alice, f"/jobs/{job.pk}/start")
-    payload = {"kind": "photo", "data": "file:porch.jpg"}
+    payload = {"kind": "photo", "data": png(1)}
     first = post(as_alice, f"/jobs/{job.pk}/proofs", payload, key="proof-1")
     again = post(as_alice, f"/jobs/{job.pk}/proofs", payload, key="proof-1")
     assert first.status_code == again.status_code == 201
@@ -310,7 +310,7 @@ def test_a_replayed_creation_books_one_job(integration, customer, morning):
 def test_a_replayed_completion_bills_once(as_alice, job):
     for step in ("start", "arrive"):
         post(as_alice, f"/jobs/{job.pk}/{step}")
-    post(as_alice, f"/jobs/{job.pk}/proofs", {"kind": "signature", "data": "sig"})
+    post(as_alice, f"/jobs/{job.pk}/proofs", {"kind": "signature", "data": SIG})
     first = post(as_alice, f"/jobs/{job.pk}/complete", key="done-1")
     again = post(as_alice, f"/jobs/{job.pk}/complete", key="done-1")
     assert first.status_code == again.status_code == 200 and first.content == again.content
@@ -319,8 +319,8 @@ def test_a_replayed_completion_bills_once(as_alice, job):
 
 def test_a_key_reused_for_another_request_is_refused(as_alice, job):
     post(as_alice, f"/jobs/{job.pk}/start")
-    post(as_alice, f"/jobs/{job.pk}/proofs", {"kind": "photo", "data": "a.jpg"}, key="k")
-    r = post(as_alice, f"/jobs/{job.pk}/proofs", {"kind": "photo", "data": "b.jpg"}, key="k")
+    post(as_alice, f"/jobs/{job.pk}/proofs", {"kind": "photo", "data": png(2)}, key="k")
+    r = post(as_alice, f"/jobs/{job.pk}/proofs", {"kind": "photo", "data": png(3)}, key="k")
     assert r.status_code == 422 and r.json()["code"] == "idempotency_key_reused"
     assert error_fields(r) == ["Idempotency-Key"] and Proof.objects.count() == 1
 

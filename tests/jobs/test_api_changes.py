@@ -8,12 +8,11 @@ import pytest
 
 from lastmile.invoices.models import Invoice
 from lastmile.jobs.models import IdempotentAnswer, JobChange, JobEvent
-from tests.jobs.conftest import book
+from tests.jobs.conftest import SIG, book
 from tests.jobs.test_api import error_fields, post
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
-SIG = "data:image/png;base64,iVBORw0KGgo="
 SPLIT = {
     "ref": "split-1",
     "ops": [

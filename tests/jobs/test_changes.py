@@ -13,11 +13,10 @@ from lastmile.core.errors import Conflict, InvalidInput, NotFound
 from lastmile.invoices.models import Invoice
 from lastmile.jobs import services
 from lastmile.jobs.models import JobChange, JobEvent, JobLine
-from tests.jobs.conftest import book
+from tests.jobs.conftest import SIG, book
 
 pytestmark = pytest.mark.django_db
 
-SIG = "data:image/png;base64,iVBORw0KGgo="
 SPLIT = [
     {
         "op": "split",

@@ -3,6 +3,7 @@ state machine, proofs, completion (loops, invoice, events) and failure."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from datetime import UTC, datetime, timedelta
 
@@ -19,7 +20,7 @@ from lastmile.loops.selectors import loop_explain
 from lastmile.webhooks.models import Delivery
 from lastmile.webhooks.services.subscriptions import subscription_create
 from tests.customers.factories import CustomerFactory
-from tests.jobs.conftest import LINES, TUESDAY_10, TUESDAY_12, TUESDAY_14, book
+from tests.jobs.conftest import LINES, SIG, TUESDAY_10, TUESDAY_12, TUESDAY_14, book, png
 
 pytestmark = pytest.mark.django_db
 
@@ -284,7 +285,7 @@ def test_a_step_the_state_does_not_allow_is_a_conflict_naming_the_states(
 def test_completing_without_the_required_proof_is_refused_naming_it(team, customer, morning, now):
     job = book(team, customer, morning, now=now, proofs=["signature", "photo"])
     at_door(job, now)
-    services.proof_add(job=job, kind="photo", data="file:door.jpg", actor=None, now=now)
+    services.proof_add(job=job, kind="photo", data=png(1), actor=None, now=now)
     with pytest.raises(Conflict) as refused:
         services.job_complete(job=job, actor=None, now=now)
     assert refused.value.code == "proof_missing" and refused.value.status == 409
@@ -317,15 +318,15 @@ def test_a_pin_proof_on_a_job_without_a_pin_is_refused(job, now):
 
 def test_a_proof_before_the_driver_set_off_is_refused(job, now):
     with pytest.raises(Conflict):
-        services.proof_add(job=job, kind="signature", data="sig", actor=None, now=now)
+        services.proof_add(job=job, kind="signature", data=SIG, actor=None, now=now)
     assert not Proof.objects.exists()
 
 
 def test_a_proof_keeps_the_hash_of_what_was_sent(job, now):
     at_door(job, now)
-    proof = services.proof_add(job=job, kind="signature", data="M0,0 L10,10", actor=None, now=now)
-    assert proof.content_hash == hashlib.sha256(b"M0,0 L10,10").hexdigest()
-    assert proof.data == "M0,0 L10,10"
+    proof = services.proof_add(job=job, kind="signature", data=SIG, actor=None, now=now)
+    assert proof.content_hash == hashlib.sha256(SIG.encode()).hexdigest()
+    assert proof.data == SIG
 
 
 @pytest.fixture
@@ -337,7 +338,7 @@ def test_completion_closes_the_visit_bills_once_opens_the_followup_and_tells(
     job, case, now, subscribed
 ):
     at_door(job, now)
-    services.proof_add(job=job, kind="signature", data="sig", actor=None, now=now)
+    services.proof_add(job=job, kind="signature", data=SIG, actor=None, now=now)
     done = services.job_complete(job=job, actor=None, now=now + timedelta(hours=1))
     assert done.state == "completed" and done.completed_at == now + timedelta(hours=1)
     assert Loop.objects.get(pk=job.visit_loop_id).state == "closed"
@@ -438,3 +439,54 @@ def test_a_stop_order_is_set_through_its_service_and_not_below_one(job, now):
         services.job_stop_order_set(job=job, stop_order=0, actor=None, now=now)
     assert refused.value.errors[0].field == "stop_order"
     assert Job.objects.get(pk=job.pk).stop_order == 3
+
+
+@pytest.mark.parametrize(
+    ("kind", "data"),
+    [
+        ("signature", "x"),
+        ("photo", "not-an-image"),
+        ("photo", "data:image/png;base64,iVBO"),  # a PNG's first bytes, not a picture
+        ("signature", "data:text/plain;base64,aGVsbG8="),
+        ("photo", "data:image/png;base64," + base64.b64encode(b"GIF89a" + b"\0" * 40).decode()),
+    ],
+)
+def test_a_signature_or_photo_that_is_not_a_picture_is_refused_naming_the_data(
+    job, now, kind, data
+):
+    at_door(job, now)
+    with pytest.raises(InvalidInput) as refused:
+        services.proof_add(job=job, kind=kind, data=data, actor=None, now=now)
+    assert fields(refused) == ["data"] and refused.value.status == 422
+    assert "PNG or JPEG" in refused.value.errors[0].reason
+    assert not Proof.objects.exists()
+
+
+def test_a_picture_as_bare_base64_or_jpeg_is_stored_as_a_data_url(job, now):
+    at_door(job, now)
+    bare = services.proof_add(job=job, kind="photo", data=png(7, bare=True), actor=None, now=now)
+    assert bare.data == png(7)
+    jpeg = services.proof_add(job=job, kind="photo", data=png(9, fmt="JPEG"), actor=None, now=now)
+    assert jpeg.data.startswith("data:image/jpeg;base64,")
+
+
+def test_a_qr_code_is_text_up_to_the_limit(job, now):
+    at_door(job, now)
+    with pytest.raises(InvalidInput) as refused:
+        services.proof_add(
+            job=job, kind="qr", data="P" * (services.MAX_QR_CHARS + 1), actor=None, now=now
+        )
+    assert fields(refused) == ["data"]
+    assert services.proof_add(job=job, kind="qr", data="PKG-1", actor=None, now=now).data == "PKG-1"
+
+
+def test_a_consent_signature_that_is_not_a_picture_is_refused(job, now):
+    at_door(job, now)
+    change = services.change_propose(
+        job=job, ref="c1", ops=[{"op": "remove", "line": 1}], actor=None, now=now
+    )
+    with pytest.raises(InvalidInput) as refused:
+        services.change_accept(
+            job=job, ref=change.ref, via="signature", data="x", actor=None, now=now
+        )
+    assert fields(refused) == ["data"]

@@ -35,6 +35,7 @@ from django.db import transaction
 from django.db.models import Q
 
 from lastmile.channels.services import outbox_enqueue, outbox_message
+from lastmile.core.errors import Conflict, FieldError
 from lastmile.jobs import services
 from lastmile.jobs.models import Job, JobEvent, JobState, Proof
 from lastmile.jobs.selectors import job_list
@@ -161,8 +162,17 @@ def run_start(*, driver: Any, day: date, actor: Actor, now: datetime) -> RunStar
     """The driver leaves for the day's stops: each stop still ahead gets its ETA
     (``eta_plan`` from ``now``) and its customer a departure notice (once per job), then
     the ETA is checked against the window (``eta_update``: a delay notice and a recovery
-    loop when it will be missed)."""
+    loop when it will be missed). Only on the day itself (the driver's today in their team's
+    zone): started for another day, its customers would hear "on our way" days early."""
+    today = driver_today(driver=driver, now=now)
+    if day != today:
+        raise Conflict(
+            f"a run starts on its day: {day.isoformat()} is not today ({today.isoformat()} "
+            "in the team's time zone), so its customers are not told now",
+            errors=[FieldError("date", f"must be today, {today.isoformat()}")],
+        )
     stops = [j for j in run_stops(driver=driver, day=day) if j.state in AHEAD]
+    zones = services.TeamZones()
     etas = eta_plan(
         [(j.window_start, j.window_end) for j in stops],
         start=now,
@@ -177,6 +187,7 @@ def run_start(*, driver: Any, day: date, actor: Actor, now: datetime) -> RunStar
                 {
                     "job": fresh.pk,
                     "eta": eta.isoformat(),
+                    "eta_words": f"{eta.astimezone(zones(job.team_id)):%H:%M %Z}",
                     "late": is_late(fresh),
                 }
             )
@@ -348,7 +359,9 @@ def outside_step(
             have = set(Proof.objects.filter(job=job).values_list("kind", "data"))
             for kind, data in proofs or ():
                 if (kind, data) not in have:
-                    services.proof_add(job=job, kind=kind, data=data, actor=None, now=now)
+                    services.proof_add(
+                        job=job, kind=kind, data=data, actor=None, now=now, outside=True
+                    )
                     have.add((kind, data))
             return services.job_complete(job=job, actor=None, now=now), True
         if job.state == JobState.SCHEDULED:

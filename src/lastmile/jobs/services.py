@@ -16,8 +16,11 @@ close of the second business day after completion under the team's business hour
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
+import io
 import re
 import secrets
 from collections.abc import Sequence
@@ -664,11 +667,79 @@ def job_arrive(*, job: Job, actor: Actor, now: datetime) -> Job:
     return fresh
 
 
-def proof_add(*, job: Job, kind: str, data: str, actor: Actor, now: datetime) -> Proof:
+IMAGE_FORMATS = {"PNG": "image/png", "JPEG": "image/jpeg"}
+MAX_QR_CHARS = 4296  # the most a QR code holds (alphanumeric)
+OUTSIDE_REF = re.compile(r"^[a-z][a-z0-9_-]{0,30}:\S{1,500}$")  # "onfleet:<upload id>"
+
+
+def image_data_clean(data: str, *, what: str) -> str:
+    """``data`` as a PNG or JPEG data URL, else a 422 naming ``data``: a data URL
+    (``data:image/png;base64,…``) or bare base64 of a picture Pillow can read. Bare base64
+    comes back as a data URL of its real type, so every page can show it."""
+    from PIL import Image, UnidentifiedImageError
+
+    text = data.strip()
+    declared = ""
+    if text.startswith("data:"):
+        head, sep, text = text.partition(",")
+        declared = head[5:].lower()
+        if not sep or not declared.endswith(";base64"):
+            raise InvalidInput(
+                f"the {what} is not a base64 data URL",
+                [FieldError("data", "a data URL such as data:image/png;base64,…")],
+            )
+        declared = declared.removesuffix(";base64")
+        if declared not in ("image/png", "image/jpeg", "image/jpg"):
+            raise InvalidInput(
+                f"the {what} is {declared or 'of no type'}, not a picture",
+                [FieldError("data", "a PNG or JPEG picture (image/png or image/jpeg)")],
+            )
+    try:
+        raw = base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    kind = ""
+    if raw:
+        try:
+            with Image.open(io.BytesIO(raw)) as image:
+                kind = image.format or ""
+                image.verify()
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            kind = ""
+    if kind not in IMAGE_FORMATS:
+        raise InvalidInput(
+            f"the {what} is not a picture",
+            [FieldError("data", "must be a PNG or JPEG picture, as a data URL or base64")],
+        )
+    return f"data:{IMAGE_FORMATS[kind]};base64,{base64.b64encode(raw).decode()}"
+
+
+def proof_data_clean(kind: str, data: str, *, outside: bool = False) -> str:
+    """What a proof of ``kind`` stores for ``data`` (422 naming ``data`` when it is not one):
+    a signature or photo is a real PNG or JPEG (``image_data_clean``), or, from an outside
+    system (``outside``: Onfleet's webhook), its reference such as ``onfleet:<upload id>``;
+    a QR code's text is at most ``MAX_QR_CHARS``; a PIN is checked by ``proof_add``."""
+    if kind in (ProofKind.SIGNATURE, ProofKind.PHOTO):
+        if outside and OUTSIDE_REF.match(data.strip()):
+            return data.strip()
+        return image_data_clean(data, what=ProofKind(kind).label.lower())
+    if kind == ProofKind.QR and len(data.strip()) > MAX_QR_CHARS:
+        raise InvalidInput(
+            "the QR code's text is too long",
+            [FieldError("data", f"at most {MAX_QR_CHARS} characters")],
+        )
+    return data
+
+
+def proof_add(
+    *, job: Job, kind: str, data: str, actor: Actor, now: datetime, outside: bool = False
+) -> Proof:
     """Record a proof taken at the door (while the job is started or arrived).
 
     A PIN is checked against the job's (422 naming ``data`` when wrong, nothing stored) and
-    stored as matched, never as the digits. Every proof keeps the SHA-256 of what was sent.
+    stored as matched, never as the digits. A signature or photo must be a real PNG or
+    JPEG picture (``proof_data_clean``: 422 naming ``data``; ``outside`` lets an outside
+    system's reference through). Every proof keeps the SHA-256 of what was sent.
     """
     if kind not in ProofKind.values:
         raise InvalidInput(
@@ -681,6 +752,7 @@ def proof_add(*, job: Job, kind: str, data: str, actor: Actor, now: datetime) ->
         raise InvalidInput(
             "the proof is too large", [FieldError("data", f"at most {MAX_PROOF_BYTES} bytes")]
         )
+    clean = proof_data_clean(kind, data, outside=outside)
     with transaction.atomic():
         fresh = _lock(job)
         if fresh.state not in PROOF_STATES:
@@ -690,7 +762,7 @@ def proof_add(*, job: Job, kind: str, data: str, actor: Actor, now: datetime) ->
                 code=ErrorCode.INVALID_TRANSITION,
                 errors=[FieldError("state", f"is {fresh.state}")],
             )
-        stored = data
+        stored = clean
         if kind == ProofKind.PIN:
             if not fresh.pin:
                 raise InvalidInput(
@@ -1184,6 +1256,8 @@ def change_accept(
         raise InvalidInput(
             "the signature is too large", [FieldError("data", f"at most {MAX_PROOF_BYTES} bytes")]
         )
+    if via == ConsentKind.SIGNATURE:
+        data = image_data_clean(data, what="signature")
     with transaction.atomic():
         fresh = _lock(job)
         change = _change_of(fresh, ref)
