@@ -14,7 +14,7 @@ from django.test import Client
 from lastmile.jobs.models import Job, JobEvent, Proof
 from lastmile.promises.models import Promise
 from tests.customers.factories import IdentityFactory
-from tests.jobs.conftest import book
+from tests.jobs.conftest import SIG, book
 
 TUESDAY_9 = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 
@@ -127,11 +127,15 @@ def test_completing_without_the_signature_is_refused_naming_it_and_stores_nothin
     job.refresh_from_db()
     assert job.state == "arrived"
 
+    # a signature that is no picture is refused, naming the data
+    fake = post(driver, f"/jobs/driver/{job.pk}/proofs", {"kind": "signature", "data": "x"}, "x")
+    assert fake.status_code == 422 and fake.json()["errors"][0]["field"] == "data"
+    assert not Proof.objects.filter(job=job).exists()
+
     # and once signed, the same key completes (a refusal was not remembered)
-    sig = "data:image/png;base64,iVBORw0KGgo="
     assert (
         post(
-            driver, f"/jobs/driver/{job.pk}/proofs", {"kind": "signature", "data": sig}, "p"
+            driver, f"/jobs/driver/{job.pk}/proofs", {"kind": "signature", "data": SIG}, "p"
         ).status_code
         == 201
     )
@@ -219,7 +223,7 @@ def test_a_change_proposed_and_accepted_on_the_page_is_stored_once_per_key(drive
     html = driver.get("/jobs/driver/").content.decode()
     assert "data-pending=" in html and "chg-1" in html
 
-    sig = {"via": "signature", "data": "data:image/png;base64,iVBORw0KGgo="}
+    sig = {"via": "signature", "data": SIG}
     accepted = post(driver, f"/jobs/driver/{job.pk}/changes/chg-1/accept", sig, "c2")
     replay = post(driver, f"/jobs/driver/{job.pk}/changes/chg-1/accept", sig, "c2")
     assert accepted.status_code == replay.status_code == 200
@@ -251,3 +255,29 @@ def test_a_wrong_pin_for_a_change_is_a_422_on_the_page(driver, team, customer, m
 def test_a_teammates_stop_cannot_be_changed(driver, bob, team, customer, morning, now):
     job = book(team, customer, morning, now=now, assignee=bob)
     assert post(driver, f"/jobs/driver/{job.pk}/changes", SPLIT, "c").status_code == 404
+
+
+def test_the_eta_and_done_at_are_told_in_the_teams_zone(driver, team, customer, now, alice):
+    from datetime import timedelta
+
+    from lastmile.jobs import services
+    from lastmile.loops.models import BusinessHours, SlaPolicy
+
+    # Given a London team (BST in July) and a stop with an ETA of 11:00 UTC
+    hours = BusinessHours.objects.create(name="London", timezone="Europe/London", weekly={})
+    SlaPolicy.objects.create(name="Visits", kind="visit", team=team, business_hours=hours)
+    eleven = datetime(2027, 7, 13, 11, 0, tzinfo=UTC)
+    slot = services.slot_create(
+        team=team, starts_at=eleven, ends_at=eleven + timedelta(hours=2), capacity=2
+    )
+    job = book(team, customer, slot, now=now, assignee=alice, proofs=())
+    Job.objects.filter(pk=job.pk).update(eta=eleven)
+
+    html = driver.get("/jobs/driver/?date=2027-07-13").content.decode()
+    assert "Tue 13 Jul 12:00–14:00 BST" in html and "· ETA 12:00 BST" in html
+
+    services.job_start(job=job, actor=None, now=eleven)
+    services.job_arrive(job=job, actor=None, now=eleven)
+    services.job_complete(job=job, actor=None, now=eleven + timedelta(minutes=30))
+    html = driver.get("/jobs/driver/?date=2027-07-13").content.decode()
+    assert "Done at 12:30 BST." in html

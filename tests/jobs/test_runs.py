@@ -14,6 +14,7 @@ import time_machine
 
 from lastmile.channels.models import ContactRule, OutboxMessage, OutboxStatus
 from lastmile.channels.services import outbox_deliver
+from lastmile.core.errors import Conflict
 from lastmile.jobs import runs, services
 from lastmile.jobs.models import Job, JobEvent
 from lastmile.loops.models import Loop, LoopKind, LoopState
@@ -287,3 +288,46 @@ def test_the_day_before_in_the_teams_time_zone_is_not_the_same_day(
     runs.eta_update(job=later, eta=later.window_start, actor=alice, now=left, depart=True)
     [notice] = notices("departure")
     assert notice.purpose == runs.PURPOSE
+
+
+# --- a run starts on its day only -----------------------------------------------------------
+
+
+def test_a_run_for_another_day_than_the_drivers_today_is_refused(run, alice):
+    # Given Tuesday's stops, on Monday evening (UTC: the team has no business hours)
+    monday = datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
+    with pytest.raises(Conflict) as refused:
+        runs.run_start(driver=alice, day=TUESDAY_9.date(), actor=alice, now=monday)
+
+    # Then nobody is told "on our way" a day early, and the refusal names the date
+    assert refused.value.status == 409 and refused.value.errors[0].field == "date"
+    assert "2026-11-24 is not today (2026-11-23" in refused.value.detail
+    assert notices() == [] and not JobEvent.objects.filter(kind="eta").exists()
+    # and on the day itself it starts, each stop's ETA also told in the team's zone
+    started = runs.run_start(driver=alice, day=TUESDAY_9.date(), actor=alice, now=TUESDAY_9)
+    assert [s["eta_words"] for s in started.stops] == ["10:00 UTC", "10:35 UTC"]
+
+
+def test_the_page_refuses_a_run_for_tomorrow_and_offers_the_button_only_today(client, run, alice):
+    client.force_login(alice)
+    with time_machine.travel(datetime(2026, 11, 23, 18, 0, tzinfo=UTC), tick=False):
+        page = client.get("/jobs/driver/?date=2026-11-24").content.decode()
+        refused = client.post(
+            "/jobs/driver/run/start",
+            data=json.dumps({"date": "2026-11-24"}),
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY="run-early",
+        )
+    assert 'id="run-start"' not in page and f'id="stop-{run[0].pk}"' in page
+    assert refused.status_code == 409 and refused.json()["errors"][0]["field"] == "date"
+    assert notices() == []
+    with time_machine.travel(TUESDAY_9, tick=False):
+        assert 'id="run-start"' in client.get("/jobs/driver/").content.decode()
+        client.post(
+            "/jobs/driver/run/start",
+            data=json.dumps({"date": "2026-11-24"}),
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY="run-1",
+        )
+        # once started, the page no longer offers it
+        assert 'id="run-start"' not in client.get("/jobs/driver/").content.decode()

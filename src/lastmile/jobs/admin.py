@@ -11,11 +11,13 @@ from django import forms
 from django.contrib import admin
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 
 from lastmile.core.errors import InvalidInput
+from lastmile.invoices.models import Invoice
 from lastmile.invoices.money import money_format
 from lastmile.jobs.models import BOOKED_STATES, Job, JobChange, JobEvent, JobLine, Proof, Slot
-from lastmile.jobs.services import slot_check
+from lastmile.jobs.services import slot_check, tracking_url
 
 
 class SlotForm(forms.ModelForm):
@@ -181,7 +183,27 @@ class JobAdmin(admin.ModelAdmin):
     date_hierarchy = "window_start"
     list_select_related = ("customer", "team", "assignee")
     inlines = (JobLineInline, JobChangeInline, ProofInline, JobEventInline)
-    exclude = ("tracking_token", "pin")
+    exclude = ("tracking_token", "pin", "invoice")
+    readonly_fields = ("tracking_link", "invoice_link")
+
+    @admin.display(description="Tracking page")
+    def tracking_link(self, job: Job) -> str:
+        url = tracking_url(job)
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', url, url)
+
+    @admin.display(description="Invoice")
+    def invoice_link(self, job: Job) -> str:
+        invoice = job.invoice if isinstance(job.invoice, dict) else None
+        if not invoice or not isinstance(invoice.get("id"), int):
+            return "—"
+        words = f"{invoice.get('number', '')} · " + money_format(
+            int(invoice.get("total") or 0), str(invoice.get("currency") or "")
+        )
+        return format_html(
+            '<a href="{}" target="_blank" rel="noopener">{} (PDF)</a>',
+            Invoice(pk=invoice["id"]).pdf_path,
+            words,
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -35,7 +35,7 @@ from lastmile.invoices.selectors import invoice_get
 from lastmile.jobs import runs, services
 from lastmile.jobs.api import change_out, job_out, proof_out
 from lastmile.jobs.idempotency import idempotent
-from lastmile.jobs.models import ChangeState, FailReason, Job, JobState, ProofKind
+from lastmile.jobs.models import ChangeState, FailReason, Job, JobEvent, JobState, ProofKind
 from lastmile.jobs.selectors import job_get
 from lastmile.people.viewers import SYSTEM, actor_of
 from lastmile.promises.selectors import open_promises_for_customer
@@ -90,6 +90,7 @@ def stop_rows(jobs: list[Job], *, now: datetime) -> list[dict[str, Any]]:
             {
                 "n": job.stop_order or n,
                 "job": job,
+                "zone": zone,
                 "window": services.window_words(job.window_start, job.window_end, zone),
                 "eta": job.eta.astimezone(zone) if job.eta else None,
                 "phone": customer_phone(job.customer),
@@ -158,6 +159,10 @@ def driver_page(request: HttpRequest) -> HttpResponse:
     now = utcnow()
     day = _day_of(request, now)
     jobs = runs.run_stops(driver=request.user, day=day)
+    # "Start my run" only on the day itself, and only until the run has started.
+    today = day == runs.driver_today(driver=request.user, now=now)
+    ahead = [j.pk for j in jobs if j.state == JobState.SCHEDULED]
+    started = JobEvent.objects.filter(job_id__in=ahead, kind=runs.EV_DEPARTED).values("job_id")
     return render(
         request,
         "jobs/driver.html",
@@ -167,7 +172,7 @@ def driver_page(request: HttpRequest) -> HttpResponse:
             "stops": stop_rows(jobs, now=now),
             "reasons": FailReason.choices,
             "proof_kinds": ProofKind.choices,
-            "run_startable": any(j.state == JobState.SCHEDULED for j in jobs),
+            "run_startable": today and len(ahead) > len({e["job_id"] for e in started}),
         },
     )
 
@@ -387,8 +392,12 @@ def tracking_page(request: HttpRequest, token: str) -> HttpResponse:
             "kind": p.get_kind_display(),
             "at": p.at.astimezone(zone),
             "image": p.data
-            if p.kind == ProofKind.SIGNATURE and p.data.startswith("data:image/")
+            if p.kind in (ProofKind.SIGNATURE, ProofKind.PHOTO) and p.data.startswith("data:image/")
             else "",
+            "alt": "Signature taken at the door"
+            if p.kind == ProofKind.SIGNATURE
+            else "Photo taken at the door",
+            "photo": p.kind == ProofKind.PHOTO,
         }
         for p in job.proofs.all()
     ]
@@ -425,12 +434,21 @@ def _tracked(token: str) -> Job:
 
 
 def _invoice_shown(job: Job) -> dict[str, Any] | None:
+    """The job's invoice as the tracking page tells it: number, total, and whether (and
+    when) it is paid or voided, read from the invoice itself (the job keeps only what was
+    issued)."""
     invoice = job.invoice if isinstance(job.invoice, dict) else None
     if not invoice or not isinstance(invoice.get("id"), int):
         return None
+    try:
+        found = invoice_get(invoice_id=invoice["id"], viewer=SYSTEM)
+    except NotFound:
+        found = None
     return {
         "number": invoice.get("number", ""),
         "total": _money(int(invoice.get("total") or 0), str(invoice.get("currency") or "")),
+        "state": found.state if found is not None else "",
+        "paid_at": found.paid_at if found is not None else None,
     }
 
 
