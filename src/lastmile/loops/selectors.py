@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -309,11 +310,35 @@ def duration_words(seconds: float) -> str:
     return " ".join(parts) or "0 min"
 
 
+# A reason that starts by saying when the loop is due ("due Tue 24 Nov 12:00 GMT: the end of
+# the window the customer chose (…)"): the explanation says it once.
+_DUE_PREFIX = re.compile(r"^due [^:]*?\d{1,2}:\d{2}[^:]*: ")
+
+
+def _opened_reason(loop: Loop) -> str:
+    """Why the loop's own deadline is what it is: the reason given when it was opened (the
+    opened event's; a prefetched ``events`` is used when there), without a leading
+    "due …:"."""
+    cached = getattr(loop, "_prefetched_objects_cache", {}).get("events")
+    if cached is not None:
+        reason = next((e.reason for e in cached if e.kind == LoopEventKind.OPENED), "")
+    else:
+        reason = (
+            LoopEvent.objects.filter(loop_id=loop.pk, kind=LoopEventKind.OPENED)
+            .values_list("reason", flat=True)
+            .first()
+            or ""
+        )
+    return _DUE_PREFIX.sub("", reason.strip())
+
+
 def loop_explain(loop: Loop, *, now: datetime | None = None) -> str:
     """Why the loop is due when it is, in words an agent can repeat to a customer.
 
     "due Tue 24 Nov 14:00 CET: 4 h of business hours from Mon 23 Nov 16:00 CET under
-    'Email — normal'; paused 2 h (waiting on customer)".
+    'Email — normal'; paused 2 h (waiting on customer)". A deadline given when the loop was
+    opened is explained by the reason given with it ("due Tue 24 Nov 12:00 GMT: the end of
+    the window the customer chose (…)"), else by when it was set.
     """
     cal = calendar_of(loop)
     tz = cal.tz
@@ -329,7 +354,8 @@ def loop_explain(loop: Loop, *, now: datetime | None = None) -> str:
     total = duration_words(loop.sla_seconds)
     clock = "of business hours " if not cal.always_open else ""
     if loop.due_at_fixed:
-        basis = f"deadline set when opened {_local(loop.opened_at, tz)}"
+        why = _opened_reason(loop)
+        basis = why or f"deadline set when opened {_local(loop.opened_at, tz)}"
     else:
         target = SlaTarget(loop.sla_target).label.lower() if loop.sla_target else "target"
         basis = (
