@@ -1,0 +1,366 @@
+"""The dashboard's rollups: each team's figures week by week (``TeamWeekRollup``), kept
+current by the worker (``tasks.rollups_task`` recomputes the week in progress and the one
+before it every ``LASTMILE_ROLLUP_MINUTES``) and rebuilt for any number of weeks by
+``rollups_rebuild``.
+
+Every figure is one aggregate query over the whole range of weeks, ``GROUP BY`` the team
+and the week (``TruncWeek`` in UTC), conditional ``COUNT``s and ``AVG``s, portable between
+SQLite and PostgreSQL; no row is read into Python. The exception is the open-loop
+snapshot, which is a state at an instant rather than events in a week: one aggregate query
+per week (``GROUP BY`` the team), the 95th percentile taken in the same query by a window
+function (``CUME_DIST``). Rows are upserted on (team, week): computing twice writes the same
+rows.
+
+Weeks are whole weeks in UTC, Monday 00:00 to Monday 00:00, as the scorecards' periods are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.db.models import (
+    Avg,
+    Count,
+    F,
+    FloatField,
+    Func,
+    Max,
+    Q,
+    QuerySet,
+    Window,
+)
+from django.db.models.functions import CumeDist, TruncWeek
+
+from lastmile.customers.models import Direction, Interaction
+from lastmile.feedback.models import Band, Response, SurveyKind
+from lastmile.jobs.models import Job, JobState
+from lastmile.loops.models import Loop, LoopState
+from lastmile.people.models import Team
+from lastmile.promises.models import Promise, PromiseState
+from lastmile.scorecards.models import TeamWeekRollup
+
+_UTC = ZoneInfo("UTC")
+WEEKS_SHOWN = 13
+P95 = 0.95
+
+# The dashboard's figures, each with one written definition shown on the page.
+DEFINITIONS: dict[str, str] = {
+    "open_loops": (
+        "Loops of the team open at the snapshot (the end of the week; for the week in "
+        "progress, when the figures were computed): opened by then and not yet closed, broken "
+        "or cancelled."
+    ),
+    "overdue_loops": (
+        "Of the open loops, those whose deadline (due_at) had passed at the snapshot. A past "
+        "week is judged by each loop's deadline as stored now."
+    ),
+    "overdue_mean_hours": "Mean of how late the overdue loops were at the snapshot, in hours.",
+    "overdue_p95_hours": (
+        "95th percentile (nearest rank) of how late the overdue loops were at the snapshot, "
+        "in hours: 95 % of them were at most this late."
+    ),
+    "breach_rate": (
+        "Loops of the team that finished (closed, broken or cancelled) in the week and had "
+        "breached their deadline, divided by all loops that finished in the week."
+    ),
+    "on_time_rate": (
+        "Loops closed in the week at or before their deadline, divided by the loops closed in "
+        "the week that had a deadline (as on the scorecards)."
+    ),
+    "promises_broken": "Promises the team had to keep that were marked broken in the week.",
+    "csat": "Percent of CSAT answers of 4 or 5 given in the week on the team's cases.",
+    "nps": (
+        "Percent of 9-10 NPS answers minus percent of 0-6 answers given in the week on the "
+        "team's cases."
+    ),
+    "sentiment": (
+        "Mean sentiment score (-1 negative to 1 positive) of the customers' inbound messages "
+        "on the team's cases in the week, as the sentiment model scored them."
+    ),
+    "deliveries_on_time": (
+        "Deliveries and field visits of the team whose window ended in the week (by the "
+        "snapshot), cancelled ones left out, that were completed within their window."
+    ),
+}
+
+
+class EpochSeconds(Func):
+    """A timestamp as seconds since 1970-01-01 UTC, a float, on SQLite and PostgreSQL."""
+
+    arity = 1
+    output_field = FloatField()
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler,
+            connection,
+            template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)",
+            **extra,
+        )
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)", **extra
+        )
+
+
+def week_of(at: datetime) -> date:
+    """The Monday (UTC) of the week ``at`` is in."""
+    day = at.astimezone(UTC).date()
+    return day - timedelta(days=day.weekday())
+
+
+def week_start(week: date) -> datetime:
+    return datetime.combine(week, time(), tzinfo=UTC)
+
+
+def _week(field: str) -> TruncWeek:
+    return TruncWeek(field, tzinfo=_UTC)
+
+
+def _as_week(value: Any) -> date:
+    if isinstance(value, datetime):
+        return week_of(value if value.tzinfo else value.replace(tzinfo=UTC))
+    assert isinstance(value, date)
+    return value
+
+
+@dataclass
+class _Range:
+    weeks: list[date]
+    start: datetime
+    end: datetime  # the end of the last week, or now when it is in progress
+    now: datetime
+
+
+Rows = dict[tuple[int, date], dict[str, Any]]
+
+
+def _put(rows: Rows, team: int | None, week: Any, **values: Any) -> None:
+    if team is None:
+        return
+    key = (team, _as_week(week))
+    if key in rows:
+        rows[key].update(values)
+
+
+def _closed(rows: Rows, r: _Range) -> None:
+    closed = Q(state=LoopState.CLOSED)
+    dated = closed & Q(due_at__isnull=False)
+    qs = (
+        Loop.objects.filter(team__isnull=False, closed_at__gte=r.start, closed_at__lt=r.end)
+        .annotate(w=_week("closed_at"))
+        .order_by()
+        .values("team_id", "w")
+        .annotate(
+            finished=Count("pk"),
+            breaches=Count("pk", filter=Q(breached_at__isnull=False)),
+            closed=Count("pk", filter=closed),
+            with_deadline=Count("pk", filter=dated),
+            on_time=Count("pk", filter=dated & Q(closed_at__lte=F("due_at"))),
+        )
+    )
+    for row in qs:
+        _put(
+            rows,
+            row["team_id"],
+            row["w"],
+            loops_finished=row["finished"],
+            breaches=row["breaches"],
+            loops_closed=row["closed"],
+            loops_closed_with_deadline=row["with_deadline"],
+            loops_closed_on_time=row["on_time"],
+        )
+
+
+def open_at(at: datetime) -> QuerySet[Loop]:
+    """Loops with a team that were open at ``at``: opened by then, not finished by then."""
+    return Loop.objects.filter(team__isnull=False, opened_at__lte=at).filter(
+        Q(closed_at__isnull=True) | Q(closed_at__gt=at)
+    )
+
+
+def _open(rows: Rows, week: date, at: datetime) -> None:
+    overdue = Q(due_at__lt=at)
+    # The 95th percentile by nearest rank: the least late of the loops at or above the 95 %
+    # mark of lateness, i.e. the latest deadline among those whose CUME_DIST ordered by
+    # lateness (deadline descending) is at least 0.95.
+    tail = (
+        open_at(at)
+        .filter(overdue)
+        .annotate(cd=Window(CumeDist(), partition_by=[F("team_id")], order_by=F("due_at").desc()))
+        .filter(cd__gte=P95)
+        .values("pk")
+    )
+    qs = (
+        open_at(at)
+        .order_by()
+        .values("team_id")
+        .annotate(
+            n=Count("pk"),
+            overdue=Count("pk", filter=overdue),
+            mean_due=Avg(EpochSeconds("due_at"), filter=overdue),
+            p95_due=Max("due_at", filter=overdue & Q(pk__in=tail)),
+        )
+    )
+    epoch = at.timestamp()
+    for row in qs:
+        mean = None if row["mean_due"] is None else round((epoch - row["mean_due"]) / 3600, 2)
+        p95 = row["p95_due"]
+        _put(
+            rows,
+            row["team_id"],
+            week,
+            open_loops=row["n"],
+            overdue_loops=row["overdue"],
+            overdue_mean_hours=mean,
+            overdue_p95_hours=None if p95 is None else round((at - p95).total_seconds() / 3600, 2),
+        )
+
+
+def _promises(rows: Rows, r: _Range) -> None:
+    qs = (
+        Promise.objects.filter(
+            state=PromiseState.BROKEN, outcome_at__gte=r.start, outcome_at__lt=r.end
+        )
+        .annotate(w=_week("outcome_at"))
+        .order_by()
+        .values("team_id", "w")
+        .annotate(n=Count("pk"))
+    )
+    for row in qs:
+        _put(rows, row["team_id"], row["w"], promises_broken=row["n"])
+
+
+def _feedback(rows: Rows, r: _Range) -> None:
+    csat = Q(survey__kind=SurveyKind.CSAT)
+    nps = Q(survey__kind=SurveyKind.NPS)
+    qs = (
+        Response.objects.filter(at__gte=r.start, at__lt=r.end, invite__case__team__isnull=False)
+        .annotate(w=_week("at"))
+        .order_by()
+        .values("invite__case__team_id", "w")
+        .annotate(
+            csat_n=Count("pk", filter=csat),
+            csat_happy=Count("pk", filter=csat & Q(score__gte=4)),
+            nps_n=Count("pk", filter=nps),
+            promoters=Count("pk", filter=nps & Q(band=Band.PROMOTER)),
+            detractors=Count("pk", filter=nps & Q(band=Band.DETRACTOR)),
+        )
+    )
+    for row in qs:
+        _put(
+            rows,
+            row["invite__case__team_id"],
+            row["w"],
+            csat_responses=row["csat_n"],
+            csat_happy=row["csat_happy"],
+            nps_responses=row["nps_n"],
+            nps_promoters=row["promoters"],
+            nps_detractors=row["detractors"],
+        )
+
+
+def _sentiment(rows: Rows, r: _Range) -> None:
+    qs = (
+        Interaction.objects.filter(
+            direction=Direction.INBOUND,
+            sentiment_score__isnull=False,
+            case__team__isnull=False,
+            occurred_at__gte=r.start,
+            occurred_at__lt=r.end,
+        )
+        .annotate(w=_week("occurred_at"))
+        .order_by()
+        .values("case__team_id", "w")
+        .annotate(n=Count("pk"), mean=Avg("sentiment_score"))
+    )
+    for row in qs:
+        _put(
+            rows,
+            row["case__team_id"],
+            row["w"],
+            sentiment_messages=row["n"],
+            sentiment_mean=round(row["mean"], 4),
+        )
+
+
+def _jobs(rows: Rows, r: _Range) -> None:
+    within = Q(
+        state=JobState.COMPLETED,
+        completed_at__gte=F("window_start"),
+        completed_at__lte=F("window_end"),
+    )
+    qs = (
+        Job.objects.filter(window_end__gte=r.start, window_end__lt=min(r.end, r.now))
+        .exclude(state=JobState.CANCELLED)
+        .annotate(w=_week("window_end"))
+        .order_by()
+        .values("team_id", "w")
+        .annotate(n=Count("pk"), on_time=Count("pk", filter=within))
+    )
+    for row in qs:
+        _put(rows, row["team_id"], row["w"], jobs_due=row["n"], jobs_on_time=row["on_time"])
+
+
+ROLLUP_FIELDS = [
+    f.name
+    for f in TeamWeekRollup._meta.get_fields()
+    if f.concrete and f.name not in ("id", "team", "week")
+]
+
+
+def _compute(weeks: Iterable[date], now: datetime) -> int:
+    weeks = sorted(set(weeks))
+    if not weeks:
+        return 0
+    start = week_start(weeks[0])
+    end = min(week_start(weeks[-1]) + timedelta(days=7), now)
+    r = _Range(weeks=weeks, start=start, end=end, now=now)
+    snapshots = {w: min(week_start(w) + timedelta(days=7), now) for w in weeks}
+    rows: Rows = {}
+    for team_id in Team.objects.order_by("pk").values_list("pk", flat=True):
+        for w in weeks:
+            rows[(team_id, w)] = {"snapshot_at": snapshots[w], "computed_at": now}
+    for w in weeks:
+        if week_start(w) <= now:
+            _open(rows, w, snapshots[w])
+    _closed(rows, r)
+    _promises(rows, r)
+    _feedback(rows, r)
+    _sentiment(rows, r)
+    _jobs(rows, r)
+    objs = [TeamWeekRollup(team_id=t, week=w, **values) for (t, w), values in rows.items()]
+    with transaction.atomic():
+        TeamWeekRollup.objects.bulk_create(
+            objs,
+            batch_size=500,
+            update_conflicts=True,
+            unique_fields=["team", "week"],
+            update_fields=ROLLUP_FIELDS,
+        )
+    return len(objs)
+
+
+def weeks_back(now: datetime, weeks: int) -> list[date]:
+    """The ``weeks`` weeks ending with the one ``now`` is in, oldest first."""
+    current = week_of(now)
+    return [current - timedelta(weeks=i) for i in range(weeks - 1, -1, -1)]
+
+
+def rollups_refresh(*, now: datetime) -> int:
+    """The worker's run: recompute the week in progress and the one before it (late
+    answers, loops closed late); returns how many rows were written."""
+    return _compute(weeks_back(now, 2), now)
+
+
+def rollups_rebuild(*, weeks: int = WEEKS_SHOWN, now: datetime) -> int:
+    """Recompute the last ``weeks`` weeks (the one in progress included), every team's."""
+    if weeks < 1:
+        raise ValueError("weeks must be at least 1")
+    return _compute(weeks_back(now, weeks), now)
