@@ -47,18 +47,41 @@ export LASTMILE_WEBHOOK_ALLOWED_NETWORKS="${LASTMILE_WEBHOOK_ALLOWED_NETWORKS:-1
 
 pids=()
 declare -A names=()
+# Stops the children: SIGTERM to each one's process group (gunicorn's workers too), SIGKILL to
+# what still runs 10 s later. It must get there whatever happened to the terminal: when the
+# terminal or the pipe we print to is gone (`tmux kill-session`, a closed window, the end of
+# `| tee`), printing fails, and neither that failure (set -e) nor SIGPIPE may stop the script
+# before its children are stopped. gunicorn and the worker take SIGHUP as "reload", so they
+# do not stop by themselves when the terminal hangs up.
 cleanup() {
   trap - INT TERM HUP EXIT
-  echo; echo "stopping lastmile…"
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  set +e
+  { echo; echo "stopping lastmile…"; } 2>/dev/null
+  local pid alive
+  for pid in "${pids[@]}"; do kill -TERM -- "-$pid" "$pid" 2>/dev/null; done
+  for _ in $(seq 1 50); do
+    alive=
+    for pid in "${pids[@]}"; do kill -0 -- "-$pid" 2>/dev/null && alive=1; done
+    [ -n "$alive" ] || break
+    sleep 0.2
+  done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" "$pid" 2>/dev/null; done
+  wait 2>/dev/null
+  return 0
 }
+# A write to a closed pipe fails (EPIPE) rather than killing the script unseen (SIGPIPE):
+# bash itself reports a child killed by a signal on stderr. (Python ignores SIGPIPE anyway.)
+trap '' PIPE
 trap 'cleanup; exit 130' INT TERM
 trap 'cleanup; exit 129' HUP  # the terminal went away (a closed tmux session): stop too
 trap cleanup EXIT
+# Each child leads its own process group (job control on while starting it), so the stop
+# reaches whatever it started; the terminal's Ctrl-C still reaches the script, which stops them.
 start() {  # NAME COMMAND…
   local name=$1; shift
+  set -m
   "$@" & pids+=($!); names[$!]=$name
+  set +m
 }
 how() {  # an exit status in words
   if [ "$1" -gt 128 ]; then echo "killed by signal $(kill -l $(($1 - 128)))"; else echo "exit status $1"; fi

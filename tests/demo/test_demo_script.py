@@ -4,12 +4,13 @@ that stops later is named, and nothing is left running."""
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
@@ -29,8 +30,9 @@ def port_held() -> Iterator[int]:
         yield s.getsockname()[1]
 
 
-def group_members(pgid: int) -> list[tuple[int, str]]:
-    """Processes still in the script's process group (pid, command line)."""
+def session_members(sid: int) -> list[tuple[int, str]]:
+    """Processes still in the script's session (pid, command line): the script (started in a
+    session of its own) and its children, each of which leads a process group of its own."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -41,9 +43,16 @@ def group_members(pgid: int) -> list[tuple[int, str]]:
         except OSError:
             continue
         fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
+        if int(fields[3]) == sid and fields[0] != "Z":
             found.append((int(entry.name), cmdline))
     return found
+
+
+def kill_all(sid: int) -> None:
+    """SIGKILL to every process of the script's session (a failed test leaves nothing)."""
+    for pid, _ in session_members(sid):
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def demo_env(tmp_path: Path, **ports: int) -> dict[str, str]:
@@ -65,9 +74,9 @@ def run_demo(tmp_path: Path, **ports: int) -> subprocess.CompletedProcess[str]:
     try:
         out, err = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    assert group_members(proc.pid) == []
+        left = session_members(proc.pid)
+        kill_all(proc.pid)
+    assert left == []
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
@@ -133,18 +142,90 @@ def test_a_child_that_stops_after_the_banner_is_named_and_the_others_are_stopped
             what="the banner",
         )
         assert BANNER in log.read_text(), log.read_text()
-        smtpd = [pid for pid, cmd in group_members(proc.pid) if "lastmile smtpd" in cmd]
+        smtpd = [pid for pid, cmd in session_members(proc.pid) if "lastmile smtpd" in cmd]
         assert len(smtpd) == 1
 
         # when the SMTP receiver dies
         os.kill(smtpd[0], signal.SIGKILL)
         returncode = proc.wait(timeout=60)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        left = session_members(proc.pid)
+        kill_all(proc.pid)
 
     # then the script names it and how it stopped, and stops the web server and the worker
     text = log.read_text()
     assert returncode == 1
     assert "the smtpd process stopped (killed by signal KILL); stopping the others" in text
-    assert group_members(proc.pid) == []
+    assert left == []
+
+
+@pytest.fixture(scope="module")
+def seeded_var(tmp_path_factory) -> Path:
+    """A var directory the demo has already migrated and seeded (12 customers), so a run of
+    the script only checks them and starts its three children."""
+    home = tmp_path_factory.mktemp("seeded")
+    env = demo_env(home)
+    for command in (["migrate"], ["seed-demo", "--customers", "12"]):
+        subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "lastmile"), *command],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=240,
+        )
+    return home
+
+
+def read_until(fd: int, marker: bytes, timeout: float) -> bytes:
+    """What the script wrote to the pipe ``fd`` up to ``marker`` (or its end)."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            pytest.fail(f"timed out waiting for {marker!r}: {seen.decode(errors='replace')}")
+        ready, _, _ = select.select([fd], [], [], left)
+        if ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            seen += chunk
+    return seen
+
+
+def test_a_closed_terminal_stops_every_child_though_the_script_cannot_write(seeded_var):
+    # given the demo up, writing to a pipe (as `make demo | tee log`, or a tmux pane's terminal)
+    web, smtp = free_port(), free_port()
+    proc = subprocess.Popen(
+        ["bash", str(ROOT / "scripts" / "demo.sh")],
+        env=demo_env(seeded_var, LASTMILE_PORT=web, LASTMILE_SMTP_PORT=smtp),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    try:
+        text = read_until(proc.stdout.fileno(), b"Press Ctrl-C", timeout=120)
+        assert BANNER.encode() in text, text.decode(errors="replace")
+        children = [pid for pid, _ in session_members(proc.pid) if pid != proc.pid]
+        commands = " ".join(cmd for _, cmd in session_members(proc.pid))
+        assert all(f"lastmile {name}" in commands for name in ("worker", "smtpd")), commands
+        assert "gunicorn" in commands, commands
+
+        # when the terminal goes away: nobody reads the pipe any more, and the hangup reaches
+        # the script and its children (`tmux kill-session`, a closed terminal window)
+        proc.stdout.close()
+        os.killpg(proc.pid, signal.SIGHUP)
+
+        # then the script stops them all (gunicorn and the worker take SIGHUP as "reload"),
+        # though it cannot say so, and exits as a hangup does
+        returncode = proc.wait(timeout=30)
+        wait_for(lambda: session_members(proc.pid) == [], timeout=15, what="the children to stop")
+    finally:
+        kill_all(proc.pid)
+    assert returncode == 129
+    assert not any(Path(f"/proc/{pid}").exists() for pid in children)
+    for port in (web, smtp):
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))  # free again
