@@ -3,14 +3,17 @@ the team's free slots up to the cut-off, and books the re-attempt of one that fa
 
 from __future__ import annotations
 
+import base64
+import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from PIL import Image
 
 from lastmile.jobs import services
 from lastmile.jobs.models import Job, JobEvent
-from lastmile.loops.models import Loop
+from lastmile.loops.models import BusinessHours, Loop, SlaPolicy
 from tests.jobs.conftest import LINES
 from tests.portal.fixtures import signed_in
 
@@ -140,7 +143,7 @@ def test_a_failed_job_is_re_attempted_once_in_the_slot_the_customer_chooses(
 
     assert r.status_code == 302
     retry = Job.objects.exclude(pk=job.pk).get(customer=ann)
-    assert r["Location"] == f"/portal/jobs/{retry.pk}/"
+    assert r["Location"] == f"/portal/jobs/{retry.pk}/?booked=1"
     assert (retry.state, retry.window_start) == ("scheduled", slots["afternoon"].starts_at)
     assert [(line.sku, line.quantity) for line in retry.lines.order_by("position")] == [
         (line.sku, line.quantity) for line in LINES
@@ -149,3 +152,67 @@ def test_a_failed_job_is_re_attempted_once_in_the_slot_the_customer_chooses(
     assert again.status_code == 409 and Job.objects.filter(customer=ann).count() == 2
     trail = JobEvent.objects.get(job=job, kind="rescheduled")
     assert trail.data["reattempt"] == retry.pk
+
+
+@clock
+def test_moving_a_job_says_where_it_moved_to_in_the_teams_time_zone(client, ann, team, slots, now):
+    # given Ann's delivery at midday (UTC), and her team working in Paris (CET in November)
+    hours = BusinessHours.objects.create(name="Paris", timezone="Europe/Paris", weekly={})
+    SlaPolicy.objects.create(name="Visits", kind="visit", team=team, business_hours=hours)
+    job = book(team, ann, slots["midday"], now)
+    signed_in(client, ann, now)
+    assert "Moved to" not in client.get(f"/portal/jobs/{job.pk}/").content.decode()
+
+    # when she moves it to the afternoon
+    r = client.post(f"/portal/jobs/{job.pk}/", {"slot": slots["afternoon"].pk}, follow=True)
+
+    # then the page she lands on says so, in the team's time zone
+    page = r.content.decode()
+    assert r.redirect_chain[-1][0].startswith(f"/portal/jobs/{job.pk}/")
+    assert 'role="status"' in page
+    assert "Moved to Tue 24 Nov 15:00–17:00 CET" in page
+
+
+@clock
+def test_booking_the_re_attempt_of_a_failed_job_says_when(client, ann, team, slots, now):
+    job = book(team, ann, slots["midday"], now)
+    services.job_start(job=job, actor=None, now=now)
+    services.job_fail(job=job, reason="not_at_home", actor=None, now=now)
+    signed_in(client, ann, now)
+
+    r = client.post(f"/portal/jobs/{job.pk}/", {"slot": slots["afternoon"].pk}, follow=True)
+
+    assert "We will try again Tue 24 Nov 14:00–16:00" in r.content.decode()
+
+
+def picture() -> str:
+    """A real (tiny) PNG as the driver's page sends a signature, as a data URL."""
+    out = io.BytesIO()
+    Image.new("RGB", (4, 2), (0, 40, 90)).save(out, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+@clock
+def test_a_completed_job_shows_its_proof_and_its_invoice_not_the_day_to_follow(
+    client, ann, team, slots, now
+):
+    # given Ann's delivery, signed for and completed (which issues its invoice)
+    job = book(team, ann, slots["midday"], now)
+    at = slots["midday"].starts_at + timedelta(minutes=40)
+    services.job_start(job=job, actor=None, now=at)
+    services.job_arrive(job=job, actor=None, now=at)
+    services.proof_add(job=job, kind="signature", data=picture(), actor=None, now=at)
+    job = services.job_complete(job=job, actor=None, now=at)
+    signed_in(client, ann, now)
+
+    # when she opens it in the portal
+    page = client.get(f"/portal/jobs/{job.pk}/").content.decode()
+
+    # then it says when it was done and with what proof, and links to the invoice's PDF
+    pdf = f"/jobs/t/{job.tracking_token}/invoice.pdf"
+    assert "Follow it on the day" not in page
+    assert "Delivered Tue 24 Nov 12:40" in page
+    assert "Signature" in page
+    assert f'href="{pdf}"' in page and job.invoice["number"] in page
+    got = client.get(pdf)
+    assert got.status_code == 200 and got["Content-Type"] == "application/pdf"

@@ -14,6 +14,7 @@ from lastmile.customers.models import Channel, Customer, Direction, Interaction
 from lastmile.feedback.models import InviteState
 from lastmile.feedback.selectors import invite_of_customer, invites_pending_for_customer
 from lastmile.feedback.services import CHANGE_WINDOW
+from lastmile.invoices.money import money_format
 from lastmile.jobs.models import Job, JobState
 from lastmile.jobs.selectors import jobs_of_customer, slots_offered
 from lastmile.jobs.services import window_words as job_window_words
@@ -180,4 +181,28 @@ def portal_job(job: Job, *, now: datetime) -> dict[str, Any]:
             for s in offered
         ],
         "now": now,
+        "done": _job_done(job, zone) if job.state == JobState.COMPLETED else None,
+    }
+
+
+def _job_done(job: Job, zone: Any) -> dict[str, Any]:
+    """A completed job as its page tells it: when it was done, the proofs taken (kind and
+    time, in the team's zone), and its invoice (number and total; its PDF is served under
+    the job's tracking token)."""
+    done = "Delivered" if job.kind == "delivery" else "Completed"
+    at = job.completed_at.astimezone(zone) if job.completed_at else None
+    invoice = job.invoice if isinstance(job.invoice, dict) else None
+    return {
+        "words": f"{done} {at:%a %d %b %H:%M %Z}" if at else done,
+        "proofs": [
+            f"{p.get_kind_display()} at {p.at.astimezone(zone):%H:%M}" for p in job.proofs.all()
+        ],
+        "invoice": {
+            "number": str(invoice.get("number") or ""),
+            "total": money_format(
+                int(invoice.get("total") or 0), str(invoice.get("currency") or "")
+            ),
+        }
+        if invoice and isinstance(invoice.get("id"), int)
+        else None,
     }

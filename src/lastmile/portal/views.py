@@ -186,13 +186,22 @@ def job_detail(request: HttpRequest, customer: Customer, job_id: int) -> HttpRes
         return _job_page(request, customer, job, error=error, status=422)
     except Conflict as exc:
         return _job_page(request, customer, job, error=exc.detail, status=409)
-    return redirect("portal:job", job_id=moved.pk)
+    # The page it lands on says what changed (a flag, as the survey's thanks: no session state)
+    done = "booked" if moved.pk != job.pk else "moved"
+    return redirect(f"{reverse('portal:job', args=[moved.pk])}?{done}=1")
 
 
 def _job_page(
     request: HttpRequest, customer: Customer, job: Any, *, error: str = "", status: int = 200
 ) -> HttpResponse:
-    context = {"customer": customer, "error": error, **selectors.portal_job(job, now=utcnow())}
+    page = selectors.portal_job(job, now=utcnow())
+    notice = ""
+    if not error and job.state == "scheduled":
+        if request.GET.get("moved") == "1":
+            notice = f"Moved to {page['window']}."
+        elif request.GET.get("booked") == "1":
+            notice = f"We will try again {page['window']}."
+    context = {"customer": customer, "error": error, "notice": notice, **page}
     return render(request, "portal/job.html", context, status=status)
 
 
