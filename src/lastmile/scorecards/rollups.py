@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import (
     Avg,
@@ -347,6 +348,11 @@ def _compute(weeks: Iterable[date], now: datetime) -> int:
     return len(objs)
 
 
+def rollup_minutes() -> int:
+    """How often the worker recomputes the rollups (``LASTMILE_ROLLUP_MINUTES``), 1 to 60."""
+    return max(1, min(60, int(getattr(settings, "LASTMILE_ROLLUP_MINUTES", 10))))
+
+
 def weeks_back(now: datetime, weeks: int) -> list[date]:
     """The ``weeks`` weeks ending with the one ``now`` is in, oldest first."""
     current = week_of(now)
@@ -364,3 +370,135 @@ def rollups_rebuild(*, weeks: int = WEEKS_SHOWN, now: datetime) -> int:
     if weeks < 1:
         raise ValueError("weeks must be at least 1")
     return _compute(weeks_back(now, weeks), now)
+
+
+# --- the dashboard: reading the rollups ---------------------------------------------------
+
+TREND_WEEKS = 4  # the last four complete weeks against the four before them
+TREND_POINTS = 5  # percentage points a rate must move by to count as worsening
+TREND_MIN_LOOPS = 5  # loops each side needs for its rate to be judged
+WORSENING_NOTE = (
+    f"A team is worsening when, over its last {TREND_WEEKS} complete weeks taken together, "
+    f"its on-time rate is at least {TREND_POINTS} points lower, or its breach rate at least "
+    f"{TREND_POINTS} points higher, than over the {TREND_WEEKS} weeks before them; each side "
+    f"needs at least {TREND_MIN_LOOPS} loops (closed with a deadline for the on-time rate, "
+    "finished for the breach rate) to be judged. The week in progress is left out."
+)
+
+
+def _pct(part: int, whole: int, digits: int = 1) -> float | None:
+    return round(100 * part / whole, digits) if whole else None
+
+
+def figures(row: TeamWeekRollup | None) -> dict[str, Any]:
+    """A rollup's figures as the page shows them: counts, and rates in percent."""
+    if row is None:
+        return {}
+    return {
+        "open_loops": row.open_loops,
+        "overdue_loops": row.overdue_loops,
+        "overdue_mean_hours": row.overdue_mean_hours,
+        "overdue_p95_hours": row.overdue_p95_hours,
+        "loops_finished": row.loops_finished,
+        "breaches": row.breaches,
+        "breach_rate": _pct(row.breaches, row.loops_finished),
+        "loops_closed": row.loops_closed,
+        "on_time_rate": _pct(row.loops_closed_on_time, row.loops_closed_with_deadline),
+        "promises_broken": row.promises_broken,
+        "csat": _pct(row.csat_happy, row.csat_responses),
+        "csat_responses": row.csat_responses,
+        "nps": (
+            round(100 * (row.nps_promoters - row.nps_detractors) / row.nps_responses, 1)
+            if row.nps_responses
+            else None
+        ),
+        "nps_responses": row.nps_responses,
+        "sentiment": None if row.sentiment_mean is None else round(row.sentiment_mean, 2),
+        "sentiment_messages": row.sentiment_messages,
+        "deliveries_on_time": _pct(row.jobs_on_time, row.jobs_due),
+        "jobs_due": row.jobs_due,
+    }
+
+
+@dataclass
+class Trend:
+    """A team's pooled rates over the last ``TREND_WEEKS`` complete weeks and the ones
+    before, in percent (None: too few loops to judge), and whether they are worsening."""
+
+    on_time_before: float | None
+    on_time_after: float | None
+    breach_before: float | None
+    breach_after: float | None
+    reasons: list[str]
+
+    @property
+    def worsening(self) -> bool:
+        return bool(self.reasons)
+
+
+def _pooled(rows: list[TeamWeekRollup | None], part: str, whole: str) -> float | None:
+    n = sum(getattr(r, whole) for r in rows if r is not None)
+    k = sum(getattr(r, part) for r in rows if r is not None)
+    return _pct(k, n) if n >= TREND_MIN_LOOPS else None
+
+
+def trend(complete: list[TeamWeekRollup | None]) -> Trend:
+    """The trend of a team's complete weeks, oldest first (``WORSENING_NOTE``)."""
+    after = complete[-TREND_WEEKS:]
+    before = complete[-2 * TREND_WEEKS : -TREND_WEEKS]
+    t = Trend(
+        on_time_before=_pooled(before, "loops_closed_on_time", "loops_closed_with_deadline"),
+        on_time_after=_pooled(after, "loops_closed_on_time", "loops_closed_with_deadline"),
+        breach_before=_pooled(before, "breaches", "loops_finished"),
+        breach_after=_pooled(after, "breaches", "loops_finished"),
+        reasons=[],
+    )
+    ob, oa, bb, ba = t.on_time_before, t.on_time_after, t.breach_before, t.breach_after
+    if ob is not None and oa is not None and oa <= ob - TREND_POINTS:
+        t.reasons.append(f"on-time rate {ob} % → {oa} %")
+    if bb is not None and ba is not None and ba >= bb + TREND_POINTS:
+        t.reasons.append(f"breach rate {bb} % → {ba} %")
+    return t
+
+
+@dataclass
+class TeamDashboard:
+    team: Team
+    weeks: list[date]
+    rows: list[TeamWeekRollup | None]  # one per week, oldest first; None: not computed
+    current: dict[str, Any]
+    trend: Trend
+
+    def series(self, name: str) -> list[Any]:
+        return [figures(r).get(name) for r in self.rows]
+
+
+@dataclass
+class Dashboard:
+    weeks: list[date]
+    teams: list[TeamDashboard]
+    computed_at: datetime | None  # when the week in progress was computed (its oldest row)
+
+
+def dashboard(*, team_ids: set[int] | None, now: datetime, weeks: int = WEEKS_SHOWN) -> Dashboard:
+    """The rollups of the teams ``team_ids`` (None: every team) for the last ``weeks``
+    weeks: one read of ``TeamWeekRollup``, whatever the number of loops."""
+    shown = weeks_back(now, weeks)
+    teams_qs = Team.objects.order_by("name")
+    if team_ids is not None:
+        teams_qs = teams_qs.filter(pk__in=team_ids)
+    teams = list(teams_qs)
+    rollups = TeamWeekRollup.objects.filter(
+        team__in=[t.pk for t in teams], week__gte=shown[0], week__lte=shown[-1]
+    )
+    by_key = {(r.team_id, r.week): r for r in rollups}
+    out = []
+    for t in teams:
+        rows = [by_key.get((t.pk, w)) for w in shown]
+        out.append(
+            TeamDashboard(
+                team=t, weeks=shown, rows=rows, current=figures(rows[-1]), trend=trend(rows[:-1])
+            )
+        )
+    stamps = [r.computed_at for r in by_key.values() if r.week == shown[-1]]
+    return Dashboard(weeks=shown, teams=out, computed_at=min(stamps) if stamps else None)

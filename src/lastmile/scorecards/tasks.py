@@ -8,20 +8,14 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task
 
 from lastmile.core.clock import utcnow
-from lastmile.scorecards.rollups import rollups_refresh
+from lastmile.scorecards.rollups import rollup_minutes, rollups_refresh
 from lastmile.scorecards.services import qa_autoreview_pending
 
 log = logging.getLogger(__name__)
-
-
-def rollup_minutes() -> int:
-    """How often the worker recomputes the rollups, in minutes, from 1 to 60."""
-    return max(1, min(60, int(getattr(settings, "LASTMILE_ROLLUP_MINUTES", 10))))
 
 
 @db_periodic_task(crontab(minute="*/5"))

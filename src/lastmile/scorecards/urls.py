@@ -12,4 +12,5 @@ urlpatterns: list[URLPattern] = [
     path("", views.scorecard_page, name="page"),
     path("loops/", views.scorecard_loops, name="loops"),
     path("qa/", views.scorecard_qa, name="qa"),
+    path("dashboard/", views.dashboard_page, name="dashboard"),
 ]

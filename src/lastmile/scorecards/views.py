@@ -6,7 +6,9 @@ GET pages: the period, team and agent are in the query string, so a scorecard is
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -20,7 +22,8 @@ from lastmile.core.errors import DomainError, FieldError, InvalidInput
 from lastmile.core.instants import instant_parse
 from lastmile.loops.models import LoopState
 from lastmile.loops.selectors import loop_list
-from lastmile.people.selectors import team_by_slug, user_by_username
+from lastmile.people.selectors import team_by_slug, user_by_username, visible_team_ids
+from lastmile.scorecards import rollups
 from lastmile.scorecards.qa_api import review_dict
 from lastmile.scorecards.selectors import (
     METRICS,
@@ -142,6 +145,8 @@ def scorecard_loops(request: HttpRequest) -> HttpResponse:
             state=state,
             team=q.get("team") or None,
             breached=breached,
+            kind=q.get("kind") or None,
+            due_before=_instant(q, "due_before"),
             assignee=user_by_username(q.get("assignee") or None),
             closed_after=_instant(q, "closed_after"),
             closed_before=_instant(q, "closed_before"),
@@ -212,3 +217,194 @@ def scorecard_qa(request: HttpRequest) -> HttpResponse:
             "api_link": "/api/v1/qa/reviews?" + q.urlencode(),
         },
     )
+
+
+# --- the dashboard --------------------------------------------------------------------------
+
+
+def _iso(at: Any) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _drill(**query: str) -> str:
+    return "/scorecards/loops/?" + urlencode(query)
+
+
+def _fmt(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    return f"{value}{unit}"
+
+
+def _tiles(td: rollups.TeamDashboard, now: Any) -> list[dict[str, Any]]:
+    """The week in progress's figures of one team, each with the loops behind it."""
+    c = td.current
+    slug = td.team.slug
+    start = rollups.week_start(td.weeks[-1])
+    window = {"closed_after": _iso(start), "closed_before": _iso(start + timedelta(days=7))}
+    late = ""
+    if c.get("overdue_loops"):
+        late = (
+            f"mean {_fmt(c['overdue_mean_hours'])} h, "
+            f"95th percentile {_fmt(c['overdue_p95_hours'])} h late"
+        )
+    return [
+        {
+            "name": "open_loops",
+            "label": "Open loops",
+            "value": _fmt(c.get("open_loops")),
+            "note": "open now",
+            "link": _drill(team=slug, state="open"),
+        },
+        {
+            "name": "overdue_loops",
+            "label": "Overdue",
+            "value": _fmt(c.get("overdue_loops")),
+            "note": late or "none past its deadline",
+            "link": _drill(team=slug, state="open", due_before=_iso(now)),
+        },
+        {
+            "name": "breach_rate",
+            "label": "Breach rate",
+            "value": _fmt(c.get("breach_rate"), " %"),
+            "note": f"{c.get('breaches', 0)} of {c.get('loops_finished', 0)} finished",
+            "link": _drill(team=slug, breached="true", **window),
+        },
+        {
+            "name": "on_time_rate",
+            "label": "On-time rate",
+            "value": _fmt(c.get("on_time_rate"), " %"),
+            "note": f"{c.get('loops_closed', 0)} closed",
+            "link": _drill(team=slug, state="closed", **window),
+        },
+        {
+            "name": "promises_broken",
+            "label": "Promises broken",
+            "value": _fmt(c.get("promises_broken")),
+            "note": "this week",
+            "link": _drill(team=slug, kind="promise", state="broken", **window),
+        },
+        {
+            "name": "csat",
+            "label": "CSAT",
+            "value": _fmt(c.get("csat"), " %"),
+            "note": f"{c.get('csat_responses', 0)} answers",
+            "link": "/feedback/reasons/",
+        },
+        {
+            "name": "nps",
+            "label": "NPS",
+            "value": _fmt(c.get("nps")),
+            "note": f"{c.get('nps_responses', 0)} answers",
+            "link": "/feedback/reasons/",
+        },
+        {
+            "name": "sentiment",
+            "label": "Sentiment",
+            "value": _fmt(c.get("sentiment")),
+            "note": f"{c.get('sentiment_messages', 0)} messages, -1 to 1",
+            "link": "",
+        },
+        {
+            "name": "deliveries_on_time",
+            "label": "Deliveries on time",
+            "value": _fmt(c.get("deliveries_on_time"), " %"),
+            "note": f"{c.get('jobs_due', 0)} due",
+            "link": "",
+        },
+    ]
+
+
+# Each team's charts: (id, title, type, unit, [(figure, label)]).
+CHARTS: list[tuple[str, str, str, str, list[tuple[str, str]]]] = [
+    (
+        "loops",
+        "Open and overdue loops",
+        "bar",
+        "",
+        [
+            ("open_loops", "Open"),
+            ("overdue_loops", "Overdue"),
+        ],
+    ),
+    (
+        "rates",
+        "On time and breached (%)",
+        "line",
+        "%",
+        [
+            ("on_time_rate", "On-time rate"),
+            ("breach_rate", "Breach rate"),
+            ("deliveries_on_time", "Deliveries on time"),
+        ],
+    ),
+    ("customers", "CSAT (%) and NPS", "line", "", [("csat", "CSAT %"), ("nps", "NPS")]),
+    (
+        "lateness",
+        "How late overdue loops are (hours)",
+        "line",
+        "h",
+        [
+            ("overdue_mean_hours", "Mean"),
+            ("overdue_p95_hours", "95th percentile"),
+        ],
+    ),
+]
+
+
+def _charts(td: rollups.TeamDashboard, labels: list[str]) -> list[dict[str, Any]]:
+    charts = []
+    for key, title, kind, unit, series in CHARTS:
+        data = [{"label": label, "data": td.series(name)} for name, label in series]
+        rows = [
+            {"week": w, "cells": [_fmt(s["data"][i]) for s in data]} for i, w in enumerate(labels)
+        ]
+        charts.append(
+            {
+                "id": f"chart-{td.team.slug}-{key}",
+                "title": f"{td.team.name}: {title}",
+                "type": kind,
+                "unit": unit,
+                "labels": labels,
+                "series": data,
+                "rows": rows,
+            }
+        )
+    return charts
+
+
+@login_required
+@require_GET
+def dashboard_page(request: HttpRequest) -> HttpResponse:
+    """The CCO dashboard: the teams the signed-in user may see (an admin every team, a lead
+    or an agent their own), each with this week's figures and thirteen weeks of trend, read
+    from the rollups the worker keeps current."""
+    now = utcnow()
+    board = rollups.dashboard(team_ids=visible_team_ids(request.user), now=now)
+    labels = [f"{w:%d %b}" for w in board.weeks]
+    teams: list[dict[str, Any]] = [
+        {
+            "td": td,
+            "tiles": _tiles(td, now),
+            "charts": _charts(td, labels),
+        }
+        for td in board.teams
+    ]
+    payload = [
+        {k: c[k] for k in ("id", "type", "unit", "labels", "series")}
+        for t in teams
+        for c in t["charts"]
+    ]
+    context = {
+        **page_chrome(request, now),
+        "board": board,
+        "teams": teams,
+        "worsening": [t["td"] for t in teams if t["td"].trend.worsening],
+        "any_figures": board.computed_at is not None
+        or any(r is not None for t in board.teams for r in t.rows),
+        "payload": payload,
+        "minutes": rollups.rollup_minutes(),
+        "worsening_note": rollups.WORSENING_NOTE,
+        "definitions": list(rollups.DEFINITIONS.items()),
+    }
+    return render(request, "scorecards/dashboard.html", context)

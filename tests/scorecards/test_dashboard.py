@@ -1,0 +1,195 @@
+"""The dashboard (/scorecards/dashboard/): each team the viewer may see, this week's figures
+as tiles linked to the loops behind them, thirteen weeks of trend as charts with their
+tables, the worsening teams named by a written rule, and how fresh the figures are."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+import pytest
+
+from lastmile.loops.models import Loop
+from lastmile.loops.services import loop_open
+from lastmile.scorecards.models import TeamWeekRollup
+from lastmile.scorecards.rollups import (
+    TREND_POINTS,
+    rollups_rebuild,
+    week_of,
+    week_start,
+)
+from tests.people.factories import UserFactory, team_lead
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
+
+
+def closed_loops(team, week, *, on_time, late):  # type: ignore[no-untyped-def]
+    """Loops of ``team`` closed on the Tuesday of ``week``: ``on_time`` before their deadline,
+    ``late`` after it (and marked breached)."""
+    at = week_start(week) + timedelta(days=1, hours=12)
+    rows = []
+    for i in range(on_time + late):
+        is_late = i >= on_time
+        due = at - timedelta(hours=2) if is_late else at + timedelta(hours=2)
+        rows.append(
+            Loop(
+                kind="ack",
+                title="closed",
+                team=team,
+                state="closed",
+                opened_at=at - timedelta(days=1),
+                clock_started_at=at - timedelta(days=1),
+                closed_at=at,
+                due_at=due,
+                breached_at=due if is_late else None,
+            )
+        )
+    Loop.objects.bulk_create(rows)
+
+
+@pytest.fixture
+def history(team, other_team, now):  # type: ignore[no-untyped-def]
+    """Eight complete weeks: the front office slipping (all on time, then half late), the
+    back office steady; rolled up at ``now``."""
+    this = week_of(now)
+    for i in range(1, 9):
+        week = this - timedelta(weeks=i)
+        recent = i <= 4
+        closed_loops(team, week, on_time=5 if recent else 10, late=5 if recent else 0)
+        closed_loops(other_team, week, on_time=9, late=1)
+    rollups_rebuild(now=now)
+
+
+@pytest.fixture
+def open_now(customer, team, alice, now):  # type: ignore[no-untyped-def]
+    """Two open loops of the front office, one three hours overdue; then rolled up."""
+    late = loop_open(
+        customer=customer,
+        kind="task",
+        title="Late one",
+        team=team,
+        assignee=alice,
+        due_at=now - timedelta(hours=3),
+        now=now - timedelta(hours=5),
+    )
+    fresh = loop_open(
+        customer=customer,
+        kind="task",
+        title="Fresh one",
+        team=team,
+        assignee=alice,
+        due_at=now + timedelta(hours=3),
+        now=now - timedelta(hours=1),
+    )
+    rollups_rebuild(now=now)
+    return late, fresh
+
+
+def admin(db):  # type: ignore[no-untyped-def]
+    from tests.people.factories import AgentFactory
+
+    return AgentFactory(user__username="ceo", role="admin").user
+
+
+def test_an_admin_sees_every_team_with_thirteen_weeks_and_the_freshness(
+    client, team, other_team, history, now
+):
+    client.force_login(admin(None))
+    r = client.get("/scorecards/dashboard/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert 'id="team-front"' in html and 'id="team-back"' in html
+    assert f"Figures as of {now:%H:%M} UTC (recomputed every 10 minutes)." in html
+    # every chart has a table of its thirteen weeks
+    for chart in ("loops", "rates", "customers", "lateness"):
+        table = re.search(rf'id="chart-front-{chart}-table".*?</table>', html, re.S)
+        assert table is not None, chart
+        assert table.group(0).count('<th scope="row">') == 13
+    # the charts' data is embedded as JSON, and no script is inline
+    data = json.loads(
+        re.search(
+            r'<script id="dashboard-charts" type="application/json">(.*?)</script>', html, re.S
+        ).group(1)
+    )
+    assert {c["id"] for c in data} >= {"chart-front-rates", "chart-back-rates"}
+    rates = next(c for c in data if c["id"] == "chart-front-rates")
+    on_time = rates["series"][0]["data"]
+    assert on_time[-9:-5] == [100.0] * 4 and on_time[-5:-1] == [50.0] * 4
+    assert on_time[-1] is None  # nothing closed this week yet
+    for tag in re.findall(r"<script\b[^>]*>", html):
+        assert "src=" in tag or 'type="application/json"' in tag, tag
+
+
+def test_the_slipping_team_is_flagged_worsening_and_the_rule_is_written(
+    client, team, other_team, history
+):
+    client.force_login(admin(None))
+    html = client.get("/scorecards/dashboard/").content.decode()
+    assert 'id="worsening-front"' in html
+    assert "on-time rate 100.0 % → 50.0 %" in html
+    assert "breach rate 0.0 % → 50.0 %" in html
+    assert 'id="worsening-back"' not in html
+    assert f"at least {TREND_POINTS} points lower" in html
+    front = re.search(r'<section class="dashboard-team" id="team-front".*?</h2>', html, re.S)
+    back = re.search(r'<section class="dashboard-team" id="team-back".*?</h2>', html, re.S)
+    assert 'data-worsening="true"' in front.group(0)
+    assert 'data-worsening="true"' not in back.group(0)
+
+
+def test_a_lead_sees_their_team_only_and_its_tiles_lead_to_the_loops(
+    client, team, other_team, open_now, now
+):
+    lena = team_lead(team, "lena")
+    client.force_login(lena)
+    html = client.get("/scorecards/dashboard/").content.decode()
+    assert 'id="team-front"' in html and 'id="team-back"' not in html
+    tile = re.search(
+        r'data-figure="open_loops">\s*<a href="([^"]+)">.*?'
+        r'dashboard-tile-value">(\d+)<',
+        html,
+        re.S,
+    )
+    assert tile.group(2) == "2"
+    overdue = re.search(
+        r'data-figure="overdue_loops">\s*<a href="([^"]+)">.*?'
+        r'dashboard-tile-value">(\d+)<.*?tile-note small muted">([^<]*)<',
+        html,
+        re.S,
+    )
+    assert overdue.group(2) == "1"
+    assert "mean 3.0 h, 95th percentile 3.0 h late" in overdue.group(3)
+
+    # the tiles' links list exactly the loops they count
+    late, fresh = open_now
+    opened = client.get(tile.group(1).replace("&amp;", "&")).content.decode()
+    assert f'id="drill-loop-{late.pk}"' in opened and f'id="drill-loop-{fresh.pk}"' in opened
+    due = client.get(overdue.group(1).replace("&amp;", "&")).content.decode()
+    assert f'id="drill-loop-{late.pk}"' in due and f'id="drill-loop-{fresh.pk}"' not in due
+
+
+def test_an_agent_sees_their_teams(client, team, other_team, charlie, history):
+    client.force_login(charlie)
+    html = client.get("/scorecards/dashboard/").content.decode()
+    assert 'id="team-back"' in html and 'id="team-front"' not in html
+
+
+def test_someone_without_a_team_sees_an_empty_state(client, team, history):
+    client.force_login(UserFactory(username="visitor"))
+    r = client.get("/scorecards/dashboard/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    assert 'id="dashboard-empty"' in html and 'id="team-front"' not in html
+
+
+def test_before_the_first_rollup_the_page_says_so(client, team):
+    client.force_login(admin(None))
+    html = client.get("/scorecards/dashboard/").content.decode()
+    assert 'id="dashboard-nofigures"' in html
+    assert "not computed yet" in html
+    assert not TeamWeekRollup.objects.exists()
+
+
+def test_signing_in_is_required(client):
+    r = client.get("/scorecards/dashboard/")
+    assert r.status_code == 302 and "login" in r["Location"]
