@@ -5,6 +5,7 @@ one event per step, even when the whole queue is replayed again."""
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from datetime import timedelta
@@ -32,11 +33,15 @@ def phone(chromium):  # type: ignore[no-untyped-def]
 
 
 def a_days_job(*, proofs):  # type: ignore[no-untyped-def]
-    """Dora, a driver, with one delivery later today (or tomorrow, near midnight)."""
+    """Dora, a driver, with one delivery later today (the team works in UTC): from 22:00 on,
+    the one under way, so that her run may start today."""
     now = utcnow()
     team = team_ensure(name="Deliveries", slug="deliveries")
     dora = agent_create(username="dora", password=PASSWORD, teams=[team], first_name="Dora").user
-    start = (now + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    start = min(
+        (now + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0),
+        now.replace(hour=22, minute=0, second=0, microsecond=0),
+    )
     slot = services.slot_create(
         team=team, starts_at=start, ends_at=start + timedelta(hours=2), capacity=5
     )
@@ -57,7 +62,7 @@ def a_days_job(*, proofs):  # type: ignore[no-untyped-def]
         proofs=proofs,
         assignee=dora,
         actor=None,
-        now=now,
+        now=min(now, start - timedelta(hours=3)),  # booked before the window
     )
     return dora, job
 
@@ -217,6 +222,62 @@ def test_the_page_reopens_offline_and_a_tap_made_offline_is_stored_once(live_ser
     assert JobEvent.objects.filter(job=job, kind="arrived").count() == 1
 
 
+def test_the_page_opened_once_online_reopens_offline_with_its_stops(live_server, phone):
+    # Given the page opened once, online (the worker is installed by that first load)
+    _, job = a_days_job(proofs=("pin",))
+    page = phone.new_page()
+    open_page(page, live_server, job)
+    page.wait_for_selector("#driver[data-kept='1']", state="attached")
+
+    # When the phone goes offline and the page is opened again
+    phone.set_offline(True)
+    page.wait_for_function("() => !navigator.onLine")
+    page.reload()
+
+    # Then it opens from the phone, with the stop (not the worker's "offline" answer)
+    page.wait_for_selector(f"#stop-{job.pk}")
+    assert "Priya Shah" in page.inner_text(f"#stop-{job.pk} h2")
+    # and the same page under another ?date= link too (the copy of its path)
+    page.goto(f"{live_server.url}/jobs/driver/")
+    page.wait_for_selector(f"#stop-{job.pk}")
+    phone.set_offline(False)
+
+
+def test_a_queued_tap_does_not_break_the_customers_name_at_375_px(live_server, phone):
+    dora, job = a_days_job(proofs=())
+    job.customer.display_name = "Tom Baker"
+    job.customer.save()
+    page = phone.new_page()
+    open_page(page, live_server, job)
+    stop = f"#stop-{job.pk}"
+    page.click(f"{stop} [data-action=start]")
+    sent_all(page)
+    page.click(f"{stop} [data-action=arrive]")
+    sent_all(page)
+
+    # Offline, "Complete" waits on the phone: the pill reads "Completed · waiting to send"
+    phone.set_offline(True)
+    page.wait_for_function("() => !navigator.onLine")
+    page.click(f"{stop} [data-action=complete]")
+    page.wait_for_selector(f"{stop}[data-queued='1']", state="attached")
+
+    # Then the name stays on one line, whole, and the pill goes under it
+    lines = page.evaluate(
+        """(sel) => { const h = document.querySelector(sel + ' h2');
+        const r = document.createRange(); r.selectNodeContents(h);
+        return new Set(Array.from(r.getClientRects()).map(x => Math.round(x.top))).size; }""",
+        stop,
+    )
+    assert lines == 1
+    name = page.locator(f"{stop} h2").bounding_box()
+    pill = page.locator(f"{stop} [data-state-label]").bounding_box()
+    assert name and pill and pill["y"] >= name["y"] + name["height"] - 1
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    page.screenshot(path="/tmp/driver-375-queued.png")
+    phone.set_offline(False)
+    sent_all(page)
+
+
 def a_png(width: int, height: int) -> bytes:
     """A small orange picture, as a phone's camera would hand the page (PNG, no library)."""
     raw = b"".join(b"\x00" + b"\xff\x80\x00" * width for _ in range(height))
@@ -240,10 +301,15 @@ def test_start_my_run_sets_the_etas_and_a_camera_photo_is_the_proof(live_server,
     open_page(page, live_server, job)
     stop = f"#stop-{job.pk}"
 
-    # "Start my run" gives the stop its ETA, shown on the card
+    # "Start my run" gives the stop its ETA, shown on the card as the server tells times
+    # (24 h, the team's zone), and the button goes away
     page.click("#run-start")
     sent_all(page)
-    assert "ETA" in page.inner_text(f"{stop} [data-eta]")
+    assert re.fullmatch(r" · ETA \d\d:\d\d UTC( \(late\))?", page.inner_text(f"{stop} [data-eta]"))
+    assert page.is_hidden("#run-start")
+    page.reload()
+    page.wait_for_selector(stop)
+    assert page.locator("#run-start").count() == 0
     job.refresh_from_db()
     assert job.eta is not None and job.state == "scheduled"
 

@@ -162,7 +162,9 @@ def driver_page(request: HttpRequest) -> HttpResponse:
     # "Start my run" only on the day itself, and only until the run has started.
     today = day == runs.driver_today(driver=request.user, now=now)
     ahead = [j.pk for j in jobs if j.state == JobState.SCHEDULED]
-    started = JobEvent.objects.filter(job_id__in=ahead, kind=runs.EV_DEPARTED).values("job_id")
+    started = JobEvent.objects.filter(
+        job_id__in=ahead, kind=runs.EV_ETA, data__source="run"
+    ).values("job_id")
     return render(
         request,
         "jobs/driver.html",

@@ -130,7 +130,7 @@
       body.stops.forEach(function (stop) {
         var c = card(stop.job);
         var eta = c ? c.querySelector("[data-eta]") : null;
-        if (eta) eta.textContent = " · ETA " + new Date(stop.eta).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) + (stop.late ? " (late)" : "");
+        if (eta) eta.textContent = " · ETA " + (stop.eta_words || stop.eta) + (stop.late ? " (late)" : "");
       });
       net.textContent = "Run started: " + body.stops.length + " customer" + (body.stops.length === 1 ? "" : "s") + " told you are on your way.";
     }
@@ -647,6 +647,18 @@
   // Keep the page on the phone, to reopen it offline (secure contexts only: HTTPS or loopback).
   if ("serviceWorker" in navigator && window.isSecureContext) {
     navigator.serviceWorker.register(root.dataset.sw, { scope: root.dataset.scope }).catch(function () {});
+    // The first load happens before the worker exists: hand it this page and its files.
+    navigator.serviceWorker.addEventListener("message", function (e) {
+      if (e.data && e.data.type === "kept") root.dataset.kept = "1";
+    });
+    if (navigator.serviceWorker.startMessages) navigator.serviceWorker.startMessages();
+    navigator.serviceWorker.ready.then(function (reg) {
+      var urls = [location.href];
+      document.querySelectorAll("link[rel=stylesheet][href], script[src]").forEach(function (n) {
+        urls.push(n.href || n.src);
+      });
+      if (reg.active) reg.active.postMessage({ type: "keep", urls: urls });
+    }).catch(function () {});
   }
   render();
   flush();
