@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 import schemathesis
+from django.test.testcases import QuietWSGIRequestHandler
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -20,6 +21,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     use_after_free,
 )
+from schemathesis.transport.requests import ManagedCookiesSession
 
 from lastmile.api.services import token_create
 from lastmile.cases.services import case_create
@@ -84,10 +86,25 @@ def bearer(transactional_db, settings):
     ADMIN_TOKEN.clear()
 
 
+@pytest.fixture
+def http(monkeypatch):
+    """One HTTP session for all the generated requests, so they go over one keep-alive
+    connection: without it each request opens its own, and the live server answers each on
+    a new thread with a new database connection (most of a request's cost on SQLite). Its
+    cookies are dropped after every request (schemathesis's ManagedCookiesSession), so no
+    request carries what an earlier one was answered with."""
+    # The live server writes a response's head and body apart: on a kept connection Nagle's
+    # algorithm holds the body until the client's delayed ACK (~40 ms a request) unless the
+    # server's sockets send at once, as the client's (urllib3) already do.
+    monkeypatch.setattr(QuietWSGIRequestHandler, "disable_nagle_algorithm", True)
+    with ManagedCookiesSession() as session:
+        yield session
+
+
 # The coverage phase sends every boundary and negative case the schema defines (most of the
 # ~190 requests an operation gets); max_examples only bounds the random fuzzing on top of it.
 # 10 (was 20): this test is the suite's slowest by far.
 @schema.parametrize()
 @settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-def test_api_answers_every_generated_request_within_its_schema(case, bearer):
-    case.call_and_validate(checks=CHECKS)
+def test_api_answers_every_generated_request_within_its_schema(case, bearer, http):
+    case.call_and_validate(session=http, checks=CHECKS)
