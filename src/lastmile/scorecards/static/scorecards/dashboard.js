@@ -36,7 +36,7 @@
           interaction: { mode: "index", intersect: false },
           scales: {
             x: { ticks: { maxTicksLimit: 7, autoSkip: true } },
-            y: { beginAtZero: c.unit !== "", ticks: { precision: 0 } }
+            y: { beginAtZero: true, suggestedMax: c.unit === "%" ? 100 : undefined, ticks: { precision: 0 } }
           },
           plugins: {
             legend: { position: "bottom", labels: { boxWidth: 12 } },
