@@ -117,7 +117,8 @@ def test_the_links_header_is_for_screen_readers_with_the_consoles_class(
     html = render(zoe_case, alice)
     assert '<span class="sr-only">Links</span>' in html and "visually-hidden" not in html
     # and each table scrolls in its own box on a narrow screen
-    assert html.count('<div class="table-wrap">') == 2
+    assert html.count('<div class="table-wrap" role="region"') == 2
+    assert html.count('tabindex="0"') == 2  # the keyboard reaches them to scroll
 
 
 def test_a_staff_viewer_gets_the_jobs_admin_page(zoe_case, alice, now, jobs_granted):
