@@ -171,6 +171,8 @@ def test_moving_a_job_says_where_it_moved_to_in_the_teams_time_zone(client, ann,
     assert r.redirect_chain[-1][0].startswith(f"/portal/jobs/{job.pk}/")
     assert 'role="status"' in page
     assert "Moved to Tue 24 Nov 15:00–17:00 CET" in page
+    # and until when it can change again: two hours before the new slot, in the same zone
+    assert "You can change the time until Tue 24 Nov 13:00 CET." in page
 
 
 @clock

@@ -175,6 +175,7 @@ def portal_job(job: Job, *, now: datetime) -> dict[str, Any]:
         "window": job_window_words(job.window_start, job.window_end, zone),
         "movable": movable,
         "cutoff": cutoff,
+        "cutoff_words": f"{cutoff.astimezone(zone):%a %d %b %H:%M %Z}",
         "reattempt": job.state == JobState.FAILED,
         "slots": [
             {"id": s.slot.pk, "label": job_window_words(s.slot.starts_at, s.slot.ends_at, zone)}
