@@ -193,3 +193,25 @@ def test_before_the_first_rollup_the_page_says_so(client, team):
 def test_signing_in_is_required(client):
     r = client.get("/scorecards/dashboard/")
     assert r.status_code == 302 and "login" in r["Location"]
+
+
+def test_the_page_reads_the_rollups_in_as_many_queries_whatever_the_teams(
+    client, team, other_team, history, now
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.people.factories import TeamFactory
+
+    client.force_login(admin(None))
+    with CaptureQueriesContext(connection) as two:
+        assert client.get("/scorecards/dashboard/").status_code == 200
+    for i in range(4):
+        closed_loops(
+            TeamFactory(slug=f"t{i}"), week_of(now) - timedelta(weeks=1), on_time=3, late=1
+        )
+    rollups_rebuild(now=now)
+    with CaptureQueriesContext(connection) as six:
+        html = client.get("/scorecards/dashboard/").content.decode()
+    assert html.count('class="dashboard-team"') == 6
+    assert len(six.captured_queries) == len(two.captured_queries)

@@ -232,3 +232,33 @@ def test_the_workers_run_recomputes_this_week_and_the_last_only(team):
 def test_no_team_no_rows(db):
     assert rollups_rebuild(weeks=3, now=NOW) == 0
     assert not TeamWeekRollup.objects.exists()
+
+
+def count_queries(fn):  # type: ignore[no-untyped-def]
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        fn()
+    return len(ctx.captured_queries)
+
+
+def test_the_number_of_queries_does_not_grow_with_the_loops(team, other_team):
+    # given a few loops, then many more
+    spec = {
+        "team": "front",
+        "opened_at": NOW - timedelta(days=3),
+        "state": "closed",
+        "closes_after": 3600,
+        "due": 7200,
+        "breached": False,
+    }
+    make_loops([spec] * 3, {"front": team, "back": other_team})
+    few = count_queries(lambda: rollups_rebuild(weeks=WEEKS, now=NOW))
+    make_loops([dict(spec, team="back", state="open")] * 200, {"front": team, "back": other_team})
+    many = count_queries(lambda: rollups_rebuild(weeks=WEEKS, now=NOW))
+
+    # then computing reads them in the same number of grouped queries: one per figure, one
+    # per week's snapshot, the teams, and the upsert
+    assert few == many
+    assert many <= 1 + WEEKS + 5 + 3
