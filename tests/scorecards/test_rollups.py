@@ -262,3 +262,20 @@ def test_the_number_of_queries_does_not_grow_with_the_loops(team, other_team):
     # per week's snapshot, the teams, and the upsert
     assert few == many
     assert many <= 1 + WEEKS + 5 + 3
+
+
+def test_the_worker_task_writes_this_weeks_rows(team, settings):  # noqa: F811
+    from lastmile.core.clock import utcnow
+    from lastmile.scorecards.rollups import rollup_minutes
+    from lastmile.scorecards.tasks import rollups_task
+
+    rollups_task.call_local()
+    row = TeamWeekRollup.objects.get(team=team, week=week_of(utcnow()))
+    assert row.computed_at <= utcnow()
+    assert TeamWeekRollup.objects.count() == 2
+
+    assert rollup_minutes() == 10
+    settings.LASTMILE_ROLLUP_MINUTES = 5
+    assert rollup_minutes() == 5
+    settings.LASTMILE_ROLLUP_MINUTES = 0
+    assert rollup_minutes() == 1
