@@ -140,6 +140,47 @@ def test_the_link_changes_an_answer_within_24_hours_and_the_loop_opens_once(surv
     assert Loop.objects.count() == 1
 
 
+def test_a_detractor_changed_to_a_promoter_cancels_the_open_recovery_loop(survey, asked, now):
+    invite = ask(survey, asked, now)
+    first = response_record(invite=invite, score=3, now=now)
+    loop = first.recovery_loop
+    assert loop.state == "open" and "NPS 3" in loop.title
+
+    changed = response_record(invite=invite, score=9, now=now + timedelta(hours=1), change=True)
+
+    loop.refresh_from_db()
+    assert loop.state == "cancelled"
+    assert loop.events.filter(kind="cancelled").get().reason == (
+        "Answer changed to NPS 9 (promoter): no longer a detractor"
+    )
+    assert changed.recovery_loop is None
+    assert Response.objects.get().recovery_loop_id is None
+    assert Loop.objects.filter(state="open").count() == 0
+
+
+def test_a_promoter_changed_to_a_detractor_opens_the_loop_once(survey, asked, now):
+    invite = ask(survey, asked, now)
+    response_record(invite=invite, score=9, now=now)
+    assert not Loop.objects.exists()
+
+    changed = response_record(invite=invite, score=3, now=now + timedelta(hours=1), change=True)
+    response_record(invite=invite, score=2, now=now + timedelta(hours=2), change=True)
+
+    loop = Loop.objects.get()
+    assert loop.state == "open" and loop.kind == "recovery" and "NPS 3" in loop.title
+    assert Response.objects.get().recovery_loop_id == changed.recovery_loop_id == loop.pk
+
+
+def test_a_detractor_changed_away_and_back_gets_a_fresh_loop(survey, asked, now):
+    invite = ask(survey, asked, now)
+    response_record(invite=invite, score=3, now=now)
+    response_record(invite=invite, score=9, now=now + timedelta(hours=1), change=True)
+    again = response_record(invite=invite, score=1, now=now + timedelta(hours=2), change=True)
+
+    assert sorted(Loop.objects.values_list("state", flat=True)) == ["cancelled", "open"]
+    assert again.recovery_loop.state == "open" and "NPS 1" in again.recovery_loop.title
+
+
 def test_a_change_after_24_hours_is_refused(survey, asked, now):
     invite = ask(survey, asked, now)
     response_record(invite=invite, score=9, now=now, change=True)

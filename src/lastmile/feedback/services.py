@@ -72,8 +72,8 @@ from lastmile.feedback.selectors import (
     survey_contacts,
 )
 from lastmile.loops.business_time import Calendar, add_business_time
-from lastmile.loops.models import LoopKind
-from lastmile.loops.services import calendar_for, loop_open, policy_match
+from lastmile.loops.models import Loop, LoopKind, LoopState
+from lastmile.loops.services import calendar_for, loop_cancel, loop_open, policy_match
 from lastmile.people.viewers import Actor
 
 log = logging.getLogger(__name__)
@@ -461,7 +461,8 @@ def response_record(
        sentiment; ``survey.responded`` is told (for webhooks).
     3. A detractor (by score, or a negative comment) opens one ``recovery`` loop
        (``detractor_loop_open``) and ``survey.detractor`` is told; a changed answer that
-       becomes a detractor opens it then, and never a second.
+       becomes a detractor opens it then, and never a second. A changed answer that is no
+       longer a detractor's cancels its loop still open, naming the new score.
     """
     survey = invite.survey
     score = score_check(survey, score)
@@ -517,6 +518,8 @@ def response_record(
                 ]
             )
         response.invite = invite
+        if existing is not None and not detractor and response.recovery_loop_id is not None:
+            _recovery_withdraw(response=response, now=now)
         event_emit(
             "survey.responded",
             response_event_data(response, changed=existing is not None),
@@ -525,6 +528,26 @@ def response_record(
         if detractor and response.recovery_loop_id is None:
             detractor_loop_open(response=response, now=now)
     return response
+
+
+def _recovery_withdraw(*, response: Response, now: datetime) -> None:
+    """A changed answer that is no longer a detractor's: its recovery loop, still open and
+    without an outcome, is cancelled with a reason naming the new score, and the response
+    forgets it (a later change back to a detractor opens a fresh one). A loop closed or
+    cancelled already stays as it is, and stays the response's."""
+    loop = Loop.objects.filter(pk=response.recovery_loop_id).first()
+    if loop is None or loop.state != LoopState.OPEN or response.recovery_outcome:
+        return
+    loop_cancel(
+        loop=loop,
+        reason=(
+            f"Answer changed to {response.survey.kind.upper()} {response.score}"
+            f" ({Band(response.band).label.lower()}): no longer a detractor"
+        ),
+        now=now,
+    )
+    Response.objects.filter(pk=response.pk).update(recovery_loop=None)
+    response.recovery_loop = None
 
 
 def response_event_data(response: Response, **extra: Any) -> dict[str, Any]:
