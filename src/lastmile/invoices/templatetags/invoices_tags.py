@@ -15,4 +15,8 @@ register = template.Library()
 @register.inclusion_tag("invoices/_case_billing_panel.html", takes_context=True)
 def case_billing_panel(context: template.Context, case: Any) -> dict[str, Any]:
     request = context["request"]
-    return {"case": case, "billing": case_billing(case=case, viewer=request.user)}
+    return {
+        "case": case,
+        "billing": case_billing(case=case, viewer=request.user),
+        "request": request,
+    }
