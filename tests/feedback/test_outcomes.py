@@ -201,13 +201,57 @@ def test_a_teammate_who_owns_the_loop_but_not_the_survey_may_close_it(
     assert r.status_code == 200, r.content
 
 
-def test_a_loop_closed_elsewhere_is_a_409_and_no_outcome_is_stored(api, detractor, now):
+def test_a_viewer_of_the_survey_who_cannot_see_the_loop_gets_a_404(
+    client, detractor, alice, charlie, now
+):
+    """Alice sees the survey (her team's) but the loop moved to the back office: she may read
+    the answer, not close another team's loop."""
+    from lastmile.loops.models import Loop
+
+    Loop.objects.filter(pk=detractor.recovery_loop_id).update(team=charlie.agent.teams.first())
+    alice_api = agent_api(client, alice, now)
+    assert alice_api.get("/responses").json()["count"] == 1  # she still sees the answer
+
+    r = alice_api.post(f"/responses/{detractor.pk}/recovery", {"outcome": "fixed"})
+
+    assert r.status_code == 404
+    detractor.recovery_loop.refresh_from_db()
+    assert detractor.recovery_loop.state == "open"
+    assert Response.objects.get(pk=detractor.pk).recovery_outcome == ""
+
+
+def test_a_loop_closed_elsewhere_still_takes_its_outcome_once(api, detractor, now):
+    """The console's "Mark done" closes the loop without an outcome: the outcome can still be
+    recorded afterwards (the loop is not closed again, its trail keeps the one close), with a
+    re-survey only when asked; a second outcome is a 409 as always."""
     from lastmile.loops.services import loop_close
 
     loop_close(loop=detractor.recovery_loop, reason="done by phone", now=now)
 
+    r = api.post(f"/responses/{detractor.pk}/recovery", {"outcome": "fixed", "note": "by phone"})
+
+    assert r.status_code == 200, r.content
+    assert r.json()["response"]["recovery_outcome"] == "fixed"
+    assert r.json()["resurvey"] is None
+    stored = Response.objects.get(pk=detractor.pk)
+    assert stored.recovery_outcome == "fixed" and stored.recovery_note == "by phone"
+    assert Invite.objects.count() == 1  # no re-survey: none was asked for
+    closes = LoopEvent.objects.filter(loop=detractor.recovery_loop, kind="closed")
+    assert list(closes.values_list("reason", flat=True)) == ["done by phone"]
+
+    again = api.post(f"/responses/{detractor.pk}/recovery", {"outcome": "refunded"})
+    assert again.status_code == 409
+    assert Response.objects.get(pk=detractor.pk).recovery_outcome == "fixed"
+
+
+def test_a_cancelled_loop_takes_no_outcome(api, detractor, now):
+    from lastmile.loops.services import loop_cancel
+
+    loop_cancel(loop=detractor.recovery_loop, reason="sent in error", now=now)
+
     r = api.post(f"/responses/{detractor.pk}/recovery", {"outcome": "fixed", "resurvey": True})
 
     assert r.status_code == 409 and r.json()["code"] == "loop_not_open"
+    assert "cancelled" in r.json()["detail"]
     assert Response.objects.get(pk=detractor.pk).recovery_outcome == ""
     assert Invite.objects.count() == 1  # no re-survey either

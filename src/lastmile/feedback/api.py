@@ -34,6 +34,7 @@ from lastmile.feedback.selectors import (
     feedback_summary,
     invite_get,
     response_get,
+    response_recovery_get,
     responses_list,
     survey_get,
 )
@@ -261,7 +262,7 @@ class RecoveryOut(Schema):
 )
 def close_recovery(request: HttpRequest, response_id: int, payload: RecoveryIn) -> dict[str, Any]:
     viewer = viewer_of(request)
-    response = response_get(response_id=response_id, viewer=viewer)
+    response = response_recovery_get(response_id=response_id, viewer=viewer)
     done, invite, token = services.recovery_close(
         response=response,
         outcome=payload.outcome,

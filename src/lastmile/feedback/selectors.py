@@ -116,6 +116,22 @@ def response_get(*, response_id: int, viewer: Viewer) -> Response:
     return found
 
 
+def response_recovery_get(*, response_id: int, viewer: Viewer) -> Response:
+    """A response whose recovery the viewer may close: one they may see (``response_get``)
+    whose recovery loop, if any, they may see too (the loop may be the case's team's: a
+    viewer of the survey alone may read the answer but not close another team's loop). 404
+    otherwise, as missing."""
+    from lastmile.loops.selectors import loops_visible
+
+    found = response_get(response_id=response_id, viewer=viewer)
+    if (
+        found.recovery_loop_id is not None
+        and not loops_visible(viewer=viewer).filter(pk=found.recovery_loop_id).exists()
+    ):
+        raise NotFound(f"response {response_id}")
+    return found
+
+
 def _filtered(
     qs: QuerySet[Any],
     *,

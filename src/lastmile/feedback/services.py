@@ -1037,9 +1037,11 @@ def recovery_close(
     1. ``outcome`` is one of ``RecoveryOutcome`` (InvalidInput naming ``outcome``); the
        response has a recovery loop, with no outcome yet (Conflict naming ``response``).
     2. The loop closes through ``loops.services.loop_close``, as any loop closes: its trail
-       says the outcome and the note (``Outcome: refunded. …``), by ``actor``; a loop no
-       longer open is loops' Conflict. The outcome, note, time and actor are stored on the
-       response.
+       says the outcome and the note (``Outcome: refunded. …``), by ``actor``. A loop closed
+       (or broken) elsewhere already, e.g. the console's "Mark done", is not closed again:
+       the outcome is recorded all the same. A cancelled loop (nothing owed any more: the
+       answer changed) is a Conflict (``loop_not_open``). The outcome, note, time and actor
+       are stored on the response.
     3. ``resurvey``: the same survey asks the customer again (``invite_create``, keyed
        ``resurvey:<response>``, on ``channel`` or the first invite's), under the one contact
        budget: it may well be suppressed (the rule's reason says why). A refusal (no
@@ -1071,13 +1073,21 @@ def recovery_close(
                 f"response {fresh.pk}'s recovery closed already ({fresh.recovery_outcome})",
                 errors=[FieldError("response", "its recovery loop has its outcome")],
             )
+        loop = Loop.objects.select_for_update(of=("self",)).get(pk=fresh.recovery_loop_id)
+        if loop.state == LoopState.CANCELLED:
+            raise Conflict(
+                f"response {fresh.pk}'s recovery loop #{loop.pk} was cancelled: nothing is owed",
+                code=ErrorCode.LOOP_NOT_OPEN,
+                errors=[FieldError("response", "its recovery loop was cancelled")],
+            )
         label = RecoveryOutcome(outcome).label
-        loop_close(
-            loop=fresh.recovery_loop,
-            actor=actor,
-            reason=f"Outcome: {label.lower()}." + (f" {note}" if note else ""),
-            now=now,
-        )
+        if loop.state == LoopState.OPEN:
+            loop_close(
+                loop=loop,
+                actor=actor,
+                reason=f"Outcome: {label.lower()}." + (f" {note}" if note else ""),
+                now=now,
+            )
         invite: Invite | None = None
         token = ""
         if resurvey:
