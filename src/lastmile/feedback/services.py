@@ -535,7 +535,8 @@ def _recovery_withdraw(*, response: Response, now: datetime) -> None:
     without an outcome, is cancelled with a reason naming the new score, and the response
     forgets it (a later change back to a detractor opens a fresh one). A loop closed or
     cancelled already stays as it is, and stays the response's."""
-    loop = Loop.objects.filter(pk=response.recovery_loop_id).first()
+    loop_id = response.recovery_loop_id
+    loop = None if loop_id is None else Loop.objects.filter(pk=loop_id).first()
     if loop is None or loop.state != LoopState.OPEN or response.recovery_outcome:
         return
     loop_cancel(
@@ -1073,7 +1074,7 @@ def recovery_close(
                 f"response {fresh.pk}'s recovery closed already ({fresh.recovery_outcome})",
                 errors=[FieldError("response", "its recovery loop has its outcome")],
             )
-        loop = Loop.objects.select_for_update(of=("self",)).get(pk=fresh.recovery_loop_id)
+        loop = Loop.objects.select_for_update(of=("self",)).get(pk=fresh.recovery_loop.pk)
         if loop.state == LoopState.CANCELLED:
             raise Conflict(
                 f"response {fresh.pk}'s recovery loop #{loop.pk} was cancelled: nothing is owed",
