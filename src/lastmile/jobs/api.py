@@ -420,8 +420,9 @@ class ProofIn(StrictSchema):
     data: str = Field(
         min_length=1,
         max_length=services.MAX_PROOF_BYTES,
-        description="A signature or photo (data URL or file reference), the PIN the "
-        "customer read out, or the code scanned",
+        description="A signature or photo: a PNG or JPEG picture as a data URL "
+        "(data:image/png;base64,…) or bare base64 (anything else is a 422 naming data); the "
+        "PIN the customer read out; or the code scanned (at most 4,296 characters)",
     )
 
 
