@@ -268,3 +268,88 @@ def test_the_query_count_does_not_grow_with_answers(
     late = next(row for row in r.context["report"].teams[0].rows if row.name == "Late delivery")
     assert late.open_loops == 12 and len(late.loops) == reason_selectors.LOOPS_PER_ROW
     assert "12 in all" in r.content.decode()
+
+
+# --- whose loops, which detractors, the bucket echoed, late loops ------------------------------
+
+
+def test_loops_held_by_another_team_are_counted_not_linked(client, answers, alice, other_team):
+    """The late2 answer's loop moved to the back office (the team that served the customer):
+    Alice counts it for her survey's team but may not open it, so it is not linked."""
+    from lastmile.loops.models import Loop
+
+    moved = answers["late2"].recovery_loop
+    Loop.objects.filter(pk=moved.pk).update(team=other_team)
+
+    report = reasons_by_team(
+        viewer=alice, start=MON - timedelta(days=7), end=MON + timedelta(days=1), now=MON
+    )
+    late = next(r for r in report.teams[0].rows if r.name == "Late delivery")
+    assert (late.open_loops, late.held_elsewhere, late.open_visible) == (2, 1, 1)
+    assert [loop.id for loop in late.loops] == [answers["late1"].recovery_loop_id]
+    assert report.teams[0].held_elsewhere == 1
+
+    html = get(client, alice, {"start": "2026-11-16", "end": "2026-11-24"}).content.decode()
+    assert 'data-held-elsewhere="1">1 more held by other teams</li>' in html
+    hidden = f"/cases/{moved.case.ref}/" if moved.case else f"/customers/{moved.customer_id}/"
+    shown = answers["late1"].recovery_loop
+    seen = f"/cases/{shown.case.ref}/" if shown.case else f"/customers/{shown.customer_id}/"
+    if hidden != seen:  # (with no case, both link the customer's page)
+        assert f'href="{hidden}"' not in html
+
+
+def test_the_detractors_are_the_band_as_in_the_summary(client, answers, alice, api):
+    """A promoter whose comment read negative opens a recovery loop (``detractor``) but is not a
+    detractor by score: the page's detractors match GET /feedback/summary, the comment apart."""
+    from lastmile.feedback.models import Response
+
+    Response.objects.filter(pk=answers["fine"].pk).update(detractor=True, sentiment="negative")
+    params = {"start": "2026-11-16", "end": "2026-11-24"}
+
+    r = get(client, alice, params)
+    summary = api.get(
+        "/feedback/summary?team=front&from=2026-11-16T00:00:00Z&to=2026-11-25T00:00:00Z"
+    ).json()
+
+    front = r.context["report"].teams[0]
+    assert front.detractors == summary["detractors"] == 3
+    assert front.negative == 1
+    untagged = next(row for row in front.rows if row.name == "No reason given")
+    assert (untagged.detractors, untagged.negative) == (0, 1)
+    html = r.content.decode()
+    assert "3 detractors (60 %) · 1 other answer with a negative comment" in html
+    assert 'data-negative="1">+ 1 negative comment</span>' in html
+
+
+@pytest.mark.parametrize("by", ["year", "<b>day</b>"])
+def test_an_unknown_bucket_is_not_echoed(client, answers, alice, by):
+    r = get(client, alice, {"by": by})
+
+    html = r.content.decode()
+    assert r.status_code == 422
+    assert "team by team and week by week" in html
+    assert (
+        "year by year" not in html and "day</b> by" not in html and "day&lt;/b&gt; by" not in html
+    )
+
+
+def test_by_month_the_subtitle_says_month(client, answers, alice):
+    html = get(client, alice, {"by": "month"}).content.decode()
+    assert "team by team and month by month" in html
+
+
+def test_loops_past_their_due_time_are_marked_overdue(client, answers, alice):
+    """Two business days after Monday's answers the loops fall due: a week later they are
+    overdue, and say so in words (not only in colour)."""
+    later = MON + timedelta(days=7)
+    report = reasons_by_team(viewer=alice, start=MON, end=MON + timedelta(days=1), now=later)
+    late = next(r for r in report.teams[0].rows if r.name == "Late delivery")
+    assert late.loops and all(loop.overdue for loop in late.loops)
+    fresh = reasons_by_team(viewer=alice, start=MON, end=MON + timedelta(days=1), now=MON)
+    assert not any(loop.overdue for r in fresh.teams[0].rows for loop in r.loops)
+
+    html = get(client, alice, {"start": "2026-11-23", "end": "2026-11-24"}, at=later)
+    html = html.content.decode()
+    assert '<span class="late-tag">overdue</span>' in html
+    early = get(client, alice, {"start": "2026-11-23", "end": "2026-11-24"}).content.decode()
+    assert "late-tag" not in early

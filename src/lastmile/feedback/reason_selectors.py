@@ -2,9 +2,13 @@
 with the recovery loops still open beside each reason (the outer loop of issue 16).
 
 A response belongs to its survey's team (as in ``feedback.selectors.feedback_summary``'s
-``team`` filter). The viewer sees the teams whose work they see (``visible_team_ids``: agents
-and leads their teams, admins every team) and the teams they lead. Counts come from one
-grouped query (team, reason, week or month); the open loops from one more, limited.
+``team`` filter), and its detractors are the detractor band, as that summary counts them; a
+negative comment on a better score (which opens a recovery loop too) is counted beside them,
+apart. The viewer sees the teams whose work they see (``visible_team_ids``: agents and leads
+their teams, admins every team) and the teams they lead. A recovery loop belongs to the team
+that served the customer (the case's), which may be another: only the loops the viewer may
+open (``loops_visible``) are linked, the others counted as held by other teams. Counts come
+from one grouped query (team, reason, week or month); the open loops from one more, limited.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from typing import Any
 from django.db.models import Count, Q
 from django.db.models.functions import TruncMonth, TruncWeek
 
-from lastmile.feedback.models import ReasonTag, Response
+from lastmile.core.clock import utcnow
+from lastmile.feedback.models import Band, ReasonTag, Response
 from lastmile.loops.models import Loop, LoopState
 from lastmile.people.models import Team
 from lastmile.people.selectors import visible_team_ids
@@ -33,7 +38,7 @@ OPEN_LOOPS_READ = 2000  # open loops read to pick each row's first ones
 
 @dataclass(frozen=True)
 class Cell:
-    """One bucket (week or month) of one reason: answers, and of them detractors."""
+    """One bucket (week or month) of one reason: answers, and of them detractors (by band)."""
 
     start: date
     responses: int = 0
@@ -53,36 +58,43 @@ class OpenLoop:
     due_at: datetime | None
     case_ref: str
     customer_id: int | None
+    overdue: bool = False  # past its deadline now
+    breached: bool = False  # its ladder marked it breached
 
 
 @dataclass
-class ReasonRow:
-    reason_id: int  # NO_REASON for untagged answers, -1 for the summed "other reasons"
-    name: str
+class Counts:
+    """A row's or a team's totals (shared by ``ReasonRow`` and ``TeamReasons``)."""
+
     responses: int = 0
-    detractors: int = 0
+    detractors: int = 0  # the detractor band, as ``feedback_summary`` counts it
+    negative: int = 0  # not detractors by score, but with a negative comment
+    open_loops: int = 0  # every open recovery loop these answers opened
+    held_elsewhere: int = 0  # of them, the ones held by teams the viewer does not see
+
+    @property
+    def detractor_share(self) -> float | None:
+        return self.detractors / self.responses if self.responses else None
+
+    @property
+    def open_visible(self) -> int:
+        return self.open_loops - self.held_elsewhere
+
+
+@dataclass
+class ReasonRow(Counts):
+    reason_id: int = NO_REASON  # NO_REASON for untagged answers, -1 for "other reasons"
+    name: str = ""
     cells: list[Cell] = field(default_factory=list)
-    open_loops: int = 0
-    loops: list[OpenLoop] = field(default_factory=list)
-
-    @property
-    def detractor_share(self) -> float | None:
-        return self.detractors / self.responses if self.responses else None
+    loops: list[OpenLoop] = field(default_factory=list)  # linked: ones the viewer may open
 
 
 @dataclass
-class TeamReasons:
-    team_id: int
-    name: str
-    slug: str
-    responses: int = 0
-    detractors: int = 0
-    open_loops: int = 0
+class TeamReasons(Counts):
+    team_id: int = 0
+    name: str = ""
+    slug: str = ""
     rows: list[ReasonRow] = field(default_factory=list)
-
-    @property
-    def detractor_share(self) -> float | None:
-        return self.detractors / self.responses if self.responses else None
 
 
 @dataclass
@@ -139,6 +151,7 @@ def reasons_by_team(
     bucket: str = "week",
     team: str | None = None,
     page: int = 1,
+    now: datetime | None = None,
 ) -> ReasonReport:
     """Responses in ``[start, end)`` by team and reason, each with its count per ``bucket``
     (``week`` or ``month``, UTC), its detractors and its detractor share, and the recovery
@@ -147,11 +160,21 @@ def reasons_by_team(
     Teams with answers only, most answers first, ``TEAMS_PER_PAGE`` a page (``page`` from 1;
     past the last: the last). A team's reasons most answers first, ``REASONS_PER_TEAM`` of
     them, the rest summed in one row. ``team`` (a slug) narrows to one team the viewer sees;
-    one they do not see reads as one with no answers.
+    one they do not see reads as one with no answers. A linked loop past its due time
+    (``now``, the clock's by default) is marked overdue.
     """
     if bucket not in BUCKETS:
         raise ValueError(f"bucket must be one of {BUCKETS}")
     team_ids = _team_ids(viewer)
+    loop_teams = visible_team_ids(viewer)  # as loops.selectors.loops_visible
+    is_open = Q(recovery_loop__state=LoopState.OPEN)
+    # open loops held by teams the viewer does not see (none for who sees every team)
+    # open loops held by teams the viewer does not see (none for who sees every team)
+    held = (
+        Q(pk__isnull=True)  # never
+        if loop_teams is None
+        else is_open & ~Q(recovery_loop__team_id__in=loop_teams)
+    )
     qs = Response.objects.filter(at__gte=start, at__lt=end)
     if team_ids is not None:
         qs = qs.filter(survey__team_id__in=team_ids)
@@ -163,8 +186,10 @@ def reasons_by_team(
         .values("survey__team_id", "reason_id", "bucket")
         .annotate(
             n=Count("id"),
-            d=Count("id", filter=Q(detractor=True)),
-            o=Count("id", filter=Q(recovery_loop__state=LoopState.OPEN)),
+            d=Count("id", filter=Q(band=Band.DETRACTOR)),
+            neg=Count("id", filter=Q(detractor=True) & ~Q(band=Band.DETRACTOR)),
+            o=Count("id", filter=is_open),
+            x=Count("id", filter=held),
         )
         .order_by()
     )
@@ -173,13 +198,17 @@ def reasons_by_team(
     counts: dict[int, dict[int, dict[date, tuple[int, int]]]] = defaultdict(
         lambda: defaultdict(dict)
     )
-    open_counts: dict[tuple[int, int], int] = defaultdict(int)
+    # (team, reason) -> [negative comments, open loops, open loops held elsewhere]
+    extra: dict[tuple[int, int], list[int]] = defaultdict(lambda: [0, 0, 0])
     for g in grouped:
         team_id, reason_id = g["survey__team_id"], g["reason_id"] or NO_REASON
         day = _day(g["bucket"])
         n, d = counts[team_id][reason_id].get(day, (0, 0))
         counts[team_id][reason_id][day] = (n + g["n"], d + g["d"])
-        open_counts[(team_id, reason_id)] += g["o"]
+        more = extra[(team_id, reason_id)]
+        more[0] += g["neg"]
+        more[1] += g["o"]
+        more[2] += g["x"]
 
     totals = {
         t: sum(n for cells in reasons.values() for n, _ in cells.values())
@@ -196,19 +225,21 @@ def reasons_by_team(
     report_teams: list[TeamReasons] = []
     for team_id in shown:
         t = teams.get(team_id)
-        block = TeamReasons(team_id, t.name if t else f"Team {team_id}", t.slug if t else "")
+        block = TeamReasons(
+            team_id=team_id, name=t.name if t else f"Team {team_id}", slug=t.slug if t else ""
+        )
         rows = []
         for reason_id, cells in counts[team_id].items():
-            row = ReasonRow(reason_id, names.get(reason_id, "No reason given"))
+            row = ReasonRow(reason_id=reason_id, name=names.get(reason_id, "No reason given"))
             row.cells = [Cell(b, *cells.get(b, (0, 0))) for b in buckets]
             row.responses = sum(c.responses for c in row.cells)
             row.detractors = sum(c.detractors for c in row.cells)
-            row.open_loops = open_counts[(team_id, reason_id)]
+            row.negative, row.open_loops, row.held_elsewhere = extra[(team_id, reason_id)]
             rows.append(row)
         rows.sort(key=lambda r: (r.reason_id == NO_REASON, -r.responses, r.name))
         if len(rows) > REASONS_PER_TEAM:
             rest, rows = rows[REASONS_PER_TEAM - 1 :], rows[: REASONS_PER_TEAM - 1]
-            other = ReasonRow(-1, f"{len(rest)} other reasons")
+            other = ReasonRow(reason_id=-1, name=f"{len(rest)} other reasons")
             other.cells = [
                 Cell(
                     b,
@@ -219,15 +250,21 @@ def reasons_by_team(
             ]
             other.responses = sum(r.responses for r in rest)
             other.detractors = sum(r.detractors for r in rest)
+            other.negative = sum(r.negative for r in rest)
             other.open_loops = sum(r.open_loops for r in rest)
+            other.held_elsewhere = sum(r.held_elsewhere for r in rest)
             rows.append(other)
         block.rows = rows
         block.responses = sum(r.responses for r in rows)
         block.detractors = sum(r.detractors for r in rows)
+        block.negative = sum(r.negative for r in rows)
         block.open_loops = sum(r.open_loops for r in rows)
+        block.held_elsewhere = sum(r.held_elsewhere for r in rows)
         report_teams.append(block)
 
-    _attach_open_loops(qs, report_teams)
+    if loop_teams is not None:
+        qs = qs.filter(recovery_loop__team_id__in=loop_teams)
+    _attach_open_loops(qs, report_teams, now=now or utcnow())
     return ReasonReport(
         start=start,
         end=end,
@@ -240,10 +277,11 @@ def reasons_by_team(
     )
 
 
-def _attach_open_loops(qs: Any, teams: list[TeamReasons]) -> None:
-    """The first ``LOOPS_PER_ROW`` open loops (soonest due) of each row shown: two queries,
-    the first bounded by ``OPEN_LOOPS_READ``."""
-    rows = {(t.team_id, r.reason_id): r for t in teams for r in t.rows if r.open_loops}
+def _attach_open_loops(qs: Any, teams: list[TeamReasons], *, now: datetime) -> None:
+    """The first ``LOOPS_PER_ROW`` open loops (soonest due) of each row shown, of those in
+    ``qs`` (the ones the viewer may open): two queries, the first bounded by
+    ``OPEN_LOOPS_READ``."""
+    rows = {(t.team_id, r.reason_id): r for t in teams for r in t.rows if r.open_visible}
     if not rows:
         return
     summed = {t.team_id for t in teams for r in t.rows if r.reason_id == -1}
@@ -275,6 +313,8 @@ def _attach_open_loops(qs: Any, teams: list[TeamReasons]) -> None:
                 due_at=loop.due_at,
                 case_ref=loop.case.ref if loop.case is not None else "",
                 customer_id=loop.customer_id,
+                overdue=loop.due_at is not None and loop.due_at <= now,
+                breached=loop.breached_at is not None,
             )
         )
 

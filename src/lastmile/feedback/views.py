@@ -205,6 +205,7 @@ def reasons_page(request: HttpRequest) -> HttpResponse:
             bucket=data["by"],
             team=data["team"] or None,
             page=page,
+            now=now,
         )
     query = request.GET.copy()
     query.pop("page", None)
@@ -215,6 +216,8 @@ def reasons_page(request: HttpRequest) -> HttpResponse:
             **page_chrome(request, now),
             "form": form,
             "report": report,
+            # the cleaned "by" (never the raw query): week unless month was chosen
+            "bucket": report.bucket if report is not None else "week",
             "has_teams": bool(teams),
             "query": query.urlencode(),
             "error": form_errors(form) if form.errors else "",
