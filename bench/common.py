@@ -8,6 +8,7 @@ run can benchmark SQLite and then PostgreSQL with fresh processes for each.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -448,3 +449,42 @@ def page_block_write(page: Path, *, begin: str, end: str, lines: list[str]) -> N
     head, rest = text.split(begin, 1)
     tail = rest.split(end, 1)[1]
     page.write_text(head + "\n".join([begin, *lines, end]) + tail, encoding="utf-8")
+
+
+def child_json(db: Database, script: str, *args: str) -> dict[str, Any]:
+    """Run ``script`` (a bench module's file) in a child process on ``db`` with ``args`` and
+    ``--out FILE``, and read the JSON object it wrote there. The child's stdout goes to our
+    stderr: a bench module's stdout carries only its one JSON object."""
+    name = Path(script).stem
+    out = db.var_dir / f"{name}-{args[0]}.json"
+    proc = subprocess.run(
+        [sys.executable, str(Path(script).resolve()), *args, "--out", str(out)],
+        env=db.env(),
+        cwd=REPO,
+        stdout=sys.stderr,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench/{name}.py {args[0]} on {db.vendor} exited {proc.returncode}")
+    made: dict[str, Any] = json.loads(out.read_text())
+    return made
+
+
+def on_each_engine(
+    name: str, vendor: str, bench_one: Any
+) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """``bench_one(vendor)`` on SQLite and PostgreSQL (``vendor``: ``both`` or one of them),
+    progress to stderr; PostgreSQL is skipped, with the reason, when it does not answer.
+    Returns the results by engine and the skipped engines' reasons."""
+    vendors = ["sqlite", "postgresql"] if vendor == "both" else [vendor]
+    results: dict[str, dict[str, Any]] = {}
+    skipped: dict[str, str] = {}
+    with contextlib.redirect_stdout(sys.stderr):
+        for each in vendors:
+            if each == "postgresql":
+                why = pg_reachable()
+                if why:
+                    skipped[each] = why
+                    say(f"  {name}: PostgreSQL skipped: {why}")
+                    continue
+            results[each] = bench_one(each)
+    return results, skipped

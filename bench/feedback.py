@@ -35,7 +35,6 @@ goes to stderr.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -43,7 +42,6 @@ import queue
 import random
 import shutil
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -220,17 +218,7 @@ def summary_child(runs: int, out: Path) -> None:
 
 
 def child(db: Database, *args: str) -> dict[str, Any]:
-    out = db.var_dir / f"feedback-{args[0]}.json"
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), *args, "--out", str(out)],
-        env=db.env(),
-        cwd=common.REPO,
-        stdout=sys.stderr,  # this script's stdout is its one JSON object
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"bench/feedback.py {args[0]} on {db.vendor} exited {proc.returncode}")
-    made: dict[str, Any] = json.loads(out.read_text())
-    return made
+    return common.child_json(db, __file__, *args)
 
 
 # --- answers through the API ---------------------------------------------------------------
@@ -602,19 +590,9 @@ def main() -> None:
         summary_child(args.runs, args.out)
         return
     common.PG_DB = PG_DB
-    vendors = ["sqlite", "postgresql"] if args.vendor == "both" else [args.vendor]
-    results: dict[str, dict[str, Any]] = {}
-    skipped: dict[str, str] = {}
-    # Progress goes to stderr: stdout carries only the JSON object that bench/run.py reads.
-    with contextlib.redirect_stdout(sys.stderr):
-        for vendor in vendors:
-            if vendor == "postgresql":
-                why = common.pg_reachable()
-                if why:
-                    skipped[vendor] = why
-                    say(f"  feedback: PostgreSQL skipped: {why}")
-                    continue
-            results[vendor] = bench_one(vendor, args)
+    results, skipped = common.on_each_engine(
+        "feedback", args.vendor, lambda vendor: bench_one(vendor, args)
+    )
     if not args.no_write:
         page_block_write(PAGE, begin=BEGIN, end=END, lines=page(results, skipped))
     print(json.dumps({**figures(results), "feedback": results, "feedback_skipped": skipped}))

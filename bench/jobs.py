@@ -29,13 +29,11 @@ Prints one JSON object (SQLite figures unsuffixed, PostgreSQL ones with ``_pg``,
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
 import queue
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -177,17 +175,7 @@ def invoices(n: int, pdfs: int, out: Path) -> None:
 
 
 def child(db: Database, *args: str) -> dict[str, Any]:
-    out = db.var_dir / f"jobs-{args[0]}.json"
-    proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), *args, "--out", str(out)],
-        env=db.env(),
-        cwd=common.REPO,
-        stdout=sys.stderr,  # this script's stdout is its one JSON object
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"bench/jobs.py {args[0]} on {db.vendor} exited {proc.returncode}")
-    made: dict[str, Any] = json.loads(out.read_text())
-    return made
+    return common.child_json(db, __file__, *args)
 
 
 # --- HTTP ----------------------------------------------------------------------------------
@@ -442,19 +430,9 @@ def main() -> None:
         invoices(args.invoices, args.pdfs, args.out)
         return
     common.PG_DB = PG_DB
-    vendors = ["sqlite", "postgresql"] if args.vendor == "both" else [args.vendor]
-    results: dict[str, dict[str, Any]] = {}
-    skipped: dict[str, str] = {}
-    # Progress goes to stderr: stdout carries only the JSON object that bench/run.py reads.
-    with contextlib.redirect_stdout(sys.stderr):
-        for vendor in vendors:
-            if vendor == "postgresql":
-                why = common.pg_reachable()
-                if why:
-                    skipped[vendor] = why
-                    say(f"  jobs: PostgreSQL skipped: {why}")
-                    continue
-            results[vendor] = bench_one(vendor, args)
+    results, skipped = common.on_each_engine(
+        "jobs", args.vendor, lambda vendor: bench_one(vendor, args)
+    )
     if not args.no_write:
         page_block_write(PAGE, begin=BEGIN, end=END, lines=page(results, skipped))
     print(json.dumps({**figures(results), "jobs": results, "jobs_skipped": skipped}))
