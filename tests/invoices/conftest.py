@@ -38,9 +38,8 @@ def lines(*pairs, currency="GBP"):
     ]
 
 
-def delivered(case, now):  # type: ignore[no-untyped-def]
-    """A delivery on ``case`` the next day, signed for and completed (through the jobs
-    services): it has its invoice, ``job.invoice``."""
+def booked(case, now):  # type: ignore[no-untyped-def]
+    """A delivery of a washing machine on ``case`` the next day, needing a signature."""
     from lastmile.jobs import services as jobs
 
     slot = jobs.slot_create(
@@ -49,7 +48,7 @@ def delivered(case, now):  # type: ignore[no-untyped-def]
         ends_at=now + timedelta(days=1, hours=2),
         capacity=2,
     )
-    job = jobs.job_create(
+    return jobs.job_create(
         kind="delivery",
         customer=case.customer,
         team=case.team,
@@ -62,6 +61,14 @@ def delivered(case, now):  # type: ignore[no-untyped-def]
         actor=None,
         now=now,
     )
+
+
+def delivered(case, now):  # type: ignore[no-untyped-def]
+    """``booked``, then signed for and completed (through the jobs services): it has its
+    invoice, ``job.invoice``."""
+    from lastmile.jobs import services as jobs
+
+    job = booked(case, now)
     at = now + timedelta(days=1, hours=1)
     job = jobs.job_start(job=job, actor=None, now=at)
     job = jobs.job_arrive(job=job, actor=None, now=at)

@@ -4,22 +4,19 @@ them."""
 
 from __future__ import annotations
 
-import base64
-import io
 from datetime import timedelta
 
 import pytest
 from django.template.loader import render_to_string
 from django.test import RequestFactory
 from django.urls import reverse
-from PIL import Image
 
 from lastmile.core import events
 from lastmile.invoices.selectors import CASE_JOBS, case_billing
 from lastmile.invoices.services import invoice_issue
 from lastmile.jobs import services as jobs
 from lastmile.jobs.selectors import jobs_of_case
-from tests.invoices.conftest import lines
+from tests.invoices.conftest import delivered, lines
 
 pytestmark = pytest.mark.django_db
 
@@ -28,42 +25,6 @@ pytestmark = pytest.mark.django_db
 def jobs_granted():
     # the jobs app registers its selector for the panel when Django starts
     assert jobs_of_case in events.grants(CASE_JOBS)
-
-
-def signature() -> str:
-    """A real (tiny) picture as the driver's page sends a signature: a PNG data URL."""
-    out = io.BytesIO()
-    Image.new("RGB", (4, 2), (0, 40, 90)).save(out, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
-
-
-def delivered(case, now):  # type: ignore[no-untyped-def]
-    """A delivery on ``case`` the next day, signed for and completed through the jobs
-    services: it has its invoice, ``job.invoice``."""
-    slot = jobs.slot_create(
-        team=case.team,
-        starts_at=now + timedelta(days=1),
-        ends_at=now + timedelta(days=1, hours=2),
-        capacity=2,
-    )
-    job = jobs.job_create(
-        kind="delivery",
-        customer=case.customer,
-        team=case.team,
-        case=case,
-        window_start=slot.starts_at,
-        window_end=slot.ends_at,
-        address="1 High Street, Leeds",
-        lines=[jobs.LineIn("WM-1", "Washing machine", 1, 39900, "GBP")],
-        proofs=["signature"],
-        actor=None,
-        now=now,
-    )
-    at = now + timedelta(days=1, hours=1)
-    job = jobs.job_start(job=job, actor=None, now=at)
-    job = jobs.job_arrive(job=job, actor=None, now=at)
-    jobs.proof_add(job=job, kind="signature", data=signature(), actor=None, now=at)
-    return jobs.job_complete(job=job, actor=None, now=at)
 
 
 def render(case, user):  # type: ignore[no-untyped-def]

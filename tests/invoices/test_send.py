@@ -22,10 +22,9 @@ from lastmile.invoices.services import (
     invoices_send_pending,
 )
 from lastmile.invoices.tasks import invoice_send_task
-from lastmile.jobs import services as jobs
 from lastmile.mail.models import Attachment, EmailMessage
 from tests.api.client import Api
-from tests.invoices.conftest import SIGNATURE, lines
+from tests.invoices.conftest import SIGNATURE, booked, lines
 
 pytestmark = pytest.mark.django_db
 
@@ -272,25 +271,7 @@ def test_completing_a_job_answers_with_the_invoice_before_the_worker_emails_it(
     client, alice, zoe_case, now, worker, django_capture_on_commit_callbacks
 ):
     # given a job on Zoë's case, arrived and signed for
-    slot = jobs.slot_create(
-        team=zoe_case.team,
-        starts_at=now + timedelta(days=1),
-        ends_at=now + timedelta(days=1, hours=2),
-        capacity=2,
-    )
-    job = jobs.job_create(
-        kind="delivery",
-        customer=zoe_case.customer,
-        team=zoe_case.team,
-        case=zoe_case,
-        window_start=slot.starts_at,
-        window_end=slot.ends_at,
-        address="1 High Street, Leeds",
-        lines=[jobs.LineIn("WM-1", "Washing machine", 1, 39900, "GBP")],
-        proofs=["signature"],
-        actor=None,
-        now=now,
-    )
+    job = booked(zoe_case, now)
     api = Api(client, token_create(name="alice-phone", now=now, agent=alice.agent)[1])
     assert api.post(f"/jobs/{job.pk}/start").status_code == 200
     assert api.post(f"/jobs/{job.pk}/arrive").status_code == 200
