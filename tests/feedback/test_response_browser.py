@@ -1,5 +1,6 @@
 """The survey link in headless Chromium at 375 px, with JavaScript off: the scale fits the
-screen, each score is a large target, and the plain form records the answer."""
+screen (one row of 11 for NPS on a wide screen, 6 then 5 on a phone), each score is a large
+target, and the plain form records the answer."""
 
 from __future__ import annotations
 
@@ -50,3 +51,71 @@ def test_a_customer_answers_on_a_phone_without_javascript(live_server, chromium)
         context.close()
     response = Response.objects.get()
     assert (response.score, response.comment, response.detractor) == (4, "Waited a week", True)
+
+
+def _scale_boxes(live_server, chromium, *, kind, width):  # type: ignore[no-untyped-def]
+    """The score labels' and end words' boxes of a ``kind`` survey's link at ``width`` px,
+    JavaScript off; a screenshot in /tmp/feedback-scale-<kind>-<width>.png."""
+    survey = SurveyFactory(name=f"After a case ({kind})", kind=kind, team=TeamFactory())
+    _, token = invite_create(
+        survey=survey, customer=reachable_customer(), channel="link", now=utcnow()
+    )
+    low, high = survey.scale
+    context = chromium.new_context(
+        viewport={"width": width, "height": 800}, java_script_enabled=False, timezone_id="UTC"
+    )
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/feedback/r/{token}/")
+        page.screenshot(path=f"/tmp/feedback-scale-{kind}-{width}.png", full_page=True)
+        boxes = [
+            page.locator(f"label:has(input[value='{s}'])").bounding_box()
+            for s in range(low, high + 1)
+        ]
+        has_ends = page.locator(".ends").count() > 0  # CSAT and CES have no end words
+        ends = [
+            page.locator(f".ends span:nth-child({i})").bounding_box() for i in (1, 2) if has_ends
+        ]
+        scroll = page.evaluate("document.documentElement.scrollWidth")
+    finally:
+        context.close()
+    assert all(boxes) and all(ends)
+    return boxes, ends, scroll
+
+
+def test_the_nps_scale_is_one_row_on_a_wide_screen(live_server, chromium):
+    boxes, ends, _ = _scale_boxes(live_server, chromium, kind="nps", width=1366)
+
+    assert len(boxes) == 11
+    assert len({round(b["y"]) for b in boxes}) == 1  # 0 to 10 share one top offset
+    assert all(b["width"] >= 44 and b["height"] >= 44 for b in boxes)
+    # the end words sit under the first and the last score
+    assert abs(ends[0]["x"] - boxes[0]["x"]) <= 2
+    assert abs((ends[1]["x"] + ends[1]["width"]) - (boxes[-1]["x"] + boxes[-1]["width"])) <= 2
+
+
+def test_the_nps_scale_wraps_six_then_five_on_a_phone(live_server, chromium):
+    boxes, ends, scroll = _scale_boxes(live_server, chromium, kind="nps", width=375)
+
+    assert scroll <= 375
+    tops = [round(b["y"]) for b in boxes]
+    assert len(set(tops[:6])) == 1 and len(set(tops[6:])) == 1 and tops[6] > tops[0]
+    assert all(b["width"] >= 44 and b["height"] >= 44 for b in boxes)
+    # 0 over the low end's words, 10 flush right over the high end's
+    assert abs(ends[0]["x"] - boxes[0]["x"]) <= 2
+    right = boxes[-1]["x"] + boxes[-1]["width"]
+    assert abs(right - (boxes[5]["x"] + boxes[5]["width"])) <= 2
+    assert abs((ends[1]["x"] + ends[1]["width"]) - right) <= 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "width", "rows"), [("csat", 375, 1), ("ces", 1366, 1), ("ces", 375, 2)]
+)
+def test_csat_and_ces_scales_fit(live_server, chromium, kind, width, rows):
+    boxes, _, scroll = _scale_boxes(live_server, chromium, kind=kind, width=width)
+
+    assert scroll <= width
+    assert len({round(b["y"]) for b in boxes}) == rows
+    assert all(b["width"] >= 44 and b["height"] >= 44 for b in boxes)
+    assert all(b["x"] + b["width"] <= width for b in boxes)
