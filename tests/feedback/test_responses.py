@@ -10,6 +10,7 @@ from lastmile.core.errors import Conflict, DomainError, InvalidInput
 from lastmile.feedback.models import Invite, Response
 from lastmile.feedback.services import invite_create, response_record
 from lastmile.loops.models import BusinessHours, Loop, SlaPolicy
+from lastmile.loops.selectors import loop_explain
 from lastmile.webhooks.models import Delivery
 from lastmile.webhooks.services.subscriptions import subscription_create
 from tests.cases.factories import CaseFactory
@@ -98,6 +99,11 @@ def test_a_detractor_opens_a_recovery_loop_on_the_case_owned_by_the_team_that_se
     assert (loop.kind, loop.case, loop.team, loop.state) == ("recovery", case, served_by, "open")
     assert loop.due_at == datetime(2026, 11, 25, 10, 0, tzinfo=UTC)  # Wednesday 11:00 Berlin
     assert "NPS 3" in loop.title and "Nobody called back" in loop.events.get().reason
+    # and its explanation says why it is due then, not merely when the deadline was set
+    assert loop_explain(loop, now=now) == (
+        "due Wed 25 Nov 10:00 UTC: 2 business days on Back office's calendar (Berlin office)"
+        ' after the answer (NPS 3 on After a case: "Nobody called back")'
+    )
 
 
 def test_without_a_case_the_loop_is_the_customers_and_the_surveys_team(survey, asked, team, now):
@@ -106,6 +112,10 @@ def test_without_a_case_the_loop_is_the_customers_and_the_surveys_team(survey, a
     loop = response.recovery_loop
     assert loop.customer == asked and loop.case is None and loop.team == team
     assert loop.due_at == now + timedelta(days=2)  # no business hours: 24/7
+    assert loop_explain(loop, now=now) == (
+        "due Wed 25 Nov 10:00 UTC: 2 days round the clock (no business hours for Front office's"
+        " recovery) after the answer (NPS 1 on After a case)"
+    )
 
 
 def test_a_negative_comment_makes_a_passive_score_a_detractor(survey, asked, now):

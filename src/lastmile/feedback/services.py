@@ -613,13 +613,21 @@ def detractor_loop_open(*, response: Response, now: datetime) -> None:
     case = invite.case
     team = case.team if case is not None and case.team is not None else survey.team
     policy = policy_match(kind=LoopKind.RECOVERY, team_id=team.pk)
-    due = business_days_due(
-        now=now, days=survey.recovery_business_days, calendar=calendar_for(policy)
-    )
+    calendar = calendar_for(policy)
+    days = survey.recovery_business_days
+    due = business_days_due(now=now, days=days, calendar=calendar)
     customer = invite.customer
     said = f"{survey.kind.upper()} {response.score}"
     if response.sentiment == "negative" and response.band != Band.DETRACTOR:
         said += ", negative comment"
+    plural = "s" if days != 1 else ""
+    hours = policy.business_hours if policy is not None else None
+    if hours is not None and not calendar.always_open and calendar.weekly:
+        deadline = f"{days} business day{plural} on {team.name}'s calendar ({hours.name})"
+    else:
+        deadline = (
+            f"{days} day{plural} round the clock (no business hours for {team.name}'s recovery)"
+        )
     loop = loop_open(
         customer=customer if case is None else None,
         case=case,
@@ -627,9 +635,10 @@ def detractor_loop_open(*, response: Response, now: datetime) -> None:
         title=f"Call back {customer}: {said} on {survey.name}"[:300],
         team=team,
         due_at=due,
+        # the loop's explanation (loops.selectors.loop_explain) says this: why it is due then
         reason=(
-            f"Detractor on {survey.name}: {said}"
-            + (f': "{response.comment}"' if response.comment else "")
+            f"{deadline} after the answer ({said} on {survey.name}"
+            + (f': "{response.comment[:200]}")' if response.comment else ")")
         )[:500],
         now=now,
     )
