@@ -137,6 +137,21 @@ def test_a_cap_per_period_suppresses_the_message_over_it_and_names_the_rule():
     assert "2 marketing messages in the last 7 days (at most 2)" in d.reason
 
 
+def test_a_cap_of_one_says_one_message_in_the_singular():
+    once = RuleSpec(
+        purpose="survey", max_per_period=1, max_unanswered=None, period=timedelta(days=7)
+    )
+    h = History(contacts=sent("survey", MON - timedelta(days=1)))
+    d = contact_decide(msg(once), h, MON)
+    assert "1 survey message in the last 7 days (at most 1)" in d.reason
+    everything = RuleSpec(purpose="survey", max_per_period=1, period=timedelta(days=2), scope="all")
+    d = contact_decide(msg(everything), h, MON)
+    assert d.reason.startswith("1 message in the last 2 days (at most 1)")
+    ask_once = RuleSpec(purpose="callback", max_unanswered=1)
+    d = contact_decide(msg(ask_once), History(contacts=sent("callback", MON)), MON)
+    assert d.reason.startswith("1 callback message got no answer and they never wrote")
+
+
 def test_a_contact_older_than_the_period_no_longer_counts():
     h = History(contacts=sent("marketing", MON - timedelta(days=1), MON - timedelta(days=7)))
     assert contact_decide(msg(WEEKLY), h, MON).outcome == "send"
@@ -181,7 +196,7 @@ def test_ask_once_stops_the_third_attempt_after_two_unanswered():
     assert contact_decide(msg(rule), one, MON).outcome == "send"
     d = contact_decide(msg(rule), two, MON)
     assert (d.outcome, d.check, d.rule_id) == ("suppress", "max_unanswered", 7)
-    assert "2 survey message(s) got no answer" in d.reason
+    assert "2 survey messages got no answer" in d.reason
 
 
 def test_ask_once_allows_again_after_the_customer_answered():

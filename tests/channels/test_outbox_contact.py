@@ -110,7 +110,7 @@ def test_the_third_survey_call_is_suppressed_when_the_first_two_got_no_answer(cu
     assert (first.status, second.status, third.status) == ("sent", "sent", "suppressed")
     assert len(mail.outbox) == 2
     assert third.rule == survey and third.rule_check == "max_unanswered"
-    assert "2 survey message(s) got no answer" in third.rule_reason
+    assert "2 survey messages got no answer" in third.rule_reason
     assert third.attempts == 0 and third.sent_at is None
 
 

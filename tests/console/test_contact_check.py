@@ -89,7 +89,7 @@ def test_a_fourth_call_after_three_unanswered_is_warned_naming_the_rule(client, 
     # Then: the call is stopped by the callback rule, and the page says why and until when
     assert 'data-contact-warning="call"' in html
     assert "Call now would break the contact rule “callback”" in html
-    assert "3 callback message(s) got no answer and they never wrote" in html
+    assert "3 callback messages got no answer and they never wrote" in html
     assert "Not again until they write or answer." in html
     # and a survey or a message is still allowed
     assert 'data-contact-warning="survey"' not in html

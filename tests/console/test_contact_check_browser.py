@@ -77,7 +77,7 @@ def test_the_agent_sees_the_fourth_call_would_break_the_callback_rule(live_serve
         warning.wait_for(state="visible")
         text = warning.inner_text()
         assert "Call now would break the contact rule “callback”" in text
-        assert "3 callback message(s) got no answer" in text
+        assert "3 callback messages got no answer" in text
         assert "Not again until they write or answer." in text
         # the calls are listed among the recent contacts, each once
         calls = page.locator('.recent-contacts [data-kind="call"]')

@@ -219,7 +219,7 @@ def contact_decide(message: Outgoing, history: History, now: datetime) -> Decisi
                 )
                 return stop(
                     "max_unanswered",
-                    f"{unanswered} {rule.purpose} message(s) got no answer {since} "
+                    f"{_count(unanswered, f'{rule.purpose} message')} got no answer {since} "
                     f"(at most {rule.max_unanswered} unanswered)",
                 )
         counted = [c.at for c in _in_scope(history.contacts, rule)]
@@ -229,7 +229,7 @@ def contact_decide(message: Outgoing, history: History, now: datetime) -> Decisi
             if recent >= rule.max_per_period:
                 return stop(
                     "max_per_period",
-                    f"{recent} {_scope_words(rule)} in the last {_duration(rule.period)} "
+                    f"{_count(recent, _scope_noun(rule))} in the last {_duration(rule.period)} "
                     f"(at most {rule.max_per_period})",
                 )
 
@@ -295,8 +295,18 @@ def _in_scope(contacts: Iterable[Contact], rule: RuleSpec) -> Iterable[Contact]:
     return (c for c in contacts if c.purpose == rule.purpose)
 
 
+def _scope_noun(rule: RuleSpec) -> str:
+    """What the rule counts, one of them: "message" (every purpose) or "survey message"."""
+    return "message" if rule.scope == SCOPE_ALL else f"{rule.purpose} message"
+
+
 def _scope_words(rule: RuleSpec) -> str:
-    return "messages" if rule.scope == SCOPE_ALL else f"{rule.purpose} messages"
+    return f"{_scope_noun(rule)}s"
+
+
+def _count(n: int, noun: str) -> str:
+    """``n`` and ``noun`` in the singular or the plural: "1 survey message", "3 messages"."""
+    return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
 def _duration(d: timedelta) -> str:
@@ -304,7 +314,7 @@ def _duration(d: timedelta) -> str:
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= size and seconds % size == 0:
             n = seconds // size
-            return f"{n} {unit}{'s' if n != 1 else ''}"
+            return _count(n, unit)
     return f"{seconds} seconds"
 
 
