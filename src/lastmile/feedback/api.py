@@ -6,7 +6,9 @@
 - ``POST /surveys/{id}/responses`` records an answer collected elsewhere (a kiosk, a call);
 - ``GET /responses`` lists answers, paged as every list (``limit``, ``offset``);
 - ``POST /responses/{id}/recovery`` closes a detractor's recovery loop with its outcome
-  (called back, fixed, refunded, could not reach) and optionally asks again;
+  (called back, fixed, refunded, could not reach) and optionally asks again; a loop closed
+  elsewhere without one (the console's "Mark done") still takes its outcome, once; the
+  caller must see the loop itself (404 otherwise), a cancelled loop is a 409;
 - ``GET /feedback/summary`` counts bands, the NPS with its 95 % interval, the response rate.
 
 A score off the scale is a 422 naming ``score``; an invite answered already is a 409, a

@@ -607,8 +607,9 @@ def detractor_loop_open(*, response: Response, now: datetime) -> None:
     """Open the detractor's ``recovery`` loop on the invite's case (else the customer),
     owned by the team that served them (the case's team) or the survey's, due in the
     survey's business days on that team's recovery calendar (the SLA policy matching its
-    recovery loops; 24/7 when none does); the sweeper escalates it by the ladder like every
-    loop. Tells ``survey.detractor``. Called in ``response_record``'s transaction."""
+    recovery loops; 24/7 when none does), its reason saying so (the loop's explanation
+    repeats it); the sweeper escalates it by the ladder like every loop. Tells
+    ``survey.detractor``. Called in ``response_record``'s transaction."""
     invite, survey = response.invite, response.survey
     case = invite.case
     team = case.team if case is not None and case.team is not None else survey.team
