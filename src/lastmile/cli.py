@@ -311,6 +311,10 @@ def _add_subcommands() -> None:
 
     main.add_command(portal)
     main.add_command(__import__("lastmile.journeys.cli", fromlist=["journeys"]).journeys)
+    from lastmile.scorecards.cli import qa, rollups
+
+    main.add_command(rollups)
+    main.add_command(qa)
 
 
 _add_subcommands()

@@ -232,6 +232,7 @@ AGENT_PAGES = {
     "scorecards:page",
     "scorecards:loops",
     "scorecards:qa",
+    "scorecards:dashboard",
     "feedback:reasons",
     "macros:list",
     "macros:new",

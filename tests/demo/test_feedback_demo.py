@@ -142,3 +142,14 @@ def test_a_second_run_adds_nothing(demo):
     # and the whole seed, run again, says it is there already
     report, out = seed_quietly(seed=7, customers=CUSTOMERS, now=NOW, funnel_events=0)
     assert report is None and _counts() == before
+
+
+def test_the_scorecards_have_rollups_and_qa_reviews_from_the_first_run(demo):
+    # the scorecards' extension runs last: the QA first pass over the closed conversations,
+    # and thirteen weeks of rollups for every team, the current week included
+    from lastmile.scorecards.models import QaReview, TeamWeekRollup
+
+    teams = Team.objects.count()
+    assert TeamWeekRollup.objects.count() == 13 * teams
+    assert QaReview.objects.filter(reviewer=None).exists()
+    assert any("scorecards: " in line for line in demo.out)

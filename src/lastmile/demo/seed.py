@@ -47,6 +47,7 @@ from lastmile.demo.extensions import (
     mail,
     portal,
     promises,
+    scorecards,
     webhooks,
 )
 from lastmile.demo.plan import BUSINESS_HOURS, LADDER, POLICIES, Plan, Step
@@ -86,7 +87,8 @@ DEMO_EXTENSIONS = [
     channels,  # its mention needs the listening demo's brand term
     funnels,  # sixty days of website events, copied into the analytics engine on commit
     jobs,  # after journeys: Margaret's second visit is the journeys demo's case
-    feedback,  # last: ninety days of answers on the cases above; the contact-budget scene
+    feedback,  # ninety days of answers on the cases above; the contact-budget scene
+    scorecards,  # last: QA first pass and rollups over everything above
 ]
 
 
