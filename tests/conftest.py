@@ -134,6 +134,17 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _live_server_sends_at_once() -> Iterator[None]:
+    """The live server writes a response's head and body apart: on a kept-alive connection
+    (Chromium's, the schemathesis session's) Nagle's algorithm holds the body until the
+    client's delayed ACK, about 40 ms a response, unless the server's sockets send at once."""
+    from django.test.testcases import QuietWSGIRequestHandler
+
+    QuietWSGIRequestHandler.disable_nagle_algorithm = True
+    yield
+
+
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[object]:
     """Debian's headless Chromium under Playwright's sync API, started once for the session

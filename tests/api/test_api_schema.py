@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 
 import pytest
 import schemathesis
-from django.test.testcases import QuietWSGIRequestHandler
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -87,16 +86,13 @@ def bearer(transactional_db, settings):
 
 
 @pytest.fixture
-def http(monkeypatch):
+def http():
     """One HTTP session for all the generated requests, so they go over one keep-alive
     connection: without it each request opens its own, and the live server answers each on
     a new thread with a new database connection (on SQLite a third of its time on the server). Its
     cookies are dropped after every request (schemathesis's ManagedCookiesSession), so no
     request carries what an earlier one was answered with."""
-    # The live server writes a response's head and body apart: on a kept connection Nagle's
-    # algorithm holds the body until the client's delayed ACK (~40 ms a request) unless the
-    # server's sockets send at once, as the client's (urllib3) already do.
-    monkeypatch.setattr(QuietWSGIRequestHandler, "disable_nagle_algorithm", True)
+    # (The live server sends at once: tests/conftest.py's _live_server_sends_at_once.)
     with ManagedCookiesSession() as session:
         # No proxy or .netrc for a server on loopback: not looked up in the environment again
         # on every request.
