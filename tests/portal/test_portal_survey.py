@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 
+from lastmile.channels.models import ContactRule
 from lastmile.feedback.models import Invite, Response
 from lastmile.feedback.services import invite_create, response_record
 from tests.feedback.factories import SurveyFactory
@@ -153,3 +154,24 @@ def test_an_expired_survey_leaves_the_home_page(client, survey, ann, now):
         signed_in(client, ann, end - timedelta(minutes=1))
         assert b"A question for you" not in client.get("/portal/").content
         assert client.get(f"/portal/surveys/{invite.pk}/").status_code == 410
+
+
+def test_an_answer_stays_on_the_home_page_to_be_changed_for_24_hours(client, survey, ann, now):
+    # given (no survey contact rule, so both are asked) one answer given an hour ago and
+    # one given yesterday morning
+    ContactRule.objects.filter(purpose="survey").delete()
+    recent = ask(survey, ann, now - timedelta(hours=2))
+    response_record(invite=recent, score=4, now=now - timedelta(hours=1))
+    older_survey = SurveyFactory(name="Older", kind="csat", team=survey.team, channel="portal")
+    older = ask(older_survey, ann, now - timedelta(hours=30))
+    response_record(invite=older, score=5, now=now - timedelta(hours=25))
+    signed_in(client, ann, now)
+
+    # when she opens her home page
+    home = client.get("/portal/").content.decode()
+
+    # then the recent answer is there, to be changed on its page; yesterday's is not
+    assert "Your answers" in home and f'id="answer-{recent.pk}"' in home
+    assert "you answered 4" in home
+    assert f'href="/portal/surveys/{recent.pk}/">Change my answer' in home
+    assert f'id="answer-{older.pk}"' not in home

@@ -311,6 +311,19 @@ def invites_pending_for_customer(*, customer: Any, now: datetime, limit: int = 5
     )
 
 
+def answers_changeable_for_customer(
+    *, customer: Any, now: datetime, window: timedelta, limit: int = 5
+) -> list[Response]:
+    """The customer's answers given in the last ``window`` (the time an answer can be
+    changed), newest first, with their invite and survey: what the portal lets them change.
+    Only the customer's own: the caller passes the signed-in customer."""
+    return list(
+        Response.objects.filter(invite__customer_id=customer.pk, at__gt=now - window)
+        .select_related("invite", "survey")
+        .order_by("-at", "-pk")[: max(1, min(limit, 50))]
+    )
+
+
 def invite_of_customer(*, customer: Any, invite_id: int) -> tuple[Invite, Response | None]:
     """One of the customer's own invites and its answer (None if unanswered): NotFound
     for another customer's invite, as for one that does not exist (nothing tells them

@@ -12,7 +12,11 @@ from django.utils.dateformat import format as date_format
 from lastmile.cases.models import Case
 from lastmile.customers.models import Channel, Customer, Direction, Interaction
 from lastmile.feedback.models import InviteState
-from lastmile.feedback.selectors import invite_of_customer, invites_pending_for_customer
+from lastmile.feedback.selectors import (
+    answers_changeable_for_customer,
+    invite_of_customer,
+    invites_pending_for_customer,
+)
 from lastmile.feedback.services import CHANGE_WINDOW
 from lastmile.invoices.money import money_format
 from lastmile.jobs.models import Job, JobState
@@ -84,6 +88,12 @@ def portal_overview(customer: Customer, *, now: datetime) -> dict[str, Any]:
         "surveys": [
             (invite, invite.survey.text(invite.language))
             for invite in invites_pending_for_customer(customer=customer, now=now)
+        ],
+        "answers": [
+            (answer, answer.survey.text(answer.invite.language), answer.at + CHANGE_WINDOW)
+            for answer in answers_changeable_for_customer(
+                customer=customer, now=now, window=CHANGE_WINDOW
+            )
         ],
         "now": now,
     }
