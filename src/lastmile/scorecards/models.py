@@ -197,3 +197,146 @@ class TeamWeekRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.team_id} week of {self.week}"
+
+
+# --- variable pay ----------------------------------------------------------------------------
+
+
+class PayMetric(models.TextChoices):
+    """The scorecard metrics (``selectors.METRICS``) a pay plan may pay on: those an agent
+    moves by their own work. Counts of effort that could be inflated (first replies, promises
+    made) are left out; a plan pays for what was kept, closed on time, or rated."""
+
+    ON_TIME_RATE = "on_time_rate", "On-time rate"
+    LOOPS_CLOSED = "loops_closed", "Loops closed"
+    PROMISES_KEPT = "promises_kept", "Promises kept"
+    CSAT = "csat", "CSAT"
+    NPS = "nps", "NPS"
+    QA_SCORE = "qa_score", "QA score"
+    RECOVERED = "recovered", "Recovered carts and applications"
+    BREACHES = "breaches", "Breaches"
+    FIRST_REPLY = "first_reply_median_business_minutes", "Median first reply"
+    REOPENED = "reopened_cases", "Reopened cases"
+
+
+# The metrics where less is better: a plan line on one of them must say so.
+PAY_LOWER_IS_BETTER = frozenset({PayMetric.BREACHES, PayMetric.FIRST_REPLY, PayMetric.REOPENED})
+
+
+class PayPlan(models.Model):
+    """A team's variable pay plan: the metrics that count (``PayPlanMetric``), a cap on the
+    month's total and a minimum QA score under which nothing is paid. One active plan per
+    team; an agent in several teams with plans is paid on the first of them by team name."""
+
+    team = models.ForeignKey("people.Team", on_delete=models.CASCADE, related_name="pay_plans")
+    name = models.CharField(max_length=100)
+    active = models.BooleanField(default=True)
+    min_quality_gate = models.FloatField(
+        null=True,
+        blank=True,
+        help_text=(
+            "QA score (0-100) below which nothing is paid for the month, a month with no QA "
+            "review included. Empty: no gate."
+        ),
+    )
+    overall_cap = models.DecimalField(
+        max_digits=8, decimal_places=2, help_text="The most points a month's metrics can pay."
+    )
+
+    class Meta:
+        ordering = ["team__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team"], condition=Q(active=True), name="payplan_one_active_per_team"
+            ),
+            models.CheckConstraint(condition=Q(overall_cap__gt=0), name="payplan_cap_positive"),
+            models.CheckConstraint(
+                condition=Q(min_quality_gate__isnull=True)
+                | Q(min_quality_gate__gte=0, min_quality_gate__lte=100),
+                name="payplan_gate_0_100",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PayPlanMetric(models.Model):
+    """One metric of a plan: ``weight`` points at the target, a little more past it with
+    diminishing returns, never more than ``cap`` (``pay.metric_points``)."""
+
+    plan = models.ForeignKey(PayPlan, on_delete=models.CASCADE, related_name="metrics")
+    metric = models.CharField(max_length=40, choices=PayMetric.choices)
+    target = models.FloatField(
+        help_text=(
+            "In the metric's own unit: on_time_rate 0-1 (0.9 is 90 %), csat and qa_score "
+            "0-100, nps -100..100, first reply in business minutes, the rest counts."
+        )
+    )
+    weight = models.DecimalField(
+        max_digits=8, decimal_places=2, help_text="Points for reaching the target."
+    )
+    cap = models.DecimalField(
+        max_digits=8, decimal_places=2, help_text="The most points this metric can pay."
+    )
+    higher_is_better = models.BooleanField(
+        default=True, help_text="Off for breaches, the first reply time and reopened cases."
+    )
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["plan", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "metric"], name="payplanmetric_unique"),
+            models.CheckConstraint(condition=Q(target__gt=0), name="payplanmetric_target_pos"),
+            models.CheckConstraint(condition=Q(weight__gt=0), name="payplanmetric_weight_pos"),
+            models.CheckConstraint(condition=Q(cap__gt=0), name="payplanmetric_cap_pos"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan.name}: {self.metric}"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        lower = self.metric in PAY_LOWER_IS_BETTER
+        if self.metric and self.higher_is_better == lower:
+            wanted = "off" if lower else "on"
+            raise ValidationError({"higher_is_better": f"for {self.metric} it must be {wanted}"})
+
+
+ADJUSTMENT_LIMIT = 1000
+MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
+
+
+class PayAdjustment(models.Model):
+    """Points a lead or an admin adds to (or takes from) an agent's month, with the reason.
+    Never edited or deleted: a correction is a new row, so the rows are the audit trail."""
+
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="pay_adjustments"
+    )
+    month = models.CharField(max_length=7, help_text="2026-11")
+    points = models.DecimalField(max_digits=8, decimal_places=2)
+    reason = models.TextField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="pay_adjustments_made",
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["agent", "month", "created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(reason=""), name="payadjustment_reason_required"),
+            models.CheckConstraint(
+                condition=Q(points__gte=-ADJUSTMENT_LIMIT, points__lte=ADJUSTMENT_LIMIT)
+                & ~Q(points=0),
+                name="payadjustment_points_bound",
+            ),
+        ]
+        indexes = [models.Index(fields=["month", "agent"], name="payadjustment_month")]
+
+    def __str__(self) -> str:
+        return f"{self.agent_id} {self.month}: {self.points:+}"
