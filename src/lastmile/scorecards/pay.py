@@ -1,0 +1,578 @@
+"""Variable pay: each agent's monthly statement from their team's pay plan.
+
+The figures are the scorecards' own (``selectors.scorecards``, computed as ``SYSTEM`` so that
+the agent, their lead and payroll read the same numbers whoever asks); this module only turns
+them into points.
+
+The points of one metric (``metric_points``), with ``r`` the ratio of the value to the
+target (target / value when lower is better, e.g. breaches):
+
+- up to the target, in proportion: ``weight * r`` (half the target, half the weight);
+- past it, diminishing returns: ``weight * (1 + 0.5 * (1 - exp(-(r - 1))))``, which never
+  reaches 1.5 * weight however far the metric is pushed;
+- never more than the metric's ``cap``, and no figure (no CSAT answer, no QA review) is 0.
+
+The month's metric points are summed and capped at the plan's ``overall_cap``; if the plan has
+a quality gate and the QA score is under it (or there is none), they are 0. Adjustments are
+added after the cap (a lead's decision, with its reason), and the total is never below 0.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+
+from lastmile.core.errors import FieldError, InvalidInput, NotFound, PermissionDenied
+from lastmile.people.models import Agent, Role, Team
+from lastmile.people.selectors import agent_for
+from lastmile.people.viewers import SYSTEM, Viewer, viewer_check
+from lastmile.scorecards.models import (
+    ADJUSTMENT_LIMIT,
+    MONTH_PATTERN,
+    PayAdjustment,
+    PayMetric,
+    PayPlan,
+    PayPlanMetric,
+)
+from lastmile.scorecards.selectors import Period, Scorecard, period_parse, scope_of, scorecards
+
+BONUS_SHARE = 0.5  # past the target a metric can earn at most this share of its weight more
+CENT = Decimal("0.01")
+REASON_MAX = 2000
+
+# --- the maths: pure functions, no ORM -------------------------------------------------------
+
+
+def metric_ratio(value: float | None, target: float, *, higher_is_better: bool = True) -> float:
+    """How far ``value`` is toward ``target``: 1 at the target, 0 for nothing (a negative NPS
+    included), ``inf`` for a lower-is-better metric at 0. No value: 0."""
+    if value is None:
+        return 0.0
+    if target <= 0:
+        raise ValueError("a target is above 0")
+    if higher_is_better:
+        return max(0.0, value / target)
+    if value <= 0:
+        return math.inf
+    return target / value
+
+
+def metric_points(
+    value: float | None,
+    *,
+    target: float,
+    weight: float,
+    cap: float,
+    higher_is_better: bool = True,
+) -> float:
+    """The points one metric pays (the module's docstring has the rule): monotone in the
+    value, concave past the target, at most ``cap`` and at most 1.5 × ``weight``."""
+    r = metric_ratio(value, target, higher_is_better=higher_is_better)
+    points = weight * min(1.0, r)
+    if r > 1:
+        points += weight * BONUS_SHARE * (1 - math.exp(-(r - 1)))
+    return min(cap, points)
+
+
+def plan_total(points: list[float], *, overall_cap: float, gate_passed: bool) -> float:
+    """The month's metric points: their sum capped at ``overall_cap``; 0 if the gate failed."""
+    if not gate_passed:
+        return 0.0
+    return min(overall_cap, sum(points))
+
+
+def gate_passes(qa_score: float | None, minimum: float | None) -> bool:
+    """No gate passes; with one, a QA score at or above it does (no review: not passed)."""
+    if minimum is None:
+        return True
+    return qa_score is not None and qa_score >= minimum
+
+
+def _cents(x: float | Decimal) -> Decimal:
+    return Decimal(str(x)).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def _num(x: float | Decimal) -> str:
+    """12, 12.5, 12.25: no trailing zeros."""
+    text = f"{float(x):.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _pts(x: Decimal) -> str:
+    """Points as the statement shows them: 10.0, 7.5, 7.56."""
+    text = f"{x:.2f}"
+    return text[:-1] if text.endswith("0") else text
+
+
+UNITS: dict[str, str] = {
+    PayMetric.ON_TIME_RATE: "rate",
+    PayMetric.CSAT: "percent",
+    PayMetric.NPS: "signed",
+    PayMetric.QA_SCORE: "score",
+    PayMetric.FIRST_REPLY: "minutes",
+}
+
+NO_FIGURE: dict[str, str] = {
+    PayMetric.ON_TIME_RATE: "no loop with a deadline was closed",
+    PayMetric.CSAT: "no CSAT answer",
+    PayMetric.NPS: "no NPS answer",
+    PayMetric.QA_SCORE: "no QA review",
+    PayMetric.FIRST_REPLY: "no first reply",
+}
+
+
+def format_value(metric: str, value: float) -> str:
+    """A metric's value in words' units: 92 %, 82.5, +40, 12 business minutes, 7."""
+    unit = UNITS.get(metric)
+    if unit == "rate":
+        return f"{_num(value * 100)} %"
+    if unit == "percent":
+        return f"{_num(value)} %"
+    if unit == "signed":
+        return f"{'+' if value > 0 else ''}{_num(value)}"
+    if unit == "minutes":
+        return f"{_num(value)} business minutes"
+    return _num(value)
+
+
+def line_explain(
+    metric: str,
+    value: float | None,
+    *,
+    target: float,
+    cap: Decimal,
+    points: Decimal,
+    capped: bool,
+    higher_is_better: bool,
+) -> str:
+    """One line in plain words: "On-time rate 92 % against a target of 90 %: 10.0 of 10
+    points (capped)"."""
+    label = PayMetric(metric).label
+    if value is None:
+        why = NO_FIGURE.get(metric, "no figure")
+        return f"{label}: {why} this month: {_pts(points)} of {_num(cap)} points"
+    goal = ("" if higher_is_better else "at most ") + format_value(metric, target)
+    text = (
+        f"{label} {format_value(metric, value)} against a target of {goal}: "
+        f"{_pts(points)} of {_num(cap)} points"
+    )
+    return text + " (capped)" if capped else text
+
+
+# --- months -----------------------------------------------------------------------------------
+
+
+def pay_month_parse(text: str | None, *, now: datetime, field_name: str = "month") -> Period:
+    """The month ``text`` names (2026-11; none: the month of ``now``); InvalidInput (422)
+    naming ``field_name`` for anything else."""
+    if text is None or not text.strip():
+        text = f"{now.astimezone(UTC):%Y-%m}"
+    text = text.strip()
+    reason = "a month as YYYY-MM, e.g. 2026-11"
+    if not re.match(MONTH_PATTERN, text):
+        raise InvalidInput(f"bad {field_name}: {reason}", [FieldError(field_name, reason)])
+    try:
+        return period_parse(text, now=now)
+    except InvalidInput as exc:
+        reasons = [e.reason for e in exc.errors] or [reason]
+        raise InvalidInput(
+            f"bad {field_name}: {reasons[0]}", [FieldError(field_name, reasons[0])]
+        ) from None
+
+
+# --- statements -------------------------------------------------------------------------------
+
+
+@dataclass
+class PayLine:
+    metric: str
+    label: str
+    value: float | None
+    target: float
+    higher_is_better: bool
+    weight: Decimal
+    cap: Decimal
+    points: Decimal
+    capped: bool
+    explanation: str
+
+
+@dataclass
+class PayStatement:
+    """One agent's month: each metric's line, the gate, the capped total, the adjustments."""
+
+    month: str
+    agent: str
+    name: str
+    team: str
+    plan: str
+    lines: list[PayLine]
+    gate_minimum: float | None
+    qa_score: float | None
+    gate_passed: bool
+    gate_explanation: str
+    metrics_points: Decimal
+    overall_cap: Decimal
+    metrics_total: Decimal
+    metrics_explanation: str
+    adjustments: list[PayAdjustment]
+    adjustments_total: Decimal
+    total: Decimal
+    explanation: list[str] = field(default_factory=list)
+
+
+def _gate_explain(minimum: float | None, qa: float | None, passed: bool) -> str:
+    if minimum is None:
+        return "No quality gate in this plan."
+    need = f"at least {_num(minimum)} needed"
+    if qa is None:
+        return f"Quality gate: no QA review this month, {need}: the metrics pay nothing."
+    if passed:
+        return f"Quality gate: QA score {_num(qa)}, {need}: passed."
+    return f"Quality gate: QA score {_num(qa)}, {need}: the metrics pay nothing."
+
+
+def statement_build(
+    *,
+    month: str,
+    card: Scorecard,
+    plan: PayPlan,
+    metrics: list[PayPlanMetric],
+    adjustments: list[PayAdjustment],
+) -> PayStatement:
+    """The statement of ``card``'s agent under ``plan`` (no reads: everything is given)."""
+    values = card.metrics
+    lines = []
+    for m in metrics:
+        value = values.get(m.metric)
+        raw = metric_points(
+            value,
+            target=m.target,
+            weight=float(m.weight),
+            cap=math.inf,
+            higher_is_better=m.higher_is_better,
+        )
+        capped = raw > float(m.cap)
+        points = _cents(min(raw, float(m.cap)))
+        lines.append(
+            PayLine(
+                metric=m.metric,
+                label=PayMetric(m.metric).label,
+                value=value,
+                target=m.target,
+                higher_is_better=m.higher_is_better,
+                weight=m.weight,
+                cap=m.cap,
+                points=points,
+                capped=capped,
+                explanation=line_explain(
+                    m.metric,
+                    value,
+                    target=m.target,
+                    cap=m.cap,
+                    points=points,
+                    capped=capped,
+                    higher_is_better=m.higher_is_better,
+                ),
+            )
+        )
+    qa = values.get("qa_score")
+    passed = gate_passes(qa, plan.min_quality_gate)
+    summed = sum((line.points for line in lines), Decimal("0.00"))
+    total = _cents(
+        plan_total([float(summed)], overall_cap=float(plan.overall_cap), gate_passed=passed)
+    )
+    if not passed:
+        metrics_text = f"Metrics: {_pts(summed)} points, not paid (quality gate): 0.0 points."
+    elif summed > plan.overall_cap:
+        metrics_text = (
+            f"Metrics: {_pts(summed)} points, capped at {_num(plan.overall_cap)} overall: "
+            f"{_pts(total)} points."
+        )
+    else:
+        metrics_text = f"Metrics: {_pts(total)} of at most {_num(plan.overall_cap)} points."
+    adjusted = sum((a.points for a in adjustments), Decimal("0.00"))
+    grand = max(Decimal("0.00"), total + adjusted)
+    explanation = [line.explanation for line in lines]
+    explanation.append(_gate_explain(plan.min_quality_gate, qa, passed))
+    explanation.append(metrics_text)
+    for a in adjustments:
+        explanation.append(
+            f"Adjustment by {a.created_by.username} on {a.created_at:%Y-%m-%d}: "
+            f"{a.points:+.2f} points ({a.reason})."
+        )
+    floor = " (never below 0)" if total + adjusted < 0 else ""
+    explanation.append(f"Total: {_pts(grand)} points{floor}.")
+    return PayStatement(
+        month=month,
+        agent=card.key,
+        name=card.name,
+        team=plan.team.slug,
+        plan=plan.name,
+        lines=lines,
+        gate_minimum=plan.min_quality_gate,
+        qa_score=qa,
+        gate_passed=passed,
+        gate_explanation=_gate_explain(plan.min_quality_gate, qa, passed),
+        metrics_points=summed,
+        overall_cap=plan.overall_cap,
+        metrics_total=total,
+        metrics_explanation=metrics_text,
+        adjustments=adjustments,
+        adjustments_total=adjusted,
+        total=grand,
+        explanation=explanation,
+    )
+
+
+def _plans_by_team() -> dict[int, PayPlan]:
+    plans = PayPlan.objects.filter(active=True).select_related("team").prefetch_related("metrics")
+    return {p.team_id: p for p in plans}
+
+
+def _plan_of(agent: Agent, plans: dict[int, PayPlan]) -> PayPlan | None:
+    """The active plan of the agent's first team by name that has one."""
+    for t in sorted(agent.teams.all(), key=lambda t: t.name):
+        if t.pk in plans:
+            return plans[t.pk]
+    return None
+
+
+def pay_statements(
+    *,
+    viewer: Viewer,
+    period: Period,
+    team: Team | None = None,
+    agent: User | None = None,
+) -> list[PayStatement]:
+    """The statements ``viewer`` may read for the month ``period``, by agent's username:
+    an agent their own; a lead their teams' agents; an admin and ``SYSTEM`` everyone's.
+    Narrowed to ``team``'s agents and/or ``agent`` (NotFound when not visible). Only agents
+    with a plan (an active plan of one of their teams) have a statement."""
+    scope = scope_of(viewer)
+    if team is not None and scope.named is not None and team.pk not in scope.named:
+        raise NotFound(f"team {team.slug}")
+    if agent is not None and scope.agents is not None and agent.pk not in scope.agents:
+        raise NotFound(f"agent {agent.username}")
+    plans = _plans_by_team()
+    if not plans:
+        return []
+    qs = (
+        Agent.objects.filter(teams__in=list(plans))
+        .distinct()
+        .select_related("user")
+        .prefetch_related("teams")
+    )
+    if scope.agents is not None:
+        qs = qs.filter(user_id__in=scope.agents)
+    if team is not None:
+        qs = qs.filter(teams=team)
+    if agent is not None:
+        qs = qs.filter(user_id=agent.pk)
+    people = [(a, _plan_of(a, plans)) for a in qs.order_by("user__username")]
+    if not people:
+        return []
+    cards = _cards(period, [a for a, _ in people], team=team, scope_teams=scope.named)
+    adjustments: dict[int, list[PayAdjustment]] = {}
+    for adj in (
+        PayAdjustment.objects.filter(month=period.key, agent_id__in=[a.user_id for a, _ in people])
+        .select_related("created_by")
+        .order_by("created_at", "pk")
+    ):
+        adjustments.setdefault(adj.agent_id, []).append(adj)
+    out = []
+    for a, plan in people:
+        assert plan is not None  # the query kept agents of teams with plans
+        out.append(
+            statement_build(
+                month=period.key,
+                card=cards[a.user.username],
+                plan=plan,
+                metrics=list(plan.metrics.all()),
+                adjustments=adjustments.get(a.user_id, []),
+            )
+        )
+    return out
+
+
+def _cards(
+    period: Period, people: list[Agent], *, team: Team | None, scope_teams: frozenset[int] | None
+) -> dict[str, Scorecard]:
+    """The scorecards' rows of ``people``, computed as ``SYSTEM`` (the same figures for every
+    reader) in as few calls as the scope allows."""
+    if len(people) == 1:
+        found = scorecards(viewer=SYSTEM, period=period, agent=people[0].user).agents
+    elif team is not None:
+        found = scorecards(viewer=SYSTEM, period=period, team=team).agents
+    elif scope_teams is None:
+        found = scorecards(viewer=SYSTEM, period=period).agents
+    else:
+        found = []
+        for t in Team.objects.filter(pk__in=scope_teams).order_by("name"):
+            found += scorecards(viewer=SYSTEM, period=period, team=t).agents
+    return {c.key: c for c in found}
+
+
+def pay_statement(*, agent: User, period: Period, viewer: Viewer = SYSTEM) -> PayStatement:
+    """One agent's statement for the month; NotFound when ``viewer`` may not read it or the
+    agent has no pay plan."""
+    found = pay_statements(viewer=viewer, period=period, agent=agent)
+    if not found:
+        raise NotFound(f"pay statement of {agent.username} for {period.key}")
+    return found[0]
+
+
+# --- adjustments ------------------------------------------------------------------------------
+
+
+def _points_parse(points: Any) -> Decimal:
+    def bad(reason: str) -> InvalidInput:
+        return InvalidInput(f"bad points: {reason}", [FieldError("points", reason)])
+
+    if isinstance(points, bool) or not isinstance(points, int | float | Decimal | str):
+        raise bad("a number")
+    try:
+        value = Decimal(str(points))
+    except InvalidOperation:
+        raise bad("a number") from None
+    if not value.is_finite():
+        raise bad("a number")
+    if value != value.quantize(CENT, rounding=ROUND_HALF_UP):
+        raise bad("at most 2 decimal places")
+    if value == 0:
+        raise bad("not 0: an adjustment adds or takes points")
+    if abs(value) > ADJUSTMENT_LIMIT:
+        raise bad(f"between -{ADJUSTMENT_LIMIT} and {ADJUSTMENT_LIMIT}")
+    return value.quantize(CENT)
+
+
+def _may_adjust(actor: User, agent: User) -> None:
+    """Admins (and superusers) adjust anyone's pay; a lead that of their teams' agents;
+    nobody their own."""
+    if actor.pk == agent.pk:
+        raise PermissionDenied("nobody adjusts their own pay")
+    if actor.is_superuser:
+        return
+    profile = agent_for(actor)
+    if profile is None or profile.role not in (Role.LEAD, Role.ADMIN):
+        raise PermissionDenied("only team leads and admins adjust pay")
+    if profile.role == Role.ADMIN:
+        return
+    shared = Agent.objects.filter(user_id=agent.pk, teams__in=profile.teams.values("pk")).exists()
+    if not shared:
+        raise PermissionDenied(f"you lead none of {agent.username}'s teams")
+
+
+def pay_adjustment_add(
+    *,
+    viewer: Viewer,
+    agent: User,
+    month: str,
+    points: Any,
+    reason: str,
+    now: datetime,
+) -> PayAdjustment:
+    """Add ``points`` (±, 2 decimals, at most ``ADJUSTMENT_LIMIT``) to ``agent``'s ``month``
+    with a ``reason``, by a lead of one of the agent's teams or an admin.
+
+    1. A person acts: an integration token (``SYSTEM``) is refused (403), as is anyone else.
+    2. 422 naming the field: ``month`` (YYYY-MM), ``points``, ``reason`` (required),
+       ``agent`` (without a pay plan).
+    3. One new row; none is ever changed: a correction is another adjustment.
+    """
+    viewer = viewer_check(viewer)
+    if viewer is SYSTEM:
+        raise PermissionDenied("an adjustment is made by a person: a lead or an admin")
+    period = pay_month_parse(month or "", now=now) if month else None
+    if period is None:
+        raise InvalidInput("bad month: required", [FieldError("month", "required, e.g. 2026-11")])
+    value = _points_parse(points)
+    text = (reason or "").strip()
+    if not text:
+        raise InvalidInput("a reason is required", [FieldError("reason", "required")])
+    if len(text) > REASON_MAX:
+        raise InvalidInput(
+            "the reason is too long", [FieldError("reason", f"at most {REASON_MAX} characters")]
+        )
+    _may_adjust(viewer, agent)
+    profile = agent_for(agent)
+    if profile is None or _plan_of(profile, _plans_by_team()) is None:
+        raise InvalidInput(
+            f"{agent.username} has no pay plan",
+            [FieldError("agent", f"no active pay plan covers {agent.username}'s teams")],
+        )
+    with transaction.atomic():
+        return PayAdjustment.objects.create(
+            agent=agent,
+            month=period.key,
+            points=value,
+            reason=text,
+            created_by=viewer,
+            created_at=now,
+        )
+
+
+# --- export -----------------------------------------------------------------------------------
+
+
+def _cell(text: str) -> str:
+    """A text cell a spreadsheet will not run as a formula (CSV injection)."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def statements_csv(statements: list[PayStatement]) -> str:
+    """One row per agent and month, for payroll: the totals, then each metric's value and
+    points (columns for every metric of any statement, in ``PayMetric``'s order)."""
+    used = {line.metric for s in statements for line in s.lines}
+    metrics = [m.value for m in PayMetric if m.value in used]
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\r\n")
+    out.writerow(
+        [
+            "month",
+            "agent",
+            "name",
+            "team",
+            "plan",
+            "qa_gate_passed",
+            "metrics_points",
+            "overall_cap",
+            "metrics_total",
+            "adjustments",
+            "total",
+            *[f"{m}_{part}" for m in metrics for part in ("value", "points")],
+        ]
+    )
+    for s in statements:
+        by_metric = {line.metric: line for line in s.lines}
+        cells: list[str] = []
+        for m in metrics:
+            line = by_metric.get(m)
+            value = "" if line is None or line.value is None else str(line.value)
+            cells += [value, "" if line is None else f"{line.points:.2f}"]
+        out.writerow(
+            [
+                s.month,
+                _cell(s.agent),
+                _cell(s.name),
+                _cell(s.team),
+                _cell(s.plan),
+                "yes" if s.gate_passed else "no",
+                f"{s.metrics_points:.2f}",
+                f"{s.overall_cap:.2f}",
+                f"{s.metrics_total:.2f}",
+                f"{s.adjustments_total:.2f}",
+                f"{s.total:.2f}",
+                *cells,
+            ]
+        )
+    return buf.getvalue()

@@ -1,0 +1,197 @@
+"""The pay API, under /api/v1/pay: monthly pay statements (JSON and CSV for payroll) and
+adjustments by leads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import Query, Router, Schema, Status
+from pydantic import Field
+
+from lastmile.api.auth import viewer_of
+from lastmile.api.types import StrictSchema
+from lastmile.core.clock import utcnow
+from lastmile.people.selectors import team_by_slug, user_by_username
+from lastmile.scorecards.models import ADJUSTMENT_LIMIT, PayAdjustment
+from lastmile.scorecards.pay import (
+    PayStatement,
+    pay_adjustment_add,
+    pay_month_parse,
+    pay_statements,
+    statements_csv,
+)
+
+router = Router(tags=["pay"])
+
+
+class LineOut(Schema):
+    metric: str
+    label: str
+    value: float | None
+    target: float
+    higher_is_better: bool
+    weight: float
+    cap: float
+    points: float
+    capped: bool
+    explanation: str
+
+
+class AdjustmentOut(Schema):
+    id: int
+    agent: str
+    month: str
+    points: float
+    reason: str
+    created_by: str
+    created_at: datetime
+
+
+class GateOut(Schema):
+    minimum: float | None
+    qa_score: float | None
+    passed: bool
+    explanation: str
+
+
+class StatementOut(Schema):
+    month: str
+    agent: str
+    name: str
+    team: str
+    plan: str
+    lines: list[LineOut]
+    gate: GateOut
+    metrics_points: float
+    overall_cap: float
+    metrics_total: float
+    adjustments: list[AdjustmentOut]
+    adjustments_total: float
+    total: float
+    explanation: list[str]
+
+
+class StatementsOut(Schema):
+    month: str
+    statements: list[StatementOut]
+
+
+class StatementsQuery(Schema):
+    month: str | None = Field(default=None, max_length=30, description="2026-11; none: this month")
+    team: str | None = Field(default=None, max_length=50)
+    agent: str | None = Field(default=None, max_length=150)
+
+
+class AdjustmentIn(StrictSchema):
+    agent: str = Field(max_length=150, description="The agent's username")
+    month: str = Field(default="", max_length=30, description="2026-11")
+    points: float = Field(
+        description=f"Points to add (or take, below 0), 2 decimals, at most {ADJUSTMENT_LIMIT}"
+    )
+    reason: str = Field(default="", max_length=5000, description="Required: why")
+
+
+def adjustment_dict(a: PayAdjustment) -> dict[str, Any]:
+    return {
+        "id": a.pk,
+        "agent": a.agent.username,
+        "month": a.month,
+        "points": float(a.points),
+        "reason": a.reason,
+        "created_by": a.created_by.username,
+        "created_at": a.created_at,
+    }
+
+
+def statement_dict(s: PayStatement) -> dict[str, Any]:
+    return {
+        "month": s.month,
+        "agent": s.agent,
+        "name": s.name,
+        "team": s.team,
+        "plan": s.plan,
+        "lines": [
+            {
+                "metric": line.metric,
+                "label": line.label,
+                "value": line.value,
+                "target": line.target,
+                "higher_is_better": line.higher_is_better,
+                "weight": float(line.weight),
+                "cap": float(line.cap),
+                "points": float(line.points),
+                "capped": line.capped,
+                "explanation": line.explanation,
+            }
+            for line in s.lines
+        ],
+        "gate": {
+            "minimum": s.gate_minimum,
+            "qa_score": s.qa_score,
+            "passed": s.gate_passed,
+            "explanation": s.gate_explanation,
+        },
+        "metrics_points": float(s.metrics_points),
+        "overall_cap": float(s.overall_cap),
+        "metrics_total": float(s.metrics_total),
+        "adjustments": [adjustment_dict(a) for a in s.adjustments],
+        "adjustments_total": float(s.adjustments_total),
+        "total": float(s.total),
+        "explanation": s.explanation,
+    }
+
+
+def _statements(request: HttpRequest, filters: StatementsQuery) -> tuple[str, list[PayStatement]]:
+    viewer = viewer_of(request)
+    period = pay_month_parse(filters.month, now=utcnow())
+    found = pay_statements(
+        viewer=viewer,
+        period=period,
+        team=team_by_slug(filters.team),
+        agent=user_by_username(filters.agent, field="agent"),
+    )
+    return period.key, found
+
+
+@router.get("/statements", response=StatementsOut, summary="Monthly pay statements")
+def get_statements(request: HttpRequest, filters: Query[StatementsQuery]) -> dict[str, Any]:
+    """One statement per agent with a pay plan (an active plan of one of their teams): each
+    metric's value and points with a sentence saying why, the quality gate, the capped total,
+    the adjustments and the total. An agent's token sees their own; a lead's their teams'
+    agents'; an admin's or an integration's everyone's. 422 naming ``month`` unless YYYY-MM."""
+    month, found = _statements(request, filters)
+    return {"month": month, "statements": [statement_dict(s) for s in found]}
+
+
+@router.get(
+    "/statements.csv",
+    response={200: str},
+    summary="Monthly pay statements as CSV for payroll",
+    openapi_extra={"responses": {200: {"content": {"text/csv": {"schema": {"type": "string"}}}}}},
+)
+def get_statements_csv(request: HttpRequest, filters: Query[StatementsQuery]) -> HttpResponse:
+    """The statements of ``GET /statements``, one row per agent and month: the totals, then
+    each metric's ``_value`` and ``_points``."""
+    month, found = _statements(request, filters)
+    response = HttpResponse(statements_csv(found), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="pay-{month}.csv"'
+    return response
+
+
+@router.post("/adjustments", response={201: AdjustmentOut}, summary="Adjust an agent's month")
+def create_adjustment(request: HttpRequest, payload: AdjustmentIn) -> Status:
+    """A lead of one of the agent's teams or an admin adds (or takes) points for a month,
+    with a reason; 422 naming the field for a missing reason, a bad month or points out of
+    bounds; 403 for anyone else (an agent, another team's lead, an integration token).
+    Adjustments are never changed: a correction is a new one."""
+    adjustment = pay_adjustment_add(
+        viewer=viewer_of(request),
+        agent=user_by_username(payload.agent, field="agent"),  # type: ignore[arg-type]
+        month=payload.month,
+        points=payload.points,
+        reason=payload.reason,
+        now=utcnow(),
+    )
+    return Status(201, adjustment_dict(adjustment))
