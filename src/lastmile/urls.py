@@ -30,6 +30,7 @@ API_ROUTERS = [
     ("", "lastmile.feedback.api", "router"),  # /surveys, /responses, /feedback
     ("scorecards", "lastmile.scorecards.api", "router"),
     ("qa", "lastmile.scorecards.qa_api", "router"),
+    ("pay", "lastmile.scorecards.pay_api", "router"),
 ]
 for prefix, module, name in API_ROUTERS:
     api.add_router(f"/v1/{prefix}", getattr(import_module(module), name))
