@@ -1,14 +1,27 @@
 """QA scorecards with their categories inline; reviews are shown, never edited here (a
-review's score is worked out when it is written; a reviewer overrides through the API)."""
+review's score is worked out when it is written; a reviewer overrides through the API).
+Pay plans with their metrics inline; pay adjustments are added here or through the API and
+never changed or deleted (a correction is a new adjustment)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from lastmile.scorecards.models import QaCategory, QaReview, QaScore, QaScorecard
+from lastmile.core.clock import utcnow
+from lastmile.core.errors import InvalidInput
+from lastmile.scorecards.models import (
+    PayAdjustment,
+    PayPlan,
+    PayPlanMetric,
+    QaCategory,
+    QaReview,
+    QaScore,
+    QaScorecard,
+)
 
 
 class QaCategoryInline(admin.TabularInline):
@@ -88,3 +101,63 @@ class QaReviewAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class PayPlanMetricInline(admin.TabularInline):
+    model = PayPlanMetric
+    extra = 1
+    fields = ("position", "metric", "target", "weight", "cap", "higher_is_better")
+
+
+@admin.register(PayPlan)
+class PayPlanAdmin(admin.ModelAdmin):
+    list_display = ("name", "team", "active", "min_quality_gate", "overall_cap")
+    list_filter = ("active", "team")
+    search_fields = ("name", "team__name")
+    list_select_related = ("team",)
+    inlines = [PayPlanMetricInline]
+
+
+class PayAdjustmentForm(forms.ModelForm):
+    class Meta:
+        model = PayAdjustment
+        fields = ("agent", "month", "points", "reason")
+
+    def clean_month(self) -> str:
+        from lastmile.scorecards.pay import pay_month_parse
+
+        try:
+            return pay_month_parse(self.cleaned_data["month"], now=utcnow()).key
+        except InvalidInput as exc:
+            raise forms.ValidationError(exc.errors[0].reason) from None
+
+
+@admin.register(PayAdjustment)
+class PayAdjustmentAdmin(admin.ModelAdmin):
+    """Added with its reason, by whoever is signed in, then read-only: the rows are the audit
+    trail of what changed an agent's pay."""
+
+    list_display = ("agent", "month", "points", "reason", "created_by", "created_at")
+    list_filter = ("month",)
+    search_fields = ("agent__username", "reason")
+    list_select_related = ("agent", "created_by")
+    form = PayAdjustmentForm
+    fields = ("agent", "month", "points", "reason", "created_by", "created_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ("created_by", "created_at")
+        return self.fields
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if change:  # never: has_change_permission refuses it; kept as a guard
+            return
+        obj.created_by = request.user
+        obj.created_at = utcnow()
+        super().save_model(request, obj, form, change)
