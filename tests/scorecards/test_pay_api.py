@@ -285,3 +285,23 @@ def test_a_name_is_never_a_formula_in_the_csv(api, november, alice):
     r = api.get("/pay/statements.csv", month="2026-11")
     rows = list(csv.DictReader(io.StringIO(r.content.decode())))
     assert rows[0]["name"] == "'=HYPERLINK(1)"
+
+
+def test_the_xlsx_has_the_csv_rows_with_numbers_as_numbers(api, november):
+    from openpyxl import load_workbook
+
+    r = api.get("/pay/statements.xlsx", month="2026-11")
+    assert r.status_code == 200
+    assert r["Content-Type"] == (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    assert 'filename="pay-2026-11.xlsx"' in r["Content-Disposition"]
+    sheet = load_workbook(io.BytesIO(r.content)).active
+    rows = list(sheet.iter_rows(values_only=True))
+    header = rows[0]
+    assert sheet.title == "Pay 2026-11"
+    by_agent = {row[1]: dict(zip(header, row, strict=True)) for row in rows[1:]}
+    assert set(by_agent) == {"alice", "bob"}
+    assert by_agent["alice"]["total"] == 21.94
+    assert by_agent["alice"]["on_time_rate_value"] == 1.0
+    assert by_agent["bob"]["qa_gate_passed"] == "no"

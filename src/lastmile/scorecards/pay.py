@@ -529,37 +529,34 @@ def _cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def statements_csv(statements: list[PayStatement]) -> str:
-    """One row per agent and month, for payroll: the totals, then each metric's value and
-    points (columns for every metric of any statement, in ``PayMetric``'s order)."""
+def statement_rows(statements: list[PayStatement]) -> tuple[list[str], list[list[Any]]]:
+    """The payroll table, one row per agent and month: the totals, then each metric's value
+    and points (columns for every metric of any statement, in ``PayMetric``'s order). Points
+    are ``Decimal``, values floats, an empty cell ``None``; text is formula-safe."""
     used = {line.metric for s in statements for line in s.lines}
     metrics = [m.value for m in PayMetric if m.value in used]
-    buf = io.StringIO()
-    out = csv.writer(buf, lineterminator="\r\n")
-    out.writerow(
-        [
-            "month",
-            "agent",
-            "name",
-            "team",
-            "plan",
-            "qa_gate_passed",
-            "metrics_points",
-            "overall_cap",
-            "metrics_total",
-            "adjustments",
-            "total",
-            *[f"{m}_{part}" for m in metrics for part in ("value", "points")],
-        ]
-    )
+    header = [
+        "month",
+        "agent",
+        "name",
+        "team",
+        "plan",
+        "qa_gate_passed",
+        "metrics_points",
+        "overall_cap",
+        "metrics_total",
+        "adjustments",
+        "total",
+        *[f"{m}_{part}" for m in metrics for part in ("value", "points")],
+    ]
+    rows = []
     for s in statements:
         by_metric = {line.metric: line for line in s.lines}
-        cells: list[str] = []
+        cells: list[Any] = []
         for m in metrics:
             line = by_metric.get(m)
-            value = "" if line is None or line.value is None else str(line.value)
-            cells += [value, "" if line is None else f"{line.points:.2f}"]
-        out.writerow(
+            cells += [None if line is None else line.value, None if line is None else line.points]
+        rows.append(
             [
                 s.month,
                 _cell(s.agent),
@@ -567,12 +564,58 @@ def statements_csv(statements: list[PayStatement]) -> str:
                 _cell(s.team),
                 _cell(s.plan),
                 "yes" if s.gate_passed else "no",
-                f"{s.metrics_points:.2f}",
-                f"{s.overall_cap:.2f}",
-                f"{s.metrics_total:.2f}",
-                f"{s.adjustments_total:.2f}",
-                f"{s.total:.2f}",
+                s.metrics_points,
+                s.overall_cap,
+                s.metrics_total,
+                s.adjustments_total,
+                s.total,
                 *cells,
             ]
         )
+    return header, rows
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def statements_csv(statements: list[PayStatement]) -> str:
+    """``statement_rows`` as CSV: points with 2 decimals, an empty cell for no figure."""
+    header, rows = statement_rows(statements)
+    buf = io.StringIO()
+    out = csv.writer(buf, lineterminator="\r\n")
+    out.writerow(header)
+    for row in rows:
+        out.writerow([_text(v) for v in row])
+    return buf.getvalue()
+
+
+def statements_xlsx(statements: list[PayStatement], *, month: str) -> bytes:
+    """``statement_rows`` as an XLSX workbook of one sheet named for the month, numbers as
+    numbers (points with 2 decimals), the header row bold and frozen."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    header, rows = statement_rows(statements)
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = f"Pay {month}"
+    sheet.append(header)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    sheet.freeze_panes = "A2"
+    for row in rows:
+        sheet.append([float(v) if isinstance(v, Decimal) else v for v in row])
+        for cell in sheet[sheet.max_row]:
+            if isinstance(cell.value, float) and header[cell.column - 1].endswith(
+                ("points", "total", "cap", "adjustments")
+            ):
+                cell.number_format = "0.00"
+    buf = io.BytesIO()
+    book.save(buf)
     return buf.getvalue()

@@ -21,6 +21,7 @@ from lastmile.scorecards.pay import (
     pay_month_parse,
     pay_statements,
     statements_csv,
+    statements_xlsx,
 )
 
 router = Router(tags=["pay"])
@@ -177,6 +178,25 @@ def get_statements_csv(request: HttpRequest, filters: Query[StatementsQuery]) ->
     month, found = _statements(request, filters)
     response = HttpResponse(statements_csv(found), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="pay-{month}.csv"'
+    return response
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get(
+    "/statements.xlsx",
+    response={200: str},
+    summary="Monthly pay statements as XLSX for payroll",
+    openapi_extra={
+        "responses": {200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}}
+    },
+)
+def get_statements_xlsx(request: HttpRequest, filters: Query[StatementsQuery]) -> HttpResponse:
+    """The rows of ``GET /statements.csv`` in a workbook: numbers as numbers, one sheet."""
+    month, found = _statements(request, filters)
+    response = HttpResponse(statements_xlsx(found, month=month), content_type=XLSX)
+    response["Content-Disposition"] = f'attachment; filename="pay-{month}.xlsx"'
     return response
 
 
