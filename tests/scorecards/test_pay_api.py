@@ -9,12 +9,15 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from lastmile.loops.services import loop_close, loop_open
 from lastmile.scorecards.models import PayAdjustment, PayPlan, PayPlanMetric, QaReview, QaScorecard
 from lastmile.scorecards.pay import pay_statement
 from lastmile.scorecards.selectors import period_parse
 from tests.cases.factories import CaseFactory
+from tests.people.factories import AgentFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -305,3 +308,24 @@ def test_the_xlsx_has_the_csv_rows_with_numbers_as_numbers(api, november):
     assert by_agent["alice"]["total"] == 21.94
     assert by_agent["alice"]["on_time_rate_value"] == 1.0
     assert by_agent["bob"]["qa_gate_passed"] == "no"
+
+
+def test_an_agent_in_two_teams_with_plans_is_paid_on_the_first_by_name(
+    api, november, alice, other_team
+):
+    PayPlan.objects.create(team=other_team, name="Back office 2026", overall_cap=Decimal("5"))
+    alice.agent.teams.add(other_team)  # "Back office" comes before "Front office"
+    assert statements(api)["alice"]["plan"] == "Back office 2026"
+    assert statements(api)["bob"]["plan"] == "Front office 2026"
+
+
+def test_the_statements_cost_the_same_queries_for_more_agents(api_as, november, lena, team):
+    caller = api_as(lena)
+    statements(caller)  # the token's first use writes its last_used_at
+    with CaptureQueriesContext(connection) as few:
+        statements(caller)
+    for name in ("dora", "ed", "flo"):
+        AgentFactory(user__username=name, teams=[team])
+    with CaptureQueriesContext(connection) as more:
+        assert len(statements(caller)) == 6
+    assert len(more) == len(few)
