@@ -46,7 +46,8 @@ TYPED = $(shell find src/lastmile \( -name tests -o -name migrations \) -prune -
   \( -name '*services*.py' -o -name '*selectors*.py' -o -path '*/services/*.py' \
   -o -path '*/selectors/*.py' -o -name 'reactions.py' \) -print | sort) \
   src/lastmile/people/viewers.py src/lastmile/core/db.py src/lastmile/channels/replies.py \
-  src/lastmile/loops/bulk.py src/lastmile/macros/placeholders.py src/lastmile/customers/matching.py
+  src/lastmile/loops/bulk.py src/lastmile/macros/placeholders.py src/lastmile/customers/matching.py \
+  src/lastmile/scorecards/pay.py src/lastmile/scorecards/rollups.py src/lastmile/scorecards/qa.py
 
 lint: $(STAMP)-dev
 	$(BIN)/ruff check src tests bench
