@@ -147,6 +147,20 @@ def run_stops(*, driver: Any, day: date) -> list[Job]:
     )
 
 
+def run_startable(*, stops: list[Job], driver: Any, day: date, now: datetime) -> bool:
+    """Whether "Start my run" is offered for ``stops`` (``run_stops`` of ``day``): only on
+    the driver's today, and only while a scheduled stop has no ETA set by a run."""
+    if day != driver_today(driver=driver, now=now):
+        return False
+    ahead = {j.pk for j in stops if j.state == JobState.SCHEDULED}
+    started = set(
+        JobEvent.objects.filter(job_id__in=ahead, kind=EV_ETA, data__source="run").values_list(
+            "job_id", flat=True
+        )
+    )
+    return bool(ahead - started)
+
+
 @dataclass
 class RunStarted:
     """What starting the run did: each stop's ETA and whether its customer was told."""

@@ -35,7 +35,7 @@ from lastmile.invoices.selectors import invoice_get
 from lastmile.jobs import runs, services
 from lastmile.jobs.api import change_out, job_out, proof_out
 from lastmile.jobs.idempotency import idempotent
-from lastmile.jobs.models import ChangeState, FailReason, Job, JobEvent, JobState, ProofKind
+from lastmile.jobs.models import ChangeState, FailReason, Job, JobState, ProofKind
 from lastmile.jobs.selectors import job_get
 from lastmile.people.viewers import SYSTEM, actor_of
 from lastmile.promises.selectors import open_promises_for_customer
@@ -159,12 +159,6 @@ def driver_page(request: HttpRequest) -> HttpResponse:
     now = utcnow()
     day = _day_of(request, now)
     jobs = runs.run_stops(driver=request.user, day=day)
-    # "Start my run" only on the day itself, and only until the run has started.
-    today = day == runs.driver_today(driver=request.user, now=now)
-    ahead = [j.pk for j in jobs if j.state == JobState.SCHEDULED]
-    started = JobEvent.objects.filter(
-        job_id__in=ahead, kind=runs.EV_ETA, data__source="run"
-    ).values("job_id")
     return render(
         request,
         "jobs/driver.html",
@@ -174,7 +168,7 @@ def driver_page(request: HttpRequest) -> HttpResponse:
             "stops": stop_rows(jobs, now=now),
             "reasons": FailReason.choices,
             "proof_kinds": ProofKind.choices,
-            "run_startable": today and len(ahead) > len({e["job_id"] for e in started}),
+            "run_startable": runs.run_startable(stops=jobs, driver=request.user, day=day, now=now),
         },
     )
 
