@@ -64,11 +64,15 @@ def test_a_customer_answers_her_pending_survey_in_the_portal_on_a_phone(live_ser
         page.screenshot(path="/tmp/portal-survey-form-375.png", full_page=True)
         page.click("form.survey button[type=submit]")
 
-        # Then she is thanked with her score, and the question leaves her home page
+        # Then she is thanked with her score, and on her home page the question no longer
+        # waits for her: it is among her answers, which she may change for 24 hours
         page.wait_for_selector("#thanks")
         assert page.inner_text("#score") == "9"
         page.goto(f"{live_server.url}/portal/")
-        assert "How likely are you to recommend Acme?" not in page.inner_text("main")
+        main = page.inner_text("main")
+        assert "A question for you" not in main
+        assert page.is_visible(f"#answer-{invite.pk}")
+        assert "you answered 9" in page.inner_text(f"#answer-{invite.pk}")
     finally:
         context.close()
     response = Response.objects.get()
