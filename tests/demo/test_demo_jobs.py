@@ -90,6 +90,9 @@ def test_margarets_visit_keeps_the_call_back_splits_the_test_with_consent_and_is
     [
         datetime(2026, 11, 25, 23, 30, tzinfo=UTC),  # 23:30 in York (GMT)
         datetime(2026, 11, 26, 0, 30, tzinfo=UTC),  # 00:30
+        datetime(2026, 11, 26, 0, 50, tzinfo=UTC),  # 00:50: part two planned after 00:30
+        datetime(2026, 11, 26, 1, 55, tzinfo=UTC),  # 01:55
+        datetime(2026, 11, 26, 13, 59, tzinfo=UTC),  # the end of an afternoon hour
         datetime(2026, 7, 15, 22, 10, tzinfo=UTC),  # 23:10 BST
     ],
 )

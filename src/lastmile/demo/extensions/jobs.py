@@ -163,9 +163,16 @@ class StoryClock:
         return self.at(-timedelta(hours=1)), self.next_stop()[0]
 
     def next_stop(self) -> tuple[datetime, datetime]:
-        """The next stop's window: an hour after the hour, two hours long, before midnight."""
+        """The next stop's window: an hour after the hour, and at least 35 minutes after now
+        (on the quarter hour), so it is booked before its 30-minute cut-off however late in
+        the hour the demo is seeded; two hours long, before midnight."""
         last = self.day_end - timedelta(minutes=1)
-        start = min(self.hour + timedelta(hours=1), self.day_end - timedelta(minutes=30))
+        soonest = self.now + timedelta(minutes=35)
+        soonest += timedelta(minutes=-soonest.minute % 15, seconds=-soonest.second)
+        soonest = soonest.replace(microsecond=0)
+        start = min(
+            max(self.hour + timedelta(hours=1), soonest), self.day_end - timedelta(minutes=30)
+        )
         return start, min(start + timedelta(hours=2), last)
 
 
