@@ -49,6 +49,8 @@ def _no_sideways_scroll(page) -> None:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("width", [375, 1366])
 def test_the_case_list_bulk_assigns_and_the_case_page_edits(live_server, browser, desk, width):  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
     context = browser.new_context(viewport={"width": width, "height": 900}, timezone_id="UTC")
     context.set_default_timeout(10_000)
     page = context.new_page()
@@ -76,10 +78,12 @@ def test_the_case_list_bulk_assigns_and_the_case_page_edits(live_server, browser
         page.wait_for_selector("text=2 cases assigned to Ben Ode.")
         assert Case.objects.filter(assignee__username="ben").count() == 2
         # filter in place: unassigned in my teams
+        # (htmx pushes the address before it swaps the rows: wait for the rows themselves)
         page.click(".view-list a:has-text('Unassigned in my teams')")
-        assert page.locator("#case-rows tr.case-row").count() == 1
+        expect(page.locator("#case-rows tr.case-row")).to_have_count(1)
         # change the sort in place, then save the view: it keeps the filters now shown
-        page.select_option(".cases-filters select[name=sort]", "created")
+        with page.expect_response(lambda r: "sort=created" in r.url):
+            page.select_option(".cases-filters select[name=sort]", "created")
         page.wait_for_url("**sort=created**")
         page.click("summary:has-text('Save this view')")
         page.fill("[data-save-view] input[name=name]", "Newest unassigned")

@@ -49,6 +49,13 @@ class LoopKind(models.TextChoices):
     RECOVERY = "recovery", "Recovery"
     FOLLOWUP = "followup", "Follow-up"
     ACK = "ack", "Acknowledgement"
+    # A team's own work for one of its people, owed to no customer (``TEAM_OWN_KINDS``).
+    COACHING = "coaching", "Coaching"
+    DISPUTE = "dispute", "Pay dispute"
+
+
+# Kinds a loop without a customer may have: work a team owes itself, never a customer's.
+TEAM_OWN_KINDS = ("ack", "coaching", "dispute")
 
 
 class SlaTarget(models.TextChoices):
@@ -137,9 +144,10 @@ class Loop(models.Model):
     resume); the sweeper only reads rows whose ``next_check_at`` has passed.
 
     A team's own loop has no customer: an alert's acknowledgement is owed by the team to
-    itself, not to anyone who posted. Such a loop is of kind ``ack``, on no case and never
-    shown to a customer (``loop_team_own``); ``loop_open`` also wants its team, which the
-    table cannot insist on (a deleted team leaves its loops with none).
+    itself, not to anyone who posted, and so are a lead's coaching and an agent's pay dispute.
+    Such a loop is of a kind in ``TEAM_OWN_KINDS``, on no case and never shown to a customer
+    (``loop_team_own``); ``loop_open`` also wants its team, which the table cannot insist on
+    (a deleted team leaves its loops with none).
     """
 
     customer = models.ForeignKey(
@@ -214,15 +222,18 @@ class Loop(models.Model):
             ),
             models.Index(fields=["case", "state"], name="loop_case_state"),
             models.Index(fields=["customer", "state"], name="loop_customer_state"),
+            # Scorecards: an agent's or a team's loops closed in a period.
+            models.Index(fields=["assignee", "closed_at"], name="loop_assignee_closed"),
+            models.Index(fields=["team", "closed_at"], name="loop_team_closed"),
         ]
         constraints = [
             models.CheckConstraint(
                 name="loop_team_own",
                 condition=models.Q(customer__isnull=False)
-                | models.Q(kind="ack", case__isnull=True, visible_to_customer=False),
+                | models.Q(kind__in=TEAM_OWN_KINDS, case__isnull=True, visible_to_customer=False),
                 violation_error_message=(
-                    "a loop without a customer is a team's acknowledgement loop: "
-                    "on no case, never shown to a customer"
+                    "a loop without a customer is a team's own loop (acknowledgement, "
+                    "coaching or pay dispute): on no case, never shown to a customer"
                 ),
             ),
         ]

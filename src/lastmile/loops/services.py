@@ -28,6 +28,7 @@ from lastmile.core.errors import Conflict, ErrorCode, FieldError, InvalidInput
 from lastmile.core.events import event_emit, event_emit_many
 from lastmile.loops.business_time import Calendar, add_business_time, business_time_between
 from lastmile.loops.models import (
+    TEAM_OWN_KINDS,
     BusinessHours,
     Loop,
     LoopEvent,
@@ -356,7 +357,8 @@ def loop_open(
     No matching policy (or a policy with no target for this loop) means no deadline, and
     the loop says so — never an invented one. ``influence`` and ``sentiment`` (of a social
     mention) take part in the policy match only. With no customer and no case, the loop is
-    a team's own (an alert's acknowledgement): kind ``ack``, a team, never customer-visible.
+    a team's own (an alert's acknowledgement, a coaching, a pay dispute): a kind in
+    ``TEAM_OWN_KINDS``, a team, never customer-visible.
     """
     if kind not in LoopKind.values:
         raise InvalidInput(
@@ -434,16 +436,16 @@ def loop_open(
 
 
 def _team_loop_check(*, kind: str, team: Any, visible_to_customer: bool) -> None:
-    """A loop with no customer is a team's own acknowledgement loop (``loop_team_own``)."""
+    """A loop with no customer is a team's own loop (``loop_team_own``, ``TEAM_OWN_KINDS``)."""
     errors = []
-    if kind != LoopKind.ACK:
+    if kind not in TEAM_OWN_KINDS:
         errors.append(FieldError("customer", f"a {kind} loop is owed to a customer: give one"))
     if team is None:
         errors.append(FieldError("team", "a loop without a customer belongs to a team"))
     if visible_to_customer:
         errors.append(FieldError("visible_to_customer", "a team's own loop has no customer"))
     if errors:
-        raise InvalidInput("a loop without a customer is a team's acknowledgement loop", errors)
+        raise InvalidInput("a loop without a customer is a team's own loop", errors)
 
 
 def _claim_open(loop: Loop) -> Loop:
