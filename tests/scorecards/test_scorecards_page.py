@@ -98,3 +98,27 @@ def test_a_bad_drill_down_instant_is_a_422(client, alice):
 def test_the_pages_need_a_login(client, db):
     assert client.get("/scorecards/").status_code == 302
     assert client.get("/scorecards/loops/").status_code == 302
+
+
+def test_an_app_above_adds_a_panel_that_sees_the_viewer_and_the_cards(
+    client, alice, closed, settings, tmp_path
+):  # type: ignore[no-untyped-def]
+    from lastmile.scorecards import panels
+
+    (tmp_path / "panel.html").write_text('<p id="a-panel">{{ panel.who }}: {{ panel.agents }}</p>')
+    settings.TEMPLATES = [
+        {**settings.TEMPLATES[0], "DIRS": [*settings.TEMPLATES[0].get("DIRS", []), tmp_path]}
+    ]
+
+    def shown(viewer, cards):  # type: ignore[no-untyped-def]
+        return panels.Panel("panel.html", {"who": viewer.username, "agents": len(cards.agents)})
+
+    panels.panel_register("test-shown", shown)
+    panels.panel_register("test-hidden", lambda viewer, cards: None)
+    try:
+        client.force_login(alice)
+        html = client.get("/scorecards/", {"period": "2026-11"}).content.decode()
+        assert '<p id="a-panel">alice: 1</p>' in html
+    finally:
+        panels._PANELS.pop("test-shown")
+        panels._PANELS.pop("test-hidden")

@@ -24,6 +24,7 @@ from lastmile.loops.models import LoopState
 from lastmile.loops.selectors import loop_list
 from lastmile.people.selectors import team_by_slug, user_by_username, visible_team_ids
 from lastmile.scorecards import rollups
+from lastmile.scorecards.panels import panels_for
 from lastmile.scorecards.qa_api import review_dict
 from lastmile.scorecards.selectors import (
     METRICS,
@@ -110,6 +111,7 @@ def scorecard_page(request: HttpRequest) -> HttpResponse:
         context["cards"] = cards
         context["agents"] = [{"card": c, "cells": _cells(c)} for c in cards.agents]
         context["teams"] = [{"card": c, "cells": _cells(c)} for c in cards.teams]
+        context["panels"] = panels_for(request.user, cards)
         context["nothing_closed"] = not any(
             c.metrics["loops_closed"] or c.metrics["breaches"] for c in cards.agents
         )
