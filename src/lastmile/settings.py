@@ -128,6 +128,9 @@ INSTALLED_APPS = [
     "lastmile.feedback",
     "lastmile.portal",
     "lastmile.scorecards",
+    "lastmile.coaching",
+    "lastmile.training",
+    "lastmile.responders",
     "lastmile.api",
     "lastmile.console",
     "lastmile.demo",  # seed_demo; no tables

@@ -31,6 +31,9 @@ API_ROUTERS = [
     ("scorecards", "lastmile.scorecards.api", "router"),
     ("qa", "lastmile.scorecards.qa_api", "router"),
     ("pay", "lastmile.scorecards.pay_api", "router"),
+    ("coaching", "lastmile.coaching.api", "router"),
+    ("training", "lastmile.training.api", "router"),
+    ("responders", "lastmile.responders.api", "router"),
 ]
 for prefix, module, name in API_ROUTERS:
     api.add_router(f"/v1/{prefix}", getattr(import_module(module), name))
@@ -59,6 +62,9 @@ urlpatterns = [
     path("feedback/", include("lastmile.feedback.urls")),
     path("portal/", include("lastmile.portal.urls")),
     path("scorecards/", include("lastmile.scorecards.urls")),
+    path("coaching/", include("lastmile.coaching.urls")),
+    path("training/", include("lastmile.training.urls")),
+    path("responders/", include("lastmile.responders.urls")),
     path("search/", include("lastmile.search.urls")),
     path("live/", include("lastmile.live.urls")),
     path("macros/", include("lastmile.macros.urls")),

@@ -52,6 +52,9 @@ ORDER = [
     "feedback",
     "portal",
     "scorecards",
+    "coaching",
+    "training",
+    "responders",
     "demo",
 ]
 
