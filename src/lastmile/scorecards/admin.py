@@ -1,7 +1,9 @@
 """QA scorecards with their categories inline; reviews are shown, never edited here (a
 review's score is worked out when it is written; a reviewer overrides through the API).
 Pay plans with their metrics inline; pay adjustments are added here or through the API and
-never changed or deleted (a correction is a new adjustment)."""
+never changed or deleted (a correction is a new adjustment). Pay disputes are read here
+(agents open them and leads answer them on the pay statement page or through the API).
+Digest subscriptions are switched on and off here too; the digests sent are listed."""
 
 from __future__ import annotations
 
@@ -14,7 +16,10 @@ from django.http import HttpRequest
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import InvalidInput
 from lastmile.scorecards.models import (
+    DigestSent,
+    DigestSubscription,
     PayAdjustment,
+    PayDispute,
     PayPlan,
     PayPlanMetric,
     QaCategory,
@@ -161,3 +166,62 @@ class PayAdjustmentAdmin(admin.ModelAdmin):
         obj.created_by = request.user
         obj.created_at = utcnow()
         super().save_model(request, obj, form, change)
+
+
+@admin.register(PayDispute)
+class PayDisputeAdmin(admin.ModelAdmin):
+    """Read-only: an agent opens a dispute and the lead answers it on the pay statement
+    page (/scorecards/pay/) or through the API, so the loop and the adjustment go with it."""
+
+    list_display = ("id", "agent", "month", "line", "state", "answered_by", "created_at")
+    list_filter = ("state", "month")
+    search_fields = ("agent__username", "reason", "answer")
+    list_select_related = ("agent", "answered_by")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(DigestSubscription)
+class DigestSubscriptionAdmin(admin.ModelAdmin):
+    """Who gets the weekly digest; switch ``active`` off to stop it (people do it
+    themselves at /scorecards/digest/)."""
+
+    list_display = ("user", "active", "created_at", "updated_at")
+    list_filter = ("active",)
+    search_fields = ("user__username", "user__email")
+    list_select_related = ("user",)
+    fields = ("user", "active", "created_at", "updated_at")
+    readonly_fields = ("created_at", "updated_at")
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        now = utcnow()
+        if not change:
+            obj.created_at = now
+        obj.updated_at = now
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(DigestSent)
+class DigestSentAdmin(admin.ModelAdmin):
+    """The digests queued, one per person and week (the outbox shows their delivery)."""
+
+    list_display = ("user", "week", "outbox_key", "created_at")
+    list_filter = ("week",)
+    search_fields = ("user__username",)
+    list_select_related = ("user",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

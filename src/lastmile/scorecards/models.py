@@ -15,7 +15,10 @@ from django.db.models import F, Q
 from lastmile.scorecards.rollup_models import TeamWeekRollup
 
 __all__ = [
+    "DigestSent",
+    "DigestSubscription",
     "PayAdjustment",
+    "PayDispute",
     "PayMetric",
     "PayPlan",
     "PayPlanMetric",
@@ -313,3 +316,120 @@ class PayAdjustment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent_id} {self.month}: {self.points:+}"
+
+
+class DisputeState(models.TextChoices):
+    OPEN = "open", "Open"
+    ANSWERED = "answered", "Answered"
+
+
+class PayDispute(models.Model):
+    """An agent's dispute of their month's pay statement: one line (``line``, a metric) or
+    the whole of it (``line`` empty), with their reason. Opening it opens a ``dispute`` loop
+    for the lead of the plan's team; the lead's answer closes the loop, may come with an
+    adjustment, and is shown to the agent. At most one open dispute per agent, month and
+    line; answered disputes are never changed."""
+
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="pay_disputes"
+    )
+    month = models.CharField(max_length=7, help_text="2026-11")
+    line = models.CharField(
+        max_length=40,
+        blank=True,
+        choices=PayMetric.choices,
+        help_text="The metric disputed; empty: the whole statement.",
+    )
+    team = models.ForeignKey(
+        "people.Team",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The team whose pay plan the statement was on.",
+    )
+    reason = models.TextField()
+    loop = models.ForeignKey(
+        "loops.Loop", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state = models.CharField(max_length=10, choices=DisputeState.choices, default=DisputeState.OPEN)
+    answer = models.TextField(blank=True)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="pay_disputes_answered",
+    )
+    answered_at = models.DateTimeField(null=True, blank=True)
+    adjustment = models.OneToOneField(
+        PayAdjustment,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="dispute",
+        help_text="The adjustment made in answer, if any.",
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent", "month", "line"],
+                condition=Q(state="open"),
+                name="paydispute_one_open",
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="paydispute_reason_required"),
+            models.CheckConstraint(
+                condition=Q(state="open", answered_at__isnull=True)
+                | (Q(state="answered", answered_at__isnull=False) & ~Q(answer="")),
+                name="paydispute_answered_has_answer",
+            ),
+        ]
+        indexes = [models.Index(fields=["month", "agent"], name="paydispute_month")]
+
+    def __str__(self) -> str:
+        return f"dispute {self.pk} of {self.agent_id} {self.month} {self.line or 'whole'}"
+
+    @property
+    def line_label(self) -> str:
+        return PayMetric(self.line).label if self.line else "The whole statement"
+
+
+class DigestSubscription(models.Model):
+    """A person who asked for the weekly email digest of the dashboard's figures (of the
+    teams they may see). ``active`` off: unsubscribed (the row stays)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="digest_subscription"
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return f"digest for {self.user_id} ({'on' if self.active else 'off'})"
+
+
+class DigestSent(models.Model):
+    """The weekly digest sent (queued in the outbox) to one person for one week: written in
+    the transaction that queues it, unique per person and week, so a second run or a second
+    worker sends nothing more."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    week = models.DateField(help_text="The Monday (UTC) of the week the digest was sent in.")
+    outbox_key = models.CharField(max_length=200)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-week", "user"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "week"], name="digestsent_once_a_week")
+        ]
+
+    def __str__(self) -> str:
+        return f"digest to {self.user_id} for the week of {self.week}"

@@ -24,21 +24,24 @@ import io
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Count, QuerySet
 
-from lastmile.core.errors import FieldError, InvalidInput, NotFound, PermissionDenied
+from lastmile.core.errors import Conflict, FieldError, InvalidInput, NotFound, PermissionDenied
 from lastmile.people.models import Agent, Role, Team
 from lastmile.people.selectors import agent_for
 from lastmile.people.viewers import SYSTEM, Viewer, viewer_check
 from lastmile.scorecards.models import (
     ADJUSTMENT_LIMIT,
     MONTH_PATTERN,
+    DisputeState,
     PayAdjustment,
+    PayDispute,
     PayMetric,
     PayPlan,
     PayPlanMetric,
@@ -228,6 +231,7 @@ class PayStatement:
     adjustments_total: Decimal
     total: Decimal
     explanation: list[str] = field(default_factory=list)
+    disputes_open: int = 0
 
 
 def _gate_explain(minimum: float | None, qa: float | None, passed: bool) -> str:
@@ -389,18 +393,28 @@ def pay_statements(
         .order_by("created_at", "pk")
     ):
         adjustments.setdefault(adj.agent_id, []).append(adj)
+    disputed = dict(
+        PayDispute.objects.filter(
+            month=period.key,
+            state=DisputeState.OPEN,
+            agent_id__in=[a.user_id for a, _ in people],
+        )
+        .values("agent_id")
+        .annotate(n=Count("id"))
+        .values_list("agent_id", "n")
+    )
     out = []
     for a, plan in people:
         assert plan is not None  # the query kept agents of teams with plans
-        out.append(
-            statement_build(
-                month=period.key,
-                card=cards[a.user.username],
-                plan=plan,
-                metrics=list(plan.metrics.all()),
-                adjustments=adjustments.get(a.user_id, []),
-            )
+        statement = statement_build(
+            month=period.key,
+            card=cards[a.user.username],
+            plan=plan,
+            metrics=list(plan.metrics.all()),
+            adjustments=adjustments.get(a.user_id, []),
         )
+        statement.disputes_open = disputed.get(a.user_id, 0)
+        out.append(statement)
     return out
 
 
@@ -472,6 +486,15 @@ def _may_adjust(actor: User, agent: User) -> None:
         raise PermissionDenied(f"you lead none of {agent.username}'s teams")
 
 
+def pay_may_adjust(actor: User, agent: User) -> bool:
+    """Whether ``actor`` may adjust ``agent``'s pay and answer their disputes."""
+    try:
+        _may_adjust(actor, agent)
+    except PermissionDenied:
+        return False
+    return True
+
+
 def pay_adjustment_add(
     *,
     viewer: Viewer,
@@ -521,6 +544,200 @@ def pay_adjustment_add(
         )
 
 
+# --- disputes ---------------------------------------------------------------------------------
+
+DISPUTE_DAYS = 7  # the dispute loop's deadline: a week for the lead to answer
+
+
+def _month_not_ahead(period: Period, now: datetime) -> None:
+    if period.start > now:
+        raise InvalidInput(
+            f"{period.key} has not begun", [FieldError("month", "this month or an earlier one")]
+        )
+
+
+def pay_dispute_open(
+    *,
+    viewer: Viewer,
+    month: str,
+    line: str,
+    reason: str,
+    now: datetime,
+) -> PayDispute:
+    """The signed-in agent disputes their own statement for ``month``: one ``line`` (a
+    metric of the statement) or the whole of it (``line`` empty), with a ``reason``.
+
+    1. A person disputes their own pay: ``SYSTEM`` (an integration token) is refused (403).
+    2. 422 naming the field: ``month`` (YYYY-MM, begun; a month with no statement for
+       them), ``line`` (not a line of their statement), ``reason`` (required).
+    3. A ``dispute`` loop for the lead of the plan's team (the team's own loop, due in
+       ``DISPUTE_DAYS`` days) and the dispute row, in one transaction.
+    4. One open dispute per agent, month and line: a second is 409 (the partial unique
+       constraint decides between two racing requests).
+    """
+    from lastmile.loops.models import LoopKind
+    from lastmile.loops.services import loop_open
+
+    viewer = viewer_check(viewer)
+    if viewer is SYSTEM:
+        raise PermissionDenied("a dispute is made by the agent whose pay it is")
+    if not month:
+        raise InvalidInput("bad month: required", [FieldError("month", "required, e.g. 2026-11")])
+    period = pay_month_parse(month, now=now)
+    _month_not_ahead(period, now)
+    line = (line or "").strip()
+    text = (reason or "").strip()
+    if not text:
+        raise InvalidInput("a reason is required", [FieldError("reason", "required")])
+    if len(text) > REASON_MAX:
+        raise InvalidInput(
+            "the reason is too long", [FieldError("reason", f"at most {REASON_MAX} characters")]
+        )
+    found = pay_statements(viewer=SYSTEM, period=period, agent=viewer)
+    if not found:
+        raise InvalidInput(
+            f"you have no pay statement for {period.key}",
+            [FieldError("month", f"no pay plan covers your teams in {period.key}")],
+        )
+    statement = found[0]
+    if line and line not in {ln.metric for ln in statement.lines}:
+        names = ", ".join(ln.metric for ln in statement.lines)
+        raise InvalidInput(
+            f"{line[:40]!r} is not a line of your statement",
+            [FieldError("line", f"one of {names}, or empty for the whole statement")],
+        )
+    team = Team.objects.filter(slug=statement.team).select_related("lead").first()
+    what = PayMetric(line).label if line else "the whole statement"
+    _dispute_conflict(viewer, period.key, line)
+    try:
+        with transaction.atomic():
+            loop = loop_open(
+                customer=None,
+                kind=LoopKind.DISPUTE,
+                title=f"Pay dispute: {viewer.username}, {period.key}, {what}",
+                team=team,
+                assignee=team.lead if team is not None else None,
+                due_at=now + timedelta(days=DISPUTE_DAYS),
+                actor=viewer,
+                reason=text[:300],
+                now=now,
+            )
+            return PayDispute.objects.create(
+                agent=viewer,
+                month=period.key,
+                line=line,
+                team=team,
+                reason=text,
+                loop=loop,
+                created_at=now,
+            )
+    except IntegrityError:
+        _dispute_conflict(viewer, period.key, line)
+        raise
+
+
+def _dispute_conflict(agent: User, month: str, line: str) -> None:
+    open_one = PayDispute.objects.filter(
+        agent=agent, month=month, line=line, state=DisputeState.OPEN
+    ).first()
+    if open_one is not None:
+        what = PayMetric(line).label if line else "the whole statement"
+        raise Conflict(
+            f"dispute #{open_one.pk} on {what} for {month} is still open: add to it when "
+            "the lead answers",
+            errors=[FieldError("line", "an open dispute exists for this line")],
+        )
+
+
+def pay_disputes(
+    *,
+    viewer: Viewer,
+    month: str | None = None,
+    agent: User | None = None,
+    state: str | None = None,
+) -> QuerySet[PayDispute]:
+    """The disputes ``viewer`` may read, newest first: an agent their own, a lead their
+    teams' agents', an admin and ``SYSTEM`` everyone's."""
+    scope = scope_of(viewer)
+    qs = PayDispute.objects.select_related(
+        "agent", "answered_by", "adjustment", "team", "loop"
+    ).order_by("-created_at", "-id")
+    if scope.agents is not None:
+        qs = qs.filter(agent_id__in=scope.agents)
+    if month:
+        qs = qs.filter(month=month)
+    if agent is not None:
+        qs = qs.filter(agent=agent)
+    if state:
+        qs = qs.filter(state=state)
+    return qs
+
+
+def pay_dispute_get(*, viewer: Viewer, dispute_id: int) -> PayDispute:
+    found = pay_disputes(viewer=viewer).filter(pk=dispute_id).first()
+    if found is None:
+        raise NotFound(f"dispute {dispute_id}")
+    return found
+
+
+def pay_dispute_answer(
+    *,
+    viewer: Viewer,
+    dispute: PayDispute,
+    answer: str,
+    points: Any = None,
+    now: datetime,
+) -> PayDispute:
+    """A lead of the agent's team (or an admin) answers an open dispute; the dispute loop
+    closes with it. With ``points``, an adjustment (``pay_adjustment_add``) is made in the
+    same transaction, its reason the answer.
+
+    1. 403 for anyone who may not adjust the agent's pay (the agent themselves included).
+    2. 422 naming ``answer`` (required) or ``points``.
+    3. 409 when the dispute is no longer open: the claim is a conditional update, so of
+       two leads answering at once one wins and the other is told.
+    """
+    from lastmile.loops.models import LoopState
+    from lastmile.loops.services import loop_close
+
+    viewer = viewer_check(viewer)
+    if viewer is SYSTEM:
+        raise PermissionDenied("a dispute is answered by a person: a lead or an admin")
+    _may_adjust(viewer, dispute.agent)
+    text = (answer or "").strip()
+    if not text:
+        raise InvalidInput("an answer is required", [FieldError("answer", "required")])
+    if len(text) > REASON_MAX:
+        raise InvalidInput(
+            "the answer is too long", [FieldError("answer", f"at most {REASON_MAX} characters")]
+        )
+    if points not in (None, ""):
+        _points_parse(points)  # 422 before anything is written
+    if dispute.state != DisputeState.OPEN:
+        raise Conflict(f"dispute #{dispute.pk} is answered already")
+    with transaction.atomic():
+        claimed = PayDispute.objects.filter(pk=dispute.pk, state=DisputeState.OPEN).update(
+            state=DisputeState.ANSWERED, answer=text, answered_by=viewer, answered_at=now
+        )
+        if not claimed:
+            raise Conflict(f"dispute #{dispute.pk} is answered already")
+        adjustment = None
+        if points not in (None, ""):
+            adjustment = pay_adjustment_add(
+                viewer=viewer,
+                agent=dispute.agent,
+                month=dispute.month,
+                points=points,
+                reason=f"Dispute #{dispute.pk} ({dispute.line_label.lower()}): {text}",
+                now=now,
+            )
+            PayDispute.objects.filter(pk=dispute.pk).update(adjustment=adjustment)
+        if dispute.loop is not None and dispute.loop.state == LoopState.OPEN:
+            loop_close(loop=dispute.loop, actor=viewer, reason="dispute answered", now=now)
+    dispute.refresh_from_db()
+    return dispute
+
+
 # --- export -----------------------------------------------------------------------------------
 
 
@@ -547,6 +764,7 @@ def statement_rows(statements: list[PayStatement]) -> tuple[list[str], list[list
         "metrics_total",
         "adjustments",
         "total",
+        "disputes_open",
         *[f"{m}_{part}" for m in metrics for part in ("value", "points")],
     ]
     rows = []
@@ -569,6 +787,7 @@ def statement_rows(statements: list[PayStatement]) -> tuple[list[str], list[list
                 s.metrics_total,
                 s.adjustments_total,
                 s.total,
+                s.disputes_open,
                 *cells,
             ]
         )

@@ -4,20 +4,26 @@ adjustments by leads."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema, Status
+from ninja.pagination import paginate
 from pydantic import Field
 
 from lastmile.api.auth import viewer_of
+from lastmile.api.pagination import BoundedLimitOffset, LazyPage
 from lastmile.api.types import StrictSchema
 from lastmile.core.clock import utcnow
 from lastmile.people.selectors import team_by_slug, user_by_username
-from lastmile.scorecards.models import ADJUSTMENT_LIMIT, PayAdjustment
+from lastmile.scorecards.models import ADJUSTMENT_LIMIT, PayAdjustment, PayDispute
 from lastmile.scorecards.pay import (
     PayStatement,
     pay_adjustment_add,
+    pay_dispute_answer,
+    pay_dispute_get,
+    pay_dispute_open,
+    pay_disputes,
     pay_month_parse,
     pay_statements,
     statements_csv,
@@ -72,6 +78,7 @@ class StatementOut(Schema):
     adjustments_total: float
     total: float
     explanation: list[str]
+    disputes_open: int
 
 
 class StatementsOut(Schema):
@@ -141,6 +148,7 @@ def statement_dict(s: PayStatement) -> dict[str, Any]:
         "adjustments_total": float(s.adjustments_total),
         "total": float(s.total),
         "explanation": s.explanation,
+        "disputes_open": s.disputes_open,
     }
 
 
@@ -215,3 +223,126 @@ def create_adjustment(request: HttpRequest, payload: AdjustmentIn) -> Status:
         now=utcnow(),
     )
     return Status(201, adjustment_dict(adjustment))
+
+
+# --- disputes ---------------------------------------------------------------------------------
+
+
+class DisputeIn(StrictSchema):
+    month: str = Field(default="", max_length=30, description="2026-11")
+    line: str = Field(
+        default="",
+        max_length=60,
+        description="The metric of the line disputed (on_time_rate …); empty: the whole statement",
+    )
+    reason: str = Field(default="", max_length=5000, description="Required: what is wrong")
+
+
+class DisputeAnswerIn(StrictSchema):
+    answer: str = Field(default="", max_length=5000, description="Required: the lead's answer")
+    points: float | None = Field(
+        default=None,
+        description=(
+            "Optional: points to add (or take, below 0) in answer, 2 decimals, at most "
+            f"{ADJUSTMENT_LIMIT}; made as an adjustment whose reason is the answer"
+        ),
+    )
+
+
+class DisputeOut(Schema):
+    id: int
+    agent: str
+    month: str
+    line: str
+    line_label: str
+    team: str | None
+    reason: str
+    state: str
+    loop: int | None
+    answer: str
+    answered_by: str | None
+    answered_at: datetime | None
+    adjustment: AdjustmentOut | None
+    created_at: datetime
+
+
+class DisputesQuery(Schema):
+    month: str | None = Field(default=None, max_length=30, description="2026-11")
+    agent: str | None = Field(default=None, max_length=150)
+    state: Literal["open", "answered"] | None = None
+
+
+def dispute_dict(d: PayDispute) -> dict[str, Any]:
+    return {
+        "id": d.pk,
+        "agent": d.agent.username,
+        "month": d.month,
+        "line": d.line,
+        "line_label": d.line_label,
+        "team": d.team.slug if d.team is not None else None,
+        "reason": d.reason,
+        "state": d.state,
+        "loop": d.loop_id,
+        "answer": d.answer,
+        "answered_by": d.answered_by.username if d.answered_by is not None else None,
+        "answered_at": d.answered_at,
+        "adjustment": adjustment_dict(d.adjustment) if d.adjustment is not None else None,
+        "created_at": d.created_at,
+    }
+
+
+@router.post("/disputes", response={201: DisputeOut}, summary="Dispute my month's statement")
+def create_dispute(request: HttpRequest, payload: DisputeIn) -> Status:
+    """The agent whose token it is disputes a line of their statement for a month (``line``,
+    a metric of it) or the whole statement (``line`` empty): a ``dispute`` loop opens for the
+    lead of the plan's team. 422 naming ``month`` (bad, not begun, or no statement that
+    month), ``line`` or ``reason``; 409 while a dispute on the same line and month is open;
+    403 for an integration token (a dispute is a person's)."""
+    dispute = pay_dispute_open(
+        viewer=viewer_of(request),
+        month=payload.month,
+        line=payload.line,
+        reason=payload.reason,
+        now=utcnow(),
+    )
+    return Status(201, dispute_dict(dispute))
+
+
+@router.get("/disputes", response=list[DisputeOut], summary="Pay disputes, newest first")
+@paginate(BoundedLimitOffset)
+def list_disputes(request: HttpRequest, filters: Query[DisputesQuery]) -> LazyPage:
+    """An agent's token sees their own disputes; a lead's their teams' agents'; an admin's or
+    an integration's everyone's. 422 naming ``month`` unless YYYY-MM."""
+    viewer = viewer_of(request)
+    month = pay_month_parse(filters.month, now=utcnow()).key if filters.month else None
+    qs = pay_disputes(
+        viewer=viewer,
+        month=month,
+        agent=user_by_username(filters.agent, field="agent"),
+        state=filters.state,
+    )
+    return LazyPage(qs, dispute_dict)
+
+
+@router.get("/disputes/{dispute_id}", response=DisputeOut, summary="One pay dispute")
+def get_dispute(request: HttpRequest, dispute_id: int) -> dict[str, Any]:
+    """404 for a dispute the token may not read, as for one that does not exist."""
+    return dispute_dict(pay_dispute_get(viewer=viewer_of(request), dispute_id=dispute_id))
+
+
+@router.post("/disputes/{dispute_id}/answer", response=DisputeOut, summary="Answer a pay dispute")
+def answer_dispute(request: HttpRequest, dispute_id: int, payload: DisputeAnswerIn) -> Any:
+    """A lead of the agent's team or an admin answers (the dispute loop closes), optionally
+    with ``points`` made into an adjustment. 404 outside the token's scope; 403 for the agent
+    themselves or an integration; 422 naming ``answer`` or ``points``; 409 once answered."""
+    viewer = viewer_of(request)
+    dispute = pay_dispute_get(viewer=viewer, dispute_id=dispute_id)
+    return dispute_dict(
+        pay_dispute_answer(
+            viewer=viewer,
+            dispute=dispute,
+            answer=payload.answer,
+            points=payload.points,
+            now=utcnow(),
+        )
+    )
