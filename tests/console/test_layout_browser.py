@@ -46,6 +46,7 @@ LINKS = [
     "Journeys",
     "Funnels",
     "Knowledge",
+    "Scorecards",
     "API docs",
 ]
 
