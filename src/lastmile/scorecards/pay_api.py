@@ -1,8 +1,6 @@
 """The pay API, under /api/v1/pay: monthly pay statements (JSON and CSV for payroll) and
 adjustments by leads."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any, Literal
 
