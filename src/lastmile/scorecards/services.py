@@ -19,6 +19,7 @@ from django.db.models import Exists, OuterRef, Q
 from lastmile.cases.models import Case, CaseStatus
 from lastmile.cases.selectors import case_get, ref_number
 from lastmile.core.errors import FieldError, InvalidInput, NotFound, PermissionDenied
+from lastmile.core.events import event_emit
 from lastmile.customers.models import Direction, Interaction
 from lastmile.loops.models import Loop
 from lastmile.people.models import Agent, Role
@@ -124,6 +125,7 @@ def _autoreview(case: Case, now: datetime) -> tuple[QaReview | None, bool]:
                 created_at=now,
             )
             _scores_write(review, scored)
+            _reviewed(review, at=now)
     except IntegrityError:
         # Another worker wrote it first (one automatic review per case).
         return QaReview.objects.get(case=case, automatic=True), False
@@ -289,7 +291,27 @@ def qa_review_create(
             created_at=now,
         )
         _scores_write(review, scored)
+        _reviewed(review, at=now)
     return review
+
+
+def _reviewed(review: QaReview, *, at: datetime) -> None:
+    """Tell ``qa.reviewed`` in the review's transaction (coaching opens a lesson below the
+    team's target)."""
+    event_emit(
+        "qa.reviewed",
+        {
+            "review": review.pk,
+            "case": review.case_id,
+            "agent": review.agent_id,
+            "team": review.team_id,
+            "reviewer": review.reviewer_id,
+            "automatic": review.automatic,
+            "overrides": review.overrides_id,
+            "score": review.score,
+        },
+        at=at,
+    )
 
 
 def _scorecard_for(
