@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from lastmile.scorecards import views
+from lastmile.scorecards import pay_views, views
 
 app_name = "scorecards"
 
@@ -13,4 +13,15 @@ urlpatterns: list[URLPattern] = [
     path("loops/", views.scorecard_loops, name="loops"),
     path("qa/", views.scorecard_qa, name="qa"),
     path("dashboard/", views.dashboard_page, name="dashboard"),
+    path("pay/", pay_views.pay_page, name="pay"),
+    path("pay/adjust/", pay_views.pay_adjust, name="pay-adjust"),
+    path("pay/dispute/", pay_views.pay_dispute, name="pay-dispute"),
+    path(
+        "pay/disputes/<int:dispute_id>/answer/",
+        pay_views.pay_dispute_answer_view,
+        name="pay-dispute-answer",
+    ),
+    path("pay/export.csv", pay_views.pay_export_csv, name="pay-export-csv"),
+    path("pay/export.xlsx", pay_views.pay_export_xlsx, name="pay-export-xlsx"),
+    path("digest/", pay_views.digest_page, name="digest"),
 ]
