@@ -1,5 +1,6 @@
-"""`lastmile rollups` and `lastmile qa`: the dashboard's rollups and the QA first pass from the
-command line (the worker runs both on its own)."""
+"""`lastmile rollups`, `lastmile qa` and `lastmile digest`: the dashboard's rollups, the QA
+first pass and the weekly email digest from the command line (the worker runs all three on
+its own)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,30 @@ def qa_autoreview_cmd(limit: int) -> None:
     from lastmile.scorecards.services import qa_autoreview_pending
 
     click.echo(f"{qa_autoreview_pending(now=utcnow(), limit=limit)} conversations reviewed")
+
+
+@click.group()
+def digest() -> None:
+    """The weekly email digest of the dashboard's figures (the worker sends it on Mondays)."""
+
+
+@digest.command("send")
+@click.option("--dry-run", is_flag=True, help="Say who would get this week's digest; send nothing.")
+def digest_send_cmd(dry_run: bool) -> None:
+    """Queue this week's digest for every subscriber who has not had it (once per week:
+    running it again sends nothing more)."""
+    from lastmile.cli import _django
+
+    _django()
+    from lastmile.core.clock import utcnow
+    from lastmile.scorecards.digest import digest_send
+
+    run = digest_send(now=utcnow(), dry_run=dry_run)
+    verb = "would be sent to" if dry_run else "queued for"
+    click.echo(f"week of {run.week:%Y-%m-%d}: digest {verb} {len(run.sent)}")
+    for name in run.sent:
+        click.echo(f"  {name}")
+    if run.already:
+        click.echo(f"already sent this week: {', '.join(run.already)}")
+    for name, why in run.skipped:
+        click.echo(f"skipped {name}: {why}")

@@ -276,11 +276,6 @@ def digest_send(*, now: datetime, dry_run: bool = False) -> DigestRun:
     return run
 
 
-def digest_due(now: datetime) -> bool:
-    """Whether the worker's run at ``now`` should send: Mondays from the digest hour."""
-    return now.isoweekday() == 1 and now.hour >= digest_hour()
-
-
 # --- the transport ----------------------------------------------------------------------------
 
 
