@@ -5,8 +5,6 @@ Scoped like the pages: a responder's token sees its own enrolment and replies, a
 of the teams it leads, an admin's or an integration's everything; anything else is 404.
 """
 
-from __future__ import annotations
-
 import hashlib
 import json
 from datetime import datetime

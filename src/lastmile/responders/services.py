@@ -526,7 +526,11 @@ def _submit(
             raise Conflict("a reply to this mention is waiting for the lead already")
     else:
         assert case is not None
-        case = Case.objects.select_for_update().select_related("customer", "team").get(pk=case.pk)
+        case = (
+            Case.objects.select_for_update(of=("self",))
+            .select_related("customer", "team")
+            .get(pk=case.pk)
+        )
         fields["case"] = case
         if not enrolment.case_replies:
             raise refuse("case", "you may answer social mentions, not cases")
@@ -653,7 +657,7 @@ def _send(row: ResponderReply, *, now: datetime) -> None:
 
 def _claim_held(reply: ResponderReply, actor: Actor) -> ResponderReply:
     fresh = (
-        ResponderReply.objects.select_for_update()
+        ResponderReply.objects.select_for_update(of=("self",))
         .select_related("enrolment", "enrolment__team", "responder", "case", "mention")
         .get(pk=reply.pk)
     )
