@@ -1,0 +1,67 @@
+"""The demo's coaching: after the scorecards' first pass, the Front office lead's review of
+one of the Front office agent's conversations below target opens a lesson for the agent and
+a coaching loop for the lead; the agent can answer it, the lead accept it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from django.db import transaction
+from django.test import override_settings
+
+from lastmile.coaching.models import Lesson
+from lastmile.coaching.services import lesson_accept, lesson_submit
+from lastmile.demo import seed as demo_seed
+from lastmile.demo.extensions import coaching, scorecards
+from lastmile.loops.models import Loop
+
+pytestmark = pytest.mark.django_db
+NOW = datetime(2026, 11, 25, 19, 31, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def demo(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    """A small demo with the scorecards' and the coaching's parts after the core stories."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        saved = list(demo_seed.DEMO_EXTENSIONS)
+        demo_seed.DEMO_EXTENSIONS[:] = [scorecards, coaching]
+        try:
+            with override_settings(
+                PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]
+            ):
+                out: list[str] = []
+                report = demo_seed.seed_demo(seed=7, customers=8, now=NOW, out=out.append)
+        finally:
+            demo_seed.DEMO_EXTENSIONS[:] = saved
+        yield SimpleNamespace(report=report, out=out)
+        transaction.set_rollback(True)
+
+
+def test_a_leads_review_below_target_opens_the_demo_agents_lesson(demo):
+    lesson = Lesson.objects.select_related("agent", "lead", "qa_review", "loop").get(
+        qa_review__reviewer__username="front-lead"
+    )
+    assert (lesson.agent.username, lesson.lead.username, lesson.state) == (
+        "front",
+        "front-lead",
+        "assigned",
+    )
+    assert lesson.qa_review.score < 80 and not lesson.qa_review.automatic
+    assert lesson.what_went_wrong.startswith("The customer asked twice")
+    assert lesson.conversation, "the conversation is in the lesson"
+    assert (lesson.loop.kind, lesson.loop.state, lesson.loop.assignee.username) == (
+        "coaching",
+        "open",
+        "front-lead",
+    )
+    line = next(line for line in demo.report.extra if line.startswith("coaching:"))
+    assert f"/coaching/{lesson.pk}/" in line
+
+
+def test_the_demo_lesson_can_be_completed(demo):
+    lesson = Lesson.objects.get(qa_review__reviewer__username="front-lead")
+    lesson_submit(lesson=lesson, actor=lesson.agent, draft="Your card arrives Friday.", now=NOW)
+    lesson_accept(lesson=lesson, actor=lesson.lead, now=NOW + timedelta(minutes=5))
+    assert Loop.objects.get(pk=lesson.loop_id).state == "closed"
