@@ -144,13 +144,13 @@ def _held_mentions() -> QuerySet[ResponderReply]:
 
 def mentions_answerable(*, enrolment: Enrolment) -> QuerySet[Mention]:
     """Brand mentions on the enrolment's networks nobody has answered or set aside, whose
-    case (if any) is the sponsoring team's, with no responder's reply waiting for a lead
+    case (if any) is the sponsoring team's or no team's, with no responder's reply waiting for a lead
     or sent; oldest first."""
     held = _held_mentions().values("mention_id")
     return (
         unattended(viewer=SYSTEM)
         .filter(network__in=list(enrolment.networks or []))
-        .filter(Q(case__team_id=enrolment.team_id) | Q(case__isnull=True))
+        .filter(Q(case__team_id=enrolment.team_id) | Q(case__team__isnull=True))
         .exclude(pk__in=held)
     )
 

@@ -520,7 +520,7 @@ def _submit(
                 "network", f"{mention.network} is not one of your networks (yours: {allowed})"
             )
         on = mention_case(mention)
-        if on is not None and on.team_id != team.pk:
+        if on is not None and on.team_id is not None and on.team_id != team.pk:
             raise refuse("mention", f"the mention is on a case of {on.team or 'another team'}")
         if ResponderReply.objects.filter(mention=mention, state=ReplyState.HELD).exists():
             raise Conflict("a reply to this mention is waiting for the lead already")
