@@ -5,8 +5,6 @@ Scoped by the token's agent: an agent sees their teams' cases and paths and thei
 attempts; a lead their teams' attempts too; an admin or an integration token everything.
 Not yours is a 404; a wrong state is a 409; bad input a 422 naming the field."""
 
-from __future__ import annotations
-
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +15,7 @@ from pydantic import Field
 
 from lastmile.api.auth import viewer_of
 from lastmile.api.pagination import BoundedLimitOffset, LazyPage
-from lastmile.api.types import StrictSchema
+from lastmile.api.types import StrictSchema, UtcDatetime
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import InvalidInput
 from lastmile.knowledge.selectors import ArticleHit
@@ -94,7 +92,7 @@ class CasesQuery(Schema):
 class PromiseIn(StrictSchema):
     text: str = Field(max_length=2000)
     terms: dict[str, Any] = Field(default_factory=dict, description='e.g. {"refund_amount": 20}')
-    due_at: datetime | None = None
+    due_at: UtcDatetime | None = None
 
 
 class HandoffIn(StrictSchema):
