@@ -11,7 +11,7 @@ from email import message_from_bytes, policy
 import pytest
 from click.testing import CliRunner
 from django.core.exceptions import ImproperlyConfigured
-from django.db import close_old_connections, connection
+from django.db import connection
 
 from lastmile.channels.models import OutboxMessage
 from lastmile.channels.services import outbox_deliver
@@ -168,7 +168,7 @@ def test_two_workers_at_once_send_one_digest(history, lena, now, transactional_d
             barrier.wait()
             runs.append(digest_send(now=now))
         finally:
-            close_old_connections()
+            connection.close()  # this thread's own connection
 
     threads = [threading.Thread(target=run) for _ in range(2)]
     for t in threads:

@@ -11,7 +11,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import close_old_connections, connection
+from django.db import connection
 
 from lastmile.core.errors import Conflict, InvalidInput, PermissionDenied
 from lastmile.loops.models import Loop
@@ -137,7 +137,7 @@ def test_two_racing_disputes_on_one_line_leave_one(plan, alice, lena, now, trans
         except Conflict:
             results.append("409")
         finally:
-            close_old_connections()
+            connection.close()  # this thread's own connection
 
     threads = [threading.Thread(target=run) for _ in range(2)]
     for t in threads:

@@ -99,9 +99,12 @@ def _statement_context(
     """One agent's statement, their disputes and the forms the viewer may use on it."""
     viewer = request.user
     assert isinstance(viewer, User)
-    found = pay_statements(viewer=viewer, period=period, agent=who)
+    if who.pk == viewer.pk and agent_for(viewer) is None:  # no profile: no statement
+        found, disputes = [], []
+    else:
+        found = pay_statements(viewer=viewer, period=period, agent=who)
+        disputes = list(pay_disputes(viewer=viewer, month=period.key, agent=who))
     statement = found[0] if found else None
-    disputes = list(pay_disputes(viewer=viewer, month=period.key, agent=who))
     own = who.pk == viewer.pk
     may_adjust = pay_may_adjust(viewer, who)
     open_lines = {d.line for d in disputes if d.state == DisputeState.OPEN}
