@@ -154,3 +154,35 @@ def test_the_responders_list_pages_past_twenty_mentions(client, enrolment, brand
     assert page.count('class="responder-item" id="mention-') == 20
     second = client.get("/responders/", {"mp": 2}).content.decode()
     assert second.count('class="responder-item" id="mention-') == 1
+
+
+def test_every_responders_page_has_the_policy_and_no_inline_code(
+    client, enrolment, mention, sam, lead, thanks, now
+):
+    from tests.core.test_security_headers import inline_code
+
+    reply_submit(responder=sam, now=now, mention=mention, macro=thanks)
+    pages = {
+        sam: ["/responders/", f"/responders/reply/mention/{mention.pk}/", "/responders/sam/"],
+        lead: ["/responders/", "/responders/approvals/", "/responders/sam/", "/scorecards/"],
+    }
+    for user, urls in pages.items():
+        client.force_login(user)
+        for url in urls:
+            response = client.get(url)
+            assert response.status_code == 200, url
+            assert "script-src 'self'" in response["Content-Security-Policy"], url
+            assert inline_code(response.content.decode()) == [], url
+
+
+def test_the_case_reply_form_is_only_for_the_sponsoring_teams_cases(
+    client, enrolment, sam, customer, team, other_team
+):
+    from tests.cases.factories import CaseFactory
+
+    ours = CaseFactory(customer=customer, team=team)
+    theirs = CaseFactory(customer=customer, team=other_team)
+    client.force_login(sam)
+    assert client.get(f"/responders/reply/case/{ours.ref}/").status_code == 200
+    assert client.get(f"/responders/reply/case/{theirs.ref}/").status_code == 404
+    assert client.get("/responders/reply/case/LM-0/").status_code == 404

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.urls import path, re_path
+from django.urls import path
 
 from lastmile.responders import views
 
@@ -11,9 +11,8 @@ app_name = "responders"
 urlpatterns = [
     path("", views.index, name="index"),
     path("approvals/", views.approvals, name="approvals"),
-    re_path(
-        r"^reply/(?P<kind>mention|case)/(?P<key>[A-Za-z0-9-]{1,40})/$", views.reply, name="reply"
-    ),
+    path("reply/mention/<int:mention_id>/", views.reply_mention, name="reply_mention"),
+    path("reply/case/<str:ref>/", views.reply_case, name="reply_case"),
     path("replies/<int:reply_id>/approve", views.approve, name="approve"),
     path("replies/<int:reply_id>/return", views.return_, name="return"),
     path("<str:username>/", views.scorecard, name="scorecard"),

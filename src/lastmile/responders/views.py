@@ -97,7 +97,17 @@ def _reply_context(
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def reply(request: HttpRequest, kind: str, key: str) -> HttpResponse:
+def reply_mention(request: HttpRequest, mention_id: int) -> HttpResponse:
+    return _reply(request, "mention", str(mention_id))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def reply_case(request: HttpRequest, ref: str) -> HttpResponse:
+    return _reply(request, "case", ref)
+
+
+def _reply(request: HttpRequest, kind: str, key: str) -> HttpResponse:
     """The reply form for one mention (``kind`` mention, ``key`` its id) or one case (a ref)."""
     now = utcnow()
     enrolment = selectors.enrolment_of(request.user)
