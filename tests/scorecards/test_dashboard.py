@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+from lastmile.customers.models import Customer
 from lastmile.loops.models import Loop
 from lastmile.loops.services import loop_open
 from lastmile.scorecards.models import TeamWeekRollup
@@ -19,24 +20,28 @@ from lastmile.scorecards.rollups import (
     week_of,
     week_start,
 )
+from tests.customers.factories import CustomerFactory
 from tests.people.factories import UserFactory, team_lead
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 
-def closed_loops(team, week, *, on_time, late):  # type: ignore[no-untyped-def]
-    """Loops of ``team`` closed on the Tuesday of ``week``: ``on_time`` before their deadline,
-    ``late`` after it (and marked breached)."""
+def closed_loops(team, week, *, on_time, late, assignee=None):  # type: ignore[no-untyped-def]
+    """Customers' loops of ``team`` (and ``assignee``) closed on the Tuesday of ``week``:
+    ``on_time`` before their deadline, ``late`` after it (and marked breached)."""
     at = week_start(week) + timedelta(days=1, hours=12)
+    customer = Customer.objects.first() or CustomerFactory()
     rows = []
     for i in range(on_time + late):
         is_late = i >= on_time
         due = at - timedelta(hours=2) if is_late else at + timedelta(hours=2)
         rows.append(
             Loop(
-                kind="ack",
+                kind="task",
+                customer=customer,
                 title="closed",
                 team=team,
+                assignee=assignee,
                 state="closed",
                 opened_at=at - timedelta(days=1),
                 clock_started_at=at - timedelta(days=1),

@@ -188,6 +188,12 @@ class PromisesQuery(Schema):
     team: str | None = Field(default=None, max_length=50)
     customer: int | None = Field(default=None, ge=1, le=2**62)
     case: str | None = Field(default=None, max_length=30)
+    made_by: str | None = Field(
+        default=None, max_length=150, description="Username of the agent who made them."
+    )
+    # Made at or after / strictly before: a scorecard period's bounds.
+    made_after: UtcDatetime | None = None
+    made_before: UtcDatetime | None = None
 
 
 @router.get("", response=list[PromiseOut], summary="Promises: open ones soonest due first")
@@ -201,6 +207,9 @@ def list_promises(request: HttpRequest, filters: Query[PromisesQuery]) -> Any:
         team=filters.team,
         customer=filters.customer,
         case=case,
+        made_by=user_by_username(filters.made_by, field="made_by"),
+        made_after=filters.made_after,
+        made_before=filters.made_before,
     )
     return LazyPage(qs, promise_out)
 

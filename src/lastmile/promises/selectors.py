@@ -118,8 +118,13 @@ def promise_list(
     customer: Any = None,
     case: Any = None,
     made_by: Any = None,
+    made_after: datetime | None = None,
+    made_before: datetime | None = None,
 ) -> QuerySet[Promise]:
-    """Promises, soonest due first among the open, newest first otherwise."""
+    """Promises, soonest due first among the open, newest first otherwise.
+
+    ``made_after``/``made_before``: made at or after / strictly before those instants (a
+    scorecard period's bounds, as ``promise_kept_rate`` counts them)."""
     qs = promises_visible(viewer=viewer)
     if state:
         qs = qs.filter(state=state)
@@ -131,6 +136,10 @@ def promise_list(
         qs = qs.filter(case=case)
     if made_by is not None:
         qs = qs.filter(made_by=made_by)
+    if made_after is not None:
+        qs = qs.filter(made_at__gte=made_after)
+    if made_before is not None:
+        qs = qs.filter(made_at__lt=made_before)
     return (
         qs.order_by("due_at", "pk")
         if state == PromiseState.OPEN

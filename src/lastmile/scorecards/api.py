@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.http import HttpRequest
@@ -26,6 +27,11 @@ class PeriodOut(Schema):
     note: str
 
 
+class AmountOut(Schema):
+    currency: str = Field(description="ISO 4217; empty when the event named none")
+    amount: Decimal
+
+
 class ScorecardOut(Schema):
     """One row: the metrics of ``definitions``, by name, and the drill-down ``links``."""
 
@@ -41,6 +47,9 @@ class ScorecardOut(Schema):
     first_replies: int
     reopened_cases: int
     reassignments_away: int
+    first_contact_resolution: float | None
+    cases_solved: int
+    first_contact_resolved: int
     promises_made: int
     promises_kept: int
     promises_broken: int
@@ -49,6 +58,7 @@ class ScorecardOut(Schema):
     nps: float | None
     nps_responses: int
     recovered: int
+    revenue_recovered: list[AmountOut] = Field(description="per currency, never converted")
     qa_score: float | None
     qa_reviews: int
     links: dict[str, str]

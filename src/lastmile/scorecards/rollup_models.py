@@ -1,8 +1,9 @@
-"""The dashboard's rollups: figures per team and week kept by the worker
-(``rollups.rollups_refresh``), so that the dashboard reads a few hundred rows."""
+"""The dashboard's rollups: figures per team and week, and per agent and week, kept by the
+worker (``rollups.rollups_refresh``), so that the dashboard reads a few hundred rows."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -35,6 +36,22 @@ class TeamWeekRollup(models.Model):
     sentiment_mean = models.FloatField(null=True, blank=True)
     jobs_due = models.PositiveIntegerField(default=0)
     jobs_on_time = models.PositiveIntegerField(default=0)
+    cases_solved = models.PositiveIntegerField(default=0)
+    first_contact_resolved = models.PositiveIntegerField(default=0)
+    recoveries_recovered = models.PositiveIntegerField(default=0)
+    recoveries_lost = models.PositiveIntegerField(default=0)
+    revenue_recovered = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Recovered revenue per currency, never converted: {"EUR": "129.50"}.',
+    )
+    alerts = models.PositiveIntegerField(default=0)
+    alerts_top = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The week's loudest alerts, most mentions first: "
+        '[{"id", "term", "signal", "mentions", "state"}], at most five.',
+    )
     computed_at = models.DateTimeField()
 
     class Meta:
@@ -46,3 +63,31 @@ class TeamWeekRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.team_id} week of {self.week}"
+
+
+class AgentWeekRollup(models.Model):
+    """One agent's figures for one week (as ``TeamWeekRollup``'s, for the loops assigned to
+    the agent now and the cases they are assigned now), kept by the same worker run, so the
+    dashboard can name the agents whose trend is worsening without reading the loops. A
+    week with nothing of the agent's has no row."""
+
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    week = models.DateField(help_text="The week's Monday (UTC).")
+    loops_finished = models.PositiveIntegerField(default=0)
+    breaches = models.PositiveIntegerField(default=0)
+    loops_closed = models.PositiveIntegerField(default=0)
+    loops_closed_with_deadline = models.PositiveIntegerField(default=0)
+    loops_closed_on_time = models.PositiveIntegerField(default=0)
+    cases_solved = models.PositiveIntegerField(default=0)
+    first_contact_resolved = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["agent", "week"]
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "week"], name="agentweekrollup_unique")
+        ]
+        indexes = [models.Index(fields=["week", "agent"], name="agentweekrollup_week")]
+
+    def __str__(self) -> str:
+        return f"agent {self.agent_id} week of {self.week}"

@@ -8,8 +8,12 @@ and the week (``TruncWeek`` in UTC), conditional ``COUNT``s and ``AVG``s, portab
 SQLite and PostgreSQL; no row is read into Python. The exception is the open-loop
 snapshot, which is a state at an instant rather than events in a week: one aggregate query
 per week (``GROUP BY`` the team), the 95th percentile taken in the same query by a window
-function (``CUME_DIST``). Rows are upserted on (team, week): computing twice writes the same
-rows.
+function (``CUME_DIST``); and the week's five loudest alerts per team, picked in one query by
+``ROW_NUMBER``. Team rows are upserted on (team, week); the agents' rows of the recomputed
+weeks are replaced: computing twice writes the same rows.
+
+Loop figures count the customers' loops only: a team's own loops (``TEAM_OWN_KINDS``: an
+alert's acknowledgement, coaching, a pay dispute) are left out, as on the scorecards.
 
 Weeks are whole weeks in UTC, Monday 00:00 to Monday 00:00, as the scorecards' periods are.
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,35 +31,48 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import (
     Avg,
+    CharField,
     Count,
     F,
     FloatField,
     Func,
+    IntegerField,
     Max,
     Q,
     QuerySet,
+    Sum,
     Window,
 )
-from django.db.models.functions import CumeDist, TruncWeek
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce, CumeDist, RowNumber, TruncWeek
 
+from lastmile.cases.models import Case
+from lastmile.crisis.detectors import SIGNAL_LABELS
+from lastmile.crisis.models import Alert
 from lastmile.customers.models import Direction, Interaction
 from lastmile.feedback.models import Band, Response, SurveyKind
 from lastmile.jobs.models import Job, JobState
-from lastmile.loops.models import Loop, LoopState
+from lastmile.loops.models import TEAM_OWN_KINDS, Loop, LoopState
 from lastmile.people.models import Team
 from lastmile.promises.models import Promise, PromiseState
+from lastmile.recovery.models import Outcome, Recovery
 from lastmile.scorecards.models import TeamWeekRollup
+from lastmile.scorecards.rollup_models import AgentWeekRollup
+from lastmile.scorecards.selectors import FIRST_CONTACT, with_first_contact
 
 _UTC = ZoneInfo("UTC")
+CENT = Decimal("0.01")
 WEEKS_SHOWN = 13
 P95 = 0.95
+ALERTS_TOP = 5
 
 # The dashboard's figures, each with one written definition shown on the page.
 DEFINITIONS: dict[str, str] = {
     "open_loops": (
-        "Loops of the team open at the snapshot (the end of the week; for the week in "
-        "progress, when the figures were computed): opened by then and not yet closed, broken "
-        "or cancelled."
+        "Customers' loops of the team open at the snapshot (the end of the week; for the "
+        "week in progress, when the figures were computed): opened by then and not yet "
+        "closed, broken or cancelled. Like every loop figure here, a team's own loops (an "
+        "alert's acknowledgement, coaching, a pay dispute) are left out."
     ),
     "overdue_loops": (
         "Of the open loops, those whose deadline (due_at) had passed at the snapshot. A past "
@@ -86,6 +104,26 @@ DEFINITIONS: dict[str, str] = {
     "deliveries_on_time": (
         "Deliveries and field visits of the team whose window ended in the week (by the "
         "snapshot), cancelled ones left out, that were completed within their window."
+    ),
+    "first_contact_resolution": (
+        "Of the team's cases whose latest solve fell in the week, the percent solved with "
+        "exactly one reply written by a person and never reopened (as on the scorecards)."
+    ),
+    "recovery_close_rate": (
+        "Recoveries of the team's recovery loops that ended in the week: recovered divided "
+        "by recovered plus lost (recovery's own recovery rate; open ones have not ended). "
+        "The funnel's close rate (closed over entered) comes from the analytics engine, "
+        "per funnel rather than per team, on the recovery page."
+    ),
+    "revenue_recovered": (
+        "Revenue of the carts and applications the team's recovery loops recovered in the "
+        "week, as the completing event gave it, per currency: currencies are never added "
+        "together or converted."
+    ),
+    "alerts": (
+        "Social listening alerts of the team raised in the week; the tile lists the five "
+        "loudest, by the mentions in the bucket that raised them. An alert of no team is "
+        "on no team's dashboard."
     ),
 }
 
@@ -150,39 +188,161 @@ def _put(rows: Rows, team: int | None, week: Any, **values: Any) -> None:
         rows[key].update(values)
 
 
-def _closed(rows: Rows, r: _Range) -> None:
+def customers_loops() -> QuerySet[Loop]:
+    """Every loop but a team's own (``TEAM_OWN_KINDS``)."""
+    return Loop.objects.exclude(kind__in=TEAM_OWN_KINDS)
+
+
+def _closed_counts(by: str, r: _Range) -> QuerySet[Any]:
     closed = Q(state=LoopState.CLOSED)
     dated = closed & Q(due_at__isnull=False)
-    qs = (
-        Loop.objects.filter(team__isnull=False, closed_at__gte=r.start, closed_at__lt=r.end)
+    return (
+        customers_loops()
+        .filter(**{f"{by}__isnull": False}, closed_at__gte=r.start, closed_at__lt=r.end)
         .annotate(w=_week("closed_at"))
         .order_by()
-        .values("team_id", "w")
+        .values(by, "w")
         .annotate(
-            finished=Count("pk"),
+            loops_finished=Count("pk"),
             breaches=Count("pk", filter=Q(breached_at__isnull=False)),
-            closed=Count("pk", filter=closed),
-            with_deadline=Count("pk", filter=dated),
-            on_time=Count("pk", filter=dated & Q(closed_at__lte=F("due_at"))),
+            loops_closed=Count("pk", filter=closed),
+            loops_closed_with_deadline=Count("pk", filter=dated),
+            loops_closed_on_time=Count("pk", filter=dated & Q(closed_at__lte=F("due_at"))),
         )
     )
-    for row in qs:
+
+
+LOOP_COUNTS = (
+    "loops_finished",
+    "breaches",
+    "loops_closed",
+    "loops_closed_with_deadline",
+    "loops_closed_on_time",
+)
+
+
+def _closed(rows: Rows, r: _Range) -> None:
+    for row in _closed_counts("team_id", r):
+        _put(rows, row["team_id"], row["w"], **{k: row[k] for k in LOOP_COUNTS})
+
+
+def _solved_counts(by: str, r: _Range) -> QuerySet[Any]:
+    cases = Case.objects.filter(
+        **{f"{by}__isnull": False}, solved_at__gte=r.start, solved_at__lt=r.end
+    )
+    return (
+        with_first_contact(cases)
+        .annotate(w=_week("solved_at"))
+        .order_by()
+        .values(by, "w")
+        .annotate(
+            cases_solved=Count("pk"), first_contact_resolved=Count("pk", filter=FIRST_CONTACT)
+        )
+    )
+
+
+def _first_contact(rows: Rows, r: _Range) -> None:
+    for row in _solved_counts("team_id", r):
         _put(
             rows,
             row["team_id"],
             row["w"],
-            loops_finished=row["finished"],
-            breaches=row["breaches"],
-            loops_closed=row["closed"],
-            loops_closed_with_deadline=row["with_deadline"],
-            loops_closed_on_time=row["on_time"],
+            cases_solved=row["cases_solved"],
+            first_contact_resolved=row["first_contact_resolved"],
         )
 
 
+def _recoveries(rows: Rows, r: _Range) -> None:
+    won = Q(outcome=Outcome.RECOVERED)
+    qs = (
+        Recovery.objects.filter(
+            closed_at__gte=r.start,
+            closed_at__lt=r.end,
+            loop__team__isnull=False,
+            outcome__in=[Outcome.RECOVERED, Outcome.LOST],
+        )
+        .annotate(w=_week("closed_at"))
+        .order_by()
+        .values("loop__team_id", "w", "revenue_currency")
+        .annotate(
+            recovered=Count("pk", filter=won),
+            lost=Count("pk", filter=Q(outcome=Outcome.LOST)),
+            revenue=Sum("revenue", filter=won),
+        )
+    )
+    for row in qs:
+        key = (row["loop__team_id"], _as_week(row["w"]))
+        if key not in rows:
+            continue
+        values = rows[key]
+        values["recoveries_recovered"] = values.get("recoveries_recovered", 0) + row["recovered"]
+        values["recoveries_lost"] = values.get("recoveries_lost", 0) + row["lost"]
+        if row["revenue"] is not None:
+            revenue = values.setdefault("revenue_recovered", {})
+            revenue[row["revenue_currency"] or ""] = str(Decimal(row["revenue"]).quantize(CENT))
+
+
+def _alerts(rows: Rows, r: _Range) -> None:
+    alerts = Alert.objects.filter(
+        team__isnull=False, raised_at__gte=r.start, raised_at__lt=r.end
+    ).annotate(w=_week("raised_at"))
+    counts = alerts.order_by().values("team_id", "w").annotate(n=Count("pk"))
+    for row in counts:
+        _put(rows, row["team_id"], row["w"], alerts=row["n"])
+    mentions = Coalesce(Cast(KT("details__mentions"), IntegerField()), 0)
+    loudest = (
+        alerts.annotate(
+            mentions=mentions,
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("team_id"), _week("raised_at")],
+                order_by=[mentions.desc(), F("raised_at").desc(), F("pk").desc()],
+            ),
+            term_name=Cast("term__name", CharField()),
+        )
+        .filter(rank__lte=ALERTS_TOP)
+        .order_by("team_id", "w", "rank")
+        .values("pk", "team_id", "w", "mentions", "signal", "state", "term_name")
+    )
+    for a in loudest:
+        key = (a["team_id"], _as_week(a["w"]))
+        if key in rows:
+            rows[key].setdefault("alerts_top", []).append(
+                {
+                    "id": a["pk"],
+                    "term": a["term_name"],
+                    "signal": SIGNAL_LABELS.get(a["signal"], a["signal"]),
+                    "mentions": a["mentions"],
+                    "state": a["state"],
+                }
+            )
+
+
+AgentRows = dict[tuple[int, date], dict[str, Any]]
+
+
+def _agents(r: _Range) -> AgentRows:
+    """Each agent's loop and first-contact counts per week (only weeks with some)."""
+    out: AgentRows = {}
+    for row in _closed_counts("assignee_id", r):
+        key = (row["assignee_id"], _as_week(row["w"]))
+        out.setdefault(key, {}).update({k: row[k] for k in LOOP_COUNTS})
+    for row in _solved_counts("assignee_id", r):
+        key = (row["assignee_id"], _as_week(row["w"]))
+        out.setdefault(key, {}).update(
+            cases_solved=row["cases_solved"],
+            first_contact_resolved=row["first_contact_resolved"],
+        )
+    return out
+
+
 def open_at(at: datetime) -> QuerySet[Loop]:
-    """Loops with a team that were open at ``at``: opened by then, not finished by then."""
-    return Loop.objects.filter(team__isnull=False, opened_at__lte=at).filter(
-        Q(closed_at__isnull=True) | Q(closed_at__gt=at)
+    """Customers' loops with a team that were open at ``at``: opened by then, not finished
+    by then."""
+    return (
+        customers_loops()
+        .filter(team__isnull=False, opened_at__lte=at)
+        .filter(Q(closed_at__isnull=True) | Q(closed_at__gt=at))
     )
 
 
@@ -336,7 +496,18 @@ def _compute(weeks: Iterable[date], now: datetime) -> int:
     _feedback(rows, r)
     _sentiment(rows, r)
     _jobs(rows, r)
+    _first_contact(rows, r)
+    _recoveries(rows, r)
+    _alerts(rows, r)
+    for values in rows.values():  # a recomputed week forgets what it no longer has
+        values.setdefault("revenue_recovered", {})
+        values.setdefault("alerts_top", [])
     objs = [TeamWeekRollup(team_id=t, week=w, **values) for (t, w), values in rows.items()]
+    agents = [
+        AgentWeekRollup(agent_id=a, week=w, computed_at=now, **values)
+        for (a, w), values in _agents(r).items()
+        if w in snapshots
+    ]
     with transaction.atomic():
         TeamWeekRollup.objects.bulk_create(
             objs,
@@ -345,7 +516,9 @@ def _compute(weeks: Iterable[date], now: datetime) -> int:
             unique_fields=["team", "week"],
             update_fields=ROLLUP_FIELDS,
         )
-    return len(objs)
+        AgentWeekRollup.objects.filter(week__in=weeks).delete()
+        AgentWeekRollup.objects.bulk_create(agents, batch_size=500)
+    return len(objs) + len(agents)
 
 
 def rollup_minutes() -> int:

@@ -19,25 +19,48 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.models import User
-from django.db.models import Avg, CharField, Count, Exists, F, OuterRef, Q, QuerySet, Value
+from django.db.models import (
+    Avg,
+    CharField,
+    Count,
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
 
-from lastmile.cases.models import CaseEvent, CaseStatus
+from lastmile.cases.models import Case, CaseEvent, CaseStatus
 from lastmile.core.errors import FieldError, InvalidInput, NotFound
+from lastmile.customers.models import Direction, Interaction
 from lastmile.feedback.models import Band, Response, SurveyKind
 from lastmile.loops.business_time import business_time_between
-from lastmile.loops.models import Loop, LoopEvent, LoopEventKind, LoopKind, LoopState, SlaTarget
+from lastmile.loops.models import (
+    TEAM_OWN_KINDS,
+    Loop,
+    LoopEvent,
+    LoopEventKind,
+    LoopKind,
+    LoopState,
+    SlaTarget,
+)
 from lastmile.loops.selectors import loops_visible
 from lastmile.loops.services import calendar_of
 from lastmile.people.models import Agent, Role, Team
 from lastmile.people.selectors import agent_for, visible_team_ids
 from lastmile.people.viewers import SYSTEM, Viewer, viewer_check
-from lastmile.promises.selectors import promise_kept_rate
+from lastmile.promises.selectors import promise_kept_rate, promise_list
 from lastmile.recovery.models import Outcome, Recovery
 from lastmile.scorecards.models import QaReview
 
@@ -50,12 +73,19 @@ TIMEZONE_NOTE = (
 # One written definition per metric, returned by the API beside the numbers and shown next
 # to them on the page. "The agent's" means assigned to the agent now (the loop's, the case's
 # assignee); a team's means owned by the team now. "In the period": at or after its start and
-# before its end.
+# before its end. "Loops" are the customers' loops: a team's own loops (TEAM_OWN_KINDS: an
+# alert's acknowledgement, a lead's coaching, a pay dispute) are work a team owes itself, not
+# a customer, and no loop figure counts them.
+TEAM_OWN_NOTE = (
+    "Only customers' loops count: a team's own loops (an alert's acknowledgement, coaching, "
+    "a pay dispute) are left out of every loop figure (team_own=false in the links)."
+)
 METRICS: dict[str, str] = {
     "loops_closed": (
-        "Loops assigned to the agent (of the team) that were closed in the period; cancelled "
-        "and broken loops are not counted. Drill-down: the loops API with state=closed, "
-        "assignee (team), closed_after and closed_before."
+        "Customers' loops assigned to the agent (of the team) that were closed in the period; "
+        "cancelled and broken loops are not counted, nor a team's own loops (acknowledgement, "
+        "coaching, pay dispute). Drill-down: the loops API with state=closed, assignee "
+        "(team), closed_after, closed_before and team_own=false."
     ),
     "loops_closed_with_deadline": (
         "Of loops_closed, those that had a deadline (due_at) when they closed. A loop with no "
@@ -72,11 +102,11 @@ METRICS: dict[str, str] = {
         "policy neither helps nor hurts."
     ),
     "breaches": (
-        "Loops assigned to the agent (of the team) that finished in the period (closed, "
-        "broken or cancelled) and had breached: the sweeper marked them breached when their "
-        "deadline passed. Counted when the loop finishes, so each breach counts once. "
-        "Drill-down: the loops API with breached=true, assignee (team), closed_after and "
-        "closed_before."
+        "Customers' loops assigned to the agent (of the team) that finished in the period "
+        "(closed, broken or cancelled) and had breached: the sweeper marked them breached "
+        "when their deadline passed. Counted when the loop finishes, so each breach counts "
+        "once; a team's own loops are left out. Drill-down: the loops API with "
+        "breached=true, assignee (team), closed_after, closed_before and team_own=false."
     ),
     "first_reply_median_business_minutes": (
         "Median, over the reply loops on the first-reply target closed in the period, of the "
@@ -95,12 +125,35 @@ METRICS: dict[str, str] = {
         "(the sweeper's hand-over to the lead included). For a team: loops moved to another "
         "team."
     ),
+    "first_contact_resolution": (
+        "Of cases_solved, the share resolved at first contact: solved with exactly one reply "
+        "to the customer and never reopened (first_contact_resolved / cases_solved, from 0 "
+        "to 1; null when no case was solved). A reply is an outbound message on the case "
+        "written by a person, on any channel; automatic notices and surveys (no author) "
+        "and internal notes are not replies. Drill-down: the scorecard page's list of the "
+        "solved cases (rows=first_contact_resolution), each with its replies and reopenings."
+    ),
+    "cases_solved": (
+        "Cases assigned to the agent (of the team) whose latest solve (solved_at) falls in "
+        "the period, whatever they are now: the base of first_contact_resolution."
+    ),
+    "first_contact_resolved": (
+        "Of cases_solved, those with exactly one reply and no reopening (solved or closed "
+        "back to open or pending) at any time."
+    ),
     "promises_made": (
         "Promises the agent made (a team: promises the team must keep) in the period, as "
-        "the promise ledger records them; renegotiated and withdrawn ones included."
+        "the promise ledger records them; renegotiated and withdrawn ones included. "
+        "Drill-down: the promises API with made_by (team), made_after and made_before."
     ),
-    "promises_kept": "Of promises_made, those marked kept (as they stand now).",
-    "promises_broken": "Of promises_made, those marked broken (as they stand now).",
+    "promises_kept": (
+        "Of promises_made, those marked kept (as they stand now); the promises API link "
+        "adds state=kept."
+    ),
+    "promises_broken": (
+        "Of promises_made, those marked broken (as they stand now); the promises API link "
+        "adds state=broken."
+    ),
     "csat": (
         "Percent of CSAT answers of 4 or 5 (on 1-5) given in the period on cases assigned to "
         "the agent (of the team); null without answers."
@@ -114,7 +167,15 @@ METRICS: dict[str, str] = {
     "nps_responses": "How many NPS answers the nps figure is taken over.",
     "recovered": (
         "Recovery loops assigned to the agent (of the team) whose abandoned cart or "
-        "application was recovered (the person completed it) in the period."
+        "application was recovered (the person completed it) in the period. Drill-down: the "
+        "scorecard page's list of those recoveries (rows=recovered)."
+    ),
+    "revenue_recovered": (
+        "The revenue of the recoveries counted in recovered: the completing event's revenue "
+        "(else its value), as recovery recorded it, summed per currency and never converted: "
+        "one amount per currency, largest first ([] when nothing was recovered; a "
+        "recovery whose event named no revenue adds nothing, one that named no currency "
+        'adds to currency ""). Drill-down: as recovered.'
     ),
     "qa_score": (
         "Mean of the effective QA reviews of the agent's conversations (a team: of the "
@@ -318,6 +379,8 @@ def scorecards(
                 links={
                     **loop_links(period, assignee=a.user.username),
                     **qa_links(period, agent=a.user.username),
+                    **promise_links(period, made_by=a.user.username),
+                    **row_links(period, agent=a.user.username),
                 },
             )
         )
@@ -332,7 +395,12 @@ def scorecards(
                 team=t.slug,
                 teams=[t.slug],
                 metrics=m,
-                links={**loop_links(period, team=t.slug), **qa_links(period, team=t.slug)},
+                links={
+                    **loop_links(period, team=t.slug),
+                    **qa_links(period, team=t.slug),
+                    **promise_links(period, team=t.slug),
+                    **row_links(period, team=t.slug),
+                },
             )
         )
     return Scorecards(period=period, agents=agent_rows, teams=team_rows)
@@ -352,14 +420,56 @@ def loop_links(
     period: Period, *, assignee: str | None = None, team: str | None = None
 ) -> dict[str, str]:
     """The loops API queries a row's loop counts come from: ``loops_closed`` (state=closed),
-    ``breaches`` (breached=true) and ``loops`` (every loop finished in the period)."""
+    ``breaches`` (breached=true) and ``loops`` (every loop finished in the period), the
+    customers' loops only (``team_own=false``)."""
     who = {"assignee": assignee} if assignee is not None else {"team": team}
-    window = {"closed_after": _iso(period.start), "closed_before": _iso(period.end)}
+    window = {
+        "closed_after": _iso(period.start),
+        "closed_before": _iso(period.end),
+        "team_own": "false",
+    }
     base = "/api/v1/loops?"
     return {
         "loops_closed": base + urlencode({**who, "state": "closed", **window}),
         "breaches": base + urlencode({**who, "breached": "true", **window}),
         "loops": base + urlencode({**who, **window}),
+    }
+
+
+def promise_links(
+    period: Period, *, made_by: str | None = None, team: str | None = None
+) -> dict[str, str]:
+    """The promises API queries a row's promise counts come from: made by the agent (a
+    team: kept by the team) in the period, and of those the kept and the broken."""
+    who = {"made_by": made_by} if made_by is not None else {"team": team}
+    window = {"made_after": _iso(period.start), "made_before": _iso(period.end)}
+    base = "/api/v1/promises?"
+    return {
+        "promises_made": base + urlencode({**who, **window}),
+        "promises_kept": base + urlencode({**who, **window, "state": "kept"}),
+        "promises_broken": base + urlencode({**who, **window, "state": "broken"}),
+    }
+
+
+# Figures whose rows are listed on the scorecard page itself (``rows=``): no list API has
+# their filters.
+ROW_FIGURES = {
+    "first_contact_resolution": "first_contact_resolution",
+    "cases_solved": "first_contact_resolution",
+    "first_contact_resolved": "first_contact_resolution",
+    "recovered": "recovered",
+    "revenue_recovered": "recovered",
+}
+
+
+def row_links(
+    period: Period, *, agent: str | None = None, team: str | None = None
+) -> dict[str, str]:
+    """The scorecard page listing the rows behind first-contact resolution and recovery."""
+    who = {"agent": agent} if agent is not None else {"team": team}
+    return {
+        name: "/scorecards/?" + urlencode({"period": period.key, **who, "rows": rows})
+        for name, rows in ROW_FIGURES.items()
     }
 
 
@@ -374,6 +484,9 @@ def _zero() -> dict[str, Any]:
         "first_replies": 0,
         "reopened_cases": 0,
         "reassignments_away": 0,
+        "first_contact_resolution": None,
+        "cases_solved": 0,
+        "first_contact_resolved": 0,
         "promises_made": 0,
         "promises_kept": 0,
         "promises_broken": 0,
@@ -382,6 +495,7 @@ def _zero() -> dict[str, Any]:
         "nps": None,
         "nps_responses": 0,
         "recovered": 0,
+        "revenue_recovered": [],
         "qa_score": None,
         "qa_reviews": 0,
     }
@@ -397,16 +511,22 @@ def _metrics(
         return out
     for key in ids:
         out[key]  # noqa: B018 - every row, zeros included
-    loops = loops_visible(viewer=viewer).order_by().filter(**{f"{by}__in": ids})
+    loops = customer_loops(loops_visible(viewer=viewer)).order_by().filter(**{f"{by}__in": ids})
     _loop_counts(out, loops, period, by)
     _first_replies(out, loops, period, by)
     teams = visible_team_ids(viewer)
     _reopened(out, period, by, ids, teams)
+    _first_contact(out, period, by, ids, teams)
     _reassigned_away(out, period, by, ids)
     _feedback(out, period, by, ids, teams)
     _recovered(out, loops, period, by)
     _qa(out, viewer, period, by, ids)
     return out
+
+
+def customer_loops(loops: QuerySet[Loop]) -> QuerySet[Loop]:
+    """Of ``loops``, the customers' loops: a team's own (``TEAM_OWN_KINDS``) left out."""
+    return loops.exclude(kind__in=TEAM_OWN_KINDS)
 
 
 def loops_closed_in(loops: QuerySet[Loop], period: Period) -> QuerySet[Loop]:
@@ -495,6 +615,73 @@ def _reopened(
         out[row[group]]["reopened_cases"] = row["n"]
 
 
+REOPENED_FROM = [CaseStatus.SOLVED, CaseStatus.CLOSED]
+REOPENED_TO = [CaseStatus.OPEN, CaseStatus.PENDING]
+
+
+def with_first_contact(cases: QuerySet[Case]) -> QuerySet[Case]:
+    """``cases`` annotated with ``replies`` (outbound messages on the case written by a
+    person) and ``reopened`` (ever went from solved or closed back to open or pending)."""
+    replies = (
+        Interaction.objects.filter(
+            case=OuterRef("pk"), direction=Direction.OUTBOUND, actor__isnull=False
+        )
+        .order_by()
+        .values("case")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    reopened = CaseEvent.objects.filter(
+        case=OuterRef("pk"),
+        kind="status",
+        data__from__in=REOPENED_FROM,
+        data__to__in=REOPENED_TO,
+    )
+    return cases.annotate(
+        replies=Coalesce(Subquery(replies, output_field=IntegerField()), 0),
+        reopened=Exists(reopened),
+    )
+
+
+def cases_solved_in(
+    period: Period, *, by: str, ids: list[int], teams: set[int] | None
+) -> QuerySet[Case]:
+    """Cases of ``ids`` (grouped ``by`` ``assignee_id`` or ``team_id``) whose latest solve
+    is in the period, in the viewer's ``teams`` (None: all), ``with_first_contact``: the
+    rows of first_contact_resolution."""
+    qs = Case.objects.filter(
+        solved_at__gte=period.start, solved_at__lt=period.end, **{f"{by}__in": ids}
+    )
+    if teams is not None:
+        qs = qs.filter(team_id__in=teams)
+    return with_first_contact(qs)
+
+
+FIRST_CONTACT = Q(replies=1, reopened=False)
+
+
+def _first_contact(
+    out: dict[int, dict[str, Any]],
+    period: Period,
+    by: str,
+    ids: list[int],
+    teams: set[int] | None,
+) -> None:
+    rows = (
+        cases_solved_in(period, by=by, ids=ids, teams=teams)
+        .order_by()
+        .values(by)
+        .annotate(solved=Count("pk"), first=Count("pk", filter=FIRST_CONTACT))
+    )
+    for row in rows:
+        m = out[row[by]]
+        m["cases_solved"] = row["solved"]
+        m["first_contact_resolved"] = row["first"]
+        m["first_contact_resolution"] = (
+            round(row["first"] / row["solved"], 4) if row["solved"] else None
+        )
+
+
 def _text(path: str) -> Cast:
     """A JSON value of an event's data as text, the same on SQLite and PostgreSQL."""
     return Cast(KT(path), output_field=CharField())
@@ -562,23 +749,49 @@ def _feedback(
         )
 
 
+def recovered_in(loops: QuerySet[Loop], period: Period) -> QuerySet[Recovery]:
+    """The recoveries of ``loops`` recovered in the period (the rows of ``recovered``)."""
+    return Recovery.objects.filter(
+        outcome=Outcome.RECOVERED,
+        closed_at__gte=period.start,
+        closed_at__lt=period.end,
+        loop__in=loops.values("pk"),
+    )
+
+
+CENT = Decimal("0.01")
+
+
+def revenue_list(amounts: dict[str, Decimal]) -> list[dict[str, Any]]:
+    """Amounts by currency as ``[{"currency", "amount"}]``, to the cent, largest first
+    (then by currency); zero amounts left out. Currencies are never added together."""
+    rows = [(c, v.quantize(CENT)) for c, v in amounts.items() if v]
+    rows.sort(key=lambda cv: (-cv[1], cv[0]))
+    return [{"currency": c, "amount": v} for c, v in rows]
+
+
+def revenue_said(revenue: list[dict[str, Any]]) -> str:
+    """``[{"currency": "GBP", "amount": 12.5}]`` as "12.50 GBP"; "—" for none."""
+    return ", ".join(f"{r['amount']:,} {r['currency']}".strip() for r in revenue) or "—"
+
+
 def _recovered(
     out: dict[int, dict[str, Any]], loops: QuerySet[Loop], period: Period, by: str
 ) -> None:
     group = f"loop__{by}"
     rows = (
-        Recovery.objects.filter(
-            outcome=Outcome.RECOVERED,
-            closed_at__gte=period.start,
-            closed_at__lt=period.end,
-            loop__in=loops.values("pk"),
-        )
+        recovered_in(loops, period)
         .order_by()
-        .values(group)
-        .annotate(n=Count("pk"))
+        .values(group, "revenue_currency")
+        .annotate(n=Count("pk"), revenue=Sum("revenue"))
     )
+    amounts: defaultdict[int, dict[str, Decimal]] = defaultdict(dict)
     for row in rows:
-        out[row[group]]["recovered"] = row["n"]
+        out[row[group]]["recovered"] += row["n"]
+        if row["revenue"] is not None:
+            amounts[row[group]][row["revenue_currency"] or ""] = Decimal(row["revenue"])
+    for key, by_currency in amounts.items():
+        out[key]["revenue_recovered"] = revenue_list(by_currency)
 
 
 def _qa(
@@ -666,3 +879,81 @@ def qa_review_list(
     elif effective is False:
         qs = qs.filter(Q(is_overridden=True) | Q(is_superseded=True))
     return qs.prefetch_related("scores__category").order_by("-conversation_at", "-pk")
+
+
+# --- the rows behind a figure (the scorecard page's drill-down) --------------------------
+
+ROWS_LIMIT = 200
+ROWS = (
+    "first_contact_resolution",
+    "recovered",
+    "promises_made",
+    "promises_kept",
+    "promises_broken",
+)
+
+
+@dataclass
+class FigureRows:
+    """The rows a figure of one agent's or one team's scorecard was counted from: at most
+    ``ROWS_LIMIT`` of them, newest first, and how many in all."""
+
+    figure: str
+    who: str  # the agent's username or the team's slug
+    items: list[Any]
+    count: int
+
+
+def figure_rows(
+    *,
+    viewer: Viewer,
+    period: Period,
+    figure: str,
+    agent: User | None = None,
+    team: Team | None = None,
+) -> FigureRows:
+    """The rows behind ``figure`` (one of ``ROWS``) for ``agent`` (else ``team``), read as
+    the scorecards read them for ``viewer``: NotFound when the viewer may not see them;
+    422 naming ``rows`` for another figure."""
+    if figure not in ROWS:
+        raise InvalidInput(
+            f"no rows for {figure[:40]!r}", [FieldError("rows", f"one of {', '.join(ROWS)}")]
+        )
+    if agent is None and team is None:
+        raise InvalidInput(
+            "rows need an agent or a team", [FieldError("agent", "give an agent or a team")]
+        )
+    scope = scope_of(viewer)
+    if team is not None and scope.named is not None and team.pk not in scope.named:
+        raise NotFound(f"team {team.slug}")
+    if agent is not None and scope.agents is not None and agent.pk not in scope.agents:
+        raise NotFound(f"agent {agent.username}")
+    by, key = ("assignee_id", agent.pk) if agent is not None else ("team_id", team.pk)  # type: ignore[union-attr]
+    who = agent.username if agent is not None else team.slug  # type: ignore[union-attr]
+    qs: QuerySet[Any]
+    if figure == "first_contact_resolution":
+        qs = (
+            cases_solved_in(period, by=by, ids=[key], teams=visible_team_ids(viewer))
+            .select_related("customer", "assignee", "team")
+            .order_by("-solved_at", "-pk")
+        )
+    elif figure == "recovered":
+        loops = customer_loops(loops_visible(viewer=viewer)).filter(**{by: key})
+        qs = (
+            recovered_in(loops, period)
+            .select_related("rule", "customer", "loop")
+            .order_by("-closed_at", "-pk")
+        )
+    else:
+        state = {"promises_kept": "kept", "promises_broken": "broken"}.get(figure)
+        qs = promise_list(
+            viewer=viewer,
+            state=state,
+            team=team.slug if agent is None and team is not None else None,
+            made_by=agent,
+            made_after=period.start,
+            made_before=period.end,
+        ).select_related("customer", "team", "made_by")
+    items = list(qs[:ROWS_LIMIT])
+    count = qs.count() if len(items) == ROWS_LIMIT else len(items)
+    return FigureRows(figure=figure, who=who, items=items, count=count)

@@ -20,7 +20,7 @@ from lastmile.console.pages import page_chrome
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, FieldError, InvalidInput
 from lastmile.core.instants import instant_parse
-from lastmile.loops.models import LoopState
+from lastmile.loops.models import TEAM_OWN_KINDS, LoopState
 from lastmile.loops.selectors import loop_list
 from lastmile.people.selectors import team_by_slug, user_by_username, visible_team_ids
 from lastmile.scorecards import rollups
@@ -29,9 +29,15 @@ from lastmile.scorecards.qa_api import review_dict
 from lastmile.scorecards.selectors import (
     METRICS,
     PERIOD_HELP,
+    ROWS_LIMIT,
+    TEAM_OWN_NOTE,
+    FigureRows,
     Scorecard,
+    customer_loops,
+    figure_rows,
     period_parse,
     qa_review_list,
+    revenue_said,
     scorecards,
 )
 
@@ -47,15 +53,33 @@ COLUMNS: list[tuple[str, str]] = [
     ("first_reply_median_business_minutes", "First reply (business min, median)"),
     ("reopened_cases", "Reopened cases"),
     ("reassignments_away", "Reassigned away"),
+    ("first_contact_resolution", "First-contact resolution"),
     ("promises_made", "Promises made"),
     ("promises_kept", "Kept"),
     ("promises_broken", "Broken"),
     ("csat", "CSAT %"),
     ("nps", "NPS"),
     ("recovered", "Recovered"),
+    ("revenue_recovered", "Revenue recovered"),
     ("qa_score", "QA"),
 ]
 LINKED = ("loops_closed", "breaches")
+# Counts whose rows the scorecard page lists itself (``?rows=``), with the figure to list.
+ROWS_ON_PAGE = {
+    "first_contact_resolution": "first_contact_resolution",
+    "promises_made": "promises_made",
+    "promises_kept": "promises_kept",
+    "promises_broken": "promises_broken",
+    "recovered": "recovered",
+    "revenue_recovered": "recovered",
+}
+ROWS_HEADINGS = {
+    "first_contact_resolution": "Cases solved in the period (first-contact resolution)",
+    "recovered": "Carts and applications recovered in the period",
+    "promises_made": "Promises made in the period",
+    "promises_kept": "Promises made in the period and kept",
+    "promises_broken": "Promises made in the period and broken",
+}
 
 
 def _page_link(api_link: str) -> str:
@@ -63,12 +87,21 @@ def _page_link(api_link: str) -> str:
     return "/scorecards/loops/?" + api_link.split("?", 1)[1]
 
 
-def _cells(card: Scorecard) -> list[dict[str, Any]]:
+def _rows_link(period: Any, card: Scorecard, figure: str, *, agent: bool) -> str:
+    who = {"agent": card.key} if agent else {"team": card.key}
+    return "/scorecards/?" + urlencode({"period": period.key, **who, "rows": figure})
+
+
+def _cells(card: Scorecard, period: Any = None, *, agent: bool = True) -> list[dict[str, Any]]:
     cells = []
     for name, heading in COLUMNS:
         value = card.metrics.get(name)
-        if name == "on_time_rate" and value is not None:
+        if name in ("on_time_rate", "first_contact_resolution") and value is not None:
             shown = f"{round(value * 100)} %"
+            if name == "first_contact_resolution":
+                shown += f" of {card.metrics['cases_solved']}"
+        elif name == "revenue_recovered":
+            shown = revenue_said(value or [])
         elif value is None:
             shown = "—"
         else:
@@ -76,6 +109,8 @@ def _cells(card: Scorecard) -> list[dict[str, Any]]:
         link = _page_link(card.links[name]) if name in LINKED and name in card.links else ""
         if name == "qa_score" and name in card.links:
             link = "/scorecards/qa/?" + card.links[name].split("?", 1)[1]
+        if name in ROWS_ON_PAGE and period is not None:
+            link = _rows_link(period, card, ROWS_ON_PAGE[name], agent=agent)
         cells.append({"name": name, "heading": heading, "shown": shown, "link": link})
     return cells
 
@@ -84,7 +119,7 @@ def _cells(card: Scorecard) -> list[dict[str, Any]]:
 @require_GET
 def scorecard_page(request: HttpRequest) -> HttpResponse:
     now = utcnow()
-    asked = {k: (request.GET.get(k) or "").strip() for k in ("period", "team", "agent")}
+    asked = {k: (request.GET.get(k) or "").strip() for k in ("period", "team", "agent", "rows")}
     context: dict[str, Any] = {
         **page_chrome(request, now),
         "asked": asked,
@@ -93,24 +128,34 @@ def scorecard_page(request: HttpRequest) -> HttpResponse:
         "definitions": [(name, METRICS[name]) for name in METRICS],
         "error": "",
         "cards": None,
+        "team_own_note": TEAM_OWN_NOTE,
+        "drill": None,
     }
     status = 200
     try:
         period = period_parse(asked["period"] or None, now=now)
-        cards = scorecards(
-            viewer=request.user,
-            period=period,
-            team=team_by_slug(asked["team"] or None),
-            agent=user_by_username(asked["agent"] or None, field="agent"),
-        )
+        team = team_by_slug(asked["team"] or None)
+        agent = user_by_username(asked["agent"] or None, field="agent")
+        cards = scorecards(viewer=request.user, period=period, team=team, agent=agent)
+        drill: FigureRows | None = None
+        if asked["rows"]:
+            drill = figure_rows(
+                viewer=request.user, period=period, figure=asked["rows"], agent=agent, team=team
+            )
     except DomainError as exc:
         context["error"] = exc.detail
         status = exc.status
     else:
         context["period"] = period
         context["cards"] = cards
-        context["agents"] = [{"card": c, "cells": _cells(c)} for c in cards.agents]
-        context["teams"] = [{"card": c, "cells": _cells(c)} for c in cards.teams]
+        context["agents"] = [{"card": c, "cells": _cells(c, period)} for c in cards.agents]
+        context["teams"] = [
+            {"card": c, "cells": _cells(c, period, agent=False)} for c in cards.teams
+        ]
+        if drill is not None:
+            context["drill"] = drill
+            context["drill_heading"] = ROWS_HEADINGS[drill.figure]
+            context["drill_limit"] = ROWS_LIMIT
         context["panels"] = panels_for(request.user, cards)
         context["nothing_closed"] = not any(
             c.metrics["loops_closed"] or c.metrics["breaches"] for c in cards.agents
@@ -153,6 +198,11 @@ def scorecard_loops(request: HttpRequest) -> HttpResponse:
             closed_after=_instant(q, "closed_after"),
             closed_before=_instant(q, "closed_before"),
         ).order_by("-closed_at", "-pk")
+        team_own = {"true": True, "false": False}.get(q.get("team_own", ""))
+        if team_own is False:
+            qs = customer_loops(qs)
+        elif team_own is True:
+            qs = qs.filter(kind__in=TEAM_OWN_KINDS)
         loops = list(qs[:DRILL_LIMIT])
         count = qs.count() if len(loops) == DRILL_LIMIT else len(loops)
     except DomainError as exc:
