@@ -85,3 +85,30 @@ def test_an_adjustment_cannot_be_changed_or_deleted(staff, admin_user, alice, no
     assert staff.get(f"/admin/scorecards/payadjustment/{adj.pk}/delete/").status_code == 403
     adj.refresh_from_db()
     assert (adj.month, adj.points, adj.reason) == ("2026-11", Decimal("3.00"), "Cover")
+
+
+def test_disputes_are_read_only_in_the_admin(staff, team, alice, now):
+    from lastmile.scorecards.models import PayDispute, PayPlanMetric
+    from lastmile.scorecards.pay import pay_dispute_open
+
+    plan = PayPlan.objects.create(team=team, name="Front", overall_cap=Decimal("25"))
+    PayPlanMetric.objects.create(plan=plan, metric="loops_closed", target=4, weight=10, cap=12)
+    d = pay_dispute_open(viewer=alice, month="2026-11", line="", reason="Too low", now=now)
+
+    assert staff.get("/admin/scorecards/paydispute/").status_code == 200
+    assert staff.get(f"/admin/scorecards/paydispute/{d.pk}/change/").status_code == 200
+    assert staff.get("/admin/scorecards/paydispute/add/").status_code == 403
+    r = staff.post(f"/admin/scorecards/paydispute/{d.pk}/change/", {"state": "answered"})
+    assert r.status_code == 403 and PayDispute.objects.get().state == "open"
+
+
+def test_an_admin_switches_a_digest_subscription_on_and_the_sent_list_renders(staff, alice):
+    from lastmile.scorecards.models import DigestSubscription
+
+    r = staff.post("/admin/scorecards/digestsubscription/add/", {"user": alice.pk, "active": "on"})
+
+    assert r.status_code == 302, r.content.decode()[:2000]
+    sub = DigestSubscription.objects.get()
+    assert sub.user == alice and sub.active and sub.created_at is not None
+    assert staff.get("/admin/scorecards/digestsubscription/").status_code == 200
+    assert staff.get("/admin/scorecards/digestsent/").status_code == 200
