@@ -8,7 +8,7 @@ of the teams it leads, an admin's or an integration's everything; anything else 
 import hashlib
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from django.contrib.auth.models import User
 from django.http import HttpRequest
@@ -30,6 +30,8 @@ from lastmile.responders import selectors, services
 from lastmile.responders.models import Enrolment, ResponderReply
 
 router = Router(tags=["responders"])
+
+MacroId = Annotated[int, Field(ge=1, le=2**62)]
 
 HEADER = "Idempotency-Key"
 MAX_KEY = 200
@@ -81,7 +83,7 @@ class EnrolmentFields(StrictSchema):
     approver: str | None = Field(default=None, max_length=150, description="a username")
     networks: list[str] = Field(default_factory=list, max_length=20)
     case_replies: bool = False
-    macros: list[int] = Field(
+    macros: list[MacroId] = Field(
         default_factory=list, max_length=200, description="ids of the team's shared macros"
     )
     free_text: bool = False
@@ -102,7 +104,7 @@ class EnrolmentPatch(StrictSchema):
     approver: str | None = Field(default=None, max_length=150)
     networks: list[str] | None = Field(default=None, max_length=20)
     case_replies: bool | None = None
-    macros: list[int] | None = Field(default=None, max_length=200)
+    macros: list[MacroId] | None = Field(default=None, max_length=200)
     free_text: bool | None = None
     simple_tag: str | None = Field(default=None, max_length=50)
     simple_max_messages: int | None = Field(default=None, ge=0, le=10_000)

@@ -28,6 +28,7 @@ from lastmile.people.viewers import SYSTEM, Viewer, viewer_check
 from lastmile.responders.models import Enrolment, ReplyState, ResponderEvent, ResponderReply
 
 MESSAGE_DIRECTIONS = (Direction.INBOUND, Direction.OUTBOUND)
+MAX_ID = 2**62  # a larger id is no row's (and overflows a database integer)
 
 
 # --- who leads what ----------------------------------------------------------------------------
@@ -90,7 +91,7 @@ def enrolments_visible(*, viewer: Viewer) -> QuerySet[Enrolment]:
 def enrolment_get(*, enrolment_id: int, viewer: Viewer) -> Enrolment:
     row = (
         enrolments_visible(viewer=viewer).filter(pk=enrolment_id).first()
-        if enrolment_id > 0
+        if 0 < enrolment_id < MAX_ID
         else None
     )
     if row is None:
@@ -218,7 +219,11 @@ def replies_visible(*, viewer: Viewer) -> QuerySet[ResponderReply]:
 
 
 def reply_get(*, reply_id: int, viewer: Viewer) -> ResponderReply:
-    row = replies_visible(viewer=viewer).filter(pk=reply_id).first() if reply_id > 0 else None
+    row = (
+        replies_visible(viewer=viewer).filter(pk=reply_id).first()
+        if 0 < reply_id < MAX_ID
+        else None
+    )
     if row is None:
         raise NotFound(f"reply {reply_id}")
     return row
