@@ -105,7 +105,7 @@ def test_an_admin_sees_every_team_with_thirteen_weeks_and_the_freshness(
     assert r.status_code == 200
     html = r.content.decode()
     assert 'id="team-front"' in html and 'id="team-back"' in html
-    assert f"Figures as of {now:%H:%M} UTC (recomputed every 10 minutes)." in html
+    assert f"Figures as of {now:%H:%M} UTC (recomputed every 10 minutes); computed" in html
     # every chart has a table of its thirteen weeks
     for chart in ("loops", "rates", "customers", "lateness"):
         table = re.search(rf'id="chart-front-{chart}-table".*?</table>', html, re.S)

@@ -20,8 +20,8 @@ Weeks are whole weeks in UTC, Monday 00:00 to Monday 00:00, as the scorecards' p
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -551,11 +551,12 @@ TREND_WEEKS = 4  # the last four complete weeks against the four before them
 TREND_POINTS = 5  # percentage points a rate must move by to count as worsening
 TREND_MIN_LOOPS = 5  # loops each side needs for its rate to be judged
 WORSENING_NOTE = (
-    f"A team is worsening when, over its last {TREND_WEEKS} complete weeks taken together, "
+    f"A team (an agent) is worsening when, over its last {TREND_WEEKS} complete weeks taken together, "
     f"its on-time rate is at least {TREND_POINTS} points lower, or its breach rate at least "
     f"{TREND_POINTS} points higher, than over the {TREND_WEEKS} weeks before them; each side "
     f"needs at least {TREND_MIN_LOOPS} loops (closed with a deadline for the on-time rate, "
-    "finished for the breach rate) to be judged. The week in progress is left out."
+    "finished for the breach rate) to be judged. The week in progress is left out. An "
+    "agent's loops are those assigned to them now, as on the scorecards."
 )
 
 
@@ -590,7 +591,29 @@ def figures(row: TeamWeekRollup | None) -> dict[str, Any]:
         "sentiment_messages": row.sentiment_messages,
         "deliveries_on_time": _pct(row.jobs_on_time, row.jobs_due),
         "jobs_due": row.jobs_due,
+        "first_contact_resolution": _pct(row.first_contact_resolved, row.cases_solved),
+        "cases_solved": row.cases_solved,
+        "first_contact_resolved": row.first_contact_resolved,
+        "recovery_close_rate": _pct(
+            row.recoveries_recovered, row.recoveries_recovered + row.recoveries_lost
+        ),
+        "recoveries_recovered": row.recoveries_recovered,
+        "recoveries_lost": row.recoveries_lost,
+        "revenue_recovered": revenue_sorted(row.revenue_recovered),
+        "alerts": row.alerts,
+        "alerts_top": row.alerts_top,
     }
+
+
+def revenue_sorted(amounts: dict[str, str]) -> list[tuple[str, Decimal]]:
+    """A rollup's revenue per currency, largest first (then by currency)."""
+    rows = [(c, Decimal(v)) for c, v in (amounts or {}).items()]
+    return sorted(rows, key=lambda cv: (-cv[1], cv[0]))
+
+
+def revenue_words(revenue: list[tuple[str, Decimal]]) -> str:
+    """``[("EUR", Decimal("129.50"))]`` as "129.50 EUR"; "—" for none."""
+    return ", ".join(f"{v:,.2f} {c}".strip() for c, v in revenue) or "—"
 
 
 @dataclass
@@ -645,17 +668,78 @@ class TeamDashboard:
     def series(self, name: str) -> list[Any]:
         return [figures(r).get(name) for r in self.rows]
 
+    def revenue_series(self) -> list[tuple[str, list[float | None]]]:
+        """The revenue recovered week by week, one series per currency seen (amounts are
+        never added across currencies); none: an empty list."""
+        currencies = sorted({c for r in self.rows if r is not None for c in r.revenue_recovered})
+        return [
+            (
+                c,
+                [
+                    None if r is None else float(Decimal(r.revenue_recovered.get(c, "0")))
+                    for r in self.rows
+                ],
+            )
+            for c in currencies
+        ]
+
+
+@dataclass
+class AgentTrend:
+    """An agent whose trend is worsening (``WORSENING_NOTE``), with the weeks judged."""
+
+    agent: Any  # the User
+    trend: Trend
+    since: date  # the Monday of the first of the last TREND_WEEKS complete weeks
+    until: date  # the Sunday of the last complete week
+
 
 @dataclass
 class Dashboard:
     weeks: list[date]
     teams: list[TeamDashboard]
     computed_at: datetime | None  # when the week in progress was computed (its oldest row)
+    agents_worsening: list[AgentTrend] = field(default_factory=list)
 
 
-def dashboard(*, team_ids: set[int] | None, now: datetime, weeks: int = WEEKS_SHOWN) -> Dashboard:
+def _agents_worsening(shown: list[date], agent_ids: Collection[int] | None) -> list[AgentTrend]:
+    complete = shown[:-1][-2 * TREND_WEEKS :]
+    if not complete:
+        return []
+    qs = AgentWeekRollup.objects.filter(week__gte=complete[0], week__lte=complete[-1])
+    if agent_ids is not None:
+        qs = qs.filter(agent_id__in=sorted(agent_ids))
+    by_agent: dict[int, dict[date, AgentWeekRollup]] = {}
+    users: dict[int, Any] = {}
+    for row in qs.select_related("agent"):
+        by_agent.setdefault(row.agent_id, {})[row.week] = row
+        users[row.agent_id] = row.agent
+    out = []
+    for agent_id, rows in by_agent.items():
+        t = trend([rows.get(w) for w in complete])  # type: ignore[misc]
+        if t.worsening:
+            out.append(
+                AgentTrend(
+                    agent=users[agent_id],
+                    trend=t,
+                    since=complete[-TREND_WEEKS] if len(complete) >= TREND_WEEKS else complete[0],
+                    until=complete[-1] + timedelta(days=6),
+                )
+            )
+    return sorted(out, key=lambda a: a.agent.username)
+
+
+def dashboard(
+    *,
+    team_ids: set[int] | None,
+    now: datetime,
+    weeks: int = WEEKS_SHOWN,
+    agent_ids: Collection[int] | None = None,
+) -> Dashboard:
     """The rollups of the teams ``team_ids`` (None: every team) for the last ``weeks``
-    weeks: one read of ``TeamWeekRollup``, whatever the number of loops."""
+    weeks, and the agents of ``agent_ids`` (None: every agent) whose trend is worsening:
+    one read of ``TeamWeekRollup`` and one of ``AgentWeekRollup``, whatever the number of
+    loops."""
     shown = weeks_back(now, weeks)
     teams_qs = Team.objects.order_by("name")
     if team_ids is not None:
@@ -674,4 +758,9 @@ def dashboard(*, team_ids: set[int] | None, now: datetime, weeks: int = WEEKS_SH
             )
         )
     stamps = [r.computed_at for r in by_key.values() if r.week == shown[-1]]
-    return Dashboard(weeks=shown, teams=out, computed_at=min(stamps) if stamps else None)
+    return Dashboard(
+        weeks=shown,
+        teams=out,
+        computed_at=min(stamps) if stamps else None,
+        agents_worsening=_agents_worsening(shown, agent_ids),
+    )

@@ -38,6 +38,7 @@ from lastmile.scorecards.selectors import (
     period_parse,
     qa_review_list,
     revenue_said,
+    scope_of,
     scorecards,
 )
 
@@ -288,12 +289,22 @@ def _fmt(value: Any, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
+def _rows(period: str, team: str, figure: str) -> str:
+    """The scorecard page listing the rows behind a figure of ``team`` for ``period``."""
+    return "/scorecards/?" + urlencode({"period": period, "team": team, "rows": figure})
+
+
 def _tiles(td: rollups.TeamDashboard, now: Any) -> list[dict[str, Any]]:
     """The week in progress's figures of one team, each with the loops behind it."""
     c = td.current
     slug = td.team.slug
     start = rollups.week_start(td.weeks[-1])
-    window = {"closed_after": _iso(start), "closed_before": _iso(start + timedelta(days=7))}
+    period = f"{td.weeks[-1]:%G-W%V}"
+    window = {
+        "closed_after": _iso(start),
+        "closed_before": _iso(start + timedelta(days=7)),
+        "team_own": "false",
+    }
     late = ""
     if c.get("overdue_loops"):
         late = (
@@ -306,14 +317,14 @@ def _tiles(td: rollups.TeamDashboard, now: Any) -> list[dict[str, Any]]:
             "label": "Open loops",
             "value": _fmt(c.get("open_loops")),
             "note": "open now",
-            "link": _drill(team=slug, state="open"),
+            "link": _drill(team=slug, state="open", team_own="false"),
         },
         {
             "name": "overdue_loops",
             "label": "Overdue",
             "value": _fmt(c.get("overdue_loops")),
             "note": late or "none past its deadline",
-            "link": _drill(team=slug, state="open", due_before=_iso(now)),
+            "link": _drill(team=slug, state="open", due_before=_iso(now), team_own="false"),
         },
         {
             "name": "breach_rate",
@@ -364,6 +375,46 @@ def _tiles(td: rollups.TeamDashboard, now: Any) -> list[dict[str, Any]]:
             "note": f"{c.get('jobs_due', 0)} due",
             "link": "",
         },
+        {
+            "name": "first_contact_resolution",
+            "label": "First-contact resolution",
+            "value": _fmt(c.get("first_contact_resolution"), " %"),
+            "note": f"{c.get('first_contact_resolved', 0)} of {c.get('cases_solved', 0)} solved",
+            "link": _rows(period, slug, "first_contact_resolution"),
+        },
+        {
+            "name": "recovery_close_rate",
+            "label": "Recovery close rate",
+            "value": _fmt(c.get("recovery_close_rate"), " %"),
+            "note": (
+                f"{c.get('recoveries_recovered', 0)} recovered, {c.get('recoveries_lost', 0)} lost"
+            ),
+            "link": _drill(team=slug, kind="recovery", **window),
+        },
+        {
+            "name": "revenue_recovered",
+            "label": "Revenue recovered",
+            "value": rollups.revenue_words(c.get("revenue_recovered") or []),
+            "note": "per currency, not converted",
+            "link": _rows(period, slug, "recovered"),
+        },
+        {
+            "name": "alerts",
+            "label": "Loudest social alerts",
+            "value": _fmt(c.get("alerts")),
+            "note": "raised this week" if c.get("alerts") else "none raised this week",
+            "link": "/alerts/?state=all",
+            "items": [
+                {
+                    "link": f"/alerts/{a['id']}/",
+                    "id": a["id"],
+                    "text": f"{a['term']}: {a['signal']}",
+                    "mentions": a["mentions"],
+                    "state": a["state"],
+                }
+                for a in c.get("alerts_top") or []
+            ],
+        },
     ]
 
 
@@ -392,6 +443,17 @@ CHARTS: list[tuple[str, str, str, str, list[tuple[str, str]]]] = [
     ),
     ("customers", "CSAT (%) and NPS", "line", "", [("csat", "CSAT %"), ("nps", "NPS")]),
     (
+        "resolution",
+        "First-contact resolution and recovery close rate (%)",
+        "line",
+        "%",
+        [
+            ("first_contact_resolution", "First-contact resolution"),
+            ("recovery_close_rate", "Recovery close rate"),
+        ],
+    ),
+    ("alerts", "Social listening alerts", "bar", "", [("alerts", "Alerts")]),
+    (
         "lateness",
         "How late overdue loops are (hours)",
         "line",
@@ -406,8 +468,21 @@ CHARTS: list[tuple[str, str, str, str, list[tuple[str, str]]]] = [
 
 def _charts(td: rollups.TeamDashboard, labels: list[str]) -> list[dict[str, Any]]:
     charts = []
-    for key, title, kind, unit, series in CHARTS:
-        data = [{"label": label, "data": td.series(name)} for name, label in series]
+    revenue = td.revenue_series() or [("", [None] * len(labels))]
+    specs: list[tuple[str, str, str, str, list[dict[str, Any]]]] = [
+        (key, title, kind, unit, [{"label": lb, "data": td.series(n)} for n, lb in series])
+        for key, title, kind, unit, series in CHARTS
+    ]
+    specs.append(
+        (
+            "revenue",
+            "Revenue recovered, per currency",
+            "bar",
+            "",
+            [{"label": cur or "no currency given", "data": data} for cur, data in revenue],
+        )
+    )
+    for key, title, kind, unit, data in specs:
         rows = [
             {"week": w, "cells": [_fmt(s["data"][i]) for s in data]} for i, w in enumerate(labels)
         ]
@@ -425,6 +500,28 @@ def _charts(td: rollups.TeamDashboard, labels: list[str]) -> list[dict[str, Any]
     return charts
 
 
+def _agent_worsening(a: rollups.AgentTrend) -> dict[str, Any]:
+    """A worsening agent with the links to their scorecard and breached loops of the weeks
+    judged."""
+    name = a.agent.username
+    start = rollups.week_start(a.since)
+    end = rollups.week_start(a.until) + timedelta(days=1)
+    return {
+        "username": name,
+        "name": a.agent.get_full_name() or name,
+        "reasons": a.trend.reasons,
+        "scorecard": "/scorecards/?"
+        + urlencode({"period": f"{a.since:%Y-%m-%d}..{a.until:%Y-%m-%d}", "agent": name}),
+        "breaches": _drill(
+            assignee=name,
+            breached="true",
+            closed_after=_iso(start),
+            closed_before=_iso(end),
+            team_own="false",
+        ),
+    }
+
+
 @login_required
 @require_GET
 def dashboard_page(request: HttpRequest) -> HttpResponse:
@@ -432,7 +529,11 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
     or an agent their own), each with this week's figures and thirteen weeks of trend, read
     from the rollups the worker keeps current."""
     now = utcnow()
-    board = rollups.dashboard(team_ids=visible_team_ids(request.user), now=now)
+    board = rollups.dashboard(
+        team_ids=visible_team_ids(request.user),
+        now=now,
+        agent_ids=scope_of(request.user).agents,
+    )
     labels = [f"{w:%d %b}" for w in board.weeks]
     teams: list[dict[str, Any]] = [
         {
@@ -452,6 +553,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
         "board": board,
         "teams": teams,
         "worsening": [t["td"] for t in teams if t["td"].trend.worsening],
+        "agents_worsening": [_agent_worsening(a) for a in board.agents_worsening],
         "any_figures": board.computed_at is not None
         or any(r is not None for t in board.teams for r in t.rows),
         "payload": payload,
