@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 
+from lastmile.channels.models import OutboxMessage
 from lastmile.core.errors import Conflict, InvalidInput, PermissionDenied
 from lastmile.loops.models import Loop
 from lastmile.scorecards.models import PayAdjustment, PayDispute, PayPlan, PayPlanMetric
@@ -321,3 +322,20 @@ def test_a_teammate_without_a_plan_team_is_not_in_scope(api_as, plan, alice, len
     stranger = AgentFactory(user__username="stranger", teams=[other_team]).user
     open_dispute(api_as(alice))
     assert api_as(stranger).get("/pay/disputes").json()["items"] == []
+
+
+def test_the_lead_is_told_by_email_and_so_is_the_agent_when_answered(api_as, plan, alice, lena):
+    dispute = open_dispute(api_as(alice)).json()
+    told = OutboxMessage.objects.get()
+    assert (
+        told.recipient == "lena@example.com" and told.key == f"pay-dispute:{dispute['id']}:opened"
+    )
+    assert "alice disputes Loops closed for 2026-11" in told.subject
+    assert "Two of my loops were closed by Bob" in told.body
+    assert "/scorecards/pay/?month=2026-11&agent=alice" in told.body
+
+    api_as(lena).post(f"/pay/disputes/{dispute['id']}/answer", {"answer": "Yes.", "points": 2})
+
+    answered = OutboxMessage.objects.get(key=f"pay-dispute:{dispute['id']}:answered")
+    assert answered.recipient == "alice@example.com"
+    assert "Yes." in answered.body and "+2.00 points were added" in answered.body

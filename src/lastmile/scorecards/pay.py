@@ -571,7 +571,8 @@ def pay_dispute_open(
     2. 422 naming the field: ``month`` (YYYY-MM, begun; a month with no statement for
        them), ``line`` (not a line of their statement), ``reason`` (required).
     3. A ``dispute`` loop for the lead of the plan's team (the team's own loop, due in
-       ``DISPUTE_DAYS`` days) and the dispute row, in one transaction.
+       ``DISPUTE_DAYS`` days), the dispute row and an email to the lead (the team's address
+       without a lead) through the outbox, in one transaction.
     4. One open dispute per agent, month and line: a second is 409 (the partial unique
        constraint decides between two racing requests).
     """
@@ -622,7 +623,7 @@ def pay_dispute_open(
                 reason=text[:300],
                 now=now,
             )
-            return PayDispute.objects.create(
+            dispute = PayDispute.objects.create(
                 agent=viewer,
                 month=period.key,
                 line=line,
@@ -631,9 +632,56 @@ def pay_dispute_open(
                 loop=loop,
                 created_at=now,
             )
+            lead = team.lead if team is not None else None
+            _dispute_tell(
+                dispute,
+                key="opened",
+                to=((lead.email if lead is not None else "") or (team.email if team else "")),
+                subject=f"[pay] {viewer.username} disputes {what} for {period.key}",
+                body=(
+                    f"{viewer.get_full_name() or viewer.username} disputes {what} of their pay "
+                    f"statement for {period.key}:\n\n{text}\n\nAnswer on the statement: "
+                    f"{_public(_statement_path(period.key, viewer.username))}\n"
+                ),
+                now=now,
+            )
+            return dispute
     except IntegrityError:
         _dispute_conflict(viewer, period.key, line)
         raise
+
+
+def _statement_path(month: str, agent: str) -> str:
+    return f"/scorecards/pay/?month={month}" + (f"&agent={agent}" if agent else "")
+
+
+def _public(path: str) -> str:
+    from django.conf import settings
+
+    base = str(getattr(settings, "LASTMILE_PUBLIC_URL", "http://127.0.0.1:8000")).rstrip("/")
+    return f"{base}{path}"
+
+
+def _dispute_tell(
+    dispute: PayDispute, *, key: str, to: str, subject: str, body: str, now: datetime
+) -> None:
+    """An email through the outbox, in the caller's transaction (nobody to tell: nothing)."""
+    from lastmile.channels.services import outbox_enqueue, outbox_message
+
+    if not to:
+        return
+    outbox_enqueue(
+        [
+            outbox_message(
+                key=f"pay-dispute:{dispute.pk}:{key}",
+                purpose="notification",
+                recipient=to,
+                subject=subject,
+                body=body,
+                now=now,
+            )
+        ]
+    )
 
 
 def _dispute_conflict(agent: User, month: str, line: str) -> None:
@@ -690,7 +738,7 @@ def pay_dispute_answer(
 ) -> PayDispute:
     """A lead of the agent's team (or an admin) answers an open dispute; the dispute loop
     closes with it. With ``points``, an adjustment (``pay_adjustment_add``) is made in the
-    same transaction, its reason the answer.
+    same transaction, its reason the answer; the agent is told by email (the outbox).
 
     1. 403 for anyone who may not adjust the agent's pay (the agent themselves included).
     2. 422 naming ``answer`` (required) or ``points``.
@@ -734,6 +782,23 @@ def pay_dispute_answer(
             PayDispute.objects.filter(pk=dispute.pk).update(adjustment=adjustment)
         if dispute.loop is not None and dispute.loop.state == LoopState.OPEN:
             loop_close(loop=dispute.loop, actor=viewer, reason="dispute answered", now=now)
+        added = (
+            f"\n\n{adjustment.points:+.2f} points were added to the statement."
+            if adjustment
+            else ""
+        )
+        _dispute_tell(
+            dispute,
+            key="answered",
+            to=dispute.agent.email,
+            subject=f"[pay] Your dispute for {dispute.month} is answered",
+            body=(
+                f"{viewer.get_full_name() or viewer.username} answered your dispute of "
+                f"{dispute.line_label.lower()} for {dispute.month}:\n\n{text}{added}\n\n"
+                f"Your statement: {_public(_statement_path(dispute.month, ''))}\n"
+            ),
+            now=now,
+        )
     dispute.refresh_from_db()
     return dispute
 
