@@ -58,6 +58,10 @@ def test_a_first_reply_is_held_for_the_lead_and_nothing_is_sent(
     assert mention.replied_at is None
     assert Loop.objects.get(pk=mention.reply_loop_id).state == "open"
     assert events(row) == ["held"]
+    # and Lena has a task to decide it, on the mention's case
+    task = row.approval_loop
+    assert (task.kind, task.state, task.case_id) == ("task", "open", mention.case_id)
+    assert task.assignee.username == "lena" and task.team == enrolment.team
 
 
 def test_the_lead_approves_a_held_reply_and_it_goes_out_as_an_agents_reply(
@@ -81,6 +85,8 @@ def test_the_lead_approves_a_held_reply_and_it_goes_out_as_an_agents_reply(
     assert mention.replied_at == now + timedelta(minutes=5)
     assert Loop.objects.get(pk=mention.reply_loop_id).state == "closed"
     assert events(row) == ["held", "approved", "sent"]
+    # and Lena's task is done
+    assert row.approval_loop.state == "closed"
 
 
 def test_after_n_approved_replies_a_reply_goes_out_at_once(
@@ -111,6 +117,7 @@ def test_a_returned_reply_is_not_sent_and_carries_the_leads_note(
     assert row.state == "returned" and row.note == "Ask which store first."
     assert not Interaction.objects.filter(direction="outbound").exists()
     assert events(row) == ["held", "returned"]
+    assert row.approval_loop.state == "closed"
     # and the mention is Sam's to answer again
     assert mention in mentions_answerable(enrolment=enrolment)
 

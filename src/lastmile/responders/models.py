@@ -142,6 +142,11 @@ class ResponderReply(models.Model):
         related_name="+",
     )
     delivery = models.CharField(max_length=10, blank=True)
+    # While held: the lead's task to decide it, on the reply's case (the case is not solved
+    # while a reply waits); closed when the lead approves or returns it.
+    approval_loop = models.ForeignKey(
+        "loops.Loop", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     # The client's Idempotency-Key and what it was sent with.
     idempotency_key = models.CharField(max_length=200, null=True, blank=True)  # noqa: DJ001
     fingerprint = models.CharField(max_length=64, blank=True)

@@ -22,7 +22,7 @@ from lastmile.customers.models import Direction, Interaction
 from lastmile.listening.models import Mention
 from lastmile.listening.selectors import unattended
 from lastmile.loops.selectors import reply_loops_open
-from lastmile.people.models import Role, Team
+from lastmile.people.models import Agent, Role, Team
 from lastmile.people.selectors import agent_for, visible_team_ids
 from lastmile.people.viewers import SYSTEM, Viewer, viewer_check
 from lastmile.responders.models import Enrolment, ReplyState, ResponderEvent, ResponderReply
@@ -338,3 +338,8 @@ def responder_cards(*, viewer: Viewer, start: datetime, end: datetime) -> list[R
         responder_card(enrolment=e, start=start, end=end)
         for e in enrolments_visible(viewer=viewer).order_by("user__username")
     ]
+
+
+def agent_in_team(user: Any, team: Team) -> bool:
+    """Whether ``user`` works in ``team`` (work of the team may be assigned to them)."""
+    return Agent.objects.filter(user=user, teams=team).exists()

@@ -39,9 +39,12 @@ from lastmile.customers.models import Direction, Interaction
 from lastmile.listening.models import Mention
 from lastmile.listening.services.batch import channel_of
 from lastmile.listening.services.replies import mention_case, mention_case_open
+from lastmile.loops.models import Loop, LoopKind, LoopState
+from lastmile.loops.services import loop_close, loop_open
 from lastmile.macros.models import Macro
 from lastmile.macros.services import macro_render
 from lastmile.people.models import Team
+from lastmile.people.selectors import person_name
 from lastmile.people.viewers import Actor
 from lastmile.promises.checks import Verdict, verdicts_for
 from lastmile.promises.selectors import policy_versions_effective
@@ -54,6 +57,7 @@ from lastmile.responders.models import (
     Target,
 )
 from lastmile.responders.selectors import (
+    agent_in_team,
     approved_count,
     approver_of,
     case_not_simple,
@@ -611,6 +615,8 @@ def _submit(
         row = ResponderReply.objects.create(
             **fields, state=ReplyState.HELD, hold=hold, reason="; ".join(reasons)
         )
+        row.approval_loop = _approval_task(row, lead=lead, now=now)
+        row.save(update_fields=["approval_loop"])
         _event(
             enrolment=enrolment,
             reply=row,
@@ -623,6 +629,32 @@ def _submit(
     row = ResponderReply.objects.create(**fields, state=ReplyState.SENT)
     _send(row, now=now)
     return row
+
+
+def _approval_task(row: ResponderReply, *, lead: User | None, now: datetime) -> Loop:
+    """The lead's task to decide a held reply: on its case, for the sponsoring team, assigned
+    to the approver when they work in the team (else the team's, unassigned)."""
+    case = row.case
+    assert case is not None
+    assignee = lead if lead is not None and agent_in_team(lead, row.team) else None
+    who = person_name(row.responder)
+    return loop_open(
+        customer=case.customer,
+        case=case,
+        kind=LoopKind.TASK,
+        title=f"Approve {who}'s reply (guarded responder, reply #{row.pk}): {row.body}"[:300],
+        team=row.team,
+        assignee=assignee,
+        actor=row.responder,
+        reason=f"held for the lead: {row.reason}"[:500],
+        now=now,
+    )
+
+
+def _approval_task_finish(row: ResponderReply, *, actor: Actor, reason: str, now: datetime) -> None:
+    loop = row.approval_loop
+    if loop is not None and loop.state == LoopState.OPEN:
+        loop_close(loop=loop, actor=actor, reason=reason[:500], now=now)
 
 
 def _send(row: ResponderReply, *, now: datetime) -> None:
@@ -658,7 +690,9 @@ def _send(row: ResponderReply, *, now: datetime) -> None:
 def _claim_held(reply: ResponderReply, actor: Actor) -> ResponderReply:
     fresh = (
         ResponderReply.objects.select_for_update(of=("self",))
-        .select_related("enrolment", "enrolment__team", "responder", "case", "mention")
+        .select_related(
+            "enrolment", "enrolment__team", "responder", "case", "mention", "approval_loop"
+        )
         .get(pk=reply.pk)
     )
     if fresh.state != ReplyState.HELD:
@@ -690,6 +724,9 @@ def reply_approve(*, reply: ResponderReply, actor: Actor, now: datetime) -> Resp
         fresh.save(update_fields=["state", "decided_by", "decided_at"])
         _event(enrolment=fresh.enrolment, reply=fresh, kind="approved", actor=actor, now=now)
         _send(fresh, now=now)
+        _approval_task_finish(
+            fresh, actor=actor, reason=f"reply approved by {person_name(actor)} and sent", now=now
+        )
     return fresh
 
 
@@ -717,5 +754,8 @@ def reply_return(
             actor=actor,
             now=now,
             data={"note": note},
+        )
+        _approval_task_finish(
+            fresh, actor=actor, reason=f"reply returned by {person_name(actor)}: {note}", now=now
         )
     return fresh
