@@ -242,3 +242,27 @@ def test_an_integration_token_cannot_reply_or_decide(client, enrolment, mention,
     response = api.post("/responders/replies", {"mention": mention.pk, "macro": thanks.pk})
     assert response.status_code == 403
     assert api.get("/responders/enrolments").json()["count"] == 1
+
+
+def test_the_replies_list_reads_the_same_number_of_queries_for_one_reply_or_four(
+    client, enrolment, brand, sam, lead, thanks
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from lastmile.responders.services import reply_submit
+    from tests.responders.conftest import mention_make
+
+    api = as_user(client, lead)
+
+    def count_queries():  # type: ignore[no-untyped-def]
+        with CaptureQueriesContext(connection) as ctx:
+            assert api.get("/responders/replies").status_code == 200
+        return len(ctx.captured_queries)
+
+    reply_submit(responder=sam, now=NOW, mention=mention_make(now=NOW), macro=thanks)
+    count_queries()  # the first request of a token or session writes when it was used
+    one = count_queries()
+    for _ in range(3):
+        reply_submit(responder=sam, now=NOW, mention=mention_make(now=NOW), macro=thanks)
+    assert count_queries() == one

@@ -186,3 +186,26 @@ def test_the_case_reply_form_is_only_for_the_sponsoring_teams_cases(
     assert client.get(f"/responders/reply/case/{ours.ref}/").status_code == 200
     assert client.get(f"/responders/reply/case/{theirs.ref}/").status_code == 404
     assert client.get("/responders/reply/case/LM-0/").status_code == 404
+
+
+def test_the_approvals_page_reads_the_same_number_of_queries_for_one_reply_or_four(
+    client, enrolment, brand, sam, lead, thanks, now
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.responders.conftest import mention_make
+
+    client.force_login(lead)
+
+    def count_queries():  # type: ignore[no-untyped-def]
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get("/responders/approvals/").status_code == 200
+        return len(ctx.captured_queries)
+
+    reply_submit(responder=sam, now=now, mention=mention_make(now=now), macro=thanks)
+    count_queries()  # the first request of a token or session writes when it was used
+    one = count_queries()
+    for _ in range(3):
+        reply_submit(responder=sam, now=now, mention=mention_make(now=now), macro=thanks)
+    assert count_queries() == one

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from lastmile.cases.models import Case, CaseStatus
 from lastmile.cases.selectors import case_tag_names
@@ -295,10 +295,21 @@ def responder_card(*, enrolment: Enrolment, start: datetime, end: datetime) -> R
         approved=Count("id", filter=Q(state=ReplyState.SENT)),
         returned=Count("id", filter=Q(state=ReplyState.RETURNED)),
     )
-    sent = list(
-        rows.filter(state=ReplyState.SENT, sent_at__gte=start, sent_at__lt=end).values(
-            "target_at", "sent_at", "case_id", "interaction_id"
+    # The customer's next scored message on the case after the reply, in the same query.
+    after = (
+        Interaction.objects.filter(
+            case_id=OuterRef("case_id"),
+            direction=Direction.INBOUND,
+            pk__gt=OuterRef("interaction_id"),
+            sentiment_label__isnull=False,
         )
+        .order_by("occurred_at", "id")
+        .values("sentiment_label")[:1]
+    )
+    sent = list(
+        rows.filter(state=ReplyState.SENT, sent_at__gte=start, sent_at__lt=end)
+        .annotate(after=Subquery(after))
+        .values("target_at", "sent_at", "after")
     )
     minutes = [
         (r["sent_at"] - r["target_at"]).total_seconds() / 60
@@ -307,20 +318,7 @@ def responder_card(*, enrolment: Enrolment, start: datetime, end: datetime) -> R
     ]
     sentiment = {"positive": 0, "neutral": 0, "negative": 0, "no_answer": 0}
     for r in sent:
-        label = None
-        if r["case_id"] is not None and r["interaction_id"] is not None:
-            label = (
-                Interaction.objects.filter(
-                    case_id=r["case_id"],
-                    direction=Direction.INBOUND,
-                    pk__gt=r["interaction_id"],
-                    sentiment_label__isnull=False,
-                )
-                .order_by("occurred_at", "id")
-                .values_list("sentiment_label", flat=True)
-                .first()
-            )
-        sentiment[label if label in sentiment else "no_answer"] += 1
+        sentiment[r["after"] if r["after"] in sentiment else "no_answer"] += 1
     metrics = {
         **counts,
         "sent": len(sent),
