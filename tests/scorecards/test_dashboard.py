@@ -20,6 +20,7 @@ from lastmile.scorecards.rollups import (
     week_of,
     week_start,
 )
+from tests.cases.factories import CaseFactory
 from tests.customers.factories import CustomerFactory
 from tests.people.factories import UserFactory, team_lead
 
@@ -220,3 +221,134 @@ def test_the_page_reads_the_rollups_in_as_many_queries_whatever_the_teams(
         html = client.get("/scorecards/dashboard/").content.decode()
     assert html.count('class="dashboard-team"') == 6
     assert len(six.captured_queries) == len(two.captured_queries)
+
+
+@pytest.fixture
+def agents_history(team, other_team, alice, bob, charlie, now):  # type: ignore[no-untyped-def]
+    """Eight complete weeks: alice slipping (all on time, then half late), bob steady in the
+    same team, charlie slipping in the back office; rolled up at ``now``."""
+    this = week_of(now)
+    for i in range(1, 9):
+        week = this - timedelta(weeks=i)
+        recent = i <= 4
+        closed_loops(
+            team, week, on_time=3 if recent else 6, late=3 if recent else 0, assignee=alice
+        )
+        closed_loops(team, week, on_time=6, late=0, assignee=bob)
+        closed_loops(
+            other_team, week, on_time=3 if recent else 6, late=3 if recent else 0, assignee=charlie
+        )
+    rollups_rebuild(now=now)
+
+
+def test_the_worsening_agents_are_named_with_links_to_their_scorecard_and_breaches(
+    client, team, other_team, alice, bob, charlie, agents_history, now
+):
+    client.force_login(admin(None))
+    html = client.get("/scorecards/dashboard/").content.decode()
+    section = re.search(r'id="worsening-agents">.*?</ul>', html, re.S).group(0)
+    assert 'id="worsening-agent-alice"' in section and 'id="worsening-agent-charlie"' in section
+    assert 'id="worsening-agent-bob"' not in section
+    assert "on-time rate 100.0 % → 50.0 %" in section
+    # the links: her scorecard for the four weeks judged, and her breached loops of them
+    links = re.findall(
+        r'href="([^"]+)"', re.search(r'id="worsening-agent-alice">.*?</li>', section).group(0)
+    )
+    card, breaches = (u.replace("&amp;", "&") for u in links)
+    assert card.startswith("/scorecards/?period=") and "agent=alice" in card
+    r = client.get(card)
+    assert r.status_code == 200 and 'id="agent-alice"' in r.content.decode()
+    listed = client.get(breaches).content.decode()
+    assert listed.count('id="drill-loop-') == 12  # three late loops a week for four weeks
+
+
+def test_a_lead_sees_only_their_teams_worsening_agents_and_an_agent_only_themselves(
+    client, team, other_team, alice, bob, charlie, agents_history
+):
+    client.force_login(team_lead(team, "lena"))
+    html = client.get("/scorecards/dashboard/").content.decode()
+    assert 'id="worsening-agent-alice"' in html and 'id="worsening-agent-charlie"' not in html
+    client.force_login(bob)
+    html = client.get("/scorecards/dashboard/").content.decode()
+    assert 'id="worsening-agent-alice"' not in html and 'id="worsening-agents-none"' in html
+    client.force_login(charlie)
+    html = client.get("/scorecards/dashboard/").content.decode()
+    assert 'id="worsening-agent-charlie"' in html
+
+
+def test_the_new_tiles_show_this_weeks_figures_and_lead_to_their_rows(
+    client, team, alice, customer, now
+):
+    from lastmile.listening.models import WatchTerm
+    from tests.scorecards.rows_helpers import recovery, recovery_rule, reply
+    from tests.scorecards.test_rollups_more import alert
+
+    # given this week: two solved cases of the front office, one at first contact; a cart
+    # recovered for 129.50 EUR and one lost; six alerts
+    case = CaseFactory(
+        customer=customer,
+        team=team,
+        assignee=alice,
+        status="solved",
+        solved_at=now - timedelta(minutes=5),
+    )
+    reply(case, now - timedelta(hours=1), alice)
+    other = CaseFactory(
+        customer=customer, team=team, status="solved", solved_at=now - timedelta(minutes=5)
+    )
+    rule = recovery_rule(team, now)
+    for outcome, revenue in (("recovered", "129.50"), ("lost", None)):
+        loop = Loop.objects.create(
+            customer=CustomerFactory(),
+            kind="recovery",
+            title="Cart",
+            team=team,
+            state="closed",
+            opened_at=now - timedelta(hours=3),
+            clock_started_at=now - timedelta(hours=3),
+            closed_at=now - timedelta(hours=1),
+        )
+        recovery(
+            rule,
+            loop,
+            outcome=outcome,
+            closed_at=now - timedelta(hours=1),
+            revenue=revenue,
+            currency="EUR",
+        )
+    term = WatchTerm.objects.create(name="Acme", query="acme", kind="brand", created_at=now)
+    alerts = [alert(term, team, now - timedelta(minutes=i + 1), 10 * i) for i in range(6)]
+    rollups_rebuild(now=now)
+
+    # when the admin opens the dashboard
+    client.force_login(admin(None))
+    html = client.get("/scorecards/dashboard/").content.decode()
+
+    def tile(name):  # type: ignore[no-untyped-def]
+        return re.search(rf'id="team-front".*?data-figure="{name}">(.*?)</li>', html, re.S).group(1)
+
+    assert "50.0 %" in tile("first_contact_resolution") and "1 of 2 solved" in tile(
+        "first_contact_resolution"
+    )
+    assert "50.0 %" in tile("recovery_close_rate") and "1 recovered, 1 lost" in tile(
+        "recovery_close_rate"
+    )
+    assert "129.50 EUR" in tile("revenue_recovered")
+    # the loudest five alerts, loudest first, each a link to its room
+    listed = re.findall(r'id="alert-(\d+)"><a href="/alerts/(\d+)/"', html)
+    assert [int(a) for a, _ in listed] == [a.pk for a in reversed(alerts[1:])]
+    # and the tiles lead to the rows they count
+    fcr = (
+        re.search(r'href="([^"]+)"', tile("first_contact_resolution"))
+        .group(1)
+        .replace("&amp;", "&")
+    )
+    rows = client.get(fcr).content.decode()
+    assert f'id="rows-case-{case.number}" data-first-contact="yes"' in rows
+    assert f'id="rows-case-{other.number}" data-first-contact="no"' in rows
+    revenue = re.search(r'href="([^"]+)"', tile("revenue_recovered")).group(1).replace("&amp;", "&")
+    assert client.get(revenue).content.decode().count('id="rows-recovery-') == 1
+    # and each chart has its table, the revenue's in euros
+    assert re.search(r'id="chart-front-revenue-table".*?<th class="num">EUR</th>', html, re.S)
+    for chart in ("resolution", "alerts", "revenue"):
+        assert f'id="chart-front-{chart}-table"' in html
