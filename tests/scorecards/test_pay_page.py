@@ -230,3 +230,17 @@ def test_the_lead_exports_csv_with_the_session_and_the_agent_may_not(
 def test_the_pages_need_a_login(client):
     assert client.get(NOV).status_code == 302
     assert client.get("/scorecards/digest/").status_code == 302
+
+
+def test_a_lead_disputes_their_own_statement_and_comes_back_to_it(client, work, lena, admin_user):
+    client.force_login(lena)
+    table = text(client.get(NOV))
+    assert 'id="pay-mine"' in table
+
+    r = client.post("/scorecards/pay/dispute/", {"month": "2026-11", "line": "", "reason": "Low"})
+
+    assert r.status_code == 302 and "agent=lena" in r["Location"]
+    page = text(client.get(r["Location"]))
+    assert "Your pay statement" in page and 'id="pay-adjust-form"' not in page
+    dispute = PayDispute.objects.get()
+    assert f'id="dispute-{dispute.pk}-form"' not in page  # nobody answers their own

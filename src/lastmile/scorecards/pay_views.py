@@ -187,7 +187,9 @@ def pay_page(request: HttpRequest) -> HttpResponse:
 
 def _back(request: HttpRequest, month: str, agent: str, note: str, anchor: str) -> HttpResponse:
     messages.success(request, note)
-    own = agent == request.user.get_username()
+    # An agent's own statement is the page without ``agent``; a lead's own is not (theirs
+    # is the table).
+    own = agent == request.user.get_username() and not is_manager(request.user)
     return HttpResponseRedirect(statement_url(month, "" if own else agent) + anchor)
 
 
