@@ -95,7 +95,7 @@ class LessonsQuery(Schema):
     state: str | None = Field(default=None, max_length=20, description=" | ".join(STATE_FILTERS))
     agent: str | None = Field(default=None, max_length=150, description="username")
     limit: int = Field(default=50, ge=1, le=LIMIT_MAX)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
 
 
 class SubmitIn(StrictSchema):
