@@ -188,3 +188,22 @@ def test_a_lead_retires_a_case(api_as, lena, nina, practice):
     assert r.status_code == 200 and r.json()["active"] is False
     assert api_as(nina).post(f"/training/cases/{practice.pk}/draft", DRAFT).status_code == 409
     assert api_as(nina).patch(f"/training/cases/{practice.pk}", {"active": True}).status_code == 403
+
+
+def test_the_attempts_list_reads_a_fixed_number_of_queries(
+    api_as, lena, team, practice, card, django_assert_max_num_queries
+):
+    from lastmile.training import services as training_services
+    from tests.people.factories import AgentFactory
+
+    for i in range(6):
+        agent = AgentFactory(user__username=f"new{i}", teams=[team]).user
+        attempt = training_services.attempt_save(
+            viewer=agent, practice_case=practice, reply="Hi", now=practice.created_at
+        )
+        training_services.attempt_submit(viewer=agent, attempt=attempt, now=practice.created_at)
+    api = api_as(lena)
+    api.get("/training/attempts")  # the token's first use is written once
+    with django_assert_max_num_queries(8):
+        r = api.get("/training/attempts")
+    assert r.json()["count"] == 6

@@ -90,6 +90,7 @@ def test_an_agent_practises_with_the_live_check_and_the_lead_scores_it(
     problems += watch(lead)
     log_in(lead, live_server, "lena")
     lead.goto(f"{live_server.url}/training/")
+    _fits(lead, width)
     lead.locator("#waiting a", has_text="A late parcel").click()
     lead.wait_for_url(f"{live_server.url}/training/attempts/*/")
     _fits(lead, width)

@@ -215,3 +215,24 @@ def test_the_scorecard_page_shows_progress_and_the_weekly_practice_score(
 def test_the_scorecard_page_has_no_practice_panel_without_practice(client, alice, lena):
     client.force_login(lena)
     assert 'id="training-panel"' not in client.get("/scorecards/").content.decode()
+
+
+def test_the_admin_lists_practice_read_only(staff, nina, practice, now):
+    attempt = services.attempt_save(viewer=nina, practice_case=practice, reply="Hi", now=now)
+    for url in (
+        "/admin/training/practicecase/",
+        f"/admin/training/practicecase/{practice.pk}/change/",
+        "/admin/training/practiceattempt/",
+        f"/admin/training/practiceattempt/{attempt.pk}/change/",
+        "/admin/training/onboardingpath/",
+    ):
+        assert staff.get(url).status_code == 200, url
+    assert staff.get("/admin/training/practicecase/add/").status_code == 403
+
+
+def test_an_admin_sees_every_teams_practice(client, admin_user, nina, practice, now):
+    attempt = services.attempt_save(viewer=nina, practice_case=practice, reply="Hi", now=now)
+    client.force_login(admin_user)
+    assert client.get(f"/training/attempts/{attempt.pk}/").status_code == 200
+    html = client.get("/training/").content.decode()
+    assert 'id="team-front"' in html and "A late parcel" in html
