@@ -1,7 +1,8 @@
 """The dashboard in headless Chromium, on a laptop and on a phone: every chart is drawn
 (a Chart.js chart on each canvas, with a size), under the site's Content-Security-Policy
-and without a console error; a chart's table opens; a tile leads to its loops; the page
-fits a phone's width."""
+and without a console error; a chart's table opens (the revenue's too); the new tiles
+(first-contact resolution, recovery, revenue, the loudest alerts) and the worsening agents
+are shown and lead to their rows; the page fits a phone's width."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from datetime import timedelta
 import pytest
 
 from lastmile.core.clock import utcnow
+from lastmile.listening.models import WatchTerm
+from lastmile.loops.models import Loop
 from lastmile.loops.services import loop_open
 from lastmile.people.services import agent_create
 from lastmile.scorecards.rollups import rollups_rebuild, week_of
@@ -22,7 +25,9 @@ from tests.console.test_browser import (  # noqa: F401
 )
 from tests.core.test_csp_browser import watch
 from tests.customers.factories import CustomerFactory
+from tests.scorecards.rows_helpers import recovery, recovery_rule
 from tests.scorecards.test_dashboard import closed_loops
+from tests.scorecards.test_rollups_more import alert
 
 pytestmark = pytest.mark.browser
 
@@ -33,14 +38,41 @@ def test_the_dashboards_charts_render_on_a_laptop_and_a_phone(
     page,  # noqa: F811
     team,
     other_team,
+    alice,
     width,  # noqa: F811
 ):
-    # given an admin, eight weeks of closed loops for two teams and one open loop, rolled up
+    # given an admin, eight weeks of closed loops for two teams (alice's slipping) and one
+    # open loop, a recovered cart and an alert this week, rolled up
     agent_create(username="ceo", password=PASSWORD, role="admin")
     now = utcnow()
     for i in range(1, 9):
-        closed_loops(team, week_of(now) - timedelta(weeks=i), on_time=4, late=i % 3)
-        closed_loops(other_team, week_of(now) - timedelta(weeks=i), on_time=6, late=0)
+        week = week_of(now) - timedelta(weeks=i)
+        closed_loops(team, week, on_time=4, late=i % 3)
+        closed_loops(
+            team, week, on_time=2 if i <= 4 else 4, late=2 if i <= 4 else 0, assignee=alice
+        )
+        closed_loops(other_team, week, on_time=6, late=0)
+    rule = recovery_rule(team, now)
+    cart = Loop.objects.create(
+        customer=CustomerFactory(),
+        kind="recovery",
+        title="Cart",
+        team=team,
+        state="closed",
+        opened_at=now - timedelta(minutes=30),
+        clock_started_at=now - timedelta(minutes=30),
+        closed_at=now - timedelta(minutes=1),
+    )
+    won = recovery(
+        rule,
+        cart,
+        outcome="recovered",
+        closed_at=now - timedelta(minutes=1),
+        revenue="129.50",
+        currency="EUR",
+    )
+    term = WatchTerm.objects.create(name="Acme", query="acme", kind="brand", created_at=now)
+    loud = alert(term, team, now - timedelta(minutes=2), 42, state="open")
     loop = loop_open(
         customer=CustomerFactory(),
         kind="task",
@@ -60,14 +92,14 @@ def test_the_dashboards_charts_render_on_a_laptop_and_a_phone(
     # then every canvas holds a drawn chart with a size
     page.wait_for_function("typeof Chart !== 'undefined'")
     canvases = page.locator(".dashboard-chart canvas")
-    assert canvases.count() == 8  # four charts for each of the two teams
+    assert canvases.count() == 14  # seven charts for each of the two teams
     drawn = page.evaluate(
         """() => Array.from(document.querySelectorAll('.dashboard-chart canvas')).map(c => {
             const chart = Chart.getChart(c);
             return chart ? [chart.data.datasets.length, c.width, c.height] : null;
         })"""
     )
-    assert all(d is not None and d[0] >= 2 and d[1] > 0 and d[2] > 0 for d in drawn), drawn
+    assert all(d is not None and d[0] >= 1 and d[1] > 0 and d[2] > 0 for d in drawn), drawn
     assert page.locator("#dashboard-freshness").inner_text().startswith("Figures as of")
 
     # and a chart's table opens with its thirteen weeks
@@ -75,8 +107,25 @@ def test_the_dashboards_charts_render_on_a_laptop_and_a_phone(
     chart.locator("summary").click()
     assert page.locator("#chart-front-rates-table tbody tr").count() == 13
 
+    # and the revenue's table says its currency
+    revenue = page.locator("#chart-front-revenue-table").locator("xpath=ancestor::details")
+    revenue.locator("summary").click()
+    assert page.locator("#chart-front-revenue-table thead").inner_text().count("EUR") == 1
+
+    # and the new tiles and the worsening agents are there
+    assert "129.50 EUR" in page.locator("#team-front [data-figure=revenue_recovered]").inner_text()
+    assert page.locator(f"#alert-{loud.pk} a").is_visible()
+    assert page.locator("#worsening-agent-alice").is_visible()
+
     # and the page fits the screen's width
     assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+    # and the revenue tile lists the recovery behind it
+    page.locator("#team-front [data-figure=revenue_recovered] a").click()
+    page.wait_for_url(f"{live_server.url}/scorecards/?**")
+    assert page.locator(f"#rows-recovery-{won.pk}").is_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    page.go_back()
 
     # and the open-loops tile leads to the loop
     page.locator("#team-front [data-figure=open_loops] a").click()
