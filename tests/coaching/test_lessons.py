@@ -238,6 +238,16 @@ def test_a_breach_in_the_leads_own_hands_or_nobodys_opens_none(
     assert not Lesson.objects.exists()
 
 
+def test_a_breach_of_a_loop_of_no_team_opens_none_and_the_sweep_goes_on(
+    alice, customer, breach_at_once, now
+):
+    loop = loop_open(customer=customer, kind="task", title="x", assignee=alice, now=now)
+    loops_sweep(now=now + timedelta(hours=2))
+    loop.refresh_from_db()
+    assert loop.breached_at is not None
+    assert not Lesson.objects.exists()
+
+
 @pytest.fixture
 def lesson(lena, solved, card, now):  # type: ignore[no-untyped-def]
     review(lena, solved, card, **LOW, now=now)

@@ -244,8 +244,8 @@ def on_qa_reviewed(name: str, data: dict[str, Any], at: datetime) -> None:
         .filter(pk=data["review"])
         .first()
     )
-    if review is None:
-        return
+    if review is None or review.team is None:
+        return  # no team: nobody's coaching loop to open
     lead = _lead_of(review.team) or review.reviewer
     if lead is not None and lead.pk == review.agent_id:
         return  # nobody coaches themselves
@@ -276,6 +276,8 @@ def on_promise_broken(name: str, data: dict[str, Any], at: datetime) -> None:
     if promise is None or promise.made_by is None:
         return
     team = promise.made_by_team or promise.team
+    if team is None:
+        return
     lead = _lead_of(team)
     if lead is not None and lead.pk == promise.made_by_id:
         return
@@ -327,6 +329,8 @@ def on_loops_breached(name: str, events: Sequence[tuple[dict[str, Any], datetime
         loop = loops.get(data["loop"])
         if loop is None or loop.pk in already or loop.assignee_id != data["assignee"]:
             continue
+        if loop.team is None:
+            continue  # no team: nobody's coaching loop to open
         lead = _lead_of(loop.team)
         if loop.assignee is None or (lead is not None and lead.pk == loop.assignee_id):
             continue
