@@ -514,3 +514,48 @@ def test_the_scorecard_counts_each_outcome(enrolment, brand, sam, thanks, lead, 
     assert m["median_minutes_to_reply"] == 40.0
     assert card.sentiment["positive"] + card.sentiment["neutral"] == 1
     assert card.sentiment["no_answer"] == 0
+
+
+def test_a_mention_on_a_case_of_no_team_is_anyones_to_answer(enrolment, sam, thanks, lead, now):
+    from lastmile.listening.services.terms import watchterm_create
+
+    # a brand nobody's team watches: its addressed mentions open cases of no team
+    watchterm_create(
+        name="Acme Shop",
+        query="@AcmeShop",
+        kind="brand",
+        brand_handle="@AcmeShop",
+        now=now - timedelta(days=1),
+    )
+    orphan = mention_make(now=now, text="@AcmeShop where is my parcel?")
+    assert orphan.case is not None and orphan.case.team_id is None
+    assert orphan in mentions_answerable(enrolment=enrolment)
+
+    row, _ = reply_submit(responder=sam, now=now, mention=orphan, macro=thanks)
+    reply_approve(reply=row, actor=lead, now=now)
+
+    row.refresh_from_db()
+    assert row.state == "sent" and row.case_id == orphan.case_id
+    orphan.refresh_from_db()
+    assert orphan.replied_at == now
+
+
+def test_a_mention_on_another_teams_case_is_outside_the_limits(
+    enrolment, sam, thanks, other_team, now
+):
+    from lastmile.listening.services.terms import watchterm_create
+
+    watchterm_create(
+        name="Acme Hotels",
+        query="@AcmeHotels",
+        kind="brand",
+        brand_handle="@AcmeHotels",
+        team=other_team,
+        now=now - timedelta(days=1),
+    )
+    theirs = mention_make(now=now, text="@AcmeHotels my room was cold")
+    assert theirs not in mentions_answerable(enrolment=enrolment)
+    with pytest.raises(LimitRefused) as exc:
+        reply_submit(responder=sam, now=now, mention=theirs, macro=thanks)
+    assert exc.value.errors[0].field == "mention"
+    assert "a case of Back office" in exc.value.detail
