@@ -20,7 +20,7 @@ SCORECARD = "Conversation quality"
 # (name, weight, critical, the lead's score out of 1..5)
 CATEGORIES = (
     ("Understood the question", 2, False, 3),
-    ("Named the next step", 2, True, 2),
+    ("Named the next step", 2, True, 3),
     ("Tone", 1, False, 4),
 )
 COMMENT = (
