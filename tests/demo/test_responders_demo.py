@@ -13,7 +13,7 @@ from django.test import override_settings
 
 from lastmile.customers.models import Interaction
 from lastmile.demo import seed as demo_seed
-from lastmile.demo.extensions import listening, responders
+from lastmile.demo.extensions import listening, responders, scorecards
 from lastmile.listening.models import Mention
 from lastmile.people.models import Agent
 from lastmile.responders.models import Enrolment, ResponderEvent, ResponderReply
@@ -25,10 +25,11 @@ NOW = datetime(2026, 11, 25, 19, 31, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def demo(django_db_setup, django_db_blocker):
-    """A small demo with listening's brand terms and the responders' part, rolled back after."""
+    """A small demo with listening's brand terms, the scorecards' rollups and then the
+    responders' part (its place in the demo), rolled back after."""
     with django_db_blocker.unblock(), transaction.atomic():
         saved = list(demo_seed.DEMO_EXTENSIONS)
-        demo_seed.DEMO_EXTENSIONS[:] = [listening, responders]
+        demo_seed.DEMO_EXTENSIONS[:] = [listening, scorecards, responders]
         try:
             with override_settings(
                 PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -66,3 +67,12 @@ def test_one_reply_was_approved_and_sent_and_one_waits_for_the_lead(demo):
     kinds = list(ResponderEvent.objects.order_by("at", "id").values_list("kind", flat=True))
     assert kinds == ["enrolled", "held", "approved", "sent", "held"]
     assert any(line.startswith("responders: Jordan Lee (login store)") for line in demo.out)
+
+
+def test_the_stores_team_has_its_weeks_on_the_dashboard_too(demo):
+    from lastmile.people.models import Team
+    from lastmile.scorecards.models import TeamWeekRollup
+
+    # the scorecards' extension built the rollups before the Stores team existed
+    assert TeamWeekRollup.objects.count() == 13 * Team.objects.count()
+    assert TeamWeekRollup.objects.filter(team__slug="stores").count() == 13

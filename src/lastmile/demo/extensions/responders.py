@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from lastmile.demo.extensions.scorecards import WEEKS
 from lastmile.listening.models import Mention, WatchTerm
 from lastmile.listening.records import mention_in
 from lastmile.listening.services.mentions import mentions_ingest
@@ -27,6 +28,8 @@ from lastmile.promises.models import Policy
 from lastmile.promises.services import policy_create
 from lastmile.responders.models import Enrolment
 from lastmile.responders.services import enrolment_save, reply_approve, reply_submit
+from lastmile.scorecards.models import TeamWeekRollup
+from lastmile.scorecards.rollups import rollups_rebuild
 
 SPONSOR = "social"
 NETWORK = "twitter"
@@ -138,6 +141,10 @@ def seed(seeder: Any) -> list[str]:
     reply_submit(
         responder=jordan, mention=mentions[1], macro=macros[1], now=now - timedelta(minutes=15)
     )
+    # The Stores team is new: when the scorecards' rollups were built already (their
+    # extension ran first), build them again so every team has its weeks on the dashboard.
+    if TeamWeekRollup.objects.exists():
+        rollups_rebuild(weeks=WEEKS, now=now)
     return [
         "responders: Jordan Lee (login store) from the stores answers @LastmileBank mentions "
         f"for {team.name}: one reply approved by Marcus Bell and sent, one held for his "
