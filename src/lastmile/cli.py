@@ -311,10 +311,11 @@ def _add_subcommands() -> None:
 
     main.add_command(portal)
     main.add_command(__import__("lastmile.journeys.cli", fromlist=["journeys"]).journeys)
-    from lastmile.scorecards.cli import qa, rollups
+    from lastmile.scorecards.cli import digest, qa, rollups
 
     main.add_command(rollups)
     main.add_command(qa)
+    main.add_command(digest)
 
 
 _add_subcommands()

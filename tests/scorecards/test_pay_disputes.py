@@ -339,3 +339,18 @@ def test_the_lead_is_told_by_email_and_so_is_the_agent_when_answered(api_as, pla
     answered = OutboxMessage.objects.get(key=f"pay-dispute:{dispute['id']}:answered")
     assert answered.recipient == "alice@example.com"
     assert "Yes." in answered.body and "+2.00 points were added" in answered.body
+
+
+def test_a_dispute_loop_is_not_closed_without_the_answer(api_as, plan, alice, lena, now):  # type: ignore[no-untyped-def]
+    from lastmile.loops.services import loop_close
+
+    loop = Loop.objects.get(pk=open_dispute(api_as(alice)).json()["loop"])
+    with pytest.raises(Conflict, match="pay statement for 2026-11"):
+        loop_close(loop=loop, actor=lena, reason="done", now=now)
+    loop.refresh_from_db()
+    assert loop.state == "open" and PayDispute.objects.get().state == "open"
+
+    dispute = PayDispute.objects.get()
+    pay_dispute_answer(viewer=lena, dispute=dispute, answer="Checked: correct.", now=now)
+    loop.refresh_from_db()
+    assert loop.state == "closed" and PayDispute.objects.get().state == "answered"

@@ -36,8 +36,10 @@ from lastmile.demo import funnels, texts
 from lastmile.demo.chats import ChatDesk
 from lastmile.demo.extensions import (
     channels,
+    coaching,
     crisis,
     feedback,
+    history,
     jobs,
     journeys,
     knowledge,
@@ -45,9 +47,12 @@ from lastmile.demo.extensions import (
     live,
     macros,
     mail,
+    pay,
     portal,
     promises,
+    responders,
     scorecards,
+    training,
     webhooks,
 )
 from lastmile.demo.plan import BUSINESS_HOURS, LADDER, POLICIES, Plan, Step
@@ -88,7 +93,12 @@ DEMO_EXTENSIONS = [
     funnels,  # sixty days of website events, copied into the analytics engine on commit
     jobs,  # after journeys: Margaret's second visit is the journeys demo's case
     feedback,  # ninety days of answers on the cases above; the contact-budget scene
-    scorecards,  # last: QA first pass and rollups over everything above
+    history,  # thirteen weeks of Cards improving and Membership slipping
+    scorecards,  # QA first pass and rollups over everything above
+    pay,  # pay plans and statements from the scorecards' figures
+    coaching,  # a lead's review below target, after the QA first pass
+    training,  # practice cases made from closed conversations
+    responders,  # a guarded responder from the stores answering a mention
 ]
 
 

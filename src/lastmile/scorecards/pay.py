@@ -903,3 +903,24 @@ def statements_xlsx(statements: list[PayStatement], *, month: str) -> bytes:
     buf = io.BytesIO()
     book.save(buf)
     return buf.getvalue()
+
+
+def on_dispute_loop_finished(name: str, data: dict[str, Any], at: datetime) -> None:
+    """A dispute's loop finishes only with the lead's answer (``pay_dispute_answer``, which
+    marks the dispute answered before it closes the loop): closing, cancelling or breaking
+    it anywhere else while the dispute is open is refused, so that no dispute is left open
+    behind a closed loop. Subscribed in ``apps.ready``; runs inside the loop's transaction,
+    so raising refuses the change."""
+    if (
+        name not in ("loop.closed", "loop.cancelled", "loop.broken")
+        or data.get("kind") != "dispute"
+    ):
+        return
+    dispute = PayDispute.objects.filter(loop_id=data.get("loop"), state=DisputeState.OPEN).first()
+    if dispute is None:
+        return
+    raise Conflict(
+        f"dispute #{dispute.pk} is answered on {dispute.agent.username}'s pay statement for "
+        f"{dispute.month} (/scorecards/pay/?month={dispute.month}&agent="
+        f"{dispute.agent.username}): its answer closes this loop"
+    )
