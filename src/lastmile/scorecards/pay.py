@@ -916,7 +916,10 @@ def on_dispute_loop_finished(name: str, data: dict[str, Any], at: datetime) -> N
         or data.get("kind") != "dispute"
     ):
         return
-    dispute = PayDispute.objects.filter(loop_id=data.get("loop"), state=DisputeState.OPEN).first()
+    loop_id = data.get("loop")
+    if not isinstance(loop_id, int):
+        return
+    dispute = PayDispute.objects.filter(loop_id=loop_id, state=DisputeState.OPEN).first()
     if dispute is None:
         return
     raise Conflict(
