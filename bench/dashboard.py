@@ -29,7 +29,7 @@ not answer), on a fresh, migrated database (PostgreSQL: its own database
    dashboard is: at worst the refresh interval plus one refresh's duration. In the same
    child the **bare aggregate** the rollups replace, taking turns with a repeat of the
    refresh: one plain SQL ``GROUP BY team, week`` over the loops that finished in the 13
-   weeks (the closed / on-time / breached counts), median of 5. And the page rendered once
+   weeks (the closed / on-time / breached counts), median of 3. And the page rendered once
    in-process (Django's test client) as the admin and as the lead with
    ``CaptureQueriesContext``: how many queries a request sends.
 4. The page over real HTTP: ``lastmile serve`` as shipped, signed in through the login form,
@@ -70,7 +70,10 @@ from common import (  # noqa: E402
 )
 from console import login  # noqa: E402
 
-PG_DB = "lm_bench_dashboard"  # its own database: never the main bench's
+# Its own scratch directory and database (never the main bench's); another name lets a
+# second run go beside it (LASTMILE_BENCH_DASHBOARD_NAME).
+NAME = os.environ.get("LASTMILE_BENCH_DASHBOARD_NAME", "dashboard")
+PG_DB = f"lm_bench_{NAME}"
 PAGE = BENCH_DIR / "DASHBOARD.md"
 BEGIN, END = "<!-- results: written by bench/dashboard.py -->", "<!-- /results -->"
 TARGET_MS = 300
@@ -269,24 +272,25 @@ def rollups_child(admin: str, lead: str, runs: int, out: Path) -> None:
             "bytes": len(r.content),
             "sql": [q["sql"][:300] for q in captured.captured_queries],
         }
-    out.write_text(
-        json.dumps(
-            {
-                "rows": rows,
-                "rebuild_s": rebuild_s,
-                "refresh_s": statistics.median(times["refresh"]),
-                "refresh_max_s": max(times["refresh"]),
-                "bare_s": statistics.median(times["bare"]),
-                "bare_groups": len(groups),
-                "bare_finished": finished,
-                "rollup_finished": rolled,
-                "minutes": rollup_minutes(),
-                "runs": runs,
-                "plans": plans,
-                "pages": pages,
-            }
-        )
+    result = json.dumps(
+        {
+            "rows": rows,
+            "rebuild_s": rebuild_s,
+            "refresh_s": statistics.median(times["refresh"]),
+            "refresh_max_s": max(times["refresh"]),
+            "bare_s": statistics.median(times["bare"]),
+            "bare_groups": len(groups),
+            "bare_finished": finished,
+            "rollup_finished": rolled,
+            "minutes": rollup_minutes(),
+            "runs": runs,
+            "plans": plans,
+            "pages": pages,
+        }
     )
+    out.write_text(result)
+    # Kept beside the run's other scratch files too (the var dir goes at the end of a run).
+    (common.WORK / f"{NAME}-rollups-{connection.vendor}.json").write_text(result)
 
 
 def child(db: Database, *args: str) -> dict[str, Any]:
@@ -815,7 +819,7 @@ def page_requests(base: str, who: str, names: list[str], n: int) -> dict[str, An
 
 def bench_one(vendor: str, args: argparse.Namespace) -> dict[str, Any]:
     say(f"== dashboard: {vendor}")
-    db = fresh_database(vendor, "dashboard")
+    db = fresh_database(vendor, NAME)
     try:
         t = time.perf_counter()
         made = child(db, "setup")
@@ -980,7 +984,7 @@ def main() -> None:
     m = sub.add_parser("rollups")
     m.add_argument("--admin", required=True)
     m.add_argument("--lead", required=True)
-    m.add_argument("--runs", type=int, default=5)
+    m.add_argument("--runs", type=int, default=3)
     m.add_argument("--out", type=Path, required=True)
     parser.add_argument("--loops", type=int, default=1_000_000)
     parser.add_argument("--interactions", type=int, default=10_000_000)
