@@ -15,7 +15,14 @@ from lastmile.people.models import Role
 from lastmile.people.selectors import agent_for, visible_team_ids
 from lastmile.people.viewers import SYSTEM, Viewer, viewer_check
 
-STATE_FILTERS = ("open", *LessonState.values, "all")
+STATE_FILTERS = (
+    "open",
+    LessonState.ASSIGNED.value,
+    LessonState.RETURNED.value,
+    LessonState.SUBMITTED.value,
+    LessonState.ACCEPTED.value,
+    "all",
+)
 
 
 def lessons_visible(*, viewer: Viewer) -> QuerySet[Lesson]:
