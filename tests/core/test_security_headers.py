@@ -225,6 +225,20 @@ KWARGS = {
     "portal:survey": lambda w: {"invite_id": w.invite.pk},
     "feedback:respond": lambda w: {"token": "not-a-token"},
     "portal:job": lambda w: {"job_id": w.job.pk},
+    "scorecards:pay-dispute-answer": lambda w: {"dispute_id": 1},
+    "coaching:detail": lambda w: {"lesson_id": w.lesson.pk},
+    "coaching:submit": lambda w: {"lesson_id": w.lesson.pk},
+    "coaching:accept": lambda w: {"lesson_id": w.lesson.pk},
+    "coaching:return": lambda w: {"lesson_id": w.lesson.pk},
+    "training:case": lambda w: {"case_id": w.practice_case.pk},
+    "training:check": lambda w: {"case_id": w.practice_case.pk},
+    "training:attempt": lambda w: {"attempt_id": w.practice_attempt.pk},
+    "training:path": lambda w: {"slug": "front"},
+    "responders:reply_mention": lambda w: {"mention_id": w.mention.pk},
+    "responders:reply_case": lambda w: {"ref": w.case.ref},
+    "responders:approve": lambda w: {"reply_id": w.responder_reply.pk},
+    "responders:return": lambda w: {"reply_id": w.responder_reply.pk},
+    "responders:scorecard": lambda w: {"username": "store"},
 }
 # Pages an agent opens (200, HTML); the portal's are opened as the demo's customer.
 AGENT_PAGES = {
@@ -233,6 +247,18 @@ AGENT_PAGES = {
     "scorecards:loops",
     "scorecards:qa",
     "scorecards:dashboard",
+    "scorecards:pay",
+    "scorecards:digest",
+    "coaching:index",
+    "coaching:detail",
+    "training:index",
+    "training:case_new",
+    "training:case",
+    "training:attempt",
+    "training:path",
+    "responders:index",
+    "responders:approvals",
+    "responders:scorecard",
     "feedback:reasons",
     "macros:list",
     "macros:new",
@@ -281,6 +307,7 @@ CUSTOMER_PAGES = {
 def demo(django_db_setup, django_db_blocker):
     """The seeded demo, once for the module, rolled back afterwards."""
     from lastmile.cases.models import Case
+    from lastmile.coaching.models import Lesson
     from lastmile.crisis.models import Alert, IncidentNote
     from lastmile.feedback.services import invite_create, survey_create
     from lastmile.funnels.models import Funnel
@@ -293,6 +320,8 @@ def demo(django_db_setup, django_db_blocker):
     from lastmile.people.models import Team
     from lastmile.promises.models import Promise
     from lastmile.recovery.models import Recovery
+    from lastmile.responders.models import ResponderReply
+    from lastmile.training.models import PracticeAttempt, PracticeCase
 
     with django_db_blocker.unblock(), transaction.atomic():
         seed_quietly(seed=7, customers=12, now=NOW, funnel_events=FUNNEL_EVENTS)
@@ -344,6 +373,10 @@ def demo(django_db_setup, django_db_blocker):
             recovery=Recovery.objects.order_by("pk").first(),
             job=job,
             invite=invite,
+            lesson=Lesson.objects.order_by("pk").first(),
+            practice_case=PracticeCase.objects.order_by("pk").first(),
+            practice_attempt=PracticeAttempt.objects.order_by("pk").first(),
+            responder_reply=ResponderReply.objects.order_by("pk").first(),
         )
         transaction.set_rollback(True)
 

@@ -236,3 +236,13 @@ def test_an_admin_sees_every_teams_practice(client, admin_user, nina, practice, 
     assert client.get(f"/training/attempts/{attempt.pk}/").status_code == 200
     html = client.get("/training/").content.decode()
     assert 'id="team-front"' in html and "A late parcel" in html
+
+
+def test_the_case_page_offers_a_lead_to_make_a_practice_case_of_a_closed_case(
+    client, lena, nina, closed_case
+):
+    client.force_login(lena)
+    html = client.get(f"/cases/{closed_case.ref}/").content.decode()
+    assert f'href="/training/cases/new?case={closed_case.ref}"' in html
+    client.force_login(nina)  # an agent of the team: no link
+    assert 'id="make-practice"' not in client.get(f"/cases/{closed_case.ref}/").content.decode()
