@@ -559,3 +559,16 @@ def test_a_mention_on_another_teams_case_is_outside_the_limits(
         reply_submit(responder=sam, now=now, mention=theirs, macro=thanks)
     assert exc.value.errors[0].field == "mention"
     assert "a case of Back office" in exc.value.detail
+
+
+def test_a_mention_set_aside_or_the_brands_own_post_is_not_answered(
+    enrolment, mention, sam, thanks, lead, now
+):
+    from lastmile.listening.services.replies import mention_dismiss
+
+    mention_dismiss(mention=mention, actor=lead, reason="a bot", now=now)
+    with pytest.raises(Conflict) as exc:
+        reply_submit(responder=sam, now=now, mention=mention, macro=thanks)
+    assert exc.value.code == "mention_handled"
+    assert mention not in mentions_answerable(enrolment=enrolment)
+    assert not ResponderReply.objects.exists()
