@@ -24,6 +24,9 @@ COMMANDS = [
     ["createagent"],
     ["token", "create"],
     ["sweep"],
+    ["digest", "send"],
+    ["rollups", "rebuild"],
+    ["qa", "autoreview"],
 ]
 
 
