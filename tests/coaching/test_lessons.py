@@ -61,6 +61,7 @@ def test_a_review_below_target_opens_a_lesson_and_the_leads_coaching_loop(
         solved.team_id,
         None,
     )
+    assert loop.title == f"Coach alice: qa review below target on {solved.ref}"
     assert list(lesson.events.values_list("kind", flat=True)) == ["opened"]
 
 

@@ -158,8 +158,10 @@ def lesson_open(
     lead = lead if lead is not None else _lead_of(team)
     conversation = masked_conversation(case) if case is not None else []
     if case is not None:
-        # The reviewer may have quoted the customer: their details are masked there too.
-        what_went_wrong = mask_known(what_went_wrong, known_details([case.customer_id]))
+        # The reviewer (or the promise) may have quoted the customer: masked there too.
+        known = known_details([case.customer_id])
+        what_went_wrong = mask_known(what_went_wrong, known)
+        title = mask_known(title, known)
     articles = _articles(case, f"{title} {what_went_wrong}")
     keys = [*policy_keys, *(k for a in articles for k in a["policy_keys"])]
     try:
@@ -167,7 +169,11 @@ def lesson_open(
             loop = loop_open(
                 customer=None,
                 kind=LoopKind.COACHING,
-                title=f"Coach {person_name(agent)}: {title}"[:300],
+                # The lead's task names the agent and the case, not the customer's words.
+                title=(
+                    f"Coach {person_name(agent)}: {LessonReason(reason).label.lower()}"
+                    + (f" on {case.ref}" if case is not None else "")
+                )[:300],
                 team=team,
                 assignee=lead,
                 actor=actor,
