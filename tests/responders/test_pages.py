@@ -209,3 +209,14 @@ def test_the_approvals_page_reads_the_same_number_of_queries_for_one_reply_or_fo
     for _ in range(3):
         reply_submit(responder=sam, now=now, mention=mention_make(now=now), macro=thanks)
     assert count_queries() == one
+
+
+def test_the_main_menu_leads_a_responder_to_their_page_and_no_one_else(
+    client, enrolment, sam, alice
+):  # type: ignore[no-untyped-def]
+    client.force_login(sam)
+    nav = client.get("/").content.decode().split('id="mainnav"')[1].split("</nav>")[0]
+    assert 'href="/responders/"' in nav
+    client.force_login(alice)
+    nav = client.get("/").content.decode().split('id="mainnav"')[1].split("</nav>")[0]
+    assert 'href="/responders/"' not in nav
