@@ -119,6 +119,8 @@ class LoopsQuery(Schema):
     # Finished (closed, broken, cancelled) at or after / strictly before: a period's bounds.
     closed_after: UtcDatetime | None = None
     closed_before: UtcDatetime | None = None
+    # A team's own loops (acknowledgements, coaching, pay disputes) only, or none of them.
+    team_own: bool | None = None
 
 
 @router.get("", response=list[LoopOut], summary="Loops, most urgent first")
@@ -137,6 +139,7 @@ def list_loops(request: HttpRequest, filters: Query[LoopsQuery]) -> Any:
         assignee=user_by_username(filters.assignee),
         closed_after=filters.closed_after,
         closed_before=filters.closed_before,
+        team_own=filters.team_own,
     )
     return LazyPage(qs, lambda lp: loop_out(lp, now=now))
 

@@ -22,7 +22,15 @@ from django.db.models import (
 )
 
 from lastmile.core.errors import NotFound
-from lastmile.loops.models import Loop, LoopEvent, LoopEventKind, LoopKind, LoopState, SlaTarget
+from lastmile.loops.models import (
+    TEAM_OWN_KINDS,
+    Loop,
+    LoopEvent,
+    LoopEventKind,
+    LoopKind,
+    LoopState,
+    SlaTarget,
+)
 from lastmile.loops.services import calendar_of
 from lastmile.people.selectors import visible_team_ids
 from lastmile.people.viewers import Viewer
@@ -165,11 +173,14 @@ def loop_list(
     case: Any = None,
     closed_after: datetime | None = None,
     closed_before: datetime | None = None,
+    team_own: bool | None = None,
 ) -> QuerySet[Loop]:
     """Loops, most urgent first: earliest deadline first, no deadline last.
 
     ``closed_after``/``closed_before``: finished (closed, broken or cancelled) at or after /
-    strictly before those instants, so two adjacent periods never count a loop twice."""
+    strictly before those instants, so two adjacent periods never count a loop twice.
+    ``team_own``: only (True) or none of (False) a team's own loops (``TEAM_OWN_KINDS``:
+    acknowledgements, coaching, pay disputes), which the scorecards leave out."""
     qs = loops_visible(viewer=viewer)
     if state:
         qs = qs.filter(state=state)
@@ -192,6 +203,9 @@ def loop_list(
         qs = qs.filter(closed_at__gte=closed_after)
     if closed_before is not None:
         qs = qs.filter(closed_at__lt=closed_before)
+    if team_own is not None:
+        own = Q(kind__in=TEAM_OWN_KINDS)
+        qs = qs.filter(own) if team_own else qs.exclude(own)
     return qs.order_by(F("due_at").asc(nulls_last=True), "pk")
 
 
