@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from lastmile.coaching.masking import EMAIL, NAME, PHONE
 from lastmile.coaching.models import CoachingSettings, Lesson, LessonState
@@ -189,6 +191,22 @@ def test_a_broken_promise_opens_a_lesson_for_the_agent_who_made_it(lena, alice, 
 
 
 @pytest.fixture
+def worked(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+    """A sweep, then the worker's tasks it queued on commit (huey's immediate mode)."""
+    from huey.contrib.djhuey import HUEY
+
+    def sweep(at):  # type: ignore[no-untyped-def]
+        HUEY.immediate = True
+        try:
+            with django_capture_on_commit_callbacks(execute=True):
+                return loops_sweep(now=at)
+        finally:
+            HUEY.immediate = False
+
+    return sweep
+
+
+@pytest.fixture
 def breach_at_once(db):  # type: ignore[no-untyped-def]
     return SlaPolicy.objects.create(
         name="Tasks",
@@ -199,8 +217,18 @@ def breach_at_once(db):  # type: ignore[no-untyped-def]
 
 
 def test_a_breach_in_the_agents_hands_opens_a_lesson(
-    lena, alice, customer, case, team, breach_at_once, now
-):
+    lena,
+    alice,
+    customer,
+    case,
+    team,
+    breach_at_once,
+    now,
+    worked,
+    django_capture_on_commit_callbacks,
+):  # type: ignore[no-untyped-def]
+    from huey.contrib.djhuey import HUEY
+
     loop = loop_open(
         customer=customer,
         case=case,
@@ -210,8 +238,21 @@ def test_a_breach_in_the_agents_hands_opens_a_lesson(
         assignee=alice,
         now=now,
     )
-    loops_sweep(now=now + timedelta(hours=2))
-    loops_sweep(now=now + timedelta(hours=3))
+    with (
+        django_capture_on_commit_callbacks() as queued,
+        CaptureQueriesContext(connection) as sweeping,
+    ):
+        loops_sweep(now=now + timedelta(hours=2))
+    assert not Lesson.objects.exists()  # the sweep only queued it, for after its commit
+    assert not any("coaching_lesson" in q["sql"] for q in sweeping.captured_queries)
+    HUEY.immediate = True  # the worker runs what was queued
+    try:
+        for callback in queued:
+            callback()
+            callback()  # twice: still one lesson
+    finally:
+        HUEY.immediate = False
+    worked(now + timedelta(hours=3))
     lesson = Lesson.objects.get()
     assert (lesson.agent, lesson.lead, lesson.reason, lesson.breached_loop) == (
         alice,
@@ -223,7 +264,7 @@ def test_a_breach_in_the_agents_hands_opens_a_lesson(
 
 
 def test_a_breach_in_the_leads_own_hands_or_nobodys_opens_none(
-    lena, customer, case, team, breach_at_once, now
+    lena, customer, case, team, breach_at_once, now, worked
 ):
     for assignee in (lena, None):
         loop_open(
@@ -235,15 +276,15 @@ def test_a_breach_in_the_leads_own_hands_or_nobodys_opens_none(
             assignee=assignee,
             now=now,
         )
-    loops_sweep(now=now + timedelta(hours=2))
+    worked(now + timedelta(hours=2))
     assert not Lesson.objects.exists()
 
 
 def test_a_breach_of_a_loop_of_no_team_opens_none_and_the_sweep_goes_on(
-    alice, customer, breach_at_once, now
+    alice, customer, breach_at_once, now, worked
 ):
     loop = loop_open(customer=customer, kind="task", title="x", assignee=alice, now=now)
-    loops_sweep(now=now + timedelta(hours=2))
+    worked(now + timedelta(hours=2))
     loop.refresh_from_db()
     assert loop.breached_at is not None
     assert not Lesson.objects.exists()

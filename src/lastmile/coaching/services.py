@@ -9,6 +9,7 @@ The sources reach this app as domain events (``qa.reviewed``, ``promise.broken``
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -36,6 +37,8 @@ from lastmile.people.selectors import agent_for, person_name
 from lastmile.people.viewers import Actor
 from lastmile.promises.models import Policy, Promise
 from lastmile.scorecards.models import QaReview
+
+log = logging.getLogger(__name__)
 
 ARTICLES_LIMIT = 3
 POLICIES_LIMIT = 5
@@ -314,16 +317,35 @@ def on_loop_breached(name: str, data: dict[str, Any], at: datetime) -> None:
 
 
 def on_loops_breached(name: str, events: Sequence[tuple[dict[str, Any], datetime]]) -> None:
-    """The sweeper's run of ``loop.breached`` at once: the loops and teams in two reads."""
-    wanted = [
-        (data, at)
+    """The sweeper's run of ``loop.breached``: the breaches in an agent's hands are handed to
+    the worker once the sweep commits (``tasks.breach_lessons_task``), so a sweep that marks
+    thousands of loops breached does not mask and search a conversation for each of them."""
+    items = [
+        (int(data["loop"]), int(data["assignee"]), at.isoformat())
         for data, at in events
         if data.get("assignee") and data.get("kind") not in TEAM_OWN_KINDS
     ]
-    if not wanted:
+    if not items:
         return
+
+    def queue() -> None:
+        from lastmile.coaching.tasks import breach_lessons_task
+
+        try:
+            breach_lessons_task(items)
+        except Exception:
+            log.warning("coaching: could not queue %s breach lessons", len(items), exc_info=True)
+
+    transaction.on_commit(queue)
+
+
+def breach_lessons_open(items: Sequence[tuple[int, int, str]]) -> int:
+    """Open the lessons of breaches ``(loop id, assignee id at the breach, when)``: a loop of
+    a customer's that breached while assigned to an agent opens a lesson for that agent (not
+    the lead's own, not a loop of no team); each loop once, however often it is asked.
+    The loops and teams are read at once; returns how many lessons opened."""
     loops = Loop.objects.select_related("assignee", "case", "team__lead").in_bulk(
-        [data["loop"] for data, _ in wanted]
+        [loop_id for loop_id, _, _ in items]
     )
     already = set(
         Lesson.objects.filter(breached_loop_id__in=list(loops)).values_list(
@@ -331,9 +353,10 @@ def on_loops_breached(name: str, events: Sequence[tuple[dict[str, Any], datetime
         )
     )
     kinds = dict(LoopKind.choices)
-    for data, at in wanted:
-        loop = loops.get(data["loop"])
-        if loop is None or loop.pk in already or loop.assignee_id != data["assignee"]:
+    opened = 0
+    for loop_id, assignee_id, when in items:
+        loop = loops.get(loop_id)
+        if loop is None or loop.pk in already or loop.assignee_id != assignee_id:
             continue
         if loop.team is None:
             continue  # no team: nobody's coaching loop to open
@@ -353,8 +376,11 @@ def on_loops_breached(name: str, events: Sequence[tuple[dict[str, Any], datetime
                 f"The {kinds.get(loop.kind, loop.kind).lower()} loop “{loop.title}” passed "
                 f"its deadline{due} while it was yours, and breached."
             ),
-            now=at,
+            now=datetime.fromisoformat(when),
         )
+        already.add(loop.pk)
+        opened += 1
+    return opened
 
 
 # --- the agent's answers and the lead's decision -------------------------------------------
