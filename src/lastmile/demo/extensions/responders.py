@@ -42,7 +42,7 @@ SAVED = (
     ),
     (
         "Store: opening hours",
-        "Hello! Our stores open 9:00-17:30 Monday to Saturday and 10:00-16:00 on Sunday. "
+        "Hello! Our stores open 9:00-17:30 on weekdays and Saturdays, and 10:00-16:00 on Sundays. "
         "{{agent.first_name}}, Lastmile stores",
     ),
 )
@@ -69,7 +69,7 @@ MENTIONS = (
         "dev_o_brien",
         "Dev O'Brien",
         25,
-        "@LastmileBank is the Manchester store open on Sunday? Need to pick up my new card",
+        "@LastmileBank is the Manchester store open at the weekend? Need to pick up my new card",
     ),
 )
 
