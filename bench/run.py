@@ -35,32 +35,6 @@ import timeline
 from common import WORK, Database, fresh_database, gunicorn, say, token_create
 from figures import ENGINE_ROWS, SIDE_PAGES, SIDE_ROWS, TARGETS, WORKLOADS, Row
 
-# The dashboard workload (bench/dashboard.py, page DASHBOARD.md): issue 17's CCO dashboard
-# over 1,000,000 loops and 10,000,000 interactions. Its rows and target belong in figures.py
-# beside the others'; until they are there, they are registered here (a no-op once they are).
-if "dashboard.py" not in SIDE_PAGES:
-    SIDE_PAGES["dashboard.py"] = "DASHBOARD.md"
-    SIDE_ROWS["dashboard.py"] = [
-        Row("Dashboard, admin (20 teams), p50 (SQLite)", "dashboard_p50_ms", "ms"),
-        Row("Dashboard, admin (20 teams), p99 (SQLite)", "dashboard_p99_ms", "ms", "≤ 300 ms"),
-        Row("Dashboard, a lead (1 team), p99 (SQLite)", "dashboard_lead_p99_ms", "ms", "≤ 300 ms"),
-        Row("Bare GROUP BY team, week over the loops (SQLite)", "dashboard_bare_ms", "ms"),
-        Row("Dashboard p99 / bare aggregate (SQLite)", "dashboard_ratio", "num", "(reported)"),
-        Row("Rollups rebuild, 13 weeks (SQLite)", "dashboard_rebuild_s", "s"),
-        Row("Rollups refresh, the worker's run (SQLite)", "dashboard_refresh_s", "s"),
-        Row("Dashboard, admin, p50 (PostgreSQL)", "dashboard_p50_ms_pg", "ms"),
-        Row("Dashboard, admin, p99 (PostgreSQL)", "dashboard_p99_ms_pg", "ms", "≤ 300 ms"),
-        Row("Dashboard, a lead, p99 (PostgreSQL)", "dashboard_lead_p99_ms_pg", "ms", "≤ 300 ms"),
-        Row("Bare GROUP BY team, week over the loops (PG)", "dashboard_bare_ms_pg", "ms"),
-        Row("Dashboard p99 / bare aggregate (PG)", "dashboard_ratio_pg", "num", "(reported)"),
-        Row("Rollups rebuild, 13 weeks (PG)", "dashboard_rebuild_s_pg", "s"),
-        Row("Rollups refresh, the worker's run (PG)", "dashboard_refresh_s_pg", "s"),
-    ]
-    TARGETS.setdefault("dashboard_p99_ms", ("<=", 300))
-    TARGETS.setdefault("dashboard_lead_p99_ms", ("<=", 300))
-    WORKLOADS = (*ENGINE_ROWS, *(script.removesuffix(".py") for script in SIDE_ROWS))
-    figures.WORKLOADS = WORKLOADS
-
 FULL = {
     "ingest_interactions": 100_000,
     "ingest_customers": 10_000,
