@@ -185,6 +185,7 @@ BARE = {
         "SUM(state = 'closed' AND due_at IS NOT NULL), "
         "SUM(state = 'closed' AND due_at IS NOT NULL AND closed_at <= due_at) "
         "FROM loops_loop WHERE team_id IS NOT NULL AND closed_at >= %s AND closed_at < %s "
+        "AND kind NOT IN ('ack', 'coaching', 'dispute') "
         "GROUP BY team_id, week"
     ),
     "postgresql": (
@@ -194,6 +195,7 @@ BARE = {
         "COUNT(*) FILTER (WHERE state = 'closed' AND due_at IS NOT NULL), "
         "COUNT(*) FILTER (WHERE state = 'closed' AND due_at IS NOT NULL AND closed_at <= due_at) "
         "FROM loops_loop WHERE team_id IS NOT NULL AND closed_at >= %s AND closed_at < %s "
+        "AND kind NOT IN ('ack', 'coaching', 'dispute') "
         "GROUP BY team_id, week"
     ),
 }
