@@ -24,6 +24,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -666,7 +667,12 @@ class TeamDashboard:
     trend: Trend
 
     def series(self, name: str) -> list[Any]:
-        return [figures(r).get(name) for r in self.rows]
+        return [week.get(name) for week in self.weekly]
+
+    @cached_property
+    def weekly(self) -> list[dict[str, Any]]:
+        """Each week's figures, worked out once for every series the page draws."""
+        return [figures(r) for r in self.rows]
 
     def revenue_series(self) -> list[tuple[str, list[float | None]]]:
         """The revenue recovered week by week, one series per currency seen (amounts are
