@@ -28,7 +28,7 @@ from lastmile.scorecards.services import ScoreIn, qa_autoreview, qa_review_creat
 from tests.coaching.conftest import review
 from tests.people.factories import AgentFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 LOW = {"tone": 2, "accuracy": 6}  # (25 % + 3 * 60 %) / 4 = 51.25
 HIGH = {"tone": 5, "accuracy": 9}  # (100 % + 3 * 90 %) / 4 = 92.5
@@ -188,6 +188,39 @@ def test_a_broken_promise_opens_a_lesson_for_the_agent_who_made_it(lena, alice, 
     )
     assert "No courier slot left" in lesson.what_went_wrong
     assert lesson.loop.assignee == lena
+
+
+def test_a_promise_broken_or_a_loop_breached_over_a_week_ago_opens_no_lesson(
+    lena, alice, case, team, now
+):  # a history replayed later (the demo's thirteen weeks), or a worker long stopped
+    from lastmile.coaching.services import LESSON_MAX_AGE, breach_lessons_open
+
+    then = now - LESSON_MAX_AGE - timedelta(hours=3)
+    promise = promise_record(
+        case=case,
+        text="A courier tomorrow",
+        terms={},
+        due_at=then + timedelta(days=1),
+        team=team,
+        channel="email",
+        actor=alice,
+        now=then,
+    )
+    promise_break(promise=promise, actor=lena, reason="No slot", now=then + timedelta(hours=1))
+    loop = loop_open(
+        customer=case.customer,
+        case=case,
+        kind="task",
+        title="x",
+        team=team,
+        assignee=alice,
+        now=then,
+    )
+    assert breach_lessons_open([(loop.pk, alice.pk, (then + timedelta(hours=2)).isoformat())]) == 0
+    assert not Lesson.objects.exists()
+    # the same breach heard within the week opens one, its lead's loop running from now
+    assert breach_lessons_open([(loop.pk, alice.pk, (now - timedelta(days=6)).isoformat())]) == 1
+    assert Lesson.objects.get().loop.opened_at == now
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -28,6 +28,7 @@ from lastmile.coaching.models import (
     LessonReason,
     LessonState,
 )
+from lastmile.core.clock import utcnow
 from lastmile.core.errors import Conflict, FieldError, InvalidInput, PermissionDenied
 from lastmile.knowledge.selectors import articles_search, articles_suggest_for_case
 from lastmile.loops.models import TEAM_OWN_KINDS, Loop, LoopKind, LoopState
@@ -39,6 +40,11 @@ from lastmile.promises.models import Policy, Promise
 from lastmile.scorecards.models import QaReview
 
 log = logging.getLogger(__name__)
+
+# A broken promise or a breach heard longer ago than this opens no lesson: a lesson is about
+# last week's work, and a history imported or replayed (or a worker long stopped) must not
+# bury the leads in coaching loops already late.
+LESSON_MAX_AGE = timedelta(days=7)
 
 ARTICLES_LIMIT = 3
 POLICIES_LIMIT = 5
@@ -275,7 +281,7 @@ def on_qa_reviewed(name: str, data: dict[str, Any], at: datetime) -> None:
 def on_promise_broken(name: str, data: dict[str, Any], at: datetime) -> None:
     """``promise.broken``: the agent who made the promise gets a lesson; the reason it broke
     is what went wrong; the policies it was checked against apply."""
-    if not data.get("made_by"):
+    if not data.get("made_by") or utcnow() - at > LESSON_MAX_AGE:
         return
     promise = (
         Promise.objects.select_related("made_by", "made_by_team__lead", "team__lead", "case")
@@ -354,7 +360,11 @@ def breach_lessons_open(items: Sequence[tuple[int, int, str]]) -> int:
     )
     kinds = dict(LoopKind.choices)
     opened = 0
+    now = utcnow()
     for loop_id, assignee_id, when in items:
+        at = datetime.fromisoformat(when)
+        if now - at > LESSON_MAX_AGE:
+            continue  # an old breach (a replayed history, a worker long stopped)
         loop = loops.get(loop_id)
         if loop is None or loop.pk in already or loop.assignee_id != assignee_id:
             continue
@@ -376,7 +386,7 @@ def breach_lessons_open(items: Sequence[tuple[int, int, str]]) -> int:
                 f"The {kinds.get(loop.kind, loop.kind).lower()} loop “{loop.title}” passed "
                 f"its deadline{due} while it was yours, and breached."
             ),
-            now=datetime.fromisoformat(when),
+            now=max(at, now),  # the lead's loop runs from when the worker opened it
         )
         already.add(loop.pk)
         opened += 1

@@ -59,6 +59,7 @@ from lastmile.recovery.services import (
     recovery_recover,
     rule_save,
 )
+from lastmile.scorecards.rollups import rollups_rebuild
 
 log = logging.getLogger(__name__)
 
@@ -1003,4 +1004,6 @@ def _copy(*, seed: int, now: datetime, agents: dict[str, Any]) -> list[str]:
         f"  recoveries: {counts['open']:,} open, {counts['recovered']:,} recovered,"
         f" {counts['lost']:,} lost, in {time.perf_counter() - started:.1f} s"
     )
+    # The dashboard's weeks were rolled up before the recoveries existed: again, with them.
+    rollups_rebuild(weeks=13, now=now)
     return lines
