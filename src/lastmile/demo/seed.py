@@ -137,6 +137,8 @@ class SeedReport:
             "  demo — admin, sees every team",
             f"  {teams} — one agent per team",
             "  " + ", ".join(f"{slug}-lead" for slug, _, _ in texts.TEAMS) + " — team leads",
+            "  front-new — a new front-office agent on the onboarding path (/training/)",
+            "  store — a guarded responder from the stores (/responders/)",
         ]
         return out
 

@@ -365,7 +365,7 @@ def _tiles(td: rollups.TeamDashboard, now: Any) -> list[dict[str, Any]]:
             "name": "sentiment",
             "label": "Sentiment",
             "value": _fmt(c.get("sentiment")),
-            "note": f"{c.get('sentiment_messages', 0)} messages, -1 to 1",
+            "note": _messages(c.get("sentiment_messages", 0)) + ", -1 to 1",
             "link": "",
         },
         {
@@ -562,3 +562,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
         "definitions": list(rollups.DEFINITIONS.items()),
     }
     return render(request, "scorecards/dashboard.html", context)
+
+
+def _messages(n: int) -> str:
+    return f"{n:,} message" + ("" if n == 1 else "s")
