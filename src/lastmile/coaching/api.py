@@ -31,19 +31,19 @@ router = Router(tags=["coaching"])
 LIMIT_MAX = 200
 
 
-class MessageOut(Schema):
+class LessonMessageOut(Schema):
     at: datetime
     author: Literal["customer", "agent", "note"]
     text: str
 
 
-class ArticleOut(Schema):
+class LessonArticleOut(Schema):
     slug: str
     title: str
     url: str
 
 
-class PolicyOut(Schema):
+class LessonPolicyOut(Schema):
     key: str
     title: str
     text: str
@@ -71,9 +71,9 @@ class LessonOut(Schema):
     promise: int | None
     breached_loop: int | None
     what_went_wrong: str
-    conversation: list[MessageOut]
-    articles: list[ArticleOut]
-    policies: list[PolicyOut]
+    conversation: list[LessonMessageOut]
+    articles: list[LessonArticleOut]
+    policies: list[LessonPolicyOut]
     questions: list[str]
     answers: list[str]
     draft: str

@@ -220,7 +220,7 @@ def patch_enrolment(request: HttpRequest, enrolment_id: int, payload: EnrolmentP
 # --- replies ---------------------------------------------------------------------------------
 
 
-class VerdictOut(Schema):
+class ResponderVerdictOut(Schema):
     policy: str
     title: str
     version: int
@@ -246,7 +246,7 @@ class ReplyOut(Schema):
     reason: str
     limit: str
     hold: list[str]
-    verdicts: list[VerdictOut]
+    verdicts: list[ResponderVerdictOut]
     created_at: datetime
     decided_by: str | None
     decided_at: datetime | None
@@ -303,7 +303,7 @@ class RepliesQuery(Schema):
     responder: str | None = Field(default=None, max_length=150)
 
 
-class ReturnIn(StrictSchema):
+class ResponderReturnIn(StrictSchema):
     note: str = Field(max_length=services.NOTE_MAX, description="why, for the responder")
 
 
@@ -420,7 +420,7 @@ def approve_reply(request: HttpRequest, reply_id: int) -> dict[str, Any]:
     response=ReplyOut,
     summary="Return a held reply with a note: nothing is sent (409 if it is not held)",
 )
-def return_reply(request: HttpRequest, reply_id: int, payload: ReturnIn) -> dict[str, Any]:
+def return_reply(request: HttpRequest, reply_id: int, payload: ResponderReturnIn) -> dict[str, Any]:
     lead = _decider(request)
     row = selectors.reply_get(reply_id=reply_id, viewer=lead)
     services.reply_return(reply=row, actor=lead, note=payload.note, now=utcnow())

@@ -31,7 +31,7 @@ from lastmile.scorecards.pay import (
 router = Router(tags=["pay"])
 
 
-class LineOut(Schema):
+class PayLineOut(Schema):
     metric: str
     label: str
     value: float | None
@@ -67,7 +67,7 @@ class StatementOut(Schema):
     name: str
     team: str
     plan: str
-    lines: list[LineOut]
+    lines: list[PayLineOut]
     gate: GateOut
     metrics_points: float
     overall_cap: float

@@ -31,7 +31,7 @@ router = Router(tags=["training"])
 # --- schemas ------------------------------------------------------------------------------
 
 
-class StepOut(Schema):
+class PracticeStepOut(Schema):
     position: int
     case: int
     title: str
@@ -41,7 +41,7 @@ class StepOut(Schema):
 class PathOut(Schema):
     team: str
     updated_at: datetime
-    steps: list[StepOut]
+    steps: list[PracticeStepOut]
 
 
 class PathIn(StrictSchema):
@@ -50,13 +50,13 @@ class PathIn(StrictSchema):
     )
 
 
-class MessageOut(Schema):
+class PracticeMessageOut(Schema):
     at: str
     author: str
     text: str
 
 
-class CaseSummary(Schema):
+class PracticeCaseSummary(Schema):
     id: int
     title: str
     team: str
@@ -65,31 +65,31 @@ class CaseSummary(Schema):
     created_at: datetime
 
 
-class CaseOut(CaseSummary):
+class CaseOut(PracticeCaseSummary):
     source: str | None = Field(description="The closed case it was made from (leads only)")
     guidance: str | None = Field(description="What a good answer covers (leads only)")
-    conversation: list[MessageOut]
+    conversation: list[PracticeMessageOut]
 
 
-class CaseIn(StrictSchema):
+class PracticeCaseIn(StrictSchema):
     case: str = Field(max_length=30, description="The closed case, LM-1042")
     title: str = Field(max_length=200)
     guidance: str = Field(default="", max_length=services.MAX_TEXT)
     scorecard: int
 
 
-class CasePatch(StrictSchema):
+class PracticeCasePatch(StrictSchema):
     title: str | None = Field(default=None, max_length=200)
     guidance: str | None = Field(default=None, max_length=services.MAX_TEXT)
     active: bool | None = None
 
 
-class CasesQuery(Schema):
+class PracticeCasesQuery(Schema):
     team: str | None = Field(default=None, max_length=50)
     active: bool | None = None
 
 
-class PromiseIn(StrictSchema):
+class PracticePromiseIn(StrictSchema):
     text: str = Field(max_length=2000)
     terms: dict[str, Any] = Field(default_factory=dict, description='e.g. {"refund_amount": 20}')
     due_at: UtcDatetime | None = None
@@ -102,16 +102,20 @@ class HandoffIn(StrictSchema):
 
 class DraftIn(StrictSchema):
     reply: str = Field(default="", max_length=services.MAX_TEXT)
-    promises: list[PromiseIn] = Field(default_factory=list, max_length=services.MAX_PROMISES)
+    promises: list[PracticePromiseIn] = Field(
+        default_factory=list, max_length=services.MAX_PROMISES
+    )
     handoff: HandoffIn | None = None
 
 
-class CheckIn(StrictSchema):
+class PracticeCheckIn(StrictSchema):
     reply: str = Field(default="", max_length=services.MAX_TEXT)
-    promises: list[PromiseIn] = Field(default_factory=list, max_length=services.MAX_PROMISES)
+    promises: list[PracticePromiseIn] = Field(
+        default_factory=list, max_length=services.MAX_PROMISES
+    )
 
 
-class VerdictOut(Schema):
+class PracticeVerdictOut(Schema):
     policy: str
     title: str
     version: int
@@ -126,7 +130,7 @@ class PromiseCheckOut(Schema):
     text: str
     terms: dict[str, Any] | None
     terms_error: str
-    verdicts: list[VerdictOut]
+    verdicts: list[PracticeVerdictOut]
 
 
 class SuggestionOut(Schema):
@@ -135,12 +139,12 @@ class SuggestionOut(Schema):
     excerpt: str
 
 
-class CheckOut(Schema):
+class PracticeCheckOut(Schema):
     promises: list[PromiseCheckOut]
     suggestions: list[SuggestionOut]
 
 
-class ScoreOut(Schema):
+class PracticeScoreOut(Schema):
     category: int
     name: str
     score: int
@@ -151,7 +155,7 @@ class HandoffOut(Schema):
     note: str
 
 
-class AttemptOut(Schema):
+class PracticeAttemptOut(Schema):
     id: int
     case: int
     case_title: str
@@ -163,7 +167,7 @@ class AttemptOut(Schema):
     handoff: HandoffOut | None
     checks: list[dict[str, Any]]
     score: float | None
-    scores: list[ScoreOut]
+    scores: list[PracticeScoreOut]
     comment: str
     scored_by: str | None
     created_at: datetime
@@ -189,7 +193,7 @@ class ScoringIn(StrictSchema):
     comment: str = Field(default="", max_length=services.MAX_TEXT)
 
 
-class ReturnIn(StrictSchema):
+class PracticeReturnIn(StrictSchema):
     comment: str = Field(max_length=services.MAX_TEXT)
 
 
@@ -266,7 +270,7 @@ def hits_out(hits: list[ArticleHit]) -> list[dict[str, Any]]:
     return [{"slug": h.article.slug, "title": h.article.title, "excerpt": h.excerpt} for h in hits]
 
 
-def _drafts(promises: list[PromiseIn]) -> list[services.PromiseDraft]:
+def _drafts(promises: list[PracticePromiseIn]) -> list[services.PromiseDraft]:
     return [services.PromiseDraft(text=p.text, terms=p.terms, due_at=p.due_at) for p in promises]
 
 
@@ -303,9 +307,9 @@ def arrange_path(request: HttpRequest, team: str, payload: PathIn) -> dict[str, 
 # --- practice cases -----------------------------------------------------------------------
 
 
-@router.get("/cases", response=list[CaseSummary], summary="Practice cases, newest first")
+@router.get("/cases", response=list[PracticeCaseSummary], summary="Practice cases, newest first")
 @paginate(BoundedLimitOffset)
-def list_cases(request: HttpRequest, filters: Query[CasesQuery]) -> Any:
+def list_cases(request: HttpRequest, filters: Query[PracticeCasesQuery]) -> Any:
     qs = selectors.practice_cases_visible(viewer=viewer_of(request), active=filters.active)
     team = team_by_slug(filters.team)
     if team is not None:
@@ -314,7 +318,7 @@ def list_cases(request: HttpRequest, filters: Query[CasesQuery]) -> Any:
 
 
 @router.post("/cases", response={201: CaseOut}, summary="Make a practice case from a closed case")
-def create_case(request: HttpRequest, payload: CaseIn) -> Status:
+def create_case(request: HttpRequest, payload: PracticeCaseIn) -> Status:
     """A lead turns a closed case of their team into practice: its conversation is masked
     and frozen now. 422 ``case`` when it is unknown, not closed, or not the token's to see;
     422 ``scorecard``, ``title``; 403 for a non-lead."""
@@ -339,7 +343,7 @@ def get_case(request: HttpRequest, case_id: int) -> dict[str, Any]:
 
 
 @router.patch("/cases/{case_id}", response=CaseOut, summary="Rename, re-guide or retire a case")
-def patch_case(request: HttpRequest, case_id: int, payload: CasePatch) -> dict[str, Any]:
+def patch_case(request: HttpRequest, case_id: int, payload: PracticeCasePatch) -> dict[str, Any]:
     viewer = viewer_of(request)
     case = selectors.practice_case_get(viewer=viewer, case_id=case_id)
     case = services.practice_case_update(
@@ -352,8 +356,10 @@ def patch_case(request: HttpRequest, case_id: int, payload: CasePatch) -> dict[s
     return case_out(case, lead=True)
 
 
-@router.post("/cases/{case_id}/check", response=CheckOut, summary="Dry-run the policy check")
-def check(request: HttpRequest, case_id: int, payload: CheckIn) -> dict[str, Any]:
+@router.post(
+    "/cases/{case_id}/check", response=PracticeCheckOut, summary="Dry-run the policy check"
+)
+def check(request: HttpRequest, case_id: int, payload: PracticeCheckIn) -> dict[str, Any]:
     """Each drafted promise's policy verdicts and the articles for the conversation and the
     reply, as the practice page shows them while the agent types. Records nothing."""
     viewer = viewer_of(request)
@@ -377,7 +383,9 @@ def check(request: HttpRequest, case_id: int, payload: CheckIn) -> dict[str, Any
     }
 
 
-@router.post("/cases/{case_id}/draft", response=AttemptOut, summary="Save my draft at a case")
+@router.post(
+    "/cases/{case_id}/draft", response=PracticeAttemptOut, summary="Save my draft at a case"
+)
 def save_draft(request: HttpRequest, case_id: int, payload: DraftIn) -> dict[str, Any]:
     """The token's agent's open attempt at the case, written (made on the first save). 409
     while it waits for the lead or when the case is retired."""
@@ -398,7 +406,9 @@ def save_draft(request: HttpRequest, case_id: int, payload: DraftIn) -> dict[str
 # --- attempts -----------------------------------------------------------------------------
 
 
-@router.get("/attempts", response=list[AttemptOut], summary="Practice attempts, newest first")
+@router.get(
+    "/attempts", response=list[PracticeAttemptOut], summary="Practice attempts, newest first"
+)
 @paginate(BoundedLimitOffset)
 def list_attempts(request: HttpRequest, filters: Query[AttemptsQuery]) -> Any:
     """An agent's own; a lead's teams'; ``state=submitted``: those waiting for a score."""
@@ -414,12 +424,14 @@ def list_attempts(request: HttpRequest, filters: Query[AttemptsQuery]) -> Any:
     return LazyPage(qs, attempt_out)
 
 
-@router.get("/attempts/{attempt_id}", response=AttemptOut, summary="One practice attempt")
+@router.get("/attempts/{attempt_id}", response=PracticeAttemptOut, summary="One practice attempt")
 def get_attempt(request: HttpRequest, attempt_id: int) -> dict[str, Any]:
     return attempt_out(_attempt(request, attempt_id))
 
 
-@router.post("/attempts/{attempt_id}/submit", response=AttemptOut, summary="Submit my draft")
+@router.post(
+    "/attempts/{attempt_id}/submit", response=PracticeAttemptOut, summary="Submit my draft"
+)
 def submit(request: HttpRequest, attempt_id: int) -> dict[str, Any]:
     """Draft or returned -> submitted, for the lead to score (409 otherwise)."""
     attempt = _attempt(request, attempt_id)
@@ -427,7 +439,9 @@ def submit(request: HttpRequest, attempt_id: int) -> dict[str, Any]:
     return _fresh(request, attempt)
 
 
-@router.post("/attempts/{attempt_id}/score", response=AttemptOut, summary="Score an attempt")
+@router.post(
+    "/attempts/{attempt_id}/score", response=PracticeAttemptOut, summary="Score an attempt"
+)
 def score(request: HttpRequest, attempt_id: int, payload: ScoringIn) -> dict[str, Any]:
     """A lead scores every category of the case's QA scorecard; ``score`` is the QA formula's
     total. 409 unless submitted; 403 for the agent or a non-lead."""
@@ -442,8 +456,8 @@ def score(request: HttpRequest, attempt_id: int, payload: ScoringIn) -> dict[str
     return _fresh(request, attempt)
 
 
-@router.post("/attempts/{attempt_id}/return", response=AttemptOut, summary="Return to redo")
-def return_(request: HttpRequest, attempt_id: int, payload: ReturnIn) -> dict[str, Any]:
+@router.post("/attempts/{attempt_id}/return", response=PracticeAttemptOut, summary="Return to redo")
+def return_(request: HttpRequest, attempt_id: int, payload: PracticeReturnIn) -> dict[str, Any]:
     """A lead sends a submitted attempt back with a comment saying what to redo."""
     attempt = _attempt(request, attempt_id)
     services.attempt_return(
