@@ -69,6 +69,7 @@ from common import (  # noqa: E402
     say,
 )
 from console import login  # noqa: E402
+from sweep import LOOP_COLUMNS  # noqa: E402
 
 # Its own scratch directory and database (never the main bench's); another name lets a
 # second run go beside it (LASTMILE_BENCH_DASHBOARD_NAME).
@@ -454,35 +455,7 @@ def build(db: Database, made: dict[str, Any], *, loops: int, interactions: int) 
 
     put(
         "loops_loop",
-        [
-            "id",
-            "kind",
-            "title",
-            "state",
-            "visible_to_customer",
-            "channel",
-            "opened_at",
-            "closed_at",
-            "sla_target",
-            "sla_seconds",
-            "due_at_fixed",
-            "clock_started_at",
-            "consumed_seconds",
-            "paused_at",
-            "paused_seconds",
-            "pause_reason",
-            "due_at",
-            "escalation_level",
-            "next_check_at",
-            "breached_at",
-            "assignee_id",
-            "case_id",
-            "customer_id",
-            "opened_by_id",
-            "team_id",
-            "sla_policy_id",
-            "at_risk_at",
-        ],
+        LOOP_COLUMNS,  # the loops table's columns, as the sweep bench writes them
         loop_rows(),
     )
 
