@@ -8,7 +8,8 @@ import pytest
 
 from lastmile.customers.models import Interaction
 from lastmile.responders.models import ResponderReply
-from lastmile.responders.services import reply_submit
+from lastmile.responders.services import reply_approve, reply_submit
+from tests.responders.conftest import mention_make
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
@@ -82,6 +83,31 @@ def test_the_lead_approves_from_the_approvals_page(
     assert row.state == "sent"
     assert Interaction.objects.filter(direction="outbound").count() == 1
     assert 'id="approvals-empty"' in client.get("/responders/approvals/").content.decode()
+
+
+def test_a_held_replys_reason_shows_the_approvals_as_they_are_now_not_as_they_were(
+    client, enrolment, sam, lead, thanks, now
+):
+    # given two first replies held while none was approved
+    first, _ = reply_submit(responder=sam, now=now, mention=mention_make(now=now), macro=thanks)
+    second, _ = reply_submit(responder=sam, now=now, mention=mention_make(now=now), macro=thanks)
+
+    # when Lena approves the first
+    reply_approve(reply=first, actor=lead, now=now)
+
+    # then the second's reason says the count as of its hold, and the count as it is now
+    client.force_login(lead)
+    page = client.get("/responders/approvals/").content.decode()
+    held = page[page.index(f'id="held-{second.pk}"') :]
+    held = held[: held.index("</li>")]
+    assert "(0 approved when it was held)" in held
+    assert "1 of 2 approved now" in held
+    assert "approved so far" not in held
+    # and Sam's own list says the same
+    client.force_login(sam)
+    own = client.get("/responders/").content.decode()
+    own = own[own.index(f'id="reply-{second.pk}"') :]
+    assert "1 of 2 approved now" in own[: own.index("</li>")]
 
 
 def test_the_lead_returns_with_a_note_from_the_approvals_page(

@@ -49,7 +49,9 @@ def test_a_first_reply_is_held_for_the_lead_and_nothing_is_sent(
     # then it is held for the lead, with the saved response's text filled for Sam
     assert created and row.state == "held"
     assert row.hold == ["first_replies"]
-    assert "one of your first 2 replies (0 approved so far)" in row.reason
+    assert (
+        "one of the first 2 replies the lead approves (0 approved when it was held)" in row.reason
+    )
     assert row.body == "Thanks for telling us, we are on it. Sam from the stores"
     assert not row.edited
     # and nothing reached the customer: no outbound message, the reply loop still open

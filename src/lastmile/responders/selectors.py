@@ -14,6 +14,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from lastmile.cases.models import Case, CaseStatus
 from lastmile.cases.selectors import case_tag_names
@@ -235,7 +236,23 @@ def replies_held_for(*, viewer: Viewer) -> QuerySet[ResponderReply]:
     qs = replies_visible(viewer=viewer).filter(state=ReplyState.HELD)
     if viewer is not SYSTEM:
         qs = qs.exclude(responder=viewer)
-    return qs.order_by("created_at", "id")
+    return with_approved_now(qs).order_by("created_at", "id")
+
+
+def with_approved_now(qs: QuerySet[ResponderReply]) -> QuerySet[ResponderReply]:
+    """Each reply with ``approved_now``: its enrolment's approved replies at this moment (the
+    count ``approved_count`` gives), so a held reply's page never repeats the count it was
+    held with as if it were still true."""
+    approved = (
+        ResponderReply.objects.filter(
+            enrolment=OuterRef("enrolment"), state=ReplyState.SENT, decided_by__isnull=False
+        )
+        .order_by()
+        .values("enrolment")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return qs.annotate(approved_now=Coalesce(Subquery(approved), 0))
 
 
 def reply_events(*, reply: ResponderReply) -> list[ResponderEvent]:

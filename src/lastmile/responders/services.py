@@ -606,9 +606,11 @@ def _submit(
     approved = approved_count(enrolment)
     if approved < enrolment.approvals_needed:
         hold.append("first_replies")
+        # Worded as of the moment it was held: the approved count moves on as the lead
+        # approves, so the pages show the live count beside it (``approved_now``).
         reasons.append(
-            f"one of your first {enrolment.approvals_needed} replies "
-            f"({approved} approved so far): the lead approves it"
+            f"one of the first {enrolment.approvals_needed} replies the lead approves "
+            f"({approved} approved when it was held)"
         )
     if hold:
         lead = approver_of(enrolment)

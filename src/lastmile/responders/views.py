@@ -69,9 +69,9 @@ def index(request: HttpRequest) -> HttpResponse:
             cases=cases,
             waiting=waiting,
             recent=list(
-                selectors.replies_visible(viewer=_me(request))
-                .filter(responder=_me(request))
-                .order_by("-created_at", "-id")[:RECENT]
+                selectors.with_approved_now(
+                    selectors.replies_visible(viewer=_me(request)).filter(responder=_me(request))
+                ).order_by("-created_at", "-id")[:RECENT]
             ),
         )
     led = selectors.responders_led(viewer=_me(request))
@@ -244,11 +244,11 @@ def scorecard(request: HttpRequest, username: str) -> HttpResponse:
         status = exc.status
     else:
         card = selectors.responder_card(enrolment=enrolment, start=period.start, end=period.end)
-        rows = (
-            selectors.replies_visible(viewer=_me(request))
-            .filter(enrolment=enrolment, created_at__gte=period.start, created_at__lt=period.end)
-            .order_by("-created_at", "-id")
-        )
+        rows = selectors.with_approved_now(
+            selectors.replies_visible(viewer=_me(request)).filter(
+                enrolment=enrolment, created_at__gte=period.start, created_at__lt=period.end
+            )
+        ).order_by("-created_at", "-id")
         context.update(
             period=period,
             card=card,
