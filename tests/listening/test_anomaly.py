@@ -51,13 +51,28 @@ def test_a_constant_series_never_alarms_after_probation(level, sensitivity):
 
 
 @settings(max_examples=20, deadline=None)
-@given(level=st.floats(min_value=5, max_value=5000), factor=st.floats(min_value=8, max_value=50))
+@given(level=st.floats(min_value=15, max_value=5000), factor=st.floats(min_value=8, max_value=50))
 def test_a_big_spike_after_a_long_stable_stretch_is_detected_within_a_few_buckets(level, factor):
+    # The baseline's jitter is +-5 mentions, so from a level of 15 it is at most a third of
+    # the level (below that the "stable stretch" is mostly noise: see the next test).
     detector = SpikeDetector()
     stable = noisy_baseline(2500, level)
     feed(detector, stable)
     spike = feed(detector, [level * factor] * 6, start=len(stable))
     assert any(alert for _score, alert in spike[:3])
+
+
+def test_on_a_very_noisy_quiet_series_a_bigger_burst_is_needed():
+    # Level 5 with +-5 of jitter: ordinary days already peak at several spreads, so the
+    # detector asks for more than an 8x burst (the daily-peak calibration), but a 20x burst
+    # still alarms within three buckets.
+    small, big = SpikeDetector(), SpikeDetector()
+    stable = noisy_baseline(2500, 5.0)
+    feed(small, stable)
+    feed(big, stable)
+    assert small.peak > 2.0
+    assert not any(alert for _s, alert in feed(small, [40.0] * 3, start=len(stable)))
+    assert any(alert for _s, alert in feed(big, [100.0] * 3, start=len(stable)))
 
 
 def test_only_one_alert_is_raised_while_a_burst_lasts():
@@ -101,6 +116,31 @@ def test_state_survives_a_json_round_trip(values):
     state = detector.to_dict()
     assert json.loads(json.dumps(state)) == state
     assert SpikeDetector.from_dict(json.loads(json.dumps(state))).to_dict() == state
+
+
+def test_the_state_stays_small_whatever_the_history():
+    short, long = SpikeDetector(), SpikeDetector()
+    feed(short, noisy_baseline(700))
+    feed(long, noisy_baseline(20_000))
+    assert len(long.to_json()) < 10_000
+    assert abs(len(long.to_json()) - len(short.to_json())) < 200
+
+
+def test_a_state_saved_before_the_daily_peak_resumes_and_learns_the_peak_afresh():
+    detector = SpikeDetector(probation=0)
+    feed(detector, noisy_baseline(700))
+    old = {
+        k: v for k, v in detector.to_dict().items() if k not in ("day", "day_peak", "peak", "days")
+    }
+    old |= {"version": 1, "tail": 2.0}
+    restored = SpikeDetector.from_dict(json.loads(json.dumps(old)))
+    assert restored.level == detector.level and restored.profile == detector.profile
+    assert restored.peak == 0.0
+    # No score until a whole day has been seen; then a burst alarms again.
+    assert all(score == 0.0 for score, _ in feed(restored, noisy_baseline(10), start=700))
+    feed(restored, noisy_baseline(600), start=710)
+    assert restored.peak > 0.0
+    assert any(alert for _s, alert in feed(restored, [2000.0] * 3, start=1310))
 
 
 def test_a_state_of_another_version_is_refused():

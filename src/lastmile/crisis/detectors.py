@@ -8,8 +8,8 @@ Signals and the detector that scores each:
 - ``concentration``    how much of its buzz sits on one site       ShareDetector on Simpson's index
 - ``competitor``       mentions of a competitor term (chatter)    SpikeDetector on the count
 
-The volume-like signals reuse the tuned listening detector (``lastmile.listening.anomaly``,
-NAB standard 77.6 on realTweets) unchanged. Shares are not counts: a share's noise depends on
+The volume-like signals reuse the listening detector (``lastmile.listening.anomaly``: NAB
+standard 80.0 on realTweets series it was not tuned on, bench/ANOMALY.md) unchanged. Shares are not counts: a share's noise depends on
 how many mentions it was measured on (one negative mention of one is 100 % and means nothing),
 so ``ShareDetector`` is a running two-proportion test. Both score a bucket in constant time from
 a small running state and serialise that state exactly (``to_dict``/``from_dict``), so a
