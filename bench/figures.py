@@ -18,7 +18,9 @@ TARGETS: dict[str, tuple[str, float]] = {
     "timeline_p99_ms": ("<=", 25),
     "sweep_s": ("<=", 2),
     "anomaly_buckets_per_s": (">=", 100_000),
-    "nab_standard": (">=", 71.7),  # Numenta HTM's published score on these five series
+    # NAB on realTweets series the detector was not tuned on (leave one series out; issue 18)
+    "nab_loso_standard": (">=", 72),
+    "nab_loso_low_fp": (">=", 60),
     "sentiment_texts_per_s": (">=", 1000),
     "sentiment_one_text_p99_ms": ("<=", 5),
     "segment_events_per_s": (">=", 10_000),
@@ -146,20 +148,34 @@ SIDE_ROWS: dict[str, list[Row]] = {
     "anomaly.py": [
         Row("Spike detector throughput (one core)", "anomaly_buckets_per_s", "/s", "≥ 100,000/s"),
         Row(
-            "NAB score, standard profile (5 shared series; in-sample: tuned on them)",
-            "nab_standard",
-            "num",
-            "> 71.7 (Numenta HTM)",
+            "Spike detector floor (bare rolling-mean loop, same buckets)",
+            "anomaly_floor_buckets_per_s",
+            "/s",
         ),
+        Row("Spike detector time / floor", "anomaly_cost_x", "x", "(reported)"),
+        Row("Spike detector state, JSON bytes", "anomaly_state_bytes", "num"),
         Row(
-            "NAB score, leave-one-out mean (each series scored at the sensitivity the other "
-            "four chose)",
-            "leave_one_out_mean",
+            "NAB standard, held out (leave one series out, 5 realTweets series)",
+            "nab_loso_standard",
             "num",
-            "(held out)",
+            "≥ 72 (Numenta HTM 64.9)",
         ),
-        Row("NAB score, low-FP profile", "nab_low_fp", "num"),
-        Row("NAB score, low-FN profile", "nab_low_fn", "num"),
+        Row("NAB low-FP, held out (leave one series out)", "nab_loso_low_fp", "num", "≥ 60"),
+        Row("NAB low-FN, held out (leave one series out)", "nab_loso_low_fn", "num"),
+        Row(
+            "False alerts per labelled window, held out",
+            "anomaly_false_per_window",
+            "num",
+            "(fewer is better)",
+        ),
+        Row("NAB standard, in-sample (default chosen on these 5 series)", "nab_standard", "num"),
+        Row("NAB low-FP, in-sample", "nab_low_fp", "num"),
+        Row("NAB low-FN, in-sample", "nab_low_fn", "num"),
+        Row(
+            "False alerts per labelled window, in-sample",
+            "anomaly_false_per_window_in_sample",
+            "num",
+        ),
     ],
     "sentiment.py": [
         Row(
