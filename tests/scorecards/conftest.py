@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from lastmile.api.services import token_create
 from lastmile.people.selectors import agent_for
+from lastmile.scorecards.models import PayPlan, PayPlanMetric
 from tests.api.client import Api
 from tests.people.factories import team_lead
 
@@ -32,3 +35,29 @@ def api_as(client, now):  # type: ignore[no-untyped-def]
 def lena(team):  # type: ignore[no-untyped-def]
     """The front office's lead."""
     return team_lead(team, "lena")
+
+
+# The pay tests' plan: on-time rate and loops closed, capped at 25 points overall.
+PAY_METRICS = [("on_time_rate", 0.9, 10, 10), ("loops_closed", 4, 10, 12)]
+
+
+def pay_plan_make(team, *, min_quality_gate=None, metrics=PAY_METRICS):  # type: ignore[no-untyped-def]
+    """A pay plan "Front office 2026" for ``team`` with ``metrics`` as (metric, target,
+    weight, cap), in that order."""
+    plan = PayPlan.objects.create(
+        team=team,
+        name="Front office 2026",
+        min_quality_gate=min_quality_gate,
+        overall_cap=Decimal("25"),
+    )
+    for pos, (metric, target, weight, cap) in enumerate(metrics):
+        PayPlanMetric.objects.create(
+            plan=plan, metric=metric, target=target, weight=weight, cap=cap, position=pos
+        )
+    return plan
+
+
+@pytest.fixture
+def plan(team):  # type: ignore[no-untyped-def]
+    """The front office's pay plan, without a quality gate."""
+    return pay_plan_make(team)

@@ -13,11 +13,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from lastmile.loops.services import loop_close, loop_open
-from lastmile.scorecards.models import PayAdjustment, PayPlan, PayPlanMetric, QaReview, QaScorecard
+from lastmile.scorecards.models import PayAdjustment, PayPlan, QaReview, QaScorecard
 from lastmile.scorecards.pay import pay_statement
 from lastmile.scorecards.selectors import period_parse
 from tests.cases.factories import CaseFactory
 from tests.people.factories import AgentFactory
+from tests.scorecards.conftest import PAY_METRICS, pay_plan_make
 
 pytestmark = pytest.mark.django_db
 
@@ -51,16 +52,8 @@ def reviewed(customer, team, agent, now, score):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def plan(team):  # type: ignore[no-untyped-def]
-    plan = PayPlan.objects.create(
-        team=team, name="Front office 2026", min_quality_gate=70, overall_cap=Decimal("25")
-    )
-    for pos, (metric, target, weight, cap) in enumerate(
-        [("on_time_rate", 0.9, 10, 10), ("loops_closed", 4, 10, 12), ("qa_score", 90, 5, 6)]
-    ):
-        PayPlanMetric.objects.create(
-            plan=plan, metric=metric, target=target, weight=weight, cap=cap, position=pos
-        )
-    return plan
+    """The shared plan with a quality gate of 70 and the QA score as a third metric."""
+    return pay_plan_make(team, min_quality_gate=70, metrics=[*PAY_METRICS, ("qa_score", 90, 5, 6)])
 
 
 @pytest.fixture

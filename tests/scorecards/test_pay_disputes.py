@@ -8,7 +8,6 @@ import csv
 import io
 import threading
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -16,30 +15,11 @@ from django.db import connection
 from lastmile.channels.models import OutboxMessage
 from lastmile.core.errors import Conflict, InvalidInput, PermissionDenied
 from lastmile.loops.models import Loop
-from lastmile.scorecards.models import PayAdjustment, PayDispute, PayPlan, PayPlanMetric
+from lastmile.scorecards.models import PayAdjustment, PayDispute
 from lastmile.scorecards.pay import pay_dispute_answer, pay_dispute_open
 from tests.people.factories import AgentFactory, team_lead
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
-
-
-@pytest.fixture
-def plan(team):  # type: ignore[no-untyped-def]
-    plan = PayPlan.objects.create(
-        team=team, name="Front office 2026", min_quality_gate=None, overall_cap=Decimal("25")
-    )
-    for pos, (metric, target, weight, cap) in enumerate(
-        [("on_time_rate", 0.9, 10, 10), ("loops_closed", 4, 10, 12)]
-    ):
-        PayPlanMetric.objects.create(
-            plan=plan, metric=metric, target=target, weight=weight, cap=cap, position=pos
-        )
-    return plan
-
-
-@pytest.fixture
-def lena(team):  # type: ignore[no-untyped-def]
-    return team_lead(team, "lena")
 
 
 @pytest.fixture

@@ -13,31 +13,12 @@ import pytest
 
 from lastmile.loops.models import Loop
 from lastmile.loops.services import loop_close, loop_open
-from lastmile.scorecards.models import PayAdjustment, PayDispute, PayPlan, PayPlanMetric
+from lastmile.scorecards.models import PayAdjustment, PayDispute
 from lastmile.scorecards.pay import pay_dispute_open
 from tests.people.factories import UserFactory, team_lead
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 NOV = "/scorecards/pay/?month=2026-11"
-
-
-@pytest.fixture
-def plan(team):  # type: ignore[no-untyped-def]
-    plan = PayPlan.objects.create(
-        team=team, name="Front office 2026", min_quality_gate=None, overall_cap=Decimal("25")
-    )
-    for pos, (metric, target, weight, cap) in enumerate(
-        [("on_time_rate", 0.9, 10, 10), ("loops_closed", 4, 10, 12)]
-    ):
-        PayPlanMetric.objects.create(
-            plan=plan, metric=metric, target=target, weight=weight, cap=cap, position=pos
-        )
-    return plan
-
-
-@pytest.fixture
-def lena(team):  # type: ignore[no-untyped-def]
-    return team_lead(team, "lena")
 
 
 @pytest.fixture
