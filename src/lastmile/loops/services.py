@@ -241,7 +241,7 @@ def policy_pick(
     return None
 
 
-def _rung_time(loop: Loop, cal: Calendar, percent: float) -> datetime:
+def _rung_time(loop: Loop | DueLoop, cal: Calendar, percent: float) -> datetime:
     assert loop.sla_seconds is not None
     needed = loop.sla_seconds * percent / 100 - loop.consumed_seconds
     if needed <= 0:
@@ -472,7 +472,7 @@ def _finish(
     return fresh
 
 
-def loop_event_data(loop: Loop, **extra: Any) -> dict[str, Any]:
+def loop_event_data(loop: Loop | DueLoop, **extra: Any) -> dict[str, Any]:
     """The data of a ``loop.*`` domain event, as subscribers (webhooks, …) receive it."""
     return {
         "loop": loop.pk,
@@ -748,11 +748,12 @@ def loops_sweep(
 ) -> SweepResult:
     """Run the escalation ladder over every loop whose next rung is due.
 
-    1. Pick up to ``batch_size`` due loops; claim them — on PostgreSQL
-       ``FOR UPDATE SKIP LOCKED`` in pk order, so concurrent sweepers split the work; on
-       SQLite the IMMEDIATE transaction holds the write lock, so there is one sweeper at a time.
-    2. Re-read each claimed row's state inside the transaction and apply every rung whose
-       time has come: events, the new level and next rung time, outbox notifications.
+    1. Claim up to ``batch_size`` due loops and read them in the same statement — on
+       PostgreSQL ``FOR UPDATE SKIP LOCKED``, so concurrent sweepers split the work and each
+       reads the rows' current values once it holds them; on SQLite the IMMEDIATE
+       transaction holds the write lock, so there is one sweeper at a time.
+    2. Apply every rung of each whose time has come: events, the new level and next rung
+       time, outbox notifications.
     3. Commit the batch as one transaction: a sweeper killed mid-batch leaves nothing
        half-done, and the next sweep finds those loops still due.
     Running it twice changes nothing more: a rung moves ``next_check_at`` past itself.
@@ -771,44 +772,51 @@ def loops_sweep(
     return result
 
 
-# What _escalate reads and writes, and what loop_event_data reads for ``loop.breached``;
-# the other columns are left unread. A column missing here is fetched by Django with one
-# query per loop that reads it (thousands per sweep), so keep the two lists in step.
-SWEEP_FIELDS = (
-    "kind",
-    "title",
-    "state",
-    "case_id",
-    "customer_id",
-    "team_id",
-    "assignee_id",
-    "sla_policy_id",
-    "due_at_fixed",
-    "sla_seconds",
-    "consumed_seconds",
-    "clock_started_at",
-    "escalation_level",
-    "breached_at",
-    "due_at",
-    "at_risk_at",
-    "next_check_at",
-)
+@dataclass(slots=True)
+class DueLoop:
+    """The columns of a claimed loop that the sweep reads and writes (``SWEEP_FIELDS``), as
+    plain values: a batch holds thousands, and a model instance each cost more than the
+    rest of the sweep's Python work. ``loop_event_data`` and ``_rung_time`` read it as they
+    read a ``Loop``."""
+
+    pk: int
+    kind: str
+    title: str
+    state: str
+    case_id: int | None
+    customer_id: int | None
+    team_id: int | None
+    assignee_id: int | None
+    sla_policy_id: int | None
+    due_at_fixed: bool
+    sla_seconds: int | None
+    consumed_seconds: int
+    clock_started_at: datetime
+    escalation_level: int
+    breached_at: datetime | None
+    due_at: datetime | None
+    at_risk_at: datetime | None
+    next_check_at: datetime | None
 
 
-def _claim_due(*, now: datetime, batch_size: int) -> list[Loop]:
-    # Lock and limit in one statement: PostgreSQL skips rows another sweeper holds *before*
-    # applying the LIMIT, so concurrent sweepers each get a different batch. (Picking ids
-    # first and locking them after would hand a second sweeper the same, locked, ids.)
-    # SKIP LOCKED never waits, so the lock order cannot deadlock.
+# DueLoop's fields after its pk, in order: the columns the claim reads.
+SWEEP_FIELDS = tuple(DueLoop.__dataclass_fields__)[1:]
+
+
+def _claim_due(*, now: datetime, batch_size: int) -> list[DueLoop]:
+    # Lock, limit and read in one statement: PostgreSQL skips rows another sweeper holds
+    # *before* applying the LIMIT, so concurrent sweepers each get a different batch, and
+    # re-checks a row changed since the statement began before it locks and returns it, so
+    # the values read are the row's current ones. (Picking ids first and locking them after
+    # would hand a second sweeper the same, locked, ids.) SKIP LOCKED never waits, so the
+    # lock order cannot deadlock. The batch is worked through in pk order.
     due = Loop.objects.filter(
         state=LoopState.OPEN, next_check_at__isnull=False, next_check_at__lte=now
     ).order_by("next_check_at", "pk")
     if connection.features.has_select_for_update_skip_locked:
         due = due.select_for_update(skip_locked=True, of=("self",))
-    ids = list(due.values_list("pk", flat=True)[:batch_size])
-    if not ids:
-        return []
-    return list(Loop.objects.filter(pk__in=ids).only(*SWEEP_FIELDS).order_by("pk"))
+    rows = due.values_list("pk", *SWEEP_FIELDS)[:batch_size]
+    return sorted((DueLoop(*row) for row in rows), key=lambda lp: lp.pk)
 
 
 @dataclass
@@ -820,7 +828,7 @@ class _Owners:
     users: dict[int, Any]
 
     @classmethod
-    def of(cls, loops: Sequence[Loop]) -> _Owners:
+    def of(cls, loops: Sequence[DueLoop]) -> _Owners:
         policies = SlaPolicy.objects.select_related("business_hours").in_bulk(
             {lp.sla_policy_id for lp in loops if lp.sla_policy_id}
         )
@@ -830,12 +838,12 @@ class _Owners:
         return cls(policies, teams, get_user_model().objects.in_bulk(user_ids))
 
 
-def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> None:
+def _escalate(loops: Sequence[DueLoop], *, now: datetime, result: SweepResult) -> None:
     owners = _Owners.of(loops)
     # Plain rows, not model instances: a batch writes thousands of them.
     events: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
-    breached: list[tuple[Loop, datetime]] = []
+    breached: list[tuple[DueLoop, datetime]] = []
     # The other rungs (notify_owner, notify_lead, reassign_to_lead) as ``loop.escalated``
     # events: the loop's data as the rung left it, plus the rung and the team's lead.
     escalated: list[tuple[dict[str, Any], datetime]] = []
@@ -851,10 +859,14 @@ def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> N
         lead = owners.users.get(team.lead_id) if team is not None and team.lead_id else None
         assignee = owners.users.get(loop.assignee_id) if loop.assignee_id else None
         result.loops += 1
+        # The time of the rung the loop is on, once each: the one found not yet due is
+        # the loop's next check.
+        next_check: datetime | None = None
         while loop.escalation_level < len(ladder):
             rung = ladder[loop.escalation_level]
             at = _rung_time(loop, cal, rung["at"])
             if at > now:
+                next_check = at
                 break
             level = loop.escalation_level + 1
             action = rung["action"]
@@ -912,16 +924,22 @@ def _escalate(loops: Sequence[Loop], *, now: datetime, result: SweepResult) -> N
             loop.escalation_level = level
             result.rungs += 1
             result.actions[action] = result.actions.get(action, 0) + 1
-        loop.next_check_at = (
-            _rung_time(loop, cal, ladder[loop.escalation_level]["at"])
-            if loop.escalation_level < len(ladder)
-            else None
-        )
+        loop.next_check_at = next_check
         if loop.escalation_level > 0 and loop.due_at is not None:
             loop.at_risk_at = AT_RISK_ALWAYS  # escalated: at risk whatever the time
     rows_update(
         Loop,
-        loops,
+        [
+            {
+                "pk": lp.pk,
+                "escalation_level": lp.escalation_level,
+                "next_check_at": lp.next_check_at,
+                "breached_at": lp.breached_at,
+                "assignee_id": lp.assignee_id,
+                "at_risk_at": lp.at_risk_at,
+            }
+            for lp in loops
+        ],
         ["escalation_level", "next_check_at", "breached_at", "assignee", "at_risk_at"],
     )
     rows_insert(LoopEvent, events)
