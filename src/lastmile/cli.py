@@ -1,10 +1,11 @@
 """The ``lastmile`` command: serve, worker, migrate, seed-demo, createagent, token, sweep,
-analytics-copy."""
+analytics-copy, backup, restore."""
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -279,6 +280,101 @@ def analytics_copy_cmd(settle_seconds: float | None, no_wait: bool, quiet: bool)
     click.echo(
         f"{report.events} events copied in {report.batches} batches; "
         f"copied up to event-store id {report.mark}"
+    )
+
+
+def backup_file_stores() -> tuple:
+    """The directories of stored files a backup holds, each under its name in the backup."""
+    from lastmile.core.backup import FileStore
+    from lastmile.mail.conf import storage_dir
+    from lastmile.portal.services import upload_storage
+
+    return (
+        FileStore("portal-uploads", Path(upload_storage().location)),
+        FileStore("mail-store", storage_dir()),
+    )
+
+
+def _backup_failed(exc: Exception) -> click.ClickException:
+    failed = click.ClickException(str(exc))
+    failed.exit_code = getattr(exc, "exit_code", 1)
+    return failed
+
+
+@main.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--overwrite", is_flag=True, help="Replace FILE if it exists.")
+@click.option("--quiet", "-q", is_flag=True, help="Say nothing but errors.")
+def backup_cmd(file: Path, overwrite: bool, quiet: bool) -> None:
+    """Write a backup of this installation to FILE while it runs (a .tar.gz).
+
+    One consistent snapshot of the database (SQLite: its online backup API; PostgreSQL:
+    pg_dump, which must be on PATH), every stored file (portal uploads, the mail store's
+    messages and attachments) and the secret key, with a manifest of row counts and
+    checksums. FILE is written with mode 0600 (it holds the secret key); it appears only
+    once whole. Exit 0 when written, 1 on failure.
+    """
+    if file.exists() and not overwrite:
+        raise click.ClickException(f"{file} exists: choose another name, or pass --overwrite")
+    _django()
+    from lastmile.core.backup import BackupError, backup_write, human_size, installation_current
+    from lastmile.core.clock import utcnow
+
+    say = (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))
+    try:
+        report = backup_write(
+            installation=installation_current(stores=backup_file_stores()),
+            path=file,
+            now=utcnow(),
+            progress=say,
+        )
+    except BackupError as exc:
+        raise _backup_failed(exc) from None
+    say(
+        f"backup written to {report.path}: {human_size(report.size)} in {report.seconds:.1f} s "
+        f"({report.rows:,} rows in {report.tables} tables, {report.files:,} files)"
+    )
+
+
+@main.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--quiet", "-q", is_flag=True, help="Say nothing but errors and warnings.")
+def restore_cmd(file: Path, quiet: bool) -> None:
+    """Restore a backup made by `lastmile backup` into this installation, which must be empty.
+
+    This installation is the one LASTMILE_DATABASE_URL and LASTMILE_VAR_DIR name: a new
+    database (no tables, or only the empty ones `lastmile migrate` makes) and no stored
+    files. Stop its web servers and workers first. Nothing is changed until the whole
+    file is read and every member matches its checksum; then the database, the stored
+    files and the secret key (into the var dir) are restored, and the migrations newer
+    than the backup applied. The analytics copy is rebuilt by the worker.
+
+    Exit codes: 0 restored; 1 failed; 3 FILE is not a lastmile backup, or is cut short or
+    corrupt; 4 FILE cannot be restored here (another database engine, or a newer
+    lastmile's); 5 this installation is not empty.
+    """
+    _django()
+    from lastmile.core.backup import (
+        BackupError,
+        installation_current,
+        migrate_pending,
+        restore_read,
+    )
+
+    say = (lambda m: None) if quiet else (lambda m: click.echo(m, err=True))
+    try:
+        report = restore_read(
+            installation=installation_current(stores=backup_file_stores()), path=file, progress=say
+        )
+    except BackupError as exc:
+        raise _backup_failed(exc) from None
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    applied = migrate_pending(progress=say)
+    say(
+        f"restored {file} in {report.seconds:.1f} s: {report.rows:,} rows in {report.tables} "
+        f"tables, {report.files:,} files, the secret key"
+        + (f"; {len(applied)} newer migrations applied" if applied else "")
     )
 
 
