@@ -53,6 +53,12 @@ def test_the_list_is_paginated(client, lena, alice, team, card, priya, now):
     assert first.count('class="card coaching-row"') == 20 and 'id="page-older"' in first
     second = client.get("/coaching/?state=open&page=2").content.decode()
     assert second.count('class="card coaching-row"') == 1
+    # and the links keep the filter
+    assert 'href="?state=open&amp;page=1" id="page-newer"' in second
+    assert (
+        'href="?state=all&amp;page=2" id="page-older"'
+        in client.get("/coaching/?state=all").content.decode()
+    )
 
 
 def test_an_outsider_gets_404(client, bob, charlie, lesson):

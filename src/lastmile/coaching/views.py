@@ -10,7 +10,6 @@ from typing import Any, cast
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -30,8 +29,7 @@ from lastmile.console.pages import page_chrome
 from lastmile.console.views import error_response
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, FieldError, InvalidInput
-
-PAGE_SIZE = 20
+from lastmile.core.paging import page_get
 
 
 def _user(request: HttpRequest) -> User:
@@ -62,7 +60,7 @@ def index(request: HttpRequest) -> HttpResponse:
             ),
         )
     qs = lesson_list(viewer=_user(request), state=state)
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = page_get(request, qs)
     return render(
         request,
         "coaching/index.html",

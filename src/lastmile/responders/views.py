@@ -9,7 +9,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -20,6 +19,7 @@ from lastmile.console.pages import page_chrome
 from lastmile.console.views import error_response
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, NotFound
+from lastmile.core.paging import page_get
 from lastmile.listening.selectors import mention_get
 from lastmile.listening.services.replies import mention_case
 from lastmile.macros.services import macro_render
@@ -28,7 +28,6 @@ from lastmile.responders import selectors, services
 from lastmile.responders.models import Enrolment, ReplyState, ResponderReply
 from lastmile.scorecards.selectors import PERIOD_HELP, period_parse
 
-PAGE_SIZE = 20
 RECENT = 10
 
 
@@ -56,12 +55,8 @@ def index(request: HttpRequest) -> HttpResponse:
     enrolment = selectors.enrolment_of(request.user)
     context: dict[str, Any] = {**page_chrome(request, now), "enrolment": enrolment}
     if enrolment is not None:
-        mentions = Paginator(
-            selectors.mentions_answerable(enrolment=enrolment), PAGE_SIZE
-        ).get_page(request.GET.get("mp"))
-        cases = Paginator(selectors.cases_answerable(enrolment=enrolment), PAGE_SIZE).get_page(
-            request.GET.get("cp")
-        )
+        mentions = page_get(request, selectors.mentions_answerable(enrolment=enrolment), param="mp")
+        cases = page_get(request, selectors.cases_answerable(enrolment=enrolment), param="cp")
         waiting = selectors.awaiting_reply([c.pk for c in cases.object_list])
         context.update(
             limits=_limits(enrolment, now=now),
@@ -173,9 +168,7 @@ def _reply(request: HttpRequest, kind: str, key: str) -> HttpResponse:
 @require_GET
 def approvals(request: HttpRequest) -> HttpResponse:
     now = utcnow()
-    page = Paginator(selectors.replies_held_for(viewer=_me(request)), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    page = page_get(request, selectors.replies_held_for(viewer=_me(request)))
     return render(
         request,
         "responders/approvals.html",
@@ -253,6 +246,6 @@ def scorecard(request: HttpRequest, username: str) -> HttpResponse:
             period=period,
             card=card,
             limits=_limits(enrolment, now=now),
-            page=Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page")),
+            page=page_get(request, rows),
         )
     return render(request, "responders/scorecard.html", context, status=status)
