@@ -15,6 +15,10 @@ from urllib.parse import urlparse
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from lastmile.core.logging import FORMATS as LOG_FORMATS
+from lastmile.core.logging import formatter_config as log_json_formatter
+from lastmile.core.metrics.queue import StampedSerializer
+
 BASE_DIR = Path(__file__).resolve().parent
 
 
@@ -137,7 +141,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    "lastmile.api.middleware.JsonErrorMiddleware",  # outermost: sees every error response
+    # Outermost: counts and times every response, the other middleware's answers too
+    # (/metrics); gives each request an id for the logs.
+    "lastmile.core.metrics.http.MetricsMiddleware",
+    "lastmile.api.middleware.JsonErrorMiddleware",  # sees every error response
     "django.middleware.security.SecurityMiddleware",
     "lastmile.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -237,6 +244,9 @@ LASTMILE_DIGEST_HOUR = envint(
 LASTMILE_JOBS_SAME_DAY_QUIET_EXCEPTION = envbool("LASTMILE_JOBS_SAME_DAY_QUIET_EXCEPTION", True)
 LASTMILE_JOBS_NOTICE_SMS = envstr("LASTMILE_JOBS_NOTICE_SMS", "")
 
+# Each queued message carries the time it was queued (after its pickle, which earlier
+# workers ignore), so /metrics can say how long the oldest task has waited.
+_queue_serializer = StampedSerializer()
 QUEUE_URL = envstr("LASTMILE_QUEUE_URL", f"sqlite:///{VAR_DIR / 'queue.sqlite3'}")
 # Installations (or test runs) sharing one Redis keep apart by name.
 QUEUE_NAME = envstr("LASTMILE_QUEUE_NAME", "lastmile")
@@ -247,6 +257,7 @@ if _queue.scheme == "sqlite":
         "name": QUEUE_NAME,
         # sqlite:///relative/path or sqlite:////absolute/path, as for the database URL.
         "filename": QUEUE_URL.removeprefix("sqlite:///"),
+        "serializer": _queue_serializer,
         "immediate": False,
         "utc": True,
         "consumer": {"workers": 2, "worker_type": "thread", "periodic": True},
@@ -256,6 +267,7 @@ elif _queue.scheme in {"redis", "rediss"}:
         "huey_class": "huey.RedisHuey",
         "name": QUEUE_NAME,
         "url": QUEUE_URL,
+        "serializer": _queue_serializer,
         "immediate": False,
         "utc": True,
         "consumer": {"workers": 2, "worker_type": "thread", "periodic": True},
@@ -408,10 +420,26 @@ EMAIL_TIMEOUT = 10
 EMAIL_FILE_PATH = envstr("LASTMILE_EMAIL_FILE_PATH", str(VAR_DIR / "mail"))
 DEFAULT_FROM_EMAIL = envstr("LASTMILE_FROM_EMAIL", "lastmile@localhost")
 
+# /metrics (lastmile.core.metrics): served to a scraper sending this token as
+# "Authorization: Bearer <token>"; empty, the endpoint answers 404.
+LASTMILE_METRICS_TOKEN = envstr("LASTMILE_METRICS_TOKEN", "")
+
+# "json": one JSON object a line, with the request's id and route (lastmile.core.logging).
+LASTMILE_LOG_FORMAT = envstr("LASTMILE_LOG_FORMAT", "text").strip().lower()
+if LASTMILE_LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(
+        f"LASTMILE_LOG_FORMAT={LASTMILE_LOG_FORMAT!r}: expected one of {', '.join(LOG_FORMATS)}"
+    )
+_console: dict = {"class": "logging.StreamHandler"}
+if LASTMILE_LOG_FORMAT == "json":
+    _console.update(formatter="json", filters=["request"])
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": log_json_formatter()},
+    "filters": {"request": {"()": "lastmile.core.logging.RequestContextFilter"}},
+    "handlers": {"console": _console},
     "root": {"handlers": ["console"], "level": envstr("LASTMILE_LOG_LEVEL", "INFO")},
     # Configuring "huey" here stops run_huey adding its own handler (no duplicate lines);
     # one line per task executed is noise, so only warnings and errors show.

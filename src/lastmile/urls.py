@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from lastmile.api.api import api, api_not_found
+from lastmile.core.metrics.views import metrics
 from lastmile.core.views import favicon, healthz
 from lastmile.jobs.onfleet import onfleet_hook
 
@@ -43,6 +44,7 @@ admin.site.site_title = "lastmile"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),  # Prometheus, behind LASTMILE_METRICS_TOKEN
     path("favicon.ico", favicon, name="favicon"),
     path("v1/", include("lastmile.channels.segment_views")),  # Segment HTTP Tracking API
     path("api/", api.urls),
