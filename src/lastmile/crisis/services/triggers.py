@@ -32,8 +32,10 @@ GRACE = timedelta(minutes=1)
 BACKFILL = timedelta(days=14)
 # A catch-up over a long history is done a day at a time, one transaction per day.
 CHUNK = timedelta(days=1)
-# Signals of one term that fire within this long of an open alert's bucket join that alert.
-RELATED = timedelta(minutes=30)
+# A burst is one incident: a detector of a term that fires within this long of an open (or
+# acknowledged) alert's latest firing joins that alert instead of raising another. A day, as
+# the detectors themselves treat a day after firing as the same incident (they stay quiet).
+BURST = timedelta(days=1)
 
 
 def default_sensitivity() -> float:
@@ -63,11 +65,14 @@ def triggers_run(*, now: datetime, terms: list[WatchTerm] | None = None) -> Trig
        transaction serialises runs), count its mentions per bucket in one query, feed each
        signal's detector bucket by bucket (empty buckets too: silence is data), and save the
        states with the end of the last bucket scored.
-    3. A detector that fires raises an alert, unless one is already open or acknowledged for
-       that term and signal (the detectors themselves stay quiet for a day after firing).
-       Other signals of the term firing within ``RELATED`` of an open alert's bucket are the
-       same incident: they are added to that alert (``details["also"]``), so one outage is
-       one crisis room, one acknowledgement loop and one notification, not four.
+    3. A detector that fires raises an alert, unless it belongs to a burst already raised:
+       any signal of the term firing within ``BURST`` (a day) of the latest firing of an
+       open or acknowledged alert of the term is the same incident. It is added to that
+       alert (``details["also"]``, and ``details["last_fired"]`` moves on), so one outage
+       that lasts hours and trips one signal after another is one crisis room, one
+       acknowledgement loop and one notification, not one per signal. A signal that fires
+       again while its own alert is still open, further out than that, is dropped (at most
+       one open alert per term and signal).
     Running it twice at the same ``now`` does nothing the second time.
     """
     result = TriggerRun()
@@ -164,35 +169,28 @@ def _term_chunk(term: WatchTerm, *, horizon: datetime, now: datetime, result: Tr
     )
     # The earliest bucket first and, within it, the strongest signal: that one leads.
     fired.sort(key=lambda f: (f[1], -f[2].score, f[0].signal))
-    active = [AlertState.OPEN, AlertState.ACKNOWLEDGED]
     for state, bucket_start, reading, bucket in fired:
-        if Alert.objects.filter(term=term, signal=state.signal, state__in=active).exists():
-            result.deduplicated += 1
-            continue
-        related = (
+        active = list(
             Alert.objects.select_for_update()
-            .filter(term=term, state__in=active, bucket_start__gte=bucket_start - RELATED)
+            .filter(term=term, state__in=[AlertState.OPEN, AlertState.ACKNOWLEDGED])
             .order_by("bucket_start", "pk")
-            .first()
         )
-        if related is not None:
-            # The same incident seen by another signal: one crisis room, one loop, one
-            # notification; the room lists every signal that fired.
-            related.details = {
-                **related.details,
-                "also": [
-                    *related.details.get("also", []),
-                    {
-                        "signal": state.signal,
-                        "bucket_start": bucket_start.isoformat(),
-                        "observed": reading.observed,
-                        "baseline": reading.baseline,
-                        "score": reading.score,
-                    },
-                ],
-            }
-            related.save(update_fields=["details"])
-            result.merged += 1
+        same_signal = any(a.signal == state.signal for a in active)
+        incident = next(
+            (a for a in active if last_fired(a) >= bucket_start - BURST),
+            None,
+        )
+        if incident is not None:
+            # The same burst: one crisis room, one loop, one notification; the room lists
+            # every firing.
+            _join(incident, state.signal, bucket_start, reading)
+            if same_signal:
+                result.deduplicated += 1
+            else:
+                result.merged += 1
+            continue
+        if same_signal:
+            result.deduplicated += 1
             continue
         alert = alert_raise(
             term=term,
@@ -205,6 +203,31 @@ def _term_chunk(term: WatchTerm, *, horizon: datetime, now: datetime, result: Tr
         )
         result.alerts.append(alert.pk)
     return end >= horizon
+
+
+def last_fired(alert: Alert) -> datetime:
+    """When a detector last fired for this alert's incident (its own bucket, or a later one
+    that joined it)."""
+    stamp = alert.details.get("last_fired")
+    return datetime.fromisoformat(stamp) if stamp else alert.bucket_start
+
+
+def _join(alert: Alert, signal: str, bucket_start: datetime, reading: det.Reading) -> None:
+    alert.details = {
+        **alert.details,
+        "also": [
+            *alert.details.get("also", []),
+            {
+                "signal": signal,
+                "bucket_start": bucket_start.isoformat(),
+                "observed": reading.observed,
+                "baseline": reading.baseline,
+                "score": reading.score,
+            },
+        ],
+        "last_fired": max(last_fired(alert), bucket_start).isoformat(),
+    }
+    alert.save(update_fields=["details"])
 
 
 def detector_sensitivity_set(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django import template
 from django.utils import timezone
 
@@ -77,3 +79,22 @@ def also(alert: Alert) -> list[str]:
         label = SIGNAL_LABELS.get(item["signal"], item["signal"])
         out.append(f"{label}: {seen} vs {usual} (score {item.get('score', 0):.2f})")
     return out
+
+
+@register.filter
+def burst(alert: Alert) -> str:
+    """One sentence when later firings joined this alert: how many, of how many signals, and
+    over what span (the triggers group a burst into one incident)."""
+    joined = alert.details.get("also", [])
+    if not joined:
+        return ""
+    starts = [alert.bucket_start] + [datetime.fromisoformat(j["bucket_start"]) for j in joined]
+    signals = {alert.signal} | {j["signal"] for j in joined}
+    first, last = min(starts), max(starts)
+    span = f"{timezone.localtime(first):%a %H:%M}"
+    span = f"from {span} to {timezone.localtime(last):%a %H:%M}" if last > first else f"at {span}"
+    kinds = "signal" if len(signals) == 1 else "signals"
+    return (
+        f"One incident: {len(starts)} firings of {len(signals)} {kinds} {span}, "
+        "grouped because each came within a day of the one before."
+    )
