@@ -134,7 +134,7 @@ class SeedReport:
         teams = ", ".join(slug for slug, _, _ in texts.TEAMS)
         out += [
             f"logins (password '{PASSWORD}'):",
-            "  demo — admin, sees every team",
+            "  demo — admin, sees every team by role (a member of none)",
             f"  {teams} — one agent per team",
             "  " + ", ".join(f"{slug}-lead" for slug, _, _ in texts.TEAMS) + " — team leads",
             "  front-new — a new front-office agent on the onboarding path (/training/)",
@@ -246,11 +246,13 @@ class _Seeder:
                     "escalation": ladder,
                 },
             )
-        everyone = list(self.teams.values())
+        # The admin sees every team by its role (people.selectors.visible_team_ids), not by
+        # membership: a member of every team would be counted as one of each team's agents on
+        # the scorecards, the pay statements and the practice progress.
         self.users["demo"] = agent_create(
             username="demo",
             password=PASSWORD,
-            teams=everyone,
+            teams=[],
             role=Role.ADMIN,
             email=f"demo@{EMAIL_DOMAIN}",
             first_name="Demo",
