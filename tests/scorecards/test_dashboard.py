@@ -92,6 +92,34 @@ def open_now(customer, team, alice, now):  # type: ignore[no-untyped-def]
     return late, fresh
 
 
+CELL = re.compile(
+    r'<div class="dashboard-tile-cell" data-when="(\w+)"><a href="([^"]+)">\s*'
+    r'<span class="dashboard-tile-when small muted">([^<]*)</span>\s*'
+    r'<span class="dashboard-tile-value">([^<]*)</span>\s*'
+    r'<span class="dashboard-tile-note small muted">([^<]*)</span>'
+)
+
+
+def tiles(html, team):  # type: ignore[no-untyped-def]
+    """The tiles of ``team``'s section (a slug, or "none"): {figure: {when: cell}}, each
+    cell {"link", "when", "value", "note"}."""
+    section = re.search(rf'id="team-{team}".*?</ul>', html, re.S).group(0)
+    out = {}
+    for name, body in re.findall(
+        r'data-figure="(\w+)">(.*?)</li>\s*(?=<li class="dashboard-tile|</ul>)', section, re.S
+    ):
+        out[name] = {
+            key: {
+                "link": link.replace("&amp;", "&"),
+                "when": when,
+                "value": value,
+                "note": note.replace("&#x27;", "'"),
+            }
+            for key, link, when, value, note in CELL.findall(body)
+        }
+    return out
+
+
 def admin(db):  # type: ignore[no-untyped-def]
     from tests.people.factories import AgentFactory
 
@@ -150,27 +178,17 @@ def test_a_lead_sees_their_team_only_and_its_tiles_lead_to_the_loops(
     client.force_login(lena)
     html = client.get("/scorecards/dashboard/").content.decode()
     assert 'id="team-front"' in html and 'id="team-back"' not in html
-    tile = re.search(
-        r'data-figure="open_loops">\s*<a href="([^"]+)">.*?'
-        r'dashboard-tile-value">(\d+)<',
-        html,
-        re.S,
-    )
-    assert tile.group(2) == "2"
-    overdue = re.search(
-        r'data-figure="overdue_loops">\s*<a href="([^"]+)">.*?'
-        r'dashboard-tile-value">(\d+)<.*?tile-note small muted">([^<]*)<',
-        html,
-        re.S,
-    )
-    assert overdue.group(2) == "1"
-    assert "mean 3.0 h, 95th percentile 3.0 h late" in overdue.group(3)
+    front = tiles(html, "front")
+    tile, overdue = front["open_loops"]["now"], front["overdue_loops"]["now"]
+    assert tile["value"] == "2"
+    assert overdue["value"] == "1"
+    assert "mean 3.0 h, 95th percentile 3.0 h late" in overdue["note"]
 
     # the tiles' links list exactly the loops they count
     late, fresh = open_now
-    opened = client.get(tile.group(1).replace("&amp;", "&")).content.decode()
+    opened = client.get(tile["link"]).content.decode()
     assert f'id="drill-loop-{late.pk}"' in opened and f'id="drill-loop-{fresh.pk}"' in opened
-    due = client.get(overdue.group(1).replace("&amp;", "&")).content.decode()
+    due = client.get(overdue["link"]).content.decode()
     assert f'id="drill-loop-{late.pk}"' in due and f'id="drill-loop-{fresh.pk}"' not in due
 
 
@@ -324,29 +342,25 @@ def test_the_new_tiles_show_this_weeks_figures_and_lead_to_their_rows(
     client.force_login(admin(None))
     html = client.get("/scorecards/dashboard/").content.decode()
 
+    now_ = tiles(html, "front")
+
     def tile(name):  # type: ignore[no-untyped-def]
-        return re.search(rf'id="team-front".*?data-figure="{name}">(.*?)</li>', html, re.S).group(1)
+        cell = now_[name]["current"]
+        return f"{cell['value']} {cell['note']}"
 
     assert "50.0 %" in tile("first_contact_resolution") and "1 of 2 solved" in tile(
         "first_contact_resolution"
     )
-    assert "50.0 %" in tile("recovery_close_rate") and "1 recovered, 1 lost" in tile(
-        "recovery_close_rate"
-    )
+    assert "50.0 %" in tile("recovery_rate") and "1 won back, 1 lost" in tile("recovery_rate")
     assert "129.50 EUR" in tile("revenue_recovered")
     # the loudest five alerts, loudest first, each a link to its room
     listed = re.findall(r'id="alert-(\d+)"><a href="/alerts/(\d+)/"', html)
     assert [int(a) for a, _ in listed] == [a.pk for a in reversed(alerts[1:])]
     # and the tiles lead to the rows they count
-    fcr = (
-        re.search(r'href="([^"]+)"', tile("first_contact_resolution"))
-        .group(1)
-        .replace("&amp;", "&")
-    )
-    rows = client.get(fcr).content.decode()
+    rows = client.get(now_["first_contact_resolution"]["current"]["link"]).content.decode()
     assert f'id="rows-case-{case.number}" data-first-contact="yes"' in rows
     assert f'id="rows-case-{other.number}" data-first-contact="no"' in rows
-    revenue = re.search(r'href="([^"]+)"', tile("revenue_recovered")).group(1).replace("&amp;", "&")
+    revenue = now_["revenue_recovered"]["current"]["link"]
     assert client.get(revenue).content.decode().count('id="rows-recovery-') == 1
     # and each chart has its table, the revenue's in euros
     assert re.search(r'id="chart-front-revenue-table".*?<th class="num">EUR</th>', html, re.S)

@@ -180,7 +180,7 @@ def test_recoveries_and_revenue_per_team_and_week_equal_a_recount(team, other_te
             assert {c: Decimal(v) for c, v in row.revenue_recovered.items()} == {
                 c: Decimal(v) / 100 for c, v in sums.items()
             }
-            rate = figures(row)["recovery_close_rate"]
+            rate = figures(row)["recovery_rate"]
             assert rate == (round(100 * len(won) / len(ended), 1) if ended else None)
 
 

@@ -91,3 +91,47 @@ class AgentWeekRollup(models.Model):
 
     def __str__(self) -> str:
         return f"agent {self.agent_id} week of {self.week}"
+
+
+class NoTeamWeekRollup(models.Model):
+    """The survey answers of one week that no team's figures count (``TeamWeekRollup``
+    counts an answer on its case's team): answers on a case with no team, or on an invite
+    with no case. The dashboard shows them in a "No team" row, so every answer is counted
+    somewhere. Kept by the same worker run."""
+
+    week = models.DateField(unique=True, help_text="The week's Monday (UTC).")
+    csat_responses = models.PositiveIntegerField(default=0)
+    csat_happy = models.PositiveIntegerField(default=0)
+    nps_responses = models.PositiveIntegerField(default=0)
+    nps_promoters = models.PositiveIntegerField(default=0)
+    nps_detractors = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["week"]
+
+    def __str__(self) -> str:
+        return f"no team, week of {self.week}"
+
+
+class FunnelWeekRollup(models.Model):
+    """One saved funnel's counts for the people who entered it in one week, as the
+    analytics engine answers the recovery page asked for that week (Monday to Sunday,
+    UTC): ``entered`` at the first step, ``closed`` at the last. The close rate is
+    closed / entered. Kept by the same worker run, for the funnels not archived."""
+
+    funnel = models.ForeignKey("funnels.Funnel", on_delete=models.CASCADE, related_name="+")
+    week = models.DateField(help_text="The week's Monday (UTC).")
+    entered = models.PositiveIntegerField(default=0)
+    closed = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["funnel", "week"]
+        constraints = [
+            models.UniqueConstraint(fields=["funnel", "week"], name="funnelweekrollup_unique")
+        ]
+        indexes = [models.Index(fields=["week", "funnel"], name="funnelweekrollup_week")]
+
+    def __str__(self) -> str:
+        return f"funnel {self.funnel_id} week of {self.week}"

@@ -58,7 +58,11 @@ from lastmile.people.models import Team
 from lastmile.promises.models import Promise, PromiseState
 from lastmile.recovery.models import Outcome, Recovery
 from lastmile.scorecards.models import TeamWeekRollup
-from lastmile.scorecards.rollup_models import AgentWeekRollup
+from lastmile.scorecards.rollup_models import (
+    AgentWeekRollup,
+    FunnelWeekRollup,
+    NoTeamWeekRollup,
+)
 from lastmile.scorecards.selectors import FIRST_CONTACT, with_first_contact
 
 _UTC = ZoneInfo("UTC")
@@ -110,11 +114,18 @@ DEFINITIONS: dict[str, str] = {
         "Of the team's cases whose latest solve fell in the week, the percent solved with "
         "exactly one reply written by a person and never reopened (as on the scorecards)."
     ),
-    "recovery_close_rate": (
+    "funnel_close_rate": (
+        "The sales funnels the team owns (a saved funnel's team), for the people who entered "
+        "them in the week: closed (reached the funnel's last step, within its window) "
+        "divided by entered (its first step), as the analytics engine counts them and the "
+        "recovery page shows them for that week. A team with several funnels adds their "
+        "people up (each funnel counts its own). Funnels of no team are in the No team row."
+    ),
+    "recovery_rate": (
         "Recoveries of the team's recovery loops that ended in the week: recovered divided "
         "by recovered plus lost (recovery's own recovery rate; open ones have not ended). "
-        "The funnel's close rate (closed over entered) comes from the analytics engine, "
-        "per funnel rather than per team, on the recovery page."
+        "Of the customers a recovery loop chased after they dropped out of a funnel, the "
+        "share won back."
     ),
     "revenue_recovered": (
         "Revenue of the carts and applications the team's recovery loops recovered in the "
@@ -125,6 +136,11 @@ DEFINITIONS: dict[str, str] = {
         "Social listening alerts of the team raised in the week; the tile lists the five "
         "loudest, by the mentions in the bucket that raised them. An alert of no team is "
         "on no team's dashboard."
+    ),
+    "no_team": (
+        "Survey answers given in the week that no team's CSAT or NPS counts: on a case with "
+        "no team, or on an invite with no case. Shown to admins in the No team row, so every "
+        "answer is counted once somewhere."
     ),
 }
 
@@ -428,6 +444,75 @@ def _feedback(rows: Rows, r: _Range) -> None:
         )
 
 
+NO_TEAM_ANSWER = Q(invite__case__isnull=True) | Q(invite__case__team__isnull=True)
+
+
+def _feedback_no_team(r: _Range) -> dict[date, dict[str, Any]]:
+    """The answers no team's figures count (``NO_TEAM_ANSWER``), per week."""
+    csat = Q(survey__kind=SurveyKind.CSAT)
+    nps = Q(survey__kind=SurveyKind.NPS)
+    out: dict[date, dict[str, Any]] = {}
+    qs = (
+        Response.objects.filter(NO_TEAM_ANSWER, at__gte=r.start, at__lt=r.end)
+        .annotate(w=_week("at"))
+        .order_by()
+        .values("w")
+        .annotate(
+            csat_n=Count("pk", filter=csat),
+            csat_happy=Count("pk", filter=csat & Q(score__gte=4)),
+            nps_n=Count("pk", filter=nps),
+            promoters=Count("pk", filter=nps & Q(band=Band.PROMOTER)),
+            detractors=Count("pk", filter=nps & Q(band=Band.DETRACTOR)),
+        )
+    )
+    for row in qs:
+        out[_as_week(row["w"])] = {
+            "csat_responses": row["csat_n"],
+            "csat_happy": row["csat_happy"],
+            "nps_responses": row["nps_n"],
+            "nps_promoters": row["promoters"],
+            "nps_detractors": row["detractors"],
+        }
+    return out
+
+
+def funnel_week_range(week: date, now: datetime) -> tuple[datetime, datetime]:
+    """The range the recovery page asks a funnel over for ``week``: Monday 00:00 to
+    Sunday's last instant (its whole days, ``time.max``), not past ``now``."""
+    sunday = week + timedelta(days=6)
+    return week_start(week), min(datetime.combine(sunday, time.max, tzinfo=UTC), now)
+
+
+def _funnels(weeks: list[date], now: datetime) -> list[FunnelWeekRollup]:
+    """Each live funnel's entered and closed people of each week begun by ``now``, one
+    question to the analytics engine per funnel and week, as the recovery page asks it."""
+    from lastmile.funnels.funnel_selectors import funnel_definition
+    from lastmile.funnels.models import Funnel
+    from lastmile.funnels.services import analytics_engine
+
+    funnels = list(Funnel.objects.filter(archived=False).order_by("pk"))
+    if not funnels:
+        return []
+    engine = analytics_engine()
+    out = []
+    for f in funnels:
+        for w in weeks:
+            if week_start(w) > now:
+                continue
+            start, end = funnel_week_range(w, now)
+            steps = engine.funnel(funnel_definition(funnel=f, from_=start, to=end, now=now)).steps
+            out.append(
+                FunnelWeekRollup(
+                    funnel=f,
+                    week=w,
+                    entered=steps[0].count if steps else 0,
+                    closed=steps[-1].count if steps else 0,
+                    computed_at=now,
+                )
+            )
+    return out
+
+
 def _sentiment(rows: Rows, r: _Range) -> None:
     qs = (
         Interaction.objects.filter(
@@ -509,6 +594,12 @@ def _compute(weeks: Iterable[date], now: datetime) -> int:
         for (a, w), values in _agents(r).items()
         if w in snapshots
     ]
+    unattached = [
+        NoTeamWeekRollup(week=w, computed_at=now, **values)
+        for w, values in _feedback_no_team(r).items()
+        if w in snapshots
+    ]
+    funnels = _funnels(weeks, now)
     with transaction.atomic():
         TeamWeekRollup.objects.bulk_create(
             objs,
@@ -519,7 +610,11 @@ def _compute(weeks: Iterable[date], now: datetime) -> int:
         )
         AgentWeekRollup.objects.filter(week__in=weeks).delete()
         AgentWeekRollup.objects.bulk_create(agents, batch_size=500)
-    return len(objs) + len(agents)
+        NoTeamWeekRollup.objects.filter(week__in=weeks).delete()
+        NoTeamWeekRollup.objects.bulk_create(unattached)
+        FunnelWeekRollup.objects.filter(week__in=weeks).delete()
+        FunnelWeekRollup.objects.bulk_create(funnels, batch_size=500)
+    return len(objs) + len(agents) + len(unattached) + len(funnels)
 
 
 def rollup_minutes() -> int:
@@ -595,7 +690,7 @@ def figures(row: TeamWeekRollup | None) -> dict[str, Any]:
         "first_contact_resolution": _pct(row.first_contact_resolved, row.cases_solved),
         "cases_solved": row.cases_solved,
         "first_contact_resolved": row.first_contact_resolved,
-        "recovery_close_rate": _pct(
+        "recovery_rate": _pct(
             row.recoveries_recovered, row.recoveries_recovered + row.recoveries_lost
         ),
         "recoveries_recovered": row.recoveries_recovered,
@@ -659,12 +754,52 @@ def trend(complete: list[TeamWeekRollup | None]) -> Trend:
 
 
 @dataclass
+class FunnelWeeks:
+    """A saved funnel's weekly counts, one row per week shown (None: not computed)."""
+
+    funnel: Any  # the Funnel
+    rows: list[FunnelWeekRollup | None]
+
+
+def funnel_figures(funnels: list[FunnelWeeks], i: int) -> dict[str, Any]:
+    """The funnels' week ``i`` pooled: people entered and closed added over the funnels
+    (each funnel counts its own people), and the close rate of the sums."""
+    rows: list[FunnelWeekRollup] = [r for f in funnels if (r := f.rows[i]) is not None]
+    if not rows:
+        return {}
+    entered = sum(r.entered for r in rows)
+    closed = sum(r.closed for r in rows)
+    return {
+        "funnel_entered": entered,
+        "funnel_closed": closed,
+        "funnel_close_rate": _pct(closed, entered),
+    }
+
+
+def no_team_figures(row: NoTeamWeekRollup | None) -> dict[str, Any]:
+    """The answers of no team, as ``figures`` gives a team's."""
+    if row is None:
+        return {}
+    return {
+        "csat": _pct(row.csat_happy, row.csat_responses),
+        "csat_responses": row.csat_responses,
+        "nps": (
+            round(100 * (row.nps_promoters - row.nps_detractors) / row.nps_responses, 1)
+            if row.nps_responses
+            else None
+        ),
+        "nps_responses": row.nps_responses,
+    }
+
+
+@dataclass
 class TeamDashboard:
     team: Team
     weeks: list[date]
     rows: list[TeamWeekRollup | None]  # one per week, oldest first; None: not computed
     current: dict[str, Any]
     trend: Trend
+    funnels: list[FunnelWeeks] = field(default_factory=list)  # the team's own funnels
 
     def series(self, name: str) -> list[Any]:
         return [week.get(name) for week in self.weekly]
@@ -672,7 +807,7 @@ class TeamDashboard:
     @cached_property
     def weekly(self) -> list[dict[str, Any]]:
         """Each week's figures, worked out once for every series the page draws."""
-        return [figures(r) for r in self.rows]
+        return [{**figures(r), **funnel_figures(self.funnels, i)} for i, r in enumerate(self.rows)]
 
     def revenue_series(self) -> list[tuple[str, list[float | None]]]:
         """The revenue recovered week by week, one series per currency seen (amounts are
@@ -701,11 +836,31 @@ class AgentTrend:
 
 
 @dataclass
+class NoTeam:
+    """What no team's figures count, week by week (an admin's dashboard shows it): the
+    survey answers on no team's case, and the funnels no team owns."""
+
+    rows: list[NoTeamWeekRollup | None]
+    funnels: list[FunnelWeeks]
+
+    @cached_property
+    def weekly(self) -> list[dict[str, Any]]:
+        return [
+            {**no_team_figures(r), **funnel_figures(self.funnels, i)}
+            for i, r in enumerate(self.rows)
+        ]
+
+    def series(self, name: str) -> list[Any]:
+        return [week.get(name) for week in self.weekly]
+
+
+@dataclass
 class Dashboard:
     weeks: list[date]
     teams: list[TeamDashboard]
     computed_at: datetime | None  # when the week in progress was computed (its oldest row)
     agents_worsening: list[AgentTrend] = field(default_factory=list)
+    no_team: NoTeam | None = None  # None: not this viewer's to see (an admin's only)
 
 
 def _agents_worsening(shown: list[date], agent_ids: Collection[int] | None) -> list[AgentTrend]:
@@ -755,13 +910,40 @@ def dashboard(
         team__in=[t.pk for t in teams], week__gte=shown[0], week__lte=shown[-1]
     )
     by_key = {(r.team_id, r.week): r for r in rollups}
+    funnel_rows = FunnelWeekRollup.objects.filter(
+        week__gte=shown[0], week__lte=shown[-1], funnel__archived=False
+    ).select_related("funnel")
+    if team_ids is not None:
+        funnel_rows = funnel_rows.filter(funnel__team__in=sorted(team_ids))
+    funnels: dict[int, FunnelWeeks] = {}
+    by_funnel: dict[tuple[int, date], FunnelWeekRollup] = {}
+    for fr in funnel_rows.order_by("funnel__name", "funnel_id"):
+        funnels.setdefault(fr.funnel_id, FunnelWeeks(funnel=fr.funnel, rows=[]))
+        by_funnel[(fr.funnel_id, fr.week)] = fr
+    for fw in funnels.values():
+        fw.rows = [by_funnel.get((fw.funnel.pk, w)) for w in shown]
     out = []
     for t in teams:
         rows = [by_key.get((t.pk, w)) for w in shown]
         out.append(
             TeamDashboard(
-                team=t, weeks=shown, rows=rows, current=figures(rows[-1]), trend=trend(rows[:-1])
+                team=t,
+                weeks=shown,
+                rows=rows,
+                current=figures(rows[-1]),
+                trend=trend(rows[:-1]),
+                funnels=[f for f in funnels.values() if f.funnel.team_id == t.pk],
             )
+        )
+    no_team = None
+    if team_ids is None:
+        unattached = {
+            r.week: r
+            for r in NoTeamWeekRollup.objects.filter(week__gte=shown[0], week__lte=shown[-1])
+        }
+        no_team = NoTeam(
+            rows=[unattached.get(w) for w in shown],
+            funnels=[f for f in funnels.values() if f.funnel.team_id is None],
         )
     stamps = [r.computed_at for r in by_key.values() if r.week == shown[-1]]
     return Dashboard(
@@ -769,4 +951,67 @@ def dashboard(
         teams=out,
         computed_at=min(stamps) if stamps else None,
         agents_worsening=_agents_worsening(shown, agent_ids),
+        no_team=no_team,
+    )
+
+
+# --- the rows behind a dashboard figure ------------------------------------------------------
+# The same filters as the rollups' aggregates above, for one team (None: no team) and one
+# week, so the dashboard's rows page recounts what its tile says.
+
+
+def sentiment_rows(team_id: int, start: datetime, end: datetime) -> QuerySet[Interaction]:
+    """The customers' inbound messages with a sentiment score on the team's cases."""
+    return Interaction.objects.filter(
+        direction=Direction.INBOUND,
+        sentiment_score__isnull=False,
+        case__team_id=team_id,
+        occurred_at__gte=start,
+        occurred_at__lt=end,
+    )
+
+
+def jobs_rows(team_id: int, start: datetime, end: datetime, now: datetime) -> QuerySet[Job]:
+    """The team's deliveries and visits whose window ended in the range by ``now``,
+    cancelled ones left out; ``on_time`` annotated (completed within the window)."""
+    within = Q(
+        state=JobState.COMPLETED,
+        completed_at__gte=F("window_start"),
+        completed_at__lte=F("window_end"),
+    )
+    return (
+        Job.objects.filter(team_id=team_id, window_end__gte=start, window_end__lt=min(end, now))
+        .exclude(state=JobState.CANCELLED)
+        .annotate(on_time=Count("pk", filter=within))
+    )
+
+
+def answer_rows(
+    kind: str, team_id: int | None, start: datetime, end: datetime
+) -> QuerySet[Response]:
+    """The ``kind`` (csat or nps) survey answers given in the range on the team's cases;
+    ``team_id`` None: the answers of no team (``NO_TEAM_ANSWER``)."""
+    qs = Response.objects.filter(survey__kind=kind, at__gte=start, at__lt=end)
+    if team_id is None:
+        return qs.filter(NO_TEAM_ANSWER)
+    return qs.filter(invite__case__team_id=team_id)
+
+
+def alert_rows(team_id: int, start: datetime, end: datetime) -> QuerySet[Alert]:
+    """The team's social listening alerts raised in the range, loudest first."""
+    mentions = Coalesce(Cast(KT("details__mentions"), IntegerField()), 0)
+    return (
+        Alert.objects.filter(team_id=team_id, raised_at__gte=start, raised_at__lt=end)
+        .annotate(mentions=mentions)
+        .order_by("-mentions", "-raised_at", "-pk")
+    )
+
+
+def funnel_rows(team_id: int | None, week: date) -> QuerySet[FunnelWeekRollup]:
+    """The week's rows of the live funnels the team owns (None: funnels of no team)."""
+    owner = Q(funnel__team__isnull=True) if team_id is None else Q(funnel__team_id=team_id)
+    return (
+        FunnelWeekRollup.objects.filter(owner, week=week, funnel__archived=False)
+        .select_related("funnel")
+        .order_by("funnel__name", "funnel_id")
     )

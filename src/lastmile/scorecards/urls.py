@@ -13,6 +13,7 @@ urlpatterns: list[URLPattern] = [
     path("loops/", views.scorecard_loops, name="loops"),
     path("qa/", views.scorecard_qa, name="qa"),
     path("dashboard/", views.dashboard_page, name="dashboard"),
+    path("dashboard/rows/", views.dashboard_rows, name="dashboard-rows"),
     path("pay/", pay_views.pay_page, name="pay"),
     path("pay/adjust/", pay_views.pay_adjust, name="pay-adjust"),
     path("pay/dispute/", pay_views.pay_dispute, name="pay-dispute"),

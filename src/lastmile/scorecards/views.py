@@ -6,12 +6,13 @@ GET pages: the period, team and agent are in the query string, so a scorecard is
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.db.models import Avg, Count, Q
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -20,6 +21,7 @@ from lastmile.console.pages import page_chrome
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, FieldError, InvalidInput
 from lastmile.core.instants import instant_parse
+from lastmile.feedback.models import Band
 from lastmile.loops.models import TEAM_OWN_KINDS, LoopState
 from lastmile.loops.selectors import loop_list
 from lastmile.people.selectors import team_by_slug, user_by_username, visible_team_ids
@@ -294,116 +296,92 @@ def _rows(period: str, team: str, figure: str) -> str:
     return "/scorecards/?" + urlencode({"period": period, "team": team, "rows": figure})
 
 
-def _tiles(td: rollups.TeamDashboard, now: Any) -> list[dict[str, Any]]:
-    """The week in progress's figures of one team, each with the loops behind it."""
-    c = td.current
+def _dash_rows(figure: str, team: str, week: Any) -> str:
+    """The dashboard's own page of the rows behind ``figure`` of ``team`` (a slug, or
+    ``none``) for ``week`` (its Monday)."""
+    return "/scorecards/dashboard/rows/?" + urlencode(
+        {"figure": figure, "team": team, "week": f"{week:%Y-%m-%d}"}
+    )
+
+
+def _week_cells(td: rollups.TeamDashboard, i: int, now: Any) -> dict[str, dict[str, Any]]:
+    """Week ``i`` (of ``td.weeks``) of one team: each weekly figure's value, note and link
+    to the rows behind it."""
+    c = td.weekly[i]
+    week = td.weeks[i]
     slug = td.team.slug
-    start = rollups.week_start(td.weeks[-1])
-    period = f"{td.weeks[-1]:%G-W%V}"
+    start = rollups.week_start(week)
+    period = f"{week:%G-W%V}"
     window = {
         "closed_after": _iso(start),
         "closed_before": _iso(start + timedelta(days=7)),
         "team_own": "false",
     }
-    late = ""
-    if c.get("overdue_loops"):
-        late = (
-            f"mean {_fmt(c['overdue_mean_hours'])} h, "
-            f"95th percentile {_fmt(c['overdue_p95_hours'])} h late"
-        )
-    return [
-        {
-            "name": "open_loops",
-            "label": "Open loops",
-            "value": _fmt(c.get("open_loops")),
-            "note": "open now",
-            "link": _drill(team=slug, state="open", team_own="false"),
-        },
-        {
-            "name": "overdue_loops",
-            "label": "Overdue",
-            "value": _fmt(c.get("overdue_loops")),
-            "note": late or "none past its deadline",
-            "link": _drill(team=slug, state="open", due_before=_iso(now), team_own="false"),
-        },
-        {
-            "name": "breach_rate",
-            "label": "Breach rate",
+    alerts = c.get("alerts")
+    return {
+        "breach_rate": {
             "value": _fmt(c.get("breach_rate"), " %"),
             "note": f"{c.get('breaches', 0)} of {c.get('loops_finished', 0)} finished",
             "link": _drill(team=slug, breached="true", **window),
         },
-        {
-            "name": "on_time_rate",
-            "label": "On-time rate",
+        "on_time_rate": {
             "value": _fmt(c.get("on_time_rate"), " %"),
             "note": f"{c.get('loops_closed', 0)} closed",
             "link": _drill(team=slug, state="closed", **window),
         },
-        {
-            "name": "promises_broken",
-            "label": "Promises broken",
+        "promises_broken": {
             "value": _fmt(c.get("promises_broken")),
-            "note": "this week",
+            "note": "broken",
             "link": _drill(team=slug, kind="promise", state="broken", **window),
         },
-        {
-            "name": "csat",
-            "label": "CSAT",
+        "csat": {
             "value": _fmt(c.get("csat"), " %"),
-            "note": f"{c.get('csat_responses', 0)} answers",
-            "link": "/feedback/reasons/",
+            "note": _answers(c.get("csat_responses", 0)),
+            "link": _dash_rows("csat", slug, week),
         },
-        {
-            "name": "nps",
-            "label": "NPS",
+        "nps": {
             "value": _fmt(c.get("nps")),
-            "note": f"{c.get('nps_responses', 0)} answers",
-            "link": "/feedback/reasons/",
+            "note": _answers(c.get("nps_responses", 0)),
+            "link": _dash_rows("nps", slug, week),
         },
-        {
-            "name": "sentiment",
-            "label": "Sentiment",
+        "sentiment": {
             "value": _fmt(c.get("sentiment")),
             "note": _messages(c.get("sentiment_messages", 0)) + ", -1 to 1",
-            "link": "",
+            "link": _dash_rows("sentiment", slug, week),
         },
-        {
-            "name": "deliveries_on_time",
-            "label": "Deliveries on time",
+        "deliveries_on_time": {
             "value": _fmt(c.get("deliveries_on_time"), " %"),
             "note": f"{c.get('jobs_due', 0)} due",
-            "link": "",
+            "link": _dash_rows("deliveries_on_time", slug, week),
         },
-        {
-            "name": "first_contact_resolution",
-            "label": "First-contact resolution",
+        "first_contact_resolution": {
             "value": _fmt(c.get("first_contact_resolution"), " %"),
             "note": f"{c.get('first_contact_resolved', 0)} of {c.get('cases_solved', 0)} solved",
             "link": _rows(period, slug, "first_contact_resolution"),
         },
-        {
-            "name": "recovery_close_rate",
-            "label": "Recovery close rate",
-            "value": _fmt(c.get("recovery_close_rate"), " %"),
+        "funnel_close_rate": {
+            "value": _fmt(c.get("funnel_close_rate"), " %"),
             "note": (
-                f"{c.get('recoveries_recovered', 0)} recovered, {c.get('recoveries_lost', 0)} lost"
+                f"{c.get('funnel_closed', 0)} of {c.get('funnel_entered', 0)} entered"
+                if td.funnels
+                else "the team owns no funnel"
             ),
+            "link": _dash_rows("funnel_close_rate", slug, week),
+        },
+        "recovery_rate": {
+            "value": _fmt(c.get("recovery_rate"), " %"),
+            "note": f"{c.get('recoveries_recovered', 0)} won back, {c.get('recoveries_lost', 0)} lost",
             "link": _drill(team=slug, kind="recovery", **window),
         },
-        {
-            "name": "revenue_recovered",
-            "label": "Revenue recovered",
+        "revenue_recovered": {
             "value": rollups.revenue_words(c.get("revenue_recovered") or []),
             "note": "per currency, not converted",
             "link": _rows(period, slug, "recovered"),
         },
-        {
-            "name": "alerts",
-            "label": "Loudest social alerts",
-            "value": _fmt(c.get("alerts")),
-            "note": "raised this week" if c.get("alerts") else "none raised this week",
-            "link": "/alerts/?state=all",
+        "alerts": {
+            "value": _fmt(alerts),
+            "note": "raised" if alerts else "none raised",
+            "link": _dash_rows("alerts", slug, week),
             "items": [
                 {
                     "link": f"/alerts/{a['id']}/",
@@ -415,7 +393,87 @@ def _tiles(td: rollups.TeamDashboard, now: Any) -> list[dict[str, Any]]:
                 for a in c.get("alerts_top") or []
             ],
         },
+    }
+
+
+# The weekly tiles, in order, with their labels; each shows the last complete week and the
+# week in progress beside it.
+WEEKLY_TILES: list[tuple[str, str]] = [
+    ("breach_rate", "Breach rate"),
+    ("on_time_rate", "On-time rate"),
+    ("promises_broken", "Promises broken"),
+    ("csat", "CSAT"),
+    ("nps", "NPS"),
+    ("sentiment", "Sentiment"),
+    ("deliveries_on_time", "Deliveries on time"),
+    ("first_contact_resolution", "First-contact resolution"),
+    ("funnel_close_rate", "Funnel close rate"),
+    ("recovery_rate", "Recovery rate"),
+    ("revenue_recovered", "Revenue recovered"),
+    ("alerts", "Loudest social alerts"),
+]
+
+
+def _week_words(week: Any, now: Any) -> str:
+    if week == rollups.week_of(now):
+        return "This week so far"
+    return f"Last week, {week:%d %b}–{week + timedelta(days=6):%d %b}"
+
+
+def _tiles(td: rollups.TeamDashboard, now: Any) -> list[dict[str, Any]]:
+    """One team's tiles: the open loops now, then each weekly figure for the last complete
+    week and, beside it, the week in progress; every value links to the rows behind it."""
+    c = td.weekly[-1]
+    slug = td.team.slug
+    late = ""
+    if c.get("overdue_loops"):
+        late = (
+            f"mean {_fmt(c['overdue_mean_hours'])} h, "
+            f"95th percentile {_fmt(c['overdue_p95_hours'])} h late"
+        )
+    shown = [i for i in (-2, -1) if len(td.weeks) >= -i]
+    cells = {i: _week_cells(td, i, now) for i in shown}
+    words = {i: _week_words(td.weeks[i], now) for i in shown}
+    tiles = [
+        {
+            "name": "open_loops",
+            "label": "Open loops",
+            "cells": [
+                {
+                    "when": "Now",
+                    "key": "now",
+                    "value": _fmt(c.get("open_loops")),
+                    "note": "open now",
+                    "link": _drill(team=slug, state="open", team_own="false"),
+                }
+            ],
+        },
+        {
+            "name": "overdue_loops",
+            "label": "Overdue",
+            "cells": [
+                {
+                    "when": "Now",
+                    "key": "now",
+                    "value": _fmt(c.get("overdue_loops")),
+                    "note": late or "none past its deadline",
+                    "link": _drill(team=slug, state="open", due_before=_iso(now), team_own="false"),
+                }
+            ],
+        },
     ]
+    for name, label in WEEKLY_TILES:
+        tiles.append(
+            {
+                "name": name,
+                "label": label,
+                "cells": [
+                    {"when": words[i], "key": "current" if i == -1 else "last", **cells[i][name]}
+                    for i in shown
+                ],
+            }
+        )
+    return tiles
 
 
 # Each team's charts: (id, title, type, unit, [(figure, label)]).
@@ -444,12 +502,13 @@ CHARTS: list[tuple[str, str, str, str, list[tuple[str, str]]]] = [
     ("customers", "CSAT (%) and NPS", "line", "", [("csat", "CSAT %"), ("nps", "NPS")]),
     (
         "resolution",
-        "First-contact resolution and recovery close rate (%)",
+        "First-contact resolution, funnel close rate and recovery rate (%)",
         "line",
         "%",
         [
             ("first_contact_resolution", "First-contact resolution"),
-            ("recovery_close_rate", "Recovery close rate"),
+            ("funnel_close_rate", "Funnel close rate"),
+            ("recovery_rate", "Recovery rate"),
         ],
     ),
     ("alerts", "Social listening alerts", "bar", "", [("alerts", "Alerts")]),
@@ -522,6 +581,32 @@ def _agent_worsening(a: rollups.AgentTrend) -> dict[str, Any]:
     }
 
 
+NO_TEAM_TILES: list[tuple[str, str]] = [
+    ("csat", "CSAT"),
+    ("nps", "NPS"),
+    ("funnel_close_rate", "Funnel close rate"),
+]
+
+
+def _no_team_cell(name: str, c: dict[str, Any], week: Any, funnels: bool) -> dict[str, Any]:
+    if name == "funnel_close_rate":
+        return {
+            "value": _fmt(c.get("funnel_close_rate"), " %"),
+            "note": (
+                f"{c.get('funnel_closed', 0)} of {c.get('funnel_entered', 0)} entered"
+                if funnels
+                else "no funnel without a team"
+            ),
+            "link": _dash_rows(name, "none", week),
+        }
+    unit = " %" if name == "csat" else ""
+    return {
+        "value": _fmt(c.get(name), unit),
+        "note": _answers(c.get(f"{name}_responses", 0)),
+        "link": _dash_rows(name, "none", week),
+    }
+
+
 @login_required
 @require_GET
 def dashboard_page(request: HttpRequest) -> HttpResponse:
@@ -548,9 +633,31 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
         for t in teams
         for c in t["charts"]
     ]
+    no_team = None
+    if board.no_team is not None:
+        nt = board.no_team
+        shown = [i for i in (-2, -1) if len(board.weeks) >= -i]
+        no_team = {
+            "figures": [
+                {
+                    "name": name,
+                    "label": label,
+                    "cells": [
+                        {
+                            "when": _week_words(board.weeks[i], now),
+                            "key": "current" if i == -1 else "last",
+                            **_no_team_cell(name, nt.weekly[i], board.weeks[i], bool(nt.funnels)),
+                        }
+                        for i in shown
+                    ],
+                }
+                for name, label in NO_TEAM_TILES
+            ],
+        }
     context = {
         **page_chrome(request, now),
         "board": board,
+        "no_team": no_team,
         "teams": teams,
         "worsening": [t["td"] for t in teams if t["td"].trend.worsening],
         "agents_worsening": [_agent_worsening(a) for a in board.agents_worsening],
@@ -564,5 +671,134 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
     return render(request, "scorecards/dashboard.html", context)
 
 
+ROWS_FIGURES: dict[str, str] = {
+    "csat": "CSAT answers",
+    "nps": "NPS answers",
+    "sentiment": "Customers' messages with a sentiment score",
+    "deliveries_on_time": "Deliveries and visits whose window ended",
+    "funnel_close_rate": "Sales funnels: people who entered and closed",
+    "alerts": "Social listening alerts raised",
+}
+NO_TEAM_FIGURES = ("csat", "nps", "funnel_close_rate")
+
+
+def _rows_summary(
+    figure: str, team_id: int | None, week: Any, now: Any
+) -> tuple[str, str, Any, list[Any]]:
+    """The rows behind a dashboard figure: (value as the tile shows it, a sentence, the
+    count, the first ``DRILL_LIMIT`` rows)."""
+    start = rollups.week_start(week)
+    end = min(start + timedelta(days=7), now)
+    if figure == "sentiment":
+        assert team_id is not None
+        msgs = rollups.sentiment_rows(team_id, start, end)
+        agg = msgs.aggregate(n=Count("pk"), mean=Avg("sentiment_score"))
+        mean = None if agg["mean"] is None else round(round(agg["mean"], 4), 2)
+        items: list[Any] = list(
+            msgs.select_related("case", "customer").order_by("-occurred_at", "-pk")[:DRILL_LIMIT]
+        )
+        return _fmt(mean), f"{_messages(agg['n'])}, mean score {_fmt(mean)}", agg["n"], items
+    if figure == "deliveries_on_time":
+        assert team_id is not None
+        jobs = rollups.jobs_rows(team_id, start, end, now)
+        items = list(jobs.select_related("customer", "case").order_by("window_end", "pk"))
+        n, on_time = len(items), sum(1 for j in items if j.on_time > 0)
+        value = _fmt(rollups._pct(on_time, n), " %")
+        return value, f"{on_time} of {n} on time", n, items[:DRILL_LIMIT]
+    if figure in ("csat", "nps"):
+        answers = rollups.answer_rows(figure, team_id, start, end)
+        agg = answers.aggregate(
+            n=Count("pk"),
+            happy=Count("pk", filter=Q(score__gte=4)),
+            promoters=Count("pk", filter=Q(band=Band.PROMOTER)),
+            detractors=Count("pk", filter=Q(band=Band.DETRACTOR)),
+        )
+        items = list(
+            answers.select_related("invite__case", "invite__customer").order_by("-at", "-pk")[
+                :DRILL_LIMIT
+            ]
+        )
+        n = agg["n"]
+        if figure == "csat":
+            value = _fmt(rollups._pct(agg["happy"], n), " %")
+            return value, f"{agg['happy']} of {_answers(n)} 4 or 5", n, items
+        nps = round(100 * (agg["promoters"] - agg["detractors"]) / n, 1) if n else None
+        words = f"{agg['promoters']} promoters, {agg['detractors']} detractors of {_answers(n)}"
+        return _fmt(nps), words, n, items
+    if figure == "funnel_close_rate":
+        rows = list(rollups.funnel_rows(team_id, week))
+        entered = sum(r.entered for r in rows)
+        closed = sum(r.closed for r in rows)
+        sunday = week + timedelta(days=6)
+        for r in rows:
+            r.link = "/recovery/?" + urlencode(  # type: ignore[attr-defined]
+                {"funnel": r.funnel_id, "start": f"{week:%Y-%m-%d}", "end": f"{sunday:%Y-%m-%d}"}
+            )
+            r.rate = _fmt(rollups._pct(r.closed, r.entered), " %")  # type: ignore[attr-defined]
+        value = _fmt(rollups._pct(closed, entered), " %")
+        return value, f"{closed} of {entered} entered closed", entered, rows
+    assert team_id is not None
+    alerts = rollups.alert_rows(team_id, start, end).select_related("term")
+    items = list(alerts[:DRILL_LIMIT])
+    n = alerts.count() if len(items) == DRILL_LIMIT else len(items)
+    return _fmt(n), f"{n} raised", n, items
+
+
+@login_required
+@require_GET
+def dashboard_rows(request: HttpRequest) -> HttpResponse:
+    """The rows behind one of the dashboard's figures for one team (``none``: what no
+    team's figures count, an admin's) and one week: the same filters as the rollups, counted
+    again now, so the page recounts the tile."""
+    now = utcnow()
+    figure = request.GET.get("figure", "")
+    slug = request.GET.get("team", "")
+    try:
+        week = date.fromisoformat(request.GET.get("week", ""))
+    except ValueError:
+        week = None
+    if figure not in ROWS_FIGURES or week is None or week.weekday() != 0:
+        return HttpResponseBadRequest(
+            "figure: one of " + ", ".join(ROWS_FIGURES) + "; week: a Monday (YYYY-MM-DD)"
+        )
+    visible = visible_team_ids(request.user)
+    team = None
+    if slug == "none":
+        if figure not in NO_TEAM_FIGURES or visible is not None:
+            raise Http404("no such rows")
+    else:
+        try:
+            team = team_by_slug(slug)
+        except DomainError:
+            team = None
+        if team is None or (visible is not None and team.pk not in visible):
+            raise Http404("no such team")
+    value, words, count, items = _rows_summary(figure, team.pk if team else None, week, now)
+    return render(
+        request,
+        "scorecards/dashboard_rows.html",
+        {
+            **page_chrome(request, now),
+            "figure": figure,
+            "heading": ROWS_FIGURES[figure],
+            "team": team,
+            "week": week,
+            "sunday": week + timedelta(days=6),
+            "value": value,
+            "words": words,
+            "count": count,
+            "items": items,
+            "limit": DRILL_LIMIT,
+            "definition": rollups.DEFINITIONS.get(
+                "no_team" if team is None and figure != "funnel_close_rate" else figure, ""
+            ),
+        },
+    )
+
+
 def _messages(n: int) -> str:
     return f"{n:,} message" + ("" if n == 1 else "s")
+
+
+def _answers(n: int) -> str:
+    return f"{n:,} answer" + ("" if n == 1 else "s")
