@@ -81,8 +81,13 @@ def write_csv(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> 
     return path
 
 
-def run(*args: str):
-    return CliRunner().invoke(main, ["mentions", "import", *args, "--quiet"], catch_exceptions=True)
+def run(*args: str, workers: int = 0):
+    # Sentiment in this process unless a test asks for scoring processes (each starts one).
+    return CliRunner().invoke(
+        main,
+        ["mentions", "import", *args, "--quiet", "--workers", str(workers)],
+        catch_exceptions=True,
+    )
 
 
 @pytest.fixture
@@ -297,3 +302,35 @@ def test_reimporting_a_file_through_the_bulk_path_adds_nothing(tmp_path, social_
     assert "0 cases opened" in again.output
     assert [m.objects.count() for m in tables] == counts
     assert dict(Mention.objects.values_list("external_id", "replied_at")) == replied
+
+
+def test_scoring_in_other_processes_stores_what_scoring_in_this_one_stores(tmp_path, social_policy):
+    # given one file, imported by batches of 4 with the sentiment scored in this process
+    path = write_csv(tmp_path / "twcs.csv", twcs_rows(7))
+    assert run(str(path), "--batch-size", "4").exit_code == 0
+    here = sorted(
+        Mention.objects.values_list(
+            "external_id", "sentiment_label", "sentiment_score", "case_id", "reply_loop_id"
+        )
+    )
+    interactions = sorted(Interaction.objects.values_list("source_id", "sentiment_label"))
+
+    # when it is imported again into an empty database, scored by two other processes
+    Mention.objects.all().delete()
+    Interaction.objects.all().delete()
+    Loop.objects.all().delete()
+    ImportRun.objects.all().delete()
+    result = run(str(path), "--batch-size", "4", workers=2)
+
+    # then every mention has the same sentiment as before, on its case and reply loop
+    assert result.exit_code == 0, result.output
+    assert "14 mentions imported" in result.output
+    there = sorted(
+        Mention.objects.values_list(
+            "external_id", "sentiment_label", "sentiment_score", "case_id", "reply_loop_id"
+        )
+    )
+    assert [m[:3] for m in there] == [m[:3] for m in here]
+    assert all(m[3] is not None and m[4] is not None for m in there if m[0] in {"1", "3"})
+    assert sorted(Interaction.objects.values_list("source_id", "sentiment_label")) == interactions
+    assert ImportRun.objects.get().last_line == 15

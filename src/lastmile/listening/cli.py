@@ -6,6 +6,7 @@ import hashlib
 import os
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -47,6 +48,69 @@ def _rate(n: int, seconds: float) -> str:
     return f"{n / seconds:,.0f} rows/s" if seconds > 0 else "-"
 
 
+class _Scorer:
+    """The sentiment of each batch's new mentions, asked for as soon as the batch is read
+    and collected when it is written. With ``workers`` (processes of their own, started
+    with the second batch: a file of one batch scores in this process) the model scores
+    the next batch while this process writes the one before: scoring is about a third of
+    an import's work, and it then runs on another core."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool: Any = None
+        self.asked = 0
+
+    def ask(self, items: list[Any]) -> Callable[[], dict[tuple[str, str], tuple[str, float]]]:
+        from lastmile.customers.services.timeline import SENTIMENT_MAX_CHARS
+        from lastmile.listening.services.mentions import mentions_score, mentions_unscored
+
+        self.asked += 1
+        if not items:
+            return dict
+        if not self.workers or self.asked == 1:
+            return lambda: mentions_score(items=items)
+        fresh = mentions_unscored(items=items)
+        keys = list(fresh)
+        texts = [t[:SENTIMENT_MAX_CHARS] for t in fresh.values()]
+        step = -(-len(texts) // self.workers) or 1
+        futures = [
+            self._pool().submit(_predict, texts[i : i + step]) for i in range(0, len(texts), step)
+        ]
+
+        def scores() -> dict[tuple[str, str], tuple[str, float]]:
+            scored = [s for f in futures for s in f.result()]
+            return dict(zip(keys, scored, strict=True))
+
+        return scores
+
+    def _pool(self) -> Any:
+        if self.pool is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            from lastmile.sentiment import get_model
+
+            # spawn: a fresh interpreter with the model only (no Django, no copy of this
+            # process's database connection).
+            self.pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=get_model,
+            )
+        return self.pool
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+
+def _predict(texts: list[str]) -> list[tuple[str, float]]:
+    """``sentiments_score`` in a scoring process (the texts cut to length already)."""
+    from lastmile.sentiment import predict
+
+    return [(label, float(score)) for label, score in predict(texts)]
+
+
 @mentions.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
 @click.option(
@@ -75,9 +139,23 @@ def _rate(n: int, seconds: float) -> str:
 @click.option(
     "--restart", is_flag=True, help="Read the file from the top again (still idempotent)."
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 16),
+    default=lambda: 1 if (os.cpu_count() or 1) > 1 else 0,
+    show_default="1, or 0 on one core",
+    help="Processes scoring sentiment beside the one writing (0: score in this process).",
+)
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def import_cmd(
-    file: str, fmt: str, brand: str, network: str, batch_size: int, restart: bool, quiet: bool
+    file: str,
+    fmt: str,
+    brand: str,
+    network: str,
+    batch_size: int,
+    restart: bool,
+    workers: int,
+    quiet: bool,
 ) -> None:
     """Import mentions from FILE: resumable (a rerun goes on after the last stored batch) and
     idempotent (a post is stored once); malformed rows are reported by line and skipped."""
@@ -132,24 +210,48 @@ def import_cmd(
     batch: list[Any] = []
     pending_errors: list[tuple[int, str]] = []
     filtered = 0
-    last_position = run.last_line
+    last_position = resume_after = run.last_line
     started = time.perf_counter()
 
-    def flush(position: int) -> None:
-        nonlocal batch, pending_errors, filtered
+    # A batch read is scored (asked of the scorer) at once and written when the next one
+    # has been read, so that its scoring overlaps the writing of the one before; batches
+    # are still written one by one, in file order.
+    scorer = _Scorer(workers)
+    unwritten: list[dict[str, Any]] = []
+    written_to = run.last_line  # the position the last batch written ends at
+
+    def write() -> None:
+        nonlocal written_to
+        job = unwritten.pop(0)
         result = importrun_batch(
             run=run,
-            items=batch,
-            last_line=position,
-            errors=pending_errors,
-            filtered=filtered,
+            items=job["items"],
+            last_line=job["position"],
+            errors=job["errors"],
+            filtered=job["filtered"],
             now=utcnow(),
+            scores=job["scores"](),
         )
+        written_to = job["position"]
         tally["created"] += result.created
         tally["existing"] += result.existing
         tally["cases"] += result.cases
-        tally["filtered"] += filtered
+        tally["filtered"] += job["filtered"]
+
+    def flush(position: int) -> None:
+        nonlocal batch, pending_errors, filtered
+        unwritten.append(
+            {
+                "items": batch,
+                "position": position,
+                "errors": pending_errors,
+                "filtered": filtered,
+                "scores": scorer.ask(batch),
+            }
+        )
         batch, pending_errors, filtered = [], [], 0
+        if len(unwritten) > 1:
+            write()
 
     bar_file = sys.stderr
     with open(path, "rb") as fh:
@@ -167,7 +269,7 @@ def import_cmd(
                     if row.consumed > seen:
                         bar.update(row.consumed - seen)
                         seen = row.consumed
-                    if row.position <= run.last_line:
+                    if row.position <= resume_after:
                         continue
                     # Flush only between positions: a JSON Lines page holds several tweets
                     # on one line, and a resumed run skips whole positions.
@@ -187,15 +289,24 @@ def import_cmd(
                         continue
                     batch.append(row.item)
                 flush(last_position)
+                while unwritten:
+                    write()
             except FileError as exc:
+                try:
+                    while unwritten:  # what was read before the fault, as without scoring ahead
+                        write()
+                except DomainError as stored_not:
+                    _fail(stored_not)
                 raise click.ClickException(f"{file}: {exc}") from None
             except DomainError as exc:
                 click.echo(
-                    f"\nstopped; the batch before line {last_position} was not stored. "
+                    f"\nstopped; nothing after line {written_to} was stored. "
                     "Fix the cause and rerun to resume.",
                     err=True,
                 )
                 _fail(exc)
+            finally:
+                scorer.close()
             bar.update(size - seen)
     importrun_finish(run=run, now=utcnow())
     seconds = time.perf_counter() - started

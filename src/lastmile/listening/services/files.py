@@ -9,9 +9,10 @@ from datetime import datetime
 from django.db import transaction
 from django.db.models import F
 
+from lastmile.core.db import unprepared
 from lastmile.listening.models import ImportRun
 from lastmile.listening.records import MentionIn
-from lastmile.listening.services.batch import IngestResult
+from lastmile.listening.services.batch import IngestResult, Scores
 from lastmile.listening.services.mentions import mentions_ingest, mentions_score
 
 MAX_RUN_ERRORS = 1000
@@ -58,10 +59,42 @@ def importrun_batch(
     errors: Sequence[tuple[int, str]],
     filtered: int,
     now: datetime,
+    scores: Scores | None = None,
 ) -> IngestResult:
     """Store one batch of a file and move the run's position past it, in one transaction:
-    after a crash the file resumes exactly after the last batch that committed."""
-    scores = mentions_score(items=items) if items else {}
+    after a crash the file resumes exactly after the last batch that committed.
+
+    ``scores``: the sentiments of the batch's new mentions, worked out already (the import
+    scores the next batch while this one is written); a mention they lack is scored here.
+
+    Its statements are not prepared (``unprepared``): a file fills tables that were empty
+    when its first batches ran, and a plan PostgreSQL kept from then (a scan of a table
+    of a few rows) is one that every later batch would keep using on thousands.
+    """
+    with unprepared():
+        return _batch_store(
+            run=run,
+            items=items,
+            last_line=last_line,
+            errors=errors,
+            filtered=filtered,
+            now=now,
+            scores=scores,
+        )
+
+
+def _batch_store(
+    *,
+    run: ImportRun,
+    items: Sequence[MentionIn],
+    last_line: int,
+    errors: Sequence[tuple[int, str]],
+    filtered: int,
+    now: datetime,
+    scores: Scores | None,
+) -> IngestResult:
+    if scores is None:
+        scores = mentions_score(items=items) if items else {}
     with transaction.atomic():
         result = mentions_ingest(items=items, now=now, scores=scores) if items else IngestResult()
         kept = list(run.errors or [])

@@ -27,14 +27,21 @@ from lastmile.listening.services.threads import batch_thread, batch_timeline
 from lastmile.listening.services.writes import mentions_write, timeline_write
 
 
-def mentions_score(*, items: Sequence[MentionIn]) -> Scores:
-    """The sentiment of each mention not stored yet, by (network, external_id): the slow
-    part of an ingest, done before its transaction (on SQLite the write lock is held from
-    a transaction's first statement)."""
+def mentions_unscored(*, items: Sequence[MentionIn]) -> dict[tuple[str, str], str]:
+    """The text of each mention not stored yet, by (network, external_id): what
+    :func:`mentions_score` scores (a file import may score it in another process)."""
     known = mentions_known([(it.network, it.external_id) for it in items])
     fresh = {(it.network, it.external_id): it.text for it in items}
     for key in known:
         fresh.pop(key, None)
+    return fresh
+
+
+def mentions_score(*, items: Sequence[MentionIn]) -> Scores:
+    """The sentiment of each mention not stored yet, by (network, external_id): the slow
+    part of an ingest, done before its transaction (on SQLite the write lock is held from
+    a transaction's first statement)."""
+    fresh = mentions_unscored(items=items)
     return dict(zip(fresh, sentiments_score(list(fresh.values())), strict=True))
 
 
