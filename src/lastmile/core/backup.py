@@ -750,9 +750,10 @@ def _extract(
     }
     seen: dict[str, tuple[int, str]] = {}
     index: list[dict[str, Any]] | None = None
-    for member in tar:  # from the first member again: tarfile yields those it read already
-        if member is tar.members[0]:
-            continue  # the manifest, read and checked
+    # tarfile yields the members it read already first: the manifest, read and checked.
+    for position, member in enumerate(tar):
+        if position == 0:
+            continue
         _safe_member_path(member.name)
         if not member.isfile():
             raise BackupInvalid(f"the backup holds {member.name!r}, which is not a regular file")
