@@ -796,11 +796,12 @@ class DueLoop:
     breached_at: datetime | None
     due_at: datetime | None
     at_risk_at: datetime | None
-    next_check_at: datetime | None
+    # Not read (the sweep works it out anew): the rung after the last one taken.
+    next_check_at: datetime | None = None
 
 
 # DueLoop's fields after its pk, in order: the columns the claim reads.
-SWEEP_FIELDS = tuple(DueLoop.__dataclass_fields__)[1:]
+SWEEP_FIELDS = tuple(DueLoop.__dataclass_fields__)[1:-1]
 
 
 def _claim_due(*, now: datetime, batch_size: int) -> list[DueLoop]:
