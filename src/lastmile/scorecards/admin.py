@@ -116,7 +116,7 @@ class PayPlanMetricInline(admin.TabularInline):
 
 @admin.register(PayPlan)
 class PayPlanAdmin(admin.ModelAdmin):
-    list_display = ("name", "team", "active", "min_quality_gate", "overall_cap")
+    list_display = ("name", "team", "active", "min_quality_gate", "practice_gate", "overall_cap")
     list_filter = ("active", "team")
     search_fields = ("name", "team__name")
     list_select_related = ("team",)

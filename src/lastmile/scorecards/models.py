@@ -199,10 +199,20 @@ class PayMetric(models.TextChoices):
 PAY_LOWER_IS_BETTER = frozenset({PayMetric.BREACHES, PayMetric.FIRST_REPLY, PayMetric.REOPENED})
 
 
+class PracticeGate(models.TextChoices):
+    """What a plan's practice gate asks of an agent by the month's end (``pay.practice_gate``)."""
+
+    NONE = "", "No practice gate"
+    PATH = "path", "Onboarding path complete"
+    CASES = "cases", "Practice cases scored at or above a QA target"
+
+
 class PayPlan(models.Model):
     """A team's variable pay plan: the metrics that count (``PayPlanMetric``), a cap on the
-    month's total and a minimum QA score under which nothing is paid. One active plan per
-    team; an agent in several teams with plans is paid on the first of them by team name."""
+    month's total, a minimum QA score under which nothing is paid, and optionally a practice
+    gate (the onboarding path complete, or N practice cases scored at or above a target, by
+    the month's end) under which nothing is paid either. One active plan per team; an agent
+    in several teams with plans is paid on the first of them by team name."""
 
     team = models.ForeignKey("people.Team", on_delete=models.CASCADE, related_name="pay_plans")
     name = models.CharField(max_length=100)
@@ -218,6 +228,27 @@ class PayPlan(models.Model):
     overall_cap = models.DecimalField(
         max_digits=8, decimal_places=2, help_text="The most points a month's metrics can pay."
     )
+    practice_gate = models.CharField(
+        max_length=10,
+        choices=PracticeGate.choices,
+        default=PracticeGate.NONE,
+        blank=True,
+        help_text=(
+            "Practice an agent must have done by the month's end, or the metrics pay nothing "
+            "that month: their team's onboarding path complete (every step scored), or the "
+            "number of practice cases below scored at or above the target."
+        ),
+    )
+    practice_cases = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="With the practice-cases gate: how many practice cases (at least 1).",
+    )
+    practice_target = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="With the practice-cases gate: the QA score (0-100) a case's best attempt needs.",
+    )
 
     class Meta:
         ordering = ["team__name", "name"]
@@ -231,10 +262,33 @@ class PayPlan(models.Model):
                 | Q(min_quality_gate__gte=0, min_quality_gate__lte=100),
                 name="payplan_gate_0_100",
             ),
+            models.CheckConstraint(
+                condition=~Q(practice_gate=PracticeGate.CASES)
+                | Q(
+                    practice_cases__gte=1,
+                    practice_target__gte=0,
+                    practice_target__lte=100,
+                ),
+                name="payplan_practice_cases_gate_complete",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """The practice-cases gate needs its number and target (the admin names the field)."""
+        from django.core.exceptions import ValidationError
+
+        if self.practice_gate != PracticeGate.CASES:
+            return
+        errors = {}
+        if not self.practice_cases:
+            errors["practice_cases"] = "At least 1 with the practice-cases gate."
+        if self.practice_target is None or not 0 <= self.practice_target <= 100:
+            errors["practice_target"] = "A QA score from 0 to 100 with the practice-cases gate."
+        if errors:
+            raise ValidationError(errors)
 
 
 class PayPlanMetric(models.Model):

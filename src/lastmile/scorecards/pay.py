@@ -13,8 +13,13 @@ target (target / value when lower is better, e.g. breaches):
 - never more than the metric's ``cap``, and no figure (no CSAT answer, no QA review) is 0.
 
 The month's metric points are summed and capped at the plan's ``overall_cap``; if the plan has
-a quality gate and the QA score is under it (or there is none), they are 0. Adjustments are
-added after the cap (a lead's decision, with its reason), and the total is never below 0.
+a quality gate and the QA score is under it (or there is none), they are 0. So they are if
+the plan has a practice gate the agent is below at the month's end: their team's onboarding
+path not complete, or fewer than N practice cases scored at or above the target (the
+practice figures come from the training app, which registers ``practice_source_register``
+from its ``AppConfig.ready``: the scorecards cannot import the apps built on them).
+Adjustments are added after the cap (a lead's decision, with its reason), and the total is
+never below 0.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import csv
 import io
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -45,6 +51,7 @@ from lastmile.scorecards.models import (
     PayMetric,
     PayPlan,
     PayPlanMetric,
+    PracticeGate,
 )
 from lastmile.scorecards.selectors import Period, Scorecard, period_parse, scope_of, scorecards
 
@@ -98,6 +105,70 @@ def gate_passes(qa_score: float | None, minimum: float | None) -> bool:
     if minimum is None:
         return True
     return qa_score is not None and qa_score >= minimum
+
+
+@dataclass(frozen=True)
+class PracticeStanding:
+    """An agent's practice at a moment: the steps of their teams' onboarding paths scored,
+    of all the steps, and the practice cases whose best attempt scored at or above a target."""
+
+    path_done: int = 0
+    path_total: int = 0
+    cases_at_target: int = 0
+
+
+# (user ids, the moment, the QA target) -> each user's standing; the training app's.
+PracticeSource = Callable[..., dict[int, PracticeStanding]]
+_practice_source: list[PracticeSource] = []
+
+
+def practice_source_register(source: PracticeSource) -> None:
+    """Where the practice gate reads practice: ``source(user_ids, until=, target=)``."""
+    _practice_source[:] = [source]
+
+
+def practice_standings(
+    user_ids: list[int], *, until: datetime, target: float | None
+) -> dict[int, PracticeStanding]:
+    """Each user's ``PracticeStanding`` at ``until`` (nothing done when no source is
+    registered: a plan with a practice gate then pays nobody, and says why)."""
+    if not _practice_source:
+        return {uid: PracticeStanding() for uid in user_ids}
+    return _practice_source[0](user_ids, until=until, target=target)
+
+
+def practice_gate_passes(
+    gate: str, standing: PracticeStanding, *, cases_needed: int | None
+) -> bool:
+    """No practice gate passes. The path gate: every step of the agent's teams' paths scored
+    (a team without a path has nothing to complete). The cases gate: at least
+    ``cases_needed`` practice cases scored at or above the plan's target."""
+    if gate == PracticeGate.PATH:
+        return standing.path_done >= standing.path_total
+    if gate == PracticeGate.CASES:
+        return standing.cases_at_target >= (cases_needed or 1)
+    return True
+
+
+def _practice_explain(plan: PayPlan, standing: PracticeStanding, passed: bool, end: str) -> str:
+    """The practice gate's sentence ("" for a plan without one)."""
+    verdict = "passed." if passed else "the metrics pay nothing."
+    if plan.practice_gate == PracticeGate.PATH:
+        if not standing.path_total:
+            return "Practice gate: no onboarding path to complete in your team: passed."
+        return (
+            f"Practice gate: onboarding path {standing.path_done} of {standing.path_total} "
+            f"steps scored by {end}, all {standing.path_total} needed: {verdict}"
+        )
+    if plan.practice_gate == PracticeGate.CASES:
+        n = standing.cases_at_target
+        need = plan.practice_cases or 1
+        cases = "practice case" if n == 1 else "practice cases"
+        return (
+            f"Practice gate: {n} {cases} scored at or above {_num(plan.practice_target or 0)} "
+            f"by {end}, {need} needed: {verdict}"
+        )
+    return ""
 
 
 def _cents(x: float | Decimal) -> Decimal:
@@ -232,6 +303,12 @@ class PayStatement:
     total: Decimal
     explanation: list[str] = field(default_factory=list)
     disputes_open: int = 0
+    practice_gate: str = ""  # PracticeGate: "" none, "path", "cases"
+    practice_passed: bool = True
+    practice_explanation: str = ""
+    practice: PracticeStanding = field(default_factory=PracticeStanding)
+    practice_cases_needed: int | None = None
+    practice_target: float | None = None
 
 
 def _gate_explain(minimum: float | None, qa: float | None, passed: bool) -> str:
@@ -252,8 +329,11 @@ def statement_build(
     plan: PayPlan,
     metrics: list[PayPlanMetric],
     adjustments: list[PayAdjustment],
+    practice: PracticeStanding | None = None,
+    month_end: str = "the month's end",
 ) -> PayStatement:
-    """The statement of ``card``'s agent under ``plan`` (no reads: everything is given)."""
+    """The statement of ``card``'s agent under ``plan`` (no reads: everything is given;
+    ``practice`` is the agent's standing at the month's end, needed with a practice gate)."""
     values = card.metrics
     lines = []
     for m in metrics:
@@ -291,12 +371,23 @@ def statement_build(
         )
     qa = values.get("qa_score")
     passed = gate_passes(qa, plan.min_quality_gate)
+    standing = practice or PracticeStanding()
+    practiced = practice_gate_passes(plan.practice_gate, standing, cases_needed=plan.practice_cases)
     summed = sum((line.points for line in lines), Decimal("0.00"))
     total = _cents(
-        plan_total([float(summed)], overall_cap=float(plan.overall_cap), gate_passed=passed)
+        plan_total(
+            [float(summed)], overall_cap=float(plan.overall_cap), gate_passed=passed and practiced
+        )
     )
-    if not passed:
-        metrics_text = f"Metrics: {_pts(summed)} points, not paid (quality gate): 0.0 points."
+    if not (passed and practiced):
+        gates = (
+            "quality gate"
+            if practiced
+            else "practice gate"
+            if passed
+            else "quality and practice gates"
+        )
+        metrics_text = f"Metrics: {_pts(summed)} points, not paid ({gates}): 0.0 points."
     elif summed > plan.overall_cap:
         metrics_text = (
             f"Metrics: {_pts(summed)} points, capped at {_num(plan.overall_cap)} overall: "
@@ -308,6 +399,9 @@ def statement_build(
     grand = max(Decimal("0.00"), total + adjusted)
     explanation = [line.explanation for line in lines]
     explanation.append(_gate_explain(plan.min_quality_gate, qa, passed))
+    practice_text = _practice_explain(plan, standing, practiced, month_end)
+    if practice_text:
+        explanation.append(practice_text)
     explanation.append(metrics_text)
     for a in adjustments:
         explanation.append(
@@ -335,6 +429,12 @@ def statement_build(
         adjustments_total=adjusted,
         total=grand,
         explanation=explanation,
+        practice_gate=plan.practice_gate,
+        practice_passed=practiced,
+        practice_explanation=practice_text,
+        practice=standing,
+        practice_cases_needed=plan.practice_cases,
+        practice_target=plan.practice_target,
     )
 
 
@@ -403,6 +503,9 @@ def pay_statements(
         .annotate(n=Count("id"))
         .values_list("agent_id", "n")
     )
+    practice = _practice_of(people, period)
+    last = period.end - timedelta(days=1)
+    end = f"{last.day} {last:%b %Y}"
     out = []
     for a, plan in people:
         assert plan is not None  # the query kept agents of teams with plans
@@ -412,9 +515,27 @@ def pay_statements(
             plan=plan,
             metrics=list(plan.metrics.all()),
             adjustments=adjustments.get(a.user_id, []),
+            practice=practice.get(a.user_id),
+            month_end=end,
         )
         statement.disputes_open = disputed.get(a.user_id, 0)
         out.append(statement)
+    return out
+
+
+def _practice_of(
+    people: list[tuple[Agent, PayPlan | None]], period: Period
+) -> dict[int, PracticeStanding]:
+    """The standing at the month's end of the agents whose plan has a practice gate: one read
+    of the practice per target among their plans (none when no plan has a gate)."""
+    by_target: dict[float | None, list[int]] = {}
+    for a, plan in people:
+        if plan is not None and plan.practice_gate:
+            target = plan.practice_target if plan.practice_gate == PracticeGate.CASES else None
+            by_target.setdefault(target, []).append(a.user_id)
+    out: dict[int, PracticeStanding] = {}
+    for target, ids in by_target.items():
+        out.update(practice_standings(ids, until=period.end, target=target))
     return out
 
 
@@ -824,6 +945,7 @@ def statement_rows(statements: list[PayStatement]) -> tuple[list[str], list[list
         "team",
         "plan",
         "qa_gate_passed",
+        "practice_gate_passed",
         "metrics_points",
         "overall_cap",
         "metrics_total",
@@ -847,6 +969,7 @@ def statement_rows(statements: list[PayStatement]) -> tuple[list[str], list[list
                 _cell(s.team),
                 _cell(s.plan),
                 "yes" if s.gate_passed else "no",
+                "yes" if s.practice_passed else "no",
                 s.metrics_points,
                 s.overall_cap,
                 s.metrics_total,

@@ -61,6 +61,17 @@ class GateOut(Schema):
     explanation: str
 
 
+class PracticeGateOut(Schema):
+    kind: str = Field(description='"path" (onboarding path complete) or "cases"')
+    passed: bool
+    path_done: int = Field(description="Steps of the agent's onboarding path scored by month end")
+    path_total: int
+    cases_at_target: int = Field(description="Practice cases scored at or above the target")
+    cases_needed: int | None
+    target: float | None
+    explanation: str
+
+
 class StatementOut(Schema):
     month: str
     agent: str
@@ -69,6 +80,9 @@ class StatementOut(Schema):
     plan: str
     lines: list[PayLineOut]
     gate: GateOut
+    practice_gate: PracticeGateOut | None = Field(
+        description="The plan's practice gate at the month's end; null: the plan has none"
+    )
     metrics_points: float
     overall_cap: float
     metrics_total: float
@@ -139,6 +153,20 @@ def statement_dict(s: PayStatement) -> dict[str, Any]:
             "passed": s.gate_passed,
             "explanation": s.gate_explanation,
         },
+        "practice_gate": (
+            {
+                "kind": s.practice_gate,
+                "passed": s.practice_passed,
+                "path_done": s.practice.path_done,
+                "path_total": s.practice.path_total,
+                "cases_at_target": s.practice.cases_at_target,
+                "cases_needed": s.practice_cases_needed,
+                "target": s.practice_target,
+                "explanation": s.practice_explanation,
+            }
+            if s.practice_gate
+            else None
+        ),
         "metrics_points": float(s.metrics_points),
         "overall_cap": float(s.overall_cap),
         "metrics_total": float(s.metrics_total),

@@ -8,6 +8,9 @@ class TrainingConfig(AppConfig):
 
     def ready(self) -> None:
         from lastmile.scorecards.panels import panel_register
+        from lastmile.scorecards.pay import practice_source_register
         from lastmile.training.panels import scorecard_panel
+        from lastmile.training.selectors import practice_standing_of
 
         panel_register("training", scorecard_panel)
+        practice_source_register(practice_standing_of)

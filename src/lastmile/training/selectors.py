@@ -267,6 +267,50 @@ def progress_of(
     return out
 
 
+def practice_standing_of(
+    user_ids: list[int], *, until: datetime, target: float | None = None
+) -> dict[int, Any]:
+    """Each user's practice at ``until`` for the pay plans' practice gate
+    (``scorecards.pay.PracticeStanding``): of the steps of their teams' onboarding paths, how
+    many have an attempt scored before ``until``; and how many practice cases (any, of any
+    team) have their best attempt scored before ``until`` at or above ``target`` (0 without
+    one). Three queries for any number of users."""
+    from lastmile.people.models import Agent
+    from lastmile.scorecards.pay import PracticeStanding
+
+    if not user_ids:
+        return {}
+    memberships: defaultdict[int, set[int]] = defaultdict(set)
+    for uid, tid in Agent.objects.filter(user_id__in=user_ids, teams__isnull=False).values_list(
+        "user_id", "teams"
+    ):
+        memberships[uid].add(tid)
+    team_ids = set().union(*memberships.values()) if memberships else set()
+    steps_by_team: defaultdict[int, set[int]] = defaultdict(set)
+    for tid, case_id in OnboardingStep.objects.filter(
+        path__team_id__in=team_ids, practice_case__active=True
+    ).values_list("path__team_id", "practice_case_id"):
+        steps_by_team[tid].add(case_id)
+    best: dict[tuple[int, int], float] = {}
+    for uid, case_id, score in PracticeAttempt.objects.filter(
+        agent_id__in=user_ids, state=AttemptState.SCORED, scored_at__lt=until
+    ).values_list("agent_id", "practice_case_id", "score"):
+        best[(uid, case_id)] = max(best.get((uid, case_id), 0.0), score or 0.0)
+    at_target: defaultdict[int, int] = defaultdict(int)
+    if target is not None:
+        for (uid, _), score in best.items():
+            at_target[uid] += score >= target
+    out = {}
+    for uid in user_ids:
+        steps: set[int] = set().union(*(steps_by_team[t] for t in memberships.get(uid, ())))
+        out[uid] = PracticeStanding(
+            path_done=sum((uid, case_id) in best for case_id in steps),
+            path_total=len(steps),
+            cases_at_target=at_target[uid],
+        )
+    return out
+
+
 def agent_progress_counts(*, team_ids: list[int]) -> dict[int, int]:
     """How many scored attempts each team has (the index's summary)."""
     rows = (
