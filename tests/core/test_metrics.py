@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
-from huey import SqliteHuey
+from huey import RedisHuey, SqliteHuey
 from prometheus_client.parser import text_string_to_metric_families
 
 from lastmile.channels import segment
@@ -22,6 +22,7 @@ from lastmile.customers.models import Interaction
 from lastmile.loops.models import Loop
 from lastmile.loops.services import loop_open
 from lastmile.webhooks.models import Delivery, Subscription
+from tests.core.test_queue import needs_redis
 from tests.customers.factories import CustomerFactory
 
 TOKEN = "metrics-token-for-tests"
@@ -219,6 +220,33 @@ def test_the_queue_gauges_are_the_queues_depth_and_its_oldest_tasks_wait(
     task = queue.dequeue()
     assert task is not None and task.name == "nothing"
     assert oldest_age_seconds(queue.storage, now=1_000_090.0) == 30.0
+
+
+@needs_redis
+def test_on_redis_the_oldest_task_is_the_one_the_workers_take_next():
+    # given two tasks queued on Redis 60 s apart (a queue of this test's own)
+    clock = iter([2_000_000.0, 2_000_060.0])
+    queue = RedisHuey(
+        f"metrics-test-{uuid.uuid4().hex}",
+        url="redis://127.0.0.1:6379/15",
+        serializer=StampedSerializer(clock=lambda: next(clock)),
+    )
+
+    @queue.task()
+    def nothing() -> None:
+        pass
+
+    try:
+        nothing()
+        nothing()
+        # then the age is the first one's; once a worker took it, the second one's
+        assert oldest_age_seconds(queue.storage, now=2_000_100.0) == 100.0
+        assert queue.dequeue() is not None
+        assert oldest_age_seconds(queue.storage, now=2_000_100.0) == 40.0
+        assert queue.dequeue() is not None
+        assert oldest_age_seconds(queue.storage, now=2_000_100.0) == 0.0
+    finally:
+        queue.flush()
 
 
 def test_a_stamped_message_reads_as_before_and_an_unstamped_one_has_no_stamp():
