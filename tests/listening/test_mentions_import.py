@@ -334,3 +334,31 @@ def test_scoring_in_other_processes_stores_what_scoring_in_this_one_stores(tmp_p
     assert all(m[3] is not None and m[4] is not None for m in there if m[0] in {"1", "3"})
     assert sorted(Interaction.objects.values_list("source_id", "sentiment_label")) == interactions
     assert ImportRun.objects.get().last_line == 15
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Tue Oct 31 22:10:47 +0000 2017",
+        "Wed Nov 1 03:04:05 +0000 2017",
+        " Sat Dec 02 00:00:00 +0000 2017 ",
+        "Tue Oct 31 22:10:47 +0200 2017",
+    ],
+)
+def test_a_twcs_time_is_read_as_strptime_reads_it(value):
+    from lastmile.listening.importers import TWCS_TIME, _twcs_time
+
+    expected = datetime.strptime(value.strip(), TWCS_TIME)  # noqa: DTZ007 - %z in it
+    got = _twcs_time(value)
+    assert got == expected and got.utcoffset() == expected.utcoffset()
+
+
+@pytest.mark.parametrize(
+    "value", ["Tue Feb 30 22:10:47 +0000 2017", "Tue Oct 31 24:00:00 +0000 2017", "Xyz Oct 31"]
+)
+def test_a_twcs_time_that_is_no_date_is_refused(value):
+    from lastmile.listening.importers import _twcs_time
+    from lastmile.listening.records import RowError
+
+    with pytest.raises(RowError, match="is not a time"):
+        _twcs_time(value)
