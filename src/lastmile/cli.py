@@ -349,9 +349,9 @@ def restore_cmd(file: Path, quiet: bool) -> None:
     files and the secret key (into the var dir) are restored, and the migrations newer
     than the backup applied. The analytics copy is rebuilt by the worker.
 
-    Exit codes: 0 restored; 1 failed; 3 FILE is not a lastmile backup, or is cut short or
-    corrupt; 4 FILE cannot be restored here (another database engine, or a newer
-    lastmile's); 5 this installation is not empty.
+    Exit codes: 0 restored; 1 failed; 2 bad usage; 3 FILE is not a lastmile backup,
+    or is cut short or corrupt; 4 FILE cannot be restored here (another database
+    engine, or a newer lastmile's); 5 this installation is not empty.
     """
     _django()
     from lastmile.core.backup import (
@@ -374,7 +374,7 @@ def restore_cmd(file: Path, quiet: bool) -> None:
     say(
         f"restored {file} in {report.seconds:.1f} s: {report.rows:,} rows in {report.tables} "
         f"tables, {report.files:,} files, the secret key"
-        + (f"; {len(applied)} newer migrations applied" if applied else "")
+        + (f"; {len(applied)} newer migration(s) applied" if applied else "")
     )
 
 

@@ -271,9 +271,9 @@ def _libpq_env(database: dict[str, Any]) -> dict[str, str]:
         "port": "PGPORT",
         **LIBPQ_OPTIONS,
     }
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    env.update({names[k]: v for k, v in _libpq_params(database).items()})
-    return env
+    # PG* variables already set stay (a password in PGPASSWORD, as Django's own connection
+    # reads it); what the settings name wins.
+    return {**os.environ, **{names[k]: v for k, v in _libpq_params(database).items()}}
 
 
 def _pg_tool(name: str) -> str:
@@ -995,6 +995,6 @@ def migrate_pending(*, progress: Progress = _quiet) -> list[str]:
     plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
     names = [f"{m.app_label}.{m.name}" for m, backwards in plan if not backwards]
     if names:  # none: the restored schema is this code's, content types and all
-        progress(f"migrations: applying {len(names)} newer than the backup")
+        progress(f"migrations: applying {len(names)} newer than the backup: {', '.join(names)}")
         call_command("migrate", interactive=False, verbosity=0)
     return names
