@@ -18,7 +18,7 @@ from tests.webhooks.receiver import Receiver
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs a loop
 
-pytest_plugins = ["tests.portal.fixtures", "tests.funnels.events"]
+pytest_plugins = ["tests.portal.fixtures", "tests.funnels.events", "tests.demo_snapshot"]
 
 
 def require(variant: str) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.db import transaction
 
 from lastmile.cases.models import Case
 from lastmile.core.clock import utcnow
@@ -21,7 +22,7 @@ from lastmile.knowledge.models import Article
 from lastmile.portal.services import portal_link_issue
 from lastmile.promises.models import Promise
 from tests.console.test_browser import browser, fast_password_hashing  # noqa: F401
-from tests.demo.test_seed_demo import FUNNEL_EVENTS, NOW, seed_quietly
+from tests.demo_snapshot import demo_restore
 
 pytestmark = pytest.mark.browser
 
@@ -73,10 +74,12 @@ def visit(tab, url: str, problems: list[str]) -> None:  # type: ignore[no-untype
 def test_the_console_the_crisis_room_the_admin_and_the_portal_run_without_a_violation(
     live_server,
     browser,  # noqa: F811
+    demo_snapshot,
 ):
-    # One seeded demo for both sides (seeding is most of the test's time): the agent's, then
-    # the customer's, each in a browser context of its own.
-    seed_quietly(seed=7, customers=12, now=NOW, funnel_events=FUNNEL_EVENTS)
+    # The run's one demo (tests/demo_snapshot.py), committed for the server, for both sides:
+    # the agent's, then the customer's, each in a browser context of its own.
+    with transaction.atomic():
+        demo_restore(demo_snapshot)
     for side in (console_runs_without_a_violation, portal_runs_without_a_violation):
         context = browser.new_context(viewport={"width": 1440, "height": 1000}, timezone_id="UTC")
         context.set_default_timeout(10_000)

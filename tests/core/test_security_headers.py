@@ -14,7 +14,7 @@ from django.db import transaction
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from lastmile.core.clock import utcnow
-from tests.demo.test_seed_demo import FUNNEL_EVENTS, NOW, seed_quietly
+from tests.demo_snapshot import NOW, demo_restore
 from tests.portal.fixtures import signed_in
 
 pytestmark = pytest.mark.django_db
@@ -304,8 +304,9 @@ CUSTOMER_PAGES = {
 
 
 @pytest.fixture(scope="module")
-def demo(django_db_setup, django_db_blocker):
-    """The seeded demo, once for the module, rolled back afterwards."""
+def demo(demo_snapshot, django_db_blocker):
+    """The run's one seeded demo (tests/demo_snapshot.py) for the module, rolled back
+    afterwards."""
     from lastmile.cases.models import Case
     from lastmile.coaching.models import Lesson
     from lastmile.crisis.models import Alert, IncidentNote
@@ -324,7 +325,7 @@ def demo(django_db_setup, django_db_blocker):
     from lastmile.training.models import PracticeAttempt, PracticeCase
 
     with django_db_blocker.unblock(), transaction.atomic():
-        seed_quietly(seed=7, customers=12, now=NOW, funnel_events=FUNNEL_EVENTS)
+        demo_restore(demo_snapshot)
         case = next(c for c in Case.objects.order_by("pk") if c.loops.filter(state="open"))
         journey = Journey.objects.order_by("pk").first()
         note = IncidentNote.objects.order_by("pk").first()

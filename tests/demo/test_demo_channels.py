@@ -3,42 +3,26 @@ arriving through its real path, and the contact-policy stories are played."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from importlib import import_module
-from types import SimpleNamespace
-
 import pytest
-from django.apps import apps
-from django.db import transaction
-from django.test import override_settings
 
 from lastmile.channels.models import OutboxMessage
 from lastmile.customers.models import Customer, Identity, Interaction
 from lastmile.demo.extensions import channels as channels_demo
-from lastmile.demo.seed import seed_demo
 from lastmile.listening.models import Mention
 from lastmile.loops.models import Loop
+from tests.demo_snapshot import demo_restored
 
 pytestmark = pytest.mark.django_db
 
-# A Wednesday evening, as in tests/demo/test_seed_demo.py.
-NOW = datetime(2026, 11, 25, 19, 31, tzinfo=UTC)
 EVERY_CHANNEL = {"email", "web", "app", "sms", "whatsapp", "chat", "phone", "social:twitter"}
 
 
 @pytest.fixture(scope="module")
-def demo(django_db_setup, django_db_blocker):
-    """The whole demo, seeded once for the module and rolled back afterwards; without the
-    funnels' website events, which nothing here reads (tests/demo/test_demo_funnels.py)."""
-    with django_db_blocker.unblock(), transaction.atomic():
-        # The seeded contact rules, seeded again: a transactional test may have emptied them.
-        import_module("lastmile.channels.migrations.0004_contact_rules_seed").seed(apps, None)
-        out: list[str] = []
-        with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
-            report = seed_demo(seed=7, customers=12, now=NOW, out=out.append, funnel_events=0)
-        aisha = Identity.objects.get(kind="email", value="aisha.khan@outlook.com").customer
-        yield SimpleNamespace(report=report, out=out, aisha=aisha)
-        transaction.set_rollback(True)
+def demo(demo_snapshot, django_db_blocker):
+    """The whole demo (the run's one seed, tests/demo_snapshot.py), rolled back afterwards."""
+    with demo_restored(demo_snapshot, django_db_blocker) as demo:
+        demo.aisha = Identity.objects.get(kind="email", value="aisha.khan@outlook.com").customer
+        yield demo
 
 
 def channels_of(customer: Customer) -> set[str]:

@@ -11,8 +11,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from lastmile.customers.models import Customer, Interaction
+from lastmile.demo import seed as demo_seed
 from lastmile.demo.extensions import feedback as demo_feedback
 from lastmile.demo.extensions import history
+from lastmile.demo.extensions import scorecards as demo_scorecards
 from lastmile.feedback.models import Invite, InviteState, Response, Survey
 from lastmile.loops.models import Loop, LoopEventKind, LoopKind, LoopState
 from lastmile.people.models import Team
@@ -25,11 +27,17 @@ CUSTOMERS = 40
 
 @pytest.fixture(scope="module")
 def demo(django_db_setup, django_db_blocker):
-    """One small demo for the module, rolled back after it."""
-    with django_db_blocker.unblock(), transaction.atomic():
-        report, out = seed_quietly(seed=7, customers=CUSTOMERS, now=NOW, funnel_events=0)
-        yield SimpleNamespace(report=report, out=out)
-        transaction.set_rollback(True)
+    """One small demo for the module, rolled back after it: the core stories, the feedback
+    part and the scorecards' part that reads its answers."""
+    saved = list(demo_seed.DEMO_EXTENSIONS)
+    demo_seed.DEMO_EXTENSIONS[:] = [demo_feedback, demo_scorecards]
+    try:
+        with django_db_blocker.unblock(), transaction.atomic():
+            report, out = seed_quietly(seed=7, customers=CUSTOMERS, now=NOW, funnel_events=0)
+            yield SimpleNamespace(report=report, out=out)
+            transaction.set_rollback(True)
+    finally:
+        demo_seed.DEMO_EXTENSIONS[:] = saved
 
 
 def _counts() -> tuple[int, int, int, int]:

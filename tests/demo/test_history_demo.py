@@ -21,7 +21,7 @@ from lastmile.loops.models import Loop, LoopKind, LoopState
 from lastmile.people.models import Team
 from lastmile.promises.models import Promise, PromiseState
 from lastmile.scorecards.rollups import dashboard, rollups_rebuild, weeks_back
-from tests.demo.test_seed_demo import FAST_HASHER, NOW, seed_quietly
+from tests.demo_snapshot import FAST_HASHER, NOW, demo_restored
 
 pytestmark = pytest.mark.django_db
 
@@ -67,17 +67,16 @@ def test_the_history_seeds_at_any_hour(now):
 
 
 @pytest.fixture(scope="module")
-def demo(django_db_setup, django_db_blocker):
-    """A small demo, then the history as DEMO_EXTENSIONS runs it (after feedback, before the
-    scorecards' rollups), then the rollups rebuilt over it; rolled back after the module."""
-    with django_db_blocker.unblock(), transaction.atomic():
-        # the seed runs the history in its turn (DEMO_EXTENSIONS), and its lines are the seed's
-        report, lines = seed_quietly(seed=7, customers=12, now=NOW, funnel_events=0)
+def demo(demo_snapshot, django_db_blocker):
+    """The run's one demo (tests/demo_snapshot.py: the seed runs the history in its turn of
+    DEMO_EXTENSIONS, and its lines are the seed's), then the rollups rebuilt over it; rolled
+    back after the module."""
+    with demo_restored(demo_snapshot, django_db_blocker) as demo:
         with time_machine.travel(NOW, tick=False):
             rollups_rebuild(weeks=13, now=NOW)
-            board = dashboard(team_ids=None, now=NOW)
-        yield SimpleNamespace(report=report, lines=lines, board=board)
-        transaction.set_rollback(True)
+            demo.board = dashboard(team_ids=None, now=NOW)
+        demo.lines = demo.out
+        yield demo
 
 
 def _team(board, slug: str):

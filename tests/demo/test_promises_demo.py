@@ -2,32 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from types import SimpleNamespace
-
 import pytest
-from django.db import transaction
-from django.test import override_settings
 
-from lastmile.demo.seed import seed_demo
 from lastmile.loops.models import LoopState
 from lastmile.people.viewers import SYSTEM
 from lastmile.promises.models import Policy, Promise
 from lastmile.promises.selectors import open_promises_for_customer, promise_kept_rate
+from tests.demo_snapshot import demo_restored
 
 pytestmark = pytest.mark.django_db
 
-NOW = datetime(2026, 11, 25, 19, 31, tzinfo=UTC)
-
 
 @pytest.fixture(scope="module")
-def demo(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock(), transaction.atomic():
-        out: list[str] = []
-        with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
-            report = seed_demo(seed=7, customers=12, now=NOW, out=out.append, funnel_events=0)
-        yield SimpleNamespace(report=report, out=out)
-        transaction.set_rollback(True)
+def demo(demo_snapshot, django_db_blocker):
+    """The run's one demo (tests/demo_snapshot.py) for the module, rolled back afterwards."""
+    with demo_restored(demo_snapshot, django_db_blocker) as demo:
+        yield demo
 
 
 def test_the_demo_has_the_occupancy_and_refund_blocks(demo):

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from datetime import UTC, date, datetime
-from types import SimpleNamespace
+from datetime import date
 
 import pytest
-from django.db import transaction
 from django.db.models import Q
-from django.test import override_settings
 
 from lastmile.cases.models import Case
 from lastmile.core.models import AuditEntry
@@ -29,17 +26,11 @@ from lastmile.people.models import Agent, Role, Team
 from lastmile.people.viewers import SYSTEM
 from lastmile.portal.services import portal_message_add
 from lastmile.promises.models import PolicyVersion, Promise
+from tests.demo_snapshot import FAST_HASHER, NOW, demo_restored
 
 pytestmark = pytest.mark.django_db
 
-# A Wednesday evening: the bank story's tasks then sit across a working day boundary.
-NOW = datetime(2026, 11, 25, 19, 31, tzinfo=UTC)
-FAST_HASHER = override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
 TEAMS = ("front", "back", "cards", "social", "reception", "membership", "field")
-# Website events for the funnels (tests/demo/test_demo_funnels.py checks them at size): a few
-# hundred, so the texts and rows checked here include theirs, instead of the 350 a customer
-# seed_demo makes by default (4,200 for 12 customers, most of a seed's time).
-FUNNEL_EVENTS = 200
 
 
 def seed_quietly(**kwargs):
@@ -60,14 +51,12 @@ def bank_tasks(report) -> dict[str, Loop]:
 
 
 @pytest.fixture(scope="module")
-def demo(django_db_setup, django_db_blocker):
+def demo(demo_snapshot, django_db_blocker):
     """One small demo for the module's two classes, rolled back after the module. The tests
     that seed a database of their own are in test_seed_demo_fresh.py: here this demo's
     transaction is still open when the module's last test runs."""
-    with django_db_blocker.unblock(), transaction.atomic():
-        report, out = seed_quietly(seed=7, customers=12, now=NOW, funnel_events=FUNNEL_EVENTS)
-        yield SimpleNamespace(report=report, out=out)
-        transaction.set_rollback(True)
+    with demo_restored(demo_snapshot, django_db_blocker) as restored:
+        yield restored
 
 
 class TestStories:
