@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from django.db import connection, transaction
 
-from lastmile.cli import backup_file_stores
+from lastmile.cli import backup_file_stores, main
 from lastmile.core.backup import (
     MIGRATE_FILLS,
     BackupIncompatible,
@@ -514,3 +515,32 @@ def test_a_restore_replaces_the_empty_tables_a_migrate_made(backup_file, target)
     assert report.files == 1
     assert (target.var_dir / "portal-uploads" / "1" / "receipt.pdf").read_bytes() == PDF
     assert (target.var_dir / "secret_key").read_text() == SECRET
+
+
+def test_the_backup_command_writes_file_once_and_keeps_it_from_being_overwritten(source, tmp_path):
+    # given
+    seed()
+    path = tmp_path / "nightly.tar.gz"
+    # when
+    first = CliRunner().invoke(main, ["backup", str(path)])
+    again = CliRunner().invoke(main, ["backup", str(path)])
+    # then
+    assert first.exit_code == 0, first.stderr
+    assert "backup written to" in first.stderr and first.stdout == ""
+    assert path.stat().st_mode & 0o777 == 0o600  # it holds the secret key
+    assert manifest_read(path)["counts"]["people_team"] == 1
+    assert again.exit_code == 1 and "exists" in again.stderr
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_the_restore_command_refuses_an_installation_with_rows_with_exit_code_5(
+    source, backup_file
+):
+    # given
+    seed()
+    # when
+    result = CliRunner().invoke(main, ["restore", str(backup_file)])
+    # then
+    assert result.exit_code == 5
+    assert "this installation is not empty" in result.stderr
+    assert not (source.var_dir / "secret_key").exists()
