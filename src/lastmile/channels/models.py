@@ -255,6 +255,10 @@ class OutboxMessage(models.Model):
                 name="outbox_pending",
                 condition=models.Q(status="pending"),
             ),
+            # /metrics counts the failed ones at every scrape.
+            models.Index(
+                fields=["created_at"], name="outbox_failed", condition=models.Q(status="failed")
+            ),
             # Contact history and the timeline: one customer's messages, newest first.
             models.Index(fields=["customer", "-created_at"], name="outbox_customer"),
         ]

@@ -164,6 +164,10 @@ class Delivery(models.Model):
                 name="delivery_due",
                 condition=models.Q(status="pending"),
             ),
+            # /metrics counts the failed ones at every scrape.
+            models.Index(
+                fields=["created_at"], name="delivery_failed", condition=models.Q(status="failed")
+            ),
             models.Index(fields=["subscription", "-id"], name="delivery_subscription"),
         ]
         verbose_name_plural = "deliveries"
