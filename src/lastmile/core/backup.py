@@ -297,7 +297,12 @@ def _pg_connect(database: dict[str, Any]) -> Any:
     import psycopg
     from psycopg.conninfo import make_conninfo
 
-    return psycopg.connect(make_conninfo(**_libpq_params(database)), autocommit=True)
+    try:
+        return psycopg.connect(make_conninfo(**_libpq_params(database)), autocommit=True)
+    except psycopg.OperationalError as exc:
+        raise BackupError(
+            f"cannot connect to the database {database.get('NAME')!r}: {exc}"
+        ) from None
 
 
 def _pg_tables(conn: Any) -> list[str]:
@@ -679,8 +684,16 @@ def database_rows(database: dict[str, Any]) -> list[str]:
     """The tables of lastmile's models that hold rows beyond what ``migrate`` writes."""
     if ENGINES.get(database["ENGINE"]) == "sqlite" and not _sqlite_path(database).exists():
         return []  # not even the file: nothing to look at, and nothing created by looking
+    from django.db.utils import OperationalError
+
     conn = _wrapper(database)
     try:
+        try:
+            conn.ensure_connection()
+        except OperationalError as exc:
+            raise BackupError(
+                f"cannot connect to the database {database.get('NAME')!r}: {exc}"
+            ) from None
         tables = conn.introspection.django_table_names(only_existing=True, include_views=False)
         full = []
         with conn.cursor() as cursor:
