@@ -14,7 +14,7 @@ import pytest
 
 from lastmile import sentiment
 from lastmile.sentiment import model as model_module
-from lastmile.sentiment.model import ARTEFACT, dense, features, normalise
+from lastmile.sentiment.model import ARTEFACT, dense, features, normalise, static_keys, tokens
 from tests.conftest import shared_data
 
 LABELS = {"negative", "neutral", "positive"}
@@ -36,8 +36,11 @@ SLICE = [
 ]
 
 
-GOLDEN = (
-    Path(__file__).resolve().parents[1] / "fixtures" / "listening" / "sentiment_val_golden.json"
+GOLDEN = Path(__file__).resolve().parent / "sentiment_val_golden.json"
+# The demo's thank-you (src/lastmile/demo/stories/visit.py), which the model used to call negative.
+THANK_YOU = (
+    "Just wanted to say thank you — Gareth was on time, explained everything, and the Wi-Fi "
+    "hasn't dropped once since. Please pass on my thanks.\n\nMargaret"
 )
 TRICKY = [
     "",
@@ -68,6 +71,23 @@ def plain_decision(model: model_module.Model, texts: list[str]) -> np.ndarray:
     n = len(texts)
     out = np.tile(model.intercept, (n, 1))
     out += dense(texts, model.opts) @ model.dense_coef
+    # The static part, word by word: the mean of the known words' rows outside negation plus
+    # the mean of those inside it (added in the order the model's bincount adds them).
+    static = np.zeros_like(out)
+    for r, text in enumerate(texts):
+        keys = static_keys(tokens(normalise(text), bool(model.opts["negation"])))
+        for table, inside in ((model.static_pos, False), (model.static_neg, True)):
+            ids = [
+                model.static_vocab[w]
+                for w, neg in keys
+                if neg == inside and w in model.static_vocab
+            ]
+            for k in range(out.shape[1]):
+                acc = 0.0
+                for i in ids:
+                    acc += table[i, k] * (1.0 / len(ids))
+                static[r, k] += acc
+    out += static
     col = np.asarray(cols, dtype=np.int64)
     tf = 1.0 + np.log(np.asarray(tfs, dtype=np.float64))
     row = np.repeat(np.arange(n), lengths)
@@ -111,6 +131,22 @@ def test_negative_text_is_negative() -> None:
     label, score = sentiment.predict_one("worst service ever, still waiting, furious")
     assert label == "negative"
     assert score < -0.3
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 18: still negative (score -0.18; -0.23 before the static vectors): the "
+    "char n-grams of 'dropped' and \"hasn't\" outweigh two thank-yous. Strict: it errors "
+    "once a model gets it right, so the marker must then go.",
+)
+def test_the_demo_thank_you_is_positive() -> None:
+    demo = (Path(model_module.__file__).parents[1] / "demo" / "stories" / "visit.py").read_text()
+    assert (
+        "the Wi-Fi hasn't \"\n" in demo and '"dropped once since. Please pass on my thanks.' in demo
+    )
+    label, score = sentiment.predict_one(THANK_YOU)
+    assert label == "positive"
+    assert score > 0
 
 
 def test_factual_text_is_neutral() -> None:
@@ -214,6 +250,7 @@ def test_cli_without_input_is_a_usage_error(args: tuple[str, ...]) -> None:
 def test_cached_features_give_exactly_the_plain_decision() -> None:
     model = sentiment.get_model()
     assert model.sublinear and model.dense_coef is not None  # what plain_decision assumes
+    assert model.static_vocab  # the shipped model has static word scores
     texts = [t for t, _ in SLICE] + TRICKY
     model._char_cache.clear()
     cold = model.decision(texts)
