@@ -125,6 +125,10 @@ def test_on_a_monday_morning_each_tile_shows_last_week_beside_this_week(
     assert front["recovery_rate"]["last"]["value"] == "50.0 %"
     assert front["revenue_recovered"]["last"]["value"] == "40.00 EUR"
     assert front["alerts"]["last"]["value"] == "2"
+    # only the alerts' tile lists alerts, each with its id and link
+    html = client.get("/scorecards/dashboard/").content.decode()
+    assert html.count('<ol class="dashboard-alerts') == 1
+    assert 'id="alert-"' not in html and '<a href=""' not in html
     # the open loops are a state, not a week: shown as they are now
     assert list(front["open_loops"]) == ["now"] and list(front["overdue_loops"]) == ["now"]
 

@@ -384,7 +384,7 @@ def _week_cells(td: rollups.TeamDashboard, i: int, now: Any) -> dict[str, dict[s
             "value": _fmt(alerts),
             "note": "raised" if alerts else "none raised",
             "link": _dash_rows("alerts", slug, week),
-            "items": [
+            "top": [
                 {
                     "link": f"/alerts/{a['id']}/",
                     "id": a["id"],
