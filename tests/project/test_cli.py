@@ -27,6 +27,8 @@ COMMANDS = [
     ["digest", "send"],
     ["rollups", "rebuild"],
     ["qa", "autoreview"],
+    ["backup"],
+    ["restore"],
 ]
 
 
