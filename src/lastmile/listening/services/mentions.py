@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
+from lastmile.core.db import unprepared
 from lastmile.customers.services.timeline import sentiments_score
 from lastmile.listening.records import MentionIn
 from lastmile.listening.services.batch import (
@@ -29,8 +30,11 @@ from lastmile.listening.services.writes import mentions_write, timeline_write
 
 def mentions_unscored(*, items: Sequence[MentionIn]) -> dict[tuple[str, str], str]:
     """The text of each mention not stored yet, by (network, external_id): what
-    :func:`mentions_score` scores (a file import may score it in another process)."""
-    known = mentions_known([(it.network, it.external_id) for it in items])
+    :func:`mentions_score` scores (a file import may score it in another process).
+    Planned afresh each time on PostgreSQL, as a file import's batches are: a plan kept from
+    the import's first batches would scan what was then an empty table."""
+    with unprepared():
+        known = mentions_known([(it.network, it.external_id) for it in items])
     fresh = {(it.network, it.external_id): it.text for it in items}
     for key in known:
         fresh.pop(key, None)
