@@ -45,6 +45,7 @@ CV_COMMAND = "python -m lastmile.sentiment.train --folds 5 --variant NAME"
 BASELINE_COMMIT = "59d99b2"
 BASELINE_PATH = "src/lastmile/sentiment/model.npz"
 WORK = BENCH_DIR / "_work"
+LAST = WORK / "sentiment-last.json"  # the last run's figures, for --render
 # The variants the shipped settings were chosen from: `python -m
 # lastmile.sentiment.train --sweep` (train fit, val macro-recall). Filled in from
 # that command's output (~20 minutes on 2 cores); the bench does not re-run it.
@@ -115,24 +116,32 @@ def scores(gold: list[int], pred: list[int]) -> dict[str, Any]:
     }
 
 
-def throughput(fn: Callable[[list[str]], object], texts: list[str]) -> float:
+def throughput(
+    fn: Callable[[list[str]], object], texts: list[str], clock: Callable[[], float]
+) -> float:
     best = float("inf")
     for _ in range(REPEATS):
-        t0 = time.perf_counter()
+        t0 = clock()
         fn(texts)
-        best = min(best, time.perf_counter() - t0)
+        best = min(best, clock() - t0)
     return len(texts) / best
 
 
-def latency(fn: Callable[[list[str]], object], texts: list[str]) -> tuple[float, float]:
-    times = []
+def latency(fn: Callable[[list[str]], object], texts: list[str]) -> dict[str, float]:
+    """p50/p99 of one call per text, in CPU time of this process and in wall time."""
+    cpu, wall = [], []
     for text in texts:
-        t0 = time.perf_counter()
+        c0, w0 = time.process_time(), time.perf_counter()
         fn([text])
-        times.append(time.perf_counter() - t0)
-    times.sort()
-    pick = lambda q: times[min(len(times) - 1, int(q * len(times)))] * 1e3  # noqa: E731
-    return pick(0.50), pick(0.99)
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - w0)
+    out = {}
+    for name, times in (("cpu", sorted(cpu)), ("wall", sorted(wall))):
+        for q in (0.50, 0.99):
+            out[f"{name}_p{int(q * 100)}_ms"] = (
+                times[min(len(times) - 1, int(q * len(times)))] * 1e3
+            )
+    return out
 
 
 def baseline_artefact() -> tuple[Path | None, str]:
@@ -167,10 +176,17 @@ def measure(name: str, model: Any, texts: list[str], gold: list[int], check: Any
     pred = [LABELS.index(label) for label in labels(texts)]
     cold_tps = len(texts) / (time.perf_counter() - t_cold)
     out: dict[str, Any] = {"val": scores(gold, pred)}
-    out["texts_per_s"] = round(throughput(labels, texts))
+    # Per core: CPU seconds of this (pinned, single-threaded) process, which waiting for a
+    # shared core does not inflate; wall-clock figures beside them.
+    out["texts_per_s"] = round(throughput(labels, texts, time.process_time))
+    out["texts_per_s_wall"] = round(throughput(labels, texts, time.perf_counter))
     out["texts_per_s_cold"] = round(cold_tps)
-    p50, p99 = latency(labels, texts)
-    out["p50_ms"], out["p99_ms"] = round(p50, 3), round(p99, 3)
+    lat = latency(labels, texts)
+    out["p50_ms"], out["p99_ms"] = round(lat["cpu_p50_ms"], 3), round(lat["cpu_p99_ms"], 3)
+    out["wall_p50_ms"], out["wall_p99_ms"] = (
+        round(lat["wall_p50_ms"], 3),
+        round(lat["wall_p99_ms"], 3),
+    )
     if check is not None:
         out["check"] = scores(check[1], [LABELS.index(x) for x in labels(check[0])])
     print(f"{name}: {json.dumps(out)}", file=sys.stderr, flush=True)
@@ -182,7 +198,22 @@ def main() -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--cpu", type=int, default=0, help="core to pin to (default 0)")
     ap.add_argument("--no-write", action="store_true", help="print JSON only")
+    ap.add_argument(
+        "--render",
+        action="store_true",
+        help="measure nothing: write SENTIMENT.md again from the last run's figures "
+        "(bench/_work/sentiment-last.json) and the current bench/sentiment_cv.json",
+    )
     args = ap.parse_args()
+    if args.render:
+        last = json.loads(LAST.read_text(encoding="utf-8"))
+        cv = json.loads(CV_JSON.read_text(encoding="utf-8")) if CV_JSON.exists() else None
+        runs = {r["variant"]: r for r in cv["runs"]} if cv else {}
+        flat = last["flat"]
+        add_cv(flat, runs)
+        write_md(flat, last["result"], last["meta"], last["notes"], runs)
+        print(json.dumps(flat, indent=1))
+        return 0
 
     pinned = "not pinned"
     if hasattr(os, "sched_setaffinity"):
@@ -226,7 +257,7 @@ def main() -> int:
             return out
 
         v: dict[str, Any] = {"val": scores(gold, [LABELS.index(x) for x in vader_labels(texts)])}
-        v["texts_per_s"] = round(throughput(vader_labels, texts))
+        v["texts_per_s"] = round(throughput(vader_labels, texts, time.process_time))
         if check is not None:
             v["check"] = scores(check[1], [LABELS.index(x) for x in vader_labels(check[0])])
         result["vader"] = v
@@ -240,6 +271,9 @@ def main() -> int:
         "sentiment_texts_per_s_cold": m["texts_per_s_cold"],
         "sentiment_one_text_p50_ms": m["p50_ms"],
         "sentiment_one_text_p99_ms": m["p99_ms"],
+        "sentiment_texts_per_s_wall": m["texts_per_s_wall"],
+        "sentiment_one_text_p99_wall_ms": m["wall_p99_ms"],
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "sentiment_load_s": round(load_s, 3),
         "sentiment_artefact_mb": round(ARTEFACT.stat().st_size / 1e6, 2),
         "majority_val_macro_recall": result["majority"]["val"]["macro_recall"],
@@ -271,6 +305,23 @@ def main() -> int:
             flat["vader_checkset_macro_recall"] = v["check"]["macro_recall"]
     cv = json.loads(CV_JSON.read_text(encoding="utf-8")) if CV_JSON.exists() else None
     runs = {r["variant"]: r for r in cv["runs"]} if cv else {}
+    add_cv(flat, runs)
+    notes = [n for n in (vader_note, baseline_note) if n]
+    if check is None:
+        notes.append("support check set: ../shared/data not found, not scored")
+    WORK.mkdir(parents=True, exist_ok=True)
+    LAST.write_text(
+        json.dumps({"flat": flat, "result": result, "meta": model.meta, "notes": notes}),
+        encoding="utf-8",
+    )
+    if not args.no_write:
+        write_md(flat, result, model.meta, notes, runs)
+    print(json.dumps(flat, indent=1))
+    return 0
+
+
+def add_cv(flat: dict[str, Any], runs: dict[str, dict]) -> None:
+    """The cross-validated figures of the stored runs, as flat keys."""
     if "final" in runs:
         f = runs["final"]
         flat.update(
@@ -284,13 +335,6 @@ def main() -> int:
             baseline_cv_macro_recall=runs["baseline"]["macro_recall"]["mean"],
             baseline_cv_macro_recall_sd=runs["baseline"]["macro_recall"]["sd"],
         )
-    notes = [n for n in (vader_note, baseline_note) if n]
-    if check is None:
-        notes.append("support check set: ../shared/data not found, not scored")
-    if not args.no_write:
-        write_md(flat, result, model.meta, notes, runs)
-    print(json.dumps(flat, indent=1))
-    return 0
 
 
 NAMES = {
@@ -298,6 +342,27 @@ NAMES = {
     "static-x3": "n-grams + VADER + static MiniLM word vectors × 3",
     "baseline": "n-grams + VADER (the model shipped before)",
 }
+
+
+FINDINGS = """\
+## What the static vectors bought, and what is still open (issue 18)
+
+- Cross-validated, the static MiniLM word vectors move macro-recall from 68.60 ± 0.31 to
+  68.71 ± 0.35: fold by fold +0.16, 0.00, +0.28, +0.09, +0.03 on the same folds, so a
+  gain of about +0.1 point that is real in sign on 4 of 5 folds but small against the
+  fold spread. On the support check set the gain is 72.7 → 75.0 (320 messages: one
+  standard error is about 2.5 points). The issue's goal, above 68.1 on the TweetEval test
+  split, is **not shown**: the baseline scored about 65 there against 68.6 here, and this
+  model's cross-validated figure is only 0.1 higher, so expect the test figure near 65.
+- The demo's thank-you ("…the Wi-Fi hasn't dropped once since. Please pass on my thanks.")
+  is still labelled negative (score −0.18, was −0.23): the character n-grams of "dropped" and
+  "hasn't" outweigh two thank-yous. `tests/sentiment/test_sentiment.py` keeps a strict xfail.
+- Not measured, for lack of CPU in this sitting (2 cores shared with six other jobs, load
+  average 10–17): the static vectors at 3× scale (`--variant static-x3` is wired), the
+  teacher's own sentence embeddings with a linear head (the upper bound of this route; too
+  slow to ship at about 60 texts/s on one loaded core), a student trained on teacher labels
+  over the support conversations, and fine-tuning.
+"""
 
 
 def cv_section(runs: dict[str, dict], spec: dict) -> list[str]:
@@ -400,6 +465,8 @@ def write_md(
         "shipped model was chosen; the val figures are in-sample.",
         "",
         *cv_section(runs, spec),
+        *FINDINGS.splitlines(),
+        "",
         f"## Support check set ({check_n or '—'} hand-labelled customer messages, never tuned on)",
         "",
         "`bench/sentiment_checkset/` (its README has the labelling rules and the sources: "
@@ -431,6 +498,13 @@ def write_md(
         "per-word n-gram cache empty, ran at "
         f"{flat['sentiment_texts_per_s_cold']:,} texts/s (baseline "
         f"{result.get('baseline', {}).get('texts_per_s_cold', '—'):,}).",
+        "Throughput and latency are in CPU time of the pinned single-threaded process "
+        "(texts per CPU-second on one core), which waiting for a shared core does not "
+        f"inflate; load average at the end of the run {flat.get('load_average_1m', '—')} on "
+        f"2 cores. Wall clock in the same run: {flat.get('sentiment_texts_per_s_wall', '—'):,} "
+        f"texts/s (baseline {result.get('baseline', {}).get('texts_per_s_wall', '—'):,}), "
+        f"one text p99 {flat.get('sentiment_one_text_p99_wall_ms', '—')} ms (baseline "
+        f"{result.get('baseline', {}).get('wall_p99_ms', '—')} ms).",
         f"One text (one `predict([text])` call per val tweet): shipped p50 "
         f"{flat['sentiment_one_text_p50_ms']} ms, p99 {flat['sentiment_one_text_p99_ms']} ms; "
         f"baseline p99 {flat.get('baseline_one_text_p99_ms', '—')} ms. "
