@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -124,8 +125,12 @@ def wait_for(predicate, timeout: float, what: str):
     pytest.fail(f"timed out waiting for {what}")
 
 
-def test_a_child_that_stops_after_the_banner_is_named_and_the_others_are_stopped(tmp_path):
-    # given the demo up and running (a small seed: 12 customers)
+def test_a_child_that_stops_after_the_banner_is_named_and_the_others_are_stopped(
+    tmp_path, seeded_var
+):
+    # given the demo up and running (a copy of the module's seeded var: 12 customers; the
+    # script checks the schema and the seed, and starts its three children)
+    shutil.copytree(seeded_var / "var", tmp_path / "var")
     log = tmp_path / "demo.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
