@@ -106,10 +106,10 @@ def test_the_demo_admin_sees_every_team_by_role_and_is_counted_as_nobodys_agent(
     pay = client.get("/scorecards/pay/?month=2026-10").content.decode()
     assert 'id="pay-row-demo"' not in pay
     assert all(f'id="pay-row-{slug}"' in pay for slug in slugs)
-    # (the scorecards page still lists every agent profile, the team-less admin's too: a
-    # change in scorecards.selectors.scorecards, reported to its owner)
+    # and the scorecards page lists every team's agents, not the team-less admin
     cards = client.get("/scorecards/?period=2026-10").content.decode()
     assert all(f'id="agent-{slug}"' in cards for slug in slugs)
+    assert 'id="agent-demo"' not in cards
     assert client.get("/training/").status_code == 200
     inbox = client.get("/")
     everything = inbox_of(viewer=SYSTEM, now=utcnow(), filters=InboxFilters())

@@ -268,8 +268,24 @@ def test_a_lead_sees_their_teams_agents_and_not_an_outsider(api_as, lena, alice,
 def test_an_admin_and_an_integration_see_everyone(api, api_as, admin_user, alice, charlie):
     for client in (api, api_as(admin_user)):
         body = client.get("/scorecards", period="2026-11").json()
-        assert {"alice", "charlie", "boss"} <= {r["agent"] for r in body["agents"]}
+        assert {"alice", "charlie"} <= {r["agent"] for r in body["agents"]}
         assert [t["slug"] for t in body["teams"]] == ["back", "front"]
+
+
+def test_an_admin_of_no_team_is_no_agent_row_and_a_member_of_two_is_one(
+    api, api_as, admin_user, other_team, alice, bob, charlie
+):
+    # given the admin "boss", a member of no team, and alice also working in the back office
+    alice.agent.teams.add(other_team)
+
+    # when an integration and the admin ask for the scorecards, whole or narrowed to boss
+    for client in (api, api_as(admin_user)):
+        body = client.get("/scorecards", period="2026-11").json()
+        narrowed = client.get("/scorecards", period="2026-11", agent="boss").json()
+
+        # then every row is a team's member, each once, and the admin has none
+        assert [r["agent"] for r in body["agents"]] == ["alice", "bob", "charlie"]
+        assert narrowed["agents"] == [] and narrowed["teams"] == []
 
 
 def test_the_team_and_agent_filters_narrow_the_rows(api, alice, bob, charlie):

@@ -63,6 +63,15 @@ def test_a_lead_sees_the_team_and_its_agents(client, lena, alice, bob, closed):
     assert 'id="agent-alice"' in html and 'id="agent-bob"' in html and 'id="team-front"' in html
 
 
+def test_an_admin_of_no_team_sees_every_agent_row_but_not_their_own(
+    client, admin_user, alice, charlie
+):
+    client.force_login(admin_user)
+    html = client.get("/scorecards/", {"period": "2026-11"}).content.decode()
+    assert 'id="agent-alice"' in html and 'id="agent-charlie"' in html
+    assert 'id="agent-boss"' not in html
+
+
 def test_a_user_without_an_agent_profile_gets_the_empty_state(client, db):
     client.force_login(UserFactory(username="visitor"))
     r = client.get("/scorecards/")

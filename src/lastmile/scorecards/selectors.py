@@ -324,8 +324,9 @@ def scorecards(
     """The scorecards of the agents and teams ``viewer`` may see for ``period``, narrowed to
     ``team`` and/or ``agent`` (NotFound, as if missing, when the viewer may not see them).
 
-    Agent rows: every agent of the scope (narrowed: of ``team``), with zeros when they did
-    nothing. Team rows: the teams of the scope (narrowed: ``team``, else ``agent``'s teams).
+    Agent rows: every agent of the scope who is a member of one of its teams (narrowed: of
+    ``team``), with zeros when they did nothing; a team-less admin has no row. Team rows:
+    the teams of the scope (narrowed: ``team``, else ``agent``'s teams).
     Loop counts read the loops the viewer may see, exactly what ``GET /api/v1/loops`` gives
     the same viewer with the filters of each row's links.
     """
@@ -334,7 +335,16 @@ def scorecards(
         raise NotFound(f"team {team.slug}")
     if agent is not None and scope.agents is not None and agent.pk not in scope.agents:
         raise NotFound(f"agent {agent.username}")
-    agents_qs = Agent.objects.select_related("user").prefetch_related("teams")
+    # An agent row is a member of a team of the scope: an admin by role who works in no
+    # team (the demo's admin) sees every team's work but is nobody's agent, so has no row.
+    members = Agent.teams.through.objects.all()
+    if scope.named is not None:
+        members = members.filter(team_id__in=scope.named)
+    agents_qs = (
+        Agent.objects.select_related("user")
+        .prefetch_related("teams")
+        .filter(pk__in=members.values("agent_id"))
+    )
     if scope.agents is not None:
         agents_qs = agents_qs.filter(user_id__in=scope.agents)
     if team is not None:
