@@ -149,6 +149,8 @@ MIDDLEWARE = [
     "lastmile.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "lastmile.core.middleware.BodySizeLimitMiddleware",
+    # Short database timeouts for ingest requests; a busy database answers 503 + Retry-After.
+    "lastmile.core.backpressure.BackpressureMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -217,6 +219,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
         DATABASES["default"].setdefault("OPTIONS", {}).update(
             server_side_binding=True, prepare_threshold=1
         )
+
+# Ingest requests (API, Segment and hook writes; the portal's and survey forms) wait at most
+# this long for a lock (PostgreSQL lock_timeout, SQLite's busy timeout) and, on PostgreSQL,
+# for one statement, then answer 503 with Retry-After (lastmile.core.backpressure). The
+# console and the worker keep the database's defaults. 0: no limit (SQLite: its 20 s).
+LASTMILE_DB_LOCK_TIMEOUT_MS = envint("LASTMILE_DB_LOCK_TIMEOUT_MS", 5000)
+LASTMILE_DB_STATEMENT_TIMEOUT_MS = envint("LASTMILE_DB_STATEMENT_TIMEOUT_MS", 10000)
+for _name in ("LASTMILE_DB_LOCK_TIMEOUT_MS", "LASTMILE_DB_STATEMENT_TIMEOUT_MS"):
+    if globals()[_name] < 0:
+        raise ImproperlyConfigured(f"{_name}={globals()[_name]}: must be 0 (no limit) or more")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

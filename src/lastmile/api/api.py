@@ -19,12 +19,14 @@ from django.core.exceptions import (
     TooManyFieldsSent,
     TooManyFilesSent,
 )
+from django.db import Error as DatabaseLibraryError
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
 from lastmile.api.auth import TokenAuth
+from lastmile.core.backpressure import busy_of, busy_response
 from lastmile.core.errors import DomainError, ErrorCode
 from lastmile.core.jsonbody import JsonBodyError, json_check, json_load
 
@@ -59,6 +61,7 @@ ERROR_STATUSES = {
     "415": "The body is not application/json",
     "422": "Invalid input: each error names the item index and field",
     "500": "Server error (logged on the server; the body says nothing more)",
+    "503": "The database is busy or unreachable: nothing was stored; retry after Retry-After",
 }
 
 logger = logging.getLogger("lastmile.api")
@@ -230,6 +233,15 @@ def on_unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     return server_error_response()
 
 
+def on_database_error(request: HttpRequest, exc: DatabaseLibraryError) -> HttpResponse:
+    # A lock or statement timeout, a locked SQLite, no connection to be had: 503 with
+    # Retry-After (lastmile.core.backpressure, as its middleware answers plain views).
+    busy = busy_of(exc)
+    if busy is not None:
+        return busy_response(request, busy)
+    return on_unexpected_error(request, exc)
+
+
 def server_error_response() -> HttpResponse:
     return error_response(
         500,
@@ -251,6 +263,7 @@ def install_error_handlers(target: NinjaAPI) -> None:
     target.add_exception_handler(HttpError, on_http_error)
     target.add_exception_handler(SuspiciousOperation, on_suspicious_operation)
     target.add_exception_handler(PermissionDenied, on_permission_denied)
+    target.add_exception_handler(DatabaseLibraryError, on_database_error)
     target.add_exception_handler(Exception, on_unexpected_error)
 
 
