@@ -93,7 +93,8 @@ def open_now(customer, team, alice, now):  # type: ignore[no-untyped-def]
 
 
 CELL = re.compile(
-    r'<div class="dashboard-tile-cell" data-when="(\w+)"><a href="([^"]+)">\s*'
+    r'<div class="dashboard-tile-cell" data-when="(\w+)"(?: data-unavailable="true")?>'
+    r'<a href="([^"]+)">\s*'
     r'<span class="dashboard-tile-when small muted">([^<]*)</span>\s*'
     r'<span class="dashboard-tile-value">([^<]*)</span>\s*'
     r'<span class="dashboard-tile-note small muted">([^<]*)</span>'

@@ -118,12 +118,21 @@ class FunnelWeekRollup(models.Model):
     """One saved funnel's counts for the people who entered it in one week, as the
     analytics engine answers the recovery page asked for that week (Monday to Sunday,
     UTC): ``entered`` at the first step, ``closed`` at the last. The close rate is
-    closed / entered. Kept by the same worker run, for the funnels not archived."""
+    closed / entered. Kept by the same worker run, for the funnels not archived. When the
+    engine failed for the funnel and week, ``error`` says why and the counts mean nothing:
+    the dashboard shows the figure as unavailable, the other figures as computed."""
 
     funnel = models.ForeignKey("funnels.Funnel", on_delete=models.CASCADE, related_name="+")
     week = models.DateField(help_text="The week's Monday (UTC).")
     entered = models.PositiveIntegerField(default=0)
     closed = models.PositiveIntegerField(default=0)
+    error = models.CharField(
+        max_length=300,
+        blank=True,
+        default="",
+        help_text="Why the analytics engine gave no counts at the last run (empty: it did); "
+        "the counts are then unknown, not zero.",
+    )
     computed_at = models.DateTimeField()
 
     class Meta:

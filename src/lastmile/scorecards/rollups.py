@@ -20,6 +20,7 @@ Weeks are whole weeks in UTC, Monday 00:00 to Monday 00:00, as the scorecards' p
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -66,6 +67,7 @@ from lastmile.scorecards.rollup_models import (
 )
 from lastmile.scorecards.selectors import FIRST_CONTACT, with_first_contact
 
+log = logging.getLogger(__name__)
 _UTC = ZoneInfo("UTC")
 CENT = Decimal("0.01")
 WEEKS_SHOWN = 13
@@ -120,7 +122,9 @@ DEFINITIONS: dict[str, str] = {
         "them in the week: closed (reached the funnel's last step, within its window) "
         "divided by entered (its first step), as the analytics engine counts them and the "
         "recovery page shows them for that week. A team with several funnels adds their "
-        "people up (each funnel counts its own). Funnels of no team are in the No team row."
+        "people up (each funnel counts its own). Funnels of no team are in the No team row. "
+        "When the engine could not answer for one of the funnels, the figure is unavailable "
+        "and says why (the other figures are computed as usual)."
     ),
     "recovery_rate": (
         "Recoveries of the team's recovery loops that ended in the week: recovered divided "
@@ -484,9 +488,21 @@ def funnel_week_range(week: date, now: datetime) -> tuple[datetime, datetime]:
     return week_start(week), min(datetime.combine(sunday, time.max, tzinfo=UTC), now)
 
 
+def engine_error_words(exc: BaseException) -> str:
+    """What a failed analytics question says on the dashboard: the error's kind and message,
+    cut to what ``FunnelWeekRollup.error`` holds."""
+    words = f"{type(exc).__name__}: {exc}".strip().rstrip(":")
+    limit = FunnelWeekRollup._meta.get_field("error").max_length or 300
+    return words if len(words) <= limit else words[: limit - 1] + "…"
+
+
 def _funnels(weeks: list[date], now: datetime) -> list[FunnelWeekRollup]:
     """Each live funnel's entered and closed people of each week begun by ``now``, one
-    question to the analytics engine per funnel and week, as the recovery page asks it."""
+    question to the analytics engine per funnel and week, as the recovery page asks it.
+
+    The engine is another store (a DuckDB directory, a ClickHouse server) that can fail on
+    its own: a question it cannot answer gives a row with ``error`` set instead of counts
+    (logged, the first with its traceback), and every other figure of the run is kept."""
     from lastmile.funnels.funnel_selectors import funnel_definition
     from lastmile.funnels.models import Funnel
     from lastmile.funnels.services import analytics_engine
@@ -494,23 +510,44 @@ def _funnels(weeks: list[date], now: datetime) -> list[FunnelWeekRollup]:
     funnels = list(Funnel.objects.filter(archived=False).order_by("pk"))
     if not funnels:
         return []
-    engine = analytics_engine()
+    engine = None
+    broken = ""  # the engine could not even be opened: every question fails alike
+    try:
+        engine = analytics_engine()
+    except Exception as exc:  # noqa: BLE001 - any engine library's error; logged below
+        broken = engine_error_words(exc)
+        log.warning("rollups: the analytics engine could not be opened", exc_info=True)
     out = []
+    failed = 0
     for f in funnels:
         for w in weeks:
             if week_start(w) > now:
                 continue
             start, end = funnel_week_range(w, now)
-            steps = engine.funnel(funnel_definition(funnel=f, from_=start, to=end, now=now)).steps
-            out.append(
-                FunnelWeekRollup(
-                    funnel=f,
-                    week=w,
-                    entered=steps[0].count if steps else 0,
-                    closed=steps[-1].count if steps else 0,
-                    computed_at=now,
-                )
-            )
+            definition = funnel_definition(funnel=f, from_=start, to=end, now=now)
+            row = FunnelWeekRollup(funnel=f, week=w, error=broken, computed_at=now)
+            if engine is not None:
+                # The engine raises its own library's errors (duckdb.Error, ClickHouse's,
+                # OSError on its files, ValueError): any of them costs this figure only.
+                try:
+                    steps = engine.funnel(definition).steps
+                except Exception as exc:  # noqa: BLE001
+                    row.error = engine_error_words(exc)
+                    failed += 1
+                    log.warning(
+                        "rollups: the analytics engine failed on funnel %s, week of %s",
+                        f.pk,
+                        w,
+                        exc_info=failed == 1,
+                    )
+                else:
+                    row.entered = steps[0].count if steps else 0
+                    row.closed = steps[-1].count if steps else 0
+            out.append(row)
+    if failed > 1:
+        log.warning(
+            "rollups: the analytics engine failed on %s funnel weeks of %s", failed, len(out)
+        )
     return out
 
 
@@ -764,10 +801,19 @@ class FunnelWeeks:
 
 def funnel_figures(funnels: list[FunnelWeeks], i: int) -> dict[str, Any]:
     """The funnels' week ``i`` pooled: people entered and closed added over the funnels
-    (each funnel counts its own people), and the close rate of the sums."""
+    (each funnel counts its own people), and the close rate of the sums; unavailable (None,
+    with ``funnel_error``: which funnel and why) when the engine failed on one of them."""
     rows: list[FunnelWeekRollup] = [r for f in funnels if (r := f.rows[i]) is not None]
     if not rows:
         return {}
+    failed = [r for r in rows if r.error]
+    if failed:  # a sum missing a funnel would be a wrong figure, not a smaller one
+        return {
+            "funnel_entered": None,
+            "funnel_closed": None,
+            "funnel_close_rate": None,
+            "funnel_error": f"{failed[0].funnel.name}: {failed[0].error}",
+        }
     entered = sum(r.entered for r in rows)
     closed = sum(r.closed for r in rows)
     return {

@@ -306,6 +306,24 @@ def _dash_rows(figure: str, team: str, week: Any) -> str:
     )
 
 
+UNAVAILABLE = "unavailable"
+
+
+def _funnel_cell(c: dict[str, Any], none: str | None) -> dict[str, Any]:
+    """The funnel close rate's value and note: ``none`` when there is no funnel to count,
+    unavailable with the engine's reason when it failed (not 0: nothing was counted)."""
+    if c.get("funnel_error"):
+        return {
+            "value": UNAVAILABLE,
+            "note": f"the analytics engine failed: {c['funnel_error']}",
+            "unavailable": True,
+        }
+    return {
+        "value": _fmt(c.get("funnel_close_rate"), " %"),
+        "note": none or f"{c.get('funnel_closed', 0)} of {c.get('funnel_entered', 0)} entered",
+    }
+
+
 def _week_cells(td: rollups.TeamDashboard, i: int, now: Any) -> dict[str, dict[str, Any]]:
     """Week ``i`` (of ``td.weeks``) of one team: each weekly figure's value, note and link
     to the rows behind it."""
@@ -362,12 +380,7 @@ def _week_cells(td: rollups.TeamDashboard, i: int, now: Any) -> dict[str, dict[s
             "link": _rows(period, slug, "first_contact_resolution"),
         },
         "funnel_close_rate": {
-            "value": _fmt(c.get("funnel_close_rate"), " %"),
-            "note": (
-                f"{c.get('funnel_closed', 0)} of {c.get('funnel_entered', 0)} entered"
-                if td.funnels
-                else "the team owns no funnel"
-            ),
+            **_funnel_cell(c, "the team owns no funnel" if not td.funnels else None),
             "link": _dash_rows("funnel_close_rate", slug, week),
         },
         "recovery_rate": {
@@ -607,12 +620,7 @@ NO_TEAM_TILES: list[tuple[str, str]] = [
 def _no_team_cell(name: str, c: dict[str, Any], week: Any, funnels: bool) -> dict[str, Any]:
     if name == "funnel_close_rate":
         return {
-            "value": _fmt(c.get("funnel_close_rate"), " %"),
-            "note": (
-                f"{c.get('funnel_closed', 0)} of {c.get('funnel_entered', 0)} entered"
-                if funnels
-                else "no funnel without a team"
-            ),
+            **_funnel_cell(c, "no funnel without a team" if not funnels else None),
             "link": _dash_rows(name, "none", week),
         }
     unit = " %" if name == "csat" else ""
@@ -750,7 +758,16 @@ def _rows_summary(
             r.link = "/recovery/?" + urlencode(  # type: ignore[attr-defined]
                 {"funnel": r.funnel_id, "start": f"{week:%Y-%m-%d}", "end": f"{sunday:%Y-%m-%d}"}
             )
-            r.rate = _fmt(rollups._pct(r.closed, r.entered), " %")  # type: ignore[attr-defined]
+            r.rate = (  # type: ignore[attr-defined]
+                UNAVAILABLE if r.error else _fmt(rollups._pct(r.closed, r.entered), " %")
+            )
+        failed = [r for r in rows if r.error]
+        if failed:
+            words = (
+                f"the analytics engine failed on {len(failed)} of {len(rows)} "
+                f"funnel{'s' if len(rows) != 1 else ''} (the reason is on each row)"
+            )
+            return UNAVAILABLE, words, entered, rows
         value = _fmt(rollups._pct(closed, entered), " %")
         return value, f"{closed} of {entered} entered closed", entered, rows
     assert team_id is not None
