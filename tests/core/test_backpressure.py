@@ -14,7 +14,7 @@ from django.db import IntegrityError, connection, transaction
 
 from lastmile.api.services import token_create
 from lastmile.channels import segment
-from lastmile.core.backpressure import busy_of
+from lastmile.core.backpressure import busy_of, is_ingest
 from lastmile.customers.models import Customer, Interaction
 from lastmile.listening.models import Author, Mention
 from lastmile.webhooks.models import Integration
@@ -22,7 +22,6 @@ from lastmile.webhooks.services.integrations import integration_create
 from lastmile.webhooks.signing import signature_headers
 from tests.people.factories import TeamFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 LOCK_MS = 200
 
@@ -178,7 +177,7 @@ def test_a_mentions_batch_against_a_locked_table_is_503_and_stored_once_on_retry
 
 
 def test_a_segment_batch_against_a_locked_table_is_429_and_stored_once_on_retry(
-    live_server, monkeypatch
+    live_server, transactional_db, monkeypatch
 ):
     # Segment bounds its own lock wait (LOCK_WAIT_MS) and answers 429, which its clients retry.
     monkeypatch.setattr(segment, "LOCK_WAIT_MS", LOCK_MS)
@@ -309,3 +308,31 @@ def test_a_refused_connection_is_a_busy_database(transactional_db):
         assert busy is not None and busy.reason == "database_unavailable"
     else:
         pytest.fail("a connection to port 1 was accepted")
+
+
+# --- which requests are ingest ------------------------------------------------------------
+
+INGEST = [
+    "/api/v1/interactions",
+    "/api/v1/interactions/batch",
+    "/api/v1/mentions/batch",
+    "/api/v1/mail/inbound",
+    "/api/v1/surveys/1/responses",
+    "/v1/batch",
+    "/v1/track",
+    "/hooks/in/shop-sms",
+    "/hooks/onfleet",
+    "/portal/uploads/1/proof/",
+    "/feedback/r/abc/",
+]
+
+
+@pytest.mark.parametrize("path", INGEST)
+def test_a_write_from_outside_gets_the_ingest_timeouts(rf, path):
+    assert is_ingest(rf.post(path))
+    assert not is_ingest(rf.get(path))
+
+
+@pytest.mark.parametrize("path", ["/cases/LM-1/status/", "/login/", "/admin/auth/user/add/"])
+def test_an_agents_write_in_the_console_keeps_the_databases_timeouts(rf, path):
+    assert not is_ingest(rf.post(path))
