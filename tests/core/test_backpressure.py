@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 import requests
 from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from lastmile.api.services import token_create
 from lastmile.channels import segment
@@ -280,6 +281,22 @@ def test_a_console_request_after_an_ingest_request_has_the_databases_own_timeout
 
     assert lock_wait_setting() == before
     assert before in ("0", "20000")  # not the ingest's LOCK_MS
+
+
+@pytest.mark.postgres_only
+def test_a_connections_next_ingest_request_does_not_set_the_timeouts_again(client, token):
+    def ingest(n: int) -> None:
+        body = json.dumps({"items": [interactions(n + 1)["items"][n]]})
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+        client.post("/api/v1/interactions/batch", body, "application/json", **headers)
+
+    ingest(0)
+    with CaptureQueriesContext(connection) as queries:
+        ingest(1)
+
+    assert Interaction.objects.count() == 2
+    assert lock_wait_setting() == f"{LOCK_MS}ms"  # still on: the next ingest needs it
+    assert not [q for q in queries.captured_queries if "set_config" in q["sql"]]
 
 
 # --- which errors are a busy database -----------------------------------------------------
