@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 
@@ -25,6 +26,7 @@ from lastmile.channels.replies import (
     reply_default,
     reply_options,
 )
+from lastmile.channels.services import outbox_enqueue, outbox_message
 from lastmile.core.errors import (
     Conflict,
     DomainError,
@@ -42,7 +44,7 @@ from lastmile.listening.services.replies import mention_case, mention_case_open
 from lastmile.loops.models import Loop, LoopKind, LoopState
 from lastmile.loops.services import loop_close, loop_open
 from lastmile.macros.models import Macro
-from lastmile.macros.services import macro_render
+from lastmile.macros.services import macro_actions_apply, macro_render
 from lastmile.people.models import Team
 from lastmile.people.selectors import person_name
 from lastmile.people.viewers import Actor
@@ -619,13 +621,14 @@ def _submit(
         )
         row.approval_loop = _approval_task(row, lead=lead, now=now)
         row.save(update_fields=["approval_loop"])
+        told = _tell_lead(row, lead=lead, now=now)
         _event(
             enrolment=enrolment,
             reply=row,
             kind="held",
             actor=responder,
             now=now,
-            data={"hold": hold, "approver": lead.username if lead else None},
+            data={"hold": hold, "approver": lead.username if lead else None, "told": told},
         )
         return row
     row = ResponderReply.objects.create(**fields, state=ReplyState.SENT)
@@ -653,6 +656,45 @@ def _approval_task(row: ResponderReply, *, lead: User | None, now: datetime) -> 
     )
 
 
+def _public(path: str) -> str:
+    return f"{str(settings.LASTMILE_PUBLIC_URL).rstrip('/')}{path}"
+
+
+def _tell_lead(row: ResponderReply, *, lead: User | None, now: datetime) -> str:
+    """An email to whoever decides the held reply (the enrolment's approver, else the team's
+    lead; neither or no address: the team's address) through the outbox, in the reply's
+    transaction, keyed by the reply so that it goes once. Who was told ("" for nobody)."""
+    team = row.team
+    recipient = (lead.email if lead is not None else "") or team.email
+    if not recipient:
+        return ""
+    who = person_name(row.responder)
+    if row.mention is not None:
+        target = f"@{row.mention.author.handle}'s {row.mention.network} mention"
+    else:
+        assert row.case is not None
+        target = f"case {row.case.ref}"
+    outbox_enqueue(
+        [
+            outbox_message(
+                key=f"responder-reply:{row.pk}:held",
+                purpose="notification",
+                recipient=recipient,
+                subject=f"[approval] {who}'s reply to {target} waits for you"[:300],
+                body=(
+                    f"{who}, a guarded responder for {team.name}, replied to {target}"
+                    + (f" with the saved response “{row.macro_name}”" if row.macro_name else "")
+                    + f". The reply is held: {row.reason}.\n\n{row.body}\n\n"
+                    f"Approve or return it: {_public('/responders/approvals/')}\n"
+                ),
+                data={"responder_reply": row.pk},
+                now=now,
+            )
+        ]
+    )
+    return recipient
+
+
 def _approval_task_finish(row: ResponderReply, *, actor: Actor, reason: str, now: datetime) -> None:
     loop = row.approval_loop
     if loop is not None and loop.state == LoopState.OPEN:
@@ -675,6 +717,16 @@ def _send(row: ResponderReply, *, now: datetime) -> None:
         now=now,
         log_only=row.channel not in delivering and row.channel.startswith("social:"),
     )
+    # The saved response's field actions (pause, tag, status), through the macros service
+    # the console's reply uses (its ``reply.sent`` handler), in this transaction: a refusal
+    # there undoes the reply. Called here rather than by passing the macro to
+    # ``case_reply_send``, whose handler looks the macro up as the sender sees macros: a
+    # responder from outside the team does not, and the enrolment already allowed it.
+    done: list[str] = []
+    if row.macro is not None:
+        done = macro_actions_apply(
+            macro=row.macro, case=case, actor=row.responder, now=now, channel=row.channel
+        )
     row.interaction = sent.interaction
     row.delivery = sent.delivery.value
     row.sent_at = now
@@ -685,7 +737,12 @@ def _send(row: ResponderReply, *, now: datetime) -> None:
         kind="sent",
         actor=row.responder,
         now=now,
-        data={"delivery": row.delivery, "interaction": sent.interaction.pk, "said": sent.said},
+        data={
+            "delivery": row.delivery,
+            "interaction": sent.interaction.pk,
+            "said": sent.said,
+            "actions": done,
+        },
     )
 
 
@@ -725,10 +782,13 @@ def reply_approve(*, reply: ResponderReply, actor: Actor, now: datetime) -> Resp
         fresh.state, fresh.decided_by, fresh.decided_at = ReplyState.SENT, actor, now
         fresh.save(update_fields=["state", "decided_by", "decided_at"])
         _event(enrolment=fresh.enrolment, reply=fresh, kind="approved", actor=actor, now=now)
-        _send(fresh, now=now)
+        # The task is done before the reply goes: a saved response that solves the case
+        # must not find the lead's own task open on it. One transaction: if the sending is
+        # refused, the task is open again.
         _approval_task_finish(
             fresh, actor=actor, reason=f"reply approved by {person_name(actor)} and sent", now=now
         )
+        _send(fresh, now=now)
     return fresh
 
 
@@ -761,3 +821,30 @@ def reply_return(
             fresh, actor=actor, reason=f"reply returned by {person_name(actor)}: {note}", now=now
         )
     return fresh
+
+
+def on_approval_loop_finished(name: str, data: dict[str, Any], at: datetime) -> None:
+    """A held reply's approval task finishes only with the lead's decision (``reply_approve``
+    or ``reply_return``, which decide the reply before they close the task): closing,
+    cancelling or breaking it anywhere else (the console, the API, the admin) while the reply
+    is held is refused, so that no reply is left held behind a closed task. Subscribed in
+    ``apps.ready``; runs inside the loop's transaction, so raising refuses the change."""
+    if name not in ("loop.closed", "loop.cancelled", "loop.broken") or data.get("kind") != (
+        LoopKind.TASK
+    ):
+        return
+    loop_id = data.get("loop")
+    if not isinstance(loop_id, int):
+        return
+    held = (
+        ResponderReply.objects.filter(approval_loop_id=loop_id, state=ReplyState.HELD)
+        .select_related("responder")
+        .first()
+    )
+    if held is None:
+        return
+    raise Conflict(
+        f"reply #{held.pk} by {person_name(held.responder)} waits for a decision: approve or "
+        "return it on the approvals page (/responders/approvals/); the decision closes this "
+        "task"
+    )
