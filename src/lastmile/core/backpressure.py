@@ -184,6 +184,7 @@ class _Timeouts:
         conn.close_if_health_check_failed()  # a dead kept connection: reopen it first
         conn.ensure_connection()
         if conn.in_atomic_block:
+            setattr(conn, self.MARK, None)  # the reset below takes them off again
             _pg_apply(conn, lock_ms, statement_ms)
             return lambda: _quietly(lambda: _pg_reset(conn))
         if mark != (conn.connection, lock_ms, statement_ms):
