@@ -116,3 +116,75 @@ def test_replies_do_not_count_for_sentiment():
 
 def test_a_conversation_where_the_customer_asked_nothing_is_answered():
     assert conv(("out", "Your parcel left the depot."))["answered"].passed
+
+
+@pytest.mark.parametrize(
+    "thanks",
+    [
+        "Great, really appreciate it.",
+        "Thanks!",
+        "Thank you so much",
+        "Cheers",
+        "Perfect, that\u2019s all I needed.",
+        "Got it, thanks.",
+    ],
+)
+def test_a_closing_thanks_after_the_answer_leaves_it_answered(thanks):
+    v = conv(("in", "When does my card arrive?"), ("out", "On Friday."), ("in", thanks))
+    assert v["answered"].passed and "closed with thanks" in v["answered"].reason
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Thanks, but it still hasn't arrived.",
+        "Great, when will it come?",
+        "Thanks. Where is my refund",
+        "Perfect is not what I'd call it.",
+        "My card never came.",
+    ],
+)
+def test_a_message_that_still_asks_is_no_closing(message):
+    v = conv(("in", "When does my card arrive?"), ("out", "On Friday."), ("in", message))
+    assert not v["answered"].passed
+
+
+def test_thanks_do_not_answer_an_unanswered_question():
+    v = conv(("in", "Where is my card?"), ("in", "Thanks in advance."))["answered"]
+    assert not v.passed
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "It should arrive in 3\u20135 working days.",
+        "It should arrive in 3-5 business days.",
+        "Expect it in 3 to 5 days.",
+        "You should hear from the courier in 24 hours.",
+        "The refund lands by 5 December.",
+        "It will be there by December 5th.",
+        "Expect it by the 12th.",
+        "It is due by 05/12.",
+        "We're checking with the bank and will let you know.",
+        "I'll check with the warehouse and get back to you.",
+        "The team is on it; we'll keep you posted.",
+    ],
+)
+def test_the_common_forms_of_a_next_step(reply):
+    assert named_next_step(reply)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "Your card was sent in 2019.",
+        "I can see it in the system.",
+        "It is in the post.",
+        "Paid by card.",
+        "We sent it by email.",
+        "Sorry, 3 days is a long wait.",
+        "Let me know if you need anything.",
+    ],
+)
+def test_a_reply_that_is_no_next_step_stays_so(reply):
+    assert not named_next_step(reply)

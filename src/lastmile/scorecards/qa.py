@@ -16,11 +16,18 @@ The review score is the published Zendesk QA formula:
 The rules read a conversation's messages in order and are deliberately plain (keywords, not
 a model), so a reviewer can see why a rule passed and predict what it will say:
 
-- ``answered``: the last customer message has a reply after it (an outbound message with
-  words). A conversation where the customer wrote nothing passes: nothing was asked.
+- ``answered``: the customer's last message that is not a closing has a reply after it (an
+  outbound message with words). A *closing* (``is_closing``) is a thank-you or acknowledgement
+  that asks nothing: it has no "?", says one of ``CLOSING`` ("thanks", "thank you",
+  "appreciate", "cheers", "great", "perfect", "that's all", "got it", ...) and none of
+  ``STILL_OPEN`` ("but", "still", "not", "n't", "where", "when", "why", "how", "what", ...), so
+  "Great, really appreciate it." after the answer closes the conversation while "Thanks, but
+  it still hasn't arrived." is a question waiting for a reply. A conversation where the
+  customer wrote nothing (or only closings) passes: nothing was asked.
 - ``next_step``: the last reply names what happens next: one of ``NEXT_STEP`` (a commitment
-  as in ``PROMISE``, "next", "by Friday", "by tomorrow", "within 2 days", "you will",
-  "follow up"), case-insensitive. No reply fails.
+  as in ``PROMISE``, "next", "by Friday", "by tomorrow", "by 5 December", "within 2 days",
+  "in 3-5 working days", "in 24 hours", "you will", "follow up", "let you know", "get back to
+  you", "keep you posted"), case-insensitive. No reply fails.
 - ``promise_recorded``: when a reply promised something (``PROMISE``: "we will", "we'll",
   "I will", "I'll", "we are going to", "I'm going to", "promise", "guarantee"), at least one
   promise was recorded on the case. No reply that promised: passes.
@@ -90,10 +97,37 @@ PROMISE = re.compile(
     r"i'm going to|promise|guarantee)\b",
     re.IGNORECASE,
 )
+_MONTHS = (
+    "jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    "sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+)
+_DATE = (
+    r"\d{1,2}(?:st|nd|rd|th)?(?: of)? (?:" + _MONTHS + r")"
+    r"|(?:" + _MONTHS + r") \d{1,2}(?:st|nd|rd|th)?"
+    r"|the \d{1,2}(?:st|nd|rd|th)"
+    r"|\d{1,2}/\d{1,2}(?:/\d{2,4})?"
+)
+# "2 days", "3-5 working days", "3 to 5 business days", "24 hours"
+_SPAN = (
+    r"\d+(?:\s*(?:-|\u2013|\u2014|to)\s*\d+)? (?:working |business )?"
+    r"(?:minute|hour|day|week)s?\b"
+)
 NEXT_STEP = re.compile(
-    PROMISE.pattern + r"|\bnext\b|\bby (?:" + _DAYS + r")\b"
-    r"|\bwithin \d+ (?:working |business )?(?:minute|hour|day|week)s?\b"
-    r"|\byou will\b|\byou'll\b|\bfollow(?:-| )?up\b",
+    PROMISE.pattern + r"|\bnext\b|\bby (?:" + _DAYS + r"|" + _DATE + r")\b"
+    r"|\b(?:within|in) " + _SPAN + r"|\byou will\b|\byou'll\b|\bfollow(?:-| )?up\b"
+    r"|\blet you know\b|\bget back to you\b|\bkeep you (?:posted|updated|informed)\b",
+    re.IGNORECASE,
+)
+CLOSING = re.compile(
+    r"\b(?:thanks|thank you|thank u|thx|cheers|appreciated?|great|perfect|brilliant|"
+    r"excellent|awesome|lovely|wonderful|fantastic|super|amazing|sorted|all good|"
+    r"that'?s all|that is all|that'?s it|that'?s everything|got it|understood|"
+    r"much obliged|no worries)\b",
+    re.IGNORECASE,
+)
+STILL_OPEN = re.compile(
+    r"\b(?:but|still|not|no longer|never|again|however|although|though|where|when|why|how|"
+    r"what|which|who|can|could|would|should|please|need|problem|issue|wrong)\b|n't\b",
     re.IGNORECASE,
 )
 
@@ -134,6 +168,14 @@ def promised(text: str) -> bool:
     return PROMISE.search(_plain(text)) is not None
 
 
+def is_closing(text: str) -> bool:
+    """A thank-you or acknowledgement that asks nothing (see ``answered`` above)."""
+    plain = _plain(text)
+    return (
+        "?" not in plain and CLOSING.search(plain) is not None and STILL_OPEN.search(plain) is None
+    )
+
+
 def rules_judge(messages: Sequence[Message], *, promises: int) -> dict[str, Verdict]:
     """Each rule's verdict on a conversation (``messages`` in order; ``promises`` recorded
     on its case)."""
@@ -141,10 +183,12 @@ def rules_judge(messages: Sequence[Message], *, promises: int) -> dict[str, Verd
     replies = [m for m in messages if not m.inbound and m.body.strip()]
     out: dict[str, Verdict] = {}
 
-    if not inbound:
+    asking = [m for m in inbound if not is_closing(m.body)]
+    if not asking:
         out["answered"] = Verdict(True, "the customer asked nothing")
-    elif replies and replies[-1].at >= inbound[-1].at:
-        out["answered"] = Verdict(True, "a reply follows the customer's last message")
+    elif replies and replies[-1].at >= asking[-1].at:
+        closed = " (then closed with thanks)" if asking[-1] is not inbound[-1] else ""
+        out["answered"] = Verdict(True, f"a reply follows the customer's last message{closed}")
     else:
         out["answered"] = Verdict(False, "no reply after the customer's last message")
 
