@@ -233,6 +233,51 @@ def test_the_answers_of_no_team_are_counted_in_their_own_row(client, team, custo
     assert client.get(none["nps"]["last"]["link"]).status_code == 404
 
 
+def test_the_alerts_of_no_team_are_in_the_no_team_row_with_their_links(client, team, customer, now):
+    # given last week's alerts: two of no team (their watch term has none), one of the front
+    # office's; and one of no team this week
+    term = WatchTerm.objects.create(name="Acme", query="acme", kind="brand", created_at=now)
+    tue = week_start(week_of(now) - timedelta(weeks=1)) + timedelta(days=1)
+    quiet = alert(term, None, tue, 4)
+    loud = alert(term, None, tue + timedelta(hours=2), 40, state="open")
+    ours = alert(term, team, tue, 900)
+    today = alert(term, None, now - timedelta(hours=1), 7)
+
+    # when the worker rolls the weeks up
+    rollups_rebuild(weeks=2, now=now)
+
+    # then no team's row of each week counts its alerts, loudest first
+    last = NoTeamWeekRollup.objects.get(week=week_of(tue))
+    assert last.alerts == 2 and [a["id"] for a in last.alerts_top] == [loud.pk, quiet.pk]
+    assert NoTeamWeekRollup.objects.get(week=week_of(now)).alerts == 1
+    # and the admin's dashboard shows them in the No team row, each linking to its room
+    client.force_login(admin(None))
+    html = client.get("/scorecards/dashboard/").content.decode()
+    none = tiles(html, "none")
+    assert (none["alerts"]["last"]["value"], none["alerts"]["last"]["note"]) == ("2", "raised")
+    assert none["alerts"]["current"]["value"] == "1"
+    listed_last = re.search(r'id="alerts-none-last">(.*?)</ol>', html, re.S).group(1)
+    assert re.findall(r'<li id="alert-(\d+)"><a href="([^"]+)"', listed_last) == [
+        (str(loud.pk), f"/alerts/{loud.pk}/"),
+        (str(quiet.pk), f"/alerts/{quiet.pk}/"),
+    ]
+    assert f'id="alert-{today.pk}"' in re.search(
+        r'id="alerts-none-current">(.*?)</ol>', html, re.S
+    ).group(1)
+    assert client.get(f"/alerts/{loud.pk}/").status_code == 200
+    # and the front office's tile counts its own alert only
+    assert tiles(html, "front")["alerts"]["last"]["value"] == "1"
+    assert f'id="alert-{ours.pk}"' in html
+    # and the rows behind the tile recount it
+    listed = client.get(none["alerts"]["last"]["link"]).content.decode()
+    assert _summary(listed) == ("2", 2)
+    assert _count(listed, "rows-alert-") == 2
+    # a lead sees only their team: no "No team" row, and its rows are not theirs
+    client.force_login(team_lead(team, "lena"))
+    assert 'id="team-none"' not in client.get("/scorecards/dashboard/").content.decode()
+    assert client.get(none["alerts"]["last"]["link"]).status_code == 404
+
+
 def test_the_rows_page_takes_a_figure_a_visible_team_and_a_monday(client, team, other_team):
     client.force_login(team_lead(team, "lena"))
     base = "/scorecards/dashboard/rows/?"

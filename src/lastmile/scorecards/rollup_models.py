@@ -94,10 +94,11 @@ class AgentWeekRollup(models.Model):
 
 
 class NoTeamWeekRollup(models.Model):
-    """The survey answers of one week that no team's figures count (``TeamWeekRollup``
-    counts an answer on its case's team): answers on a case with no team, or on an invite
-    with no case. The dashboard shows them in a "No team" row, so every answer is counted
-    somewhere. Kept by the same worker run."""
+    """The survey answers and the alerts of one week that no team's figures count
+    (``TeamWeekRollup`` counts an answer on its case's team, an alert on its own team):
+    answers on a case with no team or on an invite with no case, and alerts of no team (a
+    watch term of no team's). The dashboard shows them in a "No team" row, so every answer
+    and alert is counted somewhere. Kept by the same worker run."""
 
     week = models.DateField(unique=True, help_text="The week's Monday (UTC).")
     csat_responses = models.PositiveIntegerField(default=0)
@@ -105,6 +106,14 @@ class NoTeamWeekRollup(models.Model):
     nps_responses = models.PositiveIntegerField(default=0)
     nps_promoters = models.PositiveIntegerField(default=0)
     nps_detractors = models.PositiveIntegerField(default=0)
+    alerts = models.PositiveIntegerField(
+        default=0, help_text="Social listening alerts of no team raised in the week."
+    )
+    alerts_top = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The week's loudest alerts of no team, as TeamWeekRollup.alerts_top.",
+    )
     computed_at = models.DateTimeField()
 
     class Meta:

@@ -139,13 +139,14 @@ DEFINITIONS: dict[str, str] = {
     ),
     "alerts": (
         "Social listening alerts of the team raised in the week; the tile lists the five "
-        "loudest, by the mentions in the bucket that raised them. An alert of no team is "
-        "on no team's dashboard."
+        "loudest, by the mentions in the bucket that raised them. An alert of no team (its "
+        "watch term has none) is counted in the No team row."
     ),
     "no_team": (
         "Survey answers given in the week that no team's CSAT or NPS counts: on a case with "
-        "no team, or on an invite with no case. Shown to admins in the No team row, so every "
-        "answer is counted once somewhere."
+        "no team, or on an invite with no case; and social listening alerts of no team raised "
+        "in the week. Shown to admins in the No team row, so every answer and alert is "
+        "counted once somewhere."
     ),
 }
 
@@ -304,13 +305,18 @@ def _recoveries(rows: Rows, r: _Range) -> None:
             revenue[row["revenue_currency"] or ""] = str(Decimal(row["revenue"]).quantize(CENT))
 
 
-def _alerts(rows: Rows, r: _Range) -> None:
-    alerts = Alert.objects.filter(
-        team__isnull=False, raised_at__gte=r.start, raised_at__lt=r.end
-    ).annotate(w=_week("raised_at"))
+def _alerts(rows: Rows, r: _Range, no_team: dict[date, dict[str, Any]]) -> None:
+    """Each team's alerts per week and its five loudest (``rows``); the alerts of no team
+    go to ``no_team``, week by week, the same way (a NULL team is one partition)."""
+    alerts = Alert.objects.filter(raised_at__gte=r.start, raised_at__lt=r.end).annotate(
+        w=_week("raised_at")
+    )
     counts = alerts.order_by().values("team_id", "w").annotate(n=Count("pk"))
     for row in counts:
-        _put(rows, row["team_id"], row["w"], alerts=row["n"])
+        if row["team_id"] is None:
+            no_team.setdefault(_as_week(row["w"]), {})["alerts"] = row["n"]
+        else:
+            _put(rows, row["team_id"], row["w"], alerts=row["n"])
     mentions = Coalesce(Cast(KT("details__mentions"), IntegerField()), 0)
     loudest = (
         alerts.annotate(
@@ -327,17 +333,22 @@ def _alerts(rows: Rows, r: _Range) -> None:
         .values("pk", "team_id", "w", "mentions", "signal", "state", "term_name")
     )
     for a in loudest:
-        key = (a["team_id"], _as_week(a["w"]))
-        if key in rows:
-            rows[key].setdefault("alerts_top", []).append(
-                {
-                    "id": a["pk"],
-                    "term": a["term_name"],
-                    "signal": SIGNAL_LABELS.get(a["signal"], a["signal"]),
-                    "mentions": a["mentions"],
-                    "state": a["state"],
-                }
-            )
+        week = _as_week(a["w"])
+        if a["team_id"] is None:
+            values = no_team.setdefault(week, {})
+        elif (a["team_id"], week) in rows:
+            values = rows[(a["team_id"], week)]
+        else:
+            continue
+        values.setdefault("alerts_top", []).append(
+            {
+                "id": a["pk"],
+                "term": a["term_name"],
+                "signal": SIGNAL_LABELS.get(a["signal"], a["signal"]),
+                "mentions": a["mentions"],
+                "state": a["state"],
+            }
+        )
 
 
 AgentRows = dict[tuple[int, date], dict[str, Any]]
@@ -622,7 +633,8 @@ def _compute(weeks: Iterable[date], now: datetime) -> int:
     _jobs(rows, r)
     _first_contact(rows, r)
     _recoveries(rows, r)
-    _alerts(rows, r)
+    no_team = _feedback_no_team(r)
+    _alerts(rows, r, no_team)
     for values in rows.values():  # a recomputed week forgets what it no longer has
         values.setdefault("revenue_recovered", {})
         values.setdefault("alerts_top", [])
@@ -634,7 +646,7 @@ def _compute(weeks: Iterable[date], now: datetime) -> int:
     ]
     unattached = [
         NoTeamWeekRollup(week=w, computed_at=now, **values)
-        for w, values in _feedback_no_team(r).items()
+        for w, values in no_team.items()
         if w in snapshots
     ]
     funnels = _funnels(weeks, now)
@@ -824,7 +836,7 @@ def funnel_figures(funnels: list[FunnelWeeks], i: int) -> dict[str, Any]:
 
 
 def no_team_figures(row: NoTeamWeekRollup | None) -> dict[str, Any]:
-    """The answers of no team, as ``figures`` gives a team's."""
+    """The answers and alerts of no team, as ``figures`` gives a team's."""
     if row is None:
         return {}
     return {
@@ -836,6 +848,8 @@ def no_team_figures(row: NoTeamWeekRollup | None) -> dict[str, Any]:
             else None
         ),
         "nps_responses": row.nps_responses,
+        "alerts": row.alerts,
+        "alerts_top": row.alerts_top,
     }
 
 
@@ -885,7 +899,7 @@ class AgentTrend:
 @dataclass
 class NoTeam:
     """What no team's figures count, week by week (an admin's dashboard shows it): the
-    survey answers on no team's case, and the funnels no team owns."""
+    survey answers on no team's case, the alerts of no team, and the funnels no team owns."""
 
     rows: list[NoTeamWeekRollup | None]
     funnels: list[FunnelWeeks]
@@ -1069,11 +1083,13 @@ def answer_rows(
     return qs.filter(invite__case__team_id=team_id)
 
 
-def alert_rows(team_id: int, start: datetime, end: datetime) -> QuerySet[Alert]:
-    """The team's social listening alerts raised in the range, loudest first."""
+def alert_rows(team_id: int | None, start: datetime, end: datetime) -> QuerySet[Alert]:
+    """The team's social listening alerts raised in the range, loudest first (``team_id``
+    None: the alerts of no team)."""
     mentions = Coalesce(Cast(KT("details__mentions"), IntegerField()), 0)
+    owner = Q(team__isnull=True) if team_id is None else Q(team_id=team_id)
     return (
-        Alert.objects.filter(team_id=team_id, raised_at__gte=start, raised_at__lt=end)
+        Alert.objects.filter(owner, raised_at__gte=start, raised_at__lt=end)
         .annotate(mentions=mentions)
         .order_by("-mentions", "-raised_at", "-pk")
     )

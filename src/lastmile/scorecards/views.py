@@ -337,7 +337,6 @@ def _week_cells(td: rollups.TeamDashboard, i: int, now: Any) -> dict[str, dict[s
         "closed_before": _iso(start + timedelta(days=7)),
         "team_own": "false",
     }
-    alerts = c.get("alerts")
     return {
         "breach_rate": {
             "value": _fmt(c.get("breach_rate"), " %"),
@@ -393,21 +392,7 @@ def _week_cells(td: rollups.TeamDashboard, i: int, now: Any) -> dict[str, dict[s
             "note": "per currency, not converted",
             "link": _rows(period, slug, "recovered"),
         },
-        "alerts": {
-            "value": _fmt(alerts),
-            "note": "raised" if alerts else "none raised",
-            "link": _dash_rows("alerts", slug, week),
-            "top": [
-                {
-                    "link": f"/alerts/{a['id']}/",
-                    "id": a["id"],
-                    "text": f"{a['term']}: {a['signal']}",
-                    "mentions": a["mentions"],
-                    "state": a["state"],
-                }
-                for a in c.get("alerts_top") or []
-            ],
-        },
+        "alerts": _alerts_cell(c, _dash_rows("alerts", slug, week)),
     }
 
 
@@ -614,7 +599,28 @@ NO_TEAM_TILES: list[tuple[str, str]] = [
     ("csat", "CSAT"),
     ("nps", "NPS"),
     ("funnel_close_rate", "Funnel close rate"),
+    ("alerts", "Loudest social alerts"),
 ]
+
+
+def _alerts_cell(c: dict[str, Any], link: str) -> dict[str, Any]:
+    """The alerts' value, note and link, and the loudest of them, each linking to its room."""
+    alerts = c.get("alerts")
+    return {
+        "value": _fmt(alerts),
+        "note": "raised" if alerts else "none raised",
+        "link": link,
+        "top": [
+            {
+                "link": f"/alerts/{a['id']}/",
+                "id": a["id"],
+                "text": f"{a['term']}: {a['signal']}",
+                "mentions": a["mentions"],
+                "state": a["state"],
+            }
+            for a in c.get("alerts_top") or []
+        ],
+    }
 
 
 def _no_team_cell(name: str, c: dict[str, Any], week: Any, funnels: bool) -> dict[str, Any]:
@@ -623,6 +629,8 @@ def _no_team_cell(name: str, c: dict[str, Any], week: Any, funnels: bool) -> dic
             **_funnel_cell(c, "no funnel without a team" if not funnels else None),
             "link": _dash_rows(name, "none", week),
         }
+    if name == "alerts":
+        return _alerts_cell(c, _dash_rows(name, "none", week))
     unit = " %" if name == "csat" else ""
     return {
         "value": _fmt(c.get(name), unit),
@@ -703,7 +711,7 @@ ROWS_FIGURES: dict[str, str] = {
     "funnel_close_rate": "Sales funnels: people who entered and closed",
     "alerts": "Social listening alerts raised",
 }
-NO_TEAM_FIGURES = ("csat", "nps", "funnel_close_rate")
+NO_TEAM_FIGURES = ("csat", "nps", "funnel_close_rate", "alerts")
 
 
 def _rows_summary(
@@ -770,7 +778,6 @@ def _rows_summary(
             return UNAVAILABLE, words, entered, rows
         value = _fmt(rollups._pct(closed, entered), " %")
         return value, f"{closed} of {entered} entered closed", entered, rows
-    assert team_id is not None
     alerts = rollups.alert_rows(team_id, start, end).select_related("term")
     items = list(alerts[:DRILL_LIMIT])
     n = alerts.count() if len(items) == DRILL_LIMIT else len(items)
@@ -823,7 +830,7 @@ def dashboard_rows(request: HttpRequest) -> HttpResponse:
             "items": items,
             "limit": DRILL_LIMIT,
             "definition": rollups.DEFINITIONS.get(
-                "no_team" if team is None and figure != "funnel_close_rate" else figure, ""
+                "no_team" if team is None and figure in ("csat", "nps") else figure, ""
             ),
         },
     )
