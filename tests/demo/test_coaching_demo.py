@@ -4,6 +4,7 @@ a coaching loop for the lead; the agent can answer it, the lead accept it."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -13,9 +14,11 @@ from django.test import override_settings
 
 from lastmile.coaching.models import Lesson
 from lastmile.coaching.services import lesson_accept, lesson_submit
+from lastmile.customers.models import Direction, Interaction
 from lastmile.demo import seed as demo_seed
 from lastmile.demo.extensions import coaching, scorecards
 from lastmile.loops.models import Loop
+from lastmile.scorecards.models import QaReview, QaScore
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 11, 25, 19, 31, tzinfo=UTC)
@@ -49,7 +52,7 @@ def test_a_leads_review_below_target_opens_the_demo_agents_lesson(demo):
         "assigned",
     )
     assert lesson.qa_review.score == 55 and not lesson.qa_review.automatic
-    assert lesson.what_went_wrong.startswith("The customer asked twice")
+    assert lesson.what_went_wrong.startswith("On ")
     assert lesson.conversation, "the conversation is in the lesson"
     assert (lesson.loop.kind, lesson.loop.state, lesson.loop.assignee.username) == (
         "coaching",
@@ -65,3 +68,30 @@ def test_the_demo_lesson_can_be_completed(demo):
     lesson_submit(lesson=lesson, actor=lesson.agent, draft="Your card arrives Friday.", now=NOW)
     lesson_accept(lesson=lesson, actor=lesson.lead, now=NOW + timedelta(minutes=5))
     assert Loop.objects.get(pk=lesson.loop_id).state == "closed"
+
+
+def test_the_leads_comment_describes_the_conversation_it_reviews(demo):
+    """The comment names the reviewed case's subject, quotes the question its customer asked,
+    and says the reply named no next step only when the first pass found so."""
+    review = QaReview.objects.select_related("case").get(reviewer__username="front-lead")
+    case = review.case
+    assert review.comment.startswith(f'On "{case.subject}"')
+    inbound = Interaction.objects.filter(case=case, direction=Direction.INBOUND)
+    asked = re.search(r'asked "([^"]+\?)"', review.comment)
+    if asked is None:  # the customer asked nothing with a question mark
+        assert not any("?" in row.body for row in inbound), review.comment
+    else:
+        assert any(asked.group(1) in row.body for row in inbound)
+    first_pass = QaScore.objects.get(
+        review__case=case, review__automatic=True, category__rule="next_step"
+    )
+    assert ("named no next step" in review.comment) == (first_pass.score == 0)
+    # The conversation is chosen by that: the latest of the agent's with no next step.
+    failed = QaReview.objects.filter(
+        agent=review.agent,
+        automatic=True,
+        case__team=case.team,
+        scores__in=QaScore.objects.filter(category__rule="next_step", score=0),
+    ).order_by("-conversation_at", "-id")
+    if failed.exists():
+        assert failed.first().case_id == case.pk

@@ -2,7 +2,12 @@
 agent's closed conversations below the team's target (through the scorecards' review
 service), which opens a lesson for the agent and a coaching loop for the lead. Runs after
 the scorecards' part (its first pass has reviewed the closed conversations). Lessons the
-history's broken promises and breaches opened on their own are counted too."""
+history's broken promises and breaches opened on their own are counted too.
+
+The lead's comment is written from the conversation reviewed (its subject, the customer's
+last question and what the first pass found), so the lesson never describes another case:
+the conversation is the agent's latest one whose last reply the first pass found naming no
+next step (the lead's critical category), else their latest reviewed one."""
 
 from __future__ import annotations
 
@@ -11,7 +16,8 @@ from typing import Any
 
 from lastmile.cases.models import Case, CaseStatus
 from lastmile.coaching.models import Lesson
-from lastmile.scorecards.models import QaCategory, QaReview, QaScorecard
+from lastmile.customers.models import Direction, Interaction
+from lastmile.scorecards.models import QaCategory, QaReview, QaScore, QaScorecard
 from lastmile.scorecards.services import ScoreIn, qa_review_create
 
 AGENT = "front"
@@ -23,10 +29,38 @@ CATEGORIES = (
     ("Named the next step", 2, True, 3),
     ("Tone", 1, False, 4),
 )
-COMMENT = (
-    "The customer asked twice when the card would arrive and the reply never said. "
-    "Give the date, and say what happens if it does not come."
-)
+ADVICE = "Say what happens next and by when, and what the customer can do if it does not."
+
+
+def _question(text: str) -> str:
+    """The last sentence of ``text`` that asks something ("" if none)."""
+    asked = ""
+    sentence = ""
+    for ch in text:
+        sentence += ch
+        if ch in ".!?\n":
+            if ch == "?":
+                asked = sentence.strip()
+            sentence = ""
+    return asked
+
+
+def _comment(case: Case, next_step_failed: bool) -> str:
+    """The lead's words on ``case``, from the case itself."""
+    inbound = (
+        Interaction.objects.filter(case=case, direction=Direction.INBOUND)
+        .order_by("-occurred_at", "-pk")
+        .values_list("body", flat=True)
+    )
+    question = next((q for q in (_question(b) for b in inbound) if q), "")
+    about = (
+        f'On "{case.subject}" the customer asked "{question}"'
+        if question
+        else f'On "{case.subject}"'
+    )
+    if next_step_failed:
+        return f"{about} and the last reply named no next step. {ADVICE}"
+    return f"{about}. {ADVICE}"
 
 
 def _scorecard() -> QaScorecard:
@@ -46,24 +80,24 @@ def _scorecard() -> QaScorecard:
     return card
 
 
-def _conversation(agent: Any, team: Any) -> Case | None:
-    """The agent's latest closed conversation of the team that the first pass reviewed
-    (it has a reply of theirs), else their latest closed case."""
-    reviewed = (
-        QaReview.objects.filter(agent=agent, automatic=True, case__team=team)
-        .select_related("case")
-        .order_by("-conversation_at", "-id")
-        .first()
-    )
-    if reviewed is not None:
-        return reviewed.case
-    return (
+def _conversation(agent: Any, team: Any) -> tuple[Case | None, bool]:
+    """The agent's latest closed conversation of the team whose last reply the first pass
+    found naming no next step, else their latest reviewed one, else their latest closed
+    case; and whether the first pass failed its next step."""
+    reviewed = QaReview.objects.filter(agent=agent, automatic=True, case__team=team)
+    no_next_step = QaScore.objects.filter(category__rule="next_step", score=0).values("review")
+    for candidates, failed in ((reviewed.filter(pk__in=no_next_step), True), (reviewed, False)):
+        review = candidates.select_related("case").order_by("-conversation_at", "-id").first()
+        if review is not None:
+            return review.case, failed
+    case = (
         Case.objects.filter(
             assignee=agent, team=team, status__in=(CaseStatus.SOLVED, CaseStatus.CLOSED)
         )
         .order_by("-solved_at", "-id")
         .first()
     )
+    return case, False
 
 
 def seed(seeder: Any) -> list[str]:
@@ -72,7 +106,7 @@ def seed(seeder: Any) -> list[str]:
     if agent is None or lead is None or team is None:
         return ["coaching: no Front office agent and lead in this demo; no lesson seeded"]
     earlier = Lesson.objects.count()
-    case = _conversation(agent, team)
+    case, next_step_failed = _conversation(agent, team)
     if case is None:
         return [f"coaching: {AGENT} has no closed conversation yet; no lesson seeded"]
     card = _scorecard()
@@ -82,7 +116,7 @@ def seed(seeder: Any) -> list[str]:
         case_ref=case.ref,
         scorecard_id=card.pk,
         scores=[ScoreIn(scores[name], score) for name, _, _, score in CATEGORIES],
-        comment=COMMENT,
+        comment=_comment(case, next_step_failed),
         now=seeder.now - timedelta(minutes=30),
     )
     lesson = Lesson.objects.filter(qa_review=review).first()
