@@ -360,6 +360,11 @@ def _write(figures: dict, args: argparse.Namespace, errors: Counter) -> None:
         "`soak_lost`: of those, not stored; `soak_duplicated`: stored more than once;",
         "`soak_error_rate`: non-2xx answers over all answers (a refused connection, while a",
         "process was down, is not an answer); `soak_p99_ms`: over all answers.",
+        "",
+        "The load: Segment batches of 20 events, interaction batches of 50, API reads (a",
+        "customer's timeline, the team's loops) and loops due 10 to 30 s on, which the sweep",
+        "escalates and breaches. Not in it: replies and console (HTML) reads; and Redis is not",
+        "restarted (see above).",
     ]
     if errors:
         lines += ["", "Errors seen:", "", *(f"- {n} × {e}" for e, n in errors.most_common(10))]
