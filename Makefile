@@ -10,7 +10,7 @@ CKSUM := $(shell cksum pyproject.toml | cut -d' ' -f1)
 STAMP := $(VENV)/.installed-$(CKSUM)
 export LASTMILE_PORT ?= 8000
 
-.PHONY: demo test bench lint venv clean train-sentiment
+.PHONY: demo test bench soak lint venv clean train-sentiment
 
 $(STAMP)-%: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ test: $(STAMP)-dev
 
 bench: $(STAMP)-dev
 	@$(BIN)/python bench/run.py $(if $(QUICK),--quick,)
+
+# Ten minutes of mixed load on two web processes and two workers (huey on Redis) against
+# PostgreSQL, one SIGKILLed every 30 s; writes bench/SOAK.md. Needs PostgreSQL and Redis on
+# loopback: LASTMILE_SOAK_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/lastmile).
+soak: $(STAMP)-dev
+	LASTMILE_DATABASE_URL=$${LASTMILE_SOAK_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/lastmile} \
+	  $(BIN)/python scripts/soak.py --duration $${SOAK_SECONDS:-600}
 
 # Trains the sentiment model from ../shared/data/tweeteval-sentiment into the package.
 train-sentiment: $(STAMP)-train
