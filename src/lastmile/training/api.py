@@ -91,7 +91,9 @@ class PracticeCasesQuery(Schema):
 
 class PracticePromiseIn(StrictSchema):
     text: str = Field(max_length=2000)
-    terms: dict[str, Any] = Field(default_factory=dict, description='e.g. {"refund_amount": 20}')
+    terms: dict[str, Any] = Field(
+        default_factory=dict, description='e.g. {"refund_amount": 20, "currency": "GBP"}'
+    )
     due_at: UtcDatetime | None = None
 
 

@@ -8,6 +8,7 @@ not theirs is a 404, the same as a missing one.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,8 +21,9 @@ from lastmile.knowledge.selectors import ArticleHit, articles_search, suggestion
 from lastmile.people.models import Role, Team
 from lastmile.people.selectors import agent_for, visible_team_ids
 from lastmile.people.viewers import SYSTEM, Viewer, viewer_check
-from lastmile.promises.checks import Needs, Verdict, needs_for
-from lastmile.promises.selectors import policies_check
+from lastmile.promises.checks import Needs, Verdict, needs_for, verdict_for
+from lastmile.promises.selectors import policies_check, policy_versions_effective
+from lastmile.promises.terms import terms_format
 from lastmile.training.models import (
     AttemptState,
     OnboardingPath,
@@ -350,6 +352,7 @@ class PromiseCheck:
 class PracticeCheck:
     promises: list[PromiseCheck]
     suggestions: list[ArticleHit]
+    example: str = ""  # terms an effective policy applies to, for the hint ("" if none)
 
     @property
     def warnings(self) -> int:
@@ -379,7 +382,57 @@ def practice_check(
                 i, text, terms, verdicts, needs_for(verdicts, terms=terms, authority=authority)
             )
         )
-    return PracticeCheck(promises=checked, suggestions=practice_suggestions(practice_case, reply))
+    return PracticeCheck(
+        promises=checked,
+        suggestions=practice_suggestions(practice_case, reply),
+        example=terms_example(team_id=practice_case.team_id, now=now),
+    )
+
+
+_HAS = re.compile(r"\bhas\(terms\.([a-z_][a-z0-9_]*)\)")
+_EQUALS = re.compile(r"\bterms\.([a-z_][a-z0-9_]*)\s*==\s*(\"[^\"\\]*\"|-?\d+(?:\.\d+)?)")
+_BOUND = re.compile(r"\bterms\.([a-z_][a-z0-9_]*)\)?\s*(<=|<|>=|>)\s*(-?\d+(?:\.\d+)?)")
+
+
+def _number(text: str) -> int | float:
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+def _example_for(applies_when: str, rule: str) -> dict[str, Any] | None:
+    """Terms read off a policy's CEL: each ``terms.k == v`` of its applies_when, and each
+    term it needs (``has(terms.k)``) at the bound its rule or applies_when sets; None when
+    a needed term has no value to read."""
+    terms: dict[str, Any] = {}
+    for key, value in _EQUALS.findall(applies_when):
+        terms[key] = value[1:-1] if value.startswith('"') else _number(value)
+    for key, op, value in _BOUND.findall(f"{applies_when} && {rule}"):
+        if key not in terms:
+            bound = _number(value)
+            terms[key] = bound - 1 if op == "<" else bound + 1 if op == ">" else bound
+    for key in _HAS.findall(applies_when):
+        if key not in terms:
+            return None
+    return terms or None
+
+
+def terms_example(*, team_id: int | None, now: datetime) -> str:
+    """Promise terms that an effective policy applies to, as an agent would type them (the
+    practice page's hint): read off the policies' CEL (the team's own first, then the rest,
+    each by key) and kept only when the policy check says the policy applies to them; ""
+    when no policy gives such terms."""
+    versions = sorted(
+        policy_versions_effective(now=now),
+        key=lambda pv: (pv.policy.team_id != team_id, pv.policy.team_id is not None, pv.policy.key),
+    )
+    for version in versions:
+        terms = _example_for(version.applies_when, version.rule)
+        if terms is None:
+            continue
+        verdict = verdict_for(version, terms=terms, customer={})
+        if verdict is not None and verdict.result != "error":
+            return terms_format(terms)
+    return ""
 
 
 def practice_suggestions(practice_case: PracticeCase, reply: str) -> list[ArticleHit]:
