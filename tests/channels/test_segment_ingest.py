@@ -158,5 +158,7 @@ def test_a_batch_of_known_users_costs_the_same_queries_whatever_its_size(post):
 
     small, large = queries(2, 1000), queries(100, 2000)
 
-    assert len(small) == len(large) <= 12, large
+    # 12, and on PostgreSQL the ingest timeouts' SET (core.backpressure), which a request inside
+    # a transaction (this test's) sends each time and a served connection once
+    assert len(small) == len(large) <= (13 if connection.vendor == "postgresql" else 12), large
     assert counts() == (202, 100, 100)
