@@ -9,6 +9,7 @@ non-zero and names it). Nothing here imports Django or touches a database, so
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,11 +17,11 @@ from typing import Any
 TARGETS: dict[str, tuple[str, float]] = {
     "ingest_per_s": (">=", 5000),
     "timeline_p99_ms": ("<=", 25),
-    "sweep_s": ("<=", 2),
+    "sweep_s": ("<", 1),  # one sweep of 1M loops with 10,000 due (issue 19)
     "anomaly_buckets_per_s": (">=", 100_000),
     # NAB on realTweets series the detector was not tuned on (leave one series out; issue 18)
-    "nab_loso_standard": (">=", 72),
-    "nab_loso_low_fp": (">=", 60),
+    "nab_loso_standard": (">", 72),
+    "nab_loso_low_fp": (">", 60),
     "sentiment_texts_per_s": (">=", 1000),
     "sentiment_one_text_p99_ms": ("<=", 5),
     "segment_events_per_s": (">=", 10_000),
@@ -105,7 +106,7 @@ ENGINE_ROWS: dict[str, list[Row]] = {
         Row("Search p50 / healthz p50", "search_ratio", "x", "(reported)"),
     ],
     "sweep": [
-        Row("Sweep, business hours, 50 teams (one `loops_sweep`)", "sweep_s", "s", "≤ 2 s"),
+        Row("Sweep, business hours, 50 teams (one `loops_sweep`)", "sweep_s", "s", "< 1 s"),
         Row("Sweep floor (bare indexed SELECT of the due ids)", "sweep_floor_s", "s"),
         Row("Sweep / floor", "sweep_ratio", "x", "(reported)"),
     ],
@@ -158,9 +159,9 @@ SIDE_ROWS: dict[str, list[Row]] = {
             "NAB standard, held out (leave one series out, 5 realTweets series)",
             "nab_loso_standard",
             "num",
-            "≥ 72 (Numenta HTM 64.9)",
+            "> 72 (Numenta HTM 64.9)",
         ),
-        Row("NAB low-FP, held out (leave one series out)", "nab_loso_low_fp", "num", "≥ 60"),
+        Row("NAB low-FP, held out (leave one series out)", "nab_loso_low_fp", "num", "> 60"),
         Row("NAB low-FN, held out (leave one series out)", "nab_loso_low_fn", "num"),
         Row(
             "False alerts per labelled window, held out",
@@ -320,9 +321,18 @@ def expected(*, engines: Iterable[str], workloads: Iterable[str]) -> list[str]:
     return keys
 
 
+_COMPARE = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+}
+
+
 def passes(key: str, value: float) -> bool:
+    """Whether ``value`` meets its target; the issues' "above 72" is strict, "≥ 5,000" is not."""
     op, bound = TARGETS[key.removesuffix("_pg")]
-    return value >= bound if op == ">=" else value <= bound
+    return bool(_COMPARE[op](value, bound))
 
 
 def _measured(value: Any) -> bool:
