@@ -323,6 +323,195 @@ def test_a_breach_of_a_loop_of_no_team_opens_none_and_the_sweep_goes_on(
     assert not Lesson.objects.exists()
 
 
+def _lost_sweep(at, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+    """A sweep whose queued breach_lessons_task never runs (a worker killed holding it)."""
+    with django_capture_on_commit_callbacks() as queued:
+        loops_sweep(now=at)
+    assert queued  # it was queued, and is dropped here
+
+
+def test_a_breach_whose_task_never_ran_gets_its_lesson_from_the_catch_up(
+    lena, alice, customer, case, team, breach_at_once, now, django_capture_on_commit_callbacks
+):
+    from lastmile.coaching.services import CATCH_UP_GRACE, breach_lessons_catch_up
+
+    loop = loop_open(
+        customer=customer,
+        case=case,
+        kind="task",
+        title="Call back",
+        team=team,
+        assignee=alice,
+        now=now,
+    )
+    _lost_sweep(now + timedelta(hours=2), django_capture_on_commit_callbacks)
+    assert not Lesson.objects.exists()
+    # within the grace after the breach (an hour in) the task may still be running: left to it
+    assert breach_lessons_catch_up(now=now + timedelta(hours=1) + CATCH_UP_GRACE / 2) == 0
+    assert not Lesson.objects.exists()
+    later = now + timedelta(hours=2, minutes=5)
+    assert breach_lessons_catch_up(now=later) == 1
+    assert breach_lessons_catch_up(now=later) == 0  # twice: still one
+    lesson = Lesson.objects.get()
+    assert (lesson.agent, lesson.lead, lesson.reason, lesson.breached_loop) == (
+        alice,
+        lena,
+        "breach",
+        loop,
+    )
+    assert lesson.loop.opened_at == later  # the lead's loop runs from when it was opened
+
+
+def test_the_catch_up_and_the_task_in_either_order_open_one_lesson(
+    lena, alice, customer, case, team, breach_at_once, now, django_capture_on_commit_callbacks
+):
+    from huey.contrib.djhuey import HUEY
+
+    from lastmile.coaching.services import breach_lessons_catch_up
+
+    loop_open(
+        customer=customer,
+        case=case,
+        kind="task",
+        title="x",
+        team=team,
+        assignee=alice,
+        now=now,
+    )
+    with django_capture_on_commit_callbacks() as queued:
+        loops_sweep(now=now + timedelta(hours=2))
+    assert breach_lessons_catch_up(now=now + timedelta(hours=2)) == 1
+    HUEY.immediate = True  # the task the worker ran late, after the catch-up
+    try:
+        for callback in queued:
+            callback()
+    finally:
+        HUEY.immediate = False
+    assert Lesson.objects.count() == 1
+
+
+def test_the_catch_up_leaves_old_breaches_and_the_leads_own(
+    lena, alice, customer, case, team, breach_at_once, now, django_capture_on_commit_callbacks
+):
+    from lastmile.coaching.services import LESSON_MAX_AGE, breach_lessons_catch_up
+
+    for assignee in (alice, lena, None):
+        loop_open(
+            customer=customer,
+            case=case,
+            kind="task",
+            title="x",
+            team=team,
+            assignee=assignee,
+            now=now,
+        )
+    _lost_sweep(now + timedelta(hours=2), django_capture_on_commit_callbacks)
+    # over a week after the breaches: none is opened any more
+    assert breach_lessons_catch_up(now=now + LESSON_MAX_AGE + timedelta(hours=2)) == 0
+    # within the week: Alice's only, not the lead's own nor the unassigned one
+    assert breach_lessons_catch_up(now=now + timedelta(days=1)) == 1
+    assert Lesson.objects.get().agent == alice
+
+
+def test_a_breach_lesson_is_for_the_agent_who_had_the_loop_when_it_breached(
+    lena,
+    alice,
+    bob,
+    customer,
+    case,
+    team,
+    breach_at_once,
+    now,
+    django_capture_on_commit_callbacks,
+):  # the trail says who: reassigned since, by hand or by the ladder, it is still Alice's
+    from lastmile.coaching.services import breach_lessons_catch_up
+    from lastmile.loops.services import loop_reassign
+
+    first = loop_open(
+        customer=customer,
+        case=case,
+        kind="task",
+        title="first",
+        team=team,
+        assignee=alice,
+        now=now,
+    )
+    _lost_sweep(now + timedelta(hours=2), django_capture_on_commit_callbacks)
+    loop_reassign(loop=first, assignee=bob, now=now + timedelta(hours=3))
+    breach_at_once.escalation = [
+        {"at": 100, "action": "breach"},
+        {"at": 100, "action": "reassign_to_lead"},
+    ]
+    breach_at_once.save()
+    second = loop_open(
+        customer=customer,
+        case=case,
+        kind="task",
+        title="second",
+        team=team,
+        assignee=alice,
+        now=now + timedelta(hours=3),
+    )
+    _lost_sweep(now + timedelta(hours=5), django_capture_on_commit_callbacks)
+    second.refresh_from_db()
+    assert second.assignee == lena  # the ladder handed it to the lead as it breached
+    assert breach_lessons_catch_up(now=now + timedelta(hours=6)) == 2
+    assert {(lesson.breached_loop, lesson.agent) for lesson in Lesson.objects.all()} == {
+        (first, alice),
+        (second, alice),
+    }
+
+
+def test_the_task_also_opens_the_lesson_for_the_agent_at_the_breach(
+    lena, alice, customer, case, team, breach_at_once, now, worked
+):  # the sweep that breached the loop handed it to the lead in the same run
+    breach_at_once.escalation = [
+        {"at": 100, "action": "breach"},
+        {"at": 100, "action": "reassign_to_lead"},
+    ]
+    breach_at_once.save()
+    loop_open(
+        customer=customer,
+        case=case,
+        kind="task",
+        title="x",
+        team=team,
+        assignee=alice,
+        now=now,
+    )
+    worked(now + timedelta(hours=2))
+    assert Lesson.objects.get().agent == alice
+
+
+def test_the_catch_up_runs_every_five_minutes_on_the_worker(now):
+    from huey.contrib.djhuey import HUEY
+
+    def due(minute):  # type: ignore[no-untyped-def]
+        return {t.name for t in HUEY.read_periodic(now.replace(minute=minute))}
+
+    assert any(name.endswith("breach_lessons_catch_up_task") for name in due(5))
+    assert not any(name.endswith("breach_lessons_catch_up_task") for name in due(7))
+
+
+def test_the_catch_up_task_opens_the_missing_lessons(
+    lena, alice, customer, case, team, breach_at_once, now, django_capture_on_commit_callbacks
+):
+    from lastmile.coaching.tasks import breach_lessons_catch_up_task
+
+    loop_open(
+        customer=customer,
+        case=case,
+        kind="task",
+        title="x",
+        team=team,
+        assignee=alice,
+        now=now - timedelta(hours=3),
+    )
+    _lost_sweep(now - timedelta(hours=1), django_capture_on_commit_callbacks)
+    breach_lessons_catch_up_task.call_local()  # the clock stands at now
+    assert Lesson.objects.get().agent == alice
+
+
 @pytest.fixture
 def lesson(lena, solved, card, now):  # type: ignore[no-untyped-def]
     review(lena, solved, card, **LOW, now=now)

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 
 from lastmile.cases.models import Case
 from lastmile.coaching.masking import known_details, mask_known, masked_conversation
@@ -31,7 +32,14 @@ from lastmile.coaching.models import (
 from lastmile.core.clock import utcnow
 from lastmile.core.errors import Conflict, FieldError, InvalidInput, PermissionDenied
 from lastmile.knowledge.selectors import articles_search, articles_suggest_for_case
-from lastmile.loops.models import TEAM_OWN_KINDS, Loop, LoopKind, LoopState
+from lastmile.loops.models import (
+    TEAM_OWN_KINDS,
+    Loop,
+    LoopEvent,
+    LoopEventKind,
+    LoopKind,
+    LoopState,
+)
 from lastmile.loops.services import loop_close, loop_open
 from lastmile.people.models import Agent, Role, Team
 from lastmile.people.selectors import agent_for, person_name
@@ -345,12 +353,70 @@ def on_loops_breached(name: str, events: Sequence[tuple[dict[str, Any], datetime
     transaction.on_commit(queue)
 
 
-def breach_lessons_open(items: Sequence[tuple[int, int, str]]) -> int:
-    """Open the lessons of breaches ``(loop id, assignee id at the breach, when)``: a loop of
-    a customer's that breached while assigned to an agent opens a lesson for that agent (not
-    the lead's own, not a loop of no team); each loop once, however often it is asked.
-    The loops and teams are read at once; returns how many lessons opened."""
-    loops = Loop.objects.select_related("assignee", "case", "team__lead").in_bulk(
+def _from_assignee(data: Any) -> int | None:
+    """The assignee a ``reassigned`` LoopEvent took the loop from: ``loop_reassign`` writes
+    ``{"from": {"team", "assignee"}}``, the sweeper's hand-over to the lead a bare id."""
+    before = data.get("from") if isinstance(data, dict) else None
+    if isinstance(before, dict):
+        before = before.get("assignee")
+    return before if isinstance(before, int) and not isinstance(before, bool) else None
+
+
+def breach_assignees(loops: Sequence[Loop], at: dict[int, datetime]) -> dict[int, int | None]:
+    """Who each of ``loops`` was assigned to when it breached (its ``breached`` LoopEvent,
+    else the moment in ``at``), from its trail: its assignee now, with every reassignment
+    after the breach undone, newest first. One query for all of them."""
+    rows = (
+        LoopEvent.objects.filter(
+            loop_id__in=[lp.pk for lp in loops],
+            kind__in=[LoopEventKind.BREACHED, LoopEventKind.REASSIGNED],
+        )
+        .order_by("loop_id", "at", "pk")
+        .values_list("loop_id", "kind", "at", "data")
+    )
+    trails: dict[int, list[tuple[str, datetime, Any]]] = {}
+    for loop_id, kind, when, data in rows:
+        trails.setdefault(loop_id, []).append((kind, when, data))
+    out: dict[int, int | None] = {}
+    for loop in loops:
+        trail = trails.get(loop.pk, [])
+        # The first breach in the trail; a loop with none breached at ``at[loop]``.
+        cut = next(
+            (i for i, (kind, _, _) in enumerate(trail) if kind == LoopEventKind.BREACHED), None
+        )
+        if cut is None:
+            moment = at.get(loop.pk)
+            cut = (
+                next(
+                    (
+                        i
+                        for i, (_, when, _) in enumerate(trail)
+                        if moment is not None and when > moment
+                    ),
+                    len(trail),
+                )
+                - 1
+            )
+        assignee = loop.assignee_id
+        for kind, _, data in reversed(trail[cut + 1 :]):
+            if kind == LoopEventKind.REASSIGNED:
+                assignee = _from_assignee(data)
+        out[loop.pk] = assignee
+    return out
+
+
+def breach_lessons_open(
+    items: Sequence[tuple[int, int, str]], *, now: datetime | None = None
+) -> int:
+    """Open the lessons of breaches ``(loop id, assignee id, when)``: a loop of a customer's
+    that breached while assigned to an agent opens a lesson for that agent (not the lead's
+    own, not a loop of no team); each loop once, however often it is asked, and at once by
+    two workers (``lesson_one_per_breach``). The agent is the one the loop had when it
+    breached, read from its trail (``breach_assignees``), whatever it has now and whatever
+    the caller heard. The loops, teams and trails are read at once; returns how many
+    lessons it opened (one it lost to another worker at the same moment counts too).
+    ``now``: the clock (the worker's, when not given)."""
+    loops = Loop.objects.select_related("case", "team__lead").in_bulk(
         [loop_id for loop_id, _, _ in items]
     )
     already = set(
@@ -358,25 +424,32 @@ def breach_lessons_open(items: Sequence[tuple[int, int, str]]) -> int:
             "breached_loop_id", flat=True
         )
     )
+    now = now if now is not None else utcnow()
+    moments = {loop_id: datetime.fromisoformat(when) for loop_id, _, when in items}
+    wanted = [
+        lp
+        for lp in loops.values()
+        if lp.pk not in already
+        and lp.team is not None  # no team: nobody's coaching loop to open
+        and lp.kind not in TEAM_OWN_KINDS
+        and now - moments[lp.pk] <= LESSON_MAX_AGE
+    ]
+    assignees = breach_assignees(wanted, moments)
+    agents = User.objects.in_bulk({a for a in assignees.values() if a is not None})
     kinds = dict(LoopKind.choices)
     opened = 0
-    now = utcnow()
-    for loop_id, assignee_id, when in items:
-        at = datetime.fromisoformat(when)
-        if now - at > LESSON_MAX_AGE:
-            continue  # an old breach (a replayed history, a worker long stopped)
-        loop = loops.get(loop_id)
-        if loop is None or loop.pk in already or loop.assignee_id != assignee_id:
+    for loop in sorted(wanted, key=lambda lp: lp.pk):
+        if loop.pk in already:
             continue
-        if loop.team is None:
-            continue  # no team: nobody's coaching loop to open
+        at = moments[loop.pk]
+        agent = agents.get(assignees[loop.pk])  # type: ignore[arg-type]
         lead = _lead_of(loop.team)
-        if loop.assignee is None or (lead is not None and lead.pk == loop.assignee_id):
-            continue
+        if agent is None or (lead is not None and lead.pk == agent.pk):
+            continue  # nobody's, or the lead's own
         due = f" (due {loop.due_at:%d %b %Y %H:%M} UTC)" if loop.due_at else ""
         lesson_open(
             reason=LessonReason.BREACH,
-            agent=loop.assignee,
+            agent=agent,
             team=loop.team,
             lead=lead,
             case=loop.case,
@@ -390,6 +463,40 @@ def breach_lessons_open(items: Sequence[tuple[int, int, str]]) -> int:
         )
         already.add(loop.pk)
         opened += 1
+    return opened
+
+
+# A breach's lesson is opened by ``tasks.breach_lessons_task``, queued when the sweep
+# commits; a worker killed holding that task loses it. The periodic catch-up
+# (``tasks.breach_lessons_catch_up_task``) opens what is still missing this long after the
+# breach: past the task's own retries, so it rarely races it (and a race opens one anyway).
+CATCH_UP_GRACE = timedelta(minutes=5)
+CATCH_UP_BATCH = 500
+
+
+def breach_lessons_catch_up(*, now: datetime, grace: timedelta = CATCH_UP_GRACE) -> int:
+    """Open the lessons the worker's task never opened: the loops of a team, of a customer's
+    kind, that breached within ``LESSON_MAX_AGE`` of ``now`` and at least ``grace`` ago and
+    have no lesson, through ``breach_lessons_open`` (so the same rules, the agent at the
+    breach from the trail, and one lesson per breach however often and however many workers
+    run it). Returns how many it opened."""
+    missing = (
+        Loop.objects.filter(
+            breached_at__gte=now - LESSON_MAX_AGE,
+            breached_at__lte=now - grace,
+            team__isnull=False,
+        )
+        .exclude(kind__in=TEAM_OWN_KINDS)
+        .filter(~Exists(Lesson.objects.filter(breached_loop_id=OuterRef("pk"))))
+        .order_by("pk")
+        .values_list("pk", "assignee_id", "breached_at")
+    )
+    items = [(pk, assignee or 0, at.isoformat()) for pk, assignee, at in missing if at is not None]
+    opened = 0
+    for i in range(0, len(items), CATCH_UP_BATCH):
+        opened += breach_lessons_open(items[i : i + CATCH_UP_BATCH], now=now)
+    if opened:
+        log.info("coaching: caught up %s breach lessons", opened)
     return opened
 
 
