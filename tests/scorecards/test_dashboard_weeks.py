@@ -172,11 +172,14 @@ def test_every_tile_links_to_rows_that_recount_it(client, team, last_week):
         broken = 0 if c["promises_broken"]["value"] == "—" else int(c["promises_broken"]["value"])
         assert _count(get(c["promises_broken"]), "drill-loop-") == broken
         won, lost = (int(x) for x in re.findall(r"\d+", c["recovery_rate"]["note"]))
-        assert _count(get(c["recovery_rate"]), "drill-loop-") == won + lost
+        recoveries = get(c["recovery_rate"])
+        assert _count(recoveries, "rows-recovery-") == won + lost
+        assert _summary(recoveries) == (c["recovery_rate"]["value"], won + lost)
         solved = int(re.findall(r"\d+", c["first_contact_resolution"]["note"])[1])
         assert _count(get(c["first_contact_resolution"]), "rows-case-") == solved
         recovered = get(c["revenue_recovered"])
         assert _count(recovered, "rows-recovery-") == won
+        assert _summary(recovered) == (c["revenue_recovered"]["value"], won)
         # the dashboard's own rows pages: the same value, and as many rows as the note says
         for name, prefix, n in (
             ("csat", "rows-answer-", int(c["csat"]["note"].split()[0])),

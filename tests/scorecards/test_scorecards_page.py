@@ -92,10 +92,23 @@ def test_a_bad_period_is_said_on_the_page_with_422(client, alice):
     assert "bad period" in r.content.decode()
 
 
-def test_the_drill_down_shows_an_outsider_none_of_the_teams_loops(client, charlie, closed):
+def test_the_drill_down_of_an_agent_an_outsider_may_not_see_is_a_404(client, charlie, closed):
     client.force_login(charlie)
     r = client.get("/scorecards/loops/", {"assignee": "alice", "state": "closed"})
-    assert r.status_code == 200 and r.context["loops"] == []
+    assert r.status_code == 404 and r.context["loops"] == []
+
+
+def test_the_drill_down_of_a_team_an_outsider_may_not_see_is_a_404(
+    client, charlie, alice, team, closed
+):
+    # given charlie works in another team than alice's
+    client.force_login(charlie)
+    r = client.get("/scorecards/loops/", {"team": team.slug, "state": "closed"})
+    assert r.status_code == 404 and r.context["loops"] == []
+    # and alice's team lists its loops to alice
+    client.force_login(alice)
+    r = client.get("/scorecards/loops/", {"team": team.slug, "state": "closed"})
+    assert r.status_code == 200 and r.context["count"] == 3
 
 
 def test_a_bad_drill_down_instant_is_a_422(client, alice):

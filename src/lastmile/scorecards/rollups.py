@@ -275,15 +275,23 @@ def _first_contact(rows: Rows, r: _Range) -> None:
         )
 
 
+def recoveries_ended(start: datetime, end: datetime) -> QuerySet[Recovery]:
+    """The recoveries that ended (recovered or lost) in ``[start, end)``: the rows of the
+    recovery rate and, the recovered ones, of the revenue recovered. A recovery, not its
+    loop: a loop of kind recovery that chases no abandoned funnel (the feedback's
+    detractor follow-up) has no recovery and is not counted."""
+    return Recovery.objects.filter(
+        closed_at__gte=start,
+        closed_at__lt=end,
+        outcome__in=[Outcome.RECOVERED, Outcome.LOST],
+    )
+
+
 def _recoveries(rows: Rows, r: _Range) -> None:
     won = Q(outcome=Outcome.RECOVERED)
     qs = (
-        Recovery.objects.filter(
-            closed_at__gte=r.start,
-            closed_at__lt=r.end,
-            loop__team__isnull=False,
-            outcome__in=[Outcome.RECOVERED, Outcome.LOST],
-        )
+        recoveries_ended(r.start, r.end)
+        .filter(loop__team__isnull=False)
         .annotate(w=_week("closed_at"))
         .order_by()
         .values("loop__team_id", "w", "revenue_currency")
@@ -1081,6 +1089,11 @@ def answer_rows(
     if team_id is None:
         return qs.filter(NO_TEAM_ANSWER)
     return qs.filter(invite__case__team_id=team_id)
+
+
+def recovery_rows(team_id: int, start: datetime, end: datetime) -> QuerySet[Recovery]:
+    """The recoveries of the team's recovery loops that ended in the week."""
+    return recoveries_ended(start, end).filter(loop__team_id=team_id)
 
 
 def alert_rows(team_id: int | None, start: datetime, end: datetime) -> QuerySet[Alert]:

@@ -37,7 +37,9 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    When,
 )
+from django.db.models import Case as DbCase
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce
 
@@ -464,9 +466,21 @@ def promise_links(
 # Figures whose rows are listed on the scorecard page itself (``rows=``): no list API has
 # their filters.
 ROW_FIGURES = {
+    "loops_closed_on_time": "loops_closed_on_time",
+    "loops_closed_with_deadline": "loops_closed_with_deadline",
+    "on_time_rate": "loops_closed_with_deadline",
+    "breaches_held": "breaches",
+    "first_reply_median_business_minutes": "first_replies",
+    "first_replies": "first_replies",
+    "reopened_cases": "reopened_cases",
+    "reassignments_away": "reassignments_away",
     "first_contact_resolution": "first_contact_resolution",
     "cases_solved": "first_contact_resolution",
     "first_contact_resolved": "first_contact_resolution",
+    "csat": "csat",
+    "csat_responses": "csat",
+    "nps": "nps",
+    "nps_responses": "nps",
     "recovered": "recovered",
     "revenue_recovered": "recovered",
 }
@@ -475,7 +489,9 @@ ROW_FIGURES = {
 def row_links(
     period: Period, *, agent: str | None = None, team: str | None = None
 ) -> dict[str, str]:
-    """The scorecard page listing the rows behind first-contact resolution and recovery."""
+    """The scorecard page listing the rows behind each figure no list API filters as the
+    scorecards count (``breaches_held``: the breaches by who held the loop at the breach,
+    which the loops API's ``assignee`` cannot say once the SLA ladder handed it on)."""
     who = {"agent": agent} if agent is not None else {"team": team}
     return {
         name: "/scorecards/?" + urlencode({"period": period.key, **who, "rows": rows})
@@ -523,6 +539,7 @@ def _metrics(
         out[key]  # noqa: B018 - every row, zeros included
     loops = customer_loops(loops_visible(viewer=viewer)).order_by().filter(**{f"{by}__in": ids})
     _loop_counts(out, loops, period, by)
+    _breaches(out, customer_loops(loops_visible(viewer=viewer)), period, by, ids)
     _first_replies(out, loops, period, by)
     teams = visible_team_ids(viewer)
     _reopened(out, period, by, ids, teams)
@@ -557,18 +574,84 @@ def _loop_counts(
             loops_closed=Count("pk", filter=closed),
             loops_closed_with_deadline=Count("pk", filter=dated),
             loops_closed_on_time=Count("pk", filter=dated & Q(closed_at__lte=F("due_at"))),
-            breaches=Count("pk", filter=Q(breached_at__isnull=False)),
         )
     )
     for row in rows:
         m = out[row[by]]
         for name in ("loops_closed", "loops_closed_with_deadline", "loops_closed_on_time"):
             m[name] = row[name]
-        m["breaches"] = row["breaches"]
         with_deadline = row["loops_closed_with_deadline"]
         m["on_time_rate"] = (
             round(row["loops_closed_on_time"] / with_deadline, 4) if with_deadline else None
         )
+
+
+def _reassigned_from() -> Any:
+    """A reassigned event's previous assignee as text (None: nobody). Two shapes in the
+    trail: loop_reassign writes {"from": {"team", "assignee"}, "to": {…}}; the sweeper's
+    hand-over to the lead writes bare assignee ids {"from": 3, "to": 7}."""
+    return DbCase(
+        When(data__from__has_key="assignee", then=_text("data__from__assignee")),
+        default=_text("data__from"),
+        output_field=CharField(),
+    )
+
+
+def with_breach_owner(loops: QuerySet[Loop]) -> QuerySet[Any]:
+    """``loops`` annotated with ``breach_owner``: the user id (as text; None: nobody) the
+    loop was assigned to when it breached (``breached_at``). The trail's first reassigned
+    event after the breach names that owner as its previous assignee (the SLA ladder's
+    hand-over to the lead comes after the breach rung); with none, the owner now held it
+    then. A reassignment at the very instant of the breach counts as after it when its
+    event follows the breach's."""
+    breach_event = LoopEvent.objects.filter(
+        loop=OuterRef(OuterRef("pk")), kind=LoopEventKind.BREACHED
+    ).order_by("at", "pk")
+    after = (
+        LoopEvent.objects.filter(loop=OuterRef("pk"), kind=LoopEventKind.REASSIGNED)
+        .filter(
+            Q(at__gt=OuterRef("breached_at"))
+            | Q(
+                at=OuterRef("breached_at"),
+                pk__gt=Coalesce(Subquery(breach_event.values("pk")[:1]), 0),
+            )
+        )
+        .order_by("at", "pk")
+    )
+    return loops.annotate(
+        breach_owner=DbCase(
+            When(
+                Exists(after),
+                then=Subquery(after.annotate(src=_reassigned_from()).values("src")[:1]),
+            ),
+            default=Cast("assignee_id", output_field=CharField()),
+            output_field=CharField(),
+        )
+    )
+
+
+def breaches_in(
+    loops: QuerySet[Loop], period: Period, *, by: str, ids: list[int]
+) -> QuerySet[Loop]:
+    """Of ``loops``, the breaches of ``ids`` in the period (the rows of ``breaches``):
+    finished in the period and breached; an agent's when they held the loop at the breach
+    (``with_breach_owner``: the SLA ladder's later hand-over to the lead does not move
+    it), a team's when the team owns the loop."""
+    qs = loops_closed_in(loops, period).filter(breached_at__isnull=False)
+    if by == "assignee_id":
+        return with_breach_owner(qs).filter(breach_owner__in=[str(i) for i in ids])
+    return qs.filter(**{f"{by}__in": ids})
+
+
+def _breaches(
+    out: dict[int, dict[str, Any]], loops: QuerySet[Loop], period: Period, by: str, ids: list[int]
+) -> None:
+    group = "breach_owner" if by == "assignee_id" else by
+    rows = (
+        breaches_in(loops, period, by=by, ids=ids).order_by().values(group).annotate(n=Count("pk"))
+    )
+    for row in rows:
+        out[int(row[group])]["breaches"] = row["n"]
 
 
 def first_reply_seconds(loop: Loop) -> float:
@@ -587,14 +670,20 @@ def first_reply_seconds(loop: Loop) -> float:
     return loop.consumed_seconds + ran.total_seconds()
 
 
-def _first_replies(
-    out: dict[int, dict[str, Any]], loops: QuerySet[Loop], period: Period, by: str
-) -> None:
-    replies = (
+def first_replies_in(loops: QuerySet[Loop], period: Period) -> QuerySet[Loop]:
+    """Of ``loops``, the reply loops on the first-reply target closed in the period: the
+    loops the first-reply median is taken over."""
+    return (
         loops_closed_in(loops, period)
         .filter(state=LoopState.CLOSED, kind=LoopKind.REPLY, sla_target=SlaTarget.FIRST_REPLY)
         .select_related("sla_policy__business_hours")
     )
+
+
+def _first_replies(
+    out: dict[int, dict[str, Any]], loops: QuerySet[Loop], period: Period, by: str
+) -> None:
+    replies = first_replies_in(loops, period)
     minutes: defaultdict[int, list[float]] = defaultdict(list)
     for loop in replies:
         minutes[getattr(loop, by)].append(first_reply_seconds(loop) / 60)
@@ -603,13 +692,11 @@ def _first_replies(
         out[key]["first_replies"] = len(values)
 
 
-def _reopened(
-    out: dict[int, dict[str, Any]],
-    period: Period,
-    by: str,
-    ids: list[int],
-    teams: set[int] | None,
-) -> None:
+def reopenings_in(
+    period: Period, *, by: str, ids: list[int], teams: set[int] | None
+) -> QuerySet[CaseEvent]:
+    """The status events of the period that reopened a case of ``ids`` (solved or closed
+    back to open or pending), in the viewer's ``teams`` (None: all)."""
     events = CaseEvent.objects.filter(
         kind="status",
         at__gte=period.start,
@@ -620,6 +707,25 @@ def _reopened(
     )
     if teams is not None:
         events = events.filter(case__team_id__in=teams)
+    return events
+
+
+def reopened_cases_in(
+    period: Period, *, by: str, ids: list[int], teams: set[int] | None
+) -> QuerySet[Case]:
+    """The cases reopened in the period (the rows of ``reopened_cases``), each once."""
+    events = reopenings_in(period, by=by, ids=ids, teams=teams)
+    return Case.objects.filter(pk__in=events.values("case_id"))
+
+
+def _reopened(
+    out: dict[int, dict[str, Any]],
+    period: Period,
+    by: str,
+    ids: list[int],
+    teams: set[int] | None,
+) -> None:
+    events = reopenings_in(period, by=by, ids=ids, teams=teams)
     group = f"case__{by}"
     for row in events.order_by().values(group).annotate(n=Count("case_id", distinct=True)):
         out[row[group]]["reopened_cases"] = row["n"]
@@ -697,9 +803,10 @@ def _text(path: str) -> Cast:
     return Cast(KT(path), output_field=CharField())
 
 
-def _reassigned_away(
-    out: dict[int, dict[str, Any]], period: Period, by: str, ids: list[int]
-) -> None:
+def reassignments_away_in(period: Period, *, by: str, ids: list[int]) -> QuerySet[Any]:
+    """The reassigned events of the period that took a loop from one of ``ids`` (an agent:
+    to someone else or nobody; a team: to another team), annotated ``src`` (the id as
+    text): the rows of ``reassignments_away``."""
     # Two shapes in the trail: loop_reassign writes {"from": {"team", "assignee"}, "to": {…}};
     # the sweeper's hand-over to the lead writes bare assignee ids {"from": 3, "to": 7}.
     src: Any
@@ -709,7 +816,7 @@ def _reassigned_away(
         dst = Coalesce(_text("data__to__assignee"), _text("data__to"))
     else:
         src, dst = _text("data__from__team"), _text("data__to__team")
-    events = (
+    return (
         LoopEvent.objects.filter(
             kind=LoopEventKind.REASSIGNED, at__gte=period.start, at__lt=period.end
         )
@@ -717,8 +824,27 @@ def _reassigned_away(
         .filter(src__in=[str(i) for i in ids])
         .exclude(dst=F("src"))
     )
+
+
+def _reassigned_away(
+    out: dict[int, dict[str, Any]], period: Period, by: str, ids: list[int]
+) -> None:
+    events = reassignments_away_in(period, by=by, ids=ids)
     for row in events.order_by().values("src").annotate(n=Count("pk")):
         out[int(row["src"])]["reassignments_away"] = row["n"]
+
+
+def answers_in(
+    period: Period, *, by: str, ids: list[int], teams: set[int] | None
+) -> QuerySet[Response]:
+    """The survey answers given in the period on the cases of ``ids``, in the viewer's
+    ``teams`` (None: all): the rows of ``csat`` and ``nps`` (narrowed to the survey kind)."""
+    responses = Response.objects.filter(
+        at__gte=period.start, at__lt=period.end, **{f"invite__case__{by}__in": ids}
+    )
+    if teams is not None:
+        responses = responses.filter(invite__case__team_id__in=teams)
+    return responses
 
 
 def _feedback(
@@ -729,11 +855,7 @@ def _feedback(
     teams: set[int] | None,
 ) -> None:
     group = f"invite__case__{by}"
-    responses = Response.objects.filter(
-        at__gte=period.start, at__lt=period.end, **{f"{group}__in": ids}
-    )
-    if teams is not None:
-        responses = responses.filter(invite__case__team_id__in=teams)
+    responses = answers_in(period, by=by, ids=ids, teams=teams)
     csat = Q(survey__kind=SurveyKind.CSAT)
     nps = Q(survey__kind=SurveyKind.NPS)
     rows = (
@@ -894,13 +1016,23 @@ def qa_review_list(
 # --- the rows behind a figure (the scorecard page's drill-down) --------------------------
 
 ROWS_LIMIT = 200
-ROWS = (
-    "first_contact_resolution",
-    "recovered",
-    "promises_made",
-    "promises_kept",
-    "promises_broken",
-)
+# The figures whose rows the scorecard page lists (``rows=``), each with the metric whose
+# number it recounts (the count of the rows equals that metric on the card).
+ROWS: dict[str, str] = {
+    "loops_closed_on_time": "loops_closed_on_time",
+    "loops_closed_with_deadline": "loops_closed_with_deadline",
+    "breaches": "breaches",
+    "first_replies": "first_replies",
+    "reopened_cases": "reopened_cases",
+    "reassignments_away": "reassignments_away",
+    "first_contact_resolution": "cases_solved",
+    "promises_made": "promises_made",
+    "promises_kept": "promises_kept",
+    "promises_broken": "promises_broken",
+    "recovered": "recovered",
+    "csat": "csat_responses",
+    "nps": "nps_responses",
+}
 
 
 @dataclass
@@ -940,19 +1072,58 @@ def figure_rows(
         raise NotFound(f"agent {agent.username}")
     by, key = ("assignee_id", agent.pk) if agent is not None else ("team_id", team.pk)  # type: ignore[union-attr]
     who = agent.username if agent is not None else team.slug  # type: ignore[union-attr]
+    teams = visible_team_ids(viewer)
+    visible = customer_loops(loops_visible(viewer=viewer))
+    mine = visible.filter(**{by: key})
+    closed_dated = Q(state=LoopState.CLOSED, due_at__isnull=False)
     qs: QuerySet[Any]
     if figure == "first_contact_resolution":
         qs = (
-            cases_solved_in(period, by=by, ids=[key], teams=visible_team_ids(viewer))
+            cases_solved_in(period, by=by, ids=[key], teams=teams)
             .select_related("customer", "assignee", "team")
             .order_by("-solved_at", "-pk")
         )
     elif figure == "recovered":
-        loops = customer_loops(loops_visible(viewer=viewer)).filter(**{by: key})
         qs = (
-            recovered_in(loops, period)
+            recovered_in(mine, period)
             .select_related("rule", "customer", "loop")
             .order_by("-closed_at", "-pk")
+        )
+    elif figure == "loops_closed_with_deadline":
+        qs = _loop_rows(loops_closed_in(mine, period).filter(closed_dated))
+    elif figure == "loops_closed_on_time":
+        qs = _loop_rows(
+            loops_closed_in(mine, period).filter(closed_dated, closed_at__lte=F("due_at"))
+        )
+    elif figure == "breaches":
+        qs = _loop_rows(breaches_in(visible, period, by=by, ids=[key]))
+    elif figure == "first_replies":
+        qs = _loop_rows(first_replies_in(mine, period))
+    elif figure == "reopened_cases":
+        reopened = reopenings_in(period, by=by, ids=[key], teams=teams).filter(case=OuterRef("pk"))
+        qs = (
+            reopened_cases_in(period, by=by, ids=[key], teams=teams)
+            .annotate(
+                reopened_at=Subquery(reopened.order_by("-at", "-pk").values("at")[:1]),
+                reopenings=Subquery(
+                    reopened.order_by().values("case").annotate(n=Count("pk")).values("n")
+                ),
+            )
+            .select_related("customer", "assignee", "team")
+            .order_by("-reopened_at", "-pk")
+        )
+    elif figure == "reassignments_away":
+        qs = (
+            reassignments_away_in(period, by=by, ids=[key])
+            .select_related("loop", "loop__team", "loop__assignee", "actor")
+            .order_by("-at", "-pk")
+        )
+    elif figure in ("csat", "nps"):
+        qs = (
+            answers_in(period, by=by, ids=[key], teams=teams)
+            .filter(survey__kind=figure)
+            .select_related("invite__case", "invite__customer", "survey")
+            .order_by("-at", "-pk")
         )
     else:
         state = {"promises_kept": "kept", "promises_broken": "broken"}.get(figure)
@@ -964,6 +1135,15 @@ def figure_rows(
             made_after=period.start,
             made_before=period.end,
         ).select_related("customer", "team", "made_by")
-    items = list(qs[:ROWS_LIMIT])
+    items: list[Any] = list(qs[:ROWS_LIMIT])
     count = qs.count() if len(items) == ROWS_LIMIT else len(items)
+    if figure == "first_replies":
+        for loop in items:
+            loop.business_minutes = round(first_reply_seconds(loop) / 60, 1)
     return FigureRows(figure=figure, who=who, items=items, count=count)
+
+
+def _loop_rows(loops: QuerySet[Loop]) -> QuerySet[Loop]:
+    return loops.select_related(
+        "team", "assignee", "customer", "sla_policy__business_hours"
+    ).order_by("-closed_at", "-pk")

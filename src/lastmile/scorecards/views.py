@@ -7,9 +7,11 @@ GET pages: the period, team and agent are in the query string, so a scorecard is
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.db.models import Avg, Count, Q
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
@@ -21,18 +23,21 @@ from django.views.decorators.http import require_GET
 from lastmile.cases.selectors import ref_number
 from lastmile.console.pages import page_chrome
 from lastmile.core.clock import utcnow
-from lastmile.core.errors import DomainError, FieldError, InvalidInput
+from lastmile.core.errors import DomainError, FieldError, InvalidInput, NotFound
 from lastmile.core.instants import instant_parse
 from lastmile.feedback.models import Band
 from lastmile.loops.models import TEAM_OWN_KINDS, LoopState
 from lastmile.loops.selectors import loop_list
+from lastmile.people.models import Team
 from lastmile.people.selectors import team_by_slug, user_by_username, visible_team_ids
+from lastmile.recovery.models import Outcome
 from lastmile.scorecards import rollups
 from lastmile.scorecards.panels import panels_for
 from lastmile.scorecards.qa_api import review_dict
 from lastmile.scorecards.selectors import (
     METRICS,
     PERIOD_HELP,
+    ROWS,
     ROWS_LIMIT,
     TEAM_OWN_NOTE,
     FigureRows,
@@ -68,22 +73,39 @@ COLUMNS: list[tuple[str, str]] = [
     ("revenue_recovered", "Revenue recovered"),
     ("qa_score", "QA"),
 ]
-LINKED = ("loops_closed", "breaches")
-# Counts whose rows the scorecard page lists itself (``?rows=``), with the figure to list.
+LINKED = ("loops_closed",)  # linked to the loops page, the loops API's own filters
+# Every other count links to the rows the scorecard page lists itself (``?rows=``), with the
+# figure to list; the QA score links to its reviews.
 ROWS_ON_PAGE = {
+    "loops_closed_on_time": "loops_closed_on_time",
+    "on_time_rate": "loops_closed_with_deadline",
+    "breaches": "breaches",
+    "first_reply_median_business_minutes": "first_replies",
+    "reopened_cases": "reopened_cases",
+    "reassignments_away": "reassignments_away",
     "first_contact_resolution": "first_contact_resolution",
     "promises_made": "promises_made",
     "promises_kept": "promises_kept",
     "promises_broken": "promises_broken",
+    "csat": "csat",
+    "nps": "nps",
     "recovered": "recovered",
     "revenue_recovered": "recovered",
 }
 ROWS_HEADINGS = {
+    "loops_closed_on_time": "Loops closed in the period on time",
+    "loops_closed_with_deadline": "Loops closed in the period with a deadline (the on-time rate's base)",
+    "breaches": "Loops finished in the period that had breached, by who held them at the breach",
+    "first_replies": "First replies the median is taken over",
+    "reopened_cases": "Cases reopened in the period",
+    "reassignments_away": "Loops taken away in the period",
     "first_contact_resolution": "Cases solved in the period (first-contact resolution)",
     "recovered": "Carts and applications recovered in the period",
     "promises_made": "Promises made in the period",
     "promises_kept": "Promises made in the period and kept",
     "promises_broken": "Promises made in the period and broken",
+    "csat": "CSAT answers given in the period",
+    "nps": "NPS answers given in the period",
 }
 
 
@@ -118,6 +140,145 @@ def _cells(card: Scorecard, period: Any = None, *, agent: bool = True) -> list[d
             link = _rows_link(period, card, ROWS_ON_PAGE[name], agent=agent)
         cells.append({"name": name, "heading": heading, "shown": shown, "link": link})
     return cells
+
+
+def _when(at: Any) -> str:
+    return f"{at:%d %b %H:%M}" if at is not None else "—"
+
+
+def _loop_cell(lp: Any) -> dict[str, Any]:
+    link = f"/customers/{lp.customer_id}/#loop-{lp.pk}" if lp.customer_id else ""
+    return {"text": f"#{lp.pk} {lp.title}", "link": link}
+
+
+def _person(user: Any) -> str:
+    if user is None:
+        return "—"
+    return user.get_full_name() or user.username
+
+
+def _case_cell(case: Any) -> dict[str, Any]:
+    if case is None:
+        return {"text": "no case"}
+    return {"text": case.ref, "link": f"/cases/{case.ref}/"}
+
+
+def _drill_table(drill: FigureRows) -> dict[str, Any] | None:
+    """The rows of a figure the template has no table of its own for, as a generic table:
+    its head and, per row, an id and cells (text, optional link, numeric or not)."""
+    f = drill.figure
+    head: list[str]
+    rows: list[dict[str, Any]] = []
+    if f in ("loops_closed_on_time", "loops_closed_with_deadline", "breaches", "first_replies"):
+        head = ["Loop", "Team", "Assignee now", "Due", "Closed", "On time"]
+        if f == "breaches":
+            head = ["Loop", "Team", "Assignee now", "Due", "Breached", "Ended", "State"]
+        if f == "first_replies":
+            head = ["Loop", "Team", "Assignee now", "Opened", "Replied", "Business minutes"]
+        for lp in drill.items:
+            cells = [_loop_cell(lp), {"text": lp.team.name if lp.team else "—"}]
+            cells.append({"text": _person(lp.assignee)})
+            if f == "breaches":
+                cells += [
+                    {"text": _when(lp.due_at)},
+                    {"text": _when(lp.breached_at)},
+                    {"text": _when(lp.closed_at)},
+                    {"text": lp.get_state_display()},
+                ]
+            elif f == "first_replies":
+                cells += [
+                    {"text": _when(lp.opened_at)},
+                    {"text": _when(lp.closed_at)},
+                    {"text": str(lp.business_minutes), "num": True},
+                ]
+            else:
+                on_time = lp.due_at is not None and lp.closed_at <= lp.due_at
+                cells += [
+                    {"text": _when(lp.due_at)},
+                    {"text": _when(lp.closed_at)},
+                    {"text": "yes" if on_time else "no"},
+                ]
+            rows.append({"id": f"rows-loop-{lp.pk}", "cells": cells})
+    elif f == "reopened_cases":
+        head = ["Case", "Customer", "Status now", "Reopened", "Times in the period"]
+        for c in drill.items:
+            rows.append(
+                {
+                    "id": f"rows-case-{c.number}",
+                    "cells": [
+                        _case_cell(c),
+                        {"text": str(c.customer)},
+                        {"text": c.get_status_display()},
+                        {"text": _when(c.reopened_at)},
+                        {"text": str(c.reopenings), "num": True},
+                    ],
+                }
+            )
+    elif f == "reassignments_away":
+        head = ["When", "Loop", "Moved to", "By", "Reason"]
+        teams, users = _targets(drill.items)
+        for e in drill.items:
+            rows.append(
+                {
+                    "id": f"rows-event-{e.pk}",
+                    "cells": [
+                        {"text": _when(e.at)},
+                        _loop_cell(e.loop),
+                        {"text": _moved_to(e, teams, users)},
+                        {"text": _person(e.actor) if e.actor_id else "the SLA ladder"},
+                        {"text": e.reason or "—"},
+                    ],
+                }
+            )
+    elif f in ("csat", "nps"):
+        head = ["When", "Case", "Customer", "Score", "Band", "Comment"]
+        for r in drill.items:
+            rows.append(
+                {
+                    "id": f"rows-answer-{r.pk}",
+                    "cells": [
+                        {"text": _when(r.at)},
+                        _case_cell(r.invite.case),
+                        {"text": str(r.invite.customer)},
+                        {"text": str(r.score), "num": True},
+                        {"text": r.band or "—"},
+                        {"text": (r.comment or "")[:120]},
+                    ],
+                }
+            )
+    else:
+        return None
+    return {"head": head, "rows": rows}
+
+
+def _moved_to(event: Any, teams: dict[int, Any], users: dict[int, Any]) -> str:
+    """Where a reassigned event moved the loop: its new team (loop_reassign's shape) and
+    assignee, by name."""
+    to = event.data.get("to") if isinstance(event.data, dict) else None
+    names = []
+    if isinstance(to, dict):
+        if to.get("team") is not None:
+            team = teams.get(to["team"])
+            names.append(team.name if team else f"team {to['team']}")
+        to = to.get("assignee")
+    names.append(
+        "nobody" if to is None else _person(users.get(to)) if to in users else f"user {to}"
+    )
+    return ", ".join(names)
+
+
+def _targets(events: list[Any]) -> tuple[dict[int, Any], dict[int, Any]]:
+    """The teams and users the reassigned ``events`` moved loops to, read once."""
+    team_ids, user_ids = set(), set()
+    for e in events:
+        to = e.data.get("to") if isinstance(e.data, dict) else None
+        if isinstance(to, dict):
+            if isinstance(to.get("team"), int):
+                team_ids.add(to["team"])
+            to = to.get("assignee")
+        if isinstance(to, int):
+            user_ids.add(to)
+    return Team.objects.in_bulk(team_ids), get_user_model().objects.in_bulk(user_ids)
 
 
 @login_required
@@ -160,6 +321,8 @@ def scorecard_page(request: HttpRequest) -> HttpResponse:
         if drill is not None:
             context["drill"] = drill
             context["drill_heading"] = ROWS_HEADINGS[drill.figure]
+            context["drill_table"] = _drill_table(drill)
+            context["drill_metric"] = ROWS[drill.figure]
             context["drill_limit"] = ROWS_LIMIT
         context["panels"] = panels_for(request.user, cards)
         context["nothing_closed"] = not any(
@@ -181,7 +344,12 @@ def _instant(query: QueryDict, name: str) -> Any:
 @login_required
 @require_GET
 def scorecard_loops(request: HttpRequest) -> HttpResponse:
-    """The loops behind a count: ``loop_list`` with the link's filters, as the loops API."""
+    """The loops behind a count: ``loop_list`` with the link's filters, as the loops API.
+
+    A team or an agent the viewer may not see is a 404, as on the scorecards (not an empty
+    list). ``open_at`` (an instant): the loops open at that instant, opened by then and not
+    finished by then, whatever they are now: the dashboard's open and overdue tiles are a
+    snapshot taken when its figures were computed, and their lists are of that instant."""
     now = utcnow()
     q = request.GET
     try:
@@ -191,18 +359,30 @@ def scorecard_loops(request: HttpRequest) -> HttpResponse:
                 "unknown state", [FieldError("state", "open, closed, broken or cancelled")]
             )
         breached = {"true": True, "false": False}.get(q.get("breached", ""))
+        scope = scope_of(request.user)
+        team = team_by_slug(q.get("team") or None)
+        if team is not None and scope.named is not None and team.pk not in scope.named:
+            raise NotFound(f"team {team.slug}")
+        assignee = user_by_username(q.get("assignee") or None)
+        if assignee is not None and scope.agents is not None and assignee.pk not in scope.agents:
+            raise NotFound(f"agent {assignee.username}")
+        open_at = _instant(q, "open_at")
         qs = loop_list(
             viewer=request.user,
             now=now,
             state=state,
-            team=q.get("team") or None,
+            team=team.slug if team is not None else None,
             breached=breached,
             kind=q.get("kind") or None,
             due_before=_instant(q, "due_before"),
-            assignee=user_by_username(q.get("assignee") or None),
+            assignee=assignee,
             closed_after=_instant(q, "closed_after"),
             closed_before=_instant(q, "closed_before"),
         ).order_by("-closed_at", "-pk")
+        if open_at is not None:
+            qs = qs.filter(opened_at__lte=open_at).filter(
+                Q(closed_at__isnull=True) | Q(closed_at__gt=open_at)
+            )
         team_own = {"true": True, "false": False}.get(q.get("team_own", ""))
         if team_own is False:
             qs = customer_loops(qs)
@@ -227,7 +407,8 @@ def scorecard_loops(request: HttpRequest) -> HttpResponse:
             "count": count,
             "limit": DRILL_LIMIT,
             "filters": {k: v for k, v in q.items() if v},
-            "api_link": "/api/v1/loops?" + q.urlencode(),
+            "api_link": "" if open_at is not None else "/api/v1/loops?" + q.urlencode(),
+            "open_at": open_at,
         },
     )
 
@@ -385,12 +566,12 @@ def _week_cells(td: rollups.TeamDashboard, i: int, now: Any) -> dict[str, dict[s
         "recovery_rate": {
             "value": _fmt(c.get("recovery_rate"), " %"),
             "note": f"{c.get('recoveries_recovered', 0)} won back, {c.get('recoveries_lost', 0)} lost",
-            "link": _drill(team=slug, kind="recovery", **window),
+            "link": _dash_rows("recovery_rate", slug, week),
         },
         "revenue_recovered": {
             "value": rollups.revenue_words(c.get("revenue_recovered") or []),
             "note": "per currency, not converted",
-            "link": _rows(period, slug, "recovered"),
+            "link": _dash_rows("revenue_recovered", slug, week),
         },
         "alerts": _alerts_cell(c, _dash_rows("alerts", slug, week)),
     }
@@ -434,17 +615,29 @@ def _tiles(td: rollups.TeamDashboard, now: Any) -> list[dict[str, Any]]:
     shown = [i for i in (-2, -1) if len(td.weeks) >= -i]
     cells = {i: _week_cells(td, i, now) for i in shown}
     words = {i: _week_words(td.weeks[i], now) for i in shown}
+    # The open and overdue loops are the snapshot the rollups took when they were last
+    # computed: the tile says when, and its list is of that instant (``open_at``), so the
+    # number and the rows agree. Not computed yet: the live list.
+    row = td.rows[-1] if td.rows else None
+    at = row.snapshot_at if row is not None else None
+    when = f"At {at:%H:%M} UTC" if at is not None else "Now"
+    if at is not None:
+        open_link = _drill(team=slug, open_at=_iso(at), team_own="false")
+        overdue_link = _drill(team=slug, open_at=_iso(at), due_before=_iso(at), team_own="false")
+    else:
+        open_link = _drill(team=slug, state="open", team_own="false")
+        overdue_link = _drill(team=slug, state="open", due_before=_iso(now), team_own="false")
     tiles = [
         {
             "name": "open_loops",
             "label": "Open loops",
             "cells": [
                 {
-                    "when": "Now",
+                    "when": when,
                     "key": "now",
                     "value": _fmt(c.get("open_loops")),
-                    "note": "open now",
-                    "link": _drill(team=slug, state="open", team_own="false"),
+                    "note": "open then" if at is not None else "open now",
+                    "link": open_link,
                 }
             ],
         },
@@ -453,11 +646,11 @@ def _tiles(td: rollups.TeamDashboard, now: Any) -> list[dict[str, Any]]:
             "label": "Overdue",
             "cells": [
                 {
-                    "when": "Now",
+                    "when": when,
                     "key": "now",
                     "value": _fmt(c.get("overdue_loops")),
                     "note": late or "none past its deadline",
-                    "link": _drill(team=slug, state="open", due_before=_iso(now), team_own="false"),
+                    "link": overdue_link,
                 }
             ],
         },
@@ -710,6 +903,8 @@ ROWS_FIGURES: dict[str, str] = {
     "deliveries_on_time": "Deliveries and visits whose window ended",
     "funnel_close_rate": "Sales funnels: people who entered and closed",
     "alerts": "Social listening alerts raised",
+    "recovery_rate": "Recoveries that ended: won back or lost",
+    "revenue_recovered": "Carts and applications recovered, with their revenue",
 }
 NO_TEAM_FIGURES = ("csat", "nps", "funnel_close_rate", "alerts")
 
@@ -757,6 +952,28 @@ def _rows_summary(
         nps = round(100 * (agg["promoters"] - agg["detractors"]) / n, 1) if n else None
         words = f"{agg['promoters']} promoters, {agg['detractors']} detractors of {_answers(n)}"
         return _fmt(nps), words, n, items
+    if figure in ("recovery_rate", "revenue_recovered"):
+        assert team_id is not None
+        ended = rollups.recovery_rows(team_id, start, end)
+        if figure == "revenue_recovered":
+            ended = ended.filter(outcome=Outcome.RECOVERED)
+        found: list[Any] = list(
+            ended.select_related("rule", "customer", "loop").order_by("-closed_at", "-pk")
+        )
+        won = [r for r in found if r.outcome == Outcome.RECOVERED]
+        n = len(found)
+        if figure == "recovery_rate":
+            words = f"{len(won)} won back, {n - len(won)} lost"
+            return _fmt(rollups._pct(len(won), n), " %"), words, n, found[:DRILL_LIMIT]
+        amounts: dict[str, Decimal] = {}
+        for r in won:
+            if r.revenue is not None:
+                cur = r.revenue_currency or ""
+                amounts[cur] = amounts.get(cur, Decimal(0)) + r.revenue
+        revenue = [(c, v.quantize(rollups.CENT)) for c, v in amounts.items() if v]
+        revenue.sort(key=lambda cv: (-cv[1], cv[0]))
+        words = f"{n} recovered, per currency, not converted"
+        return rollups.revenue_words(revenue), words, n, found[:DRILL_LIMIT]
     if figure == "funnel_close_rate":
         rows = list(rollups.funnel_rows(team_id, week))
         entered = sum(r.entered for r in rows)
