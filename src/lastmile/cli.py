@@ -71,8 +71,34 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
         "-",
         "--graceful-timeout",
         "5",
+        *_control_socket_args(port),
     ]
     os.execv(sys.executable, args)
+
+
+# The longest path a Unix socket may have on Linux (``sun_path`` is 108 bytes with its NUL).
+UNIX_PATH_MAX = 107
+
+
+def _control_socket_args(port: int) -> list[str]:
+    """gunicorn's control socket (``gunicornc``), one per ``lastmile serve``.
+
+    From gunicorn 25.1 the master listens on a control socket at a default path shared by
+    every gunicorn of the user (27: ``~/.gunicorn/gunicorn.ctl``): a second ``lastmile
+    serve`` on the machine took it over from the first, and the first to stop removed it. Each process has
+    its own under ``LASTMILE_VAR_DIR`` (``gunicorn-<port>.ctl``: ``gunicornc -s
+    var/gunicorn-8000.ctl``); a var dir too deep for a socket's path turns it off. An older
+    gunicorn has none, and is given no option."""
+    from django.conf import settings
+    from gunicorn.config import KNOWN_SETTINGS
+
+    if "control_socket" not in {s.name for s in KNOWN_SETTINGS}:
+        return []
+    path = Path(settings.VAR_DIR) / f"gunicorn-{port}.ctl"
+    if len(os.fsencode(path)) > UNIX_PATH_MAX:
+        return ["--no-control-socket"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return ["--control-socket", str(path)]
 
 
 @main.command()
