@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import doctest
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -635,3 +636,80 @@ def test_business_minutes_match_minute_by_minute_count(name: str, day: int) -> N
     start = EPOCH + timedelta(days=day, hours=-6)
     counted = sum(wall_clock_open(cal, start + i * M) for i in range(36 * 60))
     assert business_minutes_between(start, start + 36 * H, cal) == counted
+
+
+# --------------------------------------------------------------------------- the open-time table
+
+
+def add_by_walking_days(start: datetime, duration: timedelta, cal: Calendar) -> datetime:
+    """``add_business_time`` as it was before its open-time table: local day after local
+    day from the day before the start's, each day's open intervals in turn."""
+    s = start.astimezone(UTC)
+    if duration == timedelta(0):
+        return s
+    if cal.always_open:
+        return s + duration
+    remaining = duration
+    first_day = cal._local_date(s) - timedelta(days=1)
+    d = first_day
+    while True:
+        if (d - first_day).days > MAX_SCAN_DAYS:
+            raise ValueError(f"not enough open time within {MAX_SCAN_DAYS} days")
+        for a, b in cal._day_intervals(d):
+            if b <= s:
+                continue
+            available = b - max(a, s)
+            if remaining <= available:
+                return max(a, s) + remaining
+            remaining -= available
+        d += timedelta(days=1)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    cal=calendars,
+    starts=st.lists(instants, min_size=1, max_size=6),
+    d=st.one_of(durations, st.integers(0, 400 * 60).map(lambda h: timedelta(minutes=h * 60))),
+)
+def test_table_agrees_with_walking_the_days(
+    cal: Calendar, starts: list[datetime], d: timedelta
+) -> None:
+    # Several starts in any order on one calendar: its table is grown, built again from an
+    # earlier start, and started over far ahead, and must answer as the walk does each time
+    # (a deadline past MAX_SCAN_DAYS is a ValueError either way).
+    def outcome(add: Any, start: datetime) -> datetime | str:
+        try:
+            return add(start, d, cal)  # type: ignore[no-any-return]
+        except ValueError:
+            return "too far"
+
+    for start in starts:
+        assert outcome(add_business_time, start) == outcome(add_by_walking_days, start)
+
+
+def test_table_after_far_apart_starts_and_nearly_closed_years() -> None:
+    cal = office("Europe/London", holiday_country="GB")
+    starts = [
+        datetime(2031, 6, 2, 10, tzinfo=UTC),
+        datetime(2026, 3, 4, 10, tzinfo=UTC),
+        datetime(2045, 1, 2, 9, tzinfo=UTC),
+        datetime(2026, 3, 3, 23, tzinfo=UTC),
+        datetime(2019, 12, 24, 16, 59, tzinfo=UTC),
+    ]
+    for start in starts:
+        for d in (M, 8 * H, 400 * H, 2000 * H):
+            assert add_business_time(start, d, cal) == add_by_walking_days(start, d, cal)
+    # Open one day in three years: the deadline is found on it, and not past MAX_SCAN_DAYS.
+    first = date(2026, 1, 1)
+    rare = office(
+        "UTC",
+        days=ALL_DAYS,
+        extra_holidays=[first + timedelta(days=i) for i in range(5 * 366) if i != 1000],
+    )
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    assert add_business_time(start, H, rare) == datetime(2028, 9, 27, 10, tzinfo=UTC)
+    with pytest.raises(ValueError, match=f"within {MAX_SCAN_DAYS} days"):
+        add_business_time(start, 9 * H, rare)
+    assert add_business_time(start + timedelta(days=900), H, rare) == datetime(
+        2028, 9, 27, 10, tzinfo=UTC
+    )

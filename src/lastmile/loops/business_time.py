@@ -48,11 +48,12 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
@@ -77,6 +78,8 @@ _MIDNIGHT = time(0)
 _ONE_DAY = timedelta(days=1)
 _ZERO = timedelta(0)
 _CACHE_LIMIT = 8192  # per-calendar cached days (and weeks) before the cache is reset
+_TABLE_GROW_DAYS = 64  # local days added to a calendar's open-time table at a time
+_TABLE_LIMIT_DAYS = 3 * MAX_SCAN_DAYS  # a table spanning more is started again
 
 _DAY_NAMES: dict[str, int] = {
     "mon": 0, "monday": 0,
@@ -230,6 +233,7 @@ class Calendar:
         # Per-instance caches (not dataclass fields: excluded from eq/hash/repr).
         set_(self, "_days", {})
         set_(self, "_weeks", {})
+        set_(self, "_table", None)
 
     # -- constructors ------------------------------------------------------------------------
 
@@ -390,6 +394,69 @@ class Calendar:
         return u.astimezone(self.__dict__["_zone"]).date()
 
 
+class _OpenTable:
+    """A calendar's open intervals over a run of local days, with the open time up to the
+    end of each: ``add_business_time`` finds where a start falls and where its deadline
+    falls by two bisections instead of walking the days one by one (the sweeper works out
+    thousands of rung times per batch on a handful of calendars).
+
+    The intervals are ``Calendar._day_intervals`` of each local day in turn, as the walk
+    sees them (sorted, non-empty, never overlapping); ``cum[i]`` is the open time from the
+    table's first day to ``ends[i]``. It covers the local days ``[lo, hi)`` and grows
+    forward by whole days; a start before ``lo`` builds it again from there.
+    """
+
+    __slots__ = ("cal", "cum", "days", "ends", "hi", "lo", "starts")
+
+    def __init__(self, cal: Calendar, lo: date) -> None:
+        self.cal = cal
+        self.lo = self.hi = lo
+        self.starts: list[datetime] = []
+        self.ends: list[datetime] = []
+        self.cum: list[timedelta] = []
+        self.days: list[int] = []  # each interval's local day (ordinal)
+
+    def grow(self, last_day: int) -> bool:
+        """Add up to ``_TABLE_GROW_DAYS`` local days, none after ``last_day`` (an ordinal);
+        False when every day up to it is in already."""
+        first = self.hi.toordinal()
+        if first > last_day:
+            return False
+        total = self.cum[-1] if self.cum else _ZERO
+        d = self.hi
+        for n in range(first, min(first + _TABLE_GROW_DAYS, last_day + 1)):
+            for a, b in self.cal._day_intervals(d):
+                total += b - a
+                self.starts.append(a)
+                self.ends.append(b)
+                self.cum.append(total)
+                self.days.append(n)
+            d += _ONE_DAY
+        self.hi = d
+        return True
+
+
+def _table_from(cal: Calendar, first_day: date) -> _OpenTable:
+    """The calendar's table, covering local days from ``first_day`` on.
+
+    A start before the table's first day builds it again from a month earlier (so that
+    starts met in falling order do not rebuild it each time), keeping the days it had; a
+    start so far after it that the table would outgrow ``_TABLE_LIMIT_DAYS`` starts it
+    again from there."""
+    table: _OpenTable | None = cal.__dict__["_table"]
+    if table is not None and table.lo <= first_day:
+        if (first_day - table.lo).days <= _TABLE_LIMIT_DAYS - MAX_SCAN_DAYS:
+            return table
+        table = None
+    lo = first_day if table is None else first_day - timedelta(days=32)
+    fresh = _OpenTable(cal, lo)
+    if table is not None and (table.hi - lo).days <= _TABLE_LIMIT_DAYS:
+        while fresh.hi < table.hi and fresh.grow(table.hi.toordinal() - 1):
+            pass
+    object.__setattr__(cal, "_table", fresh)
+    return fresh
+
+
 def open_intervals(
     cal: Calendar, start: datetime, end: datetime
 ) -> Iterator[tuple[datetime, datetime]]:
@@ -448,33 +515,35 @@ def add_business_time(start: datetime, duration: timedelta, cal: Calendar) -> da
         return s + duration
     if not cal.weekly:
         raise ValueError("calendar has no open hours")
-    remaining = duration
+    # Open time is counted from the table's first day: the start's own count, plus the
+    # duration, is the count the deadline has; the first interval whose end reaches it
+    # holds the deadline, which is then that end less what it has beyond. (The day walk
+    # this replaces summed the same intervals from the day before the start's.)
     first_day = cal._local_date(s) - _ONE_DAY
-    d = first_day
-    while True:
-        if (d - first_day).days > MAX_SCAN_DAYS:
-            raise ValueError(
-                f"not enough open time within {MAX_SCAN_DAYS} days of {s.isoformat()} "
-                f"to fit {duration} (calendar is almost never open?)"
-            )
-        if d.weekday() == 0:
-            # Fast path: skip a whole week that starts after `start` and does not use up
-            # the remaining time.  Its total is computed exactly (holidays, DST) and cached.
-            total, first, _last = cal._week(d)
-            if remaining > total and (first is None or first >= s):
-                remaining -= total
-                d += timedelta(days=7)
-                continue
-        for a, b in cal._day_intervals(d):
-            if b <= s:
-                continue
-            if a < s:
-                a = s
-            available = b - a
-            if remaining <= available:
-                return a + remaining
-            remaining -= available
-        d += _ONE_DAY
+    last_day = first_day.toordinal() + MAX_SCAN_DAYS
+    table = _table_from(cal, first_day)
+    i = bisect_right(table.ends, s)  # the first interval that ends after the start
+    while i == len(table.ends):
+        if not table.grow(last_day):
+            _too_far(s, duration)
+        i = bisect_right(table.ends, s, i)
+    before = table.cum[i] - (table.ends[i] - max(table.starts[i], s))
+    target = before + duration
+    j = bisect_left(table.cum, target, i)
+    while j == len(table.cum):
+        if not table.grow(last_day):
+            _too_far(s, duration)
+        j = bisect_left(table.cum, target, j)
+    if table.days[j] > last_day:
+        _too_far(s, duration)
+    return table.ends[j] - (table.cum[j] - target)
+
+
+def _too_far(s: datetime, duration: timedelta) -> NoReturn:
+    raise ValueError(
+        f"not enough open time within {MAX_SCAN_DAYS} days of {s.isoformat()} "
+        f"to fit {duration} (calendar is almost never open?)"
+    )
 
 
 def business_time_between(start: datetime, end: datetime, cal: Calendar) -> timedelta:
