@@ -69,7 +69,12 @@ PAGE = BENCH_DIR / "MENTIONS.md"
 BEGIN, END = "<!-- results: written by bench/mentions.py -->", "<!-- /results -->"
 TWCS_TIME = "%a %b %d %H:%M:%S %z %Y"
 SUMMARY = re.compile(r"([\d,]+) mentions imported, ([\d,]+) already stored.*?([\d,]+) rows in")
-RATE = re.compile(r"in ([\d.]+) s \(([\d,]+) rows/s\)")
+RATE = re.compile(r"in ([\d.]+) s \(([\d,]+) rows/s(?:; ([\d.]+) s of CPU)?\)")
+PROCESSED = re.compile(
+    r"([\d,]+) mentions processed: sentiment scored, ([\d,]+) put on the timeline, "
+    r"([\d,]+) cases opened; in ([\d.]+) s \(([\d,]+) rows/s; ([\d.]+) s of CPU; "
+    r"scoring ([\d.]+) s"
+)
 
 
 def input_file(rows: int) -> tuple[Path, list[list[str]]]:
@@ -132,6 +137,35 @@ def run_import(db: Database, path: Path, *extra: str) -> dict[str, Any]:
         "rows": int(summary.group(3).replace(",", "")),
         "seconds": float(rate.group(1)),
         "rows_per_s": int(rate.group(2).replace(",", "")),
+        "own_cpu_s": float(rate.group(3) or 0),
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu_children() - cpu, 2),
+        "summary": proc.stdout.strip().splitlines()[-1],
+    }
+
+
+def run_process(db: Database) -> dict[str, Any]:
+    """``lastmile mentions process``: what the worker does after an import, by hand."""
+    cmd = [*lastmile_cmd(), "mentions", "process", "--quiet"]
+    cpu = cpu_children()
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, env=db.env(), cwd=REPO, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-3000:]}")
+    text = proc.stdout + proc.stderr
+    m = PROCESSED.search(text)
+    if m is None:
+        raise RuntimeError(f"no summary line in the processing's output:\n{text[-2000:]}")
+    n = int(m.group(1).replace(",", ""))
+    scoring = float(m.group(7))
+    return {
+        "mentions": n,
+        "seconds": float(m.group(4)),
+        "rows_per_s": int(m.group(5).replace(",", "")),
+        "own_cpu_s": float(m.group(6)),
+        "score_s": scoring,
+        "texts_per_s": round(n / scoring) if scoring else 0,
         "wall_s": round(wall, 2),
         "cpu_s": round(cpu_children() - cpu, 2),
         "summary": proc.stdout.strip().splitlines()[-1],
@@ -214,8 +248,14 @@ def bench(vendor: str, path: Path, rows: list[list[str]], before: str | None) ->
     first = run_import(db, path)
     say(f"  {vendor}: {first['summary']}")
     stored = counts(db)
-    if stored["listening_mention"] != first["imported"] or not stored["loops_loop"]:
+    if stored["listening_mention"] != first["imported"] or stored["loops_loop"]:
         raise RuntimeError(f"{vendor}: the import reported {first}, the database holds {stored}")
+    say(f"  {vendor}: processing the pending mentions (the worker's job) …")
+    done = run_process(db)
+    say(f"  {vendor}: {done['summary']}")
+    stored = counts(db)
+    if done["mentions"] != first["imported"] or not stored["loops_loop"]:
+        raise RuntimeError(f"{vendor}: the processing reported {done}, the database holds {stored}")
     again = run_import(db, path, "--restart")
     say(f"  {vendor}: again: {again['summary']}")
     if again["imported"] or counts(db) != stored:
@@ -228,6 +268,11 @@ def bench(vendor: str, path: Path, rows: list[list[str]], before: str | None) ->
         mentions_import_wall_s=first["wall_s"],
         mentions_import_cpu_s=first["cpu_s"],
         mentions_reimport_rows_per_s=again["rows_per_s"],
+        mentions_process_rows_per_s=done["rows_per_s"],
+        mentions_process_wall_s=done["wall_s"],
+        mentions_process_cpu_s=done["cpu_s"],
+        mentions_scored_texts_per_s=done["texts_per_s"],
+        mentions_process_ratio=round(done["rows_per_s"] / f["per_s"], 4),
         mentions_floor_per_s=round(f["per_s"]),
         mentions_floor_method=f["method"],
         mentions_ratio=round(first["rows_per_s"] / f["per_s"], 4),
@@ -267,6 +312,15 @@ def write_page(r: dict[str, Any], command: str) -> None:
         ("re-import (`--restart`, all known), rows/s", "mentions_reimport_rows_per_s", "{:,.0f}"),
         ("floor (raw insert of the mention columns), rows/s", "mentions_floor_per_s", "{:,.0f}"),
         ("import / floor", "mentions_ratio", "{:.3f}"),
+        (
+            "processing (`mentions process`: scored, on the timeline), mentions/s",
+            "mentions_process_rows_per_s",
+            "{:,.0f}",
+        ),
+        ("processing, command wall time s", "mentions_process_wall_s", "{:.1f}"),
+        ("processing, command CPU s", "mentions_process_cpu_s", "{:.1f}"),
+        ("sentiment scored by the processing, texts/s", "mentions_scored_texts_per_s", "{:,.0f}"),
+        ("processing / floor", "mentions_process_ratio", "{:.3f}"),
     ]
     if "mentions_before_rows_per_s" in r:
         rows += [

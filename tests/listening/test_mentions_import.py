@@ -16,7 +16,7 @@ from lastmile.cli import main
 from lastmile.customers.models import Interaction
 from lastmile.listening.models import Author, ImportRun, Mention, WatchTerm
 from lastmile.listening.services import files
-from lastmile.listening.services.mentions import mentions_ingest
+from lastmile.listening.services.store import mentions_store
 from lastmile.listening.services.terms import watchterm_create
 from lastmile.loops.models import Loop, LoopState, SlaPolicy
 
@@ -81,11 +81,12 @@ def write_csv(path: Path, rows: list[list[str]], header: list[str] = HEADER) -> 
     return path
 
 
-def run(*args: str, workers: int = 0):
-    # Sentiment in this process unless a test asks for scoring processes (each starts one).
+def run(*args: str, process: bool = True):
+    # The import stores mentions pending; --process then does the worker's half (sentiment,
+    # timeline) in the same command, so a test sees what the worker leaves.
     return CliRunner().invoke(
         main,
-        ["mentions", "import", *args, "--quiet", "--workers", str(workers)],
+        ["mentions", "import", *args, "--quiet", *(["--process"] if process else [])],
         catch_exceptions=True,
     )
 
@@ -143,7 +144,7 @@ def test_an_interrupted_import_resumes_after_the_last_stored_batch(
     tmp_path, monkeypatch, social_policy
 ):
     path = write_csv(tmp_path / "twcs.csv", twcs_rows(6))  # 12 rows, lines 2-13
-    real = mentions_ingest
+    real = mentions_store
     calls: list[list[str]] = []
 
     def crash_on_second(*, items, now, **kw):
@@ -152,7 +153,7 @@ def test_an_interrupted_import_resumes_after_the_last_stored_batch(
             raise RuntimeError("power cut")
         return real(items=items, now=now, **kw)
 
-    monkeypatch.setattr(files, "mentions_ingest", crash_on_second)
+    monkeypatch.setattr(files, "mentions_store", crash_on_second)
     first = run(str(path), "--batch-size", "4")
     assert first.exit_code != 0 and isinstance(first.exception, RuntimeError)
     assert Mention.objects.count() == 4
@@ -161,7 +162,7 @@ def test_an_interrupted_import_resumes_after_the_last_stored_batch(
     calls.clear()
     monkeypatch.setattr(
         files,
-        "mentions_ingest",
+        "mentions_store",
         lambda *, items, now, **kw: (
             calls.append([i.external_id for i in items]) or real(items=items, now=now, **kw)
         ),
@@ -299,41 +300,9 @@ def test_reimporting_a_file_through_the_bulk_path_adds_nothing(tmp_path, social_
     again = run(str(path), "--batch-size", "5", "--restart")
     assert again.exit_code == 0, again.output
     assert "0 mentions imported, 60 already stored, 1 malformed rows skipped" in again.output
-    assert "0 cases opened" in again.output
+    assert "no mentions pending" in again.output
     assert [m.objects.count() for m in tables] == counts
     assert dict(Mention.objects.values_list("external_id", "replied_at")) == replied
-
-
-def test_scoring_in_other_processes_stores_what_scoring_in_this_one_stores(tmp_path, social_policy):
-    # given one file, imported by batches of 4 with the sentiment scored in this process
-    path = write_csv(tmp_path / "twcs.csv", twcs_rows(7))
-    assert run(str(path), "--batch-size", "4").exit_code == 0
-    here = sorted(
-        Mention.objects.values_list(
-            "external_id", "sentiment_label", "sentiment_score", "case_id", "reply_loop_id"
-        )
-    )
-    interactions = sorted(Interaction.objects.values_list("source_id", "sentiment_label"))
-
-    # when it is imported again into an empty database, scored by two other processes
-    Mention.objects.all().delete()
-    Interaction.objects.all().delete()
-    Loop.objects.all().delete()
-    ImportRun.objects.all().delete()
-    result = run(str(path), "--batch-size", "4", workers=2)
-
-    # then every mention has the same sentiment as before, on its case and reply loop
-    assert result.exit_code == 0, result.output
-    assert "14 mentions imported" in result.output
-    there = sorted(
-        Mention.objects.values_list(
-            "external_id", "sentiment_label", "sentiment_score", "case_id", "reply_loop_id"
-        )
-    )
-    assert [m[:3] for m in there] == [m[:3] for m in here]
-    assert all(m[3] is not None and m[4] is not None for m in there if m[0] in {"1", "3"})
-    assert sorted(Interaction.objects.values_list("source_id", "sentiment_label")) == interactions
-    assert ImportRun.objects.get().last_line == 15
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,6 @@ import hashlib
 import os
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 import click
@@ -48,69 +47,6 @@ def _rate(n: int, seconds: float) -> str:
     return f"{n / seconds:,.0f} rows/s" if seconds > 0 else "-"
 
 
-class _Scorer:
-    """The sentiment of each batch's new mentions, asked for as soon as the batch is read
-    and collected when it is written. With ``workers`` (processes of their own, started
-    with the second batch: a file of one batch scores in this process) the model scores
-    the next batch while this process writes the one before: scoring is about a third of
-    an import's work, and it then runs on another core."""
-
-    def __init__(self, workers: int) -> None:
-        self.workers = workers
-        self.pool: Any = None
-        self.asked = 0
-
-    def ask(self, items: list[Any]) -> Callable[[], dict[tuple[str, str], tuple[str, float]]]:
-        from lastmile.customers.services.timeline import SENTIMENT_MAX_CHARS
-        from lastmile.listening.services.mentions import mentions_score, mentions_unscored
-
-        self.asked += 1
-        if not items:
-            return dict
-        if not self.workers or self.asked == 1:
-            return lambda: mentions_score(items=items)
-        fresh = mentions_unscored(items=items)
-        keys = list(fresh)
-        texts = [t[:SENTIMENT_MAX_CHARS] for t in fresh.values()]
-        step = -(-len(texts) // self.workers) or 1
-        futures = [
-            self._pool().submit(_predict, texts[i : i + step]) for i in range(0, len(texts), step)
-        ]
-
-        def scores() -> dict[tuple[str, str], tuple[str, float]]:
-            scored = [s for f in futures for s in f.result()]
-            return dict(zip(keys, scored, strict=True))
-
-        return scores
-
-    def _pool(self) -> Any:
-        if self.pool is None:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
-
-            from lastmile.sentiment import get_model
-
-            # spawn: a fresh interpreter with the model only (no Django, no copy of this
-            # process's database connection).
-            self.pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=get_model,
-            )
-        return self.pool
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(cancel_futures=True)
-
-
-def _predict(texts: list[str]) -> list[tuple[str, float]]:
-    """``sentiments_score`` in a scoring process (the texts cut to length already)."""
-    from lastmile.sentiment import predict
-
-    return [(label, float(score)) for label, score in predict(texts)]
-
-
 @mentions.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
 @click.option(
@@ -140,11 +76,11 @@ def _predict(texts: list[str]) -> list[tuple[str, float]]:
     "--restart", is_flag=True, help="Read the file from the top again (still idempotent)."
 )
 @click.option(
-    "--workers",
-    type=click.IntRange(0, 16),
-    default=lambda: 1 if (os.cpu_count() or 1) > 1 else 0,
-    show_default="1, or 0 on one core",
-    help="Processes scoring sentiment beside the one writing (0: score in this process).",
+    "--process",
+    "process_now",
+    is_flag=True,
+    help="Then score and put on the timeline what is pending, in this process (as "
+    "`lastmile mentions process` does), instead of leaving it to the worker.",
 )
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def import_cmd(
@@ -154,11 +90,15 @@ def import_cmd(
     network: str,
     batch_size: int,
     restart: bool,
-    workers: int,
+    process_now: bool,
     quiet: bool,
 ) -> None:
     """Import mentions from FILE: resumable (a rerun goes on after the last stored batch) and
-    idempotent (a post is stored once); malformed rows are reported by line and skipped."""
+    idempotent (a post is stored once); malformed rows are reported by line and skipped.
+
+    The mentions are stored "sentiment pending": the worker scores them and puts those
+    addressed to a brand on the timeline (cases, reply loops) in batches, right after the
+    import (`lastmile mentions process` does it by hand, `--process` at the end of this)."""
     from lastmile.cli import _django, _fail
 
     _django()
@@ -167,7 +107,7 @@ def import_cmd(
     from lastmile.listening.importers import BrandFilter, FileError, detect_format, read
     from lastmile.listening.records import RowError
     from lastmile.listening.services.files import importrun_batch, importrun_begin, importrun_finish
-    from lastmile.listening.services.terms import brand_term_ensure
+    from lastmile.listening.services.terms import Terms, brand_term_ensure
 
     path = os.path.abspath(file)
     size = os.path.getsize(path)
@@ -204,54 +144,34 @@ def import_cmd(
     if run.last_line:
         click.echo(f"{file}: resuming after line {run.last_line:,}", err=True)
 
-    tally = {"created": 0, "existing": 0, "filtered": 0, "errors": 0, "rows": 0, "cases": 0}
+    tally = {"created": 0, "existing": 0, "filtered": 0, "errors": 0, "rows": 0}
     errors: list[tuple[int, str]] = []
     shown: list[tuple[int, str]] = []
     batch: list[Any] = []
     pending_errors: list[tuple[int, str]] = []
     filtered = 0
     last_position = resume_after = run.last_line
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
 
-    # A batch read is scored (asked of the scorer) at once and written when the next one
-    # has been read, so that its scoring overlaps the writing of the one before; batches
-    # are still written one by one, in file order.
-    scorer = _Scorer(workers)
-    unwritten: list[dict[str, Any]] = []
+    terms = Terms.load()
     written_to = run.last_line  # the position the last batch written ends at
 
-    def write() -> None:
-        nonlocal written_to
-        job = unwritten.pop(0)
+    def flush(position: int) -> None:
+        nonlocal batch, pending_errors, filtered, written_to
         result = importrun_batch(
             run=run,
-            items=job["items"],
-            last_line=job["position"],
-            errors=job["errors"],
-            filtered=job["filtered"],
+            items=batch,
+            last_line=position,
+            errors=pending_errors,
+            filtered=filtered,
             now=utcnow(),
-            scores=job["scores"](),
+            terms=terms,
         )
-        written_to = job["position"]
+        written_to = position
         tally["created"] += result.created
         tally["existing"] += result.existing
-        tally["cases"] += result.cases
-        tally["filtered"] += job["filtered"]
-
-    def flush(position: int) -> None:
-        nonlocal batch, pending_errors, filtered
-        unwritten.append(
-            {
-                "items": batch,
-                "position": position,
-                "errors": pending_errors,
-                "filtered": filtered,
-                "scores": scorer.ask(batch),
-            }
-        )
+        tally["filtered"] += filtered
         batch, pending_errors, filtered = [], [], 0
-        if len(unwritten) > 1:
-            write()
 
     bar_file = sys.stderr
     with open(path, "rb") as fh:
@@ -289,14 +209,7 @@ def import_cmd(
                         continue
                     batch.append(row.item)
                 flush(last_position)
-                while unwritten:
-                    write()
             except FileError as exc:
-                try:
-                    while unwritten:  # what was read before the fault, as without scoring ahead
-                        write()
-                except DomainError as stored_not:
-                    _fail(stored_not)
                 raise click.ClickException(f"{file}: {exc}") from None
             except DomainError as exc:
                 click.echo(
@@ -305,11 +218,9 @@ def import_cmd(
                     err=True,
                 )
                 _fail(exc)
-            finally:
-                scorer.close()
             bar.update(size - seen)
     importrun_finish(run=run, now=utcnow())
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     where = "line" if fmt == "twcs-csv" else "row"
     for position, reason in shown:
         click.echo(f"{where} {position}: {reason}", err=True)
@@ -323,9 +234,74 @@ def import_cmd(
     if brand:
         parts.append(f"{tally['filtered']:,} rows of other brands skipped")
     click.echo(
-        f"{file}: {', '.join(parts)}; {tally['cases']:,} cases opened; "
-        f"{tally['rows']:,} rows in {seconds:.1f} s ({_rate(tally['rows'], seconds)})"
+        f"{file}: {', '.join(parts)}; "
+        f"{tally['rows']:,} rows in {seconds:.1f} s ({_rate(tally['rows'], seconds)}; "
+        f"{cpu:.1f} s of CPU)"
     )
+    if process_now:
+        _process_pending(quiet=quiet)
+    elif tally["created"]:
+        _process_later()
+
+
+def _process_later() -> None:
+    """Ask the worker to process what the import left pending (its periodic run would
+    anyway, within a minute)."""
+    from lastmile.listening.services.process import mentions_pending_count
+
+    try:
+        from lastmile.listening.tasks import process_mentions
+
+        process_mentions()
+        asked = "the worker has been asked to score them"
+    except Exception as exc:  # noqa: BLE001 - a queue that is down must not fail the import
+        asked = (
+            f"the queue did not answer ({exc.__class__.__name__}); the worker's periodic run will"
+        )
+    click.echo(
+        f"{mentions_pending_count():,} mentions pending (sentiment, timeline): {asked} "
+        "(`lastmile mentions process` does it now)",
+        err=True,
+    )
+
+
+def _process_pending(*, quiet: bool) -> None:
+    from lastmile.core.clock import utcnow
+    from lastmile.listening.services.process import BATCH, mentions_process
+
+    started, cpu = time.perf_counter(), time.process_time()
+    total = None
+    while True:
+        done = mentions_process(now=utcnow(), limit=BATCH)
+        if not done.batches:
+            break
+        if total is None:
+            total = done
+        else:
+            total.add(done)
+        if not quiet:
+            click.echo(f"  {total.mentions:,} processed", err=True)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    if total is None:
+        click.echo("no mentions pending")
+        return
+    click.echo(
+        f"{total.mentions:,} mentions processed: sentiment scored, {total.interactions:,} "
+        f"put on the timeline, {total.cases:,} cases opened; in {seconds:.1f} s "
+        f"({_rate(total.mentions, seconds)}; {cpu:.1f} s of CPU; scoring {total.score_seconds:.1f} s, "
+        f"{_rate(total.mentions, total.score_seconds).replace('rows', 'texts')})"
+    )
+
+
+@mentions.command("process")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def process_cmd(quiet: bool) -> None:
+    """Score the sentiment of pending mentions and put those addressed to a brand on the
+    timeline, in batches, until none is left (what the worker does after an import)."""
+    from lastmile.cli import _django
+
+    _django()
+    _process_pending(quiet=quiet)
 
 
 @mentions.command("term")

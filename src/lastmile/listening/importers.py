@@ -120,8 +120,8 @@ def _twcs_time(value: str) -> datetime:
     parts = (value or "").strip().split(" ")
     if len(parts) == 6 and parts[4] == "+0000" and parts[0] in _WEEKDAYS:
         month, day, clock, year = _MONTHS.get(parts[1]), parts[2], parts[3].split(":"), parts[5]
-        digits = [day, *clock, year]
-        if month and len(clock) == 3 and all(d.isascii() and d.isdigit() for d in digits):
+        digits = "".join([day, *clock, year])
+        if month and len(clock) == 3 and digits.isascii() and digits.isdigit():
             with contextlib.suppress(ValueError):  # e.g. Feb 30: strptime says why below
                 return datetime(int(year), month, int(day), *(int(c) for c in clock), tzinfo=UTC)
     try:

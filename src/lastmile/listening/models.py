@@ -95,19 +95,27 @@ class Mention(models.Model):
 
     network = models.CharField(max_length=30)
     external_id = models.CharField(max_length=100)
-    author = models.ForeignKey(Author, on_delete=models.PROTECT, related_name="mentions")
+    # The foreign keys below are indexed by the Meta's indexes: the author's with its
+    # posting time, the others only where set (a file import stores them empty).
+    author = models.ForeignKey(
+        Author, on_delete=models.PROTECT, related_name="mentions", db_index=False
+    )
     customer = models.ForeignKey(
         "customers.Customer",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="mentions",
+        db_index=False,
     )
     text = models.TextField()
     posted_at = models.DateTimeField(db_index=True)
     url = models.URLField(max_length=500, blank=True)
     conversation_id = models.CharField(max_length=100, blank=True)
     in_reply_to_id = models.CharField(max_length=100, blank=True)
+    in_reply_to_handle = models.CharField(
+        max_length=100, blank=True, help_text="The account replied to, if the source says."
+    )
     lang = models.CharField(max_length=16, blank=True)
     terms = models.ManyToManyField(WatchTerm, blank=True, related_name="mentions")
     is_brand = models.BooleanField(default=False, help_text="Addressed to a brand.")
@@ -125,6 +133,7 @@ class Mention(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         help_text="The case of the author's conversation with the brand.",
+        db_index=False,
     )
     interaction = models.ForeignKey(
         "customers.Interaction",
@@ -132,19 +141,41 @@ class Mention(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+        db_index=False,
     )
     reply_loop = models.ForeignKey(
-        "loops.Loop", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "loops.Loop",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
     replied_at = models.DateTimeField(null=True, blank=True)
     handled_at = models.DateTimeField(null=True, blank=True)
     imported_at = models.DateTimeField()
+    pending = models.BooleanField(
+        default=False,
+        help_text="Stored by a file import and not processed yet: its sentiment is not "
+        "scored and, if addressed to a brand, it is not on the timeline yet "
+        "(``services.process``, the worker's job).",
+    )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["network", "external_id"], name="mention_unique"),
         ]
         indexes = [
+            # The worker's queue: pending mentions in the order they were stored.
+            models.Index(fields=["id"], name="mention_pending", condition=models.Q(pending=True)),
+            *(
+                models.Index(
+                    fields=[fk],
+                    name=f"mention_{fk}_set",
+                    condition=models.Q(**{f"{fk}__isnull": False}),
+                )
+                for fk in ("customer", "case", "interaction", "reply_loop")
+            ),
             models.Index(fields=["is_brand", "replied_at"], name="mention_unanswered"),
             models.Index(fields=["sentiment_label", "posted_at"], name="mention_sentiment"),
             models.Index(fields=["network", "conversation_id"], name="mention_conversation"),

@@ -19,6 +19,7 @@ MAX_URL = 500
 MAX_COUNT = 2**31 - 1
 NETWORK_RE = re.compile(r"^[a-z0-9_.-]{1,30}$")
 HANDLE_RE = re.compile(r"^[\w.-]{1,100}$", re.UNICODE)
+SPACE_RE = re.compile(r"\s")
 
 
 class RowError(ValueError):
@@ -75,6 +76,8 @@ def handle_normalize(value: Any, field_name: str = "author.handle") -> str:
 
 
 def _id(value: Any, field_name: str, *, required: bool = False) -> str:
+    if type(value) is str and value.isdigit() and value.isascii() and len(value) <= MAX_ID:
+        return value  # the common case (a network's numeric id), as the rules below keep it
     if value is None or value == "":
         if required:
             raise RowError(field_name, "must not be empty")
@@ -95,7 +98,7 @@ def _id(value: Any, field_name: str, *, required: bool = False) -> str:
         return ""
     if len(text) > MAX_ID:
         raise RowError(field_name, f"longer than {MAX_ID} characters")
-    if any(c.isspace() for c in text):
+    if SPACE_RE.search(text):
         raise RowError(field_name, "must not contain spaces")
     return text
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.db.models import Q
 
 from lastmile.listening.models import Author, Mention, WatchTerm
@@ -181,12 +182,31 @@ def by_network(pairs: Sequence[tuple[str, str]], column: str = "external_id") ->
     return q
 
 
+def network_where(*parts: tuple[Sequence[tuple[str, str]], str]) -> tuple[str, list[str]]:
+    """``by_network`` as SQL for ``QuerySet.extra(where=…)``, for (pairs, column) parts
+    OR-ed: the same rows, without the ORM preparing each of a batch's thousands of values
+    (a tenth of a file import's time)."""
+    qn = connection.ops.quote_name
+    sql: list[str] = []
+    params: list[str] = []
+    for pairs, column in parts:
+        grouped: dict[str, set[str]] = defaultdict(set)
+        for network, value in pairs:
+            grouped[network].add(value)
+        for network, values in grouped.items():
+            marks = ", ".join(["%s"] * len(values))
+            sql.append(f"({qn('network')} = %s AND {qn(column)} IN ({marks}))")
+            params += [network, *values]
+    return (" OR ".join(sql) or "1 = 0"), params
+
+
 def mentions_known(keys: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
     if not keys:
         return {}
+    where, params = network_where((keys, "external_id"))
     return {
         (network, ext): pk
-        for pk, network, ext in Mention.objects.filter(by_network(keys)).values_list(
+        for pk, network, ext in Mention.objects.extra(where=[where], params=params).values_list(
             "pk", "network", "external_id"
         )
     }

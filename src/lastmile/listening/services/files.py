@@ -12,8 +12,9 @@ from django.db.models import F
 from lastmile.core.db import unprepared
 from lastmile.listening.models import ImportRun
 from lastmile.listening.records import MentionIn
-from lastmile.listening.services.batch import IngestResult, Scores
-from lastmile.listening.services.mentions import mentions_ingest, mentions_score
+from lastmile.listening.services.batch import IngestResult
+from lastmile.listening.services.store import mentions_store
+from lastmile.listening.services.terms import Terms
 
 MAX_RUN_ERRORS = 1000
 
@@ -59,13 +60,12 @@ def importrun_batch(
     errors: Sequence[tuple[int, str]],
     filtered: int,
     now: datetime,
-    scores: Scores | None = None,
+    terms: Terms | None = None,
 ) -> IngestResult:
     """Store one batch of a file and move the run's position past it, in one transaction:
-    after a crash the file resumes exactly after the last batch that committed.
-
-    ``scores``: the sentiments of the batch's new mentions, worked out already (the import
-    scores the next batch while this one is written); a mention they lack is scored here.
+    after a crash the file resumes exactly after the last batch that committed. The
+    mentions are stored pending (``store``): the worker scores them and puts them on the
+    timeline (``process``). ``terms``: the watch terms, loaded once for the file.
 
     Its statements are not prepared (``unprepared``): a file fills tables that were empty
     when its first batches ran, and a plan PostgreSQL kept from then (a scan of a table
@@ -79,7 +79,7 @@ def importrun_batch(
             errors=errors,
             filtered=filtered,
             now=now,
-            scores=scores,
+            terms=terms,
         )
 
 
@@ -91,12 +91,10 @@ def _batch_store(
     errors: Sequence[tuple[int, str]],
     filtered: int,
     now: datetime,
-    scores: Scores | None,
+    terms: Terms | None,
 ) -> IngestResult:
-    if scores is None:
-        scores = mentions_score(items=items) if items else {}
     with transaction.atomic():
-        result = mentions_ingest(items=items, now=now, scores=scores) if items else IngestResult()
+        result = mentions_store(items=items, now=now, terms=terms) if items else IngestResult()
         kept = list(run.errors or [])
         room = MAX_RUN_ERRORS - len(kept)
         kept.extend([{"line": line, "reason": reason} for line, reason in errors][: max(0, room)])

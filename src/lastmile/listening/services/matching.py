@@ -11,50 +11,65 @@ from lastmile.customers.services.customers import CustomerWanted, customers_reso
 from lastmile.customers.services.lookups import identities_owners
 from lastmile.customers.services.timeline import sentiments_score
 from lastmile.listening.influence import engagement_of, influence_score, reach_of
-from lastmile.listening.models import Author, WatchTermKind
+from lastmile.listening.models import Author, WatchTerm, WatchTermKind
 from lastmile.listening.query import Text
 from lastmile.listening.records import MentionIn
 from lastmile.listening.services.batch import Batch, by_network
 from lastmile.listening.services.terms import Terms
 
 
-def batch_classify(b: Batch) -> None:
-    """Each new mention's sentiment, the watch terms it matches, and whether it is the
-    brand's own post or addressed to a brand."""
-    terms = Terms.load()
+def batch_sentiment(b: Batch) -> None:
+    """Each new mention's sentiment: given (``b.sentiments``) or scored here, one batch."""
     rows = list(b.rows.values())
-
     missing = [r for r in rows if (r.item.network, r.item.external_id) not in b.sentiments]
     scores = sentiments_score([r.item.text for r in missing])
     for r, scored in zip(missing, scores, strict=True):
         b.sentiments[(r.item.network, r.item.external_id)] = scored
     for row in rows:
+        row.sentiment = b.sentiments[(row.item.network, row.item.external_id)]
+
+
+def batch_classify(b: Batch, terms: Terms | None = None) -> None:
+    """The watch terms each new mention matches, and whether it is the brand's own post or
+    addressed to a brand (no sentiment: ``batch_sentiment``)."""
+    terms = terms or Terms.load()
+    matching = bool(terms.matcher.queries)
+    for row in b.rows.values():
         it = row.item
-        row.sentiment = b.sentiments[(it.network, it.external_id)]
-        row.term_ids = terms.matcher.match(it.text) if terms.matcher.queries else []
+        row.term_ids = terms.matcher.match(it.text) if matching else []
         matched = [terms.by_id[i] for i in row.term_ids]
         row.is_competitor = any(t.kind == WatchTermKind.COMPETITOR for t in matched)
         row.is_from_brand = (
             it.from_brand if it.from_brand is not None else it.author_handle in terms.brand_handles
         )
-        brand_terms = [t for t in matched if t.kind == WatchTermKind.BRAND]
-        # Addressed to a brand: a reply to its account or its @handle in the text. A
-        # post that only names the brand is listening data, not a message owed a reply.
-        addressed = (
-            terms.brand_handles.get(it.in_reply_to_handle) if it.in_reply_to_handle else None
-        )
-        if addressed is None and terms.brand_handles:
-            words = Text(it.text).words
-            addressed = next((t for h, t in terms.brand_handles.items() if "@" + h in words), None)
-        row.brand_term = addressed or next(
-            (t for t in brand_terms if t.team_id), brand_terms[0] if brand_terms else None
-        )
+        addressed = addressed_brand(terms, it)
+        row.brand_term = brand_term_of(terms, matched, addressed)
         if row.is_from_brand:
             row.is_brand = False
         elif it.to_brand is not None:
             row.is_brand = it.to_brand  # the source knows (TWCS "inbound")
         else:
             row.is_brand = addressed is not None
+
+
+def addressed_brand(terms: Terms, it: MentionIn) -> WatchTerm | None:
+    """The brand a mention is addressed to: a reply to its account or its @handle in the
+    text. A post that only names the brand is listening data, not a message owed a reply."""
+    addressed = terms.brand_handles.get(it.in_reply_to_handle) if it.in_reply_to_handle else None
+    if addressed is None and terms.brand_handles:
+        words = Text(it.text).words
+        addressed = next((t for h, t in terms.brand_handles.items() if "@" + h in words), None)
+    return addressed
+
+
+def brand_term_of(
+    terms: Terms, matched: list[WatchTerm], addressed: WatchTerm | None
+) -> WatchTerm | None:
+    """The brand term whose team a case of the mention goes to."""
+    brand_terms = [t for t in matched if t.kind == WatchTermKind.BRAND]
+    return addressed or next(
+        (t for t in brand_terms if t.team_id), brand_terms[0] if brand_terms else None
+    )
 
 
 def batch_authors(b: Batch) -> None:

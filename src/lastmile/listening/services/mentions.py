@@ -23,7 +23,12 @@ from lastmile.listening.services.batch import (
     Scores,
     mentions_known,
 )
-from lastmile.listening.services.matching import batch_authors, batch_classify, batch_customers
+from lastmile.listening.services.matching import (
+    batch_authors,
+    batch_classify,
+    batch_customers,
+    batch_sentiment,
+)
 from lastmile.listening.services.threads import batch_thread, batch_timeline
 from lastmile.listening.services.writes import mentions_write, timeline_write
 
@@ -92,6 +97,7 @@ def _run(b: Batch) -> IngestResult:
         if key not in known and key not in b.rows:
             b.rows[key] = MentionRow(item=it)
     if b.rows:
+        batch_sentiment(b)
         batch_classify(b)
         batch_authors(b)
         batch_customers(b)

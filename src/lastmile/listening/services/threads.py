@@ -21,9 +21,9 @@ from lastmile.listening.services.batch import (
     NewCase,
     StoredMention,
     TimelineEntry,
-    by_network,
     channel_of,
     mention_interaction_data,
+    network_where,
 )
 
 
@@ -42,8 +42,8 @@ def batch_thread(b: Batch) -> None:
             refs.add((network, r.item.in_reply_to_id))
         refs.update((network, i) for i in r.item.reply_ids)
     refs -= set(rows)
-    q = by_network(list(refs)) | by_network(list(rows), "in_reply_to_id")
-    for values in Mention.objects.filter(q).values_list(*STORED_FIELDS):
+    where, params = network_where((list(refs), "external_id"), (list(rows), "in_reply_to_id"))
+    for values in Mention.objects.extra(where=[where], params=params).values_list(*STORED_FIELDS):
         s = StoredMention(*values)
         b.stored[(s.network, s.external_id)] = s
         if s.in_reply_to_id:

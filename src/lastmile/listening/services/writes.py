@@ -130,6 +130,7 @@ def mentions_write(b: Batch) -> None:
                 "url": r.item.url,
                 "conversation_id": r.conversation_id,
                 "in_reply_to_id": r.item.in_reply_to_id,
+                "in_reply_to_handle": r.item.in_reply_to_handle,
                 "lang": r.item.lang,
                 "is_brand": r.is_brand,
                 "is_competitor": r.is_competitor,
