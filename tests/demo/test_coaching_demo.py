@@ -95,3 +95,41 @@ def test_the_leads_comment_describes_the_conversation_it_reviews(demo):
     ).order_by("-conversation_at", "-id")
     if failed.exists():
         assert failed.first().case_id == case.pk
+
+
+def test_the_demo_starts_with_the_lesson_of_each_breach_of_the_last_week_worked_through(demo):
+    """Opened at each breach as the worker would have, answered three hours on, accepted
+    twenty hours on: the worker finds none left to open when it starts."""
+    from lastmile.coaching.services import LESSON_MAX_AGE, breach_lessons_catch_up
+
+    lessons = list(Lesson.objects.filter(reason="breach").select_related("breached_loop", "loop"))
+    assert lessons, "the stories breach loops in agents' hands in the last week"
+    assert breach_lessons_catch_up(now=NOW, grace=timedelta(0)) == 0
+    states = set()
+    for lesson in lessons:
+        at = lesson.breached_loop.breached_at
+        assert NOW - LESSON_MAX_AGE <= at <= NOW
+        assert lesson.created_at == lesson.loop.opened_at == at
+        age = NOW - at
+        if age >= coaching.ACCEPTED_AFTER:
+            want = "accepted"
+        elif age >= coaching.ANSWERED_AFTER:
+            want = "submitted"
+        else:
+            want = "assigned"
+        assert lesson.state == want, (lesson.pk, age)
+        assert (lesson.loop.state == "closed") == (want == "accepted")
+        states.add(lesson.state)
+    assert "accepted" in states
+
+
+def test_the_report_counts_the_lessons_the_demo_starts_with(demo):
+    line = next(
+        line for line in demo.report.extra if line.startswith("coaching, as the demo starts:")
+    )
+    lessons = Lesson.objects.all()
+    assert f": {lessons.count()} lessons (" in line
+    breaches = lessons.filter(reason="breach").count()
+    assert f"{breaches} from breaches in agents' hands" in line
+    assert f"{lessons.filter(state='accepted').count()} accepted" in line
+    assert f"{lessons.filter(state__in=('assigned', 'returned')).count()} to answer" in line

@@ -474,12 +474,16 @@ CATCH_UP_GRACE = timedelta(minutes=5)
 CATCH_UP_BATCH = 500
 
 
-def breach_lessons_catch_up(*, now: datetime, grace: timedelta = CATCH_UP_GRACE) -> int:
+def breach_lessons_catch_up(
+    *, now: datetime, grace: timedelta = CATCH_UP_GRACE, replay: bool = False
+) -> int:
     """Open the lessons the worker's task never opened: the loops of a team, of a customer's
     kind, that breached within ``LESSON_MAX_AGE`` of ``now`` and at least ``grace`` ago and
     have no lesson, through ``breach_lessons_open`` (so the same rules, the agent at the
     breach from the trail, and one lesson per breach however often and however many workers
-    run it). Returns how many it opened."""
+    run it). Each is opened at ``now``, or with ``replay`` (a history played into the
+    database, as the demo's) at its breach, as the worker would have opened it then.
+    Returns how many it opened."""
     missing = (
         Loop.objects.filter(
             breached_at__gte=now - LESSON_MAX_AGE,
@@ -488,11 +492,15 @@ def breach_lessons_catch_up(*, now: datetime, grace: timedelta = CATCH_UP_GRACE)
         )
         .exclude(kind__in=TEAM_OWN_KINDS)
         .filter(~Exists(Lesson.objects.filter(breached_loop_id=OuterRef("pk"))))
-        .order_by("pk")
+        .order_by("breached_at", "pk")
         .values_list("pk", "assignee_id", "breached_at")
     )
     items = [(pk, assignee or 0, at.isoformat()) for pk, assignee, at in missing if at is not None]
     opened = 0
+    if replay:
+        for item in items:
+            opened += breach_lessons_open([item], now=datetime.fromisoformat(item[2]))
+        return opened
     for i in range(0, len(items), CATCH_UP_BATCH):
         opened += breach_lessons_open(items[i : i + CATCH_UP_BATCH], now=now)
     if opened:

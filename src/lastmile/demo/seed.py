@@ -202,6 +202,9 @@ class _Seeder:
         self.background()
         self.extensions()
         loops_sweep(now=self.now)
+        # The lessons of the breaches the last sweep made, as the worker would open them
+        # (else it opens them when it starts), and how many lessons the demo starts with.
+        self.extension_lines += coaching.settle(self)
         # After the last sweep (it notifies too): the bell as an agent who kept up sees it.
         self.extension_lines += live.settle(self)
         return self.report()
