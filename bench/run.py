@@ -4,6 +4,7 @@
     make bench QUICK=1    # a tenth of every size (under 2 minutes)
     .venv/bin/python bench/run.py [--quick] [--no-pg] [--keep] [--profile-sweep]
     .venv/bin/python bench/run.py --quick --only sweep,ingest_cases   # some workloads only
+    .venv/bin/python bench/run.py --scale 10m    # `make bench SCALE=10m`: 10M rows on PostgreSQL
 
 Writes bench/results.json (every figure) and bench/RESULTS.md (the table, with targets);
 a run limited by --only writes them under bench/_work/ instead. It exits 1 when a figure it
@@ -493,6 +494,126 @@ def finish(results: dict[str, Any], *, out_dir: Any) -> int:
     return 0 if verdict.ok else 1
 
 
+# The figures a scale run must produce (``<key>_<scale>_pg``): each headline figure and its
+# floor measured in the same run (bench/scale.py, bench/SCALE.md).
+SCALE_FIGURES = (
+    "timeline_p99_ms",
+    "timeline_floor_p99_ms",
+    "timeline_ratio",
+    "sweep_s",
+    "sweep_floor_s",
+    "sweep_ratio",
+    "ingest_per_s",
+    "ingest_floor_per_s",
+    "ingest_ratio",
+    "inbox_p99_ms",
+    "inbox_sql_ms",
+    "console_healthz_p99_ms",
+    "inbox_ratio_p99",
+    "case_page_p99_ms",
+    "case_page_sql_ms",
+    "case_page_ratio_p99",
+)
+
+
+def scale_run(args: argparse.Namespace) -> int:
+    """``--scale``: only bench/scale.py, on its own PostgreSQL database. Its figures
+    (``<figure>_<scale>_pg``) replace that scale's earlier ones in bench/results.json, the
+    rest of which is kept (a scale run is not a full run); bench/SCALE.md gets the
+    figures, floors, plans and lock times; RESULTS.md a short table. Exits 1 when a figure
+    is missing or a target (scale.TARGETS) missed, naming them."""
+    import scale
+    import scale_report
+
+    WORK.mkdir(exist_ok=True)
+    out_path = WORK / f"scale-{args.scale}.json"
+    out_path.unlink(missing_ok=True)
+    cmd = [sys.executable, str(common.BENCH_DIR / "scale.py"), "--scale", args.scale]
+    cmd += ["--out", str(out_path)]
+    cmd += ["--keep"] if args.keep else []
+    cmd += ["--reuse"] if args.scale_reuse else []
+    cmd += ["--phases", args.scale_phases] if args.scale_phases else []
+    say(f"lastmile bench, scale {args.scale}: {' '.join(cmd[1:])}")
+    proc = subprocess.run(cmd, cwd=common.REPO)
+    if proc.returncode != 0 or not out_path.exists():
+        say(f"bench/scale.py exited {proc.returncode}")
+        return 1
+    made = json.loads(out_path.read_text())
+    figs, detail = made["figures"], made["detail"]
+    sfx = f"_{args.scale}_pg"
+    path = common.BENCH_DIR / "results.json"
+    results: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    results = {k: v for k, v in results.items() if not k.endswith(sfx)}
+    results.update(figs)
+    expected = [k + sfx for k in SCALE_FIGURES]
+    missing = [k for k in expected if not isinstance(figs.get(k), int | float)]
+    missed = []
+    for key, (op, bound) in scale.TARGETS.items():
+        v = figs.get(key + sfx)
+        if isinstance(v, int | float) and not (v >= bound if op == ">=" else v <= bound):
+            missed.append(key + sfx)
+    verdict = figures.Verdict(missing=missing, missed=missed)
+    results[f"scale{sfx}"].update(
+        command=" ".join(["python", "bench/run.py", *sys.argv[1:]]),
+        targets={k + sfx: f"{op} {b}" for k, (op, b) in scale.TARGETS.items()},
+        missing=missing,
+        missed=missed,
+        verdict=verdict.sentence(),
+    )
+    path.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
+    commands = [" ".join(["python", "bench/run.py", *sys.argv[1:]])]
+    if args.scale_reuse:
+        commands.insert(0, f"python bench/scale.py --scale {args.scale} --keep --phases load")
+    scale_report.write(detail, scale.TARGETS, commands)
+    common.page_block_write(
+        common.BENCH_DIR / "RESULTS.md",
+        begin=f"<!-- scale {args.scale} -->",
+        end=f"<!-- end of scale {args.scale} -->",
+        lines=scale_markdown(figs, sfx, args.scale) + ["", verdict.sentence()],
+    )
+    say(f"wrote bench/results.json (keys *{sfx}), bench/SCALE.md, bench/RESULTS.md")
+    say(verdict.sentence())
+    return 0 if verdict.ok else 1
+
+
+def scale_markdown(f: dict[str, Any], sfx: str, scale_name: str) -> list[str]:
+    meta = f.get(f"scale{sfx}", {})
+    sizes = meta.get("sizes") or {}
+
+    def v(key: str, unit: str) -> str:
+        x = f.get(key + sfx)
+        if not isinstance(x, int | float):
+            return "—"
+        if unit == "x":
+            return f"{x:.4f}" if x < 1 else f"{x:,.1f}×"
+        if unit == "s" and x < 0.1:
+            return f"{x * 1000:.1f} ms"
+        return {"ms": f"{x:.1f} ms", "s": f"{x:.2f} s", "/s": f"{x:,.0f}/s"}[unit]
+
+    return [
+        f"## Scale {scale_name} on PostgreSQL ([SCALE.md](SCALE.md): plans, partitioning, "
+        "migrations' locks)",
+        "",
+        f"{meta.get('date')}: {sizes.get('interactions', 0):,} interactions, "
+        f"{sizes.get('customers', 0):,} customers, {sizes.get('loops', 0):,} open loops "
+        f"({sizes.get('due', 0):,} due); load average {(meta.get('loadavg_start') or ['?'])[0]} "
+        f"at the start, {(meta.get('loadavg_end') or ['?'])[0]} at the end.",
+        "",
+        "| figure | value | floor | ratio | target |",
+        "|---|---:|---:|---:|---|",
+        f"| Timeline p99 | {v('timeline_p99_ms', 'ms')} | {v('timeline_floor_p99_ms', 'ms')} | "
+        f"{v('timeline_ratio', 'x')} | ≤ 10 ms |",
+        f"| Sweep | {v('sweep_s', 's')} | {v('sweep_floor_s', 's')} | {v('sweep_ratio', 'x')} "
+        "| ≤ 1 s |",
+        f"| Ingest over HTTP | {v('ingest_per_s', '/s')} | {v('ingest_floor_per_s', '/s')} | "
+        f"{v('ingest_ratio', 'x')} | ≥ 30,000/s |",
+        f"| Inbox p99 | {v('inbox_p99_ms', 'ms')} | {v('console_healthz_p99_ms', 'ms')} | "
+        f"{v('inbox_ratio_p99', 'x')} | ≤ 150 ms |",
+        f"| Case page p99 | {v('case_page_p99_ms', 'ms')} | {v('console_healthz_p99_ms', 'ms')} "
+        f"| {v('case_page_ratio_p99', 'x')} | ≤ 150 ms |",
+    ]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -514,7 +635,21 @@ def main() -> int:
     ap.add_argument(
         "--profile-sweep", action="store_true", help="cProfile the sweeps into bench/_work/"
     )
+    ap.add_argument(
+        "--scale",
+        choices=("100k", "1m", "10m"),
+        help="only the scale bench on PostgreSQL (bench/scale.py; `make bench SCALE=10m`): "
+        "its figures into bench/results.json beside the others, bench/SCALE.md",
+    )
+    ap.add_argument(
+        "--scale-reuse",
+        action="store_true",
+        help="with --scale: the database lm_scale is loaded already (a --keep run)",
+    )
+    ap.add_argument("--scale-phases", help="with --scale: some phases only (bench/scale.py)")
     args = ap.parse_args()
+    if args.scale:
+        return scale_run(args)
     workloads = list(WORKLOADS)
     if args.only:
         asked = [w.strip() for w in args.only.split(",") if w.strip()]
