@@ -137,6 +137,7 @@ class MentionOut(Schema):
     is_from_brand: bool
     sentiment: str
     sentiment_score: float
+    pending: bool
     likes: int
     reposts: int
     replies: int
@@ -164,6 +165,9 @@ def mention_out(m: Mention) -> dict[str, Any]:
         "is_from_brand": m.is_from_brand,
         "sentiment": m.sentiment_label,
         "sentiment_score": m.sentiment_score,
+        # Imported from a file and not processed by the worker yet: no sentiment ("") and,
+        # if addressed to a brand, not on a case yet.
+        "pending": m.pending,
         "likes": m.likes,
         "reposts": m.reposts,
         "replies": m.replies,

@@ -45,7 +45,15 @@ class MentionFilters:
 
 
 def _unattended_q() -> Q:
-    return Q(is_brand=True, is_from_brand=False, replied_at__isnull=True, handled_at__isnull=True)
+    # A mention a file import left pending is not on a case yet, and its reply may be in the
+    # same file: it joins the queue once the worker has processed it (within a minute).
+    return Q(
+        is_brand=True,
+        is_from_brand=False,
+        replied_at__isnull=True,
+        handled_at__isnull=True,
+        pending=False,
+    )
 
 
 def mention_list(*, filters: MentionFilters) -> QuerySet[Mention]:

@@ -59,7 +59,8 @@ def triggers_run(*, now: datetime, terms: list[WatchTerm] | None = None) -> Trig
     """Score every complete bucket of every active watch term since its last run.
 
     1. The horizon is the start of the bucket holding ``now - GRACE``: buckets ending at or
-       before it are complete.
+       before it are complete (and, for a term, those before its oldest mention still
+       pending: a file import's, not scored by the worker yet).
     2. Per term, claim its detector states (``FOR UPDATE SKIP LOCKED`` on PostgreSQL: a
        term another worker holds is skipped, not waited on; on SQLite the IMMEDIATE
        transaction serialises runs), count its mentions per bucket in one query, feed each
@@ -137,15 +138,25 @@ def _term_chunk(term: WatchTerm, *, horizon: datetime, now: datetime, result: Tr
     if start >= horizon:
         return True
     end = min(horizon, start + CHUNK)
-    rows = (
+    rows = list(
         Mention.objects.filter(
             terms=term, is_from_brand=False, posted_at__gte=start, posted_at__lt=end
         )
         .order_by()
-        .values_list("network", "url", "sentiment_label", "posted_at")
+        .values_list("network", "url", "sentiment_label", "posted_at", "pending")
     )
+    # A mention a file import left pending has no sentiment yet (the worker scores it
+    # within a minute): its bucket is not complete, nor are those after it. They wait
+    # for the next run; scored now, the negative signals would miss it for good.
+    held = min((row[3] for row in rows if row[4]), default=None)
+    if held is not None:
+        end = det.bucket_floor(held)
+        if end <= start:
+            return True
     buckets = det.buckets_from_rows(
-        (None, posted_at, network, url, label) for network, url, label, posted_at in rows
+        (None, posted_at, network, url, label)
+        for network, url, label, posted_at, _ in rows
+        if posted_at < end
     )
     empty = det.BucketCounts()
     fired: list[tuple[DetectorState, datetime, det.Reading, det.BucketCounts]] = []
@@ -202,7 +213,7 @@ def _term_chunk(term: WatchTerm, *, horizon: datetime, now: datetime, result: Tr
             now=now,
         )
         result.alerts.append(alert.pk)
-    return end >= horizon
+    return held is not None or end >= horizon
 
 
 def last_fired(alert: Alert) -> datetime:

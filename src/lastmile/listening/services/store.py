@@ -27,7 +27,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from lastmile.core.db import rows_insert, rows_update
+from lastmile.core.db import rows_insert, rows_update, unprepared
 from lastmile.listening.influence import engagement_of, influence_score, reach_of
 from lastmile.listening.models import Author, Mention
 from lastmile.listening.records import MentionIn
@@ -78,7 +78,9 @@ def mentions_store(
     for attempt in range(2):
         b = Batch(items, now=now)
         try:
-            with transaction.atomic():
+            # Planned afresh on PostgreSQL: a plan kept from a file's first batches was made
+            # for tables that were empty then (a scan), and every later batch would use it.
+            with unprepared(), transaction.atomic():
                 return _store(b, terms)
         except IntegrityError:
             if attempt:
