@@ -198,6 +198,15 @@ PRODUCTS = (
     ("LH-FILTER", "Boiler magnetic filter", "heating", 75.00),
 )
 MORTGAGE_PRODUCTS = ("2-year fixed", "5-year fixed", "Tracker", "First-time buyer 5-year fixed")
+# What a submitted application earns the bank at once, the product's arrangement fee, in
+# GBP: the revenue its completing event names. Not the loan: a 300,000 GBP loan is lent, not
+# earned, and counting it made the front team's "revenue recovered" some 20 million GBP.
+MORTGAGE_FEES = {
+    "2-year fixed": 999,
+    "5-year fixed": 999,
+    "Tracker": 495,
+    "First-time buyer 5-year fixed": 249,
+}
 REGIONS = ("London", "South East", "North West", "Yorkshire", "West Midlands", "Scotland", "Wales")
 QUOTE_SERVICES = (
     ("Boiler replacement", 2_400, 4_200),
@@ -544,7 +553,7 @@ class _Journeys:
             "track",
             ids,
             event=MORTGAGE[4],
-            properties=terms,
+            properties={**terms, "revenue": MORTGAGE_FEES[product]},
             context={"library": WEB},
         )
 
@@ -828,6 +837,8 @@ def _finish_messages(recovery: Recovery, *, rng: random.Random, at: datetime) ->
             extra = {"property_value": price, "loan_amount": loan, "region": rng.choice(REGIONS)}
         elif event == MORTGAGE[3]:
             extra = {"documents": ["payslips", "bank_statements", "passport"]}
+        elif event == MORTGAGE[4]:
+            extra = {"revenue": MORTGAGE_FEES.get(str(props.get("product")), 999)}
         elif event == QUOTE[3]:
             extra = {"revenue": props.get("value")}
         out.append(

@@ -65,7 +65,7 @@ from lastmile.scorecards.rollup_models import (
     FunnelWeekRollup,
     NoTeamWeekRollup,
 )
-from lastmile.scorecards.selectors import FIRST_CONTACT, with_first_contact
+from lastmile.scorecards.selectors import FIRST_CONTACT, with_breach_owner, with_first_contact
 
 log = logging.getLogger(__name__)
 _UTC = ZoneInfo("UTC")
@@ -367,7 +367,24 @@ def _agents(r: _Range) -> AgentRows:
     out: AgentRows = {}
     for row in _closed_counts("assignee_id", r):
         key = (row["assignee_id"], _as_week(row["w"]))
-        out.setdefault(key, {}).update({k: row[k] for k in LOOP_COUNTS})
+        out.setdefault(key, {}).update({k: row[k] for k in LOOP_COUNTS}, breaches=0)
+    # A breach is the agent's who held the loop when it breached (with_breach_owner), as on
+    # the scorecards: not the lead the SLA ladder handed it to afterwards.
+    breached = with_breach_owner(
+        customers_loops().filter(
+            closed_at__gte=r.start, closed_at__lt=r.end, breached_at__isnull=False
+        )
+    )
+    owners = (
+        breached.filter(breach_owner__isnull=False)
+        .annotate(w=_week("closed_at"))
+        .order_by()
+        .values("breach_owner", "w")
+        .annotate(n=Count("pk"))
+    )
+    for row in owners:
+        key = (int(row["breach_owner"]), _as_week(row["w"]))
+        out.setdefault(key, {})["breaches"] = row["n"]
     for row in _solved_counts("assignee_id", r):
         key = (row["assignee_id"], _as_week(row["w"]))
         out.setdefault(key, {}).update(
@@ -710,7 +727,8 @@ WORSENING_NOTE = (
     f"{TREND_POINTS} points higher, than over the {TREND_WEEKS} weeks before them; each side "
     f"needs at least {TREND_MIN_LOOPS} loops (closed with a deadline for the on-time rate, "
     "finished for the breach rate) to be judged. The week in progress is left out. An "
-    "agent's loops are those assigned to them now, as on the scorecards."
+    "agent's loops are those assigned to them now, and their breaches those of the loops "
+    "they held when the loop breached, as on the scorecards."
 )
 
 

@@ -418,6 +418,39 @@ def scorecards(
     return Scorecards(period=period, agents=agent_rows, teams=team_rows)
 
 
+TREND_WEEKS_SHOWN = 8
+
+
+def agent_weeks(
+    *, viewer: Viewer, agent: User, now: datetime, weeks: int = TREND_WEEKS_SHOWN
+) -> list[tuple[Period, Scorecard]]:
+    """The agent's scorecard week by week, the last ``weeks`` weeks up to the one in
+    progress, oldest first: every metric, counted as a week's scorecard counts it (so each
+    week's numbers link to their rows like any scorecard's). NotFound when ``viewer`` may
+    not see the agent."""
+    scope = scope_of(viewer)
+    if scope.agents is not None and agent.pk not in scope.agents:
+        raise NotFound(f"agent {agent.username}")
+    monday = now.astimezone(UTC).date() - timedelta(days=now.astimezone(UTC).weekday())
+    out = []
+    for i in range(weeks - 1, -1, -1):
+        day = monday - timedelta(weeks=i)
+        iso = day.isocalendar()
+        period = period_parse(f"{iso.year}-W{iso.week:02d}", now=now)
+        m = _metrics(viewer, period, "assignee_id", [agent.pk])[agent.pk]
+        rates = promise_kept_rate(by="agent", since=period.start, until=period.end, viewer=viewer)
+        _promises(m, next((r for r in rates if r.key == agent.username), None))
+        name = agent.get_full_name() or agent.username
+        links = {
+            **loop_links(period, assignee=agent.username),
+            **qa_links(period, agent=agent.username),
+            **promise_links(period, made_by=agent.username),
+            **row_links(period, agent=agent.username),
+        }
+        out.append((period, Scorecard(agent.username, name, None, [], m, links)))
+    return out
+
+
 def _promises(m: dict[str, Any], rate: Any) -> None:
     m["promises_made"] = rate.made if rate else 0
     m["promises_kept"] = rate.kept if rate else 0

@@ -42,6 +42,7 @@ from lastmile.scorecards.selectors import (
     TEAM_OWN_NOTE,
     FigureRows,
     Scorecard,
+    agent_weeks,
     customer_loops,
     figure_rows,
     period_parse,
@@ -324,6 +325,13 @@ def scorecard_page(request: HttpRequest) -> HttpResponse:
             context["drill_table"] = _drill_table(drill)
             context["drill_metric"] = ROWS[drill.figure]
             context["drill_limit"] = ROWS_LIMIT
+        if len(cards.agents) == 1:
+            user = user_by_username(cards.agents[0].key, field="agent")
+            assert user is not None
+            context["weeks"] = [
+                {"period": p, "cells": _cells(card, p)}
+                for p, card in agent_weeks(viewer=request.user, agent=user, now=now)
+            ]
         context["panels"] = panels_for(request.user, cards)
         context["nothing_closed"] = not any(
             c.metrics["loops_closed"] or c.metrics["breaches"] for c in cards.agents
@@ -770,20 +778,19 @@ def _agent_worsening(a: rollups.AgentTrend) -> dict[str, Any]:
     """A worsening agent with the links to their scorecard and breached loops of the weeks
     judged."""
     name = a.agent.username
-    start = rollups.week_start(a.since)
-    end = rollups.week_start(a.until) + timedelta(days=1)
     return {
         "username": name,
         "name": a.agent.get_full_name() or name,
         "reasons": a.trend.reasons,
         "scorecard": "/scorecards/?"
         + urlencode({"period": f"{a.since:%Y-%m-%d}..{a.until:%Y-%m-%d}", "agent": name}),
-        "breaches": _drill(
-            assignee=name,
-            breached="true",
-            closed_after=_iso(start),
-            closed_before=_iso(end),
-            team_own="false",
+        "breaches": "/scorecards/?"
+        + urlencode(
+            {
+                "period": f"{a.since:%Y-%m-%d}..{a.until:%Y-%m-%d}",
+                "agent": name,
+                "rows": "breaches",
+            }
         ),
     }
 
