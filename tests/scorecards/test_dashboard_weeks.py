@@ -207,33 +207,52 @@ def test_the_answers_of_no_team_are_counted_in_their_own_row(client, team, custo
     answer(CaseFactory(customer=customer, team=team), nps, 10, "promoter", tue)
     answer(CaseFactory(customer=customer, team=None), nps, 9, "promoter", tue)
     answer(CaseFactory(customer=customer, team=None), nps, 2, "detractor", tue)
-    caseless = Invite.objects.create(
-        survey=nps,
-        customer=customer,
-        channel="email",
-        state="answered",
-        token_hash="caseless",
-        created_at=tue - timedelta(hours=1),
-        expires_at=tue + timedelta(days=9),
-    )
-    Response.objects.create(invite=caseless, survey=nps, score=0, band="detractor", at=tue)
     rollups_rebuild(weeks=2, now=now)
 
     row = NoTeamWeekRollup.objects.get()
-    assert (row.nps_responses, row.nps_promoters, row.nps_detractors) == (3, 1, 2)
+    assert (row.nps_responses, row.nps_promoters, row.nps_detractors) == (2, 1, 1)
     client.force_login(admin(None))
     html = client.get("/scorecards/dashboard/").content.decode()
     none = tiles(html, "none")
-    assert none["nps"]["last"]["value"] == "-33.3" and none["nps"]["last"]["note"] == "3 answers"
+    assert none["nps"]["last"]["value"] == "0.0" and none["nps"]["last"]["note"] == "2 answers"
     assert none["nps"]["current"]["note"] == "0 answers"
     assert tiles(html, "front")["nps"]["last"]["value"] == "100.0"
     listed = client.get(none["nps"]["last"]["link"]).content.decode()
-    assert _summary(listed) == ("-33.3", 3)
-    assert _count(listed, "rows-answer-") == 3
+    assert _summary(listed) == ("0.0", 2)
+    assert _count(listed, "rows-answer-") == 2
+    assert "1 promoter, 1 detractor of 2 answers" in listed
     # a lead sees only their team: no "No team" row, and its rows are not theirs
     client.force_login(team_lead(team, "lena"))
     assert 'id="team-none"' not in client.get("/scorecards/dashboard/").content.decode()
     assert client.get(none["nps"]["last"]["link"]).status_code == 404
+
+
+def test_a_relationship_nps_answer_counts_for_its_surveys_team(client, team, customer, now):
+    # given the front office's relationship NPS: one answer about a case, two about none
+    tue = week_start(week_of(now) - timedelta(weeks=1)) + timedelta(days=1)
+    nps = SurveyFactory(team=team, kind="nps")
+    answer(CaseFactory(customer=customer, team=team), nps, 10, "promoter", tue)
+    for n, (score, band) in enumerate(((8, "passive"), (0, "detractor"))):
+        caseless = Invite.objects.create(
+            survey=nps,
+            customer=customer,
+            channel="email",
+            state="answered",
+            token_hash=f"caseless-{n}",
+            created_at=tue - timedelta(hours=1),
+            expires_at=tue + timedelta(days=9),
+        )
+        Response.objects.create(invite=caseless, survey=nps, score=score, band=band, at=tue)
+    rollups_rebuild(weeks=2, now=now)
+    # then the front office's NPS counts all three, and no team's none
+    assert not NoTeamWeekRollup.objects.filter(nps_responses__gt=0).exists()
+    client.force_login(admin(None))
+    html = client.get("/scorecards/dashboard/").content.decode()
+    front = tiles(html, "front")["nps"]["last"]
+    assert front["value"] == "0.0" and front["note"] == "3 answers"
+    # and its rows recount it
+    listed = client.get(front["link"]).content.decode()
+    assert _summary(listed) == ("0.0", 3) and _count(listed, "rows-answer-") == 3
 
 
 def test_the_alerts_of_no_team_are_in_the_no_team_row_with_their_links(client, team, customer, now):

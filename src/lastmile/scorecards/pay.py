@@ -308,6 +308,7 @@ class PayStatement:
     practice_explanation: str = ""
     practice: PracticeStanding = field(default_factory=PracticeStanding)
     practice_cases_needed: int | None = None
+    team_name: str = ""  # the team's name, for people; ``team`` is its slug
     practice_target: float | None = None
 
 
@@ -415,6 +416,7 @@ def statement_build(
         agent=card.key,
         name=card.name,
         team=plan.team.slug,
+        team_name=plan.team.name,
         plan=plan.name,
         lines=lines,
         gate_minimum=plan.min_quality_gate,

@@ -44,8 +44,10 @@ from django.db.models import (
     Q,
     QuerySet,
     Sum,
+    When,
     Window,
 )
+from django.db.models import Case as DbCase
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, CumeDist, RowNumber, TruncWeek
 
@@ -100,10 +102,16 @@ DEFINITIONS: dict[str, str] = {
         "the week that had a deadline (as on the scorecards)."
     ),
     "promises_broken": "Promises the team had to keep that were marked broken in the week.",
-    "csat": "Percent of CSAT answers of 4 or 5 given in the week on the team's cases.",
+    "csat": (
+        "Percent of CSAT answers of 4 or 5 given in the week on the team's cases (an answer "
+        "about no case: of the team's own surveys)."
+    ),
     "nps": (
         "Percent of 9-10 NPS answers minus percent of 0-6 answers given in the week on the "
-        "team's cases."
+        "team's cases, and on no case of the team's own NPS surveys: a relationship NPS is "
+        "asked of a customer, not about a case, so it counts for the team that owns the "
+        "survey (as on the feedback app's reasons page). The scorecards count only the "
+        "answers about an agent's or a team's cases."
     ),
     "sentiment": (
         "Mean sentiment score (-1 negative to 1 positive) of the customers' inbound messages "
@@ -144,7 +152,8 @@ DEFINITIONS: dict[str, str] = {
     ),
     "no_team": (
         "Survey answers given in the week that no team's CSAT or NPS counts: on a case with "
-        "no team, or on an invite with no case; and social listening alerts of no team raised "
+        "no team (an answer about no case counts for its survey's team); and social "
+        "listening alerts of no team raised "
         "in the week. Shown to admins in the No team row, so every answer and alert is "
         "counted once somewhere."
     ),
@@ -460,10 +469,11 @@ def _feedback(rows: Rows, r: _Range) -> None:
     csat = Q(survey__kind=SurveyKind.CSAT)
     nps = Q(survey__kind=SurveyKind.NPS)
     qs = (
-        Response.objects.filter(at__gte=r.start, at__lt=r.end, invite__case__team__isnull=False)
+        answers_by_team()
+        .filter(at__gte=r.start, at__lt=r.end, answer_team__isnull=False)
         .annotate(w=_week("at"))
         .order_by()
-        .values("invite__case__team_id", "w")
+        .values("answer_team", "w")
         .annotate(
             csat_n=Count("pk", filter=csat),
             csat_happy=Count("pk", filter=csat & Q(score__gte=4)),
@@ -475,7 +485,7 @@ def _feedback(rows: Rows, r: _Range) -> None:
     for row in qs:
         _put(
             rows,
-            row["invite__case__team_id"],
+            row["answer_team"],
             row["w"],
             csat_responses=row["csat_n"],
             csat_happy=row["csat_happy"],
@@ -485,7 +495,22 @@ def _feedback(rows: Rows, r: _Range) -> None:
         )
 
 
-NO_TEAM_ANSWER = Q(invite__case__isnull=True) | Q(invite__case__team__isnull=True)
+def answers_by_team() -> QuerySet[Any]:
+    """Every survey answer with ``answer_team``, the team whose CSAT and NPS count it: the
+    team of the case it was asked about; an answer about no case (a relationship NPS, asked
+    of the customer rather than about a case) its survey's team, as the feedback app's
+    reasons page counts it. An answer on a case of no team has none (``NO_TEAM_ANSWER``)."""
+    return Response.objects.annotate(
+        answer_team=DbCase(
+            When(invite__case__isnull=True, then=F("survey__team_id")),
+            default=F("invite__case__team_id"),
+            output_field=IntegerField(),
+        )
+    )
+
+
+# An answer on a case of no team: no team's figures count it.
+NO_TEAM_ANSWER = Q(invite__case__isnull=False, invite__case__team__isnull=True)
 
 
 def _feedback_no_team(r: _Range) -> dict[date, dict[str, Any]]:
@@ -1098,15 +1123,14 @@ def jobs_rows(team_id: int, start: datetime, end: datetime, now: datetime) -> Qu
     )
 
 
-def answer_rows(
-    kind: str, team_id: int | None, start: datetime, end: datetime
-) -> QuerySet[Response]:
-    """The ``kind`` (csat or nps) survey answers given in the range on the team's cases;
-    ``team_id`` None: the answers of no team (``NO_TEAM_ANSWER``)."""
-    qs = Response.objects.filter(survey__kind=kind, at__gte=start, at__lt=end)
+def answer_rows(kind: str, team_id: int | None, start: datetime, end: datetime) -> QuerySet[Any]:
+    """The ``kind`` (csat or nps) survey answers given in the range that count for the
+    team (``answers_by_team``); ``team_id`` None: the answers of no team
+    (``NO_TEAM_ANSWER``)."""
+    qs = answers_by_team().filter(survey__kind=kind, at__gte=start, at__lt=end)
     if team_id is None:
         return qs.filter(NO_TEAM_ANSWER)
-    return qs.filter(invite__case__team_id=team_id)
+    return qs.filter(answer_team=team_id)
 
 
 def recovery_rows(team_id: int, start: datetime, end: datetime) -> QuerySet[Recovery]:

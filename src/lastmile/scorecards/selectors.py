@@ -41,7 +41,7 @@ from django.db.models import (
 )
 from django.db.models import Case as DbCase
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast, Coalesce, NullIf
 
 from lastmile.cases.models import Case, CaseEvent, CaseStatus
 from lastmile.core.errors import FieldError, InvalidInput, NotFound
@@ -164,7 +164,9 @@ METRICS: dict[str, str] = {
     "nps": (
         "Net Promoter Score of the NPS answers given in the period on cases assigned to the "
         "agent (of the team): percent of 9-10 answers minus percent of 0-6 answers, from "
-        "-100 to 100; null without answers."
+        "-100 to 100; null without answers. A relationship NPS, asked of a customer rather "
+        "than about a case, is about the whole business, not about who handled a case: it "
+        "counts for no agent here, and on the dashboard for the team that owns the survey."
     ),
     "nps_responses": "How many NPS answers the nps figure is taken over.",
     "recovered": (
@@ -307,6 +309,7 @@ class Scorecard:
     teams: list[str]
     metrics: dict[str, Any]
     links: dict[str, str] = field(default_factory=dict)
+    team_names: list[str] = field(default_factory=list)  # for people, as ``teams`` orders them
 
 
 @dataclass
@@ -381,6 +384,7 @@ def scorecards(
         kept = promises_by_user.get(a.user.username)
         _promises(m, kept)
         slugs = sorted(t.slug for t in a.teams.all())
+        names = {t.slug: t.name for t in a.teams.all()}
         agent_rows.append(
             Scorecard(
                 key=a.user.username,
@@ -394,6 +398,7 @@ def scorecards(
                     **promise_links(period, made_by=a.user.username),
                     **row_links(period, agent=a.user.username),
                 },
+                team_names=[names[slug] for slug in slugs],
             )
         )
     team_rows = []
@@ -413,6 +418,7 @@ def scorecards(
                     **promise_links(period, team=t.slug),
                     **row_links(period, team=t.slug),
                 },
+                team_names=[t.name],
             )
         )
     return Scorecards(period=period, agents=agent_rows, teams=team_rows)
@@ -623,11 +629,13 @@ def _reassigned_from() -> Any:
     """A reassigned event's previous assignee as text (None: nobody). Two shapes in the
     trail: loop_reassign writes {"from": {"team", "assignee"}, "to": {…}}; the sweeper's
     hand-over to the lead writes bare assignee ids {"from": 3, "to": 7}."""
-    return DbCase(
+    src = DbCase(
         When(data__from__has_key="assignee", then=_text("data__from__assignee")),
         default=_text("data__from"),
         output_field=CharField(),
     )
+    # A JSON null reads as the text "null" on SQLite: nobody, as NULL is on PostgreSQL.
+    return NullIf(src, Value("null", output_field=CharField()))
 
 
 def with_breach_owner(loops: QuerySet[Loop]) -> QuerySet[Any]:
@@ -1077,6 +1085,7 @@ class FigureRows:
     who: str  # the agent's username or the team's slug
     items: list[Any]
     count: int
+    who_name: str = ""  # the agent's full name or the team's name
 
 
 def figure_rows(
@@ -1173,7 +1182,8 @@ def figure_rows(
     if figure == "first_replies":
         for loop in items:
             loop.business_minutes = round(first_reply_seconds(loop) / 60, 1)
-    return FigureRows(figure=figure, who=who, items=items, count=count)
+    name = (agent.get_full_name() or agent.username) if agent is not None else team.name  # type: ignore[union-attr]
+    return FigureRows(figure=figure, who=who, items=items, count=count, who_name=name)
 
 
 def _loop_rows(loops: QuerySet[Loop]) -> QuerySet[Loop]:

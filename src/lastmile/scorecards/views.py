@@ -957,7 +957,10 @@ def _rows_summary(
             value = _fmt(rollups._pct(agg["happy"], n), " %")
             return value, f"{agg['happy']} of {_answers(n)} 4 or 5", n, items
         nps = round(100 * (agg["promoters"] - agg["detractors"]) / n, 1) if n else None
-        words = f"{agg['promoters']} promoters, {agg['detractors']} detractors of {_answers(n)}"
+        words = (
+            f"{_counted(agg['promoters'], 'promoter')}, "
+            f"{_counted(agg['detractors'], 'detractor')} of {_answers(n)}"
+        )
         return _fmt(nps), words, n, items
     if figure in ("recovery_rate", "revenue_recovered"):
         assert team_id is not None
@@ -1060,9 +1063,14 @@ def dashboard_rows(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _counted(n: int, word: str) -> str:
+    """``n`` and ``word``, plural unless ``n`` is one: "1 detractor", "2 detractors"."""
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
 def _messages(n: int) -> str:
-    return f"{n:,} message" + ("" if n == 1 else "s")
+    return _counted(n, "message")
 
 
 def _answers(n: int) -> str:
-    return f"{n:,} answer" + ("" if n == 1 else "s")
+    return _counted(n, "answer")
