@@ -13,18 +13,26 @@ README). The rows are written unchanged (csv module) to ``bench/_work``.
 On each engine (PostgreSQL: its own database ``lastmile_bench_mentions``; skipped with the
 reason when it does not answer), on a fresh migrated database:
 
-- **import**: ``lastmile mentions import FILE --quiet`` as a user runs it (batches of 500,
-  sentiment for every mention, social SLA policy matched per loop). The figure is the one the
-  command prints (rows from the first read to the summary, without the ~2 s of process start
-  and model load); the wall time of the whole command is reported beside it, and so is its
-  CPU time (user + system of the command and, on PostgreSQL, not the server's).
+- **import**: ``lastmile mentions import FILE --quiet`` as a user runs it (batches of 500):
+  the mentions stored pending, with their authors, terms and conversations; no sentiment,
+  nothing on the timeline yet. The figure is the one the command prints (rows from the first
+  read to the summary, without the ~2 s of process start); the wall time of the whole command
+  is reported beside it, and so is its CPU time (user + system of the command and, on
+  PostgreSQL, not the server's), and the command's own CPU seconds over the same span as
+  its rate (``mentions_import_own_cpu_s``: rows / that is the rate one free core would give).
+- **processing**: ``lastmile mentions process --quiet``, what the worker does after an
+  import: the pending mentions scored for sentiment (one model call per batch of 500) and
+  those addressed to a brand put on the timeline (cases, interactions, reply loops under
+  the social SLA). Its mentions/s, and the texts/s of the scoring alone
+  (``mentions_scored_texts_per_s``: texts / seconds inside the model's batch calls).
 - **re-import**: the same file again with ``--restart``: every row is read, scored as known
   and skipped (idempotency), nothing written.
 - **floor**: the same rows, parsed beforehand, inserted raw in one transaction into a bare
   table with the mention columns and a primary key only: SQLite ``executemany`` (WAL,
   ``synchronous=NORMAL``), PostgreSQL ``COPY``. ``ratio`` = import / floor.
 
-Each run checks the rows landed: mentions, cases, interactions and reply loops counted.
+Each run checks the rows landed: mentions after the import (and nothing on the timeline),
+then cases, interactions and reply loops after the processing.
 ``--before SRC`` also imports with another checkout's ``src`` directory first on the path
 (e.g. ``git archive HEAD src | tar -x -C /tmp/before``) and reports it beside the current
 code. Prints one JSON object (PostgreSQL keys end in ``_pg``) and rewrites the results block
@@ -267,6 +275,9 @@ def bench(vendor: str, path: Path, rows: list[list[str]], before: str | None) ->
         mentions_import_s=first["seconds"],
         mentions_import_wall_s=first["wall_s"],
         mentions_import_cpu_s=first["cpu_s"],
+        mentions_import_own_cpu_s=first["own_cpu_s"],
+        mentions_process_own_cpu_s=done["own_cpu_s"],
+        mentions_score_s=done["score_s"],
         mentions_reimport_rows_per_s=again["rows_per_s"],
         mentions_process_rows_per_s=done["rows_per_s"],
         mentions_process_wall_s=done["wall_s"],
@@ -309,6 +320,7 @@ def write_page(r: dict[str, Any], command: str) -> None:
         ("import, rows/s (as the command reports)", "mentions_import_rows_per_s", "{:,.0f}"),
         ("import, command wall time s", "mentions_import_wall_s", "{:.1f}"),
         ("import, command CPU s (user + system)", "mentions_import_cpu_s", "{:.1f}"),
+        ("import, CPU s over the rate's span", "mentions_import_own_cpu_s", "{:.1f}"),
         ("re-import (`--restart`, all known), rows/s", "mentions_reimport_rows_per_s", "{:,.0f}"),
         ("floor (raw insert of the mention columns), rows/s", "mentions_floor_per_s", "{:,.0f}"),
         ("import / floor", "mentions_ratio", "{:.3f}"),
@@ -319,6 +331,7 @@ def write_page(r: dict[str, Any], command: str) -> None:
         ),
         ("processing, command wall time s", "mentions_process_wall_s", "{:.1f}"),
         ("processing, command CPU s", "mentions_process_cpu_s", "{:.1f}"),
+        ("processing, of which in the sentiment model s", "mentions_score_s", "{:.1f}"),
         ("sentiment scored by the processing, texts/s", "mentions_scored_texts_per_s", "{:,.0f}"),
         ("processing / floor", "mentions_process_ratio", "{:.3f}"),
     ]

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -331,3 +331,46 @@ def test_a_twcs_time_that_is_no_date_is_refused(value):
 
     with pytest.raises(RowError, match="is not a time"):
         _twcs_time(value)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"external_id": "12", "author_handle": "Acme_Help", "text": "hi", "in_reply_to_id": "3.0"},
+        {"external_id": "12", "author_handle": "u1", "text": "x", "reply_ids": ["4", " 5 ", ""]},
+        {"external_id": "", "author_handle": "u1", "text": "x"},
+        {"external_id": "1 2", "author_handle": "u1", "text": "x"},
+        {"external_id": "1", "author_handle": "", "text": "x"},
+        {"external_id": "1", "author_handle": "a b", "text": "x"},
+        {"external_id": "1", "author_handle": "u", "text": "   "},
+        {"external_id": "1", "author_handle": "u", "text": "nul \x00"},
+        {"external_id": "1", "author_handle": "u", "text": None},
+        {"external_id": "1", "author_handle": "u", "text": "x", "in_reply_to_id": "1.5"},
+        {"external_id": "x" * 101, "author_handle": "u", "text": "x"},
+        {"external_id": "1", "author_handle": "u", "text": "x", "network": "Bad Net"},
+        {"external_id": "1", "author_handle": "u", "text": "x", "reply_ids": ["a b"]},
+    ],
+)
+def test_the_twcs_reader_checks_a_row_as_mention_in_does(fields):
+    from lastmile.listening.records import RowError, mention_in, mention_in_thread
+
+    args = {
+        "network": "twitter",
+        "posted_at": datetime(2017, 10, 31, 22, 10, 47, tzinfo=timezone(timedelta(hours=2))),
+        "from_brand": False,
+        "to_brand": True,
+        **fields,
+    }
+
+    def outcome(check):
+        try:
+            return check(**args)
+        except RowError as exc:
+            return str(exc)
+
+    full = {**args, "author_id": args["author_handle"]}
+    try:
+        expected = mention_in(**full)
+    except RowError as exc:
+        expected = str(exc)
+    assert outcome(mention_in_thread) == expected

@@ -17,7 +17,13 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from lastmile.listening.query import Text
-from lastmile.listening.records import MentionIn, RowError, handle_normalize, mention_in
+from lastmile.listening.records import (
+    MentionIn,
+    RowError,
+    handle_normalize,
+    mention_in,
+    mention_in_thread,
+)
 
 FORMATS = ("twitter-json", "twcs-csv")
 TWCS_COLUMNS = (
@@ -137,11 +143,10 @@ def twcs_item(rec: dict[str, str], *, network: str = "twitter") -> MentionIn:
     """One TWCS record as a mention; RowError(field, reason) if it is malformed."""
     inbound = _bool(rec.get("inbound", ""), "inbound")
     replies = [r.strip() for r in (rec.get("response_tweet_id") or "").split(",") if r.strip()]
-    return mention_in(
+    return mention_in_thread(
         network=network,
         external_id=rec.get("tweet_id"),
         author_handle=rec.get("author_id") or "",
-        author_id=rec.get("author_id"),
         text=rec.get("text"),
         posted_at=_twcs_time(rec.get("created_at", "")),
         in_reply_to_id=rec.get("in_response_to_tweet_id"),

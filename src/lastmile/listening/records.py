@@ -199,3 +199,42 @@ def mention_in(
         from_brand=from_brand,
         to_brand=to_brand,
     )
+
+
+def mention_in_thread(
+    *,
+    network: Any,
+    external_id: Any,
+    author_handle: Any,
+    text: Any,
+    posted_at: datetime,
+    in_reply_to_id: Any = "",
+    reply_ids: Any = (),
+    from_brand: bool | None = None,
+    to_brand: bool | None = None,
+) -> MentionIn:
+    """:func:`mention_in` for a source that gives only these fields (the TWCS dataset: the
+    author's handle is also their id): the same rules, checked in the same order, without
+    the work of the fields it leaves empty (a file import reads tens of thousands a second).
+    """
+    if not isinstance(network, str) or not NETWORK_RE.match(network.strip().lower()):
+        raise RowError("network", "a network name such as twitter (a-z, 0-9, _ . -)")
+    if not isinstance(posted_at, datetime):
+        raise RowError("posted_at", "must be a date and time")
+    if posted_at.tzinfo is None or posted_at.utcoffset() is None:
+        raise RowError("posted_at", "needs a time zone (e.g. Z or +00:00)")
+    body = _text(text, "text", MAX_TEXT)
+    if not body.strip():
+        raise RowError("text", "must not be empty")
+    return MentionIn(
+        network=network.strip().lower(),
+        external_id=_id(external_id, "external_id", required=True),
+        author_handle=handle_normalize(author_handle),
+        author_id=_id(author_handle, "author.id"),
+        text=body,
+        posted_at=posted_at if posted_at.tzinfo is UTC else posted_at.astimezone(UTC),
+        in_reply_to_id=_id(in_reply_to_id, "in_reply_to_id"),
+        reply_ids=tuple(i for i in (_id(r, "reply_ids") for r in (reply_ids or ())) if i),
+        from_brand=from_brand,
+        to_brand=to_brand,
+    )
