@@ -150,21 +150,36 @@ class Loop(models.Model):
     (a deleted team leaves its loops with none).
     """
 
+    # No index of their own on customer, case, team and assignee: each leads one of the
+    # Meta indexes below, which serve the same lookups; every index is one more entry the
+    # sweeper writes per loop it escalates (an UPDATE that changes an indexed column writes
+    # to every index on PostgreSQL).
     customer = models.ForeignKey(
         "customers.Customer",
         null=True,
         blank=True,
         on_delete=models.PROTECT,
         related_name="loops",
+        db_index=False,
         help_text="Empty for a team's own loop (an alert's acknowledgement).",
     )
     case = models.ForeignKey(
-        "cases.Case", null=True, blank=True, on_delete=models.CASCADE, related_name="loops"
+        "cases.Case",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="loops",
+        db_index=False,
     )
     kind = models.CharField(max_length=16, choices=LoopKind.choices)
     title = models.CharField(max_length=300)
     team = models.ForeignKey(
-        "people.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="loops"
+        "people.Team",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="loops",
+        db_index=False,
     )
     assignee = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -172,6 +187,7 @@ class Loop(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="loops",
+        db_index=False,
     )
     state = models.CharField(max_length=10, choices=LoopState.choices, default=LoopState.OPEN)
     visible_to_customer = models.BooleanField(default=False)
