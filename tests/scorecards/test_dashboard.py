@@ -277,8 +277,10 @@ def test_the_worsening_agents_are_named_with_links_to_their_scorecard_and_breach
     assert card.startswith("/scorecards/?period=") and "agent=alice" in card
     r = client.get(card)
     assert r.status_code == 200 and 'id="agent-alice"' in r.content.decode()
+    # (the scorecard's own list: breaches by who held the loop when it breached)
+    assert "rows=breaches" in breaches and "agent=alice" in breaches
     listed = client.get(breaches).content.decode()
-    assert listed.count('id="drill-loop-') == 12  # three late loops a week for four weeks
+    assert listed.count('id="rows-loop-') == 12  # three late loops a week for four weeks
 
 
 def test_a_lead_sees_only_their_teams_worsening_agents_and_an_agent_only_themselves(

@@ -61,6 +61,15 @@ def test_an_agent_follows_a_count_on_their_scorecard_to_its_loops(live_server, p
     for lp in loops:
         assert page.locator(f"#drill-loop-{lp.pk}").is_visible()
 
+    # and every other number leads to its own rows: the loops closed on time, one
+    page.goto(f"{live_server.url}/scorecards/?period={month}")
+    page.locator("#agent-ana [data-metric=loops_closed_on_time] a").click()
+    page.wait_for_url(f"{live_server.url}/scorecards/?**rows=loops_closed_on_time**")
+    assert page.locator("#rows-count").get_attribute("data-count") == "1"
+    assert page.locator(f"#rows-loop-{loops[0].pk}").is_visible()
+    # and her page shows her last eight weeks, every metric of each
+    assert page.locator("#scorecards-weeks-table tbody tr").count() == 8
+
     # and on a phone the scorecard fits the screen's width (its table scrolls in its card)
     page.goto(f"{live_server.url}/scorecards/?period={month}")
     page.set_viewport_size({"width": 375, "height": 800})

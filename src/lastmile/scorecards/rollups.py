@@ -753,7 +753,10 @@ WORSENING_NOTE = (
     f"needs at least {TREND_MIN_LOOPS} loops (closed with a deadline for the on-time rate, "
     "finished for the breach rate) to be judged. The week in progress is left out. An "
     "agent's loops are those assigned to them now, and their breaches those of the loops "
-    "they held when the loop breached, as on the scorecards."
+    "they held when the loop breached, as on the scorecards. Only these two rates judge a "
+    "trend: every agent has loops every week, while an agent's survey answers, promises and "
+    "QA reviews are a handful a week, too few to call a trend; an agent's scorecard page "
+    "shows every metric week by week."
 )
 
 
