@@ -81,7 +81,7 @@ RATE = re.compile(r"in ([\d.]+) s \(([\d,]+) rows/s(?:; ([\d.]+) s of CPU)?\)")
 PROCESSED = re.compile(
     r"([\d,]+) mentions processed: sentiment scored, ([\d,]+) put on the timeline, "
     r"([\d,]+) cases opened; in ([\d.]+) s \(([\d,]+) rows/s; ([\d.]+) s of CPU; "
-    r"scoring ([\d.]+) s"
+    r"scoring ([\d.]+) s(?:, [\d,]+ texts/s; ([\d.]+) s of CPU in the model)?"
 )
 
 
@@ -173,6 +173,7 @@ def run_process(db: Database) -> dict[str, Any]:
         "rows_per_s": int(m.group(5).replace(",", "")),
         "own_cpu_s": float(m.group(6)),
         "score_s": scoring,
+        "score_cpu_s": float(m.group(8) or 0),
         "texts_per_s": round(n / scoring) if scoring else 0,
         "wall_s": round(wall, 2),
         "cpu_s": round(cpu_children() - cpu, 2),
@@ -278,6 +279,10 @@ def bench(vendor: str, path: Path, rows: list[list[str]], before: str | None) ->
         mentions_import_own_cpu_s=first["own_cpu_s"],
         mentions_process_own_cpu_s=done["own_cpu_s"],
         mentions_score_s=done["score_s"],
+        mentions_score_cpu_s=done["score_cpu_s"],
+        mentions_scored_texts_per_cpu_s=(
+            round(done["mentions"] / done["score_cpu_s"]) if done["score_cpu_s"] else None
+        ),
         mentions_reimport_rows_per_s=again["rows_per_s"],
         mentions_process_rows_per_s=done["rows_per_s"],
         mentions_process_wall_s=done["wall_s"],
@@ -334,6 +339,8 @@ def write_page(r: dict[str, Any], command: str) -> None:
         ("processing, of which in the sentiment model s", "mentions_score_s", "{:.1f}"),
         ("sentiment scored by the processing, texts/s", "mentions_scored_texts_per_s", "{:,.0f}"),
         ("processing / floor", "mentions_process_ratio", "{:.3f}"),
+        ("the model's CPU s in the processing", "mentions_score_cpu_s", "{:.1f}"),
+        ("texts scored per CPU second of the model", "mentions_scored_texts_per_cpu_s", "{:,.0f}"),
     ]
     if "mentions_before_rows_per_s" in r:
         rows += [

@@ -289,7 +289,8 @@ def _process_pending(*, quiet: bool) -> None:
         f"{total.mentions:,} mentions processed: sentiment scored, {total.interactions:,} "
         f"put on the timeline, {total.cases:,} cases opened; in {seconds:.1f} s "
         f"({_rate(total.mentions, seconds)}; {cpu:.1f} s of CPU; scoring {total.score_seconds:.1f} s, "
-        f"{_rate(total.mentions, total.score_seconds).replace('rows', 'texts')})"
+        f"{_rate(total.mentions, total.score_seconds).replace('rows', 'texts')}; "
+        f"{total.score_cpu_seconds:.1f} s of CPU in the model)"
     )
 
 

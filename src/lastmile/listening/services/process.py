@@ -109,6 +109,7 @@ class ProcessResult:
     interactions: int = 0
     batches: int = 0
     score_seconds: float = 0.0
+    score_cpu_seconds: float = 0.0
 
     def add(self, other: ProcessResult) -> None:
         self.mentions += other.mentions
@@ -116,6 +117,7 @@ class ProcessResult:
         self.interactions += other.interactions
         self.batches += other.batches
         self.score_seconds += other.score_seconds
+        self.score_cpu_seconds += other.score_cpu_seconds
 
 
 def mentions_pending_count() -> int:
@@ -145,9 +147,12 @@ def mentions_process(*, now: datetime, limit: int = BATCH) -> ProcessResult:
         ]
         if not head:
             return ProcessResult()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         scores = sentiments_score([p.text for p in head])
-        result = ProcessResult(score_seconds=time.perf_counter() - started)
+        result = ProcessResult(
+            score_seconds=time.perf_counter() - started,
+            score_cpu_seconds=time.process_time() - cpu,
+        )
         with transaction.atomic():
             if connection.vendor == "postgresql":
                 with connection.cursor() as cur:
