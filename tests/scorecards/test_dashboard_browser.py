@@ -123,7 +123,7 @@ def test_the_dashboards_charts_render_on_a_laptop_and_a_phone(
 
     # and the revenue tile lists the recovery behind it
     page.locator(f"{revenue_now} a").click()
-    page.wait_for_url(f"{live_server.url}/scorecards/?**")
+    page.wait_for_url(f"{live_server.url}/scorecards/dashboard/rows/**")
     assert page.locator(f"#rows-recovery-{won.pk}").is_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     page.go_back()
