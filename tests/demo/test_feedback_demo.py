@@ -3,6 +3,7 @@ loops closed, open and breached, the contact-budget scene, and a second run that
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -133,6 +134,13 @@ def test_the_contact_budget_scene_suppresses_todays_case_survey(demo):
     ).exists()
     line = next(x for x in demo.out if "contact budget:" in x)
     assert f"/customers/{grace.pk}/" in line and "suppressed" in line
+    # each time with London's zone at that moment, then the survey: no kind read as a zone
+    for invite in invites:
+        local = invite.created_at.astimezone(demo_feedback.LONDON)
+        assert f"{local:%a %d %b %H:%M %Z}: {invite.survey.name} (" in line, line
+    assert re.findall(r"\d\d:\d\d ([A-Z]+)\b", line) == [
+        i.created_at.astimezone(demo_feedback.LONDON).tzname() for i in invites
+    ], line
 
 
 def test_a_second_run_adds_nothing(demo):

@@ -588,9 +588,11 @@ def contact_budget_scene(seeder: Any, surveys: dict[str, Survey]) -> list[str]:
         .select_related("survey", "case")
         .order_by("created_at")
     )
+    # The time with its zone (GMT or BST, where the teams work), then the survey by name and
+    # kind: the kind alone after the time read as a zone ("10:30 CES").
     said = "; ".join(
-        f"{i.created_at.astimezone(LONDON):%a %d %b %H:%M} {i.survey.kind.upper()} on "
-        f"{i.case.ref if i.case else 'no case'} {i.state}"
+        f"{i.created_at.astimezone(LONDON):%a %d %b %H:%M %Z}: {i.survey.name} "
+        f"({i.survey.kind.upper()}) on {i.case.ref if i.case else 'no case'}, {i.state}"
         + (f" — {i.reason}" if i.state == InviteState.SUPPRESSED else "")
         for i in invites
     )
