@@ -336,7 +336,7 @@ def write_page(r: dict[str, Any], command: str) -> None:
         ),
         ("processing, command wall time s", "mentions_process_wall_s", "{:.1f}"),
         ("processing, command CPU s", "mentions_process_cpu_s", "{:.1f}"),
-        ("processing, of which in the sentiment model s", "mentions_score_s", "{:.1f}"),
+        ("processing, wall s inside the sentiment model's calls", "mentions_score_s", "{:.1f}"),
         ("sentiment scored by the processing, texts/s", "mentions_scored_texts_per_s", "{:,.0f}"),
         ("processing / floor", "mentions_process_ratio", "{:.3f}"),
         ("the model's CPU s in the processing", "mentions_score_cpu_s", "{:.1f}"),
