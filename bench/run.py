@@ -533,6 +533,7 @@ def scale_run(args: argparse.Namespace) -> int:
     cmd += ["--keep"] if args.keep else []
     cmd += ["--reuse"] if args.scale_reuse else []
     cmd += ["--phases", args.scale_phases] if args.scale_phases else []
+    cmd += ["--migrations", args.scale_migrations] if args.scale_migrations else []
     say(f"lastmile bench, scale {args.scale}: {' '.join(cmd[1:])}")
     proc = subprocess.run(cmd, cwd=common.REPO)
     if proc.returncode != 0 or not out_path.exists():
@@ -647,6 +648,9 @@ def main() -> int:
         help="with --scale: the database lm_scale is loaded already (a --keep run)",
     )
     ap.add_argument("--scale-phases", help="with --scale: some phases only (bench/scale.py)")
+    ap.add_argument(
+        "--scale-migrations", help="with --scale: the migrations of these apps only (scale_db.py)"
+    )
     args = ap.parse_args()
     if args.scale:
         return scale_run(args)

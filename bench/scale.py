@@ -56,6 +56,7 @@ if os.environ["LASTMILE_BENCH_PG_DB"] in ("test", "lastmile", "postgres"):
 import common  # noqa: E402
 import console  # noqa: E402
 import ingest  # noqa: E402
+import scale_db  # noqa: E402
 import timeline  # noqa: E402
 from common import WORK, Database, percentile, say  # noqa: E402
 from load import check_columns  # noqa: E402
@@ -65,6 +66,7 @@ SCALES: dict[str, dict[str, int]] = {
     "1m": {"customers": 100_000, "interactions": 1_000_000, "loops": 100_000},
     "100k": {"customers": 10_000, "interactions": 100_000, "loops": 10_000},
 }
+MIGRATION_ORDER = [f"{app}.{name}" for app, name in scale_db.MIGRATIONS]
 PHASES = ("load", "timeline", "ingest", "sweep", "console", "plans", "partition", "migrations")
 T0 = datetime(2025, 6, 1, tzinfo=UTC)  # a year of traffic, to the end of May 2026
 YEAR_S = 365 * 86400
@@ -285,6 +287,40 @@ def sizes_table(db: Database) -> dict[str, str]:
     return dict(rows)
 
 
+# --- CPU used, for figures that a busy machine moves less than wall time ----------------
+
+
+def cpu_snapshot(db: Database) -> dict[str, float]:
+    """CPU seconds used so far by the running server (its process group: master and
+    workers) and by the PostgreSQL backends connected to the bench database."""
+    server = common._SERVERS[-1].pid if common._SERVERS else -1
+    conn = db.connect()
+    try:
+        backends = {
+            int(r[0])
+            for r in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            ).fetchall()
+        }
+    finally:
+        conn.close()
+    out = {"server": 0.0, "db": 0.0}
+    for pid, group, _, cpu in common.proc_cpu():
+        if group == server:
+            out["server"] += cpu
+        elif pid in backends:
+            out["db"] += cpu
+    return out
+
+
+def cpu_used(before: dict[str, float], after: dict[str, float], n: int) -> dict[str, float]:
+    """CPU ms per unit of work (request or item) between two snapshots. The database's
+    backends are those connected at the second snapshot (the server keeps its
+    connections), so one that opened in between counts from zero: a slight overcount."""
+    return {k: (after[k] - before.get(k, 0.0)) * 1000 / n for k in after}
+
+
 # --- timeline ---------------------------------------------------------------------------
 
 
@@ -315,9 +351,11 @@ def timeline_floor(db: Database, s: dict[str, int], *, prepare: bool | None) -> 
 
 
 def bench_timeline(db: Database, s: dict[str, int]) -> dict[str, Any]:
-    token = common.token_create(db)
+    token = common.token_create(db, f"scale-timeline-{int(time.time())}")
     la = loadavg()
     with common.gunicorn(db) as base:
+        timeline.bench(base, token, customers=s["busy"], requests_n=50, warmup=0)
+        before = cpu_snapshot(db)
         r = timeline.bench(
             base,
             token,
@@ -325,6 +363,10 @@ def bench_timeline(db: Database, s: dict[str, int]) -> dict[str, Any]:
             requests_n=s["timeline_requests"],
             warmup=s["timeline_warmup"],
         )
+        cpu = cpu_used(before, cpu_snapshot(db), s["timeline_requests"] + s["timeline_warmup"])
+    say(
+        f"  timeline: CPU per request: server {cpu['server']:.2f} ms, PostgreSQL {cpu['db']:.2f} ms"
+    )
     # The same requests with the product's prepared statements off (LASTMILE_DATABASE_PREPARED)
     os.environ["LASTMILE_DATABASE_PREPARED"] = "0"
     try:
@@ -354,6 +396,8 @@ def bench_timeline(db: Database, s: dict[str, int]) -> dict[str, Any]:
         "timeline_floor_unprepared_p50_ms": unprepared["p50_ms"],
         "timeline_floor_unprepared_p99_ms": unprepared["p99_ms"],
         "timeline_ratio": r["p99_ms"] / floor["p99_ms"],
+        "timeline_server_cpu_ms": cpu["server"],
+        "timeline_db_cpu_ms": cpu["db"],
         "timeline_unprepared_p50_ms": off["p50_ms"],
         "timeline_unprepared_p99_ms": off["p99_ms"],
         "timeline_loadavg": [la, loadavg()],
@@ -369,14 +413,35 @@ def bench_ingest(db: Database, s: dict[str, int]) -> dict[str, Any]:
     w = ingest.workload(s["ingest_interactions"], s["ingest_customers"])
     conn = db.connect()
     try:
+        # A run on a database kept from an earlier one: that run's ingest out again (its
+        # customers are the ones past the loaded range, found by the workload's emails).
+        conn.execute(
+            "DELETE FROM customers_interaction WHERE id > %s AND source_id LIKE 'bench-%%'",
+            (s["interactions"],),
+        )
+        ids = [
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT customer_id FROM customers_identity WHERE customer_id > %s",
+                (s["customers"],),
+            ).fetchall()
+        ]
+        if ids:
+            conn.execute("DELETE FROM customers_identity WHERE customer_id = ANY(%s)", (ids,))
+            conn.execute("DELETE FROM customers_customer WHERE id = ANY(%s)", (ids,))
+            say(f"  ingest: took out an earlier run's {len(ids):,} customers and their rows")
         first_id = int(conn.execute("SELECT max(id) FROM customers_interaction").fetchone()[0])
         before = int(conn.execute("SELECT count(*) FROM customers_customer").fetchone()[0])
     finally:
         conn.close()
-    token = common.token_create(db, "scale-ingest")
+    token = common.token_create(db, f"scale-ingest-{int(time.time())}")
     la = loadavg()
     with common.gunicorn(db) as base:
+        # one connection per worker thread opened before the snapshot (a warm server)
+        timeline.bench(base, token, customers=s["busy"], requests_n=20, warmup=0)
+        cpu_before = cpu_snapshot(db)
         api = ingest.run_api(base, token, w)
+        cpu = cpu_used(cpu_before, cpu_snapshot(db), len(w.items))
     la_end = loadavg()
     conn = db.connect()
     try:
@@ -425,11 +490,18 @@ def bench_ingest(db: Database, s: dict[str, int]) -> dict[str, Any]:
         "source_id varchar(200), sentiment_label varchar(8), sentiment_score double precision",
     )
     indexed = copy_into_real_table(db, rows)
+    parts = {k: copy_into_real_table(db, rows, sql)["per_s"] for k, sql in WITHOUT.items()}
+    say(
+        "  ingest: COPY into customers_interaction without the GIN index "
+        f"{parts['ingest_copy_no_gin_per_s']:,.0f}/s, without the stored tsvector either "
+        f"{parts['ingest_copy_no_tsvector_per_s']:,.0f}/s"
+    )
     say(
         f"  ingest: {api['per_s']:,.0f}/s over HTTP ({len(w.items):,} in {api['wall_s']:.1f}s, "
         f"batch p99 {api['batch_p99_ms']:.0f} ms); floor COPY bare table "
         f"{floor['per_s']:,.0f}/s; COPY into customers_interaction with its indexes "
-        f"{indexed['per_s']:,.0f}/s"
+        f"{indexed['per_s']:,.0f}/s; CPU per interaction: server {cpu['server'] * 1000:.0f} µs, "
+        f"PostgreSQL {cpu['db'] * 1000:.0f} µs"
     )
     return {
         "ingest_per_s": api["per_s"],
@@ -440,11 +512,27 @@ def bench_ingest(db: Database, s: dict[str, int]) -> dict[str, Any]:
         "ingest_floor_method": floor["method"],
         "ingest_ratio": api["per_s"] / floor["per_s"],
         "ingest_copy_indexed_per_s": indexed["per_s"],
+        **parts,
+        "ingest_server_cpu_us": cpu["server"] * 1000,
+        "ingest_db_cpu_us": cpu["db"] * 1000,
         "ingest_loadavg": [la, la_end],
     }
 
 
-def copy_into_real_table(db: Database, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+# What each part of customers_interaction's schema costs a write: the same COPY with parts
+# of it taken away inside the transaction that is rolled back (the table is as it was).
+WITHOUT = {
+    "ingest_copy_no_gin_per_s": ["DROP INDEX search_interaction_body_tsv"],
+    "ingest_copy_no_tsvector_per_s": [
+        "DROP INDEX search_interaction_body_tsv",
+        "ALTER TABLE customers_interaction DROP COLUMN search_body",
+    ],
+}
+
+
+def copy_into_real_table(
+    db: Database, rows: list[tuple[Any, ...]], without: list[str] | None = None
+) -> dict[str, Any]:
     """The same rows COPY'd into ``customers_interaction`` itself (its 9 indexes, the GIN of
     the generated tsvector, its foreign keys), in a transaction rolled back: what the
     table's indexes cost a write, with no application in the way."""
@@ -452,6 +540,8 @@ def copy_into_real_table(db: Database, rows: list[tuple[Any, ...]]) -> dict[str,
     conn = db.connect()
     try:
         conn.execute("BEGIN")
+        for sql in without or []:
+            conn.execute(sql)
         t = time.perf_counter()
         with conn.cursor().copy(f"COPY customers_interaction ({cols}) FROM STDIN") as copy:
             for row in rows:
@@ -469,6 +559,13 @@ def copy_into_real_table(db: Database, rows: list[tuple[Any, ...]]) -> dict[str,
 
 
 def bench_sweep(db: Database, s: dict[str, int]) -> dict[str, Any]:
+    conn = db.connect()
+    try:
+        swept = conn.execute("SELECT count(*) FROM people_team WHERE slug = 'bench-00'").fetchone()
+    finally:
+        conn.close()
+    if swept and swept[0]:
+        child(db, "scale_plans.py", "sweep-reset")  # an earlier run's organisation and loops
     out_path = db.var_dir / "sweep.json"
     la = loadavg()
     cmd = [
@@ -510,7 +607,21 @@ def bench_sweep(db: Database, s: dict[str, int]) -> dict[str, Any]:
 
 def bench_console(db: Database, s: dict[str, int]) -> dict[str, Any]:
     la = loadavg()
-    c = console.bench(db, s, lambda: common.gunicorn(db), pages=True, search=False)
+    # The setup (a child process) asks for the names of its cases' customers in one
+    # ``pk__in``: over 65,535 of them (100,000 here) is more parameters than PostgreSQL's
+    # protocol carries with the product's server-side binding, so the setup runs with it
+    # off; the server that is measured runs with the product's default.
+    os.environ["LASTMILE_DATABASE_PREPARED"] = "0"
+    child(db, "scale_plans.py", "console-reset")  # an earlier run's console data out
+
+    def server() -> Any:
+        os.environ.pop("LASTMILE_DATABASE_PREPARED", None)
+        return common.gunicorn(db)
+
+    try:
+        c = console.bench(db, s, server, pages=True, search=False)
+    finally:
+        os.environ.pop("LASTMILE_DATABASE_PREPARED", None)
     made = c.pop("console_made", {})
     keep = (
         "console_healthz_p50_ms",
@@ -553,6 +664,19 @@ def child(db: Database, script: str, *args: str) -> dict[str, Any]:
     return common.child_json(db, str(common.BENCH_DIR / script), *args)
 
 
+def migrations(db: Database, out: dict[str, Any], only: str) -> dict[str, Any]:
+    """The migrations' lock times (bench/scale_db.py); with ``only`` (some apps or
+    migrations), the others are kept from the earlier run on this database."""
+    new = child(db, "scale_db.py", "migrations", "--only", only)
+    if not only or not out.get("migrations"):
+        return new
+    kept = {m["migration"]: m for m in out["migrations"]["migrations"]}
+    kept.update({m["migration"]: m for m in new["migrations"]})
+    order = {name: n for n, name in enumerate(MIGRATION_ORDER)}
+    new["migrations"] = sorted(kept.values(), key=lambda m: order.get(m["migration"], 99))
+    return new
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -564,6 +688,9 @@ def main() -> int:
         "--reuse", action="store_true", help="the database is loaded already (a --keep run)"
     )
     ap.add_argument("--phases", default=",".join(PHASES), help=", ".join(PHASES))
+    ap.add_argument(
+        "--migrations", default="", help="migrations phase: only these apps (app or app.name)"
+    )
     args = ap.parse_args()
     phases = [p.strip() for p in args.phases.split(",") if p.strip()]
     s = sizes_of(args.scale)
@@ -590,6 +717,16 @@ def main() -> int:
         cores=os.cpu_count(),
     )
     out.setdefault("loadavg_start", loadavg())
+    out.setdefault("runs", []).append(
+        {
+            "date": started.strftime("%H:%M UTC"),
+            "command": " ".join(["python", "bench/scale.py", *sys.argv[1:]]).replace(
+                str(common.REPO) + "/", ""
+            ),
+            "phases": phases,
+            "loadavg": loadavg(),
+        }
+    )
     say(f"scale bench {args.scale} on {db.url}: phases {', '.join(phases)}; sizes {s}")
 
     def save() -> None:
@@ -603,7 +740,7 @@ def main() -> int:
         t = time.perf_counter()
         try:
             out.update(fn())
-        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        except Exception as exc:  # noqa: BLE001  (the phase's figures are missing, and why)
             note = f"{type(exc).__name__}: {str(exc).strip()[:500]}"
             say(f"  {name}: FAILED: {note}")
             out.setdefault("errors", {})[name] = note
@@ -646,7 +783,7 @@ def main() -> int:
                 )
             },
         )
-        phase("migrations", lambda: {"migrations": child(db, "scale_db.py", "migrations")})
+        phase("migrations", lambda: {"migrations": migrations(db, out, args.migrations)})
         out["db_sizes"] = sizes_table(db)
     finally:
         console.queries_cancel(db)

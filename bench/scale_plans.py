@@ -80,6 +80,38 @@ def summary(name: str, queries: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def sweep_claim(at: datetime) -> dict[str, Any]:
+    """The sweep's claim (``loops.services._claim_due``: it runs on a raw psycopg cursor,
+    which the capture above does not see), built from the same queryset, explained."""
+    import psycopg
+    from django.db import connection
+
+    from lastmile.loops.models import Loop, LoopState
+    from lastmile.loops.services import SWEEP_FIELDS
+
+    due = (
+        Loop.objects.filter(
+            state=LoopState.OPEN, next_check_at__isnull=False, next_check_at__lte=at
+        )
+        .order_by("next_check_at", "pk")
+        .select_for_update(skip_locked=True, of=("self",))
+    )
+    from django.db import transaction
+
+    with transaction.atomic():
+        sql, params = due.values_list("pk", *SWEEP_FIELDS)[:2000].query.sql_with_params()
+        text = psycopg.ClientCursor(connection.connection).mogrify(sql, params)
+    t = time.perf_counter()
+    plan = explain(text)
+    print("  plans: the sweep's claim explained", file=sys.stderr)
+    return {
+        "statements": 1,
+        "total_ms": (time.perf_counter() - t) * 1000,
+        "all": [],
+        "plans": [{"sql": text[:3000], "ms": 0.0, "plan": plan}],
+    }
+
+
 def plans(args: argparse.Namespace) -> dict[str, Any]:
     from django.contrib.auth import get_user_model
     from django.test import Client
@@ -91,7 +123,7 @@ def plans(args: argparse.Namespace) -> dict[str, Any]:
     now = datetime.now(UTC)
     out: dict[str, Any] = {}
     host = {"HTTP_HOST": "127.0.0.1"}
-    _, token = token_create(name="scale-plans", now=now)
+    _, token = token_create(name=f"scale-plans-{int(time.time())}", now=now)
     api = Client(HTTP_AUTHORIZATION=f"Bearer {token}", **host)
 
     def timeline() -> None:
@@ -122,6 +154,7 @@ def plans(args: argparse.Namespace) -> dict[str, Any]:
             loops_sweep(now=at, max_batches=1)
 
         out["sweep_batch"] = summary(f"one sweep batch at {at:%Y-%m-%d %H:%M}", captured(sweep))
+        out["sweep_claim"] = sweep_claim(at)
 
     user = get_user_model().objects.filter(username="console-agent").first()
     if user is not None:
@@ -143,10 +176,73 @@ def plans(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def console_reset() -> dict[str, Any]:
+    """Take out what an earlier run's console setup made (bench/console.py: its two teams,
+    their cases and loops, the agent and the admin), so that it can run again on a kept
+    database."""
+    from django.contrib.auth import get_user_model
+    from django.db import transaction
+
+    from console import ADMIN, AGENT, OTHER_SLUG, TEAM_SLUG
+    from lastmile.cases.models import Case
+    from lastmile.customers.models import Interaction
+    from lastmile.loops.models import Loop, LoopEvent, SlaPolicy
+    from lastmile.people.models import Team
+
+    teams = list(Team.objects.filter(slug__in=[TEAM_SLUG, OTHER_SLUG]).values_list("pk", flat=True))
+    with transaction.atomic():
+        loops = Loop.objects.filter(team_id__in=teams)
+        LoopEvent.objects.filter(loop__in=loops).delete()
+        gone = {"loops": loops.delete()[0]}
+        cases = Case.objects.filter(team_id__in=teams)
+        gone["interactions"] = Interaction.objects.filter(case__in=cases).delete()[0]
+        gone["cases"] = cases.delete()[0]
+        gone["policies"] = SlaPolicy.objects.filter(team_id__in=teams).delete()[0]
+        gone["users"] = get_user_model().objects.filter(username__in=[AGENT, ADMIN]).delete()[0]
+        gone["teams"] = Team.objects.filter(pk__in=teams).delete()[0]
+    print(f"  console reset: took out {gone}", file=sys.stderr)
+    return gone
+
+
+def sweep_reset() -> dict[str, Any]:
+    """Take out what an earlier run's sweep made (bench/sweep.py, bench/org.py: the loops
+    of the organisation's 50 teams, their events and notifications, the teams, their leads
+    and agents, policies and calendars), so that it can run again on a kept database."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection, transaction
+
+    from lastmile.loops.models import BusinessHours, SlaPolicy
+    from lastmile.people.models import Team
+
+    teams = list(Team.objects.filter(slug__regex=r"^bench-[0-9]{2}$").values_list("pk", flat=True))
+    gone: dict[str, int] = {}
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute("DELETE FROM channels_outboxmessage WHERE key LIKE 'loop:%%'")
+        gone["outbox"] = cur.rowcount
+        cur.execute(
+            "DELETE FROM loops_loopevent WHERE loop_id IN "
+            "(SELECT id FROM loops_loop WHERE team_id = ANY(%s))",
+            (teams,),
+        )
+        gone["events"] = cur.rowcount
+        cur.execute("DELETE FROM loops_loop WHERE team_id = ANY(%s)", (teams,))
+        gone["loops"] = cur.rowcount
+        gone["policies"] = SlaPolicy.objects.filter(team_id__in=teams).delete()[0]
+        users = get_user_model().objects.filter(username__regex=r"^bench-[0-9]{2}-(lead|agent)$")
+        Team.objects.filter(pk__in=teams).update(lead=None)
+        gone["users"] = users.delete()[0]
+        gone["teams"] = Team.objects.filter(pk__in=teams).delete()[0]
+        gone["calendars"] = BusinessHours.objects.filter(name__startswith="Bench ").delete()[0]
+    with connection.cursor() as cur:
+        cur.execute("VACUUM (ANALYZE) loops_loop")
+    print(f"  sweep reset: took out {gone}", file=sys.stderr)
+    return gone
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("command", choices=["plans"])
-    ap.add_argument("--busy", type=int, required=True)
+    ap.add_argument("command", choices=["plans", "console-reset", "sweep-reset"])
+    ap.add_argument("--busy", type=int, default=0)
     ap.add_argument("--loops-now", default="")
     ap.add_argument("--case", default="")
     ap.add_argument("--out", type=Path, required=True)
@@ -156,7 +252,11 @@ def main() -> None:
 
     django.setup()
     t = time.perf_counter()
-    result = plans(args)
+    result = (
+        {"plans": plans, "console-reset": console_reset, "sweep-reset": sweep_reset}[args.command]()
+        if args.command != "plans"
+        else plans(args)
+    )
     result["elapsed_s"] = time.perf_counter() - t
     args.out.write_text(json.dumps(result))
 
