@@ -236,7 +236,7 @@ def import_cmd(
     click.echo(
         f"{file}: {', '.join(parts)}; "
         f"{tally['rows']:,} rows in {seconds:.1f} s ({_rate(tally['rows'], seconds)}; "
-        f"{cpu:.1f} s of CPU)"
+        f"{cpu:.2f} s of CPU)"
     )
     if process_now:
         _process_pending(quiet=quiet)
@@ -288,9 +288,9 @@ def _process_pending(*, quiet: bool) -> None:
     click.echo(
         f"{total.mentions:,} mentions processed: sentiment scored, {total.interactions:,} "
         f"put on the timeline, {total.cases:,} cases opened; in {seconds:.1f} s "
-        f"({_rate(total.mentions, seconds)}; {cpu:.1f} s of CPU; scoring {total.score_seconds:.1f} s, "
+        f"({_rate(total.mentions, seconds)}; {cpu:.2f} s of CPU; scoring {total.score_seconds:.1f} s, "
         f"{_rate(total.mentions, total.score_seconds).replace('rows', 'texts')}; "
-        f"{total.score_cpu_seconds:.1f} s of CPU in the model)"
+        f"{total.score_cpu_seconds:.2f} s of CPU in the model)"
     )
 
 
