@@ -67,7 +67,17 @@ SCALES: dict[str, dict[str, int]] = {
     "100k": {"customers": 10_000, "interactions": 100_000, "loops": 10_000},
 }
 MIGRATION_ORDER = [f"{app}.{name}" for app, name in scale_db.MIGRATIONS]
-PHASES = ("load", "timeline", "ingest", "sweep", "console", "plans", "partition", "migrations")
+PHASES = (
+    "load",
+    "timeline",
+    "ingest",
+    "sweep",
+    "console",
+    "plans",
+    "partition",
+    "migrations",
+    "variants",
+)
 T0 = datetime(2025, 6, 1, tzinfo=UTC)  # a year of traffic, to the end of May 2026
 YEAR_S = 365 * 86400
 CHANNELS = ("email", "chat", "phone", "sms", "whatsapp", "social:twitter", "web")
@@ -784,6 +794,7 @@ def main() -> int:
             },
         )
         phase("migrations", lambda: {"migrations": migrations(db, out, args.migrations)})
+        phase("variants", lambda: child(db, "scale_db.py", "variants"))
         out["db_sizes"] = sizes_table(db)
     finally:
         console.queries_cancel(db)
@@ -837,7 +848,7 @@ def figures_of(out: dict[str, Any], scale: str) -> dict[str, Any]:
                 "waits_ms": m["waits_ms"],
                 "error": m["error"],
             }
-            for m in mig.get("migrations", [])
+            for m in [*mig.get("migrations", []), *(out.get("variants") or [])]
         ],
     }
     return figures

@@ -444,9 +444,132 @@ def migrations(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def variants(args: argparse.Namespace) -> dict[str, Any]:
+    """The lock-friendly way of two migrations that blocked a big table, measured the same way
+    (the table put back as before them, then the variant's statements with the probes):
+
+    - ``loops.0005`` batched: the column added alone (no rewrite), the fill in batches of
+      10,000 loops each in its own transaction, the two indexes ``CONCURRENTLY``;
+    - ``loops.0006`` with its constraint added ``NOT VALID`` then validated (``SHARE UPDATE
+      EXCLUSIVE``), its indexes ``CONCURRENTLY``.
+    """
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection, transaction
+
+    connection.ensure_connection()
+    pid = connection.connection.info.backend_pid
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, int(pid), 10)
+    tables = ["loops_loop", "customers_customer", "cases_case"]
+    out: list[dict[str, Any]] = []
+
+    def run(sql: str) -> None:
+        with connection.cursor() as cur:
+            cur.execute(sql)
+
+    def measured(name: str, backward: list[str], forward: Any) -> None:
+        with transaction.atomic():
+            for sql in backward:
+                run(sql)
+        sampler = LockSampler(pid, tables)
+        with Probes(tables) as probes:
+            sampler.start()
+            a = time.monotonic()
+            forward()
+            b = time.monotonic()
+            time.sleep(0.3)
+            sampler.stop.set()
+        sampler.join()
+        entry = {
+            "migration": name,
+            "atomic": False,
+            "forward_s": b - a,
+            "backward_s": 0.0,
+            "statements": [],
+            "locks": {k: sorted(v) for k, v in sampler.modes.items()},
+            "waits_ms": probes.waits(a, b),
+            "error": None,
+        }
+        out.append(entry)
+        print(
+            f"  variants: {name}: {b - a:.1f}s; locks {entry['locks']}; waits {entry['waits_ms']}",
+            file=sys.stderr,
+        )
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE indexname IN "
+            "('loop_team_risk', 'loop_team_breached', 'loop_assignee_closed', 'loop_team_closed')"
+        )
+        defs = dict(cur.fetchall())
+    online = {k: v.replace("CREATE INDEX", "CREATE INDEX CONCURRENTLY", 1) for k, v in defs.items()}
+    m5 = importlib.import_module("lastmile.loops.migrations.0005_loop_at_risk_at")
+
+    def loops_0005() -> None:
+        run("ALTER TABLE loops_loop ADD COLUMN at_risk_at timestamp with time zone NULL")
+        Loop = apps.get_model("loops", "Loop")
+        last = 0
+        while True:
+            with transaction.atomic():
+                rows = list(
+                    Loop.objects.filter(state="open", due_at__isnull=False, pk__gt=last)
+                    .order_by("pk")
+                    .values_list("pk", "opened_at", "due_at", "escalation_level", "breached_at")[
+                        :10_000
+                    ]
+                )
+                if not rows:
+                    break
+                params = [
+                    (m5._at_risk_at(o, d, lv > 0 or br is not None), pk)
+                    for pk, o, d, lv, br in rows
+                ]
+                with connection.cursor() as cur:
+                    cur.executemany("UPDATE loops_loop SET at_risk_at = %s WHERE id = %s", params)
+                last = rows[-1][0]
+        for name in ("loop_team_risk", "loop_team_breached"):
+            run(online[name])
+
+    measured(
+        "loops.0005_loop_at_risk_at, batched (a variant: not the migration as written)",
+        [
+            "DROP INDEX IF EXISTS loop_team_risk",
+            "DROP INDEX IF EXISTS loop_team_breached",
+            "ALTER TABLE loops_loop DROP COLUMN at_risk_at",
+        ],
+        loops_0005,
+    )
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conname = 'loop_team_own'"
+        )
+        check = cur.fetchone()[0]
+
+    def loops_0006() -> None:
+        run(f"ALTER TABLE loops_loop ADD CONSTRAINT loop_team_own {check} NOT VALID")
+        run("ALTER TABLE loops_loop VALIDATE CONSTRAINT loop_team_own")
+        for name in ("loop_assignee_closed", "loop_team_closed"):
+            run(online[name])
+
+    measured(
+        "loops.0006_team_own_kinds_closed_indexes, NOT VALID + VALIDATE, indexes CONCURRENTLY "
+        "(a variant)",
+        [
+            "ALTER TABLE loops_loop DROP CONSTRAINT loop_team_own",
+            "DROP INDEX IF EXISTS loop_assignee_closed",
+            "DROP INDEX IF EXISTS loop_team_closed",
+        ],
+        loops_0006,
+    )
+    return {"variants": out}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("command", choices=["partition", "migrations"])
+    ap.add_argument("command", choices=["partition", "migrations", "variants"])
     ap.add_argument("--busy", type=int, default=100)
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--out", type=Path, required=True)
@@ -459,7 +582,7 @@ def main() -> None:
         import django
 
         django.setup()
-        result = migrations(args)
+        result = migrations(args) if args.command == "migrations" else variants(args)
     args.out.write_text(json.dumps(result, default=str))
 
 

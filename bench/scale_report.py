@@ -241,7 +241,7 @@ def lines_of(
             "| migration | forward | locks its session held (big tables) | longest read wait | longest write wait |",
             "|---|---:|---|---|---|",
         ]
-        for m in mig.get("migrations", []):
+        for m in [*mig.get("migrations", []), *(out.get("variants") or [])]:
             waits = m.get("waits_ms") or {}
             reads = ", ".join(
                 f"{t} {w['read']:,.0f} ms"
