@@ -21,6 +21,7 @@ says how many lessons the demo starts with, by source and state."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -66,17 +67,15 @@ BREACH_ANSWERS = (
 LEAD_NOTE = "Thanks, agreed: let's check the at-risk list together on Monday."
 
 
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n")
+
+
 def _question(text: str) -> str:
-    """The last sentence of ``text`` that asks something ("" if none)."""
-    asked = ""
-    sentence = ""
-    for ch in text:
-        sentence += ch
-        if ch in ".!?\n":
-            if ch == "?":
-                asked = sentence.strip()
-            sentence = ""
-    return asked
+    """The last sentence of ``text`` that asks something ("" if none). A sentence ends at
+    ".", "!" or "?" before a space or the end, or at a line's end: the point in "£42.99"
+    ends nothing."""
+    sentences = (s.strip() for s in _SENTENCE_END.split(text))
+    return next((s for s in reversed(list(sentences)) if s.endswith("?")), "")
 
 
 def _comment(case: Case, next_step_failed: bool) -> str:
