@@ -8,28 +8,21 @@ from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import transaction
 
 from lastmile.customers.models import Customer
-from lastmile.demo import seed as demo_seed
 from lastmile.demo.extensions import training as demo_training
 from lastmile.training.models import AttemptState, OnboardingPath, PracticeAttempt
-from tests.demo.test_seed_demo import NOW, seed_quietly
+from tests.demo_snapshot import NOW, demo_restored
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="module")
-def demo(django_db_setup, django_db_blocker):
-    """One small demo for the module, with the practice part (run here until the seed's
-    DEMO_EXTENSIONS lists it), rolled back after it."""
-    with django_db_blocker.unblock(), transaction.atomic():
-        report, out = seed_quietly(seed=7, customers=12, now=NOW, funnel_events=0)
-        lines = [line for line in out if line.startswith("training:")]
-        if demo_training not in demo_seed.DEMO_EXTENSIONS:
-            lines = demo_training.seed(SimpleNamespace(now=NOW))
-        yield SimpleNamespace(report=report, lines=lines)
-        transaction.set_rollback(True)
+def demo(demo_snapshot, django_db_blocker):
+    """The run's one demo (tests/demo_snapshot.py), restored for the module and rolled back."""
+    with demo_restored(demo_snapshot, django_db_blocker) as restored:
+        lines = [line for line in restored.out if line.startswith("training:")]
+        yield SimpleNamespace(report=restored.report, lines=lines)
 
 
 def test_the_front_office_has_a_path_of_three_masked_practice_cases(demo):
