@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -125,17 +126,28 @@ def wait_for(predicate, timeout: float, what: str):
     pytest.fail(f"timed out waiting for {what}")
 
 
-def test_a_child_that_stops_after_the_banner_is_named_and_the_others_are_stopped(
-    tmp_path, seeded_var
-):
-    # given the demo up and running (a copy of the module's seeded var: 12 customers; the
-    # script checks the schema and the seed, and starts its three children)
-    shutil.copytree(seeded_var / "var", tmp_path / "var")
-    log = tmp_path / "demo.log"
+@dataclass
+class StoppedDemo:
+    """One run of the real script from an empty var: migrate, seed, the banner, then smtpd
+    killed. ``var`` is what it left (migrated and seeded, every process stopped)."""
+
+    returncode: int
+    log: str
+    left: list[tuple[int, str]]
+    var: Path
+
+
+@pytest.fixture(scope="module")
+def stopped_demo(tmp_path_factory) -> StoppedDemo:
+    """The module's one end-to-end run of ``make demo``'s script from scratch (12 customers),
+    whose SMTP receiver then dies. The other runs start from a copy of the var it left, so the
+    script only checks the schema and the seed before starting its three children."""
+    home = tmp_path_factory.mktemp("demo")
+    log = home / "demo.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
             ["bash", str(ROOT / "scripts" / "demo.sh")],
-            env=demo_env(tmp_path, LASTMILE_PORT=free_port(), LASTMILE_SMTP_PORT=free_port()),
+            env=demo_env(home, LASTMILE_PORT=free_port(), LASTMILE_SMTP_PORT=free_port()),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -143,42 +155,34 @@ def test_a_child_that_stops_after_the_banner_is_named_and_the_others_are_stopped
     try:
         wait_for(
             lambda: "Press Ctrl-C" in log.read_text() or proc.poll() is not None,
-            timeout=240,
+            timeout=600,  # migrating and seeding from scratch, on a loaded machine
             what="the banner",
         )
         assert BANNER in log.read_text(), log.read_text()
         smtpd = [pid for pid, cmd in session_members(proc.pid) if "lastmile smtpd" in cmd]
         assert len(smtpd) == 1
 
-        # when the SMTP receiver dies
         os.kill(smtpd[0], signal.SIGKILL)
         returncode = proc.wait(timeout=60)
     finally:
         left = session_members(proc.pid)
         kill_all(proc.pid)
+    return StoppedDemo(returncode, log.read_text(), left, home / "var")
 
+
+def test_from_scratch_a_child_that_stops_after_the_banner_is_named_and_the_others_are_stopped(
+    stopped_demo,
+):
+    # given the demo migrated, seeded and up from an empty var
+    # when the SMTP receiver dies (SIGKILL, in the fixture)
     # then the script names it and how it stopped, and stops the web server and the worker
-    text = log.read_text()
-    assert returncode == 1
-    assert "the smtpd process stopped (killed by signal KILL); stopping the others" in text
-    assert left == []
-
-
-@pytest.fixture(scope="module")
-def seeded_var(tmp_path_factory) -> Path:
-    """A var directory the demo has already migrated and seeded (12 customers), so a run of
-    the script only checks them and starts its three children."""
-    home = tmp_path_factory.mktemp("seeded")
-    env = demo_env(home)
-    for command in (["migrate"], ["seed-demo", "--customers", "12"]):
-        subprocess.run(
-            [str(ROOT / ".venv" / "bin" / "lastmile"), *command],
-            env=env,
-            check=True,
-            capture_output=True,
-            timeout=240,
-        )
-    return home
+    assert "Running migrations:" in stopped_demo.log
+    assert "No migrations to apply" not in stopped_demo.log
+    assert "demo data already present" not in stopped_demo.log
+    assert stopped_demo.returncode == 1, stopped_demo.log
+    expected = "the smtpd process stopped (killed by signal KILL); stopping the others"
+    assert expected in stopped_demo.log
+    assert stopped_demo.left == []
 
 
 def read_until(fd: int, marker: bytes, timeout: float) -> bytes:
@@ -198,19 +202,22 @@ def read_until(fd: int, marker: bytes, timeout: float) -> bytes:
     return seen
 
 
-def test_a_closed_terminal_stops_every_child_though_the_script_cannot_write(seeded_var):
-    # given the demo up, writing to a pipe (as `make demo | tee log`, or a tmux pane's terminal)
+def test_a_closed_terminal_stops_every_child_though_the_script_cannot_write(tmp_path, stopped_demo):
+    # given the demo up (on a copy of the var the module's run migrated and seeded), writing to
+    # a pipe (as `make demo | tee log`, or a tmux pane's terminal)
+    shutil.copytree(stopped_demo.var, tmp_path / "var")
     web, smtp = free_port(), free_port()
     proc = subprocess.Popen(
         ["bash", str(ROOT / "scripts" / "demo.sh")],
-        env=demo_env(seeded_var, LASTMILE_PORT=web, LASTMILE_SMTP_PORT=smtp),
+        env=demo_env(tmp_path, LASTMILE_PORT=web, LASTMILE_SMTP_PORT=smtp),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     assert proc.stdout is not None
     try:
-        text = read_until(proc.stdout.fileno(), b"Press Ctrl-C", timeout=120)
+        text = read_until(proc.stdout.fileno(), b"Press Ctrl-C", timeout=240)
+        assert b"demo data already present" in text, text.decode(errors="replace")
         assert BANNER.encode() in text, text.decode(errors="replace")
         children = [pid for pid, _ in session_members(proc.pid) if pid != proc.pid]
         commands = " ".join(cmd for _, cmd in session_members(proc.pid))
