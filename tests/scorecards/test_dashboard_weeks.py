@@ -76,7 +76,7 @@ def last_week(team, other_team, customer, now, settings, tmp_path):  # type: ign
     answer(case, nps, 3, "detractor", tue)
     answer(theirs, nps, 0, "detractor", tue)
     answer(case, nps, 9, "promoter", now - timedelta(hours=1))  # this week's
-    for score in (0.5, -0.25, 0.2):
+    for score in (0.5, -0.25, 0.05):  # a mean of 0.1, shown with two decimals
         message(case, tue, score)
     message(case, tue, 0.9, direction="outbound")  # not a customer's
     message(theirs, tue, -1.0)
@@ -119,7 +119,7 @@ def test_on_a_monday_morning_each_tile_shows_last_week_beside_this_week(
     # the broken promise and the two recoveries' loops finished too
     assert front["breach_rate"]["last"]["note"] == "2 of 7 finished"
     assert front["nps"]["last"]["value"] == "0.0" and front["nps"]["current"]["value"] == "100.0"
-    assert front["sentiment"]["last"]["value"] == "0.15"
+    assert front["sentiment"]["last"]["value"] == "0.10"
     assert front["sentiment"]["last"]["note"] == "3 messages, -1 to 1"
     assert front["deliveries_on_time"]["last"]["value"] == "50.0 %"
     assert front["recovery_rate"]["last"]["value"] == "50.0 %"

@@ -44,6 +44,9 @@ def test_an_agent_sees_their_own_scorecard_with_every_definition(client, alice, 
         assert f'id="def-{name}"' in html and escape(text) in html
     rows = r.context["agents"]
     assert [c["shown"] for c in rows[0]["cells"] if c["name"] == "loops_closed"] == ["2"]
+    # and each column's heading carries its definition, read where the number is
+    heading = f'<a href="#def-on_time_rate" title="{escape(METRICS["on_time_rate"])}">'
+    assert heading in html
 
 
 def test_a_count_links_to_the_page_of_exactly_its_loops(client, alice, closed):

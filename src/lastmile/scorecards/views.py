@@ -291,7 +291,7 @@ def scorecard_page(request: HttpRequest) -> HttpResponse:
         **page_chrome(request, now),
         "asked": asked,
         "period_help": PERIOD_HELP,
-        "columns": COLUMNS,
+        "columns": [(name, heading, METRICS[name]) for name, heading in COLUMNS],
         "definitions": [(name, METRICS[name]) for name in METRICS],
         "error": "",
         "cards": None,
@@ -482,6 +482,11 @@ def _fmt(value: Any, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
+def _fmt_score(value: Any) -> str:
+    """A mean sentiment score, always with two decimals (-0.20, not -0.2 beside -0.21)."""
+    return "—" if value is None else f"{float(value):.2f}"
+
+
 def _rows(period: str, team: str, figure: str) -> str:
     """The scorecard page listing the rows behind a figure of ``team`` for ``period``."""
     return "/scorecards/?" + urlencode({"period": period, "team": team, "rows": figure})
@@ -553,7 +558,7 @@ def _week_cells(td: rollups.TeamDashboard, i: int, now: Any) -> dict[str, dict[s
             "link": _dash_rows("nps", slug, week),
         },
         "sentiment": {
-            "value": _fmt(c.get("sentiment")),
+            "value": _fmt_score(c.get("sentiment")),
             "note": _messages(c.get("sentiment_messages", 0)) + ", -1 to 1",
             "link": _dash_rows("sentiment", slug, week),
         },
@@ -931,7 +936,8 @@ def _rows_summary(
         items: list[Any] = list(
             msgs.select_related("case", "customer").order_by("-occurred_at", "-pk")[:DRILL_LIMIT]
         )
-        return _fmt(mean), f"{_messages(agg['n'])}, mean score {_fmt(mean)}", agg["n"], items
+        said = _fmt_score(mean)
+        return said, f"{_messages(agg['n'])}, mean score {said}", agg["n"], items
     if figure == "deliveries_on_time":
         assert team_id is not None
         jobs = rollups.jobs_rows(team_id, start, end, now)
