@@ -33,7 +33,7 @@ test: $(STAMP)-dev
 	@bash scripts/test.sh
 
 bench: $(STAMP)-dev
-	@$(BIN)/python bench/run.py $(if $(QUICK),--quick,)
+	@$(BIN)/python bench/run.py $(if $(QUICK),--quick,) $(if $(SCALE),--scale $(SCALE),)
 
 # Ten minutes of mixed load on two web processes and two workers (huey on Redis) against
 # PostgreSQL, one SIGKILLed every 30 s; writes bench/SOAK.md. Needs PostgreSQL and Redis on

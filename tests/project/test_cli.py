@@ -29,6 +29,8 @@ COMMANDS = [
     ["qa", "autoreview"],
     ["backup"],
     ["restore"],
+    ["mentions", "import"],
+    ["mentions", "process"],
 ]
 
 
