@@ -226,11 +226,28 @@ SIDE_ROWS: dict[str, list[Row]] = {
         Row("Mention re-import, rows/s (SQLite)", "mentions_reimport_rows_per_s", "/s"),
         Row("Mention floor (raw sqlite3 executemany)", "mentions_floor_per_s", "/s"),
         Row("Mention import / floor (SQLite)", "mentions_ratio", "num", "(reported)"),
+        Row(
+            "Mention import, CPU s over its rate's span (SQLite)",
+            "mentions_import_own_cpu_s",
+            "num",
+        ),
+        Row(
+            "Mention processing by the worker, rows/s (SQLite)", "mentions_process_rows_per_s", "/s"
+        ),
+        Row("Mention processing / floor (SQLite)", "mentions_process_ratio", "num", "(reported)"),
+        Row(
+            "Sentiment scored in processing, texts/s (SQLite)", "mentions_scored_texts_per_s", "/s"
+        ),
+        Row("Sentiment scored, texts per CPU s (SQLite)", "mentions_scored_texts_per_cpu_s", "/s"),
         Row("Mention import, TWCS rows/s (PostgreSQL)", "mentions_import_rows_per_s_pg", "/s"),
         Row("Mention import, CPU s (PostgreSQL)", "mentions_import_cpu_s_pg", "num"),
         Row("Mention re-import, rows/s (PG)", "mentions_reimport_rows_per_s_pg", "/s"),
         Row("Mention floor (PostgreSQL COPY)", "mentions_floor_per_s_pg", "/s"),
         Row("Mention import / floor (PostgreSQL)", "mentions_ratio_pg", "num", "(reported)"),
+        Row(
+            "Mention processing by the worker, rows/s (PG)", "mentions_process_rows_per_s_pg", "/s"
+        ),
+        Row("Mention processing / floor (PostgreSQL)", "mentions_process_ratio_pg", "num"),
     ],
     "funnels.py": [
         Row(
