@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from lastmile.cases.models import Case, CaseStatus
-from lastmile.coaching.masking import mask_text
+from lastmile.coaching.masking import known_details, mask_known
 from lastmile.customers.models import Direction, Interaction
 from lastmile.people.models import Role, Team
 from lastmile.people.services import agent_create
@@ -81,7 +81,7 @@ def _closed_conversations(team: Team, n: int) -> list[Case]:
     return out
 
 
-def _title(case: Case, i: int) -> str:
+def _title(case: Case) -> str:
     first = (
         Interaction.objects.filter(case=case, direction=Direction.INBOUND)
         .exclude(body="")
@@ -90,8 +90,10 @@ def _title(case: Case, i: int) -> str:
         .first()
         or case.subject
     )
-    words = " ".join(mask_text(first).split())
-    return f"{i}. {words[:80]}{'…' if len(words) > 80 else ''}"
+    # Masked as the conversation is: the customer's own names and details too.
+    words = " ".join(mask_known(first, known_details([case.customer_id])).split())
+    # No "1." of its own: the path numbers its steps, and lists would read "1. 1. …".
+    return f"{words[:80]}{'…' if len(words) > 80 else ''}"
 
 
 def seed(seeder: Any) -> list[str]:
@@ -121,12 +123,12 @@ def seed(seeder: Any) -> list[str]:
         services.practice_case_create(
             viewer=lead,
             case_ref=case.ref,
-            title=_title(case, i),
+            title=_title(case),
             guidance=GUIDANCE,
             scorecard_id=card.pk,
             now=now - timedelta(days=6),
         )
-        for i, case in enumerate(cases, start=1)
+        for case in cases
     ]
     services.path_arrange(
         viewer=lead, team=team, case_ids=[c.pk for c in made], now=now - timedelta(days=6)
