@@ -205,10 +205,15 @@ def _page(qs: Any, *, before: str | None, limit: int, viewer: Viewer) -> Page:
     if before:
         at, pk = _cursor_decode(before)
         qs = qs.filter(Q(occurred_at__lt=at) | Q(occurred_at=at, id__lt=pk))
+    # The page's rows are picked from the interactions alone (the timeline index, stopping
+    # after limit + 1) and only those joined to their case, team and actor: joined first,
+    # PostgreSQL read, joined and sorted every interaction of the customer for one page.
+    order = ("-occurred_at", "-id")
+    picked = qs.order_by(*order).values("pk")[: limit + 1]
     rows = list(
-        qs.select_related("case", "case__team", "actor").order_by("-occurred_at", "-id")[
-            : limit + 1
-        ]
+        Interaction.objects.filter(pk__in=picked)
+        .select_related("case", "case__team", "actor")
+        .order_by(*order)
     )
     next_cursor = _cursor_encode(rows[limit - 1]) if len(rows) > limit else None
     return _as_seen_by(rows[:limit], next_cursor, viewer=viewer)
