@@ -221,6 +221,9 @@ def test_the_answers_of_no_team_are_counted_in_their_own_row(client, team, custo
     assert _summary(listed) == ("0.0", 2)
     assert _count(listed, "rows-answer-") == 2
     assert "1 promoter, 1 detractor of 2 answers" in listed
+    # no alert of no team: its tile says 0, as its list does (not "—")
+    assert none["alerts"]["last"]["value"] == "0" == none["alerts"]["current"]["value"]
+    assert _summary(client.get(none["alerts"]["last"]["link"]).content.decode())[1] == 0
     # a lead sees only their team: no "No team" row, and its rows are not theirs
     client.force_login(team_lead(team, "lena"))
     assert 'id="team-none"' not in client.get("/scorecards/dashboard/").content.decode()

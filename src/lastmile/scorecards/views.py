@@ -810,7 +810,7 @@ NO_TEAM_TILES: list[tuple[str, str]] = [
 
 def _alerts_cell(c: dict[str, Any], link: str) -> dict[str, Any]:
     """The alerts' value, note and link, and the loudest of them, each linking to its room."""
-    alerts = c.get("alerts")
+    alerts = c.get("alerts") or 0  # a count: none is 0, as its list says
     return {
         "value": _fmt(alerts),
         "note": "raised" if alerts else "none raised",
