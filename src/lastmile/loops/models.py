@@ -228,6 +228,18 @@ class Loop(models.Model):
                 condition=models.Q(state="open", next_check_at__isnull=False),
             ),
             models.Index(fields=["team", "state", "due_at"], name="loop_team_due"),
+            # The inbox unfiltered by team (an admin's): open loops by deadline, walked in
+            # ``loop_list``'s order and stopped after a page, not every open loop sorted.
+            models.Index(
+                fields=["due_at", "id"], name="loop_open_due", condition=models.Q(state="open")
+            ),
+            # The coaching catch-up (``coaching.services.breach_lessons_catch_up``): the loops
+            # breached in a window, in breach order.
+            models.Index(
+                fields=["breached_at", "id"],
+                name="loop_breached",
+                condition=models.Q(breached_at__isnull=False),
+            ),
             # The inbox's counts: at risk by a range of at_risk_at, and the few loops marked
             # breached before their deadline (``loops.selectors.loop_state_counts``).
             models.Index(fields=["team", "state", "at_risk_at"], name="loop_team_risk"),
