@@ -412,3 +412,77 @@ def qa_sample(
         picked = rng.sample(pool, min(n, len(pool)))
         out[username] = sorted(picked, key=lambda c: c.number)
     return out
+
+
+# --- the review form (the console's QA pages) ----------------------------------------------
+
+
+def qa_may_sample(viewer: Viewer) -> bool:
+    """Whether ``viewer`` may sample conversations and review them (a lead or an admin), as
+    ``qa_sample`` decides: the console shows the Sample form and the Override links to them."""
+    viewer = viewer_check(viewer)
+    if viewer is SYSTEM:
+        return False
+    if scope_of(viewer).agents is None:
+        return True
+    profile = agent_for(viewer)
+    return profile is not None and profile.role == Role.LEAD
+
+
+def qa_review_subject(
+    *, viewer: Viewer, case_ref: str, overrides_id: int | None = None
+) -> tuple[Case, User, QaReview | None]:
+    """What a review form is of: the case (404 when ``viewer`` may not see it), the
+    automatic review it overrides (404 unless an automatic review of this case), and the
+    agent reviewed, chosen as ``qa_review_create`` chooses (422 ``case`` when nobody
+    handled it); 403 unless ``viewer`` may review that agent."""
+    viewer = viewer_check(viewer)
+    if viewer is SYSTEM:
+        raise PermissionDenied("a review is by a person")
+    case = case_get(ref=case_ref, viewer=viewer)
+    target = None
+    if overrides_id is not None:
+        target = (
+            QaReview.objects.filter(pk=overrides_id, case=case, automatic=True)
+            .select_related("scorecard", "agent")
+            .first()
+        )
+        if target is None:
+            raise NotFound(f"automatic review {overrides_id} of {case.ref}")
+        agent = target.agent
+    else:
+        agent = case.assignee or _replier(_conversation(case))
+        if agent is None:
+            raise InvalidInput(
+                f"{case.ref} has no agent to review",
+                [FieldError("case", "the case has no assignee and no agent replied on it")],
+            )
+    _may_review(viewer, agent)
+    return case, agent, target
+
+
+def qa_review_scorecards(*, case: Case, agent: User, target: QaReview | None) -> list[QaScorecard]:
+    """The scorecards a review of ``case`` may use, as ``qa_review_create`` accepts them: an
+    override's, its target's; otherwise every active scorecard but the Automatic one that
+    is every team's, the case's team's or one of the agent's teams'. By name."""
+    cards = QaScorecard.objects.prefetch_related("categories").select_related("team")
+    if target is not None:
+        return list(cards.filter(pk=target.scorecard_id))
+    teams = {t for t in Agent.objects.filter(user_id=agent.pk).values_list("teams", flat=True) if t}
+    if case.team_id is not None:
+        teams.add(case.team_id)
+    return list(
+        cards.filter(active=True, automatic=False)
+        .filter(Q(team__isnull=True) | Q(team_id__in=teams))
+        .order_by("name", "pk")
+    )
+
+
+def qa_conversation(case: Case) -> list[Interaction]:
+    """The messages a review reads, in order (notes left out), with who wrote them."""
+    return list(
+        Interaction.objects.filter(case=case)
+        .exclude(direction=Direction.NOTE)
+        .select_related("actor")
+        .order_by("occurred_at", "pk")
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from lastmile.scorecards import pay_views, views
+from lastmile.scorecards import pay_views, qa_views, views
 
 app_name = "scorecards"
 
@@ -12,6 +12,7 @@ urlpatterns: list[URLPattern] = [
     path("", views.scorecard_page, name="page"),
     path("loops/", views.scorecard_loops, name="loops"),
     path("qa/", views.scorecard_qa, name="qa"),
+    path("qa/review/", qa_views.qa_review_page, name="qa-review"),
     path("dashboard/", views.dashboard_page, name="dashboard"),
     path("dashboard/rows/", views.dashboard_rows, name="dashboard-rows"),
     path("pay/", pay_views.pay_page, name="pay"),

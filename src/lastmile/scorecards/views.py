@@ -34,6 +34,7 @@ from lastmile.recovery.models import Outcome
 from lastmile.scorecards import rollups
 from lastmile.scorecards.panels import panels_for
 from lastmile.scorecards.qa_api import review_dict
+from lastmile.scorecards.qa_views import sample_context
 from lastmile.scorecards.selectors import (
     METRICS,
     PERIOD_HELP,
@@ -139,7 +140,15 @@ def _cells(card: Scorecard, period: Any = None, *, agent: bool = True) -> list[d
             link = "/scorecards/qa/?" + card.links[name].split("?", 1)[1]
         if name in ROWS_ON_PAGE and period is not None:
             link = _rows_link(period, card, ROWS_ON_PAGE[name], agent=agent)
-        cells.append({"name": name, "heading": heading, "shown": shown, "link": link})
+        cells.append(
+            {
+                "name": name,
+                "heading": heading,
+                "shown": shown,
+                "link": link,
+                "definition": METRICS[name],
+            }
+        )
     return cells
 
 
@@ -421,14 +430,24 @@ def scorecard_loops(request: HttpRequest) -> HttpResponse:
     )
 
 
+QA_FILTERS = ("agent", "team", "period", "case", "effective")
+
+
 @login_required
 @require_GET
 def scorecard_qa(request: HttpRequest) -> HttpResponse:
     """The QA reviews behind a ``qa_score``: ``qa_review_list`` with the link's filters
     (agent, team, period, case, effective), as ``GET /api/v1/qa/reviews``."""
     now = utcnow()
-    q = request.GET
-    chrome = page_chrome(request, now)
+    q = QueryDict(mutable=True)
+    for key, value in request.GET.items():
+        if key in QA_FILTERS:  # the sample form's fields are not the list's filters
+            q[key] = value
+    chrome = {
+        **page_chrome(request, now),
+        **sample_context(request),
+        "reviewed": request.GET.get("reviewed", ""),
+    }
     try:
         period = period_parse(q["period"], now=now) if q.get("period") else None
         effective = {"true": True, "false": False}.get(q.get("effective", ""))
