@@ -100,10 +100,9 @@ def outbox_enqueue(messages: Sequence[dict[str, Any]]) -> int:
 
     Returns how many were new. Delivery is kicked once the caller's transaction commits.
     """
-    keys = [m["key"] for m in messages]
-    before = set(OutboxMessage.objects.filter(key__in=keys).values_list("key", flat=True))
-    rows_insert(OutboxMessage, messages, ignore_conflicts=True)
-    new = len(set(keys) - before)
+    # One statement: a key already queued (or twice in ``messages``) is skipped by the
+    # unique key, and only the rows inserted return an id.
+    new = len(rows_insert(OutboxMessage, messages, ignore_conflicts=True, returning=True))
     if new:
         _kick_on_commit()
     return new
