@@ -297,3 +297,9 @@ def test_an_agents_own_scorecard_lists_each_figure_with_its_definition(client, a
         assert item in html
         start = html.index(item)
         assert escape(METRICS[cell["name"]]) in html[start : html.index("</li>", start)]
+
+
+def test_the_saved_notice_names_a_review_number_only(client, lena):
+    client.force_login(lena)
+    assert 'id="qa-saved"' not in client.get("/scorecards/qa/?reviewed=<b>x").content.decode()
+    assert "Review #12 saved." in client.get("/scorecards/qa/?reviewed=12").content.decode()

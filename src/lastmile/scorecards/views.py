@@ -383,6 +383,10 @@ def scorecard_loops(request: HttpRequest) -> HttpResponse:
         assignee = user_by_username(q.get("assignee") or None)
         if assignee is not None and scope.agents is not None and assignee.pk not in scope.agents:
             raise NotFound(f"agent {assignee.username}")
+        breached_by = user_by_username(q.get("breached_by") or None, field="breached_by")
+        held = breached_by.pk if breached_by is not None else None
+        if held is not None and scope.agents is not None and held not in scope.agents:
+            raise NotFound(f"agent {breached_by.username}")  # type: ignore[union-attr]
         open_at = _instant(q, "open_at")
         qs = loop_list(
             viewer=request.user,
@@ -393,6 +397,7 @@ def scorecard_loops(request: HttpRequest) -> HttpResponse:
             kind=q.get("kind") or None,
             due_before=_instant(q, "due_before"),
             assignee=assignee,
+            breached_by=breached_by,
             closed_after=_instant(q, "closed_after"),
             closed_before=_instant(q, "closed_before"),
         ).order_by("-closed_at", "-pk")
@@ -446,7 +451,7 @@ def scorecard_qa(request: HttpRequest) -> HttpResponse:
     chrome = {
         **page_chrome(request, now),
         **sample_context(request),
-        "reviewed": request.GET.get("reviewed", ""),
+        "reviewed": (request.GET.get("reviewed") or "").isdigit() and request.GET["reviewed"],
     }
     try:
         period = period_parse(q["period"], now=now) if q.get("period") else None
