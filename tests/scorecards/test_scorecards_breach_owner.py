@@ -11,6 +11,7 @@ from lastmile.loops.models import LoopEvent, SlaPolicy
 from lastmile.loops.services import loop_close, loop_open, loop_reassign, loops_sweep
 from lastmile.people.viewers import SYSTEM
 from lastmile.scorecards.selectors import figure_rows, period_parse, scorecards
+from tests.scorecards.test_scorecards_api import follow
 
 pytestmark = pytest.mark.django_db
 
@@ -118,3 +119,33 @@ def test_an_unassigned_loop_at_the_breach_is_nobodys_breach(customer, team, alic
     period = period_parse("2026-11", now=T0)
     cards = scorecards(viewer=SYSTEM, period=period)
     assert {c.key: c.metrics["breaches"] for c in cards.teams}[team.slug] == 1
+
+
+def test_the_apis_breaches_link_lists_the_loops_breached_in_the_agents_hands(
+    api, customer, team, alice, lena, chat_policy
+):
+    # given alice's loop breached and the ladder handed it to lena, who closed it
+    loop = _loop(customer, team, alice)
+    loops_sweep(now=T0 + timedelta(minutes=60))
+    loops_sweep(now=T0 + timedelta(minutes=90))
+    loop.refresh_from_db()
+    loop_close(loop=loop, now=T0 + timedelta(minutes=120))
+
+    # when each agent's breaches link is followed
+    body = api.get("/scorecards", period="2026-11").json()
+    rows = {r["agent"]: r for r in body["agents"]}
+    listed = {
+        name: follow(api, rows[name]["links"]["breaches"]).json() for name in ("alice", "lena")
+    }
+
+    # then each lists what its card counts: alice's breach, none of lena's
+    assert rows["alice"]["breaches"] == listed["alice"]["count"] == 1
+    assert [item["id"] for item in listed["alice"]["items"]] == [loop.pk]
+    assert rows["lena"]["breaches"] == listed["lena"]["count"] == 0
+
+
+def test_the_loops_api_refuses_an_unknown_breached_by_naming_it(api):
+    response = api.get("/loops", breached_by="nobody-here")
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "breached_by"

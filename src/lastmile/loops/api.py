@@ -116,6 +116,8 @@ class LoopsQuery(Schema):
     breached: bool | None = None
     customer: int | None = Field(default=None, ge=1, le=2**62)
     assignee: str | None = Field(default=None, max_length=150)
+    # Breached while this agent held the loop, whoever holds it now (the scorecards' breaches).
+    breached_by: str | None = Field(default=None, max_length=150)
     # Finished (closed, broken, cancelled) at or after / strictly before: a period's bounds.
     closed_after: UtcDatetime | None = None
     closed_before: UtcDatetime | None = None
@@ -137,6 +139,7 @@ def list_loops(request: HttpRequest, filters: Query[LoopsQuery]) -> Any:
         breached=filters.breached,
         customer=filters.customer,
         assignee=user_by_username(filters.assignee),
+        breached_by=user_by_username(filters.breached_by, field="breached_by"),
         closed_after=filters.closed_after,
         closed_before=filters.closed_before,
         team_own=filters.team_own,

@@ -11,15 +11,21 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Case as When_
 from django.db.models import (
+    CharField,
     Count,
+    Exists,
     ExpressionWrapper,
     F,
     IntegerField,
+    OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Value,
     When,
 )
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast, Coalesce, NullIf
 
 from lastmile.core.errors import NotFound
 from lastmile.loops.models import (
@@ -169,6 +175,7 @@ def loop_list(
     due_before: datetime | None = None,
     breached: bool | None = None,
     assignee: Any = None,
+    breached_by: Any = None,
     customer: Any = None,
     case: Any = None,
     closed_after: datetime | None = None,
@@ -176,6 +183,9 @@ def loop_list(
     team_own: bool | None = None,
 ) -> QuerySet[Loop]:
     """Loops, most urgent first: earliest deadline first, no deadline last.
+
+    ``breached_by``: breached while that user held them (``with_breach_owner``), whoever
+    holds them now: the scorecards' breaches of an agent.
 
     ``closed_after``/``closed_before``: finished (closed, broken or cancelled) at or after /
     strictly before those instants, so two adjacent periods never count a loop twice.
@@ -195,6 +205,10 @@ def loop_list(
         qs = qs.filter(is_breached) if breached else qs.exclude(is_breached)
     if assignee is not None:
         qs = qs.filter(assignee=assignee)
+    if breached_by is not None:
+        qs = with_breach_owner(qs.filter(breached_at__isnull=False)).filter(
+            breach_owner=str(breached_by.pk)
+        )
     if customer is not None:
         qs = qs.filter(customer=customer)
     if case is not None:
@@ -413,3 +427,54 @@ def team_loop_pages(loops: Iterable[Loop]) -> dict[int, str]:
         for fn in _team_loop_pages:
             pages.update(fn(ids))
     return pages
+
+
+def event_data_text(path: str) -> Cast:
+    """A JSON value of a loop event's data as text, the same on SQLite and PostgreSQL."""
+    return Cast(KT(path), output_field=CharField())
+
+
+def reassigned_from() -> Any:
+    """A reassigned event's previous assignee as text (None: nobody). Two shapes in the
+    trail: loop_reassign writes {"from": {"team", "assignee"}, "to": {…}}; the sweeper's
+    hand-over to the lead writes bare assignee ids {"from": 3, "to": 7}."""
+    src = When_(
+        When(data__from__has_key="assignee", then=event_data_text("data__from__assignee")),
+        default=event_data_text("data__from"),
+        output_field=CharField(),
+    )
+    # A JSON null reads as the text "null" on SQLite: nobody, as NULL is on PostgreSQL.
+    return NullIf(src, Value("null", output_field=CharField()))
+
+
+def with_breach_owner(loops: QuerySet[Loop]) -> QuerySet[Any]:
+    """``loops`` annotated with ``breach_owner``: the user id (as text; None: nobody) the
+    loop was assigned to when it breached (``breached_at``). The trail's first reassigned
+    event after the breach names that owner as its previous assignee (the SLA ladder's
+    hand-over to the lead comes after the breach rung); with none, the owner now held it
+    then. A reassignment at the very instant of the breach counts as after it when its
+    event follows the breach's."""
+    breach_event = LoopEvent.objects.filter(
+        loop=OuterRef(OuterRef("pk")), kind=LoopEventKind.BREACHED
+    ).order_by("at", "pk")
+    after = (
+        LoopEvent.objects.filter(loop=OuterRef("pk"), kind=LoopEventKind.REASSIGNED)
+        .filter(
+            Q(at__gt=OuterRef("breached_at"))
+            | Q(
+                at=OuterRef("breached_at"),
+                pk__gt=Coalesce(Subquery(breach_event.values("pk")[:1]), 0),
+            )
+        )
+        .order_by("at", "pk")
+    )
+    return loops.annotate(
+        breach_owner=When_(
+            When(
+                Exists(after),
+                then=Subquery(after.annotate(src=reassigned_from()).values("src")[:1]),
+            ),
+            default=Cast("assignee_id", output_field=CharField()),
+            output_field=CharField(),
+        )
+    )

@@ -37,11 +37,8 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
-    When,
 )
-from django.db.models import Case as DbCase
-from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, Coalesce, NullIf
+from django.db.models.functions import Coalesce
 
 from lastmile.cases.models import Case, CaseEvent, CaseStatus
 from lastmile.core.errors import FieldError, InvalidInput, NotFound
@@ -57,7 +54,8 @@ from lastmile.loops.models import (
     LoopState,
     SlaTarget,
 )
-from lastmile.loops.selectors import loops_visible
+from lastmile.loops.selectors import event_data_text as _text
+from lastmile.loops.selectors import loops_visible, with_breach_owner
 from lastmile.loops.services import calendar_of
 from lastmile.people.models import Agent, Role, Team
 from lastmile.people.selectors import agent_for, visible_team_ids
@@ -107,8 +105,10 @@ METRICS: dict[str, str] = {
         "Customers' loops assigned to the agent (of the team) that finished in the period "
         "(closed, broken or cancelled) and had breached: the sweeper marked them breached "
         "when their deadline passed. Counted when the loop finishes, so each breach counts "
-        "once; a team's own loops are left out. Drill-down: the loops API with "
-        "breached=true, assignee (team), closed_after, closed_before and team_own=false."
+        "once; a team's own loops are left out. An agent's breach is the one of the agent who "
+        "held the loop when it breached (the SLA ladder's later hand-over to the lead does "
+        "not move it). Drill-down: the loops API with breached_by (a team: team and "
+        "breached=true), closed_after, closed_before and team_own=false."
     ),
     "first_reply_median_business_minutes": (
         "Median, over the reply loops on the first-reply target closed in the period, of the "
@@ -482,7 +482,13 @@ def loop_links(
     base = "/api/v1/loops?"
     return {
         "loops_closed": base + urlencode({**who, "state": "closed", **window}),
-        "breaches": base + urlencode({**who, "breached": "true", **window}),
+        # an agent's: breached while they held the loop, whoever holds it now
+        "breaches": base
+        + urlencode(
+            {"breached_by": assignee, **window}
+            if assignee is not None
+            else {**who, "breached": "true", **window}
+        ),
         "loops": base + urlencode({**who, **window}),
     }
 
@@ -623,52 +629,6 @@ def _loop_counts(
         m["on_time_rate"] = (
             round(row["loops_closed_on_time"] / with_deadline, 4) if with_deadline else None
         )
-
-
-def _reassigned_from() -> Any:
-    """A reassigned event's previous assignee as text (None: nobody). Two shapes in the
-    trail: loop_reassign writes {"from": {"team", "assignee"}, "to": {…}}; the sweeper's
-    hand-over to the lead writes bare assignee ids {"from": 3, "to": 7}."""
-    src = DbCase(
-        When(data__from__has_key="assignee", then=_text("data__from__assignee")),
-        default=_text("data__from"),
-        output_field=CharField(),
-    )
-    # A JSON null reads as the text "null" on SQLite: nobody, as NULL is on PostgreSQL.
-    return NullIf(src, Value("null", output_field=CharField()))
-
-
-def with_breach_owner(loops: QuerySet[Loop]) -> QuerySet[Any]:
-    """``loops`` annotated with ``breach_owner``: the user id (as text; None: nobody) the
-    loop was assigned to when it breached (``breached_at``). The trail's first reassigned
-    event after the breach names that owner as its previous assignee (the SLA ladder's
-    hand-over to the lead comes after the breach rung); with none, the owner now held it
-    then. A reassignment at the very instant of the breach counts as after it when its
-    event follows the breach's."""
-    breach_event = LoopEvent.objects.filter(
-        loop=OuterRef(OuterRef("pk")), kind=LoopEventKind.BREACHED
-    ).order_by("at", "pk")
-    after = (
-        LoopEvent.objects.filter(loop=OuterRef("pk"), kind=LoopEventKind.REASSIGNED)
-        .filter(
-            Q(at__gt=OuterRef("breached_at"))
-            | Q(
-                at=OuterRef("breached_at"),
-                pk__gt=Coalesce(Subquery(breach_event.values("pk")[:1]), 0),
-            )
-        )
-        .order_by("at", "pk")
-    )
-    return loops.annotate(
-        breach_owner=DbCase(
-            When(
-                Exists(after),
-                then=Subquery(after.annotate(src=_reassigned_from()).values("src")[:1]),
-            ),
-            default=Cast("assignee_id", output_field=CharField()),
-            output_field=CharField(),
-        )
-    )
 
 
 def breaches_in(
@@ -837,11 +797,6 @@ def _first_contact(
         m["first_contact_resolution"] = (
             round(row["first"] / row["solved"], 4) if row["solved"] else None
         )
-
-
-def _text(path: str) -> Cast:
-    """A JSON value of an event's data as text, the same on SQLite and PostgreSQL."""
-    return Cast(KT(path), output_field=CharField())
 
 
 def reassignments_away_in(period: Period, *, by: str, ids: list[int]) -> QuerySet[Any]:
