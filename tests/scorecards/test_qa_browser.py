@@ -115,6 +115,8 @@ def test_a_lead_samples_reviews_and_sees_the_review_listed_on_a_phone(
     # then the review is listed, scored as the API would score it
     page.wait_for_url(f"{live_server.url}/scorecards/qa/?**")
     review = QaReview.objects.get()
+    # back on the sample, to review the next case
+    assert page.locator(f"#qa-sample-case-{case.ref}").is_visible()
     row = page.locator(f"#qa-review-{review.pk}")
     assert "78.75" in row.inner_text() and "leo" in row.inner_text()
     assert "Clear, but check the address first." in row.inner_text()

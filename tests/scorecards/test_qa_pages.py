@@ -74,7 +74,9 @@ def test_a_lead_samples_solved_cases_per_agent_with_review_links(client, lena, s
     assert r.status_code == 200
     html = r.content.decode()
     assert f'id="qa-sample-case-{solved.ref}"' in html
-    assert f'href="/scorecards/qa/review/?case={solved.ref}"' in html
+    [link] = [c["review"] for a in r.context["sample"]["agents"] for c in a["cases"]]
+    assert link.startswith(f"/scorecards/qa/review/?case={solved.ref}&sample=")
+    assert f'href="{escape(link)}"' in html
     assert [
         (a["agent"], [c["ref"] for c in a["cases"]]) for a in r.context["sample"]["agents"]
     ] == [("alice", [solved.ref])]
@@ -303,3 +305,26 @@ def test_the_saved_notice_names_a_review_number_only(client, lena):
     client.force_login(lena)
     assert 'id="qa-saved"' not in client.get("/scorecards/qa/?reviewed=<b>x").content.decode()
     assert "Review #12 saved." in client.get("/scorecards/qa/?reviewed=12").content.decode()
+
+
+def test_a_review_opened_from_the_sample_returns_to_it(client, lena, solved, card):
+    client.force_login(lena)
+    query = {"sample": "1", "sample_period": "2026-11", "sample_n": "3"}
+    [link] = [
+        c["review"]
+        for a in client.get("/scorecards/qa/", query).context["sample"]["agents"]
+        for c in a["cases"]
+    ]
+    form = client.get(link)
+    assert 'id="qa-back-to-sample"' in form.content.decode()
+    back = form.context["sample"]
+    assert back == "sample=1&sample_period=2026-11&sample_n=3"
+    r = _post(client, solved, card, sample=back)
+    review = QaReview.objects.get()
+    assert r["Location"] == (
+        f"/scorecards/qa/?case={solved.ref}&reviewed={review.pk}&{back}#qa-review-{review.pk}"
+    )
+    listed = client.get(r["Location"])
+    assert listed.context["sample_open"] is True
+    assert f'id="qa-sample-case-{solved.ref}"' in listed.content.decode()
+    assert [row["id"] for row in listed.context["reviews"]] == [review.pk]

@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
@@ -54,8 +54,11 @@ def sample_context(request: HttpRequest) -> dict[str, Any]:
     teams = Team.objects.order_by("name")
     if ids is not None:
         teams = teams.filter(pk__in=ids)
+    filtered = any(q.get(k) for k in ("agent", "team", "period", "case", "effective"))
     out: dict[str, Any] = {
         "may_sample": True,
+        # open unless the page lists some reviews only (a score's drill-down, a saved review)
+        "sample_open": q.get("sample") == "1" or not filtered,
         "sample_asked": asked,
         "sample_teams": list(teams),
         "period_help": PERIOD_HELP,
@@ -91,6 +94,8 @@ def sample_context(request: HttpRequest) -> dict[str, Any]:
         field = next((e.field for e in exc.errors), "team")
         out["sample_errors"] = {field: exc.detail}
         return out
+    # the review form brings the lead back to this sample, to review the next case
+    back = urlencode({"sample": "1", **{k: v for k, v in asked.items() if v}})
     out["sample"] = {
         "period": period,
         "agents": [
@@ -101,7 +106,8 @@ def sample_context(request: HttpRequest) -> dict[str, Any]:
                         "ref": c.ref,
                         "subject": c.subject,
                         "solved_at": c.solved_at,
-                        "review": "/scorecards/qa/review/?" + urlencode({"case": c.ref}),
+                        "review": "/scorecards/qa/review/?"
+                        + urlencode({"case": c.ref, "sample": back}),
                     }
                     for c in cases
                 ],
@@ -142,6 +148,15 @@ def _field_errors(
     return by_category, by_field, rest
 
 
+def _sample_query(text: str) -> str:
+    """The sample a review was opened from (its form's fields only), to go back to."""
+    asked = QueryDict(text)
+    if asked.get("sample") != "1":
+        return ""
+    keep = {k: asked[k] for k in SAMPLE_FIELDS if asked.get(k)}
+    return urlencode({"sample": "1", **keep})
+
+
 def _form_page(request: HttpRequest, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
     return render(request, "scorecards/qa_review.html", context, status=status)
 
@@ -177,7 +192,8 @@ def qa_review_page(request: HttpRequest) -> HttpResponse:
     ref = (data.get("case") or "").strip()
     overrides_text = (data.get("overrides") or "").strip()
     overrides = _int(overrides_text) if overrides_text else None
-    base: dict[str, Any] = {**chrome, "case_ref": ref, "overrides": overrides}
+    sample = _sample_query(data.get("sample") or "")
+    base: dict[str, Any] = {**chrome, "case_ref": ref, "overrides": overrides, "sample": sample}
     try:
         if overrides_text and overrides is None:
             raise InvalidInput("overrides: a review number", [FieldError("overrides", "a number")])
@@ -252,6 +268,8 @@ def qa_review_page(request: HttpRequest) -> HttpResponse:
             status = exc.status
         else:
             query = urlencode({"case": case.ref, "reviewed": review.pk})
+            if sample:
+                query += "&" + sample
             return HttpResponseRedirect(f"/scorecards/qa/?{query}#qa-review-{review.pk}")
     context["rows"] = [
         {"category": c, "value": posted[c.pk], "error": category_errors.get(c.pk, "")}

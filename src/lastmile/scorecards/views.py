@@ -444,10 +444,10 @@ def scorecard_qa(request: HttpRequest) -> HttpResponse:
     """The QA reviews behind a ``qa_score``: ``qa_review_list`` with the link's filters
     (agent, team, period, case, effective), as ``GET /api/v1/qa/reviews``."""
     now = utcnow()
-    q = QueryDict(mutable=True)
-    for key, value in request.GET.items():
-        if key in QA_FILTERS:  # the sample form's fields are not the list's filters
-            q[key] = value
+    q = request.GET.copy()
+    for key in list(q):
+        if key not in QA_FILTERS:  # the sample form's fields are not the list's filters
+            del q[key]
     chrome = {
         **page_chrome(request, now),
         **sample_context(request),
