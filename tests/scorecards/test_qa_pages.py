@@ -214,6 +214,10 @@ def test_an_override_keeps_the_automatic_review(client, lena, alice, solved):
     form = client.get("/scorecards/qa/review/", {"case": solved.ref, "overrides": auto.pk})
     assert form.status_code == 200
     assert [c.pk for c in form.context["cards"]] == [auto.scorecard_id]
+    # each category says what the automatic review gave it, and why
+    said = {row["category"].name: row["was"] for row in form.context["rows"]}
+    assert all(said.values()) and len(said) == auto.scores.count()
+    assert "the last reply names no next step" in form.content.decode()
     data = {
         "case": solved.ref,
         "overrides": auto.pk,
@@ -326,5 +330,9 @@ def test_a_review_opened_from_the_sample_returns_to_it(client, lena, solved, car
     )
     listed = client.get(r["Location"])
     assert listed.context["sample_open"] is True
+    # the sample says the case was reviewed, with its score
+    [item] = [c for a in listed.context["sample"]["agents"] for c in a["cases"]]
+    assert item["reviewed"] == [78.75]
+    assert "reviewed: 78.75" in listed.content.decode()
     assert f'id="qa-sample-case-{solved.ref}"' in listed.content.decode()
     assert [row["id"] for row in listed.context["reviews"]] == [review.pk]

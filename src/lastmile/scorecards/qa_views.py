@@ -20,7 +20,7 @@ from lastmile.core.clock import utcnow
 from lastmile.core.errors import DomainError, FieldError, InvalidInput
 from lastmile.people.models import Team
 from lastmile.people.selectors import team_by_slug, visible_team_ids
-from lastmile.scorecards.models import QaScorecard
+from lastmile.scorecards.models import QaReview, QaScorecard
 from lastmile.scorecards.selectors import PERIOD_HELP, period_parse
 from lastmile.scorecards.services import (
     ScoreIn,
@@ -94,6 +94,14 @@ def sample_context(request: HttpRequest) -> dict[str, Any]:
         field = next((e.field for e in exc.errors), "team")
         out["sample_errors"] = {field: exc.detail}
         return out
+    refs = [c.pk for cases in picked.values() for c in cases]
+    done: dict[int, list[float]] = {}
+    for case_id, score in (
+        QaReview.objects.filter(case_id__in=refs, automatic=False)
+        .order_by("created_at", "pk")
+        .values_list("case_id", "score")
+    ):
+        done.setdefault(case_id, []).append(score)
     # the review form brings the lead back to this sample, to review the next case
     back = urlencode({"sample": "1", **{k: v for k, v in asked.items() if v}})
     out["sample"] = {
@@ -106,6 +114,7 @@ def sample_context(request: HttpRequest) -> dict[str, Any]:
                         "ref": c.ref,
                         "subject": c.subject,
                         "solved_at": c.solved_at,
+                        "reviewed": done.get(c.pk, []),
                         "review": "/scorecards/qa/review/?"
                         + urlencode({"case": c.ref, "sample": back}),
                     }
@@ -227,8 +236,12 @@ def qa_review_page(request: HttpRequest) -> HttpResponse:
     }
     categories = list(card.categories.all()) if card is not None else []
     posted = {c.pk: (data.get(f"score_{c.pk}") or "").strip() for c in categories}
+    # an override shows what the automatic review said of each category
+    was = {s.category_id: s for s in target.scores.all()} if target is not None else {}
     if request.method == "GET" or card is None or refused:
-        context["rows"] = [{"category": c, "value": "", "error": ""} for c in categories]
+        context["rows"] = [
+            {"category": c, "value": "", "error": "", "was": was.get(c.pk)} for c in categories
+        ]
         if refused or card is None:
             context["errors"] = {"scorecard": refused or "no active scorecard applies to this case"}
         if request.method == "POST":
@@ -272,7 +285,12 @@ def qa_review_page(request: HttpRequest) -> HttpResponse:
                 query += "&" + sample
             return HttpResponseRedirect(f"/scorecards/qa/?{query}#qa-review-{review.pk}")
     context["rows"] = [
-        {"category": c, "value": posted[c.pk], "error": category_errors.get(c.pk, "")}
+        {
+            "category": c,
+            "value": posted[c.pk],
+            "error": category_errors.get(c.pk, ""),
+            "was": was.get(c.pk),
+        }
         for c in categories
     ]
     context["failed"] = True
