@@ -11,44 +11,9 @@ take the table's lock, and make SQLite copy the table five times) and the new on
 import django.db.models.deletion
 from django.db import migrations, models
 
-from lastmile.core.migration_ops import AddIndexOnline
+from lastmile.core.migration_ops import AddIndexOnline, drop_field_indexes
 
 FIELDS = ("author", "case", "customer", "interaction", "reply_loop")
-
-
-def _single_column_indexes(schema_editor, table, column):
-    conn = schema_editor.connection
-    with conn.cursor() as cursor:
-        found = conn.introspection.get_constraints(cursor, table)
-    return [
-        name
-        for name, c in found.items()
-        if c["index"]
-        and not c["unique"]
-        and not c["primary_key"]
-        and c["columns"] == [column]
-        and not c.get("foreign_key")
-    ]
-
-
-def drop_indexes(apps, schema_editor):
-    Mention = apps.get_model("listening", "Mention")
-    table = Mention._meta.db_table
-    concurrently = " CONCURRENTLY" if schema_editor.connection.vendor == "postgresql" else ""
-    for name in FIELDS:
-        column = Mention._meta.get_field(name).column
-        for index in _single_column_indexes(schema_editor, table, column):
-            schema_editor.execute(
-                f"DROP INDEX{concurrently} IF EXISTS {schema_editor.quote_name(index)}"
-            )
-
-
-def create_indexes(apps, schema_editor):
-    Mention = apps.get_model("listening", "Mention")
-    for name in FIELDS:
-        field = Mention._meta.get_field(name)
-        if not _single_column_indexes(schema_editor, Mention._meta.db_table, field.column):
-            schema_editor.execute(schema_editor._create_index_sql(Mention, fields=[field]))
 
 
 class Migration(migrations.Migration):
@@ -139,7 +104,7 @@ class Migration(migrations.Migration):
                     ),
                 ),
             ],
-            database_operations=[migrations.RunPython(drop_indexes, create_indexes)],
+            database_operations=[drop_field_indexes("listening", "mention", FIELDS)],
         ),
         AddIndexOnline(
             model_name="mention",

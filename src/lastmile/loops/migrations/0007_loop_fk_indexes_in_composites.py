@@ -14,42 +14,9 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from lastmile.core.migration_ops import drop_field_indexes
+
 FIELDS = ("assignee", "case", "customer", "team")
-
-
-def _single_column_indexes(schema_editor, table, column):
-    conn = schema_editor.connection
-    with conn.cursor() as cursor:
-        found = conn.introspection.get_constraints(cursor, table)
-    return [
-        name
-        for name, c in found.items()
-        if c["index"]
-        and not c["unique"]
-        and not c["primary_key"]
-        and c["columns"] == [column]
-        and not c.get("foreign_key")
-    ]
-
-
-def drop_indexes(apps, schema_editor):
-    Loop = apps.get_model("loops", "Loop")
-    table = Loop._meta.db_table
-    concurrently = " CONCURRENTLY" if schema_editor.connection.vendor == "postgresql" else ""
-    for name in FIELDS:
-        column = Loop._meta.get_field(name).column
-        for index in _single_column_indexes(schema_editor, table, column):
-            schema_editor.execute(
-                f"DROP INDEX{concurrently} IF EXISTS {schema_editor.quote_name(index)}"
-            )
-
-
-def create_indexes(apps, schema_editor):
-    Loop = apps.get_model("loops", "Loop")
-    for name in FIELDS:
-        field = Loop._meta.get_field(name)
-        if not _single_column_indexes(schema_editor, Loop._meta.db_table, field.column):
-            schema_editor.execute(schema_editor._create_index_sql(Loop, fields=[field]))
 
 
 class Migration(migrations.Migration):
@@ -65,7 +32,7 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.SeparateDatabaseAndState(
-            database_operations=[migrations.RunPython(drop_indexes, create_indexes)],
+            database_operations=[drop_field_indexes("loops", "loop", FIELDS)],
             state_operations=[
                 migrations.AlterField(
                     model_name="loop",
