@@ -29,7 +29,7 @@ from django.db import IntegrityError, transaction
 
 from lastmile.core.db import rows_insert, rows_update, unprepared
 from lastmile.listening.influence import engagement_of, influence_score, reach_of
-from lastmile.listening.models import Author, Mention
+from lastmile.listening.models import Author
 from lastmile.listening.records import MentionIn
 from lastmile.listening.services.batch import (
     Batch,
@@ -41,6 +41,7 @@ from lastmile.listening.services.batch import (
 from lastmile.listening.services.matching import batch_classify
 from lastmile.listening.services.terms import Terms
 from lastmile.listening.services.threads import batch_thread
+from lastmile.listening.services.writes import mentions_insert
 
 AUTHOR_FIELDS = (
     "id",
@@ -98,7 +99,7 @@ def _store(b: Batch, terms: Terms) -> IngestResult:
         batch_classify(b, terms)
         batch_thread(b)
         _authors_upsert(b)
-        _mentions_insert(b)
+        mentions_insert(b, pending=True)
     ids = {**known, **{k: r.pk for k, r in b.rows.items() if r.pk is not None}}
     b.result.ids = [ids[k] for k in keys]
     b.result.created = len(b.rows)
@@ -163,48 +164,3 @@ def _authors_upsert(b: Batch) -> None:
     for r in rows:
         a = found[(r.item.network, r.item.author_handle)]
         r.author_pk, r.customer_id = a["id"], a["customer_id"]
-
-
-def _mentions_insert(b: Batch) -> None:
-    rows = list(b.rows.values())
-    pks = rows_insert(
-        Mention,
-        [
-            {
-                "network": r.item.network,
-                "external_id": r.item.external_id,
-                "author_id": r.author_pk,
-                "customer_id": r.customer_id,
-                "text": r.item.text,
-                "posted_at": r.item.posted_at,
-                "url": r.item.url,
-                "conversation_id": r.conversation_id,
-                "in_reply_to_id": r.item.in_reply_to_id,
-                "in_reply_to_handle": r.item.in_reply_to_handle,
-                "lang": r.item.lang,
-                "is_brand": r.is_brand,
-                "is_competitor": r.is_competitor,
-                "is_from_brand": r.is_from_brand,
-                "sentiment_label": "",
-                "sentiment_score": 0.0,
-                "likes": r.item.likes,
-                "reposts": r.item.reposts,
-                "replies": r.item.replies,
-                "case_id": None,
-                "interaction_id": None,
-                "reply_loop_id": None,
-                "replied_at": None,
-                "handled_at": None,
-                "imported_at": b.now,
-                "pending": True,
-            }
-            for r in rows
-        ],
-        returning=True,
-    )
-    for r, pk in zip(rows, pks, strict=True):
-        r.pk = pk
-    rows_insert(
-        Mention.terms.through,
-        [{"mention_id": r.pk, "watchterm_id": t} for r in rows for t in r.term_ids],
-    )

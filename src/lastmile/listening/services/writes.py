@@ -113,9 +113,10 @@ def timeline_write(b: Batch) -> None:
         )
 
 
-def mentions_write(b: Batch) -> None:
-    """The new mentions and their terms, the late replies now on the timeline, and the
-    authors."""
+def mentions_insert(b: Batch, *, pending: bool = False) -> None:
+    """The batch's new mentions and their terms. ``pending``: a file import's, stored
+    without sentiment or conversation; the worker scores and threads them later
+    (``services.process``)."""
     rows = list(b.rows.values())
     pks = rows_insert(
         Mention,
@@ -135,17 +136,18 @@ def mentions_write(b: Batch) -> None:
                 "is_brand": r.is_brand,
                 "is_competitor": r.is_competitor,
                 "is_from_brand": r.is_from_brand,
-                "sentiment_label": r.sentiment[0],
-                "sentiment_score": r.sentiment[1],
+                "sentiment_label": "" if pending else r.sentiment[0],
+                "sentiment_score": 0.0 if pending else r.sentiment[1],
                 "likes": r.item.likes,
                 "reposts": r.item.reposts,
                 "replies": r.item.replies,
-                "case_id": r.case_id,
-                "interaction_id": r.interaction_id,
-                "reply_loop_id": r.reply_loop_id,
-                "replied_at": r.replied_at,
-                "handled_at": r.handled_at,
+                "case_id": None if pending else r.case_id,
+                "interaction_id": None if pending else r.interaction_id,
+                "reply_loop_id": None if pending else r.reply_loop_id,
+                "replied_at": None if pending else r.replied_at,
+                "handled_at": None if pending else r.handled_at,
                 "imported_at": b.now,
+                "pending": pending,
             }
             for r in rows
         ],
@@ -153,11 +155,16 @@ def mentions_write(b: Batch) -> None:
     )
     for r, pk in zip(rows, pks, strict=True):
         r.pk = pk
-    through = Mention.terms.through
     rows_insert(
-        through,
+        Mention.terms.through,
         [{"mention_id": r.pk, "watchterm_id": t} for r in rows for t in r.term_ids],
     )
+
+
+def mentions_write(b: Batch) -> None:
+    """The new mentions and their terms, the late replies now on the timeline, and the
+    authors."""
+    mentions_insert(b)
     done = [r for r in b.late if r.interaction_id is not None]
     rows_update(
         Mention,
