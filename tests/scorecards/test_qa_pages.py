@@ -336,3 +336,14 @@ def test_a_review_opened_from_the_sample_returns_to_it(client, lena, solved, car
     assert "reviewed: 78.75" in listed.content.decode()
     assert f'id="qa-sample-case-{solved.ref}"' in listed.content.decode()
     assert [row["id"] for row in listed.context["reviews"]] == [review.pk]
+
+
+def test_the_leads_own_sampled_case_has_no_review_link(client, lena, customer, team, now):
+    own = conversation(customer, team, lena, at=now - timedelta(hours=2), parts=[("in", "?")])
+    client.force_login(lena)
+    r = client.get("/scorecards/qa/", {"sample": "1", "sample_period": "2026-11"})
+    html = r.content.decode()
+    start = html.index(f'id="qa-sample-case-{own.ref}"')
+    item = html[start : html.index("</li>", start)]
+    assert "qa-review-link" not in item and "another lead or an admin reviews it" in item
+    assert client.get("/scorecards/qa/review/", {"case": own.ref}).status_code == 403
