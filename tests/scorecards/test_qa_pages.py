@@ -63,6 +63,7 @@ def _post(client, case, card, tone="4", accuracy="8", **extra):  # type: ignore[
 
 def test_a_lead_samples_solved_cases_per_agent_with_review_links(client, lena, solved, card):
     client.force_login(lena)
+    assert 'id="scorecards-qa-sample-link"' in client.get("/scorecards/").content.decode()
     page = client.get("/scorecards/qa/")
     assert page.status_code == 200
     assert 'id="qa-sample-form"' in page.content.decode()
@@ -106,6 +107,7 @@ def test_a_bad_sample_field_is_shown_next_to_it(client, lena, solved):
 
 def test_an_agent_gets_no_sample_form(client, alice, bob, solved):
     client.force_login(bob)
+    assert 'id="scorecards-qa-sample-link"' not in client.get("/scorecards/").content.decode()
     r = client.get("/scorecards/qa/", {"sample": "1"})
     assert r.status_code == 200
     html = r.content.decode()

@@ -52,6 +52,7 @@ from lastmile.scorecards.selectors import (
     scope_of,
     scorecards,
 )
+from lastmile.scorecards.services import qa_may_sample
 
 DRILL_LIMIT = 200  # loops listed on the drill-down page; the count says how many in all
 
@@ -306,6 +307,7 @@ def scorecard_page(request: HttpRequest) -> HttpResponse:
         "cards": None,
         "team_own_note": TEAM_OWN_NOTE,
         "drill": None,
+        "may_review": qa_may_sample(request.user),  # type: ignore[arg-type]
     }
     status = 200
     try:
