@@ -349,3 +349,33 @@ def test_the_leads_own_sampled_case_has_no_review_link(client, lena, customer, t
     item = html[start : html.index("</li>", start)]
     assert "qa-review-link" not in item and "another lead or an admin reviews it" in item
     assert client.get("/scorecards/qa/review/", {"case": own.ref}).status_code == 403
+
+
+def test_the_sample_offers_to_override_an_automatic_review_that_counts(client, lena, solved):
+    # given an automatic review of alice's sampled case, still counting
+    auto = qa_autoreview(case=solved, now=solved.solved_at)
+    assert auto is not None
+    client.force_login(lena)
+
+    # when the lead samples
+    r = client.get("/scorecards/qa/", {"sample": "1", "sample_period": "2026-11"})
+
+    # then the case says the automatic review counts beside a review, and links its override
+    [case] = [c for a in r.context["sample"]["agents"] for c in a["cases"]]
+    assert case["automatic"] == auto.pk
+    assert f"overrides={auto.pk}" in case["override"]
+    assert escape(case["override"]) in r.content.decode()
+    assert client.get(case["override"]).status_code == 200
+
+
+def test_a_leads_own_automatic_reviews_have_no_override_link(client, lena, customer, team, now):
+    # given an automatic review of a case the lead handled herself
+    own = conversation(customer, team, lena, at=now - timedelta(hours=2), parts=[("in", "?")])
+    auto = qa_autoreview(case=own, now=own.solved_at)
+    assert auto is not None
+    client.force_login(lena)
+
+    # when she lists it, there is no Override link (nobody reviews their own conversation)
+    html = client.get("/scorecards/qa/", {"case": own.ref}).content.decode()
+    assert f'id="qa-review-{auto.pk}"' in html
+    assert f"overrides={auto.pk}" not in html

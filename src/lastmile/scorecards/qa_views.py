@@ -102,6 +102,13 @@ def sample_context(request: HttpRequest) -> dict[str, Any]:
         .values_list("case_id", "score")
     ):
         done.setdefault(case_id, []).append(score)
+    # an automatic review still counting: a plain review counts beside it, an override instead
+    overridden = QaReview.objects.filter(overrides__isnull=False).values("overrides")
+    automatic = dict(
+        QaReview.objects.filter(case_id__in=refs, automatic=True)
+        .exclude(pk__in=overridden)
+        .values_list("case_id", "pk")
+    )
     # the review form brings the lead back to this sample, to review the next case
     back = urlencode({"sample": "1", **{k: v for k, v in asked.items() if v}})
     out["sample"] = {
@@ -117,6 +124,11 @@ def sample_context(request: HttpRequest) -> dict[str, Any]:
                         "reviewed": done.get(c.pk, []),
                         "review": "/scorecards/qa/review/?"
                         + urlencode({"case": c.ref, "sample": back}),
+                        "automatic": automatic.get(c.pk),
+                        "override": "/scorecards/qa/review/?"
+                        + urlencode(
+                            {"case": c.ref, "overrides": automatic.get(c.pk), "sample": back}
+                        ),
                     }
                     for c in cases
                 ],
