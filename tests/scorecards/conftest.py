@@ -6,7 +6,7 @@ import pytest
 
 from lastmile.api.services import token_create
 from lastmile.people.selectors import agent_for
-from lastmile.scorecards.models import PayPlan, PayPlanMetric
+from lastmile.scorecards.models import PayPlan, PayPlanMetric, QaCategory, QaScorecard
 from tests.api.client import Api
 from tests.people.factories import team_lead
 
@@ -61,3 +61,14 @@ def pay_plan_make(team, *, min_quality_gate=None, metrics=PAY_METRICS):  # type:
 def plan(team):  # type: ignore[no-untyped-def]
     """The front office's pay plan, without a quality gate."""
     return pay_plan_make(team)
+
+
+@pytest.fixture
+def card(db):  # type: ignore[no-untyped-def]
+    """A global scorecard: tone 1..5 (weight 1), accuracy 0..10 (weight 3, critical)."""
+    card = QaScorecard.objects.create(name="Service")
+    QaCategory.objects.create(scorecard=card, name="Tone", weight=1, min_score=1, max_score=5)
+    QaCategory.objects.create(
+        scorecard=card, name="Accuracy", weight=3, min_score=0, max_score=10, critical=True
+    )
+    return card

@@ -7,23 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from lastmile.scorecards.models import QaCategory, QaReview, QaScore, QaScorecard
+from lastmile.scorecards.models import QaReview, QaScore
 from lastmile.scorecards.services import qa_automatic_scorecard, qa_autoreview
 from tests.people.factories import TeamFactory, team_lead
 from tests.scorecards.qa_helpers import conversation
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def card(db):  # type: ignore[no-untyped-def]
-    """A global scorecard: tone 1..5 (weight 1), accuracy 0..10 (weight 3, critical)."""
-    card = QaScorecard.objects.create(name="Service")
-    QaCategory.objects.create(scorecard=card, name="Tone", weight=1, min_score=1, max_score=5)
-    QaCategory.objects.create(
-        scorecard=card, name="Accuracy", weight=3, min_score=0, max_score=10, critical=True
-    )
-    return card
 
 
 @pytest.fixture

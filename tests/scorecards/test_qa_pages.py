@@ -19,17 +19,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 
 @pytest.fixture
-def card(db):  # type: ignore[no-untyped-def]
-    """A global scorecard: tone 1..5 (weight 1), accuracy 0..10 (weight 3, critical)."""
-    card = QaScorecard.objects.create(name="Service")
-    QaCategory.objects.create(scorecard=card, name="Tone", weight=1, min_score=1, max_score=5)
-    QaCategory.objects.create(
-        scorecard=card, name="Accuracy", weight=3, min_score=0, max_score=10, critical=True
-    )
-    return card
-
-
-@pytest.fixture
 def solved(customer, team, alice, now):  # type: ignore[no-untyped-def]
     """Alice's case, answered and solved on 23 November (an hour before the clock)."""
     return conversation(
