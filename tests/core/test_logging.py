@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 
@@ -104,4 +105,6 @@ def test_a_request_without_a_usable_id_gets_a_new_one(client, settings, json_lin
     response = client.get("/metrics", HTTP_X_REQUEST_ID="bad id\nwith newline")
     (line,) = json_lines()
     assert line["request_id"] == response["X-Request-ID"]
-    assert len(line["request_id"]) == 32 and "bad" not in line["request_id"]
+    # a new id of 32 hex digits (which may spell "bad" by chance), not the one sent
+    assert re.fullmatch(r"[0-9a-f]{32}", line["request_id"])
+    assert " " not in line["request_id"] and "\n" not in line["request_id"]
