@@ -35,11 +35,10 @@ from lastmile.knowledge.selectors import articles_search, articles_suggest_for_c
 from lastmile.loops.models import (
     TEAM_OWN_KINDS,
     Loop,
-    LoopEvent,
-    LoopEventKind,
     LoopKind,
     LoopState,
 )
+from lastmile.loops.selectors import with_breach_owner
 from lastmile.loops.services import loop_close, loop_open
 from lastmile.people.models import Agent, Role, Team
 from lastmile.people.selectors import agent_for, person_name
@@ -353,56 +352,13 @@ def on_loops_breached(name: str, events: Sequence[tuple[dict[str, Any], datetime
     transaction.on_commit(queue)
 
 
-def _from_assignee(data: Any) -> int | None:
-    """The assignee a ``reassigned`` LoopEvent took the loop from: ``loop_reassign`` writes
-    ``{"from": {"team", "assignee"}}``, the sweeper's hand-over to the lead a bare id."""
-    before = data.get("from") if isinstance(data, dict) else None
-    if isinstance(before, dict):
-        before = before.get("assignee")
-    return before if isinstance(before, int) and not isinstance(before, bool) else None
-
-
-def breach_assignees(loops: Sequence[Loop], at: dict[int, datetime]) -> dict[int, int | None]:
-    """Who each of ``loops`` was assigned to when it breached (its ``breached`` LoopEvent,
-    else the moment in ``at``), from its trail: its assignee now, with every reassignment
-    after the breach undone, newest first. One query for all of them."""
-    rows = (
-        LoopEvent.objects.filter(
-            loop_id__in=[lp.pk for lp in loops],
-            kind__in=[LoopEventKind.BREACHED, LoopEventKind.REASSIGNED],
-        )
-        .order_by("loop_id", "at", "pk")
-        .values_list("loop_id", "kind", "at", "data")
-    )
-    trails: dict[int, list[tuple[str, datetime, Any]]] = {}
-    for loop_id, kind, when, data in rows:
-        trails.setdefault(loop_id, []).append((kind, when, data))
-    out: dict[int, int | None] = {}
-    for loop in loops:
-        trail = trails.get(loop.pk, [])
-        # The first breach in the trail; a loop with none breached at ``at[loop]``.
-        cut = next(
-            (i for i, (kind, _, _) in enumerate(trail) if kind == LoopEventKind.BREACHED), None
-        )
-        if cut is None:
-            moment = at.get(loop.pk)
-            cut = (
-                next(
-                    (
-                        i
-                        for i, (_, when, _) in enumerate(trail)
-                        if moment is not None and when > moment
-                    ),
-                    len(trail),
-                )
-                - 1
-            )
-        assignee = loop.assignee_id
-        for kind, _, data in reversed(trail[cut + 1 :]):
-            if kind == LoopEventKind.REASSIGNED:
-                assignee = _from_assignee(data)
-        out[loop.pk] = assignee
-    return out
+def breach_assignees(loops: Sequence[Loop]) -> dict[int, int | None]:
+    """Who each of ``loops`` was assigned to when it breached, from its trail, by the
+    scorecards' own rule (``loops.selectors.with_breach_owner``). One query for all."""
+    owners = with_breach_owner(Loop.objects.filter(pk__in=[lp.pk for lp in loops]))
+    return {
+        pk: int(owner) if owner else None for pk, owner in owners.values_list("pk", "breach_owner")
+    }
 
 
 def breach_lessons_open(
@@ -434,7 +390,7 @@ def breach_lessons_open(
         and lp.kind not in TEAM_OWN_KINDS
         and now - moments[lp.pk] <= LESSON_MAX_AGE
     ]
-    assignees = breach_assignees(wanted, moments)
+    assignees = breach_assignees(wanted)
     agents = User.objects.in_bulk({a for a in assignees.values() if a is not None})
     kinds = dict(LoopKind.choices)
     opened = 0
