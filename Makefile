@@ -42,9 +42,12 @@ soak: $(STAMP)-dev
 	LASTMILE_DATABASE_URL=$${LASTMILE_SOAK_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/lastmile} \
 	  $(BIN)/python scripts/soak.py --duration $${SOAK_SECONDS:-600}
 
-# Trains the sentiment model from ../shared/data/tweeteval-sentiment into the package.
+# Trains both sentiment models from ../shared/data/tweeteval-sentiment into the package: the
+# linear one (model.npz) and the fine-tuned MiniLM served by default (encoder/, about 10 min
+# of one idle core).
 train-sentiment: $(STAMP)-train
 	$(BIN)/python -m lastmile.sentiment.train
+	$(BIN)/python -m lastmile.sentiment.finetune --export src/lastmile/sentiment/encoder
 
 # mypy covers every services and selectors module (also `merge_selectors.py` and the like), also once one is split into a package
 # (`services/`) or into `services_*.py` siblings, and every app's `reactions.py` (its

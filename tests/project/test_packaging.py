@@ -19,9 +19,9 @@ NOT_RUNTIME = {
     # `make train-sentiment` only: retrains the shipped model with scikit-learn, which the
     # `train` extra installs; the product loads the trained weights with numpy alone.
     "sentiment/train.py": "training script (scikit-learn, the `train` extra)",
-    # The fine-tuning route (issue 18), measured fold by fold, not shipped yet: PyTorch,
-    # transformers, tokenizers and ONNX Runtime from the `train` extra.
-    "sentiment/finetune.py": "fine-tuning route (the `train` extra)",
+    # `make train-sentiment` only: fine-tunes MiniLM with PyTorch and transformers and exports
+    # it to ONNX (the `train` extra); the product serves it with onnxruntime and tokenizers.
+    "sentiment/finetune.py": "fine-tuning script (the `train` extra)",
     # chdb:// only: ClickHouse embedded (534 MB), installed by the `dev` extra for the tests
     # and single-machine trials; clickhouse:// servers go through clickhouse-connect.
     "funnels/engines/chdb_session.py": "chdb:// only (chdb, the `dev` extra)",

@@ -1,9 +1,11 @@
-"""The shipped sentiment model: artefact, API and the `lastmile sentiment score` command."""
+"""The shipped sentiment models (the fine-tuned MiniLM served by ONNX Runtime, the default,
+and the linear n-gram model): artefacts, API and the `lastmile sentiment score` command."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -13,8 +15,17 @@ import numpy as np
 import pytest
 
 from lastmile import sentiment
+from lastmile.sentiment import encoder as encoder_module
 from lastmile.sentiment import model as model_module
-from lastmile.sentiment.model import ARTEFACT, dense, features, normalise, static_keys, tokens
+from lastmile.sentiment.model import (
+    ARTEFACT,
+    MODELS,
+    dense,
+    features,
+    normalise,
+    static_keys,
+    tokens,
+)
 from tests.conftest import shared_data
 
 LABELS = {"negative", "neutral", "positive"}
@@ -110,35 +121,98 @@ def _run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[
     )
 
 
-def test_artefact_loads_and_is_at_most_25_mb() -> None:
+@pytest.fixture(params=MODELS)
+def predict(request: pytest.FixtureRequest):
+    """Each shipped model's ``predict``."""
+    return sentiment.get_model(request.param).predict
+
+
+def test_linear_artefact_loads_and_is_at_most_25_mb() -> None:
     assert ARTEFACT.stat().st_size <= 25 * 1024 * 1024
-    model = sentiment.get_model()
+    model = sentiment.get_model("linear")
     assert set(model.classes) == LABELS
     assert model.meta["figures"]["val_macro_recall"] > 0.6
 
 
-def test_model_is_loaded_once_per_process() -> None:
-    assert sentiment.get_model() is sentiment.get_model()
+def test_encoder_artefact_is_whole_and_at_most_25_mb() -> None:
+    directory = encoder_module.ARTEFACT_DIR
+    size = sum(f.stat().st_size for f in directory.iterdir())
+    assert size <= 25 * 1024 * 1024
+    model = sentiment.get_model("encoder")
+    assert model.classes == ("negative", "neutral", "positive")
+    assert model.meta["onnx_sha256"] == encoder_module.sha256(directory / encoder_module.ONNX_FILE)
+    assert model.meta["layers"] == 3 and model.max_len == 64
 
 
-def test_positive_text_is_positive() -> None:
-    label, score = sentiment.predict_one("I love this, thank you so much!")
+def test_an_incomplete_encoder_artefact_says_what_is_missing(tmp_path: Path) -> None:
+    (tmp_path / encoder_module.META_FILE).write_text("{}", encoding="utf-8")
+
+    with pytest.raises(RuntimeError, match="model.int8.onnx, tokenizer.json missing"):
+        encoder_module.EncoderModel(tmp_path)
+
+
+def test_the_encoder_is_the_default_and_settings_choose_the_linear_model(settings) -> None:
+    text = "I don't like it, never again; but the staff were great :) <3"
+    assert sentiment.get_model() is sentiment.get_model("encoder")
+    assert sentiment.predict([text]) == sentiment.get_model("encoder").predict([text])
+
+    settings.LASTMILE_SENTIMENT_MODEL = "linear"
+
+    assert sentiment.get_model() is sentiment.get_model("linear")
+    assert sentiment.predict([text]) == sentiment.get_model("linear").predict([text])
+
+
+def test_the_command_takes_a_model_and_the_setting(tmp_path: Path) -> None:
+    text = THANK_YOU.split("\n")[0].encode() + b"\n"  # the two models disagree on it
+    assert _run("--input", "-", "--model", "encoder", stdin=text).stdout == b"positive\n"
+    assert _run("--input", "-", "--model", "linear", stdin=text).stdout == b"negative\n"
+    by_setting = subprocess.run(
+        [sys.executable, "-m", "lastmile.cli", "sentiment", "score", "--input", "-"],
+        input=text,
+        capture_output=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "LASTMILE_SENTIMENT_MODEL": "linear", "LASTMILE_VAR_DIR": str(tmp_path)},
+    )
+    assert by_setting.stdout == b"negative\n", by_setting.stderr
+
+
+def test_an_unknown_model_is_refused() -> None:
+    with pytest.raises(RuntimeError, match="no sentiment model 'bert': choose one of encoder"):
+        sentiment.get_model("bert")
+
+
+def test_an_unknown_model_in_the_environment_stops_the_start() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "lastmile.cli", "sentiment", "score", "--input", "-"],
+        input=b"hello\n",
+        capture_output=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "LASTMILE_SENTIMENT_MODEL": "bert"},
+    )
+    assert proc.returncode == 1
+    assert proc.stdout == b""
+    assert "LASTMILE_SENTIMENT_MODEL='bert': expected encoder or linear" in proc.stderr.decode()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_model_is_loaded_once_per_process(name: str) -> None:
+    assert sentiment.get_model(name) is sentiment.get_model(name)
+
+
+def test_positive_text_is_positive(predict) -> None:
+    label, score = predict(["I love this, thank you so much!"])[0]
     assert label == "positive"
     assert score > 0.3
 
 
-def test_negative_text_is_negative() -> None:
-    label, score = sentiment.predict_one("worst service ever, still waiting, furious")
+def test_negative_text_is_negative(predict) -> None:
+    label, score = predict(["worst service ever, still waiting, furious"])[0]
     assert label == "negative"
     assert score < -0.3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 18: still negative (score -0.18; -0.23 before the static vectors): the "
-    "char n-grams of 'dropped' and \"hasn't\" outweigh two thank-yous. Strict: it errors "
-    "once a model gets it right, so the marker must then go.",
-)
 def test_the_demo_thank_you_is_positive() -> None:
     demo = (Path(model_module.__file__).parents[1] / "demo" / "stories" / "visit.py").read_text()
     assert (
@@ -146,35 +220,39 @@ def test_the_demo_thank_you_is_positive() -> None:
     )
     label, score = sentiment.predict_one(THANK_YOU)
     assert label == "positive"
-    assert score > 0
+    assert score > 0  # 0.23: p(positive) − p(negative)
 
 
-def test_factual_text_is_neutral() -> None:
-    assert sentiment.predict_one("The store opens at 9am on Monday.")[0] == "neutral"
+def test_factual_text_is_neutral(predict) -> None:
+    assert predict(["The store opens at 9am on Monday."])[0][0] == "neutral"
 
 
-def test_labels_are_in_the_set_and_scores_in_range() -> None:
+def test_labels_are_in_the_set_and_scores_in_range(predict) -> None:
     texts = ["", "   ", "🙂", "???", "a" * 5000, "\\u2019 &amp; @someone http://x.co", "ok"]
-    out = sentiment.predict(texts)
+    out = predict(texts)
     assert len(out) == len(texts)
     for label, score in out:
         assert label in LABELS
         assert -1.0 <= score <= 1.0
 
 
-def test_predict_of_nothing_is_nothing() -> None:
+def test_predict_of_nothing_is_nothing(predict) -> None:
+    assert predict([]) == []
     assert sentiment.predict([]) == []
 
 
-def test_predict_is_deterministic_and_independent_of_batching() -> None:
-    texts = [t for t, _ in SLICE]
-    first = sentiment.predict(texts)
-    assert sentiment.predict(texts) == first
-    assert [sentiment.predict_one(t) for t in texts] == first
+def test_predict_is_deterministic_and_independent_of_batching(predict) -> None:
+    # The encoder's int8 inputs have fixed, calibrated scales: a text's label and score do not
+    # depend on the other texts of its batch, nor on the padding they bring.
+    texts = [t for t, _ in SLICE] + TRICKY
+    first = predict(texts)
+    assert predict(texts) == first
+    assert [predict([t])[0] for t in texts] == first
+    assert predict(texts[::-1]) == first[::-1]
 
 
-def test_committed_slice_is_mostly_right() -> None:
-    predicted = [label for label, _ in sentiment.predict([t for t, _ in SLICE])]
+def test_committed_slice_is_mostly_right(predict) -> None:
+    predicted = [label for label, _ in predict([t for t, _ in SLICE])]
     right = sum(p == want for p, (_, want) in zip(predicted, SLICE, strict=True))
     assert right >= len(SLICE) - 2, list(zip(predicted, SLICE, strict=True))
 
@@ -248,7 +326,7 @@ def test_cli_without_input_is_a_usage_error(args: tuple[str, ...]) -> None:
 
 
 def test_cached_features_give_exactly_the_plain_decision() -> None:
-    model = sentiment.get_model()
+    model = sentiment.get_model("linear")
     assert model.sublinear and model.dense_coef is not None  # what plain_decision assumes
     assert model.static_vocab  # the shipped model has static word scores
     texts = [t for t, _ in SLICE] + TRICKY
@@ -261,12 +339,12 @@ def test_cached_features_give_exactly_the_plain_decision() -> None:
 
 
 def test_the_feature_cache_is_bounded_and_starting_over_changes_nothing(monkeypatch) -> None:
-    model = sentiment.get_model()
+    model = sentiment.get_model("linear")
     texts = [t for t, _ in SLICE]
-    before = sentiment.predict(texts)
+    before = model.predict(texts)
     monkeypatch.setattr(model_module, "CHAR_CACHE_WORDS", 5)
     model._char_cache.clear()
-    assert sentiment.predict(texts) == before
+    assert model.predict(texts) == before
     assert len(model._char_cache) <= 5
 
 
@@ -284,11 +362,11 @@ def test_predictions_equal_the_recorded_output_on_a_val_sample() -> None:
     texts = [lines[r["line"] - 1] for r in rows]
     for r, text in zip(rows, texts, strict=True):
         assert hashlib.sha256(text.encode()).hexdigest()[:16] == r["sha256"], r["line"]
-    model = sentiment.get_model()
+    model = sentiment.get_model("linear")
     model._char_cache.clear()
     decision = model.decision(texts)
     assert [[float(x) for x in d] for d in decision] == [r["decision"] for r in rows]
-    assert sentiment.predict(texts) == [(r["label"], r["score"]) for r in rows]
-    assert [sentiment.predict_one(t) for t in texts[:50]] == [
+    assert model.predict(texts) == [(r["label"], r["score"]) for r in rows]
+    assert [model.predict([t])[0] for t in texts[:50]] == [
         (r["label"], r["score"]) for r in rows[:50]
     ]

@@ -1,8 +1,11 @@
-"""Sentiment (negative / neutral / positive) with the model shipped in this package.
+"""Sentiment (negative / neutral / positive) with the models shipped in this package.
 
 ``predict(texts)`` → ``[(label, score), …]`` where score = p(positive) − p(negative) in
-[-1, 1]; ``predict_one(text)`` for one text. The model (``model.npz``, numpy only, no
-pickle) is loaded on first use and kept for the life of the process.
+[-1, 1]; ``predict_one(text)`` for one text. The model is the one ``LASTMILE_SENTIMENT_MODEL``
+names: ``encoder`` (the default; all-MiniLM-L6-v2 cut to three layers and fine-tuned, int8
+ONNX in ``encoder/``, run by onnxruntime) or ``linear`` (n-grams, VADER and static word
+vectors in ``model.npz``, run by numpy). Each is loaded on first use and kept for the life of
+the process; nothing is downloaded.
 """
 
 from lastmile.sentiment.model import LABELS, get_model, predict, predict_one

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import BinaryIO
 
@@ -36,10 +37,25 @@ def _lines(stream: BinaryIO) -> list[str]:
     metavar="FILE",
     help="Where to write the labels ('-' for stdout).",
 )
-def score(input_path: str, output_path: str) -> None:
+@click.option(
+    "--model",
+    "model_name",
+    type=click.Choice(["encoder", "linear"]),
+    default=None,
+    help="The model to use [default: LASTMILE_SENTIMENT_MODEL, else encoder].",
+)
+def score(input_path: str, output_path: str, model_name: str | None) -> None:
     """Label each line of FILE negative, neutral or positive (one label per line, in order;
     a blank line is neutral)."""
-    from lastmile.sentiment.model import get_model
+    from django.core.exceptions import ImproperlyConfigured
+
+    from lastmile.sentiment.model import chosen, get_model
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "lastmile.settings")
+    try:
+        model_name = model_name or chosen()
+    except ImproperlyConfigured as exc:
+        raise click.ClickException(str(exc)) from None
 
     try:
         if input_path == "-":
@@ -54,7 +70,7 @@ def score(input_path: str, output_path: str) -> None:
     except PermissionError:
         raise click.ClickException(f"cannot read input file: {input_path}") from None
     try:
-        model = get_model()
+        model = get_model(model_name)
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from None
     # A blank line says nothing: neutral, without asking the model (whose answer for no

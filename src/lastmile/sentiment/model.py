@@ -1,4 +1,6 @@
-"""Tweet sentiment: a TF-IDF (word + character n-grams) linear model, run with numpy.
+"""Tweet sentiment: a TF-IDF (word + character n-grams) linear model, run with numpy (the
+``linear`` model; the default is the fine-tuned encoder, :mod:`lastmile.sentiment.encoder`).
+This module also picks the model (:func:`get_model`) and holds the public ``predict``.
 
 The model also reads four VADER lexicon scores (compound, pos, neg, neu) of each text as dense
 features: the lexicon carries sentiment knowledge the 47k training tweets do not
@@ -23,6 +25,7 @@ inference, so the two cannot drift apart. The model is loaded once per process.
 from __future__ import annotations
 
 import html
+import os
 import re
 import threading
 from collections.abc import Iterable
@@ -343,39 +346,67 @@ class Model:
         return out
 
     def predict(self, texts: list[str]) -> list[tuple[str, float]]:
-        import numpy as np
-
-        scores = self.decision(texts)
-        if not len(scores):
-            return []
-        z = scores - scores.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
-        neg, pos = self.classes.index("negative"), self.classes.index("positive")
-        best = scores.argmax(axis=1)
-        return [
-            (self.classes[int(b)], round(float(p[i, pos] - p[i, neg]), 4))
-            for i, b in enumerate(best)
-        ]
+        return labelled(self.decision(texts), self.classes)
 
 
-_model: Model | None = None
+def labelled(scores: Any, classes: tuple[str, ...]) -> list[tuple[str, float]]:
+    """(best class, p(positive) − p(negative) under a softmax) per row of class ``scores``."""
+    import numpy as np
+
+    scores = np.asarray(scores, dtype=np.float64)
+    if not len(scores):
+        return []
+    z = scores - scores.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    neg, pos = classes.index("negative"), classes.index("positive")
+    best = scores.argmax(axis=1)
+    return [(classes[int(b)], round(float(p[i, pos] - p[i, neg]), 4)) for i, b in enumerate(best)]
+
+
+MODELS = ("encoder", "linear")
+_models: dict[str, Any] = {}
 _lock = threading.Lock()
 
 
-def get_model() -> Model:
-    """The shipped model, loaded on first use and cached for the life of the process."""
-    global _model
-    if _model is None:
+def chosen() -> str:
+    """The model the settings name (``LASTMILE_SENTIMENT_MODEL``), or ``encoder`` where no
+    Django settings are in use (a script importing this module alone)."""
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        return str(getattr(settings, "LASTMILE_SENTIMENT_MODEL", "encoder"))
+    except ImproperlyConfigured:
+        if settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE"):
+            raise  # the settings exist and refuse a value: say so, do not guess
+        return "encoder"
+
+
+def get_model(name: str | None = None) -> Any:
+    """The shipped model (``encoder``: the fine-tuned MiniLM in ONNX; ``linear``: the n-gram
+    model of ``model.npz``), loaded on first use and cached for the life of the process."""
+    name = name or chosen()
+    if name not in MODELS:
+        raise RuntimeError(f"no sentiment model {name!r}: choose one of {', '.join(MODELS)}")
+    model = _models.get(name)
+    if model is None:
         with _lock:
-            if _model is None:
-                if not ARTEFACT.exists():
-                    raise RuntimeError(
-                        f"sentiment model missing: {ARTEFACT} "
-                        "(train it with `make train-sentiment`)"
-                    )
-                _model = Model(ARTEFACT)
-    return _model
+            model = _models.get(name)
+            if model is None:
+                if name == "encoder":
+                    from lastmile.sentiment.encoder import EncoderModel
+
+                    model = EncoderModel()
+                else:
+                    if not ARTEFACT.exists():
+                        raise RuntimeError(
+                            f"sentiment model missing: {ARTEFACT} "
+                            "(train it with `make train-sentiment`)"
+                        )
+                    model = Model(ARTEFACT)
+                _models[name] = model
+    return model
 
 
 def predict(texts: list[str]) -> list[tuple[str, float]]:
