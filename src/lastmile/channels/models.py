@@ -213,6 +213,7 @@ class OutboxMessage(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="outbox_messages",
+        db_index=False,  # ``outbox_customer`` (customer, -created_at) leads with it
     )
     case = models.ForeignKey(
         "cases.Case", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -108,7 +108,10 @@ class Interaction(models.Model):
     Segment ``track`` has a generated summary, not words) are not scored and keep NULL.
     """
 
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="interactions")
+    # No index of its own: ``interaction_timeline`` (customer, -occurred_at, -id) leads with it.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, related_name="interactions", db_index=False
+    )
     case = models.ForeignKey(
         "cases.Case", null=True, blank=True, on_delete=models.SET_NULL, related_name="interactions"
     )

@@ -79,7 +79,10 @@ class Notification(models.Model):
     opened from the list or marked read with the rest."""
 
     recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        db_index=False,  # ``notification_list`` (recipient, -created_at, -id) leads with it
     )
     kind = models.CharField(max_length=12, choices=NotificationKind.choices)
     case = models.ForeignKey(
