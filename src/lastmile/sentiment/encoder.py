@@ -16,7 +16,7 @@ The artefact is the directory ``encoder/`` beside this module, written by
 
 Texts are cleaned as at training time (:func:`lastmile.sentiment.finetune.clean`'s rules,
 kept here so that serving needs neither torch nor transformers), tokenised, sorted by length
-and run in batches of 32, so padding stays short. Nothing is downloaded: onnxruntime and
+and run in batches of ``BATCH``, so padding stays short. Nothing is downloaded: onnxruntime and
 tokenizers are runtime dependencies, and the weights ship in the package.
 """
 
