@@ -60,7 +60,11 @@ def answers(team, other_team, reasons):  # type: ignore[no-untyped-def]
         "late2": answer(front, 4, MON + timedelta(hours=1), "late again"),
         "rude": answer(front, 1, MON + timedelta(hours=2), "rude driver"),
         "fine": answer(front, 10, MON + timedelta(hours=3), "all good"),
-        "old": answer(front, 9, MON - timedelta(days=6), "came a bit late, otherwise great"),
+        # A promoter's mixed comment that reads positive (without the thanks, the fine-tuned
+        # sentiment model calls it negative by a hair, and a recovery loop opens).
+        "old": answer(
+            front, 9, MON - timedelta(days=6), "came a bit late, otherwise great, thanks!"
+        ),
         "back": answer(back, 0, MON, "late, late, late"),
     }
     return rows
