@@ -1,19 +1,27 @@
 """The soak test (``make soak``): mixed load on two web processes and two workers (huey on
 Redis) against one PostgreSQL, while a web process or a worker is SIGKILLed every 30 s and
-started again; then what was accepted is counted back.
+started again, and Redis itself is SIGKILLed once, about half-way, and started again empty;
+then what was accepted is counted back.
 
     LASTMILE_DATABASE_URL=postgres://postgres@127.0.0.1:5432/lm_x \\
         .venv/bin/python scripts/soak.py --duration 600 --port 8113
 
 Loopback only. The database is a fresh one beside the given URL's (``<name>_soak``), created,
-migrated and dropped by the script; the queue a unique name on redis://127.0.0.1:6379/15.
+migrated and dropped by the script. Redis is the script's own ``redis-server`` child on
+127.0.0.1 (port 6391, or a free one if that is taken), saving nothing (no RDB, no AOF), so
+its restart loses every queued and scheduled task: the product must still lose nothing it
+accepted, which lives in the database and is re-enqueued from there by the periodic runs.
+A webhook receiver (a thread here, on the first web port + 2) takes the deliveries of a
+subscription to the loops' escalations and breaches.
+
 Load: Segment batches (each event's messageId), interaction batches (source ids), timeline and
 loop-list reads, and loops opened due within seconds, which the sweep (enqueued every second by
-a kicker, as each worker's scheduler does every minute) escalates and breaches. Afterwards:
-accepted ids missing from the database (lost), ids stored more than once (duplicated), loops
-with more than one rung event of a kind, and the error rate of accepted requests (answers
-other than 2xx from a web process that accepted the connection). Redis is not restarted:
-on this machine it is shared with other test runs.
+a kicker, as each worker's scheduler does every minute) escalates and breaches, each rung an
+outbox email to the team and a webhook delivery. Afterwards: accepted ids missing from the
+database (lost), ids stored more than once (duplicated), loops with more than one rung event of
+a kind, loops not swept, outbox messages and webhook deliveries due but not sent (stuck),
+deliveries recorded as delivered that the receiver never got, and the error rate of accepted
+requests (answers other than 2xx from a web process that accepted the connection).
 
 Writes bench/SOAK.md and the soak_* keys of bench/results.json.
 """
@@ -21,16 +29,22 @@ Writes bench/SOAK.md and the soak_* keys of bench/results.json.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlparse, urlunparse
 
@@ -41,6 +55,144 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 from tests.project.fleet import Fleet, wait_for  # noqa: E402
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def free_port(preferred: int) -> int:
+    """``preferred`` if nothing listens or is bound there on 127.0.0.1, else a free port."""
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise RuntimeError("no free port on 127.0.0.1")
+
+
+class RedisChild:
+    """The soak's own ``redis-server`` on loopback, saving nothing: a restart empties it."""
+
+    def __init__(self, port: int, directory: Path, log: Path) -> None:
+        self.port, self.directory, self.log = port, directory, log
+        self.proc: subprocess.Popen | None = None
+        self.starts = 0
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 15.0) -> None:
+        argv = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1"]
+        argv += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
+        argv += ["--dir", str(self.directory)]
+        with self.log.open("a") as log:
+            log.write(f"--- start {self.starts + 1}\n")
+            log.flush()
+            self.proc = subprocess.Popen(
+                argv,
+                cwd=self.directory,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.starts += 1
+        deadline = time.monotonic() + timeout
+        while not self.ping():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited {self.proc.returncode}; see {self.log}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis-server not answering on {self.port}; see {self.log}")
+            time.sleep(0.02)
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def command(self, *args: str) -> bytes:
+        """One command's raw reply (enough for the integers and types read here)."""
+        request = f"*{len(args)}\r\n" + "".join(f"${len(a.encode())}\r\n{a}\r\n" for a in args)
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+            s.sendall(request.encode())
+            return s.recv(65536)
+
+    def queued(self) -> int:
+        """Items in the lists and sorted sets (huey's queue and schedule) right now."""
+        total = 0
+        for key in self._keys():
+            kind = self.command("TYPE", key).strip().lstrip(b"+")
+            if kind in (b"list", b"zset"):
+                reply = self.command("LLEN" if kind == b"list" else "ZCARD", key)
+                total += int(reply.strip().lstrip(b":") or 0)
+        return total
+
+    def _keys(self) -> list[str]:
+        reply = self.command("KEYS", "*").split(b"\r\n")
+        # *N, then $len / name pairs
+        return [reply[i].decode() for i in range(2, len(reply), 2) if reply[i]]
+
+    def kill(self) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def restart(self, down: float) -> float:
+        """SIGKILL it, wait ``down`` seconds, start it again on the same port; the seconds
+        from the kill until it answers again."""
+        killed = time.monotonic()
+        self.kill()
+        time.sleep(down)
+        self.start()
+        return time.monotonic() - killed
+
+    def stop(self) -> None:
+        self.kill()
+
+
+class Receiver(ThreadingHTTPServer):
+    """The webhook receiver: counts each ``X-Lastmile-Delivery`` it gets, answers 204."""
+
+    daemon_threads = True
+
+    def __init__(self, port: int) -> None:
+        super().__init__(("127.0.0.1", port), _ReceiverHandler)
+        self.seen: Counter = Counter()
+        self.lock = threading.Lock()
+
+
+class _ReceiverHandler(BaseHTTPRequestHandler):
+    server: Receiver
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with self.server.lock:
+            self.server.seen[self.headers.get("X-Lastmile-Delivery", "")] += 1
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def plan(duration: float, kill_every: float, redis_at: float | None) -> list[tuple[float, str]]:
+    """When, in seconds from the start, to kill a process ("kill") and restart Redis
+    ("redis"): every ``kill_every`` s, and Redis once at ``redis_at``; none at or past the end."""
+    steps = []
+    k = 1
+    while kill_every > 0 and k * kill_every < duration:
+        steps.append((k * kill_every, "kill"))
+        k += 1
+    if redis_at is not None and 0 <= redis_at < duration:
+        steps.append((redis_at, "redis"))
+    return sorted(steps)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -149,12 +301,40 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=600, help="seconds of load (max 600)")
     parser.add_argument("--kill-every", type=float, default=30)
-    parser.add_argument("--port", type=int, default=8113, help="first of two web ports")
+    parser.add_argument(
+        "--port", type=int, default=8113, help="first of two web ports; the webhook receiver +2"
+    )
     parser.add_argument("--clients", type=int, default=2)
     parser.add_argument("--seed", type=int, default=19)
+    parser.add_argument(
+        "--redis-port", type=int, default=6391, help="the own redis-server's (a free one if taken)"
+    )
+    parser.add_argument(
+        "--redis-at",
+        type=float,
+        default=None,
+        help="seconds from the start to restart Redis (default: half-way between two kills "
+        "about the middle); negative: never",
+    )
+    parser.add_argument(
+        "--redis-down", type=float, default=5.0, help="seconds Redis stays down when restarted"
+    )
+    parser.add_argument(
+        "--redis-backlog",
+        type=float,
+        default=5.0,
+        help="seconds the workers are paused (SIGSTOP) before the Redis kill, so that tasks "
+        "are queued in it when it dies; they go on (SIGCONT) once it is back",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not write bench/ files")
     args = parser.parse_args()
     duration = min(args.duration, 600.0)
+    if args.redis_at is None:
+        middle = duration / 2
+        if args.kill_every > 0:  # between two kills, so no process is starting meanwhile
+            middle = (int(middle // args.kill_every) + 0.5) * args.kill_every
+        args.redis_at = middle if middle < duration else duration / 2
+    redis_at = args.redis_at if args.redis_at >= 0 else None
     base_url = os.environ.get("LASTMILE_DATABASE_URL", "")
     if not base_url.startswith("postgres"):
         parser.error("LASTMILE_DATABASE_URL must name a PostgreSQL database")
@@ -164,9 +344,15 @@ def main() -> int:
     admin_url = urlunparse(parsed._replace(path="/postgres"))
     var_dir = Path(os.environ.get("LASTMILE_VAR_DIR", "/tmp/lastmile-soak")) / "soak"
     var_dir.mkdir(parents=True, exist_ok=True)
+    for old in var_dir.glob("*.log"):  # this run's logs only
+        old.unlink()
 
     import psycopg
 
+    receiver = Receiver(args.port + 2)  # first: a port taken fails before anything exists
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    redis_dir = Path(tempfile.mkdtemp(prefix="redis-", dir=var_dir))
+    redis = RedisChild(free_port(args.redis_port), redis_dir, var_dir / "redis.log")
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{db_name}"')
         admin.execute(f'CREATE DATABASE "{db_name}"')
@@ -174,9 +360,11 @@ def main() -> int:
         **os.environ,
         "LASTMILE_DATABASE_URL": db_url,
         "LASTMILE_VAR_DIR": str(var_dir),
-        "LASTMILE_QUEUE_URL": "redis://127.0.0.1:6379/15",
-        "LASTMILE_QUEUE_NAME": f"lastmile-soak-{uuid.uuid4().hex}",
+        "LASTMILE_QUEUE_URL": redis.url,
+        "LASTMILE_QUEUE_NAME": "lastmile-soak",
         "LASTMILE_EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+        # The receiver is on loopback, which webhooks refuse unless allowed.
+        "LASTMILE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
     }
     os.environ.update(env)
     os.environ["DJANGO_SETTINGS_MODULE"] = "lastmile.settings"
@@ -184,7 +372,8 @@ def main() -> int:
     stop = threading.Event()
     rng = random.Random(args.seed)
     try:
-        print(f"soak: migrating {db_name}", flush=True)
+        redis.start()
+        print(f"soak: redis-server on 127.0.0.1:{redis.port}; migrating {db_name}", flush=True)
         subprocess.run(
             [sys.executable, "-m", "lastmile.cli", "migrate"],
             env=env,
@@ -197,16 +386,25 @@ def main() -> int:
         from django.db import connection
 
         from lastmile.api.services import token_create
+        from lastmile.channels.models import OutboxMessage, OutboxStatus
         from lastmile.channels.segment import source_create
         from lastmile.customers.models import Customer, Interaction
         from lastmile.loops.models import Loop, LoopEvent, LoopEventKind
         from lastmile.people.models import Team
+        from lastmile.webhooks.models import Delivery, DeliveryStatus
+        from lastmile.webhooks.services.subscriptions import subscription_create
 
         now = datetime.now(UTC)
         Team.objects.create(name="Front office", slug="front", email="front@example.com")
         customer = Customer.objects.create(display_name="Soak customer", created_at=now)
         _, token = token_create(name="soak", now=now)
         _, write_key = source_create(name="soak", now=now)
+        subscription_create(
+            name="soak",
+            url=f"http://127.0.0.1:{args.port + 2}/hook",
+            events=["loop.escalated", "loop.breached"],
+            now=now,
+        )
         connection.close()
 
         webs = [fleet.add_web(f"web{n}", args.port + n) for n in (0, 1)]
@@ -223,21 +421,62 @@ def main() -> int:
             t.start()
         started = time.monotonic()
         kills = 0
-        while time.monotonic() - started < duration:
-            stop.wait(min(args.kill_every, duration - (time.monotonic() - started)))
-            if time.monotonic() - started >= duration:
-                break
+        redis_restarts, redis_down, redis_dropped = 0, 0.0, 0
+        for at, step in plan(duration, args.kill_every, redis_at):
+            stop.wait(max(0.0, at - (time.monotonic() - started)))
+            if step == "redis":
+                paused = [w for w in workers if w.alive]
+                for w in paused:
+                    os.killpg(w.proc.pid, signal.SIGSTOP)
+                stop.wait(args.redis_backlog)
+                try:
+                    redis_dropped = redis.queued()
+                except OSError:
+                    redis_dropped = -1
+                killed = time.monotonic()
+                try:
+                    redis.kill()
+                finally:  # the workers meet the dead Redis, as they would
+                    for w in paused:
+                        with contextlib.suppress(ProcessLookupError):
+                            os.killpg(w.proc.pid, signal.SIGCONT)
+                stop.wait(args.redis_down)
+                redis.start()
+                redis_down = time.monotonic() - killed
+                redis_restarts += 1
+                print(
+                    f"soak: {time.monotonic() - started:5.0f}s redis-server SIGKILLed with "
+                    f"{redis_dropped} queued tasks, answering again after {redis_down:.1f} s",
+                    flush=True,
+                )
+                continue
             victim = rng.choice(workers if kills % 2 == 0 else webs)
             fleet.kill(victim)
             fleet.start(victim)
             kills += 1
             print(f"soak: {time.monotonic() - started:5.0f}s killed {victim.name}", flush=True)
+        stop.wait(max(0.0, duration - (time.monotonic() - started)))
         stop.set()
         for t in threads:
             t.join(timeout=30)
         elapsed = time.monotonic() - started
+
+        def due_unsent() -> tuple[int, int]:
+            at = datetime.now(UTC)
+            return (
+                OutboxMessage.objects.filter(
+                    status=OutboxStatus.PENDING, next_attempt_at__lte=at
+                ).count(),
+                Delivery.objects.filter(
+                    status=DeliveryStatus.PENDING, next_attempt_at__lte=at
+                ).count(),
+            )
+
         wait_for(
-            lambda: not Loop.objects.filter(kind="task", escalation_level__lt=2).exists(),
+            lambda: (
+                not Loop.objects.filter(kind="task", escalation_level__lt=2).exists()
+                and due_unsent() == (0, 0)
+            ),
             timeout=90,
             step=1,
         )
@@ -268,6 +507,18 @@ def main() -> int:
         unswept = list(
             Loop.objects.filter(kind="task", escalation_level__lt=2).values_list("pk", flat=True)
         )
+        outbox_stuck, webhooks_stuck = due_unsent()
+        outbox = Counter(OutboxMessage.objects.values_list("status", flat=True))
+        deliveries = Counter(Delivery.objects.values_list("status", flat=True))
+        with receiver.lock:
+            received = Counter(receiver.seen)
+        delivered = [
+            str(u)
+            for u in Delivery.objects.filter(status=DeliveryStatus.DELIVERED).values_list(
+                "uuid", flat=True
+            )
+        ]
+        webhooks_missing = [u for u in delivered if not received[u]]
         served = sum(load.served for load in loads)
         errors = Counter()
         for load in loads:
@@ -277,6 +528,11 @@ def main() -> int:
             refused.update(load.refused)
         answered = served + sum(errors.values())
         latencies = [x for load in loads for x in load.latencies]
+        kicker_log = var_dir / "kicker.log"
+        enqueue_failures = sum(
+            line.startswith("kicker: ")
+            for line in kicker_log.read_text(errors="replace").splitlines()
+        )
         figures = {
             "soak_seconds": round(elapsed, 1),
             "soak_requests_served": served,
@@ -286,44 +542,64 @@ def main() -> int:
             "soak_escalated_twice": len(escalated_twice),
             "soak_loops": sum(len(load.loops) for load in loads),
             "soak_loops_unswept": len(unswept),
+            "soak_outbox": sum(outbox.values()),
+            "soak_outbox_sent": outbox[OutboxStatus.SENT],
+            "soak_outbox_failed": outbox[OutboxStatus.FAILED],
+            "soak_outbox_stuck": outbox_stuck,
+            "soak_webhooks": sum(deliveries.values()),
+            "soak_webhooks_delivered": deliveries[DeliveryStatus.DELIVERED],
+            "soak_webhooks_failed": deliveries[DeliveryStatus.FAILED],
+            "soak_webhooks_stuck": webhooks_stuck,
+            "soak_webhooks_missing": len(webhooks_missing),
+            "soak_webhooks_repeated": sum(1 for n in received.values() if n > 1),
             "soak_error_rate": round(sum(errors.values()) / answered, 5) if answered else 0.0,
             "soak_p99_ms": round(_percentile(latencies, 0.99) * 1000, 1),
             "soak_kills": kills,
             "soak_refused_while_down": sum(refused.values()),
-            "soak_redis_restarts": 0,
+            "soak_redis_restarts": redis_restarts,
+            "soak_redis_down_s": round(redis_down, 1),
+            "soak_redis_tasks_dropped": redis_dropped,
+            "soak_enqueue_failures": enqueue_failures,
         }
         print(json.dumps(figures, indent=2))
         if errors:
             print("errors:", dict(errors.most_common(10)))
-        if lost or duplicated or escalated_twice or unswept:
-            print(
-                "lost:",
-                lost[:10],
-                "duplicated:",
-                duplicated[:10],
-                "escalated twice:",
-                escalated_twice[:10],
-                "unswept:",
-                unswept[:10],
-            )
+        bad = {
+            "lost": lost,
+            "duplicated": duplicated,
+            "escalated twice": escalated_twice,
+            "unswept": unswept,
+            "webhooks missing": webhooks_missing,
+        }
+        if any(bad.values()):
+            print(*(f"{k}: {v[:10]}" for k, v in bad.items()), sep="\n")
         if not args.no_write:
             _write(figures, args, errors)
-        held = not (lost or duplicated or escalated_twice or unswept)
+        held = not any(bad.values()) and not any(
+            figures[k]
+            for k in (
+                "soak_outbox_stuck",
+                "soak_outbox_failed",
+                "soak_webhooks_stuck",
+                "soak_webhooks_failed",
+            )
+        )
+        if not held:
+            print(fleet.report())
         return 0 if held and figures["soak_error_rate"] < 0.001 else 1
     finally:
         stop.set()
         fleet.close()
+        receiver.shutdown()
+        receiver.server_close()
         try:
             from django.db import connections
 
             connections.close_all()
         except Exception:  # noqa: BLE001 - Django never set up
             pass
-        import redis
-
-        client = redis.Redis.from_url(env["LASTMILE_QUEUE_URL"])
-        for key in client.scan_iter(match=f"*{env['LASTMILE_QUEUE_NAME']}*"):
-            client.delete(key)
+        redis.stop()
+        shutil.rmtree(redis_dir, ignore_errors=True)
         with psycopg.connect(admin_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
 
@@ -336,8 +612,70 @@ def _write(figures: dict, args: argparse.Namespace, errors: Counter) -> None:
     command = (
         "LASTMILE_DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> "
         f".venv/bin/python scripts/soak.py --duration {args.duration:g} "
-        f"--kill-every {args.kill_every:g} --clients {args.clients} --seed {args.seed}"
+        f"--kill-every {args.kill_every:g} --clients {args.clients} --seed {args.seed} "
+        f"--redis-down {args.redis_down:g} --redis-backlog {args.redis_backlog:g}"
     )
+    restarted = figures["soak_redis_restarts"]
+    redis_text = (
+        [
+            f"Redis (the script's own `redis-server`, saving nothing) was SIGKILLed once, at "
+            f"{args.redis_at + args.redis_backlog:g} s,",
+            f"the two workers paused (SIGSTOP) for the {args.redis_backlog:g} s before, so that "
+            f"{figures['soak_redis_tasks_dropped']} tasks",
+            "were queued in it and died with it (the workers going on at once); it was started",
+            "again on the same port",
+            f"after {args.redis_down:g} s: it answered again {figures['soak_redis_down_s']} s "
+            f"after the kill, empty.",
+            f"The kicker's enqueues failed {figures['soak_enqueue_failures']} times in the run "
+            "(Redis down).",
+        ]
+        if restarted
+        else ["Redis (the script's own `redis-server`) was not restarted."]
+    )
+    held = not any(
+        figures[k]
+        for k in (
+            "soak_lost",
+            "soak_duplicated",
+            "soak_escalated_twice",
+            "soak_loops_unswept",
+            "soak_outbox_stuck",
+            "soak_outbox_failed",
+            "soak_webhooks_stuck",
+            "soak_webhooks_failed",
+            "soak_webhooks_missing",
+        )
+    )
+    verdict = (
+        [
+            "Nothing accepted was lost or duplicated, and no loop, escalation email or webhook",
+            "delivery was stuck (due and not done at the end)"
+            + (", Redis restart included: the work is in" if restarted else "."),
+            *(
+                [
+                    "the database, and the periodic runs (sweep, outbox, webhook deliveries)",
+                    "enqueue it again from there.",
+                ]
+                if restarted
+                else []
+            ),
+        ]
+        if held
+        else [
+            "**Something was lost, duplicated or left behind** (the non-zero figures above);",
+            "see the script's output for the ids.",
+        ]
+    )
+    waiting = figures["soak_outbox"] - sum(
+        figures[k] for k in ("soak_outbox_sent", "soak_outbox_failed", "soak_outbox_stuck")
+    )
+    if waiting:
+        verdict += [
+            "",
+            f"{waiting} escalation emails were still pending at the end but not due: held under",
+            "the outbox's 15-minute lease by a worker SIGKILLed mid-send (or waiting for a retry);",
+            "after it they are sent, under the same key. Escalation emails are never capped.",
+        ]
     lines = [
         "# Soak",
         "",
@@ -349,8 +687,8 @@ def _write(figures: dict, args: argparse.Namespace, errors: Counter) -> None:
         "Two `lastmile serve` (1 gunicorn worker, 4 threads each) and two `lastmile worker`",
         "(huey on Redis) on one PostgreSQL; a web process or a worker SIGKILLed (its process",
         "group) and started again every "
-        f"{args.kill_every:g} s, a worker and a web process by turns. Redis was not restarted:",
-        "it is shared with other test runs here.",
+        f"{args.kill_every:g} s, a worker and a web process by turns.",
+        *redis_text,
         "",
         "| figure | value |",
         "|---|---|",
@@ -360,11 +698,23 @@ def _write(figures: dict, args: argparse.Namespace, errors: Counter) -> None:
         "`soak_lost`: of those, not stored; `soak_duplicated`: stored more than once;",
         "`soak_error_rate`: non-2xx answers over all answers (a refused connection, while a",
         "process was down, is not an answer); `soak_p99_ms`: over all answers.",
+        "`soak_outbox_*` (the escalation emails) and `soak_webhooks_*` (deliveries of",
+        "`loop.escalated` and `loop.breached` to a receiver on loopback): `_stuck` is pending",
+        "and due at the end (a message a killed worker held waits out its lease and is not",
+        "counted); `soak_webhooks_missing`: recorded delivered but never received;",
+        "`soak_webhooks_repeated`: received more than once (a worker killed mid-send; the",
+        "receiver drops repeats by `X-Lastmile-Delivery`). `soak_redis_down_s`: from the",
+        "SIGKILL until the new `redis-server` answered; `soak_redis_tasks_dropped`: items in",
+        "huey's queue and schedule at the kill, lost with it; `soak_enqueue_failures`: the",
+        "kicker's enqueues refused meanwhile.",
+        "",
+        *verdict,
         "",
         "The load: Segment batches of 20 events, interaction batches of 50, API reads (a",
         "customer's timeline, the team's loops) and loops due 10 to 30 s on, which the sweep",
-        "escalates and breaches. Not in it: replies and console (HTML) reads; and Redis is not",
-        "restarted (see above).",
+        "escalates and breaches. A kicker process enqueues the sweep and both deliveries every",
+        "second (what each worker's scheduler, running too, does every minute). Not in it:",
+        "replies and console (HTML) reads.",
     ]
     if errors:
         lines += ["", "Errors seen:", "", *(f"- {n} × {e}" for e, n in errors.most_common(10))]
