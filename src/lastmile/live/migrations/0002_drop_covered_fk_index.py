@@ -2,9 +2,7 @@
 ``notification_list (recipient, -created_at, -id)`` leads with the same column and serves the
 same lookups (and the foreign key's checks); every notification writes one index entry fewer.
 
-Only the index goes, as in ``loops.0007``: ``DROP INDEX CONCURRENTLY`` on PostgreSQL (reads and
-writes go on; the migration is not atomic for that), ``DROP INDEX`` on SQLite, where an
-``AlterField`` would copy the table.
+Only the index goes, without locking the table (``core.migration_ops.drop_field_indexes``).
 """
 
 import django.db.models.deletion
