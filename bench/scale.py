@@ -676,8 +676,21 @@ def child(db: Database, script: str, *args: str) -> dict[str, Any]:
 
 def migrations(db: Database, out: dict[str, Any], only: str) -> dict[str, Any]:
     """The migrations' lock times (bench/scale_db.py); with ``only`` (some apps or
-    migrations), the others are kept from the earlier run on this database."""
-    new = child(db, "scale_db.py", "migrations", "--only", only)
+    migrations), the others are kept from the earlier run on this database. A child stopped
+    in the middle (killed, or a crash) leaves the migrations it timed: kept, with a note."""
+    partial = db.var_dir / "scale_db-migrations.json"  # common.child_json's --out
+    partial.unlink(missing_ok=True)
+    try:
+        new = child(db, "scale_db.py", "migrations", "--only", only)
+    except RuntimeError as exc:
+        if not partial.exists():
+            raise
+        new = json.loads(partial.read_text())
+        if not new.get("partial"):
+            raise
+        new["stopped"] = f"{exc}, after {len(new['migrations'])} migrations"
+        out.setdefault("errors", {})["migrations"] = new["stopped"]
+        say(f"  migrations: {new['stopped']}; the ones timed are kept")
     if not only or not out.get("migrations"):
         return new
     kept = {m["migration"]: m for m in out["migrations"]["migrations"]}

@@ -236,7 +236,13 @@ def lines_of(
                 f"{k} ~{v:,}" if v >= 0 else f"{k} (empty)"
                 for k, v in (mig.get("tables") or {}).items()
             )
-            + ".",
+            + "."
+            + (
+                f" **Stopped before the end** ({mig['stopped']}): the migrations below the "
+                "last row were not timed in this run."
+                if mig.get("stopped")
+                else ""
+            ),
             "",
             "| migration | forward | locks its session held (big tables) | longest read wait | longest write wait |",
             "|---|---:|---|---|---|",
