@@ -227,7 +227,9 @@ class Loop(models.Model):
                 name="loop_sweep",
                 condition=models.Q(state="open", next_check_at__isnull=False),
             ),
-            models.Index(fields=["team", "state", "due_at"], name="loop_team_due"),
+            # A team's inbox (open loops by deadline, then id): ``id`` last, so one team's
+            # first page is a walk of this index that stops after 50 rows.
+            models.Index(fields=["team", "state", "due_at", "id"], name="loop_team_due_id"),
             # The inbox unfiltered by team (an admin's): open loops by deadline, walked in
             # ``loop_list``'s order and stopped after a page, not every open loop sorted.
             models.Index(

@@ -48,7 +48,7 @@ def loops_gauges(now: datetime) -> Iterator[Metric]:
 
     Breached as the inbox counts it (``loops.selectors.loop_state_counts``): open and past
     its deadline, or marked breached before it, or marked breached with no deadline and not
-    paused. Per team, each is a range of ``loop_team_due`` (team, state, due_at) or of the
+    paused. Per team, each is a range of ``loop_team_due_id`` (team, state, due_at, id) or of the
     partial ``loop_team_breached``; the backlog is the partial ``loop_sweep`` index."""
     Loop = apps.get_model("loops", "Loop")
     Team = apps.get_model("people", "Team")
