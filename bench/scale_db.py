@@ -73,6 +73,7 @@ MIGRATIONS = [
     ("loops", "0006_team_own_kinds_closed_indexes"),
     ("loops", "0007_loop_fk_indexes_in_composites"),
     ("loops", "0008_loop_open_due_breached"),
+    ("loops", "0009_loop_team_due_id"),
     ("customers", "0004_drop_covered_fk_index"),
     ("channels", "0006_outbox_failed_index"),
     ("channels", "0007_drop_covered_fk_index"),
