@@ -41,27 +41,26 @@ class RemoveIndexOnline(migrations.RemoveIndex):
     """``RemoveIndex`` as ``DROP INDEX CONCURRENTLY`` on PostgreSQL (reads and writes go on;
     the migration must not be atomic), a plain ``DROP INDEX`` elsewhere."""
 
+    def _online(self, app_label: str, schema_editor: Any, state: Any, *, add: bool) -> None:
+        model = state.apps.get_model(app_label, self.model_name)
+        if self.allow_migrate_model(schema_editor.connection.alias, model):
+            index = state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
+            change = schema_editor.add_index if add else schema_editor.remove_index
+            change(model, index, concurrently=True)
+
     def database_forwards(
         self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
     ) -> None:
         if schema_editor.connection.vendor != "postgresql":
             return super().database_forwards(app_label, schema_editor, from_state, to_state)
-        model = from_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            index = from_state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
-            schema_editor.remove_index(model, index, concurrently=True)
-        return None
+        return self._online(app_label, schema_editor, from_state, add=False)
 
     def database_backwards(
         self, app_label: str, schema_editor: Any, from_state: Any, to_state: Any
     ) -> None:
         if schema_editor.connection.vendor != "postgresql":
             return super().database_backwards(app_label, schema_editor, from_state, to_state)
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            index = to_state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
-            schema_editor.add_index(model, index, concurrently=True)
-        return None
+        return self._online(app_label, schema_editor, to_state, add=True)
 
 
 def _single_column_indexes(schema_editor: Any, table: str, column: str) -> list[str]:
