@@ -8,6 +8,8 @@ from typing import BinaryIO
 
 import click
 
+from lastmile.sentiment.model import MODELS
+
 BATCH = 2000
 
 
@@ -40,7 +42,7 @@ def _lines(stream: BinaryIO) -> list[str]:
 @click.option(
     "--model",
     "model_name",
-    type=click.Choice(["encoder", "linear"]),
+    type=click.Choice(MODELS),
     default=None,
     help="The model to use [default: LASTMILE_SENTIMENT_MODEL, else encoder].",
 )

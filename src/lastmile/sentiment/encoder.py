@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from lastmile.sentiment.model import _MENTION, _REPEAT, _SPACE, _URL, unescape
+from lastmile.sentiment.model import _MENTION, _REPEAT, _SPACE, _URL, labelled, unescape
 
 ARTEFACT_DIR = Path(__file__).resolve().parent / "encoder"
 ONNX_FILE = "model.int8.onnx"
@@ -117,18 +117,5 @@ class EncoderModel:
         return out
 
     def predict(self, texts: list[str]) -> list[tuple[str, float]]:
-        """(label, p(positive) − p(negative)) per text."""
-        import numpy as np
-
-        scores = self.decision(texts).astype(np.float64)
-        if not len(scores):
-            return []
-        z = scores - scores.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
-        neg, pos = self.classes.index("negative"), self.classes.index("positive")
-        best = scores.argmax(axis=1)
-        return [
-            (self.classes[int(b)], round(float(p[i, pos] - p[i, neg]), 4))
-            for i, b in enumerate(best)
-        ]
+        """(label, p(positive) − p(negative)) per text, as the linear model gives them."""
+        return labelled(self.decision(texts), self.classes)
