@@ -265,7 +265,7 @@ QUEUE_NAME = envstr("LASTMILE_QUEUE_NAME", "lastmile")
 _queue = urlparse(QUEUE_URL)
 if _queue.scheme == "sqlite":
     HUEY = {
-        "huey_class": "huey.SqliteHuey",
+        "huey_class": "lastmile.core.queue.SqliteHuey",  # waits its turn to switch to WAL
         "name": QUEUE_NAME,
         # sqlite:///relative/path or sqlite:////absolute/path, as for the database URL.
         "filename": QUEUE_URL.removeprefix("sqlite:///"),

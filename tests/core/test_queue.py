@@ -104,3 +104,54 @@ def test_healthz_with_a_redis_queue_is_ok(tmp_path, cli_env):
         check=True,
     )
     assert out.stdout.split() == ["RedisHuey", "True"]
+
+
+OPEN_QUEUE = """
+import sys, time
+from {module} import {cls}
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+{cls}("race", filename=sys.argv[1]).storage.enqueue(b"x")
+"""
+
+
+def _open_together(tmp_path, module: str, cls: str, rounds: int, width: int) -> list[str]:
+    """Errors from ``width`` processes opening one new queue file at the same instant."""
+    errors = []
+    for n in range(rounds):
+        path = tmp_path / f"q{n}.sqlite3"
+        start = f"{time.time() + 0.5:.3f}"
+        code = OPEN_QUEUE.format(module=module, cls=cls)
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, str(path), start],
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(width)
+        ]
+        errors += [p.communicate(timeout=60)[1].strip().splitlines()[-1:] for p in procs]
+    return [e[0] for e in errors if e]
+
+
+def test_processes_opening_a_new_sqlite_queue_together_all_open_it(tmp_path):
+    # given huey's own SqliteHuey, several processes opening a new file at once can fail
+    # (the switch to WAL answers "database is locked" without waiting); lastmile's waits
+    errors = _open_together(tmp_path, "lastmile.core.queue", "SqliteHuey", rounds=4, width=4)
+    # then every process opened the queue and enqueued its task
+    assert errors == []
+    import sqlite3
+
+    for n in range(4):
+        with sqlite3.connect(tmp_path / f"q{n}.sqlite3") as db:
+            assert db.execute("select count(*) from task").fetchone() == (4,)
+
+
+def test_the_configured_sqlite_queue_is_the_one_that_waits(settings):
+    import huey.contrib.djhuey as djhuey
+
+    from lastmile.core.queue import WaitingSqliteStorage
+
+    assert settings.HUEY["huey_class"] == "lastmile.core.queue.SqliteHuey"
+    assert isinstance(djhuey.HUEY.storage, WaitingSqliteStorage)
