@@ -15,7 +15,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from lastmile.channels import segment
-from lastmile.customers.models import Customer, Identity, Interaction
+from lastmile.customers.models import Customer, Identity, Interaction, SentimentPending
 
 pytestmark = pytest.mark.django_db
 
@@ -144,6 +144,7 @@ def test_events_are_not_scored_for_sentiment(post):
     post({"batch": [track(1, event="I hate this, terrible")]})
 
     assert Interaction.objects.get().sentiment_label is None
+    assert not SentimentPending.objects.exists()  # nor left for the worker to score
 
 
 def test_a_batch_of_known_users_costs_the_same_queries_whatever_its_size(post):

@@ -11,11 +11,15 @@ import pytest
 from lastmile.api.services import token_create
 from lastmile.core.errors import InvalidInput
 from lastmile.customers.identities import IdentityKey
-from lastmile.customers.models import Interaction
+from lastmile.customers.models import Interaction, SentimentPending
 from lastmile.customers.selectors import timeline
-from lastmile.customers.services import ingest
+from lastmile.customers.services import sentiment
 from lastmile.customers.services.customers import customer_resolve
 from lastmile.customers.services.ingest import InteractionIn, interactions_ingest
+from lastmile.customers.services.sentiment import (
+    interactions_sentiment_pending_count,
+    interactions_sentiment_score_all,
+)
 from lastmile.customers.services.timeline import SENTIMENT_MAX_CHARS, interaction_record
 from lastmile.people.models import Agent
 from lastmile.people.viewers import SYSTEM
@@ -38,6 +42,13 @@ def record(customer, now, body, direction="inbound", **kw):
         body=body,
         **kw,
     )
+
+
+def ingest_scored(items, now):
+    """A batch ingest, then the worker's drain of the sentiments it left pending."""
+    ids = interactions_ingest(items=items, now=now)
+    interactions_sentiment_score_all()
+    return ids
 
 
 def item(n, body, direction="inbound", **kw):
@@ -111,15 +122,17 @@ def test_a_long_message_is_scored_on_its_opening(customer, now):
     assert (row.sentiment_label, row.sentiment_score) == predict([body[:SENTIMENT_MAX_CHARS]])[0]
 
 
-def test_a_batch_scores_its_inbound_messages_in_one_pass_of_the_model(now, monkeypatch):
+def test_a_batch_stores_its_inbound_messages_pending_and_the_worker_scores_them_in_one_pass(
+    now, monkeypatch
+):
     calls = []
-    real = ingest.sentiments_score
+    real = sentiment.sentiments_score
 
     def counting(texts):
         calls.append(list(texts))
         return real(texts)
 
-    monkeypatch.setattr(ingest, "sentiments_score", counting)
+    monkeypatch.setattr(sentiment, "sentiments_score", counting)
     items = [
         item(0, ANGRY),
         item(1, HAPPY),
@@ -129,13 +142,58 @@ def test_a_batch_scores_its_inbound_messages_in_one_pass_of_the_model(now, monke
         item(5, "Page viewed", customer_words=False),
     ]
 
+    # when a batch is ingested
     ids = interactions_ingest(items=items, now=now)
 
+    # then nothing was read by the model yet: the three inbound texts wait for the worker
+    assert calls == []
+    assert Interaction.objects.filter(sentiment_label__isnull=False).count() == 0
+    pending = [ids[0], ids[1], ids[3]]
+    assert sorted(SentimentPending.objects.values_list("pk", flat=True)) == sorted(pending)
+    assert interactions_sentiment_pending_count() == 3
+
+    # when the worker drains them
+    done = interactions_sentiment_score_all()
+
+    # then each got the model's label and score, in one pass, and none is pending
+    assert (done.messages, done.gone, done.batches) == (3, 0, 1)
     rows = Interaction.objects.in_bulk(ids)
     got = [(rows[i].sentiment_label, rows[i].sentiment_score) for i in ids]
     expected = predict([ANGRY, HAPPY, PLAIN])
     assert got == [expected[0], expected[1], (None, None), expected[2], (None, None), (None, None)]
     assert calls == [[ANGRY, HAPPY, PLAIN]]
+    assert not SentimentPending.objects.exists()
+    assert interactions_sentiment_score_all().batches == 0
+
+
+def test_the_worker_scores_in_batches_and_drops_a_pending_row_whose_message_is_gone(now):
+    ids = interactions_ingest(items=[item(n, ANGRY if n % 2 else HAPPY) for n in range(5)], now=now)
+    Interaction.objects.filter(pk=ids[2]).delete()
+
+    done = interactions_sentiment_score_all(limit=2)
+
+    assert (done.messages, done.gone, done.batches) == (4, 1, 3)
+    assert not SentimentPending.objects.exists()
+    labels = dict(Interaction.objects.values_list("pk", "sentiment_label"))
+    assert [labels.get(pk) for pk in ids] == ["positive", "negative", None, "negative", "positive"]
+
+
+def test_a_repeated_batch_message_is_not_marked_pending_twice(now):
+    [first] = interactions_ingest(items=[item(0, ANGRY)], now=now)
+    [again] = interactions_ingest(items=[item(0, ANGRY)], now=now)
+
+    assert again == first
+    assert list(SentimentPending.objects.values_list("pk", flat=True)) == [first]
+
+
+def test_a_batch_asks_the_worker_once_it_has_committed(now, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks() as callbacks:
+        interactions_ingest(items=[item(0, ANGRY), item(1, HAPPY)], now=now)
+        interactions_ingest(items=[item(2, "ok", direction="outbound")], now=now)
+
+    # one callback, for the batch with messages to score; the one without asks for nothing
+    names = [getattr(c, "__name__", "") for c in callbacks]
+    assert names.count("_sentiment_drain_soon") == 1
 
 
 def test_a_batch_item_on_a_case_is_scored_too(case, now):
@@ -151,7 +209,7 @@ def test_a_batch_item_on_a_case_is_scored_too(case, now):
         )
     ]
 
-    [pk] = interactions_ingest(items=items, now=now)
+    [pk] = ingest_scored(items, now)
 
     row = Interaction.objects.get(pk=pk)
     assert row.case_id == case.pk
@@ -193,7 +251,7 @@ def api(client, db):
 
 def test_the_interactions_api_lists_one_sentiment_newest_first_across_customers(api, now):
     bodies = [ANGRY, HAPPY, ANGRY, PLAIN, ANGRY]
-    interactions_ingest(items=[item(n, b) for n, b in enumerate(bodies)], now=now)
+    ingest_scored([item(n, b) for n, b in enumerate(bodies)], now)
 
     page1 = api("/interactions", sentiment="negative", limit=2).json()
     page2 = api("/interactions", sentiment="negative", limit=2, before=page1["next"]).json()
@@ -208,9 +266,7 @@ def test_the_interactions_api_lists_one_sentiment_newest_first_across_customers(
 
 
 def test_the_interactions_api_filters_one_customer_by_sentiment(api, now):
-    interactions_ingest(
-        items=[item(n, b) for n, b in enumerate([ANGRY, HAPPY, HAPPY, ANGRY])], now=now
-    )
+    ingest_scored([item(n, b) for n, b in enumerate([ANGRY, HAPPY, HAPPY, ANGRY])], now)
     cid = Interaction.objects.get(source_id="mail-0").customer_id  # c0: items 0 and 3
 
     r = api("/interactions", customer=cid, sentiment="positive")
@@ -221,13 +277,13 @@ def test_the_interactions_api_filters_one_customer_by_sentiment(api, now):
 
 
 def test_the_timeline_api_filters_by_sentiment_and_shows_it(api, now):
-    ids = interactions_ingest(
-        items=[
+    ids = ingest_scored(
+        [
             item(0, ANGRY),
             item(3, HAPPY),
             item(6, "Sorry for the wait.", direction="outbound"),
         ],
-        now=now,
+        now,
     )
     cid = Interaction.objects.get(pk=ids[0]).customer_id  # c0: every item
 
@@ -297,3 +353,78 @@ def test_the_console_timeline_shows_a_sentiment_badge_on_scored_messages(client,
 
     assert html.count('class="badge badge-sentiment"') == 1
     assert 'data-sentiment="negative"' in html and ">Negative</span>" in html
+
+
+@pytest.fixture
+def queue(tmp_path, monkeypatch):
+    """The worker's queue, in a file of its own, with no drain asked for yet."""
+    import huey.contrib.djhuey as djhuey
+
+    from lastmile.core.queue import WaitingSqliteStorage
+
+    monkeypatch.setattr(
+        djhuey.HUEY, "storage", WaitingSqliteStorage("test", filename=str(tmp_path / "q.sqlite3"))
+    )
+    monkeypatch.setattr(sentiment, "_drain_at", 0.0)
+    return djhuey.HUEY
+
+
+def test_drains_are_asked_for_at_most_once_a_second_each_after_the_commit(queue, monkeypatch):
+    from types import SimpleNamespace
+
+    clock = [1_000.0]
+    monkeypatch.setattr(sentiment, "time", SimpleNamespace(time=lambda: clock[0]))
+
+    def asked() -> list[float | None]:  # each drain asked for: its delay (None: at once)
+        return [
+            None
+            if t.eta is None
+            else (t.eta - datetime.now(UTC).replace(tzinfo=None)).total_seconds()
+            for t in queue.pending()
+        ]
+
+    # the first commit asks for a drain at once
+    sentiment.sentiment_drain_soon()
+    assert [t.name for t in queue.pending()] == ["score_sentiments"]
+    assert asked() == [None]
+    # a commit 0.2 s later asks for one when the second is over (the first may have begun)
+    clock[0] += 0.2
+    sentiment.sentiment_drain_soon()
+    assert asked() == [None, pytest.approx(0.8, abs=0.15)]  # huey's eta is naive UTC
+    # and commits before that drain starts ask for nothing more: it will see them
+    clock[0] += 0.5
+    sentiment.sentiment_drain_soon()
+    assert len(asked()) == 2
+    # once it has started, the next commit asks again, a second after it
+    clock[0] += 0.4
+    sentiment.sentiment_drain_soon()
+    assert asked()[2] == pytest.approx(0.9, abs=0.15)
+
+
+def test_a_batch_ingested_while_the_queue_is_down_is_kept_pending(
+    now, queue, monkeypatch, caplog, django_capture_on_commit_callbacks
+):
+    from huey.storage import RedisStorage
+
+    monkeypatch.setattr(queue, "storage", RedisStorage("down", url="redis://127.0.0.1:1/0"))
+    with django_capture_on_commit_callbacks(execute=True):
+        ids = interactions_ingest(items=[item(0, ANGRY), item(1, HAPPY)], now=now)
+
+    assert "could not ask the worker to score sentiments" in caplog.text
+    assert Interaction.objects.filter(pk__in=ids).count() == 2
+    assert interactions_sentiment_pending_count() == 2  # for the every-minute drain
+
+
+def test_metrics_count_the_messages_waiting_for_a_sentiment(now):
+    from lastmile.core.metrics.collector import DatabaseCollector
+
+    def pending() -> float:
+        collected = {m.name: m for m in DatabaseCollector(clock=lambda: now).collect()}
+        [sample] = collected["lastmile_sentiment_pending"].samples
+        return sample.value
+
+    assert pending() == 0
+    interactions_ingest(items=[item(0, ANGRY), item(1, "ok", direction="outbound")], now=now)
+    assert pending() == 1
+    interactions_sentiment_score_all()
+    assert pending() == 0

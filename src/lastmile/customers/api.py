@@ -147,7 +147,9 @@ class InteractionOut(Schema):
     actor: str | None
     data: Any = None
     sentiment: SentimentOut | None = Field(
-        default=None, description="inbound messages in the customer's words; null otherwise"
+        default=None,
+        description="inbound messages in the customer's words, once scored (one sent in a "
+        "batch is scored by the worker, within seconds); null otherwise",
     )
     withheld: str | None = Field(
         default=None,

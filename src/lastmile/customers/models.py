@@ -162,3 +162,26 @@ class Interaction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel} {self.direction} {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class SentimentPending(models.Model):
+    """An interaction stored by a batch ingest whose sentiment the worker has yet to score.
+
+    The ingest of the HTTP and Segment APIs writes one row here per inbound message instead of
+    reading each text with the model inside the request (``services.sentiment``); the worker
+    scores them in batches, sets the interaction's label and score, and deletes these rows.
+    A table of its own, not a column of the timeline: a few rows at a time, no migration of
+    the big table. No foreign-key constraint (nothing to check on the hot insert); a row whose
+    interaction is gone is dropped by the worker.
+    """
+
+    interaction = models.OneToOneField(
+        Interaction,
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+
+    def __str__(self) -> str:
+        return f"sentiment pending for interaction {self.pk}"

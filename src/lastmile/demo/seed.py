@@ -31,6 +31,7 @@ from lastmile.customers.identities import identity_normalize
 from lastmile.customers.models import Customer, Interaction
 from lastmile.customers.services.customers import customer_resolve, customer_update
 from lastmile.customers.services.ingest import InteractionIn, interactions_ingest
+from lastmile.customers.services.sentiment import interactions_sentiment_score_all
 from lastmile.customers.services.timeline import interaction_record
 from lastmile.demo import funnels, texts
 from lastmile.demo.chats import ChatDesk
@@ -200,7 +201,11 @@ class _Seeder:
         self.people()
         self.history()
         self.background()
+        # The batch ingest leaves sentiment to the worker; the seed scores as the worker would,
+        # before the apps' parts of the demo read it (and again for the messages they add).
+        interactions_sentiment_score_all()
         self.extensions()
+        interactions_sentiment_score_all()
         loops_sweep(now=self.now)
         # The lessons of the breaches the last sweep made, as the worker would open them
         # (else it opens them when it starts), and how many lessons the demo starts with.

@@ -1,4 +1,5 @@
-"""Gauges read at scrape time: the loops, the outbox, the webhook deliveries and the queue.
+"""Gauges read at scrape time: the loops, the outbox, the webhook deliveries, the queue and
+the messages waiting for a sentiment.
 
 Each is a count over a range of an index the product already keeps (``bench``-sized tables
 answer in milliseconds; ``docs/deploy.md`` gives each query's PostgreSQL plan), except the
@@ -184,6 +185,17 @@ def queue_gauges(now: datetime) -> Iterator[Metric]:
         )
 
 
+def sentiment_gauges(now: datetime) -> Iterator[Metric]:
+    """Messages a batch ingest stored whose sentiment the worker has yet to score: near 0
+    while the workers keep up (a drain is asked for after each ingest)."""
+    pending = apps.get_model("customers", "SentimentPending")
+    yield GaugeMetricFamily(
+        "lastmile_sentiment_pending",
+        "Ingested messages waiting for the worker to score their sentiment.",
+        value=pending.objects.count(),
+    )
+
+
 def _age(at: datetime | None, now: datetime) -> float:
     return max(0.0, (now - at).total_seconds()) if at is not None else 0.0
 
@@ -193,6 +205,7 @@ PARTS: dict[str, Callable[[datetime], Iterator[Metric]]] = {
     "outbox": outbox_gauges,
     "webhooks": webhook_gauges,
     "queue": queue_gauges,
+    "sentiment": sentiment_gauges,
 }
 
 

@@ -6,5 +6,7 @@
   ``interaction.recorded``, to which the loop engine reacts), and ``interaction_record``
   for one interaction; sentiment scoring.
 - ``ingest``: the batch ingest of the HTTP and Segment-compatible APIs.
+- ``sentiment``: the worker's half of a batch ingest, which stores inbound messages unscored:
+  their sentiment, scored in batches.
 - ``lookups``: the write paths' batch lookups, in plain SQL.
 """

@@ -20,7 +20,6 @@ from lastmile.customers.services.timeline import (
     InteractionRow,
     interactions_write,
     sentiment_wanted,
-    sentiments_score,
 )
 from lastmile.people.viewers import Actor
 
@@ -51,11 +50,11 @@ class InteractionIn:
 
 @dataclass
 class IngestBatch:
-    """Items made ready for ``interactions_ingest`` before its transaction: each one's
-    sentiment (None where none is wanted), and its time and data in the database's form."""
+    """Items made ready for ``interactions_ingest`` before its transaction: whether each
+    one wants a sentiment (the worker scores it), and its time and data in the database's form."""
 
     items: Sequence[InteractionIn]
-    sentiments: list[tuple[str, float] | None]
+    wants_sentiment: list[bool]
     occurred_at: list[Any]
     data: list[str | None]
 
@@ -63,23 +62,19 @@ class IngestBatch:
 def interactions_prepare(*, items: Sequence[InteractionIn]) -> IngestBatch:
     """The work of an ingest that needs no database, done before the write transaction.
 
-    Scoring sentiment is the costly part (the model reads each text), then encoding each
-    item's data as JSON. A caller that takes turns for the database's write lock prepares
-    first, so no writer waits on the model or the encoder.
+    Encoding each item's data as JSON is the costly part. A caller that takes turns for the
+    database's write lock prepares first, so no writer waits on the encoder. Sentiment is not
+    scored here: the messages that want one are stored pending and the worker scores them
+    (``services.sentiment``), as the model costs several times the rest of an ingest.
     """
     data = [_data_json(it, i) for i, it in enumerate(items)]  # refuses bad data first
-    wanted = [
-        i
-        for i, it in enumerate(items)
-        if sentiment_wanted(direction=it.direction, body=it.body, customer_words=it.customer_words)
-    ]
-    sentiments: list[tuple[str, float] | None] = [None] * len(items)
-    for i, scored in zip(wanted, sentiments_score([items[i].body for i in wanted]), strict=True):
-        sentiments[i] = scored
     adapt = connection.ops.adapt_datetimefield_value
     return IngestBatch(
         items=items,
-        sentiments=sentiments,
+        wants_sentiment=[
+            sentiment_wanted(direction=it.direction, body=it.body, customer_words=it.customer_words)
+            for it in items
+        ],
         occurred_at=[adapt(it.occurred_at) for it in items],
         data=data,
     )
@@ -190,7 +185,7 @@ def _ingest(batch: IngestBatch, *, now: datetime) -> list[int]:
                 data_json=batch.data[i],
                 source_id=it.source_id or None,
                 actor=it.actor,
-                sentiment=batch.sentiments[i],
+                sentiment_pending=batch.wants_sentiment[i],
             )
         )
     # 6. One write; the loop engine reacts to the items on a case.

@@ -11,6 +11,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from lastmile.cases.services import cases_touch
+from lastmile.core.db import rows_insert
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.core.events import event_emit_many
 from lastmile.customers.columns import INTERACTION_COLUMNS
@@ -19,6 +20,7 @@ from lastmile.customers.models import (
     Direction,
     Interaction,
     Sentiment,
+    SentimentPending,
 )
 from lastmile.customers.services.customers import customer_live, row_as_saved
 from lastmile.customers.services.lookups import interactions_stored
@@ -44,6 +46,12 @@ def sentiments_score(texts: Sequence[str]) -> list[tuple[str, float]]:
     return [
         (label, float(score)) for label, score in predict([t[:SENTIMENT_MAX_CHARS] for t in texts])
     ]
+
+
+def _sentiment_drain_soon() -> None:
+    from lastmile.customers.services.sentiment import sentiment_drain_soon
+
+    sentiment_drain_soon()
 
 
 def _sentiment_checked(sentiment: tuple[str, float]) -> tuple[str, float]:
@@ -75,6 +83,8 @@ class InteractionRow:
     source_id: str | None = None
     actor: Actor = None
     sentiment: tuple[str, float] | None = None
+    # True: stored unscored, for the worker to score (``services.sentiment``; the batch ingest).
+    sentiment_pending: bool = False
     # ``occurred_at`` in the database's form, when the caller converted it before its
     # transaction (``interactions_prepare``); else it is converted here.
     occurred_at_db: Any = None
@@ -93,7 +103,9 @@ def interactions_write(
        (its id is returned; ``stored`` is the caller's :func:`interactions_stored` lookup when
        it made one in this transaction), and one repeated in ``rows`` is written once.
     2. The new rows go in in one statement (SQLite: one per chunk of rows): in the
-       database's form, without the ORM, as this is the ingest's hot path.
+       database's form, without the ORM, as this is the ingest's hot path. A new row with
+       ``sentiment_pending`` is marked ``SentimentPending`` (one more insert) and, once the
+       transaction commits, the worker is asked to score it (``services.sentiment``).
     3. The cases the new rows are on are touched (``cases_touch``: their ``updated_at``
        moves up to ``now``), in one UPDATE for the batch.
     4. ``interaction.recorded`` (internal) is told once, with the new rows in order: the
@@ -148,6 +160,10 @@ def interactions_write(
             )
         for i, pk in zip(new, _rows_insert(values), strict=True):
             ids[i] = rows[i].pk = pk
+        pending = [{"interaction_id": rows[i].pk} for i in new if rows[i].sentiment_pending]
+        if pending:
+            rows_insert(SentimentPending, pending)
+            transaction.on_commit(_sentiment_drain_soon)
         for i, j in repeats:
             ids[i] = ids[j]
         cases_touch(case_ids={rows[i].case_id for i in new}, at=now)
