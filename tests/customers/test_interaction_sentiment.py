@@ -428,3 +428,20 @@ def test_metrics_count_the_messages_waiting_for_a_sentiment(now):
     assert pending() == 1
     interactions_sentiment_score_all()
     assert pending() == 0
+
+
+def test_the_process_command_scores_what_the_worker_would(now):
+    from click.testing import CliRunner
+
+    from lastmile.cli import main
+
+    ids = interactions_ingest(items=[item(0, ANGRY), item(1, HAPPY)], now=now)
+
+    result = CliRunner().invoke(main, ["sentiment", "process", "--quiet"])
+
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("2 messages scored in 1 batches")
+    labels = dict(Interaction.objects.filter(pk__in=ids).values_list("pk", "sentiment_label"))
+    assert [labels[pk] for pk in ids] == ["negative", "positive"]
+    again = CliRunner().invoke(main, ["sentiment", "process"])
+    assert again.exit_code == 0 and again.stdout == "no messages pending\n"

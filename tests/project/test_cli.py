@@ -31,6 +31,8 @@ COMMANDS = [
     ["restore"],
     ["mentions", "import"],
     ["mentions", "process"],
+    ["sentiment", "score"],
+    ["sentiment", "process"],
 ]
 
 

@@ -22,6 +22,42 @@ def sentiment() -> None:
 sentiment.add_command(score)
 
 
+@sentiment.command("process")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def sentiment_process(quiet: bool) -> None:
+    """Score the messages the batch ingest (interactions API, Segment) stored without a
+    sentiment, in batches, until none is left (what the worker does after each ingest)."""
+    from lastmile.cli import _django
+
+    _django()
+    from lastmile.customers.services.sentiment import (
+        Scored,
+        interactions_sentiment_pending_count,
+        interactions_sentiment_score,
+    )
+
+    pending = interactions_sentiment_pending_count()
+    if not pending:
+        click.echo("no messages pending")
+        return
+    started, cpu = time.perf_counter(), time.process_time()
+    total = Scored()
+    with click.progressbar(length=pending, label="scoring", file=sys.stderr, hidden=quiet) as bar:
+        while (done := interactions_sentiment_score()).batches:
+            total = Scored(
+                messages=total.messages + done.messages,
+                gone=total.gone + done.gone,
+                batches=total.batches + 1,
+            )
+            bar.update(done.messages + done.gone)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    click.echo(
+        f"{total.messages:,} messages scored in {total.batches:,} batches in {seconds:.1f} s "
+        f"({_rate(total.messages, seconds).replace('rows', 'messages')}; {cpu:.2f} s of CPU)"
+        + (f"; {total.gone:,} were deleted before scoring" if total.gone else "")
+    )
+
+
 @click.group()
 def listen() -> None:
     """Social listening: spike and anomaly detection over mention volumes."""
