@@ -57,6 +57,11 @@ ENGINE_ROWS: dict[str, list[Row]] = {
         Row("Ingest, per-batch latency p99", "ingest_batch_p99_ms", "ms"),
         Row("Ingest floor (raw bulk insert, bare table)", "ingest_floor_per_s", "/s"),
         Row("Ingest / floor", "ingest_ratio", "ratio", "(reported)"),
+        Row(
+            "Sentiment of the ingested messages, scored after by one worker process",
+            "ingest_sentiment_per_s",
+            "/s",
+        ),
     ],
     "ingest_cases": [
         Row("Ingest on cases (reply loops open and close)", "ingest_cases_per_s", "/s"),

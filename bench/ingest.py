@@ -191,6 +191,36 @@ def verify(db: Database, w: Workload) -> dict[str, int]:
     return got
 
 
+def run_sentiment(db: Database, w: Workload) -> dict[str, Any]:
+    """The ingest stored its inbound messages unscored; score them as the worker does
+    (``lastmile sentiment process``, one process, batches of 512) and check every one got
+    its label."""
+    inbound = sum(1 for item in w.items if item["direction"] == "inbound" and item.get("body"))
+    t = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "lastmile.cli", "sentiment", "process", "--quiet"],
+        env=db.env(),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(f"lastmile sentiment process failed:\n{proc.stderr}")
+    conn = db.connect()
+    try:
+        labelled = conn.execute(
+            "SELECT count(*) FROM customers_interaction WHERE sentiment_label IS NOT NULL"
+        ).fetchone()[0]
+        pending = conn.execute("SELECT count(*) FROM customers_sentimentpending").fetchone()[0]
+    finally:
+        conn.close()
+    if labelled != inbound or pending:
+        raise RuntimeError(f"{labelled} messages scored, {pending} pending; expected {inbound}")
+    # The wall time holds the process's start and the model's load (about 2 s).
+    return {"messages": inbound, "wall_s": wall, "per_s": inbound / wall}
+
+
 def floor_rows(db: Database, w: Workload) -> list[tuple[Any, ...]]:
     """The workload's rows as the API stored them, in the columns its writer fills: a column
     added there and not here fails the floor instead of leaving it out."""
@@ -265,11 +295,16 @@ def measure(
     )
     rows = verify(db, w)
     say(f"  {name} verified: {rows}")
+    scored = run_sentiment(db, w)
+    say(
+        f"  {name} sentiment, scored afterwards as a worker does: {scored['per_s']:,.0f} "
+        f"messages/s ({scored['messages']:,} in {scored['wall_s']:.1f}s, one process)"
+    )
     floor = run_floor(db, w)
     say(
         f"  {name} floor ({floor['method']}): {floor['per_s']:,.0f} rows/s ({floor['wall_s']:.2f}s)"
     )
-    return {"api": api, "floor": floor, "rows": rows}
+    return {"api": api, "floor": floor, "rows": rows, "sentiment": scored}
 
 
 def bench(db: Database, base: str, token: str, interactions: int, customers: int) -> dict[str, Any]:

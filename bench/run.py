@@ -177,6 +177,7 @@ def bench_backend(
             ingest_floor_per_s=r["floor"]["per_s"],
             ingest_floor_method=r["floor"]["method"],
             ingest_ratio=r["api"]["per_s"] / r["floor"]["per_s"],
+            ingest_sentiment_per_s=r["sentiment"]["per_s"],
         )
         cleanup(db, args)
 
