@@ -113,7 +113,10 @@ def imap_server():
 
     def start(messages):
         server = TinyImap(messages)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        # (shutdown() waits out a poll interval: 0.5 s by default)
+        threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
         servers.append(server)
         return server
 

@@ -34,6 +34,9 @@ class Received:
         )
 
 
+POLL = 0.02  # seconds: how soon close() returns
+
+
 class Receiver:
     """An http.server in a thread: records every request, answers with the queued
     (status, body) replies in order, then 200 ``{"ok": true}``."""
@@ -65,7 +68,11 @@ class Receiver:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # shutdown() waits for serve_forever to look at its flag, once a poll_interval: 0.5 s
+        # by default, half a second at every test's teardown.
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": POLL}, daemon=True
+        )
         self.thread.start()
 
     @property
