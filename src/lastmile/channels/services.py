@@ -32,7 +32,7 @@ from lastmile.channels.delivery import PermanentFailure, email_data_errors, tran
 from lastmile.channels.models import ContactRule, OutboxMessage, OutboxStatus
 from lastmile.channels.selectors import contact_history
 from lastmile.core.audit import audited_delete, audited_save
-from lastmile.core.db import rows_insert
+from lastmile.core.db import rows_insert_new
 from lastmile.core.errors import FieldError, InvalidInput
 from lastmile.core.retry import retry_delay
 from lastmile.people.viewers import Actor
@@ -100,9 +100,9 @@ def outbox_enqueue(messages: Sequence[dict[str, Any]]) -> int:
 
     Returns how many were new. Delivery is kicked once the caller's transaction commits.
     """
-    # One statement: a key already queued (or twice in ``messages``) is skipped by the
-    # unique key, and only the rows inserted return an id.
-    new = len(rows_insert(OutboxMessage, messages, ignore_conflicts=True, returning=True))
+    # A key already queued (or twice in ``messages``) is skipped by the unique key; only
+    # the rows inserted are counted.
+    new = rows_insert_new(OutboxMessage, messages)
     if new:
         _kick_on_commit()
     return new
