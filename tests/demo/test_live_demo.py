@@ -3,33 +3,24 @@ breaches the history played through the sweeper."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
+from datetime import timedelta
 
 import pytest
-from django.db import transaction
 from django.db.models import Count, Q
-from django.test import override_settings
 
 from lastmile.demo.extensions.live import KEEP_UNREAD
-from lastmile.demo.seed import seed_demo
 from lastmile.live.models import Notification
+from tests.demo_snapshot import NOW, demo_restored
 
 pytestmark = pytest.mark.django_db
 
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
 
 @pytest.fixture(scope="module")
-def demo(django_db_setup, django_db_blocker):
-    """One small demo for the module, rolled back afterwards (no funnel events: nothing
-    here reads them)."""
-    out: list[str] = []
-    with django_db_blocker.unblock(), transaction.atomic():
-        with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
-            report = seed_demo(seed=7, customers=12, now=NOW, out=out.append, funnel_events=0)
-        yield SimpleNamespace(report=report, out=out)
-        transaction.set_rollback(True)
+def demo(demo_snapshot, django_db_blocker):
+    """The run's one demo (tests/demo_snapshot.py: seed 7, 12 customers, at its NOW) for
+    the module, rolled back afterwards."""
+    with demo_restored(demo_snapshot, django_db_blocker) as demo:
+        yield demo
 
 
 def per_agent():  # type: ignore[no-untyped-def]
