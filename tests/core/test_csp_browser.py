@@ -23,6 +23,7 @@ from lastmile.portal.services import portal_link_issue
 from lastmile.promises.models import Promise
 from tests.console.test_browser import browser, fast_password_hashing  # noqa: F401
 from tests.demo_snapshot import demo_restore
+from tests.settle import Quiet
 
 pytestmark = pytest.mark.browser
 
@@ -38,9 +39,14 @@ document.addEventListener("securitypolicyviolation", function (e) {
 """
 
 
+# Each watched tab's requests, to wait for its network to go quiet (tests/settle.py).
+QUIET: dict[object, Quiet] = {}
+
+
 def watch(tab):  # type: ignore[no-untyped-def]
     """Collect policy violations, console errors and uncaught exceptions of every page."""
     problems: list[str] = []
+    QUIET[tab] = Quiet(tab)
     tab.add_init_script(RECORD_VIOLATIONS)
 
     def on_console(msg):  # type: ignore[no-untyped-def]
@@ -67,7 +73,7 @@ def visit(tab, url: str, problems: list[str]) -> None:  # type: ignore[no-untype
     response = tab.goto(url)
     assert response is not None and response.status == 200, (url, response and response.status)
     assert "script-src 'self'" in response.headers["content-security-policy"]
-    tab.wait_for_load_state("networkidle")
+    QUIET[tab].wait()
     problems += [f"{url}: {v}" for v in tab.evaluate("window.__cspViolations")]
 
 
