@@ -14,6 +14,7 @@ from django.urls import NoReverseMatch, reverse
 
 from tests.console.test_browser import browser, log_in  # noqa: F401 - fixture
 from tests.console.test_ux_browser import WIDEST, WIDTHS, scene
+from tests.settle import Quiet
 
 pytestmark = pytest.mark.browser
 
@@ -60,7 +61,9 @@ def axe_page(browser):  # type: ignore[no-untyped-def]  # noqa: F811
         )
         context.set_default_timeout(15_000)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        page.quiet = Quiet(page)  # its requests counted, to wait for them (tests/settle.py)
+        return page
 
     yield make
     for c in contexts:
@@ -100,7 +103,7 @@ def test_every_console_page_passes_axe_at_both_widths_and_fits_a_phone(live_serv
             if label == "search":
                 url += "?q=parcel"
             page.goto(f"{live_server.url}{url}")
-            page.wait_for_load_state("networkidle")
+            page.quiet.wait()
             checked.append(label)
             if width == 375 and (too_wide := sideways(page)):
                 wide[label] = too_wide

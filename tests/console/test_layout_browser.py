@@ -12,6 +12,7 @@ from lastmile.people.services import agent_create, team_ensure
 from tests.console import test_browser
 from tests.console.test_browser import PASSWORD, log_in
 from tests.console.test_ux_browser import no_horizontal_scroll, scene
+from tests.settle import Quiet
 
 browser = test_browser.browser
 fast_password_hashing = test_browser.fast_password_hashing
@@ -62,7 +63,9 @@ def pages(cases):  # type: ignore[no-untyped-def]
 def sized(browser, width: int, height: int):  # type: ignore[no-untyped-def]
     context = browser.new_context(viewport={"width": width, "height": height}, timezone_id="UTC")
     context.set_default_timeout(10_000)
-    return context, context.new_page()
+    page = context.new_page()
+    page.quiet = Quiet(page)  # its requests counted, to wait for them (tests/settle.py)
+    return context, page
 
 
 def assert_one_line(page, label: str) -> None:  # type: ignore[no-untyped-def]
@@ -87,7 +90,7 @@ def test_the_top_bar_is_one_line_at_1366_px(live_server, browser, role):  # type
     # Then on the inbox, a case and the case lists the top bar holds one line
     for label, url in pages(cases).items():
         page.goto(f"{live_server.url}{url}")
-        page.wait_for_load_state("networkidle")
+        page.quiet.wait()
         assert_one_line(page, label)
         assert page.locator("#top-search").is_visible()
         assert not page.locator("[data-nav-toggle]").is_visible()
@@ -126,7 +129,7 @@ def test_the_top_bar_folds_behind_the_menu_at_375_px(live_server, browser):  # t
     toggle = page.locator("[data-nav-toggle]")
     for label, url in pages(cases).items():
         page.goto(f"{live_server.url}{url}")
-        page.wait_for_load_state("networkidle")
+        page.quiet.wait()
         # Folded: the Menu button and the search box show, the links do not
         assert toggle.is_visible() and page.locator("#top-search").is_visible(), label
         assert not page.locator("#mainnav").is_visible(), label
