@@ -26,11 +26,12 @@ LOOPBACK = ("127.0.0.1/32",)
 FAST = override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"])
 
 
-def seed_webhooks_part(monkeypatch):  # type: ignore[no-untyped-def]
+def seed_webhooks_part(monkeypatch, customers: int = 12):  # type: ignore[no-untyped-def]
     # Only the webhooks app's part after the core stories (test_seed_demo seeds every app's).
+    # ``customers=0``, no background customers, where only the stories' messages are read.
     monkeypatch.setattr("lastmile.demo.seed.DEMO_EXTENSIONS", [webhooks_demo])
     with FAST:
-        return seed_demo(out=lambda line: None, seed=7, customers=12, now=NOW)
+        return seed_demo(out=lambda line: None, seed=7, customers=customers, now=NOW)
 
 
 # --- where the sink is ------------------------------------------------------------------
@@ -84,7 +85,7 @@ def test_the_sink_takes_only_a_json_post(client, settings):
 @pytest.mark.django_db
 def test_without_loopback_allowed_the_demos_integrations_stay_inbound_only(monkeypatch, settings):
     settings.LASTMILE_WEBHOOK_ALLOWED_NETWORKS = ()
-    report = seed_webhooks_part(monkeypatch)
+    report = seed_webhooks_part(monkeypatch, customers=0)
     assert set(Integration.objects.values_list("url", flat=True)) == {""}
     assert any("inbound only" in line for line in report.lines())
 
@@ -97,7 +98,7 @@ def test_a_demo_reply_by_sms_is_queued_and_delivered_to_the_demo_sink(
     settings.DEBUG = True
     settings.LASTMILE_PUBLIC_URL = live_server.url
     settings.LASTMILE_WEBHOOK_ALLOWED_NETWORKS = LOOPBACK
-    report = seed_webhooks_part(monkeypatch)
+    report = seed_webhooks_part(monkeypatch, customers=0)  # the SMS is Margaret's story's
     sms = Integration.objects.get(slug="home-sms")
     port = live_server.url.rsplit(":", 1)[1]
     assert sms.url == f"http://127.0.0.1:{port}/demo/sink/home-sms"
