@@ -48,6 +48,10 @@ def shared_data(relative: str) -> Path:
 # skipping postgres_only tests is fine: scripts/test.sh runs the PostgreSQL pass too (and
 # fails under LASTMILE_REQUIRE_POSTGRES=1 when it could not).
 VENDOR_MARKERS = {"postgres_only": "postgresql", "sqlite_only": "sqlite"}
+# A test marked ``own_database`` uses none of the run's databases (its own SQLite in a
+# temporary directory, DuckDB, ClickHouse, or none): the PostgreSQL pass would run it
+# unchanged a second time, so it runs in the SQLite pass only.
+OWN_DATABASE_REASON = "own_database: uses no database of the run; runs in the SQLite pass only"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -61,6 +65,8 @@ def pytest_collection_modifyitems(config, items):
         i for i in items if "chromium" in i.fixturenames
     ]
     for item in items:
+        if item.get_closest_marker("own_database") and connection.vendor != "sqlite":
+            item.add_marker(pytest.mark.skip(reason=OWN_DATABASE_REASON))
         for marker, vendor in VENDOR_MARKERS.items():
             if item.get_closest_marker(marker) and connection.vendor != vendor:
                 item.add_marker(

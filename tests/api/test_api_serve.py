@@ -18,6 +18,9 @@ import pytest
 
 from tests.net import free_port
 
+# `lastmile serve` on its own SQLite file: the same on both passes.
+pytestmark = pytest.mark.own_database
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

@@ -19,6 +19,9 @@ import pytest
 
 from tests.net import free_port
 
+# `make demo`'s script on its own SQLite under a temporary var dir: the same on both passes.
+pytestmark = pytest.mark.own_database
+
 ROOT = Path(__file__).resolve().parents[2]
 BANNER = "lastmile demo is running"
 

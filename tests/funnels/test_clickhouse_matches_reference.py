@@ -12,6 +12,9 @@ from hypothesis import strategies as st
 from tests.funnels.strategies import assert_engine_agrees, events, funnels, touches
 from tests.funnels.test_clickhouse import engine_in, shared_session
 
+# ClickHouse against the reference in Python: no database of the run.
+pytestmark = pytest.mark.own_database
+
 # Fewer examples than the DuckDB engine's: each is three queries that ClickHouse plans
 # afresh (tens of ms each, its CTEs inlined); the DuckDB engine, held to the same
 # reference, takes the volume, and test_clickhouse compares the two on more data.

@@ -15,6 +15,9 @@ from hypothesis import strategies as st
 from lastmile.funnels.engines.duckdb import DuckDBEngine
 from tests.funnels.strategies import assert_engine_agrees, events, funnels, touches
 
+# DuckDB against the reference in Python: no database of the run.
+pytestmark = pytest.mark.own_database
+
 EXAMPLES = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

@@ -1,5 +1,6 @@
 """The database markers are enforced by tests/conftest.py, not by each test: a test marked
-`postgres_only` is skipped on SQLite (and `sqlite_only` on PostgreSQL) with the reason."""
+`postgres_only` is skipped on SQLite (and `sqlite_only` on PostgreSQL) with the reason; one
+marked `own_database` (it uses no database of the run) runs in the SQLite pass only."""
 
 import pytest
 from django.db import connection
@@ -12,6 +13,11 @@ def test_a_postgres_only_test_runs_only_on_postgresql():
 
 @pytest.mark.sqlite_only
 def test_a_sqlite_only_test_runs_only_on_sqlite():
+    assert connection.vendor == "sqlite"
+
+
+@pytest.mark.own_database
+def test_an_own_database_test_runs_in_the_sqlite_pass_only():
     assert connection.vendor == "sqlite"
 
 
