@@ -219,6 +219,20 @@ def _array_casts(fields: Sequence[Any], conn: Any) -> list[str]:
     return [f"%b::{f.cast_db_type(conn)}[]" for f in fields]
 
 
+def _insert_parts(
+    model: type[models.Model], rows: Sequence[Row]
+) -> tuple[Any, Any, list[Any], list[list[Any]], str]:
+    """(connection, meta, fields, one list of values per field, ``INSERT INTO t (cols) ``)
+    for inserting ``rows``: every concrete field but an auto primary key."""
+    conn: Any = connections[DEFAULT_DB_ALIAS]
+    qn = conn.ops.quote_name
+    meta: Any = model._meta
+    fields = [f for f in meta.concrete_fields if not isinstance(f, models.AutoField)]
+    columns = _column_values(rows, fields, conn)
+    head = "INSERT INTO {} ({}) ".format(qn(meta.db_table), ", ".join(qn(f.column) for f in fields))
+    return conn, meta, fields, columns, head
+
+
 def rows_insert(
     model: type[models.Model],
     rows: Sequence[Row],
@@ -231,14 +245,9 @@ def rows_insert(
     ``returning`` the new primary keys come back in row order (as ``bulk_create`` relies on)."""
     if not rows:
         return []
-    conn: Any = connections[DEFAULT_DB_ALIAS]
-    qn = conn.ops.quote_name
-    meta: Any = model._meta
-    fields = [f for f in meta.concrete_fields if not isinstance(f, models.AutoField)]
-    columns = _column_values(rows, fields, conn)
-    head = "INSERT INTO {} ({}) ".format(qn(meta.db_table), ", ".join(qn(f.column) for f in fields))
+    conn, meta, fields, columns, head = _insert_parts(model, rows)
     tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-    back = f" RETURNING {qn(meta.pk.column)}" if returning else ""  # type: ignore[union-attr]
+    back = f" RETURNING {conn.ops.quote_name(meta.pk.column)}" if returning else ""
     with conn.cursor() as cursor:
         if conn.vendor == "postgresql" and not (returning or ignore_conflicts):
             _copy_rows(cursor, meta.db_table, [f.column for f in fields], columns)
@@ -275,12 +284,7 @@ def rows_insert_new(model: type[models.Model], rows: Sequence[Row]) -> int:
     ``RETURNING``."""
     if not rows:
         return 0
-    conn: Any = connections[DEFAULT_DB_ALIAS]
-    qn = conn.ops.quote_name
-    meta: Any = model._meta
-    fields = [f for f in meta.concrete_fields if not isinstance(f, models.AutoField)]
-    columns = _column_values(rows, fields, conn)
-    head = "INSERT INTO {} ({}) ".format(qn(meta.db_table), ", ".join(qn(f.column) for f in fields))
+    conn, _meta, fields, columns, head = _insert_parts(model, rows)
     with conn.cursor() as cursor:
         if conn.vendor == "postgresql":
             import psycopg
