@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -478,9 +479,31 @@ def verdict_of(results: dict[str, Any]) -> figures.Verdict:
     return figures.verdict(results, expected)
 
 
+# Figures other commands write into bench/results.json (``make bench SCALE=10m``: keys
+# ``*_10m_pg`` and ``scale_10m_pg``; ``make soak``: ``soak_*``), which a full run keeps.
+OTHER_RUNS = re.compile(r"(_\d+[km]_pg|^scale_.*|^soak_.*)$")
+# What a scale run writes into RESULTS.md, between these markers: kept too.
+SCALE_BLOCK = re.compile(r"^<!-- scale (\S+) -->$.*?^<!-- end of scale \1 -->$", re.M | re.S)
+
+
+def kept_from_other_runs(out_dir: Any) -> tuple[dict[str, Any], list[str]]:
+    """The figures and RESULTS.md blocks of the scale and soak runs in ``out_dir``."""
+    path = out_dir / "results.json"
+    earlier = json.loads(path.read_text()) if path.exists() else {}
+    page = out_dir / "RESULTS.md"
+    text = page.read_text(encoding="utf-8") if page.exists() else ""
+    return (
+        {k: v for k, v in earlier.items() if OTHER_RUNS.search(k)},
+        [m.group(0) for m in SCALE_BLOCK.finditer(text)],
+    )
+
+
 def finish(results: dict[str, Any], *, out_dir: Any) -> int:
     """Write results.json and RESULTS.md into ``out_dir``; 0 when nothing is missing or
-    missed, else 1 (after naming what)."""
+    missed, else 1 (after naming what). The scale and soak runs' figures already there stay
+    (they are measured by other commands)."""
+    kept, blocks = kept_from_other_runs(out_dir)
+    results.update({k: v for k, v in kept.items() if k not in results})
     verdict = verdict_of(results)
     results["targets"] = {k: f"{op} {bound}" for k, (op, bound) in TARGETS.items()}
     results["passed"] = {
@@ -490,8 +513,16 @@ def finish(results: dict[str, Any], *, out_dir: Any) -> int:
     }
     results["missing"] = verdict.missing
     results["missed"] = verdict.missed
-    (out_dir / "results.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    (out_dir / "results.json").write_text(
+        json.dumps(results, indent=2, sort_keys=True, default=str) + "\n"
+    )
     write_markdown(results, out_dir / "RESULTS.md")
+    if blocks:
+        page = out_dir / "RESULTS.md"
+        page.write_text(
+            page.read_text(encoding="utf-8").rstrip("\n") + "\n\n" + "\n\n".join(blocks) + "\n",
+            encoding="utf-8",
+        )
     return 0 if verdict.ok else 1
 
 

@@ -291,3 +291,31 @@ def test_the_case_page_check_expects_the_pages_own_thread_length(bench):
     assert check(page) is None
     page.text = 'id="interaction-' * 500
     assert check(page) is not None
+
+
+def test_a_full_run_keeps_the_scale_and_soak_figures_other_commands_wrote(bench, tmp_path):
+    import json
+
+    figures, run = bench["figures"], bench["run"]
+    # given the figures of a scale run and a soak run, and the scale run's RESULTS.md block
+    earlier = {
+        "timeline_p99_ms_10m_pg": 19.5,
+        "scale_10m_pg": {"command": "python bench/run.py --scale 10m"},
+        "soak_lost": 0,
+        "ingest_per_s": 1.0,  # a figure of an earlier full run: replaced
+    }
+    (tmp_path / "results.json").write_text(json.dumps(earlier))
+    block = "<!-- scale 10m -->\n## Scale 10m on PostgreSQL\n\n| t | 19.5 ms |\n<!-- end of scale 10m -->"
+    (tmp_path / "RESULTS.md").write_text(f"# lastmile bench results\n\nold table\n\n{block}\n")
+    results = a_full_run(figures, run, engines=("sqlite", "postgresql"))
+
+    # when a full run finishes there
+    run.finish(results, out_dir=tmp_path)
+
+    # then they are still there, beside its own figures
+    written = json.loads((tmp_path / "results.json").read_text())
+    assert written["timeline_p99_ms_10m_pg"] == 19.5 and written["soak_lost"] == 0
+    assert written["scale_10m_pg"]["command"] == "python bench/run.py --scale 10m"
+    assert written["ingest_per_s"] == results["ingest_per_s"] != 1.0
+    page = (tmp_path / "RESULTS.md").read_text()
+    assert page.count(block) == 1 and "old table" not in page
