@@ -11,19 +11,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import celpy
-from celpy import celtypes
-from celpy.evaluation import CELEvalError
+if TYPE_CHECKING:
+    import celpy
 
 MAX_EXPRESSION = 2000
-_ENV = celpy.Environment()
+
+
+@lru_cache(maxsize=1)
+def _environment() -> celpy.Environment:
+    """cel-python and its Lark parser, built on the first expression instead of at import:
+    every process imports this module at startup (the services and the admin do), few
+    compile an expression."""
+    import celpy
+
+    return celpy.Environment()
 
 
 @lru_cache(maxsize=1024)
 def _program(expression: str) -> celpy.Runner:
-    return _ENV.program(_ENV.compile(expression))
+    env = _environment()
+    return env.program(env.compile(expression))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -58,6 +67,10 @@ def cel_evaluate(expression: str, variables: dict[str, Any]) -> CelResult:
         program = _program(expression)
     except Exception as exc:
         return CelResult(None, f"does not compile: {_first_line(exc)}")
+    import celpy
+    from celpy import celtypes
+    from celpy.evaluation import CELEvalError
+
     try:
         activation = {name: celpy.json_to_cel(value) for name, value in variables.items()}
         result = program.evaluate(activation)
