@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from tests.migrating import leaf_nodes, migrate
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -15,24 +15,11 @@ BEFORE = [("loops", "0002_sla_influence_sentiment"), ("crisis", "0001_initial")]
 AFTER = [("loops", "0003_loop_team_own"), ("crisis", "0002_ack_loops_without_customer")]
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
-
-def migrate(targets, apps=None):  # type: ignore[no-untyped-def]
-    """Migrate to ``targets``; with ``apps``, only those apps' migrations are unapplied.
-
-    Django's own plan back to ``BEFORE`` also unapplies every later migration that depends
-    on loops 0003 (jobs, invoices, feedback, recovery, ...: more than a dozen, each to be
-    applied again afterwards, the most of this test's time). Their tables are no part of
-    this data migration: they stay, and the loops and crisis tables go back to ``BEFORE``.
-    """
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    plan = executor.migration_plan(targets)
-    if apps is not None:
-        plan = [
-            (migration, backwards) for migration, backwards in plan if migration.app_label in apps
-        ]
-    executor.migrate(targets, plan=plan)
-    return executor.loader.project_state(targets).apps
+# Back to BEFORE, only the loops and crisis migrations are unapplied (tests/migrating.py):
+# Django's own plan also unapplies every later migration that depends on loops 0003 (jobs,
+# invoices, feedback, recovery, ...: more than a dozen, each to be applied again afterwards,
+# the most of this test's time). Their tables are no part of this data migration: they stay,
+# and the loops and crisis tables go back to BEFORE.
 
 
 def test_the_alerts_ack_loops_leave_their_pseudo_customer_and_other_loops_stay():
@@ -81,9 +68,4 @@ def test_the_alerts_ack_loops_leave_their_pseudo_customer_and_other_loops_stay()
         assert Loop.objects.get(pk=owed.pk).customer_id == real.pk
         assert Loop.objects.get(pk=task.pk).customer_id == real.pk
     finally:
-        migrate(executor_leaf_nodes())
-
-
-def executor_leaf_nodes():  # type: ignore[no-untyped-def]
-    executor = MigrationExecutor(connection)
-    return executor.loader.graph.leaf_nodes()
+        migrate(leaf_nodes())

@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, connection, models, transaction
-from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
 
 from lastmile.core.migration_ops import AddConstraintNotValid
 from lastmile.loops.services import AT_RISK_ALWAYS, at_risk_from
+from tests.migrating import leaf_nodes, migrate
 
 BEFORE = [("loops", "0004_loopevent_reassigned")]
 M5 = "0005_loop_at_risk_at"
@@ -32,23 +32,6 @@ INDEXES = {
 postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="CONCURRENTLY and NOT VALID are PostgreSQL's"
 )
-
-
-def migrate(targets, apps=None):  # type: ignore[no-untyped-def]
-    """Migrate to ``targets``; with ``apps``, only those apps' migrations are unapplied (the
-    dozen later migrations of other apps that depend on loops 0005 keep their tables, which
-    nothing here touches: see tests/crisis/test_alerts_ack_loop_migration.py)."""
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    plan = executor.migration_plan(targets)
-    if apps is not None:
-        plan = [(m, backwards) for m, backwards in plan if m.app_label in apps]
-    executor.migrate(targets, plan=plan)
-    return executor.loader.project_state(targets).apps
-
-
-def leaf_nodes():  # type: ignore[no-untyped-def]
-    return MigrationExecutor(connection).loader.graph.leaf_nodes()
 
 
 def module(name: str):  # type: ignore[no-untyped-def]
