@@ -57,6 +57,28 @@ def test_rows_insert_takes_plain_rows_and_fills_defaults():
     )
 
 
+def test_rows_insert_returns_each_rows_key_also_after_the_newest_rows_were_deleted():
+    from django.db import transaction
+
+    with transaction.atomic():
+        first = rows_insert(OutboxMessage, [message(1), message(2), message(3)], returning=True)
+    OutboxMessage.objects.filter(pk__in=first[1:]).delete()
+    with transaction.atomic():
+        keys = rows_insert(OutboxMessage, [message(4), message(5)], returning=True)
+    assert min(keys) > max(first)  # a deleted key is not handed out again
+    assert dict(OutboxMessage.objects.values_list("pk", "key")) == {
+        first[0]: "k1",
+        keys[0]: "k4",
+        keys[1]: "k5",
+    }
+    # With conflicts skipped, the keys of the rows inserted are read back instead.
+    with transaction.atomic():
+        kept = rows_insert(
+            OutboxMessage, [message(5), message(6)], ignore_conflicts=True, returning=True
+        )
+    assert [OutboxMessage.objects.get(pk=k).key for k in kept] == ["k6"]
+
+
 def test_rows_update_sets_fields_including_nulls():
     rows_insert(OutboxMessage, [message(n, sent_at=NOW) for n in range(7)])
     objs = list(OutboxMessage.objects.order_by("key"))

@@ -312,6 +312,8 @@ def test_reimporting_a_file_through_the_bulk_path_adds_nothing(tmp_path, social_
         "Wed Nov 1 03:04:05 +0000 2017",
         " Sat Dec 02 00:00:00 +0000 2017 ",
         "Tue Oct 31 22:10:47 +0200 2017",
+        "Wed Nov 01 3:04:05 +0000 2017",
+        "Tue Oct 31 22:10:4\u0667 +0000 2017",  # an Arabic-Indic 7: strptime takes it
     ],
 )
 def test_a_twcs_time_is_read_as_strptime_reads_it(value):

@@ -13,7 +13,7 @@ import csv
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import IO, Any
 
 from lastmile.listening.query import Text
@@ -112,7 +112,7 @@ def _bool(value: str, field: str) -> bool:
 
 
 _MONTHS = {
-    m: i
+    m: f"{i:02d}"
     for i, m in enumerate(
         ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
     )
@@ -121,15 +121,17 @@ _WEEKDAYS = frozenset(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"])
 
 
 def _twcs_time(value: str) -> datetime:
-    # The dataset writes every time in UTC as "Tue Oct 31 22:10:47 +0000 2017": read those
-    # by hand (strptime was a tenth of reading a file); anything else as strptime reads it.
+    # The dataset writes every time in UTC as "Tue Oct 31 22:10:47 +0000 2017": those are
+    # rearranged into ISO 8601 for one C call (strptime was a tenth of reading a file, six
+    # int() calls a third of what was left); anything else as strptime reads it.
     parts = (value or "").strip().split(" ")
     if len(parts) == 6 and parts[4] == "+0000" and parts[0] in _WEEKDAYS:
-        month, day, clock, year = _MONTHS.get(parts[1]), parts[2], parts[3].split(":"), parts[5]
-        digits = "".join([day, *clock, year])
-        if month and len(clock) == 3 and digits.isascii() and digits.isdigit():
-            with contextlib.suppress(ValueError):  # e.g. Feb 30: strptime says why below
-                return datetime(int(year), month, int(day), *(int(c) for c in clock), tzinfo=UTC)
+        month, day, clock, year = _MONTHS.get(parts[1]), parts[2], parts[3], parts[5]
+        if month and len(day) == 2 and len(clock) == 8 and len(year) == 4:
+            iso = f"{year}-{month}-{day}T{clock}+00:00"
+            if iso.isascii():
+                with contextlib.suppress(ValueError):  # e.g. Feb 30: strptime says why below
+                    return datetime.fromisoformat(iso)
     try:
         at = datetime.strptime((value or "").strip(), TWCS_TIME)  # noqa: DTZ007 - %z in it
     except ValueError:
