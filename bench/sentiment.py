@@ -14,14 +14,20 @@ baseline's settings were chosen on val) and on the hand-labelled support check s
 (bench/sentiment_checkset/, never tuned on), batch throughput on one core (pinned with
 sched_setaffinity, BLAS/OpenMP threads set to 1 before numpy loads) and one-text latency
 (p50/p99 over every val text, one call each), and the label each gives the demo's thank-you.
-VADER (compound ≥ 0.05 positive, ≤ -0.05 negative) is scored on the same texts.
+VADER (compound ≥ 0.05 positive, ≤ -0.05 negative) is scored on the same texts. The cascade
+(``get_model("cascade")``: the linear model, and the encoder where the linear model is unsure)
+gets the same figures, the share of texts its encoder read, and, with the encoder and the
+linear model, its speed on 2,000 unseen support messages (``SUPPORT``: no model was fitted on
+them) as a running worker meets them.
 
 The cross-validated figures (5 folds over train + val) take hours of CPU and are not run
-here: ``python -m lastmile.sentiment.finetune --fold K --layers 3`` (the encoder) and
-``python -m lastmile.sentiment.train --folds 5 --variant NAME`` (the linear model) print one
-run each as JSON, and bench/sentiment_cv.json keeps the runs this script renders. Writes
-bench/SENTIMENT.md and prints the figures as JSON on stdout (``sentiment_*``: the shipped
-encoder; ``linear_*``: the linear model; ``baseline_*``, ``vader_*``, ``majority_*``).
+here: ``python -m lastmile.sentiment.finetune --fold K --layers 3`` (the encoder),
+``python -m lastmile.sentiment.train --folds 5 --variant NAME`` (the linear model) and
+``python bench/sentiment_cascade.py --logits DIR`` (the cascade, from the encoder's held-out
+logits) print one run each as JSON, and bench/sentiment_cv.json keeps the runs this script
+renders. Writes bench/SENTIMENT.md and prints the figures as JSON on stdout
+(``sentiment_*``: the shipped encoder; ``linear_*``: the linear model; ``cascade_*`` and
+``support_*``: the cascade; ``baseline_*``, ``vader_*``, ``majority_*``).
 """
 
 from __future__ import annotations
@@ -112,6 +118,26 @@ def load(data: Path) -> tuple[list[str], list[int]]:
     texts = (data / "val_text.txt").read_text(encoding="utf-8").split("\n")
     labels = [int(x) for x in (data / "val_labels.txt").read_text().split()]
     return texts[: len(labels)], labels
+
+
+SUPPORT = (
+    DEFAULT_DATA.parent / "twcs-customer-support-twitter" / "spotifycares_inbound_requests.csv"
+)
+SUPPORT_N = 2000
+
+
+def support_texts(path: Path = SUPPORT, n: int = SUPPORT_N) -> list[str] | None:
+    """The first ``n`` customers' tweets to a support account (shared data, no labels): texts
+    no model was fitted on, in the product's own domain, for the speeds on unseen texts
+    (the linear model is surer of val, which it was fitted on, so the cascade asks the
+    encoder less there than it would of new texts)."""
+    import csv
+
+    if not path.exists():
+        return None
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = [r["text"] for r in csv.DictReader(fh) if (r.get("text") or "").strip()]
+    return rows[:n]
 
 
 def load_checkset() -> tuple[list[str], list[int]] | None:
@@ -303,6 +329,94 @@ def depth_probes(runs: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def cascade_section(flat: dict[str, Any], result: dict[str, Any], cv: dict[str, Any]) -> list[str]:
+    """The cascade: its cross-validation (``bench/sentiment_cascade.py``'s stored run) and
+    this run's speeds, on val and on unseen support messages."""
+    from lastmile.sentiment.cascade import THRESHOLD
+
+    c = result.get("cascade")
+    if c is None:
+        return []
+    lines = [
+        "",
+        "## The cascade (`LASTMILE_SENTIMENT_MODEL=cascade`; not the default yet)",
+        "",
+        "The linear model reads every text; where its most likely class has a probability "
+        f"under {THRESHOLD}, the encoder's answer replaces its own "
+        "(`lastmile.sentiment.cascade`). Each text's answer depends on that text alone.",
+        "",
+    ]
+    run = cv.get("cascade")
+    if run:
+        per = run["per_fold"]
+        lines += [
+            f"Cross-validated on the same {run['folds']} folds, the threshold chosen on the "
+            "other four folds each time (the best mean macro-recall there over the grid "
+            "below), then scored on the held-out one (`" + run["command"] + "`; the encoder's "
+            "held-out logits from `python -m lastmile.sentiment.finetune --fold K --layers 3 "
+            "--logits DIR/foldK.npz`, PyTorch's float model):",
+            "",
+            "| fold | threshold chosen on the other folds | cascade macro-recall % | encoder "
+            "read % of texts | encoder alone % | linear alone % |",
+            "|---:|---:|---:|---:|---:|---:|",
+            *(
+                f"| {r['fold']} | {r['threshold']:.2f} | {pct2(r['macro_recall'])} | "
+                f"{pct1(r['encoder_share'])} | {pct2(r['encoder_alone'])} | "
+                f"{pct2(r['linear_alone'])} |"
+                for r in per
+            ),
+            f"| **mean ± sd** | | **{pct2(run['macro_recall']['mean'])} ± "
+            f"{pct2(run['macro_recall']['sd'])}** | {pct1(run['encoder_share']['mean'])} | "
+            f"{pct2(run['encoder_alone']['mean'])} ± {pct2(run['encoder_alone']['sd'])} | "
+            f"{pct2(run['linear_alone']['mean'])} ± {pct2(run['linear_alone']['sd'])} |",
+            "",
+            "Every threshold, mean over the folds (macro-recall % / share of texts the encoder "
+            "read %): "
+            + "; ".join(
+                f"{t}: {pct2(g['macro_recall'])} / {pct1(g['encoder_share'])}"
+                for t, g in run["grid_mean_over_folds"].items()
+            )
+            + ".",
+            "",
+        ]
+    else:
+        lines += ["Not cross-validated yet (`bench/sentiment_cascade.py`).", ""]
+    check = c.get("check")
+    lines += [
+        "This run (the shipped artefacts, fitted on all of train + val):",
+        "",
+        f"- val (**in-sample** for both models): macro-recall {pct1(c['val']['macro_recall'])}, "
+        f"{c['texts_per_s']:,} texts per CPU-second, the encoder reading "
+        f"{pct1(c['encoder_share_val'])} % of the texts (the linear model is surer of texts it "
+        "was fitted on).",
+    ]
+    if check is not None:
+        lines.append(
+            f"- Support check set: macro-recall {pct1(check['macro_recall'])} (encoder alone "
+            f"{pct1(result['encoder']['check']['macro_recall'])}, linear alone "
+            f"{pct1(result['linear']['check']['macro_recall'])}), the encoder reading "
+            f"{pct1(c['encoder_share_check'])} % of the messages."
+        )
+    u = result.get("unseen")
+    if u:
+        lines.append(
+            f"- Speed on {u['n']:,} unseen support messages (`{u['file']}`, the first "
+            f"customers' tweets; no labels), texts per CPU-second in batch on one core, one "
+            "pass as a running worker meets them (the linear model's word cache warmed on val, "
+            f"not on them): cascade **{u['cascade_texts_per_s']:,}** (the encoder read "
+            f"{pct1(u['cascade_encoder_share'])} % of them), encoder alone "
+            f"{u['encoder_texts_per_s']:,}, linear alone {u['linear_texts_per_s']:,}; the same "
+            f"messages again (best of {REPEATS}, every word cached): "
+            f"{u['cascade_texts_per_s_repeat']:,}, {u['encoder_texts_per_s_repeat']:,} and "
+            f"{u['linear_texts_per_s_repeat']:,}."
+        )
+    lines.append(
+        f"- The demo's thank-you: **{c['thank_you'][0]}** ({c['thank_you'][1]:+.2f}); one text "
+        f"p50 / p99 {c['p50_ms']:.3f} / {c['p99_ms']:.3f} ms of CPU."
+    )
+    return lines
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -348,6 +462,31 @@ def main() -> int:
         "encoder": measure("encoder", encoder, texts, gold, check),
         "linear": measure("linear", linear, texts, gold, check),
     }
+    cascade = get_model("cascade")
+    result["cascade"] = measure("cascade", cascade, texts, gold, check)
+    cascade.decision(texts)
+    result["cascade"]["encoder_share_val"] = round(cascade.last_share, 4)
+    if check is not None:
+        cascade.decision(check[0])
+        result["cascade"]["encoder_share_check"] = round(cascade.last_share, 4)
+    support = support_texts()
+    if support:
+        unseen: dict[str, Any] = {"n": len(support), "file": SUPPORT.name}
+        # As a long-running worker meets new texts: the linear model's word cache emptied,
+        # then warmed on val (other texts), then one pass over the support messages; the
+        # best of REPEATS passes over the same messages again beside it.
+        for name, m in (("encoder", encoder), ("linear", linear), ("cascade", cascade)):
+            linear._char_cache.clear()
+            m.predict(texts)
+            t0 = time.process_time()
+            m.predict(support)
+            unseen[f"{name}_texts_per_s"] = round(len(support) / (time.process_time() - t0))
+            unseen[f"{name}_texts_per_s_repeat"] = round(
+                throughput(lambda b, m=m: m.predict(b), support, time.process_time)
+            )
+        cascade.decision(support)
+        unseen["cascade_encoder_share"] = round(cascade.last_share, 4)
+        result["unseen"] = unseen
     path, baseline_note = baseline_artefact()
     if path is not None:
         result["baseline"] = measure("baseline", Model(path), texts, gold, check)
@@ -396,6 +535,8 @@ def main() -> int:
         **model_keys("linear", result["linear"], check),
         "linear_load_s": round(linear_load_s, 3),
         "linear_artefact_mb": round(ARTEFACT.stat().st_size / 1e6, 2),
+        **model_keys("cascade", result["cascade"], check),
+        "cascade_encoder_share_val": result["cascade"]["encoder_share_val"],
         "majority_val_macro_recall": result["majority"]["val"]["macro_recall"],
         "majority_val_accuracy": result["majority"]["val"]["accuracy"],
         "load_average_1m": round(os.getloadavg()[0], 2),
@@ -403,6 +544,19 @@ def main() -> int:
     }
     if check is not None:
         flat["sentiment_checkset_n"] = len(check[1])
+        flat["cascade_encoder_share_check"] = result["cascade"]["encoder_share_check"]
+    if "unseen" in result:
+        u = result["unseen"]
+        flat.update(
+            {
+                "support_texts_n": u["n"],
+                "support_encoder_texts_per_s": u["encoder_texts_per_s"],
+                "support_linear_texts_per_s": u["linear_texts_per_s"],
+                "support_cascade_texts_per_s": u["cascade_texts_per_s"],
+                "support_cascade_texts_per_s_repeat": u["cascade_texts_per_s_repeat"],
+                "support_cascade_encoder_share": u["cascade_encoder_share"],
+            }
+        )
     if "baseline" in result:
         b = result["baseline"]
         flat.update(
@@ -498,6 +652,14 @@ def add_cv(flat: dict[str, Any], cv: dict[str, Any]) -> None:
         flat.update(
             baseline_cv_macro_recall=runs["baseline"]["macro_recall"]["mean"],
             baseline_cv_macro_recall_sd=runs["baseline"]["macro_recall"]["sd"],
+        )
+    cascade = cv.get("cascade")
+    if cascade:
+        flat.update(
+            cascade_cv_macro_recall=cascade["macro_recall"]["mean"],
+            cascade_cv_macro_recall_sd=cascade["macro_recall"]["sd"],
+            cascade_cv_encoder_share=cascade["encoder_share"]["mean"],
+            cascade_cv_thresholds=[r["threshold"] for r in cascade["per_fold"]],
         )
 
 
@@ -921,6 +1083,7 @@ def write_md(
             "of the 6-layer recipe (about 6 hours of CPU here) was not run.",
         ]
     lines += depth_probes(runs)
+    lines += cascade_section(flat, result, cv)
     lines += [
         "",
         "## The linear model (`LASTMILE_SENTIMENT_MODEL=linear`)",

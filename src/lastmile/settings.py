@@ -303,11 +303,12 @@ LOGOUT_REDIRECT_URL = "console:login"
 
 LANGUAGE_CODE = "en-us"
 # Which shipped sentiment model scores inbound messages and mentions: the fine-tuned MiniLM
-# (ONNX Runtime, int8) or the n-gram linear model (numpy, about three times as fast).
+# (ONNX Runtime, int8), the n-gram linear model (numpy, about eight times as fast) or the
+# cascade of the two (the encoder reads only what the linear model is unsure of).
 LASTMILE_SENTIMENT_MODEL = envstr("LASTMILE_SENTIMENT_MODEL", "encoder")
-if LASTMILE_SENTIMENT_MODEL not in ("encoder", "linear"):
+if LASTMILE_SENTIMENT_MODEL not in ("encoder", "linear", "cascade"):
     raise ImproperlyConfigured(
-        f"LASTMILE_SENTIMENT_MODEL={LASTMILE_SENTIMENT_MODEL!r}: expected encoder or linear"
+        f"LASTMILE_SENTIMENT_MODEL={LASTMILE_SENTIMENT_MODEL!r}: expected encoder, linear or cascade"
     )
 
 TIME_ZONE = envstr("LASTMILE_TIME_ZONE", "UTC")

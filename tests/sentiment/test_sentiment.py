@@ -193,7 +193,10 @@ def test_an_unknown_model_in_the_environment_stops_the_start() -> None:
     )
     assert proc.returncode == 1
     assert proc.stdout == b""
-    assert "LASTMILE_SENTIMENT_MODEL='bert': expected encoder or linear" in proc.stderr.decode()
+    assert (
+        "LASTMILE_SENTIMENT_MODEL='bert': expected encoder, linear or cascade"
+        in proc.stderr.decode()
+    )
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -370,3 +373,30 @@ def test_predictions_equal_the_recorded_output_on_a_val_sample() -> None:
     assert [model.predict([t])[0] for t in texts[:50]] == [
         (r["label"], r["score"]) for r in rows[:50]
     ]
+
+
+def test_the_cascade_keeps_the_linear_answer_where_it_is_sure_and_asks_the_encoder_else() -> None:
+    from lastmile.sentiment.cascade import THRESHOLD, probabilities
+
+    cascade = sentiment.get_model("cascade")
+    linear, encoder = sentiment.get_model("linear"), sentiment.get_model("encoder")
+    texts = [t for t, _ in SLICE] + [THANK_YOU]
+    sure = probabilities(linear.decision(texts)).max(axis=1) >= THRESHOLD
+    assert 0 < sure.sum() < len(texts)  # both ways are exercised
+    got = cascade.predict(texts)
+    for text, is_sure, answer in zip(texts, sure, got, strict=True):
+        expected = (linear if is_sure else encoder).predict([text])[0]
+        assert answer == expected, text
+    assert cascade.last_share == pytest.approx(1 - sure.mean())
+    # The thank-you is one the linear model is unsure of (it leans negative): the encoder's.
+    assert not sure[-1] and got[-1][0] == "positive"
+
+
+def test_the_cascade_refuses_two_models_of_different_classes() -> None:
+    from lastmile.sentiment.cascade import CascadeModel
+
+    class Other:
+        classes = ("bad", "good")
+
+    with pytest.raises(RuntimeError, match="disagree on their classes"):
+        CascadeModel(sentiment.get_model("linear"), Other())

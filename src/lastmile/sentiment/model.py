@@ -364,9 +364,9 @@ def labelled(scores: Any, classes: tuple[str, ...]) -> list[tuple[str, float]]:
     return [(classes[int(b)], round(float(p[i, pos] - p[i, neg]), 4)) for i, b in enumerate(best)]
 
 
-MODELS = ("encoder", "linear")
+MODELS = ("encoder", "linear", "cascade")
 _models: dict[str, Any] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()  # the cascade loads its two models inside it
 
 
 def chosen() -> str:
@@ -385,7 +385,8 @@ def chosen() -> str:
 
 def get_model(name: str | None = None) -> Any:
     """The shipped model (``encoder``: the fine-tuned MiniLM in ONNX; ``linear``: the n-gram
-    model of ``model.npz``), loaded on first use and cached for the life of the process."""
+    model of ``model.npz``; ``cascade``: the linear model, and the encoder where it is
+    unsure), loaded on first use and cached for the life of the process."""
     name = name or chosen()
     if name not in MODELS:
         raise RuntimeError(f"no sentiment model {name!r}: choose one of {', '.join(MODELS)}")
@@ -398,6 +399,10 @@ def get_model(name: str | None = None) -> Any:
                     from lastmile.sentiment.encoder import EncoderModel
 
                     model = EncoderModel()
+                elif name == "cascade":
+                    from lastmile.sentiment.cascade import CascadeModel
+
+                    model = CascadeModel(get_model("linear"), get_model("encoder"))
                 else:
                     if not ARTEFACT.exists():
                         raise RuntimeError(
