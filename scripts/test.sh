@@ -9,6 +9,10 @@ BIN=.venv/bin
 VAR="${LASTMILE_VAR_DIR:-$PWD/var/test}"
 mkdir -p "$VAR/sqlite" "$VAR/postgresql"
 unset LASTMILE_DATABASE_URL
+# Compiled modules are kept (git ignores __pycache__): each `lastmile` process a test starts
+# then reads bytecode instead of compiling its ~230 modules (tests/conftest.py compiles the
+# package itself where this is set anyway).
+unset PYTHONDONTWRITEBYTECODE
 
 pg_url="${LASTMILE_TEST_DATABASE_URL:-}"
 if [ -z "$pg_url" ] && $BIN/python - <<'PY' 2>/dev/null
