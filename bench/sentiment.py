@@ -351,10 +351,12 @@ def cascade_section(flat: dict[str, Any], result: dict[str, Any], cv: dict[str, 
         per = run["per_fold"]
         lines += [
             f"Cross-validated on the same {run['folds']} folds, the threshold chosen on the "
-            "other four folds each time (the best mean macro-recall there over the grid "
-            "below), then scored on the held-out one (`" + run["command"] + "`; the encoder's "
-            "held-out logits from `python -m lastmile.sentiment.finetune --fold K --layers 3 "
-            "--logits DIR/foldK.npz`, PyTorch's float model):",
+            "other four folds each time (the lowest of the grid below whose mean macro-recall "
+            f"there is within {run['tolerance'] * 100:g} point of the best, as every text the "
+            "encoder reads costs), then scored on the held-out one (`"
+            + run["command"]
+            + "`; PyTorch's float encoder). "
+            + run.get("how", ""),
             "",
             "| fold | threshold chosen on the other folds | cascade macro-recall % | encoder "
             "read % of texts | encoder alone % | linear alone % |",
@@ -369,6 +371,13 @@ def cascade_section(flat: dict[str, Any], result: dict[str, Any], cv: dict[str, 
             f"{pct2(run['macro_recall']['sd'])}** | {pct1(run['encoder_share']['mean'])} | "
             f"{pct2(run['encoder_alone']['mean'])} ± {pct2(run['encoder_alone']['sd'])} | "
             f"{pct2(run['linear_alone']['mean'])} ± {pct2(run['linear_alone']['sd'])} |",
+            "",
+            "The best threshold on the other folds with no tolerance: "
+            f"{pct2(run['best_macro_recall']['mean'])} ± {pct2(run['best_macro_recall']['sd'])}"
+            f", the encoder reading {pct1(run['best_encoder_share']['mean'])} % of the texts "
+            "(thresholds "
+            + ", ".join(f"{r['threshold']:.2f}" for r in run["per_fold_best"])
+            + ").",
             "",
             "Every threshold, mean over the folds (macro-recall % / share of texts the encoder "
             "read %): "
