@@ -45,13 +45,7 @@ def linear_folds(texts: list[str], labels: list[int], folds: int) -> list[dict[s
     table = T.teacher_table(spec["static"])
     feats, extra = T._features_for(texts, spec["opts"], table)
 
-    def part(idx: Any) -> Any:
-        return (
-            [feats[i] for i in idx],
-            None if extra is None else extra[idx],
-            [labels[i] for i in idx],
-        )
-
+    part = T.split_maker(feats, extra, labels)
     out = []
     for fit_idx, held_idx in T.stratified_folds(labels, folds):
         vec, clf, _ = T.fit(spec, part(fit_idx), part(held_idx))

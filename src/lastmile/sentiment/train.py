@@ -403,6 +403,19 @@ def mean_sd(values: list[float]) -> dict[str, float]:
     return {"mean": round(statistics.fmean(values), 4), "sd": round(sd, 4)}
 
 
+def split_maker(feats: list[list[str]], extra: Any, labels: list[int]) -> Callable[[Any], Split]:
+    """``part(indices)``: the (features, dense block, labels) of those texts, as ``fit`` takes."""
+
+    def part(idx: Any) -> Split:
+        return (
+            [feats[i] for i in idx],
+            None if extra is None else extra[idx],
+            [labels[i] for i in idx],
+        )
+
+    return part
+
+
 def cross_validate(
     spec: dict[str, Any],
     texts: list[str],
@@ -430,13 +443,7 @@ def cross_validate(
     feats, extra = _features_for(texts, spec["opts"], table if spec.get("static") else None)
     compound = dense(texts, {"vader": 1.0})[:, 0]
 
-    def part(idx: Any) -> Split:
-        return (
-            [feats[i] for i in idx],
-            None if extra is None else extra[idx],
-            [labels[i] for i in idx],
-        )
-
+    part = split_maker(feats, extra, labels)
     rows = []
     for n, (fit_idx, held_idx) in enumerate(stratified_folds(labels, folds, seed), start=1):
         _, _, fig = fit(spec, part(fit_idx), part(held_idx))
