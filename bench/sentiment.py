@@ -473,11 +473,9 @@ def main() -> int:
     }
     cascade = get_model("cascade")
     result["cascade"] = measure("cascade", cascade, texts, gold, check)
-    cascade.decision(texts)
-    result["cascade"]["encoder_share_val"] = round(cascade.last_share, 4)
+    result["cascade"]["encoder_share_val"] = round(cascade.encoder_share(texts), 4)
     if check is not None:
-        cascade.decision(check[0])
-        result["cascade"]["encoder_share_check"] = round(cascade.last_share, 4)
+        result["cascade"]["encoder_share_check"] = round(cascade.encoder_share(check[0]), 4)
     support = support_texts()
     if support:
         unseen: dict[str, Any] = {"n": len(support), "file": SUPPORT.name}
@@ -493,8 +491,7 @@ def main() -> int:
             unseen[f"{name}_texts_per_s_repeat"] = round(
                 throughput(lambda b, m=m: m.predict(b), support, time.process_time)
             )
-        cascade.decision(support)
-        unseen["cascade_encoder_share"] = round(cascade.last_share, 4)
+        unseen["cascade_encoder_share"] = round(cascade.encoder_share(support), 4)
         result["unseen"] = unseen
     path, baseline_note = baseline_artefact()
     if path is not None:

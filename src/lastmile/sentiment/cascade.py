@@ -44,7 +44,14 @@ class CascadeModel:
             )
         self.linear, self.encoder, self.threshold = linear, encoder, threshold
         self.classes: tuple[str, ...] = tuple(linear.classes)
-        self.last_share = 0.0  # the share of the last call's texts the encoder read
+
+    def _unsure(self, linear_scores: Any) -> Any:
+        """Positions of the texts whose linear top-class probability is under the threshold."""
+        import numpy as np
+
+        if not len(linear_scores):
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(probabilities(linear_scores).max(axis=1) < self.threshold)
 
     def decision(self, texts: Iterable[str]) -> Any:
         """Class scores per text: the linear model's, or the encoder's where it was unsure."""
@@ -52,14 +59,14 @@ class CascadeModel:
 
         texts = list(texts)
         out = np.asarray(self.linear.decision(texts), dtype=np.float64)
-        if not texts:
-            self.last_share = 0.0
-            return out
-        unsure = np.flatnonzero(probabilities(out).max(axis=1) < self.threshold)
-        self.last_share = len(unsure) / len(texts)
+        unsure = self._unsure(out)
         if len(unsure):
             out[unsure] = self.encoder.decision([texts[i] for i in unsure])
         return out
+
+    def encoder_share(self, texts: list[str]) -> float:
+        """The share of ``texts`` the encoder would read (what the cascade's cost follows)."""
+        return len(self._unsure(self.linear.decision(texts))) / len(texts) if texts else 0.0
 
     def predict(self, texts: list[str]) -> list[tuple[str, float]]:
         """(label, p(positive) − p(negative)) per text, from whichever model decided it."""
