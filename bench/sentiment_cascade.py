@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from lastmile.sentiment import train as T  # noqa: E402
-from lastmile.sentiment.cascade import probabilities  # noqa: E402
+from lastmile.sentiment.model import probabilities  # noqa: E402
 
 GRID = [round(x, 2) for x in np.arange(0.40, 0.96, 0.05)]
 

@@ -376,7 +376,8 @@ def test_predictions_equal_the_recorded_output_on_a_val_sample() -> None:
 
 
 def test_the_cascade_keeps_the_linear_answer_where_it_is_sure_and_asks_the_encoder_else() -> None:
-    from lastmile.sentiment.cascade import THRESHOLD, probabilities
+    from lastmile.sentiment.cascade import THRESHOLD
+    from lastmile.sentiment.model import probabilities
 
     cascade = sentiment.get_model("cascade")
     linear, encoder = sentiment.get_model("linear"), sentiment.get_model("encoder")

@@ -17,19 +17,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from lastmile.sentiment.model import labelled
+from lastmile.sentiment.model import labelled, probabilities
 
 THRESHOLD = 0.6  # the linear model's top class probability below which the encoder decides
-
-
-def probabilities(scores: Any) -> Any:
-    """Row-wise softmax of class scores (float64)."""
-    import numpy as np
-
-    z = np.asarray(scores, dtype=np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    return p / p.sum(axis=1, keepdims=True)
 
 
 class CascadeModel:

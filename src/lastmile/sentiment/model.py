@@ -349,6 +349,17 @@ class Model:
         return labelled(self.decision(texts), self.classes)
 
 
+def probabilities(scores: Any) -> Any:
+    """Row-wise softmax of class scores (float64)."""
+    import numpy as np
+
+    z = np.asarray(scores, dtype=np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    return p
+
+
 def labelled(scores: Any, classes: tuple[str, ...]) -> list[tuple[str, float]]:
     """(best class, p(positive) − p(negative) under a softmax) per row of class ``scores``."""
     import numpy as np
@@ -356,9 +367,7 @@ def labelled(scores: Any, classes: tuple[str, ...]) -> list[tuple[str, float]]:
     scores = np.asarray(scores, dtype=np.float64)
     if not len(scores):
         return []
-    z = scores - scores.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(axis=1, keepdims=True)
+    p = probabilities(scores)
     neg, pos = classes.index("negative"), classes.index("positive")
     best = scores.argmax(axis=1)
     return [(classes[int(b)], round(float(p[i, pos] - p[i, neg]), 4)) for i, b in enumerate(best)]
